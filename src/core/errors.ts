@@ -1,0 +1,130 @@
+/**
+ * The one error hierarchy. Every error that crosses a boundary is an MvmError with a stable
+ * `code`; the coordinator maps codes to HTTP statuses once, the CLI maps them to exit codes once.
+ */
+export const errorCodes = [
+  'invalid_argument',
+  'not_found',
+  'already_exists',
+  'conflict',
+  'illegal_transition',
+  'quota_exceeded',
+  'unauthenticated',
+  'permission_denied',
+  'unavailable',
+  'host_failure',
+  'internal',
+] as const;
+export type ErrorCode = (typeof errorCodes)[number];
+
+export class MvmError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export class ValidationError extends MvmError {
+  /** Every problem found, so the caller can fix them all at once. */
+  readonly problems: readonly string[];
+  constructor(message: string, problems: readonly string[] = []) {
+    super('invalid_argument', message, problems.length > 0 ? { problems } : undefined);
+    this.problems = problems;
+  }
+}
+
+export class NotFoundError extends MvmError {
+  constructor(kind: string, id: string, hint?: string) {
+    super('not_found', `${kind} '${id}' not found${hint ? `; ${hint}` : ''}`, { kind, id });
+  }
+}
+
+export class AlreadyExistsError extends MvmError {
+  constructor(kind: string, id: string, hint?: string) {
+    super('already_exists', `${kind} '${id}' already exists${hint ? `; ${hint}` : ''}`, {
+      kind,
+      id,
+    });
+  }
+}
+
+/** A compare-and-set lost a race, or the request contradicts the current state. */
+export class ConflictError extends MvmError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('conflict', message, details);
+  }
+}
+
+export class IllegalTransitionError extends MvmError {
+  readonly from: string;
+  readonly to: string;
+  constructor(subject: string, from: string, to: string, hint?: string) {
+    super(
+      'illegal_transition',
+      `${subject}: cannot go from '${from}' to '${to}'${hint ? `; ${hint}` : ''}`,
+      { from, to },
+    );
+    this.from = from;
+    this.to = to;
+  }
+}
+
+export class QuotaExceededError extends MvmError {
+  constructor(tenantId: string, violations: readonly string[]) {
+    super(
+      'quota_exceeded',
+      `tenant '${tenantId}' quota exceeded: ${violations.join('; ')}; raise the quota with 'mvm tenant update' or ask for less`,
+      { tenantId, violations },
+    );
+  }
+}
+
+export class UnauthenticatedError extends MvmError {
+  constructor(message = 'missing or invalid API token; pass --token or set MVM_TOKEN') {
+    super('unauthenticated', message);
+  }
+}
+
+export class PermissionDeniedError extends MvmError {
+  constructor(message: string) {
+    super('permission_denied', message);
+  }
+}
+
+export class UnavailableError extends MvmError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('unavailable', message, details);
+  }
+}
+
+/** A host command or device operation failed; carries what ran and what it said. */
+export class HostError extends MvmError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('host_failure', message, details);
+  }
+}
+
+export class InternalError extends MvmError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('internal', message, details);
+  }
+}
+
+export function isMvmError(value: unknown): value is MvmError {
+  return value instanceof MvmError;
+}
+
+/** Rebuilds a typed error from its wire form (`{error:{code,message}}`). */
+export function errorFromWire(
+  code: string,
+  message: string,
+  details?: Record<string, unknown>,
+): MvmError {
+  const known = (errorCodes as readonly string[]).includes(code) ? (code as ErrorCode) : 'internal';
+  return new MvmError(known, message, details);
+}

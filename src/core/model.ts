@@ -1,0 +1,112 @@
+/** The domain's value types. Plain data: no behaviour, no I/O. */
+
+export const roles = ['gateway', 'builder', 'worker', 'capability-imessage'] as const;
+export type Role = (typeof roles)[number];
+
+export const instanceStatuses = [
+  'created',
+  'ready',
+  'running',
+  'warm',
+  'sleeping',
+  'stopped',
+  'failed',
+  'destroyed',
+] as const;
+export type InstanceStatus = (typeof instanceStatuses)[number];
+
+/** What an operator or the materializer may ask an instance to become. */
+export const desiredStatuses = ['running', 'warm', 'sleeping', 'stopped', 'destroyed'] as const;
+export type DesiredStatus = (typeof desiredStatuses)[number];
+
+export interface Quotas {
+  maxVcpus: number;
+  maxMemMib: number;
+  maxRunning: number;
+  maxWarm: number;
+  maxPools: number;
+  maxInstancesPerPool: number;
+  maxDiskGib: number;
+}
+
+export interface Tenant {
+  id: string;
+  netId: number;
+  /** CIDR, e.g. 10.240.99.0/24 */
+  subnet: string;
+  gateway: string;
+  quotas: Quotas;
+  createdAt: string;
+  updatedAt: string;
+  version: number;
+}
+
+export interface PoolCounts {
+  running: number;
+  warm: number;
+  sleeping: number;
+}
+
+export interface Pool {
+  tenantId: string;
+  id: string;
+  role: Role;
+  flake: string;
+  profile: string;
+  /** Image revision hash the pool's instances should run; null until built. */
+  revision: string | null;
+  vcpus: number;
+  memMib: number;
+  dataDiskMib: number;
+  counts: PoolCounts;
+  pinned: boolean;
+  critical: boolean;
+  createdAt: string;
+  updatedAt: string;
+  version: number;
+}
+
+export interface Instance {
+  tenantId: string;
+  poolId: string;
+  id: string;
+  ip: string;
+  mac: string;
+  status: InstanceStatus;
+  desiredStatus: DesiredStatus;
+  nodeId: string | null;
+  revision: string | null;
+  /** Why the instance is `failed`; null otherwise. */
+  failureReason: string | null;
+  createdAt: string;
+  updatedAt: string;
+  version: number;
+}
+
+export interface NodeCapacity {
+  vcpus: number;
+  memMib: number;
+  diskGib: number;
+}
+
+export interface FleetNode {
+  id: string;
+  hostname: string;
+  arch: string;
+  capacity: NodeCapacity;
+  labels: Record<string, string>;
+  status: 'ready' | 'lost' | 'cordoned';
+  lastHeartbeat: string | null;
+  createdAt: string;
+  version: number;
+}
+
+export interface AuditEvent {
+  id: number;
+  tenantId: string | null;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  detail: Record<string, unknown>;
+}

@@ -1,0 +1,37 @@
+/** Child processes, always as argument arrays. Failures carry command, exit status and stderr. */
+export interface RunOptions {
+  /** Bytes written to stdin, if any. */
+  input?: string | Uint8Array;
+  cwd?: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  /** When false, a non-zero exit is returned instead of thrown. Default true. */
+  check?: boolean;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface SpawnOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** File that receives stdout and stderr (appended). */
+  logFile?: string;
+  /** Detach into its own process group so the parent's death does not take it down. */
+  detached?: boolean;
+}
+
+export interface SpawnedProcess {
+  readonly pid: number;
+  /** Resolves with the exit code (or null when killed by a signal). */
+  readonly exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export interface ProcessRunner {
+  run(command: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
+  spawn(command: string, args: readonly string[], options?: SpawnOptions): SpawnedProcess;
+}

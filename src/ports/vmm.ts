@@ -1,0 +1,85 @@
+/**
+ * The hypervisor port. Two real drivers implement it (Firecracker, QEMU); one contract suite
+ * runs against both. Differences are capability flags, never `if (driver === ...)` at call sites.
+ */
+export interface VmmCapabilities {
+  /** Diff snapshots with dirty-page tracking (Firecracker). */
+  diffSnapshots: boolean;
+  /** Launch through a jailer (chroot, uid/gid, cgroup, netns). */
+  jailer: boolean;
+  /** How the host talks to the guest agent. */
+  guestChannel: 'vsock' | 'virtio-serial';
+  /** Hardware acceleration in use, or software emulation. */
+  accel: 'kvm' | 'tcg';
+}
+
+export interface DriveSpec {
+  /** Stable id: rootfs, data, secrets, config. */
+  id: string;
+  path: string;
+  readOnly: boolean;
+}
+
+export interface NetSpec {
+  id: string;
+  tap: string;
+  mac: string;
+}
+
+export interface VmSpec {
+  /** Deterministic, mvm-prefixed key for every host resource of this VM. */
+  key: string;
+  /** Private directory for sockets, logs and snapshots of this VM. */
+  workDir: string;
+  vcpus: number;
+  memMib: number;
+  kernelPath: string;
+  initrdPath?: string;
+  cmdline: string;
+  /** In attach order: the guest sees them as vda, vdb, ... */
+  drives: DriveSpec[];
+  nets: NetSpec[];
+  /** cgroup v2 directory the VMM process must be placed in, if any. */
+  cgroupDir?: string;
+}
+
+export type VmState = 'running' | 'paused' | 'exited';
+
+/** What is persisted to find the VM again after an agent restart. */
+export interface VmHandle {
+  key: string;
+  driver: 'firecracker' | 'qemu';
+  pid: number;
+  /** Control socket: Firecracker API socket or QEMU QMP socket. */
+  controlSocket: string;
+  /** Host end of the guest agent channel (vsock UDS or virtio-serial chardev socket). */
+  guestSocket: string;
+  workDir: string;
+}
+
+export interface SnapshotRef {
+  /** Directory holding the complete snapshot (written to a temp path, then renamed). */
+  dir: string;
+  kind: 'full' | 'diff';
+  /** For a diff snapshot, the full snapshot it applies on. */
+  base?: SnapshotRef;
+  sizeBytes: number;
+}
+
+export interface Vmm {
+  readonly name: 'firecracker' | 'qemu';
+  capabilities(): Promise<VmmCapabilities>;
+  /** Cold boot. Resolves once the VMM runs the guest (not when the guest agent is ready). */
+  start(spec: VmSpec): Promise<VmHandle>;
+  pause(vm: VmHandle): Promise<void>;
+  resume(vm: VmHandle): Promise<void>;
+  /** Requires a paused VM; the VM stays paused. Written to `dir` atomically. */
+  snapshot(vm: VmHandle, dir: string, kind: 'full' | 'diff'): Promise<SnapshotRef>;
+  /** New VMM process from a snapshot; the VM is left paused until `resume`. */
+  restore(spec: VmSpec, snapshot: SnapshotRef): Promise<VmHandle>;
+  state(vm: VmHandle): Promise<VmState>;
+  /** Graceful then forceful; idempotent. */
+  stop(vm: VmHandle): Promise<void>;
+  /** Reconnect to a VMM that survived an agent restart; null if it is gone. */
+  adopt(vm: VmHandle): Promise<VmHandle | null>;
+}
