@@ -1,0 +1,211 @@
+import type { z } from 'zod';
+import { fillPath, routes } from '../contract/api.ts';
+import type { RouteDef, RouteName, Routes } from '../contract/api.ts';
+import { errorBodySchema } from '../contract/common.ts';
+import {
+  errorFromWire,
+  InternalError,
+  MvmError,
+  UnavailableError,
+  ValidationError,
+} from '../core/errors.ts';
+import type { ErrorCode } from '../core/errors.ts';
+
+/**
+ * A typed client for the coordinator built from the `routes` table. Requests are validated
+ * before they are sent (bad input never leaves the machine), responses are validated before
+ * they are returned, and every failure arrives as an MvmError.
+ */
+export type FetchLike = (request: Request) => Response | Promise<Response>;
+
+type Route<N extends RouteName> = Routes[N];
+type Part<N extends RouteName, K extends 'params' | 'query' | 'body'> =
+  Route<N> extends Record<K, z.ZodType> ? Route<N>[K] : never;
+
+export type CallInput<N extends RouteName> = ([Part<N, 'params'>] extends [never]
+  ? { params?: undefined }
+  : { params: z.input<Part<N, 'params'>> }) &
+  ([Part<N, 'query'>] extends [never]
+    ? { query?: undefined }
+    : { query?: z.input<Part<N, 'query'>> }) &
+  ([Part<N, 'body'>] extends [never] ? { body?: undefined } : { body: z.input<Part<N, 'body'>> });
+
+export type CallOutput<N extends RouteName> = z.output<Route<N>['response']>;
+
+export interface ApiClient {
+  readonly baseUrl: string;
+  call<N extends RouteName>(name: N, input: CallInput<N>): Promise<CallOutput<N>>;
+}
+
+export interface ApiClientOptions {
+  baseUrl: string;
+  token?: string;
+  fetch?: FetchLike;
+  timeoutMs?: number;
+}
+
+interface LooseInput {
+  params?: unknown;
+  query?: unknown;
+  body?: unknown;
+}
+
+export function createApiClient(options: ApiClientOptions): ApiClient {
+  const baseUrl = options.baseUrl.replace(/\/+$/, '');
+  const send = options.fetch ?? ((request: Request) => fetch(request));
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  return {
+    baseUrl,
+    async call<N extends RouteName>(name: N, input: CallInput<N>): Promise<CallOutput<N>> {
+      const route: RouteDef = routes[name];
+      const request = buildRequest(baseUrl, route, input as LooseInput, options.token, timeoutMs);
+      const response = await exchange(send, request, baseUrl, timeoutMs);
+      return (await readResponse(route, response, name, baseUrl)) as CallOutput<N>;
+    },
+  };
+}
+
+function issuesOf(part: string, error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const at = [part, ...issue.path.map(String)].filter((s) => s !== '').join('.');
+    return `${at}: ${issue.message}`;
+  });
+}
+
+function check(
+  schema: z.ZodType | undefined,
+  value: unknown,
+  part: string,
+  problems: string[],
+): unknown {
+  if (schema === undefined) return value;
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  problems.push(...issuesOf(part, result.error));
+  return undefined;
+}
+
+function stringifyQuery(query: unknown): Record<string, string> {
+  const entries = Object.entries((query ?? {}) as Record<string, unknown>);
+  return Object.fromEntries(
+    entries.filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]),
+  );
+}
+
+function buildRequest(
+  baseUrl: string,
+  route: RouteDef,
+  input: LooseInput,
+  token: string | undefined,
+  timeoutMs: number,
+): Request {
+  const problems: string[] = [];
+  const params = check(route.params, input.params, '', problems) as
+    Record<string, string> | undefined;
+  const query = stringifyQuery(input.query);
+  check(route.query, query, 'query', problems);
+  const body = route.body === undefined ? undefined : check(route.body, input.body, '', problems);
+  if (problems.length > 0) {
+    throw new ValidationError(
+      `invalid request to ${route.summary.toLowerCase()}; nothing was sent`,
+      problems,
+    );
+  }
+  const search = new URLSearchParams(query).toString();
+  const url = `${baseUrl}/v1${fillPath(route.path, params ?? {})}${search === '' ? '' : `?${search}`}`;
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  return new Request(url, {
+    method: route.method.toUpperCase(),
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+}
+
+function describeCause(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause: unknown = error.cause;
+  if (cause instanceof Error) {
+    const code = (cause as Error & { code?: unknown }).code;
+    return typeof code === 'string' && !cause.message.includes(code)
+      ? `${code} ${cause.message}`
+      : cause.message;
+  }
+  return error.message;
+}
+
+async function exchange(
+  send: FetchLike,
+  request: Request,
+  baseUrl: string,
+  timeoutMs: number,
+): Promise<Response> {
+  try {
+    return await send(request);
+  } catch (error) {
+    if (error instanceof MvmError) throw error;
+    const reason =
+      error instanceof Error && error.name === 'TimeoutError'
+        ? `no answer within ${timeoutMs / 1000}s`
+        : describeCause(error);
+    throw new UnavailableError(
+      `cannot reach the coordinator at ${baseUrl}: ${reason}; start it with 'mvm coordinator serve' or set --coordinator`,
+      { url: baseUrl },
+    );
+  }
+}
+
+async function readJson(response: Response): Promise<unknown> {
+  const text = await response.text();
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+const codeByStatus: Readonly<Record<number, ErrorCode>> = {
+  400: 'invalid_argument',
+  401: 'unauthenticated',
+  403: 'permission_denied',
+  404: 'not_found',
+  409: 'conflict',
+  422: 'quota_exceeded',
+  502: 'unavailable',
+  503: 'unavailable',
+  504: 'unavailable',
+};
+
+async function readResponse(
+  route: RouteDef,
+  response: Response,
+  name: string,
+  baseUrl: string,
+): Promise<unknown> {
+  const json = await readJson(response);
+  if (!response.ok) throw errorFromResponse(response, json, baseUrl);
+  const parsed = route.response.safeParse(json);
+  if (!parsed.success) {
+    throw new InternalError(
+      `the coordinator's answer to ${name} does not match this CLI's contract; are the CLI and coordinator the same version?`,
+      { problems: issuesOf('response', parsed.error) },
+    );
+  }
+  return parsed.data;
+}
+
+function errorFromResponse(response: Response, json: unknown, baseUrl: string): MvmError {
+  const body = errorBodySchema.safeParse(json);
+  if (body.success) {
+    const { code, message, details } = body.data.error;
+    return errorFromWire(code, message, details);
+  }
+  const code =
+    codeByStatus[response.status] ?? (response.status >= 500 ? 'unavailable' : 'internal');
+  return new MvmError(
+    code,
+    `the server at ${baseUrl} answered HTTP ${response.status} without an mvm error body; is --coordinator pointing at an mvm coordinator?`,
+  );
+}

@@ -1,0 +1,63 @@
+import { join } from 'node:path';
+import { InternalError } from '../../../core/errors.ts';
+import { redactStoreUrl } from '../../../db/store-url.ts';
+import type { CoordinatorSettings } from '../../config.ts';
+import { defineCommand, option } from '../../command.ts';
+import { text } from '../../values.ts';
+
+interface RunningCoordinator {
+  url: string;
+  close(): Promise<void>;
+}
+type ServeCoordinator = (settings: CoordinatorSettings) => Promise<RunningCoordinator>;
+
+/** Loaded only here, so every other command starts without the server's dependencies. */
+async function loadServer(): Promise<ServeCoordinator> {
+  const specifier = '../../../coordinator/serve.ts';
+  const loaded = (await import(specifier)) as { serveCoordinator?: unknown };
+  if (typeof loaded.serveCoordinator !== 'function') {
+    throw new InternalError(
+      `${specifier} does not export serveCoordinator; this mvm build is incomplete`,
+    );
+  }
+  return loaded.serveCoordinator as ServeCoordinator;
+}
+
+function tokenWhere(settings: CoordinatorSettings): string {
+  return settings.adminToken === undefined
+    ? `${join(settings.dataDir, 'admin.token')} (created on first start, mode 0600)`
+    : 'as configured (MVM_ADMIN_TOKEN or the config file)';
+}
+
+export const coordinatorServe = defineCommand({
+  path: ['coordinator', 'serve'],
+  description: 'Run the coordinator until SIGINT or SIGTERM',
+  args: {},
+  options: {
+    listen: option(
+      text('<host:port>'),
+      'address to listen on (env MVM_LISTEN, default 127.0.0.1:7070)',
+    ),
+    database: option(
+      text('<url>'),
+      'SQLite file or postgres:// URL (env MVM_DATABASE_URL, default <data-dir>/coordinator.sqlite)',
+    ),
+    clusterCidr: option(
+      text('<cidr>'),
+      'CIDR tenant /24s are cut from (env MVM_CLUSTER_CIDR, default 10.240.0.0/12)',
+    ),
+  },
+  output: 'text',
+  async handler(ctx, _args, opts) {
+    const settings = ctx.config(opts).coordinator;
+    const serve = await loadServer();
+    const server = await serve(settings);
+    ctx.print(`mvm coordinator listening on ${server.url}`);
+    ctx.print(`store: ${redactStoreUrl(settings.databaseUrl)}`);
+    ctx.print(`admin token: ${tokenWhere(settings)}`);
+    const signal = await ctx.untilShutdown();
+    ctx.print(`received ${signal}; shutting down`);
+    await server.close();
+    return { data: { url: server.url }, human: [{ kind: 'text', text: 'coordinator stopped' }] };
+  },
+});

@@ -1,0 +1,9 @@
+/** Descriptions of the nouns that group commands (`mvm tenant ...`). */
+export const groupDescriptions: Readonly<Record<string, string>> = {
+  tenant: 'Tenants: security, quota and network boundaries',
+  'tenant token': 'API tokens scoped to one tenant',
+  pool: 'Pools: groups of identical microVMs with desired counts',
+  instance: 'Instances: individual microVMs',
+  node: 'Nodes: KVM hosts running the agent',
+  coordinator: 'The coordinator server that holds the fleet intent',
+};

@@ -1,0 +1,55 @@
+import type { CliCommand } from '../command.ts';
+import { completions } from './completions/completions.ts';
+import { coordinatorServe } from './coordinator/serve.ts';
+import { events } from './events/events.ts';
+import { instanceDestroy } from './instance/destroy.ts';
+import { instanceInfo } from './instance/info.ts';
+import { instanceList } from './instance/list.ts';
+import { instanceSleep } from './instance/sleep.ts';
+import { instanceStart } from './instance/start.ts';
+import { instanceStop } from './instance/stop.ts';
+import { instanceWake } from './instance/wake.ts';
+import { instanceWarm } from './instance/warm.ts';
+import { nodeInfo } from './node/info.ts';
+import { nodeList } from './node/list.ts';
+import { poolCreate } from './pool/create.ts';
+import { poolDestroy } from './pool/destroy.ts';
+import { poolInfo } from './pool/info.ts';
+import { poolList } from './pool/list.ts';
+import { poolScale } from './pool/scale.ts';
+import { poolUpdate } from './pool/update.ts';
+import { tenantCreate } from './tenant/create.ts';
+import { tenantDestroy } from './tenant/destroy.ts';
+import { tenantInfo } from './tenant/info.ts';
+import { tenantList } from './tenant/list.ts';
+import { tenantTokenCreate } from './tenant/token-create.ts';
+import { tenantUpdate } from './tenant/update.ts';
+
+/** Every command, in the order help lists them. */
+export const allCommands: readonly CliCommand[] = [
+  tenantCreate,
+  tenantList,
+  tenantInfo,
+  tenantUpdate,
+  tenantDestroy,
+  tenantTokenCreate,
+  poolCreate,
+  poolList,
+  poolInfo,
+  poolScale,
+  poolUpdate,
+  poolDestroy,
+  instanceList,
+  instanceInfo,
+  instanceStart,
+  instanceStop,
+  instanceWarm,
+  instanceSleep,
+  instanceWake,
+  instanceDestroy,
+  events,
+  nodeList,
+  nodeInfo,
+  coordinatorServe,
+  completions,
+];

@@ -1,0 +1,6 @@
+import { instanceActionCommand } from './instance-action.ts';
+
+export const instanceStop = instanceActionCommand(
+  'stop',
+  'Stop an instance (its data disk is kept)',
+);

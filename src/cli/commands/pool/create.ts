@@ -1,0 +1,52 @@
+import { roles } from '../../../core/model.ts';
+import { arg, defineCommand, flag, option, requiredOption } from '../../command.ts';
+import { choice, integer, poolPath, text } from '../../values.ts';
+import { poolFields } from '../../views/pool-views.ts';
+
+export const poolCreate = defineCommand({
+  path: ['pool', 'create'],
+  description: 'Create a pool of identical microVMs in a tenant (its role is fixed for life)',
+  args: { path: arg(poolPath, 'the tenant and the new pool id') },
+  options: {
+    flake: requiredOption(
+      text('<ref>'),
+      "flake reference holding the guest image, e.g. '.' or github:org/repo",
+    ),
+    profile: requiredOption(text('<name>'), 'image profile, e.g. minimal'),
+    cpus: requiredOption(integer(1), 'vCPUs per instance'),
+    mem: requiredOption(integer(1), 'memory per instance in MiB'),
+    dataDisk: option(integer(), 'persistent data disk per instance in MiB (default 1024)'),
+    role: option(
+      choice(roles, '<role>'),
+      'gateway, builder, worker (default) or capability-imessage',
+    ),
+    pinned: flag('keep instances on their node (never rebalanced)'),
+    critical: flag('never put instances to sleep automatically'),
+  },
+  output: 'data',
+  async handler(ctx, args, opts) {
+    const pool = await ctx.client().call('createPool', {
+      params: { tenant: args.path.tenantId },
+      body: {
+        id: args.path.poolId,
+        flake: opts.flake,
+        profile: opts.profile,
+        vcpus: opts.cpus,
+        memMib: opts.mem,
+        ...(opts.dataDisk === undefined ? {} : { dataDiskMib: opts.dataDisk }),
+        ...(opts.role === undefined ? {} : { role: opts.role }),
+        pinned: opts.pinned ?? false,
+        critical: opts.critical ?? false,
+      },
+    });
+    const ref = `${pool.tenantId}/${pool.id}`;
+    return {
+      data: pool,
+      human: [
+        { kind: 'text', text: `created pool '${ref}'` },
+        poolFields(pool),
+        { kind: 'text', text: `next: mvm pool scale ${ref} --running <n>` },
+      ],
+    };
+  },
+});

@@ -1,0 +1,31 @@
+import type { z } from 'zod';
+import type { partialQuotasSchema } from '../../../contract/common.ts';
+import { option } from '../../command.ts';
+import { integer } from '../../values.ts';
+
+/** The quota flags shared by `tenant create` and `tenant update`. */
+export const quotaOptions = {
+  maxVcpus: option(integer(), 'most vCPUs the tenant may have running or warm'),
+  maxMem: option(integer(), 'most memory in MiB the tenant may have running or warm'),
+  maxRunning: option(integer(), 'most running instances'),
+  maxWarm: option(integer(), 'most warm (paused) instances'),
+  maxPools: option(integer(), 'most pools'),
+  maxInstancesPerPool: option(integer(), 'most instances in one pool'),
+  maxDisk: option(integer(), 'most data disk in GiB across all instances'),
+};
+
+type QuotaFlagValues = { [K in keyof typeof quotaOptions]?: number | undefined };
+
+/** Only the quotas that were given, so the coordinator keeps its defaults for the rest. */
+export function quotasFrom(opts: QuotaFlagValues): z.input<typeof partialQuotasSchema> {
+  const quotas = {
+    maxVcpus: opts.maxVcpus,
+    maxMemMib: opts.maxMem,
+    maxRunning: opts.maxRunning,
+    maxWarm: opts.maxWarm,
+    maxPools: opts.maxPools,
+    maxInstancesPerPool: opts.maxInstancesPerPool,
+    maxDiskGib: opts.maxDisk,
+  };
+  return Object.fromEntries(Object.entries(quotas).filter(([, v]) => v !== undefined));
+}

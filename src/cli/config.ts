@@ -1,0 +1,178 @@
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { ValidationError } from '../core/errors.ts';
+import { DEFAULT_CLUSTER_CIDR, validateClusterCidr } from '../core/subnets.ts';
+import { redactStoreUrl } from '../db/store-url.ts';
+import { envLayer, fileLayer, flagLayer, keyPaths, readTextFile } from './config-layers.ts';
+import type { ConfigSources, Key, Layer, ReadText } from './config-layers.ts';
+
+export type { ConfigFlags, ConfigSources, ReadText } from './config-layers.ts';
+export { DEFAULT_CONFIG_FILE, envNames, readTextFile } from './config-layers.ts';
+
+/**
+ * The one config module: defaults ← file ← env ← flags, validated with every problem reported
+ * together (each naming where the bad value came from), then frozen.
+ */
+export interface CoordinatorSettings {
+  /** host:port the coordinator listens on. */
+  listen: string;
+  /** A SQLite file path or a postgres:// URL. */
+  databaseUrl: string;
+  clusterCidr: string;
+  adminToken?: string;
+  /** Where the coordinator keeps its state, including `admin.token`. */
+  dataDir: string;
+}
+
+export interface Config {
+  coordinatorUrl: string;
+  token?: string;
+  dataDir: string;
+  /** The file the values came from, when one was read. */
+  configFile?: string;
+  coordinator: CoordinatorSettings;
+}
+
+export const DEFAULT_COORDINATOR_URL = 'http://127.0.0.1:7070';
+export const DEFAULT_LISTEN = '127.0.0.1:7070';
+export const DEFAULT_DATA_DIR = '/var/lib/mvm';
+
+const httpUrl = z
+  .string()
+  .refine(
+    (value) => /^https?:\/\/[^/]/.test(value) && URL.canParse(value),
+    'is not an http(s) URL like http://127.0.0.1:7070',
+  )
+  .transform((value) => value.replace(/\/+$/, ''));
+
+const listenSchema = z
+  .string()
+  .regex(/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(?:[0-9]{1,5})$/, {
+    message: 'must look like host:port, e.g. 127.0.0.1:7070',
+    abort: true,
+  })
+  .refine(
+    (value) => Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535,
+    'has a port above 65535',
+  );
+
+const clusterCidrSchema = z.string().transform((value, ctx) => {
+  try {
+    return validateClusterCidr(value);
+  } catch (error) {
+    ctx.addIssue({
+      code: 'custom',
+      message: error instanceof Error ? error.message : String(error),
+    });
+    return z.NEVER;
+  }
+});
+
+const configSchema = z.strictObject({
+  coordinatorUrl: httpUrl,
+  token: z.string().min(1, 'must not be empty').optional(),
+  dataDir: z.string().min(1, 'must not be empty'),
+  coordinator: z.strictObject({
+    listen: listenSchema,
+    databaseUrl: z.string().min(1, 'must not be empty'),
+    clusterCidr: clusterCidrSchema,
+    adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  }),
+});
+
+function defaultsLayer(): Layer {
+  return {
+    coordinatorUrl: { value: DEFAULT_COORDINATOR_URL, from: 'default' },
+    dataDir: { value: DEFAULT_DATA_DIR, from: 'default' },
+    listen: { value: DEFAULT_LISTEN, from: 'default' },
+    clusterCidr: { value: DEFAULT_CLUSTER_CIDR, from: 'default' },
+  };
+}
+
+function rawConfig(merged: Layer, cwd: string): z.input<typeof configSchema> {
+  const dataDir = resolve(cwd, merged.dataDir?.value ?? DEFAULT_DATA_DIR);
+  return {
+    coordinatorUrl: merged.coordinatorUrl?.value ?? DEFAULT_COORDINATOR_URL,
+    token: merged.token?.value,
+    dataDir,
+    coordinator: {
+      listen: merged.listen?.value ?? DEFAULT_LISTEN,
+      databaseUrl: merged.databaseUrl?.value ?? join(dataDir, 'coordinator.sqlite'),
+      clusterCidr: merged.clusterCidr?.value ?? DEFAULT_CLUSTER_CIDR,
+      adminToken: merged.adminToken?.value,
+    },
+  };
+}
+
+const secretKeys: ReadonlySet<Key> = new Set(['token', 'adminToken']);
+
+/** How a bad value is shown in a problem: never a secret, never a database password. */
+function shownValue(key: Key, value: string): string {
+  if (secretKeys.has(key)) return '(hidden)';
+  return key === 'databaseUrl' ? `'${redactStoreUrl(value)}'` : `'${value}'`;
+}
+
+function originOf(path: readonly PropertyKey[], merged: Layer): string {
+  const joined = path.map(String).join('.');
+  const key = (Object.keys(keyPaths) as Key[]).find((candidate) => keyPaths[candidate] === joined);
+  const setting = key === undefined ? undefined : merged[key];
+  if (key === undefined || setting === undefined) return joined;
+  return `${joined} ${shownValue(key, setting.value)} (from ${setting.from})`;
+}
+
+type ValidConfig = z.output<typeof configSchema>;
+
+function validate(merged: Layer, cwd: string, problems: string[]): ValidConfig {
+  const result = configSchema.safeParse(rawConfig(merged, cwd));
+  if (!result.success) {
+    problems.push(
+      ...result.error.issues.map((issue) => `${originOf(issue.path, merged)}: ${issue.message}`),
+    );
+  }
+  if (!result.success || problems.length > 0) {
+    throw new ValidationError(
+      `the mvm configuration has ${problems.length} problem(s); fix them and retry`,
+      problems,
+    );
+  }
+  return result.data;
+}
+
+/** Loads, validates and freezes the configuration; throws one ValidationError listing every problem. */
+export function loadConfig(sources: ConfigSources): Config {
+  const read = sources.readText ?? readTextFile;
+  const problems: string[] = [];
+  const file = fileLayer(sources, read, problems);
+  const merged: Layer = {
+    ...defaultsLayer(),
+    ...file.layer,
+    ...envLayer(sources.env),
+    ...flagLayer(sources.flags),
+  };
+  const data = validate(merged, sources.cwd ?? process.cwd(), problems);
+  const token = data.token ?? data.coordinator.adminToken ?? adminTokenFile(data.dataDir, read);
+  return deepFreeze({
+    coordinatorUrl: data.coordinatorUrl,
+    ...(token === undefined ? {} : { token }),
+    dataDir: data.dataDir,
+    ...(file.path === undefined ? {} : { configFile: file.path }),
+    coordinator: { ...withoutUndefined(data.coordinator), dataDir: data.dataDir },
+  });
+}
+
+/** The token the coordinator wrote on first start, so a local operator needs no setup. */
+function adminTokenFile(dataDir: string, read: ReadText): string | undefined {
+  const text = read(join(dataDir, 'admin.token'))?.trim();
+  return text === undefined || text === '' ? undefined : text;
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+function deepFreeze<T extends object>(value: T): Readonly<T> {
+  for (const inner of Object.values(value)) {
+    if (typeof inner === 'object' && inner !== null) deepFreeze(inner);
+  }
+  return Object.freeze(value);
+}

@@ -1,0 +1,94 @@
+import { isMvmError, ValidationError } from '../core/errors.ts';
+import { idProblem, parseInstancePath, parsePoolPath } from '../core/ids.ts';
+import type { InstanceRef, PoolRef } from '../core/ids.ts';
+
+/**
+ * How one command-line word becomes a typed value. `parse` throws ValidationError; callers
+ * collect every problem before reporting, so an operator fixes a command line in one go.
+ */
+export interface ValueSpec<T> {
+  /** Shown in help and completions, e.g. `<n>`. */
+  placeholder: string;
+  parse(raw: string, label: string): T;
+  /** Fixed set of accepted words, offered by shell completion. */
+  choices?: readonly string[];
+}
+
+function invalid(problem: string): ValidationError {
+  return new ValidationError(problem, [problem]);
+}
+
+export const text = (placeholder = '<text>'): ValueSpec<string> => ({
+  placeholder,
+  parse(raw, label) {
+    if (raw.trim() === '') throw invalid(`${label} must not be empty`);
+    return raw;
+  },
+});
+
+const DECIMAL = /^(?:0|[1-9][0-9]*)$/;
+
+/** Strict: `2x`, `1e3`, `0x10`, `-1` and `2.5` are all refused rather than half-parsed. */
+export const integer = (min = 0, max = 1_000_000): ValueSpec<number> => ({
+  placeholder: '<n>',
+  parse(raw, label) {
+    if (!DECIMAL.test(raw))
+      throw invalid(`${label} '${raw}' is not a whole number; write digits only, like 2`);
+    const value = Number(raw);
+    if (value < min || value > max)
+      throw invalid(`${label} ${value} is out of range; use ${min}-${max}`);
+    return value;
+  },
+});
+
+export const id = (kind: string): ValueSpec<string> => ({
+  placeholder: `<${kind}>`,
+  parse(raw) {
+    const problem = idProblem(kind, raw);
+    if (problem) throw invalid(problem);
+    return raw;
+  },
+});
+
+export const poolPath: ValueSpec<PoolRef> = {
+  placeholder: '<tenant/pool>',
+  parse: (raw) => parsePoolPath(raw),
+};
+
+export const instancePath: ValueSpec<InstanceRef> = {
+  placeholder: '<tenant/pool/instance>',
+  parse: (raw) => parseInstancePath(raw),
+};
+
+export function choice<const T extends string>(
+  values: readonly T[],
+  placeholder: string,
+): ValueSpec<T> {
+  return {
+    placeholder,
+    choices: values,
+    parse(raw, label) {
+      const found = values.find((value) => value === raw);
+      if (found === undefined)
+        throw invalid(`${label} '${raw}' is not one of: ${values.join(', ')}`);
+      return found;
+    },
+  };
+}
+
+/** Runs one parse, turning a ValidationError into problem lines instead of throwing. */
+export function tryParse<T>(
+  spec: ValueSpec<T>,
+  raw: string,
+  label: string,
+  problems: string[],
+): T | undefined {
+  try {
+    return spec.parse(raw, label);
+  } catch (error) {
+    if (!isMvmError(error) || error.code !== 'invalid_argument') throw error;
+    const listed = error instanceof ValidationError ? error.problems : [];
+    problems.push(...(listed.length > 0 ? listed : [error.message]));
+    return undefined;
+  }
+}

@@ -1,0 +1,41 @@
+import type { InstanceView } from '../../contract/resources.ts';
+import type { Block } from '../render.ts';
+
+/** How instances look to a human. */
+export const instancePathOf = (i: Pick<InstanceView, 'tenantId' | 'poolId' | 'id'>): string =>
+  `${i.tenantId}/${i.poolId}/${i.id}`;
+
+export function instanceTable(instances: readonly InstanceView[]): Block {
+  return {
+    kind: 'table',
+    columns: ['INSTANCE', 'STATUS', 'DESIRED', 'IP', 'NODE', 'REVISION'],
+    rows: instances.map((i) => [
+      instancePathOf(i),
+      i.status === 'failed' && i.failureReason ? `failed: ${i.failureReason}` : i.status,
+      i.desiredStatus,
+      i.ip,
+      i.nodeId ?? '-',
+      i.revision ?? '-',
+    ]),
+    empty: "no instances match; scale a pool with 'mvm pool scale <tenant/pool> --running <n>'",
+  };
+}
+
+export function instanceFields(i: InstanceView): Block {
+  return {
+    kind: 'fields',
+    fields: [
+      ['instance', instancePathOf(i)],
+      ['status', i.status],
+      ['desired', i.desiredStatus],
+      ...(i.failureReason === null ? [] : [['failure', i.failureReason] as const]),
+      ['ip', i.ip],
+      ['mac', i.mac],
+      ['node', i.nodeId ?? '(not placed)'],
+      ['revision', i.revision ?? '-'],
+      ['created', i.createdAt],
+      ['updated', i.updatedAt],
+      ['version', String(i.version)],
+    ],
+  };
+}

@@ -1,0 +1,70 @@
+import type { PoolDetailView, PoolView } from '../../contract/resources.ts';
+import type { Block } from '../render.ts';
+
+/** How pools look to a human. */
+export const countsText = (pool: PoolView): string =>
+  `running ${pool.counts.running}, warm ${pool.counts.warm}, sleeping ${pool.counts.sleeping}`;
+
+export function poolTable(pools: readonly PoolView[], tenantId: string): Block {
+  return {
+    kind: 'table',
+    columns: [
+      'POOL',
+      'ROLE',
+      'VCPUS',
+      'MEM MIB',
+      'DISK MIB',
+      'RUNNING',
+      'WARM',
+      'SLEEPING',
+      'REVISION',
+    ],
+    rows: pools.map((p) => [
+      `${p.tenantId}/${p.id}`,
+      p.role,
+      String(p.vcpus),
+      String(p.memMib),
+      String(p.dataDiskMib),
+      String(p.counts.running),
+      String(p.counts.warm),
+      String(p.counts.sleeping),
+      p.revision ?? '-',
+    ]),
+    empty: `tenant '${tenantId}' has no pools; create one with 'mvm pool create ${tenantId}/<pool> --flake <ref> --profile <name> --cpus <n> --mem <MiB>'`,
+  };
+}
+
+export function poolFields(pool: PoolView): Block {
+  return {
+    kind: 'fields',
+    fields: [
+      ['pool', `${pool.tenantId}/${pool.id}`],
+      ['role', pool.role],
+      ['flake', pool.flake],
+      ['profile', pool.profile],
+      ['revision', pool.revision ?? '(not built yet)'],
+      ['vcpus', String(pool.vcpus)],
+      ['memory MiB', String(pool.memMib)],
+      ['data disk MiB', String(pool.dataDiskMib)],
+      ['desired', countsText(pool)],
+      ['pinned', pool.pinned ? 'yes' : 'no'],
+      ['critical', pool.critical ? 'yes' : 'no'],
+      ['created', pool.createdAt],
+      ['version', String(pool.version)],
+    ],
+  };
+}
+
+export function poolDetailBlocks(pool: PoolDetailView): Block[] {
+  const statuses = Object.entries(pool.statuses)
+    .filter(([, n]) => n > 0)
+    .map(([status, n]) => `${status} ${n}`)
+    .join(', ');
+  return [
+    poolFields(pool),
+    {
+      kind: 'fields',
+      fields: [['instances', `${pool.instances}${statuses === '' ? '' : ` (${statuses})`}`]],
+    },
+  ];
+}

@@ -1,0 +1,281 @@
+import { z } from 'zod';
+import { idSchema } from './common.ts';
+import {
+  createPoolSchema,
+  createTenantSchema,
+  createTokenSchema,
+  destroyQuerySchema,
+  eventsQuerySchema,
+  instanceActionSchema,
+  instanceListQuerySchema,
+  registerNodeSchema,
+  scalePoolSchema,
+  updatePoolSchema,
+  updateTenantSchema,
+} from './requests.ts';
+import {
+  auditEventSchema,
+  instanceSchema,
+  issuedTokenSchema,
+  nodeSchema,
+  poolDetailSchema,
+  poolSchema,
+  tenantDetailSchema,
+  tenantSchema,
+  tokenSchema,
+} from './resources.ts';
+
+/**
+ * The coordinator's HTTP API as data. The server registers handlers by route name, the
+ * OpenAPI document is generated from it, and the CLI's client calls routes by name: one
+ * source of truth for paths, scopes and shapes.
+ */
+export type Scope = 'public' | 'tenant' | 'admin';
+
+export interface RouteDef {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  /** Hono-style path below /v1, e.g. `/tenants/:tenant`. */
+  path: string;
+  summary: string;
+  /** `tenant`: admin or a token of the tenant named in the path/query; `admin`: admin only. */
+  scope: Scope;
+  params?: z.ZodType;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  response: z.ZodType;
+  status: 200 | 201;
+}
+
+const tenantParams = z.strictObject({ tenant: idSchema });
+const poolParams = tenantParams.extend({ pool: idSchema });
+const instanceParams = poolParams.extend({ instance: idSchema });
+const nodeParams = z.strictObject({ node: idSchema });
+
+const healthSchema = z.object({ ok: z.literal(true), version: z.string(), store: z.string() });
+const scaleResultSchema = z.object({
+  pool: poolSchema,
+  created: z.array(instanceSchema),
+  changed: z.array(instanceSchema),
+});
+const destroyResultSchema = z.object({
+  destroyed: z.object({ tenants: z.number(), pools: z.number(), instances: z.number() }),
+});
+
+function route<const R extends RouteDef>(def: R): R {
+  return def;
+}
+
+export const routes = {
+  health: route({
+    method: 'get',
+    path: '/health',
+    summary: 'Liveness and store kind',
+    scope: 'public',
+    response: healthSchema,
+    status: 200,
+  }),
+
+  createTenant: route({
+    method: 'post',
+    path: '/tenants',
+    summary: 'Create a tenant with a stable /24',
+    scope: 'admin',
+    body: createTenantSchema,
+    response: tenantSchema,
+    status: 201,
+  }),
+  listTenants: route({
+    method: 'get',
+    path: '/tenants',
+    summary: 'List tenants visible to the caller',
+    scope: 'tenant',
+    response: z.array(tenantSchema),
+    status: 200,
+  }),
+  getTenant: route({
+    method: 'get',
+    path: '/tenants/:tenant',
+    summary: 'A tenant with its usage',
+    scope: 'tenant',
+    params: tenantParams,
+    response: tenantDetailSchema,
+    status: 200,
+  }),
+  updateTenant: route({
+    method: 'patch',
+    path: '/tenants/:tenant',
+    summary: 'Change quotas',
+    scope: 'admin',
+    params: tenantParams,
+    body: updateTenantSchema,
+    response: tenantDetailSchema,
+    status: 200,
+  }),
+  destroyTenant: route({
+    method: 'delete',
+    path: '/tenants/:tenant',
+    summary: 'Destroy a tenant (force: with its pools and instances)',
+    scope: 'admin',
+    params: tenantParams,
+    query: destroyQuerySchema,
+    response: destroyResultSchema,
+    status: 200,
+  }),
+  createToken: route({
+    method: 'post',
+    path: '/tenants/:tenant/tokens',
+    summary: 'Issue a tenant-scoped API token (shown once)',
+    scope: 'admin',
+    params: tenantParams,
+    body: createTokenSchema,
+    response: issuedTokenSchema,
+    status: 201,
+  }),
+  listTokens: route({
+    method: 'get',
+    path: '/tenants/:tenant/tokens',
+    summary: "List a tenant's tokens (never the secrets)",
+    scope: 'admin',
+    params: tenantParams,
+    response: z.array(tokenSchema),
+    status: 200,
+  }),
+
+  createPool: route({
+    method: 'post',
+    path: '/tenants/:tenant/pools',
+    summary: 'Create a pool',
+    scope: 'tenant',
+    params: tenantParams,
+    body: createPoolSchema,
+    response: poolSchema,
+    status: 201,
+  }),
+  listPools: route({
+    method: 'get',
+    path: '/tenants/:tenant/pools',
+    summary: "List a tenant's pools",
+    scope: 'tenant',
+    params: tenantParams,
+    response: z.array(poolSchema),
+    status: 200,
+  }),
+  getPool: route({
+    method: 'get',
+    path: '/tenants/:tenant/pools/:pool',
+    summary: 'A pool with its instance statuses',
+    scope: 'tenant',
+    params: poolParams,
+    response: poolDetailSchema,
+    status: 200,
+  }),
+  updatePool: route({
+    method: 'patch',
+    path: '/tenants/:tenant/pools/:pool',
+    summary: 'Change pool flags or revision (never its role)',
+    scope: 'tenant',
+    params: poolParams,
+    body: updatePoolSchema,
+    response: poolSchema,
+    status: 200,
+  }),
+  scalePool: route({
+    method: 'post',
+    path: '/tenants/:tenant/pools/:pool/scale',
+    summary: 'Set desired running/warm/sleeping counts',
+    scope: 'tenant',
+    params: poolParams,
+    body: scalePoolSchema,
+    response: scaleResultSchema,
+    status: 200,
+  }),
+  destroyPool: route({
+    method: 'delete',
+    path: '/tenants/:tenant/pools/:pool',
+    summary: 'Destroy a pool (force: with its instances)',
+    scope: 'tenant',
+    params: poolParams,
+    query: destroyQuerySchema,
+    response: destroyResultSchema,
+    status: 200,
+  }),
+
+  listInstances: route({
+    method: 'get',
+    path: '/instances',
+    summary: 'List instances, filtered by tenant/pool/node',
+    scope: 'tenant',
+    query: instanceListQuerySchema,
+    response: z.array(instanceSchema),
+    status: 200,
+  }),
+  getInstance: route({
+    method: 'get',
+    path: '/tenants/:tenant/pools/:pool/instances/:instance',
+    summary: 'An instance',
+    scope: 'tenant',
+    params: instanceParams,
+    response: instanceSchema,
+    status: 200,
+  }),
+  instanceAction: route({
+    method: 'post',
+    path: '/tenants/:tenant/pools/:pool/instances/:instance/actions',
+    summary: 'Request start/stop/warm/sleep/wake/destroy (a desired-status change)',
+    scope: 'tenant',
+    params: instanceParams,
+    body: instanceActionSchema,
+    response: instanceSchema,
+    status: 200,
+  }),
+
+  listNodes: route({
+    method: 'get',
+    path: '/nodes',
+    summary: 'List nodes',
+    scope: 'admin',
+    response: z.array(nodeSchema),
+    status: 200,
+  }),
+  getNode: route({
+    method: 'get',
+    path: '/nodes/:node',
+    summary: 'A node',
+    scope: 'admin',
+    params: nodeParams,
+    response: nodeSchema,
+    status: 200,
+  }),
+  registerNode: route({
+    method: 'put',
+    path: '/nodes/:node',
+    summary: 'Register or update a node and its capacity',
+    scope: 'admin',
+    params: nodeParams,
+    body: registerNodeSchema,
+    response: nodeSchema,
+    status: 200,
+  }),
+
+  listEvents: route({
+    method: 'get',
+    path: '/events',
+    summary: 'Audit events, newest first',
+    scope: 'tenant',
+    query: eventsQuerySchema,
+    response: z.array(auditEventSchema),
+    status: 200,
+  }),
+} as const;
+
+export type Routes = typeof routes;
+export type RouteName = keyof Routes;
+
+/** Fills `:name` placeholders; values are ids already validated by the caller's schemas. */
+export function fillPath(path: string, params: Record<string, string> = {}): string {
+  return path.replace(/:([a-z]+)/g, (_, name: string) => {
+    const value = params[name];
+    if (value === undefined) throw new Error(`missing path parameter '${name}' for ${path}`);
+    return encodeURIComponent(value);
+  });
+}

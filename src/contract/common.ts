@@ -1,0 +1,39 @@
+import { z } from 'zod';
+import { ID_PATTERN } from '../core/ids.ts';
+import { desiredStatuses, instanceStatuses, roles } from '../core/model.ts';
+
+export const idSchema = z
+  .string()
+  .regex(ID_PATTERN, "use 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'");
+
+const count = z.number().int().min(0).max(1_000_000);
+
+export const quotasSchema = z.strictObject({
+  maxVcpus: count,
+  maxMemMib: count,
+  maxRunning: count,
+  maxWarm: count,
+  maxPools: count,
+  maxInstancesPerPool: count,
+  maxDiskGib: count,
+});
+export const partialQuotasSchema = quotasSchema.partial();
+
+export const roleSchema = z.enum(roles);
+export const instanceStatusSchema = z.enum(instanceStatuses);
+export const desiredStatusSchema = z.enum(desiredStatuses);
+
+export const poolCountsSchema = z.strictObject({
+  running: count,
+  warm: count,
+  sleeping: count,
+});
+
+export const errorBodySchema = z.strictObject({
+  error: z.strictObject({
+    code: z.string(),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()).optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof errorBodySchema>;

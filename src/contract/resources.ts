@@ -1,0 +1,119 @@
+import { z } from 'zod';
+import {
+  desiredStatusSchema,
+  idSchema,
+  instanceStatusSchema,
+  poolCountsSchema,
+  quotasSchema,
+  roleSchema,
+} from './common.ts';
+
+/** Wire shapes of the coordinator's objects; the CLI and dashboard render these. */
+export const tenantSchema = z.object({
+  id: idSchema,
+  netId: z.number().int(),
+  subnet: z.string(),
+  gateway: z.string(),
+  bridge: z.string(),
+  quotas: quotasSchema,
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  version: z.number().int(),
+});
+export type TenantView = z.infer<typeof tenantSchema>;
+
+export const usageSchema = z.object({
+  running: z.number().int(),
+  warm: z.number().int(),
+  vcpus: z.number().int(),
+  memMib: z.number().int(),
+  diskGib: z.number().int(),
+  pools: z.number().int(),
+  instances: z.number().int(),
+});
+
+export const tenantDetailSchema = tenantSchema.extend({ usage: usageSchema });
+export type TenantDetailView = z.infer<typeof tenantDetailSchema>;
+
+export const poolSchema = z.object({
+  tenantId: idSchema,
+  id: idSchema,
+  role: roleSchema,
+  flake: z.string(),
+  profile: z.string(),
+  revision: z.string().nullable(),
+  vcpus: z.number().int(),
+  memMib: z.number().int(),
+  dataDiskMib: z.number().int(),
+  counts: poolCountsSchema,
+  pinned: z.boolean(),
+  critical: z.boolean(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  version: z.number().int(),
+});
+export type PoolView = z.infer<typeof poolSchema>;
+
+export const poolDetailSchema = poolSchema.extend({
+  /** How many of the pool's instances are in each observed status. */
+  statuses: z.record(z.string(), z.number().int()),
+  instances: z.number().int(),
+});
+export type PoolDetailView = z.infer<typeof poolDetailSchema>;
+
+export const instanceSchema = z.object({
+  tenantId: idSchema,
+  poolId: idSchema,
+  id: idSchema,
+  ip: z.string(),
+  mac: z.string(),
+  status: instanceStatusSchema,
+  desiredStatus: desiredStatusSchema,
+  nodeId: z.string().nullable(),
+  revision: z.string().nullable(),
+  failureReason: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  version: z.number().int(),
+});
+export type InstanceView = z.infer<typeof instanceSchema>;
+
+export const nodeSchema = z.object({
+  id: idSchema,
+  hostname: z.string(),
+  arch: z.string(),
+  capacity: z.object({
+    vcpus: z.number().int(),
+    memMib: z.number().int(),
+    diskGib: z.number().int(),
+  }),
+  labels: z.record(z.string(), z.string()),
+  status: z.enum(['ready', 'lost', 'cordoned']),
+  lastHeartbeat: z.string().nullable(),
+  createdAt: z.string(),
+  version: z.number().int(),
+});
+export type NodeView = z.infer<typeof nodeSchema>;
+
+export const auditEventSchema = z.object({
+  id: z.number().int(),
+  tenantId: z.string().nullable(),
+  at: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  target: z.string(),
+  detail: z.record(z.string(), z.unknown()),
+});
+export type AuditEventView = z.infer<typeof auditEventSchema>;
+
+export const tokenSchema = z.object({
+  id: z.string(),
+  tenantId: z.string().nullable(),
+  name: z.string(),
+  createdAt: z.string(),
+  revokedAt: z.string().nullable(),
+});
+export const issuedTokenSchema = tokenSchema.extend({
+  /** The secret, shown once; only its hash is stored. */
+  token: z.string(),
+});

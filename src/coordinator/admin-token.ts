@@ -1,0 +1,25 @@
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { newTokenSecret } from './services/token-service.ts';
+
+/**
+ * The admin secret: the configured one, else the one in `<dataDir>/admin.token`, else a new one
+ * written there (0600, atomically) so that a local CLI finds it without configuration.
+ */
+export async function resolveAdminToken(dataDir: string, configured?: string): Promise<string> {
+  if (configured !== undefined) return configured;
+  const file = join(dataDir, 'admin.token');
+  try {
+    const existing = (await readFile(file, 'utf8')).trim();
+    if (existing !== '') return existing;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const secret = newTokenSecret();
+  const temp = `${file}.${process.pid}.tmp`;
+  await writeFile(temp, `${secret}\n`, { mode: 0o600 });
+  await chmod(temp, 0o600);
+  await rename(temp, file);
+  return secret;
+}

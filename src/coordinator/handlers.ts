@@ -1,0 +1,116 @@
+import type { z } from 'zod';
+import type { Routes, RouteName } from '../contract/api.ts';
+import type { Principal } from './principal.ts';
+import { requireAdmin, scopeTenant } from './principal.ts';
+import type { Services } from './services/index.ts';
+
+type Field<R, F extends string> =
+  R extends Record<F, infer S extends z.ZodType> ? z.output<S> : undefined;
+
+export interface HandlerInput<K extends RouteName> {
+  principal: Principal;
+  params: Field<Routes[K], 'params'>;
+  query: Field<Routes[K], 'query'>;
+  body: Field<Routes[K], 'body'>;
+}
+
+export type Handlers = {
+  [K in RouteName]: (input: HandlerInput<K>) => Promise<z.input<Routes[K]['response']>>;
+};
+
+/** Binds each route of the contract to a service call, after the scope check it needs. */
+export function createHandlers(s: Services, meta: { version: string; store: string }): Handlers {
+  const tenantOf = (principal: Principal, tenant: string) =>
+    scopeTenant(principal, tenant) ?? tenant;
+  return {
+    health: async () => ({ ok: true, version: meta.version, store: meta.store }),
+
+    createTenant: async ({ principal, body }) => {
+      requireAdmin(principal);
+      return s.tenants.create(principal, body);
+    },
+    listTenants: async ({ principal }) => s.tenants.list(principal),
+    getTenant: async ({ principal, params }) => s.tenants.get(tenantOf(principal, params.tenant)),
+    updateTenant: async ({ principal, params, body }) => {
+      requireAdmin(principal, params.tenant);
+      return s.tenants.update(principal, params.tenant, body);
+    },
+    destroyTenant: async ({ principal, params, query }) => {
+      requireAdmin(principal, params.tenant);
+      return s.tenants.destroy(principal, params.tenant, query.force ?? false);
+    },
+    createToken: async ({ principal, params, body }) => {
+      requireAdmin(principal, params.tenant);
+      return s.tokens.issue(principal, params.tenant, body.name);
+    },
+    listTokens: async ({ principal, params }) => {
+      requireAdmin(principal, params.tenant);
+      return s.tokens.list(params.tenant);
+    },
+
+    createPool: async ({ principal, params, body }) =>
+      s.pools.create(principal, tenantOf(principal, params.tenant), body),
+    listPools: async ({ principal, params }) => s.pools.list(tenantOf(principal, params.tenant)),
+    getPool: async ({ principal, params }) =>
+      s.pools.get(tenantOf(principal, params.tenant), params.pool),
+    updatePool: async ({ principal, params, body }) =>
+      s.pools.update(principal, tenantOf(principal, params.tenant), params.pool, body),
+    scalePool: async ({ principal, params, body }) =>
+      s.pools.scale(principal, tenantOf(principal, params.tenant), params.pool, body),
+    destroyPool: async ({ principal, params, query }) =>
+      s.pools.destroy(
+        principal,
+        tenantOf(principal, params.tenant),
+        params.pool,
+        query.force ?? false,
+      ),
+
+    listInstances: async ({ principal, query }) => {
+      const tenantId = scopeTenant(principal, query.tenant);
+      return s.instances.list({
+        ...(tenantId !== undefined ? { tenantId } : {}),
+        ...(query.pool !== undefined ? { poolId: query.pool } : {}),
+        ...(query.node !== undefined ? { nodeId: query.node } : {}),
+      });
+    },
+    getInstance: async ({ principal, params }) =>
+      s.instances.get({
+        tenantId: tenantOf(principal, params.tenant),
+        poolId: params.pool,
+        instanceId: params.instance,
+      }),
+    instanceAction: async ({ principal, params, body }) =>
+      s.instances.act(
+        principal,
+        {
+          tenantId: tenantOf(principal, params.tenant),
+          poolId: params.pool,
+          instanceId: params.instance,
+        },
+        body,
+      ),
+
+    listNodes: async ({ principal }) => {
+      requireAdmin(principal);
+      return s.nodes.list();
+    },
+    getNode: async ({ principal, params }) => {
+      requireAdmin(principal);
+      return s.nodes.get(params.node);
+    },
+    registerNode: async ({ principal, params, body }) => {
+      requireAdmin(principal);
+      return s.nodes.register(principal, params.node, body);
+    },
+
+    listEvents: async ({ principal, query }) => {
+      const tenantId = scopeTenant(principal, query.tenant);
+      if (tenantId !== undefined)
+        await s.tenants.get(tenantId).catch(async (error: unknown) => {
+          // A destroyed tenant's history stays readable to the admin.
+          if (principal.kind !== 'admin') throw error;
+        });
+      return s.events.list({ ...(tenantId !== undefined ? { tenantId } : {}), limit: query.last });
+    },
+  };
+}

@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { errorBodySchema } from '../contract/common.ts';
+import { routes, type RouteDef } from '../contract/api.ts';
+
+type JsonSchema = Record<string, unknown>;
+
+function schemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  return z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as JsonSchema;
+}
+
+function parameters(def: RouteDef): JsonSchema[] {
+  const out: JsonSchema[] = [];
+  for (const [where, schema] of [
+    ['path', def.params],
+    ['query', def.query],
+  ] as const) {
+    if (!schema) continue;
+    const properties = (schemaOf(schema, 'input').properties ?? {}) as Record<string, JsonSchema>;
+    for (const [name, property] of Object.entries(properties)) {
+      out.push({ name, in: where, required: where === 'path', schema: property });
+    }
+  }
+  return out;
+}
+
+function operation(name: string, def: RouteDef): JsonSchema {
+  const errorResponse = {
+    content: { 'application/json': { schema: schemaOf(errorBodySchema, 'output') } },
+  };
+  return {
+    operationId: name,
+    summary: def.summary,
+    security: def.scope === 'public' ? [] : [{ bearer: [] }],
+    'x-mvm-scope': def.scope,
+    parameters: parameters(def),
+    ...(def.body
+      ? {
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: schemaOf(def.body, 'input') } },
+          },
+        }
+      : {}),
+    responses: {
+      [String(def.status)]: {
+        description: 'success',
+        content: { 'application/json': { schema: schemaOf(def.response, 'output') } },
+      },
+      default: { description: 'error', ...errorResponse },
+    },
+  };
+}
+
+/** The published OpenAPI 3.1 document, generated from the same route table the server uses. */
+export function buildOpenApi(version: string): JsonSchema {
+  const paths: Record<string, Record<string, JsonSchema>> = {};
+  for (const [name, def] of Object.entries(routes) as [string, RouteDef][]) {
+    const path = `/v1${def.path.replace(/:([a-z]+)/g, '{$1}')}`;
+    paths[path] = { ...paths[path], [def.method]: operation(name, def) };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'mvm coordinator API', version },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    paths,
+  };
+}

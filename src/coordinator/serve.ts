@@ -1,0 +1,76 @@
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { openStore } from '../db/open-store.ts';
+import { systemClock } from '../drivers/clock/system-clock.ts';
+import { resolveAdminToken } from './admin-token.ts';
+import { createCoordinatorApp } from './app.ts';
+import { randomSuffix } from './random-suffix.ts';
+import { MVM_VERSION } from './version.ts';
+
+export interface ServeSettings {
+  listen: string;
+  databaseUrl: string;
+  clusterCidr: string;
+  adminToken?: string;
+  dataDir: string;
+}
+
+export interface RunningCoordinator {
+  url: string;
+  close(): Promise<void>;
+}
+
+function splitListen(listen: string): { hostname: string; port: number } {
+  const at = listen.lastIndexOf(':');
+  return {
+    hostname: listen.slice(0, at).replace(/^\[|\]$/g, ''),
+    port: Number(listen.slice(at + 1)),
+  };
+}
+
+function listenOn(
+  fetch: (request: Request) => Response | Promise<Response>,
+  listen: string,
+): Promise<ServerType> {
+  const { hostname, port } = splitListen(listen);
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, hostname, port }, () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+/** The coordinator's composition root: store, services, HTTP listener. */
+export async function serveCoordinator(settings: ServeSettings): Promise<RunningCoordinator> {
+  const logger = pino({ name: 'mvm-coordinator' }, pino.destination(2));
+  const store = await openStore(settings.databaseUrl, { logger });
+  try {
+    const { app, services } = createCoordinatorApp({
+      store,
+      clock: systemClock,
+      clusterCidr: settings.clusterCidr,
+      version: MVM_VERSION,
+      randomSuffix: () => randomSuffix(),
+      logger,
+    });
+    await services.tokens.ensureAdmin(
+      await resolveAdminToken(settings.dataDir, settings.adminToken),
+    );
+    const server = await listenOn(app.fetch, settings.listen);
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `http://${host}:${address.port}`;
+    logger.info({ url, store: store.dialect }, 'coordinator listening');
+    return {
+      url,
+      close: async () => {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await store.close();
+        logger.info({}, 'coordinator stopped');
+      },
+    };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}

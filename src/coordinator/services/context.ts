@@ -1,0 +1,34 @@
+import type { Clock } from '../../ports/clock.ts';
+import type { Repos, Store } from '../../ports/store.ts';
+import type { Principal } from '../principal.ts';
+import { actorOf } from '../principal.ts';
+
+/** What every service needs: the store, time, randomness and the cluster's settings. */
+export interface ServiceDeps {
+  store: Store;
+  clock: Clock;
+  /** Random lowercase a-z0-9 suffix for new instance ids (injected for deterministic tests). */
+  randomSuffix: () => string;
+  clusterCidr: string;
+}
+
+export async function audit(
+  repos: Repos,
+  deps: ServiceDeps,
+  principal: Principal,
+  event: {
+    tenantId: string | null;
+    action: string;
+    target: string;
+    detail?: Record<string, unknown>;
+  },
+): Promise<void> {
+  await repos.audit.append({
+    tenantId: event.tenantId,
+    at: deps.clock.now().toISOString(),
+    actor: actorOf(principal),
+    action: event.action,
+    target: event.target,
+    detail: event.detail ?? {},
+  });
+}

@@ -1,0 +1,119 @@
+import { IllegalTransitionError, NotFoundError } from '../../core/errors.ts';
+import type { DesiredStatus, Instance } from '../../core/model.ts';
+import { checkQuotas, tenantUsage } from '../../core/quotas.ts';
+import type { InstanceAction, InstanceActionRequest } from '../../contract/requests.ts';
+import type { InstanceFilter, InstanceKey, Repos } from '../../ports/store.ts';
+import type { Principal } from '../principal.ts';
+import { audit, type ServiceDeps } from './context.ts';
+import { loadTenant } from './tenant-service.ts';
+
+const targetOf: Record<InstanceAction, DesiredStatus> = {
+  start: 'running',
+  stop: 'stopped',
+  warm: 'warm',
+  sleep: 'sleeping',
+  wake: 'running',
+  destroy: 'destroyed',
+};
+
+/** Which desired statuses each action may start from; the rest are illegal requests. */
+const allowedFrom: Record<InstanceAction, readonly DesiredStatus[]> = {
+  start: ['running', 'warm', 'sleeping', 'stopped'],
+  stop: ['running', 'warm', 'sleeping', 'stopped'],
+  warm: ['running', 'warm', 'sleeping'],
+  sleep: ['running', 'warm', 'sleeping'],
+  wake: ['warm', 'sleeping', 'running'],
+  destroy: ['running', 'warm', 'sleeping', 'stopped', 'destroyed'],
+};
+
+const hints: Partial<Record<InstanceAction, string>> = {
+  warm: "start it first with 'mvm instance start'",
+  sleep: "start it first with 'mvm instance start'",
+  wake: "only warm or sleeping instances wake; use 'mvm instance start'",
+};
+
+function keyOf(instance: Instance): InstanceKey {
+  return { tenantId: instance.tenantId, poolId: instance.poolId, instanceId: instance.id };
+}
+
+function label(key: InstanceKey): string {
+  return `instance ${key.tenantId}/${key.poolId}/${key.instanceId}`;
+}
+
+export async function loadInstance(repos: Repos, key: InstanceKey): Promise<Instance> {
+  const instance = await repos.instances.get(key);
+  if (!instance) {
+    throw new NotFoundError(
+      'instance',
+      `${key.tenantId}/${key.poolId}/${key.instanceId}`,
+      `see 'mvm instance list --tenant ${key.tenantId}'`,
+    );
+  }
+  return instance;
+}
+
+export class InstanceService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  async list(filter: InstanceFilter): Promise<Instance[]> {
+    if (filter.tenantId !== undefined) await loadTenant(this.deps.store, filter.tenantId);
+    return this.deps.store.instances.list(filter);
+  }
+
+  async get(key: InstanceKey): Promise<Instance> {
+    return loadInstance(this.deps.store, key);
+  }
+
+  /**
+   * Records what the operator wants; the agent that runs the instance makes it so. An
+   * instance never placed on a node is destroyed here and now, which frees its address.
+   */
+  async act(
+    principal: Principal,
+    key: InstanceKey,
+    request: InstanceActionRequest,
+  ): Promise<Instance> {
+    return this.deps.store.transaction(async (repos) => {
+      const instance = await loadInstance(repos, key);
+      const target = targetOf[request.action];
+      if (!allowedFrom[request.action].includes(instance.desiredStatus)) {
+        throw new IllegalTransitionError(
+          label(key),
+          instance.desiredStatus,
+          target,
+          hints[request.action],
+        );
+      }
+      if (instance.desiredStatus === target) return instance;
+      if (target !== 'destroyed' && target !== 'stopped')
+        await this.checkQuota(repos, instance, target);
+      const at = this.deps.clock.now().toISOString();
+      const expected = request.expectedVersion ?? instance.version;
+      let result = await repos.instances.setDesired(key, target, expected, at);
+      if (target === 'destroyed' && instance.nodeId === null) {
+        await repos.instances.delete(key);
+        result = { ...result, status: 'destroyed' };
+      }
+      await audit(repos, this.deps, principal, {
+        tenantId: key.tenantId,
+        action: `instance.${request.action}`,
+        target: `${key.tenantId}/${key.poolId}/${key.instanceId}`,
+        detail: { from: instance.desiredStatus, to: target, status: instance.status },
+      });
+      return result;
+    });
+  }
+
+  private async checkQuota(repos: Repos, instance: Instance, target: DesiredStatus): Promise<void> {
+    const tenant = await loadTenant(repos, instance.tenantId);
+    const pools = await repos.pools.list({ tenantId: tenant.id });
+    const instances = (await repos.instances.list({ tenantId: tenant.id })).map((i) => ({
+      poolId: i.poolId,
+      desiredStatus:
+        i.poolId === instance.poolId && i.id === instance.id ? target : i.desiredStatus,
+    }));
+    checkQuotas(tenant.id, tenant.quotas, tenantUsage(pools, instances));
+  }
+}
+
+export { keyOf };

@@ -1,0 +1,228 @@
+import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import { materialize } from '../../core/materializer.ts';
+import type { DesiredStatus, Instance, Pool, PoolCounts } from '../../core/model.ts';
+import { validateCounts, validatePoolSpec } from '../../core/pool-spec.ts';
+import { checkPoolCreate, checkQuotas, tenantUsage } from '../../core/quotas.ts';
+import type {
+  CreatePoolRequest,
+  ScalePoolRequest,
+  UpdatePoolRequest,
+} from '../../contract/requests.ts';
+import type { PoolDetailView } from '../../contract/resources.ts';
+import type { Repos } from '../../ports/store.ts';
+import type { Principal } from '../principal.ts';
+import { audit, type ServiceDeps } from './context.ts';
+import { createInstances } from './instance-factory.ts';
+import { loadTenant } from './tenant-service.ts';
+
+export async function loadPool(repos: Repos, tenantId: string, poolId: string): Promise<Pool> {
+  const pool = await repos.pools.get(tenantId, poolId);
+  if (!pool) {
+    throw new NotFoundError('pool', `${tenantId}/${poolId}`, `see 'mvm pool list ${tenantId}'`);
+  }
+  return pool;
+}
+
+export interface ScaleResult {
+  pool: Pool;
+  created: Instance[];
+  changed: Instance[];
+}
+
+export class PoolService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  async create(principal: Principal, tenantId: string, request: CreatePoolRequest): Promise<Pool> {
+    validatePoolSpec(request);
+    const now = this.deps.clock.now().toISOString();
+    return this.deps.store.transaction(async (repos) => {
+      const tenant = await loadTenant(repos, tenantId);
+      if (await repos.pools.get(tenantId, request.id)) {
+        throw new ConflictError(`pool '${tenantId}/${request.id}' already exists`);
+      }
+      checkPoolCreate(tenantId, tenant.quotas, (await repos.pools.list({ tenantId })).length);
+      const pool: Pool = {
+        tenantId,
+        id: request.id,
+        role: request.role,
+        flake: request.flake,
+        profile: request.profile,
+        revision: request.revision ?? null,
+        vcpus: request.vcpus,
+        memMib: request.memMib,
+        dataDiskMib: request.dataDiskMib,
+        counts: { running: 0, warm: 0, sleeping: 0 },
+        pinned: request.pinned,
+        critical: request.critical,
+        createdAt: now,
+        updatedAt: now,
+        version: 1,
+      };
+      await repos.pools.insert(pool);
+      await audit(repos, this.deps, principal, {
+        tenantId,
+        action: 'pool.create',
+        target: `${tenantId}/${pool.id}`,
+        detail: {
+          role: pool.role,
+          flake: pool.flake,
+          profile: pool.profile,
+          vcpus: pool.vcpus,
+          memMib: pool.memMib,
+        },
+      });
+      return pool;
+    });
+  }
+
+  async list(tenantId: string): Promise<Pool[]> {
+    await loadTenant(this.deps.store, tenantId);
+    return this.deps.store.pools.list({ tenantId });
+  }
+
+  async get(tenantId: string, poolId: string): Promise<PoolDetailView> {
+    const pool = await loadPool(this.deps.store, tenantId, poolId);
+    const instances = await this.deps.store.instances.list({ tenantId, poolId });
+    const statuses: Record<string, number> = {};
+    for (const instance of instances)
+      statuses[instance.status] = (statuses[instance.status] ?? 0) + 1;
+    return { ...pool, statuses, instances: instances.length };
+  }
+
+  async update(
+    principal: Principal,
+    tenantId: string,
+    poolId: string,
+    request: UpdatePoolRequest,
+  ): Promise<Pool> {
+    return this.deps.store.transaction(async (repos) => {
+      const pool = await loadPool(repos, tenantId, poolId);
+      if (request.role !== undefined && request.role !== pool.role) {
+        const problem = `role is fixed at pool creation: '${tenantId}/${poolId}' is a ${pool.role} pool; create a new pool with --role ${request.role}`;
+        throw new ValidationError(problem, [problem]);
+      }
+      const patch = {
+        ...(request.pinned !== undefined ? { pinned: request.pinned } : {}),
+        ...(request.critical !== undefined ? { critical: request.critical } : {}),
+        ...(request.revision !== undefined ? { revision: request.revision } : {}),
+      };
+      const at = this.deps.clock.now().toISOString();
+      const updated = await repos.pools.update(
+        tenantId,
+        poolId,
+        patch,
+        request.expectedVersion ?? pool.version,
+        at,
+      );
+      await audit(repos, this.deps, principal, {
+        tenantId,
+        action: 'pool.update',
+        target: `${tenantId}/${poolId}`,
+        detail: patch,
+      });
+      return updated;
+    });
+  }
+
+  /**
+   * Sets the pool's counts and materializes them into instance records, all in one
+   * transaction, after checking the tenant's quotas against the resulting desired state.
+   */
+  async scale(
+    principal: Principal,
+    tenantId: string,
+    poolId: string,
+    request: ScalePoolRequest,
+  ): Promise<ScaleResult> {
+    return this.deps.store.transaction(async (repos) => {
+      const tenant = await loadTenant(repos, tenantId);
+      const pool = await loadPool(repos, tenantId, poolId);
+      const counts: PoolCounts = validateCounts({
+        running: request.running ?? pool.counts.running,
+        warm: request.warm ?? pool.counts.warm,
+        sleeping: request.sleeping ?? pool.counts.sleeping,
+      });
+      const poolInstances = (await repos.instances.list({ tenantId, poolId })).filter(
+        (i) => i.status !== 'destroyed' && i.desiredStatus !== 'destroyed',
+      );
+      const plan = materialize({ counts, instances: poolInstances });
+      await this.checkScaleQuotas(repos, tenant, poolId, plan);
+      const at = this.deps.clock.now().toISOString();
+      const updatedPool = await repos.pools.update(
+        tenantId,
+        poolId,
+        { counts },
+        request.expectedVersion ?? pool.version,
+        at,
+      );
+      const changed: Instance[] = [];
+      for (const assignment of plan.assignments) {
+        const current = poolInstances.find((i) => i.id === assignment.id);
+        if (!current) continue;
+        const key = { tenantId, poolId, instanceId: current.id };
+        changed.push(
+          await repos.instances.setDesired(key, assignment.desiredStatus, current.version, at),
+        );
+      }
+      const created = await createInstances(
+        repos,
+        this.deps,
+        tenant,
+        updatedPool,
+        plan.create,
+        poolInstances.map((i) => i.id),
+      );
+      await audit(repos, this.deps, principal, {
+        tenantId,
+        action: 'pool.scale',
+        target: `${tenantId}/${poolId}`,
+        detail: {
+          from: pool.counts,
+          to: counts,
+          created: created.map((i) => i.id),
+          changed: changed.map((i) => i.id),
+        },
+      });
+      return { pool: updatedPool, created, changed };
+    });
+  }
+
+  private async checkScaleQuotas(
+    repos: Repos,
+    tenant: { id: string; quotas: Parameters<typeof checkQuotas>[1] },
+    poolId: string,
+    plan: { assignments: { id: string; desiredStatus: DesiredStatus }[]; create: DesiredStatus[] },
+  ): Promise<void> {
+    const pools = await repos.pools.list({ tenantId: tenant.id });
+    const desired = new Map(plan.assignments.map((a) => [a.id, a.desiredStatus]));
+    const instances = (await repos.instances.list({ tenantId: tenant.id })).map((i) => ({
+      poolId: i.poolId,
+      desiredStatus: i.poolId === poolId ? (desired.get(i.id) ?? i.desiredStatus) : i.desiredStatus,
+    }));
+    for (const status of plan.create) instances.push({ poolId, desiredStatus: status });
+    checkQuotas(tenant.id, tenant.quotas, tenantUsage(pools, instances));
+  }
+
+  async destroy(principal: Principal, tenantId: string, poolId: string, force: boolean) {
+    return this.deps.store.transaction(async (repos) => {
+      await loadPool(repos, tenantId, poolId);
+      const instances = await repos.instances.list({ tenantId, poolId });
+      if (instances.length > 0 && !force) {
+        throw new ConflictError(
+          `pool '${tenantId}/${poolId}' still has ${instances.length} instance(s); scale it to 0 and destroy them, or pass --force`,
+        );
+      }
+      for (const instance of instances) {
+        await repos.instances.delete({ tenantId, poolId, instanceId: instance.id });
+      }
+      await repos.pools.delete(tenantId, poolId);
+      await audit(repos, this.deps, principal, {
+        tenantId,
+        action: 'pool.destroy',
+        target: `${tenantId}/${poolId}`,
+        detail: { instances: instances.length, force },
+      });
+      return { destroyed: { tenants: 0, pools: 1, instances: instances.length } };
+    });
+  }
+}

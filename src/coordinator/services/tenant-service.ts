@@ -1,0 +1,139 @@
+import { ConflictError, NotFoundError } from '../../core/errors.ts';
+import type { Quotas } from '../../core/model.ts';
+import { bridgeName } from '../../core/naming.ts';
+import { checkQuotas, tenantUsage, validateQuotas, type TenantUsage } from '../../core/quotas.ts';
+import { allocateTenantNetwork } from '../../core/subnets.ts';
+import type { TenantDetailView, TenantView } from '../../contract/resources.ts';
+import type { CreateTenantRequest, UpdateTenantRequest } from '../../contract/requests.ts';
+import type { Repos, TenantRecord } from '../../ports/store.ts';
+import type { Principal } from '../principal.ts';
+import { audit, type ServiceDeps } from './context.ts';
+
+export function tenantView(tenant: TenantRecord): TenantView {
+  return { ...tenant, bridge: bridgeName(tenant.netId) };
+}
+
+export async function loadTenant(repos: Repos, id: string): Promise<TenantRecord> {
+  const tenant = await repos.tenants.get(id);
+  if (!tenant) throw new NotFoundError('tenant', id, "see 'mvm tenant list'");
+  return tenant;
+}
+
+export async function usageOf(repos: Repos, tenantId: string): Promise<TenantUsage> {
+  const pools = await repos.pools.list({ tenantId });
+  const instances = await repos.instances.list({ tenantId });
+  return tenantUsage(pools, instances);
+}
+
+function usageView(usage: TenantUsage): TenantDetailView['usage'] {
+  const instances = Object.values(usage.instancesByPool).reduce((a, b) => a + b, 0);
+  const { running, warm, vcpus, memMib, diskGib, pools } = usage;
+  return { running, warm, vcpus, memMib, diskGib, pools, instances };
+}
+
+export class TenantService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  async create(principal: Principal, request: CreateTenantRequest): Promise<TenantView> {
+    const quotas = validateQuotas(request.quotas ?? {});
+    const now = this.deps.clock.now().toISOString();
+    return this.deps.store.transaction(async (repos) => {
+      const existing = await repos.tenants.get(request.id);
+      if (existing)
+        throw new ConflictError(`tenant '${request.id}' already exists`, { id: request.id });
+      const taken = (await repos.tenants.networks()).map((n) => ({ ...n }));
+      const network = allocateTenantNetwork({
+        clusterCidr: this.deps.clusterCidr,
+        taken,
+        ...(request.netId !== undefined ? { requestedNetId: request.netId } : {}),
+        ...(request.subnet !== undefined ? { requestedSubnet: request.subnet } : {}),
+      });
+      const tenant: TenantRecord = {
+        id: request.id,
+        ...network,
+        quotas,
+        createdAt: now,
+        updatedAt: now,
+        version: 1,
+      };
+      await repos.tenants.insert(tenant);
+      await audit(repos, this.deps, principal, {
+        tenantId: tenant.id,
+        action: 'tenant.create',
+        target: tenant.id,
+        detail: { netId: tenant.netId, subnet: tenant.subnet, quotas },
+      });
+      return tenantView(tenant);
+    });
+  }
+
+  async list(principal: Principal): Promise<TenantView[]> {
+    const tenants = await this.deps.store.tenants.list();
+    const visible =
+      principal.kind === 'admin' ? tenants : tenants.filter((t) => t.id === principal.tenantId);
+    return visible.map(tenantView);
+  }
+
+  async get(id: string): Promise<TenantDetailView> {
+    const tenant = await loadTenant(this.deps.store, id);
+    return { ...tenantView(tenant), usage: usageView(await usageOf(this.deps.store, id)) };
+  }
+
+  async update(
+    principal: Principal,
+    id: string,
+    request: UpdateTenantRequest,
+  ): Promise<TenantDetailView> {
+    return this.deps.store.transaction(async (repos) => {
+      const tenant = await loadTenant(repos, id);
+      const quotas: Quotas = validateQuotas(request.quotas, tenant.quotas);
+      const usage = await usageOf(repos, id);
+      // Lowering a quota below what the tenant already asked for would leave intent that can
+      // never be met: refuse and say what to scale down first.
+      checkQuotas(id, quotas, usage);
+      const expected = request.expectedVersion ?? tenant.version;
+      const at = this.deps.clock.now().toISOString();
+      const updated = await repos.tenants.updateQuotas(id, quotas, expected, at);
+      await audit(repos, this.deps, principal, {
+        tenantId: id,
+        action: 'tenant.update',
+        target: id,
+        detail: { quotas: request.quotas },
+      });
+      return { ...tenantView(updated), usage: usageView(usage) };
+    });
+  }
+
+  async destroy(principal: Principal, id: string, force: boolean) {
+    return this.deps.store.transaction(async (repos) => {
+      await loadTenant(repos, id);
+      const pools = await repos.pools.list({ tenantId: id });
+      if (pools.length > 0 && !force) {
+        throw new ConflictError(
+          `tenant '${id}' still has ${pools.length} pool(s): ${pools.map((p) => p.id).join(', ')}; destroy them first or pass --force`,
+        );
+      }
+      const instances = await repos.instances.list({ tenantId: id });
+      for (const instance of instances) {
+        await repos.instances.delete({
+          tenantId: id,
+          poolId: instance.poolId,
+          instanceId: instance.id,
+        });
+      }
+      for (const pool of pools) await repos.pools.delete(id, pool.id);
+      for (const token of await repos.tokens.list({ tenantId: id })) {
+        if (!token.revokedAt)
+          await repos.tokens.revoke(token.id, this.deps.clock.now().toISOString());
+      }
+      await repos.tenants.delete(id);
+      await audit(repos, this.deps, principal, {
+        tenantId: id,
+        action: 'tenant.destroy',
+        target: id,
+        detail: { pools: pools.length, instances: instances.length, force },
+      });
+      return { destroyed: { tenants: 1, pools: pools.length, instances: instances.length } };
+    });
+  }
+}

@@ -1,0 +1,1 @@
+export const MVM_VERSION = '0.1.0';

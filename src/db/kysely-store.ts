@@ -1,0 +1,71 @@
+import type { Kysely } from 'kysely';
+import type {
+  AuditRepo,
+  InstanceRepo,
+  NodeRepo,
+  PoolRepo,
+  Repos,
+  Store,
+  TenantRepo,
+  TokenRepo,
+} from '../ports/store.ts';
+import { KyselyAuditRepo } from './repos/audit-repo.ts';
+import { KyselyInstanceRepo } from './repos/instance-repo.ts';
+import { KyselyNodeRepo } from './repos/node-repo.ts';
+import { KyselyPoolRepo } from './repos/pool-repo.ts';
+import { KyselyTenantRepo } from './repos/tenant-repo.ts';
+import { KyselyTokenRepo } from './repos/token-repo.ts';
+import type { Database } from './schema.ts';
+import type { SqlDialect } from './sql-dialect.ts';
+
+/** Every repository bound to one connection or transaction. */
+export function reposFor(db: Kysely<Database>): Repos {
+  return {
+    tenants: new KyselyTenantRepo(db),
+    pools: new KyselyPoolRepo(db),
+    instances: new KyselyInstanceRepo(db),
+    nodes: new KyselyNodeRepo(db),
+    audit: new KyselyAuditRepo(db),
+    tokens: new KyselyTokenRepo(db),
+  };
+}
+
+/** The Store port on an open, migrated Kysely instance. Use openStore() to make one. */
+export class KyselyStore implements Store {
+  readonly tenants: TenantRepo;
+  readonly pools: PoolRepo;
+  readonly instances: InstanceRepo;
+  readonly nodes: NodeRepo;
+  readonly audit: AuditRepo;
+  readonly tokens: TokenRepo;
+  private closed = false;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    readonly dialect: SqlDialect,
+  ) {
+    const repos = reposFor(db);
+    this.tenants = repos.tenants;
+    this.pools = repos.pools;
+    this.instances = repos.instances;
+    this.nodes = repos.nodes;
+    this.audit = repos.audit;
+    this.tokens = repos.tokens;
+  }
+
+  /**
+   * Commits when `fn` resolves, rolls back when it throws. Inside `fn` use only the repos it is
+   * given: on SQLite the store has one connection, so touching the store itself would wait for
+   * the transaction that is waiting for it.
+   */
+  transaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute((trx) => fn(reposFor(trx)));
+  }
+
+  /** Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.db.destroy();
+  }
+}

@@ -1,0 +1,47 @@
+import { Migrator } from 'kysely';
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { InternalError } from '../core/errors.ts';
+import { initialMigration } from './migrations/0001-initial.ts';
+import type { SqlDialect } from './sql-dialect.ts';
+import type { StoreLogger } from './store-logger.ts';
+
+/** Every migration, in order, named by its file. Listed in code: nothing is discovered on disk. */
+export function migrations(dialect: SqlDialect): Record<string, Migration> {
+  return {
+    '0001-initial': initialMigration(dialect),
+  };
+}
+
+function provider(dialect: SqlDialect): MigrationProvider {
+  return { getMigrations: () => Promise.resolve(migrations(dialect)) };
+}
+
+/**
+ * Brings the schema to the newest migration and returns the names it applied (none when it was
+ * already current). Safe to run from several processes: Kysely takes a lock around the run.
+ */
+export async function migrateToLatest<DB>(
+  db: Kysely<DB>,
+  dialect: SqlDialect,
+  logger?: StoreLogger,
+): Promise<string[]> {
+  const migrator = new Migrator({
+    db,
+    provider: provider(dialect),
+    migrationTableName: 'mvm_migrations',
+    migrationLockTableName: 'mvm_migrations_lock',
+  });
+  const { error, results = [] } = await migrator.migrateToLatest();
+  const failed = results.find((r) => r.status === 'Error');
+  if (error !== undefined || failed !== undefined) {
+    const name = failed?.migrationName ?? 'run';
+    const cause = error instanceof Error ? error.message : String(error);
+    throw new InternalError(
+      `store migration ${name} failed on ${dialect}: ${cause}; the schema was left at the last good migration, fix the cause and open the store again`,
+      { dialect, migration: name },
+    );
+  }
+  const applied = results.map((r) => r.migrationName);
+  for (const migration of applied) logger?.info({ dialect, migration }, 'applied store migration');
+  return applied;
+}

@@ -1,0 +1,103 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Pool, TypeOverrides } from 'pg';
+import { UnavailableError, isMvmError } from '../core/errors.ts';
+import type { Store } from '../ports/store.ts';
+import { KyselyStore } from './kysely-store.ts';
+import { migrateToLatest } from './migrate.ts';
+import type { Database } from './schema.ts';
+import type { SqlDialect } from './sql-dialect.ts';
+import type { StoreLogger } from './store-logger.ts';
+import { SQLITE_MEMORY, parseStoreUrl, redactStoreUrl } from './store-url.ts';
+import type { StoreTarget } from './store-url.ts';
+
+export interface OpenStoreOptions {
+  logger?: StoreLogger;
+}
+
+const INT8_OID = 20;
+
+/**
+ * Opens the coordinator's store and migrates it to the newest schema.
+ * `postgres://…`/`postgresql://…` opens a Postgres pool; anything else is an SQLite file
+ * (`sqlite:PATH`, `file:PATH`, a plain path, or `:memory:`), created with its directory.
+ */
+export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
+  const { db, dialect } = openDatabase(url);
+  try {
+    await checkReachable(db, url);
+    await migrateToLatest(db, dialect, options.logger);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  options.logger?.info({ dialect }, 'store opened');
+  return new KyselyStore(db, dialect);
+}
+
+/**
+ * The bare Kysely instance for a store URL: not checked, not migrated. For tools and tests;
+ * the caller destroys it.
+ */
+export function openDatabase(url: string): { db: Kysely<Database>; dialect: SqlDialect } {
+  const target = parseStoreUrl(url);
+  return {
+    db: new Kysely<Database>({ dialect: createDialect(target, url) }),
+    dialect: target.dialect,
+  };
+}
+
+function createDialect(target: StoreTarget, url: string): PostgresDialect | SqliteDialect {
+  if (target.dialect === 'postgres') {
+    return new PostgresDialect({ pool: postgresPool(target.connectionString) });
+  }
+  return new SqliteDialect({ database: openSqlite(target.path, url) });
+}
+
+function postgresPool(connectionString: string): Pool {
+  // pg hands BIGINT back as a string to avoid precision loss; our int8 values (audit ids,
+  // counts) stay far below 2^53, so read them as numbers.
+  const types = new TypeOverrides();
+  types.setTypeParser(INT8_OID, 'text', parseInt8);
+  return new Pool({ connectionString, types });
+}
+
+function parseInt8(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed)) {
+    throw new RangeError(`bigint ${value} does not fit a JavaScript number`);
+  }
+  return parsed;
+}
+
+function openSqlite(path: string, url: string): SqliteDatabase.Database {
+  try {
+    if (path !== SQLITE_MEMORY) mkdirSync(dirname(path), { recursive: true });
+    const database = new SqliteDatabase(path);
+    database.pragma('journal_mode = WAL');
+    database.pragma('busy_timeout = 5000');
+    database.pragma('foreign_keys = ON');
+    return database;
+  } catch (error) {
+    throw unreachable(url, error);
+  }
+}
+
+async function checkReachable(db: Kysely<Database>, url: string): Promise<void> {
+  try {
+    await sql`select 1`.execute(db);
+  } catch (error) {
+    throw unreachable(url, error);
+  }
+}
+
+function unreachable(url: string, error: unknown): Error {
+  if (isMvmError(error)) return error;
+  const cause = error instanceof Error ? error.message : String(error);
+  return new UnavailableError(
+    `cannot open store ${redactStoreUrl(url)}: ${cause}; check that the database is running and the URL, credentials and file permissions are right`,
+    { store: redactStoreUrl(url) },
+  );
+}

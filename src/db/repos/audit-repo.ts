@@ -1,0 +1,48 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { AuditEvent } from '../../core/model.ts';
+import type { AuditRepo } from '../../ports/store.ts';
+import { jsonObject } from '../row-values.ts';
+import type { AuditEventsTable, Database } from '../schema.ts';
+
+type AuditRow = Selectable<AuditEventsTable>;
+
+export class KyselyAuditRepo implements AuditRepo {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async append(event: Omit<AuditEvent, 'id'>): Promise<AuditEvent> {
+    const row = await this.db
+      .insertInto('audit_events')
+      .values({
+        tenant_id: event.tenantId,
+        at: event.at,
+        actor: event.actor,
+        action: event.action,
+        target: event.target,
+        detail: JSON.stringify(event.detail),
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return fromRow(row);
+  }
+
+  /** Newest first (by id, which only grows), at most `limit` events. */
+  async list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]> {
+    let query = this.db.selectFrom('audit_events').selectAll();
+    if (filter.tenantId !== undefined) query = query.where('tenant_id', '=', filter.tenantId);
+    const rows = await query.orderBy('id', 'desc').limit(Math.max(0, filter.limit)).execute();
+    return rows.map(fromRow);
+  }
+}
+
+function fromRow(r: AuditRow): AuditEvent {
+  return {
+    // Postgres returns bigint ids as strings unless the pool parses them (open-store does).
+    id: Number(r.id),
+    tenantId: r.tenant_id,
+    at: r.at,
+    actor: r.actor,
+    action: r.action,
+    target: r.target,
+    detail: jsonObject(r.detail, 'audit_events.detail'),
+  };
+}

@@ -1,0 +1,196 @@
+import type { Kysely, Selectable, Updateable } from 'kysely';
+import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.ts';
+import { desiredStatuses, instanceStatuses } from '../../core/model.ts';
+import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
+import type {
+  InstanceFilter,
+  InstanceKey,
+  InstancePatch,
+  InstanceRepo,
+} from '../../ports/store.ts';
+import { statusConflict, versionConflict } from '../cas-errors.ts';
+import { translateConstraintError } from '../constraint-error.ts';
+import type { ConstraintRules } from '../constraint-error.ts';
+import { oneOf } from '../row-values.ts';
+import type { Database, InstancesTable } from '../schema.ts';
+
+type InstanceRow = Selectable<InstancesTable>;
+type Db = Kysely<Database>;
+
+export class KyselyInstanceRepo implements InstanceRepo {
+  constructor(private readonly db: Db) {}
+
+  async insert(instance: Instance): Promise<void> {
+    try {
+      await this.db.insertInto('instances').values(toRow(instance)).execute();
+    } catch (error) {
+      throw translateConstraintError(error, insertRules(instance));
+    }
+  }
+
+  async get(key: InstanceKey): Promise<Instance | undefined> {
+    const row = await whereKey(this.db.selectFrom('instances').selectAll(), key).executeTakeFirst();
+    return row && fromRow(row);
+  }
+
+  async list(filter: InstanceFilter = {}): Promise<Instance[]> {
+    let query = this.db.selectFrom('instances').selectAll();
+    if (filter.tenantId !== undefined) query = query.where('tenant_id', '=', filter.tenantId);
+    if (filter.poolId !== undefined) query = query.where('pool_id', '=', filter.poolId);
+    if (filter.nodeId !== undefined) query = query.where('node_id', '=', filter.nodeId);
+    const rows = await query.orderBy('tenant_id').orderBy('pool_id').orderBy('id').execute();
+    return rows.map(fromRow);
+  }
+
+  async usedIps(tenantId: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('instances')
+      .select('ip')
+      .where('tenant_id', '=', tenantId)
+      .orderBy('ip')
+      .execute();
+    return rows.map((r) => r.ip);
+  }
+
+  async setDesired(
+    key: InstanceKey,
+    desired: DesiredStatus,
+    expectedVersion: number,
+    at: string,
+  ): Promise<Instance> {
+    return this.update(key, { desiredStatus: desired }, expectedVersion, at);
+  }
+
+  async transition(
+    key: InstanceKey,
+    from: InstanceStatus,
+    to: InstanceStatus,
+    at: string,
+    patch: InstancePatch = {},
+  ): Promise<Instance> {
+    const row = await whereKey(this.updateQuery({ ...patchColumns(patch), status: to }, at), key)
+      .where('status', '=', from)
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return fromRow(row);
+    const stored = await this.mustGet(key);
+    throw statusConflict(`instance ${path(key)}`, from, stored.status);
+  }
+
+  async update(
+    key: InstanceKey,
+    patch: InstancePatch,
+    expectedVersion: number,
+    at: string,
+  ): Promise<Instance> {
+    const row = await whereKey(this.updateQuery(patchColumns(patch), at), key)
+      .where('version', '=', expectedVersion)
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return fromRow(row);
+    const stored = await this.mustGet(key);
+    throw versionConflict(`instance ${path(key)}`, expectedVersion, stored.version);
+  }
+
+  async delete(key: InstanceKey): Promise<void> {
+    await whereKey(this.db.deleteFrom('instances'), key).execute();
+  }
+
+  private updateQuery(columns: Updateable<InstancesTable>, at: string) {
+    return this.db
+      .updateTable('instances')
+      .set((eb) => ({ ...columns, updated_at: at, version: eb('version', '+', 1) }));
+  }
+
+  private async mustGet(key: InstanceKey): Promise<Instance> {
+    const stored = await this.get(key);
+    if (!stored) throw new NotFoundError('instance', path(key));
+    return stored;
+  }
+}
+
+/** Anything with a `where` over the instances table: select, update and delete builders. */
+interface Filterable<Q> {
+  where(column: 'tenant_id' | 'pool_id' | 'id', op: '=', value: string): Q;
+}
+
+function whereKey<Q extends Filterable<Q>>(query: Q, key: InstanceKey): Q {
+  return query
+    .where('tenant_id', '=', key.tenantId)
+    .where('pool_id', '=', key.poolId)
+    .where('id', '=', key.instanceId);
+}
+
+function path(key: InstanceKey): string {
+  return `${key.tenantId}/${key.poolId}/${key.instanceId}`;
+}
+
+function insertRules(i: Instance): ConstraintRules {
+  const inUse = (field: string, value: string, columns: string[], constraint: string) => ({
+    constraint,
+    columns,
+    error: () =>
+      new ConflictError(`instance ${field} ${value} is already in use in tenant ${i.tenantId}`, {
+        field,
+        value,
+      }),
+  });
+  return {
+    unique: [
+      {
+        constraint: 'instances_pkey',
+        columns: ['tenant_id', 'pool_id', 'id'],
+        error: () => new AlreadyExistsError('instance', `${i.tenantId}/${i.poolId}/${i.id}`),
+      },
+      inUse('ip', i.ip, ['tenant_id', 'ip'], 'instances_ip_key'),
+      inUse('mac', i.mac, ['mac'], 'instances_mac_key'),
+    ],
+    foreignKey: () =>
+      new NotFoundError('pool', `${i.tenantId}/${i.poolId}`, 'create the pool first'),
+  };
+}
+
+function patchColumns(patch: InstancePatch): Updateable<InstancesTable> {
+  const columns: Updateable<InstancesTable> = {};
+  if (patch.nodeId !== undefined) columns.node_id = patch.nodeId;
+  if (patch.revision !== undefined) columns.revision = patch.revision;
+  if (patch.failureReason !== undefined) columns.failure_reason = patch.failureReason;
+  if (patch.desiredStatus !== undefined) columns.desired_status = patch.desiredStatus;
+  return columns;
+}
+
+function toRow(i: Instance): InstanceRow {
+  return {
+    tenant_id: i.tenantId,
+    pool_id: i.poolId,
+    id: i.id,
+    ip: i.ip,
+    mac: i.mac,
+    status: i.status,
+    desired_status: i.desiredStatus,
+    node_id: i.nodeId,
+    revision: i.revision,
+    failure_reason: i.failureReason,
+    created_at: i.createdAt,
+    updated_at: i.updatedAt,
+    version: i.version,
+  };
+}
+
+function fromRow(r: InstanceRow): Instance {
+  return {
+    tenantId: r.tenant_id,
+    poolId: r.pool_id,
+    id: r.id,
+    ip: r.ip,
+    mac: r.mac,
+    status: oneOf(instanceStatuses, r.status, 'instances.status'),
+    desiredStatus: oneOf(desiredStatuses, r.desired_status, 'instances.desired_status'),
+    nodeId: r.node_id,
+    revision: r.revision,
+    failureReason: r.failure_reason,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    version: r.version,
+  };
+}

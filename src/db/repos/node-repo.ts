@@ -1,0 +1,83 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { FleetNode } from '../../core/model.ts';
+import type { NodeRepo } from '../../ports/store.ts';
+import { oneOf, stringMap } from '../row-values.ts';
+import type { Database, NodesTable } from '../schema.ts';
+
+type NodeRow = Selectable<NodesTable>;
+
+const nodeStatuses = ['ready', 'lost', 'cordoned'] as const;
+
+export class KyselyNodeRepo implements NodeRepo {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /**
+   * Registers a node or refreshes everything about it but its creation time; a refresh bumps
+   * the stored version by one (the version passed in is used only for a new node).
+   */
+  async upsert(node: FleetNode): Promise<FleetNode> {
+    const row = await this.db
+      .insertInto('nodes')
+      .values(toRow(node))
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet((eb) => ({
+          hostname: eb.ref('excluded.hostname'),
+          arch: eb.ref('excluded.arch'),
+          vcpus: eb.ref('excluded.vcpus'),
+          mem_mib: eb.ref('excluded.mem_mib'),
+          disk_gib: eb.ref('excluded.disk_gib'),
+          labels: eb.ref('excluded.labels'),
+          status: eb.ref('excluded.status'),
+          last_heartbeat: eb.ref('excluded.last_heartbeat'),
+          version: eb('nodes.version', '+', 1),
+        })),
+      )
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return fromRow(row);
+  }
+
+  async get(id: string): Promise<FleetNode | undefined> {
+    const row = await this.db
+      .selectFrom('nodes')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row && fromRow(row);
+  }
+
+  async list(): Promise<FleetNode[]> {
+    const rows = await this.db.selectFrom('nodes').selectAll().orderBy('id').execute();
+    return rows.map(fromRow);
+  }
+}
+
+function toRow(n: FleetNode): NodeRow {
+  return {
+    id: n.id,
+    hostname: n.hostname,
+    arch: n.arch,
+    vcpus: n.capacity.vcpus,
+    mem_mib: n.capacity.memMib,
+    disk_gib: n.capacity.diskGib,
+    labels: JSON.stringify(n.labels),
+    status: n.status,
+    last_heartbeat: n.lastHeartbeat,
+    created_at: n.createdAt,
+    version: n.version,
+  };
+}
+
+function fromRow(r: NodeRow): FleetNode {
+  return {
+    id: r.id,
+    hostname: r.hostname,
+    arch: r.arch,
+    capacity: { vcpus: r.vcpus, memMib: r.mem_mib, diskGib: r.disk_gib },
+    labels: stringMap(r.labels, 'nodes.labels'),
+    status: oneOf(nodeStatuses, r.status, 'nodes.status'),
+    lastHeartbeat: r.last_heartbeat,
+    createdAt: r.created_at,
+    version: r.version,
+  };
+}

@@ -1,0 +1,144 @@
+import type { Kysely, Selectable, Updateable } from 'kysely';
+import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.ts';
+import { roles } from '../../core/model.ts';
+import type { Pool } from '../../core/model.ts';
+import type { PoolPatch, PoolRepo } from '../../ports/store.ts';
+import { versionConflict } from '../cas-errors.ts';
+import { translateConstraintError } from '../constraint-error.ts';
+import { oneOf } from '../row-values.ts';
+import type { Database, PoolsTable } from '../schema.ts';
+
+type PoolRow = Selectable<PoolsTable>;
+
+export class KyselyPoolRepo implements PoolRepo {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(pool: Pool): Promise<void> {
+    const path = `${pool.tenantId}/${pool.id}`;
+    try {
+      await this.db.insertInto('pools').values(toRow(pool)).execute();
+    } catch (error) {
+      throw translateConstraintError(error, {
+        unique: [
+          {
+            constraint: 'pools_pkey',
+            columns: ['tenant_id', 'id'],
+            error: () => new AlreadyExistsError('pool', path),
+          },
+        ],
+        foreignKey: () => new NotFoundError('tenant', pool.tenantId, 'create the tenant first'),
+      });
+    }
+  }
+
+  async get(tenantId: string, id: string): Promise<Pool | undefined> {
+    const row = await this.db
+      .selectFrom('pools')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row && fromRow(row);
+  }
+
+  async list(filter: { tenantId?: string } = {}): Promise<Pool[]> {
+    let query = this.db.selectFrom('pools').selectAll();
+    if (filter.tenantId !== undefined) query = query.where('tenant_id', '=', filter.tenantId);
+    const rows = await query.orderBy('tenant_id').orderBy('id').execute();
+    return rows.map(fromRow);
+  }
+
+  async update(
+    tenantId: string,
+    id: string,
+    patch: PoolPatch,
+    expectedVersion: number,
+    at: string,
+  ): Promise<Pool> {
+    const row = await this.db
+      .updateTable('pools')
+      .set((eb) => ({ ...patchColumns(patch), updated_at: at, version: eb('version', '+', 1) }))
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .where('version', '=', expectedVersion)
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return fromRow(row);
+    const stored = await this.get(tenantId, id);
+    if (!stored) throw new NotFoundError('pool', `${tenantId}/${id}`);
+    throw versionConflict(`pool ${tenantId}/${id}`, expectedVersion, stored.version);
+  }
+
+  async delete(tenantId: string, id: string): Promise<void> {
+    try {
+      await this.db
+        .deleteFrom('pools')
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', id)
+        .execute();
+    } catch (error) {
+      throw translateConstraintError(error, {
+        foreignKey: () =>
+          new ConflictError(
+            `pool ${tenantId}/${id} still has instances; delete its instances first`,
+            { tenantId, poolId: id },
+          ),
+      });
+    }
+  }
+}
+
+function patchColumns(patch: PoolPatch): Updateable<PoolsTable> {
+  const columns: Updateable<PoolsTable> = {};
+  if (patch.counts !== undefined) {
+    columns.desired_running = patch.counts.running;
+    columns.desired_warm = patch.counts.warm;
+    columns.desired_sleeping = patch.counts.sleeping;
+  }
+  if (patch.revision !== undefined) columns.revision = patch.revision;
+  if (patch.pinned !== undefined) columns.pinned = patch.pinned ? 1 : 0;
+  if (patch.critical !== undefined) columns.critical = patch.critical ? 1 : 0;
+  return columns;
+}
+
+function toRow(p: Pool): PoolRow {
+  return {
+    tenant_id: p.tenantId,
+    id: p.id,
+    role: p.role,
+    flake: p.flake,
+    profile: p.profile,
+    revision: p.revision,
+    vcpus: p.vcpus,
+    mem_mib: p.memMib,
+    data_disk_mib: p.dataDiskMib,
+    desired_running: p.counts.running,
+    desired_warm: p.counts.warm,
+    desired_sleeping: p.counts.sleeping,
+    pinned: p.pinned ? 1 : 0,
+    critical: p.critical ? 1 : 0,
+    created_at: p.createdAt,
+    updated_at: p.updatedAt,
+    version: p.version,
+  };
+}
+
+function fromRow(r: PoolRow): Pool {
+  return {
+    tenantId: r.tenant_id,
+    id: r.id,
+    role: oneOf(roles, r.role, 'pools.role'),
+    flake: r.flake,
+    profile: r.profile,
+    revision: r.revision,
+    vcpus: r.vcpus,
+    memMib: r.mem_mib,
+    dataDiskMib: r.data_disk_mib,
+    counts: { running: r.desired_running, warm: r.desired_warm, sleeping: r.desired_sleeping },
+    pinned: r.pinned === 1,
+    critical: r.critical === 1,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    version: r.version,
+  };
+}

@@ -1,0 +1,153 @@
+import type { Kysely, Selectable } from 'kysely';
+import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.ts';
+import type { Quotas } from '../../core/model.ts';
+import type { TenantRecord, TenantRepo } from '../../ports/store.ts';
+import { versionConflict } from '../cas-errors.ts';
+import { translateConstraintError } from '../constraint-error.ts';
+import type { ConstraintRules } from '../constraint-error.ts';
+import type { Database, TenantsTable } from '../schema.ts';
+
+type TenantRow = Selectable<TenantsTable>;
+
+export class KyselyTenantRepo implements TenantRepo {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(tenant: TenantRecord): Promise<void> {
+    try {
+      await this.db.insertInto('tenants').values(toRow(tenant)).execute();
+    } catch (error) {
+      throw translateConstraintError(error, insertRules(tenant));
+    }
+  }
+
+  async get(id: string): Promise<TenantRecord | undefined> {
+    const row = await this.db
+      .selectFrom('tenants')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row && fromRow(row);
+  }
+
+  async list(): Promise<TenantRecord[]> {
+    const rows = await this.db.selectFrom('tenants').selectAll().orderBy('id').execute();
+    return rows.map(fromRow);
+  }
+
+  async networks(): Promise<Array<{ tenantId: string; netId: number; subnet: string }>> {
+    const rows = await this.db
+      .selectFrom('tenants')
+      .select(['id', 'net_id', 'subnet'])
+      .orderBy('id')
+      .execute();
+    return rows.map((r) => ({ tenantId: r.id, netId: r.net_id, subnet: r.subnet }));
+  }
+
+  async updateQuotas(
+    id: string,
+    quotas: Quotas,
+    expectedVersion: number,
+    at: string,
+  ): Promise<TenantRecord> {
+    const row = await this.db
+      .updateTable('tenants')
+      .set((eb) => ({ ...quotaColumns(quotas), updated_at: at, version: eb('version', '+', 1) }))
+      .where('id', '=', id)
+      .where('version', '=', expectedVersion)
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return fromRow(row);
+    const stored = await this.get(id);
+    if (!stored) throw new NotFoundError('tenant', id);
+    throw versionConflict(`tenant ${id}`, expectedVersion, stored.version);
+  }
+
+  async delete(id: string): Promise<void> {
+    try {
+      await this.db.deleteFrom('tenants').where('id', '=', id).execute();
+    } catch (error) {
+      throw translateConstraintError(error, {
+        foreignKey: () =>
+          new ConflictError(`tenant ${id} still has pools; delete its pools first`, {
+            tenantId: id,
+          }),
+      });
+    }
+  }
+}
+
+function insertRules(tenant: TenantRecord): ConstraintRules {
+  return {
+    unique: [
+      {
+        constraint: 'tenants_pkey',
+        columns: ['id'],
+        error: () => new AlreadyExistsError('tenant', tenant.id),
+      },
+      {
+        constraint: 'tenants_net_id_key',
+        columns: ['net_id'],
+        error: () =>
+          new ConflictError(`tenant net id ${tenant.netId} is already in use by another tenant`, {
+            field: 'netId',
+            value: tenant.netId,
+          }),
+      },
+      {
+        constraint: 'tenants_subnet_key',
+        columns: ['subnet'],
+        error: () =>
+          new ConflictError(`tenant subnet ${tenant.subnet} is already in use by another tenant`, {
+            field: 'subnet',
+            value: tenant.subnet,
+          }),
+      },
+    ],
+  };
+}
+
+function quotaColumns(q: Quotas) {
+  return {
+    max_vcpus: q.maxVcpus,
+    max_mem_mib: q.maxMemMib,
+    max_running: q.maxRunning,
+    max_warm: q.maxWarm,
+    max_pools: q.maxPools,
+    max_instances_per_pool: q.maxInstancesPerPool,
+    max_disk_gib: q.maxDiskGib,
+  };
+}
+
+function toRow(t: TenantRecord): TenantRow {
+  return {
+    id: t.id,
+    net_id: t.netId,
+    subnet: t.subnet,
+    gateway: t.gateway,
+    ...quotaColumns(t.quotas),
+    created_at: t.createdAt,
+    updated_at: t.updatedAt,
+    version: t.version,
+  };
+}
+
+function fromRow(r: TenantRow): TenantRecord {
+  return {
+    id: r.id,
+    netId: r.net_id,
+    subnet: r.subnet,
+    gateway: r.gateway,
+    quotas: {
+      maxVcpus: r.max_vcpus,
+      maxMemMib: r.max_mem_mib,
+      maxRunning: r.max_running,
+      maxWarm: r.max_warm,
+      maxPools: r.max_pools,
+      maxInstancesPerPool: r.max_instances_per_pool,
+      maxDiskGib: r.max_disk_gib,
+    },
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    version: r.version,
+  };
+}

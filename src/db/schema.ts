@@ -1,0 +1,104 @@
+import type { Generated } from 'kysely';
+
+/**
+ * The coordinator's tables as Kysely sees them. Columns are snake_case; timestamps are ISO-8601
+ * text and booleans are 0/1 integers so both dialects store and sort them the same way.
+ */
+export interface Database {
+  tenants: TenantsTable;
+  pools: PoolsTable;
+  instances: InstancesTable;
+  nodes: NodesTable;
+  audit_events: AuditEventsTable;
+  api_tokens: ApiTokensTable;
+}
+
+export interface TenantsTable {
+  id: string;
+  net_id: number;
+  subnet: string;
+  gateway: string;
+  max_vcpus: number;
+  max_mem_mib: number;
+  max_running: number;
+  max_warm: number;
+  max_pools: number;
+  max_instances_per_pool: number;
+  max_disk_gib: number;
+  created_at: string;
+  updated_at: string;
+  version: number;
+}
+
+export interface PoolsTable {
+  tenant_id: string;
+  id: string;
+  role: string;
+  flake: string;
+  profile: string;
+  revision: string | null;
+  vcpus: number;
+  mem_mib: number;
+  data_disk_mib: number;
+  desired_running: number;
+  desired_warm: number;
+  desired_sleeping: number;
+  /** 0 or 1 */
+  pinned: number;
+  /** 0 or 1 */
+  critical: number;
+  created_at: string;
+  updated_at: string;
+  version: number;
+}
+
+export interface InstancesTable {
+  tenant_id: string;
+  pool_id: string;
+  id: string;
+  ip: string;
+  mac: string;
+  status: string;
+  desired_status: string;
+  node_id: string | null;
+  revision: string | null;
+  failure_reason: string | null;
+  created_at: string;
+  updated_at: string;
+  version: number;
+}
+
+export interface NodesTable {
+  id: string;
+  hostname: string;
+  arch: string;
+  vcpus: number;
+  mem_mib: number;
+  disk_gib: number;
+  /** JSON object of string → string */
+  labels: string;
+  status: string;
+  last_heartbeat: string | null;
+  created_at: string;
+  version: number;
+}
+
+export interface AuditEventsTable {
+  id: Generated<number>;
+  tenant_id: string | null;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  /** JSON object */
+  detail: string;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  hash: string;
+  tenant_id: string | null;
+  name: string;
+  created_at: string;
+  revoked_at: string | null;
+}

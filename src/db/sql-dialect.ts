@@ -1,0 +1,2 @@
+/** The SQL databases the store runs on. */
+export type SqlDialect = 'sqlite' | 'postgres';

@@ -1,0 +1,4 @@
+/** The slice of a pino logger the store uses. */
+export interface StoreLogger {
+  info(context: Record<string, unknown>, message: string): void;
+}

@@ -1,0 +1,42 @@
+import type { Clock } from '../../ports/clock.ts';
+import type { ProcessRunner } from '../../ports/process-runner.ts';
+import type { DriverLogger } from '../process/logger.ts';
+import type { LogLevel } from './requests.ts';
+import type { JailerConfig } from './vm-layout.ts';
+
+export interface FirecrackerVmmConfig {
+  firecrackerBin: string;
+  /** Launch through the jailer; unjailed when absent. */
+  jailer?: JailerConfig;
+  runner: ProcessRunner;
+  clock: Clock;
+  logger?: DriverLogger;
+  /** Track dirty pages so diff snapshots are possible. Default true. */
+  diffSnapshots?: boolean;
+  /** Guest CID of the vsock device. Default 3, the first non-reserved CID. */
+  guestCid?: number;
+  logLevel?: LogLevel;
+  timeouts?: Partial<FirecrackerTimeouts>;
+}
+
+export interface FirecrackerTimeouts {
+  /** Configuration and snapshot requests; a large VM's snapshot takes a while. */
+  apiRequestMs: number;
+  /** Quick questions (state, adopt, Ctrl-Alt-Del): a VMM that does not answer is broken. */
+  apiProbeMs: number;
+  /** Spawn until the API socket accepts connections. */
+  apiSocketMs: number;
+  /** After SendCtrlAltDel, how long the guest may take to power off. */
+  gracefulStopMs: number;
+  termMs: number;
+  killMs: number;
+}
+
+export const defaultTimeouts: FirecrackerTimeouts = {
+  apiRequestMs: 60_000,
+  apiProbeMs: 3_000,
+  apiSocketMs: 10_000,
+  gracefulStopMs: 3_000,
+  termMs: 3_000,
+  killMs: 3_000,
+};

@@ -1,0 +1,280 @@
+import { access, copyFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HostError, IllegalTransitionError } from '../../core/errors.ts';
+import type {
+  SnapshotRef,
+  VmHandle,
+  Vmm,
+  VmmCapabilities,
+  VmSpec,
+  VmState,
+} from '../../ports/vmm.ts';
+import { silentLogger } from '../process/logger.ts';
+import type { DriverLogger } from '../process/logger.ts';
+import { FirecrackerApiClient, socketAccepts, unresponsiveVmm } from './api-client.ts';
+import { bootRequests, sendAll, stageIntoJail, vmmFiles } from './boot-config.ts';
+import { defaultTimeouts } from './firecracker-config.ts';
+import type { FirecrackerTimeouts, FirecrackerVmmConfig } from './firecracker-config.ts';
+import { detectVersion } from './firecracker-version.ts';
+import { ownerOf, removeJail, resetJail } from './jail-files.ts';
+import type { JailOwner } from './jail-files.ts';
+import { launchVmm } from './launch-vmm.ts';
+import type { LaunchedVmm } from './launch-vmm.ts';
+import { RESTORE_MEMORY_FILE, planLoad, prepareSnapshotInputs } from './load-snapshot.ts';
+import { isFirecrackerProcess, isProcessAlive, terminate, waitForExit } from './process-control.ts';
+import { actionRequest, apiShapesFor, vmStateRequest } from './requests.ts';
+import { forgetLastSnapshot, readSnapshotMeta, recordLastSnapshot } from './snapshot-files.ts';
+import { takeSnapshot } from './take-snapshot.ts';
+import type { VmLayout } from './vm-layout.ts';
+import { jailRootFor, layoutFromHandle, vmLayout } from './vm-layout.ts';
+
+const FIRECRACKER_STATES: Record<string, VmState> = {
+  Running: 'running',
+  Paused: 'paused',
+  // Configured but never started: no vCPU runs, which is what paused means to callers.
+  'Not started': 'paused',
+};
+
+/** The Vmm port over Firecracker's API socket, optionally launched through the jailer. */
+export class FirecrackerVmm implements Vmm {
+  readonly name = 'firecracker' as const;
+  private readonly config: FirecrackerVmmConfig;
+  private readonly timeouts: FirecrackerTimeouts;
+  private readonly log: DriverLogger;
+
+  constructor(config: FirecrackerVmmConfig) {
+    this.config = config;
+    this.timeouts = { ...defaultTimeouts, ...config.timeouts };
+    this.log = config.logger ?? silentLogger;
+  }
+
+  async capabilities(): Promise<VmmCapabilities> {
+    const jailerBin = this.config.jailer?.jailerBin;
+    const jailer =
+      jailerBin !== undefined &&
+      (await access(jailerBin).then(
+        () => true,
+        () => false,
+      ));
+    return {
+      diffSnapshots: this.diffSnapshots,
+      jailer,
+      guestChannel: 'vsock',
+      accel: 'kvm',
+    };
+  }
+
+  async start(spec: VmSpec): Promise<VmHandle> {
+    const layout = await this.freshLayout(spec);
+    const files = vmmFiles(layout, spec);
+    if (this.owner) await stageIntoJail(spec, files, this.owner, { boot: true });
+    const vmm = await this.launch(spec, layout);
+    await this.orKill(vmm, layout, async () => {
+      const boot = bootRequests({
+        spec,
+        files,
+        vsockUds: layout.vsock.vmm,
+        guestCid: this.config.guestCid ?? 3,
+        trackDirtyPages: this.diffSnapshots,
+        shapes: apiShapesFor(vmm.version),
+      });
+      await sendAll(vmm.client, boot);
+      await forgetLastSnapshot(spec.workDir);
+    });
+    this.log.info({ key: spec.key, pid: vmm.pid, version: vmm.version.raw }, 'firecracker started');
+    return this.handle(spec, layout, vmm, layout.vsock.host);
+  }
+
+  async pause(vm: VmHandle): Promise<void> {
+    const request = vmStateRequest('Paused');
+    await this.client(vm).call(request.method, request.path, request.body);
+  }
+
+  async resume(vm: VmHandle): Promise<void> {
+    const request = vmStateRequest('Resumed');
+    await this.client(vm).call(request.method, request.path, request.body);
+  }
+
+  async snapshot(vm: VmHandle, dir: string, kind: 'full' | 'diff'): Promise<SnapshotRef> {
+    const client = this.client(vm);
+    const state = await this.state(vm);
+    if (state !== 'paused') {
+      throw new IllegalTransitionError(`VM '${vm.key}'`, state, 'snapshot', 'pause it first');
+    }
+    if (kind === 'diff' && !this.diffSnapshots) {
+      throw new IllegalTransitionError(
+        `VM '${vm.key}'`,
+        state,
+        'diff snapshot',
+        'enable diffSnapshots',
+      );
+    }
+    const version = await detectVersion(client);
+    const layout = layoutFromHandle(vm);
+    return takeSnapshot({ vm, layout, client, version, dir, kind, owner: this.ownerFor(layout) });
+  }
+
+  async restore(spec: VmSpec, snapshot: SnapshotRef): Promise<VmHandle> {
+    const meta = await readSnapshotMeta(snapshot.dir);
+    const layout = await this.freshLayout(spec);
+    const files = vmmFiles(layout, spec);
+    if (this.owner) await stageIntoJail(spec, files, this.owner, { boot: false });
+    const inputs = await prepareSnapshotInputs(layout, snapshot, this.config.runner, this.owner);
+    const vmm = await this.launch(spec, layout);
+    const plan = await this.orKill(vmm, layout, async () => {
+      const shapes = apiShapesFor(vmm.version);
+      const loaded = planLoad(layout, spec, meta, inputs, shapes, this.diffSnapshots);
+      await vmm.client.call(loaded.request.method, loaded.request.path, loaded.request.body);
+      await recordLastSnapshot(spec.workDir, snapshot.dir);
+      return loaded;
+    });
+    this.log.info({ key: spec.key, pid: vmm.pid, snapshot: snapshot.dir }, 'firecracker restored');
+    return this.handle(spec, layout, vmm, plan.guestSocket);
+  }
+
+  async state(vm: VmHandle): Promise<VmState> {
+    if (!(await isProcessAlive(vm.pid))) return 'exited';
+    const info = await this.probe(vm)
+      .get('/')
+      .catch(async (error: unknown) => {
+        if (!(await isProcessAlive(vm.pid))) return undefined;
+        throw unresponsiveVmm(vm, error);
+      });
+    if (info === undefined) return 'exited';
+    const state = (info as { state?: unknown }).state;
+    const mapped = typeof state === 'string' ? FIRECRACKER_STATES[state] : undefined;
+    if (mapped) return mapped;
+    throw new HostError(
+      `firecracker of VM '${vm.key}' reports an unknown state '${String(state)}'`,
+      {
+        key: vm.key,
+        state,
+      },
+    );
+  }
+
+  async stop(vm: VmHandle): Promise<void> {
+    const layout = layoutFromHandle(vm);
+    if (await isFirecrackerProcess(vm.pid)) {
+      await this.askGuestToPowerOff(vm);
+      const { clock } = this.config;
+      const gone = await terminate(vm.pid, {
+        clock,
+        termTimeoutMs: this.timeouts.termMs,
+        killTimeoutMs: this.timeouts.killMs,
+      });
+      if (!gone) {
+        throw new HostError(`firecracker pid ${vm.pid} of VM '${vm.key}' survived SIGKILL`, {
+          pid: vm.pid,
+        });
+      }
+    }
+    await this.cleanUp(layout, vm);
+    this.log.info({ key: vm.key, pid: vm.pid }, 'firecracker stopped');
+  }
+
+  /**
+   * A live Firecracker whose API does not answer is not "gone": returning null would make the
+   * caller start a second VMM on the same taps and drives. It throws instead; `stop` still works.
+   */
+  async adopt(vm: VmHandle): Promise<VmHandle | null> {
+    if (!(await isFirecrackerProcess(vm.pid))) return null;
+    if (!(await socketAccepts(vm.controlSocket))) throw unresponsiveVmm(vm, 'socket refused');
+    await this.probe(vm)
+      .get('/')
+      .catch((error: unknown) => {
+        throw unresponsiveVmm(vm, error);
+      });
+    return vm;
+  }
+
+  private get diffSnapshots(): boolean {
+    return this.config.diffSnapshots ?? true;
+  }
+
+  private get owner(): JailOwner | undefined {
+    return this.config.jailer ? ownerOf(this.config.jailer) : undefined;
+  }
+
+  private ownerFor(layout: VmLayout): JailOwner | undefined {
+    return layout.jailRoot === undefined ? undefined : this.owner;
+  }
+
+  private client(vm: VmHandle): FirecrackerApiClient {
+    return new FirecrackerApiClient(vm.controlSocket, this.timeouts.apiRequestMs);
+  }
+
+  private probe(vm: VmHandle): FirecrackerApiClient {
+    return new FirecrackerApiClient(vm.controlSocket, this.timeouts.apiProbeMs);
+  }
+
+  private async freshLayout(spec: VmSpec): Promise<VmLayout> {
+    const { jailer, firecrackerBin } = this.config;
+    if (!jailer) return vmLayout(spec.workDir, undefined);
+    const jailRoot = jailRootFor(jailer, firecrackerBin, spec.key);
+    await resetJail(jailRoot);
+    return vmLayout(spec.workDir, jailRoot);
+  }
+
+  private launch(spec: VmSpec, layout: VmLayout): Promise<LaunchedVmm> {
+    const input = {
+      key: spec.key,
+      layout,
+      ...(spec.cgroupDir ? { cgroupDir: spec.cgroupDir } : {}),
+    };
+    return launchVmm(this.config, this.timeouts, input);
+  }
+
+  /** A VMM that failed half-way through configuration is of no use to anyone: remove it. */
+  private async orKill<T>(vmm: LaunchedVmm, layout: VmLayout, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      const { clock } = this.config;
+      await terminate(vmm.pid, { clock, termTimeoutMs: 500, killTimeoutMs: this.timeouts.killMs });
+      if (layout.jailRoot !== undefined) await removeJail(layout.jailRoot);
+      throw error;
+    }
+  }
+
+  private handle(spec: VmSpec, layout: VmLayout, vmm: LaunchedVmm, guestSocket: string): VmHandle {
+    return {
+      key: spec.key,
+      driver: 'firecracker',
+      pid: vmm.pid,
+      controlSocket: layout.apiSocket.host,
+      guestSocket,
+      workDir: spec.workDir,
+    };
+  }
+
+  /**
+   * SendCtrlAltDel only means something to a running x86 guest that listens for it. Best
+   * effort: a VMM that cannot answer is killed by the caller anyway.
+   */
+  private async askGuestToPowerOff(vm: VmHandle): Promise<void> {
+    const running = await this.state(vm).then(
+      (state) => state === 'running',
+      () => false,
+    );
+    if (!running) return;
+    const request = actionRequest('SendCtrlAltDel');
+    const sent = await this.probe(vm)
+      .call(request.method, request.path, request.body)
+      .then(
+        () => true,
+        () => false,
+      );
+    if (sent) await waitForExit(vm.pid, this.timeouts.gracefulStopMs, this.config.clock);
+  }
+
+  private async cleanUp(layout: VmLayout, vm: VmHandle): Promise<void> {
+    await rm(vm.controlSocket, { force: true });
+    await rm(vm.guestSocket, { force: true });
+    await rm(join(vm.workDir, RESTORE_MEMORY_FILE), { force: true });
+    if (layout.jailRoot === undefined) return;
+    // Keep the VMM's log next to the other per-VM files before the chroot goes.
+    await copyFile(layout.log.host, join(vm.workDir, 'firecracker.log')).catch(() => undefined);
+    await removeJail(layout.jailRoot);
+  }
+}

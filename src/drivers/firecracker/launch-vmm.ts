@@ -1,0 +1,121 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { HostError } from '../../core/errors.ts';
+import type { SpawnedProcess } from '../../ports/process-runner.ts';
+import { FirecrackerApiClient, waitForSocket } from './api-client.ts';
+import type { FirecrackerTimeouts, FirecrackerVmmConfig } from './firecracker-config.ts';
+import { detectVersion } from './firecracker-version.ts';
+import type { FirecrackerVersion } from './firecracker-version.ts';
+import { createOwnedFile, ownerOf } from './jail-files.ts';
+import { pidFromJail, terminate } from './process-control.ts';
+import { loggerRequest, metricsRequest } from './requests.ts';
+import type { VmLayout } from './vm-layout.ts';
+import { jailerArgs } from './vm-layout.ts';
+
+export interface LaunchedVmm {
+  pid: number;
+  process: SpawnedProcess;
+  client: FirecrackerApiClient;
+  version: FirecrackerVersion;
+}
+
+export interface LaunchInput {
+  key: string;
+  layout: VmLayout;
+  cgroupDir?: string;
+}
+
+/**
+ * Spawns Firecracker (through the jailer when configured), waits for its API, places it in
+ * its cgroup and configures logger and metrics, the only resources allowed before either
+ * boot configuration or snapshot load. The chroot must already hold the staged files.
+ */
+export async function launchVmm(
+  config: FirecrackerVmmConfig,
+  timeouts: FirecrackerTimeouts,
+  input: LaunchInput,
+): Promise<LaunchedVmm> {
+  const { layout } = input;
+  await prepareFiles(config, layout);
+  const [command, args] = commandFor(config, input);
+  const child = config.runner.spawn(command, args, { detached: true, logFile: layout.stdoutLog });
+  try {
+    return await connect(config, timeouts, input, child);
+  } catch (error) {
+    await terminate(child.pid, { clock: config.clock, termTimeoutMs: 500, killTimeoutMs: 2_000 });
+    throw error;
+  }
+}
+
+async function connect(
+  config: FirecrackerVmmConfig,
+  timeouts: FirecrackerTimeouts,
+  input: LaunchInput,
+  child: SpawnedProcess,
+): Promise<LaunchedVmm> {
+  const { layout } = input;
+  let exitCode: number | null | undefined;
+  void child.exited.then((code) => (exitCode = code));
+  await waitForSocket(layout.apiSocket.host, {
+    clock: config.clock,
+    timeoutMs: timeouts.apiSocketMs,
+    abandon: () =>
+      exitCode === undefined
+        ? undefined
+        : `the process exited with ${exitCode ?? 'a signal'}; see ${layout.stdoutLog}`,
+  });
+  const pid = await vmmPid(config, layout, child);
+  if (input.cgroupDir !== undefined) await joinCgroup(input.cgroupDir, pid);
+  const client = new FirecrackerApiClient(layout.apiSocket.host, timeouts.apiRequestMs);
+  const version = await detectVersion(client);
+  const level = config.logLevel ?? 'Info';
+  for (const request of [
+    loggerRequest(layout.log.vmm, level),
+    metricsRequest(layout.metrics.vmm),
+  ]) {
+    await client.call(request.method, request.path, request.body);
+  }
+  return { pid, process: child, client, version };
+}
+
+function commandFor(config: FirecrackerVmmConfig, input: LaunchInput): [string, string[]] {
+  const { layout, key } = input;
+  if (config.jailer) {
+    return [
+      config.jailer.jailerBin,
+      jailerArgs(config.jailer, config.firecrackerBin, key, layout.apiSocket.vmm),
+    ];
+  }
+  return [config.firecrackerBin, ['--api-sock', layout.apiSocket.vmm, '--id', key]];
+}
+
+async function prepareFiles(config: FirecrackerVmmConfig, layout: VmLayout): Promise<void> {
+  await mkdir(layout.workDir, { recursive: true });
+  // Leftovers of a previous process would make Firecracker fail to bind.
+  await rm(layout.apiSocket.host, { force: true });
+  await rm(layout.vsock.host, { force: true });
+  const owner = config.jailer ? ownerOf(config.jailer) : undefined;
+  await createOwnedFile(layout.log.host, owner);
+  await createOwnedFile(layout.metrics.host, owner);
+}
+
+async function vmmPid(
+  config: FirecrackerVmmConfig,
+  layout: VmLayout,
+  child: SpawnedProcess,
+): Promise<number> {
+  if (!config.jailer || layout.jailRoot === undefined) return child.pid;
+  return (await pidFromJail(layout.jailRoot, basename(config.firecrackerBin))) ?? child.pid;
+}
+
+/** Before any guest memory is touched, so everything the guest uses is charged there. */
+async function joinCgroup(cgroupDir: string, pid: number): Promise<void> {
+  try {
+    await writeFile(join(cgroupDir, 'cgroup.procs'), `${pid}\n`);
+  } catch (error) {
+    throw new HostError(
+      `could not move firecracker (pid ${pid}) into cgroup ${cgroupDir}: ${(error as Error).message}; does the cgroup exist and is it writable?`,
+      { cgroupDir, pid },
+    );
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The QEMU command line for one microVM, as a pure function of the spec. Start and restore
+ * share it (a restored VM needs exactly the devices it was saved with), plus `-incoming`.
+ */
+import { join } from 'node:path';
+import { GUEST_AGENT_PORT_NAME } from '../../contract/guest-protocol.ts';
+import type { VmSpec } from '../../ports/vmm.ts';
+
+export type Accel = 'kvm' | 'tcg';
+
+export interface QemuPaths {
+  qmpSocket: string;
+  agentSocket: string;
+  consoleLog: string;
+  pidFile: string;
+  /** QEMU's own stdout/stderr. */
+  processLog: string;
+}
+
+export interface QemuLaunch {
+  spec: VmSpec;
+  accel: Accel;
+  /** Host TSC frequency; under TCG the guest needs it or it may hang calibrating. */
+  tscKhz?: number;
+  paths: QemuPaths;
+  /** Start with vCPUs stopped (so the process can be placed in its cgroup first). */
+  paused?: boolean;
+  /** Wait for a migration stream given later through QMP `migrate-incoming`. */
+  incoming?: boolean;
+}
+
+/** Kept short: unix socket paths are limited to 107 bytes. */
+export function qemuPaths(workDir: string): QemuPaths {
+  return {
+    qmpSocket: join(workDir, 'qmp.sock'),
+    agentSocket: join(workDir, 'agent.sock'),
+    consoleLog: join(workDir, 'console.log'),
+    pidFile: join(workDir, 'qemu.pid'),
+    processLog: join(workDir, 'qemu.log'),
+  };
+}
+
+export function qemuArgs(launch: QemuLaunch): string[] {
+  const { spec, paths } = launch;
+  return [
+    ...['-name', `${opt(spec.key)},debug-threads=on`],
+    ...['-M', 'microvm,acpi=on'],
+    ...accelArgs(launch.accel),
+    ...['-m', String(spec.memMib), '-smp', String(spec.vcpus)],
+    ...['-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot'],
+    ...['-chardev', `file,id=console,path=${opt(paths.consoleLog)},append=on`],
+    ...['-serial', 'chardev:console'],
+    ...['-qmp', `unix:${opt(paths.qmpSocket)},server=on,wait=off`],
+    ...['-pidfile', paths.pidFile],
+    ...bootArgs(launch),
+    ...spec.drives.flatMap(driveArgs),
+    ...spec.nets.flatMap(netArgs),
+    ...agentChannelArgs(paths.agentSocket),
+    ...(launch.paused ? ['-S'] : []),
+    ...(launch.incoming ? ['-incoming', 'defer'] : []),
+  ];
+}
+
+/** Kernel parameters: the spec's, plus the TSC frequency under TCG unless already given. */
+export function guestCmdline(cmdline: string, accel: Accel, tscKhz: number | undefined): string {
+  const needsTsc = accel === 'tcg' && tscKhz !== undefined && !/\btsc_early_khz=/.test(cmdline);
+  return needsTsc ? `${cmdline} tsc_early_khz=${Math.round(tscKhz)}`.trim() : cmdline;
+}
+
+/** `cpu MHz` from /proc/cpuinfo, as kHz; undefined when the line is missing. */
+export function tscKhzFromCpuinfo(cpuinfo: string): number | undefined {
+  const match = /^cpu MHz\s*:\s*([0-9.]+)/m.exec(cpuinfo);
+  const mhz = match?.[1] === undefined ? Number.NaN : Number(match[1]);
+  return Number.isFinite(mhz) && mhz > 0 ? Math.round(mhz * 1000) : undefined;
+}
+
+function accelArgs(accel: Accel): string[] {
+  // -cpu host needs arch-capabilities masked on some hosts (QEMU aborts setting MSR 0x10a).
+  return accel === 'kvm'
+    ? ['-accel', 'kvm', '-cpu', 'host,-arch-capabilities']
+    : ['-accel', 'tcg', '-cpu', 'max'];
+}
+
+function bootArgs(launch: QemuLaunch): string[] {
+  const { spec } = launch;
+  return [
+    ...['-kernel', spec.kernelPath],
+    ...(spec.initrdPath ? ['-initrd', spec.initrdPath] : []),
+    ...['-append', guestCmdline(spec.cmdline, launch.accel, launch.tscKhz)],
+  ];
+}
+
+function driveArgs(drive: VmSpec['drives'][number]): string[] {
+  const id = `drive-${qemuId(drive.id)}`;
+  const ro = drive.readOnly ? ',readonly=on' : '';
+  return [
+    ...['-drive', `id=${id},file=${opt(drive.path)},format=raw,if=none${ro}`],
+    ...['-device', `virtio-blk-device,drive=${id}`],
+  ];
+}
+
+function netArgs(net: VmSpec['nets'][number]): string[] {
+  const id = `net-${qemuId(net.id)}`;
+  return [
+    ...['-netdev', `tap,id=${id},ifname=${opt(net.tap)},script=no,downscript=no`],
+    ...['-device', `virtio-net-device,netdev=${id},mac=${opt(net.mac)}`],
+  ];
+}
+
+/** virtserialport (not virtconsole: that is a tty and echoes) on a unix-socket chardev. */
+function agentChannelArgs(socket: string): string[] {
+  return [
+    ...['-device', 'virtio-serial-device,id=vser0'],
+    ...['-chardev', `socket,id=agent,path=${opt(socket)},server=on,wait=off`],
+    ...['-device', `virtserialport,bus=vser0.0,chardev=agent,name=${GUEST_AGENT_PORT_NAME}`],
+  ];
+}
+
+/** QEMU splits option values on commas; a literal comma is written twice. */
+export function opt(value: string): string {
+  return value.replaceAll(',', ',,');
+}
+
+/** QEMU ids: a letter first, then letters, digits, '-', '.', '_'. */
+function qemuId(value: string): string {
+  return value.replace(/[^A-Za-z0-9._-]/g, '_');
+}

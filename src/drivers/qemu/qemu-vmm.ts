@@ -1,0 +1,308 @@
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConflictError, HostError, ValidationError } from '../../core/errors.ts';
+import type { ProcessRunner } from '../../ports/process-runner.ts';
+import type {
+  SnapshotRef,
+  Vmm,
+  VmmCapabilities,
+  VmHandle,
+  VmSpec,
+  VmState,
+} from '../../ports/vmm.ts';
+import { silentLogger } from '../process/logger.ts';
+import type { DriverLogger } from '../process/logger.ts';
+import { AbortWait, waitUntil } from '../process/wait-until.ts';
+import { qemuArgs, qemuPaths, tscKhzFromCpuinfo } from './qemu-args.ts';
+import type { Accel, QemuLaunch } from './qemu-args.ts';
+import { isQemuFor, logTail, pidAlive, signal, waitForExit } from './qemu-process.ts';
+import {
+  assertCompatible,
+  loadSnapshot,
+  readSnapshotMeta,
+  saveSnapshot,
+  SNAPSHOT_FORMAT,
+} from './qemu-snapshot.ts';
+import type { SnapshotMeta } from './qemu-snapshot.ts';
+import { QmpClient } from './qmp-client.ts';
+
+export interface QemuVmmOptions {
+  runner: ProcessRunner;
+  accel: Accel;
+  logger?: DriverLogger;
+  /** Default `MVM_QEMU_BINARY` or qemu-system-x86_64 from PATH. */
+  qemuBinary?: string;
+  /** Host TSC in kHz for TCG guests; default read from /proc/cpuinfo. */
+  tscKhz?: number;
+  timeouts?: Partial<QemuTimeouts>;
+}
+
+export interface QemuTimeouts {
+  /** Process start until QMP answers. */
+  startMs: number;
+  /** One QMP command. */
+  commandMs: number;
+  /** Saving or loading the migration stream. */
+  migrateMs: number;
+  /** Each stage of stop: quit, SIGTERM, SIGKILL. */
+  stopStageMs: number;
+}
+
+const DEFAULT_TIMEOUTS: QemuTimeouts = {
+  startMs: 15_000,
+  commandMs: 10_000,
+  migrateMs: 120_000,
+  stopStageMs: 3_000,
+};
+const MAX_UNIX_PATH = 107;
+
+/** The Vmm port on `qemu-system-x86_64 -M microvm`, driven over QMP. */
+export class QemuVmm implements Vmm {
+  readonly name = 'qemu' as const;
+  private readonly log: DriverLogger;
+  private readonly timeouts: QemuTimeouts;
+  private readonly binary: string;
+  private tscKhz: number | undefined;
+
+  constructor(private readonly options: QemuVmmOptions) {
+    this.log = options.logger ?? silentLogger;
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.binary = options.qemuBinary ?? process.env['MVM_QEMU_BINARY'] ?? 'qemu-system-x86_64';
+    this.tscKhz = options.tscKhz;
+  }
+
+  capabilities(): Promise<VmmCapabilities> {
+    return Promise.resolve({
+      diffSnapshots: false,
+      jailer: false,
+      guestChannel: 'virtio-serial',
+      accel: this.options.accel,
+    });
+  }
+
+  async start(spec: VmSpec): Promise<VmHandle> {
+    const tscKhz = this.options.accel === 'tcg' ? await this.hostTscKhz() : undefined;
+    const vm = await this.launch(spec, { accel: this.options.accel, tscKhz, incoming: false });
+    await this.placeInCgroup(spec, vm.pid);
+    await this.execute(vm, 'cont');
+    await this.expectStatus(vm, 'running');
+    this.log.info({ key: spec.key, pid: vm.pid, accel: this.options.accel }, 'qemu started');
+    return vm;
+  }
+
+  async pause(vm: VmHandle): Promise<void> {
+    await this.execute(vm, 'stop');
+  }
+
+  async resume(vm: VmHandle): Promise<void> {
+    await this.execute(vm, 'cont');
+  }
+
+  async snapshot(vm: VmHandle, dir: string, kind: 'full' | 'diff'): Promise<SnapshotRef> {
+    if (kind === 'diff') {
+      throw new ValidationError(
+        'the qemu driver cannot take diff snapshots (capabilities().diffSnapshots is false); take a full snapshot',
+      );
+    }
+    if ((await this.state(vm)) !== 'paused') {
+      throw new ConflictError(`vm '${vm.key}' must be paused before a snapshot; pause it first`, {
+        key: vm.key,
+      });
+    }
+    const meta = await this.launchMeta(vm);
+    const started = Date.now();
+    const ref = await this.withQmp(vm, (qmp) =>
+      saveSnapshot(qmp, dir, meta, this.timeouts.migrateMs),
+    );
+    this.log.info(
+      { key: vm.key, dir, bytes: ref.sizeBytes, ms: Date.now() - started },
+      'snapshot saved',
+    );
+    return ref;
+  }
+
+  async restore(spec: VmSpec, snapshot: SnapshotRef): Promise<VmHandle> {
+    if (snapshot.kind !== 'full') {
+      throw new ValidationError('the qemu driver restores full snapshots only');
+    }
+    const meta = await readSnapshotMeta(snapshot.dir);
+    assertCompatible(spec, meta, this.options.accel);
+    const vm = await this.launch(spec, { accel: meta.accel, tscKhz: meta.tscKhz, incoming: true });
+    try {
+      await this.withQmp(vm, (qmp) => loadSnapshot(qmp, snapshot.dir, this.timeouts.migrateMs));
+      await this.placeInCgroup(spec, vm.pid);
+      await this.expectStatus(vm, 'paused');
+    } catch (error) {
+      await this.stop(vm);
+      throw error;
+    }
+    this.log.info({ key: spec.key, pid: vm.pid, from: snapshot.dir }, 'qemu restored (paused)');
+    return vm;
+  }
+
+  async state(vm: VmHandle): Promise<VmState> {
+    if (!(await this.isOurs(vm))) return 'exited';
+    const status = await this.execute<{ status?: string }>(vm, 'query-status');
+    return status.status === 'running' ? 'running' : 'paused';
+  }
+
+  async stop(vm: VmHandle): Promise<void> {
+    if (await this.isOurs(vm)) {
+      await this.quitGracefully(vm);
+      if (!(await waitForExit(vm.pid, this.timeouts.stopStageMs))) {
+        this.log.warn({ key: vm.key, pid: vm.pid }, 'qemu ignored quit; sending SIGTERM');
+        signal(vm.pid, 'SIGTERM');
+        if (!(await waitForExit(vm.pid, this.timeouts.stopStageMs))) {
+          this.log.warn({ key: vm.key, pid: vm.pid }, 'qemu ignored SIGTERM; sending SIGKILL');
+          signal(vm.pid, 'SIGKILL');
+          await waitForExit(vm.pid, this.timeouts.stopStageMs);
+        }
+      }
+    }
+    const paths = qemuPaths(vm.workDir);
+    await Promise.all(
+      [paths.qmpSocket, paths.agentSocket, paths.pidFile].map((p) => rm(p, { force: true })),
+    );
+  }
+
+  async adopt(vm: VmHandle): Promise<VmHandle | null> {
+    if (!(await this.isOurs(vm))) return null;
+    try {
+      await this.execute(vm, 'query-status');
+      return vm;
+    } catch (error) {
+      this.log.warn(
+        { key: vm.key, pid: vm.pid, error: String(error) },
+        'qemu alive but QMP silent',
+      );
+      return null;
+    }
+  }
+
+  private async launch(
+    spec: VmSpec,
+    how: Pick<QemuLaunch, 'accel' | 'tscKhz' | 'incoming'>,
+  ): Promise<VmHandle> {
+    const paths = qemuPaths(spec.workDir);
+    assertSocketPaths([paths.qmpSocket, paths.agentSocket]);
+    await mkdir(spec.workDir, { recursive: true });
+    await this.assertNotRunning(spec, paths.pidFile, paths.qmpSocket);
+    await Promise.all([paths.qmpSocket, paths.agentSocket].map((p) => rm(p, { force: true })));
+    const args = qemuArgs({ spec, paths, paused: true, ...how });
+    await appendFile(
+      paths.processLog,
+      `--- ${new Date().toISOString()} ${this.binary} ${args.join(' ')}\n`,
+    );
+    const child = this.options.runner.spawn(this.binary, args, {
+      detached: true,
+      logFile: paths.processLog,
+    });
+    const meta: SnapshotMeta = {
+      format: SNAPSHOT_FORMAT,
+      accel: how.accel,
+      ...(how.tscKhz === undefined ? {} : { tscKhz: how.tscKhz }),
+      memMib: spec.memMib,
+      vcpus: spec.vcpus,
+    };
+    await writeFile(join(spec.workDir, 'launch.json'), `${JSON.stringify(meta)}\n`);
+    const vm: VmHandle = {
+      key: spec.key,
+      driver: 'qemu',
+      pid: child.pid,
+      controlSocket: paths.qmpSocket,
+      guestSocket: paths.agentSocket,
+      workDir: spec.workDir,
+    };
+    let exitCode: number | null | undefined;
+    void child.exited.then((code) => (exitCode = code));
+    await waitUntil(
+      async () => {
+        if (exitCode !== undefined) {
+          const tail = await logTail(paths.processLog);
+          throw new AbortWait(
+            new HostError(`qemu for '${spec.key}' exited (${exitCode}): ${tail}`),
+          );
+        }
+        return this.withQmp(vm, () => Promise.resolve(true));
+      },
+      { timeoutMs: this.timeouts.startMs, intervalMs: 20, what: `QMP of vm '${spec.key}'` },
+    ).catch(async (error: unknown) => {
+      signal(child.pid, 'SIGKILL');
+      throw error;
+    });
+    return vm;
+  }
+
+  /**
+   * A QMP connection per operation: QEMU's QMP socket serves one client at a time, and a
+   * connection held open would lock out an adopting agent or an operator (costs ~1-2 ms).
+   */
+  private async withQmp<T>(vm: VmHandle, use: (qmp: QmpClient) => Promise<T>): Promise<T> {
+    const qmp = await QmpClient.connect(vm.controlSocket, {
+      logger: this.log,
+      timeoutMs: this.timeouts.commandMs,
+    });
+    try {
+      return await use(qmp);
+    } finally {
+      qmp.close();
+    }
+  }
+
+  private execute<T = unknown>(vm: VmHandle, command: string): Promise<T> {
+    return this.withQmp(vm, (qmp) => qmp.execute<T>(command, undefined, this.timeouts.commandMs));
+  }
+
+  private async quitGracefully(vm: VmHandle): Promise<void> {
+    try {
+      await this.withQmp(vm, (qmp) => qmp.execute('quit', undefined, this.timeouts.stopStageMs));
+    } catch (error) {
+      // QEMU may close the socket before answering quit; the exit wait decides.
+      this.log.debug({ key: vm.key, error: String(error) }, 'quit without answer');
+    }
+  }
+
+  private async isOurs(vm: VmHandle): Promise<boolean> {
+    return (await pidAlive(vm.pid)) && (await isQemuFor(vm.pid, vm.controlSocket));
+  }
+
+  private async expectStatus(vm: VmHandle, want: VmState): Promise<void> {
+    const got = await this.state(vm);
+    if (got !== want) throw new HostError(`vm '${vm.key}' is ${got}, expected ${want}`);
+  }
+
+  private async assertNotRunning(spec: VmSpec, pidFile: string, qmpSocket: string): Promise<void> {
+    const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+    if (pid > 0 && (await pidAlive(pid)) && (await isQemuFor(pid, qmpSocket))) {
+      throw new ConflictError(
+        `vm '${spec.key}' still has a qemu (pid ${pid}) in ${spec.workDir}; stop it before starting or restoring`,
+        { key: spec.key, pid },
+      );
+    }
+  }
+
+  private async placeInCgroup(spec: VmSpec, pid: number): Promise<void> {
+    if (spec.cgroupDir === undefined) return;
+    // The process starts with vCPUs stopped (-S), so no guest code runs outside its limits.
+    await writeFile(join(spec.cgroupDir, 'cgroup.procs'), `${pid}\n`);
+  }
+
+  private async launchMeta(vm: VmHandle): Promise<SnapshotMeta> {
+    const text = await readFile(join(vm.workDir, 'launch.json'), 'utf8');
+    return JSON.parse(text) as SnapshotMeta;
+  }
+
+  private async hostTscKhz(): Promise<number | undefined> {
+    this.tscKhz ??= tscKhzFromCpuinfo(await readFile('/proc/cpuinfo', 'utf8').catch(() => ''));
+    return this.tscKhz;
+  }
+}
+
+function assertSocketPaths(paths: readonly string[]): void {
+  const long = paths.filter((p) => Buffer.byteLength(p) > MAX_UNIX_PATH);
+  if (long.length > 0) {
+    throw new ValidationError(
+      `unix socket paths longer than ${MAX_UNIX_PATH} bytes: ${long.join(', ')}; use a shorter workDir`,
+    );
+  }
+}

@@ -1,0 +1,148 @@
+#!/bin/sh
+# mvm guest agent (busybox sh). Answers the host over the virtio-serial port named by $1
+# (default mvm.agent): one JSON request per line in, one JSON response per line out.
+# The request loop uses shell builtins only, because every fork costs milliseconds under TCG;
+# `sync`, `mount` and the idle `sleep` are the only external commands.
+# Protocol: src/contract/guest-protocol.ts.
+
+PORT_NAME=${1:-mvm.agent}
+STATE=${MVM_STATE_DIR:-/run/mvm}
+
+# Instance parameters come from the kernel command line, set once at boot by the host.
+read_params() {
+  read -r cmdline </proc/cmdline
+  HOST_NAME=
+  HOST_IP=
+  set -f # split the cmdline into words without globbing them
+  for w in $cmdline; do
+    case $w in
+      mvm.hostname=*) HOST_NAME=${w#*=} ;;
+      mvm.ip=*) HOST_IP=${w#*=} ;;
+    esac
+  done
+  set +f
+  # Keep what goes into JSON strings free of quotes and escapes.
+  HOST_NAME=${HOST_NAME//[!A-Za-z0-9.-]/}
+  HOST_IP=${HOST_IP%%/*}
+  HOST_IP=${HOST_IP//[!0-9.]/}
+}
+
+# Sets PORT to /dev/vportNpM for the port whose name is $PORT_NAME; waits for the device.
+find_port() {
+  tries=0
+  while [ "$tries" -lt 300 ]; do
+    for f in /sys/class/virtio-ports/*/name; do
+      [ -r "$f" ] || continue
+      read -r n <"$f"
+      if [ "$n" = "$PORT_NAME" ]; then
+        d=${f%/name}
+        PORT=/dev/${d##*/}
+        [ -c "$PORT" ] && return 0
+      fi
+    done
+    tries=$((tries + 1))
+    sleep 0.1
+  done
+  return 1
+}
+
+# json_field LINE KEY: sets REPLY to the raw value (number or string without quotes).
+json_field() {
+  case $1 in
+    *"\"$2\":\""*) v=${1#*\"$2\":\"}; REPLY=${v%%\"*} ;;
+    *"\"$2\":"*) v=${1#*\"$2\":}; v=${v%%[,\}]*}; REPLY=${v// /} ;;
+    *) REPLY= ;;
+  esac
+}
+
+reply_ok() {
+  if [ -n "$2" ]; then
+    printf '{"id":%s,"ok":true,%s}\n' "$1" "$2"
+  else
+    printf '{"id":%s,"ok":true}\n' "$1"
+  fi
+}
+
+status_fields() {
+  read -r up _ </proc/uptime
+  c=0
+  [ -r "$STATE/counter" ] && read -r c <"$STATE/counter"
+  read -r boot </proc/sys/kernel/random/boot_id
+  REPLY="\"uptime_s\":$up,\"counter\":${c:-0},\"hostname\":\"$HOST_NAME\",\"ip\":\"$HOST_IP\",\"boot_id\":\"$boot\""
+}
+
+# Secrets and config are rebuilt on the host for every wake; drop the cached view of them.
+remount() {
+  [ -r "$STATE/$1.dev" ] || return 0
+  read -r dev <"$STATE/$1.dev"
+  umount "$2" 2>/dev/null
+  mount -t ext4 -o ro "$dev" "$2" 2>/dev/null || echo "mvm-agent: remount of $1 failed" >/dev/console
+}
+
+# Leaves the counter on the data drive (if any) so the host can check what reached the disk.
+record_sleep() {
+  [ -r "$STATE/data.dev" ] || return 0
+  c=0
+  [ -r "$STATE/counter" ] && read -r c <"$STATE/counter"
+  echo "$c" >/data/.mvm-last-sleep
+}
+
+on_wake() {
+  json_field "$1" now
+  case $REPLY in
+    '' | *[!0-9]*) ;;
+    *) date -s "@$REPLY" >/dev/null 2>&1 ;;
+  esac
+  remount secrets /run/secrets
+  remount config /etc/mvm-config
+}
+
+handle() {
+  # Hosts send compact JSON; also accept the `"key": value` spacing people type by hand.
+  req=${1//\": /\":}
+  json_field "$req" id
+  id=$REPLY
+  case $id in '' | *[!0-9]*) id=null ;; esac
+  json_field "$req" op
+  case $REPLY in
+    ping) reply_ok "$id" '"ready":true' ;;
+    status)
+      status_fields
+      reply_ok "$id" "$REPLY"
+      ;;
+    sleep-prep)
+      record_sleep
+      sync
+      reply_ok "$id" '"drained":true'
+      ;;
+    wake)
+      on_wake "$req"
+      reply_ok "$id" ''
+      ;;
+    *) printf '{"id":%s,"ok":false,"error":"unknown op"}\n' "$id" ;;
+  esac
+}
+
+serve() {
+  # One opener per port: a single fd carries both directions.
+  exec 3<>"$PORT"
+  echo "MVM-AGENT-READY port=$PORT" >/dev/console
+  while :; do
+    if IFS= read -r line <&3; then
+      [ -n "$line" ] && handle "$line" >&3
+    else
+      # No host connected: the port reads EOF at once. Poll gently until one connects.
+      sleep 0.05
+    fi
+  done
+}
+
+# Tests source the script to exercise `handle` on the host without a VM.
+[ -n "${MVM_AGENT_SOURCE_ONLY:-}" ] && return 0
+
+read_params
+if ! find_port; then
+  echo "mvm-agent: no virtio-serial port named $PORT_NAME" >/dev/console
+  exit 1
+fi
+serve

@@ -1,0 +1,150 @@
+import type {
+  AuditEvent,
+  DesiredStatus,
+  FleetNode,
+  Instance,
+  InstanceStatus,
+  Pool,
+  Quotas,
+} from '../core/model.ts';
+
+/**
+ * The coordinator's durable store. Implemented once on Kysely for SQLite and Postgres.
+ * Every mutation of an existing row is a compare-and-set: it names the version (or status) it
+ * expects and throws ConflictError when the row moved underneath it.
+ */
+export interface InstanceKey {
+  tenantId: string;
+  poolId: string;
+  instanceId: string;
+}
+
+export interface TenantRecord {
+  id: string;
+  netId: number;
+  subnet: string;
+  gateway: string;
+  quotas: Quotas;
+  createdAt: string;
+  updatedAt: string;
+  version: number;
+}
+
+export interface TenantRepo {
+  /** Throws AlreadyExistsError for a duplicate id, ConflictError for a duplicate netId/subnet. */
+  insert(tenant: TenantRecord): Promise<void>;
+  get(id: string): Promise<TenantRecord | undefined>;
+  list(): Promise<TenantRecord[]>;
+  networks(): Promise<Array<{ tenantId: string; netId: number; subnet: string }>>;
+  updateQuotas(
+    id: string,
+    quotas: Quotas,
+    expectedVersion: number,
+    at: string,
+  ): Promise<TenantRecord>;
+  delete(id: string): Promise<void>;
+}
+
+export type PoolPatch = Partial<Pick<Pool, 'counts' | 'revision' | 'pinned' | 'critical'>>;
+
+export interface PoolRepo {
+  /** Throws AlreadyExistsError for a duplicate (tenantId, id). */
+  insert(pool: Pool): Promise<void>;
+  get(tenantId: string, id: string): Promise<Pool | undefined>;
+  list(filter?: { tenantId?: string }): Promise<Pool[]>;
+  update(
+    tenantId: string,
+    id: string,
+    patch: PoolPatch,
+    expectedVersion: number,
+    at: string,
+  ): Promise<Pool>;
+  delete(tenantId: string, id: string): Promise<void>;
+}
+
+export interface InstanceFilter {
+  tenantId?: string;
+  poolId?: string;
+  nodeId?: string;
+}
+
+export type InstancePatch = Partial<
+  Pick<Instance, 'nodeId' | 'revision' | 'failureReason' | 'desiredStatus'>
+>;
+
+export interface InstanceRepo {
+  /** Throws AlreadyExistsError for a duplicate key, ConflictError for an IP already in use. */
+  insert(instance: Instance): Promise<void>;
+  get(key: InstanceKey): Promise<Instance | undefined>;
+  list(filter?: InstanceFilter): Promise<Instance[]>;
+  usedIps(tenantId: string): Promise<string[]>;
+  /** CAS on version. */
+  setDesired(
+    key: InstanceKey,
+    desired: DesiredStatus,
+    expectedVersion: number,
+    at: string,
+  ): Promise<Instance>;
+  /** CAS on the stored status: only moves the row if it is still `from`. */
+  transition(
+    key: InstanceKey,
+    from: InstanceStatus,
+    to: InstanceStatus,
+    at: string,
+    patch?: InstancePatch,
+  ): Promise<Instance>;
+  /** CAS on version. */
+  update(
+    key: InstanceKey,
+    patch: InstancePatch,
+    expectedVersion: number,
+    at: string,
+  ): Promise<Instance>;
+  delete(key: InstanceKey): Promise<void>;
+}
+
+export interface NodeRepo {
+  upsert(node: FleetNode): Promise<FleetNode>;
+  get(id: string): Promise<FleetNode | undefined>;
+  list(): Promise<FleetNode[]>;
+}
+
+export interface AuditRepo {
+  append(event: Omit<AuditEvent, 'id'>): Promise<AuditEvent>;
+  /** Newest first. */
+  list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]>;
+}
+
+export interface TokenRecord {
+  id: string;
+  /** sha256 hex of the secret; the secret itself is never stored. */
+  hash: string;
+  /** null = admin scope. */
+  tenantId: string | null;
+  name: string;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export interface TokenRepo {
+  insert(token: TokenRecord): Promise<void>;
+  findByHash(hash: string): Promise<TokenRecord | undefined>;
+  list(filter?: { tenantId?: string }): Promise<TokenRecord[]>;
+  revoke(id: string, at: string): Promise<void>;
+}
+
+export interface Repos {
+  tenants: TenantRepo;
+  pools: PoolRepo;
+  instances: InstanceRepo;
+  nodes: NodeRepo;
+  audit: AuditRepo;
+  tokens: TokenRepo;
+}
+
+export interface Store extends Repos {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Runs `fn` in one database transaction; repos passed in are bound to it. */
+  transaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

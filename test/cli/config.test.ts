@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/cli/config.ts';
+import type { ConfigSources } from '../../src/cli/config.ts';
+import { ValidationError } from '../../src/core/errors.ts';
+import { filesReader } from './support/run-cli.ts';
+
+function load(sources: Partial<ConfigSources> & { files?: Record<string, string> }) {
+  return loadConfig({
+    flags: {},
+    env: {},
+    readText: filesReader(sources.files),
+    cwd: '/work',
+    ...sources,
+  });
+}
+
+function problemsOf(fn: () => unknown): readonly string[] {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ValidationError);
+    return (error as ValidationError).problems;
+  }
+  throw new Error('expected a ValidationError');
+}
+
+describe('loadConfig', () => {
+  it('has working defaults and is frozen', () => {
+    const config = load({});
+    expect(config).toEqual({
+      coordinatorUrl: 'http://127.0.0.1:7070',
+      dataDir: '/var/lib/mvm',
+      coordinator: {
+        listen: '127.0.0.1:7070',
+        databaseUrl: '/var/lib/mvm/coordinator.sqlite',
+        clusterCidr: '10.240.0.0/12',
+        dataDir: '/var/lib/mvm',
+      },
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.coordinator)).toBe(true);
+  });
+
+  it('layers defaults <- file <- env <- flags', () => {
+    const files = {
+      '/etc/mvm/config.json': JSON.stringify({
+        coordinatorUrl: 'http://file:1',
+        token: 'file-token',
+        dataDir: '/srv/file',
+        coordinator: { listen: '0.0.0.0:8080', clusterCidr: '10.96.0.0/16' },
+      }),
+    };
+    const fromFile = load({ files });
+    expect(fromFile.coordinatorUrl).toBe('http://file:1');
+    expect(fromFile.configFile).toBe('/etc/mvm/config.json');
+    expect(fromFile.coordinator).toMatchObject({
+      listen: '0.0.0.0:8080',
+      clusterCidr: '10.96.0.0/16',
+      databaseUrl: '/srv/file/coordinator.sqlite',
+    });
+
+    const env = {
+      MVM_COORDINATOR_URL: 'http://env:2/',
+      MVM_TOKEN: 'env-token',
+      MVM_DATABASE_URL: 'postgres://db/mvm',
+    };
+    const fromEnv = load({ files, env });
+    expect(fromEnv).toMatchObject({
+      coordinatorUrl: 'http://env:2',
+      token: 'env-token',
+      dataDir: '/srv/file',
+    });
+    expect(fromEnv.coordinator.databaseUrl).toBe('postgres://db/mvm');
+
+    const fromFlags = load({
+      files,
+      env,
+      flags: { coordinator: 'https://flag:3', token: 'flag-token', dataDir: 'rel' },
+    });
+    expect(fromFlags).toMatchObject({
+      coordinatorUrl: 'https://flag:3',
+      token: 'flag-token',
+      dataDir: '/work/rel',
+    });
+  });
+
+  it('reads --config, else MVM_CONFIG, and refuses a named file that is missing', () => {
+    const files = { '/a.json': '{"dataDir":"/a"}', '/b.json': '{"dataDir":"/b"}' };
+    expect(load({ files, env: { MVM_CONFIG: '/b.json' } }).dataDir).toBe('/b');
+    expect(
+      load({ files, env: { MVM_CONFIG: '/b.json' }, flags: { config: '/a.json' } }).dataDir,
+    ).toBe('/a');
+    expect(problemsOf(() => load({ flags: { config: '/missing.json' } }))).toEqual([
+      expect.stringContaining('config file /missing.json cannot be read'),
+    ]);
+  });
+
+  it('falls back to the admin token the coordinator wrote, unless a token is given', () => {
+    const files = { '/var/lib/mvm/admin.token': 'secret-from-file\n' };
+    expect(load({ files }).token).toBe('secret-from-file');
+    expect(load({ files, env: { MVM_TOKEN: 'mine' } }).token).toBe('mine');
+    expect(load({ files, env: { MVM_ADMIN_TOKEN: 'admin-token-0123456789' } }).token).toBe(
+      'admin-token-0123456789',
+    );
+  });
+
+  it('reports every problem at once, naming where each bad value came from', () => {
+    const files = {
+      '/etc/mvm/config.json': '{"coordinator":{"listen":"nowhere"},"colour":"blue"}',
+    };
+    const problems = problemsOf(() =>
+      load({
+        files,
+        env: { MVM_CLUSTER_CIDR: '10.0.0.0/30', MVM_ADMIN_TOKEN: 'short' },
+        flags: { coordinator: 'ftp://x' },
+      }),
+    );
+    expect(problems).toEqual([
+      expect.stringMatching(/config file \/etc\/mvm\/config.json.*colour/),
+      expect.stringMatching(/coordinatorUrl 'ftp:\/\/x' \(from flag --coordinator\)/),
+      expect.stringMatching(/coordinator.clusterCidr '10.0.0.0\/30' \(from env MVM_CLUSTER_CIDR\)/),
+      'coordinator.adminToken (hidden) (from env MVM_ADMIN_TOKEN): must be at least 16 characters',
+    ]);
+  });
+
+  it('reports bad values from a file with the file as their origin', () => {
+    const files = { '/c.json': '{"coordinator":{"listen":"nowhere"}}' };
+    expect(problemsOf(() => load({ files, flags: { config: '/c.json' } }))).toEqual([
+      "coordinator.listen 'nowhere' (from file /c.json): must look like host:port, e.g. 127.0.0.1:7070",
+    ]);
+  });
+
+  it('reports a file that is not JSON', () => {
+    expect(
+      problemsOf(() => load({ files: { '/d.json': '{' }, flags: { config: '/d.json' } })),
+    ).toEqual([expect.stringContaining('config file /d.json is not valid JSON')]);
+  });
+});

@@ -1,0 +1,89 @@
+import { expect, it } from 'vitest';
+import { ConflictError } from '../../src/core/errors.ts';
+import { migrateToLatest } from '../../src/db/migrate.ts';
+import { openDatabase, openStore } from '../../src/db/open-store.ts';
+import { T1, pool, tenant } from './fixtures.ts';
+import { describeEachDatabase } from './store-harness.ts';
+
+function recordingLogger() {
+  const lines: Array<{ context: Record<string, unknown>; message: string }> = [];
+  return {
+    lines,
+    info: (context: Record<string, unknown>, message: string) => lines.push({ context, message }),
+  };
+}
+
+await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
+  it('reports its dialect', () => {
+    expect(store().dialect).toBe(name);
+  });
+
+  it('commits a transaction that resolves', async () => {
+    const result = await store().transaction(async (repos) => {
+      await repos.tenants.insert(tenant());
+      await repos.pools.insert(pool());
+      return repos.pools.get('acme', 'workers');
+    });
+    expect(result).toEqual(pool());
+    expect(await store().pools.get('acme', 'workers')).toEqual(pool());
+  });
+
+  it('rolls back everything a throwing transaction did', async () => {
+    await store().tenants.insert(tenant('acme', 1));
+    const failing = store().transaction(async (repos) => {
+      await repos.tenants.updateQuotas('acme', { ...tenant().quotas, maxPools: 1 }, 1, T1);
+      await repos.tenants.insert(tenant('beta', 2));
+      await repos.tenants.insert(tenant('gamma', 2)); // duplicate net id: throws
+    });
+    await expect(failing).rejects.toThrow(ConflictError);
+    expect(await store().tenants.list()).toEqual([tenant('acme', 1)]);
+  });
+
+  it('keeps its data across close and reopen', async () => {
+    await store().tenants.insert(tenant());
+    await store().pools.insert(pool());
+    await store().close();
+    const again = await reopen();
+    expect(await again.tenants.get('acme')).toEqual(tenant());
+    expect(await again.pools.list()).toEqual([pool()]);
+  });
+
+  it('migrates a new database once and then does nothing', async () => {
+    const empty = await fresh();
+    const first = recordingLogger();
+    await (await openStore(empty.url, { logger: first })).close();
+    expect(first.lines.map((l) => l.message)).toEqual(['applied store migration', 'store opened']);
+    expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
+
+    const second = recordingLogger();
+    await (await openStore(empty.url, { logger: second })).close();
+    expect(second.lines.map((l) => l.message)).toEqual(['store opened']);
+
+    const { db, dialect } = openDatabase(url());
+    try {
+      expect(await migrateToLatest(db, dialect)).toEqual([]);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('lets exactly one of many concurrent compare-and-sets with the same version win', async () => {
+    await store().tenants.insert(tenant());
+    const other = await reopen();
+    const attempts = Array.from({ length: 8 }, (_, i) =>
+      (i % 2 === 0 ? store() : other).tenants.updateQuotas(
+        'acme',
+        { ...tenant().quotas, maxPools: i },
+        1,
+        T1,
+      ),
+    );
+    const results = await Promise.allSettled(attempts);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r) => r.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(7);
+    for (const r of lost) expect(r.reason).toBeInstanceOf(ConflictError);
+    expect((await store().tenants.get('acme'))?.version).toBe(2);
+  });
+});

@@ -1,0 +1,36 @@
+import { expect, it } from 'vitest';
+import { AlreadyExistsError, ConflictError, NotFoundError } from '../../src/core/errors.ts';
+import { T1, T2, token } from './fixtures.ts';
+import { describeEachDatabase } from './store-harness.ts';
+
+await describeEachDatabase('token repo', ({ store }) => {
+  it('finds a token by hash and lists by tenant', async () => {
+    const admin = token('tok-a', { tenantId: null });
+    await store().tokens.insert(token('tok-b'));
+    await store().tokens.insert(admin);
+    expect(await store().tokens.findByHash(admin.hash)).toEqual(admin);
+    expect(await store().tokens.findByHash('f'.repeat(64))).toBeUndefined();
+    expect((await store().tokens.list()).map((t) => t.id)).toEqual(['tok-a', 'tok-b']);
+    expect((await store().tokens.list({ tenantId: 'acme' })).map((t) => t.id)).toEqual(['tok-b']);
+  });
+
+  it('refuses a duplicate id or hash without echoing the hash', async () => {
+    await store().tokens.insert(token('tok-1'));
+    await expect(store().tokens.insert(token('tok-1', { hash: 'other' }))).rejects.toThrow(
+      AlreadyExistsError,
+    );
+    const error = await store()
+      .tokens.insert(token('tok-2', { hash: token('tok-1').hash }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConflictError);
+    expect((error as Error).message).not.toContain(token('tok-1').hash);
+  });
+
+  it('revokes once, idempotently, and reports a missing token', async () => {
+    await store().tokens.insert(token('tok-1'));
+    await store().tokens.revoke('tok-1', T1);
+    await store().tokens.revoke('tok-1', T2);
+    expect((await store().tokens.findByHash(token('tok-1').hash))?.revokedAt).toBe(T1);
+    await expect(store().tokens.revoke('ghost', T1)).rejects.toThrow(NotFoundError);
+  });
+});

@@ -1,0 +1,78 @@
+/**
+ * The dev image builder against the real Debian kernel package (downloaded once into the
+ * shared cache) and the host's busybox-static. Images go to a private cache dir whose
+ * `kernels/` links to the shared one, so the kernel is not fetched twice.
+ */
+import { mkdtemp, readFile, rm, stat, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDevImage } from '../../../src/drivers/dev-image/build-dev-image.ts';
+import { defaultCacheDir } from '../../../src/drivers/dev-image/cache-dir.ts';
+import { ensureDevKernel } from '../../../src/drivers/dev-image/kernel.ts';
+import { NodeProcessRunner } from '../../../src/drivers/process/node-process-runner.ts';
+
+const runner = new NodeProcessRunner();
+
+describe('dev image', () => {
+  let cacheDir: string;
+  beforeAll(async () => {
+    const shared = defaultCacheDir();
+    await ensureDevKernel(shared, runner);
+    cacheDir = await mkdtemp(join(tmpdir(), 'mvm-img-'));
+    await symlink(join(shared, 'kernels'), join(cacheDir, 'kernels'));
+  });
+  afterAll(() => rm(cacheDir, { recursive: true, force: true }));
+
+  it('ensureDevKernel gives a PVH-bootable ELF vmlinux and a depmod-ed module tree', async () => {
+    const kernel = await ensureDevKernel(cacheDir, runner);
+    expect(kernel.version).toMatch(/^\d+\.\d+\.\d+-\d+-(cloud-)?amd64$/);
+    const head = (await readFile(kernel.vmlinux)).subarray(0, 4);
+    expect(head.toString('latin1')).toBe('\x7fELF');
+    expect((await stat(join(kernel.modulesDir, 'modules.dep'))).size).toBeGreaterThan(0);
+  });
+
+  it('builds a content-addressed image with a manifest', async () => {
+    const image = await buildDevImage({ cacheDir, runner });
+    expect(image.revision).toMatch(/^[0-9a-f]{64}$/);
+    expect(image.dir).toBe(join(cacheDir, 'images', image.revision));
+    expect(image.cmdlineBase).toContain('console=ttyS0');
+    const manifest = JSON.parse(await readFile(join(image.dir, 'manifest.json'), 'utf8')) as {
+      revision: string;
+      modules: string[];
+    };
+    expect(manifest.revision).toBe(image.revision);
+    expect(manifest.modules).toEqual(expect.arrayContaining(['virtio_mmio', 'virtio_console']));
+    const initrd = await readFile(image.initrd);
+    expect(initrd.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+  });
+
+  it('returns the cached revision on the second build without rebuilding', async () => {
+    const first = await buildDevImage({ cacheDir, runner });
+    const before = await stat(first.initrd);
+    const second = await buildDevImage({ cacheDir, runner });
+    expect(second.revision).toBe(first.revision);
+    expect((await stat(second.initrd)).mtimeMs).toBe(before.mtimeMs);
+  });
+
+  it('is deterministic: rebuilding from scratch yields the same revision', async () => {
+    const first = await buildDevImage({ cacheDir, runner });
+    await rm(join(cacheDir, 'images'), { recursive: true, force: true });
+    const rebuilt = await buildDevImage({ cacheDir, runner });
+    expect(rebuilt.revision).toBe(first.revision);
+  });
+
+  it('lists the userland the guest needs in the archive', async () => {
+    const image = await buildDevImage({ cacheDir, runner });
+    const archive = gunzipSync(await readFile(image.initrd));
+    const cpio = await runner.run('cpio', ['-it', '--quiet'], { input: archive });
+    const names = cpio.stdout.split('\n');
+    for (const name of ['init', 'bin/busybox', 'bin/sh', 'dev/console', 'lib/mvm/agent.sh']) {
+      expect(names).toContain(name);
+    }
+    expect(
+      names.some((n) => n.startsWith('lib/mvm/modules/') && n.endsWith('virtio_mmio.ko')),
+    ).toBe(true);
+  });
+});

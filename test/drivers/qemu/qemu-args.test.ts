@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import {
+  guestCmdline,
+  opt,
+  qemuArgs,
+  qemuPaths,
+  tscKhzFromCpuinfo,
+} from '../../../src/drivers/qemu/qemu-args.ts';
+import type { VmSpec } from '../../../src/ports/vmm.ts';
+
+const spec: VmSpec = {
+  key: 'mvm-t1-p1-i1',
+  workDir: '/run/mvm/vms/i1',
+  vcpus: 2,
+  memMib: 256,
+  kernelPath: '/img/vmlinux',
+  initrdPath: '/img/initrd.cpio.gz',
+  cmdline: 'console=ttyS0 quiet',
+  drives: [
+    { id: 'data', path: '/vm/data.ext4', readOnly: false },
+    { id: 'config', path: '/vm/cfg,v2.ext4', readOnly: true },
+  ],
+  nets: [{ id: 'eth0', tap: 'mvm-tap-i1', mac: '52:54:00:00:00:01' }],
+};
+
+/** The value following each occurrence of a flag. */
+function values(args: string[], flag: string): string[] {
+  return args.flatMap((arg, i) => (arg === flag ? [args[i + 1] ?? ''] : []));
+}
+
+describe('qemuArgs', () => {
+  const paths = qemuPaths(spec.workDir);
+  const tcg = qemuArgs({ spec, accel: 'tcg', tscKhz: 2445430, paths });
+
+  it('builds a microvm with ACPI (virtio-mmio discovery needs it) and no defaults', () => {
+    expect(values(tcg, '-M')).toEqual(['microvm,acpi=on']);
+    expect(tcg).toEqual(expect.arrayContaining(['-nodefaults', '-no-user-config', '-no-reboot']));
+    expect(values(tcg, '-display')).toEqual(['none']);
+    expect(values(tcg, '-m')).toEqual(['256']);
+    expect(values(tcg, '-smp')).toEqual(['2']);
+  });
+
+  it('uses TCG with -cpu max, or KVM with host CPU minus arch-capabilities', () => {
+    expect(values(tcg, '-accel')).toEqual(['tcg']);
+    expect(values(tcg, '-cpu')).toEqual(['max']);
+    const kvm = qemuArgs({ spec, accel: 'kvm', paths });
+    expect(values(kvm, '-accel')).toEqual(['kvm']);
+    expect(values(kvm, '-cpu')).toEqual(['host,-arch-capabilities']);
+  });
+
+  it('sends the console to a log file and QMP to a unix socket in the work dir', () => {
+    expect(values(tcg, '-chardev')).toContain(
+      'file,id=console,path=/run/mvm/vms/i1/console.log,append=on',
+    );
+    expect(values(tcg, '-serial')).toEqual(['chardev:console']);
+    expect(values(tcg, '-qmp')).toEqual(['unix:/run/mvm/vms/i1/qmp.sock,server=on,wait=off']);
+    expect(values(tcg, '-pidfile')).toEqual(['/run/mvm/vms/i1/qemu.pid']);
+  });
+
+  it('attaches drives in order, read-only where asked, with commas escaped', () => {
+    expect(values(tcg, '-drive')).toEqual([
+      'id=drive-data,file=/vm/data.ext4,format=raw,if=none',
+      'id=drive-config,file=/vm/cfg,,v2.ext4,format=raw,if=none,readonly=on',
+    ]);
+    const devices = values(tcg, '-device');
+    expect(devices.slice(0, 2)).toEqual([
+      'virtio-blk-device,drive=drive-data',
+      'virtio-blk-device,drive=drive-config',
+    ]);
+  });
+
+  it('attaches taps as virtio-net-device with the given mac', () => {
+    expect(values(tcg, '-netdev')).toEqual([
+      'tap,id=net-eth0,ifname=mvm-tap-i1,script=no,downscript=no',
+    ]);
+    expect(values(tcg, '-device')).toContain(
+      'virtio-net-device,netdev=net-eth0,mac=52:54:00:00:00:01',
+    );
+  });
+
+  it('wires the agent channel as a virtserialport named mvm.agent on a socket chardev', () => {
+    expect(values(tcg, '-chardev')).toContain(
+      'socket,id=agent,path=/run/mvm/vms/i1/agent.sock,server=on,wait=off',
+    );
+    expect(values(tcg, '-device')).toEqual(
+      expect.arrayContaining([
+        'virtio-serial-device,id=vser0',
+        'virtserialport,bus=vser0.0,chardev=agent,name=mvm.agent',
+      ]),
+    );
+  });
+
+  it('boots the kernel with tsc_early_khz under TCG only', () => {
+    expect(values(tcg, '-kernel')).toEqual(['/img/vmlinux']);
+    expect(values(tcg, '-initrd')).toEqual(['/img/initrd.cpio.gz']);
+    expect(values(tcg, '-append')).toEqual(['console=ttyS0 quiet tsc_early_khz=2445430']);
+    const kvm = qemuArgs({ spec, accel: 'kvm', tscKhz: 2445430, paths });
+    expect(values(kvm, '-append')).toEqual(['console=ttyS0 quiet']);
+  });
+
+  it('adds -S and -incoming defer only when asked', () => {
+    expect(tcg).not.toContain('-S');
+    expect(tcg).not.toContain('-incoming');
+    const restore = qemuArgs({ spec, accel: 'tcg', paths, paused: true, incoming: true });
+    expect(restore).toContain('-S');
+    expect(values(restore, '-incoming')).toEqual(['defer']);
+  });
+});
+
+describe('guestCmdline and host TSC', () => {
+  it('keeps an explicit tsc_early_khz', () => {
+    expect(guestCmdline('quiet tsc_early_khz=1000', 'tcg', 2000)).toBe('quiet tsc_early_khz=1000');
+  });
+  it('reads cpu MHz as kHz', () => {
+    expect(tscKhzFromCpuinfo('processor\t: 0\ncpu MHz\t\t: 2445.430\n')).toBe(2445430);
+    expect(tscKhzFromCpuinfo('processor\t: 0\n')).toBeUndefined();
+  });
+  it('doubles commas in option values', () => {
+    expect(opt('a,b,,c')).toBe('a,,b,,,,c');
+  });
+});
