@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { MVM_VERSION } from '../coordinator/version.ts';
 import type { CliCommand } from './command.ts';
 import { globalOptions, JSON_FLAG } from './global-options.ts';
 import type { Output } from './render.ts';
@@ -25,6 +26,7 @@ export interface ProgramOptions {
 export function buildProgram(options: ProgramOptions): Command {
   const program = new Command('mvm')
     .description('mvm: a multi-tenant microVM fleet manager')
+    .version(MVM_VERSION, '--version', 'print the mvm version')
     .exitOverride()
     .showSuggestionAfterError()
     .configureOutput({

@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { T0 } from './fixtures.ts';
-import { describeEachDatabase } from './store-harness.ts';
+import { describeEachDatabase } from '../support/store-harness.ts';
 
 await describeEachDatabase('audit repo', ({ store }) => {
   const event = (tenantId: string | null, action: string) => ({

@@ -1,7 +1,7 @@
 import { beforeEach, expect, it } from 'vitest';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../src/core/errors.ts';
 import { T1, T2, instance, keyOf, pool, tenant } from './fixtures.ts';
-import { describeEachDatabase } from './store-harness.ts';
+import { describeEachDatabase } from '../support/store-harness.ts';
 
 await describeEachDatabase('instance repo', ({ store }) => {
   beforeEach(async () => {

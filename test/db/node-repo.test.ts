@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { T1, T2, node } from './fixtures.ts';
-import { describeEachDatabase } from './store-harness.ts';
+import { describeEachDatabase } from '../support/store-harness.ts';
 
 await describeEachDatabase('node repo', ({ store }) => {
   it('registers nodes and lists them by id', async () => {

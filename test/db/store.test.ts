@@ -3,7 +3,7 @@ import { ConflictError } from '../../src/core/errors.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { openDatabase, openStore } from '../../src/db/open-store.ts';
 import { T1, pool, tenant } from './fixtures.ts';
-import { describeEachDatabase } from './store-harness.ts';
+import { describeEachDatabase } from '../support/store-harness.ts';
 
 function recordingLogger() {
   const lines: Array<{ context: Record<string, unknown>; message: string }> = [];

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../src/core/errors.ts';
 import { T1, pool, tenant } from './fixtures.ts';
-import { describeEachDatabase } from './store-harness.ts';
+import { describeEachDatabase } from '../support/store-harness.ts';
 
 await describeEachDatabase('tenant repo', ({ store }) => {
   it('round-trips a tenant and lists tenants by id', async () => {

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../src/core/errors.ts';
 import { T1, T2, token } from './fixtures.ts';
-import { describeEachDatabase } from './store-harness.ts';
+import { describeEachDatabase } from '../support/store-harness.ts';
 
 await describeEachDatabase('token repo', ({ store }) => {
   it('finds a token by hash and lists by tenant', async () => {

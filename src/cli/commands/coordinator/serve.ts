@@ -1,26 +1,18 @@
 import { join } from 'node:path';
-import { InternalError } from '../../../core/errors.ts';
 import { redactStoreUrl } from '../../../db/store-url.ts';
 import type { CoordinatorSettings } from '../../config.ts';
 import { defineCommand, option } from '../../command.ts';
 import { text } from '../../values.ts';
 
-interface RunningCoordinator {
+/** Loaded only here, so every other command starts without the server's dependencies. */
+async function loadServer(): Promise<(settings: CoordinatorSettings) => Promise<RunningServer>> {
+  const { serveCoordinator } = await import('../../../coordinator/serve.ts');
+  return serveCoordinator;
+}
+
+interface RunningServer {
   url: string;
   close(): Promise<void>;
-}
-type ServeCoordinator = (settings: CoordinatorSettings) => Promise<RunningCoordinator>;
-
-/** Loaded only here, so every other command starts without the server's dependencies. */
-async function loadServer(): Promise<ServeCoordinator> {
-  const specifier = '../../../coordinator/serve.ts';
-  const loaded = (await import(specifier)) as { serveCoordinator?: unknown };
-  if (typeof loaded.serveCoordinator !== 'function') {
-    throw new InternalError(
-      `${specifier} does not export serveCoordinator; this mvm build is incomplete`,
-    );
-  }
-  return loaded.serveCoordinator as ServeCoordinator;
 }
 
 function tokenWhere(settings: CoordinatorSettings): string {

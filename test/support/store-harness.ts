@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe } from 'vitest';
 import { openStore } from '../../src/db/open-store.ts';
 import type { Store } from '../../src/ports/store.ts';
-import { databasesUnderTest } from '../support/databases.ts';
-import type { DatabaseName, TestDatabase } from '../support/databases.ts';
+import { databasesUnderTest } from './databases.ts';
+import type { DatabaseName, TestDatabase } from './databases.ts';
 
 /** What a store test sees: a fresh, migrated store per test, and its URL for reopening. */
 export interface StoreHarness {

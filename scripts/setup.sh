@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Idempotent host set-up for mvm on Debian 12 as root: the Debian packages mvm drives and the
+# npm dependencies. Safe to run any number of times; it only installs what is missing.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# Debian packages and one command each proves installed.
+declare -A probes=(
+  [qemu-system-x86]=/usr/bin/qemu-system-x86_64
+  [nftables]=/usr/sbin/nft
+  [e2fsprogs]=/usr/sbin/mkfs.ext4
+  [busybox-static]=/bin/busybox
+  [kmod]=/usr/bin/kmod
+  [cpio]=/usr/bin/cpio
+  [xz-utils]=/usr/bin/xz
+  [lz4]=/usr/bin/lz4
+  [iproute2]=/usr/sbin/ip
+  [socat]=/usr/bin/socat
+  [python3]=/usr/bin/python3
+  [make]=/usr/bin/make
+  [g++]=/usr/bin/g++
+)
+missing=()
+for pkg in "${!probes[@]}"; do
+  [ -e "${probes[$pkg]}" ] || missing+=("$pkg")
+done
+# qemu-system-data carries the microvm firmware (qboot); it comes with qemu-system-x86.
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" qemu-system-data >/dev/null
+fi
+
+# npm dependencies: reinstall only when the lock file changed since the last install.
+stamp=node_modules/.mvm-lock-hash
+want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  log "installing npm dependencies (better-sqlite3 compiles from source; this takes a few minutes)"
+  npm ci --no-audit --no-fund
+  echo "$want" > "$stamp"
+fi

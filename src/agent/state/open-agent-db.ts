@@ -1,0 +1,42 @@
+import { chmodSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { migrateAgentDb } from './migrations.ts';
+import type { AgentDatabase } from './schema.ts';
+import { VmRepo } from './vm-repo.ts';
+
+export interface AgentDb {
+  vms: VmRepo;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens (creating) the agent's own SQLite file and migrates it. WAL + synchronous=FULL: a
+ * committed status change must survive a kill -9 of the agent or a host crash.
+ */
+export async function openAgentDb(path: string): Promise<AgentDb> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const sqlite = new SqliteDatabase(path);
+  // Holds secrets: readable by root only.
+  chmodSync(path, 0o600);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = new Kysely<AgentDatabase>({ dialect: new SqliteDialect({ database: sqlite }) });
+  try {
+    await migrateAgentDb(db);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  let closed = false;
+  return {
+    vms: new VmRepo(db),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+    },
+  };
+}

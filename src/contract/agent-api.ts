@@ -1,0 +1,99 @@
+/**
+ * The host agent's local API (unix socket `<dataDir>/agent.sock`, routes under /v1/local).
+ * The CLI and the agent import the same schemas; they are validated at the boundary only.
+ */
+import { z } from 'zod';
+import { idSchema, instanceStatusSchema, roleSchema } from './common.ts';
+
+const macSchema = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'a lower-case MAC address');
+const ipv4Schema = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, 'a dotted IPv4 address');
+/** Linux interface names: at most 15 characters. */
+const tapSchema = z.string().regex(/^[a-z0-9-]{1,15}$/, 'an interface name of 1-15 [a-z0-9-]');
+
+/** What the agent needs to run one instance; identity (ip/mac) comes from the coordinator. */
+export const localSpecSchema = z.strictObject({
+  role: roleSchema,
+  vcpus: z.number().int().min(1).max(64),
+  memMib: z.number().int().min(64).max(262_144),
+  dataDiskMib: z.number().int().min(1).max(1_048_576),
+  ip: ipv4Schema,
+  prefixLength: z.number().int().min(8).max(30).default(24),
+  gateway: ipv4Schema.optional(),
+  mac: macSchema,
+  /** Default: derived from the instance key (deterministic, mvm-prefixed). */
+  tap: tapSchema.optional(),
+  /** Image revision; `dev` (or the dev image's hash) on hosts without Nix. */
+  revision: z.string().min(1).max(128).default('dev'),
+  /** Attach a network interface (needs /dev/net/tun; the tap is created by the VMM). */
+  network: z.boolean().default(true),
+});
+export type LocalSpecInput = z.input<typeof localSpecSchema>;
+
+/** The spec as stored: tap resolved, secrets reduced to a version counter. */
+export const storedSpecSchema = localSpecSchema.extend({
+  tap: tapSchema,
+  secretsVersion: z.number().int().nonnegative(),
+  configVersion: z.string().optional(),
+});
+export type StoredSpec = z.infer<typeof storedSpecSchema>;
+
+export const putInstanceBodySchema = z.strictObject({
+  spec: localSpecSchema,
+  /** Name -> value; never echoed back, never logged. A change bumps secretsVersion. */
+  secrets: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), z.string()).optional(),
+  /** Gateway only: versioned, read-only config files. */
+  config: z
+    .strictObject({
+      version: z.string().regex(/^[a-z0-9._-]{1,40}$/),
+      files: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), z.string()),
+    })
+    .optional(),
+});
+export type PutInstanceBody = z.infer<typeof putInstanceBodySchema>;
+
+export const localActions = ['start', 'stop', 'warm', 'sleep', 'wake', 'destroy'] as const;
+export type LocalAction = (typeof localActions)[number];
+export const localActionBodySchema = z.strictObject({ action: z.enum(localActions) });
+
+export const localInstanceParamsSchema = z.strictObject({
+  tenant: idSchema,
+  pool: idSchema,
+  instance: idSchema,
+});
+
+export const localInstanceSchema = z.object({
+  key: z.string(),
+  tenantId: z.string(),
+  poolId: z.string(),
+  instanceId: z.string(),
+  status: instanceStatusSchema,
+  spec: storedSpecSchema,
+  pid: z.number().int().nullable(),
+  failureReason: z.string().nullable(),
+  snapshotDir: z.string().nullable(),
+  updatedAt: z.string(),
+  version: z.number().int(),
+});
+export type LocalInstance = z.infer<typeof localInstanceSchema>;
+
+export const guestStatsSchema = z.object({
+  uptimeS: z.number(),
+  counter: z.number().int(),
+  ip: z.string(),
+  bootId: z.string(),
+});
+
+export const localStatsSchema = localInstanceSchema.extend({
+  vmState: z.enum(['running', 'paused', 'exited']).nullable(),
+  cgroup: z
+    .object({ dir: z.string(), pids: z.array(z.number().int()), pidInCgroup: z.boolean() })
+    .nullable(),
+  guest: guestStatsSchema.nullable(),
+});
+export type LocalStats = z.infer<typeof localStatsSchema>;
+
+export const localLogsSchema = z.object({ key: z.string(), lines: z.array(z.string()) });
+export type LocalLogs = z.infer<typeof localLogsSchema>;
+
+export const LOCAL_API_PREFIX = '/v1/local';
+export const AGENT_SOCKET_NAME = 'agent.sock';

@@ -1,0 +1,22 @@
+/**
+ * Drive images for an instance, built with `mkfs.ext4 -d` (no mounts, no loop devices).
+ * rootfs is shared per revision and read-only; data persists for the instance's life;
+ * secrets are rebuilt on every start and wake (0600 on the host, read-only in the guest);
+ * config is versioned and read-only.
+ */
+export interface DriveFiles {
+  data?: string;
+  secrets?: string;
+  config?: string;
+}
+
+export interface Drives {
+  /** Creates the data image once (idempotent: an existing image is kept as it is). */
+  ensureData(instanceDir: string, sizeMib: number): Promise<string>;
+  /** Writes a fresh secrets image from name → value; replaces the previous one atomically. */
+  buildSecrets(instanceDir: string, secrets: Record<string, string>): Promise<string>;
+  /** Writes config version `version` (files name → content); returns its path. */
+  buildConfig(instanceDir: string, version: string, files: Record<string, string>): Promise<string>;
+  /** Deletes every drive of the instance. */
+  removeAll(instanceDir: string): Promise<void>;
+}

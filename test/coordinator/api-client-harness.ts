@@ -1,0 +1,60 @@
+import type { Hono } from 'hono';
+import { createCoordinatorApp } from '../../src/coordinator/app.ts';
+import { TokenService } from '../../src/coordinator/services/token-service.ts';
+import type { Clock } from '../../src/ports/clock.ts';
+import type { Store } from '../../src/ports/store.ts';
+
+export const ADMIN = 'test-admin-token-0123456789';
+
+export const fixedClock: Clock = {
+  now: () => new Date('2026-11-22T00:00:00.000Z'),
+  sleep: async () => {},
+};
+
+export interface ApiResponse {
+  status: number;
+  body: unknown;
+}
+
+/** An in-process coordinator over a given store, called like an HTTP client would. */
+export async function apiOver(store: Store) {
+  let counter = 0;
+  const deps = {
+    store,
+    clock: fixedClock,
+    clusterCidr: '10.240.0.0/12',
+    version: 'test',
+    randomSuffix: () => `s${(counter += 1)}`,
+  };
+  const { app } = createCoordinatorApp(deps);
+  await new TokenService(deps).ensureAdmin(ADMIN);
+  return client(app);
+}
+
+function client(app: Hono) {
+  async function call(
+    method: string,
+    path: string,
+    options: { body?: unknown; raw?: string; token?: string | null } = {},
+  ): Promise<ApiResponse> {
+    const token = options.token === undefined ? ADMIN : options.token;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (token !== null) headers.authorization = `Bearer ${token}`;
+    const init: RequestInit = { method, headers };
+    if (options.raw !== undefined) init.body = options.raw;
+    else if (options.body !== undefined) init.body = JSON.stringify(options.body);
+    const response = await app.request(`/v1${path}`, init);
+    const text = await response.text();
+    return {
+      status: response.status,
+      body: text === '' ? undefined : (JSON.parse(text) as unknown),
+    };
+  }
+  return { call };
+}
+
+export type Api = Awaited<ReturnType<typeof apiOver>>;
+
+export function errorCode(response: ApiResponse): string | undefined {
+  return (response.body as { error?: { code?: string } }).error?.code;
+}
