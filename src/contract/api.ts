@@ -10,6 +10,7 @@ import {
   instanceListQuerySchema,
   registerNodeSchema,
   scalePoolSchema,
+  statusReportSchema,
   updatePoolSchema,
   updateTenantSchema,
 } from './requests.ts';
@@ -59,6 +60,11 @@ const scaleResultSchema = z.object({
 });
 const destroyResultSchema = z.object({
   destroyed: z.object({ tenants: z.number(), pools: z.number(), instances: z.number() }),
+});
+
+const scheduleResultSchema = z.object({
+  placed: z.array(z.object({ instance: z.string(), nodeId: z.string() })),
+  unplaced: z.array(z.object({ instance: z.string(), reason: z.string() })),
 });
 
 function route<const R extends RouteDef>(def: R): R {
@@ -254,6 +260,25 @@ export const routes = {
     params: nodeParams,
     body: registerNodeSchema,
     response: nodeSchema,
+    status: 200,
+  }),
+
+  reportInstanceStatus: route({
+    method: 'put',
+    path: '/nodes/:node/instances/:tenant/:pool/:instance/status',
+    summary: "An agent reports an instance's observed status",
+    scope: 'admin',
+    params: nodeParams.extend({ tenant: idSchema, pool: idSchema, instance: idSchema }),
+    body: statusReportSchema,
+    response: instanceSchema,
+    status: 200,
+  }),
+  runScheduler: route({
+    method: 'post',
+    path: '/scheduler/run',
+    summary: 'Place every unplaced instance on a node now',
+    scope: 'admin',
+    response: scheduleResultSchema,
     status: 200,
   }),
 

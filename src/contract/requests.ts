@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { idSchema, partialQuotasSchema, poolCountsSchema, roleSchema } from './common.ts';
+import {
+  idSchema,
+  instanceStatusSchema,
+  partialQuotasSchema,
+  poolCountsSchema,
+  roleSchema,
+} from './common.ts';
 
 /** Request bodies. Strict: an unknown field is an error, never silently dropped. */
 export const createTenantSchema = z.strictObject({
@@ -85,3 +91,12 @@ export const eventsQuerySchema = z.strictObject({
   tenant: idSchema.optional(),
   last: z.coerce.number().int().min(1).max(10_000).default(50),
 });
+
+/** An agent's observation of one of its instances. */
+export const statusReportSchema = z.strictObject({
+  status: instanceStatusSchema,
+  /** The status the agent last saw stored (compare-and-set); defaults to the current one. */
+  expectedStatus: instanceStatusSchema.optional(),
+  failureReason: z.string().max(2000).optional(),
+});
+export type StatusReportRequest = z.infer<typeof statusReportSchema>;

@@ -20,6 +20,12 @@ export type Handlers = {
 
 /** Binds each route of the contract to a service call, after the scope check it needs. */
 export function createHandlers(s: Services, meta: { version: string; store: string }): Handlers {
+  // Placement follows every change of intent or capacity. The response reports the change
+  // itself; the placement shows in the instances' nodeId on the next read.
+  const scheduled = async <T>(result: T): Promise<T> => {
+    await s.scheduler.schedule();
+    return result;
+  };
   const tenantOf = (principal: Principal, tenant: string) =>
     scopeTenant(principal, tenant) ?? tenant;
   return {
@@ -56,7 +62,9 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     updatePool: async ({ principal, params, body }) =>
       s.pools.update(principal, tenantOf(principal, params.tenant), params.pool, body),
     scalePool: async ({ principal, params, body }) =>
-      s.pools.scale(principal, tenantOf(principal, params.tenant), params.pool, body),
+      scheduled(
+        await s.pools.scale(principal, tenantOf(principal, params.tenant), params.pool, body),
+      ),
     destroyPool: async ({ principal, params, query }) =>
       s.pools.destroy(
         principal,
@@ -80,15 +88,30 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
         instanceId: params.instance,
       }),
     instanceAction: async ({ principal, params, body }) =>
-      s.instances.act(
-        principal,
-        {
-          tenantId: tenantOf(principal, params.tenant),
-          poolId: params.pool,
-          instanceId: params.instance,
-        },
-        body,
+      scheduled(
+        await s.instances.act(
+          principal,
+          {
+            tenantId: tenantOf(principal, params.tenant),
+            poolId: params.pool,
+            instanceId: params.instance,
+          },
+          body,
+        ),
       ),
+    reportInstanceStatus: async ({ principal, params, body }) => {
+      requireAdmin(principal);
+      const { node, tenant, pool, instance } = params;
+      return s.instances.report(
+        node,
+        { tenantId: tenant, poolId: pool, instanceId: instance },
+        body,
+      );
+    },
+    runScheduler: async ({ principal }) => {
+      requireAdmin(principal);
+      return s.scheduler.schedule();
+    },
 
     listNodes: async ({ principal }) => {
       requireAdmin(principal);
@@ -100,7 +123,7 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     },
     registerNode: async ({ principal, params, body }) => {
       requireAdmin(principal);
-      return s.nodes.register(principal, params.node, body);
+      return scheduled(await s.nodes.register(principal, params.node, body));
     },
 
     listEvents: async ({ principal, query }) => {

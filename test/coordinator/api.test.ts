@@ -338,6 +338,49 @@ await describeEachDatabase('coordinator API', (db) => {
     expect((await api.call('GET', '/nodes/node-2')).status).toBe(404);
   });
 
+  it('places instances on nodes and takes status reports from the node that runs them', async () => {
+    const api = await apiOver(db.store());
+    await smokeSetup(api);
+    await api.call('POST', '/tenants/smoke-test/pools/workers/scale', {
+      body: { running: 2, sleeping: 1 },
+    });
+    const unplaced = (await api.call('POST', '/scheduler/run')).body as { unplaced: Json[] };
+    expect(unplaced.unplaced.map((u) => u.reason)).toContain('no nodes are registered');
+    const capacity = { vcpus: 2, memMib: 4096, diskGib: 100 };
+    await api.call('PUT', '/nodes/node-a', { body: { hostname: 'a', arch: 'x86_64', capacity } });
+    await api.call('PUT', '/nodes/node-b', { body: { hostname: 'b', arch: 'x86_64', capacity } });
+    const instances = (await api.call('GET', '/instances?tenant=smoke-test')).body as Json[];
+    const running = instances.filter((i) => i.desiredStatus === 'running');
+    // One 2-vCPU instance per 2-vCPU node: spread, both placed; the sleeping one holds no CPU.
+    expect(new Set(running.map((i) => i.nodeId))).toEqual(new Set(['node-a', 'node-b']));
+    expect(instances.every((i) => i.nodeId !== null)).toBe(true);
+    const first = running[0] as Json;
+    const statusPath = (node: string) =>
+      `/nodes/${node}/instances/smoke-test/workers/${String(first.id)}/status`;
+    const other = first.nodeId === 'node-a' ? 'node-b' : 'node-a';
+    expect((await api.call('PUT', statusPath(other), { body: { status: 'ready' } })).status).toBe(
+      409,
+    );
+    const node = String(first.nodeId);
+    expect(
+      (await api.call('PUT', statusPath(node), { body: { status: 'ready' } })).body,
+    ).toMatchObject({ status: 'ready' });
+    const stale = await api.call('PUT', statusPath(node), {
+      body: { status: 'running', expectedStatus: 'created' },
+    });
+    expect([stale.status, errorCode(stale)]).toEqual([409, 'conflict']);
+    const failed = await api.call('PUT', statusPath(node), {
+      body: { status: 'failed', failureReason: 'guest did not answer' },
+    });
+    expect(failed.body).toMatchObject({ status: 'failed', failureReason: 'guest did not answer' });
+    // A placed instance is destroyed by its agent: the row stays until the agent reports it.
+    const path = `/tenants/smoke-test/pools/workers/instances/${String(first.id)}`;
+    await api.call('POST', `${path}/actions`, { body: { action: 'destroy' } });
+    expect(((await api.call('GET', path)).body as Json).desiredStatus).toBe('destroyed');
+    await api.call('PUT', statusPath(node), { body: { status: 'destroyed' } });
+    expect((await api.call('GET', path)).status).toBe(404);
+  });
+
   it('keeps everything across a coordinator restart', async () => {
     const api = await apiOver(db.store());
     await smokeSetup(api);

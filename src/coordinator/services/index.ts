@@ -3,6 +3,7 @@ import type { ServiceDeps } from './context.ts';
 import { InstanceService } from './instance-service.ts';
 import { NodeService } from './node-service.ts';
 import { PoolService } from './pool-service.ts';
+import { SchedulerService } from './scheduler-service.ts';
 import { TenantService } from './tenant-service.ts';
 import { TokenService } from './token-service.ts';
 
@@ -12,6 +13,7 @@ export interface Services {
   instances: InstanceService;
   nodes: NodeService;
   tokens: TokenService;
+  scheduler: SchedulerService;
   events: { list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]> };
 }
 
@@ -22,6 +24,7 @@ export function createServices(deps: ServiceDeps): Services {
     instances: new InstanceService(deps),
     nodes: new NodeService(deps),
     tokens: new TokenService(deps),
+    scheduler: new SchedulerService(deps),
     events: { list: (filter) => deps.store.audit.list(filter) },
   };
 }

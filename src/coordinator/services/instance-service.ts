@@ -1,11 +1,17 @@
-import { IllegalTransitionError, NotFoundError } from '../../core/errors.ts';
-import type { DesiredStatus, Instance } from '../../core/model.ts';
+import { ConflictError, IllegalTransitionError, NotFoundError } from '../../core/errors.ts';
+import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
 import { checkQuotas, tenantUsage } from '../../core/quotas.ts';
 import type { InstanceAction, InstanceActionRequest } from '../../contract/requests.ts';
 import type { InstanceFilter, InstanceKey, Repos } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { loadTenant } from './tenant-service.ts';
+
+export interface StatusReport {
+  status: InstanceStatus;
+  expectedStatus?: InstanceStatus;
+  failureReason?: string;
+}
 
 const targetOf: Record<InstanceAction, DesiredStatus> = {
   start: 'running',
@@ -101,6 +107,37 @@ export class InstanceService {
         detail: { from: instance.desiredStatus, to: target, status: instance.status },
       });
       return result;
+    });
+  }
+
+  /**
+   * An agent reports what it observes. Observed status is a fact, not a request, so any status
+   * is accepted except leaving `destroyed`; the write is a compare-and-set on the status the
+   * agent last saw. A destroyed instance that was meant to be destroyed is removed, freeing its
+   * address.
+   */
+  async report(nodeId: string, key: InstanceKey, report: StatusReport): Promise<Instance> {
+    return this.deps.store.transaction(async (repos) => {
+      const instance = await loadInstance(repos, key);
+      if (instance.nodeId !== nodeId) {
+        throw new ConflictError(
+          `${label(key)} is placed on ${instance.nodeId ?? 'no node'}, not on node '${nodeId}'`,
+        );
+      }
+      const from = report.expectedStatus ?? instance.status;
+      if (from === report.status && instance.status === report.status) return instance;
+      if (instance.status === 'destroyed') {
+        throw new IllegalTransitionError(label(key), instance.status, report.status);
+      }
+      const at = this.deps.clock.now().toISOString();
+      const failureReason = report.status === 'failed' ? (report.failureReason ?? 'unknown') : null;
+      const updated = await repos.instances.transition(key, from, report.status, at, {
+        failureReason,
+      });
+      if (report.status === 'destroyed' && instance.desiredStatus === 'destroyed') {
+        await repos.instances.delete(key);
+      }
+      return updated;
     });
   }
 
