@@ -15,7 +15,9 @@ export type DriveFileKind = 'secret' | 'config file';
  * Messages quote names (truncated) and never values: secrets must not reach logs.
  */
 export function assertFileNames(kind: DriveFileKind, files: Record<string, unknown>): void {
-  const problems = Object.entries(files).flatMap(([name, value]) => fileProblems(kind, name, value));
+  const problems = Object.entries(files).flatMap(([name, value]) =>
+    fileProblems(kind, name, value),
+  );
   if (problems.length === 0) return;
   throw new ValidationError(`invalid ${kind} names: ${problems.join('; ')}`, problems);
 }

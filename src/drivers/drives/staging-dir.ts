@@ -2,7 +2,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface StagingModes {
-  /** Mode of the staging directory; `mkfs.ext4 -d` copies it to the image's root directory. */
+  /** Mode of the staging directory while `mkfs.ext4 -d` reads it (1.47 gives the image root 0755). */
   dir: number;
   /** Mode of every file; copied into the image as well. */
   file: number;

@@ -1,0 +1,135 @@
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HostError } from '../../core/errors.ts';
+import type { Drives } from '../../ports/drives.ts';
+import type { ProcessRunner } from '../../ports/process-runner.ts';
+import { silentLogger } from '../process/logger.ts';
+import type { DriverLogger } from '../process/logger.ts';
+import { publishIfAbsent, publishReplacing, withTempFile } from './atomic-file.ts';
+import { assertConfigVersion, assertDataSize, assertFileNames } from './drive-names.ts';
+import { buildExt4Image, contentImageBytes, mibToBytes } from './mkfs-ext4.ts';
+import type { DriveLabel } from './mkfs-ext4.ts';
+import { withStagedFiles } from './staging-dir.ts';
+import type { StagingModes } from './staging-dir.ts';
+
+export interface Ext4DrivesOptions {
+  runner: ProcessRunner;
+  /** `mkfs.ext4` lives in /usr/sbin, which is not on every user's PATH. */
+  mkfsPath?: string;
+  logger?: DriverLogger;
+}
+
+/** Secrets stay private on the host: the image and everything staged for it are owner-only. */
+const SECRET_MODES: StagingModes = { dir: 0o700, file: 0o600 };
+const SECRETS_IMAGE_MODE = 0o600;
+/** Config is not secret inside the guest, where unprivileged services must read it. */
+const CONFIG_MODES: StagingModes = { dir: 0o755, file: 0o644 };
+/** Read-only intent on the host; the drives directory (0700) already keeps others out. */
+const CONFIG_IMAGE_MODE = 0o400;
+const DATA_IMAGE_MODE = 0o600;
+
+/** Drive images under `<instanceDir>/drives/`, built with `mkfs.ext4` (no mounts). */
+export class Ext4Drives implements Drives {
+  private readonly runner: ProcessRunner;
+  private readonly mkfsPath: string;
+  private readonly log: DriverLogger;
+
+  constructor(options: Ext4DrivesOptions) {
+    this.runner = options.runner;
+    this.mkfsPath = options.mkfsPath ?? 'mkfs.ext4';
+    this.log = options.logger ?? silentLogger;
+  }
+
+  async ensureData(instanceDir: string, sizeMib: number): Promise<string> {
+    assertDataSize(sizeMib);
+    const dir = await this.drivesDir(instanceDir);
+    const path = join(dir, 'data.ext4');
+    // The data drive is the instance's persistent disk: never rebuild or touch an existing one.
+    if (await existingImage(path)) return path;
+    const created = await withTempFile(
+      path,
+      (temp) =>
+        buildExt4Image(this.runner, this.mkfsPath, temp, {
+          label: 'data',
+          sizeBytes: mibToBytes(sizeMib),
+          mode: DATA_IMAGE_MODE,
+        }),
+      (temp) => publishIfAbsent(temp, path),
+    );
+    if (created) this.log.info({ path, sizeMib }, 'created data drive');
+    return path;
+  }
+
+  async buildSecrets(instanceDir: string, secrets: Record<string, string>): Promise<string> {
+    assertFileNames('secret', secrets);
+    const dir = await this.drivesDir(instanceDir);
+    const path = join(dir, 'secrets.ext4');
+    await this.buildContentImage(dir, path, 'secrets', secrets, SECRET_MODES, SECRETS_IMAGE_MODE);
+    // Names only: values never reach a log line.
+    this.log.info({ path, count: Object.keys(secrets).length }, 'built secrets drive');
+    return path;
+  }
+
+  async buildConfig(
+    instanceDir: string,
+    version: string,
+    files: Record<string, string>,
+  ): Promise<string> {
+    assertConfigVersion(version);
+    assertFileNames('config file', files);
+    const dir = await this.drivesDir(instanceDir);
+    const path = join(dir, `config-${version}.ext4`);
+    // Rebuilding a version replaces it atomically, so a retry after a crash converges.
+    await this.buildContentImage(dir, path, 'config', files, CONFIG_MODES, CONFIG_IMAGE_MODE);
+    this.log.info({ path, version, files: Object.keys(files) }, 'built config drive');
+    return path;
+  }
+
+  async removeAll(instanceDir: string): Promise<void> {
+    await rm(join(instanceDir, 'drives'), { recursive: true, force: true });
+  }
+
+  private async buildContentImage(
+    dir: string,
+    path: string,
+    label: DriveLabel,
+    files: Record<string, string>,
+    modes: StagingModes,
+    imageMode: number,
+  ): Promise<void> {
+    await withStagedFiles(dir, files, modes, (sourceDir) =>
+      withTempFile(
+        path,
+        (temp) =>
+          buildExt4Image(this.runner, this.mkfsPath, temp, {
+            label,
+            sizeBytes: contentImageBytes(files),
+            mode: imageMode,
+            sourceDir,
+            content: { fileCount: Object.keys(files).length },
+          }),
+        (temp) => publishReplacing(temp, path),
+      ),
+    );
+  }
+
+  private async drivesDir(instanceDir: string): Promise<string> {
+    const dir = join(instanceDir, 'drives');
+    // 0700: staged secrets and images of one instance are nobody else's business.
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+}
+
+async function existingImage(path: string): Promise<boolean> {
+  try {
+    const info = await stat(path);
+    if (info.isFile()) return true;
+    throw new HostError(`data drive ${path} exists but is not a regular file; move it aside`, {
+      path,
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
