@@ -1,5 +1,5 @@
 import { ValidationError } from '../core/errors.ts';
-import type { ApiClient } from './api-client.ts';
+import type { ApiClient } from '../drivers/coordinator-api/api-client.ts';
 import type { Config, ConfigFlags } from './config.ts';
 import type { Block } from './render.ts';
 import { tryParse } from './values.ts';

@@ -61,12 +61,41 @@ export interface ObservedFdbEntry {
   dst: string | undefined;
 }
 
+/**
+ * A rule as read back from the kernel: its matches and verdict in the words mvm's ruleset
+ * model uses (`iifname br-tenant-5 ; ip saddr 10.240.5.0/24 ; accept # t5`), so a rule
+ * that was altered in place no longer matches what mvm wrote.
+ */
+export interface ObservedNftRule {
+  family: string;
+  table: string;
+  chain: string;
+  handle: number | undefined;
+  /** The rule's comment: mvm tags every rule with its tenant (`t5`) or `host`. */
+  tag: string | undefined;
+  signature: string;
+}
+
+export interface ObservedNftChain {
+  family: string;
+  table: string;
+  name: string;
+  /** `forward type filter hook forward priority 0 policy accept`, or the bare name. */
+  signature: string;
+}
+
+export interface ObservedNft {
+  tables: ReadonlyArray<{ family: string; name: string }>;
+  chains: readonly ObservedNftChain[];
+  rules: readonly ObservedNftRule[];
+}
+
 export interface ObservedNetwork {
   links: readonly ObservedLink[];
   /** Forwarding entries of mvm's VXLAN devices only. */
   fdb: readonly ObservedFdbEntry[];
-  /** The `nftables` array of `nft -j list ruleset`, untouched. */
-  nftables: readonly unknown[];
+  /** The mvm_* tables of `nft -j list ruleset`, normalised to rule signatures. */
+  nft: ObservedNft;
   /** `net.ipv4.ip_forward` in the driver's namespace. */
   ipForward: boolean;
 }

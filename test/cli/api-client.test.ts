@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createApiClient } from '../../src/cli/api-client.ts';
-import type { FetchLike } from '../../src/cli/api-client.ts';
+import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
+import type { FetchLike } from '../../src/drivers/coordinator-api/api-client.ts';
 import { MvmError } from '../../src/core/errors.ts';
 
 const tenant = {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { exitCodeOf } from '../../src/cli/exit-codes.ts';
 import { errorCodes, MvmError } from '../../src/core/errors.ts';
 import type { ErrorCode } from '../../src/core/errors.ts';
-import type { FetchLike } from '../../src/cli/api-client.ts';
+import type { FetchLike } from '../../src/drivers/coordinator-api/api-client.ts';
 import { runIn } from './support/run-cli.ts';
 
 const expected: Record<ErrorCode, number> = {

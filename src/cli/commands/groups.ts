@@ -6,4 +6,6 @@ export const groupDescriptions: Readonly<Record<string, string>> = {
   instance: 'Instances: individual microVMs',
   node: 'Nodes: KVM hosts running the agent',
   coordinator: 'The coordinator server that holds the fleet intent',
+  net: 'Tenant networks on this host: bridges, taps, VXLAN and nftables rules',
+  agent: 'The host agent that runs microVMs on this node',
 };

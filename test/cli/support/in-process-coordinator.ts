@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FetchLike } from '../../../src/cli/api-client.ts';
+import type { FetchLike } from '../../../src/drivers/coordinator-api/api-client.ts';
 import { resolveAdminToken } from '../../../src/coordinator/admin-token.ts';
 import { createCoordinatorApp } from '../../../src/coordinator/app.ts';
 import { randomSuffix } from '../../../src/coordinator/random-suffix.ts';

@@ -1,4 +1,4 @@
-import type { FetchLike } from '../../../src/cli/api-client.ts';
+import type { FetchLike } from '../../../src/drivers/coordinator-api/api-client.ts';
 import type { CliIo } from '../../../src/cli/main.ts';
 import { runCli } from '../../../src/cli/main.ts';
 

@@ -1,15 +1,15 @@
 import type { z } from 'zod';
-import { fillPath, routes } from '../contract/api.ts';
-import type { RouteDef, RouteName, Routes } from '../contract/api.ts';
-import { errorBodySchema } from '../contract/common.ts';
+import { fillPath, routes } from '../../contract/api.ts';
+import type { RouteDef, RouteName, Routes } from '../../contract/api.ts';
+import { errorBodySchema } from '../../contract/common.ts';
 import {
   errorFromWire,
   InternalError,
   MvmError,
   UnavailableError,
   ValidationError,
-} from '../core/errors.ts';
-import type { ErrorCode } from '../core/errors.ts';
+} from '../../core/errors.ts';
+import type { ErrorCode } from '../../core/errors.ts';
 
 /**
  * A typed client for the coordinator built from the `routes` table. Requests are validated
