@@ -49,7 +49,7 @@ export const putInstanceBodySchema = z.strictObject({
     })
     .optional(),
 });
-export type PutInstanceBody = z.infer<typeof putInstanceBodySchema>;
+export type PutInstanceBody = z.input<typeof putInstanceBodySchema>;
 
 export const localActions = ['start', 'stop', 'warm', 'sleep', 'wake', 'destroy'] as const;
 export type LocalAction = (typeof localActions)[number];

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { idSchema } from './common.ts';
 import {
+  desiredWatchQuerySchema,
+  desiredWatchResponseSchema,
+  signingKeySchema,
+} from './desired.ts';
+import {
   createPoolSchema,
   createTenantSchema,
   createTokenSchema,
@@ -271,6 +276,25 @@ export const routes = {
     params: nodeParams.extend({ tenant: idSchema, pool: idSchema, instance: idSchema }),
     body: statusReportSchema,
     response: instanceSchema,
+    status: 200,
+  }),
+  watchNodeDesired: route({
+    method: 'get',
+    path: '/nodes/:node/desired',
+    summary:
+      "The node's signed desired-state document once its generation passes `after` (long-poll up to waitMs)",
+    scope: 'admin',
+    params: nodeParams,
+    query: desiredWatchQuerySchema,
+    response: desiredWatchResponseSchema,
+    status: 200,
+  }),
+  getSigningKey: route({
+    method: 'get',
+    path: '/signing-key',
+    summary: 'The public key that signs desired-state documents',
+    scope: 'tenant',
+    response: signingKeySchema,
     status: 200,
   }),
   runScheduler: route({

@@ -4,6 +4,8 @@ import { InternalError, isMvmError, type MvmError } from '../core/errors.ts';
 import { routes, type RouteDef, type RouteName } from '../contract/api.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Store } from '../ports/store.ts';
+import { ChangeNotifier } from './desired/change-notifier.ts';
+import { ephemeralSigningKey, type SigningKey } from './desired/signing-key.ts';
 import { createHandlers, type Handlers } from './handlers.ts';
 import { httpStatusOf } from './http-status.ts';
 import { buildOpenApi } from './openapi.ts';
@@ -24,6 +26,12 @@ export interface CoordinatorAppDeps {
   version: string;
   randomSuffix: () => string;
   logger?: AppLogger;
+  /** Signs desired-state documents; serve.ts passes the persisted key, else an ephemeral one. */
+  signingKey?: SigningKey;
+  /** Shared by apps in one process that share a store; one per app otherwise. */
+  notifier?: ChangeNotifier;
+  /** How often long-polling watchers re-read the store for other replicas' changes. */
+  desiredPollMs?: number;
 }
 
 export interface CoordinatorApp {
@@ -68,7 +76,11 @@ function register(
 
 /** The coordinator's HTTP surface, built from the contract's route table. No listening here. */
 export function createCoordinatorApp(deps: CoordinatorAppDeps): CoordinatorApp {
-  const services = createServices(deps);
+  const services = createServices({
+    ...deps,
+    signingKey: deps.signingKey ?? ephemeralSigningKey(),
+    notifier: deps.notifier ?? new ChangeNotifier(),
+  });
   const handlers = createHandlers(services, { version: deps.version, store: deps.store.dialect });
   const openapi = buildOpenApi(deps.version);
   const app = new Hono();

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
-import type { Routes, RouteName } from '../contract/api.ts';
+import { routes } from '../contract/api.ts';
+import type { RouteDef, Routes, RouteName } from '../contract/api.ts';
 import type { Principal } from './principal.ts';
 import { requireAdmin, scopeTenant } from './principal.ts';
 import type { Services } from './services/index.ts';
@@ -18,8 +19,33 @@ export type Handlers = {
   [K in RouteName]: (input: HandlerInput<K>) => Promise<z.input<Routes[K]['response']>>;
 };
 
+/**
+ * Every route that is not a GET may change some node's desired-state document (scale,
+ * instance actions and reports, placement, destroys), so each one wakes the local watchers
+ * when it finishes, even when it failed half-way: a spurious wake only costs a re-read.
+ */
+function notifyingMutations(handlers: Handlers, changed: () => void): Handlers {
+  const wrapped: Record<string, unknown> = { ...handlers };
+  for (const [name, def] of Object.entries(routes) as [RouteName, RouteDef][]) {
+    if (def.method === 'get') continue;
+    const handler = handlers[name] as (input: unknown) => Promise<unknown>;
+    wrapped[name] = async (input: unknown) => {
+      try {
+        return await handler(input);
+      } finally {
+        changed();
+      }
+    };
+  }
+  return wrapped as Handlers;
+}
+
 /** Binds each route of the contract to a service call, after the scope check it needs. */
 export function createHandlers(s: Services, meta: { version: string; store: string }): Handlers {
+  return notifyingMutations(bindHandlers(s, meta), () => s.desired.changed());
+}
+
+function bindHandlers(s: Services, meta: { version: string; store: string }): Handlers {
   // Placement follows every change of intent or capacity. The response reports the change
   // itself; the placement shows in the instances' nodeId on the next read.
   const scheduled = async <T>(result: T): Promise<T> => {
@@ -108,6 +134,11 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
         body,
       );
     },
+    watchNodeDesired: async ({ principal, params, query }) => {
+      requireAdmin(principal);
+      return s.desired.watch(params.node, query.after, query.waitMs);
+    },
+    getSigningKey: async () => s.desired.signingKey(),
     runScheduler: async ({ principal }) => {
       requireAdmin(principal);
       return s.scheduler.schedule();

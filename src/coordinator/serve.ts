@@ -5,6 +5,7 @@ import { openStore } from '../db/open-store.ts';
 import { systemClock } from '../drivers/clock/system-clock.ts';
 import { resolveAdminToken } from './admin-token.ts';
 import { createCoordinatorApp } from './app.ts';
+import { loadOrCreateSigningKey } from './desired/signing-key.ts';
 import { randomSuffix } from './random-suffix.ts';
 import { MVM_VERSION } from './version.ts';
 
@@ -14,6 +15,8 @@ export interface ServeSettings {
   clusterCidr: string;
   adminToken?: string;
   dataDir: string;
+  /** PEM file of the Ed25519 desired-state signing key; default `<dataDir>/signing.key`. */
+  signingKey?: string;
 }
 
 export interface RunningCoordinator {
@@ -40,13 +43,35 @@ function listenOn(
   });
 }
 
+const FORCE_CLOSE_AFTER_MS = 5_000;
+
+/**
+ * Graceful, then forceful: stop accepting, keep closing connections as they fall idle (a
+ * keep-alive client would otherwise send its next request on the old socket), and cut the
+ * rest once the grace period is over.
+ */
+async function stopListening(server: ServerType): Promise<void> {
+  const http = 'closeIdleConnections' in server ? server : undefined;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  const sweep = setInterval(() => http?.closeIdleConnections(), 25);
+  const force = setTimeout(() => http?.closeAllConnections(), FORCE_CLOSE_AFTER_MS);
+  try {
+    await closed;
+  } finally {
+    clearInterval(sweep);
+    clearTimeout(force);
+  }
+}
+
 /** The coordinator's composition root: store, services, HTTP listener. */
 export async function serveCoordinator(settings: ServeSettings): Promise<RunningCoordinator> {
   const logger = pino({ name: 'mvm-coordinator' }, pino.destination(2));
   const store = await openStore(settings.databaseUrl, { logger });
   try {
+    const signingKey = await loadOrCreateSigningKey(settings.dataDir, settings.signingKey);
     const { app, services } = createCoordinatorApp({
       store,
+      signingKey,
       clock: systemClock,
       clusterCidr: settings.clusterCidr,
       version: MVM_VERSION,
@@ -60,11 +85,16 @@ export async function serveCoordinator(settings: ServeSettings): Promise<Running
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
-    logger.info({ url, store: store.dialect }, 'coordinator listening');
+    logger.info(
+      { url, store: store.dialect, signingKeyId: signingKey.keyId },
+      'coordinator listening',
+    );
     return {
       url,
       close: async () => {
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        // Long-polling agents would otherwise hold the listener open for up to 30 s.
+        services.desired.close();
+        await stopListening(server);
         await store.close();
         logger.info({}, 'coordinator stopped');
       },

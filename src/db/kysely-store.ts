@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type {
   AuditRepo,
+  GenerationRepo,
   InstanceRepo,
   NodeRepo,
   PoolRepo,
@@ -10,6 +11,7 @@ import type {
   TokenRepo,
 } from '../ports/store.ts';
 import { KyselyAuditRepo } from './repos/audit-repo.ts';
+import { KyselyGenerationRepo } from './repos/generation-repo.ts';
 import { KyselyInstanceRepo } from './repos/instance-repo.ts';
 import { KyselyNodeRepo } from './repos/node-repo.ts';
 import { KyselyPoolRepo } from './repos/pool-repo.ts';
@@ -27,6 +29,7 @@ export function reposFor(db: Kysely<Database>): Repos {
     nodes: new KyselyNodeRepo(db),
     audit: new KyselyAuditRepo(db),
     tokens: new KyselyTokenRepo(db),
+    generations: new KyselyGenerationRepo(db),
   };
 }
 
@@ -38,6 +41,7 @@ export class KyselyStore implements Store {
   readonly nodes: NodeRepo;
   readonly audit: AuditRepo;
   readonly tokens: TokenRepo;
+  readonly generations: GenerationRepo;
   private closed = false;
 
   constructor(
@@ -51,6 +55,7 @@ export class KyselyStore implements Store {
     this.nodes = repos.nodes;
     this.audit = repos.audit;
     this.tokens = repos.tokens;
+    this.generations = repos.generations;
   }
 
   /**

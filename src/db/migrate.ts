@@ -2,6 +2,7 @@ import { Migrator } from 'kysely';
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { InternalError } from '../core/errors.ts';
 import { initialMigration } from './migrations/0001-initial.ts';
+import { desiredGenerationsMigration } from './migrations/0002-desired-generations.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { StoreLogger } from './store-logger.ts';
 
@@ -9,6 +10,7 @@ import type { StoreLogger } from './store-logger.ts';
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
     '0001-initial': initialMigration(dialect),
+    '0002-desired-generations': desiredGenerationsMigration(),
   };
 }
 

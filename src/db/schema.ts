@@ -11,6 +11,7 @@ export interface Database {
   nodes: NodesTable;
   audit_events: AuditEventsTable;
   api_tokens: ApiTokensTable;
+  node_generations: NodeGenerationsTable;
 }
 
 export interface TenantsTable {
@@ -101,4 +102,12 @@ export interface ApiTokensTable {
   name: string;
   created_at: string;
   revoked_at: string | null;
+}
+
+export interface NodeGenerationsTable {
+  node_id: string;
+  generation: number;
+  /** sha256 hex of the document's canonical content */
+  digest: string;
+  updated_at: string;
 }

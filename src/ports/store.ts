@@ -133,6 +133,24 @@ export interface TokenRepo {
   revoke(id: string, at: string): Promise<void>;
 }
 
+export interface NodeGeneration {
+  nodeId: string;
+  generation: number;
+  digest: string;
+  /** When this generation was issued. */
+  updatedAt: string;
+}
+
+export interface GenerationRepo {
+  get(nodeId: string): Promise<NodeGeneration | undefined>;
+  /**
+   * Compare-and-set: moves the node to the next generation only when `digest` differs from
+   * the stored one (the first call starts at 1). Returns the generation that now stands for
+   * `digest`, whether this call or an earlier one (maybe another replica's) issued it.
+   */
+  bump(nodeId: string, digest: string, at: string): Promise<NodeGeneration>;
+}
+
 export interface Repos {
   tenants: TenantRepo;
   pools: PoolRepo;
@@ -140,6 +158,7 @@ export interface Repos {
   nodes: NodeRepo;
   audit: AuditRepo;
   tokens: TokenRepo;
+  generations: GenerationRepo;
 }
 
 export interface Store extends Repos {

@@ -67,7 +67,10 @@ describe('completions', () => {
       'instance',
       'events',
       'node',
+      'net',
+      'quickstart',
       'coordinator',
+      'agent',
       'completions',
     ]);
     expect(bashComplete(script, ['tenant', 'token', ''])).toEqual(['create']);

@@ -52,8 +52,16 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     const empty = await fresh();
     const first = recordingLogger();
     await (await openStore(empty.url, { logger: first })).close();
-    expect(first.lines.map((l) => l.message)).toEqual(['applied store migration', 'store opened']);
+    expect(first.lines.map((l) => l.message)).toEqual([
+      'applied store migration',
+      'applied store migration',
+      'store opened',
+    ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
+    expect(first.lines[1]?.context).toEqual({
+      dialect: name,
+      migration: '0002-desired-generations',
+    });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

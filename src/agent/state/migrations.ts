@@ -42,7 +42,9 @@ export async function migrateAgentDb<DB>(db: Kysely<DB>): Promise<string[]> {
   const { error, results = [] } = await migrator.migrateToLatest();
   if (error !== undefined || results.some((r) => r.status === 'Error')) {
     const cause = error instanceof Error ? error.message : String(error);
-    throw new InternalError(`agent database migration failed: ${cause}; fix the cause and restart the agent`);
+    throw new InternalError(
+      `agent database migration failed: ${cause}; fix the cause and restart the agent`,
+    );
   }
   return results.map((r) => r.migrationName);
 }

@@ -8,4 +8,5 @@ export const groupDescriptions: Readonly<Record<string, string>> = {
   coordinator: 'The coordinator server that holds the fleet intent',
   net: 'Tenant networks on this host: bridges, taps, VXLAN and nftables rules',
   agent: 'The host agent that runs microVMs on this node',
+  'agent instance': 'Instances on this node, straight through the local agent (no coordinator)',
 };

@@ -1,4 +1,6 @@
 import type { CliCommand } from '../command.ts';
+import { agentDesired } from './agent/desired.ts';
+import { localAgentCommands } from './agent/index.ts';
 import { completions } from './completions/completions.ts';
 import { coordinatorServe } from './coordinator/serve.ts';
 import { events } from './events/events.ts';
@@ -10,6 +12,8 @@ import { instanceStart } from './instance/start.ts';
 import { instanceStop } from './instance/stop.ts';
 import { instanceWake } from './instance/wake.ts';
 import { instanceWarm } from './instance/warm.ts';
+import { netVerify } from './net/verify.ts';
+import { quickstart } from './quickstart.ts';
 import { nodeInfo } from './node/info.ts';
 import { nodeList } from './node/list.ts';
 import { poolCreate } from './pool/create.ts';
@@ -50,6 +54,10 @@ export const allCommands: readonly CliCommand[] = [
   events,
   nodeList,
   nodeInfo,
+  netVerify,
+  quickstart,
   coordinatorServe,
+  agentDesired,
+  ...localAgentCommands,
   completions,
 ];

@@ -1,5 +1,8 @@
 import type { AuditEvent } from '../../core/model.ts';
+import type { ChangeNotifier } from '../desired/change-notifier.ts';
+import type { SigningKey } from '../desired/signing-key.ts';
 import type { ServiceDeps } from './context.ts';
+import { DesiredService } from './desired-service.ts';
 import { InstanceService } from './instance-service.ts';
 import { NodeService } from './node-service.ts';
 import { PoolService } from './pool-service.ts';
@@ -14,10 +17,18 @@ export interface Services {
   nodes: NodeService;
   tokens: TokenService;
   scheduler: SchedulerService;
+  desired: DesiredService;
   events: { list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]> };
 }
 
-export function createServices(deps: ServiceDeps): Services {
+/** What the desired-state service adds: its signing key and the process's change notifier. */
+export interface DesiredDeps {
+  signingKey: SigningKey;
+  notifier: ChangeNotifier;
+  desiredPollMs?: number;
+}
+
+export function createServices(deps: ServiceDeps & DesiredDeps): Services {
   return {
     tenants: new TenantService(deps),
     pools: new PoolService(deps),
@@ -25,6 +36,13 @@ export function createServices(deps: ServiceDeps): Services {
     nodes: new NodeService(deps),
     tokens: new TokenService(deps),
     scheduler: new SchedulerService(deps),
+    desired: new DesiredService({
+      store: deps.store,
+      clock: deps.clock,
+      signingKey: deps.signingKey,
+      notifier: deps.notifier,
+      ...(deps.desiredPollMs !== undefined ? { pollMs: deps.desiredPollMs } : {}),
+    }),
     events: { list: (filter) => deps.store.audit.list(filter) },
   };
 }

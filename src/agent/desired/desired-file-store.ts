@@ -1,0 +1,64 @@
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { signedEnvelopeSchema, type SignedEnvelope } from '../../contract/desired.ts';
+import { verifyEnvelope, type VerifiedDocument, type VerifyOptions } from './verify-desired.ts';
+
+/**
+ * The last desired-state envelope this agent accepted, kept on disk as received (signature
+ * and all) so that after a restart it can re-verify it and keep converging on it while the
+ * coordinator is unreachable.
+ */
+export class DesiredFileStore {
+  constructor(private readonly path: string) {}
+
+  /** Atomic: a crash leaves the old file or the new one, never a torn one. */
+  async save(envelope: SignedEnvelope): Promise<void> {
+    const temp = `${this.path}.${process.pid}.tmp`;
+    const file = await open(temp, 'w', 0o600);
+    try {
+      await file.writeFile(`${JSON.stringify(envelope)}\n`, 'utf8');
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    try {
+      await rename(temp, this.path);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+    await syncDirectory(dirname(this.path));
+  }
+
+  async load(): Promise<SignedEnvelope | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    return signedEnvelopeSchema.parse(JSON.parse(text));
+  }
+
+  /**
+   * The stored document, verified again (the file may have been edited): signature and node
+   * are checked, generation is not, since this is the document the generation count starts from.
+   */
+  async loadVerified(
+    options: Omit<VerifyOptions, 'lastGeneration'>,
+  ): Promise<VerifiedDocument | undefined> {
+    const envelope = await this.load();
+    return envelope && verifyEnvelope(envelope, { ...options, lastGeneration: -1 });
+  }
+}
+
+/** Makes the rename itself durable. */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,100 @@
+import { rm } from 'node:fs/promises';
+import { HostError } from '../../core/errors.ts';
+import type { VmHandle } from '../../ports/vmm.ts';
+import type { VmRecord } from '../state/vm-repo.ts';
+import type { RuntimeDeps } from './deps.ts';
+import { errorText, save, settle } from './step-context.ts';
+import { materialize } from './vm-spec.ts';
+
+/** created/stopped/failed -> ready: the image is there; drives are built at boot. */
+export async function prepare(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord> {
+  await deps.images.resolve(record.spec.revision);
+  return settle(deps, record, 'ready');
+}
+
+/** ready -> running: cold boot, then wait (with a deadline) for the guest agent. */
+export async function boot(deps: RuntimeDeps, ready: VmRecord): Promise<VmRecord> {
+  let record = await save(deps, ready, { intent: 'start' });
+  const handle = await materialize(deps, record)
+    .then(({ spec }) => deps.vmm.start(spec))
+    .catch(async (error: unknown) => {
+      const reason = `cold boot failed: ${errorText(error)}`;
+      await save(deps, record, { status: 'failed', intent: null, failureReason: reason });
+      throw error;
+    });
+  record = await save(deps, record, { handle });
+  try {
+    await placeInCgroup(deps, handle);
+    await deps.guests.for(handle).waitReady(deps.timeouts.guestReadyMs);
+  } catch (error) {
+    await deps.vmm.stop(handle);
+    deps.guests.drop(record.key);
+    const reason = `cold boot failed: ${errorText(error)}`;
+    await save(deps, record, {
+      status: 'failed',
+      intent: null,
+      handle: null,
+      failureReason: reason,
+    });
+    throw error;
+  }
+  deps.logger.info({ key: record.key, pid: handle.pid }, 'instance running (cold boot)');
+  return settle(deps, record, 'running');
+}
+
+/**
+ * sleeping -> running: fresh secrets, a new VMM from the snapshot, cgroup, resume, then the
+ * guest is told it woke (with the host clock). A failed wake stops the half-restored VMM and
+ * leaves the instance sleeping with its snapshot, so it can be retried.
+ */
+export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRecord> {
+  const snapshot = sleeping.snapshot;
+  if (!snapshot) {
+    throw new HostError(
+      `instance '${sleeping.key}' is sleeping without a snapshot; stop it and start it cold`,
+    );
+  }
+  let record = await save(deps, sleeping, { intent: 'wake' });
+  const handle = await materialize(deps, record)
+    .then(({ spec }) => deps.vmm.restore(spec, snapshot))
+    .catch(async (error: unknown) => {
+      await save(deps, record, { intent: null });
+      throw new HostError(
+        `wake of '${record.key}' failed (still sleeping, snapshot kept): ${errorText(error)}`,
+      );
+    });
+  record = await save(deps, record, { handle });
+  try {
+    await placeInCgroup(deps, handle);
+    await deps.vmm.resume(handle);
+    const guest = deps.guests.for(handle);
+    await guest.waitReady(deps.timeouts.wakeReadyMs);
+    await guest.wake(Math.floor(deps.clock.now().getTime() / 1000));
+  } catch (error) {
+    await deps.vmm.stop(handle);
+    deps.guests.drop(record.key);
+    await save(deps, record, { intent: null, handle: null });
+    throw new HostError(
+      `wake of '${record.key}' failed (still sleeping, snapshot kept): ${errorText(error)}`,
+    );
+  }
+  const woken = await settle(deps, record, 'running', { snapshot: null });
+  await rm(snapshot.dir, { recursive: true, force: true });
+  deps.logger.info({ key: record.key, pid: handle.pid }, 'instance running (woken)');
+  return woken;
+}
+
+/**
+ * The VMM driver places the process itself when it can (QEMU does, before the vCPUs run);
+ * placing again is idempotent and covers drivers that do not. Membership is then proven.
+ */
+export async function placeInCgroup(deps: RuntimeDeps, handle: VmHandle): Promise<void> {
+  if (!deps.cgroups) return;
+  await deps.cgroups.place(handle.key, handle.pid);
+  const pids = await deps.cgroups.pids(handle.key);
+  if (!pids.includes(handle.pid)) {
+    throw new HostError(
+      `VMM pid ${handle.pid} of '${handle.key}' is not in its cgroup (cgroup.procs: ${pids.join(',')})`,
+    );
+  }
+}

@@ -1,0 +1,39 @@
+import type { DriverLogger } from '../../drivers/process/logger.ts';
+import type { Cgroups } from '../../ports/cgroups.ts';
+import type { Clock } from '../../ports/clock.ts';
+import type { Drives } from '../../ports/drives.ts';
+import type { Vmm } from '../../ports/vmm.ts';
+import type { VmRepo } from '../state/vm-repo.ts';
+import type { GuestLinks } from './guest-links.ts';
+import type { ImageSource } from './image-source.ts';
+import type { AgentLayout } from './layout.ts';
+
+export interface RuntimeTimeouts {
+  /** Cold boot until the guest agent answers. */
+  guestReadyMs: number;
+  /** A restored guest's agent answering again. */
+  wakeReadyMs: number;
+  /** The guest draining (sync) before a snapshot or a stop. */
+  sleepPrepMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: RuntimeTimeouts = {
+  guestReadyMs: 90_000,
+  wakeReadyMs: 20_000,
+  sleepPrepMs: 10_000,
+};
+
+/** Everything the instance runtime acts through; wired in agent/main.ts. */
+export interface RuntimeDeps {
+  vmm: Vmm;
+  drives: Drives;
+  /** Absent on hosts without a cgroup2 mount: VMs then run unconfined (reported in stats). */
+  cgroups?: Cgroups;
+  images: ImageSource;
+  clock: Clock;
+  logger: DriverLogger;
+  vms: VmRepo;
+  guests: GuestLinks;
+  layout: AgentLayout;
+  timeouts: RuntimeTimeouts;
+}

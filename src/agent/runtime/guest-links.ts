@@ -1,0 +1,45 @@
+import { GUEST_AGENT_VSOCK_PORT } from '../../contract/guest-protocol.ts';
+import { GuestClient } from '../../drivers/guest-channel/guest-client.ts';
+import { unixSocketTransport } from '../../drivers/guest-channel/guest-transport.ts';
+import { vsockTransport } from '../../drivers/guest-channel/vsock-transport.ts';
+import type { DriverLogger } from '../../drivers/process/logger.ts';
+import type { VmHandle } from '../../ports/vmm.ts';
+
+/**
+ * One guest-agent client per VM process. A woken VM is a new process with a new socket, so a
+ * client is keyed by the socket and replaced when the handle changes.
+ */
+export class GuestLinks {
+  private readonly clients = new Map<string, { socket: string; client: GuestClient }>();
+
+  constructor(
+    private readonly channel: 'vsock' | 'virtio-serial',
+    private readonly logger: DriverLogger,
+    private readonly requestTimeoutMs = 5_000,
+  ) {}
+
+  for(vm: VmHandle): GuestClient {
+    const known = this.clients.get(vm.key);
+    if (known?.socket === vm.guestSocket) return known.client;
+    known?.client.close();
+    const transport =
+      this.channel === 'vsock'
+        ? vsockTransport(vm.guestSocket, GUEST_AGENT_VSOCK_PORT)
+        : unixSocketTransport(vm.guestSocket);
+    const client = new GuestClient(transport, {
+      logger: this.logger,
+      requestTimeoutMs: this.requestTimeoutMs,
+    });
+    this.clients.set(vm.key, { socket: vm.guestSocket, client });
+    return client;
+  }
+
+  drop(key: string): void {
+    this.clients.get(key)?.client.close();
+    this.clients.delete(key);
+  }
+
+  closeAll(): void {
+    for (const key of [...this.clients.keys()]) this.drop(key);
+  }
+}

@@ -1,0 +1,43 @@
+import { ValidationError } from '../../core/errors.ts';
+import type { DevImage } from '../../drivers/dev-image/build-dev-image.ts';
+
+/** A bootable guest image revision, resolved to files on this host. */
+export interface GuestImage {
+  revision: string;
+  kernelPath: string;
+  initrdPath?: string;
+  /** Read-only root filesystem shared by every instance of the revision, if the image has one. */
+  rootfsPath?: string;
+  cmdlineBase: string;
+}
+
+export interface ImageSource {
+  resolve(revision: string): Promise<GuestImage>;
+}
+
+/**
+ * Hosts without Nix run the dev image: revision `dev` or the dev image's own hash. Its
+ * userland is the initramfs, so it has no rootfs drive (the guest mounts data/secrets/config
+ * by label, whatever order they come in).
+ */
+export function devImageSource(load: () => Promise<DevImage>): ImageSource {
+  let image: Promise<DevImage> | undefined;
+  return {
+    async resolve(revision) {
+      image ??= load();
+      const dev = await image;
+      if (revision !== 'dev' && revision !== dev.revision) {
+        throw new ValidationError(
+          `image revision '${revision}' is not on this host; it only has the dev image (${dev.revision}); build the revision with nix or use revision 'dev'`,
+        );
+      }
+      return {
+        revision: dev.revision,
+        kernelPath: dev.vmlinux,
+        initrdPath: dev.initrd,
+        ...(dev.rootfs ? { rootfsPath: dev.rootfs } : {}),
+        cmdlineBase: dev.cmdlineBase,
+      };
+    },
+  };
+}

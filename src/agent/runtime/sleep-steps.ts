@@ -1,0 +1,93 @@
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HostError } from '../../core/errors.ts';
+import type { SnapshotRef, VmHandle } from '../../ports/vmm.ts';
+import type { VmRecord } from '../state/vm-repo.ts';
+import type { RuntimeDeps } from './deps.ts';
+import { instanceDir, snapshotsDir } from './layout.ts';
+import { errorText, requireHandle, save, settle } from './step-context.ts';
+
+/** running -> warm: vCPUs paused, RAM kept. */
+export async function pause(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord> {
+  await deps.vmm.pause(requireHandle(record));
+  return settle(deps, record, 'warm');
+}
+
+/** warm -> running. */
+export async function resume(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord> {
+  await deps.vmm.resume(requireHandle(record));
+  return settle(deps, record, 'running');
+}
+
+/** Asks a running guest to flush its filesystems; bounded by the sleep-prep deadline. */
+export async function drain(deps: RuntimeDeps, vm: VmHandle): Promise<void> {
+  await deps.guests.for(vm).sleepPrep(deps.timeouts.sleepPrepMs);
+}
+
+/**
+ * warm -> sleeping. The guest drains first (a warm guest is resumed for that), the snapshot
+ * is written by the driver to a temp path and renamed, recorded, and only then is the VMM
+ * ended and the instance marked sleeping. Any failure before that resumes the VM: a failed
+ * sleep leaves it running.
+ */
+export async function sleep(
+  deps: RuntimeDeps,
+  warm: VmRecord,
+  drained: boolean,
+): Promise<VmRecord> {
+  const vm = requireHandle(warm);
+  let record = await save(deps, warm, { intent: 'sleep' });
+  let snapshot: SnapshotRef;
+  try {
+    if (!drained) {
+      await deps.vmm.resume(vm);
+      await drain(deps, vm);
+      await deps.vmm.pause(vm);
+    }
+    snapshot = await deps.vmm.snapshot(vm, await nextSnapshotDir(deps, record), 'full');
+  } catch (error) {
+    return abandonSleep(deps, record, vm, error);
+  }
+  record = await save(deps, record, { snapshot });
+  await deps.vmm.stop(vm);
+  deps.guests.drop(record.key);
+  const asleep = await settle(deps, record, 'sleeping', { handle: null });
+  await removeOtherSnapshots(deps, record.key, snapshot.dir);
+  deps.logger.info({ key: record.key, bytes: snapshot.sizeBytes }, 'instance sleeping');
+  return asleep;
+}
+
+async function abandonSleep(
+  deps: RuntimeDeps,
+  record: VmRecord,
+  vm: VmHandle,
+  cause: unknown,
+): Promise<never> {
+  deps.logger.warn({ key: record.key, error: errorText(cause) }, 'sleep failed; resuming');
+  await deps.vmm.resume(vm);
+  await settle(deps, record, 'running');
+  throw new HostError(
+    `sleep of '${record.key}' failed, the instance was resumed and is running: ${errorText(cause)}`,
+    { key: record.key },
+  );
+}
+
+/** `<instanceDir>/snapshots/<n>`, n one above the highest present. */
+async function nextSnapshotDir(deps: RuntimeDeps, record: VmRecord): Promise<string> {
+  const dir = snapshotsDir(instanceDir(deps.layout, record.key));
+  const numbers = (await readdir(dir).catch(() => [] as string[]))
+    .map(Number)
+    .filter((n) => Number.isInteger(n));
+  return join(dir, String(Math.max(0, ...numbers) + 1));
+}
+
+async function removeOtherSnapshots(deps: RuntimeDeps, key: string, keep: string): Promise<void> {
+  const dir = snapshotsDir(instanceDir(deps.layout, key));
+  const names = await readdir(dir).catch(() => [] as string[]);
+  await Promise.all(
+    names
+      .map((name) => join(dir, name))
+      .filter((path) => path !== keep)
+      .map((path) => rm(path, { recursive: true, force: true })),
+  );
+}

@@ -1,0 +1,47 @@
+import { rm } from 'node:fs/promises';
+import type { VmRecord } from '../state/vm-repo.ts';
+import type { RuntimeDeps } from './deps.ts';
+import { instanceDir, snapshotsDir } from './layout.ts';
+import { errorText, save, settle } from './step-context.ts';
+
+/**
+ * any -> stopped: a running guest is asked to flush first (best effort: a hung guest must
+ * not block a stop), then the VMM ends; the snapshot and the cgroup go, drives stay.
+ */
+export async function stop(deps: RuntimeDeps, from: VmRecord): Promise<VmRecord> {
+  let record = await save(deps, from, { intent: 'stop' });
+  const vm = record.handle;
+  if (vm) {
+    if (record.status === 'running') {
+      await deps.guests
+        .for(vm)
+        .sleepPrep(Math.min(3_000, deps.timeouts.sleepPrepMs))
+        .catch((error: unknown) =>
+          deps.logger.warn(
+            { key: record.key, error: errorText(error) },
+            'guest did not drain before stop',
+          ),
+        );
+    }
+    await deps.vmm.stop(vm);
+    deps.guests.drop(record.key);
+    record = await save(deps, record, { handle: null });
+  }
+  await rm(snapshotsDir(instanceDir(deps.layout, record.key)), { recursive: true, force: true });
+  await deps.cgroups?.remove(record.key);
+  deps.logger.info({ key: record.key }, 'instance stopped');
+  return settle(deps, record, 'stopped', { snapshot: null });
+}
+
+/** any -> destroyed: stop, then every host resource of the instance, then its record. */
+export async function destroy(deps: RuntimeDeps, from: VmRecord): Promise<VmRecord> {
+  const stopped = from.status === 'stopped' ? from : await stop(deps, from);
+  const dir = instanceDir(deps.layout, stopped.key);
+  await deps.drives.removeAll(dir);
+  await deps.cgroups?.remove(stopped.key);
+  await rm(dir, { recursive: true, force: true });
+  const destroyed = await settle(deps, stopped, 'destroyed');
+  await deps.vms.delete(destroyed);
+  deps.logger.info({ key: stopped.key }, 'instance destroyed');
+  return destroyed;
+}

@@ -1,0 +1,75 @@
+import { roleHasDrive } from '../../core/roles.ts';
+import type { CgroupInfo } from '../../ports/cgroups.ts';
+import type { DriveSpec, VmSpec } from '../../ports/vmm.ts';
+import type { VmRecord } from '../state/vm-repo.ts';
+import type { RuntimeDeps } from './deps.ts';
+import type { GuestImage } from './image-source.ts';
+import { instanceDir } from './layout.ts';
+
+/** Pids a VMM may fork (QEMU's own threads count against pids.max). */
+const PIDS_PER_VM = 256;
+
+/**
+ * Builds the host side of one boot or wake: drives per role (data kept, secrets rebuilt,
+ * config at its version), the cgroup with its limits, and the VmSpec that uses them.
+ */
+export async function materialize(
+  deps: RuntimeDeps,
+  record: VmRecord,
+): Promise<{ spec: VmSpec; cgroup: CgroupInfo | undefined }> {
+  const dir = instanceDir(deps.layout, record.key);
+  const image = await deps.images.resolve(record.spec.revision);
+  const drives = await buildDrives(deps, record, dir, image);
+  const cgroup = await deps.cgroups?.create(record.key, {
+    vcpus: record.spec.vcpus,
+    memMib: record.spec.memMib,
+    pids: PIDS_PER_VM,
+  });
+  const spec: VmSpec = {
+    key: record.key,
+    workDir: dir,
+    vcpus: record.spec.vcpus,
+    memMib: record.spec.memMib,
+    kernelPath: image.kernelPath,
+    ...(image.initrdPath ? { initrdPath: image.initrdPath } : {}),
+    cmdline: `${image.cmdlineBase} ${guestParams(record)}`,
+    drives,
+    nets: record.spec.network ? [{ id: 'eth0', tap: record.spec.tap, mac: record.spec.mac }] : [],
+    ...(cgroup ? { cgroupDir: cgroup.dir } : {}),
+  };
+  return { spec, cgroup };
+}
+
+async function buildDrives(
+  deps: RuntimeDeps,
+  record: VmRecord,
+  dir: string,
+  image: GuestImage,
+): Promise<DriveSpec[]> {
+  const { role } = record.spec;
+  const drives: DriveSpec[] = [];
+  if (image.rootfsPath) drives.push({ id: 'rootfs', path: image.rootfsPath, readOnly: true });
+  if (roleHasDrive(role, 'data')) {
+    const path = await deps.drives.ensureData(dir, record.spec.dataDiskMib);
+    drives.push({ id: 'data', path, readOnly: false });
+  }
+  if (roleHasDrive(role, 'secrets')) {
+    const path = await deps.drives.buildSecrets(dir, record.secrets);
+    drives.push({ id: 'secrets', path, readOnly: true });
+  }
+  if (roleHasDrive(role, 'config') && record.config) {
+    const path = await deps.drives.buildConfig(dir, record.config.version, record.config.files);
+    drives.push({ id: 'config', path, readOnly: true });
+  }
+  return drives;
+}
+
+/** What the dev image's /init reads from the kernel command line. */
+function guestParams(record: VmRecord): string {
+  const { ip, prefixLength, gateway } = record.spec;
+  return [
+    `mvm.hostname=${record.instanceId}`,
+    `mvm.ip=${ip}/${prefixLength}`,
+    ...(gateway ? [`mvm.gw=${gateway}`] : []),
+  ].join(' ');
+}

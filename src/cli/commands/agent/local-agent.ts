@@ -1,0 +1,57 @@
+import { join } from 'node:path';
+import { AGENT_SOCKET_NAME } from '../../../contract/agent-api.ts';
+import type { LocalInstance, LocalStats } from '../../../contract/agent-api.ts';
+import { createAgentClient } from '../../agent-client.ts';
+import type { AgentClient } from '../../agent-client.ts';
+import type { CommandContext } from '../../command.ts';
+import type { Block } from '../../render.ts';
+
+/** The agent on this machine: `<data-dir>/agent.sock` (env MVM_AGENT_SOCKET overrides). */
+export function localAgent(ctx: CommandContext): AgentClient {
+  const socket = process.env['MVM_AGENT_SOCKET'] ?? join(ctx.config().dataDir, AGENT_SOCKET_NAME);
+  return createAgentClient(socket);
+}
+
+export function localInstanceFields(instance: LocalInstance): Block {
+  const { spec } = instance;
+  return {
+    kind: 'fields',
+    fields: [
+      ['instance', `${instance.tenantId}/${instance.poolId}/${instance.instanceId}`],
+      ['key', instance.key],
+      ['status', instance.status],
+      ['role', spec.role],
+      ['ip', `${spec.ip}/${spec.prefixLength}`],
+      ['mac', spec.mac],
+      ['tap', spec.tap],
+      ['vcpus/mem', `${spec.vcpus} vCPU, ${spec.memMib} MiB`],
+      ['pid', instance.pid === null ? '-' : String(instance.pid)],
+      ['snapshot', instance.snapshotDir ?? '-'],
+      ['failure', instance.failureReason ?? '-'],
+    ],
+  };
+}
+
+export function localStatsFields(stats: LocalStats): Block[] {
+  const cgroup = stats.cgroup;
+  const guest = stats.guest;
+  return [
+    localInstanceFields(stats),
+    {
+      kind: 'fields',
+      fields: [
+        ['vmm', stats.vmState ?? '-'],
+        [
+          'cgroup',
+          cgroup
+            ? `${cgroup.dir} (pid in cgroup.procs: ${cgroup.pidInCgroup ? 'yes' : 'NO'})`
+            : '-',
+        ],
+        ['guest uptime', guest ? `${guest.uptimeS.toFixed(1)} s` : '-'],
+        ['guest counter', guest ? String(guest.counter) : '-'],
+        ['guest ip', guest?.ip ?? '-'],
+        ['guest boot id', guest?.bootId ?? '-'],
+      ],
+    },
+  ];
+}

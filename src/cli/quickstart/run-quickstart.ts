@@ -1,0 +1,159 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import pino from 'pino';
+import { isMvmError } from '../../core/errors.ts';
+import type { InstanceView } from '../../contract/resources.ts';
+import { convergeOnce, type ConvergeStep } from '../../agent/sync/converge-once.ts';
+import { createApiClient, type ApiClient } from '../../drivers/coordinator-api/api-client.ts';
+import type { ServeSettings } from '../../coordinator/serve.ts';
+
+export interface QuickstartSizes {
+  running: number;
+  warm: number;
+  sleeping: number;
+}
+
+export interface QuickstartOptions {
+  settings: ServeSettings;
+  sizes: QuickstartSizes;
+  node: { id: string; hostname: string; vcpus: number; memMib: number };
+  readToken(): Promise<string>;
+  print(line: string): void;
+  /** Serve until this resolves; undefined = return once converged. */
+  untilShutdown: (() => Promise<string>) | undefined;
+}
+
+export interface QuickstartResult {
+  alreadyRunning: boolean;
+  coordinatorUrl: string;
+  agentSocket?: string;
+  tenant: string;
+  instances: InstanceView[];
+  steps: ConvergeStep[];
+}
+
+export const DEMO_TENANT = 'demo';
+
+async function ignoreExisting(work: () => Promise<unknown>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    if (isMvmError(error) && (error.code === 'already_exists' || error.code === 'conflict')) return;
+    throw error;
+  }
+}
+
+/** Creates the demo tenant and pools if absent and sets their counts (idempotent). */
+async function ensureDemo(api: ApiClient, sizes: QuickstartSizes, print: (l: string) => void) {
+  const exists = (await api.call('listTenants', {})).some((t) => t.id === DEMO_TENANT);
+  if (!exists) await api.call('createTenant', { body: { id: DEMO_TENANT } });
+  print(`tenant '${DEMO_TENANT}' ${exists ? 'exists' : 'created'}`);
+  const pool = { flake: '.', profile: 'minimal', vcpus: 1, memMib: 256, dataDiskMib: 64 };
+  await ignoreExisting(() =>
+    api.call('createPool', {
+      params: { tenant: DEMO_TENANT },
+      body: { id: 'gateways', role: 'gateway', ...pool },
+    }),
+  );
+  await ignoreExisting(() =>
+    api.call('createPool', {
+      params: { tenant: DEMO_TENANT },
+      body: { id: 'workers', role: 'worker', ...pool },
+    }),
+  );
+  await api.call('scalePool', {
+    params: { tenant: DEMO_TENANT, pool: 'gateways' },
+    body: { running: 1, warm: 0, sleeping: 0 },
+  });
+  await api.call('scalePool', { params: { tenant: DEMO_TENANT, pool: 'workers' }, body: sizes });
+  print(
+    `pools: gateways (1 running), workers (${sizes.running} running, ${sizes.warm} warm, ${sizes.sleeping} sleeping)`,
+  );
+}
+
+async function alreadyServing(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(1000) });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The fleet-of-one: coordinator (embedded SQLite) and agent in this process, the demo tenant,
+ * and one converge pass that boots real microVMs. Running it again changes nothing.
+ */
+export async function runQuickstart(options: QuickstartOptions): Promise<QuickstartResult> {
+  const { settings, print } = options;
+  const url = `http://${settings.listen}`;
+  if (await alreadyServing(url)) {
+    print(`a coordinator already answers at ${url}; leaving it as it is`);
+    print(`look at it with: mvm instance list --tenant ${DEMO_TENANT}`);
+    return {
+      alreadyRunning: true,
+      coordinatorUrl: url,
+      tenant: DEMO_TENANT,
+      instances: [],
+      steps: [],
+    };
+  }
+  await mkdir(settings.dataDir, { recursive: true, mode: 0o700 });
+  print(`starting the coordinator (store: ${settings.databaseUrl}) ...`);
+  const { serveCoordinator } = await import('../../coordinator/serve.ts');
+  const coordinator = await serveCoordinator(settings);
+  const closers: Array<() => Promise<void>> = [() => coordinator.close()];
+  try {
+    const api = createApiClient({ baseUrl: coordinator.url, token: await options.readToken() });
+    print(`starting the agent (logs: ${join(settings.dataDir, 'agent.log')}) ...`);
+    const { serveAgent } = await import('../../agent/main.ts');
+    const logger = pino(
+      { name: 'mvm-agent' },
+      pino.destination(join(settings.dataDir, 'agent.log')),
+    );
+    const agent = await serveAgent({ dataDir: settings.dataDir, logger });
+    closers.unshift(() => agent.close());
+    const { id, hostname, vcpus, memMib } = options.node;
+    await api.call('registerNode', {
+      params: { node: id },
+      body: {
+        hostname,
+        arch: process.arch === 'x64' ? 'x86_64' : process.arch,
+        capacity: { vcpus, memMib, diskGib: 100 },
+      },
+    });
+    print(`node '${id}' registered (${vcpus} vCPU with 4:1 overcommit, ${memMib} MiB)`);
+    await ensureDemo(api, options.sizes, print);
+    print(
+      'booting microVMs (the first run builds the dev image; under TCG each boot takes seconds) ...',
+    );
+    const steps = await convergeOnce({
+      api,
+      runtime: agent.runtime,
+      nodeId: id,
+      logger,
+      onStep: (s) => print(`  ${s.instance}: ${s.status}${s.error ? ` (${s.error})` : ''}`),
+    });
+    const instances = await api.call('listInstances', { query: { tenant: DEMO_TENANT } });
+    print('');
+    print(`fleet-of-one ready: coordinator ${coordinator.url}, agent ${agent.socket}`);
+    print(`  mvm instance list --tenant ${DEMO_TENANT}          # instances, statuses, IPs`);
+    print(`  mvm pool scale ${DEMO_TENANT}/workers --running 2   # change intent`);
+    print(`  mvm events ${DEMO_TENANT} --last 10                 # audit trail`);
+    const result = {
+      alreadyRunning: false,
+      coordinatorUrl: coordinator.url,
+      agentSocket: agent.socket,
+      tenant: DEMO_TENANT,
+      instances,
+      steps,
+    };
+    if (options.untilShutdown) {
+      print('serving until Ctrl-C (microVMs keep running after that; the next start adopts them)');
+      await options.untilShutdown();
+    }
+    return result;
+  } finally {
+    for (const close of closers) await close();
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Desired-state documents. The coordinator sends each node a signed, generation-numbered
+ * document listing the instances placed there; an operator may instead hand an agent a
+ * seed document (tenants → pools → counts) that it materializes itself. Both are strict:
+ * an unknown field is an error, never silently dropped.
+ */
+import { z } from 'zod';
+import { NODE_DOCUMENT_SCHEMA } from '../core/desired-doc.ts';
+import { ValidationError } from '../core/errors.ts';
+import { desiredStatusSchema, idSchema, roleSchema } from './common.ts';
+
+const ipv4Schema = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, 'a dotted IPv4 address');
+const cidrSchema = z
+  .string()
+  .regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/, 'an IPv4 CIDR like 10.240.99.0/24');
+const macSchema = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'a lower-case MAC address');
+const netIdSchema = z.number().int().min(0).max(0xffff);
+const positive = z.number().int().min(1);
+const count = z.number().int().min(0).max(1_000_000);
+
+export const desiredInstanceSchema = z.strictObject({
+  id: idSchema,
+  ip: ipv4Schema,
+  mac: macSchema,
+  desiredStatus: desiredStatusSchema,
+});
+export type DesiredInstance = z.infer<typeof desiredInstanceSchema>;
+
+export const desiredPoolSchema = z.strictObject({
+  id: idSchema,
+  role: roleSchema,
+  /** Image source; the agent uses it when `revision` is still null (seed mode, dev hosts). */
+  flake: z.string().min(1),
+  profile: z.string().min(1),
+  revision: z.string().min(1).nullable(),
+  vcpus: positive,
+  memMib: positive,
+  dataDiskMib: positive,
+  pinned: z.boolean(),
+  critical: z.boolean(),
+  instances: z.array(desiredInstanceSchema),
+});
+export type DesiredPool = z.infer<typeof desiredPoolSchema>;
+
+export const desiredTenantSchema = z.strictObject({
+  id: idSchema,
+  netId: netIdSchema,
+  subnet: cidrSchema,
+  gateway: ipv4Schema,
+  pools: z.array(desiredPoolSchema),
+});
+export type DesiredTenant = z.infer<typeof desiredTenantSchema>;
+
+/**
+ * Everything one node should run. Only instances placed on this node appear; instances meant
+ * to be destroyed stay listed (desiredStatus `destroyed`) until the agent reports them gone,
+ * so the agent tears them down instead of forgetting them.
+ */
+export const nodeDesiredSchema = z.strictObject({
+  schema: z.literal(NODE_DOCUMENT_SCHEMA),
+  nodeId: idSchema,
+  /** Strictly increasing per node; bumped only when the content changes. 0 = never issued. */
+  generation: z.number().int().min(0),
+  issuedAt: z.string().min(1),
+  tenants: z.array(desiredTenantSchema),
+});
+export type NodeDesired = z.infer<typeof nodeDesiredSchema>;
+
+/**
+ * What travels: the document as the exact bytes that were signed (canonical JSON), so the
+ * verifier checks the signature before it parses anything. `signature` and `keyId` are absent
+ * only on unsigned documents, which agents accept in dev mode alone.
+ */
+export const signedEnvelopeSchema = z.strictObject({
+  payload: z.string().min(2),
+  /** Base64 Ed25519 signature over the UTF-8 bytes of `payload`. */
+  signature: z.string().min(1).optional(),
+  /** First 16 hex digits of sha256 over the signer's public key (SPKI DER). */
+  keyId: z
+    .string()
+    .regex(/^[0-9a-f]{16}$/, '16 lower-case hex digits')
+    .optional(),
+});
+export type SignedEnvelope = z.infer<typeof signedEnvelopeSchema>;
+
+/** The long-poll's answer when nothing newer than `after` appeared within the wait. */
+export const desiredUnchangedSchema = z.strictObject({
+  unchanged: z.literal(true),
+  generation: z.number().int().min(0),
+});
+export const desiredWatchResponseSchema = z.union([signedEnvelopeSchema, desiredUnchangedSchema]);
+export type DesiredWatchResponse = z.infer<typeof desiredWatchResponseSchema>;
+
+export const desiredWatchQuerySchema = z.strictObject({
+  after: z.coerce.number().int().min(0).default(0),
+  waitMs: z.coerce.number().int().min(0).max(30_000).default(0),
+});
+
+export const signingKeySchema = z.strictObject({
+  keyId: z.string(),
+  algorithm: z.literal('ed25519'),
+  publicKeyPem: z.string(),
+});
+export type SigningKeyView = z.infer<typeof signingKeySchema>;
+
+/** The seed format (schema v1): tenants → pools → counts, no per-instance identity. */
+export const seedPoolSchema = z.strictObject({
+  poolId: idSchema,
+  role: roleSchema.default('worker'),
+  flake: z.string().min(1),
+  profile: z.string().min(1),
+  vcpus: positive,
+  memMib: positive,
+  dataDiskMib: positive.default(1024),
+  desiredCounts: z.strictObject({ running: count, warm: count, sleeping: count }),
+});
+export type SeedPool = z.infer<typeof seedPoolSchema>;
+
+export const seedTenantSchema = z.strictObject({
+  tenantId: idSchema,
+  network: z.strictObject({ netId: netIdSchema, subnet: cidrSchema, gateway: ipv4Schema }),
+  pools: z.array(seedPoolSchema),
+});
+export type SeedTenant = z.infer<typeof seedTenantSchema>;
+
+export const seedDocumentSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  tenants: z.array(seedTenantSchema),
+});
+export type SeedDocument = z.infer<typeof seedDocumentSchema>;
+
+/**
+ * Parses a document at a boundary (file, network), reporting every problem with its path so
+ * a hand-written seed can be fixed in one go.
+ */
+export function parseDocument<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  what: string,
+): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const at = issue.path.length > 0 ? issue.path.join('.') : '(document)';
+    if (issue.code === 'unrecognized_keys')
+      return `${at}: unknown field(s) ${issue.keys.join(', ')}`;
+    return `${at}: ${issue.message}`;
+  });
+  throw new ValidationError(`invalid ${what}: ${problems.join('; ')}`, problems);
+}

@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import { buildNodeDocument, canonicalJson, documentContent } from '../../core/desired-doc.ts';
+import { NotFoundError, UnavailableError } from '../../core/errors.ts';
+import type { NodeDesired, SignedEnvelope, DesiredWatchResponse } from '../../contract/desired.ts';
+import type { SigningKeyView } from '../../contract/desired.ts';
+import type { Clock } from '../../ports/clock.ts';
+import type { Store } from '../../ports/store.ts';
+import type { ChangeNotifier } from '../desired/change-notifier.ts';
+import type { SigningKey } from '../desired/signing-key.ts';
+
+export interface DesiredServiceDeps {
+  store: Store;
+  clock: Clock;
+  signingKey: SigningKey;
+  notifier: ChangeNotifier;
+  /** How often a waiting watcher re-reads the store, for changes made by other replicas. */
+  pollMs?: number;
+  /** Elapsed time for long-poll deadlines; wall-clock time may be fixed in tests. */
+  monotonicMs?: () => number;
+}
+
+export interface IssuedDocument {
+  generation: number;
+  envelope: SignedEnvelope;
+}
+
+const DEFAULT_POLL_MS = 500;
+
+/**
+ * Computes, numbers and signs each node's desired-state document, and lets agents wait for
+ * the next one. The generation is a compare-and-set on the content digest in the store, so
+ * every replica issues the same number for the same content.
+ */
+export class DesiredService {
+  private readonly closing = new AbortController();
+
+  constructor(private readonly deps: DesiredServiceDeps) {}
+
+  signingKey(): SigningKeyView {
+    const { keyId, publicKeyPem } = this.deps.signingKey;
+    return { keyId, algorithm: 'ed25519', publicKeyPem };
+  }
+
+  /** The node's current document, issuing a new generation if its content changed. */
+  async issue(nodeId: string): Promise<IssuedDocument> {
+    const doc = await this.compute(nodeId);
+    const digest = createHash('sha256').update(documentContent(doc)).digest('hex');
+    const at = this.deps.clock.now().toISOString();
+    // Most polls find nothing new: a read spares the store a locking upsert.
+    const stored = await this.deps.store.generations.get(nodeId);
+    const issued =
+      stored?.digest === digest
+        ? stored
+        : await this.deps.store.generations.bump(nodeId, digest, at);
+    const payload = canonicalJson({
+      ...doc,
+      generation: issued.generation,
+      issuedAt: issued.updatedAt,
+    });
+    const { keyId } = this.deps.signingKey;
+    return {
+      generation: issued.generation,
+      envelope: { payload, signature: this.deps.signingKey.sign(payload), keyId },
+    };
+  }
+
+  /**
+   * Long-poll: the document as soon as its generation passes `after`, else, after `waitMs`,
+   * `{unchanged, generation}`. Wakes on local commits at once and re-reads the store every
+   * pollMs for commits made through other replicas.
+   */
+  async watch(nodeId: string, after: number, waitMs: number): Promise<DesiredWatchResponse> {
+    const elapsed = this.deps.monotonicMs ?? (() => performance.now());
+    const deadline = elapsed() + waitMs;
+    const pollMs = this.deps.pollMs ?? DEFAULT_POLL_MS;
+    for (;;) {
+      this.refuseWhenClosing();
+      const seen = this.deps.notifier.current;
+      const issued = await this.issue(nodeId);
+      if (issued.generation > after) return issued.envelope;
+      const remaining = deadline - elapsed();
+      this.refuseWhenClosing();
+      if (remaining <= 0) {
+        return { unchanged: true, generation: issued.generation };
+      }
+      await this.deps.notifier.waitForChange(
+        seen,
+        Math.min(remaining, pollMs),
+        this.closing.signal,
+      );
+    }
+  }
+
+  /** Something that may change documents was committed here: wake the local watchers. */
+  changed(): void {
+    this.deps.notifier.notify();
+  }
+
+  /** Answers every waiting watcher now, so a stopping server is not held open by them. */
+  close(): void {
+    this.closing.abort();
+  }
+
+  /** A 503 makes agents back off and reconnect, where an answer would make them poll again. */
+  private refuseWhenClosing(): void {
+    if (this.closing.signal.aborted) {
+      throw new UnavailableError('the coordinator is shutting down; retry shortly');
+    }
+  }
+
+  private async compute(nodeId: string): Promise<NodeDesired> {
+    const { store } = this.deps;
+    if (!(await store.nodes.get(nodeId))) {
+      throw new NotFoundError('node', nodeId, "register it with 'PUT /v1/nodes/:node' first");
+    }
+    // Instances first: a pool or tenant destroyed meanwhile takes its instances with it in
+    // the same commit, so nothing read later can refer to rows that are not there.
+    const instances = await store.instances.list({ nodeId });
+    const tenantIds = [...new Set(instances.map((i) => i.tenantId))];
+    const tenants = [];
+    const pools = [];
+    for (const tenantId of tenantIds) {
+      const tenant = await store.tenants.get(tenantId);
+      if (tenant) tenants.push(tenant);
+      pools.push(...(await store.pools.list({ tenantId })));
+    }
+    return buildNodeDocument(nodeId, tenants, pools, instances, { generation: 0, issuedAt: '' });
+  }
+}

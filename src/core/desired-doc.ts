@@ -1,0 +1,294 @@
+import type {
+  DesiredInstance,
+  DesiredPool,
+  DesiredTenant,
+  NodeDesired,
+  SeedDocument,
+  SeedPool,
+  SeedTenant,
+} from '../contract/desired.ts';
+import { allocateInstanceAddress } from './addresses.ts';
+import { materialize, newInstanceId } from './materializer.ts';
+import type { DesiredStatus, Instance, InstanceStatus, Pool } from './model.ts';
+
+/**
+ * Desired-state documents, built from values: the coordinator's node document from its
+ * records, and the same document from a seed file (tenants → pools → counts) through the
+ * materializer the coordinator uses, so both modes feed the agent one shape. Hashing and
+ * signing live outside core; this module only fixes the bytes they work on.
+ */
+export const NODE_DOCUMENT_SCHEMA = 'mvm.node-desired/v1';
+
+export interface TenantNetworkInfo {
+  id: string;
+  netId: number;
+  subnet: string;
+  gateway: string;
+}
+
+export interface DocumentStamp {
+  generation: number;
+  issuedAt: string;
+}
+
+const byId = <T extends { id: string }>(a: T, b: T): number =>
+  a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+
+/** An instance the agent has already confirmed gone needs no line in any document. */
+function stillMatters(i: Pick<Instance, 'status' | 'desiredStatus'>): boolean {
+  return !(i.status === 'destroyed' && i.desiredStatus === 'destroyed');
+}
+
+function desiredPool(pool: Pool, instances: DesiredInstance[]): DesiredPool {
+  return {
+    id: pool.id,
+    role: pool.role,
+    flake: pool.flake,
+    profile: pool.profile,
+    revision: pool.revision,
+    vcpus: pool.vcpus,
+    memMib: pool.memMib,
+    dataDiskMib: pool.dataDiskMib,
+    pinned: pool.pinned,
+    critical: pool.critical,
+    instances: [...instances].sort(byId),
+  };
+}
+
+/**
+ * The document for one node: every instance placed there (including those meant to be
+ * destroyed), grouped by tenant and pool, each level sorted by id so equal content always
+ * gives equal bytes. Tenants and pools with nothing on the node are left out.
+ */
+export function buildNodeDocument(
+  nodeId: string,
+  tenants: readonly TenantNetworkInfo[],
+  pools: readonly Pool[],
+  instances: readonly Instance[],
+  stamp: DocumentStamp,
+): NodeDesired {
+  const placed = instances.filter((i) => i.nodeId === nodeId && stillMatters(i));
+  const out: DesiredTenant[] = [];
+  for (const tenant of [...tenants].sort(byId)) {
+    const tenantPools: DesiredPool[] = [];
+    for (const pool of pools.filter((p) => p.tenantId === tenant.id).sort(byId)) {
+      const mine = placed
+        .filter((i) => i.tenantId === tenant.id && i.poolId === pool.id)
+        .map((i) => ({ id: i.id, ip: i.ip, mac: i.mac, desiredStatus: i.desiredStatus }));
+      if (mine.length > 0) tenantPools.push(desiredPool(pool, mine));
+    }
+    if (tenantPools.length === 0) continue;
+    const { id, netId, subnet, gateway } = tenant;
+    out.push({ id, netId, subnet, gateway, pools: tenantPools });
+  }
+  return { schema: NODE_DOCUMENT_SCHEMA, nodeId, ...stamp, tenants: out };
+}
+
+/**
+ * The part of a document its generation stands for: everything but the stamp. Two documents
+ * with the same content are the same generation, however often they are rebuilt.
+ */
+export function documentContent(doc: NodeDesired): string {
+  return canonicalJson({ schema: doc.schema, nodeId: doc.nodeId, tenants: doc.tenants });
+}
+
+type Json = null | boolean | number | string | readonly Json[] | { readonly [key: string]: Json };
+
+/**
+ * JSON with object keys sorted and no whitespace: one text per value, so a signature or digest
+ * over it does not depend on how the value was built. Undefined object members are dropped,
+ * as JSON.stringify does.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(normalize(value));
+}
+
+function normalize(value: unknown): Json {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new TypeError(`canonical JSON has no ${value}`);
+    return value;
+  }
+  if (Array.isArray(value)) return value.map(normalize);
+  if (typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return Object.fromEntries(entries.map(([k, v]) => [k, normalize(v)]));
+  }
+  throw new TypeError(`canonical JSON cannot hold a ${typeof value}`);
+}
+
+/** What an agent already has for an instance (its local record). */
+export interface ExistingInstance {
+  tenantId: string;
+  poolId: string;
+  id: string;
+  ip: string;
+  mac: string;
+  status: InstanceStatus;
+  desiredStatus: DesiredStatus;
+}
+
+export interface SeedOptions extends DocumentStamp {
+  nodeId: string;
+  /** Random a-z0-9 suffix for each new instance id (injected: core has no randomness). */
+  randomSuffix: () => string;
+}
+
+export interface SeedResult {
+  document: NodeDesired;
+  /** Existing instances whose tenant or pool the seed no longer names: tear them down. */
+  removed: ExistingInstance[];
+}
+
+/**
+ * Materializes a seed document for one node that runs everything in it. Existing instances
+ * keep their identity and are reused first (the same materialize() as the coordinator's pool
+ * scale); new ones get ids and the lowest free addresses of their tenant's subnet.
+ */
+export function seedToDesired(
+  seed: SeedDocument,
+  existing: readonly ExistingInstance[],
+  options: SeedOptions,
+): SeedResult {
+  const live = existing.filter(stillMatters);
+  const tenants = seed.tenants.map((t) => seedTenant(t, live, options));
+  const named = new Set(
+    seed.tenants.flatMap((t) => t.pools.map((p) => `${t.tenantId}/${p.poolId}`)),
+  );
+  const removed = live.filter((i) => !named.has(`${i.tenantId}/${i.poolId}`));
+  const { generation, issuedAt, nodeId } = options;
+  const document: NodeDesired = {
+    schema: NODE_DOCUMENT_SCHEMA,
+    nodeId,
+    generation,
+    issuedAt,
+    tenants: tenants.filter((t) => t.pools.length > 0).sort(byId),
+  };
+  return { document, removed };
+}
+
+function seedTenant(
+  tenant: SeedTenant,
+  live: readonly ExistingInstance[],
+  options: SeedOptions,
+): DesiredTenant {
+  const mine = live.filter((i) => i.tenantId === tenant.tenantId);
+  const usedIps = mine.map((i) => i.ip);
+  const pools = tenant.pools.map((pool) =>
+    seedPool(tenant, pool, {
+      existing: mine.filter((i) => i.poolId === pool.poolId),
+      usedIps,
+      randomSuffix: options.randomSuffix,
+    }),
+  );
+  return {
+    id: tenant.tenantId,
+    ...tenant.network,
+    pools: pools.filter((p) => p.instances.length > 0).sort(byId),
+  };
+}
+
+interface PoolInputs {
+  existing: readonly ExistingInstance[];
+  /** Shared across the tenant's pools and appended to as addresses are handed out. */
+  usedIps: string[];
+  randomSuffix: () => string;
+}
+
+function seedPool(tenant: SeedTenant, pool: SeedPool, inputs: PoolInputs): DesiredPool {
+  const plan = materialize({ counts: pool.desiredCounts, instances: inputs.existing });
+  const changes = new Map(plan.assignments.map((a) => [a.id, a.desiredStatus]));
+  const instances: DesiredInstance[] = inputs.existing.map((i) => ({
+    id: i.id,
+    ip: i.ip,
+    mac: i.mac,
+    desiredStatus: changes.get(i.id) ?? i.desiredStatus,
+  }));
+  const ids = new Set(inputs.existing.map((i) => i.id));
+  for (const desiredStatus of plan.create) {
+    const id = newInstanceId(pool.poolId, ids, inputs.randomSuffix());
+    const address = allocateInstanceAddress({
+      subnet: tenant.network.subnet,
+      netId: tenant.network.netId,
+      usedIps: inputs.usedIps,
+    });
+    ids.add(id);
+    inputs.usedIps.push(address.ip);
+    instances.push({ id, ...address, desiredStatus });
+  }
+  return {
+    id: pool.poolId,
+    role: pool.role,
+    flake: pool.flake,
+    profile: pool.profile,
+    revision: null,
+    vcpus: pool.vcpus,
+    memMib: pool.memMib,
+    dataDiskMib: pool.dataDiskMib,
+    pinned: false,
+    critical: false,
+    instances: instances.sort(byId),
+  };
+}
+
+export interface SeedSourcePool {
+  tenantId: string;
+  id: string;
+  role: Pool['role'];
+  flake: string;
+  profile: string;
+  vcpus: number;
+  memMib: number;
+  dataDiskMib: number;
+  counts: Pool['counts'];
+}
+
+/**
+ * The pools as one node holds them: counts are that node's placed instances by desired
+ * status, and pools with nothing there are left out. Feeds seedFromState for a single host.
+ */
+export function poolsOnNode<P extends SeedSourcePool>(
+  pools: readonly P[],
+  instances: readonly Pick<Instance, 'tenantId' | 'poolId' | 'nodeId' | 'desiredStatus'>[],
+  nodeId: string,
+): P[] {
+  const out: P[] = [];
+  for (const pool of pools) {
+    const counts = { running: 0, warm: 0, sleeping: 0 };
+    for (const i of instances) {
+      if (i.nodeId !== nodeId || i.tenantId !== pool.tenantId || i.poolId !== pool.id) continue;
+      if (i.desiredStatus in counts) counts[i.desiredStatus as keyof typeof counts] += 1;
+    }
+    if (counts.running + counts.warm + counts.sleeping > 0) out.push({ ...pool, counts });
+  }
+  return out;
+}
+
+/** The seed document (schema v1) that describes the given tenants and pools. */
+export function seedFromState(
+  tenants: readonly TenantNetworkInfo[],
+  pools: readonly SeedSourcePool[],
+): SeedDocument {
+  return {
+    schemaVersion: 1,
+    tenants: [...tenants].sort(byId).map((t) => ({
+      tenantId: t.id,
+      network: { netId: t.netId, subnet: t.subnet, gateway: t.gateway },
+      pools: pools
+        .filter((p) => p.tenantId === t.id)
+        .sort(byId)
+        .map((p) => ({
+          poolId: p.id,
+          role: p.role,
+          flake: p.flake,
+          profile: p.profile,
+          vcpus: p.vcpus,
+          memMib: p.memMib,
+          dataDiskMib: p.dataDiskMib,
+          desiredCounts: { ...p.counts },
+        })),
+    })),
+  };
+}

@@ -1,0 +1,51 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { GenerationRepo, NodeGeneration } from '../../ports/store.ts';
+import type { Database, NodeGenerationsTable } from '../schema.ts';
+
+type GenerationRow = Selectable<NodeGenerationsTable>;
+
+export class KyselyGenerationRepo implements GenerationRepo {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async get(nodeId: string): Promise<NodeGeneration | undefined> {
+    const row = await this.db
+      .selectFrom('node_generations')
+      .selectAll()
+      .where('node_id', '=', nodeId)
+      .executeTakeFirst();
+    return row && fromRow(row);
+  }
+
+  /**
+   * One statement on both dialects: an upsert whose update only fires when the digest differs,
+   * so concurrent callers with the same content agree on one generation and callers with new
+   * content each move it forward by exactly one.
+   */
+  async bump(nodeId: string, digest: string, at: string): Promise<NodeGeneration> {
+    const row = await this.db
+      .insertInto('node_generations')
+      .values({ node_id: nodeId, generation: 1, digest, updated_at: at })
+      .onConflict((oc) =>
+        oc
+          .column('node_id')
+          .doUpdateSet((eb) => ({
+            generation: eb('node_generations.generation', '+', 1),
+            digest: eb.ref('excluded.digest'),
+            updated_at: eb.ref('excluded.updated_at'),
+          }))
+          .where('node_generations.digest', '<>', digest),
+      )
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return fromRow(row);
+    const current = await this.get(nodeId);
+    // The update was skipped because the digest is already stored; a row that vanished in
+    // between (nothing deletes them) would be a bug worth a loud failure.
+    if (!current) throw new Error(`node_generations row for '${nodeId}' disappeared`);
+    return current;
+  }
+}
+
+function fromRow(r: GenerationRow): NodeGeneration {
+  return { nodeId: r.node_id, generation: r.generation, digest: r.digest, updatedAt: r.updated_at };
+}

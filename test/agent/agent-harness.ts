@@ -1,0 +1,70 @@
+/**
+ * Shared setup for agent tests with real QEMU guests (TCG): a short data dir, an agent built
+ * in-process on the real drivers, a spec, and host-side reads of drive images (no mounts).
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LocalSpecInput } from '../../src/contract/agent-api.ts';
+import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
+import type { Vmm } from '../../src/ports/vmm.ts';
+import { testRunner } from '../support/qemu-guest.ts';
+
+export const ref = (instanceId: string) => ({ tenantId: 'acme', poolId: 'web', instanceId });
+
+export function workerSpec(ip: string, mac: string): LocalSpecInput {
+  return {
+    role: 'worker',
+    vcpus: 1,
+    memMib: 256,
+    dataDiskMib: 16,
+    ip,
+    gateway: '10.240.99.1',
+    mac,
+  };
+}
+
+export function tcgVmm(): QemuVmm {
+  return new QemuVmm({ runner: testRunner, accel: 'tcg' });
+}
+
+/** A Vmm that fails snapshots on demand: the injected failure for "a failed sleep". */
+export class FlakyVmm implements Vmm {
+  readonly name: Vmm['name'];
+  failSnapshots = false;
+  constructor(private readonly inner: Vmm) {
+    this.name = inner.name;
+  }
+  capabilities: Vmm['capabilities'] = () => this.inner.capabilities();
+  start: Vmm['start'] = (spec) => this.inner.start(spec);
+  pause: Vmm['pause'] = (vm) => this.inner.pause(vm);
+  resume: Vmm['resume'] = (vm) => this.inner.resume(vm);
+  snapshot: Vmm['snapshot'] = (vm, dir, kind) =>
+    this.failSnapshots
+      ? Promise.reject(new Error('injected: disk full while writing the snapshot'))
+      : this.inner.snapshot(vm, dir, kind);
+  restore: Vmm['restore'] = (spec, snap) => this.inner.restore(spec, snap);
+  state: Vmm['state'] = (vm) => this.inner.state(vm);
+  stop: Vmm['stop'] = (vm) => this.inner.stop(vm);
+  adopt: Vmm['adopt'] = (vm) => this.inner.adopt(vm);
+}
+
+export function agentDataDir(label: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `mvm-ag-${label}-`));
+}
+
+/** A file's contents inside an ext4 image, read with debugfs (no mount). */
+export async function debugfsCat(image: string, name: string): Promise<string> {
+  const out = await testRunner.run('debugfs', ['-R', `cat /${name}`, image]);
+  return out.stdout;
+}
+
+export const drivePath = (dataDir: string, key: string, file: string): string =>
+  join(dataDir, 'vms', key, 'drives', file);
+
+export const quietLogger = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  debug: () => undefined,
+};

@@ -1,0 +1,255 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DesiredFileStore } from '../../src/agent/desired/desired-file-store.ts';
+import {
+  DesiredRefusedError,
+  keyIdOfPem,
+  verifyEnvelope,
+  type VerifyOptions,
+} from '../../src/agent/desired/verify-desired.ts';
+import { watchDesired } from '../../src/agent/desired/watch-desired.ts';
+import type { NodeDesired, SignedEnvelope } from '../../src/contract/desired.ts';
+import { ephemeralSigningKey, type SigningKey } from '../../src/coordinator/desired/signing-key.ts';
+import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
+import { canonicalJson } from '../../src/core/desired-doc.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
+
+const coordinatorKey = ephemeralSigningKey();
+const strangerKey = ephemeralSigningKey();
+
+function doc(generation: number, nodeId = 'node-1'): NodeDesired {
+  return {
+    schema: 'mvm.node-desired/v1',
+    nodeId,
+    generation,
+    issuedAt: '2026-01-01T00:00:00.000Z',
+    tenants: [
+      {
+        id: 'acme',
+        netId: 7,
+        subnet: '10.240.7.0/24',
+        gateway: '10.240.7.1',
+        pools: [
+          {
+            id: 'workers',
+            role: 'worker',
+            flake: '.',
+            profile: 'minimal',
+            revision: null,
+            vcpus: 1,
+            memMib: 512,
+            dataDiskMib: 1024,
+            pinned: false,
+            critical: false,
+            instances: [
+              {
+                id: 'workers-a',
+                ip: '10.240.7.3',
+                mac: '02:6d:76:00:07:03',
+                desiredStatus: 'running',
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  };
+}
+
+function signed(document: NodeDesired, key: SigningKey = coordinatorKey): SignedEnvelope {
+  const payload = canonicalJson(document);
+  return { payload, signature: key.sign(payload), keyId: key.keyId };
+}
+
+const options: VerifyOptions = {
+  trustedKeys: [coordinatorKey.publicKeyPem],
+  lastGeneration: 4,
+  production: true,
+  nodeId: 'node-1',
+};
+
+function refusal(envelope: unknown, overrides: Partial<VerifyOptions> = {}): string {
+  try {
+    verifyEnvelope(envelope, { ...options, ...overrides });
+  } catch (error) {
+    if (error instanceof DesiredRefusedError) return error.reason;
+    throw error;
+  }
+  return 'accepted';
+}
+
+describe('desired-state verification', () => {
+  it('accepts a newer document signed by a trusted key', () => {
+    const verified = verifyEnvelope(signed(doc(5)), options);
+    expect(verified.document).toEqual(doc(5));
+    expect(verified.keyId).toBe(coordinatorKey.keyId);
+    expect(verified.warnings).toEqual([]);
+    expect(keyIdOfPem(coordinatorKey.publicKeyPem)).toBe(coordinatorKey.keyId);
+  });
+
+  it('refuses forged, tampered, unknown-signer, unsigned, replayed and misaddressed documents', () => {
+    const good = signed(doc(5));
+    // Signed by another key but claiming the trusted key's id.
+    expect(refusal({ ...signed(doc(5), strangerKey), keyId: coordinatorKey.keyId })).toBe(
+      'bad_signature',
+    );
+    const tampered = good.payload.replace('"running"', '"destroyed"');
+    expect(tampered).not.toBe(good.payload);
+    expect(refusal({ ...good, payload: tampered })).toBe('bad_signature');
+    expect(refusal({ ...good, signature: Buffer.alloc(64).toString('base64') })).toBe(
+      'bad_signature',
+    );
+    expect(refusal(signed(doc(5), strangerKey))).toBe('unknown_signer');
+    expect(refusal(good, { trustedKeys: [] })).toBe('unknown_signer');
+    expect(refusal({ payload: good.payload })).toBe('unsigned');
+    expect(refusal(signed(doc(4)))).toBe('replay');
+    expect(refusal(signed(doc(3)))).toBe('replay');
+    expect(refusal(signed(doc(5, 'node-2')))).toBe('wrong_node');
+    expect(refusal({ ...good, extra: 1 })).toBe('malformed');
+    expect(refusal(signed({ ...doc(5), schema: 'other' } as unknown as NodeDesired))).toBe(
+      'malformed',
+    );
+  });
+
+  it('accepts unsigned documents only in dev mode, and says so', () => {
+    const verified = verifyEnvelope(
+      { payload: canonicalJson(doc(5)) },
+      { ...options, production: false },
+    );
+    expect(verified.keyId).toBeUndefined();
+    expect(verified.warnings.join()).toMatch(/UNSIGNED/);
+    // Dev mode relaxes the signature requirement, not the replay check.
+    expect(refusal({ payload: canonicalJson(doc(4)) }, { production: false })).toBe('replay');
+  });
+});
+
+describe('desired-state persistence and watch', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    cleanups.length = 0;
+  });
+
+  async function tempDir(): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), 'mvm-desired-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
+  it('reloads the last accepted envelope after a restart, verified again', async () => {
+    const file = join(await tempDir(), 'desired.json');
+    expect(await new DesiredFileStore(file).load()).toBeUndefined();
+    await new DesiredFileStore(file).save(signed(doc(5)));
+    await new DesiredFileStore(file).save(signed(doc(6)));
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    const restarted = new DesiredFileStore(file);
+    const loaded = await restarted.loadVerified({
+      trustedKeys: [coordinatorKey.publicKeyPem],
+      production: true,
+      nodeId: 'node-1',
+    });
+    expect(loaded?.document).toEqual(doc(6));
+    await expect(
+      restarted.loadVerified({
+        trustedKeys: [strangerKey.publicKeyPem],
+        production: true,
+        nodeId: 'node-1',
+      }),
+    ).rejects.toThrow(DesiredRefusedError);
+  });
+
+  it('keeps watching across a coordinator restart on the same port', async () => {
+    const dir = await tempDir();
+    const settings = {
+      listen: '127.0.0.1:0',
+      databaseUrl: join(dir, 'coordinator.sqlite'),
+      clusterCidr: '10.240.0.0/12',
+      adminToken: 'desired-watch-admin-token',
+      dataDir: dir,
+    };
+    let coordinator: RunningCoordinator | undefined = await serveCoordinator(settings);
+    cleanups.push(async () => coordinator?.close());
+    const url = coordinator.url;
+    const api = async (method: string, path: string, body?: unknown) => {
+      const response = await fetch(`${url}/v1${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${settings.adminToken}`,
+          'content-type': 'application/json',
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      expect(response.ok).toBe(true);
+      return (await response.json()) as Record<string, unknown>;
+    };
+    await api('POST', '/tenants', { id: 'acme', netId: 7, subnet: '10.240.7.0/24' });
+    await api('POST', '/tenants/acme/pools', {
+      id: 'workers',
+      flake: '.',
+      profile: 'minimal',
+      vcpus: 1,
+      memMib: 512,
+    });
+    await api('PUT', '/nodes/node-1', {
+      hostname: 'kvm-1',
+      arch: 'x86_64',
+      capacity: { vcpus: 8, memMib: 8192, diskGib: 10 },
+    });
+    const trusted = String((await api('GET', '/signing-key')).publicKeyPem);
+    expect((await stat(join(dir, 'signing.key'))).mode & 0o777).toBe(0o600);
+
+    const seen: NodeDesired[] = [];
+    const errors: unknown[] = [];
+    const stop = new AbortController();
+    const file = new DesiredFileStore(join(dir, 'agent-desired.json'));
+    const watching = watchDesired({
+      baseUrl: url,
+      token: settings.adminToken,
+      nodeId: 'node-1',
+      trustedKeys: [trusted],
+      production: true,
+      lastGeneration: 0,
+      waitMs: 5_000,
+      backoff: { initialMs: 20, maxMs: 100 },
+      clock: systemClock,
+      signal: stop.signal,
+      onDocument: async (verified, envelope) => {
+        await file.save(envelope);
+        seen.push(verified.document);
+      },
+      onError: (error) => errors.push(error),
+    });
+    cleanups.push(async () => {
+      stop.abort();
+      await watching;
+    });
+    await until(() => seen.length === 1);
+    expect(seen[0]?.tenants).toEqual([]);
+
+    await coordinator.close();
+    coordinator = undefined;
+    await until(() => errors.length >= 2); // it keeps trying while nobody answers
+    coordinator = await serveCoordinator({ ...settings, listen: url.replace('http://', '') });
+    await api('POST', '/tenants/acme/pools/workers/scale', { running: 2 });
+    await until(() => seen.length === 2);
+    // The restarted coordinator kept its signing key, so the agent still trusts it.
+    expect(seen[1]?.generation).toBe(2);
+    expect(seen[1]?.tenants[0]?.pools[0]?.instances).toHaveLength(2);
+    const persisted = await file.loadVerified({
+      trustedKeys: [trusted],
+      production: true,
+      nodeId: 'node-1',
+    });
+    expect(persisted?.document.generation).toBe(2);
+  });
+});
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * The agent's instance runtime against ONE real guest (QEMU, TCG), in ordered steps, two
+ * boots in all: cold boot, cgroup membership, warm/resume, an injected failed sleep, sleep ->
+ * wake (RAM counter continues, no reboot, same IP/MAC/tap), data and secrets drives across
+ * sleep/wake and stop/start. Witnesses: the guest's RAM counter, boot_id, uptime, and drive
+ * images read on the host with debugfs.
+ */
+import { readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GuestStatus } from '../../src/contract/guest-protocol.ts';
+import { createAgent } from '../../src/agent/main.ts';
+import type { RunningAgent } from '../../src/agent/main.ts';
+import { collectStats } from '../../src/agent/runtime/stats.ts';
+import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
+import { waitUntil } from '../../src/drivers/process/wait-until.ts';
+import { realGuestGate } from '../support/qemu-guest.ts';
+import {
+  FlakyVmm,
+  agentDataDir,
+  debugfsCat,
+  drivePath,
+  quietLogger,
+  ref,
+  tcgVmm,
+  workerSpec,
+} from './agent-harness.ts';
+
+const gate = await realGuestGate('agent instance runtime (real guest)');
+
+if (gate.failInCi) {
+  describe('agent instance runtime (CI)', () => {
+    it('needs qemu-system-x86_64 in CI', () => {
+      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
+    });
+  });
+}
+
+describe.runIf(gate.run)('agent instance runtime with a real guest', () => {
+  const vm1 = ref('vm1');
+  const vmm = new FlakyVmm(tcgVmm());
+  let dataDir: string;
+  let agent: Omit<RunningAgent, 'socket'>;
+  let record: VmRecord;
+
+  const guest = () => {
+    if (!record.handle) throw new Error(`no VMM handle (status ${record.status})`);
+    return agent.deps.guests.for(record.handle);
+  };
+  const counterAbove = (value: number): Promise<GuestStatus> =>
+    waitUntil(
+      async () => {
+        const status = await guest().status();
+        return status.counter > value ? status : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 200, what: `guest counter above ${value}` },
+    );
+  const act = async (action: Parameters<typeof agent.runtime.act>[1]) => {
+    record = await agent.runtime.act(vm1, action);
+    return record;
+  };
+  const dataFile = () => drivePath(dataDir, record.key, 'data.ext4');
+  const secretsFile = () => drivePath(dataDir, record.key, 'secrets.ext4');
+
+  beforeAll(async () => {
+    dataDir = await agentDataDir('rt');
+    agent = await createAgent({ dataDir, vmm, logger: quietLogger });
+    record = await agent.runtime.put(vm1, {
+      spec: workerSpec('10.240.99.7', '52:54:00:00:99:07'),
+      secrets: { API_KEY: 'first-secret' },
+    });
+  });
+
+  afterAll(async () => {
+    if (agent) {
+      await agent.runtime.act(vm1, 'destroy').catch(() => undefined);
+      await agent.close();
+    }
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('create is idempotent; start cold-boots and the guest agent answers', async () => {
+    const again = await agent.runtime.put(vm1, {
+      spec: workerSpec('10.240.99.7', '52:54:00:00:99:07'),
+      secrets: { API_KEY: 'first-secret' },
+    });
+    expect(again.version).toBe(record.version);
+    expect(record.status).toBe('created');
+    await act('start');
+    expect(record.status).toBe('running');
+    expect(await guest().ping()).toMatchObject({ ok: true, ready: true });
+    const status = await guest().status();
+    expect(status).toMatchObject({ hostname: 'vm1', ip: '10.240.99.7' });
+    expect(record.spec.tap).toMatch(/^mvm-[0-9a-f]{11}$/);
+  });
+
+  it('the VMM process is in the instance cgroup (pid listed in cgroup.procs)', async () => {
+    const stats = await collectStats(agent.deps, record);
+    expect(stats.cgroup, 'this host has no cgroup2 mount').not.toBeNull();
+    const procs = await readFile(join(stats.cgroup?.dir ?? '', 'cgroup.procs'), 'utf8');
+    expect(procs.split('\n').map(Number)).toContain(record.handle?.pid);
+    expect(stats.cgroup?.pidInCgroup).toBe(true);
+    expect(stats.guest?.ip).toBe('10.240.99.7');
+  });
+
+  it('warm freezes the guest; start resumes it without a reboot', async () => {
+    const before = await guest().status();
+    await act('warm');
+    expect(record.status).toBe('warm');
+    expect(await vmm.state(record.handle!)).toBe('paused');
+    await sleep(2_500); // observation window: the RAM counter must not tick while warm
+    await act('start');
+    expect(record.status).toBe('running');
+    const after = await guest().status();
+    expect(after.boot_id).toBe(before.boot_id);
+    expect(after.counter - before.counter).toBeLessThanOrEqual(1);
+    await counterAbove(after.counter);
+  });
+
+  it('a failed sleep (snapshot write fails) leaves the VM running', async () => {
+    const before = await guest().status();
+    const pid = record.handle?.pid;
+    vmm.failSnapshots = true;
+    try {
+      await expect(act('sleep')).rejects.toThrow(/resumed and is running.*injected/);
+    } finally {
+      vmm.failSnapshots = false;
+    }
+    record = await agent.runtime.get(vm1);
+    expect(record).toMatchObject({ status: 'running', snapshot: null, intent: null });
+    expect(record.handle?.pid).toBe(pid);
+    expect(await vmm.state(record.handle!)).toBe('running');
+    const after = await counterAbove(before.counter);
+    expect(after.boot_id).toBe(before.boot_id);
+  });
+
+  it('sleep -> wake: counter continues, uptime not reset, same IP/MAC/tap, data kept', async () => {
+    const before = await guest().status();
+    const spec = record.spec;
+    await act('sleep');
+    expect(record).toMatchObject({ status: 'sleeping', handle: null });
+    expect(record.snapshot?.dir).toMatch(/\/snapshots\/\d+$/);
+    expect((await stat(join(record.snapshot!.dir, 'vm.state'))).size).toBeGreaterThan(1 << 20);
+    // sleep-prep made the guest write its counter to the data drive before the snapshot.
+    const onDisk = Number(await debugfsCat(dataFile(), '.mvm-last-sleep'));
+    expect(onDisk).toBeGreaterThanOrEqual(before.counter);
+
+    await act('wake');
+    expect(record.status).toBe('running');
+    expect(record.snapshot).toBeNull();
+    expect(record.spec).toEqual(spec);
+    const after = await guest().status();
+    expect(after.boot_id).toBe(before.boot_id);
+    expect(after.ip).toBe('10.240.99.7');
+    expect(after.counter).toBeGreaterThanOrEqual(before.counter);
+    expect(after.uptime_s).toBeGreaterThanOrEqual(before.uptime_s);
+    await counterAbove(after.counter);
+    expect(Number(await debugfsCat(dataFile(), '.mvm-last-sleep'))).toBe(onDisk);
+  });
+
+  it('new secrets: the secrets drive is rebuilt on wake (start on sleeping wakes, no reboot)', async () => {
+    expect(await debugfsCat(secretsFile(), 'API_KEY')).toBe('first-secret');
+    const bootId = (await guest().status()).boot_id;
+    record = await agent.runtime.put(vm1, {
+      spec: workerSpec('10.240.99.7', '52:54:00:00:99:07'),
+      secrets: { API_KEY: 'rotated-secret' },
+    });
+    expect(record.spec.secretsVersion).toBe(2);
+    await act('sleep');
+    await act('start'); // pathTo(sleeping, running) is a wake, not a cold boot
+    expect((await guest().status()).boot_id).toBe(bootId);
+    expect(await debugfsCat(secretsFile(), 'API_KEY')).toBe('rotated-secret');
+    expect((await stat(secretsFile())).mode & 0o777).toBe(0o600);
+  });
+
+  it('stop -> start: a cold boot that keeps the data drive', async () => {
+    const bootId = (await guest().status()).boot_id;
+    await act('stop');
+    expect(record).toMatchObject({ status: 'stopped', handle: null, snapshot: null });
+    const written = Number(await debugfsCat(dataFile(), '.mvm-last-sleep'));
+    expect(written).toBeGreaterThan(0);
+    await act('start');
+    expect(record.status).toBe('running');
+    expect((await guest().status()).boot_id).not.toBe(bootId);
+    expect(Number(await debugfsCat(dataFile(), '.mvm-last-sleep'))).toBe(written);
+  });
+
+  it('destroy removes the VMM, drives, cgroup, dir and record', async () => {
+    const pid = record.handle!.pid;
+    const stats = await collectStats(agent.deps, record);
+    await act('destroy');
+    expect(record.status).toBe('destroyed');
+    await expect(agent.runtime.get(vm1)).rejects.toThrow(/not found/);
+    await expect(stat(join(dataDir, 'vms', record.key))).rejects.toThrow();
+    if (stats.cgroup) await expect(stat(stats.cgroup.dir)).rejects.toThrow();
+    expect(() => process.kill(pid, 0)).toThrow();
+  });
+});
