@@ -64,8 +64,11 @@ async function stopListening(server: ServerType): Promise<void> {
 }
 
 /** The coordinator's composition root: store, services, HTTP listener. */
-export async function serveCoordinator(settings: ServeSettings): Promise<RunningCoordinator> {
-  const logger = pino({ name: 'mvm-coordinator' }, pino.destination(2));
+export async function serveCoordinator(
+  settings: ServeSettings,
+  options: { logger?: pino.Logger } = {},
+): Promise<RunningCoordinator> {
+  const logger = options.logger ?? pino({ name: 'mvm-coordinator' }, pino.destination(2));
   const store = await openStore(settings.databaseUrl, { logger });
   try {
     const signingKey = await loadOrCreateSigningKey(settings.dataDir, settings.signingKey);

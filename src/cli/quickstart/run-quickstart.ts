@@ -99,9 +99,16 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     };
   }
   await mkdir(settings.dataDir, { recursive: true, mode: 0o700 });
-  print(`starting the coordinator (store: ${settings.databaseUrl}) ...`);
+  print(
+    `starting the coordinator (store: ${settings.databaseUrl}, logs: ${join(settings.dataDir, 'coordinator.log')}) ...`,
+  );
   const { serveCoordinator } = await import('../../coordinator/serve.ts');
-  const coordinator = await serveCoordinator(settings);
+  const coordinator = await serveCoordinator(settings, {
+    logger: pino(
+      { name: 'mvm-coordinator' },
+      pino.destination(join(settings.dataDir, 'coordinator.log')),
+    ),
+  });
   const closers: Array<() => Promise<void>> = [() => coordinator.close()];
   try {
     const api = createApiClient({ baseUrl: coordinator.url, token: await options.readToken() });

@@ -1,0 +1,77 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createAgent } from '../../src/agent/main.ts';
+import { runQuickstart, type QuickstartResult } from '../../src/cli/quickstart/run-quickstart.ts';
+
+const qemu = existsSync('/usr/bin/qemu-system-x86_64');
+if (!qemu) {
+  const message = 'quickstart e2e: qemu-system-x86_64 is absent; install qemu-system-x86';
+  if (process.env.CI) throw new Error(message);
+  console.warn(`[skip] ${message}`);
+}
+
+// The main job, end to end: coordinator on SQLite + agent + demo tenant + real microVMs (TCG).
+// Networking stays off here: tests never touch the root namespace.
+describe.skipIf(!qemu)('quickstart (fleet-of-one)', () => {
+  let dataDir = '';
+  const lines: string[] = [];
+  afterAll(async () => {
+    if (!dataDir) return;
+    const agent = await createAgent({ dataDir, logger: pino({ level: 'warn' }) });
+    for (const vm of await agent.runtime.list()) {
+      await agent.runtime.act(
+        { tenantId: vm.tenantId, poolId: vm.poolId, instanceId: vm.instanceId },
+        'destroy',
+      );
+    }
+    await agent.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  async function run(): Promise<QuickstartResult> {
+    return runQuickstart({
+      settings: {
+        listen: '127.0.0.1:0',
+        databaseUrl: join(dataDir, 'coordinator.sqlite'),
+        clusterCidr: '10.240.0.0/12',
+        dataDir,
+      },
+      sizes: { running: 1, warm: 0, sleeping: 1 },
+      node: { id: 'local', hostname: 'local', vcpus: 8, memMib: 8192 },
+      readToken: async () => (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim(),
+      print: (line) => lines.push(line),
+      untilShutdown: undefined,
+    });
+  }
+
+  it('boots the demo fleet for real and changes nothing when run again', async () => {
+    process.env.MVM_NETWORK = 'off';
+    dataDir = await mkdtemp(join(tmpdir(), 'mvm-quickstart-'));
+    const first = await run();
+    const byPool = (r: QuickstartResult) =>
+      r.instances.map((i) => `${i.poolId}:${i.desiredStatus}:${i.status}`).sort();
+    expect(byPool(first)).toEqual([
+      'gateways:running:running',
+      'workers:running:running',
+      'workers:sleeping:sleeping',
+    ]);
+    expect(first.steps.every((s) => s.error === undefined)).toBe(true);
+    expect(lines.some((l) => l.includes('fleet-of-one ready'))).toBe(true);
+    const second = await run();
+    expect(second.instances.map((i) => [i.id, i.ip, i.status])).toEqual(
+      first.instances.map((i) => [i.id, i.ip, i.status]),
+    );
+    // The VMs kept running between the runs: the agent adopted them instead of booting again.
+    const agent = await createAgent({ dataDir, logger: pino({ level: 'warn' }) });
+    const pids = (await agent.runtime.list())
+      .filter((vm) => vm.status === 'running')
+      .map((vm) => vm.handle?.pid);
+    await agent.close();
+    expect(pids).toHaveLength(2);
+    for (const pid of pids) expect(existsSync(`/proc/${String(pid)}`)).toBe(true);
+  }, 240_000);
+});
