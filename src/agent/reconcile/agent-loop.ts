@@ -1,0 +1,90 @@
+import type { SignedEnvelope } from '../../contract/desired.ts';
+import type { Clock } from '../../ports/clock.ts';
+import type { DriverLogger } from '../../drivers/process/logger.ts';
+import type { DesiredFileStore } from '../desired/desired-file-store.ts';
+import type { VerifiedDocument } from '../desired/verify-desired.ts';
+import { watchDesired, type FetchLike } from '../desired/watch-desired.ts';
+import type { InstanceRuntime } from '../runtime/instance-runtime.ts';
+import {
+  reconcileDocument,
+  type ReconcileStep,
+  type StatusReporter,
+} from './reconcile-document.ts';
+
+export interface AgentLoopOptions {
+  coordinatorUrl: string;
+  token?: string;
+  nodeId: string;
+  trustedKeys: readonly string[];
+  production: boolean;
+  runtime: InstanceRuntime;
+  store: DesiredFileStore;
+  reporter?: StatusReporter;
+  clock: Clock;
+  logger?: DriverLogger;
+  signal: AbortSignal;
+  fetch?: FetchLike;
+  /** Re-converge on the last document this often, to repair drift (default 30 s). */
+  resyncMs?: number;
+  onPass?: (generation: number, steps: ReconcileStep[]) => void;
+}
+
+/**
+ * The agent's loop: converge on the last accepted document at once (it survives restarts and
+ * coordinator outages), then on every newer verified document the watch delivers, and again
+ * periodically. Passes never overlap: a new document waits for the running pass to finish.
+ */
+export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
+  let current: VerifiedDocument | undefined = await options.store
+    .loadVerified({
+      trustedKeys: options.trustedKeys,
+      production: options.production,
+      nodeId: options.nodeId,
+    })
+    .catch((error: unknown) => {
+      options.logger?.warn(
+        { err: error },
+        'saved desired document refused; waiting for a fresh one',
+      );
+      return undefined;
+    });
+  let running: Promise<void> = Promise.resolve();
+  const pass = (): Promise<void> => {
+    running = running.then(async () => {
+      if (!current) return;
+      const steps = await reconcileDocument({
+        document: current.document,
+        runtime: options.runtime,
+        ...(options.reporter ? { reporter: options.reporter } : {}),
+        ...(options.logger ? { logger: options.logger } : {}),
+      });
+      options.onPass?.(current.document.generation, steps);
+    });
+    return running;
+  };
+  await pass();
+  const timer = setInterval(() => void pass(), options.resyncMs ?? 30_000);
+  try {
+    await watchDesired({
+      baseUrl: options.coordinatorUrl,
+      ...(options.token ? { token: options.token } : {}),
+      nodeId: options.nodeId,
+      trustedKeys: options.trustedKeys,
+      production: options.production,
+      lastGeneration: current?.document.generation ?? 0,
+      signal: options.signal,
+      clock: options.clock,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      onDocument: async (verified: VerifiedDocument, envelope: SignedEnvelope) => {
+        await options.store.save(envelope);
+        current = verified;
+        await pass();
+      },
+      onError: (error, retryInMs) =>
+        options.logger?.warn({ err: error, retryInMs }, 'desired watch'),
+    });
+  } finally {
+    clearInterval(timer);
+    await running;
+  }
+}

@@ -1,0 +1,47 @@
+import type { DesiredStatus } from '../../core/model.ts';
+import { seedToDesired } from '../../core/desired-doc.ts';
+import type { SeedDocument } from '../../contract/desired.ts';
+import type { DriverLogger } from '../../drivers/process/logger.ts';
+import type { InstanceRuntime } from '../runtime/instance-runtime.ts';
+import { reconcileDocument, type ReconcileStep } from './reconcile-document.ts';
+
+export interface ApplySeedOptions {
+  seed: SeedDocument;
+  runtime: InstanceRuntime;
+  nodeId: string;
+  now: Date;
+  randomSuffix: () => string;
+  logger?: DriverLogger;
+  onStep?: (step: ReconcileStep) => void;
+}
+
+/**
+ * Coordinator-less operation: the seed (tenants → pools → counts) is materialized against the
+ * VMs this agent already has, by the same function the coordinator's pool scale uses, and the
+ * result goes through the same reconciler as a coordinator's document.
+ */
+export async function applySeed(options: ApplySeedOptions): Promise<ReconcileStep[]> {
+  const existing = (await options.runtime.list()).map((vm) => ({
+    tenantId: vm.tenantId,
+    poolId: vm.poolId,
+    id: vm.instanceId,
+    ip: vm.spec.ip,
+    mac: vm.spec.mac,
+    status: vm.status,
+    desiredStatus: (vm.status === 'created' || vm.status === 'ready' || vm.status === 'failed'
+      ? 'stopped'
+      : vm.status) as DesiredStatus,
+  }));
+  const { document } = seedToDesired(options.seed, existing, {
+    nodeId: options.nodeId,
+    generation: 0,
+    issuedAt: options.now.toISOString(),
+    randomSuffix: options.randomSuffix,
+  });
+  return reconcileDocument({
+    document,
+    runtime: options.runtime,
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.onStep ? { onStep: options.onStep } : {}),
+  });
+}

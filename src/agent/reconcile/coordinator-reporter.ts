@@ -1,0 +1,51 @@
+import { isMvmError } from '../../core/errors.ts';
+import type { InstanceStatus } from '../../core/model.ts';
+import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
+import type { DriverLogger } from '../../drivers/process/logger.ts';
+import type { InstanceRef } from '../runtime/instance-runtime.ts';
+import type { StatusReporter } from './reconcile-document.ts';
+
+/**
+ * Reports observed statuses to the coordinator, once per change: a status already reported is
+ * not sent again on the next pass. An unreachable coordinator is logged, not fatal; the next
+ * pass after it returns sends what it missed.
+ */
+export function coordinatorReporter(
+  api: ApiClient,
+  nodeId: string,
+  logger?: DriverLogger,
+): StatusReporter {
+  const sent = new Map<string, InstanceStatus>();
+  return {
+    async report(ref: InstanceRef, status: InstanceStatus, failureReason?: string) {
+      const key = `${ref.tenantId}/${ref.poolId}/${ref.instanceId}`;
+      if (sent.get(key) === status && failureReason === undefined) return;
+      try {
+        await api.call('reportInstanceStatus', {
+          params: {
+            node: nodeId,
+            tenant: ref.tenantId,
+            pool: ref.poolId,
+            instance: ref.instanceId,
+          },
+          body: {
+            status,
+            ...(failureReason ? { failureReason: failureReason.slice(0, 2000) } : {}),
+          },
+        });
+        sent.set(key, status);
+      } catch (error) {
+        // The record is gone once the coordinator has seen it destroyed: nothing left to say.
+        if (isMvmError(error) && error.code === 'not_found') {
+          sent.delete(key);
+          return;
+        }
+        sent.delete(key);
+        logger?.warn(
+          { instance: key, err: error },
+          'status report failed; will retry on the next pass',
+        );
+      }
+    },
+  };
+}
