@@ -1,8 +1,9 @@
+import { isMvmError } from '../core/errors.ts';
 import type { z } from 'zod';
 import { routes } from '../contract/api.ts';
 import type { RouteDef, Routes, RouteName } from '../contract/api.ts';
 import type { Principal } from './principal.ts';
-import { requireAdmin, scopeTenant } from './principal.ts';
+import { requireAdmin, requireNodeOrAdmin, scopeTenant } from './principal.ts';
 import type { Services } from './services/index.ts';
 
 type Field<R, F extends string> =
@@ -49,7 +50,13 @@ function bindHandlers(s: Services, meta: { version: string; store: string }): Ha
   // Placement follows every change of intent or capacity. The response reports the change
   // itself; the placement shows in the instances' nodeId on the next read.
   const scheduled = async <T>(result: T): Promise<T> => {
-    await s.scheduler.schedule();
+    try {
+      await s.scheduler.schedule();
+    } catch (error) {
+      // The change itself is committed; a placement that lost a race with another replica is
+      // redone by the next scheduling pass, so the caller must not see a failure.
+      if (!(isMvmError(error) && error.code === 'conflict')) throw error;
+    }
     return result;
   };
   const tenantOf = (principal: Principal, tenant: string) =>
@@ -126,7 +133,7 @@ function bindHandlers(s: Services, meta: { version: string; store: string }): Ha
         ),
       ),
     reportInstanceStatus: async ({ principal, params, body }) => {
-      requireAdmin(principal);
+      requireNodeOrAdmin(principal, params.node);
       const { node, tenant, pool, instance } = params;
       return s.instances.report(
         node,
@@ -135,8 +142,19 @@ function bindHandlers(s: Services, meta: { version: string; store: string }): Ha
       );
     },
     watchNodeDesired: async ({ principal, params, query }) => {
-      requireAdmin(principal);
+      requireNodeOrAdmin(principal, params.node);
       return s.desired.watch(params.node, query.after, query.waitMs);
+    },
+    createJoinToken: async ({ principal, body }) => {
+      requireAdmin(principal);
+      return s.join.issueToken(principal, body);
+    },
+    joinNode: async ({ body }) => scheduled(await s.join.join(body)),
+    rotateNodeCertificate: async ({ principal, params, body }) =>
+      s.join.rotate(principal, params.node, body.csrPem),
+    revokeNode: async ({ principal, params }) => {
+      requireAdmin(principal);
+      return s.join.revoke(principal, params.node);
     },
     getSigningKey: async () => s.desired.signingKey(),
     runScheduler: async ({ principal }) => {

@@ -1,8 +1,11 @@
 import type { Kysely } from 'kysely';
 import type {
+  LockRepo,
   AuditRepo,
   GenerationRepo,
   InstanceRepo,
+  JoinTokenRepo,
+  NodeCertificateRepo,
   NodeRepo,
   PoolRepo,
   Repos,
@@ -13,6 +16,9 @@ import type {
 import { KyselyAuditRepo } from './repos/audit-repo.ts';
 import { KyselyGenerationRepo } from './repos/generation-repo.ts';
 import { KyselyInstanceRepo } from './repos/instance-repo.ts';
+import { KyselyLockRepo } from './repos/lock-repo.ts';
+import { KyselyJoinTokenRepo } from './repos/join-token-repo.ts';
+import { KyselyNodeCertificateRepo } from './repos/node-certificate-repo.ts';
 import { KyselyNodeRepo } from './repos/node-repo.ts';
 import { KyselyPoolRepo } from './repos/pool-repo.ts';
 import { KyselyTenantRepo } from './repos/tenant-repo.ts';
@@ -23,6 +29,7 @@ import type { SqlDialect } from './sql-dialect.ts';
 /** Every repository bound to one connection or transaction. */
 export function reposFor(db: Kysely<Database>): Repos {
   return {
+    locks: new KyselyLockRepo(db),
     tenants: new KyselyTenantRepo(db),
     pools: new KyselyPoolRepo(db),
     instances: new KyselyInstanceRepo(db),
@@ -30,11 +37,14 @@ export function reposFor(db: Kysely<Database>): Repos {
     audit: new KyselyAuditRepo(db),
     tokens: new KyselyTokenRepo(db),
     generations: new KyselyGenerationRepo(db),
+    joinTokens: new KyselyJoinTokenRepo(db),
+    nodeCertificates: new KyselyNodeCertificateRepo(db),
   };
 }
 
 /** The Store port on an open, migrated Kysely instance. Use openStore() to make one. */
 export class KyselyStore implements Store {
+  readonly locks: LockRepo;
   readonly tenants: TenantRepo;
   readonly pools: PoolRepo;
   readonly instances: InstanceRepo;
@@ -42,6 +52,8 @@ export class KyselyStore implements Store {
   readonly audit: AuditRepo;
   readonly tokens: TokenRepo;
   readonly generations: GenerationRepo;
+  readonly joinTokens: JoinTokenRepo;
+  readonly nodeCertificates: NodeCertificateRepo;
   private closed = false;
 
   constructor(
@@ -49,6 +61,7 @@ export class KyselyStore implements Store {
     readonly dialect: SqlDialect,
   ) {
     const repos = reposFor(db);
+    this.locks = repos.locks;
     this.tenants = repos.tenants;
     this.pools = repos.pools;
     this.instances = repos.instances;
@@ -56,6 +69,8 @@ export class KyselyStore implements Store {
     this.audit = repos.audit;
     this.tokens = repos.tokens;
     this.generations = repos.generations;
+    this.joinTokens = repos.joinTokens;
+    this.nodeCertificates = repos.nodeCertificates;
   }
 
   /**

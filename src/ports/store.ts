@@ -151,7 +151,53 @@ export interface GenerationRepo {
   bump(nodeId: string, digest: string, at: string): Promise<NodeGeneration>;
 }
 
+export interface JoinTokenRecord {
+  id: string;
+  /** sha256 hex of the secret; the secret itself is never stored. */
+  hash: string;
+  /** The only node id this token may join as; null = any node not yet registered. */
+  nodeId: string | null;
+  createdAt: string;
+  expiresAt: string;
+  usedAt: string | null;
+}
+
+export interface JoinTokenRepo {
+  insert(token: JoinTokenRecord): Promise<void>;
+  findByHash(hash: string): Promise<JoinTokenRecord | undefined>;
+  /**
+   * Compare-and-set single use: marks the token used at `at` only if it is unused, unexpired
+   * at `at` and not bound to another node. True when this call used it.
+   */
+  consume(id: string, nodeId: string, at: string): Promise<boolean>;
+}
+
+export interface NodeCertificateRecord {
+  serial: string;
+  nodeId: string;
+  fingerprint: string;
+  notAfter: string;
+  issuedAt: string;
+  revokedAt: string | null;
+}
+
+export interface NodeCertificateRepo {
+  /** Throws AlreadyExistsError for a duplicate serial. */
+  insert(cert: NodeCertificateRecord): Promise<void>;
+  get(serial: string): Promise<NodeCertificateRecord | undefined>;
+  list(nodeId: string): Promise<NodeCertificateRecord[]>;
+  /** Revokes every unrevoked certificate of the node; returns how many it revoked. */
+  revokeNode(nodeId: string, at: string): Promise<number>;
+}
+
+/** Exclusion across coordinator replicas (the scheduler runs on one at a time). */
+export interface LockRepo {
+  /** Inside a transaction: true if this transaction now holds `name` until it ends. */
+  tryAcquire(name: string): Promise<boolean>;
+}
+
 export interface Repos {
+  locks: LockRepo;
   tenants: TenantRepo;
   pools: PoolRepo;
   instances: InstanceRepo;
@@ -159,6 +205,8 @@ export interface Repos {
   audit: AuditRepo;
   tokens: TokenRepo;
   generations: GenerationRepo;
+  joinTokens: JoinTokenRepo;
+  nodeCertificates: NodeCertificateRepo;
 }
 
 export interface Store extends Repos {

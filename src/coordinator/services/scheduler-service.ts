@@ -20,6 +20,8 @@ export class SchedulerService {
 
   async schedule(): Promise<ScheduleOutcome> {
     return this.deps.store.transaction(async (repos) => {
+      // One scheduler at a time across replicas; the others skip (the holder places everything).
+      if (!(await repos.locks.tryAcquire('mvm.scheduler'))) return { placed: [], unplaced: [] };
       const nodes = (await repos.nodes.list()).filter((n) => n.status === 'ready');
       const instances = (await repos.instances.list()).filter(
         (i) => i.desiredStatus !== 'destroyed',
