@@ -3,6 +3,7 @@ import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { InternalError } from '../core/errors.ts';
 import { initialMigration } from './migrations/0001-initial.ts';
 import { desiredGenerationsMigration } from './migrations/0002-desired-generations.ts';
+import { nodeJoinMigration } from './migrations/0003-node-join.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { StoreLogger } from './store-logger.ts';
 
@@ -11,6 +12,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
     '0001-initial': initialMigration(dialect),
     '0002-desired-generations': desiredGenerationsMigration(),
+    '0003-node-join': nodeJoinMigration(),
   };
 }
 

@@ -12,6 +12,8 @@ export interface Database {
   audit_events: AuditEventsTable;
   api_tokens: ApiTokensTable;
   node_generations: NodeGenerationsTable;
+  join_tokens: JoinTokensTable;
+  node_certificates: NodeCertificatesTable;
 }
 
 export interface TenantsTable {
@@ -110,4 +112,25 @@ export interface NodeGenerationsTable {
   /** sha256 hex of the document's canonical content */
   digest: string;
   updated_at: string;
+}
+
+export interface JoinTokensTable {
+  id: string;
+  /** sha256 hex of the secret */
+  hash: string;
+  /** The only node id the token may join as; null = any new node. */
+  node_id: string | null;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
+export interface NodeCertificatesTable {
+  /** Upper-case hex */
+  serial: string;
+  node_id: string;
+  fingerprint: string;
+  not_after: string;
+  issued_at: string;
+  revoked_at: string | null;
 }

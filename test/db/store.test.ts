@@ -55,6 +55,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     expect(first.lines.map((l) => l.message)).toEqual([
       'applied store migration',
       'applied store migration',
+      'applied store migration',
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -62,6 +63,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       dialect: name,
       migration: '0002-desired-generations',
     });
+    expect(first.lines[2]?.context).toEqual({ dialect: name, migration: '0003-node-join' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();
