@@ -35,43 +35,85 @@ function holdsResources(status: DesiredStatus): boolean {
   return status === 'running' || status === 'warm';
 }
 
-function fits(node: PlacementNode, request: PlacementRequest): boolean {
-  if (!holdsResources(request.desiredStatus)) return true;
-  return (
-    node.usedVcpus + request.vcpus <= node.vcpus && node.usedMemMib + request.memMib <= node.memMib
-  );
-}
+/** Column-wise node state: the inner loop touches typed arrays only (10k × 1k stays fast). */
+class NodeTable {
+  readonly ids: string[];
+  readonly vcpus: Float64Array;
+  readonly memMib: Float64Array;
+  readonly usedVcpus: Float64Array;
+  readonly usedMemMib: Float64Array;
+  private readonly poolCounts = new Map<string, Int32Array>();
 
-function better(pool: string) {
-  return (a: PlacementNode, b: PlacementNode): number =>
-    (a.poolCounts[pool] ?? 0) - (b.poolCounts[pool] ?? 0) ||
-    b.memMib - b.usedMemMib - (a.memMib - a.usedMemMib) ||
-    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  constructor(nodes: readonly PlacementNode[]) {
+    // Sorted by id, so "lowest index" is the deterministic tie-break.
+    const sorted = [...nodes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const n = sorted.length;
+    this.ids = sorted.map((node) => node.id);
+    this.vcpus = Float64Array.from(sorted, (node) => node.vcpus);
+    this.memMib = Float64Array.from(sorted, (node) => node.memMib);
+    this.usedVcpus = Float64Array.from(sorted, (node) => node.usedVcpus);
+    this.usedMemMib = Float64Array.from(sorted, (node) => node.usedMemMib);
+    sorted.forEach((node, i) => {
+      for (const [pool, count] of Object.entries(node.poolCounts)) this.counts(pool, n)[i] = count;
+    });
+  }
+
+  counts(pool: string, n = this.ids.length): Int32Array {
+    let counts = this.poolCounts.get(pool);
+    if (!counts) {
+      counts = new Int32Array(n);
+      this.poolCounts.set(pool, counts);
+    }
+    return counts;
+  }
+
+  /** Fewest instances of the same pool (spread), then most free memory, then lowest id. */
+  bestFit(request: PlacementRequest): number {
+    const counts = this.counts(request.pool);
+    const holds = holdsResources(request.desiredStatus);
+    let best = -1;
+    for (let i = 0; i < this.ids.length; i += 1) {
+      const free = this.memMib[i]! - this.usedMemMib[i]!;
+      if (holds && (this.usedVcpus[i]! + request.vcpus > this.vcpus[i]! || free < request.memMib))
+        continue;
+      if (best === -1) {
+        best = i;
+        continue;
+      }
+      const byCount = counts[i]! - counts[best]!;
+      if (byCount < 0 || (byCount === 0 && free > this.memMib[best]! - this.usedMemMib[best]!))
+        best = i;
+    }
+    return best;
+  }
+
+  take(i: number, request: PlacementRequest): void {
+    if (holdsResources(request.desiredStatus)) {
+      this.usedVcpus[i]! += request.vcpus;
+      this.usedMemMib[i]! += request.memMib;
+    }
+    this.counts(request.pool)[i]! += 1;
+  }
 }
 
 export function placeInstances(
   nodes: readonly PlacementNode[],
   requests: readonly PlacementRequest[],
 ): PlacementResult {
-  const state = nodes.map((n) => ({ ...n, poolCounts: { ...n.poolCounts } }));
+  const table = new NodeTable(nodes);
   const result: PlacementResult = { placed: [], unplaced: [] };
   for (const request of requests) {
-    const candidates = state.filter((n) => fits(n, request)).sort(better(request.pool));
-    const node = candidates[0];
-    if (!node) {
+    const i = table.bestFit(request);
+    if (i === -1) {
       const reason =
-        state.length === 0
+        nodes.length === 0
           ? 'no nodes are registered'
           : `no node has ${request.vcpus} vCPU and ${request.memMib} MiB free`;
       result.unplaced.push({ key: request.key, reason });
       continue;
     }
-    if (holdsResources(request.desiredStatus)) {
-      node.usedVcpus += request.vcpus;
-      node.usedMemMib += request.memMib;
-    }
-    node.poolCounts[request.pool] = (node.poolCounts[request.pool] ?? 0) + 1;
-    result.placed.push({ key: request.key, nodeId: node.id });
+    table.take(i, request);
+    result.placed.push({ key: request.key, nodeId: table.ids[i]! });
   }
   return result;
 }
