@@ -6,6 +6,7 @@ import type {
   InstanceStatus,
   Pool,
   Quotas,
+  Tenant,
 } from '../core/model.ts';
 
 /**
@@ -19,16 +20,8 @@ export interface InstanceKey {
   instanceId: string;
 }
 
-export interface TenantRecord {
-  id: string;
-  netId: number;
-  subnet: string;
-  gateway: string;
-  quotas: Quotas;
-  createdAt: string;
-  updatedAt: string;
-  version: number;
-}
+/** A tenant as stored: the domain type itself. */
+export type TenantRecord = Tenant;
 
 export interface TenantRepo {
   /** Throws AlreadyExistsError for a duplicate id, ConflictError for a duplicate netId/subnet. */
