@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   const runner = new NodeProcessRunner();
   const { vmm, verdict } = await createQemuVmm({ runner });
   const dataDir = await mkdtemp(join(tmpdir(), 'mvm-bench-ag-'));
-  const agent = await createAgent({ dataDir, vmm, logger });
+  const agent = await createAgent({ dataDir, vmm, logger, network: null });
   console.log(`driver qemu, accel ${verdict.accel} (${verdict.reason}); ${runs} runs each`);
   console.log('driver firecracker: not measured (the agent composition root wires QEMU only)');
   try {

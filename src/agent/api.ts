@@ -11,6 +11,7 @@ import {
 } from '../contract/agent-api.ts';
 import { httpStatusOf } from '../coordinator/http-status.ts';
 import type { DriverLogger } from '../drivers/process/logger.ts';
+import type { HostNetworkState } from '../ports/network.ts';
 import type { RuntimeDeps } from './runtime/deps.ts';
 import type { InstanceRef, InstanceRuntime } from './runtime/instance-runtime.ts';
 import { collectStats, tailConsole, toLocalInstance } from './runtime/stats.ts';
@@ -43,6 +44,16 @@ function errorResponse(c: Context, error: MvmError): Response {
   );
 }
 
+/** The desired tenant network `mvm net verify` checks the kernel against. */
+async function localNetwork(
+  deps: RuntimeDeps,
+): Promise<{ enabled: boolean; netns?: string; state: HostNetworkState }> {
+  const network = deps.network;
+  if (!network) return { enabled: false, state: { tenants: [], instances: [] } };
+  const netns = network.netns;
+  return { enabled: true, ...(netns ? { netns } : {}), state: await network.desired() };
+}
+
 /** The agent's local API; served on a unix socket only (see main.ts). */
 export function createAgentApp(
   runtime: InstanceRuntime,
@@ -64,6 +75,7 @@ export function createAgentApp(
     const lines = Math.min(10_000, Math.max(1, Number(c.req.query('lines') ?? 100) || 100));
     return c.json(await tailConsole(deps, await runtime.get(refOf(c)), lines));
   });
+  app.get('/network', async (c) => c.json(await localNetwork(deps)));
   app.onError((error, c) => {
     if (isMvmError(error)) {
       if (error.code === 'internal' || error.code === 'host_failure')

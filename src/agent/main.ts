@@ -13,13 +13,17 @@ import pino from 'pino';
 import { systemClock } from '../drivers/clock/system-clock.ts';
 import { buildDevImage } from '../drivers/dev-image/build-dev-image.ts';
 import { Ext4Drives } from '../drivers/drives/ext4-drives.ts';
+import { NetnsProcessRunner } from '../drivers/process/netns-process-runner.ts';
 import { NodeProcessRunner } from '../drivers/process/node-process-runner.ts';
 import type { DriverLogger } from '../drivers/process/logger.ts';
-import { createQemuVmm } from '../drivers/qemu/create-qemu-vmm.ts';
 import type { Cgroups } from '../ports/cgroups.ts';
 import type { Vmm } from '../ports/vmm.ts';
 import { createAgentApp } from './api.ts';
 import { loadCgroups } from './load-cgroups.ts';
+import { loadNetwork } from './load-network.ts';
+import { loadVmm } from './load-vmm.ts';
+import type { VmmSelection } from './load-vmm.ts';
+import type { NetworkChoice } from './load-network.ts';
 import { recover } from './recover.ts';
 import type { RecoveryReport } from './recover.ts';
 import { DEFAULT_TIMEOUTS } from './runtime/deps.ts';
@@ -31,10 +35,11 @@ import { InstanceRuntime } from './runtime/instance-runtime.ts';
 import { agentLayout } from './runtime/layout.ts';
 import { openAgentDb } from './state/open-agent-db.ts';
 
-export interface AgentOptions {
+/** Tenant networking (NetworkChoice): on by default; `netns` also runs the VMMs there. */
+export interface AgentOptions extends NetworkChoice, VmmSelection {
   dataDir: string;
   logger?: DriverLogger;
-  /** Injected in tests and benchmarks; default: QEMU (KVM if it boots the guest, else TCG). */
+  /** Injected in tests and benchmarks; default: `vmmDriver` (see load-vmm.ts). */
   vmm?: Vmm;
   cgroups?: Cgroups | null;
   images?: ImageSource;
@@ -55,9 +60,12 @@ export async function createAgent(options: AgentOptions): Promise<Omit<RunningAg
   await mkdir(layout.vmsDir, { recursive: true, mode: 0o700 });
   const logger = options.logger ?? pino({ name: 'mvm-agent' }, pino.destination(2));
   const runner = new NodeProcessRunner({ logger });
-  const vmm = options.vmm ?? (await createQemuVmm({ runner, logger })).vmm;
+  // A namespaced agent's VMMs must open their taps in that namespace too.
+  const vmmRunner = options.netns ? new NetnsProcessRunner(runner, options.netns) : runner;
+  const vmm = options.vmm ?? (await loadVmm(options, { runner: vmmRunner, logger }));
   const db = await openAgentDb(layout.dbFile);
   const cgroups = options.cgroups === undefined ? await loadCgroups(logger) : options.cgroups;
+  const network = loadNetwork(options, { runner, vms: db.vms, logger });
   const deps: RuntimeDeps = {
     vmm,
     drives: new Ext4Drives({ runner, logger }),
@@ -69,11 +77,13 @@ export async function createAgent(options: AgentOptions): Promise<Omit<RunningAg
     guests: new GuestLinks((await vmm.capabilities()).guestChannel, logger),
     layout,
     timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },
+    ...(network ? { network } : {}),
   };
   const runtime = new InstanceRuntime(deps);
   const recovery = await recover(deps, runtime);
   const close = async (): Promise<void> => {
     deps.guests.closeAll();
+    await network?.close();
     await db.close();
   };
   return { runtime, deps, recovery, close };

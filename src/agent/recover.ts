@@ -45,8 +45,23 @@ export async function recover(
   }
   const owned = new Set((await deps.vms.list()).map((r) => r.key));
   report.orphans = await reapOrphans(deps, owned, livePids);
+  await rebuildNetwork(deps);
   deps.logger.info({ ...report }, 'recovery done');
   return report;
+}
+
+/**
+ * Bridges, taps and rules are rebuilt from the records (rules replaced, never appended) and
+ * mvm-named links no record owns are reaped. A failure does not stop the agent: its API
+ * stays up to diagnose, and every boot applies again before it starts a VMM.
+ */
+async function rebuildNetwork(deps: RuntimeDeps): Promise<void> {
+  try {
+    await deps.network?.sync();
+  } catch (error) {
+    const why = errorText(error);
+    deps.logger.error({ error: why }, 'tenant network not applied at start; boots will retry');
+  }
 }
 
 async function recoverOne(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord> {

@@ -4,12 +4,14 @@ import {
   LOCAL_API_PREFIX,
   localInstanceSchema,
   localLogsSchema,
+  localNetworkSchema,
   localStatsSchema,
 } from '../contract/agent-api.ts';
 import type {
   LocalAction,
   LocalInstance,
   LocalLogs,
+  LocalNetwork,
   LocalStats,
   PutInstanceBody,
 } from '../contract/agent-api.ts';
@@ -30,6 +32,8 @@ export interface AgentClient {
   act(ref: LocalRef, action: LocalAction): Promise<LocalInstance>;
   stats(ref: LocalRef): Promise<LocalStats>;
   logs(ref: LocalRef, lines: number): Promise<LocalLogs>;
+  /** The node's desired tenant network, derived by the agent from its VM records. */
+  network(): Promise<LocalNetwork>;
 }
 
 const instancePath = (ref: LocalRef): string =>
@@ -48,6 +52,7 @@ export function createAgentClient(socket: string, timeoutMs = 180_000): AgentCli
       call(localInstanceSchema, 'POST', `${instancePath(ref)}/actions`, { action }),
     stats: (ref) => call(localStatsSchema, 'GET', instancePath(ref)),
     logs: (ref, lines) => call(localLogsSchema, 'GET', `${instancePath(ref)}/logs?lines=${lines}`),
+    network: () => call(localNetworkSchema, 'GET', '/network'),
   };
 }
 

@@ -9,6 +9,19 @@ const macSchema = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'a lower-ca
 const ipv4Schema = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, 'a dotted IPv4 address');
 /** Linux interface names: at most 15 characters. */
 const tapSchema = z.string().regex(/^[a-z0-9-]{1,15}$/, 'an interface name of 1-15 [a-z0-9-]');
+const cidrSchema = z
+  .string()
+  .regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/, 'a CIDR like 10.240.5.0/24');
+const netIdSchema = z.number().int().min(0).max(4095);
+
+/** The instance's tenant network: with it, the agent puts the tap on `br-tenant-<netId>`. */
+export const localTenantNetSchema = z.strictObject({
+  netId: netIdSchema,
+  subnet: cidrSchema,
+  gateway: ipv4Schema,
+  /** Whether the tenant's guests may reach the outside world (masqueraded). */
+  egress: z.boolean().default(false),
+});
 
 /** What the agent needs to run one instance; identity (ip/mac) comes from the coordinator. */
 export const localSpecSchema = z.strictObject({
@@ -26,6 +39,11 @@ export const localSpecSchema = z.strictObject({
   revision: z.string().min(1).max(128).default('dev'),
   /** Attach a network interface (needs /dev/net/tun; the tap is created by the VMM). */
   network: z.boolean().default(true),
+  /**
+   * The tenant network (from the coordinator's tenant). Absent on specs written before tenant
+   * networking, or by hand: then the VMM creates its own tap, attached to no bridge.
+   */
+  tenant: localTenantNetSchema.optional(),
 });
 export type LocalSpecInput = z.input<typeof localSpecSchema>;
 
@@ -94,6 +112,44 @@ export type LocalStats = z.infer<typeof localStatsSchema>;
 
 export const localLogsSchema = z.object({ key: z.string(), lines: z.array(z.string()) });
 export type LocalLogs = z.infer<typeof localLogsSchema>;
+
+/** A HostNetworkState (ports/network.ts) on the wire: the agent's or a state file's. */
+export const hostNetworkStateSchema = z.object({
+  tenants: z.array(
+    z.object({
+      netId: netIdSchema,
+      subnet: cidrSchema,
+      gateway: ipv4Schema,
+      egress: z.boolean(),
+      vxlanPeers: z.array(ipv4Schema).default([]),
+    }),
+  ),
+  instances: z.array(
+    z.object({
+      tenantNetId: netIdSchema,
+      tap: z.string().min(1).max(15),
+      ip: ipv4Schema,
+      mac: z.string().regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'a MAC like 02:6d:76:00:05:03'),
+    }),
+  ),
+  underlayIp: ipv4Schema.optional(),
+  services: z
+    .object({
+      metadata: z.object({ ip: ipv4Schema, port: z.number().int().min(1).max(65535) }).optional(),
+      dns: z.boolean().optional(),
+    })
+    .optional(),
+});
+
+/** GET /v1/local/network: what the agent wants this node's tenant network to be. */
+export const localNetworkSchema = z.object({
+  /** False when the agent runs without tenant networking (MVM_NETWORK=off, not root). */
+  enabled: z.boolean(),
+  /** The namespace the agent's networking lives in; absent for the root namespace. */
+  netns: z.string().optional(),
+  state: hostNetworkStateSchema,
+});
+export type LocalNetwork = z.infer<typeof localNetworkSchema>;
 
 export const LOCAL_API_PREFIX = '/v1/local';
 export const AGENT_SOCKET_NAME = 'agent.sock';

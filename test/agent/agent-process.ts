@@ -21,6 +21,8 @@ export const cliEnv = (dataDir: string): Record<string, string> => ({
   ...(process.env as Record<string, string>),
   MVM_DATA_DIR: dataDir,
   MVM_COORDINATOR_URL: 'http://127.0.0.1:9',
+  // These specs carry no tenant network; never touch the root namespace's links from tests.
+  MVM_NETWORK: 'off',
 });
 
 export interface AgentProcess {

@@ -136,7 +136,7 @@ describe.runIf(gate.run)('a killed agent comes back and still controls its VMs',
       timeoutMs: 5_000,
       what: 'qemu to die',
     });
-    const third = await createAgent({ dataDir, logger: quietLogger });
+    const third = await createAgent({ dataDir, logger: quietLogger, network: null });
     try {
       expect(third.recovery.failed).toEqual([key]);
       const record = await third.runtime.get(vm);

@@ -65,7 +65,7 @@ describe.runIf(gate.run)('agent instance runtime with a real guest', () => {
 
   beforeAll(async () => {
     dataDir = await agentDataDir('rt');
-    agent = await createAgent({ dataDir, vmm, logger: quietLogger });
+    agent = await createAgent({ dataDir, vmm, logger: quietLogger, network: null });
     record = await agent.runtime.put(vm1, {
       spec: workerSpec('10.240.99.7', '52:54:00:00:99:07'),
       secrets: { API_KEY: 'first-secret' },

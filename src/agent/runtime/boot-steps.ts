@@ -15,7 +15,8 @@ export async function prepare(deps: RuntimeDeps, record: VmRecord): Promise<VmRe
 /** ready -> running: cold boot, then wait (with a deadline) for the guest agent. */
 export async function boot(deps: RuntimeDeps, ready: VmRecord): Promise<VmRecord> {
   let record = await save(deps, ready, { intent: 'start' });
-  const handle = await materialize(deps, record)
+  const handle = await syncNetwork(deps)
+    .then(() => materialize(deps, record))
     .then(({ spec }) => deps.vmm.start(spec))
     .catch(async (error: unknown) => {
       const reason = `cold boot failed: ${errorText(error)}`;
@@ -55,7 +56,8 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
     );
   }
   let record = await save(deps, sleeping, { intent: 'wake' });
-  const handle = await materialize(deps, record)
+  const handle = await syncNetwork(deps)
+    .then(() => materialize(deps, record))
     .then(({ spec }) => deps.vmm.restore(spec, snapshot))
     .catch(async (error: unknown) => {
       await save(deps, record, { intent: null });
@@ -82,6 +84,14 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
   await rm(snapshot.dir, { recursive: true, force: true });
   deps.logger.info({ key: record.key, pid: handle.pid }, 'instance running (woken)');
   return woken;
+}
+
+/**
+ * The VMM opens its tap by name, so the tap must already be a port of its tenant bridge,
+ * behind its anti-spoofing chain: the whole desired network is applied first (idempotent).
+ */
+async function syncNetwork(deps: RuntimeDeps): Promise<void> {
+  await deps.network?.sync();
 }
 
 /**

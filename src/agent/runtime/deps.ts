@@ -3,6 +3,7 @@ import type { Cgroups } from '../../ports/cgroups.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Drives } from '../../ports/drives.ts';
 import type { Vmm } from '../../ports/vmm.ts';
+import type { AgentNetwork } from '../network/agent-network.ts';
 import type { VmRepo } from '../state/vm-repo.ts';
 import type { GuestLinks } from './guest-links.ts';
 import type { ImageSource } from './image-source.ts';
@@ -36,4 +37,6 @@ export interface RuntimeDeps {
   guests: GuestLinks;
   layout: AgentLayout;
   timeouts: RuntimeTimeouts;
+  /** Tenant networking; absent when off (MVM_NETWORK=off, not root, tests without it). */
+  network?: AgentNetwork;
 }

@@ -4,6 +4,7 @@ import type { DesiredStatus, InstanceStatus } from '../../core/model.ts';
 import { pathTo } from '../../core/state-machine.ts';
 import { localSpecSchema } from '../../contract/agent-api.ts';
 import type { LocalAction, PutInstanceBody, StoredSpec } from '../../contract/agent-api.ts';
+import { tenantTapName } from '../network/desired-network.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import { boot, prepare, wake } from './boot-steps.ts';
 import type { RuntimeDeps } from './deps.ts';
@@ -54,7 +55,7 @@ export class InstanceRuntime {
           ...ref,
           spec: {
             ...spec,
-            tap: spec.tap ?? defaultTapName(key),
+            tap: spec.tap ?? tapFor(key, spec),
             secretsVersion: 1,
             ...configVersion(body),
           },
@@ -141,7 +142,8 @@ export class InstanceRuntime {
     const secretsChanged = !isDeepStrictEqual(secrets, existing.secrets);
     const next: StoredSpec = {
       ...spec,
-      tap: spec.tap ?? existing.spec.tap,
+      // A VMM or snapshot holds the tap by name; otherwise follow the (new) tenant network.
+      tap: spec.tap ?? (isLive(existing) ? existing.spec.tap : tapFor(existing.key, spec)),
       secretsVersion: existing.spec.secretsVersion + (secretsChanged ? 1 : 0),
       ...(body.config
         ? configVersion(body)
@@ -168,9 +170,18 @@ function configVersion(body: PutInstanceBody): { configVersion?: string } {
   return body.config ? { configVersion: body.config.version } : {};
 }
 
+/** A tenant instance's tap is `mvt<netId>-<octet>` (made by the network driver); else the VMM's. */
+function tapFor(key: string, spec: StoredSpecInput): string {
+  return tenantTapName(spec) ?? defaultTapName(key);
+}
+
+function isLive(record: VmRecord): boolean {
+  return record.handle !== null || record.snapshot !== null;
+}
+
 /** IP/MAC/tap/shape are fixed while a VMM or snapshot holds them: a restore needs the same machine. */
 function assertIdentityKept(existing: VmRecord, next: StoredSpec): void {
-  const live = existing.handle !== null || existing.snapshot !== null;
+  const live = isLive(existing);
   const fixed = ['ip', 'mac', 'tap', 'vcpus', 'memMib', 'role'] as const;
   const changed = fixed.filter((field) => next[field] !== existing.spec[field]);
   if (live && changed.length > 0) {

@@ -97,6 +97,7 @@ async function convergeInstance(
           gateway: tenant.gateway,
           mac: instance.mac,
           revision: pool.revision ?? 'dev',
+          tenant: { netId: tenant.netId, subnet: tenant.subnet, gateway: tenant.gateway },
         },
       });
     }

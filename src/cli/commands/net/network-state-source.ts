@@ -1,43 +1,22 @@
 /**
- * Where `mvm net verify` gets the node's desired network from. Today: a JSON file holding a
- * HostNetworkState. The agent will provide the same value from its local state later; the
- * command only depends on `loadDesiredNetwork`, so that swap touches this file alone.
+ * Where `mvm net verify` gets the node's desired network from: a JSON file holding a
+ * HostNetworkState (`--state`), or by default the local agent, which derives it from its VM
+ * records (GET /v1/local/network). Both are validated by the same contract schema.
  */
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../../core/errors.ts';
+import { hostNetworkStateSchema } from '../../../contract/agent-api.ts';
 import type { HostNetworkState } from '../../../ports/network.ts';
+import type { AgentClient } from '../../agent-client.ts';
 
-const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'an IPv4 address like 10.240.5.3');
-const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'a CIDR like 10.240.5.0/24');
-const mac = z
-  .string()
-  .regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'a MAC like 02:6d:76:00:05:03');
-const netId = z.number().int().min(0).max(4095);
+export type NetworkStateSource =
+  { kind: 'file'; path: string } | { kind: 'agent'; client: AgentClient };
 
-const hostNetworkState = z.object({
-  tenants: z.array(
-    z.object({
-      netId,
-      subnet: cidr,
-      gateway: ipv4,
-      egress: z.boolean(),
-      vxlanPeers: z.array(ipv4).default([]),
-    }),
-  ),
-  instances: z.array(
-    z.object({ tenantNetId: netId, tap: z.string().min(1).max(15), ip: ipv4, mac }),
-  ),
-  underlayIp: ipv4.optional(),
-  services: z
-    .object({
-      metadata: z.object({ ip: ipv4, port: z.number().int().min(1).max(65535) }).optional(),
-      dns: z.boolean().optional(),
-    })
-    .optional(),
-});
-
-export type NetworkStateSource = { kind: 'file'; path: string };
+export interface DesiredNetwork {
+  state: HostNetworkState;
+  /** The namespace the state lives in, when the agent runs its networking in one. */
+  netns?: string;
+}
 
 async function readStateFile(path: string): Promise<unknown> {
   let text: string;
@@ -54,12 +33,26 @@ async function readStateFile(path: string): Promise<unknown> {
   }
 }
 
-/** The desired host network, validated; every problem of a bad file is reported at once. */
-export async function loadDesiredNetwork(source: NetworkStateSource): Promise<HostNetworkState> {
-  const parsed = hostNetworkState.safeParse(await readStateFile(source.path));
+async function fromFile(path: string): Promise<DesiredNetwork> {
+  const parsed = hostNetworkStateSchema.safeParse(await readStateFile(path));
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`);
-    throw new ValidationError(`network state file ${source.path} is invalid`, problems);
+    throw new ValidationError(`network state file ${path} is invalid`, problems);
   }
-  return parsed.data;
+  return { state: parsed.data };
+}
+
+async function fromAgent(client: AgentClient): Promise<DesiredNetwork> {
+  const network = await client.network();
+  if (!network.enabled) {
+    throw new ValidationError(
+      `the agent at ${client.socket} runs without tenant networking (MVM_NETWORK=off or not root); there is nothing to verify, or pass --state FILE`,
+    );
+  }
+  return { state: network.state, ...(network.netns ? { netns: network.netns } : {}) };
+}
+
+/** The desired host network, validated; every problem of a bad file is reported at once. */
+export function loadDesiredNetwork(source: NetworkStateSource): Promise<DesiredNetwork> {
+  return source.kind === 'file' ? fromFile(source.path) : fromAgent(source.client);
 }

@@ -3,8 +3,9 @@ import { isOrphan, verifyNetwork } from '../../../core/net-invariants.ts';
 import type { Violation } from '../../../core/net-invariants.ts';
 import { LinuxNetworkDriver } from '../../../drivers/linux-net/linux-network-driver.ts';
 import { NodeProcessRunner } from '../../../drivers/process/node-process-runner.ts';
-import { defineCommand, option, requiredOption } from '../../command.ts';
+import { defineCommand, option } from '../../command.ts';
 import { text } from '../../values.ts';
+import { localAgent } from '../agent/local-agent.ts';
 import { loadDesiredNetwork } from './network-state-source.ts';
 
 const describe = (v: Violation): string => `${v.code} ${v.subject}: ${v.message}`;
@@ -29,13 +30,26 @@ export const netVerify = defineCommand({
     "Check this node's live bridges, taps, VXLAN and nftables rules against its desired tenant network",
   args: {},
   options: {
-    state: requiredOption(text('<file>'), 'JSON file with the desired host network state'),
-    netns: option(text('<name>'), 'inspect this network namespace instead of the root one'),
+    state: option(
+      text('<file>'),
+      'JSON file with the desired host network state (default: ask the local agent)',
+    ),
+    netns: option(
+      text('<name>'),
+      "inspect this network namespace instead of the root one (default: the agent's)",
+    ),
   },
   output: 'data',
-  async handler(_ctx, _args, opts) {
-    const desired = await loadDesiredNetwork({ kind: 'file', path: opts.state });
-    const driver = new LinuxNetworkDriver({ runner: new NodeProcessRunner(), netns: opts.netns });
+  async handler(ctx, _args, opts) {
+    const { state: desired, netns } = await loadDesiredNetwork(
+      opts.state === undefined
+        ? { kind: 'agent', client: localAgent(ctx) }
+        : { kind: 'file', path: opts.state },
+    );
+    const driver = new LinuxNetworkDriver({
+      runner: new NodeProcessRunner(),
+      netns: opts.netns ?? netns,
+    });
     const violations = verifyNetwork(desired, await driver.observe());
     if (violations.length > 0) throw driftError(violations);
     const summary = `${desired.tenants.length} tenant network(s) and ${desired.instances.length} tap(s) match; no orphans`;

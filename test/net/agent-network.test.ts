@@ -1,0 +1,175 @@
+/**
+ * The host agent with tenant networking on, all of it inside a test node namespace: the
+ * Linux driver and a REAL QEMU guest (TCG, one boot) run there. Proves the agent creates the
+ * guest's tap on br-tenant-<netId> before the VMM opens it, the gateway pings the guest, a
+ * second tenant cannot, `mvm net verify` (asking the agent for its state) is clean and sees
+ * drift, a restarted agent repairs it without duplicating a rule, and destroying a tenant's
+ * last VM removes its bridge, tap and rules.
+ */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { serveAgent } from '../../src/agent/main.ts';
+import type { RunningAgent } from '../../src/agent/main.ts';
+import { macFor } from '../../src/core/addresses.ts';
+import { bridgeName, tapName } from '../../src/core/naming.ts';
+import { verifyNetwork } from '../../src/core/net-invariants.ts';
+import type { LocalSpecInput } from '../../src/contract/agent-api.ts';
+import { LinuxNetworkDriver } from '../../src/drivers/linux-net/linux-network-driver.ts';
+import { NetnsProcessRunner } from '../../src/drivers/process/netns-process-runner.ts';
+import { waitUntil } from '../../src/drivers/process/wait-until.ts';
+import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
+import type { ObservedNetwork } from '../../src/ports/network.ts';
+import { agentDataDir, quietLogger } from '../agent/agent-harness.ts';
+import { realGuestGate } from '../support/qemu-guest.ts';
+import { NetLab, netGate, runner } from './support/net-lab.ts';
+
+const netOk = await netGate('agent tenant networking');
+const qemu = await realGuestGate('agent tenant networking');
+if (netOk.failInCi || qemu.failInCi) {
+  describe('agent tenant networking (CI)', () => {
+    it('needs root, iproute2, nft, busybox and qemu in CI', () => {
+      throw new Error('the agent tenant-network test cannot run on this CI runner');
+    });
+  });
+}
+
+const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+const tenant = (netId: number) => ({
+  netId,
+  subnet: `10.240.${netId}.0/24`,
+  gateway: `10.240.${netId}.1`,
+});
+const spec = (netId: number, octet: number): LocalSpecInput => ({
+  role: 'worker',
+  vcpus: 1,
+  memMib: 256,
+  dataDiskMib: 16,
+  ip: `10.240.${netId}.${octet}`,
+  gateway: `10.240.${netId}.1`,
+  mac: macFor(netId, octet),
+  tenant: tenant(netId),
+});
+const vm = { tenantId: 'acme', poolId: 'web', instanceId: 'vm1' };
+/** Tenant 6's instance is never booted: a veth in a guest namespace stands in for it. */
+const other = { tenantId: 'zeta', poolId: 'web', instanceId: 'vm2' };
+const VM_IP = '10.240.5.3';
+
+describe.runIf(netOk.run && qemu.run)(
+  'the agent wires a real guest into its tenant network',
+  () => {
+    let dataDir = '';
+    let lab: NetLab | undefined;
+    let node = '';
+    let stranger = '';
+    let agent: RunningAgent | undefined;
+    let vmm: QemuVmm | undefined;
+
+    const observe = (): Promise<ObservedNetwork> =>
+      new LinuxNetworkDriver({ runner, netns: node }).observe();
+    const requireAgent = (): RunningAgent => {
+      if (!agent) throw new Error('the agent is not running');
+      return agent;
+    };
+    const startAgent = async (): Promise<RunningAgent> => {
+      vmm ??= new QemuVmm({ runner: new NetnsProcessRunner(runner, node), accel: 'tcg' });
+      agent = await serveAgent({ dataDir, netns: node, vmm, logger: quietLogger });
+      return agent;
+    };
+    const verifyCli = (...extra: string[]) =>
+      runner.run(process.execPath, ['--import', 'tsx', MAIN, 'net', 'verify', ...extra], {
+        check: false,
+        timeoutMs: 30_000,
+        env: { MVM_AGENT_SOCKET: requireAgent().socket },
+      });
+    const ruleSignatures = async (): Promise<string[]> =>
+      (await observe()).nft.rules.map((r) => `${r.table}/${r.chain}: ${r.signature}`).sort();
+
+    afterAll(async () => {
+      // A guest left running would outlive its namespace: stop every VMM first.
+      for (const record of (await agent?.runtime.list().catch(() => [])) ?? []) {
+        if (record.handle) await vmm?.stop(record.handle).catch(() => undefined);
+      }
+      await agent?.close().catch(() => undefined);
+      await lab?.cleanup();
+      if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    });
+
+    it('boots a guest whose tap the agent put on br-tenant-5; the gateway pings it', async () => {
+      dataDir = await agentDataDir('net');
+      lab = new NetLab(dataDir);
+      node = await lab.namespace('agnode');
+      const agent = await startAgent();
+      const record = await agent.runtime.put(vm, { spec: spec(5, 3) });
+      await agent.runtime.put(other, { spec: spec(6, 3) });
+      expect(record.spec.tap).toBe(tapName(5, 3));
+      // Created after the agent's start-up apply, which would reap an unowned mvt link.
+      stranger = await lab.guest(node, 'agx', {
+        tap: tapName(6, 3),
+        ip: '10.240.6.3',
+        mac: macFor(6, 3),
+        gateway: '10.240.6.1',
+      });
+      expect((await agent.runtime.act(vm, 'start')).status).toBe('running');
+      const links = new Map((await observe()).links.map((l) => [l.name, l]));
+      expect(links.get(tapName(5, 3))).toMatchObject({ kind: 'tun', master: bridgeName(5) });
+      expect(links.get(tapName(6, 3))?.master).toBe(bridgeName(6));
+      expect(links.get(bridgeName(5))?.addresses).toContain('10.240.5.1/24');
+      await waitUntil(async () => ((await lab?.ping(node, VM_IP)) ? true : undefined), {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+        what: `guest ${VM_IP} answering its gateway on ${bridgeName(5)}`,
+      });
+    }, 180_000);
+
+    it('is unreachable from the other tenant, which still reaches its own gateway', async () => {
+      expect(await lab?.ping(stranger, '10.240.6.1')).toBe(true);
+      expect(await lab?.ping(stranger, VM_IP)).toBe(false);
+    });
+
+    it("is clean under verify against the agent's own state, and `mvm net verify` agrees", async () => {
+      const network = requireAgent().deps.network;
+      if (!network) throw new Error('the agent runs without networking');
+      expect(verifyNetwork(await network.desired(), await observe())).toEqual([]);
+      const result = await verifyCli('--json');
+      expect(result.stderr).toBe('');
+      expect(result.exitCode).toBe(0);
+      expect(JSON.parse(result.stdout)).toEqual({ ok: true, violations: [] });
+    });
+
+    it('reports drift, and a restarted agent rebuilds from state without duplicating a rule', async () => {
+      const before = await ruleSignatures();
+      await lab?.ip(node, ['link', 'set', tapName(5, 3), 'nomaster']);
+      const drift = await verifyCli();
+      expect(drift.exitCode).toBe(5);
+      expect(drift.stderr).toContain(`port_detached ${tapName(5, 3)}`);
+
+      await requireAgent().close();
+      const restarted = await startAgent();
+      expect(restarted.recovery.adopted).toEqual([restarted.runtime.keyOf(vm)]);
+      await restarted.deps.network?.sync(); // and once more: still no rule twice
+      expect(await ruleSignatures()).toEqual(before);
+      expect((await verifyCli()).exitCode).toBe(0);
+      expect(await lab?.ping(node, VM_IP)).toBe(true);
+    });
+
+    it("removes a tenant's bridge, tap and rules with its last VM", async () => {
+      const agent = requireAgent();
+      await agent.runtime.act(vm, 'destroy');
+      let observed = await observe();
+      const names = observed.links.map((l) => l.name);
+      expect(names).not.toContain(bridgeName(5));
+      expect(names).not.toContain(tapName(5, 3));
+      expect(names).toContain(bridgeName(6));
+      expect(observed.nft.rules.filter((r) => r.tag === 't5')).toEqual([]);
+      expect(observed.nft.rules.some((r) => r.tag === 't6')).toBe(true);
+      expect(await lab?.ping(node, VM_IP)).toBe(false);
+
+      await agent.runtime.act(other, 'destroy');
+      observed = await observe();
+      expect(observed.links.filter((l) => l.name.startsWith('br-tenant-'))).toEqual([]);
+      expect(observed.nft.tables).toEqual([]);
+      expect((await verifyCli()).exitCode).toBe(0);
+    });
+  },
+);
