@@ -102,6 +102,7 @@ async function converge(options: ReconcileOptions, w: Work): Promise<InstanceSta
         gateway: w.tenant.gateway,
         mac: w.mac,
         revision: w.pool.revision ?? 'dev',
+        tenant: { netId: w.tenant.netId, subnet: w.tenant.subnet, gateway: w.tenant.gateway },
       },
     });
   }

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { isMvmError } from '../../core/errors.ts';
 import type { InstanceView } from '../../contract/resources.ts';
-import { convergeOnce, type ConvergeStep } from '../../agent/sync/converge-once.ts';
+import { coordinatorReporter } from '../../agent/reconcile/coordinator-reporter.ts';
+import { fetchVerifiedDocument } from '../../agent/reconcile/fetch-document.ts';
+import { reconcileDocument, type ReconcileStep } from '../../agent/reconcile/reconcile-document.ts';
 import { createApiClient, type ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import type { ServeSettings } from '../../coordinator/serve.ts';
 
@@ -29,7 +31,7 @@ export interface QuickstartResult {
   agentSocket?: string;
   tenant: string;
   instances: InstanceView[];
-  steps: ConvergeStep[];
+  steps: ReconcileStep[];
 }
 
 export const DEMO_TENANT = 'demo';
@@ -134,10 +136,12 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     print(
       'booting microVMs (the first run builds the dev image; under TCG each boot takes seconds) ...',
     );
-    const steps = await convergeOnce({
-      api,
+    const signing = await api.call('getSigningKey', {});
+    const { document } = await fetchVerifiedDocument(api, id, [signing.publicKeyPem]);
+    const steps = await reconcileDocument({
+      document,
       runtime: agent.runtime,
-      nodeId: id,
+      reporter: coordinatorReporter(api, id, logger),
       logger,
       onStep: (s) => print(`  ${s.instance}: ${s.status}${s.error ? ` (${s.error})` : ''}`),
     });
