@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'mvm-bench-ag-'));
   const agent = await createAgent({ dataDir, vmm, logger, network: null });
   console.log(`driver qemu, accel ${verdict.accel} (${verdict.reason}); ${runs} runs each`);
-  console.log('driver firecracker: not measured (the agent composition root wires QEMU only)');
+
   try {
     const rawRef = { tenantId: 'bench', poolId: 'p', instanceId: 'raw' };
     const rawRecord = await agent.runtime.put(rawRef, {

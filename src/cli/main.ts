@@ -49,7 +49,11 @@ function globalFlags(globals: Readonly<Record<string, unknown>>): ConfigFlags {
   return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
 }
 
-function makeContext(io: CliIo, globals: Readonly<Record<string, unknown>>): CommandContext {
+function makeContext(
+  io: CliIo,
+  globals: Readonly<Record<string, unknown>>,
+  json = false,
+): CommandContext {
   const load = (extra: ConfigFlags = {}): Config =>
     loadConfig({
       flags: { ...globalFlags(globals), ...extra },
@@ -73,7 +77,8 @@ function makeContext(io: CliIo, globals: Readonly<Record<string, unknown>>): Com
       return client;
     },
     untilShutdown: io.untilShutdown ?? untilSignal,
-    print: (line) => io.stdout.write(`${line}\n`),
+    // With --json, stdout carries exactly the JSON document; progress goes to stderr.
+    print: (line) => (json ? io.stderr : io.stdout).write(`${line}\n`),
   };
   return context;
 }
@@ -83,9 +88,9 @@ function definedOnly(flags: ConfigFlags): ConfigFlags {
 }
 
 async function execute(io: CliIo, invocation: RawInvocation): Promise<void> {
-  const context = makeContext(io, invocation.globals);
-  const result = await invocation.command.run(context, invocation.args, invocation.options);
   const json = invocation.command.output === 'data' && invocation.options['json'] === true;
+  const context = makeContext(io, invocation.globals, json);
+  const result = await invocation.command.run(context, invocation.args, invocation.options);
   io.stdout.write(json ? renderJson(result.data) : renderHuman(result.human));
 }
 

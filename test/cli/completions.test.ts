@@ -24,7 +24,11 @@ const smokeCommands = [
   'events',
   'node list',
   'node info',
+  'node join-token',
+  'add host',
   'coordinator serve',
+  'image build',
+  'image list',
   'completions',
 ];
 
@@ -67,10 +71,12 @@ describe('completions', () => {
       'instance',
       'events',
       'node',
+      'add',
       'net',
       'quickstart',
       'coordinator',
       'agent',
+      'image',
       'completions',
     ]);
     expect(bashComplete(script, ['tenant', 'token', ''])).toEqual(['create']);

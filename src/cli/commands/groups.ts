@@ -5,8 +5,10 @@ export const groupDescriptions: Readonly<Record<string, string>> = {
   pool: 'Pools: groups of identical microVMs with desired counts',
   instance: 'Instances: individual microVMs',
   node: 'Nodes: KVM hosts running the agent',
+  add: 'Bring a new host into the fleet',
   coordinator: 'The coordinator server that holds the fleet intent',
   net: 'Tenant networks on this host: bridges, taps, VXLAN and nftables rules',
   agent: 'The host agent that runs microVMs on this node',
   'agent instance': 'Instances on this node, straight through the local agent (no coordinator)',
+  image: 'Guest images: kernel + initramfs revisions in the local image cache',
 };

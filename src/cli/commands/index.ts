@@ -1,9 +1,13 @@
 import type { CliCommand } from '../command.ts';
+import { addHost } from './add/host.ts';
 import { agentDesired } from './agent/desired.ts';
+import { agentReconcile } from './agent/reconcile.ts';
 import { localAgentCommands } from './agent/index.ts';
 import { completions } from './completions/completions.ts';
 import { coordinatorServe } from './coordinator/serve.ts';
 import { events } from './events/events.ts';
+import { imageBuild } from './image/build.ts';
+import { imageList } from './image/list.ts';
 import { instanceDestroy } from './instance/destroy.ts';
 import { instanceInfo } from './instance/info.ts';
 import { instanceList } from './instance/list.ts';
@@ -15,6 +19,7 @@ import { instanceWarm } from './instance/warm.ts';
 import { netVerify } from './net/verify.ts';
 import { quickstart } from './quickstart.ts';
 import { nodeInfo } from './node/info.ts';
+import { nodeJoinToken } from './node/join-token.ts';
 import { nodeList } from './node/list.ts';
 import { poolCreate } from './pool/create.ts';
 import { poolDestroy } from './pool/destroy.ts';
@@ -54,10 +59,15 @@ export const allCommands: readonly CliCommand[] = [
   events,
   nodeList,
   nodeInfo,
+  nodeJoinToken,
+  addHost,
   netVerify,
   quickstart,
   coordinatorServe,
   agentDesired,
+  agentReconcile,
   ...localAgentCommands,
+  imageBuild,
+  imageList,
   completions,
 ];

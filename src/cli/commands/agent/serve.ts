@@ -1,4 +1,6 @@
-import { defineCommand } from '../../command.ts';
+import { vmmChoices } from '../../../agent/load-vmm.ts';
+import { defineCommand, option } from '../../command.ts';
+import { choice } from '../../values.ts';
 
 /** Loaded only here, so other commands start without the agent's drivers. */
 async function loadAgent() {
@@ -11,12 +13,17 @@ export const agentServe = defineCommand({
   description:
     'Run the host agent on <data-dir>/agent.sock until SIGINT or SIGTERM (VMs keep running; a restart adopts them)',
   args: {},
-  options: {},
+  options: {
+    vmm: option(
+      choice(vmmChoices, '<driver>'),
+      'hypervisor driver: qemu or firecracker (env MVM_VMM, default qemu)',
+    ),
+  },
   output: 'text',
-  async handler(ctx) {
+  async handler(ctx, _args, opts) {
     const { dataDir } = ctx.config();
     const serve = await loadAgent();
-    const agent = await serve({ dataDir });
+    const agent = await serve({ dataDir, ...(opts.vmm ? { vmmDriver: opts.vmm } : {}) });
     const { adopted, failed, orphans } = agent.recovery;
     ctx.print(`mvm agent listening on ${agent.socket}`);
     ctx.print(

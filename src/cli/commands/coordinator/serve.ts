@@ -1,11 +1,13 @@
 import { join } from 'node:path';
 import { redactStoreUrl } from '../../../db/store-url.ts';
 import type { CoordinatorSettings } from '../../config.ts';
-import { defineCommand, option } from '../../command.ts';
+import { defineCommand, flag, option } from '../../command.ts';
 import { text } from '../../values.ts';
 
 /** Loaded only here, so every other command starts without the server's dependencies. */
-async function loadServer(): Promise<(settings: CoordinatorSettings) => Promise<RunningServer>> {
+async function loadServer(): Promise<
+  (settings: CoordinatorSettings & { tls?: { names?: string[] } }) => Promise<RunningServer>
+> {
   const { serveCoordinator } = await import('../../../coordinator/serve.ts');
   return serveCoordinator;
 }
@@ -38,12 +40,24 @@ export const coordinatorServe = defineCommand({
       text('<cidr>'),
       'CIDR tenant /24s are cut from (env MVM_CLUSTER_CIDR, default 10.240.0.0/12)',
     ),
+    production: flag(
+      'serve HTTPS with mutual TLS: a server certificate from the CA in <data-dir>/ca, node certificates required on node routes',
+    ),
+    tlsNames: option(
+      text('<names>'),
+      'with --production: comma-separated extra DNS names or IPs agents reach this coordinator by',
+    ),
   },
   output: 'text',
   async handler(ctx, _args, opts) {
-    const settings = ctx.config(opts).coordinator;
+    const { production, tlsNames, ...flags } = opts;
+    const settings = ctx.config(flags).coordinator;
+    const names = (tlsNames ?? '')
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean);
     const serve = await loadServer();
-    const server = await serve(settings);
+    const server = await serve({ ...settings, ...(production ? { tls: { names } } : {}) });
     ctx.print(`mvm coordinator listening on ${server.url}`);
     ctx.print(`store: ${redactStoreUrl(settings.databaseUrl)}`);
     ctx.print(`admin token: ${tokenWhere(settings)}`);

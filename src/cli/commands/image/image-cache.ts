@@ -1,0 +1,94 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { defaultCacheDir } from '../../../drivers/dev-image/cache-dir.ts';
+import { text } from '../../values.ts';
+import { option } from '../../command.ts';
+
+/**
+ * The image cache as the CLI sees it: `<cacheDir>/images/<revision>/` directories, each
+ * described by the builder's manifest.json. Read-only here; only the builder writes it.
+ */
+export interface CachedImage {
+  revision: string;
+  dir: string;
+  builder: string;
+  kernelRelease: string;
+  vmlinux: string;
+  vmlinuxBytes: number;
+  initrd: string;
+  initrdBytes: number;
+  modules: number;
+  builtAt: string;
+}
+
+export const cacheDirOption = option(
+  text('<dir>'),
+  'image cache directory (env MVM_CACHE_DIR, default /var/cache/mvm)',
+);
+
+export const cacheDirOf = (flag: string | undefined): string => flag ?? defaultCacheDir();
+
+const REVISION = /^[0-9a-f]{64}$/;
+
+/** Only the fields the CLI shows; the builder may add more without breaking `image list`. */
+const ManifestSchema = z.looseObject({
+  revision: z.string(),
+  builder: z.string(),
+  kernel: z.looseObject({ release: z.string() }),
+  modules: z.array(z.string()).default([]),
+});
+
+/** Revisions present in the cache, whether or not their manifests are readable. */
+export async function cachedRevisions(cacheDir: string): Promise<Set<string>> {
+  const names = await readdir(join(cacheDir, 'images')).catch(() => [] as string[]);
+  return new Set(names.filter((name) => REVISION.test(name)));
+}
+
+/** Every complete image in the cache, newest first; half-written or foreign entries are skipped. */
+export async function listCachedImages(cacheDir: string): Promise<CachedImage[]> {
+  const images: CachedImage[] = [];
+  for (const revision of await cachedRevisions(cacheDir)) {
+    const image = await readCachedImage(join(cacheDir, 'images', revision));
+    if (image?.revision === revision) images.push(image);
+  }
+  return images.sort((a, b) => b.builtAt.localeCompare(a.builtAt));
+}
+
+export async function readCachedImage(dir: string): Promise<CachedImage | undefined> {
+  const manifestFile = join(dir, 'manifest.json');
+  const raw = await readFile(manifestFile, 'utf8').catch(() => undefined);
+  const parsed = raw === undefined ? undefined : ManifestSchema.safeParse(safeJson(raw));
+  if (!parsed?.success) return undefined;
+  const vmlinux = join(dir, 'vmlinux');
+  const initrd = join(dir, 'initrd.cpio.gz');
+  const [kernelStat, initrdStat, manifestStat] = await Promise.all(
+    [vmlinux, initrd, manifestFile].map((path) => stat(path).catch(() => undefined)),
+  );
+  if (!kernelStat || !initrdStat || !manifestStat) return undefined;
+  const manifest = parsed.data;
+  return {
+    revision: manifest.revision,
+    dir,
+    builder: manifest.builder,
+    kernelRelease: manifest.kernel.release,
+    vmlinux,
+    vmlinuxBytes: kernelStat.size,
+    initrd,
+    initrdBytes: initrdStat.size,
+    modules: manifest.modules.length,
+    builtAt: manifestStat.mtime.toISOString(),
+  };
+}
+
+function safeJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+export function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
