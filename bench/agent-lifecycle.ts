@@ -99,7 +99,6 @@ async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'mvm-bench-ag-'));
   const agent = await createAgent({ dataDir, vmm, logger, network: null });
   console.log(`driver qemu, accel ${verdict.accel} (${verdict.reason}); ${runs} runs each`);
-
   try {
     const rawRef = { tenantId: 'bench', poolId: 'p', instanceId: 'raw' };
     const rawRecord = await agent.runtime.put(rawRef, {

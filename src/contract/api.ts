@@ -6,6 +6,15 @@ import {
   signingKeySchema,
 } from './desired.ts';
 import {
+  createJoinTokenSchema,
+  issuedJoinTokenSchema,
+  joinNodeSchema,
+  joinResultSchema,
+  nodeCertificateSchema,
+  revokeResultSchema,
+  rotateCertificateSchema,
+} from './join.ts';
+import {
   createPoolSchema,
   createTenantSchema,
   createTokenSchema,
@@ -36,14 +45,17 @@ import {
  * OpenAPI document is generated from it, and the CLI's client calls routes by name: one
  * source of truth for paths, scopes and shapes.
  */
-export type Scope = 'public' | 'tenant' | 'admin';
+export type Scope = 'public' | 'tenant' | 'admin' | 'node';
 
 export interface RouteDef {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** Hono-style path below /v1, e.g. `/tenants/:tenant`. */
   path: string;
   summary: string;
-  /** `tenant`: admin or a token of the tenant named in the path/query; `admin`: admin only. */
+  /**
+   * `tenant`: admin or a token of the tenant named in the path/query; `admin`: admin only;
+   * `node`: the client certificate (mTLS) of the node named in the path, or an admin token.
+   */
   scope: Scope;
   params?: z.ZodType;
   query?: z.ZodType;
@@ -272,7 +284,7 @@ export const routes = {
     method: 'put',
     path: '/nodes/:node/instances/:tenant/:pool/:instance/status',
     summary: "An agent reports an instance's observed status",
-    scope: 'admin',
+    scope: 'node',
     params: nodeParams.extend({ tenant: idSchema, pool: idSchema, instance: idSchema }),
     body: statusReportSchema,
     response: instanceSchema,
@@ -283,10 +295,47 @@ export const routes = {
     path: '/nodes/:node/desired',
     summary:
       "The node's signed desired-state document once its generation passes `after` (long-poll up to waitMs)",
-    scope: 'admin',
+    scope: 'node',
     params: nodeParams,
     query: desiredWatchQuerySchema,
     response: desiredWatchResponseSchema,
+    status: 200,
+  }),
+  createJoinToken: route({
+    method: 'post',
+    path: '/nodes/join-tokens',
+    summary: 'Issue a one-time join token for a new host (the secret is shown once)',
+    scope: 'admin',
+    body: createJoinTokenSchema,
+    response: issuedJoinTokenSchema,
+    status: 201,
+  }),
+  joinNode: route({
+    method: 'post',
+    path: '/nodes/join',
+    summary: 'Exchange a one-time join token and a CSR for a node certificate',
+    scope: 'public',
+    body: joinNodeSchema,
+    response: joinResultSchema,
+    status: 201,
+  }),
+  rotateNodeCertificate: route({
+    method: 'post',
+    path: '/nodes/:node/certificate',
+    summary: "Renew a node's certificate, authenticated by its current one",
+    scope: 'node',
+    params: nodeParams,
+    body: rotateCertificateSchema,
+    response: nodeCertificateSchema,
+    status: 201,
+  }),
+  revokeNode: route({
+    method: 'post',
+    path: '/nodes/:node/revoke',
+    summary: 'Revoke every certificate of a node and cordon it',
+    scope: 'admin',
+    params: nodeParams,
+    response: revokeResultSchema,
     status: 200,
   }),
   getSigningKey: route({

@@ -1,13 +1,15 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { InternalError, isMvmError, type MvmError } from '../core/errors.ts';
+import { InternalError, isMvmError, UnauthenticatedError, type MvmError } from '../core/errors.ts';
 import { routes, type RouteDef, type RouteName } from '../contract/api.ts';
+import type { CertificateAuthority } from '../ports/certificate-authority.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Store } from '../ports/store.ts';
 import { ChangeNotifier } from './desired/change-notifier.ts';
 import { ephemeralSigningKey, type SigningKey } from './desired/signing-key.ts';
 import { createHandlers, type Handlers } from './handlers.ts';
 import { httpStatusOf } from './http-status.ts';
+import { authenticateNode, type PeerCertificate } from './node-auth.ts';
 import { buildOpenApi } from './openapi.ts';
 import type { Principal } from './principal.ts';
 import { parseRouteInput } from './route-input.ts';
@@ -32,6 +34,11 @@ export interface CoordinatorAppDeps {
   notifier?: ChangeNotifier;
   /** How often long-polling watchers re-read the store for other replicas' changes. */
   desiredPollMs?: number;
+  /** Issues node certificates; without it joining answers 503. */
+  ca?: CertificateAuthority;
+  nodeCertValidityMs?: number;
+  /** The TLS client certificate of a request, when the listener is HTTPS (serve.ts). */
+  peerCertificate?: (c: Context) => PeerCertificate | undefined;
 }
 
 export interface CoordinatorApp {
@@ -50,12 +57,37 @@ function errorResponse(c: Context, error: MvmError) {
   return c.json(body, httpStatusOf[error.code]);
 }
 
+/**
+ * Node-scoped routes take the node's client certificate when one was presented (and then
+ * nothing else), or a bearer token; every other non-public route takes a bearer token.
+ */
+async function principalFor(
+  c: Context,
+  def: RouteDef,
+  deps: CoordinatorAppDeps,
+  services: Services,
+): Promise<Principal> {
+  if (def.scope === 'public') return { kind: 'admin', tokenName: 'public' };
+  const authorization = c.req.header('authorization');
+  if (def.scope === 'node') {
+    const peer = deps.peerCertificate?.(c);
+    if (peer !== undefined) return authenticateNode(deps, peer, c.req.param('node'));
+    if (authorization === undefined) {
+      throw new UnauthenticatedError(
+        "this route needs the node's client certificate (mTLS) or an admin token; join the host with 'mvm add host'",
+      );
+    }
+  }
+  return services.tokens.authenticate(authorization);
+}
+
 function register(
   app: Hono,
   name: RouteName,
   def: RouteDef,
   handlers: Handlers,
   services: Services,
+  deps: CoordinatorAppDeps,
 ): void {
   const handler = handlers[name] as (input: {
     principal: Principal;
@@ -64,10 +96,7 @@ function register(
     body: unknown;
   }) => Promise<unknown>;
   app.on(def.method.toUpperCase(), `/v1${def.path}`, async (c) => {
-    const principal: Principal =
-      def.scope === 'public'
-        ? { kind: 'admin', tokenName: 'public' }
-        : await services.tokens.authenticate(c.req.header('authorization'));
+    const principal = await principalFor(c, def, deps, services);
     const input = await parseRouteInput(c, def);
     const result = await handler({ principal, ...input });
     return c.json(result as object, def.status);
@@ -87,7 +116,7 @@ export function createCoordinatorApp(deps: CoordinatorAppDeps): CoordinatorApp {
   app.use('*', bodyLimit({ maxSize: 1024 * 1024 }));
   app.get('/v1/openapi.json', (c) => c.json(openapi));
   for (const [name, def] of Object.entries(routes) as [RouteName, RouteDef][]) {
-    register(app, name, def, handlers, services);
+    register(app, name, def, handlers, services, deps);
   }
   app.notFound((c) =>
     c.json(

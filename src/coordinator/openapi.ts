@@ -23,6 +23,12 @@ function parameters(def: RouteDef): JsonSchema[] {
   return out;
 }
 
+/** Node routes also take the node's client certificate (mTLS, production mode). */
+function securityOf(def: RouteDef): JsonSchema[] {
+  if (def.scope === 'public') return [];
+  return def.scope === 'node' ? [{ bearer: [] }, { nodeCertificate: [] }] : [{ bearer: [] }];
+}
+
 function operation(name: string, def: RouteDef): JsonSchema {
   const errorResponse = {
     content: { 'application/json': { schema: schemaOf(errorBodySchema, 'output') } },
@@ -30,7 +36,7 @@ function operation(name: string, def: RouteDef): JsonSchema {
   return {
     operationId: name,
     summary: def.summary,
-    security: def.scope === 'public' ? [] : [{ bearer: [] }],
+    security: securityOf(def),
     'x-mvm-scope': def.scope,
     parameters: parameters(def),
     ...(def.body
@@ -61,7 +67,12 @@ export function buildOpenApi(version: string): JsonSchema {
   return {
     openapi: '3.1.0',
     info: { title: 'mvm coordinator API', version },
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer' },
+        nodeCertificate: { type: 'mutualTLS' },
+      },
+    },
     paths,
   };
 }

@@ -1,11 +1,20 @@
-import { serve, type ServerType } from '@hono/node-server';
+import { serve, type Http2Bindings, type HttpBindings, type ServerType } from '@hono/node-server';
+import type { Context } from 'hono';
+import { createServer as createHttpsServer } from 'node:https';
+import { join } from 'node:path';
+import { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { openStore } from '../db/open-store.ts';
 import { systemClock } from '../drivers/clock/system-clock.ts';
+import { OpensslCa } from '../drivers/pki/openssl-ca.ts';
+import { NodeProcessRunner } from '../drivers/process/node-process-runner.ts';
+import type { CertificateAuthority } from '../ports/certificate-authority.ts';
 import { resolveAdminToken } from './admin-token.ts';
 import { createCoordinatorApp } from './app.ts';
 import { loadOrCreateSigningKey } from './desired/signing-key.ts';
+import type { PeerCertificate } from './node-auth.ts';
+import { ensureServerCertificate, type ServerCertificate } from './tls/server-certificate.ts';
 import { randomSuffix } from './random-suffix.ts';
 import { MVM_VERSION } from './version.ts';
 
@@ -17,6 +26,14 @@ export interface ServeSettings {
   dataDir: string;
   /** PEM file of the Ed25519 desired-state signing key; default `<dataDir>/signing.key`. */
   signingKey?: string;
+  /**
+   * Production mode: HTTPS with mutual TLS. The server certificate comes from the
+   * coordinator's CA (`<dataDir>/ca/`) and lives in `certDir` (default `<dataDir>/tls`);
+   * `names` are extra DNS names or IPs agents reach it by (loopback is always included).
+   */
+  tls?: { certDir?: string; names?: string[] };
+  /** Lifetime of node certificates; default 30 days. */
+  nodeCertValidityMs?: number;
 }
 
 export interface RunningCoordinator {
@@ -32,14 +49,61 @@ function splitListen(listen: string): { hostname: string; port: number } {
   };
 }
 
+type FetchHandler = (request: Request, env: HttpBindings | Http2Bindings) => unknown;
+
+/**
+ * Clients may present a certificate but need not (admin and tenant tokens still work); the
+ * handshake only records whether it chains to our CA, and node-scoped routes decide.
+ */
 function listenOn(
-  fetch: (request: Request) => Response | Promise<Response>,
+  fetch: FetchHandler,
   listen: string,
+  tls: { server: ServerCertificate; caPem: string } | undefined,
 ): Promise<ServerType> {
   const { hostname, port } = splitListen(listen);
+  const secure = tls && {
+    createServer: createHttpsServer,
+    serverOptions: {
+      key: tls.server.keyPem,
+      // The chain lets a joining host check the CA against a pinned fingerprint.
+      cert: tls.server.certificatePem + tls.caPem,
+      ca: [tls.caPem],
+      requestCert: true,
+      rejectUnauthorized: false,
+    },
+  };
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, hostname, port }, () => resolve(server));
+    const server = serve({ fetch, hostname, port, ...secure }, () => resolve(server));
     server.once('error', reject);
+  });
+}
+
+/** The client certificate of an HTTPS request, or undefined when none was presented. */
+function peerCertificateOf(c: Context): PeerCertificate | undefined {
+  const socket = (c.env as HttpBindings | undefined)?.incoming.socket;
+  if (!(socket instanceof TLSSocket)) return undefined;
+  const cert = socket.getPeerCertificate();
+  if (Object.keys(cert).length === 0) return undefined;
+  const error = socket.authorizationError as Error | string | null | undefined;
+  return {
+    authorized: socket.authorized,
+    ...(error ? { authorizationError: String(error) } : {}),
+    der: cert.raw,
+  };
+}
+
+async function serverCertificate(
+  settings: ServeSettings,
+  ca: CertificateAuthority,
+  runner: NodeProcessRunner,
+): Promise<ServerCertificate | undefined> {
+  if (settings.tls === undefined) return undefined;
+  return ensureServerCertificate({
+    ca,
+    certDir: settings.tls.certDir ?? join(settings.dataDir, 'tls'),
+    ...(settings.tls.names ? { names: settings.tls.names } : {}),
+    runner,
+    clock: systemClock,
   });
 }
 
@@ -72,6 +136,9 @@ export async function serveCoordinator(
   const store = await openStore(settings.databaseUrl, { logger });
   try {
     const signingKey = await loadOrCreateSigningKey(settings.dataDir, settings.signingKey);
+    const runner = new NodeProcessRunner();
+    const ca = await OpensslCa.loadOrCreate(join(settings.dataDir, 'ca'), runner);
+    const tlsServer = await serverCertificate(settings, ca, runner);
     const { app, services } = createCoordinatorApp({
       store,
       signingKey,
@@ -80,14 +147,23 @@ export async function serveCoordinator(
       version: MVM_VERSION,
       randomSuffix: () => randomSuffix(),
       logger,
+      ca,
+      ...(settings.nodeCertValidityMs !== undefined
+        ? { nodeCertValidityMs: settings.nodeCertValidityMs }
+        : {}),
+      ...(tlsServer ? { peerCertificate: peerCertificateOf } : {}),
     });
     await services.tokens.ensureAdmin(
       await resolveAdminToken(settings.dataDir, settings.adminToken),
     );
-    const server = await listenOn(app.fetch, settings.listen);
+    const server = await listenOn(
+      app.fetch,
+      settings.listen,
+      tlsServer && { server: tlsServer, caPem: ca.caCertificatePem },
+    );
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    const url = `http://${host}:${address.port}`;
+    const url = `${tlsServer ? 'https' : 'http'}://${host}:${address.port}`;
     logger.info(
       { url, store: store.dialect, signingKeyId: signingKey.keyId },
       'coordinator listening',

@@ -17,7 +17,14 @@ function joinToken(id: string, overrides: Partial<JoinTokenRecord> = {}): JoinTo
 }
 
 function cert(serial: string, nodeId = 'node-1'): NodeCertificateRecord {
-  return { serial, nodeId, fingerprint: `fp-${serial}`, notAfter: T2, issuedAt: T0, revokedAt: null };
+  return {
+    serial,
+    nodeId,
+    fingerprint: `fp-${serial}`,
+    notAfter: T2,
+    issuedAt: T0,
+    revokedAt: null,
+  };
 }
 
 await describeEachDatabase('join token repo', ({ store, reopen }) => {
@@ -63,9 +70,7 @@ await describeEachDatabase('node certificate repo', ({ store }) => {
     await store().nodeCertificates.insert(cert('AA01'));
     await store().nodeCertificates.insert(cert('AA02'));
     await store().nodeCertificates.insert(cert('BB01', 'node-2'));
-    await expect(store().nodeCertificates.insert(cert('AA01'))).rejects.toThrow(
-      AlreadyExistsError,
-    );
+    await expect(store().nodeCertificates.insert(cert('AA01'))).rejects.toThrow(AlreadyExistsError);
     expect(await store().nodeCertificates.get('AA01')).toEqual(cert('AA01'));
     expect(await store().nodeCertificates.revokeNode('node-1', T1)).toBe(2);
     expect(await store().nodeCertificates.revokeNode('node-1', T2)).toBe(0);

@@ -79,7 +79,10 @@ function checkIssued(
   if (verifiedCaPem !== undefined && !samePem(verifiedCaPem, caPem)) {
     problems.push('the CA in the answer is not the one the connection was verified against');
   }
-  if (options.trust.caFingerprint !== undefined && !fingerprintMatches(caPem, options.trust.caFingerprint)) {
+  if (
+    options.trust.caFingerprint !== undefined &&
+    !fingerprintMatches(caPem, options.trust.caFingerprint)
+  ) {
     problems.push('the CA does not match --ca-fingerprint');
   }
   if (!issuedBy(certificatePem, caPem)) problems.push('the certificate was not issued by the CA');
@@ -87,7 +90,10 @@ function checkIssued(
     problems.push(`the certificate does not name node '${options.nodeId}'`);
   }
   if (problems.length > 0) {
-    throw new ValidationError('the coordinator answered the join with an unusable certificate', problems);
+    throw new ValidationError(
+      'the coordinator answered the join with an unusable certificate',
+      problems,
+    );
   }
 }
 

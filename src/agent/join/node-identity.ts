@@ -79,6 +79,8 @@ export class NodeIdentityStore {
 function checkPair(identity: NodeIdentity): void {
   const cert = new X509Certificate(identity.certificatePem);
   if (!cert.checkPrivateKey(createPrivateKey(identity.keyPem))) {
-    throw new ValidationError(`the certificate for node '${identity.nodeId}' does not match its key`);
+    throw new ValidationError(
+      `the certificate for node '${identity.nodeId}' does not match its key`,
+    );
   }
 }

@@ -6,7 +6,7 @@ import { newEcPrivateKeyPem } from '../../drivers/pki/key-files.ts';
 import { createCsr } from '../../drivers/pki/openssl-csr.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
-import { createHttpsFetch, type HttpsFetch } from './https-fetch.ts';
+import { createHttpsFetch, type HttpsFetch, type TlsMaterial } from './https-fetch.ts';
 import { NodeIdentityStore, type NodeIdentity } from './node-identity.ts';
 
 /** Renew once less than this share of the certificate's lifetime is left. */
@@ -32,11 +32,13 @@ export class NodeSession {
     private readonly store: NodeIdentityStore,
     private readonly runner: ProcessRunner,
   ) {
-    this.fetch = createHttpsFetch(() => ({
-      caPem: this.identity.caPem,
-      certificatePem: this.identity.certificatePem,
-      keyPem: this.identity.keyPem,
-    }));
+    this.fetch = createHttpsFetch(() => this.tlsMaterial());
+  }
+
+  /** The material new connections use now (a copy: a renewal does not change it). */
+  tlsMaterial(): TlsMaterial {
+    const { caPem, certificatePem, keyPem } = this.identity;
+    return { caPem, certificatePem, keyPem };
   }
 
   static async open(dataDir: string, runner: ProcessRunner): Promise<NodeSession> {
@@ -97,7 +99,9 @@ export class NodeSession {
     onError?: (error: unknown) => void;
   }): Promise<void> {
     while (!options.signal.aborted) {
-      await this.renewIfDue(options.clock.now()).catch((error: unknown) => options.onError?.(error));
+      await this.renewIfDue(options.clock.now()).catch((error: unknown) =>
+        options.onError?.(error),
+      );
       await options.clock.sleep(options.everyMs);
     }
   }

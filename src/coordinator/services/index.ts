@@ -4,6 +4,7 @@ import type { SigningKey } from '../desired/signing-key.ts';
 import type { ServiceDeps } from './context.ts';
 import { DesiredService } from './desired-service.ts';
 import { InstanceService } from './instance-service.ts';
+import { JoinService, type JoinDeps } from './join-service.ts';
 import { NodeService } from './node-service.ts';
 import { PoolService } from './pool-service.ts';
 import { SchedulerService } from './scheduler-service.ts';
@@ -18,6 +19,7 @@ export interface Services {
   tokens: TokenService;
   scheduler: SchedulerService;
   desired: DesiredService;
+  join: JoinService;
   events: { list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]> };
 }
 
@@ -28,7 +30,7 @@ export interface DesiredDeps {
   desiredPollMs?: number;
 }
 
-export function createServices(deps: ServiceDeps & DesiredDeps): Services {
+export function createServices(deps: ServiceDeps & DesiredDeps & JoinDeps): Services {
   return {
     tenants: new TenantService(deps),
     pools: new PoolService(deps),
@@ -43,6 +45,7 @@ export function createServices(deps: ServiceDeps & DesiredDeps): Services {
       notifier: deps.notifier,
       ...(deps.desiredPollMs !== undefined ? { pollMs: deps.desiredPollMs } : {}),
     }),
+    join: new JoinService(deps),
     events: { list: (filter) => deps.store.audit.list(filter) },
   };
 }

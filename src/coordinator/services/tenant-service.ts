@@ -70,7 +70,9 @@ export class TenantService {
   async list(principal: Principal): Promise<TenantView[]> {
     const tenants = await this.deps.store.tenants.list();
     const visible =
-      principal.kind === 'admin' ? tenants : tenants.filter((t) => t.id === principal.tenantId);
+      principal.kind === 'admin'
+        ? tenants
+        : tenants.filter((t) => principal.kind === 'tenant' && t.id === principal.tenantId);
     return visible.map(tenantView);
   }
 
