@@ -21,8 +21,7 @@ export async function reapOrphans(
 ): Promise<OrphanReport> {
   const processes = await orphanVmmPids(deps.layout.vmsDir, livePids);
   await Promise.all(processes.map((pid) => terminate(pid)));
-  const cgroups = ((await deps.cgroups?.list()) ?? []).filter((key) => !owned.has(key));
-  for (const key of cgroups) await deps.cgroups?.remove(key);
+  const cgroups = await reapCgroups(deps, owned);
   const names = await readdir(deps.layout.vmsDir).catch(() => [] as string[]);
   const dirs = names.filter((name) => name.startsWith(MVM_PREFIX) && !owned.has(name));
   for (const name of dirs)
@@ -31,6 +30,30 @@ export async function reapOrphans(
     deps.logger.warn({ processes, cgroups, dirs }, 'removed orphans');
   }
   return { processes, cgroups, dirs };
+}
+
+/**
+ * mvm cgroups no record owns. One that still holds processes after our own orphan VMMs were
+ * stopped belongs to someone else (another agent's data dir on this host): leave it alone.
+ */
+async function reapCgroups(deps: RuntimeDeps, owned: ReadonlySet<string>): Promise<string[]> {
+  const { cgroups } = deps;
+  if (!cgroups) return [];
+  const removed: string[] = [];
+  for (const key of (await cgroups.list()).filter((k) => !owned.has(k))) {
+    const pids = await cgroups.pids(key).catch(() => [] as number[]);
+    if (pids.length > 0) {
+      deps.logger.warn({ cgroup: key, pids }, 'unowned mvm cgroup still in use; left alone');
+      continue;
+    }
+    try {
+      await cgroups.remove(key);
+      removed.push(key);
+    } catch (error) {
+      deps.logger.warn({ cgroup: key, err: error }, 'could not remove an orphan cgroup');
+    }
+  }
+  return removed;
 }
 
 /** VMM processes (qemu/firecracker) whose command line points into our vms dir. */

@@ -11,7 +11,7 @@ export function instanceTable(instances: readonly InstanceView[]): Block {
     columns: ['INSTANCE', 'STATUS', 'DESIRED', 'IP', 'NODE', 'REVISION'],
     rows: instances.map((i) => [
       instancePathOf(i),
-      i.status === 'failed' && i.failureReason ? `failed: ${i.failureReason}` : i.status,
+      i.status === 'failed' && i.failureReason ? `failed: ${brief(i.failureReason)}` : i.status,
       i.desiredStatus,
       i.ip,
       i.nodeId ?? '-',
@@ -38,4 +38,10 @@ export function instanceFields(i: InstanceView): Block {
       ['version', String(i.version)],
     ],
   };
+}
+
+/** Tables stay one line per instance; `mvm instance info` shows the whole reason. */
+function brief(reason: string, max = 60): string {
+  const line = reason.split('\n')[0] ?? reason;
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }

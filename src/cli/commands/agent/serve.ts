@@ -1,6 +1,6 @@
 import { vmmChoices } from '../../../agent/load-vmm.ts';
-import { defineCommand, option } from '../../command.ts';
-import { choice } from '../../values.ts';
+import { defineCommand, flag, option } from '../../command.ts';
+import { choice, id, text } from '../../values.ts';
 
 /** Loaded only here, so other commands start without the agent's drivers. */
 async function loadAgent() {
@@ -18,6 +18,12 @@ export const agentServe = defineCommand({
       choice(vmmChoices, '<driver>'),
       'hypervisor driver: qemu or firecracker (env MVM_VMM, default qemu)',
     ),
+    node: option(
+      id('node'),
+      "this node's id: watch the coordinator (--coordinator) and converge on its document",
+    ),
+    production: flag('refuse unsigned desired documents; needs --trusted-key'),
+    trustedKey: option(text('<pem file>'), "the coordinator's desired-document signing key"),
   },
   output: 'text',
   async handler(ctx, _args, opts) {
@@ -29,8 +35,28 @@ export const agentServe = defineCommand({
     ctx.print(
       `recovery: adopted ${adopted.length}, failed ${failed.length}, orphans removed ${orphans.processes.length + orphans.cgroups.length + orphans.dirs.length}`,
     );
+    let stopLoop = async (): Promise<void> => {};
+    if (opts.node) {
+      const config = ctx.config();
+      const { startCoordinatorLoop } =
+        await import('../../../agent/reconcile/start-coordinator-loop.ts');
+      stopLoop = await startCoordinatorLoop(
+        {
+          coordinatorUrl: config.coordinatorUrl,
+          ...(config.token ? { token: config.token } : {}),
+          nodeId: opts.node,
+          dataDir,
+          production: opts.production === true,
+          ...(opts.trustedKey ? { trustedKeyFile: opts.trustedKey } : {}),
+        },
+        agent.runtime,
+        agent.deps.logger,
+      );
+      ctx.print(`watching ${config.coordinatorUrl} for node '${opts.node}'`);
+    }
     const signal = await ctx.untilShutdown();
     ctx.print(`received ${signal}; agent stopping (VMs keep running)`);
+    await stopLoop();
     await agent.close();
     return { data: { socket: agent.socket }, human: [{ kind: 'text', text: 'agent stopped' }] };
   },
