@@ -14,7 +14,11 @@ import { resolveAdminToken } from './admin-token.ts';
 import { createCoordinatorApp } from './app.ts';
 import { loadOrCreateSigningKey } from './desired/signing-key.ts';
 import type { PeerCertificate } from './node-auth.ts';
-import { ensureServerCertificate, type ServerCertificate } from './tls/server-certificate.ts';
+import {
+  ensureServerCertificate,
+  keepServerCertificateFresh,
+  type ServerCertificate,
+} from './tls/server-certificate.ts';
 import { randomSuffix } from './random-suffix.ts';
 import { MVM_VERSION } from './version.ts';
 
@@ -161,6 +165,15 @@ export async function serveCoordinator(
       settings.listen,
       tlsServer && { server: tlsServer, caPem: ca.caCertificatePem },
     );
+    const stopRefreshing = tlsServer
+      ? keepServerCertificateFresh({
+          server,
+          caPem: ca.caCertificatePem,
+          current: tlsServer,
+          renew: async () => (await serverCertificate(settings, ca, runner)) ?? tlsServer,
+          onError: (err: unknown) => logger.error({ err }, 'server certificate renewal failed'),
+        })
+      : () => undefined;
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `${tlsServer ? 'https' : 'http'}://${host}:${address.port}`;
@@ -173,6 +186,7 @@ export async function serveCoordinator(
       close: async () => {
         // Long-polling agents would otherwise hold the listener open for up to 30 s.
         services.desired.close();
+        stopRefreshing();
         await stopListening(server);
         await store.close();
         logger.info({}, 'coordinator stopped');
