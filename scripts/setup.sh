@@ -20,7 +20,6 @@ declare -A probes=(
   [iproute2]=/usr/sbin/ip
   [socat]=/usr/bin/socat
   [openssl]=/usr/bin/openssl
-  [debianutils]=/usr/bin/which
   [python3]=/usr/bin/python3
   [make]=/usr/bin/make
   [g++]=/usr/bin/g++
