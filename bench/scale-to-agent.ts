@@ -47,7 +47,7 @@ await api.call('registerNode', {
   params: { node: 'n1' },
   body: { hostname: 'n1', arch: 'x86_64', capacity: { vcpus: 4, memMib: 4096, diskGib: 10 } },
 });
-await api.call('createTenant', { body: { id: 'bench' } });
+await api.call('createTenant', { body: { id: 'bench', netId: 214 } });
 await api.call('createPool', {
   params: { tenant: 'bench' },
   body: { id: 'w', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256, dataDiskMib: 16 },

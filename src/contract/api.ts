@@ -342,7 +342,7 @@ export const routes = {
     method: 'get',
     path: '/signing-key',
     summary: 'The public key that signs desired-state documents',
-    scope: 'tenant',
+    scope: 'public',
     response: signingKeySchema,
     status: 200,
   }),

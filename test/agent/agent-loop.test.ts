@@ -62,7 +62,7 @@ describe.skipIf(!qemu)('agent loop against a real coordinator', () => {
       params: { node: 'node-a' },
       body: { hostname: 'a', arch: 'x86_64', capacity: { vcpus: 4, memMib: 4096, diskGib: 10 } },
     });
-    await api.call('createTenant', { body: { id: 't1' } });
+    await api.call('createTenant', { body: { id: 't1', netId: 211 } }); // own taps: mvt211-*
     const pool = {
       id: 'workers',
       flake: '.',

@@ -45,6 +45,7 @@ describe.skipIf(!qemu)('quickstart (fleet-of-one)', () => {
       readToken: async () => (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim(),
       print: (line) => lines.push(line),
       untilShutdown: undefined,
+      demoNetId: 213, // taps are per host by net id; keep clear of other tests
     });
   }
 

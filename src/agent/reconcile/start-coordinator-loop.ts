@@ -4,19 +4,61 @@ import { ValidationError } from '../../core/errors.ts';
 import { systemClock } from '../../drivers/clock/system-clock.ts';
 import { createApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import type { DriverLogger } from '../../drivers/process/logger.ts';
+import type { ProcessRunner } from '../../ports/process-runner.ts';
 import { DesiredFileStore } from '../desired/desired-file-store.ts';
+import type { FetchLike } from '../desired/watch-desired.ts';
+import { NodeSession } from '../join/node-session.ts';
 import type { InstanceRuntime } from '../runtime/instance-runtime.ts';
 import { runAgentLoop } from './agent-loop.ts';
 import { coordinatorReporter } from './coordinator-reporter.ts';
 
 export interface CoordinatorLoopSettings {
+  /** Used with a token; a joined host takes the coordinator's URL from its identity. */
   coordinatorUrl: string;
   token?: string;
-  nodeId: string;
+  /** Required with a token; a joined host's id comes from its certificate. */
+  nodeId?: string;
   dataDir: string;
   production: boolean;
   /** PEM file of the coordinator's signing key; required in production. */
   trustedKeyFile?: string;
+}
+
+interface Connection {
+  baseUrl: string;
+  nodeId: string;
+  token?: string;
+  fetch?: FetchLike;
+  session?: NodeSession;
+}
+
+/**
+ * A host that joined (`mvm add host`) talks mTLS with its node certificate; otherwise a token
+ * and an explicit node id are needed (development).
+ */
+async function connect(
+  settings: CoordinatorLoopSettings,
+  runner: ProcessRunner,
+): Promise<Connection> {
+  const session = await NodeSession.open(settings.dataDir, runner).catch(() => undefined);
+  if (session && settings.token === undefined) {
+    return { baseUrl: session.baseUrl, nodeId: session.nodeId, fetch: session.fetch, session };
+  }
+  if (settings.production) {
+    throw new ValidationError(
+      "production mode needs a joined host (run 'mvm add host --production' first)",
+    );
+  }
+  if (!settings.nodeId) {
+    throw new ValidationError(
+      "this host has not joined a coordinator: run 'mvm add host', or pass --node <id> with a token",
+    );
+  }
+  return {
+    baseUrl: settings.coordinatorUrl,
+    nodeId: settings.nodeId,
+    ...(settings.token ? { token: settings.token } : {}),
+  };
 }
 
 async function trustedKeys(settings: CoordinatorLoopSettings, fetchKey: () => Promise<string>) {
@@ -30,36 +72,53 @@ async function trustedKeys(settings: CoordinatorLoopSettings, fetchKey: () => Pr
   return [await fetchKey()];
 }
 
-/** Starts the watch-and-reconcile loop; resolves to a stop function. */
+/** Starts the watch-and-reconcile loop (and certificate renewal when joined); resolves to a stop function. */
 export async function startCoordinatorLoop(
   settings: CoordinatorLoopSettings,
   runtime: InstanceRuntime,
+  runner: ProcessRunner,
   logger?: DriverLogger,
-): Promise<() => Promise<void>> {
+): Promise<{ nodeId: string; baseUrl: string; mtls: boolean; stop: () => Promise<void> }> {
+  const conn = await connect(settings, runner);
   const api = createApiClient({
-    baseUrl: settings.coordinatorUrl,
-    ...(settings.token ? { token: settings.token } : {}),
+    baseUrl: conn.baseUrl,
+    ...(conn.token ? { token: conn.token } : {}),
+    ...(conn.fetch ? { fetch: conn.fetch } : {}),
   });
   const keys = await trustedKeys(
     settings,
     async () => (await api.call('getSigningKey', {})).publicKeyPem,
   );
   const abort = new AbortController();
+  const renewal = conn.session?.keepRenewed({
+    clock: systemClock,
+    signal: abort.signal,
+    everyMs: 60_000,
+    onError: (error) => logger?.warn({ err: error }, 'certificate renewal failed; retrying'),
+  });
   const loop = runAgentLoop({
-    coordinatorUrl: settings.coordinatorUrl,
-    ...(settings.token ? { token: settings.token } : {}),
-    nodeId: settings.nodeId,
+    coordinatorUrl: conn.baseUrl,
+    ...(conn.token ? { token: conn.token } : {}),
+    ...(conn.fetch ? { fetch: conn.fetch } : {}),
+    nodeId: conn.nodeId,
     trustedKeys: keys,
     production: settings.production,
     runtime,
     store: new DesiredFileStore(join(settings.dataDir, 'desired.json')),
-    reporter: coordinatorReporter(api, settings.nodeId, logger),
+    reporter: coordinatorReporter(api, conn.nodeId, logger),
     clock: systemClock,
     signal: abort.signal,
     ...(logger ? { logger } : {}),
   });
-  return async () => {
-    abort.abort();
-    await loop.catch((error: unknown) => logger?.error({ err: error }, 'agent loop ended'));
+  return {
+    nodeId: conn.nodeId,
+    baseUrl: conn.baseUrl,
+    mtls: conn.session !== undefined,
+    stop: async () => {
+      abort.abort();
+      await loop.catch((error: unknown) => logger?.error({ err: error }, 'agent loop ended'));
+      // Renewal sleeps between checks; it stops at its next wake-up and need not be awaited.
+      void renewal?.catch(() => undefined);
+    },
   };
 }

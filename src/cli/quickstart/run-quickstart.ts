@@ -21,6 +21,8 @@ export interface QuickstartOptions {
   node: { id: string; hostname: string; vcpus: number; memMib: number };
   readToken(): Promise<string>;
   print(line: string): void;
+  /** The demo tenant's net id; default: the lowest free one. */
+  demoNetId?: number;
   /** Serve until this resolves; undefined = return once converged. */
   untilShutdown: (() => Promise<string>) | undefined;
 }
@@ -46,9 +48,18 @@ async function ignoreExisting(work: () => Promise<unknown>): Promise<void> {
 }
 
 /** Creates the demo tenant and pools if absent and sets their counts (idempotent). */
-async function ensureDemo(api: ApiClient, sizes: QuickstartSizes, print: (l: string) => void) {
+async function ensureDemo(
+  api: ApiClient,
+  sizes: QuickstartSizes,
+  print: (l: string) => void,
+  netId?: number,
+) {
   const exists = (await api.call('listTenants', {})).some((t) => t.id === DEMO_TENANT);
-  if (!exists) await api.call('createTenant', { body: { id: DEMO_TENANT } });
+  if (!exists) {
+    await api.call('createTenant', {
+      body: { id: DEMO_TENANT, ...(netId !== undefined ? { netId } : {}) },
+    });
+  }
   print(`tenant '${DEMO_TENANT}' ${exists ? 'exists' : 'created'}`);
   const pool = { flake: '.', profile: 'minimal', vcpus: 1, memMib: 256, dataDiskMib: 64 };
   await ignoreExisting(() =>
@@ -132,7 +143,7 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
       },
     });
     print(`node '${id}' registered (${vcpus} vCPU with 4:1 overcommit, ${memMib} MiB)`);
-    await ensureDemo(api, options.sizes, print);
+    await ensureDemo(api, options.sizes, print, options.demoNetId);
     print(
       'booting microVMs (the first run builds the dev image; under TCG each boot takes seconds) ...',
     );

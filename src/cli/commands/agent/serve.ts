@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { vmmChoices } from '../../../agent/load-vmm.ts';
 import { defineCommand, flag, option } from '../../command.ts';
 import { choice, id, text } from '../../values.ts';
@@ -36,23 +38,30 @@ export const agentServe = defineCommand({
       `recovery: adopted ${adopted.length}, failed ${failed.length}, orphans removed ${orphans.processes.length + orphans.cgroups.length + orphans.dirs.length}`,
     );
     let stopLoop = async (): Promise<void> => {};
-    if (opts.node) {
+    if (opts.node || existsSync(join(dataDir, 'node', 'current'))) {
       const config = ctx.config();
       const { startCoordinatorLoop } =
         await import('../../../agent/reconcile/start-coordinator-loop.ts');
-      stopLoop = await startCoordinatorLoop(
+      const { NodeProcessRunner } = await import('../../../drivers/process/node-process-runner.ts');
+      // A joined host (node certificate) speaks mTLS; a token is for development only.
+      const token = opts.node ? config.token : undefined;
+      const loop = await startCoordinatorLoop(
         {
           coordinatorUrl: config.coordinatorUrl,
-          ...(config.token ? { token: config.token } : {}),
-          nodeId: opts.node,
+          ...(token ? { token } : {}),
+          ...(opts.node ? { nodeId: opts.node } : {}),
           dataDir,
           production: opts.production === true,
           ...(opts.trustedKey ? { trustedKeyFile: opts.trustedKey } : {}),
         },
         agent.runtime,
+        new NodeProcessRunner({ logger: agent.deps.logger }),
         agent.deps.logger,
       );
-      ctx.print(`watching ${config.coordinatorUrl} for node '${opts.node}'`);
+      stopLoop = loop.stop;
+      ctx.print(
+        `watching ${loop.baseUrl} as node '${loop.nodeId}' (${loop.mtls ? 'mTLS' : 'token'})`,
+      );
     }
     const signal = await ctx.untilShutdown();
     ctx.print(`received ${signal}; agent stopping (VMs keep running)`);
