@@ -153,7 +153,7 @@ function alive(pid: number): boolean {
 }
 
 /** Namespaces left by a test run that was killed before its afterAll (its pid is gone). */
-async function reapStaleNamespaces(): Promise<void> {
+export async function reapStaleNamespaces(): Promise<void> {
   const listed = await runner.run('ip', ['netns', 'list'], { check: false });
   for (const line of listed.stdout.split('\n')) {
     const name = line.split(' ')[0] ?? '';
