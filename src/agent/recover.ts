@@ -73,11 +73,15 @@ async function recoverOne(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord
   );
   const state = await deps.vmm.state(vm);
   if (record.intent === 'sleep') return finishOrUndoSleep(deps, record, state);
-  if (record.intent === 'wake') {
-    // Half-restored: the snapshot is still the truth. Drop the new process and stay asleep.
+  if (record.intent === 'wake' && state !== 'running') {
+    // Restored but never resumed: the snapshot is still the truth. Drop the process, stay asleep.
     await deps.vmm.stop(vm);
     return save(deps, record, { handle: null, intent: null });
   }
+  // A wake whose guest already ran on is the truth now (it may have written its disks):
+  // restoring the snapshot again would pair old memory with newer disks. Finish the wake.
+  if (record.intent === 'wake')
+    await rm(record.snapshot?.dir ?? '', { recursive: true, force: true });
   if (state === 'running') {
     // A booting guest (crash mid-start) gets the boot deadline; an adopted one answers at once.
     const deadline =
@@ -97,9 +101,11 @@ async function recoverOne(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord
 }
 
 function settleRunning(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord> {
+  // A finished wake no longer has a snapshot: it was removed above.
+  const change = record.intent === 'wake' ? { snapshot: null } : {};
   return record.status === 'running'
-    ? save(deps, record, { intent: null })
-    : settle(deps, record, 'running');
+    ? save(deps, record, { intent: null, ...change })
+    : settle(deps, record, 'running', change);
 }
 
 /** A crash mid-sleep: with a durable snapshot on record, finish it; without, resume. */
