@@ -9,7 +9,7 @@ import type {
 } from '../contract/desired.ts';
 import { allocateInstanceAddress } from './addresses.ts';
 import { materialize, newInstanceId } from './materializer.ts';
-import type { DesiredStatus, Instance, InstanceStatus, Pool } from './model.ts';
+import type { Instance, Pool } from './model.ts';
 
 /**
  * Desired-state documents, built from values: the coordinator's node document from its
@@ -120,15 +120,10 @@ function normalize(value: unknown): Json {
 }
 
 /** What an agent already has for an instance (its local record). */
-export interface ExistingInstance {
-  tenantId: string;
-  poolId: string;
-  id: string;
-  ip: string;
-  mac: string;
-  status: InstanceStatus;
-  desiredStatus: DesiredStatus;
-}
+export type ExistingInstance = Pick<
+  Instance,
+  'tenantId' | 'poolId' | 'id' | 'ip' | 'mac' | 'status' | 'desiredStatus'
+>;
 
 export interface SeedOptions extends DocumentStamp {
   nodeId: string;
