@@ -9,7 +9,7 @@ import {
   localInstanceParamsSchema,
   putInstanceBodySchema,
 } from '../contract/agent-api.ts';
-import { httpStatusOf } from '../coordinator/http-status.ts';
+import { httpStatusOf } from '../contract/http-status.ts';
 import type { DriverLogger } from '../drivers/process/logger.ts';
 import type { HostNetworkState } from '../ports/network.ts';
 import type { RuntimeDeps } from './runtime/deps.ts';

@@ -8,7 +8,7 @@ import type { Store } from '../ports/store.ts';
 import { ChangeNotifier } from './desired/change-notifier.ts';
 import { ephemeralSigningKey, type SigningKey } from './desired/signing-key.ts';
 import { createHandlers, type Handlers } from './handlers.ts';
-import { httpStatusOf } from './http-status.ts';
+import { httpStatusOf } from '../contract/http-status.ts';
 import { authenticateNode, type PeerCertificate } from './node-auth.ts';
 import { buildOpenApi } from './openapi.ts';
 import type { Principal } from './principal.ts';

@@ -1,6 +1,6 @@
 import type { ErrorCode } from '../core/errors.ts';
 
-/** The one mapping from error codes to HTTP statuses. */
+/** The one mapping from error codes to HTTP statuses (coordinator API and agent local API). */
 export const httpStatusOf: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 422 | 500 | 503> = {
   invalid_argument: 400,
   unauthenticated: 401,
