@@ -43,7 +43,12 @@ export function signal(pid: number, sig: NodeJS.Signals): void {
 }
 
 /** The last lines of a log file, for error messages. */
+/**
+ * The last lines QEMU itself wrote. The `--- <time> <command line>` header each launch appends
+ * is left out: it is in the log file, and it would bury QEMU's one-line reason in messages.
+ */
 export async function logTail(path: string, lines = 5): Promise<string> {
   const text = await readFile(path, 'utf8').catch(() => '');
-  return text.trim().split('\n').slice(-lines).join(' | ');
+  const said = text.trim().split('\n').filter((line) => line !== '' && !line.startsWith('--- '));
+  return `${said.slice(-lines).join(' | ') || '(no output)'} (log: ${path})`;
 }
