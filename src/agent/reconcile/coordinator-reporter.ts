@@ -35,12 +35,9 @@ export function coordinatorReporter(
         });
         sent.set(key, status);
       } catch (error) {
-        // The record is gone once the coordinator has seen it destroyed: nothing left to say.
-        if (isMvmError(error) && error.code === 'not_found') {
-          sent.delete(key);
-          return;
-        }
         sent.delete(key);
+        // The record is gone once the coordinator has seen it destroyed: nothing left to say.
+        if (isMvmError(error) && error.code === 'not_found') return;
         logger?.warn(
           { instance: key, err: error },
           'status report failed; will retry on the next pass',

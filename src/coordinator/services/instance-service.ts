@@ -1,11 +1,11 @@
 import { ConflictError, IllegalTransitionError, NotFoundError } from '../../core/errors.ts';
 import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
-import { checkQuotas, tenantUsage } from '../../core/quotas.ts';
+import { checkQuotas } from '../../core/quotas.ts';
 import type { InstanceAction, InstanceActionRequest } from '../../contract/requests.ts';
 import type { InstanceFilter, InstanceKey, Repos } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import { audit, type ServiceDeps } from './context.ts';
-import { loadTenant } from './tenant-service.ts';
+import { loadTenant, usageOf } from './tenant-service.ts';
 
 export interface StatusReport {
   status: InstanceStatus;
@@ -37,10 +37,6 @@ const hints: Partial<Record<InstanceAction, string>> = {
   sleep: "start it first with 'mvm instance start'",
   wake: "only warm or sleeping instances wake; use 'mvm instance start'",
 };
-
-function keyOf(instance: Instance): InstanceKey {
-  return { tenantId: instance.tenantId, poolId: instance.poolId, instanceId: instance.id };
-}
 
 function label(key: InstanceKey): string {
   return `instance ${key.tenantId}/${key.poolId}/${key.instanceId}`;
@@ -143,14 +139,9 @@ export class InstanceService {
 
   private async checkQuota(repos: Repos, instance: Instance, target: DesiredStatus): Promise<void> {
     const tenant = await loadTenant(repos, instance.tenantId);
-    const pools = await repos.pools.list({ tenantId: tenant.id });
-    const instances = (await repos.instances.list({ tenantId: tenant.id })).map((i) => ({
-      poolId: i.poolId,
-      desiredStatus:
-        i.poolId === instance.poolId && i.id === instance.id ? target : i.desiredStatus,
-    }));
-    checkQuotas(tenant.id, tenant.quotas, tenantUsage(pools, instances));
+    const usage = await usageOf(repos, tenant.id, {
+      desiredOf: (i) => (i.poolId === instance.poolId && i.id === instance.id ? target : undefined),
+    });
+    checkQuotas(tenant.id, tenant.quotas, usage);
   }
 }
-
-export { keyOf };

@@ -2,7 +2,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../../core/errors
 import { materialize } from '../../core/materializer.ts';
 import type { DesiredStatus, Instance, Pool, PoolCounts } from '../../core/model.ts';
 import { validateCounts, validatePoolSpec } from '../../core/pool-spec.ts';
-import { checkPoolCreate, checkQuotas, tenantUsage } from '../../core/quotas.ts';
+import { checkPoolCreate, checkQuotas } from '../../core/quotas.ts';
 import type {
   CreatePoolRequest,
   ScalePoolRequest,
@@ -13,7 +13,7 @@ import type { Repos } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { createInstances } from './instance-factory.ts';
-import { loadTenant } from './tenant-service.ts';
+import { loadTenant, usageOf } from './tenant-service.ts';
 
 export async function loadPool(repos: Repos, tenantId: string, poolId: string): Promise<Pool> {
   const pool = await repos.pools.get(tenantId, poolId);
@@ -193,14 +193,12 @@ export class PoolService {
     poolId: string,
     plan: { assignments: { id: string; desiredStatus: DesiredStatus }[]; create: DesiredStatus[] },
   ): Promise<void> {
-    const pools = await repos.pools.list({ tenantId: tenant.id });
     const desired = new Map(plan.assignments.map((a) => [a.id, a.desiredStatus]));
-    const instances = (await repos.instances.list({ tenantId: tenant.id })).map((i) => ({
-      poolId: i.poolId,
-      desiredStatus: i.poolId === poolId ? (desired.get(i.id) ?? i.desiredStatus) : i.desiredStatus,
-    }));
-    for (const status of plan.create) instances.push({ poolId, desiredStatus: status });
-    checkQuotas(tenant.id, tenant.quotas, tenantUsage(pools, instances));
+    const usage = await usageOf(repos, tenant.id, {
+      desiredOf: (i) => (i.poolId === poolId ? desired.get(i.id) : undefined),
+      added: plan.create.map((desiredStatus) => ({ poolId, desiredStatus })),
+    });
+    checkQuotas(tenant.id, tenant.quotas, usage);
   }
 
   async destroy(principal: Principal, tenantId: string, poolId: string, force: boolean) {

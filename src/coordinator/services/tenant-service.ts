@@ -1,7 +1,13 @@
 import { ConflictError, NotFoundError } from '../../core/errors.ts';
-import type { Quotas } from '../../core/model.ts';
+import type { DesiredStatus, Instance, Quotas } from '../../core/model.ts';
 import { bridgeName } from '../../core/naming.ts';
-import { checkQuotas, tenantUsage, validateQuotas, type TenantUsage } from '../../core/quotas.ts';
+import {
+  checkQuotas,
+  tenantUsage,
+  validateQuotas,
+  type TenantUsage,
+  type UsageInstance,
+} from '../../core/quotas.ts';
 import { allocateTenantNetwork } from '../../core/subnets.ts';
 import type { TenantDetailView, TenantView } from '../../contract/resources.ts';
 import type { CreateTenantRequest, UpdateTenantRequest } from '../../contract/requests.ts';
@@ -19,10 +25,24 @@ export async function loadTenant(repos: Repos, id: string): Promise<TenantRecord
   return tenant;
 }
 
-export async function usageOf(repos: Repos, tenantId: string): Promise<TenantUsage> {
+/** A change of intent to weigh before it is stored: overridden and added desired statuses. */
+export interface IntentChange {
+  desiredOf?: (instance: Instance) => DesiredStatus | undefined;
+  added?: readonly UsageInstance[];
+}
+
+/** The tenant's usage by desired status, as stored or as it would be after `change`. */
+export async function usageOf(
+  repos: Repos,
+  tenantId: string,
+  change: IntentChange = {},
+): Promise<TenantUsage> {
   const pools = await repos.pools.list({ tenantId });
-  const instances = await repos.instances.list({ tenantId });
-  return tenantUsage(pools, instances);
+  const instances = (await repos.instances.list({ tenantId })).map((i) => ({
+    poolId: i.poolId,
+    desiredStatus: change.desiredOf?.(i) ?? i.desiredStatus,
+  }));
+  return tenantUsage(pools, [...instances, ...(change.added ?? [])]);
 }
 
 function usageView(usage: TenantUsage): TenantDetailView['usage'] {
@@ -74,6 +94,11 @@ export class TenantService {
         ? tenants
         : tenants.filter((t) => principal.kind === 'tenant' && t.id === principal.tenantId);
     return visible.map(tenantView);
+  }
+
+  /** Existence only: no usage is computed. */
+  async require(id: string): Promise<TenantRecord> {
+    return loadTenant(this.deps.store, id);
   }
 
   async get(id: string): Promise<TenantDetailView> {
