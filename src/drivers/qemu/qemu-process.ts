@@ -49,6 +49,9 @@ export function signal(pid: number, sig: NodeJS.Signals): void {
  */
 export async function logTail(path: string, lines = 5): Promise<string> {
   const text = await readFile(path, 'utf8').catch(() => '');
-  const said = text.trim().split('\n').filter((line) => line !== '' && !line.startsWith('--- '));
+  const said = text
+    .trim()
+    .split('\n')
+    .filter((line) => line !== '' && !line.startsWith('--- '));
   return `${said.slice(-lines).join(' | ') || '(no output)'} (log: ${path})`;
 }
