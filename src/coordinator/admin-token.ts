@@ -1,4 +1,5 @@
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../drivers/fs/write-file-atomic.ts';
 import { join } from 'node:path';
 import { newTokenSecret } from './services/token-service.ts';
 
@@ -15,11 +16,7 @@ export async function resolveAdminToken(dataDir: string, configured?: string): P
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const secret = newTokenSecret();
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, `${secret}\n`, { mode: 0o600 });
-  await chmod(temp, 0o600);
-  await rename(temp, file);
+  await writeFileAtomic(file, `${secret}\n`, 0o600);
   return secret;
 }

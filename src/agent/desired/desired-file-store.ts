@@ -1,5 +1,5 @@
-import { open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../drivers/fs/write-file-atomic.ts';
 import { signedEnvelopeSchema, type SignedEnvelope } from '../../contract/desired.ts';
 import { verifyEnvelope, type VerifiedDocument, type VerifyOptions } from './verify-desired.ts';
 
@@ -11,23 +11,9 @@ import { verifyEnvelope, type VerifiedDocument, type VerifyOptions } from './ver
 export class DesiredFileStore {
   constructor(private readonly path: string) {}
 
-  /** Atomic: a crash leaves the old file or the new one, never a torn one. */
+  /** Atomic and durable: a crash leaves the old file or the new one, never a torn one. */
   async save(envelope: SignedEnvelope): Promise<void> {
-    const temp = `${this.path}.${process.pid}.tmp`;
-    const file = await open(temp, 'w', 0o600);
-    try {
-      await file.writeFile(`${JSON.stringify(envelope)}\n`, 'utf8');
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    try {
-      await rename(temp, this.path);
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
-    await syncDirectory(dirname(this.path));
+    await writeFileAtomic(this.path, `${JSON.stringify(envelope)}\n`, 0o600);
   }
 
   async load(): Promise<SignedEnvelope | undefined> {
@@ -50,15 +36,5 @@ export class DesiredFileStore {
   ): Promise<VerifiedDocument | undefined> {
     const envelope = await this.load();
     return envelope && verifyEnvelope(envelope, { ...options, lastGeneration: -1 });
-  }
-}
-
-/** Makes the rename itself durable. */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

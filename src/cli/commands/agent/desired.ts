@@ -1,4 +1,4 @@
-import { open, rename, rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../../../drivers/fs/write-file-atomic.ts';
 import { parseDocument, seedDocumentSchema, type SeedDocument } from '../../../contract/desired.ts';
 import { poolsOnNode, seedFromState } from '../../../core/desired-doc.ts';
 import { defineCommand, option } from '../../command.ts';
@@ -22,22 +22,6 @@ async function currentSeed(ctx: CommandContext, nodeId: string | undefined): Pro
   );
 }
 
-/** Temp file, fsync, rename: a reader never sees half a document. */
-async function writeAtomically(path: string, content: string): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
-  const file = await open(temp, 'w', 0o644);
-  try {
-    await file.writeFile(content, 'utf8');
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await rename(temp, path).catch(async (error: unknown) => {
-    await rm(temp, { force: true });
-    throw error;
-  });
-}
-
 export const agentDesired = defineCommand({
   path: ['agent', 'desired'],
   description:
@@ -56,7 +40,7 @@ export const agentDesired = defineCommand({
     if (opts.file === undefined) {
       return { data: seed, human: [{ kind: 'text', text: JSON.stringify(seed, null, 2) }] };
     }
-    await writeAtomically(opts.file, `${JSON.stringify(seed, null, 2)}\n`);
+    await writeFileAtomic(opts.file, `${JSON.stringify(seed, null, 2)}\n`);
     return {
       data: { file: opts.file, tenants: seed.tenants.length, pools },
       human: [{ kind: 'text', text: `wrote ${opts.file}: ${summary}` }],
