@@ -72,6 +72,8 @@ export const instanceSchema = z.object({
   nodeId: z.string().nullable(),
   revision: z.string().nullable(),
   failureReason: z.string().nullable(),
+  statusSince: z.string().nullable(),
+  lastActiveAt: z.string().nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
   version: z.number().int(),
@@ -90,6 +92,15 @@ export const nodeSchema = z.object({
   labels: z.record(z.string(), z.string()),
   status: z.enum(['ready', 'lost', 'cordoned']),
   lastHeartbeat: z.string().nullable(),
+  underlayIp: z.string().nullable(),
+  usage: z
+    .object({
+      vcpus: z.number().int(),
+      memMib: z.number().int(),
+      instances: z.record(z.string(), z.number().int()),
+      diskFreeMib: z.number().int(),
+    })
+    .nullable(),
   createdAt: z.string(),
   version: z.number().int(),
 });

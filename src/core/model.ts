@@ -78,6 +78,10 @@ export interface Instance {
   revision: string | null;
   /** Why the instance is `failed`; null otherwise. */
   failureReason: string | null;
+  /** When the observed status last changed (null on rows older than the column). */
+  statusSince: string | null;
+  /** When the node last reported the instance active (guest, CPU or network); null = never. */
+  lastActiveAt: string | null;
   createdAt: string;
   updatedAt: string;
   version: number;
@@ -97,8 +101,22 @@ export interface FleetNode {
   labels: Record<string, string>;
   status: 'ready' | 'lost' | 'cordoned';
   lastHeartbeat: string | null;
+  /** Address other nodes reach this one at (VXLAN underlay); null until the node says. */
+  underlayIp: string | null;
+  /** What the node's agent last reported using; null before its first heartbeat. */
+  usage: NodeUsage | null;
   createdAt: string;
   version: number;
+}
+
+/** A node's own account of what it runs, sent with every heartbeat. */
+export interface NodeUsage {
+  vcpus: number;
+  memMib: number;
+  /** Instances by observed status on the node. */
+  instances: Partial<Record<InstanceStatus, number>>;
+  /** Free disk under the agent's data directory, MiB. */
+  diskFreeMib: number;
 }
 
 export interface AuditEvent {

@@ -4,6 +4,7 @@ import { InternalError } from '../core/errors.ts';
 import { initialMigration } from './migrations/0001-initial.ts';
 import { desiredGenerationsMigration } from './migrations/0002-desired-generations.ts';
 import { nodeJoinMigration } from './migrations/0003-node-join.ts';
+import { fleetHealthMigration } from './migrations/0004-fleet-health.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { StoreLogger } from './store-logger.ts';
 
@@ -13,6 +14,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0001-initial': initialMigration(dialect),
     '0002-desired-generations': desiredGenerationsMigration(),
     '0003-node-join': nodeJoinMigration(),
+    '0004-fleet-health': fleetHealthMigration(),
   };
 }
 

@@ -66,6 +66,8 @@ export interface InstancesTable {
   node_id: string | null;
   revision: string | null;
   failure_reason: string | null;
+  status_since: string | null;
+  last_active_at: string | null;
   created_at: string;
   updated_at: string;
   version: number;
@@ -82,6 +84,9 @@ export interface NodesTable {
   labels: string;
   status: string;
   last_heartbeat: string | null;
+  underlay_ip: string | null;
+  /** JSON NodeUsage as last reported by the node's agent */
+  usage: string | null;
   created_at: string;
   version: number;
 }

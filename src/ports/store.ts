@@ -62,7 +62,7 @@ export interface InstanceFilter {
 }
 
 export type InstancePatch = Partial<
-  Pick<Instance, 'nodeId' | 'revision' | 'failureReason' | 'desiredStatus'>
+  Pick<Instance, 'nodeId' | 'revision' | 'failureReason' | 'desiredStatus' | 'lastActiveAt'>
 >;
 
 export interface InstanceRepo {

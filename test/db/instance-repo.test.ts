@@ -50,6 +50,24 @@ await describeEachDatabase('instance repo', ({ store }) => {
     ]);
   });
 
+  it('stamps statusSince when the status changes, not on a same-status write', async () => {
+    const w1 = instance('w-1', 11);
+    await store().instances.insert(w1);
+    const running = await store().instances.transition(keyOf(w1), 'created', 'running', T1);
+    expect(running.statusSince).toBe(T1);
+    const same = await store().instances.transition(keyOf(w1), 'running', 'running', T2, {
+      lastActiveAt: T2,
+    });
+    expect(same).toMatchObject({ statusSince: T1, lastActiveAt: T2 });
+    const active = await store().instances.update(
+      keyOf(w1),
+      { lastActiveAt: T1 },
+      same.version,
+      T2,
+    );
+    expect(active).toMatchObject({ statusSince: T1, lastActiveAt: T1 });
+  });
+
   it('refuses a duplicate key', async () => {
     await store().instances.insert(instance('w-1', 11));
     const error = await store()
@@ -128,7 +146,7 @@ await describeEachDatabase('instance repo', ({ store }) => {
     const w1 = instance('w-1', 11, { status: 'running' });
     await store().instances.insert(w1);
     const warm = await store().instances.transition(keyOf(w1), 'running', 'warm', T1);
-    expect(warm).toEqual({ ...w1, status: 'warm', updatedAt: T1, version: 2 });
+    expect(warm).toEqual({ ...w1, status: 'warm', statusSince: T1, updatedAt: T1, version: 2 });
     await expect(store().instances.transition(keyOf(w1), 'running', 'warm', T2)).rejects.toThrow(
       "instance acme/workers/w-1 is 'warm', not 'running'; reload it and retry",
     );

@@ -19,6 +19,8 @@ await describeEachDatabase('node repo', ({ store }) => {
       labels: { zone: 'b' },
       status: 'cordoned',
       lastHeartbeat: T2,
+      underlayIp: '192.168.50.7',
+      usage: { vcpus: 3, memMib: 1536, instances: { running: 2, sleeping: 1 }, diskFreeMib: 900 },
       createdAt: T1,
     });
     const stored = await store().nodes.upsert(refreshed);

@@ -56,6 +56,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       'applied store migration',
       'applied store migration',
       'applied store migration',
+      'applied store migration',
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -64,6 +65,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       migration: '0002-desired-generations',
     });
     expect(first.lines[2]?.context).toEqual({ dialect: name, migration: '0003-node-join' });
+    expect(first.lines[3]?.context).toEqual({ dialect: name, migration: '0004-fleet-health' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

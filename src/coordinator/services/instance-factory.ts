@@ -38,6 +38,8 @@ export async function createInstances(
       nodeId: null,
       revision: pool.revision,
       failureReason: null,
+      statusSince: at,
+      lastActiveAt: null,
       createdAt: at,
       updatedAt: at,
       version: 1,

@@ -195,6 +195,8 @@ export class JoinService {
       labels: request.labels,
       status: 'ready',
       lastHeartbeat: at,
+      underlayIp: existing?.underlayIp ?? null,
+      usage: existing?.usage ?? null,
       createdAt: existing?.createdAt ?? at,
       version: existing?.version ?? 1,
     });

@@ -68,7 +68,12 @@ export class KyselyInstanceRepo implements InstanceRepo {
     at: string,
     patch: InstancePatch = {},
   ): Promise<Instance> {
-    const row = await whereKey(this.updateQuery({ ...patchColumns(patch), status: to }, at), key)
+    const columns = {
+      ...patchColumns(patch),
+      status: to,
+      ...(from === to ? {} : { status_since: at }),
+    };
+    const row = await whereKey(this.updateQuery(columns, at), key)
       .where('status', '=', from)
       .returningAll()
       .executeTakeFirst();
@@ -156,6 +161,7 @@ function patchColumns(patch: InstancePatch): Updateable<InstancesTable> {
   if (patch.revision !== undefined) columns.revision = patch.revision;
   if (patch.failureReason !== undefined) columns.failure_reason = patch.failureReason;
   if (patch.desiredStatus !== undefined) columns.desired_status = patch.desiredStatus;
+  if (patch.lastActiveAt !== undefined) columns.last_active_at = patch.lastActiveAt;
   return columns;
 }
 
@@ -171,6 +177,8 @@ function toRow(i: Instance): InstanceRow {
     node_id: i.nodeId,
     revision: i.revision,
     failure_reason: i.failureReason,
+    status_since: i.statusSince,
+    last_active_at: i.lastActiveAt,
     created_at: i.createdAt,
     updated_at: i.updatedAt,
     version: i.version,
@@ -189,6 +197,8 @@ function fromRow(r: InstanceRow): Instance {
     nodeId: r.node_id,
     revision: r.revision,
     failureReason: r.failure_reason,
+    statusSince: r.status_since,
+    lastActiveAt: r.last_active_at,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: r.version,

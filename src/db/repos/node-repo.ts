@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { FleetNode } from '../../core/model.ts';
+import type { FleetNode, NodeUsage } from '../../core/model.ts';
 import type { NodeRepo } from '../../ports/store.ts';
 import { oneOf, stringMap } from '../row-values.ts';
 import type { Database, NodesTable } from '../schema.ts';
@@ -29,6 +29,8 @@ export class KyselyNodeRepo implements NodeRepo {
           labels: eb.ref('excluded.labels'),
           status: eb.ref('excluded.status'),
           last_heartbeat: eb.ref('excluded.last_heartbeat'),
+          underlay_ip: eb.ref('excluded.underlay_ip'),
+          usage: eb.ref('excluded.usage'),
           version: eb('nodes.version', '+', 1),
         })),
       )
@@ -63,6 +65,8 @@ function toRow(n: FleetNode): NodeRow {
     labels: JSON.stringify(n.labels),
     status: n.status,
     last_heartbeat: n.lastHeartbeat,
+    underlay_ip: n.underlayIp,
+    usage: n.usage === null ? null : JSON.stringify(n.usage),
     created_at: n.createdAt,
     version: n.version,
   };
@@ -77,6 +81,8 @@ function fromRow(r: NodeRow): FleetNode {
     labels: stringMap(r.labels, 'nodes.labels'),
     status: oneOf(nodeStatuses, r.status, 'nodes.status'),
     lastHeartbeat: r.last_heartbeat,
+    underlayIp: r.underlay_ip,
+    usage: r.usage === null ? null : (JSON.parse(r.usage) as NodeUsage),
     createdAt: r.created_at,
     version: r.version,
   };
