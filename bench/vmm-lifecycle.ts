@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { firecrackerGuestProblem } from '../src/agent/load-vmm.ts';
 import { GuestLinks } from '../src/agent/runtime/guest-links.ts';
 import { systemClock } from '../src/drivers/clock/system-clock.ts';
-import { buildDevImage } from '../src/drivers/dev-image/build-dev-image.ts';
+import { buildDevImage, rootfsDrive } from '../src/drivers/dev-image/build-dev-image.ts';
 import type { DevImage } from '../src/drivers/dev-image/build-dev-image.ts';
 import { FirecrackerVmm } from '../src/drivers/firecracker/firecracker-vmm.ts';
 import { versionFromBinary } from '../src/drivers/firecracker/firecracker-version.ts';
@@ -87,7 +87,7 @@ function specFor(candidate: Candidate, image: DevImage, workDir: string): VmSpec
     kernelPath: image.vmlinux,
     initrdPath: image.initrd,
     cmdline: `${image.cmdlineBase} mvm.hostname=bench`,
-    drives: [],
+    drives: [rootfsDrive(image)],
     nets: [],
   };
 }

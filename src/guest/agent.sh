@@ -1,6 +1,7 @@
 #!/bin/sh
 # mvm guest agent (busybox sh). Answers the host over the virtio-serial port named by $1
-# (default mvm.agent): one JSON request per line in, one JSON response per line out.
+# (default mvm.agent), or with `--stdio` over its standard input and output (the vsock
+# listener starts one per connection): one JSON request per line in, one response out.
 # The request loop uses shell builtins only, because every fork costs milliseconds under TCG;
 # `sync`, `mount` and the idle `sleep` are the only external commands.
 # Protocol: src/contract/guest-protocol.ts.
@@ -10,7 +11,8 @@ STATE=${MVM_STATE_DIR:-/run/mvm}
 
 # Instance parameters come from the kernel command line, set once at boot by the host.
 read_params() {
-  read -r cmdline </proc/cmdline
+  cmdline=
+  [ -r /proc/cmdline ] && read -r cmdline </proc/cmdline
   HOST_NAME=
   HOST_IP=
   set -f # split the cmdline into words without globbing them
@@ -64,10 +66,12 @@ reply_ok() {
 }
 
 status_fields() {
-  read -r up _ </proc/uptime
+  up=0
+  [ -r /proc/uptime ] && read -r up _ </proc/uptime
   c=0
   [ -r "$STATE/counter" ] && read -r c <"$STATE/counter"
-  read -r boot </proc/sys/kernel/random/boot_id
+  boot=
+  [ -r /proc/sys/kernel/random/boot_id ] && read -r boot </proc/sys/kernel/random/boot_id
   REPLY="\"uptime_s\":$up,\"counter\":${c:-0},\"hostname\":\"$HOST_NAME\",\"ip\":\"$HOST_IP\",\"boot_id\":\"$boot\""
 }
 
@@ -137,10 +141,21 @@ serve() {
   done
 }
 
+# One connection on stdin/stdout; ends when the host hangs up.
+serve_stdio() {
+  while IFS= read -r line; do
+    [ -n "$line" ] && handle "$line"
+  done
+}
+
 # Tests source the script to exercise `handle` on the host without a VM.
 [ -n "${MVM_AGENT_SOURCE_ONLY:-}" ] && return 0
 
 read_params
+if [ "$PORT_NAME" = "--stdio" ]; then
+  serve_stdio
+  exit 0
+fi
 if ! find_port; then
   echo "mvm-agent: no virtio-serial port named $PORT_NAME" >/dev/console
   exit 1

@@ -43,6 +43,8 @@ describe('mvm image build --dev / image list', () => {
     expect(built.revision).toMatch(/^[0-9a-f]{64}$/);
     expect(built.vmlinuxBytes).toBeGreaterThan(1024 * 1024);
     expect(built.initrdBytes).toBeGreaterThan(0);
+    expect(built.rootfs).toBe(join(built.dir, 'rootfs.ext4'));
+    expect(built.rootfsBytes).toBeGreaterThan(0);
 
     const second = await runIn(build);
     expect(second.code, second.stderr).toBe(0);
@@ -56,6 +58,7 @@ describe('mvm image build --dev / image list', () => {
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/dev image [0-9a-f]{12} \(from cache\)/);
     expect(human.stdout).toMatch(/initrd:\s+\S+initrd\.cpio\.gz \(\d+\.\d MiB\)/);
+    expect(human.stdout).toMatch(/rootfs:\s+\S+rootfs\.ext4 \(\d+\.\d MiB, read-only\)/);
 
     const list = await runIn(['image', 'list', '--json', '--cache-dir', cacheDir]);
     const images = JSON.parse(list.stdout) as CachedImage[];

@@ -5,7 +5,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDevImage } from '../../src/drivers/dev-image/build-dev-image.ts';
+import { buildDevImage, rootfsDrive } from '../../src/drivers/dev-image/build-dev-image.ts';
 import type { DevImage } from '../../src/drivers/dev-image/build-dev-image.ts';
 import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
 import type { VmSpec } from '../../src/ports/vmm.ts';
@@ -42,7 +42,9 @@ export function shortWorkDir(label: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `mvm-${label}-`));
 }
 
+/** A one-vCPU guest of the dev image; `extra.drives` come after the image's rootfs drive. */
 export function guestSpec(image: DevImage, workDir: string, extra: Partial<VmSpec> = {}): VmSpec {
+  const { drives = [], ...rest } = extra;
   return {
     key: 'mvm-test-guest',
     workDir,
@@ -51,8 +53,8 @@ export function guestSpec(image: DevImage, workDir: string, extra: Partial<VmSpe
     kernelPath: image.vmlinux,
     initrdPath: image.initrd,
     cmdline: `${image.cmdlineBase} mvm.hostname=guest-1 mvm.ip=10.240.99.3/24 mvm.gw=10.240.99.1`,
-    drives: [],
+    drives: [rootfsDrive(image), ...drives],
     nets: [],
-    ...extra,
+    ...rest,
   };
 }

@@ -17,8 +17,8 @@ export interface ImageSource {
 
 /**
  * Hosts without Nix run the dev image: revision `dev` or the dev image's own hash. Its
- * userland is the initramfs, so it has no rootfs drive (the guest mounts data/secrets/config
- * by label, whatever order they come in).
+ * initramfs mounts the rootfs drive by label, as the guest mounts data/secrets/config, so
+ * drive order does not matter.
  */
 export function devImageSource(load: () => Promise<DevImage>): ImageSource {
   let image: Promise<DevImage> | undefined;
@@ -35,7 +35,7 @@ export function devImageSource(load: () => Promise<DevImage>): ImageSource {
         revision: dev.revision,
         kernelPath: dev.vmlinux,
         initrdPath: dev.initrd,
-        ...(dev.rootfs ? { rootfsPath: dev.rootfs } : {}),
+        rootfsPath: dev.rootfs,
         cmdlineBase: dev.cmdlineBase,
       };
     },

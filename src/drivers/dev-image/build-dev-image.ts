@@ -1,11 +1,22 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, link, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import {
+  copyFile,
+  link,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostError } from '../../core/errors.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
+import type { DriveSpec } from '../../ports/vmm.ts';
 import { silentLogger } from '../process/logger.ts';
 import type { DriverLogger } from '../process/logger.ts';
 import { defaultCacheDir, makeStagingDir, publishDir } from './cache-dir.ts';
@@ -13,18 +24,21 @@ import { buildInitramfs } from './initramfs.ts';
 import { ensureDevKernel } from './kernel.ts';
 import type { DevKernel, DevKernelOptions } from './kernel.ts';
 import { MICROVM_MODULES, moduleName, resolveModuleOrder } from './module-order.ts';
+import { buildRootfsImage, hashEntries, rootfsEntries } from './rootfs.ts';
+import { sharedLibraries } from './shared-libs.ts';
 
 /** Bump when the layout of the image changes in a way the inputs below do not capture. */
-const BUILDER_VERSION = 'mvm-dev-image/1';
+const BUILDER_VERSION = 'mvm-dev-image/2';
 
 export interface DevImage {
-  /** sha256 over the kernel and the initramfs contents: the image revision. */
+  /** sha256 over the kernel, the initramfs and the rootfs contents: the image revision. */
   revision: string;
   dir: string;
   vmlinux: string;
+  /** First stage: modules, then switch to the rootfs drive. */
   initrd: string;
-  /** Not produced: the initramfs is the whole userland of the dev image. */
-  rootfs?: string;
+  /** Read-only ext4 (label `rootfs`) shared by every instance of the revision. */
+  rootfs: string;
   /** Kernel parameters the image needs; VMM drivers append their own and per-instance ones. */
   cmdlineBase: string;
 }
@@ -35,6 +49,8 @@ export interface BuildDevImageOptions {
   logger?: DriverLogger;
   /** Statically linked busybox to put in the image (also `MVM_BUSYBOX`). */
   busyboxPath?: string;
+  /** socat for the guest's vsock listener, copied with its libraries (also `MVM_SOCAT`). */
+  socatPath?: string;
   kernel?: DevKernelOptions;
   /** Modules to load at boot (their dependencies are added). */
   modules?: readonly string[];
@@ -44,18 +60,23 @@ interface Inputs {
   kernel: DevKernel;
   busybox: Buffer;
   applets: string[];
-  init: string;
+  initrdInit: string;
+  rootfsInit: string;
   agent: string;
   modules: Array<{ name: string; data: Buffer }>;
+  /** socat and its shared libraries, at their guest paths. */
+  programs: Array<{ path: string; data: Buffer; mode: number }>;
 }
 
 const CMDLINE_BASE = 'console=ttyS0 quiet panic=-1';
-const INIT_PATH = fileURLToPath(new URL('../../../images/dev/init', import.meta.url));
+const INITRD_INIT_PATH = fileURLToPath(new URL('../../../images/dev/initrd-init', import.meta.url));
+const ROOTFS_INIT_PATH = fileURLToPath(new URL('../../../images/dev/rootfs-init', import.meta.url));
 const AGENT_PATH = fileURLToPath(new URL('../../guest/agent.sh', import.meta.url));
 
 /**
- * Builds (or finds in the cache) the dev guest image: a Debian kernel plus an initramfs with
- * busybox, /init and the guest agent. Content-addressed under `<cacheDir>/images/<revision>`;
+ * Builds (or finds in the cache) the dev guest image: a Debian kernel, a small initramfs
+ * (busybox, modules, first-stage /init) and a read-only ext4 rootfs (busybox, /sbin/init, the
+ * guest agent, socat for vsock). Content-addressed under `<cacheDir>/images/<revision>`;
  * an index by input hash makes a repeat call a lookup, not a rebuild.
  */
 export async function buildDevImage(options: BuildDevImageOptions): Promise<DevImage> {
@@ -70,7 +91,7 @@ export async function buildDevImage(options: BuildDevImageOptions): Promise<DevI
     if (cached) return cached;
   }
   const started = Date.now();
-  const image = await buildImage(cacheDir, inputs);
+  const image = await buildImage(cacheDir, inputs, options.runner);
   await mkdir(join(cacheDir, 'images', 'by-input'), { recursive: true });
   await writeFile(`${indexFile}.tmp`, `${image.revision}\n`);
   await rename(`${indexFile}.tmp`, indexFile);
@@ -96,11 +117,28 @@ async function gatherInputs(cacheDir: string, options: BuildDevImageOptions): Pr
       data: await readModule(join(kernel.modulesDir, rel), options.runner),
     })),
   );
-  const [init, agent] = await Promise.all([
-    readFile(INIT_PATH, 'utf8'),
+  const [initrdInit, rootfsInit, agent] = await Promise.all([
+    readFile(INITRD_INIT_PATH, 'utf8'),
+    readFile(ROOTFS_INIT_PATH, 'utf8'),
     readFile(AGENT_PATH, 'utf8'),
   ]);
-  return { kernel, busybox, applets, init, agent, modules };
+  const programs = await guestPrograms(options);
+  return { kernel, busybox, applets, initrdInit, rootfsInit, agent, modules, programs };
+}
+
+/** socat as /bin/socat, and every library it loads at the path the guest's loader looks in. */
+async function guestPrograms(options: BuildDevImageOptions): Promise<Inputs['programs']> {
+  const socat = options.socatPath ?? process.env['MVM_SOCAT'] ?? '/usr/bin/socat';
+  const data = await readFile(socat).catch(() => {
+    throw new HostError(`'${socat}' not found: install socat (or set MVM_SOCAT)`);
+  });
+  const libraries = await sharedLibraries(options.runner, socat);
+  return [
+    { path: '/bin/socat', data, mode: 0o755 },
+    ...(await Promise.all(
+      libraries.map(async (path) => ({ path, data: await readFile(path), mode: 0o755 })),
+    )),
+  ];
 }
 
 /** Busybox-as-PID-1 in an initramfs has no dynamic loader to run with. */
@@ -140,28 +178,37 @@ async function readModule(path: string, runner: ProcessRunner): Promise<Buffer> 
 function hashInputs(inputs: Inputs): string {
   const hash = createHash('sha256').update(BUILDER_VERSION).update(CMDLINE_BASE);
   hash.update(inputs.kernel.version).update(inputs.busybox).update(inputs.applets.join(','));
-  hash.update(inputs.init).update(inputs.agent);
+  hash.update(inputs.initrdInit).update(inputs.rootfsInit).update(inputs.agent);
   for (const mod of inputs.modules) hash.update(mod.name).update(mod.data);
+  for (const file of inputs.programs) hash.update(file.path).update(file.data);
   return hash.digest('hex');
 }
 
-async function buildImage(cacheDir: string, inputs: Inputs): Promise<DevImage> {
-  const initrd = buildInitramfs(inputs);
+async function buildImage(
+  cacheDir: string,
+  inputs: Inputs,
+  runner: ProcessRunner,
+): Promise<DevImage> {
+  const initrd = buildInitramfs({ ...inputs, init: inputs.initrdInit });
+  const tree = rootfsEntries({ ...inputs, init: inputs.rootfsInit, files: inputs.programs });
   const kernelSha = await sha256File(inputs.kernel.vmlinux);
   const initrdSha = createHash('sha256').update(initrd).digest('hex');
+  const rootfsSha = hashEntries(tree);
   const revision = createHash('sha256')
-    .update(`kernel:${kernelSha}\ninitrd:${initrdSha}\n`)
+    .update(`kernel:${kernelSha}\ninitrd:${initrdSha}\nrootfs:${rootfsSha}\n`)
     .digest('hex');
   const existing = await readImage(cacheDir, revision);
   if (existing) return existing;
   const staging = await makeStagingDir(join(cacheDir, 'images'), revision.slice(0, 12));
   await linkOrCopy(inputs.kernel.vmlinux, join(staging, 'vmlinux'));
   await writeFile(join(staging, 'initrd.cpio.gz'), initrd);
+  await buildRootfsImage(runner, join(staging, 'rootfs.ext4'), tree);
   const manifest = {
     revision,
     builder: BUILDER_VERSION,
     kernel: { release: inputs.kernel.version, sha256: kernelSha },
     initrd: { sha256: initrdSha, bytes: initrd.length },
+    rootfs: { contentSha256: rootfsSha, entries: tree.length },
     modules: inputs.modules.map((mod) => mod.name),
     cmdlineBase: CMDLINE_BASE,
   };
@@ -177,12 +224,15 @@ async function readImage(cacheDir: string, revision: string): Promise<DevImage |
   const dir = join(cacheDir, 'images', revision);
   const text = await readFile(join(dir, 'manifest.json'), 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
+  // Entries of the first builder had no rootfs; they are rebuilt, not used.
+  if (!(await stat(join(dir, 'rootfs.ext4')).catch(() => undefined))) return undefined;
   const manifest = JSON.parse(text) as { cmdlineBase?: unknown };
   return {
     revision,
     dir,
     vmlinux: join(dir, 'vmlinux'),
     initrd: join(dir, 'initrd.cpio.gz'),
+    rootfs: join(dir, 'rootfs.ext4'),
     cmdlineBase: typeof manifest.cmdlineBase === 'string' ? manifest.cmdlineBase : CMDLINE_BASE,
   };
 }
@@ -190,6 +240,11 @@ async function readImage(cacheDir: string, revision: string): Promise<DevImage |
 async function linkOrCopy(from: string, to: string): Promise<void> {
   // The kernel is 50+ MB; share it with the kernel cache when both are on one filesystem.
   await link(from, to).catch(() => copyFile(from, to));
+}
+
+/** The drive every VM booted from the image needs: its read-only root filesystem. */
+export function rootfsDrive(image: Pick<DevImage, 'rootfs'>): DriveSpec {
+  return { id: 'rootfs', path: image.rootfs, readOnly: true };
 }
 
 function sha256File(path: string): Promise<string> {

@@ -6,32 +6,18 @@ export interface InitramfsInputs {
   busybox: Uint8Array;
   /** Applet names from `busybox --list`; each becomes /bin/<name> -> busybox. */
   applets: readonly string[];
+  /** The first-stage init: loads modules, mounts the rootfs drive read-only, switches root. */
   init: string;
-  agent: string;
   /** Modules in load order; written as /lib/mvm/modules/NN-name.ko plus an `order` file. */
   modules: ReadonlyArray<{ name: string; data: Uint8Array }>;
 }
 
-const DIRS = [
-  'bin',
-  'data',
-  'dev',
-  'etc',
-  'etc/mvm-config',
-  'lib',
-  'lib/mvm',
-  'lib/mvm/modules',
-  'mnt',
-  'proc',
-  'root',
-  'run',
-  'sbin',
-  'sys',
-  'tmp',
-  'usr',
-];
+const DIRS = ['bin', 'dev', 'lib', 'lib/mvm', 'lib/mvm/modules', 'newroot', 'proc', 'sys'];
 
-/** The whole dev-image userland as one gzipped newc archive (the guest runs from RAM). */
+/**
+ * The dev image's first stage as one gzipped newc archive: just enough (busybox, kernel
+ * modules, /init) to find the read-only rootfs drive and hand over to it.
+ */
 export function buildInitramfs(inputs: InitramfsInputs): Buffer {
   const entries: CpioEntry[] = DIRS.map((path) => ({ kind: 'dir', path }));
   // The kernel opens /dev/console before /init mounts devtmpfs; without it init has no stdio.
@@ -41,14 +27,7 @@ export function buildInitramfs(inputs: InitramfsInputs): Buffer {
     if (applet === 'busybox' || !/^[A-Za-z0-9_.[-]+$/.test(applet)) continue;
     entries.push({ kind: 'symlink', path: `bin/${applet}`, target: 'busybox' });
   }
-  entries.push({ kind: 'symlink', path: 'usr/bin', target: '../bin' });
   entries.push({ kind: 'file', path: 'init', data: Buffer.from(inputs.init), mode: 0o755 });
-  entries.push({
-    kind: 'file',
-    path: 'lib/mvm/agent.sh',
-    data: Buffer.from(inputs.agent),
-    mode: 0o755,
-  });
   entries.push(...moduleEntries(inputs.modules));
   // gzip's header carries no mtime or name here, so equal archives compress to equal bytes.
   return gzipSync(packCpio(entries), { level: 9 });

@@ -3,12 +3,16 @@
  * depmod's output so the guest can use plain `insmod` and needs no modprobe data.
  */
 
-/** What a microvm guest needs: virtio-mmio transport, disks, network, serial channel, ext4. */
+/**
+ * What a microvm guest needs: virtio-mmio transport, disks, network, the serial channel
+ * (QEMU), the vsock transport (Firecracker) and ext4.
+ */
 export const MICROVM_MODULES = [
   'virtio_mmio',
   'virtio_blk',
   'virtio_net',
   'virtio_console',
+  'vmw_vsock_virtio_transport',
   'ext4',
 ] as const;
 

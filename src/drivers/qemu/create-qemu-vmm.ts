@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
-import { buildDevImage } from '../dev-image/build-dev-image.ts';
+import { buildDevImage, rootfsDrive } from '../dev-image/build-dev-image.ts';
 import { defaultCacheDir } from '../dev-image/cache-dir.ts';
 import { GuestClient } from '../guest-channel/guest-client.ts';
 import { unixSocketTransport } from '../guest-channel/guest-transport.ts';
@@ -52,7 +52,7 @@ async function probeKvmBoot(
     kernelPath: image.vmlinux,
     initrdPath: image.initrd,
     cmdline: image.cmdlineBase,
-    drives: [],
+    drives: [rootfsDrive(image)],
     nets: [],
   };
   const vm = await vmm.start(spec);

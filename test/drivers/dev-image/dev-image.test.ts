@@ -63,16 +63,42 @@ describe('dev image', () => {
     expect(rebuilt.revision).toBe(first.revision);
   });
 
-  it('lists the userland the guest needs in the archive', async () => {
+  it('keeps only the first stage in the initramfs: busybox, modules, /init', async () => {
     const image = await buildDevImage({ cacheDir, runner });
     const archive = gunzipSync(await readFile(image.initrd));
     const cpio = await runner.run('cpio', ['-it', '--quiet'], { input: archive });
     const names = cpio.stdout.split('\n');
-    for (const name of ['init', 'bin/busybox', 'bin/sh', 'dev/console', 'lib/mvm/agent.sh']) {
+    for (const name of ['init', 'bin/busybox', 'bin/switch_root', 'dev/console', 'newroot']) {
       expect(names).toContain(name);
     }
-    expect(
-      names.some((n) => n.startsWith('lib/mvm/modules/') && n.endsWith('virtio_mmio.ko')),
-    ).toBe(true);
+    for (const mod of ['virtio_mmio', 'virtio_blk', 'vmw_vsock_virtio_transport']) {
+      expect(names.some((n) => n.startsWith('lib/mvm/modules/') && n.endsWith(`-${mod}.ko`))).toBe(
+        true,
+      );
+    }
+    expect(names).not.toContain('lib/mvm/agent.sh');
+  });
+
+  it('puts the userland on a read-only ext4 rootfs labelled rootfs, with socat and its libraries', async () => {
+    const image = await buildDevImage({ cacheDir, runner });
+    const header = await runner.run('dumpe2fs', ['-h', image.rootfs]);
+    expect(header.stdout).toMatch(/^Filesystem volume name:\s+rootfs$/m);
+    expect(header.stdout).not.toMatch(/has_journal/);
+    const root = await mkdtemp(join(tmpdir(), 'mvm-rootfs-'));
+    try {
+      await runner.run('debugfs', ['-R', `rdump / ${root}`, image.rootfs]);
+      for (const file of ['sbin/init', 'lib/mvm/agent.sh', 'bin/busybox', 'bin/socat']) {
+        expect((await stat(join(root, file))).mode & 0o111).not.toBe(0);
+      }
+      // The guest's loader finds every library socat needs inside the image alone.
+      const version = await runner.run('chroot', [root, '/bin/socat', '-V']);
+      expect(version.stdout).toMatch(/socat version/);
+      const ping = await runner.run('chroot', [root, '/bin/sh', '/lib/mvm/agent.sh', '--stdio'], {
+        input: Buffer.from('{"id":7,"op":"ping"}\n'),
+      });
+      expect(JSON.parse(ping.stdout)).toEqual({ id: 7, ok: true, ready: true });
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

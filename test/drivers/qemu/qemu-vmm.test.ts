@@ -4,7 +4,8 @@
  * (snapshot + stop) -> wake (restore + resume) keeps RAM and does not reboot; stop; adopt.
  * The guest's RAM-only counter and boot_id are the witnesses. No mocks.
  */
-import { rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,8 +61,17 @@ describe.runIf(gate.run)('QemuVmm with a real guest', () => {
     return Number(out.stdout.trim());
   };
 
+  let rootfs: string;
+  let rootfsDigest: string;
+  const sha256 = async (path: string): Promise<string> =>
+    createHash('sha256')
+      .update(await readFile(path))
+      .digest('hex');
+
   beforeAll(async () => {
     const image = await devImage();
+    rootfs = image.rootfs;
+    rootfsDigest = await sha256(rootfs);
     workDir = await shortWorkDir('qemu');
     const data = join(workDir, 'data.ext4');
     await testRunner.run('mkfs.ext4', ['-q', '-F', '-L', 'data', data, '16M']);
@@ -142,6 +152,11 @@ describe.runIf(gate.run)('QemuVmm with a real guest', () => {
     await client.sleepPrep();
     const again = await lastSleepOnDisk();
     expect(again).toBeGreaterThan(written);
+  });
+
+  it('booted from the shared rootfs drive without changing a byte of it', async () => {
+    expect(spec.drives[0]).toEqual({ id: 'rootfs', path: rootfs, readOnly: true });
+    expect(await sha256(rootfs)).toBe(rootfsDigest);
   });
 
   it('rejects diff snapshots and snapshots of a running VM with clear errors', async () => {

@@ -84,6 +84,7 @@ function builtFields(image: BuiltImage): Block {
       ['kernel', image.kernelRelease],
       ['vmlinux', `${image.vmlinux} (${mib(image.vmlinuxBytes)})`],
       ['initrd', `${image.initrd} (${mib(image.initrdBytes)})`],
+      ['rootfs', `${image.rootfs} (${mib(image.rootfsBytes)}, read-only)`],
       ['modules', String(image.modules)],
       ['cmdline', image.cmdlineBase],
     ],

@@ -18,6 +18,10 @@ export interface CachedImage {
   vmlinuxBytes: number;
   initrd: string;
   initrdBytes: number;
+  /** Read-only root filesystem shared by the revision's instances. */
+  rootfs: string;
+  /** Bytes the sparse rootfs image really occupies on disk. */
+  rootfsBytes: number;
   modules: number;
   builtAt: string;
 }
@@ -62,10 +66,11 @@ export async function readCachedImage(dir: string): Promise<CachedImage | undefi
   if (!parsed?.success) return undefined;
   const vmlinux = join(dir, 'vmlinux');
   const initrd = join(dir, 'initrd.cpio.gz');
-  const [kernelStat, initrdStat, manifestStat] = await Promise.all(
-    [vmlinux, initrd, manifestFile].map((path) => stat(path).catch(() => undefined)),
+  const rootfs = join(dir, 'rootfs.ext4');
+  const [kernelStat, initrdStat, rootfsStat, manifestStat] = await Promise.all(
+    [vmlinux, initrd, rootfs, manifestFile].map((path) => stat(path).catch(() => undefined)),
   );
-  if (!kernelStat || !initrdStat || !manifestStat) return undefined;
+  if (!kernelStat || !initrdStat || !rootfsStat || !manifestStat) return undefined;
   const manifest = parsed.data;
   return {
     revision: manifest.revision,
@@ -76,6 +81,8 @@ export async function readCachedImage(dir: string): Promise<CachedImage | undefi
     vmlinuxBytes: kernelStat.size,
     initrd,
     initrdBytes: initrdStat.size,
+    rootfs,
+    rootfsBytes: rootfsStat.blocks * 512,
     modules: manifest.modules.length,
     builtAt: manifestStat.mtime.toISOString(),
   };

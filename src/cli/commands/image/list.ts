@@ -15,12 +15,13 @@ export const imageList = defineCommand({
       human: [
         {
           kind: 'table',
-          columns: ['REVISION', 'KERNEL', 'VMLINUX', 'INITRD', 'MODULES', 'BUILT'],
+          columns: ['REVISION', 'KERNEL', 'VMLINUX', 'INITRD', 'ROOTFS', 'MODULES', 'BUILT'],
           rows: images.map((image) => [
             image.revision.slice(0, 12),
             image.kernelRelease,
             mib(image.vmlinuxBytes),
             mib(image.initrdBytes),
+            mib(image.rootfsBytes),
             String(image.modules),
             image.builtAt,
           ]),
