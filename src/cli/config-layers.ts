@@ -17,6 +17,7 @@ export interface ConfigFlags {
   listen?: string;
   database?: string;
   clusterCidr?: string;
+  caFile?: string;
 }
 
 /** Returns a file's text, or undefined when it does not exist or cannot be read. */
@@ -32,7 +33,14 @@ export interface ConfigSources {
 }
 
 export type Key =
-  'coordinatorUrl' | 'token' | 'dataDir' | 'listen' | 'databaseUrl' | 'clusterCidr' | 'adminToken';
+  | 'coordinatorUrl'
+  | 'token'
+  | 'dataDir'
+  | 'listen'
+  | 'databaseUrl'
+  | 'clusterCidr'
+  | 'adminToken'
+  | 'caFile';
 export interface Setting {
   value: string;
   from: string;
@@ -47,6 +55,7 @@ export const envNames: Readonly<Record<Key, string>> = {
   databaseUrl: 'MVM_DATABASE_URL',
   clusterCidr: 'MVM_CLUSTER_CIDR',
   adminToken: 'MVM_ADMIN_TOKEN',
+  caFile: 'MVM_CA_FILE',
 };
 
 export const flagNames: Readonly<Record<Key, keyof ConfigFlags | undefined>> = {
@@ -57,6 +66,7 @@ export const flagNames: Readonly<Record<Key, keyof ConfigFlags | undefined>> = {
   databaseUrl: 'database',
   clusterCidr: 'clusterCidr',
   adminToken: undefined,
+  caFile: 'caFile',
 };
 
 export const keyPaths: Readonly<Record<Key, string>> = {
@@ -67,12 +77,14 @@ export const keyPaths: Readonly<Record<Key, string>> = {
   databaseUrl: 'coordinator.databaseUrl',
   clusterCidr: 'coordinator.clusterCidr',
   adminToken: 'coordinator.adminToken',
+  caFile: 'caFile',
 };
 
 const fileSchema = z.strictObject({
   coordinatorUrl: z.string().optional(),
   token: z.string().optional(),
   dataDir: z.string().optional(),
+  caFile: z.string().optional(),
   coordinator: z
     .strictObject({
       listen: z.string().optional(),
@@ -119,6 +131,7 @@ export function fileLayer(
     coordinatorUrl: parsed.coordinatorUrl,
     token: parsed.token,
     dataDir: parsed.dataDir,
+    caFile: parsed.caFile,
     ...parsed.coordinator,
   };
   return { layer: layerOf(values, from), path: where.path };

@@ -28,6 +28,11 @@ export interface Config {
   coordinatorUrl: string;
   token?: string;
   dataDir: string;
+  /**
+   * The CA an https coordinator's certificate must chain to: the file named by --ca-file, or
+   * the local coordinator's own CA (`<data-dir>/ca/ca.crt`) when readable.
+   */
+  caPem?: string;
   /** The file the values came from, when one was read. */
   configFile?: string;
   coordinator: CoordinatorSettings;
@@ -72,6 +77,7 @@ const configSchema = z.strictObject({
   coordinatorUrl: httpUrl,
   token: z.string().min(1, 'must not be empty').optional(),
   dataDir: z.string().min(1, 'must not be empty'),
+  caFile: z.string().min(1, 'must not be empty').optional(),
   coordinator: z.strictObject({
     listen: listenSchema,
     databaseUrl: z.string().min(1, 'must not be empty'),
@@ -95,6 +101,7 @@ function rawConfig(merged: Layer, cwd: string): z.input<typeof configSchema> {
     coordinatorUrl: merged.coordinatorUrl?.value ?? DEFAULT_COORDINATOR_URL,
     token: merged.token?.value,
     dataDir,
+    caFile: merged.caFile === undefined ? undefined : resolve(cwd, merged.caFile.value),
     coordinator: {
       listen: merged.listen?.value ?? DEFAULT_LISTEN,
       databaseUrl: merged.databaseUrl?.value ?? join(dataDir, 'coordinator.sqlite'),
@@ -151,13 +158,26 @@ export function loadConfig(sources: ConfigSources): Config {
   };
   const data = validate(merged, sources.cwd ?? process.cwd(), problems);
   const token = data.token ?? data.coordinator.adminToken ?? adminTokenFile(data.dataDir, read);
+  const caPem = caCertificate(data, merged, read);
   return deepFreeze({
     coordinatorUrl: data.coordinatorUrl,
     ...(token === undefined ? {} : { token }),
     dataDir: data.dataDir,
+    ...(caPem === undefined ? {} : { caPem }),
     ...(file.path === undefined ? {} : { configFile: file.path }),
     coordinator: { ...withoutUndefined(data.coordinator), dataDir: data.dataDir },
   });
+}
+
+/** A named CA file must be readable PEM; the local coordinator's CA is only a fallback. */
+function caCertificate(data: ValidConfig, merged: Layer, read: ReadText): string | undefined {
+  if (data.caFile === undefined) return read(join(data.dataDir, 'ca', 'ca.crt'));
+  const pem = read(data.caFile);
+  if (pem?.includes('-----BEGIN CERTIFICATE-----')) return pem;
+  const problem = `caFile '${data.caFile}' (from ${merged.caFile?.from ?? 'flags'}) ${pem === undefined ? 'cannot be read' : 'holds no PEM certificate'}; pass the coordinator's CA certificate (<its data dir>/ca/ca.crt)`;
+  throw new ValidationError(`the mvm configuration has 1 problem(s); fix them and retry`, [
+    problem,
+  ]);
 }
 
 /** The token the coordinator wrote on first start, so a local operator needs no setup. */

@@ -16,6 +16,12 @@ export const globalOptions = [
     description: 'JSON config file (env MVM_CONFIG, default /etc/mvm/config.json if present)',
   },
   {
+    flag: '--ca-file',
+    placeholder: '<pem>',
+    description:
+      'CA certificate of an https coordinator (env MVM_CA_FILE; default: <data-dir>/ca/ca.crt when readable)',
+  },
+  {
     flag: '--data-dir',
     placeholder: '<path>',
     description: 'state directory (env MVM_DATA_DIR, default /var/lib/mvm)',

@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { CommanderError } from 'commander';
 import { isMvmError, ValidationError } from '../core/errors.ts';
+import { createHttpsFetch } from '../agent/join/https-fetch.ts';
 import { createApiClient } from '../drivers/coordinator-api/api-client.ts';
 import type { ApiClient, FetchLike } from '../drivers/coordinator-api/api-client.ts';
 import type { CommandContext } from './command.ts';
@@ -45,6 +46,7 @@ function globalFlags(globals: Readonly<Record<string, unknown>>): ConfigFlags {
     coordinator: pick('coordinator'),
     token: pick('token'),
     dataDir: pick('dataDir'),
+    caFile: pick('caFile'),
   };
   return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
 }
@@ -68,11 +70,16 @@ function makeContext(
     commands: allCommands,
     config: (extra) => (extra === undefined ? (config ??= load()) : load(definedOnly(extra))),
     client() {
-      const { coordinatorUrl, token } = context.config();
+      const { coordinatorUrl, token, caPem } = context.config();
+      const fetch =
+        io.fetch ??
+        (coordinatorUrl.startsWith('https:') && caPem !== undefined
+          ? createHttpsFetch(() => ({ caPem }))
+          : undefined);
       client ??= createApiClient({
         baseUrl: coordinatorUrl,
         ...(token ? { token } : {}),
-        ...(io.fetch ? { fetch: io.fetch } : {}),
+        ...(fetch ? { fetch } : {}),
       });
       return client;
     },

@@ -124,6 +124,10 @@ function buildRequest(
   });
 }
 
+/** TLS failures that mean "this client does not trust the server's CA". */
+const UNTRUSTED =
+  /SELF_SIGNED_CERT|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|CERT_UNTRUSTED|self[- ]signed/i;
+
 function describeCause(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause: unknown = error.cause;
@@ -150,10 +154,12 @@ async function exchange(
       error instanceof Error && error.name === 'TimeoutError'
         ? `no answer within ${timeoutMs / 1000}s`
         : describeCause(error);
-    throw new UnavailableError(
-      `cannot reach the coordinator at ${baseUrl}: ${reason}; start it with 'mvm coordinator serve' or set --coordinator`,
-      { url: baseUrl },
-    );
+    const hint = UNTRUSTED.test(reason)
+      ? "pass the coordinator's CA certificate with --ca-file (env MVM_CA_FILE)"
+      : "start it with 'mvm coordinator serve' or set --coordinator";
+    throw new UnavailableError(`cannot reach the coordinator at ${baseUrl}: ${reason}; ${hint}`, {
+      url: baseUrl,
+    });
   }
 }
 
