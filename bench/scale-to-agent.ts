@@ -36,6 +36,8 @@ const coordinator = await serveCoordinator(
     databaseUrl: join(dir, 'c.sqlite'),
     clusterCidr: '10.240.0.0/12',
     dataDir: dir,
+    // runAgentLoop alone sends no heartbeats: n1 must not be taken for lost during the runs.
+    nodeLostAfterMs: 3_600_000,
   },
   { logger: quiet },
 );

@@ -15,6 +15,8 @@ export interface NetworkChoice {
   netns?: string;
   /** null: no metadata endpoint; default: DEFAULT_METADATA, root namespace only. */
   metadata?: { ip: string; port: number } | null;
+  /** This node's underlay address: tenants span nodes over VXLAN from it (see AgentNetwork). */
+  underlayIp?: string;
 }
 
 /**
@@ -49,5 +51,6 @@ export function loadNetwork(
     logger: deps.logger,
     ...(choice.netns !== undefined ? { netns: choice.netns } : {}),
     ...(metadata ? { metadata: { ...metadata } } : {}),
+    ...(choice.underlayIp !== undefined ? { underlayIp: choice.underlayIp } : {}),
   });
 }

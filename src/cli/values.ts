@@ -1,5 +1,6 @@
 import { isMvmError, ValidationError } from '../core/errors.ts';
 import { idProblem, parseInstancePath, parsePoolPath } from '../core/ids.ts';
+import { isUnicastIpv4 } from '../core/ipv4.ts';
 import type { InstanceRef, PoolRef } from '../core/ids.ts';
 
 /**
@@ -49,6 +50,16 @@ export const id = (kind: string): ValueSpec<string> => ({
     return raw;
   },
 });
+
+/** A host address other hosts can reach: a unicast dotted quad. */
+export const unicastIpv4: ValueSpec<string> = {
+  placeholder: '<ipv4>',
+  parse(raw, label) {
+    if (!isUnicastIpv4(raw))
+      throw invalid(`${label} '${raw}' is not a unicast IPv4 address; write one like 10.0.0.5`);
+    return raw;
+  },
+};
 
 export const poolPath: ValueSpec<PoolRef> = {
   placeholder: '<tenant/pool>',

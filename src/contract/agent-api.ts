@@ -133,6 +133,7 @@ export const hostNetworkStateSchema = z.object({
     }),
   ),
   underlayIp: ipv4Schema.optional(),
+  vxlanMtu: z.number().int().min(576).max(65535).optional(),
   services: z
     .object({
       metadata: z.object({ ip: ipv4Schema, port: z.number().int().min(1).max(65535) }).optional(),

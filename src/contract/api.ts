@@ -5,6 +5,7 @@ import {
   desiredWatchResponseSchema,
   signingKeySchema,
 } from './desired.ts';
+import { heartbeatResultSchema, heartbeatSchema } from './heartbeat.ts';
 import {
   createJoinTokenSchema,
   issuedJoinTokenSchema,
@@ -288,6 +289,17 @@ export const routes = {
     params: nodeParams.extend({ tenant: idSchema, pool: idSchema, instance: idSchema }),
     body: statusReportSchema,
     response: instanceSchema,
+    status: 200,
+  }),
+  nodeHeartbeat: route({
+    method: 'post',
+    path: '/nodes/:node/heartbeat',
+    summary:
+      "An agent's periodic sign of life: the node's capacity and usage, and when each of its instances was last active",
+    scope: 'node',
+    params: nodeParams,
+    body: heartbeatSchema,
+    response: heartbeatResultSchema,
     status: 200,
   }),
   watchNodeDesired: route({

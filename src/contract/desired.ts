@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { NODE_DOCUMENT_SCHEMA } from '../core/desired-doc.ts';
 import { ValidationError } from '../core/errors.ts';
-import { desiredStatusSchema, idSchema, roleSchema } from './common.ts';
+import { desiredStatusSchema, idSchema, roleSchema, sleepPolicySecsSchema } from './common.ts';
 
 const ipv4Schema = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, 'a dotted IPv4 address');
 const cidrSchema = z
@@ -47,6 +47,11 @@ export const desiredTenantSchema = z.strictObject({
   netId: netIdSchema,
   subnet: cidrSchema,
   gateway: ipv4Schema,
+  /**
+   * Underlay addresses of the other nodes running this tenant: the VXLAN flood list. A
+   * document saved before peers existed has none, hence the default.
+   */
+  vxlanPeers: z.array(ipv4Schema).default([]),
   pools: z.array(desiredPoolSchema),
 });
 export type DesiredTenant = z.infer<typeof desiredTenantSchema>;
@@ -113,6 +118,9 @@ export const seedPoolSchema = z.strictObject({
   memMib: positive,
   dataDiskMib: positive.default(1024),
   desiredCounts: z.strictObject({ running: count, warm: count, sleeping: count }),
+  /** The pool's minimum times (see core/sleep-policy.ts); absent = 0. */
+  minRunningSecs: sleepPolicySecsSchema.optional(),
+  minWarmSecs: sleepPolicySecsSchema.optional(),
 });
 export type SeedPool = z.infer<typeof seedPoolSchema>;
 

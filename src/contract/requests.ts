@@ -5,6 +5,8 @@ import {
   partialQuotasSchema,
   poolCountsSchema,
   roleSchema,
+  sleepPolicySecsSchema,
+  underlayIpSchema,
 } from './common.ts';
 
 /** Request bodies. Strict: an unknown field is an error, never silently dropped. */
@@ -34,6 +36,8 @@ export const createPoolSchema = z.strictObject({
   dataDiskMib: z.number().int().default(1024),
   pinned: z.boolean().default(false),
   critical: z.boolean().default(false),
+  minRunningSecs: sleepPolicySecsSchema.default(0),
+  minWarmSecs: sleepPolicySecsSchema.default(0),
 });
 export type CreatePoolRequest = z.infer<typeof createPoolSchema>;
 
@@ -42,6 +46,8 @@ export const updatePoolSchema = z.strictObject({
   role: roleSchema.optional(),
   pinned: z.boolean().optional(),
   critical: z.boolean().optional(),
+  minRunningSecs: sleepPolicySecsSchema.optional(),
+  minWarmSecs: sleepPolicySecsSchema.optional(),
   revision: z.string().optional(),
   expectedVersion: z.number().int().optional(),
 });
@@ -69,6 +75,8 @@ export const registerNodeSchema = z.strictObject({
     diskGib: z.number().int().min(0),
   }),
   labels: z.record(z.string(), z.string()).default({}),
+  /** Where other nodes reach this one for VXLAN; omitted keeps the address already known. */
+  underlayIp: underlayIpSchema.optional(),
 });
 export type RegisterNodeRequest = z.infer<typeof registerNodeSchema>;
 

@@ -48,6 +48,8 @@ export const poolSchema = z.object({
   counts: poolCountsSchema,
   pinned: z.boolean(),
   critical: z.boolean(),
+  minRunningSecs: z.number().int(),
+  minWarmSecs: z.number().int(),
   createdAt: z.string(),
   updatedAt: z.string(),
   version: z.number().int(),

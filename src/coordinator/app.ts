@@ -37,6 +37,8 @@ export interface CoordinatorAppDeps {
   /** Issues node certificates; without it joining answers 503. */
   ca?: CertificateAuthority;
   nodeCertValidityMs?: number;
+  /** A ready node silent for longer than this is declared lost; default 30 s. */
+  nodeLostAfterMs?: number;
   /** The TLS client certificate of a request, when the listener is HTTPS (serve.ts). */
   peerCertificate?: (c: Context) => PeerCertificate | undefined;
 }

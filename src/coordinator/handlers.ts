@@ -21,14 +21,20 @@ export type Handlers = {
 };
 
 /**
- * Every route that is not a GET may change some node's desired-state document (scale,
+ * Heartbeats arrive every few seconds from every node and rarely change a document; their
+ * service wakes the watchers itself when one does (a node recovered, capacity changed).
+ */
+const selfNotifying: ReadonlySet<RouteName> = new Set(['nodeHeartbeat']);
+
+/**
+ * Every other route that is not a GET may change some node's desired-state document (scale,
  * instance actions and reports, placement, destroys), so each one wakes the local watchers
  * when it finishes, even when it failed half-way: a spurious wake only costs a re-read.
  */
 function notifyingMutations(handlers: Handlers, changed: () => void): Handlers {
   const wrapped: Record<string, unknown> = { ...handlers };
   for (const [name, def] of Object.entries(routes) as [RouteName, RouteDef][]) {
-    if (def.method === 'get') continue;
+    if (def.method === 'get' || selfNotifying.has(name)) continue;
     const handler = handlers[name] as (input: unknown) => Promise<unknown>;
     wrapped[name] = async (input: unknown) => {
       try {
@@ -140,6 +146,10 @@ function bindHandlers(s: Services, meta: { version: string; store: string }): Ha
         { tenantId: tenant, poolId: pool, instanceId: instance },
         body,
       );
+    },
+    nodeHeartbeat: async ({ principal, params, body }) => {
+      requireNodeOrAdmin(principal, params.node);
+      return s.health.heartbeat(params.node, body);
     },
     watchNodeDesired: async ({ principal, params, query }) => {
       requireNodeOrAdmin(principal, params.node);

@@ -13,6 +13,7 @@ import type { CertificateAuthority } from '../ports/certificate-authority.ts';
 import { resolveAdminToken } from './admin-token.ts';
 import { createCoordinatorApp } from './app.ts';
 import { loadOrCreateSigningKey } from './desired/signing-key.ts';
+import { watchNodeHealth } from './node-health-loop.ts';
 import type { PeerCertificate } from './node-auth.ts';
 import {
   ensureServerCertificate,
@@ -38,6 +39,8 @@ export interface ServeSettings {
   tls?: { certDir?: string; names?: string[] };
   /** Lifetime of node certificates; default 30 days. */
   nodeCertValidityMs?: number;
+  /** A ready node silent for longer than this is declared lost; default 30 s. */
+  nodeLostAfterMs?: number;
 }
 
 export interface RunningCoordinator {
@@ -155,11 +158,18 @@ export async function serveCoordinator(
       ...(settings.nodeCertValidityMs !== undefined
         ? { nodeCertValidityMs: settings.nodeCertValidityMs }
         : {}),
+      ...(settings.nodeLostAfterMs !== undefined
+        ? { nodeLostAfterMs: settings.nodeLostAfterMs }
+        : {}),
       ...(tlsServer ? { peerCertificate: peerCertificateOf } : {}),
     });
     await services.tokens.ensureAdmin(
       await resolveAdminToken(settings.dataDir, settings.adminToken),
     );
+    // Demotions put off before a restart (or by another replica) are found again in the store.
+    await services.rechecks
+      .start()
+      .catch((err: unknown) => logger.error({ err }, 'sleep-policy re-checks not restored'));
     const server = await listenOn(
       app.fetch,
       settings.listen,
@@ -174,6 +184,7 @@ export async function serveCoordinator(
           onError: (err: unknown) => logger.error({ err }, 'server certificate renewal failed'),
         })
       : () => undefined;
+    const health = watchNodeHealth({ health: services.health, clock: systemClock, logger });
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `${tlsServer ? 'https' : 'http'}://${host}:${address.port}`;
@@ -186,6 +197,8 @@ export async function serveCoordinator(
       close: async () => {
         // Long-polling agents would otherwise hold the listener open for up to 30 s.
         services.desired.close();
+        await services.rechecks.close();
+        await health.stop();
         stopRefreshing();
         await stopListening(server);
         await store.close();

@@ -58,7 +58,8 @@ function desiredPool(pool: Pool, instances: DesiredInstance[]): DesiredPool {
 /**
  * The document for one node: every instance placed there (including those meant to be
  * destroyed), grouped by tenant and pool, each level sorted by id so equal content always
- * gives equal bytes. Tenants and pools with nothing on the node are left out.
+ * gives equal bytes. Tenants and pools with nothing on the node are left out. `peers` gives
+ * each tenant's VXLAN flood list (tenantPeers); a tenant it does not name has none.
  */
 export function buildNodeDocument(
   nodeId: string,
@@ -66,6 +67,7 @@ export function buildNodeDocument(
   pools: readonly Pool[],
   instances: readonly Instance[],
   stamp: DocumentStamp,
+  peers: ReadonlyMap<string, readonly string[]> = new Map(),
 ): NodeDesired {
   const placed = instances.filter((i) => i.nodeId === nodeId && stillMatters(i));
   const out: DesiredTenant[] = [];
@@ -79,7 +81,8 @@ export function buildNodeDocument(
     }
     if (tenantPools.length === 0) continue;
     const { id, netId, subnet, gateway } = tenant;
-    out.push({ id, netId, subnet, gateway, pools: tenantPools });
+    const vxlanPeers = [...(peers.get(id) ?? [])];
+    out.push({ id, netId, subnet, gateway, vxlanPeers, pools: tenantPools });
   }
   return { schema: NODE_DOCUMENT_SCHEMA, nodeId, ...stamp, tenants: out };
 }
@@ -123,18 +126,23 @@ function normalize(value: unknown): Json {
 export type ExistingInstance = Pick<
   Instance,
   'tenantId' | 'poolId' | 'id' | 'ip' | 'mac' | 'status' | 'desiredStatus'
->;
+> &
+  Partial<Pick<Instance, 'statusSince' | 'lastActiveAt'>>;
 
 export interface SeedOptions extends DocumentStamp {
   nodeId: string;
   /** Random a-z0-9 suffix for each new instance id (injected: core has no randomness). */
   randomSuffix: () => string;
+  /** What the pools' minimum times are measured against (ISO or ms); needed when one is set. */
+  now?: string | number;
 }
 
 export interface SeedResult {
   document: NodeDesired;
   /** Existing instances whose tenant or pool the seed no longer names: tear them down. */
   removed: ExistingInstance[];
+  /** When demotions put off by a minimum time fall due: apply the seed again then. */
+  recheckAt?: string;
 }
 
 /**
@@ -148,7 +156,8 @@ export function seedToDesired(
   options: SeedOptions,
 ): SeedResult {
   const live = existing.filter(stillMatters);
-  const tenants = seed.tenants.map((t) => seedTenant(t, live, options));
+  const deferred: string[] = [];
+  const tenants = seed.tenants.map((t) => seedTenant(t, live, options, deferred));
   const named = new Set(
     seed.tenants.flatMap((t) => t.pools.map((p) => `${t.tenantId}/${p.poolId}`)),
   );
@@ -161,13 +170,16 @@ export function seedToDesired(
     issuedAt,
     tenants: tenants.filter((t) => t.pools.length > 0).sort(byId),
   };
-  return { document, removed };
+  // ISO times of one format order as text does.
+  const recheckAt = deferred.sort()[0];
+  return recheckAt === undefined ? { document, removed } : { document, removed, recheckAt };
 }
 
 function seedTenant(
   tenant: SeedTenant,
   live: readonly ExistingInstance[],
   options: SeedOptions,
+  deferred: string[],
 ): DesiredTenant {
   const mine = live.filter((i) => i.tenantId === tenant.tenantId);
   const usedIps = mine.map((i) => i.ip);
@@ -176,11 +188,15 @@ function seedTenant(
       existing: mine.filter((i) => i.poolId === pool.poolId),
       usedIps,
       randomSuffix: options.randomSuffix,
+      now: options.now,
+      deferred,
     }),
   );
   return {
     id: tenant.tenantId,
     ...tenant.network,
+    // A seed describes one host: there is no other node to reach.
+    vxlanPeers: [],
     pools: pools.filter((p) => p.instances.length > 0).sort(byId),
   };
 }
@@ -190,10 +206,19 @@ interface PoolInputs {
   /** Shared across the tenant's pools and appended to as addresses are handed out. */
   usedIps: string[];
   randomSuffix: () => string;
+  now: string | number | undefined;
+  /** Appended to with each pool's recheckAt. */
+  deferred: string[];
 }
 
 function seedPool(tenant: SeedTenant, pool: SeedPool, inputs: PoolInputs): DesiredPool {
-  const plan = materialize({ counts: pool.desiredCounts, instances: inputs.existing });
+  const plan = materialize({
+    counts: pool.desiredCounts,
+    instances: inputs.existing,
+    policy: { minRunningSecs: pool.minRunningSecs ?? 0, minWarmSecs: pool.minWarmSecs ?? 0 },
+    ...(inputs.now === undefined ? {} : { now: inputs.now }),
+  });
+  if (plan.recheckAt !== undefined) inputs.deferred.push(plan.recheckAt);
   const changes = new Map(plan.assignments.map((a) => [a.id, a.desiredStatus]));
   const instances: DesiredInstance[] = inputs.existing.map((i) => ({
     id: i.id,
@@ -238,6 +263,8 @@ export interface SeedSourcePool {
   memMib: number;
   dataDiskMib: number;
   counts: Pool['counts'];
+  minRunningSecs?: number;
+  minWarmSecs?: number;
 }
 
 /**
@@ -283,6 +310,9 @@ export function seedFromState(
           memMib: p.memMib,
           dataDiskMib: p.dataDiskMib,
           desiredCounts: { ...p.counts },
+          // Written only when set, so a seed of a pool without minimum times reads as before.
+          ...(p.minRunningSecs ? { minRunningSecs: p.minRunningSecs } : {}),
+          ...(p.minWarmSecs ? { minWarmSecs: p.minWarmSecs } : {}),
         })),
     })),
   };

@@ -32,6 +32,16 @@ export function isIpv4(text: string): boolean {
   }
 }
 
+/**
+ * An address one host can reach another at: a dotted quad that is not unspecified (0/8),
+ * loopback (127/8), multicast or reserved (224 and up).
+ */
+export function isUnicastIpv4(text: string): boolean {
+  if (!isIpv4(text)) return false;
+  const first = Number(text.split('.')[0]);
+  return first !== 0 && first !== 127 && first < 224;
+}
+
 export function formatIpv4(value: number): string {
   if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
     throw invalid(`${value} is not a 32-bit IPv4 address`);

@@ -2,17 +2,33 @@ import { ConflictError, ValidationError } from './errors.ts';
 import { isValidId } from './ids.ts';
 import { validateCounts } from './pool-spec.ts';
 import type { DesiredStatus, InstanceStatus, PoolCounts } from './model.ts';
+import {
+  heldUntil,
+  hotterFirst,
+  noSleepPolicy,
+  toMs,
+  validateSleepPolicy,
+  type SleepPolicy,
+} from './sleep-policy.ts';
 
 export interface MaterializeInstance {
   id: string;
   status: InstanceStatus;
   desiredStatus: DesiredStatus;
+  /** When the observed status last changed; null or absent counts as long ago. */
+  statusSince?: string | null;
+  /** When the instance was last seen active; null or absent = never, the coldest. */
+  lastActiveAt?: string | null;
 }
 
 export interface MaterializeInput {
   counts: PoolCounts;
   /** The pool's instances; destroyed ones (observed or desired) are left alone. */
   instances: readonly MaterializeInstance[];
+  /** Minimum running and warm times; absent = none. */
+  policy?: SleepPolicy;
+  /** What "now" is for the minimum times (ISO text or epoch ms); needed when a minimum is set. */
+  now?: string | number;
 }
 
 export interface Assignment {
@@ -25,6 +41,11 @@ export interface MaterializeResult {
   assignments: Assignment[];
   /** Desired statuses of the instances to create, running first, then warm, then sleeping. */
   create: DesiredStatus[];
+  /**
+   * The earliest moment (ISO) a demotion put off by a minimum time falls due: materialize
+   * again then. Absent when nothing was put off.
+   */
+  recheckAt?: string;
 }
 
 type Slot = 'running' | 'warm' | 'sleeping';
@@ -50,47 +71,109 @@ function compareIds(a: string, b: string): number {
 }
 
 /**
- * An instance already meant for this slot keeps it. Ranking purely by observed status cannot be
- * idempotent: freshly created instances (observed `created`) would outrank reused `stopped` or
- * `failed` ones, and instances mid-move would swap slots with every agent step. So the observed
- * cost only decides which instances fill newly opened slots and which are dropped on scale-down;
- * id breaks the remaining ties, so the outcome never depends on input order.
+ * The order in which instances claim a slot, key by key:
+ *
+ * 1. An instance already meant for this slot keeps it. Ranking purely by observed status cannot
+ *    be idempotent: freshly created instances (observed `created`) would outrank reused
+ *    `stopped` or `failed` ones, and instances mid-move would swap slots with every agent step.
+ *    Two more count as meant for the slot: one a minimum time holds in a higher slot (the
+ *    place it wins here waits for it), and one still warm on its way to running that running
+ *    no longer takes (the minimum warm time may keep it in warm). Otherwise the next pass would
+ *    rank them differently, and an instance walking towards another slot could overtake them.
+ * 2. The cheapest move: observed status by the slot's preference list. A move not made costs
+ *    nothing, so cost goes before activity; when a fleet is settled every candidate of a slot
+ *    has the same observed status and this key ties.
+ * 3. For `running` and `warm` only: the most recently active first (never active last). So a
+ *    scale-down demotes the coldest running instances, the coldest warm ones are the first
+ *    to sleep or stop, and a scale-up wakes the hottest. `sleeping` keeps to cost alone: an
+ *    instance there is not active whichever it is.
+ * 4. Id, so the outcome never depends on input order.
+ *
+ * Keys 2-4 only matter when a slot has more candidates than room or fewer assigned instances
+ * than room; a settled pool with nothing held is decided by key 1 alone, so activity changing
+ * between passes moves nothing.
  */
-function compareFor(slot: Slot) {
+function compareFor(slot: Slot, heldAbove: ReadonlySet<string>) {
+  const byActivity = slot !== 'sleeping';
+  const meant = (i: MaterializeInstance) => Number(meantFor(slot, i) || heldAbove.has(i.id));
   return (a: MaterializeInstance, b: MaterializeInstance): number =>
-    Number(b.desiredStatus === slot) - Number(a.desiredStatus === slot) ||
+    meant(b) - meant(a) ||
     rank(slot, a) - rank(slot, b) ||
+    (byActivity ? hotterFirst(a, b) : 0) ||
     compareIds(a.id, b.id);
+}
+
+function meantFor(slot: Slot, instance: MaterializeInstance): boolean {
+  if (instance.desiredStatus === slot) return true;
+  return slot === 'warm' && instance.desiredStatus === 'running' && instance.status === 'warm';
 }
 
 function isLive(instance: MaterializeInstance): boolean {
   return instance.status !== 'destroyed' && instance.desiredStatus !== 'destroyed';
 }
 
+/** When the slot's minimum time still holds an instance there; undefined when nothing does. */
+type HoldCheck = (slot: Slot, instance: MaterializeInstance) => number | undefined;
+
+function holdCheck(input: MaterializeInput): HoldCheck {
+  const policy = validateSleepPolicy(input.policy ?? noSleepPolicy);
+  if (policy.minRunningSecs === 0 && policy.minWarmSecs === 0) return () => undefined;
+  const nowMs = toMs(input.now);
+  if (nowMs === undefined) {
+    const problem = `materialize needs a valid 'now' to apply minimum times, got ${String(input.now)}`;
+    throw new ValidationError(problem, [problem]);
+  }
+  return (slot, instance) =>
+    slot === 'sleeping' ? undefined : heldUntil(slot, instance, policy, nowMs);
+}
+
 /**
  * Turns a pool's counts into per-instance desired statuses. Slots are filled running, then
- * warm, then sleeping; each keeps the instances already assigned to it, then takes those
- * cheapest to move there; the rest are stopped,
- * keeping their identity and data, so a later scale-up reuses them before creating any.
+ * warm, then sleeping, each in the order compareFor gives; the rest are stopped, keeping their
+ * identity and data, so a later scale-up reuses them before creating any.
+ *
+ * Minimum times: an instance observed running less than minRunningSecs ago (and still meant to
+ * run) is not demoted, and one observed warm less than minWarmSecs ago (still meant to be warm
+ * or running) does not go to sleeping or stopped; each stays where it is on top of the slot's
+ * count, and recheckAt says when the first of them may go. The counts still pick who belongs in
+ * a slot: a held instance never displaces one the order keeps, so when its time is up it is the
+ * one that goes. Meanwhile it still competes for the lower slots, and a place it wins there
+ * waits for it (nothing is created or woken to fill it), so releasing it settles the pool
+ * without churn. This holds for every scale-down, to zero as well and in critical pools alike;
+ * only destroying a pool or tenant bypasses the materializer and so these times.
  */
 export function materialize(input: MaterializeInput): MaterializeResult {
   validateCounts(input.counts);
+  const holds = holdCheck(input);
   let pool = input.instances.filter(isLive);
   const desired = new Map<string, DesiredStatus>();
   const create: DesiredStatus[] = [];
+  const due: number[] = [];
+  const held = new Set<string>();
   for (const slot of slotOrder) {
-    const chosen = [...pool].sort(compareFor(slot)).slice(0, input.counts[slot]);
-    for (const instance of chosen) desired.set(instance.id, slot);
-    pool = pool.filter((instance) => !desired.has(instance.id));
+    const ordered = [...pool].sort(compareFor(slot, held));
+    const chosen = ordered.slice(0, input.counts[slot]);
+    // One held higher up keeps its desired status; the place it wins here waits for it.
+    for (const instance of chosen) if (!held.has(instance.id)) desired.set(instance.id, slot);
+    for (const instance of ordered.slice(input.counts[slot])) {
+      const until = held.has(instance.id) ? undefined : holds(slot, instance);
+      if (until === undefined) continue;
+      desired.set(instance.id, slot);
+      held.add(instance.id);
+      due.push(until);
+    }
+    const placed = new Set(chosen.map((instance) => instance.id));
+    pool = pool.filter((instance) => !placed.has(instance.id));
     for (let i = chosen.length; i < input.counts[slot]; i += 1) create.push(slot);
   }
-  for (const instance of pool) desired.set(instance.id, 'stopped');
+  for (const instance of pool) if (!desired.has(instance.id)) desired.set(instance.id, 'stopped');
   const assignments = input.instances
     .filter(isLive)
     .filter((instance) => desired.get(instance.id) !== instance.desiredStatus)
     .map((instance) => ({ id: instance.id, desiredStatus: desired.get(instance.id) ?? 'stopped' }))
     .sort((a, b) => compareIds(a.id, b.id));
-  return { assignments, create };
+  if (due.length === 0) return { assignments, create };
+  return { assignments, create, recheckAt: new Date(Math.min(...due)).toISOString() };
 }
 
 const MAX_ID_LENGTH = 63;

@@ -61,6 +61,9 @@ export interface Pool {
   counts: PoolCounts;
   pinned: boolean;
   critical: boolean;
+  /** Sleep policy: seconds an instance stays running, then warm, before it may be demoted. */
+  minRunningSecs: number;
+  minWarmSecs: number;
   createdAt: string;
   updatedAt: string;
   version: number;

@@ -163,6 +163,10 @@ function vxlanChecks(
     const want = `vni ${t.netId}, port ${VXLAN_PORT}, local ${state.underlayIp ?? '?'}, nolearning`;
     out.push(v('vxlan_misconfigured', name, `${name} is not ${want}; delete it and ${REAPPLY}`));
   }
+  const mtu = state.vxlanMtu;
+  if (link?.mtu !== undefined && mtu !== undefined && link.mtu !== mtu) {
+    out.push(v('vxlan_misconfigured', name, `${name} has MTU ${link.mtu}, not ${mtu}; ${REAPPLY}`));
+  }
   const dsts = observed.fdb
     .filter((e) => e.dev === name && e.mac === ZERO_MAC)
     .map((e) => e.dst ?? '');

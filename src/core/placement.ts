@@ -23,6 +23,8 @@ export interface PlacementRequest {
   vcpus: number;
   memMib: number;
   desiredStatus: DesiredStatus;
+  /** Critical pools' instances are placed before the others, so they get scarce room first. */
+  critical?: boolean;
 }
 
 export interface PlacementResult {
@@ -102,7 +104,10 @@ export function placeInstances(
 ): PlacementResult {
   const table = new NodeTable(nodes);
   const result: PlacementResult = { placed: [], unplaced: [] };
-  for (const request of requests) {
+  const ordered = [...requests].sort(
+    (a, b) => Number(b.critical ?? false) - Number(a.critical ?? false),
+  );
+  for (const request of ordered) {
     const i = table.bestFit(request);
     if (i === -1) {
       const reason =

@@ -5,6 +5,7 @@ import { initialMigration } from './migrations/0001-initial.ts';
 import { desiredGenerationsMigration } from './migrations/0002-desired-generations.ts';
 import { nodeJoinMigration } from './migrations/0003-node-join.ts';
 import { fleetHealthMigration } from './migrations/0004-fleet-health.ts';
+import { poolSleepPolicyMigration } from './migrations/0005-pool-sleep-policy.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { StoreLogger } from './store-logger.ts';
 
@@ -15,6 +16,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0002-desired-generations': desiredGenerationsMigration(),
     '0003-node-join': nodeJoinMigration(),
     '0004-fleet-health': fleetHealthMigration(),
+    '0005-pool-sleep-policy': poolSleepPolicyMigration(),
   };
 }
 

@@ -50,6 +50,8 @@ export interface PoolsTable {
   pinned: number;
   /** 0 or 1 */
   critical: number;
+  min_running_secs: number;
+  min_warm_secs: number;
   created_at: string;
   updated_at: string;
   version: number;

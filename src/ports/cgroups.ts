@@ -23,6 +23,12 @@ export interface Cgroups {
   place(key: string, pid: number): Promise<void>;
   /** Pids listed in the instance's cgroup.procs. */
   pids(key: string): Promise<number[]>;
+  /**
+   * CPU time the instance's cgroup has used, in microseconds (`usage_usec` of cpu.stat,
+   * present in every cgroup2 directory even without the cpu controller); undefined when the
+   * cgroup does not exist.
+   */
+  cpuUsageUsec(key: string): Promise<number | undefined>;
   /** Removes the cgroup (killing nothing: the caller stops the VMM first); idempotent. */
   remove(key: string): Promise<void>;
   /** Keys of every mvm cgroup present, to find orphans. */

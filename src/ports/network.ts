@@ -38,6 +38,8 @@ export interface HostNetworkState {
   instances: readonly InstanceNetSpec[];
   /** This node's underlay address: the VXLAN source; required when any tenant has peers. */
   underlayIp?: string;
+  /** MTU of every VXLAN device: the underlay's less the encapsulation; unset = kernel's choice. */
+  vxlanMtu?: number;
   services?: HostServices;
 }
 
@@ -52,6 +54,7 @@ export interface ObservedLink {
   up: boolean;
   /** IPv4 addresses as CIDRs, e.g. 10.240.5.1/24. */
   addresses: readonly string[];
+  mtu?: number;
   vxlan?: { id: number; local: string | undefined; port: number; learning: boolean };
 }
 

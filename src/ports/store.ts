@@ -38,7 +38,9 @@ export interface TenantRepo {
   delete(id: string): Promise<void>;
 }
 
-export type PoolPatch = Partial<Pick<Pool, 'counts' | 'revision' | 'pinned' | 'critical'>>;
+export type PoolPatch = Partial<
+  Pick<Pool, 'counts' | 'revision' | 'pinned' | 'critical' | 'minRunningSecs' | 'minWarmSecs'>
+>;
 
 export interface PoolRepo {
   /** Throws AlreadyExistsError for a duplicate (tenantId, id). */
@@ -96,10 +98,15 @@ export interface InstanceRepo {
   delete(key: InstanceKey): Promise<void>;
 }
 
+/** What a heartbeat or the loss detector changes on a node. */
+export type NodePatch = Partial<Pick<FleetNode, 'status' | 'lastHeartbeat' | 'capacity' | 'usage'>>;
+
 export interface NodeRepo {
   upsert(node: FleetNode): Promise<FleetNode>;
   get(id: string): Promise<FleetNode | undefined>;
   list(): Promise<FleetNode[]>;
+  /** CAS on version; throws NotFoundError for an unknown node. */
+  update(id: string, patch: NodePatch, expectedVersion: number): Promise<FleetNode>;
 }
 
 export interface AuditRepo {

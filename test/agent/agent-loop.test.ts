@@ -52,6 +52,8 @@ describe.skipIf(!qemu)('agent loop against a real coordinator', () => {
       databaseUrl: join(coordDir, 'c.sqlite'),
       clusterCidr: '10.240.0.0/12',
       dataDir: coordDir,
+      // runAgentLoop alone sends no heartbeats: node-a must not be taken for lost meanwhile.
+      nodeLostAfterMs: 3_600_000,
     });
     let coordinator: RunningCoordinator = await serveCoordinator(settings('127.0.0.1:0'), {
       logger: quiet,

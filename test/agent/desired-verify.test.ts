@@ -31,6 +31,7 @@ function doc(generation: number, nodeId = 'node-1'): NodeDesired {
         netId: 7,
         subnet: '10.240.7.0/24',
         gateway: '10.240.7.1',
+        vxlanPeers: [],
         pools: [
           {
             id: 'workers',
@@ -168,6 +169,8 @@ describe('desired-state persistence and watch', () => {
       clusterCidr: '10.240.0.0/12',
       adminToken: 'desired-watch-admin-token',
       dataDir: dir,
+      // No agent heartbeats here: keep the node from being declared lost on a slow run.
+      nodeLostAfterMs: 3_600_000,
     };
     let coordinator: RunningCoordinator | undefined = await serveCoordinator(settings);
     cleanups.push(async () => coordinator?.close());

@@ -58,6 +58,7 @@ await describeEachDatabase('desired-state distribution', (db) => {
         netId: 7,
         subnet: '10.240.7.0/24',
         gateway: '10.240.7.1',
+        vxlanPeers: [],
         pools: [
           {
             id: 'workers',

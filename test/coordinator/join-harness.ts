@@ -56,7 +56,7 @@ export interface TlsCoordinator {
   admin(method: string, path: string, body?: unknown): Promise<Answer>;
   issueToken(body?: { nodeId?: string; ttlSeconds?: number }): Promise<IssuedJoinToken>;
   /** Joins a host with its own data directory and opens its mTLS session. */
-  join(nodeId: string, token?: string): Promise<NodeSession>;
+  join(nodeId: string, token?: string, extra?: { underlayIp?: string }): Promise<NodeSession>;
   close(): Promise<void>;
 }
 
@@ -100,7 +100,7 @@ export async function startTlsCoordinator(
     anonymous,
     admin,
     issueToken,
-    async join(nodeId, token) {
+    async join(nodeId, token, extra = {}) {
       const issued = token === undefined ? await issueToken() : undefined;
       const agentDir = await mkdtemp(join(tmpdir(), `mvm-join-${nodeId}-`));
       agentDirs.push(agentDir);
@@ -108,7 +108,7 @@ export async function startTlsCoordinator(
         coordinatorUrl: running.url,
         token: token ?? issued?.token ?? '',
         nodeId,
-        facts: FACTS,
+        facts: { ...FACTS, ...extra },
         trust: issued ? { caFingerprint: issued.caFingerprint } : { caPem },
         dataDir: agentDir,
         runner,

@@ -41,6 +41,23 @@ await describeEachDatabase('joining a host', ({ url }) => {
     expect(JSON.stringify(events)).not.toContain(issued.token);
   });
 
+  it('records the underlay address a host joins with, on the node and in its identity', async () => {
+    coordinator = await startTlsCoordinator(url());
+    const session = await coordinator.join('node-1', undefined, { underlayIp: '10.9.0.7' });
+    expect(session.underlayIp).toBe('10.9.0.7');
+    const node = await coordinator.admin('GET', '/nodes/node-1');
+    expect(node.body).toMatchObject({ id: 'node-1', underlayIp: '10.9.0.7' });
+    // Re-joining without an address keeps the known one, and the identity learns it back.
+    const again = await coordinator.issueToken({ nodeId: 'node-1' });
+    const rejoined = await coordinator.join('node-1', again.token);
+    expect(rejoined.underlayIp).toBe('10.9.0.7');
+    const bad = await call(coordinator.anonymous, coordinator.url, 'POST', '/nodes/join', {
+      body: { ...FACTS, token: 'x', nodeId: 'node-2', csrPem: 'x', underlayIp: '10.9.0.256' },
+    });
+    expect(bad.status).toBe(400);
+    expect(messageOf(bad)).toContain('underlayIp');
+  });
+
   it('refuses forged, expired and wrong-node tokens and changes nothing', async () => {
     coordinator = await startTlsCoordinator(url());
     const forged = `mvmj_${'A'.repeat(43)}`;

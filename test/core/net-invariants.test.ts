@@ -139,6 +139,16 @@ describe('verifyNetwork: links', () => {
     expect(codes({ ...o, fdb })).toEqual(['vxlan_misconfigured mvx5', 'fdb_unexpected mvx5']);
   });
 
+  it("names a VXLAN device whose MTU is not the node's VXLAN MTU", () => {
+    const wanted = { ...state, vxlanMtu: 1450 };
+    const check = (mtu: number) =>
+      verifyNetwork(wanted, withLink(converged(), 'mvx5', { mtu })).map(
+        (v) => `${v.code} ${v.subject}`,
+      );
+    expect(check(1500)).toEqual(['vxlan_misconfigured mvx5']);
+    expect(check(1450)).toEqual([]);
+  });
+
   it('requires IPv4 forwarding when a tenant has egress', () => {
     expect(codes({ ...converged(), ipForward: false })).toEqual([
       'ip_forward_off net.ipv4.ip_forward',

@@ -41,6 +41,16 @@ describe('placeInstances', () => {
     expect(result.unplaced).toEqual([{ key: '2', reason: 'no node has 2 vCPU and 1024 MiB free' }]);
   });
 
+  it('gives scarce room to critical pools first, keeping the order otherwise', () => {
+    const critical = (key: string): PlacementRequest => ({ ...req(key), critical: true });
+    const result = placeInstances(
+      [node('a', 4, 4096)],
+      [req('1'), critical('2'), req('3'), critical('4')],
+    );
+    expect(result.placed.map((p) => p.key)).toEqual(['2', '4']);
+    expect(result.unplaced.map((u) => u.key)).toEqual(['1', '3']);
+  });
+
   it('says when there are no nodes, and is deterministic', () => {
     expect(placeInstances([], [req('1')]).unplaced[0]?.reason).toBe('no nodes are registered');
     const nodes = [node('b'), node('a')];

@@ -45,6 +45,8 @@ export function pool(tenantId = 'acme', id = 'workers', overrides: Partial<Pool>
     counts: { running: 2, warm: 1, sleeping: 0 },
     pinned: false,
     critical: true,
+    minRunningSecs: 0,
+    minWarmSecs: 0,
     createdAt: T0,
     updatedAt: T0,
     version: 1,

@@ -27,4 +27,35 @@ await describeEachDatabase('node repo', ({ store }) => {
     expect(stored).toEqual({ ...refreshed, createdAt: node().createdAt, version: 2 });
     expect(await store().nodes.get('node-1')).toEqual(stored);
   });
+
+  it('updates status, heartbeat, capacity and usage as a compare-and-set on version', async () => {
+    await store().nodes.upsert(node());
+    const usage = { vcpus: 2, memMib: 512, instances: { running: 1 }, diskFreeMib: 4096 };
+    const updated = await store().nodes.update(
+      'node-1',
+      {
+        status: 'lost',
+        lastHeartbeat: T2,
+        capacity: { vcpus: 4, memMib: 8192, diskGib: 9 },
+        usage,
+      },
+      1,
+    );
+    expect(updated).toEqual({
+      ...node(),
+      status: 'lost',
+      lastHeartbeat: T2,
+      capacity: { vcpus: 4, memMib: 8192, diskGib: 9 },
+      usage,
+      version: 2,
+    });
+    expect(await store().nodes.get('node-1')).toEqual(updated);
+    await expect(store().nodes.update('node-1', { status: 'ready' }, 1)).rejects.toMatchObject({
+      code: 'conflict',
+    });
+    await expect(store().nodes.update('nope', { status: 'ready' }, 1)).rejects.toMatchObject({
+      code: 'not_found',
+    });
+    expect((await store().nodes.get('node-1'))?.status).toBe('lost');
+  });
 });

@@ -15,6 +15,8 @@ await describeEachDatabase('pool repo', ({ store }) => {
       revision: 'sha256-abc',
       pinned: true,
       critical: false,
+      minRunningSecs: 300,
+      minWarmSecs: 45,
     });
     await store().pools.insert(pool('beta', 'a'));
     await store().pools.insert(built);
@@ -65,6 +67,9 @@ await describeEachDatabase('pool repo', ({ store }) => {
       version: 3,
     });
     expect(await store().pools.get('acme', 'workers')).toEqual(twice);
+    const policy = { minRunningSecs: 60, minWarmSecs: 600 };
+    const thrice = await store().pools.update('acme', 'workers', policy, 3, T2);
+    expect(thrice).toEqual({ ...twice, ...policy, version: 4 });
   });
 
   it('reports a stale patch as a conflict and a missing pool as not found', async () => {

@@ -64,6 +64,8 @@ export async function joinHost(options: JoinHostOptions): Promise<JoinedHost> {
     caPem: caCertificatePem,
     certificatePem,
     keyPem,
+    // What the fleet now knows this node by: the VXLAN source the agent must use.
+    ...(result.node.underlayIp !== null ? { underlayIp: result.node.underlayIp } : {}),
   };
   await new NodeIdentityStore(options.dataDir).save(identity);
   return { identity, node: result.node, trustedOnFirstUse: transport.tofu };

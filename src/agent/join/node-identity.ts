@@ -13,9 +13,15 @@ export interface NodeIdentity {
   caPem: string;
   certificatePem: string;
   keyPem: string;
+  /** Where other nodes reach this one (VXLAN underlay), as told to the coordinator at join. */
+  underlayIp?: string;
 }
 
-const metaSchema = z.object({ nodeId: z.string(), coordinatorUrl: z.string() });
+const metaSchema = z.object({
+  nodeId: z.string(),
+  coordinatorUrl: z.string(),
+  underlayIp: z.string().optional(),
+});
 
 /**
  * Files under `<dataDir>/node/`: `node.json` and `ca.crt`, and the key and certificate in
@@ -55,7 +61,8 @@ export class NodeIdentityStore {
     await writeFileAtomic(join(this.dir, target, 'node.key'), identity.keyPem, true);
     await writeFileAtomic(join(this.dir, target, 'node.crt'), identity.certificatePem);
     await writeFileAtomic(join(this.dir, 'ca.crt'), identity.caPem);
-    const meta = { nodeId: identity.nodeId, coordinatorUrl: identity.coordinatorUrl };
+    const { nodeId, coordinatorUrl, underlayIp } = identity;
+    const meta = { nodeId, coordinatorUrl, ...(underlayIp !== undefined ? { underlayIp } : {}) };
     await writeFileAtomic(join(this.dir, 'node.json'), `${JSON.stringify(meta, null, 2)}\n`);
     const current = join(this.dir, 'current');
     const previous = await readlink(current).catch(() => undefined);

@@ -64,6 +64,11 @@ export class NodeSession {
     return this.identity.certificatePem;
   }
 
+  /** The underlay address the coordinator recorded for this node at join, if any. */
+  get underlayIp(): string | undefined {
+    return this.identity.underlayIp;
+  }
+
   /** Renews when due; true when it did. */
   async renewIfDue(now: Date): Promise<boolean> {
     if (!renewalDue(this.identity.certificatePem, now)) return false;

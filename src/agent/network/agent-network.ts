@@ -1,9 +1,9 @@
 import type { DriverLogger } from '../../drivers/process/logger.ts';
-import type { HostNetworkState, HostServices, NetworkDriver } from '../../ports/network.ts';
+import type { HostNetworkState, NetworkDriver } from '../../ports/network.ts';
 import { MetadataServer } from '../metadata-server.ts';
 import type { InstanceIdentity } from '../metadata-server.ts';
 import type { VmRepo } from '../state/vm-repo.ts';
-import { desiredNetwork, identitiesOf } from './desired-network.ts';
+import { desiredNetwork, identitiesOf, type NodeNetworkContext } from './desired-network.ts';
 
 export interface AgentNetworkOptions {
   driver: NetworkDriver;
@@ -13,18 +13,30 @@ export interface AgentNetworkOptions {
   netns?: string;
   /** Serve the metadata endpoint here (in this process, so in the root namespace only). */
   metadata?: { ip: string; port: number };
+  /** This node's underlay address (VXLAN source); without it tenants stay on this node. */
+  underlayIp?: string;
 }
+
+/** What VXLAN over IPv4 adds to every frame: outer IP, UDP and VXLAN headers, inner Ethernet. */
+export const VXLAN_OVERHEAD = 50;
+/** Assumed when the underlay address is on no interface the driver can see. */
+const DEFAULT_UNDERLAY_MTU = 1500;
 
 /**
  * The agent's side of tenant networking: whenever the set of VMs changes in a way the
- * network must follow (before a boot or wake, after a destroy, at start), the whole desired
- * state is derived from the records again and applied. Applying is idempotent and replaces
- * mvm's nft tables atomically, so rules are rebuilt from state and never appended twice.
+ * network must follow (before a boot or wake, after a destroy, at start), and on every pass
+ * over the desired document (whose VXLAN peers may change alone), the whole desired state is
+ * derived from the records and the document's peers again and applied. Applying is
+ * idempotent and replaces mvm's nft tables atomically, so rules are never appended twice.
  */
 export class AgentNetwork {
   private queue: Promise<unknown> = Promise.resolve();
   private identities = new Map<string, InstanceIdentity>();
   private metadata: MetadataServer | undefined;
+  private peers: ReadonlyMap<number, readonly string[]> = new Map();
+  private underlayMtu: number | undefined;
+  private mtuWarned = false;
+  private peersWarned = false;
 
   constructor(private readonly options: AgentNetworkOptions) {}
 
@@ -32,14 +44,46 @@ export class AgentNetwork {
     return this.options.netns;
   }
 
-  private get services(): HostServices | undefined {
+  get underlayIp(): string | undefined {
+    return this.options.underlayIp;
+  }
+
+  /**
+   * The MTU every tenant guest must use on a node that can carry tenants across nodes: what
+   * fits through a VXLAN device. Known after the first sync; undefined without an underlay.
+   */
+  get guestMtu(): number | undefined {
+    if (this.options.underlayIp === undefined) return undefined;
+    return (this.underlayMtu ?? DEFAULT_UNDERLAY_MTU) - VXLAN_OVERHEAD;
+  }
+
+  /** Which other nodes carry each tenant (by net id), from the current desired document. */
+  setPeers(peers: ReadonlyMap<number, readonly string[]>): void {
+    this.peers = peers;
+    const wanted = [...peers.values()].some((p) => p.length > 0);
+    if (wanted && this.options.underlayIp === undefined && !this.peersWarned) {
+      this.peersWarned = true;
+      this.options.logger.warn(
+        {},
+        'tenants here also run on other nodes, but this agent has no underlay address; start it with --underlay-ip',
+      );
+    }
+  }
+
+  private context(): NodeNetworkContext {
     const metadata = this.options.metadata;
-    return metadata ? { metadata } : undefined;
+    const { underlayIp } = this.options;
+    const vxlanMtu = this.guestMtu;
+    return {
+      ...(metadata ? { services: { metadata } } : {}),
+      ...(underlayIp !== undefined ? { underlayIp, peers: this.peers } : {}),
+      ...(vxlanMtu !== undefined ? { vxlanMtu } : {}),
+    };
   }
 
   /** What this node's tenant network must be, from the records as they are now. */
   async desired(): Promise<HostNetworkState> {
-    return desiredNetwork(await this.options.vms.list(), this.services);
+    return desiredNetwork(await this.options.vms.list(), this.context());
   }
 
   /** Serialized: two instances booting at once must not both create the same bridge. */
@@ -49,15 +93,35 @@ export class AgentNetwork {
     return next;
   }
 
+  /** The underlay interface's MTU, read once it is found (a missing address is retried). */
+  private async learnUnderlayMtu(): Promise<void> {
+    const ip = this.options.underlayIp;
+    if (ip === undefined || this.underlayMtu !== undefined) return;
+    const { links } = await this.options.driver.observe();
+    const link = links.find((l) => l.addresses.some((a) => a.split('/')[0] === ip));
+    if (link?.mtu !== undefined) {
+      this.underlayMtu = link.mtu;
+      return;
+    }
+    if (this.mtuWarned) return;
+    this.mtuWarned = true;
+    this.options.logger.warn(
+      { underlayIp: ip, assumedMtu: DEFAULT_UNDERLAY_MTU },
+      'the underlay address is on no interface here; check --underlay-ip',
+    );
+  }
+
   private async applyNow(): Promise<HostNetworkState> {
+    await this.learnUnderlayMtu();
     const records = await this.options.vms.list();
-    const state = desiredNetwork(records, this.services);
+    const state = desiredNetwork(records, this.context());
     await this.options.driver.apply(state);
     this.identities = identitiesOf(records);
     // The link-local address exists only once a bridge carries it; bind after that.
     if (state.tenants.length > 0) await this.ensureMetadata();
+    const peered = state.tenants.filter((t) => t.vxlanPeers.length > 0).length;
     this.options.logger.debug(
-      { tenants: state.tenants.length, taps: state.instances.length },
+      { tenants: state.tenants.length, taps: state.instances.length, peered },
       'tenant network applied',
     );
     return state;

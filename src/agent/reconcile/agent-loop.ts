@@ -7,6 +7,7 @@ import { watchDesired, type FetchLike } from '../desired/watch-desired.ts';
 import type { InstanceRuntime } from '../runtime/instance-runtime.ts';
 import {
   reconcileDocument,
+  type DocumentNetwork,
   type ReconcileStep,
   type StatusReporter,
 } from './reconcile-document.ts';
@@ -18,6 +19,8 @@ export interface AgentLoopOptions {
   trustedKeys: readonly string[];
   production: boolean;
   runtime: InstanceRuntime;
+  /** The tenant network, given each document's VXLAN peers (absent when networking is off). */
+  network?: DocumentNetwork;
   store: DesiredFileStore;
   reporter?: StatusReporter;
   clock: Clock;
@@ -55,6 +58,7 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
       const steps = await reconcileDocument({
         document: current.document,
         runtime: options.runtime,
+        ...(options.network ? { network: options.network } : {}),
         ...(options.reporter ? { reporter: options.reporter } : {}),
         ...(options.logger ? { logger: options.logger } : {}),
       });

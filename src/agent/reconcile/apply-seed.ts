@@ -18,7 +18,10 @@ export interface ApplySeedOptions {
 /**
  * Coordinator-less operation: the seed (tenants → pools → counts) is materialized against the
  * VMs this agent already has, by the same function the coordinator's pool scale uses, and the
- * result goes through the same reconciler as a coordinator's document.
+ * result goes through the same reconciler as a coordinator's document. The pools' minimum
+ * times are measured from each record's last write, which follows its last status change
+ * closely (and never precedes it, so a minimum is never cut short); a demotion they put off
+ * happens on the first apply after it falls due.
  */
 export async function applySeed(options: ApplySeedOptions): Promise<ReconcileStep[]> {
   const existing = (await options.runtime.list()).map((vm) => ({
@@ -28,6 +31,7 @@ export async function applySeed(options: ApplySeedOptions): Promise<ReconcileSte
     ip: vm.spec.ip,
     mac: vm.spec.mac,
     status: vm.status,
+    statusSince: vm.updatedAt,
     desiredStatus: (vm.status === 'created' || vm.status === 'ready' || vm.status === 'failed'
       ? 'stopped'
       : vm.status) as DesiredStatus,
@@ -37,6 +41,7 @@ export async function applySeed(options: ApplySeedOptions): Promise<ReconcileSte
     generation: 0,
     issuedAt: options.now.toISOString(),
     randomSuffix: options.randomSuffix,
+    now: options.now.getTime(),
   });
   return reconcileDocument({
     document,

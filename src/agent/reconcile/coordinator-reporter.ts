@@ -5,6 +5,12 @@ import type { DriverLogger } from '../../drivers/process/logger.ts';
 import type { InstanceRef } from '../runtime/instance-runtime.ts';
 import type { StatusReporter } from './reconcile-document.ts';
 
+/** A reporter that can be told the coordinator's view may have drifted from what it sent. */
+export interface CoordinatorReporter extends StatusReporter {
+  /** Sends every status again on the next pass (the coordinator changed some while it lost us). */
+  forget(): void;
+}
+
 /**
  * Reports observed statuses to the coordinator, once per change: a status already reported is
  * not sent again on the next pass. An unreachable coordinator is logged, not fatal; the next
@@ -14,9 +20,10 @@ export function coordinatorReporter(
   api: ApiClient,
   nodeId: string,
   logger?: DriverLogger,
-): StatusReporter {
+): CoordinatorReporter {
   const sent = new Map<string, InstanceStatus>();
   return {
+    forget: () => sent.clear(),
     async report(ref: InstanceRef, status: InstanceStatus, failureReason?: string) {
       const key = `${ref.tenantId}/${ref.poolId}/${ref.instanceId}`;
       if (sent.get(key) === status && failureReason === undefined) return;

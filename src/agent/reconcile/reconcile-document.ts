@@ -4,6 +4,7 @@ import { rolePriority } from '../../core/roles.ts';
 import type { LocalAction } from '../../contract/agent-api.ts';
 import type { DesiredPool, DesiredTenant, NodeDesired } from '../../contract/desired.ts';
 import type { DriverLogger } from '../../drivers/process/logger.ts';
+import { peersByNetId } from '../network/desired-network.ts';
 import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.ts';
 
 const actionFor: Record<DesiredStatus, LocalAction> = {
@@ -26,9 +27,18 @@ export interface ReconcileStep {
   error?: string;
 }
 
+/** The node's tenant network as a pass sees it (AgentNetwork). */
+export interface DocumentNetwork {
+  /** VXLAN peers by tenant net id, used by every apply from now on. */
+  setPeers(peers: ReadonlyMap<number, readonly string[]>): void;
+  sync(): Promise<unknown>;
+}
+
 export interface ReconcileOptions {
   document: NodeDesired;
   runtime: InstanceRuntime;
+  /** When given, the pass hands it the document's peers and applies it once at the end. */
+  network?: DocumentNetwork;
   reporter?: StatusReporter;
   logger?: DriverLogger;
   onStep?: (step: ReconcileStep) => void;
@@ -120,6 +130,8 @@ async function converge(options: ReconcileOptions, w: Work): Promise<InstanceSta
  */
 export async function reconcileDocument(options: ReconcileOptions): Promise<ReconcileStep[]> {
   const steps: ReconcileStep[] = [];
+  // Before any boot, so a tenant's first instance comes up with its VXLAN already peered.
+  options.network?.setPeers(peersByNetId(options.document));
   for (const w of await plan(options)) {
     let status: InstanceStatus;
     let error: string | undefined;
@@ -140,5 +152,18 @@ export async function reconcileDocument(options: ReconcileOptions): Promise<Reco
     steps.push(step);
     options.onStep?.(step);
   }
+  await applyNetwork(options);
   return steps;
+}
+
+/**
+ * Peers may change while no instance here does (another node gained or lost the tenant), so
+ * every pass applies the network once; a failure is logged and retried by the next pass.
+ */
+async function applyNetwork(options: ReconcileOptions): Promise<void> {
+  try {
+    await options.network?.sync();
+  } catch (error) {
+    options.logger?.error({ err: error }, 'tenant network not applied; the next pass retries');
+  }
 }

@@ -9,8 +9,13 @@ import { DesiredFileStore } from '../desired/desired-file-store.ts';
 import type { FetchLike } from '../desired/watch-desired.ts';
 import { NodeSession } from '../join/node-session.ts';
 import type { InstanceRuntime } from '../runtime/instance-runtime.ts';
+import { HostActivityProbe } from '../../drivers/activity/host-activity-probe.ts';
+import type { ActivityProbe } from '../../ports/activity-probe.ts';
+import { ActivityTracker } from '../activity/activity-tracker.ts';
+import { sendHeartbeats } from '../heartbeat/send-heartbeats.ts';
 import { runAgentLoop } from './agent-loop.ts';
 import { coordinatorReporter } from './coordinator-reporter.ts';
+import type { DocumentNetwork } from './reconcile-document.ts';
 
 export interface CoordinatorLoopSettings {
   /** Used with a token; a joined host takes the coordinator's URL from its identity. */
@@ -22,6 +27,8 @@ export interface CoordinatorLoopSettings {
   production: boolean;
   /** PEM file of the coordinator's signing key; required in production. */
   trustedKeyFile?: string;
+  /** How often to send a heartbeat; default 5 s. */
+  heartbeatMs?: number;
 }
 
 interface Connection {
@@ -78,6 +85,8 @@ export async function startCoordinatorLoop(
   runtime: InstanceRuntime,
   runner: ProcessRunner,
   logger?: DriverLogger,
+  network?: DocumentNetwork,
+  activity: ActivityProbe = new HostActivityProbe(),
 ): Promise<{ nodeId: string; baseUrl: string; mtls: boolean; stop: () => Promise<void> }> {
   const conn = await connect(settings, runner);
   const api = createApiClient({
@@ -96,6 +105,20 @@ export async function startCoordinatorLoop(
     everyMs: 60_000,
     onError: (error) => logger?.warn({ err: error }, 'certificate renewal failed; retrying'),
   });
+  const reporter = coordinatorReporter(api, conn.nodeId, logger);
+  const heartbeats = sendHeartbeats({
+    api,
+    nodeId: conn.nodeId,
+    runtime,
+    dataDir: settings.dataDir,
+    tracker: new ActivityTracker(activity),
+    ...(settings.heartbeatMs !== undefined ? { everyMs: settings.heartbeatMs } : {}),
+    clock: systemClock,
+    signal: abort.signal,
+    ...(logger ? { logger } : {}),
+    // Statuses changed upstream while we were lost (pinned instances marked failed).
+    onRecovered: () => reporter.forget(),
+  });
   const loop = runAgentLoop({
     coordinatorUrl: conn.baseUrl,
     ...(conn.token ? { token: conn.token } : {}),
@@ -104,8 +127,9 @@ export async function startCoordinatorLoop(
     trustedKeys: keys,
     production: settings.production,
     runtime,
+    ...(network ? { network } : {}),
     store: new DesiredFileStore(join(settings.dataDir, 'desired.json')),
-    reporter: coordinatorReporter(api, conn.nodeId, logger),
+    reporter,
     clock: systemClock,
     signal: abort.signal,
     ...(logger ? { logger } : {}),
@@ -117,6 +141,7 @@ export async function startCoordinatorLoop(
     stop: async () => {
       abort.abort();
       await loop.catch((error: unknown) => logger?.error({ err: error }, 'agent loop ended'));
+      await heartbeats;
       // Renewal sleeps between checks; it stops at its next wake-up and need not be awaited.
       void renewal?.catch(() => undefined);
     },

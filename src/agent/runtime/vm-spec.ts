@@ -32,7 +32,7 @@ export async function materialize(
     memMib: record.spec.memMib,
     kernelPath: image.kernelPath,
     ...(image.initrdPath ? { initrdPath: image.initrdPath } : {}),
-    cmdline: `${image.cmdlineBase} ${guestParams(record)}`,
+    cmdline: `${image.cmdlineBase} ${guestParams(record, deps.network?.guestMtu)}`,
     drives,
     nets: record.spec.network ? [{ id: 'eth0', tap: record.spec.tap, mac: record.spec.mac }] : [],
     ...(cgroup ? { cgroupDir: cgroup.dir } : {}),
@@ -64,12 +64,17 @@ async function buildDrives(
   return drives;
 }
 
-/** What the dev image's /init reads from the kernel command line. */
-function guestParams(record: VmRecord): string {
+/**
+ * What the dev image's /init reads from the kernel command line. `tenantMtu` is set on nodes
+ * whose tenants may span nodes: a tenant guest's frames must then fit through VXLAN.
+ */
+export function guestParams(record: VmRecord, tenantMtu?: number): string {
   const { ip, prefixLength, gateway } = record.spec;
+  const onTenantNet = record.spec.network && record.spec.tenant !== undefined;
   return [
     `mvm.hostname=${record.instanceId}`,
     `mvm.ip=${ip}/${prefixLength}`,
     ...(gateway ? [`mvm.gw=${gateway}`] : []),
+    ...(onTenantNet && tenantMtu !== undefined ? [`mvm.mtu=${tenantMtu}`] : []),
   ].join(' ');
 }

@@ -2,11 +2,18 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import { isMvmError } from '../../core/errors.ts';
+import type { NodeCapacity } from '../../core/model.ts';
 import type { InstanceView } from '../../contract/resources.ts';
 import { coordinatorReporter } from '../../agent/reconcile/coordinator-reporter.ts';
 import { fetchVerifiedDocument } from '../../agent/reconcile/fetch-document.ts';
 import { reconcileDocument, type ReconcileStep } from '../../agent/reconcile/reconcile-document.ts';
+import { ActivityTracker } from '../../agent/activity/activity-tracker.ts';
+import { sendHeartbeats } from '../../agent/heartbeat/send-heartbeats.ts';
+import type { RunningAgent } from '../../agent/main.ts';
+import { HostActivityProbe } from '../../drivers/activity/host-activity-probe.ts';
+import { systemClock } from '../../drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../drivers/coordinator-api/api-client.ts';
+import type { DriverLogger } from '../../drivers/process/logger.ts';
 import type { ServeSettings } from '../../coordinator/serve.ts';
 
 export interface QuickstartSizes {
@@ -93,6 +100,34 @@ async function alreadyServing(url: string): Promise<boolean> {
   }
 }
 
+/** Sends the node's heartbeats until the returned stop function is called. */
+function beatFor(
+  api: ApiClient,
+  node: { id: string; capacity: NodeCapacity },
+  agent: RunningAgent,
+  dataDir: string,
+  logger: DriverLogger,
+): () => Promise<void> {
+  const abort = new AbortController();
+  const { cgroups } = agent.deps;
+  const beats = sendHeartbeats({
+    api,
+    nodeId: node.id,
+    // The registered capacity carries the quickstart's overcommit; the host's own would not.
+    capacity: node.capacity,
+    runtime: agent.runtime,
+    dataDir,
+    tracker: new ActivityTracker(new HostActivityProbe(cgroups ? { cgroups } : {})),
+    clock: systemClock,
+    signal: abort.signal,
+    logger,
+  });
+  return async () => {
+    abort.abort();
+    await beats;
+  };
+}
+
 /**
  * The fleet-of-one: coordinator (embedded SQLite) and agent in this process, the demo tenant,
  * and one converge pass that boots real microVMs. Running it again changes nothing.
@@ -134,15 +169,14 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     const agent = await serveAgent({ dataDir: settings.dataDir, logger });
     closers.unshift(() => agent.close());
     const { id, hostname, vcpus, memMib } = options.node;
+    const capacity = { vcpus, memMib, diskGib: 100 };
     await api.call('registerNode', {
       params: { node: id },
-      body: {
-        hostname,
-        arch: process.arch === 'x64' ? 'x86_64' : process.arch,
-        capacity: { vcpus, memMib, diskGib: 100 },
-      },
+      body: { hostname, arch: process.arch === 'x64' ? 'x86_64' : process.arch, capacity },
     });
     print(`node '${id}' registered (${vcpus} vCPU with 4:1 overcommit, ${memMib} MiB)`);
+    // Like any node's agent, this one heartbeats, or its node would be declared lost.
+    closers.unshift(beatFor(api, { id, capacity }, agent, settings.dataDir, logger));
     await ensureDemo(api, options.sizes, print, options.demoNetId);
     print(
       'booting microVMs (the first run builds the dev image; under TCG each boot takes seconds) ...',

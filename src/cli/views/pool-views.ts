@@ -49,6 +49,8 @@ export function poolFields(pool: PoolView): Block {
       ['desired', countsText(pool)],
       ['pinned', pool.pinned ? 'yes' : 'no'],
       ['critical', pool.critical ? 'yes' : 'no'],
+      ['min running', `${pool.minRunningSecs} s`],
+      ['min warm', `${pool.minWarmSecs} s`],
       ['created', pool.createdAt],
       ['version', String(pool.version)],
     ],

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { buildNodeDocument, canonicalJson, documentContent } from '../../core/desired-doc.ts';
 import { NotFoundError, UnavailableError } from '../../core/errors.ts';
+import { tenantPeers } from '../../core/vxlan-peers.ts';
 import type { NodeDesired, SignedEnvelope, DesiredWatchResponse } from '../../contract/desired.ts';
 import type { SigningKeyView } from '../../contract/desired.ts';
 import type { Clock } from '../../ports/clock.ts';
@@ -119,11 +120,16 @@ export class DesiredService {
     const tenantIds = [...new Set(instances.map((i) => i.tenantId))];
     const tenants = [];
     const pools = [];
+    const fleetWide = [];
     for (const tenantId of tenantIds) {
       const tenant = await store.tenants.get(tenantId);
       if (tenant) tenants.push(tenant);
       pools.push(...(await store.pools.list({ tenantId })));
+      // The tenant's instances on every node: where its VXLAN must reach.
+      fleetWide.push(...(await store.instances.list({ tenantId })));
     }
-    return buildNodeDocument(nodeId, tenants, pools, instances, { generation: 0, issuedAt: '' });
+    const peers = tenantPeers(nodeId, await store.nodes.list(), fleetWide);
+    const stamp = { generation: 0, issuedAt: '' };
+    return buildNodeDocument(nodeId, tenants, pools, instances, stamp, peers);
   }
 }

@@ -195,7 +195,7 @@ export class JoinService {
       labels: request.labels,
       status: 'ready',
       lastHeartbeat: at,
-      underlayIp: existing?.underlayIp ?? null,
+      underlayIp: request.underlayIp ?? existing?.underlayIp ?? null,
       usage: existing?.usage ?? null,
       createdAt: existing?.createdAt ?? at,
       version: existing?.version ?? 1,

@@ -33,7 +33,7 @@ export class NodeService {
         labels: request.labels,
         status: existing?.status ?? 'ready',
         lastHeartbeat: now,
-        underlayIp: existing?.underlayIp ?? null,
+        underlayIp: request.underlayIp ?? existing?.underlayIp ?? null,
         usage: existing?.usage ?? null,
         createdAt: existing?.createdAt ?? now,
         version: existing?.version ?? 1,

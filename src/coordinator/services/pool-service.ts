@@ -1,8 +1,9 @@
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
-import { materialize } from '../../core/materializer.ts';
+import { materialize, type MaterializeResult } from '../../core/materializer.ts';
 import type { DesiredStatus, Instance, Pool, PoolCounts } from '../../core/model.ts';
 import { validateCounts, validatePoolSpec } from '../../core/pool-spec.ts';
 import { checkPoolCreate, checkQuotas } from '../../core/quotas.ts';
+import { validateSleepPolicy } from '../../core/sleep-policy.ts';
 import type {
   CreatePoolRequest,
   ScalePoolRequest,
@@ -29,11 +30,31 @@ export interface ScaleResult {
   changed: Instance[];
 }
 
+/** Told when a pool has demotions put off by its minimum times, and until when. */
+export interface RecheckNotes {
+  note(pool: { tenantId: string; poolId: string }, at: string | undefined): void;
+}
+
+/** The pool's counts (or the given ones) materialized over its live instances at `now`. */
+export function planPool(
+  pool: Pool,
+  instances: readonly Instance[],
+  now: Date,
+  counts: PoolCounts = pool.counts,
+): MaterializeResult {
+  const policy = { minRunningSecs: pool.minRunningSecs, minWarmSecs: pool.minWarmSecs };
+  return materialize({ counts, instances, policy, now: now.getTime() });
+}
+
 export class PoolService {
-  constructor(private readonly deps: ServiceDeps) {}
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly rechecks?: RecheckNotes,
+  ) {}
 
   async create(principal: Principal, tenantId: string, request: CreatePoolRequest): Promise<Pool> {
     validatePoolSpec(request);
+    validateSleepPolicy(request);
     const now = this.deps.clock.now().toISOString();
     return this.deps.store.transaction(async (repos) => {
       const tenant = await loadTenant(repos, tenantId);
@@ -54,6 +75,8 @@ export class PoolService {
         counts: { running: 0, warm: 0, sleeping: 0 },
         pinned: request.pinned,
         critical: request.critical,
+        minRunningSecs: request.minRunningSecs,
+        minWarmSecs: request.minWarmSecs,
         createdAt: now,
         updatedAt: now,
         version: 1,
@@ -69,6 +92,8 @@ export class PoolService {
           profile: pool.profile,
           vcpus: pool.vcpus,
           memMib: pool.memMib,
+          minRunningSecs: pool.minRunningSecs,
+          minWarmSecs: pool.minWarmSecs,
         },
       });
       return pool;
@@ -104,8 +129,11 @@ export class PoolService {
       const patch = {
         ...(request.pinned !== undefined ? { pinned: request.pinned } : {}),
         ...(request.critical !== undefined ? { critical: request.critical } : {}),
+        ...(request.minRunningSecs !== undefined ? { minRunningSecs: request.minRunningSecs } : {}),
+        ...(request.minWarmSecs !== undefined ? { minWarmSecs: request.minWarmSecs } : {}),
         ...(request.revision !== undefined ? { revision: request.revision } : {}),
       };
+      validateSleepPolicy({ ...pool, ...patch });
       const at = this.deps.clock.now().toISOString();
       const updated = await repos.pools.update(
         tenantId,
@@ -127,6 +155,8 @@ export class PoolService {
   /**
    * Sets the pool's counts and materializes them into instance records, all in one
    * transaction, after checking the tenant's quotas against the resulting desired state.
+   * Demotions the pool's minimum times put off are noted for a re-check when they fall due;
+   * a scale to zero is no exception (destroying the pool is the way past them).
    */
   async scale(
     principal: Principal,
@@ -134,6 +164,22 @@ export class PoolService {
     poolId: string,
     request: ScalePoolRequest,
   ): Promise<ScaleResult> {
+    const { result, recheckAt } = await this.scaleInTransaction(
+      principal,
+      tenantId,
+      poolId,
+      request,
+    );
+    this.rechecks?.note({ tenantId, poolId }, recheckAt);
+    return result;
+  }
+
+  private async scaleInTransaction(
+    principal: Principal,
+    tenantId: string,
+    poolId: string,
+    request: ScalePoolRequest,
+  ): Promise<{ result: ScaleResult; recheckAt: string | undefined }> {
     return this.deps.store.transaction(async (repos) => {
       const tenant = await loadTenant(repos, tenantId);
       const pool = await loadPool(repos, tenantId, poolId);
@@ -145,9 +191,10 @@ export class PoolService {
       const poolInstances = (await repos.instances.list({ tenantId, poolId })).filter(
         (i) => i.status !== 'destroyed' && i.desiredStatus !== 'destroyed',
       );
-      const plan = materialize({ counts, instances: poolInstances });
+      const now = this.deps.clock.now();
+      const plan = planPool(pool, poolInstances, now, counts);
       await this.checkScaleQuotas(repos, tenant, poolId, plan);
-      const at = this.deps.clock.now().toISOString();
+      const at = now.toISOString();
       const updatedPool = await repos.pools.update(
         tenantId,
         poolId,
@@ -181,9 +228,10 @@ export class PoolService {
           to: counts,
           created: created.map((i) => i.id),
           changed: changed.map((i) => i.id),
+          ...(plan.recheckAt !== undefined ? { deferredUntil: plan.recheckAt } : {}),
         },
       });
-      return { pool: updatedPool, created, changed };
+      return { result: { pool: updatedPool, created, changed }, recheckAt: plan.recheckAt };
     });
   }
 

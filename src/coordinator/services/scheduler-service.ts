@@ -28,7 +28,7 @@ export class SchedulerService {
       );
       const pools = new Map((await repos.pools.list()).map((p) => [`${p.tenantId}/${p.id}`, p]));
       const sizing = (i: Instance) =>
-        pools.get(`${i.tenantId}/${i.poolId}`) ?? { vcpus: 0, memMib: 0 };
+        pools.get(`${i.tenantId}/${i.poolId}`) ?? { vcpus: 0, memMib: 0, critical: false };
       const placementNodes: PlacementNode[] = nodes.map((n) => ({
         id: n.id,
         vcpus: n.capacity.vcpus,
@@ -56,6 +56,7 @@ export class SchedulerService {
           vcpus: sizing(i).vcpus,
           memMib: sizing(i).memMib,
           desiredStatus: i.desiredStatus,
+          critical: sizing(i).critical,
         })),
       );
       await this.apply(repos, pending, result.placed);

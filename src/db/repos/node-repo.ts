@@ -1,6 +1,8 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely, Selectable, Updateable } from 'kysely';
+import { NotFoundError } from '../../core/errors.ts';
 import type { FleetNode, NodeUsage } from '../../core/model.ts';
-import type { NodeRepo } from '../../ports/store.ts';
+import type { NodePatch, NodeRepo } from '../../ports/store.ts';
+import { versionConflict } from '../cas-errors.ts';
 import { oneOf, stringMap } from '../row-values.ts';
 import type { Database, NodesTable } from '../schema.ts';
 
@@ -52,6 +54,35 @@ export class KyselyNodeRepo implements NodeRepo {
     const rows = await this.db.selectFrom('nodes').selectAll().orderBy('id').execute();
     return rows.map(fromRow);
   }
+
+  async update(id: string, patch: NodePatch, expectedVersion: number): Promise<FleetNode> {
+    const row = await this.db
+      .updateTable('nodes')
+      .set((eb) => ({ ...patchColumns(patch), version: eb('version', '+', 1) }))
+      .where('id', '=', id)
+      .where('version', '=', expectedVersion)
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return fromRow(row);
+    const stored = await this.get(id);
+    if (!stored) throw new NotFoundError('node', id, "see 'mvm node list'");
+    throw versionConflict(`node ${id}`, expectedVersion, stored.version);
+  }
+}
+
+function patchColumns(patch: NodePatch): Updateable<NodesTable> {
+  const columns: Updateable<NodesTable> = {};
+  if (patch.status !== undefined) columns.status = patch.status;
+  if (patch.lastHeartbeat !== undefined) columns.last_heartbeat = patch.lastHeartbeat;
+  if (patch.capacity !== undefined) {
+    columns.vcpus = patch.capacity.vcpus;
+    columns.mem_mib = patch.capacity.memMib;
+    columns.disk_gib = patch.capacity.diskGib;
+  }
+  if (patch.usage !== undefined) {
+    columns.usage = patch.usage === null ? null : JSON.stringify(patch.usage);
+  }
+  return columns;
 }
 
 function toRow(n: FleetNode): NodeRow {

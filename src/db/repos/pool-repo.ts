@@ -98,6 +98,8 @@ function patchColumns(patch: PoolPatch): Updateable<PoolsTable> {
   if (patch.revision !== undefined) columns.revision = patch.revision;
   if (patch.pinned !== undefined) columns.pinned = patch.pinned ? 1 : 0;
   if (patch.critical !== undefined) columns.critical = patch.critical ? 1 : 0;
+  if (patch.minRunningSecs !== undefined) columns.min_running_secs = patch.minRunningSecs;
+  if (patch.minWarmSecs !== undefined) columns.min_warm_secs = patch.minWarmSecs;
   return columns;
 }
 
@@ -117,6 +119,8 @@ function toRow(p: Pool): PoolRow {
     desired_sleeping: p.counts.sleeping,
     pinned: p.pinned ? 1 : 0,
     critical: p.critical ? 1 : 0,
+    min_running_secs: p.minRunningSecs,
+    min_warm_secs: p.minWarmSecs,
     created_at: p.createdAt,
     updated_at: p.updatedAt,
     version: p.version,
@@ -137,6 +141,8 @@ function fromRow(r: PoolRow): Pool {
     counts: { running: r.desired_running, warm: r.desired_warm, sleeping: r.desired_sleeping },
     pinned: r.pinned === 1,
     critical: r.critical === 1,
+    minRunningSecs: r.min_running_secs,
+    minWarmSecs: r.min_warm_secs,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: r.version,

@@ -87,6 +87,13 @@ export class CgroupV2 implements Cgroups {
     return mount === undefined ? [] : readPids(join(mount, SLICE, key));
   }
 
+  async cpuUsageUsec(key: string): Promise<number | undefined> {
+    assertCgroupKey(key);
+    const mount = await this.mountPoint();
+    if (mount === undefined) return undefined;
+    return usageUsec(await readOptional(join(mount, SLICE, key, 'cpu.stat')));
+  }
+
   async remove(key: string): Promise<void> {
     assertCgroupKey(key);
     const mount = await this.mountPoint();
@@ -145,6 +152,13 @@ export class CgroupV2 implements Cgroups {
       'no cgroup2 filesystem is mounted on this host (none in /proc/self/mountinfo); mount one (e.g. at /sys/fs/cgroup) or run instances without cgroup limits',
     );
   }
+}
+
+/** `usage_usec` from the text of a cpu.stat file; undefined for an empty or odd file. */
+export function usageUsec(cpuStat: string): number | undefined {
+  const line = cpuStat.split('\n').find((l) => l.startsWith('usage_usec '));
+  const value = Number(line?.slice('usage_usec '.length));
+  return line === undefined || !Number.isFinite(value) ? undefined : value;
 }
 
 async function writeLimit(dir: string, file: string, value: string): Promise<void> {

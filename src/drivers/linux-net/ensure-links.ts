@@ -67,15 +67,20 @@ function vxlanMatches(link: ObservedLink | undefined, t: TenantNetSpec, local: s
   );
 }
 
-/** The tenant's VXLAN port: VNI = net id, no learning, static flood entries per peer. */
+/**
+ * The tenant's VXLAN port: VNI = net id, no learning, static flood entries per peer, and the
+ * node's VXLAN MTU when it has one (a wrong MTU is corrected in place).
+ */
 export async function ensureVxlan(
   cmd: NetCommands,
   t: TenantNetSpec,
-  local: string,
+  state: Pick<HostNetworkState, 'underlayIp' | 'vxlanMtu'>,
   links: LinkIndex,
   fdb: readonly ObservedFdbEntry[],
 ): Promise<void> {
   const name = vxlanName(t.netId);
+  const local = state.underlayIp ?? '';
+  const mtu = state.vxlanMtu === undefined ? [] : ['mtu', String(state.vxlanMtu)];
   let link = links.get(name);
   if (link && !vxlanMatches(link, t, local)) {
     await cmd.ip(['link', 'del', 'dev', name]);
@@ -91,7 +96,9 @@ export async function ensureVxlan(
       local,
       'nolearning',
     ];
-    await cmd.ip(['link', 'add', 'name', name, 'type', 'vxlan', ...args]);
+    await cmd.ip(['link', 'add', 'name', name, ...mtu, 'type', 'vxlan', ...args]);
+  } else if (state.vxlanMtu !== undefined && link.mtu !== state.vxlanMtu) {
+    await cmd.ip(['link', 'set', 'dev', name, ...mtu]);
   }
   const dsts = link
     ? fdb.filter((e) => e.dev === name && e.mac === ZERO_MAC).map((e) => e.dst)

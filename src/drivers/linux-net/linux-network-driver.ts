@@ -51,7 +51,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
     const links = new Map(observed.links.map((l) => [l.name, l]));
     for (const t of state.tenants) await ensureBridge(this.cmd, t, state, links);
     for (const t of state.tenants.filter((x) => x.vxlanPeers.length > 0)) {
-      await ensureVxlan(this.cmd, t, state.underlayIp ?? '', links, observed.fdb);
+      await ensureVxlan(this.cmd, t, state, links, observed.fdb);
     }
     for (const i of state.instances) await ensureTap(this.cmd, i, links);
     await this.removeStrays(state, observed.links);

@@ -50,6 +50,7 @@ export function parseLinks(
       mac: str(entry['address']) ?? '',
       up: flags.includes('UP'),
       addresses: addresses.get(name) ?? [],
+      ...(typeof entry['mtu'] === 'number' ? { mtu: entry['mtu'] } : {}),
     };
     return kind === 'vxlan' ? { ...link, vxlan: vxlanInfo(data) } : link;
   });

@@ -24,6 +24,7 @@ describe.skipIf(missing !== undefined)('CgroupV2 on the real cgroup2 hierarchy',
         `[cgroup2] mount ${await cgroups.mountPoint()}: applied [${info.applied.join(', ')}], unavailable [${info.unavailable.join(', ')}]`,
       );
       await expectLimitFiles(info.dir, info.applied);
+      expect(await cgroups.cpuUsageUsec(key)).toBe(0);
 
       await cgroups.place(key, child.pid);
       expect(await cgroups.pids(key)).toEqual([child.pid]);
@@ -40,6 +41,28 @@ describe.skipIf(missing !== undefined)('CgroupV2 on the real cgroup2 hierarchy',
       await cgroups.remove(key);
       expect(existsSync(info.dir)).toBe(false);
       expect(await cgroups.list()).not.toContain(key);
+    } finally {
+      child.kill('SIGKILL');
+      await child.exited;
+      await cgroups.remove(key).catch(() => undefined);
+      if ((await cgroups.list()).length === 0) await rmdir(join(mount ?? '', SLICE));
+    }
+  });
+
+  it("counts the CPU time of the cgroup's processes (cpu.stat without the cpu controller)", async () => {
+    const cgroups = new CgroupV2();
+    const key = `mvm-test-${randomBytes(4).toString('hex')}`;
+    // Once it is surely in the cgroup: 400 ms of its own CPU time, then it exits.
+    const busy = 'const s = process.cpuUsage(); while (process.cpuUsage(s).user < 400000);';
+    const child = new NodeProcessRunner().spawn(process.execPath, [
+      '-e',
+      `setTimeout(() => { ${busy} }, 500)`,
+    ]);
+    try {
+      await cgroups.create(key, { vcpus: 1, memMib: 256, pids: 64 });
+      await cgroups.place(key, child.pid);
+      await child.exited;
+      expect(await cgroups.cpuUsageUsec(key)).toBeGreaterThanOrEqual(400_000);
     } finally {
       child.kill('SIGKILL');
       await child.exited;

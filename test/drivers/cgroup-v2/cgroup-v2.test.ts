@@ -107,6 +107,14 @@ describe('CgroupV2 on a temp dir', () => {
     await mkdir(join(root, 'mvm.slice', 'someone-else'));
     expect((await cgroups.list()).sort()).toEqual(['mvm-a1', 'mvm-b2']);
   });
+
+  it("reads the cgroup's CPU time from cpu.stat, and nothing for a cgroup that is gone", async () => {
+    await cgroups.create('mvm-a1', limits);
+    const stat = 'usage_usec 1234567\nuser_usec 1000000\nsystem_usec 234567\nnice_usec 0\n';
+    await writeFile(join(root, 'mvm.slice', 'mvm-a1', 'cpu.stat'), stat);
+    expect(await cgroups.cpuUsageUsec('mvm-a1')).toBe(1_234_567);
+    expect(await cgroups.cpuUsageUsec('mvm-b2')).toBeUndefined();
+  });
 });
 
 describe('CgroupV2 mount detection', () => {
@@ -132,6 +140,7 @@ describe('CgroupV2 mount detection', () => {
     await expect(cgroups.create('mvm-a1', limits)).rejects.toBeInstanceOf(UnavailableError);
     expect(await cgroups.list()).toEqual([]);
     expect(await cgroups.pids('mvm-a1')).toEqual([]);
+    expect(await cgroups.cpuUsageUsec('mvm-a1')).toBeUndefined();
     await cgroups.remove('mvm-a1');
   });
 });

@@ -3,9 +3,10 @@ import { HostError, ValidationError } from '../../../core/errors.ts';
 import { runHostChecks, type HostCheck } from '../../../agent/join/host-checks.ts';
 import { hostFacts, nodeIdFromHostname } from '../../../agent/join/host-facts.ts';
 import { joinHost } from '../../../agent/join/join-host.ts';
+import { detectUnderlayIp } from '../../../agent/join/underlay-address.ts';
 import { NodeProcessRunner } from '../../../drivers/process/node-process-runner.ts';
 import { defineCommand, flag, option } from '../../command.ts';
-import { id, text } from '../../values.ts';
+import { id, text, unicastIpv4 } from '../../values.ts';
 
 function checkLine(check: HostCheck): string {
   return `${check.ok ? 'ok  ' : 'FAIL'} ${check.name.padEnd(11)} ${check.detail}`;
@@ -35,6 +36,10 @@ export const addHost = defineCommand({
     nodeId: option(id('node'), 'the node id to join as (default: from the host name)'),
     ca: option(text('<file>'), "the coordinator's CA certificate (PEM) to verify it against"),
     caFingerprint: option(text('<sha256>'), "the coordinator CA's SHA-256 fingerprint"),
+    underlayIp: option(
+      unicastIpv4,
+      'where other nodes reach this one for tenant VXLAN (default: the source address of the route to the coordinator)',
+    ),
   },
   output: 'data',
   async handler(ctx, _args, opts) {
@@ -57,17 +62,26 @@ export const addHost = defineCommand({
     }
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const facts = await hostFacts(dataDir);
+    const runner = new NodeProcessRunner();
+    const underlay = opts.underlayIp
+      ? { ip: opts.underlayIp }
+      : await detectUnderlayIp(coordinatorUrl, runner);
+    if (underlay.ip === undefined) {
+      ctx.print(
+        `warning: no underlay address (${underlay.why}); tenant networks will not reach this node from others until it re-joins with --underlay-ip <ipv4>`,
+      );
+    }
     const joined = await joinHost({
       coordinatorUrl,
       token,
       nodeId: opts.nodeId ?? nodeIdFromHostname(facts.hostname),
-      facts,
+      facts: { ...facts, ...(underlay.ip !== undefined ? { underlayIp: underlay.ip } : {}) },
       trust: {
         ...(opts.ca !== undefined ? { caPem: await readFile(opts.ca, 'utf8') } : {}),
         ...(opts.caFingerprint !== undefined ? { caFingerprint: opts.caFingerprint } : {}),
       },
       dataDir,
-      runner: new NodeProcessRunner(),
+      runner,
     });
     if (joined.trustedOnFirstUse) {
       ctx.print("warning: the coordinator's CA was trusted on first use; pass --ca-fingerprint");
@@ -82,6 +96,7 @@ export const addHost = defineCommand({
             ['node', joined.node.id],
             ['coordinator', coordinatorUrl],
             ['credentials', data.identityDir],
+            ['underlay', joined.node.underlayIp ?? 'unknown'],
             ['status', joined.node.status],
           ],
         },

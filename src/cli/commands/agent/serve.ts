@@ -2,12 +2,19 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { vmmChoices } from '../../../agent/load-vmm.ts';
 import { defineCommand, flag, option } from '../../command.ts';
-import { choice, id, text } from '../../values.ts';
+import { choice, id, integer, text, unicastIpv4 } from '../../values.ts';
 
 /** Loaded only here, so other commands start without the agent's drivers. */
 async function loadAgent() {
   const { serveAgent } = await import('../../../agent/main.ts');
   return serveAgent;
+}
+
+/** The underlay address recorded when this host joined, if it did and one was known. */
+async function joinedUnderlayIp(dataDir: string): Promise<string | undefined> {
+  const { NodeIdentityStore } = await import('../../../agent/join/node-identity.ts');
+  const identity = await new NodeIdentityStore(dataDir).load().catch(() => undefined);
+  return identity?.underlayIp;
 }
 
 export const agentServe = defineCommand({
@@ -26,14 +33,32 @@ export const agentServe = defineCommand({
     ),
     production: flag('refuse unsigned desired documents; needs --trusted-key'),
     trustedKey: option(text('<pem file>'), "the coordinator's desired-document signing key"),
+    underlayIp: option(
+      unicastIpv4,
+      "this node's address for tenant VXLAN to other nodes (default: the one recorded at join)",
+    ),
+    heartbeatMs: option(
+      integer(100, 3_600_000),
+      'with a coordinator: send capacity, usage and instance activity this often (default 5000)',
+    ),
   },
   output: 'text',
   async handler(ctx, _args, opts) {
     const { dataDir } = ctx.config();
     const serve = await loadAgent();
-    const agent = await serve({ dataDir, ...(opts.vmm ? { vmmDriver: opts.vmm } : {}) });
+    const underlayIp = opts.underlayIp ?? (await joinedUnderlayIp(dataDir));
+    const agent = await serve({
+      dataDir,
+      ...(opts.vmm ? { vmmDriver: opts.vmm } : {}),
+      ...(underlayIp !== undefined ? { underlayIp } : {}),
+    });
     const { adopted, failed, orphans } = agent.recovery;
     ctx.print(`mvm agent listening on ${agent.socket}`);
+    ctx.print(
+      underlayIp === undefined
+        ? 'underlay: none; tenant networks stay on this node (pass --underlay-ip to span nodes)'
+        : `underlay: ${underlayIp} (tenant VXLAN to other nodes)`,
+    );
     ctx.print(
       `recovery: adopted ${adopted.length}, failed ${failed.length}, orphans removed ${orphans.processes.length + orphans.cgroups.length + orphans.dirs.length}`,
     );
@@ -43,6 +68,8 @@ export const agentServe = defineCommand({
       const { startCoordinatorLoop } =
         await import('../../../agent/reconcile/start-coordinator-loop.ts');
       const { NodeProcessRunner } = await import('../../../drivers/process/node-process-runner.ts');
+      const { HostActivityProbe } =
+        await import('../../../drivers/activity/host-activity-probe.ts');
       // A joined host (node certificate) speaks mTLS; a token is for development only.
       const token = opts.node ? config.token : undefined;
       const loop = await startCoordinatorLoop(
@@ -53,10 +80,13 @@ export const agentServe = defineCommand({
           dataDir,
           production: opts.production === true,
           ...(opts.trustedKey ? { trustedKeyFile: opts.trustedKey } : {}),
+          ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
         },
         agent.runtime,
         new NodeProcessRunner({ logger: agent.deps.logger }),
         agent.deps.logger,
+        agent.deps.network,
+        new HostActivityProbe(agent.deps.cgroups ? { cgroups: agent.deps.cgroups } : {}),
       );
       stopLoop = loop.stop;
       ctx.print(

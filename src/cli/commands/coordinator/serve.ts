@@ -2,11 +2,13 @@ import { join } from 'node:path';
 import { redactStoreUrl } from '../../../db/store-url.ts';
 import type { CoordinatorSettings } from '../../config.ts';
 import { defineCommand, flag, option } from '../../command.ts';
-import { text } from '../../values.ts';
+import { integer, text } from '../../values.ts';
 
 /** Loaded only here, so every other command starts without the server's dependencies. */
 async function loadServer(): Promise<
-  (settings: CoordinatorSettings & { tls?: { names?: string[] } }) => Promise<RunningServer>
+  (
+    settings: CoordinatorSettings & { tls?: { names?: string[] }; nodeLostAfterMs?: number },
+  ) => Promise<RunningServer>
 > {
   const { serveCoordinator } = await import('../../../coordinator/serve.ts');
   return serveCoordinator;
@@ -47,17 +49,25 @@ export const coordinatorServe = defineCommand({
       text('<names>'),
       'with --production: comma-separated extra DNS names or IPs agents reach this coordinator by',
     ),
+    nodeLostAfterMs: option(
+      integer(100, 86_400_000),
+      'declare a node lost (and re-place its instances) after this long without a heartbeat (default 30000)',
+    ),
   },
   output: 'text',
   async handler(ctx, _args, opts) {
-    const { production, tlsNames, ...flags } = opts;
+    const { production, tlsNames, nodeLostAfterMs, ...flags } = opts;
     const settings = ctx.config(flags).coordinator;
     const names = (tlsNames ?? '')
       .split(',')
       .map((n) => n.trim())
       .filter(Boolean);
     const serve = await loadServer();
-    const server = await serve({ ...settings, ...(production ? { tls: { names } } : {}) });
+    const server = await serve({
+      ...settings,
+      ...(production ? { tls: { names } } : {}),
+      ...(nodeLostAfterMs !== undefined ? { nodeLostAfterMs } : {}),
+    });
     ctx.print(`mvm coordinator listening on ${server.url}`);
     ctx.print(`store: ${redactStoreUrl(settings.databaseUrl)}`);
     ctx.print(`admin token: ${tokenWhere(settings)}`);

@@ -4,12 +4,12 @@ import { nodeFields } from '../../views/node-views.ts';
 
 export const nodeInfo = defineCommand({
   path: ['node', 'info'],
-  description: "Show a node's capacity, labels and heartbeat",
+  description: "Show a node's capacity, usage, labels and heartbeat",
   args: { id: arg(id('node'), 'the node id') },
   options: {},
   output: 'data',
   async handler(ctx, args) {
     const node = await ctx.client().call('getNode', { params: { node: args.id } });
-    return { data: node, human: [nodeFields(node)] };
+    return { data: node, human: [nodeFields(node, new Date())] };
   },
 });

@@ -9,6 +9,6 @@ export const nodeList = defineCommand({
   output: 'data',
   async handler(ctx) {
     const nodes = await ctx.client().call('listNodes', {});
-    return { data: nodes, human: [nodeTable(nodes)] };
+    return { data: nodes, human: [nodeTable(nodes, new Date())] };
   },
 });

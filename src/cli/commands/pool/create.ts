@@ -1,4 +1,5 @@
 import { roles } from '../../../core/model.ts';
+import { MAX_SLEEP_POLICY_SECS } from '../../../core/sleep-policy.ts';
 import { arg, defineCommand, flag, option, requiredOption } from '../../command.ts';
 import { choice, integer, poolPath, text } from '../../values.ts';
 import { poolFields } from '../../views/pool-views.ts';
@@ -22,6 +23,14 @@ export const poolCreate = defineCommand({
     ),
     pinned: flag('keep instances on their node (never rebalanced)'),
     critical: flag('never put instances to sleep automatically'),
+    minRunningSecs: option(
+      integer(0, MAX_SLEEP_POLICY_SECS),
+      'seconds an instance stays running before a scale-down may demote it (default 0)',
+    ),
+    minWarmSecs: option(
+      integer(0, MAX_SLEEP_POLICY_SECS),
+      'seconds an instance stays warm before it may go to sleep or stop (default 0)',
+    ),
   },
   output: 'data',
   async handler(ctx, args, opts) {
@@ -37,6 +46,8 @@ export const poolCreate = defineCommand({
         ...(opts.role === undefined ? {} : { role: opts.role }),
         pinned: opts.pinned ?? false,
         critical: opts.critical ?? false,
+        ...(opts.minRunningSecs === undefined ? {} : { minRunningSecs: opts.minRunningSecs }),
+        ...(opts.minWarmSecs === undefined ? {} : { minWarmSecs: opts.minWarmSecs }),
       },
     });
     const ref = `${pool.tenantId}/${pool.id}`;

@@ -1,0 +1,44 @@
+import type { ActivityCounters } from '../../ports/activity-probe.ts';
+
+/** One reading of a VM's counters, stamped with when and from which VMM process. */
+export interface CounterSample extends ActivityCounters {
+  atMs: number;
+  pid: number;
+}
+
+export interface ActivityThresholds {
+  /** CPU growth, as a share of one CPU over the interval, above which the VM was busy. */
+  cpuShare: number;
+  /** Tap traffic, bytes per second over the interval, above which the VM was busy. */
+  netBytesPerSecond: number;
+}
+
+/**
+ * 2% of one CPU is well above what an idle guest's timer ticks and a paused VMM cost; 1 KiB/s
+ * is above the ARP and broadcast chatter a quiet tenant bridge carries to every tap.
+ */
+export const DEFAULT_ACTIVITY_THRESHOLDS: ActivityThresholds = {
+  cpuShare: 0.02,
+  netBytesPerSecond: 1024,
+};
+
+const grew = (before: number | undefined, after: number | undefined): number | undefined =>
+  before === undefined || after === undefined || after < before ? undefined : after - before;
+
+/**
+ * Whether the VM was active between two samples. Samples of different VMM processes (the VM
+ * was restarted or woken in between) or out of order say nothing: counters start over with a
+ * new process, and the status change itself is already on record.
+ */
+export function wasActive(
+  before: CounterSample,
+  after: CounterSample,
+  thresholds: ActivityThresholds = DEFAULT_ACTIVITY_THRESHOLDS,
+): boolean {
+  const elapsedMs = after.atMs - before.atMs;
+  if (before.pid !== after.pid || elapsedMs <= 0) return false;
+  const cpu = grew(before.cpuUsec, after.cpuUsec);
+  if (cpu !== undefined && cpu > thresholds.cpuShare * elapsedMs * 1000) return true;
+  const net = grew(before.netBytes, after.netBytes);
+  return net !== undefined && net > (thresholds.netBytesPerSecond * elapsedMs) / 1000;
+}

@@ -1,0 +1,93 @@
+import type { NodeCapacity } from '../../core/model.ts';
+import type { HeartbeatRequest, HeartbeatResult } from '../../contract/heartbeat.ts';
+import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
+import type { DriverLogger } from '../../drivers/process/logger.ts';
+import type { Clock } from '../../ports/clock.ts';
+import type { ActivityTracker } from '../activity/activity-tracker.ts';
+import type { VmRecord } from '../state/vm-repo.ts';
+import { measureHost, nodeUsage } from './node-usage.ts';
+
+export const DEFAULT_HEARTBEAT_MS = 5_000;
+
+export interface HeartbeatOptions {
+  api: Pick<ApiClient, 'call'>;
+  nodeId: string;
+  runtime: { list(): Promise<VmRecord[]> };
+  dataDir: string;
+  /** Capacity to declare instead of the host's own (an operator's overcommit); default measured. */
+  capacity?: NodeCapacity;
+  /** Samples idle metrics before each heartbeat; without it no activity is reported. */
+  tracker?: ActivityTracker;
+  everyMs?: number;
+  clock: Clock;
+  signal: AbortSignal;
+  logger?: DriverLogger;
+  /** The coordinator had declared this node lost and takes it back with this heartbeat. */
+  onRecovered?: () => void;
+  onBeat?: (result: HeartbeatResult) => void;
+}
+
+/** One heartbeat's body: capacity, usage, and the activity of every local VM. */
+export async function heartbeatBody(options: HeartbeatOptions): Promise<HeartbeatRequest> {
+  const records = await options.runtime.list();
+  await options.tracker?.sample(
+    records.map((r) => ({ key: r.key, pid: r.handle?.pid ?? null, tap: r.spec.tap })),
+    options.clock.now(),
+  );
+  const measured = await measureHost(options.dataDir);
+  return {
+    capacity: options.capacity ?? measured.capacity,
+    usage: nodeUsage(records, measured.diskFreeMib),
+    instances: records.map((r) => {
+      const lastActiveAt = options.tracker?.lastActiveAt(r.key);
+      return {
+        tenant: r.tenantId,
+        pool: r.poolId,
+        instance: r.instanceId,
+        ...(lastActiveAt !== undefined ? { lastActiveAt } : {}),
+      };
+    }),
+  };
+}
+
+/**
+ * Sends a heartbeat at once and then every `everyMs` until `signal` aborts. A failed one is
+ * logged (once per outage) and the next tick simply tries again: an unreachable coordinator
+ * never stops the agent.
+ */
+export async function sendHeartbeats(options: HeartbeatOptions): Promise<void> {
+  let failing = false;
+  while (!options.signal.aborted) {
+    try {
+      const result = await options.api.call('nodeHeartbeat', {
+        params: { node: options.nodeId },
+        body: await heartbeatBody(options),
+      });
+      if (failing) options.logger?.info({ node: options.nodeId }, 'heartbeats get through again');
+      failing = false;
+      if (result.recovered) options.onRecovered?.();
+      options.onBeat?.(result);
+    } catch (error) {
+      if (!failing) {
+        options.logger?.warn(
+          { node: options.nodeId, err: error },
+          'heartbeat failed; retrying every interval',
+        );
+      }
+      failing = true;
+    }
+    await abortableSleep(options.clock, options.everyMs ?? DEFAULT_HEARTBEAT_MS, options.signal);
+  }
+}
+
+function abortableSleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    void clock.sleep(ms).then(done);
+  });
+}

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { idSchema, instanceStatusSchema } from './common.ts';
+import { registerNodeSchema } from './requests.ts';
+import { nodeSchema } from './resources.ts';
+
+const amount = z.number().int().min(0);
+
+/** What a node's agent says it uses now (model.ts NodeUsage). */
+export const nodeUsageSchema = z.strictObject({
+  vcpus: amount,
+  memMib: amount,
+  instances: z.partialRecord(instanceStatusSchema, amount),
+  diskFreeMib: amount,
+});
+
+/** When the agent last saw one of its instances busy (CPU or network); absent = not yet. */
+export const activitySampleSchema = z.strictObject({
+  tenant: idSchema,
+  pool: idSchema,
+  instance: idSchema,
+  lastActiveAt: z.iso.datetime().optional(),
+});
+export type ActivitySample = z.infer<typeof activitySampleSchema>;
+
+/** An agent's periodic sign of life (POST /v1/nodes/:node/heartbeat). */
+export const heartbeatSchema = z.strictObject({
+  capacity: registerNodeSchema.shape.capacity,
+  usage: nodeUsageSchema,
+  instances: z.array(activitySampleSchema).max(100_000),
+});
+export type HeartbeatRequest = z.infer<typeof heartbeatSchema>;
+
+export const heartbeatResultSchema = z.object({
+  node: nodeSchema,
+  /** The node had been declared lost and is ready again with this heartbeat. */
+  recovered: z.boolean(),
+  /** How many instances' lastActiveAt moved forward. */
+  activityUpdated: z.number().int(),
+});
+export type HeartbeatResult = z.infer<typeof heartbeatResultSchema>;

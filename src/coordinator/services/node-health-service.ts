@@ -1,0 +1,224 @@
+import { isDeepStrictEqual } from 'node:util';
+import { isMvmError, NotFoundError } from '../../core/errors.ts';
+import type { FleetNode, Pool } from '../../core/model.ts';
+import {
+  DEFAULT_NODE_LOST_AFTER_MS,
+  heartbeatOverdue,
+  planNodeLoss,
+  type LossAction,
+} from '../../core/node-loss.ts';
+import type {
+  ActivitySample,
+  HeartbeatRequest,
+  HeartbeatResult,
+} from '../../contract/heartbeat.ts';
+import type { Repos } from '../../ports/store.ts';
+import type { ServiceDeps } from './context.ts';
+
+export interface NodeHealthDeps extends ServiceDeps {
+  /** A ready node silent for longer than this is lost; default 30 s. */
+  nodeLostAfterMs?: number;
+}
+
+/** What follows a change of where instances may run: placement, then waking the watchers. */
+export interface AfterPlacementChange {
+  schedule(): Promise<unknown>;
+  changed(): void;
+}
+
+export interface NodeLoss {
+  nodeId: string;
+  /** `tenant/pool/instance` of each instance re-placed, critical pools first. */
+  moved: string[];
+  /** Pinned pools' instances left on the node as failed. */
+  waiting: string[];
+  /** Instances meant to be destroyed, whose records were deleted. */
+  forgotten: string[];
+}
+
+/** Audit entries written by the coordinator itself rather than by a caller. */
+const ACTOR = 'coordinator';
+/** The scheduler's lock: loss detection and placement run on one replica at a time. */
+const SCHEDULER_LOCK = 'mvm.scheduler';
+
+const pathOf = (i: { tenantId: string; poolId: string; id: string }) =>
+  `${i.tenantId}/${i.poolId}/${i.id}`;
+
+/**
+ * The later of the stored and the reported activity time, when the report moves it forward.
+ * A report is never taken to lie in the future: an agent's clock may run ahead of ours.
+ */
+export function advancedActivity(
+  stored: string | null,
+  reported: string,
+  now: string,
+): string | undefined {
+  const at = Math.min(Date.parse(reported), Date.parse(now));
+  if (Number.isNaN(at)) return undefined;
+  if (stored !== null && Date.parse(stored) >= at) return undefined;
+  return new Date(at).toISOString();
+}
+
+/**
+ * Node liveness: heartbeats in, and the loss policy of core/node-loss.ts applied to nodes
+ * that fall silent. Both run as single transactions, so a heartbeat racing a loss declaration
+ * either lands before it (and the node is not lost) or fails its compare-and-set and the
+ * agent's next heartbeat brings the node back.
+ */
+export class NodeHealthService {
+  readonly lostAfterMs: number;
+
+  constructor(
+    private readonly deps: NodeHealthDeps,
+    private readonly after: AfterPlacementChange,
+  ) {
+    this.lostAfterMs = deps.nodeLostAfterMs ?? DEFAULT_NODE_LOST_AFTER_MS;
+  }
+
+  async heartbeat(nodeId: string, request: HeartbeatRequest): Promise<HeartbeatResult> {
+    const outcome = await this.deps.store.transaction(async (repos) => {
+      const node = await repos.nodes.get(nodeId);
+      if (!node) throw new NotFoundError('node', nodeId, "join the host with 'mvm add host'");
+      const at = this.deps.clock.now().toISOString();
+      const recovered = node.status === 'lost';
+      const updated = await repos.nodes.update(
+        nodeId,
+        {
+          lastHeartbeat: at,
+          capacity: request.capacity,
+          usage: request.usage,
+          ...(recovered ? { status: 'ready' as const } : {}),
+        },
+        node.version,
+      );
+      if (recovered) {
+        await this.record(repos, null, 'node.recovered', nodeId, {
+          lastHeartbeat: node.lastHeartbeat,
+        });
+      }
+      const activityUpdated = await this.recordActivity(repos, nodeId, request.instances, at);
+      const resized = !isDeepStrictEqual(node.capacity, updated.capacity);
+      return { node: updated, recovered, activityUpdated, resized };
+    });
+    if (outcome.recovered || outcome.resized) await this.placeAndNotify();
+    const { node, recovered, activityUpdated } = outcome;
+    return { node, recovered, activityUpdated };
+  }
+
+  /**
+   * Declares every overdue ready node lost and applies the loss policy to its instances, then
+   * places what moved. `watchingSince` is when the caller started watching (see
+   * heartbeatOverdue). Skips when another replica holds the scheduler's lock.
+   */
+  async detectLost(watchingSince: Date): Promise<NodeLoss[]> {
+    const losses = await this.deps.store.transaction(async (repos) => {
+      if (!(await repos.locks.tryAcquire(SCHEDULER_LOCK))) return [];
+      const now = this.deps.clock.now();
+      const overdue = (await repos.nodes.list()).filter((n) =>
+        heartbeatOverdue(n, now, this.lostAfterMs, watchingSince),
+      );
+      if (overdue.length === 0) return [];
+      const pools = await repos.pools.list();
+      const out: NodeLoss[] = [];
+      for (const node of overdue) out.push(await this.declareLost(repos, node, pools));
+      return out;
+    });
+    if (losses.length > 0) await this.placeAndNotify();
+    return losses;
+  }
+
+  private async declareLost(repos: Repos, node: FleetNode, pools: Pool[]): Promise<NodeLoss> {
+    await repos.nodes.update(node.id, { status: 'lost' }, node.version);
+    const instances = await repos.instances.list({ nodeId: node.id });
+    const loss: NodeLoss = { nodeId: node.id, moved: [], waiting: [], forgotten: [] };
+    for (const action of planNodeLoss(node.id, instances, pools)) {
+      await this.apply(repos, node.id, action, loss);
+    }
+    await this.record(repos, null, 'node.lost', node.id, {
+      lastHeartbeat: node.lastHeartbeat,
+      moved: loss.moved.length,
+      waiting: loss.waiting.length,
+      forgotten: loss.forgotten.length,
+    });
+    return loss;
+  }
+
+  private async apply(repos: Repos, nodeId: string, action: LossAction, loss: NodeLoss) {
+    const { instance } = action;
+    const key = { tenantId: instance.tenantId, poolId: instance.poolId, instanceId: instance.id };
+    const path = pathOf(instance);
+    const at = this.deps.clock.now().toISOString();
+    if (action.kind === 'forget') {
+      await repos.instances.delete(key);
+      loss.forgotten.push(path);
+      return;
+    }
+    const move = action.kind === 'move';
+    // The stored observed status is the compare-and-set's `from`.
+    await repos.instances.transition(key, instance.status, move ? 'created' : 'failed', at, {
+      failureReason: action.reason,
+      ...(move ? { nodeId: null } : {}),
+    });
+    (move ? loss.moved : loss.waiting).push(path);
+    await this.record(
+      repos,
+      instance.tenantId,
+      move ? 'instance.reschedule' : 'instance.wait',
+      path,
+      {
+        node: nodeId,
+        status: instance.status,
+        reason: action.reason,
+      },
+    );
+  }
+
+  /** Moves lastActiveAt forward for the node's own instances; samples for others are ignored. */
+  private async recordActivity(
+    repos: Repos,
+    nodeId: string,
+    samples: readonly ActivitySample[],
+    at: string,
+  ): Promise<number> {
+    if (!samples.some((s) => s.lastActiveAt !== undefined)) return 0;
+    const placed = new Map((await repos.instances.list({ nodeId })).map((i) => [pathOf(i), i]));
+    let updated = 0;
+    for (const sample of samples) {
+      const instance = placed.get(`${sample.tenant}/${sample.pool}/${sample.instance}`);
+      if (!instance || sample.lastActiveAt === undefined) continue;
+      const lastActiveAt = advancedActivity(instance.lastActiveAt, sample.lastActiveAt, at);
+      if (lastActiveAt === undefined) continue;
+      const key = { tenantId: instance.tenantId, poolId: instance.poolId, instanceId: instance.id };
+      try {
+        await repos.instances.update(key, { lastActiveAt }, instance.version, at);
+        updated += 1;
+      } catch (error) {
+        // Changed meanwhile (a status report): the next heartbeat carries the time again.
+        if (!(isMvmError(error) && error.code === 'conflict')) throw error;
+      }
+    }
+    return updated;
+  }
+
+  private async placeAndNotify(): Promise<void> {
+    try {
+      await this.after.schedule();
+    } catch (error) {
+      // A placement race lost to another replica is that replica's to finish.
+      if (!(isMvmError(error) && error.code === 'conflict')) throw error;
+    } finally {
+      this.after.changed();
+    }
+  }
+
+  private async record(
+    repos: Repos,
+    tenantId: string | null,
+    action: string,
+    target: string,
+    detail: Record<string, unknown>,
+  ): Promise<void> {
+    const at = this.deps.clock.now().toISOString();
+    await repos.audit.append({ tenantId, at, actor: ACTOR, action, target, detail });
+  }
+}

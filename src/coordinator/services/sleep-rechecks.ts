@@ -1,0 +1,110 @@
+import type { DesiredStatus, Instance, Pool } from '../../core/model.ts';
+import type { Repos } from '../../ports/store.ts';
+import type { ServiceDeps } from './context.ts';
+import { planPool } from './pool-service.ts';
+
+export interface PoolRef {
+  tenantId: string;
+  poolId: string;
+}
+
+export interface RecheckResult {
+  /** Instances whose desired status went down. */
+  changed: Instance[];
+  /** When demotions still put off fall due (ISO); absent when none are left. */
+  recheckAt?: string;
+}
+
+/** How far up each desired status sits; a demotion is any move down. */
+const height: Readonly<Record<DesiredStatus, number>> = {
+  running: 3,
+  warm: 2,
+  sleeping: 1,
+  stopped: 0,
+  destroyed: 0,
+};
+
+const ACTOR = 'system:sleep-policy';
+
+function isLive(i: Instance): boolean {
+  return i.status !== 'destroyed' && i.desiredStatus !== 'destroyed';
+}
+
+function hasMinimum(pool: Pool): boolean {
+  return pool.minRunningSecs > 0 || pool.minWarmSecs > 0;
+}
+
+/**
+ * Carries out the demotions a pool's minimum times put off, once they fall due. A re-check
+ * materializes the pool's current counts again and applies only what takes instances down:
+ * it runs unasked, so anything that adds load (a promotion, a new instance) is left to an
+ * explicit scale, and with only demotions no quota can be exceeded. Like a scale, it takes
+ * down any instance above the counts whose minimum time is over, whoever started it.
+ */
+export class SleepRecheckService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  async recheckPool(ref: PoolRef): Promise<RecheckResult> {
+    return this.deps.store.transaction(async (repos) => {
+      const pool = await repos.pools.get(ref.tenantId, ref.poolId);
+      if (!pool) return { changed: [] };
+      const instances = (await repos.instances.list(ref)).filter(isLive);
+      const now = this.deps.clock.now();
+      const plan = planPool(pool, instances, now);
+      const changed = await this.demote(repos, instances, plan.assignments, now.toISOString());
+      if (changed.length > 0) {
+        await repos.audit.append({
+          tenantId: ref.tenantId,
+          at: now.toISOString(),
+          actor: ACTOR,
+          action: 'pool.recheck',
+          target: `${ref.tenantId}/${ref.poolId}`,
+          detail: { changed: changed.map((i) => ({ id: i.id, to: i.desiredStatus })) },
+        });
+      }
+      return plan.recheckAt === undefined ? { changed } : { changed, recheckAt: plan.recheckAt };
+    });
+  }
+
+  /**
+   * Pools with a minimum time and something put off (at its due time) or already due (now):
+   * what a coordinator that just started must re-check, since notes die with the process.
+   */
+  async pending(): Promise<Array<PoolRef & { at: string }>> {
+    const pools = (await this.deps.store.pools.list()).filter(hasMinimum);
+    if (pools.length === 0) return [];
+    const instances = (await this.deps.store.instances.list()).filter(isLive);
+    const now = this.deps.clock.now();
+    const out: Array<PoolRef & { at: string }> = [];
+    for (const pool of pools) {
+      const mine = instances.filter((i) => i.tenantId === pool.tenantId && i.poolId === pool.id);
+      const plan = planPool(pool, mine, now);
+      const byId = new Map(mine.map((i) => [i.id, i]));
+      const dueNow = plan.assignments.some((a) => isDemotion(byId.get(a.id), a.desiredStatus));
+      const at = dueNow ? now.toISOString() : plan.recheckAt;
+      if (at !== undefined) out.push({ tenantId: pool.tenantId, poolId: pool.id, at });
+    }
+    return out;
+  }
+
+  private async demote(
+    repos: Repos,
+    instances: readonly Instance[],
+    assignments: readonly { id: string; desiredStatus: DesiredStatus }[],
+    at: string,
+  ): Promise<Instance[]> {
+    const byId = new Map(instances.map((i) => [i.id, i]));
+    const changed: Instance[] = [];
+    for (const { id, desiredStatus } of assignments) {
+      const current = byId.get(id);
+      if (!current || !isDemotion(current, desiredStatus)) continue;
+      const key = { tenantId: current.tenantId, poolId: current.poolId, instanceId: id };
+      changed.push(await repos.instances.setDesired(key, desiredStatus, current.version, at));
+    }
+    return changed;
+  }
+}
+
+function isDemotion(current: Instance | undefined, next: DesiredStatus): boolean {
+  return current !== undefined && height[next] < height[current.desiredStatus];
+}

@@ -1,0 +1,38 @@
+import { parseIpv4 } from './ipv4.ts';
+import type { FleetNode, Instance } from './model.ts';
+
+export type PeerNode = Pick<FleetNode, 'id' | 'status' | 'underlayIp'>;
+export type PeerInstance = Pick<Instance, 'tenantId' | 'nodeId' | 'desiredStatus'>;
+
+const byAddress = (a: string, b: string): number => parseIpv4(a) - parseIpv4(b);
+
+/**
+ * Each tenant's VXLAN flood list as seen from one node: the underlay addresses of the other
+ * nodes holding at least one live instance of the tenant. A lost node is left out (nothing
+ * there answers, and flooding to it only wastes the underlay), and so is a node that never
+ * said where it is reached. Lists are de-duplicated and in address order, so equal fleets
+ * give equal documents.
+ */
+export function tenantPeers(
+  nodeId: string,
+  nodes: readonly PeerNode[],
+  instances: readonly PeerInstance[],
+): Map<string, string[]> {
+  const own = nodes.find((n) => n.id === nodeId)?.underlayIp ?? null;
+  const reachable = new Map<string, string>();
+  for (const n of nodes) {
+    if (n.id === nodeId || n.status === 'lost' || n.underlayIp === null) continue;
+    // Two nodes claiming this node's own address would make it flood to itself.
+    if (n.underlayIp !== own) reachable.set(n.id, n.underlayIp);
+  }
+  const found = new Map<string, Set<string>>();
+  for (const i of instances) {
+    if (i.desiredStatus === 'destroyed' || i.nodeId === null) continue;
+    const address = reachable.get(i.nodeId);
+    if (address === undefined) continue;
+    const set = found.get(i.tenantId) ?? new Set<string>();
+    set.add(address);
+    found.set(i.tenantId, set);
+  }
+  return new Map([...found].map(([tenant, set]) => [tenant, [...set].sort(byAddress)]));
+}

@@ -1,0 +1,187 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ActivityTracker } from '../../src/agent/activity/activity-tracker.ts';
+import { nodeUsage } from '../../src/agent/heartbeat/node-usage.ts';
+import { sendHeartbeats } from '../../src/agent/heartbeat/send-heartbeats.ts';
+import { coordinatorReporter } from '../../src/agent/reconcile/coordinator-reporter.ts';
+import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
+import type { HeartbeatResult } from '../../src/contract/heartbeat.ts';
+import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
+import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
+import { silentLogger, type DriverLogger } from '../../src/drivers/process/logger.ts';
+
+const ADMIN = 'heartbeat-test-admin-token-0123';
+const quiet = pino({ level: 'silent' });
+
+async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined) {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A local VM record as the heartbeat reads it; the rest of the record does not matter here. */
+function record(instanceId: string, status: VmRecord['status'], pid: number | null): VmRecord {
+  return {
+    key: `mvm-acme-web-${instanceId}`,
+    tenantId: 'acme',
+    poolId: 'web',
+    instanceId,
+    status,
+    spec: { vcpus: 2, memMib: 512, tap: 'mvt42-9' },
+    handle: pid === null ? null : { pid },
+  } as unknown as VmRecord;
+}
+
+describe('nodeUsage', () => {
+  it('counts running and warm VMs as holding vCPUs and RAM, and every VM by status', () => {
+    const records = [
+      record('a', 'running', 1),
+      record('b', 'warm', 2),
+      record('c', 'sleeping', null),
+      record('d', 'running', 3),
+    ];
+    expect(nodeUsage(records, 900)).toEqual({
+      vcpus: 6,
+      memMib: 1536,
+      instances: { running: 2, warm: 1, sleeping: 1 },
+      diskFreeMib: 900,
+    });
+  });
+});
+
+describe('coordinatorReporter.forget', () => {
+  it('sends statuses again after forgetting what it sent', async () => {
+    let calls = 0;
+    const api = {
+      baseUrl: 'http://x',
+      call: async () => {
+        calls += 1;
+        return {};
+      },
+    } as unknown as ApiClient;
+    const reporter = coordinatorReporter(api, 'node-a');
+    const ref = { tenantId: 'acme', poolId: 'web', instanceId: 'w1' };
+    await reporter.report(ref, 'running');
+    await reporter.report(ref, 'running');
+    expect(calls).toBe(1);
+    reporter.forget();
+    await reporter.report(ref, 'running');
+    expect(calls).toBe(2);
+  });
+});
+
+describe('agent heartbeats against a real coordinator', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reports usage and activity, rides out a coordinator restart, and learns it was lost', async () => {
+    const coordDir = await mkdtemp(join(tmpdir(), 'mvm-hb-c-'));
+    const agentDir = await mkdtemp(join(tmpdir(), 'mvm-hb-a-'));
+    dirs.push(coordDir, agentDir);
+    const serve = (listen: string) =>
+      serveCoordinator(
+        {
+          listen,
+          databaseUrl: join(coordDir, 'c.sqlite'),
+          clusterCidr: '10.240.0.0/12',
+          adminToken: ADMIN,
+          dataDir: coordDir,
+          nodeLostAfterMs: 1_500,
+        },
+        { logger: quiet },
+      );
+    let coordinator: RunningCoordinator = await serve('127.0.0.1:0');
+    const api = createApiClient({ baseUrl: coordinator.url, token: ADMIN });
+    const capacity = { vcpus: 8, memMib: 8192, diskGib: 10 };
+    await api.call('registerNode', {
+      params: { node: 'node-a' },
+      body: { hostname: 'a', arch: 'x86_64', capacity },
+    });
+    await api.call('createTenant', { body: { id: 'acme' } });
+    const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 2, memMib: 512 };
+    await api.call('createPool', { params: { tenant: 'acme' }, body: pool });
+    await api.call('scalePool', { params: { tenant: 'acme', pool: 'web' }, body: { running: 1 } });
+    const [placed] = await api.call('listInstances', { query: { tenant: 'acme' } });
+    expect(placed?.nodeId).toBe('node-a');
+
+    // The VM's CPU counter grows by 100 ms on every read: busy in every interval.
+    let cpuUsec = 0;
+    const tracker = new ActivityTracker({ read: async () => ({ cpuUsec: (cpuUsec += 100_000) }) });
+    const records = [record(placed?.id ?? '', 'running', 4242), record('other', 'sleeping', null)];
+    const warnings: string[] = [];
+    const infos: string[] = [];
+    const logger: DriverLogger = {
+      ...silentLogger,
+      warn: (_, msg) => void warnings.push(msg ?? ''),
+      info: (_, msg) => void infos.push(msg ?? ''),
+    };
+    const beats: HeartbeatResult[] = [];
+    let recoveries = 0;
+    const run = (signal: AbortSignal) =>
+      sendHeartbeats({
+        api,
+        nodeId: 'node-a',
+        runtime: { list: async () => records },
+        dataDir: agentDir,
+        tracker,
+        everyMs: 100,
+        clock: systemClock,
+        signal,
+        logger,
+        onRecovered: () => (recoveries += 1),
+        onBeat: (result) => beats.push(result),
+      });
+    let abort = new AbortController();
+    let loop = run(abort.signal);
+    try {
+      const node = await until('usage reported', async () => {
+        const n = await api.call('getNode', { params: { node: 'node-a' } });
+        return n.usage?.vcpus === 2 ? n : undefined;
+      });
+      expect(node.usage).toMatchObject({ memMib: 512, instances: { running: 1, sleeping: 1 } });
+      expect(node.usage?.diskFreeMib).toBeGreaterThan(0);
+      expect(node.capacity.vcpus).toBeGreaterThan(0);
+      await until('activity recorded', async () => {
+        const [i] = await api.call('listInstances', { query: { tenant: 'acme' } });
+        return i?.lastActiveAt ?? undefined;
+      });
+
+      // The coordinator goes away and comes back on the same address: the agent carries on.
+      const port = new URL(coordinator.url).port;
+      await coordinator.close();
+      await until('a failure logged', () => (warnings.length > 0 ? true : undefined));
+      coordinator = await serve(`127.0.0.1:${port}`);
+      await until('heartbeats through again', () =>
+        infos.includes('heartbeats get through again') ? true : undefined,
+      );
+      expect(warnings).toEqual(['heartbeat failed; retrying every interval']);
+
+      // The agent falls silent long enough to be declared lost; its next heartbeat says so.
+      abort.abort();
+      await loop;
+      await until('node lost', async () => {
+        const n = await api.call('getNode', { params: { node: 'node-a' } });
+        return n.status === 'lost' ? true : undefined;
+      });
+      abort = new AbortController();
+      loop = run(abort.signal);
+      await until('recovered', () => (recoveries > 0 ? true : undefined));
+      expect((await api.call('getNode', { params: { node: 'node-a' } })).status).toBe('ready');
+      expect(beats.filter((b) => b.recovered)).toHaveLength(1);
+    } finally {
+      abort.abort();
+      await loop;
+      await coordinator.close();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,160 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { sendHeartbeats } from '../../src/agent/heartbeat/send-heartbeats.ts';
+import { createAgent } from '../../src/agent/main.ts';
+import { startCoordinatorLoop } from '../../src/agent/reconcile/start-coordinator-loop.ts';
+import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
+import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
+import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
+
+const qemu = existsSync('/usr/bin/qemu-system-x86_64');
+if (!qemu) {
+  const message = 'node loss: qemu-system-x86_64 is absent; install qemu-system-x86';
+  if (process.env.CI) throw new Error(message);
+  console.warn(`[skip] ${message}`);
+}
+
+const ADMIN = 'node-loss-test-admin-token-0123';
+const quiet = pino({ level: 'silent' });
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 120_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// A node falls silent with a real VM on it; the coordinator moves the instance; when the node
+// comes back its agent finds the instance gone from its document and tears the old VM down.
+describe.skipIf(!qemu)('a lost node that returns', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('destroys the VMs that were re-placed elsewhere while it was lost', async () => {
+    process.env.MVM_NETWORK = 'off';
+    const coordDir = await mkdtemp(join(tmpdir(), 'mvm-loss-c-'));
+    const agentDir = await mkdtemp(join(tmpdir(), 'mvm-loss-a-'));
+    dirs.push(coordDir, agentDir);
+    const coordinator: RunningCoordinator = await serveCoordinator(
+      {
+        listen: '127.0.0.1:0',
+        databaseUrl: join(coordDir, 'c.sqlite'),
+        clusterCidr: '10.240.0.0/12',
+        adminToken: ADMIN,
+        dataDir: coordDir,
+        nodeLostAfterMs: 2_000,
+      },
+      { logger: quiet },
+    );
+    const api = createApiClient({ baseUrl: coordinator.url, token: ADMIN });
+    const register = (node: string) =>
+      api.call('registerNode', {
+        params: { node },
+        body: { hostname: node, arch: 'x86_64', capacity: { vcpus: 4, memMib: 4096, diskGib: 10 } },
+      });
+    await register('node-a');
+    await api.call('createTenant', { body: { id: 't1', netId: 213 } });
+    const pool = {
+      id: 'web',
+      flake: '.',
+      profile: 'minimal',
+      vcpus: 1,
+      memMib: 256,
+      dataDiskMib: 16,
+    };
+    await api.call('createPool', { params: { tenant: 't1' }, body: pool });
+    await api.call('scalePool', { params: { tenant: 't1', pool: 'web' }, body: { running: 1 } });
+    const current = async () => (await api.call('listInstances', { query: { tenant: 't1' } }))[0];
+
+    const agent = await createAgent({ dataDir: agentDir, logger: quiet });
+    const start = () =>
+      startCoordinatorLoop(
+        {
+          coordinatorUrl: coordinator.url,
+          token: ADMIN,
+          nodeId: 'node-a',
+          dataDir: agentDir,
+          production: false,
+          heartbeatMs: 200,
+        },
+        agent.runtime,
+        new NodeProcessRunner({ logger: quiet }),
+        quiet,
+      );
+    const nodeB = new AbortController();
+    let loop = await start();
+    let nodeBBeats: Promise<void> = Promise.resolve();
+    try {
+      const running = await until('running on node-a', async () => {
+        const i = await current();
+        return i?.status === 'running' ? i : undefined;
+      });
+      expect(running.nodeId).toBe('node-a');
+      const pid = (await agent.runtime.list())[0]?.handle?.pid;
+      expect(pid !== undefined && existsSync(`/proc/${pid}`)).toBe(true);
+
+      // node-b joins and keeps beating; node-a's agent stops talking (its VM keeps running).
+      await register('node-b');
+      nodeBBeats = sendHeartbeats({
+        api,
+        nodeId: 'node-b',
+        runtime: { list: async () => [] },
+        dataDir: agentDir,
+        everyMs: 200,
+        clock: systemClock,
+        signal: nodeB.signal,
+      });
+      await loop.stop();
+      const moved = await until('re-placed on node-b', async () => {
+        const i = await current();
+        return i?.nodeId === 'node-b' ? i : undefined;
+      });
+      expect(moved).toMatchObject({
+        id: running.id,
+        ip: running.ip,
+        mac: running.mac,
+        status: 'created',
+        desiredStatus: 'running',
+        failureReason:
+          'rescheduled from lost node node-a; its running state (RAM and data disk) was on that node',
+      });
+      expect((await api.call('getNode', { params: { node: 'node-a' } })).status).toBe('lost');
+      expect(existsSync(`/proc/${String(pid)}`)).toBe(true);
+
+      // node-a's agent returns: the node is ready again and the old copy goes away.
+      loop = await start();
+      await until('node-a ready', async () =>
+        (await api.call('getNode', { params: { node: 'node-a' } })).status === 'ready'
+          ? true
+          : undefined,
+      );
+      await until('old VM destroyed', async () =>
+        (await agent.runtime.list()).length === 0 ? true : undefined,
+      );
+      expect(existsSync(`/proc/${String(pid)}`)).toBe(false);
+      expect(await current()).toMatchObject({ nodeId: 'node-b', ip: running.ip, mac: running.mac });
+    } finally {
+      nodeB.abort();
+      await nodeBBeats;
+      await loop.stop();
+      for (const vm of await agent.runtime.list()) {
+        await agent.runtime.act(
+          { tenantId: vm.tenantId, poolId: vm.poolId, instanceId: vm.instanceId },
+          'destroy',
+        );
+      }
+      await agent.close();
+      await coordinator.close();
+    }
+  }, 240_000);
+});

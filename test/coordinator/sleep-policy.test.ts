@@ -1,0 +1,167 @@
+import { afterEach, expect, it } from 'vitest';
+import { createCoordinatorApp } from '../../src/coordinator/app.ts';
+import type { Principal } from '../../src/coordinator/principal.ts';
+import type { Services } from '../../src/coordinator/services/index.ts';
+import type { Instance } from '../../src/core/model.ts';
+import type { Clock } from '../../src/ports/clock.ts';
+import type { Store } from '../../src/ports/store.ts';
+import { node } from '../db/fixtures.ts';
+import { describeEachDatabase } from '../support/store-harness.ts';
+
+const admin: Principal = { kind: 'admin', tokenName: 'test' };
+const T0 = Date.parse('2025-03-01T09:00:00.000Z');
+const iso = (secs: number) => new Date(T0 + secs * 1000).toISOString();
+
+/** A clock that moves only when the test says so. */
+function manualClock(): Clock & { set(secs: number): void } {
+  let now = T0;
+  return {
+    now: () => new Date(now),
+    sleep: async () => {},
+    set: (secs) => {
+      now = T0 + secs * 1000;
+    },
+  };
+}
+
+const opened: Services[] = [];
+afterEach(async () => {
+  for (const services of opened.splice(0)) await services.rechecks.close();
+});
+
+function coordinator(store: Store, clock: Clock): Services {
+  let n = 0;
+  const { services } = createCoordinatorApp({
+    store,
+    clock,
+    clusterCidr: '10.240.0.0/12',
+    version: 'test',
+    randomSuffix: () => `i${(n += 1)}`,
+  });
+  opened.push(services);
+  return services;
+}
+
+const ref = { tenantId: 'acme', poolId: 'web' };
+const keyOf = (i: Instance) => ({ tenantId: i.tenantId, poolId: i.poolId, instanceId: i.id });
+
+async function setup(services: Services, store: Store, policy = { run: 0, warm: 0 }) {
+  await store.nodes.upsert(node('node-1'));
+  await services.tenants.create(admin, { id: 'acme' });
+  await services.pools.create(admin, 'acme', {
+    id: 'web',
+    role: 'worker',
+    flake: '.',
+    profile: 'minimal',
+    vcpus: 1,
+    memMib: 256,
+    dataDiskMib: 64,
+    pinned: false,
+    critical: true,
+    minRunningSecs: policy.run,
+    minWarmSecs: policy.warm,
+  });
+}
+
+/** Places every instance of the pool on node-1 and has the node report them running. */
+async function runAll(services: Services, store: Store): Promise<Instance[]> {
+  const out: Instance[] = [];
+  for (const instance of await store.instances.list(ref)) {
+    const placed = await store.instances.update(
+      keyOf(instance),
+      { nodeId: 'node-1' },
+      instance.version,
+      iso(0),
+    );
+    out.push(await services.instances.report('node-1', keyOf(placed), { status: 'running' }));
+  }
+  return out;
+}
+
+async function desiredById(store: Store): Promise<Record<string, string>> {
+  const instances = await store.instances.list(ref);
+  return Object.fromEntries(instances.map((i) => [i.id, i.desiredStatus]));
+}
+
+await describeEachDatabase('sleep policy in the coordinator', (db) => {
+  it('demotes the coldest running instances on scale-down, by last activity', async () => {
+    const clock = manualClock();
+    const services = coordinator(db.store(), clock);
+    await setup(services, db.store());
+    await services.pools.scale(admin, 'acme', 'web', { running: 3 });
+    const [a, b, c] = await runAll(services, db.store());
+    if (!a || !b || !c) throw new Error('expected three instances');
+    // b was active most recently, a a minute earlier, c never.
+    await db.store().instances.update(keyOf(a), { lastActiveAt: iso(5) }, a.version, iso(5));
+    await db.store().instances.update(keyOf(b), { lastActiveAt: iso(65) }, b.version, iso(65));
+    clock.set(70);
+    const result = await services.pools.scale(admin, 'acme', 'web', { running: 1, warm: 1 });
+    expect(result.created).toEqual([]);
+    expect(await desiredById(db.store())).toEqual({
+      [a.id]: 'warm',
+      [b.id]: 'running',
+      [c.id]: 'stopped',
+    });
+  });
+
+  it('puts off a demotion for the minimum running time and applies it once due', async () => {
+    const clock = manualClock();
+    const services = coordinator(db.store(), clock);
+    await setup(services, db.store(), { run: 120, warm: 0 });
+    await services.pools.scale(admin, 'acme', 'web', { running: 1 });
+    const [old] = await runAll(services, db.store());
+    clock.set(100);
+    await services.pools.scale(admin, 'acme', 'web', { running: 2 });
+    const young = (await runAll(services, db.store())).find((i) => i.id !== old?.id);
+    if (!old || !young) throw new Error('expected two instances');
+    expect(young.statusSince).toBe(iso(100));
+
+    clock.set(130);
+    const down = await services.pools.scale(admin, 'acme', 'web', { running: 0 });
+    // The old one has run for 130 s and goes; the young one (30 s) stays until 100 + 120.
+    expect(down.changed.map((i) => [i.id, i.desiredStatus])).toEqual([[old.id, 'stopped']]);
+    expect(await desiredById(db.store())).toEqual({ [old.id]: 'stopped', [young.id]: 'running' });
+
+    clock.set(219);
+    expect(await services.rechecks.runDue()).toEqual([]);
+    expect((await desiredById(db.store()))[young.id]).toBe('running');
+
+    clock.set(220);
+    expect(await services.rechecks.runDue()).toEqual([ref]);
+    expect(await desiredById(db.store())).toEqual({ [old.id]: 'stopped', [young.id]: 'stopped' });
+    const [event] = await db.store().audit.list({ tenantId: 'acme', limit: 1 });
+    expect(event).toMatchObject({ action: 'pool.recheck', actor: 'system:sleep-policy' });
+
+    clock.set(400);
+    expect(await services.rechecks.runDue()).toEqual([]);
+  });
+
+  it('finds put-off demotions again after a restart', async () => {
+    const clock = manualClock();
+    const first = coordinator(db.store(), clock);
+    await setup(first, db.store(), { run: 60, warm: 0 });
+    await first.pools.scale(admin, 'acme', 'web', { running: 2 });
+    await runAll(first, db.store());
+    clock.set(10);
+    await first.pools.scale(admin, 'acme', 'web', { running: 1 });
+    await first.rechecks.close();
+
+    const second = coordinator(await db.reopen(), clock);
+    await second.rechecks.start();
+    clock.set(60);
+    expect(await second.rechecks.runDue()).toEqual([ref]);
+    const statuses = Object.values(await desiredById(db.store())).sort();
+    expect(statuses).toEqual(['running', 'stopped']);
+  });
+
+  it('stores the policy and changes it on update', async () => {
+    const services = coordinator(db.store(), manualClock());
+    await setup(services, db.store(), { run: 30, warm: 15 });
+    expect(await db.store().pools.get('acme', 'web')).toMatchObject({
+      minRunningSecs: 30,
+      minWarmSecs: 15,
+    });
+    const updated = await services.pools.update(admin, 'acme', 'web', { minWarmSecs: 90 });
+    expect(updated).toMatchObject({ minRunningSecs: 30, minWarmSecs: 90 });
+  });
+});
