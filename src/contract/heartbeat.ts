@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { idSchema, instanceStatusSchema } from './common.ts';
+import { idSchema, instanceStatusSchema, underlayIpSchema } from './common.ts';
 import { registerNodeSchema } from './requests.ts';
 import { nodeSchema } from './resources.ts';
 
@@ -27,6 +27,8 @@ export const heartbeatSchema = z.strictObject({
   capacity: registerNodeSchema.shape.capacity,
   usage: nodeUsageSchema,
   instances: z.array(activitySampleSchema).max(100_000),
+  /** The address the agent sources VXLAN from, when it has one; other nodes' peer lists follow it. */
+  underlayIp: underlayIpSchema.optional(),
 });
 export type HeartbeatRequest = z.infer<typeof heartbeatSchema>;
 

@@ -99,7 +99,9 @@ export interface InstanceRepo {
 }
 
 /** What a heartbeat or the loss detector changes on a node. */
-export type NodePatch = Partial<Pick<FleetNode, 'status' | 'lastHeartbeat' | 'capacity' | 'usage'>>;
+export type NodePatch = Partial<
+  Pick<FleetNode, 'status' | 'lastHeartbeat' | 'capacity' | 'usage' | 'underlayIp'>
+>;
 
 export interface NodeRepo {
   upsert(node: FleetNode): Promise<FleetNode>;

@@ -134,6 +134,7 @@ describe('agent heartbeats against a real coordinator', () => {
         runtime: { list: async () => records },
         dataDir: agentDir,
         tracker,
+        underlayIp: '10.9.0.7',
         everyMs: 100,
         clock: systemClock,
         signal,
@@ -149,6 +150,7 @@ describe('agent heartbeats against a real coordinator', () => {
         return n.usage?.vcpus === 2 ? n : undefined;
       });
       expect(node.usage).toMatchObject({ memMib: 512, instances: { running: 1, sleeping: 1 } });
+      expect(node.underlayIp).toBe('10.9.0.7');
       expect(node.usage?.diskFreeMib).toBeGreaterThan(0);
       expect(node.capacity.vcpus).toBeGreaterThan(0);
       await until('activity recorded', async () => {

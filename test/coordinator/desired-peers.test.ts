@@ -162,6 +162,28 @@ await describeEachDatabase('VXLAN peers in desired documents', (db) => {
     expect(await peersOn(api, 'node-1')).toEqual({ alpha: [], beta: [] });
   });
 
+  it("follows a node's heartbeat when its underlay address changes", async () => {
+    const api = await apiOver(db.store());
+    await tenantWithPool(api, 'alpha', 223);
+    await ok(api, 'PUT', '/nodes/node-1', facts('kvm-1', '10.9.0.1'));
+    await ok(api, 'PUT', '/nodes/node-2', facts('kvm-2', '10.9.0.2'));
+    await ok(api, 'POST', '/tenants/alpha/pools/web/scale', { running: 2 });
+    expect(await peersOn(api, 'node-1')).toEqual({ alpha: ['10.9.0.2'] });
+    const before = (await documentOf(api, 'node-1')).generation;
+    const beat = (underlayIp?: string) => ({
+      capacity: { vcpus: 64, memMib: 262144, diskGib: 1000 },
+      usage: { vcpus: 0, memMib: 0, instances: {}, diskFreeMib: 1000 },
+      instances: [],
+      ...(underlayIp ? { underlayIp } : {}),
+    });
+    await ok(api, 'POST', '/nodes/node-2/heartbeat', beat('10.9.0.22'));
+    expect(await peersOn(api, 'node-1')).toEqual({ alpha: ['10.9.0.22'] });
+    expect((await documentOf(api, 'node-1')).generation).toBe(before + 1);
+    // A heartbeat that says nothing about the underlay leaves it as it is.
+    await ok(api, 'POST', '/nodes/node-2/heartbeat', beat());
+    expect(await peersOn(api, 'node-1')).toEqual({ alpha: ['10.9.0.22'] });
+  });
+
   it('stores the underlay address given at registration and refuses a malformed one', async () => {
     const api = await apiOver(db.store());
     const node = (await ok(api, 'PUT', '/nodes/node-1', facts('kvm-1', '192.168.50.7'))) as {

@@ -16,6 +16,8 @@ export interface HeartbeatOptions {
   dataDir: string;
   /** Capacity to declare instead of the host's own (an operator's overcommit); default measured. */
   capacity?: NodeCapacity;
+  /** This node's VXLAN source address, reported so the coordinator's peer lists follow it. */
+  underlayIp?: string;
   /** Samples idle metrics before each heartbeat; without it no activity is reported. */
   tracker?: ActivityTracker;
   everyMs?: number;
@@ -38,6 +40,7 @@ export async function heartbeatBody(options: HeartbeatOptions): Promise<Heartbea
   return {
     capacity: options.capacity ?? measured.capacity,
     usage: nodeUsage(records, measured.diskFreeMib),
+    ...(options.underlayIp !== undefined ? { underlayIp: options.underlayIp } : {}),
     instances: records.map((r) => {
       const lastActiveAt = options.tracker?.lastActiveAt(r.key);
       return {

@@ -29,6 +29,8 @@ export interface CoordinatorLoopSettings {
   trustedKeyFile?: string;
   /** How often to send a heartbeat; default 5 s. */
   heartbeatMs?: number;
+  /** This node's underlay address (VXLAN source), sent with every heartbeat. */
+  underlayIp?: string;
 }
 
 interface Connection {
@@ -112,6 +114,7 @@ export async function startCoordinatorLoop(
     runtime,
     dataDir: settings.dataDir,
     tracker: new ActivityTracker(activity),
+    ...(settings.underlayIp !== undefined ? { underlayIp: settings.underlayIp } : {}),
     ...(settings.heartbeatMs !== undefined ? { everyMs: settings.heartbeatMs } : {}),
     clock: systemClock,
     signal: abort.signal,

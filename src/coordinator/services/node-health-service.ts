@@ -87,6 +87,7 @@ export class NodeHealthService {
           lastHeartbeat: at,
           capacity: request.capacity,
           usage: request.usage,
+          ...(request.underlayIp !== undefined ? { underlayIp: request.underlayIp } : {}),
           ...(recovered ? { status: 'ready' as const } : {}),
         },
         node.version,
@@ -97,7 +98,10 @@ export class NodeHealthService {
         });
       }
       const activityUpdated = await this.recordActivity(repos, nodeId, request.instances, at);
-      const resized = !isDeepStrictEqual(node.capacity, updated.capacity);
+      // New capacity changes placement; a new underlay changes other nodes' VXLAN peers.
+      const resized =
+        !isDeepStrictEqual(node.capacity, updated.capacity) ||
+        node.underlayIp !== updated.underlayIp;
       return { node: updated, recovered, activityUpdated, resized };
     });
     if (outcome.recovered || outcome.resized) await this.placeAndNotify();

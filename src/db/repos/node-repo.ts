@@ -74,6 +74,7 @@ function patchColumns(patch: NodePatch): Updateable<NodesTable> {
   const columns: Updateable<NodesTable> = {};
   if (patch.status !== undefined) columns.status = patch.status;
   if (patch.lastHeartbeat !== undefined) columns.last_heartbeat = patch.lastHeartbeat;
+  if (patch.underlayIp !== undefined) columns.underlay_ip = patch.underlayIp;
   if (patch.capacity !== undefined) {
     columns.vcpus = patch.capacity.vcpus;
     columns.mem_mib = patch.capacity.memMib;

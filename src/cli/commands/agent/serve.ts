@@ -81,6 +81,7 @@ export const agentServe = defineCommand({
           production: opts.production === true,
           ...(opts.trustedKey ? { trustedKeyFile: opts.trustedKey } : {}),
           ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
+          ...(underlayIp !== undefined ? { underlayIp } : {}),
         },
         agent.runtime,
         new NodeProcessRunner({ logger: agent.deps.logger }),
