@@ -166,10 +166,6 @@ export async function serveCoordinator(
     await services.tokens.ensureAdmin(
       await resolveAdminToken(settings.dataDir, settings.adminToken),
     );
-    // Demotions put off before a restart (or by another replica) are found again in the store.
-    await services.rechecks
-      .start()
-      .catch((err: unknown) => logger.error({ err }, 'sleep-policy re-checks not restored'));
     const server = await listenOn(
       app.fetch,
       settings.listen,
@@ -184,6 +180,11 @@ export async function serveCoordinator(
           onError: (err: unknown) => logger.error({ err }, 'server certificate renewal failed'),
         })
       : () => undefined;
+    // Demotions put off before a restart (or by another replica) are found again in the store.
+    // Armed only once listening: a failed listen closes the store, which the timer would use.
+    await services.rechecks
+      .start()
+      .catch((err: unknown) => logger.error({ err }, 'sleep-policy re-checks not restored'));
     const health = watchNodeHealth({ health: services.health, clock: systemClock, logger });
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

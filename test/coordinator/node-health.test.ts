@@ -1,4 +1,5 @@
 import { expect, it } from 'vitest';
+import { NodeHealthService } from '../../src/coordinator/services/node-health-service.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { errorCode } from './api-client-harness.ts';
 import {
@@ -169,6 +170,40 @@ await describeEachDatabase('node heartbeat and loss', ({ store }) => {
       target: 'node-a',
       detail: { moved: 3, waiting: 0, forgotten: 0 },
     });
+  });
+
+  it('places what a lost node ran on the next check when placement failed after the loss', async () => {
+    const fleet = await fleetOver(store());
+    await fleet.registerNode('node-a', 8);
+    await tenantWithPools(fleet, [{ id: 'web', vcpus: 1 }]);
+    await fleet.ok('POST', '/tenants/acme/pools/web/scale', { running: 1 });
+    await fleet.registerNode('node-b', 8);
+    let schedules = 0;
+    const health = new NodeHealthService(
+      {
+        store: store(),
+        clock: fleet.clock,
+        randomSuffix: () => 'x',
+        clusterCidr: '10.240.0.0/12',
+        nodeLostAfterMs: LOST_AFTER_MS,
+      },
+      {
+        schedule: async () => {
+          schedules += 1;
+          if (schedules === 1) throw new Error('store hiccup');
+          return fleet.services.scheduler.schedule();
+        },
+        changed: () => undefined,
+      },
+    );
+    await loseNodeA(fleet, 8);
+    await expect(health.detectLost(new Date(START))).rejects.toThrow('store hiccup');
+    expect((await fleet.instances())[0]).toMatchObject({ nodeId: null, status: 'created' });
+    // node-a is lost now, so nothing is overdue; the placement owed is still made.
+    expect(await health.detectLost(new Date(START))).toEqual([]);
+    expect((await fleet.instances())[0]?.nodeId).toBe('node-b');
+    await health.detectLost(new Date(START));
+    expect(schedules).toBe(2);
   });
 
   it('leaves pinned instances failed on the lost node, places critical ones first, and recovers the node', async () => {

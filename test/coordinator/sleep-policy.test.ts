@@ -2,7 +2,8 @@ import { afterEach, expect, it } from 'vitest';
 import { createCoordinatorApp } from '../../src/coordinator/app.ts';
 import type { Principal } from '../../src/coordinator/principal.ts';
 import type { Services } from '../../src/coordinator/services/index.ts';
-import type { Instance } from '../../src/core/model.ts';
+import { SleepRecheckService } from '../../src/coordinator/services/sleep-rechecks.ts';
+import type { Instance, Pool } from '../../src/core/model.ts';
 import type { Clock } from '../../src/ports/clock.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { node } from '../db/fixtures.ts';
@@ -136,6 +137,41 @@ await describeEachDatabase('sleep policy in the coordinator', (db) => {
     expect(await services.rechecks.runDue()).toEqual([]);
   });
 
+  it('does not demote on counts read before a scale that committed meanwhile', async () => {
+    const clock = manualClock();
+    const services = coordinator(db.store(), clock);
+    await setup(services, db.store(), { run: 120, warm: 0 });
+    await services.pools.scale(admin, 'acme', 'web', { running: 2 });
+    await runAll(services, db.store());
+    clock.set(30);
+    await services.pools.scale(admin, 'acme', 'web', { running: 1 });
+    expect(Object.values(await desiredById(db.store()))).toEqual(['running', 'running']);
+    // The re-check reads the pool (running: 1); a scale back to 2 commits before it writes.
+    const stale = (await db.store().pools.get('acme', 'web')) as Pool;
+    await services.pools.scale(admin, 'acme', 'web', { running: 2 });
+    const store = db.store();
+    const racing = Object.assign(Object.create(store) as typeof store, {
+      transaction: <T>(fn: Parameters<typeof store.transaction<T>>[0]) =>
+        store.transaction((repos) =>
+          fn({
+            ...repos,
+            pools: Object.assign(Object.create(repos.pools) as typeof repos.pools, {
+              get: async () => stale,
+            }),
+          }),
+        ),
+    });
+    clock.set(120);
+    const rechecks = new SleepRecheckService({
+      store: racing,
+      clock,
+      randomSuffix: () => 'x',
+      clusterCidr: '10.240.0.0/12',
+    });
+    await expect(rechecks.recheckPool(ref)).rejects.toMatchObject({ code: 'conflict' });
+    expect(Object.values(await desiredById(db.store()))).toEqual(['running', 'running']);
+  });
+
   it('finds put-off demotions again after a restart', async () => {
     const clock = manualClock();
     const first = coordinator(db.store(), clock);
@@ -152,6 +188,21 @@ await describeEachDatabase('sleep policy in the coordinator', (db) => {
     expect(await second.rechecks.runDue()).toEqual([ref]);
     const statuses = Object.values(await desiredById(db.store())).sort();
     expect(statuses).toEqual(['running', 'stopped']);
+  });
+
+  it('re-checks at once when a minimum is shortened', async () => {
+    const clock = manualClock();
+    const services = coordinator(db.store(), clock);
+    await setup(services, db.store(), { run: 3600, warm: 0 });
+    await services.pools.scale(admin, 'acme', 'web', { running: 2 });
+    await runAll(services, db.store());
+    clock.set(30);
+    await services.pools.scale(admin, 'acme', 'web', { running: 1 });
+    clock.set(100);
+    expect(await services.rechecks.runDue()).toEqual([]);
+    await services.pools.update(admin, 'acme', 'web', { minRunningSecs: 60 });
+    expect(await services.rechecks.runDue()).toEqual([ref]);
+    expect(Object.values(await desiredById(db.store())).sort()).toEqual(['running', 'stopped']);
   });
 
   it('stores the policy and changes it on update', async () => {

@@ -6,6 +6,8 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../src/agent/main.ts';
 import { runQuickstart, type QuickstartResult } from '../../src/cli/quickstart/run-quickstart.ts';
+import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
+import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 
 const qemu = existsSync('/usr/bin/qemu-system-x86_64');
 if (!qemu) {
@@ -32,7 +34,7 @@ describe.skipIf(!qemu)('quickstart (fleet-of-one)', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  async function run(): Promise<QuickstartResult> {
+  async function run(untilShutdown?: () => Promise<string>): Promise<QuickstartResult> {
     return runQuickstart({
       settings: {
         listen: '127.0.0.1:0',
@@ -44,7 +46,7 @@ describe.skipIf(!qemu)('quickstart (fleet-of-one)', () => {
       node: { id: 'local', hostname: 'local', vcpus: 8, memMib: 8192 },
       readToken: async () => (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim(),
       print: (line) => lines.push(line),
-      untilShutdown: undefined,
+      untilShutdown,
       demoNetId: 213, // taps are per host by net id; keep clear of other tests
     });
   }
@@ -74,5 +76,38 @@ describe.skipIf(!qemu)('quickstart (fleet-of-one)', () => {
     await agent.close();
     expect(pids).toHaveLength(2);
     for (const pid of pids) expect(existsSync(`/proc/${String(pid)}`)).toBe(true);
+  }, 240_000);
+
+  it('while serving, follows a pool scale on the API to the running VMs', async () => {
+    let stop: (signal: string) => void = () => undefined;
+    const stopped = new Promise<string>((resolve) => (stop = resolve));
+    lines.length = 0;
+    const serving = run(() => stopped);
+    try {
+      const url = await waitUntil(
+        () => lines.map((l) => /serving until/.test(l)).includes(true) || undefined,
+        { timeoutMs: 120_000, what: 'the quickstart to serve' },
+      ).then(() => /coordinator (http:\/\/\S+),/.exec(lines.join('\n'))?.[1]);
+      const token = (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim();
+      const api = createApiClient({ baseUrl: url ?? '', token });
+      await api.call('scalePool', {
+        params: { tenant: 'demo', pool: 'workers' },
+        body: { running: 0, warm: 1, sleeping: 1 },
+      });
+      const workers = await waitUntil(
+        async () => {
+          const list = await api.call('listInstances', {
+            query: { tenant: 'demo', pool: 'workers' },
+          });
+          const statuses = list.map((i) => `${i.desiredStatus}:${i.status}`).sort();
+          return statuses.join() === 'sleeping:sleeping,warm:warm' ? statuses : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 200, what: 'the running worker to be paused' },
+      );
+      expect(workers).toEqual(['sleeping:sleeping', 'warm:warm']);
+    } finally {
+      stop('SIGTERM');
+      await serving;
+    }
   }, 240_000);
 });

@@ -1,6 +1,7 @@
 import { ConflictError, UnavailableError } from '../../core/errors.ts';
 import { desiredWatchResponseSchema, type SignedEnvelope } from '../../contract/desired.ts';
 import type { Clock } from '../../ports/clock.ts';
+import { abortableSleep } from '../abortable-sleep.ts';
 import { verifyEnvelope, type VerifiedDocument, type VerifyOptions } from './verify-desired.ts';
 
 export type FetchLike = (request: Request) => Promise<Response>;
@@ -101,16 +102,4 @@ async function poll(
     );
   }
   return undefined;
-}
-
-function abortableSleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const stop = () => resolve();
-    signal.addEventListener('abort', stop, { once: true });
-    void clock.sleep(ms).then(() => {
-      signal.removeEventListener('abort', stop);
-      resolve();
-    });
-  });
 }

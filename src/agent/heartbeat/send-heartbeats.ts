@@ -3,6 +3,7 @@ import type { HeartbeatRequest, HeartbeatResult } from '../../contract/heartbeat
 import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import type { DriverLogger } from '../../drivers/process/logger.ts';
 import type { Clock } from '../../ports/clock.ts';
+import { abortableSleep } from '../abortable-sleep.ts';
 import type { ActivityTracker } from '../activity/activity-tracker.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import { measureHost, nodeUsage } from './node-usage.ts';
@@ -81,16 +82,4 @@ export async function sendHeartbeats(options: HeartbeatOptions): Promise<void> {
     }
     await abortableSleep(options.clock, options.everyMs ?? DEFAULT_HEARTBEAT_MS, options.signal);
   }
-}
-
-function abortableSleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    signal.addEventListener('abort', done, { once: true });
-    void clock.sleep(ms).then(done);
-  });
 }

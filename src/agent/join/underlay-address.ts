@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIpv4, isUnicastIpv4 } from '../../core/ipv4.ts';
-import type { ProcessRunner } from '../../ports/process-runner.ts';
+import type { ProcessRunner, RunResult } from '../../ports/process-runner.ts';
 
 export type UnderlayGuess = { ip: string } | { ip: undefined; why: string };
 
@@ -35,7 +35,14 @@ export async function detectUnderlayIp(
     const why = error instanceof Error ? error.message : String(error);
     return { ip: undefined, why: `the coordinator's IPv4 address is unknown (${why})` };
   }
-  const route = await runner.run('ip', ['-j', 'route', 'get', target], { check: false });
+  let route: RunResult;
+  try {
+    route = await runner.run('ip', ['-j', 'route', 'get', target], { check: false });
+  } catch (error) {
+    // No `ip` to ask (or it died): a guess refused like any other, not a failed join.
+    const why = error instanceof Error ? error.message : String(error);
+    return { ip: undefined, why: `the route to the coordinator at ${target} is unknown (${why})` };
+  }
   let source: string | undefined;
   try {
     source = route.exitCode === 0 ? prefsrcOf(JSON.parse(route.stdout)) : undefined;

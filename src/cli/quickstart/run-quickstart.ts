@@ -7,6 +7,8 @@ import type { InstanceView } from '../../contract/resources.ts';
 import { coordinatorReporter } from '../../agent/reconcile/coordinator-reporter.ts';
 import { fetchVerifiedDocument } from '../../agent/reconcile/fetch-document.ts';
 import { reconcileDocument, type ReconcileStep } from '../../agent/reconcile/reconcile-document.ts';
+import { runAgentLoop } from '../../agent/reconcile/agent-loop.ts';
+import { DesiredFileStore } from '../../agent/desired/desired-file-store.ts';
 import { ActivityTracker } from '../../agent/activity/activity-tracker.ts';
 import { sendHeartbeats } from '../../agent/heartbeat/send-heartbeats.ts';
 import type { RunningAgent } from '../../agent/main.ts';
@@ -128,6 +130,38 @@ function beatFor(
   };
 }
 
+/** Runs the agent's watch-and-reconcile loop until the returned stop function is called. */
+function watchFleet(fleet: {
+  coordinatorUrl: string;
+  token: string;
+  nodeId: string;
+  trustedKeys: string[];
+  agent: RunningAgent;
+  api: ApiClient;
+  dataDir: string;
+  logger: DriverLogger;
+}): () => Promise<void> {
+  const abort = new AbortController();
+  const loop = runAgentLoop({
+    coordinatorUrl: fleet.coordinatorUrl,
+    token: fleet.token,
+    nodeId: fleet.nodeId,
+    trustedKeys: fleet.trustedKeys,
+    production: false,
+    runtime: fleet.agent.runtime,
+    ...(fleet.agent.deps.network ? { network: fleet.agent.deps.network } : {}),
+    store: new DesiredFileStore(join(fleet.dataDir, 'desired.json')),
+    reporter: coordinatorReporter(fleet.api, fleet.nodeId, fleet.logger),
+    clock: systemClock,
+    signal: abort.signal,
+    logger: fleet.logger,
+  });
+  return async () => {
+    abort.abort();
+    await loop.catch((error: unknown) => fleet.logger.error({ err: error }, 'agent loop ended'));
+  };
+}
+
 /**
  * The fleet-of-one: coordinator (embedded SQLite) and agent in this process, the demo tenant,
  * and one converge pass that boots real microVMs. Running it again changes nothing.
@@ -159,7 +193,8 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
   });
   const closers: Array<() => Promise<void>> = [() => coordinator.close()];
   try {
-    const api = createApiClient({ baseUrl: coordinator.url, token: await options.readToken() });
+    const token = await options.readToken();
+    const api = createApiClient({ baseUrl: coordinator.url, token });
     print(`starting the agent (logs: ${join(settings.dataDir, 'agent.log')}) ...`);
     const { serveAgent } = await import('../../agent/main.ts');
     const logger = pino(
@@ -205,6 +240,20 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
       steps,
     };
     if (options.untilShutdown) {
+      // From here on the agent follows the coordinator like any node's: every change of intent
+      // (pool scale, instance actions) reaches the VMs through the signed document watch.
+      closers.unshift(
+        watchFleet({
+          coordinatorUrl: coordinator.url,
+          token,
+          nodeId: id,
+          trustedKeys: [signing.publicKeyPem],
+          agent,
+          api,
+          dataDir: settings.dataDir,
+          logger,
+        }),
+      );
       print('serving until Ctrl-C (microVMs keep running after that; the next start adopts them)');
       await options.untilShutdown();
     }

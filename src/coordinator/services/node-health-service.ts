@@ -67,6 +67,11 @@ export function advancedActivity(
  */
 export class NodeHealthService {
   readonly lostAfterMs: number;
+  /**
+   * A committed loss or recovery whose placement failed: nothing else would place its
+   * instances, since the node is no longer overdue, so the next loss check tries again.
+   */
+  private placementOwed = false;
 
   constructor(
     private readonly deps: NodeHealthDeps,
@@ -111,8 +116,9 @@ export class NodeHealthService {
 
   /**
    * Declares every overdue ready node lost and applies the loss policy to its instances, then
-   * places what moved. `watchingSince` is when the caller started watching (see
-   * heartbeatOverdue). Skips when another replica holds the scheduler's lock.
+   * places what moved (or what an earlier failed placement left). `watchingSince` is when the
+   * caller started watching (see heartbeatOverdue). Skips when another replica holds the
+   * scheduler's lock.
    */
   async detectLost(watchingSince: Date): Promise<NodeLoss[]> {
     const losses = await this.deps.store.transaction(async (repos) => {
@@ -127,7 +133,7 @@ export class NodeHealthService {
       for (const node of overdue) out.push(await this.declareLost(repos, node, pools));
       return out;
     });
-    if (losses.length > 0) await this.placeAndNotify();
+    if (losses.length > 0 || this.placementOwed) await this.placeAndNotify();
     return losses;
   }
 
@@ -205,11 +211,14 @@ export class NodeHealthService {
   }
 
   private async placeAndNotify(): Promise<void> {
+    this.placementOwed = true;
     try {
       await this.after.schedule();
+      this.placementOwed = false;
     } catch (error) {
       // A placement race lost to another replica is that replica's to finish.
       if (!(isMvmError(error) && error.code === 'conflict')) throw error;
+      this.placementOwed = false;
     } finally {
       this.after.changed();
     }

@@ -120,6 +120,28 @@ export class PoolService {
     poolId: string,
     request: UpdatePoolRequest,
   ): Promise<Pool> {
+    const { before, updated } = await this.updateInTransaction(
+      principal,
+      tenantId,
+      poolId,
+      request,
+    );
+    // A shorter minimum brings put-off demotions forward: the noted re-check may be too late.
+    if (
+      updated.minRunningSecs < before.minRunningSecs ||
+      updated.minWarmSecs < before.minWarmSecs
+    ) {
+      this.rechecks?.note({ tenantId, poolId }, this.deps.clock.now().toISOString());
+    }
+    return updated;
+  }
+
+  private async updateInTransaction(
+    principal: Principal,
+    tenantId: string,
+    poolId: string,
+    request: UpdatePoolRequest,
+  ): Promise<{ before: Pool; updated: Pool }> {
     return this.deps.store.transaction(async (repos) => {
       const pool = await loadPool(repos, tenantId, poolId);
       if (request.role !== undefined && request.role !== pool.role) {
@@ -148,7 +170,7 @@ export class PoolService {
         target: `${tenantId}/${poolId}`,
         detail: patch,
       });
-      return updated;
+      return { before: pool, updated };
     });
   }
 

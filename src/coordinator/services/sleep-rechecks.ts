@@ -50,12 +50,20 @@ export class SleepRecheckService {
       if (!pool) return { changed: [] };
       const instances = (await repos.instances.list(ref)).filter(isLive);
       const now = this.deps.clock.now();
+      const at = now.toISOString();
       const plan = planPool(pool, instances, now);
-      const changed = await this.demote(repos, instances, plan.assignments, now.toISOString());
+      const due = demotions(instances, plan.assignments);
+      if (due.length > 0) {
+        // The demotions follow the counts read above. A compare-and-set on the pool's version
+        // fails if a scale changed them since, and holds the row so none can until this
+        // commits: two scales exclude each other the same way.
+        await repos.pools.update(ref.tenantId, ref.poolId, {}, pool.version, at);
+      }
+      const changed = await demote(repos, due, at);
       if (changed.length > 0) {
         await repos.audit.append({
           tenantId: ref.tenantId,
-          at: now.toISOString(),
+          at,
           actor: ACTOR,
           action: 'pool.recheck',
           target: `${ref.tenantId}/${ref.poolId}`,
@@ -79,32 +87,37 @@ export class SleepRecheckService {
     for (const pool of pools) {
       const mine = instances.filter((i) => i.tenantId === pool.tenantId && i.poolId === pool.id);
       const plan = planPool(pool, mine, now);
-      const byId = new Map(mine.map((i) => [i.id, i]));
-      const dueNow = plan.assignments.some((a) => isDemotion(byId.get(a.id), a.desiredStatus));
+      const dueNow = demotions(mine, plan.assignments).length > 0;
       const at = dueNow ? now.toISOString() : plan.recheckAt;
       if (at !== undefined) out.push({ tenantId: pool.tenantId, poolId: pool.id, at });
     }
     return out;
   }
-
-  private async demote(
-    repos: Repos,
-    instances: readonly Instance[],
-    assignments: readonly { id: string; desiredStatus: DesiredStatus }[],
-    at: string,
-  ): Promise<Instance[]> {
-    const byId = new Map(instances.map((i) => [i.id, i]));
-    const changed: Instance[] = [];
-    for (const { id, desiredStatus } of assignments) {
-      const current = byId.get(id);
-      if (!current || !isDemotion(current, desiredStatus)) continue;
-      const key = { tenantId: current.tenantId, poolId: current.poolId, instanceId: id };
-      changed.push(await repos.instances.setDesired(key, desiredStatus, current.version, at));
-    }
-    return changed;
-  }
 }
 
-function isDemotion(current: Instance | undefined, next: DesiredStatus): boolean {
-  return current !== undefined && height[next] < height[current.desiredStatus];
+async function demote(repos: Repos, due: readonly Demotion[], at: string): Promise<Instance[]> {
+  const changed: Instance[] = [];
+  for (const { instance, to } of due) {
+    const key = { tenantId: instance.tenantId, poolId: instance.poolId, instanceId: instance.id };
+    changed.push(await repos.instances.setDesired(key, to, instance.version, at));
+  }
+  return changed;
+}
+
+interface Demotion {
+  instance: Instance;
+  to: DesiredStatus;
+}
+
+/** The assignments that take an instance down, with the instance as it was read. */
+function demotions(
+  instances: readonly Instance[],
+  assignments: readonly { id: string; desiredStatus: DesiredStatus }[],
+): Demotion[] {
+  const byId = new Map(instances.map((i) => [i.id, i]));
+  return assignments.flatMap(({ id, desiredStatus }) => {
+    const instance = byId.get(id);
+    if (!instance || height[desiredStatus] >= height[instance.desiredStatus]) return [];
+    return [{ instance, to: desiredStatus }];
+  });
 }
