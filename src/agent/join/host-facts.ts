@@ -24,7 +24,9 @@ export async function hostFacts(dataDir: string) {
     capacity: {
       vcpus: availableParallelism(),
       memMib: Math.floor(totalmem() / 1024 / 1024),
-      diskGib: disk === undefined ? 0 : Math.floor((disk.bavail * disk.bsize) / 1024 ** 3),
+      // The size of the data directory's filesystem: stable, unlike free space, which the
+      // heartbeat reports as usage (a capacity that moved with every write would re-run placement).
+      diskGib: disk === undefined ? 0 : Math.floor((disk.blocks * disk.bsize) / 1024 ** 3),
     },
   };
 }
