@@ -91,12 +91,7 @@ try {
 } finally {
   abort.abort();
   await loop.catch(() => undefined);
-  for (const vm of await agent.runtime.list()) {
-    await agent.runtime.act(
-      { tenantId: vm.tenantId, poolId: vm.poolId, instanceId: vm.instanceId },
-      'destroy',
-    );
-  }
+  await agent.runtime.destroyAll();
   await agent.close();
   await coordinator.close();
   await rm(dir, { recursive: true, force: true });

@@ -56,12 +56,7 @@ describe.skipIf(!qemu)('agent loop over mTLS in production mode', () => {
       network: null,
     });
     cleanup.push(async () => {
-      for (const vm of await agent.runtime.list()) {
-        await agent.runtime.act(
-          { tenantId: vm.tenantId, poolId: vm.poolId, instanceId: vm.instanceId },
-          'destroy',
-        );
-      }
+      await agent.runtime.destroyAll();
       await agent.close();
     });
     const loop = await startCoordinatorLoop(

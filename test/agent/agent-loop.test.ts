@@ -11,6 +11,7 @@ import { coordinatorReporter } from '../../src/agent/reconcile/coordinator-repor
 import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
+import { until } from '../support/until.ts';
 
 const qemu = existsSync('/usr/bin/qemu-system-x86_64');
 if (!qemu) {
@@ -20,20 +21,6 @@ if (!qemu) {
 }
 
 const quiet = pino({ level: 'silent' });
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  ms = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 // Intent on the coordinator → signed document → watch → reconcile → real microVM → report.
 describe.skipIf(!qemu)('agent loop against a real coordinator', () => {
@@ -134,12 +121,7 @@ describe.skipIf(!qemu)('agent loop against a real coordinator', () => {
     } finally {
       abort.abort();
       await loop.catch(() => undefined);
-      for (const vm of await agent.runtime.list()) {
-        await agent.runtime.act(
-          { tenantId: vm.tenantId, poolId: vm.poolId, instanceId: vm.instanceId },
-          'destroy',
-        );
-      }
+      await agent.runtime.destroyAll();
       await agent.close();
       await coordinator.close();
     }

@@ -13,19 +13,10 @@ import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { silentLogger, type DriverLogger } from '../../src/drivers/process/logger.ts';
+import { until } from '../support/until.ts';
 
 const ADMIN = 'heartbeat-test-admin-token-0123';
 const quiet = pino({ level: 'silent' });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined) {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** A local VM record as the heartbeat reads it; the rest of the record does not matter here. */
 function record(instanceId: string, status: VmRecord['status'], pid: number | null): VmRecord {

@@ -11,6 +11,7 @@ import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
+import { until } from '../support/until.ts';
 
 const qemu = existsSync('/usr/bin/qemu-system-x86_64');
 if (!qemu) {
@@ -21,16 +22,6 @@ if (!qemu) {
 
 const ADMIN = 'node-loss-test-admin-token-0123';
 const quiet = pino({ level: 'silent' });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 120_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 // A node falls silent with a real VM on it; the coordinator moves the instance; when the node
 // comes back its agent finds the instance gone from its document and tears the old VM down.
@@ -147,12 +138,7 @@ describe.skipIf(!qemu)('a lost node that returns', () => {
       nodeB.abort();
       await nodeBBeats;
       await loop.stop();
-      for (const vm of await agent.runtime.list()) {
-        await agent.runtime.act(
-          { tenantId: vm.tenantId, poolId: vm.poolId, instanceId: vm.instanceId },
-          'destroy',
-        );
-      }
+      await agent.runtime.destroyAll();
       await agent.close();
       await coordinator.close();
     }

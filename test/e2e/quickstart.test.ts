@@ -24,12 +24,7 @@ describe.skipIf(!qemu)('quickstart (fleet-of-one)', () => {
   afterAll(async () => {
     if (!dataDir) return;
     const agent = await createAgent({ dataDir, logger: pino({ level: 'warn' }) });
-    for (const vm of await agent.runtime.list()) {
-      await agent.runtime.act(
-        { tenantId: vm.tenantId, poolId: vm.poolId, instanceId: vm.instanceId },
-        'destroy',
-      );
-    }
+    await agent.runtime.destroyAll();
     await agent.close();
     await rm(dataDir, { recursive: true, force: true });
   });

@@ -99,6 +99,16 @@ export class InstanceRuntime {
     });
   }
 
+  /** Destroys every VM this agent knows (a host being emptied; tests and benches clean up). */
+  async destroyAll(): Promise<void> {
+    for (const vm of await this.list()) {
+      await this.act(
+        { tenantId: vm.tenantId, poolId: vm.poolId, instanceId: vm.instanceId },
+        'destroy',
+      );
+    }
+  }
+
   get(ref: InstanceRef): Promise<VmRecord> {
     return this.deps.vms.require(this.keyOf(ref));
   }
