@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createAgent } from '../src/agent/main.ts';
 import { materialize } from '../src/agent/runtime/vm-spec.ts';
 import type { LocalAction } from '../src/contract/agent-api.ts';
+import type { DriveDigests } from '../src/contract/guest-protocol.ts';
 import { NodeProcessRunner } from '../src/drivers/process/node-process-runner.ts';
 import { createQemuVmm } from '../src/drivers/qemu/create-qemu-vmm.ts';
 import type { Vmm, VmSpec } from '../src/ports/vmm.ts';
@@ -52,11 +53,17 @@ const spec = (ip: string, mac: string) => ({
 type Agent = Awaited<ReturnType<typeof createAgent>>;
 
 /** The driver alone, with the guest-agent calls the same result needs. */
-async function rawRun(agent: Agent, vmm: Vmm, vmSpec: VmSpec): Promise<void> {
+async function rawRun(
+  agent: Agent,
+  vmm: Vmm,
+  vmSpec: VmSpec,
+  digests: DriveDigests,
+): Promise<void> {
   const guest = (vm: Parameters<Vmm['pause']>[0]) => agent.deps.guests.for(vm);
   let vm = await timed('raw', 'cold start -> ready', async () => {
     const started = await vmm.start(vmSpec);
     await guest(started).waitReady(90_000);
+    await guest(started).drives(digests);
     return started;
   });
   await timed('raw', 'pause', () => vmm.pause(vm));
@@ -73,7 +80,8 @@ async function rawRun(agent: Agent, vmm: Vmm, vmSpec: VmSpec): Promise<void> {
     const restored = await vmm.restore(vmSpec, snap);
     await vmm.resume(restored);
     await guest(restored).waitReady(20_000);
-    await guest(restored).wake();
+    // The drives did not change: the guest keeps its mounts, as it does under the agent.
+    await guest(restored).wake(undefined, undefined, digests);
     return restored;
   });
   await vmm.stop(vm);
@@ -109,9 +117,9 @@ async function main(): Promise<void> {
       { spec: spec('10.240.98.3', '52:54:00:00:98:03') },
     );
     // Same drives, tap and cgroup as the agent builds; built once, outside the timings.
-    const { spec: rawSpec } = await materialize(agent.deps, rawRecord);
+    const { spec: rawSpec, digests } = await materialize(agent.deps, rawRecord);
     for (let i = 0; i < runs; i += 1) {
-      await rawRun(agent, vmm, rawSpec);
+      await rawRun(agent, vmm, rawSpec, digests);
       await agentRun(agent);
     }
     for (const instanceId of ['raw', 'agent']) {

@@ -5,18 +5,32 @@
  */
 import { z } from 'zod';
 
-export const guestOps = ['ping', 'status', 'sleep-prep', 'wake'] as const;
+export const guestOps = ['ping', 'status', 'sleep-prep', 'wake', 'drives'] as const;
 export type GuestOp = (typeof guestOps)[number];
 
 const requestId = z.number().int().nonnegative();
+const driveDigest = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 digest in hex');
 
 export const GuestRequestSchema = z.object({
   id: requestId,
   op: z.enum(guestOps),
   /** wake only: host wall-clock time (epoch seconds), so a restored guest's clock catches up. */
   now: z.number().int().nonnegative().optional(),
+  /**
+   * wake and drives: digests of the read-only drives as the host built them. On wake the guest
+   * remounts only a drive whose digest differs from the one it holds (absent: remount);
+   * `drives` tells a freshly booted guest what it mounted.
+   */
+  secrets: driveDigest.optional(),
+  config: driveDigest.optional(),
 });
 export type GuestRequest = z.infer<typeof GuestRequestSchema>;
+
+/** sha256 (hex) of the secrets and config drives, as the host built them. */
+export interface DriveDigests {
+  secrets?: string;
+  config?: string;
+}
 
 /** What every response shares; enough to route it to the waiting request. */
 export const GuestEnvelopeSchema = z.looseObject({
@@ -39,12 +53,16 @@ export const StatusResponseSchema = z.object({
   ip: z.string(),
   /** Changes on every guest boot; the same value after a wake means no reboot happened. */
   boot_id: z.string().min(1),
+  /** How many times the guest remounted its secrets/config drives since it booted (0 from older guests). */
+  remounts: z.number().int().nonnegative().default(0),
 });
 export type GuestStatus = z.infer<typeof StatusResponseSchema>;
 
 export const SleepPrepResponseSchema = z.object({ ...okBase, drained: z.literal(true) });
 
 export const WakeResponseSchema = z.object(okBase);
+
+export const DrivesResponseSchema = z.object(okBase);
 
 export const GuestErrorResponseSchema = z.object({
   id: requestId.nullable(),
@@ -57,6 +75,7 @@ export const guestResponseSchemas = {
   status: StatusResponseSchema,
   'sleep-prep': SleepPrepResponseSchema,
   wake: WakeResponseSchema,
+  drives: DrivesResponseSchema,
 } as const;
 
 export type GuestResponse<Op extends GuestOp> = z.infer<(typeof guestResponseSchemas)[Op]>;

@@ -3,7 +3,7 @@
 # (default mvm.agent), or with `--stdio` over its standard input and output (the vsock
 # listener starts one per connection): one JSON request per line in, one response out.
 # The request loop uses shell builtins only, because every fork costs milliseconds under TCG;
-# `sync`, `mount` and the idle `sleep` are the only external commands.
+# `sync`, `mount`, `umount`, `rm` and the idle `sleep` are the only external commands.
 # Protocol: src/contract/guest-protocol.ts.
 
 PORT_NAME=${1:-mvm.agent}
@@ -72,15 +72,39 @@ status_fields() {
   [ -r "$STATE/counter" ] && read -r c <"$STATE/counter"
   boot=
   [ -r /proc/sys/kernel/random/boot_id ] && read -r boot </proc/sys/kernel/random/boot_id
-  REPLY="\"uptime_s\":$up,\"counter\":${c:-0},\"hostname\":\"$HOST_NAME\",\"ip\":\"$HOST_IP\",\"boot_id\":\"$boot\""
+  r=0
+  [ -r "$STATE/remounts" ] && read -r r <"$STATE/remounts"
+  REPLY="\"uptime_s\":$up,\"counter\":${c:-0},\"hostname\":\"$HOST_NAME\",\"ip\":\"$HOST_IP\",\"boot_id\":\"$boot\",\"remounts\":${r:-0}"
 }
 
-# Secrets and config are rebuilt on the host for every wake; drop the cached view of them.
+# Secrets and config are rebuilt on the host for every wake. A drive whose digest (sent by the
+# host) equals the one this guest holds has the same files in the same places: keep the mount.
+# Otherwise drop the cached view of it. Mounting costs far more than the compare under TCG.
 remount() {
   [ -r "$STATE/$1.dev" ] || return 0
+  want=$3
+  have=
+  [ -r "$STATE/$1.digest" ] && read -r have <"$STATE/$1.digest"
+  [ -n "$want" ] && [ "$want" = "$have" ] && return 0
   read -r dev <"$STATE/$1.dev"
   umount "$2" 2>/dev/null
-  mount -t ext4 -o ro "$dev" "$2" 2>/dev/null || echo "mvm-agent: remount of $1 failed" >/dev/console
+  if mount -t ext4 -o ro "$dev" "$2" 2>/dev/null; then
+    r=0
+    [ -r "$STATE/remounts" ] && read -r r <"$STATE/remounts"
+    echo $((r + 1)) >"$STATE/remounts"
+  else
+    echo "mvm-agent: remount of $1 failed" >/dev/console
+    want=
+  fi
+  record_digest "$1" "$want"
+}
+
+# record_digest LABEL DIGEST: what is mounted now (an empty digest forgets it).
+record_digest() {
+  case $2 in
+    *[!0-9a-f]* | '') rm -f "$STATE/$1.digest" ;;
+    *) echo "$2" >"$STATE/$1.digest" ;;
+  esac
 }
 
 # Leaves the counter on the data drive (if any) so the host can check what reached the disk.
@@ -97,8 +121,18 @@ on_wake() {
     '' | *[!0-9]*) ;;
     *) date -s "@$REPLY" >/dev/null 2>&1 ;;
   esac
-  remount secrets /run/secrets
-  remount config /etc/mvm-config
+  json_field "$1" secrets
+  remount secrets /run/secrets "$REPLY"
+  json_field "$1" config
+  remount config /etc/mvm-config "$REPLY"
+}
+
+# The host names the drives a fresh boot mounted, so the next wake can keep unchanged ones.
+on_drives() {
+  json_field "$1" secrets
+  [ -r "$STATE/secrets.dev" ] && record_digest secrets "$REPLY"
+  json_field "$1" config
+  [ -r "$STATE/config.dev" ] && record_digest config "$REPLY"
 }
 
 handle() {
@@ -121,6 +155,10 @@ handle() {
       ;;
     wake)
       on_wake "$req"
+      reply_ok "$id" ''
+      ;;
+    drives)
+      on_drives "$req"
       reply_ok "$id" ''
       ;;
     *) printf '{"id":%s,"ok":false,"error":"unknown op"}\n' "$id" ;;

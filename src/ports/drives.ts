@@ -10,13 +10,24 @@ export interface DriveFiles {
   config?: string;
 }
 
+/** A rebuilt read-only image: equal files give equal bytes, hence an equal digest. */
+export interface BuiltDrive {
+  path: string;
+  /** sha256 of the image bytes, hex: lets the guest skip remounting an unchanged drive. */
+  digest: string;
+}
+
 export interface Drives {
   /** Creates the data image once (idempotent: an existing image is kept as it is). */
   ensureData(instanceDir: string, sizeMib: number): Promise<string>;
   /** Writes a fresh secrets image from name → value; replaces the previous one atomically. */
-  buildSecrets(instanceDir: string, secrets: Record<string, string>): Promise<string>;
-  /** Writes config version `version` (files name → content); returns its path. */
-  buildConfig(instanceDir: string, version: string, files: Record<string, string>): Promise<string>;
+  buildSecrets(instanceDir: string, secrets: Record<string, string>): Promise<BuiltDrive>;
+  /** Writes config version `version` (files name → content). */
+  buildConfig(
+    instanceDir: string,
+    version: string,
+    files: Record<string, string>,
+  ): Promise<BuiltDrive>;
   /** Deletes every drive of the instance. */
   removeAll(instanceDir: string): Promise<void>;
 }

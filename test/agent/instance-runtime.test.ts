@@ -157,11 +157,14 @@ describe.runIf(gate.run)('agent instance runtime with a real guest', () => {
     expect(after.uptime_s).toBeGreaterThanOrEqual(before.uptime_s);
     await counterAbove(after.counter);
     expect(Number(await debugfsCat(dataFile(), '.mvm-last-sleep'))).toBe(onDisk);
+    // The secrets drive was rebuilt for the wake with the same secrets: the guest kept its mount.
+    expect(after.remounts).toBe(before.remounts);
   });
 
   it('new secrets: the secrets drive is rebuilt on wake (start on sleeping wakes, no reboot)', async () => {
     expect(await debugfsCat(secretsFile(), 'API_KEY')).toBe('first-secret');
     const bootId = (await guest().status()).boot_id;
+    const remountsBefore = (await guest().status()).remounts;
     record = await agent.runtime.put(vm1, {
       spec: workerSpec('10.240.99.7', '52:54:00:00:99:07'),
       secrets: { API_KEY: 'rotated-secret' },
@@ -169,7 +172,10 @@ describe.runIf(gate.run)('agent instance runtime with a real guest', () => {
     expect(record.spec.secretsVersion).toBe(2);
     await act('sleep');
     await act('start'); // pathTo(sleeping, running) is a wake, not a cold boot
-    expect((await guest().status()).boot_id).toBe(bootId);
+    const woken = await guest().status();
+    expect(woken.boot_id).toBe(bootId);
+    // New secrets, new digest: the guest dropped its cached view and mounted the new drive.
+    expect(woken.remounts).toBe(remountsBefore + 1);
     expect(await debugfsCat(secretsFile(), 'API_KEY')).toBe('rotated-secret');
     expect((await stat(secretsFile())).mode & 0o777).toBe(0o600);
   });

@@ -5,6 +5,7 @@ import type { VmRecord } from '../state/vm-repo.ts';
 import type { RuntimeDeps } from './deps.ts';
 import { errorText, save, settle } from './step-context.ts';
 import { materialize } from './vm-spec.ts';
+import type { DriveDigests } from '../../contract/guest-protocol.ts';
 
 /** created/stopped/failed -> ready: the image is there; drives are built at boot. */
 export async function prepare(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord> {
@@ -15,9 +16,13 @@ export async function prepare(deps: RuntimeDeps, record: VmRecord): Promise<VmRe
 /** ready -> running: cold boot, then wait (with a deadline) for the guest agent. */
 export async function boot(deps: RuntimeDeps, ready: VmRecord): Promise<VmRecord> {
   let record = await save(deps, ready, { intent: 'start' });
+  let digests: DriveDigests = {};
   const handle = await syncNetwork(deps)
     .then(() => materialize(deps, record))
-    .then(({ spec }) => deps.vmm.start(spec))
+    .then((built) => {
+      digests = built.digests;
+      return deps.vmm.start(built.spec);
+    })
     .catch(async (error: unknown) => {
       const reason = `cold boot failed: ${errorText(error)}`;
       await save(deps, record, { status: 'failed', intent: null, failureReason: reason });
@@ -26,7 +31,15 @@ export async function boot(deps: RuntimeDeps, ready: VmRecord): Promise<VmRecord
   record = await save(deps, record, { handle });
   try {
     await placeInCgroup(deps, handle);
-    await deps.guests.for(handle).waitReady(deps.timeouts.guestReadyMs);
+    const guest = deps.guests.for(handle);
+    await guest.waitReady(deps.timeouts.guestReadyMs);
+    // Lets a later wake skip remounting drives that did not change (an old guest may not know).
+    await guest.drives(digests).catch((error: unknown) => {
+      deps.logger.warn(
+        { key: record.key, error: errorText(error) },
+        'guest did not take drive digests',
+      );
+    });
   } catch (error) {
     await deps.vmm.stop(handle);
     deps.guests.drop(record.key);
@@ -56,9 +69,13 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
     );
   }
   let record = await save(deps, sleeping, { intent: 'wake' });
+  let digests: DriveDigests = {};
   const handle = await syncNetwork(deps)
     .then(() => materialize(deps, record))
-    .then(({ spec }) => deps.vmm.restore(spec, snapshot))
+    .then((built) => {
+      digests = built.digests;
+      return deps.vmm.restore(built.spec, snapshot);
+    })
     .catch(async (error: unknown) => {
       await save(deps, record, { intent: null });
       throw new HostError(
@@ -71,7 +88,7 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
     await deps.vmm.resume(handle);
     const guest = deps.guests.for(handle);
     await guest.waitReady(deps.timeouts.wakeReadyMs);
-    await guest.wake(Math.floor(deps.clock.now().getTime() / 1000));
+    await guest.wake(Math.floor(deps.clock.now().getTime() / 1000), undefined, digests);
   } catch (error) {
     await deps.vmm.stop(handle);
     deps.guests.drop(record.key);

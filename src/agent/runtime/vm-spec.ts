@@ -1,3 +1,4 @@
+import type { DriveDigests } from '../../contract/guest-protocol.ts';
 import { roleHasDrive } from '../../core/roles.ts';
 import type { CgroupInfo } from '../../ports/cgroups.ts';
 import type { DriveSpec, VmSpec } from '../../ports/vmm.ts';
@@ -16,10 +17,10 @@ const PIDS_PER_VM = 256;
 export async function materialize(
   deps: RuntimeDeps,
   record: VmRecord,
-): Promise<{ spec: VmSpec; cgroup: CgroupInfo | undefined }> {
+): Promise<{ spec: VmSpec; cgroup: CgroupInfo | undefined; digests: DriveDigests }> {
   const dir = instanceDir(deps.layout, record.key);
   const image = await deps.images.resolve(record.spec.revision);
-  const drives = await buildDrives(deps, record, dir, image);
+  const { drives, digests } = await buildDrives(deps, record, dir, image);
   const cgroup = await deps.cgroups?.create(record.key, {
     vcpus: record.spec.vcpus,
     memMib: record.spec.memMib,
@@ -37,7 +38,7 @@ export async function materialize(
     nets: record.spec.network ? [{ id: 'eth0', tap: record.spec.tap, mac: record.spec.mac }] : [],
     ...(cgroup ? { cgroupDir: cgroup.dir } : {}),
   };
-  return { spec, cgroup };
+  return { spec, cgroup, digests };
 }
 
 async function buildDrives(
@@ -45,23 +46,26 @@ async function buildDrives(
   record: VmRecord,
   dir: string,
   image: GuestImage,
-): Promise<DriveSpec[]> {
+): Promise<{ drives: DriveSpec[]; digests: DriveDigests }> {
   const { role } = record.spec;
   const drives: DriveSpec[] = [];
+  const digests: DriveDigests = {};
   if (image.rootfsPath) drives.push({ id: 'rootfs', path: image.rootfsPath, readOnly: true });
   if (roleHasDrive(role, 'data')) {
     const path = await deps.drives.ensureData(dir, record.spec.dataDiskMib);
     drives.push({ id: 'data', path, readOnly: false });
   }
   if (roleHasDrive(role, 'secrets')) {
-    const path = await deps.drives.buildSecrets(dir, record.secrets);
-    drives.push({ id: 'secrets', path, readOnly: true });
+    const built = await deps.drives.buildSecrets(dir, record.secrets);
+    drives.push({ id: 'secrets', path: built.path, readOnly: true });
+    digests.secrets = built.digest;
   }
   if (roleHasDrive(role, 'config') && record.config) {
-    const path = await deps.drives.buildConfig(dir, record.config.version, record.config.files);
-    drives.push({ id: 'config', path, readOnly: true });
+    const built = await deps.drives.buildConfig(dir, record.config.version, record.config.files);
+    drives.push({ id: 'config', path: built.path, readOnly: true });
+    digests.config = built.digest;
   }
-  return drives;
+  return { drives, digests };
 }
 
 /**

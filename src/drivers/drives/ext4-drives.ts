@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HostError } from '../../core/errors.ts';
-import type { Drives } from '../../ports/drives.ts';
+import type { BuiltDrive, Drives } from '../../ports/drives.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 import { silentLogger } from '../process/logger.ts';
 import type { DriverLogger } from '../process/logger.ts';
@@ -32,6 +33,7 @@ const DATA_IMAGE_MODE = 0o600;
 export class Ext4Drives implements Drives {
   private readonly runner: ProcessRunner;
   private readonly mkfsPath: string;
+  private mkfsVersion: Promise<string> | undefined;
   private readonly log: DriverLogger;
 
   constructor(options: Ext4DrivesOptions) {
@@ -60,21 +62,21 @@ export class Ext4Drives implements Drives {
     return path;
   }
 
-  async buildSecrets(instanceDir: string, secrets: Record<string, string>): Promise<string> {
+  async buildSecrets(instanceDir: string, secrets: Record<string, string>): Promise<BuiltDrive> {
     assertFileNames('secret', secrets);
     const dir = await this.drivesDir(instanceDir);
     const path = join(dir, 'secrets.ext4');
     await this.buildContentImage(dir, path, 'secrets', secrets, SECRET_MODES, SECRETS_IMAGE_MODE);
     // Names only: values never reach a log line.
     this.log.info({ path, count: Object.keys(secrets).length }, 'built secrets drive');
-    return path;
+    return { path, digest: await this.digest('secrets', secrets, SECRET_MODES) };
   }
 
   async buildConfig(
     instanceDir: string,
     version: string,
     files: Record<string, string>,
-  ): Promise<string> {
+  ): Promise<BuiltDrive> {
     assertConfigVersion(version);
     assertFileNames('config file', files);
     const dir = await this.drivesDir(instanceDir);
@@ -82,7 +84,7 @@ export class Ext4Drives implements Drives {
     // Rebuilding a version replaces it atomically, so a retry after a crash converges.
     await this.buildContentImage(dir, path, 'config', files, CONFIG_MODES, CONFIG_IMAGE_MODE);
     this.log.info({ path, version, files: Object.keys(files) }, 'built config drive');
-    return path;
+    return { path, digest: await this.digest('config', files, CONFIG_MODES) };
   }
 
   async removeAll(instanceDir: string): Promise<void> {
@@ -111,6 +113,25 @@ export class Ext4Drives implements Drives {
         (temp) => publishReplacing(temp, path),
       ),
     );
+  }
+
+  /**
+   * Names what a content image holds: its files and modes, and the mkfs that laid them out.
+   * Equal inputs give the same layout (fixed UUID and hash seed, sorted files); only inode
+   * timestamps may differ, which a guest holding the old image in cache never misreads.
+   */
+  private async digest(
+    label: DriveLabel,
+    files: Record<string, string>,
+    modes: StagingModes,
+  ): Promise<string> {
+    this.mkfsVersion ??= this.runner
+      .run(this.mkfsPath, ['-V'], { check: false })
+      .then((r) => `${r.stdout}${r.stderr}`.split('\n')[0] ?? '');
+    const hash = createHash('sha256').update(`${label}\0${await this.mkfsVersion}\0`);
+    hash.update(`${modes.dir}\0${modes.file}\0`);
+    for (const name of Object.keys(files).sort()) hash.update(`${name}\0${files[name] ?? ''}\0`);
+    return hash.digest('hex');
   }
 
   private async drivesDir(instanceDir: string): Promise<string> {

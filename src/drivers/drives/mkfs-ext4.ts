@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { chmod, open } from 'node:fs/promises';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 
@@ -35,7 +36,10 @@ export async function buildExt4Image(
   spec: Ext4ImageSpec,
 ): Promise<void> {
   await createSparseFile(path, spec.sizeBytes, spec.mode);
-  await runner.run(mkfsPath, mkfsArgs(path, spec), { timeoutMs: MKFS_TIMEOUT_MS });
+  await runner.run(mkfsPath, mkfsArgs(path, spec), {
+    timeoutMs: MKFS_TIMEOUT_MS,
+    ...(spec.content !== undefined ? { env: REPRODUCIBLE_ENV } : {}),
+  });
   // mkfs.ext4 keeps the mode of an existing file, but say it explicitly: umask may differ.
   await chmod(path, spec.mode);
 }
@@ -45,6 +49,10 @@ export function mkfsArgs(path: string, spec: Ext4ImageSpec): string[] {
   if (spec.content !== undefined) {
     // A journal would take half of a 2 MiB image and is useless on a read-only drive.
     args.push('-O', '^has_journal', '-m', '0', '-N', String(spec.content.fileCount + 16));
+    // Fixed UUID and hash seed (with REPRODUCIBLE_ENV and staged files of a fixed mtime): the
+    // same files give the same bytes, so a guest can tell a rebuilt drive changed nothing.
+    const uuid = labelUuid(spec.label);
+    args.push('-U', uuid, '-E', `hash_seed=${uuid}`);
   }
   if (spec.sourceDir !== undefined) args.push('-d', spec.sourceDir);
   args.push(path);
@@ -58,6 +66,16 @@ async function createSparseFile(path: string, sizeBytes: number, mode: number): 
   } finally {
     await handle.close();
   }
+}
+
+/** mkfs.ext4's clock for superblock and inode times: fixed, so content images are reproducible. */
+const REPRODUCIBLE_ENV = { E2FSPROGS_FAKE_TIME: '1', SOURCE_DATE_EPOCH: '1' };
+
+/** A UUID that depends on the drive's label only. */
+function labelUuid(label: DriveLabel): string {
+  const hex = createHash('sha256').update(`mvm-drive:${label}`).digest('hex');
+  const variant = ((parseInt(hex.slice(16, 17), 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 /** Size for a read-only image holding `files`: their blocks plus slack, in whole MiB. */

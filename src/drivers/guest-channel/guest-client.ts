@@ -6,7 +6,12 @@ import {
   guestResponseSchemas,
   StatusResponseSchema,
 } from '../../contract/guest-protocol.ts';
-import type { GuestOp, GuestResponse, GuestStatus } from '../../contract/guest-protocol.ts';
+import type {
+  DriveDigests,
+  GuestOp,
+  GuestResponse,
+  GuestStatus,
+} from '../../contract/guest-protocol.ts';
 import { silentLogger } from '../process/logger.ts';
 import type { DriverLogger } from '../process/logger.ts';
 import { waitUntil } from '../process/wait-until.ts';
@@ -59,12 +64,21 @@ export class GuestClient {
     return this.request('sleep-prep', {}, timeoutMs);
   }
 
-  /** Tells a restored guest it woke up, with the host clock so it can catch up. */
+  /**
+   * Tells a restored guest it woke up, with the host clock so it can catch up, and the digests
+   * of its rebuilt read-only drives (it remounts those that changed; all of them without).
+   */
   wake(
     nowEpochSeconds = Math.floor(Date.now() / 1000),
     timeoutMs?: number,
+    drives: DriveDigests = {},
   ): Promise<GuestResponse<'wake'>> {
-    return this.request('wake', { now: nowEpochSeconds }, timeoutMs);
+    return this.request('wake', { now: nowEpochSeconds, ...drives }, timeoutMs);
+  }
+
+  /** Tells a freshly booted guest the digests of the drives it mounted. */
+  drives(drives: DriveDigests, timeoutMs?: number): Promise<GuestResponse<'drives'>> {
+    return this.request('drives', { ...drives }, timeoutMs);
   }
 
   /** Resolves once the agent answers a ping; short pings are retried until the deadline. */

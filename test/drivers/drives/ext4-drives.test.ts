@@ -80,7 +80,7 @@ describe.skipIf(missing !== undefined)('Ext4Drives with real mkfs.ext4', () => {
 
   describe('secrets', () => {
     it('writes each secret as a 0600 file in a 0600 image labelled secrets', async () => {
-      const path = await drives.buildSecrets(instanceDir, {
+      const { path } = await drives.buildSecrets(instanceDir, {
         'db.password': 'hunter2',
         API_TOKEN: 'tok-123',
       });
@@ -95,8 +95,23 @@ describe.skipIf(missing !== undefined)('Ext4Drives with real mkfs.ext4', () => {
       expect(await readdir(join(instanceDir, 'drives'))).toEqual(['secrets.ext4']);
     });
 
+    it('names equal secrets by an equal digest and lays them out alike; other secrets differ', async () => {
+      const first = await drives.buildSecrets(instanceDir, { a: '1', b: '2' });
+      const firstBlocks = await blockMap(runner, first.path);
+      expect(firstBlocks.map((line) => line.split(' ')[0])).toEqual(['a', 'b', 'lost+found']);
+      const again = await drives.buildSecrets(instanceDir, { b: '2', a: '1' });
+      // Same inodes, same blocks: a guest that cached the old image reads the new one right.
+      expect(await blockMap(runner, again.path)).toEqual(firstBlocks);
+      expect(again.digest).toBe(first.digest);
+      expect(again.digest).toMatch(/^[0-9a-f]{64}$/);
+      const changed = await drives.buildSecrets(instanceDir, { a: '1', b: '3' });
+      expect(changed.digest).not.toBe(first.digest);
+    });
+
     it('replaces the previous image: new values in, old secrets gone', async () => {
-      const path = await drives.buildSecrets(instanceDir, { old: 'old-secret-value-1', kept: 'a' });
+      const path = (
+        await drives.buildSecrets(instanceDir, { old: 'old-secret-value-1', kept: 'a' })
+      ).path;
       await drives.buildSecrets(instanceDir, { kept: 'b', added: 'v2' });
       expect(await contentNames(path)).toEqual(['added', 'kept']);
       expect(await catFile(runner, path, 'kept')).toBe('b');
@@ -132,18 +147,18 @@ describe.skipIf(missing !== undefined)('Ext4Drives with real mkfs.ext4', () => {
         Array.from({ length: 300 }, (_, i) => [`key-${i}`, `value-${i}`]),
       );
       const big = 'x'.repeat(3 * 1024 * 1024);
-      const path = await drives.buildSecrets(instanceDir, { ...many, big });
+      const path = (await drives.buildSecrets(instanceDir, { ...many, big })).path;
       expect(await catFile(runner, path, 'key-299')).toBe('value-299');
       expect((await catFile(runner, path, 'big'))?.length).toBe(big.length);
-      const small = await drives.buildSecrets(instanceDir, { one: '1' });
+      const small = (await drives.buildSecrets(instanceDir, { one: '1' })).path;
       expect((await stat(small)).size).toBeLessThanOrEqual(4 * 1024 * 1024);
     });
   });
 
   describe('config', () => {
     it('keeps versions side by side, labelled config and read-only on the host', async () => {
-      const v1 = await drives.buildConfig(instanceDir, 'v1', { 'app.json': '{"a":1}' });
-      const v2 = await drives.buildConfig(instanceDir, 'v2', { 'app.json': '{"a":2}' });
+      const v1 = (await drives.buildConfig(instanceDir, 'v1', { 'app.json': '{"a":1}' })).path;
+      const v2 = (await drives.buildConfig(instanceDir, 'v2', { 'app.json': '{"a":2}' })).path;
       expect(v1).toBe(join(instanceDir, 'drives', 'config-v1.ext4'));
       expect(await catFile(runner, v1, 'app.json')).toBe('{"a":1}');
       expect(await catFile(runner, v2, 'app.json')).toBe('{"a":2}');
@@ -155,8 +170,9 @@ describe.skipIf(missing !== undefined)('Ext4Drives with real mkfs.ext4', () => {
     it('replaces a rebuilt version atomically', async () => {
       const first = await drives.buildConfig(instanceDir, '7', { a: 'old' });
       const again = await drives.buildConfig(instanceDir, '7', { b: 'new' });
-      expect(again).toBe(first);
-      expect(await contentNames(again)).toEqual(['b']);
+      expect(again.path).toBe(first.path);
+      expect(again.digest).not.toBe(first.digest);
+      expect(await contentNames(again.path)).toEqual(['b']);
     });
 
     it('rejects versions and file names that are not id-like', async () => {
@@ -182,3 +198,21 @@ describe.skipIf(missing !== undefined)('Ext4Drives with real mkfs.ext4', () => {
     await drives.removeAll(join(instanceDir, 'never-existed'));
   });
 });
+
+/** Inode number and data blocks of every file in the image root (debugfs, no mount). */
+async function blockMap(runner: NodeProcessRunner, image: string): Promise<string[]> {
+  const listing = await runner.run('debugfs', ['-R', 'ls -l /', image]);
+  const names = listing.stdout
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((cols) => cols.length > 8)
+    .map((cols) => cols[cols.length - 1] ?? '')
+    .filter((name) => name !== '.' && name !== '..' && name !== '');
+  const maps: string[] = [];
+  for (const name of names.sort()) {
+    const blocks = await runner.run('debugfs', ['-R', `blocks /${name}`, image]);
+    const inode = await runner.run('debugfs', ['-R', `ls -i /${name}`, image]);
+    maps.push(`${name} ${inode.stdout.trim()} ${blocks.stdout.trim()}`);
+  }
+  return maps;
+}
