@@ -86,7 +86,11 @@ async function recoverOne(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord
     // A booting guest (crash mid-start) gets the boot deadline; an adopted one answers at once.
     const deadline =
       record.intent === 'start' ? deps.timeouts.guestReadyMs : deps.timeouts.wakeReadyMs;
-    await deps.guests.for(vm).waitReady(deadline);
+    const guest = deps.guests.for(vm);
+    await guest.waitReady(deadline);
+    // The crash may have come before the guest heard of its wake: tell it now, without drive
+    // digests, so it remounts the secrets and config rebuilt for this wake (harmless twice).
+    if (record.intent === 'wake') await guest.wake(Math.floor(deps.clock.now().getTime() / 1000));
     deps.logger.info({ key: record.key, pid: vm.pid }, 'adopted running VMM; guest answers');
     return record.status === 'running' && record.intent === null
       ? record

@@ -85,6 +85,8 @@ describe.runIf(gate.run)('agent recovery of an interrupted wake', () => {
     expect(record).toMatchObject({ status: 'running', intent: null, snapshot: null });
     expect(record.handle?.pid).toBe(handle.pid);
     expect(await a.deps.guests.for(record.handle!).ping()).toMatchObject({ ok: true });
+    // Recovery told the guest of its wake: it remounted the drives rebuilt for it.
+    expect((await a.deps.guests.for(record.handle!).status()).remounts).toBeGreaterThan(0);
     expect(sleeping.snapshot).not.toBeNull();
     expect(existsSync(sleeping.snapshot!.dir)).toBe(false);
   });
