@@ -101,7 +101,7 @@ export class VmRepo {
     };
     const result = await this.db
       .updateTable('local_vms')
-      .set(toRow(next))
+      .set(changedColumns(next, change))
       .where('key', '=', expected.key)
       .where('version', '=', expected.version)
       .where('status', '=', expected.status)
@@ -149,6 +149,20 @@ function fromRow(row: Row): VmRecord {
     updatedAt: row.updated_at,
     version: row.version,
   };
+}
+
+/** Only what `change` touches, plus the version stamp: pause and resume write few columns. */
+function changedColumns(next: VmRecord, change: VmChange): Partial<Row> {
+  const columns: Partial<Row> = { updated_at: next.updatedAt, version: next.version };
+  if ('status' in change) columns.status = next.status;
+  if ('intent' in change) columns.intent = next.intent;
+  if ('handle' in change) columns.handle = text(next.handle);
+  if ('snapshot' in change) columns.snapshot = text(next.snapshot);
+  if ('failureReason' in change) columns.failure_reason = next.failureReason;
+  if ('spec' in change) columns.spec = JSON.stringify(next.spec);
+  if ('secrets' in change) columns.secrets = JSON.stringify(next.secrets);
+  if ('config' in change) columns.config = text(next.config);
+  return columns;
 }
 
 function toRow(record: VmRecord): Row {
