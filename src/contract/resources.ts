@@ -76,6 +76,8 @@ export const instanceSchema = z.object({
   failureReason: z.string().nullable(),
   statusSince: z.string().nullable(),
   lastActiveAt: z.string().nullable(),
+  /** Set while the scheduler holds the instance asleep to make room under memory pressure. */
+  pressureSleptAt: z.string().nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
   version: z.number().int(),

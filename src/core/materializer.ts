@@ -19,6 +19,11 @@ export interface MaterializeInstance {
   statusSince?: string | null;
   /** When the instance was last seen active; null or absent = never, the coldest. */
   lastActiveAt?: string | null;
+  /**
+   * Set while the scheduler holds the instance asleep under memory pressure (see
+   * pressure-sleep.ts); null or absent otherwise.
+   */
+  pressureSleptAt?: string | null;
 }
 
 export interface MaterializeInput {
@@ -37,7 +42,10 @@ export interface Assignment {
 }
 
 export interface MaterializeResult {
-  /** Only instances whose desired status changes, ordered by id. */
+  /**
+   * Only instances whose desired status changes, or that are held asleep by pressure and leave
+   * the warm slot (the caller clears the marker), ordered by id.
+   */
   assignments: Assignment[];
   /** Desired statuses of the instances to create, running first, then warm, then sleeping. */
   create: DesiredStatus[];
@@ -108,6 +116,27 @@ function meantFor(slot: Slot, instance: MaterializeInstance): boolean {
   return slot === 'warm' && instance.desiredStatus === 'running' && instance.status === 'warm';
 }
 
+function isPressureSlept(instance: MaterializeInstance): boolean {
+  return instance.pressureSleptAt !== null && instance.pressureSleptAt !== undefined;
+}
+
+/**
+ * How the slots see an instance. One held asleep by pressure is still its pool's warm one: the
+ * slots treat it as meant to be warm, so no other instance is woken in its place.
+ */
+function asSeen(instance: MaterializeInstance): MaterializeInstance {
+  return isPressureSlept(instance) ? { ...instance, desiredStatus: 'warm' } : instance;
+}
+
+/** The assignment an instance needs, if any, once its slot is known. */
+function assignmentFor(instance: MaterializeInstance, to: DesiredStatus): Assignment[] {
+  // Kept in the warm slot, a pressure-slept instance stays asleep until the scheduler wakes it;
+  // anywhere else it goes where the counts send it, and the marker goes with the assignment.
+  if (isPressureSlept(instance))
+    return to === 'warm' ? [] : [{ id: instance.id, desiredStatus: to }];
+  return to === instance.desiredStatus ? [] : [{ id: instance.id, desiredStatus: to }];
+}
+
 function isLive(instance: MaterializeInstance): boolean {
   return instance.status !== 'destroyed' && instance.desiredStatus !== 'destroyed';
 }
@@ -141,11 +170,15 @@ function holdCheck(input: MaterializeInput): HoldCheck {
  * waits for it (nothing is created or woken to fill it), so releasing it settles the pool
  * without churn. This holds for every scale-down, to zero as well and in critical pools alike;
  * only destroying a pool or tenant bypasses the materializer and so these times.
+ *
+ * An instance the scheduler holds asleep under memory pressure competes as the warm instance it
+ * stands in for: kept in the warm slot it stays asleep (no assignment), and only a change of
+ * counts that drops it from that slot moves it, clearing the marker.
  */
 export function materialize(input: MaterializeInput): MaterializeResult {
   validateCounts(input.counts);
   const holds = holdCheck(input);
-  let pool = input.instances.filter(isLive);
+  let pool = input.instances.filter(isLive).map(asSeen);
   const desired = new Map<string, DesiredStatus>();
   const create: DesiredStatus[] = [];
   const due: number[] = [];
@@ -169,8 +202,7 @@ export function materialize(input: MaterializeInput): MaterializeResult {
   for (const instance of pool) if (!desired.has(instance.id)) desired.set(instance.id, 'stopped');
   const assignments = input.instances
     .filter(isLive)
-    .filter((instance) => desired.get(instance.id) !== instance.desiredStatus)
-    .map((instance) => ({ id: instance.id, desiredStatus: desired.get(instance.id) ?? 'stopped' }))
+    .flatMap((instance) => assignmentFor(instance, desired.get(instance.id) ?? 'stopped'))
     .sort((a, b) => compareIds(a.id, b.id));
   if (due.length === 0) return { assignments, create };
   return { assignments, create, recheckAt: new Date(Math.min(...due)).toISOString() };

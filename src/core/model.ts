@@ -85,6 +85,11 @@ export interface Instance {
   statusSince: string | null;
   /** When the node last reported the instance active (guest, CPU or network); null = never. */
   lastActiveAt: string | null;
+  /**
+   * When the scheduler put the instance to sleep to make room under memory pressure; null when
+   * not held asleep. Such an instance still fills its pool's warm slot.
+   */
+  pressureSleptAt: string | null;
   createdAt: string;
   updatedAt: string;
   version: number;

@@ -6,6 +6,7 @@ import { desiredGenerationsMigration } from './migrations/0002-desired-generatio
 import { nodeJoinMigration } from './migrations/0003-node-join.ts';
 import { fleetHealthMigration } from './migrations/0004-fleet-health.ts';
 import { poolSleepPolicyMigration } from './migrations/0005-pool-sleep-policy.ts';
+import { pressureSleepMigration } from './migrations/0006-pressure-sleep.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { StoreLogger } from './store-logger.ts';
 
@@ -17,6 +18,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0003-node-join': nodeJoinMigration(),
     '0004-fleet-health': fleetHealthMigration(),
     '0005-pool-sleep-policy': poolSleepPolicyMigration(),
+    '0006-pressure-sleep': pressureSleepMigration(),
   };
 }
 

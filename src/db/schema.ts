@@ -70,6 +70,7 @@ export interface InstancesTable {
   failure_reason: string | null;
   status_since: string | null;
   last_active_at: string | null;
+  pressure_slept_at: string | null;
   created_at: string;
   updated_at: string;
   version: number;

@@ -64,7 +64,10 @@ export interface InstanceFilter {
 }
 
 export type InstancePatch = Partial<
-  Pick<Instance, 'nodeId' | 'revision' | 'failureReason' | 'desiredStatus' | 'lastActiveAt'>
+  Pick<
+    Instance,
+    'nodeId' | 'revision' | 'failureReason' | 'desiredStatus' | 'lastActiveAt' | 'pressureSleptAt'
+  >
 >;
 
 export interface InstanceRepo {
@@ -73,7 +76,7 @@ export interface InstanceRepo {
   get(key: InstanceKey): Promise<Instance | undefined>;
   list(filter?: InstanceFilter): Promise<Instance[]>;
   usedIps(tenantId: string): Promise<string[]>;
-  /** CAS on version. */
+  /** CAS on version. Clears the pressure-sleep marker: whoever sets it now decides. */
   setDesired(
     key: InstanceKey,
     desired: DesiredStatus,

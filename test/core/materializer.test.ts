@@ -301,6 +301,38 @@ describe('materialize: idempotence and stability', () => {
   });
 });
 
+describe('materialize: held asleep by pressure', () => {
+  const held = (id: string, status: InstanceStatus = 'sleeping'): MaterializeInstance => ({
+    id,
+    status,
+    desiredStatus: 'sleeping',
+    pressureSleptAt: '2026-01-01T00:00:00.000Z',
+  });
+
+  it('still fills its warm slot: nothing else is woken and it is left asleep', () => {
+    const pool = [held('a'), ...fleet('b:warm>warm', 'c:stopped>stopped')];
+    expect(materialize({ counts: counts(0, 2), instances: pool })).toEqual({
+      assignments: [],
+      create: [],
+    });
+    // Also before the agent has slept it, and with a sleeping slot free for it.
+    const early = [held('a', 'warm'), ...fleet('b:warm>warm', 'c:sleeping>sleeping')];
+    expect(materialize({ counts: counts(0, 2, 1), instances: early }).assignments).toEqual([]);
+  });
+
+  it('goes where a scale-down sends it, with an assignment that clears the marker', () => {
+    const pool = [held('a'), ...fleet('b:warm>warm')];
+    // b is hotter by cost (observed warm), so the single warm slot left is b's.
+    expect(assigned(materialize({ counts: counts(0, 1, 1), instances: pool }))).toEqual({
+      a: 'sleeping',
+    });
+    expect(assigned(materialize({ counts: counts(0, 0), instances: pool }))).toEqual({
+      a: 'stopped',
+      b: 'stopped',
+    });
+  });
+});
+
 describe('materialize: validation', () => {
   it.each([counts(-1), counts(1.5), counts(0, Number.NaN), counts(0, 0, -2)])(
     'rejects %j',

@@ -68,6 +68,7 @@ export function instance(id = 'w-1', host = 10, overrides: Partial<Instance> = {
     failureReason: null,
     statusSince: T0,
     lastActiveAt: null,
+    pressureSleptAt: null,
     createdAt: T0,
     updatedAt: T0,
     version: 1,

@@ -117,6 +117,17 @@ await describeEachDatabase('instance repo', ({ store }) => {
     expect((await store().instances.get(keyOf(w1)))?.desiredStatus).toBe('sleeping');
   });
 
+  it('keeps the pressure-sleep marker until someone else sets the desired status', async () => {
+    const w1 = instance('w-1', 11);
+    await store().instances.insert(w1);
+    const patch = { desiredStatus: 'sleeping', pressureSleptAt: T1 } as const;
+    const held = await store().instances.update(keyOf(w1), patch, 1, T1);
+    expect(held).toMatchObject({ desiredStatus: 'sleeping', pressureSleptAt: T1 });
+    expect(await store().instances.get(keyOf(w1))).toEqual(held);
+    const moved = await store().instances.setDesired(keyOf(w1), 'sleeping', 2, T2);
+    expect(moved).toMatchObject({ desiredStatus: 'sleeping', pressureSleptAt: null, version: 3 });
+  });
+
   it('patches by compare-and-set, clearing nullable fields too', async () => {
     const w1 = instance('w-1', 11, { failureReason: 'old' });
     await store().instances.insert(w1);

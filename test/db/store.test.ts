@@ -58,6 +58,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       'applied store migration',
       'applied store migration',
       'applied store migration',
+      'applied store migration',
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -68,6 +69,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     expect(first.lines[2]?.context).toEqual({ dialect: name, migration: '0003-node-join' });
     expect(first.lines[3]?.context).toEqual({ dialect: name, migration: '0004-fleet-health' });
     expect(first.lines[4]?.context).toEqual({ dialect: name, migration: '0005-pool-sleep-policy' });
+    expect(first.lines[5]?.context).toEqual({ dialect: name, migration: '0006-pressure-sleep' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

@@ -40,6 +40,7 @@ export async function createInstances(
       failureReason: null,
       statusSince: at,
       lastActiveAt: null,
+      pressureSleptAt: null,
       createdAt: at,
       updatedAt: at,
       version: 1,

@@ -117,7 +117,10 @@ function demotions(
   const byId = new Map(instances.map((i) => [i.id, i]));
   return assignments.flatMap(({ id, desiredStatus }) => {
     const instance = byId.get(id);
-    if (!instance || height[desiredStatus] >= height[instance.desiredStatus]) return [];
+    if (!instance) return [];
+    // Held asleep by pressure, it stands in the warm slot: leaving it is a demotion too.
+    const from = instance.pressureSleptAt === null ? instance.desiredStatus : 'warm';
+    if (height[desiredStatus] >= height[from]) return [];
     return [{ instance, to: desiredStatus }];
   });
 }

@@ -58,7 +58,7 @@ export class KyselyInstanceRepo implements InstanceRepo {
     expectedVersion: number,
     at: string,
   ): Promise<Instance> {
-    return this.update(key, { desiredStatus: desired }, expectedVersion, at);
+    return this.update(key, { desiredStatus: desired, pressureSleptAt: null }, expectedVersion, at);
   }
 
   async transition(
@@ -162,6 +162,7 @@ function patchColumns(patch: InstancePatch): Updateable<InstancesTable> {
   if (patch.failureReason !== undefined) columns.failure_reason = patch.failureReason;
   if (patch.desiredStatus !== undefined) columns.desired_status = patch.desiredStatus;
   if (patch.lastActiveAt !== undefined) columns.last_active_at = patch.lastActiveAt;
+  if (patch.pressureSleptAt !== undefined) columns.pressure_slept_at = patch.pressureSleptAt;
   return columns;
 }
 
@@ -179,6 +180,7 @@ function toRow(i: Instance): InstanceRow {
     failure_reason: i.failureReason,
     status_since: i.statusSince,
     last_active_at: i.lastActiveAt,
+    pressure_slept_at: i.pressureSleptAt,
     created_at: i.createdAt,
     updated_at: i.updatedAt,
     version: i.version,
@@ -199,6 +201,7 @@ function fromRow(r: InstanceRow): Instance {
     failureReason: r.failure_reason,
     statusSince: r.status_since,
     lastActiveAt: r.last_active_at,
+    pressureSleptAt: r.pressure_slept_at,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: r.version,
