@@ -9,6 +9,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { median, timed as timeInto, type Samples } from './support/stats.ts';
 import { createAgent } from '../src/agent/main.ts';
 import { materialize } from '../src/agent/runtime/vm-spec.ts';
 import type { LocalAction } from '../src/contract/agent-api.ts';
@@ -20,23 +21,11 @@ import type { Vmm, VmSpec } from '../src/ports/vmm.ts';
 const runs = Number(process.argv[2] ?? process.env['MVM_BENCH_RUNS'] ?? 3);
 const ops = ['cold start -> ready', 'pause', 'resume', 'sleep', 'wake'] as const;
 type Op = (typeof ops)[number];
-const samples = { raw: new Map<Op, number[]>(), agent: new Map<Op, number[]>() };
+const samples: Record<'raw' | 'agent', Samples> = { raw: new Map(), agent: new Map() };
 
-async function timed<T>(side: 'raw' | 'agent', op: Op, work: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  const result = await work();
-  const list = samples[side].get(op) ?? [];
-  list.push(performance.now() - started);
-  samples[side].set(op, list);
-  return result;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[mid] ?? 0)
-    : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+/** Adds the duration of `work` to the raw or the agent side's samples of `op`. */
+function timed<T>(side: 'raw' | 'agent', op: Op, work: () => Promise<T>): Promise<T> {
+  return timeInto(samples[side], op, work);
 }
 
 const logger = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };

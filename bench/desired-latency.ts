@@ -10,14 +10,10 @@ import { join } from 'node:path';
 import { watchDesired } from '../src/agent/desired/watch-desired.ts';
 import { serveCoordinator } from '../src/coordinator/serve.ts';
 import { systemClock } from '../src/drivers/clock/system-clock.ts';
+import { percentile } from './support/stats.ts';
 
 const runs = Number(process.argv[2] ?? process.env['MVM_BENCH_RUNS'] ?? 50);
 const token = 'bench-admin-token-0123456789';
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'mvm-bench-desired-'));

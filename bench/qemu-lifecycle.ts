@@ -12,27 +12,16 @@ import { GuestClient } from '../src/drivers/guest-channel/guest-client.ts';
 import { unixSocketTransport } from '../src/drivers/guest-channel/guest-transport.ts';
 import { NodeProcessRunner } from '../src/drivers/process/node-process-runner.ts';
 import { createQemuVmm } from '../src/drivers/qemu/create-qemu-vmm.ts';
+import { median, timed as timeInto, type Samples } from './support/stats.ts';
 import { QmpClient } from '../src/drivers/qemu/qmp-client.ts';
 import type { VmHandle, VmSpec } from '../src/ports/vmm.ts';
 
 const runs = Number(process.argv[2] ?? process.env['MVM_BENCH_RUNS'] ?? 3);
-const samples = new Map<string, number[]>();
+const samples: Samples = new Map();
 
-async function timed<T>(name: string, work: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  const result = await work();
-  const list = samples.get(name) ?? [];
-  list.push(performance.now() - started);
-  samples.set(name, list);
-  return result;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[mid] ?? 0)
-    : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+/** Adds the duration of `work` to the samples of `name`. */
+function timed<T>(name: string, work: () => Promise<T>): Promise<T> {
+  return timeInto(samples, name, work);
 }
 
 async function rawQmp(vm: VmHandle): Promise<void> {

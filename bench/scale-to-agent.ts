@@ -16,6 +16,7 @@ import { coordinatorReporter } from '../src/agent/reconcile/coordinator-reporter
 import { serveCoordinator } from '../src/coordinator/serve.ts';
 import { systemClock } from '../src/drivers/clock/system-clock.ts';
 import { createApiClient } from '../src/drivers/coordinator-api/api-client.ts';
+import { percentile } from './support/stats.ts';
 
 const runs = Number(process.argv[2] ?? 10);
 const quiet = pino({ level: 'silent' });
@@ -82,8 +83,7 @@ try {
     await until(async () => (await localStatus()) === want);
     times.push(performance.now() - start);
   }
-  times.sort((a, b) => a - b);
-  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? NaN;
+  const at = (q: number) => percentile(times, q * 100);
   console.log(`pool scale → agent acted (pause/resume done), N=${runs}`);
   console.log(
     `median ${at(0.5).toFixed(1)} ms, p90 ${at(0.9).toFixed(1)} ms, min ${at(0).toFixed(1)} ms; goal < 100 ms`,

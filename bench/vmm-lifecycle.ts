@@ -13,6 +13,7 @@ import { firecrackerGuestProblem } from '../src/agent/load-vmm.ts';
 import { GuestLinks } from '../src/agent/runtime/guest-links.ts';
 import { systemClock } from '../src/drivers/clock/system-clock.ts';
 import { buildDevImage, rootfsDrive } from '../src/drivers/dev-image/build-dev-image.ts';
+import { median, timed, type Samples } from './support/stats.ts';
 import type { DevImage } from '../src/drivers/dev-image/build-dev-image.ts';
 import { FirecrackerVmm } from '../src/drivers/firecracker/firecracker-vmm.ts';
 import { versionFromBinary } from '../src/drivers/firecracker/firecracker-version.ts';
@@ -32,23 +33,6 @@ interface Candidate {
   /** Why the guest cannot reach its agent here; undefined when it can. */
   guestProblem: string | undefined;
   memMib: number;
-}
-
-type Samples = Map<string, number[]>;
-
-async function timed<T>(samples: Samples, name: string, work: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  const result = await work();
-  samples.set(name, [...(samples.get(name) ?? []), performance.now() - started]);
-  return result;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[mid] ?? 0)
-    : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
 async function qemuCandidate(runner: ProcessRunner): Promise<Candidate | string> {
