@@ -1,6 +1,4 @@
-import { statfs } from 'node:fs/promises';
-import type { InstanceStatus, NodeCapacity, NodeUsage } from '../../core/model.ts';
-import { hostFacts } from '../join/host-facts.ts';
+import type { InstanceStatus, NodeUsage } from '../../core/model.ts';
 
 /** What usage needs of a local VM record. */
 export interface UsageRecord {
@@ -19,14 +17,4 @@ export function nodeUsage(records: readonly UsageRecord[], diskFreeMib: number):
     }
   }
   return usage;
-}
-
-/** The host's capacity (as reported when it joined) and the free disk under the data dir. */
-export async function measureHost(
-  dataDir: string,
-): Promise<{ capacity: NodeCapacity; diskFreeMib: number }> {
-  const { capacity } = await hostFacts(dataDir);
-  const disk = await statfs(dataDir).catch(() => undefined);
-  const diskFreeMib = disk === undefined ? 0 : Math.floor((disk.bavail * disk.bsize) / 1024 ** 2);
-  return { capacity, diskFreeMib };
 }

@@ -6,7 +6,8 @@ import type { Clock } from '../../ports/clock.ts';
 import { abortableSleep } from '../abortable-sleep.ts';
 import type { ActivityTracker } from '../activity/activity-tracker.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
-import { measureHost, nodeUsage } from './node-usage.ts';
+import { measureHost } from '../join/host-facts.ts';
+import { nodeUsage } from './node-usage.ts';
 
 export const DEFAULT_HEARTBEAT_MS = 5_000;
 

@@ -1,5 +1,6 @@
 import { statfs } from 'node:fs/promises';
 import { arch, availableParallelism, hostname, totalmem } from 'node:os';
+import type { NodeCapacity } from '../../core/model.ts';
 
 const ARCH_NAMES: Readonly<Record<string, string>> = { x64: 'x86_64', arm64: 'aarch64' };
 
@@ -17,10 +18,16 @@ export function nodeIdFromHostname(name: string): string {
 
 /** What the coordinator is told about this host when it joins. */
 export async function hostFacts(dataDir: string) {
+  const { capacity } = await measureHost(dataDir);
+  return { hostname: hostname(), arch: ARCH_NAMES[arch()] ?? arch(), capacity };
+}
+
+/** The host's capacity and the free disk under the data dir, from one look at its filesystem. */
+export async function measureHost(
+  dataDir: string,
+): Promise<{ capacity: NodeCapacity; diskFreeMib: number }> {
   const disk = await statfs(dataDir).catch(() => undefined);
   return {
-    hostname: hostname(),
-    arch: ARCH_NAMES[arch()] ?? arch(),
     capacity: {
       vcpus: availableParallelism(),
       memMib: Math.floor(totalmem() / 1024 / 1024),
@@ -28,5 +35,6 @@ export async function hostFacts(dataDir: string) {
       // heartbeat reports as usage (a capacity that moved with every write would re-run placement).
       diskGib: disk === undefined ? 0 : Math.floor((disk.blocks * disk.bsize) / 1024 ** 3),
     },
+    diskFreeMib: disk === undefined ? 0 : Math.floor((disk.bavail * disk.bsize) / 1024 ** 2),
   };
 }

@@ -82,8 +82,9 @@ export class SchedulerService {
         usedMemMib: 0,
         poolCounts: {},
       }));
+      const nodeById = new Map(placementNodes.map((n) => [n.id, n]));
       for (const instance of instances) {
-        const node = placementNodes.find((n) => n.id === instance.nodeId);
+        const node = instance.nodeId === null ? undefined : nodeById.get(instance.nodeId);
         if (!node) continue;
         const pool = `${instance.tenantId}/${instance.poolId}`;
         node.poolCounts[pool] = (node.poolCounts[pool] ?? 0) + 1;
