@@ -41,7 +41,8 @@ export async function loadVmm(selection: VmmSelection, deps: LoadVmmDeps): Promi
   const choice = vmmChoiceOf(selection, env);
   if (choice === 'qemu') {
     const { createQemuVmm } = await import('../drivers/qemu/create-qemu-vmm.ts');
-    return (await createQemuVmm({ runner: deps.runner, logger: deps.logger })).vmm;
+    const options = { runner: deps.runner, logger: deps.logger, clock: systemClock };
+    return (await createQemuVmm(options)).vmm;
   }
   return loadFirecracker(deps, env);
 }

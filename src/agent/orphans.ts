@@ -1,8 +1,17 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
+import {
+  commandLine,
+  listPids,
+  processStartTime,
+  terminate,
+} from '../drivers/process/process-control.ts';
 import { MVM_PREFIX } from './runtime/vm-key.ts';
 import type { RuntimeDeps } from './runtime/deps.ts';
+
+/** What SIGTERM gets before SIGKILL, and SIGKILL before we move on. */
+const ORPHAN_TERM_MS = 2_000;
+const ORPHAN_KILL_MS = 2_000;
 
 export interface OrphanReport {
   processes: number[];
@@ -19,8 +28,9 @@ export async function reapOrphans(
   owned: ReadonlySet<string>,
   livePids: ReadonlySet<number>,
 ): Promise<OrphanReport> {
-  const processes = await orphanVmmPids(deps.layout.vmsDir, livePids);
-  await Promise.all(processes.map((pid) => terminate(pid)));
+  const orphans = await orphanVmms(deps.layout.vmsDir, livePids);
+  await Promise.all(orphans.map((orphan) => stopOrphan(deps, orphan)));
+  const processes = orphans.map((orphan) => orphan.pid);
   const cgroups = await reapCgroups(deps, owned);
   const names = await readdir(deps.layout.vmsDir).catch(() => [] as string[]);
   const dirs = names.filter((name) => name.startsWith(MVM_PREFIX) && !owned.has(name));
@@ -56,40 +66,36 @@ async function reapCgroups(deps: RuntimeDeps, owned: ReadonlySet<string>): Promi
   return removed;
 }
 
+/** A process found in /proc, named by pid and start time so a reused pid is never signalled. */
+interface FoundProcess {
+  pid: number;
+  startTime: number;
+}
+
 /** VMM processes (qemu/firecracker) whose command line points into our vms dir. */
-async function orphanVmmPids(vmsDir: string, livePids: ReadonlySet<number>): Promise<number[]> {
-  const entries = await readdir('/proc').catch(() => [] as string[]);
-  const found: number[] = [];
-  for (const entry of entries) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid) || pid === process.pid || livePids.has(pid)) continue;
-    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
-    const exe = argv[0] ?? '';
-    if (!/qemu-system|firecracker|jailer/.test(exe)) continue;
-    if (argv.some((a) => a.includes(`${vmsDir}/`))) found.push(pid);
+async function orphanVmms(vmsDir: string, livePids: ReadonlySet<number>): Promise<FoundProcess[]> {
+  const found: FoundProcess[] = [];
+  for (const pid of await listPids()) {
+    if (pid === process.pid || livePids.has(pid)) continue;
+    const argv = await commandLine(pid);
+    if (!/qemu-system|firecracker|jailer/.test(argv[0] ?? '')) continue;
+    if (!argv.some((a) => a.includes(`${vmsDir}/`))) continue;
+    const startTime = await processStartTime(pid);
+    if (startTime !== undefined) found.push({ pid, startTime });
   }
   return found;
 }
 
-async function terminate(pid: number): Promise<void> {
-  send(pid, 'SIGTERM');
-  for (let i = 0; i < 100 && alive(pid); i++) await delay(20);
-  if (alive(pid)) send(pid, 'SIGKILL');
-}
-
-function send(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // Already gone.
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
+/** An orphan that survives SIGKILL is reported; its cgroup then stays (it is still in use). */
+async function stopOrphan(deps: RuntimeDeps, orphan: FoundProcess): Promise<void> {
+  const gone = await terminate(orphan.pid, {
+    clock: deps.clock,
+    termTimeoutMs: ORPHAN_TERM_MS,
+    killTimeoutMs: ORPHAN_KILL_MS,
+    startTime: orphan.startTime,
+  }).catch((error: unknown) => {
+    deps.logger.warn({ pid: orphan.pid, err: error }, 'could not stop an orphan VMM');
     return true;
-  } catch {
-    return false;
-  }
+  });
+  if (!gone) deps.logger.warn({ pid: orphan.pid }, 'orphan VMM survived SIGKILL');
 }

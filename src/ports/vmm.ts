@@ -50,6 +50,11 @@ export interface VmHandle {
   key: string;
   driver: 'firecracker' | 'qemu';
   pid: number;
+  /**
+   * The VMM's start time (/proc/<pid>/stat field 22), so a later process that got the same
+   * pid is not mistaken for it. Absent in handles recorded before it was kept.
+   */
+  pidStartTime?: number;
   /** Control socket: Firecracker API socket or QEMU QMP socket. */
   controlSocket: string;
   /** Host end of the guest agent channel (vsock UDS or virtio-serial chardev socket). */

@@ -9,6 +9,7 @@ import { openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createAgentClient } from '../../src/cli/agent-client.ts';
 import type { AgentClient } from '../../src/cli/agent-client.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { testRunner } from '../support/qemu-guest.ts';
 
@@ -50,7 +51,7 @@ export async function startAgentProcess(
       if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}`);
       return client.list().then(() => true);
     },
-    { timeoutMs: 60_000, intervalMs: 100, what: `agent on ${client.socket}` },
+    { clock: systemClock, timeoutMs: 60_000, intervalMs: 100, what: `agent on ${client.socket}` },
   );
   return { child, client };
 }

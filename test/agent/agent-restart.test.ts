@@ -12,7 +12,8 @@ import { createAgent } from '../../src/agent/main.ts';
 import { vmKey } from '../../src/agent/runtime/vm-key.ts';
 import type { LocalInstance, LocalLogs, LocalStats } from '../../src/contract/agent-api.ts';
 import { CgroupV2 } from '../../src/drivers/cgroup-v2/cgroup-v2.ts';
-import { pidAlive } from '../../src/drivers/qemu/qemu-process.ts';
+import { isAlive } from '../../src/drivers/process/process-control.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { realGuestGate } from '../support/qemu-guest.ts';
 import { agentDataDir, quietLogger, ref } from './agent-harness.ts';
@@ -49,7 +50,7 @@ describe.runIf(gate.run)('a killed agent comes back and still controls its VMs',
 
   afterAll(async () => {
     if (agent) await killHard(agent.child);
-    if (qemuPid > 0 && (await pidAlive(qemuPid))) process.kill(qemuPid, 'SIGKILL');
+    if (qemuPid > 0 && (await isAlive(qemuPid))) process.kill(qemuPid, 'SIGKILL');
     await cgroups.remove(key).catch(() => undefined);
     await cgroups.remove(ghost).catch(() => undefined);
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
@@ -82,7 +83,7 @@ describe.runIf(gate.run)('a killed agent comes back and still controls its VMs',
   it('kill -9 of the agent leaves the VM running; orphans appear meanwhile', async () => {
     await killHard(agent!.child);
     agent = undefined;
-    expect(await pidAlive(qemuPid)).toBe(true);
+    expect(await isAlive(qemuPid)).toBe(true);
     await mkdir(join(dataDir, 'vms', ghost, 'snapshots'), { recursive: true });
     await cgroups.create(ghost, { vcpus: 1, memMib: 64, pids: 16 });
   });
@@ -96,7 +97,12 @@ describe.runIf(gate.run)('a killed agent comes back and still controls its VMs',
         const s = await stats();
         return (s.guest?.counter ?? 0) > (before.guest?.counter ?? 0) ? s : undefined;
       },
-      { timeoutMs: 15_000, intervalMs: 300, what: 'the adopted guest counter to advance' },
+      {
+        clock: systemClock,
+        timeoutMs: 15_000,
+        intervalMs: 300,
+        what: 'the adopted guest counter to advance',
+      },
     );
     expect(now).toMatchObject({ status: 'running', pid: qemuPid, vmState: 'running' });
     expect(now.guest?.bootId).toBe(before.guest?.bootId);
@@ -116,7 +122,7 @@ describe.runIf(gate.run)('a killed agent comes back and still controls its VMs',
     expect(resumed).toMatchObject({ status: 'running', pid: qemuPid });
     const slept = (await cli('agent', 'instance', 'sleep', path)) as LocalInstance;
     expect(slept).toMatchObject({ status: 'sleeping', pid: null });
-    expect(await pidAlive(qemuPid)).toBe(false); // gone (at most a zombie of a dead parent)
+    expect(await isAlive(qemuPid)).toBe(false); // gone (at most a zombie of a dead parent)
     const woken = (await cli('agent', 'instance', 'wake', path)) as LocalInstance;
     expect(woken.status).toBe('running');
     qemuPid = woken.pid ?? 0;
@@ -132,7 +138,8 @@ describe.runIf(gate.run)('a killed agent comes back and still controls its VMs',
     await killHard(agent!.child);
     agent = undefined;
     process.kill(qemuPid, 'SIGKILL');
-    await waitUntil(async () => ((await pidAlive(qemuPid)) ? undefined : true), {
+    await waitUntil(async () => ((await isAlive(qemuPid)) ? undefined : true), {
+      clock: systemClock,
       timeoutMs: 5_000,
       what: 'qemu to die',
     });

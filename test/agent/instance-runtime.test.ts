@@ -14,6 +14,7 @@ import { createAgent } from '../../src/agent/main.ts';
 import type { RunningAgent } from '../../src/agent/main.ts';
 import { collectStats } from '../../src/agent/runtime/stats.ts';
 import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { realGuestGate } from '../support/qemu-guest.ts';
 import {
@@ -54,7 +55,12 @@ describe.runIf(gate.run)('agent instance runtime with a real guest', () => {
         const status = await guest().status();
         return status.counter > value ? status : undefined;
       },
-      { timeoutMs: 10_000, intervalMs: 200, what: `guest counter above ${value}` },
+      {
+        clock: systemClock,
+        timeoutMs: 10_000,
+        intervalMs: 200,
+        what: `guest counter above ${value}`,
+      },
     );
   const act = async (action: Parameters<typeof agent.runtime.act>[1]) => {
     record = await agent.runtime.act(vm1, action);

@@ -6,6 +6,7 @@ import { joinHost } from '../../src/agent/join/join-host.ts';
 import { NodeSession, renewalDue } from '../../src/agent/join/node-session.ts';
 import { parseCertPem } from '../../src/drivers/pki/cert-info.ts';
 import { createHttpsFetch } from '../../src/agent/join/https-fetch.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import {
   call,
@@ -94,6 +95,7 @@ it('renews after two thirds of the validity; the old certificate works until it 
   const old = createHttpsFetch(() => before);
   const oldSerial = parseCertPem(session.certificatePem).serial;
   await waitUntil(() => (renewalDue(session.certificatePem, new Date()) ? true : undefined), {
+    clock: systemClock,
     timeoutMs: 10_000,
     intervalMs: 100,
     what: 'renewal to fall due',
@@ -104,6 +106,7 @@ it('renews after two thirds of the validity; the old certificate works until it 
   expect(await desiredStatus(c, session.fetch)).toBe(200);
   expect(await desiredStatus(c, old)).toBe(200);
   await waitUntil(async () => ((await desiredStatus(c, old)) === 401 ? true : undefined), {
+    clock: systemClock,
     timeoutMs: 10_000,
     intervalMs: 200,
     what: 'the old certificate to expire',

@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createAgent } from '../../src/agent/main.ts';
 import { vmmChoiceOf } from '../../src/agent/load-vmm.ts';
-import { isProcessAlive } from '../../src/drivers/firecracker/process-control.ts';
+import { isAlive } from '../../src/drivers/process/process-control.ts';
 import { runIn } from '../cli/support/run-cli.ts';
 import { firecrackerBin } from '../drivers/firecracker/support/firecracker-env.ts';
 import { agentDataDir, quietLogger, ref, workerSpec } from './agent-harness.ts';
@@ -91,7 +91,7 @@ describe('vmm selection', () => {
       // The VMM really started, and was stopped when the deadline passed.
       const handle = await starts.mock.results[0]?.value;
       expect(handle?.driver).toBe('firecracker');
-      expect(await isProcessAlive(handle?.pid ?? 0)).toBe(false);
+      expect(await isAlive(handle?.pid ?? 0)).toBe(false);
     },
   );
 });

@@ -5,6 +5,7 @@ import { afterEach, expect, it } from 'vitest';
 import { createHttpsFetch } from '../../src/agent/join/https-fetch.ts';
 import { readTextFile } from '../../src/cli/config.ts';
 import { runCli } from '../../src/cli/main.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 
 let dataDir: string | undefined;
@@ -40,6 +41,7 @@ it('serves HTTPS from its own CA with --production, and keeps the certificate ac
       },
     );
     const url = await waitUntil(() => /listening on (https:\/\/\S+)/.exec(stdout)?.[1], {
+      clock: systemClock,
       timeoutMs: 10_000,
       what: 'the coordinator to listen',
     });
@@ -74,6 +76,7 @@ it('the CLI talks to an https coordinator with --ca-file, or its own CA from the
   );
   try {
     const url = await waitUntil(() => /listening on (https:\/\/\S+)/.exec(stdout)?.[1], {
+      clock: systemClock,
       timeoutMs: 10_000,
       what: 'the coordinator to listen',
     });

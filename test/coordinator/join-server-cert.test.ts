@@ -64,6 +64,6 @@ it('swaps a renewed server certificate into the running listener', async () => {
       (await servedFingerprint(port, ca.caCertificatePem)) === fingerprint(second.certificatePem)
         ? true
         : undefined,
-    { timeoutMs: 5_000, what: 'the renewed certificate to be served' },
+    { clock: systemClock, timeoutMs: 5_000, what: 'the renewed certificate to be served' },
   );
 });

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../src/agent/main.ts';
 import { runQuickstart, type QuickstartResult } from '../../src/cli/quickstart/run-quickstart.ts';
 import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 
 const qemu = existsSync('/usr/bin/qemu-system-x86_64');
@@ -81,7 +82,7 @@ describe.skipIf(!qemu)('quickstart (fleet-of-one)', () => {
     try {
       const url = await waitUntil(
         () => lines.map((l) => /serving until/.test(l)).includes(true) || undefined,
-        { timeoutMs: 120_000, what: 'the quickstart to serve' },
+        { clock: systemClock, timeoutMs: 120_000, what: 'the quickstart to serve' },
       ).then(() => /coordinator (http:\/\/\S+),/.exec(lines.join('\n'))?.[1]);
       const token = (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim();
       const api = createApiClient({ baseUrl: url ?? '', token });
@@ -97,7 +98,12 @@ describe.skipIf(!qemu)('quickstart (fleet-of-one)', () => {
           const statuses = list.map((i) => `${i.desiredStatus}:${i.status}`).sort();
           return statuses.join() === 'sleeping:sleeping,warm:warm' ? statuses : undefined;
         },
-        { timeoutMs: 60_000, intervalMs: 200, what: 'the running worker to be paused' },
+        {
+          clock: systemClock,
+          timeoutMs: 60_000,
+          intervalMs: 200,
+          what: 'the running worker to be paused',
+        },
       );
       expect(workers).toEqual(['sleeping:sleeping', 'warm:warm']);
     } finally {

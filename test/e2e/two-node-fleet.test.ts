@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { vmKey } from '../../src/agent/runtime/vm-key.ts';
 import type { InstanceView } from '../../src/contract/resources.ts';
-import { pidAlive } from '../../src/drivers/qemu/qemu-process.ts';
+import { isAlive } from '../../src/drivers/process/process-control.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { runner } from '../net/support/net-lab.ts';
 import { devImage } from '../support/qemu-guest.ts';
@@ -142,7 +143,7 @@ describe.runIf(gate.run)('a coordinator and two agents, each in its own namespac
     await holdsFor(4_000, 'agents keeping their VMs with the coordinator down', async () => {
       expect(await localRecords('node-a')).toEqual(before.a);
       expect(await localRecords('node-b')).toEqual(before.b);
-      for (const pid of qemuPids.values()) expect(await pidAlive(pid)).toBe(true);
+      for (const pid of qemuPids.values()) expect(await isAlive(pid)).toBe(true);
     });
     await fleet().startCoordinator();
     const list = await settle('the restarted coordinator', settledAs('running', 'warm'));
@@ -158,11 +159,12 @@ describe.runIf(gate.run)('a coordinator and two agents, each in its own namespac
     const snapshots = join(fleet().agentDir('node-b'), 'vms', key, 'snapshots');
     await scale({ running: 0, warm: 0, sleeping: 2 });
     await waitUntil(() => (existsSync(snapshots) ? true : undefined), {
+      clock: systemClock,
       timeoutMs: 60_000,
       intervalMs: 5,
       what: `agent node-b starting the snapshot of ${key}`,
     });
-    const midSleep = await pidAlive(qemuPids.get(b.id) ?? 0);
+    const midSleep = await isAlive(qemuPids.get(b.id) ?? 0);
     await fleet().killAgent('node-b');
     expect(midSleep, 'the kill must land while B still had its QEMU (mid-sleep)').toBe(true);
     await fleet().startAgent('node-b');
@@ -208,6 +210,7 @@ describe.runIf(gate.run)('a coordinator and two agents, each in its own namespac
     for (const node of NODE_IDS) {
       const agent = fleet().agent(node);
       await waitUntil(async () => ((await agent.client.list()).length === 0 ? true : undefined), {
+        clock: systemClock,
         timeoutMs: 60_000,
         intervalMs: 250,
         what: `agent ${node} removing its instance after the pool was destroyed`,

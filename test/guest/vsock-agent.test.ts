@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GUEST_AGENT_VSOCK_PORT } from '../../src/contract/guest-protocol.ts';
 import { GuestClient } from '../../src/drivers/guest-channel/guest-client.ts';
 import { vsockTransport } from '../../src/drivers/guest-channel/vsock-transport.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { devImage, testRunner } from '../support/qemu-guest.ts';
 
@@ -93,6 +94,7 @@ describe('guest agent over the vsock path of the dev image', () => {
           () => false,
         ),
       {
+        clock: systemClock,
         timeoutMs: 10_000,
         intervalMs: 50,
         what: 'the socat listener of the rootfs',

@@ -16,6 +16,7 @@ import { macFor } from '../../src/core/addresses.ts';
 import { tapName } from '../../src/core/naming.ts';
 import { verifyNetwork } from '../../src/core/net-invariants.ts';
 import { LinuxNetworkDriver } from '../../src/drivers/linux-net/linux-network-driver.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import type { SpawnedProcess } from '../../src/ports/process-runner.ts';
 import { agentDataDir } from '../agent/agent-harness.ts';
@@ -66,11 +67,7 @@ describe.runIf(gate.run)('the agent process serves metadata on its tenant bridge
           () => true,
           () => undefined,
         ),
-      {
-        timeoutMs: 30_000,
-        intervalMs: 100,
-        what: `agent on ${client.socket}`,
-      },
+      { clock: systemClock, timeoutMs: 30_000, intervalMs: 100, what: `agent on ${client.socket}` },
     );
   };
   const stopAgent = async (): Promise<void> => {
@@ -107,6 +104,7 @@ describe.runIf(gate.run)('the agent process serves metadata on its tenant bridge
     await stopAgent(); // a crash: the restarted agent must rebuild everything from its records
     await startAgent();
     const answer = await waitUntil(async () => lab?.httpGet(guests.a, URL), {
+      clock: systemClock,
       timeoutMs: 10_000,
       intervalMs: 200,
       what: 'metadata answering guest a',

@@ -17,6 +17,7 @@ import { verifyNetwork } from '../../src/core/net-invariants.ts';
 import type { LocalSpecInput } from '../../src/contract/agent-api.ts';
 import { LinuxNetworkDriver } from '../../src/drivers/linux-net/linux-network-driver.ts';
 import { NetnsProcessRunner } from '../../src/drivers/process/netns-process-runner.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
 import type { ObservedNetwork } from '../../src/ports/network.ts';
@@ -116,6 +117,7 @@ describe.runIf(netOk.run && qemu.run)(
       expect(links.get(tapName(6, 3))?.master).toBe(bridgeName(6));
       expect(links.get(bridgeName(5))?.addresses).toContain('10.240.5.1/24');
       await waitUntil(async () => ((await lab?.ping(node, VM_IP)) ? true : undefined), {
+        clock: systemClock,
         timeoutMs: 60_000,
         intervalMs: 500,
         what: `guest ${VM_IP} answering its gateway on ${bridgeName(5)}`,

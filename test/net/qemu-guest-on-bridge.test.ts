@@ -9,6 +9,7 @@ import { macFor } from '../../src/core/addresses.ts';
 import { tapName } from '../../src/core/naming.ts';
 import { verifyNetwork } from '../../src/core/net-invariants.ts';
 import { LinuxNetworkDriver } from '../../src/drivers/linux-net/linux-network-driver.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
 import type { HostNetworkState, InstanceNetSpec } from '../../src/ports/network.ts';
@@ -82,6 +83,7 @@ describe.runIf(netOk.run && qemu.run)('a real QEMU guest on a tenant bridge', ()
 
   it("answers its gateway's ping once booted (the guest kernel on the real tap)", async () => {
     await waitUntil(async () => ((await lab.ping(node, vmNic.ip)) ? true : undefined), {
+      clock: systemClock,
       timeoutMs: 120_000,
       intervalMs: 500,
       what: `guest ${vmNic.ip} answering ping on br-tenant-5`,

@@ -225,6 +225,7 @@ describe.runIf(gate.run)('tenant VXLAN peers learned from the coordinator (real 
       await waitUntil(
         async () => ((await floodsTo(node, ALPHA)).includes(peer) ? true : undefined),
         {
+          clock: systemClock,
           timeoutMs: 30_000,
           intervalMs: 200,
           what: `${node} flooding alpha's VXLAN to ${peer}`,
@@ -325,7 +326,12 @@ describe.runIf(gate.run)('tenant VXLAN peers learned from the coordinator (real 
     });
     await waitUntil(
       async () => ((await floodsTo('node-1', ALPHA)).length === 0 ? true : undefined),
-      { timeoutMs: 30_000, intervalMs: 200, what: "node-1 dropping alpha's VXLAN peer" },
+      {
+        clock: systemClock,
+        timeoutMs: 30_000,
+        intervalMs: 200,
+        what: "node-1 dropping alpha's VXLAN peer",
+      },
     );
     const names = (await observe('node-1')).links.map((l) => l.name);
     expect(names).not.toContain(vxlanName(ALPHA));

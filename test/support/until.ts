@@ -1,3 +1,4 @@
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 
 /** Polls `probe` until it yields a value (undefined = not yet); names `what` on a timeout. */
@@ -7,5 +8,5 @@ export function until<T>(
   timeoutMs = 120_000,
   intervalMs = 100,
 ): Promise<T> {
-  return waitUntil(probe, { what, timeoutMs, intervalMs });
+  return waitUntil(probe, { clock: systemClock, what, timeoutMs, intervalMs });
 }

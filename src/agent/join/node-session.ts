@@ -4,6 +4,7 @@ import { createApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import { issuedBy, parseCertPem } from '../../drivers/pki/cert-info.ts';
 import { newEcPrivateKeyPem } from '../../drivers/pki/key-files.ts';
 import { createCsr } from '../../drivers/pki/openssl-csr.ts';
+import { abortableSleep } from '../../drivers/process/wait-until.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 import { createHttpsFetch, type HttpsFetch, type TlsMaterial } from './https-fetch.ts';
@@ -107,7 +108,7 @@ export class NodeSession {
       await this.renewIfDue(options.clock.now()).catch((error: unknown) =>
         options.onError?.(error),
       );
-      await options.clock.sleep(options.everyMs);
+      await abortableSleep(options.clock, options.everyMs, options.signal);
     }
   }
 }

@@ -6,6 +6,7 @@ import type { Clock } from '../../ports/clock.ts';
 import { systemClock } from '../clock/system-clock.ts';
 import { silentLogger } from '../process/logger.ts';
 import type { DriverLogger } from '../process/logger.ts';
+import { AbortWait, waitUntil, WaitTimeoutError } from '../process/wait-until.ts';
 import { readCgroup2Mount } from './cgroup2-mount.ts';
 import { assertCgroupKey, assertLimits, assertPid, isCgroupKey } from './cgroup-inputs.ts';
 import { enableControllers, readOptional, readPids, words } from './cgroup-files.ts';
@@ -99,12 +100,21 @@ export class CgroupV2 implements Cgroups {
     const mount = await this.mountPoint();
     if (mount === undefined) return;
     const dir = join(mount, SLICE, key);
-    const deadline = this.clock.now().getTime() + (this.options.removeTimeoutMs ?? 2_000);
     // A VMM that was just killed leaves its cgroup a moment later: EBUSY until then.
-    while (!(await this.tryRemove(dir))) {
-      if (this.clock.now().getTime() >= deadline) throw await busyError(dir);
-      await this.clock.sleep(REMOVE_POLL_MS);
-    }
+    const removed = () =>
+      this.tryRemove(dir).then(
+        (done) => (done ? true : undefined),
+        (error: unknown) => Promise.reject(new AbortWait(error)),
+      );
+    await waitUntil(removed, {
+      clock: this.clock,
+      timeoutMs: this.options.removeTimeoutMs ?? 2_000,
+      intervalMs: REMOVE_POLL_MS,
+      what: `cgroup ${dir} to empty`,
+    }).catch(async (error: unknown) => {
+      // Said better: which processes or child cgroups still hold it.
+      throw error instanceof WaitTimeoutError ? await busyError(dir) : error;
+    });
   }
 
   async list(): Promise<string[]> {

@@ -3,7 +3,10 @@ import type { Clock } from '../../ports/clock.ts';
 
 export const systemClock: Clock = {
   now: () => new Date(),
-  sleep: async (ms) => {
-    await delay(ms);
+  sleep: async (ms, signal) => {
+    // An abort ends the sleep early and clears its timer; it is not an error here.
+    await delay(ms, undefined, signal ? { signal } : {}).catch((error: unknown) => {
+      if (!signal?.aborted) throw error;
+    });
   },
 };

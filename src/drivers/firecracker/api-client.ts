@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { HostError, UnavailableError } from '../../core/errors.ts';
 import type { Clock } from '../../ports/clock.ts';
+import { AbortWait, waitUntil } from '../process/wait-until.ts';
 
 /** Firecracker answers quickly or not at all; a hung VMM must not hang the agent. */
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -139,23 +140,22 @@ export async function waitForSocket(
   socketPath: string,
   options: WaitForSocketOptions,
 ): Promise<void> {
-  const deadline = options.clock.now().getTime() + options.timeoutMs;
-  for (;;) {
-    if (await socketAccepts(socketPath)) return;
+  const accepting = async () => {
+    if (await socketAccepts(socketPath)) return true;
     const reason = options.abandon?.();
-    if (reason !== undefined) {
-      throw new HostError(`firecracker API socket ${socketPath} never came up: ${reason}`, {
+    if (reason === undefined) return undefined;
+    throw new AbortWait(
+      new HostError(`firecracker API socket ${socketPath} never came up: ${reason}`, {
         socket: socketPath,
-      });
-    }
-    if (options.clock.now().getTime() >= deadline) {
-      throw new HostError(
-        `firecracker API socket ${socketPath} did not accept connections within ${options.timeoutMs} ms; check the VM's firecracker log`,
-        { socket: socketPath, timeoutMs: options.timeoutMs },
-      );
-    }
-    await options.clock.sleep(SOCKET_POLL_MS);
-  }
+      }),
+    );
+  };
+  await waitUntil(accepting, {
+    clock: options.clock,
+    timeoutMs: options.timeoutMs,
+    intervalMs: SOCKET_POLL_MS,
+    what: `firecracker API socket ${socketPath} to accept connections (see the VM's firecracker log)`,
+  });
 }
 
 /**

@@ -11,6 +11,7 @@ import type {
 } from '../../ports/vmm.ts';
 import { silentLogger } from '../process/logger.ts';
 import type { DriverLogger } from '../process/logger.ts';
+import { commandLine, isAlive, terminate, waitForExit } from '../process/process-control.ts';
 import { FirecrackerApiClient, socketAccepts, unresponsiveVmm } from './api-client.ts';
 import { bootRequests, sendAll, stageIntoJail, vmmFiles } from './boot-config.ts';
 import { defaultTimeouts } from './firecracker-config.ts';
@@ -21,7 +22,6 @@ import type { JailOwner } from './jail-files.ts';
 import { launchVmm } from './launch-vmm.ts';
 import type { LaunchedVmm } from './launch-vmm.ts';
 import { RESTORE_MEMORY_FILE, planLoad, prepareSnapshotInputs } from './load-snapshot.ts';
-import { isFirecrackerProcess, isProcessAlive, terminate, waitForExit } from './process-control.ts';
 import { actionRequest, apiShapesFor, vmStateRequest } from './requests.ts';
 import { forgetLastSnapshot, readSnapshotMeta, recordLastSnapshot } from './snapshot-files.ts';
 import { takeSnapshot } from './take-snapshot.ts';
@@ -133,11 +133,11 @@ export class FirecrackerVmm implements Vmm {
   }
 
   async state(vm: VmHandle): Promise<VmState> {
-    if (!(await isProcessAlive(vm.pid))) return 'exited';
+    if (!(await isAlive(vm.pid, vm.pidStartTime))) return 'exited';
     const info = await this.probe(vm)
       .get('/')
       .catch(async (error: unknown) => {
-        if (!(await isProcessAlive(vm.pid))) return undefined;
+        if (!(await isAlive(vm.pid, vm.pidStartTime))) return undefined;
         throw unresponsiveVmm(vm, error);
       });
     if (info === undefined) return 'exited';
@@ -155,13 +155,14 @@ export class FirecrackerVmm implements Vmm {
 
   async stop(vm: VmHandle): Promise<void> {
     const layout = layoutFromHandle(vm);
-    if (await isFirecrackerProcess(vm.pid)) {
+    if (await isFirecrackerProcess(vm)) {
       await this.askGuestToPowerOff(vm);
-      const { clock } = this.config;
       const gone = await terminate(vm.pid, {
-        clock,
+        clock: this.config.clock,
         termTimeoutMs: this.timeouts.termMs,
         killTimeoutMs: this.timeouts.killMs,
+        startTime: vm.pidStartTime,
+        onSigkill: () => this.log.warn({ key: vm.key, pid: vm.pid }, 'firecracker ignored SIGTERM'),
       });
       if (!gone) {
         throw new HostError(`firecracker pid ${vm.pid} of VM '${vm.key}' survived SIGKILL`, {
@@ -178,7 +179,7 @@ export class FirecrackerVmm implements Vmm {
    * caller start a second VMM on the same taps and drives. It throws instead; `stop` still works.
    */
   async adopt(vm: VmHandle): Promise<VmHandle | null> {
-    if (!(await isFirecrackerProcess(vm.pid))) return null;
+    if (!(await isFirecrackerProcess(vm))) return null;
     if (!(await socketAccepts(vm.controlSocket))) throw unresponsiveVmm(vm, 'socket refused');
     await this.probe(vm)
       .get('/')
@@ -230,8 +231,12 @@ export class FirecrackerVmm implements Vmm {
     try {
       return await work();
     } catch (error) {
-      const { clock } = this.config;
-      await terminate(vmm.pid, { clock, termTimeoutMs: 500, killTimeoutMs: this.timeouts.killMs });
+      await terminate(vmm.pid, {
+        clock: this.config.clock,
+        termTimeoutMs: 500,
+        killTimeoutMs: this.timeouts.killMs,
+        startTime: vmm.startTime,
+      });
       if (layout.jailRoot !== undefined) await removeJail(layout.jailRoot);
       throw error;
     }
@@ -242,6 +247,7 @@ export class FirecrackerVmm implements Vmm {
       key: spec.key,
       driver: 'firecracker',
       pid: vmm.pid,
+      pidStartTime: vmm.startTime,
       controlSocket: layout.apiSocket.host,
       guestSocket,
       workDir: spec.workDir,
@@ -265,7 +271,12 @@ export class FirecrackerVmm implements Vmm {
         () => true,
         () => false,
       );
-    if (sent) await waitForExit(vm.pid, this.timeouts.gracefulStopMs, this.config.clock);
+    if (!sent) return;
+    await waitForExit(vm.pid, {
+      clock: this.config.clock,
+      timeoutMs: this.timeouts.gracefulStopMs,
+      startTime: vm.pidStartTime,
+    });
   }
 
   private async cleanUp(layout: VmLayout, vm: VmHandle): Promise<void> {
@@ -277,4 +288,10 @@ export class FirecrackerVmm implements Vmm {
     await copyFile(layout.log.host, join(vm.workDir, 'firecracker.log')).catch(() => undefined);
     await removeJail(layout.jailRoot);
   }
+}
+
+/** Alive, and really a Firecracker: after a host reboot the pid may belong to anything. */
+async function isFirecrackerProcess(vm: VmHandle): Promise<boolean> {
+  if (!(await isAlive(vm.pid, vm.pidStartTime))) return false;
+  return (await commandLine(vm.pid)).some((arg) => arg.includes('firecracker'));
 }

@@ -2,18 +2,20 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { HostError } from '../../core/errors.ts';
 import type { SpawnedProcess } from '../../ports/process-runner.ts';
+import { processStartTime, readPidFile, terminate } from '../process/process-control.ts';
 import { FirecrackerApiClient, waitForSocket } from './api-client.ts';
 import type { FirecrackerTimeouts, FirecrackerVmmConfig } from './firecracker-config.ts';
 import { detectVersion } from './firecracker-version.ts';
 import type { FirecrackerVersion } from './firecracker-version.ts';
 import { createOwnedFile, ownerOf } from './jail-files.ts';
-import { pidFromJail, terminate } from './process-control.ts';
 import { loggerRequest, metricsRequest } from './requests.ts';
 import type { VmLayout } from './vm-layout.ts';
 import { jailerArgs } from './vm-layout.ts';
 
 export interface LaunchedVmm {
   pid: number;
+  /** Read once the API answers, to tell this VMM from a later process with its pid. */
+  startTime: number | undefined;
   process: SpawnedProcess;
   client: FirecrackerApiClient;
   version: FirecrackerVersion;
@@ -65,6 +67,7 @@ async function connect(
         : `the process exited with ${exitCode ?? 'a signal'}; see ${layout.stdoutLog}`,
   });
   const pid = await vmmPid(config, layout, child);
+  const startTime = await processStartTime(pid);
   if (input.cgroupDir !== undefined) await joinCgroup(input.cgroupDir, pid);
   const client = new FirecrackerApiClient(layout.apiSocket.host, timeouts.apiRequestMs);
   const version = await detectVersion(client);
@@ -75,7 +78,7 @@ async function connect(
   ]) {
     await client.call(request.method, request.path, request.body);
   }
-  return { pid, process: child, client, version };
+  return { pid, startTime, process: child, client, version };
 }
 
 function commandFor(config: FirecrackerVmmConfig, input: LaunchInput): [string, string[]] {
@@ -105,7 +108,9 @@ async function vmmPid(
   child: SpawnedProcess,
 ): Promise<number> {
   if (!config.jailer || layout.jailRoot === undefined) return child.pid;
-  return (await pidFromJail(layout.jailRoot, basename(config.firecrackerBin))) ?? child.pid;
+  // Jailer 1.7+ forks before exec and writes the Firecracker pid into the chroot.
+  const pidFile = join(layout.jailRoot, `${basename(config.firecrackerBin)}.pid`);
+  return (await readPidFile(pidFile)) ?? child.pid;
 }
 
 /** Before any guest memory is touched, so everything the guest uses is charged there. */

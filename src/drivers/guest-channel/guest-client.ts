@@ -12,6 +12,8 @@ import type {
   GuestResponse,
   GuestStatus,
 } from '../../contract/guest-protocol.ts';
+import type { Clock } from '../../ports/clock.ts';
+import { systemClock } from '../clock/system-clock.ts';
 import { silentLogger } from '../process/logger.ts';
 import type { DriverLogger } from '../process/logger.ts';
 import { waitUntil } from '../process/wait-until.ts';
@@ -19,6 +21,8 @@ import type { GuestTransport } from './guest-transport.ts';
 
 export interface GuestClientOptions {
   logger?: DriverLogger;
+  /** Measures the readiness and connect waits; default the system clock. */
+  clock?: Clock;
   /** Per request, unless the call gives its own. */
   requestTimeoutMs?: number;
   /** How long a request keeps trying to open the channel. */
@@ -43,12 +47,14 @@ export class GuestClient {
   private nextId = randomInt(1, 2 ** 30);
   private readonly pending = new Map<number, Pending>();
   private readonly log: DriverLogger;
+  private readonly clock: Clock;
 
   constructor(
     private readonly transport: GuestTransport,
     private readonly options: GuestClientOptions = {},
   ) {
     this.log = options.logger ?? silentLogger;
+    this.clock = options.clock ?? systemClock;
   }
 
   ping(timeoutMs?: number): Promise<GuestResponse<'ping'>> {
@@ -84,6 +90,7 @@ export class GuestClient {
   /** Resolves once the agent answers a ping; short pings are retried until the deadline. */
   async waitReady(timeoutMs: number): Promise<void> {
     await waitUntil(() => this.ping(Math.min(1_000, timeoutMs)).then(() => true), {
+      clock: this.clock,
       timeoutMs,
       intervalMs: 50,
       what: `guest agent on ${this.transport.describe}`,
@@ -120,6 +127,7 @@ export class GuestClient {
   private async connected(timeoutMs: number): Promise<Socket> {
     if (this.socket && !this.socket.destroyed) return this.socket;
     const socket = await waitUntil(() => this.transport.open(Math.min(timeoutMs, 2_000)), {
+      clock: this.clock,
       timeoutMs: this.options.connectTimeoutMs ?? timeoutMs,
       intervalMs: 50,
       what: `guest channel ${this.transport.describe}`,

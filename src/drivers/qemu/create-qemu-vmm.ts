@@ -1,5 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Clock } from '../../ports/clock.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 import { buildDevImage, rootfsDrive } from '../dev-image/build-dev-image.ts';
 import { defaultCacheDir } from '../dev-image/cache-dir.ts';
@@ -34,7 +35,7 @@ export async function createQemuVmm(
 /** Boots the dev image under KVM and waits for its agent; any failure means "use TCG". */
 async function probeKvmBoot(
   cacheDir: string,
-  options: { runner: ProcessRunner; logger?: DriverLogger },
+  options: { runner: ProcessRunner; logger?: DriverLogger; clock?: Clock },
   timeoutMs: number,
 ): Promise<boolean> {
   const image = await buildDevImage({ cacheDir, runner: options.runner });
@@ -42,6 +43,7 @@ async function probeKvmBoot(
   const vmm = new QemuVmm({
     runner: options.runner,
     accel: 'kvm',
+    clock: options.clock,
     timeouts: { startMs: timeoutMs },
   });
   const spec = {
@@ -56,7 +58,7 @@ async function probeKvmBoot(
     nets: [],
   };
   const vm = await vmm.start(spec);
-  const client = new GuestClient(unixSocketTransport(vm.guestSocket));
+  const client = new GuestClient(unixSocketTransport(vm.guestSocket), { clock: options.clock });
   try {
     await client.waitReady(timeoutMs);
     return true;

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { HostError, ValidationError } from '../../core/errors.ts';
+import type { Clock } from '../../ports/clock.ts';
 import type { SnapshotRef, VmSpec } from '../../ports/vmm.ts';
 import { replaceDir } from '../dev-image/cache-dir.ts';
 import { AbortWait, waitUntil } from '../process/wait-until.ts';
@@ -28,6 +29,12 @@ export interface SnapshotMeta {
   vcpus: number;
 }
 
+/** How long a migration stream may take, measured on the driver's clock. */
+export interface MigrationWait {
+  clock: Clock;
+  timeoutMs: number;
+}
+
 interface MigrateInfo {
   status?: string;
   'error-desc'?: string;
@@ -38,7 +45,7 @@ export async function saveSnapshot(
   qmp: QmpClient,
   dir: string,
   meta: SnapshotMeta,
-  timeoutMs: number,
+  wait: MigrationWait,
 ): Promise<SnapshotRef> {
   const staging = join(dirname(dir), `.${basename(dir)}.tmp-${randomBytes(4).toString('hex')}`);
   await mkdir(staging, { recursive: true });
@@ -46,7 +53,7 @@ export async function saveSnapshot(
     const stateFile = join(staging, STATE_FILE);
     await qmp.execute('migrate-set-parameters', { 'max-bandwidth': MAX_BANDWIDTH });
     await qmp.execute('migrate', { uri: `exec:cat > ${shellQuote(stateFile)}` });
-    await waitForMigration(qmp, timeoutMs, `saving VM state to ${stateFile}`);
+    await waitForMigration(qmp, wait, `saving VM state to ${stateFile}`);
     await fsyncFile(stateFile);
     await writeFile(join(staging, META_FILE), `${JSON.stringify(meta, null, 2)}\n`);
     await fsyncFile(join(staging, META_FILE));
@@ -62,10 +69,14 @@ export async function saveSnapshot(
 }
 
 /** Feeds a snapshot into a QEMU started with `-incoming defer`; leaves it paused. */
-export async function loadSnapshot(qmp: QmpClient, dir: string, timeoutMs: number): Promise<void> {
+export async function loadSnapshot(
+  qmp: QmpClient,
+  dir: string,
+  wait: MigrationWait,
+): Promise<void> {
   const stateFile = join(dir, STATE_FILE);
   await qmp.execute('migrate-incoming', { uri: `exec:cat ${shellQuote(stateFile)}` });
-  await waitForMigration(qmp, timeoutMs, `loading VM state from ${stateFile}`);
+  await waitForMigration(qmp, wait, `loading VM state from ${stateFile}`);
 }
 
 export async function readSnapshotMeta(dir: string): Promise<SnapshotMeta> {
@@ -91,7 +102,7 @@ export function assertCompatible(spec: VmSpec, meta: SnapshotMeta, accel: Accel)
   }
 }
 
-async function waitForMigration(qmp: QmpClient, timeoutMs: number, what: string): Promise<void> {
+async function waitForMigration(qmp: QmpClient, wait: MigrationWait, what: string): Promise<void> {
   await waitUntil(
     async () => {
       const info = await qmp.execute<MigrateInfo>('query-migrate');
@@ -102,7 +113,7 @@ async function waitForMigration(qmp: QmpClient, timeoutMs: number, what: string)
       }
       return undefined;
     },
-    { timeoutMs, intervalMs: 10, what },
+    { ...wait, intervalMs: 10, what },
   );
 }
 

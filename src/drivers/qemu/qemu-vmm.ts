@@ -1,6 +1,7 @@
-import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, HostError, ValidationError } from '../../core/errors.ts';
+import type { Clock } from '../../ports/clock.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 import type {
   SnapshotRef,
@@ -10,19 +11,15 @@ import type {
   VmSpec,
   VmState,
 } from '../../ports/vmm.ts';
+import { systemClock } from '../clock/system-clock.ts';
 import { silentLogger } from '../process/logger.ts';
 import type { DriverLogger } from '../process/logger.ts';
-import { AbortWait, waitUntil } from '../process/wait-until.ts';
-import { qemuArgs, qemuPaths, tscKhzFromCpuinfo } from './qemu-args.ts';
-import type { Accel, QemuLaunch } from './qemu-args.ts';
-import { isQemuFor, logTail, pidAlive, signal, waitForExit } from './qemu-process.ts';
-import {
-  assertCompatible,
-  loadSnapshot,
-  readSnapshotMeta,
-  saveSnapshot,
-  SNAPSHOT_FORMAT,
-} from './qemu-snapshot.ts';
+import { terminate, waitForExit } from '../process/process-control.ts';
+import { qemuPaths, tscKhzFromCpuinfo } from './qemu-args.ts';
+import type { Accel } from './qemu-args.ts';
+import { isQemuFor, launchQemu } from './qemu-launch.ts';
+import type { QemuLaunchHow } from './qemu-launch.ts';
+import { assertCompatible, loadSnapshot, readSnapshotMeta, saveSnapshot } from './qemu-snapshot.ts';
 import type { SnapshotMeta } from './qemu-snapshot.ts';
 import { QmpClient } from './qmp-client.ts';
 
@@ -30,6 +27,8 @@ export interface QemuVmmOptions {
   runner: ProcessRunner;
   accel: Accel;
   logger?: DriverLogger;
+  /** Measures every wait (QMP, migration, exit); default the system clock. */
+  clock?: Clock;
   /** Default `MVM_QEMU_BINARY` or qemu-system-x86_64 from PATH. */
   qemuBinary?: string;
   /** Host TSC in kHz for TCG guests; default read from /proc/cpuinfo. */
@@ -54,18 +53,19 @@ const DEFAULT_TIMEOUTS: QemuTimeouts = {
   migrateMs: 120_000,
   stopStageMs: 3_000,
 };
-const MAX_UNIX_PATH = 107;
 
 /** The Vmm port on `qemu-system-x86_64 -M microvm`, driven over QMP. */
 export class QemuVmm implements Vmm {
   readonly name = 'qemu' as const;
   private readonly log: DriverLogger;
+  private readonly clock: Clock;
   private readonly timeouts: QemuTimeouts;
   private readonly binary: string;
   private tscKhz: number | undefined;
 
   constructor(private readonly options: QemuVmmOptions) {
     this.log = options.logger ?? silentLogger;
+    this.clock = options.clock ?? systemClock;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.binary = options.qemuBinary ?? process.env['MVM_QEMU_BINARY'] ?? 'qemu-system-x86_64';
     this.tscKhz = options.tscKhz;
@@ -111,9 +111,7 @@ export class QemuVmm implements Vmm {
     }
     const meta = await this.launchMeta(vm);
     const started = Date.now();
-    const ref = await this.withQmp(vm, (qmp) =>
-      saveSnapshot(qmp, dir, meta, this.timeouts.migrateMs),
-    );
+    const ref = await this.withQmp(vm, (qmp) => saveSnapshot(qmp, dir, meta, this.migrationWait()));
     this.log.info(
       { key: vm.key, dir, bytes: ref.sizeBytes, ms: Date.now() - started },
       'snapshot saved',
@@ -129,7 +127,7 @@ export class QemuVmm implements Vmm {
     assertCompatible(spec, meta, this.options.accel);
     const vm = await this.launch(spec, { accel: meta.accel, tscKhz: meta.tscKhz, incoming: true });
     try {
-      await this.withQmp(vm, (qmp) => loadSnapshot(qmp, snapshot.dir, this.timeouts.migrateMs));
+      await this.withQmp(vm, (qmp) => loadSnapshot(qmp, snapshot.dir, this.migrationWait()));
       await this.placeInCgroup(spec, vm.pid);
       await this.expectStatus(vm, 'paused');
     } catch (error) {
@@ -147,18 +145,7 @@ export class QemuVmm implements Vmm {
   }
 
   async stop(vm: VmHandle): Promise<void> {
-    if (await this.isOurs(vm)) {
-      await this.quitGracefully(vm);
-      if (!(await waitForExit(vm.pid, this.timeouts.stopStageMs))) {
-        this.log.warn({ key: vm.key, pid: vm.pid }, 'qemu ignored quit; sending SIGTERM');
-        signal(vm.pid, 'SIGTERM');
-        if (!(await waitForExit(vm.pid, this.timeouts.stopStageMs))) {
-          this.log.warn({ key: vm.key, pid: vm.pid }, 'qemu ignored SIGTERM; sending SIGKILL');
-          signal(vm.pid, 'SIGKILL');
-          await waitForExit(vm.pid, this.timeouts.stopStageMs);
-        }
-      }
-    }
+    if (await this.isOurs(vm)) await this.shutDown(vm);
     const paths = qemuPaths(vm.workDir);
     await Promise.all(
       [paths.qmpSocket, paths.agentSocket, paths.pidFile].map((p) => rm(p, { force: true })),
@@ -179,58 +166,15 @@ export class QemuVmm implements Vmm {
     }
   }
 
-  private async launch(
-    spec: VmSpec,
-    how: Pick<QemuLaunch, 'accel' | 'tscKhz' | 'incoming'>,
-  ): Promise<VmHandle> {
-    const paths = qemuPaths(spec.workDir);
-    assertSocketPaths([paths.qmpSocket, paths.agentSocket]);
-    await mkdir(spec.workDir, { recursive: true });
-    await this.assertNotRunning(spec, paths.pidFile, paths.qmpSocket);
-    await Promise.all([paths.qmpSocket, paths.agentSocket].map((p) => rm(p, { force: true })));
-    const args = qemuArgs({ spec, paths, paused: true, ...how });
-    await appendFile(
-      paths.processLog,
-      `--- ${new Date().toISOString()} ${this.binary} ${args.join(' ')}\n`,
-    );
-    const child = this.options.runner.spawn(this.binary, args, {
-      detached: true,
-      logFile: paths.processLog,
-    });
-    const meta: SnapshotMeta = {
-      format: SNAPSHOT_FORMAT,
-      accel: how.accel,
-      ...(how.tscKhz === undefined ? {} : { tscKhz: how.tscKhz }),
-      memMib: spec.memMib,
-      vcpus: spec.vcpus,
+  private launch(spec: VmSpec, how: QemuLaunchHow): Promise<VmHandle> {
+    const context = {
+      binary: this.binary,
+      runner: this.options.runner,
+      clock: this.clock,
+      startMs: this.timeouts.startMs,
+      qmpAnswers: (vm: VmHandle) => this.withQmp(vm, () => Promise.resolve(true)),
     };
-    await writeFile(join(spec.workDir, 'launch.json'), `${JSON.stringify(meta)}\n`);
-    const vm: VmHandle = {
-      key: spec.key,
-      driver: 'qemu',
-      pid: child.pid,
-      controlSocket: paths.qmpSocket,
-      guestSocket: paths.agentSocket,
-      workDir: spec.workDir,
-    };
-    let exitCode: number | null | undefined;
-    void child.exited.then((code) => (exitCode = code));
-    await waitUntil(
-      async () => {
-        if (exitCode !== undefined) {
-          const tail = await logTail(paths.processLog);
-          throw new AbortWait(
-            new HostError(`qemu for '${spec.key}' exited (${exitCode}): ${tail}`),
-          );
-        }
-        return this.withQmp(vm, () => Promise.resolve(true));
-      },
-      { timeoutMs: this.timeouts.startMs, intervalMs: 20, what: `QMP of vm '${spec.key}'` },
-    ).catch(async (error: unknown) => {
-      signal(child.pid, 'SIGKILL');
-      throw error;
-    });
-    return vm;
+    return launchQemu(context, spec, how);
   }
 
   /**
@@ -253,6 +197,25 @@ export class QemuVmm implements Vmm {
     return this.withQmp(vm, (qmp) => qmp.execute<T>(command, undefined, this.timeouts.commandMs));
   }
 
+  /** QMP quit first (QEMU flushes its drives), then SIGTERM, then SIGKILL. */
+  private async shutDown(vm: VmHandle): Promise<void> {
+    const { clock } = this;
+    const stageMs = this.timeouts.stopStageMs;
+    const at = { key: vm.key, pid: vm.pid };
+    await this.quitGracefully(vm);
+    if (await waitForExit(vm.pid, { clock, timeoutMs: stageMs, startTime: vm.pidStartTime }))
+      return;
+    this.log.warn(at, 'qemu ignored quit; sending SIGTERM');
+    const gone = await terminate(vm.pid, {
+      clock,
+      termTimeoutMs: stageMs,
+      killTimeoutMs: stageMs,
+      startTime: vm.pidStartTime,
+      onSigkill: () => this.log.warn(at, 'qemu ignored SIGTERM; sending SIGKILL'),
+    });
+    if (!gone) throw new HostError(`qemu pid ${vm.pid} of vm '${vm.key}' survived SIGKILL`, at);
+  }
+
   private async quitGracefully(vm: VmHandle): Promise<void> {
     try {
       await this.withQmp(vm, (qmp) => qmp.execute('quit', undefined, this.timeouts.stopStageMs));
@@ -262,23 +225,17 @@ export class QemuVmm implements Vmm {
     }
   }
 
-  private async isOurs(vm: VmHandle): Promise<boolean> {
-    return (await pidAlive(vm.pid)) && (await isQemuFor(vm.pid, vm.controlSocket));
+  private isOurs(vm: VmHandle): Promise<boolean> {
+    return isQemuFor(vm.pid, vm.controlSocket, vm.pidStartTime);
+  }
+
+  private migrationWait(): { clock: Clock; timeoutMs: number } {
+    return { clock: this.clock, timeoutMs: this.timeouts.migrateMs };
   }
 
   private async expectStatus(vm: VmHandle, want: VmState): Promise<void> {
     const got = await this.state(vm);
     if (got !== want) throw new HostError(`vm '${vm.key}' is ${got}, expected ${want}`);
-  }
-
-  private async assertNotRunning(spec: VmSpec, pidFile: string, qmpSocket: string): Promise<void> {
-    const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
-    if (pid > 0 && (await pidAlive(pid)) && (await isQemuFor(pid, qmpSocket))) {
-      throw new ConflictError(
-        `vm '${spec.key}' still has a qemu (pid ${pid}) in ${spec.workDir}; stop it before starting or restoring`,
-        { key: spec.key, pid },
-      );
-    }
   }
 
   private async placeInCgroup(spec: VmSpec, pid: number): Promise<void> {
@@ -295,14 +252,5 @@ export class QemuVmm implements Vmm {
   private async hostTscKhz(): Promise<number | undefined> {
     this.tscKhz ??= tscKhzFromCpuinfo(await readFile('/proc/cpuinfo', 'utf8').catch(() => ''));
     return this.tscKhz;
-  }
-}
-
-function assertSocketPaths(paths: readonly string[]): void {
-  const long = paths.filter((p) => Buffer.byteLength(p) > MAX_UNIX_PATH);
-  if (long.length > 0) {
-    throw new ValidationError(
-      `unix socket paths longer than ${MAX_UNIX_PATH} bytes: ${long.join(', ')}; use a shorter workDir`,
-    );
   }
 }

@@ -100,7 +100,7 @@ describe('FirecrackerApiClient', () => {
     await expect(waiting).resolves.toBeUndefined();
     await expect(
       waitForSocket(join(dir, 'never.sock'), { clock: systemClock, timeoutMs: 50 }),
-    ).rejects.toThrow(/did not accept connections within 50 ms/);
+    ).rejects.toThrow(/timed out after 50 ms waiting for firecracker API socket .*never.sock/);
     await expect(
       waitForSocket(join(dir, 'never.sock'), {
         clock: systemClock,

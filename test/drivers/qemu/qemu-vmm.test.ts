@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GuestStatus } from '../../../src/contract/guest-protocol.ts';
 import { GuestClient } from '../../../src/drivers/guest-channel/guest-client.ts';
 import { unixSocketTransport } from '../../../src/drivers/guest-channel/guest-transport.ts';
+import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../../src/drivers/process/wait-until.ts';
 import { QemuVmm } from '../../../src/drivers/qemu/qemu-vmm.ts';
 import type { VmHandle, VmSpec } from '../../../src/ports/vmm.ts';
@@ -51,7 +52,12 @@ describe.runIf(gate.run)('QemuVmm with a real guest', () => {
         const status = await client.status();
         return status.counter > value ? status : undefined;
       },
-      { timeoutMs: 10_000, intervalMs: 200, what: `guest counter above ${value}` },
+      {
+        clock: systemClock,
+        timeoutMs: 10_000,
+        intervalMs: 200,
+        what: `guest counter above ${value}`,
+      },
     );
 
   /** What the guest last wrote to its data drive, read from the image with no mount. */

@@ -1,6 +1,7 @@
 /** Assertions the two-node scenario repeats: where each instance lives, and on which agent. */
 import type { LocalInstance } from '../../../src/contract/agent-api.ts';
 import type { InstanceView } from '../../../src/contract/resources.ts';
+import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
 import { AbortWait, waitUntil } from '../../../src/drivers/process/wait-until.ts';
 import type { FleetLab } from './fleet-lab.ts';
 import { NODE_IDS, type NodeId } from './fleet-topology.ts';
@@ -84,6 +85,6 @@ export async function holdsFor(
       rounds += 1;
       return Date.now() >= until ? true : undefined;
     },
-    { timeoutMs: ms + 30_000, intervalMs: 250, what },
+    { clock: systemClock, timeoutMs: ms + 30_000, intervalMs: 250, what },
   );
 }

@@ -12,6 +12,7 @@ import { MVM_PREFIX } from '../../../src/agent/runtime/vm-key.ts';
 import { CgroupV2 } from '../../../src/drivers/cgroup-v2/cgroup-v2.ts';
 import { createApiClient } from '../../../src/drivers/coordinator-api/api-client.ts';
 import type { ApiClient } from '../../../src/drivers/coordinator-api/api-client.ts';
+import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../../src/drivers/process/wait-until.ts';
 import { NetLab } from '../../net/support/net-lab.ts';
 import { killHard, startAgent, startCoordinator } from './fleet-processes.ts';
@@ -150,6 +151,7 @@ export class FleetLab {
 /** A just-killed VMM may still be leaving its cgroup: retry briefly, then give up quietly. */
 async function removeCgroup(cgroups: CgroupV2, key: string): Promise<void> {
   await waitUntil(() => cgroups.remove(key).then(() => true), {
+    clock: systemClock,
     timeoutMs: 2_000,
     intervalMs: 100,
     what: `cgroup ${key} removed`,

@@ -2,6 +2,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import type { InstanceView } from '../../../src/contract/resources.ts';
 import type { ApiClient } from '../../../src/drivers/coordinator-api/api-client.ts';
+import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../../src/drivers/process/wait-until.ts';
 import { runner } from '../../net/support/net-lab.ts';
 
@@ -51,7 +52,7 @@ export async function converge(
         last = await api.call('listInstances', { query: { tenant } });
         return done(last) ? last : undefined;
       },
-      { timeoutMs, intervalMs: 250, what },
+      { clock: systemClock, timeoutMs, intervalMs: 250, what },
     );
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);

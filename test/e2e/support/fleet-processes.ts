@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createAgentClient } from '../../../src/cli/agent-client.ts';
 import type { AgentClient } from '../../../src/cli/agent-client.ts';
+import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
 import { AbortWait, waitUntil } from '../../../src/drivers/process/wait-until.ts';
 import type { SpawnedProcess } from '../../../src/ports/process-runner.ts';
 import { runner } from '../../net/support/net-lab.ts';
@@ -61,7 +62,12 @@ export async function startCoordinator(
       const text = (await readFile(logFile, 'utf8').catch(() => '')).slice(before);
       return text.includes('mvm coordinator listening') ? true : undefined;
     },
-    { timeoutMs: 30_000, intervalMs: 100, what: `coordinator in ${ns} listening on ${listen}` },
+    {
+      clock: systemClock,
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: `coordinator in ${ns} listening on ${listen}`,
+    },
   );
   return started;
 }
@@ -89,7 +95,12 @@ export async function startAgent(settings: AgentSettings): Promise<FleetAgent> {
       await failIfExited(started, `agent ${node}`);
       return client.list().then(() => true);
     },
-    { timeoutMs: 60_000, intervalMs: 100, what: `agent ${node} answering on ${client.socket}` },
+    {
+      clock: systemClock,
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      what: `agent ${node} answering on ${client.socket}`,
+    },
   );
   return Object.assign(started, { client });
 }

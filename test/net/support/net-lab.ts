@@ -5,9 +5,11 @@
  * `cleanup()`; no test ever touches the root namespace or sends traffic outside these.
  */
 import { join } from 'node:path';
+import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../../src/drivers/process/wait-until.ts';
 import { readFile } from 'node:fs/promises';
 import { NodeProcessRunner } from '../../../src/drivers/process/node-process-runner.ts';
+import { probeProcess } from '../../../src/drivers/process/process-control.ts';
 import type { RunResult, SpawnedProcess } from '../../../src/ports/process-runner.ts';
 
 export const runner = new NodeProcessRunner();
@@ -104,7 +106,7 @@ export class NetLab {
     await waitUntil(
       async () =>
         (await readFile(logFile, 'utf8').catch(() => '')).includes('listening') ? true : undefined,
-      { timeoutMs: 10_000, intervalMs: 50, what: `${label} in ${ns}` },
+      { clock: systemClock, timeoutMs: 10_000, intervalMs: 50, what: `${label} in ${ns}` },
     );
   }
 
@@ -143,22 +145,13 @@ export class NetLab {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Namespaces left by a test run that was killed before its afterAll (its pid is gone). */
 export async function reapStaleNamespaces(): Promise<void> {
   const listed = await runner.run('ip', ['netns', 'list'], { check: false });
   for (const line of listed.stdout.split('\n')) {
     const name = line.split(' ')[0] ?? '';
     const pid = /^mvmt-(\d+)-/.exec(name)?.[1];
-    if (pid !== undefined && !alive(Number(pid))) {
+    if (pid !== undefined && probeProcess(Number(pid)) === 'gone') {
       await runner.run('ip', ['netns', 'del', name], { check: false });
     }
   }

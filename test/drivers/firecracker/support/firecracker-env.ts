@@ -5,17 +5,15 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { systemClock } from '../../../../src/drivers/clock/system-clock.ts';
 import { defaultCacheDir } from '../../../../src/drivers/dev-image/cache-dir.ts';
 import { ensureDevKernel } from '../../../../src/drivers/dev-image/kernel.ts';
+import { waitUntil, WaitTimeoutError } from '../../../../src/drivers/process/wait-until.ts';
 import type { ProcessRunner } from '../../../../src/ports/process-runner.ts';
-import type { Clock } from '../../../../src/ports/clock.ts';
+
+export { systemClock };
 
 const DEFAULT_DIR = '/opt/mvm-test/firecracker';
-
-export const systemClock: Clock = {
-  now: () => new Date(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
 
 export type Found<T> = { ok: true; value: T } | { ok: false; why: string };
 
@@ -99,12 +97,19 @@ export async function cgroupLimit(mount: string): Promise<CgroupLimit | undefine
  * process exited.
  */
 export async function removeCgroups(runner: ProcessRunner, dirs: readonly string[]): Promise<void> {
-  for (let attempt = 0; attempt < 50; attempt++) {
+  const removed = async () => {
     const left = dirs.filter((dir) => existsSync(dir));
-    if (left.length === 0) return;
+    if (left.length === 0) return true;
     await runner.run('rmdir', left, { check: false });
-    await systemClock.sleep(50);
-  }
+    return undefined;
+  };
+  await waitUntil(removed, {
+    clock: systemClock,
+    timeoutMs: 2_500,
+    what: `cgroups ${dirs.join(', ')} to go`,
+  }).catch((error: unknown) => {
+    if (!(error instanceof WaitTimeoutError)) throw error;
+  });
 }
 
 /** An ext4 image built from a directory with `mkfs.ext4 -d`: no mounts, no loop devices. */

@@ -1,0 +1,132 @@
+import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConflictError, HostError, ValidationError } from '../../core/errors.ts';
+import type { Clock } from '../../ports/clock.ts';
+import type { ProcessRunner, SpawnedProcess } from '../../ports/process-runner.ts';
+import type { VmHandle, VmSpec } from '../../ports/vmm.ts';
+import {
+  commandLine,
+  isAlive,
+  processStartTime,
+  readPidFile,
+  sendSignal,
+} from '../process/process-control.ts';
+import { AbortWait, waitUntil } from '../process/wait-until.ts';
+import { qemuArgs, qemuPaths } from './qemu-args.ts';
+import type { QemuLaunch, QemuPaths } from './qemu-args.ts';
+import { logTail } from './qemu-log.ts';
+import { SNAPSHOT_FORMAT } from './qemu-snapshot.ts';
+import type { SnapshotMeta } from './qemu-snapshot.ts';
+
+const MAX_UNIX_PATH = 107;
+
+export type QemuLaunchHow = Pick<QemuLaunch, 'accel' | 'tscKhz' | 'incoming'>;
+
+export interface QemuLaunchContext {
+  binary: string;
+  runner: ProcessRunner;
+  clock: Clock;
+  /** Process start until QMP answers. */
+  startMs: number;
+  /** Resolves once QMP answers; throws while it does not. */
+  qmpAnswers: (vm: VmHandle) => Promise<boolean>;
+}
+
+/** Spawns a paused QEMU for `spec` and waits until its QMP answers; kills it if it never does. */
+export async function launchQemu(
+  context: QemuLaunchContext,
+  spec: VmSpec,
+  how: QemuLaunchHow,
+): Promise<VmHandle> {
+  const paths = qemuPaths(spec.workDir);
+  assertSocketPaths([paths.qmpSocket, paths.agentSocket]);
+  await mkdir(spec.workDir, { recursive: true });
+  await assertNotRunning(spec, paths);
+  await Promise.all([paths.qmpSocket, paths.agentSocket].map((p) => rm(p, { force: true })));
+  const args = qemuArgs({ spec, paths, paused: true, ...how });
+  const header = `--- ${new Date().toISOString()} ${context.binary} ${args.join(' ')}\n`;
+  await appendFile(paths.processLog, header);
+  const child = context.runner.spawn(context.binary, args, {
+    detached: true,
+    logFile: paths.processLog,
+  });
+  await writeFile(join(spec.workDir, 'launch.json'), `${JSON.stringify(launchMeta(spec, how))}\n`);
+  const vm: VmHandle = {
+    key: spec.key,
+    driver: 'qemu',
+    pid: child.pid,
+    pidStartTime: await processStartTime(child.pid),
+    controlSocket: paths.qmpSocket,
+    guestSocket: paths.agentSocket,
+    workDir: spec.workDir,
+  };
+  await waitForQmp(context, vm, child, paths.processLog).catch((error: unknown) => {
+    sendSignal(child.pid, 'SIGKILL');
+    throw error;
+  });
+  return vm;
+}
+
+/**
+ * Pids get reused: before signalling a pid from a stored handle, check that it is alive, was
+ * started when recorded, and is the QEMU that owns this VM's QMP socket.
+ */
+export async function isQemuFor(
+  pid: number,
+  qmpSocket: string,
+  startTime?: number,
+): Promise<boolean> {
+  if (!(await isAlive(pid, startTime))) return false;
+  return (await commandLine(pid)).some((arg) => arg.includes(qmpSocket));
+}
+
+/** Readiness: QMP answers; a QEMU that exits meanwhile ends the wait with its own words. */
+async function waitForQmp(
+  context: QemuLaunchContext,
+  vm: VmHandle,
+  child: SpawnedProcess,
+  processLog: string,
+): Promise<void> {
+  let exitCode: number | null | undefined;
+  void child.exited.then((code) => (exitCode = code));
+  const answers = async () => {
+    if (exitCode === undefined) return context.qmpAnswers(vm);
+    const tail = await logTail(processLog);
+    throw new AbortWait(new HostError(`qemu for '${vm.key}' exited (${exitCode}): ${tail}`));
+  };
+  await waitUntil(answers, {
+    clock: context.clock,
+    timeoutMs: context.startMs,
+    intervalMs: 20,
+    what: `QMP of vm '${vm.key}'`,
+  });
+}
+
+function launchMeta(spec: VmSpec, how: QemuLaunchHow): SnapshotMeta {
+  return {
+    format: SNAPSHOT_FORMAT,
+    accel: how.accel,
+    ...(how.tscKhz === undefined ? {} : { tscKhz: how.tscKhz }),
+    memMib: spec.memMib,
+    vcpus: spec.vcpus,
+  };
+}
+
+async function assertNotRunning(spec: VmSpec, paths: QemuPaths): Promise<void> {
+  const pid = await readPidFile(paths.pidFile);
+  if (pid !== undefined && (await isQemuFor(pid, paths.qmpSocket))) {
+    throw new ConflictError(
+      `vm '${spec.key}' still has a qemu (pid ${pid}) in ${spec.workDir}; stop it before starting or restoring`,
+      { key: spec.key, pid },
+    );
+  }
+}
+
+function assertSocketPaths(paths: readonly string[]): void {
+  const long = paths.filter((p) => Buffer.byteLength(p) > MAX_UNIX_PATH);
+  if (long.length > 0) {
+    throw new ValidationError(
+      `unix socket paths longer than ${MAX_UNIX_PATH} bytes: ${long.join(', ')}; use a shorter workDir`,
+    );
+  }
+}
