@@ -13,6 +13,9 @@ import type { RuntimeDeps } from './runtime/deps.ts';
 const ORPHAN_TERM_MS = 2_000;
 const ORPHAN_KILL_MS = 2_000;
 
+/** Only what the reaper acts through. */
+export type OrphanDeps = Pick<RuntimeDeps, 'layout' | 'cgroups' | 'logger' | 'clock'>;
+
 export interface OrphanReport {
   processes: number[];
   cgroups: string[];
@@ -24,7 +27,7 @@ export interface OrphanReport {
  * instance dirs. Processes first (a cgroup or dir still in use cannot go cleanly).
  */
 export async function reapOrphans(
-  deps: RuntimeDeps,
+  deps: OrphanDeps,
   owned: ReadonlySet<string>,
   livePids: ReadonlySet<number>,
 ): Promise<OrphanReport> {
@@ -46,7 +49,7 @@ export async function reapOrphans(
  * mvm cgroups no record owns. One that still holds processes after our own orphan VMMs were
  * stopped belongs to someone else (another agent's data dir on this host): leave it alone.
  */
-async function reapCgroups(deps: RuntimeDeps, owned: ReadonlySet<string>): Promise<string[]> {
+async function reapCgroups(deps: OrphanDeps, owned: ReadonlySet<string>): Promise<string[]> {
   const { cgroups } = deps;
   if (!cgroups) return [];
   const removed: string[] = [];
@@ -87,7 +90,7 @@ async function orphanVmms(vmsDir: string, livePids: ReadonlySet<number>): Promis
 }
 
 /** An orphan that survives SIGKILL is reported; its cgroup then stays (it is still in use). */
-async function stopOrphan(deps: RuntimeDeps, orphan: FoundProcess): Promise<void> {
+async function stopOrphan(deps: OrphanDeps, orphan: FoundProcess): Promise<void> {
   const gone = await terminate(orphan.pid, {
     clock: deps.clock,
     termTimeoutMs: ORPHAN_TERM_MS,

@@ -110,10 +110,10 @@ export class QemuVmm implements Vmm {
       });
     }
     const meta = await this.launchMeta(vm);
-    const started = Date.now();
+    const started = this.clock.now().getTime();
     const ref = await this.withQmp(vm, (qmp) => saveSnapshot(qmp, dir, meta, this.migrationWait()));
     this.log.info(
-      { key: vm.key, dir, bytes: ref.sizeBytes, ms: Date.now() - started },
+      { key: vm.key, dir, bytes: ref.sizeBytes, ms: this.clock.now().getTime() - started },
       'snapshot saved',
     );
     return ref;
