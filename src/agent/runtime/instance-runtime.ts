@@ -71,7 +71,7 @@ export class InstanceRuntime {
 
   /**
    * Runs one instance's steps of a plan, in order, holding its lock. `body` is the spec its
-   * `put` step records. Undefined when the instance has no record (never created, destroyed).
+   * `put` step records. Undefined when there is no record and nothing to do.
    */
   run(
     ref: InstanceRef,
@@ -107,7 +107,7 @@ export class InstanceRuntime {
     return this.mutex.run(key, work);
   }
 
-  /** The caller holds the lock. A destroyed instance's record is gone: undefined after it. */
+  /** The caller holds the lock. After a destroy the record returned is no longer stored. */
   private async perform(
     ref: InstanceRef,
     first: VmRecord | undefined,
@@ -125,7 +125,7 @@ export class InstanceRuntime {
       }
       record = await this.step(ref, record, step, body);
     }
-    return record?.status === 'destroyed' ? undefined : record;
+    return record;
   }
 
   private async step(
