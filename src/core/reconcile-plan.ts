@@ -77,17 +77,9 @@ export function plan(
   desired: readonly DesiredInstance[],
   observed: readonly ObservedInstance[],
 ): ReconcilePlan {
-  const byName = new Map(observed.map((o) => [o.instance, o]));
-  const named = new Set(desired.map((d) => d.instance));
-  const wanted = [
-    ...desired.map((d) => ({ ...d, seen: byName.get(d.instance) })),
-    ...observed
-      .filter((o) => !named.has(o.instance))
-      .map((o) => ({ instance: o.instance, role: o.role, status: 'destroyed' as const, seen: o })),
-  ];
   const paths: { role: Role; steps: PlanStep[] }[] = [];
   const stuck: StuckInstance[] = [];
-  for (const w of wanted) {
+  for (const w of wantedOf(desired, observed)) {
     try {
       paths.push({ role: w.role, steps: planInstance(w.instance, w.seen, w.status) });
     } catch (error) {
@@ -105,6 +97,18 @@ export function plan(
     p.steps.filter((s) => !isUpStep(s)),
   );
   return { steps: [...up, ...down], stuck };
+}
+
+/** Every named instance with its record, then the records nobody names, wanted destroyed. */
+function wantedOf(desired: readonly DesiredInstance[], observed: readonly ObservedInstance[]) {
+  const byName = new Map(observed.map((o) => [o.instance, o]));
+  const named = new Set(desired.map((d) => d.instance));
+  return [
+    ...desired.map((d) => ({ ...d, seen: byName.get(d.instance) })),
+    ...observed
+      .filter((o) => !named.has(o.instance))
+      .map((o) => ({ instance: o.instance, role: o.role, status: 'destroyed' as const, seen: o })),
+  ];
 }
 
 /**
