@@ -3,8 +3,6 @@ import { containsAddress, formatIpv4, parseCidr, parseIpv4 } from './ipv4.ts';
 import type { Cidr } from './ipv4.ts';
 
 /** Host octets inside a tenant /24: .0 network, .1 gateway, .2 builder, .255 broadcast. */
-export const GATEWAY_OCTET = 1;
-export const BUILDER_OCTET = 2;
 export const FIRST_INSTANCE_OCTET = 3;
 export const LAST_INSTANCE_OCTET = 254;
 
@@ -53,15 +51,6 @@ function parseTenantSubnet(subnet: string): Cidr {
 
 function addressAt(cidr: Cidr, netId: number, hostOctet: number): InstanceAddress {
   return { ip: formatIpv4(cidr.network + hostOctet), mac: macFor(netId, hostOctet) };
-}
-
-/** The address every builder of the tenant uses; builders are never given an instance slot. */
-export function builderAddress(subnet: string, netId: number): InstanceAddress {
-  return addressAt(parseTenantSubnet(subnet), netId, BUILDER_OCTET);
-}
-
-export function gatewayAddress(subnet: string): string {
-  return formatIpv4(parseTenantSubnet(subnet).network + GATEWAY_OCTET);
 }
 
 function usedOctets(cidr: Cidr, usedIps: readonly string[]): Set<number> {

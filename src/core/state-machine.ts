@@ -65,15 +65,6 @@ export function assertTransition(subject: string, from: InstanceStatus, to: Inst
   }
 }
 
-/** Holds guest RAM on the host: a VMM process exists for it. */
-export function isActive(status: InstanceStatus): boolean {
-  return status === 'running' || status === 'warm';
-}
-
-export function isTerminal(status: InstanceStatus): boolean {
-  return status === 'destroyed';
-}
-
 /**
  * The shortest sequence of statuses (excluding `from`) that takes an instance to `desired`.
  * `failed` is never a waypoint: nobody plans to fail. Breadth-first over the canonical order,

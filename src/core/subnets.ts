@@ -62,11 +62,6 @@ function maxNetIdIn(cluster: Cidr): number {
   return Math.min(MAX_NET_ID, 2 ** (TENANT_PREFIX - cluster.prefix) - 1);
 }
 
-/** The largest net id the cluster CIDR can hold. */
-export function maxNetId(clusterCidr: string = DEFAULT_CLUSTER_CIDR): number {
-  return maxNetIdIn(parseClusterCidr(clusterCidr));
-}
-
 function netIdProblem(netId: number, cluster: Cidr): string | undefined {
   const max = maxNetIdIn(cluster);
   if (Number.isInteger(netId) && netId >= 0 && netId <= max) return undefined;
@@ -75,14 +70,6 @@ function netIdProblem(netId: number, cluster: Cidr): string | undefined {
 
 function subnetIn(cluster: Cidr, netId: number): Cidr {
   return { network: cluster.network + netId * TENANT_SIZE, prefix: TENANT_PREFIX };
-}
-
-/** The N-th /24 of the cluster CIDR. */
-export function subnetForNetId(netId: number, clusterCidr: string = DEFAULT_CLUSTER_CIDR): string {
-  const cluster = parseClusterCidr(clusterCidr);
-  const problem = netIdProblem(netId, cluster);
-  if (problem) throw invalid(problem);
-  return formatCidr(subnetIn(cluster, netId));
 }
 
 function subnetProblem(text: string, cluster: Cidr): string | undefined {
@@ -109,32 +96,6 @@ function subnetProblem(text: string, cluster: Cidr): string | undefined {
 
 function netIdOf(subnet: Cidr, cluster: Cidr): number {
   return (subnet.network - cluster.network) / TENANT_SIZE;
-}
-
-/** Inverse of subnetForNetId; rejects anything that is not one of the cluster's tenant /24s. */
-export function netIdForSubnet(subnet: string, clusterCidr: string = DEFAULT_CLUSTER_CIDR): number {
-  const cluster = parseClusterCidr(clusterCidr);
-  const problem = subnetProblem(subnet, cluster);
-  if (problem) throw invalid(problem);
-  return netIdOf(parseCidr(subnet), cluster);
-}
-
-/** The .1 address: the tenant bridge's address on every node. */
-export function gatewayForSubnet(subnet: string): string {
-  return formatIpv4(parseCidr(subnet).network + 1);
-}
-
-function parseCidrOrAddress(text: string): Cidr {
-  return text.includes('/') ? parseCidr(text) : { network: parseIpv4(text), prefix: 32 };
-}
-
-/** Whether `inner` (a CIDR, or a bare address taken as a /32) lies wholly inside `outer`. */
-export function cidrContains(outer: string, inner: string): boolean {
-  return containsCidr(parseCidr(outer), parseCidrOrAddress(inner));
-}
-
-export function cidrOverlaps(a: string, b: string): boolean {
-  return overlaps(parseCidr(a), parseCidr(b));
 }
 
 export function isAddressInCidr(cidr: string, ip: string): boolean {

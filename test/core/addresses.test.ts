@@ -1,11 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { ConflictError, ValidationError } from '../../src/core/errors.ts';
-import {
-  allocateInstanceAddress,
-  builderAddress,
-  gatewayAddress,
-  macFor,
-} from '../../src/core/addresses.ts';
+import { allocateInstanceAddress, macFor } from '../../src/core/addresses.ts';
 
 const subnet = '10.240.99.0/24';
 const netId = 99;
@@ -54,22 +49,10 @@ describe('macFor', () => {
   });
 });
 
-describe('builderAddress / gatewayAddress', () => {
-  it('builder is .2 with its MAC', () => {
-    expect(builderAddress(subnet, netId)).toEqual({
-      ip: '10.240.99.2',
-      mac: '02:6d:76:00:63:02',
-    });
-  });
-
-  it('gateway is .1', () => {
-    expect(gatewayAddress(subnet)).toBe('10.240.99.1');
-  });
-
+describe('tenant subnets', () => {
   it.each(['10.240.0.0/23', '10.240.99.0/25', '10.240.99.1/24', 'x'])(
     'rejects a non-/24 or malformed subnet %s',
     (bad) => {
-      expect(() => builderAddress(bad, netId)).toThrow(ValidationError);
       expect(() => allocateInstanceAddress({ subnet: bad, netId, usedIps: [] })).toThrow(
         ValidationError,
       );

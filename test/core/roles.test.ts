@@ -1,52 +1,7 @@
 import { describe, it, expect } from 'vitest';
-import { ValidationError } from '../../src/core/errors.ts';
 import { roles } from '../../src/core/model.ts';
 import type { Role } from '../../src/core/model.ts';
-import {
-  compareRolesForSleep,
-  compareRolesForStartup,
-  defaultRole,
-  drivesForRole,
-  isRole,
-  parseRole,
-  roleHasDrive,
-  rolePriority,
-  sortByRole,
-} from '../../src/core/roles.ts';
-
-describe('rolePriority', () => {
-  it.each([
-    ['gateway', 0],
-    ['builder', 1],
-    ['worker', 2],
-    ['capability-imessage', 3],
-  ] as [Role, number][])('%s has priority %i', (role, priority) => {
-    expect(rolePriority(role)).toBe(priority);
-  });
-
-  it('defaults to worker', () => {
-    expect(defaultRole).toBe('worker');
-  });
-});
-
-describe('role comparators', () => {
-  it('startup sorts ascending by priority', () => {
-    const sorted = [...roles].reverse().sort(compareRolesForStartup);
-    expect(sorted).toEqual(['gateway', 'builder', 'worker', 'capability-imessage']);
-  });
-
-  it('sleep sorts descending by priority', () => {
-    const sorted = [...roles].sort(compareRolesForSleep);
-    expect(sorted).toEqual(['capability-imessage', 'worker', 'builder', 'gateway']);
-  });
-
-  it('treats equal roles as equal', () => {
-    for (const role of roles) {
-      expect(compareRolesForStartup(role, role)).toBe(0);
-      expect(compareRolesForSleep(role, role)).toBe(0);
-    }
-  });
-});
+import { drivesForRole, sortByRole } from '../../src/core/roles.ts';
 
 describe('sortByRole', () => {
   const items = [
@@ -57,6 +12,16 @@ describe('sortByRole', () => {
     { id: 'b1', role: 'builder' as Role },
     { id: 'g2', role: 'gateway' as Role },
   ];
+
+  it('up: gateway, builder, worker, capability-imessage (the seed priorities 0-3)', () => {
+    const sorted = sortByRole([...roles].reverse(), (role) => role, 'up');
+    expect(sorted).toEqual(['gateway', 'builder', 'worker', 'capability-imessage']);
+  });
+
+  it('down: the reverse, so the gateway goes last', () => {
+    const sorted = sortByRole(roles, (role) => role, 'down');
+    expect(sorted).toEqual(['capability-imessage', 'worker', 'builder', 'gateway']);
+  });
 
   it('goes up in priority order and keeps ties in input order', () => {
     const sorted = sortByRole(items, (item) => item.role, 'up').map((item) => item.id);
@@ -93,36 +58,4 @@ describe('drivesForRole', () => {
     drivesForRole('builder').push('config');
     expect(drivesForRole('builder')).toEqual(['rootfs', 'data']);
   });
-
-  it('roleHasDrive agrees with drivesForRole', () => {
-    expect(roleHasDrive('gateway', 'config')).toBe(true);
-    expect(roleHasDrive('worker', 'config')).toBe(false);
-    expect(roleHasDrive('worker', 'secrets')).toBe(true);
-    expect(roleHasDrive('builder', 'secrets')).toBe(false);
-  });
-});
-
-describe('parseRole', () => {
-  it.each(roles)('accepts %s', (role) => {
-    expect(parseRole(role)).toBe(role);
-    expect(isRole(role)).toBe(true);
-  });
-
-  it.each(['', 'Worker', ' worker', 'workers', 'imessage', 'capability'])(
-    'rejects %j listing the accepted roles',
-    (text) => {
-      expect(isRole(text)).toBe(false);
-      try {
-        parseRole(text);
-        expect.unreachable();
-      } catch (error) {
-        expect(error).toBeInstanceOf(ValidationError);
-        const e = error as ValidationError;
-        expect(e.code).toBe('invalid_argument');
-        expect(e.message).toContain(`'${text}'`);
-        expect(e.message).toContain('gateway, builder, worker, capability-imessage');
-        expect(e.problems).toHaveLength(1);
-      }
-    },
-  );
 });

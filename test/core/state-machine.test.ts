@@ -5,8 +5,6 @@ import type { InstanceStatus } from '../../src/core/model.ts';
 import {
   assertTransition,
   canTransition,
-  isActive,
-  isTerminal,
   legalNextStatuses,
   pathTo,
 } from '../../src/core/state-machine.ts';
@@ -142,15 +140,4 @@ describe('pathTo', () => {
       expect(() => pathTo('destroyed', desired, 'vm x')).toThrow(/^vm x: cannot go/);
     },
   );
-});
-
-describe('status predicates', () => {
-  it('isActive holds for exactly running and warm', () => {
-    const active = instanceStatuses.filter(isActive);
-    expect(active).toEqual(['running', 'warm']);
-  });
-
-  it('isTerminal holds for exactly destroyed', () => {
-    expect(instanceStatuses.filter(isTerminal)).toEqual(['destroyed']);
-  });
 });

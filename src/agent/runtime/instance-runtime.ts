@@ -1,18 +1,17 @@
-import { isDeepStrictEqual } from 'node:util';
-import { ConflictError, IllegalTransitionError } from '../../core/errors.ts';
-import type { DesiredStatus, InstanceStatus } from '../../core/model.ts';
-import { pathTo } from '../../core/state-machine.ts';
-import { localSpecSchema } from '../../contract/agent-api.ts';
-import type { LocalAction, PutInstanceBody, StoredSpec } from '../../contract/agent-api.ts';
-import { tenantTapName } from '../network/desired-network.ts';
+import { ConflictError, IllegalTransitionError, InternalError } from '../../core/errors.ts';
+import type { DesiredStatus } from '../../core/model.ts';
+import { planInstance } from '../../core/reconcile-plan.ts';
+import type { PlanStep } from '../../core/reconcile-plan.ts';
+import type { LocalAction, PutInstanceBody } from '../../contract/agent-api.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import { boot, prepare, wake } from './boot-steps.ts';
 import type { RuntimeDeps } from './deps.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import { drain, pause, resume, sleep } from './sleep-steps.ts';
+import { assertIdentityKept, newRecordFields, specChange } from './spec-change.ts';
 import { requireHandle, save } from './step-context.ts';
 import { destroy, stop } from './stop-steps.ts';
-import { defaultTapName, vmKey } from './vm-key.ts';
+import { vmKey } from './vm-key.ts';
 
 export interface InstanceRef {
   tenantId: string;
@@ -20,6 +19,7 @@ export interface InstanceRef {
   instanceId: string;
 }
 
+/** The local API's actions, each a status the core planner takes the instance to. */
 const desiredByAction: Readonly<Record<LocalAction, DesiredStatus>> = {
   start: 'running',
   wake: 'running',
@@ -30,9 +30,9 @@ const desiredByAction: Readonly<Record<LocalAction, DesiredStatus>> = {
 };
 
 /**
- * The lifecycle of the VMs on this host. Every action walks the core state machine's path
- * from the stored status to the wanted one (so `start` on a sleeping instance wakes it),
- * one checked, compare-and-set step at a time, serialized per instance.
+ * The lifecycle of the VMs on this host. It decides nothing: it executes the steps the core
+ * planner (core/reconcile-plan.ts) names, one checked, compare-and-set step at a time,
+ * serialized per instance.
  */
 export class InstanceRuntime {
   private readonly mutex = new KeyedMutex();
@@ -46,38 +46,14 @@ export class InstanceRuntime {
   /** Idempotent create; a changed spec or secrets updates the record (applied on next boot/wake). */
   put(ref: InstanceRef, body: PutInstanceBody): Promise<VmRecord> {
     const key = this.keyOf(ref);
-    return this.mutex.run(key, async () => {
-      const existing = await this.deps.vms.get(key);
-      const spec = localSpecSchema.parse(body.spec);
-      if (!existing) {
-        return this.deps.vms.insert({
-          key,
-          ...ref,
-          spec: {
-            ...spec,
-            tap: spec.tap ?? tapFor(key, spec),
-            secretsVersion: 1,
-            ...configVersion(body),
-          },
-          secrets: body.secrets ?? {},
-          config: body.config ?? null,
-          status: 'created',
-          intent: null,
-          handle: null,
-          snapshot: null,
-          failureReason: null,
-          createdAt: this.deps.clock.now().toISOString(),
-        });
-      }
-      return this.update(existing, spec, body);
-    });
+    return this.mutex.run(key, async () => this.write(ref, await this.deps.vms.get(key), body));
   }
 
+  /** Plans this one instance toward the action's status and runs the plan (`start` wakes a sleeper). */
   act(ref: InstanceRef, action: LocalAction): Promise<VmRecord> {
     const key = this.keyOf(ref);
     return this.mutex.run(key, async () => {
-      let record = await this.deps.vms.require(key);
-      const desired = desiredByAction[action];
+      const record = await this.deps.vms.require(key);
       if (action === 'wake' && record.status !== 'sleeping' && record.status !== 'warm') {
         if (record.status === 'running') return record;
         throw new IllegalTransitionError(
@@ -87,16 +63,25 @@ export class InstanceRuntime {
           'wake needs a sleeping or warm instance; use start',
         );
       }
-      let drained = false;
-      if (action === 'sleep' && record.status === 'running') {
-        await drain(this.deps, requireHandle(record));
-        drained = true;
-      }
-      for (const step of pathTo(record.status, desired, `instance '${key}'`)) {
-        record = await this.step(record, step, drained);
-      }
-      return record;
+      const observed = { status: record.status, specCurrent: true };
+      const steps = planInstance(key, observed, desiredByAction[action]);
+      return (await this.perform(ref, record, steps)) ?? record;
     });
+  }
+
+  /**
+   * Runs one instance's steps of a plan, in order, holding its lock. `body` is the spec its
+   * `put` step records. Undefined when there is no record and nothing to do.
+   */
+  run(
+    ref: InstanceRef,
+    steps: readonly PlanStep[],
+    body?: PutInstanceBody,
+  ): Promise<VmRecord | undefined> {
+    const key = this.keyOf(ref);
+    return this.mutex.run(key, async () =>
+      this.perform(ref, await this.deps.vms.get(key), steps, body),
+    );
   }
 
   /** Destroys every VM this agent knows (a host being emptied; tests and benches clean up). */
@@ -122,82 +107,90 @@ export class InstanceRuntime {
     return this.mutex.run(key, work);
   }
 
-  private step(record: VmRecord, to: InstanceStatus, drained: boolean): Promise<VmRecord> {
-    switch (to) {
-      case 'ready':
+  /** The caller holds the lock. After a destroy the record returned is no longer stored. */
+  private async perform(
+    ref: InstanceRef,
+    first: VmRecord | undefined,
+    steps: readonly PlanStep[],
+    body?: PutInstanceBody,
+  ): Promise<VmRecord | undefined> {
+    let record = first;
+    for (const step of steps) {
+      const at = record?.status ?? 'absent';
+      if (at !== step.from) {
+        throw new ConflictError(
+          `instance '${this.keyOf(ref)}' is ${at}, not ${step.from} as planned; the next pass plans again`,
+          { step: step.kind },
+        );
+      }
+      record = await this.step(ref, record, step, body);
+    }
+    return record;
+  }
+
+  private async step(
+    ref: InstanceRef,
+    record: VmRecord | undefined,
+    step: PlanStep,
+    body?: PutInstanceBody,
+  ): Promise<VmRecord> {
+    if (step.kind === 'put') {
+      if (!body) throw new InternalError(`a put of instance '${this.keyOf(ref)}' without a spec`);
+      return this.write(ref, record, body);
+    }
+    if (!record) throw new InternalError(`step ${step.kind} of an instance without a record`);
+    return this.move(record, step);
+  }
+
+  private async move(
+    record: VmRecord,
+    step: Exclude<PlanStep, { kind: 'put' }>,
+  ): Promise<VmRecord> {
+    switch (step.kind) {
+      case 'prepare':
         return prepare(this.deps, record);
-      case 'running':
-        if (record.status === 'warm') return resume(this.deps, record);
-        if (record.status === 'sleeping') return wake(this.deps, record);
+      case 'boot':
         return boot(this.deps, record);
-      case 'warm':
+      case 'resume':
+        return resume(this.deps, record);
+      case 'wake':
+        return wake(this.deps, record);
+      case 'drain':
+        await drain(this.deps, requireHandle(record));
+        return record;
+      case 'pause':
         return pause(this.deps, record);
-      case 'sleeping':
-        return sleep(this.deps, record, drained);
-      case 'stopped':
+      case 'sleep':
+        return sleep(this.deps, record, step.drained);
+      case 'stop':
         return stop(this.deps, record);
-      case 'destroyed':
+      case 'destroy':
         return destroy(this.deps, record);
-      default:
-        throw new ConflictError(`instance '${record.key}': no step leads to '${to}'`);
     }
   }
 
-  private async update(
-    existing: VmRecord,
-    spec: StoredSpecInput,
+  private async write(
+    ref: InstanceRef,
+    existing: VmRecord | undefined,
     body: PutInstanceBody,
   ): Promise<VmRecord> {
-    const secrets = body.secrets ?? existing.secrets;
-    const secretsChanged = !isDeepStrictEqual(secrets, existing.secrets);
-    const next: StoredSpec = {
-      ...spec,
-      // A VMM or snapshot holds the tap by name; otherwise follow the (new) tenant network.
-      tap: spec.tap ?? (isLive(existing) ? existing.spec.tap : tapFor(existing.key, spec)),
-      secretsVersion: existing.spec.secretsVersion + (secretsChanged ? 1 : 0),
-      ...(body.config
-        ? configVersion(body)
-        : existing.spec.configVersion
-          ? { configVersion: existing.spec.configVersion }
-          : {}),
-    };
-    assertIdentityKept(existing, next);
-    const config = body.config ?? existing.config;
-    if (
-      isDeepStrictEqual(next, existing.spec) &&
-      !secretsChanged &&
-      isDeepStrictEqual(config, existing.config)
-    ) {
-      return existing;
+    const key = this.keyOf(ref);
+    if (!existing) {
+      return this.deps.vms.insert({
+        key,
+        ...ref,
+        ...newRecordFields(key, body),
+        status: 'created',
+        intent: null,
+        handle: null,
+        snapshot: null,
+        failureReason: null,
+        createdAt: this.deps.clock.now().toISOString(),
+      });
     }
-    return save(this.deps, existing, { spec: next, secrets, config });
-  }
-}
-
-type StoredSpecInput = ReturnType<typeof localSpecSchema.parse>;
-
-function configVersion(body: PutInstanceBody): { configVersion?: string } {
-  return body.config ? { configVersion: body.config.version } : {};
-}
-
-/** A tenant instance's tap is `mvt<netId>-<octet>` (made by the network driver); else the VMM's. */
-function tapFor(key: string, spec: StoredSpecInput): string {
-  return tenantTapName(spec) ?? defaultTapName(key);
-}
-
-function isLive(record: VmRecord): boolean {
-  return record.handle !== null || record.snapshot !== null;
-}
-
-/** IP/MAC/tap/shape are fixed while a VMM or snapshot holds them: a restore needs the same machine. */
-function assertIdentityKept(existing: VmRecord, next: StoredSpec): void {
-  const live = isLive(existing);
-  const fixed = ['ip', 'mac', 'tap', 'vcpus', 'memMib', 'role'] as const;
-  const changed = fixed.filter((field) => next[field] !== existing.spec[field]);
-  if (live && changed.length > 0) {
-    throw new ConflictError(
-      `instance '${existing.key}' is ${existing.status}; ${changed.join(', ')} cannot change until it is stopped`,
-      { changed },
-    );
+    const change = specChange(existing, body);
+    if (!change) return existing;
+    if (change.spec) assertIdentityKept(existing, change.spec);
+    return save(this.deps, existing, change);
   }
 }

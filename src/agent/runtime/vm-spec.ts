@@ -1,5 +1,6 @@
 import type { DriveDigests } from '../../contract/guest-protocol.ts';
-import { roleHasDrive } from '../../core/roles.ts';
+import { drivesForRole } from '../../core/roles.ts';
+import type { DriveKind } from '../../core/roles.ts';
 import type { CgroupInfo } from '../../ports/cgroups.ts';
 import type { DriveSpec, VmSpec } from '../../ports/vmm.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
@@ -41,29 +42,52 @@ export async function materialize(
   return { spec, cgroup, digests };
 }
 
+type BuiltDrive = { drive: DriveSpec; digests?: DriveDigests } | undefined;
+
+/** How each kind of drive is made; which kinds an instance gets is its role's (core/roles). */
+const driveBuilders: Record<
+  DriveKind,
+  (deps: RuntimeDeps, record: VmRecord, dir: string, image: GuestImage) => Promise<BuiltDrive>
+> = {
+  // The dev image may boot from its initrd alone: then there is no rootfs to attach.
+  rootfs: async (_deps, _record, _dir, image) =>
+    image.rootfsPath
+      ? { drive: { id: 'rootfs', path: image.rootfsPath, readOnly: true } }
+      : undefined,
+  data: async (deps, record, dir) => {
+    const path = await deps.drives.ensureData(dir, record.spec.dataDiskMib);
+    return { drive: { id: 'data', path, readOnly: false } };
+  },
+  secrets: async (deps, record, dir) => {
+    const built = await deps.drives.buildSecrets(dir, record.secrets);
+    return {
+      drive: { id: 'secrets', path: built.path, readOnly: true },
+      digests: { secrets: built.digest },
+    };
+  },
+  config: async (deps, record, dir) => {
+    if (!record.config) return undefined;
+    const built = await deps.drives.buildConfig(dir, record.config.version, record.config.files);
+    return {
+      drive: { id: 'config', path: built.path, readOnly: true },
+      digests: { config: built.digest },
+    };
+  },
+};
+
 async function buildDrives(
   deps: RuntimeDeps,
   record: VmRecord,
   dir: string,
   image: GuestImage,
 ): Promise<{ drives: DriveSpec[]; digests: DriveDigests }> {
-  const { role } = record.spec;
   const drives: DriveSpec[] = [];
   const digests: DriveDigests = {};
-  if (image.rootfsPath) drives.push({ id: 'rootfs', path: image.rootfsPath, readOnly: true });
-  if (roleHasDrive(role, 'data')) {
-    const path = await deps.drives.ensureData(dir, record.spec.dataDiskMib);
-    drives.push({ id: 'data', path, readOnly: false });
-  }
-  if (roleHasDrive(role, 'secrets')) {
-    const built = await deps.drives.buildSecrets(dir, record.secrets);
-    drives.push({ id: 'secrets', path: built.path, readOnly: true });
-    digests.secrets = built.digest;
-  }
-  if (roleHasDrive(role, 'config') && record.config) {
-    const built = await deps.drives.buildConfig(dir, record.config.version, record.config.files);
-    drives.push({ id: 'config', path: built.path, readOnly: true });
-    digests.config = built.digest;
+  for (const kind of drivesForRole(record.spec.role)) {
+    const built = await driveBuilders[kind](deps, record, dir, image);
+    if (!built) continue;
+    drives.push(built.drive);
+    Object.assign(digests, built.digests);
   }
   return { drives, digests };
 }

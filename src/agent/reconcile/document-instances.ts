@@ -1,0 +1,81 @@
+import type { DesiredStatus, Role } from '../../core/model.ts';
+import type { DesiredInstance, ObservedInstance } from '../../core/reconcile-plan.ts';
+import type { PutInstanceBody } from '../../contract/agent-api.ts';
+import type { NodeDesired } from '../../contract/desired.ts';
+import type { InstanceRef } from '../runtime/instance-runtime.ts';
+import { specChange } from '../runtime/spec-change.ts';
+import type { VmRecord } from '../state/vm-repo.ts';
+
+/** One instance a desired document names: what it should be, and the spec a put records. */
+export interface NamedInstance {
+  ref: InstanceRef;
+  role: Role;
+  desired: DesiredStatus;
+  body: PutInstanceBody;
+}
+
+/** `tenant/pool/instance`: how a pass names instances in plans, logs and its steps. */
+export const instanceLabel = (ref: InstanceRef): string =>
+  `${ref.tenantId}/${ref.poolId}/${ref.instanceId}`;
+
+export const refOf = (vm: VmRecord): InstanceRef => ({
+  tenantId: vm.tenantId,
+  poolId: vm.poolId,
+  instanceId: vm.instanceId,
+});
+
+/** The document's instances by label, in document order. */
+export function documentInstances(document: NodeDesired): Map<string, NamedInstance> {
+  const named = new Map<string, NamedInstance>();
+  for (const tenant of document.tenants) {
+    for (const pool of tenant.pools) {
+      for (const instance of pool.instances) {
+        const ref = { tenantId: tenant.id, poolId: pool.id, instanceId: instance.id };
+        const spec = {
+          role: pool.role,
+          vcpus: pool.vcpus,
+          memMib: pool.memMib,
+          dataDiskMib: pool.dataDiskMib,
+          ip: instance.ip,
+          gateway: tenant.gateway,
+          mac: instance.mac,
+          revision: pool.revision ?? 'dev',
+          tenant: { netId: tenant.netId, subnet: tenant.subnet, gateway: tenant.gateway },
+        };
+        named.set(instanceLabel(ref), {
+          ref,
+          role: pool.role,
+          desired: instance.desiredStatus,
+          body: { spec },
+        });
+      }
+    }
+  }
+  return named;
+}
+
+export function desiredOf(named: ReadonlyMap<string, NamedInstance>): DesiredInstance[] {
+  return [...named].map(([instance, n]) => ({ instance, role: n.role, status: n.desired }));
+}
+
+/** The planner's view of the records: a record is current when a put would change nothing. */
+export function observe(
+  records: readonly VmRecord[],
+  named: ReadonlyMap<string, NamedInstance>,
+): ObservedInstance[] {
+  return records.map((vm) => {
+    const instance = instanceLabel(refOf(vm));
+    const body = named.get(instance)?.body;
+    return { instance, role: vm.spec.role, status: vm.status, specCurrent: isCurrent(vm, body) };
+  });
+}
+
+/** A spec the record cannot take is not current: its put step fails and says why. */
+function isCurrent(vm: VmRecord, body: PutInstanceBody | undefined): boolean {
+  if (!body) return true;
+  try {
+    return specChange(vm, body) === undefined;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,110 @@
+import { InternalError } from '../../core/errors.ts';
+import type { DesiredStatus, InstanceStatus } from '../../core/model.ts';
+import type { PlanStep, ReconcilePlan } from '../../core/reconcile-plan.ts';
+import type { PutInstanceBody } from '../../contract/agent-api.ts';
+import type { DriverLogger } from '../../drivers/process/logger.ts';
+import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.ts';
+import type { VmRecord } from '../state/vm-repo.ts';
+import { instanceLabel, refOf, type NamedInstance } from './document-instances.ts';
+import type { ReconcileStep, StatusReporter } from './reconcile-document.ts';
+
+export interface PlanRun {
+  runtime: InstanceRuntime;
+  /** The document's instances by label; they are reported, records it does not name are not. */
+  named: ReadonlyMap<string, NamedInstance>;
+  /** The records the plan was made from. */
+  records: readonly VmRecord[];
+  reporter?: StatusReporter;
+  logger?: DriverLogger;
+  onStep?: (step: ReconcileStep) => void;
+}
+
+interface Target {
+  ref: InstanceRef;
+  desired: DesiredStatus;
+  body?: PutInstanceBody;
+  reported: boolean;
+}
+
+/**
+ * Executes a plan in its order, each instance's run of steps under that instance's lock. An
+ * instance is reported once, when its last step is done or one fails; a failure skips its
+ * remaining steps and nobody else's.
+ */
+export async function runPlan(run: PlanRun, plan: ReconcilePlan): Promise<ReconcileStep[]> {
+  const targets = targetsOf(run);
+  const results: ReconcileStep[] = [];
+  const finish = async (instance: string, status: InstanceStatus, error?: string) => {
+    const target = targetOf(targets, instance);
+    if (target.reported) await run.reporter?.report(target.ref, status, error);
+    const step = { instance, desired: target.desired, status, ...(error ? { error } : {}) };
+    results.push(step);
+    run.onStep?.(step);
+  };
+  const last = lastStepOf(plan.steps);
+  const stuck = new Map(plan.stuck.map((s) => [s.instance, s.reason]));
+  const statusNow = new Map(run.records.map((vm) => [instanceLabel(refOf(vm)), vm.status]));
+  // Instances with nothing to do are done before anything runs.
+  for (const instance of targets.keys()) {
+    const reason = stuck.get(instance);
+    if (reason !== undefined) await finish(instance, 'failed', reason);
+    else if (!last.has(instance)) await finish(instance, statusNow.get(instance) ?? 'destroyed');
+  }
+  const failed = new Set<string>();
+  for (const { instance, steps, end } of runsOf(plan.steps)) {
+    if (failed.has(instance)) continue;
+    const target = targetOf(targets, instance);
+    try {
+      const record = await run.runtime.run(target.ref, steps, target.body);
+      if (end === last.get(instance)) await finish(instance, record?.status ?? 'destroyed');
+    } catch (caught) {
+      failed.add(instance);
+      run.logger?.error({ instance, err: caught }, 'reconcile failed');
+      await finish(instance, 'failed', caught instanceof Error ? caught.message : String(caught));
+    }
+  }
+  return results;
+}
+
+/** Named instances in document order, then the records the document no longer names. */
+function targetsOf(run: PlanRun): Map<string, Target> {
+  const targets = new Map<string, Target>();
+  for (const [instance, n] of run.named) {
+    targets.set(instance, { ref: n.ref, desired: n.desired, body: n.body, reported: true });
+  }
+  for (const vm of run.records) {
+    const instance = instanceLabel(refOf(vm));
+    if (!targets.has(instance)) {
+      targets.set(instance, { ref: refOf(vm), desired: 'destroyed', reported: false });
+    }
+  }
+  return targets;
+}
+
+function targetOf(targets: ReadonlyMap<string, Target>, instance: string): Target {
+  const target = targets.get(instance);
+  if (!target) throw new InternalError(`the plan names '${instance}', which the pass does not`);
+  return target;
+}
+
+/** Index of each instance's last step. */
+function lastStepOf(steps: readonly PlanStep[]): Map<string, number> {
+  return new Map(steps.map((step, index) => [step.instance, index]));
+}
+
+/** Consecutive steps of one instance, with the index of the run's last step. */
+function runsOf(
+  steps: readonly PlanStep[],
+): { instance: string; steps: PlanStep[]; end: number }[] {
+  const runs: { instance: string; steps: PlanStep[]; end: number }[] = [];
+  steps.forEach((step, index) => {
+    const current = runs.at(-1);
+    if (current?.instance === step.instance) {
+      current.steps.push(step);
+      current.end = index;
+    } else {
+      runs.push({ instance: step.instance, steps: [step], end: index });
+    }
+  });
+  return runs;
+}

@@ -1,0 +1,55 @@
+/**
+ * The drives a VM gets are its role's (core/roles.ts drivesForRole), built on the host with
+ * the real ext4 driver and checked on the VmSpec a boot would hand the VMM. Nothing boots.
+ */
+import { rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAgent } from '../../src/agent/main.ts';
+import type { RunningAgent } from '../../src/agent/main.ts';
+import { materialize } from '../../src/agent/runtime/vm-spec.ts';
+import type { Role } from '../../src/core/model.ts';
+import { agentDataDir, quietLogger, ref, tcgVmm, workerSpec } from './agent-harness.ts';
+
+describe('drives per role', () => {
+  let dataDir: string;
+  let agent: Omit<RunningAgent, 'socket'>;
+
+  beforeAll(async () => {
+    dataDir = await agentDataDir('drv');
+    agent = await createAgent({ dataDir, vmm: tcgVmm(), logger: quietLogger, network: null });
+  });
+
+  afterAll(async () => {
+    if (agent) {
+      await agent.runtime.destroyAll();
+      await agent.close();
+    }
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  // The role drive model, written out here rather than imported from core/roles.ts.
+  it.each([
+    ['gateway', ['rootfs', 'data', 'secrets', 'config']],
+    ['worker', ['rootfs', 'data', 'secrets']],
+    ['builder', ['rootfs', 'data']],
+    ['capability-imessage', ['rootfs', 'data']],
+  ] as [Role, string[]][])(
+    '%s: the VmSpec carries exactly %j, with digests for secrets and config',
+    async (role, drives) => {
+      const octet = ['gateway', 'worker', 'builder', 'capability-imessage'].indexOf(role) + 3;
+      const record = await agent.runtime.put(ref(`d-${role.slice(0, 8)}`), {
+        spec: { ...workerSpec(`10.240.99.${octet}`, `52:54:00:00:99:0${octet}`), role },
+        secrets: { TOKEN: 'x' },
+        config: { version: 'v1', files: { 'gateway.json': '{}' } },
+      });
+      const { spec, digests } = await materialize(agent.deps, record);
+      const image = await agent.deps.images.resolve(record.spec.revision);
+      const expected = drives.filter((d) => d !== 'rootfs' || image.rootfsPath);
+      expect(spec.drives.map((d) => d.id)).toEqual(expected);
+      expect(spec.drives.find((d) => d.id === 'data')?.readOnly).toBe(false);
+      expect(Object.keys(digests).sort()).toEqual(
+        expected.filter((d) => d === 'secrets' || d === 'config').sort(),
+      );
+    },
+  );
+});
