@@ -8,11 +8,11 @@
  * compiled module is still imported. MVM_PACK_TEST_FULL=1 installs as a clean machine would,
  * compiling it, and opens a database with it.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import type { ExecFileSyncOptions } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MVM_VERSION } from '../../src/coordinator/version.ts';
 import { runIn } from './support/run-cli.ts';
@@ -51,17 +51,17 @@ beforeAll(() => {
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-/** The installed `mvm` as an operator runs it: through the link npm put on the PATH. */
-function installedMvm(args: readonly string[]): { stdout: string; stderr: string } {
-  const stderrFile = join(work, 'stderr');
-  const stdout = run(
-    'bash',
-    ['-c', `"$0" "$@" 2>"${stderrFile}"`, join(work, 'prefix/bin/mvm'), ...args],
-    {
-      cwd: work,
-    },
-  );
-  return { stdout, stderr: readFileSync(stderrFile, 'utf8') };
+/** The installed `mvm` as an operator runs it: through the link npm put in the prefix's bin/. */
+function installedMvm(args: readonly string[]): {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+} {
+  const { status, stdout, stderr } = spawnSync(join(work, 'prefix/bin/mvm'), args, {
+    cwd: work,
+    encoding: 'utf8',
+  });
+  return { status, stdout, stderr };
 }
 
 describe('npm pack', () => {
@@ -87,15 +87,30 @@ describe('npm pack', () => {
   });
 
   it('installs an mvm whose --version and --help answer as the CLI does', async () => {
-    expect(installedMvm(['--version'])).toEqual({ stdout: `${MVM_VERSION}\n`, stderr: '' });
+    expect(installedMvm(['--version'])).toEqual({
+      status: 0,
+      stdout: `${MVM_VERSION}\n`,
+      stderr: '',
+    });
     for (const args of [['--help'], ['tenant', 'create', '--help'], ['completions', 'bash']]) {
       const expected = await runIn(args);
       expect(expected.code).toBe(0);
-      expect(installedMvm(args), args.join(' ')).toEqual({ stdout: expected.stdout, stderr: '' });
+      expect(installedMvm(args), args.join(' ')).toEqual({
+        status: 0,
+        stdout: expected.stdout,
+        stderr: '',
+      });
     }
   });
 
   it('installs every runtime dependency the compiled code imports', () => {
+    // Node looks for packages in every parent's node_modules: none above may lend one here.
+    const lenders: string[] = [];
+    for (let dir = dirname(work); ; dir = dirname(dir)) {
+      if (existsSync(join(dir, 'node_modules'))) lenders.push(dir);
+      if (dir === dirname(dir)) break;
+    }
+    expect(lenders).toEqual([]);
     const script = [
       "import { readdirSync } from 'node:fs';",
       'const dist = process.argv[1];',
