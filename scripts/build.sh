@@ -28,7 +28,8 @@ MVM_CATALOG_MODULE="file://$work/dist/cli/command-catalog.js" node --input-type=
   'process.stdout.write(await (await import(process.env.MVM_CATALOG_MODULE)).catalogJson())' \
   >"$work/dist/cli/command-catalog.json"
 mv "$work/stamp" "$work/dist/.build-stamp"
-# Swapped whole, so bin/mvm never runs half a build (in the moment between, it runs the sources).
+# Swapped whole, so bin/mvm never runs half a build (in the moment between, it runs the
+# sources). -T: should a concurrent build land first, this one fails rather than nest in it.
 rm -rf dist
-mv "$work/dist" dist
+mv -T "$work/dist" dist
 log 'dist/ is up to date'
