@@ -44,3 +44,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   npm ci --no-audit --no-fund
   echo "$want" > "$stamp"
 fi
+
+# The compiled CLI bin/mvm runs (it falls back to the slower sources while dist/ is stale).
+bash scripts/build.sh --if-stale

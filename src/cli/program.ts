@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { MVM_VERSION } from '../coordinator/version.ts';
-import type { CliCommand } from './command.ts';
+import type { CommandShape } from './command-catalog.ts';
 import { globalOptions, JSON_FLAG } from './global-options.ts';
 import type { Output } from './render.ts';
 
@@ -9,14 +9,15 @@ import type { Output } from './render.ts';
  * leaves; commander only splits words, our definitions parse and validate them.
  */
 export interface RawInvocation {
-  command: CliCommand;
+  /** The catalog entry; main loads the command's module to run it. */
+  command: CommandShape;
   args: ReadonlyArray<string | undefined>;
   options: Readonly<Record<string, unknown>>;
   globals: Readonly<Record<string, unknown>>;
 }
 
 export interface ProgramOptions {
-  commands: readonly CliCommand[];
+  commands: readonly CommandShape[];
   groups: Readonly<Record<string, string>>;
   stdout: Output;
   stderr: Output;
@@ -64,7 +65,7 @@ function groupFor(
 
 function addLeaf(
   parent: Command,
-  command: CliCommand,
+  command: CommandShape,
   execute: (invocation: Omit<RawInvocation, 'globals'>) => Promise<void>,
 ): void {
   const name = command.path[command.path.length - 1] ?? '';

@@ -8,7 +8,6 @@
  * deprecated and are validated: `vsock_id`, `mem_file_path` and `enable_diff_snapshots`.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import AjvDraft04 from 'ajv-draft-04';
 import type { ErrorObject } from 'ajv-draft-04';
 import { parse } from 'yaml';
@@ -30,10 +29,8 @@ import {
   vsockRequest,
 } from '../../../src/drivers/firecracker/requests.ts';
 import type { ApiRequest } from '../../../src/drivers/firecracker/requests.ts';
+import { needSharedFile } from '../../support/shared-file.ts';
 
-const SPEC_PATH = fileURLToPath(
-  new URL('../../../../shared/firecracker-swagger.yaml', import.meta.url),
-);
 const SPEC_ID = 'firecracker-swagger.json';
 
 interface SwaggerParameter {
@@ -46,7 +43,9 @@ interface SwaggerSpec {
   definitions: Record<string, unknown>;
 }
 
-const spec = parse(readFileSync(SPEC_PATH, 'utf8')) as SwaggerSpec;
+const SUITE = 'Firecracker request bodies against the v1.16.1 API spec';
+const specPath = needSharedFile('firecracker-swagger.yaml', SUITE);
+const spec = specPath && (parse(readFileSync(specPath, 'utf8')) as SwaggerSpec);
 // ajv-draft-04 is CommonJS: under NodeNext its class is the `default` of the module object.
 // Swagger's integer formats carry no extra constraint worth checking here.
 const ajv = new AjvDraft04.default({
@@ -54,7 +53,7 @@ const ajv = new AjvDraft04.default({
   allErrors: true,
   formats: { int32: true, int64: true },
 });
-ajv.addSchema({ id: SPEC_ID, definitions: spec.definitions });
+if (spec) ajv.addSchema({ id: SPEC_ID, definitions: spec.definitions });
 
 function version(text: string): FirecrackerVersion {
   const parsed = parseFirecrackerVersion(text);
@@ -63,7 +62,7 @@ function version(text: string): FirecrackerVersion {
 }
 
 /** Finds `/drives/{drive_id}` for `/drives/rootfs`, then the body parameter's definition. */
-function bodySchemaRef(request: ApiRequest): string {
+function bodySchemaRef(spec: SwaggerSpec, request: ApiRequest): string {
   for (const [template, operations] of Object.entries(spec.paths)) {
     const pattern = new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`);
     if (!pattern.test(request.path)) continue;
@@ -74,8 +73,8 @@ function bodySchemaRef(request: ApiRequest): string {
   throw new Error(`no ${request.method} ${request.path} with a body in the spec`);
 }
 
-function validate(request: ApiRequest): string[] {
-  const ref = bodySchemaRef(request);
+function validateIn(spec: SwaggerSpec, request: ApiRequest): string[] {
+  const ref = bodySchemaRef(spec, request);
   const check = ajv.getSchema(`${SPEC_ID}${ref}`);
   if (!check) throw new Error(`schema ${ref} did not compile`);
   return check(request.body)
@@ -117,77 +116,81 @@ function everyRequest(shapesVersion: FirecrackerVersion): ApiRequest[] {
   ];
 }
 
-describe('Firecracker request bodies against the v1.16.1 API spec', () => {
-  it('reads the spec the driver targets', () => {
-    expect(spec.info.version).toBe('1.16.1');
-  });
+if (spec) describeAgainstSpec(spec);
 
-  const latest = version(spec.info.version);
-  it.each(everyRequest(latest).map((r) => [`${r.method} ${r.path} ${JSON.stringify(r.body)}`, r]))(
-    'latest shapes: %s',
-    (_name, request) => {
-      expect(validate(request as ApiRequest)).toEqual([]);
-    },
-  );
-
-  it('uses the newest field names on 1.16', () => {
-    const load = snapshotLoadRequest(
-      { snapshotPath: '/s', memPath: '/m', trackDirtyPages: true, vsockUdsPath: '/v' },
-      apiShapesFor(latest),
-    ).body;
-    expect(load).toMatchObject({
-      mem_backend: { backend_type: 'File', backend_path: '/m' },
-      track_dirty_pages: true,
-      resume_vm: false,
-      vsock_override: { uds_path: '/v' },
+function describeAgainstSpec(spec: SwaggerSpec): void {
+  const validate = (request: ApiRequest): string[] => validateIn(spec, request);
+  describe(SUITE, () => {
+    it('reads the spec the driver targets', () => {
+      expect(spec.info.version).toBe('1.16.1');
     });
-    expect(load).not.toHaveProperty('mem_file_path');
-    expect(load).not.toHaveProperty('enable_diff_snapshots');
-    expect(
-      vsockRequest({ guestCid: 3, udsPath: '/v' }, apiShapesFor(latest)).body,
-    ).not.toHaveProperty('vsock_id');
-  });
 
-  // 1.0 is the real binary this project tests with; its shapes are still in the 1.16 spec
-  // (deprecated), except ht_enabled which only applies before 1.0.
-  it.each(everyRequest(version('1.0.0')).map((r) => [`${r.method} ${r.path}`, r]))(
-    '1.0 shapes still validate: %s',
-    (_name, request) => {
+    const latest = version(spec.info.version);
+    it.each(
+      everyRequest(latest).map((r) => [`${r.method} ${r.path} ${JSON.stringify(r.body)}`, r]),
+    )('latest shapes: %s', (_name, request) => {
       expect(validate(request as ApiRequest)).toEqual([]);
-    },
-  );
+    });
 
-  it('speaks 1.0 field names to a 1.0 VMM', () => {
-    const load = snapshotLoadRequest(
-      { snapshotPath: '/s', memPath: '/m', trackDirtyPages: true, vsockUdsPath: '/v' },
-      apiShapesFor(version('1.0.0')),
-    ).body;
-    expect(load).toEqual({
-      snapshot_path: '/s',
-      mem_file_path: '/m',
-      enable_diff_snapshots: true,
-      resume_vm: false,
+    it('uses the newest field names on 1.16', () => {
+      const load = snapshotLoadRequest(
+        { snapshotPath: '/s', memPath: '/m', trackDirtyPages: true, vsockUdsPath: '/v' },
+        apiShapesFor(latest),
+      ).body;
+      expect(load).toMatchObject({
+        mem_backend: { backend_type: 'File', backend_path: '/m' },
+        track_dirty_pages: true,
+        resume_vm: false,
+        vsock_override: { uds_path: '/v' },
+      });
+      expect(load).not.toHaveProperty('mem_file_path');
+      expect(load).not.toHaveProperty('enable_diff_snapshots');
+      expect(
+        vsockRequest({ guestCid: 3, udsPath: '/v' }, apiShapesFor(latest)).body,
+      ).not.toHaveProperty('vsock_id');
+    });
+
+    // 1.0 is the real binary this project tests with; its shapes are still in the 1.16 spec
+    // (deprecated), except ht_enabled which only applies before 1.0.
+    it.each(everyRequest(version('1.0.0')).map((r) => [`${r.method} ${r.path}`, r]))(
+      '1.0 shapes still validate: %s',
+      (_name, request) => {
+        expect(validate(request as ApiRequest)).toEqual([]);
+      },
+    );
+
+    it('speaks 1.0 field names to a 1.0 VMM', () => {
+      const load = snapshotLoadRequest(
+        { snapshotPath: '/s', memPath: '/m', trackDirtyPages: true, vsockUdsPath: '/v' },
+        apiShapesFor(version('1.0.0')),
+      ).body;
+      expect(load).toEqual({
+        snapshot_path: '/s',
+        mem_file_path: '/m',
+        enable_diff_snapshots: true,
+        resume_vm: false,
+      });
+    });
+
+    it('adds ht_enabled and vsock_id only before 1.0 (not in the 1.16 spec)', () => {
+      const old = apiShapesFor(version('0.25.2'));
+      expect(
+        machineConfigRequest({ vcpus: 1, memMib: 128, trackDirtyPages: false }, old).body,
+      ).toHaveProperty('ht_enabled', false);
+      expect(vsockRequest({ guestCid: 3, udsPath: '/v' }, old).body).toHaveProperty('vsock_id');
+    });
+
+    it('rejects bad bodies, so the passing cases mean something', () => {
+      const missingRequired = { ...driveRequest({ id: 'x', path: '/p', readOnly: true }) };
+      missingRequired.body = { drive_id: 'x', path_on_host: '/p' };
+      expect(validate(missingRequired)).not.toEqual([]);
+
+      const badEnum = snapshotCreateRequest({ kind: 'full', snapshotPath: '/s', memPath: '/m' });
+      badEnum.body = { ...badEnum.body, snapshot_type: 'Incremental' };
+      expect(validate(badEnum).join()).toMatch(/allowed values/);
+
+      const badCid = vsockRequest({ guestCid: 2, udsPath: '/v' }, apiShapesFor(latest));
+      expect(validate(badCid).join()).toMatch(/>= 3/);
     });
   });
-
-  it('adds ht_enabled and vsock_id only before 1.0 (not in the 1.16 spec)', () => {
-    const old = apiShapesFor(version('0.25.2'));
-    expect(
-      machineConfigRequest({ vcpus: 1, memMib: 128, trackDirtyPages: false }, old).body,
-    ).toHaveProperty('ht_enabled', false);
-    expect(vsockRequest({ guestCid: 3, udsPath: '/v' }, old).body).toHaveProperty('vsock_id');
-  });
-
-  it('rejects bad bodies, so the passing cases mean something', () => {
-    const missingRequired = { ...driveRequest({ id: 'x', path: '/p', readOnly: true }) };
-    missingRequired.body = { drive_id: 'x', path_on_host: '/p' };
-    expect(validate(missingRequired)).not.toEqual([]);
-
-    const badEnum = snapshotCreateRequest({ kind: 'full', snapshotPath: '/s', memPath: '/m' });
-    badEnum.body = { ...badEnum.body, snapshot_type: 'Incremental' };
-    expect(validate(badEnum).join()).toMatch(/allowed values/);
-
-    const badCid = vsockRequest({ guestCid: 2, udsPath: '/v' }, apiShapesFor(latest));
-    expect(validate(badCid).join()).toMatch(/>= 3/);
-  });
-});
+}
