@@ -1,5 +1,4 @@
-import type { Hono } from 'hono';
-import { createCoordinatorApp } from '../../src/coordinator/app.ts';
+import { createCoordinatorApp, type CoordinatorApp } from '../../src/coordinator/app.ts';
 import { TokenService } from '../../src/coordinator/services/token-service.ts';
 import type { Clock } from '../../src/ports/clock.ts';
 import type { Store } from '../../src/ports/store.ts';
@@ -31,7 +30,7 @@ export async function apiOver(store: Store) {
   return client(app);
 }
 
-function client(app: Hono) {
+function client(app: CoordinatorApp['app']) {
   async function call(
     method: string,
     path: string,
