@@ -1,4 +1,8 @@
-import { createCoordinatorApp, type CoordinatorApp } from '../../src/coordinator/app.ts';
+import {
+  createCoordinatorApp,
+  type CoordinatorApp,
+  type CoordinatorAppDeps,
+} from '../../src/coordinator/app.ts';
 import { TokenService } from '../../src/coordinator/services/token-service.ts';
 import type { Clock } from '../../src/ports/clock.ts';
 import type { Store } from '../../src/ports/store.ts';
@@ -16,7 +20,7 @@ export interface ApiResponse {
 }
 
 /** An in-process coordinator over a given store, called like an HTTP client would. */
-export async function apiOver(store: Store) {
+export async function apiOver(store: Store, extra: Partial<CoordinatorAppDeps> = {}) {
   let counter = 0;
   const deps = {
     store,
@@ -24,6 +28,7 @@ export async function apiOver(store: Store) {
     clusterCidr: '10.240.0.0/12',
     version: 'test',
     randomSuffix: () => `s${(counter += 1)}`,
+    ...extra,
   };
   const { app } = createCoordinatorApp(deps);
   await new TokenService(deps).ensureAdmin(ADMIN);
