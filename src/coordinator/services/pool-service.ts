@@ -278,18 +278,7 @@ export class PoolService {
   }
 
   async destroy(principal: Principal, tenantId: string, poolId: string, force: boolean) {
-    const result = await this.destroyInTransaction(principal, tenantId, poolId, force);
-    this.after.wake({ tenants: [tenantId] });
-    return result;
-  }
-
-  private async destroyInTransaction(
-    principal: Principal,
-    tenantId: string,
-    poolId: string,
-    force: boolean,
-  ) {
-    return this.deps.store.transaction(async (repos) => {
+    const result = await this.deps.store.transaction(async (repos) => {
       await loadPool(repos, tenantId, poolId);
       const instances = await repos.instances.list({ tenantId, poolId });
       if (instances.length > 0 && !force) {
@@ -309,5 +298,7 @@ export class PoolService {
       });
       return { destroyed: { tenants: 0, pools: 1, instances: instances.length } };
     });
+    this.after.wake({ tenants: [tenantId] });
+    return result;
   }
 }

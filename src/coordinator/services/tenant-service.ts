@@ -133,14 +133,7 @@ export class TenantService {
   }
 
   async destroy(principal: Principal, id: string, force: boolean) {
-    const result = await this.destroyInTransaction(principal, id, force);
-    // Every node holding one of its instances loses them.
-    this.after.wake({ tenants: [id] });
-    return result;
-  }
-
-  private async destroyInTransaction(principal: Principal, id: string, force: boolean) {
-    return this.deps.store.transaction(async (repos) => {
+    const result = await this.deps.store.transaction(async (repos) => {
       await loadTenant(repos, id);
       const pools = await repos.pools.list({ tenantId: id });
       if (pools.length > 0 && !force) {
@@ -170,5 +163,8 @@ export class TenantService {
       });
       return { destroyed: { tenants: 1, pools: pools.length, instances: instances.length } };
     });
+    // Every node holding one of its instances loses them.
+    this.after.wake({ tenants: [id] });
+    return result;
   }
 }
