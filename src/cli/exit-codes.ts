@@ -12,6 +12,8 @@ export const exitCodeOf: Readonly<Record<ErrorCode, number>> = Object.freeze({
   illegal_transition: 5,
   quota_exceeded: 6,
   unavailable: 7,
+  // The coordinator answered but cannot serve: for a script, the same as not reaching it.
+  store_unavailable: 7,
   host_failure: 8,
 });
 

@@ -42,21 +42,32 @@ import {
 } from './resources.ts';
 
 /**
- * The coordinator's HTTP API as data. The server registers handlers by route name, the
- * OpenAPI document is generated from it, and the CLI's client calls routes by name: one
- * source of truth for paths, scopes and shapes.
+ * The coordinator's HTTP API as data. The server registers handlers by route name and enforces
+ * each route's scope in one middleware, the OpenAPI document is generated from it, and the
+ * CLI's client calls routes by name: one source of truth for paths, permissions and shapes.
  */
-export type Scope = 'public' | 'tenant' | 'admin' | 'node';
+export const scopes = {
+  public: 'Anyone; no credentials.',
+  admin:
+    "The admin token. A tenant token gets 403, or, when the path names another tenant, that tenant's 404.",
+  tenant:
+    "The admin token, or a token of the tenant the path's :tenant names. Another tenant's token gets the 404 of a tenant that does not exist.",
+  'tenant-list':
+    "A list. The admin token sees every tenant's items (or those of ?tenant=); a tenant token sees only its own tenant's, and ?tenant= naming another tenant gets that tenant's 404.",
+  node: "The client certificate (mTLS) of the node the path's :node names, or the admin token.",
+  'node-certificate':
+    "Only the client certificate (mTLS) of the node the path's :node names; no token stands in for it.",
+} as const;
+
+/** Who may call a route; `scopes` says what each one admits. */
+export type Scope = keyof typeof scopes;
 
 export interface RouteDef {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** Hono-style path below /v1, e.g. `/tenants/:tenant`. */
   path: string;
   summary: string;
-  /**
-   * `tenant`: admin or a token of the tenant named in the path/query; `admin`: admin only;
-   * `node`: the client certificate (mTLS) of the node named in the path, or an admin token.
-   */
+  /** Every route's permission, declared here and enforced from here (see `scopes`). */
   scope: Scope;
   params?: z.ZodType;
   query?: z.ZodType;
@@ -112,7 +123,7 @@ export const routes = {
     method: 'get',
     path: '/tenants',
     summary: 'List tenants visible to the caller',
-    scope: 'tenant',
+    scope: 'tenant-list',
     response: z.array(tenantSchema),
     status: 200,
   }),
@@ -228,7 +239,7 @@ export const routes = {
     method: 'get',
     path: '/instances',
     summary: 'List instances, filtered by tenant/pool/node',
-    scope: 'tenant',
+    scope: 'tenant-list',
     query: instanceListQuerySchema,
     response: z.array(instanceSchema),
     status: 200,
@@ -335,7 +346,7 @@ export const routes = {
     method: 'post',
     path: '/nodes/:node/certificate',
     summary: "Renew a node's certificate, authenticated by its current one",
-    scope: 'node',
+    scope: 'node-certificate',
     params: nodeParams,
     body: rotateCertificateSchema,
     response: nodeCertificateSchema,
@@ -371,7 +382,7 @@ export const routes = {
     method: 'get',
     path: '/events',
     summary: 'Audit events, newest first',
-    scope: 'tenant',
+    scope: 'tenant-list',
     query: eventsQuerySchema,
     response: z.array(auditEventSchema),
     status: 200,

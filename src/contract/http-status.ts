@@ -11,6 +11,7 @@ export const httpStatusOf: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 422 |
   illegal_transition: 409,
   quota_exceeded: 422,
   unavailable: 503,
+  store_unavailable: 503,
   host_failure: 500,
   internal: 500,
 };

@@ -1,6 +1,6 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { InternalError, isMvmError, UnauthenticatedError, type MvmError } from '../core/errors.ts';
+import { InternalError, isMvmError, StoreUnavailableError, type MvmError } from '../core/errors.ts';
 import { routes, type RouteDef, type RouteName } from '../contract/api.ts';
 import type { CertificateAuthority } from '../ports/certificate-authority.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -9,10 +9,10 @@ import { ChangeNotifier } from './desired/change-notifier.ts';
 import { ephemeralSigningKey, type SigningKey } from './desired/signing-key.ts';
 import { createHandlers, type Handlers } from './handlers.ts';
 import { httpStatusOf } from '../contract/http-status.ts';
+import { requireScope, type Access, type AccessEnv, type Credentials } from './access.ts';
 import { authenticateNode, type PeerCertificate } from './node-auth.ts';
 import { buildOpenApi } from './openapi.ts';
-import type { Principal } from './principal.ts';
-import { parseRouteInput } from './route-input.ts';
+import { parseRouteInput, type ParsedInput } from './route-input.ts';
 import { createServices, type Services } from './services/index.ts';
 
 export interface AppLogger {
@@ -44,7 +44,7 @@ export interface CoordinatorAppDeps {
 }
 
 export interface CoordinatorApp {
-  app: Hono;
+  app: Hono<AccessEnv>;
   services: Services;
 }
 
@@ -56,53 +56,46 @@ function errorResponse(c: Context, error: MvmError) {
       ...(error.details ? { details: error.details } : {}),
     },
   };
+  const retryAfter = error.details?.retryAfterSeconds;
+  if (typeof retryAfter === 'number') c.header('Retry-After', String(retryAfter));
   return c.json(body, httpStatusOf[error.code]);
 }
 
-/**
- * Node-scoped routes take the node's client certificate when one was presented (and then
- * nothing else), or a bearer token; every other non-public route takes a bearer token.
- */
-async function principalFor(
-  c: Context,
-  def: RouteDef,
-  deps: CoordinatorAppDeps,
-  services: Services,
-): Promise<Principal> {
-  if (def.scope === 'public') return { kind: 'admin', tokenName: 'public' };
-  const authorization = c.req.header('authorization');
-  if (def.scope === 'node') {
-    const peer = deps.peerCertificate?.(c);
-    if (peer !== undefined) return authenticateNode(deps, peer, c.req.param('node'));
-    if (authorization === undefined) {
-      throw new UnauthenticatedError(
-        "this route needs the node's client certificate (mTLS) or an admin token; join the host with 'mvm add host'",
-      );
-    }
-  }
-  return services.tokens.authenticate(authorization);
+function credentialsFor(deps: CoordinatorAppDeps, services: Services): Credentials {
+  return {
+    token: (authorization) => services.tokens.authenticate(authorization),
+    certificate: async (c, nodeId) => {
+      const peer = deps.peerCertificate?.(c);
+      return peer === undefined ? undefined : authenticateNode(deps, peer, nodeId);
+    },
+  };
 }
 
 function register(
-  app: Hono,
+  app: Hono<AccessEnv>,
   name: RouteName,
   def: RouteDef,
   handlers: Handlers,
-  services: Services,
-  deps: CoordinatorAppDeps,
+  credentials: Credentials,
 ): void {
-  const handler = handlers[name] as (input: {
-    principal: Principal;
-    params: unknown;
-    query: unknown;
-    body: unknown;
-  }) => Promise<unknown>;
-  app.on(def.method.toUpperCase(), `/v1${def.path}`, async (c) => {
-    const principal = await principalFor(c, def, deps, services);
-    const input = await parseRouteInput(c, def);
-    const result = await handler({ principal, ...input });
-    return c.json(result as object, def.status);
-  });
+  const handler = handlers[name] as (input: Access & ParsedInput) => Promise<unknown>;
+  app.on(
+    def.method.toUpperCase(),
+    `/v1${def.path}`,
+    requireScope(name, def, credentials),
+    async (c) => {
+      const input = await parseRouteInput(c, def);
+      const result = await handler({ ...c.get('access'), ...input });
+      return c.json(result as object, def.status);
+    },
+  );
+}
+
+function logged(deps: CoordinatorAppDeps, error: MvmError): void {
+  if (error.code === 'internal') deps.logger?.error({ err: error }, 'internal error');
+  if (error instanceof StoreUnavailableError) {
+    deps.logger?.warn({ reason: error.reason }, 'database unavailable; answered 503');
+  }
 }
 
 /** The coordinator's HTTP surface, built from the contract's route table. No listening here. */
@@ -114,11 +107,12 @@ export function createCoordinatorApp(deps: CoordinatorAppDeps): CoordinatorApp {
   });
   const handlers = createHandlers(services, { version: deps.version, store: deps.store.dialect });
   const openapi = buildOpenApi(deps.version);
-  const app = new Hono();
+  const credentials = credentialsFor(deps, services);
+  const app = new Hono<AccessEnv>();
   app.use('*', bodyLimit({ maxSize: 1024 * 1024 }));
   app.get('/v1/openapi.json', (c) => c.json(openapi));
   for (const [name, def] of Object.entries(routes) as [RouteName, RouteDef][]) {
-    register(app, name, def, handlers, services, deps);
+    register(app, name, def, handlers, credentials);
   }
   app.notFound((c) =>
     c.json(
@@ -133,7 +127,7 @@ export function createCoordinatorApp(deps: CoordinatorAppDeps): CoordinatorApp {
   );
   app.onError((error, c) => {
     if (isMvmError(error)) {
-      if (error.code === 'internal') deps.logger?.error({ err: error }, 'internal error');
+      logged(deps, error);
       return errorResponse(c, error);
     }
     deps.logger?.error({ err: error, path: c.req.path }, 'unhandled error');

@@ -3,7 +3,7 @@ import { PermissionDeniedError, UnauthenticatedError } from '../core/errors.ts';
 import { certInfo } from '../drivers/pki/cert-info.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Store } from '../ports/store.ts';
-import type { Principal } from './principal.ts';
+import type { NodePrincipal } from './principal.ts';
 
 /** What the TLS layer saw of the client's certificate (see serve.ts). */
 export interface PeerCertificate {
@@ -33,7 +33,7 @@ export async function authenticateNode(
   deps: { store: Store; clock: Clock },
   peer: PeerCertificate,
   pathNodeId: string | undefined,
-): Promise<Principal> {
+): Promise<NodePrincipal> {
   if (!peer.authorized) throw refusedAtHandshake(peer);
   const info = certInfo(new X509Certificate(peer.der));
   const now = deps.clock.now();

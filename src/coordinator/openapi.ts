@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { errorBodySchema } from '../contract/common.ts';
-import { routes, type RouteDef } from '../contract/api.ts';
+import { routes, scopes, type RouteDef, type Scope } from '../contract/api.ts';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -23,11 +23,15 @@ function parameters(def: RouteDef): JsonSchema[] {
   return out;
 }
 
-/** Node routes also take the node's client certificate (mTLS, production mode). */
-function securityOf(def: RouteDef): JsonSchema[] {
-  if (def.scope === 'public') return [];
-  return def.scope === 'node' ? [{ bearer: [] }, { nodeCertificate: [] }] : [{ bearer: [] }];
-}
+/** Which credentials each scope takes: tokens, the node's client certificate (mTLS), or both. */
+const securityOf: Record<Scope, JsonSchema[]> = {
+  public: [],
+  admin: [{ bearer: [] }],
+  tenant: [{ bearer: [] }],
+  'tenant-list': [{ bearer: [] }],
+  node: [{ bearer: [] }, { nodeCertificate: [] }],
+  'node-certificate': [{ nodeCertificate: [] }],
+};
 
 function operation(name: string, def: RouteDef): JsonSchema {
   const errorResponse = {
@@ -36,7 +40,8 @@ function operation(name: string, def: RouteDef): JsonSchema {
   return {
     operationId: name,
     summary: def.summary,
-    security: securityOf(def),
+    description: `Permission (${def.scope}): ${scopes[def.scope]}`,
+    security: securityOf[def.scope],
     'x-mvm-scope': def.scope,
     parameters: parameters(def),
     ...(def.body

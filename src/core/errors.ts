@@ -12,6 +12,7 @@ export const errorCodes = [
   'unauthenticated',
   'permission_denied',
   'unavailable',
+  'store_unavailable',
   'host_failure',
   'internal',
 ] as const;
@@ -99,6 +100,26 @@ export class PermissionDeniedError extends MvmError {
 export class UnavailableError extends MvmError {
   constructor(message: string, details?: Record<string, unknown>) {
     super('unavailable', message, details);
+  }
+}
+
+/**
+ * The coordinator cannot reach its database (restarting, connection lost). Nothing is wrong
+ * with the request: it is expected to succeed once the database is back, so the error says
+ * when to retry (HTTP Retry-After). `reason` is the driver's own account, for the logs only:
+ * callers learn nothing about where the database lives.
+ */
+export class StoreUnavailableError extends MvmError {
+  readonly retryAfterSeconds: number;
+  readonly reason: string;
+  constructor(reason: string, retryAfterSeconds = 2) {
+    super(
+      'store_unavailable',
+      `the coordinator's database is unavailable (restarting or unreachable); retry in ${retryAfterSeconds} s, the coordinator reconnects by itself once it is back`,
+      { retryAfterSeconds },
+    );
+    this.retryAfterSeconds = retryAfterSeconds;
+    this.reason = reason;
   }
 }
 

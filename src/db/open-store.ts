@@ -3,9 +3,10 @@ import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { Pool, TypeOverrides } from 'pg';
-import { UnavailableError, isMvmError } from '../core/errors.ts';
+import { StoreUnavailableError, UnavailableError, isMvmError } from '../core/errors.ts';
 import type { Store } from '../ports/store.ts';
 import { KyselyStore } from './kysely-store.ts';
+import { resilientPool } from './postgres-pool.ts';
 import { migrateToLatest } from './migrate.ts';
 import type { Database } from './schema.ts';
 import type { SqlDialect } from './sql-dialect.ts';
@@ -25,7 +26,7 @@ const INT8_OID = 20;
  * (`sqlite:PATH`, `file:PATH`, a plain path, or `:memory:`), created with its directory.
  */
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
-  const { db, dialect } = openDatabase(url);
+  const { db, dialect } = openDatabase(url, options.logger);
   try {
     await checkReachable(db, url);
     await migrateToLatest(db, dialect, options.logger);
@@ -41,27 +42,45 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
  * The bare Kysely instance for a store URL: not checked, not migrated. For tools and tests;
  * the caller destroys it.
  */
-export function openDatabase(url: string): { db: Kysely<Database>; dialect: SqlDialect } {
+export function openDatabase(
+  url: string,
+  logger?: StoreLogger,
+): { db: Kysely<Database>; dialect: SqlDialect } {
   const target = parseStoreUrl(url);
   return {
-    db: new Kysely<Database>({ dialect: createDialect(target, url) }),
+    db: new Kysely<Database>({ dialect: createDialect(target, url, logger) }),
     dialect: target.dialect,
   };
 }
 
-function createDialect(target: StoreTarget, url: string): PostgresDialect | SqliteDialect {
+function createDialect(
+  target: StoreTarget,
+  url: string,
+  logger: StoreLogger | undefined,
+): PostgresDialect | SqliteDialect {
   if (target.dialect === 'postgres') {
-    return new PostgresDialect({ pool: postgresPool(target.connectionString) });
+    return new PostgresDialect({
+      pool: resilientPool(postgresPool(target.connectionString), logger),
+    });
   }
   return new SqliteDialect({ database: openSqlite(target.path, url) });
 }
+
+/** A request waits this long for a connection before it is answered 503 store_unavailable. */
+const CONNECT_TIMEOUT_MS = 5_000;
 
 function postgresPool(connectionString: string): Pool {
   // pg hands BIGINT back as a string to avoid precision loss; our int8 values (audit ids,
   // counts) stay far below 2^53, so read them as numbers.
   const types = new TypeOverrides();
   types.setTypeParser(INT8_OID, 'text', parseInt8);
-  return new Pool({ connectionString, types });
+  // Keep-alive lets a server that vanished without closing its sockets be noticed.
+  return new Pool({
+    connectionString,
+    types,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    keepAlive: true,
+  });
 }
 
 function parseInt8(value: string): number {
@@ -94,8 +113,13 @@ async function checkReachable(db: Kysely<Database>, url: string): Promise<void> 
 }
 
 function unreachable(url: string, error: unknown): Error {
-  if (isMvmError(error)) return error;
-  const cause = error instanceof Error ? error.message : String(error);
+  if (isMvmError(error) && !(error instanceof StoreUnavailableError)) return error;
+  const cause =
+    error instanceof StoreUnavailableError
+      ? error.reason
+      : error instanceof Error
+        ? error.message
+        : String(error);
   return new UnavailableError(
     `cannot open store ${redactStoreUrl(url)}: ${cause}; check that the database is running and the URL, credentials and file permissions are right`,
     { store: redactStoreUrl(url) },

@@ -16,6 +16,7 @@ const expected: Record<ErrorCode, number> = {
   illegal_transition: 5,
   quota_exceeded: 6,
   unavailable: 7,
+  store_unavailable: 7,
   host_failure: 8,
 };
 

@@ -1,5 +1,8 @@
-import type { Hono } from 'hono';
-import { createCoordinatorApp } from '../../src/coordinator/app.ts';
+import {
+  createCoordinatorApp,
+  type CoordinatorApp,
+  type CoordinatorAppDeps,
+} from '../../src/coordinator/app.ts';
 import { TokenService } from '../../src/coordinator/services/token-service.ts';
 import type { Clock } from '../../src/ports/clock.ts';
 import type { Store } from '../../src/ports/store.ts';
@@ -17,7 +20,7 @@ export interface ApiResponse {
 }
 
 /** An in-process coordinator over a given store, called like an HTTP client would. */
-export async function apiOver(store: Store) {
+export async function apiOver(store: Store, extra: Partial<CoordinatorAppDeps> = {}) {
   let counter = 0;
   const deps = {
     store,
@@ -25,13 +28,14 @@ export async function apiOver(store: Store) {
     clusterCidr: '10.240.0.0/12',
     version: 'test',
     randomSuffix: () => `s${(counter += 1)}`,
+    ...extra,
   };
   const { app } = createCoordinatorApp(deps);
   await new TokenService(deps).ensureAdmin(ADMIN);
   return client(app);
 }
 
-function client(app: Hono) {
+function client(app: CoordinatorApp['app']) {
   async function call(
     method: string,
     path: string,

@@ -188,12 +188,11 @@ await describeEachDatabase('node heartbeat and loss', ({ store }) => {
         nodeLostAfterMs: LOST_AFTER_MS,
       },
       {
-        schedule: async () => {
+        place: async () => {
           schedules += 1;
           if (schedules === 1) throw new Error('store hiccup');
-          return fleet.services.scheduler.schedule();
+          await fleet.services.scheduler.schedule();
         },
-        changed: () => undefined,
       },
     );
     await loseNodeA(fleet, 8);

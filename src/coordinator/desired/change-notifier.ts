@@ -1,13 +1,50 @@
 import { EventEmitter } from 'node:events';
 
 /**
- * Tells waiting desired-state watchers that something which may change a node's document was
- * committed in this process. A counter rather than a bare event: a watcher notes the count
- * before it reads the store, so a change committed while it was reading is never missed.
- * Other replicas' changes arrive through the watchers' bounded store poll instead.
+ * Which nodes' desired-state documents a committed write may have changed. A document holds
+ * the node's own instances with their tenants' networks and pools, and each tenant's VXLAN
+ * peers (the other nodes holding the tenant's live instances), so a change is named by nodes,
+ * tenants, or the whole fleet.
+ */
+export interface DocumentChange {
+  /** Nodes whose own instances were placed, changed or removed. */
+  nodes?: readonly string[];
+  /** Tenants whose pools or instances changed: any node holding one of them is concerned. */
+  tenants?: readonly string[];
+  /** A node's status or underlay address changed: every document's peers may change. */
+  fleet?: boolean;
+}
+
+/** What one node's current document depends on. */
+export interface WatchedDocument {
+  nodeId: string;
+  /** The tenants the document lists. */
+  tenants: readonly string[];
+}
+
+export function concerns(change: DocumentChange, doc: WatchedDocument): boolean {
+  if (change.fleet === true) return true;
+  if (change.nodes?.includes(doc.nodeId) === true) return true;
+  return change.tenants?.some((t) => doc.tenants.includes(t)) === true;
+}
+
+function isEmpty(change: DocumentChange): boolean {
+  return change.fleet !== true && !change.nodes?.length && !change.tenants?.length;
+}
+
+/** Changes kept for watchers that were reading the store when they were announced. */
+const RECENT = 512;
+
+/**
+ * Tells waiting desired-state watchers that a write committed in this process changed their
+ * node's document, and only those: a write that changes no document wakes nobody. Numbered
+ * rather than bare events: a watcher notes the count before it reads the store, then waits for
+ * a concerning change after that count, so a change committed while it was reading is never
+ * missed. Other replicas' changes arrive through the watchers' bounded store poll instead.
  */
 export class ChangeNotifier {
   private count = 0;
+  private readonly recent: Array<{ seq: number; change: DocumentChange }> = [];
   private readonly events = new EventEmitter();
 
   constructor() {
@@ -15,28 +52,51 @@ export class ChangeNotifier {
     this.events.setMaxListeners(0);
   }
 
+  /** How many changes were announced so far. */
   get current(): number {
     return this.count;
   }
 
-  notify(): void {
+  notify(change: DocumentChange): void {
+    if (isEmpty(change)) return;
     this.count += 1;
-    this.events.emit('change');
+    this.recent.push({ seq: this.count, change });
+    if (this.recent.length > RECENT) this.recent.shift();
+    this.events.emit('change', change);
   }
 
-  /** Resolves once the count has passed `since`, after `ms`, or when `signal` aborts. */
-  waitForChange(since: number, ms: number, signal?: AbortSignal): Promise<void> {
-    if (this.count !== since || signal?.aborted) return Promise.resolve();
+  /**
+   * Resolves once a change announced after `since` concerns `doc`, after `ms`, or when
+   * `signal` aborts.
+   */
+  waitForChange(
+    since: number,
+    doc: WatchedDocument,
+    ms: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (signal?.aborted || this.changedSince(since, doc)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        this.events.off('change', done);
+        this.events.off('change', onChange);
         signal?.removeEventListener('abort', done);
         resolve();
       };
+      const onChange = (change: DocumentChange) => {
+        if (concerns(change, doc)) done();
+      };
       const timer = setTimeout(done, ms);
-      this.events.on('change', done);
+      this.events.on('change', onChange);
       signal?.addEventListener('abort', done, { once: true });
     });
+  }
+
+  private changedSince(since: number, doc: WatchedDocument): boolean {
+    if (since >= this.count) return false;
+    const oldest = this.recent[0]?.seq ?? this.count + 1;
+    // Older changes were forgotten: one of them may have concerned it.
+    if (oldest > since + 1) return true;
+    return this.recent.some((entry) => entry.seq > since && concerns(entry.change, doc));
   }
 }

@@ -23,6 +23,8 @@ export interface DesiredServiceDeps {
 export interface IssuedDocument {
   generation: number;
   envelope: SignedEnvelope;
+  /** The tenants the document lists: a change to one of them concerns this node. */
+  tenants: string[];
 }
 
 const DEFAULT_POLL_MS = 500;
@@ -62,13 +64,15 @@ export class DesiredService {
     return {
       generation: issued.generation,
       envelope: { payload, signature: this.deps.signingKey.sign(payload), keyId },
+      tenants: doc.tenants.map((t) => t.id),
     };
   }
 
   /**
    * Long-poll: the document as soon as its generation passes `after`, else, after `waitMs`,
-   * `{unchanged, generation}`. Wakes on local commits at once and re-reads the store every
-   * pollMs for commits made through other replicas.
+   * `{unchanged, generation}`. Wakes at once on local commits that concern this node's
+   * document (and on no others), and re-reads the store every pollMs for commits made
+   * through other replicas.
    */
   async watch(nodeId: string, after: number, waitMs: number): Promise<DesiredWatchResponse> {
     const elapsed = this.deps.monotonicMs ?? (() => performance.now());
@@ -86,15 +90,11 @@ export class DesiredService {
       }
       await this.deps.notifier.waitForChange(
         seen,
+        { nodeId, tenants: issued.tenants },
         Math.min(remaining, pollMs),
         this.closing.signal,
       );
     }
-  }
-
-  /** Something that may change documents was committed here: wake the local watchers. */
-  changed(): void {
-    this.deps.notifier.notify();
   }
 
   /** Answers every waiting watcher now, so a stopping server is not held open by them. */

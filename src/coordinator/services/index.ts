@@ -1,5 +1,6 @@
 import type { AuditEvent } from '../../core/model.ts';
 import type { ChangeNotifier } from '../desired/change-notifier.ts';
+import { AfterWrite } from './after-write.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import type { ServiceDeps } from './context.ts';
 import { DesiredService } from './desired-service.ts';
@@ -9,7 +10,7 @@ import { NodeHealthService, type NodeHealthDeps } from './node-health-service.ts
 import { NodeService } from './node-service.ts';
 import { PoolService } from './pool-service.ts';
 import { RecheckTimer } from './recheck-timer.ts';
-import { SchedulerService } from './scheduler-service.ts';
+import { SchedulerService, type ScheduleOutcome } from './scheduler-service.ts';
 import { SleepRecheckService } from './sleep-rechecks.ts';
 import { TenantService } from './tenant-service.ts';
 import { TokenService } from './token-service.ts';
@@ -20,7 +21,8 @@ export interface Services {
   instances: InstanceService;
   nodes: NodeService;
   tokens: TokenService;
-  scheduler: SchedulerService;
+  /** A scheduling pass, and the wake-up of the watchers of what it moved. */
+  scheduler: { schedule(): Promise<ScheduleOutcome> };
   desired: DesiredService;
   health: NodeHealthService;
   /** Re-checks pools when demotions put off by minimum times fall due; close() stops it. */
@@ -44,7 +46,7 @@ export interface BackgroundLogger {
 export function createServices(
   deps: ServiceDeps & DesiredDeps & JoinDeps & NodeHealthDeps & { logger?: BackgroundLogger },
 ): Services {
-  const scheduler = new SchedulerService(deps);
+  const after = new AfterWrite({ scheduler: new SchedulerService(deps), notifier: deps.notifier });
   const desired = new DesiredService({
     store: deps.store,
     clock: deps.clock,
@@ -52,41 +54,31 @@ export function createServices(
     notifier: deps.notifier,
     ...(deps.desiredPollMs !== undefined ? { pollMs: deps.desiredPollMs } : {}),
   });
-  const rechecks = recheckTimer(deps, scheduler, desired);
+  const rechecks = recheckTimer(deps, after);
   return {
-    tenants: new TenantService(deps),
-    pools: new PoolService(deps, rechecks),
-    instances: new InstanceService(deps),
-    nodes: new NodeService(deps),
+    tenants: new TenantService(deps, after),
+    pools: new PoolService(deps, after, rechecks),
+    instances: new InstanceService(deps, after),
+    nodes: new NodeService(deps, after),
     tokens: new TokenService(deps),
-    scheduler,
+    scheduler: { schedule: () => after.schedule() },
     desired,
-    health: new NodeHealthService(deps, {
-      schedule: () => scheduler.schedule(),
-      changed: () => desired.changed(),
-    }),
+    health: new NodeHealthService(deps, after),
     rechecks,
-    join: new JoinService(deps),
+    join: new JoinService(deps, after),
     events: { list: (filter) => deps.store.audit.list(filter) },
   };
 }
 
 function recheckTimer(
   deps: ServiceDeps & { logger?: BackgroundLogger },
-  scheduler: SchedulerService,
-  desired: DesiredService,
+  after: AfterWrite,
 ): RecheckTimer {
   return new RecheckTimer({
     clock: deps.clock,
     rechecks: new SleepRecheckService(deps),
-    // Demotions free capacity, so placement runs again before the watchers are woken.
-    onChange: async () => {
-      try {
-        await scheduler.schedule();
-      } finally {
-        desired.changed();
-      }
-    },
+    // Demotions free capacity: placement runs again, and the pools' nodes see the demotions.
+    onChange: (changed) => after.place({ tenants: changed.map((ref) => ref.tenantId) }),
     onError: (err, ref) => deps.logger?.error({ err, ...ref }, 'sleep-policy re-check failed'),
   });
 }

@@ -4,6 +4,7 @@ import { checkQuotas } from '../../core/quotas.ts';
 import type { InstanceAction, InstanceActionRequest } from '../../contract/requests.ts';
 import type { InstanceFilter, InstanceKey, Repos } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
+import type { AfterWrite } from './after-write.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { loadTenant, usageOf } from './tenant-service.ts';
 
@@ -55,7 +56,10 @@ export async function loadInstance(repos: Repos, key: InstanceKey): Promise<Inst
 }
 
 export class InstanceService {
-  constructor(private readonly deps: ServiceDeps) {}
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly after: Pick<AfterWrite, 'wake' | 'place'>,
+  ) {}
 
   async list(filter: InstanceFilter): Promise<Instance[]> {
     if (filter.tenantId !== undefined) await loadTenant(this.deps.store, filter.tenantId);
@@ -71,6 +75,18 @@ export class InstanceService {
    * instance never placed on a node is destroyed here and now, which frees its address.
    */
   async act(
+    principal: Principal,
+    key: InstanceKey,
+    request: InstanceActionRequest,
+  ): Promise<Instance> {
+    const result = await this.actInTransaction(principal, key, request);
+    // A placed instance changes on its node (and in its tenant's peers); any may free or need
+    // capacity, so placement follows.
+    await this.after.place({ tenants: result.nodeId === null ? [] : [key.tenantId] });
+    return result;
+  }
+
+  private async actInTransaction(
     principal: Principal,
     key: InstanceKey,
     request: InstanceActionRequest,
@@ -113,6 +129,17 @@ export class InstanceService {
    * address.
    */
   async report(nodeId: string, key: InstanceKey, report: StatusReport): Promise<Instance> {
+    const { instance, removed } = await this.reportInTransaction(nodeId, key, report);
+    // Observed status is not in any document: only an instance leaving it wakes its node.
+    if (removed) this.after.wake({ nodes: [nodeId] });
+    return instance;
+  }
+
+  private async reportInTransaction(
+    nodeId: string,
+    key: InstanceKey,
+    report: StatusReport,
+  ): Promise<{ instance: Instance; removed: boolean }> {
     return this.deps.store.transaction(async (repos) => {
       const instance = await loadInstance(repos, key);
       if (instance.nodeId !== nodeId) {
@@ -121,7 +148,9 @@ export class InstanceService {
         );
       }
       const from = report.expectedStatus ?? instance.status;
-      if (from === report.status && instance.status === report.status) return instance;
+      if (from === report.status && instance.status === report.status) {
+        return { instance, removed: false };
+      }
       if (instance.status === 'destroyed') {
         throw new IllegalTransitionError(label(key), instance.status, report.status);
       }
@@ -130,10 +159,9 @@ export class InstanceService {
       const updated = await repos.instances.transition(key, from, report.status, at, {
         failureReason,
       });
-      if (report.status === 'destroyed' && instance.desiredStatus === 'destroyed') {
-        await repos.instances.delete(key);
-      }
-      return updated;
+      const removed = report.status === 'destroyed' && instance.desiredStatus === 'destroyed';
+      if (removed) await repos.instances.delete(key);
+      return { instance: updated, removed };
     });
   }
 

@@ -2,7 +2,6 @@ import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import {
   ConflictError,
   NotFoundError,
-  PermissionDeniedError,
   UnauthenticatedError,
   UnavailableError,
 } from '../../core/errors.ts';
@@ -12,7 +11,8 @@ import type { NodeCertificateView } from '../../contract/join.ts';
 import type { CertificateAuthority } from '../../ports/certificate-authority.ts';
 import type { JoinTokenRecord, Repos } from '../../ports/store.ts';
 import { nodeUri } from '../../drivers/pki/cert-info.ts';
-import type { Principal } from '../principal.ts';
+import type { NodePrincipal, Principal } from '../principal.ts';
+import type { AfterWrite } from './after-write.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { hashToken } from './token-service.ts';
 
@@ -36,7 +36,10 @@ export function newJoinTokenSecret(): string {
 
 /** One-time join tokens in exchange for node certificates; rotation and revocation. */
 export class JoinService {
-  constructor(private readonly deps: ServiceDeps & JoinDeps) {}
+  constructor(
+    private readonly deps: ServiceDeps & JoinDeps,
+    private readonly after: Pick<AfterWrite, 'place'>,
+  ) {}
 
   async issueToken(principal: Principal, request: CreateJoinTokenRequest) {
     const ca = this.requireCa();
@@ -91,15 +94,14 @@ export class JoinService {
       });
       return joined;
     });
+    // A (re-)joined node is ready, perhaps at a new address: placement and peers follow.
+    await this.after.place({ fleet: true });
     return { node, certificate };
   }
 
-  async rotate(principal: Principal, nodeId: string, csrPem: string) {
-    if (principal.kind !== 'node' || principal.nodeId !== nodeId) {
-      throw new PermissionDeniedError(
-        `renewing node '${nodeId}''s certificate needs that node's current client certificate (mTLS)`,
-      );
-    }
+  /** A node renews its own certificate, proven by its current one. */
+  async rotate(principal: NodePrincipal, csrPem: string) {
+    const { nodeId } = principal;
     const certificate = await this.sign(this.requireCa(), nodeId, csrPem);
     await this.deps.store.transaction(async (repos) => {
       await this.record(repos, nodeId, certificate);
@@ -203,6 +205,6 @@ export class JoinService {
   }
 }
 
-function nodePrincipal(nodeId: string, serial: string): Principal {
+function nodePrincipal(nodeId: string, serial: string): NodePrincipal {
   return { kind: 'node', nodeId, serial };
 }

@@ -13,6 +13,7 @@ import type {
   HeartbeatResult,
 } from '../../contract/heartbeat.ts';
 import type { Repos } from '../../ports/store.ts';
+import type { DocumentChange } from '../desired/change-notifier.ts';
 import type { ServiceDeps } from './context.ts';
 
 export interface NodeHealthDeps extends ServiceDeps {
@@ -22,9 +23,11 @@ export interface NodeHealthDeps extends ServiceDeps {
 
 /** What follows a change of where instances may run: placement, then waking the watchers. */
 export interface AfterPlacementChange {
-  schedule(): Promise<unknown>;
-  changed(): void;
+  place(change: DocumentChange): Promise<void>;
 }
+
+/** A node lost or back changes every tenant's peers that had instances there. */
+const FLEET: DocumentChange = { fleet: true };
 
 export interface NodeLoss {
   nodeId: string;
@@ -109,7 +112,7 @@ export class NodeHealthService {
         node.underlayIp !== updated.underlayIp;
       return { node: updated, recovered, activityUpdated, resized };
     });
-    if (outcome.recovered || outcome.resized) await this.placeAndNotify();
+    if (outcome.recovered || outcome.resized) await this.placeAndNotify(FLEET);
     const { node, recovered, activityUpdated } = outcome;
     return { node, recovered, activityUpdated };
   }
@@ -133,7 +136,9 @@ export class NodeHealthService {
       for (const node of overdue) out.push(await this.declareLost(repos, node, pools));
       return out;
     });
-    if (losses.length > 0 || this.placementOwed) await this.placeAndNotify();
+    if (losses.length > 0 || this.placementOwed) {
+      await this.placeAndNotify(losses.length > 0 ? FLEET : {});
+    }
     return losses;
   }
 
@@ -210,18 +215,10 @@ export class NodeHealthService {
     return updated;
   }
 
-  private async placeAndNotify(): Promise<void> {
+  private async placeAndNotify(change: DocumentChange): Promise<void> {
     this.placementOwed = true;
-    try {
-      await this.after.schedule();
-      this.placementOwed = false;
-    } catch (error) {
-      // A placement race lost to another replica is that replica's to finish.
-      if (!(isMvmError(error) && error.code === 'conflict')) throw error;
-      this.placementOwed = false;
-    } finally {
-      this.after.changed();
-    }
+    await this.after.place(change);
+    this.placementOwed = false;
   }
 
   private async record(

@@ -2,10 +2,14 @@ import { NotFoundError } from '../../core/errors.ts';
 import type { FleetNode } from '../../core/model.ts';
 import type { RegisterNodeRequest } from '../../contract/requests.ts';
 import type { Principal } from '../principal.ts';
+import type { AfterWrite } from './after-write.ts';
 import { audit, type ServiceDeps } from './context.ts';
 
 export class NodeService {
-  constructor(private readonly deps: ServiceDeps) {}
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly after: Pick<AfterWrite, 'place'>,
+  ) {}
 
   list(): Promise<FleetNode[]> {
     return this.deps.store.nodes.list();
@@ -17,11 +21,22 @@ export class NodeService {
     return node;
   }
 
+  /** Capacity came or changed: placement follows; a new underlay address changes peers. */
   async register(
     principal: Principal,
     id: string,
     request: RegisterNodeRequest,
   ): Promise<FleetNode> {
+    const { node, moved } = await this.registerInTransaction(principal, id, request);
+    await this.after.place({ fleet: moved });
+    return node;
+  }
+
+  private async registerInTransaction(
+    principal: Principal,
+    id: string,
+    request: RegisterNodeRequest,
+  ): Promise<{ node: FleetNode; moved: boolean }> {
     return this.deps.store.transaction(async (repos) => {
       const existing = await repos.nodes.get(id);
       const now = this.deps.clock.now().toISOString();
@@ -46,7 +61,7 @@ export class NodeService {
           detail: { capacity: request.capacity },
         });
       }
-      return node;
+      return { node, moved: existing !== undefined && existing.underlayIp !== node.underlayIp };
     });
   }
 }

@@ -12,6 +12,7 @@ import type {
 import type { PoolDetailView } from '../../contract/resources.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
+import type { AfterWrite } from './after-write.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { createInstances } from './instance-factory.ts';
 import { loadTenant, usageOf } from './tenant-service.ts';
@@ -49,6 +50,7 @@ export function planPool(
 export class PoolService {
   constructor(
     private readonly deps: ServiceDeps,
+    private readonly after: Pick<AfterWrite, 'wake' | 'place'>,
     private readonly rechecks?: RecheckNotes,
   ) {}
 
@@ -133,6 +135,8 @@ export class PoolService {
     ) {
       this.rechecks?.note({ tenantId, poolId }, this.deps.clock.now().toISOString());
     }
+    // The pool's settings are in the documents of the nodes holding its instances.
+    this.after.wake({ tenants: [tenantId] });
     return updated;
   }
 
@@ -193,6 +197,8 @@ export class PoolService {
       request,
     );
     this.rechecks?.note({ tenantId, poolId }, recheckAt);
+    // Placed instances changed on their nodes; new ones wait for placement.
+    await this.after.place({ tenants: [tenantId] });
     return result;
   }
 
@@ -272,7 +278,7 @@ export class PoolService {
   }
 
   async destroy(principal: Principal, tenantId: string, poolId: string, force: boolean) {
-    return this.deps.store.transaction(async (repos) => {
+    const result = await this.deps.store.transaction(async (repos) => {
       await loadPool(repos, tenantId, poolId);
       const instances = await repos.instances.list({ tenantId, poolId });
       if (instances.length > 0 && !force) {
@@ -292,5 +298,7 @@ export class PoolService {
       });
       return { destroyed: { tenants: 0, pools: 1, instances: instances.length } };
     });
+    this.after.wake({ tenants: [tenantId] });
+    return result;
   }
 }

@@ -8,8 +8,8 @@ export interface RecheckTimerDeps {
     recheckPool(ref: PoolRef): Promise<RecheckResult>;
     pending(): Promise<Array<PoolRef & { at: string }>>;
   };
-  /** After a pass changed something: place what now fits and wake the desired watchers. */
-  onChange: () => Promise<void>;
+  /** After a pass changed these pools: place what now fits and wake the desired watchers. */
+  onChange: (changed: PoolRef[]) => Promise<void>;
   onError: (error: unknown, ref?: PoolRef) => void;
 }
 
@@ -88,7 +88,9 @@ export class RecheckTimer implements RecheckNotes {
         this.note(ref, new Date(now + RETRY_MS).toISOString());
       }
     }
-    if (changed.length > 0) await this.deps.onChange().catch((error) => this.deps.onError(error));
+    if (changed.length > 0) {
+      await this.deps.onChange(changed).catch((error: unknown) => this.deps.onError(error));
+    }
     this.arm();
     return changed;
   }

@@ -13,15 +13,21 @@ import type { TenantDetailView, TenantView } from '../../contract/resources.ts';
 import type { CreateTenantRequest, UpdateTenantRequest } from '../../contract/requests.ts';
 import type { Repos, TenantRecord } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
+import type { AfterWrite } from './after-write.ts';
 import { audit, type ServiceDeps } from './context.ts';
 
 export function tenantView(tenant: TenantRecord): TenantView {
   return { ...tenant, bridge: bridgeName(tenant.netId) };
 }
 
+/** The one answer for a tenant that is missing or, to a tenant token, not its own. */
+export function tenantNotFound(id: string): NotFoundError {
+  return new NotFoundError('tenant', id, "see 'mvm tenant list'");
+}
+
 export async function loadTenant(repos: Repos, id: string): Promise<TenantRecord> {
   const tenant = await repos.tenants.get(id);
-  if (!tenant) throw new NotFoundError('tenant', id, "see 'mvm tenant list'");
+  if (!tenant) throw tenantNotFound(id);
   return tenant;
 }
 
@@ -52,7 +58,10 @@ function usageView(usage: TenantUsage): TenantDetailView['usage'] {
 }
 
 export class TenantService {
-  constructor(private readonly deps: ServiceDeps) {}
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly after: Pick<AfterWrite, 'wake'>,
+  ) {}
 
   async create(principal: Principal, request: CreateTenantRequest): Promise<TenantView> {
     const quotas = validateQuotas(request.quotas ?? {});
@@ -87,18 +96,10 @@ export class TenantService {
     });
   }
 
-  async list(principal: Principal): Promise<TenantView[]> {
+  /** Every tenant, or only `visible` (a tenant token's own). */
+  async list(visible?: string): Promise<TenantView[]> {
     const tenants = await this.deps.store.tenants.list();
-    const visible =
-      principal.kind === 'admin'
-        ? tenants
-        : tenants.filter((t) => principal.kind === 'tenant' && t.id === principal.tenantId);
-    return visible.map(tenantView);
-  }
-
-  /** Existence only: no usage is computed. */
-  async require(id: string): Promise<TenantRecord> {
-    return loadTenant(this.deps.store, id);
+    return tenants.filter((t) => visible === undefined || t.id === visible).map(tenantView);
   }
 
   async get(id: string): Promise<TenantDetailView> {
@@ -132,7 +133,7 @@ export class TenantService {
   }
 
   async destroy(principal: Principal, id: string, force: boolean) {
-    return this.deps.store.transaction(async (repos) => {
+    const result = await this.deps.store.transaction(async (repos) => {
       await loadTenant(repos, id);
       const pools = await repos.pools.list({ tenantId: id });
       if (pools.length > 0 && !force) {
@@ -162,5 +163,8 @@ export class TenantService {
       });
       return { destroyed: { tenants: 1, pools: pools.length, instances: instances.length } };
     });
+    // Every node holding one of its instances loses them.
+    this.after.wake({ tenants: [id] });
+    return result;
   }
 }

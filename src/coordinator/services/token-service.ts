@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { UnauthenticatedError } from '../../core/errors.ts';
 import type { TokenRecord } from '../../ports/store.ts';
-import type { Principal } from '../principal.ts';
+import type { AdminPrincipal, Principal, TenantPrincipal } from '../principal.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { loadTenant } from './tenant-service.ts';
 
@@ -36,7 +36,7 @@ export class TokenService {
     });
   }
 
-  async authenticate(authorization: string | undefined): Promise<Principal> {
+  async authenticate(authorization: string | undefined): Promise<AdminPrincipal | TenantPrincipal> {
     const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
     if (!match?.[1]) throw new UnauthenticatedError();
     const token = await this.deps.store.tokens.findByHash(hashToken(match[1]));

@@ -1,0 +1,98 @@
+import type { PostgresCursor, PostgresPool, PostgresPoolClient } from 'kysely';
+import type { Pool, PoolClient } from 'pg';
+import { StoreUnavailableError } from '../core/errors.ts';
+import type { StoreLogger } from './store-logger.ts';
+
+/**
+ * SQLSTATE classes and codes that mean the session is gone or cannot start, not that the
+ * statement was wrong: connection exceptions (08…), and the server shutting down, crashing,
+ * starting up or refusing more connections.
+ */
+const LOST_SESSION_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
+/** Socket-level failures Node reports while the server is away. */
+const SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+/** What pg says when a client's socket died under it (these errors carry no code). */
+const LOST_CONNECTION_MESSAGE =
+  /connection terminated|not queryable|connection timeout|timeout exceeded when trying to connect/i;
+
+/** Whether `error` says the database went away rather than that the statement failed. */
+export function isConnectionLoss(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as Error & { code?: unknown }).code;
+  if (typeof code === 'string') {
+    return code.startsWith('08') || LOST_SESSION_CODES.has(code) || SOCKET_CODES.has(code);
+  }
+  return LOST_CONNECTION_MESSAGE.test(error.message);
+}
+
+function unavailable(error: unknown): StoreUnavailableError {
+  const cause = error instanceof Error ? error.message : String(error);
+  return new StoreUnavailableError(cause || 'connection lost');
+}
+
+/**
+ * The pg pool as Kysely sees it, made to outlive its database. A restart or a terminated
+ * session makes pg emit 'error' on idle and on checked-out clients; unheard, that event kills
+ * the process, so both are heard here (pg-pool drops the dead client itself). Failing to get a
+ * connection, and a statement whose session died, become StoreUnavailableError (a 503 with a
+ * retry hint); every other error passes unchanged. Nothing is retried here: a statement that
+ * died with its session may or may not have committed, and only the caller can tell whether
+ * repeating it is safe. The pool opens fresh sessions as soon as the server accepts them.
+ */
+export function resilientPool(pool: Pool, logger?: StoreLogger): PostgresPool {
+  pool.on('error', (err) => {
+    logger?.warn?.({ err }, 'an idle database connection was lost; the pool will open a new one');
+  });
+  pool.on('connect', (client) => {
+    client.on('error', (err) => {
+      logger?.warn?.({ err }, 'a database connection in use was lost; its request fails with 503');
+    });
+  });
+  const wrapped = new WeakMap<PoolClient, PostgresPoolClient>();
+  return {
+    async connect() {
+      let client: PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        throw unavailable(error);
+      }
+      let view = wrapped.get(client);
+      if (view === undefined) {
+        view = translating(client);
+        wrapped.set(client, view);
+      }
+      return view;
+    },
+    end: () => pool.end(),
+  };
+}
+
+function translating(client: PoolClient): PostgresPoolClient {
+  function query<R>(
+    sql: string,
+    parameters: ReadonlyArray<unknown>,
+  ): Promise<{
+    command: 'UPDATE' | 'DELETE' | 'INSERT' | 'SELECT' | 'MERGE';
+    rowCount: number;
+    rows: R[];
+  }>;
+  function query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>;
+  function query(sqlOrCursor: unknown, parameters?: ReadonlyArray<unknown>): unknown {
+    // Kysely passes a cursor only for streaming, which the store does not use.
+    if (typeof sqlOrCursor !== 'string') return client.query(sqlOrCursor as never);
+    return client.query(sqlOrCursor, [...(parameters ?? [])]).catch((error: unknown) => {
+      throw isConnectionLoss(error) ? unavailable(error) : error;
+    });
+  }
+  return { query, release: () => client.release() };
+}

@@ -1,0 +1,171 @@
+import { describe, expect, it } from 'vitest';
+import { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts';
+import type { Store } from '../../src/ports/store.ts';
+import { describeEachDatabase } from '../support/store-harness.ts';
+import { until } from '../support/until.ts';
+import { apiOver, type Api } from './api-client-harness.ts';
+
+/** The store, counting how often each node's document is computed (every issue reads its generation). */
+function countingComputations(store: Store) {
+  const counts = new Map<string, number>();
+  const generations: Store['generations'] = {
+    get: (nodeId) => {
+      counts.set(nodeId, (counts.get(nodeId) ?? 0) + 1);
+      return store.generations.get(nodeId);
+    },
+    bump: (nodeId, digest, at) => store.generations.bump(nodeId, digest, at),
+  };
+  const counted = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'generations') return generations;
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+  return { store: counted, computed: (node: string) => counts.get(node) ?? 0 };
+}
+
+interface InstanceJson {
+  tenantId: string;
+  poolId: string;
+  id: string;
+  nodeId: string;
+  status: string;
+}
+
+async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
+  const answer = await api.call(method, path, { body });
+  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
+  return answer.body;
+}
+
+/** acme's one instance on one node, beta's on the other (each node fits one). */
+async function twoTenantsOnTwoNodes(api: Api): Promise<{ a: InstanceJson; b: InstanceJson }> {
+  const capacity = { vcpus: 1, memMib: 1024, diskGib: 10 };
+  for (const node of ['node-1', 'node-2']) {
+    await ok(api, 'PUT', `/nodes/${node}`, { hostname: node, arch: 'x86_64', capacity });
+  }
+  for (const tenant of ['acme', 'beta']) {
+    await ok(api, 'POST', '/tenants', { id: tenant });
+    const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
+    await ok(api, 'POST', `/tenants/${tenant}/pools`, pool);
+    await ok(api, 'POST', `/tenants/${tenant}/pools/web/scale`, { running: 1 });
+  }
+  const instances = (await ok(api, 'GET', '/instances')) as InstanceJson[];
+  const a = instances.find((i) => i.tenantId === 'acme');
+  const b = instances.find((i) => i.tenantId === 'beta');
+  if (!a || !b || a.nodeId === b.nodeId) throw new Error(`placement: ${JSON.stringify(instances)}`);
+  return { a, b };
+}
+
+const pathOf = (i: InstanceJson) => `/tenants/${i.tenantId}/pools/${i.poolId}/instances/${i.id}`;
+const report = (api: Api, i: InstanceJson, status: string) =>
+  ok(api, 'PUT', `/nodes/${i.nodeId}/instances/${i.tenantId}/${i.poolId}/${i.id}/status`, {
+    status,
+  });
+const settle = () => new Promise((resolve) => setTimeout(resolve, 150));
+
+await describeEachDatabase('desired watcher wake-ups', (db) => {
+  it("wakes a node's watcher for changes to its document only, not for status reports", async () => {
+    const notifier = new ChangeNotifier();
+    const counting = countingComputations(db.store());
+    // No store polling during the test: every recomputation is a wake-up.
+    const api = await apiOver(counting.store, { notifier, desiredPollMs: 60_000 });
+    const { a, b } = await twoTenantsOnTwoNodes(api);
+    const node = a.nodeId;
+    const first = (await ok(api, 'GET', `/nodes/${node}/desired`)) as { payload: string };
+    const generation = (JSON.parse(first.payload) as { generation: number }).generation;
+    const computedBefore = counting.computed(node);
+    const watch = api.call('GET', `/nodes/${node}/desired?after=${generation}&waitMs=10000`);
+    await until('the watcher to read its document', () =>
+      counting.computed(node) > computedBefore ? true : undefined,
+    );
+    const waiting = { computed: counting.computed(node), notified: notifier.current };
+
+    await report(api, a, 'created'); // what it already is: a no-op
+    await report(api, a, 'running'); // a real observed change, in no document
+    await report(api, b, 'running');
+    await settle();
+    expect(notifier.current).toBe(waiting.notified);
+    expect(counting.computed(node)).toBe(waiting.computed);
+
+    // Another tenant's change on another node wakes that node's watchers, not this one.
+    await ok(api, 'POST', `${pathOf(b)}/actions`, { action: 'stop' });
+    await settle();
+    expect(notifier.current).toBeGreaterThan(waiting.notified);
+    expect(counting.computed(node)).toBe(waiting.computed);
+
+    // A change to this node's document answers the watcher at once.
+    const started = performance.now();
+    await ok(api, 'POST', `${pathOf(a)}/actions`, { action: 'stop' });
+    const answer = await watch;
+    expect(performance.now() - started).toBeLessThan(1_000);
+    const doc = JSON.parse((answer.body as { payload: string }).payload) as {
+      generation: number;
+      tenants: Array<{ pools: Array<{ instances: Array<{ desiredStatus: string }> }> }>;
+    };
+    expect(doc.generation).toBe(generation + 1);
+    expect(doc.tenants[0]?.pools[0]?.instances[0]?.desiredStatus).toBe('stopped');
+    expect(counting.computed(node)).toBe(waiting.computed + 1);
+  });
+
+  it('wakes the watcher when a status report takes an instance out of its document', async () => {
+    const notifier = new ChangeNotifier();
+    const api = await apiOver(db.store(), { notifier, desiredPollMs: 60_000 });
+    const { a } = await twoTenantsOnTwoNodes(api);
+    await ok(api, 'POST', `${pathOf(a)}/actions`, { action: 'destroy' });
+    const current = (await ok(api, 'GET', `/nodes/${a.nodeId}/desired`)) as { payload: string };
+    const generation = (JSON.parse(current.payload) as { generation: number }).generation;
+    const watch = api.call('GET', `/nodes/${a.nodeId}/desired?after=${generation}&waitMs=10000`);
+    await settle();
+    const started = performance.now();
+    await report(api, a, 'destroyed');
+    const answer = await watch;
+    expect(performance.now() - started).toBeLessThan(1_000);
+    const doc = JSON.parse((answer.body as { payload: string }).payload) as {
+      generation: number;
+      tenants: unknown[];
+    };
+    expect(doc).toMatchObject({ generation: generation + 1, tenants: [] });
+  });
+});
+
+describe('ChangeNotifier', () => {
+  const watched = { nodeId: 'node-1', tenants: ['acme'] };
+
+  it('announces only changes that name something, and wakes only the concerned', async () => {
+    const notifier = new ChangeNotifier();
+    notifier.notify({});
+    notifier.notify({ nodes: [], tenants: [] });
+    expect(notifier.current).toBe(0);
+    const since = notifier.current;
+    let woken = false;
+    const wait = notifier.waitForChange(since, watched, 5_000).then(() => (woken = true));
+    notifier.notify({ nodes: ['node-2'], tenants: ['beta'] });
+    await settle();
+    expect(woken).toBe(false);
+    notifier.notify({ tenants: ['acme'] });
+    await wait;
+    expect(woken).toBe(true);
+  });
+
+  it('does not miss a change announced while the watcher was reading', async () => {
+    const notifier = new ChangeNotifier();
+    const since = notifier.current;
+    notifier.notify({ nodes: ['node-1'] });
+    notifier.notify({ nodes: ['node-2'] });
+    const started = performance.now();
+    await notifier.waitForChange(since, watched, 5_000);
+    expect(performance.now() - started).toBeLessThan(100);
+    // Changes that concern others only, announced meanwhile, keep it waiting until the timeout.
+    const later = notifier.current;
+    notifier.notify({ fleet: false, tenants: ['beta'] });
+    const waited = performance.now();
+    await notifier.waitForChange(later, watched, 200);
+    expect(performance.now() - waited).toBeGreaterThanOrEqual(190);
+    notifier.notify({ fleet: true });
+    const woken = performance.now();
+    await notifier.waitForChange(later, watched, 5_000);
+    expect(performance.now() - woken).toBeLessThan(100);
+  });
+});
