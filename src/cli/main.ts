@@ -1,6 +1,8 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { CommanderError } from 'commander';
+import { loadAgentConfig } from '../agent/agent-config.ts';
+import type { AgentConfig, AgentFlags } from '../agent/agent-config.ts';
 import { isMvmError, ValidationError } from '../core/errors.ts';
 import { createHttpsFetch } from '../agent/join/https-fetch.ts';
 import { createApiClient } from '../drivers/coordinator-api/api-client.ts';
@@ -64,11 +66,20 @@ function makeContext(
       ...(io.cwd ? { cwd: io.cwd } : {}),
       ...(io.defaultConfigFile ? { defaultConfigFile: io.defaultConfigFile } : {}),
     });
+  const loadAgent = (extra: AgentFlags = {}): Readonly<AgentConfig> =>
+    loadAgentConfig({
+      flags: { ...globalFlags(globals), ...definedOnly(extra) },
+      env: io.env,
+      ...(io.readText ? { readText: io.readText } : {}),
+      ...(io.cwd ? { cwd: io.cwd } : {}),
+      ...(io.defaultConfigFile ? { defaultConfigFile: io.defaultConfigFile } : {}),
+    });
   let config: Config | undefined;
   let client: ApiClient | undefined;
   const context: CommandContext = {
     commands: allCommands,
     config: (extra) => (extra === undefined ? (config ??= load()) : load(definedOnly(extra))),
+    agentConfig: (extra) => loadAgent(extra),
     client() {
       const { coordinatorUrl, token, caPem } = context.config();
       const fetch =
@@ -90,8 +101,8 @@ function makeContext(
   return context;
 }
 
-function definedOnly(flags: ConfigFlags): ConfigFlags {
-  return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
+function definedOnly<T extends object>(flags: T): T {
+  return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as T;
 }
 
 async function execute(io: CliIo, invocation: RawInvocation): Promise<void> {

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { defaultCacheDir } from '../../../../src/drivers/dev-image/cache-dir.ts';
+import { DEFAULT_CACHE_DIR } from '../../../../src/drivers/dev-image/cache-dir.ts';
 import { ensureDevKernel } from '../../../../src/drivers/dev-image/kernel.ts';
 import type { ProcessRunner } from '../../../../src/ports/process-runner.ts';
 import type { Clock } from '../../../../src/ports/clock.ts';
@@ -54,7 +54,7 @@ export async function guestKernel(runner: ProcessRunner): Promise<Found<string>>
       : { ok: false, why: `MVM_TEST_VMLINUX=${fromEnv} does not exist` };
   }
   try {
-    return { ok: true, value: (await ensureDevKernel(defaultCacheDir(), runner)).vmlinux };
+    return { ok: true, value: (await ensureDevKernel(DEFAULT_CACHE_DIR, runner)).vmlinux };
   } catch (error) {
     return {
       ok: false,
