@@ -3,7 +3,6 @@ import { systemClock } from '../drivers/clock/system-clock.ts';
 import { buildDevImage } from '../drivers/dev-image/build-dev-image.ts';
 import { Ext4Drives } from '../drivers/drives/ext4-drives.ts';
 import { NetnsProcessRunner } from '../drivers/process/netns-process-runner.ts';
-import { NodeProcessRunner } from '../drivers/process/node-process-runner.ts';
 import type { DriverLogger } from '../drivers/process/logger.ts';
 import type { Cgroups } from '../ports/cgroups.ts';
 import type { NetworkDriver } from '../ports/network.ts';
@@ -44,19 +43,17 @@ export interface BuiltRuntime {
   runtime: InstanceRuntime;
   deps: RuntimeDeps;
   recovery: RecoveryReport;
-  runner: ProcessRunner;
   close(): Promise<void>;
 }
 
 /** The instance runtime and everything it acts through, after recovery (adopt + orphans). */
 export async function buildRuntime(
   config: Readonly<AgentConfig>,
-  seams: RuntimeSeams & { logger: DriverLogger; underlayIp?: string },
+  seams: RuntimeSeams & { logger: DriverLogger; runner: ProcessRunner; underlayIp?: string },
 ): Promise<BuiltRuntime> {
-  const { logger } = seams;
+  const { logger, runner } = seams;
   const layout = { ...agentLayout(config.dataDir), socket: config.socket };
   await mkdir(layout.vmsDir, { recursive: true, mode: 0o700 });
-  const runner = new NodeProcessRunner({ logger });
   // A namespaced agent's VMMs must open their taps in that namespace too.
   const vmmRunner = config.netns ? new NetnsProcessRunner(runner, config.netns) : runner;
   const vmm = seams.vmm ?? (await loadVmm(config, { runner: vmmRunner, logger }));
@@ -100,5 +97,5 @@ export async function buildRuntime(
     await close();
     throw error;
   });
-  return { runtime, deps, recovery, runner, close };
+  return { runtime, deps, recovery, close };
 }

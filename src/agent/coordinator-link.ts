@@ -12,6 +12,7 @@ import { ActivityTracker } from './activity/activity-tracker.ts';
 import type { CoordinatorSettings } from './agent-config.ts';
 import { DesiredFileStore } from './desired/desired-file-store.ts';
 import { sendHeartbeats } from './heartbeat/send-heartbeats.ts';
+import { NodeIdentityStore } from './join/node-identity.ts';
 import { NodeSession } from './join/node-session.ts';
 import { runAgentLoop } from './reconcile/agent-loop.ts';
 import { coordinatorReporter } from './reconcile/coordinator-reporter.ts';
@@ -44,35 +45,44 @@ export interface LinkOptions {
   activity?: ActivityProbe;
 }
 
-interface Connection {
+/** Who this agent is to its coordinator and which signing keys it trusts; nothing runs yet. */
+export interface CoordinatorConnection {
+  settings: CoordinatorSettings;
   api: ApiClient;
   nodeId: string;
   session?: NodeSession;
+  keys: string[];
 }
 
+/** What the link acts on: the runtime built after connecting. */
 interface LinkParts {
-  settings: CoordinatorSettings;
   dataDir: string;
   underlayIp: string | undefined;
   runtime: InstanceRuntime;
   deps: RuntimeDeps;
-  runner: ProcessRunner;
 }
 
 /**
  * A joined host (`mvm add host`) talks mTLS with its node certificate unless a node id and a
  * token are configured (development); a host that did neither has no coordinator: undefined.
  */
-async function connect(parts: LinkParts): Promise<Connection | undefined> {
-  const { settings } = parts;
-  const session = await NodeSession.open(parts.dataDir, parts.runner).catch(() => undefined);
+async function identify(
+  settings: CoordinatorSettings,
+  dataDir: string,
+  runner: ProcessRunner,
+): Promise<Omit<CoordinatorConnection, 'keys' | 'settings'> | undefined> {
+  // Not joined: no identity. A damaged one is an error to see, not a reason to run unlinked.
+  const joined = (await new NodeIdentityStore(dataDir).load()) !== undefined;
+  const session = joined ? await NodeSession.open(dataDir, runner) : undefined;
   if (session && (settings.nodeId === undefined || settings.token === undefined)) {
     const api = client(session.baseUrl, undefined, session.fetch);
     return { api, nodeId: session.nodeId, session };
   }
   if (settings.production) {
     throw new ValidationError(
-      "production mode needs a joined host (run 'mvm add host --production' first) and no --node",
+      session
+        ? 'production mode speaks mTLS as the joined node: drop --node and the token'
+        : "production mode needs a joined host: run 'mvm add host --production' first",
     );
   }
   if (settings.nodeId === undefined) return undefined;
@@ -99,17 +109,29 @@ async function trustedKeys(settings: CoordinatorSettings, api: ApiClient): Promi
 }
 
 /**
- * Links the agent to its coordinator, or resolves undefined when it has none: heartbeats
- * (capacity, usage, activity, underlay) and certificate renewal start now; the document loop
- * with `follow`. The returned stop ends all of them; VMs are not touched.
+ * This agent's coordinator, or undefined when it has none; checked before anything is built,
+ * so a production agent without a joined identity or a signing key fails before it starts.
  */
-export async function linkCoordinator(
+export async function connectCoordinator(
+  settings: CoordinatorSettings,
+  dataDir: string,
+  runner: ProcessRunner,
+): Promise<CoordinatorConnection | undefined> {
+  const identity = await identify(settings, dataDir, runner);
+  if (!identity) return undefined;
+  return { ...identity, settings, keys: await trustedKeys(settings, identity.api) };
+}
+
+/**
+ * Starts following the coordinator: heartbeats (capacity, usage, activity, underlay) and
+ * certificate renewal now; the document loop with `follow`. The returned stop ends all of
+ * them; VMs are not touched.
+ */
+export function startLink(
+  conn: CoordinatorConnection,
   parts: LinkParts,
   options: LinkOptions = {},
-): Promise<{ link: CoordinatorLink; stop(): Promise<void> } | undefined> {
-  const conn = await connect(parts);
-  if (!conn) return undefined;
-  const keys = await trustedKeys(parts.settings, conn.api);
+): { link: CoordinatorLink; stop(): Promise<void> } {
   const { deps } = parts;
   const logger = deps.logger;
   const abort = new AbortController();
@@ -130,7 +152,7 @@ export async function linkCoordinator(
     tracker: new ActivityTracker(activity),
     ...(options.capacity ? { capacity: options.capacity } : {}),
     ...(parts.underlayIp !== undefined ? { underlayIp: parts.underlayIp } : {}),
-    everyMs: parts.settings.heartbeatMs,
+    everyMs: conn.settings.heartbeatMs,
     clock: systemClock,
     signal: abort.signal,
     logger,
@@ -143,9 +165,9 @@ export async function linkCoordinator(
     baseUrl: conn.api.baseUrl,
     mtls: conn.session !== undefined,
     convergeOnce: (onStep?: (step: ReconcileStep) => void) =>
-      convergeOnce({ ...parts, conn, keys, reporter }, onStep),
+      convergeOnce({ ...parts, conn, reporter }, onStep),
     follow() {
-      loop ??= followLoop({ ...parts, conn, keys, reporter }, abort.signal);
+      loop ??= followLoop({ ...parts, conn, reporter }, abort.signal);
     },
   };
   const stop = async (): Promise<void> => {
@@ -160,8 +182,7 @@ export async function linkCoordinator(
 }
 
 interface Linked extends LinkParts {
-  conn: Connection;
-  keys: string[];
+  conn: CoordinatorConnection;
   reporter: CoordinatorReporter;
 }
 
@@ -170,7 +191,7 @@ async function convergeOnce(
   onStep?: (step: ReconcileStep) => void,
 ): Promise<ReconcileStep[]> {
   const { conn, deps } = linked;
-  const { document } = await fetchVerifiedDocument(conn.api, conn.nodeId, linked.keys);
+  const { document } = await fetchVerifiedDocument(conn.api, conn.nodeId, conn.keys);
   return reconcileDocument({
     document,
     runtime: linked.runtime,
@@ -186,8 +207,8 @@ function followLoop(linked: Linked, signal: AbortSignal): Promise<void> {
   return runAgentLoop({
     api: conn.api,
     nodeId: conn.nodeId,
-    trustedKeys: linked.keys,
-    production: linked.settings.production,
+    trustedKeys: conn.keys,
+    production: conn.settings.production,
     runtime: linked.runtime,
     ...(deps.network ? { network: deps.network } : {}),
     store: new DesiredFileStore(join(linked.dataDir, 'desired.json')),

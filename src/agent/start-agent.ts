@@ -7,10 +7,11 @@
 import pino from 'pino';
 import type { SeedDocument } from '../contract/desired.ts';
 import { randomSuffix } from '../coordinator/random-suffix.ts';
+import { NodeProcessRunner } from '../drivers/process/node-process-runner.ts';
 import type { AgentConfig } from './agent-config.ts';
 import { buildRuntime } from './build-runtime.ts';
 import type { RuntimeSeams } from './build-runtime.ts';
-import { linkCoordinator } from './coordinator-link.ts';
+import { connectCoordinator, startLink } from './coordinator-link.ts';
 import type { CoordinatorLink, LinkOptions } from './coordinator-link.ts';
 import { NodeIdentityStore } from './join/node-identity.ts';
 import { serveLocalApi } from './local-api-server.ts';
@@ -58,10 +59,16 @@ export async function startAgent(
   options: StartAgentOptions = {},
 ): Promise<AgentHandle> {
   const logger = options.logger ?? pino({ name: 'mvm-agent' }, pino.destination(2));
+  const runner = new NodeProcessRunner({ logger });
+  const serving = options.mode !== 'runtime';
+  const coordinator = serving
+    ? await connectCoordinator(config.coordinator, config.dataDir, runner)
+    : undefined;
   const underlayIp = config.underlayIp ?? (await joinedUnderlayIp(config.dataDir));
   const built = await buildRuntime(config, {
     ...options,
     logger,
+    runner,
     ...(underlayIp !== undefined ? { underlayIp } : {}),
   });
   const closers: Array<() => Promise<void>> = [built.close];
@@ -69,13 +76,9 @@ export async function startAgent(
     for (const step of closers.splice(0).reverse()) await step();
   };
   try {
-    const serving = options.mode !== 'runtime';
     if (serving) closers.push(await serveLocalApi(config.socket, built.runtime, built.deps));
-    const link = serving
-      ? await linkCoordinator(
-          { settings: config.coordinator, dataDir: config.dataDir, underlayIp, ...built },
-          options,
-        )
+    const link = coordinator
+      ? startLink(coordinator, { dataDir: config.dataDir, underlayIp, ...built }, options)
       : undefined;
     if (link) closers.push(link.stop);
     logger.info({ socket: serving ? config.socket : null, recovery: built.recovery }, 'agent up');

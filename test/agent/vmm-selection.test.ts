@@ -8,7 +8,10 @@ import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { firecrackerGuestProblem } from '../../src/agent/load-vmm.ts';
 import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
-import { devImageGuestChannels } from '../../src/drivers/dev-image/guest-channels.ts';
+import {
+  devImageGuestChannels,
+  guestChannelsOf,
+} from '../../src/drivers/dev-image/guest-channels.ts';
 import { runIn } from '../cli/support/run-cli.ts';
 import { firecrackerBin } from '../drivers/firecracker/support/firecracker-env.ts';
 import { agentDataDir, quietLogger, ref, testAgentConfig, workerSpec } from './agent-harness.ts';
@@ -72,6 +75,10 @@ describe('vmm selection', () => {
 
   it('the dev image serves its guest agent on vsock too, so Firecracker guests can reach it', async () => {
     expect(await devImageGuestChannels()).toEqual(['virtio-serial', 'vsock']);
+    // Read from what the init starts: an init without the vsock listener offers no vsock.
+    expect(guestChannelsOf('while :; do /bin/sh /lib/mvm/agent.sh mvm.agent; done')).toEqual([
+      'virtio-serial',
+    ]);
     // What is left to decide whether a Firecracker guest boots is the host's KVM.
     const pvm = { hasDevKvm: true, isPvm: true, hasHardwareVirt: false };
     expect(await firecrackerGuestProblem(pvm)).toMatch(/KVM that boots stock kernels.*PVM/);

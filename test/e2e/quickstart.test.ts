@@ -113,6 +113,11 @@ describe.skipIf(!qemu)('quickstart (fleet-of-one)', () => {
         { timeoutMs: 60_000, intervalMs: 200, what: 'the running worker to be paused' },
       );
       expect(workers).toEqual(['sleeping:sleeping', 'warm:warm']);
+      // Its heartbeats (every one rewrites the node's capacity) declare the quickstart's
+      // overcommitted capacity, the one it registered, not this host's measured one.
+      const node = await api.call('getNode', { params: { node: 'local' } });
+      expect(node.usage).not.toBeNull();
+      expect(node.capacity).toEqual({ vcpus: 8, memMib: 8192, diskGib: 100 });
     } finally {
       stop('SIGTERM');
       await serving;
