@@ -141,12 +141,7 @@ function fileLayer(
     problems.push(`config file ${where.path} at 'agent': must be an object of agent settings`);
     return { layer: {}, path: where.path };
   }
-  const known = new Set(keys.map((key) => table[key].file));
-  for (const name of Object.keys(section)) {
-    if (!known.has(`agent.${name}`)) {
-      problems.push(`config file ${where.path} at 'agent.${name}': not an agent setting`);
-    }
-  }
+  problems.push(...unknownSettings(section, where.path));
   const from = `file ${where.path}`;
   const layer: Layer = {};
   for (const key of keys) {
@@ -155,6 +150,13 @@ function fileLayer(
     if (value !== undefined) layer[key] = { value: value as Value, from };
   }
   return { layer, path: where.path };
+}
+
+function unknownSettings(section: Record<string, unknown>, path: string): string[] {
+  const known = new Set(keys.map((key) => table[key].file));
+  return Object.keys(section)
+    .filter((name) => !known.has(`agent.${name}`))
+    .map((name) => `config file ${path} at 'agent.${name}': not an agent setting`);
 }
 
 function validate(merged: Layer, problems: string[]): AgentSettingValues {
