@@ -10,7 +10,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { median, timed as timeInto, type Samples } from './support/stats.ts';
-import { createAgent } from '../src/agent/main.ts';
+import { loadAgentConfig } from '../src/agent/agent-config.ts';
+import { startAgent, type AgentHandle } from '../src/agent/start-agent.ts';
 import { materialize } from '../src/agent/runtime/vm-spec.ts';
 import type { LocalAction } from '../src/contract/agent-api.ts';
 import type { DriveDigests } from '../src/contract/guest-protocol.ts';
@@ -39,7 +40,7 @@ const spec = (ip: string, mac: string) => ({
   mac,
 });
 
-type Agent = Awaited<ReturnType<typeof createAgent>>;
+type Agent = AgentHandle;
 
 /** The driver alone, with the guest-agent calls the same result needs. */
 async function rawRun(
@@ -94,7 +95,9 @@ async function main(): Promise<void> {
   const runner = new NodeProcessRunner();
   const { vmm, verdict } = await createQemuVmm({ runner });
   const dataDir = await mkdtemp(join(tmpdir(), 'mvm-bench-ag-'));
-  const agent = await createAgent({ dataDir, vmm, logger, network: null });
+  // The agent as configured on this host (env, config file), on the same driver as the raw side.
+  const config = loadAgentConfig({ flags: { dataDir }, env: process.env });
+  const agent = await startAgent(config, { mode: 'runtime', vmm, logger, network: null });
   console.log(`driver qemu, accel ${verdict.accel} (${verdict.reason}); ${runs} runs each`);
   try {
     const rawRef = { tenantId: 'bench', poolId: 'p', instanceId: 'raw' };

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { watchDesired } from '../src/agent/desired/watch-desired.ts';
 import { serveCoordinator } from '../src/coordinator/serve.ts';
 import { systemClock } from '../src/drivers/clock/system-clock.ts';
+import { createApiClient } from '../src/drivers/coordinator-api/api-client.ts';
 import { percentile } from './support/stats.ts';
 
 const runs = Number(process.argv[2] ?? process.env['MVM_BENCH_RUNS'] ?? 50);
@@ -51,8 +52,7 @@ async function main(): Promise<void> {
     let generation = 0;
     let arrived: () => void = () => {};
     const watching = watchDesired({
-      baseUrl: coordinator.url,
-      token,
+      api: createApiClient({ baseUrl: coordinator.url, token }),
       nodeId: 'node-1',
       trustedKeys: [key.publicKeyPem],
       production: true,

@@ -5,22 +5,18 @@
  * pause/resume. Goal: median under 100 ms (the reference design polled every 15-30 s).
  *   npx tsx bench/scale-to-agent.ts [N]
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { DesiredFileStore } from '../src/agent/desired/desired-file-store.ts';
-import { createAgent } from '../src/agent/main.ts';
-import { runAgentLoop } from '../src/agent/reconcile/agent-loop.ts';
-import { coordinatorReporter } from '../src/agent/reconcile/coordinator-reporter.ts';
+import { loadAgentConfig } from '../src/agent/agent-config.ts';
+import { startAgent } from '../src/agent/start-agent.ts';
 import { serveCoordinator } from '../src/coordinator/serve.ts';
-import { systemClock } from '../src/drivers/clock/system-clock.ts';
 import { createApiClient } from '../src/drivers/coordinator-api/api-client.ts';
 import { percentile } from './support/stats.ts';
 
 const runs = Number(process.argv[2] ?? 10);
 const quiet = pino({ level: 'silent' });
-process.env.MVM_NETWORK = 'off';
 
 async function until(probe: () => Promise<boolean>, ms = 120_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -37,15 +33,11 @@ const coordinator = await serveCoordinator(
     databaseUrl: join(dir, 'c.sqlite'),
     clusterCidr: '10.240.0.0/12',
     dataDir: dir,
-    // runAgentLoop alone sends no heartbeats: n1 must not be taken for lost during the runs.
-    nodeLostAfterMs: 3_600_000,
   },
   { logger: quiet },
 );
-const api = createApiClient({
-  baseUrl: coordinator.url,
-  token: (await readFile(join(dir, 'admin.token'), 'utf8')).trim(),
-});
+const token = (await readFile(join(dir, 'admin.token'), 'utf8')).trim();
+const api = createApiClient({ baseUrl: coordinator.url, token });
 await api.call('registerNode', {
   params: { node: 'n1' },
   body: { hostname: 'n1', arch: 'x86_64', capacity: { vcpus: 4, memMib: 4096, diskGib: 10 } },
@@ -55,20 +47,20 @@ await api.call('createPool', {
   params: { tenant: 'bench' },
   body: { id: 'w', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256, dataDiskMib: 16 },
 });
-const agent = await createAgent({ dataDir: join(dir, 'agent'), logger: quiet });
-const abort = new AbortController();
-const loop = runAgentLoop({
-  coordinatorUrl: coordinator.url,
-  token: (await readFile(join(dir, 'admin.token'), 'utf8')).trim(),
-  nodeId: 'n1',
-  trustedKeys: [(await api.call('getSigningKey', {})).publicKeyPem],
-  production: true,
-  runtime: agent.runtime,
-  store: new DesiredFileStore(join(dir, 'desired.json')),
-  reporter: coordinatorReporter(api, 'n1'),
-  clock: systemClock,
-  signal: abort.signal,
+const trustedKey = join(dir, 'signing.pem');
+await writeFile(trustedKey, (await api.call('getSigningKey', {})).publicKeyPem);
+// The agent as `mvm agent serve --node n1` runs it (heartbeats, watch, reconcile), networking off.
+const config = loadAgentConfig({
+  flags: {
+    dataDir: join(dir, 'agent'),
+    coordinator: coordinator.url,
+    token,
+    node: 'n1',
+    trustedKey,
+  },
+  env: { ...process.env, MVM_NETWORK: 'off' },
 });
+const agent = await startAgent(config, { logger: quiet });
 const localStatus = async () => (await agent.runtime.list())[0]?.status;
 const scale = (running: number, warm: number) =>
   api.call('scalePool', { params: { tenant: 'bench', pool: 'w' }, body: { running, warm } });
@@ -89,10 +81,11 @@ try {
     `median ${at(0.5).toFixed(1)} ms, p90 ${at(0.9).toFixed(1)} ms, min ${at(0).toFixed(1)} ms; goal < 100 ms`,
   );
 } finally {
-  abort.abort();
-  await loop.catch(() => undefined);
-  await agent.runtime.destroyAll();
+  // Stopped first, so no pass of its loop races the clean-up; a runtime-only agent adopts the VM.
   await agent.close();
+  const cleaner = await startAgent(config, { mode: 'runtime', logger: quiet });
+  await cleaner.runtime.destroyAll();
+  await cleaner.close();
   await coordinator.close();
   await rm(dir, { recursive: true, force: true });
 }

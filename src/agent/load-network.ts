@@ -9,8 +9,10 @@ import type { VmRepo } from './state/vm-repo.ts';
 export const DEFAULT_METADATA = { ip: '169.254.169.254', port: 80 } as const;
 
 export interface NetworkChoice {
+  /** Tenant networking wanted (config MVM_NETWORK); false turns it off. */
+  enabled: boolean;
   /** A driver to use; null turns tenant networking off; default: the Linux driver. */
-  network?: NetworkDriver | null;
+  driver?: NetworkDriver | null;
   /** Run the networking (and the VMMs) in this namespace instead of the root one. */
   netns?: string;
   /** null: no metadata endpoint; default: DEFAULT_METADATA, root namespace only. */
@@ -20,25 +22,24 @@ export interface NetworkChoice {
 }
 
 /**
- * Picks the agent's tenant networking: off when asked (option null or MVM_NETWORK=off) or
- * when not root (nothing here could create a bridge); otherwise the given driver or the
- * Linux one. The metadata endpoint is served in-process, so not for a namespaced agent.
+ * Picks the agent's tenant networking: off when configured so (MVM_NETWORK=off, or driver
+ * null) or when not root (nothing here could create a bridge); otherwise the given driver or
+ * the Linux one. The metadata endpoint is served in-process, so not for a namespaced agent.
  */
 export function loadNetwork(
   choice: NetworkChoice,
-  deps: { runner: ProcessRunner; vms: VmRepo; logger: DriverLogger; env?: NodeJS.ProcessEnv },
+  deps: { runner: ProcessRunner; vms: VmRepo; logger: DriverLogger },
 ): AgentNetwork | undefined {
-  const env = deps.env ?? process.env;
-  if (choice.network === null || env['MVM_NETWORK'] === 'off') {
+  if (choice.driver === null || !choice.enabled) {
     deps.logger.info({}, 'tenant networking off; VMMs create their own taps on no bridge');
     return undefined;
   }
-  if (choice.network === undefined && process.getuid?.() !== 0) {
+  if (choice.driver === undefined && process.getuid?.() !== 0) {
     deps.logger.warn({}, 'tenant networking off: the agent is not root (or set MVM_NETWORK=off)');
     return undefined;
   }
   const driver =
-    choice.network ?? new LinuxNetworkDriver({ runner: deps.runner, netns: choice.netns });
+    choice.driver ?? new LinuxNetworkDriver({ runner: deps.runner, netns: choice.netns });
   const metadata =
     choice.metadata === undefined
       ? choice.netns === undefined

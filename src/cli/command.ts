@@ -1,4 +1,5 @@
 import { ValidationError } from '../core/errors.ts';
+import type { AgentConfig, AgentFlags } from '../agent/agent-config.ts';
 import type { ApiClient } from '../drivers/coordinator-api/api-client.ts';
 import type { Config, ConfigFlags } from './config.ts';
 import type { Block } from './render.ts';
@@ -53,6 +54,8 @@ export interface CommandResult {
 export interface CommandContext {
   /** The layered config; `extra` adds a command's own config flags (e.g. serve's --listen). */
   config(extra?: ConfigFlags): Config;
+  /** This host's agent settings (global flags, env and file too); `extra`: a command's flags. */
+  agentConfig(extra?: AgentFlags): Readonly<AgentConfig>;
   client(): ApiClient;
   /** Every registered command (completions are generated from them). */
   commands: readonly CliCommand[];

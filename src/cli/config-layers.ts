@@ -1,13 +1,14 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { configFileLocation, nonEmpty, readConfigJson } from '../drivers/fs/config-file.ts';
+import type { ReadText } from '../drivers/fs/config-file.ts';
+
+export { DEFAULT_CONFIG_FILE, nonEmpty, readTextFile } from '../drivers/fs/config-file.ts';
+export type { ReadText } from '../drivers/fs/config-file.ts';
 
 /**
  * Where config values come from: a JSON file, the environment, and flags. Each value keeps a
  * note of its origin so a validation problem can say which layer to fix.
  */
-
-/** Read when neither --config nor MVM_CONFIG names a file, and only if it exists. */
-export const DEFAULT_CONFIG_FILE = '/etc/mvm/config.json';
 
 export interface ConfigFlags {
   config?: string;
@@ -19,9 +20,6 @@ export interface ConfigFlags {
   clusterCidr?: string;
   caFile?: string;
 }
-
-/** Returns a file's text, or undefined when it does not exist or cannot be read. */
-export type ReadText = (path: string) => string | undefined;
 
 export interface ConfigSources {
   flags: ConfigFlags;
@@ -93,38 +91,19 @@ const fileSchema = z.strictObject({
       adminToken: z.string().optional(),
     })
     .optional(),
+  /** The agent's section, validated by the agent's own config (src/agent/agent-config.ts). */
+  agent: z.record(z.string(), z.unknown()).optional(),
 });
-
-export const readTextFile: ReadText = (path) => {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-};
-
-function configFilePath(sources: ConfigSources): { path: string; explicit: boolean } {
-  const explicit = sources.flags.config ?? nonEmpty(sources.env['MVM_CONFIG']);
-  if (explicit !== undefined) return { path: explicit, explicit: true };
-  const fallback = sources.defaultConfigFile ?? DEFAULT_CONFIG_FILE;
-  return { path: fallback, explicit: false };
-}
 
 export function fileLayer(
   sources: ConfigSources,
   read: ReadText,
   problems: string[],
 ): { layer: Layer; path?: string } {
-  const where = configFilePath(sources);
-  const text = read(where.path);
-  if (text === undefined) {
-    if (where.explicit)
-      problems.push(
-        `config file ${where.path} cannot be read; check the path given by --config or MVM_CONFIG`,
-      );
-    return { layer: {} };
-  }
-  const parsed = parseFile(where.path, text, problems);
+  const where = configFileLocation(sources.flags.config, sources.env, sources.defaultConfigFile);
+  const file = readConfigJson(where, read, problems);
+  if (!file.found) return { layer: {} };
+  const parsed = file.json === undefined ? undefined : parseFile(where.path, file.json, problems);
   if (parsed === undefined) return { layer: {}, path: where.path };
   const from = `file ${where.path}`;
   const values: Partial<Record<Key, string | undefined>> = {
@@ -139,18 +118,9 @@ export function fileLayer(
 
 function parseFile(
   path: string,
-  text: string,
+  json: unknown,
   problems: string[],
 ): z.infer<typeof fileSchema> | undefined {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    problems.push(
-      `config file ${path} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
-    );
-    return undefined;
-  }
   const result = fileSchema.safeParse(json);
   if (result.success) return result.data;
   for (const issue of result.error.issues) {
@@ -170,10 +140,6 @@ function layerOf(
       layer[key] = { value, from: typeof from === 'string' ? from : from(key) };
   }
   return layer;
-}
-
-export function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value === '' ? undefined : value;
 }
 
 export function envLayer(env: ConfigSources['env']): Layer {

@@ -1,3 +1,5 @@
+import { loadAgentConfig } from '../agent/agent-config.ts';
+import type { AgentConfig, AgentFlags } from '../agent/agent-config.ts';
 import { createHttpsFetch } from '../agent/join/https-fetch.ts';
 import { createApiClient } from '../drivers/coordinator-api/api-client.ts';
 import type { ApiClient } from '../drivers/coordinator-api/api-client.ts';
@@ -49,11 +51,20 @@ function makeContext(
       ...(io.cwd ? { cwd: io.cwd } : {}),
       ...(io.defaultConfigFile ? { defaultConfigFile: io.defaultConfigFile } : {}),
     });
+  const loadAgent = (extra: AgentFlags = {}): Readonly<AgentConfig> =>
+    loadAgentConfig({
+      flags: { ...globalFlags(globals), ...definedOnly(extra) },
+      env: io.env,
+      ...(io.readText ? { readText: io.readText } : {}),
+      ...(io.cwd ? { cwd: io.cwd } : {}),
+      ...(io.defaultConfigFile ? { defaultConfigFile: io.defaultConfigFile } : {}),
+    });
   let config: Config | undefined;
   let client: ApiClient | undefined;
   const context: CommandContext = {
     commands: allCommands,
     config: (extra) => (extra === undefined ? (config ??= load()) : load(definedOnly(extra))),
+    agentConfig: (extra) => loadAgent(extra),
     client() {
       const { coordinatorUrl, token, caPem } = context.config();
       const fetch =
@@ -75,8 +86,8 @@ function makeContext(
   return context;
 }
 
-function definedOnly(flags: ConfigFlags): ConfigFlags {
-  return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
+function definedOnly<T extends object>(flags: T): T {
+  return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as T;
 }
 
 function untilSignal(): Promise<string> {

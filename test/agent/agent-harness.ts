@@ -5,6 +5,8 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadAgentConfig } from '../../src/agent/agent-config.ts';
+import type { AgentConfig, AgentFlags } from '../../src/agent/agent-config.ts';
 import type { LocalSpecInput } from '../../src/contract/agent-api.ts';
 import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
 import type { Vmm } from '../../src/ports/vmm.ts';
@@ -47,6 +49,18 @@ export class FlakyVmm implements Vmm {
   state: Vmm['state'] = (vm) => this.inner.state(vm);
   stop: Vmm['stop'] = (vm) => this.inner.stop(vm);
   adopt: Vmm['adopt'] = (vm) => this.inner.adopt(vm);
+}
+
+/**
+ * The agent's config as a test sets it: its data dir, and only the env and flags it names
+ * (never the host's /etc/mvm/config.json, the runner's environment or an admin.token file).
+ */
+export function testAgentConfig(
+  dataDir: string,
+  env: Record<string, string> = {},
+  flags: AgentFlags = {},
+): Readonly<AgentConfig> {
+  return loadAgentConfig({ flags: { dataDir, ...flags }, env, readText: () => undefined });
 }
 
 export function agentDataDir(label: string): Promise<string> {

@@ -5,14 +5,14 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { joinHost } from '../../src/agent/join/join-host.ts';
-import { createAgent } from '../../src/agent/main.ts';
-import { startCoordinatorLoop } from '../../src/agent/reconcile/start-coordinator-loop.ts';
+import { startAgent } from '../../src/agent/start-agent.ts';
 import {
   FACTS,
   runner,
   startTlsCoordinator,
   type TlsCoordinator,
 } from '../coordinator/join-harness.ts';
+import { testAgentConfig } from './agent-harness.ts';
 
 const qemu = existsSync('/usr/bin/qemu-system-x86_64');
 if (!qemu) {
@@ -50,27 +50,14 @@ describe.skipIf(!qemu)('agent loop over mTLS in production mode', () => {
     const keyFile = join(agentDir, 'coordinator-signing.pem');
     await writeFile(keyFile, key.publicKeyPem);
 
-    const agent = await createAgent({
-      dataDir: agentDir,
-      logger: pino({ level: 'silent' }),
-      network: null,
-    });
+    // Production: no node id, no token; the joined identity names the node and its coordinator.
+    const config = testAgentConfig(agentDir, {}, { production: true, trustedKey: keyFile });
+    const agent = await startAgent(config, { logger: pino({ level: 'silent' }), network: null });
     cleanup.push(async () => {
       await agent.runtime.destroyAll();
       await agent.close();
     });
-    const loop = await startCoordinatorLoop(
-      {
-        coordinatorUrl: 'unused: the identity names it',
-        dataDir: agentDir,
-        production: true,
-        trustedKeyFile: keyFile,
-      },
-      agent.runtime,
-      runner,
-    );
-    cleanup.push(() => loop.stop());
-    expect(loop).toMatchObject({ nodeId: 'n1', mtls: true, baseUrl: coordinator.url });
+    expect(agent.link).toMatchObject({ nodeId: 'n1', mtls: true, baseUrl: coordinator.url });
 
     // A net id of its own: taps are named per host by net id, and other tests run alongside.
     await coordinator.admin('POST', '/tenants', { id: 'prod', netId: 212 });

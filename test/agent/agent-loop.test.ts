@@ -4,14 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createAgent } from '../../src/agent/main.ts';
 import { DesiredFileStore } from '../../src/agent/desired/desired-file-store.ts';
 import { runAgentLoop } from '../../src/agent/reconcile/agent-loop.ts';
 import { coordinatorReporter } from '../../src/agent/reconcile/coordinator-reporter.ts';
+import { startAgent } from '../../src/agent/start-agent.ts';
 import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { until } from '../support/until.ts';
+import { testAgentConfig } from './agent-harness.ts';
 
 const qemu = existsSync('/usr/bin/qemu-system-x86_64');
 if (!qemu) {
@@ -30,7 +31,6 @@ describe.skipIf(!qemu)('agent loop against a real coordinator', () => {
   });
 
   it('converges running → warm → stopped → gone, and keeps its VM while the coordinator is down', async () => {
-    process.env.MVM_NETWORK = 'off';
     const coordDir = await mkdtemp(join(tmpdir(), 'mvm-loop-c-'));
     const agentDir = await mkdtemp(join(tmpdir(), 'mvm-loop-a-'));
     dirs.push(coordDir, agentDir);
@@ -63,11 +63,13 @@ describe.skipIf(!qemu)('agent loop against a real coordinator', () => {
     await api.call('createPool', { params: { tenant: 't1' }, body: pool });
     const key = await api.call('getSigningKey', {});
 
-    const agent = await createAgent({ dataDir: agentDir, logger: quiet });
+    const agent = await startAgent(testAgentConfig(agentDir, { MVM_NETWORK: 'off' }), {
+      mode: 'runtime',
+      logger: quiet,
+    });
     const abort = new AbortController();
     const loop = runAgentLoop({
-      coordinatorUrl: coordinator.url,
-      token,
+      api,
       nodeId: 'node-a',
       trustedKeys: [key.publicKeyPem],
       production: true,

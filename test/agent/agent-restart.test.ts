@@ -8,7 +8,7 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAgent } from '../../src/agent/main.ts';
+import { startAgent } from '../../src/agent/start-agent.ts';
 import { vmKey } from '../../src/agent/runtime/vm-key.ts';
 import type { LocalInstance, LocalLogs, LocalStats } from '../../src/contract/agent-api.ts';
 import { CgroupV2 } from '../../src/drivers/cgroup-v2/cgroup-v2.ts';
@@ -16,7 +16,7 @@ import { isAlive } from '../../src/drivers/process/process-control.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { realGuestGate } from '../support/qemu-guest.ts';
-import { agentDataDir, quietLogger, ref } from './agent-harness.ts';
+import { agentDataDir, quietLogger, ref, testAgentConfig } from './agent-harness.ts';
 import { killHard, mvmJson, startAgentProcess } from './agent-process.ts';
 import type { AgentProcess } from './agent-process.ts';
 
@@ -143,7 +143,11 @@ describe.runIf(gate.run)('a killed agent comes back and still controls its VMs',
       timeoutMs: 5_000,
       what: 'qemu to die',
     });
-    const third = await createAgent({ dataDir, logger: quietLogger, network: null });
+    const third = await startAgent(testAgentConfig(dataDir), {
+      mode: 'runtime',
+      logger: quietLogger,
+      network: null,
+    });
     try {
       expect(third.recovery.failed).toEqual([key]);
       const record = await third.runtime.get(vm);

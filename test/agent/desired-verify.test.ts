@@ -15,6 +15,7 @@ import { ephemeralSigningKey, type SigningKey } from '../../src/coordinator/desi
 import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { canonicalJson } from '../../src/core/desired-doc.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
+import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 
 const coordinatorKey = ephemeralSigningKey();
 const strangerKey = ephemeralSigningKey();
@@ -208,8 +209,7 @@ describe('desired-state persistence and watch', () => {
     const stop = new AbortController();
     const file = new DesiredFileStore(join(dir, 'agent-desired.json'));
     const watching = watchDesired({
-      baseUrl: url,
-      token: settings.adminToken,
+      api: createApiClient({ baseUrl: url, token: settings.adminToken }),
       nodeId: 'node-1',
       trustedKeys: [trusted],
       production: true,

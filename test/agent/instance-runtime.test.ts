@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GuestStatus } from '../../src/contract/guest-protocol.ts';
-import { createAgent } from '../../src/agent/main.ts';
-import type { RunningAgent } from '../../src/agent/main.ts';
+import { startAgent } from '../../src/agent/start-agent.ts';
+import type { AgentHandle } from '../../src/agent/start-agent.ts';
 import { collectStats } from '../../src/agent/runtime/stats.ts';
 import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
@@ -25,6 +25,7 @@ import {
   quietLogger,
   ref,
   tcgVmm,
+  testAgentConfig,
   workerSpec,
 } from './agent-harness.ts';
 
@@ -42,7 +43,7 @@ describe.runIf(gate.run)('agent instance runtime with a real guest', () => {
   const vm1 = ref('vm1');
   const vmm = new FlakyVmm(tcgVmm());
   let dataDir: string;
-  let agent: Omit<RunningAgent, 'socket'>;
+  let agent: AgentHandle;
   let record: VmRecord;
 
   const guest = () => {
@@ -71,7 +72,12 @@ describe.runIf(gate.run)('agent instance runtime with a real guest', () => {
 
   beforeAll(async () => {
     dataDir = await agentDataDir('rt');
-    agent = await createAgent({ dataDir, vmm, logger: quietLogger, network: null });
+    agent = await startAgent(testAgentConfig(dataDir), {
+      mode: 'runtime',
+      vmm,
+      logger: quietLogger,
+      network: null,
+    });
     record = await agent.runtime.put(vm1, {
       spec: workerSpec('10.240.99.7', '52:54:00:00:99:07'),
       secrets: { API_KEY: 'first-secret' },

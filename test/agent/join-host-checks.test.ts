@@ -7,7 +7,6 @@ function probe(overrides: Partial<HostProbe> = {}): HostProbe {
     canOpen: () => Promise.resolve(true),
     which: (command) => Promise.resolve(`/usr/bin/${command}`),
     cgroup2Mount: () => Promise.resolve('/sys/fs/cgroup'),
-    env: {},
     ...overrides,
   };
 }
@@ -35,12 +34,12 @@ it('reports every missing piece with what to do, not just the first', async () =
   expect(checks.map((c) => c.detail).join('\n')).toMatch(/install nftables[\s\S]*Firecracker/);
 });
 
-it('finds a Firecracker-only host through MVM_FIRECRACKER_BIN', async () => {
+it('finds a Firecracker-only host through the configured binary (MVM_FIRECRACKER_BIN)', async () => {
   const checks = await runHostChecks(
     probe({
       which: (command) => Promise.resolve(command === '/opt/fc' ? '/opt/fc' : undefined),
-      env: { MVM_FIRECRACKER_BIN: '/opt/fc' },
     }),
+    { qemu: 'qemu-system-x86_64', firecracker: '/opt/fc' },
   );
   expect(checks.find((c) => c.name === 'hypervisor')).toMatchObject({
     ok: true,

@@ -5,13 +5,12 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sendHeartbeats } from '../../src/agent/heartbeat/send-heartbeats.ts';
-import { createAgent } from '../../src/agent/main.ts';
-import { startCoordinatorLoop } from '../../src/agent/reconcile/start-coordinator-loop.ts';
+import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
-import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
 import { until } from '../support/until.ts';
+import { testAgentConfig } from './agent-harness.ts';
 
 const qemu = existsSync('/usr/bin/qemu-system-x86_64');
 if (!qemu) {
@@ -32,7 +31,6 @@ describe.skipIf(!qemu)('a lost node that returns', () => {
   });
 
   it('destroys the VMs that were re-placed elsewhere while it was lost', async () => {
-    process.env.MVM_NETWORK = 'off';
     const coordDir = await mkdtemp(join(tmpdir(), 'mvm-loss-c-'));
     const agentDir = await mkdtemp(join(tmpdir(), 'mvm-loss-a-'));
     dirs.push(coordDir, agentDir);
@@ -67,23 +65,15 @@ describe.skipIf(!qemu)('a lost node that returns', () => {
     await api.call('scalePool', { params: { tenant: 't1', pool: 'web' }, body: { running: 1 } });
     const current = async () => (await api.call('listInstances', { query: { tenant: 't1' } }))[0];
 
-    const agent = await createAgent({ dataDir: agentDir, logger: quiet });
-    const start = () =>
-      startCoordinatorLoop(
-        {
-          coordinatorUrl: coordinator.url,
-          token: ADMIN,
-          nodeId: 'node-a',
-          dataDir: agentDir,
-          production: false,
-          heartbeatMs: 200,
-        },
-        agent.runtime,
-        new NodeProcessRunner({ logger: quiet }),
-        quiet,
-      );
+    // node-a's agent, as `mvm agent serve --node node-a` runs it: heartbeats and the loop.
+    const config = testAgentConfig(
+      agentDir,
+      { MVM_NETWORK: 'off' },
+      { coordinator: coordinator.url, token: ADMIN, node: 'node-a', heartbeatMs: 200 },
+    );
+    const start = (): Promise<AgentHandle> => startAgent(config, { logger: quiet });
     const nodeB = new AbortController();
-    let loop = await start();
+    let agent = await start();
     let nodeBBeats: Promise<void> = Promise.resolve();
     try {
       const running = await until('running on node-a', async () => {
@@ -105,7 +95,8 @@ describe.skipIf(!qemu)('a lost node that returns', () => {
         clock: systemClock,
         signal: nodeB.signal,
       });
-      await loop.stop();
+      // The agent stops (its VM keeps running): no more heartbeats from node-a.
+      await agent.close();
       const moved = await until('re-placed on node-b', async () => {
         const i = await current();
         return i?.nodeId === 'node-b' ? i : undefined;
@@ -122,8 +113,9 @@ describe.skipIf(!qemu)('a lost node that returns', () => {
       expect((await api.call('getNode', { params: { node: 'node-a' } })).status).toBe('lost');
       expect(existsSync(`/proc/${String(pid)}`)).toBe(true);
 
-      // node-a's agent returns: the node is ready again and the old copy goes away.
-      loop = await start();
+      // node-a's agent returns (adopting its VM): the node is ready again and the old copy goes.
+      agent = await start();
+      expect(agent.recovery.adopted).toHaveLength(1);
       await until('node-a ready', async () =>
         (await api.call('getNode', { params: { node: 'node-a' } })).status === 'ready'
           ? true
@@ -137,7 +129,6 @@ describe.skipIf(!qemu)('a lost node that returns', () => {
     } finally {
       nodeB.abort();
       await nodeBBeats;
-      await loop.stop();
       await agent.runtime.destroyAll();
       await agent.close();
       await coordinator.close();

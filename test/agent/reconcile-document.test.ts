@@ -6,8 +6,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAgent } from '../../src/agent/main.ts';
-import type { RunningAgent } from '../../src/agent/main.ts';
+import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import { reconcileDocument } from '../../src/agent/reconcile/reconcile-document.ts';
 import type { ReconcileStep } from '../../src/agent/reconcile/reconcile-document.ts';
 import type { InstanceRef } from '../../src/agent/runtime/instance-runtime.ts';
@@ -16,7 +15,14 @@ import type { DesiredStatus, InstanceStatus, Role } from '../../src/core/model.t
 import type { NodeDesired } from '../../src/contract/desired.ts';
 import type { Vmm } from '../../src/ports/vmm.ts';
 import { realGuestGate } from '../support/qemu-guest.ts';
-import { agentDataDir, debugfsCat, drivePath, quietLogger, tcgVmm } from './agent-harness.ts';
+import {
+  agentDataDir,
+  debugfsCat,
+  drivePath,
+  quietLogger,
+  tcgVmm,
+  testAgentConfig,
+} from './agent-harness.ts';
 
 const gate = await realGuestGate('reconcile pass (real guests)');
 
@@ -121,7 +127,7 @@ describe.runIf(gate.run)('a reconcile pass with real guests', () => {
     },
   };
   let dataDir: string;
-  let agent: Omit<RunningAgent, 'socket'>;
+  let agent: AgentHandle;
 
   const pass = async (wanted: readonly Wanted[]) => {
     vmm.calls.length = 0;
@@ -143,7 +149,12 @@ describe.runIf(gate.run)('a reconcile pass with real guests', () => {
 
   beforeAll(async () => {
     dataDir = await agentDataDir('rec');
-    agent = await createAgent({ dataDir, vmm, logger: quietLogger, network: null });
+    agent = await startAgent(testAgentConfig(dataDir), {
+      mode: 'runtime',
+      vmm,
+      logger: quietLogger,
+      network: null,
+    });
   });
 
   afterAll(async () => {

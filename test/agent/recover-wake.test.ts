@@ -8,11 +8,18 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createAgent, type RunningAgent } from '../../src/agent/main.ts';
+import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import { materialize } from '../../src/agent/runtime/vm-spec.ts';
 import { save } from '../../src/agent/runtime/step-context.ts';
 import { realGuestGate } from '../support/qemu-guest.ts';
-import { agentDataDir, quietLogger, ref, tcgVmm, workerSpec } from './agent-harness.ts';
+import {
+  agentDataDir,
+  quietLogger,
+  ref,
+  tcgVmm,
+  testAgentConfig,
+  workerSpec,
+} from './agent-harness.ts';
 
 const gate = await realGuestGate('agent recovery of an interrupted wake (real guest)');
 
@@ -24,14 +31,19 @@ if (gate.failInCi) {
   });
 }
 
-type Agent = Omit<RunningAgent, 'socket'>;
+type Agent = AgentHandle;
 
 describe.runIf(gate.run)('agent recovery of an interrupted wake', () => {
   const vm = ref('wk1');
   let dataDir = '';
   let agent: Agent | undefined;
   const open = async () =>
-    (agent = await createAgent({ dataDir, vmm: tcgVmm(), logger: quietLogger, network: null }));
+    (agent = await startAgent(testAgentConfig(dataDir), {
+      mode: 'runtime',
+      vmm: tcgVmm(),
+      logger: quietLogger,
+      network: null,
+    }));
 
   afterAll(async () => {
     if (agent) {

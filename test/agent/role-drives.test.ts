@@ -4,19 +4,30 @@
  */
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAgent } from '../../src/agent/main.ts';
-import type { RunningAgent } from '../../src/agent/main.ts';
+import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import { materialize } from '../../src/agent/runtime/vm-spec.ts';
 import type { Role } from '../../src/core/model.ts';
-import { agentDataDir, quietLogger, ref, tcgVmm, workerSpec } from './agent-harness.ts';
+import {
+  agentDataDir,
+  quietLogger,
+  ref,
+  tcgVmm,
+  testAgentConfig,
+  workerSpec,
+} from './agent-harness.ts';
 
 describe('drives per role', () => {
   let dataDir: string;
-  let agent: Omit<RunningAgent, 'socket'>;
+  let agent: AgentHandle;
 
   beforeAll(async () => {
     dataDir = await agentDataDir('drv');
-    agent = await createAgent({ dataDir, vmm: tcgVmm(), logger: quietLogger, network: null });
+    agent = await startAgent(testAgentConfig(dataDir), {
+      mode: 'runtime',
+      vmm: tcgVmm(),
+      logger: quietLogger,
+      network: null,
+    });
   });
 
   afterAll(async () => {

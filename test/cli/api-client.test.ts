@@ -1,4 +1,9 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { serveCoordinator } from '../../src/coordinator/serve.ts';
 import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import type { FetchLike } from '../../src/drivers/coordinator-api/api-client.ts';
 import { MvmError } from '../../src/core/errors.ts';
@@ -146,5 +151,51 @@ describe('createApiClient', () => {
     const client = createApiClient({ baseUrl: 'http://127.0.0.1:9' });
     const error = await caught(client.call('health', {}));
     expect(error.code).toBe('unavailable');
+  });
+});
+
+describe('createApiClient against a real coordinator long-poll', () => {
+  it("ends a call in flight on the caller's signal or the call's own deadline", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mvm-api-signal-'));
+    const token = 'api-client-signal-admin-token';
+    const coordinator = await serveCoordinator(
+      {
+        listen: '127.0.0.1:0',
+        databaseUrl: join(dir, 'coordinator.sqlite'),
+        clusterCidr: '10.240.0.0/12',
+        adminToken: token,
+        dataDir: dir,
+      },
+      { logger: pino({ level: 'silent' }) },
+    );
+    try {
+      const client = createApiClient({ baseUrl: coordinator.url, token });
+      await client.call('registerNode', {
+        params: { node: 'n1' },
+        body: { hostname: 'n1', arch: 'x86_64', capacity: { vcpus: 1, memMib: 512, diskGib: 1 } },
+      });
+      const now = await client.call('watchNodeDesired', {
+        params: { node: 'n1' },
+        query: { after: 0, waitMs: 0 },
+      });
+      const generation =
+        'unchanged' in now
+          ? now.generation
+          : (JSON.parse(now.payload) as { generation: number }).generation;
+      // Nothing changes past the current generation: the coordinator holds the answer 20 s.
+      const poll = { params: { node: 'n1' }, query: { after: generation, waitMs: 20_000 } };
+      const abort = new AbortController();
+      const started = Date.now();
+      setTimeout(() => abort.abort(), 100);
+      const aborted = await caught(client.call('watchNodeDesired', poll, { signal: abort.signal }));
+      expect(aborted.code).toBe('unavailable');
+      expect(aborted.message).toContain('was cancelled');
+      const late = await caught(client.call('watchNodeDesired', poll, { timeoutMs: 300 }));
+      expect(late.message).toContain('no answer within 0.3s');
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await coordinator.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

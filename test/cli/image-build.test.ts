@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuiltImage } from '../../src/cli/commands/image/build.ts';
 import type { CachedImage } from '../../src/cli/commands/image/image-cache.ts';
-import { defaultCacheDir } from '../../src/drivers/dev-image/cache-dir.ts';
+import { DEFAULT_CACHE_DIR } from '../../src/drivers/dev-image/cache-dir.ts';
 import { ensureDevKernel } from '../../src/drivers/dev-image/kernel.ts';
 import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
 import { runIn } from './support/run-cli.ts';
@@ -18,7 +18,7 @@ describe('mvm image build --dev / image list', () => {
   let cacheDir = '';
 
   beforeAll(async () => {
-    const shared = defaultCacheDir();
+    const shared = DEFAULT_CACHE_DIR;
     await ensureDevKernel(shared, new NodeProcessRunner());
     cacheDir = await mkdtemp(join(tmpdir(), 'mvm-cli-img-'));
     await symlink(join(shared, 'kernels'), join(cacheDir, 'kernels'));

@@ -43,7 +43,7 @@ export function vmmContract(
   }
   if (!options.guestBoots) {
     const why = options.guestSkipReason ?? 'the guest cannot boot on this host';
-    console.warn(`\n!!! Vmm contract ${name}: GUEST CHECKS SKIPPED (VMM level only): ${why}\n`);
+    console.warn(`\n[skip] Vmm contract ${name}: GUEST CHECKS SKIPPED (VMM level only): ${why}\n`);
   }
   describe(`Vmm contract: ${name}`, () => contractCases(makeDriver, options));
 }

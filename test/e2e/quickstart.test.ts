@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createAgent } from '../../src/agent/main.ts';
+import { startAgent } from '../../src/agent/start-agent.ts';
 import { runQuickstart, type QuickstartResult } from '../../src/cli/quickstart/run-quickstart.ts';
 import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
+import { testAgentConfig } from '../agent/agent-harness.ts';
 
 const qemu = existsSync('/usr/bin/qemu-system-x86_64');
 if (!qemu) {
@@ -18,13 +19,17 @@ if (!qemu) {
 }
 
 // The main job, end to end: coordinator on SQLite + agent + demo tenant + real microVMs (TCG).
-// Networking stays off here: tests never touch the root namespace.
+// Networking stays off here (MVM_NETWORK=off): tests never touch the root namespace.
+const NETWORK_OFF = { MVM_NETWORK: 'off' };
 describe.skipIf(!qemu)('quickstart (fleet-of-one)', () => {
   let dataDir = '';
   const lines: string[] = [];
   afterAll(async () => {
     if (!dataDir) return;
-    const agent = await createAgent({ dataDir, logger: pino({ level: 'warn' }) });
+    const agent = await startAgent(testAgentConfig(dataDir, NETWORK_OFF), {
+      mode: 'runtime',
+      logger: pino({ level: 'warn' }),
+    });
     await agent.runtime.destroyAll();
     await agent.close();
     await rm(dataDir, { recursive: true, force: true });
@@ -41,6 +46,12 @@ describe.skipIf(!qemu)('quickstart (fleet-of-one)', () => {
       sizes: { running: 1, warm: 0, sleeping: 1 },
       node: { id: 'local', hostname: 'local', vcpus: 8, memMib: 8192 },
       readToken: async () => (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim(),
+      agentConfig: (link) =>
+        testAgentConfig(dataDir, NETWORK_OFF, {
+          coordinator: link.coordinatorUrl,
+          token: link.token,
+          node: link.nodeId,
+        }),
       print: (line) => lines.push(line),
       untilShutdown,
       demoNetId: 213, // taps are per host by net id; keep clear of other tests
@@ -48,7 +59,6 @@ describe.skipIf(!qemu)('quickstart (fleet-of-one)', () => {
   }
 
   it('boots the demo fleet for real and changes nothing when run again', async () => {
-    process.env.MVM_NETWORK = 'off';
     dataDir = await mkdtemp(join(tmpdir(), 'mvm-quickstart-'));
     const first = await run();
     const byPool = (r: QuickstartResult) =>
@@ -65,7 +75,10 @@ describe.skipIf(!qemu)('quickstart (fleet-of-one)', () => {
       first.instances.map((i) => [i.id, i.ip, i.status]),
     );
     // The VMs kept running between the runs: the agent adopted them instead of booting again.
-    const agent = await createAgent({ dataDir, logger: pino({ level: 'warn' }) });
+    const agent = await startAgent(testAgentConfig(dataDir, NETWORK_OFF), {
+      mode: 'runtime',
+      logger: pino({ level: 'warn' }),
+    });
     const pids = (await agent.runtime.list())
       .filter((vm) => vm.status === 'running')
       .map((vm) => vm.handle?.pid);
@@ -106,6 +119,11 @@ describe.skipIf(!qemu)('quickstart (fleet-of-one)', () => {
         },
       );
       expect(workers).toEqual(['sleeping:sleeping', 'warm:warm']);
+      // Its heartbeats (every one rewrites the node's capacity) declare the quickstart's
+      // overcommitted capacity, the one it registered, not this host's measured one.
+      const node = await api.call('getNode', { params: { node: 'local' } });
+      expect(node.usage).not.toBeNull();
+      expect(node.capacity).toEqual({ vcpus: 8, memMib: 8192, diskGib: 100 });
     } finally {
       stop('SIGTERM');
       await serving;

@@ -218,9 +218,17 @@ describe.runIf(gate.run)('a coordinator and two agents, each in its own namespac
       const dirs = await readdir(join(fleet().agentDir(node), 'vms'));
       expect(dirs.filter((d) => d.startsWith('mvm-'))).toEqual([]);
       expect((await agent.client.network()).state.instances).toEqual([]);
+      // The record goes first, then the network follows the remaining records: wait for it.
       const ns = fleet().topology.nodeNs[node];
-      const bridges = await runner.run('ip', ['-n', ns, '-o', 'link', 'show', 'type', 'bridge']);
-      expect(bridges.stdout).not.toContain('br-tenant-');
+      const bridges = async () =>
+        (await runner.run('ip', ['-n', ns, '-o', 'link', 'show', 'type', 'bridge'])).stdout;
+      await waitUntil(async () => (!(await bridges()).includes('br-tenant-') ? true : undefined), {
+        clock: systemClock,
+        timeoutMs: 10_000,
+        intervalMs: 100,
+        what: `agent ${node} removing the tenant bridge after its last VM`,
+      }).catch(() => undefined);
+      expect(await bridges()).not.toContain('br-tenant-');
     }
   }, 120_000);
 });

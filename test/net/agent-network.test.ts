@@ -9,8 +9,8 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { serveAgent } from '../../src/agent/main.ts';
-import type { RunningAgent } from '../../src/agent/main.ts';
+import { startAgent as startAgentRoot } from '../../src/agent/start-agent.ts';
+import type { AgentHandle } from '../../src/agent/start-agent.ts';
 import { macFor } from '../../src/core/addresses.ts';
 import { bridgeName, tapName } from '../../src/core/naming.ts';
 import { verifyNetwork } from '../../src/core/net-invariants.ts';
@@ -21,7 +21,7 @@ import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
 import type { ObservedNetwork } from '../../src/ports/network.ts';
-import { agentDataDir, quietLogger } from '../agent/agent-harness.ts';
+import { agentDataDir, quietLogger, testAgentConfig } from '../agent/agent-harness.ts';
 import { realGuestGate } from '../support/qemu-guest.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
 
@@ -63,25 +63,27 @@ describe.runIf(netOk.run && qemu.run)(
     let lab: NetLab | undefined;
     let node = '';
     let stranger = '';
-    let agent: RunningAgent | undefined;
+    let agent: AgentHandle | undefined;
     let vmm: QemuVmm | undefined;
 
     const observe = (): Promise<ObservedNetwork> =>
       new LinuxNetworkDriver({ runner, netns: node }).observe();
-    const requireAgent = (): RunningAgent => {
+    const requireAgent = (): AgentHandle => {
       if (!agent) throw new Error('the agent is not running');
       return agent;
     };
-    const startAgent = async (): Promise<RunningAgent> => {
+    const startAgent = async (): Promise<AgentHandle> => {
       vmm ??= new QemuVmm({ runner: new NetnsProcessRunner(runner, node), accel: 'tcg' });
-      agent = await serveAgent({ dataDir, netns: node, vmm, logger: quietLogger });
+      // As `mvm agent serve --netns <node>` runs it: tenant networking inside that namespace.
+      const config = testAgentConfig(dataDir, { MVM_NETWORK: 'on' }, { netns: node });
+      agent = await startAgentRoot(config, { vmm, logger: quietLogger });
       return agent;
     };
     const verifyCli = (...extra: string[]) =>
       runner.run(process.execPath, ['--import', 'tsx', MAIN, 'net', 'verify', ...extra], {
         check: false,
         timeoutMs: 30_000,
-        env: { MVM_AGENT_SOCKET: requireAgent().socket },
+        env: { MVM_AGENT_SOCKET: requireAgent().config.socket },
       });
     const ruleSignatures = async (): Promise<string[]> =>
       (await observe()).nft.rules.map((r) => `${r.table}/${r.chain}: ${r.signature}`).sort();

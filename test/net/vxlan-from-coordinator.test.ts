@@ -13,9 +13,9 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DesiredFileStore } from '../../src/agent/desired/desired-file-store.ts';
 import { detectUnderlayIp } from '../../src/agent/join/underlay-address.ts';
-import { createAgent } from '../../src/agent/main.ts';
 import { coordinatorReporter } from '../../src/agent/reconcile/coordinator-reporter.ts';
 import { runAgentLoop } from '../../src/agent/reconcile/agent-loop.ts';
+import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import { guestParams } from '../../src/agent/runtime/vm-spec.ts';
 import { createCoordinatorApp } from '../../src/coordinator/app.ts';
 import { TokenService } from '../../src/coordinator/services/token-service.ts';
@@ -30,6 +30,7 @@ import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import type { ObservedNetwork } from '../../src/ports/network.ts';
 import type { Vmm } from '../../src/ports/vmm.ts';
 import type { Store } from '../../src/ports/store.ts';
+import { testAgentConfig } from '../agent/agent-harness.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
 
 const gate = await netGate('tenant VXLAN from the coordinator');
@@ -141,7 +142,7 @@ describe.runIf(gate.run)('tenant VXLAN peers learned from the coordinator (real 
   let lab: NetLab;
   let store: Store | undefined;
   const nodes = new Map<NodeId, string>();
-  const agents: Array<Awaited<ReturnType<typeof createAgent>>> = [];
+  const agents: AgentHandle[] = [];
   const loops: Array<Promise<void>> = [];
   const abort = new AbortController();
   let instances: Placed[] = [];
@@ -177,13 +178,16 @@ describe.runIf(gate.run)('tenant VXLAN peers learned from the coordinator (real 
 
     for (const node of ['node-1', 'node-2'] as const) {
       const dataDir = join(dir, node);
-      const agent = await createAgent({
+      const config = testAgentConfig(
         dataDir,
-        netns: ns(node),
+        { MVM_NETWORK: 'on' },
+        { netns: ns(node), underlayIp: UNDERLAY[node] },
+      );
+      const agent = await startAgent(config, {
+        mode: 'runtime',
         vmm: noVmm,
         cgroups: null,
         logger: quiet,
-        underlayIp: UNDERLAY[node],
       });
       agents.push(agent);
       // After the agent's start-up apply, which reaps mvm-named links nobody owns.
@@ -200,9 +204,7 @@ describe.runIf(gate.run)('tenant VXLAN peers learned from the coordinator (real 
       }
       loops.push(
         runAgentLoop({
-          coordinatorUrl: coordinator.baseUrl,
-          token: ADMIN,
-          fetch: coordinator.fetch,
+          api,
           nodeId: node,
           trustedKeys: [key],
           production: true,

@@ -1,14 +1,13 @@
-import { ConflictError, UnavailableError } from '../../core/errors.ts';
-import { desiredWatchResponseSchema, type SignedEnvelope } from '../../contract/desired.ts';
+import { ConflictError } from '../../core/errors.ts';
+import type { SignedEnvelope } from '../../contract/desired.ts';
+import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import type { Clock } from '../../ports/clock.ts';
-import { abortableSleep } from '../abortable-sleep.ts';
+import { abortableSleep } from '../../drivers/process/wait-until.ts';
 import { verifyEnvelope, type VerifiedDocument, type VerifyOptions } from './verify-desired.ts';
 
-export type FetchLike = (request: Request) => Promise<Response>;
-
 export interface WatchDesiredOptions {
-  baseUrl: string;
-  token?: string;
+  /** The coordinator client (its token or mTLS fetch); each long-poll is one of its calls. */
+  api: Pick<ApiClient, 'call'>;
   nodeId: string;
   trustedKeys: readonly string[];
   production: boolean;
@@ -20,7 +19,6 @@ export interface WatchDesiredOptions {
   onError?(error: unknown, retryInMs: number): void;
   signal: AbortSignal;
   clock: Clock;
-  fetch?: FetchLike;
   /** How long each long-poll may wait on the coordinator; default 25 s. */
   waitMs?: number;
   backoff?: { initialMs: number; maxMs: number };
@@ -72,29 +70,11 @@ async function poll(
   after: number,
 ): Promise<SignedEnvelope | undefined> {
   const waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
-  const url = new URL(
-    `/v1/nodes/${encodeURIComponent(options.nodeId)}/desired`,
-    options.baseUrl.replace(/\/+$/, '') + '/',
+  const answer = await options.api.call(
+    'watchNodeDesired',
+    { params: { node: options.nodeId }, query: { after, waitMs } },
+    { signal: options.signal, timeoutMs: waitMs + ANSWER_SLACK_MS },
   );
-  url.search = new URLSearchParams({ after: String(after), waitMs: String(waitMs) }).toString();
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  const signal = AbortSignal.any([options.signal, AbortSignal.timeout(waitMs + ANSWER_SLACK_MS)]);
-  const send = options.fetch ?? ((request: Request) => fetch(request));
-  let response: Response;
-  try {
-    response = await send(new Request(url, { headers, signal }));
-  } catch (error) {
-    const cause = error instanceof Error ? error.message : String(error);
-    throw new UnavailableError(`cannot reach the coordinator at ${options.baseUrl}: ${cause}`);
-  }
-  const body: unknown = await response.json().catch(() => undefined);
-  if (!response.ok) {
-    throw new UnavailableError(
-      `coordinator answered ${response.status} to the desired-state watch: ${JSON.stringify(body)}`,
-    );
-  }
-  const answer = desiredWatchResponseSchema.parse(body);
   if (!('unchanged' in answer)) return answer;
   if (answer.generation < after) {
     throw new ConflictError(

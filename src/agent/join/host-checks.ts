@@ -16,8 +16,18 @@ export interface HostProbe {
   /** Absolute path of an executable, from PATH when the name is bare. */
   which(command: string): Promise<string | undefined>;
   cgroup2Mount(): Promise<string | undefined>;
-  env: NodeJS.ProcessEnv;
 }
+
+/** The hypervisor binaries this host's agent is configured with (MVM_QEMU_BINARY, MVM_FIRECRACKER_BIN). */
+export interface HypervisorBinaries {
+  qemu: string;
+  firecracker: string;
+}
+
+const DEFAULT_BINARIES: HypervisorBinaries = {
+  qemu: 'qemu-system-x86_64',
+  firecracker: 'firecracker',
+};
 
 async function executable(path: string): Promise<boolean> {
   return access(path, constants.X_OK).then(
@@ -40,14 +50,10 @@ export const systemHostProbe: HostProbe = {
     return undefined;
   },
   cgroup2Mount: () => readCgroup2Mount('/proc/self/mountinfo'),
-  env: process.env,
 };
 
-async function hypervisor(probe: HostProbe): Promise<HostCheck> {
-  const candidates = [
-    probe.env['MVM_QEMU_BINARY'] || 'qemu-system-x86_64',
-    probe.env['MVM_FIRECRACKER_BIN'] || 'firecracker',
-  ];
+async function hypervisor(probe: HostProbe, binaries: HypervisorBinaries): Promise<HostCheck> {
+  const candidates = [binaries.qemu, binaries.firecracker];
   const found: string[] = [];
   for (const candidate of candidates) {
     const path = await probe.which(candidate);
@@ -66,7 +72,10 @@ async function hypervisor(probe: HostProbe): Promise<HostCheck> {
  * What a host needs to run microVMs: KVM, cgroup v2 for per-VM limits, nftables for tenant
  * isolation, and a hypervisor binary. Every check runs; the caller decides what a failure means.
  */
-export async function runHostChecks(probe: HostProbe = systemHostProbe): Promise<HostCheck[]> {
+export async function runHostChecks(
+  probe: HostProbe = systemHostProbe,
+  binaries: HypervisorBinaries = DEFAULT_BINARIES,
+): Promise<HostCheck[]> {
   const kvm = await probe.canOpen('/dev/kvm');
   const cgroup = await probe.cgroup2Mount();
   const nft = await probe.which('nft');
@@ -84,6 +93,6 @@ export async function runHostChecks(probe: HostProbe = systemHostProbe): Promise
       detail: cgroup ?? 'no cgroup2 mount in /proc/self/mountinfo; boot with the unified hierarchy',
     },
     { name: 'nft', ok: nft !== undefined, detail: nft ?? 'not on PATH; install nftables' },
-    await hypervisor(probe),
+    await hypervisor(probe, binaries),
   ];
 }

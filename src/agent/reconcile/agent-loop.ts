@@ -1,9 +1,10 @@
 import type { SignedEnvelope } from '../../contract/desired.ts';
+import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { DriverLogger } from '../../drivers/process/logger.ts';
 import type { DesiredFileStore } from '../desired/desired-file-store.ts';
 import type { VerifiedDocument } from '../desired/verify-desired.ts';
-import { watchDesired, type FetchLike } from '../desired/watch-desired.ts';
+import { watchDesired } from '../desired/watch-desired.ts';
 import type { InstanceRuntime } from '../runtime/instance-runtime.ts';
 import {
   reconcileDocument,
@@ -13,8 +14,8 @@ import {
 } from './reconcile-document.ts';
 
 export interface AgentLoopOptions {
-  coordinatorUrl: string;
-  token?: string;
+  /** The coordinator, as this node (token or mTLS): the document watch goes through it. */
+  api: Pick<ApiClient, 'call'>;
   nodeId: string;
   trustedKeys: readonly string[];
   production: boolean;
@@ -26,7 +27,6 @@ export interface AgentLoopOptions {
   clock: Clock;
   logger?: DriverLogger;
   signal: AbortSignal;
-  fetch?: FetchLike;
   /** Re-converge on the last document this often, to repair drift (default 30 s). */
   resyncMs?: number;
   onPass?: (generation: number, steps: ReconcileStep[]) => void;
@@ -70,15 +70,13 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
   const timer = setInterval(() => void pass(), options.resyncMs ?? 30_000);
   try {
     await watchDesired({
-      baseUrl: options.coordinatorUrl,
-      ...(options.token ? { token: options.token } : {}),
+      api: options.api,
       nodeId: options.nodeId,
       trustedKeys: options.trustedKeys,
       production: options.production,
       lastGeneration: current?.document.generation ?? 0,
       signal: options.signal,
       clock: options.clock,
-      ...(options.fetch ? { fetch: options.fetch } : {}),
       onDocument: async (verified: VerifiedDocument, envelope: SignedEnvelope) => {
         await options.store.save(envelope);
         current = verified;

@@ -24,7 +24,7 @@ export const DEFAULT_TIMEOUTS: RuntimeTimeouts = {
   sleepPrepMs: 10_000,
 };
 
-/** Everything the instance runtime acts through; wired in agent/main.ts. */
+/** Everything the instance runtime acts through; wired in build-runtime.ts (startAgent). */
 export interface RuntimeDeps {
   vmm: Vmm;
   drives: Drives;

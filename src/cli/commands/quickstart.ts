@@ -42,6 +42,15 @@ export const quickstart = defineCommand({
       },
       readToken: async () =>
         (await readFile(join(config.coordinator.dataDir, 'admin.token'), 'utf8')).trim(),
+      // The embedded coordinator in dev mode: it is trusted on first contact, never production.
+      agentConfig: (link) =>
+        ctx.agentConfig({
+          dataDir: config.coordinator.dataDir,
+          coordinator: link.coordinatorUrl,
+          token: link.token,
+          node: link.nodeId,
+          production: false,
+        }),
       print: (line) => ctx.print(line),
       untilShutdown: opts.exit === true ? undefined : () => ctx.untilShutdown(),
     });

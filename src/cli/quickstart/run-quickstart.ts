@@ -1,21 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
-import { isMvmError } from '../../core/errors.ts';
-import type { NodeCapacity } from '../../core/model.ts';
+import type { AgentConfig, ReconcileStep } from '../../agent/start-agent.ts';
+import { InternalError, isMvmError } from '../../core/errors.ts';
 import type { InstanceView } from '../../contract/resources.ts';
-import { coordinatorReporter } from '../../agent/reconcile/coordinator-reporter.ts';
-import { fetchVerifiedDocument } from '../../agent/reconcile/fetch-document.ts';
-import { reconcileDocument, type ReconcileStep } from '../../agent/reconcile/reconcile-document.ts';
-import { runAgentLoop } from '../../agent/reconcile/agent-loop.ts';
-import { DesiredFileStore } from '../../agent/desired/desired-file-store.ts';
-import { ActivityTracker } from '../../agent/activity/activity-tracker.ts';
-import { sendHeartbeats } from '../../agent/heartbeat/send-heartbeats.ts';
-import type { RunningAgent } from '../../agent/main.ts';
-import { HostActivityProbe } from '../../drivers/activity/host-activity-probe.ts';
-import { systemClock } from '../../drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../drivers/coordinator-api/api-client.ts';
-import type { DriverLogger } from '../../drivers/process/logger.ts';
 import type { ServeSettings } from '../../coordinator/serve.ts';
 
 export interface QuickstartSizes {
@@ -29,6 +18,15 @@ export interface QuickstartOptions {
   sizes: QuickstartSizes;
   node: { id: string; hostname: string; vcpus: number; memMib: number };
   readToken(): Promise<string>;
+  /**
+   * The agent's config (the operator's flags, env and file) following the embedded coordinator
+   * at `link` as node `link.nodeId` with its admin token.
+   */
+  agentConfig(link: {
+    coordinatorUrl: string;
+    token: string;
+    nodeId: string;
+  }): Readonly<AgentConfig>;
   print(line: string): void;
   /** The demo tenant's net id; default: the lowest free one. */
   demoNetId?: number;
@@ -102,66 +100,6 @@ async function alreadyServing(url: string): Promise<boolean> {
   }
 }
 
-/** Sends the node's heartbeats until the returned stop function is called. */
-function beatFor(
-  api: ApiClient,
-  node: { id: string; capacity: NodeCapacity },
-  agent: RunningAgent,
-  dataDir: string,
-  logger: DriverLogger,
-): () => Promise<void> {
-  const abort = new AbortController();
-  const { cgroups } = agent.deps;
-  const beats = sendHeartbeats({
-    api,
-    nodeId: node.id,
-    // The registered capacity carries the quickstart's overcommit; the host's own would not.
-    capacity: node.capacity,
-    runtime: agent.runtime,
-    dataDir,
-    tracker: new ActivityTracker(new HostActivityProbe(cgroups ? { cgroups } : {})),
-    clock: systemClock,
-    signal: abort.signal,
-    logger,
-  });
-  return async () => {
-    abort.abort();
-    await beats;
-  };
-}
-
-/** Runs the agent's watch-and-reconcile loop until the returned stop function is called. */
-function watchFleet(fleet: {
-  coordinatorUrl: string;
-  token: string;
-  nodeId: string;
-  trustedKeys: string[];
-  agent: RunningAgent;
-  api: ApiClient;
-  dataDir: string;
-  logger: DriverLogger;
-}): () => Promise<void> {
-  const abort = new AbortController();
-  const loop = runAgentLoop({
-    coordinatorUrl: fleet.coordinatorUrl,
-    token: fleet.token,
-    nodeId: fleet.nodeId,
-    trustedKeys: fleet.trustedKeys,
-    production: false,
-    runtime: fleet.agent.runtime,
-    ...(fleet.agent.deps.network ? { network: fleet.agent.deps.network } : {}),
-    store: new DesiredFileStore(join(fleet.dataDir, 'desired.json')),
-    reporter: coordinatorReporter(fleet.api, fleet.nodeId, fleet.logger),
-    clock: systemClock,
-    signal: abort.signal,
-    logger: fleet.logger,
-  });
-  return async () => {
-    abort.abort();
-    await loop.catch((error: unknown) => fleet.logger.error({ err: error }, 'agent loop ended'));
-  };
-}
-
 /**
  * The fleet-of-one: coordinator (embedded SQLite) and agent in this process, the demo tenant,
  * and one converge pass that boots real microVMs. Running it again changes nothing.
@@ -195,36 +133,36 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
   try {
     const token = await options.readToken();
     const api = createApiClient({ baseUrl: coordinator.url, token });
-    print(`starting the agent (logs: ${join(settings.dataDir, 'agent.log')}) ...`);
-    const { serveAgent } = await import('../../agent/main.ts');
-    const logger = pino(
-      { name: 'mvm-agent' },
-      pino.destination(join(settings.dataDir, 'agent.log')),
-    );
-    const agent = await serveAgent({ dataDir: settings.dataDir, logger });
-    closers.unshift(() => agent.close());
     const { id, hostname, vcpus, memMib } = options.node;
     const capacity = { vcpus, memMib, diskGib: 100 };
+    // Registered before the agent starts, so its first heartbeat already finds the node.
     await api.call('registerNode', {
       params: { node: id },
       body: { hostname, arch: process.arch === 'x64' ? 'x86_64' : process.arch, capacity },
     });
     print(`node '${id}' registered (${vcpus} vCPU with 4:1 overcommit, ${memMib} MiB)`);
-    // Like any node's agent, this one heartbeats, or its node would be declared lost.
-    closers.unshift(beatFor(api, { id, capacity }, agent, settings.dataDir, logger));
+    print(`starting the agent (logs: ${join(settings.dataDir, 'agent.log')}) ...`);
+    const { startAgent } = await import('../../agent/start-agent.ts');
+    const agent = await startAgent(
+      options.agentConfig({ coordinatorUrl: coordinator.url, token, nodeId: id }),
+      {
+        logger: pino({ name: 'mvm-agent' }, pino.destination(join(settings.dataDir, 'agent.log'))),
+        // Like any node's agent, this one heartbeats (or its node would be declared lost), with
+        // the registered capacity: the quickstart's overcommit, not the host's own.
+        capacity,
+        follow: false,
+      },
+    );
+    closers.unshift(() => agent.close());
+    const link = agent.link;
+    if (!link) throw new InternalError('the quickstart agent did not link to its coordinator');
     await ensureDemo(api, options.sizes, print, options.demoNetId);
     print(
       'booting microVMs (the first run builds the dev image; under TCG each boot takes seconds) ...',
     );
-    const signing = await api.call('getSigningKey', {});
-    const { document } = await fetchVerifiedDocument(api, id, [signing.publicKeyPem]);
-    const steps = await reconcileDocument({
-      document,
-      runtime: agent.runtime,
-      reporter: coordinatorReporter(api, id, logger),
-      logger,
-      onStep: (s) => print(`  ${s.instance}: ${s.status}${s.error ? ` (${s.error})` : ''}`),
-    });
+    const steps = await link.convergeOnce((s) =>
+      print(`  ${s.instance}: ${s.status}${s.error ? ` (${s.error})` : ''}`),
+    );
     const instances = await api.call('listInstances', { query: { tenant: DEMO_TENANT } });
     print('');
     print(`fleet-of-one ready: coordinator ${coordinator.url}, agent ${agent.socket}`);
@@ -242,18 +180,7 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     if (options.untilShutdown) {
       // From here on the agent follows the coordinator like any node's: every change of intent
       // (pool scale, instance actions) reaches the VMs through the signed document watch.
-      closers.unshift(
-        watchFleet({
-          coordinatorUrl: coordinator.url,
-          token,
-          nodeId: id,
-          trustedKeys: [signing.publicKeyPem],
-          agent,
-          api,
-          dataDir: settings.dataDir,
-          logger,
-        }),
-      );
+      link.follow();
       print('serving until Ctrl-C (microVMs keep running after that; the next start adopts them)');
       await options.untilShutdown();
     }

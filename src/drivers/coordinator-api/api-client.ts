@@ -32,9 +32,19 @@ export type CallInput<N extends RouteName> = ([Part<N, 'params'>] extends [never
 
 export type CallOutput<N extends RouteName> = z.output<Route<N>['response']>;
 
+/** Per call: a caller's cancellation, and a deadline other than the client's default. */
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
 export interface ApiClient {
   readonly baseUrl: string;
-  call<N extends RouteName>(name: N, input: CallInput<N>): Promise<CallOutput<N>>;
+  call<N extends RouteName>(
+    name: N,
+    input: CallInput<N>,
+    options?: CallOptions,
+  ): Promise<CallOutput<N>>;
 }
 
 export interface ApiClientOptions {
@@ -56,10 +66,17 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   const timeoutMs = options.timeoutMs ?? 30_000;
   return {
     baseUrl,
-    async call<N extends RouteName>(name: N, input: CallInput<N>): Promise<CallOutput<N>> {
+    async call<N extends RouteName>(
+      name: N,
+      input: CallInput<N>,
+      call: CallOptions = {},
+    ): Promise<CallOutput<N>> {
       const route: RouteDef = routes[name];
-      const request = buildRequest(baseUrl, route, input as LooseInput, options.token, timeoutMs);
-      const response = await exchange(send, request, baseUrl, timeoutMs);
+      const deadline = call.timeoutMs ?? timeoutMs;
+      const timeout = AbortSignal.timeout(deadline);
+      const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
+      const request = buildRequest(baseUrl, route, input as LooseInput, options.token, signal);
+      const response = await exchange(send, request, baseUrl, deadline);
       return (await readResponse(route, response, name, baseUrl)) as CallOutput<N>;
     },
   };
@@ -97,7 +114,7 @@ function buildRequest(
   route: RouteDef,
   input: LooseInput,
   token: string | undefined,
-  timeoutMs: number,
+  signal: AbortSignal,
 ): Request {
   const problems: string[] = [];
   const params = check(route.params, input.params, '', problems) as
@@ -120,7 +137,7 @@ function buildRequest(
     method: route.method.toUpperCase(),
     headers,
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(timeoutMs),
+    signal,
   });
 }
 
@@ -150,6 +167,11 @@ async function exchange(
     return await send(request);
   } catch (error) {
     if (error instanceof MvmError) throw error;
+    if (request.signal.aborted && error instanceof Error && error.name === 'AbortError') {
+      throw new UnavailableError(`the request to the coordinator at ${baseUrl} was cancelled`, {
+        url: baseUrl,
+      });
+    }
     const reason =
       error instanceof Error && error.name === 'TimeoutError'
         ? `no answer within ${timeoutMs / 1000}s`

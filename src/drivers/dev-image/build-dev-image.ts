@@ -19,7 +19,8 @@ import type { ProcessRunner } from '../../ports/process-runner.ts';
 import type { DriveSpec } from '../../ports/vmm.ts';
 import { silentLogger } from '../process/logger.ts';
 import type { DriverLogger } from '../process/logger.ts';
-import { defaultCacheDir, makeStagingDir, publishDir } from './cache-dir.ts';
+import { DEFAULT_CACHE_DIR, makeStagingDir, publishDir } from './cache-dir.ts';
+import { ROOTFS_INIT_PATH } from './guest-channels.ts';
 import { buildInitramfs } from './initramfs.ts';
 import { ensureDevKernel } from './kernel.ts';
 import type { DevKernel, DevKernelOptions } from './kernel.ts';
@@ -47,9 +48,9 @@ export interface BuildDevImageOptions {
   cacheDir?: string;
   runner: ProcessRunner;
   logger?: DriverLogger;
-  /** Statically linked busybox to put in the image (also `MVM_BUSYBOX`). */
+  /** Statically linked busybox to put in the image (config: MVM_BUSYBOX); default /bin/busybox. */
   busyboxPath?: string;
-  /** socat for the guest's vsock listener, copied with its libraries (also `MVM_SOCAT`). */
+  /** socat for the guest's vsock listener, with its libraries (config: MVM_SOCAT); default /usr/bin/socat. */
   socatPath?: string;
   kernel?: DevKernelOptions;
   /** Modules to load at boot (their dependencies are added). */
@@ -70,7 +71,6 @@ interface Inputs {
 
 const CMDLINE_BASE = 'console=ttyS0 quiet panic=-1';
 const INITRD_INIT_PATH = fileURLToPath(new URL('../../../images/dev/initrd-init', import.meta.url));
-const ROOTFS_INIT_PATH = fileURLToPath(new URL('../../../images/dev/rootfs-init', import.meta.url));
 const AGENT_PATH = fileURLToPath(new URL('../../guest/agent.sh', import.meta.url));
 
 /**
@@ -80,7 +80,7 @@ const AGENT_PATH = fileURLToPath(new URL('../../guest/agent.sh', import.meta.url
  * an index by input hash makes a repeat call a lookup, not a rebuild.
  */
 export async function buildDevImage(options: BuildDevImageOptions): Promise<DevImage> {
-  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR;
   const log = options.logger ?? silentLogger;
   const inputs = await gatherInputs(cacheDir, options);
   const inputKey = hashInputs(inputs);
@@ -101,7 +101,7 @@ export async function buildDevImage(options: BuildDevImageOptions): Promise<DevI
 
 async function gatherInputs(cacheDir: string, options: BuildDevImageOptions): Promise<Inputs> {
   const kernel = await ensureDevKernel(cacheDir, options.runner, options.kernel ?? {});
-  const busyboxPath = options.busyboxPath ?? process.env['MVM_BUSYBOX'] ?? '/bin/busybox';
+  const busyboxPath = options.busyboxPath ?? '/bin/busybox';
   const busybox = await readFile(busyboxPath);
   assertStatic(busybox, busyboxPath);
   const list = await options.runner.run(busyboxPath, ['--list']);
@@ -128,7 +128,7 @@ async function gatherInputs(cacheDir: string, options: BuildDevImageOptions): Pr
 
 /** socat as /bin/socat, and every library it loads at the path the guest's loader looks in. */
 async function guestPrograms(options: BuildDevImageOptions): Promise<Inputs['programs']> {
-  const socat = options.socatPath ?? process.env['MVM_SOCAT'] ?? '/usr/bin/socat';
+  const socat = options.socatPath ?? '/usr/bin/socat';
   const data = await readFile(socat).catch(() => {
     throw new HostError(`'${socat}' not found: install socat (or set MVM_SOCAT)`);
   });

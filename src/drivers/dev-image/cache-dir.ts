@@ -2,11 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** Where built kernels, images and verdicts live unless the caller says otherwise. */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const fromEnv = env['MVM_CACHE_DIR'];
-  return fromEnv !== undefined && fromEnv !== '' ? fromEnv : '/var/cache/mvm';
-}
+/** Where built kernels, images and verdicts live unless the caller (its config) says otherwise. */
+export const DEFAULT_CACHE_DIR = '/var/cache/mvm';
 
 /** A private scratch directory next to its final place, so the publishing rename is atomic. */
 export async function makeStagingDir(parent: string, label: string): Promise<string> {

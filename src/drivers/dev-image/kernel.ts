@@ -4,7 +4,7 @@ import { HostError } from '../../core/errors.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 import { silentLogger } from '../process/logger.ts';
 import type { DriverLogger } from '../process/logger.ts';
-import { defaultCacheDir, makeStagingDir, publishDir } from './cache-dir.ts';
+import { DEFAULT_CACHE_DIR, makeStagingDir, publishDir } from './cache-dir.ts';
 import { extractVmlinux } from './extract-vmlinux.ts';
 
 export interface DevKernel {
@@ -19,7 +19,7 @@ export interface DevKernel {
 
 export interface DevKernelOptions {
   logger?: DriverLogger;
-  /** Exact package to use (also `MVM_DEV_KERNEL_PACKAGE`); default: newest matching `pattern`. */
+  /** Exact package to use (the agent's MVM_DEV_KERNEL_PACKAGE); default: newest matching `pattern`. */
   packageName?: string;
   /**
    * Which packages qualify. Default: Debian 12's 6.1 cloud kernels. Cloud because ext4 and
@@ -37,13 +37,13 @@ const MANIFEST = 'kernel.json';
  * for concurrent callers: work happens in a staging directory that is renamed into place.
  */
 export async function ensureDevKernel(
-  cacheDir: string = defaultCacheDir(),
+  cacheDir: string = DEFAULT_CACHE_DIR,
   runner: ProcessRunner,
   options: DevKernelOptions = {},
 ): Promise<DevKernel> {
   const log = options.logger ?? silentLogger;
   const pattern = options.pattern ?? DEFAULT_PATTERN;
-  const pinned = options.packageName ?? process.env['MVM_DEV_KERNEL_PACKAGE'];
+  const pinned = options.packageName;
   const root = join(cacheDir, 'kernels');
   const cachedPinned = pinned ? await readCached(root, releaseOf(pinned)) : undefined;
   if (cachedPinned) return cachedPinned;

@@ -1,19 +1,22 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Clock } from '../../ports/clock.ts';
-import type { ProcessRunner } from '../../ports/process-runner.ts';
 import { buildDevImage, rootfsDrive } from '../dev-image/build-dev-image.ts';
-import { defaultCacheDir } from '../dev-image/cache-dir.ts';
+import type { BuildDevImageOptions } from '../dev-image/build-dev-image.ts';
+import { DEFAULT_CACHE_DIR } from '../dev-image/cache-dir.ts';
 import { GuestClient } from '../guest-channel/guest-client.ts';
 import { unixSocketTransport } from '../guest-channel/guest-transport.ts';
-import type { DriverLogger } from '../process/logger.ts';
 import { detectAccel } from './detect-accel.ts';
 import type { AccelVerdict } from './detect-accel.ts';
+import type { Accel } from './qemu-args.ts';
 import { QemuVmm } from './qemu-vmm.ts';
 import type { QemuVmmOptions } from './qemu-vmm.ts';
 
 export interface CreateQemuVmmOptions extends Omit<QemuVmmOptions, 'accel'> {
   cacheDir?: string;
+  /** kvm or tcg: no detection; default auto (KVM only if it boots our guest). */
+  accel?: Accel | 'auto';
+  /** How the probe guest's dev image is built (the agent's configured inputs). */
+  image?: Omit<BuildDevImageOptions, 'runner' | 'cacheDir'>;
   /** How long the KVM probe guest may take to answer (only on hosts that look KVM-capable). */
   probeTimeoutMs?: number;
 }
@@ -22,26 +25,29 @@ export interface CreateQemuVmmOptions extends Omit<QemuVmmOptions, 'accel'> {
 export async function createQemuVmm(
   options: CreateQemuVmmOptions,
 ): Promise<{ vmm: QemuVmm; verdict: AccelVerdict }> {
-  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR;
   const verdict = await detectAccel({
     cacheDir,
+    ...(options.accel ? { forced: options.accel } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
     probe: () => probeKvmBoot(cacheDir, options, options.probeTimeoutMs ?? 30_000),
   });
   options.logger?.info({ accel: verdict.accel, reason: verdict.reason }, 'qemu accelerator chosen');
-  return { vmm: new QemuVmm({ ...options, accel: verdict.accel }), verdict };
+  const { cacheDir: _cache, image: _image, probeTimeoutMs: _probe, ...driver } = options;
+  return { vmm: new QemuVmm({ ...driver, accel: verdict.accel }), verdict };
 }
 
 /** Boots the dev image under KVM and waits for its agent; any failure means "use TCG". */
 async function probeKvmBoot(
   cacheDir: string,
-  options: { runner: ProcessRunner; logger?: DriverLogger; clock?: Clock },
+  options: CreateQemuVmmOptions,
   timeoutMs: number,
 ): Promise<boolean> {
-  const image = await buildDevImage({ cacheDir, runner: options.runner });
+  const image = await buildDevImage({ ...options.image, cacheDir, runner: options.runner });
   const workDir = await mkdtemp(join(cacheDir, 'kvm-probe-'));
   const vmm = new QemuVmm({
     runner: options.runner,
+    ...(options.qemuBinary ? { qemuBinary: options.qemuBinary } : {}),
     accel: 'kvm',
     clock: options.clock,
     timeouts: { startMs: timeoutMs },

@@ -1,7 +1,6 @@
 import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { ValidationError } from '../../core/errors.ts';
 import { silentLogger } from '../process/logger.ts';
 import type { DriverLogger } from '../process/logger.ts';
 import type { Accel } from './qemu-args.ts';
@@ -23,7 +22,8 @@ export interface HostFacts {
 export interface DetectAccelOptions {
   /** Where the verdict of a probe boot is remembered (per host kernel). */
   cacheDir: string;
-  env?: NodeJS.ProcessEnv;
+  /** The configured accelerator (MVM_QEMU_ACCEL): kvm or tcg skip detection; default auto. */
+  forced?: Accel | 'auto';
   logger?: DriverLogger;
   facts?: HostFacts;
   /**
@@ -39,8 +39,9 @@ export interface DetectAccelOptions {
  */
 export async function detectAccel(options: DetectAccelOptions): Promise<AccelVerdict> {
   const log = options.logger ?? silentLogger;
-  const forced = forcedAccel(options.env ?? process.env);
-  if (forced) return { accel: forced, reason: 'forced by MVM_QEMU_ACCEL' };
+  const forced = options.forced ?? 'auto';
+  if (forced !== 'auto')
+    return { accel: forced, reason: 'forced by configuration (MVM_QEMU_ACCEL)' };
   const facts = options.facts ?? (await readHostFacts());
   const quick = quickVerdict(facts);
   if (quick) return quick;
@@ -50,13 +51,6 @@ export async function detectAccel(options: DetectAccelOptions): Promise<AccelVer
   const verdict = await probeVerdict(options.probe, log);
   await writeVerdict(cacheFile, verdict);
   return verdict;
-}
-
-export function forcedAccel(env: NodeJS.ProcessEnv): Accel | undefined {
-  const value = env['MVM_QEMU_ACCEL'];
-  if (value === undefined || value === '' || value === 'auto') return undefined;
-  if (value === 'kvm' || value === 'tcg') return value;
-  throw new ValidationError(`MVM_QEMU_ACCEL='${value}' is invalid: use kvm, tcg or auto`);
 }
 
 export function quickVerdict(facts: HostFacts): AccelVerdict | undefined {

@@ -29,7 +29,7 @@ export interface QemuVmmOptions {
   logger?: DriverLogger;
   /** Measures every wait (QMP, migration, exit); default the system clock. */
   clock?: Clock;
-  /** Default `MVM_QEMU_BINARY` or qemu-system-x86_64 from PATH. */
+  /** Default qemu-system-x86_64 from PATH (the agent passes its configured MVM_QEMU_BINARY). */
   qemuBinary?: string;
   /** Host TSC in kHz for TCG guests; default read from /proc/cpuinfo. */
   tscKhz?: number;
@@ -67,7 +67,7 @@ export class QemuVmm implements Vmm {
     this.log = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
-    this.binary = options.qemuBinary ?? process.env['MVM_QEMU_BINARY'] ?? 'qemu-system-x86_64';
+    this.binary = options.qemuBinary ?? 'qemu-system-x86_64';
     this.tscKhz = options.tscKhz;
   }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDevImage } from '../../../src/drivers/dev-image/build-dev-image.ts';
-import { defaultCacheDir } from '../../../src/drivers/dev-image/cache-dir.ts';
+import { DEFAULT_CACHE_DIR } from '../../../src/drivers/dev-image/cache-dir.ts';
 import { ensureDevKernel } from '../../../src/drivers/dev-image/kernel.ts';
 import { NodeProcessRunner } from '../../../src/drivers/process/node-process-runner.ts';
 
@@ -18,7 +18,7 @@ const runner = new NodeProcessRunner();
 describe('dev image', () => {
   let cacheDir: string;
   beforeAll(async () => {
-    const shared = defaultCacheDir();
+    const shared = DEFAULT_CACHE_DIR;
     await ensureDevKernel(shared, runner);
     cacheDir = await mkdtemp(join(tmpdir(), 'mvm-img-'));
     await symlink(join(shared, 'kernels'), join(cacheDir, 'kernels'));

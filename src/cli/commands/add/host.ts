@@ -1,6 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { HostError, ValidationError } from '../../../core/errors.ts';
-import { runHostChecks, type HostCheck } from '../../../agent/join/host-checks.ts';
+import { runHostChecks, systemHostProbe, type HostCheck } from '../../../agent/join/host-checks.ts';
 import { hostFacts, nodeIdFromHostname } from '../../../agent/join/host-facts.ts';
 import { joinHost } from '../../../agent/join/join-host.ts';
 import { detectUnderlayIp } from '../../../agent/join/underlay-address.ts';
@@ -44,7 +44,11 @@ export const addHost = defineCommand({
   output: 'data',
   async handler(ctx, _args, opts) {
     const { coordinatorUrl, token, dataDir } = ctx.config();
-    const checks = await runHostChecks();
+    const agent = ctx.agentConfig();
+    const checks = await runHostChecks(systemHostProbe, {
+      qemu: agent.qemu.binary,
+      firecracker: agent.firecracker.binary,
+    });
     for (const check of checks) ctx.print(checkLine(check));
     const problems = opts.production ? productionProblems(checks, coordinatorUrl, opts) : [];
     if (problems.length > 0) {

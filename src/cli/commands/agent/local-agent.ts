@@ -1,15 +1,12 @@
-import { join } from 'node:path';
-import { AGENT_SOCKET_NAME } from '../../../contract/agent-api.ts';
 import type { LocalInstance, LocalStats } from '../../../contract/agent-api.ts';
 import { createAgentClient } from '../../agent-client.ts';
 import type { AgentClient } from '../../agent-client.ts';
 import type { CommandContext } from '../../command.ts';
 import type { Block } from '../../render.ts';
 
-/** The agent on this machine: `<data-dir>/agent.sock` (env MVM_AGENT_SOCKET overrides). */
+/** The agent on this machine, at its configured socket (MVM_AGENT_SOCKET, else `<data-dir>/agent.sock`). */
 export function localAgent(ctx: CommandContext): AgentClient {
-  const socket = process.env['MVM_AGENT_SOCKET'] ?? join(ctx.config().dataDir, AGENT_SOCKET_NAME);
-  return createAgentClient(socket);
+  return createAgentClient(ctx.agentConfig().socket);
 }
 
 export function localInstanceFields(instance: LocalInstance): Block {

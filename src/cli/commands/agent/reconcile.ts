@@ -33,21 +33,15 @@ export const agentReconcile = defineCommand({
   output: 'data',
   async handler(ctx, _args, opts) {
     const seed = await readSeed(opts.desired);
-    const { dataDir } = ctx.config();
-    const { createAgent } = await import('../../../agent/main.ts');
-    const { applySeed } = await import('../../../agent/reconcile/apply-seed.ts');
-    const { randomSuffix } = await import('../../../coordinator/random-suffix.ts');
-    const agent = await createAgent({ dataDir });
+    const config = ctx.agentConfig();
+    const { startAgent } = await import('../../../agent/start-agent.ts');
+    const agent = await startAgent(config, { mode: 'runtime' });
     try {
-      const steps = await applySeed({
-        seed,
-        runtime: agent.runtime,
+      const steps = await agent.applySeed(seed, {
         nodeId:
           hostname()
             .toLowerCase()
             .replace(/[^a-z0-9-]/g, '-') || 'local',
-        now: new Date(),
-        randomSuffix: () => randomSuffix(),
         onStep: (s) => ctx.print(`${s.instance}: ${s.status}${s.error ? ` (${s.error})` : ''}`),
       });
       const failed = steps.filter((s) => s.error !== undefined).length;

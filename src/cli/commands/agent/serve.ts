@@ -1,20 +1,28 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { vmmChoices } from '../../../agent/load-vmm.ts';
+import { vmmChoices } from '../../../agent/agent-config.ts';
+import type { AgentHandle } from '../../../agent/start-agent.ts';
 import { defineCommand, flag, option } from '../../command.ts';
 import { choice, id, integer, text, unicastIpv4 } from '../../values.ts';
 
 /** Loaded only here, so other commands start without the agent's drivers. */
 async function loadAgent() {
-  const { serveAgent } = await import('../../../agent/main.ts');
-  return serveAgent;
+  const { startAgent } = await import('../../../agent/start-agent.ts');
+  return startAgent;
 }
 
-/** The underlay address recorded when this host joined, if it did and one was known. */
-async function joinedUnderlayIp(dataDir: string): Promise<string | undefined> {
-  const { NodeIdentityStore } = await import('../../../agent/join/node-identity.ts');
-  const identity = await new NodeIdentityStore(dataDir).load().catch(() => undefined);
-  return identity?.underlayIp;
+function startupLines(agent: AgentHandle): string[] {
+  const { adopted, failed, orphans } = agent.recovery;
+  const removed = orphans.processes.length + orphans.cgroups.length + orphans.dirs.length;
+  const link = agent.link;
+  return [
+    `mvm agent listening on ${agent.socket ?? agent.config.socket}`,
+    agent.underlayIp === undefined
+      ? 'underlay: none; tenant networks stay on this node (pass --underlay-ip to span nodes)'
+      : `underlay: ${agent.underlayIp} (tenant VXLAN to other nodes)`,
+    `recovery: adopted ${adopted.length}, failed ${failed.length}, orphans removed ${removed}`,
+    ...(link
+      ? [`watching ${link.baseUrl} as node '${link.nodeId}' (${link.mtls ? 'mTLS' : 'token'})`]
+      : []),
+  ];
 }
 
 export const agentServe = defineCommand({
@@ -41,62 +49,16 @@ export const agentServe = defineCommand({
       integer(100, 3_600_000),
       'with a coordinator: send capacity, usage and instance activity this often (default 5000)',
     ),
+    netns: option(text('<name>'), 'run tenant networking and the VMMs in this network namespace'),
   },
   output: 'text',
   async handler(ctx, _args, opts) {
-    const { dataDir } = ctx.config();
-    const serve = await loadAgent();
-    const underlayIp = opts.underlayIp ?? (await joinedUnderlayIp(dataDir));
-    const agent = await serve({
-      dataDir,
-      ...(opts.vmm ? { vmmDriver: opts.vmm } : {}),
-      ...(underlayIp !== undefined ? { underlayIp } : {}),
-    });
-    const { adopted, failed, orphans } = agent.recovery;
-    ctx.print(`mvm agent listening on ${agent.socket}`);
-    ctx.print(
-      underlayIp === undefined
-        ? 'underlay: none; tenant networks stay on this node (pass --underlay-ip to span nodes)'
-        : `underlay: ${underlayIp} (tenant VXLAN to other nodes)`,
-    );
-    ctx.print(
-      `recovery: adopted ${adopted.length}, failed ${failed.length}, orphans removed ${orphans.processes.length + orphans.cgroups.length + orphans.dirs.length}`,
-    );
-    let stopLoop = async (): Promise<void> => {};
-    if (opts.node || existsSync(join(dataDir, 'node', 'current'))) {
-      const config = ctx.config();
-      const { startCoordinatorLoop } =
-        await import('../../../agent/reconcile/start-coordinator-loop.ts');
-      const { NodeProcessRunner } = await import('../../../drivers/process/node-process-runner.ts');
-      const { HostActivityProbe } =
-        await import('../../../drivers/activity/host-activity-probe.ts');
-      // A joined host (node certificate) speaks mTLS; a token is for development only.
-      const token = opts.node ? config.token : undefined;
-      const loop = await startCoordinatorLoop(
-        {
-          coordinatorUrl: config.coordinatorUrl,
-          ...(token ? { token } : {}),
-          ...(opts.node ? { nodeId: opts.node } : {}),
-          dataDir,
-          production: opts.production === true,
-          ...(opts.trustedKey ? { trustedKeyFile: opts.trustedKey } : {}),
-          ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
-          ...(underlayIp !== undefined ? { underlayIp } : {}),
-        },
-        agent.runtime,
-        new NodeProcessRunner({ logger: agent.deps.logger }),
-        agent.deps.logger,
-        agent.deps.network,
-        new HostActivityProbe(agent.deps.cgroups ? { cgroups: agent.deps.cgroups } : {}),
-      );
-      stopLoop = loop.stop;
-      ctx.print(
-        `watching ${loop.baseUrl} as node '${loop.nodeId}' (${loop.mtls ? 'mTLS' : 'token'})`,
-      );
-    }
+    const config = ctx.agentConfig(opts);
+    const startAgent = await loadAgent();
+    const agent = await startAgent(config);
+    for (const line of startupLines(agent)) ctx.print(line);
     const signal = await ctx.untilShutdown();
     ctx.print(`received ${signal}; agent stopping (VMs keep running)`);
-    await stopLoop();
     await agent.close();
     return { data: { socket: agent.socket }, human: [{ kind: 'text', text: 'agent stopped' }] };
   },

@@ -1,15 +1,10 @@
+import { devImageOptions } from '../../../agent/agent-config.ts';
 import { ValidationError } from '../../../core/errors.ts';
 import type { DriverLogger } from '../../../drivers/process/logger.ts';
 import { defineCommand, flag } from '../../command.ts';
 import type { Block } from '../../render.ts';
 import type { CachedImage } from './image-cache.ts';
-import {
-  cacheDirOf,
-  cacheDirOption,
-  cachedRevisions,
-  mib,
-  readCachedImage,
-} from './image-cache.ts';
+import { cacheDirOption, cachedRevisions, mib, readCachedImage } from './image-cache.ts';
 
 export interface BuiltImage extends CachedImage {
   /** True when the revision was already in the cache: nothing was built. */
@@ -54,13 +49,21 @@ export const imageBuild = defineCommand({
         "only the dev image can be built so far; run 'mvm image build --dev'",
       );
     }
-    const cacheDir = cacheDirOf(opts.cacheDir);
+    const settings = devImageOptions(
+      ctx.agentConfig(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
+    );
+    const cacheDir = settings.cacheDir;
     ctx.print(`dev image: resolving in ${cacheDir} (a first build fetches a Debian kernel) ...`);
     const before = await cachedRevisions(cacheDir);
     const started = Date.now();
     const { buildDevImage, runner } = await loadBuilder();
     const logger = progressLogger((line) => ctx.print(line));
-    const image = await buildDevImage({ cacheDir, runner, logger, kernel: { logger } });
+    const image = await buildDevImage({
+      ...settings,
+      runner,
+      logger,
+      kernel: { ...settings.kernel, logger },
+    });
     const found = await readCachedImage(image.dir);
     if (!found) throw new Error(`the builder returned ${image.dir} but it holds no complete image`);
     const built: BuiltImage = {

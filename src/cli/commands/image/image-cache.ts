@@ -1,9 +1,9 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { defaultCacheDir } from '../../../drivers/dev-image/cache-dir.ts';
 import { text } from '../../values.ts';
 import { option } from '../../command.ts';
+import type { CommandContext } from '../../command.ts';
 
 /**
  * The image cache as the CLI sees it: `<cacheDir>/images/<revision>/` directories, each
@@ -31,7 +31,9 @@ export const cacheDirOption = option(
   'image cache directory (env MVM_CACHE_DIR, default /var/cache/mvm)',
 );
 
-export const cacheDirOf = (flag: string | undefined): string => flag ?? defaultCacheDir();
+/** --cache-dir, else the agent's configured cache (MVM_CACHE_DIR, the config file, the default). */
+export const cacheDirOf = (ctx: CommandContext, flag: string | undefined): string =>
+  ctx.agentConfig(flag !== undefined ? { cacheDir: flag } : {}).cacheDir;
 
 const REVISION = /^[0-9a-f]{64}$/;
 

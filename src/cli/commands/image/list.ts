@@ -7,8 +7,8 @@ export const imageList = defineCommand({
   args: {},
   options: { cacheDir: cacheDirOption },
   output: 'data',
-  async handler(_ctx, _args, opts) {
-    const cacheDir = cacheDirOf(opts.cacheDir);
+  async handler(ctx, _args, opts) {
+    const cacheDir = cacheDirOf(ctx, opts.cacheDir);
     const images = await listCachedImages(cacheDir);
     return {
       data: images,

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock } from '../../../../src/drivers/clock/system-clock.ts';
-import { defaultCacheDir } from '../../../../src/drivers/dev-image/cache-dir.ts';
+import { DEFAULT_CACHE_DIR } from '../../../../src/drivers/dev-image/cache-dir.ts';
 import { ensureDevKernel } from '../../../../src/drivers/dev-image/kernel.ts';
 import { waitUntil, WaitTimeoutError } from '../../../../src/drivers/process/wait-until.ts';
 import type { ProcessRunner } from '../../../../src/ports/process-runner.ts';
@@ -52,7 +52,7 @@ export async function guestKernel(runner: ProcessRunner): Promise<Found<string>>
       : { ok: false, why: `MVM_TEST_VMLINUX=${fromEnv} does not exist` };
   }
   try {
-    return { ok: true, value: (await ensureDevKernel(defaultCacheDir(), runner)).vmlinux };
+    return { ok: true, value: (await ensureDevKernel(DEFAULT_CACHE_DIR, runner)).vmlinux };
   } catch (error) {
     return {
       ok: false,

@@ -1,0 +1,241 @@
+import { join, resolve } from 'node:path';
+import { AGENT_SOCKET_NAME } from '../contract/agent-api.ts';
+import { ValidationError } from '../core/errors.ts';
+import {
+  configFileLocation,
+  nonEmpty,
+  readConfigJson,
+  readTextFile,
+} from '../drivers/fs/config-file.ts';
+import type { ReadText } from '../drivers/fs/config-file.ts';
+import { agentDefaults, agentSettings, agentSettingsSchema } from './agent-settings.ts';
+import type {
+  AccelChoice,
+  AgentFlags,
+  AgentSettingValues,
+  SettingKey,
+  SettingSource,
+  VmmChoice,
+} from './agent-settings.ts';
+
+export type { AccelChoice, AgentFlags, VmmChoice } from './agent-settings.ts';
+export { vmmChoices } from './agent-settings.ts';
+
+/** The agent's settings, read once: defaults ← config file ← env ← flags, validated, frozen. */
+export interface AgentConfig {
+  dataDir: string;
+  /** The local API's unix socket (mode 0600). */
+  socket: string;
+  /** Kernels, dev images and the accelerator verdict. */
+  cacheDir: string;
+  vmm: VmmChoice;
+  qemu: { binary: string; accel: AccelChoice };
+  firecracker: { binary: string };
+  /** Tenant networking wanted (it is still off when the agent is not root). */
+  network: boolean;
+  /** Run the networking and the VMMs in this namespace instead of the root one. */
+  netns?: string;
+  /** This node's VXLAN source; default: the one recorded when the host joined. */
+  underlayIp?: string;
+  coordinator: CoordinatorSettings;
+  devImage: { kernelPackage?: string; busybox: string; socat: string };
+  /** The config file the values came from, when one was read. */
+  configFile?: string;
+}
+
+export interface CoordinatorSettings {
+  /** Used with a token; a joined host takes its coordinator from its identity. */
+  url: string;
+  /** Used only with `nodeId` (development); a joined host speaks mTLS. */
+  token?: string;
+  /** Follow the coordinator as this node with the token; else as the joined identity, if any. */
+  nodeId?: string;
+  /** Refuse unsigned documents; needs a joined host and `trustedKeyFile`. */
+  production: boolean;
+  /** PEM file of the coordinator's document-signing key. */
+  trustedKeyFile?: string;
+  heartbeatMs: number;
+}
+
+export interface AgentConfigSources {
+  flags: AgentFlags;
+  env: Readonly<Record<string, string | undefined>>;
+  readText?: ReadText;
+  cwd?: string;
+  /** Read when neither --config nor MVM_CONFIG names a file, and only if it exists. */
+  defaultConfigFile?: string;
+}
+
+type Value = string | number | boolean;
+interface Setting {
+  value: Value;
+  from: string;
+}
+type Layer = Partial<Record<SettingKey, Setting>>;
+
+const table: Readonly<Record<SettingKey, SettingSource>> = agentSettings;
+const keys = Object.keys(table) as SettingKey[];
+
+/** Loads the agent's settings; throws one ValidationError listing every problem. */
+export function loadAgentConfig(sources: AgentConfigSources): Readonly<AgentConfig> {
+  const read = sources.readText ?? readTextFile;
+  const problems: string[] = [];
+  const file = fileLayer(sources, read, problems);
+  const merged: Layer = {
+    ...defaultsLayer(),
+    ...file.layer,
+    ...envLayer(sources.env),
+    ...flagLayer(sources.flags),
+  };
+  const values = validate(merged, problems);
+  const config = toConfig(values, sources.cwd ?? process.cwd(), read);
+  return deepFreeze(file.path === undefined ? config : { ...config, configFile: file.path });
+}
+
+function defaultsLayer(): Layer {
+  const layer: Layer = {};
+  for (const key of keys) {
+    const value = agentDefaults[key];
+    if (value !== undefined) layer[key] = { value, from: 'default' };
+  }
+  return layer;
+}
+
+function envLayer(env: AgentConfigSources['env']): Layer {
+  const layer: Layer = {};
+  for (const key of keys) {
+    const name = table[key].env;
+    const value = name === undefined ? undefined : nonEmpty(env[name]);
+    if (name !== undefined && value !== undefined) layer[key] = { value, from: `env ${name}` };
+  }
+  return layer;
+}
+
+function flagLayer(flags: AgentFlags): Layer {
+  const layer: Layer = {};
+  for (const key of keys) {
+    const name = table[key].flag;
+    const value = name === undefined ? undefined : flags[name];
+    if (name !== undefined && value !== undefined) {
+      layer[key] = {
+        value,
+        from: `flag --${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+      };
+    }
+  }
+  return layer;
+}
+
+/** Top-level dataDir/coordinatorUrl/token (shared with the CLI) and the `agent` section. */
+function fileLayer(
+  sources: AgentConfigSources,
+  read: ReadText,
+  problems: string[],
+): { layer: Layer; path?: string } {
+  const where = configFileLocation(sources.flags.config, sources.env, sources.defaultConfigFile);
+  const file = readConfigJson(where, read, problems);
+  if (!file.found) return { layer: {} };
+  const json = isObject(file.json) ? file.json : {};
+  const section = json['agent'] ?? {};
+  if (!isObject(section)) {
+    problems.push(`config file ${where.path} at 'agent': must be an object of agent settings`);
+    return { layer: {}, path: where.path };
+  }
+  problems.push(...unknownSettings(section, where.path));
+  const from = `file ${where.path}`;
+  const layer: Layer = {};
+  for (const key of keys) {
+    const at = table[key].file;
+    const value = at.startsWith('agent.') ? section[at.slice('agent.'.length)] : json[at];
+    if (value !== undefined) layer[key] = { value: value as Value, from };
+  }
+  return { layer, path: where.path };
+}
+
+function unknownSettings(section: Record<string, unknown>, path: string): string[] {
+  const known = new Set(keys.map((key) => table[key].file));
+  return Object.keys(section)
+    .filter((name) => !known.has(`agent.${name}`))
+    .map((name) => `config file ${path} at 'agent.${name}': not an agent setting`);
+}
+
+function validate(merged: Layer, problems: string[]): AgentSettingValues {
+  const raw = Object.fromEntries(keys.map((key) => [key, merged[key]?.value]));
+  const result = agentSettingsSchema.safeParse(raw);
+  if (!result.success) {
+    problems.push(...result.error.issues.map((issue) => problemOf(issue, merged)));
+  }
+  if (!result.success || problems.length > 0) {
+    throw new ValidationError(
+      `the agent configuration has ${problems.length} problem(s); fix them and retry`,
+      problems,
+    );
+  }
+  return result.data;
+}
+
+function problemOf(issue: { path: readonly PropertyKey[]; message: string }, merged: Layer) {
+  const key = String(issue.path[0]) as SettingKey;
+  const setting = merged[key];
+  const shown = key === 'token' ? '(hidden)' : `'${String(setting?.value)}'`;
+  return setting === undefined
+    ? `${key}: ${issue.message}`
+    : `${key} ${shown} (from ${setting.from}): ${issue.message}`;
+}
+
+function toConfig(values: AgentSettingValues, cwd: string, read: ReadText): AgentConfig {
+  const path = (value: string): string => resolve(cwd, value);
+  const dataDir = path(values.dataDir);
+  const token = values.token ?? read(join(dataDir, 'admin.token'))?.trim();
+  return {
+    dataDir,
+    socket: path(values.socket ?? join(dataDir, AGENT_SOCKET_NAME)),
+    cacheDir: path(values.cacheDir),
+    vmm: values.vmm,
+    qemu: { binary: values.qemuBinary, accel: values.qemuAccel },
+    firecracker: { binary: values.firecrackerBin },
+    network: values.network === 'on',
+    ...(values.netns !== undefined ? { netns: values.netns } : {}),
+    ...(values.underlayIp !== undefined ? { underlayIp: values.underlayIp } : {}),
+    coordinator: {
+      url: values.coordinatorUrl,
+      ...(token ? { token } : {}),
+      ...(values.nodeId !== undefined ? { nodeId: values.nodeId } : {}),
+      production: values.production,
+      ...(values.trustedKey !== undefined ? { trustedKeyFile: path(values.trustedKey) } : {}),
+      heartbeatMs: values.heartbeatMs,
+    },
+    devImage: {
+      ...(values.devKernelPackage !== undefined ? { kernelPackage: values.devKernelPackage } : {}),
+      busybox: path(values.busybox),
+      socat: path(values.socat),
+    },
+  };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function deepFreeze<T extends object>(value: T): Readonly<T> {
+  for (const inner of Object.values(value)) {
+    if (typeof inner === 'object' && inner !== null) deepFreeze(inner);
+  }
+  return Object.freeze(value);
+}
+
+/** The dev image builder's inputs as configured (shared by the agent and `mvm image build`). */
+export function devImageOptions(config: Pick<AgentConfig, 'cacheDir' | 'devImage'>): {
+  cacheDir: string;
+  busyboxPath: string;
+  socatPath: string;
+  kernel: { packageName?: string };
+} {
+  const { kernelPackage, busybox, socat } = config.devImage;
+  return {
+    cacheDir: config.cacheDir,
+    busyboxPath: busybox,
+    socatPath: socat,
+    kernel: kernelPackage !== undefined ? { packageName: kernelPackage } : {},
+  };
+}

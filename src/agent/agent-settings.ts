@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import { idSchema, underlayIpSchema } from '../contract/common.ts';
+
+/**
+ * Every setting the agent reads, declared once: where each comes from (flag, env, config
+ * file) and what a valid value is. agent-config.ts layers and validates them.
+ */
+export const vmmChoices = ['qemu', 'firecracker'] as const;
+export type VmmChoice = (typeof vmmChoices)[number];
+
+export const accelChoices = ['auto', 'kvm', 'tcg'] as const;
+export type AccelChoice = (typeof accelChoices)[number];
+
+/** The flags the agent takes (global ones included); all optional, they win over env and file. */
+export interface AgentFlags {
+  config?: string;
+  dataDir?: string;
+  coordinator?: string;
+  token?: string;
+  vmm?: VmmChoice;
+  node?: string;
+  production?: boolean;
+  trustedKey?: string;
+  underlayIp?: string;
+  heartbeatMs?: number;
+  netns?: string;
+  cacheDir?: string;
+}
+
+export interface SettingSource {
+  flag?: keyof AgentFlags;
+  env?: string;
+  /** Where it sits in the config file: top level (shared with the CLI) or `agent.<name>`. */
+  file: string;
+}
+
+export const agentSettings = {
+  dataDir: { flag: 'dataDir', env: 'MVM_DATA_DIR', file: 'dataDir' },
+  socket: { env: 'MVM_AGENT_SOCKET', file: 'agent.socket' },
+  cacheDir: { flag: 'cacheDir', env: 'MVM_CACHE_DIR', file: 'agent.cacheDir' },
+  vmm: { flag: 'vmm', env: 'MVM_VMM', file: 'agent.vmm' },
+  qemuBinary: { env: 'MVM_QEMU_BINARY', file: 'agent.qemuBinary' },
+  qemuAccel: { env: 'MVM_QEMU_ACCEL', file: 'agent.qemuAccel' },
+  firecrackerBin: { env: 'MVM_FIRECRACKER_BIN', file: 'agent.firecrackerBin' },
+  network: { env: 'MVM_NETWORK', file: 'agent.network' },
+  netns: { flag: 'netns', file: 'agent.netns' },
+  underlayIp: { flag: 'underlayIp', file: 'agent.underlayIp' },
+  coordinatorUrl: { flag: 'coordinator', env: 'MVM_COORDINATOR_URL', file: 'coordinatorUrl' },
+  token: { flag: 'token', env: 'MVM_TOKEN', file: 'token' },
+  nodeId: { flag: 'node', file: 'agent.nodeId' },
+  production: { flag: 'production', file: 'agent.production' },
+  trustedKey: { flag: 'trustedKey', file: 'agent.trustedKey' },
+  heartbeatMs: { flag: 'heartbeatMs', file: 'agent.heartbeatMs' },
+  devKernelPackage: { env: 'MVM_DEV_KERNEL_PACKAGE', file: 'agent.devKernelPackage' },
+  busybox: { env: 'MVM_BUSYBOX', file: 'agent.busybox' },
+  socat: { env: 'MVM_SOCAT', file: 'agent.socat' },
+} as const satisfies Record<string, SettingSource>;
+
+export type SettingKey = keyof typeof agentSettings;
+
+export const DEFAULT_HEARTBEAT_MS = 5_000;
+
+/** Used when no layer sets a value; settings absent here are optional. */
+export const agentDefaults: Partial<Record<SettingKey, string | number | boolean>> = {
+  dataDir: '/var/lib/mvm',
+  cacheDir: '/var/cache/mvm',
+  vmm: 'qemu',
+  qemuBinary: 'qemu-system-x86_64',
+  qemuAccel: 'auto',
+  firecrackerBin: 'firecracker',
+  network: 'on',
+  coordinatorUrl: 'http://127.0.0.1:7070',
+  production: false,
+  heartbeatMs: DEFAULT_HEARTBEAT_MS,
+  busybox: '/bin/busybox',
+  socat: '/usr/bin/socat',
+};
+
+const nonEmpty = z.string().min(1, 'must not be empty');
+
+const httpUrl = z
+  .string()
+  .refine(
+    (value) => /^https?:\/\/[^/]/.test(value) && URL.canParse(value),
+    'is not an http(s) URL like http://127.0.0.1:7070',
+  )
+  .transform((value) => value.replace(/\/+$/, ''));
+
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `use ${values.join(', ')}` });
+
+export const agentSettingsSchema = z.strictObject({
+  dataDir: nonEmpty,
+  socket: nonEmpty.optional(),
+  cacheDir: nonEmpty,
+  vmm: oneOf(vmmChoices),
+  qemuBinary: nonEmpty,
+  qemuAccel: oneOf(accelChoices),
+  firecrackerBin: nonEmpty,
+  network: oneOf(['on', 'off']),
+  netns: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'is not a network namespace name')
+    .optional(),
+  underlayIp: underlayIpSchema.optional(),
+  coordinatorUrl: httpUrl,
+  token: nonEmpty.optional(),
+  nodeId: idSchema.optional(),
+  production: z.boolean({ error: 'must be true or false' }),
+  trustedKey: nonEmpty.optional(),
+  heartbeatMs: z
+    .number({ error: 'must be a number of milliseconds' })
+    .int('must be a whole number of milliseconds')
+    .min(100, 'must be at least 100')
+    .max(3_600_000, 'must be at most 3600000'),
+  devKernelPackage: nonEmpty.optional(),
+  busybox: nonEmpty,
+  socat: nonEmpty,
+});
+
+export type AgentSettingValues = z.output<typeof agentSettingsSchema>;

@@ -1,0 +1,101 @@
+import { mkdir } from 'node:fs/promises';
+import { systemClock } from '../drivers/clock/system-clock.ts';
+import { buildDevImage } from '../drivers/dev-image/build-dev-image.ts';
+import { Ext4Drives } from '../drivers/drives/ext4-drives.ts';
+import { NetnsProcessRunner } from '../drivers/process/netns-process-runner.ts';
+import type { DriverLogger } from '../drivers/process/logger.ts';
+import type { Cgroups } from '../ports/cgroups.ts';
+import type { NetworkDriver } from '../ports/network.ts';
+import type { ProcessRunner } from '../ports/process-runner.ts';
+import type { Vmm } from '../ports/vmm.ts';
+import { devImageOptions } from './agent-config.ts';
+import type { AgentConfig } from './agent-config.ts';
+import { loadCgroups } from './load-cgroups.ts';
+import { loadNetwork } from './load-network.ts';
+import { loadVmm } from './load-vmm.ts';
+import { recover } from './recover.ts';
+import type { RecoveryReport } from './recover.ts';
+import { DEFAULT_TIMEOUTS } from './runtime/deps.ts';
+import type { RuntimeDeps, RuntimeTimeouts } from './runtime/deps.ts';
+import { GuestLinks } from './runtime/guest-links.ts';
+import { devImageSource } from './runtime/image-source.ts';
+import type { ImageSource } from './runtime/image-source.ts';
+import { InstanceRuntime } from './runtime/instance-runtime.ts';
+import { agentLayout } from './runtime/layout.ts';
+import { openAgentDb } from './state/open-agent-db.ts';
+
+/** What tests and benchmarks put in place of the configured drivers; never settings. */
+export interface RuntimeSeams {
+  logger?: DriverLogger;
+  /** Default: the configured driver (see load-vmm.ts). */
+  vmm?: Vmm;
+  /** null: no cgroups; default: cgroup v2 when mounted. */
+  cgroups?: Cgroups | null;
+  /** null: tenant networking off; default: the Linux driver when configured and root. */
+  network?: NetworkDriver | null;
+  /** null: no metadata endpoint; default: 169.254.169.254:80 in the root namespace. */
+  metadata?: { ip: string; port: number } | null;
+  images?: ImageSource;
+  timeouts?: Partial<RuntimeTimeouts>;
+}
+
+export interface BuiltRuntime {
+  runtime: InstanceRuntime;
+  deps: RuntimeDeps;
+  recovery: RecoveryReport;
+  close(): Promise<void>;
+}
+
+/** The instance runtime and everything it acts through, after recovery (adopt + orphans). */
+export async function buildRuntime(
+  config: Readonly<AgentConfig>,
+  seams: RuntimeSeams & { logger: DriverLogger; runner: ProcessRunner; underlayIp?: string },
+): Promise<BuiltRuntime> {
+  const { logger, runner } = seams;
+  const layout = { ...agentLayout(config.dataDir), socket: config.socket };
+  await mkdir(layout.vmsDir, { recursive: true, mode: 0o700 });
+  // A namespaced agent's VMMs must open their taps in that namespace too.
+  const vmmRunner = config.netns ? new NetnsProcessRunner(runner, config.netns) : runner;
+  const vmm = seams.vmm ?? (await loadVmm(config, { runner: vmmRunner, logger }));
+  const db = await openAgentDb(layout.dbFile);
+  const cgroups = seams.cgroups === undefined ? await loadCgroups(logger) : seams.cgroups;
+  const network = loadNetwork(
+    {
+      enabled: config.network,
+      ...(seams.network !== undefined ? { driver: seams.network } : {}),
+      ...(seams.metadata !== undefined ? { metadata: seams.metadata } : {}),
+      ...(config.netns !== undefined ? { netns: config.netns } : {}),
+      ...(seams.underlayIp !== undefined ? { underlayIp: seams.underlayIp } : {}),
+    },
+    { runner, vms: db.vms, logger },
+  );
+  const image = devImageOptions(config);
+  const deps: RuntimeDeps = {
+    vmm,
+    drives: new Ext4Drives({ runner, logger }),
+    ...(cgroups ? { cgroups } : {}),
+    images:
+      seams.images ??
+      devImageSource(() =>
+        buildDevImage({ ...image, runner, logger, kernel: { ...image.kernel, logger } }),
+      ),
+    clock: systemClock,
+    logger,
+    vms: db.vms,
+    guests: new GuestLinks((await vmm.capabilities()).guestChannel, logger),
+    layout,
+    timeouts: { ...DEFAULT_TIMEOUTS, ...seams.timeouts },
+    ...(network ? { network } : {}),
+  };
+  const runtime = new InstanceRuntime(deps);
+  const close = async (): Promise<void> => {
+    deps.guests.closeAll();
+    await network?.close();
+    await db.close();
+  };
+  const recovery = await recover(deps, runtime).catch(async (error: unknown) => {
+    await close();
+    throw error;
+  });
+  return { runtime, deps, recovery, close };
+}

@@ -1,0 +1,115 @@
+/**
+ * The host agent's one composition root: from its config, the instance runtime (VMM, drives,
+ * cgroups, tenant network, local SQLite) after recovery, the local API on its unix socket, and
+ * the link to the coordinator (heartbeats, signed-document loop). `mvm agent serve`, the
+ * quickstart, `mvm agent reconcile`, src/agent/main.ts and the benchmarks all start it here.
+ */
+import pino from 'pino';
+import type { SeedDocument } from '../contract/desired.ts';
+import { randomSuffix } from '../coordinator/random-suffix.ts';
+import { NodeProcessRunner } from '../drivers/process/node-process-runner.ts';
+import type { AgentConfig } from './agent-config.ts';
+import { buildRuntime } from './build-runtime.ts';
+import type { RuntimeSeams } from './build-runtime.ts';
+import { connectCoordinator, startLink } from './coordinator-link.ts';
+import type { CoordinatorLink, LinkOptions } from './coordinator-link.ts';
+import { NodeIdentityStore } from './join/node-identity.ts';
+import { serveLocalApi } from './local-api-server.ts';
+import { applySeed } from './reconcile/apply-seed.ts';
+import type { ReconcileStep } from './reconcile/reconcile-document.ts';
+import type { RecoveryReport } from './recover.ts';
+import type { RuntimeDeps } from './runtime/deps.ts';
+import type { InstanceRuntime } from './runtime/instance-runtime.ts';
+
+export type { AgentConfig } from './agent-config.ts';
+export type { CoordinatorLink } from './coordinator-link.ts';
+export type { ReconcileStep } from './reconcile/reconcile-document.ts';
+
+export interface StartAgentOptions extends RuntimeSeams, LinkOptions {
+  /**
+   * `serve` (default): the local API, and the coordinator link when a node id is configured or
+   * the host joined. `runtime`: the runtime after recovery only (no socket, no coordinator).
+   */
+  mode?: 'serve' | 'runtime';
+}
+
+export interface AgentHandle {
+  config: Readonly<AgentConfig>;
+  runtime: InstanceRuntime;
+  /** What the runtime acts through (tests and benchmarks look at the drivers). */
+  deps: RuntimeDeps;
+  recovery: RecoveryReport;
+  /** The local API's socket; undefined in `runtime` mode. */
+  socket: string | undefined;
+  /** The VXLAN source in use: configured, else the one recorded when the host joined. */
+  underlayIp: string | undefined;
+  /** Present when following a coordinator. */
+  link: CoordinatorLink | undefined;
+  /** Converges once on a seed document, without a coordinator. */
+  applySeed(
+    seed: SeedDocument,
+    options: { nodeId: string; onStep?: (step: ReconcileStep) => void },
+  ): Promise<ReconcileStep[]>;
+  /** Stops the link, the socket and the runtime's files; VMs keep running (a restart adopts them). */
+  close(): Promise<void>;
+}
+
+export async function startAgent(
+  config: Readonly<AgentConfig>,
+  options: StartAgentOptions = {},
+): Promise<AgentHandle> {
+  const logger = options.logger ?? pino({ name: 'mvm-agent' }, pino.destination(2));
+  const runner = new NodeProcessRunner({ logger });
+  const serving = options.mode !== 'runtime';
+  const coordinator = serving
+    ? await connectCoordinator(config.coordinator, config.dataDir, runner)
+    : undefined;
+  const underlayIp = config.underlayIp ?? (await joinedUnderlayIp(config.dataDir));
+  const built = await buildRuntime(config, {
+    ...options,
+    logger,
+    runner,
+    ...(underlayIp !== undefined ? { underlayIp } : {}),
+  });
+  const closers: Array<() => Promise<void>> = [built.close];
+  const close = async (): Promise<void> => {
+    for (const step of closers.splice(0).reverse()) await step();
+  };
+  try {
+    if (serving) closers.push(await serveLocalApi(config.socket, built.runtime, built.deps));
+    const link = coordinator
+      ? startLink(coordinator, { dataDir: config.dataDir, underlayIp, ...built }, options)
+      : undefined;
+    if (link) closers.push(link.stop);
+    logger.info({ socket: serving ? config.socket : null, recovery: built.recovery }, 'agent up');
+    return {
+      config,
+      runtime: built.runtime,
+      deps: built.deps,
+      recovery: built.recovery,
+      socket: serving ? config.socket : undefined,
+      underlayIp,
+      link: link?.link,
+      applySeed: (seed, seedOptions) =>
+        applySeed({
+          seed,
+          runtime: built.runtime,
+          nodeId: seedOptions.nodeId,
+          now: new Date(),
+          randomSuffix: () => randomSuffix(),
+          logger,
+          ...(seedOptions.onStep ? { onStep: seedOptions.onStep } : {}),
+        }),
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** The underlay address recorded when this host joined, if it did and one was known. */
+async function joinedUnderlayIp(dataDir: string): Promise<string | undefined> {
+  const identity = await new NodeIdentityStore(dataDir).load().catch(() => undefined);
+  return identity?.underlayIp;
+}

@@ -1,0 +1,182 @@
+import { describe, expect, it } from 'vitest';
+import { loadAgentConfig } from '../../src/agent/agent-config.ts';
+import type { AgentConfigSources } from '../../src/agent/agent-config.ts';
+import { loadConfig } from '../../src/cli/config.ts';
+import { ValidationError } from '../../src/core/errors.ts';
+import { filesReader, runIn } from '../cli/support/run-cli.ts';
+
+function load(sources: Partial<AgentConfigSources> & { files?: Record<string, string> }) {
+  return loadAgentConfig({
+    flags: {},
+    env: {},
+    readText: filesReader(sources.files),
+    cwd: '/work',
+    ...sources,
+  });
+}
+
+function problemsOf(fn: () => unknown): readonly string[] {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ValidationError);
+    return (error as ValidationError).problems;
+  }
+  throw new Error('expected a ValidationError');
+}
+
+const file = (json: unknown) => ({ '/etc/mvm/config.json': JSON.stringify(json) });
+
+describe('loadAgentConfig', () => {
+  it('has working defaults and is frozen all the way down', () => {
+    const config = load({});
+    expect(config).toEqual({
+      dataDir: '/var/lib/mvm',
+      socket: '/var/lib/mvm/agent.sock',
+      cacheDir: '/var/cache/mvm',
+      vmm: 'qemu',
+      qemu: { binary: 'qemu-system-x86_64', accel: 'auto' },
+      firecracker: { binary: 'firecracker' },
+      network: true,
+      coordinator: { url: 'http://127.0.0.1:7070', production: false, heartbeatMs: 5000 },
+      devImage: { busybox: '/bin/busybox', socat: '/usr/bin/socat' },
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.coordinator)).toBe(true);
+    expect(Object.isFrozen(config.qemu)).toBe(true);
+  });
+
+  it('layers defaults <- file <- env <- flags, setting by setting', () => {
+    const files = file({
+      dataDir: '/srv/file',
+      coordinatorUrl: 'http://file:1',
+      agent: { vmm: 'firecracker', qemuAccel: 'kvm', heartbeatMs: 1000, netns: 'file-ns' },
+    });
+    const fromFile = load({ files });
+    expect(fromFile).toMatchObject({
+      dataDir: '/srv/file',
+      socket: '/srv/file/agent.sock',
+      vmm: 'firecracker',
+      qemu: { accel: 'kvm' },
+      netns: 'file-ns',
+      coordinator: { url: 'http://file:1', heartbeatMs: 1000 },
+      configFile: '/etc/mvm/config.json',
+    });
+    const env = { MVM_VMM: 'qemu', MVM_QEMU_ACCEL: 'tcg', MVM_DATA_DIR: 'rel/dir' };
+    const fromEnv = load({ files, env });
+    expect(fromEnv).toMatchObject({
+      vmm: 'qemu',
+      qemu: { accel: 'tcg' },
+      dataDir: '/work/rel/dir',
+    });
+    const fromFlags = load({
+      files,
+      env,
+      flags: { vmm: 'firecracker', heartbeatMs: 250, node: 'n1', production: true },
+    });
+    expect(fromFlags).toMatchObject({
+      vmm: 'firecracker',
+      qemu: { accel: 'tcg' },
+      coordinator: { heartbeatMs: 250, nodeId: 'n1', production: true },
+    });
+  });
+
+  it('reads every env variable it declares into the right setting', () => {
+    const config = load({
+      env: {
+        MVM_DATA_DIR: '/d',
+        MVM_AGENT_SOCKET: '/run/mvm/agent.sock',
+        MVM_CACHE_DIR: '/c',
+        MVM_VMM: 'firecracker',
+        MVM_QEMU_BINARY: '/opt/qemu',
+        MVM_QEMU_ACCEL: 'tcg',
+        MVM_FIRECRACKER_BIN: '/opt/fc',
+        MVM_NETWORK: 'off',
+        MVM_COORDINATOR_URL: 'https://coord:7443/',
+        MVM_TOKEN: 'secret-token',
+        MVM_DEV_KERNEL_PACKAGE: 'linux-image-6.1.0-9-cloud-amd64',
+        MVM_BUSYBOX: '/b/busybox',
+        MVM_SOCAT: '/b/socat',
+      },
+    });
+    expect(config).toEqual({
+      dataDir: '/d',
+      socket: '/run/mvm/agent.sock',
+      cacheDir: '/c',
+      vmm: 'firecracker',
+      qemu: { binary: '/opt/qemu', accel: 'tcg' },
+      firecracker: { binary: '/opt/fc' },
+      network: false,
+      coordinator: {
+        url: 'https://coord:7443',
+        token: 'secret-token',
+        production: false,
+        heartbeatMs: 5000,
+      },
+      devImage: {
+        kernelPackage: 'linux-image-6.1.0-9-cloud-amd64',
+        busybox: '/b/busybox',
+        socat: '/b/socat',
+      },
+    });
+  });
+
+  it('reports every problem at once, each naming its value and where it came from', () => {
+    const files = file({ agent: { heartbeatMs: 5, bogus: 1, underlayIp: '127.0.0.1' } });
+    const env = { MVM_VMM: 'xen', MVM_QEMU_ACCEL: 'hvf', MVM_NETWORK: 'maybe', MVM_TOKEN: 'x' };
+    const problems = problemsOf(() => load({ files, env, flags: { node: 'Bad_Node' } }));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        "config file /etc/mvm/config.json at 'agent.bogus': not an agent setting",
+        "vmm 'xen' (from env MVM_VMM): use qemu, firecracker",
+        "qemuAccel 'hvf' (from env MVM_QEMU_ACCEL): use auto, kvm, tcg",
+        "network 'maybe' (from env MVM_NETWORK): use on, off",
+        "heartbeatMs '5' (from file /etc/mvm/config.json): must be at least 100",
+        expect.stringMatching(/^underlayIp '127.0.0.1' \(from file .*\): a unicast IPv4/),
+        expect.stringMatching(/^nodeId 'Bad_Node' \(from flag --node\): use 1-63 characters/),
+      ]),
+    );
+    expect(problems).toHaveLength(7);
+    expect(problems.join('\n')).not.toContain("'x'");
+  });
+
+  it('refuses an unreadable named file, bad JSON and a non-object agent section', () => {
+    expect(problemsOf(() => load({ flags: { config: '/nope.json' } }))).toEqual([
+      'config file /nope.json cannot be read; check the path given by --config or MVM_CONFIG',
+    ]);
+    const bad = { '/etc/mvm/config.json': '{not json' };
+    expect(problemsOf(() => load({ files: bad }))[0]).toMatch(/is not valid JSON/);
+    expect(problemsOf(() => load({ files: file({ agent: [] }) }))).toEqual([
+      "config file /etc/mvm/config.json at 'agent': must be an object of agent settings",
+    ]);
+  });
+
+  it("takes the local coordinator's admin token when none is configured", () => {
+    const files = { '/var/lib/mvm/admin.token': 'local-admin\n' };
+    expect(load({ files }).coordinator.token).toBe('local-admin');
+    expect(load({ files, env: { MVM_TOKEN: 'mine' } }).coordinator.token).toBe('mine');
+  });
+
+  it("the CLI's own config accepts the file's agent section and leaves it to the agent", () => {
+    const files = file({ coordinatorUrl: 'http://c:1', agent: { vmm: 'xen' } });
+    const cli = loadConfig({ flags: {}, env: {}, readText: filesReader(files), cwd: '/work' });
+    expect(cli.coordinatorUrl).toBe('http://c:1');
+    expect(problemsOf(() => load({ files }))).toEqual([
+      "vmm 'xen' (from file /etc/mvm/config.json): use qemu, firecracker",
+    ]);
+  });
+});
+
+describe('agent settings through the CLI', () => {
+  it('agent commands refuse a bad agent setting with exit 2; other commands never read them', async () => {
+    const env = { MVM_VMM: 'xen', MVM_NETWORK: 'maybe' };
+    const serve = await runIn(['agent', 'serve', '--data-dir', '/nonexistent'], { env });
+    expect(serve.code).toBe(2);
+    expect(serve.stderr).toContain('the agent configuration has 2 problem(s)');
+    expect(serve.stderr).toContain("network 'maybe' (from env MVM_NETWORK)");
+    const list = await runIn(['agent', 'instance', 'list'], { env });
+    expect(list.code).toBe(2);
+    const completions = await runIn(['completions', 'bash'], { env });
+    expect(completions.code).toBe(0);
+  });
+});

@@ -1,0 +1,137 @@
+/**
+ * The agent's composition root without booting a guest: what each mode starts, the local
+ * socket, the production checks made before anything is built, and the coordinator link
+ * (heartbeats with the embedding process's capacity, one converge pass) against a real
+ * coordinator over HTTP.
+ */
+import { existsSync } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startAgent } from '../../src/agent/start-agent.ts';
+import type { AgentHandle, StartAgentOptions } from '../../src/agent/start-agent.ts';
+import { createAgentClient } from '../../src/cli/agent-client.ts';
+import { serveCoordinator } from '../../src/coordinator/serve.ts';
+import { ValidationError } from '../../src/core/errors.ts';
+import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
+import { waitUntil } from '../../src/drivers/process/wait-until.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
+import { agentDataDir, quietLogger, tcgVmm, testAgentConfig } from './agent-harness.ts';
+
+const ADMIN = 'start-agent-test-admin-token';
+
+describe('startAgent', () => {
+  const cleanup: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const undo of cleanup.splice(0).reverse()) await undo();
+  });
+
+  async function dataDir(): Promise<string> {
+    const dir = await agentDataDir('root');
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
+  async function start(
+    config: Parameters<typeof startAgent>[0],
+    options: StartAgentOptions = {},
+  ): Promise<AgentHandle> {
+    const agent = await startAgent(config, {
+      logger: quietLogger,
+      vmm: tcgVmm(),
+      cgroups: null,
+      network: null,
+      ...options,
+    });
+    cleanup.push(() => agent.close());
+    return agent;
+  }
+
+  it('runtime mode: the runtime after recovery, no socket, no coordinator', async () => {
+    const dir = await dataDir();
+    const agent = await start(testAgentConfig(dir, { MVM_NETWORK: 'off' }), { mode: 'runtime' });
+    expect(agent.socket).toBeUndefined();
+    expect(agent.link).toBeUndefined();
+    expect(agent.recovery).toMatchObject({ adopted: [], failed: [] });
+    expect(await agent.runtime.list()).toEqual([]);
+    expect(existsSync(join(dir, 'agent.sock'))).toBe(false);
+  });
+
+  it('serve mode: the local API on the configured socket (0600), gone after close', async () => {
+    const dir = await dataDir();
+    const socket = join(dir, 'run', 'local.sock');
+    const config = testAgentConfig(dir, { MVM_NETWORK: 'off', MVM_AGENT_SOCKET: socket });
+    const agent = await start(config);
+    expect(agent.socket).toBe(socket);
+    expect(agent.link).toBeUndefined();
+    expect((await stat(socket)).mode & 0o777).toBe(0o600);
+    expect(await createAgentClient(socket, 5_000).list()).toEqual([]);
+    await agent.close();
+    await agent.close();
+    expect(existsSync(socket)).toBe(false);
+  });
+
+  it('production on a host that never joined fails before anything is built', async () => {
+    const dir = await dataDir();
+    const config = testAgentConfig(dir, { MVM_NETWORK: 'off' }, { production: true });
+    const failure = start(config);
+    await expect(failure).rejects.toThrow(ValidationError);
+    await expect(failure).rejects.toThrow(/production mode needs a joined host: run 'mvm add host/);
+    expect(existsSync(join(dir, 'agent.sqlite'))).toBe(false);
+    expect(existsSync(join(dir, 'agent.sock'))).toBe(false);
+  });
+
+  it('linked by node id and token: heartbeats carry the given capacity and the underlay', async () => {
+    const dir = await dataDir();
+    const coordinator = await serveCoordinator(
+      {
+        listen: '127.0.0.1:0',
+        databaseUrl: join(dir, 'coordinator.sqlite'),
+        clusterCidr: '10.240.0.0/12',
+        adminToken: ADMIN,
+        dataDir: join(dir, 'coordinator'),
+      },
+      { logger: pino({ level: 'silent' }) },
+    );
+    cleanup.push(() => coordinator.close());
+    const api = createApiClient({ baseUrl: coordinator.url, token: ADMIN });
+    const registered = { vcpus: 1, memMib: 256, diskGib: 1 };
+    await api.call('registerNode', {
+      params: { node: 'n1' },
+      body: { hostname: 'n1', arch: 'x86_64', capacity: registered },
+    });
+    const config = testAgentConfig(
+      join(dir, 'agent'),
+      { MVM_NETWORK: 'off' },
+      {
+        coordinator: coordinator.url,
+        token: ADMIN,
+        node: 'n1',
+        heartbeatMs: 200,
+        underlayIp: '192.0.2.10',
+      },
+    );
+    const capacity = { vcpus: 48, memMib: 3072, diskGib: 9 };
+    const agent = await start(config, { capacity, follow: false });
+    expect(agent.link).toMatchObject({ nodeId: 'n1', baseUrl: coordinator.url, mtls: false });
+    expect(agent.underlayIp).toBe('192.0.2.10');
+    const node = await waitUntil(
+      async () => {
+        const seen = await api.call('getNode', { params: { node: 'n1' } });
+        return seen.usage !== null ? seen : undefined;
+      },
+      {
+        clock: systemClock,
+        timeoutMs: 10_000,
+        intervalMs: 100,
+        what: 'a heartbeat from the agent',
+      },
+    );
+    expect(node).toMatchObject({ capacity, underlayIp: '192.0.2.10', status: 'ready' });
+    // Nothing placed on n1 yet: one pass on its signed document changes nothing.
+    expect(await agent.link?.convergeOnce()).toEqual([]);
+    agent.link?.follow();
+    agent.link?.follow();
+  });
+});
