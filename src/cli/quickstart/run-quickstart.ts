@@ -188,7 +188,7 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
   const coordinator = await serveCoordinator(settings, {
     logger: pino(
       { name: 'mvm-coordinator' },
-      pino.destination(join(settings.dataDir, 'coordinator.log')),
+      pino.destination({ dest: join(settings.dataDir, 'coordinator.log'), mode: 0o600 }),
     ),
   });
   const closers: Array<() => Promise<void>> = [() => coordinator.close()];
@@ -199,7 +199,7 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     const { serveAgent } = await import('../../agent/main.ts');
     const logger = pino(
       { name: 'mvm-agent' },
-      pino.destination(join(settings.dataDir, 'agent.log')),
+      pino.destination({ dest: join(settings.dataDir, 'agent.log'), mode: 0o600 }),
     );
     const agent = await serveAgent({ dataDir: settings.dataDir, logger });
     closers.unshift(() => agent.close());
