@@ -83,13 +83,14 @@ export class TokenService {
   }
 
   /**
-   * Last use to the minute: skipped while the stored or this process's last write is under a
-   * minute old, and a compare-and-set in the store, so replicas racing write it once.
+   * Last use to the minute: skipped while the stored or this process's last write is a minute
+   * old or less, and a compare-and-set in the store, so replicas racing write it once.
    */
   private async recordUse(token: TokenRecord, now: Date): Promise<void> {
     const stored = token.lastUsedAt === null ? -Infinity : Date.parse(token.lastUsedAt);
     const last = Math.max(stored, this.recorded.get(token.id) ?? -Infinity);
-    if (now.getTime() - last < LAST_USED_RESOLUTION_MS) return;
+    // More than a minute, as the store's compare-and-set below counts it.
+    if (now.getTime() - last <= LAST_USED_RESOLUTION_MS) return;
     this.recorded.set(token.id, now.getTime());
     const staleBefore = new Date(now.getTime() - LAST_USED_RESOLUTION_MS).toISOString();
     await this.deps.store.tokens.touch(token.id, now.toISOString(), staleBefore);
