@@ -14,6 +14,7 @@ import { systemClock } from '../drivers/clock/system-clock.ts';
 import { buildDevImage } from '../drivers/dev-image/build-dev-image.ts';
 import { Ext4Drives } from '../drivers/drives/ext4-drives.ts';
 import { NetnsProcessRunner } from '../drivers/process/netns-process-runner.ts';
+import { privateDir } from '../drivers/fs/private-files.ts';
 import { NodeProcessRunner } from '../drivers/process/node-process-runner.ts';
 import type { DriverLogger } from '../drivers/process/logger.ts';
 import type { Cgroups } from '../ports/cgroups.ts';
@@ -57,13 +58,16 @@ export interface RunningAgent {
 /** Builds the agent without serving it: the runtime after recovery, ready to take requests. */
 export async function createAgent(options: AgentOptions): Promise<Omit<RunningAgent, 'socket'>> {
   const layout = agentLayout(resolve(options.dataDir));
-  await mkdir(layout.vmsDir, { recursive: true, mode: 0o700 });
   const logger = options.logger ?? pino({ name: 'mvm-agent' }, pino.destination(2));
+  // Instance secrets, drives and snapshots live below it: its owner's only, also when older.
+  const tightened = privateDir(layout.dataDir);
+  if (tightened) logger.warn({ ...tightened }, 'agent data dir was open to others; tightened it');
+  await mkdir(layout.vmsDir, { recursive: true, mode: 0o700 });
   const runner = new NodeProcessRunner({ logger });
   // A namespaced agent's VMMs must open their taps in that namespace too.
   const vmmRunner = options.netns ? new NetnsProcessRunner(runner, options.netns) : runner;
   const vmm = options.vmm ?? (await loadVmm(options, { runner: vmmRunner, logger }));
-  const db = await openAgentDb(layout.dbFile);
+  const db = await openAgentDb(layout.dbFile, logger);
   const cgroups = options.cgroups === undefined ? await loadCgroups(logger) : options.cgroups;
   const network = loadNetwork(options, { runner, vms: db.vms, logger });
   const deps: RuntimeDeps = {
