@@ -99,8 +99,8 @@ describe('the agent store', () => {
     const file = join(dir, 'state', 'agent.sqlite');
     const modes = async () =>
       Promise.all(
-        [join(dir, 'state'), file, `${file}-wal`, `${file}-shm`].map(
-          async (path) => ((await stat(path)).mode & 0o777).toString(8),
+        [join(dir, 'state'), file, `${file}-wal`, `${file}-shm`].map(async (path) =>
+          ((await stat(path)).mode & 0o777).toString(8),
         ),
       );
     const db = await openAgentDb(file);
