@@ -4,6 +4,7 @@
  * long-polling with watchDesired. Goal: median under 100 ms.
  * `npx tsx bench/desired-latency.ts [N]` (default 50).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,8 @@ import { createApiClient } from '../src/drivers/coordinator-api/api-client.ts';
 import { percentile } from './support/stats.ts';
 
 const runs = Number(process.argv[2] ?? process.env['MVM_BENCH_RUNS'] ?? 50);
-const token = 'bench-admin-token-0123456789';
+// The coordinator refuses a weak admin secret: a fresh random one per run.
+const token = randomBytes(32).toString('hex');
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'mvm-bench-desired-'));

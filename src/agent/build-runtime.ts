@@ -22,6 +22,7 @@ import { devImageSource } from './runtime/image-source.ts';
 import type { ImageSource } from './runtime/image-source.ts';
 import { InstanceRuntime } from './runtime/instance-runtime.ts';
 import { agentLayout } from './runtime/layout.ts';
+import { privateDir } from '../drivers/fs/private-files.ts';
 import { openAgentDb } from './state/open-agent-db.ts';
 
 /** What tests and benchmarks put in place of the configured drivers; never settings. */
@@ -53,11 +54,14 @@ export async function buildRuntime(
 ): Promise<BuiltRuntime> {
   const { logger, runner } = seams;
   const layout = { ...agentLayout(config.dataDir), socket: config.socket };
+  // Instance secrets, drives and snapshots live below it: its owner's only, also when older.
+  const tightened = privateDir(layout.dataDir);
+  if (tightened) logger.warn({ ...tightened }, 'agent data dir was open to others; tightened it');
   await mkdir(layout.vmsDir, { recursive: true, mode: 0o700 });
   // A namespaced agent's VMMs must open their taps in that namespace too.
   const vmmRunner = config.netns ? new NetnsProcessRunner(runner, config.netns) : runner;
   const vmm = seams.vmm ?? (await loadVmm(config, { runner: vmmRunner, logger }));
-  const db = await openAgentDb(layout.dbFile);
+  const db = await openAgentDb(layout.dbFile, logger);
   const cgroups = seams.cgroups === undefined ? await loadCgroups(logger) : seams.cgroups;
   const network = loadNetwork(
     {

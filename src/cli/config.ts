@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ValidationError } from '../core/errors.ts';
+import { weakSecretProblem } from '../core/secret-strength.ts';
 import { DEFAULT_CLUSTER_CIDR, validateClusterCidr } from '../core/subnets.ts';
 import { redactStoreUrl } from '../db/store-url.ts';
 import { envLayer, fileLayer, flagLayer, keyPaths, readTextFile } from './config-layers.ts';
@@ -73,6 +74,12 @@ const clusterCidrSchema = z.string().transform((value, ctx) => {
   }
 });
 
+/** The coordinator refuses a weak admin secret at start; so does the configuration. */
+const adminTokenSchema = z.string().superRefine((value, ctx) => {
+  const problem = weakSecretProblem(value);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 const configSchema = z.strictObject({
   coordinatorUrl: httpUrl,
   token: z.string().min(1, 'must not be empty').optional(),
@@ -82,7 +89,7 @@ const configSchema = z.strictObject({
     listen: listenSchema,
     databaseUrl: z.string().min(1, 'must not be empty'),
     clusterCidr: clusterCidrSchema,
-    adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+    adminToken: adminTokenSchema.optional(),
   }),
 });
 

@@ -61,6 +61,39 @@ export const unicastIpv4: ValueSpec<string> = {
   },
 };
 
+const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** `90s`, `15m`, `1h`, `2d`, in seconds. */
+export const duration: ValueSpec<number> = {
+  placeholder: '<duration>',
+  parse(raw, label) {
+    const match = /^([1-9][0-9]{0,9})([smhd])$/.exec(raw);
+    const unit = match?.[2] === undefined ? undefined : UNIT_SECONDS[match[2]];
+    if (match?.[1] === undefined || unit === undefined) {
+      throw invalid(
+        `${label} '${raw}' is not a duration; write a number and a unit (s, m, h, d), like 1h`,
+      );
+    }
+    return Number(match[1]) * unit;
+  },
+};
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
+
+/** A point in time with its zone, e.g. `2027-01-31T18:00:00Z`; normalised to UTC. */
+export const isoTime: ValueSpec<string> = {
+  placeholder: '<iso-time>',
+  parse(raw, label) {
+    const ms = ISO_TIME.test(raw) ? Date.parse(raw) : Number.NaN;
+    if (Number.isNaN(ms)) {
+      throw invalid(
+        `${label} '${raw}' is not a time; write ISO 8601 with a zone, like 2027-01-31T18:00:00Z`,
+      );
+    }
+    return new Date(ms).toISOString();
+  },
+};
+
 export const poolPath: ValueSpec<PoolRef> = {
   placeholder: '<tenant/pool>',
   parse: (raw) => parsePoolPath(raw),

@@ -18,7 +18,6 @@ import {
 import {
   createPoolSchema,
   createTenantSchema,
-  createTokenSchema,
   destroyQuerySchema,
   eventsQuerySchema,
   instanceActionSchema,
@@ -32,14 +31,20 @@ import {
 import {
   auditEventSchema,
   instanceSchema,
-  issuedTokenSchema,
   nodeSchema,
   poolDetailSchema,
   poolSchema,
   tenantDetailSchema,
   tenantSchema,
-  tokenSchema,
 } from './resources.ts';
+import {
+  createTokenSchema,
+  issuedTokenSchema,
+  rotatedAdminTokenSchema,
+  tokenListQuerySchema,
+  tokenParams,
+  tokenSchema,
+} from './tokens.ts';
 
 /**
  * The coordinator's HTTP API as data. The server registers handlers by route name and enforces
@@ -159,7 +164,7 @@ export const routes = {
   createToken: route({
     method: 'post',
     path: '/tenants/:tenant/tokens',
-    summary: 'Issue a tenant-scoped API token (shown once)',
+    summary: 'Issue a tenant-scoped API token (shown once), optionally expiring',
     scope: 'admin',
     params: tenantParams,
     body: createTokenSchema,
@@ -170,7 +175,7 @@ export const routes = {
     method: 'get',
     path: '/tenants/:tenant/tokens',
     summary: "List a tenant's tokens (never the secrets)",
-    scope: 'admin',
+    scope: 'tenant',
     params: tenantParams,
     response: z.array(tokenSchema),
     status: 200,
@@ -386,6 +391,43 @@ export const routes = {
     query: eventsQuerySchema,
     response: z.array(auditEventSchema),
     status: 200,
+  }),
+
+  listAllTokens: route({
+    method: 'get',
+    path: '/tokens',
+    summary: 'List every API token, admin and tenant (never the secrets)',
+    scope: 'admin',
+    query: tokenListQuerySchema,
+    response: z.array(tokenSchema),
+    status: 200,
+  }),
+  revokeToken: route({
+    method: 'post',
+    path: '/tokens/:token/revoke',
+    summary: 'Revoke any API token by id; it stops working at once',
+    scope: 'admin',
+    params: tokenParams,
+    response: tokenSchema,
+    status: 200,
+  }),
+  revokeTenantToken: route({
+    method: 'post',
+    path: '/tenants/:tenant/tokens/:token/revoke',
+    summary: "Revoke one of a tenant's tokens by id; it stops working at once",
+    scope: 'tenant',
+    params: tenantParams.extend({ token: idSchema }),
+    response: tokenSchema,
+    status: 200,
+  }),
+  rotateAdminToken: route({
+    method: 'post',
+    path: '/admin-token/rotate',
+    summary:
+      "Issue a new admin token (shown once, and written to the coordinator's admin.token) and revoke every other",
+    scope: 'admin',
+    response: rotatedAdminTokenSchema,
+    status: 201,
   }),
 } as const;
 

@@ -80,10 +80,6 @@ export const registerNodeSchema = z.strictObject({
 });
 export type RegisterNodeRequest = z.infer<typeof registerNodeSchema>;
 
-export const createTokenSchema = z.strictObject({
-  name: z.string().min(1).max(100),
-});
-
 const boolQuery = z
   .enum(['true', 'false', '1', '0'])
   .transform((v) => v === 'true' || v === '1')

@@ -120,15 +120,3 @@ export const auditEventSchema = z.object({
   detail: z.record(z.string(), z.unknown()),
 });
 export type AuditEventView = z.infer<typeof auditEventSchema>;
-
-export const tokenSchema = z.object({
-  id: z.string(),
-  tenantId: z.string().nullable(),
-  name: z.string(),
-  createdAt: z.string(),
-  revokedAt: z.string().nullable(),
-});
-export const issuedTokenSchema = tokenSchema.extend({
-  /** The secret, shown once; only its hash is stored. */
-  token: z.string(),
-});

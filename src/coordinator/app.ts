@@ -9,6 +9,7 @@ import { ChangeNotifier } from './desired/change-notifier.ts';
 import { ephemeralSigningKey, type SigningKey } from './desired/signing-key.ts';
 import { createHandlers, type Handlers } from './handlers.ts';
 import { httpStatusOf } from '../contract/http-status.ts';
+import type { AdminTokenHome } from './admin-token.ts';
 import { requireScope, type Access, type AccessEnv, type Credentials } from './access.ts';
 import { authenticateNode, type PeerCertificate } from './node-auth.ts';
 import { buildOpenApi } from './openapi.ts';
@@ -39,6 +40,8 @@ export interface CoordinatorAppDeps {
   nodeCertValidityMs?: number;
   /** A ready node silent for longer than this is declared lost; default 30 s. */
   nodeLostAfterMs?: number;
+  /** Where the admin token lives, for rotation (serve.ts); without it rotation is refused. */
+  adminTokenHome?: AdminTokenHome;
   /** The TLS client certificate of a request, when the listener is HTTPS (serve.ts). */
   peerCertificate?: (c: Context) => PeerCertificate | undefined;
 }

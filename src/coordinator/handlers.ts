@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { Routes, RouteName } from '../contract/api.ts';
 import type { Access } from './access.ts';
+import { actorOf } from './principal.ts';
 import type { Services } from './services/index.ts';
 
 type Field<R, F extends string> =
@@ -32,9 +33,13 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     updateTenant: ({ principal, params, body }) => s.tenants.update(principal, params.tenant, body),
     destroyTenant: ({ principal, params, query }) =>
       s.tenants.destroy(principal, params.tenant, query.force ?? false),
-    createToken: ({ principal, params, body }) =>
-      s.tokens.issue(principal, params.tenant, body.name),
+    createToken: ({ principal, params, body }) => s.tokens.issue(principal, params.tenant, body),
     listTokens: ({ params }) => s.tokens.list(params.tenant),
+    listAllTokens: ({ query }) => s.tokens.listAll(query),
+    revokeToken: ({ principal, params }) => s.tokens.revoke(principal, params.token),
+    revokeTenantToken: ({ principal, params }) =>
+      s.tokens.revoke(principal, params.token, params.tenant),
+    rotateAdminToken: ({ principal }) => s.adminToken.rotate(actorOf(principal)),
 
     createPool: ({ principal, params, body }) => s.pools.create(principal, params.tenant, body),
     listPools: ({ params }) => s.pools.list(params.tenant),

@@ -12,6 +12,7 @@ import { NodeProcessRunner } from '../drivers/process/node-process-runner.ts';
 import type { CertificateAuthority } from '../ports/certificate-authority.ts';
 import { resolveAdminToken } from './admin-token.ts';
 import { createCoordinatorApp } from './app.ts';
+import { secureDataDir } from './data-dir.ts';
 import { loadOrCreateSigningKey } from './desired/signing-key.ts';
 import { watchNodeHealth } from './node-health-loop.ts';
 import type { PeerCertificate } from './node-auth.ts';
@@ -140,6 +141,11 @@ export async function serveCoordinator(
   options: { logger?: pino.Logger } = {},
 ): Promise<RunningCoordinator> {
   const logger = options.logger ?? pino({ name: 'mvm-coordinator' }, pino.destination(2));
+  for (const tightened of secureDataDir(settings.dataDir)) {
+    logger.warn({ ...tightened }, 'data dir entry was open to other users; tightened its mode');
+  }
+  // A weak configured admin token is refused before anything is opened.
+  const adminToken = await resolveAdminToken(settings.dataDir, settings.adminToken);
   const store = await openStore(settings.databaseUrl, { logger });
   try {
     const signingKey = await loadOrCreateSigningKey(settings.dataDir, settings.signingKey);
@@ -162,10 +168,15 @@ export async function serveCoordinator(
         ? { nodeLostAfterMs: settings.nodeLostAfterMs }
         : {}),
       ...(tlsServer ? { peerCertificate: peerCertificateOf } : {}),
+      adminTokenHome: adminToken.home,
     });
-    await services.tokens.ensureAdmin(
-      await resolveAdminToken(settings.dataDir, settings.adminToken),
-    );
+    const adopted = await services.adminToken.adopt(adminToken);
+    if (adopted.revoked.length > 0) {
+      logger.warn(
+        { source: adminToken.source, tokenId: adopted.id, revoked: adopted.revoked },
+        'admin token changed since the last start; the earlier admin tokens no longer work',
+      );
+    }
     const server = await listenOn(
       app.fetch,
       settings.listen,

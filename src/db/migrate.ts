@@ -7,6 +7,7 @@ import { nodeJoinMigration } from './migrations/0003-node-join.ts';
 import { fleetHealthMigration } from './migrations/0004-fleet-health.ts';
 import { poolSleepPolicyMigration } from './migrations/0005-pool-sleep-policy.ts';
 import { pressureSleepMigration } from './migrations/0006-pressure-sleep.ts';
+import { tokensMigration } from './migrations/0007-tokens.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { StoreLogger } from './store-logger.ts';
 
@@ -19,6 +20,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0004-fleet-health': fleetHealthMigration(),
     '0005-pool-sleep-policy': poolSleepPolicyMigration(),
     '0006-pressure-sleep': pressureSleepMigration(),
+    '0007-tokens': tokensMigration(),
   };
 }
 

@@ -1,9 +1,8 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { Pool, TypeOverrides } from 'pg';
 import { StoreUnavailableError, UnavailableError, isMvmError } from '../core/errors.ts';
+import { privateSqliteFile } from '../drivers/fs/private-files.ts';
 import type { Store } from '../ports/store.ts';
 import { KyselyStore } from './kysely-store.ts';
 import { resilientPool } from './postgres-pool.ts';
@@ -23,7 +22,8 @@ const INT8_OID = 20;
 /**
  * Opens the coordinator's store and migrates it to the newest schema.
  * `postgres://…`/`postgresql://…` opens a Postgres pool; anything else is an SQLite file
- * (`sqlite:PATH`, `file:PATH`, a plain path, or `:memory:`), created with its directory.
+ * (`sqlite:PATH`, `file:PATH`, a plain path, or `:memory:`), created with its directory
+ * (0700) and mode 0600.
  */
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
   const { db, dialect } = openDatabase(url, options.logger);
@@ -63,7 +63,7 @@ function createDialect(
       pool: resilientPool(postgresPool(target.connectionString), logger),
     });
   }
-  return new SqliteDialect({ database: openSqlite(target.path, url) });
+  return new SqliteDialect({ database: openSqlite(target.path, url, logger) });
 }
 
 /** A request waits this long for a connection before it is answered 503 store_unavailable. */
@@ -91,9 +91,18 @@ function parseInt8(value: string): number {
   return parsed;
 }
 
-function openSqlite(path: string, url: string): SqliteDatabase.Database {
+/** The store holds the whole inventory and the token hashes: its files are the owner's only. */
+function openSqlite(
+  path: string,
+  url: string,
+  logger: StoreLogger | undefined,
+): SqliteDatabase.Database {
   try {
-    if (path !== SQLITE_MEMORY) mkdirSync(dirname(path), { recursive: true });
+    if (path !== SQLITE_MEMORY) {
+      for (const tightened of privateSqliteFile(path)) {
+        logger?.warn?.({ ...tightened }, 'store file was readable by others; tightened its mode');
+      }
+    }
     const database = new SqliteDatabase(path);
     database.pragma('journal_mode = WAL');
     database.pragma('busy_timeout = 5000');

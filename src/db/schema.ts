@@ -112,6 +112,8 @@ export interface ApiTokensTable {
   name: string;
   created_at: string;
   revoked_at: string | null;
+  expires_at: string | null;
+  last_used_at: string | null;
 }
 
 export interface NodeGenerationsTable {

@@ -129,13 +129,24 @@ export interface TokenRecord {
   name: string;
   createdAt: string;
   revokedAt: string | null;
+  /** Refused from this time on; null = never expires. */
+  expiresAt: string | null;
+  /** When a request last authenticated with it, to the minute (see TokenRepo.touch). */
+  lastUsedAt: string | null;
 }
 
 export interface TokenRepo {
   insert(token: TokenRecord): Promise<void>;
+  get(id: string): Promise<TokenRecord | undefined>;
   findByHash(hash: string): Promise<TokenRecord | undefined>;
-  list(filter?: { tenantId?: string }): Promise<TokenRecord[]>;
+  /** `admin`: only admin tokens (true) or only tenant tokens (false). */
+  list(filter?: { tenantId?: string; admin?: boolean }): Promise<TokenRecord[]>;
   revoke(id: string, at: string): Promise<void>;
+  /**
+   * Compare-and-set: records a use at `at` only if the last recorded one is older than
+   * `staleBefore` (or none), so concurrent requests write it once. True when this call did.
+   */
+  touch(id: string, at: string, staleBefore: string): Promise<boolean>;
 }
 
 export interface NodeGeneration {

@@ -1,5 +1,6 @@
 /** The agent's small pure-ish pieces: resource naming, per-key serialization, the local store. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import Database from 'better-sqlite3';
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -90,5 +91,37 @@ describe('the agent store', () => {
     const reopened = await openAgentDb(file);
     expect(await reopened.vms.get(base.key)).toEqual(ready);
     await reopened.close();
+  });
+
+  it('keeps its files 0600 (with -wal and -shm) and tightens an older looser one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mvm-agdb-'));
+    dirs.push(dir);
+    const file = join(dir, 'state', 'agent.sqlite');
+    const modes = async () =>
+      Promise.all(
+        [join(dir, 'state'), file, `${file}-wal`, `${file}-shm`].map(async (path) =>
+          ((await stat(path)).mode & 0o777).toString(8),
+        ),
+      );
+    const db = await openAgentDb(file);
+    expect(await modes()).toEqual(['700', '600', '600', '600']);
+    await db.close();
+    // An older install: world-readable files, held open by another process meanwhile.
+    await chmod(file, 0o644);
+    const holder = new Database(file);
+    holder.pragma('journal_mode = WAL');
+    const warned: string[] = [];
+    try {
+      for (const suffix of ['-wal', '-shm']) await chmod(`${file}${suffix}`, 0o644);
+      const again = await openAgentDb(file, {
+        warn: (obj) => warned.push(JSON.stringify(obj)),
+      });
+      expect(await modes()).toEqual(['700', '600', '600', '600']);
+      await again.close();
+    } finally {
+      holder.close();
+    }
+    expect(warned).toHaveLength(3);
+    expect(warned.join()).toContain('"from":"0644","to":"0600"');
   });
 });

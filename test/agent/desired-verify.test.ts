@@ -168,7 +168,7 @@ describe('desired-state persistence and watch', () => {
       listen: '127.0.0.1:0',
       databaseUrl: join(dir, 'coordinator.sqlite'),
       clusterCidr: '10.240.0.0/12',
-      adminToken: 'desired-watch-admin-token',
+      adminToken: '7beb6565d8cd82750df10ed557c80528527d6f2f716237177b8f5e91e2299d07',
       dataDir: dir,
       // No agent heartbeats here: keep the node from being declared lost on a slow run.
       nodeLostAfterMs: 3_600_000,

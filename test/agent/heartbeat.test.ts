@@ -15,7 +15,7 @@ import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-a
 import { silentLogger, type DriverLogger } from '../../src/drivers/process/logger.ts';
 import { until } from '../support/until.ts';
 
-const ADMIN = 'heartbeat-test-admin-token-0123';
+const ADMIN = '0764849d436f89ab33174ce3515e28d76bf617557addd315472dd7ff00d4a6f5';
 const quiet = pino({ level: 'silent' });
 
 /** A local VM record as the heartbeat reads it; the rest of the record does not matter here. */

@@ -19,7 +19,7 @@ if (!qemu) {
   console.warn(`[skip] ${message}`);
 }
 
-const ADMIN = 'node-loss-test-admin-token-0123';
+const ADMIN = '6c69e2698d09800c5d9fb4f9734d495560c37b3ee908a3f4da7992d2ef03ea55';
 const quiet = pino({ level: 'silent' });
 
 // A node falls silent with a real VM on it; the coordinator moves the instance; when the node

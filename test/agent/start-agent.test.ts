@@ -4,6 +4,7 @@
  * (heartbeats with the embedding process's capacity, one converge pass) against a real
  * coordinator over HTTP.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { agentDataDir, quietLogger, tcgVmm, testAgentConfig } from './agent-harness.ts';
 
-const ADMIN = 'start-agent-test-admin-token';
+const ADMIN = randomBytes(32).toString('hex');
 
 describe('startAgent', () => {
   const cleanup: Array<() => Promise<void>> = [];

@@ -6,7 +6,7 @@ import { afterEach, expect, it } from 'vitest';
 import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { runIn } from './support/run-cli.ts';
 
-const ADMIN = 'add-host-admin-token-0123456789';
+const ADMIN = 'ed26ee2f48562aaf64dd6549e50dd2e14a7b1a1fa97590e91ade18a6997d172f';
 let coordinator: RunningCoordinator | undefined;
 const dirs: string[] = [];
 

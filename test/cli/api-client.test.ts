@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -157,7 +158,7 @@ describe('createApiClient', () => {
 describe('createApiClient against a real coordinator long-poll', () => {
   it("ends a call in flight on the caller's signal or the call's own deadline", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mvm-api-signal-'));
-    const token = 'api-client-signal-admin-token';
+    const token = randomBytes(32).toString('hex');
     const coordinator = await serveCoordinator(
       {
         listen: '127.0.0.1:0',

@@ -67,6 +67,7 @@ describe('completions', () => {
     const script = (await runIn(['completions', 'bash'])).stdout;
     expect(bashComplete(script, [''])).toEqual([
       'tenant',
+      'token',
       'pool',
       'instance',
       'events',
@@ -79,7 +80,8 @@ describe('completions', () => {
       'image',
       'completions',
     ]);
-    expect(bashComplete(script, ['tenant', 'token', ''])).toEqual(['create']);
+    expect(bashComplete(script, ['tenant', 'token', ''])).toEqual(['create', 'list', 'revoke']);
+    expect(bashComplete(script, ['token', ''])).toEqual(['list', 'revoke', 'rotate-admin']);
     expect(bashComplete(script, ['pool', 'create', 'a/b', '--ro'])).toEqual(['--role']);
     expect(bashComplete(script, ['pool', 'create', 'a/b', '--cpus', '2', '--role', 'g'])).toEqual([
       'gateway',

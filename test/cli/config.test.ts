@@ -99,9 +99,8 @@ describe('loadConfig', () => {
     const files = { '/var/lib/mvm/admin.token': 'secret-from-file\n' };
     expect(load({ files }).token).toBe('secret-from-file');
     expect(load({ files, env: { MVM_TOKEN: 'mine' } }).token).toBe('mine');
-    expect(load({ files, env: { MVM_ADMIN_TOKEN: 'admin-token-0123456789' } }).token).toBe(
-      'admin-token-0123456789',
-    );
+    const strong = '3f9c2a7e1b5d8064c2e9a1f7b3d5c8e06a4f2b9d7c1e5a3f8b6d0c2e4a9f7b1d';
+    expect(load({ files, env: { MVM_ADMIN_TOKEN: strong } }).token).toBe(strong);
   });
 
   it('reports every problem at once, naming where each bad value came from', () => {
@@ -119,7 +118,21 @@ describe('loadConfig', () => {
       expect.stringMatching(/config file \/etc\/mvm\/config.json.*colour/),
       expect.stringMatching(/coordinatorUrl 'ftp:\/\/x' \(from flag --coordinator\)/),
       expect.stringMatching(/coordinator.clusterCidr '10.0.0.0\/30' \(from env MVM_CLUSTER_CIDR\)/),
-      'coordinator.adminToken (hidden) (from env MVM_ADMIN_TOKEN): must be at least 16 characters',
+      "coordinator.adminToken (hidden) (from env MVM_ADMIN_TOKEN): is 5 characters long, fewer than 32; generate one with 'openssl rand -hex 32'",
+    ]);
+  });
+
+  it('refuses a predictable admin token of any length, without showing it', () => {
+    const repeated = 'abcd'.repeat(10);
+    const problems = problemsOf(() => load({ env: { MVM_ADMIN_TOKEN: repeated } }));
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^coordinator.adminToken \(hidden\) \(from env MVM_ADMIN_TOKEN\): is too predictable \(about 80 bits/,
+      ),
+    ]);
+    expect(problems.join('\n')).not.toContain(repeated);
+    expect(problemsOf(() => load({ env: { MVM_ADMIN_TOKEN: 'x'.repeat(40) + ' y' } }))).toEqual([
+      expect.stringContaining('must be printable ASCII without spaces'),
     ]);
   });
 

@@ -3,7 +3,6 @@ import {
   type CoordinatorApp,
   type CoordinatorAppDeps,
 } from '../../src/coordinator/app.ts';
-import { TokenService } from '../../src/coordinator/services/token-service.ts';
 import type { Clock } from '../../src/ports/clock.ts';
 import type { Store } from '../../src/ports/store.ts';
 
@@ -30,8 +29,8 @@ export async function apiOver(store: Store, extra: Partial<CoordinatorAppDeps> =
     randomSuffix: () => `s${(counter += 1)}`,
     ...extra,
   };
-  const { app } = createCoordinatorApp(deps);
-  await new TokenService(deps).ensureAdmin(ADMIN);
+  const { app, services } = createCoordinatorApp(deps);
+  await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'test' });
   return client(app);
 }
 

@@ -1,5 +1,4 @@
 import { createCoordinatorApp } from '../../src/coordinator/app.ts';
-import { TokenService } from '../../src/coordinator/services/token-service.ts';
 import type { Clock } from '../../src/ports/clock.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { ADMIN, type ApiResponse } from './api-client-harness.ts';
@@ -44,7 +43,7 @@ export async function fleetOver(store: Store) {
     nodeLostAfterMs: LOST_AFTER_MS,
   };
   const { app, services } = createCoordinatorApp(deps);
-  await new TokenService(deps).ensureAdmin(ADMIN);
+  await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'test' });
 
   async function call(
     method: string,

@@ -45,6 +45,8 @@ function expected(def: RouteDef, caller: Caller): Outcome {
 interface World {
   coordinator: TlsCoordinator;
   tokens: { own: string; other: string };
+  /** The id of acme's token, for the routes that name one. */
+  tokenId: string;
   nodeFetch: HttpsFetch;
   instance: string;
 }
@@ -63,6 +65,7 @@ async function build(url: string): Promise<World> {
   const node = await coordinator.join('node-1');
   await coordinator.join('node-2');
   const tokens = { own: '', other: '' };
+  let tokenId = '';
   for (const [tenant, pool, who] of [
     ['acme', 'workers', 'own'],
     ['rival', 'secret', 'other'],
@@ -75,17 +78,23 @@ async function build(url: string): Promise<World> {
       vcpus: 1,
       memMib: 256,
     });
-    tokens[who] = String(
-      (await ok(coordinator, 'POST', `/tenants/${tenant}/tokens`, { name: 'ci' })).token,
-    );
+    const issued = await ok(coordinator, 'POST', `/tenants/${tenant}/tokens`, { name: 'ci' });
+    tokens[who] = String(issued.token);
+    if (who === 'own') tokenId = String(issued.id);
   }
   const scaled = await ok(coordinator, 'POST', '/tenants/acme/pools/workers/scale', { running: 1 });
   const instance = String((scaled.created as Array<{ id: string }>)[0]?.id);
-  return { coordinator, tokens, nodeFetch: node.fetch, instance };
+  return { coordinator, tokens, tokenId, nodeFetch: node.fetch, instance };
 }
 
 function ask(w: World, caller: Caller, def: RouteDef, node = 'node-1'): Promise<Answer> {
-  const path = fillPath(def.path, { tenant: 'acme', pool: 'workers', instance: w.instance, node });
+  const path = fillPath(def.path, {
+    tenant: 'acme',
+    pool: 'workers',
+    instance: w.instance,
+    node,
+    token: w.tokenId,
+  });
   const query = def.scope === 'tenant-list' ? '?tenant=acme&probe=1' : '?probe=1';
   const token = { none: undefined, node: undefined, admin: ADMIN, ...w.tokens }[caller];
   const fetch = caller === 'node' ? w.nodeFetch : w.coordinator.anonymous;

@@ -105,6 +105,8 @@ export function token(id = 'tok-1', overrides: Partial<TokenRecord> = {}): Token
     name: `token ${id}`,
     createdAt: T0,
     revokedAt: null,
+    expiresAt: null,
+    lastUsedAt: null,
     ...overrides,
   };
 }

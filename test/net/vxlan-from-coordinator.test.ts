@@ -18,7 +18,6 @@ import { runAgentLoop } from '../../src/agent/reconcile/agent-loop.ts';
 import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import { guestParams } from '../../src/agent/runtime/vm-spec.ts';
 import { createCoordinatorApp } from '../../src/coordinator/app.ts';
-import { TokenService } from '../../src/coordinator/services/token-service.ts';
 import { tapName, vxlanName } from '../../src/core/naming.ts';
 import { verifyNetwork } from '../../src/core/net-invariants.ts';
 import { openStore } from '../../src/db/open-store.ts';
@@ -85,7 +84,7 @@ async function inProcessCoordinator(store: Store) {
     desiredPollMs: 100,
   };
   const { app, services } = createCoordinatorApp(deps);
-  await new TokenService(deps).ensureAdmin(ADMIN);
+  await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'test' });
   const fetch = async (request: Request): Promise<Response> => app.fetch(request);
   const baseUrl = 'http://coordinator.invalid';
   const api = createApiClient({ baseUrl, token: ADMIN, fetch });

@@ -1,7 +1,6 @@
-import { chmodSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
+import { privateSqliteFile } from '../../drivers/fs/private-files.ts';
 import { migrateAgentDb } from './migrations.ts';
 import type { AgentDatabase } from './schema.ts';
 import { VmRepo } from './vm-repo.ts';
@@ -17,11 +16,15 @@ export interface AgentDb {
  * costs no fsync (FULL doubled the cost of pause/resume). Only a host power loss can drop the
  * last commits, and that also ends every VM; recovery then marks them failed, never lost.
  */
-export async function openAgentDb(path: string): Promise<AgentDb> {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+export async function openAgentDb(
+  path: string,
+  logger?: { warn(obj: object, msg: string): void },
+): Promise<AgentDb> {
+  // Holds secrets: readable by root only, -wal and -shm too, also on an older install.
+  for (const tightened of privateSqliteFile(path)) {
+    logger?.warn({ ...tightened }, 'agent state file was readable by others; tightened its mode');
+  }
   const sqlite = new SqliteDatabase(path);
-  // Holds secrets: readable by root only.
-  chmodSync(path, 0o600);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');

@@ -2,6 +2,7 @@
 export const groupDescriptions: Readonly<Record<string, string>> = {
   tenant: 'Tenants: security, quota and network boundaries',
   'tenant token': 'API tokens scoped to one tenant',
+  token: 'Every API token, admin and tenant (admin only)',
   pool: 'Pools: groups of identical microVMs with desired counts',
   instance: 'Instances: individual microVMs',
   node: 'Nodes: KVM hosts running the agent',

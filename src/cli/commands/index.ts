@@ -4,6 +4,7 @@ import { agentDesired } from './agent/desired.ts';
 import { agentReconcile } from './agent/reconcile.ts';
 import { localAgentCommands } from './agent/index.ts';
 import { completions } from './completions/completions.ts';
+import { coordinatorRotateAdminToken } from './coordinator/rotate-admin-token.ts';
 import { coordinatorServe } from './coordinator/serve.ts';
 import { events } from './events/events.ts';
 import { imageBuild } from './image/build.ts';
@@ -32,7 +33,12 @@ import { tenantDestroy } from './tenant/destroy.ts';
 import { tenantInfo } from './tenant/info.ts';
 import { tenantList } from './tenant/list.ts';
 import { tenantTokenCreate } from './tenant/token-create.ts';
+import { tenantTokenList } from './tenant/token-list.ts';
+import { tenantTokenRevoke } from './tenant/token-revoke.ts';
 import { tenantUpdate } from './tenant/update.ts';
+import { tokenList } from './token/list.ts';
+import { tokenRevoke } from './token/revoke.ts';
+import { tokenRotateAdmin } from './token/rotate-admin.ts';
 
 /** Every command, in the order help lists them. */
 export const allCommands: readonly CliCommand[] = [
@@ -42,6 +48,11 @@ export const allCommands: readonly CliCommand[] = [
   tenantUpdate,
   tenantDestroy,
   tenantTokenCreate,
+  tenantTokenList,
+  tenantTokenRevoke,
+  tokenList,
+  tokenRevoke,
+  tokenRotateAdmin,
   poolCreate,
   poolList,
   poolInfo,
@@ -64,6 +75,7 @@ export const allCommands: readonly CliCommand[] = [
   netVerify,
   quickstart,
   coordinatorServe,
+  coordinatorRotateAdminToken,
   agentDesired,
   agentReconcile,
   ...localAgentCommands,

@@ -126,7 +126,7 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
   const coordinator = await serveCoordinator(settings, {
     logger: pino(
       { name: 'mvm-coordinator' },
-      pino.destination(join(settings.dataDir, 'coordinator.log')),
+      pino.destination({ dest: join(settings.dataDir, 'coordinator.log'), mode: 0o600 }),
     ),
   });
   const closers: Array<() => Promise<void>> = [() => coordinator.close()];
@@ -146,7 +146,10 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     const agent = await startAgent(
       options.agentConfig({ coordinatorUrl: coordinator.url, token, nodeId: id }),
       {
-        logger: pino({ name: 'mvm-agent' }, pino.destination(join(settings.dataDir, 'agent.log'))),
+        logger: pino(
+          { name: 'mvm-agent' },
+          pino.destination({ dest: join(settings.dataDir, 'agent.log'), mode: 0o600 }),
+        ),
         // Like any node's agent, this one heartbeats (or its node would be declared lost), with
         // the registered capacity: the quickstart's overcommit, not the host's own.
         capacity,

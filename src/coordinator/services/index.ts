@@ -1,5 +1,6 @@
 import type { AuditEvent } from '../../core/model.ts';
 import type { ChangeNotifier } from '../desired/change-notifier.ts';
+import { AdminTokenService, type AdminTokenDeps } from './admin-token-service.ts';
 import { AfterWrite } from './after-write.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import type { ServiceDeps } from './context.ts';
@@ -21,6 +22,7 @@ export interface Services {
   instances: InstanceService;
   nodes: NodeService;
   tokens: TokenService;
+  adminToken: AdminTokenService;
   /** A scheduling pass, and the wake-up of the watchers of what it moved. */
   scheduler: { schedule(): Promise<ScheduleOutcome> };
   desired: DesiredService;
@@ -44,7 +46,11 @@ export interface BackgroundLogger {
 }
 
 export function createServices(
-  deps: ServiceDeps & DesiredDeps & JoinDeps & NodeHealthDeps & { logger?: BackgroundLogger },
+  deps: ServiceDeps &
+    DesiredDeps &
+    JoinDeps &
+    NodeHealthDeps &
+    AdminTokenDeps & { logger?: BackgroundLogger },
 ): Services {
   const after = new AfterWrite({ scheduler: new SchedulerService(deps), notifier: deps.notifier });
   const desired = new DesiredService({
@@ -61,6 +67,7 @@ export function createServices(
     instances: new InstanceService(deps, after),
     nodes: new NodeService(deps, after),
     tokens: new TokenService(deps),
+    adminToken: new AdminTokenService(deps),
     scheduler: { schedule: () => after.schedule() },
     desired,
     health: new NodeHealthService(deps, after),

@@ -37,6 +37,15 @@ export class KyselyTokenRepo implements TokenRepo {
     }
   }
 
+  async get(id: string): Promise<TokenRecord | undefined> {
+    const row = await this.db
+      .selectFrom('api_tokens')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row && fromRow(row);
+  }
+
   async findByHash(hash: string): Promise<TokenRecord | undefined> {
     const row = await this.db
       .selectFrom('api_tokens')
@@ -46,9 +55,12 @@ export class KyselyTokenRepo implements TokenRepo {
     return row && fromRow(row);
   }
 
-  async list(filter: { tenantId?: string } = {}): Promise<TokenRecord[]> {
+  async list(filter: { tenantId?: string; admin?: boolean } = {}): Promise<TokenRecord[]> {
     let query = this.db.selectFrom('api_tokens').selectAll();
     if (filter.tenantId !== undefined) query = query.where('tenant_id', '=', filter.tenantId);
+    if (filter.admin !== undefined) {
+      query = query.where('tenant_id', filter.admin ? 'is' : 'is not', null);
+    }
     const rows = await query.orderBy('id').execute();
     return rows.map(fromRow);
   }
@@ -69,6 +81,16 @@ export class KyselyTokenRepo implements TokenRepo {
       .executeTakeFirst();
     if (!exists) throw new NotFoundError('token', id);
   }
+
+  async touch(id: string, at: string, staleBefore: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('api_tokens')
+      .set({ last_used_at: at })
+      .where('id', '=', id)
+      .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', staleBefore)]))
+      .executeTakeFirst();
+    return result.numUpdatedRows === 1n;
+  }
 }
 
 function toRow(t: TokenRecord): TokenRow {
@@ -79,6 +101,8 @@ function toRow(t: TokenRecord): TokenRow {
     name: t.name,
     created_at: t.createdAt,
     revoked_at: t.revokedAt,
+    expires_at: t.expiresAt,
+    last_used_at: t.lastUsedAt,
   };
 }
 
@@ -90,5 +114,7 @@ function fromRow(r: TokenRow): TokenRecord {
     name: r.name,
     createdAt: r.created_at,
     revokedAt: r.revoked_at,
+    expiresAt: r.expires_at,
+    lastUsedAt: r.last_used_at,
   };
 }

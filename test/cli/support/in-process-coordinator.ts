@@ -26,7 +26,7 @@ export async function startInProcessCoordinator(): Promise<InProcessCoordinator>
     version: 'test',
     randomSuffix: () => randomSuffix(),
   });
-  await services.tokens.ensureAdmin(await resolveAdminToken(dataDir));
+  await services.adminToken.adopt(await resolveAdminToken(dataDir));
   return {
     dataDir,
     fetch: (request) => app.fetch(request),

@@ -1,22 +1,5 @@
-import { ValidationError } from '../../../core/errors.ts';
 import { defineCommand, flag, option } from '../../command.ts';
-import { id, type ValueSpec } from '../../values.ts';
-
-const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
-
-/** `90s`, `15m`, `1h`, `2d`. */
-export const duration: ValueSpec<number> = {
-  placeholder: '<duration>',
-  parse(raw, label) {
-    const match = /^([1-9][0-9]*)([smhd])$/.exec(raw);
-    const unit = match?.[2] === undefined ? undefined : UNIT_SECONDS[match[2]];
-    if (match?.[1] === undefined || unit === undefined) {
-      const problem = `${label} '${raw}' is not a duration; write a number and a unit (s, m, h, d), like 1h`;
-      throw new ValidationError(problem, [problem]);
-    }
-    return Number(match[1]) * unit;
-  },
-};
+import { duration, id } from '../../values.ts';
 
 export const nodeJoinToken = defineCommand({
   path: ['node', 'join-token'],
