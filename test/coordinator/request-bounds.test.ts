@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { MAX_INT32, safeText, toMultilineText, multilineText } from '../../src/contract/common.ts';
+import { MAX_INT32, multilineText, safeText, toMultilineText } from '../../src/contract/common.ts';
 import { poolLimits } from '../../src/core/pool-spec.ts';
 import { MAX_NET_ID } from '../../src/core/subnets.ts';
 import { buildOpenApi } from '../../src/coordinator/openapi.ts';
+import { unboundedIn } from './unbounded-in.ts';
 
 /**
  * The guard against unbounded input: every string a request may carry (path, query, body,
@@ -12,81 +13,6 @@ import { buildOpenApi } from '../../src/coordinator/openapi.ts';
  * document, so what clients are told is what is checked; a new field without limits fails.
  */
 type Json = Record<string, unknown>;
-
-const MIN_INT32 = -(2 ** 31);
-
-function isJson(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function stringProblems(s: Json): string[] {
-  const out: string[] = [];
-  if (typeof s.maxLength !== 'number') out.push('string without maxLength');
-  if (typeof s.pattern !== 'string') out.push('string without a character rule (pattern)');
-  return out;
-}
-
-function integerProblems(s: Json): string[] {
-  const { minimum, maximum } = s;
-  if (typeof minimum !== 'number' || typeof maximum !== 'number') {
-    return ['integer without minimum and maximum'];
-  }
-  if (minimum < MIN_INT32 || maximum > MAX_INT32) {
-    return [`integer range ${minimum}..${maximum} is wider than a 32-bit column`];
-  }
-  return [];
-}
-
-/** Every place in `schema` where a request could carry more than the contract means to take. */
-export function unboundedIn(schema: unknown, at: string): string[] {
-  if (!isJson(schema)) return [`${at}: not a schema`];
-  if ('enum' in schema || 'const' in schema) return [];
-  const out: string[] = [];
-  const visit = (sub: unknown, where: string) => out.push(...unboundedIn(sub, where));
-  const here = (problems: string[]) => out.push(...problems.map((p) => `${at}: ${p}`));
-  for (const key of ['anyOf', 'oneOf', 'allOf'] as const) {
-    const options = schema[key];
-    if (Array.isArray(options)) options.forEach((option) => visit(option, at));
-  }
-  if ('$ref' in schema) here(['a $ref this check does not follow']);
-  switch (schema.type) {
-    case 'string':
-      here(stringProblems(schema));
-      break;
-    case 'integer':
-      here(integerProblems(schema));
-      break;
-    case 'number':
-      here(['a non-integer number']);
-      break;
-    case 'array':
-      if (typeof schema.maxItems !== 'number') here(['array without maxItems']);
-      visit(schema.items, `${at}[]`);
-      break;
-    case 'object':
-      for (const [name, property] of Object.entries((schema.properties ?? {}) as Json)) {
-        visit(property, `${at}.${name}`);
-      }
-      if (isJson(schema.additionalProperties)) {
-        // Keys from a closed set bound the map by themselves.
-        const closedKeys = isJson(schema.propertyNames) && 'enum' in schema.propertyNames;
-        if (typeof schema.maxProperties !== 'number' && !closedKeys) {
-          here(['map without maxProperties']);
-        }
-        visit(schema.propertyNames ?? { type: 'string' }, `${at}{key}`);
-        visit(schema.additionalProperties, `${at}{value}`);
-      }
-      break;
-    case 'boolean':
-    case 'null':
-      break;
-    default:
-      if (!('anyOf' in schema || 'oneOf' in schema || 'allOf' in schema)) {
-        here([`unconstrained value (type ${JSON.stringify(schema.type)})`]);
-      }
-  }
-  return out;
-}
 
 interface Operation {
   operationId: string;
