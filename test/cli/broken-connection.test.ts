@@ -1,6 +1,10 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createSocketServer, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AGENT_SOCKET_NAME } from '../../src/contract/agent-api.ts';
 import { runIn } from './support/run-cli.ts';
 
 /**
@@ -69,5 +73,26 @@ describe('a connection that breaks mid-answer', () => {
     expect(JSON.parse(run.stderr.trim().split('\n').pop() ?? '')).toMatchObject({
       error: { code: 'unavailable' },
     });
+  });
+});
+
+describe("the local agent's answer breaking off", () => {
+  it('exits 7 instead of waiting forever', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'mvm-broken-agent-'));
+    const agent = createSocketServer((socket) =>
+      socket.once('data', () => {
+        (breakers['a declared length, half sent'] as Breaker)(socket);
+        setTimeout(() => socket.destroy(), 20);
+      }),
+    );
+    try {
+      await new Promise<void>((resolve) => agent.listen(join(dataDir, AGENT_SOCKET_NAME), resolve));
+      const run = await runIn(['agent', 'instance', 'list'], { env: { MVM_DATA_DIR: dataDir } });
+      expect(run.code).toBe(7);
+      expect(run.stderr).toMatch(/the local agent at .* broke off its answer/);
+    } finally {
+      agent.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -145,15 +145,18 @@ await describeEachDatabase('hostile clients over the wire', ({ url: databaseUrl 
         head('PUT', '/nodes/n1', { ...auth, 'transfer-encoding': 'chunked' }) + '5\r\n{"hos\r\n',
       ],
     ];
+    // Fifteen slow clients at once: each sends its headers and part of its body, waits for
+    // the server to authenticate it and start reading, then vanishes.
+    const sockets: Socket[] = [];
     for (let round = 0; round < 5; round += 1) {
       for (const [, request] of variants) {
         const socket = await open(url);
         socket.write(request);
-        // Let the server authenticate and start reading the body, then vanish.
-        await new Promise((resolve) => setTimeout(resolve, 30));
-        socket.destroy();
+        sockets.push(socket);
       }
     }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (const socket of sockets) socket.destroy();
     // Every aborted request leaves exactly one entry, however it is logged.
     const noticed = () => log.filter((e) => e.msg === 'client went away' || e.level >= 50);
     await until(

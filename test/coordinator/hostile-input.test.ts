@@ -98,7 +98,7 @@ function cases(instance: string): Case[] {
       'POST',
       '/nodes/n1/heartbeat',
       {
-        capacity: { ...capacity, diskGib: 2 ** 53 },
+        capacity: { ...capacity, diskGib: INT32_OVERFLOW },
         usage: { vcpus: 0, memMib: 0, instances: {}, diskFreeMib: 1 },
         instances: [],
       },

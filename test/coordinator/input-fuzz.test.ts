@@ -23,9 +23,9 @@ import { storeSnapshot, type StoreSnapshot } from './store-snapshot.ts';
  * store may change); it must still never get a 5xx.
  *
  * Bounded: a fixed sweep (every parameter and field with each kind of hostile value, every
- * body in each structural variant) plus MVM_FUZZ_RUNS random variants per route (default 40),
- * about 2,000 requests and well under 30 s per store. The seed is random per run and printed on failure; replay with
- * MVM_FUZZ_SEED=<seed>.
+ * body in each structural variant) plus MVM_FUZZ_RUNS random variants per route (default 40):
+ * about 2,000 requests, well under 30 s per store. The seed is random per run and printed on
+ * failure; replay with MVM_FUZZ_SEED=<seed>.
  */
 const RUNS = Number(process.env.MVM_FUZZ_RUNS ?? 40);
 const SEED =
