@@ -92,6 +92,11 @@ function exchange(
             reject(error instanceof Error ? error : new Error(String(error)));
           }
         });
+        // The agent went away mid-answer (killed, restarted): unreachable, not a CLI bug.
+        res.on('error', () => undefined);
+        res.on('close', () => {
+          if (!res.complete) reject(brokenOff(socket, method));
+        });
       },
     );
     req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
@@ -104,6 +109,16 @@ function exchange(
     );
     req.end(payload);
   });
+}
+
+function brokenOff(socket: string, method: string): UnavailableError {
+  const next =
+    method === 'GET'
+      ? 'retry once it is back'
+      : "the change may have been made; check with 'mvm agent instance list' before retrying";
+  return new UnavailableError(
+    `the local agent at ${socket} broke off its answer (it stopped or restarted); ${next}`,
+  );
 }
 
 function decode(status: number, text: string): unknown {

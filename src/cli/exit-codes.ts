@@ -4,6 +4,8 @@ import type { ErrorCode } from '../core/errors.ts';
 export const exitCodeOf: Readonly<Record<ErrorCode, number>> = Object.freeze({
   internal: 1,
   invalid_argument: 2,
+  // Too much input is invalid input: the same request will never pass.
+  payload_too_large: 2,
   unauthenticated: 3,
   permission_denied: 3,
   not_found: 4,

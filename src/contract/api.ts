@@ -67,6 +67,9 @@ export const scopes = {
 /** Who may call a route; `scopes` says what each one admits. */
 export type Scope = keyof typeof scopes;
 
+/** The largest request body the coordinator reads; a larger one is answered 413 unread. */
+export const MAX_REQUEST_BODY_BYTES = 1024 * 1024;
+
 export interface RouteDef {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** Hono-style path below /v1, e.g. `/tenants/:tenant`. */

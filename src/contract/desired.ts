@@ -7,7 +7,13 @@
 import { z } from 'zod';
 import { NODE_DOCUMENT_SCHEMA } from '../core/desired-doc.ts';
 import { ValidationError } from '../core/errors.ts';
-import { desiredStatusSchema, idSchema, roleSchema, sleepPolicySecsSchema } from './common.ts';
+import {
+  desiredStatusSchema,
+  idSchema,
+  MAX_INT32,
+  roleSchema,
+  sleepPolicySecsSchema,
+} from './common.ts';
 
 const ipv4Schema = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, 'a dotted IPv4 address');
 const cidrSchema = z
@@ -97,7 +103,7 @@ export const desiredWatchResponseSchema = z.union([signedEnvelopeSchema, desired
 export type DesiredWatchResponse = z.infer<typeof desiredWatchResponseSchema>;
 
 export const desiredWatchQuerySchema = z.strictObject({
-  after: z.coerce.number().int().min(0).default(0),
+  after: z.coerce.number().int().min(0).max(MAX_INT32).default(0),
   waitMs: z.coerce.number().int().min(0).max(30_000).default(0),
 });
 

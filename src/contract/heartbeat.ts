@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { idSchema, instanceStatusSchema, underlayIpSchema } from './common.ts';
+import { idSchema, instanceStatusSchema, intIn, MAX_INT32, underlayIpSchema } from './common.ts';
 import { registerNodeSchema } from './requests.ts';
 import { nodeSchema } from './resources.ts';
 
-const amount = z.number().int().min(0);
+const amount = intIn(0, MAX_INT32);
 
 /** What a node's agent says it uses now (model.ts NodeUsage). */
 export const nodeUsageSchema = z.strictObject({
@@ -18,7 +18,7 @@ export const activitySampleSchema = z.strictObject({
   tenant: idSchema,
   pool: idSchema,
   instance: idSchema,
-  lastActiveAt: z.iso.datetime().optional(),
+  lastActiveAt: z.iso.datetime().max(64).optional(),
 });
 export type ActivitySample = z.infer<typeof activitySampleSchema>;
 

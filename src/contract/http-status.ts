@@ -1,8 +1,11 @@
 import type { ErrorCode } from '../core/errors.ts';
 
+type HttpStatus = 400 | 401 | 403 | 404 | 409 | 413 | 422 | 500 | 503;
+
 /** The one mapping from error codes to HTTP statuses (coordinator API and agent local API). */
-export const httpStatusOf: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 422 | 500 | 503> = {
+export const httpStatusOf: Record<ErrorCode, HttpStatus> = {
   invalid_argument: 400,
+  payload_too_large: 413,
   unauthenticated: 401,
   permission_denied: 403,
   not_found: 404,

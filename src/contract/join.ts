@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { idSchema } from './common.ts';
+import { asciiRef, idSchema } from './common.ts';
 import { nodeSchema } from './resources.ts';
 import { registerNodeSchema } from './requests.ts';
 
@@ -8,7 +8,10 @@ const MAX_JOIN_TTL_SECONDS = 7 * 24 * 3600;
 const csrPemSchema = z
   .string()
   .max(16_384)
-  .regex(/-----BEGIN CERTIFICATE REQUEST-----/, 'expected a PEM certificate signing request');
+  .regex(
+    /^[\x20-\x7e\r\n]*-----BEGIN CERTIFICATE REQUEST-----[\x20-\x7e\r\n]*$/,
+    'expected a PEM certificate signing request',
+  );
 
 export const createJoinTokenSchema = z.strictObject({
   /** Bind the token to one node id; without it the token joins any node not yet registered. */
@@ -28,7 +31,7 @@ export const issuedJoinTokenSchema = z.object({
 });
 
 export const joinNodeSchema = registerNodeSchema.extend({
-  token: z.string().min(1).max(200),
+  token: asciiRef(200),
   nodeId: idSchema,
   csrPem: csrPemSchema,
 });

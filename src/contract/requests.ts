@@ -1,19 +1,38 @@
 import { z } from 'zod';
+import { poolLimits } from '../core/pool-spec.ts';
+import { MAX_NET_ID } from '../core/subnets.ts';
 import {
+  asciiRef,
+  boundedRecord,
+  expectedVersionSchema,
   idSchema,
   instanceStatusSchema,
+  intIn,
+  MAX_FAILURE_REASON,
+  MAX_INT32,
+  multilineText,
   partialQuotasSchema,
   poolCountsSchema,
   roleSchema,
+  safeText,
   sleepPolicySecsSchema,
   underlayIpSchema,
 } from './common.ts';
 
+/** Flake refs carry a URL and query; image revisions are store paths or hashes. */
+const flakeSchema = asciiRef(1024);
+const revisionSchema = asciiRef(512);
+const rangeOf = (limit: { min: number; max: number }) => intIn(limit.min, limit.max);
+
 /** Request bodies. Strict: an unknown field is an error, never silently dropped. */
 export const createTenantSchema = z.strictObject({
   id: idSchema,
-  netId: z.number().int().min(0).optional(),
-  subnet: z.string().optional(),
+  netId: intIn(0, MAX_NET_ID).optional(),
+  subnet: z
+    .string()
+    .max(18)
+    .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 CIDR like 10.240.7.0/24')
+    .optional(),
   quotas: partialQuotasSchema.optional(),
 });
 export type CreateTenantRequest = z.infer<typeof createTenantSchema>;
@@ -21,19 +40,19 @@ export type CreateTenantRequest = z.infer<typeof createTenantSchema>;
 export const updateTenantSchema = z.strictObject({
   quotas: partialQuotasSchema,
   /** Compare-and-set: fail if the tenant changed since this version was read. */
-  expectedVersion: z.number().int().optional(),
+  expectedVersion: expectedVersionSchema.optional(),
 });
 export type UpdateTenantRequest = z.infer<typeof updateTenantSchema>;
 
 export const createPoolSchema = z.strictObject({
   id: idSchema,
   role: roleSchema.default('worker'),
-  flake: z.string().min(1),
-  profile: z.string().min(1),
-  revision: z.string().optional(),
-  vcpus: z.number().int(),
-  memMib: z.number().int(),
-  dataDiskMib: z.number().int().default(1024),
+  flake: flakeSchema,
+  profile: idSchema,
+  revision: revisionSchema.optional(),
+  vcpus: rangeOf(poolLimits.vcpus),
+  memMib: rangeOf(poolLimits.memMib),
+  dataDiskMib: rangeOf(poolLimits.dataDiskMib).default(1024),
   pinned: z.boolean().default(false),
   critical: z.boolean().default(false),
   minRunningSecs: sleepPolicySecsSchema.default(0),
@@ -48,13 +67,13 @@ export const updatePoolSchema = z.strictObject({
   critical: z.boolean().optional(),
   minRunningSecs: sleepPolicySecsSchema.optional(),
   minWarmSecs: sleepPolicySecsSchema.optional(),
-  revision: z.string().optional(),
-  expectedVersion: z.number().int().optional(),
+  revision: revisionSchema.optional(),
+  expectedVersion: expectedVersionSchema.optional(),
 });
 export type UpdatePoolRequest = z.infer<typeof updatePoolSchema>;
 
 export const scalePoolSchema = poolCountsSchema.partial().extend({
-  expectedVersion: z.number().int().optional(),
+  expectedVersion: expectedVersionSchema.optional(),
 });
 export type ScalePoolRequest = z.infer<typeof scalePoolSchema>;
 
@@ -62,19 +81,32 @@ export const instanceActions = ['start', 'stop', 'warm', 'sleep', 'wake', 'destr
 export type InstanceAction = (typeof instanceActions)[number];
 export const instanceActionSchema = z.strictObject({
   action: z.enum(instanceActions),
-  expectedVersion: z.number().int().optional(),
+  expectedVersion: expectedVersionSchema.optional(),
 });
 export type InstanceActionRequest = z.infer<typeof instanceActionSchema>;
 
+const MAX_LABELS = 64;
+const labelsSchema = boundedRecord(
+  z
+    .string()
+    .max(63)
+    .regex(
+      /^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/,
+      "a label key: letters, digits and '.', '_', '/', '-', starting and ending alphanumeric",
+    ),
+  safeText(253, 0),
+  MAX_LABELS,
+);
+
 export const registerNodeSchema = z.strictObject({
-  hostname: z.string().min(1),
-  arch: z.string().min(1),
+  hostname: asciiRef(253),
+  arch: asciiRef(64),
   capacity: z.strictObject({
-    vcpus: z.number().int().min(1),
-    memMib: z.number().int().min(1),
-    diskGib: z.number().int().min(0),
+    vcpus: intIn(1, MAX_INT32),
+    memMib: intIn(1, MAX_INT32),
+    diskGib: intIn(0, MAX_INT32),
   }),
-  labels: z.record(z.string(), z.string()).default({}),
+  labels: labelsSchema.default({}),
   /** Where other nodes reach this one for VXLAN; omitted keeps the address already known. */
   underlayIp: underlayIpSchema.optional(),
 });
@@ -101,6 +133,6 @@ export const statusReportSchema = z.strictObject({
   status: instanceStatusSchema,
   /** The status the agent last saw stored (compare-and-set); defaults to the current one. */
   expectedStatus: instanceStatusSchema.optional(),
-  failureReason: z.string().max(2000).optional(),
+  failureReason: multilineText(MAX_FAILURE_REASON).optional(),
 });
 export type StatusReportRequest = z.infer<typeof statusReportSchema>;

@@ -1,21 +1,17 @@
 import { z } from 'zod';
-import { idSchema } from './common.ts';
+import { idSchema, intIn, safeText } from './common.ts';
 
 /** The longest lifetime a token may be issued for by `expiresInSeconds`: ten years. */
 export const MAX_TOKEN_LIFETIME_SECONDS = 10 * 365 * 86_400;
 
 /** Printable text: no control characters (NUL, ANSI escapes) and no formatting ones (RTL marks). */
-const tokenNameSchema = z
-  .string()
-  .min(1)
-  .max(100)
-  .regex(/^[^\p{Cc}\p{Cf}]+$/u, 'use printable text, without control or formatting characters');
+const tokenNameSchema = safeText(100);
 
 export const createTokenSchema = z
   .strictObject({
     name: tokenNameSchema,
     /** Refused from this many seconds after issue on. */
-    expiresInSeconds: z.number().int().min(60).max(MAX_TOKEN_LIFETIME_SECONDS).optional(),
+    expiresInSeconds: intIn(60, MAX_TOKEN_LIFETIME_SECONDS).optional(),
     /** Refused from this time on (ISO 8601 with a zone); must lie in the future. */
     expiresAt: z.iso.datetime({ offset: true }).max(40).optional(),
   })

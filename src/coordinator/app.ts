@@ -1,7 +1,13 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { InternalError, isMvmError, StoreUnavailableError, type MvmError } from '../core/errors.ts';
-import { routes, type RouteDef, type RouteName } from '../contract/api.ts';
+import {
+  InternalError,
+  isMvmError,
+  PayloadTooLargeError,
+  StoreUnavailableError,
+  type MvmError,
+} from '../core/errors.ts';
+import { MAX_REQUEST_BODY_BYTES, routes, type RouteDef, type RouteName } from '../contract/api.ts';
 import type { CertificateAuthority } from '../ports/certificate-authority.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Store } from '../ports/store.ts';
@@ -12,11 +18,13 @@ import { httpStatusOf } from '../contract/http-status.ts';
 import type { AdminTokenHome } from './admin-token.ts';
 import { requireScope, type Access, type AccessEnv, type Credentials } from './access.ts';
 import { authenticateNode, type PeerCertificate } from './node-auth.ts';
+import { clientWentAway } from './client-gone.ts';
 import { buildOpenApi } from './openapi.ts';
 import { parseRouteInput, type ParsedInput } from './route-input.ts';
 import { createServices, type Services } from './services/index.ts';
 
 export interface AppLogger {
+  debug(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
@@ -112,7 +120,15 @@ export function createCoordinatorApp(deps: CoordinatorAppDeps): CoordinatorApp {
   const openapi = buildOpenApi(deps.version);
   const credentials = credentialsFor(deps, services);
   const app = new Hono<AccessEnv>();
-  app.use('*', bodyLimit({ maxSize: 1024 * 1024 }));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_REQUEST_BODY_BYTES,
+      onError: () => {
+        throw new PayloadTooLargeError(MAX_REQUEST_BODY_BYTES);
+      },
+    }),
+  );
   app.get('/v1/openapi.json', (c) => c.json(openapi));
   for (const [name, def] of Object.entries(routes) as [RouteName, RouteDef][]) {
     register(app, name, def, handlers, credentials);
@@ -132,6 +148,11 @@ export function createCoordinatorApp(deps: CoordinatorAppDeps): CoordinatorApp {
     if (isMvmError(error)) {
       logged(deps, error);
       return errorResponse(c, error);
+    }
+    if (clientWentAway(error)) {
+      // Routine (a closed laptop, a killed script, a timeout): nobody is left to answer.
+      deps.logger?.debug({ method: c.req.method, path: c.req.path }, 'client went away');
+      return new Response(null, { status: 499 });
     }
     deps.logger?.error({ err: error, path: c.req.path }, 'unhandled error');
     return errorResponse(c, new InternalError('internal error; see the coordinator log'));

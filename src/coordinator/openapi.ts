@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { errorBodySchema } from '../contract/common.ts';
-import { routes, scopes, type RouteDef, type Scope } from '../contract/api.ts';
+import {
+  MAX_REQUEST_BODY_BYTES,
+  routes,
+  scopes,
+  type RouteDef,
+  type Scope,
+} from '../contract/api.ts';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -48,6 +54,7 @@ function operation(name: string, def: RouteDef): JsonSchema {
       ? {
           requestBody: {
             required: true,
+            description: `JSON of at most ${MAX_REQUEST_BODY_BYTES} bytes; a larger body is answered 413 payload_too_large`,
             content: { 'application/json': { schema: schemaOf(def.body, 'input') } },
           },
         }

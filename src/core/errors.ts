@@ -4,6 +4,7 @@
  */
 export const errorCodes = [
   'invalid_argument',
+  'payload_too_large',
   'not_found',
   'already_exists',
   'conflict',
@@ -36,6 +37,19 @@ export class ValidationError extends MvmError {
   constructor(message: string, problems: readonly string[] = []) {
     super('invalid_argument', message, problems.length > 0 ? { problems } : undefined);
     this.problems = problems;
+  }
+}
+
+/** A request body over the size the server reads; nothing of it was looked at. */
+export class PayloadTooLargeError extends MvmError {
+  constructor(maxBytes: number) {
+    const limit =
+      maxBytes % (1024 * 1024) === 0 ? `${maxBytes / (1024 * 1024)} MiB` : `${maxBytes} bytes`;
+    super(
+      'payload_too_large',
+      `the request body is over the ${limit} limit; send less (split the change into several requests)`,
+      { maxBytes },
+    );
   }
 }
 

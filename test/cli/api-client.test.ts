@@ -91,6 +91,8 @@ describe('createApiClient', () => {
       expect.stringMatching(/^tenant: /),
       expect.stringMatching(/^flake: /),
       expect.stringMatching(/^vcpus: /),
+      // The contract holds the server's limits (128-262144 MiB), so the CLI checks them too.
+      expect.stringMatching(/^memMib: .*128/),
     ]);
     expect(fake.sent).toHaveLength(0);
   });

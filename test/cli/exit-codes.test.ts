@@ -8,6 +8,7 @@ import { runIn } from './support/run-cli.ts';
 const expected: Record<ErrorCode, number> = {
   internal: 1,
   invalid_argument: 2,
+  payload_too_large: 2,
   unauthenticated: 3,
   permission_denied: 3,
   not_found: 4,

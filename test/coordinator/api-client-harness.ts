@@ -53,7 +53,9 @@ function client(app: CoordinatorApp['app']) {
       body: text === '' ? undefined : (JSON.parse(text) as unknown),
     };
   }
-  return { call };
+  /** A request exactly as given (headers, streamed bodies), for what `call` cannot express. */
+  const request = (path: string, init: RequestInit) => app.request(`/v1${path}`, init);
+  return { call, request };
 }
 
 export type Api = Awaited<ReturnType<typeof apiOver>>;

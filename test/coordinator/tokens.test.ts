@@ -15,7 +15,7 @@ type Json = Record<string, unknown>;
 /** Every log line the app writes, to prove no secret is ever among them. */
 function capturingLogger(lines: string[]): AppLogger {
   const keep = (obj: object, msg?: string) => lines.push(JSON.stringify({ obj, msg }));
-  return { info: keep, warn: keep, error: keep };
+  return { debug: keep, info: keep, warn: keep, error: keep };
 }
 
 interface World {

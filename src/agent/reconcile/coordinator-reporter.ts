@@ -1,3 +1,4 @@
+import { MAX_FAILURE_REASON, toMultilineText } from '../../contract/common.ts';
 import { isMvmError } from '../../core/errors.ts';
 import type { InstanceStatus } from '../../core/model.ts';
 import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
@@ -37,7 +38,10 @@ export function coordinatorReporter(
           },
           body: {
             status,
-            ...(failureReason ? { failureReason: failureReason.slice(0, 2000) } : {}),
+            // A command's output may hold escapes the contract refuses: relay it defanged.
+            ...(failureReason
+              ? { failureReason: toMultilineText(failureReason, MAX_FAILURE_REASON) }
+              : {}),
           },
         });
         sent.set(key, status);

@@ -77,7 +77,8 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
       const request = buildRequest(baseUrl, route, input as LooseInput, options.token, signal);
       const response = await exchange(send, request, baseUrl, deadline);
-      return (await readResponse(route, response, name, baseUrl)) as CallOutput<N>;
+      const text = await readBody(response, route, baseUrl, deadline);
+      return readResponse(route, response, parseJson(text), name, baseUrl) as CallOutput<N>;
     },
   };
 }
@@ -172,10 +173,7 @@ async function exchange(
         url: baseUrl,
       });
     }
-    const reason =
-      error instanceof Error && error.name === 'TimeoutError'
-        ? `no answer within ${timeoutMs / 1000}s`
-        : describeCause(error);
+    const reason = failureReason(error, timeoutMs);
     const hint = UNTRUSTED.test(reason)
       ? "pass the coordinator's CA certificate with --ca-file (env MVM_CA_FILE)"
       : "start it with 'mvm coordinator serve' or set --coordinator";
@@ -185,8 +183,39 @@ async function exchange(
   }
 }
 
-async function readJson(response: Response): Promise<unknown> {
-  const text = await response.text();
+function failureReason(error: unknown, timeoutMs: number): string {
+  return error instanceof Error && error.name === 'TimeoutError'
+    ? `no answer within ${timeoutMs / 1000}s`
+    : describeCause(error);
+}
+
+/**
+ * The answer's body. A connection that breaks after the status line (coordinator killed, a
+ * proxy cut it, a network drop) is the coordinator being unreachable, not a CLI bug; and a
+ * change may have been made although its answer never arrived.
+ */
+async function readBody(
+  response: Response,
+  route: RouteDef,
+  baseUrl: string,
+  timeoutMs: number,
+): Promise<string> {
+  try {
+    return await response.text();
+  } catch (error) {
+    if (error instanceof MvmError) throw error;
+    const next =
+      route.method === 'get'
+        ? 'retry; if it keeps happening, look at the coordinator log and any proxy in between'
+        : "the change may have been made; check with the matching 'mvm … list' or 'info' command before retrying";
+    throw new UnavailableError(
+      `the connection to the coordinator at ${baseUrl} broke while it answered (${failureReason(error, timeoutMs)}); ${next}`,
+      { url: baseUrl },
+    );
+  }
+}
+
+function parseJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch {
@@ -200,19 +229,20 @@ const codeByStatus: Readonly<Record<number, ErrorCode>> = {
   403: 'permission_denied',
   404: 'not_found',
   409: 'conflict',
+  413: 'payload_too_large',
   422: 'quota_exceeded',
   502: 'unavailable',
   503: 'unavailable',
   504: 'unavailable',
 };
 
-async function readResponse(
+function readResponse(
   route: RouteDef,
   response: Response,
+  json: unknown,
   name: string,
   baseUrl: string,
-): Promise<unknown> {
-  const json = await readJson(response);
+): unknown {
   if (!response.ok) throw errorFromResponse(response, json, baseUrl);
   const parsed = route.response.safeParse(json);
   if (!parsed.success) {

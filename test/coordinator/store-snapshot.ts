@@ -1,0 +1,29 @@
+import type { Store } from '../../src/ports/store.ts';
+
+/**
+ * Everything a request could change, read straight from the store: a refused request must
+ * leave it identical. Tokens keep only what a request may not alter (their use may be
+ * recorded), and join tokens have no list, so their effect shows in the audit log.
+ */
+export async function storeSnapshot(store: Store, nodeIds: readonly string[] = []) {
+  const tokens = await store.tokens.list();
+  const certificates = [];
+  for (const id of nodeIds) certificates.push(...(await store.nodeCertificates.list(id)));
+  return {
+    tenants: await store.tenants.list(),
+    pools: await store.pools.list(),
+    instances: await store.instances.list(),
+    nodes: await store.nodes.list(),
+    tokens: tokens.map(({ id, hash, tenantId, name, revokedAt }) => ({
+      id,
+      hash,
+      tenantId,
+      name,
+      revokedAt,
+    })),
+    certificates,
+    audit: (await store.audit.list({ limit: 1_000_000 })).length,
+  };
+}
+
+export type StoreSnapshot = Awaited<ReturnType<typeof storeSnapshot>>;
