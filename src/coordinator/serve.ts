@@ -6,6 +6,7 @@ import { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { openStore } from '../db/open-store.ts';
+import { lockSqliteStore } from '../db/sqlite-store-lock.ts';
 import { systemClock } from '../drivers/clock/system-clock.ts';
 import { OpensslCa } from '../drivers/pki/openssl-ca.ts';
 import { NodeProcessRunner } from '../drivers/process/node-process-runner.ts';
@@ -140,7 +141,12 @@ export async function serveCoordinator(
   options: { logger?: pino.Logger } = {},
 ): Promise<RunningCoordinator> {
   const logger = options.logger ?? pino({ name: 'mvm-coordinator' }, pino.destination(2));
-  const store = await openStore(settings.databaseUrl, { logger });
+  // Refused before anything is opened when another coordinator serves the same SQLite file.
+  const storeLock = lockSqliteStore(settings.databaseUrl);
+  const store = await openStore(settings.databaseUrl, { logger }).catch((error: unknown) => {
+    storeLock.release();
+    throw error;
+  });
   try {
     const signingKey = await loadOrCreateSigningKey(settings.dataDir, settings.signingKey);
     const runner = new NodeProcessRunner();
@@ -203,11 +209,13 @@ export async function serveCoordinator(
         stopRefreshing();
         await stopListening(server);
         await store.close();
+        storeLock.release();
         logger.info({}, 'coordinator stopped');
       },
     };
   } catch (error) {
     await store.close();
+    storeLock.release();
     throw error;
   }
 }

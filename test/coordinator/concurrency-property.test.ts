@@ -21,7 +21,7 @@ import {
  * 5xx, never a conflict that only says another request was in flight). Bounded: a few dozen
  * requests per run and a handful of runs per store, every time CI runs.
  */
-const RUNS = 25;
+const RUNS = 15;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function addNode(api: Api): Promise<void> {
