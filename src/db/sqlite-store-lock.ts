@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { ConflictError } from '../core/errors.ts';
@@ -24,7 +24,8 @@ export function lockSqliteStore(url: string): StoreLock {
   const target = parseStoreUrl(url);
   if (target.dialect !== 'sqlite' || target.path === SQLITE_MEMORY) return NO_LOCK;
   const path = `${target.path}.lock`;
-  mkdirSync(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  createPrivately(path);
   // No waiting: a held lock means a running coordinator, which will not let go.
   const database = new SqliteDatabase(path, { timeout: 0 });
   try {
@@ -37,6 +38,18 @@ export function lockSqliteStore(url: string): StoreLock {
     throw alreadyServed(target.path, path);
   }
   return { path, release: () => database.close() };
+}
+
+/**
+ * Creates the (empty, never written) file 0600 like the database beside it, and only if it
+ * is missing: closing any descriptor of a file this process has locked would drop the lock.
+ */
+function createPrivately(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
 }
 
 function isBusy(error: unknown): boolean {

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
@@ -116,6 +116,7 @@ describe('one coordinator per SQLite database', () => {
       `another mvm coordinator (pid ${process.pid}) is already serving the SQLite database ${settings.databaseUrl} (it holds ${settings.databaseUrl}.lock); stop it first, or give this one its own --data-dir or --database`,
     );
     expect((await fetch(`${first.url}/v1/health`)).status).toBe(200);
+    expect((await stat(`${settings.databaseUrl}.lock`)).mode & 0o777).toBe(0o600);
     await first.close();
     const second = await serveCoordinator(settings, { logger: quiet });
     await second.close();
