@@ -6,6 +6,7 @@ import { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { openStore } from '../db/open-store.ts';
+import { lockSqliteStore } from '../db/sqlite-store-lock.ts';
 import { systemClock } from '../drivers/clock/system-clock.ts';
 import { OpensslCa } from '../drivers/pki/openssl-ca.ts';
 import { NodeProcessRunner } from '../drivers/process/node-process-runner.ts';
@@ -144,9 +145,17 @@ export async function serveCoordinator(
   for (const tightened of secureDataDir(settings.dataDir)) {
     logger.warn({ ...tightened }, 'data dir entry was open to other users; tightened its mode');
   }
-  // A weak configured admin token is refused before anything is opened.
-  const adminToken = await resolveAdminToken(settings.dataDir, settings.adminToken);
-  const store = await openStore(settings.databaseUrl, { logger });
+  // Refused before anything is opened when another coordinator serves the same SQLite file.
+  const storeLock = lockSqliteStore(settings.databaseUrl);
+  const opened = async () => {
+    // A weak configured admin token is refused before the store is opened.
+    const token = await resolveAdminToken(settings.dataDir, settings.adminToken);
+    return { adminToken: token, store: await openStore(settings.databaseUrl, { logger }) };
+  };
+  const { adminToken, store } = await opened().catch((error: unknown) => {
+    storeLock.release();
+    throw error;
+  });
   try {
     const signingKey = await loadOrCreateSigningKey(settings.dataDir, settings.signingKey);
     const runner = new NodeProcessRunner();
@@ -214,11 +223,13 @@ export async function serveCoordinator(
         stopRefreshing();
         await stopListening(server);
         await store.close();
+        storeLock.release();
         logger.info({}, 'coordinator stopped');
       },
     };
   } catch (error) {
     await store.close();
+    storeLock.release();
     throw error;
   }
 }

@@ -25,6 +25,7 @@ import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
 import type { Database } from './schema.ts';
 import type { SqlDialect } from './sql-dialect.ts';
+import { retryingTransientAborts } from './transaction-retry.ts';
 
 /** Every repository bound to one connection or transaction. */
 export function reposFor(db: Kysely<Database>): Repos {
@@ -74,12 +75,13 @@ export class KyselyStore implements Store {
   }
 
   /**
-   * Commits when `fn` resolves, rolls back when it throws. Inside `fn` use only the repos it is
+   * Commits when `fn` resolves, rolls back when it throws, and runs it again when the database
+   * aborted it for a deadlock (transaction-retry.ts). Inside `fn` use only the repos it is
    * given: on SQLite the store has one connection, so touching the store itself would wait for
    * the transaction that is waiting for it.
    */
   transaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => fn(reposFor(trx)));
+    return retryingTransientAborts(() => this.db.transaction().execute((trx) => fn(reposFor(trx))));
   }
 
   /** Idempotent. */

@@ -1,5 +1,5 @@
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import { Pool, TypeOverrides } from 'pg';
 import { StoreUnavailableError, UnavailableError, isMvmError } from '../core/errors.ts';
 import { privateSqliteFile } from '../drivers/fs/private-files.ts';
@@ -7,6 +7,7 @@ import type { Store } from '../ports/store.ts';
 import { KyselyStore } from './kysely-store.ts';
 import { resilientPool } from './postgres-pool.ts';
 import { migrateToLatest } from './migrate.ts';
+import { ImmediateSqliteDialect } from './sqlite-immediate.ts';
 import type { Database } from './schema.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { StoreLogger } from './store-logger.ts';
@@ -57,13 +58,13 @@ function createDialect(
   target: StoreTarget,
   url: string,
   logger: StoreLogger | undefined,
-): PostgresDialect | SqliteDialect {
+): PostgresDialect | ImmediateSqliteDialect {
   if (target.dialect === 'postgres') {
     return new PostgresDialect({
       pool: resilientPool(postgresPool(target.connectionString), logger),
     });
   }
-  return new SqliteDialect({ database: openSqlite(target.path, url, logger) });
+  return new ImmediateSqliteDialect(openSqlite(target.path, url, logger));
 }
 
 /** A request waits this long for a connection before it is answered 503 store_unavailable. */

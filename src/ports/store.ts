@@ -27,6 +27,18 @@ export interface TenantRepo {
   /** Throws AlreadyExistsError for a duplicate id, ConflictError for a duplicate netId/subnet. */
   insert(tenant: TenantRecord): Promise<void>;
   get(id: string): Promise<TenantRecord | undefined>;
+  /**
+   * Inside a transaction: waits for the tenant's lock, holds it until the transaction ends,
+   * and returns the tenant as it then stands (undefined when it is gone). Every transaction
+   * that changes a tenant's quotas, pools or instances takes it before reading any of them, so
+   * no two of them interleave: a quota check and the writes it allows are one step.
+   */
+  lock(id: string): Promise<TenantRecord | undefined>;
+  /**
+   * lock() for every tenant, in id order, for work across tenants (placement, node loss).
+   * Whoever holds several tenant locks takes them in id order, and before any node's.
+   */
+  lockAll(): Promise<void>;
   list(): Promise<TenantRecord[]>;
   networks(): Promise<Array<{ tenantId: string; netId: number; subnet: string }>>;
   updateQuotas(
@@ -206,10 +218,15 @@ export interface NodeCertificateRepo {
   revokeNode(nodeId: string, at: string): Promise<number>;
 }
 
-/** Exclusion across coordinator replicas (the scheduler runs on one at a time). */
+/**
+ * Exclusion across coordinator replicas: the scheduler runs on one at a time, and tenant
+ * networks are allocated one at a time.
+ */
 export interface LockRepo {
   /** Inside a transaction: true if this transaction now holds `name` until it ends. */
   tryAcquire(name: string): Promise<boolean>;
+  /** Inside a transaction: waits until this transaction holds `name`, until it ends. */
+  acquire(name: string): Promise<void>;
 }
 
 export interface Repos {
@@ -227,7 +244,11 @@ export interface Repos {
 
 export interface Store extends Repos {
   readonly dialect: 'sqlite' | 'postgres';
-  /** Runs `fn` in one database transaction; repos passed in are bound to it. */
+  /**
+   * Runs `fn` in one database transaction; repos passed in are bound to it. A transaction the
+   * database aborted for a deadlock runs again, so `fn` may run more than once: it must change
+   * nothing but through those repos. On SQLite it holds the write lock from its start.
+   */
   transaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

@@ -2,7 +2,7 @@ import { ConflictError, IllegalTransitionError, NotFoundError } from '../../core
 import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
 import { checkQuotas } from '../../core/quotas.ts';
 import type { InstanceAction, InstanceActionRequest } from '../../contract/requests.ts';
-import type { InstanceFilter, InstanceKey, Repos } from '../../ports/store.ts';
+import type { InstanceFilter, InstanceKey, Repos, TenantRecord } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { audit, type ServiceDeps } from './context.ts';
@@ -92,6 +92,7 @@ export class InstanceService {
     request: InstanceActionRequest,
   ): Promise<Instance> {
     return this.deps.store.transaction(async (repos) => {
+      const tenant = await repos.tenants.lock(key.tenantId);
       const instance = await loadInstance(repos, key);
       const target = targetOf[request.action];
       if (!allowedFrom[request.action].includes(instance.desiredStatus)) {
@@ -103,8 +104,9 @@ export class InstanceService {
         );
       }
       if (instance.desiredStatus === target) return instance;
-      if (target !== 'destroyed' && target !== 'stopped')
-        await this.checkQuota(repos, instance, target);
+      // An instance exists only with its tenant: loadInstance has thrown otherwise.
+      if (tenant && target !== 'destroyed' && target !== 'stopped')
+        await checkQuota(repos, tenant, instance, target);
       const at = this.deps.clock.now().toISOString();
       const expected = request.expectedVersion ?? instance.version;
       let result = await repos.instances.setDesired(key, target, expected, at);
@@ -141,6 +143,9 @@ export class InstanceService {
     report: StatusReport,
   ): Promise<{ instance: Instance; removed: boolean }> {
     return this.deps.store.transaction(async (repos) => {
+      // An agent's report moves the instance's version: it waits for, and does not break, a
+      // change of intent that read the instance under the tenant's lock.
+      await repos.tenants.lock(key.tenantId);
       const instance = await loadInstance(repos, key);
       if (instance.nodeId !== nodeId) {
         throw new ConflictError(
@@ -164,12 +169,16 @@ export class InstanceService {
       return { instance: updated, removed };
     });
   }
+}
 
-  private async checkQuota(repos: Repos, instance: Instance, target: DesiredStatus): Promise<void> {
-    const tenant = await loadTenant(repos, instance.tenantId);
-    const usage = await usageOf(repos, tenant.id, {
-      desiredOf: (i) => (i.poolId === instance.poolId && i.id === instance.id ? target : undefined),
-    });
-    checkQuotas(tenant.id, tenant.quotas, usage);
-  }
+async function checkQuota(
+  repos: Repos,
+  tenant: TenantRecord,
+  instance: Instance,
+  target: DesiredStatus,
+): Promise<void> {
+  const usage = await usageOf(repos, tenant.id, {
+    desiredOf: (i) => (i.poolId === instance.poolId && i.id === instance.id ? target : undefined),
+  });
+  checkQuotas(tenant.id, tenant.quotas, usage);
 }

@@ -62,6 +62,12 @@ export function advancedActivity(
   return new Date(at).toISOString();
 }
 
+/** The tenants whose instances a heartbeat's activity samples may move, in lock order. */
+function activeTenants(samples: readonly ActivitySample[]): string[] {
+  const active = samples.filter((s) => s.lastActiveAt !== undefined).map((s) => s.tenant);
+  return [...new Set(active)].sort();
+}
+
 /**
  * Node liveness: heartbeats in, and the loss policy of core/node-loss.ts applied to nodes
  * that fall silent. Both run as single transactions, so a heartbeat racing a loss declaration
@@ -85,6 +91,8 @@ export class NodeHealthService {
 
   async heartbeat(nodeId: string, request: HeartbeatRequest): Promise<HeartbeatResult> {
     const outcome = await this.deps.store.transaction(async (repos) => {
+      // Activity moves instances' versions: under their tenants' locks, taken before the node's.
+      for (const tenantId of activeTenants(request.instances)) await repos.tenants.lock(tenantId);
       const node = await repos.nodes.get(nodeId);
       if (!node) throw new NotFoundError('node', nodeId, "join the host with 'mvm add host'");
       const at = this.deps.clock.now().toISOString();
@@ -131,6 +139,8 @@ export class NodeHealthService {
         heartbeatOverdue(n, now, this.lostAfterMs, watchingSince),
       );
       if (overdue.length === 0) return [];
+      // Tenant locks before the node's, as every holder of both takes them.
+      await repos.tenants.lockAll();
       const pools = await repos.pools.list();
       const out: NodeLoss[] = [];
       for (const node of overdue) out.push(await this.declareLost(repos, node, pools));

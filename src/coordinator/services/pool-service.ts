@@ -15,7 +15,7 @@ import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { createInstances } from './instance-factory.ts';
-import { loadTenant, usageOf } from './tenant-service.ts';
+import { loadTenant, lockTenant, usageOf } from './tenant-service.ts';
 
 export async function loadPool(repos: Repos, tenantId: string, poolId: string): Promise<Pool> {
   const pool = await repos.pools.get(tenantId, poolId);
@@ -59,7 +59,7 @@ export class PoolService {
     validateSleepPolicy(request);
     const now = this.deps.clock.now().toISOString();
     return this.deps.store.transaction(async (repos) => {
-      const tenant = await loadTenant(repos, tenantId);
+      const tenant = await lockTenant(repos, tenantId);
       if (await repos.pools.get(tenantId, request.id)) {
         throw new ConflictError(`pool '${tenantId}/${request.id}' already exists`);
       }
@@ -147,6 +147,8 @@ export class PoolService {
     request: UpdatePoolRequest,
   ): Promise<{ before: Pool; updated: Pool }> {
     return this.deps.store.transaction(async (repos) => {
+      // Locked like a scale, so that neither finds the pool's version moved under it.
+      await repos.tenants.lock(tenantId);
       const pool = await loadPool(repos, tenantId, poolId);
       if (request.role !== undefined && request.role !== pool.role) {
         const problem = `role is fixed at pool creation: '${tenantId}/${poolId}' is a ${pool.role} pool; create a new pool with --role ${request.role}`;
@@ -209,7 +211,7 @@ export class PoolService {
     request: ScalePoolRequest,
   ): Promise<{ result: ScaleResult; recheckAt: string | undefined }> {
     return this.deps.store.transaction(async (repos) => {
-      const tenant = await loadTenant(repos, tenantId);
+      const tenant = await lockTenant(repos, tenantId);
       const pool = await loadPool(repos, tenantId, poolId);
       const counts: PoolCounts = validateCounts({
         running: request.running ?? pool.counts.running,
@@ -279,6 +281,7 @@ export class PoolService {
 
   async destroy(principal: Principal, tenantId: string, poolId: string, force: boolean) {
     const result = await this.deps.store.transaction(async (repos) => {
+      await repos.tenants.lock(tenantId);
       await loadPool(repos, tenantId, poolId);
       const instances = await repos.instances.list({ tenantId, poolId });
       if (instances.length > 0 && !force) {

@@ -61,6 +61,9 @@ export class SchedulerService {
       if (!(await repos.locks.tryAcquire('mvm.scheduler'))) {
         return { placed: [], unplaced: [], slept: [], released: [] };
       }
+      // Placement and pressure move instances of any tenant: it waits for every change of
+      // intent in flight, and none interleaves with it (each would find versions moved).
+      await repos.tenants.lockAll();
       const nodes = (await repos.nodes.list()).filter((n) => n.status === 'ready');
       const instances = (await repos.instances.list()).filter(
         (i) => i.desiredStatus !== 'destroyed',

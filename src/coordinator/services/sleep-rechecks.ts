@@ -46,6 +46,7 @@ export class SleepRecheckService {
 
   async recheckPool(ref: PoolRef): Promise<RecheckResult> {
     return this.deps.store.transaction(async (repos) => {
+      await repos.tenants.lock(ref.tenantId);
       const pool = await repos.pools.get(ref.tenantId, ref.poolId);
       if (!pool) return { changed: [] };
       const instances = (await repos.instances.list(ref)).filter(isLive);

@@ -31,6 +31,26 @@ export async function loadTenant(repos: Repos, id: string): Promise<TenantRecord
   return tenant;
 }
 
+/**
+ * The tenant, locked until the transaction ends. Every change of a tenant's quotas, pools or
+ * instances starts here, then reads what it checks, then writes: on Postgres at read
+ * committed nothing else would stop two requests from both passing a quota check that only
+ * one of them may pass. A row lock rather than SERIALIZABLE: waiters queue instead of failing
+ * and being retried (50 racing scales of one tenant would abort most attempts), it is the
+ * same on every statement, and a destroyed tenant releases its waiters to a clean not-found.
+ */
+export async function lockTenant(repos: Repos, id: string): Promise<TenantRecord> {
+  const tenant = await repos.tenants.lock(id);
+  if (!tenant) throw tenantNotFound(id);
+  return tenant;
+}
+
+/**
+ * Tenant networks are allocated one at a time across replicas: the lowest free net id is a
+ * choice from every tenant's, and no row can be locked for one that does not exist yet.
+ */
+const NETWORK_ALLOCATION_LOCK = 'mvm.tenant-networks';
+
 /** A change of intent to weigh before it is stored: overridden and added desired statuses. */
 export interface IntentChange {
   desiredOf?: (instance: Instance) => DesiredStatus | undefined;
@@ -67,6 +87,7 @@ export class TenantService {
     const quotas = validateQuotas(request.quotas ?? {});
     const now = this.deps.clock.now().toISOString();
     return this.deps.store.transaction(async (repos) => {
+      await repos.locks.acquire(NETWORK_ALLOCATION_LOCK);
       const existing = await repos.tenants.get(request.id);
       if (existing)
         throw new ConflictError(`tenant '${request.id}' already exists`, { id: request.id });
@@ -102,9 +123,12 @@ export class TenantService {
     return tenants.filter((t) => visible === undefined || t.id === visible).map(tenantView);
   }
 
+  /** Under the lock too: pools and instances read apart could disagree (a pool created between). */
   async get(id: string): Promise<TenantDetailView> {
-    const tenant = await loadTenant(this.deps.store, id);
-    return { ...tenantView(tenant), usage: usageView(await usageOf(this.deps.store, id)) };
+    return this.deps.store.transaction(async (repos) => {
+      const tenant = await lockTenant(repos, id);
+      return { ...tenantView(tenant), usage: usageView(await usageOf(repos, id)) };
+    });
   }
 
   async update(
@@ -113,7 +137,7 @@ export class TenantService {
     request: UpdateTenantRequest,
   ): Promise<TenantDetailView> {
     return this.deps.store.transaction(async (repos) => {
-      const tenant = await loadTenant(repos, id);
+      const tenant = await lockTenant(repos, id);
       const quotas: Quotas = validateQuotas(request.quotas, tenant.quotas);
       const usage = await usageOf(repos, id);
       // Lowering a quota below what the tenant already asked for would leave intent that can
@@ -134,7 +158,7 @@ export class TenantService {
 
   async destroy(principal: Principal, id: string, force: boolean) {
     const result = await this.deps.store.transaction(async (repos) => {
-      await loadTenant(repos, id);
+      await lockTenant(repos, id);
       const pools = await repos.pools.list({ tenantId: id });
       if (pools.length > 0 && !force) {
         throw new ConflictError(

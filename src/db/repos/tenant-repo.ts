@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.ts';
 import type { Quotas } from '../../core/model.ts';
 import type { TenantRecord, TenantRepo } from '../../ports/store.ts';
@@ -6,6 +6,7 @@ import { versionConflict } from '../cas-errors.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import type { ConstraintRules } from '../constraint-error.ts';
 import type { Database, TenantsTable } from '../schema.ts';
+import { dialectOf } from '../sql-dialect.ts';
 
 type TenantRow = Selectable<TenantsTable>;
 
@@ -27,6 +28,25 @@ export class KyselyTenantRepo implements TenantRepo {
       .where('id', '=', id)
       .executeTakeFirst();
     return row && fromRow(row);
+  }
+
+  /**
+   * A row lock on Postgres (read committed: every later statement of the transaction sees what
+   * the previous holder committed). SQLite transactions hold the database's write lock from
+   * their BEGIN, so there the read alone is right.
+   */
+  async lock(id: string): Promise<TenantRecord | undefined> {
+    const query = this.db.selectFrom('tenants').selectAll().where('id', '=', id);
+    const locked = dialectOf(this.db) === 'postgres' ? query.forUpdate() : query;
+    const row = await locked.executeTakeFirst();
+    return row && fromRow(row);
+  }
+
+  /** In byte order ("C"), the order callers that lock several tenants sort their ids in. */
+  async lockAll(): Promise<void> {
+    if (dialectOf(this.db) !== 'postgres') return;
+    const byteOrder = sql`id collate "C"`;
+    await this.db.selectFrom('tenants').select('id').orderBy(byteOrder).forUpdate().execute();
   }
 
   async list(): Promise<TenantRecord[]> {
