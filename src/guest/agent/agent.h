@@ -17,7 +17,7 @@
 
 #define FRAME_MAGIC 0xB7
 #define FRAME_HDR 10
-/* Largest payload the host may send (a reconnecting host flushes this many newlines). */
+/* Largest payload the host may send. */
 #define MAX_IN_PAYLOAD (32 * 1024)
 /* Largest payload the agent sends. */
 #define MAX_OUT_PAYLOAD (64 * 1024)
@@ -87,6 +87,7 @@ struct conn {
   int connected;      /* a port: the host end is open (we saw data or EAGAIN, not EOF) */
   int64_t next_probe; /* a disconnected port: when to try reading again */
   unsigned gen;       /* bumped on every reset: stale references become invalid */
+  int64_t last_input; /* when bytes last arrived */
   struct buf in, out;
 };
 #define MAX_CONNS 16
@@ -97,6 +98,9 @@ void conn_flush(struct conn *c);
 void conn_reset(struct conn *c, const char *why); /* host went away: end its sessions */
 void conn_close(struct conn *c);
 int conn_congested(const struct conn *c);
+#define FRAME_STALL_MS 2000
+void conn_check_stall(struct conn *c, int64_t now);
+int64_t conn_stall_deadline(const struct conn *c);
 void send_frame(struct conn *c, int type, uint32_t stream, const void *data, size_t n);
 void send_credit(struct conn *c, uint32_t stream, uint32_t bytes);
 
@@ -159,6 +163,7 @@ int session_count_busy(struct buf *labels);
 void exec_start(const struct reply_to *r, const struct jv *req);
 void exec_signal(const struct reply_to *r, const struct jv *req);
 void exec_resize(const struct reply_to *r, const struct jv *req);
+void session_cancel(const struct reply_to *r, const struct jv *req);
 void session_on_stdin(struct session *s, const char *data, size_t n);
 void session_on_eof(struct session *s);
 void session_on_credit(struct session *s, uint32_t n);

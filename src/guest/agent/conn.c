@@ -2,8 +2,8 @@
  * Host connections. Each starts in line mode: NDJSON requests of protocol version 1 are
  * answered as lines (older hosts keep working), and a `hello` line switches the connection to
  * binary frames `[magic][type][stream u32][length u32][payload]`. A bad frame header sends an
- * error and drops back to line mode, where everything up to the next `{` is skipped: a host
- * that reconnects mid-frame sends MAX_IN_PAYLOAD newlines and a fresh hello to resynchronise.
+ * error and drops back to line mode, where everything up to the next `{` is skipped until a
+ * host says hello again; so does half a frame that stalls (see conn_check_stall).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -154,8 +154,13 @@ void send_event(struct conn *c, uint32_t stream, const char *ev, const struct bu
   buf_free(&msg);
 }
 
+/* A JSON request line; junk before it on the same line (stale frame bytes) is skipped. */
 static void on_line(struct conn *c, const char *line, size_t n) {
-  struct jv *req = json_parse(line, n);
+  struct jv *req = NULL;
+  const char *start = line;
+  while (start && !(req = json_parse(start, n - (size_t)(start - line)))) {
+    start = memchr(start + 1, '{', n - (size_t)(start + 1 - line));
+  }
   if (!req || req->type != J_OBJ) {
     json_free(req); /* resynchronising: skipped without an answer */
     return;
@@ -251,6 +256,7 @@ void conn_on_readable(struct conn *c) {
     ssize_t n = read(c->fd, chunk, sizeof chunk);
     if (n > 0) {
       c->connected = 1;
+      c->last_input = now_ms();
       buf_add(&c->in, chunk, (size_t)n);
       parse_input(c);
       if (!c->used) return;
@@ -272,4 +278,20 @@ void conn_on_readable(struct conn *c) {
     }
     return;
   }
+}
+
+/*
+ * Half a frame that stops arriving is the tail of a host that went away unnoticed (a
+ * virtio-serial host can reconnect between two reads): the next host's hello is then inside
+ * it. Going back to line mode over the same bytes finds that hello.
+ */
+void conn_check_stall(struct conn *c, int64_t now) {
+  if (c->mode != MODE_FRAMES || c->in.len == 0 || now - c->last_input < FRAME_STALL_MS) return;
+  logmsg("half a frame stalled for %d ms: back to lines to find a new hello", FRAME_STALL_MS);
+  c->mode = MODE_LINE;
+  parse_input(c);
+}
+
+int64_t conn_stall_deadline(const struct conn *c) {
+  return c->mode == MODE_FRAMES && c->in.len ? c->last_input + FRAME_STALL_MS : 0;
 }

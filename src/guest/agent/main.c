@@ -148,6 +148,7 @@ static int build_pollset(void) {
     }
     watch(c->fd, POLLIN, P_CONN, c);
     if (c->out.len) watch(c->out_fd, POLLOUT, P_CONN, c);
+    if ((t = conn_stall_deadline(c)) && (!next || t < next)) next = t;
   }
   int pump = 0;
   for (int i = 0; i < MAX_SESSIONS; i++) {
@@ -191,6 +192,7 @@ static void probe_ports(void) {
   int64_t now = now_ms();
   for (int i = 0; i < MAX_CONNS; i++) {
     struct conn *c = &conns[i];
+    if (c->used) conn_check_stall(c, now);
     if (c->used && c->kind == CONN_PORT && !c->connected && now >= c->next_probe)
       conn_on_readable(c);
   }

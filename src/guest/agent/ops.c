@@ -321,7 +321,7 @@ static const struct {
     {"hello", hello_op, 1},      {"ping", ping, 1},        {"status", status_op, 1},
     {"wake", wake, 1},           {"drives", drives, 1},    {"sleep-prep", sleep_prep, 1},
     {"exec", exec_start, 0},     {"signal", exec_signal, 0}, {"resize", exec_resize, 0},
-    {"put", file_put, 0},        {"get", file_get, 0},
+    {"put", file_put, 0},        {"get", file_get, 0},     {"cancel", session_cancel, 0},
 };
 
 void handle_request(const struct reply_to *r, const struct jv *req) {

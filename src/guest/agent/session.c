@@ -410,6 +410,27 @@ void exec_signal(const struct reply_to *r, const struct jv *req) {
   reply_ok(r, NULL);
 }
 
+/* Ends a session early: a command's group is KILLed (its exit follows), a transfer dropped. */
+void session_cancel(const struct reply_to *r, const struct jv *req) {
+  double id;
+  struct session *s = json_num(req, "session", &id) ? session_find(r->c, (uint32_t)id) : NULL;
+  if (!s) {
+    reply_err(r, "not_found", "no session to cancel on this connection");
+    return;
+  }
+  if (s->kind == S_EXEC) {
+    if (!s->exited) kill(-s->pid, SIGKILL);
+  } else {
+    struct buf body = {0};
+    jw_str(&body, "error", "cancelled by the host");
+    jw_str(&body, "code", "cancelled");
+    send_event(s->c, s->id, "error", &body);
+    buf_free(&body);
+    file_abort(s);
+  }
+  reply_ok(r, NULL);
+}
+
 void exec_resize(const struct reply_to *r, const struct jv *req) {
   struct session *s = target(r, req);
   if (!s) return;
