@@ -9,7 +9,7 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GuestStatus } from '../../src/contract/guest-protocol.ts';
+import type { GuestStatusV2 } from '../../src/contract/guest-protocol-v2.ts';
 import { startAgent } from '../../src/agent/start-agent.ts';
 import type { AgentHandle } from '../../src/agent/start-agent.ts';
 import { collectStats } from '../../src/agent/runtime/stats.ts';
@@ -50,7 +50,7 @@ describe.runIf(gate.run)('agent instance runtime with a real guest', () => {
     if (!record.handle) throw new Error(`no VMM handle (status ${record.status})`);
     return agent.deps.guests.for(record.handle);
   };
-  const counterAbove = (value: number): Promise<GuestStatus> =>
+  const counterAbove = (value: number): Promise<GuestStatusV2> =>
     waitUntil(
       async () => {
         const status = await guest().status();

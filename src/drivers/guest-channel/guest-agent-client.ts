@@ -67,6 +67,12 @@ export class GuestAgentClient {
     return (await this.connection()).info;
   }
 
+  /** A liveness check on an open (or freshly opened) channel. */
+  async ping(timeoutMs?: number): Promise<{ ok: true; ready: true }> {
+    await this.request('ping', {}, timeoutMs);
+    return { ok: true, ready: true };
+  }
+
   async status(timeoutMs?: number): Promise<GuestStatusV2> {
     const answer = await this.request('status', {}, timeoutMs);
     const parsed = StatusV2Schema.safeParse(answer);

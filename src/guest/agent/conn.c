@@ -32,6 +32,7 @@ struct conn *conn_add(int fd, int out_fd, enum conn_kind kind) {
     c->kind = kind;
     c->mode = MODE_LINE;
     c->connected = kind != CONN_PORT;
+    c->next_probe = now_ms(); /* a port: look for a host at once (0 would mean "no timer") */
     c->gen = gen;
     set_nonblock(fd);
     if (out_fd != fd) set_nonblock(out_fd);
