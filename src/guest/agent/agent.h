@@ -4,8 +4,8 @@
  * unix listeners, stdio) and every session (exec, pty, file put/get). No third-party code:
  * glibc only, linked statically so it runs in any guest, with or without a libc of its own.
  */
-#ifndef MVM_AGENT_H
-#define MVM_AGENT_H
+#ifndef GUEST_AGENT_H
+#define GUEST_AGENT_H
 
 #include <stddef.h>
 #include <stdint.h>
