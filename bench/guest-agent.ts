@@ -10,6 +10,8 @@
  * `npx tsx bench/guest-agent.ts [N]` (N boots per candidate, default 3).
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildDevImage } from '../src/drivers/dev-image/build-dev-image.ts';
@@ -79,7 +81,12 @@ async function benchDrive(dir: string): Promise<string> {
   entries.push({ kind: 'file', path: 'node/node', data: await readFile(node), mode: 0o755 });
   for (const lib of await sharedLibraries(runner, node)) {
     if (lib.includes('ld-linux')) LOADER = basename(lib);
-    entries.push({ kind: 'file', path: `node/${basename(lib)}`, data: await readFile(lib), mode: 0o755 });
+    entries.push({
+      kind: 'file',
+      path: `node/${basename(lib)}`,
+      data: await readFile(lib),
+      mode: 0o755,
+    });
   }
   const path = join(dir, 'bench-init.ext4');
   await buildRootfsImage(runner, path, entries, 'mkfs.ext4', 'mvm-init');
@@ -94,7 +101,10 @@ interface Figures {
   execMs?: number;
 }
 
-async function consoleFigures(vm: VmHandle, after: number): Promise<{ avail: number; rss: number }> {
+async function consoleFigures(
+  vm: VmHandle,
+  after: number,
+): Promise<{ avail: number; rss: number }> {
   for (;;) {
     const log = await readFile(join(vm.workDir, 'console.log'), 'utf8').catch(() => '');
     const lines = [...log.matchAll(/MVM-BENCH avail=(\d+) rss=(\d*)/g)];
@@ -106,7 +116,10 @@ async function consoleFigures(vm: VmHandle, after: number): Promise<{ avail: num
   }
 }
 
-async function roundTrips(variant: Variant, vm: VmHandle): Promise<Pick<Figures, 'pingMs' | 'execMs'>> {
+async function roundTrips(
+  variant: Variant,
+  vm: VmHandle,
+): Promise<Pick<Figures, 'pingMs' | 'execMs'>> {
   const ping: number[] = [];
   const exec: number[] = [];
   if (variant === 'static') {
@@ -118,16 +131,50 @@ async function roundTrips(variant: Variant, vm: VmHandle): Promise<Pick<Figures,
     }
     client.close();
   } else {
-    const client = new GuestClient(unixSocketTransport(vm.guestSocket));
-    for (let i = 0; i < 30; i += 1) ping.push(await timeOf(() => client.ping()));
+    const lines = await LineClient.open(vm.guestSocket);
+    for (let i = 0; i < 30; i += 1) ping.push(await timeOf(() => lines.call({ op: 'ping' })));
     if (variant === 'node') {
       for (let i = 0; i < 10; i += 1) {
-        exec.push(await timeOf(() => client.request('exec' as 'ping', { argv: ['true'] }, 10_000)));
+        exec.push(await timeOf(() => lines.call({ op: 'exec', argv: ['true'] })));
       }
     }
-    client.close();
+    lines.close();
   }
   return { pingMs: median(ping), ...(exec.length ? { execMs: median(exec) } : {}) };
+}
+
+/** Version-1 lines (`{"id":n,...}` each way), for the candidates that speak only those. */
+class LineClient {
+  private buffer = '';
+  private next = 1;
+  private waiting = new Map<number, () => void>();
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      this.buffer += chunk;
+      for (let nl = this.buffer.indexOf('\n'); nl >= 0; nl = this.buffer.indexOf('\n')) {
+        const id = (JSON.parse(this.buffer.slice(0, nl)) as { id: number }).id;
+        this.buffer = this.buffer.slice(nl + 1);
+        this.waiting.get(id)?.();
+      }
+    });
+  }
+  static open(path: string): Promise<LineClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(path, () => resolve(new LineClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+  call(body: Record<string, unknown>): Promise<void> {
+    const id = this.next++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      this.socket.write(`${JSON.stringify({ id, ...body })}\n`);
+    });
+  }
+  close(): void {
+    this.socket.destroy();
+  }
 }
 
 async function timeOf(work: () => Promise<unknown>): Promise<number> {
@@ -136,7 +183,12 @@ async function timeOf(work: () => Promise<unknown>): Promise<number> {
   return performance.now() - started;
 }
 
-async function oneBoot(image: DevImage, drive: string, variant: Variant, dir: string): Promise<Figures> {
+async function oneBoot(
+  image: DevImage,
+  drive: string,
+  variant: Variant,
+  dir: string,
+): Promise<Figures> {
   const workDir = await mkdtemp(join(dir, `${variant}-`));
   const started = performance.now();
   const vm = await vmm.start({
@@ -163,8 +215,7 @@ async function oneBoot(image: DevImage, drive: string, variant: Variant, dir: st
     }
     const trips = variant === 'none' ? {} : await roundTrips(variant, vm);
     // Settled figures: a few seconds after readiness (node's heap grows at start).
-    const before = await consoleFigures(vm, 0);
-    void before;
+    await consoleFigures(vm, 0);
     const count = (await readFile(join(workDir, 'console.log'), 'utf8')).split('MVM-BENCH').length;
     const mem = await consoleFigures(vm, count + 2);
     return { ...(readyMs ? { readyMs } : {}), availKb: mem.avail, rssKb: mem.rss, ...trips };
@@ -199,7 +250,9 @@ function print(results: Map<Variant, Figures[]>): void {
     return values.length ? median(values).toFixed(key.endsWith('Ms') ? 1 : 0) : 'n/a';
   };
   console.log(`guest agent candidates, QEMU TCG, 256 MiB guest, medians of ${runs} boots`);
-  console.log('agent    | boot->ready ms | agent RSS KiB | MemAvailable drop KiB | ping ms | exec true ms');
+  console.log(
+    'agent    | boot->ready ms | agent RSS KiB | MemAvailable drop KiB | ping ms | exec true ms',
+  );
   for (const variant of ['static', 'node', 'busybox'] as const) {
     const list = results.get(variant) ?? [];
     const drop = base - median(list.map((f) => f.availKb));

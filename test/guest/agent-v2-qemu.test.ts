@@ -14,7 +14,13 @@ import { unixSocketTransport } from '../../src/drivers/guest-channel/guest-trans
 import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
 import type { VmHandle } from '../../src/ports/vmm.ts';
 import { collect, execText, sha256Of } from '../support/exec-output.ts';
-import { devImage, guestSpec, realGuestGate, shortWorkDir, testRunner } from '../support/qemu-guest.ts';
+import {
+  devImage,
+  guestSpec,
+  realGuestGate,
+  shortWorkDir,
+  testRunner,
+} from '../support/qemu-guest.ts';
 import { until } from '../support/until.ts';
 
 const gate = await realGuestGate('guest agent v2 in a real guest');
@@ -123,7 +129,9 @@ describe.runIf(gate.run)('guest agent v2 in a real guest', () => {
         execText(client, { argv: ['sh', '-c', `echo ${i}; exit ${i % 5}`] }),
       ),
     );
-    results.forEach((result, i) => expect(result).toMatchObject({ stdout: `${i}\n`, exit: { code: i % 5 } }));
+    results.forEach((result, i) =>
+      expect(result).toMatchObject({ stdout: `${i}\n`, exit: { code: i % 5 } }),
+    );
   }, 60_000);
 
   it('a hung command blocks neither status nor sleep-prep; the drain waits, then reports it', async () => {
@@ -168,11 +176,21 @@ describe.runIf(gate.run)('guest agent v2 in a real guest', () => {
     await until('hello', () => (received.includes('"proto":2') ? true : undefined), 20_000, 20);
     raw.write(encodeFrame(FrameType.req, 9, Buffer.from('not json')));
     raw.write(encodeJsonFrame(FrameType.req, 10, { op: 'ping' }));
-    await until('the ping answer', () => (received.includes('"ready":true') ? true : undefined), 20_000, 20);
+    await until(
+      'the ping answer',
+      () => (received.includes('"ready":true') ? true : undefined),
+      20_000,
+      20,
+    );
     expect(received.toString('latin1')).toContain('"code":"bad_request"');
     raw.destroy();
     client = newClient();
     await client.waitReady(30_000);
-    await until('the orphaned sleep to be killed', async () => ((await running('sleep 301')) === 0 ? true : undefined), 10_000, 500);
+    await until(
+      'the orphaned sleep to be killed',
+      async () => ((await running('sleep 301')) === 0 ? true : undefined),
+      10_000,
+      500,
+    );
   }, 60_000);
 });

@@ -12,7 +12,11 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/contract/guest-protocol-v2.ts';
-import { FrameDecoder, encodeFrame, encodeJsonFrame } from '../../src/drivers/guest-channel/frame-codec.ts';
+import {
+  FrameDecoder,
+  encodeFrame,
+  encodeJsonFrame,
+} from '../../src/drivers/guest-channel/frame-codec.ts';
 import type { Frame } from '../../src/drivers/guest-channel/frame-codec.ts';
 import { GuestAgentClient } from '../../src/drivers/guest-channel/guest-agent-client.ts';
 import { unixSocketTransport } from '../../src/drivers/guest-channel/guest-transport.ts';
@@ -91,7 +95,11 @@ describe('guest agent v2 on the host', () => {
     const file = `/tmp/mvm-8m-${process.pid}`;
     const exec = await client.exec(
       {
-        argv: ['sh', '-c', `head -c 8388608 /dev/urandom >${file}; cat ${file}; sha256sum ${file} >&2; rm ${file}`],
+        argv: [
+          'sh',
+          '-c',
+          `head -c 8388608 /dev/urandom >${file}; cat ${file}; sha256sum ${file} >&2; rm ${file}`,
+        ],
       },
       { windowBytes: 256 * 1024 },
     );
@@ -222,7 +230,11 @@ describe('guest agent v2 on the host', () => {
     const exec = await other.exec({ argv: ['sleep', '300'] });
     other.close();
     await expect(exec.exit).rejects.toThrow(/closed/);
-    await until('the orphaned command to be killed', () => (alive(exec.pid) ? undefined : true), 5_000);
+    await until(
+      'the orphaned command to be killed',
+      () => (alive(exec.pid) ? undefined : true),
+      5_000,
+    );
     expect((await execText(client, { argv: ['echo', 'still here'] })).stdout).toBe('still here\n');
   });
 });
@@ -276,7 +288,12 @@ describe('guest agent v2 framing against bad input', () => {
 
   it('answers version-1 lines, then frames after hello', async () => {
     socket.write('{"id":3,"op":"ping"}\n');
-    await until('the ping line', () => (lines.includes('"ready":true') ? true : undefined), 5_000, 10);
+    await until(
+      'the ping line',
+      () => (lines.includes('"ready":true') ? true : undefined),
+      5_000,
+      10,
+    );
     await hello(4);
   });
 

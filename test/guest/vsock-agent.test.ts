@@ -118,7 +118,9 @@ describe('guest agent over the vsock path of the dev image', () => {
   });
 
   it('serves each connection on its own: a second client works beside the first', async () => {
-    const second = new GuestAgentClient(vsockTransport(join(dir, 'v.sock'), GUEST_AGENT_VSOCK_PORT));
+    const second = new GuestAgentClient(
+      vsockTransport(join(dir, 'v.sock'), GUEST_AGENT_VSOCK_PORT),
+    );
     try {
       await second.waitReady(10_000);
       const running = await client!.exec({ argv: ['sleep', '30'] });

@@ -33,7 +33,16 @@ export async function startHostAgent(): Promise<HostAgent> {
     env: { MVM_STATE_DIR: stateDir, PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  await until('the host agent socket', () => stat(socket).then(() => true, () => undefined), 5_000, 20);
+  await until(
+    'the host agent socket',
+    () =>
+      stat(socket).then(
+        () => true,
+        () => undefined,
+      ),
+    5_000,
+    20,
+  );
   return {
     binary,
     socket,

@@ -27,7 +27,8 @@ export async function resume(deps: RuntimeDeps, record: VmRecord): Promise<VmRec
 export async function drain(deps: RuntimeDeps, vm: VmHandle, force = false): Promise<void> {
   const result = await deps.guests.for(vm).sleepPrep(deps.timeouts.sleepPrepMs);
   if (result.drained || force) {
-    if (!result.drained) deps.logger.warn({ key: vm.key, busy: result.busy }, 'forced sleep of a busy guest');
+    if (!result.drained)
+      deps.logger.warn({ key: vm.key, busy: result.busy }, 'forced sleep of a busy guest');
     return;
   }
   const { commands, flags } = result.busy;

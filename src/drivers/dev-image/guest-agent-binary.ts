@@ -47,7 +47,12 @@ export async function ensureGuestAgent(
   const dir = join(cacheDir, 'guest-agent', key);
   const path = join(dir, 'mvm-agent');
   if (!(await stat(path).catch(() => undefined))) await compile(cacheDir, key, cc, sources, runner);
-  return { path, sha256: createHash('sha256').update(await readFile(path)).digest('hex') };
+  return {
+    path,
+    sha256: createHash('sha256')
+      .update(await readFile(path))
+      .digest('hex'),
+  };
 }
 
 async function readSources(): Promise<Array<{ name: string; data: Buffer }>> {
@@ -71,7 +76,8 @@ async function compile(
   runner: ProcessRunner,
 ): Promise<void> {
   const staging = await makeStagingDir(join(cacheDir, 'guest-agent'), key.slice(0, 12));
-  for (const source of sources) await copyFile(join(GUEST_AGENT_SOURCES, source.name), join(staging, source.name));
+  for (const source of sources)
+    await copyFile(join(GUEST_AGENT_SOURCES, source.name), join(staging, source.name));
   const units = sources.map((s) => s.name).filter((n) => n.endsWith('.c'));
   await runner
     .run(cc, [...CFLAGS, '-o', 'mvm-agent', ...units], { cwd: staging })

@@ -5,7 +5,9 @@ import type { VmmCapabilities } from '../../ports/vmm.ts';
 export type GuestChannel = VmmCapabilities['guestChannel'];
 
 /** PID 1 of every guest, on mvm's init drive: it starts the guest agent. */
-export const MVM_INIT_PATH = fileURLToPath(new URL('../../../images/dev/mvm-init', import.meta.url));
+export const MVM_INIT_PATH = fileURLToPath(
+  new URL('../../../images/dev/mvm-init', import.meta.url),
+);
 
 /**
  * The channels an init serves the guest agent on, read from the agent command it starts:

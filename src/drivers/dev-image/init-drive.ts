@@ -37,7 +37,12 @@ export function initDriveEntries(inputs: InitDriveInputs): CpioEntry[] {
     entries.push({ kind: 'symlink', path: `bin/${applet}`, target: 'busybox' });
   }
   entries.push({ kind: 'file', path: 'bin/mvm-agent', data: inputs.agent, mode: 0o755 });
-  entries.push({ kind: 'file', path: 'lib/agent.sh', data: Buffer.from(inputs.agentSh), mode: 0o755 });
+  entries.push({
+    kind: 'file',
+    path: 'lib/agent.sh',
+    data: Buffer.from(inputs.agentSh),
+    mode: 0o755,
+  });
   return entries;
 }
 

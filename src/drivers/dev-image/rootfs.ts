@@ -48,7 +48,11 @@ export function rootfsEntries(inputs: RootfsInputs): CpioEntry[] {
     path: 'etc/passwd',
     data: Buffer.from('root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/nonexistent:/bin/false\n'),
   });
-  entries.push({ kind: 'file', path: 'etc/group', data: Buffer.from('root:x:0:\ntty:x:5:\nnogroup:x:65534:\n') });
+  entries.push({
+    kind: 'file',
+    path: 'etc/group',
+    data: Buffer.from('root:x:0:\ntty:x:5:\nnogroup:x:65534:\n'),
+  });
   return entries;
 }
 

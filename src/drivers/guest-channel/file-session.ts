@@ -88,7 +88,9 @@ export function getFile(conn: AgentConnection, path: string): Promise<GetFileHan
   return new Promise((resolveOpen, rejectOpen) => {
     let opened = false;
     let settle: { resolve: (v: { bytes: number }) => void; reject: (e: Error) => void };
-    const done = new Promise<{ bytes: number }>((resolve, reject) => (settle = { resolve, reject }));
+    const done = new Promise<{ bytes: number }>(
+      (resolve, reject) => (settle = { resolve, reject }),
+    );
     done.catch(() => undefined);
     const id = conn.openStream({
       onFrame(frame: Frame): void {
@@ -106,7 +108,8 @@ export function getFile(conn: AgentConnection, path: string): Promise<GetFileHan
           conn.release(id);
           const event = FileEventSchema.safeParse(body);
           out.end(event.success && event.data.ev === 'done');
-          if (event.success && event.data.ev === 'done') settle.resolve({ bytes: event.data.bytes });
+          if (event.success && event.data.ev === 'done')
+            settle.resolve({ bytes: event.data.bytes });
           else settle.reject(fileError('get', path, body));
         }
       },

@@ -78,7 +78,8 @@ export class GuestAgentClient {
     const parsed = StatusV2Schema.safeParse(answer);
     if (parsed.success) return parsed.data;
     const v1 = StatusResponseSchema.safeParse(answer);
-    if (!v1.success) throw new HostError(`guest agent sent a malformed status: ${v1.error.message}`);
+    if (!v1.success)
+      throw new HostError(`guest agent sent a malformed status: ${v1.error.message}`);
     return { ...v1.data, ok: true };
   }
 
@@ -146,7 +147,11 @@ export class GuestAgentClient {
       exit: started.exit,
       signal,
       resize: async (c, r) => {
-        await conn.request('resize', { session: started.id, cols: c, rows: r }, this.requestTimeout());
+        await conn.request(
+          'resize',
+          { session: started.id, cols: c, rows: r },
+          this.requestTimeout(),
+        );
       },
     };
   }

@@ -39,7 +39,9 @@ export class OutputFlow {
     const buffered = this.streams.reduce((sum, s) => sum + s.readableLength, 0);
     const allowed = this.delivered - buffered + this.window;
     if (allowed - this.granted < this.window / 4) return;
-    this.conn.send(encodeFrame(FrameType.credit, this.stream, creditPayload(allowed - this.granted)));
+    this.conn.send(
+      encodeFrame(FrameType.credit, this.stream, creditPayload(allowed - this.granted)),
+    );
     this.granted = allowed;
   }
 
@@ -78,7 +80,7 @@ export class InputFlow {
 
   /** Sends bytes as STDIN frames, waiting for window and socket room as needed. */
   async write(data: Uint8Array): Promise<void> {
-    for (let offset = 0; offset < data.length; ) {
+    for (let offset = 0; offset < data.length;) {
       const piece = data.subarray(offset, offset + Math.min(MAX_HOST_PAYLOAD, this.window || 1));
       while (this.window === 0 || this.inflight + piece.length > this.window) {
         await new Promise<void>((resolve) => (this.waiter = resolve));
