@@ -4,7 +4,7 @@
  * test/guest/agent-v2-qemu.test.ts runs the same kinds of cases inside a real guest.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -220,6 +220,28 @@ describe('guest agent v2 on the host', () => {
       await writeFile(join(dir, 'keep'), 'old');
       expect((await client.putFile(join(dir, 'keep'), 'new')).bytes).toBe(3);
       expect(await readFile(join(dir, 'keep'), 'utf8')).toBe('new');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a put whose source fails is cancelled and leaves no temporary file behind', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mvm-cancel-'));
+    try {
+      const source = new Readable({ read() {} });
+      source.push(randomBytes(1000));
+      const put = client.putFile(join(dir, 'half'), source);
+      setTimeout(() => source.destroy(new Error('disk on fire')), 100);
+      await expect(put).rejects.toThrow(/disk on fire/);
+      await until(
+        'the temporary file to go',
+        async () => {
+          const left = await readdir(dir);
+          return left.length === 0 ? true : undefined;
+        },
+        3_000,
+        20,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
