@@ -50,6 +50,7 @@ void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int set_nonblock(int fd);
 int read_small(const char *path, char *out, size_t cap); /* first line, trimmed; -1 if none */
 const char *state_dir(void);
+void close_fd(int *fd); /* closes and sets -1; -1 is left alone */
 
 /* ---- json.c ---- */
 enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };

@@ -201,13 +201,12 @@ int busy_flags(struct buf *names) {
 
 /* Leaves the RAM counter on the data drive so the host can check what reached the disk. */
 static void record_sleep(void) {
-  char dev[256], path[512];
+  char dev[256];
   if (!has_drive("data", dev, sizeof dev)) return;
   FILE *f = fopen("/data/.mvm-last-sleep", "we");
   if (!f) return;
   fprintf(f, "%ld\n", state_num("counter"));
   fclose(f);
-  (void)path;
 }
 
 #define MAX_DRAINS 16

@@ -107,3 +107,8 @@ const char *state_dir(void) {
   const char *dir = getenv("MVM_STATE_DIR");
   return dir && *dir ? dir : "/run/mvm";
 }
+
+void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
