@@ -130,7 +130,7 @@ void file_on_eof(struct session *s) {
 }
 
 void file_abort(struct session *s) {
-  if (s->tmp) unlink(s->tmp);
+  if (s->used && s->tmp) unlink(s->tmp);
   session_free(s);
 }
 
@@ -169,7 +169,7 @@ void file_get(const struct reply_to *r, const struct jv *req) {
 
 int file_get_pump(struct session *s) {
   char chunk[MAX_OUT_PAYLOAD];
-  if (s->credit == 0 || conn_congested(s->c)) return 0;
+  if (!s->used || !s->c || s->credit == 0 || conn_congested(s->c)) return 0;
   size_t want = s->credit < sizeof chunk ? (size_t)s->credit : sizeof chunk;
   ssize_t n = read(s->file_fd, chunk, want);
   if (n < 0 && errno == EINTR) return 1;

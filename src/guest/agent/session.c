@@ -59,12 +59,15 @@ static void close_io(struct session *s) {
   close_fd(&s->in_fd);
 }
 
+/* Idempotent: sending can reset the connection, which may free the session first. */
 void session_free(struct session *s) {
+  if (!s->used) return;
   close_io(s);
   close_fd(&s->file_fd);
   buf_free(&s->stdin_q);
   free(s->path);
   free(s->tmp);
+  s->path = s->tmp = NULL;
   s->used = 0;
 }
 
