@@ -2,7 +2,12 @@
 // measures: the version-1 line protocol (ping) plus a buffered exec, on the virtio-serial
 // port `mvm.agent`, run by the Node runtime carried on mvm's drive.
 import { execFile } from 'node:child_process';
+import { Buffer } from 'node:buffer';
 import { closeSync, openSync, read, readdirSync, readFileSync, writeSync } from 'node:fs';
+import process from 'node:process';
+import { setTimeout } from 'node:timers';
+
+/* global console */
 
 function findPort() {
   for (const dir of readdirSync('/sys/class/virtio-ports')) {
