@@ -60,7 +60,7 @@ async function rawRun(
   await timed('raw', 'resume', () => vmm.resume(vm));
   const snapDir = join(vmSpec.workDir, 'raw-snap');
   const snap = await timed('raw', 'sleep', async () => {
-    await guest(vm).sleepPrep();
+    await guest(vm).sleepPrep(10_000);
     await vmm.pause(vm);
     const ref = await vmm.snapshot(vm, snapDir, 'full');
     await vmm.stop(vm);
@@ -71,7 +71,7 @@ async function rawRun(
     await vmm.resume(restored);
     await guest(restored).waitReady(20_000);
     // The drives did not change: the guest keeps its mounts, as it does under the agent.
-    await guest(restored).wake(undefined, undefined, digests);
+    await guest(restored).wake(Math.floor(Date.now() / 1000), digests);
     return restored;
   });
   await vmm.stop(vm);

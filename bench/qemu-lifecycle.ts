@@ -7,7 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDevImage, rootfsDrive } from '../src/drivers/dev-image/build-dev-image.ts';
+import { buildDevImage, imageDrives } from '../src/drivers/dev-image/build-dev-image.ts';
 import { GuestClient } from '../src/drivers/guest-channel/guest-client.ts';
 import { unixSocketTransport } from '../src/drivers/guest-channel/guest-transport.ts';
 import { NodeProcessRunner } from '../src/drivers/process/node-process-runner.ts';
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     kernelPath: image.vmlinux,
     initrdPath: image.initrd,
     cmdline: `${image.cmdlineBase} mvm.hostname=bench`,
-    drives: [rootfsDrive(image)],
+    drives: imageDrives(image),
     nets: [],
   };
   console.log(

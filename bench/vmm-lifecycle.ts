@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { firecrackerGuestProblem } from '../src/agent/load-vmm.ts';
 import { GuestLinks } from '../src/agent/runtime/guest-links.ts';
 import { systemClock } from '../src/drivers/clock/system-clock.ts';
-import { buildDevImage, rootfsDrive } from '../src/drivers/dev-image/build-dev-image.ts';
+import { buildDevImage, imageDrives } from '../src/drivers/dev-image/build-dev-image.ts';
 import { median, timed, type Samples } from './support/stats.ts';
 import type { DevImage } from '../src/drivers/dev-image/build-dev-image.ts';
 import { FirecrackerVmm } from '../src/drivers/firecracker/firecracker-vmm.ts';
@@ -71,7 +71,7 @@ function specFor(candidate: Candidate, image: DevImage, workDir: string): VmSpec
     kernelPath: image.vmlinux,
     initrdPath: image.initrd,
     cmdline: `${image.cmdlineBase} mvm.hostname=bench`,
-    drives: [rootfsDrive(image)],
+    drives: imageDrives(image),
     nets: [],
   };
 }

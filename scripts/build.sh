@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Compiles src/ to dist/ (tsconfig.build.json), adds what the compiled code reads beside it
-# (the guest agent script; the command catalog that lets `mvm --help` skip loading commands)
+# (the guest agents' sources; the command catalog that lets `mvm --help` skip loading commands)
 # and stamps it. bin/mvm runs dist/ only while nothing under src/ is newer than that stamp.
 # `--if-stale` builds only when that test fails: what set-up and `npm pack` run.
 set -euo pipefail
@@ -22,8 +22,10 @@ trap 'rm -rf "$work"' EXIT
 # The stamp takes the time the compile starts: a source saved during it still counts as newer.
 touch "$work/stamp"
 node_modules/.bin/tsc -p tsconfig.build.json --outDir "$work/dist"
-mkdir -p "$work/dist/guest"
+mkdir -p "$work/dist/guest/agent"
 cp src/guest/agent.sh "$work/dist/guest/agent.sh"
+# The image builder compiles the static agent from these (drivers/dev-image/guest-agent-binary).
+cp src/guest/agent/*.[ch] "$work/dist/guest/agent/"
 MVM_CATALOG_MODULE="file://$work/dist/cli/command-catalog.js" node --input-type=module -e \
   'process.stdout.write(await (await import(process.env.MVM_CATALOG_MODULE)).catalogJson())' \
   >"$work/dist/cli/command-catalog.json"

@@ -23,6 +23,9 @@ declare -A probes=(
   [python3]=/usr/bin/python3
   [make]=/usr/bin/make
   [g++]=/usr/bin/g++
+  # The static guest agent (src/guest/agent) is compiled at image build time.
+  [gcc]=/usr/bin/gcc
+  [libc6-dev]=/usr/lib/x86_64-linux-gnu/libc.a
 )
 missing=()
 for pkg in "${!probes[@]}"; do

@@ -38,7 +38,7 @@ export interface AgentConfig {
   /** This node's VXLAN source; default: the one recorded when the host joined. */
   underlayIp?: string;
   coordinator: CoordinatorSettings;
-  devImage: { kernelPackage?: string; busybox: string; socat: string };
+  devImage: { kernelPackage?: string; busybox: string; guestCc: string };
   /** The config file the values came from, when one was read. */
   configFile?: string;
 }
@@ -208,7 +208,8 @@ function toConfig(values: AgentSettingValues, cwd: string, read: ReadText): Agen
     devImage: {
       ...(values.devKernelPackage !== undefined ? { kernelPackage: values.devKernelPackage } : {}),
       busybox: path(values.busybox),
-      socat: path(values.socat),
+      // A command name (looked up on PATH) or a path: kept as given.
+      guestCc: values.guestCc,
     },
   };
 }
@@ -228,14 +229,14 @@ function deepFreeze<T extends object>(value: T): Readonly<T> {
 export function devImageOptions(config: Pick<AgentConfig, 'cacheDir' | 'devImage'>): {
   cacheDir: string;
   busyboxPath: string;
-  socatPath: string;
+  guestCc: string;
   kernel: { packageName?: string };
 } {
-  const { kernelPackage, busybox, socat } = config.devImage;
+  const { kernelPackage, busybox, guestCc } = config.devImage;
   return {
     cacheDir: config.cacheDir,
     busyboxPath: busybox,
-    socatPath: socat,
+    guestCc,
     kernel: kernelPackage !== undefined ? { packageName: kernelPackage } : {},
   };
 }

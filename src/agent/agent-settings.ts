@@ -53,7 +53,7 @@ export const agentSettings = {
   heartbeatMs: { flag: 'heartbeatMs', file: 'agent.heartbeatMs' },
   devKernelPackage: { env: 'MVM_DEV_KERNEL_PACKAGE', file: 'agent.devKernelPackage' },
   busybox: { env: 'MVM_BUSYBOX', file: 'agent.busybox' },
-  socat: { env: 'MVM_SOCAT', file: 'agent.socat' },
+  guestCc: { env: 'MVM_GUEST_CC', file: 'agent.guestCc' },
 } as const satisfies Record<string, SettingSource>;
 
 export type SettingKey = keyof typeof agentSettings;
@@ -73,7 +73,7 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   production: false,
   heartbeatMs: DEFAULT_HEARTBEAT_MS,
   busybox: '/bin/busybox',
-  socat: '/usr/bin/socat',
+  guestCc: 'gcc',
 };
 
 const nonEmpty = z.string().min(1, 'must not be empty');
@@ -115,7 +115,7 @@ export const agentSettingsSchema = z.strictObject({
     .max(3_600_000, 'must be at most 3600000'),
   devKernelPackage: nonEmpty.optional(),
   busybox: nonEmpty,
-  socat: nonEmpty,
+  guestCc: nonEmpty,
 });
 
 export type AgentSettingValues = z.output<typeof agentSettingsSchema>;

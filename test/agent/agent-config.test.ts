@@ -39,7 +39,7 @@ describe('loadAgentConfig', () => {
       firecracker: { binary: 'firecracker' },
       network: true,
       coordinator: { url: 'http://127.0.0.1:7070', production: false, heartbeatMs: 5000 },
-      devImage: { busybox: '/bin/busybox', socat: '/usr/bin/socat' },
+      devImage: { busybox: '/bin/busybox', guestCc: 'gcc' },
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.coordinator)).toBe(true);
@@ -96,7 +96,7 @@ describe('loadAgentConfig', () => {
         MVM_TOKEN: 'secret-token',
         MVM_DEV_KERNEL_PACKAGE: 'linux-image-6.1.0-9-cloud-amd64',
         MVM_BUSYBOX: '/b/busybox',
-        MVM_SOCAT: '/b/socat',
+        MVM_GUEST_CC: '/b/cc',
       },
     });
     expect(config).toEqual({
@@ -116,7 +116,7 @@ describe('loadAgentConfig', () => {
       devImage: {
         kernelPackage: 'linux-image-6.1.0-9-cloud-amd64',
         busybox: '/b/busybox',
-        socat: '/b/socat',
+        guestCc: '/b/cc',
       },
     });
   });

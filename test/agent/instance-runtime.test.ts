@@ -9,7 +9,9 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GuestStatus } from '../../src/contract/guest-protocol.ts';
+import type { GuestStatusV2 } from '../../src/contract/guest-protocol-v2.ts';
+import { guestOf } from '../../src/agent/runtime/guest-access.ts';
+import { execText } from '../support/exec-output.ts';
 import { startAgent } from '../../src/agent/start-agent.ts';
 import type { AgentHandle } from '../../src/agent/start-agent.ts';
 import { collectStats } from '../../src/agent/runtime/stats.ts';
@@ -50,7 +52,7 @@ describe.runIf(gate.run)('agent instance runtime with a real guest', () => {
     if (!record.handle) throw new Error(`no VMM handle (status ${record.status})`);
     return agent.deps.guests.for(record.handle);
   };
-  const counterAbove = (value: number): Promise<GuestStatus> =>
+  const counterAbove = (value: number): Promise<GuestStatusV2> =>
     waitUntil(
       async () => {
         const status = await guest().status();
@@ -77,6 +79,8 @@ describe.runIf(gate.run)('agent instance runtime with a real guest', () => {
       vmm,
       logger: quietLogger,
       network: null,
+      // A busy guest's drain waits this long before the sleep gives up.
+      timeouts: { sleepPrepMs: 1_500 },
     });
     record = await agent.runtime.put(vm1, {
       spec: workerSpec('10.240.99.7', '52:54:00:00:99:07'),
@@ -145,6 +149,30 @@ describe.runIf(gate.run)('agent instance runtime with a real guest', () => {
     expect(await vmm.state(record.handle!)).toBe('running');
     const after = await counterAbove(before.counter);
     expect(after.boot_id).toBe(before.boot_id);
+  });
+
+  it('exec through the runtime; a busy guest is not slept unless forced', async () => {
+    const run = await agent.runtime.exec(vm1, { argv: ['sh', '-c', 'echo $((6 * 7)); sleep 60'] });
+    const first = await new Promise<string>((resolve) =>
+      run.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString())),
+    );
+    expect(first).toBe('42\n');
+    await expect(act('sleep')).rejects.toThrow(/still busy after a 1500 ms drain \(commands: sh\)/);
+    record = await agent.runtime.get(vm1);
+    expect(record).toMatchObject({ status: 'running', intent: null });
+    record = await agent.runtime.act(vm1, 'sleep', { force: true });
+    expect(record.status).toBe('sleeping');
+    await expect(run.exit).rejects.toThrow(/closed/);
+    await expect(agent.runtime.exec(vm1, { argv: ['true'] })).rejects.toThrow(
+      /is sleeping, not running/,
+    );
+    await act('start');
+    // The snapshot kept the command in the guest's memory; the woken guest's agent, greeted by
+    // a new host, ends what the old one ran.
+    const left = await execText(guestOf(agent.deps, record), {
+      argv: ['sh', '-c', "ps -o args | grep -cx 'sleep 60' || true"],
+    });
+    expect(left.stdout).toBe('0\n');
   });
 
   it('sleep -> wake: counter continues, uptime not reset, same IP/MAC/tap, data kept', async () => {

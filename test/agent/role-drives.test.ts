@@ -38,12 +38,13 @@ describe('drives per role', () => {
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
-  // The role drive model, written out here rather than imported from core/roles.ts.
+  // The role drive model, written out here rather than imported from core/roles.ts. mvm's own
+  // read-only drive (init and agent) comes with the image's root in every role.
   it.each([
-    ['gateway', ['rootfs', 'data', 'secrets', 'config']],
-    ['worker', ['rootfs', 'data', 'secrets']],
-    ['builder', ['rootfs', 'data']],
-    ['capability-imessage', ['rootfs', 'data']],
+    ['gateway', ['rootfs', 'mvm-init', 'data', 'secrets', 'config']],
+    ['worker', ['rootfs', 'mvm-init', 'data', 'secrets']],
+    ['builder', ['rootfs', 'mvm-init', 'data']],
+    ['capability-imessage', ['rootfs', 'mvm-init', 'data']],
   ] as [Role, string[]][])(
     '%s: the VmSpec carries exactly %j, with digests for secrets and config',
     async (role, drives) => {
@@ -55,9 +56,12 @@ describe('drives per role', () => {
       });
       const { spec, digests } = await materialize(agent.deps, record);
       const image = await agent.deps.images.resolve(record.spec.revision);
-      const expected = drives.filter((d) => d !== 'rootfs' || image.rootfsPath);
+      const expected = drives.filter(
+        (d) => (d !== 'rootfs' && d !== 'mvm-init') || image.rootfsPath,
+      );
       expect(spec.drives.map((d) => d.id)).toEqual(expected);
       expect(spec.drives.find((d) => d.id === 'data')?.readOnly).toBe(false);
+      expect(spec.drives.find((d) => d.id === 'mvm-init')?.readOnly).toBe(true);
       expect(Object.keys(digests).sort()).toEqual(
         expected.filter((d) => d === 'secrets' || d === 'config').sort(),
       );

@@ -75,8 +75,8 @@ describe('vmm selection', () => {
 
   it('the dev image serves its guest agent on vsock too, so Firecracker guests can reach it', async () => {
     expect(await devImageGuestChannels()).toEqual(['virtio-serial', 'vsock']);
-    // Read from what the init starts: an init without the vsock listener offers no vsock.
-    expect(guestChannelsOf('while :; do /bin/sh /lib/mvm/agent.sh mvm.agent; done')).toEqual([
+    // Read from what the init starts: an agent without a vsock listener offers no vsock.
+    expect(guestChannelsOf('set -- /mvm/bin/mvm-agent serve --port mvm.agent ;;')).toEqual([
       'virtio-serial',
     ]);
     // What is left to decide whether a Firecracker guest boots is the host's KVM.

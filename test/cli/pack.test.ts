@@ -73,8 +73,10 @@ describe('npm pack', () => {
         'dist/cli/main.js',
         'dist/cli/command-catalog.json',
         'dist/guest/agent.sh',
+        'dist/guest/agent/main.c',
+        'dist/guest/agent/agent.h',
         'images/dev/initrd-init',
-        'images/dev/rootfs-init',
+        'images/dev/mvm-init',
         'package.json',
       ]),
     );

@@ -5,7 +5,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDevImage, rootfsDrive } from '../../src/drivers/dev-image/build-dev-image.ts';
+import { buildDevImage, imageDrives } from '../../src/drivers/dev-image/build-dev-image.ts';
 import type { DevImage } from '../../src/drivers/dev-image/build-dev-image.ts';
 import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
 import type { VmSpec } from '../../src/ports/vmm.ts';
@@ -42,7 +42,7 @@ export function shortWorkDir(label: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `mvm-${label}-`));
 }
 
-/** A one-vCPU guest of the dev image; `extra.drives` come after the image's rootfs drive. */
+/** A one-vCPU guest of the dev image; `extra.drives` come after the image's own drives. */
 export function guestSpec(image: DevImage, workDir: string, extra: Partial<VmSpec> = {}): VmSpec {
   const { drives = [], ...rest } = extra;
   return {
@@ -53,7 +53,7 @@ export function guestSpec(image: DevImage, workDir: string, extra: Partial<VmSpe
     kernelPath: image.vmlinux,
     initrdPath: image.initrd,
     cmdline: `${image.cmdlineBase} mvm.hostname=guest-1 mvm.ip=10.240.99.3/24 mvm.gw=10.240.99.1`,
-    drives: [rootfsDrive(image), ...drives],
+    drives: [...imageDrives(image), ...drives],
     nets: [],
     ...rest,
   };

@@ -32,7 +32,13 @@ export async function boot(deps: RuntimeDeps, ready: VmRecord): Promise<VmRecord
   try {
     await placeInCgroup(deps, handle);
     const guest = deps.guests.for(handle);
-    await guest.waitReady(deps.timeouts.guestReadyMs);
+    const agent = await guest.waitReady(deps.timeouts.guestReadyMs);
+    if (agent.proto < 2) {
+      deps.logger.warn(
+        { key: record.key, agent: agent.agent },
+        'guest runs the version-1 agent: no exec, pty or files until its image is rebuilt',
+      );
+    }
     // Lets a later wake skip remounting drives that did not change (an old guest may not know).
     await guest.drives(digests).catch((error: unknown) => {
       deps.logger.warn(
@@ -88,7 +94,7 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
     await deps.vmm.resume(handle);
     const guest = deps.guests.for(handle);
     await guest.waitReady(deps.timeouts.wakeReadyMs);
-    await guest.wake(Math.floor(deps.clock.now().getTime() / 1000), undefined, digests);
+    await guest.wake(Math.floor(deps.clock.now().getTime() / 1000), digests);
   } catch (error) {
     await deps.vmm.stop(handle);
     deps.guests.drop(record.key);

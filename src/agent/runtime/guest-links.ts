@@ -1,5 +1,5 @@
 import { GUEST_AGENT_VSOCK_PORT } from '../../contract/guest-protocol.ts';
-import { GuestClient } from '../../drivers/guest-channel/guest-client.ts';
+import { GuestAgentClient } from '../../drivers/guest-channel/guest-agent-client.ts';
 import { unixSocketTransport } from '../../drivers/guest-channel/guest-transport.ts';
 import { vsockTransport } from '../../drivers/guest-channel/vsock-transport.ts';
 import type { DriverLogger } from '../../drivers/process/logger.ts';
@@ -7,10 +7,11 @@ import type { VmHandle } from '../../ports/vmm.ts';
 
 /**
  * One guest-agent client per VM process. A woken VM is a new process with a new socket, so a
- * client is keyed by the socket and replaced when the handle changes.
+ * client is keyed by the socket and replaced when the handle changes (which ends the old
+ * client's sessions: the guest kills what they ran).
  */
 export class GuestLinks {
-  private readonly clients = new Map<string, { socket: string; client: GuestClient }>();
+  private readonly clients = new Map<string, { socket: string; client: GuestAgentClient }>();
 
   constructor(
     private readonly channel: 'vsock' | 'virtio-serial',
@@ -18,7 +19,7 @@ export class GuestLinks {
     private readonly requestTimeoutMs = 5_000,
   ) {}
 
-  for(vm: VmHandle): GuestClient {
+  for(vm: VmHandle): GuestAgentClient {
     const known = this.clients.get(vm.key);
     if (known?.socket === vm.guestSocket) return known.client;
     known?.client.close();
@@ -26,7 +27,7 @@ export class GuestLinks {
       this.channel === 'vsock'
         ? vsockTransport(vm.guestSocket, GUEST_AGENT_VSOCK_PORT)
         : unixSocketTransport(vm.guestSocket);
-    const client = new GuestClient(transport, {
+    const client = new GuestAgentClient(transport, {
       logger: this.logger,
       requestTimeoutMs: this.requestTimeoutMs,
     });

@@ -8,6 +8,8 @@ export interface GuestImage {
   initrdPath?: string;
   /** Read-only root filesystem shared by every instance of the revision, if the image has one. */
   rootfsPath?: string;
+  /** mvm's read-only drive (init, guest agent), mounted at /mvm beside the image's root. */
+  initDrivePath?: string;
   cmdlineBase: string;
 }
 
@@ -36,6 +38,7 @@ export function devImageSource(load: () => Promise<DevImage>): ImageSource {
         kernelPath: dev.vmlinux,
         initrdPath: dev.initrd,
         rootfsPath: dev.rootfs,
+        initDrivePath: dev.initDrive,
         cmdlineBase: dev.cmdlineBase,
       };
     },

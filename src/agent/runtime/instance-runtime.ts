@@ -3,7 +3,17 @@ import type { DesiredStatus } from '../../core/model.ts';
 import { planInstance } from '../../core/reconcile-plan.ts';
 import type { PlanStep } from '../../core/reconcile-plan.ts';
 import type { LocalAction, PutInstanceBody } from '../../contract/agent-api.ts';
+import type { ExecRequest } from '../../contract/guest-protocol-v2.ts';
+import type {
+  ExecHandle,
+  ExecOptions,
+  PtyHandle,
+  PtyRequest,
+} from '../../drivers/guest-channel/exec-session.ts';
+import type { GetFileHandle, PutFileOptions } from '../../drivers/guest-channel/file-session.ts';
+import type { Readable } from 'node:stream';
 import type { VmRecord } from '../state/vm-repo.ts';
+import { guestOf } from './guest-access.ts';
 import { boot, prepare, wake } from './boot-steps.ts';
 import type { RuntimeDeps } from './deps.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
@@ -49,8 +59,12 @@ export class InstanceRuntime {
     return this.mutex.run(key, async () => this.write(ref, await this.deps.vms.get(key), body));
   }
 
-  /** Plans this one instance toward the action's status and runs the plan (`start` wakes a sleeper). */
-  act(ref: InstanceRef, action: LocalAction): Promise<VmRecord> {
+  /**
+   * Plans this one instance toward the action's status and runs the plan (`start` wakes a
+   * sleeper). A sleep whose guest stays busy past the drain deadline fails and leaves it
+   * running, unless `force`.
+   */
+  act(ref: InstanceRef, action: LocalAction, options: { force?: boolean } = {}): Promise<VmRecord> {
     const key = this.keyOf(ref);
     return this.mutex.run(key, async () => {
       const record = await this.deps.vms.require(key);
@@ -65,7 +79,7 @@ export class InstanceRuntime {
       }
       const observed = { status: record.status, specCurrent: true };
       const steps = planInstance(key, observed, desiredByAction[action]);
-      return (await this.perform(ref, record, steps)) ?? record;
+      return (await this.perform(ref, record, steps, undefined, options.force)) ?? record;
     });
   }
 
@@ -102,6 +116,33 @@ export class InstanceRuntime {
     return this.deps.vms.list();
   }
 
+  /** Runs a command in a running instance's guest; see GuestAgentClient.exec. */
+  async exec(ref: InstanceRef, request: ExecRequest, options?: ExecOptions): Promise<ExecHandle> {
+    return guestOf(this.deps, await this.get(ref)).exec(request, options);
+  }
+
+  /** An interactive terminal in a running instance's guest. */
+  async openPty(
+    ref: InstanceRef,
+    request: PtyRequest,
+    options?: { signal?: AbortSignal },
+  ): Promise<PtyHandle> {
+    return guestOf(this.deps, await this.get(ref)).openPty(request, options);
+  }
+
+  async putFile(
+    ref: InstanceRef,
+    path: string,
+    source: Readable | Uint8Array | string,
+    options?: PutFileOptions,
+  ): Promise<{ bytes: number }> {
+    return guestOf(this.deps, await this.get(ref)).putFile(path, source, options);
+  }
+
+  async getFile(ref: InstanceRef, path: string): Promise<GetFileHandle> {
+    return guestOf(this.deps, await this.get(ref)).getFile(path);
+  }
+
   /** Runs `work` holding the instance's lock (recovery and stats use it). */
   locked<T>(key: string, work: () => Promise<T>): Promise<T> {
     return this.mutex.run(key, work);
@@ -113,6 +154,7 @@ export class InstanceRuntime {
     first: VmRecord | undefined,
     steps: readonly PlanStep[],
     body?: PutInstanceBody,
+    force = false,
   ): Promise<VmRecord | undefined> {
     let record = first;
     for (const step of steps) {
@@ -123,7 +165,7 @@ export class InstanceRuntime {
           { step: step.kind },
         );
       }
-      record = await this.step(ref, record, step, body);
+      record = await this.step(ref, record, step, body, force);
     }
     return record;
   }
@@ -133,18 +175,20 @@ export class InstanceRuntime {
     record: VmRecord | undefined,
     step: PlanStep,
     body?: PutInstanceBody,
+    force = false,
   ): Promise<VmRecord> {
     if (step.kind === 'put') {
       if (!body) throw new InternalError(`a put of instance '${this.keyOf(ref)}' without a spec`);
       return this.write(ref, record, body);
     }
     if (!record) throw new InternalError(`step ${step.kind} of an instance without a record`);
-    return this.move(record, step);
+    return this.move(record, step, force);
   }
 
   private async move(
     record: VmRecord,
     step: Exclude<PlanStep, { kind: 'put' }>,
+    force: boolean,
   ): Promise<VmRecord> {
     switch (step.kind) {
       case 'prepare':
@@ -156,12 +200,12 @@ export class InstanceRuntime {
       case 'wake':
         return wake(this.deps, record);
       case 'drain':
-        await drain(this.deps, requireHandle(record));
+        await drain(this.deps, requireHandle(record), force);
         return record;
       case 'pause':
         return pause(this.deps, record);
       case 'sleep':
-        return sleep(this.deps, record, step.drained);
+        return sleep(this.deps, record, step.drained, force);
       case 'stop':
         return stop(this.deps, record);
       case 'destroy':

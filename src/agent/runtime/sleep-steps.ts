@@ -1,6 +1,6 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HostError } from '../../core/errors.ts';
+import { ConflictError, HostError } from '../../core/errors.ts';
 import type { SnapshotRef, VmHandle } from '../../ports/vmm.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import type { RuntimeDeps } from './deps.ts';
@@ -19,9 +19,27 @@ export async function resume(deps: RuntimeDeps, record: VmRecord): Promise<VmRec
   return settle(deps, record, 'running');
 }
 
-/** Asks a running guest to flush its filesystems; bounded by the sleep-prep deadline. */
-export async function drain(deps: RuntimeDeps, vm: VmHandle): Promise<void> {
-  await deps.guests.for(vm).sleepPrep(deps.timeouts.sleepPrepMs);
+/**
+ * The cooperative drain: the guest waits up to the sleep-prep deadline for its in-flight
+ * commands and the workload's busy flags, then flushes its filesystems. A guest still busy
+ * then is not put to sleep (it stays running) unless the sleep is forced.
+ */
+export async function drain(deps: RuntimeDeps, vm: VmHandle, force = false): Promise<void> {
+  const result = await deps.guests.for(vm).sleepPrep(deps.timeouts.sleepPrepMs);
+  if (result.drained || force) {
+    if (!result.drained)
+      deps.logger.warn({ key: vm.key, busy: result.busy }, 'forced sleep of a busy guest');
+    return;
+  }
+  const { commands, flags } = result.busy;
+  const what = [
+    commands.length ? `commands: ${commands.join(', ')}` : '',
+    flags.length ? `busy flags: ${flags.join(', ')}` : '',
+  ].filter(Boolean);
+  throw new ConflictError(
+    `instance '${vm.key}' is still busy after a ${deps.timeouts.sleepPrepMs} ms drain (${what.join('; ')}); it keeps running. Retry later, or force the sleep to snapshot it busy`,
+    { key: vm.key, busy: result.busy },
+  );
 }
 
 /**
@@ -34,6 +52,7 @@ export async function sleep(
   deps: RuntimeDeps,
   warm: VmRecord,
   drained: boolean,
+  force = false,
 ): Promise<VmRecord> {
   const vm = requireHandle(warm);
   let record = await save(deps, warm, { intent: 'sleep' });
@@ -41,7 +60,7 @@ export async function sleep(
   try {
     if (!drained) {
       await deps.vmm.resume(vm);
-      await drain(deps, vm);
+      await drain(deps, vm, force);
       await deps.vmm.pause(vm);
     }
     snapshot = await deps.vmm.snapshot(vm, await nextSnapshotDir(deps, record), 'full');

@@ -42,26 +42,34 @@ export async function materialize(
   return { spec, cgroup, digests };
 }
 
-type BuiltDrive = { drive: DriveSpec; digests?: DriveDigests } | undefined;
+type BuiltDrive = { drives: DriveSpec[]; digests?: DriveDigests } | undefined;
 
 /** How each kind of drive is made; which kinds an instance gets is its role's (core/roles). */
 const driveBuilders: Record<
   DriveKind,
   (deps: RuntimeDeps, record: VmRecord, dir: string, image: GuestImage) => Promise<BuiltDrive>
 > = {
-  // The dev image may boot from its initrd alone: then there is no rootfs to attach.
+  // The dev image may boot from its initrd alone: then there is no rootfs to attach. mvm's
+  // own drive (init and agent) comes with the image's root, never inside it.
   rootfs: async (_deps, _record, _dir, image) =>
     image.rootfsPath
-      ? { drive: { id: 'rootfs', path: image.rootfsPath, readOnly: true } }
+      ? {
+          drives: [
+            { id: 'rootfs', path: image.rootfsPath, readOnly: true },
+            ...(image.initDrivePath
+              ? [{ id: 'mvm-init', path: image.initDrivePath, readOnly: true }]
+              : []),
+          ],
+        }
       : undefined,
   data: async (deps, record, dir) => {
     const path = await deps.drives.ensureData(dir, record.spec.dataDiskMib);
-    return { drive: { id: 'data', path, readOnly: false } };
+    return { drives: [{ id: 'data', path, readOnly: false }] };
   },
   secrets: async (deps, record, dir) => {
     const built = await deps.drives.buildSecrets(dir, record.secrets);
     return {
-      drive: { id: 'secrets', path: built.path, readOnly: true },
+      drives: [{ id: 'secrets', path: built.path, readOnly: true }],
       digests: { secrets: built.digest },
     };
   },
@@ -69,7 +77,7 @@ const driveBuilders: Record<
     if (!record.config) return undefined;
     const built = await deps.drives.buildConfig(dir, record.config.version, record.config.files);
     return {
-      drive: { id: 'config', path: built.path, readOnly: true },
+      drives: [{ id: 'config', path: built.path, readOnly: true }],
       digests: { config: built.digest },
     };
   },
@@ -86,7 +94,7 @@ async function buildDrives(
   for (const kind of drivesForRole(record.spec.role)) {
     const built = await driveBuilders[kind](deps, record, dir, image);
     if (!built) continue;
-    drives.push(built.drive);
+    drives.push(...built.drives);
     Object.assign(digests, built.digests);
   }
   return { drives, digests };

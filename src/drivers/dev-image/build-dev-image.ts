@@ -20,26 +20,29 @@ import type { DriveSpec } from '../../ports/vmm.ts';
 import { silentLogger } from '../process/logger.ts';
 import type { DriverLogger } from '../process/logger.ts';
 import { DEFAULT_CACHE_DIR, makeStagingDir, publishDir } from './cache-dir.ts';
-import { ROOTFS_INIT_PATH } from './guest-channels.ts';
+import { ensureGuestAgent } from './guest-agent-binary.ts';
+import { MVM_INIT_PATH } from './guest-channels.ts';
+import { ensureInitDrive, initDrivePath } from './init-drive.ts';
 import { buildInitramfs } from './initramfs.ts';
 import { ensureDevKernel } from './kernel.ts';
 import type { DevKernel, DevKernelOptions } from './kernel.ts';
 import { MICROVM_MODULES, moduleName, resolveModuleOrder } from './module-order.ts';
 import { buildRootfsImage, hashEntries, rootfsEntries } from './rootfs.ts';
-import { sharedLibraries } from './shared-libs.ts';
 
 /** Bump when the layout of the image changes in a way the inputs below do not capture. */
-const BUILDER_VERSION = 'mvm-dev-image/2';
+const BUILDER_VERSION = 'mvm-dev-image/3';
 
 export interface DevImage {
   /** sha256 over the kernel, the initramfs and the rootfs contents: the image revision. */
   revision: string;
   dir: string;
   vmlinux: string;
-  /** First stage: modules, then switch to the rootfs drive. */
+  /** First stage: modules, then switch to the rootfs drive with mvm's drive at /mvm. */
   initrd: string;
   /** Read-only ext4 (label `rootfs`) shared by every instance of the revision. */
   rootfs: string;
+  /** mvm's read-only drive (label `mvm-init`: init, agent, busybox), shared across images. */
+  initDrive: string;
   /** Kernel parameters the image needs; VMM drivers append their own and per-instance ones. */
   cmdlineBase: string;
 }
@@ -50,8 +53,8 @@ export interface BuildDevImageOptions {
   logger?: DriverLogger;
   /** Statically linked busybox to put in the image (config: MVM_BUSYBOX); default /bin/busybox. */
   busyboxPath?: string;
-  /** socat for the guest's vsock listener, with its libraries (config: MVM_SOCAT); default /usr/bin/socat. */
-  socatPath?: string;
+  /** C compiler for the guest agent (config: MVM_GUEST_CC); default gcc. */
+  guestCc?: string;
   kernel?: DevKernelOptions;
   /** Modules to load at boot (their dependencies are added). */
   modules?: readonly string[];
@@ -62,11 +65,11 @@ interface Inputs {
   busybox: Buffer;
   applets: string[];
   initrdInit: string;
-  rootfsInit: string;
-  agent: string;
+  mvmInit: string;
+  agentSh: string;
+  /** The static version-2 agent, compiled from src/guest/agent. */
+  agent: Buffer;
   modules: Array<{ name: string; data: Buffer }>;
-  /** socat and its shared libraries, at their guest paths. */
-  programs: Array<{ path: string; data: Buffer; mode: number }>;
 }
 
 const CMDLINE_BASE = 'console=ttyS0 quiet panic=-1';
@@ -75,8 +78,9 @@ const AGENT_PATH = fileURLToPath(new URL('../../guest/agent.sh', import.meta.url
 
 /**
  * Builds (or finds in the cache) the dev guest image: a Debian kernel, a small initramfs
- * (busybox, modules, first-stage /init) and a read-only ext4 rootfs (busybox, /sbin/init, the
- * guest agent, socat for vsock). Content-addressed under `<cacheDir>/images/<revision>`;
+ * (busybox, modules, first-stage /init), a read-only ext4 rootfs (the image: a busybox
+ * userland) and mvm's read-only init drive (init, the static agent, busybox). Content-addressed
+ * under `<cacheDir>/images/<revision>` (the init drive under `init-drives/<digest>`, shared);
  * an index by input hash makes a repeat call a lookup, not a rebuild.
  */
 export async function buildDevImage(options: BuildDevImageOptions): Promise<DevImage> {
@@ -117,28 +121,16 @@ async function gatherInputs(cacheDir: string, options: BuildDevImageOptions): Pr
       data: await readModule(join(kernel.modulesDir, rel), options.runner),
     })),
   );
-  const [initrdInit, rootfsInit, agent] = await Promise.all([
+  const [initrdInit, mvmInit, agentSh] = await Promise.all([
     readFile(INITRD_INIT_PATH, 'utf8'),
-    readFile(ROOTFS_INIT_PATH, 'utf8'),
+    readFile(MVM_INIT_PATH, 'utf8'),
     readFile(AGENT_PATH, 'utf8'),
   ]);
-  const programs = await guestPrograms(options);
-  return { kernel, busybox, applets, initrdInit, rootfsInit, agent, modules, programs };
-}
-
-/** socat as /bin/socat, and every library it loads at the path the guest's loader looks in. */
-async function guestPrograms(options: BuildDevImageOptions): Promise<Inputs['programs']> {
-  const socat = options.socatPath ?? '/usr/bin/socat';
-  const data = await readFile(socat).catch(() => {
-    throw new HostError(`'${socat}' not found: install socat (or set MVM_SOCAT)`);
+  const binary = await ensureGuestAgent(cacheDir, options.runner, {
+    ...(options.guestCc ? { cc: options.guestCc } : {}),
   });
-  const libraries = await sharedLibraries(options.runner, socat);
-  return [
-    { path: '/bin/socat', data, mode: 0o755 },
-    ...(await Promise.all(
-      libraries.map(async (path) => ({ path, data: await readFile(path), mode: 0o755 })),
-    )),
-  ];
+  const agent = await readFile(binary.path);
+  return { kernel, busybox, applets, initrdInit, mvmInit, agentSh, agent, modules };
 }
 
 /** Busybox-as-PID-1 in an initramfs has no dynamic loader to run with. */
@@ -178,9 +170,8 @@ async function readModule(path: string, runner: ProcessRunner): Promise<Buffer> 
 function hashInputs(inputs: Inputs): string {
   const hash = createHash('sha256').update(BUILDER_VERSION).update(CMDLINE_BASE);
   hash.update(inputs.kernel.version).update(inputs.busybox).update(inputs.applets.join(','));
-  hash.update(inputs.initrdInit).update(inputs.rootfsInit).update(inputs.agent);
+  hash.update(inputs.initrdInit).update(inputs.mvmInit).update(inputs.agentSh).update(inputs.agent);
   for (const mod of inputs.modules) hash.update(mod.name).update(mod.data);
-  for (const file of inputs.programs) hash.update(file.path).update(file.data);
   return hash.digest('hex');
 }
 
@@ -190,12 +181,14 @@ async function buildImage(
   runner: ProcessRunner,
 ): Promise<DevImage> {
   const initrd = buildInitramfs({ ...inputs, init: inputs.initrdInit });
-  const tree = rootfsEntries({ ...inputs, init: inputs.rootfsInit, files: inputs.programs });
+  const tree = rootfsEntries(inputs);
+  const initDrive = await ensureInitDrive(cacheDir, runner, { ...inputs, init: inputs.mvmInit });
   const kernelSha = await sha256File(inputs.kernel.vmlinux);
   const initrdSha = createHash('sha256').update(initrd).digest('hex');
   const rootfsSha = hashEntries(tree);
   const revision = createHash('sha256')
     .update(`kernel:${kernelSha}\ninitrd:${initrdSha}\nrootfs:${rootfsSha}\n`)
+    .update(`mvm-init:${initDrive.digest}\n`)
     .digest('hex');
   const existing = await readImage(cacheDir, revision);
   if (existing) return existing;
@@ -209,6 +202,7 @@ async function buildImage(
     kernel: { release: inputs.kernel.version, sha256: kernelSha },
     initrd: { sha256: initrdSha, bytes: initrd.length },
     rootfs: { contentSha256: rootfsSha, entries: tree.length },
+    initDrive: { contentSha256: initDrive.digest },
     modules: inputs.modules.map((mod) => mod.name),
     cmdlineBase: CMDLINE_BASE,
   };
@@ -226,13 +220,22 @@ async function readImage(cacheDir: string, revision: string): Promise<DevImage |
   if (text === undefined) return undefined;
   // Entries of the first builder had no rootfs; they are rebuilt, not used.
   if (!(await stat(join(dir, 'rootfs.ext4')).catch(() => undefined))) return undefined;
-  const manifest = JSON.parse(text) as { cmdlineBase?: unknown };
+  const manifest = JSON.parse(text) as {
+    cmdlineBase?: unknown;
+    initDrive?: { contentSha256?: unknown };
+  };
+  const digest = manifest.initDrive?.contentSha256;
+  // Entries of builders before the init drive are rebuilt, as is one whose drive was removed.
+  if (typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest)) return undefined;
+  const initDrive = initDrivePath(cacheDir, digest);
+  if (!(await stat(initDrive).catch(() => undefined))) return undefined;
   return {
     revision,
     dir,
     vmlinux: join(dir, 'vmlinux'),
     initrd: join(dir, 'initrd.cpio.gz'),
     rootfs: join(dir, 'rootfs.ext4'),
+    initDrive,
     cmdlineBase: typeof manifest.cmdlineBase === 'string' ? manifest.cmdlineBase : CMDLINE_BASE,
   };
 }
@@ -242,9 +245,12 @@ async function linkOrCopy(from: string, to: string): Promise<void> {
   await link(from, to).catch(() => copyFile(from, to));
 }
 
-/** The drive every VM booted from the image needs: its read-only root filesystem. */
-export function rootfsDrive(image: Pick<DevImage, 'rootfs'>): DriveSpec {
-  return { id: 'rootfs', path: image.rootfs, readOnly: true };
+/** The drives every VM booted from the image needs: its root filesystem and mvm's drive. */
+export function imageDrives(image: Pick<DevImage, 'rootfs' | 'initDrive'>): DriveSpec[] {
+  return [
+    { id: 'rootfs', path: image.rootfs, readOnly: true },
+    { id: 'mvm-init', path: image.initDrive, readOnly: true },
+  ];
 }
 
 function sha256File(path: string): Promise<string> {

@@ -3,19 +3,18 @@ import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 import { buildExt4Image } from '../drives/mkfs-ext4.ts';
+import type { DriveLabel } from '../drives/mkfs-ext4.ts';
 import type { CpioEntry } from './cpio-newc.ts';
 
 export interface RootfsInputs {
   busybox: Uint8Array;
   applets: readonly string[];
-  /** The second-stage init, run as /sbin/init after the initramfs switched root. */
-  init: string;
-  agent: string;
-  /** Extra programs and the libraries they load, at their absolute guest paths. */
-  files: ReadonlyArray<{ path: string; data: Uint8Array; mode: number }>;
 }
 
-/** Mount points and writable places: the root itself stays read-only in every guest. */
+/**
+ * Mount points and writable places: the root itself stays read-only in every guest. `mvm` is
+ * where the first stage mounts mvm's own drive (init and agent); the image carries neither.
+ */
 const DIRS = [
   'bin',
   'data',
@@ -23,8 +22,8 @@ const DIRS = [
   'etc',
   'etc/mvm-config',
   'lib',
-  'lib/mvm',
   'mnt',
+  'mvm',
   'proc',
   'root',
   'run',
@@ -34,7 +33,7 @@ const DIRS = [
   'usr',
 ];
 
-/** Every entry of the dev image's read-only root filesystem. */
+/** Every entry of the dev image's read-only root filesystem: a busybox userland. */
 export function rootfsEntries(inputs: RootfsInputs): CpioEntry[] {
   const entries: CpioEntry[] = DIRS.map((path) => ({ kind: 'dir', path }));
   entries.push({ kind: 'file', path: 'bin/busybox', data: inputs.busybox, mode: 0o755 });
@@ -44,28 +43,16 @@ export function rootfsEntries(inputs: RootfsInputs): CpioEntry[] {
   }
   entries.push({ kind: 'symlink', path: 'usr/bin', target: '../bin' });
   entries.push({ kind: 'symlink', path: 'usr/sbin', target: '../bin' });
-  entries.push({ kind: 'file', path: 'sbin/init', data: Buffer.from(inputs.init), mode: 0o755 });
-  entries.push({
-    kind: 'file',
-    path: 'lib/mvm/agent.sh',
-    data: Buffer.from(inputs.agent),
-    mode: 0o755,
-  });
   entries.push({
     kind: 'file',
     path: 'etc/passwd',
-    data: Buffer.from('root:x:0:0::/root:/bin/sh\n'),
+    data: Buffer.from('root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/nonexistent:/bin/false\n'),
   });
-  entries.push({ kind: 'file', path: 'etc/group', data: Buffer.from('root:x:0:\n') });
-  const dirs = new Set(DIRS);
-  for (const file of inputs.files) {
-    const rel = file.path.replace(/^\/+/, '');
-    for (let d = dirname(rel); d !== '.' && !dirs.has(d); d = dirname(d)) {
-      dirs.add(d);
-      entries.push({ kind: 'dir', path: d });
-    }
-    entries.push({ kind: 'file', path: rel, data: file.data, mode: file.mode });
-  }
+  entries.push({
+    kind: 'file',
+    path: 'etc/group',
+    data: Buffer.from('root:x:0:\ntty:x:5:\nnogroup:x:65534:\n'),
+  });
   return entries;
 }
 
@@ -86,14 +73,15 @@ export function hashEntries(entries: readonly CpioEntry[]): string {
 const MIB = 1024 * 1024;
 
 /**
- * Writes the tree into a scratch directory and turns it into a read-only ext4 image labelled
- * `rootfs` with `mkfs.ext4 -d` (no mounts). The image has no journal: nobody writes to it.
+ * Writes the tree into a scratch directory and turns it into a read-only ext4 image (label
+ * `rootfs` unless told) with `mkfs.ext4 -d` (no mounts). No journal: nobody writes to it.
  */
 export async function buildRootfsImage(
   runner: ProcessRunner,
   path: string,
   entries: readonly CpioEntry[],
   mkfsPath = 'mkfs.ext4',
+  label: DriveLabel = 'rootfs',
 ): Promise<void> {
   const scratch = await mkdtemp(join(dirname(path), '.rootfs-tree-'));
   try {
@@ -113,10 +101,10 @@ export async function buildRootfsImage(
       }
     }
     // /tmp is a mount point for a tmpfs; on the image it must still look like one.
-    await chmod(join(scratch, 'tmp'), 0o1777);
+    if (entries.some((e) => e.path === 'tmp')) await chmod(join(scratch, 'tmp'), 0o1777);
     const sizeBytes = Math.ceil((bytes * 1.3 + 8 * MIB) / MIB) * MIB;
     await buildExt4Image(runner, mkfsPath, path, {
-      label: 'rootfs',
+      label,
       sizeBytes,
       mode: 0o644,
       sourceDir: scratch,

@@ -1,6 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildDevImage, rootfsDrive } from '../dev-image/build-dev-image.ts';
+import { buildDevImage, imageDrives } from '../dev-image/build-dev-image.ts';
 import type { BuildDevImageOptions } from '../dev-image/build-dev-image.ts';
 import { DEFAULT_CACHE_DIR } from '../dev-image/cache-dir.ts';
 import { GuestClient } from '../guest-channel/guest-client.ts';
@@ -60,7 +60,7 @@ async function probeKvmBoot(
     kernelPath: image.vmlinux,
     initrdPath: image.initrd,
     cmdline: image.cmdlineBase,
-    drives: [rootfsDrive(image)],
+    drives: imageDrives(image),
     nets: [],
   };
   const vm = await vmm.start(spec);

@@ -1,0 +1,233 @@
+import type { Readable } from 'node:stream';
+import { ConflictError, HostError } from '../../core/errors.ts';
+import { StatusResponseSchema } from '../../contract/guest-protocol.ts';
+import type { DriveDigests } from '../../contract/guest-protocol.ts';
+import { SleepPrepV2Schema, StatusV2Schema } from '../../contract/guest-protocol-v2.ts';
+import type {
+  ExecRequest,
+  GuestAgentInfo,
+  GuestCapability,
+  GuestStatusV2,
+  SleepPrepResult,
+} from '../../contract/guest-protocol-v2.ts';
+import type { Clock } from '../../ports/clock.ts';
+import { systemClock } from '../clock/system-clock.ts';
+import { silentLogger } from '../process/logger.ts';
+import type { DriverLogger } from '../process/logger.ts';
+import { waitUntil } from '../process/wait-until.ts';
+import { AgentConnection } from './agent-connection.ts';
+import { killOnAbort, ptyInput, startExec } from './exec-session.ts';
+import type { ExecHandle, ExecOptions, PtyHandle, PtyRequest } from './exec-session.ts';
+import { getFile, putFile } from './file-session.ts';
+import type { GetFileHandle, PutFileOptions } from './file-session.ts';
+import type { GuestTransport } from './guest-transport.ts';
+
+export interface GuestAgentClientOptions {
+  logger?: DriverLogger;
+  clock?: Clock;
+  /** Per request, unless the call gives its own. */
+  requestTimeoutMs?: number;
+  /** How long a call keeps trying to open the channel and get a hello. */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * The host's side of one guest agent (docs/guest-protocol.md): says hello on every new
+ * channel, speaks version 2 (frames, sessions) or version 1 (the busybox agent of older
+ * images: status, wake, drives and drain only) as the guest answers, and reconnects on demand
+ * (a woken VM is a new VMM process with a new socket). Sessions die with their channel: a
+ * lost channel rejects their `exit`, and the guest kills what they ran.
+ */
+export class GuestAgentClient {
+  private conn: AgentConnection | undefined;
+  private opening: Promise<AgentConnection> | undefined;
+  private readonly log: DriverLogger;
+  private readonly clock: Clock;
+
+  constructor(
+    private readonly transport: GuestTransport,
+    private readonly options: GuestAgentClientOptions = {},
+  ) {
+    this.log = options.logger ?? silentLogger;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  get describe(): string {
+    return this.transport.describe;
+  }
+
+  /** Resolves once the agent answered hello; retried until the deadline. */
+  async waitReady(timeoutMs: number): Promise<GuestAgentInfo> {
+    const conn = await this.connection(timeoutMs);
+    return conn.info;
+  }
+
+  /** Who answers (after connecting if needed): protocol, agent, version, capabilities. */
+  async info(): Promise<GuestAgentInfo> {
+    return (await this.connection()).info;
+  }
+
+  /** A liveness check on an open (or freshly opened) channel. */
+  async ping(timeoutMs?: number): Promise<{ ok: true; ready: true }> {
+    await this.request('ping', {}, timeoutMs);
+    return { ok: true, ready: true };
+  }
+
+  async status(timeoutMs?: number): Promise<GuestStatusV2> {
+    const answer = await this.request('status', {}, timeoutMs);
+    const parsed = StatusV2Schema.safeParse(answer);
+    if (parsed.success) return parsed.data;
+    const v1 = StatusResponseSchema.safeParse(answer);
+    if (!v1.success)
+      throw new HostError(`guest agent sent a malformed status: ${v1.error.message}`);
+    return { ...v1.data, ok: true };
+  }
+
+  /**
+   * The cooperative drain: the guest waits up to `deadlineMs` for its sessions and the
+   * workload's busy flags, flushes its filesystems and says whether it is idle. A version-1
+   * guest only flushes and always answers drained.
+   */
+  async sleepPrep(deadlineMs: number, timeoutMs = deadlineMs + 5_000): Promise<SleepPrepResult> {
+    const answer = await this.request('sleep-prep', { deadline_ms: deadlineMs }, timeoutMs);
+    const parsed = SleepPrepV2Schema.safeParse(answer);
+    if (parsed.success) return parsed.data;
+    if (answer['drained'] === true) {
+      return { ok: true, drained: true, busy: { sessions: 0, commands: [], flags: [] } };
+    }
+    throw new HostError(`guest agent sent a malformed sleep-prep answer`);
+  }
+
+  /** A restored guest catches up its clock and remounts rebuilt drives whose digest changed. */
+  async wake(
+    nowEpochSeconds: number,
+    drives: DriveDigests = {},
+    timeoutMs?: number,
+  ): Promise<void> {
+    await this.request('wake', { now: nowEpochSeconds, ...drives }, timeoutMs);
+  }
+
+  /** Tells a freshly booted guest the digests of the drives it mounted. */
+  async drives(drives: DriveDigests, timeoutMs?: number): Promise<void> {
+    await this.request('drives', { ...drives }, timeoutMs);
+  }
+
+  /** Runs a command; resolves once it started, with its streams and its one exit. */
+  async exec(request: ExecRequest, options: ExecOptions = {}): Promise<ExecHandle> {
+    const conn = await this.capable('exec');
+    const started = await startExec(conn, request, options, this.requestTimeout());
+    const signal = (name: string): Promise<void> => this.signal(conn, started.id, name);
+    killOnAbort(options.signal, () => signal('KILL'));
+    if (options.stdin !== undefined) {
+      started.input.pump(options.stdin).catch((error: unknown) => {
+        this.log.warn({ error: String(error) }, 'exec stdin source failed; killing the command');
+        void signal('KILL').catch(() => undefined);
+      });
+    }
+    const { pid, stdout, stderr, exit } = started;
+    return { pid, stdout, stderr, exit, signal };
+  }
+
+  /** An interactive terminal session: output, keystrokes, window size. */
+  async openPty(request: PtyRequest, options: { signal?: AbortSignal } = {}): Promise<PtyHandle> {
+    const conn = await this.capable('pty');
+    const { cols, rows, ...exec } = request;
+    const started = await startExec(
+      conn,
+      { ...exec, pty: { cols, rows } },
+      { stdinOpen: true },
+      this.requestTimeout(),
+    );
+    const signal = (name: string): Promise<void> => this.signal(conn, started.id, name);
+    killOnAbort(options.signal, () => signal('KILL'));
+    return {
+      pid: started.pid,
+      output: started.stdout,
+      input: ptyInput(started.input),
+      exit: started.exit,
+      signal,
+      resize: async (c, r) => {
+        await conn.request(
+          'resize',
+          { session: started.id, cols: c, rows: r },
+          this.requestTimeout(),
+        );
+      },
+    };
+  }
+
+  async putFile(
+    path: string,
+    source: Readable | Uint8Array | string,
+    options: PutFileOptions = {},
+  ): Promise<{ bytes: number }> {
+    return putFile(await this.capable('files'), path, source, options);
+  }
+
+  async getFile(path: string): Promise<GetFileHandle> {
+    return getFile(await this.capable('files'), path);
+  }
+
+  close(): void {
+    this.conn?.close();
+    this.conn = undefined;
+  }
+
+  private async signal(conn: AgentConnection, session: number, name: string): Promise<void> {
+    await conn.request('signal', { session, signal: name }, this.requestTimeout());
+  }
+
+  private requestTimeout(): number {
+    return this.options.requestTimeoutMs ?? 10_000;
+  }
+
+  private async request(
+    op: string,
+    body: Record<string, unknown>,
+    timeoutMs = this.requestTimeout(),
+  ): Promise<Record<string, unknown>> {
+    const conn = await this.connection(this.options.connectTimeoutMs ?? timeoutMs);
+    return conn.request(op, body, timeoutMs);
+  }
+
+  private async capable(cap: GuestCapability): Promise<AgentConnection> {
+    const conn = await this.connection();
+    if (!conn.info.caps.includes(cap)) {
+      throw new ConflictError(
+        `the guest agent on ${this.transport.describe} (${conn.info.agent} ${conn.info.version}, protocol ${conn.info.proto}) cannot do '${cap}'; rebuild the instance's image to get the version-2 agent`,
+        { capability: cap, agent: conn.info.agent, proto: conn.info.proto },
+      );
+    }
+    return conn;
+  }
+
+  private connection(
+    timeoutMs = this.options.connectTimeoutMs ?? this.requestTimeout(),
+  ): Promise<AgentConnection> {
+    if (this.conn && !this.conn.closed) return Promise.resolve(this.conn);
+    this.opening ??= this.open(timeoutMs).finally(() => (this.opening = undefined));
+    return this.opening;
+  }
+
+  private async open(timeoutMs: number): Promise<AgentConnection> {
+    const started = this.clock.now().getTime();
+    const conn = await waitUntil(
+      () => {
+        const left = timeoutMs - (this.clock.now().getTime() - started);
+        return AgentConnection.open(this.transport, {
+          timeoutMs: Math.max(250, Math.min(left, 15_000)),
+          logger: this.log,
+        });
+      },
+      {
+        clock: this.clock,
+        timeoutMs,
+        intervalMs: 50,
+        what: `guest agent on ${this.transport.describe}`,
+      },
+    );
+    this.conn = conn;
+    this.log.debug({ agent: conn.info.agent, proto: conn.info.proto }, 'guest agent connected');
+    return conn;
+  }
+}
