@@ -78,16 +78,25 @@ export interface DriveInput {
 }
 
 /**
+ * Firecracker refuses resource ids other than `[A-Za-z0-9_]+` ("API Resource IDs can only
+ * contain alphanumeric characters and underscores"); mvm's drive names use dashes (`mvm-init`).
+ */
+export function firecrackerResourceId(id: string): string {
+  return id.replace(/[^A-Za-z0-9_]/g, '_');
+}
+
+/**
  * `is_root_device` stays false for every drive: Firecracker would move a root device to vda
  * and append `root=` to the cmdline, while the port promises attach order and the spec's
  * own cmdline.
  */
 export function driveRequest(input: DriveInput): ApiRequest {
+  const id = firecrackerResourceId(input.id);
   return {
     method: 'PUT',
-    path: `/drives/${encodeURIComponent(input.id)}`,
+    path: `/drives/${id}`,
     body: {
-      drive_id: input.id,
+      drive_id: id,
       path_on_host: input.path,
       is_root_device: false,
       is_read_only: input.readOnly,
