@@ -17,7 +17,7 @@ import { median, timed, type Samples } from './support/stats.ts';
 import type { DevImage } from '../src/drivers/dev-image/build-dev-image.ts';
 import { FirecrackerVmm } from '../src/drivers/firecracker/firecracker-vmm.ts';
 import { versionFromBinary } from '../src/drivers/firecracker/firecracker-version.ts';
-import { silentLogger } from '../src/drivers/process/logger.ts';
+import { silentLogger } from '../src/ports/logger.ts';
 import { NodeProcessRunner } from '../src/drivers/process/node-process-runner.ts';
 import { createQemuVmm } from '../src/drivers/qemu/create-qemu-vmm.ts';
 import type { ProcessRunner } from '../src/ports/process-runner.ts';

@@ -10,7 +10,7 @@ import {
   putInstanceBodySchema,
 } from '../contract/agent-api.ts';
 import { httpStatusOf } from '../contract/http-status.ts';
-import type { DriverLogger } from '../drivers/process/logger.ts';
+import type { Logger } from '../ports/logger.ts';
 import type { HostNetworkState } from '../ports/network.ts';
 import type { RuntimeDeps } from './runtime/deps.ts';
 import type { InstanceRef, InstanceRuntime } from './runtime/instance-runtime.ts';
@@ -55,11 +55,7 @@ async function localNetwork(
 }
 
 /** The agent's local API; served on a unix socket only (see main.ts). */
-export function createAgentApp(
-  runtime: InstanceRuntime,
-  deps: RuntimeDeps,
-  logger: DriverLogger,
-): Hono {
+export function createAgentApp(runtime: InstanceRuntime, deps: RuntimeDeps, logger: Logger): Hono {
   const app = new Hono().basePath(LOCAL_API_PREFIX);
   app.get('/instances', async (c) => c.json((await runtime.list()).map(toLocalInstance)));
   app.put(INSTANCE, async (c) => {

@@ -3,7 +3,7 @@ import { systemClock } from '../drivers/clock/system-clock.ts';
 import { buildDevImage } from '../drivers/dev-image/build-dev-image.ts';
 import { Ext4Drives } from '../drivers/drives/ext4-drives.ts';
 import { NetnsProcessRunner } from '../drivers/process/netns-process-runner.ts';
-import type { DriverLogger } from '../drivers/process/logger.ts';
+import type { Logger } from '../ports/logger.ts';
 import type { Cgroups } from '../ports/cgroups.ts';
 import type { NetworkDriver } from '../ports/network.ts';
 import type { ProcessRunner } from '../ports/process-runner.ts';
@@ -27,7 +27,7 @@ import { openAgentDb } from './state/open-agent-db.ts';
 
 /** What tests and benchmarks put in place of the configured drivers; never settings. */
 export interface RuntimeSeams {
-  logger?: DriverLogger;
+  logger?: Logger;
   /** Default: the configured driver (see load-vmm.ts). */
   vmm?: Vmm;
   /** null: no cgroups; default: cgroup v2 when mounted. */
@@ -50,7 +50,7 @@ export interface BuiltRuntime {
 /** The instance runtime and everything it acts through, after recovery (adopt + orphans). */
 export async function buildRuntime(
   config: Readonly<AgentConfig>,
-  seams: RuntimeSeams & { logger: DriverLogger; runner: ProcessRunner; underlayIp?: string },
+  seams: RuntimeSeams & { logger: Logger; runner: ProcessRunner; underlayIp?: string },
 ): Promise<BuiltRuntime> {
   const { logger, runner } = seams;
   const layout = { ...agentLayout(config.dataDir), socket: config.socket };

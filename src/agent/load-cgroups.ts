@@ -1,11 +1,11 @@
-import type { DriverLogger } from '../drivers/process/logger.ts';
+import type { Logger } from '../ports/logger.ts';
 import type { Cgroups } from '../ports/cgroups.ts';
 
 /**
  * The cgroup v2 driver, or undefined on hosts without a cgroup2 mount (the agent then runs
  * VMs unconfined and says so in stats). Imported lazily so a host without cgroup2 still runs.
  */
-export async function loadCgroups(logger: DriverLogger): Promise<Cgroups | undefined> {
+export async function loadCgroups(logger: Logger): Promise<Cgroups | undefined> {
   const { CgroupV2 } = await import('../drivers/cgroup-v2/cgroup-v2.ts');
   const cgroups: Cgroups = new CgroupV2({ logger });
   const mount = await cgroups.mountPoint();

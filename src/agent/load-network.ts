@@ -1,5 +1,5 @@
 import { LinuxNetworkDriver } from '../drivers/linux-net/linux-network-driver.ts';
-import type { DriverLogger } from '../drivers/process/logger.ts';
+import type { Logger } from '../ports/logger.ts';
 import type { NetworkDriver } from '../ports/network.ts';
 import type { ProcessRunner } from '../ports/process-runner.ts';
 import { AgentNetwork } from './network/agent-network.ts';
@@ -28,7 +28,7 @@ export interface NetworkChoice {
  */
 export function loadNetwork(
   choice: NetworkChoice,
-  deps: { runner: ProcessRunner; vms: VmRepo; logger: DriverLogger },
+  deps: { runner: ProcessRunner; vms: VmRepo; logger: Logger },
 ): AgentNetwork | undefined {
   if (choice.driver === null || !choice.enabled) {
     deps.logger.info({}, 'tenant networking off; VMMs create their own taps on no bridge');

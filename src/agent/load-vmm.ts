@@ -1,7 +1,7 @@
-import { ValidationError } from '../core/errors.ts';
+import { errorMessage, ValidationError } from '../core/errors.ts';
 import { systemClock } from '../drivers/clock/system-clock.ts';
 import { devImageGuestChannels } from '../drivers/dev-image/guest-channels.ts';
-import type { DriverLogger } from '../drivers/process/logger.ts';
+import type { Logger } from '../ports/logger.ts';
 import type { HostFacts } from '../drivers/qemu/detect-accel.ts';
 import type { ProcessRunner } from '../ports/process-runner.ts';
 import type { Vmm } from '../ports/vmm.ts';
@@ -12,7 +12,7 @@ export type VmmConfig = Pick<AgentConfig, 'vmm' | 'qemu' | 'firecracker' | 'cach
 
 interface LoadVmmDeps {
   runner: ProcessRunner;
-  logger: DriverLogger;
+  logger: Logger;
 }
 
 /**
@@ -63,7 +63,7 @@ async function loadFirecracker(bin: string, deps: LoadVmmDeps): Promise<Vmm> {
   ]);
   const version = await versionFromBinary(deps.runner, bin).catch((error: unknown) => {
     throw new ValidationError(
-      `the Firecracker binary '${bin}' does not run (${error instanceof Error ? error.message : String(error)}); set MVM_FIRECRACKER_BIN or use --vmm qemu`,
+      `the Firecracker binary '${bin}' does not run (${errorMessage(error)}); set MVM_FIRECRACKER_BIN or use --vmm qemu`,
     );
   });
   const problem = await firecrackerGuestProblem();

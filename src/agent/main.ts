@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ValidationError } from '../core/errors.ts';
+import { errorMessage, ValidationError } from '../core/errors.ts';
 import { loadAgentConfig } from './agent-config.ts';
 import type { AgentFlags } from './agent-config.ts';
 import { startAgent } from './start-agent.ts';
@@ -41,7 +41,7 @@ async function runMain(): Promise<void> {
 }
 
 function failureText(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   const problems = error instanceof ValidationError ? error.problems : [];
   return [`mvm agent failed: ${message}`, ...problems.map((p) => `  - ${p}`)].join('\n');
 }

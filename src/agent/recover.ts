@@ -1,10 +1,11 @@
+import { errorMessage } from '../core/errors.ts';
 import { rm } from 'node:fs/promises';
 import type { VmRecord } from './state/vm-repo.ts';
 import { placeInCgroup } from './runtime/boot-steps.ts';
 import type { RuntimeDeps } from './runtime/deps.ts';
 import type { InstanceRuntime } from './runtime/instance-runtime.ts';
 import { instanceDir, snapshotsDir } from './runtime/layout.ts';
-import { errorText, save, settle } from './runtime/step-context.ts';
+import { save, settle } from './runtime/step-context.ts';
 import { reapOrphans } from './orphans.ts';
 import type { OrphanReport } from './orphans.ts';
 
@@ -33,7 +34,7 @@ export async function recover(
   for (const stored of await deps.vms.list()) {
     await runtime.locked(stored.key, async () => {
       const record = await recoverOne(deps, stored).catch(async (error: unknown) => {
-        deps.logger.error({ key: stored.key, error: errorText(error) }, 'recovery failed');
+        deps.logger.error({ key: stored.key, error: errorMessage(error) }, 'recovery failed');
         return stored;
       });
       if (record.handle) {
@@ -59,7 +60,7 @@ async function rebuildNetwork(deps: RuntimeDeps): Promise<void> {
   try {
     await deps.network?.sync();
   } catch (error) {
-    const why = errorText(error);
+    const why = errorMessage(error);
     deps.logger.error({ error: why }, 'tenant network not applied at start; boots will retry');
   }
 }
@@ -69,7 +70,10 @@ async function recoverOne(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord
   const vm = await deps.vmm.adopt(record.handle);
   if (!vm) return vanished(deps, record);
   await placeInCgroup(deps, vm).catch((error: unknown) =>
-    deps.logger.warn({ key: record.key, error: errorText(error) }, 'adopted VMM not in its cgroup'),
+    deps.logger.warn(
+      { key: record.key, error: errorMessage(error) },
+      'adopted VMM not in its cgroup',
+    ),
   );
   const state = await deps.vmm.state(vm);
   if (record.intent === 'sleep') return finishOrUndoSleep(deps, record, state);

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { ValidationError } from '../core/errors.ts';
+import { errorMessage, ValidationError } from '../core/errors.ts';
 import { weakSecretProblem } from '../core/secret-strength.ts';
 import { DEFAULT_CLUSTER_CIDR, validateClusterCidr } from '../core/subnets.ts';
 import { redactStoreUrl } from '../db/store-url.ts';
@@ -68,7 +68,7 @@ const clusterCidrSchema = z.string().transform((value, ctx) => {
   } catch (error) {
     ctx.addIssue({
       code: 'custom',
-      message: error instanceof Error ? error.message : String(error),
+      message: errorMessage(error),
     });
     return z.NEVER;
   }

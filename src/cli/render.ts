@@ -1,4 +1,4 @@
-import { isMvmError } from '../core/errors.ts';
+import { errorMessage, isMvmError } from '../core/errors.ts';
 import type { ErrorCode } from '../core/errors.ts';
 
 /**
@@ -73,7 +73,7 @@ export interface ErrorView {
 /** Any thrown value as what an operator needs: a code, a message, and every problem. */
 export function errorView(error: unknown): ErrorView {
   if (!isMvmError(error)) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     return {
       code: 'internal',
       message: `internal error: ${message}; please report this`,

@@ -22,13 +22,7 @@ import { clientWentAway } from './client-gone.ts';
 import { buildOpenApi } from './openapi.ts';
 import { parseRouteInput, type ParsedInput } from './route-input.ts';
 import { createServices, type Services } from './services/index.ts';
-
-export interface AppLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+import type { Logger } from '../ports/logger.ts';
 
 export interface CoordinatorAppDeps {
   store: Store;
@@ -36,7 +30,7 @@ export interface CoordinatorAppDeps {
   clusterCidr: string;
   version: string;
   randomSuffix: () => string;
-  logger?: AppLogger;
+  logger?: Logger;
   /** Signs desired-state documents; serve.ts passes the persisted key, else an ephemeral one. */
   signingKey?: SigningKey;
   /** Shared by apps in one process that share a store; one per app otherwise. */

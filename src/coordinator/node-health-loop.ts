@@ -1,6 +1,6 @@
 import { isMvmError } from '../core/errors.ts';
 import type { Clock } from '../ports/clock.ts';
-import type { AppLogger } from './app.ts';
+import type { Logger } from '../ports/logger.ts';
 import type { NodeLoss } from './services/node-health-service.ts';
 
 export interface NodeHealthLoopOptions {
@@ -9,7 +9,7 @@ export interface NodeHealthLoopOptions {
     detectLost(watchingSince: Date): Promise<NodeLoss[]>;
   };
   clock: Clock;
-  logger?: AppLogger;
+  logger?: Logger;
   /** How often to look; default a third of the loss timeout. */
   everyMs?: number;
 }

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
-import { ValidationError } from '../core/errors.ts';
+import { errorMessage, ValidationError } from '../core/errors.ts';
 import type { RouteDef } from '../contract/api.ts';
 
 /** Enough to fix a request; a hostile one must not make the answer as big as itself. */
@@ -46,7 +46,7 @@ async function readJson(c: Context): Promise<unknown> {
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorMessage(error);
     throw new ValidationError(`malformed JSON body: ${reason}`, [`body: ${reason}`]);
   }
 }

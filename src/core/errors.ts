@@ -23,8 +23,14 @@ export class MvmError extends Error {
   readonly code: ErrorCode;
   readonly details: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
-    super(message);
+  /** `options.cause`: the error this one wraps (logged with it; never sent over the wire). */
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details?: Record<string, unknown>,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
     this.name = new.target.name;
     this.code = code;
     this.details = details;
@@ -34,8 +40,8 @@ export class MvmError extends Error {
 export class ValidationError extends MvmError {
   /** Every problem found, so the caller can fix them all at once. */
   readonly problems: readonly string[];
-  constructor(message: string, problems: readonly string[] = []) {
-    super('invalid_argument', message, problems.length > 0 ? { problems } : undefined);
+  constructor(message: string, problems: readonly string[] = [], options?: ErrorOptions) {
+    super('invalid_argument', message, problems.length > 0 ? { problems } : undefined, options);
     this.problems = problems;
   }
 }
@@ -70,8 +76,8 @@ export class AlreadyExistsError extends MvmError {
 
 /** A compare-and-set lost a race, or the request contradicts the current state. */
 export class ConflictError extends MvmError {
-  constructor(message: string, details?: Record<string, unknown>) {
-    super('conflict', message, details);
+  constructor(message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+    super('conflict', message, details, options);
   }
 }
 
@@ -112,8 +118,8 @@ export class PermissionDeniedError extends MvmError {
 }
 
 export class UnavailableError extends MvmError {
-  constructor(message: string, details?: Record<string, unknown>) {
-    super('unavailable', message, details);
+  constructor(message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+    super('unavailable', message, details, options);
   }
 }
 
@@ -126,11 +132,12 @@ export class UnavailableError extends MvmError {
 export class StoreUnavailableError extends MvmError {
   readonly retryAfterSeconds: number;
   readonly reason: string;
-  constructor(reason: string, retryAfterSeconds = 2) {
+  constructor(reason: string, retryAfterSeconds = 2, options?: ErrorOptions) {
     super(
       'store_unavailable',
       `the coordinator's database is unavailable (restarting or unreachable); retry in ${retryAfterSeconds} s, the coordinator reconnects by itself once it is back`,
       { retryAfterSeconds },
+      options,
     );
     this.retryAfterSeconds = retryAfterSeconds;
     this.reason = reason;
@@ -139,15 +146,20 @@ export class StoreUnavailableError extends MvmError {
 
 /** A host command or device operation failed; carries what ran and what it said. */
 export class HostError extends MvmError {
-  constructor(message: string, details?: Record<string, unknown>) {
-    super('host_failure', message, details);
+  constructor(message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+    super('host_failure', message, details, options);
   }
 }
 
 export class InternalError extends MvmError {
-  constructor(message: string, details?: Record<string, unknown>) {
-    super('internal', message, details);
+  constructor(message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+    super('internal', message, details, options);
   }
+}
+
+/** What an error says, whatever was thrown (an Error's message, else its string form). */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 export function isMvmError(value: unknown): value is MvmError {

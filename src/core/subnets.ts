@@ -1,4 +1,4 @@
-import { ConflictError, ValidationError } from './errors.ts';
+import { ConflictError, errorMessage, ValidationError } from './errors.ts';
 import {
   cidrLast,
   containsAddress,
@@ -77,7 +77,7 @@ function subnetProblem(text: string, cluster: Cidr): string | undefined {
   try {
     subnet = parseCidr(text);
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    return errorMessage(error);
   }
   if (subnet.prefix !== TENANT_PREFIX) {
     return `subnet '${text}' must be a /24: every tenant gets exactly one /24`;

@@ -1,6 +1,6 @@
 import { Migrator } from 'kysely';
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
-import { InternalError } from '../core/errors.ts';
+import { errorMessage, InternalError } from '../core/errors.ts';
 import { initialMigration } from './migrations/0001-initial.ts';
 import { desiredGenerationsMigration } from './migrations/0002-desired-generations.ts';
 import { nodeJoinMigration } from './migrations/0003-node-join.ts';
@@ -9,7 +9,7 @@ import { poolSleepPolicyMigration } from './migrations/0005-pool-sleep-policy.ts
 import { pressureSleepMigration } from './migrations/0006-pressure-sleep.ts';
 import { tokensMigration } from './migrations/0007-tokens.ts';
 import type { SqlDialect } from './sql-dialect.ts';
-import type { StoreLogger } from './store-logger.ts';
+import type { Logger } from '../ports/logger.ts';
 
 /** Every migration, in order, named by its file. Listed in code: nothing is discovered on disk. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
@@ -35,7 +35,7 @@ function provider(dialect: SqlDialect): MigrationProvider {
 export async function migrateToLatest<DB>(
   db: Kysely<DB>,
   dialect: SqlDialect,
-  logger?: StoreLogger,
+  logger?: Logger,
 ): Promise<string[]> {
   const migrator = new Migrator({
     db,
@@ -47,7 +47,7 @@ export async function migrateToLatest<DB>(
   const failed = results.find((r) => r.status === 'Error');
   if (error !== undefined || failed !== undefined) {
     const name = failed?.migrationName ?? 'run';
-    const cause = error instanceof Error ? error.message : String(error);
+    const cause = errorMessage(error);
     throw new InternalError(
       `store migration ${name} failed on ${dialect}: ${cause}; the schema was left at the last good migration, fix the cause and open the store again`,
       { dialect, migration: name },

@@ -10,12 +10,12 @@ import { migrateToLatest } from './migrate.ts';
 import { ImmediateSqliteDialect } from './sqlite-immediate.ts';
 import type { Database } from './schema.ts';
 import type { SqlDialect } from './sql-dialect.ts';
-import type { StoreLogger } from './store-logger.ts';
+import type { Logger } from '../ports/logger.ts';
 import { SQLITE_MEMORY, parseStoreUrl, redactStoreUrl } from './store-url.ts';
 import type { StoreTarget } from './store-url.ts';
 
 export interface OpenStoreOptions {
-  logger?: StoreLogger;
+  logger?: Logger;
 }
 
 const INT8_OID = 20;
@@ -45,7 +45,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
  */
 export function openDatabase(
   url: string,
-  logger?: StoreLogger,
+  logger?: Logger,
 ): { db: Kysely<Database>; dialect: SqlDialect } {
   const target = parseStoreUrl(url);
   return {
@@ -57,7 +57,7 @@ export function openDatabase(
 function createDialect(
   target: StoreTarget,
   url: string,
-  logger: StoreLogger | undefined,
+  logger: Logger | undefined,
 ): PostgresDialect | ImmediateSqliteDialect {
   if (target.dialect === 'postgres') {
     return new PostgresDialect({
@@ -96,12 +96,12 @@ function parseInt8(value: string): number {
 function openSqlite(
   path: string,
   url: string,
-  logger: StoreLogger | undefined,
+  logger: Logger | undefined,
 ): SqliteDatabase.Database {
   try {
     if (path !== SQLITE_MEMORY) {
       for (const tightened of privateSqliteFile(path)) {
-        logger?.warn?.({ ...tightened }, 'store file was readable by others; tightened its mode');
+        logger?.warn({ ...tightened }, 'store file was readable by others; tightened its mode');
       }
     }
     const database = new SqliteDatabase(path);

@@ -1,7 +1,7 @@
 import type { PostgresCursor, PostgresPool, PostgresPoolClient } from 'kysely';
 import type { Pool, PoolClient } from 'pg';
-import { StoreUnavailableError } from '../core/errors.ts';
-import type { StoreLogger } from './store-logger.ts';
+import { errorMessage, StoreUnavailableError } from '../core/errors.ts';
+import type { Logger } from '../ports/logger.ts';
 
 /**
  * SQLSTATE classes and codes that mean the session is gone or cannot start, not that the
@@ -35,7 +35,7 @@ export function isConnectionLoss(error: unknown): boolean {
 }
 
 function unavailable(error: unknown): StoreUnavailableError {
-  const cause = error instanceof Error ? error.message : String(error);
+  const cause = errorMessage(error);
   return new StoreUnavailableError(cause || 'connection lost');
 }
 
@@ -48,13 +48,13 @@ function unavailable(error: unknown): StoreUnavailableError {
  * died with its session may or may not have committed, and only the caller can tell whether
  * repeating it is safe. The pool opens fresh sessions as soon as the server accepts them.
  */
-export function resilientPool(pool: Pool, logger?: StoreLogger): PostgresPool {
+export function resilientPool(pool: Pool, logger?: Logger): PostgresPool {
   pool.on('error', (err) => {
-    logger?.warn?.({ err }, 'an idle database connection was lost; the pool will open a new one');
+    logger?.warn({ err }, 'an idle database connection was lost; the pool will open a new one');
   });
   pool.on('connect', (client) => {
     client.on('error', (err) => {
-      logger?.warn?.({ err }, 'a database connection in use was lost; its request fails with 503');
+      logger?.warn({ err }, 'a database connection in use was lost; its request fails with 503');
     });
   });
   const wrapped = new WeakMap<PoolClient, PostgresPoolClient>();

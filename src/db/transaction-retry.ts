@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UnavailableError } from '../core/errors.ts';
+import { errorMessage, UnavailableError } from '../core/errors.ts';
 
 /**
  * Postgres aborts a transaction to break a deadlock (40P01) or, at a stricter isolation, to
@@ -60,7 +60,7 @@ export async function retryingTransientAborts<T>(
 }
 
 function contended(attempts: number, error: unknown): UnavailableError {
-  const reason = error instanceof Error ? error.message : String(error);
+  const reason = errorMessage(error);
   return new UnavailableError(
     `the database aborted this change ${attempts} times in a row because of concurrent changes (${reason}); nothing was written, retry it`,
     { attempts },

@@ -12,7 +12,7 @@ import type { HeartbeatResult } from '../../src/contract/heartbeat.ts';
 import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
-import { silentLogger, type DriverLogger } from '../../src/drivers/process/logger.ts';
+import { silentLogger, type Logger } from '../../src/ports/logger.ts';
 import { until } from '../support/until.ts';
 
 const ADMIN = '0764849d436f89ab33174ce3515e28d76bf617557addd315472dd7ff00d4a6f5';
@@ -111,7 +111,7 @@ describe('agent heartbeats against a real coordinator', () => {
     const records = [record(placed?.id ?? '', 'running', 4242), record('other', 'sleeping', null)];
     const warnings: string[] = [];
     const infos: string[] = [];
-    const logger: DriverLogger = {
+    const logger: Logger = {
       ...silentLogger,
       warn: (_, msg) => void warnings.push(msg ?? ''),
       info: (_, msg) => void infos.push(msg ?? ''),

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import type { AdminTokenHome } from '../../src/coordinator/admin-token.ts';
-import type { AppLogger } from '../../src/coordinator/app.ts';
+import type { Logger } from '../../src/ports/logger.ts';
 import { hashToken } from '../../src/coordinator/services/token-service.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
@@ -13,7 +13,7 @@ import { ManualClock, START } from './node-health-harness.ts';
 type Json = Record<string, unknown>;
 
 /** Every log line the app writes, to prove no secret is ever among them. */
-function capturingLogger(lines: string[]): AppLogger {
+function capturingLogger(lines: string[]): Logger {
   const keep = (obj: object, msg?: string) => lines.push(JSON.stringify({ obj, msg }));
   return { debug: keep, info: keep, warn: keep, error: keep };
 }

@@ -6,10 +6,14 @@ import { T1, pool, tenant } from './fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 
 function recordingLogger() {
-  const lines: Array<{ context: Record<string, unknown>; message: string }> = [];
+  const lines: Array<{ context: object; message: string | undefined }> = [];
+  const ignore = (): void => undefined;
   return {
     lines,
-    info: (context: Record<string, unknown>, message: string) => lines.push({ context, message }),
+    info: (context: object, message?: string) => void lines.push({ context, message }),
+    debug: ignore,
+    warn: ignore,
+    error: ignore,
   };
 }
 

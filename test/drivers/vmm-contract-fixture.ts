@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { GuestLinks } from '../../src/agent/runtime/guest-links.ts';
-import { silentLogger } from '../../src/drivers/process/logger.ts';
+import { silentLogger } from '../../src/ports/logger.ts';
 import type { SnapshotRef, VmHandle, Vmm, VmSpec, VmState } from '../../src/ports/vmm.ts';
 
 export interface ContractVmOptions {

@@ -1,3 +1,4 @@
+import { errorMessage } from '../../src/core/errors.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,7 +58,7 @@ const postgres: DatabaseKind = {
       await withAdmin((client) => client.query('select 1'));
       return undefined;
     } catch (error) {
-      const cause = error instanceof Error ? error.message : String(error);
+      const cause = errorMessage(error);
       return `Postgres at ${redact(testPostgresUrl())} is unreachable (${cause})`;
     }
   },

@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { MvmError, type ErrorCode } from '../../core/errors.ts';
+import { errorMessage, MvmError, type ErrorCode } from '../../core/errors.ts';
 import {
   nodeDesiredSchema,
   signedEnvelopeSchema,
@@ -125,7 +125,7 @@ function parsePayload(payload: string): NodeDesired {
   try {
     json = JSON.parse(payload);
   } catch (error) {
-    const cause = error instanceof Error ? error.message : String(error);
+    const cause = errorMessage(error);
     throw new DesiredRefusedError('malformed', `payload is not JSON (${cause})`);
   }
   const result = nodeDesiredSchema.safeParse(json);

@@ -1,7 +1,7 @@
 import type { NodeCapacity } from '../../core/model.ts';
 import type { HeartbeatRequest, HeartbeatResult } from '../../contract/heartbeat.ts';
 import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
-import type { DriverLogger } from '../../drivers/process/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import { abortableSleep } from '../../drivers/process/wait-until.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { ActivityTracker } from '../activity/activity-tracker.ts';
@@ -25,7 +25,7 @@ export interface HeartbeatOptions {
   everyMs?: number;
   clock: Clock;
   signal: AbortSignal;
-  logger?: DriverLogger;
+  logger?: Logger;
   /** The coordinator had declared this node lost and takes it back with this heartbeat. */
   onRecovered?: () => void;
   onBeat?: (result: HeartbeatResult) => void;

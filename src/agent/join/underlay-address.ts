@@ -1,3 +1,4 @@
+import { errorMessage } from '../../core/errors.ts';
 import { lookup } from 'node:dns/promises';
 import { isIpv4, isUnicastIpv4 } from '../../core/ipv4.ts';
 import type { ProcessRunner, RunResult } from '../../ports/process-runner.ts';
@@ -32,7 +33,7 @@ export async function detectUnderlayIp(
   try {
     target = await coordinatorAddress(coordinatorUrl);
   } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
+    const why = errorMessage(error);
     return { ip: undefined, why: `the coordinator's IPv4 address is unknown (${why})` };
   }
   let route: RunResult;
@@ -40,7 +41,7 @@ export async function detectUnderlayIp(
     route = await runner.run('ip', ['-j', 'route', 'get', target], { check: false });
   } catch (error) {
     // No `ip` to ask (or it died): a guess refused like any other, not a failed join.
-    const why = error instanceof Error ? error.message : String(error);
+    const why = errorMessage(error);
     return { ip: undefined, why: `the route to the coordinator at ${target} is unknown (${why})` };
   }
   let source: string | undefined;

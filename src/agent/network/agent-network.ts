@@ -1,4 +1,5 @@
-import type { DriverLogger } from '../../drivers/process/logger.ts';
+import { errorMessage } from '../../core/errors.ts';
+import type { Logger } from '../../ports/logger.ts';
 import type { HostNetworkState, NetworkDriver } from '../../ports/network.ts';
 import { MetadataServer } from '../metadata-server.ts';
 import type { InstanceIdentity } from '../metadata-server.ts';
@@ -8,7 +9,7 @@ import { desiredNetwork, identitiesOf, type NodeNetworkContext } from './desired
 export interface AgentNetworkOptions {
   driver: NetworkDriver;
   vms: VmRepo;
-  logger: DriverLogger;
+  logger: Logger;
   /** The namespace the driver (and the VMMs) act in; undefined for the root namespace. */
   netns?: string;
   /** Serve the metadata endpoint here (in this process, so in the root namespace only). */
@@ -141,7 +142,7 @@ export class AgentNetwork {
       this.options.logger.info({ ...where }, 'metadata endpoint listening');
     } catch (error) {
       // Guests lose their identity endpoint, not their network; the next apply retries.
-      const why = error instanceof Error ? error.message : String(error);
+      const why = errorMessage(error);
       this.options.logger.error({ ...where, error: why }, 'metadata endpoint could not bind');
     }
   }

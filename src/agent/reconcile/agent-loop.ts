@@ -1,7 +1,7 @@
 import type { SignedEnvelope } from '../../contract/desired.ts';
 import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import type { Clock } from '../../ports/clock.ts';
-import type { DriverLogger } from '../../drivers/process/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import type { DesiredFileStore } from '../desired/desired-file-store.ts';
 import type { VerifiedDocument } from '../desired/verify-desired.ts';
 import { watchDesired } from '../desired/watch-desired.ts';
@@ -25,7 +25,7 @@ export interface AgentLoopOptions {
   store: DesiredFileStore;
   reporter?: StatusReporter;
   clock: Clock;
-  logger?: DriverLogger;
+  logger?: Logger;
   signal: AbortSignal;
   /** Re-converge on the last document this often, to repair drift (default 30 s). */
   resyncMs?: number;

@@ -1,7 +1,7 @@
 import type { DesiredStatus } from '../../core/model.ts';
 import { seedToDesired } from '../../core/desired-doc.ts';
 import type { SeedDocument } from '../../contract/desired.ts';
-import type { DriverLogger } from '../../drivers/process/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import type { InstanceRuntime } from '../runtime/instance-runtime.ts';
 import { reconcileDocument, type ReconcileStep } from './reconcile-document.ts';
 
@@ -11,7 +11,7 @@ export interface ApplySeedOptions {
   nodeId: string;
   now: Date;
   randomSuffix: () => string;
-  logger?: DriverLogger;
+  logger?: Logger;
   onStep?: (step: ReconcileStep) => void;
 }
 

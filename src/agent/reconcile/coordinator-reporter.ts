@@ -2,7 +2,7 @@ import { MAX_FAILURE_REASON, toMultilineText } from '../../contract/common.ts';
 import { isMvmError } from '../../core/errors.ts';
 import type { InstanceStatus } from '../../core/model.ts';
 import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
-import type { DriverLogger } from '../../drivers/process/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import type { InstanceRef } from '../runtime/instance-runtime.ts';
 import type { StatusReporter } from './reconcile-document.ts';
 
@@ -20,7 +20,7 @@ export interface CoordinatorReporter extends StatusReporter {
 export function coordinatorReporter(
   api: ApiClient,
   nodeId: string,
-  logger?: DriverLogger,
+  logger?: Logger,
 ): CoordinatorReporter {
   const sent = new Map<string, InstanceStatus>();
   return {

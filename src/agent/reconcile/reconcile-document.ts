@@ -1,7 +1,7 @@
 import type { DesiredStatus, InstanceStatus } from '../../core/model.ts';
 import { plan } from '../../core/reconcile-plan.ts';
 import type { NodeDesired } from '../../contract/desired.ts';
-import type { DriverLogger } from '../../drivers/process/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import { peersByNetId } from '../network/desired-network.ts';
 import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.ts';
 import { desiredOf, documentInstances, observe } from './document-instances.ts';
@@ -32,7 +32,7 @@ export interface ReconcileOptions {
   /** When given, the pass hands it the document's peers and applies it once at the end. */
   network?: DocumentNetwork;
   reporter?: StatusReporter;
-  logger?: DriverLogger;
+  logger?: Logger;
   onStep?: (step: ReconcileStep) => void;
 }
 

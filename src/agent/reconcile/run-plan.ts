@@ -1,8 +1,8 @@
-import { InternalError } from '../../core/errors.ts';
+import { errorMessage, InternalError } from '../../core/errors.ts';
 import type { DesiredStatus, InstanceStatus } from '../../core/model.ts';
 import type { PlanStep, ReconcilePlan } from '../../core/reconcile-plan.ts';
 import type { PutInstanceBody } from '../../contract/agent-api.ts';
-import type { DriverLogger } from '../../drivers/process/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import { instanceLabel, refOf, type NamedInstance } from './document-instances.ts';
@@ -15,7 +15,7 @@ export interface PlanRun {
   /** The records the plan was made from. */
   records: readonly VmRecord[];
   reporter?: StatusReporter;
-  logger?: DriverLogger;
+  logger?: Logger;
   onStep?: (step: ReconcileStep) => void;
 }
 
@@ -60,7 +60,7 @@ export async function runPlan(run: PlanRun, plan: ReconcilePlan): Promise<Reconc
     } catch (caught) {
       failed.add(instance);
       run.logger?.error({ instance, err: caught }, 'reconcile failed');
-      await finish(instance, 'failed', caught instanceof Error ? caught.message : String(caught));
+      await finish(instance, 'failed', errorMessage(caught));
     }
   }
   return results;

@@ -1,9 +1,9 @@
 import { rm } from 'node:fs/promises';
-import { HostError } from '../../core/errors.ts';
+import { HostError, errorMessage } from '../../core/errors.ts';
 import type { VmHandle } from '../../ports/vmm.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import type { RuntimeDeps } from './deps.ts';
-import { errorText, save, settle } from './step-context.ts';
+import { save, settle } from './step-context.ts';
 import { materialize } from './vm-spec.ts';
 import type { DriveDigests } from '../../contract/guest-protocol.ts';
 
@@ -24,7 +24,7 @@ export async function boot(deps: RuntimeDeps, ready: VmRecord): Promise<VmRecord
       return deps.vmm.start(built.spec);
     })
     .catch(async (error: unknown) => {
-      const reason = `cold boot failed: ${errorText(error)}`;
+      const reason = `cold boot failed: ${errorMessage(error)}`;
       await save(deps, record, { status: 'failed', intent: null, failureReason: reason });
       throw error;
     });
@@ -42,14 +42,14 @@ export async function boot(deps: RuntimeDeps, ready: VmRecord): Promise<VmRecord
     // Lets a later wake skip remounting drives that did not change (an old guest may not know).
     await guest.drives(digests).catch((error: unknown) => {
       deps.logger.warn(
-        { key: record.key, error: errorText(error) },
+        { key: record.key, error: errorMessage(error) },
         'guest did not take drive digests',
       );
     });
   } catch (error) {
     await deps.vmm.stop(handle);
     deps.guests.drop(record.key);
-    const reason = `cold boot failed: ${errorText(error)}`;
+    const reason = `cold boot failed: ${errorMessage(error)}`;
     await save(deps, record, {
       status: 'failed',
       intent: null,
@@ -85,7 +85,9 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
     .catch(async (error: unknown) => {
       await save(deps, record, { intent: null });
       throw new HostError(
-        `wake of '${record.key}' failed (still sleeping, snapshot kept): ${errorText(error)}`,
+        `wake of '${record.key}' failed (still sleeping, snapshot kept): ${errorMessage(error)}`,
+        { key: record.key },
+        { cause: error },
       );
     });
   record = await save(deps, record, { handle });
@@ -100,7 +102,9 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
     deps.guests.drop(record.key);
     await save(deps, record, { intent: null, handle: null });
     throw new HostError(
-      `wake of '${record.key}' failed (still sleeping, snapshot kept): ${errorText(error)}`,
+      `wake of '${record.key}' failed (still sleeping, snapshot kept): ${errorMessage(error)}`,
+      { key: record.key },
+      { cause: error },
     );
   }
   const woken = await settle(deps, record, 'running', { snapshot: null });

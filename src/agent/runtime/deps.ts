@@ -1,4 +1,4 @@
-import type { DriverLogger } from '../../drivers/process/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import type { Cgroups } from '../../ports/cgroups.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Drives } from '../../ports/drives.ts';
@@ -32,7 +32,7 @@ export interface RuntimeDeps {
   cgroups?: Cgroups;
   images: ImageSource;
   clock: Clock;
-  logger: DriverLogger;
+  logger: Logger;
   vms: VmRepo;
   guests: GuestLinks;
   layout: AgentLayout;

@@ -2,7 +2,7 @@ import { GUEST_AGENT_VSOCK_PORT } from '../../contract/guest-protocol.ts';
 import { GuestAgentClient } from '../../drivers/guest-channel/guest-agent-client.ts';
 import { unixSocketTransport } from '../../drivers/guest-channel/guest-transport.ts';
 import { vsockTransport } from '../../drivers/guest-channel/vsock-transport.ts';
-import type { DriverLogger } from '../../drivers/process/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import type { VmHandle } from '../../ports/vmm.ts';
 
 /**
@@ -15,7 +15,7 @@ export class GuestLinks {
 
   constructor(
     private readonly channel: 'vsock' | 'virtio-serial',
-    private readonly logger: DriverLogger,
+    private readonly logger: Logger,
     private readonly requestTimeoutMs = 5_000,
   ) {}
 

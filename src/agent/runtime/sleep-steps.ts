@@ -1,11 +1,11 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConflictError, HostError } from '../../core/errors.ts';
+import { ConflictError, HostError, errorMessage } from '../../core/errors.ts';
 import type { SnapshotRef, VmHandle } from '../../ports/vmm.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import type { RuntimeDeps } from './deps.ts';
 import { instanceDir, snapshotsDir } from './layout.ts';
-import { errorText, requireHandle, save, settle } from './step-context.ts';
+import { requireHandle, save, settle } from './step-context.ts';
 
 /** running -> warm: vCPUs paused, RAM kept. */
 export async function pause(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord> {
@@ -82,12 +82,13 @@ async function abandonSleep(
   vm: VmHandle,
   cause: unknown,
 ): Promise<never> {
-  deps.logger.warn({ key: record.key, error: errorText(cause) }, 'sleep failed; resuming');
+  deps.logger.warn({ key: record.key, error: errorMessage(cause) }, 'sleep failed; resuming');
   await deps.vmm.resume(vm);
   await settle(deps, record, 'running');
   throw new HostError(
-    `sleep of '${record.key}' failed, the instance was resumed and is running: ${errorText(cause)}`,
+    `sleep of '${record.key}' failed, the instance was resumed and is running: ${errorMessage(cause)}`,
     { key: record.key },
+    { cause },
   );
 }
 

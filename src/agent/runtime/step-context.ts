@@ -35,7 +35,3 @@ export function requireHandle(record: VmRecord): VmHandle {
   }
   return record.handle;
 }
-
-export function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

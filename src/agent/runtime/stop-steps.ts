@@ -1,8 +1,9 @@
+import { errorMessage } from '../../core/errors.ts';
 import { rm } from 'node:fs/promises';
 import type { VmRecord } from '../state/vm-repo.ts';
 import type { RuntimeDeps } from './deps.ts';
 import { instanceDir, snapshotsDir } from './layout.ts';
-import { errorText, save, settle } from './step-context.ts';
+import { save, settle } from './step-context.ts';
 
 /**
  * any -> stopped: a running guest is asked to flush first (best effort: a hung guest must
@@ -18,7 +19,7 @@ export async function stop(deps: RuntimeDeps, from: VmRecord): Promise<VmRecord>
         .sleepPrep(Math.min(3_000, deps.timeouts.sleepPrepMs))
         .catch((error: unknown) =>
           deps.logger.warn(
-            { key: record.key, error: errorText(error) },
+            { key: record.key, error: errorMessage(error) },
             'guest did not drain before stop',
           ),
         );

@@ -1,6 +1,6 @@
 import { Migrator } from 'kysely';
 import type { Kysely, Migration } from 'kysely';
-import { InternalError } from '../../core/errors.ts';
+import { errorMessage, InternalError } from '../../core/errors.ts';
 
 /** Frozen once released: change the schema with a new entry, never by editing one. */
 const migrations: Record<string, Migration> = {
@@ -41,7 +41,7 @@ export async function migrateAgentDb<DB>(db: Kysely<DB>): Promise<string[]> {
   });
   const { error, results = [] } = await migrator.migrateToLatest();
   if (error !== undefined || results.some((r) => r.status === 'Error')) {
-    const cause = error instanceof Error ? error.message : String(error);
+    const cause = errorMessage(error);
     throw new InternalError(
       `agent database migration failed: ${cause}; fix the cause and restart the agent`,
     );

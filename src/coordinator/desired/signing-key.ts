@@ -8,7 +8,7 @@ import {
 } from 'node:crypto';
 import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UnavailableError, ValidationError } from '../../core/errors.ts';
+import { errorMessage, UnavailableError, ValidationError } from '../../core/errors.ts';
 
 /** The coordinator's Ed25519 key for desired-state documents. */
 export interface SigningKey {
@@ -56,7 +56,7 @@ async function readKey(path: string): Promise<SigningKey | undefined> {
   try {
     return signingKeyFrom(createPrivateKey(pem));
   } catch (error) {
-    const cause = error instanceof Error ? error.message : String(error);
+    const cause = errorMessage(error);
     throw new UnavailableError(
       `cannot read the desired-state signing key ${path}: ${cause}; restore it from backup (agents trust its public key) or remove it to make a new one and re-trust agents`,
       { path },

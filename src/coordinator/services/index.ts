@@ -15,6 +15,7 @@ import { SchedulerService, type ScheduleOutcome } from './scheduler-service.ts';
 import { SleepRecheckService } from './sleep-rechecks.ts';
 import { TenantService } from './tenant-service.ts';
 import { TokenService } from './token-service.ts';
+import type { Logger } from '../../ports/logger.ts';
 
 export interface Services {
   tenants: TenantService;
@@ -40,17 +41,12 @@ export interface DesiredDeps {
   desiredPollMs?: number;
 }
 
-/** Where the services report failures of work nobody asked for (timers). */
-export interface BackgroundLogger {
-  error(obj: object, msg?: string): void;
-}
-
 export function createServices(
   deps: ServiceDeps &
     DesiredDeps &
     JoinDeps &
     NodeHealthDeps &
-    AdminTokenDeps & { logger?: BackgroundLogger },
+    AdminTokenDeps & { logger?: Logger },
 ): Services {
   const after = new AfterWrite({ scheduler: new SchedulerService(deps), notifier: deps.notifier });
   const desired = new DesiredService({
@@ -77,10 +73,7 @@ export function createServices(
   };
 }
 
-function recheckTimer(
-  deps: ServiceDeps & { logger?: BackgroundLogger },
-  after: AfterWrite,
-): RecheckTimer {
+function recheckTimer(deps: ServiceDeps & { logger?: Logger }, after: AfterWrite): RecheckTimer {
   return new RecheckTimer({
     clock: deps.clock,
     rechecks: new SleepRecheckService(deps),

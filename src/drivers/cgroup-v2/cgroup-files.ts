@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DriverLogger } from '../process/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import type { Controller } from './limit-files.ts';
 
 /** Contents of a cgroup file, or '' when it is not there (a cgroup that is already gone). */
@@ -26,7 +26,7 @@ export async function readPids(dir: string): Promise<number[]> {
 export async function enableControllers(
   dir: string,
   wanted: readonly Controller[],
-  log: DriverLogger,
+  log: Logger,
 ): Promise<Controller[]> {
   const file = join(dir, 'cgroup.subtree_control');
   const active = words(await readOptional(file));

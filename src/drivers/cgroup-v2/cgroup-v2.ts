@@ -4,8 +4,8 @@ import { HostError, UnavailableError } from '../../core/errors.ts';
 import type { CgroupInfo, CgroupLimits, Cgroups } from '../../ports/cgroups.ts';
 import type { Clock } from '../../ports/clock.ts';
 import { systemClock } from '../clock/system-clock.ts';
-import { silentLogger } from '../process/logger.ts';
-import type { DriverLogger } from '../process/logger.ts';
+import { silentLogger } from '../../ports/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import { AbortWait, waitUntil, WaitTimeoutError } from '../process/wait-until.ts';
 import { readCgroup2Mount } from './cgroup2-mount.ts';
 import { assertCgroupKey, assertLimits, assertPid, isCgroupKey } from './cgroup-inputs.ts';
@@ -24,7 +24,7 @@ export interface CgroupV2Options {
   /** rmdir(2) on cgroupfs; tests substitute one with the kernel's EBUSY semantics. */
   removeDir?: (path: string) => Promise<void>;
   clock?: Clock;
-  logger?: DriverLogger;
+  logger?: Logger;
 }
 
 const REMOVE_POLL_MS = 50;
@@ -33,7 +33,7 @@ const REMOVE_POLL_MS = 50;
 export class CgroupV2 implements Cgroups {
   private readonly options: CgroupV2Options;
   private readonly clock: Clock;
-  private readonly log: DriverLogger;
+  private readonly log: Logger;
   private readonly removeDir: (path: string) => Promise<void>;
   private detected: Promise<string | undefined> | undefined;
 

@@ -17,8 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { HostError } from '../../core/errors.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 import type { DriveSpec } from '../../ports/vmm.ts';
-import { silentLogger } from '../process/logger.ts';
-import type { DriverLogger } from '../process/logger.ts';
+import { silentLogger } from '../../ports/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import { DEFAULT_CACHE_DIR, makeStagingDir, publishDir } from './cache-dir.ts';
 import { ensureGuestAgent } from './guest-agent-binary.ts';
 import { MVM_INIT_PATH } from './guest-channels.ts';
@@ -50,7 +50,7 @@ export interface DevImage {
 export interface BuildDevImageOptions {
   cacheDir?: string;
   runner: ProcessRunner;
-  logger?: DriverLogger;
+  logger?: Logger;
   /** Statically linked busybox to put in the image (config: MVM_BUSYBOX); default /bin/busybox. */
   busyboxPath?: string;
   /** C compiler for the guest agent (config: MVM_GUEST_CC); default gcc. */

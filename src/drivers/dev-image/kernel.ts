@@ -2,8 +2,8 @@ import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import { HostError } from '../../core/errors.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
-import { silentLogger } from '../process/logger.ts';
-import type { DriverLogger } from '../process/logger.ts';
+import { silentLogger } from '../../ports/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import { DEFAULT_CACHE_DIR, makeStagingDir, publishDir } from './cache-dir.ts';
 import { extractVmlinux } from './extract-vmlinux.ts';
 
@@ -18,7 +18,7 @@ export interface DevKernel {
 }
 
 export interface DevKernelOptions {
-  logger?: DriverLogger;
+  logger?: Logger;
   /** Exact package to use (the agent's MVM_DEV_KERNEL_PACKAGE); default: newest matching `pattern`. */
   packageName?: string;
   /**
@@ -117,11 +117,7 @@ async function rememberedNewest(
   return pkg;
 }
 
-async function newestPackage(
-  runner: ProcessRunner,
-  pattern: RegExp,
-  log: DriverLogger,
-): Promise<string> {
+async function newestPackage(runner: ProcessRunner, pattern: RegExp, log: Logger): Promise<string> {
   const list = async (): Promise<string[]> =>
     (await runner.run('apt-cache', ['pkgnames', 'linux-image-'])).stdout.split('\n');
   const found = pickNewest(await list(), pattern);

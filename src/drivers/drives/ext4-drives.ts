@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { HostError } from '../../core/errors.ts';
 import type { BuiltDrive, Drives } from '../../ports/drives.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
-import { silentLogger } from '../process/logger.ts';
-import type { DriverLogger } from '../process/logger.ts';
+import { silentLogger } from '../../ports/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import { publishIfAbsent, publishReplacing, withTempFile } from './atomic-file.ts';
 import { assertConfigVersion, assertDataSize, assertFileNames } from './drive-names.ts';
 import { buildExt4Image, contentImageBytes, mibToBytes } from './mkfs-ext4.ts';
@@ -17,7 +17,7 @@ export interface Ext4DrivesOptions {
   runner: ProcessRunner;
   /** `mkfs.ext4` lives in /usr/sbin, which is not on every user's PATH. */
   mkfsPath?: string;
-  logger?: DriverLogger;
+  logger?: Logger;
 }
 
 /** Secrets stay private on the host: the image and everything staged for it are owner-only. */
@@ -34,7 +34,7 @@ export class Ext4Drives implements Drives {
   private readonly runner: ProcessRunner;
   private readonly mkfsPath: string;
   private mkfsVersion: Promise<string> | undefined;
-  private readonly log: DriverLogger;
+  private readonly log: Logger;
 
   constructor(options: Ext4DrivesOptions) {
     this.runner = options.runner;

@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { HostError, UnavailableError } from '../../core/errors.ts';
+import { errorMessage, HostError, UnavailableError } from '../../core/errors.ts';
 import type { Clock } from '../../ports/clock.ts';
 import { AbortWait, waitUntil } from '../process/wait-until.ts';
 
@@ -166,7 +166,7 @@ export function unresponsiveVmm(
   vm: { key: string; pid: number },
   cause: unknown,
 ): UnavailableError {
-  const why = cause instanceof Error ? cause.message : String(cause);
+  const why = errorMessage(cause);
   return new UnavailableError(
     `firecracker of VM '${vm.key}' (pid ${vm.pid}) is alive but its API does not answer (${why}); stop the VM and start or restore it again`,
     { key: vm.key, pid: vm.pid },

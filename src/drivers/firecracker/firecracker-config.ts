@@ -1,6 +1,6 @@
 import type { Clock } from '../../ports/clock.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
-import type { DriverLogger } from '../process/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import type { LogLevel } from './requests.ts';
 import type { JailerConfig } from './vm-layout.ts';
 
@@ -10,7 +10,7 @@ export interface FirecrackerVmmConfig {
   jailer?: JailerConfig;
   runner: ProcessRunner;
   clock: Clock;
-  logger?: DriverLogger;
+  logger?: Logger;
   /** Track dirty pages so diff snapshots are possible. Default true. */
   diffSnapshots?: boolean;
   /** Guest CID of the vsock device. Default 3, the first non-reserved CID. */

@@ -9,8 +9,8 @@ import type {
   VmSpec,
   VmState,
 } from '../../ports/vmm.ts';
-import { silentLogger } from '../process/logger.ts';
-import type { DriverLogger } from '../process/logger.ts';
+import { silentLogger } from '../../ports/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import { commandLine, isAlive, terminate, waitForExit } from '../process/process-control.ts';
 import { FirecrackerApiClient, socketAccepts, unresponsiveVmm } from './api-client.ts';
 import { bootRequests, sendAll, stageIntoJail, vmmFiles } from './boot-config.ts';
@@ -40,7 +40,7 @@ export class FirecrackerVmm implements Vmm {
   readonly name = 'firecracker' as const;
   private readonly config: FirecrackerVmmConfig;
   private readonly timeouts: FirecrackerTimeouts;
-  private readonly log: DriverLogger;
+  private readonly log: Logger;
 
   constructor(config: FirecrackerVmmConfig) {
     this.config = config;

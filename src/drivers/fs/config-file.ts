@@ -1,3 +1,4 @@
+import { errorMessage } from '../../core/errors.ts';
 import { readFileSync } from 'node:fs';
 
 /**
@@ -56,9 +57,7 @@ export function readConfigJson(
   try {
     return { found: true, json: JSON.parse(text) as unknown };
   } catch (error) {
-    problems.push(
-      `config file ${where.path} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    problems.push(`config file ${where.path} is not valid JSON: ${errorMessage(error)}`);
     return { found: true };
   }
 }

@@ -9,8 +9,8 @@ import {
   MAX_HOST_PAYLOAD,
 } from '../../contract/guest-protocol-v2.ts';
 import type { GuestAgentInfo } from '../../contract/guest-protocol-v2.ts';
-import { silentLogger } from '../process/logger.ts';
-import type { DriverLogger } from '../process/logger.ts';
+import { silentLogger } from '../../ports/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import { encodeJsonFrame, findHelloAnswer, FrameDecoder, FramingError } from './frame-codec.ts';
 import type { Frame } from './frame-codec.ts';
 import type { GuestTransport } from './guest-transport.ts';
@@ -27,7 +27,7 @@ export interface OpenOptions {
    * of an earlier host (virtio-serial keeps one byte stream) finds the hello after 2 s.
    */
   timeoutMs: number;
-  logger?: DriverLogger;
+  logger?: Logger;
 }
 
 /**
@@ -41,14 +41,14 @@ export class AgentConnection {
   private lineBuffer = '';
   private nextId: number;
   private closedWith: Error | undefined;
-  private readonly log: DriverLogger;
+  private readonly log: Logger;
 
   private constructor(
     private readonly socket: Socket,
     readonly info: GuestAgentInfo,
     readonly describe: string,
     firstId: number,
-    logger: DriverLogger,
+    logger: Logger,
   ) {
     this.nextId = firstId;
     this.log = logger;

@@ -12,8 +12,8 @@ import type {
 } from '../../contract/guest-protocol-v2.ts';
 import type { Clock } from '../../ports/clock.ts';
 import { systemClock } from '../clock/system-clock.ts';
-import { silentLogger } from '../process/logger.ts';
-import type { DriverLogger } from '../process/logger.ts';
+import { silentLogger } from '../../ports/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import { waitUntil } from '../process/wait-until.ts';
 import { AgentConnection } from './agent-connection.ts';
 import { killOnAbort, ptyInput, startExec } from './exec-session.ts';
@@ -23,7 +23,7 @@ import type { GetFileHandle, PutFileOptions } from './file-session.ts';
 import type { GuestTransport } from './guest-transport.ts';
 
 export interface GuestAgentClientOptions {
-  logger?: DriverLogger;
+  logger?: Logger;
   clock?: Clock;
   /** Per request, unless the call gives its own. */
   requestTimeoutMs?: number;
@@ -41,7 +41,7 @@ export interface GuestAgentClientOptions {
 export class GuestAgentClient {
   private conn: AgentConnection | undefined;
   private opening: Promise<AgentConnection> | undefined;
-  private readonly log: DriverLogger;
+  private readonly log: Logger;
   private readonly clock: Clock;
 
   constructor(

@@ -14,13 +14,13 @@ import type {
 } from '../../contract/guest-protocol.ts';
 import type { Clock } from '../../ports/clock.ts';
 import { systemClock } from '../clock/system-clock.ts';
-import { silentLogger } from '../process/logger.ts';
-import type { DriverLogger } from '../process/logger.ts';
+import { silentLogger } from '../../ports/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import { waitUntil } from '../process/wait-until.ts';
 import type { GuestTransport } from './guest-transport.ts';
 
 export interface GuestClientOptions {
-  logger?: DriverLogger;
+  logger?: Logger;
   /** Measures the readiness and connect waits; default the system clock. */
   clock?: Clock;
   /** Per request, unless the call gives its own. */
@@ -46,7 +46,7 @@ export class GuestClient {
   // A random start keeps a new client from matching stale replies meant for an old one.
   private nextId = randomInt(1, 2 ** 30);
   private readonly pending = new Map<number, Pending>();
-  private readonly log: DriverLogger;
+  private readonly log: Logger;
   private readonly clock: Clock;
 
   constructor(

@@ -9,19 +9,19 @@ import type {
   SpawnOptions,
   SpawnedProcess,
 } from '../../ports/process-runner.ts';
-import { silentLogger } from './logger.ts';
-import type { DriverLogger } from './logger.ts';
+import { silentLogger } from '../../ports/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 
 /** Enough of stderr to explain a failure without flooding logs or error payloads. */
 const STDERR_TAIL_CHARS = 2000;
 
 export interface NodeProcessRunnerOptions {
-  logger?: DriverLogger;
+  logger?: Logger;
 }
 
 /** The real ProcessRunner: node:child_process with argument arrays, never a shell. */
 export class NodeProcessRunner implements ProcessRunner {
-  private readonly log: DriverLogger;
+  private readonly log: Logger;
 
   constructor(options: NodeProcessRunnerOptions = {}) {
     this.log = options.logger ?? silentLogger;

@@ -1,8 +1,8 @@
 import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../process/logger.ts';
-import type { DriverLogger } from '../process/logger.ts';
+import { silentLogger } from '../../ports/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import type { Accel } from './qemu-args.ts';
 
 export interface AccelVerdict {
@@ -24,7 +24,7 @@ export interface DetectAccelOptions {
   cacheDir: string;
   /** The configured accelerator (MVM_QEMU_ACCEL): kvm or tcg skip detection; default auto. */
   forced?: Accel | 'auto';
-  logger?: DriverLogger;
+  logger?: Logger;
   facts?: HostFacts;
   /**
    * Boots a guest under KVM and resolves true if its agent answers before a deadline.
@@ -78,7 +78,7 @@ export async function readHostFacts(): Promise<HostFacts> {
 
 async function probeVerdict(
   probe: (() => Promise<boolean>) | undefined,
-  log: DriverLogger,
+  log: Logger,
 ): Promise<AccelVerdict> {
   if (!probe) return { accel: 'tcg', reason: 'KVM looks usable but no probe boot was run' };
   const booted = await probe().catch((error: unknown) => {

@@ -12,8 +12,8 @@ import type {
   VmState,
 } from '../../ports/vmm.ts';
 import { systemClock } from '../clock/system-clock.ts';
-import { silentLogger } from '../process/logger.ts';
-import type { DriverLogger } from '../process/logger.ts';
+import { silentLogger } from '../../ports/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 import { terminate, waitForExit } from '../process/process-control.ts';
 import { qemuPaths, tscKhzFromCpuinfo } from './qemu-args.ts';
 import type { Accel } from './qemu-args.ts';
@@ -26,7 +26,7 @@ import { QmpClient } from './qmp-client.ts';
 export interface QemuVmmOptions {
   runner: ProcessRunner;
   accel: Accel;
-  logger?: DriverLogger;
+  logger?: Logger;
   /** Measures every wait (QMP, migration, exit); default the system clock. */
   clock?: Clock;
   /** Default qemu-system-x86_64 from PATH (the agent passes its configured MVM_QEMU_BINARY). */
@@ -57,7 +57,7 @@ const DEFAULT_TIMEOUTS: QemuTimeouts = {
 /** The Vmm port on `qemu-system-x86_64 -M microvm`, driven over QMP. */
 export class QemuVmm implements Vmm {
   readonly name = 'qemu' as const;
-  private readonly log: DriverLogger;
+  private readonly log: Logger;
   private readonly clock: Clock;
   private readonly timeouts: QemuTimeouts;
   private readonly binary: string;

@@ -1,8 +1,8 @@
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { HostError } from '../../core/errors.ts';
-import { silentLogger } from '../process/logger.ts';
-import type { DriverLogger } from '../process/logger.ts';
+import { silentLogger } from '../../ports/logger.ts';
+import type { Logger } from '../../ports/logger.ts';
 
 /** QEMU refused a command: carries QMP's error class (GenericError, CommandNotFound, ...). */
 export class QmpCommandError extends HostError {
@@ -23,7 +23,7 @@ interface Pending {
 export interface QmpConnectOptions {
   /** For the greeting and the capabilities handshake. */
   timeoutMs?: number;
-  logger?: DriverLogger;
+  logger?: Logger;
 }
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
@@ -42,7 +42,7 @@ export class QmpClient {
   private constructor(
     private readonly socket: Socket,
     private readonly path: string,
-    private readonly log: DriverLogger,
+    private readonly log: Logger,
   ) {
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.onData(chunk));

@@ -1,4 +1,5 @@
 /** Assertions the two-node scenario repeats: where each instance lives, and on which agent. */
+import { errorMessage } from '../../../src/core/errors.ts';
 import type { LocalInstance } from '../../../src/contract/agent-api.ts';
 import type { InstanceView } from '../../../src/contract/resources.ts';
 import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
@@ -79,7 +80,7 @@ export async function holdsFor(
   await waitUntil(
     async () => {
       await check().catch((error: unknown) => {
-        const why = error instanceof Error ? error.message : String(error);
+        const why = errorMessage(error);
         throw new AbortWait(new Error(`${what} stopped holding after ${rounds} checks: ${why}`));
       });
       rounds += 1;

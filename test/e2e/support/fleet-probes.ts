@@ -1,4 +1,5 @@
 /** Host-side observations of the fleet: VMM processes, their namespaces, convergence. */
+import { errorMessage } from '../../../src/core/errors.ts';
 import { readdir, readFile } from 'node:fs/promises';
 import type { InstanceView } from '../../../src/contract/resources.ts';
 import type { ApiClient } from '../../../src/drivers/coordinator-api/api-client.ts';
@@ -55,7 +56,7 @@ export async function converge(
       { clock: systemClock, timeoutMs, intervalMs: 250, what },
     );
   } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
+    const why = errorMessage(error);
     throw new Error(`${what} did not converge: ${why}; last seen: ${describeInstances(last)}`);
   }
 }

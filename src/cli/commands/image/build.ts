@@ -1,6 +1,6 @@
 import { devImageOptions } from '../../../agent/agent-config.ts';
 import { ValidationError } from '../../../core/errors.ts';
-import type { DriverLogger } from '../../../drivers/process/logger.ts';
+import type { Logger } from '../../../ports/logger.ts';
 import { defineCommand, flag } from '../../command.ts';
 import type { Block } from '../../render.ts';
 import type { CachedImage } from './image-cache.ts';
@@ -23,7 +23,7 @@ async function loadBuilder() {
 }
 
 /** The builder's log lines as progress lines: what it does now, with its key facts. */
-function progressLogger(print: (line: string) => void): DriverLogger {
+function progressLogger(print: (line: string) => void): Logger {
   const line = (obj: object, msg?: string): void => {
     const facts = Object.entries(obj)
       .filter(([, value]) => ['string', 'number'].includes(typeof value))

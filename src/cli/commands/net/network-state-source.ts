@@ -4,7 +4,7 @@
  * records (GET /v1/local/network). Both are validated by the same contract schema.
  */
 import { readFile } from 'node:fs/promises';
-import { NotFoundError, ValidationError } from '../../../core/errors.ts';
+import { errorMessage, NotFoundError, ValidationError } from '../../../core/errors.ts';
 import { hostNetworkStateSchema } from '../../../contract/agent-api.ts';
 import type { HostNetworkState } from '../../../ports/network.ts';
 import type { AgentClient } from '../../agent-client.ts';
@@ -28,7 +28,7 @@ async function readStateFile(path: string): Promise<unknown> {
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
+    const why = errorMessage(error);
     throw new ValidationError(`network state file ${path} is not JSON: ${why}`, [why]);
   }
 }

@@ -2,6 +2,7 @@
  * Asks process-control about the pid in argv[2] from this process's point of view, so a test
  * can run it as another user (EPERM is real only for a non-root caller). Prints one JSON line.
  */
+import { errorMessage } from '../../../../src/core/errors.ts';
 import {
   isAlive,
   probeProcess,
@@ -14,7 +15,7 @@ let signalError: string | undefined;
 try {
   sendSignal(pid, 'SIGTERM');
 } catch (error) {
-  signalError = error instanceof Error ? error.message : String(error);
+  signalError = errorMessage(error);
 }
 const result = {
   uid: process.getuid?.(),
