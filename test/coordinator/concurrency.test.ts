@@ -178,4 +178,30 @@ await describeEachDatabase('concurrent clients', (db) => {
     }
     await expectInvariants(api);
   });
+
+  it('leaves no live token behind a destroyed tenant, even one issued during the destroy', async () => {
+    const api = await apiOver(db.store());
+    for (let round = 0; round < 4; round += 1) {
+      await createTenant(api, 'tk');
+      const issued: string[] = [];
+      const issue = (i: number) => async () => {
+        const response = await api.call('POST', '/tenants/tk/tokens', { body: { name: `t${i}` } });
+        if (response.status === 201) issued.push((response.body as { token: string }).token);
+        return response;
+      };
+      const outcomes = await burst([
+        ...Array.from({ length: 6 }, (_, i) => [`issue ${i}`, issue(i)] as const),
+        ['destroy tenant', () => api.call('DELETE', '/tenants/tk?force=true')],
+        ...Array.from({ length: 6 }, (_, i) => [`issue ${i + 6}`, issue(i + 6)] as const),
+      ]);
+      const gone = (o: Outcome) => o.label !== 'destroy tenant' && o.status === 404;
+      expect(unexpected(outcomes, gone)).toEqual([]);
+      // A tenant of the same name later must not be reachable with the old tenant's tokens.
+      await createTenant(api, 'tk');
+      for (const token of issued) {
+        expect((await api.call('GET', '/tenants/tk', { token })).status).toBe(401);
+      }
+      expect((await api.call('DELETE', '/tenants/tk?force=true')).status).toBe(200);
+    }
+  });
 });

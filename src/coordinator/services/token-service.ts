@@ -4,7 +4,7 @@ import type { CreateTokenRequest, IssuedTokenView, TokenView } from '../../contr
 import type { Repos, TokenRecord } from '../../ports/store.ts';
 import type { AdminPrincipal, Principal, TenantPrincipal } from '../principal.ts';
 import { audit, type ServiceDeps } from './context.ts';
-import { loadTenant } from './tenant-service.ts';
+import { loadTenant, lockTenant } from './tenant-service.ts';
 
 /**
  * Unsalted SHA-256 is enough here: every token is 256 random bits, so there is no dictionary
@@ -104,7 +104,9 @@ export class TokenService {
     const now = this.deps.clock.now();
     const expiresAt = expiryOf(request, now);
     return this.deps.store.transaction(async (repos) => {
-      await loadTenant(repos, tenantId);
+      // Locked like every change of the tenant: a destroy revokes the tokens it finds, so a
+      // token inserted beside it would outlive the tenant and open a later one of its name.
+      await lockTenant(repos, tenantId);
       const secret = newTokenSecret();
       const record: TokenRecord = {
         id: randomUUID(),
