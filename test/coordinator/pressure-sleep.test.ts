@@ -91,6 +91,27 @@ await describeEachDatabase('sleep under memory pressure', ({ store }) => {
     expect(await fleet.documentIds('node-a')).toContain(cold.id);
   });
 
+  it('keeps a held instance asleep while waking it would break a quota lowered meanwhile', async () => {
+    const fleet = await fleetOver(store());
+    const { cold } = await warmWeb(fleet);
+    await fleet.ok('POST', '/tenants/acme/pools/db/scale', { running: 1 });
+    // Held asleep, the cold instance counts as sleeping: one warm left, so max-warm 1 holds.
+    await fleet.ok('PATCH', '/tenants/acme', { quotas: { maxWarm: 1 } });
+    await fleet.ok('POST', '/tenants/acme/pools/db/scale', { running: 0 });
+    const held = (await ofPool(fleet, 'web')).find((i) => i.id === cold.id);
+    expect(held).toMatchObject({ desiredStatus: 'sleeping' });
+    expect(held?.pressureSleptAt).toEqual(expect.any(String));
+    expect(await events(fleet, 'instance.pressure-release')).toEqual([]);
+    const warm = (await fleet.instances()).filter((i) => i.desiredStatus === 'warm');
+    expect(warm).toHaveLength(1);
+
+    // Room within the quota again: the next scheduler run wakes it.
+    await fleet.ok('PATCH', '/tenants/acme', { quotas: { maxWarm: 2 } });
+    await fleet.ok('POST', '/scheduler/run');
+    const released = (await ofPool(fleet, 'web')).find((i) => i.id === cold.id);
+    expect(released).toMatchObject({ desiredStatus: 'warm', pressureSleptAt: null });
+  });
+
   it('lets a scale-down take a held instance, clearing its marker', async () => {
     const fleet = await fleetOver(store());
     const { cold } = await warmWeb(fleet);

@@ -2,6 +2,7 @@ import type { Instance, Pool } from '../../core/model.ts';
 import { placeInstances, type PlacementNode } from '../../core/placement.ts';
 import {
   planPressure,
+  releasesWithinQuota,
   type PressureInstance,
   type PressurePlan,
 } from '../../core/pressure-sleep.ts';
@@ -117,6 +118,13 @@ export class SchedulerService {
         unplaced: result.unplaced.map((u) => u.key),
         nowMs: this.deps.clock.now().getTime(),
       });
+      const quotas = new Map((await repos.tenants.list()).map((t) => [t.id, t.quotas]));
+      pressure.release = releasesWithinQuota(
+        pressure.release,
+        instances,
+        [...pools.values()],
+        quotas,
+      );
       const placed = [...result.placed, ...pressure.placed];
       await this.apply(repos, pending, placed);
       await this.applyPressure(repos, instances, pressure);
