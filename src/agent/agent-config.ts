@@ -6,6 +6,7 @@ import {
   nonEmpty,
   readConfigJson,
   readTextFile,
+  stackLayers,
 } from '../drivers/fs/config-file.ts';
 import type { ReadText } from '../drivers/fs/config-file.ts';
 import { agentDefaults, agentSettings, agentSettingsSchema } from './agent-settings.ts';
@@ -81,12 +82,12 @@ export function loadAgentConfig(sources: AgentConfigSources): Readonly<AgentConf
   const read = sources.readText ?? readTextFile;
   const problems: string[] = [];
   const file = fileLayer(sources, read, problems);
-  const merged: Layer = {
-    ...defaultsLayer(),
-    ...file.layer,
-    ...envLayer(sources.env),
-    ...flagLayer(sources.flags),
-  };
+  const merged: Layer = stackLayers({
+    defaults: defaultsLayer(),
+    file: file.layer,
+    env: envLayer(sources.env),
+    flags: flagLayer(sources.flags),
+  });
   const values = validate(merged, problems);
   const config = toConfig(values, sources.cwd ?? process.cwd(), read);
   return deepFreeze(file.path === undefined ? config : { ...config, configFile: file.path });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { idSchema, underlayIpSchema } from '../contract/common.ts';
+import { httpUrlSchema } from '../contract/common.ts';
 
 /**
  * Every setting the agent reads, declared once: where each comes from (flag, env, config
@@ -78,14 +79,6 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
 
 const nonEmpty = z.string().min(1, 'must not be empty');
 
-const httpUrl = z
-  .string()
-  .refine(
-    (value) => /^https?:\/\/[^/]/.test(value) && URL.canParse(value),
-    'is not an http(s) URL like http://127.0.0.1:7070',
-  )
-  .transform((value) => value.replace(/\/+$/, ''));
-
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `use ${values.join(', ')}` });
 
@@ -103,7 +96,7 @@ export const agentSettingsSchema = z.strictObject({
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'is not a network namespace name')
     .optional(),
   underlayIp: underlayIpSchema.optional(),
-  coordinatorUrl: httpUrl,
+  coordinatorUrl: httpUrlSchema,
   token: nonEmpty.optional(),
   nodeId: idSchema.optional(),
   production: z.boolean({ error: 'must be true or false' }),

@@ -4,8 +4,10 @@ import { errorMessage, ValidationError } from '../core/errors.ts';
 import { weakSecretProblem } from '../core/secret-strength.ts';
 import { DEFAULT_CLUSTER_CIDR, validateClusterCidr } from '../core/subnets.ts';
 import { redactStoreUrl } from '../db/store-url.ts';
+import { stackLayers } from '../drivers/fs/config-file.ts';
 import { envLayer, fileLayer, flagLayer, keyPaths, readTextFile } from './config-layers.ts';
 import type { ConfigSources, Key, Layer, ReadText } from './config-layers.ts';
+import { httpUrlSchema } from '../contract/common.ts';
 
 export type { ConfigFlags, ConfigSources, ReadText } from './config-layers.ts';
 export { DEFAULT_CONFIG_FILE, envNames, readTextFile } from './config-layers.ts';
@@ -43,14 +45,6 @@ export const DEFAULT_COORDINATOR_URL = 'http://127.0.0.1:7070';
 export const DEFAULT_LISTEN = '127.0.0.1:7070';
 export const DEFAULT_DATA_DIR = '/var/lib/mvm';
 
-const httpUrl = z
-  .string()
-  .refine(
-    (value) => /^https?:\/\/[^/]/.test(value) && URL.canParse(value),
-    'is not an http(s) URL like http://127.0.0.1:7070',
-  )
-  .transform((value) => value.replace(/\/+$/, ''));
-
 const listenSchema = z
   .string()
   .regex(/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(?:[0-9]{1,5})$/, {
@@ -81,7 +75,7 @@ const adminTokenSchema = z.string().superRefine((value, ctx) => {
 });
 
 const configSchema = z.strictObject({
-  coordinatorUrl: httpUrl,
+  coordinatorUrl: httpUrlSchema,
   token: z.string().min(1, 'must not be empty').optional(),
   dataDir: z.string().min(1, 'must not be empty'),
   caFile: z.string().min(1, 'must not be empty').optional(),
@@ -157,12 +151,12 @@ export function loadConfig(sources: ConfigSources): Config {
   const read = sources.readText ?? readTextFile;
   const problems: string[] = [];
   const file = fileLayer(sources, read, problems);
-  const merged: Layer = {
-    ...defaultsLayer(),
-    ...file.layer,
-    ...envLayer(sources.env),
-    ...flagLayer(sources.flags),
-  };
+  const merged: Layer = stackLayers({
+    defaults: defaultsLayer(),
+    file: file.layer,
+    env: envLayer(sources.env),
+    flags: flagLayer(sources.flags),
+  });
   const data = validate(merged, sources.cwd ?? process.cwd(), problems);
   const token = data.token ?? data.coordinator.adminToken ?? adminTokenFile(data.dataDir, read);
   const caPem = caCertificate(data, merged, read);

@@ -150,3 +150,12 @@ export type ErrorBody = z.infer<typeof errorBodySchema>;
 
 /** A pool's minimum running or warm time, in whole seconds. */
 export const sleepPolicySecsSchema = intIn(0, MAX_SLEEP_POLICY_SECS);
+
+/** An http(s) URL such as a coordinator's, without trailing slashes (config and flags). */
+export const httpUrlSchema = z
+  .string()
+  .refine(
+    (value) => /^https?:\/\/[^/]/.test(value) && URL.canParse(value),
+    'is not an http(s) URL like http://127.0.0.1:7070',
+  )
+  .transform((value) => value.replace(/\/+$/, ''));

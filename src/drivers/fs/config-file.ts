@@ -61,3 +61,13 @@ export function readConfigJson(
     return { found: true };
   }
 }
+
+/** The one precedence every config reader follows: defaults ← file ← env ← flags. */
+export function stackLayers<L extends object>(layers: {
+  defaults: L;
+  file: L;
+  env: L;
+  flags: L;
+}): L {
+  return { ...layers.defaults, ...layers.file, ...layers.env, ...layers.flags };
+}
