@@ -22,6 +22,11 @@ export interface SpawnOptions {
   logFile?: string;
   /** Detach into its own process group so the parent's death does not take it down. */
   detached?: boolean;
+  /**
+   * Open descriptors the child inherits as fd 3, 4, ... in this order (drives, a migration
+   * stream), so it never opens those paths itself. The caller closes its own copies after.
+   */
+  fds?: readonly number[];
 }
 
 export interface SpawnedProcess {

@@ -19,6 +19,14 @@ export interface FirecrackerVmmConfig {
   timeouts?: Partial<FirecrackerTimeouts>;
 }
 
+/**
+ * Firecracker's own memory beyond guest RAM, for the cgroup limit. Measured with the v1.0
+ * binary on the development host: the VMM's RssAnon + RssFile after boot configuration and
+ * InstanceStart was 5-9 MiB (its documented budget is under 5 MiB of its own); with headroom
+ * for the API thread's buffers and snapshot I/O: 32 MiB.
+ */
+export const FIRECRACKER_MEM_OVERHEAD_MIB = 32;
+
 export interface FirecrackerTimeouts {
   /** Configuration and snapshot requests; a large VM's snapshot takes a while. */
   apiRequestMs: number;

@@ -14,7 +14,7 @@ import type { Logger } from '../../ports/logger.ts';
 import { commandLine, isAlive, terminate, waitForExit } from '../process/process-control.ts';
 import { FirecrackerApiClient, socketAccepts, unresponsiveVmm } from './api-client.ts';
 import { bootRequests, sendAll, stageIntoJail, vmmFiles } from './boot-config.ts';
-import { defaultTimeouts } from './firecracker-config.ts';
+import { FIRECRACKER_MEM_OVERHEAD_MIB, defaultTimeouts } from './firecracker-config.ts';
 import type { FirecrackerTimeouts, FirecrackerVmmConfig } from './firecracker-config.ts';
 import { detectVersion } from './firecracker-version.ts';
 import { ownerOf, removeJail, resetJail } from './jail-files.ts';
@@ -59,6 +59,9 @@ export class FirecrackerVmm implements Vmm {
     return {
       diffSnapshots: this.diffSnapshots,
       jailer,
+      // The jailer's chroot and uid/gid, plus Firecracker's own seccomp filters (always on).
+      confined: jailer,
+      memOverheadMib: FIRECRACKER_MEM_OVERHEAD_MIB,
       guestChannel: 'vsock',
       accel: 'kvm',
     };
@@ -67,8 +70,9 @@ export class FirecrackerVmm implements Vmm {
   async start(spec: VmSpec): Promise<VmHandle> {
     const layout = await this.freshLayout(spec);
     const files = vmmFiles(layout, spec);
-    if (this.owner) await stageIntoJail(spec, files, this.owner, { boot: true });
-    const vmm = await this.launch(spec, layout);
+    const owner = this.ownerOf(spec);
+    if (owner) await stageIntoJail(spec, files, owner, { boot: true });
+    const vmm = await this.launch(spec, layout, owner);
     await this.orKill(vmm, layout, async () => {
       const boot = bootRequests({
         spec,
@@ -82,7 +86,7 @@ export class FirecrackerVmm implements Vmm {
       await forgetLastSnapshot(spec.workDir);
     });
     this.log.info({ key: spec.key, pid: vmm.pid, version: vmm.version.raw }, 'firecracker started');
-    return this.handle(spec, layout, vmm, layout.vsock.host);
+    return this.handle(spec, layout, vmm, layout.vsock.host, owner);
   }
 
   async pause(vm: VmHandle): Promise<void> {
@@ -111,16 +115,18 @@ export class FirecrackerVmm implements Vmm {
     }
     const version = await detectVersion(client);
     const layout = layoutFromHandle(vm);
-    return takeSnapshot({ vm, layout, client, version, dir, kind, owner: this.ownerFor(layout) });
+    const owner = layout.jailRoot === undefined ? undefined : (vm.runAs ?? this.defaultOwner);
+    return takeSnapshot({ vm, layout, client, version, dir, kind, owner });
   }
 
   async restore(spec: VmSpec, snapshot: SnapshotRef): Promise<VmHandle> {
     const meta = await readSnapshotMeta(snapshot.dir);
     const layout = await this.freshLayout(spec);
     const files = vmmFiles(layout, spec);
-    if (this.owner) await stageIntoJail(spec, files, this.owner, { boot: false });
-    const inputs = await prepareSnapshotInputs(layout, snapshot, this.config.runner, this.owner);
-    const vmm = await this.launch(spec, layout);
+    const owner = this.ownerOf(spec);
+    if (owner) await stageIntoJail(spec, files, owner, { boot: false });
+    const inputs = await prepareSnapshotInputs(layout, snapshot, this.config.runner, owner);
+    const vmm = await this.launch(spec, layout, owner);
     const plan = await this.orKill(vmm, layout, async () => {
       const shapes = apiShapesFor(vmm.version);
       const loaded = planLoad(layout, spec, meta, inputs, shapes, this.diffSnapshots);
@@ -129,7 +135,7 @@ export class FirecrackerVmm implements Vmm {
       return loaded;
     });
     this.log.info({ key: spec.key, pid: vmm.pid, snapshot: snapshot.dir }, 'firecracker restored');
-    return this.handle(spec, layout, vmm, plan.guestSocket);
+    return this.handle(spec, layout, vmm, plan.guestSocket, owner);
   }
 
   async state(vm: VmHandle): Promise<VmState> {
@@ -193,12 +199,15 @@ export class FirecrackerVmm implements Vmm {
     return this.config.diffSnapshots ?? true;
   }
 
-  private get owner(): JailOwner | undefined {
+  /** The jailer's configured uid/gid, for specs without an identity of their own. */
+  private get defaultOwner(): JailOwner | undefined {
     return this.config.jailer ? ownerOf(this.config.jailer) : undefined;
   }
 
-  private ownerFor(layout: VmLayout): JailOwner | undefined {
-    return layout.jailRoot === undefined ? undefined : this.owner;
+  /** Jailed: the instance's own identity when the spec has one. Unjailed: none. */
+  private ownerOf(spec: VmSpec): JailOwner | undefined {
+    if (!this.config.jailer) return undefined;
+    return spec.runAs ?? this.defaultOwner;
   }
 
   private client(vm: VmHandle): FirecrackerApiClient {
@@ -217,11 +226,16 @@ export class FirecrackerVmm implements Vmm {
     return vmLayout(spec.workDir, jailRoot);
   }
 
-  private launch(spec: VmSpec, layout: VmLayout): Promise<LaunchedVmm> {
+  private launch(
+    spec: VmSpec,
+    layout: VmLayout,
+    owner: JailOwner | undefined,
+  ): Promise<LaunchedVmm> {
     const input = {
       key: spec.key,
       layout,
-      ...(spec.cgroupDir ? { cgroupDir: spec.cgroupDir } : {}),
+      cgroupDirs: spec.cgroupDirs ?? [],
+      ...(owner ? { owner } : {}),
     };
     return launchVmm(this.config, this.timeouts, input);
   }
@@ -242,7 +256,13 @@ export class FirecrackerVmm implements Vmm {
     }
   }
 
-  private handle(spec: VmSpec, layout: VmLayout, vmm: LaunchedVmm, guestSocket: string): VmHandle {
+  private handle(
+    spec: VmSpec,
+    layout: VmLayout,
+    vmm: LaunchedVmm,
+    guestSocket: string,
+    owner: JailOwner | undefined,
+  ): VmHandle {
     return {
       key: spec.key,
       driver: 'firecracker',
@@ -251,6 +271,7 @@ export class FirecrackerVmm implements Vmm {
       controlSocket: layout.apiSocket.host,
       guestSocket,
       workDir: spec.workDir,
+      ...(owner ? { runAs: { uid: owner.uid, gid: owner.gid } } : {}),
     };
   }
 

@@ -8,6 +8,7 @@ import type { FirecrackerTimeouts, FirecrackerVmmConfig } from './firecracker-co
 import { detectVersion } from './firecracker-version.ts';
 import type { FirecrackerVersion } from './firecracker-version.ts';
 import { createOwnedFile, ownerOf } from './jail-files.ts';
+import type { JailOwner } from './jail-files.ts';
 import { loggerRequest, metricsRequest } from './requests.ts';
 import type { VmLayout } from './vm-layout.ts';
 import { jailerArgs } from './vm-layout.ts';
@@ -24,7 +25,10 @@ export interface LaunchedVmm {
 export interface LaunchInput {
   key: string;
   layout: VmLayout;
-  cgroupDir?: string;
+  /** Every cgroup directory the VMM joins (one per v1 hierarchy on hybrid hosts). */
+  cgroupDirs: readonly string[];
+  /** The jail's uid/gid (the instance's own); jailer mode only. */
+  owner?: JailOwner;
 }
 
 /**
@@ -38,7 +42,7 @@ export async function launchVmm(
   input: LaunchInput,
 ): Promise<LaunchedVmm> {
   const { layout } = input;
-  await prepareFiles(config, layout);
+  await prepareFiles(layout, input.owner);
   const [command, args] = commandFor(config, input);
   const child = config.runner.spawn(command, args, { detached: true, logFile: layout.stdoutLog });
   try {
@@ -68,7 +72,7 @@ async function connect(
   });
   const pid = await vmmPid(config, layout, child);
   const startTime = await processStartTime(pid);
-  if (input.cgroupDir !== undefined) await joinCgroup(input.cgroupDir, pid);
+  for (const dir of input.cgroupDirs) await joinCgroup(dir, pid);
   const client = new FirecrackerApiClient(layout.apiSocket.host, timeouts.apiRequestMs);
   const version = await detectVersion(client);
   const level = config.logLevel ?? 'Info';
@@ -84,20 +88,20 @@ async function connect(
 function commandFor(config: FirecrackerVmmConfig, input: LaunchInput): [string, string[]] {
   const { layout, key } = input;
   if (config.jailer) {
+    const owner = input.owner ?? ownerOf(config.jailer);
     return [
       config.jailer.jailerBin,
-      jailerArgs(config.jailer, config.firecrackerBin, key, layout.apiSocket.vmm),
+      jailerArgs(config.jailer, config.firecrackerBin, key, layout.apiSocket.vmm, owner),
     ];
   }
   return [config.firecrackerBin, ['--api-sock', layout.apiSocket.vmm, '--id', key]];
 }
 
-async function prepareFiles(config: FirecrackerVmmConfig, layout: VmLayout): Promise<void> {
+async function prepareFiles(layout: VmLayout, owner: JailOwner | undefined): Promise<void> {
   await mkdir(layout.workDir, { recursive: true });
   // Leftovers of a previous process would make Firecracker fail to bind.
   await rm(layout.apiSocket.host, { force: true });
   await rm(layout.vsock.host, { force: true });
-  const owner = config.jailer ? ownerOf(config.jailer) : undefined;
   await createOwnedFile(layout.log.host, owner);
   await createOwnedFile(layout.metrics.host, owner);
 }

@@ -51,7 +51,7 @@ export class NodeProcessRunner implements ProcessRunner {
         cwd: options.cwd,
         env: mergeEnv(options.env),
         detached: options.detached ?? false,
-        stdio: ['ignore', fd ?? 'ignore', fd ?? 'ignore'],
+        stdio: ['ignore', fd ?? 'ignore', fd ?? 'ignore', ...(options.fds ?? [])],
       });
     } finally {
       if (fd !== undefined) closeSync(fd);

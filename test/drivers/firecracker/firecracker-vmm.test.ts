@@ -187,6 +187,8 @@ describe.skipIf(missing !== undefined)('FirecrackerVmm with a real Firecracker',
       expect(await vmm.capabilities()).toEqual({
         diffSnapshots: true,
         jailer: false,
+        confined: false,
+        memOverheadMib: 32,
         guestChannel: 'vsock',
         accel: 'kvm',
       });
@@ -201,7 +203,7 @@ describe.skipIf(missing !== undefined)('FirecrackerVmm with a real Firecracker',
       const fx = need(ctx);
       const mount = await cgroup2Mount();
       if (!isRoot() || mount === undefined) {
-        console.warn(`[skip] VmSpec.cgroupDir: ${!isRoot() ? 'needs root' : 'no cgroup2 mount'}`);
+        console.warn(`[skip] VmSpec.cgroupDirs: ${!isRoot() ? 'needs root' : 'no cgroup2 mount'}`);
         ctx.skip();
         return;
       }
@@ -210,7 +212,7 @@ describe.skipIf(missing !== undefined)('FirecrackerVmm with a real Firecracker',
       await mkdir(cgroupDir);
       try {
         const vmm = driver();
-        const vm = await track(vmm, vmm.start({ ...spec, cgroupDir }));
+        const vm = await track(vmm, vmm.start({ ...spec, cgroupDirs: [cgroupDir] }));
         const procs = await readFile(join(cgroupDir, 'cgroup.procs'), 'utf8');
         expect(procs.split('\n')).toContain(String(vm.pid));
         await vmm.stop(vm);
