@@ -18,6 +18,7 @@ import type { RecoveryReport } from './recover.ts';
 import { DEFAULT_TIMEOUTS } from './runtime/deps.ts';
 import type { RuntimeDeps, RuntimeTimeouts } from './runtime/deps.ts';
 import { GuestLinks } from './runtime/guest-links.ts';
+import { vmIdentities } from './runtime/identities.ts';
 import { devImageSource } from './runtime/image-source.ts';
 import type { ImageSource } from './runtime/image-source.ts';
 import { InstanceRuntime } from './runtime/instance-runtime.ts';
@@ -86,6 +87,7 @@ export async function buildRuntime(
     clock: systemClock,
     logger,
     vms: db.vms,
+    identities: vmIdentities(db.identities, config.confinement.uidBase),
     guests: new GuestLinks((await vmm.capabilities()).guestChannel, logger),
     layout,
     timeouts: { ...DEFAULT_TIMEOUTS, ...seams.timeouts },

@@ -6,6 +6,7 @@ import {
   processStartTime,
   terminate,
 } from '../drivers/process/process-control.ts';
+import { orphanJails, processesInJails, removeJails } from './orphan-jails.ts';
 import { MVM_PREFIX } from './runtime/vm-key.ts';
 import type { RuntimeDeps } from './runtime/deps.ts';
 
@@ -23,15 +24,20 @@ export interface OrphanReport {
 }
 
 /**
- * Removes what no record owns: VMM processes running out of our vms dir, mvm cgroups and
- * instance dirs. Processes first (a cgroup or dir still in use cannot go cleanly).
+ * Removes what no record owns: VMM processes running out of our vms dir or in a Firecracker
+ * jail of ours, mvm cgroups, instance dirs and jails (reported among `dirs` as
+ * `jail/firecracker/<key>`). Processes first (a cgroup or dir still in use cannot go cleanly).
  */
 export async function reapOrphans(
   deps: OrphanDeps,
   owned: ReadonlySet<string>,
   livePids: ReadonlySet<number>,
 ): Promise<OrphanReport> {
-  const orphans = await orphanVmms(deps.layout.vmsDir, livePids);
+  const jails = await orphanJails(deps.layout.jailsDir, owned);
+  const orphans = [
+    ...(await orphanVmms(deps.layout.vmsDir, livePids)),
+    ...(await processesInJails(jails, livePids)),
+  ];
   await Promise.all(orphans.map((orphan) => stopOrphan(deps, orphan)));
   const processes = orphans.map((orphan) => orphan.pid);
   const cgroups = await reapCgroups(deps, owned);
@@ -39,6 +45,7 @@ export async function reapOrphans(
   const dirs = names.filter((name) => name.startsWith(MVM_PREFIX) && !owned.has(name));
   for (const name of dirs)
     await rm(join(deps.layout.vmsDir, name), { recursive: true, force: true });
+  dirs.push(...(await removeJails(jails)));
   if (processes.length + cgroups.length + dirs.length > 0) {
     deps.logger.warn({ processes, cgroups, dirs }, 'removed orphans');
   }

@@ -22,6 +22,7 @@ import { assertIdentityKept, newRecordFields, specChange } from './spec-change.t
 import { requireHandle, save } from './step-context.ts';
 import { destroy, stop } from './stop-steps.ts';
 import { vmKey } from './vm-key.ts';
+import { failExitedVmms } from './vmm-exits.ts';
 
 export interface InstanceRef {
   tenantId: string;
@@ -141,6 +142,14 @@ export class InstanceRuntime {
 
   async getFile(ref: InstanceRef, path: string): Promise<GetFileHandle> {
     return guestOf(this.deps, await this.get(ref)).getFile(path);
+  }
+
+  /**
+   * Marks running and warm instances whose VMM died meanwhile (an OOM kill in its cgroup, a
+   * crash) as failed with the reason; returns them. The serving agent runs it periodically.
+   */
+  failExited(): Promise<VmRecord[]> {
+    return failExitedVmms(this.deps, (key, work) => this.mutex.run(key, work));
   }
 
   /** Runs `work` holding the instance's lock (recovery and stats use it). */

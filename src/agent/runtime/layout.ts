@@ -6,6 +6,8 @@ export interface AgentLayout {
   dbFile: string;
   socket: string;
   vmsDir: string;
+  /** Firecracker chroots: `<jailsDir>/firecracker/<key>/root` (the jailer's layout). */
+  jailsDir: string;
 }
 
 export function agentLayout(dataDir: string): AgentLayout {
@@ -14,6 +16,7 @@ export function agentLayout(dataDir: string): AgentLayout {
     dbFile: join(dataDir, 'agent.sqlite'),
     socket: join(dataDir, 'agent.sock'),
     vmsDir: join(dataDir, 'vms'),
+    jailsDir: join(dataDir, 'jail'),
   };
 }
 

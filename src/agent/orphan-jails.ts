@@ -1,0 +1,60 @@
+/**
+ * Firecracker jails (`<jailsDir>/firecracker/<key>`) that no record owns, and the jailed
+ * VMMs still running in them. A jailed Firecracker's command line names no host path (the
+ * jailer pivots into the chroot), so it is recognised by its root: /proc/<pid>/root is the
+ * jail's `root` directory (same device and inode).
+ */
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { listPids, processStartTime } from '../drivers/process/process-control.ts';
+import { MVM_PREFIX } from './runtime/vm-key.ts';
+
+/** The jailer's layout: `<chroot base>/<exec file name>/<id>/root`. */
+const EXEC_DIRS = ['firecracker'];
+
+export interface OrphanJail {
+  /** Relative to the jails dir, as reported: `firecracker/<key>`. */
+  name: string;
+  path: string;
+}
+
+export async function orphanJails(
+  jailsDir: string,
+  owned: ReadonlySet<string>,
+): Promise<OrphanJail[]> {
+  const found: OrphanJail[] = [];
+  for (const exec of EXEC_DIRS) {
+    const keys = await readdir(join(jailsDir, exec)).catch(() => [] as string[]);
+    for (const key of keys.filter((k) => k.startsWith(MVM_PREFIX) && !owned.has(k))) {
+      found.push({ name: `${exec}/${key}`, path: join(jailsDir, exec, key) });
+    }
+  }
+  return found;
+}
+
+/** Processes (other than `livePids`) whose root is one of the jails' `root` directories. */
+export async function processesInJails(
+  jails: readonly OrphanJail[],
+  livePids: ReadonlySet<number>,
+): Promise<{ pid: number; startTime: number }[]> {
+  const roots = new Set<string>();
+  for (const jail of jails) {
+    const root = await stat(join(jail.path, 'root')).catch(() => undefined);
+    if (root) roots.add(`${root.dev}:${root.ino}`);
+  }
+  if (roots.size === 0) return [];
+  const found: { pid: number; startTime: number }[] = [];
+  for (const pid of await listPids()) {
+    if (pid === process.pid || livePids.has(pid)) continue;
+    const root = await stat(`/proc/${pid}/root/`).catch(() => undefined);
+    if (!root || !roots.has(`${root.dev}:${root.ino}`)) continue;
+    const startTime = await processStartTime(pid);
+    if (startTime !== undefined) found.push({ pid, startTime });
+  }
+  return found;
+}
+
+export async function removeJails(jails: readonly OrphanJail[]): Promise<string[]> {
+  for (const jail of jails) await rm(jail.path, { recursive: true, force: true });
+  return jails.map((jail) => `jail/${jail.name}`);
+}
