@@ -11,6 +11,7 @@ import {
   readPidFile,
   sendSignal,
 } from '../process/process-control.ts';
+import { execInCgroups } from '../process/exec-in-cgroups.ts';
 import { AbortWait, waitUntil } from '../process/wait-until.ts';
 import { qemuArgs, qemuPaths } from './qemu-args.ts';
 import type { QemuLaunch, QemuPaths } from './qemu-args.ts';

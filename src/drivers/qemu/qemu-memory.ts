@@ -7,20 +7,29 @@
  * rest is QEMU's heap, device state and the pages of its binary and libraries that the VMM's
  * cgroup is charged for.
  *
- * Measured on the development host (QEMU 7.2, TCG, dev image; `bench/vmm-memory.ts` repeats
- * it): each guest touches all its RAM (`dd bs=<80% of RAM>` inside, then a second pass over
- * its files); the peak of the VMM's own memory cgroup (`memory.max_usage_in_bytes`, v1) minus
- * guest RAM was the overhead. See MEASURED_BASE_OVERHEAD_MIB for the figures.
+ * Measured on the development host (QEMU 7.2, TCG, dev image, confined; `npx tsx
+ * bench/vmm-memory.ts` repeats it, `--limit` then proves a healthy VMM lives within the
+ * figure): the VMM starts inside its cgroup, the guest touches all the RAM it can (one `dd`
+ * buffer of nearly all MemAvailable, then every file read), sleeps, wakes and does it again.
+ * Beyond guest RAM:
+ *
+ * | guest   | cgroup peak (max_usage_in_bytes) | RssAnon | VmHWM (incl. shared libraries) |
+ * | ------- | -------------------------------- | ------- | ------------------------------ |
+ * | 256 MiB | +35 to +43 MiB                   | +80 MiB | +148 MiB                       |
+ * | 512 MiB | +41 to +42 MiB                   | +77 MiB | +147 MiB                       |
+ *
+ * RssAnon is the binding figure (the cgroup charges anonymous memory for good; page cache of
+ * the drives is reclaimed under the limit, and the binary's and libraries' pages are mostly
+ * charged to whoever read them first): the full 64 MiB translation cache plus ~16 MiB of
+ * QEMU's own. With headroom: 64 + 48 = 112 MiB under TCG. The peaks with the limit set to
+ * guest RAM + 112 MiB were the same, with no OOM kill.
  */
 import type { Accel } from './qemu-args.ts';
 
 /** TCG translation cache in MiB: bounded, so it counts once in the overhead. */
 export const TCG_TB_SIZE_MIB = 64;
 
-/**
- * Peak cgroup charge beyond guest RAM and the translation cache, rounded up with headroom:
- * 256 MiB guest: 28 MiB, 512 MiB guest: 30 MiB (sleep and wake included) -> 48 MiB.
- */
+/** QEMU's own anonymous memory beyond guest RAM and the translation cache (~16 MiB measured), with headroom. */
 export const MEASURED_BASE_OVERHEAD_MIB = 48;
 
 export function qemuMemOverheadMib(accel: Accel): number {
