@@ -66,12 +66,9 @@ export async function launchQemu(
   const incoming = how.incomingState !== undefined;
   const args = qemuArgs({ spec, paths, fds, confine, paused: true, ...how, incoming });
   const opensTap = spec.nets.length > 0;
-  const [command, argv] = launchCommand(
-    context.binary,
-    args,
-    context.confinement,
-    confine,
-    opensTap,
+  const [command, argv] = execInCgroups(
+    spec.cgroupDirs ?? [],
+    ...launchCommand(context.binary, args, context.confinement, confine, opensTap),
   );
   await appendFile(
     paths.processLog,

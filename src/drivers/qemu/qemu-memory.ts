@@ -13,16 +13,17 @@
  * buffer of nearly all MemAvailable, then every file read), sleeps, wakes and does it again.
  * Beyond guest RAM:
  *
- * | guest   | cgroup peak (max_usage_in_bytes) | RssAnon | VmHWM (incl. shared libraries) |
- * | ------- | -------------------------------- | ------- | ------------------------------ |
- * | 256 MiB | +35 to +43 MiB                   | +80 MiB | +148 MiB                       |
- * | 512 MiB | +41 to +42 MiB                   | +77 MiB | +147 MiB                       |
+ * | guest   | RssAnon | cgroup peak (max_usage_in_bytes) | VmHWM (with shared libraries) |
+ * | ------- | ------- | -------------------------------- | ----------------------------- |
+ * | 256 MiB | +80 MiB | +90 MiB                          | +148 MiB                      |
+ * | 512 MiB | +77 MiB | +90 MiB                          | +147 MiB                      |
  *
- * RssAnon is the binding figure (the cgroup charges anonymous memory for good; page cache of
- * the drives is reclaimed under the limit, and the binary's and libraries' pages are mostly
- * charged to whoever read them first): the full 64 MiB translation cache plus ~16 MiB of
- * QEMU's own. With headroom: 64 + 48 = 112 MiB under TCG. The peaks with the limit set to
- * guest RAM + 112 MiB were the same, with no OOM kill.
+ * RssAnon is what must fit: the cgroup can only reclaim page cache (the drives' pages, ~10
+ * MiB of the peak), never anonymous memory, and the binary's and libraries' pages are
+ * mostly charged to whoever read them first. It is the full 64 MiB translation cache plus
+ * ~16 MiB of QEMU's own. With headroom: 64 + 48 = 112 MiB under TCG. With the limit set to
+ * guest RAM + 112 MiB the peaks were +98 to +105 MiB (page cache reclaimed at the limit),
+ * with no OOM kill.
  */
 import type { Accel } from './qemu-args.ts';
 
