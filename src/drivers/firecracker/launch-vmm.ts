@@ -1,7 +1,7 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { HostError } from '../../core/errors.ts';
 import type { SpawnedProcess } from '../../ports/process-runner.ts';
+import { joinCgroups } from '../process/join-cgroups.ts';
 import { processStartTime, readPidFile, terminate } from '../process/process-control.ts';
 import { FirecrackerApiClient, waitForSocket } from './api-client.ts';
 import type { FirecrackerTimeouts, FirecrackerVmmConfig } from './firecracker-config.ts';
@@ -32,8 +32,8 @@ export interface LaunchInput {
 }
 
 /**
- * Spawns Firecracker (through the jailer when configured), waits for its API, places it in
- * its cgroup and configures logger and metrics, the only resources allowed before either
+ * Spawns Firecracker (through the jailer when configured) inside its cgroups, waits for its
+ * API and configures logger and metrics, the only resources allowed before either
  * boot configuration or snapshot load. The chroot must already hold the staged files.
  */
 export async function launchVmm(
@@ -44,7 +44,13 @@ export async function launchVmm(
   const { layout } = input;
   await prepareFiles(layout, input.owner);
   const [command, args] = commandFor(config, input);
-  const child = config.runner.spawn(command, args, { detached: true, logFile: layout.stdoutLog });
+  const child = config.runner.spawn(command, args, {
+    detached: true,
+    logFile: layout.stdoutLog,
+    held: true,
+  });
+  // In its cgroups before the jailer (and Firecracker after it) runs: all its memory counts.
+  await joinCgroups(child, input.cgroupDirs);
   try {
     return await connect(config, timeouts, input, child);
   } catch (error) {
@@ -72,7 +78,6 @@ async function connect(
   });
   const pid = await vmmPid(config, layout, child);
   const startTime = await processStartTime(pid);
-  for (const dir of input.cgroupDirs) await joinCgroup(dir, pid);
   const client = new FirecrackerApiClient(layout.apiSocket.host, timeouts.apiRequestMs);
   const version = await detectVersion(client);
   const level = config.logLevel ?? 'Info';
@@ -115,16 +120,4 @@ async function vmmPid(
   // Jailer 1.7+ forks before exec and writes the Firecracker pid into the chroot.
   const pidFile = join(layout.jailRoot, `${basename(config.firecrackerBin)}.pid`);
   return (await readPidFile(pidFile)) ?? child.pid;
-}
-
-/** Before any guest memory is touched, so everything the guest uses is charged there. */
-async function joinCgroup(cgroupDir: string, pid: number): Promise<void> {
-  try {
-    await writeFile(join(cgroupDir, 'cgroup.procs'), `${pid}\n`);
-  } catch (error) {
-    throw new HostError(
-      `could not move firecracker (pid ${pid}) into cgroup ${cgroupDir}: ${(error as Error).message}; does the cgroup exist and is it writable?`,
-      { cgroupDir, pid },
-    );
-  }
 }

@@ -11,7 +11,7 @@ import {
   readPidFile,
   sendSignal,
 } from '../process/process-control.ts';
-import { execInCgroups } from '../process/exec-in-cgroups.ts';
+import { joinCgroups } from '../process/join-cgroups.ts';
 import { AbortWait, waitUntil } from '../process/wait-until.ts';
 import { qemuArgs, qemuPaths } from './qemu-args.ts';
 import type { QemuLaunch, QemuPaths } from './qemu-args.ts';
@@ -66,15 +66,21 @@ export async function launchQemu(
   const incoming = how.incomingState !== undefined;
   const args = qemuArgs({ spec, paths, fds, confine, paused: true, ...how, incoming });
   const opensTap = spec.nets.length > 0;
-  const [command, argv] = execInCgroups(
-    spec.cgroupDirs ?? [],
-    ...launchCommand(context.binary, args, context.confinement, confine, opensTap),
+  const [command, argv] = launchCommand(
+    context.binary,
+    args,
+    context.confinement,
+    confine,
+    opensTap,
   );
   await appendFile(
     paths.processLog,
     `--- ${new Date().toISOString()} ${command} ${argv.join(' ')}\n`,
   );
   const child = await spawnWithFds(context.runner, command, argv, fds, paths.processLog);
+  // In its cgroups before QEMU itself runs: all its memory, a woken guest's RAM included, is
+  // charged to its own limit.
+  await joinCgroups(child, spec.cgroupDirs ?? []);
   await writeFile(join(spec.workDir, 'launch.json'), `${JSON.stringify(launchMeta(spec, how))}\n`);
   const vm: VmHandle = {
     key: spec.key,
@@ -93,7 +99,7 @@ export async function launchQemu(
   return { vm, ...(fds.incomingFd === undefined ? {} : { incomingFd: fds.incomingFd }) };
 }
 
-/** The driver's copies of the descriptors close right after the spawn: QEMU holds its own. */
+/** Spawned held (see joinCgroups); the driver's copies of the descriptors close at once. */
 async function spawnWithFds(
   runner: ProcessRunner,
   command: string,
@@ -103,7 +109,7 @@ async function spawnWithFds(
 ): Promise<SpawnedProcess> {
   const opened = await openFds(layout);
   try {
-    return runner.spawn(command, args, { detached: true, logFile, fds: opened.fds });
+    return runner.spawn(command, args, { detached: true, logFile, fds: opened.fds, held: true });
   } finally {
     await opened.close();
   }

@@ -9,21 +9,21 @@
  *
  * Measured on the development host (QEMU 7.2, TCG, dev image, confined; `npx tsx
  * bench/vmm-memory.ts` repeats it, `--limit` then proves a healthy VMM lives within the
- * figure): the VMM starts inside its cgroup, the guest touches all the RAM it can (one `dd`
- * buffer of nearly all MemAvailable, then every file read), sleeps, wakes and does it again.
- * Beyond guest RAM:
+ * figure): the VMM is in its cgroup from its first instruction, the guest touches all the RAM
+ * it can (one `dd` buffer of nearly all MemAvailable, then every file read), sleeps, wakes
+ * and does it again. Beyond guest RAM:
  *
  * | guest   | RssAnon | cgroup peak (max_usage_in_bytes) | VmHWM (with shared libraries) |
  * | ------- | ------- | -------------------------------- | ----------------------------- |
- * | 256 MiB | +80 MiB | +90 MiB                          | +148 MiB                      |
- * | 512 MiB | +77 MiB | +90 MiB                          | +147 MiB                      |
+ * | 256 MiB | +80 MiB | +105 MiB                         | +148 MiB                      |
+ * | 512 MiB | +77 MiB | +100 MiB                         | +146 MiB                      |
  *
- * RssAnon is what must fit: the cgroup can only reclaim page cache (the drives' pages, ~10
- * MiB of the peak), never anonymous memory, and the binary's and libraries' pages are
- * mostly charged to whoever read them first. It is the full 64 MiB translation cache plus
- * ~16 MiB of QEMU's own. With headroom: 64 + 48 = 112 MiB under TCG. With the limit set to
- * guest RAM + 112 MiB the peaks were +98 to +105 MiB (page cache reclaimed at the limit),
- * with no OOM kill.
+ * RssAnon is what must fit: the cgroup reclaims page cache (the drives' pages the guest
+ * read, the rest of the peak) under its limit, never anonymous memory, and the binary's and
+ * libraries' pages are mostly charged to whoever read them first. It is the full 64 MiB
+ * translation cache plus ~16 MiB of QEMU's own. With headroom: 64 + 48 = 112 MiB under TCG.
+ * With the limit at guest RAM + 112 MiB the same runs peaked at +103 to +106 MiB (page cache
+ * reclaimed at the limit) with no OOM kill.
  */
 import type { Accel } from './qemu-args.ts';
 

@@ -1,4 +1,4 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, HostError, ValidationError } from '../../core/errors.ts';
 import type { Clock } from '../../ports/clock.ts';
@@ -100,7 +100,6 @@ export class QemuVmm implements Vmm {
   async start(spec: VmSpec): Promise<VmHandle> {
     const tscKhz = this.options.accel === 'tcg' ? await this.hostTscKhz() : undefined;
     const { vm } = await this.launch(spec, { accel: this.options.accel, tscKhz });
-    await this.placeInCgroup(spec, vm.pid);
     await this.execute(vm, 'cont');
     await this.expectStatus(vm, 'running');
     this.log.info({ key: spec.key, pid: vm.pid, accel: this.options.accel }, 'qemu started');
@@ -154,7 +153,6 @@ export class QemuVmm implements Vmm {
       await this.withQmp(vm, (qmp) =>
         loadSnapshot(qmp, snapshot.dir, incomingFd, this.migrationWait()),
       );
-      await this.placeInCgroup(spec, vm.pid);
       await this.expectStatus(vm, 'paused');
     } catch (error) {
       await this.stop(vm);
@@ -263,13 +261,6 @@ export class QemuVmm implements Vmm {
   private async expectStatus(vm: VmHandle, want: VmState): Promise<void> {
     const got = await this.state(vm);
     if (got !== want) throw new HostError(`vm '${vm.key}' is ${got}, expected ${want}`);
-  }
-
-  private async placeInCgroup(spec: VmSpec, pid: number): Promise<void> {
-    // The process starts with vCPUs stopped (-S), so no guest code runs outside its limits.
-    for (const dir of spec.cgroupDirs ?? []) {
-      await writeFile(join(dir, 'cgroup.procs'), `${pid}\n`);
-    }
   }
 
   private async launchMeta(vm: VmHandle): Promise<SnapshotMeta> {

@@ -67,4 +67,16 @@ describe('NodeProcessRunner', () => {
     expect(await readFile(join(dir, 'b'), 'utf8')).toBe('to-b\n');
     await rm(dir, { recursive: true, force: true });
   });
+
+  it('holds a process before its command until released, keeping its pid', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mvm-run-'));
+    const log = join(dir, 'out.log');
+    const child = runner.spawn('sh', ['-c', 'echo ran as $$'], { logFile: log, held: true });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await readFile(log, 'utf8')).toBe('');
+    child.release();
+    expect(await child.exited).toBe(0);
+    expect(await readFile(log, 'utf8')).toBe(`ran as ${child.pid}\n`);
+    await rm(dir, { recursive: true, force: true });
+  });
 });
