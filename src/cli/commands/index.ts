@@ -13,15 +13,18 @@ import { instanceDestroy } from './instance/destroy.ts';
 import { instanceInfo } from './instance/info.ts';
 import { instanceList } from './instance/list.ts';
 import { instanceSleep } from './instance/sleep.ts';
+import { instanceStats } from './instance/stats.ts';
 import { instanceStart } from './instance/start.ts';
 import { instanceStop } from './instance/stop.ts';
 import { instanceWake } from './instance/wake.ts';
 import { instanceWarm } from './instance/warm.ts';
 import { netVerify } from './net/verify.ts';
 import { quickstart } from './quickstart.ts';
+import { nodeDisk } from './node/disk.ts';
 import { nodeInfo } from './node/info.ts';
 import { nodeJoinToken } from './node/join-token.ts';
 import { nodeList } from './node/list.ts';
+import { nodeStats } from './node/stats.ts';
 import { poolCreate } from './pool/create.ts';
 import { poolDestroy } from './pool/destroy.ts';
 import { poolInfo } from './pool/info.ts';
@@ -61,6 +64,7 @@ export const allCommands: readonly CliCommand[] = [
   poolDestroy,
   instanceList,
   instanceInfo,
+  instanceStats,
   instanceStart,
   instanceStop,
   instanceWarm,
@@ -70,6 +74,8 @@ export const allCommands: readonly CliCommand[] = [
   events,
   nodeList,
   nodeInfo,
+  nodeStats,
+  nodeDisk,
   nodeJoinToken,
   addHost,
   netVerify,
