@@ -21,6 +21,7 @@ import { instanceWarm } from './instance/warm.ts';
 import { netVerify } from './net/verify.ts';
 import { quickstart } from './quickstart.ts';
 import { nodeDisk } from './node/disk.ts';
+import { nodeGc } from './node/gc.ts';
 import { nodeInfo } from './node/info.ts';
 import { nodeJoinToken } from './node/join-token.ts';
 import { nodeList } from './node/list.ts';
@@ -76,6 +77,7 @@ export const allCommands: readonly CliCommand[] = [
   nodeInfo,
   nodeStats,
   nodeDisk,
+  nodeGc,
   nodeJoinToken,
   addHost,
   netVerify,

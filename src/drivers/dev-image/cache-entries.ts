@@ -1,5 +1,6 @@
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ArtifactEntry, ArtifactKind } from '../../core/artifact-retention.ts';
 import { usageOf, type SeenInodes } from '../fs/disk-usage.ts';
 
 /**
@@ -7,23 +8,9 @@ import { usageOf, type SeenInodes } from '../fs/disk-usage.ts';
  * guest-agent-binary.ts), listed for disk reports and garbage collection: what each entry is,
  * what it takes on disk and what it refers to. Read-only; only the builders write the cache.
  */
-export type CacheEntryKind = 'kernel' | 'init-drive' | 'guest-agent' | 'image' | 'other';
-
-export interface CacheEntry {
-  kind: CacheEntryKind;
-  /** Release, digest, key or revision; for `other`, the path below the cache dir. */
-  name: string;
-  path: string;
-  /** Allocated bytes not already counted for an entry listed before it (hard links once). */
-  bytes: number;
-  mtimeMs: number;
-  /** An image's kernel release and init drive digest, from its manifest. */
-  uses?: { kernel?: string; initDrive?: string };
-  /** `other` only: a builder's unfinished staging dir, an input index file, or a memo. */
-  role?: 'staging' | 'index' | 'memo';
-  /** An index file's revision. */
-  pointsTo?: string;
-}
+export type CacheEntryKind = ArtifactKind;
+/** One entry; `bytes` leaves out inodes already counted for an entry listed before it. */
+export type CacheEntry = ArtifactEntry;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const STAGING = /^\.tmp-/;
