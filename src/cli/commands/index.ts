@@ -28,6 +28,7 @@ import { nodeList } from './node/list.ts';
 import { nodeStats } from './node/stats.ts';
 import { poolCreate } from './pool/create.ts';
 import { poolDestroy } from './pool/destroy.ts';
+import { poolGc } from './pool/gc.ts';
 import { poolInfo } from './pool/info.ts';
 import { poolList } from './pool/list.ts';
 import { poolScale } from './pool/scale.ts';
@@ -63,6 +64,7 @@ export const allCommands: readonly CliCommand[] = [
   poolScale,
   poolUpdate,
   poolDestroy,
+  poolGc,
   instanceList,
   instanceInfo,
   instanceStats,
