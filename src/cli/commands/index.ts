@@ -19,6 +19,8 @@ import { instanceStop } from './instance/stop.ts';
 import { instanceWake } from './instance/wake.ts';
 import { instanceWarm } from './instance/warm.ts';
 import { netVerify } from './net/verify.ts';
+import { newOpenclaw } from './new/openclaw.ts';
+import { connect } from './connect.ts';
 import { quickstart } from './quickstart.ts';
 import { nodeDisk } from './node/disk.ts';
 import { nodeGc } from './node/gc.ts';
@@ -82,6 +84,8 @@ export const allCommands: readonly CliCommand[] = [
   nodeGc,
   nodeJoinToken,
   addHost,
+  newOpenclaw,
+  connect,
   netVerify,
   quickstart,
   coordinatorServe,
