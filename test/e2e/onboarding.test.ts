@@ -131,7 +131,13 @@ describe.runIf(qemu.run && net.run)('onboarding: new openclaw, connect, node dis
           heartbeatMs: 500,
         },
       ),
-      { logger: pino({ level: 'warn' }, pino.destination(join(root, 'agent.log'))) },
+      {
+        logger: pino({ level: 'warn' }, pino.destination(join(root, 'agent.log'))),
+        // mvm's cgroups are host-wide, shared with every other test's agent on this host:
+        // this agent's gc must not take theirs for orphans. (The reaper's cgroup handling is
+        // proven in agent-restart.test.ts.)
+        cgroups: null,
+      },
     );
 
     const created = await json<NewOpenclawResult>([
@@ -175,7 +181,10 @@ describe.runIf(qemu.run && net.run)('onboarding: new openclaw, connect, node dis
       'a heartbeat sample with CPU and memory',
       async () => {
         const s = await json<InstanceStatsView>(['instance', 'stats', path]);
-        return s.sample?.cpuPermille !== undefined && s.sample.rssKib !== undefined ? s : undefined;
+        // A heartbeat may have sampled the VM while it booted: wait for one since it runs.
+        const sample = s.sample;
+        const full = sample?.status === 'running' && sample.cpuPermille !== undefined;
+        return full && sample.rssKib !== undefined ? s : undefined;
       },
       30_000,
       250,
