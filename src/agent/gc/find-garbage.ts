@@ -62,7 +62,10 @@ async function orphans(deps: RuntimeDeps, records: readonly VmRecord[]): Promise
       return true;
     },
   }));
-  const cgroups = plan.cgroups.map(({ key }): Garbage => ({
+  // A cgroup still holding processes other than our orphan VMMs is another agent's: not ours.
+  const orphanPids = new Set(plan.processes.map((p) => p.pid));
+  const free = plan.cgroups.filter((c) => c.pids.every((pid) => orphanPids.has(pid)));
+  const cgroups = free.map(({ key }): Garbage => ({
     item: { kind: 'cgroup', name: key, reason: 'cgroup of no instance' },
     lock: key,
     async remove() {
