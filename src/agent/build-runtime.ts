@@ -53,7 +53,11 @@ export async function buildRuntime(
   seams: RuntimeSeams & { logger: Logger; runner: ProcessRunner; underlayIp?: string },
 ): Promise<BuiltRuntime> {
   const { logger, runner } = seams;
-  const layout = { ...agentLayout(config.dataDir), socket: config.socket };
+  const layout = {
+    ...agentLayout(config.dataDir),
+    socket: config.socket,
+    cacheDir: config.cacheDir,
+  };
   // Instance secrets, drives and snapshots live below it: its owner's only, also when older.
   const tightened = privateDir(layout.dataDir);
   if (tightened) logger.warn({ ...tightened }, 'agent data dir was open to others; tightened it');

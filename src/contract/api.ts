@@ -6,6 +6,7 @@ import {
   signingKeySchema,
 } from './desired.ts';
 import { heartbeatResultSchema, heartbeatSchema } from './heartbeat.ts';
+import { instanceStatsSchema, nodeReportViewSchema } from './node-report.ts';
 import {
   createJoinTokenSchema,
   issuedJoinTokenSchema,
@@ -431,6 +432,27 @@ export const routes = {
     scope: 'admin',
     response: rotatedAdminTokenSchema,
     status: 201,
+  }),
+
+  getNodeReport: route({
+    method: 'get',
+    path: '/nodes/:node/report',
+    summary:
+      "A node's latest report from its agent: its disk by tenant and image cache, and what each of its instances runs as and uses",
+    scope: 'admin',
+    params: nodeParams,
+    response: nodeReportViewSchema,
+    status: 200,
+  }),
+  getInstanceStats: route({
+    method: 'get',
+    path: '/tenants/:tenant/pools/:pool/instances/:instance/stats',
+    summary:
+      'An instance and what its node last reported of it: VMM pid, tap, CPU, memory and disk',
+    scope: 'tenant',
+    params: instanceParams,
+    response: instanceStatsSchema,
+    status: 200,
   }),
 } as const;
 

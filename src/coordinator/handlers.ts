@@ -92,5 +92,13 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     // A destroyed tenant's history stays readable to the admin.
     listEvents: ({ tenant, query }) =>
       s.events.list({ ...(tenant !== undefined ? { tenantId: tenant } : {}), limit: query.last }),
+
+    getNodeReport: ({ params }) => s.reports.node(params.node),
+    getInstanceStats: ({ params }) =>
+      s.reports.instance({
+        tenantId: params.tenant,
+        poolId: params.pool,
+        instanceId: params.instance,
+      }),
   };
 }

@@ -6,6 +6,7 @@ import type {
   InstanceRepo,
   JoinTokenRepo,
   NodeCertificateRepo,
+  NodeReportRepo,
   NodeRepo,
   PoolRepo,
   Repos,
@@ -19,6 +20,7 @@ import { KyselyInstanceRepo } from './repos/instance-repo.ts';
 import { KyselyLockRepo } from './repos/lock-repo.ts';
 import { KyselyJoinTokenRepo } from './repos/join-token-repo.ts';
 import { KyselyNodeCertificateRepo } from './repos/node-certificate-repo.ts';
+import { KyselyNodeReportRepo } from './repos/node-report-repo.ts';
 import { KyselyNodeRepo } from './repos/node-repo.ts';
 import { KyselyPoolRepo } from './repos/pool-repo.ts';
 import { KyselyTenantRepo } from './repos/tenant-repo.ts';
@@ -40,6 +42,7 @@ export function reposFor(db: Kysely<Database>): Repos {
     generations: new KyselyGenerationRepo(db),
     joinTokens: new KyselyJoinTokenRepo(db),
     nodeCertificates: new KyselyNodeCertificateRepo(db),
+    nodeReports: new KyselyNodeReportRepo(db),
   };
 }
 
@@ -55,6 +58,7 @@ export class KyselyStore implements Store {
   readonly generations: GenerationRepo;
   readonly joinTokens: JoinTokenRepo;
   readonly nodeCertificates: NodeCertificateRepo;
+  readonly nodeReports: NodeReportRepo;
   private closed = false;
 
   constructor(
@@ -72,6 +76,7 @@ export class KyselyStore implements Store {
     this.generations = repos.generations;
     this.joinTokens = repos.joinTokens;
     this.nodeCertificates = repos.nodeCertificates;
+    this.nodeReports = repos.nodeReports;
   }
 
   /**

@@ -14,6 +14,7 @@ export interface Database {
   node_generations: NodeGenerationsTable;
   join_tokens: JoinTokensTable;
   node_certificates: NodeCertificatesTable;
+  node_reports: NodeReportsTable;
 }
 
 export interface TenantsTable {
@@ -143,4 +144,13 @@ export interface NodeCertificatesTable {
   not_after: string;
   issued_at: string;
   revoked_at: string | null;
+}
+
+export interface NodeReportsTable {
+  node_id: string;
+  reported_at: string;
+  /** JSON DiskReport (contract/node-report.ts); null when the agent sent none */
+  disk: string | null;
+  /** JSON array of InstanceSample */
+  instances: string;
 }

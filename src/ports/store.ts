@@ -8,6 +8,7 @@ import type {
   Quotas,
   Tenant,
 } from '../core/model.ts';
+import type { DiskReport, InstanceSample } from '../contract/node-report.ts';
 
 /**
  * The coordinator's durable store. Implemented once on Kysely for SQLite and Postgres.
@@ -218,6 +219,20 @@ export interface NodeCertificateRepo {
   revokeNode(nodeId: string, at: string): Promise<number>;
 }
 
+/** A node's latest account of its disk and its instances (contract/node-report.ts). */
+export interface NodeReport {
+  nodeId: string;
+  reportedAt: string;
+  disk: DiskReport | null;
+  instances: InstanceSample[];
+}
+
+export interface NodeReportRepo {
+  get(nodeId: string): Promise<NodeReport | undefined>;
+  /** Replaces the node's report (the latest heartbeat wins). */
+  put(report: NodeReport): Promise<void>;
+}
+
 /**
  * Exclusion across coordinator replicas: the scheduler runs on one at a time, and tenant
  * networks are allocated one at a time.
@@ -240,6 +255,7 @@ export interface Repos {
   generations: GenerationRepo;
   joinTokens: JoinTokenRepo;
   nodeCertificates: NodeCertificateRepo;
+  nodeReports: NodeReportRepo;
 }
 
 export interface Store extends Repos {

@@ -73,6 +73,8 @@ describe('completions', () => {
       'events',
       'node',
       'add',
+      'new',
+      'connect',
       'net',
       'quickstart',
       'coordinator',
@@ -88,5 +90,7 @@ describe('completions', () => {
     ]);
     expect(bashComplete(script, ['pool', 'scale', 'a/b', '--'])).toContain('--sleeping');
     expect(bashComplete(script, ['completions', ''])).toEqual(['bash', 'zsh']);
+    expect(bashComplete(script, ['node', 'g'])).toEqual(['gc']);
+    expect(bashComplete(script, ['new', ''])).toEqual(['openclaw']);
   });
 });

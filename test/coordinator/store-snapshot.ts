@@ -8,7 +8,11 @@ import type { Store } from '../../src/ports/store.ts';
 export async function storeSnapshot(store: Store, nodeIds: readonly string[] = []) {
   const tokens = await store.tokens.list();
   const certificates = [];
-  for (const id of nodeIds) certificates.push(...(await store.nodeCertificates.list(id)));
+  const reports = [];
+  for (const id of nodeIds) {
+    certificates.push(...(await store.nodeCertificates.list(id)));
+    reports.push(await store.nodeReports.get(id));
+  }
   return {
     tenants: await store.tenants.list(),
     pools: await store.pools.list(),
@@ -22,6 +26,7 @@ export async function storeSnapshot(store: Store, nodeIds: readonly string[] = [
       revokedAt,
     })),
     certificates,
+    reports,
     audit: (await store.audit.list({ limit: 1_000_000 })).length,
   };
 }

@@ -6,6 +6,8 @@ export interface AgentLayout {
   dbFile: string;
   socket: string;
   vmsDir: string;
+  /** The image cache (kernels, dev images); reported and collected with the node's disk. */
+  cacheDir?: string;
 }
 
 export function agentLayout(dataDir: string): AgentLayout {

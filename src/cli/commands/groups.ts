@@ -7,6 +7,7 @@ export const groupDescriptions: Readonly<Record<string, string>> = {
   instance: 'Instances: individual microVMs',
   node: 'Nodes: KVM hosts running the agent',
   add: 'Bring a new host into the fleet',
+  new: 'Create a whole deployment in one go (then: mvm connect <name>)',
   coordinator: 'The coordinator server that holds the fleet intent',
   net: 'Tenant networks on this host: bridges, taps, VXLAN and nftables rules',
   agent: 'The host agent that runs microVMs on this node',

@@ -13,17 +13,24 @@ import { instanceDestroy } from './instance/destroy.ts';
 import { instanceInfo } from './instance/info.ts';
 import { instanceList } from './instance/list.ts';
 import { instanceSleep } from './instance/sleep.ts';
+import { instanceStats } from './instance/stats.ts';
 import { instanceStart } from './instance/start.ts';
 import { instanceStop } from './instance/stop.ts';
 import { instanceWake } from './instance/wake.ts';
 import { instanceWarm } from './instance/warm.ts';
 import { netVerify } from './net/verify.ts';
+import { newOpenclaw } from './new/openclaw.ts';
+import { connect } from './connect.ts';
 import { quickstart } from './quickstart.ts';
+import { nodeDisk } from './node/disk.ts';
+import { nodeGc } from './node/gc.ts';
 import { nodeInfo } from './node/info.ts';
 import { nodeJoinToken } from './node/join-token.ts';
 import { nodeList } from './node/list.ts';
+import { nodeStats } from './node/stats.ts';
 import { poolCreate } from './pool/create.ts';
 import { poolDestroy } from './pool/destroy.ts';
+import { poolGc } from './pool/gc.ts';
 import { poolInfo } from './pool/info.ts';
 import { poolList } from './pool/list.ts';
 import { poolScale } from './pool/scale.ts';
@@ -59,8 +66,10 @@ export const allCommands: readonly CliCommand[] = [
   poolScale,
   poolUpdate,
   poolDestroy,
+  poolGc,
   instanceList,
   instanceInfo,
+  instanceStats,
   instanceStart,
   instanceStop,
   instanceWarm,
@@ -70,8 +79,13 @@ export const allCommands: readonly CliCommand[] = [
   events,
   nodeList,
   nodeInfo,
+  nodeStats,
+  nodeDisk,
+  nodeGc,
   nodeJoinToken,
   addHost,
+  newOpenclaw,
+  connect,
   netVerify,
   quickstart,
   coordinatorServe,

@@ -11,6 +11,7 @@ import { NodeHealthService, type NodeHealthDeps } from './node-health-service.ts
 import { NodeService } from './node-service.ts';
 import { PoolService } from './pool-service.ts';
 import { RecheckTimer } from './recheck-timer.ts';
+import { ReportService } from './report-service.ts';
 import { SchedulerService, type ScheduleOutcome } from './scheduler-service.ts';
 import { SleepRecheckService } from './sleep-rechecks.ts';
 import { TenantService } from './tenant-service.ts';
@@ -32,6 +33,8 @@ export interface Services {
   rechecks: RecheckTimer;
   join: JoinService;
   events: { list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]> };
+  /** Agents' reports of their disks and VMs (read side). */
+  reports: ReportService;
 }
 
 /** What the desired-state service adds: its signing key and the process's change notifier. */
@@ -70,6 +73,7 @@ export function createServices(
     rechecks,
     join: new JoinService(deps, after),
     events: { list: (filter) => deps.store.audit.list(filter) },
+    reports: new ReportService(deps),
   };
 }
 

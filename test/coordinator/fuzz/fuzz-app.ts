@@ -106,6 +106,30 @@ export async function startFuzzApp(store: Store): Promise<FuzzApp> {
   };
 }
 
+const space = (count: number, kib: number) => ({ count, kib });
+const fuzzDisk = {
+  dataDir: { path: '/var/lib/mvm', totalKib: 1 << 20, freeKib: 1 << 19 },
+  cacheDir: { path: '/var/cache/mvm', totalKib: 1 << 20, freeKib: 1 << 19 },
+  tenants: [
+    {
+      tenant: TENANT,
+      instances: 1,
+      dataDisks: space(1, 1024),
+      snapshots: space(0, 0),
+      other: space(2, 64),
+      revisions: ['dev'],
+    },
+  ],
+  artifacts: {
+    images: space(1, 60_000),
+    initDrives: space(1, 3_000),
+    kernels: space(1, 90_000),
+    guestAgents: space(1, 800),
+    other: space(0, 0),
+  },
+  orphans: space(0, 0),
+};
+
 function baselines(instance: string, csrPem: string): FuzzApp['baselines'] {
   const tenant = { tenant: TENANT };
   const pool = { ...tenant, pool: POOL };
@@ -161,8 +185,23 @@ function baselines(instance: string, csrPem: string): FuzzApp['baselines'] {
       body: {
         capacity: facts.capacity,
         usage: { vcpus: 1, memMib: 256, instances: { running: 1 }, diskFreeMib: 100 },
-        instances: [{ tenant: TENANT, pool: POOL, instance, lastActiveAt: '2026-01-01T00:00:00Z' }],
+        instances: [
+          {
+            tenant: TENANT,
+            pool: POOL,
+            instance,
+            lastActiveAt: '2026-01-01T00:00:00Z',
+            status: 'running',
+            pid: 4242,
+            tap: 'mvt5-2',
+            cpuPermille: 120,
+            rssKib: 262144,
+            diskKib: 1024,
+            snapshotKib: 0,
+          },
+        ],
         underlayIp: '192.168.7.1',
+        disk: fuzzDisk,
       },
     },
     watchNodeDesired: { params: node, query: { after: '0', waitMs: '0' } },
@@ -171,6 +210,8 @@ function baselines(instance: string, csrPem: string): FuzzApp['baselines'] {
     rotateNodeCertificate: { params: node, body: { csrPem } },
     revokeNode: { params: node },
     listEvents: { query: { tenant: TENANT, last: '10' } },
+    getNodeReport: { params: node },
+    getInstanceStats: { params: { ...pool, instance } },
   };
 }
 
