@@ -7,8 +7,10 @@ import type {
   JoinTokenRepo,
   NodeCertificateRepo,
   NodeRepo,
+  PoolConfigRepo,
   PoolRepo,
   Repos,
+  SecretRepo,
   Store,
   TenantRepo,
   TokenRepo,
@@ -20,7 +22,9 @@ import { KyselyLockRepo } from './repos/lock-repo.ts';
 import { KyselyJoinTokenRepo } from './repos/join-token-repo.ts';
 import { KyselyNodeCertificateRepo } from './repos/node-certificate-repo.ts';
 import { KyselyNodeRepo } from './repos/node-repo.ts';
+import { KyselyPoolConfigRepo } from './repos/pool-config-repo.ts';
 import { KyselyPoolRepo } from './repos/pool-repo.ts';
+import { KyselySecretRepo } from './repos/secret-repo.ts';
 import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
 import type { Database } from './schema.ts';
@@ -40,6 +44,8 @@ export function reposFor(db: Kysely<Database>): Repos {
     generations: new KyselyGenerationRepo(db),
     joinTokens: new KyselyJoinTokenRepo(db),
     nodeCertificates: new KyselyNodeCertificateRepo(db),
+    secrets: new KyselySecretRepo(db),
+    poolConfigs: new KyselyPoolConfigRepo(db),
   };
 }
 
@@ -55,6 +61,8 @@ export class KyselyStore implements Store {
   readonly generations: GenerationRepo;
   readonly joinTokens: JoinTokenRepo;
   readonly nodeCertificates: NodeCertificateRepo;
+  readonly secrets: SecretRepo;
+  readonly poolConfigs: PoolConfigRepo;
   private closed = false;
 
   constructor(
@@ -72,6 +80,8 @@ export class KyselyStore implements Store {
     this.generations = repos.generations;
     this.joinTokens = repos.joinTokens;
     this.nodeCertificates = repos.nodeCertificates;
+    this.secrets = repos.secrets;
+    this.poolConfigs = repos.poolConfigs;
   }
 
   /**
