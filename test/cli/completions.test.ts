@@ -69,6 +69,7 @@ describe('completions', () => {
       'tenant',
       'token',
       'pool',
+      'secrets',
       'instance',
       'events',
       'node',
@@ -88,5 +89,7 @@ describe('completions', () => {
     ]);
     expect(bashComplete(script, ['pool', 'scale', 'a/b', '--'])).toContain('--sleeping');
     expect(bashComplete(script, ['completions', ''])).toEqual(['bash', 'zsh']);
+    expect(bashComplete(script, ['pool', 'config', ''])).toEqual(['set', 'get', 'list', 'unset']);
+    expect(bashComplete(script, ['tenant', 'update', 'a', '--egress', ''])).toEqual(['on', 'off']);
   });
 });

@@ -122,6 +122,7 @@ await describeEachDatabase('secrets master key rotation', ({ store }) => {
     expect(rotation).toEqual({
       keyId: next.id,
       source: 'MVM_SECRETS_KEY',
+      kind: 'environment',
       resealed: 3,
       retired: [old.id],
     });

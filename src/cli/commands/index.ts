@@ -5,6 +5,7 @@ import { agentReconcile } from './agent/reconcile.ts';
 import { localAgentCommands } from './agent/index.ts';
 import { completions } from './completions/completions.ts';
 import { coordinatorRotateAdminToken } from './coordinator/rotate-admin-token.ts';
+import { coordinatorRotateSecretsKey } from './coordinator/rotate-secrets-key.ts';
 import { coordinatorServe } from './coordinator/serve.ts';
 import { events } from './events/events.ts';
 import { imageBuild } from './image/build.ts';
@@ -22,12 +23,16 @@ import { quickstart } from './quickstart.ts';
 import { nodeInfo } from './node/info.ts';
 import { nodeJoinToken } from './node/join-token.ts';
 import { nodeList } from './node/list.ts';
+import { poolConfigGet, poolConfigList, poolConfigSet, poolConfigUnset } from './pool/config.ts';
 import { poolCreate } from './pool/create.ts';
 import { poolDestroy } from './pool/destroy.ts';
 import { poolInfo } from './pool/info.ts';
 import { poolList } from './pool/list.ts';
 import { poolScale } from './pool/scale.ts';
 import { poolUpdate } from './pool/update.ts';
+import { secretsList } from './secrets/list.ts';
+import { secretsRotate, secretsSet } from './secrets/set.ts';
+import { secretsUnset } from './secrets/unset.ts';
 import { tenantCreate } from './tenant/create.ts';
 import { tenantDestroy } from './tenant/destroy.ts';
 import { tenantInfo } from './tenant/info.ts';
@@ -59,6 +64,14 @@ export const allCommands: readonly CliCommand[] = [
   poolScale,
   poolUpdate,
   poolDestroy,
+  poolConfigSet,
+  poolConfigGet,
+  poolConfigList,
+  poolConfigUnset,
+  secretsSet,
+  secretsList,
+  secretsRotate,
+  secretsUnset,
   instanceList,
   instanceInfo,
   instanceStart,
@@ -76,6 +89,7 @@ export const allCommands: readonly CliCommand[] = [
   quickstart,
   coordinatorServe,
   coordinatorRotateAdminToken,
+  coordinatorRotateSecretsKey,
   agentDesired,
   agentReconcile,
   ...localAgentCommands,

@@ -6,8 +6,9 @@ import { newMasterKey, seal, type MasterKey } from './secret-box.ts';
 export interface KeyRotation {
   /** The key every secret is now sealed under. */
   keyId: string;
-  /** Where the keys live. */
+  /** Where the keys live: the key file (rewritten) or the environment (the operator's to edit). */
   source: string;
+  kind: 'file' | 'environment';
   /** Secrets resealed under it. */
   resealed: number;
   /** Keys dropped (key file) or no longer needed (environment: drop them there). */
@@ -36,7 +37,13 @@ export async function rotateSecretsKey(store: Store, keyring: Keyring): Promise<
       ...before.filter((key) => used.has(key.id) && key.id !== current.id),
     ]);
   }
-  return { keyId: current.id, source: keyring.source, resealed, retired: retired.map((k) => k.id) };
+  return {
+    keyId: current.id,
+    source: keyring.source,
+    kind: keyring.replace ? 'file' : 'environment',
+    resealed,
+    retired: retired.map((k) => k.id),
+  };
 }
 
 /** Every value not sealed under `current`, opened with its own key and sealed under it. */
