@@ -23,8 +23,9 @@ export interface OrphanReport {
 }
 
 /**
- * Removes what no record owns: VMM processes running out of our vms dir, mvm cgroups and
- * instance dirs. Processes first (a cgroup or dir still in use cannot go cleanly).
+ * Removes what no record owns: VMM processes running out of our vms dir, mvm cgroups,
+ * instance dirs and secrets drive dirs (reported once per instance in `dirs`). Processes
+ * first (a cgroup or dir still in use cannot go cleanly).
  */
 export async function reapOrphans(
   deps: OrphanDeps,
@@ -35,10 +36,14 @@ export async function reapOrphans(
   await Promise.all(orphans.map((orphan) => stopOrphan(deps, orphan)));
   const processes = orphans.map((orphan) => orphan.pid);
   const cgroups = await reapCgroups(deps, owned);
-  const names = await readdir(deps.layout.vmsDir).catch(() => [] as string[]);
-  const dirs = names.filter((name) => name.startsWith(MVM_PREFIX) && !owned.has(name));
-  for (const name of dirs)
-    await rm(join(deps.layout.vmsDir, name), { recursive: true, force: true });
+  const dirs: string[] = [];
+  for (const parent of [deps.layout.vmsDir, deps.layout.secretsDir]) {
+    const names = await readdir(parent).catch(() => [] as string[]);
+    for (const name of names.filter((n) => n.startsWith(MVM_PREFIX) && !owned.has(n))) {
+      await rm(join(parent, name), { recursive: true, force: true });
+      if (!dirs.includes(name)) dirs.push(name);
+    }
+  }
   if (processes.length + cgroups.length + dirs.length > 0) {
     deps.logger.warn({ processes, cgroups, dirs }, 'removed orphans');
   }
