@@ -99,7 +99,9 @@ describe('secrets commands', () => {
 
   it('refuses bad words without echoing a value', async () => {
     const cases = [
-      [`mvm secrets set acme bad-name=${LITERAL}`, '"bad-name" is not a secret name'],
+      [`mvm secrets set acme bad-name=${LITERAL}`, "values 1: the part before '=' is not a secret"],
+      [`mvm secrets set acme ${LITERAL}==`, "values 1: the part before '=' is not a secret"],
+      [`mvm secrets unset acme ${LITERAL}`, 'names 1 is not a secret name'],
       [`mvm secrets set acme ${LITERAL}`, "values 1 is not NAME=VALUE or NAME=@FILE (no '=')"],
       [`mvm secrets set acme A=${LITERAL} A=x`, 'A is given more than once'],
       [`mvm secrets set acme A=@${files}/blob.bin`, 'is not UTF-8 text'],

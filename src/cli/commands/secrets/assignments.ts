@@ -51,10 +51,11 @@ export const secretAssignment: ValueSpec<Assignment> = {
   placeholder: '<NAME=VALUE|NAME=@FILE>',
   parse(raw, label) {
     const at = raw.indexOf('=');
-    const name = at < 0 ? raw : raw.slice(0, at);
     if (at < 0) throw invalid(`${label} is not NAME=VALUE or NAME=@FILE (no '=')`);
+    const name = raw.slice(0, at);
+    // Not quoted: a pasted token with '=' padding would otherwise be echoed as a "name".
     if (!SECRET_NAME_PATTERN.test(name)) {
-      throw invalid(`${label}: ${JSON.stringify(name.slice(0, 64))} is not ${SECRET_NAME_RULE}`);
+      throw invalid(`${label}: the part before '=' is not ${SECRET_NAME_RULE}`);
     }
     return assignmentOf(raw, label, name);
   },
@@ -64,7 +65,7 @@ export const secretName: ValueSpec<string> = {
   placeholder: '<NAME>',
   parse(raw, label) {
     if (SECRET_NAME_PATTERN.test(raw)) return raw;
-    throw invalid(`${label}: ${JSON.stringify(raw.slice(0, 64))} is not ${SECRET_NAME_RULE}`);
+    throw invalid(`${label} is not ${SECRET_NAME_RULE}`);
   },
 };
 
