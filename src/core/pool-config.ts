@@ -7,10 +7,13 @@ import { utf8Bytes } from './secrets.ts';
  * desired-state document. Each change is a new version, applied at the next start or wake.
  */
 
-/** A flat file name: no separators, not hidden, so nothing escapes the config directory. */
-export const CONFIG_FILE_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
+/**
+ * A flat file name: no separators, not hidden, so nothing escapes the config directory; not
+ * `__proto__`, which would vanish as a key of a JSON map.
+ */
+export const CONFIG_FILE_PATTERN = /^(?!__proto__$)[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
 export const CONFIG_FILE_RULE =
-  "a config file name: 1-64 of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.' or '-'";
+  "a config file name: 1-64 of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.' or '-' (nor __proto__)";
 
 export const configLimits = {
   files: 64,

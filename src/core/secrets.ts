@@ -6,10 +6,13 @@ import { MvmError } from './errors.ts';
  * pool's secrets, where a pool's value of a name overrides the tenant's.
  */
 
-/** An environment-variable-like name: it becomes the file `/run/secrets/<name>` in the guest. */
-export const SECRET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/**
+ * An environment-variable-like name: it becomes the file `/run/secrets/<name>` in the guest.
+ * `__proto__` is refused: JSON maps hold names as object keys, where it would vanish.
+ */
+export const SECRET_NAME_PATTERN = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 export const SECRET_NAME_RULE =
-  "a secret name: 1-64 of A-Z, a-z, 0-9 and '_', not starting with a digit";
+  "a secret name: 1-64 of A-Z, a-z, 0-9 and '_', not starting with a digit (nor __proto__)";
 
 export const secretLimits = {
   /** One value, in UTF-8 bytes. */

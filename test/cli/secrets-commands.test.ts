@@ -97,6 +97,21 @@ describe('secrets commands', () => {
     expectNoValues(set, JSON.stringify(pool), rotated, list, JSON.stringify(listed), unset, events);
   });
 
+  it("takes names that are also Object.prototype's (constructor, toString) as any other", async () => {
+    const set = await json<{ secrets: SecretView[] }>(
+      'mvm secrets set acme/web constructor=a toString=b --json',
+    );
+    expect(set.secrets.map((s) => [s.name, s.version])).toEqual([
+      ['constructor', 1],
+      ['toString', 1],
+    ]);
+    const again = await json<{ secrets: SecretView[] }>(
+      'mvm secrets rotate acme/web constructor=c --json',
+    );
+    expect(again.secrets.map((s) => [s.name, s.version])).toEqual([['constructor', 2]]);
+    await ok('mvm secrets unset acme/web constructor toString');
+  });
+
   it('refuses bad words without echoing a value', async () => {
     const cases = [
       [`mvm secrets set acme bad-name=${LITERAL}`, "values 1: the part before '=' is not a secret"],

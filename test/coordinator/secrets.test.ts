@@ -184,6 +184,7 @@ await describeEachDatabase('tenant secrets', ({ store, url }) => {
       { values: { '1ST': 'x' } },
       { values: { 'has-dash': 'x' } },
       { values: { OK: 'a\u0000b' } },
+      JSON.parse('{"values":{"__proto__":"x"}}') as unknown,
       { values: { OK: 'x'.repeat(64 * 1024 + 1) } },
       { values: { OK: 'é'.repeat(32 * 1024 + 1) } },
       { values: {} },

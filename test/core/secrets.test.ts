@@ -13,7 +13,16 @@ describe('secret rules', () => {
     for (const name of ['API_KEY', '_x', 'a1', 'A'.repeat(64)]) {
       expect(SECRET_NAME_PATTERN.test(name), name).toBe(true);
     }
-    for (const name of ['1A', 'has-dash', 'dot.ted', '', 'A'.repeat(65), '../x', 'ä']) {
+    for (const name of [
+      '1A',
+      'has-dash',
+      'dot.ted',
+      '',
+      'A'.repeat(65),
+      '../x',
+      'ä',
+      '__proto__',
+    ]) {
       expect(SECRET_NAME_PATTERN.test(name), name).toBe(false);
     }
   });

@@ -184,7 +184,7 @@ function slotsAfter(
   poolId: string | null,
   values: Readonly<Record<string, string>>,
 ): SecretSlot[] {
-  const replaced = (s: SealedSecret) => s.poolId === poolId && s.name in values;
+  const replaced = (s: SealedSecret) => s.poolId === poolId && Object.hasOwn(values, s.name);
   const kept = existing
     .filter((s) => !replaced(s))
     .map((s) => ({ name: s.name, poolId: s.poolId, bytes: sealedBytes(s) }));

@@ -120,7 +120,7 @@ export async function valuesOf(
 ): Promise<Record<string, string>> {
   const values: Record<string, string> = {};
   for (const { name, source } of assignments) {
-    if (name in values) throw invalid(`${name} is given more than once`);
+    if (Object.hasOwn(values, name)) throw invalid(`${name} is given more than once`);
     values[name] = 'literal' in source ? source.literal : await readText(source.file, name);
   }
   return values;
