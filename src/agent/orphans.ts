@@ -36,13 +36,13 @@ export interface OrphanPlan {
   processes: VmmProcess[];
   /** mvm cgroups no record owns, with the pids still in each. */
   cgroups: Array<{ key: string; pids: number[] }>;
-  /** Instance dirs (names below the vms dir) no record owns. */
+  /** Instance dirs and secrets drive dirs (names below either) no record owns. */
   dirs: string[];
 }
 
 /**
- * Removes what no record owns: VMM processes running out of our vms dir, mvm cgroups and
- * instance dirs. Processes first (a cgroup or dir still in use cannot go cleanly). Run at
+ * Removes what no record owns: VMM processes running out of our vms dir, mvm cgroups,
+ * instance dirs and secrets drive dirs (reported once per instance in `dirs`). Processes first (a cgroup or dir still in use cannot go cleanly). Run at
  * start, before anything else acts on the instances.
  */
 export async function reapOrphans(
@@ -82,9 +82,12 @@ export async function findOrphans(
     if (owned.has(key)) continue;
     cgroups.push({ key, pids: (await deps.cgroups?.pids(key).catch(() => [])) ?? [] });
   }
-  const names = await readdir(deps.layout.vmsDir).catch(() => [] as string[]);
-  const dirs = names.filter((name) => name.startsWith(MVM_PREFIX) && !owned.has(name));
-  return { processes, cgroups, dirs };
+  const dirs = new Set<string>();
+  for (const parent of [deps.layout.vmsDir, deps.layout.secretsDir]) {
+    const names = await readdir(parent).catch(() => [] as string[]);
+    for (const name of names) if (name.startsWith(MVM_PREFIX) && !owned.has(name)) dirs.add(name);
+  }
+  return { processes, cgroups, dirs: [...dirs] };
 }
 
 /**
@@ -143,6 +146,9 @@ export async function removeOrphanCgroup(deps: OrphanDeps, key: string): Promise
   }
 }
 
+/** An instance's dir and its secrets drive dir (outside the data dir), whichever exist. */
 export async function removeOrphanDir(deps: OrphanDeps, name: string): Promise<void> {
-  await rm(join(deps.layout.vmsDir, name), { recursive: true, force: true });
+  for (const parent of [deps.layout.vmsDir, deps.layout.secretsDir]) {
+    await rm(join(parent, name), { recursive: true, force: true });
+  }
 }

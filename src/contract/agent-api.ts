@@ -44,6 +44,15 @@ export const localSpecSchema = z.strictObject({
    * networking, or by hand: then the VMM creates its own tap, attached to no bridge.
    */
   tenant: localTenantNetSchema.optional(),
+  /**
+   * Set by the coordinator's document when the pool has secrets there: their values are then
+   * fetched from the coordinator at each start and wake (never stored here). It names versions,
+   * not values; a change makes the record take the new digest.
+   */
+  secretsDigest: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, '64 lower-case hex digits')
+    .optional(),
 });
 export type LocalSpecInput = z.input<typeof localSpecSchema>;
 

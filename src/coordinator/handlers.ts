@@ -100,5 +100,16 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
         poolId: params.pool,
         instanceId: params.instance,
       }),
+    listSecrets: ({ params, query }) => s.secrets.list(params.tenant, query.pool),
+    setSecrets: ({ principal, params, body }) => s.secrets.set(principal, params.tenant, body),
+    rotateSecrets: ({ principal, params, body }) =>
+      s.secrets.rotate(principal, params.tenant, body),
+    unsetSecrets: ({ principal, params, body }) => s.secrets.unset(principal, params.tenant, body),
+    nodeSecrets: ({ params }) => s.secrets.forNode(params.node, params.tenant, params.pool),
+    getPoolConfig: ({ params }) => s.poolConfigs.get(params.tenant, params.pool),
+    setPoolConfig: ({ principal, params, body }) =>
+      s.poolConfigs.set(principal, params.tenant, params.pool, body),
+    unsetPoolConfig: ({ principal, params, body }) =>
+      s.poolConfigs.unset(principal, params.tenant, params.pool, body),
   };
 }

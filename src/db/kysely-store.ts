@@ -8,8 +8,10 @@ import type {
   NodeCertificateRepo,
   NodeReportRepo,
   NodeRepo,
+  PoolConfigRepo,
   PoolRepo,
   Repos,
+  SecretRepo,
   Store,
   TenantRepo,
   TokenRepo,
@@ -22,7 +24,9 @@ import { KyselyJoinTokenRepo } from './repos/join-token-repo.ts';
 import { KyselyNodeCertificateRepo } from './repos/node-certificate-repo.ts';
 import { KyselyNodeReportRepo } from './repos/node-report-repo.ts';
 import { KyselyNodeRepo } from './repos/node-repo.ts';
+import { KyselyPoolConfigRepo } from './repos/pool-config-repo.ts';
 import { KyselyPoolRepo } from './repos/pool-repo.ts';
+import { KyselySecretRepo } from './repos/secret-repo.ts';
 import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
 import type { Database } from './schema.ts';
@@ -43,6 +47,8 @@ export function reposFor(db: Kysely<Database>): Repos {
     joinTokens: new KyselyJoinTokenRepo(db),
     nodeCertificates: new KyselyNodeCertificateRepo(db),
     nodeReports: new KyselyNodeReportRepo(db),
+    secrets: new KyselySecretRepo(db),
+    poolConfigs: new KyselyPoolConfigRepo(db),
   };
 }
 
@@ -59,6 +65,8 @@ export class KyselyStore implements Store {
   readonly joinTokens: JoinTokenRepo;
   readonly nodeCertificates: NodeCertificateRepo;
   readonly nodeReports: NodeReportRepo;
+  readonly secrets: SecretRepo;
+  readonly poolConfigs: PoolConfigRepo;
   private closed = false;
 
   constructor(
@@ -77,6 +85,8 @@ export class KyselyStore implements Store {
     this.joinTokens = repos.joinTokens;
     this.nodeCertificates = repos.nodeCertificates;
     this.nodeReports = repos.nodeReports;
+    this.secrets = repos.secrets;
+    this.poolConfigs = repos.poolConfigs;
   }
 
   /**

@@ -69,6 +69,7 @@ describe('completions', () => {
       'tenant',
       'token',
       'pool',
+      'secrets',
       'instance',
       'events',
       'node',
@@ -92,5 +93,7 @@ describe('completions', () => {
     expect(bashComplete(script, ['completions', ''])).toEqual(['bash', 'zsh']);
     expect(bashComplete(script, ['node', 'g'])).toEqual(['gc']);
     expect(bashComplete(script, ['new', ''])).toEqual(['openclaw']);
+    expect(bashComplete(script, ['pool', 'config', ''])).toEqual(['set', 'get', 'list', 'unset']);
+    expect(bashComplete(script, ['tenant', 'update', 'a', '--egress', ''])).toEqual(['on', 'off']);
   });
 });

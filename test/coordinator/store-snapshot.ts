@@ -7,6 +7,13 @@ import type { Store } from '../../src/ports/store.ts';
  */
 export async function storeSnapshot(store: Store, nodeIds: readonly string[] = []) {
   const tokens = await store.tokens.list();
+  const tenants = await store.tenants.list();
+  const secrets = [];
+  const poolConfigs = [];
+  for (const tenant of tenants) {
+    secrets.push(...(await store.secrets.list(tenant.id)));
+    poolConfigs.push(...(await store.poolConfigs.list(tenant.id)));
+  }
   const certificates = [];
   const reports = [];
   for (const id of nodeIds) {
@@ -14,7 +21,7 @@ export async function storeSnapshot(store: Store, nodeIds: readonly string[] = [
     reports.push(await store.nodeReports.get(id));
   }
   return {
-    tenants: await store.tenants.list(),
+    tenants,
     pools: await store.pools.list(),
     instances: await store.instances.list(),
     nodes: await store.nodes.list(),
@@ -27,6 +34,8 @@ export async function storeSnapshot(store: Store, nodeIds: readonly string[] = [
     })),
     certificates,
     reports,
+    secrets,
+    poolConfigs,
     audit: (await store.audit.list({ limit: 1_000_000 })).length,
   };
 }

@@ -8,6 +8,7 @@ import type { VmRepo } from '../state/vm-repo.ts';
 import type { GuestLinks } from './guest-links.ts';
 import type { ImageSource } from './image-source.ts';
 import type { AgentLayout } from './layout.ts';
+import type { SecretSource } from './secret-source.ts';
 
 export interface RuntimeTimeouts {
   /** Cold boot until the guest agent answers. */
@@ -39,4 +40,6 @@ export interface RuntimeDeps {
   timeouts: RuntimeTimeouts;
   /** Tenant networking; absent when off (MVM_NETWORK=off, not root, tests without it). */
   network?: AgentNetwork;
+  /** The coordinator's secrets, for instances whose spec names a secrets digest. */
+  secrets?: SecretSource;
 }

@@ -4,6 +4,9 @@ export const groupDescriptions: Readonly<Record<string, string>> = {
   'tenant token': 'API tokens scoped to one tenant',
   token: 'Every API token, admin and tenant (admin only)',
   pool: 'Pools: groups of identical microVMs with desired counts',
+  'pool config': "A pool's config files, read-only in its guests at /etc/mvm-config",
+  secrets:
+    'Tenant and pool secrets: sealed on the coordinator, read-only in guests at /run/secrets/NAME',
   instance: 'Instances: individual microVMs',
   node: 'Nodes: KVM hosts running the agent',
   add: 'Bring a new host into the fleet',

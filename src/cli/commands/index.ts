@@ -5,6 +5,7 @@ import { agentReconcile } from './agent/reconcile.ts';
 import { localAgentCommands } from './agent/index.ts';
 import { completions } from './completions/completions.ts';
 import { coordinatorRotateAdminToken } from './coordinator/rotate-admin-token.ts';
+import { coordinatorRotateSecretsKey } from './coordinator/rotate-secrets-key.ts';
 import { coordinatorServe } from './coordinator/serve.ts';
 import { events } from './events/events.ts';
 import { imageBuild } from './image/build.ts';
@@ -28,6 +29,7 @@ import { nodeInfo } from './node/info.ts';
 import { nodeJoinToken } from './node/join-token.ts';
 import { nodeList } from './node/list.ts';
 import { nodeStats } from './node/stats.ts';
+import { poolConfigGet, poolConfigList, poolConfigSet, poolConfigUnset } from './pool/config.ts';
 import { poolCreate } from './pool/create.ts';
 import { poolDestroy } from './pool/destroy.ts';
 import { poolGc } from './pool/gc.ts';
@@ -35,6 +37,9 @@ import { poolInfo } from './pool/info.ts';
 import { poolList } from './pool/list.ts';
 import { poolScale } from './pool/scale.ts';
 import { poolUpdate } from './pool/update.ts';
+import { secretsList } from './secrets/list.ts';
+import { secretsRotate, secretsSet } from './secrets/set.ts';
+import { secretsUnset } from './secrets/unset.ts';
 import { tenantCreate } from './tenant/create.ts';
 import { tenantDestroy } from './tenant/destroy.ts';
 import { tenantInfo } from './tenant/info.ts';
@@ -67,6 +72,14 @@ export const allCommands: readonly CliCommand[] = [
   poolUpdate,
   poolDestroy,
   poolGc,
+  poolConfigSet,
+  poolConfigGet,
+  poolConfigList,
+  poolConfigUnset,
+  secretsSet,
+  secretsList,
+  secretsRotate,
+  secretsUnset,
   instanceList,
   instanceInfo,
   instanceStats,
@@ -90,6 +103,7 @@ export const allCommands: readonly CliCommand[] = [
   quickstart,
   coordinatorServe,
   coordinatorRotateAdminToken,
+  coordinatorRotateSecretsKey,
   agentDesired,
   agentReconcile,
   ...localAgentCommands,

@@ -9,8 +9,8 @@ export interface ConnectView {
     subnet: string;
     gateway: string;
     bridge: string;
-    /** Guests' way out to the world, when the coordinator knows it (tenant egress). */
-    egress: 'on' | 'off' | 'unknown';
+    /** Guests' way out to the world through the host's NAT (`mvm tenant update --egress`). */
+    egress: 'on' | 'off';
   };
   pools: Array<{
     id: string;
@@ -34,12 +34,6 @@ export interface ConnectView {
     node: string | null;
   }>;
   commands: Array<{ what: string; command: string }>;
-}
-
-/** The tenant's egress switch, on coordinators that have it (read without depending on it). */
-function egressOf(tenant: object): ConnectView['network']['egress'] {
-  if (!('egress' in tenant)) return 'unknown';
-  return typeof tenant.egress === 'boolean' ? (tenant.egress ? 'on' : 'off') : 'unknown';
 }
 
 function commandsFor(
@@ -77,7 +71,7 @@ export function connectView(
       subnet: tenant.subnet,
       gateway: tenant.gateway,
       bridge: tenant.bridge,
-      egress: egressOf(tenant),
+      egress: tenant.egress ? 'on' : 'off',
     },
     pools: pools.map((p) => ({
       id: p.id,

@@ -99,6 +99,7 @@ export async function startFuzzApp(store: Store): Promise<FuzzApp> {
   const instance = (scaled.created as Array<{ id: string }>)[0]?.id ?? 'missing';
   await ok(app, 'POST', '/scheduler/run');
   await ok(app, 'POST', `/tenants/${TENANT}/tokens`, { name: 'fuzz' });
+  await ok(app, 'POST', `/tenants/${TENANT}/secrets`, { values: { ROT: 'fuzz-secret-1' } });
   return {
     app,
     baselines: baselines(instance, csrPem),
@@ -212,6 +213,17 @@ function baselines(instance: string, csrPem: string): FuzzApp['baselines'] {
     listEvents: { query: { tenant: TENANT, last: '10' } },
     getNodeReport: { params: node },
     getInstanceStats: { params: { ...pool, instance } },
+    listSecrets: { params: tenant, query: { pool: POOL } },
+    setSecrets: { params: tenant, body: { pool: POOL, values: { API_KEY: 'v1', OTHER: 'a\nb' } } },
+    rotateSecrets: { params: tenant, body: { values: { ROT: 'fuzz-secret-2' } } },
+    unsetSecrets: { params: tenant, body: { pool: POOL, names: ['API_KEY'] } },
+    nodeSecrets: { params: { ...node, ...pool } },
+    getPoolConfig: { params: pool },
+    setPoolConfig: {
+      params: pool,
+      body: { files: { 'gateway.json': '{"a":1}\n' }, replace: false, expectedVersion: 0 },
+    },
+    unsetPoolConfig: { params: pool, body: { names: ['gateway.json'], expectedVersion: 1 } },
   };
 }
 
