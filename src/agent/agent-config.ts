@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { AGENT_SOCKET_NAME } from '../contract/agent-api.ts';
 import { ValidationError } from '../core/errors.ts';
@@ -29,6 +30,11 @@ export interface AgentConfig {
   socket: string;
   /** Kernels, dev images and the accelerator verdict. */
   cacheDir: string;
+  /**
+   * Where secrets drive images are built (in clear: the VMM reads them), outside the data dir
+   * and meant to be tmpfs, so secret values never reach persistent disk.
+   */
+  secretsDir: string;
   vmm: VmmChoice;
   qemu: { binary: string; accel: AccelChoice };
   /** The jailer runs Firecracker confined; default: `jailer` beside the firecracker binary. */
@@ -95,7 +101,7 @@ export function loadAgentConfig(sources: AgentConfigSources): Readonly<AgentConf
     flags: flagLayer(sources.flags),
   });
   const values = validate(merged, problems);
-  const config = toConfig(values, sources.cwd ?? process.cwd(), read);
+  const config = toConfig(values, sources.cwd ?? process.cwd(), read, sources.env);
   return deepFreeze(file.path === undefined ? config : { ...config, configFile: file.path });
 }
 
@@ -190,7 +196,25 @@ function problemOf(issue: { path: readonly PropertyKey[]; message: string }, mer
     : `${key} ${shown} (from ${setting.from}): ${issue.message}`;
 }
 
-function toConfig(values: AgentSettingValues, cwd: string, read: ReadText): AgentConfig {
+/**
+ * tmpfs by convention: /run for root (the agent on a host), the user's runtime dir (or a
+ * private temp dir) for anyone else.
+ */
+function defaultSecretsDir(env: AgentConfigSources['env']): string {
+  const uid = process.getuid?.() ?? 0;
+  if (uid === 0) return '/run/mvm/secrets';
+  const runtime = nonEmpty(env['XDG_RUNTIME_DIR']);
+  return runtime !== undefined
+    ? join(runtime, 'mvm', 'secrets')
+    : join(tmpdir(), `mvm-${uid}`, 'secrets');
+}
+
+function toConfig(
+  values: AgentSettingValues,
+  cwd: string,
+  read: ReadText,
+  env: AgentConfigSources['env'],
+): AgentConfig {
   const path = (value: string): string => resolve(cwd, value);
   const dataDir = path(values.dataDir);
   const token = values.token ?? read(join(dataDir, 'admin.token'))?.trim();
@@ -198,6 +222,7 @@ function toConfig(values: AgentSettingValues, cwd: string, read: ReadText): Agen
     dataDir,
     socket: path(values.socket ?? join(dataDir, AGENT_SOCKET_NAME)),
     cacheDir: path(values.cacheDir),
+    secretsDir: path(values.secretsDir ?? defaultSecretsDir(env)),
     vmm: values.vmm,
     qemu: { binary: values.qemuBinary, accel: values.qemuAccel },
     firecracker: {

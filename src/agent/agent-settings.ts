@@ -59,6 +59,7 @@ export const agentSettings = {
   devKernelPackage: { env: 'MVM_DEV_KERNEL_PACKAGE', file: 'agent.devKernelPackage' },
   busybox: { env: 'MVM_BUSYBOX', file: 'agent.busybox' },
   guestCc: { env: 'MVM_GUEST_CC', file: 'agent.guestCc' },
+  secretsDir: { env: 'MVM_SECRETS_DIR', file: 'agent.secretsDir' },
 } as const satisfies Record<string, SettingSource>;
 
 export type SettingKey = keyof typeof agentSettings;
@@ -122,6 +123,7 @@ export const agentSettingsSchema = z.strictObject({
   devKernelPackage: nonEmpty.optional(),
   busybox: nonEmpty,
   guestCc: nonEmpty,
+  secretsDir: nonEmpty.optional(),
 });
 
 export type AgentSettingValues = z.output<typeof agentSettingsSchema>;

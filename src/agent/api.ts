@@ -7,11 +7,13 @@ import {
   LOCAL_API_PREFIX,
   localActionBodySchema,
   localInstanceParamsSchema,
+  nodeGcRequestSchema,
   putInstanceBodySchema,
 } from '../contract/agent-api.ts';
 import { httpStatusOf } from '../contract/http-status.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { HostNetworkState } from '../ports/network.ts';
+import { collectNodeGarbage } from './gc/node-gc.ts';
 import type { RuntimeDeps } from './runtime/deps.ts';
 import type { InstanceRef, InstanceRuntime } from './runtime/instance-runtime.ts';
 import { collectStats, tailConsole, toLocalInstance } from './runtime/stats.ts';
@@ -72,6 +74,10 @@ export function createAgentApp(runtime: InstanceRuntime, deps: RuntimeDeps, logg
     return c.json(await tailConsole(deps, await runtime.get(refOf(c)), lines));
   });
   app.get('/network', async (c) => c.json(await localNetwork(deps)));
+  app.post('/gc', async (c) => {
+    const { dryRun } = parse(nodeGcRequestSchema, await bodyOf(c), 'body');
+    return c.json(await collectNodeGarbage(runtime, deps, { dryRun }));
+  });
   app.onError((error, c) => {
     if (isMvmError(error)) {
       if (error.code === 'internal' || error.code === 'host_failure')

@@ -23,6 +23,7 @@ import { devImageSource } from './runtime/image-source.ts';
 import type { ImageSource } from './runtime/image-source.ts';
 import { InstanceRuntime } from './runtime/instance-runtime.ts';
 import { agentLayout } from './runtime/layout.ts';
+import type { SecretSource } from './runtime/secret-source.ts';
 import { privateDir } from '../drivers/fs/private-files.ts';
 import { openAgentDb } from './state/open-agent-db.ts';
 
@@ -51,10 +52,19 @@ export interface BuiltRuntime {
 /** The instance runtime and everything it acts through, after recovery (adopt + orphans). */
 export async function buildRuntime(
   config: Readonly<AgentConfig>,
-  seams: RuntimeSeams & { logger: Logger; runner: ProcessRunner; underlayIp?: string },
+  seams: RuntimeSeams & {
+    logger: Logger;
+    runner: ProcessRunner;
+    underlayIp?: string;
+    secrets?: SecretSource;
+  },
 ): Promise<BuiltRuntime> {
   const { logger, runner } = seams;
-  const layout = { ...agentLayout(config.dataDir), socket: config.socket };
+  const layout = {
+    ...agentLayout(config.dataDir, config.secretsDir),
+    socket: config.socket,
+    cacheDir: config.cacheDir,
+  };
   // Instance secrets, drives and snapshots live below it: its owner's only, also when older.
   const tightened = privateDir(layout.dataDir);
   if (tightened) logger.warn({ ...tightened }, 'agent data dir was open to others; tightened it');
@@ -92,6 +102,7 @@ export async function buildRuntime(
     layout,
     timeouts: { ...DEFAULT_TIMEOUTS, ...seams.timeouts },
     ...(network ? { network } : {}),
+    ...(seams.secrets ? { secrets: seams.secrets } : {}),
   };
   const runtime = new InstanceRuntime(deps);
   const close = async (): Promise<void> => {

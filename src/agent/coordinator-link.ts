@@ -11,6 +11,7 @@ import type { ProcessRunner } from '../ports/process-runner.ts';
 import { ActivityTracker } from './activity/activity-tracker.ts';
 import type { CoordinatorSettings } from './agent-config.ts';
 import { DesiredFileStore } from './desired/desired-file-store.ts';
+import { collectNodeDisk } from './disk/disk-report.ts';
 import { sendHeartbeats } from './heartbeat/send-heartbeats.ts';
 import { NodeIdentityStore } from './join/node-identity.ts';
 import { NodeSession } from './join/node-session.ts';
@@ -150,6 +151,7 @@ export function startLink(
     runtime: parts.runtime,
     dataDir: parts.dataDir,
     tracker: new ActivityTracker(activity),
+    disk: (records) => collectNodeDisk(deps.layout, records),
     ...(options.capacity ? { capacity: options.capacity } : {}),
     ...(parts.underlayIp !== undefined ? { underlayIp: parts.underlayIp } : {}),
     everyMs: conn.settings.heartbeatMs,

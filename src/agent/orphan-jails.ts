@@ -6,15 +6,15 @@
  */
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { listPids, processStartTime } from '../drivers/process/process-control.ts';
+import { commandLine, listPids, processStartTime } from '../drivers/process/process-control.ts';
+import type { VmmProcess } from './orphans.ts';
 import { MVM_PREFIX } from './runtime/vm-key.ts';
 
 /** The jailer's layout: `<chroot base>/<exec file name>/<id>/root`. */
 const EXEC_DIRS = ['firecracker'];
 
 export interface OrphanJail {
-  /** Relative to the jails dir, as reported: `firecracker/<key>`. */
-  name: string;
+  key: string;
   path: string;
 }
 
@@ -26,7 +26,7 @@ export async function orphanJails(
   for (const exec of EXEC_DIRS) {
     const keys = await readdir(join(jailsDir, exec)).catch(() => [] as string[]);
     for (const key of keys.filter((k) => k.startsWith(MVM_PREFIX) && !owned.has(k))) {
-      found.push({ name: `${exec}/${key}`, path: join(jailsDir, exec, key) });
+      found.push({ key, path: join(jailsDir, exec, key) });
     }
   }
   return found;
@@ -36,25 +36,27 @@ export async function orphanJails(
 export async function processesInJails(
   jails: readonly OrphanJail[],
   livePids: ReadonlySet<number>,
-): Promise<{ pid: number; startTime: number }[]> {
-  const roots = new Set<string>();
+): Promise<VmmProcess[]> {
+  const roots = new Map<string, string>();
   for (const jail of jails) {
     const root = await stat(join(jail.path, 'root')).catch(() => undefined);
-    if (root) roots.add(`${root.dev}:${root.ino}`);
+    if (root) roots.set(`${root.dev}:${root.ino}`, jail.key);
   }
   if (roots.size === 0) return [];
-  const found: { pid: number; startTime: number }[] = [];
+  const found: VmmProcess[] = [];
   for (const pid of await listPids()) {
     if (pid === process.pid || livePids.has(pid)) continue;
     const root = await stat(`/proc/${pid}/root/`).catch(() => undefined);
-    if (!root || !roots.has(`${root.dev}:${root.ino}`)) continue;
+    const key = root ? roots.get(`${root.dev}:${root.ino}`) : undefined;
+    if (key === undefined) continue;
     const startTime = await processStartTime(pid);
-    if (startTime !== undefined) found.push({ pid, startTime });
+    if (startTime !== undefined) found.push({ pid, startTime, argv: await commandLine(pid), key });
   }
   return found;
 }
 
-export async function removeJails(jails: readonly OrphanJail[]): Promise<string[]> {
-  for (const jail of jails) await rm(jail.path, { recursive: true, force: true });
-  return jails.map((jail) => `jail/${jail.name}`);
+/** A key's jails, under every exec dir; idempotent. */
+export async function removeJail(jailsDir: string, key: string): Promise<void> {
+  for (const exec of EXEC_DIRS)
+    await rm(join(jailsDir, exec, key), { recursive: true, force: true });
 }

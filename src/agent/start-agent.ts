@@ -22,6 +22,7 @@ import type { ReconcileStep } from './reconcile/reconcile-document.ts';
 import type { RecoveryReport } from './recover.ts';
 import type { RuntimeDeps } from './runtime/deps.ts';
 import type { InstanceRuntime } from './runtime/instance-runtime.ts';
+import { coordinatorSecrets } from './runtime/secret-source.ts';
 
 export type { AgentConfig } from './agent-config.ts';
 export type { CoordinatorLink } from './coordinator-link.ts';
@@ -72,6 +73,8 @@ export async function startAgent(
     logger,
     runner,
     ...(underlayIp !== undefined ? { underlayIp } : {}),
+    // Secret values come over the agent's own link, only when an instance starts or wakes.
+    ...(coordinator ? { secrets: coordinatorSecrets(coordinator.api, coordinator.nodeId) } : {}),
   });
   const closers: Array<() => Promise<void>> = [built.close];
   const close = async (): Promise<void> => {

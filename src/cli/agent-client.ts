@@ -6,6 +6,7 @@ import {
   localLogsSchema,
   localNetworkSchema,
   localStatsSchema,
+  nodeGcReportSchema,
 } from '../contract/agent-api.ts';
 import type {
   LocalAction,
@@ -13,6 +14,7 @@ import type {
   LocalLogs,
   LocalNetwork,
   LocalStats,
+  NodeGcReport,
   PutInstanceBody,
 } from '../contract/agent-api.ts';
 import { errorBodySchema } from '../contract/common.ts';
@@ -34,6 +36,8 @@ export interface AgentClient {
   logs(ref: LocalRef, lines: number): Promise<LocalLogs>;
   /** The node's desired tenant network, derived by the agent from its VM records. */
   network(): Promise<LocalNetwork>;
+  /** Collects the node's garbage (or lists it, dryRun) under the agent's locks. */
+  gc(options: { dryRun: boolean }): Promise<NodeGcReport>;
 }
 
 const instancePath = (ref: LocalRef): string =>
@@ -53,6 +57,7 @@ export function createAgentClient(socket: string, timeoutMs = 180_000): AgentCli
     stats: (ref) => call(localStatsSchema, 'GET', instancePath(ref)),
     logs: (ref, lines) => call(localLogsSchema, 'GET', `${instancePath(ref)}/logs?lines=${lines}`),
     network: () => call(localNetworkSchema, 'GET', '/network'),
+    gc: (options) => call(nodeGcReportSchema, 'POST', '/gc', options),
   };
 }
 

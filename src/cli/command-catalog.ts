@@ -17,7 +17,13 @@ export interface SpecShape {
 export interface CommandShape {
   path: readonly string[];
   description: string;
-  args: ReadonlyArray<{ name: string; description: string; optional?: boolean; spec: SpecShape }>;
+  args: ReadonlyArray<{
+    name: string;
+    description: string;
+    optional?: boolean;
+    variadic?: boolean;
+    spec: SpecShape;
+  }>;
   options: ReadonlyArray<{
     name: string;
     flag: string;
@@ -46,6 +52,7 @@ export function shapeOf(command: CommandShape): CommandShape {
       name: arg.name,
       description: arg.description,
       ...(arg.optional === undefined ? {} : { optional: arg.optional }),
+      ...(arg.variadic === undefined ? {} : { variadic: arg.variadic }),
       spec: specShape(arg.spec),
     })),
     options: command.options.map((option) => ({

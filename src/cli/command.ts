@@ -15,7 +15,12 @@ export interface ArgDef<T> {
   description: string;
   spec: ValueSpec<T>;
   optional?: boolean;
+  /** The last argument only: takes every remaining word (at least one), each parsed by `spec`. */
+  variadic?: boolean;
 }
+
+/** A word as commander hands it over: one, several (a variadic argument) or none. */
+export type RawArg = string | readonly string[] | undefined;
 
 export interface OptionDef<T> {
   description: string;
@@ -31,9 +36,11 @@ export type OptionDefs = Record<string, OptionDef<unknown>>;
 
 export type ArgValues<A extends ArgDefs> = {
   [K in keyof A]: A[K] extends ArgDef<infer T>
-    ? A[K]['optional'] extends true
-      ? T | undefined
-      : T
+    ? A[K]['variadic'] extends true
+      ? T[]
+      : A[K]['optional'] extends true
+        ? T | undefined
+        : T
     : never;
 };
 export type OptionValues<O extends OptionDefs> = {
@@ -86,7 +93,7 @@ export interface CliCommand {
   /** Parses raw words (all problems at once), then runs the handler. */
   run(
     ctx: CommandContext,
-    rawArgs: ReadonlyArray<string | undefined>,
+    rawArgs: readonly RawArg[],
     rawOpts: Readonly<Record<string, unknown>>,
   ): Promise<CommandResult>;
 }
@@ -130,18 +137,22 @@ export function defineCommand<const A extends ArgDefs, const O extends OptionDef
 
 function parseArgs(
   args: CliCommand['args'],
-  raw: ReadonlyArray<string | undefined>,
+  raw: readonly RawArg[],
   problems: string[],
 ): Record<string, unknown> {
   const values: Record<string, unknown> = {};
   args.forEach((arg, index) => {
-    const word = raw[index];
-    if (word === undefined) {
+    const given = raw[index];
+    const words = given === undefined ? [] : typeof given === 'string' ? [given] : [...given];
+    if (words.length === 0) {
       if (!arg.optional)
         problems.push(`missing argument ${arg.spec.placeholder} (${arg.description})`);
       return;
     }
-    values[arg.name] = tryParse(arg.spec, word, arg.name, problems);
+    const parsed = words.map((word, i) =>
+      tryParse(arg.spec, word, arg.variadic ? `${arg.name} ${i + 1}` : arg.name, problems),
+    );
+    values[arg.name] = arg.variadic ? parsed : parsed[0];
   });
   return values;
 }
@@ -178,6 +189,12 @@ export const optionalArg = <T>(spec: ValueSpec<T>, description: string) => ({
   spec,
   description,
   optional: true as const,
+});
+/** The last argument, taking one or more words. */
+export const variadicArg = <T>(spec: ValueSpec<T>, description: string) => ({
+  spec,
+  description,
+  variadic: true as const,
 });
 export const option = <T>(spec: ValueSpec<T>, description: string): OptionDef<T> => ({
   spec,

@@ -38,7 +38,8 @@ export type Key =
   | 'databaseUrl'
   | 'clusterCidr'
   | 'adminToken'
-  | 'caFile';
+  | 'caFile'
+  | 'secretsKey';
 export interface Setting {
   value: string;
   from: string;
@@ -54,6 +55,7 @@ export const envNames: Readonly<Record<Key, string>> = {
   clusterCidr: 'MVM_CLUSTER_CIDR',
   adminToken: 'MVM_ADMIN_TOKEN',
   caFile: 'MVM_CA_FILE',
+  secretsKey: 'MVM_SECRETS_KEY',
 };
 
 export const flagNames: Readonly<Record<Key, keyof ConfigFlags | undefined>> = {
@@ -65,6 +67,7 @@ export const flagNames: Readonly<Record<Key, keyof ConfigFlags | undefined>> = {
   clusterCidr: 'clusterCidr',
   adminToken: undefined,
   caFile: 'caFile',
+  secretsKey: undefined,
 };
 
 export const keyPaths: Readonly<Record<Key, string>> = {
@@ -76,6 +79,7 @@ export const keyPaths: Readonly<Record<Key, string>> = {
   clusterCidr: 'coordinator.clusterCidr',
   adminToken: 'coordinator.adminToken',
   caFile: 'caFile',
+  secretsKey: 'coordinator.secretsKey',
 };
 
 const fileSchema = z.strictObject({
@@ -89,6 +93,7 @@ const fileSchema = z.strictObject({
       databaseUrl: z.string().optional(),
       clusterCidr: z.string().optional(),
       adminToken: z.string().optional(),
+      secretsKey: z.string().optional(),
     })
     .optional(),
   /** The agent's section, validated by the agent's own config (src/agent/agent-config.ts). */

@@ -23,6 +23,11 @@ export interface CoordinatorSettings {
   databaseUrl: string;
   clusterCidr: string;
   adminToken?: string;
+  /**
+   * The secrets master keys (MVM_SECRETS_KEY: base64, comma-separated, current first); unset:
+   * `<data-dir>/secrets.key`, created on first start.
+   */
+  secretsKey?: string;
   /** Where the coordinator keeps its state, including `admin.token`. */
   dataDir: string;
 }
@@ -84,6 +89,7 @@ const configSchema = z.strictObject({
     databaseUrl: z.string().min(1, 'must not be empty'),
     clusterCidr: clusterCidrSchema,
     adminToken: adminTokenSchema.optional(),
+    secretsKey: z.string().min(1, 'must not be empty').optional(),
   }),
 });
 
@@ -108,11 +114,12 @@ function rawConfig(merged: Layer, cwd: string): z.input<typeof configSchema> {
       databaseUrl: merged.databaseUrl?.value ?? join(dataDir, 'coordinator.sqlite'),
       clusterCidr: merged.clusterCidr?.value ?? DEFAULT_CLUSTER_CIDR,
       adminToken: merged.adminToken?.value,
+      secretsKey: merged.secretsKey?.value,
     },
   };
 }
 
-const secretKeys: ReadonlySet<Key> = new Set(['token', 'adminToken']);
+const secretKeys: ReadonlySet<Key> = new Set(['token', 'adminToken', 'secretsKey']);
 
 /** How a bad value is shown in a problem: never a secret, never a database password. */
 function shownValue(key: Key, value: string): string {

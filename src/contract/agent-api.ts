@@ -44,6 +44,15 @@ export const localSpecSchema = z.strictObject({
    * networking, or by hand: then the VMM creates its own tap, attached to no bridge.
    */
   tenant: localTenantNetSchema.optional(),
+  /**
+   * Set by the coordinator's document when the pool has secrets there: their values are then
+   * fetched from the coordinator at each start and wake (never stored here). It names versions,
+   * not values; a change makes the record take the new digest.
+   */
+  secretsDigest: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, '64 lower-case hex digits')
+    .optional(),
 });
 export type LocalSpecInput = z.input<typeof localSpecSchema>;
 
@@ -154,3 +163,42 @@ export type LocalNetwork = z.infer<typeof localNetworkSchema>;
 
 export const LOCAL_API_PREFIX = '/v1/local';
 export const AGENT_SOCKET_NAME = 'agent.sock';
+
+/** POST /v1/local/gc: collect this node's garbage, or only list it. */
+export const nodeGcRequestSchema = z.strictObject({ dryRun: z.boolean().default(false) });
+export type NodeGcRequest = z.input<typeof nodeGcRequestSchema>;
+
+export const gcItemKinds = [
+  'process',
+  'cgroup',
+  'instance-dir',
+  'snapshot',
+  'tap',
+  'artifact',
+] as const;
+
+/** One thing `mvm node gc` removed (or would remove). */
+export const gcItemSchema = z.object({
+  kind: z.enum(gcItemKinds),
+  /** A pid, cgroup, instance key, snapshot, link or cache entry name. */
+  name: z.string(),
+  path: z.string().optional(),
+  bytes: z.number().int().nonnegative().optional(),
+  /** Why it is garbage. */
+  reason: z.string(),
+});
+export type GcItem = z.infer<typeof gcItemSchema>;
+
+export const nodeGcReportSchema = z.object({
+  dryRun: z.boolean(),
+  /** Removed, or with dryRun what would be. */
+  items: z.array(gcItemSchema),
+  /** Items that could not be removed, with why. */
+  failed: z.array(gcItemSchema.extend({ error: z.string() })),
+  /** Bytes freed (or to free). */
+  bytes: z.number().int().nonnegative(),
+  /** Cache entries kept, by kind, and why nothing else was checked (networking off, ...). */
+  kept: z.array(z.object({ kind: z.string(), name: z.string() })),
+  notes: z.array(z.string()),
+});
+export type NodeGcReport = z.infer<typeof nodeGcReportSchema>;

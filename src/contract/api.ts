@@ -6,6 +6,7 @@ import {
   signingKeySchema,
 } from './desired.ts';
 import { heartbeatResultSchema, heartbeatSchema } from './heartbeat.ts';
+import { instanceStatsSchema, nodeReportViewSchema } from './node-report.ts';
 import {
   createJoinTokenSchema,
   issuedJoinTokenSchema,
@@ -37,6 +38,19 @@ import {
   tenantDetailSchema,
   tenantSchema,
 } from './resources.ts';
+import {
+  nodeSecretsParams,
+  nodeSecretsSchema,
+  poolConfigSchema,
+  secretChangeSchema,
+  secretListQuerySchema,
+  secretSchema,
+  setPoolConfigSchema,
+  setSecretsSchema,
+  unsetPoolConfigSchema,
+  unsetResultSchema,
+  unsetSecretsSchema,
+} from './secrets.ts';
 import {
   createTokenSchema,
   issuedTokenSchema,
@@ -431,6 +445,110 @@ export const routes = {
     scope: 'admin',
     response: rotatedAdminTokenSchema,
     status: 201,
+  }),
+
+  getNodeReport: route({
+    method: 'get',
+    path: '/nodes/:node/report',
+    summary:
+      "A node's latest report from its agent: its disk by tenant and image cache, and what each of its instances runs as and uses",
+    scope: 'admin',
+    params: nodeParams,
+    response: nodeReportViewSchema,
+    status: 200,
+  }),
+  getInstanceStats: route({
+    method: 'get',
+    path: '/tenants/:tenant/pools/:pool/instances/:instance/stats',
+    summary:
+      'An instance and what its node last reported of it: VMM pid, tap, CPU, memory and disk',
+    scope: 'tenant',
+    params: instanceParams,
+    response: instanceStatsSchema,
+    status: 200,
+  }),
+  listSecrets: route({
+    method: 'get',
+    path: '/tenants/:tenant/secrets',
+    summary:
+      "A tenant's secrets, both scopes (?pool= narrows to one pool's): names, versions and times, never values",
+    scope: 'tenant',
+    params: tenantParams,
+    query: secretListQuerySchema,
+    response: z.array(secretSchema),
+    status: 200,
+  }),
+  setSecrets: route({
+    method: 'post',
+    path: '/tenants/:tenant/secrets',
+    summary:
+      'Set secrets of the tenant (or of `pool`): new names start at version 1, set names go one up; running instances get them at their next start or wake',
+    scope: 'tenant',
+    params: tenantParams,
+    body: setSecretsSchema,
+    response: secretChangeSchema,
+    status: 200,
+  }),
+  rotateSecrets: route({
+    method: 'post',
+    path: '/tenants/:tenant/secrets/rotate',
+    summary:
+      'Replace secrets that are already set at that scope with new, different values (one version up); a name not set is refused',
+    scope: 'tenant',
+    params: tenantParams,
+    body: setSecretsSchema,
+    response: secretChangeSchema,
+    status: 200,
+  }),
+  unsetSecrets: route({
+    method: 'post',
+    path: '/tenants/:tenant/secrets/unset',
+    summary: 'Remove secrets of the tenant (or of `pool`)',
+    scope: 'tenant',
+    params: tenantParams,
+    body: unsetSecretsSchema,
+    response: unsetResultSchema,
+    status: 200,
+  }),
+  nodeSecrets: route({
+    method: 'get',
+    path: '/nodes/:node/secrets/:tenant/:pool',
+    summary:
+      "The secret values of a pool the node runs instances of (the pool's own over the tenant's), for its secrets drive; any other pool answers 404",
+    scope: 'node',
+    params: nodeSecretsParams,
+    response: nodeSecretsSchema,
+    status: 200,
+  }),
+  getPoolConfig: route({
+    method: 'get',
+    path: '/tenants/:tenant/pools/:pool/config',
+    summary: "A pool's config files (/etc/mvm-config in its guests) and their version",
+    scope: 'tenant',
+    params: poolParams,
+    response: poolConfigSchema,
+    status: 200,
+  }),
+  setPoolConfig: route({
+    method: 'put',
+    path: '/tenants/:tenant/pools/:pool/config',
+    summary:
+      "Add or replace a pool's config files (a new version); instances get it at their next start or wake",
+    scope: 'tenant',
+    params: poolParams,
+    body: setPoolConfigSchema,
+    response: poolConfigSchema,
+    status: 200,
+  }),
+  unsetPoolConfig: route({
+    method: 'post',
+    path: '/tenants/:tenant/pools/:pool/config/unset',
+    summary: "Remove files from a pool's config (a new version)",
+    scope: 'tenant',
+    params: poolParams,
+    body: unsetPoolConfigSchema,
+    response: poolConfigSchema,
+    status: 200,
   }),
 } as const;
 

@@ -44,6 +44,20 @@ export const desiredPoolSchema = z.strictObject({
   dataDiskMib: positive,
   pinned: z.boolean(),
   critical: z.boolean(),
+  /**
+   * Names the pool's secrets (their names, versions and times, never their values): null for
+   * none. The agent fetches the values from the coordinator's node route at each start and
+   * wake; a document saved before secrets existed has none, hence the defaults.
+   */
+  secretsDigest: z.string().nullable().default(null),
+  /** The pool's config files (`/etc/mvm-config`) and their version; null for none. */
+  config: z
+    .strictObject({
+      version: z.number().int().min(1),
+      files: z.record(z.string(), z.string()),
+    })
+    .nullable()
+    .default(null),
   instances: z.array(desiredInstanceSchema),
 });
 export type DesiredPool = z.infer<typeof desiredPoolSchema>;
@@ -58,6 +72,8 @@ export const desiredTenantSchema = z.strictObject({
    * document saved before peers existed has none, hence the default.
    */
   vxlanPeers: z.array(ipv4Schema).default([]),
+  /** Egress NAT for the tenant's guests (`mvm tenant update --egress on|off`). */
+  egress: z.boolean().default(false),
   pools: z.array(desiredPoolSchema),
 });
 export type DesiredTenant = z.infer<typeof desiredTenantSchema>;

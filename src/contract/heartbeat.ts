@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { idSchema, instanceStatusSchema, intIn, MAX_INT32, underlayIpSchema } from './common.ts';
+import { instanceStatusSchema, intIn, MAX_INT32, underlayIpSchema } from './common.ts';
+import { diskReportSchema, instanceSampleSchema, type InstanceSample } from './node-report.ts';
 import { registerNodeSchema } from './requests.ts';
 import { nodeSchema } from './resources.ts';
 
@@ -13,14 +14,12 @@ export const nodeUsageSchema = z.strictObject({
   diskFreeMib: amount,
 });
 
-/** When the agent last saw one of its instances busy (CPU or network); absent = not yet. */
-export const activitySampleSchema = z.strictObject({
-  tenant: idSchema,
-  pool: idSchema,
-  instance: idSchema,
-  lastActiveAt: z.iso.datetime().max(64).optional(),
-});
-export type ActivitySample = z.infer<typeof activitySampleSchema>;
+/**
+ * One of the agent's instances: when it was last seen busy (CPU or network; absent = not yet),
+ * and what it runs as and uses (node-report.ts).
+ */
+export const activitySampleSchema = instanceSampleSchema;
+export type ActivitySample = InstanceSample;
 
 /** An agent's periodic sign of life (POST /v1/nodes/:node/heartbeat). */
 export const heartbeatSchema = z.strictObject({
@@ -29,6 +28,8 @@ export const heartbeatSchema = z.strictObject({
   instances: z.array(activitySampleSchema).max(100_000),
   /** The address the agent sources VXLAN from, when it has one; other nodes' peer lists follow it. */
   underlayIp: underlayIpSchema.optional(),
+  /** The node's disk by tenant and its image cache; kept as the node's latest report. */
+  disk: diskReportSchema.optional(),
 });
 export type HeartbeatRequest = z.infer<typeof heartbeatSchema>;
 

@@ -34,11 +34,15 @@ export const createTenantSchema = z.strictObject({
     .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 CIDR like 10.240.7.0/24')
     .optional(),
   quotas: partialQuotasSchema.optional(),
+  /** Let the tenant's guests reach the outside world (masqueraded); default off. */
+  egress: z.boolean().optional(),
 });
 export type CreateTenantRequest = z.infer<typeof createTenantSchema>;
 
 export const updateTenantSchema = z.strictObject({
-  quotas: partialQuotasSchema,
+  quotas: partialQuotasSchema.optional(),
+  /** Turns the tenant's egress NAT on or off on every node that runs it. */
+  egress: z.boolean().optional(),
   /** Compare-and-set: fail if the tenant changed since this version was read. */
   expectedVersion: expectedVersionSchema.optional(),
 });

@@ -16,6 +16,7 @@ export const tenantSchema = z.object({
   gateway: z.string(),
   bridge: z.string(),
   quotas: quotasSchema,
+  egress: z.boolean(),
   createdAt: z.string(),
   updatedAt: z.string(),
   version: z.number().int(),

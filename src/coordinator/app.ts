@@ -21,6 +21,7 @@ import { authenticateNode, type PeerCertificate } from './node-auth.ts';
 import { clientWentAway } from './client-gone.ts';
 import { buildOpenApi } from './openapi.ts';
 import { parseRouteInput, type ParsedInput } from './route-input.ts';
+import { ephemeralKeyring, type Keyring } from './secrets/keyring.ts';
 import { createServices, type Services } from './services/index.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -44,6 +45,8 @@ export interface CoordinatorAppDeps {
   nodeLostAfterMs?: number;
   /** Where the admin token lives, for rotation (serve.ts); without it rotation is refused. */
   adminTokenHome?: AdminTokenHome;
+  /** Seals and opens tenant secrets; serve.ts passes the configured one, else an ephemeral one. */
+  secretsKeyring?: Keyring;
   /** The TLS client certificate of a request, when the listener is HTTPS (serve.ts). */
   peerCertificate?: (c: Context) => PeerCertificate | undefined;
 }
@@ -109,6 +112,7 @@ export function createCoordinatorApp(deps: CoordinatorAppDeps): CoordinatorApp {
     ...deps,
     signingKey: deps.signingKey ?? ephemeralSigningKey(),
     notifier: deps.notifier ?? new ChangeNotifier(),
+    keyring: deps.secretsKeyring ?? ephemeralKeyring(),
   });
   const handlers = createHandlers(services, { version: deps.version, store: deps.store.dialect });
   const openapi = buildOpenApi(deps.version);

@@ -11,6 +11,7 @@ const KEY_DIRS = ['ca', 'tls'];
 const PRIVATE_FILES = [
   'admin.token',
   'signing.key',
+  'secrets.key',
   join('ca', 'ca.key'),
   join('tls', 'server.key'),
   'coordinator.log',

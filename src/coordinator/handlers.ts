@@ -92,5 +92,24 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     // A destroyed tenant's history stays readable to the admin.
     listEvents: ({ tenant, query }) =>
       s.events.list({ ...(tenant !== undefined ? { tenantId: tenant } : {}), limit: query.last }),
+
+    getNodeReport: ({ params }) => s.reports.node(params.node),
+    getInstanceStats: ({ params }) =>
+      s.reports.instance({
+        tenantId: params.tenant,
+        poolId: params.pool,
+        instanceId: params.instance,
+      }),
+    listSecrets: ({ params, query }) => s.secrets.list(params.tenant, query.pool),
+    setSecrets: ({ principal, params, body }) => s.secrets.set(principal, params.tenant, body),
+    rotateSecrets: ({ principal, params, body }) =>
+      s.secrets.rotate(principal, params.tenant, body),
+    unsetSecrets: ({ principal, params, body }) => s.secrets.unset(principal, params.tenant, body),
+    nodeSecrets: ({ params }) => s.secrets.forNode(params.node, params.tenant, params.pool),
+    getPoolConfig: ({ params }) => s.poolConfigs.get(params.tenant, params.pool),
+    setPoolConfig: ({ principal, params, body }) =>
+      s.poolConfigs.set(principal, params.tenant, params.pool, body),
+    unsetPoolConfig: ({ principal, params, body }) =>
+      s.poolConfigs.unset(principal, params.tenant, params.pool, body),
   };
 }

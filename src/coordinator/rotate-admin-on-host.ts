@@ -52,7 +52,7 @@ export async function rotateAdminTokenOnHost(settings: {
 }
 
 /** Opening a missing SQLite file would create an empty store and rotate a token no one uses. */
-function refuseMissingStore(databaseUrl: string): void {
+export function refuseMissingStore(databaseUrl: string): void {
   const target = parseStoreUrl(databaseUrl);
   if (target.dialect !== 'sqlite') return;
   if (target.path !== SQLITE_MEMORY && existsSync(target.path)) return;

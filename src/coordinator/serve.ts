@@ -23,6 +23,7 @@ import {
   type ServerCertificate,
 } from './tls/server-certificate.ts';
 import { randomSuffix } from './random-suffix.ts';
+import { resolveKeyring } from './secrets/keyring.ts';
 import { MVM_VERSION } from './version.ts';
 
 export interface ServeSettings {
@@ -31,6 +32,8 @@ export interface ServeSettings {
   clusterCidr: string;
   adminToken?: string;
   dataDir: string;
+  /** MVM_SECRETS_KEY: base64 master keys, current first; default `<dataDir>/secrets.key`. */
+  secretsKey?: string;
   /** PEM file of the Ed25519 desired-state signing key; default `<dataDir>/signing.key`. */
   signingKey?: string;
   /**
@@ -158,6 +161,7 @@ export async function serveCoordinator(
   });
   try {
     const signingKey = await loadOrCreateSigningKey(settings.dataDir, settings.signingKey);
+    const secretsKeyring = await resolveKeyring(settings.dataDir, settings.secretsKey);
     const runner = new NodeProcessRunner();
     const ca = await OpensslCa.loadOrCreate(join(settings.dataDir, 'ca'), runner);
     const tlsServer = await serverCertificate(settings, ca, runner);
@@ -178,6 +182,7 @@ export async function serveCoordinator(
         : {}),
       ...(tlsServer ? { peerCertificate: peerCertificateOf } : {}),
       adminTokenHome: adminToken.home,
+      secretsKeyring,
     });
     const adopted = await services.adminToken.adopt(adminToken);
     if (adopted.revoked.length > 0) {
@@ -210,7 +215,13 @@ export async function serveCoordinator(
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `${tlsServer ? 'https' : 'http'}://${host}:${address.port}`;
     logger.info(
-      { url, store: store.dialect, signingKeyId: signingKey.keyId },
+      {
+        url,
+        store: store.dialect,
+        signingKeyId: signingKey.keyId,
+        secretsKeyId: (await secretsKeyring.current()).id,
+        secretsKeySource: secretsKeyring.source,
+      },
       'coordinator listening',
     );
     return {

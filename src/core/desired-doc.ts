@@ -24,7 +24,20 @@ export interface TenantNetworkInfo {
   netId: number;
   subnet: string;
   gateway: string;
+  /** Absent: off. */
+  egress?: boolean;
 }
+
+/** What a pool's entry carries beside the pool itself: its secrets digest and config. */
+export interface PoolWorkload {
+  secretsDigest: string | null;
+  config: { version: number; files: Record<string, string> } | null;
+}
+
+/** Keyed by `tenant/pool`; a pool it does not name has neither secrets nor config. */
+export type PoolWorkloads = ReadonlyMap<string, PoolWorkload>;
+
+const NO_WORKLOAD: PoolWorkload = { secretsDigest: null, config: null };
 
 export interface DocumentStamp {
   generation: number;
@@ -39,7 +52,11 @@ function stillMatters(i: Pick<Instance, 'status' | 'desiredStatus'>): boolean {
   return !(i.status === 'destroyed' && i.desiredStatus === 'destroyed');
 }
 
-function desiredPool(pool: Pool, instances: DesiredInstance[]): DesiredPool {
+function desiredPool(
+  pool: Pool,
+  instances: DesiredInstance[],
+  workload: PoolWorkload = NO_WORKLOAD,
+): DesiredPool {
   return {
     id: pool.id,
     role: pool.role,
@@ -51,6 +68,8 @@ function desiredPool(pool: Pool, instances: DesiredInstance[]): DesiredPool {
     dataDiskMib: pool.dataDiskMib,
     pinned: pool.pinned,
     critical: pool.critical,
+    secretsDigest: workload.secretsDigest,
+    config: workload.config,
     instances: [...instances].sort(byId),
   };
 }
@@ -60,6 +79,7 @@ function desiredPool(pool: Pool, instances: DesiredInstance[]): DesiredPool {
  * destroyed), grouped by tenant and pool, each level sorted by id so equal content always
  * gives equal bytes. Tenants and pools with nothing on the node are left out. `peers` gives
  * each tenant's VXLAN flood list (tenantPeers); a tenant it does not name has none.
+ * `workloads` gives each pool's secrets digest and config.
  */
 export function buildNodeDocument(
   nodeId: string,
@@ -68,6 +88,7 @@ export function buildNodeDocument(
   instances: readonly Instance[],
   stamp: DocumentStamp,
   peers: ReadonlyMap<string, readonly string[]> = new Map(),
+  workloads: PoolWorkloads = new Map(),
 ): NodeDesired {
   const placed = instances.filter((i) => i.nodeId === nodeId && stillMatters(i));
   const out: DesiredTenant[] = [];
@@ -77,12 +98,14 @@ export function buildNodeDocument(
       const mine = placed
         .filter((i) => i.tenantId === tenant.id && i.poolId === pool.id)
         .map((i) => ({ id: i.id, ip: i.ip, mac: i.mac, desiredStatus: i.desiredStatus }));
-      if (mine.length > 0) tenantPools.push(desiredPool(pool, mine));
+      const workload = workloads.get(`${tenant.id}/${pool.id}`);
+      if (mine.length > 0) tenantPools.push(desiredPool(pool, mine, workload));
     }
     if (tenantPools.length === 0) continue;
     const { id, netId, subnet, gateway } = tenant;
     const vxlanPeers = [...(peers.get(id) ?? [])];
-    out.push({ id, netId, subnet, gateway, vxlanPeers, pools: tenantPools });
+    const egress = tenant.egress ?? false;
+    out.push({ id, netId, subnet, gateway, vxlanPeers, egress, pools: tenantPools });
   }
   return { schema: NODE_DOCUMENT_SCHEMA, nodeId, ...stamp, tenants: out };
 }
@@ -197,6 +220,7 @@ function seedTenant(
     ...tenant.network,
     // A seed describes one host: there is no other node to reach.
     vxlanPeers: [],
+    egress: false,
     pools: pools.filter((p) => p.instances.length > 0).sort(byId),
   };
 }
@@ -249,6 +273,8 @@ function seedPool(tenant: SeedTenant, pool: SeedPool, inputs: PoolInputs): Desir
     dataDiskMib: pool.dataDiskMib,
     pinned: false,
     critical: false,
+    secretsDigest: null,
+    config: null,
     instances: instances.sort(byId),
   };
 }

@@ -36,6 +36,8 @@ export interface Tenant {
   subnet: string;
   gateway: string;
   quotas: Quotas;
+  /** Whether the tenant's guests may reach the outside world (masqueraded by each node). */
+  egress: boolean;
   createdAt: string;
   updatedAt: string;
   version: number;

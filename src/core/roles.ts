@@ -10,9 +10,13 @@ const priorities: Readonly<Record<Role, number>> = {
 
 export type DriveKind = 'rootfs' | 'data' | 'secrets' | 'config';
 
+/**
+ * A config drive is attached only when the pool has config (`mvm pool config set`): seed 003
+ * requires one for gateways (`gateway.json`), and workers may carry one too.
+ */
 const drivesByRole: Readonly<Record<Role, readonly DriveKind[]>> = {
   gateway: ['rootfs', 'data', 'secrets', 'config'],
-  worker: ['rootfs', 'data', 'secrets'],
+  worker: ['rootfs', 'data', 'secrets', 'config'],
   builder: ['rootfs', 'data'],
   'capability-imessage': ['rootfs', 'data'],
 };
@@ -35,4 +39,9 @@ export function sortByRole<T>(
 /** The drives an instance of `role` gets, in attach order (rootfs is always the first). */
 export function drivesForRole(role: Role): DriveKind[] {
   return [...drivesByRole[role]];
+}
+
+/** Whether instances of `role` get a drive of `kind` (secrets and config are per role). */
+export function roleHasDrive(role: Role, kind: DriveKind): boolean {
+  return drivesByRole[role].includes(kind);
 }

@@ -6,9 +6,12 @@ import type {
   InstanceRepo,
   JoinTokenRepo,
   NodeCertificateRepo,
+  NodeReportRepo,
   NodeRepo,
+  PoolConfigRepo,
   PoolRepo,
   Repos,
+  SecretRepo,
   Store,
   TenantRepo,
   TokenRepo,
@@ -19,8 +22,11 @@ import { KyselyInstanceRepo } from './repos/instance-repo.ts';
 import { KyselyLockRepo } from './repos/lock-repo.ts';
 import { KyselyJoinTokenRepo } from './repos/join-token-repo.ts';
 import { KyselyNodeCertificateRepo } from './repos/node-certificate-repo.ts';
+import { KyselyNodeReportRepo } from './repos/node-report-repo.ts';
 import { KyselyNodeRepo } from './repos/node-repo.ts';
+import { KyselyPoolConfigRepo } from './repos/pool-config-repo.ts';
 import { KyselyPoolRepo } from './repos/pool-repo.ts';
+import { KyselySecretRepo } from './repos/secret-repo.ts';
 import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
 import type { Database } from './schema.ts';
@@ -40,6 +46,9 @@ export function reposFor(db: Kysely<Database>): Repos {
     generations: new KyselyGenerationRepo(db),
     joinTokens: new KyselyJoinTokenRepo(db),
     nodeCertificates: new KyselyNodeCertificateRepo(db),
+    nodeReports: new KyselyNodeReportRepo(db),
+    secrets: new KyselySecretRepo(db),
+    poolConfigs: new KyselyPoolConfigRepo(db),
   };
 }
 
@@ -55,6 +64,9 @@ export class KyselyStore implements Store {
   readonly generations: GenerationRepo;
   readonly joinTokens: JoinTokenRepo;
   readonly nodeCertificates: NodeCertificateRepo;
+  readonly nodeReports: NodeReportRepo;
+  readonly secrets: SecretRepo;
+  readonly poolConfigs: PoolConfigRepo;
   private closed = false;
 
   constructor(
@@ -72,6 +84,9 @@ export class KyselyStore implements Store {
     this.generations = repos.generations;
     this.joinTokens = repos.joinTokens;
     this.nodeCertificates = repos.nodeCertificates;
+    this.nodeReports = repos.nodeReports;
+    this.secrets = repos.secrets;
+    this.poolConfigs = repos.poolConfigs;
   }
 
   /**

@@ -8,6 +8,9 @@ import { fleetHealthMigration } from './migrations/0004-fleet-health.ts';
 import { poolSleepPolicyMigration } from './migrations/0005-pool-sleep-policy.ts';
 import { pressureSleepMigration } from './migrations/0006-pressure-sleep.ts';
 import { tokensMigration } from './migrations/0007-tokens.ts';
+import { secretsMigration } from './migrations/0008-secrets.ts';
+import { poolConfigEgressMigration } from './migrations/0009-pool-config-egress.ts';
+import { nodeReportsMigration } from './migrations/0010-node-reports.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -21,6 +24,9 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0005-pool-sleep-policy': poolSleepPolicyMigration(),
     '0006-pressure-sleep': pressureSleepMigration(),
     '0007-tokens': tokensMigration(),
+    '0008-secrets': secretsMigration(),
+    '0009-pool-config-egress': poolConfigEgressMigration(),
+    '0010-node-reports': nodeReportsMigration(),
   };
 }
 

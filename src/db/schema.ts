@@ -14,6 +14,9 @@ export interface Database {
   node_generations: NodeGenerationsTable;
   join_tokens: JoinTokensTable;
   node_certificates: NodeCertificatesTable;
+  node_reports: NodeReportsTable;
+  secrets: SecretsTable;
+  pool_configs: PoolConfigsTable;
 }
 
 export interface TenantsTable {
@@ -28,6 +31,8 @@ export interface TenantsTable {
   max_pools: number;
   max_instances_per_pool: number;
   max_disk_gib: number;
+  /** 0 or 1: egress NAT for the tenant's guests */
+  egress: number;
   created_at: string;
   updated_at: string;
   version: number;
@@ -143,4 +148,39 @@ export interface NodeCertificatesTable {
   not_after: string;
   issued_at: string;
   revoked_at: string | null;
+}
+
+export interface NodeReportsTable {
+  node_id: string;
+  reported_at: string;
+  /** JSON DiskReport (contract/node-report.ts); null when the agent sent none */
+  disk: string | null;
+  /** JSON array of InstanceSample */
+  instances: string;
+}
+
+export interface SecretsTable {
+  tenant_id: string;
+  /** '' for a secret of the whole tenant, else the pool it belongs to */
+  pool_id: string;
+  name: string;
+  version: number;
+  /** Which master key sealed the value (first 16 hex of sha256 over the key) */
+  key_id: string;
+  /** base64 of the 96-bit AES-GCM nonce, random per sealing */
+  nonce: string;
+  /** base64 of the AES-256-GCM ciphertext followed by its 16-byte tag */
+  ciphertext: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface PoolConfigsTable {
+  tenant_id: string;
+  pool_id: string;
+  version: number;
+  /** JSON object of file name → text content */
+  files: string;
+  created_at: string;
+  updated_at: string;
 }

@@ -4,6 +4,8 @@ export interface ActivityCounters {
   cpuUsec?: number;
   /** Bytes through the VM's tap, both directions. */
   netBytes?: number;
+  /** Not a counter: the VMM's resident memory when read, KiB. */
+  rssKib?: number;
 }
 
 /** Reads a running VM's counters: its cgroup key, VMM pid and tap name identify it. */

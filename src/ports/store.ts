@@ -8,6 +8,7 @@ import type {
   Quotas,
   Tenant,
 } from '../core/model.ts';
+import type { DiskReport, InstanceSample } from '../contract/node-report.ts';
 
 /**
  * The coordinator's durable store. Implemented once on Kysely for SQLite and Postgres.
@@ -22,6 +23,9 @@ export interface InstanceKey {
 
 /** A tenant as stored: the domain type itself. */
 export type TenantRecord = Tenant;
+
+/** What a tenant update may change. */
+export type TenantPatch = Partial<{ quotas: Quotas; egress: boolean }>;
 
 export interface TenantRepo {
   /** Throws AlreadyExistsError for a duplicate id, ConflictError for a duplicate netId/subnet. */
@@ -41,9 +45,10 @@ export interface TenantRepo {
   lockAll(): Promise<void>;
   list(): Promise<TenantRecord[]>;
   networks(): Promise<Array<{ tenantId: string; netId: number; subnet: string }>>;
-  updateQuotas(
+  /** CAS on version; changes only what `patch` names. */
+  update(
     id: string,
-    quotas: Quotas,
+    patch: TenantPatch,
     expectedVersion: number,
     at: string,
   ): Promise<TenantRecord>;
@@ -218,6 +223,20 @@ export interface NodeCertificateRepo {
   revokeNode(nodeId: string, at: string): Promise<number>;
 }
 
+/** A node's latest account of its disk and its instances (contract/node-report.ts). */
+export interface NodeReport {
+  nodeId: string;
+  reportedAt: string;
+  disk: DiskReport | null;
+  instances: InstanceSample[];
+}
+
+export interface NodeReportRepo {
+  get(nodeId: string): Promise<NodeReport | undefined>;
+  /** Replaces the node's report (the latest heartbeat wins). */
+  put(report: NodeReport): Promise<void>;
+}
+
 /**
  * Exclusion across coordinator replicas: the scheduler runs on one at a time, and tenant
  * networks are allocated one at a time.
@@ -227,6 +246,74 @@ export interface LockRepo {
   tryAcquire(name: string): Promise<boolean>;
   /** Inside a transaction: waits until this transaction holds `name`, until it ends. */
   acquire(name: string): Promise<void>;
+}
+
+/**
+ * A secret as stored: sealed with AES-256-GCM (coordinator/secrets/secret-box.ts). The value
+ * is never held here in clear; `keyId` names the master key that sealed it.
+ */
+export interface SealedSecret {
+  tenantId: string;
+  /** null: the whole tenant. */
+  poolId: string | null;
+  name: string;
+  /** 1 when first set, +1 on every later set or rotation. */
+  version: number;
+  keyId: string;
+  /** base64 of the 96-bit nonce. */
+  nonce: string;
+  /** base64 of the ciphertext and its 16-byte tag. */
+  ciphertext: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface SecretRef {
+  tenantId: string;
+  poolId: string | null;
+  name: string;
+}
+
+export interface SecretRepo {
+  /** A tenant's secrets of both scopes, tenant-wide first, then by pool and name. */
+  list(tenantId: string): Promise<SealedSecret[]>;
+  get(ref: SecretRef): Promise<SealedSecret | undefined>;
+  /** Inserts or replaces the secret `ref` names (the caller holds the tenant's lock). */
+  put(secret: SealedSecret): Promise<void>;
+  /** True when there was one. */
+  delete(ref: SecretRef): Promise<boolean>;
+  /** A pool's own secrets (`poolId`), or every secret of the tenant; returns how many. */
+  deleteAll(tenantId: string, poolId?: string): Promise<number>;
+  /** The ids of the master keys that sealed something, with how many each. */
+  keyUse(): Promise<Array<{ keyId: string; count: number }>>;
+  /** Secrets sealed under any key but `keyId`, across tenants (master key rotation). */
+  sealedUnder(notKeyId: string): Promise<SealedSecret[]>;
+  /** Replaces a secret's sealing only if it is still sealed as `previous` (CAS). */
+  reseal(
+    previous: SealedSecret,
+    next: Pick<SealedSecret, 'keyId' | 'nonce' | 'ciphertext'>,
+  ): Promise<void>;
+}
+
+/** A pool's config files, current version only. */
+export interface PoolConfigRecord {
+  tenantId: string;
+  poolId: string;
+  version: number;
+  files: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface PoolConfigRepo {
+  get(tenantId: string, poolId: string): Promise<PoolConfigRecord | undefined>;
+  list(tenantId: string): Promise<PoolConfigRecord[]>;
+  /**
+   * Compare-and-set: stores `record` (whose version is one above `expectedVersion`) only if
+   * the stored version is `expectedVersion` (0: none stored yet).
+   */
+  put(record: PoolConfigRecord, expectedVersion: number): Promise<PoolConfigRecord>;
+  delete(tenantId: string, poolId: string): Promise<void>;
 }
 
 export interface Repos {
@@ -240,6 +327,9 @@ export interface Repos {
   generations: GenerationRepo;
   joinTokens: JoinTokenRepo;
   nodeCertificates: NodeCertificateRepo;
+  nodeReports: NodeReportRepo;
+  secrets: SecretRepo;
+  poolConfigs: PoolConfigRepo;
 }
 
 export interface Store extends Repos {

@@ -34,6 +34,8 @@ describe('loadAgentConfig', () => {
       dataDir: '/var/lib/mvm',
       socket: '/var/lib/mvm/agent.sock',
       cacheDir: '/var/cache/mvm',
+      // Tests run as root, where /run is the tmpfs for it.
+      secretsDir: process.getuid?.() === 0 ? '/run/mvm/secrets' : expect.stringMatching(/secrets$/),
       vmm: 'qemu',
       qemu: { binary: 'qemu-system-x86_64', accel: 'auto' },
       firecracker: { binary: 'firecracker', jailer: 'jailer' },
@@ -101,12 +103,14 @@ describe('loadAgentConfig', () => {
         MVM_DEV_KERNEL_PACKAGE: 'linux-image-6.1.0-9-cloud-amd64',
         MVM_BUSYBOX: '/b/busybox',
         MVM_GUEST_CC: '/b/cc',
+        MVM_SECRETS_DIR: '/dev/shm/mvm-secrets',
       },
     });
     expect(config).toEqual({
       dataDir: '/d',
       socket: '/run/mvm/agent.sock',
       cacheDir: '/c',
+      secretsDir: '/dev/shm/mvm-secrets',
       vmm: 'firecracker',
       qemu: { binary: '/opt/qemu', accel: 'tcg' },
       firecracker: { binary: '/opt/fc', jailer: '/opt/jail/jailer' },

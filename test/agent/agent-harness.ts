@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { loadAgentConfig } from '../../src/agent/agent-config.ts';
 import type { AgentConfig, AgentFlags } from '../../src/agent/agent-config.ts';
 import type { LocalSpecInput } from '../../src/contract/agent-api.ts';
+import { secretsDirOf, type AgentLayout } from '../../src/agent/runtime/layout.ts';
 import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
 import type { Vmm } from '../../src/ports/vmm.ts';
 import { testRunner } from '../support/qemu-guest.ts';
@@ -75,6 +76,10 @@ export async function debugfsCat(image: string, name: string): Promise<string> {
 
 export const drivePath = (dataDir: string, key: string, file: string): string =>
   join(dataDir, 'vms', key, 'drives', file);
+
+/** The secrets drive of an instance: outside the data dir, under the agent's secrets dir. */
+export const secretsDrivePath = (layout: AgentLayout, key: string): string =>
+  join(secretsDirOf(layout, key), 'drives', 'secrets.ext4');
 
 export const quietLogger = {
   info: () => undefined,

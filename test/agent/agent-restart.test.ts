@@ -42,7 +42,7 @@ describe.runIf(gate.run)('a killed agent comes back and still controls its VMs',
   let before: LocalStats;
 
   const cli = (...args: string[]) => mvmJson(dataDir, args);
-  const stats = async () => (await cli('instance', 'stats', path)) as LocalStats;
+  const stats = async () => (await cli('agent', 'instance', 'stats', path)) as LocalStats;
 
   beforeAll(async () => {
     dataDir = await agentDataDir('rs');

@@ -33,6 +33,7 @@ function doc(generation: number, nodeId = 'node-1'): NodeDesired {
         subnet: '10.240.7.0/24',
         gateway: '10.240.7.1',
         vxlanPeers: [],
+        egress: false,
         pools: [
           {
             id: 'workers',
@@ -45,6 +46,8 @@ function doc(generation: number, nodeId = 'node-1'): NodeDesired {
             dataDiskMib: 1024,
             pinned: false,
             critical: false,
+            secretsDigest: null,
+            config: null,
             instances: [
               {
                 id: 'workers-a',

@@ -26,6 +26,7 @@ import {
   drivePath,
   quietLogger,
   ref,
+  secretsDrivePath,
   tcgVmm,
   testAgentConfig,
   workerSpec,
@@ -70,7 +71,7 @@ describe.runIf(gate.run)('agent instance runtime with a real guest', () => {
     return record;
   };
   const dataFile = () => drivePath(dataDir, record.key, 'data.ext4');
-  const secretsFile = () => drivePath(dataDir, record.key, 'secrets.ext4');
+  const secretsFile = () => secretsDrivePath(agent.deps.layout, record.key);
 
   beforeAll(async () => {
     dataDir = await agentDataDir('rt');
@@ -180,6 +181,7 @@ describe.runIf(gate.run)('agent instance runtime with a real guest', () => {
     const spec = record.spec;
     await act('sleep');
     expect(record).toMatchObject({ status: 'sleeping', handle: null });
+    await expect(stat(secretsFile())).rejects.toThrow(/ENOENT/);
     expect(record.snapshot?.dir).toMatch(/\/snapshots\/\d+$/);
     expect((await stat(join(record.snapshot!.dir, 'vm.state'))).size).toBeGreaterThan(1 << 20);
     // sleep-prep made the guest write its counter to the data drive before the snapshot.
@@ -224,6 +226,8 @@ describe.runIf(gate.run)('agent instance runtime with a real guest', () => {
     const bootId = (await guest().status()).boot_id;
     await act('stop');
     expect(record).toMatchObject({ status: 'stopped', handle: null, snapshot: null });
+    // No VMM holds it any more: the secrets drive (values in clear, on tmpfs) is gone.
+    await expect(stat(secretsFile())).rejects.toThrow(/ENOENT/);
     const written = Number(await debugfsCat(dataFile(), '.mvm-last-sleep'));
     expect(written).toBeGreaterThan(0);
     await act('start');
@@ -239,6 +243,7 @@ describe.runIf(gate.run)('agent instance runtime with a real guest', () => {
     expect(record.status).toBe('destroyed');
     await expect(agent.runtime.get(vm1)).rejects.toThrow(/not found/);
     await expect(stat(join(dataDir, 'vms', record.key))).rejects.toThrow();
+    await expect(stat(secretsFile())).rejects.toThrow(/ENOENT/);
     if (stats.cgroup) await expect(stat(stats.cgroup.dir)).rejects.toThrow();
     expect(() => process.kill(pid, 0)).toThrow();
   });

@@ -17,9 +17,10 @@ it('passes a host with KVM, cgroup v2, nft and a hypervisor', async () => {
     ['/dev/kvm', true],
     ['cgroup v2', true],
     ['nft', true],
+    ['e2fsprogs', true],
     ['hypervisor', true],
   ]);
-  expect(checks[3]?.detail).toBe('/usr/bin/qemu-system-x86_64, /usr/bin/firecracker');
+  expect(checks[4]?.detail).toBe('/usr/bin/qemu-system-x86_64, /usr/bin/firecracker');
 });
 
 it('reports every missing piece with what to do, not just the first', async () => {
@@ -31,7 +32,9 @@ it('reports every missing piece with what to do, not just the first', async () =
     }),
   );
   expect(checks.every((c) => !c.ok)).toBe(true);
-  expect(checks.map((c) => c.detail).join('\n')).toMatch(/install nftables[\s\S]*Firecracker/);
+  expect(checks.map((c) => c.detail).join('\n')).toMatch(
+    /install nftables[\s\S]*install e2fsprogs[\s\S]*Firecracker/,
+  );
 });
 
 it('finds a Firecracker-only host through the configured binary (MVM_FIRECRACKER_BIN)', async () => {

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { reapOrphans } from '../../src/agent/orphans.ts';
 import { agentLayout } from '../../src/agent/runtime/layout.ts';
@@ -70,6 +70,25 @@ describe('reapOrphans', () => {
     expect(await isAlive(elsewhere)).toBe(true);
     expect(report.dirs).toEqual(['mvm-acme-web-ghost']);
     expect(await readdir(layout.vmsDir)).toEqual(['mvm-acme-web-kept']);
+  });
+
+  it("removes the secrets drive dir of an instance no record owns, and no other's", async () => {
+    layout = agentLayout(dataDir, join(dataDir, '..', `${basename(dataDir)}-secrets`));
+    const ghost = join(layout.secretsDir, 'mvm-acme-web-ghost', 'drives');
+    const kept = join(layout.secretsDir, 'mvm-acme-web-kept', 'drives');
+    await mkdir(ghost, { recursive: true });
+    await mkdir(kept, { recursive: true });
+    try {
+      const report = await reapOrphans(
+        { layout, logger: quietLogger, clock: systemClock },
+        new Set(['mvm-acme-web-kept']),
+        new Set(),
+      );
+      expect(report.dirs).toEqual(['mvm-acme-web-ghost']);
+      expect(await readdir(layout.secretsDir)).toEqual(['mvm-acme-web-kept']);
+    } finally {
+      await rm(dirname(layout.secretsDir), { recursive: true, force: true });
+    }
   });
 
   it('finds nothing to do when every VMM and dir is owned', async () => {

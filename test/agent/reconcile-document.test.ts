@@ -87,6 +87,8 @@ function documentOf(wanted: readonly Wanted[]): NodeDesired {
     dataDiskMib: 16,
     pinned: false,
     critical: false,
+    secretsDigest: null,
+    config: null,
     instances: wanted
       .filter((w) => w.pool === id)
       .map((w) => ({
@@ -108,6 +110,7 @@ function documentOf(wanted: readonly Wanted[]): NodeDesired {
         subnet: `10.240.${NET_ID}.0/24`,
         gateway: `10.240.${NET_ID}.1`,
         vxlanPeers: [],
+        egress: false,
         // Workers first in the document: the order the pass takes is the planner's, not this.
         pools: [pool('workers', 'worker'), pool('edge', 'gateway')],
       },

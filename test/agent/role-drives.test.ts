@@ -42,7 +42,7 @@ describe('drives per role', () => {
   // read-only drive (init and agent) comes with the image's root in every role.
   it.each([
     ['gateway', ['rootfs', 'mvm-init', 'data', 'secrets', 'config']],
-    ['worker', ['rootfs', 'mvm-init', 'data', 'secrets']],
+    ['worker', ['rootfs', 'mvm-init', 'data', 'secrets', 'config']],
     ['builder', ['rootfs', 'mvm-init', 'data']],
     ['capability-imessage', ['rootfs', 'mvm-init', 'data']],
   ] as [Role, string[]][])(
@@ -65,6 +65,21 @@ describe('drives per role', () => {
       expect(Object.keys(digests).sort()).toEqual(
         expected.filter((d) => d === 'secrets' || d === 'config').sort(),
       );
+      // Secrets lie in clear in their image, so it is built outside the data dir (tmpfs).
+      const secrets = spec.drives.find((d) => d.id === 'secrets');
+      if (secrets) {
+        expect(secrets.path.startsWith(`${agent.deps.layout.secretsDir}/`)).toBe(true);
+        expect(secrets.path.startsWith(dataDir)).toBe(false);
+      }
     },
   );
+
+  it('a config drive comes only with config: a worker without any gets none', async () => {
+    const record = await agent.runtime.put(ref('d-plain'), {
+      spec: workerSpec('10.240.99.9', '52:54:00:00:99:09'),
+    });
+    const { spec } = await materialize(agent.deps, record);
+    expect(spec.drives.map((d) => d.id)).not.toContain('config');
+    expect(spec.drives.map((d) => d.id)).toContain('secrets');
+  });
 });

@@ -15,6 +15,7 @@ const tenant = {
   subnet: '10.240.99.0/24',
   gateway: '10.240.99.1',
   bridge: 'br-tenant-99',
+  egress: false,
   quotas: {
     maxVcpus: 8,
     maxMemMib: 8192,

@@ -69,10 +69,13 @@ describe('completions', () => {
       'tenant',
       'token',
       'pool',
+      'secrets',
       'instance',
       'events',
       'node',
       'add',
+      'new',
+      'connect',
       'net',
       'quickstart',
       'coordinator',
@@ -88,5 +91,9 @@ describe('completions', () => {
     ]);
     expect(bashComplete(script, ['pool', 'scale', 'a/b', '--'])).toContain('--sleeping');
     expect(bashComplete(script, ['completions', ''])).toEqual(['bash', 'zsh']);
+    expect(bashComplete(script, ['node', 'g'])).toEqual(['gc']);
+    expect(bashComplete(script, ['new', ''])).toEqual(['openclaw']);
+    expect(bashComplete(script, ['pool', 'config', ''])).toEqual(['set', 'get', 'list', 'unset']);
+    expect(bashComplete(script, ['tenant', 'update', 'a', '--egress', ''])).toEqual(['on', 'off']);
   });
 });

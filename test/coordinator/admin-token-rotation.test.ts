@@ -210,7 +210,7 @@ await describeEachDatabase('admin token across restarts', ({ name, url }) => {
     // SQLite in the data dir, as by default; on Postgres the store has no files.
     const store = name === 'sqlite' ? join(dir, 'coordinator.sqlite') : url();
     await start(store, dir);
-    const secretsOf = ['admin.token', 'signing.key', 'ca/ca.key'];
+    const secretsOf = ['admin.token', 'signing.key', 'secrets.key', 'ca/ca.key'];
     const sqliteFiles = ['coordinator.sqlite', 'coordinator.sqlite-wal', 'coordinator.sqlite-shm'];
     const files = name === 'sqlite' ? [...secretsOf, ...sqliteFiles] : secretsOf;
     const modes = async () =>

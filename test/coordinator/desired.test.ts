@@ -59,6 +59,7 @@ await describeEachDatabase('desired-state distribution', (db) => {
         subnet: '10.240.7.0/24',
         gateway: '10.240.7.1',
         vxlanPeers: [],
+        egress: false,
         pools: [
           {
             id: 'workers',
@@ -71,6 +72,8 @@ await describeEachDatabase('desired-state distribution', (db) => {
             dataDiskMib: 1024,
             pinned: false,
             critical: false,
+            secretsDigest: null,
+            config: null,
             instances: [
               {
                 id: 'workers-s1',

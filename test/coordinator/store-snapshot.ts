@@ -7,10 +7,21 @@ import type { Store } from '../../src/ports/store.ts';
  */
 export async function storeSnapshot(store: Store, nodeIds: readonly string[] = []) {
   const tokens = await store.tokens.list();
+  const tenants = await store.tenants.list();
+  const secrets = [];
+  const poolConfigs = [];
+  for (const tenant of tenants) {
+    secrets.push(...(await store.secrets.list(tenant.id)));
+    poolConfigs.push(...(await store.poolConfigs.list(tenant.id)));
+  }
   const certificates = [];
-  for (const id of nodeIds) certificates.push(...(await store.nodeCertificates.list(id)));
+  const reports = [];
+  for (const id of nodeIds) {
+    certificates.push(...(await store.nodeCertificates.list(id)));
+    reports.push(await store.nodeReports.get(id));
+  }
   return {
-    tenants: await store.tenants.list(),
+    tenants,
     pools: await store.pools.list(),
     instances: await store.instances.list(),
     nodes: await store.nodes.list(),
@@ -22,6 +33,9 @@ export async function storeSnapshot(store: Store, nodeIds: readonly string[] = [
       revokedAt,
     })),
     certificates,
+    reports,
+    secrets,
+    poolConfigs,
     audit: (await store.audit.list({ limit: 1_000_000 })).length,
   };
 }

@@ -47,7 +47,7 @@ describe('sortByRole', () => {
 describe('drivesForRole', () => {
   it.each([
     ['gateway', ['rootfs', 'data', 'secrets', 'config']],
-    ['worker', ['rootfs', 'data', 'secrets']],
+    ['worker', ['rootfs', 'data', 'secrets', 'config']],
     ['builder', ['rootfs', 'data']],
     ['capability-imessage', ['rootfs', 'data']],
   ] as [Role, string[]][])('%s gets %j', (role, drives) => {

@@ -24,6 +24,7 @@ export function tenant(
       maxInstancesPerPool: 50,
       maxDiskGib: 500,
     },
+    egress: false,
     createdAt: T0,
     updatedAt: T0,
     version: 1,

@@ -35,7 +35,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
   it('rolls back everything a throwing transaction did', async () => {
     await store().tenants.insert(tenant('acme', 1));
     const failing = store().transaction(async (repos) => {
-      await repos.tenants.updateQuotas('acme', { ...tenant().quotas, maxPools: 1 }, 1, T1);
+      await repos.tenants.update('acme', { quotas: { ...tenant().quotas, maxPools: 1 } }, 1, T1);
       await repos.tenants.insert(tenant('beta', 2));
       await repos.tenants.insert(tenant('gamma', 2)); // duplicate net id: throws
     });
@@ -64,6 +64,9 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       'applied store migration',
       'applied store migration',
       'applied store migration',
+      'applied store migration',
+      'applied store migration',
+      'applied store migration',
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -76,6 +79,12 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     expect(first.lines[4]?.context).toEqual({ dialect: name, migration: '0005-pool-sleep-policy' });
     expect(first.lines[5]?.context).toEqual({ dialect: name, migration: '0006-pressure-sleep' });
     expect(first.lines[6]?.context).toEqual({ dialect: name, migration: '0007-tokens' });
+    expect(first.lines[7]?.context).toEqual({ dialect: name, migration: '0008-secrets' });
+    expect(first.lines[8]?.context).toEqual({
+      dialect: name,
+      migration: '0009-pool-config-egress',
+    });
+    expect(first.lines[9]?.context).toEqual({ dialect: name, migration: '0010-node-reports' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();
@@ -93,9 +102,9 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     await store().tenants.insert(tenant());
     const other = await reopen();
     const attempts = Array.from({ length: 8 }, (_, i) =>
-      (i % 2 === 0 ? store() : other).tenants.updateQuotas(
+      (i % 2 === 0 ? store() : other).tenants.update(
         'acme',
-        { ...tenant().quotas, maxPools: i },
+        { quotas: { ...tenant().quotas, maxPools: i } },
         1,
         T1,
       ),

@@ -44,7 +44,7 @@ await describeEachDatabase('tenant lock', (db) => {
       const first = holder(db.store(), order, async (repos) => {
         await repos.tenants.lock('acme');
         const quotas = { ...tenant().quotas, maxRunning: 1 };
-        await repos.tenants.updateQuotas('acme', quotas, 1, T1);
+        await repos.tenants.update('acme', { quotas }, 1, T1);
       });
       await first.held;
       const second = other.transaction(async (repos) => {

@@ -49,15 +49,15 @@ await describeEachDatabase('tenant repo', ({ store }) => {
   it('updates quotas by compare-and-set', async () => {
     await store().tenants.insert(tenant());
     const quotas = { ...tenant().quotas, maxVcpus: 128 };
-    const updated = await store().tenants.updateQuotas('acme', quotas, 1, T1);
+    const updated = await store().tenants.update('acme', { quotas }, 1, T1);
     expect(updated).toEqual({ ...tenant(), quotas, updatedAt: T1, version: 2 });
     expect(await store().tenants.get('acme')).toEqual(updated);
   });
 
   it('reports a stale quota update as a conflict and leaves the row alone', async () => {
     await store().tenants.insert(tenant());
-    await store().tenants.updateQuotas('acme', tenant().quotas, 1, T1);
-    const stale = store().tenants.updateQuotas('acme', tenant().quotas, 1, T1);
+    await store().tenants.update('acme', { quotas: tenant().quotas }, 1, T1);
+    const stale = store().tenants.update('acme', { quotas: tenant().quotas }, 1, T1);
     await expect(stale).rejects.toThrow(ConflictError);
     await expect(stale).rejects.toThrow(
       'tenant acme changed concurrently: expected version 1, found 2; reload it and retry',
@@ -66,9 +66,9 @@ await describeEachDatabase('tenant repo', ({ store }) => {
   });
 
   it('reports an update of a missing tenant as not found', async () => {
-    await expect(store().tenants.updateQuotas('ghost', tenant().quotas, 1, T1)).rejects.toThrow(
-      NotFoundError,
-    );
+    await expect(
+      store().tenants.update('ghost', { quotas: tenant().quotas }, 1, T1),
+    ).rejects.toThrow(NotFoundError);
   });
 
   it('deletes idempotently but refuses while pools remain', async () => {

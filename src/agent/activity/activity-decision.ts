@@ -42,3 +42,15 @@ export function wasActive(
   const net = grew(before.netBytes, after.netBytes);
   return net !== undefined && net > (thresholds.netBytesPerSecond * elapsedMs) / 1000;
 }
+
+/**
+ * CPU used between two samples of one VMM process, in thousandths of one host CPU; undefined
+ * when the samples cannot be compared (another process, no CPU counter, out of order).
+ */
+export function cpuPermille(before: CounterSample, after: CounterSample): number | undefined {
+  const elapsedMs = after.atMs - before.atMs;
+  if (before.pid !== after.pid || elapsedMs <= 0) return undefined;
+  const cpu = grew(before.cpuUsec, after.cpuUsec);
+  // One CPU busy for one millisecond is 1000 µs: permille = µs per ms.
+  return cpu === undefined ? undefined : Math.round(cpu / elapsedMs);
+}

@@ -8,6 +8,9 @@ import type { ActivityTracker } from '../activity/activity-tracker.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import { measureHost } from '../join/host-facts.ts';
 import { nodeUsage } from './node-usage.ts';
+import { MAX_INT32 } from '../../contract/common.ts';
+import { toKib, type InstanceSample } from '../../contract/node-report.ts';
+import type { InstanceDisk, NodeDisk } from '../disk/disk-report.ts';
 
 export const DEFAULT_HEARTBEAT_MS = 5_000;
 
@@ -22,6 +25,8 @@ export interface HeartbeatOptions {
   underlayIp?: string;
   /** Samples idle metrics before each heartbeat; without it no activity is reported. */
   tracker?: ActivityTracker;
+  /** Reads the node's disk for each heartbeat; without it none is reported. */
+  disk?: (records: readonly VmRecord[]) => Promise<NodeDisk>;
   everyMs?: number;
   clock: Clock;
   signal: AbortSignal;
@@ -31,7 +36,7 @@ export interface HeartbeatOptions {
   onBeat?: (result: HeartbeatResult) => void;
 }
 
-/** One heartbeat's body: capacity, usage, and the activity of every local VM. */
+/** One heartbeat's body: capacity, usage, the node's disk, and a sample of every local VM. */
 export async function heartbeatBody(options: HeartbeatOptions): Promise<HeartbeatRequest> {
   const records = await options.runtime.list();
   await options.tracker?.sample(
@@ -39,19 +44,49 @@ export async function heartbeatBody(options: HeartbeatOptions): Promise<Heartbea
     options.clock.now(),
   );
   const measured = await measureHost(options.dataDir);
+  const disk = await readDisk(options, records);
   return {
     capacity: options.capacity ?? measured.capacity,
     usage: nodeUsage(records, measured.diskFreeMib),
     ...(options.underlayIp !== undefined ? { underlayIp: options.underlayIp } : {}),
-    instances: records.map((r) => {
-      const lastActiveAt = options.tracker?.lastActiveAt(r.key);
-      return {
-        tenant: r.tenantId,
-        pool: r.poolId,
-        instance: r.instanceId,
-        ...(lastActiveAt !== undefined ? { lastActiveAt } : {}),
-      };
-    }),
+    instances: records.map((r) => sampleOf(r, options.tracker, disk?.instances.get(r.key))),
+    ...(disk ? { disk: disk.report } : {}),
+  };
+}
+
+/** A disk that cannot be read leaves it out of this heartbeat; the others still go. */
+async function readDisk(
+  options: HeartbeatOptions,
+  records: readonly VmRecord[],
+): Promise<NodeDisk | undefined> {
+  try {
+    return await options.disk?.(records);
+  } catch (error) {
+    options.logger?.warn({ err: error }, 'could not read the node disk for the heartbeat');
+    return undefined;
+  }
+}
+
+function sampleOf(
+  record: VmRecord,
+  tracker: ActivityTracker | undefined,
+  disk: InstanceDisk | undefined,
+): InstanceSample {
+  const lastActiveAt = tracker?.lastActiveAt(record.key);
+  const pid = record.handle?.pid;
+  const use = tracker?.usageOf(record.key) ?? {};
+  return {
+    tenant: record.tenantId,
+    pool: record.poolId,
+    instance: record.instanceId,
+    ...(lastActiveAt !== undefined ? { lastActiveAt } : {}),
+    status: record.status,
+    ...(pid !== undefined ? { pid } : {}),
+    tap: record.spec.tap,
+    ...(use.cpuPermille !== undefined ? { cpuPermille: Math.min(use.cpuPermille, 1_000_000) } : {}),
+    ...(use.rssKib !== undefined ? { rssKib: Math.min(use.rssKib, MAX_INT32) } : {}),
+    ...(disk ? { diskKib: toKib(disk.data) } : {}),
+    ...(disk && disk.snapshots > 0 ? { snapshotKib: toKib(disk.snapshots) } : {}),
   };
 }
 

@@ -70,7 +70,7 @@ async function hypervisor(probe: HostProbe, binaries: HypervisorBinaries): Promi
 
 /**
  * What a host needs to run microVMs: KVM, cgroup v2 for per-VM limits, nftables for tenant
- * isolation, and a hypervisor binary. Every check runs; the caller decides what a failure means.
+ * isolation, mkfs.ext4 for drives, and a hypervisor binary. Every check runs; the caller decides what a failure means.
  */
 export async function runHostChecks(
   probe: HostProbe = systemHostProbe,
@@ -79,6 +79,7 @@ export async function runHostChecks(
   const kvm = await probe.canOpen('/dev/kvm');
   const cgroup = await probe.cgroup2Mount();
   const nft = await probe.which('nft');
+  const mkfs = await probe.which('mkfs.ext4');
   return [
     {
       name: '/dev/kvm',
@@ -93,6 +94,11 @@ export async function runHostChecks(
       detail: cgroup ?? 'no cgroup2 mount in /proc/self/mountinfo; boot with the unified hierarchy',
     },
     { name: 'nft', ok: nft !== undefined, detail: nft ?? 'not on PATH; install nftables' },
+    {
+      name: 'e2fsprogs',
+      ok: mkfs !== undefined,
+      detail: mkfs ?? 'mkfs.ext4 not on PATH (it builds every drive); install e2fsprogs',
+    },
     await hypervisor(probe, binaries),
   ];
 }

@@ -1,4 +1,5 @@
 import { errorMessage } from '../../core/errors.ts';
+import { strayLinks } from '../../core/stray-links.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { HostNetworkState, NetworkDriver } from '../../ports/network.ts';
 import { MetadataServer } from '../metadata-server.ts';
@@ -85,6 +86,16 @@ export class AgentNetwork {
   /** What this node's tenant network must be, from the records as they are now. */
   async desired(): Promise<HostNetworkState> {
     return desiredNetwork(await this.options.vms.list(), this.context());
+  }
+
+  /**
+   * mvm-named links the desired state does not own (dead taps, bridges and VXLAN devices of
+   * tenants gone from this node): what the next sync deletes. Nothing is touched.
+   */
+  async strays(): Promise<string[]> {
+    const state = await this.desired();
+    const { links } = await this.options.driver.observe();
+    return strayLinks(state, links).remove;
   }
 
   /** Serialized: two instances booting at once must not both create the same bridge. */

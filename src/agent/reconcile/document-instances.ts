@@ -40,13 +40,22 @@ export function documentInstances(document: NodeDesired): Map<string, NamedInsta
           gateway: tenant.gateway,
           mac: instance.mac,
           revision: pool.revision ?? 'dev',
-          tenant: { netId: tenant.netId, subnet: tenant.subnet, gateway: tenant.gateway },
+          tenant: {
+            netId: tenant.netId,
+            subnet: tenant.subnet,
+            gateway: tenant.gateway,
+            egress: tenant.egress,
+          },
+          ...(pool.secretsDigest !== null ? { secretsDigest: pool.secretsDigest } : {}),
         };
+        const config = pool.config
+          ? { config: { version: `v${pool.config.version}`, files: pool.config.files } }
+          : {};
         named.set(instanceLabel(ref), {
           ref,
           role: pool.role,
           desired: instance.desiredStatus,
-          body: { spec },
+          body: { spec, ...config },
         });
       }
     }

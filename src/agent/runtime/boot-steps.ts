@@ -4,6 +4,7 @@ import type { VmHandle } from '../../ports/vmm.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import type { RuntimeDeps } from './deps.ts';
 import { save, settle } from './step-context.ts';
+import { dropSecretsDrive } from './stop-steps.ts';
 import { materialize } from './vm-spec.ts';
 import type { DriveDigests } from '../../contract/guest-protocol.ts';
 
@@ -25,6 +26,7 @@ export async function boot(deps: RuntimeDeps, ready: VmRecord): Promise<VmRecord
     })
     .catch(async (error: unknown) => {
       const reason = `cold boot failed: ${errorMessage(error)}`;
+      await dropSecretsDrive(deps, record.key);
       await save(deps, record, { status: 'failed', intent: null, failureReason: reason });
       throw error;
     });
@@ -49,6 +51,7 @@ export async function boot(deps: RuntimeDeps, ready: VmRecord): Promise<VmRecord
   } catch (error) {
     await deps.vmm.stop(handle);
     deps.guests.drop(record.key);
+    await dropSecretsDrive(deps, record.key);
     const reason = `cold boot failed: ${errorMessage(error)}`;
     await save(deps, record, {
       status: 'failed',
@@ -83,6 +86,7 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
       return deps.vmm.restore(built.spec, snapshot);
     })
     .catch(async (error: unknown) => {
+      await dropSecretsDrive(deps, record.key);
       await save(deps, record, { intent: null });
       throw new HostError(
         `wake of '${record.key}' failed (still sleeping, snapshot kept): ${errorMessage(error)}`,
@@ -100,6 +104,7 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
   } catch (error) {
     await deps.vmm.stop(handle);
     deps.guests.drop(record.key);
+    await dropSecretsDrive(deps, record.key);
     await save(deps, record, { intent: null, handle: null });
     throw new HostError(
       `wake of '${record.key}' failed (still sleeping, snapshot kept): ${errorMessage(error)}`,

@@ -9,6 +9,7 @@ import type { GuestLinks } from './guest-links.ts';
 import type { VmIdentities } from './identities.ts';
 import type { ImageSource } from './image-source.ts';
 import type { AgentLayout } from './layout.ts';
+import type { SecretSource } from './secret-source.ts';
 
 export interface RuntimeTimeouts {
   /** Cold boot until the guest agent answers. */
@@ -45,4 +46,6 @@ export interface RuntimeDeps {
   timeouts: RuntimeTimeouts;
   /** Tenant networking; absent when off (MVM_NETWORK=off, not root, tests without it). */
   network?: AgentNetwork;
+  /** The coordinator's secrets, for instances whose spec names a secrets digest. */
+  secrets?: SecretSource;
 }

@@ -15,6 +15,8 @@ export interface GuestImage {
 
 export interface ImageSource {
   resolve(revision: string): Promise<GuestImage>;
+  /** The image the last resolve gave, without resolving anything (garbage collection keeps it). */
+  current?(): GuestImage | undefined;
 }
 
 /**
@@ -24,7 +26,9 @@ export interface ImageSource {
  */
 export function devImageSource(load: () => Promise<DevImage>): ImageSource {
   let image: Promise<DevImage> | undefined;
+  let resolved: GuestImage | undefined;
   return {
+    current: () => resolved,
     async resolve(revision) {
       image ??= load();
       const dev = await image;
@@ -33,7 +37,7 @@ export function devImageSource(load: () => Promise<DevImage>): ImageSource {
           `image revision '${revision}' is not on this host; it only has the dev image (${dev.revision}); build the revision with nix or use revision 'dev'`,
         );
       }
-      return {
+      resolved = {
         revision: dev.revision,
         kernelPath: dev.vmlinux,
         initrdPath: dev.initrd,
@@ -41,6 +45,7 @@ export function devImageSource(load: () => Promise<DevImage>): ImageSource {
         initDrivePath: dev.initDrive,
         cmdlineBase: dev.cmdlineBase,
       };
+      return resolved;
     },
   };
 }

@@ -6,6 +6,7 @@ import type { VmRecord } from '../state/vm-repo.ts';
 import type { RuntimeDeps } from './deps.ts';
 import { instanceDir, snapshotsDir } from './layout.ts';
 import { requireHandle, save, settle } from './step-context.ts';
+import { dropSecretsDrive } from './stop-steps.ts';
 
 /** running -> warm: vCPUs paused, RAM kept. */
 export async function pause(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord> {
@@ -70,6 +71,7 @@ export async function sleep(
   record = await save(deps, record, { snapshot });
   await deps.vmm.stop(vm);
   deps.guests.drop(record.key);
+  await dropSecretsDrive(deps, record.key);
   const asleep = await settle(deps, record, 'sleeping', { handle: null });
   await removeOtherSnapshots(deps, record.key, snapshot.dir);
   deps.logger.info({ key: record.key, bytes: snapshot.sizeBytes }, 'instance sleeping');

@@ -2,8 +2,16 @@ import { errorMessage } from '../../core/errors.ts';
 import { rm } from 'node:fs/promises';
 import type { VmRecord } from '../state/vm-repo.ts';
 import type { RuntimeDeps } from './deps.ts';
-import { instanceDir, snapshotsDir } from './layout.ts';
+import { instanceDir, secretsDirOf, snapshotsDir } from './layout.ts';
 import { save, settle } from './step-context.ts';
+
+/**
+ * Once no VMM holds it, an instance's secrets drive goes: the next start or wake builds it
+ * again from current values, so secrets lie in clear on the host only while a VM runs.
+ */
+export async function dropSecretsDrive(deps: RuntimeDeps, key: string): Promise<void> {
+  await rm(secretsDirOf(deps.layout, key), { recursive: true, force: true });
+}
 
 /**
  * any -> stopped: a running guest is asked to flush first (best effort: a hung guest must
@@ -28,6 +36,7 @@ export async function stop(deps: RuntimeDeps, from: VmRecord): Promise<VmRecord>
     deps.guests.drop(record.key);
     record = await save(deps, record, { handle: null });
   }
+  await dropSecretsDrive(deps, record.key);
   await rm(snapshotsDir(instanceDir(deps.layout, record.key)), { recursive: true, force: true });
   await deps.cgroups?.remove(record.key);
   deps.logger.info({ key: record.key }, 'instance stopped');
@@ -39,6 +48,7 @@ export async function destroy(deps: RuntimeDeps, from: VmRecord): Promise<VmReco
   const stopped = from.status === 'stopped' ? from : await stop(deps, from);
   const dir = instanceDir(deps.layout, stopped.key);
   await deps.drives.removeAll(dir);
+  await dropSecretsDrive(deps, stopped.key);
   await deps.cgroups?.remove(stopped.key);
   await rm(dir, { recursive: true, force: true });
   const destroyed = await settle(deps, stopped, 'destroyed');

@@ -6,7 +6,8 @@ import type { DriveSpec, VmSpec } from '../../ports/vmm.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import type { RuntimeDeps } from './deps.ts';
 import type { GuestImage } from './image-source.ts';
-import { instanceDir } from './layout.ts';
+import { HostError } from '../../core/errors.ts';
+import { instanceDir, secretsDirOf } from './layout.ts';
 
 /**
  * Tasks a VMM may have. A VMM never forks (QEMU's seccomp filter denies it, Firecracker's
@@ -75,8 +76,10 @@ const driveBuilders: Record<
     const path = await deps.drives.ensureData(dir, record.spec.dataDiskMib);
     return { drives: [{ id: 'data', path, readOnly: false }] };
   },
-  secrets: async (deps, record, dir) => {
-    const built = await deps.drives.buildSecrets(dir, record.secrets);
+  // Built outside the data dir (tmpfs): the image holds the values in clear for the VMM.
+  secrets: async (deps, record) => {
+    const values = await secretValues(deps, record);
+    const built = await deps.drives.buildSecrets(secretsDirOf(deps.layout, record.key), values);
     return {
       drives: [{ id: 'secrets', path: built.path, readOnly: true }],
       digests: { secrets: built.digest },
@@ -91,6 +94,22 @@ const driveBuilders: Record<
     };
   },
 };
+
+/**
+ * The values for the secrets drive: those given through the local API, under the
+ * coordinator's current ones when the pool has secrets there (fetched now, kept nowhere).
+ */
+async function secretValues(deps: RuntimeDeps, record: VmRecord): Promise<Record<string, string>> {
+  if (record.spec.secretsDigest === undefined) return record.secrets;
+  if (!deps.secrets) {
+    throw new HostError(
+      `instance '${record.key}' has secrets on the coordinator, but this agent follows no coordinator; start it with its node identity (or --node and a token)`,
+      { key: record.key },
+    );
+  }
+  const fetched = await deps.secrets.fetch({ tenantId: record.tenantId, poolId: record.poolId });
+  return { ...record.secrets, ...fetched };
+}
 
 async function buildDrives(
   deps: RuntimeDeps,

@@ -4,9 +4,13 @@ export const groupDescriptions: Readonly<Record<string, string>> = {
   'tenant token': 'API tokens scoped to one tenant',
   token: 'Every API token, admin and tenant (admin only)',
   pool: 'Pools: groups of identical microVMs with desired counts',
+  'pool config': "A pool's config files, read-only in its guests at /etc/mvm-config",
+  secrets:
+    'Tenant and pool secrets: sealed on the coordinator, read-only in guests at /run/secrets/NAME',
   instance: 'Instances: individual microVMs',
   node: 'Nodes: KVM hosts running the agent',
   add: 'Bring a new host into the fleet',
+  new: 'Create a whole deployment in one go (then: mvm connect <name>)',
   coordinator: 'The coordinator server that holds the fleet intent',
   net: 'Tenant networks on this host: bridges, taps, VXLAN and nftables rules',
   agent: 'The host agent that runs microVMs on this node',

@@ -5,6 +5,7 @@ import { agentReconcile } from './agent/reconcile.ts';
 import { localAgentCommands } from './agent/index.ts';
 import { completions } from './completions/completions.ts';
 import { coordinatorRotateAdminToken } from './coordinator/rotate-admin-token.ts';
+import { coordinatorRotateSecretsKey } from './coordinator/rotate-secrets-key.ts';
 import { coordinatorServe } from './coordinator/serve.ts';
 import { events } from './events/events.ts';
 import { imageBuild } from './image/build.ts';
@@ -13,21 +14,32 @@ import { instanceDestroy } from './instance/destroy.ts';
 import { instanceInfo } from './instance/info.ts';
 import { instanceList } from './instance/list.ts';
 import { instanceSleep } from './instance/sleep.ts';
+import { instanceStats } from './instance/stats.ts';
 import { instanceStart } from './instance/start.ts';
 import { instanceStop } from './instance/stop.ts';
 import { instanceWake } from './instance/wake.ts';
 import { instanceWarm } from './instance/warm.ts';
 import { netVerify } from './net/verify.ts';
+import { newOpenclaw } from './new/openclaw.ts';
+import { connect } from './connect.ts';
 import { quickstart } from './quickstart.ts';
+import { nodeDisk } from './node/disk.ts';
+import { nodeGc } from './node/gc.ts';
 import { nodeInfo } from './node/info.ts';
 import { nodeJoinToken } from './node/join-token.ts';
 import { nodeList } from './node/list.ts';
+import { nodeStats } from './node/stats.ts';
+import { poolConfigGet, poolConfigList, poolConfigSet, poolConfigUnset } from './pool/config.ts';
 import { poolCreate } from './pool/create.ts';
 import { poolDestroy } from './pool/destroy.ts';
+import { poolGc } from './pool/gc.ts';
 import { poolInfo } from './pool/info.ts';
 import { poolList } from './pool/list.ts';
 import { poolScale } from './pool/scale.ts';
 import { poolUpdate } from './pool/update.ts';
+import { secretsList } from './secrets/list.ts';
+import { secretsRotate, secretsSet } from './secrets/set.ts';
+import { secretsUnset } from './secrets/unset.ts';
 import { tenantCreate } from './tenant/create.ts';
 import { tenantDestroy } from './tenant/destroy.ts';
 import { tenantInfo } from './tenant/info.ts';
@@ -59,8 +71,18 @@ export const allCommands: readonly CliCommand[] = [
   poolScale,
   poolUpdate,
   poolDestroy,
+  poolGc,
+  poolConfigSet,
+  poolConfigGet,
+  poolConfigList,
+  poolConfigUnset,
+  secretsSet,
+  secretsList,
+  secretsRotate,
+  secretsUnset,
   instanceList,
   instanceInfo,
+  instanceStats,
   instanceStart,
   instanceStop,
   instanceWarm,
@@ -70,12 +92,18 @@ export const allCommands: readonly CliCommand[] = [
   events,
   nodeList,
   nodeInfo,
+  nodeStats,
+  nodeDisk,
+  nodeGc,
   nodeJoinToken,
   addHost,
+  newOpenclaw,
+  connect,
   netVerify,
   quickstart,
   coordinatorServe,
   coordinatorRotateAdminToken,
+  coordinatorRotateSecretsKey,
   agentDesired,
   agentReconcile,
   ...localAgentCommands,

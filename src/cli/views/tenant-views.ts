@@ -38,6 +38,7 @@ export function tenantFields(tenant: TenantView): Block {
       ['subnet', tenant.subnet],
       ['gateway', tenant.gateway],
       ['bridge', tenant.bridge],
+      ['egress', tenant.egress ? 'on' : 'off'],
       ['created', tenant.createdAt],
       ['version', String(tenant.version)],
     ],

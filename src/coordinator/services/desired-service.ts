@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
-import { buildNodeDocument, canonicalJson, documentContent } from '../../core/desired-doc.ts';
+import {
+  buildNodeDocument,
+  canonicalJson,
+  documentContent,
+  type PoolWorkload,
+} from '../../core/desired-doc.ts';
 import { NotFoundError, UnavailableError } from '../../core/errors.ts';
+import type { Pool } from '../../core/model.ts';
+import { roleHasDrive } from '../../core/roles.ts';
+import { effectiveSecrets } from '../../core/secrets.ts';
 import { tenantPeers } from '../../core/vxlan-peers.ts';
 import type { NodeDesired, SignedEnvelope, DesiredWatchResponse } from '../../contract/desired.ts';
 import type { SigningKeyView } from '../../contract/desired.ts';
@@ -8,6 +16,7 @@ import type { Clock } from '../../ports/clock.ts';
 import type { Store } from '../../ports/store.ts';
 import type { ChangeNotifier } from '../desired/change-notifier.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
+import { secretsDigest } from '../secrets/secret-digest.ts';
 
 export interface DesiredServiceDeps {
   store: Store;
@@ -121,15 +130,37 @@ export class DesiredService {
     const tenants = [];
     const pools = [];
     const fleetWide = [];
+    const workloads = new Map<string, PoolWorkload>();
     for (const tenantId of tenantIds) {
       const tenant = await store.tenants.get(tenantId);
       if (tenant) tenants.push(tenant);
-      pools.push(...(await store.pools.list({ tenantId })));
+      const tenantPools = await store.pools.list({ tenantId });
+      pools.push(...tenantPools);
+      for (const [key, workload] of await this.workloads(tenantId, tenantPools)) {
+        workloads.set(key, workload);
+      }
       // The tenant's instances on every node: where its VXLAN must reach.
       fleetWide.push(...(await store.instances.list({ tenantId })));
     }
     const peers = tenantPeers(nodeId, await store.nodes.list(), fleetWide);
     const stamp = { generation: 0, issuedAt: '' };
-    return buildNodeDocument(nodeId, tenants, pools, instances, stamp, peers);
+    return buildNodeDocument(nodeId, tenants, pools, instances, stamp, peers, workloads);
+  }
+
+  /** Each pool's secrets digest (names and versions only) and config, by `tenant/pool`. */
+  private async workloads(tenantId: string, pools: readonly Pool[]) {
+    const secrets = await this.deps.store.secrets.list(tenantId);
+    const configs = await this.deps.store.poolConfigs.list(tenantId);
+    return pools.map((pool): [string, PoolWorkload] => {
+      const config = configs.find((c) => c.poolId === pool.id);
+      const withSecrets = roleHasDrive(pool.role, 'secrets');
+      return [
+        `${tenantId}/${pool.id}`,
+        {
+          secretsDigest: withSecrets ? secretsDigest(effectiveSecrets(secrets, pool.id)) : null,
+          config: config ? { version: config.version, files: config.files } : null,
+        },
+      ];
+    });
   }
 }

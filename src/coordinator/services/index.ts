@@ -9,9 +9,12 @@ import { InstanceService } from './instance-service.ts';
 import { JoinService, type JoinDeps } from './join-service.ts';
 import { NodeHealthService, type NodeHealthDeps } from './node-health-service.ts';
 import { NodeService } from './node-service.ts';
+import { PoolConfigService } from './pool-config-service.ts';
 import { PoolService } from './pool-service.ts';
 import { RecheckTimer } from './recheck-timer.ts';
+import { ReportService } from './report-service.ts';
 import { SchedulerService, type ScheduleOutcome } from './scheduler-service.ts';
+import { SecretService, type SecretDeps } from './secret-service.ts';
 import { SleepRecheckService } from './sleep-rechecks.ts';
 import { TenantService } from './tenant-service.ts';
 import { TokenService } from './token-service.ts';
@@ -32,6 +35,10 @@ export interface Services {
   rechecks: RecheckTimer;
   join: JoinService;
   events: { list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]> };
+  /** Agents' reports of their disks and VMs (read side). */
+  reports: ReportService;
+  secrets: SecretService;
+  poolConfigs: PoolConfigService;
 }
 
 /** What the desired-state service adds: its signing key and the process's change notifier. */
@@ -46,7 +53,8 @@ export function createServices(
     DesiredDeps &
     JoinDeps &
     NodeHealthDeps &
-    AdminTokenDeps & { logger?: Logger },
+    AdminTokenDeps &
+    SecretDeps & { logger?: Logger },
 ): Services {
   const after = new AfterWrite({ scheduler: new SchedulerService(deps), notifier: deps.notifier });
   const desired = new DesiredService({
@@ -70,6 +78,9 @@ export function createServices(
     rechecks,
     join: new JoinService(deps, after),
     events: { list: (filter) => deps.store.audit.list(filter) },
+    reports: new ReportService(deps),
+    secrets: new SecretService(deps, after),
+    poolConfigs: new PoolConfigService(deps, after),
   };
 }
 

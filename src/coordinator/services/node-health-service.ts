@@ -113,6 +113,12 @@ export class NodeHealthService {
           lastHeartbeat: node.lastHeartbeat,
         });
       }
+      await repos.nodeReports.put({
+        nodeId,
+        reportedAt: at,
+        disk: request.disk ?? null,
+        instances: request.instances,
+      });
       const activityUpdated = await this.recordActivity(repos, nodeId, request.instances, at);
       // New capacity changes placement; a new underlay changes other nodes' VXLAN peers.
       const resized =

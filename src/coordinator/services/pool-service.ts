@@ -292,6 +292,8 @@ export class PoolService {
       for (const instance of instances) {
         await repos.instances.delete({ tenantId, poolId, instanceId: instance.id });
       }
+      await repos.poolConfigs.delete(tenantId, poolId);
+      await repos.secrets.deleteAll(tenantId, poolId);
       await repos.pools.delete(tenantId, poolId);
       await audit(repos, this.deps, principal, {
         tenantId,

@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError } from '../../core/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import type { DesiredStatus, Instance, Quotas } from '../../core/model.ts';
 import { bridgeName } from '../../core/naming.ts';
 import {
@@ -102,6 +102,7 @@ export class TenantService {
         id: request.id,
         ...network,
         quotas,
+        egress: request.egress ?? false,
         createdAt: now,
         updatedAt: now,
         version: 1,
@@ -111,7 +112,7 @@ export class TenantService {
         tenantId: tenant.id,
         action: 'tenant.create',
         target: tenant.id,
-        detail: { netId: tenant.netId, subnet: tenant.subnet, quotas },
+        detail: { netId: tenant.netId, subnet: tenant.subnet, quotas, egress: tenant.egress },
       });
       return tenantView(tenant);
     });
@@ -131,29 +132,47 @@ export class TenantService {
     });
   }
 
+  /**
+   * Quotas and the egress switch. Egress is in the documents of the nodes running the tenant:
+   * their agents apply it to the tenant's NAT rule on their next pass.
+   */
   async update(
     principal: Principal,
     id: string,
     request: UpdateTenantRequest,
   ): Promise<TenantDetailView> {
-    return this.deps.store.transaction(async (repos) => {
+    if (request.quotas === undefined && request.egress === undefined) {
+      const problem = 'nothing to change; give quotas, egress or both';
+      throw new ValidationError(problem, [problem]);
+    }
+    const { view, egressChanged } = await this.deps.store.transaction(async (repos) => {
       const tenant = await lockTenant(repos, id);
-      const quotas: Quotas = validateQuotas(request.quotas, tenant.quotas);
+      const quotas: Quotas = validateQuotas(request.quotas ?? {}, tenant.quotas);
       const usage = await usageOf(repos, id);
       // Lowering a quota below what the tenant already asked for would leave intent that can
       // never be met: refuse and say what to scale down first.
-      checkQuotas(id, quotas, usage);
+      if (request.quotas !== undefined) checkQuotas(id, quotas, usage);
       const expected = request.expectedVersion ?? tenant.version;
       const at = this.deps.clock.now().toISOString();
-      const updated = await repos.tenants.updateQuotas(id, quotas, expected, at);
+      const patch = {
+        ...(request.quotas !== undefined ? { quotas } : {}),
+        ...(request.egress !== undefined ? { egress: request.egress } : {}),
+      };
+      const updated = await repos.tenants.update(id, patch, expected, at);
       await audit(repos, this.deps, principal, {
         tenantId: id,
         action: 'tenant.update',
         target: id,
-        detail: { quotas: request.quotas },
+        detail: {
+          ...(request.quotas !== undefined ? { quotas: request.quotas } : {}),
+          ...(request.egress !== undefined ? { egress: request.egress } : {}),
+        },
       });
-      return { ...tenantView(updated), usage: usageView(usage) };
+      const changed = updated.egress !== tenant.egress;
+      return { view: { ...tenantView(updated), usage: usageView(usage) }, egressChanged: changed };
     });
+    if (egressChanged) this.after.wake({ tenants: [id] });
+    return view;
   }
 
   async destroy(principal: Principal, id: string, force: boolean) {
@@ -173,7 +192,11 @@ export class TenantService {
           instanceId: instance.id,
         });
       }
-      for (const pool of pools) await repos.pools.delete(id, pool.id);
+      for (const pool of pools) {
+        await repos.poolConfigs.delete(id, pool.id);
+        await repos.pools.delete(id, pool.id);
+      }
+      await repos.secrets.deleteAll(id);
       for (const token of await repos.tokens.list({ tenantId: id })) {
         if (!token.revokedAt)
           await repos.tokens.revoke(token.id, this.deps.clock.now().toISOString());

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.ts';
 import type { Quotas } from '../../core/model.ts';
-import type { TenantRecord, TenantRepo } from '../../ports/store.ts';
+import type { TenantPatch, TenantRecord, TenantRepo } from '../../ports/store.ts';
 import { versionConflict } from '../cas-errors.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import type { ConstraintRules } from '../constraint-error.ts';
@@ -63,15 +63,19 @@ export class KyselyTenantRepo implements TenantRepo {
     return rows.map((r) => ({ tenantId: r.id, netId: r.net_id, subnet: r.subnet }));
   }
 
-  async updateQuotas(
+  async update(
     id: string,
-    quotas: Quotas,
+    patch: TenantPatch,
     expectedVersion: number,
     at: string,
   ): Promise<TenantRecord> {
+    const columns = {
+      ...(patch.quotas ? quotaColumns(patch.quotas) : {}),
+      ...(patch.egress !== undefined ? { egress: patch.egress ? 1 : 0 } : {}),
+    };
     const row = await this.db
       .updateTable('tenants')
-      .set((eb) => ({ ...quotaColumns(quotas), updated_at: at, version: eb('version', '+', 1) }))
+      .set((eb) => ({ ...columns, updated_at: at, version: eb('version', '+', 1) }))
       .where('id', '=', id)
       .where('version', '=', expectedVersion)
       .returningAll()
@@ -145,6 +149,7 @@ function toRow(t: TenantRecord): TenantRow {
     subnet: t.subnet,
     gateway: t.gateway,
     ...quotaColumns(t.quotas),
+    egress: t.egress ? 1 : 0,
     created_at: t.createdAt,
     updated_at: t.updatedAt,
     version: t.version,
@@ -166,6 +171,7 @@ function fromRow(r: TenantRow): TenantRecord {
       maxInstancesPerPool: r.max_instances_per_pool,
       maxDiskGib: r.max_disk_gib,
     },
+    egress: r.egress === 1,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: r.version,

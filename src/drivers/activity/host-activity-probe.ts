@@ -31,9 +31,11 @@ export class HostActivityProbe implements ActivityProbe {
     const cgroupUsec = await this.options.cgroups?.cpuUsageUsec(vm.key).catch(() => undefined);
     const cpuUsec = cgroupUsec ?? processCpuUsec(await readOptional(join(proc, 'stat')));
     const netBytes = tapBytes(await readOptional(join(proc, 'net', 'dev')), vm.tap);
+    const rssKib = residentKib(await readOptional(join(proc, 'status')));
     return {
       ...(cpuUsec !== undefined ? { cpuUsec } : {}),
       ...(netBytes !== undefined ? { netBytes } : {}),
+      ...(rssKib !== undefined ? { rssKib } : {}),
     };
   }
 }
@@ -71,4 +73,10 @@ export function tapBytes(netDev: string, iface: string): number | undefined {
     return rx + tx;
   }
   return undefined;
+}
+
+/** VmRSS of a /proc/<pid>/status text, in KiB (the kernel writes it in kB, meaning KiB). */
+export function residentKib(status: string): number | undefined {
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  return match?.[1] === undefined ? undefined : Number(match[1]);
 }

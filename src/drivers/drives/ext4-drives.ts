@@ -20,8 +20,11 @@ export interface Ext4DrivesOptions {
   logger?: Logger;
 }
 
-/** Secrets stay private on the host: the image and everything staged for it are owner-only. */
-const SECRET_MODES: StagingModes = { dir: 0o700, file: 0o600 };
+/**
+ * Secrets stay private on the host: the image and everything staged for it are owner-only.
+ * In the guest each file is `/run/secrets/<name>`, mode 0400 (root may read it, nobody writes).
+ */
+const SECRET_MODES: StagingModes = { dir: 0o700, file: 0o400 };
 const SECRETS_IMAGE_MODE = 0o600;
 /** Config is not secret inside the guest, where unprivileged services must read it. */
 const CONFIG_MODES: StagingModes = { dir: 0o755, file: 0o644 };

@@ -1,6 +1,7 @@
 import { ValidationError } from '../../core/errors.ts';
-import { bridgeName, netIdOfLinkName, vxlanName } from '../../core/naming.ts';
+import { bridgeName, netIdOfLinkName } from '../../core/naming.ts';
 import { stateProblems } from '../../core/net-invariants.ts';
+import { strayLinks } from '../../core/stray-links.ts';
 import {
   buildRuleset,
   renderApplyScript,
@@ -62,21 +63,13 @@ export class LinuxNetworkDriver implements NetworkDriver {
     state: HostNetworkState,
     links: readonly ObservedLink[],
   ): Promise<void> {
-    const owned = new Set([
-      ...state.tenants.map((t) => bridgeName(t.netId)),
-      ...state.tenants.filter((t) => t.vxlanPeers.length > 0).map((t) => vxlanName(t.netId)),
-      ...state.instances.map((i) => i.tap),
-    ]);
-    const bridges = new Set(state.tenants.map((t) => bridgeName(t.netId)));
-    // Ports before bridges, so deleting a bridge never races its own ports.
-    const ordered = [...links].sort(
-      (a, b) => Number(a.kind === 'bridge') - Number(b.kind === 'bridge'),
-    );
-    for (const link of ordered) {
-      if (owned.has(link.name)) continue;
-      if (netIdOfLinkName(link.name) !== undefined) await deleteLink(this.cmd, link.name);
-      else if (link.master !== undefined && bridges.has(link.master))
-        await detachLink(this.cmd, link.name);
+    const stray = strayLinks(state, links);
+    const detach = new Set(stray.detach);
+    // In the order strayLinks gives: ports before bridges. Detached ports hang off bridges
+    // the state owns, which are never among the removed.
+    for (const link of [...stray.remove, ...stray.detach]) {
+      if (detach.has(link)) await detachLink(this.cmd, link);
+      else await deleteLink(this.cmd, link);
     }
   }
 

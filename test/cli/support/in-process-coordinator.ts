@@ -1,12 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, beforeEach, describe } from 'vitest';
 import type { FetchLike } from '../../../src/drivers/coordinator-api/api-client.ts';
 import { resolveAdminToken } from '../../../src/coordinator/admin-token.ts';
 import { createCoordinatorApp } from '../../../src/coordinator/app.ts';
 import { randomSuffix } from '../../../src/coordinator/random-suffix.ts';
 import { openStore } from '../../../src/db/open-store.ts';
 import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
+import { databasesUnderTest, type TestDatabase } from '../../support/databases.ts';
 
 export interface InProcessCoordinator {
   /** Holds `admin.token`, as `mvm coordinator serve` would leave it. */
@@ -15,10 +17,15 @@ export interface InProcessCoordinator {
   close(): Promise<void>;
 }
 
-/** A real coordinator app on a temporary SQLite file, reached without a socket. */
-export async function startInProcessCoordinator(): Promise<InProcessCoordinator> {
+/**
+ * A real coordinator app, reached without a socket, on a temporary SQLite file or on the
+ * database at `databaseUrl` (a Postgres test database; the caller drops it).
+ */
+export async function startInProcessCoordinator(
+  options: { databaseUrl?: string } = {},
+): Promise<InProcessCoordinator> {
   const dataDir = await mkdtemp(join(tmpdir(), 'mvm-cli-'));
-  const store = await openStore(join(dataDir, 'coordinator.sqlite'));
+  const store = await openStore(options.databaseUrl ?? join(dataDir, 'coordinator.sqlite'));
   const { app, services } = createCoordinatorApp({
     store,
     clock: systemClock,
@@ -35,4 +42,34 @@ export async function startInProcessCoordinator(): Promise<InProcessCoordinator>
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Defines `body` once per test database (SQLite and Postgres, as the store tests do); each
+ * test gets a fresh in-process coordinator on it.
+ */
+export async function describeEachCoordinator(
+  title: string,
+  body: (coordinator: () => InProcessCoordinator) => void,
+): Promise<void> {
+  for (const target of await databasesUnderTest()) {
+    describe.skipIf(target.skipReason !== undefined)(`${title} [${target.name}]`, () => {
+      let database: TestDatabase | undefined;
+      let current: InProcessCoordinator | undefined;
+      beforeEach(async () => {
+        database = await target.open();
+        current = await startInProcessCoordinator({ databaseUrl: database.url });
+      });
+      afterEach(async () => {
+        await current?.close();
+        await database?.cleanup();
+        current = undefined;
+        database = undefined;
+      });
+      body(() => {
+        if (!current) throw new Error('no coordinator: use it inside a test');
+        return current;
+      });
+    });
+  }
 }

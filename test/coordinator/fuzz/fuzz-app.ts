@@ -99,12 +99,37 @@ export async function startFuzzApp(store: Store): Promise<FuzzApp> {
   const instance = (scaled.created as Array<{ id: string }>)[0]?.id ?? 'missing';
   await ok(app, 'POST', '/scheduler/run');
   await ok(app, 'POST', `/tenants/${TENANT}/tokens`, { name: 'fuzz' });
+  await ok(app, 'POST', `/tenants/${TENANT}/secrets`, { values: { ROT: 'fuzz-secret-1' } });
   return {
     app,
     baselines: baselines(instance, csrPem),
     close: () => rm(dir, { recursive: true, force: true }),
   };
 }
+
+const space = (count: number, kib: number) => ({ count, kib });
+const fuzzDisk = {
+  dataDir: { path: '/var/lib/mvm', totalKib: 1 << 20, freeKib: 1 << 19 },
+  cacheDir: { path: '/var/cache/mvm', totalKib: 1 << 20, freeKib: 1 << 19 },
+  tenants: [
+    {
+      tenant: TENANT,
+      instances: 1,
+      dataDisks: space(1, 1024),
+      snapshots: space(0, 0),
+      other: space(2, 64),
+      revisions: ['dev'],
+    },
+  ],
+  artifacts: {
+    images: space(1, 60_000),
+    initDrives: space(1, 3_000),
+    kernels: space(1, 90_000),
+    guestAgents: space(1, 800),
+    other: space(0, 0),
+  },
+  orphans: space(0, 0),
+};
 
 function baselines(instance: string, csrPem: string): FuzzApp['baselines'] {
   const tenant = { tenant: TENANT };
@@ -161,8 +186,23 @@ function baselines(instance: string, csrPem: string): FuzzApp['baselines'] {
       body: {
         capacity: facts.capacity,
         usage: { vcpus: 1, memMib: 256, instances: { running: 1 }, diskFreeMib: 100 },
-        instances: [{ tenant: TENANT, pool: POOL, instance, lastActiveAt: '2026-01-01T00:00:00Z' }],
+        instances: [
+          {
+            tenant: TENANT,
+            pool: POOL,
+            instance,
+            lastActiveAt: '2026-01-01T00:00:00Z',
+            status: 'running',
+            pid: 4242,
+            tap: 'mvt5-2',
+            cpuPermille: 120,
+            rssKib: 262144,
+            diskKib: 1024,
+            snapshotKib: 0,
+          },
+        ],
         underlayIp: '192.168.7.1',
+        disk: fuzzDisk,
       },
     },
     watchNodeDesired: { params: node, query: { after: '0', waitMs: '0' } },
@@ -171,6 +211,19 @@ function baselines(instance: string, csrPem: string): FuzzApp['baselines'] {
     rotateNodeCertificate: { params: node, body: { csrPem } },
     revokeNode: { params: node },
     listEvents: { query: { tenant: TENANT, last: '10' } },
+    getNodeReport: { params: node },
+    getInstanceStats: { params: { ...pool, instance } },
+    listSecrets: { params: tenant, query: { pool: POOL } },
+    setSecrets: { params: tenant, body: { pool: POOL, values: { API_KEY: 'v1', OTHER: 'a\nb' } } },
+    rotateSecrets: { params: tenant, body: { values: { ROT: 'fuzz-secret-2' } } },
+    unsetSecrets: { params: tenant, body: { pool: POOL, names: ['API_KEY'] } },
+    nodeSecrets: { params: { ...node, ...pool } },
+    getPoolConfig: { params: pool },
+    setPoolConfig: {
+      params: pool,
+      body: { files: { 'gateway.json': '{"a":1}\n' }, replace: false, expectedVersion: 0 },
+    },
+    unsetPoolConfig: { params: pool, body: { names: ['gateway.json'], expectedVersion: 1 } },
   };
 }
 

@@ -79,7 +79,7 @@ describe.skipIf(missing !== undefined)('Ext4Drives with real mkfs.ext4', () => {
   });
 
   describe('secrets', () => {
-    it('writes each secret as a 0600 file in a 0600 image labelled secrets', async () => {
+    it('writes each secret as a 0400 file in a 0600 image labelled secrets', async () => {
       const { path } = await drives.buildSecrets(instanceDir, {
         'db.password': 'hunter2',
         API_TOKEN: 'tok-123',
@@ -89,7 +89,7 @@ describe.skipIf(missing !== undefined)('Ext4Drives with real mkfs.ext4', () => {
       expect(await labelOf(runner, path)).toBe('secrets');
       expect(await catFile(runner, path, 'db.password')).toBe('hunter2');
       expect(await catFile(runner, path, 'API_TOKEN')).toBe('tok-123');
-      expect(await fileMode(runner, path, 'db.password')).toBe('0600');
+      expect(await fileMode(runner, path, 'db.password')).toBe('0400');
       expect(await fsckClean(runner, path)).toBe(true);
       // Neither the staging directory nor a temp image is left behind.
       expect(await readdir(join(instanceDir, 'drives'))).toEqual(['secrets.ext4']);

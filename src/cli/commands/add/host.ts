@@ -6,6 +6,8 @@ import { joinHost } from '../../../agent/join/join-host.ts';
 import { detectUnderlayIp } from '../../../agent/join/underlay-address.ts';
 import { NodeProcessRunner } from '../../../drivers/process/node-process-runner.ts';
 import { defineCommand, flag, option } from '../../command.ts';
+import type { CommandContext, CommandResult } from '../../command.ts';
+import { prepareDevHost } from '../../onboarding/prepare-dev-host.ts';
 import { id, text, unicastIpv4 } from '../../values.ts';
 
 function checkLine(check: HostCheck): string {
@@ -26,14 +28,46 @@ function productionProblems(
   return problems;
 }
 
+/** Join tokens carry this prefix (join-service.ts); any other token is an API token. */
+const JOIN_TOKEN_PREFIX = 'mvmj_';
+
+/** The coordinator is this machine: the default URL or a loopback one. */
+const isLocal = (url: string): boolean =>
+  /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(url);
+
+/**
+ * No join token and no join-only flag, with a coordinator on this machine (or none): a dev
+ * host on its own. Anything else is a join.
+ */
+function wantsDevHost(
+  opts: { production?: boolean; ca?: string; caFingerprint?: string },
+  config: { coordinatorUrl: string; token?: string },
+): boolean {
+  if (opts.production || opts.ca !== undefined || opts.caFingerprint !== undefined) return false;
+  if (config.token?.startsWith(JOIN_TOKEN_PREFIX)) return false;
+  return isLocal(config.coordinatorUrl);
+}
+
+/** With /dev/kvm the agent uses KVM when it boots a guest; without, QEMU's TCG (slow, fine for dev). */
+function acceleratorCheck(checks: readonly HostCheck[]): HostCheck {
+  const kvm = checks.find((c) => c.name === '/dev/kvm')?.ok === true;
+  return {
+    name: 'accelerator',
+    ok: true,
+    detail: kvm
+      ? 'KVM (the agent falls back to TCG when KVM cannot boot a guest)'
+      : 'TCG: no usable /dev/kvm, guests boot in seconds instead of milliseconds (fine for dev)',
+  };
+}
+
 export const addHost = defineCommand({
   path: ['add', 'host'],
   description:
-    "Bootstrap this host and join it to the coordinator with a one-time token from 'mvm node join-token'",
+    "Prepare this host: with no arguments a dev host on its own (host checks, data dir, coordinator keys, node registration with a local coordinator); with --token from 'mvm node join-token', join it to a fleet",
   args: {},
   options: {
     production: flag('refuse to join when a host check fails; require https and a known CA'),
-    nodeId: option(id('node'), 'the node id to join as (default: from the host name)'),
+    nodeId: option(id('node'), 'the node id to join or register as (default: from the host name)'),
     ca: option(text('<file>'), "the coordinator's CA certificate (PEM) to verify it against"),
     caFingerprint: option(text('<sha256>'), "the coordinator CA's SHA-256 fingerprint"),
     underlayIp: option(
@@ -43,12 +77,18 @@ export const addHost = defineCommand({
   },
   output: 'data',
   async handler(ctx, _args, opts) {
-    const { coordinatorUrl, token, dataDir } = ctx.config();
+    const config = ctx.config();
+    const { coordinatorUrl, token, dataDir } = config;
     const agent = ctx.agentConfig();
     const checks = await runHostChecks(systemHostProbe, {
       qemu: agent.qemu.binary,
       firecracker: agent.firecracker.binary,
     });
+    if (wantsDevHost(opts, config)) {
+      const all = [...checks, acceleratorCheck(checks)];
+      for (const check of all) ctx.print(checkLine(check));
+      return devHost(ctx, { ...opts, checks: all, cacheDir: agent.cacheDir });
+    }
     for (const check of checks) ctx.print(checkLine(check));
     const problems = opts.production ? productionProblems(checks, coordinatorUrl, opts) : [];
     if (problems.length > 0) {
@@ -109,3 +149,45 @@ export const addHost = defineCommand({
     };
   },
 });
+
+async function devHost(
+  ctx: CommandContext,
+  opts: { nodeId?: string; underlayIp?: string; checks: HostCheck[]; cacheDir: string },
+): Promise<CommandResult> {
+  const { coordinatorUrl, token, dataDir } = ctx.config();
+  const { hostname } = await import('node:os');
+  const failed = opts.checks.filter((c) => !c.ok && c.name !== '/dev/kvm');
+  if (failed.length > 0) {
+    ctx.print('warning: some host checks failed; VMs may not start until they pass');
+  }
+  const result = await prepareDevHost({
+    dataDir,
+    cacheDir: opts.cacheDir,
+    nodeId: opts.nodeId ?? nodeIdFromHostname(hostname()),
+    coordinatorUrl,
+    api: ctx.client(),
+    hasToken: token !== undefined,
+    checks: opts.checks,
+    ...(opts.underlayIp !== undefined ? { underlayIp: opts.underlayIp } : {}),
+    runner: new NodeProcessRunner(),
+    print: (line) => ctx.print(line),
+  });
+  return {
+    data: result,
+    human: [
+      {
+        kind: 'fields',
+        fields: [
+          ['mode', 'dev host (standalone; join a fleet with --token from mvm node join-token)'],
+          ['node', result.node],
+          ['data dir', result.dataDir],
+          [
+            'coordinator',
+            `${coordinatorUrl} (${result.coordinator.running ? 'running' : 'not running'})`,
+          ],
+        ],
+      },
+      { kind: 'text', text: ['next:', ...result.next.map((line) => `  ${line}`)].join('\n') },
+    ],
+  };
+}

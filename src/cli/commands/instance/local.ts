@@ -1,13 +1,14 @@
 /**
- * `mvm instance stats|logs`: live facts from the agent on this machine (the coordinator has
- * neither the guest's counters nor its console).
+ * `mvm agent instance stats` and `mvm instance logs`: live facts from the agent on this
+ * machine (the coordinator has neither the guest's counters nor its console; its view of an
+ * instance is `mvm instance stats`).
  */
 import { arg, defineCommand, option } from '../../command.ts';
 import { instancePath, integer } from '../../values.ts';
 import { localAgent, localStatsFields } from '../agent/local-agent.ts';
 
-export const instanceStats = defineCommand({
-  path: ['instance', 'stats'],
+export const agentInstanceStats = defineCommand({
+  path: ['agent', 'instance', 'stats'],
   description:
     'Live stats of an instance on this host: VMM pid and state, cgroup, guest uptime/counter (local agent)',
   args: { path: arg(instancePath, 'the instance') },

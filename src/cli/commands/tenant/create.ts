@@ -1,7 +1,7 @@
 import { arg, defineCommand, option } from '../../command.ts';
 import { id, integer, text } from '../../values.ts';
 import { tenantFields } from '../../views/tenant-views.ts';
-import { quotaOptions, quotasFrom } from './quota-options.ts';
+import { egressFrom, egressOption, quotaOptions, quotasFrom } from './quota-options.ts';
 
 export const tenantCreate = defineCommand({
   path: ['tenant', 'create'],
@@ -17,6 +17,7 @@ export const tenantCreate = defineCommand({
       'the tenant /24 inside the cluster CIDR; derived from the net id if omitted',
     ),
     ...quotaOptions,
+    egress: egressOption,
   },
   output: 'data',
   async handler(ctx, args, opts) {
@@ -27,6 +28,7 @@ export const tenantCreate = defineCommand({
         ...(opts.netId === undefined ? {} : { netId: opts.netId }),
         ...(opts.subnet === undefined ? {} : { subnet: opts.subnet }),
         ...(Object.keys(quotas).length === 0 ? {} : { quotas }),
+        ...egressFrom(opts.egress),
       },
     });
     return {

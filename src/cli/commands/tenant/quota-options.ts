@@ -1,7 +1,17 @@
 import type { z } from 'zod';
 import type { partialQuotasSchema } from '../../../contract/common.ts';
 import { option } from '../../command.ts';
-import { integer } from '../../values.ts';
+import { choice, integer } from '../../values.ts';
+
+/** `--egress on|off`, shared by `tenant create` and `tenant update`. */
+export const egressOption = option(
+  choice(['on', 'off'] as const, '<on|off>'),
+  "egress NAT: whether the tenant's guests may reach the outside world through their node (default off)",
+);
+
+export function egressFrom(value: 'on' | 'off' | undefined): { egress?: boolean } {
+  return value === undefined ? {} : { egress: value === 'on' };
+}
 
 /** The quota flags shared by `tenant create` and `tenant update`. */
 export const quotaOptions = {

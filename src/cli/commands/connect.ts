@@ -1,0 +1,24 @@
+import { arg, defineCommand } from '../command.ts';
+import { id } from '../values.ts';
+import { connectBlocks, connectView } from '../views/connect-views.ts';
+
+export const connect = defineCommand({
+  path: ['connect'],
+  description:
+    'A deployment at a glance: its network (gateway IP, subnet, bridge, egress), pools (roles, resources, desired and observed counts), instances (ids, statuses, IPs, nodes) and the commands to use next',
+  args: { name: arg(id('tenant'), 'the deployment (its tenant id)') },
+  options: {},
+  output: 'data',
+  async handler(ctx, args) {
+    const client = ctx.client();
+    const tenant = await client.call('getTenant', { params: { tenant: args.name } });
+    const listed = await client.call('listPools', { params: { tenant: args.name } });
+    const pools = [];
+    for (const pool of listed) {
+      pools.push(await client.call('getPool', { params: { tenant: args.name, pool: pool.id } }));
+    }
+    const instances = await client.call('listInstances', { query: { tenant: args.name } });
+    const view = connectView(tenant, pools, instances);
+    return { data: view, human: connectBlocks(view) };
+  },
+});

@@ -1,0 +1,134 @@
+import { ValidationError } from './errors.ts';
+import type { PoolCounts, Quotas, Role } from './model.ts';
+import { validatePoolSpec } from './pool-spec.ts';
+import { defaultQuotas, quotaKeys, quotaViolations, tenantUsage } from './quotas.ts';
+
+/**
+ * What `mvm new openclaw` creates (seed 002 §3): a tenant, a gateway pool and a worker pool
+ * with their sizes and counts, and the tenant's quotas: the defaults, raised where the
+ * deployment would not fit them. Pure; the CLI carries it out step by step.
+ */
+export interface OpenclawOptions {
+  /** vCPUs of every instance (default 2). */
+  cpus?: number;
+  /** Memory of every instance, MiB (default 1024). */
+  memMib?: number;
+  /** The workers' data disk, MiB (default 2048; gateways keep the pool default, 1024). */
+  workerDiskMib?: number;
+  /** Workers kept running (default 2) and warm (default 1). */
+  workers?: number;
+  warmWorkers?: number;
+  /** Where the images come from: a flake ref, or an image ref recorded as the pools' source. */
+  flake?: string;
+  image?: string;
+}
+
+export interface OpenclawPool {
+  id: 'gateways' | 'workers';
+  role: Role;
+  vcpus: number;
+  memMib: number;
+  dataDiskMib: number;
+  flake: string;
+  profile: string;
+  counts: PoolCounts;
+}
+
+export interface OpenclawPlan {
+  quotas: Quotas;
+  /** Only the quotas that differ from the defaults (what the tenant is created with). */
+  raised: Partial<Quotas>;
+  pools: OpenclawPool[];
+}
+
+export const OPENCLAW_DEFAULTS = {
+  cpus: 2,
+  memMib: 1024,
+  gatewayDiskMib: 1024,
+  workerDiskMib: 2048,
+  workers: 2,
+  warmWorkers: 1,
+  flake: '.',
+} as const;
+
+/** An image ref is recorded in the pool's flake field under this profile until images exist. */
+export const IMAGE_PROFILE = 'image';
+
+function source(options: OpenclawOptions, role: 'gateway' | 'worker') {
+  if (options.flake !== undefined && options.image !== undefined) {
+    const problem = 'pass --flake or --image, not both';
+    throw new ValidationError(problem, [problem]);
+  }
+  if (options.image !== undefined) return { flake: options.image, profile: IMAGE_PROFILE };
+  return { flake: options.flake ?? OPENCLAW_DEFAULTS.flake, profile: role };
+}
+
+function pools(options: OpenclawOptions): OpenclawPool[] {
+  const size = {
+    vcpus: options.cpus ?? OPENCLAW_DEFAULTS.cpus,
+    memMib: options.memMib ?? OPENCLAW_DEFAULTS.memMib,
+  };
+  return [
+    {
+      id: 'gateways',
+      role: 'gateway',
+      ...size,
+      dataDiskMib: OPENCLAW_DEFAULTS.gatewayDiskMib,
+      ...source(options, 'gateway'),
+      counts: { running: 1, warm: 0, sleeping: 0 },
+    },
+    {
+      id: 'workers',
+      role: 'worker',
+      ...size,
+      dataDiskMib: options.workerDiskMib ?? OPENCLAW_DEFAULTS.workerDiskMib,
+      ...source(options, 'worker'),
+      counts: {
+        running: options.workers ?? OPENCLAW_DEFAULTS.workers,
+        warm: options.warmWorkers ?? OPENCLAW_DEFAULTS.warmWorkers,
+        sleeping: 0,
+      },
+    },
+  ];
+}
+
+/** The usage the deployment leads to, as the coordinator's quota check computes it. */
+function usageOf(planned: readonly OpenclawPool[]) {
+  const instances = planned.flatMap((pool) => [
+    ...Array.from({ length: pool.counts.running }, () => ({
+      poolId: pool.id,
+      desiredStatus: 'running' as const,
+    })),
+    ...Array.from({ length: pool.counts.warm }, () => ({
+      poolId: pool.id,
+      desiredStatus: 'warm' as const,
+    })),
+  ]);
+  return tenantUsage(planned, instances);
+}
+
+export function planOpenclaw(options: OpenclawOptions = {}): OpenclawPlan {
+  const planned = pools(options);
+  for (const pool of planned) validatePoolSpec(pool);
+  const usage = usageOf(planned);
+  const needed: Quotas = {
+    maxVcpus: usage.vcpus,
+    maxMemMib: usage.memMib,
+    maxRunning: usage.running,
+    maxWarm: usage.warm,
+    maxPools: usage.pools,
+    maxInstancesPerPool: Math.max(...Object.values(usage.instancesByPool)),
+    maxDiskGib: usage.diskGib,
+  };
+  const quotas = { ...defaultQuotas };
+  const raised: Partial<Quotas> = {};
+  for (const key of quotaKeys) {
+    if (needed[key] > quotas[key]) raised[key] = quotas[key] = needed[key];
+  }
+  // By construction; kept as a check that this plan and the coordinator agree on usage.
+  const violations = quotaViolations(quotas, usage);
+  if (violations.length > 0) {
+    throw new ValidationError(`the deployment does not fit its own quotas`, violations);
+  }
+  return { quotas, raised, pools: planned };
+}
