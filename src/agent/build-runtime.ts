@@ -71,7 +71,8 @@ export async function buildRuntime(
   await mkdir(layout.vmsDir, { recursive: true, mode: 0o700 });
   // A namespaced agent's VMMs must open their taps in that namespace too.
   const vmmRunner = config.netns ? new NetnsProcessRunner(runner, config.netns) : runner;
-  const vmm = seams.vmm ?? (await loadVmm(config, { runner: vmmRunner, logger }));
+  const vmm =
+    seams.vmm ?? (await loadVmm(config, { runner: vmmRunner, hostRunner: runner, logger }));
   const db = await openAgentDb(layout.dbFile, logger);
   const cgroups = seams.cgroups === undefined ? await loadCgroups(logger) : seams.cgroups;
   const network = loadNetwork(
@@ -97,6 +98,7 @@ export async function buildRuntime(
     clock: systemClock,
     logger,
     vms: db.vms,
+    runner,
     identities: vmIdentities(db.identities, config.confinement.uidBase),
     guests: new GuestLinks((await vmm.capabilities()).guestChannel, logger),
     layout,

@@ -16,7 +16,10 @@ export type VmmConfig = Pick<
 >;
 
 interface LoadVmmDeps {
+  /** Runs the VMMs (in the agent's network namespace when it has one). */
   runner: ProcessRunner;
+  /** Host commands in the agent's own namespaces (a jail's bind mounts); default `runner`. */
+  hostRunner?: ProcessRunner;
   logger: Logger;
 }
 
@@ -100,6 +103,7 @@ async function loadFirecracker(config: VmmConfig, deps: LoadVmmDeps): Promise<Vm
   return new FirecrackerVmm({
     firecrackerBin: bin,
     runner: deps.runner,
+    ...(deps.hostRunner ? { hostRunner: deps.hostRunner } : {}),
     clock: systemClock,
     logger: deps.logger,
     ...(jailer ? { jailer } : {}),

@@ -7,7 +7,8 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { commandLine, listPids, processStartTime } from '../drivers/process/process-control.ts';
-import type { VmmProcess } from './orphans.ts';
+import { unmountUnder } from '../drivers/firecracker/jail-mounts.ts';
+import type { OrphanDeps, VmmProcess } from './orphans.ts';
 import { MVM_PREFIX } from './runtime/vm-key.ts';
 
 /** The jailer's layout: `<chroot base>/<exec file name>/<id>/root`. */
@@ -55,8 +56,13 @@ export async function processesInJails(
   return found;
 }
 
-/** A key's jails, under every exec dir; idempotent. */
-export async function removeJail(jailsDir: string, key: string): Promise<void> {
-  for (const exec of EXEC_DIRS)
-    await rm(join(jailsDir, exec, key), { recursive: true, force: true });
+/** A key's jails under every exec dir, their bind mounts undone first; idempotent. */
+export async function removeJail(deps: OrphanDeps, key: string): Promise<void> {
+  for (const exec of EXEC_DIRS) {
+    const dir = join(deps.layout.jailsDir, exec, key);
+    if (deps.runner) await unmountUnder(deps.runner, dir);
+    await rm(dir, { recursive: true, force: true }).catch((error: unknown) => {
+      deps.logger.warn({ dir, error: String(error) }, 'orphan jail not removed (mounts left?)');
+    });
+  }
 }

@@ -14,8 +14,9 @@ import type { RuntimeDeps } from './runtime/deps.ts';
 const ORPHAN_TERM_MS = 2_000;
 const ORPHAN_KILL_MS = 2_000;
 
-/** Only what the reaper acts through. */
-export type OrphanDeps = Pick<RuntimeDeps, 'layout' | 'cgroups' | 'logger' | 'clock'>;
+/** Only what the reaper acts through; without a runner, a jail's bind mounts stay (logged). */
+export type OrphanDeps = Pick<RuntimeDeps, 'layout' | 'cgroups' | 'logger' | 'clock'> &
+  Partial<Pick<RuntimeDeps, 'runner'>>;
 
 export interface OrphanReport {
   processes: number[];
@@ -158,5 +159,5 @@ export async function removeOrphanDir(deps: OrphanDeps, name: string): Promise<v
   for (const parent of [deps.layout.vmsDir, deps.layout.secretsDir]) {
     await rm(join(parent, name), { recursive: true, force: true });
   }
-  await removeJail(deps.layout.jailsDir, name);
+  await removeJail(deps, name);
 }

@@ -2,6 +2,7 @@ import type { Logger } from '../../ports/logger.ts';
 import type { Cgroups } from '../../ports/cgroups.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Drives } from '../../ports/drives.ts';
+import type { ProcessRunner } from '../../ports/process-runner.ts';
 import type { Vmm } from '../../ports/vmm.ts';
 import type { AgentNetwork } from '../network/agent-network.ts';
 import type { VmRepo } from '../state/vm-repo.ts';
@@ -39,6 +40,8 @@ export interface RuntimeDeps {
   clock: Clock;
   logger: Logger;
   vms: VmRepo;
+  /** Host commands of the runtime itself, in the agent's own namespaces (jail unmounts). */
+  runner: ProcessRunner;
   /** The uid/gid each instance's VMM runs as when the driver confines it. */
   identities: VmIdentities;
   guests: GuestLinks;

@@ -9,6 +9,11 @@ export interface FirecrackerVmmConfig {
   /** Launch through the jailer; unjailed when absent. */
   jailer?: JailerConfig;
   runner: ProcessRunner;
+  /**
+   * Runs mount and umount for the jails in the agent's own mount namespace; default `runner`
+   * (which may wrap commands in `ip netns exec`, a mount namespace of their own).
+   */
+  hostRunner?: ProcessRunner;
   clock: Clock;
   logger?: Logger;
   /** Track dirty pages so diff snapshots are possible. Default true. */

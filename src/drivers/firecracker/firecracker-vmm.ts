@@ -10,6 +10,7 @@ import type {
   VmState,
 } from '../../ports/vmm.ts';
 import { silentLogger } from '../../ports/logger.ts';
+import type { ProcessRunner } from '../../ports/process-runner.ts';
 import type { Logger } from '../../ports/logger.ts';
 import { commandLine, isAlive, terminate, waitForExit } from '../process/process-control.ts';
 import { FirecrackerApiClient, socketAccepts, unresponsiveVmm } from './api-client.ts';
@@ -71,7 +72,7 @@ export class FirecrackerVmm implements Vmm {
     const layout = await this.freshLayout(spec);
     const files = vmmFiles(layout, spec);
     const owner = this.ownerOf(spec);
-    if (owner) await stageIntoJail(spec, files, owner, { boot: true });
+    if (owner) await stageIntoJail(spec, files, owner, { boot: true, runner: this.hostRunner });
     const vmm = await this.launch(spec, layout, owner);
     await this.orKill(vmm, layout, async () => {
       const boot = bootRequests({
@@ -124,8 +125,14 @@ export class FirecrackerVmm implements Vmm {
     const layout = await this.freshLayout(spec);
     const files = vmmFiles(layout, spec);
     const owner = this.ownerOf(spec);
-    if (owner) await stageIntoJail(spec, files, owner, { boot: false });
-    const inputs = await prepareSnapshotInputs(layout, snapshot, this.config.runner, owner);
+    if (owner) await stageIntoJail(spec, files, owner, { boot: false, runner: this.hostRunner });
+    const inputs = await prepareSnapshotInputs(
+      layout,
+      snapshot,
+      this.config.runner,
+      owner,
+      this.hostRunner,
+    );
     const vmm = await this.launch(spec, layout, owner);
     const plan = await this.orKill(vmm, layout, async () => {
       const shapes = apiShapesFor(vmm.version);
@@ -195,6 +202,10 @@ export class FirecrackerVmm implements Vmm {
     return vm;
   }
 
+  private get hostRunner(): ProcessRunner {
+    return this.config.hostRunner ?? this.config.runner;
+  }
+
   private get diffSnapshots(): boolean {
     return this.config.diffSnapshots ?? true;
   }
@@ -222,7 +233,7 @@ export class FirecrackerVmm implements Vmm {
     const { jailer, firecrackerBin } = this.config;
     if (!jailer) return vmLayout(spec.workDir, undefined);
     const jailRoot = jailRootFor(jailer, firecrackerBin, spec.key);
-    await resetJail(jailRoot);
+    await resetJail(jailRoot, this.hostRunner);
     return vmLayout(spec.workDir, jailRoot);
   }
 
@@ -251,7 +262,7 @@ export class FirecrackerVmm implements Vmm {
         killTimeoutMs: this.timeouts.killMs,
         startTime: vmm.startTime,
       });
-      if (layout.jailRoot !== undefined) await removeJail(layout.jailRoot);
+      if (layout.jailRoot !== undefined) await removeJail(layout.jailRoot, this.hostRunner);
       throw error;
     }
   }
@@ -307,7 +318,7 @@ export class FirecrackerVmm implements Vmm {
     if (layout.jailRoot === undefined) return;
     // Keep the VMM's log next to the other per-VM files before the chroot goes.
     await copyFile(layout.log.host, join(vm.workDir, 'firecracker.log')).catch(() => undefined);
-    await removeJail(layout.jailRoot);
+    await removeJail(layout.jailRoot, this.hostRunner);
   }
 }
 

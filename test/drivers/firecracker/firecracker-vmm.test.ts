@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TestContext } from 'vitest';
@@ -261,6 +261,64 @@ describe.skipIf(missing !== undefined)('FirecrackerVmm with a real Firecracker',
       expect((await stat(join(snaps, 'full', 'memory'))).uid).toBe(INSTANCE.uid);
       expect(existsSync(join(chrootBaseDir, 'firecracker', spec.key))).toBe(false);
       await chown(spec.drives[1]?.path ?? '', 0, 0);
+    },
+  );
+
+  it(
+    'bind-mounts files from another filesystem into the jail: a tmpfs secret is never copied to disk',
+    { retry },
+    async (ctx) => {
+      const fx = need(ctx);
+      const jailer = jailerBin();
+      if (!jailer.ok || !isRoot() || !existsSync('/dev/shm')) {
+        console.warn(
+          `[skip] jail bind mounts: ${!jailer.ok ? jailer.why : 'needs root and /dev/shm'}`,
+        );
+        ctx.skip();
+        return;
+      }
+      const made = await specFor(fx, 'bind');
+      const shm = await mkdtemp('/dev/shm/mvm-fc-');
+      try {
+        // A private (0600 root) read-only drive on tmpfs, as the agent's secrets drive is.
+        const secret = await ext4Image(runner, join(shm, 'secrets.ext4'), { 'k.txt': 'v\n' });
+        await chmod(secret, 0o600);
+        const spec = {
+          ...made.spec,
+          runAs: INSTANCE,
+          drives: [...made.spec.drives, { id: 'secrets', path: secret, readOnly: true }],
+        };
+        const chrootBaseDir = join(fx.tmp, 'jail');
+        const vmm = driver({
+          jailerBin: jailer.value,
+          uid: JAIL_UID,
+          gid: JAIL_UID,
+          chrootBaseDir,
+        });
+        const vm = await track(vmm, vmm.start(spec));
+        const jailRoot = dirname(vm.controlSocket);
+        const inJail = join(jailRoot, 'drives', 'secrets.img');
+        // Mounted, not copied: the jail's entry is on tmpfs, the jail user's copy beside the original.
+        const seen = await stat(inJail);
+        const copy = await stat(`${secret}.jail`);
+        expect({ dev: seen.dev, ino: seen.ino }).toEqual({ dev: copy.dev, ino: copy.ino });
+        expect(seen.dev).not.toBe((await stat(jailRoot)).dev);
+        expect({ uid: copy.uid, mode: copy.mode & 0o777 }).toEqual({
+          uid: INSTANCE.uid,
+          mode: 0o400,
+        });
+        expect((await stat(secret)).mode & 0o777).toBe(0o600);
+        // The VMM sees the image's bytes at its path in the chroot.
+        const fromVmm = await readFile(join(`/proc/${vm.pid}/root`, 'drives', 'secrets.img'));
+        expect(fromVmm.equals(await readFile(secret))).toBe(true);
+        await vmm.stop(vm);
+        const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+        expect(mountinfo).not.toContain(chrootBaseDir);
+        expect(existsSync(join(chrootBaseDir, 'firecracker', spec.key))).toBe(false);
+        await chown(spec.drives[1]?.path ?? '', 0, 0);
+      } finally {
+        await rm(shm, { recursive: true, force: true });
+      }
     },
   );
 
