@@ -23,6 +23,8 @@ import {
   type ServerCertificate,
 } from './tls/server-certificate.ts';
 import { randomSuffix } from './random-suffix.ts';
+import type { ExecTimeouts } from './services/exec-service.ts';
+import { acceptWebSockets, type UpgradeBindings } from './websocket-upgrade.ts';
 import { MVM_VERSION } from './version.ts';
 
 export interface ServeSettings {
@@ -43,6 +45,8 @@ export interface ServeSettings {
   nodeCertValidityMs?: number;
   /** A ready node silent for longer than this is declared lost; default 30 s. */
   nodeLostAfterMs?: number;
+  /** How long sessions wait for a woken instance and a node's tunnel (tests shorten them). */
+  execTimeouts?: Partial<ExecTimeouts>;
 }
 
 export interface RunningCoordinator {
@@ -58,7 +62,10 @@ function splitListen(listen: string): { hostname: string; port: number } {
   };
 }
 
-type FetchHandler = (request: Request, env: HttpBindings | Http2Bindings) => unknown;
+type FetchHandler = (
+  request: Request,
+  env: HttpBindings | Http2Bindings | UpgradeBindings,
+) => Response | Promise<Response>;
 
 /**
  * Clients may present a certificate but need not (admin and tenant tokens still work); the
@@ -177,6 +184,7 @@ export async function serveCoordinator(
         ? { nodeLostAfterMs: settings.nodeLostAfterMs }
         : {}),
       ...(tlsServer ? { peerCertificate: peerCertificateOf } : {}),
+      ...(settings.execTimeouts ? { execTimeouts: settings.execTimeouts } : {}),
       adminTokenHome: adminToken.home,
     });
     const adopted = await services.adminToken.adopt(adminToken);
@@ -191,6 +199,8 @@ export async function serveCoordinator(
       settings.listen,
       tlsServer && { server: tlsServer, caPem: ca.caCertificatePem },
     );
+    // Node tunnels and client sessions: WebSocket routes, upgraded through the same app.
+    const sockets = acceptWebSockets(server, app.fetch, logger);
     const stopRefreshing = tlsServer
       ? keepServerCertificateFresh({
           server,
@@ -218,6 +228,8 @@ export async function serveCoordinator(
       close: async () => {
         // Long-polling agents would otherwise hold the listener open for up to 30 s.
         services.desired.close();
+        services.exec.tunnels.close();
+        sockets.close();
         await services.rechecks.close();
         await health.stop();
         stopRefreshing();

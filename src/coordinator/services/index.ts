@@ -5,6 +5,7 @@ import { AfterWrite } from './after-write.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import type { ServiceDeps } from './context.ts';
 import { DesiredService } from './desired-service.ts';
+import { ExecService, type ExecTimeouts } from './exec-service.ts';
 import { InstanceService } from './instance-service.ts';
 import { JoinService, type JoinDeps } from './join-service.ts';
 import { NodeHealthService, type NodeHealthDeps } from './node-health-service.ts';
@@ -32,6 +33,8 @@ export interface Services {
   rechecks: RecheckTimer;
   join: JoinService;
   events: { list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]> };
+  /** Node tunnels and the exec, pty and copy sessions relayed over them. */
+  exec: ExecService;
 }
 
 /** What the desired-state service adds: its signing key and the process's change notifier. */
@@ -46,7 +49,7 @@ export function createServices(
     DesiredDeps &
     JoinDeps &
     NodeHealthDeps &
-    AdminTokenDeps & { logger?: Logger },
+    AdminTokenDeps & { logger?: Logger; execTimeouts?: Partial<ExecTimeouts> },
 ): Services {
   const after = new AfterWrite({ scheduler: new SchedulerService(deps), notifier: deps.notifier });
   const desired = new DesiredService({
@@ -57,10 +60,11 @@ export function createServices(
     ...(deps.desiredPollMs !== undefined ? { pollMs: deps.desiredPollMs } : {}),
   });
   const rechecks = recheckTimer(deps, after);
+  const instances = new InstanceService(deps, after);
   return {
     tenants: new TenantService(deps, after),
     pools: new PoolService(deps, after, rechecks),
-    instances: new InstanceService(deps, after),
+    instances,
     nodes: new NodeService(deps, after),
     tokens: new TokenService(deps),
     adminToken: new AdminTokenService(deps),
@@ -70,6 +74,7 @@ export function createServices(
     rechecks,
     join: new JoinService(deps, after),
     events: { list: (filter) => deps.store.audit.list(filter) },
+    exec: new ExecService(deps, instances),
   };
 }
 
