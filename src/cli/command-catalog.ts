@@ -17,7 +17,13 @@ export interface SpecShape {
 export interface CommandShape {
   path: readonly string[];
   description: string;
-  args: ReadonlyArray<{ name: string; description: string; optional?: boolean; spec: SpecShape }>;
+  args: ReadonlyArray<{
+    name: string;
+    description: string;
+    optional?: boolean;
+    variadic?: boolean;
+    spec: SpecShape;
+  }>;
   options: ReadonlyArray<{
     name: string;
     flag: string;
@@ -25,6 +31,7 @@ export interface CommandShape {
     spec?: SpecShape;
     required?: boolean;
     negatable?: boolean;
+    repeatable?: boolean;
   }>;
   output: 'data' | 'text';
 }
@@ -46,6 +53,7 @@ export function shapeOf(command: CommandShape): CommandShape {
       name: arg.name,
       description: arg.description,
       ...(arg.optional === undefined ? {} : { optional: arg.optional }),
+      ...(arg.variadic === undefined ? {} : { variadic: arg.variadic }),
       spec: specShape(arg.spec),
     })),
     options: command.options.map((option) => ({
@@ -55,6 +63,7 @@ export function shapeOf(command: CommandShape): CommandShape {
       ...(option.spec === undefined ? {} : { spec: specShape(option.spec) }),
       ...(option.required === undefined ? {} : { required: option.required }),
       ...(option.negatable === undefined ? {} : { negatable: option.negatable }),
+      ...(option.repeatable === undefined ? {} : { repeatable: option.repeatable }),
     })),
     output: command.output,
   };

@@ -3,6 +3,7 @@ import type { AgentConfig, AgentFlags } from '../agent/agent-config.ts';
 import type { ApiClient } from '../drivers/coordinator-api/api-client.ts';
 import type { Config, ConfigFlags } from './config.ts';
 import type { Block } from './render.ts';
+import type { Terminal } from './terminal.ts';
 import { tryParse } from './values.ts';
 import type { ValueSpec } from './values.ts';
 
@@ -15,6 +16,8 @@ export interface ArgDef<T> {
   description: string;
   spec: ValueSpec<T>;
   optional?: boolean;
+  /** The last argument only: every remaining word (after `--`, options too). */
+  variadic?: boolean;
 }
 
 export interface OptionDef<T> {
@@ -24,6 +27,8 @@ export interface OptionDef<T> {
   required?: boolean;
   /** Boolean flags only: also accept `--no-<flag>` so the value can be set to false. */
   negatable?: boolean;
+  /** May be given several times; the values come as a list, in order. */
+  repeatable?: boolean;
 }
 
 export type ArgDefs = Record<string, ArgDef<unknown>>;
@@ -31,24 +36,33 @@ export type OptionDefs = Record<string, OptionDef<unknown>>;
 
 export type ArgValues<A extends ArgDefs> = {
   [K in keyof A]: A[K] extends ArgDef<infer T>
-    ? A[K]['optional'] extends true
-      ? T | undefined
-      : T
+    ? A[K]['variadic'] extends true
+      ? T[]
+      : A[K]['optional'] extends true
+        ? T | undefined
+        : T
     : never;
 };
 export type OptionValues<O extends OptionDefs> = {
   [K in keyof O]: O[K] extends OptionDef<infer T>
-    ? O[K]['required'] extends true
-      ? T
-      : T | undefined
+    ? O[K]['repeatable'] extends true
+      ? T[]
+      : O[K]['required'] extends true
+        ? T
+        : T | undefined
     : never;
 };
+
+/** What commander hands over for one argument: a word, the words of a variadic one, none. */
+export type RawArg = string | readonly string[] | undefined;
 
 export interface CommandResult {
   /** What `--json` prints, exactly. */
   data: unknown;
   /** What a human sees instead. */
   human: readonly Block[];
+  /** The process's exit status when it is not 0 (`mvm instance exec` passes the command's). */
+  exitCode?: number;
 }
 
 export interface CommandContext {
@@ -63,6 +77,8 @@ export interface CommandContext {
   untilShutdown(): Promise<string>;
   /** Progress lines for long-running commands; goes to stdout as it happens. */
   print(line: string): void;
+  /** The process's own streams and terminal, for commands that relay bytes (exec, shell, cp). */
+  terminal(): Terminal;
 }
 
 export interface CommandSpec<A extends ArgDefs, O extends OptionDefs> {
@@ -86,7 +102,7 @@ export interface CliCommand {
   /** Parses raw words (all problems at once), then runs the handler. */
   run(
     ctx: CommandContext,
-    rawArgs: ReadonlyArray<string | undefined>,
+    rawArgs: readonly RawArg[],
     rawOpts: Readonly<Record<string, unknown>>,
   ): Promise<CommandResult>;
 }
@@ -130,18 +146,21 @@ export function defineCommand<const A extends ArgDefs, const O extends OptionDef
 
 function parseArgs(
   args: CliCommand['args'],
-  raw: ReadonlyArray<string | undefined>,
+  raw: readonly RawArg[],
   problems: string[],
 ): Record<string, unknown> {
   const values: Record<string, unknown> = {};
   args.forEach((arg, index) => {
-    const word = raw[index];
-    if (word === undefined) {
+    const given = raw[index];
+    const words = given === undefined ? [] : typeof given === 'string' ? [given] : given;
+    if (words.length === 0) {
       if (!arg.optional)
         problems.push(`missing argument ${arg.spec.placeholder} (${arg.description})`);
+      if (arg.variadic) values[arg.name] = [];
       return;
     }
-    values[arg.name] = tryParse(arg.spec, word, arg.name, problems);
+    const parsed = words.map((word) => tryParse(arg.spec, word, arg.name, problems));
+    values[arg.name] = arg.variadic ? parsed : parsed[0];
   });
   return values;
 }
@@ -162,6 +181,10 @@ function parseOptions(
         );
     } else if (option.spec === undefined || typeof word === 'boolean') {
       values[option.name] = word === true;
+    } else if (option.repeatable) {
+      const spec = option.spec;
+      const words = Array.isArray(word) ? (word as unknown[]) : [word];
+      values[option.name] = words.map((w) => tryParse(spec, String(w), option.flag, problems));
     } else {
       values[option.name] = tryParse(option.spec, String(word), option.flag, problems);
     }
@@ -187,6 +210,17 @@ export const requiredOption = <T>(spec: ValueSpec<T>, description: string) => ({
   spec,
   description,
   required: true as const,
+});
+/** The last argument, taking every remaining word (write `--` before words that start with `-`). */
+export const variadicArg = <T>(spec: ValueSpec<T>, description: string) => ({
+  spec,
+  description,
+  variadic: true as const,
+});
+export const repeatableOption = <T>(spec: ValueSpec<T>, description: string) => ({
+  spec,
+  description,
+  repeatable: true as const,
 });
 export const flag = (description: string, negatable = false): OptionDef<boolean> => ({
   description,

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { MVM_VERSION } from '../coordinator/version.ts';
+import type { RawArg } from './command.ts';
 import type { CommandShape } from './command-catalog.ts';
 import { globalOptions, JSON_FLAG } from './global-options.ts';
 import type { Output } from './render.ts';
@@ -11,7 +12,7 @@ import type { Output } from './render.ts';
 export interface RawInvocation {
   /** The catalog entry; main loads the command's module to run it. */
   command: CommandShape;
-  args: ReadonlyArray<string | undefined>;
+  args: readonly RawArg[];
   options: Readonly<Record<string, unknown>>;
   globals: Readonly<Record<string, unknown>>;
 }
@@ -71,7 +72,7 @@ function addLeaf(
   const name = command.path[command.path.length - 1] ?? '';
   const leaf = parent.command(name).description(command.description);
   for (const arg of command.args) {
-    const label = arg.spec.placeholder.replace(/^<|>$/g, '');
+    const label = arg.spec.placeholder.replace(/^<|>$/g, '') + (arg.variadic ? '...' : '');
     leaf.argument(
       arg.optional ? `[${label}]` : `<${label}>`,
       describe(arg.description, arg.spec.choices),
@@ -79,11 +80,13 @@ function addLeaf(
   }
   for (const option of command.options) {
     const placeholder = option.spec === undefined ? '' : ` ${option.spec.placeholder}`;
-    const suffix = option.required ? ' (required)' : '';
-    leaf.option(
-      `${option.flag}${placeholder}`,
-      describe(option.description, option.spec?.choices) + suffix,
-    );
+    const suffix = option.required ? ' (required)' : option.repeatable ? ' (repeatable)' : '';
+    const text = describe(option.description, option.spec?.choices) + suffix;
+    if (option.repeatable) {
+      leaf.option(`${option.flag}${placeholder}`, text, collect);
+    } else {
+      leaf.option(`${option.flag}${placeholder}`, text);
+    }
     if (option.negatable) leaf.option(`--no-${option.flag.slice(2)}`, `unset ${option.flag}`);
   }
   if (command.output === 'data') leaf.option(JSON_FLAG.flag, JSON_FLAG.description);
@@ -91,10 +94,14 @@ function addLeaf(
     const self = received[received.length - 1] as Command;
     await execute({
       command,
-      args: self.processedArgs as Array<string | undefined>,
+      args: self.processedArgs as RawArg[],
       options: self.opts(),
     });
   });
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 function describe(text: string, choices: readonly string[] | undefined): string {

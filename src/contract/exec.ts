@@ -42,7 +42,11 @@ export const sessionSignals = [
 ] as const;
 export type SessionSignal = (typeof sessionSignals)[number];
 
-const argvSchema = z.array(rawText(MAX_COMMAND_JSON).min(1)).min(1).max(MAX_ARGS);
+const argvSchema = z
+  .array(rawText(MAX_COMMAND_JSON))
+  .min(1)
+  .max(MAX_ARGS)
+  .refine((argv) => argv[0] !== '', 'the command (the first word) must not be empty');
 const envSchema = boundedRecord(
   z
     .string()

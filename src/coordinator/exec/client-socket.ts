@@ -6,12 +6,12 @@ import {
   ValidationError,
   type MvmError,
 } from '../../core/errors.ts';
+import { sessionError } from '../../drivers/exec-tunnel/session-error.ts';
 import {
   Channel,
   clientMessageSchema,
   type ClientMessage,
   type ServerMessage,
-  type SessionError,
   type SessionStart,
 } from '../../contract/exec.ts';
 import { jsonOf } from '../../drivers/exec-tunnel/tunnel-frames.ts';
@@ -25,17 +25,6 @@ export interface ClientListener {
   input(bytes: Buffer): void;
   /** The socket closed; `error` when this side closed it over a protocol error. */
   closed(error?: MvmError): void;
-}
-
-/** An error as the session's last message: mvm errors as they are, anything else hidden. */
-export function sessionError(error: unknown): SessionError['error'] {
-  if (!isMvmError(error))
-    return { code: 'internal', message: 'internal error; see the coordinator log' };
-  return {
-    code: error.code,
-    message: error.message,
-    ...(error.details ? { details: { ...error.details } } : {}),
-  };
 }
 
 /**

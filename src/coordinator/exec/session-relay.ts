@@ -9,7 +9,7 @@ import type { InstanceRef } from '../../core/ids.ts';
 import { CreditLedger } from '../../drivers/exec-tunnel/credit.ts';
 import type { NodeTunnel, StreamEvents, TunnelStream } from '../tunnel/node-tunnel.ts';
 import type { ClientControl, ClientListener, ClientSocket } from './client-socket.ts';
-import { sessionError } from './client-socket.ts';
+import { sessionError } from '../../drivers/exec-tunnel/session-error.ts';
 
 /** How a session ended, for the audit trail and the log. */
 export type SessionOutcome =

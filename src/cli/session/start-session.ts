@@ -1,0 +1,30 @@
+import { sessionStartSchema, type SessionStartInput } from '../../contract/exec.ts';
+import type { InstanceRef } from '../../core/ids.ts';
+import { validationErrorFrom } from '../../coordinator/route-input.ts';
+import type { CommandContext } from '../command.ts';
+import { ClientSession, type SessionIo } from './client-session.ts';
+import { openSessionSocket } from './session-socket.ts';
+
+/**
+ * Checks the session here (bad input never leaves the machine), then opens it through the
+ * coordinator with the configured URL, token and CA.
+ */
+export async function startSession(
+  ctx: CommandContext,
+  ref: InstanceRef,
+  input: SessionStartInput,
+  io: SessionIo,
+): Promise<ClientSession> {
+  const parsed = sessionStartSchema.safeParse(input);
+  if (!parsed.success) throw validationErrorFrom('session', parsed.error);
+  const { coordinatorUrl, token, caPem } = ctx.config();
+  const socket = await openSessionSocket(
+    {
+      coordinatorUrl,
+      ...(token !== undefined ? { token } : {}),
+      ...(caPem !== undefined ? { caPem } : {}),
+    },
+    ref,
+  );
+  return new ClientSession(socket, parsed.data, io);
+}
