@@ -55,8 +55,11 @@ const envSchema = boundedRecord(
   rawText(MAX_COMMAND_JSON),
   256,
 );
-/** An absolute path in the guest. */
-export const guestPathSchema = rawText(4096).regex(/^\//, 'an absolute path, like /etc/hosts');
+/** An absolute path in the guest (one pattern: the published schema states it whole). */
+export const guestPathSchema = z
+  .string()
+  .max(4096)
+  .regex(new RegExp(String.raw`^/[^\u0000]*$`), 'an absolute path without NUL, like /etc/hosts');
 const windowSchema = intIn(MIN_SESSION_WINDOW, MAX_SESSION_WINDOW);
 const sizeSchema = intIn(1, 1000);
 
@@ -104,8 +107,6 @@ export const putStartSchema = z.strictObject({
   kind: z.literal('put'),
   path: guestPathSchema,
   mode: intIn(0, 0o7777),
-  /** The size the client will send, for the audit trail; the bytes themselves decide. */
-  size: intIn(0, Number.MAX_SAFE_INTEGER).optional(),
   window: windowSchema.optional(),
 });
 

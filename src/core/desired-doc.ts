@@ -76,7 +76,15 @@ export function buildNodeDocument(
     for (const pool of pools.filter((p) => p.tenantId === tenant.id).sort(byId)) {
       const mine = placed
         .filter((i) => i.tenantId === tenant.id && i.poolId === pool.id)
-        .map((i) => ({ id: i.id, ip: i.ip, mac: i.mac, desiredStatus: i.desiredStatus }));
+        .map((i) => ({
+          id: i.id,
+          ip: i.ip,
+          mac: i.mac,
+          desiredStatus: i.desiredStatus,
+          ...(i.desiredStatus === 'sleeping' && i.sleepForced === true
+            ? { forceSleep: true as const }
+            : {}),
+        }));
       if (mine.length > 0) tenantPools.push(desiredPool(pool, mine));
     }
     if (tenantPools.length === 0) continue;

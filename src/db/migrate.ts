@@ -8,6 +8,7 @@ import { fleetHealthMigration } from './migrations/0004-fleet-health.ts';
 import { poolSleepPolicyMigration } from './migrations/0005-pool-sleep-policy.ts';
 import { pressureSleepMigration } from './migrations/0006-pressure-sleep.ts';
 import { tokensMigration } from './migrations/0007-tokens.ts';
+import { instanceSleepForceMigration } from './migrations/0011-instance-sleep-force.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -21,6 +22,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0005-pool-sleep-policy': poolSleepPolicyMigration(),
     '0006-pressure-sleep': pressureSleepMigration(),
     '0007-tokens': tokensMigration(),
+    '0011-instance-sleep-force': instanceSleepForceMigration(),
   };
 }
 

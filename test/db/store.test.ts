@@ -64,6 +64,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       'applied store migration',
       'applied store migration',
       'applied store migration',
+      'applied store migration',
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -76,6 +77,10 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     expect(first.lines[4]?.context).toEqual({ dialect: name, migration: '0005-pool-sleep-policy' });
     expect(first.lines[5]?.context).toEqual({ dialect: name, migration: '0006-pressure-sleep' });
     expect(first.lines[6]?.context).toEqual({ dialect: name, migration: '0007-tokens' });
+    expect(first.lines[7]?.context).toEqual({
+      dialect: name,
+      migration: '0011-instance-sleep-force',
+    });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

@@ -62,7 +62,7 @@ export async function putFile(
   const session = await startSession(
     ctx,
     to.ref,
-    { kind: 'put', path, mode, size: info.size },
+    { kind: 'put', path, mode },
     { stdin: createReadStream(local), stdout: terminal.stdout, stderr: terminal.stderr },
   );
   const exit = await session.exit;

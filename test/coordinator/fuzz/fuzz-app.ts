@@ -171,6 +171,9 @@ function baselines(instance: string, csrPem: string): FuzzApp['baselines'] {
     rotateNodeCertificate: { params: node, body: { csrPem } },
     revokeNode: { params: node },
     listEvents: { query: { tenant: TENANT, last: '10' } },
+    // WebSocket routes: the fuzz's plain requests are validated, then refused (no upgrade).
+    nodeTunnel: { params: node },
+    execInstance: { params: { ...pool, instance } },
   };
 }
 
