@@ -173,6 +173,37 @@ function sink(slowMs = 0, onChunk?: (chunk: Buffer) => void) {
   return { stream, bytes: () => Buffer.concat(chunks) };
 }
 
+/** The CLI in-process against a listening coordinator, with its streams captured. */
+export function cliAt(
+  url: string,
+  token: string,
+): (argv: readonly string[], options?: CliOptions) => Promise<CliResult> {
+  return async (argv, options = {}) => {
+    const stdout = sink(options.slowStdoutMs, options.onStdout);
+    const stderr = sink();
+    const terminal: Terminal = {
+      stdin: options.stdin ?? Readable.from([]),
+      stdout: stdout.stream,
+      stderr: stderr.stream,
+      ...(options.tty ? { tty: options.tty } : {}),
+    };
+    let text = '';
+    const code = await runCli(argv, {
+      env: { MVM_COORDINATOR_URL: url, MVM_TOKEN: options.token ?? token },
+      readText: () => undefined,
+      stdout: { write: (chunk: string) => (text += chunk) },
+      stderr: { write: (chunk: string) => stderr.stream.write(chunk) },
+      terminal,
+      untilShutdown: () => options.shutdown ?? new Promise<string>(() => undefined),
+    });
+    return {
+      code,
+      stdout: Buffer.concat([stdout.bytes(), Buffer.from(text)]),
+      stderr: stderr.bytes().toString('utf8'),
+    };
+  };
+}
+
 export async function startExecWorld(databaseUrl: string): Promise<ExecWorld> {
   const dataDir = await mkdtemp(join(tmpdir(), 'mvm-exec-'));
   const logs = new LogLines();
@@ -199,31 +230,7 @@ export async function startExecWorld(databaseUrl: string): Promise<ExecWorld> {
   });
   await until('the node tunnel', () => tunnel.state.connected || undefined, 10_000, 20);
 
-  const mvm = async (argv: readonly string[], options: CliOptions = {}): Promise<CliResult> => {
-    const stdout = sink(options.slowStdoutMs, options.onStdout);
-    const stderr = sink();
-    const stdin = options.stdin ?? Readable.from([]);
-    const terminal: Terminal = {
-      stdin,
-      stdout: stdout.stream,
-      stderr: stderr.stream,
-      ...(options.tty ? { tty: options.tty } : {}),
-    };
-    let text = '';
-    const code = await runCli(argv, {
-      env: { MVM_COORDINATOR_URL: url, MVM_TOKEN: options.token ?? ADMIN },
-      readText: () => undefined,
-      stdout: { write: (chunk: string) => (text += chunk) },
-      stderr: { write: (chunk: string) => stderr.stream.write(chunk) },
-      terminal,
-      untilShutdown: () => options.shutdown ?? new Promise<string>(() => undefined),
-    });
-    return {
-      code,
-      stdout: Buffer.concat([stdout.bytes(), Buffer.from(text)]),
-      stderr: stderr.bytes().toString('utf8'),
-    };
-  };
+  const mvm = cliAt(url, ADMIN);
 
   return {
     url,
@@ -256,4 +263,27 @@ export async function startExecWorld(databaseUrl: string): Promise<ExecWorld> {
 /** A stdin the test writes to as it goes. */
 export function liveStdin(): PassThrough {
   return new PassThrough();
+}
+
+/** A terminal's controls as a test drives them: its size, resizes, raw mode switches. */
+export function testTty(initial: { cols: number; rows: number }) {
+  let size = initial;
+  let listener: () => void = () => undefined;
+  const raw: boolean[] = [];
+  const control: TerminalControl = {
+    setRawMode: (on) => void raw.push(on),
+    size: () => size,
+    onResize: (next) => {
+      listener = next;
+      return () => (listener = () => undefined);
+    },
+  };
+  return {
+    raw,
+    control,
+    resize(next: { cols: number; rows: number }) {
+      size = next;
+      listener();
+    },
+  };
 }
