@@ -90,6 +90,8 @@ export interface CliOptions {
   onStdout?: (chunk: Buffer) => void;
 }
 
+const CA_FILE = '/mvm-test/ca.crt';
+
 export interface ExecWorld {
   url: string;
   api: ApiClient;
@@ -177,6 +179,7 @@ function sink(slowMs = 0, onChunk?: (chunk: Buffer) => void) {
 export function cliAt(
   url: string,
   token: string,
+  caPem?: string,
 ): (argv: readonly string[], options?: CliOptions) => Promise<CliResult> {
   return async (argv, options = {}) => {
     const stdout = sink(options.slowStdoutMs, options.onStdout);
@@ -189,8 +192,12 @@ export function cliAt(
     };
     let text = '';
     const code = await runCli(argv, {
-      env: { MVM_COORDINATOR_URL: url, MVM_TOKEN: options.token ?? token },
-      readText: () => undefined,
+      env: {
+        MVM_COORDINATOR_URL: url,
+        MVM_TOKEN: options.token ?? token,
+        ...(caPem !== undefined ? { MVM_CA_FILE: CA_FILE } : {}),
+      },
+      readText: (path) => (path === CA_FILE ? caPem : undefined),
       stdout: { write: (chunk: string) => (text += chunk) },
       stderr: { write: (chunk: string) => stderr.stream.write(chunk) },
       terminal,
