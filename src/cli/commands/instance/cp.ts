@@ -5,7 +5,7 @@ import { word } from './session-values.ts';
 export const instanceCp = defineCommand({
   path: ['instance', 'cp'],
   description:
-    "Copy one file into or out of an instance, keeping its permission bits: 'mvm instance cp ./app.conf acme/web/web-1:/etc/app.conf' or 'mvm instance cp acme/web/web-1:/var/log/app.log .'. Streamed, written atomically on the far side; a warm or sleeping instance is woken first",
+    'Copy one file into or out of an instance, keeping its mode: <tenant/pool/instance>:/path on one side, a local path on the other. A warm or sleeping instance is woken first',
   args: {
     source: arg(word('<src>'), 'a local file, or <tenant/pool/instance>:/path'),
     destination: arg(word('<dst>'), 'a local path, or <tenant/pool/instance>:/path'),

@@ -10,7 +10,7 @@ import { envOf, envPair, guestPath, word } from './session-values.ts';
 export const instanceExec = defineCommand({
   path: ['instance', 'exec'],
   description:
-    "Run a command in an instance, like 'docker exec': its stdout and stderr stream here, this process's stdin goes to it (EOF too), and mvm exits with its status (128+n when killed by signal n, 124 on --timeout). Goes through the coordinator to the instance's node; a warm or sleeping instance is woken first (and stays awake, under its pool's sleep policy). Write the command after --",
+    "Run a command in an instance like 'docker exec' (write it after --): its output streams here, this stdin goes to it, and mvm exits with its status (128+n for signal n, 124 on --timeout). A warm or sleeping instance is woken first, through the coordinator",
   args: {
     path: arg(instancePath, 'the instance'),
     command: variadicArg(word('<command>'), 'the command and its arguments, after --'),

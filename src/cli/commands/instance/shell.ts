@@ -5,7 +5,7 @@ import { instancePath, text } from '../../values.ts';
 import { guestPath } from './session-values.ts';
 
 const SHELL =
-  "An interactive shell in an instance: a terminal there (the image's /bin/sh), raw mode here, window size changes passed on; mvm exits with the shell's status. Goes through the coordinator to the instance's node; a warm or sleeping instance is woken first";
+  "An interactive shell in an instance: a terminal running the image's /bin/sh, raw mode here, window resizes passed on. A warm or sleeping instance is woken first, through the coordinator";
 
 function shellCommand(verb: 'shell' | 'ssh', description: string): CliCommand {
   return defineCommand({
@@ -32,5 +32,5 @@ export const instanceShell = shellCommand('shell', SHELL);
 /** Seeds and habits say `ssh`; mvm runs no SSH server anywhere, the shell is the same path. */
 export const instanceSsh = shellCommand(
   'ssh',
-  "Same as 'mvm instance shell': mvm has no SSH (no server in the guest, no keys); the shell goes through the coordinator and the node's agent",
+  "Same as 'mvm instance shell': mvm has no SSH (no server, no keys); the shell goes through the coordinator",
 );
