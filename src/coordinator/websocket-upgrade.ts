@@ -28,6 +28,9 @@ export function upgradeOf(c: Context): UpgradeSlot | undefined {
 
 type AppFetch = (request: Request, env: UpgradeBindings) => Response | Promise<Response>;
 
+/** Every open socket is pinged this often; one that did not answer the last ping is dropped. */
+const PING_MS = 20_000;
+
 export interface WebSocketListener {
   /** Closes every accepted socket (an HTTP server's close does not see upgraded ones). */
   close(): void;
@@ -56,6 +59,15 @@ export function acceptWebSockets(
     perMessageDeflate: false,
   });
   const open = new Set<WebSocket>();
+  const alive = new WeakSet<WebSocket>();
+  // A client or agent that vanished (a closed laptop, a cut network) is found and dropped.
+  const pings = setInterval(() => {
+    for (const ws of open) {
+      if (!alive.delete(ws)) ws.terminate();
+      else ws.ping();
+    }
+  }, PING_MS);
+  pings.unref();
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => undefined);
     upgrade(req, socket, head).catch((error: unknown) => {
@@ -81,6 +93,8 @@ export function acceptWebSockets(
     const session = accepted;
     wss.handleUpgrade(req, socket, head, (ws) => {
       open.add(ws);
+      alive.add(ws);
+      ws.on('pong', () => alive.add(ws));
       ws.once('close', () => open.delete(ws));
       try {
         session(ws);
@@ -93,6 +107,7 @@ export function acceptWebSockets(
 
   return {
     close() {
+      clearInterval(pings);
       for (const ws of open) ws.terminate();
       open.clear();
       wss.close();

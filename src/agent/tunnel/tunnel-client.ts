@@ -96,7 +96,11 @@ function connectOnce(options: TunnelOptions, onOpen: () => void): Promise<boolea
     let opened = false;
     let alive = true;
     let ping: NodeJS.Timeout | undefined;
-    const stop = (): void => ws.close(1001, 'agent stopping');
+    // A clean close, but no waiting on a coordinator that no longer answers.
+    const stop = (): void => {
+      ws.close(1001, 'agent stopping');
+      setTimeout(() => ws.terminate(), 1_000).unref();
+    };
     options.signal.addEventListener('abort', stop, { once: true });
     ws.on('open', () => {
       opened = true;

@@ -66,6 +66,8 @@ export class ClientSession {
         },
       };
     });
+    // A caller that stops at `started` (a refused copy) never awaits `exit`: no stray rejection.
+    this.exit.catch(() => undefined);
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     socket.on('close', () =>
       this.fail(new UnavailableError('the coordinator closed the session before it ended')),

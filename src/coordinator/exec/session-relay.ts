@@ -17,6 +17,12 @@ export type SessionOutcome =
   | { kind: 'error'; error: SessionError['error'] }
   | { kind: 'disconnected' };
 
+/** The message that ends the session for its client, when the node ended it. */
+export function finalMessage(outcome: SessionOutcome): SessionExit | SessionError | undefined {
+  if (outcome.kind === 'exit') return outcome.exit;
+  return outcome.kind === 'error' ? { type: 'error', error: outcome.error } : undefined;
+}
+
 /** What the relay measured: the most it ever held for this session. */
 export interface RelayFigures {
   window: number;
@@ -32,7 +38,9 @@ export interface RelayFigures {
  * Relays one session between a client's socket and the node's tunnel. Credit passes through
  * end to end: the agent sends output only as the client grants it, the client sends input
  * only as the agent grants it, so the coordinator holds at most a window per direction,
- * however slow either end is. A side that sends past its credit is cut off.
+ * however slow either end is. A side that sends past its credit is cut off. The session's
+ * last message (exit or error from the node) is left to the caller to send, after it has
+ * recorded the session, so a client that saw the exit finds it in the audit trail.
  */
 export function relaySession(
   client: ClientSocket,
@@ -58,14 +66,12 @@ export function relaySession(
     };
     const abort = (error: MvmError): void => {
       stream.cancel();
-      client.fail(error);
       finish({ kind: 'error', error: sessionError(error) });
     };
     const events: StreamEvents = {
       message(message) {
         if (message.type === 'started') input = new CreditLedger(message.stdinWindow);
         if (message.type === 'exit' || message.type === 'error') {
-          client.end(message);
           finish(
             message.type === 'exit'
               ? { kind: 'exit', exit: message }
@@ -89,7 +95,6 @@ export function relaySession(
         if (passed > 0) client.send({ type: 'credit', bytes: passed });
       },
       lost(error) {
-        client.fail(error);
         finish({ kind: 'error', error: sessionError(error) });
       },
     };

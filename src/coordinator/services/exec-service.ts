@@ -7,7 +7,7 @@ import { silentLogger, type Logger } from '../../ports/logger.ts';
 import type { InstanceKey } from '../../ports/store.ts';
 import { sessionError } from '../../drivers/exec-tunnel/session-error.ts';
 import { ClientSocket } from '../exec/client-socket.ts';
-import { relaySession, type SessionOutcome } from '../exec/session-relay.ts';
+import { finalMessage, relaySession, type SessionOutcome } from '../exec/session-relay.ts';
 import type { Principal } from '../principal.ts';
 import { TunnelHub } from '../tunnel/tunnel-hub.ts';
 import { audit, type ServiceDeps } from './context.ts';
@@ -100,11 +100,12 @@ export class ExecService {
         'session ended',
       );
     } catch (error) {
-      client.fail(error);
       outcome = { kind: 'error', error: sessionError(error) };
     }
     const ms = this.deps.clock.now().getTime() - started;
     await this.record(principal, key, start, outcome, ms);
+    const last = finalMessage(outcome);
+    if (last) client.end(last);
   }
 
   /**
