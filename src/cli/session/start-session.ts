@@ -1,6 +1,6 @@
 import { sessionStartSchema, type SessionStartInput } from '../../contract/exec.ts';
 import type { InstanceRef } from '../../core/ids.ts';
-import { validationErrorFrom } from '../../coordinator/route-input.ts';
+import { ValidationError } from '../../core/errors.ts';
 import type { CommandContext } from '../command.ts';
 import { ClientSession, type SessionIo } from './client-session.ts';
 import { openSessionSocket } from './session-socket.ts';
@@ -16,7 +16,15 @@ export async function startSession(
   io: SessionIo,
 ): Promise<ClientSession> {
   const parsed = sessionStartSchema.safeParse(input);
-  if (!parsed.success) throw validationErrorFrom('session', parsed.error);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (issue) => `${['session', ...issue.path.map(String)].join('.')}: ${issue.message}`,
+    );
+    throw new ValidationError(
+      `invalid session; nothing was sent: ${problems.join('; ')}`,
+      problems,
+    );
+  }
   const { coordinatorUrl, token, caPem } = ctx.config();
   const socket = await openSessionSocket(
     {
