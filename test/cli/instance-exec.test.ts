@@ -139,7 +139,7 @@ for (const db of await databasesUnderTest()) {
       // The agent held at most the guest channel's window of unsent output.
       const held = world.agentLog
         .filter((l) => l.msg === 'session ended')
-        .map((l) => (l.obj as { held: { output: number } }).held.output);
+        .map((l) => (l.obj as { peakOutputHeld: number }).peakOutputHeld);
       expect(Math.max(...held)).toBeLessThanOrEqual(256 * 1024 + 64 * 1024);
     }, 120_000);
 

@@ -93,9 +93,9 @@ export class GuestSession {
     this.pump?.discard();
   }
 
-  /** Bytes this session holds (unsent output, untaken input), for the figures. */
-  get held(): { output: number; input: number } {
-    return { output: this.pump?.peakHeld ?? 0, input: this.input?.held ?? 0 };
+  /** What the session held at most: output read from the guest and not yet sent on. */
+  get figures(): { peakOutputHeld: number } {
+    return { peakOutputHeld: this.pump?.peakHeld ?? 0 };
   }
 
   private perform(): Promise<ServerMessage> {

@@ -70,7 +70,7 @@ export class TunnelSessions {
     this.logger.debug({ stream, kind: request.session.kind, ...request.ref }, 'session open');
     void session.run().finally(() => {
       this.sessions.delete(stream);
-      this.logger.debug({ stream, held: session.held }, 'session ended');
+      this.logger.debug({ stream, ...session.figures }, 'session ended');
     });
   }
 
