@@ -86,16 +86,18 @@ export class InstanceRuntime {
 
   /**
    * Runs one instance's steps of a plan, in order, holding its lock. `body` is the spec its
-   * `put` step records. Undefined when there is no record and nothing to do.
+   * `put` step records; `force` lets its sleep snapshot a busy guest. Undefined when there is
+   * no record and nothing to do.
    */
   run(
     ref: InstanceRef,
     steps: readonly PlanStep[],
     body?: PutInstanceBody,
+    options: { force?: boolean } = {},
   ): Promise<VmRecord | undefined> {
     const key = this.keyOf(ref);
     return this.mutex.run(key, async () =>
-      this.perform(ref, await this.deps.vms.get(key), steps, body),
+      this.perform(ref, await this.deps.vms.get(key), steps, body, options.force),
     );
   }
 
