@@ -93,5 +93,7 @@ export const runSpecSchema = z.object({
   env: z.record(z.string(), z.string()),
   cwd: z.string().startsWith('/'),
   user: z.string(),
+  /** The image's exposed TCP ports: the guest reports whether each is listened on. */
+  ports: z.array(z.number().int().min(1).max(65535)),
 });
 export type RunSpec = z.infer<typeof runSpecSchema>;

@@ -65,7 +65,8 @@ export function runSpecOf(run: ImageRunConfig): RunSpec {
     const eq = pair.indexOf('=');
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  return { version: 1, argv: run.argv, env, cwd: run.workingDir, user: run.user };
+  const ports = run.exposedPorts.filter((p) => p.protocol === 'tcp').map((p) => p.port);
+  return { version: 1, argv: run.argv, env, cwd: run.workingDir, user: run.user, ports };
 }
 
 /**

@@ -5,14 +5,13 @@
  * can travel as an artifact; the image itself is never changed to carry it.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunSpec } from '../../contract/oci-image.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 import { makeStagingDir, publishDir } from '../dev-image/cache-dir.ts';
 import { sha256File } from './oci-layout.ts';
 import { buildReproducibleExt4 } from './reproducible-ext4.ts';
-import { rm } from 'node:fs/promises';
 
 export interface RunSpecDrive {
   path: string;
@@ -30,6 +29,7 @@ export function runSpecBytes(spec: RunSpec): Buffer {
     env: spec.env,
     cwd: spec.cwd,
     user: spec.user,
+    ports: spec.ports,
   };
   return Buffer.from(`${JSON.stringify(ordered)}\n`);
 }
