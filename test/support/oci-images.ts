@@ -157,6 +157,10 @@ export async function distrolessImage(): Promise<FixtureImage> {
         ],
       },
     ],
-    config: { Entrypoint: ['/httpd', '-f', '-p', '8080', '-h', '/'], User: '65534' },
+    config: {
+      Entrypoint: ['/httpd', '-f', '-p', '8080', '-h', '/'],
+      User: '65534',
+      ExposedPorts: { '8080/tcp': {} },
+    },
   };
 }

@@ -189,7 +189,7 @@ void exec_start(const struct reply_to *r, const struct jv *req) {
   }
   const char *user = json_str(req, "user");
   if (resolve_user(user, &sp.user) < 0) {
-    reply_err(r, "bad_request", "unknown user '%s' (not in /etc/passwd)", user);
+    reply_err(r, "bad_request", "unknown user '%s' (not in /etc/passwd)", user ? user : "root");
     free_strv(sp.argv);
     return;
   }

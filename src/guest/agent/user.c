@@ -77,6 +77,8 @@ int resolve_user(const char *spec, struct user *u) {
     break;
   }
   if (f) fclose(f);
+  /* An image without /etc/passwd (distroless) still has root. */
+  if (!found && strcmp(name, "root") == 0) return 0;
   if (!found && !is_num) return -1;
   if (!found) u->uid = (uid_t)num;
   if (gid >= 0) u->gid = (gid_t)gid;
