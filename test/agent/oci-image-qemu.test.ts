@@ -23,6 +23,8 @@ import { buildDevImage } from '../../src/drivers/dev-image/build-dev-image.ts';
 import { sha256File } from '../../src/drivers/image/oci-layout.ts';
 import { buildOciRootfs } from '../../src/drivers/image/oci-rootfs.ts';
 import type { OciRootfs } from '../../src/drivers/image/oci-rootfs.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runIn } from '../cli/support/run-cli.ts';
 import { execText } from '../support/exec-output.ts';
 import { writeOciImage } from '../support/oci-fixture.ts';
 import type { FixtureImage } from '../support/oci-fixture.ts';
@@ -85,8 +87,9 @@ describe.runIf(gate.run)('OCI images in real guests', () => {
     await importImage('oci-distroless', await distrolessImage());
     dataDir = await agentDataDir('oci');
     const base = devImageSource(() => buildDevImage({ runner: testRunner }));
+    // Serving: `mvm instance logs` reaches it on its socket, as on a host.
     agent = await startAgent(testAgentConfig(dataDir), {
-      mode: 'runtime',
+      mode: 'serve',
       logger: quietLogger,
       network: null,
       images: workloadImageSource(base, async (revision) => revisions.get(revision)),
@@ -149,6 +152,30 @@ describe.runIf(gate.run)('OCI images in real guests', () => {
         `${LOCAL_API_PREFIX}/tenants/acme/pools/web/instances/web1/workload-logs?tail=0`,
       );
       expect(bad.status).toBe(400);
+    });
+
+    it('mvm instance logs prints the tail; --follow prints what comes after', async () => {
+      const env = { MVM_DATA_DIR: dataDir, MVM_NETWORK: 'off' };
+      const tail = await runIn(['instance', 'logs', 'acme/web/web1', '--tail', '50'], { env });
+      expect(tail.stderr).toBe('');
+      expect(tail.stdout).toContain('workload up: hello from /app as 1000\n');
+      let stop: (signal: string) => void = () => undefined;
+      const following = runIn(
+        ['agent', 'instance', 'logs', 'acme/web/web1', '--follow', '--tail', '1'],
+        {
+          env,
+          untilShutdown: () => new Promise((resolve) => (stop = resolve)),
+        },
+      );
+      await sleep(1_500);
+      await execText(guest(record), {
+        argv: ['sh', '-c', 'wget -qO- http://127.0.0.1:8080/follow-marker || true'],
+      });
+      await sleep(2_500);
+      stop('SIGINT');
+      const followed = await following;
+      expect(followed.code).toBe(0);
+      expect(followed.stdout).toMatch(/url:\/follow-marker\n.*response:404\n/);
     });
 
     it("exec sees the image's files, Env and WorkingDir, and not the whited-out file", async () => {

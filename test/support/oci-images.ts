@@ -132,7 +132,7 @@ export async function webImage(
       Cmd: options.cmd ?? [
         '/bin/sh',
         '-c',
-        'echo "workload up: $GREETING from $(pwd) as $(id -u)"; exec httpd -f -v -p 8080 -h /srv/www',
+        'echo "workload up: $GREETING from $(pwd) as $(id -u)"; exec httpd -f -vv -p 8080 -h /srv/www',
       ],
       Env: [`GREETING=${options.greeting ?? 'hello'}`, 'PATH=/bin'],
       WorkingDir: '/app',
