@@ -11,6 +11,8 @@ import type {
   PtyRequest,
 } from '../../drivers/guest-channel/exec-session.ts';
 import type { GetFileHandle, PutFileOptions } from '../../drivers/guest-channel/file-session.ts';
+import { readWorkloadLog, tailWorkloadLog } from '../../drivers/guest-channel/workload-log.ts';
+import type { WorkloadLogView } from '../../drivers/guest-channel/workload-log.ts';
 import type { Readable } from 'node:stream';
 import type { VmRecord } from '../state/vm-repo.ts';
 import { guestOf } from './guest-access.ts';
@@ -144,6 +146,17 @@ export class InstanceRuntime {
 
   async getFile(ref: InstanceRef, path: string): Promise<GetFileHandle> {
     return guestOf(this.deps, await this.get(ref)).getFile(path);
+  }
+
+  /** The workload's log: its last `tail` lines, or what came after position `from`. */
+  async workloadLogs(
+    ref: InstanceRef,
+    query: { tail?: number; from?: number },
+  ): Promise<WorkloadLogView> {
+    const guest = guestOf(this.deps, await this.get(ref));
+    return query.from !== undefined
+      ? readWorkloadLog(guest, query.from)
+      : tailWorkloadLog(guest, query.tail ?? 100);
   }
 
   /**
