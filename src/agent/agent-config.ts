@@ -1,5 +1,5 @@
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { AGENT_SOCKET_NAME } from '../contract/agent-api.ts';
 import { ValidationError } from '../core/errors.ts';
 import {
@@ -37,7 +37,13 @@ export interface AgentConfig {
   secretsDir: string;
   vmm: VmmChoice;
   qemu: { binary: string; accel: AccelChoice };
-  firecracker: { binary: string };
+  /** The jailer runs Firecracker confined; default: `jailer` beside the firecracker binary. */
+  firecracker: { binary: string; jailer: string };
+  /**
+   * Every VMM confined (QEMU: -sandbox, -runas, -chroot; Firecracker: the jailer), each
+   * instance as its own uid/gid = uidBase + slot. Off only on purpose (MVM_CONFINE=off).
+   */
+  confinement: { enabled: boolean; uidBase: number };
   /** Tenant networking wanted (it is still off when the agent is not root). */
   network: boolean;
   /** Run the networking and the VMMs in this namespace instead of the root one. */
@@ -219,7 +225,11 @@ function toConfig(
     secretsDir: path(values.secretsDir ?? defaultSecretsDir(env)),
     vmm: values.vmm,
     qemu: { binary: values.qemuBinary, accel: values.qemuAccel },
-    firecracker: { binary: values.firecrackerBin },
+    firecracker: {
+      binary: values.firecrackerBin,
+      jailer: values.jailerBin ?? jailerBeside(values.firecrackerBin),
+    },
+    confinement: { enabled: values.confine === 'on', uidBase: values.uidBase },
     network: values.network === 'on',
     ...(values.netns !== undefined ? { netns: values.netns } : {}),
     ...(values.underlayIp !== undefined ? { underlayIp: values.underlayIp } : {}),
@@ -238,6 +248,11 @@ function toConfig(
       guestCc: values.guestCc,
     },
   };
+}
+
+/** `/opt/fc/firecracker` -> `/opt/fc/jailer`; a bare command name -> `jailer` on PATH. */
+function jailerBeside(firecrackerBin: string): string {
+  return firecrackerBin.includes('/') ? join(dirname(firecrackerBin), 'jailer') : 'jailer';
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { idSchema, underlayIpSchema } from '../contract/common.ts';
 import { httpUrlSchema } from '../contract/common.ts';
+import { DEFAULT_UID_BASE, IDENTITY_SLOTS } from '../core/vm-identity.ts';
 
 /**
  * Every setting the agent reads, declared once: where each comes from (flag, env, config
@@ -43,6 +44,9 @@ export const agentSettings = {
   qemuBinary: { env: 'MVM_QEMU_BINARY', file: 'agent.qemuBinary' },
   qemuAccel: { env: 'MVM_QEMU_ACCEL', file: 'agent.qemuAccel' },
   firecrackerBin: { env: 'MVM_FIRECRACKER_BIN', file: 'agent.firecrackerBin' },
+  jailerBin: { env: 'MVM_JAILER_BIN', file: 'agent.jailerBin' },
+  confine: { env: 'MVM_CONFINE', file: 'agent.confine' },
+  uidBase: { file: 'agent.uidBase' },
   network: { env: 'MVM_NETWORK', file: 'agent.network' },
   netns: { flag: 'netns', file: 'agent.netns' },
   underlayIp: { flag: 'underlayIp', file: 'agent.underlayIp' },
@@ -70,6 +74,8 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   qemuBinary: 'qemu-system-x86_64',
   qemuAccel: 'auto',
   firecrackerBin: 'firecracker',
+  confine: 'on',
+  uidBase: DEFAULT_UID_BASE,
   network: 'on',
   coordinatorUrl: 'http://127.0.0.1:7070',
   production: false,
@@ -91,6 +97,13 @@ export const agentSettingsSchema = z.strictObject({
   qemuBinary: nonEmpty,
   qemuAccel: oneOf(accelChoices),
   firecrackerBin: nonEmpty,
+  jailerBin: nonEmpty.optional(),
+  confine: oneOf(['on', 'off']),
+  uidBase: z
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .min(1000, 'must be at least 1000')
+    .max(2 ** 32 - 2 - IDENTITY_SLOTS, `must be at most ${2 ** 32 - 2 - IDENTITY_SLOTS}`),
   network: oneOf(['on', 'off']),
   netns: z
     .string()

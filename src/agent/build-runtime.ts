@@ -18,6 +18,7 @@ import type { RecoveryReport } from './recover.ts';
 import { DEFAULT_TIMEOUTS } from './runtime/deps.ts';
 import type { RuntimeDeps, RuntimeTimeouts } from './runtime/deps.ts';
 import { GuestLinks } from './runtime/guest-links.ts';
+import { vmIdentities } from './runtime/identities.ts';
 import { devImageSource } from './runtime/image-source.ts';
 import type { ImageSource } from './runtime/image-source.ts';
 import { InstanceRuntime } from './runtime/instance-runtime.ts';
@@ -70,7 +71,8 @@ export async function buildRuntime(
   await mkdir(layout.vmsDir, { recursive: true, mode: 0o700 });
   // A namespaced agent's VMMs must open their taps in that namespace too.
   const vmmRunner = config.netns ? new NetnsProcessRunner(runner, config.netns) : runner;
-  const vmm = seams.vmm ?? (await loadVmm(config, { runner: vmmRunner, logger }));
+  const vmm =
+    seams.vmm ?? (await loadVmm(config, { runner: vmmRunner, hostRunner: runner, logger }));
   const db = await openAgentDb(layout.dbFile, logger);
   const cgroups = seams.cgroups === undefined ? await loadCgroups(logger) : seams.cgroups;
   const network = loadNetwork(
@@ -96,6 +98,8 @@ export async function buildRuntime(
     clock: systemClock,
     logger,
     vms: db.vms,
+    runner,
+    identities: vmIdentities(db.identities, config.confinement.uidBase),
     guests: new GuestLinks((await vmm.capabilities()).guestChannel, logger),
     layout,
     timeouts: { ...DEFAULT_TIMEOUTS, ...seams.timeouts },

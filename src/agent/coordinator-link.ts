@@ -16,6 +16,7 @@ import { sendHeartbeats } from './heartbeat/send-heartbeats.ts';
 import { NodeIdentityStore } from './join/node-identity.ts';
 import { NodeSession } from './join/node-session.ts';
 import { runAgentLoop } from './reconcile/agent-loop.ts';
+import { keepTunnel, type TunnelAuth, type TunnelState } from './tunnel/tunnel-client.ts';
 import { coordinatorReporter } from './reconcile/coordinator-reporter.ts';
 import type { CoordinatorReporter } from './reconcile/coordinator-reporter.ts';
 import { fetchVerifiedDocument } from './reconcile/fetch-document.ts';
@@ -30,6 +31,8 @@ export interface CoordinatorLink {
   readonly baseUrl: string;
   /** True for a joined host (node certificate); false for a development token. */
   readonly mtls: boolean;
+  /** The agent's tunnel to the coordinator, over which sessions into its guests come. */
+  readonly tunnel: TunnelState;
   /** One pass on the coordinator's current signed document, fetched and verified now. */
   convergeOnce(onStep?: (step: ReconcileStep) => void): Promise<ReconcileStep[]>;
   /** Starts the watch-and-reconcile loop (idempotent); stopped by the agent's close(). */
@@ -161,11 +164,21 @@ export function startLink(
     // Statuses changed upstream while we were lost (pinned instances marked failed).
     onRecovered: () => reporter.forget(),
   });
+  const tunnel = keepTunnel({
+    baseUrl: conn.api.baseUrl,
+    nodeId: conn.nodeId,
+    auth: () => tunnelAuth(conn),
+    guests: parts.runtime,
+    clock: systemClock,
+    logger,
+    signal: abort.signal,
+  });
   let loop: Promise<void> | undefined;
   const link: CoordinatorLink = {
     nodeId: conn.nodeId,
     baseUrl: conn.api.baseUrl,
     mtls: conn.session !== undefined,
+    tunnel: tunnel.state,
     convergeOnce: (onStep?: (step: ReconcileStep) => void) =>
       convergeOnce({ ...parts, conn, reporter }, onStep),
     follow() {
@@ -176,11 +189,18 @@ export function startLink(
     abort.abort();
     await loop?.catch((error: unknown) => logger.error({ err: error }, 'agent loop ended'));
     await heartbeats;
+    await tunnel.done;
     // Renewal sleeps between checks; it stops at its next wake-up and need not be awaited.
     void renewal?.catch(() => undefined);
   };
   if (options.follow !== false) link.follow();
   return { link, stop };
+}
+
+/** The node certificate when joined (read per connection: renewals apply), else the token. */
+function tunnelAuth(conn: CoordinatorConnection): TunnelAuth {
+  if (conn.session) return { tls: conn.session.tlsMaterial() };
+  return conn.settings.token !== undefined ? { token: conn.settings.token } : {};
 }
 
 interface Linked extends LinkParts {

@@ -2,17 +2,25 @@ import type { Logger } from '../ports/logger.ts';
 import type { Cgroups } from '../ports/cgroups.ts';
 
 /**
- * The cgroup v2 driver, or undefined on hosts without a cgroup2 mount (the agent then runs
- * VMs unconfined and says so in stats). Imported lazily so a host without cgroup2 still runs.
+ * The host's cgroups (each controller on cgroup2 or its v1 hierarchy, see host-cgroups.ts), or
+ * undefined on hosts with none (the agent then runs VMs without limits and says so).
+ * Imported lazily so a host without cgroups still runs.
  */
 export async function loadCgroups(logger: Logger): Promise<Cgroups | undefined> {
-  const { CgroupV2 } = await import('../drivers/cgroup-v2/cgroup-v2.ts');
-  const cgroups: Cgroups = new CgroupV2({ logger });
-  const mount = await cgroups.mountPoint();
-  if (mount === undefined) {
-    logger.warn({}, 'no cgroup2 mount on this host; VMs run without per-instance cgroups');
+  const { HostCgroups } = await import('../drivers/cgroups/host-cgroups.ts');
+  const cgroups = new HostCgroups({ logger });
+  const layout = await cgroups.layout();
+  if (layout.mode === 'none') {
+    logger.warn({}, 'no cgroups on this host; VMs run without per-instance limits');
     return undefined;
   }
-  logger.info({ mount }, 'cgroup v2 found');
+  const missing = Object.entries(layout.controllers).filter(([, where]) => where === 'none');
+  if (missing.length > 0) {
+    logger.warn(
+      { controllers: missing.map(([name]) => name) },
+      'cgroup controllers missing on this host; those limits are not applied',
+    );
+  }
+  logger.info({ ...layout, mount: await cgroups.mountPoint() }, `cgroups: ${layout.mode}`);
   return cgroups;
 }

@@ -5,13 +5,21 @@ import type { Logger } from '../ports/logger.ts';
 import type { HostFacts } from '../drivers/qemu/detect-accel.ts';
 import type { ProcessRunner } from '../ports/process-runner.ts';
 import type { Vmm } from '../ports/vmm.ts';
+import type { JailerConfig } from '../drivers/firecracker/vm-layout.ts';
+import { agentLayout } from './runtime/layout.ts';
 import { devImageOptions } from './agent-config.ts';
 import type { AgentConfig } from './agent-config.ts';
 
-export type VmmConfig = Pick<AgentConfig, 'vmm' | 'qemu' | 'firecracker' | 'cacheDir' | 'devImage'>;
+export type VmmConfig = Pick<
+  AgentConfig,
+  'vmm' | 'qemu' | 'firecracker' | 'cacheDir' | 'devImage' | 'confinement' | 'dataDir'
+>;
 
 interface LoadVmmDeps {
+  /** Runs the VMMs (in the agent's network namespace when it has one). */
   runner: ProcessRunner;
+  /** Host commands in the agent's own namespaces (a jail's bind mounts); default `runner`. */
+  hostRunner?: ProcessRunner;
   logger: Logger;
 }
 
@@ -19,7 +27,8 @@ interface LoadVmmDeps {
  * The configured driver, imported lazily so a node runs without the other one's code paths.
  * QEMU picks KVM only if it boots our guest (else TCG); Firecracker has no fallback, so the
  * agent says up front when its guests cannot boot here (their starts then fail at the
- * readiness deadline with a reason, instead of hanging).
+ * readiness deadline with a reason, instead of hanging). Either is confined unless turned
+ * off; whatever this host cannot confine is said loudly, at error level, never silently.
  */
 export async function loadVmm(config: VmmConfig, deps: LoadVmmDeps): Promise<Vmm> {
   if (config.vmm === 'qemu') {
@@ -33,10 +42,23 @@ export async function loadVmm(config: VmmConfig, deps: LoadVmmDeps): Promise<Vmm
       accel: config.qemu.accel,
       qemuBinary: config.qemu.binary,
       image,
+      confine: config.confinement.enabled,
     });
+    reportConfinement(deps.logger, 'qemu', config.confinement.enabled, created.confinement.missing);
     return created.vmm;
   }
-  return loadFirecracker(config.firecracker.binary, deps);
+  return loadFirecracker(config, deps);
+}
+
+/** What runs unconfined, and why, at error level: an operator must see it. */
+function reportConfinement(log: Logger, vmm: string, enabled: boolean, missing: string[]): void {
+  if (!enabled) {
+    log.error({ vmm }, 'VMM CONFINEMENT IS OFF (MVM_CONFINE=off): VMMs run as root, unconfined');
+  } else if (missing.length > 0) {
+    log.error({ vmm, missing }, 'VMMs run PARTLY UNCONFINED on this host');
+  } else {
+    log.info({ vmm }, 'VMMs run confined (unprivileged per-instance user, chroot, seccomp)');
+  }
 }
 
 /**
@@ -56,7 +78,8 @@ export async function firecrackerGuestProblem(facts?: HostFacts): Promise<string
   return undefined;
 }
 
-async function loadFirecracker(bin: string, deps: LoadVmmDeps): Promise<Vmm> {
+async function loadFirecracker(config: VmmConfig, deps: LoadVmmDeps): Promise<Vmm> {
+  const bin = config.firecracker.binary;
   const [{ FirecrackerVmm }, { versionFromBinary }] = await Promise.all([
     import('../drivers/firecracker/firecracker-vmm.ts'),
     import('../drivers/firecracker/firecracker-version.ts'),
@@ -74,10 +97,43 @@ async function loadFirecracker(bin: string, deps: LoadVmmDeps): Promise<Vmm> {
     );
   }
   deps.logger.info({ bin, version: version.raw }, 'vmm driver: firecracker');
+  const jailer = config.confinement.enabled ? await jailerFor(config, deps) : undefined;
+  const missing = config.confinement.enabled && !jailer ? [jailerProblem(config)] : [];
+  reportConfinement(deps.logger, 'firecracker', config.confinement.enabled, missing);
   return new FirecrackerVmm({
     firecrackerBin: bin,
     runner: deps.runner,
+    ...(deps.hostRunner ? { hostRunner: deps.hostRunner } : {}),
     clock: systemClock,
     logger: deps.logger,
+    ...(jailer ? { jailer } : {}),
   });
+}
+
+/**
+ * The jailer, chrooting each VM under `<dataDir>/jail` (the drives' filesystem, so writable
+ * drives are hard-linked in); every VM gets its own uid/gid from the spec. The cgroup is the
+ * agent's own placement (the jailer 1.0's cgroup flags know one hierarchy version at a time,
+ * while a hybrid host splits controllers between two).
+ */
+async function jailerFor(config: VmmConfig, deps: LoadVmmDeps): Promise<JailerConfig | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const runs = await deps.runner
+    .run(config.firecracker.jailer, ['--version'], { check: false, timeoutMs: 5_000 })
+    .then((r) => r.exitCode === 0)
+    .catch(() => false);
+  if (!runs) return undefined;
+  const base = config.confinement.uidBase;
+  return {
+    jailerBin: config.firecracker.jailer,
+    uid: base,
+    gid: base,
+    chrootBaseDir: agentLayout(config.dataDir).jailsDir,
+  };
+}
+
+function jailerProblem(config: VmmConfig): string {
+  return process.getuid?.() !== 0
+    ? 'the agent is not root, so the jailer cannot run'
+    : `the jailer '${config.firecracker.jailer}' does not run; set MVM_JAILER_BIN`;
 }

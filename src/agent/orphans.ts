@@ -6,6 +6,7 @@ import {
   processStartTime,
   terminate,
 } from '../drivers/process/process-control.ts';
+import { orphanJails, processesInJails, removeJail } from './orphan-jails.ts';
 import { MVM_PREFIX } from './runtime/vm-key.ts';
 import type { RuntimeDeps } from './runtime/deps.ts';
 
@@ -13,8 +14,9 @@ import type { RuntimeDeps } from './runtime/deps.ts';
 const ORPHAN_TERM_MS = 2_000;
 const ORPHAN_KILL_MS = 2_000;
 
-/** Only what the reaper acts through. */
-export type OrphanDeps = Pick<RuntimeDeps, 'layout' | 'cgroups' | 'logger' | 'clock'>;
+/** Only what the reaper acts through; without a runner, a jail's bind mounts stay (logged). */
+export type OrphanDeps = Pick<RuntimeDeps, 'layout' | 'cgroups' | 'logger' | 'clock'> &
+  Partial<Pick<RuntimeDeps, 'runner'>>;
 
 export interface OrphanReport {
   processes: number[];
@@ -36,14 +38,15 @@ export interface OrphanPlan {
   processes: VmmProcess[];
   /** mvm cgroups no record owns, with the pids still in each. */
   cgroups: Array<{ key: string; pids: number[] }>;
-  /** Instance dirs and secrets drive dirs (names below either) no record owns. */
+  /** Instance dirs, secrets drive dirs and jails (names below any) no record owns. */
   dirs: string[];
 }
 
 /**
- * Removes what no record owns: VMM processes running out of our vms dir, mvm cgroups,
- * instance dirs and secrets drive dirs (reported once per instance in `dirs`). Processes first (a cgroup or dir still in use cannot go cleanly). Run at
- * start, before anything else acts on the instances.
+ * Removes what no record owns: VMM processes running out of our vms dir or in a Firecracker
+ * jail of ours, mvm cgroups, instance dirs, secrets drive dirs and jails (reported once per
+ * instance in `dirs`). Processes first (a cgroup or dir still in use cannot go cleanly). Run
+ * at start, before anything else acts on the instances.
  */
 export async function reapOrphans(
   deps: OrphanDeps,
@@ -74,9 +77,13 @@ export async function findOrphans(
   owned: ReadonlySet<string>,
   livePids: ReadonlySet<number>,
 ): Promise<OrphanPlan> {
-  const processes = (await vmmProcesses(deps.layout.vmsDir)).filter(
-    (p) => p.key !== undefined && !livePids.has(p.pid),
-  );
+  const jails = await orphanJails(deps.layout.jailsDir, owned);
+  const processes = [
+    ...(await vmmProcesses(deps.layout.vmsDir)).filter(
+      (p) => p.key !== undefined && !livePids.has(p.pid),
+    ),
+    ...(await processesInJails(jails, livePids)),
+  ];
   const cgroups: OrphanPlan['cgroups'] = [];
   for (const key of (await deps.cgroups?.list()) ?? []) {
     if (owned.has(key)) continue;
@@ -87,6 +94,7 @@ export async function findOrphans(
     const names = await readdir(parent).catch(() => [] as string[]);
     for (const name of names) if (name.startsWith(MVM_PREFIX) && !owned.has(name)) dirs.add(name);
   }
+  for (const jail of jails) dirs.add(jail.key);
   return { processes, cgroups, dirs: [...dirs] };
 }
 
@@ -146,9 +154,10 @@ export async function removeOrphanCgroup(deps: OrphanDeps, key: string): Promise
   }
 }
 
-/** An instance's dir and its secrets drive dir (outside the data dir), whichever exist. */
+/** An instance's dir, its secrets drive dir (outside the data dir) and jail, whichever exist. */
 export async function removeOrphanDir(deps: OrphanDeps, name: string): Promise<void> {
   for (const parent of [deps.layout.vmsDir, deps.layout.secretsDir]) {
     await rm(join(parent, name), { recursive: true, force: true });
   }
+  await removeJail(deps, name);
 }

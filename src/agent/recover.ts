@@ -46,6 +46,8 @@ export async function recover(
   }
   const owned = new Set((await deps.vms.list()).map((r) => r.key));
   report.orphans = await reapOrphans(deps, owned, livePids);
+  const released = await deps.identities.releaseUnowned(owned);
+  if (released.length > 0) deps.logger.warn({ keys: released }, 'released orphan VMM identities');
   await rebuildNetwork(deps);
   deps.logger.info({ ...report }, 'recovery done');
   return report;

@@ -10,7 +10,9 @@ import { randomSuffix } from '../coordinator/random-suffix.ts';
 import { NodeProcessRunner } from '../drivers/process/node-process-runner.ts';
 import type { AgentConfig } from './agent-config.ts';
 import { buildRuntime } from './build-runtime.ts';
-import type { RuntimeSeams } from './build-runtime.ts';
+import type { BuiltRuntime, RuntimeSeams } from './build-runtime.ts';
+import { errorMessage } from '../core/errors.ts';
+import type { Logger } from '../ports/logger.ts';
 import { connectCoordinator, startLink } from './coordinator-link.ts';
 import type { CoordinatorLink, LinkOptions } from './coordinator-link.ts';
 import { NodeIdentityStore } from './join/node-identity.ts';
@@ -80,6 +82,7 @@ export async function startAgent(
   };
   try {
     if (serving) closers.push(await serveLocalApi(config.socket, built.runtime, built.deps));
+    if (serving) closers.push(watchVmmExits(built, logger));
     const link = coordinator
       ? startLink(coordinator, { dataDir: config.dataDir, underlayIp, ...built }, options)
       : undefined;
@@ -109,6 +112,24 @@ export async function startAgent(
     await close();
     throw error;
   }
+}
+
+/** Periodically fails instances whose VMM died (see runtime/vmm-exits.ts); returns its stop. */
+function watchVmmExits(built: BuiltRuntime, logger: Logger): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const check = async (): Promise<void> => {
+    await built.runtime.failExited().catch((error: unknown) => {
+      logger.warn({ error: errorMessage(error) }, 'checking for dead VMMs failed');
+    });
+  };
+  const timer = setInterval(() => {
+    running ??= check().finally(() => (running = undefined));
+  }, built.deps.timeouts.exitCheckMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }
 
 /** The underlay address recorded when this host joined, if it did and one was known. */

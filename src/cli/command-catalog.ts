@@ -31,6 +31,7 @@ export interface CommandShape {
     spec?: SpecShape;
     required?: boolean;
     negatable?: boolean;
+    repeatable?: boolean;
   }>;
   output: 'data' | 'text';
 }
@@ -62,6 +63,7 @@ export function shapeOf(command: CommandShape): CommandShape {
       ...(option.spec === undefined ? {} : { spec: specShape(option.spec) }),
       ...(option.required === undefined ? {} : { required: option.required }),
       ...(option.negatable === undefined ? {} : { negatable: option.negatable }),
+      ...(option.repeatable === undefined ? {} : { repeatable: option.repeatable }),
     })),
     output: command.output,
   };

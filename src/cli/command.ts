@@ -3,6 +3,7 @@ import type { AgentConfig, AgentFlags } from '../agent/agent-config.ts';
 import type { ApiClient } from '../drivers/coordinator-api/api-client.ts';
 import type { Config, ConfigFlags } from './config.ts';
 import type { Block } from './render.ts';
+import type { Terminal } from './terminal.ts';
 import { tryParse } from './values.ts';
 import type { ValueSpec } from './values.ts';
 
@@ -15,7 +16,10 @@ export interface ArgDef<T> {
   description: string;
   spec: ValueSpec<T>;
   optional?: boolean;
-  /** The last argument only: takes every remaining word (at least one), each parsed by `spec`. */
+  /**
+   * The last argument only: takes every remaining word (at least one unless `optional`), each
+   * parsed by `spec`; words after `--` count too, options included.
+   */
   variadic?: boolean;
 }
 
@@ -29,6 +33,8 @@ export interface OptionDef<T> {
   required?: boolean;
   /** Boolean flags only: also accept `--no-<flag>` so the value can be set to false. */
   negatable?: boolean;
+  /** May be given several times; the values come as a list, in order. */
+  repeatable?: boolean;
 }
 
 export type ArgDefs = Record<string, ArgDef<unknown>>;
@@ -45,9 +51,11 @@ export type ArgValues<A extends ArgDefs> = {
 };
 export type OptionValues<O extends OptionDefs> = {
   [K in keyof O]: O[K] extends OptionDef<infer T>
-    ? O[K]['required'] extends true
-      ? T
-      : T | undefined
+    ? O[K]['repeatable'] extends true
+      ? T[]
+      : O[K]['required'] extends true
+        ? T
+        : T | undefined
     : never;
 };
 
@@ -56,6 +64,8 @@ export interface CommandResult {
   data: unknown;
   /** What a human sees instead. */
   human: readonly Block[];
+  /** The process's exit status when it is not 0 (`mvm instance exec` passes the command's). */
+  exitCode?: number;
 }
 
 export interface CommandContext {
@@ -70,6 +80,8 @@ export interface CommandContext {
   untilShutdown(): Promise<string>;
   /** Progress lines for long-running commands; goes to stdout as it happens. */
   print(line: string): void;
+  /** The process's own streams and terminal, for commands that relay bytes (exec, shell, cp). */
+  terminal(): Terminal;
 }
 
 export interface CommandSpec<A extends ArgDefs, O extends OptionDefs> {
@@ -147,6 +159,7 @@ function parseArgs(
     if (words.length === 0) {
       if (!arg.optional)
         problems.push(`missing argument ${arg.spec.placeholder} (${arg.description})`);
+      if (arg.variadic) values[arg.name] = [];
       return;
     }
     const parsed = words.map((word, i) =>
@@ -173,6 +186,10 @@ function parseOptions(
         );
     } else if (option.spec === undefined || typeof word === 'boolean') {
       values[option.name] = word === true;
+    } else if (option.repeatable) {
+      const spec = option.spec;
+      const words = Array.isArray(word) ? (word as unknown[]) : [word];
+      values[option.name] = words.map((w) => tryParse(spec, String(w), option.flag, problems));
     } else {
       values[option.name] = tryParse(option.spec, String(word), option.flag, problems);
     }
@@ -190,12 +207,6 @@ export const optionalArg = <T>(spec: ValueSpec<T>, description: string) => ({
   description,
   optional: true as const,
 });
-/** The last argument, taking one or more words. */
-export const variadicArg = <T>(spec: ValueSpec<T>, description: string) => ({
-  spec,
-  description,
-  variadic: true as const,
-});
 export const option = <T>(spec: ValueSpec<T>, description: string): OptionDef<T> => ({
   spec,
   description,
@@ -204,6 +215,17 @@ export const requiredOption = <T>(spec: ValueSpec<T>, description: string) => ({
   spec,
   description,
   required: true as const,
+});
+/** The last argument, taking every remaining word (write `--` before words that start with `-`). */
+export const variadicArg = <T>(spec: ValueSpec<T>, description: string) => ({
+  spec,
+  description,
+  variadic: true as const,
+});
+export const repeatableOption = <T>(spec: ValueSpec<T>, description: string) => ({
+  spec,
+  description,
+  repeatable: true as const,
 });
 export const flag = (description: string, negatable = false): OptionDef<boolean> => ({
   description,

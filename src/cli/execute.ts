@@ -11,18 +11,21 @@ import { loadConfig } from './config.ts';
 import type { Config, ConfigFlags } from './config.ts';
 import type { RawInvocation } from './program.ts';
 import { renderHuman, renderJson } from './render.ts';
+import { processTerminal } from './terminal.ts';
 
 /**
  * Running one parsed command: its context (layered config, API client, shutdown signal) and
  * the printer. Loaded by main only once a command runs, so help and version never pay for
  * config parsing, the API contract or the command modules.
  */
-export async function execute(io: CliIo, invocation: RawInvocation): Promise<void> {
+export async function execute(io: CliIo, invocation: RawInvocation): Promise<number> {
   const command = await loadCommand(invocation.command);
   const json = command.output === 'data' && invocation.options['json'] === true;
   const context = makeContext(io, invocation.globals, json);
   const result = await command.run(context, invocation.args, invocation.options);
-  io.stdout.write(json ? renderJson(result.data) : renderHuman(result.human));
+  const text = json ? renderJson(result.data) : renderHuman(result.human);
+  if (text !== '') io.stdout.write(text);
+  return result.exitCode ?? 0;
 }
 
 function globalFlags(globals: Readonly<Record<string, unknown>>): ConfigFlags {
@@ -80,6 +83,7 @@ function makeContext(
       return client;
     },
     untilShutdown: io.untilShutdown ?? untilSignal,
+    terminal: () => io.terminal ?? processTerminal(),
     // With --json, stdout carries exactly the JSON document; progress goes to stderr.
     print: (line) => (json ? io.stderr : io.stdout).write(`${line}\n`),
   };

@@ -37,16 +37,19 @@ function commanderExit(error: CommanderError, io: CliIo, json: boolean): number 
  */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const json = wantsJson(argv);
+  let exitCode = EXIT_OK;
   const program = buildProgram({
     commands: await loadCatalog(),
     groups: groupDescriptions,
     stdout: io.stdout,
     stderr: io.stderr,
-    execute: async (invocation) => (await import('./execute.ts')).execute(io, invocation),
+    execute: async (invocation) => {
+      exitCode = await (await import('./execute.ts')).execute(io, invocation);
+    },
   });
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    return EXIT_OK;
+    return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) return commanderExit(error, io, json);
     io.stderr.write(renderError(error, json));

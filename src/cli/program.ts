@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { MVM_VERSION } from '../coordinator/version.ts';
-import type { CommandShape } from './command-catalog.ts';
 import type { RawArg } from './command.ts';
+import type { CommandShape } from './command-catalog.ts';
 import { globalOptions, JSON_FLAG } from './global-options.ts';
 import type { Output } from './render.ts';
 
@@ -80,11 +80,13 @@ function addLeaf(
   }
   for (const option of command.options) {
     const placeholder = option.spec === undefined ? '' : ` ${option.spec.placeholder}`;
-    const suffix = option.required ? ' (required)' : '';
-    leaf.option(
-      `${option.flag}${placeholder}`,
-      describe(option.description, option.spec?.choices) + suffix,
-    );
+    const suffix = option.required ? ' (required)' : option.repeatable ? ' (repeatable)' : '';
+    const text = describe(option.description, option.spec?.choices) + suffix;
+    if (option.repeatable) {
+      leaf.option(`${option.flag}${placeholder}`, text, collect);
+    } else {
+      leaf.option(`${option.flag}${placeholder}`, text);
+    }
     if (option.negatable) leaf.option(`--no-${option.flag.slice(2)}`, `unset ${option.flag}`);
   }
   if (command.output === 'data') leaf.option(JSON_FLAG.flag, JSON_FLAG.description);
@@ -96,6 +98,10 @@ function addLeaf(
       options: self.opts(),
     });
   });
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 function describe(text: string, choices: readonly string[] | undefined): string {

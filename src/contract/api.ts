@@ -5,6 +5,7 @@ import {
   desiredWatchResponseSchema,
   signingKeySchema,
 } from './desired.ts';
+import { clientMessageSchema, serverMessageSchema, tunnelRequestSchema } from './exec.ts';
 import { heartbeatResultSchema, heartbeatSchema } from './heartbeat.ts';
 import { instanceStatsSchema, nodeReportViewSchema } from './node-report.ts';
 import {
@@ -94,8 +95,23 @@ export interface RouteDef {
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
+  /** The JSON answer; for a WebSocket route, the messages its server side sends. */
   response: z.ZodType;
-  status: 200 | 201;
+  /** 101: a WebSocket upgrade (see `websocket`). */
+  status: 200 | 201 | 101;
+  /**
+   * A WebSocket route: the scope check and the path's validation run on the upgrade request,
+   * like any route's; a plain request without the upgrade is answered 400.
+   */
+  websocket?: WebSocketDef;
+}
+
+export interface WebSocketDef {
+  /** How binary messages are framed. */
+  binary: string;
+  /** The JSON (text or control) messages each side sends. */
+  client: z.ZodType;
+  server: z.ZodType;
 }
 
 const tenantParams = z.strictObject({ tenant: idSchema });
@@ -550,10 +566,47 @@ export const routes = {
     response: poolConfigSchema,
     status: 200,
   }),
+  nodeTunnel: route({
+    method: 'get',
+    path: '/nodes/:node/tunnel',
+    summary:
+      "The agent's own connection for sessions into its instances (WebSocket): the coordinator opens exec, pty and file sessions over it, so a node needs no inbound port",
+    scope: 'node',
+    params: nodeParams,
+    response: serverMessageSchema,
+    status: 101,
+    websocket: {
+      binary:
+        'tunnel frames: [type u8][stream u32 BE][payload]; type 1 control (JSON), 2 stdin, 3 stdout, 4 stderr, 5 credit (u32 BE); see docs/exec.md',
+      client: serverMessageSchema,
+      server: tunnelRequestSchema,
+    },
+  }),
+  execInstance: route({
+    method: 'get',
+    path: '/tenants/:tenant/pools/:pool/instances/:instance/exec',
+    summary:
+      'A session in the instance (WebSocket): a command, a terminal or a file copy, relayed to its node; a warm or sleeping instance is woken first',
+    scope: 'tenant',
+    params: instanceParams,
+    response: serverMessageSchema,
+    status: 101,
+    websocket: {
+      binary:
+        '[channel u8][bytes]: 0 stdin (client), 1 stdout, 2 stderr (server); see docs/exec.md',
+      client: clientMessageSchema,
+      server: serverMessageSchema,
+    },
+  }),
 } as const;
 
 export type Routes = typeof routes;
 export type RouteName = keyof Routes;
+/** Routes answered with JSON (everything but the WebSocket upgrades). */
+export type JsonRouteName = {
+  [K in RouteName]: Routes[K] extends { websocket: WebSocketDef } ? never : K;
+}[RouteName];
+export type WebSocketRouteName = Exclude<RouteName, JsonRouteName>;
 
 /** Fills `:name` placeholders; values are ids already validated by the caller's schemas. */
 export function fillPath(path: string, params: Record<string, string> = {}): string {

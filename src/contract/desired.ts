@@ -29,6 +29,8 @@ export const desiredInstanceSchema = z.strictObject({
   ip: ipv4Schema,
   mac: macSchema,
   desiredStatus: desiredStatusSchema,
+  /** Only with desiredStatus sleeping: snapshot it even while its guest is busy. */
+  forceSleep: z.literal(true).optional(),
 });
 export type DesiredInstance = z.infer<typeof desiredInstanceSchema>;
 

@@ -103,10 +103,21 @@ export type ScalePoolRequest = z.infer<typeof scalePoolSchema>;
 
 export const instanceActions = ['start', 'stop', 'warm', 'sleep', 'wake', 'destroy'] as const;
 export type InstanceAction = (typeof instanceActions)[number];
-export const instanceActionSchema = z.strictObject({
-  action: z.enum(instanceActions),
-  expectedVersion: expectedVersionSchema.optional(),
-});
+export const instanceActionSchema = z
+  .strictObject({
+    action: z.enum(instanceActions),
+    /**
+     * sleep only: snapshot the instance even while its guest is busy. Without it, a sleep of a
+     * guest with work in flight is refused by its node (the instance keeps running, the refusal
+     * is its failureReason) and retried.
+     */
+    force: z.boolean().optional(),
+    expectedVersion: expectedVersionSchema.optional(),
+  })
+  .refine((r) => r.force !== true || r.action === 'sleep', {
+    message: 'force applies to sleep only',
+    path: ['force'],
+  });
 export type InstanceActionRequest = z.infer<typeof instanceActionSchema>;
 
 const MAX_LABELS = 64;

@@ -81,6 +81,8 @@ export const instanceSchema = z.object({
   lastActiveAt: z.string().nullable(),
   /** Set while the scheduler holds the instance asleep to make room under memory pressure. */
   pressureSleptAt: z.string().nullable(),
+  /** Asked to sleep with force (its node snapshots it even while busy). */
+  sleepForced: z.boolean().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   version: z.number().int(),

@@ -5,15 +5,28 @@ import {
   isMvmError,
   PayloadTooLargeError,
   StoreUnavailableError,
+  ValidationError,
   type MvmError,
 } from '../core/errors.ts';
-import { MAX_REQUEST_BODY_BYTES, routes, type RouteDef, type RouteName } from '../contract/api.ts';
+import {
+  MAX_REQUEST_BODY_BYTES,
+  routes,
+  type JsonRouteName,
+  type RouteDef,
+  type RouteName,
+  type WebSocketRouteName,
+} from '../contract/api.ts';
 import type { CertificateAuthority } from '../ports/certificate-authority.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Store } from '../ports/store.ts';
 import { ChangeNotifier } from './desired/change-notifier.ts';
 import { ephemeralSigningKey, type SigningKey } from './desired/signing-key.ts';
-import { createHandlers, type Handlers } from './handlers.ts';
+import {
+  createHandlers,
+  createSocketHandlers,
+  type Handlers,
+  type SocketHandlers,
+} from './handlers.ts';
 import { httpStatusOf } from '../contract/http-status.ts';
 import type { AdminTokenHome } from './admin-token.ts';
 import { requireScope, type Access, type AccessEnv, type Credentials } from './access.ts';
@@ -22,7 +35,9 @@ import { clientWentAway } from './client-gone.ts';
 import { buildOpenApi } from './openapi.ts';
 import { parseRouteInput, type ParsedInput } from './route-input.ts';
 import { ephemeralKeyring, type Keyring } from './secrets/keyring.ts';
+import type { ExecTimeouts, SocketSession } from './services/exec-service.ts';
 import { createServices, type Services } from './services/index.ts';
+import { upgradeOf } from './websocket-upgrade.ts';
 import type { Logger } from '../ports/logger.ts';
 
 export interface CoordinatorAppDeps {
@@ -49,6 +64,8 @@ export interface CoordinatorAppDeps {
   secretsKeyring?: Keyring;
   /** The TLS client certificate of a request, when the listener is HTTPS (serve.ts). */
   peerCertificate?: (c: Context) => PeerCertificate | undefined;
+  /** How long sessions wait for their start, a woken instance and a node's tunnel. */
+  execTimeouts?: Partial<ExecTimeouts>;
 }
 
 export interface CoordinatorApp {
@@ -81,7 +98,7 @@ function credentialsFor(deps: CoordinatorAppDeps, services: Services): Credentia
 
 function register(
   app: Hono<AccessEnv>,
-  name: RouteName,
+  name: JsonRouteName,
   def: RouteDef,
   handlers: Handlers,
   credentials: Credentials,
@@ -94,9 +111,35 @@ function register(
     async (c) => {
       const input = await parseRouteInput(c, def);
       const result = await handler({ ...c.get('access'), ...input });
-      return c.json(result as object, def.status);
+      return c.json(result as object, def.status as 200 | 201);
     },
   );
+}
+
+/**
+ * A WebSocket route: the same scope check and input validation as any route, on the upgrade
+ * request; its handler gives the session, which the listener runs once the socket is open
+ * (websocket-upgrade.ts). A plain request is answered 400: there is nothing to answer it with.
+ */
+function registerSocket(
+  app: Hono<AccessEnv>,
+  name: WebSocketRouteName,
+  def: RouteDef,
+  handlers: SocketHandlers,
+  credentials: Credentials,
+): void {
+  const handler = handlers[name] as (input: Access & ParsedInput) => Promise<SocketSession>;
+  app.get(`/v1${def.path}`, requireScope(name, def, credentials), async (c) => {
+    const input = await parseRouteInput(c, def);
+    const upgrade = upgradeOf(c);
+    if (upgrade === undefined) {
+      throw new ValidationError(
+        `${def.path} is a WebSocket route: connect with 'Upgrade: websocket' (as 'mvm instance exec' does); see /v1/openapi.json`,
+      );
+    }
+    upgrade.accept(await handler({ ...c.get('access'), ...input }));
+    return c.body(null, 200);
+  });
 }
 
 function logged(deps: CoordinatorAppDeps, error: MvmError): void {
@@ -115,6 +158,7 @@ export function createCoordinatorApp(deps: CoordinatorAppDeps): CoordinatorApp {
     keyring: deps.secretsKeyring ?? ephemeralKeyring(),
   });
   const handlers = createHandlers(services, { version: deps.version, store: deps.store.dialect });
+  const socketHandlers = createSocketHandlers(services);
   const openapi = buildOpenApi(deps.version);
   const credentials = credentialsFor(deps, services);
   const app = new Hono<AccessEnv>();
@@ -129,7 +173,9 @@ export function createCoordinatorApp(deps: CoordinatorAppDeps): CoordinatorApp {
   );
   app.get('/v1/openapi.json', (c) => c.json(openapi));
   for (const [name, def] of Object.entries(routes) as [RouteName, RouteDef][]) {
-    register(app, name, def, handlers, credentials);
+    if (def.websocket)
+      registerSocket(app, name as WebSocketRouteName, def, socketHandlers, credentials);
+    else register(app, name as JsonRouteName, def, handlers, credentials);
   }
   app.notFound((c) =>
     c.json(

@@ -1,7 +1,8 @@
 import type { z } from 'zod';
-import type { Routes, RouteName } from '../contract/api.ts';
+import type { JsonRouteName, Routes, RouteName, WebSocketRouteName } from '../contract/api.ts';
 import type { Access } from './access.ts';
 import { actorOf } from './principal.ts';
+import type { SocketSession } from './services/exec-service.ts';
 import type { Services } from './services/index.ts';
 
 type Field<R, F extends string> =
@@ -15,8 +16,25 @@ export type HandlerInput<K extends RouteName> = Access<Routes[K]['scope']> & {
 };
 
 export type Handlers = {
-  [K in RouteName]: (input: HandlerInput<K>) => Promise<z.input<Routes[K]['response']>>;
+  [K in JsonRouteName]: (input: HandlerInput<K>) => Promise<z.input<Routes[K]['response']>>;
 };
+
+/** WebSocket routes give the session to run on the upgraded socket. */
+export type SocketHandlers = {
+  [K in WebSocketRouteName]: (input: HandlerInput<K>) => Promise<SocketSession>;
+};
+
+export function createSocketHandlers(s: Services): SocketHandlers {
+  return {
+    nodeTunnel: ({ params }) => s.exec.tunnel(params.node),
+    execInstance: ({ principal, params }) =>
+      s.exec.session(principal, {
+        tenantId: params.tenant,
+        poolId: params.pool,
+        instanceId: params.instance,
+      }),
+  };
+}
 
 /**
  * Binds each route of the contract to a service call, and nothing else: who may call a route

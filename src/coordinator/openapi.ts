@@ -39,10 +39,37 @@ const securityOf: Record<Scope, JsonSchema[]> = {
   'node-certificate': [{ nodeCertificate: [] }],
 };
 
+/** A WebSocket route's answer: the upgrade, and the messages the socket then carries. */
+function upgradeResponses(def: RouteDef): JsonSchema {
+  const ws = def.websocket;
+  if (!ws) return {};
+  return {
+    responses: {
+      '101': {
+        description: `Switching Protocols to a WebSocket. Binary messages: ${ws.binary}. Text (or control) messages: see x-mvm-websocket.`,
+      },
+    },
+    'x-mvm-websocket': {
+      binary: ws.binary,
+      client: schemaOf(ws.client, 'input'),
+      server: schemaOf(ws.server, 'output'),
+    },
+  };
+}
+
 function operation(name: string, def: RouteDef): JsonSchema {
   const errorResponse = {
     content: { 'application/json': { schema: schemaOf(errorBodySchema, 'output') } },
   };
+  const upgrade = upgradeResponses(def);
+  const success = def.websocket
+    ? (upgrade['responses'] as JsonSchema)
+    : {
+        [String(def.status)]: {
+          description: 'success',
+          content: { 'application/json': { schema: schemaOf(def.response, 'output') } },
+        },
+      };
   return {
     operationId: name,
     summary: def.summary,
@@ -59,13 +86,8 @@ function operation(name: string, def: RouteDef): JsonSchema {
           },
         }
       : {}),
-    responses: {
-      [String(def.status)]: {
-        description: 'success',
-        content: { 'application/json': { schema: schemaOf(def.response, 'output') } },
-      },
-      default: { description: 'error', ...errorResponse },
-    },
+    responses: { ...success, default: { description: 'error', ...errorResponse } },
+    ...(def.websocket ? { 'x-mvm-websocket': upgrade['x-mvm-websocket'] } : {}),
   };
 }
 

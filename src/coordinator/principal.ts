@@ -2,6 +2,8 @@
 export interface AdminPrincipal {
   kind: 'admin';
   tokenName: string;
+  /** The token's id, when it is a stored token (audit events name it). */
+  tokenId?: string;
 }
 
 /** A token scoped to one tenant: that tenant's objects and lists only. */
@@ -9,6 +11,7 @@ export interface TenantPrincipal {
   kind: 'tenant';
   tenantId: string;
   tokenName: string;
+  tokenId?: string;
 }
 
 /** A node proven by its client certificate (mTLS): its own node-scoped routes only. */

@@ -24,6 +24,8 @@ import {
 } from './tls/server-certificate.ts';
 import { randomSuffix } from './random-suffix.ts';
 import { resolveKeyring } from './secrets/keyring.ts';
+import type { ExecTimeouts } from './services/exec-service.ts';
+import { acceptWebSockets, type UpgradeBindings } from './websocket-upgrade.ts';
 import { MVM_VERSION } from './version.ts';
 
 export interface ServeSettings {
@@ -46,6 +48,8 @@ export interface ServeSettings {
   nodeCertValidityMs?: number;
   /** A ready node silent for longer than this is declared lost; default 30 s. */
   nodeLostAfterMs?: number;
+  /** How long sessions wait for a woken instance and a node's tunnel (tests shorten them). */
+  execTimeouts?: Partial<ExecTimeouts>;
 }
 
 export interface RunningCoordinator {
@@ -61,7 +65,10 @@ function splitListen(listen: string): { hostname: string; port: number } {
   };
 }
 
-type FetchHandler = (request: Request, env: HttpBindings | Http2Bindings) => unknown;
+type FetchHandler = (
+  request: Request,
+  env: HttpBindings | Http2Bindings | UpgradeBindings,
+) => Response | Promise<Response>;
 
 /**
  * Clients may present a certificate but need not (admin and tenant tokens still work); the
@@ -181,6 +188,7 @@ export async function serveCoordinator(
         ? { nodeLostAfterMs: settings.nodeLostAfterMs }
         : {}),
       ...(tlsServer ? { peerCertificate: peerCertificateOf } : {}),
+      ...(settings.execTimeouts ? { execTimeouts: settings.execTimeouts } : {}),
       adminTokenHome: adminToken.home,
       secretsKeyring,
     });
@@ -196,6 +204,8 @@ export async function serveCoordinator(
       settings.listen,
       tlsServer && { server: tlsServer, caPem: ca.caCertificatePem },
     );
+    // Node tunnels and client sessions: WebSocket routes, upgraded through the same app.
+    const sockets = acceptWebSockets(server, app.fetch, logger);
     const stopRefreshing = tlsServer
       ? keepServerCertificateFresh({
           server,
@@ -229,6 +239,8 @@ export async function serveCoordinator(
       close: async () => {
         // Long-polling agents would otherwise hold the listener open for up to 30 s.
         services.desired.close();
+        services.exec.tunnels.close();
+        sockets.close();
         await services.rechecks.close();
         await health.stop();
         stopRefreshing();

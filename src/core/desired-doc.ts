@@ -97,7 +97,15 @@ export function buildNodeDocument(
     for (const pool of pools.filter((p) => p.tenantId === tenant.id).sort(byId)) {
       const mine = placed
         .filter((i) => i.tenantId === tenant.id && i.poolId === pool.id)
-        .map((i) => ({ id: i.id, ip: i.ip, mac: i.mac, desiredStatus: i.desiredStatus }));
+        .map((i) => ({
+          id: i.id,
+          ip: i.ip,
+          mac: i.mac,
+          desiredStatus: i.desiredStatus,
+          ...(i.desiredStatus === 'sleeping' && i.sleepForced === true
+            ? { forceSleep: true as const }
+            : {}),
+        }));
       const workload = workloads.get(`${tenant.id}/${pool.id}`);
       if (mine.length > 0) tenantPools.push(desiredPool(pool, mine, workload));
     }

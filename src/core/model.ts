@@ -89,7 +89,10 @@ export interface Instance {
   desiredStatus: DesiredStatus;
   nodeId: string | null;
   revision: string | null;
-  /** Why the instance is `failed`; null otherwise. */
+  /**
+   * Why the instance is `failed`, or why its node did not make the last change asked of it
+   * (a sleep refused because the guest was busy: it keeps running and is retried); null otherwise.
+   */
   failureReason: string | null;
   /** When the observed status last changed (null on rows older than the column). */
   statusSince: string | null;
@@ -100,6 +103,11 @@ export interface Instance {
    * not held asleep. Such an instance still fills its pool's warm slot.
    */
   pressureSleptAt: string | null;
+  /**
+   * Asked to sleep with force: its node snapshots it even while the guest is busy (a plain
+   * sleep of a busy guest is refused and retried). Absent = false.
+   */
+  sleepForced?: boolean;
   createdAt: string;
   updatedAt: string;
   version: number;

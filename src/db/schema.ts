@@ -82,6 +82,8 @@ export interface InstancesTable {
   status_since: string | null;
   last_active_at: string | null;
   pressure_slept_at: string | null;
+  /** 1: asked to sleep with force (migration 0011). */
+  sleep_forced: number;
   created_at: string;
   updated_at: string;
   version: number;

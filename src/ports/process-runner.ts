@@ -22,6 +22,17 @@ export interface SpawnOptions {
   logFile?: string;
   /** Detach into its own process group so the parent's death does not take it down. */
   detached?: boolean;
+  /**
+   * Open descriptors the child inherits as fd 3, 4, ... in this order (drives, a migration
+   * stream), so it never opens those paths itself. The caller closes its own copies after.
+   */
+  fds?: readonly number[];
+  /**
+   * Start held: the process exists (its pid is final) but waits, before it execs the command,
+   * until `release()`. The caller places it first (cgroups): memory is charged to the cgroup a
+   * task was in when it touched the page, and charges stay behind when a task moves later.
+   */
+  held?: boolean;
 }
 
 export interface SpawnedProcess {
@@ -29,6 +40,8 @@ export interface SpawnedProcess {
   /** Resolves with the exit code (or null when killed by a signal). */
   readonly exited: Promise<number | null>;
   kill(signal?: NodeJS.Signals): void;
+  /** Lets a `held` process exec its command; a no-op otherwise. */
+  release(): void;
 }
 
 export interface ProcessRunner {

@@ -95,7 +95,13 @@ export interface InstanceFilter {
 export type InstancePatch = Partial<
   Pick<
     Instance,
-    'nodeId' | 'revision' | 'failureReason' | 'desiredStatus' | 'lastActiveAt' | 'pressureSleptAt'
+    | 'nodeId'
+    | 'revision'
+    | 'failureReason'
+    | 'desiredStatus'
+    | 'lastActiveAt'
+    | 'pressureSleptAt'
+    | 'sleepForced'
   >
 >;
 
@@ -105,12 +111,16 @@ export interface InstanceRepo {
   get(key: InstanceKey): Promise<Instance | undefined>;
   list(filter?: InstanceFilter): Promise<Instance[]>;
   usedIps(tenantId: string): Promise<string[]>;
-  /** CAS on version. Clears the pressure-sleep marker: whoever sets it now decides. */
+  /**
+   * CAS on version. Clears the pressure-sleep marker: whoever sets it now decides. `force`
+   * marks a sleep forced; any other desired status clears the mark.
+   */
   setDesired(
     key: InstanceKey,
     desired: DesiredStatus,
     expectedVersion: number,
     at: string,
+    options?: { force?: boolean },
   ): Promise<Instance>;
   /** CAS on the stored status: only moves the row if it is still `from`. */
   transition(

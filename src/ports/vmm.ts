@@ -7,6 +7,16 @@ export interface VmmCapabilities {
   diffSnapshots: boolean;
   /** Launch through a jailer (chroot, uid/gid, cgroup, netns). */
   jailer: boolean;
+  /**
+   * The VMM runs confined: as the spec's unprivileged `runAs` user, in a chroot of its own,
+   * under a seccomp filter, with no capabilities. False means it runs as the agent's user.
+   */
+  confined: boolean;
+  /**
+   * Memory the VMM process needs beyond guest RAM (measured, see the driver); a cgroup
+   * memory limit is guest RAM plus this.
+   */
+  memOverheadMib: number;
   /** How the host talks to the guest agent. */
   guestChannel: 'vsock' | 'virtio-serial';
   /** Hardware acceleration in use, or software emulation. */
@@ -18,6 +28,12 @@ export interface DriveSpec {
   id: string;
   path: string;
   readOnly: boolean;
+}
+
+/** The unprivileged user and group a confined VMM runs as: one per instance, never root. */
+export interface VmIdentity {
+  uid: number;
+  gid: number;
 }
 
 export interface NetSpec {
@@ -39,8 +55,13 @@ export interface VmSpec {
   /** In attach order: the guest sees them as vda, vdb, ... */
   drives: DriveSpec[];
   nets: NetSpec[];
-  /** cgroup v2 directory the VMM process must be placed in, if any. */
-  cgroupDir?: string;
+  /**
+   * cgroup directories the VMM process must be in before any guest code runs: one on a
+   * cgroup v2 host, one per hierarchy on v1 or hybrid hosts.
+   */
+  cgroupDirs?: readonly string[];
+  /** Whom a confining driver runs the VMM as; ignored by a driver that does not confine. */
+  runAs?: VmIdentity;
 }
 
 export type VmState = 'running' | 'paused' | 'exited';
@@ -60,6 +81,8 @@ export interface VmHandle {
   /** Host end of the guest agent channel (vsock UDS or virtio-serial chardev socket). */
   guestSocket: string;
   workDir: string;
+  /** The identity the VMM really runs as when confined; absent when it runs as the agent's user. */
+  runAs?: VmIdentity;
 }
 
 export interface SnapshotRef {

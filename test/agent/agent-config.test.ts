@@ -38,7 +38,9 @@ describe('loadAgentConfig', () => {
       secretsDir: process.getuid?.() === 0 ? '/run/mvm/secrets' : expect.stringMatching(/secrets$/),
       vmm: 'qemu',
       qemu: { binary: 'qemu-system-x86_64', accel: 'auto' },
-      firecracker: { binary: 'firecracker' },
+      firecracker: { binary: 'firecracker', jailer: 'jailer' },
+      // Confined unless turned off on purpose.
+      confinement: { enabled: true, uidBase: 2_000_000_000 },
       network: true,
       coordinator: { url: 'http://127.0.0.1:7070', production: false, heartbeatMs: 5000 },
       devImage: { busybox: '/bin/busybox', guestCc: 'gcc' },
@@ -93,6 +95,8 @@ describe('loadAgentConfig', () => {
         MVM_QEMU_BINARY: '/opt/qemu',
         MVM_QEMU_ACCEL: 'tcg',
         MVM_FIRECRACKER_BIN: '/opt/fc',
+        MVM_JAILER_BIN: '/opt/jail/jailer',
+        MVM_CONFINE: 'off',
         MVM_NETWORK: 'off',
         MVM_COORDINATOR_URL: 'https://coord:7443/',
         MVM_TOKEN: 'secret-token',
@@ -109,7 +113,8 @@ describe('loadAgentConfig', () => {
       secretsDir: '/dev/shm/mvm-secrets',
       vmm: 'firecracker',
       qemu: { binary: '/opt/qemu', accel: 'tcg' },
-      firecracker: { binary: '/opt/fc' },
+      firecracker: { binary: '/opt/fc', jailer: '/opt/jail/jailer' },
+      confinement: { enabled: false, uidBase: 2_000_000_000 },
       network: false,
       coordinator: {
         url: 'https://coord:7443',
@@ -142,6 +147,21 @@ describe('loadAgentConfig', () => {
     );
     expect(problems).toHaveLength(7);
     expect(problems.join('\n')).not.toContain("'x'");
+  });
+
+  it('confinement: the jailer beside the Firecracker binary, the uid base from the file, checked', () => {
+    const config = load({
+      files: file({ agent: { firecrackerBin: '/opt/fc/firecracker', uidBase: 300_000_000 } }),
+    });
+    expect(config.firecracker).toEqual({ binary: '/opt/fc/firecracker', jailer: '/opt/fc/jailer' });
+    expect(config.confinement).toEqual({ enabled: true, uidBase: 300_000_000 });
+    const problems = problemsOf(() =>
+      load({ files: file({ agent: { uidBase: 0 } }), env: { MVM_CONFINE: 'maybe' } }),
+    );
+    expect(problems).toEqual([
+      "confine 'maybe' (from env MVM_CONFINE): use on, off",
+      "uidBase '0' (from file /etc/mvm/config.json): must be at least 1000",
+    ]);
   });
 
   it('refuses an unreadable named file, bad JSON and a non-object agent section', () => {

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent } from '../../src/agent/start-agent.ts';
 import { vmKey } from '../../src/agent/runtime/vm-key.ts';
 import type { LocalInstance, LocalLogs, LocalStats } from '../../src/contract/agent-api.ts';
-import { CgroupV2 } from '../../src/drivers/cgroup-v2/cgroup-v2.ts';
+import { HostCgroups } from '../../src/drivers/cgroups/host-cgroups.ts';
 import { isAlive } from '../../src/drivers/process/process-control.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
@@ -35,7 +35,7 @@ describe.runIf(gate.run)('a killed agent comes back and still controls its VMs',
   const path = 'acme/web/vm2';
   const key = vmKey(vm.tenantId, vm.poolId, vm.instanceId);
   const ghost = 'mvm-acme-web-ghost';
-  const cgroups = new CgroupV2();
+  const cgroups = new HostCgroups();
   let dataDir: string;
   let agent: AgentProcess | undefined;
   let qemuPid = 0;
@@ -130,7 +130,7 @@ describe.runIf(gate.run)('a killed agent comes back and still controls its VMs',
     expect(after.guest?.bootId).toBe(before.guest?.bootId);
     expect(after.guest?.counter).toBeGreaterThan(before.guest?.counter ?? 0);
     expect(after.spec).toEqual(before.spec);
-    const logs = (await cli('instance', 'logs', path, '--lines', '500')) as LocalLogs;
+    const logs = (await cli('instance', 'logs', path, '--console', '--lines', '500')) as LocalLogs;
     expect(logs.lines.join('\n')).toContain('MVM-BOOT-OK');
   });
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { HttpsFetch } from '../../src/agent/join/https-fetch.ts';
+import { WebSocket } from 'ws';
+import type { HttpsFetch, TlsMaterial } from '../../src/agent/join/https-fetch.ts';
 import { fillPath, routes, type RouteDef, type Scope } from '../../src/contract/api.ts';
 import { requireScope, type Credentials } from '../../src/coordinator/access.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
@@ -48,6 +49,7 @@ interface World {
   /** The id of acme's token, for the routes that name one. */
   tokenId: string;
   nodeFetch: HttpsFetch;
+  nodeTls: TlsMaterial;
   instance: string;
 }
 
@@ -84,10 +86,17 @@ async function build(url: string): Promise<World> {
   }
   const scaled = await ok(coordinator, 'POST', '/tenants/acme/pools/workers/scale', { running: 1 });
   const instance = String((scaled.created as Array<{ id: string }>)[0]?.id);
-  return { coordinator, tokens, tokenId, nodeFetch: node.fetch, instance };
+  return {
+    coordinator,
+    tokens,
+    tokenId,
+    nodeFetch: node.fetch,
+    nodeTls: node.tlsMaterial(),
+    instance,
+  };
 }
 
-function ask(w: World, caller: Caller, def: RouteDef, node = 'node-1'): Promise<Answer> {
+function target(w: World, caller: Caller, def: RouteDef, node: string, probe = true) {
   const path = fillPath(def.path, {
     tenant: 'acme',
     pool: 'workers',
@@ -95,11 +104,55 @@ function ask(w: World, caller: Caller, def: RouteDef, node = 'node-1'): Promise<
     node,
     token: w.tokenId,
   });
-  const query = def.scope === 'tenant-list' ? '?tenant=acme&probe=1' : '?probe=1';
+  const probing = probe ? (def.scope === 'tenant-list' ? '?tenant=acme&probe=1' : '?probe=1') : '';
   const token = { none: undefined, node: undefined, admin: ADMIN, ...w.tokens }[caller];
+  return { path: `${path}${probing}`, token };
+}
+
+function ask(w: World, caller: Caller, def: RouteDef, node = 'node-1'): Promise<Answer> {
+  const { path, token } = target(w, caller, def, node);
   const fetch = caller === 'node' ? w.nodeFetch : w.coordinator.anonymous;
-  return call(fetch, w.coordinator.url, def.method.toUpperCase(), `${path}${query}`, {
+  return call(fetch, w.coordinator.url, def.method.toUpperCase(), path, {
     ...(token !== undefined ? { token } : {}),
+  });
+}
+
+/**
+ * The same request as a WebSocket upgrade: the route's scope and validation decide on the
+ * upgrade request itself, so a refusal is the same HTTP answer; 101 means it was accepted.
+ */
+function upgrade(
+  w: World,
+  caller: Caller,
+  def: RouteDef,
+  node = 'node-1',
+  probe = true,
+): Promise<Answer> {
+  const { path, token } = target(w, caller, def, node, probe);
+  const url = `${w.coordinator.url.replace(/^https/, 'wss')}/v1${path}`;
+  const tls = caller === 'node' ? w.nodeTls : { caPem: w.coordinator.caPem };
+  const ws = new WebSocket(url, {
+    headers: token !== undefined ? { authorization: `Bearer ${token}` } : {},
+    ca: tls.caPem,
+    ...(tls.certificatePem !== undefined ? { cert: tls.certificatePem, key: tls.keyPem } : {}),
+  });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => {
+      ws.close();
+      resolve({ status: 101, body: undefined });
+    });
+    ws.once('unexpected-response', (_request, response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.once('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as unknown });
+        ws.terminate();
+      });
+    });
+    ws.on('error', (error) => {
+      if (ws.readyState !== ws.CLOSED) reject(error);
+    });
   });
 }
 
@@ -134,12 +187,30 @@ await describeEachDatabase('permissions from the route table', ({ url }) => {
         want.push(`${name} as ${caller}: ${String(expected(def, caller))}`);
         if (caller === 'other' && answer.status === 404)
           refusals.set(name, JSON.stringify(answer.body));
+        if (!def.websocket) continue;
+        const upgraded = await upgrade(w, caller, def);
+        seen.push(`${name} upgraded as ${caller}: ${String(outcomeOf(upgraded))}`);
+        want.push(`${name} upgraded as ${caller}: ${String(expected(def, caller))}`);
+        // Refused alike: the upgrade gets the very same answer as the plain request.
+        if (typeof outcomeOf(upgraded) === 'number') {
+          expect({ name, caller, ...upgraded, body: JSON.stringify(upgraded.body) }).toEqual({
+            name,
+            caller,
+            ...answer,
+            body: JSON.stringify(answer.body),
+          });
+        }
       }
       if (def.scope === 'node' || def.scope === 'node-certificate') {
         // A node reaches only its own paths.
         const crossed = await ask(w, 'node', def, 'node-2');
         seen.push(`${name} as node-1 on node-2: ${String(outcomeOf(crossed))}`);
         want.push(`${name} as node-1 on node-2: 403`);
+        if (def.websocket) {
+          const crossedUp = await upgrade(w, 'node', def, 'node-2');
+          seen.push(`${name} upgraded as node-1 on node-2: ${String(outcomeOf(crossedUp))}`);
+          want.push(`${name} upgraded as node-1 on node-2: 403`);
+        }
       }
     }
     expect(seen).toEqual(want);
@@ -161,6 +232,31 @@ await describeEachDatabase('permissions from the route table', ({ url }) => {
     const missing = await w.coordinator.admin('GET', '/tenants/acme');
     expect(missing.status).toBe(404);
     expect(JSON.stringify(missing.body)).toBe(refusals.get('getTenant'));
+  });
+
+  it('upgrades a WebSocket route only for a caller its scope admits, and only as an upgrade', async () => {
+    const w = (world = await build(url()));
+    const socketRoutes = named.filter(([, def]) => def.websocket);
+    expect(socketRoutes.map(([name]) => name).sort()).toEqual(['execInstance', 'nodeTunnel']);
+    const opened = async (caller: Caller, name: 'execInstance' | 'nodeTunnel') =>
+      (await upgrade(w, caller, routes[name], 'node-1', false)).status;
+    expect(await opened('node', 'nodeTunnel')).toBe(101);
+    expect(await opened('admin', 'nodeTunnel')).toBe(101);
+    expect(await opened('own', 'nodeTunnel')).toBe(403);
+    expect(await opened('own', 'execInstance')).toBe(101);
+    expect(await opened('admin', 'execInstance')).toBe(101);
+    expect(await opened('other', 'execInstance')).toBe(404);
+    expect(await opened('node', 'execInstance')).toBe(401);
+    // A plain request the scope admits is told to upgrade, and nothing is opened.
+    const plain = await call(
+      w.coordinator.anonymous,
+      w.coordinator.url,
+      'GET',
+      target(w, 'own', routes.execInstance, 'node-1', false).path,
+      { token: w.tokens.own },
+    );
+    expect(plain.status).toBe(400);
+    expect(JSON.stringify(plain.body)).toContain('Upgrade: websocket');
   });
 
   it("confines tenant-list routes to a tenant token's own tenant", async () => {

@@ -45,6 +45,15 @@ describe('request limits in the published contract', () => {
     expect(problems).toEqual([]);
   });
 
+  it('bounds every message a client may send on a session socket', () => {
+    const doc = buildOpenApi('test') as {
+      paths: Record<string, Record<string, { 'x-mvm-websocket'?: { client: unknown } }>>;
+    };
+    const exec = doc.paths['/v1/tenants/{tenant}/pools/{pool}/instances/{instance}/exec']?.get;
+    expect(exec?.['x-mvm-websocket']).toBeDefined();
+    expect(unboundedIn(exec?.['x-mvm-websocket']?.client, 'execInstance message')).toEqual([]);
+  });
+
   it('the guard itself catches each kind of unbounded field', () => {
     const loose = z.object({
       name: z.string(),

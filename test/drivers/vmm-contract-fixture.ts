@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { GuestLinks } from '../../src/agent/runtime/guest-links.ts';
 import { silentLogger } from '../../src/ports/logger.ts';
 import type { SnapshotRef, VmHandle, Vmm, VmSpec, VmState } from '../../src/ports/vmm.ts';
+import { execText } from '../support/exec-output.ts';
 
 export interface ContractVmOptions {
   vmm: Vmm;
@@ -116,6 +117,14 @@ export class ContractVm {
     const client = (await this.links()).for(vm);
     await client.waitReady(this.options.guestReadyMs ?? 0);
     return client.status();
+  }
+
+  /** Runs a command through the guest agent; its stdout once it exits 0. */
+  async exec(vm: VmHandle, argv: string[]): Promise<string> {
+    const { stdout, stderr, exit } = await execText((await this.links()).for(vm), { argv });
+    if (exit.code !== 0)
+      throw new Error(`guest '${argv.join(' ')}' exited ${exit.code}: ${stderr}`);
+    return stdout;
   }
 
   private async currentState(): Promise<VmState | 'broken'> {

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMvmError } from '../../src/core/errors.ts';
-import type { Vmm, VmmCapabilities, VmSpec } from '../../src/ports/vmm.ts';
+import type { VmHandle, Vmm, VmmCapabilities, VmSpec } from '../../src/ports/vmm.ts';
+import { expectConfined } from '../support/vmm-confinement.ts';
 import { ContractVm } from './vmm-contract-fixture.ts';
 
 export interface VmmContractOptions {
@@ -28,6 +29,11 @@ export interface VmmContractOptions {
   guestReadyMs?: number;
   /** Attempts per case on top of the first, for upstream flakiness (see the fixture). */
   retry?: number;
+  /**
+   * Where a confined VM's root is (its chroot) on the host; with it, and a spec `runAs`,
+   * the suite proves the VMM's confinement from /proc. Without, those checks skip loudly.
+   */
+  jailOf?: (vm: VmHandle) => string;
 }
 
 const BOOT_CASE_MS = 150_000;
@@ -89,7 +95,33 @@ function contractCases(makeDriver: () => Vmm | Promise<Vmm>, options: VmmContrac
     expect(typeof caps.jailer).toBe('boolean');
     expect(['vsock', 'virtio-serial']).toContain(caps.guestChannel);
     expect(['kvm', 'tcg']).toContain(caps.accel);
+    expect(typeof caps.confined).toBe('boolean');
+    expect(caps.memOverheadMib).toBeGreaterThan(0);
   });
+
+  /** Proves the VMM's confinement when the driver confines; says loudly when it does not. */
+  async function confinedChecks(vm: VmHandle, label: string): Promise<boolean> {
+    const runAs = live.spec.runAs;
+    if (!caps.confined || runAs === undefined || options.jailOf === undefined) {
+      const why = !caps.confined
+        ? 'the driver does not confine here'
+        : 'no runAs/jail in the suite';
+      console.warn(`[skip] confinement of ${live.vmm.name} after ${label}: ${why}`);
+      return false;
+    }
+    expect(vm.runAs).toEqual(runAs);
+    await expectConfined(vm.pid, runAs, options.jailOf(vm));
+    return true;
+  }
+
+  it(
+    'confined: the VMM runs as the spec user, no capabilities, seccomp on, in its own root',
+    caseOptions,
+    async (ctx) => {
+      const vm = await live.running();
+      if (!(await confinedChecks(vm, 'start'))) ctx.skip();
+    },
+  );
 
   it('start: the VMM runs the guest and adopt finds it', caseOptions, async () => {
     const vm = await live.running();
@@ -97,7 +129,10 @@ function contractCases(makeDriver: () => Vmm | Promise<Vmm>, options: VmmContrac
     expect(vm.pid).toBeGreaterThan(0);
     expect(await live.vmm.state(vm)).toBe('running');
     expect(await live.vmm.adopt(vm)).toEqual(vm);
-    if (live.guestChecks) expect(live.bootId).toMatch(/^[0-9a-f-]{36}$/);
+    if (live.guestChecks) {
+      expect(live.bootId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(await live.exec(vm, ['sh', '-c', 'echo $((6 * 7))'])).toBe('42\n');
+    }
   });
 
   it('pause -> paused; resume -> running', caseOptions, async () => {
@@ -161,9 +196,13 @@ function contractCases(makeDriver: () => Vmm | Promise<Vmm>, options: VmmContrac
       const vm = live.track(await live.vmm.restore(live.spec, full));
       expect(await live.vmm.state(vm)).toBe('paused');
       expect(await live.vmm.adopt(vm)).toEqual(vm);
+      await confinedChecks(vm, 'restore');
       await live.vmm.resume(vm);
       expect(await live.vmm.state(vm)).toBe('running');
-      if (live.guestChecks) expect((await live.guestReady(vm)).boot_id).toBe(bootId);
+      if (live.guestChecks) {
+        expect((await live.guestReady(vm)).boot_id).toBe(bootId);
+        expect(await live.exec(vm, ['sh', '-c', 'echo restored $((6 * 7))'])).toBe('restored 42\n');
+      }
       await live.stop(vm);
       await live.vmm.stop(vm);
       expect(await live.vmm.state(vm)).toBe('exited');

@@ -53,7 +53,14 @@ const quiet = pino({ level: 'silent' });
 const noVmm: Vmm = {
   name: 'qemu',
   capabilities: () =>
-    Promise.resolve({ diffSnapshots: false, jailer: false, guestChannel: 'vsock', accel: 'tcg' }),
+    Promise.resolve({
+      diffSnapshots: false,
+      jailer: false,
+      confined: false,
+      memOverheadMib: 0,
+      guestChannel: 'vsock',
+      accel: 'tcg',
+    }),
   start: () => Promise.reject(new Error('this test boots no VM')),
   pause: () => Promise.reject(new Error('this test boots no VM')),
   resume: () => Promise.reject(new Error('this test boots no VM')),

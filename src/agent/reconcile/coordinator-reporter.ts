@@ -13,8 +13,8 @@ export interface CoordinatorReporter extends StatusReporter {
 }
 
 /**
- * Reports observed statuses to the coordinator, once per change: a status already reported is
- * not sent again on the next pass. An unreachable coordinator is logged, not fatal; the next
+ * Reports observed statuses to the coordinator, once per change: a status (and reason) already
+ * reported is not sent again on the next pass. An unreachable coordinator is logged, not fatal; the next
  * pass after it returns sends what it missed.
  */
 export function coordinatorReporter(
@@ -22,12 +22,13 @@ export function coordinatorReporter(
   nodeId: string,
   logger?: Logger,
 ): CoordinatorReporter {
-  const sent = new Map<string, InstanceStatus>();
+  const sent = new Map<string, string>();
   return {
     forget: () => sent.clear(),
     async report(ref: InstanceRef, status: InstanceStatus, failureReason?: string) {
       const key = `${ref.tenantId}/${ref.poolId}/${ref.instanceId}`;
-      if (sent.get(key) === status && failureReason === undefined) return;
+      const said = `${status}\n${failureReason ?? ''}`;
+      if (sent.get(key) === said) return;
       try {
         await api.call('reportInstanceStatus', {
           params: {
@@ -44,7 +45,7 @@ export function coordinatorReporter(
               : {}),
           },
         });
-        sent.set(key, status);
+        sent.set(key, said);
       } catch (error) {
         sent.delete(key);
         // The record is gone once the coordinator has seen it destroyed: nothing left to say.

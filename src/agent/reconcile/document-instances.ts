@@ -12,6 +12,8 @@ export interface NamedInstance {
   role: Role;
   desired: DesiredStatus;
   body: PutInstanceBody;
+  /** A sleep that snapshots even a busy guest. */
+  forceSleep: boolean;
 }
 
 /** `tenant/pool/instance`: how a pass names instances in plans, logs and its steps. */
@@ -56,6 +58,7 @@ export function documentInstances(document: NodeDesired): Map<string, NamedInsta
           role: pool.role,
           desired: instance.desiredStatus,
           body: { spec, ...config },
+          forceSleep: instance.forceSleep === true,
         });
       }
     }

@@ -1,4 +1,5 @@
 import { errorMessage, InternalError } from '../../core/errors.ts';
+import { GuestBusyError } from '../runtime/sleep-steps.ts';
 import type { DesiredStatus, InstanceStatus } from '../../core/model.ts';
 import type { PlanStep, ReconcilePlan } from '../../core/reconcile-plan.ts';
 import type { PutInstanceBody } from '../../contract/agent-api.ts';
@@ -23,6 +24,7 @@ interface Target {
   ref: InstanceRef;
   desired: DesiredStatus;
   body?: PutInstanceBody;
+  forceSleep?: boolean;
   reported: boolean;
 }
 
@@ -55,10 +57,18 @@ export async function runPlan(run: PlanRun, plan: ReconcilePlan): Promise<Reconc
     if (failed.has(instance)) continue;
     const target = targetOf(targets, instance);
     try {
-      const record = await run.runtime.run(target.ref, steps, target.body);
+      const force = target.forceSleep === true;
+      const record = await run.runtime.run(target.ref, steps, target.body, { force });
       if (end === last.get(instance)) await finish(instance, record?.status ?? 'destroyed');
     } catch (caught) {
       failed.add(instance);
+      if (caught instanceof GuestBusyError) {
+        // Not a failure: the instance runs on as it was, and the next pass tries again.
+        run.logger?.warn({ instance, busy: caught.details }, 'sleep refused: the guest is busy');
+        const now = await run.runtime.get(target.ref).catch(() => undefined);
+        await finish(instance, now?.status ?? 'running', caught.message);
+        continue;
+      }
       run.logger?.error({ instance, err: caught }, 'reconcile failed');
       await finish(instance, 'failed', errorMessage(caught));
     }
@@ -70,7 +80,13 @@ export async function runPlan(run: PlanRun, plan: ReconcilePlan): Promise<Reconc
 function targetsOf(run: PlanRun): Map<string, Target> {
   const targets = new Map<string, Target>();
   for (const [instance, n] of run.named) {
-    targets.set(instance, { ref: n.ref, desired: n.desired, body: n.body, reported: true });
+    targets.set(instance, {
+      ref: n.ref,
+      desired: n.desired,
+      body: n.body,
+      forceSleep: n.forceSleep,
+      reported: true,
+    });
   }
   for (const vm of run.records) {
     const instance = instanceLabel(refOf(vm));

@@ -2,10 +2,12 @@ import type { Logger } from '../../ports/logger.ts';
 import type { Cgroups } from '../../ports/cgroups.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Drives } from '../../ports/drives.ts';
+import type { ProcessRunner } from '../../ports/process-runner.ts';
 import type { Vmm } from '../../ports/vmm.ts';
 import type { AgentNetwork } from '../network/agent-network.ts';
 import type { VmRepo } from '../state/vm-repo.ts';
 import type { GuestLinks } from './guest-links.ts';
+import type { VmIdentities } from './identities.ts';
 import type { ImageSource } from './image-source.ts';
 import type { AgentLayout } from './layout.ts';
 import type { SecretSource } from './secret-source.ts';
@@ -17,12 +19,15 @@ export interface RuntimeTimeouts {
   wakeReadyMs: number;
   /** The guest draining (sync) before a snapshot or a stop. */
   sleepPrepMs: number;
+  /** How often a serving agent looks for VMMs that died (an OOM kill, a crash). */
+  exitCheckMs: number;
 }
 
 export const DEFAULT_TIMEOUTS: RuntimeTimeouts = {
   guestReadyMs: 90_000,
   wakeReadyMs: 20_000,
   sleepPrepMs: 10_000,
+  exitCheckMs: 2_000,
 };
 
 /** Everything the instance runtime acts through; wired in build-runtime.ts (startAgent). */
@@ -35,6 +40,10 @@ export interface RuntimeDeps {
   clock: Clock;
   logger: Logger;
   vms: VmRepo;
+  /** Host commands of the runtime itself, in the agent's own namespaces (jail unmounts). */
+  runner: ProcessRunner;
+  /** The uid/gid each instance's VMM runs as when the driver confines it. */
+  identities: VmIdentities;
   guests: GuestLinks;
   layout: AgentLayout;
   timeouts: RuntimeTimeouts;

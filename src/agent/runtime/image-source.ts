@@ -10,6 +10,11 @@ export interface GuestImage {
   rootfsPath?: string;
   /** mvm's read-only drive (init, guest agent), mounted at /mvm beside the image's root. */
   initDrivePath?: string;
+  /**
+   * The revision's run-spec drive (label `mvm-run`: the image's process, Env, WorkingDir,
+   * User), mounted at /mvm/run; absent, the guest runs no workload service.
+   */
+  runSpecPath?: string;
   cmdlineBase: string;
 }
 
@@ -44,6 +49,50 @@ export function devImageSource(load: () => Promise<DevImage>): ImageSource {
         rootfsPath: dev.rootfs,
         initDrivePath: dev.initDrive,
         cmdlineBase: dev.cmdlineBase,
+      };
+      return resolved;
+    },
+  };
+}
+
+/**
+ * A root filesystem built from a workload's image (an OCI image today: see
+ * drivers/image/oci-rootfs.ts), with its run-spec drive.
+ */
+export interface WorkloadRootfs {
+  rootfsPath: string;
+  runSpecPath: string;
+}
+
+/**
+ * Revisions whose root filesystem is a built workload image boot the base image's kernel,
+ * initramfs and mvm's init drive (the initramfs mounts any drive labelled `rootfs`, so the
+ * image needs nothing of mvm's) with that rootfs and its run-spec drive. `lookup` maps a
+ * revision to its files on this host (the revisions' artifact store does; tests use a Map);
+ * a revision it does not know goes to the base source.
+ */
+export function workloadImageSource(
+  base: ImageSource,
+  lookup: (revision: string) => Promise<WorkloadRootfs | undefined>,
+): ImageSource {
+  let resolved: GuestImage | undefined;
+  return {
+    current: () => resolved ?? base.current?.(),
+    async resolve(revision) {
+      const workload = await lookup(revision);
+      if (!workload) {
+        resolved = await base.resolve(revision);
+        return resolved;
+      }
+      const kernel = await base.resolve('dev');
+      resolved = {
+        revision,
+        kernelPath: kernel.kernelPath,
+        ...(kernel.initrdPath ? { initrdPath: kernel.initrdPath } : {}),
+        ...(kernel.initDrivePath ? { initDrivePath: kernel.initDrivePath } : {}),
+        rootfsPath: workload.rootfsPath,
+        runSpecPath: workload.runSpecPath,
+        cmdlineBase: kernel.cmdlineBase,
       };
       return resolved;
     },

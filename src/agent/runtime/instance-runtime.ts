@@ -11,6 +11,8 @@ import type {
   PtyRequest,
 } from '../../drivers/guest-channel/exec-session.ts';
 import type { GetFileHandle, PutFileOptions } from '../../drivers/guest-channel/file-session.ts';
+import { readWorkloadLog, tailWorkloadLog } from '../../drivers/guest-channel/workload-log.ts';
+import type { WorkloadLogView } from '../../drivers/guest-channel/workload-log.ts';
 import type { Readable } from 'node:stream';
 import type { VmRecord } from '../state/vm-repo.ts';
 import { guestOf } from './guest-access.ts';
@@ -22,6 +24,7 @@ import { assertIdentityKept, newRecordFields, specChange } from './spec-change.t
 import { requireHandle, save } from './step-context.ts';
 import { destroy, stop } from './stop-steps.ts';
 import { vmKey } from './vm-key.ts';
+import { failExitedVmms } from './vmm-exits.ts';
 
 export interface InstanceRef {
   tenantId: string;
@@ -85,16 +88,18 @@ export class InstanceRuntime {
 
   /**
    * Runs one instance's steps of a plan, in order, holding its lock. `body` is the spec its
-   * `put` step records. Undefined when there is no record and nothing to do.
+   * `put` step records; `force` lets its sleep snapshot a busy guest. Undefined when there is
+   * no record and nothing to do.
    */
   run(
     ref: InstanceRef,
     steps: readonly PlanStep[],
     body?: PutInstanceBody,
+    options: { force?: boolean } = {},
   ): Promise<VmRecord | undefined> {
     const key = this.keyOf(ref);
     return this.mutex.run(key, async () =>
-      this.perform(ref, await this.deps.vms.get(key), steps, body),
+      this.perform(ref, await this.deps.vms.get(key), steps, body, options.force),
     );
   }
 
@@ -141,6 +146,25 @@ export class InstanceRuntime {
 
   async getFile(ref: InstanceRef, path: string): Promise<GetFileHandle> {
     return guestOf(this.deps, await this.get(ref)).getFile(path);
+  }
+
+  /** The workload's log: its last `tail` lines, or what came after position `from`. */
+  async workloadLogs(
+    ref: InstanceRef,
+    query: { tail?: number; from?: number },
+  ): Promise<WorkloadLogView> {
+    const guest = guestOf(this.deps, await this.get(ref));
+    return query.from !== undefined
+      ? readWorkloadLog(guest, query.from)
+      : tailWorkloadLog(guest, query.tail ?? 100);
+  }
+
+  /**
+   * Marks running and warm instances whose VMM died meanwhile (an OOM kill in its cgroup, a
+   * crash) as failed with the reason; returns them. The serving agent runs it periodically.
+   */
+  failExited(): Promise<VmRecord[]> {
+    return failExitedVmms(this.deps, (key, work) => this.mutex.run(key, work));
   }
 
   /** Runs `work` holding the instance's lock (recovery and stats use it). */

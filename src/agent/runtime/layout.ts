@@ -7,6 +7,8 @@ export interface AgentLayout {
   dbFile: string;
   socket: string;
   vmsDir: string;
+  /** Firecracker chroots: `<jailsDir>/firecracker/<key>/root` (the jailer's layout). */
+  jailsDir: string;
   /** The image cache (kernels, dev images); reported and collected with the node's disk. */
   cacheDir?: string;
   /**
@@ -25,6 +27,7 @@ export function agentLayout(dataDir: string, secretsRoot = DEFAULT_SECRETS_DIR):
     dbFile: join(dataDir, 'agent.sqlite'),
     socket: join(dataDir, 'agent.sock'),
     vmsDir: join(dataDir, 'vms'),
+    jailsDir: join(dataDir, 'jail'),
     secretsDir: join(secretsRoot, id),
   };
 }

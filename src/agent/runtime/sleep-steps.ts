@@ -1,12 +1,31 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, HostError, errorMessage } from '../../core/errors.ts';
+import type { GuestBusy } from '../../contract/guest-protocol-v2.ts';
 import type { SnapshotRef, VmHandle } from '../../ports/vmm.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import type { RuntimeDeps } from './deps.ts';
 import { instanceDir, snapshotsDir } from './layout.ts';
 import { requireHandle, save, settle } from './step-context.ts';
 import { dropSecretsDrive } from './stop-steps.ts';
+
+/**
+ * A sleep the guest's drain refused: work was still in flight at the deadline. The instance
+ * keeps running; the reconciler reports it running with this reason and tries again on its
+ * next pass, unless the sleep is forced.
+ */
+export class GuestBusyError extends ConflictError {
+  constructor(key: string, deadlineMs: number, busy: GuestBusy) {
+    const what = [
+      busy.commands.length ? `commands: ${busy.commands.join(', ')}` : '',
+      busy.flags.length ? `busy flags: ${busy.flags.join(', ')}` : '',
+    ].filter(Boolean);
+    super(
+      `instance '${key}' is still busy after a ${deadlineMs} ms drain (${what.join('; ')}); it keeps running. Retry later, or force the sleep to snapshot it busy`,
+      { key, busy },
+    );
+  }
+}
 
 /** running -> warm: vCPUs paused, RAM kept. */
 export async function pause(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord> {
@@ -32,15 +51,7 @@ export async function drain(deps: RuntimeDeps, vm: VmHandle, force = false): Pro
       deps.logger.warn({ key: vm.key, busy: result.busy }, 'forced sleep of a busy guest');
     return;
   }
-  const { commands, flags } = result.busy;
-  const what = [
-    commands.length ? `commands: ${commands.join(', ')}` : '',
-    flags.length ? `busy flags: ${flags.join(', ')}` : '',
-  ].filter(Boolean);
-  throw new ConflictError(
-    `instance '${vm.key}' is still busy after a ${deps.timeouts.sleepPrepMs} ms drain (${what.join('; ')}); it keeps running. Retry later, or force the sleep to snapshot it busy`,
-    { key: vm.key, busy: result.busy },
-  );
+  throw new GuestBusyError(vm.key, deps.timeouts.sleepPrepMs, result.busy);
 }
 
 /**
@@ -87,6 +98,8 @@ async function abandonSleep(
   deps.logger.warn({ key: record.key, error: errorMessage(cause) }, 'sleep failed; resuming');
   await deps.vmm.resume(vm);
   await settle(deps, record, 'running');
+  // Refused, not failed: the guest said why, and nothing on the host went wrong.
+  if (cause instanceof GuestBusyError) throw cause;
   throw new HostError(
     `sleep of '${record.key}' failed, the instance was resumed and is running: ${errorMessage(cause)}`,
     { key: record.key },

@@ -53,6 +53,8 @@ export async function destroy(deps: RuntimeDeps, from: VmRecord): Promise<VmReco
   await rm(dir, { recursive: true, force: true });
   const destroyed = await settle(deps, stopped, 'destroyed');
   await deps.vms.delete(destroyed);
+  // Last: the uid is reused only once nothing of this instance is left.
+  await deps.identities.release(stopped.key);
   // Without the record its tap goes; with the tenant's last VM, its bridge and rules too.
   await deps.network?.sync();
   deps.logger.info({ key: stopped.key }, 'instance destroyed');

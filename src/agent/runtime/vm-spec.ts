@@ -9,12 +9,18 @@ import type { GuestImage } from './image-source.ts';
 import { HostError } from '../../core/errors.ts';
 import { instanceDir, secretsDirOf } from './layout.ts';
 
-/** Pids a VMM may fork (QEMU's own threads count against pids.max). */
-const PIDS_PER_VM = 256;
+/**
+ * Tasks a VMM may have. A VMM never forks (QEMU's seccomp filter denies it, Firecracker's
+ * allows no fork either); its threads (vCPUs, I/O workers, up to 64 in QEMU's block pool)
+ * count against pids.max, which caps what a compromised VMM could start on the host.
+ */
+export const PIDS_PER_VM = 256;
 
 /**
  * Builds the host side of one boot or wake: drives per role (data kept, secrets rebuilt,
- * config at its version), the cgroup with its limits, and the VmSpec that uses them.
+ * config at its version), the cgroup with its limits, and the VmSpec that uses them. The
+ * memory limit is guest RAM plus the VMM's measured overhead (capabilities().memOverheadMib);
+ * the VMM runs as the instance's own identity when its driver confines it.
  */
 export async function materialize(
   deps: RuntimeDeps,
@@ -23,11 +29,13 @@ export async function materialize(
   const dir = instanceDir(deps.layout, record.key);
   const image = await deps.images.resolve(record.spec.revision);
   const { drives, digests } = await buildDrives(deps, record, dir, image);
+  const caps = await deps.vmm.capabilities();
   const cgroup = await deps.cgroups?.create(record.key, {
     vcpus: record.spec.vcpus,
-    memMib: record.spec.memMib,
+    memMib: record.spec.memMib + caps.memOverheadMib,
     pids: PIDS_PER_VM,
   });
+  const runAs = await deps.identities.of(record.key);
   const spec: VmSpec = {
     key: record.key,
     workDir: dir,
@@ -38,7 +46,8 @@ export async function materialize(
     cmdline: `${image.cmdlineBase} ${guestParams(record, deps.network?.guestMtu)}`,
     drives,
     nets: record.spec.network ? [{ id: 'eth0', tap: record.spec.tap, mac: record.spec.mac }] : [],
-    ...(cgroup ? { cgroupDir: cgroup.dir } : {}),
+    ...(cgroup ? { cgroupDirs: cgroup.dirs } : {}),
+    runAs,
   };
   return { spec, cgroup, digests };
 }
@@ -52,6 +61,7 @@ const driveBuilders: Record<
 > = {
   // The dev image may boot from its initrd alone: then there is no rootfs to attach. mvm's
   // own drive (init and agent) comes with the image's root, never inside it.
+  // The run-spec drive (the image's process, Env, WorkingDir) comes per revision beside it.
   rootfs: async (_deps, _record, _dir, image) =>
     image.rootfsPath
       ? {
@@ -59,6 +69,9 @@ const driveBuilders: Record<
             { id: 'rootfs', path: image.rootfsPath, readOnly: true },
             ...(image.initDrivePath
               ? [{ id: 'mvm-init', path: image.initDrivePath, readOnly: true }]
+              : []),
+            ...(image.runSpecPath
+              ? [{ id: 'mvm-run', path: image.runSpecPath, readOnly: true }]
               : []),
           ],
         }

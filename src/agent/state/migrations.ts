@@ -30,6 +30,19 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('local_vms').ifExists().execute();
     },
   },
+  // One slot per instance: its VMM's unprivileged uid/gid is a base plus the slot.
+  '0002-vm-identities': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('vm_identities')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('slot', 'integer', (c) => c.notNull().unique())
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('vm_identities').ifExists().execute();
+    },
+  },
 };
 
 export async function migrateAgentDb<DB>(db: Kysely<DB>): Promise<string[]> {

@@ -1,12 +1,14 @@
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { privateSqliteFile } from '../../drivers/fs/private-files.ts';
+import { IdentityRepo } from './identity-repo.ts';
 import { migrateAgentDb } from './migrations.ts';
 import type { AgentDatabase } from './schema.ts';
 import { VmRepo } from './vm-repo.ts';
 
 export interface AgentDb {
   vms: VmRepo;
+  identities: IdentityRepo;
   close(): Promise<void>;
 }
 
@@ -38,6 +40,7 @@ export async function openAgentDb(
   let closed = false;
   return {
     vms: new VmRepo(db),
+    identities: new IdentityRepo(db),
     close: async () => {
       if (closed) return;
       closed = true;

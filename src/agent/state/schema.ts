@@ -23,6 +23,13 @@ export interface LocalVmsTable {
   version: number;
 }
 
+/** Which identity slot each instance holds; released when the instance is destroyed. */
+export interface VmIdentitiesTable {
+  key: string;
+  slot: number;
+}
+
 export interface AgentDatabase {
   local_vms: LocalVmsTable;
+  vm_identities: VmIdentitiesTable;
 }

@@ -10,9 +10,12 @@ import { coordinatorServe } from './coordinator/serve.ts';
 import { events } from './events/events.ts';
 import { imageBuild } from './image/build.ts';
 import { imageList } from './image/list.ts';
+import { instanceCp } from './instance/cp.ts';
 import { instanceDestroy } from './instance/destroy.ts';
+import { instanceExec } from './instance/exec.ts';
 import { instanceInfo } from './instance/info.ts';
 import { instanceList } from './instance/list.ts';
+import { instanceShell, instanceSsh } from './instance/shell.ts';
 import { instanceSleep } from './instance/sleep.ts';
 import { instanceStats } from './instance/stats.ts';
 import { instanceStart } from './instance/start.ts';
@@ -89,6 +92,10 @@ export const allCommands: readonly CliCommand[] = [
   instanceSleep,
   instanceWake,
   instanceDestroy,
+  instanceExec,
+  instanceShell,
+  instanceSsh,
+  instanceCp,
   events,
   nodeList,
   nodeInfo,

@@ -5,6 +5,7 @@ import { AfterWrite } from './after-write.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import type { ServiceDeps } from './context.ts';
 import { DesiredService } from './desired-service.ts';
+import { ExecService, type ExecTimeouts } from './exec-service.ts';
 import { InstanceService } from './instance-service.ts';
 import { JoinService, type JoinDeps } from './join-service.ts';
 import { NodeHealthService, type NodeHealthDeps } from './node-health-service.ts';
@@ -39,6 +40,8 @@ export interface Services {
   reports: ReportService;
   secrets: SecretService;
   poolConfigs: PoolConfigService;
+  /** Node tunnels and the exec, pty and copy sessions relayed over them. */
+  exec: ExecService;
 }
 
 /** What the desired-state service adds: its signing key and the process's change notifier. */
@@ -54,7 +57,7 @@ export function createServices(
     JoinDeps &
     NodeHealthDeps &
     AdminTokenDeps &
-    SecretDeps & { logger?: Logger },
+    SecretDeps & { logger?: Logger; execTimeouts?: Partial<ExecTimeouts> },
 ): Services {
   const after = new AfterWrite({ scheduler: new SchedulerService(deps), notifier: deps.notifier });
   const desired = new DesiredService({
@@ -65,10 +68,11 @@ export function createServices(
     ...(deps.desiredPollMs !== undefined ? { pollMs: deps.desiredPollMs } : {}),
   });
   const rechecks = recheckTimer(deps, after);
+  const instances = new InstanceService(deps, after);
   return {
     tenants: new TenantService(deps, after),
     pools: new PoolService(deps, after, rechecks),
-    instances: new InstanceService(deps, after),
+    instances,
     nodes: new NodeService(deps, after),
     tokens: new TokenService(deps),
     adminToken: new AdminTokenService(deps),
@@ -81,6 +85,7 @@ export function createServices(
     reports: new ReportService(deps),
     secrets: new SecretService(deps, after),
     poolConfigs: new PoolConfigService(deps, after),
+    exec: new ExecService(deps, instances),
   };
 }
 

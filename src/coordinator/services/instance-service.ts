@@ -103,13 +103,16 @@ export class InstanceService {
           hints[request.action],
         );
       }
-      if (instance.desiredStatus === target) return instance;
+      const force = request.force === true;
+      // A sleep already asked for may still be forced (its guest kept refusing).
+      if (instance.desiredStatus === target && (!force || instance.sleepForced === true))
+        return instance;
       // An instance exists only with its tenant: loadInstance has thrown otherwise.
       if (tenant && target !== 'destroyed' && target !== 'stopped')
         await checkQuota(repos, tenant, instance, target);
       const at = this.deps.clock.now().toISOString();
       const expected = request.expectedVersion ?? instance.version;
-      let result = await repos.instances.setDesired(key, target, expected, at);
+      let result = await repos.instances.setDesired(key, target, expected, at, { force });
       if (target === 'destroyed' && instance.nodeId === null) {
         await repos.instances.delete(key);
         result = { ...result, status: 'destroyed' };
@@ -118,7 +121,12 @@ export class InstanceService {
         tenantId: key.tenantId,
         action: `instance.${request.action}`,
         target: `${key.tenantId}/${key.poolId}/${key.instanceId}`,
-        detail: { from: instance.desiredStatus, to: target, status: instance.status },
+        detail: {
+          from: instance.desiredStatus,
+          to: target,
+          status: instance.status,
+          ...(force ? { force } : {}),
+        },
       });
       return result;
     });
@@ -153,14 +161,19 @@ export class InstanceService {
         );
       }
       const from = report.expectedStatus ?? instance.status;
-      if (from === report.status && instance.status === report.status) {
+      // A failure has a reason; so may a refused change (a busy guest kept running).
+      const failureReason =
+        report.status === 'failed'
+          ? (report.failureReason ?? 'unknown')
+          : (report.failureReason ?? null);
+      const unchanged = from === report.status && instance.status === report.status;
+      if (unchanged && instance.failureReason === failureReason) {
         return { instance, removed: false };
       }
       if (instance.status === 'destroyed') {
         throw new IllegalTransitionError(label(key), instance.status, report.status);
       }
       const at = this.deps.clock.now().toISOString();
-      const failureReason = report.status === 'failed' ? (report.failureReason ?? 'unknown') : null;
       const updated = await repos.instances.transition(key, from, report.status, at, {
         failureReason,
       });

@@ -78,8 +78,8 @@ export class TokenService {
     }
     await this.recordUse(token, now);
     return token.tenantId === null
-      ? { kind: 'admin', tokenName: token.name }
-      : { kind: 'tenant', tenantId: token.tenantId, tokenName: token.name };
+      ? { kind: 'admin', tokenName: token.name, tokenId: token.id }
+      : { kind: 'tenant', tenantId: token.tenantId, tokenName: token.name, tokenId: token.id };
   }
 
   /**

@@ -57,8 +57,11 @@ export class KyselyInstanceRepo implements InstanceRepo {
     desired: DesiredStatus,
     expectedVersion: number,
     at: string,
+    options: { force?: boolean } = {},
   ): Promise<Instance> {
-    return this.update(key, { desiredStatus: desired, pressureSleptAt: null }, expectedVersion, at);
+    const sleepForced = desired === 'sleeping' && options.force === true;
+    const patch = { desiredStatus: desired, pressureSleptAt: null, sleepForced };
+    return this.update(key, patch, expectedVersion, at);
   }
 
   async transition(
@@ -161,6 +164,9 @@ function patchColumns(patch: InstancePatch): Updateable<InstancesTable> {
   if (patch.revision !== undefined) columns.revision = patch.revision;
   if (patch.failureReason !== undefined) columns.failure_reason = patch.failureReason;
   if (patch.desiredStatus !== undefined) columns.desired_status = patch.desiredStatus;
+  // A forced sleep is a request for that one sleep: another desired status ends it.
+  if (patch.sleepForced !== undefined || patch.desiredStatus !== undefined)
+    columns.sleep_forced = patch.sleepForced === true ? 1 : 0;
   if (patch.lastActiveAt !== undefined) columns.last_active_at = patch.lastActiveAt;
   if (patch.pressureSleptAt !== undefined) columns.pressure_slept_at = patch.pressureSleptAt;
   return columns;
@@ -181,6 +187,7 @@ function toRow(i: Instance): InstanceRow {
     status_since: i.statusSince,
     last_active_at: i.lastActiveAt,
     pressure_slept_at: i.pressureSleptAt,
+    sleep_forced: i.sleepForced === true ? 1 : 0,
     created_at: i.createdAt,
     updated_at: i.updatedAt,
     version: i.version,
@@ -202,6 +209,7 @@ function fromRow(r: InstanceRow): Instance {
     statusSince: r.status_since,
     lastActiveAt: r.last_active_at,
     pressureSleptAt: r.pressure_slept_at,
+    ...(r.sleep_forced === 1 ? { sleepForced: true } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: r.version,

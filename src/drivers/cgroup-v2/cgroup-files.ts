@@ -1,6 +1,9 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HostError } from '../../core/errors.ts';
+import type { Clock } from '../../ports/clock.ts';
 import type { Logger } from '../../ports/logger.ts';
+import { AbortWait, waitUntil, WaitTimeoutError } from '../process/wait-until.ts';
 import type { Controller } from './limit-files.ts';
 
 /** Contents of a cgroup file, or '' when it is not there (a cgroup that is already gone). */
@@ -48,4 +51,103 @@ export async function enableControllers(
     }
   }
   return enabled;
+}
+
+/** A counter line (`oom_kill 3`) of memory.events (v2) or memory.oom_control (v1); 0 if absent. */
+export function counterIn(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  const value = Number(line?.slice(name.length + 1));
+  return Number.isFinite(value) ? value : 0;
+}
+
+export async function writeCgroupFile(dir: string, file: string, value: string): Promise<void> {
+  try {
+    await writeFile(join(dir, file), value);
+  } catch (error) {
+    throw new HostError(
+      `could not write '${value}' to ${join(dir, file)}: ${(error as Error).message}`,
+      { dir, file, value },
+    );
+  }
+}
+
+export function placeError(dir: string, pid: number, error: NodeJS.ErrnoException): HostError {
+  const hint =
+    error.code === 'ENOENT'
+      ? 'the cgroup does not exist; create it first'
+      : error.code === 'ESRCH'
+        ? 'the process no longer exists'
+        : error.message;
+  return new HostError(`could not move pid ${pid} into cgroup ${dir}: ${hint}`, { dir, pid });
+}
+
+export interface RemoveWait {
+  clock: Clock;
+  timeoutMs: number;
+  /** rmdir(2) on cgroupfs; tests substitute one with the kernel's EBUSY semantics. */
+  removeDir: (path: string) => Promise<void>;
+}
+
+const REMOVE_POLL_MS = 50;
+
+/** Removes a cgroup directory; a VMM that was just killed leaves it a moment later (EBUSY). */
+export async function removeCgroupDir(dir: string, wait: RemoveWait): Promise<void> {
+  const removed = () =>
+    tryRemove(dir, wait.removeDir).then(
+      (done) => (done ? true : undefined),
+      (error: unknown) => Promise.reject(new AbortWait(error)),
+    );
+  await waitUntil(removed, {
+    clock: wait.clock,
+    timeoutMs: wait.timeoutMs,
+    intervalMs: REMOVE_POLL_MS,
+    what: `cgroup ${dir} to empty`,
+  }).catch(async (error: unknown) => {
+    // Said better: which processes or child cgroups still hold it.
+    throw error instanceof WaitTimeoutError ? await busyError(dir) : error;
+  });
+}
+
+/** True once the directory is gone; false while the kernel still says EBUSY. */
+async function tryRemove(
+  dir: string,
+  removeDir: (path: string) => Promise<void>,
+): Promise<boolean> {
+  try {
+    await removeDir(dir);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return true;
+    if (code === 'EBUSY') return false;
+    throw new HostError(`could not remove cgroup ${dir}: ${(error as Error).message}`, { dir });
+  }
+}
+
+async function busyError(dir: string): Promise<HostError> {
+  const pids = await readPids(dir);
+  if (pids.length > 0) {
+    return new HostError(
+      `cgroup ${dir} still holds processes ${pids.join(', ')}; stop them (the VMM) and remove again`,
+      { dir, pids },
+    );
+  }
+  const children = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  const names = children.filter((e) => e.isDirectory()).map((e) => e.name);
+  const what = names.length > 0 ? `child cgroups ${names.join(', ')}` : 'no processes listed';
+  return new HostError(`cgroup ${dir} stayed busy (${what}); try again shortly`, { dir });
+}
+
+/** Keys (mvm-...) of the instance cgroups under `<mount>/<slice>`; [] when there is none. */
+export async function listKeys(
+  sliceDir: string,
+  isKey: (name: string) => boolean,
+): Promise<string[]> {
+  try {
+    const entries = await readdir(sliceDir, { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory() && isKey(e.name)).map((e) => e.name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
 }

@@ -26,3 +26,31 @@ export function limitFiles(limits: CgroupLimits): LimitFile[] {
 }
 
 export const wantedControllers: readonly Controller[] = ['cpu', 'memory', 'pids'];
+
+/** One limit as a v1 hierarchy writes it: some take two files, written in this order. */
+export interface LimitFilesV1 {
+  limit: keyof CgroupLimits;
+  controller: Controller;
+  files: { file: string; value: string }[];
+}
+
+/** The same limits in the legacy (v1) controllers' files. */
+export function limitFilesV1(limits: CgroupLimits): LimitFilesV1[] {
+  const quota = Math.max(MIN_CPU_QUOTA_US, Math.round(limits.vcpus * CPU_PERIOD_US));
+  return [
+    {
+      limit: 'vcpus',
+      controller: 'cpu',
+      files: [
+        { file: 'cpu.cfs_period_us', value: `${CPU_PERIOD_US}` },
+        { file: 'cpu.cfs_quota_us', value: `${quota}` },
+      ],
+    },
+    {
+      limit: 'memMib',
+      controller: 'memory',
+      files: [{ file: 'memory.limit_in_bytes', value: `${limits.memMib * MIB}` }],
+    },
+    { limit: 'pids', controller: 'pids', files: [{ file: 'pids.max', value: `${limits.pids}` }] },
+  ];
+}

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { fillPath, routes } from '../../contract/api.ts';
-import type { RouteDef, RouteName, Routes } from '../../contract/api.ts';
+import type { JsonRouteName, RouteDef, Routes } from '../../contract/api.ts';
 import { errorBodySchema } from '../../contract/common.ts';
 import {
   errorFromWire,
@@ -18,11 +18,11 @@ import type { ErrorCode } from '../../core/errors.ts';
  */
 export type FetchLike = (request: Request) => Response | Promise<Response>;
 
-type Route<N extends RouteName> = Routes[N];
-type Part<N extends RouteName, K extends 'params' | 'query' | 'body'> =
+type Route<N extends JsonRouteName> = Routes[N];
+type Part<N extends JsonRouteName, K extends 'params' | 'query' | 'body'> =
   Route<N> extends Record<K, z.ZodType> ? Route<N>[K] : never;
 
-export type CallInput<N extends RouteName> = ([Part<N, 'params'>] extends [never]
+export type CallInput<N extends JsonRouteName> = ([Part<N, 'params'>] extends [never]
   ? { params?: undefined }
   : { params: z.input<Part<N, 'params'>> }) &
   ([Part<N, 'query'>] extends [never]
@@ -30,7 +30,7 @@ export type CallInput<N extends RouteName> = ([Part<N, 'params'>] extends [never
     : { query?: z.input<Part<N, 'query'>> }) &
   ([Part<N, 'body'>] extends [never] ? { body?: undefined } : { body: z.input<Part<N, 'body'>> });
 
-export type CallOutput<N extends RouteName> = z.output<Route<N>['response']>;
+export type CallOutput<N extends JsonRouteName> = z.output<Route<N>['response']>;
 
 /** Per call: a caller's cancellation, and a deadline other than the client's default. */
 export interface CallOptions {
@@ -40,7 +40,7 @@ export interface CallOptions {
 
 export interface ApiClient {
   readonly baseUrl: string;
-  call<N extends RouteName>(
+  call<N extends JsonRouteName>(
     name: N,
     input: CallInput<N>,
     options?: CallOptions,
@@ -66,7 +66,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   const timeoutMs = options.timeoutMs ?? 30_000;
   return {
     baseUrl,
-    async call<N extends RouteName>(
+    async call<N extends JsonRouteName>(
       name: N,
       input: CallInput<N>,
       call: CallOptions = {},

@@ -1,3 +1,4 @@
+import type { ProcessRunner } from '../../ports/process-runner.ts';
 import type { VmSpec } from '../../ports/vmm.ts';
 import type { FirecrackerApiClient } from './api-client.ts';
 import type { JailOwner } from './jail-files.ts';
@@ -34,22 +35,23 @@ export function vmmFiles(layout: VmLayout, spec: VmSpec): VmmFiles {
   };
 }
 
-/** Hard-links (or, read-only, copies) what the VMM opens into the chroot. */
+/** Hard-links (from other filesystems: bind-mounts) what the VMM opens into the chroot. */
 export async function stageIntoJail(
   spec: VmSpec,
   files: VmmFiles,
   owner: JailOwner,
-  opts: { boot: boolean },
+  opts: { boot: boolean; runner: ProcessRunner },
 ): Promise<void> {
+  const { runner } = opts;
   if (opts.boot) {
-    await stageFile(spec.kernelPath, files.kernel.host, owner, false);
+    await stageFile(spec.kernelPath, files.kernel.host, owner, false, runner);
     if (spec.initrdPath !== undefined && files.initrd) {
-      await stageFile(spec.initrdPath, files.initrd.host, owner, false);
+      await stageFile(spec.initrdPath, files.initrd.host, owner, false, runner);
     }
   }
   for (const [index, drive] of spec.drives.entries()) {
     const staged = files.drives[index];
-    if (staged) await stageFile(drive.path, staged.file.host, owner, !drive.readOnly);
+    if (staged) await stageFile(drive.path, staged.file.host, owner, !drive.readOnly, runner);
   }
 }
 

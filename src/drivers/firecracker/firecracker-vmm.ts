@@ -10,11 +10,12 @@ import type {
   VmState,
 } from '../../ports/vmm.ts';
 import { silentLogger } from '../../ports/logger.ts';
+import type { ProcessRunner } from '../../ports/process-runner.ts';
 import type { Logger } from '../../ports/logger.ts';
 import { commandLine, isAlive, terminate, waitForExit } from '../process/process-control.ts';
 import { FirecrackerApiClient, socketAccepts, unresponsiveVmm } from './api-client.ts';
 import { bootRequests, sendAll, stageIntoJail, vmmFiles } from './boot-config.ts';
-import { defaultTimeouts } from './firecracker-config.ts';
+import { FIRECRACKER_MEM_OVERHEAD_MIB, defaultTimeouts } from './firecracker-config.ts';
 import type { FirecrackerTimeouts, FirecrackerVmmConfig } from './firecracker-config.ts';
 import { detectVersion } from './firecracker-version.ts';
 import { ownerOf, removeJail, resetJail } from './jail-files.ts';
@@ -59,6 +60,9 @@ export class FirecrackerVmm implements Vmm {
     return {
       diffSnapshots: this.diffSnapshots,
       jailer,
+      // The jailer's chroot and uid/gid, plus Firecracker's own seccomp filters (always on).
+      confined: jailer,
+      memOverheadMib: FIRECRACKER_MEM_OVERHEAD_MIB,
       guestChannel: 'vsock',
       accel: 'kvm',
     };
@@ -67,8 +71,9 @@ export class FirecrackerVmm implements Vmm {
   async start(spec: VmSpec): Promise<VmHandle> {
     const layout = await this.freshLayout(spec);
     const files = vmmFiles(layout, spec);
-    if (this.owner) await stageIntoJail(spec, files, this.owner, { boot: true });
-    const vmm = await this.launch(spec, layout);
+    const owner = this.ownerOf(spec);
+    if (owner) await stageIntoJail(spec, files, owner, { boot: true, runner: this.hostRunner });
+    const vmm = await this.launch(spec, layout, owner);
     await this.orKill(vmm, layout, async () => {
       const boot = bootRequests({
         spec,
@@ -82,7 +87,7 @@ export class FirecrackerVmm implements Vmm {
       await forgetLastSnapshot(spec.workDir);
     });
     this.log.info({ key: spec.key, pid: vmm.pid, version: vmm.version.raw }, 'firecracker started');
-    return this.handle(spec, layout, vmm, layout.vsock.host);
+    return this.handle(spec, layout, vmm, layout.vsock.host, owner);
   }
 
   async pause(vm: VmHandle): Promise<void> {
@@ -111,16 +116,24 @@ export class FirecrackerVmm implements Vmm {
     }
     const version = await detectVersion(client);
     const layout = layoutFromHandle(vm);
-    return takeSnapshot({ vm, layout, client, version, dir, kind, owner: this.ownerFor(layout) });
+    const owner = layout.jailRoot === undefined ? undefined : (vm.runAs ?? this.defaultOwner);
+    return takeSnapshot({ vm, layout, client, version, dir, kind, owner });
   }
 
   async restore(spec: VmSpec, snapshot: SnapshotRef): Promise<VmHandle> {
     const meta = await readSnapshotMeta(snapshot.dir);
     const layout = await this.freshLayout(spec);
     const files = vmmFiles(layout, spec);
-    if (this.owner) await stageIntoJail(spec, files, this.owner, { boot: false });
-    const inputs = await prepareSnapshotInputs(layout, snapshot, this.config.runner, this.owner);
-    const vmm = await this.launch(spec, layout);
+    const owner = this.ownerOf(spec);
+    if (owner) await stageIntoJail(spec, files, owner, { boot: false, runner: this.hostRunner });
+    const inputs = await prepareSnapshotInputs(
+      layout,
+      snapshot,
+      this.config.runner,
+      owner,
+      this.hostRunner,
+    );
+    const vmm = await this.launch(spec, layout, owner);
     const plan = await this.orKill(vmm, layout, async () => {
       const shapes = apiShapesFor(vmm.version);
       const loaded = planLoad(layout, spec, meta, inputs, shapes, this.diffSnapshots);
@@ -129,7 +142,7 @@ export class FirecrackerVmm implements Vmm {
       return loaded;
     });
     this.log.info({ key: spec.key, pid: vmm.pid, snapshot: snapshot.dir }, 'firecracker restored');
-    return this.handle(spec, layout, vmm, plan.guestSocket);
+    return this.handle(spec, layout, vmm, plan.guestSocket, owner);
   }
 
   async state(vm: VmHandle): Promise<VmState> {
@@ -189,16 +202,23 @@ export class FirecrackerVmm implements Vmm {
     return vm;
   }
 
+  private get hostRunner(): ProcessRunner {
+    return this.config.hostRunner ?? this.config.runner;
+  }
+
   private get diffSnapshots(): boolean {
     return this.config.diffSnapshots ?? true;
   }
 
-  private get owner(): JailOwner | undefined {
+  /** The jailer's configured uid/gid, for specs without an identity of their own. */
+  private get defaultOwner(): JailOwner | undefined {
     return this.config.jailer ? ownerOf(this.config.jailer) : undefined;
   }
 
-  private ownerFor(layout: VmLayout): JailOwner | undefined {
-    return layout.jailRoot === undefined ? undefined : this.owner;
+  /** Jailed: the instance's own identity when the spec has one. Unjailed: none. */
+  private ownerOf(spec: VmSpec): JailOwner | undefined {
+    if (!this.config.jailer) return undefined;
+    return spec.runAs ?? this.defaultOwner;
   }
 
   private client(vm: VmHandle): FirecrackerApiClient {
@@ -213,15 +233,20 @@ export class FirecrackerVmm implements Vmm {
     const { jailer, firecrackerBin } = this.config;
     if (!jailer) return vmLayout(spec.workDir, undefined);
     const jailRoot = jailRootFor(jailer, firecrackerBin, spec.key);
-    await resetJail(jailRoot);
+    await resetJail(jailRoot, this.hostRunner);
     return vmLayout(spec.workDir, jailRoot);
   }
 
-  private launch(spec: VmSpec, layout: VmLayout): Promise<LaunchedVmm> {
+  private launch(
+    spec: VmSpec,
+    layout: VmLayout,
+    owner: JailOwner | undefined,
+  ): Promise<LaunchedVmm> {
     const input = {
       key: spec.key,
       layout,
-      ...(spec.cgroupDir ? { cgroupDir: spec.cgroupDir } : {}),
+      cgroupDirs: spec.cgroupDirs ?? [],
+      ...(owner ? { owner } : {}),
     };
     return launchVmm(this.config, this.timeouts, input);
   }
@@ -237,12 +262,18 @@ export class FirecrackerVmm implements Vmm {
         killTimeoutMs: this.timeouts.killMs,
         startTime: vmm.startTime,
       });
-      if (layout.jailRoot !== undefined) await removeJail(layout.jailRoot);
+      if (layout.jailRoot !== undefined) await removeJail(layout.jailRoot, this.hostRunner);
       throw error;
     }
   }
 
-  private handle(spec: VmSpec, layout: VmLayout, vmm: LaunchedVmm, guestSocket: string): VmHandle {
+  private handle(
+    spec: VmSpec,
+    layout: VmLayout,
+    vmm: LaunchedVmm,
+    guestSocket: string,
+    owner: JailOwner | undefined,
+  ): VmHandle {
     return {
       key: spec.key,
       driver: 'firecracker',
@@ -251,6 +282,7 @@ export class FirecrackerVmm implements Vmm {
       controlSocket: layout.apiSocket.host,
       guestSocket,
       workDir: spec.workDir,
+      ...(owner ? { runAs: { uid: owner.uid, gid: owner.gid } } : {}),
     };
   }
 
@@ -286,7 +318,7 @@ export class FirecrackerVmm implements Vmm {
     if (layout.jailRoot === undefined) return;
     // Keep the VMM's log next to the other per-VM files before the chroot goes.
     await copyFile(layout.log.host, join(vm.workDir, 'firecracker.log')).catch(() => undefined);
-    await removeJail(layout.jailRoot);
+    await removeJail(layout.jailRoot, this.hostRunner);
   }
 }
 

@@ -1,13 +1,14 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { HostError } from '../../core/errors.ts';
 import type { SpawnedProcess } from '../../ports/process-runner.ts';
+import { joinCgroups } from '../process/join-cgroups.ts';
 import { processStartTime, readPidFile, terminate } from '../process/process-control.ts';
 import { FirecrackerApiClient, waitForSocket } from './api-client.ts';
 import type { FirecrackerTimeouts, FirecrackerVmmConfig } from './firecracker-config.ts';
 import { detectVersion } from './firecracker-version.ts';
 import type { FirecrackerVersion } from './firecracker-version.ts';
 import { createOwnedFile, ownerOf } from './jail-files.ts';
+import type { JailOwner } from './jail-files.ts';
 import { loggerRequest, metricsRequest } from './requests.ts';
 import type { VmLayout } from './vm-layout.ts';
 import { jailerArgs } from './vm-layout.ts';
@@ -24,12 +25,15 @@ export interface LaunchedVmm {
 export interface LaunchInput {
   key: string;
   layout: VmLayout;
-  cgroupDir?: string;
+  /** Every cgroup directory the VMM joins (one per v1 hierarchy on hybrid hosts). */
+  cgroupDirs: readonly string[];
+  /** The jail's uid/gid (the instance's own); jailer mode only. */
+  owner?: JailOwner;
 }
 
 /**
- * Spawns Firecracker (through the jailer when configured), waits for its API, places it in
- * its cgroup and configures logger and metrics, the only resources allowed before either
+ * Spawns Firecracker (through the jailer when configured) inside its cgroups, waits for its
+ * API and configures logger and metrics, the only resources allowed before either
  * boot configuration or snapshot load. The chroot must already hold the staged files.
  */
 export async function launchVmm(
@@ -38,9 +42,15 @@ export async function launchVmm(
   input: LaunchInput,
 ): Promise<LaunchedVmm> {
   const { layout } = input;
-  await prepareFiles(config, layout);
+  await prepareFiles(layout, input.owner);
   const [command, args] = commandFor(config, input);
-  const child = config.runner.spawn(command, args, { detached: true, logFile: layout.stdoutLog });
+  const child = config.runner.spawn(command, args, {
+    detached: true,
+    logFile: layout.stdoutLog,
+    held: true,
+  });
+  // In its cgroups before the jailer (and Firecracker after it) runs: all its memory counts.
+  await joinCgroups(child, input.cgroupDirs);
   try {
     return await connect(config, timeouts, input, child);
   } catch (error) {
@@ -68,7 +78,6 @@ async function connect(
   });
   const pid = await vmmPid(config, layout, child);
   const startTime = await processStartTime(pid);
-  if (input.cgroupDir !== undefined) await joinCgroup(input.cgroupDir, pid);
   const client = new FirecrackerApiClient(layout.apiSocket.host, timeouts.apiRequestMs);
   const version = await detectVersion(client);
   const level = config.logLevel ?? 'Info';
@@ -84,20 +93,20 @@ async function connect(
 function commandFor(config: FirecrackerVmmConfig, input: LaunchInput): [string, string[]] {
   const { layout, key } = input;
   if (config.jailer) {
+    const owner = input.owner ?? ownerOf(config.jailer);
     return [
       config.jailer.jailerBin,
-      jailerArgs(config.jailer, config.firecrackerBin, key, layout.apiSocket.vmm),
+      jailerArgs(config.jailer, config.firecrackerBin, key, layout.apiSocket.vmm, owner),
     ];
   }
   return [config.firecrackerBin, ['--api-sock', layout.apiSocket.vmm, '--id', key]];
 }
 
-async function prepareFiles(config: FirecrackerVmmConfig, layout: VmLayout): Promise<void> {
+async function prepareFiles(layout: VmLayout, owner: JailOwner | undefined): Promise<void> {
   await mkdir(layout.workDir, { recursive: true });
   // Leftovers of a previous process would make Firecracker fail to bind.
   await rm(layout.apiSocket.host, { force: true });
   await rm(layout.vsock.host, { force: true });
-  const owner = config.jailer ? ownerOf(config.jailer) : undefined;
   await createOwnedFile(layout.log.host, owner);
   await createOwnedFile(layout.metrics.host, owner);
 }
@@ -111,16 +120,4 @@ async function vmmPid(
   // Jailer 1.7+ forks before exec and writes the Firecracker pid into the chroot.
   const pidFile = join(layout.jailRoot, `${basename(config.firecrackerBin)}.pid`);
   return (await readPidFile(pidFile)) ?? child.pid;
-}
-
-/** Before any guest memory is touched, so everything the guest uses is charged there. */
-async function joinCgroup(cgroupDir: string, pid: number): Promise<void> {
-  try {
-    await writeFile(join(cgroupDir, 'cgroup.procs'), `${pid}\n`);
-  } catch (error) {
-    throw new HostError(
-      `could not move firecracker (pid ${pid}) into cgroup ${cgroupDir}: ${(error as Error).message}; does the cgroup exist and is it writable?`,
-      { cgroupDir, pid },
-    );
-  }
 }

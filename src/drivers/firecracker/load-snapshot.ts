@@ -26,6 +26,7 @@ export async function prepareSnapshotInputs(
   snapshot: SnapshotRef,
   runner: ProcessRunner,
   owner: JailOwner | undefined,
+  hostRunner: ProcessRunner = runner,
 ): Promise<SnapshotInputs> {
   const merged = join(layout.workDir, RESTORE_MEMORY_FILE);
   await rm(merged, { force: true });
@@ -36,8 +37,8 @@ export async function prepareSnapshotInputs(
     memory: vmmFile(layout, memoryHost, 'snapshot-in/memory'),
   };
   if (owner) {
-    await stageFile(vmstateHost, inputs.vmstate.host, owner, false);
-    await stageFile(memoryHost, inputs.memory.host, owner, false);
+    await stageFile(vmstateHost, inputs.vmstate.host, owner, false, hostRunner);
+    await stageFile(memoryHost, inputs.memory.host, owner, false, hostRunner);
   }
   return inputs;
 }

@@ -2,6 +2,7 @@ import { basename, dirname, join } from 'node:path';
 
 export interface JailerConfig {
   jailerBin: string;
+  /** The jail user for specs without a `runAs` of their own (the agent always gives one). */
   uid: number;
   gid: number;
   /** The jailer builds `<chrootBaseDir>/<exec-file name>/<vm key>/root`. */
@@ -76,14 +77,16 @@ export function snapshotStage(layout: VmLayout, tmpDir: string): PathPair {
     : { host: join(layout.jailRoot, 'snapshot-out'), vmm: '/snapshot-out' };
 }
 
+/** Never `--no-seccomp`: Firecracker's own seccomp filters stay on. */
 export function jailerArgs(
   jailer: JailerConfig,
   firecrackerBin: string,
   key: string,
   apiSocketInJail: string,
+  owner: { uid: number; gid: number } = jailer,
 ): string[] {
   const args = ['--id', key, '--exec-file', firecrackerBin];
-  args.push('--uid', String(jailer.uid), '--gid', String(jailer.gid));
+  args.push('--uid', String(owner.uid), '--gid', String(owner.gid));
   args.push('--chroot-base-dir', jailer.chrootBaseDir);
   if (jailer.cgroupVersion !== undefined)
     args.push('--cgroup-version', String(jailer.cgroupVersion));

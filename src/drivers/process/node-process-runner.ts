@@ -45,13 +45,19 @@ export class NodeProcessRunner implements ProcessRunner {
 
   spawn(command: string, args: readonly string[], options: SpawnOptions = {}): SpawnedProcess {
     const fd = options.logFile === undefined ? undefined : openSync(options.logFile, 'a');
+    const [file, argv] = options.held ? heldCommand(command, args) : [command, [...args]];
     let child: ChildProcess;
     try {
-      child = nodeSpawn(command, [...args], {
+      child = nodeSpawn(file, argv, {
         cwd: options.cwd,
         env: mergeEnv(options.env),
         detached: options.detached ?? false,
-        stdio: ['ignore', fd ?? 'ignore', fd ?? 'ignore'],
+        stdio: [
+          options.held ? 'pipe' : 'ignore',
+          fd ?? 'ignore',
+          fd ?? 'ignore',
+          ...(options.fds ?? []),
+        ],
       });
     } finally {
       if (fd !== undefined) closeSync(fd);
@@ -79,14 +85,29 @@ export class NodeProcessRunner implements ProcessRunner {
     // A detached VMM must outlive us; do not keep the event loop alive for it.
     if (detached) child.unref();
     this.log.info({ command, pid }, 'spawned');
+    // A held child's stdin is the gate; it must not crash us if the child is already gone.
+    child.stdin?.on('error', () => undefined);
     return {
       pid,
       exited,
       kill: (signal?: NodeJS.Signals) => {
         child.kill(signal);
       },
+      release: () => {
+        child.stdin?.end('\n');
+      },
     };
   }
+}
+
+/**
+ * A constant shell that waits for one line on stdin, then execs the command in place (same
+ * pid) with stdin from /dev/null; the command travels as arguments, never as shell text.
+ */
+const GATE = 'read _ || exit 125; exec "$@" </dev/null';
+
+function heldCommand(command: string, args: readonly string[]): [string, string[]] {
+  return ['sh', ['-c', GATE, 'mvm-held', command, ...args]];
 }
 
 function mergeEnv(env: Record<string, string> | undefined): NodeJS.ProcessEnv {

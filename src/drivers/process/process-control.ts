@@ -77,8 +77,21 @@ export async function isAlive(pid: number, startTime?: number): Promise<boolean>
   const stat = await readProcStat(pid);
   // Another user's process may hide its /proc entry (hidepid): it exists, that is all we know.
   if (stat === undefined) return probe === 'not-ours';
-  if (DEAD_STATES.has(stat.state)) return false;
-  return startTime === undefined || stat.startTime === startTime;
+  if (startTime !== undefined && stat.startTime !== startTime) return false;
+  if (!DEAD_STATES.has(stat.state)) return true;
+  // A leader that exited before its other threads shows Z while they still run and hold its
+  // files (a tap, a drive): it is dead only when every thread of the group is.
+  return await anyThreadRunning(pid);
+}
+
+async function anyThreadRunning(pid: number): Promise<boolean> {
+  const tids = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  for (const tid of tids.map(Number).filter((t) => isPid(t) && t !== pid)) {
+    const text = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => undefined);
+    const stat = text === undefined ? undefined : parseProcStat(text);
+    if (stat !== undefined && !DEAD_STATES.has(stat.state)) return true;
+  }
+  return false;
 }
 
 /** The process's argv, empty when it is gone or unreadable. */

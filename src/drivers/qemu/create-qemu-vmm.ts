@@ -8,10 +8,14 @@ import { unixSocketTransport } from '../guest-channel/guest-transport.ts';
 import { detectAccel } from './detect-accel.ts';
 import type { AccelVerdict } from './detect-accel.ts';
 import type { Accel } from './qemu-args.ts';
-import { QemuVmm } from './qemu-vmm.ts';
+import { UNCONFINED, probeConfinement } from './qemu-confine.ts';
+import type { ConfinementProbe } from './qemu-confine.ts';
+import { QEMU_BINARY, QemuVmm } from './qemu-vmm.ts';
 import type { QemuVmmOptions } from './qemu-vmm.ts';
 
-export interface CreateQemuVmmOptions extends Omit<QemuVmmOptions, 'accel'> {
+export interface CreateQemuVmmOptions extends Omit<QemuVmmOptions, 'accel' | 'confinement'> {
+  /** Confine every VM as far as this host and QEMU allow (see qemu-confine.ts); default off. */
+  confine?: boolean;
   cacheDir?: string;
   /** kvm or tcg: no detection; default auto (KVM only if it boots our guest). */
   accel?: Accel | 'auto';
@@ -21,10 +25,13 @@ export interface CreateQemuVmmOptions extends Omit<QemuVmmOptions, 'accel'> {
   probeTimeoutMs?: number;
 }
 
-/** Composition helper: picks the accelerator (KVM only if it boots our guest), then the driver. */
+/**
+ * Composition helper: picks the accelerator (KVM only if it boots our guest) and what
+ * confinement this host allows, then the driver. `missing` lists what could not be confined.
+ */
 export async function createQemuVmm(
   options: CreateQemuVmmOptions,
-): Promise<{ vmm: QemuVmm; verdict: AccelVerdict }> {
+): Promise<{ vmm: QemuVmm; verdict: AccelVerdict; confinement: ConfinementProbe }> {
   const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR;
   const verdict = await detectAccel({
     cacheDir,
@@ -33,8 +40,20 @@ export async function createQemuVmm(
     probe: () => probeKvmBoot(cacheDir, options, options.probeTimeoutMs ?? 30_000),
   });
   options.logger?.info({ accel: verdict.accel, reason: verdict.reason }, 'qemu accelerator chosen');
-  const { cacheDir: _cache, image: _image, probeTimeoutMs: _probe, ...driver } = options;
-  return { vmm: new QemuVmm({ ...driver, accel: verdict.accel }), verdict };
+  const confinement = options.confine
+    ? await probeConfinement(options.runner, options.qemuBinary ?? QEMU_BINARY, isRoot())
+    : { confinement: UNCONFINED, missing: ['confinement is turned off'] };
+  const { cacheDir: _c, image: _i, probeTimeoutMs: _p, confine: _f, ...driver } = options;
+  const vmm = new QemuVmm({
+    ...driver,
+    accel: verdict.accel,
+    confinement: confinement.confinement,
+  });
+  return { vmm, verdict, confinement };
+}
+
+function isRoot(): boolean {
+  return process.getuid?.() === 0;
 }
 
 /** Boots the dev image under KVM and waits for its agent; any failure means "use TCG". */

@@ -4,7 +4,12 @@
  */
 import { join } from 'node:path';
 import { GUEST_AGENT_PORT_NAME } from '../../contract/guest-protocol.ts';
+import { InternalError } from '../../core/errors.ts';
 import type { VmSpec } from '../../ports/vmm.ts';
+import { confineArgs } from './qemu-confine.ts';
+import type { LaunchConfinement } from './qemu-confine.ts';
+import type { FdLayout } from './qemu-fds.ts';
+import { TCG_TB_SIZE_MIB } from './qemu-memory.ts';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -15,6 +20,10 @@ export interface QemuPaths {
   pidFile: string;
   /** QEMU's own stdout/stderr. */
   processLog: string;
+  /** The empty directory a confined QEMU is chrooted into. */
+  jailDir: string;
+  /** Inside jailDir: the driver listens here for the migration stream of a sleep. */
+  migrateSocket: string;
 }
 
 export interface QemuLaunch {
@@ -23,6 +32,10 @@ export interface QemuLaunch {
   /** Host TSC frequency; under TCG the guest needs it or it may hang calibrating. */
   tscKhz?: number;
   paths: QemuPaths;
+  /** Where the child finds its drives (inherited descriptors; see qemu-fds.ts). */
+  fds: FdLayout;
+  /** -sandbox, -runas, -chroot; none when absent. */
+  confine?: LaunchConfinement;
   /** Start with vCPUs stopped (so the process can be placed in its cgroup first). */
   paused?: boolean;
   /** Wait for a migration stream given later through QMP `migrate-incoming`. */
@@ -31,7 +44,10 @@ export interface QemuLaunch {
 
 /** Kept short: unix socket paths are limited to 107 bytes. */
 export function qemuPaths(workDir: string): QemuPaths {
+  const jailDir = join(workDir, 'jail');
   return {
+    jailDir,
+    migrateSocket: join(jailDir, 'migrate.sock'),
     qmpSocket: join(workDir, 'qmp.sock'),
     agentSocket: join(workDir, 'agent.sock'),
     consoleLog: join(workDir, 'console.log'),
@@ -53,11 +69,12 @@ export function qemuArgs(launch: QemuLaunch): string[] {
     ...['-qmp', `unix:${opt(paths.qmpSocket)},server=on,wait=off`],
     ...['-pidfile', paths.pidFile],
     ...bootArgs(launch),
-    ...spec.drives.flatMap(driveArgs),
+    ...spec.drives.flatMap((drive, index) => driveArgs(drive, launch.fds.driveSets[index])),
     ...spec.nets.flatMap(netArgs),
     ...agentChannelArgs(paths.agentSocket),
     ...(launch.paused ? ['-S'] : []),
     ...(launch.incoming ? ['-incoming', 'defer'] : []),
+    ...(launch.confine ? confineArgs(launch.confine) : []),
   ];
 }
 
@@ -78,7 +95,8 @@ function accelArgs(accel: Accel): string[] {
   // -cpu host needs arch-capabilities masked on some hosts (QEMU aborts setting MSR 0x10a).
   return accel === 'kvm'
     ? ['-accel', 'kvm', '-cpu', 'host,-arch-capabilities']
-    : ['-accel', 'tcg', '-cpu', 'max'];
+    : // A bounded translation cache (QEMU's default grows to 1 GiB): see qemu-memory.ts.
+      ['-accel', `tcg,tb-size=${TCG_TB_SIZE_MIB}`, '-cpu', 'max'];
 }
 
 function bootArgs(launch: QemuLaunch): string[] {
@@ -90,11 +108,18 @@ function bootArgs(launch: QemuLaunch): string[] {
   ];
 }
 
-function driveArgs(drive: VmSpec['drives'][number]): string[] {
+/** The drive's file is its fd set: QEMU never opens the path (see qemu-fds.ts). */
+function driveArgs(
+  drive: VmSpec['drives'][number],
+  fdSet: FdLayout['driveSets'][number] | undefined,
+): string[] {
+  if (!fdSet)
+    throw new InternalError(`no fd set for drive '${drive.id}' in the launch's fd layout`);
   const id = `drive-${qemuId(drive.id)}`;
   const ro = drive.readOnly ? ',readonly=on' : '';
   return [
-    ...['-drive', `id=${id},file=${opt(drive.path)},format=raw,if=none${ro}`],
+    ...fdSet.fds.flatMap((fd) => ['-add-fd', `fd=${fd},set=${fdSet.set},opaque=${id}`]),
+    ...['-drive', `id=${id},file=/dev/fdset/${fdSet.set},file.locking=off,format=raw,if=none${ro}`],
     ...['-device', `virtio-blk-device,drive=${id}`],
   ];
 }

@@ -1,4 +1,4 @@
-import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, HostError, ValidationError } from '../../core/errors.ts';
 import type { Clock } from '../../ports/clock.ts';
@@ -11,16 +11,24 @@ import {
   readPidFile,
   sendSignal,
 } from '../process/process-control.ts';
+import { joinCgroups } from '../process/join-cgroups.ts';
 import { AbortWait, waitUntil } from '../process/wait-until.ts';
 import { qemuArgs, qemuPaths } from './qemu-args.ts';
 import type { QemuLaunch, QemuPaths } from './qemu-args.ts';
+import { launchCommand } from './qemu-confine.ts';
+import type { LaunchConfinement, QemuConfinement } from './qemu-confine.ts';
+import { fdLayout, openFds } from './qemu-fds.ts';
+import type { FdLayout } from './qemu-fds.ts';
 import { logTail } from './qemu-log.ts';
 import { SNAPSHOT_FORMAT } from './qemu-snapshot.ts';
 import type { SnapshotMeta } from './qemu-snapshot.ts';
 
 const MAX_UNIX_PATH = 107;
 
-export type QemuLaunchHow = Pick<QemuLaunch, 'accel' | 'tscKhz' | 'incoming'>;
+export interface QemuLaunchHow extends Pick<QemuLaunch, 'accel' | 'tscKhz'> {
+  /** Restore: the state file QEMU inherits and reads with `migrate-incoming fd:N`. */
+  incomingState?: string;
+}
 
 export interface QemuLaunchContext {
   binary: string;
@@ -30,26 +38,49 @@ export interface QemuLaunchContext {
   startMs: number;
   /** Resolves once QMP answers; throws while it does not. */
   qmpAnswers: (vm: VmHandle) => Promise<boolean>;
+  confinement: QemuConfinement;
 }
 
-/** Spawns a paused QEMU for `spec` and waits until its QMP answers; kills it if it never does. */
+export interface LaunchedQemu {
+  vm: VmHandle;
+  /** QEMU's descriptor of the incoming migration stream, on a restore. */
+  incomingFd?: number;
+}
+
+/**
+ * Spawns a paused QEMU for `spec`, its drives (and a restore's state) handed over as
+ * descriptors, confined as configured, and waits until its QMP answers; kills it if it never does.
+ */
 export async function launchQemu(
   context: QemuLaunchContext,
   spec: VmSpec,
   how: QemuLaunchHow,
-): Promise<VmHandle> {
+): Promise<LaunchedQemu> {
   const paths = qemuPaths(spec.workDir);
-  assertSocketPaths([paths.qmpSocket, paths.agentSocket]);
+  assertSocketPaths([paths.qmpSocket, paths.agentSocket, paths.migrateSocket]);
   await mkdir(spec.workDir, { recursive: true });
   await assertNotRunning(spec, paths);
   await Promise.all([paths.qmpSocket, paths.agentSocket].map((p) => rm(p, { force: true })));
-  const args = qemuArgs({ spec, paths, paused: true, ...how });
-  const header = `--- ${new Date().toISOString()} ${context.binary} ${args.join(' ')}\n`;
-  await appendFile(paths.processLog, header);
-  const child = context.runner.spawn(context.binary, args, {
-    detached: true,
-    logFile: paths.processLog,
-  });
+  const confine = await prepareConfinement(context.confinement, spec, paths);
+  const fds = fdLayout(spec, how.incomingState);
+  const incoming = how.incomingState !== undefined;
+  const args = qemuArgs({ spec, paths, fds, confine, paused: true, ...how, incoming });
+  const opensTap = spec.nets.length > 0;
+  const [command, argv] = launchCommand(
+    context.binary,
+    args,
+    context.confinement,
+    confine,
+    opensTap,
+  );
+  await appendFile(
+    paths.processLog,
+    `--- ${new Date().toISOString()} ${command} ${argv.join(' ')}\n`,
+  );
+  const child = await spawnWithFds(context.runner, command, argv, fds, paths.processLog);
+  // In its cgroups before QEMU itself runs: all its memory, a woken guest's RAM included, is
+  // charged to its own limit.
+  await joinCgroups(child, spec.cgroupDirs ?? []);
   await writeFile(join(spec.workDir, 'launch.json'), `${JSON.stringify(launchMeta(spec, how))}\n`);
   const vm: VmHandle = {
     key: spec.key,
@@ -59,12 +90,53 @@ export async function launchQemu(
     controlSocket: paths.qmpSocket,
     guestSocket: paths.agentSocket,
     workDir: spec.workDir,
+    ...(confine.runAs ? { runAs: confine.runAs } : {}),
   };
   await waitForQmp(context, vm, child, paths.processLog).catch((error: unknown) => {
     sendSignal(child.pid, 'SIGKILL');
     throw error;
   });
-  return vm;
+  return { vm, ...(fds.incomingFd === undefined ? {} : { incomingFd: fds.incomingFd }) };
+}
+
+/** Spawned held (see joinCgroups); the driver's copies of the descriptors close at once. */
+async function spawnWithFds(
+  runner: ProcessRunner,
+  command: string,
+  args: string[],
+  layout: FdLayout,
+  logFile: string,
+): Promise<SpawnedProcess> {
+  const opened = await openFds(layout);
+  try {
+    return runner.spawn(command, args, { detached: true, logFile, fds: opened.fds, held: true });
+  } finally {
+    await opened.close();
+  }
+}
+
+/**
+ * What this launch applies. Dropping privileges needs the instance's own identity: a driver
+ * configured to confine refuses to run a VM as root rather than silently unconfined.
+ */
+async function prepareConfinement(
+  confinement: QemuConfinement,
+  spec: VmSpec,
+  paths: QemuPaths,
+): Promise<LaunchConfinement> {
+  if (!confinement.dropPrivileges) return { seccomp: confinement.seccomp };
+  const runAs = spec.runAs;
+  if (runAs === undefined || runAs.uid === 0 || runAs.gid === 0) {
+    throw new ValidationError(
+      `vm '${spec.key}' has no unprivileged runAs identity, and this QEMU driver confines every VM; give the spec a per-instance uid/gid (not 0)`,
+    );
+  }
+  // Empty, root's, and only traversable by others: QEMU can reach the migration socket the
+  // driver puts there, and can create nothing in it.
+  await rm(paths.jailDir, { recursive: true, force: true });
+  await mkdir(paths.jailDir, { mode: 0o711 });
+  await chmod(paths.jailDir, 0o711);
+  return { seccomp: confinement.seccomp, runAs, chrootDir: paths.jailDir };
 }
 
 /**

@@ -1,16 +1,20 @@
 /**
- * Sleep and wake for QEMU: the VM state goes through QEMU's migration stream into a file
- * (`exec:cat`; QEMU 7.2 has no `file:` URI) and comes back with `-incoming defer` and
- * `migrate-incoming`. Zero pages are skipped, so a 256 MiB guest saves to ~70 MB.
+ * Sleep and wake for QEMU: the VM state goes through QEMU's migration stream into a file and
+ * comes back with `-incoming defer` and `migrate-incoming`. QEMU 7.2 has no `file:` URI, and
+ * a confined QEMU may neither open files nor spawn `exec:cat`: the stream goes out over a
+ * unix socket the driver listens on (migration-sink.ts) and comes back in as a descriptor
+ * the driver opened and QEMU inherited at launch (`fd:N`). Zero pages are skipped, so a
+ * 256 MiB guest saves to ~40-70 MB.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { HostError, ValidationError } from '../../core/errors.ts';
 import type { Clock } from '../../ports/clock.ts';
-import type { SnapshotRef, VmSpec } from '../../ports/vmm.ts';
+import type { SnapshotRef, VmIdentity, VmSpec } from '../../ports/vmm.ts';
 import { replaceDir } from '../dev-image/cache-dir.ts';
 import { AbortWait, waitUntil } from '../process/wait-until.ts';
+import { listenForMigration } from './migration-sink.ts';
 import type { Accel } from './qemu-args.ts';
 import type { QmpClient } from './qmp-client.ts';
 
@@ -40,20 +44,27 @@ interface MigrateInfo {
   'error-desc'?: string;
 }
 
+/** Where QEMU sends the stream: the socket as the driver sees it, and as QEMU (maybe chrooted) does. */
+export interface MigrationTarget {
+  hostSocket: string;
+  vmmSocket: string;
+  /** Only this user (QEMU's, when confined) and root may connect. */
+  owner?: VmIdentity;
+}
+
 /** Saves a paused VM into `dir` atomically: staging directory, fsync, rename. */
 export async function saveSnapshot(
   qmp: QmpClient,
   dir: string,
   meta: SnapshotMeta,
   wait: MigrationWait,
+  target: MigrationTarget,
 ): Promise<SnapshotRef> {
   const staging = join(dirname(dir), `.${basename(dir)}.tmp-${randomBytes(4).toString('hex')}`);
   await mkdir(staging, { recursive: true });
   try {
     const stateFile = join(staging, STATE_FILE);
-    await qmp.execute('migrate-set-parameters', { 'max-bandwidth': MAX_BANDWIDTH });
-    await qmp.execute('migrate', { uri: `exec:cat > ${shellQuote(stateFile)}` });
-    await waitForMigration(qmp, wait, `saving VM state to ${stateFile}`);
+    await migrateInto(qmp, stateFile, wait, target);
     await fsyncFile(stateFile);
     await writeFile(join(staging, META_FILE), `${JSON.stringify(meta, null, 2)}\n`);
     await fsyncFile(join(staging, META_FILE));
@@ -68,15 +79,48 @@ export async function saveSnapshot(
   }
 }
 
-/** Feeds a snapshot into a QEMU started with `-incoming defer`; leaves it paused. */
+/**
+ * Streams the paused VM's state into `stateFile`. A failed write (a full disk) fails the
+ * migration too; it is reported as the cause, once QEMU has given up, so the VM can be resumed.
+ */
+async function migrateInto(
+  qmp: QmpClient,
+  stateFile: string,
+  wait: MigrationWait,
+  target: MigrationTarget,
+): Promise<void> {
+  await mkdir(dirname(target.hostSocket), { recursive: true });
+  const sink = await listenForMigration(target.hostSocket, stateFile, target.owner);
+  const written = sink.done.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  try {
+    await qmp.execute('migrate-set-parameters', { 'max-bandwidth': MAX_BANDWIDTH });
+    await qmp.execute('migrate', { uri: `unix:${target.vmmSocket}` });
+    await waitForMigration(qmp, wait, `saving VM state to ${stateFile}`).catch(async (error) => {
+      throw (await written) ?? error;
+    });
+    await sink.done;
+  } finally {
+    await sink.close();
+  }
+}
+
+/** The state file a snapshot's wake feeds QEMU (opened by the driver, inherited by QEMU). */
+export function snapshotStateFile(dir: string): string {
+  return join(dir, STATE_FILE);
+}
+
+/** Feeds the inherited state descriptor into a QEMU started with `-incoming defer`; leaves it paused. */
 export async function loadSnapshot(
   qmp: QmpClient,
   dir: string,
+  stateFd: number,
   wait: MigrationWait,
 ): Promise<void> {
-  const stateFile = join(dir, STATE_FILE);
-  await qmp.execute('migrate-incoming', { uri: `exec:cat ${shellQuote(stateFile)}` });
-  await waitForMigration(qmp, wait, `loading VM state from ${stateFile}`);
+  await qmp.execute('migrate-incoming', { uri: `fd:${stateFd}` });
+  await waitForMigration(qmp, wait, `loading VM state from ${snapshotStateFile(dir)}`);
 }
 
 export async function readSnapshotMeta(dir: string): Promise<SnapshotMeta> {
@@ -124,9 +168,4 @@ async function fsyncFile(path: string): Promise<void> {
   } finally {
     await handle.close();
   }
-}
-
-/** QEMU runs exec: URIs through /bin/sh; quote the path as one word. */
-export function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
 }

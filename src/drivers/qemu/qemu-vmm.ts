@@ -1,4 +1,4 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, HostError, ValidationError } from '../../core/errors.ts';
 import type { Clock } from '../../ports/clock.ts';
@@ -17,10 +17,19 @@ import type { Logger } from '../../ports/logger.ts';
 import { terminate, waitForExit } from '../process/process-control.ts';
 import { qemuPaths, tscKhzFromCpuinfo } from './qemu-args.ts';
 import type { Accel } from './qemu-args.ts';
+import { UNCONFINED } from './qemu-confine.ts';
+import type { QemuConfinement } from './qemu-confine.ts';
 import { isQemuFor, launchQemu } from './qemu-launch.ts';
-import type { QemuLaunchHow } from './qemu-launch.ts';
-import { assertCompatible, loadSnapshot, readSnapshotMeta, saveSnapshot } from './qemu-snapshot.ts';
-import type { SnapshotMeta } from './qemu-snapshot.ts';
+import type { LaunchedQemu, QemuLaunchHow } from './qemu-launch.ts';
+import { qemuMemOverheadMib } from './qemu-memory.ts';
+import {
+  assertCompatible,
+  loadSnapshot,
+  readSnapshotMeta,
+  saveSnapshot,
+  snapshotStateFile,
+} from './qemu-snapshot.ts';
+import type { MigrationTarget, SnapshotMeta } from './qemu-snapshot.ts';
 import { QmpClient } from './qmp-client.ts';
 
 export interface QemuVmmOptions {
@@ -34,6 +43,8 @@ export interface QemuVmmOptions {
   /** Host TSC in kHz for TCG guests; default read from /proc/cpuinfo. */
   tscKhz?: number;
   timeouts?: Partial<QemuTimeouts>;
+  /** -sandbox, -runas, -chroot (see qemu-confine.ts); default none. */
+  confinement?: QemuConfinement;
 }
 
 export interface QemuTimeouts {
@@ -54,6 +65,8 @@ const DEFAULT_TIMEOUTS: QemuTimeouts = {
   stopStageMs: 3_000,
 };
 
+export const QEMU_BINARY = 'qemu-system-x86_64';
+
 /** The Vmm port on `qemu-system-x86_64 -M microvm`, driven over QMP. */
 export class QemuVmm implements Vmm {
   readonly name = 'qemu' as const;
@@ -62,19 +75,23 @@ export class QemuVmm implements Vmm {
   private readonly timeouts: QemuTimeouts;
   private readonly binary: string;
   private tscKhz: number | undefined;
+  private readonly confinement: QemuConfinement;
 
   constructor(private readonly options: QemuVmmOptions) {
     this.log = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
-    this.binary = options.qemuBinary ?? 'qemu-system-x86_64';
+    this.binary = options.qemuBinary ?? QEMU_BINARY;
     this.tscKhz = options.tscKhz;
+    this.confinement = options.confinement ?? UNCONFINED;
   }
 
   capabilities(): Promise<VmmCapabilities> {
     return Promise.resolve({
       diffSnapshots: false,
       jailer: false,
+      confined: this.confinement.seccomp && this.confinement.dropPrivileges,
+      memOverheadMib: qemuMemOverheadMib(this.options.accel),
       guestChannel: 'virtio-serial',
       accel: this.options.accel,
     });
@@ -82,8 +99,7 @@ export class QemuVmm implements Vmm {
 
   async start(spec: VmSpec): Promise<VmHandle> {
     const tscKhz = this.options.accel === 'tcg' ? await this.hostTscKhz() : undefined;
-    const vm = await this.launch(spec, { accel: this.options.accel, tscKhz, incoming: false });
-    await this.placeInCgroup(spec, vm.pid);
+    const { vm } = await this.launch(spec, { accel: this.options.accel, tscKhz });
     await this.execute(vm, 'cont');
     await this.expectStatus(vm, 'running');
     this.log.info({ key: spec.key, pid: vm.pid, accel: this.options.accel }, 'qemu started');
@@ -111,7 +127,10 @@ export class QemuVmm implements Vmm {
     }
     const meta = await this.launchMeta(vm);
     const started = this.clock.now().getTime();
-    const ref = await this.withQmp(vm, (qmp) => saveSnapshot(qmp, dir, meta, this.migrationWait()));
+    const target = migrationTarget(vm);
+    const ref = await this.withQmp(vm, (qmp) =>
+      saveSnapshot(qmp, dir, meta, this.migrationWait(), target),
+    );
     this.log.info(
       { key: vm.key, dir, bytes: ref.sizeBytes, ms: this.clock.now().getTime() - started },
       'snapshot saved',
@@ -125,10 +144,15 @@ export class QemuVmm implements Vmm {
     }
     const meta = await readSnapshotMeta(snapshot.dir);
     assertCompatible(spec, meta, this.options.accel);
-    const vm = await this.launch(spec, { accel: meta.accel, tscKhz: meta.tscKhz, incoming: true });
+    const { vm, incomingFd = -1 } = await this.launch(spec, {
+      accel: meta.accel,
+      tscKhz: meta.tscKhz,
+      incomingState: snapshotStateFile(snapshot.dir),
+    });
     try {
-      await this.withQmp(vm, (qmp) => loadSnapshot(qmp, snapshot.dir, this.migrationWait()));
-      await this.placeInCgroup(spec, vm.pid);
+      await this.withQmp(vm, (qmp) =>
+        loadSnapshot(qmp, snapshot.dir, incomingFd, this.migrationWait()),
+      );
       await this.expectStatus(vm, 'paused');
     } catch (error) {
       await this.stop(vm);
@@ -166,13 +190,14 @@ export class QemuVmm implements Vmm {
     }
   }
 
-  private launch(spec: VmSpec, how: QemuLaunchHow): Promise<VmHandle> {
+  private launch(spec: VmSpec, how: QemuLaunchHow): Promise<LaunchedQemu> {
     const context = {
       binary: this.binary,
       runner: this.options.runner,
       clock: this.clock,
       startMs: this.timeouts.startMs,
       qmpAnswers: (vm: VmHandle) => this.withQmp(vm, () => Promise.resolve(true)),
+      confinement: this.confinement,
     };
     return launchQemu(context, spec, how);
   }
@@ -238,12 +263,6 @@ export class QemuVmm implements Vmm {
     if (got !== want) throw new HostError(`vm '${vm.key}' is ${got}, expected ${want}`);
   }
 
-  private async placeInCgroup(spec: VmSpec, pid: number): Promise<void> {
-    if (spec.cgroupDir === undefined) return;
-    // The process starts with vCPUs stopped (-S), so no guest code runs outside its limits.
-    await writeFile(join(spec.cgroupDir, 'cgroup.procs'), `${pid}\n`);
-  }
-
   private async launchMeta(vm: VmHandle): Promise<SnapshotMeta> {
     const text = await readFile(join(vm.workDir, 'launch.json'), 'utf8');
     return JSON.parse(text) as SnapshotMeta;
@@ -253,4 +272,11 @@ export class QemuVmm implements Vmm {
     this.tscKhz ??= tscKhzFromCpuinfo(await readFile('/proc/cpuinfo', 'utf8').catch(() => ''));
     return this.tscKhz;
   }
+}
+
+/** A chrooted QEMU (one that runs as its own user) reaches the socket at its jail's root. */
+function migrationTarget(vm: VmHandle): MigrationTarget {
+  const { migrateSocket } = qemuPaths(vm.workDir);
+  if (vm.runAs === undefined) return { hostSocket: migrateSocket, vmmSocket: migrateSocket };
+  return { hostSocket: migrateSocket, vmmSocket: '/migrate.sock', owner: vm.runAs };
 }

@@ -224,6 +224,9 @@ function baselines(instance: string, csrPem: string): FuzzApp['baselines'] {
       body: { files: { 'gateway.json': '{"a":1}\n' }, replace: false, expectedVersion: 0 },
     },
     unsetPoolConfig: { params: pool, body: { names: ['gateway.json'], expectedVersion: 1 } },
+    // WebSocket routes: the fuzz's plain requests are validated, then refused (no upgrade).
+    nodeTunnel: { params: node },
+    execInstance: { params: { ...pool, instance } },
   };
 }
 

@@ -33,8 +33,13 @@ describe('CgroupV2 on a temp dir', () => {
     const info = await cgroups.create('mvm-a1', limits);
     expect(info).toEqual({
       dir: join(root, 'mvm.slice', 'mvm-a1'),
+      dirs: [join(root, 'mvm.slice', 'mvm-a1')],
       applied: ['vcpus', 'memMib', 'pids'],
       unavailable: [],
+    });
+    expect(await cgroups.layout()).toEqual({
+      mode: 'v2',
+      controllers: { cpu: 'v2', memory: 'v2', pids: 'v2' },
     });
     expect(await read('mvm.slice', 'mvm-a1', 'cpu.max')).toBe('200000 100000');
     expect(await read('mvm.slice', 'mvm-a1', 'memory.max')).toBe(String(512 * 1024 * 1024));
@@ -106,6 +111,14 @@ describe('CgroupV2 on a temp dir', () => {
     await cgroups.create('mvm-b2', limits);
     await mkdir(join(root, 'mvm.slice', 'someone-else'));
     expect((await cgroups.list()).sort()).toEqual(['mvm-a1', 'mvm-b2']);
+  });
+
+  it('counts OOM kills from memory.events', async () => {
+    await cgroups.create('mvm-a1', limits);
+    expect(await cgroups.oomKills('mvm-a1')).toBe(0);
+    const events = 'low 0\nhigh 0\nmax 12\noom 2\noom_kill 1\noom_group_kill 0\n';
+    await writeFile(join(root, 'mvm.slice', 'mvm-a1', 'memory.events'), events);
+    expect(await cgroups.oomKills('mvm-a1')).toBe(1);
   });
 
   it("reads the cgroup's CPU time from cpu.stat, and nothing for a cgroup that is gone", async () => {

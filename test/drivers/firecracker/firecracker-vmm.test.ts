@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TestContext } from 'vitest';
 import { FirecrackerVmm } from '../../../src/drivers/firecracker/firecracker-vmm.ts';
@@ -32,8 +32,10 @@ import {
   removeCgroups,
   systemClock,
 } from './support/firecracker-env.ts';
+import { expectConfined } from '../../support/vmm-confinement.ts';
 
 const JAIL_UID = 10_000;
+const INSTANCE = { uid: 2_000_000_904, gid: 2_000_000_904 };
 const runner = new NodeProcessRunner();
 const firecracker = firecrackerBin();
 const kvm = hasKvm();
@@ -133,9 +135,17 @@ describe.skipIf(missing !== undefined)('FirecrackerVmm with a real Firecracker',
     return vm;
   }
 
+  /** Jailed: the VMM runs as the spec's user, in its jail, with seccomp on and no capability. */
+  async function expectJailed(vm: VmHandle, spec: VmSpec): Promise<void> {
+    if (!spec.runAs) return;
+    expect(vm.runAs).toEqual(spec.runAs);
+    await expectConfined(vm.pid, spec.runAs, dirname(vm.controlSocket));
+  }
+
   async function lifecycle(vmm: FirecrackerVmm, spec: VmSpec, snaps: string): Promise<void> {
     const vm = await track(vmm, vmm.start(spec));
     expect(await vmm.state(vm)).toBe('running');
+    await expectJailed(vm, spec);
     expect(existsSync(vm.guestSocket)).toBe(true);
     expect(await vmm.adopt(vm)).toEqual(vm);
 
@@ -163,6 +173,7 @@ describe.skipIf(missing !== undefined)('FirecrackerVmm with a real Firecracker',
     const restored = await track(vmm, vmm.restore(spec, full));
     expect(restored.pid).not.toBe(vm.pid);
     expect(await vmm.state(restored)).toBe('paused');
+    await expectJailed(restored, spec);
     await vmm.resume(restored);
     expect(await vmm.state(restored)).toBe('running');
     await vmm.stop(restored);
@@ -187,6 +198,8 @@ describe.skipIf(missing !== undefined)('FirecrackerVmm with a real Firecracker',
       expect(await vmm.capabilities()).toEqual({
         diffSnapshots: true,
         jailer: false,
+        confined: false,
+        memOverheadMib: 32,
         guestChannel: 'vsock',
         accel: 'kvm',
       });
@@ -201,7 +214,7 @@ describe.skipIf(missing !== undefined)('FirecrackerVmm with a real Firecracker',
       const fx = need(ctx);
       const mount = await cgroup2Mount();
       if (!isRoot() || mount === undefined) {
-        console.warn(`[skip] VmSpec.cgroupDir: ${!isRoot() ? 'needs root' : 'no cgroup2 mount'}`);
+        console.warn(`[skip] VmSpec.cgroupDirs: ${!isRoot() ? 'needs root' : 'no cgroup2 mount'}`);
         ctx.skip();
         return;
       }
@@ -210,7 +223,7 @@ describe.skipIf(missing !== undefined)('FirecrackerVmm with a real Firecracker',
       await mkdir(cgroupDir);
       try {
         const vmm = driver();
-        const vm = await track(vmm, vmm.start({ ...spec, cgroupDir }));
+        const vm = await track(vmm, vmm.start({ ...spec, cgroupDirs: [cgroupDir] }));
         const procs = await readFile(join(cgroupDir, 'cgroup.procs'), 'utf8');
         expect(procs.split('\n')).toContain(String(vm.pid));
         await vmm.stop(vm);
@@ -222,25 +235,92 @@ describe.skipIf(missing !== undefined)('FirecrackerVmm with a real Firecracker',
     },
   );
 
-  it('runs the same lifecycle through the jailer (chroot, uid/gid)', { retry }, async (ctx) => {
-    const fx = need(ctx);
-    const jailer = jailerBin();
-    if (!jailer.ok || !isRoot()) {
-      console.warn(`[skip] jailer lifecycle: ${!jailer.ok ? jailer.why : 'the jailer needs root'}`);
-      ctx.skip();
-      return;
-    }
-    const { spec, dir } = await specFor(fx, 'jailed');
-    const chrootBaseDir = join(fx.tmp, 'jail');
-    const vmm = driver({ jailerBin: jailer.value, uid: JAIL_UID, gid: JAIL_UID, chrootBaseDir });
-    expect((await vmm.capabilities()).jailer).toBe(true);
-    const snaps = join(dir, 'snapshots');
-    await lifecycle(vmm, spec, snaps);
-    // Firecracker wrote the snapshot as the jail user, and the jail is gone after stop.
-    expect((await stat(join(snaps, 'full', 'memory'))).uid).toBe(JAIL_UID);
-    expect(existsSync(join(chrootBaseDir, 'firecracker', spec.key))).toBe(false);
-    await chown(spec.drives[1]?.path ?? '', 0, 0);
-  });
+  it(
+    'runs the same lifecycle through the jailer (chroot, the instance uid/gid, seccomp)',
+    { retry },
+    async (ctx) => {
+      const fx = need(ctx);
+      const jailer = jailerBin();
+      if (!jailer.ok || !isRoot()) {
+        console.warn(
+          `[skip] jailer lifecycle: ${!jailer.ok ? jailer.why : 'the jailer needs root'}`,
+        );
+        ctx.skip();
+        return;
+      }
+      const made = await specFor(fx, 'jailed');
+      // The instance's own identity, as the agent gives it; the jailer's default is not used.
+      const spec = { ...made.spec, runAs: INSTANCE };
+      const chrootBaseDir = join(fx.tmp, 'jail');
+      const vmm = driver({ jailerBin: jailer.value, uid: JAIL_UID, gid: JAIL_UID, chrootBaseDir });
+      expect(await vmm.capabilities()).toMatchObject({ jailer: true, confined: true });
+      const snaps = join(made.dir, 'snapshots');
+      await lifecycle(vmm, spec, snaps);
+      // Firecracker wrote the snapshot inside its jail as the instance user (then moved out),
+      // read it back in a fresh jail, and the jail is gone after stop.
+      expect((await stat(join(snaps, 'full', 'memory'))).uid).toBe(INSTANCE.uid);
+      expect(existsSync(join(chrootBaseDir, 'firecracker', spec.key))).toBe(false);
+      await chown(spec.drives[1]?.path ?? '', 0, 0);
+    },
+  );
+
+  it(
+    'bind-mounts files from another filesystem into the jail: a tmpfs secret is never copied to disk',
+    { retry },
+    async (ctx) => {
+      const fx = need(ctx);
+      const jailer = jailerBin();
+      if (!jailer.ok || !isRoot() || !existsSync('/dev/shm')) {
+        console.warn(
+          `[skip] jail bind mounts: ${!jailer.ok ? jailer.why : 'needs root and /dev/shm'}`,
+        );
+        ctx.skip();
+        return;
+      }
+      const made = await specFor(fx, 'bind');
+      const shm = await mkdtemp('/dev/shm/mvm-fc-');
+      try {
+        // A private (0600 root) read-only drive on tmpfs, as the agent's secrets drive is.
+        const secret = await ext4Image(runner, join(shm, 'secrets.ext4'), { 'k.txt': 'v\n' });
+        await chmod(secret, 0o600);
+        const spec = {
+          ...made.spec,
+          runAs: INSTANCE,
+          drives: [...made.spec.drives, { id: 'secrets', path: secret, readOnly: true }],
+        };
+        const chrootBaseDir = join(fx.tmp, 'jail');
+        const vmm = driver({
+          jailerBin: jailer.value,
+          uid: JAIL_UID,
+          gid: JAIL_UID,
+          chrootBaseDir,
+        });
+        const vm = await track(vmm, vmm.start(spec));
+        const jailRoot = dirname(vm.controlSocket);
+        const inJail = join(jailRoot, 'drives', 'secrets.img');
+        // Mounted, not copied: the jail's entry is on tmpfs, the jail user's copy beside the original.
+        const seen = await stat(inJail);
+        const copy = await stat(`${secret}.jail`);
+        expect({ dev: seen.dev, ino: seen.ino }).toEqual({ dev: copy.dev, ino: copy.ino });
+        expect(seen.dev).not.toBe((await stat(jailRoot)).dev);
+        expect({ uid: copy.uid, mode: copy.mode & 0o777 }).toEqual({
+          uid: INSTANCE.uid,
+          mode: 0o400,
+        });
+        expect((await stat(secret)).mode & 0o777).toBe(0o600);
+        // The VMM sees the image's bytes at its path in the chroot.
+        const fromVmm = await readFile(join(`/proc/${vm.pid}/root`, 'drives', 'secrets.img'));
+        expect(fromVmm.equals(await readFile(secret))).toBe(true);
+        await vmm.stop(vm);
+        const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+        expect(mountinfo).not.toContain(chrootBaseDir);
+        expect(existsSync(join(chrootBaseDir, 'firecracker', spec.key))).toBe(false);
+        await chown(spec.drives[1]?.path ?? '', 0, 0);
+      } finally {
+        await rm(shm, { recursive: true, force: true });
+      }
+    },
+  );
 
   it(
     'lets the jailer put Firecracker in a cgroup v2 group, wherever cgroup2 is mounted',

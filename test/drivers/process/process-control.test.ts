@@ -205,6 +205,48 @@ describe('a zombie (exited, parent alive and not reaping)', () => {
   });
 });
 
+const gcc = ['/usr/bin/gcc', '/usr/bin/cc'].find(hasTool);
+if (!gcc) console.warn('[skip] a leader that exits before its threads: no C compiler');
+
+describe.runIf(gcc !== undefined)('a leader that exits before its other threads', () => {
+  // The leader shows Z while a thread still runs and holds the group's files (a VMM's tap).
+  const program = `#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+static void *spin(void *arg) { (void)arg; for (;;) pause(); return 0; }
+int main(void) { pthread_t t; pthread_create(&t, 0, spin, 0); pthread_exit(0); }
+`;
+
+  it('is alive until its last thread is gone, and terminate waits for that', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mvm-leader-'));
+    try {
+      await writeFile(join(dir, 'leader.c'), program);
+      await runner.run(gcc ?? 'cc', ['-pthread', '-o', join(dir, 'leader'), join(dir, 'leader.c')]);
+      const child = start(join(dir, 'leader'), []);
+      const reaped = new Promise((done) => child.once('exit', done));
+      const pid = pidOf(child);
+      await waitUntil(async () => ((await readProcStat(pid))?.state === 'Z' ? true : undefined), {
+        clock: systemClock,
+        timeoutMs: 5_000,
+        intervalMs: 20,
+        what: `leader ${pid} to show Z`,
+      });
+      expect(await isAlive(pid)).toBe(true);
+      expect(await isAlive(pid, await processStartTime(pid))).toBe(true);
+      expect(await waitForExit(pid, { clock: steppingClock(), timeoutMs: 100 })).toBe(false);
+      const gone = await terminate(pid, {
+        clock: systemClock,
+        termTimeoutMs: 2_000,
+        killTimeoutMs: 2_000,
+      });
+      expect(gone).toBe(true);
+      await reaped;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('pid files', () => {
   it('read a valid pid and refuse anything else', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mvm-pidfile-'));

@@ -1,5 +1,5 @@
 /** The real ProcessRunner (lives here because the QEMU driver is its first user). */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -48,6 +48,35 @@ describe('NodeProcessRunner', () => {
     expect(child.pid).toBeGreaterThan(0);
     expect(await child.exited).toBe(4);
     expect(await readFile(log, 'utf8')).toBe('hello\n');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('hands open descriptors to the child as fd 3, 4, ... in order', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mvm-run-'));
+    const log = join(dir, 'out.log');
+    await writeFile(join(dir, 'a'), 'from a\n');
+    const a = await open(join(dir, 'a'), 'r');
+    const b = await open(join(dir, 'b'), 'w');
+    const child = runner.spawn('sh', ['-c', 'cat <&3; echo to-b >&4'], {
+      logFile: log,
+      fds: [a.fd, b.fd],
+    });
+    await Promise.all([a.close(), b.close()]);
+    expect(await child.exited).toBe(0);
+    expect(await readFile(log, 'utf8')).toBe('from a\n');
+    expect(await readFile(join(dir, 'b'), 'utf8')).toBe('to-b\n');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('holds a process before its command until released, keeping its pid', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mvm-run-'));
+    const log = join(dir, 'out.log');
+    const child = runner.spawn('sh', ['-c', 'echo ran as $$'], { logFile: log, held: true });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await readFile(log, 'utf8')).toBe('');
+    child.release();
+    expect(await child.exited).toBe(0);
+    expect(await readFile(log, 'utf8')).toBe(`ran as ${child.pid}\n`);
     await rm(dir, { recursive: true, force: true });
   });
 });

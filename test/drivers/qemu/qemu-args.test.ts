@@ -6,6 +6,8 @@ import {
   qemuPaths,
   tscKhzFromCpuinfo,
 } from '../../../src/drivers/qemu/qemu-args.ts';
+import { launchCommand } from '../../../src/drivers/qemu/qemu-confine.ts';
+import { fdLayout } from '../../../src/drivers/qemu/qemu-fds.ts';
 import type { VmSpec } from '../../../src/ports/vmm.ts';
 
 const spec: VmSpec = {
@@ -30,7 +32,8 @@ function values(args: string[], flag: string): string[] {
 
 describe('qemuArgs', () => {
   const paths = qemuPaths(spec.workDir);
-  const tcg = qemuArgs({ spec, accel: 'tcg', tscKhz: 2445430, paths });
+  const fds = fdLayout(spec);
+  const tcg = qemuArgs({ spec, accel: 'tcg', tscKhz: 2445430, paths, fds });
 
   it('builds a microvm with ACPI (virtio-mmio discovery needs it) and no defaults', () => {
     expect(values(tcg, '-M')).toEqual(['microvm,acpi=on']);
@@ -40,10 +43,10 @@ describe('qemuArgs', () => {
     expect(values(tcg, '-smp')).toEqual(['2']);
   });
 
-  it('uses TCG with -cpu max, or KVM with host CPU minus arch-capabilities', () => {
-    expect(values(tcg, '-accel')).toEqual(['tcg']);
+  it('uses TCG with -cpu max and a bounded translation cache, or KVM with host CPU minus arch-capabilities', () => {
+    expect(values(tcg, '-accel')).toEqual(['tcg,tb-size=64']);
     expect(values(tcg, '-cpu')).toEqual(['max']);
-    const kvm = qemuArgs({ spec, accel: 'kvm', paths });
+    const kvm = qemuArgs({ spec, accel: 'kvm', paths, fds });
     expect(values(kvm, '-accel')).toEqual(['kvm']);
     expect(values(kvm, '-cpu')).toEqual(['host,-arch-capabilities']);
   });
@@ -57,11 +60,23 @@ describe('qemuArgs', () => {
     expect(values(tcg, '-pidfile')).toEqual(['/run/mvm/vms/i1/qemu.pid']);
   });
 
-  it('attaches drives in order, read-only where asked, with commas escaped', () => {
-    expect(values(tcg, '-drive')).toEqual([
-      'id=drive-data,file=/vm/data.ext4,format=raw,if=none',
-      'id=drive-config,file=/vm/cfg,,v2.ext4,format=raw,if=none,readonly=on',
+  it('attaches drives in order from inherited fd sets, read-only where asked', () => {
+    expect(fds.opens).toEqual([
+      { path: '/vm/data.ext4', mode: 'r+' },
+      { path: '/vm/data.ext4', mode: 'r' },
+      { path: '/vm/cfg,v2.ext4', mode: 'r' },
     ]);
+    // A writable drive's set holds a read-write and a read-only fd: QEMU probes read-only first.
+    expect(values(tcg, '-add-fd')).toEqual([
+      'fd=3,set=1,opaque=drive-data',
+      'fd=4,set=1,opaque=drive-data',
+      'fd=5,set=2,opaque=drive-config',
+    ]);
+    expect(values(tcg, '-drive')).toEqual([
+      'id=drive-data,file=/dev/fdset/1,file.locking=off,format=raw,if=none',
+      'id=drive-config,file=/dev/fdset/2,file.locking=off,format=raw,if=none,readonly=on',
+    ]);
+    expect(tcg.join(' ')).not.toContain('/vm/');
     const devices = values(tcg, '-device');
     expect(devices.slice(0, 2)).toEqual([
       'virtio-blk-device,drive=drive-data',
@@ -94,16 +109,54 @@ describe('qemuArgs', () => {
     expect(values(tcg, '-kernel')).toEqual(['/img/vmlinux']);
     expect(values(tcg, '-initrd')).toEqual(['/img/initrd.cpio.gz']);
     expect(values(tcg, '-append')).toEqual(['console=ttyS0 quiet tsc_early_khz=2445430']);
-    const kvm = qemuArgs({ spec, accel: 'kvm', tscKhz: 2445430, paths });
+    const kvm = qemuArgs({ spec, accel: 'kvm', tscKhz: 2445430, paths, fds });
     expect(values(kvm, '-append')).toEqual(['console=ttyS0 quiet']);
   });
 
   it('adds -S and -incoming defer only when asked', () => {
     expect(tcg).not.toContain('-S');
     expect(tcg).not.toContain('-incoming');
-    const restore = qemuArgs({ spec, accel: 'tcg', paths, paused: true, incoming: true });
+    const restore = qemuArgs({ spec, accel: 'tcg', paths, fds, paused: true, incoming: true });
     expect(restore).toContain('-S');
     expect(values(restore, '-incoming')).toEqual(['defer']);
+    // The migration stream comes after the drives' descriptors.
+    expect(fdLayout(spec, '/snap/vm.state').incomingFd).toBe(6);
+  });
+
+  it('confines only when asked: sandbox, then -runas and -chroot with the instance identity', () => {
+    for (const flag of ['-sandbox', '-runas', '-chroot']) expect(tcg).not.toContain(flag);
+    const confine = {
+      seccomp: true,
+      runAs: { uid: 2000000007, gid: 2000000007 },
+      chrootDir: paths.jailDir,
+    };
+    const confined = qemuArgs({ spec, accel: 'tcg', paths, fds, confine });
+    expect(values(confined, '-sandbox')).toEqual([
+      'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny',
+    ]);
+    expect(values(confined, '-runas')).toEqual(['2000000007:2000000007']);
+    expect(values(confined, '-chroot')).toEqual(['/run/mvm/vms/i1/jail']);
+    // Without a user to drop to, QEMU may not touch its ids at all.
+    const seccompOnly = qemuArgs({ spec, accel: 'tcg', paths, fds, confine: { seccomp: true } });
+    expect(values(seccompOnly, '-sandbox')).toEqual([
+      'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    ]);
+    expect(seccompOnly).not.toContain('-runas');
+  });
+
+  it('puts QEMU behind setpriv with only the capabilities it uses before dropping them', () => {
+    const confinement = { seccomp: true, dropPrivileges: true, setpriv: 'setpriv' };
+    const launch = { seccomp: true, runAs: { uid: 7, gid: 7 }, chrootDir: '/j' };
+    expect(launchCommand('qemu', ['-x'], confinement, launch, true)).toEqual([
+      'setpriv',
+      ['--bounding-set', '-all,+sys_chroot,+setuid,+setgid,+net_admin', '--', 'qemu', '-x'],
+    ]);
+    expect(launchCommand('qemu', ['-x'], confinement, launch, false)[1][1]).toBe(
+      '-all,+sys_chroot,+setuid,+setgid',
+    );
+    expect(
+      launchCommand('qemu', ['-x'], { ...confinement, setpriv: undefined }, launch, true),
+    ).toEqual(['qemu', ['-x']]);
   });
 });
 

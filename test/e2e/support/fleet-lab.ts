@@ -9,7 +9,7 @@ import { mkdtemp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MVM_PREFIX } from '../../../src/agent/runtime/vm-key.ts';
-import { CgroupV2 } from '../../../src/drivers/cgroup-v2/cgroup-v2.ts';
+import { HostCgroups } from '../../../src/drivers/cgroups/host-cgroups.ts';
 import { createApiClient } from '../../../src/drivers/coordinator-api/api-client.ts';
 import type { ApiClient } from '../../../src/drivers/coordinator-api/api-client.ts';
 import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
@@ -135,7 +135,7 @@ export class FleetLab {
   async cleanup(): Promise<void> {
     for (const node of NODE_IDS) await this.killAgent(node).catch(() => undefined);
     await this.killCoordinator().catch(() => undefined);
-    const cgroups = new CgroupV2();
+    const cgroups = new HostCgroups();
     for (const node of NODE_IDS) {
       for (const pid of await vmmPids(this.agentDir(node))) process.kill(pid, 'SIGKILL');
       const keys = await readdir(join(this.agentDir(node), 'vms')).catch(() => [] as string[]);
@@ -149,7 +149,7 @@ export class FleetLab {
 }
 
 /** A just-killed VMM may still be leaving its cgroup: retry briefly, then give up quietly. */
-async function removeCgroup(cgroups: CgroupV2, key: string): Promise<void> {
+async function removeCgroup(cgroups: HostCgroups, key: string): Promise<void> {
   await waitUntil(() => cgroups.remove(key).then(() => true), {
     clock: systemClock,
     timeoutMs: 2_000,

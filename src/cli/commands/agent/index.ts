@@ -1,5 +1,5 @@
 import type { CliCommand } from '../../command.ts';
-import { agentInstanceStats, instanceLogs } from '../instance/local.ts';
+import { agentInstanceLogs, agentInstanceStats, instanceLogs } from '../instance/local.ts';
 import {
   agentInstanceDestroy,
   agentInstanceSleep,
@@ -18,6 +18,7 @@ export const localAgentCommands: readonly CliCommand[] = [
   agentInstancePut,
   agentInstanceList,
   agentInstanceStats,
+  agentInstanceLogs,
   agentInstanceStart,
   agentInstanceStop,
   agentInstanceWarm,

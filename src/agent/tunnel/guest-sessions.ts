@@ -1,0 +1,31 @@
+import type { Readable } from 'node:stream';
+import type { ExecRequest } from '../../contract/guest-protocol-v2.ts';
+import type {
+  ExecHandle,
+  ExecOptions,
+  PtyHandle,
+  PtyRequest,
+} from '../../drivers/guest-channel/exec-session.ts';
+import type { GetFileHandle, PutFileOptions } from '../../drivers/guest-channel/file-session.ts';
+import type { InstanceRef } from '../runtime/instance-runtime.ts';
+
+/**
+ * What the tunnel needs of this host: sessions into a running instance's guest. The instance
+ * runtime is the implementation; a warm or sleeping instance is refused (the coordinator
+ * wakes it before it opens a session).
+ */
+export interface GuestSessions {
+  exec(ref: InstanceRef, request: ExecRequest, options?: ExecOptions): Promise<ExecHandle>;
+  openPty(
+    ref: InstanceRef,
+    request: PtyRequest,
+    options?: { signal?: AbortSignal },
+  ): Promise<PtyHandle>;
+  putFile(
+    ref: InstanceRef,
+    path: string,
+    source: Readable,
+    options?: PutFileOptions,
+  ): Promise<{ bytes: number }>;
+  getFile(ref: InstanceRef, path: string): Promise<GetFileHandle>;
+}

@@ -1,0 +1,212 @@
+import type { WebSocket } from 'ws';
+import { ConflictError, NotFoundError } from '../../core/errors.ts';
+import type { Instance } from '../../core/model.ts';
+import { DEFAULT_SHELL_ARGV, type SessionStart } from '../../contract/exec.ts';
+import { AbortWait, waitUntil } from '../../drivers/process/wait-until.ts';
+import { silentLogger, type Logger } from '../../ports/logger.ts';
+import type { InstanceKey } from '../../ports/store.ts';
+import { sessionError } from '../../drivers/exec-tunnel/session-error.ts';
+import { ClientSocket } from '../exec/client-socket.ts';
+import { finalMessage, relaySession, type SessionOutcome } from '../exec/session-relay.ts';
+import type { Principal } from '../principal.ts';
+import { TunnelHub } from '../tunnel/tunnel-hub.ts';
+import { audit, type ServiceDeps } from './context.ts';
+import { loadInstance, type InstanceService } from './instance-service.ts';
+
+/** What a WebSocket route's handler gives once its request passed: the session to run. */
+export type SocketSession = (socket: WebSocket) => void;
+
+export interface ExecTimeouts {
+  /** The client's start message. */
+  startMs: number;
+  /** A warm or sleeping instance woken for a session, until its node reports it running. */
+  wakeMs: number;
+  /** A node's agent (re)connecting its tunnel. */
+  tunnelMs: number;
+}
+
+export const DEFAULT_EXEC_TIMEOUTS: ExecTimeouts = {
+  startMs: 30_000,
+  wakeMs: 120_000,
+  tunnelMs: 15_000,
+};
+
+export interface ExecDeps extends ServiceDeps {
+  logger?: Logger;
+  execTimeouts?: Partial<ExecTimeouts>;
+}
+
+const actionOf = {
+  exec: 'instance.exec',
+  pty: 'instance.shell',
+  put: 'instance.cp',
+  get: 'instance.cp',
+};
+
+const pathOf = (key: InstanceKey) => `${key.tenantId}/${key.poolId}/${key.instanceId}`;
+
+/**
+ * Sessions into instances (docs/exec.md): node agents connect their tunnels here, clients
+ * open exec, pty and copy sessions, which are relayed to the instance's node after waking it
+ * if it was warm or sleeping. Every session is an audit event: who, the command line or the
+ * copy, and how it ended; never its input or output.
+ */
+export class ExecService {
+  readonly tunnels: TunnelHub;
+  private readonly timeouts: ExecTimeouts;
+
+  constructor(
+    private readonly deps: ExecDeps,
+    private readonly instances: Pick<InstanceService, 'act'>,
+  ) {
+    this.timeouts = { ...DEFAULT_EXEC_TIMEOUTS, ...deps.execTimeouts };
+    this.tunnels = new TunnelHub({ clock: deps.clock, logger: this.logger() });
+  }
+
+  /** A node's agent opening its tunnel; the node must be known. */
+  async tunnel(nodeId: string): Promise<SocketSession> {
+    if (!(await this.deps.store.nodes.get(nodeId))) {
+      throw new NotFoundError('node', nodeId, "register it, or join the host with 'mvm add host'");
+    }
+    return (socket) => void this.tunnels.attach(nodeId, socket);
+  }
+
+  /** A client's session into an instance the caller may reach (its scope was checked). */
+  async session(principal: Principal, key: InstanceKey): Promise<SocketSession> {
+    await loadInstance(this.deps.store, key);
+    return (socket) =>
+      void this.serve(new ClientSocket(socket), principal, key).catch((err: unknown) =>
+        this.logger().error({ err, instance: pathOf(key) }, 'session failed'),
+      );
+  }
+
+  private async serve(client: ClientSocket, principal: Principal, key: InstanceKey) {
+    const started = this.deps.clock.now().getTime();
+    let start: SessionStart;
+    try {
+      start = await client.start(this.timeouts.startMs);
+    } catch (error) {
+      client.fail(error);
+      return;
+    }
+    let outcome: SessionOutcome;
+    try {
+      const instance = await this.ensureRunning(principal, key, client.gone.signal);
+      const tunnel = await this.tunnels.require(instance.nodeId ?? '', this.timeouts.tunnelMs);
+      const relayed = await relaySession(client, tunnel, key, start);
+      outcome = relayed.outcome;
+      this.logger().info(
+        { instance: pathOf(key), kind: start.kind, ...relayed.figures, outcome: outcome.kind },
+        'session ended',
+      );
+    } catch (error) {
+      outcome = { kind: 'error', error: sessionError(error) };
+    }
+    const ms = this.deps.clock.now().getTime() - started;
+    await this.record(principal, key, start, outcome, ms);
+    const last = finalMessage(outcome);
+    if (last) client.end(last);
+  }
+
+  /**
+   * The instance, running: a warm or sleeping one is asked to wake (as the caller, so the
+   * audit trail shows who woke it) and awaited until its node reports it running.
+   */
+  private async ensureRunning(
+    principal: Principal,
+    key: InstanceKey,
+    signal: AbortSignal,
+  ): Promise<Instance> {
+    const instance = await loadInstance(this.deps.store, key);
+    if (instance.desiredStatus === 'warm' || instance.desiredStatus === 'sleeping') {
+      await this.instances.act(principal, key, { action: 'wake' });
+    } else if (instance.desiredStatus !== 'running') {
+      throw notRunning(key, instance);
+    }
+    return waitUntil(() => this.runningNow(key), {
+      clock: this.deps.clock,
+      timeoutMs: this.timeouts.wakeMs,
+      intervalMs: 200,
+      what: `instance '${pathOf(key)}' to be running on its node`,
+      signal,
+    });
+  }
+
+  private async runningNow(key: InstanceKey): Promise<Instance | undefined> {
+    const now = await loadInstance(this.deps.store, key);
+    if (now.desiredStatus !== 'running') throw new AbortWait(notRunning(key, now));
+    if (now.status === 'failed') {
+      throw new AbortWait(
+        new ConflictError(
+          `instance '${pathOf(key)}' failed on its node: ${now.failureReason ?? 'no reason given'}`,
+        ),
+      );
+    }
+    return now.status === 'running' && now.nodeId !== null ? now : undefined;
+  }
+
+  private async record(
+    principal: Principal,
+    key: InstanceKey,
+    start: SessionStart,
+    outcome: SessionOutcome,
+    ms: number,
+  ): Promise<void> {
+    const detail = { ...sessionDetail(start), ...outcomeDetail(outcome), durationMs: ms };
+    if (principal.kind !== 'node' && principal.tokenId !== undefined)
+      Object.assign(detail, { tokenId: principal.tokenId });
+    await audit(this.deps.store, this.deps, principal, {
+      tenantId: key.tenantId,
+      action: actionOf[start.kind],
+      target: pathOf(key),
+      detail,
+    }).catch((err: unknown) =>
+      this.logger().error({ err, instance: pathOf(key) }, 'session audit event not written'),
+    );
+  }
+
+  private logger(): Logger {
+    return this.deps.logger ?? silentLogger;
+  }
+}
+
+function notRunning(key: InstanceKey, instance: Instance): ConflictError {
+  return new ConflictError(
+    `instance '${pathOf(key)}' is ${instance.desiredStatus === 'destroyed' ? 'being destroyed' : instance.desiredStatus}: start it with 'mvm instance start ${pathOf(key)}' first`,
+    { desiredStatus: instance.desiredStatus, status: instance.status },
+  );
+}
+
+/** What the session was: the command line as given (environment names only), or the copy. */
+function sessionDetail(start: SessionStart): Record<string, unknown> {
+  if (start.kind === 'put' || start.kind === 'get') {
+    return {
+      direction: start.kind === 'put' ? 'into-instance' : 'from-instance',
+      path: start.path,
+      ...(start.kind === 'put' ? { mode: start.mode } : {}),
+    };
+  }
+  return {
+    argv: start.argv ?? [...DEFAULT_SHELL_ARGV],
+    tty: start.kind === 'pty',
+    ...(start.env ? { envNames: Object.keys(start.env).sort() } : {}),
+    ...(start.cwd !== undefined ? { cwd: start.cwd } : {}),
+    ...(start.user !== undefined ? { user: start.user } : {}),
+    ...(start.kind === 'exec' && start.timeoutMs !== undefined
+      ? { timeoutMs: start.timeoutMs }
+      : {}),
+  };
+}
+
+function outcomeDetail(outcome: SessionOutcome): Record<string, unknown> {
+  if (outcome.kind === 'disconnected') return { exitCode: null, disconnected: true };
+  if (outcome.kind === 'error')
+    return { exitCode: null, error: outcome.error.code, message: outcome.error.message };
+  const { code, signal, timedOut, bytes } = outcome.exit;
+  return {
+    exitCode: code,
+    ...(signal !== undefined ? { signal } : {}),
+    ...(timedOut ? { timedOut } : {}),
+    ...(bytes !== undefined ? { bytes } : {}),
+  };
+}
