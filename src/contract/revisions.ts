@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { buildStatuses, manifestText, REVISION_SCHEMA } from '../core/revision.ts';
 import type { RevisionManifest } from '../core/revision.ts';
 import { idSchema, MAX_INT32 } from './common.ts';
+import { runSpecSchema } from './oci-image.ts';
 
 /**
  * Revisions, builds and artifacts on the wire. A revision's manifest is also what a node
@@ -17,7 +18,8 @@ const artifactRefSchema = z.strictObject({
 
 const stringList = z.array(z.string().max(65_536)).max(4096);
 
-export const workloadSchema = z.strictObject({
+/** A flake's `mvm-image.json`: its workload, in the OCI config's terms. */
+export const nixWorkloadSchema = z.strictObject({
   entrypoint: stringList.optional(),
   cmd: stringList.optional(),
   env: stringList.optional(),
@@ -33,7 +35,8 @@ export const revisionManifestSchema = z.strictObject({
   rootfsFormat: z.enum(['ext4', 'erofs']),
   cmdline: z.string().max(4096),
   initDrive: z.literal('node'),
-  workload: workloadSchema.nullable(),
+  workload: runSpecSchema.nullable(),
+  runSpec: artifactRefSchema.nullable(),
 });
 
 /** The revision id of a manifest: the sha256 of its canonical JSON. */

@@ -1,3 +1,4 @@
+import type { RunSpec } from '../contract/oci-image.ts';
 import { canonicalJson } from './desired-doc.ts';
 import type { PoolSource } from './pool-source.ts';
 
@@ -19,19 +20,6 @@ export interface ArtifactRef {
   bytes: number;
 }
 
-/**
- * What the image runs as its workload (the OCI image config's Entrypoint, Cmd, Env,
- * WorkingDir and User, or a Nix image's `mvm-image.json`): the guest init's workload service.
- */
-export interface WorkloadSpec {
-  entrypoint?: string[];
-  cmd?: string[];
-  /** `NAME=value`, as in an OCI image config. */
-  env?: string[];
-  workingDir?: string;
-  user?: string;
-}
-
 export interface RevisionManifest {
   schema: typeof REVISION_SCHEMA;
   kernel: ArtifactRef;
@@ -46,7 +34,13 @@ export interface RevisionManifest {
    * the revision: a new agent changes no revision, and no image carries mvm's code.
    */
   initDrive: 'node';
-  workload: WorkloadSpec | null;
+  /**
+   * What the guest's workload service runs (an OCI image's Entrypoint/Cmd, Env, WorkingDir,
+   * User; a flake's mvm-image.json), and the run-spec drive (label `mvm-run`) that carries it
+   * to the guest; both null for an image without a workload.
+   */
+  workload: RunSpec | null;
+  runSpec: ArtifactRef | null;
 }
 
 /** What a revision was built from, as the build found it (not as the pool says now). */
@@ -102,7 +96,12 @@ export function manifestText(manifest: RevisionManifest): string {
 
 /** Every artifact a manifest names (what a node fetches before booting the revision). */
 export function artifactsOf(manifest: RevisionManifest): ArtifactRef[] {
-  return [manifest.kernel, ...(manifest.initrd ? [manifest.initrd] : []), manifest.rootfs];
+  return [
+    manifest.kernel,
+    ...(manifest.initrd ? [manifest.initrd] : []),
+    manifest.rootfs,
+    ...(manifest.runSpec ? [manifest.runSpec] : []),
+  ];
 }
 
 /** Bytes a node holds for the revision. */

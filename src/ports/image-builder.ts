@@ -1,6 +1,7 @@
 import type { Role } from '../core/model.ts';
 import type { PoolSource, PoolSourceKind } from '../core/pool-source.ts';
-import type { RevisionSource, WorkloadSpec } from '../core/revision.ts';
+import type { RunSpec } from '../contract/oci-image.ts';
+import type { RevisionSource } from '../core/revision.ts';
 
 /**
  * Turns a pool's source into the files of a revision. One builder per kind of source
@@ -30,7 +31,8 @@ export interface BuiltImage {
   initrd: string | null;
   rootfs: string;
   cmdline: string;
-  workload: WorkloadSpec | null;
+  /** The workload and its run-spec drive (drivers/image/run-spec-drive.ts), if the image has one. */
+  workload: { spec: RunSpec; drive: string } | null;
   source: RevisionSource;
 }
 

@@ -141,7 +141,8 @@ export class BuildRunner {
       rootfsFormat: await rootfsFormatOf(built.rootfs),
       cmdline: built.cmdline,
       initDrive: 'node',
-      workload: built.workload,
+      workload: built.workload?.spec ?? null,
+      runSpec: built.workload ? await put('run spec', built.workload.drive) : null,
     };
   }
 

@@ -6,7 +6,7 @@ import {
   type DevImageSettings,
 } from '../../drivers/image/dev-builder.ts';
 import { NixImageBuilder } from '../../drivers/image/nix-builder.ts';
-import { ociRootfsNotMerged, type BuildOciRootfs } from '../../drivers/image/oci-adapter.ts';
+import { buildOciRootfs } from '../../drivers/image/oci-rootfs.ts';
 import { OciImageBuilder } from '../../drivers/image/oci-builder.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
@@ -20,8 +20,6 @@ export interface CoordinatorImageOptions {
   dev: DevImageSettings;
   /** Extra `nix --option` pairs (tests: no binary cache on a host without network). */
   nixOptions?: ReadonlyArray<readonly [string, string]>;
-  /** The OCI → rootfs importer; until it is merged, one that says it is missing. */
-  buildOciRootfs?: BuildOciRootfs;
 }
 
 /**
@@ -43,7 +41,7 @@ export function coordinatorImages(options: CoordinatorImageOptions): ImageDeps {
         ...(options.nixOptions ? { options: options.nixOptions } : {}),
       }),
       oci: new OciImageBuilder({
-        buildOciRootfs: options.buildOciRootfs ?? ociRootfsNotMerged,
+        buildOciRootfs,
         runner: options.runner,
         clock: options.clock,
         cacheDir: options.dev.cacheDir,

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { HostError, ValidationError } from '../../core/errors.ts';
 import { isLocalFlake, nixAttribute } from '../../core/pool-source.ts';
-import type { WorkloadSpec } from '../../core/revision.ts';
-import { workloadSchema } from '../../contract/revisions.ts';
+import { runConfigOf, runSpecOf } from '../../core/image-run-config.ts';
+import type { RunSpec } from '../../contract/oci-image.ts';
+import { nixWorkloadSchema } from '../../contract/revisions.ts';
 import type {
   BuildContext,
   BuildInput,
@@ -15,6 +16,7 @@ import type {
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 import type { DevImages } from './dev-builder.ts';
 import { ext4FromDir, rootfsFormatOf } from './rootfs-image.ts';
+import { ensureRunSpecDrive } from './run-spec-drive.ts';
 
 export interface NixBuilderOptions {
   runner: ProcessRunner;
@@ -52,7 +54,8 @@ const metadataSchema = z.object({
  *                      into a read-only ext4 labelled `rootfs`; it needs /dev /proc /sys /mvm)
  *   initrd             optional; else mvm's first stage (the dev image's) is used
  *   cmdline            optional kernel parameters; else mvm's (console=ttyS0 quiet panic=-1)
- *   mvm-image.json     optional workload: {entrypoint, cmd, env, workingDir, user}
+ *   mvm-image.json     optional workload: {entrypoint, cmd, env, workingDir, user}, the
+ *                      OCI config's Entrypoint, Cmd, Env, WorkingDir and User (same rules)
  */
 export class NixImageBuilder implements ImageBuilder {
   constructor(private readonly options: NixBuilderOptions) {}
@@ -149,7 +152,7 @@ export class NixImageBuilder implements ImageBuilder {
       initrd,
       rootfs: await this.rootfs(out, context),
       cmdline,
-      workload: await workloadOf(join(out, 'mvm-image.json')),
+      workload: await this.workload(join(out, 'mvm-image.json'), context),
     };
   }
 
@@ -167,8 +170,17 @@ export class NixImageBuilder implements ImageBuilder {
     }
     const image = join(context.workDir, 'rootfs.ext4');
     await context.log('making rootfs/ into a read-only ext4 (mkfs.ext4 -d)');
-    await ext4FromDir(this.options.runner, tree, image);
+    // The store path's hash names the tree's content: the image is the same for the same output.
+    const seed = createHash('sha256').update(out).digest('hex');
+    await ext4FromDir(this.options.runner, tree, image, seed);
     return image;
+  }
+
+  private async workload(path: string, context: BuildContext) {
+    const spec = await workloadOf(path);
+    if (spec === null) return null;
+    const drive = await ensureRunSpecDrive(context.workDir, this.options.runner, spec);
+    return { spec, drive: drive.path };
   }
 }
 
@@ -181,12 +193,25 @@ async function sha256Of(path: string): Promise<string | null> {
   return data === undefined ? null : createHash('sha256').update(data).digest('hex');
 }
 
-async function workloadOf(path: string): Promise<WorkloadSpec | null> {
+/** The output's mvm-image.json as the guest's run spec, by the OCI image config's rules. */
+async function workloadOf(path: string): Promise<RunSpec | null> {
   const text = await readFile(path, 'utf8').catch(() => undefined);
   if (text === undefined) return null;
-  const parsed = workloadSchema.safeParse(JSON.parse(text));
+  const parsed = nixWorkloadSchema.safeParse(JSON.parse(text));
   if (!parsed.success) {
     throw new HostError(`the flake's mvm-image.json is not a workload: ${parsed.error.message}`);
   }
-  return parsed.data;
+  const w = parsed.data;
+  return runSpecOf(
+    runConfigOf({
+      config: {
+        Entrypoint: w.entrypoint ?? null,
+        Cmd: w.cmd ?? null,
+        Env: w.env ?? null,
+        WorkingDir: w.workingDir ?? null,
+        User: w.user ?? null,
+      },
+      rootfs: { type: 'layers', diff_ids: [] },
+    }),
+  );
 }

@@ -1,6 +1,7 @@
 import { ValidationError } from '../../core/errors.ts';
 import { isLocalImage, parseImageRef } from '../../core/pool-source.ts';
 import type { ImageRef } from '../../core/pool-source.ts';
+import { runSpecOf } from '../../core/image-run-config.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type {
   BuildContext,
@@ -11,11 +12,10 @@ import type {
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 import type { DevImages } from './dev-builder.ts';
 import { lineLogger } from './dev-builder.ts';
-import type { BuildOciRootfs } from './oci-adapter.ts';
-import { workloadOf } from './oci-adapter.ts';
+import type { buildOciRootfs } from './oci-rootfs.ts';
 
 export interface OciBuilderOptions {
-  buildOciRootfs: BuildOciRootfs;
+  buildOciRootfs: typeof buildOciRootfs;
   runner: ProcessRunner;
   clock: Clock;
   cacheDir: string;
@@ -38,7 +38,10 @@ export function importRef(ref: ImageRef, upload: string | undefined): string {
   return `${transport}:${upload}${ref.reference !== undefined ? `:${ref.reference}` : ''}`;
 }
 
-/** An OCI image as a revision: its rootfs (the importer's), mvm's kernel and first stage. */
+/**
+ * An OCI image as a revision: its rootfs and run-spec drive (oci-rootfs.ts, cached by the
+ * manifest digest), mvm's kernel and first stage.
+ */
 export class OciImageBuilder implements ImageBuilder {
   constructor(private readonly options: OciBuilderOptions) {}
 
@@ -49,24 +52,27 @@ export class OciImageBuilder implements ImageBuilder {
     const ref = importRef(parsed, input.upload);
     await context.log(`importing ${input.source.ref}`);
     const pending: Promise<void>[] = [];
-    const progress = (line: string) => pending.push(context.log(line));
+    // The importer stamps its lines with its own clock; the build log has one already.
+    const progress = (line: string) => pending.push(context.log(line.replace(/^\[[\d.]+s\] /, '')));
     const imported = await this.options.buildOciRootfs({
       ref,
       cacheDir: this.options.cacheDir,
       runner: this.options.runner,
-      logger: lineLogger(progress),
+      logger: lineLogger(() => undefined),
       clock: this.options.clock,
       onProgress: progress,
     });
     await Promise.all(pending);
-    await context.log(`image ${imported.digest}: rootfs ${imported.sizeBytes} bytes`);
+    await context.log(
+      `image ${imported.digest}: rootfs ${imported.sizeBytes} bytes${imported.cached ? ' (cached)' : ''}`,
+    );
     const base = await this.options.devImages.load(context);
     return {
       kernel: base.vmlinux,
       initrd: base.initrd,
       rootfs: imported.rootfsPath,
       cmdline: base.cmdlineBase,
-      workload: workloadOf(imported.image),
+      workload: { spec: runSpecOf(imported.image), drive: imported.runSpec.path },
       source: { kind: 'oci', ref: input.source.ref, digest: imported.digest },
     };
   }
