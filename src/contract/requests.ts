@@ -30,10 +30,14 @@ const imageSchema = asciiRef(1024).refine(
   'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF] or docker://NAME[:TAG]',
 );
 /** `dev` or the id (sha256 hex) of a revision `mvm pool build` recorded for the pool. */
-const revisionSchema = asciiRef(64).regex(
-  /^(dev|[0-9a-f]{64})$/,
-  "'dev' or a revision id (64 hex digits) from 'mvm pool revisions'",
-);
+const revisionSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(
+    /^(dev|[0-9a-f]{64})$/,
+    "'dev' or a revision id (64 hex digits) from 'mvm pool revisions'",
+  );
 const rangeOf = (limit: { min: number; max: number }) => intIn(limit.min, limit.max);
 
 /** Request bodies. Strict: an unknown field is an error, never silently dropped. */

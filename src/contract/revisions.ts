@@ -9,7 +9,10 @@ import { runSpecSchema } from './oci-image.ts';
  * Revisions, builds and artifacts on the wire. A revision's manifest is also what a node
  * fetches and checks against the revision id (its sha256), so its schema is strict.
  */
-export const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, '64 lower-case hex digits (sha256)');
+export const sha256Schema = z
+  .string()
+  .length(64)
+  .regex(/^[0-9a-f]{64}$/, '64 lower-case hex digits (sha256)');
 
 const artifactRefSchema = z.strictObject({
   sha256: sha256Schema,

@@ -250,6 +250,31 @@ await describeEachCoordinator(
       const fixed = await cache().ensure(revision.id);
       expect(fixed.manifest.cmdline).toBe(revision.manifest.cmdline);
     }, 300_000);
+
+    it('instance list shows the revision each instance booted, as its agent reports it', async () => {
+      const api = await client();
+      const revision = await builtAndPlaced(api);
+      await mvm('pool update acme/web --revision dev');
+      const [first, second] = (await api.call('listInstances', {
+        query: { tenant: 'acme', pool: 'web' },
+      })) as InstanceView[];
+      if (!first || !second) throw new Error('two instances expected');
+      const report = (i: InstanceView, revisionId: string) =>
+        api.call('reportInstanceStatus', {
+          params: { node: i.nodeId ?? '', tenant: 'acme', pool: 'web', instance: i.id },
+          body: { status: 'running', revision: revisionId },
+        });
+      // The first restarted on the pool's new revision; the second still runs the built one.
+      expect((await report(first, 'dev')).revision).toBe('dev');
+      expect((await report(second, revision.id)).revision).toBe(revision.id);
+      // A revision the pool never had is not recorded.
+      expect((await report(second, 'e'.repeat(64))).revision).toBe(revision.id);
+      const table = (await mvm('instance list --tenant acme --pool web')).stdout;
+      expect(table).toMatch(new RegExp(`acme/web/${first.id}\\s.*\\sdev\\s*$`, 'm'));
+      expect(table).toMatch(
+        new RegExp(`acme/web/${second.id}\\s.*\\s${revision.id.slice(0, 12)}\\s*$`, 'm'),
+      );
+    }, 300_000);
   },
   { images: true },
 );
