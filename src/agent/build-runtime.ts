@@ -42,6 +42,8 @@ export interface RuntimeSeams {
   /** null: no metadata endpoint; default: 169.254.169.254:80 in the root namespace. */
   metadata?: { ip: string; port: number } | null;
   images?: ImageSource;
+  /** Where built revisions are fetched from; default: the agent's own coordinator link. */
+  coordinator?: { api: ApiClient; nodeId: string };
   timeouts?: Partial<RuntimeTimeouts>;
 }
 
@@ -60,8 +62,6 @@ export async function buildRuntime(
     runner: ProcessRunner;
     underlayIp?: string;
     secrets?: SecretSource;
-    /** Where built revisions are fetched from (the node's own link). */
-    coordinator?: { api: ApiClient; nodeId: string };
   },
 ): Promise<BuiltRuntime> {
   const { logger, runner } = seams;
