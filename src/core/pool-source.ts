@@ -6,9 +6,7 @@ import type { Role } from './model.ts';
  * text here; the builders (drivers/image) are the ones that read them.
  */
 export type PoolSource =
-  | { kind: 'dev' }
-  | { kind: 'oci'; ref: string }
-  | { kind: 'nix'; flake: string; profile: string };
+  { kind: 'dev' } | { kind: 'oci'; ref: string } | { kind: 'nix'; flake: string; profile: string };
 
 export type PoolSourceKind = PoolSource['kind'];
 
@@ -160,7 +158,8 @@ const FLAKE_SCHEMES = [
  * (`.`, `./dir`, `/abs`, `path:`, `git+file:`) or a URL-like ref (`github:org/repo`, …).
  */
 export function flakeRefProblems(ref: string): string[] {
-  if (ref.trim() === '') return ['flake must not be empty; give a flake ref like github:org/images'];
+  if (ref.trim() === '')
+    return ['flake must not be empty; give a flake ref like github:org/images'];
   // Flake refs go into an argument array; whitespace there is always a copy-paste mistake.
   if (/[\s\0]/.test(ref)) return [`flake '${ref}' must not contain whitespace`];
   if (ref.includes('#')) {

@@ -363,7 +363,10 @@ export interface BuildRepo {
   /** A pool's builds, newest first. */
   list(tenantId: string, poolId: string): Promise<Build[]>;
   /** Compare-and-set: finishes the build only if it is still `running`; false otherwise. */
-  finish(id: string, outcome: BuildOutcome & { status: Exclude<BuildStatus, 'running'> }): Promise<boolean>;
+  finish(
+    id: string,
+    outcome: BuildOutcome & { status: Exclude<BuildStatus, 'running'> },
+  ): Promise<boolean>;
   /** Builds still marked running (a coordinator start fails them: nobody runs them anymore). */
   running(): Promise<Build[]>;
   deleteAll(tenantId: string, poolId: string): Promise<number>;

@@ -42,7 +42,7 @@ export function poolFields(pool: PoolView): Block {
       ['pool', `${pool.tenantId}/${pool.id}`],
       ['role', pool.role],
       ['source', describeSource(sourceOf(pool))],
-      ['revision', pool.revision ?? 'dev (each node\'s dev image)'],
+      ['revision', pool.revision ?? "dev (each node's dev image)"],
       ['vcpus', String(pool.vcpus)],
       ['memory MiB', String(pool.memMib)],
       ['data disk MiB', String(pool.dataDiskMib)],

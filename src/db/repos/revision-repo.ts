@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { AlreadyExistsError, InternalError, NotFoundError } from '../../core/errors.ts';
 import type { ArtifactRef, Revision, RevisionSource } from '../../core/revision.ts';
 import { revisionManifestSchema, revisionSchema } from '../../contract/revisions.ts';

@@ -47,7 +47,10 @@ export const newOpenclaw = defineCommand({
       'network id (bridge br-tenant-<id>); default: the next free one',
     ),
     subnet: option(text('<cidr>'), 'the tenant /24; default: derived from the net id'),
-    flake: option(text('<ref>'), 'flake holding the images (profile = the role); default: the dev image'),
+    flake: option(
+      text('<ref>'),
+      'flake holding the images (profile = the role); default: the dev image',
+    ),
     image: option(text('<ref>'), 'an OCI image (oci:DIR[:TAG], docker://…) instead of a flake'),
     cpus: option(
       integer(poolLimits.vcpus.min, poolLimits.vcpus.max),
