@@ -20,7 +20,7 @@ import type { AgentHandle } from '../../src/agent/start-agent.ts';
 import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { buildDevImage } from '../../src/drivers/dev-image/build-dev-image.ts';
-import { sha256File } from '../../src/drivers/image/oci-layout.ts';
+import { sha256File } from '../../src/drivers/fs/sha256-file.ts';
 import { buildOciRootfs } from '../../src/drivers/image/oci-rootfs.ts';
 import type { OciRootfs } from '../../src/drivers/image/oci-rootfs.ts';
 import { setTimeout as sleep } from 'node:timers/promises';

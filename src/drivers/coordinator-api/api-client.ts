@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { fillPath, routes } from '../../contract/api.ts';
 import type { JsonRouteName, RouteDef, Routes } from '../../contract/api.ts';
 import { errorBodySchema } from '../../contract/common.ts';
+import { errorCodeOfStatus } from '../../contract/http-status.ts';
 import {
   errorFromWire,
   InternalError,
@@ -9,7 +10,6 @@ import {
   UnavailableError,
   ValidationError,
 } from '../../core/errors.ts';
-import type { ErrorCode } from '../../core/errors.ts';
 
 /**
  * A typed client for the coordinator built from the `routes` table. Requests are validated
@@ -265,19 +265,6 @@ function parseJson(text: string): unknown {
   }
 }
 
-const codeByStatus: Readonly<Record<number, ErrorCode>> = {
-  400: 'invalid_argument',
-  401: 'unauthenticated',
-  403: 'permission_denied',
-  404: 'not_found',
-  409: 'conflict',
-  413: 'payload_too_large',
-  422: 'quota_exceeded',
-  502: 'unavailable',
-  503: 'unavailable',
-  504: 'unavailable',
-};
-
 function readResponse(
   route: RouteDef,
   response: Response,
@@ -302,8 +289,7 @@ function errorFromResponse(response: Response, json: unknown, baseUrl: string): 
     const { code, message, details } = body.data.error;
     return errorFromWire(code, message, details);
   }
-  const code =
-    codeByStatus[response.status] ?? (response.status >= 500 ? 'unavailable' : 'internal');
+  const code = errorCodeOfStatus(response.status);
   return new MvmError(
     code,
     `the server at ${baseUrl} answered HTTP ${response.status} without an mvm error body; is --coordinator pointing at an mvm coordinator?`,

@@ -4,7 +4,6 @@
  * anything is unpacked or cached. Verified blobs then move into the content-addressed store.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { link, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ValidationError } from '../../core/errors.ts';
@@ -15,6 +14,7 @@ import {
 } from '../../contract/oci-image.ts';
 import type { OciDescriptor, OciImageConfig, OciManifest } from '../../contract/oci-image.ts';
 import { isCode } from '../dev-image/cache-dir.ts';
+import { sha256File } from '../fs/sha256-file.ts';
 
 export interface VerifiedImage {
   manifestDigest: string;
@@ -117,16 +117,6 @@ export async function storeBlobs(
       },
     );
   }
-}
-
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
-  });
 }
 
 export function sha256Of(data: Uint8Array): string {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { RunSpec } from '../../contract/oci-image.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 import { makeStagingDir, publishDir } from '../dev-image/cache-dir.ts';
-import { sha256File } from './oci-layout.ts';
+import { sha256File } from '../fs/sha256-file.ts';
 import { buildReproducibleExt4 } from './reproducible-ext4.ts';
 
 export interface RunSpecDrive {
