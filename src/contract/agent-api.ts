@@ -196,6 +196,7 @@ export const gcItemKinds = [
   'snapshot',
   'tap',
   'artifact',
+  'revision',
 ] as const;
 
 /** One thing `mvm node gc` removed (or would remove). */

@@ -1,4 +1,6 @@
 import { ValidationError } from '../../core/errors.ts';
+import { isRevisionId } from '../../core/revision.ts';
+import type { CachedRevision } from '../artifacts/revision-cache.ts';
 import type { DevImage } from '../../drivers/dev-image/build-dev-image.ts';
 
 /** A bootable guest image revision, resolved to files on this host. */
@@ -93,6 +95,42 @@ export function workloadImageSource(
         rootfsPath: workload.rootfsPath,
         runSpecPath: workload.runSpecPath,
         cmdlineBase: kernel.cmdlineBase,
+      };
+      return resolved;
+    },
+  };
+}
+
+/** What a revision source needs of the node's cache (agent/artifacts/revision-cache.ts). */
+export interface RevisionFiles {
+  ensure(id: string): Promise<CachedRevision>;
+}
+
+/**
+ * Revisions `mvm pool build` recorded (ids: 64 hex digits) boot from their own artifacts,
+ * fetched into this node's cache and checked by hash, with mvm's init drive from the node's
+ * base image (no revision carries mvm's code); `dev` and the dev image's hash go to `base`.
+ */
+export function revisionImageSource(base: ImageSource, files: RevisionFiles): ImageSource {
+  let resolved: GuestImage | undefined;
+  return {
+    current: () => resolved ?? base.current?.(),
+    async resolve(revision) {
+      if (!isRevisionId(revision)) {
+        resolved = await base.resolve(revision);
+        return resolved;
+      }
+      const cached = await files.ensure(revision);
+      const { manifest } = cached;
+      const node = await base.resolve('dev');
+      resolved = {
+        revision,
+        kernelPath: cached.path(manifest.kernel),
+        ...(manifest.initrd ? { initrdPath: cached.path(manifest.initrd) } : {}),
+        rootfsPath: cached.path(manifest.rootfs),
+        ...(node.initDrivePath ? { initDrivePath: node.initDrivePath } : {}),
+        ...(manifest.runSpec ? { runSpecPath: cached.path(manifest.runSpec) } : {}),
+        cmdlineBase: manifest.cmdline,
       };
       return resolved;
     },
