@@ -2,8 +2,11 @@
 // virtio-serial chardev would offer them: answers hello (version 2), then either answers
 // every request `{ok:true}` (`answer`) or floods the host with empty frames on a stream
 // nobody opened (`flood`), as fast as the socket takes them. Prints `listening` when ready
-// and, in flood mode, the bytes it got written every 200 ms (`wrote <n>`).
+// and, in flood mode, the bytes it got written every 200 ms (`wrote <n>`), one a line.
+import { Buffer } from 'node:buffer';
 import { createServer } from 'node:net';
+import process from 'node:process';
+import { clearInterval, setInterval } from 'node:timers';
 
 const [path, mode] = process.argv.slice(2);
 const MAGIC = 0xb7;
@@ -49,7 +52,7 @@ function flood(socket) {
     push();
   });
   socket.on('error', () => undefined);
-  const timer = setInterval(() => console.log(`wrote ${wrote}`), 200);
+  const timer = setInterval(() => process.stdout.write(`wrote ${wrote}\n`), 200);
   socket.on('close', () => clearInterval(timer));
   push();
 }
@@ -69,4 +72,4 @@ const server = createServer((socket) => {
   socket.on('data', onHello);
   socket.on('error', () => undefined);
 });
-server.listen(path, () => console.log('listening'));
+server.listen(path, () => process.stdout.write('listening\n'));
