@@ -76,8 +76,10 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
       signal: options.signal,
       clock: options.clock,
       onDocument: async (verified: VerifiedDocument, envelope: SignedEnvelope) => {
-        await options.marks?.accepted(verified.document);
+        // The document first: a crash between the two leaves a mark behind it, never ahead
+        // (a mark ahead would refuse the saved document at the next start).
         await options.store.save(envelope);
+        await options.marks?.accepted(verified.document);
         current = verified;
         await pass();
       },
