@@ -68,6 +68,8 @@ export interface CoordinatorSettings {
   /** PEM file of the coordinator's document-signing key. */
   trustedKeyFile?: string;
   heartbeatMs: number;
+  /** Documents signed longer ago than this are refused: replays of old ones. */
+  maxDocumentAgeMs: number;
 }
 
 export interface AgentConfigSources {
@@ -240,6 +242,7 @@ function toConfig(
       production: values.production,
       ...(values.trustedKey !== undefined ? { trustedKeyFile: path(values.trustedKey) } : {}),
       heartbeatMs: values.heartbeatMs,
+      maxDocumentAgeMs: values.maxDocumentAgeSecs * 1000,
     },
     devImage: {
       ...(values.devKernelPackage !== undefined ? { kernelPackage: values.devKernelPackage } : {}),
