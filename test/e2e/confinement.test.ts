@@ -89,13 +89,17 @@ describe.skipIf(missing !== undefined)('confined VMMs on a serving quickstart', 
         params: { tenant: 'demo', pool: 'workers' },
         body: { running: 2, warm: 0, sleeping: 0 },
       });
-      const all = await waitUntil(
+      // Judged once the agent reports it running: QEMU drops to its -runas user after it
+      // has set up the machine, so a process caught while restoring is still root.
+      await waitUntil(
         async () => {
-          const found = await vmmsOf(dataDir);
-          return found.length === 3 ? found : undefined;
+          const listed = await api.call('listInstances', { query: { tenant: 'demo' } });
+          return (listed.length === 3 && listed.every((i) => i.status === 'running')) || undefined;
         },
-        { clock: systemClock, timeoutMs: 60_000, intervalMs: 200, what: 'the woken worker' },
+        { clock: systemClock, timeoutMs: 120_000, intervalMs: 200, what: 'the woken worker' },
       );
+      const all = await vmmsOf(dataDir);
+      expect(all).toHaveLength(3);
       await expectAllConfined(dataDir, all);
     } finally {
       stop('SIGTERM');
