@@ -16,6 +16,9 @@ import type {
   TenantRepo,
   TokenRepo,
 } from '../ports/store.ts';
+import type { JobModuleRepo, JobRepo } from '../ports/job-store.ts';
+import { KyselyJobModuleRepo } from './repos/job-module-repo.ts';
+import { KyselyJobRepo } from './repos/job-repo.ts';
 import { KyselyAuditRepo } from './repos/audit-repo.ts';
 import { KyselyGenerationRepo } from './repos/generation-repo.ts';
 import { KyselyInstanceRepo } from './repos/instance-repo.ts';
@@ -49,6 +52,8 @@ export function reposFor(db: Kysely<Database>): Repos {
     nodeReports: new KyselyNodeReportRepo(db),
     secrets: new KyselySecretRepo(db),
     poolConfigs: new KyselyPoolConfigRepo(db),
+    jobs: new KyselyJobRepo(db),
+    jobModules: new KyselyJobModuleRepo(db),
   };
 }
 
@@ -67,6 +72,8 @@ export class KyselyStore implements Store {
   readonly nodeReports: NodeReportRepo;
   readonly secrets: SecretRepo;
   readonly poolConfigs: PoolConfigRepo;
+  readonly jobs: JobRepo;
+  readonly jobModules: JobModuleRepo;
   private closed = false;
 
   constructor(
@@ -87,6 +94,8 @@ export class KyselyStore implements Store {
     this.nodeReports = repos.nodeReports;
     this.secrets = repos.secrets;
     this.poolConfigs = repos.poolConfigs;
+    this.jobs = repos.jobs;
+    this.jobModules = repos.jobModules;
   }
 
   /**

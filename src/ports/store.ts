@@ -9,6 +9,7 @@ import type {
   Tenant,
 } from '../core/model.ts';
 import type { DiskReport, InstanceSample } from '../contract/node-report.ts';
+import type { JobModuleRepo, JobRepo } from './job-store.ts';
 
 /**
  * The coordinator's durable store. Implemented once on Kysely for SQLite and Postgres.
@@ -340,6 +341,8 @@ export interface Repos {
   nodeReports: NodeReportRepo;
   secrets: SecretRepo;
   poolConfigs: PoolConfigRepo;
+  jobs: JobRepo;
+  jobModules: JobModuleRepo;
 }
 
 export interface Store extends Repos {
