@@ -16,7 +16,8 @@ import type {
   TenantRepo,
   TokenRepo,
 } from '../ports/store.ts';
-import type { JobModuleRepo, JobRepo } from '../ports/job-store.ts';
+import type { JobModuleRepo, JobQueue, JobRepo } from '../ports/job-store.ts';
+import { KyselyJobQueue } from './repos/job-queue-repo.ts';
 import { KyselyJobModuleRepo } from './repos/job-module-repo.ts';
 import { KyselyJobRepo } from './repos/job-repo.ts';
 import { KyselyAuditRepo } from './repos/audit-repo.ts';
@@ -54,6 +55,7 @@ export function reposFor(db: Kysely<Database>): Repos {
     poolConfigs: new KyselyPoolConfigRepo(db),
     jobs: new KyselyJobRepo(db),
     jobModules: new KyselyJobModuleRepo(db),
+    jobQueue: new KyselyJobQueue(db),
   };
 }
 
@@ -74,6 +76,7 @@ export class KyselyStore implements Store {
   readonly poolConfigs: PoolConfigRepo;
   readonly jobs: JobRepo;
   readonly jobModules: JobModuleRepo;
+  readonly jobQueue: JobQueue;
   private closed = false;
 
   constructor(
@@ -96,6 +99,7 @@ export class KyselyStore implements Store {
     this.poolConfigs = repos.poolConfigs;
     this.jobs = repos.jobs;
     this.jobModules = repos.jobModules;
+    this.jobQueue = repos.jobQueue;
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { Job, JobState } from '../core/jobs/job.ts';
+import type { RetryPolicy } from '../core/jobs/backoff.ts';
 
 /** A job module as stored: content-addressed per tenant by the sha256 of its bytes. */
 export interface JobModule {
@@ -37,4 +38,58 @@ export interface JobRepo {
   get(id: string): Promise<Job | undefined>;
   findByKey(tenantId: string, idempotencyKey: string): Promise<Job | undefined>;
   list(filter: JobFilter): Promise<Job[]>;
+}
+
+/** One claim: up to `limit` due jobs, leased to `worker` until `at + leaseMs`. */
+export interface ClaimRequest {
+  worker: string;
+  at: string;
+  leaseMs: number;
+  limit: number;
+  /** Only this tenant's jobs, only this pool's (both: one pool of one tenant). */
+  tenantId?: string;
+  poolId?: string;
+  /** Jobs one tenant may have running at once, counted across pools; undefined: no limit. */
+  maxRunningPerTenant?: number;
+  /**
+   * The fencing token of this claim, random and unguessable. Shared by the jobs of one batch:
+   * every worker write names the job and the token, and a job reclaimed later gets another.
+   */
+  token: string;
+}
+
+export interface AttemptFailure {
+  at: string;
+  code: string;
+  message: string;
+  retryable: boolean;
+  /** A draw in [0, 1) for the backoff. */
+  jitter: number;
+}
+
+/**
+ * The queue's statements, each fenced in SQL the way core/jobs/job-machine.ts (the spec) says.
+ * Worker writes return undefined when the worker no longer holds the lease (0 rows updated):
+ * it must stop and write nothing more.
+ */
+export interface JobQueue {
+  /** Highest priority first, then oldest `run_at`; never hands one job to two claimers. */
+  claim(request: ClaimRequest): Promise<Job[]>;
+  heartbeat(id: string, token: string, at: string, leaseMs: number): Promise<Job | undefined>;
+  succeed(id: string, token: string, at: string, result: string): Promise<Job | undefined>;
+  fail(
+    id: string,
+    token: string,
+    failure: AttemptFailure,
+    policy: RetryPolicy,
+  ): Promise<Job | undefined>;
+  /**
+   * Requeues (or kills) running jobs whose lease ran out or whose attempt outlived its
+   * timeout, at most `limit` of them; returns them as they now stand.
+   */
+  sweep(at: string, policy: RetryPolicy, jitter: () => number, limit: number): Promise<Job[]>;
+  /** Throws NotFoundError, or IllegalTransitionError for a terminal job. */
+  cancel(id: string, at: string): Promise<Job>;
+  /** How many of the tenant's jobs are running now. */
+  runningCount(tenantId: string): Promise<number>;
 }

@@ -9,7 +9,7 @@ import type {
   Tenant,
 } from '../core/model.ts';
 import type { DiskReport, InstanceSample } from '../contract/node-report.ts';
-import type { JobModuleRepo, JobRepo } from './job-store.ts';
+import type { JobModuleRepo, JobQueue, JobRepo } from './job-store.ts';
 
 /**
  * The coordinator's durable store. Implemented once on Kysely for SQLite and Postgres.
@@ -343,6 +343,7 @@ export interface Repos {
   poolConfigs: PoolConfigRepo;
   jobs: JobRepo;
   jobModules: JobModuleRepo;
+  jobQueue: JobQueue;
 }
 
 export interface Store extends Repos {
