@@ -37,6 +37,7 @@ import { parseRouteInput, type ParsedInput } from './route-input.ts';
 import { ephemeralKeyring, type Keyring } from './secrets/keyring.ts';
 import type { ExecTimeouts, SocketSession } from './services/exec-service.ts';
 import { createServices, type Services } from './services/index.ts';
+import type { JobSettings } from './services/job-service.ts';
 import { upgradeOf } from './websocket-upgrade.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -66,6 +67,8 @@ export interface CoordinatorAppDeps {
   peerCertificate?: (c: Context) => PeerCertificate | undefined;
   /** How long sessions wait for their start, a woken instance and a node's tunnel. */
   execTimeouts?: Partial<ExecTimeouts>;
+  /** Job quota, module memory limit and retry policy; defaults when absent. */
+  jobs?: JobSettings;
 }
 
 export interface CoordinatorApp {

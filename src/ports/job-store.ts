@@ -90,6 +90,11 @@ export interface JobQueue {
   sweep(at: string, policy: RetryPolicy, jitter: () => number, limit: number): Promise<Job[]>;
   /** Throws NotFoundError, or IllegalTransitionError for a terminal job. */
   cancel(id: string, at: string): Promise<Job>;
+  /**
+   * Tells other coordinator replicas that the pool has claimable jobs (Postgres: NOTIFY,
+   * delivered when the surrounding transaction commits; SQLite: nothing, one process writes).
+   */
+  announce(tenantId: string, poolId: string): Promise<void>;
   /** How many of the tenant's jobs are running now. */
   runningCount(tenantId: string): Promise<number>;
 }

@@ -11,6 +11,7 @@ import {
 } from '../../core/jobs/job-machine.ts';
 import type { AttemptFailure, ClaimRequest, JobQueue } from '../../ports/job-store.ts';
 import type { Database, JobsTable } from '../schema.ts';
+import { JOBS_CHANNEL } from '../job-listener.ts';
 import { dialectOf } from '../sql-dialect.ts';
 import { claimPostgres, claimSqlite } from './job-claim.ts';
 import { fromRow, toRow } from './job-repo.ts';
@@ -119,6 +120,11 @@ export class KyselyJobQueue implements JobQueue {
     );
     if (next === undefined) throw new NotFoundError('job', id);
     return next;
+  }
+
+  async announce(tenantId: string, poolId: string): Promise<void> {
+    if (dialectOf(this.db) !== 'postgres') return;
+    await sql`select pg_notify(${JOBS_CHANNEL}, ${`${tenantId}/${poolId}`})`.execute(this.db);
   }
 
   async runningCount(tenantId: string): Promise<number> {
