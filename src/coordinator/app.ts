@@ -9,6 +9,7 @@ import {
   type MvmError,
 } from '../core/errors.ts';
 import {
+  bodyLimitOf,
   MAX_REQUEST_BODY_BYTES,
   routes,
   type JsonRouteName,
@@ -145,6 +146,25 @@ function registerSocket(
   });
 }
 
+function largerBodyRoutes(): Array<{ method: string; path: RegExp; limit: number }> {
+  return (Object.values(routes) as RouteDef[])
+    .filter((def) => bodyLimitOf(def) !== MAX_REQUEST_BODY_BYTES)
+    .map((def) => ({
+      method: def.method.toUpperCase(),
+      path: new RegExp(`^/v1${def.path.replace(/:[a-z]+/g, '[^/]+')}$`),
+      limit: bodyLimitOf(def),
+    }));
+}
+
+function limitBody(maxSize: number) {
+  return bodyLimit({
+    maxSize,
+    onError: () => {
+      throw new PayloadTooLargeError(maxSize);
+    },
+  });
+}
+
 function logged(deps: CoordinatorAppDeps, error: MvmError): void {
   if (error.code === 'internal') deps.logger?.error({ err: error }, 'internal error');
   if (error instanceof StoreUnavailableError) {
@@ -165,15 +185,12 @@ export function createCoordinatorApp(deps: CoordinatorAppDeps): CoordinatorApp {
   const openapi = buildOpenApi(deps.version);
   const credentials = credentialsFor(deps, services);
   const app = new Hono<AccessEnv>();
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: MAX_REQUEST_BODY_BYTES,
-      onError: () => {
-        throw new PayloadTooLargeError(MAX_REQUEST_BODY_BYTES);
-      },
-    }),
-  );
+  // Every route reads at most 1 MiB but those that declare more (a job submit's module).
+  const larger = largerBodyRoutes();
+  app.use('*', async (c, next) => {
+    const own = larger.find((r) => r.method === c.req.method && r.path.test(c.req.path));
+    return limitBody(own?.limit ?? MAX_REQUEST_BODY_BYTES)(c, next);
+  });
   app.get('/v1/openapi.json', (c) => c.json(openapi));
   for (const [name, def] of Object.entries(routes) as [RouteName, RouteDef][]) {
     if (def.websocket)

@@ -70,6 +70,7 @@ describe('completions', () => {
       'token',
       'pool',
       'secrets',
+      'job',
       'instance',
       'events',
       'node',

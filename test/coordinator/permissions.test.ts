@@ -103,6 +103,8 @@ function target(w: World, caller: Caller, def: RouteDef, node: string, probe = t
     instance: w.instance,
     node,
     token: w.tokenId,
+    // Admitted callers are refused by validation first, so the job need not exist.
+    job: 'j-probe',
   });
   const probing = probe ? (def.scope === 'tenant-list' ? '?tenant=acme&probe=1' : '?probe=1') : '';
   const token = { none: undefined, node: undefined, admin: ADMIN, ...w.tokens }[caller];

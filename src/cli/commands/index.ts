@@ -11,6 +11,8 @@ import { events } from './events/events.ts';
 import { imageBuild } from './image/build.ts';
 import { imageList } from './image/list.ts';
 import { instanceCp } from './instance/cp.ts';
+import { jobSubmit } from './job/submit.ts';
+import { jobCancel, jobInfo, jobList, jobLogs, jobRetry } from './job/manage.ts';
 import { instanceDestroy } from './instance/destroy.ts';
 import { instanceExec } from './instance/exec.ts';
 import { instanceInfo } from './instance/info.ts';
@@ -83,6 +85,12 @@ export const allCommands: readonly CliCommand[] = [
   secretsList,
   secretsRotate,
   secretsUnset,
+  jobSubmit,
+  jobList,
+  jobInfo,
+  jobLogs,
+  jobCancel,
+  jobRetry,
   instanceList,
   instanceInfo,
   instanceStats,

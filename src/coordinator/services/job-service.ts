@@ -225,6 +225,7 @@ export class JobService {
       waitMs?: number;
     },
   ) {
+    await this.requireWorker(nodeId, request.tenant, request.pool, request.worker);
     const signal = this.closing.signal;
     const deadline = Date.now() + (request.waitMs ?? 0);
     for (;;) {
@@ -248,6 +249,24 @@ export class JobService {
         { tenantId: request.tenant, poolId: request.pool },
         left,
         signal,
+      );
+    }
+  }
+
+  /**
+   * The node vouches for its worker: a claim names an instance of the pool placed on the
+   * calling node, so one node cannot take jobs of pools it does not run.
+   */
+  private async requireWorker(nodeId: string, tenantId: string, poolId: string, worker: string) {
+    const placed = await this.deps.store.instances.list({ nodeId, tenantId, poolId });
+    const alive = placed.some(
+      (i) => i.id === worker && i.desiredStatus !== 'destroyed' && i.status !== 'destroyed',
+    );
+    if (!alive) {
+      throw new NotFoundError(
+        'worker instance',
+        `${tenantId}/${poolId}/${worker}`,
+        `node '${nodeId}' runs no such instance of the pool`,
       );
     }
   }

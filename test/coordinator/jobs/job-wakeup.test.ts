@@ -4,7 +4,7 @@ import { defaultJobSettings, JobService } from '../../../src/coordinator/service
 import { listenForJobs, type JobListener } from '../../../src/db/job-listener.ts';
 import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
 import type { Store } from '../../../src/ports/store.ts';
-import { pool, tenant } from '../../db/fixtures.ts';
+import { instance, node, pool, tenant } from '../../db/fixtures.ts';
 import { describeEachDatabase } from '../../support/store-harness.ts';
 import { okModuleBase64 } from './job-module-fixture.ts';
 
@@ -31,6 +31,8 @@ await describeEachDatabase('job wake-up', ({ name, store, reopen, url }) => {
   beforeEach(async () => {
     await store().tenants.insert(tenant('acme', 1));
     await store().pools.insert(pool('acme', 'workers'));
+    await store().nodes.upsert(node('node-1'));
+    await store().instances.insert(instance('w-1', 10, { nodeId: 'node-1' }));
   });
   afterEach(async () => {
     await listener?.close();
@@ -49,10 +51,19 @@ await describeEachDatabase('job wake-up', ({ name, store, reopen, url }) => {
     expect(at - before).toBeLessThan(POLL_MS / 10);
   });
 
+  it('refuses a worker the node does not run', async () => {
+    const jobs = service(store());
+    await jobs.submit(admin, 'acme', submit);
+    await expect(jobs.claim('node-2', { ...claim, waitMs: 0 })).rejects.toThrow(/runs no such/);
+    await expect(jobs.claim('node-1', { ...claim, worker: 'w-9' })).rejects.toThrow(/not found/);
+  });
+
   it('a claim for another pool is not woken, and times out empty', async () => {
+    await store().pools.insert(pool('acme', 'other'));
+    await store().instances.insert(instance('o-1', 11, { poolId: 'other', nodeId: 'node-1' }));
     const jobs = service(store());
     const start = performance.now();
-    const waiting = jobs.claim('node-1', { ...claim, pool: 'other', waitMs: 600 });
+    const waiting = jobs.claim('node-1', { ...claim, worker: 'o-1', pool: 'other', waitMs: 600 });
     await jobs.submit(admin, 'acme', submit);
     expect((await waiting).jobs).toEqual([]);
     expect(performance.now() - start).toBeGreaterThanOrEqual(550);
