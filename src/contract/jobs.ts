@@ -15,18 +15,31 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const MAX_INPUT_CHARS = 256 * 1024;
 const MAX_RESULT_CHARS = 256 * 1024;
 
-const jsonText = (max: number) =>
+/** Neither survives a round trip through the store (Postgres refuses NUL in text). */
+const NOT_STORABLE = new RegExp(`[${String.raw`\u0000`}\\p{Cs}]`, 'u');
+
+/** A lease token as the queue issues them (base64url or hex). */
+const tokenSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9_-]+$/, 'not a lease token');
+
+const storableText = (max: number) =>
   z
     .string()
     .max(max)
-    .refine((text) => {
-      try {
-        JSON.parse(text);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'not JSON text');
+    .refine((text) => !NOT_STORABLE.test(text), 'no NUL characters or lone surrogates');
+
+const jsonText = (max: number) =>
+  storableText(max).refine((text) => {
+    try {
+      JSON.parse(text);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'not JSON text');
 
 export const submitJobSchema = z.strictObject({
   pool: idSchema,
@@ -122,21 +135,25 @@ export const claimedJobsSchema = z.object({ jobs: z.array(leasedJobSchema) });
 export const nodeJobParams = z.strictObject({ node: idSchema, job: idSchema });
 
 export const jobHeartbeatSchema = z.strictObject({
-  token: z.string().min(1).max(200),
+  token: tokenSchema,
   leaseMs: z.number().int().min(1000).max(600_000).optional(),
 });
 
 export const completeJobSchema = z.discriminatedUnion('outcome', [
   z.strictObject({
     outcome: z.literal('succeeded'),
-    token: z.string().min(1).max(200),
+    token: tokenSchema,
     result: jsonText(MAX_RESULT_CHARS),
   }),
   z.strictObject({
     outcome: z.literal('failed'),
-    token: z.string().min(1).max(200),
-    code: z.string().min(1).max(64),
-    message: z.string().max(4096),
+    token: tokenSchema,
+    code: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[a-z0-9_]+$/, 'a-z, 0-9 and _'),
+    message: storableText(4096),
     retryable: z.boolean(),
   }),
 ]);
