@@ -598,6 +598,21 @@ export const routes = {
       server: serverMessageSchema,
     },
   }),
+  instanceLogs: route({
+    method: 'get',
+    path: '/tenants/:tenant/pools/:pool/instances/:instance/logs',
+    summary:
+      "The instance's serial console (WebSocket): a 'logs' session (tail, follow) relayed from its node, which keeps the console; the instance is not woken",
+    scope: 'tenant',
+    params: instanceParams,
+    response: serverMessageSchema,
+    status: 101,
+    websocket: {
+      binary: '[channel u8][bytes]: 1 stdout (server): the console bytes; see docs/exec.md',
+      client: clientMessageSchema,
+      server: serverMessageSchema,
+    },
+  }),
 } as const;
 
 export type Routes = typeof routes;

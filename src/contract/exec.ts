@@ -117,11 +117,27 @@ export const getStartSchema = z.strictObject({
   window: windowSchema.optional(),
 });
 
+/** Lines a logs session may ask for from the end of the console (the rest is skipped). */
+export const MAX_LOG_TAIL = 100_000;
+
+/**
+ * The instance's serial console as its node keeps it (the logs route only): the last `tail`
+ * lines, then, with `follow`, what the guest writes next until the client leaves. It reads
+ * the node's file: the guest is not woken and need not run.
+ */
+export const logsStartSchema = z.strictObject({
+  kind: z.literal('logs'),
+  tail: intIn(0, MAX_LOG_TAIL).default(100),
+  follow: z.boolean().default(false),
+  window: windowSchema.optional(),
+});
+
 export const sessionStartSchema = z.discriminatedUnion('kind', [
   execStartSchema,
   ptyStartSchema,
   putStartSchema,
   getStartSchema,
+  logsStartSchema,
 ]);
 export type SessionStart = z.output<typeof sessionStartSchema>;
 export type SessionStartInput = z.input<typeof sessionStartSchema>;

@@ -33,6 +33,12 @@ export function createSocketHandlers(s: Services): SocketHandlers {
         poolId: params.pool,
         instanceId: params.instance,
       }),
+    instanceLogs: ({ principal, params }) =>
+      s.exec.session(
+        principal,
+        { tenantId: params.tenant, poolId: params.pool, instanceId: params.instance },
+        'logs',
+      ),
   };
 }
 

@@ -1,7 +1,7 @@
 /**
- * `mvm agent instance stats` and `mvm instance logs`: live facts from the agent on this
- * machine (the coordinator has neither the guest's counters nor its console; its view of an
- * instance is `mvm instance stats`).
+ * `mvm agent instance stats` and `mvm agent instance logs`: live facts from the agent on this
+ * machine, without the coordinator (its views are `mvm instance stats` and
+ * `mvm instance logs`, which reaches the console through the node's tunnel).
  */
 import { arg, defineCommand, option } from '../../command.ts';
 import { instancePath, integer } from '../../values.ts';
@@ -20,8 +20,8 @@ export const agentInstanceStats = defineCommand({
   },
 });
 
-export const instanceLogs = defineCommand({
-  path: ['instance', 'logs'],
+export const agentInstanceLogs = defineCommand({
+  path: ['agent', 'instance', 'logs'],
   description: "The tail of an instance's serial console on this host (local agent)",
   args: { path: arg(instancePath, 'the instance') },
   options: { lines: option(integer(1, 10_000), 'how many lines (default 100)') },
