@@ -77,6 +77,7 @@ describe('completions', () => {
       'new',
       'connect',
       'net',
+      'status',
       'quickstart',
       'coordinator',
       'agent',
