@@ -227,6 +227,7 @@ function baselines(instance: string, csrPem: string): FuzzApp['baselines'] {
     // WebSocket routes: the fuzz's plain requests are validated, then refused (no upgrade).
     nodeTunnel: { params: node },
     execInstance: { params: { ...pool, instance } },
+    instanceLogs: { params: { ...pool, instance } },
   };
 }
 
