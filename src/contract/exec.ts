@@ -121,14 +121,16 @@ export const getStartSchema = z.strictObject({
 export const MAX_LOG_TAIL = 100_000;
 
 /**
- * The instance's serial console as its node keeps it (the logs route only): the last `tail`
- * lines, then, with `follow`, what the guest writes next until the client leaves. It reads
- * the node's file: the guest is not woken and need not run.
+ * An instance's logs (the logs route only): its workload's output, read through the guest (a
+ * warm or sleeping instance is woken first), or with `console` its serial console, read from
+ * the node's file (never woken). The last `tail` lines, then with `follow` what comes next,
+ * until the client leaves.
  */
 export const logsStartSchema = z.strictObject({
   kind: z.literal('logs'),
   tail: intIn(0, MAX_LOG_TAIL).default(100),
   follow: z.boolean().default(false),
+  console: z.boolean().default(false),
   window: windowSchema.optional(),
 });
 

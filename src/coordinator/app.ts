@@ -1,4 +1,4 @@
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import {
   InternalError,
@@ -39,6 +39,7 @@ import type { ExecTimeouts, SocketSession } from './services/exec-service.ts';
 import { createServices, type Services } from './services/index.ts';
 import { upgradeOf } from './websocket-upgrade.ts';
 import type { Logger } from '../ports/logger.ts';
+import type { ImageDeps } from './builds/image-deps.ts';
 
 export interface CoordinatorAppDeps {
   store: Store;
@@ -66,6 +67,8 @@ export interface CoordinatorAppDeps {
   peerCertificate?: (c: Context) => PeerCertificate | undefined;
   /** How long sessions wait for their start, a woken instance and a node's tunnel. */
   execTimeouts?: Partial<ExecTimeouts>;
+  /** The artifact store, uploads and builders; without them builds and artifacts answer 503. */
+  images?: ImageDeps;
 }
 
 export interface CoordinatorApp {
@@ -103,14 +106,18 @@ function register(
   handlers: Handlers,
   credentials: Credentials,
 ): void {
-  const handler = handlers[name] as (input: Access & ParsedInput) => Promise<unknown>;
+  const handler = handlers[name] as (
+    input: Access & ParsedInput & { request: Request },
+  ) => Promise<unknown>;
   app.on(
     def.method.toUpperCase(),
     `/v1${def.path}`,
     requireScope(name, def, credentials),
     async (c) => {
       const input = await parseRouteInput(c, def);
-      const result = await handler({ ...c.get('access'), ...input });
+      const result = await handler({ ...c.get('access'), ...input, request: c.req.raw });
+      // A download route answers its bytes (a Response), every other route JSON.
+      if (result instanceof Response) return result;
       return c.json(result as object, def.status as 200 | 201);
     },
   );
@@ -142,6 +149,35 @@ function registerSocket(
   });
 }
 
+/** Matches the paths of the routes whose bodies are uploads (bounded by their own limit). */
+function uploadPaths(): Array<{ method: string; pattern: RegExp }> {
+  return Object.values(routes as Record<string, RouteDef>)
+    .filter((def) => def.stream?.kind === 'upload')
+    .map((def) => ({
+      method: def.method.toUpperCase(),
+      pattern: new RegExp(`^/v1${def.path.replace(/:[a-z]+/g, '[^/]+')}$`),
+    }));
+}
+
+/**
+ * The JSON body limit for every request but uploads, which are streamed to disk and bounded
+ * by their route's own maxBytes (as they are read).
+ */
+function bodyLimits(): MiddlewareHandler {
+  const json = bodyLimit({
+    maxSize: MAX_REQUEST_BODY_BYTES,
+    onError: () => {
+      throw new PayloadTooLargeError(MAX_REQUEST_BODY_BYTES);
+    },
+  });
+  const uploads = uploadPaths();
+  return async (c, next) => {
+    const upload = uploads.some((u) => u.method === c.req.method && u.pattern.test(c.req.path));
+    if (upload) return next();
+    return json(c, next);
+  };
+}
+
 function logged(deps: CoordinatorAppDeps, error: MvmError): void {
   if (error.code === 'internal') deps.logger?.error({ err: error }, 'internal error');
   if (error instanceof StoreUnavailableError) {
@@ -162,15 +198,7 @@ export function createCoordinatorApp(deps: CoordinatorAppDeps): CoordinatorApp {
   const openapi = buildOpenApi(deps.version);
   const credentials = credentialsFor(deps, services);
   const app = new Hono<AccessEnv>();
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: MAX_REQUEST_BODY_BYTES,
-      onError: () => {
-        throw new PayloadTooLargeError(MAX_REQUEST_BODY_BYTES);
-      },
-    }),
-  );
+  app.use('*', bodyLimits());
   app.get('/v1/openapi.json', (c) => c.json(openapi));
   for (const [name, def] of Object.entries(routes) as [RouteName, RouteDef][]) {
     if (def.websocket)

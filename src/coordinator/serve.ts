@@ -27,6 +27,8 @@ import { resolveKeyring } from './secrets/keyring.ts';
 import type { ExecTimeouts } from './services/exec-service.ts';
 import { acceptWebSockets, type UpgradeBindings } from './websocket-upgrade.ts';
 import { MVM_VERSION } from './version.ts';
+import { coordinatorImages, type CoordinatorImageOptions } from './builds/image-builders.ts';
+import { DEFAULT_CACHE_DIR } from '../drivers/dev-image/cache-dir.ts';
 
 export interface ServeSettings {
   listen: string;
@@ -50,6 +52,8 @@ export interface ServeSettings {
   nodeLostAfterMs?: number;
   /** How long sessions wait for a woken instance and a node's tunnel (tests shorten them). */
   execTimeouts?: Partial<ExecTimeouts>;
+  /** How revisions are built here: the dev image's inputs (default: the agent defaults). */
+  images?: Omit<CoordinatorImageOptions, 'dataDir' | 'runner' | 'clock'>;
 }
 
 export interface RunningCoordinator {
@@ -191,7 +195,15 @@ export async function serveCoordinator(
       ...(settings.execTimeouts ? { execTimeouts: settings.execTimeouts } : {}),
       adminTokenHome: adminToken.home,
       secretsKeyring,
+      images: coordinatorImages({
+        dataDir: settings.dataDir,
+        runner,
+        clock: systemClock,
+        ...(settings.images ?? { dev: { cacheDir: DEFAULT_CACHE_DIR } }),
+      }),
     });
+    const failedBuilds = await services.buildRunner?.recover();
+    if (failedBuilds) logger.warn({ builds: failedBuilds }, 'builds cut short by a restart failed');
     const adopted = await services.adminToken.adopt(adminToken);
     if (adopted.revoked.length > 0) {
       logger.warn(
@@ -242,6 +254,7 @@ export async function serveCoordinator(
         services.exec.tunnels.close();
         sockets.close();
         await services.rechecks.close();
+        await services.buildRunner?.close();
         await health.stop();
         stopRefreshing();
         await stopListening(server);

@@ -8,15 +8,18 @@ import type {
   NodeCertificateRepo,
   NodeReportRepo,
   NodeRepo,
+  BuildRepo,
   PoolConfigRepo,
   PoolRepo,
   Repos,
+  RevisionRepo,
   SecretRepo,
   Store,
   TenantRepo,
   TokenRepo,
 } from '../ports/store.ts';
 import { KyselyAuditRepo } from './repos/audit-repo.ts';
+import { KyselyBuildRepo } from './repos/build-repo.ts';
 import { KyselyGenerationRepo } from './repos/generation-repo.ts';
 import { KyselyInstanceRepo } from './repos/instance-repo.ts';
 import { KyselyLockRepo } from './repos/lock-repo.ts';
@@ -26,6 +29,7 @@ import { KyselyNodeReportRepo } from './repos/node-report-repo.ts';
 import { KyselyNodeRepo } from './repos/node-repo.ts';
 import { KyselyPoolConfigRepo } from './repos/pool-config-repo.ts';
 import { KyselyPoolRepo } from './repos/pool-repo.ts';
+import { KyselyRevisionRepo } from './repos/revision-repo.ts';
 import { KyselySecretRepo } from './repos/secret-repo.ts';
 import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
@@ -49,6 +53,8 @@ export function reposFor(db: Kysely<Database>): Repos {
     nodeReports: new KyselyNodeReportRepo(db),
     secrets: new KyselySecretRepo(db),
     poolConfigs: new KyselyPoolConfigRepo(db),
+    revisions: new KyselyRevisionRepo(db),
+    builds: new KyselyBuildRepo(db),
   };
 }
 
@@ -67,6 +73,8 @@ export class KyselyStore implements Store {
   readonly nodeReports: NodeReportRepo;
   readonly secrets: SecretRepo;
   readonly poolConfigs: PoolConfigRepo;
+  readonly revisions: RevisionRepo;
+  readonly builds: BuildRepo;
   private closed = false;
 
   constructor(
@@ -87,6 +95,8 @@ export class KyselyStore implements Store {
     this.nodeReports = repos.nodeReports;
     this.secrets = repos.secrets;
     this.poolConfigs = repos.poolConfigs;
+    this.revisions = repos.revisions;
+    this.builds = repos.builds;
   }
 
   /**

@@ -12,6 +12,7 @@ import { secretsMigration } from './migrations/0008-secrets.ts';
 import { poolConfigEgressMigration } from './migrations/0009-pool-config-egress.ts';
 import { nodeReportsMigration } from './migrations/0010-node-reports.ts';
 import { instanceSleepForceMigration } from './migrations/0011-instance-sleep-force.ts';
+import { revisionsMigration } from './migrations/0012-revisions.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -29,6 +30,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0009-pool-config-egress': poolConfigEgressMigration(),
     '0010-node-reports': nodeReportsMigration(),
     '0011-instance-sleep-force': instanceSleepForceMigration(),
+    '0012-revisions': revisionsMigration(),
   };
 }
 

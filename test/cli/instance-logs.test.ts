@@ -1,11 +1,13 @@
 /**
- * `mvm instance logs` through a real coordinator and a node's tunnel, without a VM (the node's
- * console is a file this test writes, read by the agent's own console stream; test/e2e/
- * exec-qemu.test.ts reads a real guest's): the last lines, --tail, --follow until ^C, another
- * tenant's 404, each route serving only its own sessions, and a sleeping instance read
- * without waking it.
+ * `mvm instance logs` through a real coordinator and a node's tunnel, without a VM: the
+ * workload's output through the real static guest agent on this host, the console (--console)
+ * from a file this test writes, read by the agent's own console stream (test/e2e/
+ * exec-qemu.test.ts reads a real guest's). The last lines, --tail, --follow until ^C, another
+ * tenant's 404, each route serving only its own sessions, and a sleeping instance's console
+ * read without waking it.
  */
 import { appendFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientSession } from '../../src/cli/session/client-session.ts';
@@ -33,7 +35,8 @@ for (const db of await databasesUnderTest()) {
       await database?.cleanup();
     });
 
-    const logs = (...argv: string[]) => world.mvm(['instance', 'logs', world.ref, ...argv]);
+    const logs = (...argv: string[]) =>
+      world.mvm(['instance', 'logs', world.ref, '--console', ...argv]);
 
     it('prints the last 100 lines, or --tail N, byte-exact', async () => {
       const empty = await logs();
@@ -62,10 +65,13 @@ for (const db of await databasesUnderTest()) {
       let interrupt: (name: string) => void = () => undefined;
       const shutdown = new Promise<string>((resolve) => (interrupt = resolve));
       let seen = '';
-      const run = world.mvm(['instance', 'logs', world.ref, '--tail', '1', '--follow'], {
-        shutdown,
-        onStdout: (chunk) => (seen += chunk.toString()),
-      });
+      const run = world.mvm(
+        ['instance', 'logs', world.ref, '--console', '--tail', '1', '--follow'],
+        {
+          shutdown,
+          onStdout: (chunk) => (seen += chunk.toString()),
+        },
+      );
       await until('the last line', () => seen.includes('line 150') || undefined, 10_000, 20);
       await appendFile(world.consoleFile, 'after 1\n');
       await until('a line written later', () => seen.includes('after 1') || undefined, 10_000);
@@ -81,9 +87,29 @@ for (const db of await databasesUnderTest()) {
       );
     });
 
+    it("prints the workload's output by default, read through the guest, and follows it", async () => {
+      const file = join(world.host.stateDir, 'workload.log');
+      await writeFile(file, numbered(1, 20));
+      const tail = await world.mvm(['instance', 'logs', world.ref, '--tail', '2']);
+      expect(tail).toMatchObject({ code: 0, stderr: '' });
+      expect(tail.stdout.toString()).toBe(numbered(19, 20));
+      let interrupt: (name: string) => void = () => undefined;
+      const shutdown = new Promise<string>((resolve) => (interrupt = resolve));
+      let seen = '';
+      const run = world.mvm(['instance', 'logs', world.ref, '--tail', '1', '--follow'], {
+        shutdown,
+        onStdout: (chunk) => (seen += chunk.toString()),
+      });
+      await until('the last line', () => seen.includes('line 20') || undefined, 10_000, 20);
+      await appendFile(file, 'workload said more\n');
+      await until('what it wrote next', () => seen.includes('said more') || undefined, 10_000);
+      interrupt('SIGINT');
+      expect((await run).stdout.toString()).toBe('line 20\nworkload said more\n');
+    });
+
     it("answers another tenant's instance as a missing one: 404, exit 4", async () => {
       const token = world.tokens.acme;
-      const own = await world.mvm(['instance', 'logs', world.ref], { token });
+      const own = await world.mvm(['instance', 'logs', world.ref, '--console'], { token });
       expect(own.code).toBe(0);
       const other = await world.mvm(['instance', 'logs', world.rivalRef], { token });
       expect(other.code).toBe(4);
@@ -112,10 +138,10 @@ for (const db of await databasesUnderTest()) {
       const exec = await attempt('instanceLogs', { kind: 'exec', argv: ['true'], stdin: false });
       expect(exec).toMatchObject({ error: { code: 'invalid_argument' } });
       expect(exec.error?.message).toMatch(/logs sessions only/);
-      const read = await attempt('execInstance', { kind: 'logs' });
+      const read = await attempt('execInstance', { kind: 'logs', console: true });
       expect(read).toMatchObject({ error: { code: 'invalid_argument' } });
       expect(read.error?.message).toMatch(/logs route/);
-      const ok = await attempt('instanceLogs', { kind: 'logs', tail: 1 });
+      const ok = await attempt('instanceLogs', { kind: 'logs', tail: 1, console: true });
       expect(ok).toMatchObject({ exit: { code: 0 } });
     });
 

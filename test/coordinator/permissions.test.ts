@@ -103,6 +103,10 @@ function target(w: World, caller: Caller, def: RouteDef, node: string, probe = t
     instance: w.instance,
     node,
     token: w.tokenId,
+    // Builds and artifacts: well-formed names of things that do not exist.
+    digest: 'a'.repeat(64),
+    revision: 'c'.repeat(64),
+    build: 'b1',
   });
   const probing = probe ? (def.scope === 'tenant-list' ? '?tenant=acme&probe=1' : '?probe=1') : '';
   const token = { none: undefined, node: undefined, admin: ADMIN, ...w.tokens }[caller];

@@ -68,6 +68,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       'applied store migration',
       'applied store migration',
       'applied store migration',
+      'applied store migration',
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -90,6 +91,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       dialect: name,
       migration: '0011-instance-sleep-force',
     });
+    expect(first.lines[11]?.context).toEqual({ dialect: name, migration: '0012-revisions' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

@@ -183,16 +183,19 @@ describe.runIf(gate.run)('exec, shell and cp through the coordinator into a real
   });
 
   it("shows the guest's console through the coordinator: the tail, then --follow", async () => {
-    const boot = await mvm(['instance', 'logs', ref, '--tail', '10000']);
+    // The dev image runs no workload: its output is empty, and reading it works.
+    const workload = await mvm(['instance', 'logs', ref]);
+    expect(workload.code, workload.stderr).toBe(0);
+    const boot = await mvm(['instance', 'logs', ref, '--console', '--tail', '10000']);
     expect(boot.code, boot.stderr).toBe(0);
     expect(boot.stdout.toString()).toContain('MVM-BOOT-OK');
-    expect((await mvm(['instance', 'logs', ref, '--tail', '2'])).stdout.toString()).toMatch(
-      /^[^\n]*\n?[^\n]*\n?$/,
-    );
+    expect(
+      (await mvm(['instance', 'logs', ref, '--console', '--tail', '2'])).stdout.toString(),
+    ).toMatch(/^[^\n]*\n?[^\n]*\n?$/);
     let interrupt: (name: string) => void = () => undefined;
     const shutdown = new Promise<string>((resolve) => (interrupt = resolve));
     let seen = '';
-    const follow = mvm(['instance', 'logs', ref, '--tail', '0', '--follow'], {
+    const follow = mvm(['instance', 'logs', ref, '--console', '--tail', '0', '--follow'], {
       shutdown,
       onStdout: (chunk) => (seen += chunk.toString()),
     });
@@ -211,7 +214,7 @@ describe.runIf(gate.run)('exec, shell and cp through the coordinator into a real
     const done = await follow;
     expect(done.code, done.stderr).toBe(0);
     expect(done.stdout.toString()).not.toContain('MVM-BOOT-OK');
-    const other = await mvm(['instance', 'logs', ref], { token: rivalToken });
+    const other = await mvm(['instance', 'logs', ref, '--console'], { token: rivalToken });
     expect(other.code).toBe(4);
     expect(other.stderr).toMatch(/tenant 'acme' not found/);
   }, 120_000);
@@ -275,7 +278,7 @@ describe.runIf(gate.run)('exec, shell and cp through the coordinator into a real
   }, 300_000);
 
   it("reads a sleeping instance's console without waking it", async () => {
-    const run = await mvm(['instance', 'logs', ref, '--tail', '10000']);
+    const run = await mvm(['instance', 'logs', ref, '--console', '--tail', '10000']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout.toString()).toContain('MVM-BOOT-OK');
     expect(await instance()).toMatchObject({ status: 'sleeping', desiredStatus: 'sleeping' });

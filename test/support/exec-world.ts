@@ -11,6 +11,7 @@ import { PassThrough, Readable, Writable } from 'node:stream';
 import pino from 'pino';
 import type { InstanceRef } from '../../src/agent/runtime/instance-runtime.ts';
 import { openConsoleStream } from '../../src/agent/runtime/console-stream.ts';
+import { readWorkloadLog, tailWorkloadLog } from '../../src/drivers/guest-channel/workload-log.ts';
 import type { GuestSessions } from '../../src/agent/tunnel/guest-sessions.ts';
 import { keepTunnel, type TunnelState } from '../../src/agent/tunnel/tunnel-client.ts';
 import { runCli } from '../../src/cli/main.ts';
@@ -51,6 +52,10 @@ export class HostGuestSessions implements GuestSessions {
   putFile: GuestSessions['putFile'] = (ref, path, source, options) =>
     this.check(ref).putFile(path, source, options);
   getFile: GuestSessions['getFile'] = (ref, path) => this.check(ref).getFile(path);
+  workloadLogs: GuestSessions['workloadLogs'] = (ref, query) =>
+    query.from !== undefined
+      ? readWorkloadLog(this.check(ref), query.from)
+      : tailWorkloadLog(this.check(ref), query.tail ?? 100);
   consoleLog: GuestSessions['consoleLog'] = async (ref, options) => {
     this.check(ref);
     return openConsoleStream(this.consoleFile, options);

@@ -11,6 +11,8 @@ import type {
   PtyRequest,
 } from '../../drivers/guest-channel/exec-session.ts';
 import type { GetFileHandle, PutFileOptions } from '../../drivers/guest-channel/file-session.ts';
+import { readWorkloadLog, tailWorkloadLog } from '../../drivers/guest-channel/workload-log.ts';
+import type { WorkloadLogView } from '../../drivers/guest-channel/workload-log.ts';
 import type { Readable } from 'node:stream';
 import type { VmRecord } from '../state/vm-repo.ts';
 import { openConsoleStream, type ConsoleStreamOptions } from './console-stream.ts';
@@ -152,6 +154,17 @@ export class InstanceRuntime {
   async consoleLog(ref: InstanceRef, options: ConsoleStreamOptions): Promise<Readable> {
     const record = await this.get(ref);
     return openConsoleStream(consoleLog(instanceDir(this.deps.layout, record.key)), options);
+  }
+
+  /** The workload's log: its last `tail` lines, or what came after position `from`. */
+  async workloadLogs(
+    ref: InstanceRef,
+    query: { tail?: number; from?: number },
+  ): Promise<WorkloadLogView> {
+    const guest = guestOf(this.deps, await this.get(ref));
+    return query.from !== undefined
+      ? readWorkloadLog(guest, query.from)
+      : tailWorkloadLog(guest, query.tail ?? 100);
   }
 
   /**

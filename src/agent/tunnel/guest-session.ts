@@ -13,6 +13,7 @@ import type { InstanceRef } from '../runtime/instance-runtime.ts';
 import { CreditedInput } from './credited-input.ts';
 import type { GuestSessions } from './guest-sessions.ts';
 import { OutputPump, type OutputSource } from './output-pump.ts';
+import { openWorkloadStream } from './workload-stream.ts';
 
 /** Input bytes a session takes ahead of the guest (the guest's own stdin window). */
 export const STDIN_WINDOW = 256 * 1024;
@@ -176,13 +177,12 @@ export class GuestSession {
     return { type: 'exit', code: 0, timedOut: false, bytes };
   }
 
-  /** Ends with the console's end, or with follow when the client leaves (a cancel). */
+  /** Ends with the log's end, or with follow when the client leaves (a cancel). */
   private async logs(start: Logs): Promise<ServerMessage> {
-    const log = await this.guests.consoleLog(this.ref, {
-      tail: start.tail,
-      follow: start.follow,
-      signal: this.abort.signal,
-    });
+    const options = { tail: start.tail, follow: start.follow, signal: this.abort.signal };
+    const log = start.console
+      ? await this.guests.consoleLog(this.ref, options)
+      : await openWorkloadStream((query) => this.guests.workloadLogs(this.ref, query), options);
     this.out.message({ type: 'started', stdinWindow: 0 });
     await this.output([{ readable: log, channel: 'stdout' }]);
     return { type: 'exit', code: 0, timedOut: false };

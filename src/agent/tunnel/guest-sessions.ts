@@ -7,6 +7,7 @@ import type {
   PtyRequest,
 } from '../../drivers/guest-channel/exec-session.ts';
 import type { GetFileHandle, PutFileOptions } from '../../drivers/guest-channel/file-session.ts';
+import type { WorkloadLogView } from '../../drivers/guest-channel/workload-log.ts';
 import type { ConsoleStreamOptions } from '../runtime/console-stream.ts';
 import type { InstanceRef } from '../runtime/instance-runtime.ts';
 
@@ -31,4 +32,6 @@ export interface GuestSessions {
   getFile(ref: InstanceRef, path: string): Promise<GetFileHandle>;
   /** The serial console: its last lines, then (follow) what follows, until the signal. */
   consoleLog(ref: InstanceRef, options: ConsoleStreamOptions): Promise<Readable>;
+  /** The workload's output: its last `tail` lines, or what came after position `from`. */
+  workloadLogs(ref: InstanceRef, query: { tail?: number; from?: number }): Promise<WorkloadLogView>;
 }

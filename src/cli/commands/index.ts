@@ -35,11 +35,13 @@ import { nodeJoinToken } from './node/join-token.ts';
 import { nodeList } from './node/list.ts';
 import { nodeStats } from './node/stats.ts';
 import { poolConfigGet, poolConfigList, poolConfigSet, poolConfigUnset } from './pool/config.ts';
+import { poolBuild } from './pool/build.ts';
 import { poolCreate } from './pool/create.ts';
 import { poolDestroy } from './pool/destroy.ts';
 import { poolGc } from './pool/gc.ts';
 import { poolInfo } from './pool/info.ts';
 import { poolList } from './pool/list.ts';
+import { poolRevisions } from './pool/revisions.ts';
 import { poolScale } from './pool/scale.ts';
 import { poolUpdate } from './pool/update.ts';
 import { secretsList } from './secrets/list.ts';
@@ -75,6 +77,8 @@ export const allCommands: readonly CliCommand[] = [
   poolInfo,
   poolScale,
   poolUpdate,
+  poolBuild,
+  poolRevisions,
   poolDestroy,
   poolGc,
   poolConfigSet,

@@ -3,7 +3,8 @@ import { WebSocket } from 'ws';
 import { fillPath, routes } from '../../contract/api.ts';
 import { errorBodySchema } from '../../contract/common.ts';
 import { MAX_SESSION_MESSAGE } from '../../contract/exec.ts';
-import { errorFromWire, MvmError, UnavailableError, type ErrorCode } from '../../core/errors.ts';
+import { errorCodeOfStatus } from '../../contract/http-status.ts';
+import { errorFromWire, MvmError, UnavailableError } from '../../core/errors.ts';
 import type { InstanceRef } from '../../core/ids.ts';
 
 export interface SessionTarget {
@@ -12,14 +13,6 @@ export interface SessionTarget {
   /** The CA an https coordinator must chain to. */
   caPem?: string;
 }
-
-const codeByStatus: Readonly<Record<number, ErrorCode>> = {
-  400: 'invalid_argument',
-  401: 'unauthenticated',
-  403: 'permission_denied',
-  404: 'not_found',
-  409: 'conflict',
-};
 
 /** The exec route takes commands, terminals and copies; the logs route the console. */
 export type SessionRouteName = 'execInstance' | 'instanceLogs';
@@ -88,7 +81,7 @@ async function refusal(response: IncomingMessage, url: string): Promise<MvmError
   }
   const status = response.statusCode ?? 0;
   return new MvmError(
-    codeByStatus[status] ?? (status >= 500 ? 'unavailable' : 'internal'),
+    errorCodeOfStatus(status),
     `the server at ${url} refused the session with HTTP ${status} and no mvm error body; is --coordinator pointing at an mvm coordinator?`,
   );
 }

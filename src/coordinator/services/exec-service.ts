@@ -113,18 +113,26 @@ export class ExecService {
       client.fail(error);
       return;
     }
-    if (start.kind === 'logs') return this.serveLogs(client, key, start);
+    if (start.kind === 'logs') return this.serveLogs(client, principal, key, start);
     return this.serveGuest(client, principal, key, start);
   }
 
   /**
-   * The console as the instance's node keeps it: read in any status, so a sleeping instance
-   * is not woken (nor is it audited: nothing in the guest runs or changes).
+   * The console as the instance's node keeps it, read in any status (a sleeping instance is
+   * not woken), or the workload's output, which the guest keeps (woken first, as for exec).
+   * Not audited: nothing in the guest runs or changes (a wake is audited as the caller's).
    */
-  private async serveLogs(client: ClientSocket, key: InstanceKey, start: LogsStart) {
+  private async serveLogs(
+    client: ClientSocket,
+    principal: Principal,
+    key: InstanceKey,
+    start: LogsStart,
+  ) {
     let outcome: SessionOutcome;
     try {
-      const instance = await loadInstance(this.deps.store, key);
+      const instance = start.console
+        ? await loadInstance(this.deps.store, key)
+        : await this.ensureRunning(principal, key, client.gone.signal);
       if (instance.nodeId === null) {
         throw new ConflictError(
           `instance '${pathOf(key)}' is not placed on a node yet, so it has no console`,

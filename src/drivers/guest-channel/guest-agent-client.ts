@@ -2,7 +2,11 @@ import type { Readable } from 'node:stream';
 import { ConflictError, HostError } from '../../core/errors.ts';
 import { StatusResponseSchema } from '../../contract/guest-protocol.ts';
 import type { DriveDigests } from '../../contract/guest-protocol.ts';
-import { SleepPrepV2Schema, StatusV2Schema } from '../../contract/guest-protocol-v2.ts';
+import {
+  LogsAnswerSchema,
+  SleepPrepV2Schema,
+  StatusV2Schema,
+} from '../../contract/guest-protocol-v2.ts';
 import type {
   ExecRequest,
   GuestAgentInfo,
@@ -21,6 +25,14 @@ import type { ExecHandle, ExecOptions, PtyHandle, PtyRequest } from './exec-sess
 import { getFile, putFile } from './file-session.ts';
 import type { GetFileHandle, PutFileOptions } from './file-session.ts';
 import type { GuestTransport } from './guest-transport.ts';
+
+/** A range of the workload's log; the next range starts at `start + data.length`. */
+export interface WorkloadLogChunk {
+  first: number;
+  end: number;
+  start: number;
+  data: Buffer;
+}
 
 export interface GuestAgentClientOptions {
   logger?: Logger;
@@ -166,6 +178,26 @@ export class GuestAgentClient {
 
   async getFile(path: string): Promise<GetFileHandle> {
     return getFile(await this.capable('files'), path);
+  }
+
+  /**
+   * One range of the workload service's log: from `from` (a position in the whole stream;
+   * negative counts from its end; default the last `maxBytes`), at most `maxBytes` (the guest
+   * caps it at 45,000). Positions survive the guest's log rotation; `first` says what is kept.
+   */
+  async logs(options: { from?: number; maxBytes?: number } = {}): Promise<WorkloadLogChunk> {
+    const conn = await this.capable('logs');
+    const body = {
+      ...(options.from !== undefined ? { from: options.from } : {}),
+      ...(options.maxBytes !== undefined ? { max: options.maxBytes } : {}),
+    };
+    const answer = await conn.request('logs', body, this.requestTimeout());
+    const parsed = LogsAnswerSchema.safeParse(answer);
+    if (!parsed.success) {
+      throw new HostError(`guest agent sent a malformed logs answer: ${parsed.error.message}`);
+    }
+    const { first, end, start, data_b64 } = parsed.data;
+    return { first, end, start, data: Buffer.from(data_b64, 'base64') };
   }
 
   close(): void {
