@@ -73,6 +73,8 @@ export interface CoordinatorSettings {
    * as the quickstart's); memory and disk stay measured.
    */
   vcpus?: number;
+  /** Documents signed longer ago than this are refused: replays of old ones. */
+  maxDocumentAgeMs: number;
 }
 
 export interface AgentConfigSources {
@@ -246,6 +248,7 @@ function toConfig(
       ...(values.trustedKey !== undefined ? { trustedKeyFile: path(values.trustedKey) } : {}),
       heartbeatMs: values.heartbeatMs,
       ...(values.vcpus !== undefined ? { vcpus: values.vcpus } : {}),
+      maxDocumentAgeMs: values.maxDocumentAgeSecs * 1000,
     },
     devImage: {
       ...(values.devKernelPackage !== undefined ? { kernelPackage: values.devKernelPackage } : {}),

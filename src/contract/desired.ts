@@ -94,6 +94,10 @@ export const nodeDesiredSchema = z.strictObject({
   nodeId: idSchema,
   /** Strictly increasing per node; bumped only when the content changes. 0 = never issued. */
   generation: z.number().int().min(0),
+  /**
+   * When the coordinator signed this copy (each answer is signed afresh): agents refuse
+   * documents older than their bound or than the last they accepted.
+   */
   issuedAt: z.string().min(1),
   tenants: z.array(desiredTenantSchema),
 });

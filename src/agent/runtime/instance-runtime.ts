@@ -26,7 +26,8 @@ import { assertIdentityKept, newRecordFields, specChange } from './spec-change.t
 import { requireHandle, save } from './step-context.ts';
 import { destroy, stop } from './stop-steps.ts';
 import { vmKey } from './vm-key.ts';
-import { failExitedVmms } from './vmm-exits.ts';
+import { failLyingGuests } from './guest-violations.ts';
+import { failExitedVmms, type Locked } from './vmm-exits.ts';
 
 export interface InstanceRef {
   tenantId: string;
@@ -169,10 +170,13 @@ export class InstanceRuntime {
 
   /**
    * Marks running and warm instances whose VMM died meanwhile (an OOM kill in its cgroup, a
-   * crash) as failed with the reason; returns them. The serving agent runs it periodically.
+   * crash) or whose guest broke the protocol as failed with the reason; returns them. The
+   * serving agent runs it periodically.
    */
-  failExited(): Promise<VmRecord[]> {
-    return failExitedVmms(this.deps, (key, work) => this.mutex.run(key, work));
+  async failExited(): Promise<VmRecord[]> {
+    const locked: Locked = (key, work) => this.mutex.run(key, work);
+    const exited = await failExitedVmms(this.deps, locked);
+    return [...exited, ...(await failLyingGuests(this.deps, locked))];
   }
 
   /** Runs `work` holding the instance's lock (recovery and stats use it). */

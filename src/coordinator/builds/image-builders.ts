@@ -16,7 +16,7 @@ export interface CoordinatorImageOptions {
   dataDir: string;
   runner: ProcessRunner;
   clock: Clock;
-  /** The dev image's inputs (the agent's MVM_CACHE_DIR and MVM_DEV_* settings on this host). */
+  /** The dev image's inputs (the agent settings MVM_CACHE_DIR and MVM_DEV_KERNEL_PACKAGE on this host). */
   dev: DevImageSettings;
   /** Extra `nix --option` pairs (tests: no binary cache on a host without network). */
   nixOptions?: ReadonlyArray<readonly [string, string]>;

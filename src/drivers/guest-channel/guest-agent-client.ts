@@ -25,6 +25,7 @@ import type { ExecHandle, ExecOptions, PtyHandle, PtyRequest } from './exec-sess
 import { getFile, putFile } from './file-session.ts';
 import type { GetFileHandle, PutFileOptions } from './file-session.ts';
 import type { GuestTransport } from './guest-transport.ts';
+import type { IngressBudget } from './ingress-limit.ts';
 
 /** A range of the workload's log; the next range starts at `start + data.length`. */
 export interface WorkloadLogChunk {
@@ -41,6 +42,12 @@ export interface GuestAgentClientOptions {
   requestTimeoutMs?: number;
   /** How long a call keeps trying to open the channel and get a hello. */
   connectTimeoutMs?: number;
+  /** Told once when the guest breaks the protocol; the client then refuses every call. */
+  onViolation?: (reason: string) => void;
+  /** What each channel may cost the agent (ingress-limit.ts); default DEFAULT_INGRESS. */
+  ingress?: IngressBudget;
+  /** How long the rest of a begun frame may take (default 5 s). */
+  frameStallMs?: number;
 }
 
 /**
@@ -55,6 +62,7 @@ export class GuestAgentClient {
   private opening: Promise<AgentConnection> | undefined;
   private readonly log: Logger;
   private readonly clock: Clock;
+  private violated: string | undefined;
 
   constructor(
     private readonly transport: GuestTransport,
@@ -236,9 +244,23 @@ export class GuestAgentClient {
   private connection(
     timeoutMs = this.options.connectTimeoutMs ?? this.requestTimeout(),
   ): Promise<AgentConnection> {
+    if (this.violated !== undefined) {
+      return Promise.reject(
+        new HostError(
+          `the guest agent on ${this.transport.describe} broke the protocol (${this.violated}); nothing it says is believed until the instance is started again`,
+          { violation: this.violated },
+        ),
+      );
+    }
     if (this.conn && !this.conn.closed) return Promise.resolve(this.conn);
     this.opening ??= this.open(timeoutMs).finally(() => (this.opening = undefined));
     return this.opening;
+  }
+
+  private onViolation(reason: string): void {
+    if (this.violated !== undefined) return;
+    this.violated = reason;
+    this.options.onViolation?.(reason);
   }
 
   private async open(timeoutMs: number): Promise<AgentConnection> {
@@ -249,6 +271,9 @@ export class GuestAgentClient {
         return AgentConnection.open(this.transport, {
           timeoutMs: Math.max(250, Math.min(left, 15_000)),
           logger: this.log,
+          onViolation: (reason) => this.onViolation(reason),
+          ...(this.options.ingress ? { ingress: this.options.ingress } : {}),
+          ...(this.options.frameStallMs ? { frameStallMs: this.options.frameStallMs } : {}),
         });
       },
       {

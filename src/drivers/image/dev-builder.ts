@@ -4,7 +4,7 @@ import type { BuildContext, BuiltImage, ImageBuilder } from '../../ports/image-b
 import { buildDevImage } from '../dev-image/build-dev-image.ts';
 import type { BuildDevImageOptions, DevImage } from '../dev-image/build-dev-image.ts';
 
-/** What the dev image is built from on this host (the agent's MVM_DEV_* settings). */
+/** What the dev image is built from on this host (the agent's dev-image settings, such as MVM_DEV_KERNEL_PACKAGE). */
 export type DevImageSettings = Omit<BuildDevImageOptions, 'runner' | 'logger'> & {
   cacheDir: string;
 };
