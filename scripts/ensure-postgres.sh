@@ -87,11 +87,14 @@ ensure_role() {
   exists="$(psql_as_postgres "$port" -tA -c "SELECT 1 FROM pg_roles WHERE rolname = '${ROLE_NAME}'")"
   if [[ "$exists" == 1 ]]; then
     log "role ${ROLE_NAME} already exists"
-    return
+  else
+    log "creating role ${ROLE_NAME}"
+    psql_as_postgres "$port" -c \
+      "CREATE ROLE ${ROLE_NAME} WITH LOGIN CREATEDB PASSWORD '${ROLE_PASSWORD}'"
   fi
-  log "creating role ${ROLE_NAME}"
-  psql_as_postgres "$port" -c \
-    "CREATE ROLE ${ROLE_NAME} WITH LOGIN CREATEDB PASSWORD '${ROLE_PASSWORD}'"
+  # Tests drop their databases WITH (FORCE): that terminates the backends still in them, an
+  # autovacuum worker included, which a plain role may not signal.
+  psql_as_postgres "$port" -c "GRANT pg_signal_backend TO ${ROLE_NAME}"
 }
 
 main() {

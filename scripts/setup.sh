@@ -26,6 +26,12 @@ declare -A probes=(
   # The static guest agent (src/guest/agent) is compiled at image build time.
   [gcc]=/usr/bin/gcc
   [libc6-dev]=/usr/lib/x86_64-linux-gnu/libc.a
+  # Workload images: OCI images are copied with skopeo and unpacked with umoci (layers,
+  # whiteouts); erofs-utils for read-only compressed rootfs images; Nix for flake builds.
+  [skopeo]=/usr/bin/skopeo
+  [umoci]=/usr/bin/umoci
+  [erofs-utils]=/usr/bin/mkfs.erofs
+  [nix-bin]=/usr/bin/nix
 )
 missing=()
 for pkg in "${!probes[@]}"; do

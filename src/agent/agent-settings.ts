@@ -25,6 +25,7 @@ export interface AgentFlags {
   trustedKey?: string;
   underlayIp?: string;
   heartbeatMs?: number;
+  vcpus?: number;
   netns?: string;
   cacheDir?: string;
 }
@@ -56,6 +57,8 @@ export const agentSettings = {
   production: { flag: 'production', file: 'agent.production' },
   trustedKey: { flag: 'trustedKey', file: 'agent.trustedKey' },
   heartbeatMs: { flag: 'heartbeatMs', file: 'agent.heartbeatMs' },
+  vcpus: { flag: 'vcpus', file: 'agent.vcpus' },
+  maxDocumentAgeSecs: { env: 'MVM_MAX_DOC_AGE_SECS', file: 'agent.maxDocumentAgeSecs' },
   devKernelPackage: { env: 'MVM_DEV_KERNEL_PACKAGE', file: 'agent.devKernelPackage' },
   busybox: { env: 'MVM_BUSYBOX', file: 'agent.busybox' },
   guestCc: { env: 'MVM_GUEST_CC', file: 'agent.guestCc' },
@@ -65,6 +68,8 @@ export const agentSettings = {
 export type SettingKey = keyof typeof agentSettings;
 
 export const DEFAULT_HEARTBEAT_MS = 5_000;
+/** Each answer is signed afresh, so this only has to cover clock skew between the two hosts. */
+export const DEFAULT_MAX_DOCUMENT_AGE_SECS = 600;
 
 /** Used when no layer sets a value; settings absent here are optional. */
 export const agentDefaults: Partial<Record<SettingKey, string | number | boolean>> = {
@@ -80,6 +85,7 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   coordinatorUrl: 'http://127.0.0.1:7070',
   production: false,
   heartbeatMs: DEFAULT_HEARTBEAT_MS,
+  maxDocumentAgeSecs: DEFAULT_MAX_DOCUMENT_AGE_SECS,
   busybox: '/bin/busybox',
   guestCc: 'gcc',
 };
@@ -120,6 +126,17 @@ export const agentSettingsSchema = z.strictObject({
     .int('must be a whole number of milliseconds')
     .min(100, 'must be at least 100')
     .max(3_600_000, 'must be at most 3600000'),
+  vcpus: z
+    .number({ error: 'must be a number of vCPUs' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(4096, 'must be at most 4096')
+    .optional(),
+  maxDocumentAgeSecs: z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .int('must be a whole number of seconds')
+    .min(10, 'must be at least 10')
+    .max(604_800, 'must be at most 604800 (a week)'),
   devKernelPackage: nonEmpty.optional(),
   busybox: nonEmpty,
   guestCc: nonEmpty,

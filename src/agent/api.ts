@@ -9,6 +9,7 @@ import {
   localInstanceParamsSchema,
   nodeGcRequestSchema,
   putInstanceBodySchema,
+  workloadLogsQuerySchema,
 } from '../contract/agent-api.ts';
 import { httpStatusOf } from '../contract/http-status.ts';
 import type { Logger } from '../ports/logger.ts';
@@ -72,6 +73,12 @@ export function createAgentApp(runtime: InstanceRuntime, deps: RuntimeDeps, logg
   app.get(`${INSTANCE}/logs`, async (c) => {
     const lines = Math.min(10_000, Math.max(1, Number(c.req.query('lines') ?? 100) || 100));
     return c.json(await tailConsole(deps, await runtime.get(refOf(c)), lines));
+  });
+  app.get(`${INSTANCE}/workload-logs`, async (c) => {
+    const query = parse(workloadLogsQuerySchema, c.req.query(), 'query');
+    const ref = refOf(c);
+    const view = await runtime.workloadLogs(ref, query);
+    return c.json({ key: runtime.keyOf(ref), ...view });
   });
   app.get('/network', async (c) => c.json(await localNetwork(deps)));
   app.post('/gc', async (c) => {

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { systemClock } from '../drivers/clock/system-clock.ts';
 import { buildDevImage } from '../drivers/dev-image/build-dev-image.ts';
 import { Ext4Drives } from '../drivers/drives/ext4-drives.ts';
@@ -19,12 +20,14 @@ import { DEFAULT_TIMEOUTS } from './runtime/deps.ts';
 import type { RuntimeDeps, RuntimeTimeouts } from './runtime/deps.ts';
 import { GuestLinks } from './runtime/guest-links.ts';
 import { vmIdentities } from './runtime/identities.ts';
-import { devImageSource } from './runtime/image-source.ts';
+import { devImageSource, revisionImageSource } from './runtime/image-source.ts';
 import type { ImageSource } from './runtime/image-source.ts';
 import { InstanceRuntime } from './runtime/instance-runtime.ts';
 import { agentLayout } from './runtime/layout.ts';
 import type { SecretSource } from './runtime/secret-source.ts';
 import { privateDir } from '../drivers/fs/private-files.ts';
+import type { ApiClient } from '../drivers/coordinator-api/api-client.ts';
+import { RevisionCache } from './artifacts/revision-cache.ts';
 import { openAgentDb } from './state/open-agent-db.ts';
 
 /** What tests and benchmarks put in place of the configured drivers; never settings. */
@@ -39,6 +42,8 @@ export interface RuntimeSeams {
   /** null: no metadata endpoint; default: 169.254.169.254:80 in the root namespace. */
   metadata?: { ip: string; port: number } | null;
   images?: ImageSource;
+  /** Where built revisions are fetched from; default: the agent's own coordinator link. */
+  coordinator?: { api: ApiClient; nodeId: string };
   timeouts?: Partial<RuntimeTimeouts>;
 }
 
@@ -86,15 +91,24 @@ export async function buildRuntime(
     { runner, vms: db.vms, logger },
   );
   const image = devImageOptions(config);
+  const revisions = new RevisionCache({
+    root: join(layout.dataDir, 'artifacts'),
+    logger,
+    ...(seams.coordinator ? { coordinator: seams.coordinator } : {}),
+  });
   const deps: RuntimeDeps = {
     vmm,
     drives: new Ext4Drives({ runner, logger }),
     ...(cgroups ? { cgroups } : {}),
     images:
       seams.images ??
-      devImageSource(() =>
-        buildDevImage({ ...image, runner, logger, kernel: { ...image.kernel, logger } }),
+      revisionImageSource(
+        devImageSource(() =>
+          buildDevImage({ ...image, runner, logger, kernel: { ...image.kernel, logger } }),
+        ),
+        revisions,
       ),
+    revisions,
     clock: systemClock,
     logger,
     vms: db.vms,

@@ -11,6 +11,7 @@ import type { ProcessRunner } from '../ports/process-runner.ts';
 import { ActivityTracker } from './activity/activity-tracker.ts';
 import type { CoordinatorSettings } from './agent-config.ts';
 import { DesiredFileStore } from './desired/desired-file-store.ts';
+import { DesiredMarkFile } from './desired/desired-mark-file.ts';
 import { collectNodeDisk } from './disk/disk-report.ts';
 import { sendHeartbeats } from './heartbeat/send-heartbeats.ts';
 import { NodeIdentityStore } from './join/node-identity.ts';
@@ -140,6 +141,9 @@ export function startLink(
   const logger = deps.logger;
   const abort = new AbortController();
   const reporter = coordinatorReporter(conn.api, conn.nodeId, logger);
+  const marks = DesiredMarkFile.open(join(parts.dataDir, 'desired-mark.json'));
+  // Seen by whoever awaits it (the loop, convergeOnce); here only so it is never unhandled.
+  marks.catch(() => undefined);
   const renewal = conn.session?.keepRenewed({
     clock: systemClock,
     signal: abort.signal,
@@ -156,6 +160,7 @@ export function startLink(
     tracker: new ActivityTracker(activity),
     disk: (records) => collectNodeDisk(deps.layout, records),
     ...(options.capacity ? { capacity: options.capacity } : {}),
+    ...(conn.settings.vcpus !== undefined ? { vcpus: conn.settings.vcpus } : {}),
     ...(parts.underlayIp !== undefined ? { underlayIp: parts.underlayIp } : {}),
     everyMs: conn.settings.heartbeatMs,
     clock: systemClock,
@@ -163,6 +168,7 @@ export function startLink(
     logger,
     // Statuses changed upstream while we were lost (pinned instances marked failed).
     onRecovered: () => reporter.forget(),
+    onBeat: (result) => noteCoordinatorGeneration(marks, result.desiredGeneration, logger),
   });
   const tunnel = keepTunnel({
     baseUrl: conn.api.baseUrl,
@@ -180,9 +186,9 @@ export function startLink(
     mtls: conn.session !== undefined,
     tunnel: tunnel.state,
     convergeOnce: (onStep?: (step: ReconcileStep) => void) =>
-      convergeOnce({ ...parts, conn, reporter }, onStep),
+      convergeOnce({ ...parts, conn, reporter, marks }, onStep),
     follow() {
-      loop ??= followLoop({ ...parts, conn, reporter }, abort.signal);
+      loop ??= followLoop({ ...parts, conn, reporter, marks }, abort.signal);
     },
   };
   const stop = async (): Promise<void> => {
@@ -206,6 +212,7 @@ function tunnelAuth(conn: CoordinatorConnection): TunnelAuth {
 interface Linked extends LinkParts {
   conn: CoordinatorConnection;
   reporter: CoordinatorReporter;
+  marks: Promise<DesiredMarkFile>;
 }
 
 async function convergeOnce(
@@ -213,7 +220,10 @@ async function convergeOnce(
   onStep?: (step: ReconcileStep) => void,
 ): Promise<ReconcileStep[]> {
   const { conn, deps } = linked;
-  const { document } = await fetchVerifiedDocument(conn.api, conn.nodeId, conn.keys);
+  const { document } = await fetchVerifiedDocument(conn.api, conn.nodeId, conn.keys, {
+    maxAgeMs: conn.settings.maxDocumentAgeMs,
+    minGeneration: (await linked.marks).current.coordinatorGeneration,
+  });
   return reconcileDocument({
     document,
     runtime: linked.runtime,
@@ -224,9 +234,11 @@ async function convergeOnce(
   });
 }
 
-function followLoop(linked: Linked, signal: AbortSignal): Promise<void> {
+async function followLoop(linked: Linked, signal: AbortSignal): Promise<void> {
   const { conn, deps } = linked;
   return runAgentLoop({
+    marks: await linked.marks,
+    maxAgeMs: conn.settings.maxDocumentAgeMs,
     api: conn.api,
     nodeId: conn.nodeId,
     trustedKeys: conn.keys,
@@ -239,4 +251,18 @@ function followLoop(linked: Linked, signal: AbortSignal): Promise<void> {
     signal,
     logger: deps.logger,
   });
+}
+
+/** The coordinator's word on the generation it issued: older documents are refused from now. */
+function noteCoordinatorGeneration(
+  marks: Promise<DesiredMarkFile>,
+  generation: number | undefined,
+  logger: RuntimeDeps['logger'],
+): void {
+  if (generation === undefined) return;
+  marks
+    .then((file) => file.coordinatorIssued(generation))
+    .catch((error: unknown) =>
+      logger.warn({ err: error }, 'could not record the coordinator generation'),
+    );
 }

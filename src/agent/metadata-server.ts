@@ -6,7 +6,8 @@
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { CallerLimits, type CallerLimitSettings } from './caller-limits.ts';
 
 export interface InstanceIdentity {
   tenant: string;
@@ -22,13 +23,18 @@ export interface MetadataServerOptions {
   port: number;
   /** The identity of the instance holding this IP on this node, if any. */
   lookup(ip: string): InstanceIdentity | undefined;
+  /** Per-caller rate and connections; default DEFAULT_CALLER_LIMITS. */
+  limits?: CallerLimitSettings;
 }
+
+/** A request is one short GET: a caller slower than this at sending it is cut off. */
+const REQUEST_TIMEOUT_MS = 5_000;
 
 export const IDENTITY_PATH = '/v1/identity';
 
 /** `::ffff:10.240.5.3` (an IPv4 caller on a dual-stack socket) is just 10.240.5.3. */
-function callerIp(req: IncomingMessage): string {
-  const remote = req.socket.remoteAddress ?? '';
+function callerIp(socket: Socket): string {
+  const remote = socket.remoteAddress ?? '';
   return remote.startsWith('::ffff:') ? remote.slice('::ffff:'.length) : remote;
 }
 
@@ -44,16 +50,27 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 
 export class MetadataServer {
   private server: Server | undefined;
+  private readonly limits: CallerLimits;
 
-  constructor(private readonly options: MetadataServerOptions) {}
+  constructor(private readonly options: MetadataServerOptions) {
+    this.limits = new CallerLimits(options.limits);
+  }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    const waitMs = this.limits.request(callerIp(req.socket));
+    if (waitMs > 0) {
+      res.setHeader('retry-after', String(Math.ceil(waitMs / 1000)));
+      send(res, 429, {
+        error: { code: 'unavailable', message: `too many requests; retry in ${waitMs} ms` },
+      });
+      return;
+    }
     if (req.method !== 'GET') {
       send(res, 405, { error: { code: 'invalid_argument', message: 'only GET is served here' } });
       return;
     }
     const path = (req.url ?? '').split('?')[0];
-    const ip = callerIp(req);
+    const ip = callerIp(req.socket);
     const identity = path === IDENTITY_PATH ? this.options.lookup(ip) : undefined;
     if (!identity) {
       // Same answer for an unknown path and an unknown caller: nothing to learn by probing.
@@ -64,7 +81,18 @@ export class MetadataServer {
   }
 
   async start(): Promise<AddressInfo> {
-    const server = createServer((req, res) => this.handle(req, res));
+    const server = createServer({ maxHeaderSize: 8 * 1024 }, (req, res) => this.handle(req, res));
+    server.requestTimeout = REQUEST_TIMEOUT_MS;
+    server.headersTimeout = REQUEST_TIMEOUT_MS;
+    // Over its share of connections a caller's new ones are closed before any byte is read.
+    server.on('connection', (socket: Socket) => {
+      const caller = callerIp(socket);
+      if (!this.limits.connect(caller)) {
+        socket.destroy();
+        return;
+      }
+      socket.once('close', () => this.limits.disconnect(caller));
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.options.port, this.options.host, () => resolve());

@@ -75,6 +75,10 @@ export async function startAgent(
     ...(underlayIp !== undefined ? { underlayIp } : {}),
     // Secret values come over the agent's own link, only when an instance starts or wakes.
     ...(coordinator ? { secrets: coordinatorSecrets(coordinator.api, coordinator.nodeId) } : {}),
+    // Built revisions' artifacts come the same way, fetched when an instance first needs them.
+    ...(coordinator && !options.coordinator
+      ? { coordinator: { api: coordinator.api, nodeId: coordinator.nodeId } }
+      : {}),
   });
   const closers: Array<() => Promise<void>> = [built.close];
   const close = async (): Promise<void> => {

@@ -6,6 +6,7 @@ import {
   localLogsSchema,
   localNetworkSchema,
   localStatsSchema,
+  localWorkloadLogsSchema,
   nodeGcReportSchema,
 } from '../contract/agent-api.ts';
 import type {
@@ -14,6 +15,7 @@ import type {
   LocalLogs,
   LocalNetwork,
   LocalStats,
+  LocalWorkloadLogs,
   NodeGcReport,
   PutInstanceBody,
 } from '../contract/agent-api.ts';
@@ -34,6 +36,8 @@ export interface AgentClient {
   act(ref: LocalRef, action: LocalAction): Promise<LocalInstance>;
   stats(ref: LocalRef): Promise<LocalStats>;
   logs(ref: LocalRef, lines: number): Promise<LocalLogs>;
+  /** The workload's log: the last `tail` lines, or what came after position `from`. */
+  workloadLogs(ref: LocalRef, query: { tail?: number; from?: number }): Promise<LocalWorkloadLogs>;
   /** The node's desired tenant network, derived by the agent from its VM records. */
   network(): Promise<LocalNetwork>;
   /** Collects the node's garbage (or lists it, dryRun) under the agent's locks. */
@@ -56,6 +60,10 @@ export function createAgentClient(socket: string, timeoutMs = 180_000): AgentCli
       call(localInstanceSchema, 'POST', `${instancePath(ref)}/actions`, { action }),
     stats: (ref) => call(localStatsSchema, 'GET', instancePath(ref)),
     logs: (ref, lines) => call(localLogsSchema, 'GET', `${instancePath(ref)}/logs?lines=${lines}`),
+    workloadLogs: (ref, query) => {
+      const q = query.from !== undefined ? `from=${query.from}` : `tail=${query.tail ?? 100}`;
+      return call(localWorkloadLogsSchema, 'GET', `${instancePath(ref)}/workload-logs?${q}`);
+    },
     network: () => call(localNetworkSchema, 'GET', '/network'),
     gc: (options) => call(nodeGcReportSchema, 'POST', '/gc', options),
   };

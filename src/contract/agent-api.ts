@@ -3,6 +3,7 @@
  * The CLI and the agent import the same schemas; they are validated at the boundary only.
  */
 import { z } from 'zod';
+import { WorkloadStatusSchema } from './guest-protocol-v2.ts';
 import { idSchema, instanceStatusSchema, roleSchema } from './common.ts';
 
 const macSchema = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'a lower-case MAC address');
@@ -108,6 +109,8 @@ export const guestStatsSchema = z.object({
   counter: z.number().int(),
   ip: z.string(),
   bootId: z.string(),
+  /** The workload service, when the instance's image has one (see guest-protocol-v2.ts). */
+  workload: WorkloadStatusSchema.optional(),
 });
 
 export const localStatsSchema = localInstanceSchema.extend({
@@ -121,6 +124,24 @@ export type LocalStats = z.infer<typeof localStatsSchema>;
 
 export const localLogsSchema = z.object({ key: z.string(), lines: z.array(z.string()) });
 export type LocalLogs = z.infer<typeof localLogsSchema>;
+
+/** `?tail=N` (the last N lines, default 100) or `?from=POS` (what came after a position). */
+export const workloadLogsQuerySchema = z.strictObject({
+  tail: z.coerce.number().int().min(1).max(10_000).optional(),
+  from: z.coerce.number().int().min(0).optional(),
+});
+
+/** A piece of the workload's log; positions count bytes of the whole stream since boot. */
+export const localWorkloadLogsSchema = z.object({
+  key: z.string(),
+  /** Oldest position the guest still keeps (the log is bounded and rotates). */
+  first: z.number().int().nonnegative(),
+  start: z.number().int().nonnegative(),
+  /** Follow on from here. */
+  end: z.number().int().nonnegative(),
+  text: z.string(),
+});
+export type LocalWorkloadLogs = z.infer<typeof localWorkloadLogsSchema>;
 
 /** A HostNetworkState (ports/network.ts) on the wire: the agent's or a state file's. */
 export const hostNetworkStateSchema = z.object({
@@ -175,6 +196,7 @@ export const gcItemKinds = [
   'snapshot',
   'tap',
   'artifact',
+  'revision',
 ] as const;
 
 /** One thing `mvm node gc` removed (or would remove). */

@@ -68,6 +68,21 @@ import {
   unsetSecretsSchema,
 } from './secrets.ts';
 import {
+  buildParams,
+  buildProgressSchema,
+  buildQuerySchema,
+  MAX_UPLOAD_BYTES,
+  nodeArtifactParams,
+  nodeRevisionParams,
+  revisionLogSchema,
+  revisionManifestSchema,
+  revisionParams,
+  revisionSchema,
+  startBuildSchema,
+  uploadParams,
+  uploadResultSchema,
+} from './revisions.ts';
+import {
   createTokenSchema,
   issuedTokenSchema,
   rotatedAdminTokenSchema,
@@ -119,12 +134,22 @@ export interface RouteDef {
    * like any route's; a plain request without the upgrade is answered 400.
    */
   websocket?: WebSocketDef;
-  /** This route reads bodies up to this size instead of MAX_REQUEST_BODY_BYTES. */
+  /** This route reads JSON bodies up to this size instead of MAX_REQUEST_BODY_BYTES. */
   maxBodyBytes?: number;
+  /**
+   * Bytes instead of JSON. `upload`: the body is application/octet-stream of at most
+   * `maxBytes`, streamed to disk (never held in memory; the 1 MiB JSON limit does not apply).
+   * `download`: the answer is the bytes (`response` is the Response itself), with Range.
+   */
+  stream?: { kind: 'upload'; maxBytes: number } | { kind: 'download' };
 }
 
-/** The largest body `def` reads; a larger one is answered 413 unread. */
+/**
+ * The largest body `def` reads; a larger one is answered 413 unread. An upload's route bounds
+ * its body itself as it streams it to disk.
+ */
 export function bodyLimitOf(def: RouteDef): number {
+  if (def.stream?.kind === 'upload') return def.stream.maxBytes;
   return def.maxBodyBytes ?? MAX_REQUEST_BODY_BYTES;
 }
 
@@ -712,6 +737,93 @@ export const routes = {
     body: completeJobSchema,
     response: jobSchema,
     status: 200,
+  }),
+  instanceLogs: route({
+    method: 'get',
+    path: '/tenants/:tenant/pools/:pool/instances/:instance/logs',
+    summary:
+      "The instance's serial console (WebSocket): a 'logs' session (tail, follow) relayed from its node, which keeps the console; the instance is not woken",
+    scope: 'tenant',
+    params: instanceParams,
+    response: serverMessageSchema,
+    status: 101,
+    websocket: {
+      binary: '[channel u8][bytes]: 1 stdout (server): the console bytes; see docs/exec.md',
+      client: clientMessageSchema,
+      server: serverMessageSchema,
+    },
+  }),
+
+  uploadSource: route({
+    method: 'put',
+    path: '/tenants/:tenant/uploads/:digest',
+    summary:
+      "Upload a packed image source (an OCI archive, a flake tarball) for 'mvm pool build'; the body's sha256 must be :digest",
+    scope: 'tenant',
+    params: uploadParams,
+    response: uploadResultSchema,
+    status: 201,
+    stream: { kind: 'upload', maxBytes: MAX_UPLOAD_BYTES },
+  }),
+  startBuild: route({
+    method: 'post',
+    path: '/tenants/:tenant/pools/:pool/builds',
+    summary:
+      "Build the pool's source into a revision (in the background, one build of a pool at a time); poll getBuild for its progress",
+    scope: 'tenant',
+    params: poolParams,
+    body: startBuildSchema,
+    response: buildProgressSchema,
+    status: 201,
+  }),
+  getBuild: route({
+    method: 'get',
+    path: '/tenants/:tenant/pools/:pool/builds/:build',
+    summary: 'A build: its status, its log from ?logFrom= on, and the revision it recorded',
+    scope: 'tenant',
+    params: buildParams,
+    query: buildQuerySchema,
+    response: buildProgressSchema,
+    status: 200,
+  }),
+  listRevisions: route({
+    method: 'get',
+    path: '/tenants/:tenant/pools/:pool/revisions',
+    summary: "A pool's revisions, newest first",
+    scope: 'tenant',
+    params: poolParams,
+    response: z.array(revisionSchema),
+    status: 200,
+  }),
+  getRevisionLog: route({
+    method: 'get',
+    path: '/tenants/:tenant/pools/:pool/revisions/:revision/log',
+    summary: 'The build log of a revision (its last MiB)',
+    scope: 'tenant',
+    params: revisionParams,
+    response: revisionLogSchema,
+    status: 200,
+  }),
+  nodeRevision: route({
+    method: 'get',
+    path: '/nodes/:node/revisions/:revision',
+    summary:
+      "A revision's manifest, for a node running its pool (its sha256 is the revision id); any other answers 404",
+    scope: 'node',
+    params: nodeRevisionParams,
+    response: revisionManifestSchema,
+    status: 200,
+  }),
+  nodeArtifact: route({
+    method: 'get',
+    path: '/nodes/:node/artifacts/:digest',
+    summary:
+      "An artifact of a revision of a pool the node runs, as bytes (Range: bytes=N- resumes; x-mvm-sha256 names the whole file's sha256); any other answers 404",
+    scope: 'node',
+    params: nodeArtifactParams,
+    response: z.instanceof(Response),
+    status: 200,
+    stream: { kind: 'download' },
   }),
 } as const;
 

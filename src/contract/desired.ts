@@ -37,9 +37,13 @@ export type DesiredInstance = z.infer<typeof desiredInstanceSchema>;
 export const desiredPoolSchema = z.strictObject({
   id: idSchema,
   role: roleSchema,
-  /** Image source; the agent uses it when `revision` is still null (seed mode, dev hosts). */
-  flake: z.string().min(1),
-  profile: z.string().min(1),
+  /** The pool's flake source, if it has one (informational: the agent runs `revision`). */
+  flake: z.string().min(1).nullable(),
+  profile: z.string().min(1).nullable(),
+  /**
+   * What instances boot: a revision id (the node fetches its manifest and artifacts from the
+   * coordinator and checks them against it), `dev` or null (the node's own dev image).
+   */
   revision: z.string().min(1).nullable(),
   vcpus: positive,
   memMib: positive,
@@ -90,6 +94,10 @@ export const nodeDesiredSchema = z.strictObject({
   nodeId: idSchema,
   /** Strictly increasing per node; bumped only when the content changes. 0 = never issued. */
   generation: z.number().int().min(0),
+  /**
+   * When the coordinator signed this copy (each answer is signed afresh): agents refuse
+   * documents older than their bound or than the last they accepted.
+   */
   issuedAt: z.string().min(1),
   tenants: z.array(desiredTenantSchema),
 });
@@ -136,8 +144,9 @@ export type SigningKeyView = z.infer<typeof signingKeySchema>;
 export const seedPoolSchema = z.strictObject({
   poolId: idSchema,
   role: roleSchema.default('worker'),
-  flake: z.string().min(1),
-  profile: z.string().min(1),
+  /** Recorded only: a seed's instances run the node's dev image. */
+  flake: z.string().min(1).optional(),
+  profile: z.string().min(1).optional(),
   vcpus: positive,
   memMib: positive,
   dataDiskMib: positive.default(1024),

@@ -41,6 +41,9 @@ export const guestCapabilities = [
   'exec.cwd',
   'pty',
   'files',
+  /** Status reports the workload service; exec defaults to the image's Env and WorkingDir. */
+  'workload',
+  'logs',
 ] as const;
 export type GuestCapability = (typeof guestCapabilities)[number];
 
@@ -126,6 +129,34 @@ export const SleepPrepV2Schema = z.object({
 });
 export type SleepPrepResult = z.infer<typeof SleepPrepV2Schema>;
 
+/** The workload service (the image's process) as the guest agent's status reports it. */
+export const WorkloadStatusSchema = z.object({
+  /** starting, running, backoff (exited, waiting to start again), none (no process), invalid, stopped */
+  state: z.string(),
+  pid: z.number().int().nonnegative(),
+  restarts: z.number().int().nonnegative(),
+  running_for_ms: z.number().int().optional(),
+  backoff_ms: z.number().int().optional(),
+  error: z.string().optional(),
+  last_exit: z
+    .object({ code: z.number().int(), signal: z.string(), ago_ms: z.number().int() })
+    .optional(),
+  /** The image's exposed TCP ports and whether something listens on each. */
+  ports: z.array(z.object({ port: z.number().int(), listening: z.boolean() })).default([]),
+});
+export type WorkloadStatus = z.infer<typeof WorkloadStatusSchema>;
+
+export const LogsAnswerSchema = z.object({
+  ok: z.literal(true),
+  /** Oldest position still kept (older bytes were rotated away). */
+  first: z.number().int().nonnegative(),
+  /** Position after the last byte written so far. */
+  end: z.number().int().nonnegative(),
+  /** Where `data_b64` begins: the asked position, clamped to [first, end]. */
+  start: z.number().int().nonnegative(),
+  data_b64: z.string(),
+});
+
 export const StatusV2Schema = z.object({
   ok: z.literal(true),
   uptime_s: z.number().nonnegative(),
@@ -137,6 +168,8 @@ export const StatusV2Schema = z.object({
   mem_available_kb: z.number().int().optional(),
   agent_rss_kb: z.number().int().optional(),
   busy: BusySchema.optional(),
+  /** Present when the guest has a run spec (an image with a workload). */
+  workload: WorkloadStatusSchema.optional(),
 });
 export type GuestStatusV2 = z.infer<typeof StatusV2Schema>;
 

@@ -39,5 +39,10 @@ export const heartbeatResultSchema = z.object({
   recovered: z.boolean(),
   /** How many instances' lastActiveAt moved forward. */
   activityUpdated: z.number().int(),
+  /**
+   * The generation of this node's document the coordinator last issued (0: none): the agent
+   * refuses any older one, even after its own record of them was wiped.
+   */
+  desiredGeneration: z.number().int().min(0).optional(),
 });
 export type HeartbeatResult = z.infer<typeof heartbeatResultSchema>;

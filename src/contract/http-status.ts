@@ -18,3 +18,21 @@ export const httpStatusOf: Record<ErrorCode, HttpStatus> = {
   host_failure: 500,
   internal: 500,
 };
+
+/**
+ * The error code to assume for an HTTP status when the answer carries no error body (a proxy's
+ * page, a refused upgrade): the inverse of `httpStatusOf` where it is one-to-one.
+ */
+const codeByStatus: Readonly<Record<number, ErrorCode>> = {
+  400: 'invalid_argument',
+  401: 'unauthenticated',
+  403: 'permission_denied',
+  404: 'not_found',
+  409: 'conflict',
+  413: 'payload_too_large',
+  422: 'quota_exceeded',
+};
+
+export function errorCodeOfStatus(status: number): ErrorCode {
+  return codeByStatus[status] ?? (status >= 500 ? 'unavailable' : 'internal');
+}

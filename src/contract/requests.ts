@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { poolLimits } from '../core/pool-spec.ts';
 import { MAX_NET_ID } from '../core/subnets.ts';
+import { flakeRefProblems, imageRefProblems } from '../core/pool-source.ts';
 import {
   asciiRef,
   boundedRecord,
@@ -19,9 +20,24 @@ import {
   underlayIpSchema,
 } from './common.ts';
 
-/** Flake refs carry a URL and query; image revisions are store paths or hashes. */
-const flakeSchema = asciiRef(1024);
-const revisionSchema = asciiRef(512);
+/** Flake refs carry a URL and query; image refs a path or registry name (core/pool-source). */
+const flakeSchema = asciiRef(1024).refine(
+  (ref) => flakeRefProblems(ref).length === 0,
+  "a flake ref without '#': a path (., /abs, path:/abs) or a ref like github:org/repo",
+);
+const imageSchema = asciiRef(1024).refine(
+  (ref) => imageRefProblems(ref).length === 0,
+  'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF] or docker://NAME[:TAG]',
+);
+/** `dev` or the id (sha256 hex) of a revision `mvm pool build` recorded for the pool. */
+const revisionSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(
+    /^(dev|[0-9a-f]{64})$/,
+    "'dev' or a revision id (64 hex digits) from 'mvm pool revisions'",
+  );
 const rangeOf = (limit: { min: number; max: number }) => intIn(limit.min, limit.max);
 
 /** Request bodies. Strict: an unknown field is an error, never silently dropped. */
@@ -51,9 +67,11 @@ export type UpdateTenantRequest = z.infer<typeof updateTenantSchema>;
 export const createPoolSchema = z.strictObject({
   id: idSchema,
   role: roleSchema.default('worker'),
-  flake: flakeSchema,
-  profile: idSchema,
-  revision: revisionSchema.optional(),
+  /** The source: `image`, or `flake` with `profile`, or none of them (the dev image). */
+  image: imageSchema.optional(),
+  flake: flakeSchema.optional(),
+  profile: idSchema.optional(),
+  revision: z.literal('dev').optional(),
   vcpus: rangeOf(poolLimits.vcpus),
   memMib: rangeOf(poolLimits.memMib),
   dataDiskMib: rangeOf(poolLimits.dataDiskMib).default(1024),
@@ -71,7 +89,13 @@ export const updatePoolSchema = z.strictObject({
   critical: z.boolean().optional(),
   minRunningSecs: sleepPolicySecsSchema.optional(),
   minWarmSecs: sleepPolicySecsSchema.optional(),
+  /** Must be `dev` or one of the pool's revisions; it applies at each instance's next boot. */
   revision: revisionSchema.optional(),
+  /** A new source for the next `mvm pool build` (as at create); `devImage` goes back to dev. */
+  image: imageSchema.optional(),
+  flake: flakeSchema.optional(),
+  profile: idSchema.optional(),
+  devImage: z.literal(true).optional(),
   expectedVersion: expectedVersionSchema.optional(),
 });
 export type UpdatePoolRequest = z.infer<typeof updatePoolSchema>;
@@ -149,5 +173,7 @@ export const statusReportSchema = z.strictObject({
   /** The status the agent last saw stored (compare-and-set); defaults to the current one. */
   expectedStatus: instanceStatusSchema.optional(),
   failureReason: multilineText(MAX_FAILURE_REASON).optional(),
+  /** The revision the instance runs (booted, or its snapshot was taken from). */
+  revision: revisionSchema.optional(),
 });
 export type StatusReportRequest = z.infer<typeof statusReportSchema>;

@@ -40,8 +40,10 @@ export const poolSchema = z.object({
   tenantId: idSchema,
   id: idSchema,
   role: roleSchema,
-  flake: z.string(),
-  profile: z.string(),
+  /** The image source: `image`, or `flake`+`profile`, or all null (the dev image). */
+  image: z.string().nullable(),
+  flake: z.string().nullable(),
+  profile: z.string().nullable(),
   revision: z.string().nullable(),
   vcpus: z.number().int(),
   memMib: z.number().int(),

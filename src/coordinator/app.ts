@@ -1,4 +1,4 @@
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import {
   InternalError,
@@ -41,6 +41,7 @@ import { createServices, type Services } from './services/index.ts';
 import type { JobSettings } from './services/job-service.ts';
 import { upgradeOf } from './websocket-upgrade.ts';
 import type { Logger } from '../ports/logger.ts';
+import type { ImageDeps } from './builds/image-deps.ts';
 
 export interface CoordinatorAppDeps {
   store: Store;
@@ -70,6 +71,8 @@ export interface CoordinatorAppDeps {
   execTimeouts?: Partial<ExecTimeouts>;
   /** Job quota, module memory limit and retry policy; defaults when absent. */
   jobs?: JobSettings;
+  /** The artifact store, uploads and builders; without them builds and artifacts answer 503. */
+  images?: ImageDeps;
 }
 
 export interface CoordinatorApp {
@@ -107,14 +110,18 @@ function register(
   handlers: Handlers,
   credentials: Credentials,
 ): void {
-  const handler = handlers[name] as (input: Access & ParsedInput) => Promise<unknown>;
+  const handler = handlers[name] as (
+    input: Access & ParsedInput & { request: Request },
+  ) => Promise<unknown>;
   app.on(
     def.method.toUpperCase(),
     `/v1${def.path}`,
     requireScope(name, def, credentials),
     async (c) => {
       const input = await parseRouteInput(c, def);
-      const result = await handler({ ...c.get('access'), ...input });
+      const result = await handler({ ...c.get('access'), ...input, request: c.req.raw });
+      // A download route answers its bytes (a Response), every other route JSON.
+      if (result instanceof Response) return result;
       return c.json(result as object, def.status as 200 | 201);
     },
   );
@@ -146,17 +153,28 @@ function registerSocket(
   });
 }
 
-function largerBodyRoutes(): Array<{ method: string; path: RegExp; limit: number }> {
-  return (Object.values(routes) as RouteDef[])
+/**
+ * How much of a request's body each route may read: 1 MiB of JSON, or more where a route
+ * declares it (a job's module); an upload's route streams its body to disk under its own bound.
+ */
+function bodyLimits(): MiddlewareHandler {
+  const own = (Object.values(routes) as RouteDef[])
     .filter((def) => bodyLimitOf(def) !== MAX_REQUEST_BODY_BYTES)
     .map((def) => ({
       method: def.method.toUpperCase(),
       path: new RegExp(`^/v1${def.path.replace(/:[a-z]+/g, '[^/]+')}$`),
+      upload: def.stream?.kind === 'upload',
       limit: bodyLimitOf(def),
     }));
+  const json = limitBody(MAX_REQUEST_BODY_BYTES);
+  return async (c, next) => {
+    const route = own.find((r) => r.method === c.req.method && r.path.test(c.req.path));
+    if (route?.upload) return next();
+    return (route ? limitBody(route.limit) : json)(c, next);
+  };
 }
 
-function limitBody(maxSize: number) {
+function limitBody(maxSize: number): MiddlewareHandler {
   return bodyLimit({
     maxSize,
     onError: () => {
@@ -185,12 +203,7 @@ export function createCoordinatorApp(deps: CoordinatorAppDeps): CoordinatorApp {
   const openapi = buildOpenApi(deps.version);
   const credentials = credentialsFor(deps, services);
   const app = new Hono<AccessEnv>();
-  // Every route reads at most 1 MiB but those that declare more (a job submit's module).
-  const larger = largerBodyRoutes();
-  app.use('*', async (c, next) => {
-    const own = larger.find((r) => r.method === c.req.method && r.path.test(c.req.path));
-    return limitBody(own?.limit ?? MAX_REQUEST_BODY_BYTES)(c, next);
-  });
+  app.use('*', bodyLimits());
   app.get('/v1/openapi.json', (c) => c.json(openapi));
   for (const [name, def] of Object.entries(routes) as [RouteName, RouteDef][]) {
     if (def.websocket)

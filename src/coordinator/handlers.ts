@@ -13,6 +13,8 @@ export type HandlerInput<K extends RouteName> = Access<Routes[K]['scope']> & {
   params: Field<Routes[K], 'params'>;
   query: Field<Routes[K], 'query'>;
   body: Field<Routes[K], 'body'>;
+  /** The request itself: its byte body (upload routes) and headers such as Range. */
+  request: Request;
 };
 
 export type Handlers = {
@@ -33,6 +35,12 @@ export function createSocketHandlers(s: Services): SocketHandlers {
         poolId: params.pool,
         instanceId: params.instance,
       }),
+    instanceLogs: ({ principal, params }) =>
+      s.exec.session(
+        principal,
+        { tenantId: params.tenant, poolId: params.pool, instanceId: params.instance },
+        'logs',
+      ),
   };
 }
 
@@ -138,5 +146,21 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
       s.poolConfigs.set(principal, params.tenant, params.pool, body),
     unsetPoolConfig: ({ principal, params, body }) =>
       s.poolConfigs.unset(principal, params.tenant, params.pool, body),
+
+    uploadSource: ({ params, request }) =>
+      s.builds.upload(params.tenant, params.digest, request.body),
+    startBuild: ({ principal, params, body }) =>
+      s.builds.start(principal, params.tenant, params.pool, body),
+    getBuild: ({ params, query }) =>
+      s.builds.progress(params.tenant, params.pool, params.build, query.logFrom),
+    listRevisions: ({ params }) => s.builds.revisions(params.tenant, params.pool),
+    getRevisionLog: ({ params }) => s.builds.log(params.tenant, params.pool, params.revision),
+    nodeRevision: ({ params }) => s.nodeArtifacts.manifest(params.node, params.revision),
+    nodeArtifact: ({ params, request }) =>
+      s.nodeArtifacts.artifact(
+        params.node,
+        params.digest,
+        request.headers.get('range') ?? undefined,
+      ),
   };
 }

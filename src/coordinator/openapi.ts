@@ -57,6 +57,45 @@ function upgradeResponses(def: RouteDef): JsonSchema {
   };
 }
 
+/** An upload's body: bytes, bounded by the route (not by the JSON limit). */
+function requestBody(def: RouteDef): JsonSchema {
+  if (def.stream?.kind === 'upload') {
+    const max = def.stream.maxBytes;
+    return {
+      requestBody: {
+        required: true,
+        description: `The bytes, at most ${max} of them (streamed to disk as they arrive)`,
+        content: {
+          'application/octet-stream': {
+            schema: { type: 'string', format: 'binary', maxLength: max },
+          },
+        },
+      },
+    };
+  }
+  if (!def.body) return {};
+  return {
+    requestBody: {
+      required: true,
+      description: `JSON of at most ${MAX_REQUEST_BODY_BYTES} bytes; a larger body is answered 413 payload_too_large`,
+      content: { 'application/json': { schema: schemaOf(def.body, 'input') } },
+    },
+  };
+}
+
+function successOf(def: RouteDef): JsonSchema {
+  if (def.stream?.kind === 'download') {
+    return {
+      description: 'the bytes (206 with Content-Range for a Range request)',
+      content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+    };
+  }
+  return {
+    description: 'success',
+    content: { 'application/json': { schema: schemaOf(def.response, 'output') } },
+  };
+}
+
 function operation(name: string, def: RouteDef): JsonSchema {
   const errorResponse = {
     content: { 'application/json': { schema: schemaOf(errorBodySchema, 'output') } },
@@ -64,12 +103,7 @@ function operation(name: string, def: RouteDef): JsonSchema {
   const upgrade = upgradeResponses(def);
   const success = def.websocket
     ? (upgrade['responses'] as JsonSchema)
-    : {
-        [String(def.status)]: {
-          description: 'success',
-          content: { 'application/json': { schema: schemaOf(def.response, 'output') } },
-        },
-      };
+    : { [String(def.status)]: successOf(def) };
   return {
     operationId: name,
     summary: def.summary,
@@ -77,15 +111,7 @@ function operation(name: string, def: RouteDef): JsonSchema {
     security: securityOf[def.scope],
     'x-mvm-scope': def.scope,
     parameters: parameters(def),
-    ...(def.body
-      ? {
-          requestBody: {
-            required: true,
-            description: `JSON of at most ${MAX_REQUEST_BODY_BYTES} bytes; a larger body is answered 413 payload_too_large`,
-            content: { 'application/json': { schema: schemaOf(def.body, 'input') } },
-          },
-        }
-      : {}),
+    ...requestBody(def),
     responses: { ...success, default: { description: 'error', ...errorResponse } },
     ...(def.websocket ? { 'x-mvm-websocket': upgrade['x-mvm-websocket'] } : {}),
   };

@@ -31,6 +31,8 @@ import { resolveKeyring } from './secrets/keyring.ts';
 import type { ExecTimeouts } from './services/exec-service.ts';
 import { acceptWebSockets, type UpgradeBindings } from './websocket-upgrade.ts';
 import { MVM_VERSION } from './version.ts';
+import { coordinatorImages, type CoordinatorImageOptions } from './builds/image-builders.ts';
+import { DEFAULT_CACHE_DIR } from '../drivers/dev-image/cache-dir.ts';
 
 export interface ServeSettings {
   listen: string;
@@ -56,6 +58,8 @@ export interface ServeSettings {
   execTimeouts?: Partial<ExecTimeouts>;
   /** Job quota, module memory limit and retry policy; defaults when absent. */
   jobs?: JobSettings;
+  /** How revisions are built here: the dev image's inputs (default: the agent defaults). */
+  images?: Omit<CoordinatorImageOptions, 'dataDir' | 'runner' | 'clock'>;
 }
 
 export interface RunningCoordinator {
@@ -200,7 +204,15 @@ export async function serveCoordinator(
       ...(settings.execTimeouts ? { execTimeouts: settings.execTimeouts } : {}),
       adminTokenHome: adminToken.home,
       secretsKeyring,
+      images: coordinatorImages({
+        dataDir: settings.dataDir,
+        runner,
+        clock: systemClock,
+        ...(settings.images ?? { dev: { cacheDir: DEFAULT_CACHE_DIR } }),
+      }),
     });
+    const failedBuilds = await services.buildRunner?.recover();
+    if (failedBuilds) logger.warn({ builds: failedBuilds }, 'builds cut short by a restart failed');
     const adopted = await services.adminToken.adopt(adminToken);
     if (adopted.revoked.length > 0) {
       logger.warn(
@@ -261,6 +273,7 @@ export async function serveCoordinator(
         await jobListener?.close();
         sockets.close();
         await services.rechecks.close();
+        await services.buildRunner?.close();
         await health.stop();
         stopRefreshing();
         await stopListening(server);

@@ -273,8 +273,8 @@ function seedPool(tenant: SeedTenant, pool: SeedPool, inputs: PoolInputs): Desir
   return {
     id: pool.poolId,
     role: pool.role,
-    flake: pool.flake,
-    profile: pool.profile,
+    flake: pool.flake ?? null,
+    profile: pool.profile ?? null,
     revision: null,
     vcpus: pool.vcpus,
     memMib: pool.memMib,
@@ -291,8 +291,8 @@ export interface SeedSourcePool {
   tenantId: string;
   id: string;
   role: Pool['role'];
-  flake: string;
-  profile: string;
+  flake: string | null;
+  profile: string | null;
   vcpus: number;
   memMib: number;
   dataDiskMib: number;
@@ -338,8 +338,9 @@ export function seedFromState(
         .map((p) => ({
           poolId: p.id,
           role: p.role,
-          flake: p.flake,
-          profile: p.profile,
+          // Written only when set: a seed's pools run the dev image whatever they say.
+          ...(p.flake !== null ? { flake: p.flake } : {}),
+          ...(p.profile !== null ? { profile: p.profile } : {}),
           vcpus: p.vcpus,
           memMib: p.memMib,
           dataDiskMib: p.dataDiskMib,

@@ -53,9 +53,17 @@ export interface Pool {
   tenantId: string;
   id: string;
   role: Role;
-  flake: string;
-  profile: string;
-  /** Image revision hash the pool's instances should run; null until built. */
+  /**
+   * The image source (core/pool-source.ts): an OCI image ref, or a flake with a profile, or
+   * neither (the dev image).
+   */
+  image: string | null;
+  flake: string | null;
+  profile: string | null;
+  /**
+   * The revision the pool's instances should run: one `mvm pool build` recorded for it, or
+   * `dev`; null = each node's dev image.
+   */
   revision: string | null;
   vcpus: number;
   memMib: number;

@@ -29,8 +29,10 @@ export interface OpenclawPool {
   vcpus: number;
   memMib: number;
   dataDiskMib: number;
-  flake: string;
-  profile: string;
+  /** The source (core/pool-source.ts): absent fields mean the dev image. */
+  image?: string;
+  flake?: string;
+  profile?: string;
   counts: PoolCounts;
 }
 
@@ -48,19 +50,17 @@ export const OPENCLAW_DEFAULTS = {
   workerDiskMib: 2048,
   workers: 2,
   warmWorkers: 1,
-  flake: '.',
 } as const;
 
-/** An image ref is recorded in the pool's flake field under this profile until images exist. */
-export const IMAGE_PROFILE = 'image';
-
+/** Both pools share the source: an image, a flake (profile = the role), or the dev image. */
 function source(options: OpenclawOptions, role: 'gateway' | 'worker') {
   if (options.flake !== undefined && options.image !== undefined) {
     const problem = 'pass --flake or --image, not both';
     throw new ValidationError(problem, [problem]);
   }
-  if (options.image !== undefined) return { flake: options.image, profile: IMAGE_PROFILE };
-  return { flake: options.flake ?? OPENCLAW_DEFAULTS.flake, profile: role };
+  if (options.image !== undefined) return { image: options.image };
+  if (options.flake !== undefined) return { flake: options.flake, profile: role };
+  return {};
 }
 
 function pools(options: OpenclawOptions): OpenclawPool[] {

@@ -1,3 +1,4 @@
+import { effectiveRevision } from './revision.ts';
 import { ValidationError } from './errors.ts';
 import type { Instance } from './model.ts';
 
@@ -68,7 +69,12 @@ function revisionsOf(instances: readonly GcInstance[], current: string | null): 
   const counts = new Map<string | null, number>();
   for (const i of instances) counts.set(i.revision, (counts.get(i.revision) ?? 0) + 1);
   return [...counts.entries()]
-    .map(([revision, n]) => ({ revision, instances: n, current: revision === current }))
+    .map(([revision, n]) => ({
+      revision,
+      instances: n,
+      // An instance created before the pool was built runs `dev`, as a pool with no revision.
+      current: effectiveRevision(revision) === effectiveRevision(current),
+    }))
     .sort((a, b) => Number(b.current) - Number(a.current) || b.instances - a.instances);
 }
 

@@ -1,14 +1,16 @@
 import { ValidationError } from './errors.ts';
 import { idProblem } from './ids.ts';
 import type { PoolCounts } from './model.ts';
+import { requestedSource } from './pool-source.ts';
 
-/** The values a pool is created with that are not ids or role. */
+/** The values a pool is created with that are not ids or role; no source is the dev image. */
 export interface PoolSpecValues {
   vcpus: number;
   memMib: number;
   dataDiskMib: number;
-  flake: string;
-  profile: string;
+  image?: string | null | undefined;
+  flake?: string | null | undefined;
+  profile?: string | null | undefined;
 }
 
 interface Range {
@@ -28,12 +30,17 @@ function rangeProblem(name: string, value: number, range: Range): string | undef
   return `${name} must be an integer from ${range.min} to ${range.max}, got ${value}`;
 }
 
-function flakeProblem(flake: string): string | undefined {
-  if (flake.trim() === '')
-    return `flake must not be empty; give a flake ref like github:org/images`;
-  // Flake refs go into an argument array; whitespace there is always a copy-paste mistake.
-  if (/\s/.test(flake)) return `flake '${flake}' must not contain whitespace`;
-  return undefined;
+/** The source's problems: an image ref, or a flake ref with a profile id, or neither. */
+function sourceProblems(spec: PoolSpecValues): string[] {
+  const given = (value: string | null | undefined) => (value === null ? undefined : value);
+  const { problems } = requestedSource({
+    image: given(spec.image),
+    flake: given(spec.flake),
+    profile: given(spec.profile),
+  });
+  const profile = given(spec.profile);
+  const profileProblem = profile === undefined ? undefined : idProblem('profile', profile);
+  return [...problems, ...(profileProblem ? [profileProblem] : [])];
 }
 
 function defined(problems: readonly (string | undefined)[]): string[] {
@@ -46,8 +53,7 @@ export function poolSpecProblems(spec: PoolSpecValues): string[] {
     rangeProblem('vcpus', spec.vcpus, poolLimits.vcpus),
     rangeProblem('memMib', spec.memMib, poolLimits.memMib),
     rangeProblem('dataDiskMib', spec.dataDiskMib, poolLimits.dataDiskMib),
-    flakeProblem(spec.flake),
-    idProblem('profile', spec.profile),
+    ...sourceProblems(spec),
   ]);
 }
 

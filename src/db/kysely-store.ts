@@ -8,9 +8,11 @@ import type {
   NodeCertificateRepo,
   NodeReportRepo,
   NodeRepo,
+  BuildRepo,
   PoolConfigRepo,
   PoolRepo,
   Repos,
+  RevisionRepo,
   SecretRepo,
   Store,
   TenantRepo,
@@ -21,6 +23,7 @@ import { KyselyJobQueue } from './repos/job-queue-repo.ts';
 import { KyselyJobModuleRepo } from './repos/job-module-repo.ts';
 import { KyselyJobRepo } from './repos/job-repo.ts';
 import { KyselyAuditRepo } from './repos/audit-repo.ts';
+import { KyselyBuildRepo } from './repos/build-repo.ts';
 import { KyselyGenerationRepo } from './repos/generation-repo.ts';
 import { KyselyInstanceRepo } from './repos/instance-repo.ts';
 import { KyselyLockRepo } from './repos/lock-repo.ts';
@@ -30,6 +33,7 @@ import { KyselyNodeReportRepo } from './repos/node-report-repo.ts';
 import { KyselyNodeRepo } from './repos/node-repo.ts';
 import { KyselyPoolConfigRepo } from './repos/pool-config-repo.ts';
 import { KyselyPoolRepo } from './repos/pool-repo.ts';
+import { KyselyRevisionRepo } from './repos/revision-repo.ts';
 import { KyselySecretRepo } from './repos/secret-repo.ts';
 import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
@@ -56,6 +60,8 @@ export function reposFor(db: Kysely<Database>): Repos {
     jobs: new KyselyJobRepo(db),
     jobModules: new KyselyJobModuleRepo(db),
     jobQueue: new KyselyJobQueue(db),
+    revisions: new KyselyRevisionRepo(db),
+    builds: new KyselyBuildRepo(db),
   };
 }
 
@@ -77,6 +83,8 @@ export class KyselyStore implements Store {
   readonly jobs: JobRepo;
   readonly jobModules: JobModuleRepo;
   readonly jobQueue: JobQueue;
+  readonly revisions: RevisionRepo;
+  readonly builds: BuildRepo;
   private closed = false;
 
   constructor(
@@ -100,6 +108,8 @@ export class KyselyStore implements Store {
     this.jobs = repos.jobs;
     this.jobModules = repos.jobModules;
     this.jobQueue = repos.jobQueue;
+    this.revisions = repos.revisions;
+    this.builds = repos.builds;
   }
 
   /**

@@ -12,7 +12,8 @@ import { secretsMigration } from './migrations/0008-secrets.ts';
 import { poolConfigEgressMigration } from './migrations/0009-pool-config-egress.ts';
 import { nodeReportsMigration } from './migrations/0010-node-reports.ts';
 import { instanceSleepForceMigration } from './migrations/0011-instance-sleep-force.ts';
-import { jobsMigration } from './migrations/0012-jobs.ts';
+import { revisionsMigration } from './migrations/0012-revisions.ts';
+import { jobsMigration } from './migrations/0013-jobs.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -30,7 +31,8 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0009-pool-config-egress': poolConfigEgressMigration(),
     '0010-node-reports': nodeReportsMigration(),
     '0011-instance-sleep-force': instanceSleepForceMigration(),
-    '0012-jobs': jobsMigration(dialect),
+    '0012-revisions': revisionsMigration(),
+    '0013-jobs': jobsMigration(dialect),
   };
 }
 

@@ -19,6 +19,8 @@ export interface Database {
   pool_configs: PoolConfigsTable;
   jobs: JobsTable;
   job_modules: JobModulesTable;
+  revisions: RevisionsTable;
+  builds: BuildsTable;
 }
 
 export interface TenantsTable {
@@ -44,7 +46,11 @@ export interface PoolsTable {
   tenant_id: string;
   id: string;
   role: string;
+  /** An OCI image ref (the pool's source), or null. */
+  image: string | null;
+  /** '' when the pool's source is not a flake (the column predates sources). */
   flake: string;
+  /** '' when the pool's source is not a flake. */
   profile: string;
   revision: string | null;
   vcpus: number;
@@ -229,4 +235,37 @@ export interface JobsTable {
   updated_at: string;
   finished_at: string | null;
   version: number;
+}
+
+export interface RevisionsTable {
+  tenant_id: string;
+  pool_id: string;
+  /** sha256 hex of the manifest's canonical JSON */
+  id: string;
+  /** JSON RevisionManifest (core/revision.ts) */
+  manifest: string;
+  /** JSON RevisionSource */
+  source: string;
+  /** JSON ArtifactRef of the build log, or null */
+  log: string | null;
+  built_by: string;
+  build_ms: number;
+  created_at: string;
+}
+
+export interface BuildsTable {
+  id: string;
+  tenant_id: string;
+  pool_id: string;
+  /** running | succeeded | failed */
+  status: string;
+  /** JSON PoolSource the build was started for */
+  source: string;
+  revision_id: string | null;
+  error: string | null;
+  /** JSON ArtifactRef of the build log, or null */
+  log: string | null;
+  started_by: string;
+  started_at: string;
+  finished_at: string | null;
 }

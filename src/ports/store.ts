@@ -10,6 +10,7 @@ import type {
 } from '../core/model.ts';
 import type { DiskReport, InstanceSample } from '../contract/node-report.ts';
 import type { JobModuleRepo, JobQueue, JobRepo } from './job-store.ts';
+import type { Build, BuildStatus, Revision } from '../core/revision.ts';
 
 /**
  * The coordinator's durable store. Implemented once on Kysely for SQLite and Postgres.
@@ -57,7 +58,18 @@ export interface TenantRepo {
 }
 
 export type PoolPatch = Partial<
-  Pick<Pool, 'counts' | 'revision' | 'pinned' | 'critical' | 'minRunningSecs' | 'minWarmSecs'>
+  Pick<
+    Pool,
+    | 'counts'
+    | 'revision'
+    | 'image'
+    | 'flake'
+    | 'profile'
+    | 'pinned'
+    | 'critical'
+    | 'minRunningSecs'
+    | 'minWarmSecs'
+  >
 >;
 
 export interface PoolRepo {
@@ -327,6 +339,40 @@ export interface PoolConfigRepo {
   delete(tenantId: string, poolId: string): Promise<void>;
 }
 
+export interface RevisionRepo {
+  /** Throws AlreadyExistsError when the pool already has this revision. */
+  insert(revision: Revision): Promise<void>;
+  get(tenantId: string, poolId: string, id: string): Promise<Revision | undefined>;
+  /** A pool's revisions, newest first. */
+  list(tenantId: string, poolId: string): Promise<Revision[]>;
+  /** Revisions with this id in any pool (the same content may be recorded by several). */
+  withId(id: string): Promise<Revision[]>;
+  /** Revisions of the given pools (`tenant/pool` keys). */
+  ofPools(pools: ReadonlyArray<{ tenantId: string; poolId: string }>): Promise<Revision[]>;
+  /** Every revision (artifact collection on the coordinator). */
+  all(): Promise<Revision[]>;
+  /** Removes a pool's revisions; returns how many. */
+  deleteAll(tenantId: string, poolId: string): Promise<number>;
+}
+
+/** What finishing a build records. */
+export type BuildOutcome = Pick<Build, 'status' | 'revisionId' | 'error' | 'log' | 'finishedAt'>;
+
+export interface BuildRepo {
+  insert(build: Build): Promise<void>;
+  get(id: string): Promise<Build | undefined>;
+  /** A pool's builds, newest first. */
+  list(tenantId: string, poolId: string): Promise<Build[]>;
+  /** Compare-and-set: finishes the build only if it is still `running`; false otherwise. */
+  finish(
+    id: string,
+    outcome: BuildOutcome & { status: Exclude<BuildStatus, 'running'> },
+  ): Promise<boolean>;
+  /** Builds still marked running (a coordinator start fails them: nobody runs them anymore). */
+  running(): Promise<Build[]>;
+  deleteAll(tenantId: string, poolId: string): Promise<number>;
+}
+
 export interface Repos {
   locks: LockRepo;
   tenants: TenantRepo;
@@ -344,6 +390,8 @@ export interface Repos {
   jobs: JobRepo;
   jobModules: JobModuleRepo;
   jobQueue: JobQueue;
+  revisions: RevisionRepo;
+  builds: BuildRepo;
 }
 
 export interface Store extends Repos {

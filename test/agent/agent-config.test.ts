@@ -42,7 +42,13 @@ describe('loadAgentConfig', () => {
       // Confined unless turned off on purpose.
       confinement: { enabled: true, uidBase: 2_000_000_000 },
       network: true,
-      coordinator: { url: 'http://127.0.0.1:7070', production: false, heartbeatMs: 5000 },
+      coordinator: {
+        url: 'http://127.0.0.1:7070',
+        production: false,
+        heartbeatMs: 5000,
+        // Each answer is signed afresh: ten minutes is for clock skew.
+        maxDocumentAgeMs: 600_000,
+      },
       devImage: { busybox: '/bin/busybox', guestCc: 'gcc' },
     });
     expect(Object.isFrozen(config)).toBe(true);
@@ -76,13 +82,17 @@ describe('loadAgentConfig', () => {
     const fromFlags = load({
       files,
       env,
-      flags: { vmm: 'firecracker', heartbeatMs: 250, node: 'n1', production: true },
+      flags: { vmm: 'firecracker', heartbeatMs: 250, node: 'n1', production: true, vcpus: 16 },
     });
     expect(fromFlags).toMatchObject({
       vmm: 'firecracker',
       qemu: { accel: 'tcg' },
-      coordinator: { heartbeatMs: 250, nodeId: 'n1', production: true },
+      coordinator: { heartbeatMs: 250, nodeId: 'n1', production: true, vcpus: 16 },
     });
+    expect(load({ files: file({ agent: { vcpus: 8 } }) }).coordinator.vcpus).toBe(8);
+    expect(problemsOf(() => load({ flags: { vcpus: 0 } }))).toEqual([
+      "vcpus '0' (from flag --vcpus): must be at least 1",
+    ]);
   });
 
   it('reads every env variable it declares into the right setting', () => {
@@ -104,6 +114,7 @@ describe('loadAgentConfig', () => {
         MVM_BUSYBOX: '/b/busybox',
         MVM_GUEST_CC: '/b/cc',
         MVM_SECRETS_DIR: '/dev/shm/mvm-secrets',
+        MVM_MAX_DOC_AGE_SECS: '120',
       },
     });
     expect(config).toEqual({
@@ -121,6 +132,7 @@ describe('loadAgentConfig', () => {
         token: 'secret-token',
         production: false,
         heartbeatMs: 5000,
+        maxDocumentAgeMs: 120_000,
       },
       devImage: {
         kernelPackage: 'linux-image-6.1.0-9-cloud-amd64',
@@ -147,6 +159,17 @@ describe('loadAgentConfig', () => {
     );
     expect(problems).toHaveLength(7);
     expect(problems.join('\n')).not.toContain("'x'");
+  });
+
+  it('the document age bound: from env or file, in seconds, checked', () => {
+    const fromFile = load({ files: file({ agent: { maxDocumentAgeSecs: 60 } }) });
+    expect(fromFile.coordinator.maxDocumentAgeMs).toBe(60_000);
+    expect(problemsOf(() => load({ env: { MVM_MAX_DOC_AGE_SECS: 'soon' } }))).toEqual([
+      "maxDocumentAgeSecs 'soon' (from env MVM_MAX_DOC_AGE_SECS): must be a number of seconds",
+    ]);
+    expect(problemsOf(() => load({ env: { MVM_MAX_DOC_AGE_SECS: '5' } }))).toEqual([
+      "maxDocumentAgeSecs '5' (from env MVM_MAX_DOC_AGE_SECS): must be at least 10",
+    ]);
   });
 
   it('confinement: the jailer beside the Firecracker binary, the uid base from the file, checked', () => {

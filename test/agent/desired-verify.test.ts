@@ -1,8 +1,9 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DesiredFileStore } from '../../src/agent/desired/desired-file-store.ts';
+import { DesiredMarkFile } from '../../src/agent/desired/desired-mark-file.ts';
 import {
   DesiredRefusedError,
   keyIdOfPem,
@@ -20,12 +21,15 @@ import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts
 const coordinatorKey = ephemeralSigningKey();
 const strangerKey = ephemeralSigningKey();
 
-function doc(generation: number, nodeId = 'node-1'): NodeDesired {
+const ISSUED = '2026-01-01T00:00:00.000Z';
+const MINUTE = 60_000;
+
+function doc(generation: number, nodeId = 'node-1', issuedAt = ISSUED): NodeDesired {
   return {
     schema: 'mvm.node-desired/v1',
     nodeId,
     generation,
-    issuedAt: '2026-01-01T00:00:00.000Z',
+    issuedAt,
     tenants: [
       {
         id: 'acme',
@@ -127,6 +131,61 @@ describe('desired-state verification', () => {
     expect(verified.warnings.join()).toMatch(/UNSIGNED/);
     // Dev mode relaxes the signature requirement, not the replay check.
     expect(refusal({ payload: canonicalJson(doc(4)) }, { production: false })).toBe('replay');
+  });
+});
+
+describe('desired-state freshness (replays of old signed documents)', () => {
+  const at = (ms: number) => new Date(Date.parse(ISSUED) + ms).toISOString();
+  const aged = { maxAgeMs: 10 * MINUTE };
+
+  it('refuses a document signed longer ago than the bound, or too far in the future', () => {
+    const good = signed(doc(5));
+    expect(refusal(good, { ...aged, nowMs: Date.parse(ISSUED) + 9 * MINUTE })).toBe('accepted');
+    expect(refusal(good, { ...aged, nowMs: Date.parse(ISSUED) + 11 * MINUTE })).toBe('stale');
+    expect(refusal(good, { ...aged, nowMs: Date.parse(ISSUED) - 11 * MINUTE })).toBe('stale');
+    // No bound: the agent's own saved document, read back at a restart.
+    expect(refusal(good, { nowMs: Date.parse(ISSUED) + 999 * MINUTE })).toBe('accepted');
+    try {
+      verifyEnvelope(good, { ...options, ...aged, nowMs: Date.parse(ISSUED) + 60 * MINUTE });
+      expect.unreachable('a stale document was accepted');
+    } catch (error) {
+      expect(error).toBeInstanceOf(DesiredRefusedError);
+      expect((error as Error).message).toMatch(
+        /issued at 2026-01-01T00:00:00.000Z, 3600 s ago, over the 600 s \(maxDocumentAgeSecs\)/,
+      );
+    }
+  });
+
+  it('refuses one signed before the accepted one, or below the coordinator generation', () => {
+    expect(refusal(signed(doc(6, 'node-1', at(-1))), { lastIssuedAt: ISSUED })).toBe('replay');
+    expect(refusal(signed(doc(6, 'node-1', at(1))), { lastIssuedAt: ISSUED })).toBe('accepted');
+    expect(refusal(signed(doc(5)), { minGeneration: 6 })).toBe('replay');
+    expect(refusal(signed(doc(6)), { minGeneration: 6 })).toBe('accepted');
+    expect(refusal(signed(doc(5, 'node-1', 'yesterday')))).toBe('malformed');
+  });
+
+  it('keeps its mark on disk, apart from the document, and never moves it back', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mvm-mark-'));
+    try {
+      const path = join(dir, 'desired-mark.json');
+      const marks = await DesiredMarkFile.open(path);
+      expect(marks.current).toEqual({ generation: 0, coordinatorGeneration: 0 });
+      await marks.accepted({ generation: 7, issuedAt: at(5) });
+      await marks.accepted({ generation: 3, issuedAt: at(1) });
+      await marks.coordinatorIssued(9);
+      await marks.coordinatorIssued(2);
+      const reopened = await DesiredMarkFile.open(path);
+      expect(reopened.current).toEqual({
+        generation: 7,
+        issuedAt: at(5),
+        coordinatorGeneration: 9,
+      });
+      expect((await stat(path)).mode & 0o777).toBe(0o600);
+      await writeFile(path, '{"generation":"x"}');
+      await expect(DesiredMarkFile.open(path)).rejects.toThrow(/document mark .* is damaged/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

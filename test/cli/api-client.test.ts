@@ -91,6 +91,8 @@ describe('createApiClient', () => {
     expect(error.details?.['problems']).toEqual([
       expect.stringMatching(/^tenant: /),
       expect.stringMatching(/^flake: /),
+      // An empty flake ref is both too short and not a ref.
+      expect.stringMatching(/^flake: a flake ref/),
       expect.stringMatching(/^vcpus: /),
       // The contract holds the server's limits (128-262144 MiB), so the CLI checks them too.
       expect.stringMatching(/^memMib: .*128/),

@@ -78,6 +78,7 @@ describe('completions', () => {
       'new',
       'connect',
       'net',
+      'status',
       'quickstart',
       'coordinator',
       'agent',

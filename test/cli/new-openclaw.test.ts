@@ -38,7 +38,7 @@ await describeEachCoordinator('mvm new openclaw and mvm connect', (coordinator) 
       /^tenant\s+smoke-app created: net \d+, 10\.\d+\.\d+\.0\/24, bridge br-tenant-\d+$/m,
       /^pool\s+gateways created \(gateway, 2 vCPU, 1024 MiB, 1024 MiB data disk\)$/m,
       /^pool\s+workers created \(worker, 2 vCPU, 1024 MiB, 2048 MiB data disk\)$/m,
-      /^image\s+pools record flake \.; both boot the dev image until image builds arrive/m,
+      /^image\s+both pools boot the dev image$/m,
       /^scale\s+gateways: 1 running, 0 warm, 0 sleeping \(1 instance\(s\) created\)$/m,
       /^scale\s+workers: 2 running, 1 warm, 0 sleeping \(3 instance\(s\) created\)$/m,
       /^next: mvm connect smoke-app$/m,
@@ -53,8 +53,9 @@ await describeEachCoordinator('mvm new openclaw and mvm connect', (coordinator) 
       role: 'gateway',
       vcpus: 2,
       memMib: 1024,
-      flake: '.',
-      profile: 'gateway',
+      image: null,
+      flake: null,
+      profile: null,
       counts: { running: 1, warm: 0, sleeping: 0 },
     });
     const workers = await json<PoolDetailView>('pool info smoke-app/workers --json');
@@ -148,13 +149,13 @@ await describeEachCoordinator('mvm new openclaw and mvm connect', (coordinator) 
     expect(clash.stderr).toContain("tenant 'net-app' already exists with net id 99, not 98");
 
     const small = await json<NewOpenclawResult>(
-      'new openclaw img-app --image registry.example/openclaw:1 --cpus 1 --mem 256 --data-disk 64 --workers 1 --warm-workers 0 --json',
+      'new openclaw img-app --image docker://registry.example/openclaw:1 --cpus 1 --mem 256 --data-disk 64 --workers 1 --warm-workers 0 --json',
     );
     expect(
-      small.pools.map((p) => [p.id, p.flake, p.profile, p.vcpus, p.memMib, p.dataDiskMib]),
+      small.pools.map((p) => [p.id, p.image, p.flake, p.vcpus, p.memMib, p.dataDiskMib]),
     ).toEqual([
-      ['gateways', 'registry.example/openclaw:1', 'image', 1, 256, 1024],
-      ['workers', 'registry.example/openclaw:1', 'image', 1, 256, 64],
+      ['gateways', 'docker://registry.example/openclaw:1', null, 1, 256, 1024],
+      ['workers', 'docker://registry.example/openclaw:1', null, 1, 256, 64],
     ]);
     expect(small.instances).toHaveLength(2);
     expect(small.image.note).toContain('dev image');

@@ -79,7 +79,7 @@ await describeEachCoordinator('mvm pool gc', (coordinator) => {
     expect(dry.kept.map((s) => s.id)).toEqual(order.slice(2).reverse());
     expect(dry.revisions).toEqual({
       current: null,
-      inUse: [{ revision: null, instances: 3, current: true }],
+      inUse: [{ revision: 'dev', instances: 3, current: true }],
       history: false,
     });
     expect(await list(api)).toEqual(before);

@@ -99,7 +99,8 @@ describe('smoke-test flow (docs: tenant and pool lifecycle)', () => {
       tenantId: 'smoke-test',
       id: 'workers',
       role: 'worker',
-      flake: '.',
+      // The CLI stores a local flake path as an absolute one.
+      flake: `path:${process.cwd()}`,
       profile: 'minimal',
     });
     expect(pool).toMatchObject({

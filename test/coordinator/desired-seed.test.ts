@@ -72,7 +72,7 @@ describe('mvm agent desired and the seed format', () => {
             {
               poolId: 'workers',
               role: 'worker',
-              flake: '.',
+              flake: `path:${process.cwd()}`,
               profile: 'minimal',
               vcpus: 2,
               memMib: 1024,

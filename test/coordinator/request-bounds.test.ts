@@ -17,7 +17,12 @@ type Json = Record<string, unknown>;
 interface Operation {
   operationId: string;
   parameters: Array<{ name: string; in: string; schema: unknown }>;
-  requestBody?: { content: { 'application/json': { schema: unknown } } };
+  requestBody?: {
+    content: {
+      'application/json'?: { schema: unknown };
+      'application/octet-stream'?: { schema: { maxLength?: number } };
+    };
+  };
 }
 
 function operations(): Operation[] {
@@ -27,7 +32,7 @@ function operations(): Operation[] {
 
 function requestSchema(operationId: string): Json {
   const op = operations().find((o) => o.operationId === operationId);
-  return (op?.requestBody?.content['application/json'].schema ?? {}) as Json;
+  return (op?.requestBody?.content['application/json']?.schema ?? {}) as Json;
 }
 
 function at(schema: Json, path: string): Json {
@@ -38,8 +43,13 @@ describe('request limits in the published contract', () => {
   it('bounds every string, integer, list and map of every request', () => {
     const problems = operations().flatMap((op) => [
       ...op.parameters.flatMap((p) => unboundedIn(p.schema, `${op.operationId} ${p.in} ${p.name}`)),
-      ...(op.requestBody
+      ...(op.requestBody?.content['application/json']
         ? unboundedIn(op.requestBody.content['application/json'].schema, `${op.operationId} body`)
+        : []),
+      // A byte body (an upload) is bounded by its length.
+      ...(op.requestBody?.content['application/octet-stream'] &&
+      op.requestBody.content['application/octet-stream'].schema.maxLength === undefined
+        ? [`${op.operationId} body: bytes without maxLength`]
         : []),
     ]);
     expect(problems).toEqual([]);

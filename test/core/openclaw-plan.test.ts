@@ -15,8 +15,6 @@ describe('planOpenclaw', () => {
         vcpus: 2,
         memMib: 1024,
         dataDiskMib: 1024,
-        flake: '.',
-        profile: 'gateway',
         counts: { running: 1, warm: 0, sleeping: 0 },
       },
       {
@@ -25,8 +23,6 @@ describe('planOpenclaw', () => {
         vcpus: 2,
         memMib: 1024,
         dataDiskMib: 2048,
-        flake: '.',
-        profile: 'worker',
         counts: { running: 2, warm: 1, sleeping: 0 },
       },
     ]);
@@ -37,6 +33,20 @@ describe('planOpenclaw', () => {
     // Running instances hold vCPUs (1 gateway + 3 workers); warm ones hold memory too.
     expect(plan.raised).toEqual({ maxVcpus: 128, maxMemMib: 5 * 32768 });
     expect(plan.quotas.maxRunning).toBe(defaultQuotas.maxRunning);
+  });
+
+  it('gives both pools one source: a flake (profile = role), an OCI image, or the dev image', () => {
+    const flake = planOpenclaw({ flake: 'github:org/claw' }).pools;
+    expect(flake.map((p) => [p.flake, p.profile, p.image])).toEqual([
+      ['github:org/claw', 'gateway', undefined],
+      ['github:org/claw', 'worker', undefined],
+    ]);
+    const image = planOpenclaw({ image: 'docker://registry.example/claw:1' }).pools;
+    expect(image.map((p) => [p.image, p.flake])).toEqual([
+      ['docker://registry.example/claw:1', undefined],
+      ['docker://registry.example/claw:1', undefined],
+    ]);
+    expect(() => planOpenclaw({ image: 'registry.example/claw:1' })).toThrow(/transport syntax/);
   });
 
   it('refuses bad sizes and two image sources at once', () => {

@@ -32,6 +32,9 @@ describe('validatePoolSpec', () => {
     { dataDiskMib: 1048576 },
     { flake: '.' },
     { profile: 'a' },
+    { flake: undefined, profile: undefined },
+    { flake: undefined, profile: undefined, image: 'oci:/images/app:v1' },
+    { flake: undefined, profile: undefined, image: 'docker://registry.example/app:1' },
   ])('accepts the boundary %j', (patch) => {
     expect(poolSpecProblems({ ...good, ...patch })).toEqual([]);
   });
@@ -54,6 +57,12 @@ describe('validatePoolSpec', () => {
     [{ profile: 'Default' }, /profile id 'Default' is invalid/],
     [{ profile: '' }, /profile id '' is invalid/],
     [{ profile: 'web-' }, /profile id 'web-' is invalid/],
+    [{ flake: 'github:acme/images#tenant-x' }, /names an attribute/],
+    [{ flake: 'acme/images' }, /is not a flake ref/],
+    [{ profile: undefined }, 'a flake source needs both --flake and --profile'],
+    [{ image: 'oci:/x' }, /not both/],
+    [{ flake: undefined, profile: undefined, image: 'registry/app:1' }, /transport syntax/],
+    [{ flake: undefined, profile: undefined, image: 'oci:/dir:bad tag' }, /transport syntax/],
   ] as [Partial<PoolSpecValues>, string | RegExp][])('rejects %j', (patch, problem) => {
     const problems = poolSpecProblems({ ...good, ...patch });
     expect(problems).toHaveLength(1);

@@ -37,6 +37,7 @@ export function pool(tenantId = 'acme', id = 'workers', overrides: Partial<Pool>
     tenantId,
     id,
     role: 'worker',
+    image: null,
     flake: 'github:acme/images',
     profile: 'minimal',
     revision: null,

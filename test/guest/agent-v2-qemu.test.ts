@@ -61,9 +61,12 @@ describe.runIf(gate.run)('guest agent v2 in a real guest', () => {
     const info = await client.info();
     expect(info).toMatchObject({ proto: 2, agent: 'mvm-agent' });
     expect(info.caps).toEqual(expect.arrayContaining(['exec', 'pty', 'files']));
-    // The image's root is untouched: the agent lives on mvm's drive, mounted read-only.
+    // The image's root is untouched: it is the read-only lower layer of an overlay whose
+    // upper layer is a tmpfs, and the agent lives on mvm's drive, mounted read-only.
     const mounts = await execText(client, { argv: ['cat', '/proc/mounts'] });
-    expect(mounts.stdout).toMatch(/^\/dev\/vd\w+ \/ ext4 ro/m);
+    expect(mounts.stdout).toMatch(
+      /^overlay \/ overlay rw,[^ ]*lowerdir=\/image,upperdir=\/layer\/upper/m,
+    );
     expect(mounts.stdout).toMatch(/^\/dev\/vd\w+ \/mvm ext4 ro/m);
     expect((await execText(client, { argv: ['ls', '/sbin'] })).stdout).toBe('');
   });

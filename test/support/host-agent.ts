@@ -24,13 +24,14 @@ export async function agentBinary(): Promise<string> {
   return (await ensureGuestAgent(DEFAULT_CACHE_DIR, new NodeProcessRunner())).path;
 }
 
-export async function startHostAgent(): Promise<HostAgent> {
+/** `env`: more of the agent's environment (MVM_RUN_SPEC for a workload's run spec). */
+export async function startHostAgent(env: Record<string, string> = {}): Promise<HostAgent> {
   const binary = await agentBinary();
   const dir = await mkdtemp(join(tmpdir(), 'mvm-ha-'));
   const socket = join(dir, 'agent.sock');
   const stateDir = join(dir, 'state');
   const child = spawn(binary, ['serve', '--unix', socket], {
-    env: { MVM_STATE_DIR: stateDir, PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
+    env: { MVM_STATE_DIR: stateDir, PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   await until(

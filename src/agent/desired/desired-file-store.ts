@@ -29,12 +29,14 @@ export class DesiredFileStore {
 
   /**
    * The stored document, verified again (the file may have been edited): signature and node
-   * are checked, generation is not, since this is the document the generation count starts from.
+   * are checked, and the generation only against a bound the caller keeps elsewhere (the
+   * agent's mark), since this is the document its own count starts from. No age bound: the
+   * agent keeps converging on what it accepted while the coordinator is away.
    */
   async loadVerified(
-    options: Omit<VerifyOptions, 'lastGeneration'>,
+    options: Omit<VerifyOptions, 'lastGeneration' | 'maxAgeMs'> & { lastGeneration?: number },
   ): Promise<VerifiedDocument | undefined> {
     const envelope = await this.load();
-    return envelope && verifyEnvelope(envelope, { ...options, lastGeneration: -1 });
+    return envelope && verifyEnvelope(envelope, { lastGeneration: -1, ...options });
   }
 }

@@ -1,4 +1,5 @@
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { documentStaleness, type FreshnessBounds } from '../../core/document-freshness.ts';
 import { errorMessage, MvmError, type ErrorCode } from '../../core/errors.ts';
 import {
   nodeDesiredSchema,
@@ -9,7 +10,7 @@ import {
 
 /** Why an agent refused a desired-state document. */
 export type RefusalReason =
-  'malformed' | 'unsigned' | 'unknown_signer' | 'bad_signature' | 'replay' | 'wrong_node';
+  'malformed' | 'unsigned' | 'unknown_signer' | 'bad_signature' | 'replay' | 'stale' | 'wrong_node';
 
 const codeOf: Record<RefusalReason, ErrorCode> = {
   malformed: 'invalid_argument',
@@ -17,6 +18,7 @@ const codeOf: Record<RefusalReason, ErrorCode> = {
   unknown_signer: 'permission_denied',
   bad_signature: 'permission_denied',
   replay: 'conflict',
+  stale: 'conflict',
   wrong_node: 'conflict',
 };
 
@@ -28,11 +30,10 @@ export class DesiredRefusedError extends MvmError {
   }
 }
 
-export interface VerifyOptions {
+/** The freshness bounds (generation, time, age) beside who may sign and for which node. */
+export interface VerifyOptions extends FreshnessBounds {
   /** PEM public keys whose signatures this agent accepts. */
   trustedKeys: readonly string[];
-  /** Generation of the last document accepted; anything not newer is a replay. */
-  lastGeneration: number;
   /** Production refuses unsigned documents; dev accepts them with a warning. */
   production: boolean;
   nodeId: string;
@@ -57,8 +58,9 @@ function keyIdOf(key: KeyObject): string {
 
 /**
  * Checks a desired-state envelope before anything in it is believed: signature over the
- * exact payload bytes by a trusted key, then the document's shape, its node and its
- * generation. Throws DesiredRefusedError saying which check failed.
+ * exact payload bytes by a trusted key, then the document's shape, its node, and that it is
+ * newer than what the agent has seen and within its age bound (core/document-freshness.ts).
+ * Throws DesiredRefusedError saying which check failed.
  */
 export function verifyEnvelope(envelope: unknown, options: VerifyOptions): VerifiedDocument {
   const parsed = signedEnvelopeSchema.safeParse(envelope);
@@ -75,13 +77,8 @@ export function verifyEnvelope(envelope: unknown, options: VerifyOptions): Verif
       { nodeId: document.nodeId },
     );
   }
-  if (document.generation <= options.lastGeneration) {
-    throw new DesiredRefusedError(
-      'replay',
-      `generation ${document.generation} is not newer than the accepted ${options.lastGeneration}`,
-      { generation: document.generation, lastGeneration: options.lastGeneration },
-    );
-  }
+  const stale = documentStaleness(document, options);
+  if (stale) throw new DesiredRefusedError(stale.reason, stale.message, stale.details);
   return { document, keyId, warnings };
 }
 

@@ -13,6 +13,12 @@ export interface WatchDesiredOptions {
   production: boolean;
   /** Generation of the document the agent already holds (0 when it has none). */
   lastGeneration: number;
+  /** When that document was signed: an earlier one is a replay. */
+  lastIssuedAt?: string;
+  /** The generation the coordinator last said it issued (read before each check). */
+  minGeneration?: () => number;
+  /** Documents signed longer ago than this (by `clock`) are refused as stale. */
+  maxAgeMs?: number;
   /** Called with each verified document, in generation order; persist it before returning. */
   onDocument(verified: VerifiedDocument, envelope: SignedEnvelope): Promise<void> | void;
   /** Failures the loop survives (unreachable coordinator, refused documents). */
@@ -36,16 +42,16 @@ const ANSWER_SLACK_MS = 10_000;
  */
 export async function watchDesired(options: WatchDesiredOptions): Promise<void> {
   const backoff = options.backoff ?? { initialMs: 200, maxMs: 10_000 };
-  let last = options.lastGeneration;
+  let last = { generation: options.lastGeneration, issuedAt: options.lastIssuedAt };
   let delay = backoff.initialMs;
   while (!options.signal.aborted) {
     try {
-      const answer = await poll(options, last);
+      const answer = await poll(options, last.generation);
       delay = backoff.initialMs;
       if (answer === undefined) continue;
       const verified = verifyEnvelope(answer, verifyOptions(options, last));
       await options.onDocument(verified, answer);
-      last = verified.document.generation;
+      last = verified.document;
     } catch (error) {
       if (options.signal.aborted) break;
       options.onError?.(error, delay);
@@ -55,12 +61,20 @@ export async function watchDesired(options: WatchDesiredOptions): Promise<void> 
   }
 }
 
-function verifyOptions(options: WatchDesiredOptions, last: number): VerifyOptions {
+function verifyOptions(
+  options: WatchDesiredOptions,
+  last: { generation: number; issuedAt: string | undefined },
+): VerifyOptions {
   return {
     trustedKeys: options.trustedKeys,
     production: options.production,
     nodeId: options.nodeId,
-    lastGeneration: last,
+    lastGeneration: last.generation,
+    ...(last.issuedAt !== undefined ? { lastIssuedAt: last.issuedAt } : {}),
+    ...(options.minGeneration ? { minGeneration: options.minGeneration() } : {}),
+    ...(options.maxAgeMs !== undefined
+      ? { maxAgeMs: options.maxAgeMs, nowMs: options.clock.now().getTime() }
+      : {}),
   };
 }
 

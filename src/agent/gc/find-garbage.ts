@@ -2,6 +2,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GcItem } from '../../contract/agent-api.ts';
 import { decideArtifacts } from '../../core/artifact-retention.ts';
+import { artifactsOf } from '../../core/revision.ts';
 import { listCacheEntries } from '../../drivers/dev-image/cache-entries.ts';
 import { usageOf } from '../../drivers/fs/disk-usage.ts';
 import {
@@ -188,6 +189,52 @@ async function artifacts(
   }));
 }
 
+/**
+ * Fetched revisions no instance record here names (any status: a stopped one may start
+ * again), and the artifacts only they name; partial transfers go too.
+ */
+async function revisions(deps: RuntimeDeps, records: readonly VmRecord[]): Promise<Garbage[]> {
+  const cache = deps.revisions;
+  if (!cache) return [];
+  const manifests = await cache.cachedManifests();
+  const used = new Set(records.map((r) => r.spec.revision));
+  const needed = new Set(
+    [...manifests]
+      .filter(([id]) => used.has(id))
+      .flatMap(([, m]) => artifactsOf(m).map((a) => a.sha256)),
+  );
+  const found: Garbage[] = [];
+  for (const id of manifests.keys()) {
+    if (used.has(id)) continue;
+    const path = cache.manifestPath(id);
+    found.push({
+      item: { kind: 'revision', name: id, path, reason: 'no instance here runs this revision' },
+      async remove() {
+        await rm(path, { force: true });
+        return true;
+      },
+    });
+  }
+  for (const artifact of await cache.store.list()) {
+    if (needed.has(artifact.sha256)) continue;
+    const path = cache.store.path(artifact.sha256);
+    found.push({
+      item: {
+        kind: 'artifact',
+        name: `revision ${artifact.sha256}`,
+        path,
+        bytes: artifact.bytes,
+        reason: 'no revision an instance here runs names it',
+      },
+      async remove() {
+        await rm(path, { force: true });
+        return true;
+      },
+    });
+  }
+  return found;
+}
+
 /** Everything `mvm node gc` collects on this node, found without changing anything. */
 export async function findGarbage(
   deps: RuntimeDeps,
@@ -201,6 +248,7 @@ export async function findGarbage(
     ...(await snapshots(deps, records)),
     ...(await taps(deps, notes)),
     ...(await artifacts(deps, kept, notes)),
+    ...(await revisions(deps, records)),
   ];
   return { garbage, kept, notes };
 }

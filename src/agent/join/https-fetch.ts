@@ -1,5 +1,7 @@
 import { request as httpsRequest } from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 /** What a TLS client needs; read anew for every request so a rotated identity takes effect. */
 export interface TlsMaterial {
@@ -12,15 +14,19 @@ export interface TlsMaterial {
 
 export type HttpsFetch = (request: Request) => Promise<Response>;
 
-function responseFrom(incoming: IncomingMessage, body: Buffer): Response {
+/** The answer as a Response whose body streams from the socket (an artifact is not held whole). */
+function responseFrom(incoming: IncomingMessage): Response {
   const headers = new Headers();
   for (const [name, value] of Object.entries(incoming.headers)) {
     if (value === undefined) continue;
     for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
   }
   const status = incoming.statusCode ?? 500;
-  const empty = status === 204 || status === 304 || body.length === 0;
-  return new Response(empty ? null : new Uint8Array(body), { status, headers });
+  if (status === 204 || status === 304) {
+    incoming.resume();
+    return new Response(null, { status, headers });
+  }
+  return new Response(Readable.toWeb(incoming) as ReadableStream<Uint8Array>, { status, headers });
 }
 
 /**
@@ -32,7 +38,10 @@ function responseFrom(incoming: IncomingMessage, body: Buffer): Response {
 export function createHttpsFetch(material: () => TlsMaterial): HttpsFetch {
   return async (request) => {
     const tls = material();
-    const body = request.body === null ? undefined : Buffer.from(await request.arrayBuffer());
+    // JSON goes whole (with its length); bytes (an upload) stream out as they are read.
+    const streamed = request.headers.get('content-type') === 'application/octet-stream';
+    const body =
+      request.body === null || streamed ? undefined : Buffer.from(await request.arrayBuffer());
     return new Promise<Response>((resolve, reject) => {
       const req = httpsRequest(request.url, {
         method: request.method,
@@ -44,13 +53,10 @@ export function createHttpsFetch(material: () => TlsMaterial): HttpsFetch {
         signal: request.signal,
       });
       req.once('error', reject);
-      req.once('response', (incoming) => {
-        const chunks: Buffer[] = [];
-        incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
-        incoming.once('error', reject);
-        incoming.once('end', () => resolve(responseFrom(incoming, Buffer.concat(chunks))));
-      });
-      req.end(body);
+      req.once('response', (incoming) => resolve(responseFrom(incoming)));
+      if (streamed && request.body !== null) {
+        pipeline(Readable.fromWeb(request.body), req).catch(reject);
+      } else req.end(body);
     });
   };
 }

@@ -3,7 +3,8 @@ import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { DesiredFileStore } from '../desired/desired-file-store.ts';
-import type { VerifiedDocument } from '../desired/verify-desired.ts';
+import type { DesiredMarkFile } from '../desired/desired-mark-file.ts';
+import { DesiredRefusedError, type VerifiedDocument } from '../desired/verify-desired.ts';
 import { watchDesired } from '../desired/watch-desired.ts';
 import type { InstanceRuntime } from '../runtime/instance-runtime.ts';
 import {
@@ -23,6 +24,10 @@ export interface AgentLoopOptions {
   /** The tenant network, given each document's VXLAN peers (absent when networking is off). */
   network?: DocumentNetwork;
   store: DesiredFileStore;
+  /** How far documents have been seen, kept apart from them; absent: the saved document's. */
+  marks?: DesiredMarkFile;
+  /** Documents from the coordinator signed longer ago than this are refused (a replay). */
+  maxAgeMs?: number;
   reporter?: StatusReporter;
   clock: Clock;
   logger?: Logger;
@@ -38,19 +43,7 @@ export interface AgentLoopOptions {
  * periodically. Passes never overlap: a new document waits for the running pass to finish.
  */
 export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
-  let current: VerifiedDocument | undefined = await options.store
-    .loadVerified({
-      trustedKeys: options.trustedKeys,
-      production: options.production,
-      nodeId: options.nodeId,
-    })
-    .catch((error: unknown) => {
-      options.logger?.warn(
-        { err: error },
-        'saved desired document refused; waiting for a fresh one',
-      );
-      return undefined;
-    });
+  let current = await loadSaved(options);
   let running: Promise<void> = Promise.resolve();
   const pass = (): Promise<void> => {
     running = running.then(async () => {
@@ -68,25 +61,84 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
   };
   await pass();
   const timer = setInterval(() => void pass(), options.resyncMs ?? 30_000);
+  const mark = options.marks?.current;
   try {
     await watchDesired({
       api: options.api,
       nodeId: options.nodeId,
       trustedKeys: options.trustedKeys,
       production: options.production,
-      lastGeneration: current?.document.generation ?? 0,
+      // Without a document of its own (refused, wiped), ask again for the marked generation.
+      lastGeneration: current?.document.generation ?? Math.max((mark?.generation ?? 0) - 1, 0),
+      ...lastIssuedAt(current, mark?.issuedAt),
+      ...(options.marks ? { minGeneration: minGeneration(options.marks) } : {}),
+      ...(options.maxAgeMs !== undefined ? { maxAgeMs: options.maxAgeMs } : {}),
       signal: options.signal,
       clock: options.clock,
       onDocument: async (verified: VerifiedDocument, envelope: SignedEnvelope) => {
+        // The document first: a crash between the two leaves a mark behind it, never ahead
+        // (a mark ahead would refuse the saved document at the next start).
         await options.store.save(envelope);
+        await options.marks?.accepted(verified.document);
         current = verified;
         await pass();
       },
-      onError: (error, retryInMs) =>
-        options.logger?.warn({ err: error, retryInMs }, 'desired watch'),
+      onError: (error, retryInMs) => logWatchError(options.logger, error, retryInMs),
     });
   } finally {
     clearInterval(timer);
     await running;
   }
+}
+
+/**
+ * The last accepted document, verified again; one behind the mark (a desired.json put back
+ * from an older copy) is refused and the agent waits for a fresh one, changing nothing.
+ */
+async function loadSaved(options: AgentLoopOptions): Promise<VerifiedDocument | undefined> {
+  const mark = options.marks?.current;
+  try {
+    return await options.store.loadVerified({
+      trustedKeys: options.trustedKeys,
+      production: options.production,
+      nodeId: options.nodeId,
+      ...(mark ? { lastGeneration: mark.generation - 1 } : {}),
+      ...(mark?.issuedAt !== undefined ? { lastIssuedAt: mark.issuedAt } : {}),
+    });
+  } catch (error) {
+    options.logger?.warn(
+      { err: error, ...refusalOf(error) },
+      'saved desired document refused; waiting for a fresh one',
+    );
+    return undefined;
+  }
+}
+
+function lastIssuedAt(
+  current: VerifiedDocument | undefined,
+  marked: string | undefined,
+): { lastIssuedAt?: string } {
+  const times = [current?.document.issuedAt, marked].filter((t) => t !== undefined);
+  const latest = times.sort((a, b) => Date.parse(b) - Date.parse(a))[0];
+  return latest === undefined ? {} : { lastIssuedAt: latest };
+}
+
+function minGeneration(marks: DesiredMarkFile): () => number {
+  return () => marks.current.coordinatorGeneration;
+}
+
+function refusalOf(error: unknown): { refused?: string } {
+  return error instanceof DesiredRefusedError ? { refused: error.reason } : {};
+}
+
+/** A refused document is said as such: it changed nothing, and its reason is what to fix. */
+function logWatchError(logger: Logger | undefined, error: unknown, retryInMs: number): void {
+  if (error instanceof DesiredRefusedError) {
+    logger?.warn(
+      { err: error, refused: error.reason, ...error.details, retryInMs },
+      'desired-state document refused; nothing applied',
+    );
+    return;
+  }
+  logger?.warn({ err: error, retryInMs }, 'desired watch');
 }

@@ -25,9 +25,14 @@ export function coordinatorReporter(
   const sent = new Map<string, string>();
   return {
     forget: () => sent.clear(),
-    async report(ref: InstanceRef, status: InstanceStatus, failureReason?: string) {
+    async report(
+      ref: InstanceRef,
+      status: InstanceStatus,
+      failureReason?: string,
+      revision?: string,
+    ) {
       const key = `${ref.tenantId}/${ref.poolId}/${ref.instanceId}`;
-      const said = `${status}\n${failureReason ?? ''}`;
+      const said = `${status}\n${failureReason ?? ''}\n${revision ?? ''}`;
       if (sent.get(key) === said) return;
       try {
         await api.call('reportInstanceStatus', {
@@ -39,6 +44,7 @@ export function coordinatorReporter(
           },
           body: {
             status,
+            ...(revision !== undefined ? { revision } : {}),
             // A command's output may hold escapes the contract refuses: relay it defanged.
             ...(failureReason
               ? { failureReason: toMultilineText(failureReason, MAX_FAILURE_REASON) }

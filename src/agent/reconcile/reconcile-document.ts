@@ -9,7 +9,13 @@ import { runPlan } from './run-plan.ts';
 
 /** Where observed statuses go (the coordinator, when there is one). */
 export interface StatusReporter {
-  report(ref: InstanceRef, status: InstanceStatus, failureReason?: string): Promise<void>;
+  /** `revision`: the one a run that left the instance running booted it with. */
+  report(
+    ref: InstanceRef,
+    status: InstanceStatus,
+    failureReason?: string,
+    revision?: string,
+  ): Promise<void>;
 }
 
 export interface ReconcileStep {

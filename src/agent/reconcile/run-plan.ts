@@ -36,9 +36,14 @@ interface Target {
 export async function runPlan(run: PlanRun, plan: ReconcilePlan): Promise<ReconcileStep[]> {
   const targets = targetsOf(run);
   const results: ReconcileStep[] = [];
-  const finish = async (instance: string, status: InstanceStatus, error?: string) => {
+  const finish = async (
+    instance: string,
+    status: InstanceStatus,
+    error?: string,
+    revision?: string,
+  ) => {
     const target = targetOf(targets, instance);
-    if (target.reported) await run.reporter?.report(target.ref, status, error);
+    if (target.reported) await run.reporter?.report(target.ref, status, error, revision);
     const step = { instance, desired: target.desired, status, ...(error ? { error } : {}) };
     results.push(step);
     run.onStep?.(step);
@@ -59,7 +64,11 @@ export async function runPlan(run: PlanRun, plan: ReconcilePlan): Promise<Reconc
     try {
       const force = target.forceSleep === true;
       const record = await run.runtime.run(target.ref, steps, target.body, { force });
-      if (end === last.get(instance)) await finish(instance, record?.status ?? 'destroyed');
+      if (end === last.get(instance)) {
+        // A run that leaves it running ran its spec: the revision it boots is the spec's.
+        const running = record?.status === 'running' ? record.spec.revision : undefined;
+        await finish(instance, record?.status ?? 'destroyed', undefined, running);
+      }
     } catch (caught) {
       failed.add(instance);
       if (caught instanceof GuestBusyError) {

@@ -1,3 +1,4 @@
+import type { RevisionCache } from '../artifacts/revision-cache.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { Cgroups } from '../../ports/cgroups.ts';
 import type { Clock } from '../../ports/clock.ts';
@@ -37,6 +38,8 @@ export interface RuntimeDeps {
   /** Absent on hosts without a cgroup2 mount: VMs then run unconfined (reported in stats). */
   cgroups?: Cgroups;
   images: ImageSource;
+  /** Built revisions fetched from the coordinator (node gc removes what no instance uses). */
+  revisions?: RevisionCache;
   clock: Clock;
   logger: Logger;
   vms: VmRepo;

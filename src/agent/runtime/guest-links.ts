@@ -12,6 +12,8 @@ import type { VmHandle } from '../../ports/vmm.ts';
  */
 export class GuestLinks {
   private readonly clients = new Map<string, { socket: string; client: GuestAgentClient }>();
+  /** Instances whose guest broke the protocol, with what it did; the runtime fails them. */
+  private readonly lies = new Map<string, string>();
 
   constructor(
     private readonly channel: 'vsock' | 'virtio-serial',
@@ -30,14 +32,22 @@ export class GuestLinks {
     const client = new GuestAgentClient(transport, {
       logger: this.logger,
       requestTimeoutMs: this.requestTimeoutMs,
+      onViolation: (reason) => this.lies.set(vm.key, reason),
     });
     this.clients.set(vm.key, { socket: vm.guestSocket, client });
     return client;
   }
 
+  /** What each lying guest did, by instance key (until dropped). */
+  violations(): ReadonlyMap<string, string> {
+    return this.lies;
+  }
+
+  /** Ends the instance's client; a new VMM process starts with a clean slate. */
   drop(key: string): void {
     this.clients.get(key)?.client.close();
     this.clients.delete(key);
+    this.lies.delete(key);
   }
 
   closeAll(): void {

@@ -1,4 +1,6 @@
 import { ValidationError } from '../../core/errors.ts';
+import { isRevisionId } from '../../core/revision.ts';
+import type { CachedRevision } from '../artifacts/revision-cache.ts';
 import type { DevImage } from '../../drivers/dev-image/build-dev-image.ts';
 
 /** A bootable guest image revision, resolved to files on this host. */
@@ -10,6 +12,11 @@ export interface GuestImage {
   rootfsPath?: string;
   /** mvm's read-only drive (init, guest agent), mounted at /mvm beside the image's root. */
   initDrivePath?: string;
+  /**
+   * The revision's run-spec drive (label `mvm-run`: the image's process, Env, WorkingDir,
+   * User), mounted at /mvm/run; absent, the guest runs no workload service.
+   */
+  runSpecPath?: string;
   cmdlineBase: string;
 }
 
@@ -44,6 +51,86 @@ export function devImageSource(load: () => Promise<DevImage>): ImageSource {
         rootfsPath: dev.rootfs,
         initDrivePath: dev.initDrive,
         cmdlineBase: dev.cmdlineBase,
+      };
+      return resolved;
+    },
+  };
+}
+
+/**
+ * A root filesystem built from a workload's image (an OCI image today: see
+ * drivers/image/oci-rootfs.ts), with its run-spec drive.
+ */
+export interface WorkloadRootfs {
+  rootfsPath: string;
+  runSpecPath: string;
+}
+
+/**
+ * Revisions whose root filesystem is a built workload image boot the base image's kernel,
+ * initramfs and mvm's init drive (the initramfs mounts any drive labelled `rootfs`, so the
+ * image needs nothing of mvm's) with that rootfs and its run-spec drive. `lookup` maps a
+ * revision to its files on this host (the revisions' artifact store does; tests use a Map);
+ * a revision it does not know goes to the base source.
+ */
+export function workloadImageSource(
+  base: ImageSource,
+  lookup: (revision: string) => Promise<WorkloadRootfs | undefined>,
+): ImageSource {
+  let resolved: GuestImage | undefined;
+  return {
+    current: () => resolved ?? base.current?.(),
+    async resolve(revision) {
+      const workload = await lookup(revision);
+      if (!workload) {
+        resolved = await base.resolve(revision);
+        return resolved;
+      }
+      const kernel = await base.resolve('dev');
+      resolved = {
+        revision,
+        kernelPath: kernel.kernelPath,
+        ...(kernel.initrdPath ? { initrdPath: kernel.initrdPath } : {}),
+        ...(kernel.initDrivePath ? { initDrivePath: kernel.initDrivePath } : {}),
+        rootfsPath: workload.rootfsPath,
+        runSpecPath: workload.runSpecPath,
+        cmdlineBase: kernel.cmdlineBase,
+      };
+      return resolved;
+    },
+  };
+}
+
+/** What a revision source needs of the node's cache (agent/artifacts/revision-cache.ts). */
+export interface RevisionFiles {
+  ensure(id: string): Promise<CachedRevision>;
+}
+
+/**
+ * Revisions `mvm pool build` recorded (ids: 64 hex digits) boot from their own artifacts,
+ * fetched into this node's cache and checked by hash, with mvm's init drive from the node's
+ * base image (no revision carries mvm's code); `dev` and the dev image's hash go to `base`.
+ */
+export function revisionImageSource(base: ImageSource, files: RevisionFiles): ImageSource {
+  let resolved: GuestImage | undefined;
+  return {
+    current: () => resolved ?? base.current?.(),
+    async resolve(revision) {
+      if (!isRevisionId(revision)) {
+        resolved = await base.resolve(revision);
+        return resolved;
+      }
+      const cached = await files.ensure(revision);
+      const { manifest } = cached;
+      const node = await base.resolve('dev');
+      resolved = {
+        revision,
+        kernelPath: cached.path(manifest.kernel),
+        ...(manifest.initrd ? { initrdPath: cached.path(manifest.initrd) } : {}),
+        rootfsPath: cached.path(manifest.rootfs),
+        ...(node.initDrivePath ? { initDrivePath: node.initDrivePath } : {}),
+        ...(manifest.runSpec ? { runSpecPath: cached.path(manifest.runSpec) } : {}),
+        cmdlineBase: manifest.cmdline,
       };
       return resolved;
     },

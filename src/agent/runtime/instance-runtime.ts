@@ -11,9 +11,13 @@ import type {
   PtyRequest,
 } from '../../drivers/guest-channel/exec-session.ts';
 import type { GetFileHandle, PutFileOptions } from '../../drivers/guest-channel/file-session.ts';
+import { readWorkloadLog, tailWorkloadLog } from '../../drivers/guest-channel/workload-log.ts';
+import type { WorkloadLogView } from '../../drivers/guest-channel/workload-log.ts';
 import type { Readable } from 'node:stream';
 import type { VmRecord } from '../state/vm-repo.ts';
+import { openConsoleStream, type ConsoleStreamOptions } from './console-stream.ts';
 import { guestOf } from './guest-access.ts';
+import { consoleLog, instanceDir } from './layout.ts';
 import { boot, prepare, wake } from './boot-steps.ts';
 import type { RuntimeDeps } from './deps.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
@@ -22,7 +26,8 @@ import { assertIdentityKept, newRecordFields, specChange } from './spec-change.t
 import { requireHandle, save } from './step-context.ts';
 import { destroy, stop } from './stop-steps.ts';
 import { vmKey } from './vm-key.ts';
-import { failExitedVmms } from './vmm-exits.ts';
+import { failLyingGuests } from './guest-violations.ts';
+import { failExitedVmms, type Locked } from './vmm-exits.ts';
 
 export interface InstanceRef {
   tenantId: string;
@@ -146,12 +151,32 @@ export class InstanceRuntime {
     return guestOf(this.deps, await this.get(ref)).getFile(path);
   }
 
+  /** The serial console as this host keeps it, in any status (the guest is not asked). */
+  async consoleLog(ref: InstanceRef, options: ConsoleStreamOptions): Promise<Readable> {
+    const record = await this.get(ref);
+    return openConsoleStream(consoleLog(instanceDir(this.deps.layout, record.key)), options);
+  }
+
+  /** The workload's log: its last `tail` lines, or what came after position `from`. */
+  async workloadLogs(
+    ref: InstanceRef,
+    query: { tail?: number; from?: number },
+  ): Promise<WorkloadLogView> {
+    const guest = guestOf(this.deps, await this.get(ref));
+    return query.from !== undefined
+      ? readWorkloadLog(guest, query.from)
+      : tailWorkloadLog(guest, query.tail ?? 100);
+  }
+
   /**
    * Marks running and warm instances whose VMM died meanwhile (an OOM kill in its cgroup, a
-   * crash) as failed with the reason; returns them. The serving agent runs it periodically.
+   * crash) or whose guest broke the protocol as failed with the reason; returns them. The
+   * serving agent runs it periodically.
    */
-  failExited(): Promise<VmRecord[]> {
-    return failExitedVmms(this.deps, (key, work) => this.mutex.run(key, work));
+  async failExited(): Promise<VmRecord[]> {
+    const locked: Locked = (key, work) => this.mutex.run(key, work);
+    const exited = await failExitedVmms(this.deps, locked);
+    return [...exited, ...(await failLyingGuests(this.deps, locked))];
   }
 
   /** Runs `work` holding the instance's lock (recovery and stats use it). */

@@ -53,6 +53,7 @@ async function guestStats(deps: RuntimeDeps, record: VmRecord): Promise<LocalSta
       counter: status.counter,
       ip: status.ip,
       bootId: status.boot_id,
+      ...(status.workload ? { workload: status.workload } : {}),
     };
   } catch {
     return null;

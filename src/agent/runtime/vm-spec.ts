@@ -61,6 +61,7 @@ const driveBuilders: Record<
 > = {
   // The dev image may boot from its initrd alone: then there is no rootfs to attach. mvm's
   // own drive (init and agent) comes with the image's root, never inside it.
+  // The run-spec drive (the image's process, Env, WorkingDir) comes per revision beside it.
   rootfs: async (_deps, _record, _dir, image) =>
     image.rootfsPath
       ? {
@@ -68,6 +69,9 @@ const driveBuilders: Record<
             { id: 'rootfs', path: image.rootfsPath, readOnly: true },
             ...(image.initDrivePath
               ? [{ id: 'mvm-init', path: image.initDrivePath, readOnly: true }]
+              : []),
+            ...(image.runSpecPath
+              ? [{ id: 'mvm-run', path: image.runSpecPath, readOnly: true }]
               : []),
           ],
         }

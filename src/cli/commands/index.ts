@@ -17,6 +17,7 @@ import { instanceDestroy } from './instance/destroy.ts';
 import { instanceExec } from './instance/exec.ts';
 import { instanceInfo } from './instance/info.ts';
 import { instanceList } from './instance/list.ts';
+import { instanceLogs } from './instance/logs.ts';
 import { instanceShell, instanceSsh } from './instance/shell.ts';
 import { instanceSleep } from './instance/sleep.ts';
 import { instanceStats } from './instance/stats.ts';
@@ -28,6 +29,7 @@ import { netVerify } from './net/verify.ts';
 import { newOpenclaw } from './new/openclaw.ts';
 import { connect } from './connect.ts';
 import { quickstart } from './quickstart.ts';
+import { status } from './status/status.ts';
 import { nodeDisk } from './node/disk.ts';
 import { nodeGc } from './node/gc.ts';
 import { nodeInfo } from './node/info.ts';
@@ -35,11 +37,13 @@ import { nodeJoinToken } from './node/join-token.ts';
 import { nodeList } from './node/list.ts';
 import { nodeStats } from './node/stats.ts';
 import { poolConfigGet, poolConfigList, poolConfigSet, poolConfigUnset } from './pool/config.ts';
+import { poolBuild } from './pool/build.ts';
 import { poolCreate } from './pool/create.ts';
 import { poolDestroy } from './pool/destroy.ts';
 import { poolGc } from './pool/gc.ts';
 import { poolInfo } from './pool/info.ts';
 import { poolList } from './pool/list.ts';
+import { poolRevisions } from './pool/revisions.ts';
 import { poolScale } from './pool/scale.ts';
 import { poolUpdate } from './pool/update.ts';
 import { secretsList } from './secrets/list.ts';
@@ -75,6 +79,8 @@ export const allCommands: readonly CliCommand[] = [
   poolInfo,
   poolScale,
   poolUpdate,
+  poolBuild,
+  poolRevisions,
   poolDestroy,
   poolGc,
   poolConfigSet,
@@ -104,6 +110,7 @@ export const allCommands: readonly CliCommand[] = [
   instanceShell,
   instanceSsh,
   instanceCp,
+  instanceLogs,
   events,
   nodeList,
   nodeInfo,
@@ -115,6 +122,7 @@ export const allCommands: readonly CliCommand[] = [
   newOpenclaw,
   connect,
   netVerify,
+  status,
   quickstart,
   coordinatorServe,
   coordinatorRotateAdminToken,

@@ -1,5 +1,6 @@
 import { InternalError, isMvmError, MvmError } from '../../core/errors.ts';
-import { IMAGE_PROFILE, type OpenclawPlan, type OpenclawPool } from '../../core/openclaw-plan.ts';
+import type { OpenclawPlan, OpenclawPool } from '../../core/openclaw-plan.ts';
+import { describeSource, requestedSource } from '../../core/pool-source.ts';
 import type { InstanceView, PoolView, TenantView } from '../../contract/resources.ts';
 import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import { waitForDesired, type WaitOutcome } from './wait-desired.ts';
@@ -186,15 +187,10 @@ function sizeNotes(found: PoolView, pool: OpenclawPool): string[] {
 }
 
 function imageOf(pool: OpenclawPool | undefined): NewOpenclawResult['image'] {
-  const source =
-    pool === undefined
-      ? '.'
-      : pool.profile === IMAGE_PROFILE
-        ? `image ${pool.flake}`
-        : `flake ${pool.flake}`;
-  return {
-    kind: 'dev',
-    source,
-    note: `pools record ${source}; both boot the dev image until image builds arrive (mvm pool build, a later issue)`,
-  };
+  const source = describeSource(requestedSource(pool ?? {}).source ?? { kind: 'dev' });
+  const note =
+    source === 'dev image'
+      ? 'both pools boot the dev image'
+      : `pools build from ${source}; both boot the dev image until 'mvm pool build' records a revision and 'mvm pool update --revision' selects it`;
+  return { kind: 'dev', source, note };
 }

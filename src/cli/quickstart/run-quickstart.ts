@@ -68,7 +68,8 @@ async function ensureDemo(
     });
   }
   print(`tenant '${DEMO_TENANT}' ${exists ? 'exists' : 'created'}`);
-  const pool = { flake: '.', profile: 'minimal', vcpus: 1, memMib: 256, dataDiskMib: 64 };
+  // No image source: the demo pools boot each node's dev image.
+  const pool = { vcpus: 1, memMib: 256, dataDiskMib: 64 };
   await ignoreExisting(() =>
     api.call('createPool', {
       params: { tenant: DEMO_TENANT },

@@ -3,7 +3,8 @@ import { WebSocket } from 'ws';
 import { fillPath, routes } from '../../contract/api.ts';
 import { errorBodySchema } from '../../contract/common.ts';
 import { MAX_SESSION_MESSAGE } from '../../contract/exec.ts';
-import { errorFromWire, MvmError, UnavailableError, type ErrorCode } from '../../core/errors.ts';
+import { errorCodeOfStatus } from '../../contract/http-status.ts';
+import { errorFromWire, MvmError, UnavailableError } from '../../core/errors.ts';
 import type { InstanceRef } from '../../core/ids.ts';
 
 export interface SessionTarget {
@@ -13,16 +14,15 @@ export interface SessionTarget {
   caPem?: string;
 }
 
-const codeByStatus: Readonly<Record<number, ErrorCode>> = {
-  400: 'invalid_argument',
-  401: 'unauthenticated',
-  403: 'permission_denied',
-  404: 'not_found',
-  409: 'conflict',
-};
+/** The exec route takes commands, terminals and copies; the logs route the console. */
+export type SessionRouteName = 'execInstance' | 'instanceLogs';
 
-export function sessionUrl(coordinatorUrl: string, ref: InstanceRef): string {
-  const path = fillPath(routes.execInstance.path, {
+export function sessionUrl(
+  coordinatorUrl: string,
+  ref: InstanceRef,
+  route: SessionRouteName = 'execInstance',
+): string {
+  const path = fillPath(routes[route].path, {
     tenant: ref.tenantId,
     pool: ref.poolId,
     instance: ref.instanceId,
@@ -37,8 +37,12 @@ export function sessionUrl(coordinatorUrl: string, ref: InstanceRef): string {
  * coordinator's own error (the 404 of an instance the token cannot see, a 401, ...), as from
  * any API call; an unreachable coordinator is `unavailable`.
  */
-export function openSessionSocket(target: SessionTarget, ref: InstanceRef): Promise<WebSocket> {
-  const ws = new WebSocket(sessionUrl(target.coordinatorUrl, ref), {
+export function openSessionSocket(
+  target: SessionTarget,
+  ref: InstanceRef,
+  route: SessionRouteName = 'execInstance',
+): Promise<WebSocket> {
+  const ws = new WebSocket(sessionUrl(target.coordinatorUrl, ref, route), {
     headers: target.token !== undefined ? { authorization: `Bearer ${target.token}` } : {},
     ...(target.caPem !== undefined ? { ca: target.caPem } : {}),
     maxPayload: MAX_SESSION_MESSAGE,
@@ -77,7 +81,7 @@ async function refusal(response: IncomingMessage, url: string): Promise<MvmError
   }
   const status = response.statusCode ?? 0;
   return new MvmError(
-    codeByStatus[status] ?? (status >= 500 ? 'unavailable' : 'internal'),
+    errorCodeOfStatus(status),
     `the server at ${url} refused the session with HTTP ${status} and no mvm error body; is --coordinator pointing at an mvm coordinator?`,
   );
 }

@@ -1,5 +1,10 @@
 import type { InstanceView } from '../../contract/resources.ts';
+import { DEV_REVISION, isRevisionId } from '../../core/revision.ts';
 import type { Block } from '../render.ts';
+
+/** A built revision's id as `pool revisions` shows it (12 digits); `dev` as it is. */
+const shortRevision = (revision: string): string =>
+  isRevisionId(revision) ? revision.slice(0, 12) : revision;
 
 /** How instances look to a human. */
 export const instancePathOf = (i: Pick<InstanceView, 'tenantId' | 'poolId' | 'id'>): string =>
@@ -15,7 +20,8 @@ export function instanceTable(instances: readonly InstanceView[]): Block {
       i.desiredStatus,
       i.ip,
       i.nodeId ?? '-',
-      i.revision ?? '-',
+      // Rows from before revisions were recorded ran the dev image, as a pool never built does.
+      shortRevision(i.revision ?? DEV_REVISION),
     ]),
     empty: "no instances match; scale a pool with 'mvm pool scale <tenant/pool> --running <n>'",
   };
@@ -32,7 +38,7 @@ export function instanceFields(i: InstanceView): Block {
       ['ip', i.ip],
       ['mac', i.mac],
       ['node', i.nodeId ?? '(not placed)'],
-      ['revision', i.revision ?? '-'],
+      ['revision', i.revision ?? DEV_REVISION],
       ['created', i.createdAt],
       ['updated', i.updatedAt],
       ['version', String(i.version)],

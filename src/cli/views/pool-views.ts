@@ -1,4 +1,5 @@
 import type { PoolDetailView, PoolView } from '../../contract/resources.ts';
+import { describeSource, sourceOf } from '../../core/pool-source.ts';
 import type { Block } from '../render.ts';
 
 /** How pools look to a human. */
@@ -30,7 +31,7 @@ export function poolTable(pools: readonly PoolView[], tenantId: string): Block {
       String(p.counts.sleeping),
       p.revision ?? '-',
     ]),
-    empty: `tenant '${tenantId}' has no pools; create one with 'mvm pool create ${tenantId}/<pool> --flake <ref> --profile <name> --cpus <n> --mem <MiB>'`,
+    empty: `tenant '${tenantId}' has no pools; create one with 'mvm pool create ${tenantId}/<pool> --cpus <n> --mem <MiB>' (add --image <ref> or --flake <ref> --profile <name> for your own image)`,
   };
 }
 
@@ -40,9 +41,8 @@ export function poolFields(pool: PoolView): Block {
     fields: [
       ['pool', `${pool.tenantId}/${pool.id}`],
       ['role', pool.role],
-      ['flake', pool.flake],
-      ['profile', pool.profile],
-      ['revision', pool.revision ?? '(not built yet)'],
+      ['source', describeSource(sourceOf(pool))],
+      ['revision', pool.revision ?? "dev (each node's dev image)"],
       ['vcpus', String(pool.vcpus)],
       ['memory MiB', String(pool.memMib)],
       ['data disk MiB', String(pool.dataDiskMib)],

@@ -64,11 +64,9 @@ export class DesiredService {
       stored?.digest === digest
         ? stored
         : await this.deps.store.generations.bump(nodeId, digest, at);
-    const payload = canonicalJson({
-      ...doc,
-      generation: issued.generation,
-      issuedAt: issued.updatedAt,
-    });
+    // Stamped with the signing time, not the generation's: an agent refuses copies older
+    // than its age bound (a replay), and a generation may stand unchanged for days.
+    const payload = canonicalJson({ ...doc, generation: issued.generation, issuedAt: at });
     const { keyId } = this.deps.signingKey;
     return {
       generation: issued.generation,

@@ -2,6 +2,10 @@ import type { AuditEvent } from '../../core/model.ts';
 import type { ChangeNotifier } from '../desired/change-notifier.ts';
 import { AdminTokenService, type AdminTokenDeps } from './admin-token-service.ts';
 import { AfterWrite } from './after-write.ts';
+import { BuildRunner } from '../builds/build-runner.ts';
+import type { ImageDeps } from '../builds/image-deps.ts';
+import { BuildService } from './build-service.ts';
+import { NodeArtifactService } from './node-artifact-service.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import type { ServiceDeps } from './context.ts';
 import { DesiredService } from './desired-service.ts';
@@ -44,6 +48,10 @@ export interface Services {
   /** Node tunnels and the exec, pty and copy sessions relayed over them. */
   exec: ExecService;
   jobs: JobService;
+  builds: BuildService;
+  nodeArtifacts: NodeArtifactService;
+  /** Runs builds in the background; close() stops it (serve.ts). Absent without images. */
+  buildRunner: BuildRunner | undefined;
 }
 
 /** What the desired-state service adds: its signing key and the process's change notifier. */
@@ -61,8 +69,9 @@ export function createServices(
     JoinDeps &
     NodeHealthDeps &
     AdminTokenDeps &
-    SecretDeps & { logger?: Logger; execTimeouts?: Partial<ExecTimeouts> },
+    SecretDeps & { logger?: Logger; execTimeouts?: Partial<ExecTimeouts>; images?: ImageDeps },
 ): Services {
+  const buildRunner = deps.images && new BuildRunner({ ...deps, images: deps.images });
   const after = new AfterWrite({ scheduler: new SchedulerService(deps), notifier: deps.notifier });
   const desired = new DesiredService({
     store: deps.store,
@@ -91,6 +100,9 @@ export function createServices(
     poolConfigs: new PoolConfigService(deps, after),
     exec: new ExecService(deps, instances),
     jobs: new JobService({ ...deps, jobs: deps.jobs ?? defaultJobSettings }),
+    builds: new BuildService(deps, deps.images, buildRunner),
+    nodeArtifacts: new NodeArtifactService(deps, deps.images),
+    buildRunner,
   };
 }
 

@@ -1,3 +1,4 @@
+import { effectiveRevision } from '../../core/revision.ts';
 import { allocateInstanceAddress } from '../../core/addresses.ts';
 import { newInstanceId } from '../../core/materializer.ts';
 import type { DesiredStatus, Instance, Pool } from '../../core/model.ts';
@@ -36,7 +37,8 @@ export async function createInstances(
       status: 'created',
       desiredStatus,
       nodeId: null,
-      revision: pool.revision,
+      // What its node boots it with: the pool's revision, or the node's dev image.
+      revision: effectiveRevision(pool.revision),
       failureReason: null,
       statusSince: at,
       lastActiveAt: null,

@@ -1,3 +1,4 @@
+import { DEV_REVISION } from '../../core/revision.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError } from '../../core/errors.ts';
 import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
 import { checkQuotas } from '../../core/quotas.ts';
@@ -12,6 +13,8 @@ export interface StatusReport {
   status: InstanceStatus;
   expectedStatus?: InstanceStatus;
   failureReason?: string;
+  /** The revision the agent booted it with (`dev` or a built revision's id). */
+  revision?: string;
 }
 
 const targetOf: Record<InstanceAction, DesiredStatus> = {
@@ -167,7 +170,10 @@ export class InstanceService {
           ? (report.failureReason ?? 'unknown')
           : (report.failureReason ?? null);
       const unchanged = from === report.status && instance.status === report.status;
-      if (unchanged && instance.failureReason === failureReason) {
+      // The agent says which revision it booted: after a pool's revision changed, an
+      // instance runs the new one only from its next boot.
+      const revision = await this.reportedRevision(repos, instance, report.revision);
+      if (unchanged && instance.failureReason === failureReason && revision === undefined) {
         return { instance, removed: false };
       }
       if (instance.status === 'destroyed') {
@@ -176,11 +182,24 @@ export class InstanceService {
       const at = this.deps.clock.now().toISOString();
       const updated = await repos.instances.transition(key, from, report.status, at, {
         failureReason,
+        ...(revision !== undefined ? { revision } : {}),
       });
       const removed = report.status === 'destroyed' && instance.desiredStatus === 'destroyed';
       if (removed) await repos.instances.delete(key);
       return { instance: updated, removed };
     });
+  }
+
+  /** A revision the agent reports that differs from the stored one and the pool knows. */
+  private async reportedRevision(
+    repos: Repos,
+    instance: Instance,
+    revision: string | undefined,
+  ): Promise<string | undefined> {
+    if (revision === undefined || revision === instance.revision) return undefined;
+    if (revision === DEV_REVISION) return revision;
+    const known = await repos.revisions.get(instance.tenantId, instance.poolId, revision);
+    return known ? revision : undefined;
   }
 }
 

@@ -128,7 +128,8 @@ export class NodeHealthService {
     });
     if (outcome.recovered || outcome.resized) await this.placeAndNotify(FLEET);
     const { node, recovered, activityUpdated } = outcome;
-    return { node, recovered, activityUpdated };
+    const desiredGeneration = (await this.deps.store.generations.get(nodeId))?.generation ?? 0;
+    return { node, recovered, activityUpdated, desiredGeneration };
   }
 
   /**

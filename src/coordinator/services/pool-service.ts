@@ -2,6 +2,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../../core/errors
 import { materialize, type MaterializeResult } from '../../core/materializer.ts';
 import type { DesiredStatus, Instance, Pool, PoolCounts } from '../../core/model.ts';
 import { validateCounts, validatePoolSpec } from '../../core/pool-spec.ts';
+import { describeSource, fieldsOf, requestedSource, sourceOf } from '../../core/pool-source.ts';
 import { checkPoolCreate, checkQuotas } from '../../core/quotas.ts';
 import { validateSleepPolicy } from '../../core/sleep-policy.ts';
 import type {
@@ -15,6 +16,7 @@ import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { createInstances } from './instance-factory.ts';
+import { deletePoolBuilds, requireRevision, sourceUpdate } from './pool-source-update.ts';
 import { loadTenant, lockTenant, usageOf } from './tenant-service.ts';
 
 export async function loadPool(repos: Repos, tenantId: string, poolId: string): Promise<Pool> {
@@ -68,8 +70,7 @@ export class PoolService {
         tenantId,
         id: request.id,
         role: request.role,
-        flake: request.flake,
-        profile: request.profile,
+        ...fieldsOf(requestedSource(request).source ?? { kind: 'dev' }),
         revision: request.revision ?? null,
         vcpus: request.vcpus,
         memMib: request.memMib,
@@ -90,8 +91,7 @@ export class PoolService {
         target: `${tenantId}/${pool.id}`,
         detail: {
           role: pool.role,
-          flake: pool.flake,
-          profile: pool.profile,
+          source: describeSource(sourceOf(pool)),
           vcpus: pool.vcpus,
           memMib: pool.memMib,
           minRunningSecs: pool.minRunningSecs,
@@ -154,12 +154,15 @@ export class PoolService {
         const problem = `role is fixed at pool creation: '${tenantId}/${poolId}' is a ${pool.role} pool; create a new pool with --role ${request.role}`;
         throw new ValidationError(problem, [problem]);
       }
+      if (request.revision !== undefined) await requireRevision(repos, pool, request.revision);
+      const source = sourceUpdate(pool, request);
       const patch = {
         ...(request.pinned !== undefined ? { pinned: request.pinned } : {}),
         ...(request.critical !== undefined ? { critical: request.critical } : {}),
         ...(request.minRunningSecs !== undefined ? { minRunningSecs: request.minRunningSecs } : {}),
         ...(request.minWarmSecs !== undefined ? { minWarmSecs: request.minWarmSecs } : {}),
         ...(request.revision !== undefined ? { revision: request.revision } : {}),
+        ...(source ? fieldsOf(source) : {}),
       };
       validateSleepPolicy({ ...pool, ...patch });
       const at = this.deps.clock.now().toISOString();
@@ -294,6 +297,7 @@ export class PoolService {
       }
       await repos.poolConfigs.delete(tenantId, poolId);
       await repos.secrets.deleteAll(tenantId, poolId);
+      await deletePoolBuilds(repos, tenantId, poolId);
       await repos.pools.delete(tenantId, poolId);
       await audit(repos, this.deps, principal, {
         tenantId,

@@ -1,4 +1,5 @@
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import { deletePoolBuilds } from './pool-source-update.ts';
 import type { DesiredStatus, Instance, Quotas } from '../../core/model.ts';
 import { bridgeName } from '../../core/naming.ts';
 import {
@@ -194,6 +195,7 @@ export class TenantService {
       }
       for (const pool of pools) {
         await repos.poolConfigs.delete(id, pool.id);
+        await deletePoolBuilds(repos, id, pool.id);
         await repos.pools.delete(id, pool.id);
       }
       await repos.secrets.deleteAll(id);

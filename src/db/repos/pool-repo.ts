@@ -96,6 +96,9 @@ function patchColumns(patch: PoolPatch): Updateable<PoolsTable> {
     columns.desired_sleeping = patch.counts.sleeping;
   }
   if (patch.revision !== undefined) columns.revision = patch.revision;
+  if (patch.image !== undefined) columns.image = patch.image;
+  if (patch.flake !== undefined) columns.flake = patch.flake ?? '';
+  if (patch.profile !== undefined) columns.profile = patch.profile ?? '';
   if (patch.pinned !== undefined) columns.pinned = patch.pinned ? 1 : 0;
   if (patch.critical !== undefined) columns.critical = patch.critical ? 1 : 0;
   if (patch.minRunningSecs !== undefined) columns.min_running_secs = patch.minRunningSecs;
@@ -108,8 +111,9 @@ function toRow(p: Pool): PoolRow {
     tenant_id: p.tenantId,
     id: p.id,
     role: p.role,
-    flake: p.flake,
-    profile: p.profile,
+    image: p.image,
+    flake: p.flake ?? '',
+    profile: p.profile ?? '',
     revision: p.revision,
     vcpus: p.vcpus,
     mem_mib: p.memMib,
@@ -132,8 +136,9 @@ function fromRow(r: PoolRow): Pool {
     tenantId: r.tenant_id,
     id: r.id,
     role: oneOf(roles, r.role, 'pools.role'),
-    flake: r.flake,
-    profile: r.profile,
+    image: r.image,
+    flake: r.flake === '' ? null : r.flake,
+    profile: r.profile === '' ? null : r.profile,
     revision: r.revision,
     vcpus: r.vcpus,
     memMib: r.mem_mib,

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { fillPath, routes } from '../../contract/api.ts';
 import type { JsonRouteName, RouteDef, Routes } from '../../contract/api.ts';
 import { errorBodySchema } from '../../contract/common.ts';
+import { errorCodeOfStatus } from '../../contract/http-status.ts';
 import {
   errorFromWire,
   InternalError,
@@ -9,7 +10,6 @@ import {
   UnavailableError,
   ValidationError,
 } from '../../core/errors.ts';
-import type { ErrorCode } from '../../core/errors.ts';
 
 /**
  * A typed client for the coordinator built from the `routes` table. Requests are validated
@@ -32,10 +32,16 @@ export type CallInput<N extends JsonRouteName> = ([Part<N, 'params'>] extends [n
 
 export type CallOutput<N extends JsonRouteName> = z.output<Route<N>['response']>;
 
-/** Per call: a caller's cancellation, and a deadline other than the client's default. */
+/** Per call: a caller's cancellation, and a deadline other than the client's default (0: none). */
 export interface CallOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
+}
+
+/** A byte route's call: the bytes to send (upload routes) and extra headers (Range). */
+export interface OpenOptions extends CallOptions {
+  body?: ReadableStream<Uint8Array> | Uint8Array;
+  headers?: Record<string, string>;
 }
 
 export interface ApiClient {
@@ -45,6 +51,15 @@ export interface ApiClient {
     input: CallInput<N>,
     options?: CallOptions,
   ): Promise<CallOutput<N>>;
+  /**
+   * Calls a route whose body or answer is bytes (contract/api.ts `stream`) and returns the
+   * Response once its status is a success, its body unread; a failure is an MvmError.
+   */
+  open<N extends JsonRouteName>(
+    name: N,
+    input: CallInput<N>,
+    options?: OpenOptions,
+  ): Promise<Response>;
 }
 
 export interface ApiClientOptions {
@@ -79,6 +94,27 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       const response = await exchange(send, request, baseUrl, deadline);
       const text = await readBody(response, route, baseUrl, deadline);
       return readResponse(route, response, parseJson(text), name, baseUrl) as CallOutput<N>;
+    },
+    async open<N extends JsonRouteName>(name: N, input: CallInput<N>, call: OpenOptions = {}) {
+      const route: RouteDef = routes[name];
+      const deadline = call.timeoutMs ?? timeoutMs;
+      const signals = [
+        ...(call.signal ? [call.signal] : []),
+        ...(deadline > 0 ? [AbortSignal.timeout(deadline)] : []),
+      ];
+      const signal = AbortSignal.any(signals);
+      const request = buildRequest(
+        baseUrl,
+        route,
+        input as LooseInput,
+        options.token,
+        signal,
+        call,
+      );
+      const response = await exchange(send, request, baseUrl, deadline);
+      if (response.ok) return response;
+      const text = await readBody(response, route, baseUrl, deadline);
+      throw errorFromResponse(response, parseJson(text), baseUrl);
     },
   };
 }
@@ -116,6 +152,7 @@ function buildRequest(
   input: LooseInput,
   token: string | undefined,
   signal: AbortSignal,
+  bytes: Pick<OpenOptions, 'body' | 'headers'> = {},
 ): Request {
   const problems: string[] = [];
   const params = check(route.params, input.params, '', problems) as
@@ -131,15 +168,20 @@ function buildRequest(
   }
   const search = new URLSearchParams(query).toString();
   const url = `${baseUrl}/v1${fillPath(route.path, params ?? {})}${search === '' ? '' : `?${search}`}`;
-  const headers: Record<string, string> = { accept: 'application/json' };
+  const headers: Record<string, string> = { accept: 'application/json', ...bytes.headers };
   if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  return new Request(url, {
+  if (bytes.body !== undefined) headers['content-type'] = 'application/octet-stream';
+  const payload = bytes.body ?? (body === undefined ? undefined : JSON.stringify(body));
+  // A stream body goes out as it is read (fetch's half duplex), never whole in memory.
+  const init: RequestInit & { duplex?: 'half' } = {
     method: route.method.toUpperCase(),
     headers,
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    ...(payload === undefined ? {} : { body: payload }),
+    ...(payload instanceof ReadableStream ? { duplex: 'half' } : {}),
     signal,
-  });
+  };
+  return new Request(url, init);
 }
 
 /** TLS failures that mean "this client does not trust the server's CA". */
@@ -223,19 +265,6 @@ function parseJson(text: string): unknown {
   }
 }
 
-const codeByStatus: Readonly<Record<number, ErrorCode>> = {
-  400: 'invalid_argument',
-  401: 'unauthenticated',
-  403: 'permission_denied',
-  404: 'not_found',
-  409: 'conflict',
-  413: 'payload_too_large',
-  422: 'quota_exceeded',
-  502: 'unavailable',
-  503: 'unavailable',
-  504: 'unavailable',
-};
-
 function readResponse(
   route: RouteDef,
   response: Response,
@@ -260,8 +289,7 @@ function errorFromResponse(response: Response, json: unknown, baseUrl: string): 
     const { code, message, details } = body.data.error;
     return errorFromWire(code, message, details);
   }
-  const code =
-    codeByStatus[response.status] ?? (response.status >= 500 ? 'unavailable' : 'internal');
+  const code = errorCodeOfStatus(response.status);
   return new MvmError(
     code,
     `the server at ${baseUrl} answered HTTP ${response.status} without an mvm error body; is --coordinator pointing at an mvm coordinator?`,

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import {
   copyFile,
   link,
@@ -28,6 +27,7 @@ import { ensureDevKernel } from './kernel.ts';
 import type { DevKernel, DevKernelOptions } from './kernel.ts';
 import { MICROVM_MODULES, moduleName, resolveModuleOrder } from './module-order.ts';
 import { buildRootfsImage, hashEntries, rootfsEntries } from './rootfs.ts';
+import { sha256File } from '../fs/sha256-file.ts';
 
 /** Bump when the layout of the image changes in a way the inputs below do not capture. */
 const BUILDER_VERSION = 'mvm-dev-image/3';
@@ -251,14 +251,4 @@ export function imageDrives(image: Pick<DevImage, 'rootfs' | 'initDrive'>): Driv
     { id: 'rootfs', path: image.rootfs, readOnly: true },
     { id: 'mvm-init', path: image.initDrive, readOnly: true },
   ];
-}
-
-function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
-  });
 }

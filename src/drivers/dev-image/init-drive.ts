@@ -29,7 +29,8 @@ export interface InitDrive {
  * image without a shell still boots to a ready agent, and a new agent changes no image.
  */
 export function initDriveEntries(inputs: InitDriveInputs): CpioEntry[] {
-  const entries: CpioEntry[] = ['bin', 'lib'].map((path) => ({ kind: 'dir', path }));
+  // `run`: where the run-spec drive (label mvm-run) of an image with a workload is mounted.
+  const entries: CpioEntry[] = ['bin', 'lib', 'run'].map((path) => ({ kind: 'dir', path }));
   entries.push({ kind: 'file', path: 'init', data: Buffer.from(inputs.init), mode: 0o755 });
   entries.push({ kind: 'file', path: 'bin/busybox', data: inputs.busybox, mode: 0o755 });
   for (const applet of new Set(inputs.applets)) {

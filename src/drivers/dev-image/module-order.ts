@@ -5,7 +5,8 @@
 
 /**
  * What a microvm guest needs: virtio-mmio transport, disks, network, the serial channel
- * (QEMU), the vsock transport (Firecracker) and ext4.
+ * (QEMU), the vsock transport (Firecracker), ext4, and overlayfs (the root: an image that lacks
+ * mvm's mount points gets them on a tmpfs layer over it, the image itself untouched).
  */
 export const MICROVM_MODULES = [
   'virtio_mmio',
@@ -14,6 +15,7 @@ export const MICROVM_MODULES = [
   'virtio_console',
   'vmw_vsock_virtio_transport',
   'ext4',
+  'overlay',
 ] as const;
 
 /** ext4/jbd2 checksum with crc32c through the crypto API; modprobe's softdep loads it first. */

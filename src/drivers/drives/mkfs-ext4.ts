@@ -11,7 +11,7 @@ const BLOCK_BYTES = 4096;
 /** mkfs.ext4 can take a while on a busy host; it must not hang an instance start forever. */
 const MKFS_TIMEOUT_MS = 120_000;
 
-export type DriveLabel = 'rootfs' | 'mvm-init' | 'data' | 'secrets' | 'config';
+export type DriveLabel = 'rootfs' | 'mvm-init' | 'mvm-run' | 'data' | 'secrets' | 'config';
 
 export interface Ext4ImageSpec {
   /** The guest init mounts by label, so every image carries its kind. */

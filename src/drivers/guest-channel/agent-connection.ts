@@ -4,16 +4,17 @@ import type { MvmError } from '../../core/errors.ts';
 import {
   ErrorAnswerSchema,
   FrameType,
-  GUEST_V1_INFO,
-  HelloResponseSchema,
   MAX_HOST_PAYLOAD,
 } from '../../contract/guest-protocol-v2.ts';
 import type { GuestAgentInfo } from '../../contract/guest-protocol-v2.ts';
 import { silentLogger } from '../../ports/logger.ts';
 import type { Logger } from '../../ports/logger.ts';
-import { encodeJsonFrame, findHelloAnswer, FrameDecoder, FramingError } from './frame-codec.ts';
+import { encodeJsonFrame, FrameDecoder, FramingError } from './frame-codec.ts';
 import type { Frame } from './frame-codec.ts';
+import { helloInfo, sayHello } from './guest-hello.ts';
 import type { GuestTransport } from './guest-transport.ts';
+import { DEFAULT_INGRESS, IngressLimit } from './ingress-limit.ts';
+import type { IngressBudget } from './ingress-limit.ts';
 
 /** Receives the frames of one stream (a request or a session) and the connection's end. */
 export interface StreamHandler {
@@ -28,7 +29,17 @@ export interface OpenOptions {
    */
   timeoutMs: number;
   logger?: Logger;
+  /** Told once when the guest lies (broken framing, a stalled frame, garbage answers). */
+  onViolation?: (reason: string) => void;
+  /** What this channel may cost the agent; default DEFAULT_INGRESS. */
+  ingress?: IngressBudget;
+  /** How long the rest of a begun frame may take to arrive (default 5 s). */
+  frameStallMs?: number;
 }
+
+/** A version-1 line longer than this is no answer the busybox agent would send. */
+export const MAX_V1_LINE = 64 * 1024;
+const DEFAULT_FRAME_STALL_MS = 5_000;
 
 /**
  * One open channel to a guest agent after the hello: frames (version 2) or NDJSON lines
@@ -42,16 +53,20 @@ export class AgentConnection {
   private nextId: number;
   private closedWith: Error | undefined;
   private readonly log: Logger;
+  readonly ingress: IngressLimit;
+  private paused: NodeJS.Timeout | undefined;
+  private stall: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly socket: Socket,
     readonly info: GuestAgentInfo,
     readonly describe: string,
     firstId: number,
-    logger: Logger,
+    private readonly options: OpenOptions,
   ) {
     this.nextId = firstId;
-    this.log = logger;
+    this.log = options.logger ?? silentLogger;
+    this.ingress = new IngressLimit(options.ingress ?? DEFAULT_INGRESS);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (error) => this.log.debug({ error: error.message }, 'guest channel error'));
     socket.on('close', () => this.end(new UnavailableError(`guest channel ${describe} closed`)));
@@ -62,15 +77,9 @@ export class AgentConnection {
     const socket = await transport.open(Math.min(options.timeoutMs, 2_000));
     try {
       const helloId = 1 + Math.floor(Math.random() * 2 ** 30);
-      const { answer, rest } = await sayHello(socket, helloId, options);
+      const { answer, rest } = await sayHello(socket, helloId, options.timeoutMs);
       const info = helloInfo(answer);
-      const conn = new AgentConnection(
-        socket,
-        info,
-        transport.describe,
-        helloId + 1,
-        options.logger ?? silentLogger,
-      );
+      const conn = new AgentConnection(socket, info, transport.describe, helloId + 1, options);
       if (rest.length > 0) conn.onData(rest);
       socket.resume();
       return conn;
@@ -140,7 +149,13 @@ export class AgentConnection {
           if (frame.type !== FrameType.resp) return;
           clearTimeout(timer);
           this.release(id);
-          settleAnswer(op, parseJson(frame.payload), resolve, reject);
+          const answer = parseJson(frame.payload);
+          if (answer === undefined) {
+            this.violation(`its answer to '${op}' is not JSON`);
+            reject(this.closedWith ?? guestError(op, answer));
+            return;
+          }
+          settleAnswer(op, answer, resolve, reject);
         },
         onClose: (error) => {
           clearTimeout(timer);
@@ -169,29 +184,77 @@ export class AgentConnection {
     this.socket.destroy();
   }
 
+  /**
+   * The guest broke the protocol: nothing it sends on this channel can be believed any more.
+   * Said once to the owner (who fails the instance), then the channel is dropped.
+   */
+  violation(reason: string): void {
+    if (this.closedWith) return;
+    this.log.warn({ channel: this.describe, reason }, 'guest agent broke the protocol');
+    this.options.onViolation?.(reason);
+    this.close(new HostError(`guest agent on ${this.describe} broke the protocol: ${reason}`));
+  }
+
   private end(error: Error): void {
     if (this.closedWith) return;
     this.closedWith = error;
+    clearTimeout(this.paused);
+    clearTimeout(this.stall);
     const handlers = [...this.streams.values()];
     this.streams.clear();
     for (const handler of handlers) handler.onClose(error);
   }
 
   private onData(chunk: Buffer): void {
+    if (this.closedWith) return;
     if (this.info.proto === 1) {
       this.onLines(chunk.toString('utf8'));
+      this.throttle(chunk.length, 0);
       return;
     }
     let frames: Frame[];
     try {
       frames = this.decoder.push(chunk);
     } catch (error) {
-      const why = error instanceof FramingError ? error.message : String(error);
-      this.log.warn({ why }, 'guest agent broke framing; dropping the channel');
-      this.close(new UnavailableError(`guest channel ${this.describe}: ${why}`));
+      this.violation(error instanceof FramingError ? error.message : String(error));
       return;
     }
     for (const frame of frames) this.route(frame);
+    this.throttle(chunk.length, frames.length);
+    this.watchStall(frames.length > 0);
+  }
+
+  /** Over its budget, the channel is not read until the bucket refills (ingress-limit.ts). */
+  private throttle(bytes: number, frames: number): void {
+    const waitMs = this.ingress.charge(bytes, frames);
+    if (waitMs === 0 || this.closedWith || this.paused) return;
+    this.socket.pause();
+    this.paused = setTimeout(() => {
+      this.paused = undefined;
+      if (this.closedWith) return;
+      this.socket.resume();
+      this.watchStall(true);
+    }, waitMs);
+  }
+
+  /**
+   * A begun frame must be finished within frameStallMs of reading time (a pause of ours does
+   * not count): a guest that sends a header and then nothing holds no host request hostage.
+   */
+  private watchStall(progressed: boolean): void {
+    const pending = this.decoder.pendingBytes;
+    if (pending === 0 || progressed || this.paused) {
+      clearTimeout(this.stall);
+      this.stall = undefined;
+    }
+    if (pending === 0 || this.stall || this.paused || this.closedWith) return;
+    const stallMs = this.options.frameStallMs ?? DEFAULT_FRAME_STALL_MS;
+    this.stall = setTimeout(() => {
+      this.stall = undefined;
+      this.violation(
+        `it began a frame (${this.decoder.pendingBytes} bytes so far) and sent nothing more for ${stallMs} ms`,
+      );
+    }, stallMs);
   }
 
   private route(frame: Frame): void {
@@ -208,6 +271,10 @@ export class AgentConnection {
   /** Version 1: one JSON object per line, routed by its id as if it were a resp frame. */
   private onLines(text: string): void {
     this.lineBuffer += text;
+    if (this.lineBuffer.length > MAX_V1_LINE && !this.lineBuffer.includes('\n')) {
+      this.violation(`it sent a line of more than ${MAX_V1_LINE} bytes`);
+      return;
+    }
     for (let nl = this.lineBuffer.indexOf('\n'); nl >= 0; nl = this.lineBuffer.indexOf('\n')) {
       const line = this.lineBuffer.slice(0, nl).trim();
       this.lineBuffer = this.lineBuffer.slice(nl + 1);
@@ -217,48 +284,6 @@ export class AgentConnection {
       this.route({ type: FrameType.resp, stream: id, payload: Buffer.from(line) });
     }
   }
-}
-
-function sayHello(
-  socket: Socket,
-  id: number,
-  options: OpenOptions,
-): Promise<{ answer: Record<string, unknown>; rest: Buffer }> {
-  return new Promise((resolve, reject) => {
-    let received = Buffer.alloc(0);
-    const done = (error?: Error, found?: ReturnType<typeof findHelloAnswer>): void => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('close', onClose);
-      socket.pause();
-      if (found) resolve(found);
-      else reject(error);
-    };
-    const onData = (chunk: Buffer): void => {
-      received = Buffer.concat([received, chunk]);
-      const found = findHelloAnswer(received, id);
-      if (found) done(undefined, found);
-    };
-    const onClose = (): void => done(new UnavailableError('guest channel closed during hello'));
-    const timer = setTimeout(
-      () => done(new UnavailableError(`no hello answer in ${options.timeoutMs} ms`)),
-      options.timeoutMs,
-    );
-    socket.on('data', onData);
-    socket.once('close', onClose);
-    socket.resume();
-    socket.write(`${JSON.stringify({ id, op: 'hello', proto: 2 })}\n`);
-  });
-}
-
-function helloInfo(answer: Record<string, unknown>): GuestAgentInfo {
-  if (answer['ok'] === false) return GUEST_V1_INFO;
-  const hello = HelloResponseSchema.safeParse(answer);
-  if (!hello.success) {
-    throw new HostError(`guest agent sent a malformed hello: ${hello.error.message}`);
-  }
-  const { proto, agent, version, caps } = hello.data;
-  return { proto: proto >= 2 ? 2 : 1, agent, version, caps };
 }
 
 function parseJson(payload: Buffer): Record<string, unknown> | undefined {

@@ -44,6 +44,11 @@ export class FrameDecoder {
 
   constructor(private readonly maxPayload = MAX_GUEST_PAYLOAD) {}
 
+  /** Bytes of a frame begun but not complete: a guest that stops here owes the rest. */
+  get pendingBytes(): number {
+    return this.pending.length;
+  }
+
   push(chunk: Buffer): Frame[] {
     this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     const frames: Frame[] = [];
@@ -69,7 +74,7 @@ export class FrameDecoder {
 }
 
 /**
- * Finds the JSON line `{"id":<id>,...}` in what a guest sends after a hello. Anything else
+ * Finds the JSON object `{"id":<id>,...}` ending a line in what a guest sends after a hello. Anything else
  * (stale frames of an earlier connection, an error frame, answers to an earlier hello) is
  * skipped, also when it shares a line with the answer. Returns the answer and the bytes after
  * its newline (frames that follow at once), or undefined while incomplete.
@@ -83,8 +88,11 @@ export function findHelloAnswer(
     const nl = bytes.indexOf(0x0a, from);
     if (nl < 0) return undefined;
     const line = bytes.subarray(from, nl);
-    for (let brace = line.indexOf(0x7b); brace >= 0; brace = line.indexOf(0x7b, brace + 1)) {
-      const answer = parseObject(line.subarray(brace).toString('utf8'));
+    // Both agents write the id first: only there is a parse tried, so a line of braces from a
+    // hostile guest costs one scan, not a failed JSON.parse per brace.
+    const start = Buffer.from(`{"id":${id}`);
+    for (let at = line.indexOf(start); at >= 0; at = line.indexOf(start, at + 1)) {
+      const answer = parseObject(line.subarray(at).toString('utf8'));
       if (answer && answer['id'] === id) return { answer, rest: bytes.subarray(nl + 1) };
     }
     from = nl + 1;

@@ -2,7 +2,11 @@ import type { Readable } from 'node:stream';
 import { ConflictError, HostError } from '../../core/errors.ts';
 import { StatusResponseSchema } from '../../contract/guest-protocol.ts';
 import type { DriveDigests } from '../../contract/guest-protocol.ts';
-import { SleepPrepV2Schema, StatusV2Schema } from '../../contract/guest-protocol-v2.ts';
+import {
+  LogsAnswerSchema,
+  SleepPrepV2Schema,
+  StatusV2Schema,
+} from '../../contract/guest-protocol-v2.ts';
 import type {
   ExecRequest,
   GuestAgentInfo,
@@ -21,6 +25,15 @@ import type { ExecHandle, ExecOptions, PtyHandle, PtyRequest } from './exec-sess
 import { getFile, putFile } from './file-session.ts';
 import type { GetFileHandle, PutFileOptions } from './file-session.ts';
 import type { GuestTransport } from './guest-transport.ts';
+import type { IngressBudget } from './ingress-limit.ts';
+
+/** A range of the workload's log; the next range starts at `start + data.length`. */
+export interface WorkloadLogChunk {
+  first: number;
+  end: number;
+  start: number;
+  data: Buffer;
+}
 
 export interface GuestAgentClientOptions {
   logger?: Logger;
@@ -29,6 +42,12 @@ export interface GuestAgentClientOptions {
   requestTimeoutMs?: number;
   /** How long a call keeps trying to open the channel and get a hello. */
   connectTimeoutMs?: number;
+  /** Told once when the guest breaks the protocol; the client then refuses every call. */
+  onViolation?: (reason: string) => void;
+  /** What each channel may cost the agent (ingress-limit.ts); default DEFAULT_INGRESS. */
+  ingress?: IngressBudget;
+  /** How long the rest of a begun frame may take (default 5 s). */
+  frameStallMs?: number;
 }
 
 /**
@@ -43,6 +62,7 @@ export class GuestAgentClient {
   private opening: Promise<AgentConnection> | undefined;
   private readonly log: Logger;
   private readonly clock: Clock;
+  private violated: string | undefined;
 
   constructor(
     private readonly transport: GuestTransport,
@@ -168,6 +188,26 @@ export class GuestAgentClient {
     return getFile(await this.capable('files'), path);
   }
 
+  /**
+   * One range of the workload service's log: from `from` (a position in the whole stream;
+   * negative counts from its end; default the last `maxBytes`), at most `maxBytes` (the guest
+   * caps it at 45,000). Positions survive the guest's log rotation; `first` says what is kept.
+   */
+  async logs(options: { from?: number; maxBytes?: number } = {}): Promise<WorkloadLogChunk> {
+    const conn = await this.capable('logs');
+    const body = {
+      ...(options.from !== undefined ? { from: options.from } : {}),
+      ...(options.maxBytes !== undefined ? { max: options.maxBytes } : {}),
+    };
+    const answer = await conn.request('logs', body, this.requestTimeout());
+    const parsed = LogsAnswerSchema.safeParse(answer);
+    if (!parsed.success) {
+      throw new HostError(`guest agent sent a malformed logs answer: ${parsed.error.message}`);
+    }
+    const { first, end, start, data_b64 } = parsed.data;
+    return { first, end, start, data: Buffer.from(data_b64, 'base64') };
+  }
+
   close(): void {
     this.conn?.close();
     this.conn = undefined;
@@ -204,9 +244,23 @@ export class GuestAgentClient {
   private connection(
     timeoutMs = this.options.connectTimeoutMs ?? this.requestTimeout(),
   ): Promise<AgentConnection> {
+    if (this.violated !== undefined) {
+      return Promise.reject(
+        new HostError(
+          `the guest agent on ${this.transport.describe} broke the protocol (${this.violated}); nothing it says is believed until the instance is started again`,
+          { violation: this.violated },
+        ),
+      );
+    }
     if (this.conn && !this.conn.closed) return Promise.resolve(this.conn);
     this.opening ??= this.open(timeoutMs).finally(() => (this.opening = undefined));
     return this.opening;
+  }
+
+  private onViolation(reason: string): void {
+    if (this.violated !== undefined) return;
+    this.violated = reason;
+    this.options.onViolation?.(reason);
   }
 
   private async open(timeoutMs: number): Promise<AgentConnection> {
@@ -217,6 +271,9 @@ export class GuestAgentClient {
         return AgentConnection.open(this.transport, {
           timeoutMs: Math.max(250, Math.min(left, 15_000)),
           logger: this.log,
+          onViolation: (reason) => this.onViolation(reason),
+          ...(this.options.ingress ? { ingress: this.options.ingress } : {}),
+          ...(this.options.frameStallMs ? { frameStallMs: this.options.frameStallMs } : {}),
         });
       },
       {

@@ -29,8 +29,15 @@ export class OutputFlow {
     return readable;
   }
 
+  /** Output beyond the granted credit is a lie about flow control: the channel is dropped. */
   deliver(into: Readable, chunk: Buffer): void {
     this.delivered += chunk.length;
+    if (this.delivered > this.granted) {
+      this.conn.violation(
+        `it sent ${this.delivered - this.granted} bytes of output beyond its credit on stream ${this.stream}`,
+      );
+      return;
+    }
     into.push(chunk);
   }
 

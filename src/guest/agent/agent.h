@@ -12,7 +12,7 @@
 #include <sys/types.h>
 
 #define AGENT_NAME "mvm-agent"
-#define AGENT_VERSION "2.0.0"
+#define AGENT_VERSION "2.1.0"
 #define PROTO_VERSION 2
 
 #define FRAME_MAGIC 0xB7
@@ -175,6 +175,47 @@ void session_timers(void);
 int64_t session_next_deadline(void);
 void session_detach_conn(struct conn *c);
 void group_kill_later(pid_t pgid, int64_t at);
+
+/* ---- user.c ---- */
+struct user {
+  uid_t uid;
+  gid_t gid;
+  char home[256];
+};
+int resolve_user(const char *spec, struct user *u); /* 0, or -1 if unknown */
+
+/* ---- runspec.c: the image's run config, from the run-spec drive ---- */
+#define MAX_PORTS 32
+struct run_spec {
+  int loaded;
+  char **argv; /* NULL-terminated; argv[0] NULL when the image names no process */
+  char **env;  /* NAME=value, NULL-terminated */
+  int nenv;
+  char *cwd, *user; /* NULL when not loaded */
+  int ports[MAX_PORTS];
+  int nports;
+};
+const char *run_spec_path(void);
+/* 1 loaded, 0 no run spec (a guest without a workload), -1 unreadable (why in err). */
+int run_spec_load(struct run_spec *s, char *err, size_t cap);
+void run_spec_free(struct run_spec *s);
+void free_strv(char **v);
+
+/* ---- logs.c: the workload's bounded log and the `logs` op ---- */
+#define WLOG_MAX (1024 * 1024)
+struct wlog {
+  int fd;
+  long long base; /* position of the first byte of workload.log in the whole stream */
+  long long size;
+};
+void wlog_open(struct wlog *l);
+void wlog_write(struct wlog *l, const char *data, size_t n);
+void wlog_printf(struct wlog *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void logs_op(const struct reply_to *r, const struct jv *req);
+
+/* ---- workload.c: the workload service ---- */
+void workload_main(int argc, char **argv);
+void workload_status(struct buf *b); /* `"workload":{...},` when the guest has a run spec */
 
 /* ---- files.c ---- */
 void file_put(const struct reply_to *r, const struct jv *req);

@@ -1,7 +1,8 @@
 /*
  * mvm-agent entry: `serve` (default) answers the host on a virtio-serial port (QEMU), a vsock
  * listener (Firecracker), a unix listener (tests) or stdio; `busy on|off NAME` lets a
- * workload hold off a sleep; `version` prints the version. One poll() loop does everything,
+ * workload hold off a sleep; `workload` runs the image's process as a service (workload.c);
+ * `version` prints the version. One poll() loop does everything,
  * so a hung command can never hold up status or sleep-prep.
  */
 #define _GNU_SOURCE
@@ -205,6 +206,14 @@ static int stdio_gone(const struct options *o) {
   return 1;
 }
 
+/* The workload service starts after the agent: it waits for this file. */
+static void mark_ready(void) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/agent.ready", state_dir());
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0) close(fd);
+}
+
 static void serve(const struct options *o) {
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   signal(SIGPIPE, SIG_IGN);
@@ -220,6 +229,7 @@ static void serve(const struct options *o) {
   if (o->vsock_port) loop.listeners[0] = listen_vsock(o->vsock_port);
   if (o->unix_path) loop.listeners[1] = listen_unix(o->unix_path);
   if (o->stdio) conn_add(0, 1, CONN_STDIO);
+  mark_ready();
   if (o->port_name) {
     loop.port_name = o->port_name;
     loop.port_wait = 1;
@@ -248,12 +258,14 @@ static void usage(void) {
   fprintf(stderr,
           "usage: mvm-agent [serve] [--port NAME] [--vsock PORT] [--unix PATH] [--stdio]\n"
           "       mvm-agent busy on|off NAME\n"
+          "       mvm-agent workload   (the image's process from the run spec, restarted)\n"
           "       mvm-agent version\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "busy") == 0) busy_cli(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "workload") == 0) workload_main(argc, argv);
   if (argc > 1 && strcmp(argv[1], "version") == 0) {
     printf("%s %s (protocol %d)\n", AGENT_NAME, AGENT_VERSION, PROTO_VERSION);
     return 0;

@@ -1,6 +1,7 @@
 /*
- * Requests: hello, ping, status, wake, drives, the cooperative drain (sleep-prep), and the
- * session openers (exec, signal, resize, put, get). Version-1 ops answer the same fields they
+ * Requests: hello, ping, status (with the workload service's state), wake, drives, the
+ * cooperative drain (sleep-prep), the workload's log (logs), and the session openers (exec,
+ * signal, resize, put, get). Version-1 ops answer the same fields they
  * did from the busybox agent, so hosts of either version read them.
  */
 #define _GNU_SOURCE
@@ -19,7 +20,8 @@
 
 static const char *CAPS =
     "[\"status\",\"wake\",\"drives\",\"drain\",\"exec\",\"exec.stdin\",\"exec.stream\","
-    "\"exec.signal\",\"exec.timeout\",\"exec.user\",\"exec.env\",\"exec.cwd\",\"pty\",\"files\"]";
+    "\"exec.signal\",\"exec.timeout\",\"exec.user\",\"exec.env\",\"exec.cwd\",\"pty\",\"files\","
+    "\"workload\",\"logs\"]";
 
 /* ---- instance parameters and status ---- */
 static void cmdline_param(const char *name, char *out, size_t cap) {
@@ -95,6 +97,7 @@ static void status(const struct reply_to *r) {
   jw_int(&b, "mem_available_kb", meminfo_kb("MemAvailable"));
   jw_int(&b, "agent_rss_kb", self_rss_kb());
   busy_body(&b);
+  workload_status(&b);
   reply_ok(r, &b);
   buf_free(&b);
 }
@@ -321,6 +324,7 @@ static const struct {
     {"wake", wake, 1},           {"drives", drives, 1},    {"sleep-prep", sleep_prep, 1},
     {"exec", exec_start, 0},     {"signal", exec_signal, 0}, {"resize", exec_resize, 0},
     {"put", file_put, 0},        {"get", file_get, 0},     {"cancel", session_cancel, 0},
+    {"logs", logs_op, 0},
 };
 
 void handle_request(const struct reply_to *r, const struct jv *req) {

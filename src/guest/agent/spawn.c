@@ -1,8 +1,9 @@
 /*
  * Starting a command: argv, environment and user from the request (the user from the image's
- * own /etc/passwd: a static binary has no NSS), pipes or a pty, then a child in its own
- * session and process group that execs it or says on stderr why it could not (127 not found,
- * 126 anything else).
+ * own /etc/passwd: a static binary has no NSS), over the image's own Env and WorkingDir from
+ * the run spec when the guest has one; pipes or a pty, then a child in its own session and
+ * process group that execs it or says on stderr why it could not (127 not found, 126 anything
+ * else).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,57 +22,6 @@
 #define DEFAULT_WINDOW (256 * 1024)
 #define DEFAULT_GRACE_MS 2000
 
-struct user {
-  uid_t uid;
-  gid_t gid;
-  char home[256];
-};
-
-/* "root", "name", "1000" or "1000:1000", looked up in the image's /etc/passwd (no NSS). */
-static int resolve_user(const char *spec, struct user *u) {
-  u->uid = 0;
-  u->gid = 0;
-  strcpy(u->home, "/");
-  if (!spec || !*spec) spec = "root";
-  char name[128];
-  snprintf(name, sizeof name, "%s", spec);
-  char *colon = strchr(name, ':');
-  long gid = -1;
-  if (colon) {
-    *colon = 0;
-    char *end;
-    gid = strtol(colon + 1, &end, 10);
-    if (*end || gid < 0) return -1;
-  }
-  char *end;
-  long num = strtol(name, &end, 10);
-  int numeric = *name && !*end;
-  FILE *f = fopen("/etc/passwd", "re");
-  int found = 0;
-  char line[512];
-  while (f && fgets(line, sizeof line, f)) {
-    char *fields[7] = {0};
-    char *p = line;
-    for (int i = 0; i < 7 && p; i++) {
-      fields[i] = p;
-      p = strchr(p, ':');
-      if (p) *p++ = 0;
-    }
-    if (!fields[3]) continue;
-    if (numeric ? atol(fields[2]) != num : strcmp(fields[0], name) != 0) continue;
-    u->uid = (uid_t)atol(fields[2]);
-    u->gid = (gid_t)atol(fields[3]);
-    if (fields[5] && *fields[5]) snprintf(u->home, sizeof u->home, "%s", fields[5]);
-    found = 1;
-    break;
-  }
-  if (f) fclose(f);
-  if (!found && !numeric) return -1;
-  if (!found) u->uid = (uid_t)num;
-  if (gid >= 0) u->gid = (gid_t)gid;
-  return 0;
-}
-
 static int env_has(char **env, int n, const char *name) {
   size_t len = strlen(name);
   for (int i = 0; i < n; i++)
@@ -79,16 +29,26 @@ static int env_has(char **env, int n, const char *name) {
   return 0;
 }
 
-/* The request's env (an object of strings) over defaults; the agent's own env is not passed. */
-static char **build_env(const struct jv *req, const struct user *u, int pty) {
+/*
+ * The request's env (an object of strings) over the image's (run spec) over defaults; the
+ * agent's own env is not passed.
+ */
+static char **build_env(const struct jv *req, const struct run_spec *spec, const struct user *u,
+                        int pty) {
   const struct jv *env = json_get(req, "env");
-  int cap = 8;
+  int cap = 8 + spec->nenv;
   for (const struct jv *m = env ? env->child : NULL; m; m = m->next) cap++;
   char **out = calloc((size_t)cap, sizeof *out);
   int n = 0;
   for (const struct jv *m = env ? env->child : NULL; m; m = m->next) {
     if (m->type != J_STR || !m->key || !*m->key || strchr(m->key, '=')) continue;
     if (asprintf(&out[n], "%s=%s", m->key, m->str) >= 0) n++;
+  }
+  for (int i = 0; i < spec->nenv; i++) {
+    char name[256];
+    size_t len = strcspn(spec->env[i], "=");
+    snprintf(name, sizeof name, "%.*s", (int)len, spec->env[i]);
+    if (!env_has(out, n, name) && (out[n] = strdup(spec->env[i]))) n++;
   }
   char *dflt[4];
   int nd = 0;
@@ -102,7 +62,7 @@ static char **build_env(const struct jv *req, const struct user *u, int pty) {
   return out;
 }
 
-static void free_strv(char **v) {
+void free_strv(char **v) {
   for (int i = 0; v && v[i]; i++) free(v[i]);
   free(v);
 }
@@ -132,6 +92,7 @@ static void child_fail(const char *what, const char *arg, int code) {
 struct spawn {
   char **argv, **env;
   const char *cwd;
+  int cwd_from_image; /* the image's WorkingDir: missing, it falls back to / */
   struct user user;
   int set_user;
   int pty_slave; /* or -1 */
@@ -156,7 +117,8 @@ static void child(const struct spawn *sp) {
     dup2(sp->err, 2);
   }
   closefrom(3);
-  if (sp->cwd && chdir(sp->cwd) < 0) child_fail("mvm-agent: cwd", sp->cwd, 126);
+  if (sp->cwd && chdir(sp->cwd) < 0 && (!sp->cwd_from_image || chdir("/") < 0))
+    child_fail("mvm-agent: cwd", sp->cwd, 126);
   if (sp->set_user) {
     if (setgroups(1, &sp->user.gid) < 0 && errno != EPERM) child_fail("mvm-agent", "setgroups", 126);
     if (setgid(sp->user.gid) < 0 || setuid(sp->user.uid) < 0) child_fail("mvm-agent", "setuid", 126);
@@ -227,15 +189,23 @@ void exec_start(const struct reply_to *r, const struct jv *req) {
   }
   const char *user = json_str(req, "user");
   if (resolve_user(user, &sp.user) < 0) {
-    reply_err(r, "bad_request", "unknown user '%s' (not in /etc/passwd)", user);
+    reply_err(r, "bad_request", "unknown user '%s' (not in /etc/passwd)", user ? user : "root");
     free_strv(sp.argv);
     return;
   }
   sp.set_user = user != NULL;
+  struct run_spec spec;
+  char why[256];
+  if (run_spec_load(&spec, why, sizeof why) < 0) logmsg("exec without the image's defaults: %s", why);
   sp.cwd = json_str(req, "cwd");
+  if (!sp.cwd && spec.cwd) {
+    sp.cwd = spec.cwd;
+    sp.cwd_from_image = 1;
+  }
   struct session *s = session_new(r, S_EXEC);
   if (!s) {
     free_strv(sp.argv);
+    run_spec_free(&spec);
     return;
   }
   snprintf(s->label, sizeof s->label, "%s", sp.argv[0]);
@@ -244,15 +214,17 @@ void exec_start(const struct reply_to *r, const struct jv *req) {
     close_child_ends(&sp);
     session_free(s);
     free_strv(sp.argv);
+    run_spec_free(&spec);
     return;
   }
-  sp.env = build_env(req, &sp.user, s->pty);
+  sp.env = build_env(req, &spec, &sp.user, s->pty);
   pid_t pid = fork();
   if (pid == 0) child(&sp);
   int fork_errno = errno;
   close_child_ends(&sp);
   free_strv(sp.argv);
   free_strv(sp.env);
+  run_spec_free(&spec);
   if (pid < 0) {
     reply_err(r, "internal", "fork failed: %s", strerror(fork_errno));
     session_free(s);

@@ -9,6 +9,9 @@ import { randomSuffix } from '../../../src/coordinator/random-suffix.ts';
 import { openStore } from '../../../src/db/open-store.ts';
 import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
 import { databasesUnderTest, type TestDatabase } from '../../support/databases.ts';
+import { coordinatorImages } from '../../../src/coordinator/builds/image-builders.ts';
+import { DEFAULT_CACHE_DIR } from '../../../src/drivers/dev-image/cache-dir.ts';
+import { NodeProcessRunner } from '../../../src/drivers/process/node-process-runner.ts';
 
 export interface InProcessCoordinator {
   /** Holds `admin.token`, as `mvm coordinator serve` would leave it. */
@@ -22,7 +25,7 @@ export interface InProcessCoordinator {
  * database at `databaseUrl` (a Postgres test database; the caller drops it).
  */
 export async function startInProcessCoordinator(
-  options: { databaseUrl?: string } = {},
+  options: { databaseUrl?: string; images?: boolean } = {},
 ): Promise<InProcessCoordinator> {
   const dataDir = await mkdtemp(join(tmpdir(), 'mvm-cli-'));
   const store = await openStore(options.databaseUrl ?? join(dataDir, 'coordinator.sqlite'));
@@ -32,12 +35,14 @@ export async function startInProcessCoordinator(
     clusterCidr: '10.240.0.0/12',
     version: 'test',
     randomSuffix: () => randomSuffix(),
+    ...(options.images ? { images: testImages(dataDir) } : {}),
   });
   await services.adminToken.adopt(await resolveAdminToken(dataDir));
   return {
     dataDir,
     fetch: (request) => app.fetch(request),
     close: async () => {
+      await services.buildRunner?.close();
       await store.close();
       await rm(dataDir, { recursive: true, force: true });
     },
@@ -48,9 +53,25 @@ export async function startInProcessCoordinator(
  * Defines `body` once per test database (SQLite and Postgres, as the store tests do); each
  * test gets a fresh in-process coordinator on it.
  */
+/**
+ * The coordinator's artifact store and real builders in its data dir: the dev image from the
+ * shared cache (MVM_CACHE_DIR, as the agents use), Nix without a binary cache (this host has
+ * no network: asking cache.nixos.org only costs retries).
+ */
+export function testImages(dataDir: string) {
+  return coordinatorImages({
+    dataDir,
+    runner: new NodeProcessRunner(),
+    clock: systemClock,
+    dev: { cacheDir: process.env['MVM_CACHE_DIR'] ?? DEFAULT_CACHE_DIR },
+    nixOptions: [['substituters', '']],
+  });
+}
+
 export async function describeEachCoordinator(
   title: string,
   body: (coordinator: () => InProcessCoordinator) => void,
+  options: { images?: boolean } = {},
 ): Promise<void> {
   for (const target of await databasesUnderTest()) {
     describe.skipIf(target.skipReason !== undefined)(`${title} [${target.name}]`, () => {
@@ -58,7 +79,7 @@ export async function describeEachCoordinator(
       let current: InProcessCoordinator | undefined;
       beforeEach(async () => {
         database = await target.open();
-        current = await startInProcessCoordinator({ databaseUrl: database.url });
+        current = await startInProcessCoordinator({ databaseUrl: database.url, ...options });
       });
       afterEach(async () => {
         await current?.close();

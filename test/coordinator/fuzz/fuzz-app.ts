@@ -261,6 +261,7 @@ function baselines(instance: string, csrPem: string, job: string): FuzzApp['base
     // WebSocket routes: the fuzz's plain requests are validated, then refused (no upgrade).
     nodeTunnel: { params: node },
     execInstance: { params: { ...pool, instance } },
+    instanceLogs: { params: { ...pool, instance } },
   };
 }
 

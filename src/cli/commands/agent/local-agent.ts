@@ -48,7 +48,17 @@ export function localStatsFields(stats: LocalStats): Block[] {
         ['guest counter', guest ? String(guest.counter) : '-'],
         ['guest ip', guest?.ip ?? '-'],
         ['guest boot id', guest?.bootId ?? '-'],
+        ['workload', guest?.workload ? workloadText(guest.workload) : '-'],
       ],
     },
   ];
+}
+
+/** `running (pid 212, 0 restarts; 8080 listening)`, or why it is not. */
+function workloadText(w: NonNullable<NonNullable<LocalStats['guest']>['workload']>): string {
+  const facts = [w.pid ? `pid ${w.pid}` : '', `${w.restarts} restarts`];
+  if (w.last_exit) facts.push(`last exit ${w.last_exit.signal || w.last_exit.code}`);
+  if (w.error) facts.push(w.error);
+  const ports = w.ports.map((p) => `${p.port} ${p.listening ? 'listening' : 'not listening'}`);
+  return `${w.state} (${facts.filter(Boolean).join(', ')}${ports.length ? `; ${ports.join(', ')}` : ''})`;
 }

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { devImageOptions } from '../../../agent/agent-config.ts';
 import { redactStoreUrl } from '../../../db/store-url.ts';
 import type { CoordinatorSettings } from '../../config.ts';
 import { defineCommand, flag, option } from '../../command.ts';
@@ -7,7 +8,11 @@ import { integer, text } from '../../values.ts';
 /** Loaded only here, so every other command starts without the server's dependencies. */
 async function loadServer(): Promise<
   (
-    settings: CoordinatorSettings & { tls?: { names?: string[] }; nodeLostAfterMs?: number },
+    settings: CoordinatorSettings & {
+      tls?: { names?: string[] };
+      nodeLostAfterMs?: number;
+      images?: { dev: ReturnType<typeof devImageOptions> };
+    },
   ) => Promise<RunningServer>
 > {
   const { serveCoordinator } = await import('../../../coordinator/serve.ts');
@@ -65,6 +70,8 @@ export const coordinatorServe = defineCommand({
     const serve = await loadServer();
     const server = await serve({
       ...settings,
+      // Revisions are built here with the same dev image inputs as this host's agent.
+      images: { dev: devImageOptions(ctx.agentConfig()) },
       ...(production ? { tls: { names } } : {}),
       ...(nodeLostAfterMs !== undefined ? { nodeLostAfterMs } : {}),
     });

@@ -5,6 +5,7 @@ import { arg, defineCommand, flag, option } from '../../command.ts';
 import type { Block } from '../../render.ts';
 import { duration, id, integer, text } from '../../values.ts';
 import { OpenclawRun, type NewOpenclawResult } from '../../onboarding/new-openclaw.ts';
+import { sourceFields } from '../pool/source-options.ts';
 
 const DEFAULT_WAIT_SECS = 600;
 
@@ -46,8 +47,11 @@ export const newOpenclaw = defineCommand({
       'network id (bridge br-tenant-<id>); default: the next free one',
     ),
     subnet: option(text('<cidr>'), 'the tenant /24; default: derived from the net id'),
-    flake: option(text('<ref>'), "flake holding the images (default '.'); recorded on both pools"),
-    image: option(text('<ref>'), 'an image reference instead of a flake; recorded on both pools'),
+    flake: option(
+      text('<ref>'),
+      'flake holding the images (profile = the role); default: the dev image',
+    ),
+    image: option(text('<ref>'), 'an OCI image (oci:DIR[:TAG], docker://…) instead of a flake'),
     cpus: option(
       integer(poolLimits.vcpus.min, poolLimits.vcpus.max),
       'vCPUs per instance (default 2)',
@@ -73,8 +77,10 @@ export const newOpenclaw = defineCommand({
       ...(opts.dataDisk !== undefined ? { workerDiskMib: opts.dataDisk } : {}),
       ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
       ...(opts.warmWorkers !== undefined ? { warmWorkers: opts.warmWorkers } : {}),
-      ...(opts.flake !== undefined ? { flake: opts.flake } : {}),
-      ...(opts.image !== undefined ? { image: opts.image } : {}),
+      ...sourceFields({
+        ...(opts.flake !== undefined ? { flake: opts.flake } : {}),
+        ...(opts.image !== undefined ? { image: opts.image } : {}),
+      }),
     });
     const wait = opts.wait === true || opts.waitFor !== undefined;
     const result = await new OpenclawRun({

@@ -1,19 +1,17 @@
 import { roles } from '../../../core/model.ts';
 import { MAX_SLEEP_POLICY_SECS } from '../../../core/sleep-policy.ts';
 import { arg, defineCommand, flag, option, requiredOption } from '../../command.ts';
-import { choice, integer, poolPath, text } from '../../values.ts';
+import { choice, integer, poolPath } from '../../values.ts';
 import { poolFields } from '../../views/pool-views.ts';
+import { sourceFields, sourceOptions } from './source-options.ts';
 
 export const poolCreate = defineCommand({
   path: ['pool', 'create'],
-  description: 'Create a pool of identical microVMs in a tenant (its role is fixed for life)',
+  description:
+    'Create a pool of identical microVMs in a tenant (its role is fixed for life); its image comes from --image, --flake/--profile, or the dev image',
   args: { path: arg(poolPath, 'the tenant and the new pool id') },
   options: {
-    flake: requiredOption(
-      text('<ref>'),
-      "flake reference holding the guest image, e.g. '.' or github:org/repo",
-    ),
-    profile: requiredOption(text('<name>'), 'image profile, e.g. minimal'),
+    ...sourceOptions,
     cpus: requiredOption(integer(1), 'vCPUs per instance'),
     mem: requiredOption(integer(1), 'memory per instance in MiB'),
     dataDisk: option(integer(), 'persistent data disk per instance in MiB (default 1024)'),
@@ -38,8 +36,7 @@ export const poolCreate = defineCommand({
       params: { tenant: args.path.tenantId },
       body: {
         id: args.path.poolId,
-        flake: opts.flake,
-        profile: opts.profile,
+        ...sourceFields(opts),
         vcpus: opts.cpus,
         memMib: opts.mem,
         ...(opts.dataDisk === undefined ? {} : { dataDiskMib: opts.dataDisk }),
@@ -56,7 +53,13 @@ export const poolCreate = defineCommand({
       human: [
         { kind: 'text', text: `created pool '${ref}'` },
         poolFields(pool),
-        { kind: 'text', text: `next: mvm pool scale ${ref} --running <n>` },
+        {
+          kind: 'text',
+          text:
+            pool.image === null && pool.flake === null
+              ? `next: mvm pool scale ${ref} --running <n>`
+              : `next: mvm pool build ${ref}, then mvm pool update ${ref} --revision <id>`,
+        },
       ],
     };
   },

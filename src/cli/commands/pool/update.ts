@@ -4,11 +4,12 @@ import { MAX_SLEEP_POLICY_SECS } from '../../../core/sleep-policy.ts';
 import { arg, defineCommand, flag, option } from '../../command.ts';
 import { choice, integer, poolPath, text } from '../../values.ts';
 import { poolFields } from '../../views/pool-views.ts';
+import { sourceFields, sourceOptions } from './source-options.ts';
 
 export const poolUpdate = defineCommand({
   path: ['pool', 'update'],
   description:
-    "Change a pool's flags, minimum times or image revision (a role is fixed at creation)",
+    "Change a pool's flags, minimum times, image source or revision (a role is fixed at creation)",
   args: { path: arg(poolPath, 'the pool') },
   options: {
     pinned: flag('keep instances on their node (--no-pinned to clear)', true),
@@ -21,7 +22,12 @@ export const poolUpdate = defineCommand({
       integer(0, MAX_SLEEP_POLICY_SECS),
       'seconds an instance stays warm before it may go to sleep or stop',
     ),
-    revision: option(text('<hash>'), 'image revision the instances should run'),
+    revision: option(
+      text('<id>'),
+      "revision to run (from 'mvm pool revisions', or dev): each instance takes it at its next cold boot",
+    ),
+    ...sourceOptions,
+    devImage: flag('build from the dev image again (clears --image and --flake)'),
     role: option(
       choice(roles, '<role>'),
       'refused by the coordinator: roles never change; recreate the pool instead',
@@ -29,10 +35,19 @@ export const poolUpdate = defineCommand({
   },
   output: 'data',
   async handler(ctx, args, opts) {
-    const body = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+    const { image, flake, profile, devImage, ...rest } = opts;
+    const body = {
+      ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
+      ...sourceFields({
+        ...(image !== undefined ? { image } : {}),
+        ...(flake !== undefined ? { flake } : {}),
+        ...(profile !== undefined ? { profile } : {}),
+      }),
+      ...(devImage ? { devImage: true as const } : {}),
+    };
     if (Object.keys(body).length === 0) {
       const problem =
-        'nothing to change; pass --pinned/--no-pinned, --critical/--no-critical, --min-running-secs, --min-warm-secs or --revision';
+        'nothing to change; pass --pinned/--no-pinned, --critical/--no-critical, --min-running-secs, --min-warm-secs, --revision, --image, --flake/--profile or --dev-image';
       throw new ValidationError(problem, [problem]);
     }
     const pool = await ctx.client().call('updatePool', {
