@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { jobStates } from '../core/jobs/job.ts';
 import { MAX_MODULE_BYTES } from '../core/jobs/module-check.ts';
-import { idSchema } from './common.ts';
+import { idSchema, multilineText } from './common.ts';
 
 /** base64 of MAX_MODULE_BYTES, with room for the rest of the body. */
 export const SUBMIT_BODY_BYTES = Math.ceil((MAX_MODULE_BYTES * 4) / 3) + 1024 * 1024;
@@ -15,9 +15,6 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const MAX_INPUT_CHARS = 256 * 1024;
 const MAX_RESULT_CHARS = 256 * 1024;
 
-/** Neither survives a round trip through the store (Postgres refuses NUL in text). */
-const NOT_STORABLE = new RegExp(`[${String.raw`\u0000`}\\p{Cs}]`, 'u');
-
 /** A lease token as the queue issues them (base64url or hex). */
 const tokenSchema = z
   .string()
@@ -25,11 +22,11 @@ const tokenSchema = z
   .max(200)
   .regex(/^[A-Za-z0-9_-]+$/, 'not a lease token');
 
-const storableText = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .refine((text) => !NOT_STORABLE.test(text), 'no NUL characters or lone surrogates');
+/**
+ * Text the store keeps as it came: no control characters but line breaks and tabs (Postgres
+ * refuses NUL in text) and no lone surrogates. JSON text never needs a raw control character.
+ */
+const storableText = (max: number) => multilineText(max);
 
 const jsonText = (max: number) =>
   storableText(max).refine((text) => {
