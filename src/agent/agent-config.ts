@@ -68,6 +68,11 @@ export interface CoordinatorSettings {
   /** PEM file of the coordinator's document-signing key. */
   trustedKeyFile?: string;
   heartbeatMs: number;
+  /**
+   * vCPUs this node offers the scheduler instead of the host's own (an operator's overcommit,
+   * as the quickstart's); memory and disk stay measured.
+   */
+  vcpus?: number;
   /** Documents signed longer ago than this are refused: replays of old ones. */
   maxDocumentAgeMs: number;
 }
@@ -242,6 +247,7 @@ function toConfig(
       production: values.production,
       ...(values.trustedKey !== undefined ? { trustedKeyFile: path(values.trustedKey) } : {}),
       heartbeatMs: values.heartbeatMs,
+      ...(values.vcpus !== undefined ? { vcpus: values.vcpus } : {}),
       maxDocumentAgeMs: values.maxDocumentAgeSecs * 1000,
     },
     devImage: {

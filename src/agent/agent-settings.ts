@@ -25,6 +25,7 @@ export interface AgentFlags {
   trustedKey?: string;
   underlayIp?: string;
   heartbeatMs?: number;
+  vcpus?: number;
   netns?: string;
   cacheDir?: string;
 }
@@ -56,6 +57,7 @@ export const agentSettings = {
   production: { flag: 'production', file: 'agent.production' },
   trustedKey: { flag: 'trustedKey', file: 'agent.trustedKey' },
   heartbeatMs: { flag: 'heartbeatMs', file: 'agent.heartbeatMs' },
+  vcpus: { flag: 'vcpus', file: 'agent.vcpus' },
   maxDocumentAgeSecs: { env: 'MVM_MAX_DOC_AGE_SECS', file: 'agent.maxDocumentAgeSecs' },
   devKernelPackage: { env: 'MVM_DEV_KERNEL_PACKAGE', file: 'agent.devKernelPackage' },
   busybox: { env: 'MVM_BUSYBOX', file: 'agent.busybox' },
@@ -124,6 +126,12 @@ export const agentSettingsSchema = z.strictObject({
     .int('must be a whole number of milliseconds')
     .min(100, 'must be at least 100')
     .max(3_600_000, 'must be at most 3600000'),
+  vcpus: z
+    .number({ error: 'must be a number of vCPUs' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(4096, 'must be at most 4096')
+    .optional(),
   maxDocumentAgeSecs: z.coerce
     .number({ error: 'must be a number of seconds' })
     .int('must be a whole number of seconds')

@@ -160,6 +160,7 @@ export function startLink(
     tracker: new ActivityTracker(activity),
     disk: (records) => collectNodeDisk(deps.layout, records),
     ...(options.capacity ? { capacity: options.capacity } : {}),
+    ...(conn.settings.vcpus !== undefined ? { vcpus: conn.settings.vcpus } : {}),
     ...(parts.underlayIp !== undefined ? { underlayIp: parts.underlayIp } : {}),
     everyMs: conn.settings.heartbeatMs,
     clock: systemClock,

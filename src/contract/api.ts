@@ -7,6 +7,21 @@ import {
 } from './desired.ts';
 import { clientMessageSchema, serverMessageSchema, tunnelRequestSchema } from './exec.ts';
 import { heartbeatResultSchema, heartbeatSchema } from './heartbeat.ts';
+import {
+  claimedJobsSchema,
+  claimJobsSchema,
+  completeJobSchema,
+  jobHeartbeatSchema,
+  jobListQuerySchema,
+  jobLogSchema,
+  jobParams,
+  jobSchema,
+  leasedJobSchema,
+  nodeJobParams,
+  SUBMIT_BODY_BYTES,
+  submitJobSchema,
+  submittedJobSchema,
+} from './jobs.ts';
 import { instanceStatsSchema, nodeReportViewSchema } from './node-report.ts';
 import {
   createJoinTokenSchema,
@@ -119,12 +134,23 @@ export interface RouteDef {
    * like any route's; a plain request without the upgrade is answered 400.
    */
   websocket?: WebSocketDef;
+  /** This route reads JSON bodies up to this size instead of MAX_REQUEST_BODY_BYTES. */
+  maxBodyBytes?: number;
   /**
    * Bytes instead of JSON. `upload`: the body is application/octet-stream of at most
    * `maxBytes`, streamed to disk (never held in memory; the 1 MiB JSON limit does not apply).
    * `download`: the answer is the bytes (`response` is the Response itself), with Range.
    */
   stream?: { kind: 'upload'; maxBytes: number } | { kind: 'download' };
+}
+
+/**
+ * The largest body `def` reads; a larger one is answered 413 unread. An upload's route bounds
+ * its body itself as it streams it to disk.
+ */
+export function bodyLimitOf(def: RouteDef): number {
+  if (def.stream?.kind === 'upload') return def.stream.maxBytes;
+  return def.maxBodyBytes ?? MAX_REQUEST_BODY_BYTES;
 }
 
 export interface WebSocketDef {
@@ -615,6 +641,114 @@ export const routes = {
     websocket: {
       binary:
         '[channel u8][bytes]: 0 stdin (client), 1 stdout, 2 stderr (server); see docs/exec.md',
+      client: clientMessageSchema,
+      server: serverMessageSchema,
+    },
+  }),
+
+  submitJob: route({
+    method: 'post',
+    path: '/tenants/:tenant/jobs',
+    summary:
+      "Submit a job: a WebAssembly module (base64, checked against ABI v1 and stored by sha256) to run with `input` on a worker of `pool`; a repeated `key` answers the tenant's first job with it (created: false). This route alone admits a body up to the largest module's base64",
+    scope: 'tenant',
+    params: tenantParams,
+    body: submitJobSchema,
+    response: submittedJobSchema,
+    status: 201,
+    maxBodyBytes: SUBMIT_BODY_BYTES,
+  }),
+  listJobs: route({
+    method: 'get',
+    path: '/tenants/:tenant/jobs',
+    summary: "A tenant's jobs, newest first (?pool=, ?state=, ?limit=)",
+    scope: 'tenant',
+    params: tenantParams,
+    query: jobListQuerySchema,
+    response: z.array(jobSchema),
+    status: 200,
+  }),
+  getJob: route({
+    method: 'get',
+    path: '/tenants/:tenant/jobs/:job',
+    summary: 'A job: state, attempts, lease holder, result or last error',
+    scope: 'tenant',
+    params: jobParams,
+    response: jobSchema,
+    status: 200,
+  }),
+  jobLogs: route({
+    method: 'get',
+    path: '/tenants/:tenant/jobs/:job/logs',
+    summary:
+      "A job's history: attempts, failed and lost attempts apart, the last error, and what was done to it",
+    scope: 'tenant',
+    params: jobParams,
+    response: jobLogSchema,
+    status: 200,
+  }),
+  cancelJob: route({
+    method: 'post',
+    path: '/tenants/:tenant/jobs/:job/cancel',
+    summary:
+      'Cancel a queued or running job; a running worker loses its lease and is refused from then on',
+    scope: 'tenant',
+    params: jobParams,
+    response: jobSchema,
+    status: 200,
+  }),
+  retryJob: route({
+    method: 'post',
+    path: '/tenants/:tenant/jobs/:job/retry',
+    summary: "Submit a finished job's module and input again as a new job naming it (retryOf)",
+    scope: 'tenant',
+    params: jobParams,
+    response: submittedJobSchema,
+    status: 201,
+  }),
+  claimJobs: route({
+    method: 'post',
+    path: '/nodes/:node/jobs/claim',
+    summary:
+      "A worker's claim: up to `limit` due jobs of the pool, leased with a fencing token; waits up to waitMs for a submit when none is due",
+    scope: 'node',
+    params: nodeParams,
+    body: claimJobsSchema,
+    response: claimedJobsSchema,
+    status: 200,
+  }),
+  heartbeatJob: route({
+    method: 'post',
+    path: '/nodes/:node/jobs/:job/heartbeat',
+    summary: "Extend a held job's lease; 409 lease_lost when it is no longer held: stop the job",
+    scope: 'node',
+    params: nodeJobParams,
+    body: jobHeartbeatSchema,
+    response: leasedJobSchema,
+    status: 200,
+  }),
+  completeJob: route({
+    method: 'post',
+    path: '/nodes/:node/jobs/:job/complete',
+    summary:
+      'Finish a held job: succeeded with a result, or failed (retried after a backoff when retryable and attempts are left); 409 lease_lost when no longer held',
+    scope: 'node',
+    params: nodeJobParams,
+    body: completeJobSchema,
+    response: jobSchema,
+    status: 200,
+  }),
+  instanceLogs: route({
+    method: 'get',
+    path: '/tenants/:tenant/pools/:pool/instances/:instance/logs',
+    summary:
+      "The instance's serial console (WebSocket): a 'logs' session (tail, follow) relayed from its node, which keeps the console; the instance is not woken",
+    scope: 'tenant',
+    params: instanceParams,
+    response: serverMessageSchema,
+    status: 101,
+    websocket: {
+      binary: '[channel u8][bytes]: 1 stdout (server): the console bytes; see docs/exec.md',
       client: clientMessageSchema,
       server: serverMessageSchema,
     },

@@ -117,11 +117,29 @@ export const getStartSchema = z.strictObject({
   window: windowSchema.optional(),
 });
 
+/** Lines a logs session may ask for from the end of the console (the rest is skipped). */
+export const MAX_LOG_TAIL = 100_000;
+
+/**
+ * An instance's logs (the logs route only): its workload's output, read through the guest (a
+ * warm or sleeping instance is woken first), or with `console` its serial console, read from
+ * the node's file (never woken). The last `tail` lines, then with `follow` what comes next,
+ * until the client leaves.
+ */
+export const logsStartSchema = z.strictObject({
+  kind: z.literal('logs'),
+  tail: intIn(0, MAX_LOG_TAIL).default(100),
+  follow: z.boolean().default(false),
+  console: z.boolean().default(false),
+  window: windowSchema.optional(),
+});
+
 export const sessionStartSchema = z.discriminatedUnion('kind', [
   execStartSchema,
   ptyStartSchema,
   putStartSchema,
   getStartSchema,
+  logsStartSchema,
 ]);
 export type SessionStart = z.output<typeof sessionStartSchema>;
 export type SessionStartInput = z.input<typeof sessionStartSchema>;

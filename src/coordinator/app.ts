@@ -9,6 +9,7 @@ import {
   type MvmError,
 } from '../core/errors.ts';
 import {
+  bodyLimitOf,
   MAX_REQUEST_BODY_BYTES,
   routes,
   type JsonRouteName,
@@ -37,6 +38,7 @@ import { parseRouteInput, type ParsedInput } from './route-input.ts';
 import { ephemeralKeyring, type Keyring } from './secrets/keyring.ts';
 import type { ExecTimeouts, SocketSession } from './services/exec-service.ts';
 import { createServices, type Services } from './services/index.ts';
+import type { JobSettings } from './services/job-service.ts';
 import { upgradeOf } from './websocket-upgrade.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { ImageDeps } from './builds/image-deps.ts';
@@ -67,6 +69,8 @@ export interface CoordinatorAppDeps {
   peerCertificate?: (c: Context) => PeerCertificate | undefined;
   /** How long sessions wait for their start, a woken instance and a node's tunnel. */
   execTimeouts?: Partial<ExecTimeouts>;
+  /** Job quota, module memory limit and retry policy; defaults when absent. */
+  jobs?: JobSettings;
   /** The artifact store, uploads and builders; without them builds and artifacts answer 503. */
   images?: ImageDeps;
 }
@@ -149,33 +153,34 @@ function registerSocket(
   });
 }
 
-/** Matches the paths of the routes whose bodies are uploads (bounded by their own limit). */
-function uploadPaths(): Array<{ method: string; pattern: RegExp }> {
-  return Object.values(routes as Record<string, RouteDef>)
-    .filter((def) => def.stream?.kind === 'upload')
-    .map((def) => ({
-      method: def.method.toUpperCase(),
-      pattern: new RegExp(`^/v1${def.path.replace(/:[a-z]+/g, '[^/]+')}$`),
-    }));
-}
-
 /**
- * The JSON body limit for every request but uploads, which are streamed to disk and bounded
- * by their route's own maxBytes (as they are read).
+ * How much of a request's body each route may read: 1 MiB of JSON, or more where a route
+ * declares it (a job's module); an upload's route streams its body to disk under its own bound.
  */
 function bodyLimits(): MiddlewareHandler {
-  const json = bodyLimit({
-    maxSize: MAX_REQUEST_BODY_BYTES,
+  const own = (Object.values(routes) as RouteDef[])
+    .filter((def) => bodyLimitOf(def) !== MAX_REQUEST_BODY_BYTES)
+    .map((def) => ({
+      method: def.method.toUpperCase(),
+      path: new RegExp(`^/v1${def.path.replace(/:[a-z]+/g, '[^/]+')}$`),
+      upload: def.stream?.kind === 'upload',
+      limit: bodyLimitOf(def),
+    }));
+  const json = limitBody(MAX_REQUEST_BODY_BYTES);
+  return async (c, next) => {
+    const route = own.find((r) => r.method === c.req.method && r.path.test(c.req.path));
+    if (route?.upload) return next();
+    return (route ? limitBody(route.limit) : json)(c, next);
+  };
+}
+
+function limitBody(maxSize: number): MiddlewareHandler {
+  return bodyLimit({
+    maxSize,
     onError: () => {
-      throw new PayloadTooLargeError(MAX_REQUEST_BODY_BYTES);
+      throw new PayloadTooLargeError(maxSize);
     },
   });
-  const uploads = uploadPaths();
-  return async (c, next) => {
-    const upload = uploads.some((u) => u.method === c.req.method && u.pattern.test(c.req.path));
-    if (upload) return next();
-    return json(c, next);
-  };
 }
 
 function logged(deps: CoordinatorAppDeps, error: MvmError): void {

@@ -35,6 +35,12 @@ export function createSocketHandlers(s: Services): SocketHandlers {
         poolId: params.pool,
         instanceId: params.instance,
       }),
+    instanceLogs: ({ principal, params }) =>
+      s.exec.session(
+        principal,
+        { tenantId: params.tenant, poolId: params.pool, instanceId: params.instance },
+        'logs',
+      ),
   };
 }
 
@@ -126,6 +132,15 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
       s.secrets.rotate(principal, params.tenant, body),
     unsetSecrets: ({ principal, params, body }) => s.secrets.unset(principal, params.tenant, body),
     nodeSecrets: ({ params }) => s.secrets.forNode(params.node, params.tenant, params.pool),
+    submitJob: ({ principal, params, body }) => s.jobs.submit(principal, params.tenant, body),
+    listJobs: ({ params, query }) => s.jobs.list(params.tenant, query),
+    getJob: ({ params }) => s.jobs.get(params.tenant, params.job),
+    jobLogs: ({ params }) => s.jobs.logs(params.tenant, params.job),
+    cancelJob: ({ principal, params }) => s.jobs.cancel(principal, params.tenant, params.job),
+    retryJob: ({ principal, params }) => s.jobs.retry(principal, params.tenant, params.job),
+    claimJobs: ({ params, body }) => s.jobs.claim(params.node, body),
+    heartbeatJob: ({ params, body }) => s.jobs.heartbeat(params.job, body.token, body.leaseMs),
+    completeJob: ({ params, body }) => s.jobs.complete(params.job, body),
     getPoolConfig: ({ params }) => s.poolConfigs.get(params.tenant, params.pool),
     setPoolConfig: ({ principal, params, body }) =>
       s.poolConfigs.set(principal, params.tenant, params.pool, body),

@@ -13,6 +13,10 @@ import { NodeProcessRunner } from '../drivers/process/node-process-runner.ts';
 import type { CertificateAuthority } from '../ports/certificate-authority.ts';
 import { resolveAdminToken } from './admin-token.ts';
 import { createCoordinatorApp } from './app.ts';
+import { ChangeNotifier } from './desired/change-notifier.ts';
+import { listenForJobs } from '../db/job-listener.ts';
+import { sweepJobs } from './jobs/job-sweeper.ts';
+import type { JobSettings } from './services/job-service.ts';
 import { secureDataDir } from './data-dir.ts';
 import { loadOrCreateSigningKey } from './desired/signing-key.ts';
 import { watchNodeHealth } from './node-health-loop.ts';
@@ -52,6 +56,8 @@ export interface ServeSettings {
   nodeLostAfterMs?: number;
   /** How long sessions wait for a woken instance and a node's tunnel (tests shorten them). */
   execTimeouts?: Partial<ExecTimeouts>;
+  /** Job quota, module memory limit and retry policy; defaults when absent. */
+  jobs?: JobSettings;
   /** How revisions are built here: the dev image's inputs (default: the agent defaults). */
   images?: Omit<CoordinatorImageOptions, 'dataDir' | 'runner' | 'clock'>;
 }
@@ -176,8 +182,11 @@ export async function serveCoordinator(
     const runner = new NodeProcessRunner();
     const ca = await OpensslCa.loadOrCreate(join(settings.dataDir, 'ca'), runner);
     const tlsServer = await serverCertificate(settings, ca, runner);
+    const notifier = new ChangeNotifier();
     const { app, services } = createCoordinatorApp({
       store,
+      notifier,
+      ...(settings.jobs ? { jobs: settings.jobs } : {}),
       signingKey,
       clock: systemClock,
       clusterCidr: settings.clusterCidr,
@@ -233,6 +242,13 @@ export async function serveCoordinator(
       .start()
       .catch((err: unknown) => logger.error({ err }, 'sleep-policy re-checks not restored'));
     const health = watchNodeHealth({ health: services.health, clock: systemClock, logger });
+    // Other replicas' submits wake this one's waiting claims (Postgres; nothing on SQLite).
+    const jobListener = listenForJobs(
+      settings.databaseUrl,
+      (key) => notifier.notify({ jobs: [key] }),
+      logger,
+    );
+    const sweeper = sweepJobs(services.jobs, logger);
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `${tlsServer ? 'https' : 'http'}://${host}:${address.port}`;
@@ -252,6 +268,9 @@ export async function serveCoordinator(
         // Long-polling agents would otherwise hold the listener open for up to 30 s.
         services.desired.close();
         services.exec.tunnels.close();
+        services.jobs.close();
+        sweeper.stop();
+        await jobListener?.close();
         sockets.close();
         await services.rechecks.close();
         await services.buildRunner?.close();

@@ -18,6 +18,10 @@ import type {
   TenantRepo,
   TokenRepo,
 } from '../ports/store.ts';
+import type { JobModuleRepo, JobQueue, JobRepo } from '../ports/job-store.ts';
+import { KyselyJobQueue } from './repos/job-queue-repo.ts';
+import { KyselyJobModuleRepo } from './repos/job-module-repo.ts';
+import { KyselyJobRepo } from './repos/job-repo.ts';
 import { KyselyAuditRepo } from './repos/audit-repo.ts';
 import { KyselyBuildRepo } from './repos/build-repo.ts';
 import { KyselyGenerationRepo } from './repos/generation-repo.ts';
@@ -53,6 +57,9 @@ export function reposFor(db: Kysely<Database>): Repos {
     nodeReports: new KyselyNodeReportRepo(db),
     secrets: new KyselySecretRepo(db),
     poolConfigs: new KyselyPoolConfigRepo(db),
+    jobs: new KyselyJobRepo(db),
+    jobModules: new KyselyJobModuleRepo(db),
+    jobQueue: new KyselyJobQueue(db),
     revisions: new KyselyRevisionRepo(db),
     builds: new KyselyBuildRepo(db),
   };
@@ -73,6 +80,9 @@ export class KyselyStore implements Store {
   readonly nodeReports: NodeReportRepo;
   readonly secrets: SecretRepo;
   readonly poolConfigs: PoolConfigRepo;
+  readonly jobs: JobRepo;
+  readonly jobModules: JobModuleRepo;
+  readonly jobQueue: JobQueue;
   readonly revisions: RevisionRepo;
   readonly builds: BuildRepo;
   private closed = false;
@@ -95,6 +105,9 @@ export class KyselyStore implements Store {
     this.nodeReports = repos.nodeReports;
     this.secrets = repos.secrets;
     this.poolConfigs = repos.poolConfigs;
+    this.jobs = repos.jobs;
+    this.jobModules = repos.jobModules;
+    this.jobQueue = repos.jobQueue;
     this.revisions = repos.revisions;
     this.builds = repos.builds;
   }

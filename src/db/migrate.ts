@@ -13,6 +13,7 @@ import { poolConfigEgressMigration } from './migrations/0009-pool-config-egress.
 import { nodeReportsMigration } from './migrations/0010-node-reports.ts';
 import { instanceSleepForceMigration } from './migrations/0011-instance-sleep-force.ts';
 import { revisionsMigration } from './migrations/0012-revisions.ts';
+import { jobsMigration } from './migrations/0013-jobs.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -31,6 +32,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0010-node-reports': nodeReportsMigration(),
     '0011-instance-sleep-force': instanceSleepForceMigration(),
     '0012-revisions': revisionsMigration(),
+    '0013-jobs': jobsMigration(dialect),
   };
 }
 

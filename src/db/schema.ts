@@ -17,6 +17,8 @@ export interface Database {
   node_reports: NodeReportsTable;
   secrets: SecretsTable;
   pool_configs: PoolConfigsTable;
+  jobs: JobsTable;
+  job_modules: JobModulesTable;
   revisions: RevisionsTable;
   builds: BuildsTable;
 }
@@ -191,6 +193,48 @@ export interface PoolConfigsTable {
   files: string;
   created_at: string;
   updated_at: string;
+}
+
+/** Migration 0012: a tenant's job modules, by the sha256 of their bytes. */
+export interface JobModulesTable {
+  tenant_id: string;
+  sha256: string;
+  /** Buffer from both drivers (SQLite BLOB, Postgres BYTEA). */
+  bytes: Uint8Array;
+  size: number;
+  created_at: string;
+}
+
+/** Migration 0012: jobs (core/jobs/job.ts names every column's meaning). */
+export interface JobsTable {
+  id: string;
+  tenant_id: string;
+  pool_id: string;
+  module_sha256: string;
+  /** JSON text */
+  input: string;
+  state: string;
+  priority: number;
+  attempts: number;
+  failed_attempts: number;
+  lost_attempts: number;
+  max_attempts: number;
+  run_at: string;
+  lease_token: string | null;
+  lease_expires_at: string | null;
+  worker: string | null;
+  timeout_secs: number;
+  started_at: string | null;
+  idempotency_key: string | null;
+  retry_of: string | null;
+  /** JSON text */
+  result: string | null;
+  error_code: string | null;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+  version: number;
 }
 
 export interface RevisionsTable {

@@ -9,6 +9,7 @@ import type {
   Tenant,
 } from '../core/model.ts';
 import type { DiskReport, InstanceSample } from '../contract/node-report.ts';
+import type { JobModuleRepo, JobQueue, JobRepo } from './job-store.ts';
 import type { Build, BuildStatus, Revision } from '../core/revision.ts';
 
 /**
@@ -386,6 +387,9 @@ export interface Repos {
   nodeReports: NodeReportRepo;
   secrets: SecretRepo;
   poolConfigs: PoolConfigRepo;
+  jobs: JobRepo;
+  jobModules: JobModuleRepo;
+  jobQueue: JobQueue;
   revisions: RevisionRepo;
   builds: BuildRepo;
 }

@@ -82,13 +82,17 @@ describe('loadAgentConfig', () => {
     const fromFlags = load({
       files,
       env,
-      flags: { vmm: 'firecracker', heartbeatMs: 250, node: 'n1', production: true },
+      flags: { vmm: 'firecracker', heartbeatMs: 250, node: 'n1', production: true, vcpus: 16 },
     });
     expect(fromFlags).toMatchObject({
       vmm: 'firecracker',
       qemu: { accel: 'tcg' },
-      coordinator: { heartbeatMs: 250, nodeId: 'n1', production: true },
+      coordinator: { heartbeatMs: 250, nodeId: 'n1', production: true, vcpus: 16 },
     });
+    expect(load({ files: file({ agent: { vcpus: 8 } }) }).coordinator.vcpus).toBe(8);
+    expect(problemsOf(() => load({ flags: { vcpus: 0 } }))).toEqual([
+      "vcpus '0' (from flag --vcpus): must be at least 1",
+    ]);
   });
 
   it('reads every env variable it declares into the right setting', () => {

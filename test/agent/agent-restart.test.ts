@@ -130,7 +130,15 @@ describe.runIf(gate.run)('a killed agent comes back and still controls its VMs',
     expect(after.guest?.bootId).toBe(before.guest?.bootId);
     expect(after.guest?.counter).toBeGreaterThan(before.guest?.counter ?? 0);
     expect(after.spec).toEqual(before.spec);
-    const logs = (await cli('instance', 'logs', path, '--console', '--lines', '500')) as LocalLogs;
+    const logs = (await cli(
+      'agent',
+      'instance',
+      'logs',
+      path,
+      '--console',
+      '--lines',
+      '500',
+    )) as LocalLogs;
     expect(logs.lines.join('\n')).toContain('MVM-BOOT-OK');
   });
 

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ActivityTracker } from '../../src/agent/activity/activity-tracker.ts';
 import { nodeUsage } from '../../src/agent/heartbeat/node-usage.ts';
-import { sendHeartbeats } from '../../src/agent/heartbeat/send-heartbeats.ts';
+import { heartbeatBody, sendHeartbeats } from '../../src/agent/heartbeat/send-heartbeats.ts';
 import { coordinatorReporter } from '../../src/agent/reconcile/coordinator-reporter.ts';
 import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
 import type { HeartbeatResult } from '../../src/contract/heartbeat.ts';
@@ -45,6 +45,28 @@ describe('nodeUsage', () => {
       instances: { running: 2, warm: 1, sleeping: 1 },
       diskFreeMib: 900,
     });
+  });
+});
+
+describe('heartbeatBody', () => {
+  it("declares the configured vCPUs (an overcommit) with the host's own memory and disk", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mvm-hb-'));
+    try {
+      const base = {
+        api: { call: () => Promise.reject(new Error('not called')) },
+        nodeId: 'n',
+        runtime: { list: async () => [] },
+        dataDir: dir,
+        clock: systemClock,
+        signal: new AbortController().signal,
+      };
+      const measured = (await heartbeatBody(base)).capacity;
+      const declared = (await heartbeatBody({ ...base, vcpus: 4096 })).capacity;
+      expect(measured.vcpus).toBeLessThan(4096);
+      expect(declared).toEqual({ ...measured, vcpus: 4096 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

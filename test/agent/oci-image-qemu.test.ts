@@ -154,9 +154,11 @@ describe.runIf(gate.run)('OCI images in real guests', () => {
       expect(bad.status).toBe(400);
     });
 
-    it('mvm instance logs prints the tail; --follow prints what comes after', async () => {
+    it('mvm agent instance logs prints the tail; --follow prints what comes after', async () => {
       const env = { MVM_DATA_DIR: dataDir, MVM_NETWORK: 'off' };
-      const tail = await runIn(['instance', 'logs', 'acme/web/web1', '--tail', '50'], { env });
+      const tail = await runIn(['agent', 'instance', 'logs', 'acme/web/web1', '--tail', '50'], {
+        env,
+      });
       expect(tail.stderr).toBe('');
       expect(tail.stdout).toContain('workload up: hello from /app as 1000\n');
       let stop: (signal: string) => void = () => undefined;

@@ -103,6 +103,8 @@ function target(w: World, caller: Caller, def: RouteDef, node: string, probe = t
     instance: w.instance,
     node,
     token: w.tokenId,
+    // Admitted callers are refused by validation first, so the job need not exist.
+    job: 'j-probe',
     // Builds and artifacts: well-formed names of things that do not exist.
     digest: 'a'.repeat(64),
     revision: 'c'.repeat(64),
@@ -241,26 +243,32 @@ await describeEachDatabase('permissions from the route table', ({ url }) => {
   it('upgrades a WebSocket route only for a caller its scope admits, and only as an upgrade', async () => {
     const w = (world = await build(url()));
     const socketRoutes = named.filter(([, def]) => def.websocket);
-    expect(socketRoutes.map(([name]) => name).sort()).toEqual(['execInstance', 'nodeTunnel']);
-    const opened = async (caller: Caller, name: 'execInstance' | 'nodeTunnel') =>
+    expect(socketRoutes.map(([name]) => name).sort()).toEqual([
+      'execInstance',
+      'instanceLogs',
+      'nodeTunnel',
+    ]);
+    const opened = async (caller: Caller, name: 'execInstance' | 'instanceLogs' | 'nodeTunnel') =>
       (await upgrade(w, caller, routes[name], 'node-1', false)).status;
     expect(await opened('node', 'nodeTunnel')).toBe(101);
     expect(await opened('admin', 'nodeTunnel')).toBe(101);
     expect(await opened('own', 'nodeTunnel')).toBe(403);
-    expect(await opened('own', 'execInstance')).toBe(101);
-    expect(await opened('admin', 'execInstance')).toBe(101);
-    expect(await opened('other', 'execInstance')).toBe(404);
-    expect(await opened('node', 'execInstance')).toBe(401);
-    // A plain request the scope admits is told to upgrade, and nothing is opened.
-    const plain = await call(
-      w.coordinator.anonymous,
-      w.coordinator.url,
-      'GET',
-      target(w, 'own', routes.execInstance, 'node-1', false).path,
-      { token: w.tokens.own },
-    );
-    expect(plain.status).toBe(400);
-    expect(JSON.stringify(plain.body)).toContain('Upgrade: websocket');
+    for (const name of ['execInstance', 'instanceLogs'] as const) {
+      expect(await opened('own', name)).toBe(101);
+      expect(await opened('admin', name)).toBe(101);
+      expect(await opened('other', name)).toBe(404);
+      expect(await opened('node', name)).toBe(401);
+      // A plain request the scope admits is told to upgrade, and nothing is opened.
+      const plain = await call(
+        w.coordinator.anonymous,
+        w.coordinator.url,
+        'GET',
+        target(w, 'own', routes[name], 'node-1', false).path,
+        { token: w.tokens.own },
+      );
+      expect(plain.status).toBe(400);
+      expect(JSON.stringify(plain.body)).toContain('Upgrade: websocket');
+    }
   });
 
   it("confines tenant-list routes to a tenant token's own tenant", async () => {

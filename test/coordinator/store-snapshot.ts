@@ -36,6 +36,7 @@ export async function storeSnapshot(store: Store, nodeIds: readonly string[] = [
     reports,
     secrets,
     poolConfigs,
+    jobs: await store.jobs.list({ limit: 1_000_000 }),
     audit: (await store.audit.list({ limit: 1_000_000 })).length,
   };
 }

@@ -69,6 +69,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       'applied store migration',
       'applied store migration',
       'applied store migration',
+      'applied store migration',
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -92,6 +93,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       migration: '0011-instance-sleep-force',
     });
     expect(first.lines[11]?.context).toEqual({ dialect: name, migration: '0012-revisions' });
+    expect(first.lines[12]?.context).toEqual({ dialect: name, migration: '0013-jobs' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

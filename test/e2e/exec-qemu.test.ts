@@ -4,7 +4,8 @@
  * → the guest agent in a QEMU guest (TCG). One guest for the file; many cases: output and
  * exit codes, a signal, stdin, 10 MB to a slow reader, copies with modes, a pty's size,
  * another tenant's 404, the audit trail, a busy guest's sleep refused and then forced within
- * the drain deadline while a long command runs, and an exec waking the sleeping instance.
+ * the drain deadline while a long command runs, and an exec waking the sleeping instance;
+ * and `mvm instance logs` (tail, follow, a sleeping instance read without waking it).
  * test/cli/instance-exec.test.ts covers the same path without a VM, in more detail.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -181,6 +182,43 @@ describe.runIf(gate.run)('exec, shell and cp through the coordinator into a real
     expect(other.stderr).toMatch(/tenant 'acme' not found/);
   });
 
+  it("shows the guest's console through the coordinator: the tail, then --follow", async () => {
+    // The dev image runs no workload: its output is empty, and reading it works.
+    const workload = await mvm(['instance', 'logs', ref]);
+    expect(workload.code, workload.stderr).toBe(0);
+    const boot = await mvm(['instance', 'logs', ref, '--console', '--tail', '10000']);
+    expect(boot.code, boot.stderr).toBe(0);
+    expect(boot.stdout.toString()).toContain('MVM-BOOT-OK');
+    expect(
+      (await mvm(['instance', 'logs', ref, '--console', '--tail', '2'])).stdout.toString(),
+    ).toMatch(/^[^\n]*\n?[^\n]*\n?$/);
+    let interrupt: (name: string) => void = () => undefined;
+    const shutdown = new Promise<string>((resolve) => (interrupt = resolve));
+    let seen = '';
+    const follow = mvm(['instance', 'logs', ref, '--console', '--tail', '0', '--follow'], {
+      shutdown,
+      onStdout: (chunk) => (seen += chunk.toString()),
+    });
+    // Written in the guest to its console: the serial line the node keeps.
+    const marker = `mvm-logs-${randomBytes(4).toString('hex')}`;
+    await until(
+      'the marker in the followed console',
+      async () => {
+        await exec(['sh', '-c', `echo ${marker} > /dev/console`]);
+        return seen.includes(marker) || undefined;
+      },
+      60_000,
+      1_000,
+    );
+    interrupt('SIGINT');
+    const done = await follow;
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout.toString()).not.toContain('MVM-BOOT-OK');
+    const other = await mvm(['instance', 'logs', ref, '--console'], { token: rivalToken });
+    expect(other.code).toBe(4);
+    expect(other.stderr).toMatch(/tenant 'acme' not found/);
+  }, 120_000);
+
   it('audits every session with its argv and exit code, never its data', async () => {
     const events = await api.call('listEvents', { query: { tenant: 'acme', last: 100 } });
     const execs = events.filter((e) => e.action === 'instance.exec');
@@ -238,6 +276,13 @@ describe.runIf(gate.run)('exec, shell and cp through the coordinator into a real
     expect(ended.code, ended.stderr).toBe(7);
     expect((await instance()).failureReason).toBeNull();
   }, 300_000);
+
+  it("reads a sleeping instance's console without waking it", async () => {
+    const run = await mvm(['instance', 'logs', ref, '--console', '--tail', '10000']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.toString()).toContain('MVM-BOOT-OK');
+    expect(await instance()).toMatchObject({ status: 'sleeping', desiredStatus: 'sleeping' });
+  });
 
   it('wakes the sleeping instance for an exec, and says who woke it', async () => {
     expect((await instance()).status).toBe('sleeping');

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import pino from 'pino';
 import type { InstanceRef } from '../../src/agent/runtime/instance-runtime.ts';
+import { openConsoleStream } from '../../src/agent/runtime/console-stream.ts';
+import { readWorkloadLog, tailWorkloadLog } from '../../src/drivers/guest-channel/workload-log.ts';
 import type { GuestSessions } from '../../src/agent/tunnel/guest-sessions.ts';
 import { keepTunnel, type TunnelState } from '../../src/agent/tunnel/tunnel-client.ts';
 import { runCli } from '../../src/cli/main.ts';
@@ -26,11 +28,15 @@ import { until } from './until.ts';
 
 export const ADMIN = 'exec-world-admin-token-0123456789abcdef';
 
-/** Guest sessions of one instance, served by the static agent on this host. */
+/**
+ * Guest sessions of one instance, served by the static agent on this host; its console is
+ * `consoleFile` (none: an instance whose VMM never wrote one), read as the agent reads one.
+ */
 export class HostGuestSessions implements GuestSessions {
   constructor(
     private readonly client: GuestAgentClient,
     private readonly instance: () => string,
+    private readonly consoleFile = '/nonexistent/console.log',
   ) {}
 
   private check(ref: InstanceRef): GuestAgentClient {
@@ -46,6 +52,14 @@ export class HostGuestSessions implements GuestSessions {
   putFile: GuestSessions['putFile'] = (ref, path, source, options) =>
     this.check(ref).putFile(path, source, options);
   getFile: GuestSessions['getFile'] = (ref, path) => this.check(ref).getFile(path);
+  workloadLogs: GuestSessions['workloadLogs'] = (ref, query) =>
+    query.from !== undefined
+      ? readWorkloadLog(this.check(ref), query.from)
+      : tailWorkloadLog(this.check(ref), query.tail ?? 100);
+  consoleLog: GuestSessions['consoleLog'] = async (ref, options) => {
+    this.check(ref);
+    return openConsoleStream(this.consoleFile, options);
+  };
 }
 
 /** Log lines written as JSON, kept for assertions (the figures sessions log). */
@@ -98,6 +112,8 @@ export interface ExecWorld {
   dataDir: string;
   instance: string;
   ref: string;
+  /** The instance's console on the test node (absent until a test writes it). */
+  consoleFile: string;
   tokens: { acme: string; rival: string };
   rivalRef: string;
   tunnel: TunnelState;
@@ -229,7 +245,7 @@ export async function startExecWorld(databaseUrl: string): Promise<ExecWorld> {
     baseUrl: url,
     nodeId: 'n1',
     auth: () => ({ token: ADMIN }),
-    guests: new HostGuestSessions(client, () => instance),
+    guests: new HostGuestSessions(client, () => instance, join(dataDir, 'console.log')),
     clock: systemClock,
     logger: keepingLogger(agentLog),
     signal: abort.signal,
@@ -245,6 +261,7 @@ export async function startExecWorld(databaseUrl: string): Promise<ExecWorld> {
     dataDir,
     instance,
     ref: `acme/web/${instance}`,
+    consoleFile: join(dataDir, 'console.log'),
     rivalRef: `rival/web/${instances['rival'] ?? ''}`,
     tokens,
     tunnel: tunnel.state,

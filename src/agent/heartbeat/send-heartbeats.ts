@@ -21,6 +21,8 @@ export interface HeartbeatOptions {
   dataDir: string;
   /** Capacity to declare instead of the host's own (an operator's overcommit); default measured. */
   capacity?: NodeCapacity;
+  /** vCPUs to declare instead of the host's count, memory and disk measured (`agent.vcpus`). */
+  vcpus?: number;
   /** This node's VXLAN source address, reported so the coordinator's peer lists follow it. */
   underlayIp?: string;
   /** Samples idle metrics before each heartbeat; without it no activity is reported. */
@@ -46,7 +48,10 @@ export async function heartbeatBody(options: HeartbeatOptions): Promise<Heartbea
   const measured = await measureHost(options.dataDir);
   const disk = await readDisk(options, records);
   return {
-    capacity: options.capacity ?? measured.capacity,
+    capacity: options.capacity ?? {
+      ...measured.capacity,
+      ...(options.vcpus !== undefined ? { vcpus: options.vcpus } : {}),
+    },
     usage: nodeUsage(records, measured.diskFreeMib),
     ...(options.underlayIp !== undefined ? { underlayIp: options.underlayIp } : {}),
     instances: records.map((r) => sampleOf(r, options.tracker, disk?.instances.get(r.key))),

@@ -15,7 +15,9 @@ import { readWorkloadLog, tailWorkloadLog } from '../../drivers/guest-channel/wo
 import type { WorkloadLogView } from '../../drivers/guest-channel/workload-log.ts';
 import type { Readable } from 'node:stream';
 import type { VmRecord } from '../state/vm-repo.ts';
+import { openConsoleStream, type ConsoleStreamOptions } from './console-stream.ts';
 import { guestOf } from './guest-access.ts';
+import { consoleLog, instanceDir } from './layout.ts';
 import { boot, prepare, wake } from './boot-steps.ts';
 import type { RuntimeDeps } from './deps.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
@@ -147,6 +149,12 @@ export class InstanceRuntime {
 
   async getFile(ref: InstanceRef, path: string): Promise<GetFileHandle> {
     return guestOf(this.deps, await this.get(ref)).getFile(path);
+  }
+
+  /** The serial console as this host keeps it, in any status (the guest is not asked). */
+  async consoleLog(ref: InstanceRef, options: ConsoleStreamOptions): Promise<Readable> {
+    const record = await this.get(ref);
+    return openConsoleStream(consoleLog(instanceDir(this.deps.layout, record.key)), options);
   }
 
   /** The workload's log: its last `tail` lines, or what came after position `from`. */

@@ -13,6 +13,7 @@ import type { InstanceRef } from '../runtime/instance-runtime.ts';
 import { CreditedInput } from './credited-input.ts';
 import type { GuestSessions } from './guest-sessions.ts';
 import { OutputPump, type OutputSource } from './output-pump.ts';
+import { openWorkloadStream } from './workload-stream.ts';
 
 /** Input bytes a session takes ahead of the guest (the guest's own stdin window). */
 export const STDIN_WINDOW = 256 * 1024;
@@ -29,10 +30,11 @@ type Exec = Extract<SessionStart, { kind: 'exec' }>;
 type Pty = Extract<SessionStart, { kind: 'pty' }>;
 type Put = Extract<SessionStart, { kind: 'put' }>;
 type Get = Extract<SessionStart, { kind: 'get' }>;
+type Logs = Extract<SessionStart, { kind: 'logs' }>;
 
 /**
  * One session the coordinator opened on this node's tunnel: a command, a terminal or a file
- * copy in a guest. It starts the guest session, relays input, output and credit, and ends
+ * copy in a guest, or the instance's console. It starts the guest session, relays input, output and credit, and ends
  * with exactly one exit or error message.
  */
 export class GuestSession {
@@ -108,6 +110,8 @@ export class GuestSession {
         return this.put(this.start);
       case 'get':
         return this.get(this.start);
+      case 'logs':
+        return this.logs(this.start);
     }
   }
 
@@ -171,6 +175,17 @@ export class GuestSession {
     await this.output([{ readable: file.content, channel: 'stdout' }]);
     const { bytes } = await file.done;
     return { type: 'exit', code: 0, timedOut: false, bytes };
+  }
+
+  /** Ends with the log's end, or with follow when the client leaves (a cancel). */
+  private async logs(start: Logs): Promise<ServerMessage> {
+    const options = { tail: start.tail, follow: start.follow, signal: this.abort.signal };
+    const log = start.console
+      ? await this.guests.consoleLog(this.ref, options)
+      : await openWorkloadStream((query) => this.guests.workloadLogs(this.ref, query), options);
+    this.out.message({ type: 'started', stdinWindow: 0 });
+    await this.output([{ readable: log, channel: 'stdout' }]);
+    return { type: 'exit', code: 0, timedOut: false };
   }
 
   private output(sources: OutputSource[]): Promise<void> {

@@ -8,6 +8,7 @@ export const groupDescriptions: Readonly<Record<string, string>> = {
   secrets:
     'Tenant and pool secrets: sealed on the coordinator, read-only in guests at /run/secrets/NAME',
   instance: 'Instances: individual microVMs',
+  job: 'Jobs: WebAssembly modules run once by a worker pool, with leases, retries and a quota',
   node: 'Nodes: KVM hosts running the agent',
   add: 'Bring a new host into the fleet',
   new: 'Create a whole deployment in one go (then: mvm connect <name>)',

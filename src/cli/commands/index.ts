@@ -11,10 +11,13 @@ import { events } from './events/events.ts';
 import { imageBuild } from './image/build.ts';
 import { imageList } from './image/list.ts';
 import { instanceCp } from './instance/cp.ts';
+import { jobSubmit } from './job/submit.ts';
+import { jobCancel, jobInfo, jobList, jobLogs, jobRetry } from './job/manage.ts';
 import { instanceDestroy } from './instance/destroy.ts';
 import { instanceExec } from './instance/exec.ts';
 import { instanceInfo } from './instance/info.ts';
 import { instanceList } from './instance/list.ts';
+import { instanceLogs } from './instance/logs.ts';
 import { instanceShell, instanceSsh } from './instance/shell.ts';
 import { instanceSleep } from './instance/sleep.ts';
 import { instanceStats } from './instance/stats.ts';
@@ -26,6 +29,7 @@ import { netVerify } from './net/verify.ts';
 import { newOpenclaw } from './new/openclaw.ts';
 import { connect } from './connect.ts';
 import { quickstart } from './quickstart.ts';
+import { status } from './status/status.ts';
 import { nodeDisk } from './node/disk.ts';
 import { nodeGc } from './node/gc.ts';
 import { nodeInfo } from './node/info.ts';
@@ -87,6 +91,12 @@ export const allCommands: readonly CliCommand[] = [
   secretsList,
   secretsRotate,
   secretsUnset,
+  jobSubmit,
+  jobList,
+  jobInfo,
+  jobLogs,
+  jobCancel,
+  jobRetry,
   instanceList,
   instanceInfo,
   instanceStats,
@@ -100,6 +110,7 @@ export const allCommands: readonly CliCommand[] = [
   instanceShell,
   instanceSsh,
   instanceCp,
+  instanceLogs,
   events,
   nodeList,
   nodeInfo,
@@ -111,6 +122,7 @@ export const allCommands: readonly CliCommand[] = [
   newOpenclaw,
   connect,
   netVerify,
+  status,
   quickstart,
   coordinatorServe,
   coordinatorRotateAdminToken,

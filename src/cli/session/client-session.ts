@@ -40,6 +40,7 @@ export class ClientSession {
     fail: (error: MvmError) => void;
   };
   private done = false;
+  private closing = false;
 
   constructor(
     private readonly socket: WebSocket,
@@ -84,7 +85,13 @@ export class ClientSession {
     this.send({ type: 'signal', signal });
   }
 
+  /** Whether this side ended the session (`close`), so its end is no failure. */
+  get closedHere(): boolean {
+    return this.closing;
+  }
+
   close(): void {
+    this.closing = true;
     this.input?.stop();
     this.socket.close(1000);
   }

@@ -14,8 +14,15 @@ export interface SessionTarget {
   caPem?: string;
 }
 
-export function sessionUrl(coordinatorUrl: string, ref: InstanceRef): string {
-  const path = fillPath(routes.execInstance.path, {
+/** The exec route takes commands, terminals and copies; the logs route the console. */
+export type SessionRouteName = 'execInstance' | 'instanceLogs';
+
+export function sessionUrl(
+  coordinatorUrl: string,
+  ref: InstanceRef,
+  route: SessionRouteName = 'execInstance',
+): string {
+  const path = fillPath(routes[route].path, {
     tenant: ref.tenantId,
     pool: ref.poolId,
     instance: ref.instanceId,
@@ -30,8 +37,12 @@ export function sessionUrl(coordinatorUrl: string, ref: InstanceRef): string {
  * coordinator's own error (the 404 of an instance the token cannot see, a 401, ...), as from
  * any API call; an unreachable coordinator is `unavailable`.
  */
-export function openSessionSocket(target: SessionTarget, ref: InstanceRef): Promise<WebSocket> {
-  const ws = new WebSocket(sessionUrl(target.coordinatorUrl, ref), {
+export function openSessionSocket(
+  target: SessionTarget,
+  ref: InstanceRef,
+  route: SessionRouteName = 'execInstance',
+): Promise<WebSocket> {
+  const ws = new WebSocket(sessionUrl(target.coordinatorUrl, ref, route), {
     headers: target.token !== undefined ? { authorization: `Bearer ${target.token}` } : {},
     ...(target.caPem !== undefined ? { ca: target.caPem } : {}),
     maxPayload: MAX_SESSION_MESSAGE,

@@ -33,6 +33,7 @@ export async function startSession(
       ...(caPem !== undefined ? { caPem } : {}),
     },
     ref,
+    parsed.data.kind === 'logs' ? 'instanceLogs' : 'execInstance',
   );
   return new ClientSession(socket, parsed.data, io);
 }

@@ -13,6 +13,29 @@ export interface DocumentChange {
   tenants?: readonly string[];
   /** A node's status or underlay address changed: every document's peers may change. */
   fleet?: boolean;
+  /**
+   * Pools (`tenant/pool`) that got claimable jobs. Not part of any document: it wakes the
+   * workers' long-polling claims (services/job-service.ts), through the same numbering.
+   */
+  jobs?: readonly string[];
+}
+
+/** Which claimable jobs a waiting claim is after: any pool, a tenant's, or one pool. */
+export interface JobWanted {
+  tenantId?: string;
+  poolId?: string;
+}
+
+export function concernsJobs(change: DocumentChange, wanted: JobWanted): boolean {
+  return (
+    change.jobs?.some((key) => {
+      const [tenantId, poolId] = key.split('/');
+      return (
+        (wanted.tenantId === undefined || wanted.tenantId === tenantId) &&
+        (wanted.poolId === undefined || wanted.poolId === poolId)
+      );
+    }) === true
+  );
 }
 
 /** What one node's current document depends on. */
@@ -29,7 +52,12 @@ export function concerns(change: DocumentChange, doc: WatchedDocument): boolean 
 }
 
 function isEmpty(change: DocumentChange): boolean {
-  return change.fleet !== true && !change.nodes?.length && !change.tenants?.length;
+  return (
+    change.fleet !== true &&
+    !change.nodes?.length &&
+    !change.tenants?.length &&
+    !change.jobs?.length
+  );
 }
 
 /** Changes kept for watchers that were reading the store when they were announced. */
@@ -75,7 +103,21 @@ export class ChangeNotifier {
     ms: number,
     signal?: AbortSignal,
   ): Promise<void> {
-    if (signal?.aborted || this.changedSince(since, doc)) return Promise.resolve();
+    return this.waitFor(since, (change) => concerns(change, doc), ms, signal);
+  }
+
+  /** Resolves once jobs `wanted` became claimable after `since`, after `ms`, or on abort. */
+  waitForJobs(since: number, wanted: JobWanted, ms: number, signal?: AbortSignal): Promise<void> {
+    return this.waitFor(since, (change) => concernsJobs(change, wanted), ms, signal);
+  }
+
+  private waitFor(
+    since: number,
+    matches: (change: DocumentChange) => boolean,
+    ms: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (signal?.aborted || this.changedSince(since, matches)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -84,7 +126,7 @@ export class ChangeNotifier {
         resolve();
       };
       const onChange = (change: DocumentChange) => {
-        if (concerns(change, doc)) done();
+        if (matches(change)) done();
       };
       const timer = setTimeout(done, ms);
       this.events.on('change', onChange);
@@ -92,11 +134,11 @@ export class ChangeNotifier {
     });
   }
 
-  private changedSince(since: number, doc: WatchedDocument): boolean {
+  private changedSince(since: number, matches: (change: DocumentChange) => boolean): boolean {
     if (since >= this.count) return false;
     const oldest = this.recent[0]?.seq ?? this.count + 1;
     // Older changes were forgotten: one of them may have concerned it.
     if (oldest > since + 1) return true;
-    return this.recent.some((entry) => entry.seq > since && concerns(entry.change, doc));
+    return this.recent.some((entry) => entry.seq > since && matches(entry.change));
   }
 }

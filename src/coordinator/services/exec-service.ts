@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import { ConflictError, NotFoundError } from '../../core/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import type { Instance } from '../../core/model.ts';
 import { DEFAULT_SHELL_ARGV, type SessionStart } from '../../contract/exec.ts';
 import { AbortWait, waitUntil } from '../../drivers/process/wait-until.ts';
@@ -36,12 +36,18 @@ export interface ExecDeps extends ServiceDeps {
   execTimeouts?: Partial<ExecTimeouts>;
 }
 
+type GuestStart = Exclude<SessionStart, { kind: 'logs' }>;
+type LogsStart = Extract<SessionStart, { kind: 'logs' }>;
+
 const actionOf = {
   exec: 'instance.exec',
   pty: 'instance.shell',
   put: 'instance.cp',
   get: 'instance.cp',
 };
+
+/** Which WebSocket route a session came in by: each serves its own kinds of session. */
+export type SessionRoute = 'exec' | 'logs';
 
 const pathOf = (key: InstanceKey) => `${key.tenantId}/${key.poolId}/${key.instanceId}`;
 
@@ -71,24 +77,89 @@ export class ExecService {
     return (socket) => void this.tunnels.attach(nodeId, socket);
   }
 
-  /** A client's session into an instance the caller may reach (its scope was checked). */
-  async session(principal: Principal, key: InstanceKey): Promise<SocketSession> {
+  /**
+   * A client's session with an instance the caller may reach (its scope was checked): by the
+   * exec route a command, terminal or copy; by the logs route its console.
+   */
+  async session(
+    principal: Principal,
+    key: InstanceKey,
+    route: SessionRoute = 'exec',
+  ): Promise<SocketSession> {
     await loadInstance(this.deps.store, key);
     return (socket) =>
-      void this.serve(new ClientSocket(socket), principal, key).catch((err: unknown) =>
+      void this.serve(new ClientSocket(socket), principal, key, route).catch((err: unknown) =>
         this.logger().error({ err, instance: pathOf(key) }, 'session failed'),
       );
   }
 
-  private async serve(client: ClientSocket, principal: Principal, key: InstanceKey) {
-    const started = this.deps.clock.now().getTime();
+  private async serve(
+    client: ClientSocket,
+    principal: Principal,
+    key: InstanceKey,
+    route: SessionRoute,
+  ) {
     let start: SessionStart;
     try {
       start = await client.start(this.timeouts.startMs);
+      if ((start.kind === 'logs') !== (route === 'logs')) {
+        throw new ValidationError(
+          start.kind === 'logs'
+            ? "a logs session goes to the instance's logs route"
+            : `the logs route serves logs sessions only, not '${start.kind}'`,
+        );
+      }
     } catch (error) {
       client.fail(error);
       return;
     }
+    if (start.kind === 'logs') return this.serveLogs(client, principal, key, start);
+    return this.serveGuest(client, principal, key, start);
+  }
+
+  /**
+   * The console as the instance's node keeps it, read in any status (a sleeping instance is
+   * not woken), or the workload's output, which the guest keeps (woken first, as for exec).
+   * Not audited: nothing in the guest runs or changes (a wake is audited as the caller's).
+   */
+  private async serveLogs(
+    client: ClientSocket,
+    principal: Principal,
+    key: InstanceKey,
+    start: LogsStart,
+  ) {
+    let outcome: SessionOutcome;
+    try {
+      const instance = start.console
+        ? await loadInstance(this.deps.store, key)
+        : await this.ensureRunning(principal, key, client.gone.signal);
+      if (instance.nodeId === null) {
+        throw new ConflictError(
+          `instance '${pathOf(key)}' is not placed on a node yet, so it has no console`,
+          { status: instance.status },
+        );
+      }
+      const tunnel = await this.tunnels.require(instance.nodeId, this.timeouts.tunnelMs);
+      const relayed = await relaySession(client, tunnel, key, start);
+      outcome = relayed.outcome;
+      this.logger().info(
+        { instance: pathOf(key), kind: start.kind, ...relayed.figures, outcome: outcome.kind },
+        'session ended',
+      );
+    } catch (error) {
+      outcome = { kind: 'error', error: sessionError(error) };
+    }
+    const last = finalMessage(outcome);
+    if (last) client.end(last);
+  }
+
+  private async serveGuest(
+    client: ClientSocket,
+    principal: Principal,
+    key: InstanceKey,
+    start: GuestStart,
+  ) {
+    const started = this.deps.clock.now().getTime();
     let outcome: SessionOutcome;
     try {
       const instance = await this.ensureRunning(principal, key, client.gone.signal);
@@ -148,7 +219,7 @@ export class ExecService {
   private async record(
     principal: Principal,
     key: InstanceKey,
-    start: SessionStart,
+    start: GuestStart,
     outcome: SessionOutcome,
     ms: number,
   ): Promise<void> {
@@ -178,7 +249,7 @@ function notRunning(key: InstanceKey, instance: Instance): ConflictError {
 }
 
 /** What the session was: the command line as given (environment names only), or the copy. */
-function sessionDetail(start: SessionStart): Record<string, unknown> {
+function sessionDetail(start: GuestStart): Record<string, unknown> {
   if (start.kind === 'put' || start.kind === 'get') {
     return {
       direction: start.kind === 'put' ? 'into-instance' : 'from-instance',

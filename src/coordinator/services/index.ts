@@ -11,6 +11,7 @@ import type { ServiceDeps } from './context.ts';
 import { DesiredService } from './desired-service.ts';
 import { ExecService, type ExecTimeouts } from './exec-service.ts';
 import { InstanceService } from './instance-service.ts';
+import { defaultJobSettings, JobService, type JobSettings } from './job-service.ts';
 import { JoinService, type JoinDeps } from './join-service.ts';
 import { NodeHealthService, type NodeHealthDeps } from './node-health-service.ts';
 import { NodeService } from './node-service.ts';
@@ -46,6 +47,7 @@ export interface Services {
   poolConfigs: PoolConfigService;
   /** Node tunnels and the exec, pty and copy sessions relayed over them. */
   exec: ExecService;
+  jobs: JobService;
   builds: BuildService;
   nodeArtifacts: NodeArtifactService;
   /** Runs builds in the background; close() stops it (serve.ts). Absent without images. */
@@ -57,6 +59,8 @@ export interface DesiredDeps {
   signingKey: SigningKey;
   notifier: ChangeNotifier;
   desiredPollMs?: number;
+  /** Job settings; defaults when absent. */
+  jobs?: JobSettings;
 }
 
 export function createServices(
@@ -95,6 +99,7 @@ export function createServices(
     secrets: new SecretService(deps, after),
     poolConfigs: new PoolConfigService(deps, after),
     exec: new ExecService(deps, instances),
+    jobs: new JobService({ ...deps, jobs: deps.jobs ?? defaultJobSettings }),
     builds: new BuildService(deps, deps.images, buildRunner),
     nodeArtifacts: new NodeArtifactService(deps, deps.images),
     buildRunner,

@@ -100,9 +100,14 @@ export async function startFuzzApp(store: Store): Promise<FuzzApp> {
   await ok(app, 'POST', '/scheduler/run');
   await ok(app, 'POST', `/tenants/${TENANT}/tokens`, { name: 'fuzz' });
   await ok(app, 'POST', `/tenants/${TENANT}/secrets`, { values: { ROT: 'fuzz-secret-1' } });
+  const submitted = await ok(app, 'POST', `/tenants/${TENANT}/jobs`, {
+    pool: POOL,
+    wasm: FUZZ_WASM,
+  });
+  const job = (submitted.job as { id: string }).id;
   return {
     app,
-    baselines: baselines(instance, csrPem),
+    baselines: baselines(instance, csrPem, job),
     close: () => rm(dir, { recursive: true, force: true }),
   };
 }
@@ -131,7 +136,10 @@ const fuzzDisk = {
   orphans: space(0, 0),
 };
 
-function baselines(instance: string, csrPem: string): FuzzApp['baselines'] {
+/** The smallest module ABI v1 accepts (memory from mvm, `run` returning 0), base64. */
+const FUZZ_WASM = 'AGFzbQEAAAABBQFgAAF/AhABA212bQZtZW1vcnkCAQEQAwIBAAcHAQNydW4AAAoGAQQAQQAL';
+
+function baselines(instance: string, csrPem: string, job: string): FuzzApp['baselines'] {
   const tenant = { tenant: TENANT };
   const pool = { ...tenant, pool: POOL };
   const node = { node: NODE };
@@ -224,9 +232,36 @@ function baselines(instance: string, csrPem: string): FuzzApp['baselines'] {
       body: { files: { 'gateway.json': '{"a":1}\n' }, replace: false, expectedVersion: 0 },
     },
     unsetPoolConfig: { params: pool, body: { names: ['gateway.json'], expectedVersion: 1 } },
+    submitJob: {
+      params: tenant,
+      body: {
+        pool: POOL,
+        wasm: FUZZ_WASM,
+        input: '{"n":1}',
+        priority: 1,
+        maxAttempts: 2,
+        timeoutSecs: 60,
+        key: 'fuzz-1',
+      },
+    },
+    listJobs: { params: tenant, query: { pool: POOL, state: 'queued', limit: '10' } },
+    getJob: { params: { ...tenant, job } },
+    jobLogs: { params: { ...tenant, job } },
+    cancelJob: { params: { ...tenant, job } },
+    retryJob: { params: { ...tenant, job } },
+    claimJobs: {
+      params: node,
+      body: { tenant: TENANT, pool: POOL, worker: instance, limit: 2, leaseMs: 5000, waitMs: 0 },
+    },
+    heartbeatJob: { params: { ...node, job }, body: { token: 'not-the-token', leaseMs: 5000 } },
+    completeJob: {
+      params: { ...node, job },
+      body: { outcome: 'succeeded', token: 'not-the-token', result: '{"ok":true}' },
+    },
     // WebSocket routes: the fuzz's plain requests are validated, then refused (no upgrade).
     nodeTunnel: { params: node },
     execInstance: { params: { ...pool, instance } },
+    instanceLogs: { params: { ...pool, instance } },
   };
 }
 
@@ -239,5 +274,6 @@ export function notToSend(route: RouteName, query: Record<string, string>, body:
   if (['destroyTenant', 'destroyPool', 'revokeNode'].includes(route)) return true;
   if (route === 'instanceAction' && fields.action === 'destroy') return true;
   if (route === 'reportInstanceStatus' && fields.status === 'destroyed') return true;
+  if (route === 'claimJobs' && Number(fields.waitMs ?? 0) > 50) return true;
   return route === 'watchNodeDesired' && Number(query.waitMs ?? 0) > 50;
 }

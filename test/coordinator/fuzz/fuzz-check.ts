@@ -1,4 +1,4 @@
-import { MAX_REQUEST_BODY_BYTES, routes, type RouteDef } from '../../../src/contract/api.ts';
+import { bodyLimitOf, routes, type RouteDef } from '../../../src/contract/api.ts';
 import { errorBodySchema } from '../../../src/contract/common.ts';
 import type { CoordinatorApp } from '../../../src/coordinator/app.ts';
 import { FUZZ_ADMIN, FUZZ_PEER_HEADER } from './fuzz-app.ts';
@@ -91,7 +91,7 @@ function readings(values: Record<string, UrlValue>): Array<Record<string, string
 
 function bodyValid(def: RouteDef, body: FuzzBody | undefined): boolean {
   if (!def.body || body === undefined) return true;
-  if (bodyBytes(body) > MAX_REQUEST_BODY_BYTES) return false;
+  if (bodyBytes(body) > bodyLimitOf(def)) return false;
   const text = wireText(body);
   let parsed: unknown;
   try {

@@ -1,10 +1,5 @@
 import fc from 'fast-check';
-import {
-  MAX_REQUEST_BODY_BYTES,
-  routes,
-  type RouteDef,
-  type RouteName,
-} from '../../../src/contract/api.ts';
+import { bodyLimitOf, routes, type RouteDef, type RouteName } from '../../../src/contract/api.ts';
 import type { RouteInput } from './fuzz-app.ts';
 import {
   brokenEscapes,
@@ -86,7 +81,7 @@ const urlValue: fc.Arbitrary<UrlValue> = fc.oneof(
   },
 );
 
-function bodyMutations(input: RouteInput): Array<fc.Arbitrary<[string, FuzzBody]>> {
+function bodyMutations(def: RouteDef, input: RouteInput): Array<fc.Arbitrary<[string, FuzzBody]>> {
   const body = input.body ?? {};
   const json = (value: unknown): FuzzBody => ({ kind: 'json', value });
   const paths = pathsIn(body);
@@ -106,10 +101,7 @@ function bodyMutations(input: RouteInput): Array<fc.Arbitrary<[string, FuzzBody]
       ]),
     fc.constantFrom<[string, FuzzBody]>(
       ['the valid body, chunked', { kind: 'chunked', value: body }],
-      [
-        'an oversized body, chunked',
-        { kind: 'chunked', value: body, padTo: MAX_REQUEST_BODY_BYTES + 1 },
-      ],
+      ['an oversized body, chunked', { kind: 'chunked', value: body, padTo: bodyLimitOf(def) + 1 }],
       [
         'the valid body as text/plain',
         { kind: 'raw', text: JSON.stringify(body), contentType: 'text/plain' },
@@ -156,7 +148,7 @@ export function fuzzRequests(route: RouteName, input: RouteInput): fc.Arbitrary<
     })),
   );
   if (def.body) {
-    for (const mutation of bodyMutations(input)) {
+    for (const mutation of bodyMutations(def, input)) {
       variants.push(mutation.map(([what, body]) => ({ ...base, what, body })));
     }
   }
@@ -240,7 +232,7 @@ export function sweepRequests(route: RouteName, input: RouteInput): FuzzRequest[
     {
       ...base,
       what: 'an oversized body, chunked',
-      body: { kind: 'chunked', value: body, padTo: MAX_REQUEST_BODY_BYTES + 1 },
+      body: { kind: 'chunked', value: body, padTo: bodyLimitOf(def) + 1 },
     },
   );
   return out;

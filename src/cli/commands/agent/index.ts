@@ -1,5 +1,5 @@
 import type { CliCommand } from '../../command.ts';
-import { agentInstanceLogs, agentInstanceStats, instanceLogs } from '../instance/local.ts';
+import { agentInstanceLogs, agentInstanceStats } from '../instance/local.ts';
 import {
   agentInstanceDestroy,
   agentInstanceSleep,
@@ -13,7 +13,6 @@ import { agentServe } from './serve.ts';
 
 /** The commands that talk to this machine's agent; registered with one line in ../index.ts. */
 export const localAgentCommands: readonly CliCommand[] = [
-  instanceLogs,
   agentServe,
   agentInstancePut,
   agentInstanceList,

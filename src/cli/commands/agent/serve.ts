@@ -49,6 +49,10 @@ export const agentServe = defineCommand({
       integer(100, 3_600_000),
       'with a coordinator: send capacity, usage and instance activity this often (default 5000)',
     ),
+    vcpus: option(
+      integer(1, 4096),
+      "with a coordinator: vCPUs this node offers the scheduler instead of the host's count (an overcommit; memory and disk stay measured)",
+    ),
     netns: option(text('<name>'), 'run tenant networking and the VMMs in this network namespace'),
   },
   output: 'text',

@@ -1,7 +1,7 @@
 /**
- * `mvm agent instance stats`, `mvm agent instance logs` and `mvm instance logs`: live facts
- * from the agent on this machine (the coordinator has neither the guest's counters, its
- * workload's output nor its console; its view of an instance is `mvm instance stats`).
+ * `mvm agent instance stats` and `mvm agent instance logs`: live facts from the agent on this
+ * machine, without the coordinator (its views are `mvm instance stats` and `mvm instance
+ * logs`, which reaches the workload's output and the console through the node's tunnel).
  */
 import { arg, defineCommand, flag, option } from '../../command.ts';
 import type { CommandContext, CommandResult } from '../../command.ts';
@@ -92,16 +92,6 @@ export const agentInstanceLogs = defineCommand({
   path: ['agent', 'instance', 'logs'],
   description:
     "An instance's workload output (the image's process) on this host, --follow to keep printing (local agent)",
-  args: { path: arg(instancePath, 'the instance') },
-  options: logOptions,
-  output: 'data',
-  handler: (ctx, args, opts) => showLogs(ctx, args.path, opts),
-});
-
-export const instanceLogs = defineCommand({
-  path: ['instance', 'logs'],
-  description:
-    "An instance's workload output (the image's process), or its serial console with --console (local agent)",
   args: { path: arg(instancePath, 'the instance') },
   options: logOptions,
   output: 'data',

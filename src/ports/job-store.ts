@@ -1,0 +1,100 @@
+import type { Job, JobState } from '../core/jobs/job.ts';
+import type { RetryPolicy } from '../core/jobs/backoff.ts';
+
+/** A job module as stored: content-addressed per tenant by the sha256 of its bytes. */
+export interface JobModule {
+  tenantId: string;
+  /** Lower-case hex sha256 of `bytes`. */
+  sha256: string;
+  bytes: Uint8Array;
+  createdAt: string;
+}
+
+export interface JobModuleRepo {
+  /**
+   * Stores the module unless the tenant already has one with this hash (the same bytes, by
+   * construction). True when this call stored it. Throws NotFoundError for a missing tenant.
+   */
+  put(module: JobModule): Promise<boolean>;
+  get(tenantId: string, sha256: string): Promise<JobModule | undefined>;
+}
+
+export interface JobFilter {
+  tenantId?: string;
+  poolId?: string;
+  state?: JobState;
+  /** Newest first; at most this many. */
+  limit: number;
+}
+
+export interface JobRepo {
+  /**
+   * Inserts a job. When the tenant already has a job with the same idempotency key, inserts
+   * nothing and returns that job with `created: false`, whatever else differs (the caller
+   * decides whether a differing resubmission is an error). Throws AlreadyExistsError for a
+   * duplicate id, NotFoundError when the tenant or the module is missing.
+   */
+  insert(job: Job): Promise<{ job: Job; created: boolean }>;
+  get(id: string): Promise<Job | undefined>;
+  findByKey(tenantId: string, idempotencyKey: string): Promise<Job | undefined>;
+  list(filter: JobFilter): Promise<Job[]>;
+}
+
+/** One claim: up to `limit` due jobs, leased to `worker` until `at + leaseMs`. */
+export interface ClaimRequest {
+  worker: string;
+  at: string;
+  leaseMs: number;
+  limit: number;
+  /** Only this tenant's jobs, only this pool's (both: one pool of one tenant). */
+  tenantId?: string;
+  poolId?: string;
+  /** Jobs one tenant may have running at once, counted across pools; undefined: no limit. */
+  maxRunningPerTenant?: number;
+  /**
+   * The fencing token of this claim, random and unguessable. Shared by the jobs of one batch:
+   * every worker write names the job and the token, and a job reclaimed later gets another.
+   */
+  token: string;
+}
+
+export interface AttemptFailure {
+  at: string;
+  code: string;
+  message: string;
+  retryable: boolean;
+  /** A draw in [0, 1) for the backoff. */
+  jitter: number;
+}
+
+/**
+ * The queue's statements, each fenced in SQL the way core/jobs/job-machine.ts (the spec) says.
+ * Worker writes return undefined when the worker no longer holds the lease (0 rows updated):
+ * it must stop and write nothing more.
+ */
+export interface JobQueue {
+  /** Highest priority first, then oldest `run_at`; never hands one job to two claimers. */
+  claim(request: ClaimRequest): Promise<Job[]>;
+  heartbeat(id: string, token: string, at: string, leaseMs: number): Promise<Job | undefined>;
+  succeed(id: string, token: string, at: string, result: string): Promise<Job | undefined>;
+  fail(
+    id: string,
+    token: string,
+    failure: AttemptFailure,
+    policy: RetryPolicy,
+  ): Promise<Job | undefined>;
+  /**
+   * Requeues (or kills) running jobs whose lease ran out or whose attempt outlived its
+   * timeout, at most `limit` of them; returns them as they now stand.
+   */
+  sweep(at: string, policy: RetryPolicy, jitter: () => number, limit: number): Promise<Job[]>;
+  /** Throws NotFoundError, or IllegalTransitionError for a terminal job. */
+  cancel(id: string, at: string): Promise<Job>;
+  /**
+   * Tells other coordinator replicas that the pool has claimable jobs (Postgres: NOTIFY,
+   * delivered when the surrounding transaction commits; SQLite: nothing, one process writes).
+   */
+  announce(tenantId: string, poolId: string): Promise<void>;
+  /** How many of the tenant's jobs are running now. */
+  runningCount(tenantId: string): Promise<number>;
+}
