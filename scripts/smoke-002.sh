@@ -233,7 +233,7 @@ check 'both pools' 'd.length === 2'
 json pool info smoke-test/workers
 # `--flake .` is recorded as the directory it names (path:/…), so a build finds it.
 check 'flake, profile, resources' '/^path:\//.test(d.flake) && d.profile === "minimal" && d.vcpus === 1 && d.memMib === 256'
-# `mvm pool build` arrives with the images issue: every pool boots the dev image meanwhile.
+# `mvm pool build` is not run: `--flake .` names this directory, which holds no flake with mvm outputs; the pools boot the dev image.
 json pool scale smoke-test/workers --running 2 --warm 1 --sleeping 1
 check 'desired counts' 'd.pool.counts.running === 2 && d.pool.counts.warm === 1 && d.pool.counts.sleeping === 1'
 settle smoke-test
