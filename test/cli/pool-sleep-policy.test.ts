@@ -1,13 +1,11 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readTextFile } from '../../src/cli/config.ts';
 import type { PoolDetailView, PoolView } from '../../src/contract/resources.ts';
+import { cliLines } from './support/cli-lines.ts';
 import { startInProcessCoordinator } from './support/in-process-coordinator.ts';
 import type { InProcessCoordinator } from './support/in-process-coordinator.ts';
-import { runIn } from './support/run-cli.ts';
-import type { CliRun } from './support/run-cli.ts';
 
 let coordinator: InProcessCoordinator;
+const { mvm, ok } = cliLines(() => coordinator);
 
 beforeAll(async () => {
   coordinator = await startInProcessCoordinator();
@@ -15,22 +13,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await coordinator.close();
 });
-
-async function mvm(line: string): Promise<CliRun> {
-  return runIn(line.split(' ').slice(1), {
-    env: { MVM_DATA_DIR: coordinator.dataDir },
-    readText: readTextFile,
-    defaultConfigFile: join(coordinator.dataDir, 'no-config.json'),
-    fetch: coordinator.fetch,
-  });
-}
-
-async function ok(line: string): Promise<string> {
-  const run = await mvm(line);
-  expect(run.stderr, line).toBe('');
-  expect(run.code, line).toBe(0);
-  return run.stdout;
-}
 
 describe('pool minimum running and warm times on the command line', () => {
   it('sets them on create, shows them in info and changes them on update', async () => {

@@ -2,16 +2,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readTextFile } from '../../src/cli/config.ts';
 import type { PoolConfigView, SecretView } from '../../src/contract/secrets.ts';
 import type { TenantView } from '../../src/contract/resources.ts';
+import { cliLines } from './support/cli-lines.ts';
 import { startInProcessCoordinator } from './support/in-process-coordinator.ts';
 import type { InProcessCoordinator } from './support/in-process-coordinator.ts';
-import { runIn } from './support/run-cli.ts';
-import type { CliRun } from './support/run-cli.ts';
 
 /** The secrets, pool config and egress commands against a real coordinator app on SQLite. */
 let coordinator: InProcessCoordinator;
+const { ok, fails, json } = cliLines(() => coordinator);
 let files: string;
 
 const LITERAL = 'literal-secret-2c9e71d4';
@@ -32,32 +31,6 @@ afterAll(async () => {
   await coordinator.close();
   await rm(files, { recursive: true, force: true });
 });
-
-async function mvm(line: string): Promise<CliRun> {
-  const argv = line.split(' ').filter((word) => word !== '');
-  return runIn(argv.slice(1), {
-    env: { MVM_DATA_DIR: coordinator.dataDir },
-    readText: readTextFile,
-    defaultConfigFile: join(coordinator.dataDir, 'no-config.json'),
-    fetch: coordinator.fetch,
-  });
-}
-
-async function ok(line: string): Promise<string> {
-  const run = await mvm(line);
-  expect(run.stderr, line).toBe('');
-  expect(run.code, line).toBe(0);
-  return run.stdout;
-}
-
-async function fails(line: string): Promise<string> {
-  const run = await mvm(line);
-  expect(run.code, line).not.toBe(0);
-  expect(run.stdout, line).toBe('');
-  return run.stderr;
-}
-
-const json = async <T>(line: string): Promise<T> => JSON.parse(await ok(line)) as T;
 
 function expectNoValues(...outputs: string[]): void {
   for (const output of outputs) {

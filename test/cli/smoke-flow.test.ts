@@ -1,21 +1,19 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readTextFile } from '../../src/cli/config.ts';
 import type {
   InstanceView,
   PoolDetailView,
   TenantDetailView,
 } from '../../src/contract/resources.ts';
+import { cliLines } from './support/cli-lines.ts';
 import { startInProcessCoordinator } from './support/in-process-coordinator.ts';
 import type { InProcessCoordinator } from './support/in-process-coordinator.ts';
-import { runIn } from './support/run-cli.ts';
-import type { CliRun } from './support/run-cli.ts';
 
 /**
  * The smoke test's granular flow, word for word, against a real coordinator app on SQLite.
  * The CLI finds the admin token in the data dir, as an operator on the coordinator host would.
  */
 let coordinator: InProcessCoordinator;
+const { mvm, ok, json } = cliLines(() => coordinator);
 
 beforeAll(async () => {
   coordinator = await startInProcessCoordinator();
@@ -23,28 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await coordinator.close();
 });
-
-async function mvm(line: string): Promise<CliRun> {
-  const argv = line.split(' ').filter((word) => word !== '');
-  if (argv[0] !== 'mvm') throw new Error(`not an mvm command line: ${line}`);
-  return runIn(argv.slice(1), {
-    env: { MVM_DATA_DIR: coordinator.dataDir },
-    readText: readTextFile,
-    defaultConfigFile: join(coordinator.dataDir, 'no-config.json'),
-    fetch: coordinator.fetch,
-  });
-}
-
-async function ok(line: string): Promise<string> {
-  const run = await mvm(line);
-  expect(run.stderr, line).toBe('');
-  expect(run.code, line).toBe(0);
-  return run.stdout;
-}
-
-async function json<T>(line: string): Promise<T> {
-  return JSON.parse(await ok(line)) as T;
-}
 
 /** Everything the coordinator holds, to prove a refused command changed nothing. */
 async function snapshot(): Promise<unknown> {

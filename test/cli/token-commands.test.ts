@@ -1,14 +1,12 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readTextFile } from '../../src/cli/config.ts';
 import type { IssuedTokenView, TokenView } from '../../src/contract/tokens.ts';
+import { cliLines } from './support/cli-lines.ts';
 import { startInProcessCoordinator } from './support/in-process-coordinator.ts';
 import type { InProcessCoordinator } from './support/in-process-coordinator.ts';
-import { runIn } from './support/run-cli.ts';
-import type { CliRun } from './support/run-cli.ts';
 
 /** The token commands against a real coordinator app on SQLite, as an operator types them. */
 let coordinator: InProcessCoordinator;
+const { mvm, ok, json } = cliLines(() => coordinator);
 
 beforeAll(async () => {
   coordinator = await startInProcessCoordinator();
@@ -17,25 +15,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await coordinator.close();
 });
-
-async function mvm(line: string): Promise<CliRun> {
-  const argv = line.split(' ').filter((word) => word !== '');
-  return runIn(argv.slice(1), {
-    env: { MVM_DATA_DIR: coordinator.dataDir },
-    readText: readTextFile,
-    defaultConfigFile: join(coordinator.dataDir, 'no-config.json'),
-    fetch: coordinator.fetch,
-  });
-}
-
-async function ok(line: string): Promise<string> {
-  const run = await mvm(line);
-  expect(run.stderr, line).toBe('');
-  expect(run.code, line).toBe(0);
-  return run.stdout;
-}
-
-const json = async <T>(line: string): Promise<T> => JSON.parse(await ok(line)) as T;
 
 describe('token commands', () => {
   it('issues with an expiry, lists without secrets, and revokes', async () => {
