@@ -170,6 +170,11 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     const instances = await api.call('listInstances', { query: { tenant: DEMO_TENANT } });
     print('');
     print(`fleet-of-one ready: coordinator ${coordinator.url}, agent ${agent.socket}`);
+    if (!options.untilShutdown) {
+      // --exit: the coordinator and agent stop with this command; the VMs keep running.
+      print('  the coordinator stops now (--exit); `mvm quickstart` serves it again, adopting');
+      print('  these VMs, and while it serves:');
+    }
     print(`  mvm instance list --tenant ${DEMO_TENANT}          # instances, statuses, IPs`);
     print(`  mvm pool scale ${DEMO_TENANT}/workers --running 2   # change intent`);
     print(`  mvm events ${DEMO_TENANT} --last 10                 # audit trail`);
