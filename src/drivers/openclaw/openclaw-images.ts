@@ -101,11 +101,23 @@ async function gatewayTree(runner: ProcessRunner, toolchain: Toolchain): Promise
   return tree;
 }
 
+/** Program names of a `dpkg -L` listing: files directly in /bin or /usr/bin. */
+export function coreutilsPrograms(listing: string): string[] {
+  const names = new Set<string>();
+  for (const line of listing.split('\n')) {
+    const match = /^\/(?:usr\/)?bin\/([^/]+)$/.exec(line.trim());
+    if (match?.[1]) names.add(match[1]);
+  }
+  return [...names].sort();
+}
+
 async function workerTree(runner: ProcessRunner): Promise<ImageTree> {
   const tree = new ImageTree(runner);
   await commonFiles(tree, WORKER_PROFILE);
   const listed = await runner.run('dpkg', ['-L', COREUTILS_PACKAGE]);
-  for (const path of listed.stdout.split('\n').filter((p) => /^\/usr\/bin\/[^/]+$/.test(p))) {
+  // Debian lists them under /bin or /usr/bin (merged /usr); the image keeps them in /usr/bin.
+  for (const name of coreutilsPrograms(listed.stdout)) {
+    const path = `/usr/bin/${name}`;
     const info = await stat(path).catch(() => undefined);
     if (info?.isFile()) await tree.program(path);
   }
