@@ -131,6 +131,8 @@ export interface GatewayInputs {
   openclaw: NpmPin;
   /** sha256 of the lockfile npm ci installs from. */
   lockfileSha256: string;
+  /** The toolchain's own key (pins, lockfile and the steps that installed it). */
+  toolchainKey: string;
   /** sha256 of the launcher script. */
   launcherSha256: string;
   /** sha256 over the host files copied in (path, mode and content of each). */
@@ -142,7 +144,7 @@ export interface WorkerInputs {
 }
 
 /** Bumped when the way an image is assembled changes, so old cache entries are not reused. */
-export const IMAGE_FORMAT = 1;
+export const IMAGE_FORMAT = 2;
 
 /** The text whose sha256 names a gateway image in the cache (the driver hashes it). */
 export function gatewayKeyText(inputs: GatewayInputs): string {

@@ -126,6 +126,7 @@ describe('openclaw profiles', () => {
     node: NODE_PIN,
     openclaw: OPENCLAW_PIN,
     lockfileSha256: 'a'.repeat(64),
+    toolchainKey: 'e'.repeat(64),
     launcherSha256: 'b'.repeat(64),
     hostFilesSha256: 'c'.repeat(64),
   };
@@ -166,6 +167,7 @@ describe('openclaw profiles', () => {
     expect(gatewayKeyText({ ...inputs })).toBe(key);
     for (const change of [
       { lockfileSha256: 'd'.repeat(64) },
+      { toolchainKey: 'd'.repeat(64) },
       { launcherSha256: 'd'.repeat(64) },
       { hostFilesSha256: 'd'.repeat(64) },
       { node: { ...NODE_PIN, version: '24.22.3' } },

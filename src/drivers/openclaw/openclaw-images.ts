@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import {
   COREUTILS_PACKAGE,
   etcFiles,
@@ -180,6 +180,7 @@ export async function ensureGatewayImage(
     node: toolchain.nodePin,
     openclaw: toolchain.openclawPin,
     lockfileSha256: toolchain.lockfileSha256,
+    toolchainKey: basename(toolchain.dir),
     launcherSha256: await sha256File(join(GATEWAY_SOURCES, 'start.mjs')),
     hostFilesSha256: await hostFilesSha256(entries, toolchain.dir),
   });

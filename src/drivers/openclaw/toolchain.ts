@@ -13,6 +13,7 @@ import { pinnedTarball } from './npm-pins.ts';
  * images/openclaw/gateway with install scripts off (the platform's native parts come as
  * npm packages; nothing is compiled or fetched from outside npm). The gateway image copies
  * this tree, and `mvm new openclaw` runs `openclaw config validate` with it on the host.
+ * OpenClaw's own postinstall is the one script that runs (completeLifecycle).
  */
 export const GATEWAY_SOURCES = fileURLToPath(
   new URL('../../../images/openclaw/gateway/', import.meta.url),
@@ -55,7 +56,7 @@ export async function ensureToolchain(
   const lock = await readFile(join(GATEWAY_SOURCES, 'package-lock.json'));
   const lockfileSha256 = createHash('sha256').update(lock).digest('hex');
   const key = createHash('sha256')
-    .update(JSON.stringify({ node: NODE_PIN, openclaw: OPENCLAW_PIN, lockfileSha256 }))
+    .update(JSON.stringify({ node: NODE_PIN, openclaw: OPENCLAW_PIN, lockfileSha256, steps: 2 }))
     .digest('hex');
   const dir = join(root, 'toolchain', key);
   const base = {
@@ -106,10 +107,41 @@ export async function ensureToolchain(
     );
   }
   void openclawTgz;
+  await completeLifecycle(runner, paths, env);
   await writeMarker(work);
   await rm(dir, { recursive: true, force: true });
   await rename(work, dir);
   return { ...base, cached: false };
+}
+
+/**
+ * OpenClaw's own postinstall, run once here with install scripts otherwise off: without it the
+ * first gateway start tries to finish it by writing into its package directory, which the
+ * unprivileged user on a read-only root cannot ("package lifecycle is incomplete … EACCES").
+ */
+async function completeLifecycle(
+  runner: ProcessRunner,
+  paths: ReturnType<typeof toolchainPaths>,
+  env: Record<string, string>,
+): Promise<void> {
+  const pkg = join(paths.appDir, 'node_modules', 'openclaw');
+  const result = await runner.run(paths.node, ['scripts/postinstall-bundled-plugins.mjs'], {
+    cwd: pkg,
+    env,
+    check: false,
+    timeoutMs: 10 * 60_000,
+  });
+  const pending = [
+    join(pkg, '.openclaw-lifecycle-pending'),
+    join(pkg, 'dist', 'openclaw-install-guard'),
+  ];
+  const left = [];
+  for (const marker of pending) if (await exists(marker)) left.push(marker);
+  if (result.exitCode !== 0 || left.length > 0) {
+    throw new HostError(
+      `openclaw's postinstall did not complete (exit ${result.exitCode}${left.length > 0 ? `, left ${left.join(', ')}` : ''}): ${result.stderr.trim().slice(-400)}`,
+    );
+  }
 }
 
 async function writeMarker(dir: string): Promise<void> {
