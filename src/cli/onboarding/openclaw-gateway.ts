@@ -37,6 +37,8 @@ export async function validateOpenclawConfig(
         timeoutMs: 120_000,
         env: {
           PATH: '/usr/bin:/bin',
+          // Never the caller's (a test runner's --require hooks would break this node).
+          NODE_OPTIONS: '',
           HOME: dir,
           OPENCLAW_STATE_DIR: join(dir, 'state'),
           OPENCLAW_CONFIG_PATH: path,

@@ -91,6 +91,7 @@ export async function ensureToolchain(
   const env = {
     PATH: `${join(work, 'node', 'bin')}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
     HOME: process.env['HOME'] ?? '/root',
+    NODE_OPTIONS: '',
     // The pinned tarball is already in npm's cache from `npm pack`; npm checks it against the lock.
     npm_config_audit: 'false',
     npm_config_fund: 'false',
