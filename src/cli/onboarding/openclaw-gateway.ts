@@ -29,23 +29,28 @@ export async function validateOpenclawConfig(
   try {
     const path = join(dir, OPENCLAW_CONFIG_FILE);
     await writeFile(path, text, { mode: 0o600 });
+    const env = {
+      PATH: '/usr/bin:/bin',
+      HOME: dir,
+      OPENCLAW_STATE_DIR: join(dir, 'state'),
+      OPENCLAW_CONFIG_PATH: path,
+      OPENCLAW_NO_AUTO_UPDATE: '1',
+      OPENCLAW_DISABLE_BONJOUR: '1',
+    };
+    // `env -i`: nothing of the caller's environment (NODE_OPTIONS hooks, a test runner's
+    // variables OpenClaw reacts to) reaches the pinned node.
     const result = await runner.run(
-      toolchain.node,
-      [toolchain.openclawMain, 'config', 'validate', '--json'],
-      {
-        check: false,
-        timeoutMs: 120_000,
-        env: {
-          PATH: '/usr/bin:/bin',
-          // Never the caller's (a test runner's --require hooks would break this node).
-          NODE_OPTIONS: '',
-          HOME: dir,
-          OPENCLAW_STATE_DIR: join(dir, 'state'),
-          OPENCLAW_CONFIG_PATH: path,
-          OPENCLAW_NO_AUTO_UPDATE: '1',
-          OPENCLAW_DISABLE_BONJOUR: '1',
-        },
-      },
+      'env',
+      [
+        '-i',
+        ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        toolchain.node,
+        toolchain.openclawMain,
+        'config',
+        'validate',
+        '--json',
+      ],
+      { check: false, timeoutMs: 120_000 },
     );
     const answer = parseValidation(result.stdout);
     if (result.exitCode === 0 && answer?.valid === true) return;
