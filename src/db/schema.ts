@@ -65,6 +65,10 @@ export interface PoolsTable {
   critical: number;
   min_running_secs: number;
   min_warm_secs: number;
+  /** Migration 0014: the idle policy (0 = off) and the service ports, a JSON array. */
+  idle_warm_after_secs: number;
+  idle_sleep_after_secs: number;
+  service_ports: string;
   created_at: string;
   updated_at: string;
   version: number;
@@ -86,6 +90,8 @@ export interface InstancesTable {
   pressure_slept_at: string | null;
   /** 1: asked to sleep with force (migration 0011). */
   sleep_forced: number;
+  /** Migration 0014: the slot held while the idle policy keeps the instance lower. */
+  idle_slot: string | null;
   created_at: string;
   updated_at: string;
   version: number;

@@ -69,6 +69,9 @@ export type PoolPatch = Partial<
     | 'critical'
     | 'minRunningSecs'
     | 'minWarmSecs'
+    | 'idleWarmAfterSecs'
+    | 'idleSleepAfterSecs'
+    | 'servicePorts'
   >
 >;
 
@@ -103,6 +106,7 @@ export type InstancePatch = Partial<
     | 'lastActiveAt'
     | 'pressureSleptAt'
     | 'sleepForced'
+    | 'idleSlot'
   >
 >;
 
@@ -113,7 +117,7 @@ export interface InstanceRepo {
   list(filter?: InstanceFilter): Promise<Instance[]>;
   usedIps(tenantId: string): Promise<string[]>;
   /**
-   * CAS on version. Clears the pressure-sleep marker: whoever sets it now decides. `force`
+   * CAS on version. Clears the pressure-sleep and idle markers: whoever sets it now decides. `force`
    * marks a sleep forced; any other desired status clears the mark.
    */
   setDesired(

@@ -94,6 +94,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     });
     expect(first.lines[11]?.context).toEqual({ dialect: name, migration: '0012-revisions' });
     expect(first.lines[12]?.context).toEqual({ dialect: name, migration: '0013-jobs' });
+    expect(first.lines[13]?.context).toEqual({ dialect: name, migration: '0014-idle-policy' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();
