@@ -31,14 +31,28 @@ export function refusedAsBusy(instance: Instance): boolean {
   );
 }
 
-/** The idle steps due in one pool at `nowMs`, per instance (core/idle-policy.ts). */
-export function planIdle(pool: Pool, instances: readonly Instance[], nowMs: number): IdlePlan {
+/**
+ * The idle steps due in one pool at `nowMs`, per instance (core/idle-policy.ts). `wakeArmed`
+ * says whether an instance's node traps connections to it; no agent reports that yet, so by
+ * default none is armed and pools with service ports are never lowered.
+ */
+export function planIdle(
+  pool: Pool,
+  instances: readonly Instance[],
+  nowMs: number,
+  wakeArmed: (instance: Instance) => boolean = () => false,
+): IdlePlan {
   const changes: IdleChange[] = [];
   const due: number[] = [];
   for (const instance of instances) {
     if (instance.tenantId !== pool.tenantId || instance.poolId !== pool.id) continue;
     if (instance.nodeId === null) continue;
-    const verdict = idleVerdict(pool, { ...instance, guestBusy: refusedAsBusy(instance) }, nowMs);
+    const candidate = {
+      ...instance,
+      guestBusy: refusedAsBusy(instance),
+      wakeArmed: wakeArmed(instance),
+    };
+    const verdict = idleVerdict(pool, candidate, nowMs);
     const base = { id: instance.id, version: instance.version };
     if (verdict.kind === 'lower') {
       const reason = verdict.to === 'warm' ? 'idle-warm' : 'idle-sleep';

@@ -61,6 +61,12 @@ export interface IdleCandidate {
   sleepForced?: boolean;
   /** The guest refused the idle sleep (busy past the drain deadline): it is doing something. */
   guestBusy: boolean;
+  /**
+   * Whether its node has the wake trap armed for it. Only asked of pools with service ports:
+   * a paused or sleeping instance answers no connection, so one whose connections would not
+   * wake it is never lowered.
+   */
+  wakeArmed?: boolean;
 }
 
 export type IdleVerdict =
@@ -79,14 +85,16 @@ const KEEP: IdleVerdict = { kind: 'keep' };
  * starts a minimum-awake window. The one exception is a guest that refused the sleep as busy:
  * it goes back to its slot with the refusal counted as activity, so it is not asked again
  * before a whole idle period. An instance is judged only when settled (observed = desired),
- * never mid-move.
+ * never mid-move, and one whose pool serves ports only while its node has the wake trap armed.
  */
 export function idleVerdict(
-  policy: IdlePolicy & SleepPolicy,
+  policy: IdlePolicy & SleepPolicy & { servicePorts?: readonly number[] },
   instance: IdleCandidate,
   nowMs: number,
 ): IdleVerdict {
   if (policy.idleWarmAfterSecs === 0 && policy.idleSleepAfterSecs === 0) return KEEP;
+  const served = (policy.servicePorts?.length ?? 0) > 0;
+  if (served && instance.wakeArmed !== true && instance.idleSlot === null) return KEEP;
   if (instance.pressureSleptAt !== null || instance.sleepForced === true) return KEEP;
   const slot = instance.idleSlot ?? instance.desiredStatus;
   if (slot !== 'running' && slot !== 'warm') return KEEP;

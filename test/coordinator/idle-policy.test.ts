@@ -46,7 +46,11 @@ const ref = { tenantId: 'acme', poolId: 'web' };
 const keyOf = (i: Instance) => ({ tenantId: i.tenantId, poolId: i.poolId, instanceId: i.id });
 
 /** A pool that goes warm after 30 s idle and to sleep after 90 s, with one running instance. */
-async function setup(services: Services, store: Store): Promise<Instance> {
+async function setup(
+  services: Services,
+  store: Store,
+  servicePorts: number[] = [],
+): Promise<Instance> {
   await store.nodes.upsert(node('node-1'));
   await services.tenants.create(admin, { id: 'acme' });
   await services.pools.create(admin, 'acme', {
@@ -61,7 +65,7 @@ async function setup(services: Services, store: Store): Promise<Instance> {
     minWarmSecs: 0,
     idleWarmAfterSecs: 30,
     idleSleepAfterSecs: 90,
-    servicePorts: [8080],
+    servicePorts,
   });
   await services.pools.scale(admin, 'acme', 'web', { running: 1 });
   const [created] = await store.instances.list(ref);
@@ -167,6 +171,16 @@ await describeEachDatabase('idle policy in the coordinator', (db) => {
     expect((await services.idle.pass()).changed).toEqual([]);
     clock.set(391 + 30);
     expect((await services.idle.pass()).changed).toMatchObject([{ to: 'warm' }]);
+  });
+
+  it('never lowers an instance of a pool with service ports while no trap is armed', async () => {
+    const clock = manualClock();
+    const services = coordinator(db.store(), clock);
+    await setup(services, db.store(), [8080]);
+    clock.set(10_000);
+    expect(await services.idle.pass()).toEqual({ changed: [] });
+    const [still] = await db.store().instances.list(ref);
+    expect(still).toMatchObject({ desiredStatus: 'running', idleSlot: null });
   });
 
   it('refuses a sleep step not after the warm step, and bad ports, changing nothing', async () => {

@@ -106,6 +106,15 @@ describe('idleVerdict', () => {
     }
   });
 
+  it('lowers an instance of a pool with service ports only while its wake trap is armed', () => {
+    const served = { ...policy, servicePorts: [8080] };
+    expect(idleVerdict(served, instance(), ms(10_000))).toEqual({ kind: 'keep' });
+    expect(idleVerdict(served, instance({ wakeArmed: true }), ms(10_000))).toMatchObject({
+      kind: 'lower',
+      to: 'sleeping',
+    });
+  });
+
   it('sends a guest that refused the idle sleep as busy back to its slot', () => {
     const refused = instance({ desiredStatus: 'sleeping', idleSlot: 'running', guestBusy: true });
     expect(idleVerdict(policy, refused, ms(500))).toEqual({ kind: 'restore', slot: 'running' });
