@@ -9,7 +9,7 @@ import type {
   Tenant,
 } from '../core/model.ts';
 import type { DiskReport, InstanceSample } from '../contract/node-report.ts';
-import type { JobModuleRepo, JobQueue, JobRepo } from './job-store.ts';
+import type { JobJournal, JobModuleRepo, JobQueue, JobRepo } from './job-store.ts';
 import type { Build, BuildStatus, Revision } from '../core/revision.ts';
 
 /**
@@ -390,6 +390,7 @@ export interface Repos {
   jobs: JobRepo;
   jobModules: JobModuleRepo;
   jobQueue: JobQueue;
+  jobJournal: JobJournal;
   revisions: RevisionRepo;
   builds: BuildRepo;
 }
