@@ -78,6 +78,11 @@ export interface JobQueue {
   claim(request: ClaimRequest): Promise<Job[]>;
   heartbeat(id: string, token: string, at: string, leaseMs: number): Promise<Job | undefined>;
   succeed(id: string, token: string, at: string, result: string): Promise<Job | undefined>;
+  /**
+   * A sleeping job gives its lease back: queued again, due at `runAt`. Not an attempt that
+   * failed or was lost; its journal carries it on from where it slept.
+   */
+  park(id: string, token: string, at: string, runAt: string): Promise<Job | undefined>;
   fail(
     id: string,
     token: string,
