@@ -52,7 +52,9 @@ export class CounterServer {
         this.keys.set(path, seen);
       }
       request.resume();
-      request.on('end', () => response.end(JSON.stringify({ path })));
+      // /slow/… answers late, so a test can stop the executor while the call is in flight.
+      const wait = path.startsWith('/slow/') ? 1500 : 0;
+      request.on('end', () => setTimeout(() => response.end(JSON.stringify({ path })), wait));
     });
     await new Promise<void>((done) => this.server?.listen(0, '127.0.0.1', done));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
@@ -67,8 +69,11 @@ export class CounterServer {
   }
 }
 
-/** A coordinator on loopback HTTP over `store`, with acme/workers and workers w-1, w-2 on node-1. */
-export async function startCoordinator(store: Store) {
+/**
+ * A coordinator on loopback HTTP over `store`: tenant acme, node node-1, and for each pool
+ * named (default `workers`) two worker instances `<pool>-1`, `<pool>-2` placed on node-1.
+ */
+export async function startCoordinator(store: Store, pools: string[] = ['workers']) {
   const created = createCoordinatorApp({
     store,
     clock: systemClock,
@@ -82,10 +87,15 @@ export async function startCoordinator(store: Store) {
     source: 'test',
   });
   await store.tenants.insert(tenant('acme', 1));
-  await store.pools.insert(pool('acme', 'workers'));
   await store.nodes.upsert(node('node-1'));
-  await store.instances.insert(instance('w-1', 10, { nodeId: 'node-1' }));
-  await store.instances.insert(instance('w-2', 11, { nodeId: 'node-1' }));
+  let host = 10;
+  for (const id of pools) {
+    await store.pools.insert(pool('acme', id));
+    for (const n of [1, 2]) {
+      host += 1;
+      await store.instances.insert(instance(`${id}-${n}`, host, { poolId: id, nodeId: 'node-1' }));
+    }
+  }
   const server = await new Promise<ServerType>((done) => {
     const s = serve({ fetch: created.app.fetch, hostname: '127.0.0.1', port: 0 }, () => done(s));
   });
@@ -95,12 +105,16 @@ export async function startCoordinator(store: Store) {
   return {
     url,
     services: created.services,
-    async submit(wasm: Uint8Array, extra: Record<string, unknown> = {}): Promise<string> {
+    async submit(
+      wasm: Uint8Array,
+      poolId = 'workers',
+      extra: Record<string, unknown> = {},
+    ): Promise<string> {
       const response = await fetch(`${url}/v1/tenants/acme/jobs`, {
         method: 'POST',
         headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
         body: JSON.stringify({
-          pool: 'workers',
+          pool: poolId,
           wasm: Buffer.from(wasm).toString('base64'),
           ...extra,
         }),
@@ -121,13 +135,19 @@ export interface ExecutorRun {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>;
 }
 
-/** Starts one executor process for worker `worker`; `fault` is MVM_EXECUTOR_FAULT. */
+/** Starts one executor process for worker `<pool>-<n>`; `fault` is MVM_EXECUTOR_FAULT. */
 export function startExecutor(
   main: string,
   coordinatorUrl: string,
-  worker: string,
-  options: { fault?: string; maxJobs?: number; idleExitMs?: number } = {},
+  options: {
+    pool?: string;
+    n?: number;
+    fault?: string;
+    maxJobs?: number;
+    idleExitMs?: number;
+  } = {},
 ): ExecutorRun {
+  const poolId = options.pool ?? 'workers';
   const args = [
     main,
     '--url',
@@ -137,9 +157,9 @@ export function startExecutor(
     '--tenant',
     'acme',
     '--pool',
-    'workers',
+    poolId,
     '--worker',
-    worker,
+    `${poolId}-${options.n ?? 1}`,
     '--lease-ms',
     '1000',
     '--max-jobs',
@@ -154,9 +174,11 @@ export function startExecutor(
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>(
-    (done) => child.once('exit', (code, signal) => done({ code, signal, output })),
-  );
+  const exited = new Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    output: string;
+  }>((done) => child.once('exit', (code, signal) => done({ code, signal, output })));
   return { child, exited };
 }
 
