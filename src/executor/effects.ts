@@ -11,6 +11,8 @@ export interface FetchRequest {
 }
 
 const FETCH_TIMEOUT_MS = 30_000;
+/** A response body beyond this is cut (and said so): an entry's response is at most 1 Mi chars. */
+const MAX_BODY_CHARS = 512 * 1024;
 
 /**
  * Performs an effect the worker itself carries out (everything but kv_get/kv_set, which the
@@ -59,7 +61,13 @@ async function httpFetch(request: FetchRequest, where: { jobId: string; seq: num
       ...(request.body === undefined ? {} : { body: request.body }),
       signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
     });
-    return JSON.stringify({ status: response.status, body: await response.text() });
+    const body = await response.text();
+    if (body.length <= MAX_BODY_CHARS) return JSON.stringify({ status: response.status, body });
+    return JSON.stringify({
+      status: response.status,
+      body: body.slice(0, MAX_BODY_CHARS),
+      truncated: true,
+    });
   } catch (error) {
     return JSON.stringify({ error: error instanceof Error ? error.message : String(error) });
   }
