@@ -210,4 +210,30 @@ await describeEachDatabase('executor exactly-once', ({ store, url }) => {
     );
     expect(counter.count('/det/a').hits).toBe(0);
   }, 120_000);
+
+  it('sleep parks the job and frees the worker; the job carries on after the wake time', async () => {
+    const id = await coordinator.submit(
+      callsModule([
+        ['sleep', '{"ms":1500}'],
+        ['now', '{}'],
+      ]),
+    );
+    const run = await startExecutor(bundle.main, coordinator.url, { maxJobs: 2 }).exited;
+    expect(run.code, run.output).toBe(0);
+    expect(run.output).toContain('"result":"parked"');
+    const job = await store().jobs.get(id);
+    expect(job).toMatchObject({
+      state: 'succeeded',
+      attempts: 2,
+      failedAttempts: 0,
+      lostAttempts: 0,
+    });
+    const entries = await store().jobJournal.entries(id);
+    expect(entries.map((e) => [e.op, e.state, e.attempt])).toEqual([
+      ['sleep', 'completed', 1],
+      ['now', 'completed', 2],
+    ]);
+    const wakeAt = String((JSON.parse(entries[0]?.response ?? '{}') as { wakeAt?: string }).wakeAt);
+    expect(Date.parse(entries[1]?.completedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(wakeAt));
+  }, 120_000);
 });
