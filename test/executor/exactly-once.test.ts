@@ -56,6 +56,7 @@ await describeEachDatabase('executor exactly-once', ({ store, url }) => {
       'workers',
       'fence',
       'det',
+      ...['s0', 's1', 's2', 's3', 's4', 's5'],
       ...cases.map((c) => c.pool),
     ]);
   });
@@ -236,4 +237,34 @@ await describeEachDatabase('executor exactly-once', ({ store, url }) => {
     const wakeAt = String((JSON.parse(entries[0]?.response ?? '{}') as { wakeAt?: string }).wakeAt);
     expect(Date.parse(entries[1]?.completedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(wakeAt));
   }, 120_000);
+
+  it('a randomised soak of kills keeps the contract', async () => {
+    const soak = ['s0', 's1', 's2', 's3', 's4', 's5'];
+    const one = async (poolId: string) => {
+      const id = await coordinator.submit(callsModule(program(counter.url, poolId)), poolId);
+      // Kill somewhere in the first run: from before its claim to after its last effect.
+      const first = startExecutor(bundle.main, coordinator.url, { pool: poolId });
+      const killer = setTimeout(() => first.child.kill('SIGKILL'), 200 + Math.random() * 2500);
+      await first.exited;
+      clearTimeout(killer);
+      const second = await startExecutor(bundle.main, coordinator.url, { pool: poolId, n: 2 })
+        .exited;
+      return { poolId, id, output: second.output };
+    };
+    const done = [];
+    for (let i = 0; i < soak.length; i += 3) {
+      done.push(...(await Promise.all(soak.slice(i, i + 3).map(one))));
+    }
+    for (const { poolId, id, output } of done) {
+      const { job, kv } = await finishedJob(id, poolId);
+      expect(job?.state, output).toBe('succeeded');
+      for (const path of [`/${poolId}/a`, `/${poolId}/b`]) {
+        const { hits, keys } = counter.count(path);
+        expect(keys, path).toBe(1);
+        expect(hits, path).toBeGreaterThanOrEqual(1);
+        expect(hits, path).toBeLessThanOrEqual(2);
+      }
+      expect(kv).toEqual({ value: 'one', version: 1 });
+    }
+  }, 300_000);
 });
