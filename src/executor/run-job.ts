@@ -51,11 +51,19 @@ class Failed extends Error {
  * (or parks it for a sleep). Any answer that the lease is gone stops it without another write.
  */
 export async function runJob(link: JobLink, job: HeldJob, options: RunOptions): Promise<RunResult> {
+  // A heartbeat refused means the lease is gone: stop the module at once, not at its next call.
+  let loseLease: (error: LeaseLostError) => void = () => undefined;
+  const lost = new Promise<never>((_, reject) => {
+    loseLease = reject;
+  });
+  lost.catch(() => undefined);
   const beat = setInterval(() => {
-    link.heartbeat(job).catch(() => undefined);
+    link.heartbeat(job).catch((error: unknown) => {
+      if (error instanceof LeaseLostError) loseLease(error);
+    });
   }, options.heartbeatMs);
   try {
-    const end = await attempt(link, job, options);
+    const end = await attempt(link, job, options, lost);
     if (end === 'parked') return 'parked';
     await link.complete(job, end);
     return end.outcome;
@@ -71,6 +79,7 @@ async function attempt(
   link: JobLink,
   job: HeldJob,
   options: RunOptions,
+  lost: Promise<never>,
 ): Promise<JobEnd | 'parked'> {
   const [wasm, journal] = await Promise.all([link.module(job), link.journal(job)]);
   let memory;
@@ -88,7 +97,7 @@ async function attempt(
   const deadline = deadlineMs(job);
   const timer = setTimeout(() => void thread.terminate(), Math.max(0, deadline - Date.now()));
   try {
-    const end = await Promise.race([thread.ended, calls.stopped]);
+    const end = await Promise.race([thread.ended, calls.stopped, lost]);
     if (end === 'timeout' || Date.now() >= deadline) {
       return failed('timeout', `the attempt ran past its ${job.timeoutSecs} s deadline`, true);
     }
