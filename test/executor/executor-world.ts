@@ -100,7 +100,7 @@ export async function startCoordinator(store: Store, pools: string[] = ['workers
     const s = serve({ fetch: created.app.fetch, hostname: '127.0.0.1', port: 0 }, () => done(s));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  // The sweeper, faster than serve's: leases in these tests last one second.
+  // The sweeper, faster than serve's: leases in these tests last three seconds.
   const sweeper = setInterval(() => void created.services.jobs.sweep().catch(() => undefined), 250);
   return {
     url,
@@ -161,7 +161,9 @@ export function startExecutor(
     '--worker',
     `${poolId}-${options.n ?? 1}`,
     '--lease-ms',
-    '1000',
+    // Short, so a killed executor's job comes back soon; not so short that a loaded 2-core
+    // host (load average above 10 here) makes a live executor miss its heartbeats.
+    '3000',
     '--max-jobs',
     String(options.maxJobs ?? 1),
     '--idle-exit-ms',
