@@ -192,7 +192,7 @@ function simulate(sc: Scenario): Run {
     pool = pool.map((i, n) => advance(i, pinnedTick.get(i.id), tick, sc.delays[n] ?? 0, sc.broken));
     const step = planRollout(pool, s, now, canariesDone);
     run.steps.push(step);
-    if (!step.canary && step.kind !== 'done' && !canariesDone) {
+    if (step.kind !== 'done' && !step.canary && !canariesDone) {
       canariesDone = true;
       run.pinnedAtCanariesReady = pool.filter((i) => i.pinnedRevision === 'r2').length;
     }
