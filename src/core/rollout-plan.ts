@@ -229,3 +229,28 @@ export function nextState(state: RolloutState, step: RolloutStep): RolloutState 
   if (step.kind === 'done') return state === 'running' ? 'done' : 'rolled-back';
   return state;
 }
+
+/** A pool's rollout as stored (one per pool: the latest). */
+export interface Rollout {
+  tenantId: string;
+  poolId: string;
+  state: RolloutState;
+  /** The pool's revision when it started: where a rollback returns. */
+  from: string;
+  /** The revision asked for. */
+  to: string;
+  canary: number;
+  maxUnavailable: number;
+  includeSleeping: boolean;
+  readyTimeoutMs: number;
+  /** Every canary was ready once: the batches may go on. */
+  canariesDone: boolean;
+  progress: RolloutProgressCounts;
+  /** Why it turned back or halted; null while all goes well. */
+  reason: string | null;
+  startedBy: string;
+  startedAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+  version: number;
+}
