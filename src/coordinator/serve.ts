@@ -20,6 +20,7 @@ import type { JobSettings } from './services/job-service.ts';
 import { secureDataDir } from './data-dir.ts';
 import { loadOrCreateSigningKey } from './desired/signing-key.ts';
 import { watchNodeHealth } from './node-health-loop.ts';
+import { watchRollouts } from './rollout-loop.ts';
 import type { PeerCertificate } from './node-auth.ts';
 import {
   ensureServerCertificate,
@@ -242,6 +243,7 @@ export async function serveCoordinator(
       .start()
       .catch((err: unknown) => logger.error({ err }, 'sleep-policy re-checks not restored'));
     const health = watchNodeHealth({ health: services.health, clock: systemClock, logger });
+    const rollouts = watchRollouts({ rollouts: services.rollouts, logger });
     // Other replicas' submits wake this one's waiting claims (Postgres; nothing on SQLite).
     const jobListener = listenForJobs(
       settings.databaseUrl,
@@ -275,6 +277,7 @@ export async function serveCoordinator(
         await services.rechecks.close();
         await services.buildRunner?.close();
         await health.stop();
+        await rollouts.stop();
         stopRefreshing();
         await stopListening(server);
         await store.close();
