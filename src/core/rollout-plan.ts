@@ -213,9 +213,12 @@ export function isActive(state: RolloutState): boolean {
   return state === 'running' || state === 'rolling-back';
 }
 
-/** The revision a rollout in `state` moves instances to: forwards `to`, backwards `from`. */
+/**
+ * The revision a rollout in `state` moves (or moved) instances to: forwards `to`; backwards
+ * `from`, which a rollout that turned back (and halted or ended there) keeps naming.
+ */
 export function targetOf(rollout: { state: RolloutState; from: string; to: string }): string {
-  return rollout.state === 'rolling-back' ? rollout.from : rollout.to;
+  return rollout.state === 'running' || rollout.state === 'done' ? rollout.to : rollout.from;
 }
 
 /**
