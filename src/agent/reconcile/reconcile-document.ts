@@ -1,10 +1,12 @@
 import type { DesiredStatus, InstanceStatus } from '../../core/model.ts';
-import { plan } from '../../core/reconcile-plan.ts';
+import { fencePlan, type LeaseState } from '../../core/node-lease.ts';
+import { plan, type ObservedInstance, type ReconcilePlan } from '../../core/reconcile-plan.ts';
 import type { NodeDesired } from '../../contract/desired.ts';
 import type { Logger } from '../../ports/logger.ts';
 import { peersByNetId } from '../network/desired-network.ts';
 import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.ts';
 import { desiredOf, documentInstances, observe } from './document-instances.ts';
+import type { NamedInstance } from './document-instances.ts';
 import { runPlan } from './run-plan.ts';
 
 /** Where observed statuses go (the coordinator, when there is one). */
@@ -40,6 +42,8 @@ export interface ReconcileOptions {
   reporter?: StatusReporter;
   logger?: Logger;
   onStep?: (step: ReconcileStep) => void;
+  /** The node's lease (core/node-lease.ts); absent: held (seed files, one-shot passes). */
+  lease?: LeaseState;
 }
 
 /**
@@ -54,7 +58,8 @@ export async function reconcileDocument(options: ReconcileOptions): Promise<Reco
   options.network?.setPeers(peersByNetId(options.document));
   const named = documentInstances(options.document);
   const records = await options.runtime.list();
-  const planned = plan(desiredOf(named), observe(records, named));
+  const observed = observe(records, named);
+  const planned = fenced(options, named, observed, plan(desiredOf(named), observed));
   const steps = await runPlan(
     {
       runtime: options.runtime,
@@ -68,6 +73,28 @@ export async function reconcileDocument(options: ReconcileOptions): Promise<Reco
   );
   await applyNetwork(options);
   return steps;
+}
+
+/** The plan the lease allows; what it holds back or pauses is said once per pass. */
+function fenced(
+  options: ReconcileOptions,
+  named: ReadonlyMap<string, NamedInstance>,
+  observed: readonly ObservedInstance[],
+  planned: ReconcilePlan,
+): ReconcilePlan {
+  const lease = options.lease ?? 'held';
+  const replaceable = new Set([...named].filter(([, n]) => n.replaceable).map(([label]) => label));
+  const statuses = new Map(observed.map((o) => [o.instance, o.status]));
+  const result = fencePlan(planned, statuses, replaceable, lease);
+  if (result.held.length > 0) {
+    options.logger?.warn(
+      { lease, held: result.held },
+      lease === 'expired'
+        ? 'node lease expired (no heartbeat answer): re-placeable instances paused, none brought up'
+        : 'node lease not confirmed yet: re-placeable instances are not brought up until it is',
+    );
+  }
+  return result.plan;
 }
 
 /**

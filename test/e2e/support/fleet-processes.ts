@@ -48,12 +48,13 @@ export async function startCoordinator(
   ns: string,
   dataDir: string,
   listen: string,
+  extra: readonly string[] = [],
 ): Promise<FleetProcess> {
   const logFile = join(dataDir, 'coordinator.log');
   const before = (await readFile(logFile, 'utf8').catch(() => '')).length;
   const started = spawnIn(
     ns,
-    ['--data-dir', dataDir, 'coordinator', 'serve', '--listen', listen],
+    ['--data-dir', dataDir, 'coordinator', 'serve', '--listen', listen, ...extra],
     logFile,
   );
   await waitUntil(
@@ -78,6 +79,8 @@ export interface AgentSettings {
   dataDir: string;
   coordinatorUrl: string;
   token: string;
+  /** More `agent serve` arguments (e.g. `--heartbeat-ms`). */
+  extra?: readonly string[];
 }
 
 export interface FleetAgent extends FleetProcess {
@@ -88,7 +91,8 @@ export async function startAgent(settings: AgentSettings): Promise<FleetAgent> {
   const { ns, node, dataDir } = settings;
   const global = ['--data-dir', dataDir, '--coordinator', settings.coordinatorUrl];
   const args = [...global, '--token', settings.token, 'agent', 'serve', '--node', node];
-  const started = spawnIn(ns, [...args, '--vmm', 'qemu'], join(dataDir, 'agent.log'));
+  const extra = settings.extra ?? [];
+  const started = spawnIn(ns, [...args, '--vmm', 'qemu', ...extra], join(dataDir, 'agent.log'));
   const client = createAgentClient(join(dataDir, 'agent.sock'), 60_000);
   await waitUntil(
     async () => {
