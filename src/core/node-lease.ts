@@ -64,8 +64,13 @@ const fencedKinds: ReadonlySet<StepKind> = new Set(['pause', 'stop', 'destroy'])
 
 export interface FencedPlan {
   plan: ReconcilePlan;
-  /** Re-placeable instances held back (their steps dropped) or paused, for the log. */
+  /**
+   * Re-placeable instances whose steps were dropped: the pass leaves them as they are and
+   * reports nothing about them (an instance not created here yet is not `destroyed`).
+   */
   held: string[];
+  /** Running re-placeable instances the plan now pauses. */
+  paused: string[];
 }
 
 /**
@@ -79,7 +84,7 @@ export function fencePlan(
   replaceable: ReadonlySet<string>,
   state: LeaseState,
 ): FencedPlan {
-  if (state === 'held') return { plan: planned, held: [] };
+  if (state === 'held') return { plan: planned, held: [], paused: [] };
   const blocked = new Set(
     planned.steps
       .filter((s) => replaceable.has(s.instance) && !fencedKinds.has(s.kind))
@@ -94,6 +99,9 @@ export function fencePlan(
       pauses.push({ kind: 'pause', instance, from: 'running', to: 'warm' });
     }
   }
-  const held = [...new Set([...blocked, ...pauses.map((p) => p.instance)])].sort();
-  return { plan: { steps: [...steps, ...pauses], stuck: planned.stuck }, held };
+  return {
+    plan: { steps: [...steps, ...pauses], stuck: planned.stuck },
+    held: [...blocked].filter((i) => !pauses.some((p) => p.instance === i)).sort(),
+    paused: pauses.map((p) => p.instance).sort(),
+  };
 }

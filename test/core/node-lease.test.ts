@@ -88,21 +88,26 @@ describe('fencePlan', () => {
     steps.map((s) => `${s.instance}:${s.kind}`).sort();
 
   it('leaves the plan alone while the lease is held', () => {
-    expect(fencePlan(planned, observed, replaceable, 'held')).toEqual({ plan: planned, held: [] });
+    expect(fencePlan(planned, observed, replaceable, 'held')).toEqual({
+      plan: planned,
+      held: [],
+      paused: [],
+    });
   });
 
   it('unconfirmed: brings nothing re-placeable up, pauses nothing, still takes things down', () => {
-    const { plan: fenced, held } = fencePlan(planned, observed, replaceable, 'unconfirmed');
+    const { plan: fenced, held, paused } = fencePlan(planned, observed, replaceable, 'unconfirmed');
     expect(kinds(fenced.steps)).toEqual([
       't/db/pinned:resume',
       't/web/gone:destroy',
       't/web/stopping:stop',
     ]);
     expect(held).toEqual(['t/web/asleep', 't/web/new', 't/web/warm']);
+    expect(paused).toEqual([]);
   });
 
   it('expired: also pauses every running re-placeable instance that is not being taken down', () => {
-    const { plan: fenced, held } = fencePlan(planned, observed, replaceable, 'expired');
+    const { plan: fenced, held, paused } = fencePlan(planned, observed, replaceable, 'expired');
     expect(kinds(fenced.steps)).toEqual([
       't/db/pinned:resume',
       't/web/gone:destroy',
@@ -115,6 +120,7 @@ describe('fencePlan', () => {
       from: 'running',
       to: 'warm',
     });
-    expect(held).toEqual(['t/web/asleep', 't/web/new', 't/web/run', 't/web/warm']);
+    expect(held).toEqual(['t/web/asleep', 't/web/new', 't/web/warm']);
+    expect(paused).toEqual(['t/web/run']);
   });
 });

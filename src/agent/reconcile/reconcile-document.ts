@@ -1,5 +1,5 @@
 import type { DesiredStatus, InstanceStatus } from '../../core/model.ts';
-import { fencePlan, type LeaseState } from '../../core/node-lease.ts';
+import { fencePlan, type FencedPlan, type LeaseState } from '../../core/node-lease.ts';
 import { plan, type ObservedInstance, type ReconcilePlan } from '../../core/reconcile-plan.ts';
 import type { NodeDesired } from '../../contract/desired.ts';
 import type { Logger } from '../../ports/logger.ts';
@@ -59,12 +59,18 @@ export async function reconcileDocument(options: ReconcileOptions): Promise<Reco
   const named = documentInstances(options.document);
   const records = await options.runtime.list();
   const observed = observe(records, named);
-  const planned = fenced(options, named, observed, plan(desiredOf(named), observed));
+  const { plan: planned, held } = fenced(
+    options,
+    named,
+    observed,
+    plan(desiredOf(named), observed),
+  );
   const steps = await runPlan(
     {
       runtime: options.runtime,
       named,
       records,
+      unreported: new Set(held),
       ...(options.reporter ? { reporter: options.reporter } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.onStep ? { onStep: options.onStep } : {}),
@@ -81,20 +87,24 @@ function fenced(
   named: ReadonlyMap<string, NamedInstance>,
   observed: readonly ObservedInstance[],
   planned: ReconcilePlan,
-): ReconcilePlan {
+): FencedPlan {
   const lease = options.lease ?? 'held';
   const replaceable = new Set([...named].filter(([, n]) => n.replaceable).map(([label]) => label));
   const statuses = new Map(observed.map((o) => [o.instance, o.status]));
   const result = fencePlan(planned, statuses, replaceable, lease);
+  if (result.paused.length > 0) {
+    options.logger?.warn(
+      { lease, paused: result.paused },
+      'node lease expired (no heartbeat answer): pausing the running re-placeable instances',
+    );
+  }
   if (result.held.length > 0) {
     options.logger?.warn(
       { lease, held: result.held },
-      lease === 'expired'
-        ? 'node lease expired (no heartbeat answer): re-placeable instances paused, none brought up'
-        : 'node lease not confirmed yet: re-placeable instances are not brought up until it is',
+      'node lease not held: re-placeable instances are not brought up until it is renewed',
     );
   }
-  return result.plan;
+  return result;
 }
 
 /**
