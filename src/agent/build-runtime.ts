@@ -14,6 +14,7 @@ import type { AgentConfig } from './agent-config.ts';
 import { loadCgroups } from './load-cgroups.ts';
 import { loadNetwork } from './load-network.ts';
 import { loadVmm } from './load-vmm.ts';
+import { faultHook } from './fault-hook.ts';
 import { recover } from './recover.ts';
 import type { RecoveryReport } from './recover.ts';
 import { DEFAULT_TIMEOUTS } from './runtime/deps.ts';
@@ -120,6 +121,8 @@ export async function buildRuntime(
     ...(network ? { network } : {}),
     ...(seams.secrets ? { secrets: seams.secrets } : {}),
   };
+  const fault = faultHook(config.fault, logger);
+  if (fault) deps.fault = fault;
   const runtime = new InstanceRuntime(deps);
   const close = async (): Promise<void> => {
     deps.guests.closeAll();
