@@ -54,9 +54,9 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
     options.lease?.state(current?.document.generation ?? 0);
   const pass = (): Promise<void> => {
     running = running.then(async () => {
-      if (!current) return;
       const lease = leaseNow();
       leaseSeen = lease;
+      if (!current) return;
       const steps = await reconcileDocument({
         document: current.document,
         runtime: options.runtime,
