@@ -123,8 +123,9 @@ export class FleetLab {
     this.coordinator = undefined;
   }
 
-  async startAgent(node: NodeId): Promise<FleetAgent> {
+  async startAgent(node: NodeId, env?: Readonly<Record<string, string>>): Promise<FleetAgent> {
     const agent = await startAgent({
+      ...(env ? { env } : {}),
       ns: this.topology.nodeNs[node],
       node,
       dataDir: this.agentDir(node),

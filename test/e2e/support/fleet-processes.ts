@@ -21,11 +21,16 @@ export interface FleetProcess {
   exitCode?: number | null;
 }
 
-function spawnIn(ns: string, args: readonly string[], logFile: string): FleetProcess {
+function spawnIn(
+  ns: string,
+  args: readonly string[],
+  logFile: string,
+  env: Readonly<Record<string, string>> = {},
+): FleetProcess {
   const child = runner.spawn('ip', ['netns', 'exec', ns, MVM, ...args], {
     logFile,
     // Tenant networking on (inside the node namespace); guests on TCG, never the host's KVM.
-    env: { MVM_NETWORK: 'on', MVM_QEMU_ACCEL: 'tcg' },
+    env: { MVM_NETWORK: 'on', MVM_QEMU_ACCEL: 'tcg', ...env },
   });
   const started: FleetProcess = { process: child, logFile };
   void child.exited.then((code) => (started.exitCode = code));
@@ -81,6 +86,8 @@ export interface AgentSettings {
   token: string;
   /** More `agent serve` arguments (e.g. `--heartbeat-ms`). */
   extra?: readonly string[];
+  /** More environment (e.g. `MVM_FAULT`). */
+  env?: Readonly<Record<string, string>>;
 }
 
 export interface FleetAgent extends FleetProcess {
@@ -92,7 +99,8 @@ export async function startAgent(settings: AgentSettings): Promise<FleetAgent> {
   const global = ['--data-dir', dataDir, '--coordinator', settings.coordinatorUrl];
   const args = [...global, '--token', settings.token, 'agent', 'serve', '--node', node];
   const extra = settings.extra ?? [];
-  const started = spawnIn(ns, [...args, '--vmm', 'qemu', ...extra], join(dataDir, 'agent.log'));
+  const log = join(dataDir, 'agent.log');
+  const started = spawnIn(ns, [...args, '--vmm', 'qemu', ...extra], log, settings.env);
   const client = createAgentClient(join(dataDir, 'agent.sock'), 60_000);
   await waitUntil(
     async () => {
