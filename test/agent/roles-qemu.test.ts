@@ -1,0 +1,125 @@
+/**
+ * Roles take effect inside real guests (QEMU, TCG; three boots, one at a time): a gateway
+ * forwards IPv4 and has applied its gateway.json's routes; a builder has no secrets drive
+ * (none built on the host, none in the guest) although its instance was given a secret; a
+ * worker reads its secret at /run/secrets.
+ */
+import { stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { guestOf } from '../../src/agent/runtime/guest-access.ts';
+import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
+import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
+import type { Role } from '../../src/core/model.ts';
+import { execText } from '../support/exec-output.ts';
+import { realGuestGate } from '../support/qemu-guest.ts';
+import {
+  agentDataDir,
+  quietLogger,
+  secretsDrivePath,
+  tcgVmm,
+  testAgentConfig,
+  workerSpec,
+} from './agent-harness.ts';
+
+const gate = await realGuestGate('roles in real guests');
+if (gate.failInCi) {
+  describe('roles in real guests (CI)', () => {
+    it('needs qemu-system-x86_64 in CI', () => {
+      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
+    });
+  });
+}
+
+const SECRET = 'role-secret-7f3a91c2d4';
+const GATEWAY_JSON = JSON.stringify({
+  routes: [
+    { to: '10.101.0.0/16', via: '10.240.97.1' },
+    { to: '192.168.50.0/24', via: '10.240.97.9' },
+  ],
+});
+
+describe.runIf(gate.run)('roles in real guests', () => {
+  let dataDir = '';
+  let agent: AgentHandle;
+
+  beforeAll(async () => {
+    dataDir = await agentDataDir('roles');
+    agent = await startAgent(testAgentConfig(dataDir), {
+      mode: 'runtime',
+      vmm: tcgVmm(),
+      logger: quietLogger,
+      network: null,
+    });
+  });
+
+  afterAll(async () => {
+    if (agent) {
+      await agent.runtime.destroyAll();
+      await agent.close();
+    }
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  /** Boots one instance of `role` (given a secret, and gateway.json) and runs `check` in it. */
+  const withGuest = async (
+    role: Role,
+    octet: number,
+    check: (
+      run: (argv: string[]) => Promise<{ code: number; stdout: string }>,
+      record: VmRecord,
+    ) => Promise<void>,
+  ) => {
+    const ref = { tenantId: 'acme', poolId: role, instanceId: `r-${role.slice(0, 7)}` };
+    const spec = workerSpec(`10.240.97.${octet}`, `52:54:00:00:97:0${octet}`);
+    await agent.runtime.put(ref, {
+      spec: { ...spec, gateway: '10.240.97.1', role },
+      secrets: { TOKEN: SECRET },
+      config: { version: 'v1', files: { 'gateway.json': GATEWAY_JSON } },
+    });
+    const record = await agent.runtime.act(ref, 'start');
+    expect(record.status).toBe('running');
+    const guest = guestOf(agent.deps, record);
+    const run = async (argv: string[]) => {
+      const out = await execText(guest, { argv });
+      return { code: out.exit.code ?? -1, stdout: out.stdout };
+    };
+    try {
+      await check(run, record);
+    } finally {
+      await agent.runtime.act(ref, 'destroy');
+    }
+  };
+
+  it('a gateway forwards IPv4 and has applied the routes of its gateway.json', async () => {
+    await withGuest('gateway', 3, async (run) => {
+      expect((await run(['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout).toBe('1\n');
+      expect((await run(['cat', '/run/mvm/role'])).stdout).toBe('gateway\n');
+      expect((await run(['cat', '/run/mvm/gateway.status'])).stdout).toBe('applied: 2 routes\n');
+      const routes = (await run(['/mvm/bin/ip', 'route', 'show'])).stdout;
+      expect(routes).toMatch(/^10\.101\.0\.0\/16 via 10\.240\.97\.1 dev eth0/m);
+      expect(routes).toMatch(/^192\.168\.50\.0\/24 via 10\.240\.97\.9 dev eth0/m);
+      expect((await run(['cat', '/run/secrets/TOKEN'])).stdout).toBe(SECRET);
+    });
+  }, 240_000);
+
+  it('a builder gets no secrets drive, though its instance was given a secret', async () => {
+    await withGuest('builder', 4, async (run, record) => {
+      await expect(stat(secretsDrivePath(agent.deps.layout, record.key))).rejects.toThrow(/ENOENT/);
+      expect((await run(['ls', '-A', '/run/secrets'])).stdout).toBe('');
+      expect((await run(['/mvm/bin/findfs', 'LABEL=secrets'])).code).not.toBe(0);
+      expect((await run(['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout).toBe('0\n');
+      expect((await run(['cat', '/run/mvm/role'])).stdout).toBe('builder\n');
+      // No config drive either (seed 003): no gateway.json in the guest.
+      expect((await run(['ls', '-A', '/etc/mvm-config'])).stdout).toBe('');
+    });
+  }, 240_000);
+
+  it('a worker reads its secret and does not forward', async () => {
+    await withGuest('worker', 5, async (run) => {
+      expect((await run(['cat', '/run/secrets/TOKEN'])).stdout).toBe(SECRET);
+      expect((await run(['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout).toBe('0\n');
+      expect((await run(['cat', '/run/mvm/role'])).stdout).toBe('worker\n');
+    });
+  }, 240_000);
+});
