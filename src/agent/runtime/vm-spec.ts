@@ -123,7 +123,7 @@ async function buildDrives(
 ): Promise<{ drives: DriveSpec[]; digests: DriveDigests }> {
   const drives: DriveSpec[] = [];
   const digests: DriveDigests = {};
-  for (const kind of drivesForRole(record.spec.role)) {
+  for (const kind of drivesForRole(record.spec.role, image.drives)) {
     const built = await driveBuilders[kind](deps, record, dir, image);
     if (!built) continue;
     drives.push(...built.drives);
