@@ -1,6 +1,7 @@
 /**
- * Roles take effect inside real guests (QEMU, TCG; three boots, one at a time): a gateway
- * forwards IPv4 and has applied its gateway.json's routes; a builder has no secrets drive
+ * Roles take effect inside real guests (QEMU, TCG; four boots, one at a time): a gateway
+ * forwards IPv4 and has applied its gateway.json's routes, or with a bad file applied none of
+ * it and says why; a builder has no secrets drive
  * (none built on the host, none in the guest) although its instance was given a secret; a
  * worker reads its secret at /run/secrets.
  */
@@ -65,17 +66,18 @@ describe.runIf(gate.run)('roles in real guests', () => {
   const withGuest = async (
     role: Role,
     octet: number,
+    gatewayJson: string,
     check: (
       run: (argv: string[]) => Promise<{ code: number; stdout: string }>,
       record: VmRecord,
     ) => Promise<void>,
   ) => {
-    const ref = { tenantId: 'acme', poolId: role, instanceId: `r-${role.slice(0, 7)}` };
+    const ref = { tenantId: 'acme', poolId: role, instanceId: `r-${role.slice(0, 7)}-${octet}` };
     const spec = workerSpec(`10.240.97.${octet}`, `52:54:00:00:97:0${octet}`);
     await agent.runtime.put(ref, {
       spec: { ...spec, gateway: '10.240.97.1', role },
       secrets: { TOKEN: SECRET },
-      config: { version: 'v1', files: { 'gateway.json': GATEWAY_JSON } },
+      config: { version: 'v1', files: { 'gateway.json': gatewayJson } },
     });
     const record = await agent.runtime.act(ref, 'start');
     expect(record.status).toBe('running');
@@ -92,7 +94,7 @@ describe.runIf(gate.run)('roles in real guests', () => {
   };
 
   it('a gateway forwards IPv4 and has applied the routes of its gateway.json', async () => {
-    await withGuest('gateway', 3, async (run) => {
+    await withGuest('gateway', 3, GATEWAY_JSON, async (run) => {
       expect((await run(['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout).toBe('1\n');
       expect((await run(['cat', '/run/mvm/role'])).stdout).toBe('gateway\n');
       expect((await run(['cat', '/run/mvm/gateway.status'])).stdout).toBe('applied: 2 routes\n');
@@ -103,8 +105,23 @@ describe.runIf(gate.run)('roles in real guests', () => {
     });
   }, 240_000);
 
+  it('a gateway given a bad gateway.json forwards, applies none of it and says why', async () => {
+    // The coordinator refuses this file for a gateway pool; the local API does not check it.
+    const bad = JSON.stringify({ routes: [{ to: '10.101.0.1/16', via: '10.240.97.1' }], nat: 1 });
+    await withGuest('gateway', 6, bad, async (run) => {
+      expect((await run(['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout).toBe('1\n');
+      expect((await run(['cat', '/run/mvm/gateway.status'])).stdout).toBe(
+        'refused: gateway.json is invalid, nothing applied (see /run/mvm/gateway.err)\n',
+      );
+      expect((await run(['cat', '/run/mvm/gateway.err'])).stdout).toBe(
+        "gateway.json: unknown key 'nat'\ngateway.json: routes[0].to must be an IPv4 CIDR with host bits zero\n",
+      );
+      expect((await run(['/mvm/bin/ip', 'route', 'show'])).stdout).not.toContain('10.101.0.0');
+    });
+  }, 240_000);
+
   it('a builder gets no secrets drive, though its instance was given a secret', async () => {
-    await withGuest('builder', 4, async (run, record) => {
+    await withGuest('builder', 4, GATEWAY_JSON, async (run, record) => {
       await expect(stat(secretsDrivePath(agent.deps.layout, record.key))).rejects.toThrow(/ENOENT/);
       expect((await run(['ls', '-A', '/run/secrets'])).stdout).toBe('');
       expect((await run(['/mvm/bin/findfs', 'LABEL=secrets'])).code).not.toBe(0);
@@ -116,7 +133,7 @@ describe.runIf(gate.run)('roles in real guests', () => {
   }, 240_000);
 
   it('a worker reads its secret and does not forward', async () => {
-    await withGuest('worker', 5, async (run) => {
+    await withGuest('worker', 5, GATEWAY_JSON, async (run) => {
       expect((await run(['cat', '/run/secrets/TOKEN'])).stdout).toBe(SECRET);
       expect((await run(['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout).toBe('0\n');
       expect((await run(['cat', '/run/mvm/role'])).stdout).toBe('worker\n');
