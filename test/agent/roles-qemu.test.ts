@@ -14,6 +14,7 @@ import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
 import type { Role } from '../../src/core/model.ts';
 import { execText } from '../support/exec-output.ts';
 import { realGuestGate } from '../support/qemu-guest.ts';
+import { until } from '../support/until.ts';
 import {
   agentDataDir,
   quietLogger,
@@ -70,6 +71,7 @@ describe.runIf(gate.run)('roles in real guests', () => {
     check: (
       run: (argv: string[]) => Promise<{ code: number; stdout: string }>,
       record: VmRecord,
+      ref: { tenantId: string; poolId: string; instanceId: string },
     ) => Promise<void>,
   ) => {
     const ref = { tenantId: 'acme', poolId: role, instanceId: `r-${role.slice(0, 7)}-${octet}` };
@@ -81,13 +83,13 @@ describe.runIf(gate.run)('roles in real guests', () => {
     });
     const record = await agent.runtime.act(ref, 'start');
     expect(record.status).toBe('running');
-    const guest = guestOf(agent.deps, record);
+    // The guest as the record has it now (a wake starts another VMM process).
     const run = async (argv: string[]) => {
-      const out = await execText(guest, { argv });
+      const out = await execText(guestOf(agent.deps, await agent.runtime.get(ref)), { argv });
       return { code: out.exit.code ?? -1, stdout: out.stdout };
     };
     try {
-      await check(run, record);
+      await check(run, record, ref);
     } finally {
       await agent.runtime.act(ref, 'destroy');
     }
@@ -102,6 +104,37 @@ describe.runIf(gate.run)('roles in real guests', () => {
       expect(routes).toMatch(/^10\.101\.0\.0\/16 via 10\.240\.97\.1 dev eth0/m);
       expect(routes).toMatch(/^192\.168\.50\.0\/24 via 10\.240\.97\.9 dev eth0/m);
       expect((await run(['cat', '/run/secrets/TOKEN'])).stdout).toBe(SECRET);
+    });
+  }, 240_000);
+
+  it('a gateway applies the gateway.json a wake brings, without a reboot', async () => {
+    await withGuest('gateway', 7, GATEWAY_JSON, async (run, _record, ref) => {
+      const bootId = (await run(['cat', '/proc/sys/kernel/random/boot_id'])).stdout;
+      const next = JSON.stringify({ routes: [{ to: '10.103.0.0/16', via: '10.240.97.3' }] });
+      await agent.runtime.put(ref, {
+        spec: {
+          ...workerSpec('10.240.97.7', '52:54:00:00:97:07'),
+          gateway: '10.240.97.1',
+          role: 'gateway',
+        },
+        secrets: { TOKEN: SECRET },
+        config: { version: 'v2', files: { 'gateway.json': next } },
+      });
+      expect((await agent.runtime.act(ref, 'sleep')).status).toBe('sleeping');
+      expect((await agent.runtime.act(ref, 'start')).status).toBe('running');
+      expect((await run(['cat', '/proc/sys/kernel/random/boot_id'])).stdout).toBe(bootId);
+      // The wake's reply does not wait for the routes: they are applied beside it.
+      await until(
+        'the new gateway.json applied',
+        async () => {
+          const status = await run(['cat', '/run/mvm/gateway.status']);
+          return status.stdout === 'applied: 1 routes\n' ? status : undefined;
+        },
+        30_000,
+        250,
+      );
+      const routes = (await run(['/mvm/bin/ip', 'route', 'show'])).stdout;
+      expect(routes).toMatch(/^10\.103\.0\.0\/16 via 10\.240\.97\.3 dev eth0/m);
     });
   }, 240_000);
 
