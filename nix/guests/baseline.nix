@@ -69,7 +69,8 @@ in
     # other than the dev image's (it tries, says so on the console, and goes on).
     kernel = lib.mkDefault (
       pkgs.linux_6_6.override {
-        structuredExtraConfig = with lib.kernel; {
+        # mkForce: nixpkgs' common config sets several of these to modules.
+        structuredExtraConfig = lib.mapAttrs (_: lib.mkForce) (with lib.kernel; {
           VIRTIO = yes;
           VIRTIO_PCI = yes;
           VIRTIO_MMIO = yes;
@@ -81,7 +82,7 @@ in
           EXT4_FS = yes;
           OVERLAY_FS = yes;
           BLK_DEV_INITRD = yes;
-        };
+        });
       }
     );
     packages = [ pkgs.pkgsStatic.busybox ];
