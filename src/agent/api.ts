@@ -98,6 +98,7 @@ export function createAgentApp(runtime: InstanceRuntime, deps: RuntimeDeps, logg
     return c.json({ key: runtime.keyOf(ref), ...view });
   });
   app.get('/network', async (c) => c.json(await localNetwork(deps)));
+  app.get('/metrics', async () => metricsResponse(deps));
   app.post('/gc', async (c) => {
     const { dryRun } = parse(nodeGcRequestSchema, await bodyOf(c), 'body');
     return c.json(await collectNodeGarbage(runtime, deps, { dryRun }));
@@ -112,4 +113,16 @@ export function createAgentApp(runtime: InstanceRuntime, deps: RuntimeDeps, logg
     return errorResponse(c, new InternalError('internal error; see the agent log'));
   });
   return app;
+}
+
+/** Prometheus's text format of the agent's metrics (docs/metrics.md); 404 without them. */
+export async function metricsResponse(deps: RuntimeDeps): Promise<Response> {
+  if (!deps.metrics) {
+    return Response.json(
+      { error: { code: 'not_found', message: 'this agent keeps no metrics' } },
+      { status: 404 },
+    );
+  }
+  const scrape = await deps.metrics.render();
+  return new Response(scrape.text, { headers: { 'content-type': scrape.contentType } });
 }

@@ -192,4 +192,3 @@ function nodeFamilies(input: FleetInput): MetricFamily[] {
     ),
   ];
 }
-
