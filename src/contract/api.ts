@@ -39,6 +39,7 @@ import {
   eventsQuerySchema,
   instanceActionSchema,
   instanceListQuerySchema,
+  metricsQuerySchema,
   registerNodeSchema,
   scalePoolSchema,
   statusReportSchema,
@@ -142,6 +143,8 @@ export interface RouteDef {
    * `download`: the answer is the bytes (`response` is the Response itself), with Range.
    */
   stream?: { kind: 'upload'; maxBytes: number } | { kind: 'download' };
+  /** Text instead of JSON: the answer (`response` is the Response itself) has this type. */
+  text?: string;
 }
 
 /**
@@ -471,6 +474,17 @@ export const routes = {
     query: eventsQuerySchema,
     response: z.array(auditEventSchema),
     status: 200,
+  }),
+  metrics: route({
+    method: 'get',
+    path: '/metrics',
+    summary:
+      "Prometheus metrics (docs/metrics.md): the admin token reads the fleet, the API and the scheduler; a tenant's token, or ?tenant=, only that tenant's instances and pools",
+    scope: 'tenant-list',
+    query: metricsQuerySchema,
+    response: z.instanceof(Response),
+    status: 200,
+    text: 'text/plain; version=0.0.4',
   }),
 
   listAllTokens: route({

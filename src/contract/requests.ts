@@ -162,6 +162,7 @@ export const instanceListQuerySchema = z.strictObject({
   pool: idSchema.optional(),
   node: idSchema.optional(),
 });
+export const metricsQuerySchema = z.strictObject({ tenant: idSchema.optional() });
 export const eventsQuerySchema = z.strictObject({
   tenant: idSchema.optional(),
   last: z.coerce.number().int().min(1).max(10_000).default(50),

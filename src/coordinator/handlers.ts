@@ -118,6 +118,10 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     // A destroyed tenant's history stays readable to the admin.
     listEvents: ({ tenant, query }) =>
       s.events.list({ ...(tenant !== undefined ? { tenantId: tenant } : {}), limit: query.last }),
+    metrics: async ({ principal, tenant }) => {
+      const scrape = await s.metrics.scrape(tenant, principal.kind === 'admin');
+      return new Response(scrape.text, { headers: { 'content-type': scrape.contentType } });
+    },
 
     getNodeReport: ({ params }) => s.reports.node(params.node),
     getInstanceStats: ({ params }) =>

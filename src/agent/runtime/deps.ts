@@ -1,3 +1,4 @@
+import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import type { RevisionCache } from '../artifacts/revision-cache.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { Cgroups } from '../../ports/cgroups.ts';
@@ -54,4 +55,6 @@ export interface RuntimeDeps {
   network?: AgentNetwork;
   /** The coordinator's secrets, for instances whose spec names a secrets digest. */
   secrets?: SecretSource;
+  /** The agent's metrics: each lifecycle step is observed, scrapes read instance counters. */
+  metrics?: AgentMetrics;
 }
