@@ -37,6 +37,7 @@ import {
   createTenantSchema,
   destroyQuerySchema,
   eventsQuerySchema,
+  followEventsQuerySchema,
   instanceActionSchema,
   instanceListQuerySchema,
   metricsQuerySchema,
@@ -485,6 +486,17 @@ export const routes = {
     response: z.instanceof(Response),
     status: 200,
     text: 'text/plain; version=0.0.4',
+  }),
+  followEvents: route({
+    method: 'get',
+    path: '/events/follow',
+    summary:
+      'Audit events as they are written, oldest first, as server-sent events (id: the event id, to resume with Last-Event-ID or ?after=; data: the event as JSON)',
+    scope: 'tenant-list',
+    query: followEventsQuerySchema,
+    response: z.instanceof(Response),
+    status: 200,
+    text: 'text/event-stream',
   }),
 
   listAllTokens: route({

@@ -170,6 +170,8 @@ export interface AuditRepo {
   append(event: Omit<AuditEvent, 'id'>): Promise<AuditEvent>;
   /** Newest first. */
   list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]>;
+  /** Oldest first: events with an id above `afterId`, at most `limit`. */
+  since(filter: { tenantId?: string; afterId: number; limit: number }): Promise<AuditEvent[]>;
 }
 
 export interface TokenRecord {

@@ -14,6 +14,7 @@ import { InstanceService } from './instance-service.ts';
 import { defaultJobSettings, JobService, type JobSettings } from './job-service.ts';
 import { JoinService, type JoinDeps } from './join-service.ts';
 import { MetricsService } from './metrics-service.ts';
+import { EventStreamService } from './event-stream.ts';
 import { CoordinatorMetrics } from '../metrics/coordinator-metrics.ts';
 import { NodeHealthService, type NodeHealthDeps } from './node-health-service.ts';
 import { NodeService } from './node-service.ts';
@@ -52,6 +53,8 @@ export interface Services {
   jobs: JobService;
   builds: BuildService;
   nodeArtifacts: NodeArtifactService;
+  /** `mvm events --follow`: audit events as server-sent events. */
+  eventStream: EventStreamService;
   /** What /v1/metrics answers, and the process's own histograms (API, scheduler). */
   metrics: MetricsService;
   /** Runs builds in the background; close() stops it (serve.ts). Absent without images. */
@@ -112,6 +115,7 @@ export function createServices(
     builds: new BuildService(deps, deps.images, buildRunner),
     nodeArtifacts: new NodeArtifactService(deps, deps.images),
     metrics,
+    eventStream: new EventStreamService(deps),
     buildRunner,
   };
 }
