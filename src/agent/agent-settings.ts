@@ -29,6 +29,7 @@ export interface AgentFlags {
   vcpus?: number;
   netns?: string;
   cacheDir?: string;
+  metricsListen?: string;
 }
 
 export interface SettingSource {
@@ -65,6 +66,7 @@ export const agentSettings = {
   guestCc: { env: 'MVM_GUEST_CC', file: 'agent.guestCc' },
   secretsDir: { env: 'MVM_SECRETS_DIR', file: 'agent.secretsDir' },
   fault: { env: 'MVM_FAULT', file: 'agent.fault' },
+  metricsListen: { flag: 'metricsListen', file: 'agent.metricsListen' },
 } as const satisfies Record<string, SettingSource>;
 
 export type SettingKey = keyof typeof agentSettings;
@@ -139,6 +141,14 @@ export const agentSettingsSchema = z.strictObject({
     .int('must be a whole number of seconds')
     .min(10, 'must be at least 10')
     .max(604_800, 'must be at most 604800 (a week)'),
+  metricsListen: z
+    .string()
+    .regex(
+      /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}$/,
+      'must be ADDRESS:PORT, e.g. 127.0.0.1:9464',
+    )
+    .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65_535, 'port must be at most 65535')
+    .optional(),
   devKernelPackage: nonEmpty.optional(),
   busybox: nonEmpty,
   guestCc: nonEmpty,

@@ -12,6 +12,8 @@ import type { Vmm } from '../ports/vmm.ts';
 import { devImageOptions } from './agent-config.ts';
 import type { AgentConfig } from './agent-config.ts';
 import { loadCgroups } from './load-cgroups.ts';
+import { AgentMetrics } from './metrics/agent-metrics.ts';
+import { VmCounterProbe } from '../drivers/metrics/vm-counters.ts';
 import { loadNetwork } from './load-network.ts';
 import { loadVmm } from './load-vmm.ts';
 import { faultHook } from './fault-hook.ts';
@@ -123,6 +125,10 @@ export async function buildRuntime(
   };
   const fault = faultHook(config.fault, logger);
   if (fault) deps.fault = fault;
+  deps.metrics = new AgentMetrics(vmm.name, {
+    list: () => db.vms.list(),
+    probe: new VmCounterProbe(cgroups ? { cgroups } : {}),
+  });
   const runtime = new InstanceRuntime(deps);
   const close = async (): Promise<void> => {
     deps.guests.closeAll();

@@ -1,3 +1,4 @@
+import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import type { RevisionCache } from '../artifacts/revision-cache.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { Cgroups } from '../../ports/cgroups.ts';
@@ -57,4 +58,6 @@ export interface RuntimeDeps {
   secrets?: SecretSource;
   /** The fault hook (`MVM_FAULT`): kills the agent at the named point; absent: off. */
   fault?: (point: FaultPoint) => void;
+  /** The agent's metrics: each lifecycle step is observed, scrapes read instance counters. */
+  metrics?: AgentMetrics;
 }
