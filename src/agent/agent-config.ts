@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { AGENT_SOCKET_NAME } from '../contract/agent-api.ts';
 import { ValidationError } from '../core/errors.ts';
+import type { FaultPoint } from '../core/fault-points.ts';
 import {
   configFileLocation,
   nonEmpty,
@@ -54,6 +55,8 @@ export interface AgentConfig {
   metricsListen?: { host: string; port: number };
   coordinator: CoordinatorSettings;
   devImage: { kernelPackage?: string; busybox: string; guestCc: string };
+  /** The fault hook's point (`MVM_FAULT`, tests only): the agent SIGKILLs itself there. */
+  fault?: FaultPoint;
   /** The config file the values came from, when one was read. */
   configFile?: string;
 }
@@ -261,6 +264,7 @@ function toConfig(
       // A command name (looked up on PATH) or a path: kept as given.
       guestCc: values.guestCc,
     },
+    ...(values.fault !== undefined ? { fault: values.fault } : {}),
   };
 }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { idSchema, underlayIpSchema } from '../contract/common.ts';
 import { httpUrlSchema } from '../contract/common.ts';
 import { DEFAULT_UID_BASE, IDENTITY_SLOTS } from '../core/vm-identity.ts';
+import { FAULT_POINTS } from '../core/fault-points.ts';
 
 /**
  * Every setting the agent reads, declared once: where each comes from (flag, env, config
@@ -64,6 +65,7 @@ export const agentSettings = {
   busybox: { env: 'MVM_BUSYBOX', file: 'agent.busybox' },
   guestCc: { env: 'MVM_GUEST_CC', file: 'agent.guestCc' },
   secretsDir: { env: 'MVM_SECRETS_DIR', file: 'agent.secretsDir' },
+  fault: { env: 'MVM_FAULT', file: 'agent.fault' },
   metricsListen: { flag: 'metricsListen', file: 'agent.metricsListen' },
 } as const satisfies Record<string, SettingSource>;
 
@@ -151,6 +153,7 @@ export const agentSettingsSchema = z.strictObject({
   busybox: nonEmpty,
   guestCc: nonEmpty,
   secretsDir: nonEmpty.optional(),
+  fault: oneOf(FAULT_POINTS).optional(),
 });
 
 export type AgentSettingValues = z.output<typeof agentSettingsSchema>;

@@ -14,6 +14,8 @@ export interface NamedInstance {
   body: PutInstanceBody;
   /** A sleep that snapshots even a busy guest. */
   forceSleep: boolean;
+  /** Its pool is not pinned: the coordinator may re-place it when this node is lost. */
+  replaceable: boolean;
 }
 
 /** `tenant/pool/instance`: how a pass names instances in plans, logs and its steps. */
@@ -59,6 +61,7 @@ export function documentInstances(document: NodeDesired): Map<string, NamedInsta
           desired: instance.desiredStatus,
           body: { spec, ...config },
           forceSleep: instance.forceSleep === true,
+          replaceable: !pool.pinned,
         });
       }
     }

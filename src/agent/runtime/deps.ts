@@ -13,6 +13,7 @@ import type { VmIdentities } from './identities.ts';
 import type { ImageSource } from './image-source.ts';
 import type { AgentLayout } from './layout.ts';
 import type { SecretSource } from './secret-source.ts';
+import type { FaultPoint } from '../../core/fault-points.ts';
 
 export interface RuntimeTimeouts {
   /** Cold boot until the guest agent answers. */
@@ -55,6 +56,8 @@ export interface RuntimeDeps {
   network?: AgentNetwork;
   /** The coordinator's secrets, for instances whose spec names a secrets digest. */
   secrets?: SecretSource;
+  /** The fault hook (`MVM_FAULT`): kills the agent at the named point; absent: off. */
+  fault?: (point: FaultPoint) => void;
   /** The agent's metrics: each lifecycle step is observed, scrapes read instance counters. */
   metrics?: AgentMetrics;
 }

@@ -284,7 +284,7 @@ export class InstanceRuntime {
   ): Promise<VmRecord> {
     const key = this.keyOf(ref);
     if (!existing) {
-      return this.deps.vms.insert({
+      const created = await this.deps.vms.insert({
         key,
         ...ref,
         ...newRecordFields(key, body),
@@ -295,6 +295,8 @@ export class InstanceRuntime {
         failureReason: null,
         createdAt: this.deps.clock.now().toISOString(),
       });
+      this.deps.fault?.('create.after-record');
+      return created;
     }
     const change = specChange(existing, body);
     if (!change) return existing;

@@ -103,7 +103,7 @@ export function createServices(
     adminToken: new AdminTokenService(deps),
     scheduler: { schedule: () => after.schedule() },
     desired,
-    health: new NodeHealthService(deps, after),
+    health: new NodeHealthService(deps, after, (node) => desired.issue(node)),
     rechecks,
     join: new JoinService(deps, after),
     events: { list: (filter) => deps.store.audit.list(filter) },
