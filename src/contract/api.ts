@@ -38,8 +38,10 @@ import {
   createTenantSchema,
   destroyQuerySchema,
   eventsQuerySchema,
+  followEventsQuerySchema,
   instanceActionSchema,
   instanceListQuerySchema,
+  metricsQuerySchema,
   registerNodeSchema,
   scalePoolSchema,
   statusReportSchema,
@@ -143,6 +145,8 @@ export interface RouteDef {
    * `download`: the answer is the bytes (`response` is the Response itself), with Range.
    */
   stream?: { kind: 'upload'; maxBytes: number } | { kind: 'download' };
+  /** Text instead of JSON: the answer (`response` is the Response itself) has this type. */
+  text?: string;
 }
 
 /**
@@ -472,6 +476,28 @@ export const routes = {
     query: eventsQuerySchema,
     response: z.array(auditEventSchema),
     status: 200,
+  }),
+  metrics: route({
+    method: 'get',
+    path: '/metrics',
+    summary:
+      "Prometheus metrics (docs/metrics.md): the admin token reads the fleet, the API and the scheduler; a tenant's token, or ?tenant=, only that tenant's instances and pools",
+    scope: 'tenant-list',
+    query: metricsQuerySchema,
+    response: z.instanceof(Response),
+    status: 200,
+    text: 'text/plain; version=0.0.4',
+  }),
+  followEvents: route({
+    method: 'get',
+    path: '/events/follow',
+    summary:
+      'Audit events as they are written, oldest first, as server-sent events (id: the event id, to resume with Last-Event-ID or ?after=; data: the event as JSON)',
+    scope: 'tenant-list',
+    query: followEventsQuerySchema,
+    response: z.instanceof(Response),
+    status: 200,
+    text: 'text/event-stream',
   }),
 
   listAllTokens: route({

@@ -162,6 +162,12 @@ export const instanceListQuerySchema = z.strictObject({
   pool: idSchema.optional(),
   node: idSchema.optional(),
 });
+export const metricsQuerySchema = z.strictObject({ tenant: idSchema.optional() });
+export const followEventsQuerySchema = z.strictObject({
+  tenant: idSchema.optional(),
+  /** Events with a higher id; default: from now. A Last-Event-ID header wins over it. */
+  after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+});
 export const eventsQuerySchema = z.strictObject({
   tenant: idSchema.optional(),
   last: z.coerce.number().int().min(1).max(10_000).default(50),

@@ -121,6 +121,22 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     // A destroyed tenant's history stays readable to the admin.
     listEvents: ({ tenant, query }) =>
       s.events.list({ ...(tenant !== undefined ? { tenantId: tenant } : {}), limit: query.last }),
+    followEvents: async ({ tenant, query, request }) => {
+      const header = request.headers.get('last-event-id');
+      const resume = header !== null && /^\d{1,15}$/.test(header) ? Number(header) : query.after;
+      const stream = await s.eventStream.open(tenant, resume, request.signal);
+      return new Response(stream, {
+        headers: {
+          'content-type': 'text/event-stream',
+          'cache-control': 'no-cache',
+          'x-accel-buffering': 'no',
+        },
+      });
+    },
+    metrics: async ({ principal, tenant }) => {
+      const scrape = await s.metrics.scrape(tenant, principal.kind === 'admin');
+      return new Response(scrape.text, { headers: { 'content-type': scrape.contentType } });
+    },
 
     getNodeReport: ({ params }) => s.reports.node(params.node),
     getInstanceStats: ({ params }) =>

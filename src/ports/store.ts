@@ -109,12 +109,24 @@ export type InstancePatch = Partial<
   >
 >;
 
+/** How many instances share one tenant, pool, node, status and desired status. */
+export interface InstanceTally {
+  tenantId: string;
+  poolId: string;
+  nodeId: string | null;
+  status: InstanceStatus;
+  desiredStatus: DesiredStatus;
+  count: number;
+}
+
 export interface InstanceRepo {
   /** Throws AlreadyExistsError for a duplicate key, ConflictError for an IP already in use. */
   insert(instance: Instance): Promise<void>;
   get(key: InstanceKey): Promise<Instance | undefined>;
   list(filter?: InstanceFilter): Promise<Instance[]>;
   usedIps(tenantId: string): Promise<string[]>;
+  /** Instances counted by tenant, pool, node, status and desired status (for metrics). */
+  tally(): Promise<InstanceTally[]>;
   /**
    * CAS on version. Clears the pressure-sleep marker: whoever sets it now decides. `force`
    * marks a sleep forced; any other desired status clears the mark.
@@ -161,6 +173,8 @@ export interface AuditRepo {
   append(event: Omit<AuditEvent, 'id'>): Promise<AuditEvent>;
   /** Newest first. */
   list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]>;
+  /** Oldest first: events with an id above `afterId`, at most `limit`. */
+  since(filter: { tenantId?: string; afterId: number; limit: number }): Promise<AuditEvent[]>;
 }
 
 export interface TokenRecord {

@@ -64,6 +64,7 @@ describe.runIf(gate.run)('rollout restarts in real guests', () => {
           body: { spec: { ...workerSpec('10.240.99.31', '52:54:00:00:99:31'), revision } },
           forceSleep: false,
           pinned,
+          replaceable: true,
         },
       ],
     ]);

@@ -33,12 +33,18 @@ export interface HeartbeatOptions {
   /** Reads the node's disk for each heartbeat; without it none is reported. */
   disk?: (records: readonly VmRecord[]) => Promise<NodeDisk>;
   everyMs?: number;
+  /**
+   * How long one heartbeat may take (default the client's): an answer later than the lease
+   * renews nothing, and a call hung on a cut link must not hold back the next one.
+   */
+  callTimeoutMs?: () => number;
   clock: Clock;
   signal: AbortSignal;
   logger?: Logger;
   /** The coordinator had declared this node lost and takes it back with this heartbeat. */
   onRecovered?: () => void;
-  onBeat?: (result: HeartbeatResult) => void;
+  /** `sentAt`: when the answered heartbeat left, the start of the lease it renews. */
+  onBeat?: (result: HeartbeatResult, sentAt: Date) => void;
 }
 
 /** One heartbeat's body: capacity, usage, the node's disk, and a sample of every local VM. */
@@ -122,14 +128,17 @@ export async function sendHeartbeats(options: HeartbeatOptions): Promise<void> {
   let failing = false;
   while (!options.signal.aborted) {
     try {
+      const body = await heartbeatBody(options);
+      const sentAt = options.clock.now();
       const result = await options.api.call('nodeHeartbeat', {
         params: { node: options.nodeId },
-        body: await heartbeatBody(options),
+        body,
+        ...(options.callTimeoutMs ? { timeoutMs: options.callTimeoutMs() } : {}),
       });
       if (failing) options.logger?.info({ node: options.nodeId }, 'heartbeats get through again');
       failing = false;
       if (result.recovered) options.onRecovered?.();
-      options.onBeat?.(result);
+      options.onBeat?.(result, sentAt);
     } catch (error) {
       if (!failing) {
         options.logger?.warn(

@@ -16,6 +16,8 @@ export interface NamedInstance {
   forceSleep: boolean;
   /** A rollout pinned its revision: a live VM of another revision restarts on it. */
   pinned: boolean;
+  /** Its pool is not pinned: the coordinator may re-place it when this node is lost. */
+  replaceable: boolean;
 }
 
 /** `tenant/pool/instance`: how a pass names instances in plans, logs and its steps. */
@@ -62,6 +64,7 @@ export function documentInstances(document: NodeDesired): Map<string, NamedInsta
           body: { spec, ...config },
           forceSleep: instance.forceSleep === true,
           pinned: instance.revision !== undefined,
+          replaceable: !pool.pinned,
         });
       }
     }

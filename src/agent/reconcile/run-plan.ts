@@ -15,6 +15,8 @@ export interface PlanRun {
   named: ReadonlyMap<string, NamedInstance>;
   /** The records the plan was made from. */
   records: readonly VmRecord[];
+  /** Named instances the pass leaves alone and says nothing about (held back by the lease). */
+  unreported?: ReadonlySet<string>;
   reporter?: StatusReporter;
   logger?: Logger;
   onStep?: (step: ReconcileStep) => void;
@@ -96,7 +98,7 @@ function targetsOf(run: PlanRun): Map<string, Target> {
       desired: n.desired,
       body: n.body,
       forceSleep: n.forceSleep,
-      reported: true,
+      reported: run.unreported?.has(instance) !== true,
     });
   }
   for (const vm of run.records) {

@@ -91,7 +91,9 @@ export class InstanceRuntime {
       }
       const observed = { status: record.status, specCurrent: true };
       const steps = planInstance(key, observed, desiredByAction[action]);
-      return (await this.perform(ref, record, steps, undefined, options.force)) ?? record;
+      return (
+        (await this.perform(ref, record, steps, undefined, options.force, 'local-api')) ?? record
+      );
     });
   }
 
@@ -104,11 +106,18 @@ export class InstanceRuntime {
     ref: InstanceRef,
     steps: readonly PlanStep[],
     body?: PutInstanceBody,
-    options: { force?: boolean } = {},
+    options: { force?: boolean; trigger?: string } = {},
   ): Promise<VmRecord | undefined> {
     const key = this.keyOf(ref);
     return this.mutex.run(key, async () =>
-      this.perform(ref, await this.deps.vms.get(key), steps, body, options.force),
+      this.perform(
+        ref,
+        await this.deps.vms.get(key),
+        steps,
+        body,
+        options.force,
+        options.trigger ?? 'desired',
+      ),
     );
   }
 
@@ -208,6 +217,7 @@ export class InstanceRuntime {
     steps: readonly PlanStep[],
     body?: PutInstanceBody,
     force = false,
+    trigger = 'desired',
   ): Promise<VmRecord | undefined> {
     let record = first;
     for (const step of steps) {
@@ -218,9 +228,27 @@ export class InstanceRuntime {
           { step: step.kind },
         );
       }
-      record = await this.step(ref, record, step, body, force);
+      record = await this.observed(step.kind, trigger, () =>
+        this.step(ref, record, step, body, force),
+      );
     }
     return record;
+  }
+
+  /** Runs a step, timing it for the metrics (a put records a spec: not a lifecycle step). */
+  private async observed<T>(kind: string, trigger: string, run: () => Promise<T>): Promise<T> {
+    const metrics = this.deps.metrics;
+    if (!metrics || kind === 'put') return run();
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    try {
+      const result = await run();
+      metrics.step(kind, seconds(), 'ok', trigger);
+      return result;
+    } catch (error) {
+      metrics.step(kind, seconds(), 'error', trigger);
+      throw error;
+    }
   }
 
   private async step(
@@ -273,7 +301,7 @@ export class InstanceRuntime {
   ): Promise<VmRecord> {
     const key = this.keyOf(ref);
     if (!existing) {
-      return this.deps.vms.insert({
+      const created = await this.deps.vms.insert({
         key,
         ...ref,
         ...newRecordFields(key, body),
@@ -284,6 +312,8 @@ export class InstanceRuntime {
         failureReason: null,
         createdAt: this.deps.clock.now().toISOString(),
       });
+      this.deps.fault?.('create.after-record');
+      return created;
     }
     const change = specChange(existing, body);
     if (!change) return existing;

@@ -7,6 +7,7 @@ import type {
   InstanceKey,
   InstancePatch,
   InstanceRepo,
+  InstanceTally,
 } from '../../ports/store.ts';
 import { statusConflict, versionConflict } from '../cas-errors.ts';
 import { translateConstraintError } from '../constraint-error.ts';
@@ -50,6 +51,26 @@ export class KyselyInstanceRepo implements InstanceRepo {
       .orderBy('ip')
       .execute();
     return rows.map((r) => r.ip);
+  }
+
+  async tally(): Promise<InstanceTally[]> {
+    const rows = await this.db
+      .selectFrom('instances')
+      .select(['tenant_id', 'pool_id', 'node_id', 'status', 'desired_status'])
+      .select((eb) => eb.fn.countAll<number | string>().as('count'))
+      .groupBy(['tenant_id', 'pool_id', 'node_id', 'status', 'desired_status'])
+      .orderBy('tenant_id')
+      .orderBy('pool_id')
+      .execute();
+    return rows.map((r) => ({
+      tenantId: r.tenant_id,
+      poolId: r.pool_id,
+      nodeId: r.node_id,
+      status: oneOf(instanceStatuses, r.status, 'instances.status'),
+      desiredStatus: oneOf(desiredStatuses, r.desired_status, 'instances.desired_status'),
+      // Postgres answers count(*) as a bigint, which pg hands over as a string.
+      count: Number(r.count),
+    }));
   }
 
   async setDesired(
