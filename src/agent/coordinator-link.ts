@@ -162,6 +162,7 @@ export function startLink(
     dataDir: parts.dataDir,
     tracker: new ActivityTracker(activity),
     disk: (records) => collectNodeDisk(deps.layout, records),
+    workload: (record) => parts.runtime.workloadStatus(record),
     ...(options.capacity ? { capacity: options.capacity } : {}),
     ...(conn.settings.vcpus !== undefined ? { vcpus: conn.settings.vcpus } : {}),
     ...(parts.underlayIp !== undefined ? { underlayIp: parts.underlayIp } : {}),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { rolloutSchema, startRolloutSchema } from './rollouts.ts';
 import { idSchema } from './common.ts';
 import {
   desiredWatchQuerySchema,
@@ -819,6 +820,27 @@ export const routes = {
     scope: 'tenant',
     params: poolParams,
     response: z.array(revisionSchema),
+    status: 200,
+  }),
+  startRollout: route({
+    method: 'post',
+    path: '/tenants/:tenant/pools/:pool/rollout',
+    summary:
+      "Replace the pool's instances with a revision it built: canaries first, then batches of at most maxUnavailable; a failed canary rolls back by itself (409 while one runs)",
+    scope: 'tenant',
+    params: poolParams,
+    body: startRolloutSchema,
+    response: rolloutSchema,
+    status: 201,
+  }),
+  rollbackPool: route({
+    method: 'post',
+    path: '/tenants/:tenant/pools/:pool/rollback',
+    summary:
+      'Turn the running rollout back, or return the pool to the revision before its last rollout',
+    scope: 'tenant',
+    params: poolParams,
+    response: rolloutSchema,
     status: 200,
   }),
   getRevisionLog: route({

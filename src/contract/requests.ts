@@ -30,7 +30,7 @@ const imageSchema = asciiRef(1024).refine(
   'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF] or docker://NAME[:TAG]',
 );
 /** `dev` or the id (sha256 hex) of a revision `mvm pool build` recorded for the pool. */
-const revisionSchema = z
+export const revisionSchema = z
   .string()
   .min(1)
   .max(64)

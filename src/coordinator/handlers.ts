@@ -69,7 +69,10 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
 
     createPool: ({ principal, params, body }) => s.pools.create(principal, params.tenant, body),
     listPools: ({ params }) => s.pools.list(params.tenant),
-    getPool: ({ params }) => s.pools.get(params.tenant, params.pool),
+    getPool: async ({ params }) => ({
+      ...(await s.pools.get(params.tenant, params.pool)),
+      rollout: await s.rollouts.get(params.tenant, params.pool),
+    }),
     updatePool: ({ principal, params, body }) =>
       s.pools.update(principal, params.tenant, params.pool, body),
     scalePool: ({ principal, params, body }) =>
@@ -170,6 +173,10 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     getBuild: ({ params, query }) =>
       s.builds.progress(params.tenant, params.pool, params.build, query.logFrom),
     listRevisions: ({ params }) => s.builds.revisions(params.tenant, params.pool),
+    startRollout: ({ principal, params, body }) =>
+      s.rollouts.start(principal, params.tenant, params.pool, body),
+    rollbackPool: ({ principal, params }) =>
+      s.rollouts.rollback(principal, params.tenant, params.pool),
     getRevisionLog: ({ params }) => s.builds.log(params.tenant, params.pool, params.revision),
     nodeRevision: ({ params }) => s.nodeArtifacts.manifest(params.node, params.revision),
     nodeArtifact: ({ params, request }) =>

@@ -13,6 +13,7 @@ import type {
   PoolRepo,
   Repos,
   RevisionRepo,
+  RolloutRepo,
   SecretRepo,
   Store,
   TenantRepo,
@@ -34,6 +35,7 @@ import { KyselyNodeRepo } from './repos/node-repo.ts';
 import { KyselyPoolConfigRepo } from './repos/pool-config-repo.ts';
 import { KyselyPoolRepo } from './repos/pool-repo.ts';
 import { KyselyRevisionRepo } from './repos/revision-repo.ts';
+import { KyselyRolloutRepo } from './repos/rollout-repo.ts';
 import { KyselySecretRepo } from './repos/secret-repo.ts';
 import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
@@ -62,6 +64,7 @@ export function reposFor(db: Kysely<Database>): Repos {
     jobQueue: new KyselyJobQueue(db),
     revisions: new KyselyRevisionRepo(db),
     builds: new KyselyBuildRepo(db),
+    rollouts: new KyselyRolloutRepo(db),
   };
 }
 
@@ -85,6 +88,7 @@ export class KyselyStore implements Store {
   readonly jobQueue: JobQueue;
   readonly revisions: RevisionRepo;
   readonly builds: BuildRepo;
+  readonly rollouts: RolloutRepo;
   private closed = false;
 
   constructor(
@@ -110,6 +114,7 @@ export class KyselyStore implements Store {
     this.jobQueue = repos.jobQueue;
     this.revisions = repos.revisions;
     this.builds = repos.builds;
+    this.rollouts = repos.rollouts;
   }
 
   /**

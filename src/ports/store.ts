@@ -9,6 +9,7 @@ import type {
   Tenant,
 } from '../core/model.ts';
 import type { DiskReport, InstanceSample } from '../contract/node-report.ts';
+import type { Rollout } from '../core/rollout-plan.ts';
 import type { JobModuleRepo, JobQueue, JobRepo } from './job-store.ts';
 import type { Build, BuildStatus, Revision } from '../core/revision.ts';
 
@@ -103,6 +104,8 @@ export type InstancePatch = Partial<
     | 'lastActiveAt'
     | 'pressureSleptAt'
     | 'sleepForced'
+    | 'pinnedRevision'
+    | 'pinnedAt'
   >
 >;
 
@@ -387,6 +390,19 @@ export interface BuildRepo {
   deleteAll(tenantId: string, poolId: string): Promise<number>;
 }
 
+/** A pool's latest rollout (core/rollout-plan.ts). */
+export interface RolloutRepo {
+  get(tenantId: string, poolId: string): Promise<Rollout | undefined>;
+  /** Rollouts still acting (running or rolling back), every pool. */
+  active(): Promise<Rollout[]>;
+  /**
+   * Compare-and-set on version: `expectedVersion` 0 replaces whatever finished rollout the
+   * pool had with a new one. Throws ConflictError when the stored version moved.
+   */
+  put(rollout: Rollout, expectedVersion: number): Promise<Rollout>;
+  delete(tenantId: string, poolId: string): Promise<void>;
+}
+
 export interface Repos {
   locks: LockRepo;
   tenants: TenantRepo;
@@ -406,6 +422,7 @@ export interface Repos {
   jobQueue: JobQueue;
   revisions: RevisionRepo;
   builds: BuildRepo;
+  rollouts: RolloutRepo;
 }
 
 export interface Store extends Repos {

@@ -70,6 +70,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       'applied store migration',
       'applied store migration',
       'applied store migration',
+      'applied store migration',
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -94,6 +95,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     });
     expect(first.lines[11]?.context).toEqual({ dialect: name, migration: '0012-revisions' });
     expect(first.lines[12]?.context).toEqual({ dialect: name, migration: '0013-jobs' });
+    expect(first.lines[13]?.context).toEqual({ dialect: name, migration: '0014-rollouts' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

@@ -29,6 +29,12 @@ import { vmKey } from './vm-key.ts';
 import { failLyingGuests } from './guest-violations.ts';
 import { failExitedVmms, type Locked } from './vmm-exits.ts';
 
+/** What a heartbeat says of a running guest's workload. */
+export interface WorkloadSample {
+  state: string;
+  restarts: number;
+}
+
 export interface InstanceRef {
   tenantId: string;
   poolId: string;
@@ -175,6 +181,17 @@ export class InstanceRuntime {
     return query.from !== undefined
       ? readWorkloadLog(guest, query.from)
       : tailWorkloadLog(guest, query.tail ?? 100);
+  }
+
+  /** A running guest's workload (state, restarts), or undefined: none, not running, no answer. */
+  async workloadStatus(record: VmRecord): Promise<WorkloadSample | undefined> {
+    if (record.status !== 'running' || !record.handle) return undefined;
+    try {
+      const workload = (await this.deps.guests.for(record.handle).status(2_000)).workload;
+      return workload ? { state: workload.state, restarts: workload.restarts } : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /**

@@ -22,6 +22,7 @@ import { PoolConfigService } from './pool-config-service.ts';
 import { PoolService } from './pool-service.ts';
 import { RecheckTimer } from './recheck-timer.ts';
 import { ReportService } from './report-service.ts';
+import { RolloutService } from './rollout-service.ts';
 import { SchedulerService, type ScheduleOutcome } from './scheduler-service.ts';
 import { SecretService, type SecretDeps } from './secret-service.ts';
 import { SleepRecheckService } from './sleep-rechecks.ts';
@@ -59,6 +60,7 @@ export interface Services {
   metrics: MetricsService;
   /** Runs builds in the background; close() stops it (serve.ts). Absent without images. */
   buildRunner: BuildRunner | undefined;
+  rollouts: RolloutService;
 }
 
 /** What the desired-state service adds: its signing key and the process's change notifier. */
@@ -117,6 +119,7 @@ export function createServices(
     metrics,
     eventStream: new EventStreamService(deps),
     buildRunner,
+    rollouts: new RolloutService(deps, after),
   };
 }
 

@@ -190,6 +190,8 @@ function patchColumns(patch: InstancePatch): Updateable<InstancesTable> {
     columns.sleep_forced = patch.sleepForced === true ? 1 : 0;
   if (patch.lastActiveAt !== undefined) columns.last_active_at = patch.lastActiveAt;
   if (patch.pressureSleptAt !== undefined) columns.pressure_slept_at = patch.pressureSleptAt;
+  if (patch.pinnedRevision !== undefined) columns.pinned_revision = patch.pinnedRevision;
+  if (patch.pinnedAt !== undefined) columns.pinned_at = patch.pinnedAt;
   return columns;
 }
 
@@ -209,6 +211,8 @@ function toRow(i: Instance): InstanceRow {
     last_active_at: i.lastActiveAt,
     pressure_slept_at: i.pressureSleptAt,
     sleep_forced: i.sleepForced === true ? 1 : 0,
+    pinned_revision: i.pinnedRevision ?? null,
+    pinned_at: i.pinnedAt ?? null,
     created_at: i.createdAt,
     updated_at: i.updatedAt,
     version: i.version,
@@ -231,6 +235,9 @@ function fromRow(r: InstanceRow): Instance {
     lastActiveAt: r.last_active_at,
     pressureSleptAt: r.pressure_slept_at,
     ...(r.sleep_forced === 1 ? { sleepForced: true } : {}),
+    ...(r.pinned_revision !== null
+      ? { pinnedRevision: r.pinned_revision, pinnedAt: r.pinned_at }
+      : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: r.version,
