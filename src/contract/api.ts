@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { rolloutSchema, startRolloutSchema } from './rollouts.ts';
 import { idSchema } from './common.ts';
 import {
   desiredWatchQuerySchema,
@@ -47,8 +48,10 @@ import {
   createTenantSchema,
   destroyQuerySchema,
   eventsQuerySchema,
+  followEventsQuerySchema,
   instanceActionSchema,
   instanceListQuerySchema,
+  metricsQuerySchema,
   registerNodeSchema,
   scalePoolSchema,
   statusReportSchema,
@@ -152,6 +155,8 @@ export interface RouteDef {
    * `download`: the answer is the bytes (`response` is the Response itself), with Range.
    */
   stream?: { kind: 'upload'; maxBytes: number } | { kind: 'download' };
+  /** Text instead of JSON: the answer (`response` is the Response itself) has this type. */
+  text?: string;
 }
 
 /**
@@ -481,6 +486,28 @@ export const routes = {
     query: eventsQuerySchema,
     response: z.array(auditEventSchema),
     status: 200,
+  }),
+  metrics: route({
+    method: 'get',
+    path: '/metrics',
+    summary:
+      "Prometheus metrics (docs/metrics.md): the admin token reads the fleet, the API and the scheduler; a tenant's token, or ?tenant=, only that tenant's instances and pools",
+    scope: 'tenant-list',
+    query: metricsQuerySchema,
+    response: z.instanceof(Response),
+    status: 200,
+    text: 'text/plain; version=0.0.4',
+  }),
+  followEvents: route({
+    method: 'get',
+    path: '/events/follow',
+    summary:
+      'Audit events as they are written, oldest first, as server-sent events (id: the event id, to resume with Last-Event-ID or ?after=; data: the event as JSON)',
+    scope: 'tenant-list',
+    query: followEventsQuerySchema,
+    response: z.instanceof(Response),
+    status: 200,
+    text: 'text/event-stream',
   }),
 
   listAllTokens: route({
@@ -865,6 +892,27 @@ export const routes = {
     scope: 'tenant',
     params: poolParams,
     response: z.array(revisionSchema),
+    status: 200,
+  }),
+  startRollout: route({
+    method: 'post',
+    path: '/tenants/:tenant/pools/:pool/rollout',
+    summary:
+      "Replace the pool's instances with a revision it built: canaries first, then batches of at most maxUnavailable; a failed canary rolls back by itself (409 while one runs)",
+    scope: 'tenant',
+    params: poolParams,
+    body: startRolloutSchema,
+    response: rolloutSchema,
+    status: 201,
+  }),
+  rollbackPool: route({
+    method: 'post',
+    path: '/tenants/:tenant/pools/:pool/rollback',
+    summary:
+      'Turn the running rollout back, or return the pool to the revision before its last rollout',
+    scope: 'tenant',
+    params: poolParams,
+    response: rolloutSchema,
     status: 200,
   }),
   getRevisionLog: route({

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { rolloutSchema } from './rollouts.ts';
 import {
   desiredStatusSchema,
   idSchema,
@@ -63,6 +64,8 @@ export const poolDetailSchema = poolSchema.extend({
   /** How many of the pool's instances are in each observed status. */
   statuses: z.record(z.string(), z.number().int()),
   instances: z.number().int(),
+  /** The pool's latest rollout (contract/rollouts.ts); null when it never had one. */
+  rollout: rolloutSchema.nullable().optional(),
 });
 export type PoolDetailView = z.infer<typeof poolDetailSchema>;
 
@@ -83,6 +86,9 @@ export const instanceSchema = z.object({
   pressureSleptAt: z.string().nullable(),
   /** Asked to sleep with force (its node snapshots it even while busy). */
   sleepForced: z.boolean().optional(),
+  /** The revision a running rollout pinned it to (its node restarts it on that one). */
+  pinnedRevision: z.string().nullable().optional(),
+  pinnedAt: z.string().nullable().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   version: z.number().int(),

@@ -69,7 +69,10 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
 
     createPool: ({ principal, params, body }) => s.pools.create(principal, params.tenant, body),
     listPools: ({ params }) => s.pools.list(params.tenant),
-    getPool: ({ params }) => s.pools.get(params.tenant, params.pool),
+    getPool: async ({ params }) => ({
+      ...(await s.pools.get(params.tenant, params.pool)),
+      rollout: await s.rollouts.get(params.tenant, params.pool),
+    }),
     updatePool: ({ principal, params, body }) =>
       s.pools.update(principal, params.tenant, params.pool, body),
     scalePool: ({ principal, params, body }) =>
@@ -118,6 +121,22 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     // A destroyed tenant's history stays readable to the admin.
     listEvents: ({ tenant, query }) =>
       s.events.list({ ...(tenant !== undefined ? { tenantId: tenant } : {}), limit: query.last }),
+    followEvents: async ({ tenant, query, request }) => {
+      const header = request.headers.get('last-event-id');
+      const resume = header !== null && /^\d{1,15}$/.test(header) ? Number(header) : query.after;
+      const stream = await s.eventStream.open(tenant, resume, request.signal);
+      return new Response(stream, {
+        headers: {
+          'content-type': 'text/event-stream',
+          'cache-control': 'no-cache',
+          'x-accel-buffering': 'no',
+        },
+      });
+    },
+    metrics: async ({ principal, tenant }) => {
+      const scrape = await s.metrics.scrape(tenant, principal.kind === 'admin');
+      return new Response(scrape.text, { headers: { 'content-type': scrape.contentType } });
+    },
 
     getNodeReport: ({ params }) => s.reports.node(params.node),
     getInstanceStats: ({ params }) =>
@@ -163,6 +182,10 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     getBuild: ({ params, query }) =>
       s.builds.progress(params.tenant, params.pool, params.build, query.logFrom),
     listRevisions: ({ params }) => s.builds.revisions(params.tenant, params.pool),
+    startRollout: ({ principal, params, body }) =>
+      s.rollouts.start(principal, params.tenant, params.pool, body),
+    rollbackPool: ({ principal, params }) =>
+      s.rollouts.rollback(principal, params.tenant, params.pool),
     getRevisionLog: ({ params }) => s.builds.log(params.tenant, params.pool, params.revision),
     nodeRevision: ({ params }) => s.nodeArtifacts.manifest(params.node, params.revision),
     nodeArtifact: ({ params, request }) =>

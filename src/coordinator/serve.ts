@@ -20,6 +20,8 @@ import type { JobSettings } from './services/job-service.ts';
 import { secureDataDir } from './data-dir.ts';
 import { loadOrCreateSigningKey } from './desired/signing-key.ts';
 import { watchNodeHealth } from './node-health-loop.ts';
+import { watchRollouts } from './rollout-loop.ts';
+import { collectArtifactsEvery } from './services/artifact-gc.ts';
 import type { PeerCertificate } from './node-auth.ts';
 import {
   ensureServerCertificate,
@@ -183,6 +185,12 @@ export async function serveCoordinator(
     const ca = await OpensslCa.loadOrCreate(join(settings.dataDir, 'ca'), runner);
     const tlsServer = await serverCertificate(settings, ca, runner);
     const notifier = new ChangeNotifier();
+    const images = coordinatorImages({
+      dataDir: settings.dataDir,
+      runner,
+      clock: systemClock,
+      ...(settings.images ?? { dev: { cacheDir: DEFAULT_CACHE_DIR } }),
+    });
     const { app, services } = createCoordinatorApp({
       store,
       notifier,
@@ -204,12 +212,7 @@ export async function serveCoordinator(
       ...(settings.execTimeouts ? { execTimeouts: settings.execTimeouts } : {}),
       adminTokenHome: adminToken.home,
       secretsKeyring,
-      images: coordinatorImages({
-        dataDir: settings.dataDir,
-        runner,
-        clock: systemClock,
-        ...(settings.images ?? { dev: { cacheDir: DEFAULT_CACHE_DIR } }),
-      }),
+      images,
     });
     const failedBuilds = await services.buildRunner?.recover();
     if (failedBuilds) logger.warn({ builds: failedBuilds }, 'builds cut short by a restart failed');
@@ -242,6 +245,12 @@ export async function serveCoordinator(
       .start()
       .catch((err: unknown) => logger.error({ err }, 'sleep-policy re-checks not restored'));
     const health = watchNodeHealth({ health: services.health, clock: systemClock, logger });
+    const rollouts = watchRollouts({ rollouts: services.rollouts, logger });
+    // Artifacts only destroyed pools' revisions named go (after a grace age; never mid-build).
+    const artifactGc = collectArtifactsEvery(
+      { store, clock: systemClock, logger },
+      images.artifacts,
+    );
     // Other replicas' submits wake this one's waiting claims (Postgres; nothing on SQLite).
     const jobListener = listenForJobs(
       settings.databaseUrl,
@@ -275,6 +284,8 @@ export async function serveCoordinator(
         await services.rechecks.close();
         await services.buildRunner?.close();
         await health.stop();
+        await rollouts.stop();
+        await artifactGc.stop();
         stopRefreshing();
         await stopListening(server);
         await store.close();

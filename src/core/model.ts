@@ -108,6 +108,12 @@ export interface Instance {
    * sleep of a busy guest is refused and retried). Absent = false.
    */
   sleepForced?: boolean;
+  /**
+   * The revision a rollout pinned it to (its node restarts it on that one) and when; absent or
+   * null when not pinned.
+   */
+  pinnedRevision?: string | null;
+  pinnedAt?: string | null;
   createdAt: string;
   updatedAt: string;
   version: number;

@@ -13,6 +13,7 @@ import type {
   PoolRepo,
   Repos,
   RevisionRepo,
+  RolloutRepo,
   SecretRepo,
   Store,
   TenantRepo,
@@ -35,6 +36,7 @@ import { KyselyNodeRepo } from './repos/node-repo.ts';
 import { KyselyPoolConfigRepo } from './repos/pool-config-repo.ts';
 import { KyselyPoolRepo } from './repos/pool-repo.ts';
 import { KyselyRevisionRepo } from './repos/revision-repo.ts';
+import { KyselyRolloutRepo } from './repos/rollout-repo.ts';
 import { KyselySecretRepo } from './repos/secret-repo.ts';
 import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
@@ -64,6 +66,7 @@ export function reposFor(db: Kysely<Database>): Repos {
     jobJournal: new KyselyJobJournal(db),
     revisions: new KyselyRevisionRepo(db),
     builds: new KyselyBuildRepo(db),
+    rollouts: new KyselyRolloutRepo(db),
   };
 }
 
@@ -88,6 +91,7 @@ export class KyselyStore implements Store {
   readonly jobJournal: JobJournal;
   readonly revisions: RevisionRepo;
   readonly builds: BuildRepo;
+  readonly rollouts: RolloutRepo;
   private closed = false;
 
   constructor(
@@ -114,6 +118,7 @@ export class KyselyStore implements Store {
     this.jobJournal = repos.jobJournal;
     this.revisions = repos.revisions;
     this.builds = repos.builds;
+    this.rollouts = repos.rollouts;
   }
 
   /**

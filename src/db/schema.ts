@@ -23,6 +23,7 @@ export interface Database {
   job_kv: JobKvTable;
   revisions: RevisionsTable;
   builds: BuildsTable;
+  rollouts: RolloutsTable;
 }
 
 export interface TenantsTable {
@@ -88,6 +89,9 @@ export interface InstancesTable {
   pressure_slept_at: string | null;
   /** 1: asked to sleep with force (migration 0011). */
   sleep_forced: number;
+  /** The revision a rollout pinned it to, and when (migration 0014). */
+  pinned_revision: string | null;
+  pinned_at: string | null;
   created_at: string;
   updated_at: string;
   version: number;
@@ -298,4 +302,28 @@ export interface BuildsTable {
   started_by: string;
   started_at: string;
   finished_at: string | null;
+}
+
+/** One per pool: its latest rollout (migration 0014). */
+export interface RolloutsTable {
+  tenant_id: string;
+  pool_id: string;
+  state: string;
+  from_revision: string;
+  to_revision: string;
+  canary: number;
+  max_unavailable: number;
+  /** 0 or 1 */
+  include_sleeping: number;
+  ready_timeout_ms: number;
+  /** 0 or 1: every canary was ready once. */
+  canaries_done: number;
+  /** JSON RolloutProgressCounts */
+  progress: string;
+  reason: string | null;
+  started_by: string;
+  started_at: string;
+  updated_at: string;
+  finished_at: string | null;
+  version: number;
 }

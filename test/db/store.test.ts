@@ -95,7 +95,8 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     });
     expect(first.lines[11]?.context).toEqual({ dialect: name, migration: '0012-revisions' });
     expect(first.lines[12]?.context).toEqual({ dialect: name, migration: '0013-jobs' });
-    expect(first.lines[13]?.context).toEqual({ dialect: name, migration: '0014-job-effects' });
+    expect(first.lines[13]?.context).toEqual({ dialect: name, migration: '0014-rollouts' });
+    expect(first.lines[14]?.context).toEqual({ dialect: name, migration: '0015-job-effects' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

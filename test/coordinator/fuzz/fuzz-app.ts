@@ -289,7 +289,7 @@ function baselines(instance: string, csrPem: string, job: string): FuzzApp['base
 
 /**
  * Valid requests the fuzz does not send: they would remove what the rest of the run needs
- * (the tenant, pool, instance or node certificate), or long-poll for seconds.
+ * (the tenant, pool, instance or node certificate), or long-poll for seconds, or stream.
  */
 export function notToSend(route: RouteName, query: Record<string, string>, body: unknown): boolean {
   const fields = (body ?? {}) as Record<string, unknown>;
@@ -297,5 +297,7 @@ export function notToSend(route: RouteName, query: Record<string, string>, body:
   if (route === 'instanceAction' && fields.action === 'destroy') return true;
   if (route === 'reportInstanceStatus' && fields.status === 'destroyed') return true;
   if (route === 'claimJobs' && Number(fields.waitMs ?? 0) > 50) return true;
+  // A stream of events that ends only when the client goes away.
+  if (route === 'followEvents') return true;
   return route === 'watchNodeDesired' && Number(query.waitMs ?? 0) > 50;
 }
