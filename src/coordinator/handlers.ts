@@ -158,8 +158,17 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     cancelJob: ({ principal, params }) => s.jobs.cancel(principal, params.tenant, params.job),
     retryJob: ({ principal, params }) => s.jobs.retry(principal, params.tenant, params.job),
     claimJobs: ({ params, body }) => s.jobs.claim(params.node, body),
-    heartbeatJob: ({ params, body }) => s.jobs.heartbeat(params.job, body.token, body.leaseMs),
-    completeJob: ({ params, body }) => s.jobs.complete(params.job, body),
+    heartbeatJob: ({ params, body }) =>
+      s.jobs.heartbeat(params.node, params.job, body.token, body.leaseMs),
+    completeJob: ({ params, body }) => s.jobs.complete(params.node, params.job, body),
+    jobModule: ({ params, body }) => s.journal.module(params.node, params.job, body.token),
+    jobJournal: ({ params, body }) => s.journal.entries(params.node, params.job, body.token),
+    recordEffect: ({ params, body }) => s.journal.record(params.node, params.job, body),
+    markEffectSent: ({ params, body }) =>
+      s.journal.markSent(params.node, params.job, params.seq, body.token),
+    completeEffect: ({ params, body }) =>
+      s.journal.complete(params.node, params.job, params.seq, body),
+    parkJob: ({ params, body }) => s.journal.park(params.node, params.job, body),
     getPoolConfig: ({ params }) => s.poolConfigs.get(params.tenant, params.pool),
     setPoolConfig: ({ principal, params, body }) =>
       s.poolConfigs.set(principal, params.tenant, params.pool, body),

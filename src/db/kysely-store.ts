@@ -19,7 +19,8 @@ import type {
   TenantRepo,
   TokenRepo,
 } from '../ports/store.ts';
-import type { JobModuleRepo, JobQueue, JobRepo } from '../ports/job-store.ts';
+import type { JobJournal, JobModuleRepo, JobQueue, JobRepo } from '../ports/job-store.ts';
+import { KyselyJobJournal } from './repos/job-journal-repo.ts';
 import { KyselyJobQueue } from './repos/job-queue-repo.ts';
 import { KyselyJobModuleRepo } from './repos/job-module-repo.ts';
 import { KyselyJobRepo } from './repos/job-repo.ts';
@@ -62,6 +63,7 @@ export function reposFor(db: Kysely<Database>): Repos {
     jobs: new KyselyJobRepo(db),
     jobModules: new KyselyJobModuleRepo(db),
     jobQueue: new KyselyJobQueue(db),
+    jobJournal: new KyselyJobJournal(db),
     revisions: new KyselyRevisionRepo(db),
     builds: new KyselyBuildRepo(db),
     rollouts: new KyselyRolloutRepo(db),
@@ -86,6 +88,7 @@ export class KyselyStore implements Store {
   readonly jobs: JobRepo;
   readonly jobModules: JobModuleRepo;
   readonly jobQueue: JobQueue;
+  readonly jobJournal: JobJournal;
   readonly revisions: RevisionRepo;
   readonly builds: BuildRepo;
   readonly rollouts: RolloutRepo;
@@ -112,6 +115,7 @@ export class KyselyStore implements Store {
     this.jobs = repos.jobs;
     this.jobModules = repos.jobModules;
     this.jobQueue = repos.jobQueue;
+    this.jobJournal = repos.jobJournal;
     this.revisions = repos.revisions;
     this.builds = repos.builds;
     this.rollouts = repos.rollouts;

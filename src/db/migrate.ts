@@ -15,6 +15,7 @@ import { instanceSleepForceMigration } from './migrations/0011-instance-sleep-fo
 import { revisionsMigration } from './migrations/0012-revisions.ts';
 import { jobsMigration } from './migrations/0013-jobs.ts';
 import { rolloutsMigration } from './migrations/0014-rollouts.ts';
+import { jobEffectsMigration } from './migrations/0015-job-effects.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -35,6 +36,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0012-revisions': revisionsMigration(),
     '0013-jobs': jobsMigration(dialect),
     '0014-rollouts': rolloutsMigration(),
+    '0015-job-effects': jobEffectsMigration(),
   };
 }
 

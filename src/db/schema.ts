@@ -19,6 +19,8 @@ export interface Database {
   pool_configs: PoolConfigsTable;
   jobs: JobsTable;
   job_modules: JobModulesTable;
+  job_effects: JobEffectsTable;
+  job_kv: JobKvTable;
   revisions: RevisionsTable;
   builds: BuildsTable;
   rollouts: RolloutsTable;
@@ -239,6 +241,34 @@ export interface JobsTable {
   updated_at: string;
   finished_at: string | null;
   version: number;
+}
+
+/** Migration 0014: the effect journal (core/jobs/effect-journal.ts names each column). */
+export interface JobEffectsTable {
+  job_id: string;
+  seq: number;
+  op: string;
+  request_hash: string;
+  /** JSON text */
+  request: string;
+  /** recorded | sent | completed */
+  state: string;
+  /** 0 or 1 */
+  idempotent: number;
+  /** JSON text */
+  response: string | null;
+  attempt: number;
+  recorded_at: string;
+  completed_at: string | null;
+}
+
+/** Migration 0014: the tenants' job KV (kv_get, kv_set). */
+export interface JobKvTable {
+  tenant_id: string;
+  key: string;
+  value: string;
+  version: number;
+  updated_at: string;
 }
 
 export interface RevisionsTable {

@@ -10,7 +10,7 @@ import type {
 } from '../core/model.ts';
 import type { DiskReport, InstanceSample } from '../contract/node-report.ts';
 import type { Rollout } from '../core/rollout-plan.ts';
-import type { JobModuleRepo, JobQueue, JobRepo } from './job-store.ts';
+import type { JobJournal, JobModuleRepo, JobQueue, JobRepo } from './job-store.ts';
 import type { Build, BuildStatus, Revision } from '../core/revision.ts';
 
 /**
@@ -420,6 +420,7 @@ export interface Repos {
   jobs: JobRepo;
   jobModules: JobModuleRepo;
   jobQueue: JobQueue;
+  jobJournal: JobJournal;
   revisions: RevisionRepo;
   builds: BuildRepo;
   rollouts: RolloutRepo;

@@ -12,6 +12,7 @@ import { DesiredService } from './desired-service.ts';
 import { ExecService, type ExecTimeouts } from './exec-service.ts';
 import { InstanceService } from './instance-service.ts';
 import { defaultJobSettings, JobService, type JobSettings } from './job-service.ts';
+import { JournalService } from './journal-service.ts';
 import { JoinService, type JoinDeps } from './join-service.ts';
 import { MetricsService } from './metrics-service.ts';
 import { EventStreamService } from './event-stream.ts';
@@ -52,6 +53,7 @@ export interface Services {
   /** Node tunnels and the exec, pty and copy sessions relayed over them. */
   exec: ExecService;
   jobs: JobService;
+  journal: JournalService;
   builds: BuildService;
   nodeArtifacts: NodeArtifactService;
   /** `mvm events --follow`: audit events as server-sent events. */
@@ -114,6 +116,7 @@ export function createServices(
     poolConfigs: new PoolConfigService(deps, after),
     exec: new ExecService(deps, instances),
     jobs: new JobService({ ...deps, jobs: deps.jobs ?? defaultJobSettings }),
+    journal: new JournalService(deps),
     builds: new BuildService(deps, deps.images, buildRunner),
     nodeArtifacts: new NodeArtifactService(deps, deps.images),
     metrics,

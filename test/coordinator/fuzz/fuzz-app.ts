@@ -258,6 +258,28 @@ function baselines(instance: string, csrPem: string, job: string): FuzzApp['base
       params: { ...node, job },
       body: { outcome: 'succeeded', token: 'not-the-token', result: '{"ok":true}' },
     },
+    jobModule: { params: { ...node, job }, body: { token: 'not-the-token' } },
+    jobJournal: { params: { ...node, job }, body: { token: 'not-the-token' } },
+    recordEffect: {
+      params: { ...node, job },
+      body: {
+        token: 'not-the-token',
+        seq: 0,
+        op: 'now',
+        requestHash: 'a'.repeat(64),
+        request: '{}',
+        idempotent: false,
+      },
+    },
+    markEffectSent: { params: { ...node, job, seq: '0' }, body: { token: 'not-the-token' } },
+    completeEffect: {
+      params: { ...node, job, seq: '0' },
+      body: { token: 'not-the-token', response: '{"now":1}' },
+    },
+    parkJob: {
+      params: { ...node, job },
+      body: { token: 'not-the-token', runAt: '2030-01-01T00:00:00Z' },
+    },
     // WebSocket routes: the fuzz's plain requests are validated, then refused (no upgrade).
     nodeTunnel: { params: node },
     execInstance: { params: { ...pool, instance } },
