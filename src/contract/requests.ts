@@ -36,7 +36,7 @@ const imageSchema = asciiRef(1024).refine(
   'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF] or docker://NAME[:TAG]',
 );
 /** `dev` or the id (sha256 hex) of a revision `mvm pool build` recorded for the pool. */
-const revisionSchema = z
+export const revisionSchema = z
   .string()
   .min(1)
   .max(64)
@@ -174,6 +174,12 @@ export const instanceListQuerySchema = z.strictObject({
   tenant: idSchema.optional(),
   pool: idSchema.optional(),
   node: idSchema.optional(),
+});
+export const metricsQuerySchema = z.strictObject({ tenant: idSchema.optional() });
+export const followEventsQuerySchema = z.strictObject({
+  tenant: idSchema.optional(),
+  /** Events with a higher id; default: from now. A Last-Event-ID header wins over it. */
+  after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 export const eventsQuerySchema = z.strictObject({
   tenant: idSchema.optional(),

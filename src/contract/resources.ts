@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { rolloutSchema } from './rollouts.ts';
 import {
   desiredStatusSchema,
   idSchema,
@@ -68,6 +69,8 @@ export const poolDetailSchema = poolSchema.extend({
   /** How many of the pool's instances are in each observed status. */
   statuses: z.record(z.string(), z.number().int()),
   instances: z.number().int(),
+  /** The pool's latest rollout (contract/rollouts.ts); null when it never had one. */
+  rollout: rolloutSchema.nullable().optional(),
 });
 export type PoolDetailView = z.infer<typeof poolDetailSchema>;
 
@@ -90,6 +93,9 @@ export const instanceSchema = z.object({
   sleepForced: z.boolean().optional(),
   /** The slot (running or warm) the idle policy holds it below; null when it is in its slot. */
   idleSlot: z.enum(['running', 'warm']).nullable(),
+  /** The revision a running rollout pinned it to (its node restarts it on that one). */
+  pinnedRevision: z.string().nullable().optional(),
+  pinnedAt: z.string().nullable().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   version: z.number().int(),

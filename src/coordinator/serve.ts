@@ -21,6 +21,8 @@ import { secureDataDir } from './data-dir.ts';
 import { loadOrCreateSigningKey } from './desired/signing-key.ts';
 import { watchIdle } from './idle-loop.ts';
 import { watchNodeHealth } from './node-health-loop.ts';
+import { watchRollouts } from './rollout-loop.ts';
+import { collectArtifactsEvery } from './services/artifact-gc.ts';
 import type { PeerCertificate } from './node-auth.ts';
 import {
   ensureServerCertificate,
@@ -186,6 +188,12 @@ export async function serveCoordinator(
     const ca = await OpensslCa.loadOrCreate(join(settings.dataDir, 'ca'), runner);
     const tlsServer = await serverCertificate(settings, ca, runner);
     const notifier = new ChangeNotifier();
+    const images = coordinatorImages({
+      dataDir: settings.dataDir,
+      runner,
+      clock: systemClock,
+      ...(settings.images ?? { dev: { cacheDir: DEFAULT_CACHE_DIR } }),
+    });
     const { app, services } = createCoordinatorApp({
       store,
       notifier,
@@ -207,12 +215,7 @@ export async function serveCoordinator(
       ...(settings.execTimeouts ? { execTimeouts: settings.execTimeouts } : {}),
       adminTokenHome: adminToken.home,
       secretsKeyring,
-      images: coordinatorImages({
-        dataDir: settings.dataDir,
-        runner,
-        clock: systemClock,
-        ...(settings.images ?? { dev: { cacheDir: DEFAULT_CACHE_DIR } }),
-      }),
+      images,
     });
     const failedBuilds = await services.buildRunner?.recover();
     if (failedBuilds) logger.warn({ builds: failedBuilds }, 'builds cut short by a restart failed');
@@ -250,6 +253,12 @@ export async function serveCoordinator(
       logger,
       ...(settings.idleCheckMs !== undefined ? { everyMs: settings.idleCheckMs } : {}),
     });
+    const rollouts = watchRollouts({ rollouts: services.rollouts, logger });
+    // Artifacts only destroyed pools' revisions named go (after a grace age; never mid-build).
+    const artifactGc = collectArtifactsEvery(
+      { store, clock: systemClock, logger },
+      images.artifacts,
+    );
     // Other replicas' submits wake this one's waiting claims (Postgres; nothing on SQLite).
     const jobListener = listenForJobs(
       settings.databaseUrl,
@@ -284,6 +293,8 @@ export async function serveCoordinator(
         await services.buildRunner?.close();
         await health.stop();
         await idle.stop();
+        await rollouts.stop();
+        await artifactGc.stop();
         stopRefreshing();
         await stopListening(server);
         await store.close();

@@ -119,6 +119,12 @@ export interface Instance {
    * from waking it or starting another in its place.
    */
   idleSlot: 'running' | 'warm' | null;
+  /**
+   * The revision a rollout pinned it to (its node restarts it on that one) and when; absent or
+   * null when not pinned.
+   */
+  pinnedRevision?: string | null;
+  pinnedAt?: string | null;
   createdAt: string;
   updatedAt: string;
   version: number;

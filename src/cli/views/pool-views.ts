@@ -1,6 +1,7 @@
 import type { PoolDetailView, PoolView } from '../../contract/resources.ts';
 import { describeSource, sourceOf } from '../../core/pool-source.ts';
 import type { Block } from '../render.ts';
+import { rolloutFields } from './rollout-views.ts';
 
 /** How pools look to a human. */
 export const countsText = (pool: PoolView): string =>
@@ -74,5 +75,6 @@ export function poolDetailBlocks(pool: PoolDetailView): Block[] {
       kind: 'fields',
       fields: [['instances', `${pool.instances}${statuses === '' ? '' : ` (${statuses})`}`]],
     },
+    ...(pool.rollout ? [rolloutFields(pool.rollout)] : []),
   ];
 }

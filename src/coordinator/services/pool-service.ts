@@ -17,7 +17,12 @@ import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { createInstances } from './instance-factory.ts';
-import { deletePoolBuilds, requireRevision, sourceUpdate } from './pool-source-update.ts';
+import {
+  deletePoolBuilds,
+  refuseDuringRollout,
+  requireRevision,
+  sourceUpdate,
+} from './pool-source-update.ts';
 import { loadTenant, lockTenant, usageOf } from './tenant-service.ts';
 
 export async function loadPool(repos: Repos, tenantId: string, poolId: string): Promise<Pool> {
@@ -162,7 +167,10 @@ export class PoolService {
         const problem = `role is fixed at pool creation: '${tenantId}/${poolId}' is a ${pool.role} pool; create a new pool with --role ${request.role}`;
         throw new ValidationError(problem, [problem]);
       }
-      if (request.revision !== undefined) await requireRevision(repos, pool, request.revision);
+      if (request.revision !== undefined) {
+        await requireRevision(repos, pool, request.revision);
+        await refuseDuringRollout(repos, pool);
+      }
       const source = sourceUpdate(pool, request);
       const patch = {
         ...(request.pinned !== undefined ? { pinned: request.pinned } : {}),
