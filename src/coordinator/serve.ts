@@ -19,6 +19,7 @@ import { sweepJobs } from './jobs/job-sweeper.ts';
 import type { JobSettings } from './services/job-service.ts';
 import { secureDataDir } from './data-dir.ts';
 import { loadOrCreateSigningKey } from './desired/signing-key.ts';
+import { watchIdle } from './idle-loop.ts';
 import { watchNodeHealth } from './node-health-loop.ts';
 import { watchRollouts } from './rollout-loop.ts';
 import { collectArtifactsEvery } from './services/artifact-gc.ts';
@@ -56,6 +57,8 @@ export interface ServeSettings {
   nodeCertValidityMs?: number;
   /** A ready node silent for longer than this is declared lost; default 30 s. */
   nodeLostAfterMs?: number;
+  /** How often the pools' idle policies are applied; default 5 s (idle-loop.ts). */
+  idleCheckMs?: number;
   /** How long sessions wait for a woken instance and a node's tunnel (tests shorten them). */
   execTimeouts?: Partial<ExecTimeouts>;
   /** Job quota, module memory limit and retry policy; defaults when absent. */
@@ -245,6 +248,11 @@ export async function serveCoordinator(
       .start()
       .catch((err: unknown) => logger.error({ err }, 'sleep-policy re-checks not restored'));
     const health = watchNodeHealth({ health: services.health, clock: systemClock, logger });
+    const idle = watchIdle({
+      idle: services.idle,
+      logger,
+      ...(settings.idleCheckMs !== undefined ? { everyMs: settings.idleCheckMs } : {}),
+    });
     const rollouts = watchRollouts({ rollouts: services.rollouts, logger });
     // Artifacts only destroyed pools' revisions named go (after a grace age; never mid-build).
     const artifactGc = collectArtifactsEvery(
@@ -284,6 +292,7 @@ export async function serveCoordinator(
         await services.rechecks.close();
         await services.buildRunner?.close();
         await health.stop();
+        await idle.stop();
         await rollouts.stop();
         await artifactGc.stop();
         stopRefreshing();

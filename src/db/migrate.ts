@@ -16,6 +16,7 @@ import { revisionsMigration } from './migrations/0012-revisions.ts';
 import { jobsMigration } from './migrations/0013-jobs.ts';
 import { rolloutsMigration } from './migrations/0014-rollouts.ts';
 import { jobEffectsMigration } from './migrations/0015-job-effects.ts';
+import { idlePolicyMigration } from './migrations/0016-idle-policy.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -37,6 +38,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0013-jobs': jobsMigration(dialect),
     '0014-rollouts': rolloutsMigration(),
     '0015-job-effects': jobEffectsMigration(),
+    '0016-idle-policy': idlePolicyMigration(),
   };
 }
 

@@ -68,6 +68,10 @@ export interface PoolsTable {
   critical: number;
   min_running_secs: number;
   min_warm_secs: number;
+  /** Migration 0016: the idle policy (0 = off) and the service ports, a JSON array. */
+  idle_warm_after_secs: number;
+  idle_sleep_after_secs: number;
+  service_ports: string;
   created_at: string;
   updated_at: string;
   version: number;
@@ -89,6 +93,8 @@ export interface InstancesTable {
   pressure_slept_at: string | null;
   /** 1: asked to sleep with force (migration 0011). */
   sleep_forced: number;
+  /** Migration 0016: the slot held while the idle policy keeps the instance lower. */
+  idle_slot: string | null;
   /** The revision a rollout pinned it to, and when (migration 0014). */
   pinned_revision: string | null;
   pinned_at: string | null;
@@ -243,7 +249,7 @@ export interface JobsTable {
   version: number;
 }
 
-/** Migration 0014: the effect journal (core/jobs/effect-journal.ts names each column). */
+/** Migration 0015: the effect journal (core/jobs/effect-journal.ts names each column). */
 export interface JobEffectsTable {
   job_id: string;
   seq: number;
@@ -262,7 +268,7 @@ export interface JobEffectsTable {
   completed_at: string | null;
 }
 
-/** Migration 0014: the tenants' job KV (kv_get, kv_set). */
+/** Migration 0015: the tenants' job KV (kv_get, kv_set). */
 export interface JobKvTable {
   tenant_id: string;
   key: string;

@@ -70,6 +70,9 @@ export type PoolPatch = Partial<
     | 'critical'
     | 'minRunningSecs'
     | 'minWarmSecs'
+    | 'idleWarmAfterSecs'
+    | 'idleSleepAfterSecs'
+    | 'servicePorts'
   >
 >;
 
@@ -104,6 +107,7 @@ export type InstancePatch = Partial<
     | 'lastActiveAt'
     | 'pressureSleptAt'
     | 'sleepForced'
+    | 'idleSlot'
     | 'pinnedRevision'
     | 'pinnedAt'
   >
@@ -128,7 +132,7 @@ export interface InstanceRepo {
   /** Instances counted by tenant, pool, node, status and desired status (for metrics). */
   tally(): Promise<InstanceTally[]>;
   /**
-   * CAS on version. Clears the pressure-sleep marker: whoever sets it now decides. `force`
+   * CAS on version. Clears the pressure-sleep and idle markers: whoever sets it now decides. `force`
    * marks a sleep forced; any other desired status clears the mark.
    */
   setDesired(

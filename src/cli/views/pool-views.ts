@@ -52,6 +52,12 @@ export function poolFields(pool: PoolView): Block {
       ['critical', pool.critical ? 'yes' : 'no'],
       ['min running', `${pool.minRunningSecs} s`],
       ['min warm', `${pool.minWarmSecs} s`],
+      ['idle warm after', pool.idleWarmAfterSecs === 0 ? 'never' : `${pool.idleWarmAfterSecs} s`],
+      [
+        'idle sleep after',
+        pool.idleSleepAfterSecs === 0 ? 'never' : `${pool.idleSleepAfterSecs} s`,
+      ],
+      ['service ports', pool.servicePorts.length === 0 ? 'none' : pool.servicePorts.join(', ')],
       ['created', pool.createdAt],
       ['version', String(pool.version)],
     ],

@@ -10,6 +10,7 @@ import type { SigningKey } from '../desired/signing-key.ts';
 import type { ServiceDeps } from './context.ts';
 import { DesiredService } from './desired-service.ts';
 import { ExecService, type ExecTimeouts } from './exec-service.ts';
+import { IdleService } from './idle-service.ts';
 import { InstanceService } from './instance-service.ts';
 import { defaultJobSettings, JobService, type JobSettings } from './job-service.ts';
 import { JournalService } from './journal-service.ts';
@@ -44,6 +45,8 @@ export interface Services {
   health: NodeHealthService;
   /** Re-checks pools when demotions put off by minimum times fall due; close() stops it. */
   rechecks: RecheckTimer;
+  /** The pools' idle policies, applied by a periodic pass (idle-loop.ts). */
+  idle: IdleService;
   join: JoinService;
   events: { list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]> };
   /** Agents' reports of their disks and VMs (read side). */
@@ -109,6 +112,7 @@ export function createServices(
     desired,
     health: new NodeHealthService(deps, after, (node) => desired.issue(node)),
     rechecks,
+    idle: new IdleService(deps, after),
     join: new JoinService(deps, after),
     events: { list: (filter) => deps.store.audit.list(filter) },
     reports: new ReportService(deps),

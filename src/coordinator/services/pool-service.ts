@@ -1,3 +1,4 @@
+import { validateIdlePolicy } from '../../core/idle-policy.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import { materialize, type MaterializeResult } from '../../core/materializer.ts';
 import type { DesiredStatus, Instance, Pool, PoolCounts } from '../../core/model.ts';
@@ -64,6 +65,7 @@ export class PoolService {
   async create(principal: Principal, tenantId: string, request: CreatePoolRequest): Promise<Pool> {
     validatePoolSpec(request);
     validateSleepPolicy(request);
+    validateIdlePolicy(request);
     const now = this.deps.clock.now().toISOString();
     return this.deps.store.transaction(async (repos) => {
       const tenant = await lockTenant(repos, tenantId);
@@ -85,6 +87,9 @@ export class PoolService {
         critical: request.critical,
         minRunningSecs: request.minRunningSecs,
         minWarmSecs: request.minWarmSecs,
+        idleWarmAfterSecs: request.idleWarmAfterSecs,
+        idleSleepAfterSecs: request.idleSleepAfterSecs,
+        servicePorts: request.servicePorts,
         createdAt: now,
         updatedAt: now,
         version: 1,
@@ -101,6 +106,9 @@ export class PoolService {
           memMib: pool.memMib,
           minRunningSecs: pool.minRunningSecs,
           minWarmSecs: pool.minWarmSecs,
+          idleWarmAfterSecs: pool.idleWarmAfterSecs,
+          idleSleepAfterSecs: pool.idleSleepAfterSecs,
+          servicePorts: pool.servicePorts,
         },
       });
       return pool;
@@ -169,10 +177,12 @@ export class PoolService {
         ...(request.critical !== undefined ? { critical: request.critical } : {}),
         ...(request.minRunningSecs !== undefined ? { minRunningSecs: request.minRunningSecs } : {}),
         ...(request.minWarmSecs !== undefined ? { minWarmSecs: request.minWarmSecs } : {}),
+        ...idlePatch(request),
         ...(request.revision !== undefined ? { revision: request.revision } : {}),
         ...(source ? fieldsOf(source) : {}),
       };
       validateSleepPolicy({ ...pool, ...patch });
+      validateIdlePolicy({ ...pool, ...patch });
       const at = this.deps.clock.now().toISOString();
       const updated = await repos.pools.update(
         tenantId,
@@ -318,4 +328,19 @@ export class PoolService {
     this.after.wake({ tenants: [tenantId] });
     return result;
   }
+}
+
+/** The idle-policy and service-port fields an update sets. */
+function idlePatch(
+  request: UpdatePoolRequest,
+): Partial<Pick<Pool, 'idleWarmAfterSecs' | 'idleSleepAfterSecs' | 'servicePorts'>> {
+  return {
+    ...(request.idleWarmAfterSecs !== undefined
+      ? { idleWarmAfterSecs: request.idleWarmAfterSecs }
+      : {}),
+    ...(request.idleSleepAfterSecs !== undefined
+      ? { idleSleepAfterSecs: request.idleSleepAfterSecs }
+      : {}),
+    ...(request.servicePorts !== undefined ? { servicePorts: request.servicePorts } : {}),
+  };
 }

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.ts';
 import { desiredStatuses, instanceStatuses } from '../../core/model.ts';
+import { idleSlots } from '../../core/idle-policy.ts';
 import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
 import type {
   InstanceFilter,
@@ -81,7 +82,7 @@ export class KyselyInstanceRepo implements InstanceRepo {
     options: { force?: boolean } = {},
   ): Promise<Instance> {
     const sleepForced = desired === 'sleeping' && options.force === true;
-    const patch = { desiredStatus: desired, pressureSleptAt: null, sleepForced };
+    const patch = { desiredStatus: desired, pressureSleptAt: null, idleSlot: null, sleepForced };
     return this.update(key, patch, expectedVersion, at);
   }
 
@@ -190,6 +191,7 @@ function patchColumns(patch: InstancePatch): Updateable<InstancesTable> {
     columns.sleep_forced = patch.sleepForced === true ? 1 : 0;
   if (patch.lastActiveAt !== undefined) columns.last_active_at = patch.lastActiveAt;
   if (patch.pressureSleptAt !== undefined) columns.pressure_slept_at = patch.pressureSleptAt;
+  if (patch.idleSlot !== undefined) columns.idle_slot = patch.idleSlot;
   if (patch.pinnedRevision !== undefined) columns.pinned_revision = patch.pinnedRevision;
   if (patch.pinnedAt !== undefined) columns.pinned_at = patch.pinnedAt;
   return columns;
@@ -211,6 +213,7 @@ function toRow(i: Instance): InstanceRow {
     last_active_at: i.lastActiveAt,
     pressure_slept_at: i.pressureSleptAt,
     sleep_forced: i.sleepForced === true ? 1 : 0,
+    idle_slot: i.idleSlot,
     pinned_revision: i.pinnedRevision ?? null,
     pinned_at: i.pinnedAt ?? null,
     created_at: i.createdAt,
@@ -235,6 +238,7 @@ function fromRow(r: InstanceRow): Instance {
     lastActiveAt: r.last_active_at,
     pressureSleptAt: r.pressure_slept_at,
     ...(r.sleep_forced === 1 ? { sleepForced: true } : {}),
+    idleSlot: r.idle_slot === null ? null : oneOf(idleSlots, r.idle_slot, 'instances.idle_slot'),
     ...(r.pinned_revision !== null
       ? { pinnedRevision: r.pinned_revision, pinnedAt: r.pinned_at }
       : {}),
