@@ -56,3 +56,7 @@ fi
 
 # The compiled CLI bin/mvm runs (it falls back to the slower sources while dist/ is stale).
 bash scripts/build.sh --if-stale
+
+# The AssemblyScript job examples (docs/jobs.md): ABI v1 modules in examples/jobs/build/.
+node_modules/.bin/tsx src/executor/sdk-build.ts examples/jobs/build \
+  examples/jobs/assembly/counter.ts examples/jobs/assembly/fetch.ts >/dev/null

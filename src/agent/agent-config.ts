@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { AGENT_SOCKET_NAME } from '../contract/agent-api.ts';
 import { ValidationError } from '../core/errors.ts';
+import type { FaultPoint } from '../core/fault-points.ts';
 import {
   configFileLocation,
   nonEmpty,
@@ -50,8 +51,12 @@ export interface AgentConfig {
   netns?: string;
   /** This node's VXLAN source; default: the one recorded when the host joined. */
   underlayIp?: string;
+  /** Where Prometheus scrapes the agent's /metrics over HTTP; absent: only on the local socket. */
+  metricsListen?: { host: string; port: number };
   coordinator: CoordinatorSettings;
   devImage: { kernelPackage?: string; busybox: string; guestCc: string };
+  /** The fault hook's point (`MVM_FAULT`, tests only): the agent SIGKILLs itself there. */
+  fault?: FaultPoint;
   /** The config file the values came from, when one was read. */
   configFile?: string;
 }
@@ -240,6 +245,9 @@ function toConfig(
     network: values.network === 'on',
     ...(values.netns !== undefined ? { netns: values.netns } : {}),
     ...(values.underlayIp !== undefined ? { underlayIp: values.underlayIp } : {}),
+    ...(values.metricsListen !== undefined
+      ? { metricsListen: hostPort(values.metricsListen) }
+      : {}),
     coordinator: {
       url: values.coordinatorUrl,
       ...(token ? { token } : {}),
@@ -256,6 +264,7 @@ function toConfig(
       // A command name (looked up on PATH) or a path: kept as given.
       guestCc: values.guestCc,
     },
+    ...(values.fault !== undefined ? { fault: values.fault } : {}),
   };
 }
 
@@ -288,5 +297,14 @@ export function devImageOptions(config: Pick<AgentConfig, 'cacheDir' | 'devImage
     busyboxPath: busybox,
     guestCc,
     kernel: kernelPackage !== undefined ? { packageName: kernelPackage } : {},
+  };
+}
+
+/** ADDRESS:PORT as validated by the settings (an IPv6 address in brackets). */
+function hostPort(value: string): { host: string; port: number } {
+  const colon = value.lastIndexOf(':');
+  return {
+    host: value.slice(0, colon).replace(/^\[|\]$/g, ''),
+    port: Number(value.slice(colon + 1)),
   };
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { idSchema, underlayIpSchema } from '../contract/common.ts';
 import { httpUrlSchema } from '../contract/common.ts';
 import { DEFAULT_UID_BASE, IDENTITY_SLOTS } from '../core/vm-identity.ts';
+import { FAULT_POINTS } from '../core/fault-points.ts';
 
 /**
  * Every setting the agent reads, declared once: where each comes from (flag, env, config
@@ -28,6 +29,7 @@ export interface AgentFlags {
   vcpus?: number;
   netns?: string;
   cacheDir?: string;
+  metricsListen?: string;
 }
 
 export interface SettingSource {
@@ -63,6 +65,8 @@ export const agentSettings = {
   busybox: { env: 'MVM_BUSYBOX', file: 'agent.busybox' },
   guestCc: { env: 'MVM_GUEST_CC', file: 'agent.guestCc' },
   secretsDir: { env: 'MVM_SECRETS_DIR', file: 'agent.secretsDir' },
+  fault: { env: 'MVM_FAULT', file: 'agent.fault' },
+  metricsListen: { flag: 'metricsListen', file: 'agent.metricsListen' },
 } as const satisfies Record<string, SettingSource>;
 
 export type SettingKey = keyof typeof agentSettings;
@@ -137,10 +141,19 @@ export const agentSettingsSchema = z.strictObject({
     .int('must be a whole number of seconds')
     .min(10, 'must be at least 10')
     .max(604_800, 'must be at most 604800 (a week)'),
+  metricsListen: z
+    .string()
+    .regex(
+      /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}$/,
+      'must be ADDRESS:PORT, e.g. 127.0.0.1:9464',
+    )
+    .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65_535, 'port must be at most 65535')
+    .optional(),
   devKernelPackage: nonEmpty.optional(),
   busybox: nonEmpty,
   guestCc: nonEmpty,
   secretsDir: nonEmpty.optional(),
+  fault: oneOf(FAULT_POINTS).optional(),
 });
 
 export type AgentSettingValues = z.output<typeof agentSettingsSchema>;

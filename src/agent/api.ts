@@ -1,7 +1,13 @@
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { Context } from 'hono';
 import type { ZodType } from 'zod';
-import { InternalError, isMvmError, ValidationError } from '../core/errors.ts';
+import {
+  InternalError,
+  isMvmError,
+  PayloadTooLargeError,
+  ValidationError,
+} from '../core/errors.ts';
 import type { MvmError } from '../core/errors.ts';
 import {
   LOCAL_API_PREFIX,
@@ -11,6 +17,7 @@ import {
   putInstanceBodySchema,
   workloadLogsQuerySchema,
 } from '../contract/agent-api.ts';
+import { MAX_REQUEST_BODY_BYTES } from '../contract/api.ts';
 import { httpStatusOf } from '../contract/http-status.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { HostNetworkState } from '../ports/network.ts';
@@ -60,6 +67,16 @@ async function localNetwork(
 /** The agent's local API; served on a unix socket only (see main.ts). */
 export function createAgentApp(runtime: InstanceRuntime, deps: RuntimeDeps, logger: Logger): Hono {
   const app = new Hono().basePath(LOCAL_API_PREFIX);
+  // Only root reaches the socket, but a runaway script must not fill the agent's memory.
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_REQUEST_BODY_BYTES,
+      onError: () => {
+        throw new PayloadTooLargeError(MAX_REQUEST_BODY_BYTES);
+      },
+    }),
+  );
   app.get('/instances', async (c) => c.json((await runtime.list()).map(toLocalInstance)));
   app.put(INSTANCE, async (c) => {
     const body = parse(putInstanceBodySchema, await bodyOf(c), 'body');
@@ -81,6 +98,7 @@ export function createAgentApp(runtime: InstanceRuntime, deps: RuntimeDeps, logg
     return c.json({ key: runtime.keyOf(ref), ...view });
   });
   app.get('/network', async (c) => c.json(await localNetwork(deps)));
+  app.get('/metrics', async () => metricsResponse(deps));
   app.post('/gc', async (c) => {
     const { dryRun } = parse(nodeGcRequestSchema, await bodyOf(c), 'body');
     return c.json(await collectNodeGarbage(runtime, deps, { dryRun }));
@@ -95,4 +113,16 @@ export function createAgentApp(runtime: InstanceRuntime, deps: RuntimeDeps, logg
     return errorResponse(c, new InternalError('internal error; see the agent log'));
   });
   return app;
+}
+
+/** Prometheus's text format of the agent's metrics (docs/metrics.md); 404 without them. */
+export async function metricsResponse(deps: RuntimeDeps): Promise<Response> {
+  if (!deps.metrics) {
+    return Response.json(
+      { error: { code: 'not_found', message: 'this agent keeps no metrics' } },
+      { status: 404 },
+    );
+  }
+  const scrape = await deps.metrics.render();
+  return new Response(scrape.text, { headers: { 'content-type': scrape.contentType } });
 }

@@ -12,8 +12,11 @@ import type { Vmm } from '../ports/vmm.ts';
 import { devImageOptions } from './agent-config.ts';
 import type { AgentConfig } from './agent-config.ts';
 import { loadCgroups } from './load-cgroups.ts';
+import { AgentMetrics } from './metrics/agent-metrics.ts';
+import { VmCounterProbe } from '../drivers/metrics/vm-counters.ts';
 import { loadNetwork } from './load-network.ts';
 import { loadVmm } from './load-vmm.ts';
+import { faultHook } from './fault-hook.ts';
 import { recover } from './recover.ts';
 import type { RecoveryReport } from './recover.ts';
 import { DEFAULT_TIMEOUTS } from './runtime/deps.ts';
@@ -120,6 +123,12 @@ export async function buildRuntime(
     ...(network ? { network } : {}),
     ...(seams.secrets ? { secrets: seams.secrets } : {}),
   };
+  const fault = faultHook(config.fault, logger);
+  if (fault) deps.fault = fault;
+  deps.metrics = new AgentMetrics(vmm.name, {
+    list: () => db.vms.list(),
+    probe: new VmCounterProbe(cgroups ? { cgroups } : {}),
+  });
   const runtime = new InstanceRuntime(deps);
   const close = async (): Promise<void> => {
     deps.guests.closeAll();

@@ -7,6 +7,7 @@ import { systemClock } from '../drivers/clock/system-clock.ts';
 import { createApiClient } from '../drivers/coordinator-api/api-client.ts';
 import type { ApiClient, FetchLike } from '../drivers/coordinator-api/api-client.ts';
 import type { ActivityProbe } from '../ports/activity-probe.ts';
+import type { HeartbeatResult } from '../contract/heartbeat.ts';
 import type { ProcessRunner } from '../ports/process-runner.ts';
 import { ActivityTracker } from './activity/activity-tracker.ts';
 import type { CoordinatorSettings } from './agent-config.ts';
@@ -16,6 +17,7 @@ import { collectNodeDisk } from './disk/disk-report.ts';
 import { sendHeartbeats } from './heartbeat/send-heartbeats.ts';
 import { NodeIdentityStore } from './join/node-identity.ts';
 import { NodeSession } from './join/node-session.ts';
+import { NodeLease } from './lease/node-lease.ts';
 import { runAgentLoop } from './reconcile/agent-loop.ts';
 import { keepTunnel, type TunnelAuth, type TunnelState } from './tunnel/tunnel-client.ts';
 import { coordinatorReporter } from './reconcile/coordinator-reporter.ts';
@@ -150,6 +152,7 @@ export function startLink(
     everyMs: 60_000,
     onError: (error) => logger.warn({ err: error }, 'certificate renewal failed; retrying'),
   });
+  const lease = new NodeLease(systemClock);
   const activity =
     options.activity ?? new HostActivityProbe(deps.cgroups ? { cgroups: deps.cgroups } : {});
   const heartbeats = sendHeartbeats({
@@ -159,16 +162,21 @@ export function startLink(
     dataDir: parts.dataDir,
     tracker: new ActivityTracker(activity),
     disk: (records) => collectNodeDisk(deps.layout, records),
+    workload: (record) => parts.runtime.workloadStatus(record),
     ...(options.capacity ? { capacity: options.capacity } : {}),
     ...(conn.settings.vcpus !== undefined ? { vcpus: conn.settings.vcpus } : {}),
     ...(parts.underlayIp !== undefined ? { underlayIp: parts.underlayIp } : {}),
     everyMs: conn.settings.heartbeatMs,
+    callTimeoutMs: () => lease.leaseMs,
     clock: systemClock,
     signal: abort.signal,
     logger,
     // Statuses changed upstream while we were lost (pinned instances marked failed).
     onRecovered: () => reporter.forget(),
-    onBeat: (result) => noteCoordinatorGeneration(marks, result.desiredGeneration, logger),
+    onBeat: (result, sentAt) => {
+      noteCoordinatorGeneration(marks, result.desiredGeneration, logger);
+      renewLease(lease, result, sentAt, conn.settings.heartbeatMs, logger);
+    },
   });
   const tunnel = keepTunnel({
     baseUrl: conn.api.baseUrl,
@@ -188,7 +196,7 @@ export function startLink(
     convergeOnce: (onStep?: (step: ReconcileStep) => void) =>
       convergeOnce({ ...parts, conn, reporter, marks }, onStep),
     follow() {
-      loop ??= followLoop({ ...parts, conn, reporter, marks }, abort.signal);
+      loop ??= followLoop({ ...parts, conn, reporter, marks, lease }, abort.signal);
     },
   };
   const stop = async (): Promise<void> => {
@@ -213,6 +221,7 @@ interface Linked extends LinkParts {
   conn: CoordinatorConnection;
   reporter: CoordinatorReporter;
   marks: Promise<DesiredMarkFile>;
+  lease?: NodeLease;
 }
 
 async function convergeOnce(
@@ -250,7 +259,29 @@ async function followLoop(linked: Linked, signal: AbortSignal): Promise<void> {
     clock: systemClock,
     signal,
     logger: deps.logger,
+    ...(linked.lease ? { lease: linked.lease } : {}),
   });
+}
+
+/**
+ * An answered heartbeat renews the lease; heartbeats too sparse to renew it twice within it
+ * would pause instances at every lost packet, which is said (once per lease length).
+ */
+function renewLease(
+  lease: NodeLease,
+  result: HeartbeatResult,
+  sentAt: Date,
+  heartbeatMs: number,
+  logger: RuntimeDeps['logger'],
+): void {
+  const before = lease.leaseMs;
+  lease.renewed(sentAt, result.leaseMs, result.desiredGeneration);
+  if (lease.leaseMs !== before && heartbeatMs * 2 > lease.leaseMs) {
+    logger.warn(
+      { heartbeatMs, leaseMs: lease.leaseMs },
+      'heartbeats are too sparse for the coordinator lease: send them at least twice per lease',
+    );
+  }
 }
 
 /** The coordinator's word on the generation it issued: older documents are refused from now. */

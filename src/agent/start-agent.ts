@@ -17,6 +17,7 @@ import { connectCoordinator, startLink } from './coordinator-link.ts';
 import type { CoordinatorLink, LinkOptions } from './coordinator-link.ts';
 import { NodeIdentityStore } from './join/node-identity.ts';
 import { serveLocalApi } from './local-api-server.ts';
+import { serveMetrics } from './metrics/metrics-server.ts';
 import { applySeed } from './reconcile/apply-seed.ts';
 import type { ReconcileStep } from './reconcile/reconcile-document.ts';
 import type { RecoveryReport } from './recover.ts';
@@ -44,6 +45,8 @@ export interface AgentHandle {
   recovery: RecoveryReport;
   /** The local API's socket; undefined in `runtime` mode. */
   socket: string | undefined;
+  /** Where GET /metrics is served over HTTP (`agent.metricsListen`), as bound. */
+  metricsAddress: string | undefined;
   /** The VXLAN source in use: configured, else the one recorded when the host joined. */
   underlayIp: string | undefined;
   /** Present when following a coordinator. */
@@ -87,6 +90,11 @@ export async function startAgent(
   try {
     if (serving) closers.push(await serveLocalApi(config.socket, built.runtime, built.deps));
     if (serving) closers.push(watchVmmExits(built, logger));
+    const metricsServer =
+      serving && config.metricsListen && built.deps.metrics
+        ? await serveMetrics(built.deps.metrics, config.metricsListen)
+        : undefined;
+    if (metricsServer) closers.push(metricsServer.close);
     const link = coordinator
       ? startLink(coordinator, { dataDir: config.dataDir, underlayIp, ...built }, options)
       : undefined;
@@ -98,6 +106,7 @@ export async function startAgent(
       deps: built.deps,
       recovery: built.recovery,
       socket: serving ? config.socket : undefined,
+      metricsAddress: metricsServer?.address,
       underlayIp,
       link: link?.link,
       applySeed: (seed, seedOptions) =>

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { rolloutSchema, startRolloutSchema } from './rollouts.ts';
 import { idSchema } from './common.ts';
 import {
   desiredWatchQuerySchema,
@@ -22,6 +23,16 @@ import {
   submitJobSchema,
   submittedJobSchema,
 } from './jobs.ts';
+import {
+  completeEffectSchema,
+  effectEntrySchema,
+  effectParams,
+  jobModuleSchema,
+  journalSchema,
+  leaseTokenSchema,
+  parkJobSchema,
+  recordEffectSchema,
+} from './job-effects.ts';
 import { instanceStatsSchema, nodeReportViewSchema } from './node-report.ts';
 import {
   createJoinTokenSchema,
@@ -37,8 +48,10 @@ import {
   createTenantSchema,
   destroyQuerySchema,
   eventsQuerySchema,
+  followEventsQuerySchema,
   instanceActionSchema,
   instanceListQuerySchema,
+  metricsQuerySchema,
   registerNodeSchema,
   scalePoolSchema,
   statusReportSchema,
@@ -142,6 +155,8 @@ export interface RouteDef {
    * `download`: the answer is the bytes (`response` is the Response itself), with Range.
    */
   stream?: { kind: 'upload'; maxBytes: number } | { kind: 'download' };
+  /** Text instead of JSON: the answer (`response` is the Response itself) has this type. */
+  text?: string;
 }
 
 /**
@@ -472,6 +487,28 @@ export const routes = {
     response: z.array(auditEventSchema),
     status: 200,
   }),
+  metrics: route({
+    method: 'get',
+    path: '/metrics',
+    summary:
+      "Prometheus metrics (docs/metrics.md): the admin token reads the fleet, the API and the scheduler; a tenant's token, or ?tenant=, only that tenant's instances and pools",
+    scope: 'tenant-list',
+    query: metricsQuerySchema,
+    response: z.instanceof(Response),
+    status: 200,
+    text: 'text/plain; version=0.0.4',
+  }),
+  followEvents: route({
+    method: 'get',
+    path: '/events/follow',
+    summary:
+      'Audit events as they are written, oldest first, as server-sent events (id: the event id, to resume with Last-Event-ID or ?after=; data: the event as JSON)',
+    scope: 'tenant-list',
+    query: followEventsQuerySchema,
+    response: z.instanceof(Response),
+    status: 200,
+    text: 'text/event-stream',
+  }),
 
   listAllTokens: route({
     method: 'get',
@@ -738,6 +775,68 @@ export const routes = {
     response: jobSchema,
     status: 200,
   }),
+  jobModule: route({
+    method: 'post',
+    path: '/nodes/:node/jobs/:job/module',
+    summary: "A held job's module (base64), for the executor to run",
+    scope: 'node',
+    params: nodeJobParams,
+    body: leaseTokenSchema,
+    response: jobModuleSchema,
+    status: 200,
+  }),
+  jobJournal: route({
+    method: 'post',
+    path: '/nodes/:node/jobs/:job/journal',
+    summary: "A held job's effect journal in seq order: replay answers completed calls from it",
+    scope: 'node',
+    params: nodeJobParams,
+    body: leaseTokenSchema,
+    response: journalSchema,
+    status: 200,
+  }),
+  recordEffect: route({
+    method: 'post',
+    path: '/nodes/:node/jobs/:job/effects',
+    summary:
+      'Record the next call of a held job before performing it (or keep the same unfinished call); 409 when it is not next or another call is recorded there',
+    scope: 'node',
+    params: nodeJobParams,
+    body: recordEffectSchema,
+    response: effectEntrySchema,
+    status: 200,
+  }),
+  markEffectSent: route({
+    method: 'post',
+    path: '/nodes/:node/jobs/:job/effects/:seq/sent',
+    summary: 'Mark an external write as possibly sent, just before sending it',
+    scope: 'node',
+    params: effectParams,
+    body: leaseTokenSchema,
+    response: effectEntrySchema,
+    status: 200,
+  }),
+  completeEffect: route({
+    method: 'post',
+    path: '/nodes/:node/jobs/:job/effects/:seq/complete',
+    summary:
+      "Complete a call with its response; kv_get and kv_set are performed on the tenant's KV in the same transaction",
+    scope: 'node',
+    params: effectParams,
+    body: completeEffectSchema,
+    response: effectEntrySchema,
+    status: 200,
+  }),
+  parkJob: route({
+    method: 'post',
+    path: '/nodes/:node/jobs/:job/park',
+    summary: 'A sleeping job: give its lease back and queue it again at runAt (not an attempt)',
+    scope: 'node',
+    params: nodeJobParams,
+    body: parkJobSchema,
+    response: jobSchema,
+    status: 200,
+  }),
   instanceLogs: route({
     method: 'get',
     path: '/tenants/:tenant/pools/:pool/instances/:instance/logs',
@@ -793,6 +892,27 @@ export const routes = {
     scope: 'tenant',
     params: poolParams,
     response: z.array(revisionSchema),
+    status: 200,
+  }),
+  startRollout: route({
+    method: 'post',
+    path: '/tenants/:tenant/pools/:pool/rollout',
+    summary:
+      "Replace the pool's instances with a revision it built: canaries first, then batches of at most maxUnavailable; a failed canary rolls back by itself (409 while one runs)",
+    scope: 'tenant',
+    params: poolParams,
+    body: startRolloutSchema,
+    response: rolloutSchema,
+    status: 201,
+  }),
+  rollbackPool: route({
+    method: 'post',
+    path: '/tenants/:tenant/pools/:pool/rollback',
+    summary:
+      'Turn the running rollout back, or return the pool to the revision before its last rollout',
+    scope: 'tenant',
+    params: poolParams,
+    response: rolloutSchema,
     status: 200,
   }),
   getRevisionLog: route({

@@ -31,6 +31,11 @@ export const desiredInstanceSchema = z.strictObject({
   desiredStatus: desiredStatusSchema,
   /** Only with desiredStatus sleeping: snapshot it even while its guest is busy. */
   forceSleep: z.literal(true).optional(),
+  /**
+   * A rollout pinned the instance to this revision: a VM (or snapshot) of another revision is
+   * stopped and booted again on it. Without it the pool's revision applies at the next boot.
+   */
+  revision: z.string().min(1).max(128).optional(),
 });
 export type DesiredInstance = z.infer<typeof desiredInstanceSchema>;
 

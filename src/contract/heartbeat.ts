@@ -44,5 +44,10 @@ export const heartbeatResultSchema = z.object({
    * refuses any older one, even after its own record of them was wiped.
    */
   desiredGeneration: z.number().int().min(0).optional(),
+  /**
+   * The node's lease (core/node-lease.ts): without another answered heartbeat within this
+   * many ms of sending this one, the agent pauses the instances the coordinator may re-place.
+   */
+  leaseMs: z.number().int().min(1).optional(),
 });
 export type HeartbeatResult = z.infer<typeof heartbeatResultSchema>;

@@ -16,7 +16,7 @@ const MAX_INPUT_CHARS = 256 * 1024;
 const MAX_RESULT_CHARS = 256 * 1024;
 
 /** A lease token as the queue issues them (base64url or hex). */
-const tokenSchema = z
+export const tokenSchema = z
   .string()
   .min(1)
   .max(200)

@@ -85,6 +85,13 @@ export const instanceSampleSchema = z.strictObject({
   diskKib: kib.optional(),
   /** The memory snapshot of a sleeping instance. */
   snapshotKib: kib.optional(),
+  /** The revision its VM (or snapshot) runs: `dev` or a built revision's id. */
+  revision: asciiRef(128).optional(),
+  /**
+   * A running guest's workload service as its guest agent reports it (rollouts judge
+   * readiness and crash loops by it); absent when the image has none or the guest did not say.
+   */
+  workload: z.strictObject({ state: asciiRef(32), restarts: intIn(0, MAX_INT32) }).optional(),
 });
 export type InstanceSample = z.infer<typeof instanceSampleSchema>;
 

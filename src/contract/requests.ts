@@ -20,6 +20,12 @@ import {
   underlayIpSchema,
 } from './common.ts';
 
+/** At most 16 distinct TCP ports, 1-65535: the pool's service, trapped while it sleeps. */
+const servicePortsSchema = z
+  .array(intIn(1, 65_535))
+  .max(16)
+  .refine((ports) => new Set(ports).size === ports.length, 'service ports must be distinct');
+
 /** Flake refs carry a URL and query; image refs a path or registry name (core/pool-source). */
 const flakeSchema = asciiRef(1024).refine(
   (ref) => flakeRefProblems(ref).length === 0,
@@ -30,7 +36,7 @@ const imageSchema = asciiRef(1024).refine(
   'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF] or docker://NAME[:TAG]',
 );
 /** `dev` or the id (sha256 hex) of a revision `mvm pool build` recorded for the pool. */
-const revisionSchema = z
+export const revisionSchema = z
   .string()
   .min(1)
   .max(64)
@@ -79,6 +85,9 @@ export const createPoolSchema = z.strictObject({
   critical: z.boolean().default(false),
   minRunningSecs: sleepPolicySecsSchema.default(0),
   minWarmSecs: sleepPolicySecsSchema.default(0),
+  idleWarmAfterSecs: sleepPolicySecsSchema.default(0),
+  idleSleepAfterSecs: sleepPolicySecsSchema.default(0),
+  servicePorts: servicePortsSchema.default([]),
 });
 export type CreatePoolRequest = z.infer<typeof createPoolSchema>;
 
@@ -89,6 +98,10 @@ export const updatePoolSchema = z.strictObject({
   critical: z.boolean().optional(),
   minRunningSecs: sleepPolicySecsSchema.optional(),
   minWarmSecs: sleepPolicySecsSchema.optional(),
+  idleWarmAfterSecs: sleepPolicySecsSchema.optional(),
+  idleSleepAfterSecs: sleepPolicySecsSchema.optional(),
+  /** Replaces the list; [] removes every port. */
+  servicePorts: servicePortsSchema.optional(),
   /** Must be `dev` or one of the pool's revisions; it applies at each instance's next boot. */
   revision: revisionSchema.optional(),
   /** A new source for the next `mvm pool build` (as at create); `devImage` goes back to dev. */
@@ -161,6 +174,12 @@ export const instanceListQuerySchema = z.strictObject({
   tenant: idSchema.optional(),
   pool: idSchema.optional(),
   node: idSchema.optional(),
+});
+export const metricsQuerySchema = z.strictObject({ tenant: idSchema.optional() });
+export const followEventsQuerySchema = z.strictObject({
+  tenant: idSchema.optional(),
+  /** Events with a higher id; default: from now. A Last-Event-ID header wins over it. */
+  after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 export const eventsQuerySchema = z.strictObject({
   tenant: idSchema.optional(),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { rolloutSchema } from './rollouts.ts';
 import {
   desiredStatusSchema,
   idSchema,
@@ -53,6 +54,11 @@ export const poolSchema = z.object({
   critical: z.boolean(),
   minRunningSecs: z.number().int(),
   minWarmSecs: z.number().int(),
+  /** Idle policy: seconds idle before an instance goes warm, then sleeping; 0 = off. */
+  idleWarmAfterSecs: z.number().int(),
+  idleSleepAfterSecs: z.number().int(),
+  /** TCP ports of the pool's service: a connection to one wakes a sleeping instance. */
+  servicePorts: z.array(z.number().int()),
   createdAt: z.string(),
   updatedAt: z.string(),
   version: z.number().int(),
@@ -63,6 +69,8 @@ export const poolDetailSchema = poolSchema.extend({
   /** How many of the pool's instances are in each observed status. */
   statuses: z.record(z.string(), z.number().int()),
   instances: z.number().int(),
+  /** The pool's latest rollout (contract/rollouts.ts); null when it never had one. */
+  rollout: rolloutSchema.nullable().optional(),
 });
 export type PoolDetailView = z.infer<typeof poolDetailSchema>;
 
@@ -83,6 +91,11 @@ export const instanceSchema = z.object({
   pressureSleptAt: z.string().nullable(),
   /** Asked to sleep with force (its node snapshots it even while busy). */
   sleepForced: z.boolean().optional(),
+  /** The slot (running or warm) the idle policy holds it below; null when it is in its slot. */
+  idleSlot: z.enum(['running', 'warm']).nullable(),
+  /** The revision a running rollout pinned it to (its node restarts it on that one). */
+  pinnedRevision: z.string().nullable().optional(),
+  pinnedAt: z.string().nullable().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   version: z.number().int(),

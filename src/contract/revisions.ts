@@ -40,6 +40,7 @@ export const revisionManifestSchema = z.strictObject({
   initDrive: z.literal('node'),
   workload: runSpecSchema.nullable(),
   runSpec: artifactRefSchema.nullable(),
+  drives: z.strictObject({ secrets: z.boolean(), config: z.boolean() }).optional(),
 });
 
 /** The revision id of a manifest: the sha256 of its canonical JSON. */

@@ -41,6 +41,7 @@ import { createServices, type Services } from './services/index.ts';
 import type { JobSettings } from './services/job-service.ts';
 import { upgradeOf } from './websocket-upgrade.ts';
 import type { Logger } from '../ports/logger.ts';
+import type { CoordinatorMetrics } from './metrics/coordinator-metrics.ts';
 import type { ImageDeps } from './builds/image-deps.ts';
 
 export interface CoordinatorAppDeps {
@@ -109,6 +110,7 @@ function register(
   def: RouteDef,
   handlers: Handlers,
   credentials: Credentials,
+  metrics: CoordinatorMetrics,
 ): void {
   const handler = handlers[name] as (
     input: Access & ParsedInput & { request: Request },
@@ -116,6 +118,7 @@ function register(
   app.on(
     def.method.toUpperCase(),
     `/v1${def.path}`,
+    timed(name, metrics),
     requireScope(name, def, credentials),
     async (c) => {
       const input = await parseRouteInput(c, def);
@@ -125,6 +128,15 @@ function register(
       return c.json(result as object, def.status as 200 | 201);
     },
   );
+}
+
+/** Observes each request's latency under its route's name, whatever it was answered. */
+function timed(route: string, metrics: CoordinatorMetrics): MiddlewareHandler {
+  return async (c, next) => {
+    const started = performance.now();
+    await next();
+    metrics.request(route, c.req.method, c.res.status, (performance.now() - started) / 1000);
+  };
 }
 
 /**
@@ -208,7 +220,7 @@ export function createCoordinatorApp(deps: CoordinatorAppDeps): CoordinatorApp {
   for (const [name, def] of Object.entries(routes) as [RouteName, RouteDef][]) {
     if (def.websocket)
       registerSocket(app, name as WebSocketRouteName, def, socketHandlers, credentials);
-    else register(app, name as JsonRouteName, def, handlers, credentials);
+    else register(app, name as JsonRouteName, def, handlers, credentials, services.metrics.process);
   }
   app.notFound((c) =>
     c.json(

@@ -69,7 +69,10 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
 
     createPool: ({ principal, params, body }) => s.pools.create(principal, params.tenant, body),
     listPools: ({ params }) => s.pools.list(params.tenant),
-    getPool: ({ params }) => s.pools.get(params.tenant, params.pool),
+    getPool: async ({ params }) => ({
+      ...(await s.pools.get(params.tenant, params.pool)),
+      rollout: await s.rollouts.get(params.tenant, params.pool),
+    }),
     updatePool: ({ principal, params, body }) =>
       s.pools.update(principal, params.tenant, params.pool, body),
     scalePool: ({ principal, params, body }) =>
@@ -118,6 +121,22 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     // A destroyed tenant's history stays readable to the admin.
     listEvents: ({ tenant, query }) =>
       s.events.list({ ...(tenant !== undefined ? { tenantId: tenant } : {}), limit: query.last }),
+    followEvents: async ({ tenant, query, request }) => {
+      const header = request.headers.get('last-event-id');
+      const resume = header !== null && /^\d{1,15}$/.test(header) ? Number(header) : query.after;
+      const stream = await s.eventStream.open(tenant, resume, request.signal);
+      return new Response(stream, {
+        headers: {
+          'content-type': 'text/event-stream',
+          'cache-control': 'no-cache',
+          'x-accel-buffering': 'no',
+        },
+      });
+    },
+    metrics: async ({ principal, tenant }) => {
+      const scrape = await s.metrics.scrape(tenant, principal.kind === 'admin');
+      return new Response(scrape.text, { headers: { 'content-type': scrape.contentType } });
+    },
 
     getNodeReport: ({ params }) => s.reports.node(params.node),
     getInstanceStats: ({ params }) =>
@@ -139,8 +158,17 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     cancelJob: ({ principal, params }) => s.jobs.cancel(principal, params.tenant, params.job),
     retryJob: ({ principal, params }) => s.jobs.retry(principal, params.tenant, params.job),
     claimJobs: ({ params, body }) => s.jobs.claim(params.node, body),
-    heartbeatJob: ({ params, body }) => s.jobs.heartbeat(params.job, body.token, body.leaseMs),
-    completeJob: ({ params, body }) => s.jobs.complete(params.job, body),
+    heartbeatJob: ({ params, body }) =>
+      s.jobs.heartbeat(params.node, params.job, body.token, body.leaseMs),
+    completeJob: ({ params, body }) => s.jobs.complete(params.node, params.job, body),
+    jobModule: ({ params, body }) => s.journal.module(params.node, params.job, body.token),
+    jobJournal: ({ params, body }) => s.journal.entries(params.node, params.job, body.token),
+    recordEffect: ({ params, body }) => s.journal.record(params.node, params.job, body),
+    markEffectSent: ({ params, body }) =>
+      s.journal.markSent(params.node, params.job, params.seq, body.token),
+    completeEffect: ({ params, body }) =>
+      s.journal.complete(params.node, params.job, params.seq, body),
+    parkJob: ({ params, body }) => s.journal.park(params.node, params.job, body),
     getPoolConfig: ({ params }) => s.poolConfigs.get(params.tenant, params.pool),
     setPoolConfig: ({ principal, params, body }) =>
       s.poolConfigs.set(principal, params.tenant, params.pool, body),
@@ -154,6 +182,10 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     getBuild: ({ params, query }) =>
       s.builds.progress(params.tenant, params.pool, params.build, query.logFrom),
     listRevisions: ({ params }) => s.builds.revisions(params.tenant, params.pool),
+    startRollout: ({ principal, params, body }) =>
+      s.rollouts.start(principal, params.tenant, params.pool, body),
+    rollbackPool: ({ principal, params }) =>
+      s.rollouts.rollback(principal, params.tenant, params.pool),
     getRevisionLog: ({ params }) => s.builds.log(params.tenant, params.pool, params.revision),
     nodeRevision: ({ params }) => s.nodeArtifacts.manifest(params.node, params.revision),
     nodeArtifact: ({ params, request }) =>

@@ -84,6 +84,9 @@ function requestBody(def: RouteDef): JsonSchema {
 }
 
 function successOf(def: RouteDef): JsonSchema {
+  if (def.text !== undefined) {
+    return { description: 'text', content: { [def.text]: { schema: { type: 'string' } } } };
+  }
   if (def.stream?.kind === 'download') {
     return {
       description: 'the bytes (206 with Content-Range for a Range request)',

@@ -19,7 +19,10 @@ import { sweepJobs } from './jobs/job-sweeper.ts';
 import type { JobSettings } from './services/job-service.ts';
 import { secureDataDir } from './data-dir.ts';
 import { loadOrCreateSigningKey } from './desired/signing-key.ts';
+import { watchIdle } from './idle-loop.ts';
 import { watchNodeHealth } from './node-health-loop.ts';
+import { watchRollouts } from './rollout-loop.ts';
+import { collectArtifactsEvery } from './services/artifact-gc.ts';
 import type { PeerCertificate } from './node-auth.ts';
 import {
   ensureServerCertificate,
@@ -54,6 +57,8 @@ export interface ServeSettings {
   nodeCertValidityMs?: number;
   /** A ready node silent for longer than this is declared lost; default 30 s. */
   nodeLostAfterMs?: number;
+  /** How often the pools' idle policies are applied; default 5 s (idle-loop.ts). */
+  idleCheckMs?: number;
   /** How long sessions wait for a woken instance and a node's tunnel (tests shorten them). */
   execTimeouts?: Partial<ExecTimeouts>;
   /** Job quota, module memory limit and retry policy; defaults when absent. */
@@ -183,6 +188,12 @@ export async function serveCoordinator(
     const ca = await OpensslCa.loadOrCreate(join(settings.dataDir, 'ca'), runner);
     const tlsServer = await serverCertificate(settings, ca, runner);
     const notifier = new ChangeNotifier();
+    const images = coordinatorImages({
+      dataDir: settings.dataDir,
+      runner,
+      clock: systemClock,
+      ...(settings.images ?? { dev: { cacheDir: DEFAULT_CACHE_DIR } }),
+    });
     const { app, services } = createCoordinatorApp({
       store,
       notifier,
@@ -204,12 +215,7 @@ export async function serveCoordinator(
       ...(settings.execTimeouts ? { execTimeouts: settings.execTimeouts } : {}),
       adminTokenHome: adminToken.home,
       secretsKeyring,
-      images: coordinatorImages({
-        dataDir: settings.dataDir,
-        runner,
-        clock: systemClock,
-        ...(settings.images ?? { dev: { cacheDir: DEFAULT_CACHE_DIR } }),
-      }),
+      images,
     });
     const failedBuilds = await services.buildRunner?.recover();
     if (failedBuilds) logger.warn({ builds: failedBuilds }, 'builds cut short by a restart failed');
@@ -242,6 +248,17 @@ export async function serveCoordinator(
       .start()
       .catch((err: unknown) => logger.error({ err }, 'sleep-policy re-checks not restored'));
     const health = watchNodeHealth({ health: services.health, clock: systemClock, logger });
+    const idle = watchIdle({
+      idle: services.idle,
+      logger,
+      ...(settings.idleCheckMs !== undefined ? { everyMs: settings.idleCheckMs } : {}),
+    });
+    const rollouts = watchRollouts({ rollouts: services.rollouts, logger });
+    // Artifacts only destroyed pools' revisions named go (after a grace age; never mid-build).
+    const artifactGc = collectArtifactsEvery(
+      { store, clock: systemClock, logger },
+      images.artifacts,
+    );
     // Other replicas' submits wake this one's waiting claims (Postgres; nothing on SQLite).
     const jobListener = listenForJobs(
       settings.databaseUrl,
@@ -275,6 +292,9 @@ export async function serveCoordinator(
         await services.rechecks.close();
         await services.buildRunner?.close();
         await health.stop();
+        await idle.stop();
+        await rollouts.stop();
+        await artifactGc.stop();
         stopRefreshing();
         await stopListening(server);
         await store.close();

@@ -105,6 +105,7 @@ export function buildNodeDocument(
           ...(i.desiredStatus === 'sleeping' && i.sleepForced === true
             ? { forceSleep: true as const }
             : {}),
+          ...(i.pinnedRevision ? { revision: i.pinnedRevision } : {}),
         }));
       const workload = workloads.get(`${tenant.id}/${pool.id}`);
       if (mine.length > 0) tenantPools.push(desiredPool(pool, mine, workload));

@@ -1,5 +1,6 @@
 import { ConflictError, ValidationError } from './errors.ts';
 import { isValidId } from './ids.ts';
+import type { IdleSlot } from './idle-policy.ts';
 import { validateCounts } from './pool-spec.ts';
 import type { DesiredStatus, InstanceStatus, PoolCounts } from './model.ts';
 import {
@@ -24,6 +25,11 @@ export interface MaterializeInstance {
    * pressure-sleep.ts); null or absent otherwise.
    */
   pressureSleptAt?: string | null;
+  /**
+   * The slot the idle policy holds the instance below (core/idle-policy.ts); null or absent
+   * when it is where its slot puts it.
+   */
+  idleSlot?: IdleSlot | null;
 }
 
 export interface MaterializeInput {
@@ -120,16 +126,26 @@ function isPressureSlept(instance: MaterializeInstance): boolean {
   return instance.pressureSleptAt !== null && instance.pressureSleptAt !== undefined;
 }
 
+function idleSlotOf(instance: MaterializeInstance): IdleSlot | undefined {
+  return instance.idleSlot === null ? undefined : instance.idleSlot;
+}
+
 /**
- * How the slots see an instance. One held asleep by pressure is still its pool's warm one: the
- * slots treat it as meant to be warm, so no other instance is woken in its place.
+ * How the slots see an instance. One held asleep by pressure is still its pool's warm one, and
+ * one the idle policy keeps lower still holds its slot: the slots treat each as meant for that
+ * slot, so no other instance is woken or created in its place.
  */
 function asSeen(instance: MaterializeInstance): MaterializeInstance {
+  const idle = idleSlotOf(instance);
+  if (idle !== undefined) return { ...instance, desiredStatus: idle };
   return isPressureSlept(instance) ? { ...instance, desiredStatus: 'warm' } : instance;
 }
 
 /** The assignment an instance needs, if any, once its slot is known. */
 function assignmentFor(instance: MaterializeInstance, to: DesiredStatus): Assignment[] {
+  // Kept in its slot, an instance the idle policy lowered stays lower until it is woken.
+  const idle = idleSlotOf(instance);
+  if (idle !== undefined) return to === idle ? [] : [{ id: instance.id, desiredStatus: to }];
   // Kept in the warm slot, a pressure-slept instance stays asleep until the scheduler wakes it;
   // anywhere else it goes where the counts send it, and the marker goes with the assignment.
   if (isPressureSlept(instance))

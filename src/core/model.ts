@@ -74,6 +74,11 @@ export interface Pool {
   /** Sleep policy: seconds an instance stays running, then warm, before it may be demoted. */
   minRunningSecs: number;
   minWarmSecs: number;
+  /** Idle policy (core/idle-policy.ts): seconds idle before warm, then sleeping; 0 = off. */
+  idleWarmAfterSecs: number;
+  idleSleepAfterSecs: number;
+  /** TCP ports the pool's service listens on: a connection to one wakes a sleeping instance. */
+  servicePorts: number[];
   createdAt: string;
   updatedAt: string;
   version: number;
@@ -108,6 +113,18 @@ export interface Instance {
    * sleep of a busy guest is refused and retried). Absent = false.
    */
   sleepForced?: boolean;
+  /**
+   * The slot (`running` or `warm`) the instance holds while the idle policy keeps it lower;
+   * null when it is where its slot puts it. Like pressureSleptAt, it keeps re-materializing
+   * from waking it or starting another in its place.
+   */
+  idleSlot: 'running' | 'warm' | null;
+  /**
+   * The revision a rollout pinned it to (its node restarts it on that one) and when; absent or
+   * null when not pinned.
+   */
+  pinnedRevision?: string | null;
+  pinnedAt?: string | null;
   createdAt: string;
   updatedAt: string;
   version: number;

@@ -43,6 +43,11 @@ export interface ObservedInstance {
   status: InstanceStatus;
   /** The record already holds the spec the document gives, so no `put` is needed. */
   specCurrent: boolean;
+  /**
+   * Its VM (or snapshot) runs a revision other than the one a rollout pinned it to: it is
+   * stopped, takes the new spec, and goes back to its desired status from a cold boot.
+   */
+  restart?: boolean;
 }
 
 /** An instance no step sequence takes to its desired status (it is `destroyed` already). */
@@ -71,17 +76,19 @@ export function isUpStep(step: PlanStep): boolean {
  * tenant destroy deletes the instances outright). Steps that bring instances up come first, in
  * role order (gateways first: the network is there before what routes through it); steps that
  * take them down follow in reverse role order (gateways last: workers stop sending first). An
- * instance's own steps keep their order: every path goes up before it goes down.
+ * instance's own steps keep their order: every path goes up before it goes down, except a
+ * restart (stop, put, up again), which runs whole with the steps that bring instances up.
  */
 export function plan(
   desired: readonly DesiredInstance[],
   observed: readonly ObservedInstance[],
 ): ReconcilePlan {
-  const paths: { role: Role; steps: PlanStep[] }[] = [];
+  const paths: { role: Role; steps: PlanStep[]; restart: boolean }[] = [];
   const stuck: StuckInstance[] = [];
   for (const w of wantedOf(desired, observed)) {
     try {
-      paths.push({ role: w.role, steps: planInstance(w.instance, w.seen, w.status) });
+      const steps = planInstance(w.instance, w.seen, w.status);
+      paths.push({ role: w.role, steps, restart: isRestart(steps) });
     } catch (error) {
       if (!(error instanceof IllegalTransitionError) || !w.seen) throw error;
       stuck.push({
@@ -92,11 +99,19 @@ export function plan(
       });
     }
   }
-  const up = sortByRole(paths, (p) => p.role, 'up').flatMap((p) => p.steps.filter(isUpStep));
+  const up = sortByRole(paths, (p) => p.role, 'up').flatMap((p) =>
+    p.restart ? p.steps : p.steps.filter(isUpStep),
+  );
   const down = sortByRole(paths, (p) => p.role, 'down').flatMap((p) =>
-    p.steps.filter((s) => !isUpStep(s)),
+    p.restart ? [] : p.steps.filter((s) => !isUpStep(s)),
   );
   return { steps: [...up, ...down], stuck };
+}
+
+/** A path that goes down before it goes up: a restart on a pinned revision. */
+function isRestart(steps: readonly PlanStep[]): boolean {
+  const firstUp = steps.findIndex(isUpStep);
+  return firstUp > 0 && steps.slice(0, firstUp).some((s) => s.kind === 'stop');
 }
 
 /** Every named instance with its record, then the records nobody names, wanted destroyed. */
@@ -117,7 +132,7 @@ function wantedOf(desired: readonly DesiredInstance[], observed: readonly Observ
  */
 export function planInstance(
   instance: string,
-  observed: Pick<ObservedInstance, 'status' | 'specCurrent'> | undefined,
+  observed: Pick<ObservedInstance, 'status' | 'specCurrent' | 'restart'> | undefined,
   desired: DesiredStatus,
 ): PlanStep[] {
   if (!observed) {
@@ -128,6 +143,13 @@ export function planInstance(
     ];
   }
   const { status } = observed;
+  if (observed.restart === true && desired !== 'destroyed' && status !== 'stopped') {
+    return [
+      ...moves(instance, status, 'stopped'),
+      { kind: 'put', instance, from: 'stopped', to: 'stopped' },
+      ...moves(instance, 'stopped', desired),
+    ];
+  }
   const put: PlanStep[] =
     observed.specCurrent || desired === 'destroyed'
       ? []

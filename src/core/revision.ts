@@ -1,6 +1,7 @@
 import type { RunSpec } from '../contract/oci-image.ts';
 import { canonicalJson } from './desired-doc.ts';
 import type { PoolSource } from './pool-source.ts';
+import type { RoleDriveSet } from './roles.ts';
 
 /**
  * A revision: an immutable guest image a pool can run, recorded by `mvm pool build`. Its id is
@@ -41,6 +42,12 @@ export interface RevisionManifest {
    */
   workload: RunSpec | null;
   runSpec: ArtifactRef | null;
+  /**
+   * The optional drives the pool's role gets with this revision, as the flake's
+   * mvm-profiles.toml declares them (core/profiles.ts); absent, the role's own set
+   * (core/roles.ts). Absent rather than null so revisions built before it keep their ids.
+   */
+  drives?: RoleDriveSet;
 }
 
 /** What a revision was built from, as the build found it (not as the pool says now). */

@@ -36,9 +36,28 @@ export function sortByRole<T>(
   return [...items].sort((a, b) => sign * (priorities[getRole(a)] - priorities[getRole(b)]));
 }
 
-/** The drives an instance of `role` gets, in attach order (rootfs is always the first). */
-export function drivesForRole(role: Role): DriveKind[] {
-  return [...drivesByRole[role]];
+/**
+ * The optional drives a revision declares for its role (a flake's `mvm-profiles.toml`,
+ * `requires_secrets_drive` / `requires_config_drive`), recorded in the revision's manifest.
+ */
+export interface RoleDriveSet {
+  secrets: boolean;
+  config: boolean;
+}
+
+/**
+ * The drives an instance of `role` gets, in attach order (rootfs is always the first): the
+ * revision's declared set when it has one, else the role's own. A builder runs tenant build
+ * code, so it never gets a secrets drive, whatever a revision declares.
+ */
+export function drivesForRole(role: Role, declared?: RoleDriveSet | null): DriveKind[] {
+  if (!declared) return [...drivesByRole[role]];
+  return [
+    'rootfs',
+    'data',
+    ...(declared.secrets && role !== 'builder' ? (['secrets'] as const) : []),
+    ...(declared.config ? (['config'] as const) : []),
+  ];
 }
 
 /** Whether instances of `role` get a drive of `kind` (secrets and config are per role). */

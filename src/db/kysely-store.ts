@@ -13,12 +13,14 @@ import type {
   PoolRepo,
   Repos,
   RevisionRepo,
+  RolloutRepo,
   SecretRepo,
   Store,
   TenantRepo,
   TokenRepo,
 } from '../ports/store.ts';
-import type { JobModuleRepo, JobQueue, JobRepo } from '../ports/job-store.ts';
+import type { JobJournal, JobModuleRepo, JobQueue, JobRepo } from '../ports/job-store.ts';
+import { KyselyJobJournal } from './repos/job-journal-repo.ts';
 import { KyselyJobQueue } from './repos/job-queue-repo.ts';
 import { KyselyJobModuleRepo } from './repos/job-module-repo.ts';
 import { KyselyJobRepo } from './repos/job-repo.ts';
@@ -34,6 +36,7 @@ import { KyselyNodeRepo } from './repos/node-repo.ts';
 import { KyselyPoolConfigRepo } from './repos/pool-config-repo.ts';
 import { KyselyPoolRepo } from './repos/pool-repo.ts';
 import { KyselyRevisionRepo } from './repos/revision-repo.ts';
+import { KyselyRolloutRepo } from './repos/rollout-repo.ts';
 import { KyselySecretRepo } from './repos/secret-repo.ts';
 import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
@@ -60,8 +63,10 @@ export function reposFor(db: Kysely<Database>): Repos {
     jobs: new KyselyJobRepo(db),
     jobModules: new KyselyJobModuleRepo(db),
     jobQueue: new KyselyJobQueue(db),
+    jobJournal: new KyselyJobJournal(db),
     revisions: new KyselyRevisionRepo(db),
     builds: new KyselyBuildRepo(db),
+    rollouts: new KyselyRolloutRepo(db),
   };
 }
 
@@ -83,8 +88,10 @@ export class KyselyStore implements Store {
   readonly jobs: JobRepo;
   readonly jobModules: JobModuleRepo;
   readonly jobQueue: JobQueue;
+  readonly jobJournal: JobJournal;
   readonly revisions: RevisionRepo;
   readonly builds: BuildRepo;
+  readonly rollouts: RolloutRepo;
   private closed = false;
 
   constructor(
@@ -108,8 +115,10 @@ export class KyselyStore implements Store {
     this.jobs = repos.jobs;
     this.jobModules = repos.jobModules;
     this.jobQueue = repos.jobQueue;
+    this.jobJournal = repos.jobJournal;
     this.revisions = repos.revisions;
     this.builds = repos.builds;
+    this.rollouts = repos.rollouts;
   }
 
   /**

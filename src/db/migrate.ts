@@ -14,6 +14,9 @@ import { nodeReportsMigration } from './migrations/0010-node-reports.ts';
 import { instanceSleepForceMigration } from './migrations/0011-instance-sleep-force.ts';
 import { revisionsMigration } from './migrations/0012-revisions.ts';
 import { jobsMigration } from './migrations/0013-jobs.ts';
+import { rolloutsMigration } from './migrations/0014-rollouts.ts';
+import { jobEffectsMigration } from './migrations/0015-job-effects.ts';
+import { idlePolicyMigration } from './migrations/0016-idle-policy.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -33,6 +36,9 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0011-instance-sleep-force': instanceSleepForceMigration(),
     '0012-revisions': revisionsMigration(),
     '0013-jobs': jobsMigration(dialect),
+    '0014-rollouts': rolloutsMigration(),
+    '0015-job-effects': jobEffectsMigration(),
+    '0016-idle-policy': idlePolicyMigration(),
   };
 }
 

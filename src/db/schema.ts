@@ -19,8 +19,11 @@ export interface Database {
   pool_configs: PoolConfigsTable;
   jobs: JobsTable;
   job_modules: JobModulesTable;
+  job_effects: JobEffectsTable;
+  job_kv: JobKvTable;
   revisions: RevisionsTable;
   builds: BuildsTable;
+  rollouts: RolloutsTable;
 }
 
 export interface TenantsTable {
@@ -65,6 +68,10 @@ export interface PoolsTable {
   critical: number;
   min_running_secs: number;
   min_warm_secs: number;
+  /** Migration 0016: the idle policy (0 = off) and the service ports, a JSON array. */
+  idle_warm_after_secs: number;
+  idle_sleep_after_secs: number;
+  service_ports: string;
   created_at: string;
   updated_at: string;
   version: number;
@@ -86,6 +93,11 @@ export interface InstancesTable {
   pressure_slept_at: string | null;
   /** 1: asked to sleep with force (migration 0011). */
   sleep_forced: number;
+  /** Migration 0016: the slot held while the idle policy keeps the instance lower. */
+  idle_slot: string | null;
+  /** The revision a rollout pinned it to, and when (migration 0014). */
+  pinned_revision: string | null;
+  pinned_at: string | null;
   created_at: string;
   updated_at: string;
   version: number;
@@ -237,6 +249,34 @@ export interface JobsTable {
   version: number;
 }
 
+/** Migration 0015: the effect journal (core/jobs/effect-journal.ts names each column). */
+export interface JobEffectsTable {
+  job_id: string;
+  seq: number;
+  op: string;
+  request_hash: string;
+  /** JSON text */
+  request: string;
+  /** recorded | sent | completed */
+  state: string;
+  /** 0 or 1 */
+  idempotent: number;
+  /** JSON text */
+  response: string | null;
+  attempt: number;
+  recorded_at: string;
+  completed_at: string | null;
+}
+
+/** Migration 0015: the tenants' job KV (kv_get, kv_set). */
+export interface JobKvTable {
+  tenant_id: string;
+  key: string;
+  value: string;
+  version: number;
+  updated_at: string;
+}
+
 export interface RevisionsTable {
   tenant_id: string;
   pool_id: string;
@@ -268,4 +308,28 @@ export interface BuildsTable {
   started_by: string;
   started_at: string;
   finished_at: string | null;
+}
+
+/** One per pool: its latest rollout (migration 0014). */
+export interface RolloutsTable {
+  tenant_id: string;
+  pool_id: string;
+  state: string;
+  from_revision: string;
+  to_revision: string;
+  canary: number;
+  max_unavailable: number;
+  /** 0 or 1 */
+  include_sleeping: number;
+  ready_timeout_ms: number;
+  /** 0 or 1: every canary was ready once. */
+  canaries_done: number;
+  /** JSON RolloutProgressCounts */
+  progress: string;
+  reason: string | null;
+  started_by: string;
+  started_at: string;
+  updated_at: string;
+  finished_at: string | null;
+  version: number;
 }

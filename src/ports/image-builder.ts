@@ -2,6 +2,7 @@ import type { Role } from '../core/model.ts';
 import type { PoolSource, PoolSourceKind } from '../core/pool-source.ts';
 import type { RunSpec } from '../contract/oci-image.ts';
 import type { RevisionSource } from '../core/revision.ts';
+import type { RoleDriveSet } from '../core/roles.ts';
 
 /**
  * Turns a pool's source into the files of a revision. One builder per kind of source
@@ -34,6 +35,8 @@ export interface BuiltImage {
   /** The workload and its run-spec drive (drivers/image/run-spec-drive.ts), if the image has one. */
   workload: { spec: RunSpec; drive: string } | null;
   source: RevisionSource;
+  /** The role's drive set from the flake's mvm-profiles.toml, when it has one. */
+  drives?: RoleDriveSet;
 }
 
 export interface ImageBuilder {

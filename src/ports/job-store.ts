@@ -1,5 +1,6 @@
 import type { Job, JobState } from '../core/jobs/job.ts';
 import type { RetryPolicy } from '../core/jobs/backoff.ts';
+import type { EffectEntry, EffectOp } from '../core/jobs/effect-journal.ts';
 
 /** A job module as stored: content-addressed per tenant by the sha256 of its bytes. */
 export interface JobModule {
@@ -77,6 +78,11 @@ export interface JobQueue {
   claim(request: ClaimRequest): Promise<Job[]>;
   heartbeat(id: string, token: string, at: string, leaseMs: number): Promise<Job | undefined>;
   succeed(id: string, token: string, at: string, result: string): Promise<Job | undefined>;
+  /**
+   * A sleeping job gives its lease back: queued again, due at `runAt`. Not an attempt that
+   * failed or was lost; its journal carries it on from where it slept.
+   */
+  park(id: string, token: string, at: string, runAt: string): Promise<Job | undefined>;
   fail(
     id: string,
     token: string,
@@ -97,4 +103,44 @@ export interface JobQueue {
   announce(tenantId: string, poolId: string): Promise<void>;
   /** How many of the tenant's jobs are running now. */
   runningCount(tenantId: string): Promise<number>;
+}
+
+/** Who writes to a job's journal: the lease holder's token, checked at `at` (lease_lost). */
+export interface JournalFence {
+  jobId: string;
+  token: string;
+  at: string;
+}
+
+export interface RecordEffect {
+  seq: number;
+  op: EffectOp;
+  requestHash: string;
+  request: string;
+  idempotent: boolean;
+}
+
+/**
+ * The durable effect journal. Every write is fenced like a worker's queue write: in the same
+ * transaction it checks that the job is running under `fence.token` with an unexpired lease
+ * (and holds the job's row until commit), and returns undefined when not: the worker must stop.
+ * Call inside Store.transaction.
+ */
+export interface JobJournal {
+  entries(jobId: string): Promise<EffectEntry[]>;
+  /** Appends the call at its seq, or keeps the same unfinished call; ConflictError otherwise. */
+  record(fence: JournalFence, call: RecordEffect): Promise<EffectEntry | undefined>;
+  /** Marks an external write as possibly sent (just before sending it). */
+  markSent(fence: JournalFence, seq: number): Promise<EffectEntry | undefined>;
+  /**
+   * Completes entry `seq` with `response`, or for kv_get/kv_set performs it on the tenant's KV
+   * and records the store's answer, in this transaction. An already completed entry is answered
+   * as it is (a retried request changes nothing).
+   */
+  complete(
+    fence: JournalFence,
+    seq: number,
+    response: string | undefined,
+  ): Promise<EffectEntry | undefined>;
+  kvGet(tenantId: string, key: string): Promise<{ value: string; version: number } | undefined>;
 }

@@ -9,7 +9,8 @@ import type {
   Tenant,
 } from '../core/model.ts';
 import type { DiskReport, InstanceSample } from '../contract/node-report.ts';
-import type { JobModuleRepo, JobQueue, JobRepo } from './job-store.ts';
+import type { Rollout } from '../core/rollout-plan.ts';
+import type { JobJournal, JobModuleRepo, JobQueue, JobRepo } from './job-store.ts';
 import type { Build, BuildStatus, Revision } from '../core/revision.ts';
 
 /**
@@ -69,6 +70,9 @@ export type PoolPatch = Partial<
     | 'critical'
     | 'minRunningSecs'
     | 'minWarmSecs'
+    | 'idleWarmAfterSecs'
+    | 'idleSleepAfterSecs'
+    | 'servicePorts'
   >
 >;
 
@@ -103,8 +107,21 @@ export type InstancePatch = Partial<
     | 'lastActiveAt'
     | 'pressureSleptAt'
     | 'sleepForced'
+    | 'idleSlot'
+    | 'pinnedRevision'
+    | 'pinnedAt'
   >
 >;
+
+/** How many instances share one tenant, pool, node, status and desired status. */
+export interface InstanceTally {
+  tenantId: string;
+  poolId: string;
+  nodeId: string | null;
+  status: InstanceStatus;
+  desiredStatus: DesiredStatus;
+  count: number;
+}
 
 export interface InstanceRepo {
   /** Throws AlreadyExistsError for a duplicate key, ConflictError for an IP already in use. */
@@ -112,8 +129,10 @@ export interface InstanceRepo {
   get(key: InstanceKey): Promise<Instance | undefined>;
   list(filter?: InstanceFilter): Promise<Instance[]>;
   usedIps(tenantId: string): Promise<string[]>;
+  /** Instances counted by tenant, pool, node, status and desired status (for metrics). */
+  tally(): Promise<InstanceTally[]>;
   /**
-   * CAS on version. Clears the pressure-sleep marker: whoever sets it now decides. `force`
+   * CAS on version. Clears the pressure-sleep and idle markers: whoever sets it now decides. `force`
    * marks a sleep forced; any other desired status clears the mark.
    */
   setDesired(
@@ -158,6 +177,8 @@ export interface AuditRepo {
   append(event: Omit<AuditEvent, 'id'>): Promise<AuditEvent>;
   /** Newest first. */
   list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]>;
+  /** Oldest first: events with an id above `afterId`, at most `limit`. */
+  since(filter: { tenantId?: string; afterId: number; limit: number }): Promise<AuditEvent[]>;
 }
 
 export interface TokenRecord {
@@ -373,6 +394,19 @@ export interface BuildRepo {
   deleteAll(tenantId: string, poolId: string): Promise<number>;
 }
 
+/** A pool's latest rollout (core/rollout-plan.ts). */
+export interface RolloutRepo {
+  get(tenantId: string, poolId: string): Promise<Rollout | undefined>;
+  /** Rollouts still acting (running or rolling back), every pool. */
+  active(): Promise<Rollout[]>;
+  /**
+   * Compare-and-set on version: `expectedVersion` 0 replaces whatever finished rollout the
+   * pool had with a new one. Throws ConflictError when the stored version moved.
+   */
+  put(rollout: Rollout, expectedVersion: number): Promise<Rollout>;
+  delete(tenantId: string, poolId: string): Promise<void>;
+}
+
 export interface Repos {
   locks: LockRepo;
   tenants: TenantRepo;
@@ -390,8 +424,10 @@ export interface Repos {
   jobs: JobRepo;
   jobModules: JobModuleRepo;
   jobQueue: JobQueue;
+  jobJournal: JobJournal;
   revisions: RevisionRepo;
   builds: BuildRepo;
+  rollouts: RolloutRepo;
 }
 
 export interface Store extends Repos {

@@ -187,6 +187,13 @@ describe('loadAgentConfig', () => {
     ]);
   });
 
+  it('arms the fault hook only for a named fault point (MVM_FAULT)', () => {
+    expect(load({}).fault).toBeUndefined();
+    expect(load({ env: { MVM_FAULT: 'sleep.after-snapshot' } }).fault).toBe('sleep.after-snapshot');
+    const [problem] = problemsOf(() => load({ env: { MVM_FAULT: 'sleep' } }));
+    expect(problem).toMatch(/^fault 'sleep' \(from env MVM_FAULT\): use create\.after-record, /);
+  });
+
   it('refuses an unreadable named file, bad JSON and a non-object agent section', () => {
     expect(problemsOf(() => load({ flags: { config: '/nope.json' } }))).toEqual([
       'config file /nope.json cannot be read; check the path given by --config or MVM_CONFIG',

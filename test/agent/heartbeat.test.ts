@@ -26,7 +26,7 @@ function record(instanceId: string, status: VmRecord['status'], pid: number | nu
     poolId: 'web',
     instanceId,
     status,
-    spec: { vcpus: 2, memMib: 512, tap: 'mvt42-9' },
+    spec: { vcpus: 2, memMib: 512, tap: 'mvt42-9', revision: 'dev' },
     handle: pid === null ? null : { pid },
   } as unknown as VmRecord;
 }

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -71,6 +72,36 @@ describe('startAgent', () => {
     await agent.close();
     await agent.close();
     expect(existsSync(socket)).toBe(false);
+  });
+
+  it('the local API reads at most 1 MiB of a body: more is a 413 and nothing is created', async () => {
+    const dir = await dataDir();
+    const socket = join(dir, 'run', 'local.sock');
+    const agent = await start(
+      testAgentConfig(dir, { MVM_NETWORK: 'off', MVM_AGENT_SOCKET: socket }),
+    );
+    const body = JSON.stringify({ vcpus: 1, memMib: 128, pad: 'x'.repeat(2 * 1024 * 1024) });
+    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(
+        {
+          socketPath: socket,
+          method: 'PUT',
+          path: '/v1/local/tenants/t/pools/p/instances/i',
+          headers: { 'content-type': 'application/json', 'content-length': body.length },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(answer.status).toBe(413);
+    expect(JSON.parse(answer.text)).toMatchObject({ error: { code: 'payload_too_large' } });
+    expect(await agent.runtime.list()).toEqual([]);
   });
 
   it('production on a host that never joined fails before anything is built', async () => {

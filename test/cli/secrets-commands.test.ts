@@ -15,7 +15,7 @@ let files: string;
 
 const LITERAL = 'literal-secret-2c9e71d4';
 const FROM_FILE = 'file-secret-8b3f05a6\nsecond line\n';
-const GATEWAY_JSON = '{\n  "upstream": "10.0.0.1"\n}\n';
+const GATEWAY_JSON = '{"routes":[{"to":"10.1.0.0/16","via":"10.0.0.1"}]}\n';
 
 beforeAll(async () => {
   coordinator = await startInProcessCoordinator();
@@ -110,7 +110,7 @@ describe('pool config commands', () => {
   it('sets files from disk and NAME=VALUE, reads them back, and unsets', async () => {
     const set = await ok(`mvm pool config set acme/gw ${files}/gateway.json MODE=edge`);
     expect(set).toMatch(/^version: +1$/m);
-    expect(set).toMatch(/^\/etc\/mvm-config\/gateway\.json +29$/m);
+    expect(set).toMatch(/^\/etc\/mvm-config\/gateway\.json +51$/m);
     expect(set).toMatch(/^\/etc\/mvm-config\/MODE +4$/m);
     expect(await ok('mvm pool config get acme/gw gateway.json')).toBe(GATEWAY_JSON);
     const all = await ok('mvm pool config get acme/gw');

@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
 import { NodeHealthService } from '../../src/coordinator/services/node-health-service.ts';
+import { fenceMarginMs, leaseFor } from '../../src/core/node-lease.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { errorCode } from './api-client-harness.ts';
 import {
@@ -170,6 +171,40 @@ await describeEachDatabase('node heartbeat and loss', ({ store }) => {
       target: 'node-a',
       detail: { moved: 3, waiting: 0, forgotten: 0 },
     });
+  });
+
+  it('grants a lease with every heartbeat and moves nothing until lease and margin have passed', async () => {
+    const fleet = await fleetOver(store());
+    await fleet.registerNode('node-a', 8);
+    await tenantWithPools(fleet, [{ id: 'web', vcpus: 1 }]);
+    await fleet.ok('POST', '/tenants/acme/pools/web/scale', { running: 1 });
+    await observeDesired(fleet);
+    await fleet.registerNode('node-b', 8);
+    const since = new Date(START);
+    const beat = await fleet.heartbeat('node-a', 8);
+    expect(beat.body).toMatchObject({ leaseMs: leaseFor(LOST_AFTER_MS) });
+    const leaseMs = (beat.body as { leaseMs: number }).leaseMs;
+    expect(leaseMs + fenceMarginMs(LOST_AFTER_MS)).toBeLessThanOrEqual(LOST_AFTER_MS);
+    const before = (beat.body as { desiredGeneration: number }).desiredGeneration;
+
+    // node-b keeps beating; node-a's lease runs out, and the margin after it too.
+    fleet.clock.advance(leaseMs);
+    expect((await fleet.heartbeat('node-b', 8)).status).toBe(200);
+    fleet.clock.advance(fenceMarginMs(LOST_AFTER_MS));
+    expect(await fleet.services.health.detectLost(since)).toEqual([]);
+    expect((await fleet.instances())[0]?.nodeId).toBe('node-a');
+    fleet.clock.advance(1);
+    expect((await fleet.services.health.detectLost(since))[0]?.moved).toHaveLength(1);
+
+    // Back, node-a hears the generation of a document without the moved instance: its agent
+    // brings nothing up before it holds that one.
+    const back = await fleet.heartbeat('node-a', 8);
+    expect(back.body).toMatchObject({ recovered: true, leaseMs });
+    const after = (back.body as { desiredGeneration: number }).desiredGeneration;
+    expect(after).toBeGreaterThan(before);
+    const issued = await fleet.services.desired.issue('node-a');
+    expect(issued.generation).toBe(after);
+    expect(await fleet.documentIds('node-a')).toEqual([]);
   });
 
   it('places what a lost node ran on the next check when placement failed after the loss', async () => {

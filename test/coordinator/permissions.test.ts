@@ -105,6 +105,7 @@ function target(w: World, caller: Caller, def: RouteDef, node: string, probe = t
     token: w.tokenId,
     // Admitted callers are refused by validation first, so the job need not exist.
     job: 'j-probe',
+    seq: '0',
     // Builds and artifacts: well-formed names of things that do not exist.
     digest: 'a'.repeat(64),
     revision: 'c'.repeat(64),

@@ -117,6 +117,31 @@ await describeEachDatabase('pool config and tenant egress', ({ store }) => {
     });
   });
 
+  it("checks a gateway pool's gateway.json: a file its guests would refuse is refused (400)", async () => {
+    const w = await secretsWorld(store());
+    const put = (pool: string, text: string) =>
+      w.api.call('PUT', `/tenants/acme/pools/${pool}/config`, {
+        body: { files: { 'gateway.json': text } },
+      });
+    const bad = await put('gw', '{"routes":[{"to":"10.1.0.1/16","via":"10.240.3.1"}],"nat":1}');
+    expect(bad.status).toBe(400);
+    expect(message(bad.body)).toContain("gateway.json of gateway pool 'acme/gw'");
+    expect((bad.body as { error: { details: { problems: string[] } } }).error.details).toEqual({
+      problems: [
+        "gateway.json: unknown key 'nat' (known: routes)",
+        'gateway.json: routes[0].to must be an IPv4 CIDR with host bits zero, like 10.1.0.0/16',
+      ],
+    });
+    expect((await put('gw', 'not json')).status).toBe(400);
+    expect((await w.api.call('GET', '/tenants/acme/pools/gw/config')).body).toMatchObject({
+      version: 0,
+    });
+    const good = await put('gw', '{"routes":[{"to":"10.1.0.0/16","via":"10.240.3.1"}]}');
+    expect(good.body).toMatchObject({ version: 1 });
+    // A worker's gateway.json is a file like any other: no gateway reads it.
+    expect((await put('web', 'not json')).status).toBe(200);
+  });
+
   it('switches a tenant’s egress: admin only, in the document of every node running it', async () => {
     const w = await secretsWorld(store());
     const before = await documentOf(w);

@@ -178,6 +178,24 @@ await describeEachDatabase('tenant secrets', ({ store, url }) => {
     expect(rival.body).toEqual([]);
   });
 
+  it("refuses a builder instance's node the tenant's secrets (403, no value in the answer)", async () => {
+    const w = await secretsWorld(store());
+    await w.api.call('POST', '/tenants/acme/secrets', { body: { values: { API_KEY: SECRET_A } } });
+    await w.api.call('POST', '/tenants/acme/pools/build/scale', { body: { running: 1 } });
+    await w.api.call('POST', '/scheduler/run');
+    const placed = (await w.api.call('GET', '/instances?tenant=acme&pool=build')).body as Json[];
+    const node = String(placed[0]?.nodeId);
+    expect(['n1', 'n2']).toContain(node);
+    const web = await w.api.call('GET', '/nodes/n1/secrets/acme/web');
+    expect(web.body).toMatchObject({ values: { API_KEY: SECRET_A } });
+    const builder = await w.api.call('GET', `/nodes/${node}/secrets/acme/build`);
+    expect([builder.status, message(builder.body)]).toEqual([
+      403,
+      "pool 'acme/build' is a builder pool: its instances get no secrets drive, so no node is given its secrets",
+    ]);
+    expectNoValues([SECRET_A], builder.body);
+  });
+
   it('bounds names, values and what a tenant holds, and a refused request changes nothing', async () => {
     const w = await secretsWorld(store());
     const bad = [

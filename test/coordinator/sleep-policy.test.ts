@@ -61,6 +61,9 @@ async function setup(services: Services, store: Store, policy = { run: 0, warm: 
     critical: true,
     minRunningSecs: policy.run,
     minWarmSecs: policy.warm,
+    idleWarmAfterSecs: 0,
+    idleSleepAfterSecs: 0,
+    servicePorts: [],
   });
 }
 

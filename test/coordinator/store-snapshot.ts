@@ -37,6 +37,7 @@ export async function storeSnapshot(store: Store, nodeIds: readonly string[] = [
     secrets,
     poolConfigs,
     jobs: await store.jobs.list({ limit: 1_000_000 }),
+    rollouts: await store.rollouts.active(),
     audit: (await store.audit.list({ limit: 1_000_000 })).length,
   };
 }

@@ -333,3 +333,52 @@ describe('plan: properties over 600 seeded random hosts', () => {
     }
   });
 });
+
+describe('plan: restart on a pinned revision', () => {
+  it('a live instance a rollout pinned elsewhere is stopped, put and brought back whole, before the downs', () => {
+    const desired: DesiredInstance[] = [
+      { instance: 'w1', role: 'worker', status: 'warm' },
+      { instance: 'w2', role: 'worker', status: 'stopped' },
+    ];
+    const { steps } = plan(desired, [
+      { ...observed('w1', 'worker', 'running'), restart: true },
+      observed('w2', 'worker', 'running'),
+    ]);
+    expect(kinds(steps)).toEqual([
+      'w1:stop',
+      'w1:put',
+      'w1:prepare',
+      'w1:boot',
+      'w1:pause',
+      'w2:stop',
+    ]);
+    expect(steps[1]).toEqual({ kind: 'put', instance: 'w1', from: 'stopped', to: 'stopped' });
+  });
+
+  it('a sleeping one loses its snapshot; a stopped one or one meant destroyed is not restarted', () => {
+    const restarted = planInstance(
+      's',
+      { status: 'sleeping', specCurrent: true, restart: true },
+      'sleeping',
+    );
+    expect(restarted.map((s) => s.kind)).toEqual([
+      'stop',
+      'put',
+      'prepare',
+      'boot',
+      'drain',
+      'pause',
+      'sleep',
+    ]);
+    expect(
+      planInstance('x', { status: 'stopped', specCurrent: false, restart: true }, 'running').map(
+        (s) => s.kind,
+      ),
+    ).toEqual(['put', 'prepare', 'boot']);
+    expect(
+      planInstance('x', { status: 'running', specCurrent: true, restart: true }, 'destroyed').map(
+        (s) => s.kind,
+      ),
+    ).toEqual(['destroy']);
+  });
+});

@@ -54,6 +54,29 @@ describe('drivesForRole', () => {
     expect(drivesForRole(role)).toEqual(drives);
   });
 
+  it.each([
+    ['gateway', { secrets: true, config: true }, ['rootfs', 'data', 'secrets', 'config']],
+    ['worker', { secrets: false, config: false }, ['rootfs', 'data']],
+    ['worker', { secrets: true, config: false }, ['rootfs', 'data', 'secrets']],
+    [
+      'capability-imessage',
+      { secrets: true, config: true },
+      ['rootfs', 'data', 'secrets', 'config'],
+    ],
+    // A builder runs tenant build code: no declaration gives it secrets.
+    ['builder', { secrets: true, config: true }, ['rootfs', 'data', 'config']],
+  ] as [Role, { secrets: boolean; config: boolean }, string[]][])(
+    '%s with a revision declaring %j gets %j',
+    (role, declared, drives) => {
+      expect(drivesForRole(role, declared)).toEqual(drives);
+    },
+  );
+
+  it('a revision without a declaration keeps the role default', () => {
+    expect(drivesForRole('worker', null)).toEqual(drivesForRole('worker'));
+    expect(drivesForRole('builder', undefined)).toEqual(['rootfs', 'data']);
+  });
+
   it('returns a copy', () => {
     drivesForRole('builder').push('config');
     expect(drivesForRole('builder')).toEqual(['rootfs', 'data']);

@@ -4,7 +4,7 @@ import { defaultRetryPolicy } from '../../src/core/jobs/backoff.ts';
 import type { Job } from '../../src/core/jobs/job.ts';
 import type { ClaimRequest } from '../../src/ports/job-store.ts';
 import type { Store } from '../../src/ports/store.ts';
-import { runClaimers } from './support/claimers.ts';
+import { CLAIMER_TIMEOUT_MS, runClaimers } from './support/claimers.ts';
 import { queuedJob } from '../core/jobs/job-fixture.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { T0, tenant } from './fixtures.ts';
@@ -46,18 +46,22 @@ await describeEachDatabase('job queue', ({ store, url }) => {
     }
   });
 
-  it('8 claimer processes never get one job twice', async () => {
-    await submit(store(), 300);
-    const got = await runClaimers(8, { url: url(), at: at(1), limit: 2, mode: 'drain' });
-    const all = got.flat().map((j) => j.id);
-    expect(all).toHaveLength(300);
-    expect(new Set(all).size).toBe(300);
-    // Work really was spread: no claimer starved the others (they raced).
-    expect(got.filter((ids) => ids.length > 0).length).toBeGreaterThan(1);
-    const running = await store().jobs.list({ state: 'running', limit: 500 });
-    expect(running).toHaveLength(300);
-    expect(running.every((j) => j.attempts === 1 && j.leaseExpiresAt === at(31))).toBe(true);
-  });
+  it(
+    '8 claimer processes never get one job twice',
+    async () => {
+      await submit(store(), 300);
+      const got = await runClaimers(8, { url: url(), at: at(1), limit: 2, mode: 'drain' });
+      const all = got.flat().map((j) => j.id);
+      expect(all).toHaveLength(300);
+      expect(new Set(all).size).toBe(300);
+      // Work really was spread: no claimer starved the others (they raced).
+      expect(got.filter((ids) => ids.length > 0).length).toBeGreaterThan(1);
+      const running = await store().jobs.list({ state: 'running', limit: 500 });
+      expect(running).toHaveLength(300);
+      expect(running.every((j) => j.attempts === 1 && j.leaseExpiresAt === at(31))).toBe(true);
+    },
+    CLAIMER_TIMEOUT_MS + 30_000,
+  );
 
   it('claims by priority, then run_at, and skips jobs not yet due', async () => {
     await store().jobs.insert(queuedJob({ id: 'low', moduleSha256: sha256, runAt: T0 }));
@@ -129,25 +133,29 @@ await describeEachDatabase('job queue', ({ store, url }) => {
     expect(swept).toMatchObject({ state: 'queued', failedAttempts: 1, errorCode: 'timeout' });
   });
 
-  it('enforces the per-tenant running quota in the claim, across claimers', async () => {
-    await submit(store(), 6, { tenantId: 'acme', priority: 9 });
-    await submit(store(), 3, { tenantId: 'beta' });
-    const got = await runClaimers(4, {
-      url: url(),
-      at: at(1),
-      limit: 3,
-      maxRunningPerTenant: 2,
-      mode: 'once',
-    });
-    const claimed = await Promise.all(got.flat().map(async (j) => store().jobs.get(j.id)));
-    expect(claimed.filter((j) => j?.tenantId === 'acme')).toHaveLength(2);
-    expect(claimed.filter((j) => j?.tenantId === 'beta')).toHaveLength(2);
-    expect(await store().jobQueue.runningCount('acme')).toBe(2);
-    const acme = claimed.find((j) => j?.tenantId === 'acme');
-    await store().jobQueue.succeed(acme?.id ?? '', acme?.leaseToken ?? '', at(2), '{}');
-    const next = await store().jobQueue.claim(claim({ limit: 5, maxRunningPerTenant: 2 }));
-    expect(next.map((j) => j.tenantId)).toEqual(['acme']);
-  });
+  it(
+    'enforces the per-tenant running quota in the claim, across claimers',
+    async () => {
+      await submit(store(), 6, { tenantId: 'acme', priority: 9 });
+      await submit(store(), 3, { tenantId: 'beta' });
+      const got = await runClaimers(4, {
+        url: url(),
+        at: at(1),
+        limit: 3,
+        maxRunningPerTenant: 2,
+        mode: 'once',
+      });
+      const claimed = await Promise.all(got.flat().map(async (j) => store().jobs.get(j.id)));
+      expect(claimed.filter((j) => j?.tenantId === 'acme')).toHaveLength(2);
+      expect(claimed.filter((j) => j?.tenantId === 'beta')).toHaveLength(2);
+      expect(await store().jobQueue.runningCount('acme')).toBe(2);
+      const acme = claimed.find((j) => j?.tenantId === 'acme');
+      await store().jobQueue.succeed(acme?.id ?? '', acme?.leaseToken ?? '', at(2), '{}');
+      const next = await store().jobQueue.claim(claim({ limit: 5, maxRunningPerTenant: 2 }));
+      expect(next.map((j) => j.tenantId)).toEqual(['acme']);
+    },
+    CLAIMER_TIMEOUT_MS + 30_000,
+  );
 
   it('cancels queued and running jobs, refuses terminal ones, and fences the old holder', async () => {
     await submit(store(), 2);

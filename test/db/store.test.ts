@@ -57,19 +57,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     const first = recordingLogger();
     await (await openStore(empty.url, { logger: first })).close();
     expect(first.lines.map((l) => l.message)).toEqual([
-      'applied store migration',
-      'applied store migration',
-      'applied store migration',
-      'applied store migration',
-      'applied store migration',
-      'applied store migration',
-      'applied store migration',
-      'applied store migration',
-      'applied store migration',
-      'applied store migration',
-      'applied store migration',
-      'applied store migration',
-      'applied store migration',
+      ...Array<string>(16).fill('applied store migration'),
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -94,6 +82,9 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     });
     expect(first.lines[11]?.context).toEqual({ dialect: name, migration: '0012-revisions' });
     expect(first.lines[12]?.context).toEqual({ dialect: name, migration: '0013-jobs' });
+    expect(first.lines[13]?.context).toEqual({ dialect: name, migration: '0014-rollouts' });
+    expect(first.lines[14]?.context).toEqual({ dialect: name, migration: '0015-job-effects' });
+    expect(first.lines[15]?.context).toEqual({ dialect: name, migration: '0016-idle-policy' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

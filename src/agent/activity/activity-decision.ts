@@ -14,12 +14,17 @@ export interface ActivityThresholds {
 }
 
 /**
- * 2% of one CPU is well above what an idle guest's timer ticks and a paused VMM cost; 1 KiB/s
- * is above the ARP and broadcast chatter a quiet tenant bridge carries to every tap.
+ * Measured (bench/idle-thresholds.ts, QEMU under TCG on the 2-core development host, 5 s
+ * windows): an idle busybox guest costs 1.8-5.8% of one CPU, with an idle httpd 2.6-6.7%, and
+ * a shell counting to 2,000 once a second 8.1-10.5%; its tap carries 0-28 B/s idle and
+ * 254-623 B/s under one ping a second and an HTTP request every 5 s. So: 7.5% of a CPU, above
+ * every idle window and below light computing, and 128 B/s, 4x the idle peak and half the
+ * lightest use. The 2% and 1 KiB/s reasoned before would have called every idle TCG guest
+ * busy and a guest answering a ping a second idle.
  */
 export const DEFAULT_ACTIVITY_THRESHOLDS: ActivityThresholds = {
-  cpuShare: 0.02,
-  netBytesPerSecond: 1024,
+  cpuShare: 0.075,
+  netBytesPerSecond: 128,
 };
 
 const grew = (before: number | undefined, after: number | undefined): number | undefined =>

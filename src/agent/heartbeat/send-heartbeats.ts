@@ -6,6 +6,7 @@ import { abortableSleep } from '../../drivers/process/wait-until.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { ActivityTracker } from '../activity/activity-tracker.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
+import type { WorkloadSample } from '../runtime/instance-runtime.ts';
 import { measureHost } from '../join/host-facts.ts';
 import { nodeUsage } from './node-usage.ts';
 import { MAX_INT32 } from '../../contract/common.ts';
@@ -27,15 +28,23 @@ export interface HeartbeatOptions {
   underlayIp?: string;
   /** Samples idle metrics before each heartbeat; without it no activity is reported. */
   tracker?: ActivityTracker;
+  /** Asks each running guest for its workload; without it none is reported. */
+  workload?: (record: VmRecord) => Promise<WorkloadSample | undefined>;
   /** Reads the node's disk for each heartbeat; without it none is reported. */
   disk?: (records: readonly VmRecord[]) => Promise<NodeDisk>;
   everyMs?: number;
+  /**
+   * How long one heartbeat may take (default the client's): an answer later than the lease
+   * renews nothing, and a call hung on a cut link must not hold back the next one.
+   */
+  callTimeoutMs?: () => number;
   clock: Clock;
   signal: AbortSignal;
   logger?: Logger;
   /** The coordinator had declared this node lost and takes it back with this heartbeat. */
   onRecovered?: () => void;
-  onBeat?: (result: HeartbeatResult) => void;
+  /** `sentAt`: when the answered heartbeat left, the start of the lease it renews. */
+  onBeat?: (result: HeartbeatResult, sentAt: Date) => void;
 }
 
 /** One heartbeat's body: capacity, usage, the node's disk, and a sample of every local VM. */
@@ -47,6 +56,7 @@ export async function heartbeatBody(options: HeartbeatOptions): Promise<Heartbea
   );
   const measured = await measureHost(options.dataDir);
   const disk = await readDisk(options, records);
+  const workloads = await Promise.all(records.map((r) => options.workload?.(r)));
   return {
     capacity: options.capacity ?? {
       ...measured.capacity,
@@ -54,7 +64,10 @@ export async function heartbeatBody(options: HeartbeatOptions): Promise<Heartbea
     },
     usage: nodeUsage(records, measured.diskFreeMib),
     ...(options.underlayIp !== undefined ? { underlayIp: options.underlayIp } : {}),
-    instances: records.map((r) => sampleOf(r, options.tracker, disk?.instances.get(r.key))),
+    instances: records.map((r, n) => ({
+      ...sampleOf(r, options.tracker, disk?.instances.get(r.key)),
+      ...workloadOf(workloads[n]),
+    })),
     ...(disk ? { disk: disk.report } : {}),
   };
 }
@@ -70,6 +83,16 @@ async function readDisk(
     options.logger?.warn({ err: error }, 'could not read the node disk for the heartbeat');
     return undefined;
   }
+}
+
+/** What the contract's asciiRef takes: a sample it refuses would cost the whole heartbeat. */
+const printable = (text: string, max: number): boolean =>
+  text.length <= max && /^[\x21-\x7e]+$/.test(text);
+
+/** Held to what the contract carries: a guest's state text is its own. */
+function workloadOf(w: WorkloadSample | undefined): Pick<InstanceSample, 'workload'> {
+  if (!w || !printable(w.state, 32)) return {};
+  return { workload: { state: w.state, restarts: Math.min(w.restarts, MAX_INT32) } };
 }
 
 function sampleOf(
@@ -88,6 +111,7 @@ function sampleOf(
     status: record.status,
     ...(pid !== undefined ? { pid } : {}),
     tap: record.spec.tap,
+    ...(printable(record.spec.revision, 128) ? { revision: record.spec.revision } : {}),
     ...(use.cpuPermille !== undefined ? { cpuPermille: Math.min(use.cpuPermille, 1_000_000) } : {}),
     ...(use.rssKib !== undefined ? { rssKib: Math.min(use.rssKib, MAX_INT32) } : {}),
     ...(disk ? { diskKib: toKib(disk.data) } : {}),
@@ -104,14 +128,17 @@ export async function sendHeartbeats(options: HeartbeatOptions): Promise<void> {
   let failing = false;
   while (!options.signal.aborted) {
     try {
+      const body = await heartbeatBody(options);
+      const sentAt = options.clock.now();
       const result = await options.api.call('nodeHeartbeat', {
         params: { node: options.nodeId },
-        body: await heartbeatBody(options),
+        body,
+        ...(options.callTimeoutMs ? { timeoutMs: options.callTimeoutMs() } : {}),
       });
       if (failing) options.logger?.info({ node: options.nodeId }, 'heartbeats get through again');
       failing = false;
       if (result.recovered) options.onRecovered?.();
-      options.onBeat?.(result);
+      options.onBeat?.(result, sentAt);
     } catch (error) {
       if (!failing) {
         options.logger?.warn(

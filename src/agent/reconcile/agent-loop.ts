@@ -7,6 +7,8 @@ import type { DesiredMarkFile } from '../desired/desired-mark-file.ts';
 import { DesiredRefusedError, type VerifiedDocument } from '../desired/verify-desired.ts';
 import { watchDesired } from '../desired/watch-desired.ts';
 import type { InstanceRuntime } from '../runtime/instance-runtime.ts';
+import type { LeaseView } from '../lease/node-lease.ts';
+import type { LeaseState } from '../../core/node-lease.ts';
 import {
   reconcileDocument,
   type DocumentNetwork,
@@ -35,6 +37,8 @@ export interface AgentLoopOptions {
   /** Re-converge on the last document this often, to repair drift (default 30 s). */
   resyncMs?: number;
   onPass?: (generation: number, steps: ReconcileStep[]) => void;
+  /** The node's lease: passes follow it, and a change of its state starts one at once. */
+  lease?: LeaseView;
 }
 
 /**
@@ -45,8 +49,13 @@ export interface AgentLoopOptions {
 export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
   let current = await loadSaved(options);
   let running: Promise<void> = Promise.resolve();
+  let leaseSeen: LeaseState | undefined;
+  const leaseNow = (): LeaseState | undefined =>
+    options.lease?.state(current?.document.generation ?? 0);
   const pass = (): Promise<void> => {
     running = running.then(async () => {
+      const lease = leaseNow();
+      leaseSeen = lease;
       if (!current) return;
       const steps = await reconcileDocument({
         document: current.document,
@@ -54,6 +63,7 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
         ...(options.network ? { network: options.network } : {}),
         ...(options.reporter ? { reporter: options.reporter } : {}),
         ...(options.logger ? { logger: options.logger } : {}),
+        ...(lease ? { lease } : {}),
       });
       options.onPass?.(current.document.generation, steps);
     });
@@ -61,6 +71,7 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
   };
   await pass();
   const timer = setInterval(() => void pass(), options.resyncMs ?? 30_000);
+  const fence = watchLease(options.lease, () => leaseNow() !== leaseSeen, pass);
   const mark = options.marks?.current;
   try {
     await watchDesired({
@@ -87,8 +98,27 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
     });
   } finally {
     clearInterval(timer);
+    clearInterval(fence);
     await running;
   }
+}
+
+/**
+ * Looks at the lease often and runs a pass when its state changed since the last one (an
+ * expiry pauses, a renewal resumes); one such pass waits in the queue at a time.
+ */
+function watchLease(
+  lease: LeaseView | undefined,
+  changed: () => boolean,
+  pass: () => Promise<void>,
+): NodeJS.Timeout | undefined {
+  if (!lease) return undefined;
+  let queued = false;
+  return setInterval(() => {
+    if (queued || !changed()) return;
+    queued = true;
+    void pass().finally(() => (queued = false));
+  }, lease.checkEveryMs);
 }
 
 /**

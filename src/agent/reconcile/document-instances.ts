@@ -3,7 +3,7 @@ import type { DesiredInstance, ObservedInstance } from '../../core/reconcile-pla
 import type { PutInstanceBody } from '../../contract/agent-api.ts';
 import type { NodeDesired } from '../../contract/desired.ts';
 import type { InstanceRef } from '../runtime/instance-runtime.ts';
-import { specChange } from '../runtime/spec-change.ts';
+import { isLive, specChange } from '../runtime/spec-change.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 
 /** One instance a desired document names: what it should be, and the spec a put records. */
@@ -14,6 +14,10 @@ export interface NamedInstance {
   body: PutInstanceBody;
   /** A sleep that snapshots even a busy guest. */
   forceSleep: boolean;
+  /** A rollout pinned its revision: a live VM of another revision restarts on it. */
+  pinned: boolean;
+  /** Its pool is not pinned: the coordinator may re-place it when this node is lost. */
+  replaceable: boolean;
 }
 
 /** `tenant/pool/instance`: how a pass names instances in plans, logs and its steps. */
@@ -41,7 +45,7 @@ export function documentInstances(document: NodeDesired): Map<string, NamedInsta
           ip: instance.ip,
           gateway: tenant.gateway,
           mac: instance.mac,
-          revision: pool.revision ?? 'dev',
+          revision: instance.revision ?? pool.revision ?? 'dev',
           tenant: {
             netId: tenant.netId,
             subnet: tenant.subnet,
@@ -59,6 +63,8 @@ export function documentInstances(document: NodeDesired): Map<string, NamedInsta
           desired: instance.desiredStatus,
           body: { spec, ...config },
           forceSleep: instance.forceSleep === true,
+          pinned: instance.revision !== undefined,
+          replaceable: !pool.pinned,
         });
       }
     }
@@ -77,8 +83,16 @@ export function observe(
 ): ObservedInstance[] {
   return records.map((vm) => {
     const instance = instanceLabel(refOf(vm));
-    const body = named.get(instance)?.body;
-    return { instance, role: vm.spec.role, status: vm.status, specCurrent: isCurrent(vm, body) };
+    const n = named.get(instance);
+    const body = n?.body;
+    const restart = n?.pinned === true && isLive(vm) && vm.spec.revision !== n.body.spec.revision;
+    return {
+      instance,
+      role: vm.spec.role,
+      status: vm.status,
+      specCurrent: isCurrent(vm, body),
+      ...(restart ? { restart } : {}),
+    };
   });
 }
 

@@ -1,10 +1,12 @@
 import type { DesiredStatus, InstanceStatus } from '../../core/model.ts';
-import { plan } from '../../core/reconcile-plan.ts';
+import { fencePlan, type FencedPlan, type LeaseState } from '../../core/node-lease.ts';
+import { plan, type ObservedInstance, type ReconcilePlan } from '../../core/reconcile-plan.ts';
 import type { NodeDesired } from '../../contract/desired.ts';
 import type { Logger } from '../../ports/logger.ts';
 import { peersByNetId } from '../network/desired-network.ts';
 import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.ts';
 import { desiredOf, documentInstances, observe } from './document-instances.ts';
+import type { NamedInstance } from './document-instances.ts';
 import { runPlan } from './run-plan.ts';
 
 /** Where observed statuses go (the coordinator, when there is one). */
@@ -40,6 +42,8 @@ export interface ReconcileOptions {
   reporter?: StatusReporter;
   logger?: Logger;
   onStep?: (step: ReconcileStep) => void;
+  /** The node's lease (core/node-lease.ts); absent: held (seed files, one-shot passes). */
+  lease?: LeaseState;
 }
 
 /**
@@ -54,12 +58,19 @@ export async function reconcileDocument(options: ReconcileOptions): Promise<Reco
   options.network?.setPeers(peersByNetId(options.document));
   const named = documentInstances(options.document);
   const records = await options.runtime.list();
-  const planned = plan(desiredOf(named), observe(records, named));
+  const observed = observe(records, named);
+  const { plan: planned, held } = fenced(
+    options,
+    named,
+    observed,
+    plan(desiredOf(named), observed),
+  );
   const steps = await runPlan(
     {
       runtime: options.runtime,
       named,
       records,
+      unreported: new Set(held),
       ...(options.reporter ? { reporter: options.reporter } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.onStep ? { onStep: options.onStep } : {}),
@@ -68,6 +79,32 @@ export async function reconcileDocument(options: ReconcileOptions): Promise<Reco
   );
   await applyNetwork(options);
   return steps;
+}
+
+/** The plan the lease allows; what it holds back or pauses is said once per pass. */
+function fenced(
+  options: ReconcileOptions,
+  named: ReadonlyMap<string, NamedInstance>,
+  observed: readonly ObservedInstance[],
+  planned: ReconcilePlan,
+): FencedPlan {
+  const lease = options.lease ?? 'held';
+  const replaceable = new Set([...named].filter(([, n]) => n.replaceable).map(([label]) => label));
+  const statuses = new Map(observed.map((o) => [o.instance, o.status]));
+  const result = fencePlan(planned, statuses, replaceable, lease);
+  if (result.paused.length > 0) {
+    options.logger?.warn(
+      { lease, paused: result.paused },
+      'node lease expired (no heartbeat answer): pausing the running re-placeable instances',
+    );
+  }
+  if (result.held.length > 0) {
+    options.logger?.warn(
+      { lease, held: result.held },
+      'node lease not held: re-placeable instances are not brought up until it is renewed',
+    );
+  }
+  return result;
 }
 
 /**

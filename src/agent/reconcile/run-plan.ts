@@ -15,10 +15,14 @@ export interface PlanRun {
   named: ReadonlyMap<string, NamedInstance>;
   /** The records the plan was made from. */
   records: readonly VmRecord[];
+  /** Named instances the pass leaves alone and says nothing about (held back by the lease). */
+  unreported?: ReadonlySet<string>;
   reporter?: StatusReporter;
   logger?: Logger;
   onStep?: (step: ReconcileStep) => void;
 }
+
+const liveStatuses: ReadonlySet<InstanceStatus> = new Set(['running', 'warm', 'sleeping']);
 
 interface Target {
   ref: InstanceRef;
@@ -65,9 +69,9 @@ export async function runPlan(run: PlanRun, plan: ReconcilePlan): Promise<Reconc
       const force = target.forceSleep === true;
       const record = await run.runtime.run(target.ref, steps, target.body, { force });
       if (end === last.get(instance)) {
-        // A run that leaves it running ran its spec: the revision it boots is the spec's.
-        const running = record?.status === 'running' ? record.spec.revision : undefined;
-        await finish(instance, record?.status ?? 'destroyed', undefined, running);
+        // A live record's spec names the revision its VM (or snapshot) booted (spec-change.ts).
+        const live = record && liveStatuses.has(record.status) ? record.spec.revision : undefined;
+        await finish(instance, record?.status ?? 'destroyed', undefined, live);
       }
     } catch (caught) {
       failed.add(instance);
@@ -94,7 +98,7 @@ function targetsOf(run: PlanRun): Map<string, Target> {
       desired: n.desired,
       body: n.body,
       forceSleep: n.forceSleep,
-      reported: true,
+      reported: run.unreported?.has(instance) !== true,
     });
   }
   for (const vm of run.records) {

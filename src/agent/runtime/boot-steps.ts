@@ -20,9 +20,12 @@ export async function boot(deps: RuntimeDeps, ready: VmRecord): Promise<VmRecord
   let digests: DriveDigests = {};
   const handle = await syncNetwork(deps)
     .then(() => materialize(deps, record))
-    .then((built) => {
+    .then(async (built) => {
       digests = built.digests;
-      return deps.vmm.start(built.spec);
+      deps.fault?.('start.after-drives');
+      const started = await deps.vmm.start(built.spec);
+      deps.fault?.('start.after-spawn');
+      return started;
     })
     .catch(async (error: unknown) => {
       const reason = `cold boot failed: ${errorMessage(error)}`;
@@ -31,6 +34,7 @@ export async function boot(deps: RuntimeDeps, ready: VmRecord): Promise<VmRecord
       throw error;
     });
   record = await save(deps, record, { handle });
+  deps.fault?.('start.before-ready');
   try {
     await placeInCgroup(deps, handle);
     const guest = deps.guests.for(handle);
@@ -81,9 +85,11 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
   let digests: DriveDigests = {};
   const handle = await syncNetwork(deps)
     .then(() => materialize(deps, record))
-    .then((built) => {
+    .then(async (built) => {
       digests = built.digests;
-      return deps.vmm.restore(built.spec, snapshot);
+      const restored = await deps.vmm.restore(built.spec, snapshot);
+      deps.fault?.('wake.after-restore');
+      return restored;
     })
     .catch(async (error: unknown) => {
       await dropSecretsDrive(deps, record.key);
@@ -98,6 +104,7 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
   try {
     await placeInCgroup(deps, handle);
     await deps.vmm.resume(handle);
+    deps.fault?.('wake.after-resume');
     const guest = deps.guests.for(handle);
     await guest.waitReady(deps.timeouts.wakeReadyMs);
     await guest.wake(Math.floor(deps.clock.now().getTime() / 1000), digests);

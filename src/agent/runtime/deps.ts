@@ -1,3 +1,4 @@
+import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import type { RevisionCache } from '../artifacts/revision-cache.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { Cgroups } from '../../ports/cgroups.ts';
@@ -12,6 +13,7 @@ import type { VmIdentities } from './identities.ts';
 import type { ImageSource } from './image-source.ts';
 import type { AgentLayout } from './layout.ts';
 import type { SecretSource } from './secret-source.ts';
+import type { FaultPoint } from '../../core/fault-points.ts';
 
 export interface RuntimeTimeouts {
   /** Cold boot until the guest agent answers. */
@@ -54,4 +56,8 @@ export interface RuntimeDeps {
   network?: AgentNetwork;
   /** The coordinator's secrets, for instances whose spec names a secrets digest. */
   secrets?: SecretSource;
+  /** The fault hook (`MVM_FAULT`): kills the agent at the named point; absent: off. */
+  fault?: (point: FaultPoint) => void;
+  /** The agent's metrics: each lifecycle step is observed, scrapes read instance counters. */
+  metrics?: AgentMetrics;
 }

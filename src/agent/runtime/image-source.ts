@@ -1,5 +1,6 @@
 import { ValidationError } from '../../core/errors.ts';
 import { isRevisionId } from '../../core/revision.ts';
+import type { RoleDriveSet } from '../../core/roles.ts';
 import type { CachedRevision } from '../artifacts/revision-cache.ts';
 import type { DevImage } from '../../drivers/dev-image/build-dev-image.ts';
 
@@ -18,6 +19,8 @@ export interface GuestImage {
    */
   runSpecPath?: string;
   cmdlineBase: string;
+  /** The revision's declared drive set (its mvm-profiles.toml); absent, the role's own. */
+  drives?: RoleDriveSet;
 }
 
 export interface ImageSource {
@@ -131,6 +134,7 @@ export function revisionImageSource(base: ImageSource, files: RevisionFiles): Im
         ...(node.initDrivePath ? { initDrivePath: node.initDrivePath } : {}),
         ...(manifest.runSpec ? { runSpecPath: cached.path(manifest.runSpec) } : {}),
         cmdlineBase: manifest.cmdline,
+        ...(manifest.drives ? { drives: manifest.drives } : {}),
       };
       return resolved;
     },

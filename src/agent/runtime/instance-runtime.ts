@@ -29,6 +29,12 @@ import { vmKey } from './vm-key.ts';
 import { failLyingGuests } from './guest-violations.ts';
 import { failExitedVmms, type Locked } from './vmm-exits.ts';
 
+/** What a heartbeat says of a running guest's workload. */
+export interface WorkloadSample {
+  state: string;
+  restarts: number;
+}
+
 export interface InstanceRef {
   tenantId: string;
   poolId: string;
@@ -85,7 +91,9 @@ export class InstanceRuntime {
       }
       const observed = { status: record.status, specCurrent: true };
       const steps = planInstance(key, observed, desiredByAction[action]);
-      return (await this.perform(ref, record, steps, undefined, options.force)) ?? record;
+      return (
+        (await this.perform(ref, record, steps, undefined, options.force, 'local-api')) ?? record
+      );
     });
   }
 
@@ -98,11 +106,18 @@ export class InstanceRuntime {
     ref: InstanceRef,
     steps: readonly PlanStep[],
     body?: PutInstanceBody,
-    options: { force?: boolean } = {},
+    options: { force?: boolean; trigger?: string } = {},
   ): Promise<VmRecord | undefined> {
     const key = this.keyOf(ref);
     return this.mutex.run(key, async () =>
-      this.perform(ref, await this.deps.vms.get(key), steps, body, options.force),
+      this.perform(
+        ref,
+        await this.deps.vms.get(key),
+        steps,
+        body,
+        options.force,
+        options.trigger ?? 'desired',
+      ),
     );
   }
 
@@ -168,6 +183,17 @@ export class InstanceRuntime {
       : tailWorkloadLog(guest, query.tail ?? 100);
   }
 
+  /** A running guest's workload (state, restarts), or undefined: none, not running, no answer. */
+  async workloadStatus(record: VmRecord): Promise<WorkloadSample | undefined> {
+    if (record.status !== 'running' || !record.handle) return undefined;
+    try {
+      const workload = (await this.deps.guests.for(record.handle).status(2_000)).workload;
+      return workload ? { state: workload.state, restarts: workload.restarts } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /**
    * Marks running and warm instances whose VMM died meanwhile (an OOM kill in its cgroup, a
    * crash) or whose guest broke the protocol as failed with the reason; returns them. The
@@ -191,6 +217,7 @@ export class InstanceRuntime {
     steps: readonly PlanStep[],
     body?: PutInstanceBody,
     force = false,
+    trigger = 'desired',
   ): Promise<VmRecord | undefined> {
     let record = first;
     for (const step of steps) {
@@ -201,9 +228,27 @@ export class InstanceRuntime {
           { step: step.kind },
         );
       }
-      record = await this.step(ref, record, step, body, force);
+      record = await this.observed(step.kind, trigger, () =>
+        this.step(ref, record, step, body, force),
+      );
     }
     return record;
+  }
+
+  /** Runs a step, timing it for the metrics (a put records a spec: not a lifecycle step). */
+  private async observed<T>(kind: string, trigger: string, run: () => Promise<T>): Promise<T> {
+    const metrics = this.deps.metrics;
+    if (!metrics || kind === 'put') return run();
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    try {
+      const result = await run();
+      metrics.step(kind, seconds(), 'ok', trigger);
+      return result;
+    } catch (error) {
+      metrics.step(kind, seconds(), 'error', trigger);
+      throw error;
+    }
   }
 
   private async step(
@@ -256,7 +301,7 @@ export class InstanceRuntime {
   ): Promise<VmRecord> {
     const key = this.keyOf(ref);
     if (!existing) {
-      return this.deps.vms.insert({
+      const created = await this.deps.vms.insert({
         key,
         ...ref,
         ...newRecordFields(key, body),
@@ -267,6 +312,8 @@ export class InstanceRuntime {
         failureReason: null,
         createdAt: this.deps.clock.now().toISOString(),
       });
+      this.deps.fault?.('create.after-record');
+      return created;
     }
     const change = specChange(existing, body);
     if (!change) return existing;

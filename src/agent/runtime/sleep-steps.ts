@@ -30,6 +30,7 @@ export class GuestBusyError extends ConflictError {
 /** running -> warm: vCPUs paused, RAM kept. */
 export async function pause(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord> {
   await deps.vmm.pause(requireHandle(record));
+  deps.fault?.('warm.after-pause');
   return settle(deps, record, 'warm');
 }
 
@@ -76,11 +77,13 @@ export async function sleep(
       await deps.vmm.pause(vm);
     }
     snapshot = await deps.vmm.snapshot(vm, await nextSnapshotDir(deps, record), 'full');
+    deps.fault?.('sleep.after-snapshot');
   } catch (error) {
     return abandonSleep(deps, record, vm, error);
   }
   record = await save(deps, record, { snapshot });
   await deps.vmm.stop(vm);
+  deps.fault?.('sleep.after-stop');
   deps.guests.drop(record.key);
   await dropSecretsDrive(deps, record.key);
   const asleep = await settle(deps, record, 'sleeping', { handle: null });

@@ -39,6 +39,9 @@ export function specChange(existing: VmRecord, body: PutInstanceBody): VmChange 
     ...spec,
     // A VMM or snapshot holds the tap by name; otherwise follow the (new) tenant network.
     tap: spec.tap ?? (isLive(existing) ? existing.spec.tap : tapFor(existing.key, spec)),
+    // A VM or snapshot runs the image it booted: the record says which until it boots again
+    // (then the put before the boot takes the new one), so its reports stay true.
+    revision: isLive(existing) ? existing.spec.revision : spec.revision,
     secretsVersion: existing.spec.secretsVersion + (secretsChanged ? 1 : 0),
     ...(body.config
       ? configVersion(body)
@@ -79,6 +82,7 @@ function tapFor(key: string, spec: SpecInput): string {
   return tenantTapName(spec) ?? defaultTapName(key);
 }
 
-function isLive(record: VmRecord): boolean {
+/** A VMM or a snapshot exists: the record's image and identity are in use. */
+export function isLive(record: VmRecord): boolean {
   return record.handle !== null || record.snapshot !== null;
 }

@@ -33,6 +33,7 @@ export async function stop(deps: RuntimeDeps, from: VmRecord): Promise<VmRecord>
         );
     }
     await deps.vmm.stop(vm);
+    deps.fault?.('stop.after-kill');
     deps.guests.drop(record.key);
     record = await save(deps, record, { handle: null });
   }
@@ -48,6 +49,7 @@ export async function destroy(deps: RuntimeDeps, from: VmRecord): Promise<VmReco
   const stopped = from.status === 'stopped' ? from : await stop(deps, from);
   const dir = instanceDir(deps.layout, stopped.key);
   await deps.drives.removeAll(dir);
+  deps.fault?.('destroy.after-drives');
   await dropSecretsDrive(deps, stopped.key);
   await deps.cgroups?.remove(stopped.key);
   await rm(dir, { recursive: true, force: true });

@@ -123,7 +123,7 @@ async function buildDrives(
 ): Promise<{ drives: DriveSpec[]; digests: DriveDigests }> {
   const drives: DriveSpec[] = [];
   const digests: DriveDigests = {};
-  for (const kind of drivesForRole(record.spec.role)) {
+  for (const kind of drivesForRole(record.spec.role, image.drives)) {
     const built = await driveBuilders[kind](deps, record, dir, image);
     if (!built) continue;
     drives.push(...built.drives);
@@ -141,6 +141,8 @@ export function guestParams(record: VmRecord, tenantMtu?: number): string {
   const onTenantNet = record.spec.network && record.spec.tenant !== undefined;
   return [
     `mvm.hostname=${record.instanceId}`,
+    // The guest's init applies the role (a gateway forwards and reads gateway.json).
+    `mvm.role=${record.spec.role}`,
     `mvm.ip=${ip}/${prefixLength}`,
     ...(gateway ? [`mvm.gw=${gateway}`] : []),
     ...(onTenantNet && tenantMtu !== undefined ? [`mvm.mtu=${tenantMtu}`] : []),

@@ -44,6 +44,7 @@ import { poolGc } from './pool/gc.ts';
 import { poolInfo } from './pool/info.ts';
 import { poolList } from './pool/list.ts';
 import { poolRevisions } from './pool/revisions.ts';
+import { poolRollback, poolRollout } from './pool/rollout.ts';
 import { poolScale } from './pool/scale.ts';
 import { poolUpdate } from './pool/update.ts';
 import { secretsList } from './secrets/list.ts';
@@ -81,6 +82,8 @@ export const allCommands: readonly CliCommand[] = [
   poolUpdate,
   poolBuild,
   poolRevisions,
+  poolRollout,
+  poolRollback,
   poolDestroy,
   poolGc,
   poolConfigSet,

@@ -25,3 +25,11 @@ export function eventTable(events: readonly AuditEventView[]): Block {
     empty: 'no events recorded yet',
   };
 }
+
+/** One event on a line, as `mvm events --follow` prints it. */
+export function eventLine(e: AuditEventView): string {
+  const detail = detailText(e.detail);
+  return [e.at, e.tenantId ?? '-', e.actor, e.action, e.target, ...(detail ? [detail] : [])].join(
+    '  ',
+  );
+}

@@ -33,7 +33,12 @@ export function instanceFields(i: InstanceView): Block {
     fields: [
       ['instance', instancePathOf(i)],
       ['status', i.status],
-      ['desired', i.desiredStatus],
+      [
+        'desired',
+        i.idleSlot === null
+          ? i.desiredStatus
+          : `${i.desiredStatus} (idle; holds a ${i.idleSlot} place, a wake brings it back)`,
+      ],
       ...(i.failureReason === null ? [] : [['failure', i.failureReason] as const]),
       ['ip', i.ip],
       ['mac', i.mac],

@@ -1,6 +1,7 @@
 import type { PoolDetailView, PoolView } from '../../contract/resources.ts';
 import { describeSource, sourceOf } from '../../core/pool-source.ts';
 import type { Block } from '../render.ts';
+import { rolloutFields } from './rollout-views.ts';
 
 /** How pools look to a human. */
 export const countsText = (pool: PoolView): string =>
@@ -51,6 +52,12 @@ export function poolFields(pool: PoolView): Block {
       ['critical', pool.critical ? 'yes' : 'no'],
       ['min running', `${pool.minRunningSecs} s`],
       ['min warm', `${pool.minWarmSecs} s`],
+      ['idle warm after', pool.idleWarmAfterSecs === 0 ? 'never' : `${pool.idleWarmAfterSecs} s`],
+      [
+        'idle sleep after',
+        pool.idleSleepAfterSecs === 0 ? 'never' : `${pool.idleSleepAfterSecs} s`,
+      ],
+      ['service ports', pool.servicePorts.length === 0 ? 'none' : pool.servicePorts.join(', ')],
       ['created', pool.createdAt],
       ['version', String(pool.version)],
     ],
@@ -68,5 +75,6 @@ export function poolDetailBlocks(pool: PoolDetailView): Block[] {
       kind: 'fields',
       fields: [['instances', `${pool.instances}${statuses === '' ? '' : ` (${statuses})`}`]],
     },
+    ...(pool.rollout ? [rolloutFields(pool.rollout)] : []),
   ];
 }

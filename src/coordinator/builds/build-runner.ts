@@ -143,6 +143,7 @@ export class BuildRunner {
       initDrive: 'node',
       workload: built.workload?.spec ?? null,
       runSpec: built.workload ? await put('run spec', built.workload.drive) : null,
+      ...(built.drives ? { drives: built.drives } : {}),
     };
   }
 

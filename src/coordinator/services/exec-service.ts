@@ -139,13 +139,7 @@ export class ExecService {
           { status: instance.status },
         );
       }
-      const tunnel = await this.tunnels.require(instance.nodeId, this.timeouts.tunnelMs);
-      const relayed = await relaySession(client, tunnel, key, start);
-      outcome = relayed.outcome;
-      this.logger().info(
-        { instance: pathOf(key), kind: start.kind, ...relayed.figures, outcome: outcome.kind },
-        'session ended',
-      );
+      outcome = await this.relay(client, instance.nodeId, key, start);
     } catch (error) {
       outcome = { kind: 'error', error: sessionError(error) };
     }
@@ -163,13 +157,7 @@ export class ExecService {
     let outcome: SessionOutcome;
     try {
       const instance = await this.ensureRunning(principal, key, client.gone.signal);
-      const tunnel = await this.tunnels.require(instance.nodeId ?? '', this.timeouts.tunnelMs);
-      const relayed = await relaySession(client, tunnel, key, start);
-      outcome = relayed.outcome;
-      this.logger().info(
-        { instance: pathOf(key), kind: start.kind, ...relayed.figures, outcome: outcome.kind },
-        'session ended',
-      );
+      outcome = await this.relay(client, instance.nodeId ?? '', key, start);
     } catch (error) {
       outcome = { kind: 'error', error: sessionError(error) };
     }
@@ -177,6 +165,27 @@ export class ExecService {
     await this.record(principal, key, start, outcome, ms);
     const last = finalMessage(outcome);
     if (last) client.end(last);
+  }
+
+  /** The session relayed through the node's tunnel, once it is connected; logged when it ends. */
+  private async relay(
+    client: ClientSocket,
+    nodeId: string,
+    key: InstanceKey,
+    start: SessionStart,
+  ): Promise<SessionOutcome> {
+    const tunnel = await this.tunnels.require(nodeId, this.timeouts.tunnelMs);
+    const relayed = await relaySession(client, tunnel, key, start);
+    this.logger().info(
+      {
+        instance: pathOf(key),
+        kind: start.kind,
+        ...relayed.figures,
+        outcome: relayed.outcome.kind,
+      },
+      'session ended',
+    );
+    return relayed.outcome;
   }
 
   /**

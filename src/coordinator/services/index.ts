@@ -10,15 +10,21 @@ import type { SigningKey } from '../desired/signing-key.ts';
 import type { ServiceDeps } from './context.ts';
 import { DesiredService } from './desired-service.ts';
 import { ExecService, type ExecTimeouts } from './exec-service.ts';
+import { IdleService } from './idle-service.ts';
 import { InstanceService } from './instance-service.ts';
 import { defaultJobSettings, JobService, type JobSettings } from './job-service.ts';
+import { JournalService } from './journal-service.ts';
 import { JoinService, type JoinDeps } from './join-service.ts';
+import { MetricsService } from './metrics-service.ts';
+import { EventStreamService } from './event-stream.ts';
+import { CoordinatorMetrics } from '../metrics/coordinator-metrics.ts';
 import { NodeHealthService, type NodeHealthDeps } from './node-health-service.ts';
 import { NodeService } from './node-service.ts';
 import { PoolConfigService } from './pool-config-service.ts';
 import { PoolService } from './pool-service.ts';
 import { RecheckTimer } from './recheck-timer.ts';
 import { ReportService } from './report-service.ts';
+import { RolloutService } from './rollout-service.ts';
 import { SchedulerService, type ScheduleOutcome } from './scheduler-service.ts';
 import { SecretService, type SecretDeps } from './secret-service.ts';
 import { SleepRecheckService } from './sleep-rechecks.ts';
@@ -39,6 +45,8 @@ export interface Services {
   health: NodeHealthService;
   /** Re-checks pools when demotions put off by minimum times fall due; close() stops it. */
   rechecks: RecheckTimer;
+  /** The pools' idle policies, applied by a periodic pass (idle-loop.ts). */
+  idle: IdleService;
   join: JoinService;
   events: { list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]> };
   /** Agents' reports of their disks and VMs (read side). */
@@ -48,10 +56,16 @@ export interface Services {
   /** Node tunnels and the exec, pty and copy sessions relayed over them. */
   exec: ExecService;
   jobs: JobService;
+  journal: JournalService;
   builds: BuildService;
   nodeArtifacts: NodeArtifactService;
+  /** `mvm events --follow`: audit events as server-sent events. */
+  eventStream: EventStreamService;
+  /** What /v1/metrics answers, and the process's own histograms (API, scheduler). */
+  metrics: MetricsService;
   /** Runs builds in the background; close() stops it (serve.ts). Absent without images. */
   buildRunner: BuildRunner | undefined;
+  rollouts: RolloutService;
 }
 
 /** What the desired-state service adds: its signing key and the process's change notifier. */
@@ -72,7 +86,12 @@ export function createServices(
     SecretDeps & { logger?: Logger; execTimeouts?: Partial<ExecTimeouts>; images?: ImageDeps },
 ): Services {
   const buildRunner = deps.images && new BuildRunner({ ...deps, images: deps.images });
-  const after = new AfterWrite({ scheduler: new SchedulerService(deps), notifier: deps.notifier });
+  const metrics = new MetricsService(deps, new CoordinatorMetrics());
+  const scheduler = new SchedulerService(deps);
+  const after = new AfterWrite({
+    scheduler: { schedule: () => metrics.process.schedule(() => scheduler.schedule()) },
+    notifier: deps.notifier,
+  });
   const desired = new DesiredService({
     store: deps.store,
     clock: deps.clock,
@@ -91,8 +110,9 @@ export function createServices(
     adminToken: new AdminTokenService(deps),
     scheduler: { schedule: () => after.schedule() },
     desired,
-    health: new NodeHealthService(deps, after),
+    health: new NodeHealthService(deps, after, (node) => desired.issue(node)),
     rechecks,
+    idle: new IdleService(deps, after),
     join: new JoinService(deps, after),
     events: { list: (filter) => deps.store.audit.list(filter) },
     reports: new ReportService(deps),
@@ -100,9 +120,13 @@ export function createServices(
     poolConfigs: new PoolConfigService(deps, after),
     exec: new ExecService(deps, instances),
     jobs: new JobService({ ...deps, jobs: deps.jobs ?? defaultJobSettings }),
+    journal: new JournalService(deps),
     builds: new BuildService(deps, deps.images, buildRunner),
     nodeArtifacts: new NodeArtifactService(deps, deps.images),
+    metrics,
+    eventStream: new EventStreamService(deps),
     buildRunner,
+    rollouts: new RolloutService(deps, after),
   };
 }
 

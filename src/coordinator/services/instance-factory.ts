@@ -43,6 +43,7 @@ export async function createInstances(
       statusSince: at,
       lastActiveAt: null,
       pressureSleptAt: null,
+      idleSlot: null,
       createdAt: at,
       updatedAt: at,
       version: 1,

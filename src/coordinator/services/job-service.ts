@@ -7,6 +7,7 @@ import type { CompleteJobRequest, JobView, SubmitJobRequest } from '../../contra
 import type { JobState } from '../../core/jobs/job.ts';
 import type { ChangeNotifier } from '../desired/change-notifier.ts';
 import { storeJobModule } from '../jobs/module-intake.ts';
+import { lostLease, requireHolder } from '../jobs/lease-holder.ts';
 import type { Principal } from '../principal.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { loadPool } from './pool-service.ts';
@@ -58,13 +59,6 @@ export function jobView(job: Job): JobView {
 }
 
 const leased = (job: Job) => ({ ...jobView(job), leaseToken: job.leaseToken ?? '' });
-
-function lostLease(id: string): ConflictError {
-  return new ConflictError(
-    `job ${id}: this worker no longer holds its lease (it expired, or the job was taken over or cancelled); stop working on it`,
-    { reason: 'lease_lost' },
-  );
-}
 
 /**
  * Jobs: submit (check and store the module, insert the job, wake claimers here and on other
@@ -271,7 +265,8 @@ export class JobService {
     }
   }
 
-  async heartbeat(id: string, token: string, leaseMs?: number) {
+  async heartbeat(nodeId: string, id: string, token: string, leaseMs?: number) {
+    await requireHolder(this.deps.store, nodeId, id);
     const job = await this.deps.store.jobQueue.heartbeat(
       id,
       token,
@@ -282,7 +277,8 @@ export class JobService {
     return leased(job);
   }
 
-  async complete(id: string, request: CompleteJobRequest) {
+  async complete(nodeId: string, id: string, request: CompleteJobRequest) {
+    await requireHolder(this.deps.store, nodeId, id);
     const at = this.now();
     const queue = this.deps.store.jobQueue;
     const job =

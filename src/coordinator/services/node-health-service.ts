@@ -7,6 +7,7 @@ import {
   planNodeLoss,
   type LossAction,
 } from '../../core/node-loss.ts';
+import { leaseFor } from '../../core/node-lease.ts';
 import type {
   ActivitySample,
   HeartbeatRequest,
@@ -76,6 +77,8 @@ function activeTenants(samples: readonly ActivitySample[]): string[] {
  */
 export class NodeHealthService {
   readonly lostAfterMs: number;
+  /** What each heartbeat answer grants: the agent fences itself this long after sending it. */
+  readonly leaseMs: number;
   /**
    * A committed loss or recovery whose placement failed: nothing else would place its
    * instances, since the node is no longer overdue, so the next loss check tries again.
@@ -85,8 +88,11 @@ export class NodeHealthService {
   constructor(
     private readonly deps: NodeHealthDeps,
     private readonly after: AfterPlacementChange,
+    /** Issues the node's current document (a new generation when its content changed). */
+    private readonly issue?: (nodeId: string) => Promise<{ generation: number }>,
   ) {
     this.lostAfterMs = deps.nodeLostAfterMs ?? DEFAULT_NODE_LOST_AFTER_MS;
+    this.leaseMs = leaseFor(this.lostAfterMs);
   }
 
   async heartbeat(nodeId: string, request: HeartbeatRequest): Promise<HeartbeatResult> {
@@ -128,8 +134,18 @@ export class NodeHealthService {
     });
     if (outcome.recovered || outcome.resized) await this.placeAndNotify(FLEET);
     const { node, recovered, activityUpdated } = outcome;
-    const desiredGeneration = (await this.deps.store.generations.get(nodeId))?.generation ?? 0;
-    return { node, recovered, activityUpdated, desiredGeneration };
+    const desiredGeneration = await this.generationFor(nodeId, recovered);
+    return { node, recovered, activityUpdated, desiredGeneration, leaseMs: this.leaseMs };
+  }
+
+  /**
+   * The generation the answer names. After a loss nobody has issued the node's document
+   * since its instances moved (its agent was away), so it is issued now: the agent must not
+   * take the stored, older one, which still names them, for current (core/node-lease.ts).
+   */
+  private async generationFor(nodeId: string, recovered: boolean): Promise<number> {
+    if (recovered && this.issue) return (await this.issue(nodeId)).generation;
+    return (await this.deps.store.generations.get(nodeId))?.generation ?? 0;
   }
 
   /**

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { ConflictError, ValidationError } from '../../core/errors.ts';
 import type { Pool } from '../../core/model.ts';
 import { changedFiles, checkConfigLimits } from '../../core/pool-config.ts';
+import { checkGatewayConfig, GATEWAY_CONFIG_FILE } from '../../core/gateway-config.ts';
 import { roleHasDrive } from '../../core/roles.ts';
 import type {
   PoolConfigView,
@@ -29,6 +30,18 @@ function takesConfig(pool: Pool): void {
   if (roleHasDrive(pool.role, 'config')) return;
   const problem = `pool '${pool.tenantId}/${pool.id}' is a ${pool.role} pool: its instances have no config drive, so it takes no config`;
   throw new ValidationError(problem, [problem]);
+}
+
+/** A gateway applies its gateway.json at boot: a file it would refuse is refused here first. */
+function checkGatewayFile(pool: Pool, files: Readonly<Record<string, string>>): void {
+  const text = files[GATEWAY_CONFIG_FILE];
+  if (pool.role !== 'gateway' || text === undefined) return;
+  const checked = checkGatewayConfig(text);
+  if (checked.ok) return;
+  throw new ValidationError(
+    `gateway.json of gateway pool '${pool.tenantId}/${pool.id}' is not one its guests can apply: ${checked.problems.join('; ')} (see docs/images.md, "Roles in the guest")`,
+    checked.problems,
+  );
 }
 
 interface Change {
@@ -101,6 +114,7 @@ export class PoolConfigService {
         return { result: view(pool, current), changed: false };
       }
       checkConfigLimits(`${tenantId}/${poolId}`, files);
+      checkGatewayFile(pool, files);
       const at = this.deps.clock.now().toISOString();
       const createdAt = current?.createdAt ?? at;
       const next = { tenantId, poolId, version: version + 1, files, createdAt, updatedAt: at };

@@ -1,3 +1,4 @@
+import { validateIdlePolicy } from '../../core/idle-policy.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import { materialize, type MaterializeResult } from '../../core/materializer.ts';
 import type { DesiredStatus, Instance, Pool, PoolCounts } from '../../core/model.ts';
@@ -16,7 +17,12 @@ import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { createInstances } from './instance-factory.ts';
-import { deletePoolBuilds, requireRevision, sourceUpdate } from './pool-source-update.ts';
+import {
+  deletePoolBuilds,
+  refuseDuringRollout,
+  requireRevision,
+  sourceUpdate,
+} from './pool-source-update.ts';
 import { loadTenant, lockTenant, usageOf } from './tenant-service.ts';
 
 export async function loadPool(repos: Repos, tenantId: string, poolId: string): Promise<Pool> {
@@ -59,6 +65,7 @@ export class PoolService {
   async create(principal: Principal, tenantId: string, request: CreatePoolRequest): Promise<Pool> {
     validatePoolSpec(request);
     validateSleepPolicy(request);
+    validateIdlePolicy(request);
     const now = this.deps.clock.now().toISOString();
     return this.deps.store.transaction(async (repos) => {
       const tenant = await lockTenant(repos, tenantId);
@@ -80,6 +87,9 @@ export class PoolService {
         critical: request.critical,
         minRunningSecs: request.minRunningSecs,
         minWarmSecs: request.minWarmSecs,
+        idleWarmAfterSecs: request.idleWarmAfterSecs,
+        idleSleepAfterSecs: request.idleSleepAfterSecs,
+        servicePorts: request.servicePorts,
         createdAt: now,
         updatedAt: now,
         version: 1,
@@ -96,6 +106,9 @@ export class PoolService {
           memMib: pool.memMib,
           minRunningSecs: pool.minRunningSecs,
           minWarmSecs: pool.minWarmSecs,
+          idleWarmAfterSecs: pool.idleWarmAfterSecs,
+          idleSleepAfterSecs: pool.idleSleepAfterSecs,
+          servicePorts: pool.servicePorts,
         },
       });
       return pool;
@@ -154,17 +167,22 @@ export class PoolService {
         const problem = `role is fixed at pool creation: '${tenantId}/${poolId}' is a ${pool.role} pool; create a new pool with --role ${request.role}`;
         throw new ValidationError(problem, [problem]);
       }
-      if (request.revision !== undefined) await requireRevision(repos, pool, request.revision);
+      if (request.revision !== undefined) {
+        await requireRevision(repos, pool, request.revision);
+        await refuseDuringRollout(repos, pool);
+      }
       const source = sourceUpdate(pool, request);
       const patch = {
         ...(request.pinned !== undefined ? { pinned: request.pinned } : {}),
         ...(request.critical !== undefined ? { critical: request.critical } : {}),
         ...(request.minRunningSecs !== undefined ? { minRunningSecs: request.minRunningSecs } : {}),
         ...(request.minWarmSecs !== undefined ? { minWarmSecs: request.minWarmSecs } : {}),
+        ...idlePatch(request),
         ...(request.revision !== undefined ? { revision: request.revision } : {}),
         ...(source ? fieldsOf(source) : {}),
       };
       validateSleepPolicy({ ...pool, ...patch });
+      validateIdlePolicy({ ...pool, ...patch });
       const at = this.deps.clock.now().toISOString();
       const updated = await repos.pools.update(
         tenantId,
@@ -310,4 +328,19 @@ export class PoolService {
     this.after.wake({ tenants: [tenantId] });
     return result;
   }
+}
+
+/** The idle-policy and service-port fields an update sets. */
+function idlePatch(
+  request: UpdatePoolRequest,
+): Partial<Pick<Pool, 'idleWarmAfterSecs' | 'idleSleepAfterSecs' | 'servicePorts'>> {
+  return {
+    ...(request.idleWarmAfterSecs !== undefined
+      ? { idleWarmAfterSecs: request.idleWarmAfterSecs }
+      : {}),
+    ...(request.idleSleepAfterSecs !== undefined
+      ? { idleSleepAfterSecs: request.idleSleepAfterSecs }
+      : {}),
+    ...(request.servicePorts !== undefined ? { servicePorts: request.servicePorts } : {}),
+  };
 }

@@ -1,4 +1,5 @@
-import { NotFoundError, ValidationError } from '../../core/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import { isActive, targetOf } from '../../core/rollout-plan.ts';
 import type { Pool } from '../../core/model.ts';
 import { requestedSource, sourceOf, type PoolSource } from '../../core/pool-source.ts';
 import { DEV_REVISION } from '../../core/revision.ts';
@@ -17,6 +18,16 @@ export async function requireRevision(repos: Repos, pool: Pool, revision: string
     `${pool.tenantId}/${pool.id}@${revision}`,
     `see 'mvm pool revisions ${pool.tenantId}/${pool.id}', or build one with 'mvm pool build'`,
   );
+}
+
+/** A pool in a rollout takes no other change of revision: the rollout owns it until it ends. */
+export async function refuseDuringRollout(repos: Repos, pool: Pool): Promise<void> {
+  const rollout = await repos.rollouts.get(pool.tenantId, pool.id);
+  if (rollout && isActive(rollout.state)) {
+    throw new ConflictError(
+      `${pool.tenantId}/${pool.id} is in a rollout (${rollout.state} to ${targetOf(rollout)}); wait for it ('mvm pool info') or roll back ('mvm pool rollback')`,
+    );
+  }
 }
 
 /**
@@ -43,8 +54,9 @@ export function sourceUpdate(pool: Pool, request: UpdatePoolRequest): PoolSource
   return source;
 }
 
-/** A pool's revisions and builds go with it (their artifacts stay until collected). */
+/** A pool's revisions, builds and rollout go with it (their artifacts stay until collected). */
 export async function deletePoolBuilds(repos: Repos, tenantId: string, poolId: string) {
+  await repos.rollouts.delete(tenantId, poolId);
   await repos.builds.deleteAll(tenantId, poolId);
   await repos.revisions.deleteAll(tenantId, poolId);
 }

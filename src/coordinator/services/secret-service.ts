@@ -1,4 +1,10 @@
-import { InternalError, MvmError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import {
+  InternalError,
+  MvmError,
+  NotFoundError,
+  PermissionDeniedError,
+  ValidationError,
+} from '../../core/errors.ts';
 import type { Pool } from '../../core/model.ts';
 import { roleHasDrive } from '../../core/roles.ts';
 import { checkSecretBudget, effectiveSecrets, type SecretSlot } from '../../core/secrets.ts';
@@ -129,8 +135,11 @@ export class SecretService {
         `node '${nodeId}' runs no instance of it`,
       );
     }
+    // A builder runs tenant build code: even the tenant's own secrets never reach it.
     if (!roleHasDrive(pool.role, 'secrets')) {
-      return { tenant: tenantId, pool: poolId, digest: null, values: {} };
+      throw new PermissionDeniedError(
+        `pool '${tenantId}/${poolId}' is a ${pool.role} pool: its instances get no secrets drive, so no node is given its secrets`,
+      );
     }
     const effective = effectiveSecrets(await store.secrets.list(tenantId), poolId);
     const values: Record<string, string> = {};

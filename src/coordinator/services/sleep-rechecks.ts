@@ -119,8 +119,9 @@ function demotions(
   return assignments.flatMap(({ id, desiredStatus }) => {
     const instance = byId.get(id);
     if (!instance) return [];
-    // Held asleep by pressure, it stands in the warm slot: leaving it is a demotion too.
-    const from = instance.pressureSleptAt === null ? instance.desiredStatus : 'warm';
+    // Held lower by pressure or idleness, it stands in its slot: leaving it is a demotion too.
+    const from =
+      instance.idleSlot ?? (instance.pressureSleptAt === null ? instance.desiredStatus : 'warm');
     if (height[desiredStatus] >= height[from]) return [];
     return [{ instance, to: desiredStatus }];
   });

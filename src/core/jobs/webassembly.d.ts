@@ -18,4 +18,12 @@ declare namespace WebAssembly {
     static imports(module: Module): ModuleImportDescriptor[];
     static exports(module: Module): ModuleExportDescriptor[];
   }
+  class Memory {
+    constructor(descriptor: { initial: number; maximum?: number });
+    readonly buffer: ArrayBuffer;
+  }
+  class Instance {
+    constructor(module: Module, imports: Record<string, Record<string, unknown>>);
+    readonly exports: Record<string, unknown>;
+  }
 }

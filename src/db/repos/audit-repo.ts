@@ -32,6 +32,17 @@ export class KyselyAuditRepo implements AuditRepo {
     const rows = await query.orderBy('id', 'desc').limit(Math.max(0, filter.limit)).execute();
     return rows.map(fromRow);
   }
+
+  async since(filter: {
+    tenantId?: string;
+    afterId: number;
+    limit: number;
+  }): Promise<AuditEvent[]> {
+    let query = this.db.selectFrom('audit_events').selectAll().where('id', '>', filter.afterId);
+    if (filter.tenantId !== undefined) query = query.where('tenant_id', '=', filter.tenantId);
+    const rows = await query.orderBy('id', 'asc').limit(Math.max(0, filter.limit)).execute();
+    return rows.map(fromRow);
+  }
 }
 
 function fromRow(r: AuditRow): AuditEvent {

@@ -1,12 +1,14 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.ts';
 import { desiredStatuses, instanceStatuses } from '../../core/model.ts';
+import { idleSlots } from '../../core/idle-policy.ts';
 import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
 import type {
   InstanceFilter,
   InstanceKey,
   InstancePatch,
   InstanceRepo,
+  InstanceTally,
 } from '../../ports/store.ts';
 import { statusConflict, versionConflict } from '../cas-errors.ts';
 import { translateConstraintError } from '../constraint-error.ts';
@@ -52,6 +54,26 @@ export class KyselyInstanceRepo implements InstanceRepo {
     return rows.map((r) => r.ip);
   }
 
+  async tally(): Promise<InstanceTally[]> {
+    const rows = await this.db
+      .selectFrom('instances')
+      .select(['tenant_id', 'pool_id', 'node_id', 'status', 'desired_status'])
+      .select((eb) => eb.fn.countAll<number | string>().as('count'))
+      .groupBy(['tenant_id', 'pool_id', 'node_id', 'status', 'desired_status'])
+      .orderBy('tenant_id')
+      .orderBy('pool_id')
+      .execute();
+    return rows.map((r) => ({
+      tenantId: r.tenant_id,
+      poolId: r.pool_id,
+      nodeId: r.node_id,
+      status: oneOf(instanceStatuses, r.status, 'instances.status'),
+      desiredStatus: oneOf(desiredStatuses, r.desired_status, 'instances.desired_status'),
+      // Postgres answers count(*) as a bigint, which pg hands over as a string.
+      count: Number(r.count),
+    }));
+  }
+
   async setDesired(
     key: InstanceKey,
     desired: DesiredStatus,
@@ -60,7 +82,7 @@ export class KyselyInstanceRepo implements InstanceRepo {
     options: { force?: boolean } = {},
   ): Promise<Instance> {
     const sleepForced = desired === 'sleeping' && options.force === true;
-    const patch = { desiredStatus: desired, pressureSleptAt: null, sleepForced };
+    const patch = { desiredStatus: desired, pressureSleptAt: null, idleSlot: null, sleepForced };
     return this.update(key, patch, expectedVersion, at);
   }
 
@@ -169,6 +191,9 @@ function patchColumns(patch: InstancePatch): Updateable<InstancesTable> {
     columns.sleep_forced = patch.sleepForced === true ? 1 : 0;
   if (patch.lastActiveAt !== undefined) columns.last_active_at = patch.lastActiveAt;
   if (patch.pressureSleptAt !== undefined) columns.pressure_slept_at = patch.pressureSleptAt;
+  if (patch.idleSlot !== undefined) columns.idle_slot = patch.idleSlot;
+  if (patch.pinnedRevision !== undefined) columns.pinned_revision = patch.pinnedRevision;
+  if (patch.pinnedAt !== undefined) columns.pinned_at = patch.pinnedAt;
   return columns;
 }
 
@@ -188,6 +213,9 @@ function toRow(i: Instance): InstanceRow {
     last_active_at: i.lastActiveAt,
     pressure_slept_at: i.pressureSleptAt,
     sleep_forced: i.sleepForced === true ? 1 : 0,
+    idle_slot: i.idleSlot,
+    pinned_revision: i.pinnedRevision ?? null,
+    pinned_at: i.pinnedAt ?? null,
     created_at: i.createdAt,
     updated_at: i.updatedAt,
     version: i.version,
@@ -210,6 +238,10 @@ function fromRow(r: InstanceRow): Instance {
     lastActiveAt: r.last_active_at,
     pressureSleptAt: r.pressure_slept_at,
     ...(r.sleep_forced === 1 ? { sleepForced: true } : {}),
+    idleSlot: r.idle_slot === null ? null : oneOf(idleSlots, r.idle_slot, 'instances.idle_slot'),
+    ...(r.pinned_revision !== null
+      ? { pinnedRevision: r.pinned_revision, pinnedAt: r.pinned_at }
+      : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: r.version,

@@ -54,6 +54,16 @@ export class KyselyJobQueue implements JobQueue {
     });
   }
 
+  async park(id: string, token: string, at: string, runAt: string) {
+    return this.fencedUpdate(id, token, at, {
+      state: 'queued',
+      run_at: runAt,
+      lease_token: null,
+      lease_expires_at: null,
+      worker: null,
+    });
+  }
+
   private async fencedUpdate(
     id: string,
     token: string,

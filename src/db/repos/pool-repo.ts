@@ -1,5 +1,10 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
-import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.ts';
+import {
+  AlreadyExistsError,
+  ConflictError,
+  InternalError,
+  NotFoundError,
+} from '../../core/errors.ts';
 import { roles } from '../../core/model.ts';
 import type { Pool } from '../../core/model.ts';
 import type { PoolPatch, PoolRepo } from '../../ports/store.ts';
@@ -103,6 +108,10 @@ function patchColumns(patch: PoolPatch): Updateable<PoolsTable> {
   if (patch.critical !== undefined) columns.critical = patch.critical ? 1 : 0;
   if (patch.minRunningSecs !== undefined) columns.min_running_secs = patch.minRunningSecs;
   if (patch.minWarmSecs !== undefined) columns.min_warm_secs = patch.minWarmSecs;
+  if (patch.idleWarmAfterSecs !== undefined) columns.idle_warm_after_secs = patch.idleWarmAfterSecs;
+  if (patch.idleSleepAfterSecs !== undefined)
+    columns.idle_sleep_after_secs = patch.idleSleepAfterSecs;
+  if (patch.servicePorts !== undefined) columns.service_ports = JSON.stringify(patch.servicePorts);
   return columns;
 }
 
@@ -125,6 +134,9 @@ function toRow(p: Pool): PoolRow {
     critical: p.critical ? 1 : 0,
     min_running_secs: p.minRunningSecs,
     min_warm_secs: p.minWarmSecs,
+    idle_warm_after_secs: p.idleWarmAfterSecs,
+    idle_sleep_after_secs: p.idleSleepAfterSecs,
+    service_ports: JSON.stringify(p.servicePorts),
     created_at: p.createdAt,
     updated_at: p.updatedAt,
     version: p.version,
@@ -148,8 +160,18 @@ function fromRow(r: PoolRow): Pool {
     critical: r.critical === 1,
     minRunningSecs: r.min_running_secs,
     minWarmSecs: r.min_warm_secs,
+    idleWarmAfterSecs: r.idle_warm_after_secs,
+    idleSleepAfterSecs: r.idle_sleep_after_secs,
+    servicePorts: portsOf(r.service_ports),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: r.version,
   };
+}
+
+/** The stored service ports: a JSON array of port numbers; anything else is a corrupt row. */
+function portsOf(text: string): number[] {
+  const value: unknown = JSON.parse(text);
+  if (Array.isArray(value) && value.every((p) => Number.isInteger(p))) return value as number[];
+  throw new InternalError(`pools.service_ports holds ${text}, not a list of ports`);
 }

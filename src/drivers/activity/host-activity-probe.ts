@@ -59,6 +59,12 @@ export function processCpuUsec(stat: string): number | undefined {
 
 /** Received plus transmitted bytes of `iface` in a /proc/net/dev table. */
 export function tapBytes(netDev: string, iface: string): number | undefined {
+  const counters = tapCounters(netDev, iface);
+  return counters === undefined ? undefined : counters.rx + counters.tx;
+}
+
+/** Received and transmitted bytes of `iface` in a /proc/net/dev table. */
+export function tapCounters(netDev: string, iface: string): { rx: number; tx: number } | undefined {
   for (const line of netDev.split('\n')) {
     const colon = line.indexOf(':');
     if (colon === -1 || line.slice(0, colon).trim() !== iface) continue;
@@ -70,7 +76,7 @@ export function tapBytes(netDev: string, iface: string): number | undefined {
     const rx = fields[0];
     const tx = fields[8];
     if (rx === undefined || tx === undefined || !Number.isFinite(rx + tx)) return undefined;
-    return rx + tx;
+    return { rx, tx };
   }
   return undefined;
 }

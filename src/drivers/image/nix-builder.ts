@@ -17,6 +17,10 @@ import type { ProcessRunner } from '../../ports/process-runner.ts';
 import type { DevImages } from './dev-builder.ts';
 import { ext4FromDir, rootfsFormatOf } from './rootfs-image.ts';
 import { ensureRunSpecDrive } from './run-spec-drive.ts';
+import { readProfilesToml } from './profiles-toml.ts';
+import { driveSetFromProfiles } from '../../core/profiles.ts';
+import type { Role } from '../../core/model.ts';
+import type { RoleDriveSet } from '../../core/roles.ts';
 
 export interface NixBuilderOptions {
   runner: ProcessRunner;
@@ -24,6 +28,8 @@ export interface NixBuilderOptions {
   devImages: DevImages;
   /** `nix` on PATH unless told. */
   nix?: string;
+  /** `nix-instantiate` on PATH unless told: reads mvm-profiles.toml (builtins.fromTOML). */
+  nixInstantiate?: string;
   /** More `--option NAME VALUE` pairs, e.g. substituters '' on a host without a cache. */
   options?: ReadonlyArray<readonly [string, string]>;
 }
@@ -68,6 +74,9 @@ export class NixImageBuilder implements ImageBuilder {
     const metadata = await this.metadata(ref);
     const manifest = await exists(join(metadata.path, 'mvm-profiles.toml'));
     const attribute = nixAttribute(input.role, profile, manifest);
+    const drives = manifest
+      ? await this.driveSet(join(metadata.path, 'mvm-profiles.toml'), input.role, profile, context)
+      : undefined;
     await context.log(
       `nix build ${flake}#${attribute} (${manifest ? 'mvm-profiles.toml found' : 'no mvm-profiles.toml: legacy attribute'}; sandboxed)`,
     );
@@ -75,6 +84,7 @@ export class NixImageBuilder implements ImageBuilder {
     await context.log(`output ${out}`);
     return {
       ...(await this.outputFiles(out, context)),
+      ...(drives ? { drives } : {}),
       source: {
         kind: 'nix',
         flake,
@@ -83,6 +93,28 @@ export class NixImageBuilder implements ImageBuilder {
         lockSha256: await sha256Of(join(metadata.path, 'flake.lock')),
       },
     };
+  }
+
+  /** The role's drive set from mvm-profiles.toml, checked before anything is built. */
+  private async driveSet(
+    path: string,
+    role: Role,
+    profile: string,
+    context: BuildContext,
+  ): Promise<RoleDriveSet> {
+    const profiles = await readProfilesToml(this.options.runner, path, this.options.nixInstantiate);
+    const found = driveSetFromProfiles(profiles, role, profile);
+    if ('problems' in found) {
+      throw new ValidationError(
+        `cannot build role ${role}, profile ${profile}: ${found.problems.join('; ')}`,
+        found.problems,
+      );
+    }
+    const yes = (on: boolean) => (on ? 'yes' : 'no');
+    await context.log(
+      `drives for role ${role} (mvm-profiles.toml): secrets ${yes(found.drives.secrets)}, config ${yes(found.drives.config)}`,
+    );
+    return found.drives;
   }
 
   /** A flake on the caller's machine arrives as a tarball with one top-level directory. */

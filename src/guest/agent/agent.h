@@ -215,6 +215,9 @@ void logs_op(const struct reply_to *r, const struct jv *req);
 
 /* ---- workload.c: the workload service ---- */
 void workload_main(int argc, char **argv);
+
+/* ---- gateway.c ---- */
+void gateway_main(int argc, char **argv) __attribute__((noreturn));
 void workload_status(struct buf *b); /* `"workload":{...},` when the guest has a run spec */
 
 /* ---- files.c ---- */

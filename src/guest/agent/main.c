@@ -259,6 +259,7 @@ static void usage(void) {
           "usage: mvm-agent [serve] [--port NAME] [--vsock PORT] [--unix PATH] [--stdio]\n"
           "       mvm-agent busy on|off NAME\n"
           "       mvm-agent workload   (the image's process from the run spec, restarted)\n"
+          "       mvm-agent gateway FILE   (checks gateway.json, prints its routes)\n"
           "       mvm-agent version\n");
   exit(2);
 }
@@ -266,6 +267,7 @@ static void usage(void) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "busy") == 0) busy_cli(argc, argv);
   if (argc > 1 && strcmp(argv[1], "workload") == 0) workload_main(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "gateway") == 0) gateway_main(argc, argv);
   if (argc > 1 && strcmp(argv[1], "version") == 0) {
     printf("%s %s (protocol %d)\n", AGENT_NAME, AGENT_VERSION, PROTO_VERSION);
     return 0;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -145,14 +146,17 @@ static int has_drive(const char *label, char *dev, size_t cap) {
   return read_small(path, dev, cap) > 0;
 }
 
-static void remount(const char *label, const char *dir, const char *want) {
+/* Returns 1 when the drive was mounted again (its content may have changed). */
+static int remount(const char *label, const char *dir, const char *want) {
   char dev[256], path[512], have[128] = "";
-  if (!has_drive(label, dev, sizeof dev)) return;
+  int remounted = 0;
+  if (!has_drive(label, dev, sizeof dev)) return 0;
   snprintf(path, sizeof path, "%s/%s.digest", state_dir(), label);
   read_small(path, have, sizeof have);
-  if (valid_digest(want) && strcmp(want, have) == 0) return;
+  if (valid_digest(want) && strcmp(want, have) == 0) return 0;
   umount2(dir, MNT_DETACH);
   if (mount(dev, dir, "ext4", MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) == 0) {
+    remounted = 1;
     snprintf(path, sizeof path, "%s/remounts", state_dir());
     FILE *f = fopen(path, "we");
     if (f) {
@@ -164,6 +168,34 @@ static void remount(const char *label, const char *dir, const char *want) {
     want = NULL;
   }
   record_digest(label, want);
+  return remounted;
+}
+
+/*
+ * A gateway applies a gateway.json that a wake brought: mvm's init does it (`/mvm/init
+ * --apply-gateway`, as at boot). Double fork: init, not this loop, reaps the applier.
+ */
+static void apply_gateway(void) {
+  char role[32] = "";
+  char path[512];
+  snprintf(path, sizeof path, "%s/role", state_dir());
+  if (read_small(path, role, sizeof role) <= 0 || strcmp(role, "gateway") != 0) return;
+  pid_t child = fork();
+  if (child == 0) {
+    if (fork() == 0) {
+      setsid();
+      int fd = open("/dev/console", O_RDWR | O_CLOEXEC);
+      if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+      }
+      execl("/mvm/init", "/mvm/init", "--apply-gateway", (char *)NULL);
+      _exit(127);
+    }
+    _exit(0);
+  }
+  if (child > 0) waitpid(child, NULL, 0);
 }
 
 static void wake(const struct reply_to *r, const struct jv *req) {
@@ -173,7 +205,7 @@ static void wake(const struct reply_to *r, const struct jv *req) {
     if (clock_settime(CLOCK_REALTIME, &ts) < 0) logmsg("clock catch-up: %s", strerror(errno));
   }
   remount("secrets", "/run/secrets", json_str(req, "secrets"));
-  remount("config", "/etc/mvm-config", json_str(req, "config"));
+  if (remount("config", "/etc/mvm-config", json_str(req, "config"))) apply_gateway();
   reply_ok(r, NULL);
 }
 

@@ -258,6 +258,28 @@ function baselines(instance: string, csrPem: string, job: string): FuzzApp['base
       params: { ...node, job },
       body: { outcome: 'succeeded', token: 'not-the-token', result: '{"ok":true}' },
     },
+    jobModule: { params: { ...node, job }, body: { token: 'not-the-token' } },
+    jobJournal: { params: { ...node, job }, body: { token: 'not-the-token' } },
+    recordEffect: {
+      params: { ...node, job },
+      body: {
+        token: 'not-the-token',
+        seq: 0,
+        op: 'now',
+        requestHash: 'a'.repeat(64),
+        request: '{}',
+        idempotent: false,
+      },
+    },
+    markEffectSent: { params: { ...node, job, seq: '0' }, body: { token: 'not-the-token' } },
+    completeEffect: {
+      params: { ...node, job, seq: '0' },
+      body: { token: 'not-the-token', response: '{"now":1}' },
+    },
+    parkJob: {
+      params: { ...node, job },
+      body: { token: 'not-the-token', runAt: '2030-01-01T00:00:00Z' },
+    },
     // WebSocket routes: the fuzz's plain requests are validated, then refused (no upgrade).
     nodeTunnel: { params: node },
     execInstance: { params: { ...pool, instance } },
@@ -267,7 +289,7 @@ function baselines(instance: string, csrPem: string, job: string): FuzzApp['base
 
 /**
  * Valid requests the fuzz does not send: they would remove what the rest of the run needs
- * (the tenant, pool, instance or node certificate), or long-poll for seconds.
+ * (the tenant, pool, instance or node certificate), or long-poll for seconds, or stream.
  */
 export function notToSend(route: RouteName, query: Record<string, string>, body: unknown): boolean {
   const fields = (body ?? {}) as Record<string, unknown>;
@@ -275,5 +297,7 @@ export function notToSend(route: RouteName, query: Record<string, string>, body:
   if (route === 'instanceAction' && fields.action === 'destroy') return true;
   if (route === 'reportInstanceStatus' && fields.status === 'destroyed') return true;
   if (route === 'claimJobs' && Number(fields.waitMs ?? 0) > 50) return true;
+  // A stream of events that ends only when the client goes away.
+  if (route === 'followEvents') return true;
   return route === 'watchNodeDesired' && Number(query.waitMs ?? 0) > 50;
 }

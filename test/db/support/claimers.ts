@@ -8,6 +8,8 @@ import { promisify } from 'node:util';
 const ROOT = resolve(import.meta.dirname, '../../..');
 const TSX_LOADER = `file://${join(ROOT, 'node_modules/tsx/dist/loader.mjs')}`;
 const SCRIPT = join(import.meta.dirname, 'claim-loop.ts');
+/** How long a claimer process may take, start-up included; tests using them wait longer. */
+export const CLAIMER_TIMEOUT_MS = 240_000;
 
 export interface ClaimerOptions {
   url: string;
@@ -41,7 +43,8 @@ export async function runClaimers(
   const barrier = mkdtempSync(join(tmpdir(), 'mvm-claimers-'));
   try {
     const runs = Array.from({ length: count }, (_, i) =>
-      run(process.execPath, args(i), { timeout: 60_000 }),
+      // Eight tsx processes starting at once on a loaded 2-core host took over a minute.
+      run(process.execPath, args(i), { timeout: CLAIMER_TIMEOUT_MS }),
     );
     const ready = Array.from({ length: count }, (_, i) => join(barrier, `ready-w-${i}`));
     while (!ready.every((file) => existsSync(file))) await sleep(10);

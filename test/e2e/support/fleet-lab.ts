@@ -25,6 +25,14 @@ import { unixFetch } from './unix-fetch.ts';
 const FORWARDER = join(import.meta.dirname, 'ns-forwarder.ts');
 const PORT = 7070;
 
+/** Timings other than the defaults (a partition test wants a short loss timeout). */
+export interface FleetTimings {
+  /** `coordinator serve --node-lost-after-ms` */
+  nodeLostAfterMs?: number;
+  /** `agent serve --heartbeat-ms` */
+  heartbeatMs?: number;
+}
+
 export class FleetLab {
   readonly coordinatorUrl = `http://${COORDINATOR_IP}:${PORT}`;
   readonly agents: Partial<Record<NodeId, FleetAgent>> = {};
@@ -32,15 +40,28 @@ export class FleetLab {
   coordinator: FleetProcess | undefined;
   private wiring: { topology: FleetTopology; api: ApiClient; token: string } | undefined;
 
-  private constructor(readonly root: string) {
+  private constructor(
+    readonly root: string,
+    private readonly timings: FleetTimings,
+  ) {
     this.net = new NetLab(root);
   }
 
   /** Only the directories: nothing to clean up yet if this throws. */
-  static async create(): Promise<FleetLab> {
+  static async create(timings: FleetTimings = {}): Promise<FleetLab> {
     const root = await mkdtemp(join(tmpdir(), 'mvm-2n-'));
     for (const dir of ['c', ...NODE_IDS]) await mkdir(join(root, dir), { mode: 0o700 });
-    return new FleetLab(root);
+    return new FleetLab(root, timings);
+  }
+
+  private get coordinatorArgs(): string[] {
+    const lost = this.timings.nodeLostAfterMs;
+    return lost === undefined ? [] : ['--node-lost-after-ms', String(lost)];
+  }
+
+  private get agentArgs(): string[] {
+    const every = this.timings.heartbeatMs;
+    return every === undefined ? [] : ['--heartbeat-ms', String(every)];
   }
 
   /** Namespaces and bridge, the coordinator, and the test's way in to its API. */
@@ -50,6 +71,7 @@ export class FleetLab {
       topology.coordinatorNs,
       this.coordinatorDir,
       `${COORDINATOR_IP}:${PORT}`,
+      this.coordinatorArgs,
     );
     const sock = join(this.root, 'coordinator.sock');
     const target = [sock, COORDINATOR_IP, String(PORT)];
@@ -92,6 +114,7 @@ export class FleetLab {
       this.topology.coordinatorNs,
       this.coordinatorDir,
       listen,
+      this.coordinatorArgs,
     );
   }
 
@@ -100,13 +123,15 @@ export class FleetLab {
     this.coordinator = undefined;
   }
 
-  async startAgent(node: NodeId): Promise<FleetAgent> {
+  async startAgent(node: NodeId, env?: Readonly<Record<string, string>>): Promise<FleetAgent> {
     const agent = await startAgent({
+      ...(env ? { env } : {}),
       ns: this.topology.nodeNs[node],
       node,
       dataDir: this.agentDir(node),
       coordinatorUrl: this.coordinatorUrl,
       token: this.wired.token,
+      extra: this.agentArgs,
     });
     this.agents[node] = agent;
     return agent;

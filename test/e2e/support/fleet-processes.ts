@@ -21,11 +21,16 @@ export interface FleetProcess {
   exitCode?: number | null;
 }
 
-function spawnIn(ns: string, args: readonly string[], logFile: string): FleetProcess {
+function spawnIn(
+  ns: string,
+  args: readonly string[],
+  logFile: string,
+  env: Readonly<Record<string, string>> = {},
+): FleetProcess {
   const child = runner.spawn('ip', ['netns', 'exec', ns, MVM, ...args], {
     logFile,
     // Tenant networking on (inside the node namespace); guests on TCG, never the host's KVM.
-    env: { MVM_NETWORK: 'on', MVM_QEMU_ACCEL: 'tcg' },
+    env: { MVM_NETWORK: 'on', MVM_QEMU_ACCEL: 'tcg', ...env },
   });
   const started: FleetProcess = { process: child, logFile };
   void child.exited.then((code) => (started.exitCode = code));
@@ -48,12 +53,13 @@ export async function startCoordinator(
   ns: string,
   dataDir: string,
   listen: string,
+  extra: readonly string[] = [],
 ): Promise<FleetProcess> {
   const logFile = join(dataDir, 'coordinator.log');
   const before = (await readFile(logFile, 'utf8').catch(() => '')).length;
   const started = spawnIn(
     ns,
-    ['--data-dir', dataDir, 'coordinator', 'serve', '--listen', listen],
+    ['--data-dir', dataDir, 'coordinator', 'serve', '--listen', listen, ...extra],
     logFile,
   );
   await waitUntil(
@@ -78,6 +84,10 @@ export interface AgentSettings {
   dataDir: string;
   coordinatorUrl: string;
   token: string;
+  /** More `agent serve` arguments (e.g. `--heartbeat-ms`). */
+  extra?: readonly string[];
+  /** More environment (e.g. `MVM_FAULT`). */
+  env?: Readonly<Record<string, string>>;
 }
 
 export interface FleetAgent extends FleetProcess {
@@ -88,7 +98,9 @@ export async function startAgent(settings: AgentSettings): Promise<FleetAgent> {
   const { ns, node, dataDir } = settings;
   const global = ['--data-dir', dataDir, '--coordinator', settings.coordinatorUrl];
   const args = [...global, '--token', settings.token, 'agent', 'serve', '--node', node];
-  const started = spawnIn(ns, [...args, '--vmm', 'qemu'], join(dataDir, 'agent.log'));
+  const extra = settings.extra ?? [];
+  const log = join(dataDir, 'agent.log');
+  const started = spawnIn(ns, [...args, '--vmm', 'qemu', ...extra], log, settings.env);
   const client = createAgentClient(join(dataDir, 'agent.sock'), 60_000);
   await waitUntil(
     async () => {

@@ -19,6 +19,7 @@ function startupLines(agent: AgentHandle): string[] {
       ? 'underlay: none; tenant networks stay on this node (pass --underlay-ip to span nodes)'
       : `underlay: ${agent.underlayIp} (tenant VXLAN to other nodes)`,
     `recovery: adopted ${adopted.length}, failed ${failed.length}, orphans removed ${removed}`,
+    ...(agent.metricsAddress ? [`metrics: http://${agent.metricsAddress}/metrics`] : []),
     ...(link
       ? [`watching ${link.baseUrl} as node '${link.nodeId}' (${link.mtls ? 'mTLS' : 'token'})`]
       : []),
@@ -54,6 +55,10 @@ export const agentServe = defineCommand({
       "with a coordinator: vCPUs this node offers the scheduler instead of the host's count (an overcommit; memory and disk stay measured)",
     ),
     netns: option(text('<name>'), 'run tenant networking and the VMMs in this network namespace'),
+    metricsListen: option(
+      text('<address:port>'),
+      'serve Prometheus metrics at http://<address:port>/metrics (default: only on the local socket)',
+    ),
   },
   output: 'text',
   async handler(ctx, _args, opts) {

@@ -3,6 +3,7 @@ import { MAX_SLEEP_POLICY_SECS } from '../../../core/sleep-policy.ts';
 import { arg, defineCommand, flag, option, requiredOption } from '../../command.ts';
 import { choice, integer, poolPath } from '../../values.ts';
 import { poolFields } from '../../views/pool-views.ts';
+import { idleFields, idleOptions } from './idle-options.ts';
 import { sourceFields, sourceOptions } from './source-options.ts';
 
 export const poolCreate = defineCommand({
@@ -29,6 +30,7 @@ export const poolCreate = defineCommand({
       integer(0, MAX_SLEEP_POLICY_SECS),
       'seconds an instance stays warm before it may go to sleep or stop (default 0)',
     ),
+    ...idleOptions,
   },
   output: 'data',
   async handler(ctx, args, opts) {
@@ -45,6 +47,7 @@ export const poolCreate = defineCommand({
         critical: opts.critical ?? false,
         ...(opts.minRunningSecs === undefined ? {} : { minRunningSecs: opts.minRunningSecs }),
         ...(opts.minWarmSecs === undefined ? {} : { minWarmSecs: opts.minWarmSecs }),
+        ...idleFields(opts),
       },
     });
     const ref = `${pool.tenantId}/${pool.id}`;

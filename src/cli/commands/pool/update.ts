@@ -4,6 +4,7 @@ import { MAX_SLEEP_POLICY_SECS } from '../../../core/sleep-policy.ts';
 import { arg, defineCommand, flag, option } from '../../command.ts';
 import { choice, integer, poolPath, text } from '../../values.ts';
 import { poolFields } from '../../views/pool-views.ts';
+import { idleFields, idleOptions } from './idle-options.ts';
 import { sourceFields, sourceOptions } from './source-options.ts';
 
 export const poolUpdate = defineCommand({
@@ -27,6 +28,7 @@ export const poolUpdate = defineCommand({
       "revision to run (from 'mvm pool revisions', or dev): each instance takes it at its next cold boot",
     ),
     ...sourceOptions,
+    ...idleOptions,
     devImage: flag('build from the dev image again (clears --image and --flake)'),
     role: option(
       choice(roles, '<role>'),
@@ -35,9 +37,11 @@ export const poolUpdate = defineCommand({
   },
   output: 'data',
   async handler(ctx, args, opts) {
-    const { image, flake, profile, devImage, ...rest } = opts;
+    const { image, flake, profile, devImage, idleWarmAfter, idleSleepAfter, servicePort, ...rest } =
+      opts;
     const body = {
       ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
+      ...idleFields({ idleWarmAfter, idleSleepAfter, servicePort }),
       ...sourceFields({
         ...(image !== undefined ? { image } : {}),
         ...(flake !== undefined ? { flake } : {}),
@@ -47,7 +51,7 @@ export const poolUpdate = defineCommand({
     };
     if (Object.keys(body).length === 0) {
       const problem =
-        'nothing to change; pass --pinned/--no-pinned, --critical/--no-critical, --min-running-secs, --min-warm-secs, --revision, --image, --flake/--profile or --dev-image';
+        'nothing to change; pass --pinned/--no-pinned, --critical/--no-critical, --min-running-secs, --min-warm-secs, --idle-warm-after, --idle-sleep-after, --service-port, --revision, --image, --flake/--profile or --dev-image';
       throw new ValidationError(problem, [problem]);
     }
     const pool = await ctx.client().call('updatePool', {

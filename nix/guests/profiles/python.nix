@@ -1,0 +1,5 @@
+# Profile python: a Python 3 interpreter for workloads written in it.
+{ pkgs, ... }:
+{
+  mvm.guest.packages = [ pkgs.python3 ];
+}

@@ -1,0 +1,163 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from '../../ports/logger.ts';
+
+/** A sleeping instance's service port the node holds connections for. */
+export interface HoldingTarget {
+  key: string;
+  ip: string;
+  port: number;
+}
+
+/** What woke an instance: every wake is an audit event naming it. */
+export interface WakeTrigger {
+  kind: 'connect';
+  port: number;
+  /** The client's address, as the held connection shows it. */
+  from: string;
+}
+
+export interface HoldingOptions {
+  /** Wakes the instance; resolves once it runs. Called once per wake however many connect. */
+  wake(key: string, trigger: WakeTrigger): Promise<void>;
+  /** How long a connection is held at most: wake plus the guest's service answering. */
+  holdMs: number;
+  /** Where the listeners bind; the trap redirects to the bridge's address. Default 0.0.0.0. */
+  host?: string;
+  logger?: Logger;
+}
+
+const RETRY_MS = 50;
+
+/**
+ * The node's holding listeners: one per (sleeping instance, service port), on a port of its
+ * own, which the wake trap redirects that pair's SYNs to (core/wake-trap.ts). A connection is
+ * accepted at once and held (paused, nothing read) while the instance wakes, then spliced to
+ * the guest's service. All connections arriving during one wake share it (single flight).
+ * The hold is bounded: a wake that fails or takes longer than `holdMs`, or a service that
+ * does not answer by then, resets the held connections, and the error is logged with the
+ * instance and the reason.
+ */
+export class HoldingListeners {
+  private readonly servers = new Map<string, Server>();
+  private readonly waking = new Map<string, Promise<void>>();
+  private wakes = 0;
+
+  constructor(private readonly options: HoldingOptions) {}
+
+  /** How many wakes the listeners started. */
+  get wakeCount(): number {
+    return this.wakes;
+  }
+
+  /** Listens for one pair; resolves with the port the trap must redirect to. */
+  async arm(target: HoldingTarget): Promise<number> {
+    const id = `${target.key}:${target.port}`;
+    const existing = this.servers.get(id);
+    if (existing) return portOf(existing);
+    const server = createServer({ pauseOnConnect: true }, (socket) => this.hold(target, socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, this.options.host ?? '0.0.0.0', () => resolve());
+    });
+    this.servers.set(id, server);
+    return portOf(server);
+  }
+
+  /** Stops listening for an instance's pairs; connections already held finish their hold. */
+  disarm(key: string): void {
+    for (const [id, server] of this.servers) {
+      if (id.startsWith(`${key}:`)) {
+        server.close();
+        this.servers.delete(id);
+      }
+    }
+  }
+
+  close(): void {
+    for (const server of this.servers.values()) server.close();
+    this.servers.clear();
+  }
+
+  private hold(target: HoldingTarget, socket: Socket): void {
+    const trigger: WakeTrigger = {
+      kind: 'connect',
+      port: target.port,
+      from: socket.remoteAddress ?? '',
+    };
+    const deadline = Date.now() + this.options.holdMs;
+    socket.on('error', () => socket.destroy());
+    void this.wakeOnce(target.key, trigger)
+      .then(() => withDeadline(dialGuest(target, deadline), deadline, 'the service did not answer'))
+      .then((guest) => splice(socket, guest))
+      .catch((error: unknown) => {
+        this.options.logger?.warn(
+          { instance: target.key, port: target.port, err: error },
+          'held connection reset: the instance did not wake and answer within the hold',
+        );
+        socket.resetAndDestroy();
+      });
+  }
+
+  private wakeOnce(key: string, trigger: WakeTrigger): Promise<void> {
+    const running = this.waking.get(key);
+    if (running) return running;
+    this.wakes += 1;
+    const deadline = Date.now() + this.options.holdMs;
+    const wake = withDeadline(
+      this.options.wake(key, trigger),
+      deadline,
+      'the wake took too long',
+    ).finally(() => this.waking.delete(key));
+    this.waking.set(key, wake);
+    return wake;
+  }
+}
+
+function portOf(server: Server): number {
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('listener has no port');
+  return address.port;
+}
+
+function withDeadline<T>(work: Promise<T>, deadline: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${what} (hold bound reached)`)),
+      Math.max(0, deadline - Date.now()),
+    );
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+/** Connects to the woken guest's service, retrying while it is not listening yet. */
+async function dialGuest(target: HoldingTarget, deadline: number): Promise<Socket> {
+  for (;;) {
+    try {
+      return await new Promise<Socket>((resolve, reject) => {
+        const guest = connect({ host: target.ip, port: target.port });
+        guest.once('connect', () => resolve(guest));
+        guest.once('error', reject);
+      });
+    } catch (error) {
+      if (Date.now() + RETRY_MS >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+    }
+  }
+}
+
+function splice(client: Socket, guest: Socket): void {
+  guest.on('error', () => client.destroy());
+  client.on('error', () => guest.destroy());
+  client.pipe(guest);
+  guest.pipe(client);
+  client.resume();
+}

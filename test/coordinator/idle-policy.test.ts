@@ -1,0 +1,202 @@
+import { afterEach, expect, it } from 'vitest';
+import { createCoordinatorApp } from '../../src/coordinator/app.ts';
+import type { Principal } from '../../src/coordinator/principal.ts';
+import type { Services } from '../../src/coordinator/services/index.ts';
+import { IDLE_MIN_AWAKE_SECS } from '../../src/core/idle-policy.ts';
+import type { Instance } from '../../src/core/model.ts';
+import type { Clock } from '../../src/ports/clock.ts';
+import type { Store } from '../../src/ports/store.ts';
+import { node } from '../db/fixtures.ts';
+import { describeEachDatabase } from '../support/store-harness.ts';
+
+const admin: Principal = { kind: 'admin', tokenName: 'test' };
+const T0 = Date.parse('2026-03-01T09:00:00.000Z');
+const iso = (secs: number) => new Date(T0 + secs * 1000).toISOString();
+
+function manualClock(): Clock & { set(secs: number): void } {
+  let now = T0;
+  return {
+    now: () => new Date(now),
+    sleep: async () => {},
+    set: (secs) => {
+      now = T0 + secs * 1000;
+    },
+  };
+}
+
+const opened: Services[] = [];
+afterEach(async () => {
+  for (const services of opened.splice(0)) await services.rechecks.close();
+});
+
+function coordinator(store: Store, clock: Clock): Services {
+  let n = 0;
+  const { services } = createCoordinatorApp({
+    store,
+    clock,
+    clusterCidr: '10.240.0.0/12',
+    version: 'test',
+    randomSuffix: () => `i${(n += 1)}`,
+  });
+  opened.push(services);
+  return services;
+}
+
+const ref = { tenantId: 'acme', poolId: 'web' };
+const keyOf = (i: Instance) => ({ tenantId: i.tenantId, poolId: i.poolId, instanceId: i.id });
+
+/** A pool that goes warm after 30 s idle and to sleep after 90 s, with one running instance. */
+async function setup(
+  services: Services,
+  store: Store,
+  servicePorts: number[] = [],
+): Promise<Instance> {
+  await store.nodes.upsert(node('node-1'));
+  await services.tenants.create(admin, { id: 'acme' });
+  await services.pools.create(admin, 'acme', {
+    id: 'web',
+    role: 'worker',
+    vcpus: 1,
+    memMib: 256,
+    dataDiskMib: 64,
+    pinned: false,
+    critical: false,
+    minRunningSecs: 0,
+    minWarmSecs: 0,
+    idleWarmAfterSecs: 30,
+    idleSleepAfterSecs: 90,
+    servicePorts,
+  });
+  await services.pools.scale(admin, 'acme', 'web', { running: 1 });
+  const [created] = await store.instances.list(ref);
+  if (!created) throw new Error('expected an instance');
+  const placed = await store.instances.update(
+    keyOf(created),
+    { nodeId: 'node-1' },
+    created.version,
+    iso(0),
+  );
+  return services.instances.report('node-1', keyOf(placed), { status: 'running' });
+}
+
+/** The node carries out what the coordinator asks: the observed status follows the desired. */
+async function nodeSettles(services: Services, store: Store): Promise<Instance> {
+  const [now] = await store.instances.list(ref);
+  if (!now) throw new Error('expected an instance');
+  const status = now.desiredStatus === 'stopped' ? 'stopped' : now.desiredStatus;
+  if (status === 'destroyed') throw new Error('not here');
+  return services.instances.report('node-1', keyOf(now), { status });
+}
+
+await describeEachDatabase('idle policy in the coordinator', (db) => {
+  it('sends an idle instance warm, then to sleep, by itself, and keeps its slot', async () => {
+    const clock = manualClock();
+    const services = coordinator(db.store(), clock);
+    const first = await setup(services, db.store());
+    await db
+      .store()
+      .instances.update(keyOf(first), { lastActiveAt: iso(10) }, first.version, iso(10));
+
+    clock.set(39);
+    expect((await services.idle.pass()).changed).toEqual([]);
+    clock.set(40);
+    const warm = await services.idle.pass();
+    expect(warm.changed).toEqual([
+      { instance: `acme/web/${first.id}`, to: 'warm', reason: 'idle-warm' },
+    ]);
+    const lowered = await nodeSettles(services, db.store());
+    expect(lowered).toMatchObject({ status: 'warm', desiredStatus: 'warm', idleSlot: 'running' });
+
+    // A scale that keeps the pool as it is neither wakes it nor starts another in its place.
+    const again = await services.pools.scale(admin, 'acme', 'web', { running: 1 });
+    expect(again.created).toEqual([]);
+    expect(again.changed).toEqual([]);
+
+    clock.set(99);
+    expect((await services.idle.pass()).changed).toEqual([]);
+    clock.set(100);
+    expect((await services.idle.pass()).changed).toMatchObject([
+      { to: 'sleeping', reason: 'idle-sleep' },
+    ]);
+    expect(await nodeSettles(services, db.store())).toMatchObject({
+      status: 'sleeping',
+      idleSlot: 'running',
+    });
+    const events = await db.store().audit.list({ tenantId: 'acme', limit: 10 });
+    const idle = events.filter((e) => e.action.startsWith('instance.idle'));
+    expect(idle.map((e) => [e.action, e.actor])).toEqual([
+      ['instance.idle-sleep', 'system:idle-policy'],
+      ['instance.idle-warm', 'system:idle-policy'],
+    ]);
+  });
+
+  it('keeps a woken instance awake for its window, and a busy guest in its slot', async () => {
+    const clock = manualClock();
+    const services = coordinator(db.store(), clock);
+    const first = await setup(services, db.store());
+    clock.set(200);
+    await services.idle.pass(); // idle since creation, past both steps: straight to sleep
+    const slept = await nodeSettles(services, db.store());
+    expect(slept).toMatchObject({ status: 'sleeping', idleSlot: 'running' });
+
+    clock.set(300);
+    await services.instances.act(admin, keyOf(first), { action: 'wake' });
+    const woken = await nodeSettles(services, db.store());
+    expect(woken).toMatchObject({ status: 'running', desiredStatus: 'running', idleSlot: null });
+    // Long idle before the wake counts for nothing: the wake starts the clock again.
+    clock.set(300 + IDLE_MIN_AWAKE_SECS + 10);
+    expect((await services.idle.pass()).changed).toEqual([]);
+    clock.set(300 + 90);
+    expect((await services.idle.pass()).changed).toMatchObject([{ to: 'sleeping' }]);
+
+    // The node refuses: the guest is busy past the drain deadline, it keeps running.
+    const [asked] = await db.store().instances.list(ref);
+    if (!asked) throw new Error('expected an instance');
+    await services.instances.report('node-1', keyOf(asked), {
+      status: 'running',
+      failureReason: 'still busy after a 5000 ms drain',
+    });
+    clock.set(391);
+    expect((await services.idle.pass()).changed).toMatchObject([
+      { to: 'running', reason: 'idle-busy' },
+    ]);
+    const [back] = await db.store().instances.list(ref);
+    expect(back).toMatchObject({
+      desiredStatus: 'running',
+      idleSlot: null,
+      lastActiveAt: iso(391),
+    });
+    // Not asked again before a whole idle period after the refusal.
+    clock.set(391 + 29);
+    expect((await services.idle.pass()).changed).toEqual([]);
+    clock.set(391 + 30);
+    expect((await services.idle.pass()).changed).toMatchObject([{ to: 'warm' }]);
+  });
+
+  it('never lowers an instance of a pool with service ports while no trap is armed', async () => {
+    const clock = manualClock();
+    const services = coordinator(db.store(), clock);
+    await setup(services, db.store(), [8080]);
+    clock.set(10_000);
+    expect(await services.idle.pass()).toEqual({ changed: [] });
+    const [still] = await db.store().instances.list(ref);
+    expect(still).toMatchObject({ desiredStatus: 'running', idleSlot: null });
+  });
+
+  it('refuses a sleep step not after the warm step, and bad ports, changing nothing', async () => {
+    const clock = manualClock();
+    const services = coordinator(db.store(), clock);
+    await setup(services, db.store());
+    const before = await db.store().pools.get('acme', 'web');
+    await expect(
+      services.pools.update(admin, 'acme', 'web', { idleSleepAfterSecs: 20 }),
+    ).rejects.toThrow(/longer than idleWarmAfterSecs/);
+    expect(await db.store().pools.get('acme', 'web')).toEqual(before);
+    const updated = await services.pools.update(admin, 'acme', 'web', {
+      idleWarmAfterSecs: 0,
+      servicePorts: [80, 443],
+    });
+    expect(updated).toMatchObject({ idleWarmAfterSecs: 0, idleSleepAfterSecs: 90 });
+    expect(updated.servicePorts).toEqual([80, 443]);
+  });
+});
