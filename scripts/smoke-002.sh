@@ -190,7 +190,7 @@ poll 'node info: this host, its arch and declared capacity' \
   "d.id === '$node_id' && d.arch !== '' && d.capacity.vcpus === 16 && d.capacity.memMib > 0" node info
 
 step '§3 new openclaw (dev sizes): tenant, gateway and worker pools, scaled'
-json new openclaw smoke-app --cpus 1 --mem 256 --data-disk 64 --wait --wait-for 8m
+json new openclaw smoke-app --dev-image --cpus 1 --mem 256 --data-disk 64 --wait --wait-for 8m
 check 'deployment settled' 'd.wait.settled === true && d.next === "mvm connect smoke-app"'
 json tenant list
 check 'smoke-app is listed' 'd.some((t) => t.id === "smoke-app")'

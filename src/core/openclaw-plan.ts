@@ -11,8 +11,10 @@ import { defaultQuotas, quotaKeys, quotaViolations, tenantUsage } from './quotas
 export interface OpenclawOptions {
   /** vCPUs of every instance (default 2). */
   cpus?: number;
-  /** Memory of every instance, MiB (default 1024). */
+  /** Memory of every instance, MiB (default: gateways 2048, workers 1024). */
   memMib?: number;
+  /** The gateways' memory alone, MiB (over memMib). */
+  gatewayMemMib?: number;
   /** The workers' data disk, MiB (default 2048; gateways keep the pool default, 1024). */
   workerDiskMib?: number;
   /** Workers kept running (default 2) and warm (default 1). */
@@ -21,11 +23,15 @@ export interface OpenclawOptions {
   /** Where the images come from: a flake ref, or an image ref recorded as the pools' source. */
   flake?: string;
   image?: string;
+  /** The OpenClaw profiles' images (built by mvm), one per role. */
+  profileImages?: { gateway: string; worker: string };
 }
 
 export interface OpenclawPool {
   id: 'gateways' | 'workers';
   role: Role;
+  /** Gateways are never slept under memory pressure; workers may be. */
+  critical: boolean;
   vcpus: number;
   memMib: number;
   dataDiskMib: number;
@@ -46,6 +52,8 @@ export interface OpenclawPlan {
 export const OPENCLAW_DEFAULTS = {
   cpus: 2,
   memMib: 1024,
+  /** OpenClaw idles at 0.75-1 GiB (docs/openclaw.md); upstream recommends 2 GB. */
+  gatewayMemMib: 2048,
   gatewayDiskMib: 1024,
   workerDiskMib: 2048,
   workers: 2,
@@ -54,10 +62,14 @@ export const OPENCLAW_DEFAULTS = {
 
 /** Both pools share the source: an image, a flake (profile = the role), or the dev image. */
 function source(options: OpenclawOptions, role: 'gateway' | 'worker') {
-  if (options.flake !== undefined && options.image !== undefined) {
-    const problem = 'pass --flake or --image, not both';
+  const given = [options.flake, options.image, options.profileImages].filter(
+    (s) => s !== undefined,
+  );
+  if (given.length > 1) {
+    const problem = 'pass one image source: --flake, --image or the OpenClaw profiles';
     throw new ValidationError(problem, [problem]);
   }
+  if (options.profileImages !== undefined) return { image: options.profileImages[role] };
   if (options.image !== undefined) return { image: options.image };
   if (options.flake !== undefined) return { flake: options.flake, profile: role };
   return {};
@@ -68,11 +80,14 @@ function pools(options: OpenclawOptions): OpenclawPool[] {
     vcpus: options.cpus ?? OPENCLAW_DEFAULTS.cpus,
     memMib: options.memMib ?? OPENCLAW_DEFAULTS.memMib,
   };
+  const gatewayMemMib = options.gatewayMemMib ?? options.memMib ?? OPENCLAW_DEFAULTS.gatewayMemMib;
   return [
     {
       id: 'gateways',
       role: 'gateway',
+      critical: true,
       ...size,
+      memMib: gatewayMemMib,
       dataDiskMib: OPENCLAW_DEFAULTS.gatewayDiskMib,
       ...source(options, 'gateway'),
       counts: { running: 1, warm: 0, sleeping: 0 },
@@ -80,6 +95,7 @@ function pools(options: OpenclawOptions): OpenclawPool[] {
     {
       id: 'workers',
       role: 'worker',
+      critical: false,
       ...size,
       dataDiskMib: options.workerDiskMib ?? OPENCLAW_DEFAULTS.workerDiskMib,
       ...source(options, 'worker'),

@@ -31,12 +31,12 @@ await describeEachCoordinator('mvm new openclaw and mvm connect', (coordinator) 
   };
 
   it('creates the deployment, shows it with connect, and changes nothing when run again', async () => {
-    const run = await mvm('new openclaw smoke-app');
+    const run = await mvm('new openclaw smoke-app --dev-image');
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     for (const line of [
       /^tenant\s+smoke-app created: net \d+, 10\.\d+\.\d+\.0\/24, bridge br-tenant-\d+$/m,
-      /^pool\s+gateways created \(gateway, 2 vCPU, 1024 MiB, 1024 MiB data disk\)$/m,
+      /^pool\s+gateways created \(gateway, 2 vCPU, 2048 MiB, 1024 MiB data disk\)$/m,
       /^pool\s+workers created \(worker, 2 vCPU, 1024 MiB, 2048 MiB data disk\)$/m,
       /^image\s+both pools boot the dev image$/m,
       /^scale\s+gateways: 1 running, 0 warm, 0 sleeping \(1 instance\(s\) created\)$/m,
@@ -51,8 +51,9 @@ await describeEachCoordinator('mvm new openclaw and mvm connect', (coordinator) 
     const gateways = await json<PoolDetailView>('pool info smoke-app/gateways --json');
     expect(gateways).toMatchObject({
       role: 'gateway',
+      critical: true,
       vcpus: 2,
-      memMib: 1024,
+      memMib: 2048,
       image: null,
       flake: null,
       profile: null,
@@ -118,7 +119,7 @@ await describeEachCoordinator('mvm new openclaw and mvm connect', (coordinator) 
     );
     expect(human).toContain('mvm secrets set smoke-app KEY=VALUE');
 
-    const again = await mvm('new openclaw smoke-app --json');
+    const again = await mvm('new openclaw smoke-app --dev-image --json');
     expect(again.code).toBe(0);
     const result = JSON.parse(again.stdout) as NewOpenclawResult;
     expect(result.tenant.status).toBe('exists');
@@ -128,6 +129,20 @@ await describeEachCoordinator('mvm new openclaw and mvm connect', (coordinator) 
     ]);
     expect(result.instances.map((i) => i.id).sort()).toEqual(instances.map((i) => i.id).sort());
     expect(result.next).toBe('mvm connect smoke-app');
+
+    // A gateway pool carrying openclaw.json: connect names its Control UI and how to log in.
+    expect(view.openclaw).toBeUndefined();
+    expect((await mvm('pool config set smoke-app/gateways openclaw.json={}')).code).toBe(0);
+    const withClaw = await json<ConnectView>('connect smoke-app --json');
+    const gatewayIp = instances.find((i) => i.poolId === 'gateways')?.ip;
+    expect(withClaw.openclaw).toMatchObject({
+      pool: 'gateways',
+      urls: [`http://${gatewayIp}:18789/`],
+    });
+    expect(withClaw.openclaw?.login).toContain('OPENCLAW_GATEWAY_TOKEN');
+    expect((await mvm('connect smoke-app')).stdout).toMatch(
+      new RegExp(`^control ui:\\s+http://${gatewayIp?.replaceAll('.', '\\.')}:18789/$`, 'm'),
+    );
   });
 
   it('takes the network, the image source and sizes from flags', async () => {
@@ -144,7 +159,7 @@ await describeEachCoordinator('mvm new openclaw and mvm connect', (coordinator) 
     const pool = await json<PoolDetailView>('pool info net-app/workers --json');
     expect([pool.flake, pool.profile]).toEqual(['github:myorg/myflake', 'worker']);
 
-    const clash = await mvm('new openclaw net-app --net-id 98');
+    const clash = await mvm('new openclaw net-app --net-id 98 --dev-image');
     expect(clash.code).toBe(5);
     expect(clash.stderr).toContain("tenant 'net-app' already exists with net id 99, not 98");
 
@@ -162,13 +177,20 @@ await describeEachCoordinator('mvm new openclaw and mvm connect', (coordinator) 
 
     const both = await mvm('new openclaw x --flake . --image y');
     expect(both.code).toBe(2);
-    expect(both.stderr).toContain('pass --flake or --image, not both');
+    expect(both.stderr).toContain(
+      'pass one image source: --flake, --image or the OpenClaw profiles',
+    );
+    // A bad provider is refused before any image is built or anything is created.
+    const provider = await mvm('new openclaw badprov --provider-url ftp://llm.example/v1');
+    expect(provider.code).toBe(2);
+    expect(provider.stderr).toContain("--provider-url 'ftp://llm.example/v1' is not http(s)");
+    expect((await mvm('tenant info badprov')).code).toBe(4);
     expect((await mvm('connect nobody')).code).toBe(4);
   });
 
   it('stops mid-way with what was done and how to finish or remove it', async () => {
     expect((await mvm('tenant create tight --max-running 2')).code).toBe(0);
-    const run = await mvm('new openclaw tight');
+    const run = await mvm('new openclaw tight --dev-image');
     expect(run.code).toBe(6);
     expect(run.stderr).toContain("new openclaw 'tight' stopped at scaling 'tight/workers'");
     expect(run.stderr).toContain(
@@ -184,7 +206,7 @@ await describeEachCoordinator('mvm new openclaw and mvm connect', (coordinator) 
 
     // After raising the quota the same command finishes the deployment.
     expect((await mvm('tenant update tight --max-running 8')).code).toBe(0);
-    const finished = await json<NewOpenclawResult>('new openclaw tight --json');
+    const finished = await json<NewOpenclawResult>('new openclaw tight --dev-image --json');
     expect(finished.instances).toHaveLength(4);
   });
 });

@@ -4,7 +4,7 @@ import { planOpenclaw } from '../../src/core/openclaw-plan.ts';
 import { defaultQuotas } from '../../src/core/quotas.ts';
 
 describe('planOpenclaw', () => {
-  it('is seed 002 §3 by default, within the default quotas', () => {
+  it('is seed 002 §3 by default with 2048 MiB gateways (OpenClaw idles near 1 GiB), within the default quotas', () => {
     const plan = planOpenclaw();
     expect(plan.raised).toEqual({});
     expect(plan.quotas).toEqual(defaultQuotas);
@@ -12,14 +12,16 @@ describe('planOpenclaw', () => {
       {
         id: 'gateways',
         role: 'gateway',
+        critical: true,
         vcpus: 2,
-        memMib: 1024,
+        memMib: 2048,
         dataDiskMib: 1024,
         counts: { running: 1, warm: 0, sleeping: 0 },
       },
       {
         id: 'workers',
         role: 'worker',
+        critical: false,
         vcpus: 2,
         memMib: 1024,
         dataDiskMib: 2048,
@@ -51,6 +53,22 @@ describe('planOpenclaw', () => {
 
   it('refuses bad sizes and two image sources at once', () => {
     expect(() => planOpenclaw({ cpus: 0 })).toThrow(ValidationError);
-    expect(() => planOpenclaw({ flake: '.', image: 'x' })).toThrow(/not both/);
+    expect(() => planOpenclaw({ flake: '.', image: 'x' })).toThrow(/one image source/);
+    expect(() =>
+      planOpenclaw({ image: 'x', profileImages: { gateway: 'oci:/g:g', worker: 'oci:/w:w' } }),
+    ).toThrow(/one image source/);
+  });
+
+  it('the OpenClaw profiles give each pool its own image; --mem sets both, --gateway-mem the gateways', () => {
+    const plan = planOpenclaw({
+      profileImages: { gateway: 'oci:/c/gw:openclaw-gateway', worker: 'oci:/c/wk:openclaw-worker' },
+      memMib: 512,
+    });
+    expect(plan.pools.map((p) => [p.id, p.image, p.memMib])).toEqual([
+      ['gateways', 'oci:/c/gw:openclaw-gateway', 512],
+      ['workers', 'oci:/c/wk:openclaw-worker', 512],
+    ]);
+    const sized = planOpenclaw({ memMib: 512, gatewayMemMib: 4096 }).pools;
+    expect(sized.map((p) => p.memMib)).toEqual([4096, 512]);
   });
 });

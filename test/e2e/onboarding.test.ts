@@ -144,6 +144,7 @@ describe.runIf(qemu.run && net.run)('onboarding: new openclaw, connect, node dis
       'new',
       'openclaw',
       TENANT,
+      '--dev-image',
       ...['--cpus', '1', '--mem', '256', '--data-disk', '64'],
       ...['--workers', '0', '--warm-workers', '0', '--wait-for', '4m'],
     ]);

@@ -1,6 +1,7 @@
 import { arg, defineCommand } from '../command.ts';
 import { id } from '../values.ts';
-import { connectBlocks, connectView } from '../views/connect-views.ts';
+import { OPENCLAW_CONFIG_FILE, OPENCLAW_PORT } from '../../core/openclaw-config.ts';
+import { connectBlocks, connectView, openclawAccess } from '../views/connect-views.ts';
 
 export const connect = defineCommand({
   path: ['connect'],
@@ -18,7 +19,17 @@ export const connect = defineCommand({
       pools.push(await client.call('getPool', { params: { tenant: args.name, pool: pool.id } }));
     }
     const instances = await client.call('listInstances', { query: { tenant: args.name } });
-    const view = connectView(tenant, pools, instances);
+    let openclaw;
+    for (const pool of pools.filter((p) => p.role === 'gateway')) {
+      const config = await client.call('getPoolConfig', {
+        params: { tenant: args.name, pool: pool.id },
+      });
+      if (OPENCLAW_CONFIG_FILE in config.files) {
+        openclaw = openclawAccess(args.name, pool.id, instances, OPENCLAW_PORT);
+        break;
+      }
+    }
+    const view = connectView(tenant, pools, instances, openclaw);
     return { data: view, human: connectBlocks(view) };
   },
 });

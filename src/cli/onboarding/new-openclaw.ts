@@ -21,6 +21,12 @@ export interface NewOpenclawInput {
   waitMs?: number;
   api: ApiClient;
   print(line: string): void;
+  /** The OpenClaw gateway's own steps: after the pools exist, before they are scaled. */
+  beforeScale?: () => Promise<void>;
+  /** After the instances reached their status: the gateway's readiness. */
+  afterWait?: () => Promise<void>;
+  /** What the image line says instead of the source's description. */
+  imageNote?: string;
 }
 
 export interface NewOpenclawResult {
@@ -63,10 +69,18 @@ export class OpenclawRun {
     const pools = [];
     for (const pool of plan.pools) pools.push(await this.pool(pool));
     this.step = 'image';
-    const image = imageOf(plan.pools[0]);
+    const image = imageOf(plan.pools[0], this.input.imageNote);
     print(`image    ${image.note}`);
+    if (this.input.beforeScale) {
+      this.step = 'the OpenClaw gateway set-up';
+      await this.input.beforeScale();
+    }
     for (const pool of plan.pools) await this.scale(pool);
     const wait = await this.wait();
+    if (this.input.afterWait && wait) {
+      this.step = 'waiting for the gateway';
+      await this.input.afterWait();
+    }
     const instances = await this.input.api.call('listInstances', { query: { tenant: name } });
     print(`next     mvm connect ${name}`);
     return {
@@ -186,11 +200,13 @@ function sizeNotes(found: PoolView, pool: OpenclawPool): string[] {
   return sizeText(found) === wanted ? [] : [`kept as it is (the flags ask for ${wanted})`];
 }
 
-function imageOf(pool: OpenclawPool | undefined): NewOpenclawResult['image'] {
+function imageOf(pool: OpenclawPool | undefined, given?: string): NewOpenclawResult['image'] {
   const source = describeSource(requestedSource(pool ?? {}).source ?? { kind: 'dev' });
   const note =
-    source === 'dev image'
-      ? 'both pools boot the dev image'
-      : `pools build from ${source}; both boot the dev image until 'mvm pool build' records a revision and 'mvm pool update --revision' selects it`;
+    given !== undefined
+      ? given
+      : source === 'dev image'
+        ? 'both pools boot the dev image'
+        : `pools build from ${source}; both boot the dev image until 'mvm pool build' records a revision and 'mvm pool update --revision' selects it`;
   return { kind: 'dev', source, note };
 }

@@ -34,6 +34,36 @@ export interface ConnectView {
     node: string | null;
   }>;
   commands: Array<{ what: string; command: string }>;
+  /** When a gateway pool carries openclaw.json: where its Control UI is and how to log in. */
+  openclaw?: OpenclawAccess;
+}
+
+export interface OpenclawAccess {
+  pool: string;
+  /** The gateway's port on its tenant address: reachable from the node running it. */
+  urls: string[];
+  login: string;
+  tunnel: string | null;
+}
+
+/** How an operator reaches an OpenClaw gateway pool's instances (port 18789 on the tenant net). */
+export function openclawAccess(
+  tenant: string,
+  pool: string,
+  instances: readonly InstanceView[],
+  port: number,
+): OpenclawAccess {
+  const mine = instances.filter((i) => i.poolId === pool && i.desiredStatus === 'running');
+  const urls = mine.map((i) => `http://${i.ip}:${port}/`);
+  const first = mine[0];
+  return {
+    pool,
+    urls,
+    login: `open the URL and paste the gateway token: the secret OPENCLAW_GATEWAY_TOKEN of '${tenant}', printed once by 'mvm new openclaw' when it generated it (replace it with 'mvm secrets rotate ${tenant} OPENCLAW_GATEWAY_TOKEN=@FILE')`,
+    tunnel: first
+      ? `ssh -N -L 127.0.0.1:${port}:${first.ip}:${port} <node ${first.nodeId ?? '?'}>, then http://127.0.0.1:${port}/`
+      : null,
+  };
 }
 
 function commandsFor(
@@ -63,8 +93,10 @@ export function connectView(
   tenant: TenantDetailView,
   pools: readonly PoolDetailView[],
   instances: readonly InstanceView[],
+  openclaw?: OpenclawAccess,
 ): ConnectView {
   return {
+    ...(openclaw ? { openclaw } : {}),
     tenant: tenant.id,
     network: {
       netId: tenant.netId,
@@ -137,11 +169,27 @@ export function connectBlocks(view: ConnectView): Block[] {
       rows: view.instances.map((i) => [i.path, i.status, i.desiredStatus, i.ip, i.node ?? '-']),
       empty: 'no instances yet: the pools are scaled to 0, or still being created',
     },
+    ...openclawBlocks(view.openclaw),
     {
       kind: 'text',
       text: ['next:', ...view.commands.map((c) => `  ${c.command.padEnd(60)} # ${c.what}`)].join(
         '\n',
       ),
+    },
+  ];
+}
+
+function openclawBlocks(access: OpenclawAccess | undefined): Block[] {
+  if (!access) return [];
+  return [
+    {
+      kind: 'fields',
+      title: `openclaw gateway (${access.pool})`,
+      fields: [
+        ['control ui', access.urls.join(', ') || 'no running gateway yet'],
+        ['log in', access.login],
+        ...(access.tunnel ? [['from elsewhere', access.tunnel] as const] : []),
+      ],
     },
   ];
 }

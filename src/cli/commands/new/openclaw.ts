@@ -1,15 +1,52 @@
-import { planOpenclaw } from '../../../core/openclaw-plan.ts';
+import { planOpenclaw, type OpenclawOptions } from '../../../core/openclaw-plan.ts';
 import { poolLimits } from '../../../core/pool-spec.ts';
 import { MAX_NET_ID } from '../../../core/subnets.ts';
-import { arg, defineCommand, flag, option } from '../../command.ts';
+import { arg, defineCommand, flag, option, repeatableOption } from '../../command.ts';
+import type { CommandContext } from '../../command.ts';
 import type { Block } from '../../render.ts';
 import { duration, id, integer, text } from '../../values.ts';
 import { OpenclawRun, type NewOpenclawResult } from '../../onboarding/new-openclaw.ts';
 import { sourceFields } from '../pool/source-options.ts';
+import { cacheDirOption, cacheDirOf } from '../image/image-cache.ts';
+import {
+  openclawSteps,
+  prepareOpenclaw,
+  type OpenclawSetupOptions,
+  type OpenclawSetupReport,
+} from '../../onboarding/openclaw-setup.ts';
 
 const DEFAULT_WAIT_SECS = 600;
 
-function summary(result: NewOpenclawResult): Block[] {
+type Result = NewOpenclawResult & { openclaw?: OpenclawSetupReport };
+
+function openclawBlocks(result: Result): Block[] {
+  const report = result.openclaw;
+  if (!report) return [];
+  const token = report.secrets?.generatedToken;
+  return [
+    {
+      kind: 'fields',
+      title: 'openclaw gateway',
+      fields: [
+        ...Object.entries(report.revisions).map(([pool, id]) => [`revision ${pool}`, id] as const),
+        [
+          'ready',
+          report.readyMs !== undefined
+            ? `/startupz answered after ${(report.readyMs / 1000).toFixed(1)} s`
+            : 'not waited for (pass --wait)',
+        ],
+        [
+          'token',
+          token !== undefined
+            ? `${token}  (generated; shown only now, kept as the secret OPENCLAW_GATEWAY_TOKEN)`
+            : 'the secret OPENCLAW_GATEWAY_TOKEN (kept or from --token-file)',
+        ],
+      ],
+    },
+  ];
+}
+
+function summary(result: Result): Block[] {
   const t = result.tenant;
   return [
     {
@@ -32,6 +69,7 @@ function summary(result: NewOpenclawResult): Block[] {
         ['instances', String(result.instances.length)],
       ],
     },
+    ...openclawBlocks(result),
     { kind: 'text', text: `next: ${result.next}` },
   ];
 }
@@ -39,7 +77,7 @@ function summary(result: NewOpenclawResult): Block[] {
 export const newOpenclaw = defineCommand({
   path: ['new', 'openclaw'],
   description:
-    'Create an OpenClaw deployment in one go: a tenant, a gateway pool (1 running) and a worker pool (2 running, 1 warm); re-running it finishes or re-applies it',
+    'Create an OpenClaw deployment in one go: a tenant, a gateway pool (1 running, critical, 2048 MiB) running the pinned OpenClaw gateway and a worker pool (2 running, 1 warm) as its sandbox; images built from npm and cached, openclaw.json validated and put on the config drive, the gateway token a secret. --dev-image makes only the pools. Re-running it finishes or re-applies it',
   args: { name: arg(id('tenant'), 'the deployment, and its tenant id') },
   options: {
     netId: option(
@@ -58,8 +96,34 @@ export const newOpenclaw = defineCommand({
     ),
     mem: option(
       integer(poolLimits.memMib.min, poolLimits.memMib.max),
-      'memory per instance in MiB (default 1024)',
+      'memory per instance in MiB (default: gateways 2048, workers 1024)',
     ),
+    gatewayMem: option(
+      integer(poolLimits.memMib.min, poolLimits.memMib.max),
+      "the gateways' memory in MiB (over --mem)",
+    ),
+    devImage: flag('only the pools, on the dev image (no OpenClaw images, config or secrets)'),
+    providerUrl: option(
+      text('<url>'),
+      'a custom OpenAI-compatible provider (its key: the secret OPENCLAW_PROVIDER_API_KEY)',
+    ),
+    model: option(
+      text('<id>'),
+      "the model: with --provider-url the provider's model id (default 'default'), else <provider>/<model>",
+    ),
+    providerKeyFile: option(text('<file>'), "the custom provider's API key, read from a file"),
+    tokenFile: option(
+      text('<file>'),
+      'the gateway token, read from a file (default: kept, or generated once)',
+    ),
+    mayIdle: flag(
+      'the tenant may sleep (webhook-only or no channels): the gateway heartbeat is turned off',
+    ),
+    origin: repeatableOption(
+      text('<scheme://host[:port]>'),
+      'a browser origin allowed to open the Control UI',
+    ),
+    cacheDir: cacheDirOption,
     dataDisk: option(
       integer(0, poolLimits.dataDiskMib.max),
       "the workers' data disk in MiB (default 2048)",
@@ -71,27 +135,76 @@ export const newOpenclaw = defineCommand({
   },
   output: 'data',
   async handler(ctx, args, opts) {
-    const plan = planOpenclaw({
+    const source = {
+      ...(opts.flake !== undefined ? { flake: opts.flake } : {}),
+      ...(opts.image !== undefined ? { image: opts.image } : {}),
+    };
+    const sizes: OpenclawOptions = {
       ...(opts.cpus !== undefined ? { cpus: opts.cpus } : {}),
       ...(opts.mem !== undefined ? { memMib: opts.mem } : {}),
+      ...(opts.gatewayMem !== undefined ? { gatewayMemMib: opts.gatewayMem } : {}),
       ...(opts.dataDisk !== undefined ? { workerDiskMib: opts.dataDisk } : {}),
       ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
       ...(opts.warmWorkers !== undefined ? { warmWorkers: opts.warmWorkers } : {}),
-      ...sourceFields({
-        ...(opts.flake !== undefined ? { flake: opts.flake } : {}),
-        ...(opts.image !== undefined ? { image: opts.image } : {}),
-      }),
-    });
+    };
     const wait = opts.wait === true || opts.waitFor !== undefined;
-    const result = await new OpenclawRun({
+    const waitMs = (opts.waitFor ?? DEFAULT_WAIT_SECS) * 1000;
+    const profiles = opts.devImage !== true && Object.keys(source).length === 0;
+    // Everything that can fail here fails before the coordinator changes.
+    planOpenclaw({ ...sizes, ...sourceFields(source) });
+    const setup = profiles ? setupOptions(ctx, opts, waitMs) : undefined;
+    const prepared = setup ? await prepareOpenclaw(ctx, setup) : undefined;
+    const plan = planOpenclaw({
+      ...sizes,
+      ...(prepared ? { profileImages: prepared.profileImages } : sourceFields(source)),
+    });
+    const report: OpenclawSetupReport = { revisions: {} };
+    const steps = prepared && setup ? openclawSteps(ctx, args.name, prepared, setup, report) : {};
+    const result: Result = await new OpenclawRun({
       name: args.name,
       ...(opts.netId !== undefined ? { netId: opts.netId } : {}),
       ...(opts.subnet !== undefined ? { subnet: opts.subnet } : {}),
       plan,
-      ...(wait ? { waitMs: (opts.waitFor ?? DEFAULT_WAIT_SECS) * 1000 } : {}),
+      ...(wait ? { waitMs } : {}),
       api: ctx.client(),
       print: (line) => ctx.print(line),
+      ...steps,
+      ...(prepared
+        ? { imageNote: 'the OpenClaw profiles (openclaw-gateway, openclaw-worker), built here' }
+        : {}),
     }).run();
+    if (prepared) result.openclaw = report;
     return { data: result, human: summary(result) };
   },
 });
+
+function setupOptions(
+  ctx: CommandContext,
+  opts: {
+    providerUrl?: string | undefined;
+    model?: string | undefined;
+    providerKeyFile?: string | undefined;
+    tokenFile?: string | undefined;
+    mayIdle?: boolean | undefined;
+    origin?: string[] | undefined;
+    cacheDir?: string | undefined;
+  },
+  waitMs: number,
+): OpenclawSetupOptions {
+  const provider =
+    opts.providerUrl !== undefined
+      ? { url: opts.providerUrl, model: opts.model ?? 'default' }
+      : undefined;
+  return {
+    config: {
+      ...(provider ? { provider } : opts.model !== undefined ? { model: opts.model } : {}),
+      sleeps: opts.mayIdle === true,
+      allowedOrigins: opts.origin ?? [],
+    },
+    cacheDir: cacheDirOf(ctx, opts.cacheDir),
+    ...(opts.tokenFile !== undefined ? { tokenFile: opts.tokenFile } : {}),
+    ...(opts.providerKeyFile !== undefined ? { providerKeyFile: opts.providerKeyFile } : {}),
+    buildTimeoutSecs: 3600,
+    readyTimeoutMs: waitMs,
+  };
+}

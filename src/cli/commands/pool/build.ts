@@ -14,8 +14,8 @@ import { mib, revisionFields } from '../../views/revision-views.ts';
 const POLL_MS = 500;
 const DEFAULT_TIMEOUT_SECS = 3600;
 
-/** Packs and uploads a source on this machine; undefined for one the coordinator reaches. */
-async function upload(
+/** Packs and uploads a source on this machine; undefined for one the coordinator reaches (also used by mvm new openclaw). */
+export async function upload(
   ctx: CommandContext,
   tenant: string,
   source: Parameters<typeof packSource>[0],
@@ -39,7 +39,7 @@ async function upload(
 }
 
 /** Polls the build, printing its log as it grows, until it is over or `timeoutSecs` pass. */
-async function follow(
+export async function follow(
   api: ApiClient,
   started: BuildProgressView,
   print: (line: string) => void,

@@ -1,0 +1,41 @@
+// PID of the workload service, as root: prepares the data drive and the secrets file for
+// the unprivileged gateway user, then becomes that user and execs the gateway in place.
+import {
+  chownSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+  renameSync,
+} from 'node:fs';
+const UID = 1000,
+  GID = 1000;
+const SECRETS = '/run/secrets',
+  OUT = '/run/openclaw';
+for (const dir of ['/data/openclaw', '/data/home']) {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chownSync(dir, UID, GID);
+}
+mkdirSync(OUT, { recursive: true, mode: 0o700 });
+chownSync(OUT, UID, GID);
+const values = {};
+let names = [];
+try {
+  names = readdirSync(SECRETS);
+} catch {}
+for (const name of names) {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) continue;
+  try {
+    values[name] = readFileSync(`${SECRETS}/${name}`, 'utf8').replace(/\n$/, '');
+  } catch {}
+}
+const tmp = `${OUT}/secrets.json.tmp`;
+writeFileSync(tmp, JSON.stringify(values), { mode: 0o600 });
+chownSync(tmp, UID, GID);
+renameSync(tmp, `${OUT}/secrets.json`);
+if (process.argv[2] === '--secrets-only') process.exit(0);
+process.setgroups([]);
+process.setgid(GID);
+process.setuid(UID);
+const main = '/opt/openclaw/node_modules/openclaw/openclaw.mjs';
+process.execve(process.execPath, [process.execPath, main, ...process.argv.slice(2)], process.env);
