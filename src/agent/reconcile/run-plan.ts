@@ -1,5 +1,6 @@
 import { errorMessage, InternalError } from '../../core/errors.ts';
 import { GuestBusyError } from '../runtime/sleep-steps.ts';
+import { StalePlanError } from '../runtime/stale-plan.ts';
 import type { DesiredStatus, InstanceStatus } from '../../core/model.ts';
 import type { PlanStep, ReconcilePlan } from '../../core/reconcile-plan.ts';
 import type { PutInstanceBody } from '../../contract/agent-api.ts';
@@ -80,6 +81,14 @@ export async function runPlan(run: PlanRun, plan: ReconcilePlan): Promise<Reconc
         run.logger?.warn({ instance, busy: caught.details }, 'sleep refused: the guest is busy');
         const now = await run.runtime.get(target.ref).catch(() => undefined);
         await finish(instance, now?.status ?? 'running', caught.message);
+        continue;
+      }
+      if (caught instanceof StalePlanError) {
+        // Not a failure either: it moved since the plan (a dead VMM is failed by its own
+        // check, and then reported as such); say what it is now, the next pass goes on.
+        run.logger?.info({ instance, ...caught.details }, 'plan went stale; planning again');
+        const now = await run.runtime.get(target.ref).catch(() => undefined);
+        await finish(instance, now?.status ?? 'destroyed');
         continue;
       }
       run.logger?.error({ instance, err: caught }, 'reconcile failed');

@@ -1,4 +1,4 @@
-import { ConflictError, IllegalTransitionError, InternalError } from '../../core/errors.ts';
+import { IllegalTransitionError, InternalError } from '../../core/errors.ts';
 import type { DesiredStatus } from '../../core/model.ts';
 import { planInstance } from '../../core/reconcile-plan.ts';
 import type { PlanStep } from '../../core/reconcile-plan.ts';
@@ -23,6 +23,7 @@ import type { RuntimeDeps } from './deps.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import { drain, pause, resume, sleep } from './sleep-steps.ts';
 import { assertIdentityKept, newRecordFields, specChange } from './spec-change.ts';
+import { StalePlanError } from './stale-plan.ts';
 import { requireHandle, save } from './step-context.ts';
 import { destroy, stop } from './stop-steps.ts';
 import { vmKey } from './vm-key.ts';
@@ -223,10 +224,7 @@ export class InstanceRuntime {
     for (const step of steps) {
       const at = record?.status ?? 'absent';
       if (at !== step.from) {
-        throw new ConflictError(
-          `instance '${this.keyOf(ref)}' is ${at}, not ${step.from} as planned; the next pass plans again`,
-          { step: step.kind },
-        );
+        throw new StalePlanError(this.keyOf(ref), at, step.from, step.kind);
       }
       record = await this.observed(step.kind, trigger, () =>
         this.step(ref, record, step, body, force),
