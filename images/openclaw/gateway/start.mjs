@@ -8,6 +8,7 @@ import {
   writeFileSync,
   renameSync,
 } from 'node:fs';
+import process from 'node:process';
 const UID = 1000,
   GID = 1000;
 const SECRETS = '/run/secrets',
@@ -22,12 +23,16 @@ const values = {};
 let names = [];
 try {
   names = readdirSync(SECRETS);
-} catch {}
+} catch {
+  // No secrets drive: the gateway starts with none.
+}
 for (const name of names) {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) continue;
   try {
     values[name] = readFileSync(`${SECRETS}/${name}`, 'utf8').replace(/\n$/, '');
-  } catch {}
+  } catch {
+    // Unreadable (gone since the listing): left out, as a missing secret would be.
+  }
 }
 const tmp = `${OUT}/secrets.json.tmp`;
 writeFileSync(tmp, JSON.stringify(values), { mode: 0o600 });
