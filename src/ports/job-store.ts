@@ -39,6 +39,8 @@ export interface JobRepo {
   get(id: string): Promise<Job | undefined>;
   findByKey(tenantId: string, idempotencyKey: string): Promise<Job | undefined>;
   list(filter: JobFilter): Promise<Job[]>;
+  /** Jobs counted by tenant, pool and state (for metrics). */
+  tally(): Promise<Array<{ tenantId: string; poolId: string; state: JobState; count: number }>>;
 }
 
 /** One claim: up to `limit` due jobs, leased to `worker` until `at + leaseMs`. */

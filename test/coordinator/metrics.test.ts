@@ -7,6 +7,8 @@ import { expect, it } from 'vitest';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { parsePromText, sumOf, type PromFamily } from '../support/prom-text.ts';
 import { ADMIN, apiOver, type Api } from './api-client-harness.ts';
+import { queuedJob } from '../core/jobs/job-fixture.ts';
+import type { Store } from '../../src/ports/store.ts';
 
 type Json = Record<string, unknown>;
 
@@ -47,10 +49,33 @@ async function fleet(api: Api): Promise<void> {
   await ok(api, 'POST', '/tenants/other/pools/web/scale', { running: 1 });
 }
 
+/** Jobs straight into the store: the queue depth comes from there, whoever submitted them. */
+async function jobs(store: Store): Promise<void> {
+  const sha256 = 'b'.repeat(64);
+  const at = '2026-11-22T00:00:00.000Z';
+  for (const tenantId of ['acme', 'other']) {
+    await store.jobModules.put({
+      tenantId,
+      sha256,
+      bytes: new Uint8Array([0, 97, 115, 109]),
+      createdAt: at,
+    });
+  }
+  const job = (id: string, tenantId: string, state: 'queued' | 'succeeded') =>
+    store.jobs.insert(
+      queuedJob({ id, tenantId, poolId: 'web', moduleSha256: sha256, state, runAt: at }),
+    );
+  await job('a1', 'acme', 'queued');
+  await job('a2', 'acme', 'queued');
+  await job('a3', 'acme', 'succeeded');
+  await job('o1', 'other', 'queued');
+}
+
 await describeEachDatabase('coordinator /metrics', ({ store }) => {
   it('fleet gauges add up to what the API lists, with histograms of the API and scheduler', async () => {
     const api = await apiOver(store());
     await fleet(api);
+    await jobs(store());
     const { status, type, families } = await scrape(api);
     expect(status).toBe(200);
     expect(type).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -70,6 +95,9 @@ await describeEachDatabase('coordinator /metrics', ({ store }) => {
       1,
     );
     expect(sumOf(families, 'mvm_pool_instances', { tenant: 'other' })).toBe(1);
+    expect(sumOf(families, 'mvm_jobs', { tenant: 'acme', pool: 'web', state: 'queued' })).toBe(2);
+    expect(sumOf(families, 'mvm_jobs', { state: 'queued' })).toBe(3);
+    expect(sumOf(families, 'mvm_jobs', { state: 'succeeded' })).toBe(1);
 
     expect(sumOf(families, 'mvm_nodes', { status: 'ready' })).toBe(1);
     expect(sumOf(families, 'mvm_nodes', { status: 'lost' })).toBe(0);
@@ -106,6 +134,7 @@ await describeEachDatabase('coordinator /metrics', ({ store }) => {
   it("a tenant's token reads only its own series; another tenant is a 404, no token a 401", async () => {
     const api = await apiOver(store());
     await fleet(api);
+    await jobs(store());
     const issued = (await ok(api, 'POST', '/tenants/acme/tokens', { name: 'prom' })) as Json;
     const token = issued.token as string;
     const own = await scrape(api, token);
@@ -114,6 +143,7 @@ await describeEachDatabase('coordinator /metrics', ({ store }) => {
     for (const family of own.families.values()) {
       for (const sample of family.samples) expect(sample.labels.tenant).toBe('acme');
     }
+    expect(sumOf(own.families, 'mvm_jobs', { state: 'queued' })).toBe(2);
     expect(own.families.has('mvm_nodes')).toBe(false);
     expect(own.families.has('mvm_http_request_duration_seconds')).toBe(false);
     expect((await scrape(api, token, '?tenant=other')).status).toBe(404);

@@ -23,12 +23,13 @@ export class MetricsService {
 
   async scrape(tenantId: string | undefined, admin: boolean): Promise<Scrape> {
     const store = this.deps.store;
-    const [tally, pools, nodes] = await Promise.all([
+    const [tally, jobs, pools, nodes] = await Promise.all([
       store.instances.tally(),
+      store.jobs.tally(),
       store.pools.list(tenantId === undefined ? {} : { tenantId }),
       admin && tenantId === undefined ? store.nodes.list() : Promise.resolve([]),
     ]);
-    const input = { tally, pools, nodes, now: this.deps.clock.now() };
+    const input = { tally, jobs, pools, nodes, now: this.deps.clock.now() };
     if (tenantId !== undefined) {
       const registry = familiesRegistry(tenantFamilies(input, tenantId));
       return { contentType: registry.contentType, text: await registry.metrics() };

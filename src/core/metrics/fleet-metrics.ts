@@ -18,8 +18,17 @@ export interface TallyRow {
   count: number;
 }
 
+/** Jobs sharing one tenant, pool and state. */
+export interface JobTallyRow {
+  tenantId: string;
+  poolId: string;
+  state: string;
+  count: number;
+}
+
 export interface FleetInput {
   tally: readonly TallyRow[];
+  jobs: readonly JobTallyRow[];
   pools: readonly Pool[];
   nodes: readonly FleetNode[];
   now: Date;
@@ -68,6 +77,7 @@ export function tenantFamilies(input: FleetInput, tenantId: string): MetricFamil
   return instanceFamilies({
     ...input,
     tally: input.tally.filter((row) => row.tenantId === tenantId),
+    jobs: input.jobs.filter((row) => row.tenantId === tenantId),
     pools: input.pools.filter((pool) => pool.tenantId === tenantId),
   });
 }
@@ -104,6 +114,12 @@ function instanceFamilies(input: FleetInput): MetricFamily[] {
       "A pool's desired count of running, warm and sleeping instances",
       ['tenant', 'pool', 'status'],
       desired,
+    ),
+    family(
+      'mvm_jobs',
+      'Jobs by tenant, pool and state (queued is the queue depth; terminal states count what is kept)',
+      ['tenant', 'pool', 'state'],
+      input.jobs.map((r) => [{ tenant: r.tenantId, pool: r.poolId, state: r.state }, r.count]),
     ),
     family(
       'mvm_pool_instances',

@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import { AlreadyExistsError, NotFoundError } from '../../core/errors.ts';
 import { jobStates } from '../../core/jobs/job.ts';
-import type { Job } from '../../core/jobs/job.ts';
+import type { Job, JobState } from '../../core/jobs/job.ts';
 import type { JobFilter, JobRepo } from '../../ports/job-store.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import { oneOf } from '../row-values.ts';
@@ -79,6 +79,24 @@ export class KyselyJobRepo implements JobRepo {
       .limit(filter.limit)
       .execute();
     return rows.map(fromRow);
+  }
+
+  async tally(): Promise<
+    Array<{ tenantId: string; poolId: string; state: JobState; count: number }>
+  > {
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select(['tenant_id', 'pool_id', 'state'])
+      .select((eb) => eb.fn.countAll<number | string>().as('count'))
+      .groupBy(['tenant_id', 'pool_id', 'state'])
+      .execute();
+    return rows.map((r) => ({
+      tenantId: r.tenant_id,
+      poolId: r.pool_id,
+      state: oneOf(jobStates, r.state, 'jobs.state'),
+      // Postgres answers count(*) as a bigint, which pg hands over as a string.
+      count: Number(r.count),
+    }));
   }
 }
 
