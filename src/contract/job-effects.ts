@@ -36,7 +36,10 @@ export const recordEffectSchema = z.strictObject({
   token: tokenSchema,
   seq: z.number().int().min(0).max(1_000_000),
   op: z.enum(opNames as [string, ...string[]]),
-  requestHash: z.string().regex(/^[0-9a-f]{64}$/, 'lower-case hex sha256'),
+  requestHash: z
+    .string()
+    .length(64)
+    .regex(/^[0-9a-f]{64}$/, 'lower-case hex sha256'),
   request: effectText,
   idempotent: z.boolean(),
 });

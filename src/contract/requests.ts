@@ -176,10 +176,12 @@ export const instanceListQuerySchema = z.strictObject({
   node: idSchema.optional(),
 });
 export const metricsQuerySchema = z.strictObject({ tenant: idSchema.optional() });
+/** Audit event ids, like every integer a request carries, fit a 32-bit column. */
+export const MAX_EVENT_ID = 2_147_483_647;
 export const followEventsQuerySchema = z.strictObject({
   tenant: idSchema.optional(),
   /** Events with a higher id; default: from now. A Last-Event-ID header wins over it. */
-  after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  after: z.coerce.number().int().min(0).max(MAX_EVENT_ID).optional(),
 });
 export const eventsQuerySchema = z.strictObject({
   tenant: idSchema.optional(),

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { JsonRouteName, Routes, RouteName, WebSocketRouteName } from '../contract/api.ts';
+import { MAX_EVENT_ID } from '../contract/requests.ts';
 import type { Access } from './access.ts';
 import { actorOf } from './principal.ts';
 import type { SocketSession } from './services/exec-service.ts';
@@ -123,7 +124,10 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
       s.events.list({ ...(tenant !== undefined ? { tenantId: tenant } : {}), limit: query.last }),
     followEvents: async ({ tenant, query, request }) => {
       const header = request.headers.get('last-event-id');
-      const resume = header !== null && /^\d{1,15}$/.test(header) ? Number(header) : query.after;
+      const resume =
+        header !== null && /^\d{1,10}$/.test(header) && Number(header) <= MAX_EVENT_ID
+          ? Number(header)
+          : query.after;
       const stream = await s.eventStream.open(tenant, resume, request.signal);
       return new Response(stream, {
         headers: {
