@@ -27,20 +27,45 @@ export class HostActivityProbe implements ActivityProbe {
   }
 
   async read(vm: { key: string; pid: number; tap: string }): Promise<ActivityCounters> {
-    const proc = join(this.procRoot, String(vm.pid));
-    const cgroupUsec = await this.options.cgroups?.cpuUsageUsec(vm.key).catch(() => undefined);
-    const cpuUsec = cgroupUsec ?? processCpuUsec(await readOptional(join(proc, 'stat')));
-    const netBytes = tapBytes(await readOptional(join(proc, 'net', 'dev')), vm.tap);
-    const rssKib = residentKib(await readOptional(join(proc, 'status')));
+    const host = await readHostCounters(this.procRoot, this.options.cgroups, vm);
+    const netBytes = host.tap === undefined ? undefined : host.tap.rx + host.tap.tx;
     return {
-      ...(cpuUsec !== undefined ? { cpuUsec } : {}),
+      ...(host.cpuUsec !== undefined ? { cpuUsec: host.cpuUsec } : {}),
       ...(netBytes !== undefined ? { netBytes } : {}),
-      ...(rssKib !== undefined ? { rssKib } : {}),
+      ...(host.rssKib !== undefined ? { rssKib: host.rssKib } : {}),
     };
   }
 }
 
-async function readOptional(path: string): Promise<string> {
+/** One VMM's counters as procfs and its cgroup give them; the activity probe and the metrics share it. */
+export interface HostCounters {
+  cpuUsec?: number;
+  /** 'cgroup', or the VMM pid whose own CPU time it is (that restarts with each process). */
+  cpuSource?: string;
+  rssKib?: number;
+  tap?: { rx: number; tx: number };
+}
+
+export async function readHostCounters(
+  procRoot: string,
+  cgroups: Pick<Cgroups, 'cpuUsageUsec'> | undefined,
+  vm: { key: string; pid: number; tap: string },
+): Promise<HostCounters> {
+  const proc = join(procRoot, String(vm.pid));
+  const cgroupUsec = await cgroups?.cpuUsageUsec(vm.key).catch(() => undefined);
+  const cpuUsec = cgroupUsec ?? processCpuUsec(await readOptional(join(proc, 'stat')));
+  const tap = tapCounters(await readOptional(join(proc, 'net', 'dev')), vm.tap);
+  const rssKib = residentKib(await readOptional(join(proc, 'status')));
+  return {
+    ...(cpuUsec !== undefined
+      ? { cpuUsec, cpuSource: cgroupUsec !== undefined ? 'cgroup' : String(vm.pid) }
+      : {}),
+    ...(rssKib !== undefined ? { rssKib } : {}),
+    ...(tap !== undefined ? { tap } : {}),
+  };
+}
+
+export async function readOptional(path: string): Promise<string> {
   return readFile(path, 'utf8').catch(() => '');
 }
 

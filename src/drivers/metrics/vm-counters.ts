@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Cgroups } from '../../ports/cgroups.ts';
-import { processCpuUsec, residentKib, tapCounters } from '../activity/host-activity-probe.ts';
+import { readHostCounters, readOptional } from '../activity/host-activity-probe.ts';
 
 /** One VM's counters as the host reads them now; a field is absent when unreadable. */
 export interface VmCounterReading {
@@ -29,25 +28,16 @@ export class VmCounterProbe {
   ) {}
 
   async read(vm: { key: string; pid: number; tap: string }): Promise<VmCounterReading> {
-    const proc = join(this.options.procRoot ?? '/proc', String(vm.pid));
-    const cgroupUsec = await this.options.cgroups?.cpuUsageUsec(vm.key).catch(() => undefined);
-    const cpuUsec = cgroupUsec ?? processCpuUsec(await readOptional(join(proc, 'stat')));
-    const rssKib = residentKib(await readOptional(join(proc, 'status')));
-    const tap = tapCounters(await readOptional(join(proc, 'net', 'dev')), vm.tap);
-    const io = ioCounters(await readOptional(join(proc, 'io')));
+    const procRoot = this.options.procRoot ?? '/proc';
+    const host = await readHostCounters(procRoot, this.options.cgroups, vm);
+    const io = ioCounters(await readOptional(join(procRoot, String(vm.pid), 'io')));
     return {
-      ...(cpuUsec !== undefined
-        ? { cpuUsec, cpuSource: cgroupUsec !== undefined ? 'cgroup' : String(vm.pid) }
-        : {}),
-      ...(rssKib !== undefined ? { rssBytes: rssKib * 1024 } : {}),
-      ...(tap ? { netRxBytes: tap.rx, netTxBytes: tap.tx } : {}),
+      ...(host.cpuUsec !== undefined ? { cpuUsec: host.cpuUsec, cpuSource: host.cpuSource } : {}),
+      ...(host.rssKib !== undefined ? { rssBytes: host.rssKib * 1024 } : {}),
+      ...(host.tap ? { netRxBytes: host.tap.rx, netTxBytes: host.tap.tx } : {}),
       ...(io ? { blockReadBytes: io.read, blockWriteBytes: io.write } : {}),
     };
   }
-}
-
-async function readOptional(path: string): Promise<string> {
-  return readFile(path, 'utf8').catch(() => '');
 }
 
 /** read_bytes and write_bytes of a /proc/<pid>/io text (what reached the storage layer). */
