@@ -71,10 +71,13 @@ export class EventStreamService {
             state = step.next;
             const byId = new Map(read.map((e) => [e.id, e]));
             const text = step.send.map((id) => frame(byId.get(id) as AuditEvent)).join('');
-            if (text !== '') controller.enqueue(encoder.encode(text));
-            else if (Date.now() - lastWrite >= keepaliveMs)
-              controller.enqueue(encoder.encode(': keepalive\n\n'));
-            if (text !== '' || Date.now() - lastWrite >= keepaliveMs) lastWrite = Date.now();
+            // Events, or a comment once the stream has been quiet for keepaliveMs.
+            const out =
+              text !== '' || Date.now() - lastWrite < keepaliveMs ? text : ': keepalive\n\n';
+            if (out !== '') {
+              controller.enqueue(encoder.encode(out));
+              lastWrite = Date.now();
+            }
           } catch (err) {
             this.deps.logger?.warn({ err }, 'event stream read failed; retrying');
           }
