@@ -79,16 +79,14 @@ export async function runPlan(run: PlanRun, plan: ReconcilePlan): Promise<Reconc
       if (caught instanceof GuestBusyError) {
         // Not a failure: the instance runs on as it was, and the next pass tries again.
         run.logger?.warn({ instance, busy: caught.details }, 'sleep refused: the guest is busy');
-        const now = await run.runtime.get(target.ref).catch(() => undefined);
-        await finish(instance, now?.status ?? 'running', caught.message);
+        await finish(instance, (await statusOf(run, target.ref)) ?? 'running', caught.message);
         continue;
       }
       if (caught instanceof StalePlanError) {
         // Not a failure either: it moved since the plan (a dead VMM is failed by its own
         // check, and then reported as such); say what it is now, the next pass goes on.
         run.logger?.info({ instance, ...caught.details }, 'plan went stale; planning again');
-        const now = await run.runtime.get(target.ref).catch(() => undefined);
-        await finish(instance, now?.status ?? 'destroyed');
+        await finish(instance, (await statusOf(run, target.ref)) ?? 'destroyed');
         continue;
       }
       run.logger?.error({ instance, err: caught }, 'reconcile failed');
@@ -96,6 +94,11 @@ export async function runPlan(run: PlanRun, plan: ReconcilePlan): Promise<Reconc
     }
   }
   return results;
+}
+
+/** What an instance is now, after a step that left it as it was; undefined without a record. */
+async function statusOf(run: PlanRun, ref: InstanceRef): Promise<InstanceStatus | undefined> {
+  return (await run.runtime.get(ref).catch(() => undefined))?.status;
 }
 
 /** Named instances in document order, then the records the document no longer names. */
