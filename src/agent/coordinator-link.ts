@@ -153,6 +153,8 @@ export function startLink(
     onError: (error) => logger.warn({ err: error }, 'certificate renewal failed; retrying'),
   });
   const lease = new NodeLease(systemClock);
+  // Generation marks written after a beat; stop waits for them so nothing writes afterwards.
+  const markWrites = new Set<Promise<void>>();
   const activity =
     options.activity ?? new HostActivityProbe(deps.cgroups ? { cgroups: deps.cgroups } : {});
   const heartbeats = sendHeartbeats({
@@ -174,7 +176,9 @@ export function startLink(
     // Statuses changed upstream while we were lost (pinned instances marked failed).
     onRecovered: () => reporter.forget(),
     onBeat: (result, sentAt) => {
-      noteCoordinatorGeneration(marks, result.desiredGeneration, logger);
+      const write = noteCoordinatorGeneration(marks, result.desiredGeneration, logger);
+      markWrites.add(write);
+      void write.finally(() => markWrites.delete(write));
       renewLease(lease, result, sentAt, conn.settings.heartbeatMs, logger);
     },
   });
@@ -203,6 +207,7 @@ export function startLink(
     abort.abort();
     await loop?.catch((error: unknown) => logger.error({ err: error }, 'agent loop ended'));
     await heartbeats;
+    await Promise.all(markWrites);
     await tunnel.done;
     // Renewal sleeps between checks; it stops at its next wake-up and need not be awaited.
     void renewal?.catch(() => undefined);
@@ -289,9 +294,9 @@ function noteCoordinatorGeneration(
   marks: Promise<DesiredMarkFile>,
   generation: number | undefined,
   logger: RuntimeDeps['logger'],
-): void {
-  if (generation === undefined) return;
-  marks
+): Promise<void> {
+  if (generation === undefined) return Promise.resolve();
+  return marks
     .then((file) => file.coordinatorIssued(generation))
     .catch((error: unknown) =>
       logger.warn({ err: error }, 'could not record the coordinator generation'),

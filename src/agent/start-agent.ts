@@ -84,8 +84,13 @@ export async function startAgent(
       : {}),
   });
   const closers: Array<() => Promise<void>> = [built.close];
+  // Every step runs even when an earlier one fails, so nothing is left running behind an error.
   const close = async (): Promise<void> => {
-    for (const step of closers.splice(0).reverse()) await step();
+    const failures: unknown[] = [];
+    for (const step of closers.splice(0).reverse())
+      await step().catch((e: unknown) => failures.push(e));
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new AggregateError(failures, 'the agent did not close cleanly');
   };
   try {
     if (serving) closers.push(await serveLocalApi(config.socket, built.runtime, built.deps));
