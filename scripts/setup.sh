@@ -32,6 +32,8 @@ declare -A probes=(
   [umoci]=/usr/bin/umoci
   [erofs-utils]=/usr/bin/mkfs.erofs
   [nix-bin]=/usr/bin/nix
+  # The dashboard's browser tests drive Debian's Chromium with playwright-core.
+  [chromium]=/usr/bin/chromium
 )
 missing=()
 for pkg in "${!probes[@]}"; do
