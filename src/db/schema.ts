@@ -24,6 +24,16 @@ export interface Database {
   revisions: RevisionsTable;
   builds: BuildsTable;
   rollouts: RolloutsTable;
+  node_allocations: NodeAllocationsTable;
+}
+
+/** Kept by triggers on `instances` (migration 0017). */
+export interface NodeAllocationsTable {
+  node_id: string;
+  tenant_id: string;
+  pool_id: string;
+  instances: number;
+  holding: number;
 }
 
 export interface TenantsTable {

@@ -128,6 +128,10 @@ export interface InstanceRepo {
   insert(instance: Instance): Promise<void>;
   get(key: InstanceKey): Promise<Instance | undefined>;
   list(filter?: InstanceFilter): Promise<Instance[]>;
+  /** Live instances (desired anything but destroyed) placed on no node: placement's work. */
+  listUnplaced(): Promise<Instance[]>;
+  /** Whether any instance is held asleep by memory pressure (an indexed probe, no scan). */
+  anyPressureHeld(): Promise<boolean>;
   usedIps(tenantId: string): Promise<string[]>;
   /** Instances counted by tenant, pool, node, status and desired status (for metrics). */
   tally(): Promise<InstanceTally[]>;
@@ -171,6 +175,17 @@ export interface NodeRepo {
   list(): Promise<FleetNode[]>;
   /** CAS on version; throws NotFoundError for an unknown node. */
   update(id: string, patch: NodePatch, expectedVersion: number): Promise<FleetNode>;
+  /** What every node holds, per tenant and pool; kept by the store (migration 0017). */
+  allocations(): Promise<NodeAllocation[]>;
+}
+
+/** Live instances of one pool placed on one node, and how many hold vCPUs and RAM. */
+export interface NodeAllocation {
+  nodeId: string;
+  tenantId: string;
+  poolId: string;
+  instances: number;
+  holding: number;
 }
 
 export interface AuditRepo {
