@@ -25,6 +25,13 @@ export interface Database {
   builds: BuildsTable;
   rollouts: RolloutsTable;
   node_allocations: NodeAllocationsTable;
+  document_marks: DocumentMarksTable;
+}
+
+/** Migration 0017: a counter per document scope (core/document-marks.ts). */
+export interface DocumentMarksTable {
+  scope: string;
+  seq: number;
 }
 
 /** Kept by triggers on `instances` (migration 0017). */

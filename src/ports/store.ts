@@ -241,6 +241,10 @@ export interface GenerationRepo {
    * `digest`, whether this call or an earlier one (maybe another replica's) issued it.
    */
   bump(nodeId: string, digest: string, at: string): Promise<NodeGeneration>;
+  /** Moves each scope's document mark forward by one (core/document-marks.ts). */
+  markChanged(scopes: readonly string[]): Promise<void>;
+  /** The sum of the scopes' marks: it moves whenever any of them was bumped. */
+  marks(scopes: readonly string[]): Promise<number>;
 }
 
 export interface JoinTokenRecord {

@@ -7,7 +7,9 @@ import type { SqlDialect } from '../sql-dialect.ts';
  * vCPUs and RAM (desired running or warm). Triggers on `instances` keep it in the same
  * transaction as every insert, delete and change of node or desired status, whichever code
  * path writes, so the scheduler reads per-node rows instead of the whole fleet. An index on
- * pressure_slept_at lets it ask "is anything held asleep?" without a scan.
+ * pressure_slept_at lets it ask "is anything held asleep?" without a scan. Document marks
+ * (core/document-marks.ts) are counters per scope that each change concerning documents bumps,
+ * so waiting watchers on every replica find out with one read whether to recompute.
  */
 export function nodeAllocationsMigration(dialect: SqlDialect): Migration {
   return {
@@ -20,6 +22,11 @@ export function nodeAllocationsMigration(dialect: SqlDialect): Migration {
         .addColumn('instances', 'integer', (c) => c.notNull())
         .addColumn('holding', 'integer', (c) => c.notNull())
         .addPrimaryKeyConstraint('node_allocations_pkey', ['node_id', 'tenant_id', 'pool_id'])
+        .execute();
+      await db.schema
+        .createTable('document_marks')
+        .addColumn('scope', 'text', (c) => c.primaryKey())
+        .addColumn('seq', 'integer', (c) => c.notNull())
         .execute();
       await db.schema
         .createIndex('instances_pressure_idx')
@@ -49,6 +56,7 @@ export function nodeAllocationsMigration(dialect: SqlDialect): Migration {
       for (const statement of drops) await sql.raw(statement).execute(db);
       await db.schema.dropIndex('instances_pressure_idx').execute();
       await db.schema.dropTable('node_allocations').execute();
+      await db.schema.dropTable('document_marks').execute();
     },
   };
 }
