@@ -93,7 +93,7 @@ async function actingLatency(api: Api, watchers: NodeWatchers): Promise<number[]
     const node = answer.changed[0]?.nodeId;
     if (!node)
       throw new Error(
-        `the scale changed no placed instance: ${JSON.stringify(answer).slice(0, 600)}`,
+        `the scale changed no placed instance: ${JSON.stringify(answer.changed).slice(0, 700)}`,
       );
     await watchers.after(node, before.get(node) ?? 0);
     times.push(performance.now() - started);

@@ -58,17 +58,37 @@ export async function freshDatabase(store: StoreName): Promise<BenchDatabase> {
 
 export type Api = (method: string, path: string, body?: unknown) => Promise<unknown>;
 
+/**
+ * Every call the benches make is idempotent (absolute scale counts, PUT, create answered 409),
+ * so one retried after a connection reset (a keep-alive socket the busy server closed) is safe.
+ */
 export function apiOf(baseUrl: string, token: string): Api {
   return async (method, path, body) => {
-    const response = await fetch(`${baseUrl}/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    if (!response.ok)
-      throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
-    return response.json();
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await callOnce(baseUrl, token, method, path, body);
+      } catch (error) {
+        if (!(error instanceof TypeError) || attempt === 3) throw error;
+      }
+    }
   };
+}
+
+async function callOnce(
+  baseUrl: string,
+  token: string,
+  method: string,
+  path: string,
+  body: unknown,
+): Promise<unknown> {
+  const response = await fetch(`${baseUrl}/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  if (!response.ok)
+    throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+  return response.json();
 }
 
 export const nodeId = (n: number) => `node-${String(n).padStart(4, '0')}`;

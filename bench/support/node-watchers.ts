@@ -49,7 +49,9 @@ export class NodeWatchers {
     while (!signal.aborted) {
       for (let n = 0; n < this.nodes && !signal.aborted; n += 1) {
         const body = { capacity: nodeCapacity, usage: idle, instances: [] };
-        await api.call('nodeHeartbeat', { params: { node: nodeId(n) }, body }).catch(() => {});
+        await api.call('nodeHeartbeat', { params: { node: nodeId(n) }, body }).catch((error) => {
+          if (!signal.aborted) console.error(`heartbeat ${nodeId(n)}:`, error);
+        });
         await new Promise((r) => setTimeout(r, gap));
       }
     }
