@@ -166,6 +166,41 @@ await describeEachDatabase('desired watchers at scale', (db) => {
     expect(doc.generation).toBe(generation + 1);
   });
 
+  it('wakes for a scale between live statuses only the node holding the changed instance', async () => {
+    const counting = countingComputations(db.store());
+    const api = await apiOver(counting.store, {
+      notifier: new ChangeNotifier(),
+      desiredPollMs: 60_000,
+    });
+    const capacity = { vcpus: 1, memMib: 1024, diskGib: 10 };
+    for (const node of ['node-1', 'node-2']) {
+      await ok(api, 'PUT', `/nodes/${node}`, { hostname: node, arch: 'x86_64', capacity });
+    }
+    await ok(api, 'POST', '/tenants', { id: 'acme' });
+    const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
+    await ok(api, 'POST', '/tenants/acme/pools', pool);
+    await ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 2 });
+    const watches = [];
+    const before = new Map<string, number>();
+    for (const node of ['node-1', 'node-2']) {
+      const current = (await ok(api, 'GET', `/nodes/${node}/desired`)) as { payload: string };
+      const generation = (JSON.parse(current.payload) as { generation: number }).generation;
+      watches.push(api.call('GET', `/nodes/${node}/desired?after=${generation}&waitMs=1500`));
+    }
+    await settle();
+    for (const node of ['node-1', 'node-2']) before.set(node, counting.computed(node));
+    const answer = (await ok(api, 'POST', '/tenants/acme/pools/web/scale', {
+      running: 1,
+      warm: 1,
+    })) as { changed: Array<{ nodeId: string }> };
+    const moved = answer.changed[0]?.nodeId;
+    const other = moved === 'node-1' ? 'node-2' : 'node-1';
+    await settle();
+    expect(counting.computed(moved ?? '')).toBe((before.get(moved ?? '') ?? 0) + 1);
+    expect(counting.computed(other)).toBe(before.get(other));
+    await Promise.all(watches);
+  });
+
   it('measures propagation from a committed change to the watch answer carrying it', async () => {
     const api = await apiOver(db.store(), { notifier: new ChangeNotifier() });
     const { a } = await twoTenantsOnTwoNodes(api);
