@@ -55,6 +55,7 @@ import {
   registerNodeSchema,
   scalePoolSchema,
   statusReportSchema,
+  poolAutoscaleSchema,
   updatePoolSchema,
   updateTenantSchema,
 } from './requests.ts';
@@ -311,6 +312,17 @@ export const routes = {
     scope: 'tenant',
     params: poolParams,
     body: updatePoolSchema,
+    response: poolSchema,
+    status: 200,
+  }),
+  autoscalePool: route({
+    method: 'put',
+    path: '/tenants/:tenant/pools/:pool/autoscale',
+    summary:
+      'Drive a pool by its job queue: queued jobs raise idle-lowered workers, at least min and at most max awake',
+    scope: 'tenant',
+    params: poolParams,
+    body: poolAutoscaleSchema,
     response: poolSchema,
     status: 200,
   }),
