@@ -154,6 +154,20 @@ await describeEachDatabase('queue-driven pools in the coordinator', (db) => {
     ]);
   });
 
+  it('with min 1 the idle policy leaves one worker awake', async () => {
+    const clock = manualClock();
+    const services = coordinator(db.store(), clock);
+    await setup(services, db.store());
+    await services.queueWake.setScale(admin, 'acme', 'ci', { min: 1, max: 2 });
+    clock.set(200);
+    expect((await services.idle.pass()).changed).toHaveLength(1);
+    const settled = await nodeSettles(services, db.store());
+    expect(settled.map((i) => i.status).sort()).toEqual(['running', 'sleeping']);
+    clock.set(400);
+    expect((await services.idle.pass()).changed).toEqual([]);
+    expect((await services.queueWake.pass()).changed).toEqual([]);
+  });
+
   it('refuses bad bounds and changes nothing', async () => {
     const services = coordinator(db.store(), manualClock());
     await setup(services, db.store());
