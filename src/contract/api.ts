@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { rolloutSchema, startRolloutSchema } from './rollouts.ts';
 import { idSchema } from './common.ts';
+import { pageQueryShape, pageQuerySchema, pageSchema } from './paging.ts';
 import {
   desiredWatchQuerySchema,
   desiredWatchResponseSchema,
@@ -52,6 +53,7 @@ import {
   instanceActionSchema,
   instanceListQuerySchema,
   metricsQuerySchema,
+  nodeListQuerySchema,
   registerNodeSchema,
   scalePoolSchema,
   statusReportSchema,
@@ -157,6 +159,8 @@ export interface RouteDef {
   stream?: { kind: 'upload'; maxBytes: number } | { kind: 'download' };
   /** Text instead of JSON: the answer (`response` is the Response itself) has this type. */
   text?: string;
+  /** A list route's one page (paging.ts): the answer when the query has `limit` or `cursor`. */
+  page?: z.ZodType;
 }
 
 /**
@@ -224,7 +228,9 @@ export const routes = {
     path: '/tenants',
     summary: 'List tenants visible to the caller',
     scope: 'tenant-list',
+    query: z.strictObject({ tenant: idSchema.optional(), ...pageQueryShape }),
     response: z.array(tenantSchema),
+    page: pageSchema(tenantSchema),
     status: 200,
   }),
   getTenant: route({
@@ -272,7 +278,9 @@ export const routes = {
     summary: "List a tenant's tokens (never the secrets)",
     scope: 'tenant',
     params: tenantParams,
+    query: pageQuerySchema,
     response: z.array(tokenSchema),
+    page: pageSchema(tokenSchema),
     status: 200,
   }),
 
@@ -292,7 +300,9 @@ export const routes = {
     summary: "List a tenant's pools",
     scope: 'tenant',
     params: tenantParams,
+    query: pageQuerySchema,
     response: z.array(poolSchema),
+    page: pageSchema(poolSchema),
     status: 200,
   }),
   getPool: route({
@@ -342,6 +352,7 @@ export const routes = {
     scope: 'tenant-list',
     query: instanceListQuerySchema,
     response: z.array(instanceSchema),
+    page: pageSchema(instanceSchema),
     status: 200,
   }),
   getInstance: route({
@@ -369,7 +380,9 @@ export const routes = {
     path: '/nodes',
     summary: 'List nodes',
     scope: 'admin',
+    query: nodeListQuerySchema,
     response: z.array(nodeSchema),
+    page: pageSchema(nodeSchema),
     status: 200,
   }),
   getNode: route({
@@ -485,6 +498,7 @@ export const routes = {
     scope: 'tenant-list',
     query: eventsQuerySchema,
     response: z.array(auditEventSchema),
+    page: pageSchema(auditEventSchema),
     status: 200,
   }),
   metrics: route({
@@ -517,6 +531,7 @@ export const routes = {
     scope: 'admin',
     query: tokenListQuerySchema,
     response: z.array(tokenSchema),
+    page: pageSchema(tokenSchema),
     status: 200,
   }),
   revokeToken: route({
@@ -576,6 +591,7 @@ export const routes = {
     params: tenantParams,
     query: secretListQuerySchema,
     response: z.array(secretSchema),
+    page: pageSchema(secretSchema),
     status: 200,
   }),
   setSecrets: route({
@@ -703,6 +719,7 @@ export const routes = {
     params: tenantParams,
     query: jobListQuerySchema,
     response: z.array(jobSchema),
+    page: pageSchema(jobSchema),
     status: 200,
   }),
   getJob: route({
@@ -891,7 +908,9 @@ export const routes = {
     summary: "A pool's revisions, newest first",
     scope: 'tenant',
     params: poolParams,
+    query: pageQuerySchema,
     response: z.array(revisionSchema),
+    page: pageSchema(revisionSchema),
     status: 200,
   }),
   startRollout: route({

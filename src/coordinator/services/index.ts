@@ -48,7 +48,9 @@ export interface Services {
   /** The pools' idle policies, applied by a periodic pass (idle-loop.ts). */
   idle: IdleService;
   join: JoinService;
-  events: { list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]> };
+  events: {
+    list(filter: { tenantId?: string; limit: number; beforeId?: number }): Promise<AuditEvent[]>;
+  };
   /** Agents' reports of their disks and VMs (read side). */
   reports: ReportService;
   secrets: SecretService;

@@ -1,3 +1,4 @@
+import { listAll } from '../../../drivers/coordinator-api/pages.ts';
 import { defineCommand, option } from '../../command.ts';
 import { id } from '../../values.ts';
 import { instanceTable } from '../../views/instance-views.ts';
@@ -14,7 +15,7 @@ export const instanceList = defineCommand({
   output: 'data',
   async handler(ctx, _args, opts) {
     const query = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
-    const instances = await ctx.client().call('listInstances', { query });
+    const instances = await listAll(ctx.client(), 'listInstances', { query });
     return { data: instances, human: [instanceTable(instances)] };
   },
 });
