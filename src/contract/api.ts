@@ -52,6 +52,7 @@ import {
   followEventsQuerySchema,
   instanceActionSchema,
   instanceListQuerySchema,
+  instanceWatchQuerySchema,
   metricsQuerySchema,
   nodeListQuerySchema,
   registerNodeSchema,
@@ -519,6 +520,18 @@ export const routes = {
       'Audit events as they are written, oldest first, as server-sent events (id: the event id, to resume with Last-Event-ID or ?after=; data: the event as JSON)',
     scope: 'tenant-list',
     query: followEventsQuerySchema,
+    response: z.instanceof(Response),
+    status: 200,
+    text: 'text/event-stream',
+  }),
+
+  watchInstances: route({
+    method: 'get',
+    path: '/instances/watch',
+    summary:
+      "Instances as they change, as server-sent events: each of the list as 'instance' {type: added, instance}, then 'synced', then each change (added, modified, deleted); a reconnect starts with the whole list again",
+    scope: 'tenant-list',
+    query: instanceWatchQuerySchema,
     response: z.instanceof(Response),
     status: 200,
     text: 'text/event-stream',

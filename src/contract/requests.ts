@@ -178,6 +178,12 @@ export const instanceListQuerySchema = z.strictObject({
   status: instanceStatusSchema.optional(),
   ...pageQueryShape,
 });
+export const instanceWatchQuerySchema = z.strictObject({
+  tenant: idSchema.optional(),
+  pool: idSchema.optional(),
+  node: idSchema.optional(),
+  status: instanceStatusSchema.optional(),
+});
 export const nodeListQuerySchema = z.strictObject({
   status: z.enum(['ready', 'lost', 'cordoned']).optional(),
   ...pageQueryShape,

@@ -6,6 +6,7 @@ import { createListHandlers } from './list-handlers.ts';
 import { actorOf } from './principal.ts';
 import type { SocketSession } from './services/exec-service.ts';
 import type { Services } from './services/index.ts';
+import { sseResponse } from './services/sse-poll.ts';
 
 type Field<R, F extends string> =
   R extends Record<F, infer S extends z.ZodType> ? z.output<S> : undefined;
@@ -121,14 +122,16 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
         header !== null && /^\d{1,10}$/.test(header) && Number(header) <= MAX_EVENT_ID
           ? Number(header)
           : query.after;
-      const stream = await s.eventStream.open(tenant, resume, request.signal);
-      return new Response(stream, {
-        headers: {
-          'content-type': 'text/event-stream',
-          'cache-control': 'no-cache',
-          'x-accel-buffering': 'no',
-        },
-      });
+      return sseResponse(await s.eventStream.open(tenant, resume, request.signal));
+    },
+    watchInstances: async ({ tenant, query, request }) => {
+      const filter = {
+        ...(tenant !== undefined ? { tenantId: tenant } : {}),
+        ...(query.pool !== undefined ? { poolId: query.pool } : {}),
+        ...(query.node !== undefined ? { nodeId: query.node } : {}),
+        ...(query.status !== undefined ? { status: query.status } : {}),
+      };
+      return sseResponse(await s.instanceWatch.open(filter, request.signal));
     },
     metrics: async ({ principal, tenant }) => {
       const scrape = await s.metrics.scrape(tenant, principal.kind === 'admin');

@@ -17,6 +17,7 @@ import { JournalService } from './journal-service.ts';
 import { JoinService, type JoinDeps } from './join-service.ts';
 import { MetricsService } from './metrics-service.ts';
 import { EventStreamService } from './event-stream.ts';
+import { InstanceWatchService } from './instance-watch.ts';
 import { CoordinatorMetrics } from '../metrics/coordinator-metrics.ts';
 import { NodeHealthService, type NodeHealthDeps } from './node-health-service.ts';
 import { NodeService } from './node-service.ts';
@@ -63,6 +64,8 @@ export interface Services {
   nodeArtifacts: NodeArtifactService;
   /** `mvm events --follow`: audit events as server-sent events. */
   eventStream: EventStreamService;
+  /** `mvm instance list --watch`: instance changes as server-sent events. */
+  instanceWatch: InstanceWatchService;
   /** What /v1/metrics answers, and the process's own histograms (API, scheduler). */
   metrics: MetricsService;
   /** Runs builds in the background; close() stops it (serve.ts). Absent without images. */
@@ -127,6 +130,7 @@ export function createServices(
     nodeArtifacts: new NodeArtifactService(deps, deps.images),
     metrics,
     eventStream: new EventStreamService(deps),
+    instanceWatch: new InstanceWatchService(deps),
     buildRunner,
     rollouts: new RolloutService(deps, after),
   };
