@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { fillPath, routes } from '../../contract/api.ts';
 import type { JsonRouteName, RouteDef, Routes } from '../../contract/api.ts';
 import { errorBodySchema } from '../../contract/common.ts';
+import { REQUEST_ID_HEADER, requestIdFrom } from '../../core/request-id.ts';
 import { DEFAULT_PAGE_LIMIT, wantsPage, type PageQuery } from '../../contract/paging.ts';
 import { errorCodeOfStatus } from '../../contract/http-status.ts';
 import {
@@ -43,6 +44,8 @@ export type PageOutput<N extends PagedRouteName> = z.output<Routes[N]['page']>;
 export interface CallOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** The X-Request-Id to send (the coordinator logs it with the request); default: a fresh one. */
+  requestId?: string;
 }
 
 /** A byte route's call: the bytes to send (upload routes) and extra headers (Range). */
@@ -103,7 +106,9 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       const deadline = call.timeoutMs ?? timeoutMs;
       const timeout = AbortSignal.timeout(deadline);
       const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
-      const request = buildRequest(baseUrl, route, input as LooseInput, options.token, signal);
+      const request = buildRequest(baseUrl, route, input as LooseInput, options.token, signal, {
+        ...(call.requestId !== undefined ? { requestId: call.requestId } : {}),
+      });
       const response = await exchange(send, request, baseUrl, deadline);
       const text = await readBody(response, route, baseUrl, deadline);
       // A list asked for a page is answered with one: its shape is the route's `page`.
@@ -174,7 +179,7 @@ function buildRequest(
   input: LooseInput,
   token: string | undefined,
   signal: AbortSignal,
-  bytes: Pick<OpenOptions, 'body' | 'headers'> = {},
+  bytes: Pick<OpenOptions, 'body' | 'headers' | 'requestId'> = {},
 ): Request {
   const problems: string[] = [];
   const params = check(route.params, input.params, '', problems) as
@@ -190,7 +195,12 @@ function buildRequest(
   }
   const search = new URLSearchParams(query).toString();
   const url = `${baseUrl}/v1${fillPath(route.path, params ?? {})}${search === '' ? '' : `?${search}`}`;
-  const headers: Record<string, string> = { accept: 'application/json', ...bytes.headers };
+  const headers: Record<string, string> = {
+    accept: 'application/json',
+    [REQUEST_ID_HEADER]:
+      bytes.requestId ?? requestIdFrom(crypto.getRandomValues(new Uint8Array(8))),
+    ...bytes.headers,
+  };
   if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (bytes.body !== undefined) headers['content-type'] = 'application/octet-stream';
@@ -307,9 +317,11 @@ function readResponse(
 
 function errorFromResponse(response: Response, json: unknown, baseUrl: string): MvmError {
   const body = errorBodySchema.safeParse(json);
+  // The id the coordinator logged the request under: what to look for in its log.
+  const requestId = response.headers.get(REQUEST_ID_HEADER);
   if (body.success) {
     const { code, message, details } = body.data.error;
-    return errorFromWire(code, message, details);
+    return errorFromWire(code, message, requestId === null ? details : { ...details, requestId });
   }
   const code = errorCodeOfStatus(response.status);
   return new MvmError(
