@@ -114,7 +114,10 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       // A list asked for a page is answered with one: its shape is the route's `page`.
       const paged = route.page !== undefined && wantsPage(input.query as PageQuery | undefined);
       const shape = paged && route.page ? route.page : route.response;
-      return readResponse(shape, response, parseJson(text), name, baseUrl) as CallOutput<N>;
+      const json = parseJson(text);
+      // A server that answered the whole list anyway: that list is the one and last page.
+      const answer = paged && Array.isArray(json) ? { items: json, nextCursor: null } : json;
+      return readResponse(shape, response, answer, name, baseUrl) as CallOutput<N>;
     },
     async page<N extends PagedRouteName>(name: N, input: CallInput<N>, call: CallOptions = {}) {
       const query = { limit: DEFAULT_PAGE_LIMIT, ...(input.query as object | undefined) };
