@@ -242,6 +242,8 @@ export interface Rollout {
   from: string;
   /** The revision asked for. */
   to: string;
+  /** The revision before `from`, where a rollback goes once this one turned back (or null). */
+  previous: string | null;
   canary: number;
   maxUnavailable: number;
   includeSleeping: boolean;
