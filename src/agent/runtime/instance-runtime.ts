@@ -189,6 +189,10 @@ export class InstanceRuntime {
     if (record.status !== 'running' || !record.handle) return undefined;
     try {
       const workload = (await this.deps.guests.for(record.handle).status(2_000)).workload;
+      // The guest socket's path outlives a VM: one replaced since `record` was read (a
+      // rollout's restart) answered instead, and its sample must not carry the old revision.
+      const current = await this.deps.vms.get(record.key);
+      if (current?.handle?.pid !== record.handle.pid) return undefined;
       return workload ? { state: workload.state, restarts: workload.restarts } : undefined;
     } catch {
       return undefined;
