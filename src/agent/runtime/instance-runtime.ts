@@ -34,6 +34,8 @@ import { failExitedVmms, type Locked } from './vmm-exits.ts';
 export interface WorkloadSample {
   state: string;
   restarts: number;
+  /** How long its current run has lasted (when running and the guest says). */
+  runningForMs?: number;
 }
 
 export interface InstanceRef {
@@ -193,7 +195,9 @@ export class InstanceRuntime {
       // rollout's restart) answered instead, and its sample must not carry the old revision.
       const current = await this.deps.vms.get(record.key);
       if (current?.handle?.pid !== record.handle.pid) return undefined;
-      return workload ? { state: workload.state, restarts: workload.restarts } : undefined;
+      if (!workload) return undefined;
+      const { state, restarts, running_for_ms: runningForMs } = workload;
+      return { state, restarts, ...(runningForMs !== undefined ? { runningForMs } : {}) };
     } catch {
       return undefined;
     }
