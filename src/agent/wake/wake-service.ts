@@ -99,6 +99,11 @@ export class WakeService implements WakeArming {
     this.listeners.disarm(record.key);
   }
 
+  /** Whether the instance's trap is armed by this process. */
+  isArmed(key: string): boolean {
+    return this.armed.has(key);
+  }
+
   wokenAt(key: string): number | undefined {
     return this.woken.get(key);
   }
