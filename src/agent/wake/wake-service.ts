@@ -93,9 +93,15 @@ export class WakeService implements WakeArming {
     this.armed.delete(record.key);
     if (!target && !known) return;
     const { bridge, ip, ports } = target ?? targetOfEntries(known?.entries ?? []);
-    if (known) await this.options.driver.disarm(bridge, ip, known.entries).catch(() => undefined);
-    // Whatever an earlier process armed for it goes too (its ports may have changed since).
-    await this.options.driver.forget(bridge, ip, ports);
+    // What this process armed goes in one script (the wake's critical path); anything else,
+    // or a script that failed half way, element by element.
+    const lifted = known
+      ? await this.options.driver.disarm(bridge, ip, known.entries).then(
+          () => true,
+          () => false,
+        )
+      : false;
+    if (!lifted) await this.options.driver.forget(bridge, ip, ports);
     this.listeners.disarm(record.key);
   }
 
