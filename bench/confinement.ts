@@ -1,15 +1,16 @@
 /**
- * What confinement costs (`npx tsx bench/confinement.ts [runs] [cycles] [--phases]`, default
- * 5 runs of 3 sleep/wake cycles): two agents in one process, same host, same image, same
- * cgroups and limits, one with every VMM confined (the default: -sandbox, -runas the
- * instance's uid, -chroot, setpriv) and one with MVM_CONFINE=off. Both VMs run at once and
- * every step (cold start -> guest ready, pause, resume, sleep, wake) is taken on both sides
- * back to back, the side going first alternating, so both meet the same host. Pause and
- * resume take a few milliseconds: 10 of each per run; sleep and wake `cycles` times per run.
- * Medians, and the median of paired ratios with their quartiles (how far one pair swings);
- * goal: confined within 5% of unconfined. `--phases` adds where sleep and wake spend their
- * time on each side (every Vmm and guest-agent call the runtime makes). `--control` runs the
- * same bench with both sides unconfined: its ratios are the bench's own noise on this host.
+ * What confinement costs (`npx tsx bench/confinement.ts [runs] [cycles] [pauses] [--phases]
+ * [--control]`, default 5 runs of 3 sleep/wake cycles and 10 pauses): two agents in one
+ * process, same host, same image, same cgroups and limits, one with every VMM confined (the
+ * default: -sandbox, -runas the instance's uid, -chroot, setpriv) and one with
+ * MVM_CONFINE=off. Both VMs run at once and every step (cold start -> guest ready, pause,
+ * resume, sleep, wake) is taken on both sides back to back, the side going first alternating,
+ * so both meet the same host. Pause and resume take a few milliseconds: `pauses` of each per
+ * run; sleep and wake `cycles` times per run. Medians, and the median of paired ratios with
+ * their quartiles (how far one pair swings); goal: confined within 5% of unconfined.
+ * `--phases` adds where sleep and wake spend their time on each side (every Vmm and
+ * guest-agent call the runtime makes). `--control` runs the same bench with both sides
+ * unconfined: its ratios are the bench's own noise on this host.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -27,6 +28,7 @@ const cli = parseArgs({
 });
 const runs = Number(cli.positionals[0] ?? process.env['MVM_BENCH_RUNS'] ?? 5);
 const cycles = Number(cli.positionals[1] ?? 3);
+const pauses = Number(cli.positionals[2] ?? 10);
 const ops = ['cold start -> ready', 'pause', 'resume', 'sleep', 'wake'] as const;
 type Op = (typeof ops)[number];
 type Side = 'confined' | 'unconfined';
@@ -65,7 +67,7 @@ async function run(agents: Record<Side, AgentHandle>, first: Side): Promise<void
     first === 'confined' ? ['confined', 'unconfined'] : ['unconfined', 'confined'];
   const flipped = [...order].reverse();
   await both(agents, order, 'cold start -> ready', 'start');
-  for (let i = 0; i < 10; i += 1) {
+  for (let i = 0; i < pauses; i += 1) {
     await both(agents, i % 2 ? flipped : order, 'pause', 'warm');
     await both(agents, i % 2 ? flipped : order, 'resume', 'start');
   }
