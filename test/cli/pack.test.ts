@@ -75,6 +75,8 @@ describe('npm pack', () => {
         'dist/guest/agent.sh',
         'dist/guest/agent/main.c',
         'dist/guest/agent/agent.h',
+        'dist/dashboard/static/index.html',
+        'dist/dashboard/static/app.mjs',
         'images/dev/initrd-init',
         'images/dev/mvm-init',
         'package.json',
