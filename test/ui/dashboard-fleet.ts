@@ -53,14 +53,13 @@ export async function startDashboardFleet(): Promise<DashboardFleet> {
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const admin = createApiClient({ baseUrl: url, token: ADMIN });
   const tenantToken = await seed(admin);
+  const instances = await runAll(admin);
   const beating = new Map<string, NodeJS.Timeout>();
   for (const node of ['node-a', 'node-b']) {
-    beating.set(
-      node,
-      setInterval(() => void heartbeat(admin, node).catch(() => undefined), 500),
-    );
+    const mine = instances.filter((i) => i.nodeId === node);
+    const beat = () => void heartbeat(admin, node, mine).catch(() => undefined);
+    beating.set(node, setInterval(beat, 500));
   }
-  const instances = await runAll(admin);
   return {
     url,
     admin,
@@ -104,13 +103,20 @@ async function seed(admin: ApiClient): Promise<string> {
   return token;
 }
 
-function heartbeat(admin: ApiClient, node: string) {
+/** A heartbeat as an agent sends it, with each instance's sample (CPU 12.5 %, 200 MiB RSS). */
+function heartbeat(admin: ApiClient, node: string, instances: InstanceView[] = []) {
   return admin.call('nodeHeartbeat', {
     params: { node },
     body: {
       capacity: CAPACITY,
       usage: { vcpus: 2, memMib: 1024, instances: {}, diskFreeMib: 40_000 },
-      instances: [],
+      instances: instances.map((i) => ({
+        tenant: i.tenantId,
+        pool: i.poolId,
+        instance: i.id,
+        cpuPermille: 125,
+        rssKib: 200 * 1024,
+      })),
     },
   });
 }

@@ -50,6 +50,10 @@ describe.skipIf(!gate.run)('dashboard in Chromium', () => {
     browser = await launch();
     admin = await watchedPage(browser, fleet.url);
     audited.push(admin);
+    await admin.page.goto(`${fleet.url}/ui`);
+    await admin.page.getByLabel('API token').waitFor();
+    expect(await seriousViolations(admin.page), 'axe on the login form').toEqual([]);
+    await screenshot(admin.page, 'login');
     await logIn(admin.page, fleet.url, ADMIN);
   }, 120_000);
 
@@ -140,6 +144,11 @@ describe.skipIf(!gate.run)('dashboard in Chromium', () => {
     expect(Date.now() - started).toBeLessThan(2000);
     const same = await page.evaluate(() => (globalThis as { sameDocument?: boolean }).sameDocument);
     expect(same, 'the page was not reloaded').toBe(true);
+    // And back from the page: its Wake button asks the API, and the row follows.
+    await page.getByRole('button', { name: `wake ${key}` }).click();
+    await expect.poll(() => desired.textContent()).toBe('running');
+    const woken = await fleet.admin.call('listInstances', { query: { tenant: 'acme' } });
+    expect(woken.find((i) => i.id === target?.id)?.desiredStatus).toBe('running');
   });
 
   it('shows an instance: its timeline, metrics and actions', async () => {
@@ -150,6 +159,11 @@ describe.skipIf(!gate.run)('dashboard in Chromium', () => {
     await page.getByRole('heading', { name: 'Timeline' }).waitFor();
     expect(await page.locator('main dd[data-status]').textContent()).toBe('running');
     await expect.poll(() => page.locator('main table').textContent()).toContain('pool.scale');
+    // The charts draw the node's heartbeat samples of this instance.
+    await expect
+      .poll(() => page.locator('figcaption').allTextContents())
+      .toEqual(['CPU %: 12.5', 'Memory MiB (VMM RSS): 200.0']);
+    expect(await page.locator('svg.chart polyline').first().getAttribute('points')).not.toBe('');
   });
 
   it('lists events live and the API latency by route', async () => {
