@@ -30,6 +30,8 @@ export interface HeartbeatOptions {
   tracker?: ActivityTracker;
   /** Asks each running guest for its workload; without it none is reported. */
   workload?: (record: VmRecord) => Promise<WorkloadSample | undefined>;
+  /** The node traps connections to its lowered instances (agent/wake): the idle policy may lower them. */
+  wakeOnConnect?: boolean;
   /** Reads the node's disk for each heartbeat; without it none is reported. */
   disk?: (records: readonly VmRecord[]) => Promise<NodeDisk>;
   everyMs?: number;
@@ -62,7 +64,10 @@ export async function heartbeatBody(options: HeartbeatOptions): Promise<Heartbea
       ...measured.capacity,
       ...(options.vcpus !== undefined ? { vcpus: options.vcpus } : {}),
     },
-    usage: nodeUsage(records, measured.diskFreeMib),
+    usage: {
+      ...nodeUsage(records, measured.diskFreeMib),
+      ...(options.wakeOnConnect === true ? { wakeOnConnect: true } : {}),
+    },
     ...(options.underlayIp !== undefined ? { underlayIp: options.underlayIp } : {}),
     instances: records.map((r, n) => ({
       ...sampleOf(r, options.tracker, disk?.instances.get(r.key)),

@@ -1,6 +1,7 @@
 import { IllegalTransitionError, InternalError } from '../../core/errors.ts';
 import type { DesiredStatus } from '../../core/model.ts';
 import { planInstance } from '../../core/reconcile-plan.ts';
+import { desiredAfterWake } from '../../core/wake-arming.ts';
 import type { PlanStep } from '../../core/reconcile-plan.ts';
 import type { LocalAction, PutInstanceBody } from '../../contract/agent-api.ts';
 import type { ExecRequest } from '../../contract/guest-protocol-v2.ts';
@@ -27,6 +28,7 @@ import { StalePlanError } from './stale-plan.ts';
 import { requireHandle, save } from './step-context.ts';
 import { destroy, stop } from './stop-steps.ts';
 import { vmKey } from './vm-key.ts';
+import { lowering, raised } from './wake-steps.ts';
 import { failLyingGuests } from './guest-violations.ts';
 import { failExitedVmms, type Locked } from './vmm-exits.ts';
 
@@ -214,6 +216,15 @@ export class InstanceRuntime {
     return [...exited, ...(await failLyingGuests(this.deps, locked))];
   }
 
+  /**
+   * What the instance should be now, given what its document says: one this node woke on a
+   * connection stays up a while whatever an older document says (core/wake-arming.ts).
+   */
+  desiredNow(ref: InstanceRef, desired: DesiredStatus): DesiredStatus {
+    const wokenAt = this.deps.wake?.wokenAt(this.keyOf(ref));
+    return desiredAfterWake(desired, wokenAt, this.deps.clock.now().getTime());
+  }
+
   /** Runs `work` holding the instance's lock (recovery and stats use it). */
   locked<T>(key: string, work: () => Promise<T>): Promise<T> {
     return this.mutex.run(key, work);
@@ -277,26 +288,29 @@ export class InstanceRuntime {
     step: Exclude<PlanStep, { kind: 'put' }>,
     force: boolean,
   ): Promise<VmRecord> {
+    const deps = this.deps;
     switch (step.kind) {
       case 'prepare':
-        return prepare(this.deps, record);
+        return prepare(deps, record);
       case 'boot':
-        return boot(this.deps, record);
+        return boot(deps, record);
       case 'resume':
-        return resume(this.deps, record);
+        return raised(deps, await resume(deps, record));
       case 'wake':
-        return wake(this.deps, record);
+        return raised(deps, await wake(deps, record));
       case 'drain':
-        await drain(this.deps, requireHandle(record), force);
-        return record;
+        return lowering(deps, record, async () => {
+          await drain(deps, requireHandle(record), force);
+          return record;
+        });
       case 'pause':
-        return pause(this.deps, record);
+        return lowering(deps, record, () => pause(deps, record));
       case 'sleep':
-        return sleep(this.deps, record, step.drained, force);
+        return lowering(deps, record, () => sleep(deps, record, step.drained, force));
       case 'stop':
-        return stop(this.deps, record);
+        return raised(deps, await stop(deps, record));
       case 'destroy':
-        return destroy(this.deps, record);
+        return raised(deps, await destroy(deps, record));
     }
   }
 
