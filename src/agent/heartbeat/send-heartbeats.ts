@@ -97,7 +97,8 @@ const printable = (text: string, max: number): boolean =>
 /** Held to what the contract carries: a guest's state text is its own. */
 function workloadOf(w: WorkloadSample | undefined): Pick<InstanceSample, 'workload'> {
   if (!w || !printable(w.state, 32)) return {};
-  return { workload: { state: w.state, restarts: Math.min(w.restarts, MAX_INT32) } };
+  const runningFor = w.runningForMs === undefined ? {} : { runningForMs: clamp(w.runningForMs) };
+  return { workload: { state: w.state, restarts: clamp(w.restarts), ...runningFor } };
 }
 
 function sampleOf(
@@ -156,3 +157,5 @@ export async function sendHeartbeats(options: HeartbeatOptions): Promise<void> {
     await abortableSleep(options.clock, options.everyMs ?? DEFAULT_HEARTBEAT_MS, options.signal);
   }
 }
+
+const clamp = (n: number): number => Math.max(0, Math.min(n, MAX_INT32));

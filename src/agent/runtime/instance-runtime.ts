@@ -36,6 +36,8 @@ import { failExitedVmms, type Locked } from './vmm-exits.ts';
 export interface WorkloadSample {
   state: string;
   restarts: number;
+  /** How long its current run has lasted (when running and the guest says). */
+  runningForMs?: number;
 }
 
 export interface InstanceRef {
@@ -191,7 +193,13 @@ export class InstanceRuntime {
     if (record.status !== 'running' || !record.handle) return undefined;
     try {
       const workload = (await this.deps.guests.for(record.handle).status(2_000)).workload;
-      return workload ? { state: workload.state, restarts: workload.restarts } : undefined;
+      // The guest socket's path outlives a VM: one replaced since `record` was read (a
+      // rollout's restart) answered instead, and its sample must not carry the old revision.
+      const current = await this.deps.vms.get(record.key);
+      if (current?.handle?.pid !== record.handle.pid) return undefined;
+      if (!workload) return undefined;
+      const { state, restarts, running_for_ms: runningForMs } = workload;
+      return { state, restarts, ...(runningForMs !== undefined ? { runningForMs } : {}) };
     } catch {
       return undefined;
     }
