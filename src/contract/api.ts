@@ -58,6 +58,7 @@ import {
   registerNodeSchema,
   scalePoolSchema,
   statusReportSchema,
+  wakeReportSchema,
   updatePoolSchema,
   updateTenantSchema,
 } from './requests.ts';
@@ -413,6 +414,17 @@ export const routes = {
     scope: 'node',
     params: nodeParams.extend({ tenant: idSchema, pool: idSchema, instance: idSchema }),
     body: statusReportSchema,
+    response: instanceSchema,
+    status: 200,
+  }),
+  reportInstanceWake: route({
+    method: 'post',
+    path: '/nodes/:node/instances/:tenant/:pool/:instance/wake',
+    summary:
+      'An agent woke an instance on a connection: it runs again, its idle window restarts, audited',
+    scope: 'node',
+    params: nodeParams.extend({ tenant: idSchema, pool: idSchema, instance: idSchema }),
+    body: wakeReportSchema,
     response: instanceSchema,
     status: 200,
   }),

@@ -212,3 +212,15 @@ export const statusReportSchema = z.strictObject({
   revision: revisionSchema.optional(),
 });
 export type StatusReportRequest = z.infer<typeof statusReportSchema>;
+
+/** An agent woke one of its instances because a connection to it arrived (agent/wake). */
+export const wakeReportSchema = z.strictObject({
+  trigger: z.literal('connect'),
+  /** The service port the connection was for. */
+  port: intIn(1, 65_535),
+  /** The client's address as the held connection showed it. */
+  from: z.string().min(1).max(64),
+  /** Another instance of the tenant, one of its gateways, or the node itself. */
+  source: z.enum(['tenant', 'gateway', 'node']),
+});
+export type WakeReportRequest = z.infer<typeof wakeReportSchema>;

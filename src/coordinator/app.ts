@@ -44,6 +44,8 @@ import { upgradeOf } from './websocket-upgrade.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { CoordinatorMetrics } from './metrics/coordinator-metrics.ts';
 import type { ImageDeps } from './builds/image-deps.ts';
+import { registerDashboard } from '../dashboard/dashboard-routes.ts';
+import { DEFAULT_NODE_LOST_AFTER_MS } from '../core/node-loss.ts';
 
 export interface CoordinatorAppDeps {
   store: Store;
@@ -226,6 +228,11 @@ export function createCoordinatorApp(given: CoordinatorAppDeps): CoordinatorApp 
       registerSocket(app, name as WebSocketRouteName, def, socketHandlers, credentials);
     else register(app, name as JsonRouteName, def, handlers, credentials, services.metrics.process);
   }
+  registerDashboard(
+    app,
+    { staleAfterMs: deps.nodeLostAfterMs ?? DEFAULT_NODE_LOST_AFTER_MS },
+    credentials.token,
+  );
   app.notFound((c) =>
     c.json(
       {

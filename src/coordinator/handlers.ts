@@ -103,6 +103,12 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
         { tenantId: params.tenant, poolId: params.pool, instanceId: params.instance },
         body,
       ),
+    reportInstanceWake: ({ params, body }) =>
+      s.instances.reportWake(
+        params.node,
+        { tenantId: params.tenant, poolId: params.pool, instanceId: params.instance },
+        body,
+      ),
     nodeHeartbeat: ({ params, body }) => s.health.heartbeat(params.node, body),
     watchNodeDesired: ({ params, query }) =>
       s.desired.watch(params.node, query.after, query.waitMs),

@@ -199,6 +199,10 @@ function baselines(instance: string, csrPem: string, job: string): FuzzApp['base
       params: { ...node, ...pool, instance },
       body: { status: 'failed', expectedStatus: 'created', failureReason: 'boot\nfailed' },
     },
+    reportInstanceWake: {
+      params: { ...node, ...pool, instance },
+      body: { trigger: 'connect', port: 8080, from: '10.240.1.3', source: 'tenant' },
+    },
     nodeHeartbeat: {
       params: node,
       body: {
