@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageQueryShape } from './paging.ts';
 import { poolLimits } from '../core/pool-spec.ts';
 import { MAX_NET_ID } from '../core/subnets.ts';
 import { flakeRefProblems, imageRefProblems } from '../core/pool-source.ts';
@@ -174,6 +175,18 @@ export const instanceListQuerySchema = z.strictObject({
   tenant: idSchema.optional(),
   pool: idSchema.optional(),
   node: idSchema.optional(),
+  status: instanceStatusSchema.optional(),
+  ...pageQueryShape,
+});
+export const instanceWatchQuerySchema = z.strictObject({
+  tenant: idSchema.optional(),
+  pool: idSchema.optional(),
+  node: idSchema.optional(),
+  status: instanceStatusSchema.optional(),
+});
+export const nodeListQuerySchema = z.strictObject({
+  status: z.enum(['ready', 'lost', 'cordoned']).optional(),
+  ...pageQueryShape,
 });
 export const metricsQuerySchema = z.strictObject({ tenant: idSchema.optional() });
 /** Audit event ids, like every integer a request carries, fit a 32-bit column. */
@@ -186,6 +199,7 @@ export const followEventsQuerySchema = z.strictObject({
 export const eventsQuerySchema = z.strictObject({
   tenant: idSchema.optional(),
   last: z.coerce.number().int().min(1).max(10_000).default(50),
+  ...pageQueryShape,
 });
 
 /** An agent's observation of one of its instances. */

@@ -17,6 +17,7 @@ import { JournalService } from './journal-service.ts';
 import { JoinService, type JoinDeps } from './join-service.ts';
 import { MetricsService } from './metrics-service.ts';
 import { EventStreamService } from './event-stream.ts';
+import { InstanceWatchService } from './instance-watch.ts';
 import { CoordinatorMetrics } from '../metrics/coordinator-metrics.ts';
 import { NodeHealthService, type NodeHealthDeps } from './node-health-service.ts';
 import { NodeService } from './node-service.ts';
@@ -48,7 +49,9 @@ export interface Services {
   /** The pools' idle policies, applied by a periodic pass (idle-loop.ts). */
   idle: IdleService;
   join: JoinService;
-  events: { list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]> };
+  events: {
+    list(filter: { tenantId?: string; limit: number; beforeId?: number }): Promise<AuditEvent[]>;
+  };
   /** Agents' reports of their disks and VMs (read side). */
   reports: ReportService;
   secrets: SecretService;
@@ -61,6 +64,8 @@ export interface Services {
   nodeArtifacts: NodeArtifactService;
   /** `mvm events --follow`: audit events as server-sent events. */
   eventStream: EventStreamService;
+  /** `mvm instance list --watch`: instance changes as server-sent events. */
+  instanceWatch: InstanceWatchService;
   /** What /v1/metrics answers, and the process's own histograms (API, scheduler). */
   metrics: MetricsService;
   /** Runs builds in the background; close() stops it (serve.ts). Absent without images. */
@@ -125,6 +130,7 @@ export function createServices(
     nodeArtifacts: new NodeArtifactService(deps, deps.images),
     metrics,
     eventStream: new EventStreamService(deps),
+    instanceWatch: new InstanceWatchService(deps),
     buildRunner,
     rollouts: new RolloutService(deps, after),
   };
