@@ -166,6 +166,7 @@ export function startLink(
     tracker: new ActivityTracker(activity),
     disk: (records) => collectNodeDisk(deps.layout, records),
     workload: (record) => parts.runtime.workloadStatus(record),
+    ...(deps.wake ? { wakeOnConnect: true } : {}),
     ...(options.capacity ? { capacity: options.capacity } : {}),
     ...(conn.settings.vcpus !== undefined ? { vcpus: conn.settings.vcpus } : {}),
     ...(parts.underlayIp !== undefined ? { underlayIp: parts.underlayIp } : {}),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageQueryShape } from './paging.ts';
 import { poolLimits } from '../core/pool-spec.ts';
 import { MAX_NET_ID } from '../core/subnets.ts';
 import { flakeRefProblems, imageRefProblems } from '../core/pool-source.ts';
@@ -185,6 +186,18 @@ export const instanceListQuerySchema = z.strictObject({
   tenant: idSchema.optional(),
   pool: idSchema.optional(),
   node: idSchema.optional(),
+  status: instanceStatusSchema.optional(),
+  ...pageQueryShape,
+});
+export const instanceWatchQuerySchema = z.strictObject({
+  tenant: idSchema.optional(),
+  pool: idSchema.optional(),
+  node: idSchema.optional(),
+  status: instanceStatusSchema.optional(),
+});
+export const nodeListQuerySchema = z.strictObject({
+  status: z.enum(['ready', 'lost', 'cordoned']).optional(),
+  ...pageQueryShape,
 });
 export const metricsQuerySchema = z.strictObject({ tenant: idSchema.optional() });
 /** Audit event ids, like every integer a request carries, fit a 32-bit column. */
@@ -197,6 +210,7 @@ export const followEventsQuerySchema = z.strictObject({
 export const eventsQuerySchema = z.strictObject({
   tenant: idSchema.optional(),
   last: z.coerce.number().int().min(1).max(10_000).default(50),
+  ...pageQueryShape,
 });
 
 /** An agent's observation of one of its instances. */
@@ -209,3 +223,15 @@ export const statusReportSchema = z.strictObject({
   revision: revisionSchema.optional(),
 });
 export type StatusReportRequest = z.infer<typeof statusReportSchema>;
+
+/** An agent woke one of its instances because a connection to it arrived (agent/wake). */
+export const wakeReportSchema = z.strictObject({
+  trigger: z.literal('connect'),
+  /** The service port the connection was for. */
+  port: intIn(1, 65_535),
+  /** The client's address as the held connection showed it. */
+  from: z.string().min(1).max(64),
+  /** Another instance of the tenant, one of its gateways, or the node itself. */
+  source: z.enum(['tenant', 'gateway', 'node']),
+});
+export type WakeReportRequest = z.infer<typeof wakeReportSchema>;

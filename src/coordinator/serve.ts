@@ -261,11 +261,9 @@ export async function serveCoordinator(
       ...(settings.idleCheckMs !== undefined ? { everyMs: settings.idleCheckMs } : {}),
     });
     const rollouts = watchRollouts({ rollouts: services.rollouts, logger });
-    // Artifacts only destroyed pools' revisions named go (after a grace age; never mid-build).
-    const artifactGc = collectArtifactsEvery(
-      { store, clock: systemClock, logger },
-      images.artifacts,
-    );
+    // Artifacts only destroyed pools' revisions named, and uploads no build used, go (after a
+    // grace age; never mid-build).
+    const artifactGc = collectArtifactsEvery({ store, clock: systemClock, logger }, images);
     // Other replicas' submits wake this one's waiting claims (Postgres; nothing on SQLite).
     const jobListener = listenForJobs(
       settings.databaseUrl,

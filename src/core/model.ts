@@ -162,6 +162,8 @@ export interface NodeUsage {
   instances: Partial<Record<InstanceStatus, number>>;
   /** Free disk under the agent's data directory, MiB. */
   diskFreeMib: number;
+  /** The node wakes its warm and sleeping instances on a connection (agent/wake). */
+  wakeOnConnect?: boolean;
 }
 
 export interface AuditEvent {

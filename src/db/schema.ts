@@ -320,6 +320,8 @@ export interface RolloutsTable {
   state: string;
   from_revision: string;
   to_revision: string;
+  /** The revision before `from_revision` (migration 0017). */
+  previous_revision: string | null;
   canary: number;
   max_unavailable: number;
   /** 0 or 1 */

@@ -96,6 +96,10 @@ export interface InstanceFilter {
   tenantId?: string;
   poolId?: string;
   nodeId?: string;
+  status?: InstanceStatus;
+  /** A page (contract/paging.ts): instances after this key, in key order, at most `limit`. */
+  after?: InstanceKey;
+  limit?: number;
 }
 
 export type InstancePatch = Partial<
@@ -176,8 +180,8 @@ export interface NodeRepo {
 
 export interface AuditRepo {
   append(event: Omit<AuditEvent, 'id'>): Promise<AuditEvent>;
-  /** Newest first. */
-  list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]>;
+  /** Newest first; with `beforeId`, only older events (the next page). */
+  list(filter: { tenantId?: string; limit: number; beforeId?: number }): Promise<AuditEvent[]>;
   /** Oldest first: events with an id above `afterId`, at most `limit`. */
   since(filter: { tenantId?: string; afterId: number; limit: number }): Promise<AuditEvent[]>;
 }

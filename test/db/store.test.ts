@@ -57,7 +57,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     const first = recordingLogger();
     await (await openStore(empty.url, { logger: first })).close();
     expect(first.lines.map((l) => l.message)).toEqual([
-      ...Array<string>(17).fill('applied store migration'),
+      ...Array<string>(18).fill('applied store migration'),
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -85,7 +85,11 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     expect(first.lines[13]?.context).toEqual({ dialect: name, migration: '0014-rollouts' });
     expect(first.lines[14]?.context).toEqual({ dialect: name, migration: '0015-job-effects' });
     expect(first.lines[15]?.context).toEqual({ dialect: name, migration: '0016-idle-policy' });
-    expect(first.lines[16]?.context).toEqual({ dialect: name, migration: '0017-queue-scale' });
+    expect(first.lines[16]?.context).toEqual({
+      dialect: name,
+      migration: '0017-rollout-previous',
+    });
+    expect(first.lines[17]?.context).toEqual({ dialect: name, migration: '0018-queue-scale' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

@@ -18,6 +18,7 @@ import { JournalService } from './journal-service.ts';
 import { JoinService, type JoinDeps } from './join-service.ts';
 import { MetricsService } from './metrics-service.ts';
 import { EventStreamService } from './event-stream.ts';
+import { InstanceWatchService } from './instance-watch.ts';
 import { CoordinatorMetrics } from '../metrics/coordinator-metrics.ts';
 import { NodeHealthService, type NodeHealthDeps } from './node-health-service.ts';
 import { NodeService } from './node-service.ts';
@@ -51,7 +52,9 @@ export interface Services {
   /** Queue-driven pools: queued jobs raise idle-lowered workers (run with the idle pass). */
   queueWake: QueueWakeService;
   join: JoinService;
-  events: { list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]> };
+  events: {
+    list(filter: { tenantId?: string; limit: number; beforeId?: number }): Promise<AuditEvent[]>;
+  };
   /** Agents' reports of their disks and VMs (read side). */
   reports: ReportService;
   secrets: SecretService;
@@ -64,6 +67,8 @@ export interface Services {
   nodeArtifacts: NodeArtifactService;
   /** `mvm events --follow`: audit events as server-sent events. */
   eventStream: EventStreamService;
+  /** `mvm instance list --watch`: instance changes as server-sent events. */
+  instanceWatch: InstanceWatchService;
   /** What /v1/metrics answers, and the process's own histograms (API, scheduler). */
   metrics: MetricsService;
   /** Runs builds in the background; close() stops it (serve.ts). Absent without images. */
@@ -129,6 +134,7 @@ export function createServices(
     nodeArtifacts: new NodeArtifactService(deps, deps.images),
     metrics,
     eventStream: new EventStreamService(deps),
+    instanceWatch: new InstanceWatchService(deps),
     buildRunner,
     rollouts: new RolloutService(deps, after),
   };
