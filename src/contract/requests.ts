@@ -92,6 +92,17 @@ export const createPoolSchema = z.strictObject({
 });
 export type CreatePoolRequest = z.infer<typeof createPoolSchema>;
 
+/**
+ * `mvm pool autoscale --queue`: the least and most workers the job queue keeps awake, or
+ * `queue: false` to stop driving the pool by its queue. Bounds are checked in
+ * core/jobs/queue-wake (all problems at once).
+ */
+export const poolAutoscaleSchema = z.discriminatedUnion('queue', [
+  z.strictObject({ queue: z.literal(true), min: z.number().int(), max: z.number().int() }),
+  z.strictObject({ queue: z.literal(false) }),
+]);
+export type PoolAutoscaleRequest = z.infer<typeof poolAutoscaleSchema>;
+
 export const updatePoolSchema = z.strictObject({
   /** Accepted only to be refused with a clear reason: a pool's role is fixed at creation. */
   role: roleSchema.optional(),

@@ -80,6 +80,13 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     }),
     updatePool: ({ principal, params, body }) =>
       s.pools.update(principal, params.tenant, params.pool, body),
+    autoscalePool: ({ principal, params, body }) =>
+      s.queueWake.setScale(
+        principal,
+        params.tenant,
+        params.pool,
+        body.queue ? { min: body.min, max: body.max } : null,
+      ),
     scalePool: ({ principal, params, body }) =>
       s.pools.scale(principal, params.tenant, params.pool, body),
     destroyPool: ({ principal, params, query }) =>

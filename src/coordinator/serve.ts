@@ -249,7 +249,14 @@ export async function serveCoordinator(
       .catch((err: unknown) => logger.error({ err }, 'sleep-policy re-checks not restored'));
     const health = watchNodeHealth({ health: services.health, clock: systemClock, logger });
     const idle = watchIdle({
-      idle: services.idle,
+      // Queue-driven pools are raised in the same pass the idle policy lowers them in.
+      idle: {
+        pass: async () => {
+          const lowered = await services.idle.pass();
+          const raised = await services.queueWake.pass();
+          return { ...lowered, changed: [...lowered.changed, ...raised.changed] };
+        },
+      },
       logger,
       ...(settings.idleCheckMs !== undefined ? { everyMs: settings.idleCheckMs } : {}),
     });

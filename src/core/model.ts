@@ -79,6 +79,8 @@ export interface Pool {
   idleSleepAfterSecs: number;
   /** TCP ports the pool's service listens on: a connection to one wakes a sleeping instance. */
   servicePorts: number[];
+  /** A queue-driven pool (core/jobs/queue-wake.ts); absent or null: the queue does not drive it. */
+  queueScale?: { min: number; max: number } | null;
   createdAt: string;
   updatedAt: string;
   version: number;

@@ -18,6 +18,7 @@ import { rolloutsMigration } from './migrations/0014-rollouts.ts';
 import { jobEffectsMigration } from './migrations/0015-job-effects.ts';
 import { idlePolicyMigration } from './migrations/0016-idle-policy.ts';
 import { rolloutPreviousMigration } from './migrations/0017-rollout-previous.ts';
+import { queueScaleMigration } from './migrations/0018-queue-scale.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -41,6 +42,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0015-job-effects': jobEffectsMigration(),
     '0016-idle-policy': idlePolicyMigration(),
     '0017-rollout-previous': rolloutPreviousMigration(),
+    '0018-queue-scale': queueScaleMigration(),
   };
 }
 

@@ -72,6 +72,9 @@ export interface PoolsTable {
   idle_warm_after_secs: number;
   idle_sleep_after_secs: number;
   service_ports: string;
+  /** Migration 0017: a queue-driven pool's least and most awake workers; null: not one. */
+  queue_min: number | null;
+  queue_max: number | null;
   created_at: string;
   updated_at: string;
   version: number;

@@ -73,6 +73,7 @@ export type PoolPatch = Partial<
     | 'idleWarmAfterSecs'
     | 'idleSleepAfterSecs'
     | 'servicePorts'
+    | 'queueScale'
   >
 >;
 

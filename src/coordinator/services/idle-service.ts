@@ -1,4 +1,5 @@
 import { planIdle, type IdleChange } from '../../core/idle-pass.ts';
+import { withinQueueFloor } from '../../core/jobs/queue-wake.ts';
 import type { FleetNode, Instance, Pool } from '../../core/model.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { AfterWrite } from './after-write.ts';
@@ -71,9 +72,12 @@ export class IdleService {
       if (!pool) return [];
       const instances = await repos.instances.list(ref);
       const plan = planIdle(pool, instances, this.nowMs(), await wakeArmedOn(repos.nodes.list()));
+      const changes = pool.queueScale
+        ? withinQueueFloor(plan.changes, instances, pool.queueScale.min)
+        : plan.changes;
       const at = this.deps.clock.now().toISOString();
       const out: IdlePassResult['changed'] = [];
-      for (const change of plan.changes) {
+      for (const change of changes) {
         const instance = instances.find((i) => i.id === change.id);
         if (instance) out.push(await this.applyOne(repos, instance, change, at));
       }

@@ -11,6 +11,7 @@ import type { ServiceDeps } from './context.ts';
 import { DesiredService } from './desired-service.ts';
 import { ExecService, type ExecTimeouts } from './exec-service.ts';
 import { IdleService } from './idle-service.ts';
+import { QueueWakeService } from './queue-wake-service.ts';
 import { InstanceService } from './instance-service.ts';
 import { defaultJobSettings, JobService, type JobSettings } from './job-service.ts';
 import { JournalService } from './journal-service.ts';
@@ -48,6 +49,8 @@ export interface Services {
   rechecks: RecheckTimer;
   /** The pools' idle policies, applied by a periodic pass (idle-loop.ts). */
   idle: IdleService;
+  /** Queue-driven pools: queued jobs raise idle-lowered workers (run with the idle pass). */
+  queueWake: QueueWakeService;
   join: JoinService;
   events: {
     list(filter: { tenantId?: string; limit: number; beforeId?: number }): Promise<AuditEvent[]>;
@@ -118,6 +121,7 @@ export function createServices(
     health: new NodeHealthService(deps, after, (node) => desired.issue(node)),
     rechecks,
     idle: new IdleService(deps, after),
+    queueWake: new QueueWakeService(deps, after),
     join: new JoinService(deps, after),
     events: { list: (filter) => deps.store.audit.list(filter) },
     reports: new ReportService(deps),
