@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
 // core/ is the pure domain: no I/O, no frameworks. This rule keeps it that way.
 const impureModules = [
@@ -91,5 +92,10 @@ export default tseslint.config(
   {
     files: ['src/cli/main.ts', 'test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
     rules: { 'no-restricted-properties': 'off' },
+  },
+  {
+    // The dashboard's pages: plain ES modules served to the browser as they are.
+    files: ['src/dashboard/static/**/*.mjs'],
+    languageOptions: { globals: globals.browser },
   },
 );

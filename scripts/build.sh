@@ -26,6 +26,8 @@ mkdir -p "$work/dist/guest/agent"
 cp src/guest/agent.sh "$work/dist/guest/agent.sh"
 # The image builder compiles the static agent from these (drivers/dev-image/guest-agent-binary).
 cp src/guest/agent/*.[ch] "$work/dist/guest/agent/"
+# The dashboard's pages are served as they are (src/dashboard/dashboard-routes.ts).
+cp -R src/dashboard/static "$work/dist/dashboard/static"
 MVM_CATALOG_MODULE="file://$work/dist/cli/command-catalog.js" node --input-type=module -e \
   'process.stdout.write(await (await import(process.env.MVM_CATALOG_MODULE)).catalogJson())' \
   >"$work/dist/cli/command-catalog.json"

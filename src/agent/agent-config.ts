@@ -54,7 +54,8 @@ export interface AgentConfig {
   /** Where Prometheus scrapes the agent's /metrics over HTTP; absent: only on the local socket. */
   metricsListen?: { host: string; port: number };
   coordinator: CoordinatorSettings;
-  devImage: { kernelPackage?: string; busybox: string; guestCc: string };
+  /** `executor`: dev images are worker images (Node and the job executor; docs/jobs.md). */
+  devImage: { kernelPackage?: string; busybox: string; guestCc: string; executor: boolean };
   /** The fault hook's point (`MVM_FAULT`, tests only): the agent SIGKILLs itself there. */
   fault?: FaultPoint;
   /** The config file the values came from, when one was read. */
@@ -263,6 +264,7 @@ function toConfig(
       busybox: path(values.busybox),
       // A command name (looked up on PATH) or a path: kept as given.
       guestCc: values.guestCc,
+      executor: values.workerImage === 'on',
     },
     ...(values.fault !== undefined ? { fault: values.fault } : {}),
   };
@@ -290,12 +292,14 @@ export function devImageOptions(config: Pick<AgentConfig, 'cacheDir' | 'devImage
   busyboxPath: string;
   guestCc: string;
   kernel: { packageName?: string };
+  executor?: Record<string, never>;
 } {
-  const { kernelPackage, busybox, guestCc } = config.devImage;
+  const { kernelPackage, busybox, guestCc, executor } = config.devImage;
   return {
     cacheDir: config.cacheDir,
     busyboxPath: busybox,
     guestCc,
+    ...(executor ? { executor: {} } : {}),
     kernel: kernelPackage !== undefined ? { packageName: kernelPackage } : {},
   };
 }

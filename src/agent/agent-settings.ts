@@ -64,6 +64,7 @@ export const agentSettings = {
   devKernelPackage: { env: 'MVM_DEV_KERNEL_PACKAGE', file: 'agent.devKernelPackage' },
   busybox: { env: 'MVM_BUSYBOX', file: 'agent.busybox' },
   guestCc: { env: 'MVM_GUEST_CC', file: 'agent.guestCc' },
+  workerImage: { env: 'MVM_WORKER_IMAGE', file: 'agent.workerImage' },
   secretsDir: { env: 'MVM_SECRETS_DIR', file: 'agent.secretsDir' },
   fault: { env: 'MVM_FAULT', file: 'agent.fault' },
   metricsListen: { flag: 'metricsListen', file: 'agent.metricsListen' },
@@ -92,6 +93,7 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   maxDocumentAgeSecs: DEFAULT_MAX_DOCUMENT_AGE_SECS,
   busybox: '/bin/busybox',
   guestCc: 'gcc',
+  workerImage: 'off',
 };
 
 const nonEmpty = z.string().min(1, 'must not be empty');
@@ -109,6 +111,7 @@ export const agentSettingsSchema = z.strictObject({
   firecrackerBin: nonEmpty,
   jailerBin: nonEmpty.optional(),
   confine: oneOf(['on', 'off']),
+  workerImage: oneOf(['on', 'off']),
   uidBase: z
     .number({ error: 'must be a number' })
     .int('must be a whole number')

@@ -17,6 +17,7 @@ import { collectNodeDisk } from './disk/disk-report.ts';
 import { sendHeartbeats } from './heartbeat/send-heartbeats.ts';
 import { NodeIdentityStore } from './join/node-identity.ts';
 import { NodeSession } from './join/node-session.ts';
+import { keepJobRelays } from './jobs/keep-job-relays.ts';
 import { NodeLease } from './lease/node-lease.ts';
 import { runAgentLoop } from './reconcile/agent-loop.ts';
 import { keepTunnel, type TunnelAuth, type TunnelState } from './tunnel/tunnel-client.ts';
@@ -165,6 +166,7 @@ export function startLink(
     tracker: new ActivityTracker(activity),
     disk: (records) => collectNodeDisk(deps.layout, records),
     workload: (record) => parts.runtime.workloadStatus(record),
+    ...(deps.wake ? { wakeOnConnect: true } : {}),
     ...(options.capacity ? { capacity: options.capacity } : {}),
     ...(conn.settings.vcpus !== undefined ? { vcpus: conn.settings.vcpus } : {}),
     ...(parts.underlayIp !== undefined ? { underlayIp: parts.underlayIp } : {}),
@@ -191,6 +193,14 @@ export function startLink(
     logger,
     signal: abort.signal,
   });
+  // Executors in this node's worker guests reach the coordinator only through here.
+  const relays = keepJobRelays({
+    api: conn.api,
+    nodeId: conn.nodeId,
+    runtime: parts.runtime,
+    logger,
+    signal: abort.signal,
+  });
   let loop: Promise<void> | undefined;
   const link: CoordinatorLink = {
     nodeId: conn.nodeId,
@@ -209,6 +219,7 @@ export function startLink(
     await heartbeats;
     await Promise.all(markWrites);
     await tunnel.done;
+    await relays.done;
     // Renewal sleeps between checks; it stops at its next wake-up and need not be awaited.
     void renewal?.catch(() => undefined);
   };

@@ -24,6 +24,7 @@ import type { RecoveryReport } from './recover.ts';
 import type { RuntimeDeps } from './runtime/deps.ts';
 import type { InstanceRuntime } from './runtime/instance-runtime.ts';
 import { coordinatorSecrets } from './runtime/secret-source.ts';
+import { startWake } from './wake/start-wake.ts';
 
 export type { AgentConfig } from './agent-config.ts';
 export type { CoordinatorLink } from './coordinator-link.ts';
@@ -95,6 +96,10 @@ export async function startAgent(
   try {
     if (serving) closers.push(await serveLocalApi(config.socket, built.runtime, built.deps));
     if (serving) closers.push(watchVmmExits(built, logger));
+    const wake = serving
+      ? await startWake(built, { runner, logger, netns: config.netns, coordinator })
+      : undefined;
+    if (wake) closers.push(async () => wake.close());
     const metricsServer =
       serving && config.metricsListen && built.deps.metrics
         ? await serveMetrics(built.deps.metrics, config.metricsListen)

@@ -102,5 +102,10 @@ export function renderError(error: unknown, json: boolean): string {
   }
   // Skip problems the message already spells out (a one-problem error, a server summary).
   const extra = view.problems.filter((problem) => !view.message.includes(problem));
-  return [`error: ${view.message}`, ...extra.map((problem) => `  - ${problem}`)].join('\n') + '\n';
+  const requestId = view.details?.['requestId'];
+  const trace = typeof requestId === 'string' ? [`  (request id ${requestId})`] : [];
+  return (
+    [`error: ${view.message}`, ...extra.map((problem) => `  - ${problem}`), ...trace].join('\n') +
+    '\n'
+  );
 }

@@ -54,6 +54,11 @@ export const localSpecSchema = z.strictObject({
     .string()
     .regex(/^[0-9a-f]{64}$/, '64 lower-case hex digits')
     .optional(),
+  /**
+   * The pool's service ports: while the instance is warm or sleeping the node holds TCP
+   * connections to them and wakes it (agent/wake). Absent: a lowered instance answers nothing.
+   */
+  servicePorts: z.array(z.number().int().min(1).max(65_535)).min(1).max(16).optional(),
 });
 export type LocalSpecInput = z.input<typeof localSpecSchema>;
 

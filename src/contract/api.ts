@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { rolloutSchema, startRolloutSchema } from './rollouts.ts';
 import { idSchema } from './common.ts';
+import { pageQueryShape, pageQuerySchema, pageSchema } from './paging.ts';
 import {
   desiredWatchQuerySchema,
   desiredWatchResponseSchema,
@@ -51,10 +52,14 @@ import {
   followEventsQuerySchema,
   instanceActionSchema,
   instanceListQuerySchema,
+  instanceWatchQuerySchema,
   metricsQuerySchema,
+  nodeListQuerySchema,
   registerNodeSchema,
   scalePoolSchema,
   statusReportSchema,
+  poolAutoscaleSchema,
+  wakeReportSchema,
   updatePoolSchema,
   updateTenantSchema,
 } from './requests.ts';
@@ -157,6 +162,8 @@ export interface RouteDef {
   stream?: { kind: 'upload'; maxBytes: number } | { kind: 'download' };
   /** Text instead of JSON: the answer (`response` is the Response itself) has this type. */
   text?: string;
+  /** A list route's one page (paging.ts): the answer when the query has `limit` or `cursor`. */
+  page?: z.ZodType;
 }
 
 /**
@@ -224,7 +231,9 @@ export const routes = {
     path: '/tenants',
     summary: 'List tenants visible to the caller',
     scope: 'tenant-list',
+    query: z.strictObject({ tenant: idSchema.optional(), ...pageQueryShape }),
     response: z.array(tenantSchema),
+    page: pageSchema(tenantSchema),
     status: 200,
   }),
   getTenant: route({
@@ -272,7 +281,9 @@ export const routes = {
     summary: "List a tenant's tokens (never the secrets)",
     scope: 'tenant',
     params: tenantParams,
+    query: pageQuerySchema,
     response: z.array(tokenSchema),
+    page: pageSchema(tokenSchema),
     status: 200,
   }),
 
@@ -292,7 +303,9 @@ export const routes = {
     summary: "List a tenant's pools",
     scope: 'tenant',
     params: tenantParams,
+    query: pageQuerySchema,
     response: z.array(poolSchema),
+    page: pageSchema(poolSchema),
     status: 200,
   }),
   getPool: route({
@@ -311,6 +324,17 @@ export const routes = {
     scope: 'tenant',
     params: poolParams,
     body: updatePoolSchema,
+    response: poolSchema,
+    status: 200,
+  }),
+  autoscalePool: route({
+    method: 'put',
+    path: '/tenants/:tenant/pools/:pool/autoscale',
+    summary:
+      'Drive a pool by its job queue: queued jobs raise idle-lowered workers, at least min and at most max awake',
+    scope: 'tenant',
+    params: poolParams,
+    body: poolAutoscaleSchema,
     response: poolSchema,
     status: 200,
   }),
@@ -342,6 +366,7 @@ export const routes = {
     scope: 'tenant-list',
     query: instanceListQuerySchema,
     response: z.array(instanceSchema),
+    page: pageSchema(instanceSchema),
     status: 200,
   }),
   getInstance: route({
@@ -369,7 +394,9 @@ export const routes = {
     path: '/nodes',
     summary: 'List nodes',
     scope: 'admin',
+    query: nodeListQuerySchema,
     response: z.array(nodeSchema),
+    page: pageSchema(nodeSchema),
     status: 200,
   }),
   getNode: route({
@@ -399,6 +426,17 @@ export const routes = {
     scope: 'node',
     params: nodeParams.extend({ tenant: idSchema, pool: idSchema, instance: idSchema }),
     body: statusReportSchema,
+    response: instanceSchema,
+    status: 200,
+  }),
+  reportInstanceWake: route({
+    method: 'post',
+    path: '/nodes/:node/instances/:tenant/:pool/:instance/wake',
+    summary:
+      'An agent woke an instance on a connection: it runs again, its idle window restarts, audited',
+    scope: 'node',
+    params: nodeParams.extend({ tenant: idSchema, pool: idSchema, instance: idSchema }),
+    body: wakeReportSchema,
     response: instanceSchema,
     status: 200,
   }),
@@ -485,6 +523,7 @@ export const routes = {
     scope: 'tenant-list',
     query: eventsQuerySchema,
     response: z.array(auditEventSchema),
+    page: pageSchema(auditEventSchema),
     status: 200,
   }),
   metrics: route({
@@ -510,6 +549,18 @@ export const routes = {
     text: 'text/event-stream',
   }),
 
+  watchInstances: route({
+    method: 'get',
+    path: '/instances/watch',
+    summary:
+      "Instances as they change, as server-sent events: each of the list as 'instance' {type: added, instance}, then 'synced', then each change (added, modified, deleted); a reconnect starts with the whole list again",
+    scope: 'tenant-list',
+    query: instanceWatchQuerySchema,
+    response: z.instanceof(Response),
+    status: 200,
+    text: 'text/event-stream',
+  }),
+
   listAllTokens: route({
     method: 'get',
     path: '/tokens',
@@ -517,6 +568,7 @@ export const routes = {
     scope: 'admin',
     query: tokenListQuerySchema,
     response: z.array(tokenSchema),
+    page: pageSchema(tokenSchema),
     status: 200,
   }),
   revokeToken: route({
@@ -576,6 +628,7 @@ export const routes = {
     params: tenantParams,
     query: secretListQuerySchema,
     response: z.array(secretSchema),
+    page: pageSchema(secretSchema),
     status: 200,
   }),
   setSecrets: route({
@@ -703,6 +756,7 @@ export const routes = {
     params: tenantParams,
     query: jobListQuerySchema,
     response: z.array(jobSchema),
+    page: pageSchema(jobSchema),
     status: 200,
   }),
   getJob: route({
@@ -891,7 +945,9 @@ export const routes = {
     summary: "A pool's revisions, newest first",
     scope: 'tenant',
     params: poolParams,
+    query: pageQuerySchema,
     response: z.array(revisionSchema),
+    page: pageSchema(revisionSchema),
     status: 200,
   }),
   startRollout: route({

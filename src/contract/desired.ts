@@ -69,6 +69,8 @@ export const desiredPoolSchema = z.strictObject({
     })
     .nullable()
     .default(null),
+  /** The ports a lowered instance's node wakes it for (absent: none; older documents). */
+  servicePorts: z.array(z.number().int().min(1).max(65_535)).min(1).max(16).optional(),
   instances: z.array(desiredInstanceSchema),
 });
 export type DesiredPool = z.infer<typeof desiredPoolSchema>;

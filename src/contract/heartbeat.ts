@@ -12,6 +12,8 @@ export const nodeUsageSchema = z.strictObject({
   memMib: amount,
   instances: z.partialRecord(instanceStatusSchema, amount),
   diskFreeMib: amount,
+  /** The node traps connections to its warm and sleeping instances and wakes them. */
+  wakeOnConnect: z.boolean().optional(),
 });
 
 /**

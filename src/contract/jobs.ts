@@ -4,6 +4,7 @@
  * more bytes; its route alone admits a body large enough for the largest module.
  */
 import { z } from 'zod';
+import { pageQueryShape } from './paging.ts';
 import { jobStates } from '../core/jobs/job.ts';
 import { MAX_MODULE_BYTES } from '../core/jobs/module-check.ts';
 import { idSchema, multilineText } from './common.ts';
@@ -64,7 +65,7 @@ export type SubmitJobRequest = z.infer<typeof submitJobSchema>;
 export const jobListQuerySchema = z.strictObject({
   pool: idSchema.optional(),
   state: z.enum(jobStates).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  ...pageQueryShape,
 });
 
 export const jobSchema = z.object({

@@ -91,7 +91,14 @@ export const instanceSampleSchema = z.strictObject({
    * A running guest's workload service as its guest agent reports it (rollouts judge
    * readiness and crash loops by it); absent when the image has none or the guest did not say.
    */
-  workload: z.strictObject({ state: asciiRef(32), restarts: intIn(0, MAX_INT32) }).optional(),
+  workload: z
+    .strictObject({
+      state: asciiRef(32),
+      restarts: intIn(0, MAX_INT32),
+      /** How long its current run has lasted, when running (a rollout waits for a stable one). */
+      runningForMs: intIn(0, MAX_INT32).optional(),
+    })
+    .optional(),
 });
 export type InstanceSample = z.infer<typeof instanceSampleSchema>;
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageQueryShape } from './paging.ts';
 import { poolLimits } from '../core/pool-spec.ts';
 import { MAX_NET_ID } from '../core/subnets.ts';
 import { flakeRefProblems, imageRefProblems } from '../core/pool-source.ts';
@@ -91,6 +92,17 @@ export const createPoolSchema = z.strictObject({
 });
 export type CreatePoolRequest = z.infer<typeof createPoolSchema>;
 
+/**
+ * `mvm pool autoscale --queue`: the least and most workers the job queue keeps awake, or
+ * `queue: false` to stop driving the pool by its queue. Bounds are checked in
+ * core/jobs/queue-wake (all problems at once).
+ */
+export const poolAutoscaleSchema = z.discriminatedUnion('queue', [
+  z.strictObject({ queue: z.literal(true), min: z.number().int(), max: z.number().int() }),
+  z.strictObject({ queue: z.literal(false) }),
+]);
+export type PoolAutoscaleRequest = z.infer<typeof poolAutoscaleSchema>;
+
 export const updatePoolSchema = z.strictObject({
   /** Accepted only to be refused with a clear reason: a pool's role is fixed at creation. */
   role: roleSchema.optional(),
@@ -174,6 +186,18 @@ export const instanceListQuerySchema = z.strictObject({
   tenant: idSchema.optional(),
   pool: idSchema.optional(),
   node: idSchema.optional(),
+  status: instanceStatusSchema.optional(),
+  ...pageQueryShape,
+});
+export const instanceWatchQuerySchema = z.strictObject({
+  tenant: idSchema.optional(),
+  pool: idSchema.optional(),
+  node: idSchema.optional(),
+  status: instanceStatusSchema.optional(),
+});
+export const nodeListQuerySchema = z.strictObject({
+  status: z.enum(['ready', 'lost', 'cordoned']).optional(),
+  ...pageQueryShape,
 });
 export const metricsQuerySchema = z.strictObject({ tenant: idSchema.optional() });
 /** Audit event ids, like every integer a request carries, fit a 32-bit column. */
@@ -186,6 +210,7 @@ export const followEventsQuerySchema = z.strictObject({
 export const eventsQuerySchema = z.strictObject({
   tenant: idSchema.optional(),
   last: z.coerce.number().int().min(1).max(10_000).default(50),
+  ...pageQueryShape,
 });
 
 /** An agent's observation of one of its instances. */
@@ -198,3 +223,15 @@ export const statusReportSchema = z.strictObject({
   revision: revisionSchema.optional(),
 });
 export type StatusReportRequest = z.infer<typeof statusReportSchema>;
+
+/** An agent woke one of its instances because a connection to it arrived (agent/wake). */
+export const wakeReportSchema = z.strictObject({
+  trigger: z.literal('connect'),
+  /** The service port the connection was for. */
+  port: intIn(1, 65_535),
+  /** The client's address as the held connection showed it. */
+  from: z.string().min(1).max(64),
+  /** Another instance of the tenant, one of its gateways, or the node itself. */
+  source: z.enum(['tenant', 'gateway', 'node']),
+});
+export type WakeReportRequest = z.infer<typeof wakeReportSchema>;

@@ -59,6 +59,8 @@ export const poolSchema = z.object({
   idleSleepAfterSecs: z.number().int(),
   /** TCP ports of the pool's service: a connection to one wakes a sleeping instance. */
   servicePorts: z.array(z.number().int()),
+  /** `mvm pool autoscale --queue`: the least and most workers the job queue keeps awake. */
+  queueScale: z.object({ min: z.number().int(), max: z.number().int() }).nullable().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   version: z.number().int(),

@@ -30,6 +30,8 @@ export const rolloutSchema = z.object({
   state: z.enum(rolloutStates),
   from: z.string(),
   to: z.string(),
+  /** The revision before `from`: where `mvm pool rollback` goes after this one turned back. */
+  previous: z.string().nullable(),
   /** What instances are moving to now: `to`, or `from` while rolling back. */
   target: z.string(),
   canary: z.number().int(),

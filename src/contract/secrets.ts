@@ -4,6 +4,7 @@
  * answer names secrets, never their values.
  */
 import { z } from 'zod';
+import { pageQueryShape } from './paging.ts';
 import { CONFIG_FILE_PATTERN, CONFIG_FILE_RULE, configLimits } from '../core/pool-config.ts';
 import { SECRET_NAME_PATTERN, SECRET_NAME_RULE, secretLimits, utf8Bytes } from '../core/secrets.ts';
 import { boundedRecord, expectedVersionSchema, idSchema } from './common.ts';
@@ -44,7 +45,10 @@ export const unsetSecretsSchema = z.strictObject({
 });
 export type UnsetSecretsRequest = z.infer<typeof unsetSecretsSchema>;
 
-export const secretListQuerySchema = z.strictObject({ pool: idSchema.optional() });
+export const secretListQuerySchema = z.strictObject({
+  pool: idSchema.optional(),
+  ...pageQueryShape,
+});
 
 /** A secret as answers show it: never its value. */
 export const secretSchema = z.object({

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageQueryShape } from './paging.ts';
 import { idSchema, intIn, safeText } from './common.ts';
 
 /** The longest lifetime a token may be issued for by `expiresInSeconds`: ten years. */
@@ -24,6 +25,7 @@ export type CreateTokenRequest = z.infer<typeof createTokenSchema>;
 export const tokenListQuerySchema = z.strictObject({
   /** Only this tenant's tokens. */
   tenant: idSchema.optional(),
+  ...pageQueryShape,
 });
 
 export const tokenParams = z.strictObject({ token: idSchema });

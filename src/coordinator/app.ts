@@ -35,6 +35,7 @@ import { authenticateNode, type PeerCertificate } from './node-auth.ts';
 import { clientWentAway } from './client-gone.ts';
 import { buildOpenApi } from './openapi.ts';
 import { parseRouteInput, type ParsedInput } from './route-input.ts';
+import { requestIds, requestLogger } from './request-ids.ts';
 import { ephemeralKeyring, type Keyring } from './secrets/keyring.ts';
 import type { ExecTimeouts, SocketSession } from './services/exec-service.ts';
 import { createServices, type Services } from './services/index.ts';
@@ -43,6 +44,8 @@ import { upgradeOf } from './websocket-upgrade.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { CoordinatorMetrics } from './metrics/coordinator-metrics.ts';
 import type { ImageDeps } from './builds/image-deps.ts';
+import { registerDashboard } from '../dashboard/dashboard-routes.ts';
+import { DEFAULT_NODE_LOST_AFTER_MS } from '../core/node-loss.ts';
 
 export interface CoordinatorAppDeps {
   store: Store;
@@ -203,7 +206,9 @@ function logged(deps: CoordinatorAppDeps, error: MvmError): void {
 }
 
 /** The coordinator's HTTP surface, built from the contract's route table. No listening here. */
-export function createCoordinatorApp(deps: CoordinatorAppDeps): CoordinatorApp {
+export function createCoordinatorApp(given: CoordinatorAppDeps): CoordinatorApp {
+  // Every line logged while serving a request carries its id (request-ids.ts).
+  const deps = given.logger ? { ...given, logger: requestLogger(given.logger) } : given;
   const services = createServices({
     ...deps,
     signingKey: deps.signingKey ?? ephemeralSigningKey(),
@@ -215,6 +220,7 @@ export function createCoordinatorApp(deps: CoordinatorAppDeps): CoordinatorApp {
   const openapi = buildOpenApi(deps.version);
   const credentials = credentialsFor(deps, services);
   const app = new Hono<AccessEnv>();
+  app.use('*', requestIds(deps.logger));
   app.use('*', bodyLimits());
   app.get('/v1/openapi.json', (c) => c.json(openapi));
   for (const [name, def] of Object.entries(routes) as [RouteName, RouteDef][]) {
@@ -222,6 +228,11 @@ export function createCoordinatorApp(deps: CoordinatorAppDeps): CoordinatorApp {
       registerSocket(app, name as WebSocketRouteName, def, socketHandlers, credentials);
     else register(app, name as JsonRouteName, def, handlers, credentials, services.metrics.process);
   }
+  registerDashboard(
+    app,
+    { staleAfterMs: deps.nodeLostAfterMs ?? DEFAULT_NODE_LOST_AFTER_MS },
+    credentials.token,
+  );
   app.notFound((c) =>
     c.json(
       {

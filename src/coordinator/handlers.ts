@@ -2,9 +2,11 @@ import type { z } from 'zod';
 import type { JsonRouteName, Routes, RouteName, WebSocketRouteName } from '../contract/api.ts';
 import { MAX_EVENT_ID } from '../contract/requests.ts';
 import type { Access } from './access.ts';
+import { createListHandlers } from './list-handlers.ts';
 import { actorOf } from './principal.ts';
 import type { SocketSession } from './services/exec-service.ts';
 import type { Services } from './services/index.ts';
+import { sseResponse } from './services/sse-poll.ts';
 
 type Field<R, F extends string> =
   R extends Record<F, infer S extends z.ZodType> ? z.output<S> : undefined;
@@ -18,8 +20,13 @@ export type HandlerInput<K extends RouteName> = Access<Routes[K]['scope']> & {
   request: Request;
 };
 
+/** A list route answers its whole list or, asked for one (contract/paging.ts), a page. */
+type Answer<R> = R extends { response: infer A extends z.ZodType }
+  ? z.input<A> | (R extends { page: infer P extends z.ZodType } ? z.input<P> : never)
+  : never;
+
 export type Handlers = {
-  [K in JsonRouteName]: (input: HandlerInput<K>) => Promise<z.input<Routes[K]['response']>>;
+  [K in JsonRouteName]: (input: HandlerInput<K>) => Promise<Answer<Routes[K]>>;
 };
 
 /** WebSocket routes give the session to run on the upgraded socket. */
@@ -52,41 +59,39 @@ export function createSocketHandlers(s: Services): SocketHandlers {
  */
 export function createHandlers(s: Services, meta: { version: string; store: string }): Handlers {
   return {
+    ...createListHandlers(s),
     health: async () => ({ ok: true, version: meta.version, store: meta.store }),
 
     createTenant: ({ principal, body }) => s.tenants.create(principal, body),
-    listTenants: ({ tenant }) => s.tenants.list(tenant),
     getTenant: ({ params }) => s.tenants.get(params.tenant),
     updateTenant: ({ principal, params, body }) => s.tenants.update(principal, params.tenant, body),
     destroyTenant: ({ principal, params, query }) =>
       s.tenants.destroy(principal, params.tenant, query.force ?? false),
     createToken: ({ principal, params, body }) => s.tokens.issue(principal, params.tenant, body),
-    listTokens: ({ params }) => s.tokens.list(params.tenant),
-    listAllTokens: ({ query }) => s.tokens.listAll(query),
     revokeToken: ({ principal, params }) => s.tokens.revoke(principal, params.token),
     revokeTenantToken: ({ principal, params }) =>
       s.tokens.revoke(principal, params.token, params.tenant),
     rotateAdminToken: ({ principal }) => s.adminToken.rotate(actorOf(principal)),
 
     createPool: ({ principal, params, body }) => s.pools.create(principal, params.tenant, body),
-    listPools: ({ params }) => s.pools.list(params.tenant),
     getPool: async ({ params }) => ({
       ...(await s.pools.get(params.tenant, params.pool)),
       rollout: await s.rollouts.get(params.tenant, params.pool),
     }),
     updatePool: ({ principal, params, body }) =>
       s.pools.update(principal, params.tenant, params.pool, body),
+    autoscalePool: ({ principal, params, body }) =>
+      s.queueWake.setScale(
+        principal,
+        params.tenant,
+        params.pool,
+        body.queue ? { min: body.min, max: body.max } : null,
+      ),
     scalePool: ({ principal, params, body }) =>
       s.pools.scale(principal, params.tenant, params.pool, body),
     destroyPool: ({ principal, params, query }) =>
       s.pools.destroy(principal, params.tenant, params.pool, query.force ?? false),
 
-    listInstances: ({ tenant, query }) =>
-      s.instances.list({
-        ...(tenant !== undefined ? { tenantId: tenant } : {}),
-        ...(query.pool !== undefined ? { poolId: query.pool } : {}),
-        ...(query.node !== undefined ? { nodeId: query.node } : {}),
-      }),
     getInstance: ({ params }) =>
       s.instances.get({
         tenantId: params.tenant,
@@ -105,6 +110,12 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
         { tenantId: params.tenant, poolId: params.pool, instanceId: params.instance },
         body,
       ),
+    reportInstanceWake: ({ params, body }) =>
+      s.instances.reportWake(
+        params.node,
+        { tenantId: params.tenant, poolId: params.pool, instanceId: params.instance },
+        body,
+      ),
     nodeHeartbeat: ({ params, body }) => s.health.heartbeat(params.node, body),
     watchNodeDesired: ({ params, query }) =>
       s.desired.watch(params.node, query.after, query.waitMs),
@@ -115,27 +126,25 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     getSigningKey: async () => s.desired.signingKey(),
     runScheduler: () => s.scheduler.schedule(),
 
-    listNodes: () => s.nodes.list(),
     getNode: ({ params }) => s.nodes.get(params.node),
     registerNode: ({ principal, params, body }) => s.nodes.register(principal, params.node, body),
 
-    // A destroyed tenant's history stays readable to the admin.
-    listEvents: ({ tenant, query }) =>
-      s.events.list({ ...(tenant !== undefined ? { tenantId: tenant } : {}), limit: query.last }),
     followEvents: async ({ tenant, query, request }) => {
       const header = request.headers.get('last-event-id');
       const resume =
         header !== null && /^\d{1,10}$/.test(header) && Number(header) <= MAX_EVENT_ID
           ? Number(header)
           : query.after;
-      const stream = await s.eventStream.open(tenant, resume, request.signal);
-      return new Response(stream, {
-        headers: {
-          'content-type': 'text/event-stream',
-          'cache-control': 'no-cache',
-          'x-accel-buffering': 'no',
-        },
-      });
+      return sseResponse(await s.eventStream.open(tenant, resume, request.signal));
+    },
+    watchInstances: async ({ tenant, query, request }) => {
+      const filter = {
+        ...(tenant !== undefined ? { tenantId: tenant } : {}),
+        ...(query.pool !== undefined ? { poolId: query.pool } : {}),
+        ...(query.node !== undefined ? { nodeId: query.node } : {}),
+        ...(query.status !== undefined ? { status: query.status } : {}),
+      };
+      return sseResponse(await s.instanceWatch.open(filter, request.signal));
     },
     metrics: async ({ principal, tenant }) => {
       const scrape = await s.metrics.scrape(tenant, principal.kind === 'admin');
@@ -149,14 +158,12 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
         poolId: params.pool,
         instanceId: params.instance,
       }),
-    listSecrets: ({ params, query }) => s.secrets.list(params.tenant, query.pool),
     setSecrets: ({ principal, params, body }) => s.secrets.set(principal, params.tenant, body),
     rotateSecrets: ({ principal, params, body }) =>
       s.secrets.rotate(principal, params.tenant, body),
     unsetSecrets: ({ principal, params, body }) => s.secrets.unset(principal, params.tenant, body),
     nodeSecrets: ({ params }) => s.secrets.forNode(params.node, params.tenant, params.pool),
     submitJob: ({ principal, params, body }) => s.jobs.submit(principal, params.tenant, body),
-    listJobs: ({ params, query }) => s.jobs.list(params.tenant, query),
     getJob: ({ params }) => s.jobs.get(params.tenant, params.job),
     jobLogs: ({ params }) => s.jobs.logs(params.tenant, params.job),
     cancelJob: ({ principal, params }) => s.jobs.cancel(principal, params.tenant, params.job),
@@ -185,7 +192,6 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
       s.builds.start(principal, params.tenant, params.pool, body),
     getBuild: ({ params, query }) =>
       s.builds.progress(params.tenant, params.pool, params.build, query.logFrom),
-    listRevisions: ({ params }) => s.builds.revisions(params.tenant, params.pool),
     startRollout: ({ principal, params, body }) =>
       s.rollouts.start(principal, params.tenant, params.pool, body),
     rollbackPool: ({ principal, params }) =>

@@ -1,8 +1,7 @@
 import type { Logger } from '../ports/logger.ts';
-import type { IdlePassResult } from './services/idle-service.ts';
-
 export interface IdleLoopOptions {
-  idle: { pass(): Promise<IdlePassResult> };
+  /** The idle pass (services/idle-service.ts), with the queue-driven pools' raise after it. */
+  idle: { pass(): Promise<{ changed: Array<{ instance: string; to: string; reason: string }> }> };
   logger?: Logger;
   /** How often to look; default 5 s, the agents' heartbeat period, which brings the activity. */
   everyMs?: number;

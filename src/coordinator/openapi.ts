@@ -93,10 +93,10 @@ function successOf(def: RouteDef): JsonSchema {
       content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
     };
   }
-  return {
-    description: 'success',
-    content: { 'application/json': { schema: schemaOf(def.response, 'output') } },
-  };
+  const whole = schemaOf(def.response, 'output');
+  // A list: the whole list, or one page of it when the query has limit or cursor.
+  const schema = def.page ? { oneOf: [whole, schemaOf(def.page, 'output')] } : whole;
+  return { description: 'success', content: { 'application/json': { schema } } };
 }
 
 function operation(name: string, def: RouteDef): JsonSchema {

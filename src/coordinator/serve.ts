@@ -249,16 +249,21 @@ export async function serveCoordinator(
       .catch((err: unknown) => logger.error({ err }, 'sleep-policy re-checks not restored'));
     const health = watchNodeHealth({ health: services.health, clock: systemClock, logger });
     const idle = watchIdle({
-      idle: services.idle,
+      // Queue-driven pools are raised in the same pass the idle policy lowers them in.
+      idle: {
+        pass: async () => {
+          const lowered = await services.idle.pass();
+          const raised = await services.queueWake.pass();
+          return { ...lowered, changed: [...lowered.changed, ...raised.changed] };
+        },
+      },
       logger,
       ...(settings.idleCheckMs !== undefined ? { everyMs: settings.idleCheckMs } : {}),
     });
     const rollouts = watchRollouts({ rollouts: services.rollouts, logger });
-    // Artifacts only destroyed pools' revisions named go (after a grace age; never mid-build).
-    const artifactGc = collectArtifactsEvery(
-      { store, clock: systemClock, logger },
-      images.artifacts,
-    );
+    // Artifacts only destroyed pools' revisions named, and uploads no build used, go (after a
+    // grace age; never mid-build).
+    const artifactGc = collectArtifactsEvery({ store, clock: systemClock, logger }, images);
     // Other replicas' submits wake this one's waiting claims (Postgres; nothing on SQLite).
     const jobListener = listenForJobs(
       settings.databaseUrl,

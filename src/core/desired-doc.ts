@@ -70,6 +70,7 @@ function desiredPool(
     critical: pool.critical,
     secretsDigest: workload.secretsDigest,
     config: workload.config,
+    ...(pool.servicePorts.length > 0 ? { servicePorts: [...pool.servicePorts] } : {}),
     instances: [...instances].sort(byId),
   };
 }

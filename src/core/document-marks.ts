@@ -1,5 +1,5 @@
 /**
- * Names for the store's document marks (migration 0017): counters a committed change bumps for
+ * Names for the store's document marks (migration 0019): counters a committed change bumps for
  * every scope it concerns, so a watcher on any replica learns, with one indexed read of its own
  * scopes, whether its node's document may have changed, instead of recomputing it. The scopes
  * mirror what a document depends on (coordinator/desired/change-notifier.ts): the node's own

@@ -33,8 +33,8 @@ export function refusedAsBusy(instance: Instance): boolean {
 
 /**
  * The idle steps due in one pool at `nowMs`, per instance (core/idle-policy.ts). `wakeArmed`
- * says whether an instance's node traps connections to it; no agent reports that yet, so by
- * default none is armed and pools with service ports are never lowered.
+ * says whether an instance's node traps connections to its lowered instances (its heartbeats
+ * say so); by default none does, and pools with service ports are never lowered.
  */
 export function planIdle(
   pool: Pool,

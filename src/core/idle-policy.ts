@@ -62,9 +62,9 @@ export interface IdleCandidate {
   /** The guest refused the idle sleep (busy past the drain deadline): it is doing something. */
   guestBusy: boolean;
   /**
-   * Whether its node has the wake trap armed for it. Only asked of pools with service ports:
-   * a paused or sleeping instance answers no connection, so one whose connections would not
-   * wake it is never lowered.
+   * Whether its node arms the wake trap for the instances it lowers (agent/wake; its
+   * heartbeats say so). Only asked of pools with service ports: a paused or sleeping instance
+   * answers no connection, so one whose connections would not wake it is never lowered.
    */
   wakeArmed?: boolean;
 }

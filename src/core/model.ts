@@ -79,6 +79,8 @@ export interface Pool {
   idleSleepAfterSecs: number;
   /** TCP ports the pool's service listens on: a connection to one wakes a sleeping instance. */
   servicePorts: number[];
+  /** A queue-driven pool (core/jobs/queue-wake.ts); absent or null: the queue does not drive it. */
+  queueScale?: { min: number; max: number } | null;
   createdAt: string;
   updatedAt: string;
   version: number;
@@ -160,6 +162,8 @@ export interface NodeUsage {
   instances: Partial<Record<InstanceStatus, number>>;
   /** Free disk under the agent's data directory, MiB. */
   diskFreeMib: number;
+  /** The node wakes its warm and sleeping instances on a connection (agent/wake). */
+  wakeOnConnect?: boolean;
 }
 
 export interface AuditEvent {

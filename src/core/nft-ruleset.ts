@@ -143,6 +143,9 @@ function inputRules(state: HostNetworkState): NftRule[] {
   return [
     ...vxlanInputRules(state),
     rule(HOST, 'accept', iif(ANY_BRIDGE), m('ct state', 'established,related')),
+    // What the host redirected to itself: the wake trap hands a sleeping instance's held
+    // connections to the node's holding listeners (core/wake-trap.ts), its own tenant's only.
+    rule(HOST, 'accept', iif(ANY_BRIDGE), m('ct status', 'dnat')),
     ...state.tenants.flatMap((t) => guestToHostRules(t, state)),
     // Everything else a guest sends to the host, including other tenants' gateways.
     rule(HOST, 'drop', iif(ANY_BRIDGE)),

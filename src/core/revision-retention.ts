@@ -35,3 +35,17 @@ export function unreferencedArtifacts(
   }
   return stored.filter((a) => !named.has(a.sha256) && nowMs - a.mtimeMs > graceMs);
 }
+
+/**
+ * Which uploads (packed sources a CLI sent for a build) are garbage: a build removes its upload
+ * once it is over, so one still stored was never built from (a `pool build` that stopped
+ * between its upload and its start) or outlived a crash. Pure: the caller skips this while a
+ * build runs; `graceMs` covers the moment between an upload and the build that uses it.
+ */
+export function unusedUploads(
+  stored: readonly StoredArtifact[],
+  nowMs: number,
+  graceMs = ARTIFACT_GRACE_MS,
+): StoredArtifact[] {
+  return stored.filter((u) => nowMs - u.mtimeMs > graceMs);
+}

@@ -21,6 +21,11 @@ export interface RolloutSettings {
   readyTimeoutMs: number;
   /** Workload restarts (on the target revision) that count as a crash loop. */
   maxRestarts: number;
+  /**
+   * How long a workload's current run must have lasted to count as ready: one that exits at
+   * once is sampled `running` for a moment between its restarts.
+   */
+  stableMs: number;
   /** Whether sleeping instances are replaced too (their snapshot is discarded). */
   includeSleeping: boolean;
 }
@@ -48,7 +53,7 @@ export interface RolloutSample {
   status?: InstanceStatus;
   revision?: string;
   /** Absent when the image has no workload (or the guest did not say). */
-  workload?: { state: string; restarts: number };
+  workload?: { state: string; restarts: number; runningForMs?: number };
 }
 
 export type RolloutHealth =
@@ -98,7 +103,7 @@ export function healthOf(
   if (restarts >= settings.maxRestarts) {
     return { kind: 'failed', reason: `its workload restarted ${restarts} times (crash loop)` };
   }
-  if (isReady(instance, settings.target, sampled)) return { kind: 'ready' };
+  if (isReady(instance, settings, sampled)) return { kind: 'ready' };
   const since = instance.pinnedAt === null ? undefined : Date.parse(instance.pinnedAt);
   if (since !== undefined && now - since > settings.readyTimeoutMs) {
     const secs = Math.round(settings.readyTimeoutMs / 1000);
@@ -115,14 +120,18 @@ function failedSincePin(instance: RolloutInstance): boolean {
 
 function isReady(
   instance: RolloutInstance,
-  target: string,
+  settings: RolloutSettings,
   sampled: RolloutSample | undefined,
 ): boolean {
-  if (instance.revision !== target) return false;
+  if (instance.revision !== settings.target) return false;
   if (instance.status !== instance.desiredStatus || !settled.has(instance.status)) return false;
   if (instance.status !== 'running') return true;
   if (sampled === undefined || sampled.status !== 'running') return false;
-  return sampled.workload === undefined || sampled.workload.state === 'running';
+  const workload = sampled.workload;
+  if (workload === undefined) return true;
+  // An agent that does not say how long the run lasted is taken at its word (older nodes).
+  const stable = workload.runningForMs === undefined || workload.runningForMs >= settings.stableMs;
+  return workload.state === 'running' && stable;
 }
 
 const byId = (a: RolloutInstance, b: RolloutInstance): number =>
@@ -242,6 +251,8 @@ export interface Rollout {
   from: string;
   /** The revision asked for. */
   to: string;
+  /** The revision before `from`, where a rollback goes once this one turned back (or null). */
+  previous: string | null;
   canary: number;
   maxUnavailable: number;
   includeSleeping: boolean;

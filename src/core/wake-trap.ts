@@ -106,3 +106,19 @@ export function disarmScript(bridge: string, ip: string, entries: readonly TrapE
     ...entries.map((e) => `delete element inet ${WAKE_TABLE} holding { ${holdingElement(e)} }`),
   ].join('\n');
 }
+
+/**
+ * Removes whatever an earlier agent left armed for an address and its ports, one element per
+ * script so each may fail alone (absent is fine): a re-arm after a kill -9 maps the ports to
+ * new holding listeners, and nftables refuses to add a map key that is already there.
+ */
+export function forgetScripts(bridge: string, ip: string, ports: readonly number[]): string[] {
+  checkAddress(bridge, ip);
+  ports.forEach((port) => checkPort(port, 'service port'));
+  return [
+    `delete element inet ${WAKE_TABLE} sleeping { "${bridge}" . ${ip} }`,
+    ...ports.map(
+      (port) => `delete element inet ${WAKE_TABLE} holding { "${bridge}" . ${ip} . ${port} }`,
+    ),
+  ];
+}

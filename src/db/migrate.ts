@@ -17,7 +17,9 @@ import { jobsMigration } from './migrations/0013-jobs.ts';
 import { rolloutsMigration } from './migrations/0014-rollouts.ts';
 import { jobEffectsMigration } from './migrations/0015-job-effects.ts';
 import { idlePolicyMigration } from './migrations/0016-idle-policy.ts';
-import { nodeAllocationsMigration } from './migrations/0017-node-allocations.ts';
+import { rolloutPreviousMigration } from './migrations/0017-rollout-previous.ts';
+import { queueScaleMigration } from './migrations/0018-queue-scale.ts';
+import { nodeAllocationsMigration } from './migrations/0019-node-allocations.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -40,7 +42,9 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0014-rollouts': rolloutsMigration(),
     '0015-job-effects': jobEffectsMigration(),
     '0016-idle-policy': idlePolicyMigration(),
-    '0017-node-allocations': nodeAllocationsMigration(dialect),
+    '0017-rollout-previous': rolloutPreviousMigration(),
+    '0018-queue-scale': queueScaleMigration(),
+    '0019-node-allocations': nodeAllocationsMigration(dialect),
   };
 }
 

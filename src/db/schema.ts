@@ -34,7 +34,7 @@ export interface DocumentMarksTable {
   seq: number;
 }
 
-/** Kept by triggers on `instances` (migration 0017). */
+/** Kept by triggers on `instances` (migration 0019). */
 export interface NodeAllocationsTable {
   node_id: string;
   tenant_id: string;
@@ -89,6 +89,9 @@ export interface PoolsTable {
   idle_warm_after_secs: number;
   idle_sleep_after_secs: number;
   service_ports: string;
+  /** Migration 0017: a queue-driven pool's least and most awake workers; null: not one. */
+  queue_min: number | null;
+  queue_max: number | null;
   created_at: string;
   updated_at: string;
   version: number;
@@ -334,6 +337,8 @@ export interface RolloutsTable {
   state: string;
   from_revision: string;
   to_revision: string;
+  /** The revision before `from_revision` (migration 0017). */
+  previous_revision: string | null;
   canary: number;
   max_unavailable: number;
   /** 0 or 1 */

@@ -6,9 +6,14 @@
  * process list.
  *
  *   node executor.mjs --url http://127.0.0.1:7070 --node n1 --tenant acme --pool ci --worker w-1
+ *
+ * Inside a worker guest it runs with `--stdio` instead of --url and --node: its calls go as
+ * lines on stdout to the host agent, which speaks for the instance (stdio-job-link.ts); its
+ * own log lines then go to stderr.
  */
 import { parseArgs } from 'node:util';
 import { HttpJobLink } from '../drivers/job-link/http-job-link.ts';
+import { StdioJobLink } from '../drivers/job-link/stdio-job-link.ts';
 import type { JobLink } from '../ports/job-link.ts';
 import { faultHook } from './faults.ts';
 import { runJob, type RunOptions } from './run-job.ts';
@@ -16,6 +21,7 @@ import { runJob, type RunOptions } from './run-job.ts';
 const { values } = parseArgs({
   options: {
     url: { type: 'string' },
+    stdio: { type: 'boolean', default: false },
     node: { type: 'string' },
     tenant: { type: 'string' },
     pool: { type: 'string' },
@@ -39,15 +45,21 @@ function required(name: keyof typeof values): string {
 }
 
 const leaseMs = Number(values['lease-ms']);
-const link: JobLink = new HttpJobLink({
-  url: required('url'),
-  token: process.env.MVM_EXECUTOR_TOKEN ?? '',
-  node: required('node'),
+const worker = {
   tenant: required('tenant'),
   pool: required('pool'),
   worker: required('worker'),
   leaseMs,
-});
+};
+const link: JobLink = values.stdio
+  ? new StdioJobLink(process.stdin, process.stdout, worker)
+  : new HttpJobLink({
+      url: required('url'),
+      token: process.env.MVM_EXECUTOR_TOKEN ?? '',
+      node: required('node'),
+      ...worker,
+    });
+const logOut = values.stdio ? process.stderr : process.stdout;
 const options: RunOptions = {
   maxMemoryMib: Number(values['max-memory-mib']),
   fault: faultHook(process.env.MVM_EXECUTOR_FAULT),
@@ -55,7 +67,7 @@ const options: RunOptions = {
 };
 
 function say(fields: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), ...fields })}\n`);
+  logOut.write(`${JSON.stringify({ at: new Date().toISOString(), ...fields })}\n`);
 }
 
 async function serve(): Promise<void> {

@@ -26,6 +26,8 @@ export interface JobFilter {
   state?: JobState;
   /** Newest first; at most this many. */
   limit: number;
+  /** A page: only jobs older than this one (created earlier, or as early with a lower id). */
+  before?: { createdAt: string; id: string };
 }
 
 export interface JobRepo {

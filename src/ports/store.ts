@@ -73,6 +73,7 @@ export type PoolPatch = Partial<
     | 'idleWarmAfterSecs'
     | 'idleSleepAfterSecs'
     | 'servicePorts'
+    | 'queueScale'
   >
 >;
 
@@ -95,6 +96,10 @@ export interface InstanceFilter {
   tenantId?: string;
   poolId?: string;
   nodeId?: string;
+  status?: InstanceStatus;
+  /** A page (contract/paging.ts): instances after this key, in key order, at most `limit`. */
+  after?: InstanceKey;
+  limit?: number;
 }
 
 export type InstancePatch = Partial<
@@ -175,7 +180,7 @@ export interface NodeRepo {
   list(): Promise<FleetNode[]>;
   /** CAS on version; throws NotFoundError for an unknown node. */
   update(id: string, patch: NodePatch, expectedVersion: number): Promise<FleetNode>;
-  /** What every node holds, per tenant and pool; kept by the store (migration 0017). */
+  /** What every node holds, per tenant and pool; kept by the store (migration 0019). */
   allocations(): Promise<NodeAllocation[]>;
 }
 
@@ -190,8 +195,8 @@ export interface NodeAllocation {
 
 export interface AuditRepo {
   append(event: Omit<AuditEvent, 'id'>): Promise<AuditEvent>;
-  /** Newest first. */
-  list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]>;
+  /** Newest first; with `beforeId`, only older events (the next page). */
+  list(filter: { tenantId?: string; limit: number; beforeId?: number }): Promise<AuditEvent[]>;
   /** Oldest first: events with an id above `afterId`, at most `limit`. */
   since(filter: { tenantId?: string; afterId: number; limit: number }): Promise<AuditEvent[]>;
 }

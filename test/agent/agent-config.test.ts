@@ -49,7 +49,7 @@ describe('loadAgentConfig', () => {
         // Each answer is signed afresh: ten minutes is for clock skew.
         maxDocumentAgeMs: 600_000,
       },
-      devImage: { busybox: '/bin/busybox', guestCc: 'gcc' },
+      devImage: { busybox: '/bin/busybox', guestCc: 'gcc', executor: false },
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.coordinator)).toBe(true);
@@ -113,6 +113,7 @@ describe('loadAgentConfig', () => {
         MVM_DEV_KERNEL_PACKAGE: 'linux-image-6.1.0-9-cloud-amd64',
         MVM_BUSYBOX: '/b/busybox',
         MVM_GUEST_CC: '/b/cc',
+        MVM_WORKER_IMAGE: 'on',
         MVM_SECRETS_DIR: '/dev/shm/mvm-secrets',
         MVM_MAX_DOC_AGE_SECS: '120',
       },
@@ -138,6 +139,7 @@ describe('loadAgentConfig', () => {
         kernelPackage: 'linux-image-6.1.0-9-cloud-amd64',
         busybox: '/b/busybox',
         guestCc: '/b/cc',
+        executor: true,
       },
     });
   });

@@ -118,6 +118,9 @@ await describeEachCoordinator('mvm new openclaw and mvm connect', (coordinator) 
       /^workers\s+worker\s+2\s+1024\s+2048\s+2 running, 1 warm, 0 sleeping\s+3 created$/m,
     );
     expect(human).toContain('mvm secrets set smoke-app KEY=VALUE');
+    expect(view.dashboard).toMatch(/^https?:\/\/[^/]+\/ui$/);
+    expect(human).toContain(`dashboard:`);
+    expect(human).toContain(`${view.dashboard} (log in with your API token)`);
 
     const again = await mvm('new openclaw smoke-app --dev-image --json');
     expect(again.code).toBe(0);

@@ -75,6 +75,8 @@ describe('npm pack', () => {
         'dist/guest/agent.sh',
         'dist/guest/agent/main.c',
         'dist/guest/agent/agent.h',
+        'dist/dashboard/static/index.html',
+        'dist/dashboard/static/app.mjs',
         'images/dev/initrd-init',
         'images/dev/mvm-init',
         'package.json',
@@ -122,6 +124,28 @@ describe('npm pack', () => {
     ].join('\n');
     const imported = run('node', ['--input-type=module', '-e', script, join(installed, 'dist')]);
     expect(Number(imported)).toBeGreaterThan(200);
+  });
+
+  it("serves the dashboard's pages from the installed package, nothing built at run time", () => {
+    const script = [
+      "const { Hono } = await import('hono');",
+      'const { registerDashboard } = await import(`${process.argv[1]}/dist/dashboard/dashboard-routes.js`);',
+      'const app = new Hono();',
+      "registerDashboard(app, { staleAfterMs: 1 }, async () => ({ kind: 'admin' }));",
+      'const paths = ["/ui", "/ui/assets/app.mjs", "/ui/assets/pages/instances.mjs", "/ui/vendor/eventsource-parser.mjs"];',
+      'const out = [];',
+      'for (const p of paths) out.push(`${p} ${(await app.request(p)).status}`);',
+      "process.stdout.write(out.join('\\n'));",
+    ].join('\n');
+    const served = run('node', ['--input-type=module', '-e', script, installed], {
+      cwd: installed,
+    });
+    expect(served.split('\n')).toEqual([
+      '/ui 200',
+      '/ui/assets/app.mjs 200',
+      '/ui/assets/pages/instances.mjs 200',
+      '/ui/vendor/eventsource-parser.mjs 200',
+    ]);
   });
 
   it.runIf(FULL)('compiles better-sqlite3 on install, as on a clean machine', () => {

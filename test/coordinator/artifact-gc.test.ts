@@ -1,19 +1,22 @@
-import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
+import { coordinatorImages } from '../../src/coordinator/builds/image-builders.ts';
 import { collectArtifacts } from '../../src/coordinator/services/artifact-gc.ts';
 import { revisionIdOf } from '../../src/contract/revisions.ts';
 import type { RevisionManifest } from '../../src/core/revision.ts';
 import { ContentStore } from '../../src/drivers/artifacts/content-store.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
+import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { fleetOver, START } from './node-health-harness.ts';
 
 /**
- * The coordinator collects artifacts that only revisions of destroyed pools named (SQLite and
- * Postgres, a real content store on disk): shared ones stay, young ones stay, none go while a
- * build runs.
+ * The coordinator collects artifacts that only revisions of destroyed pools named, and uploads
+ * no build used (SQLite and Postgres, the coordinator's real stores on disk): shared ones stay,
+ * young ones stay, none go while a build runs.
  */
 const dirs: string[] = [];
 afterEach(async () => {
@@ -24,6 +27,7 @@ const HOUR = 60 * 60 * 1000;
 
 /** Stores `text` as an artifact last written `ageMs` before START. */
 async function stored(artifacts: ContentStore, text: string, ageMs = 2 * HOUR) {
+  await mkdir(artifacts.root, { recursive: true });
   const file = join(artifacts.root, `in-${text}`);
   await writeFile(file, text);
   const ref = await artifacts.putFile(file);
@@ -62,12 +66,39 @@ async function record(
   });
 }
 
+/** The coordinator's artifact and upload stores in `root`, as `mvm coordinator serve` makes them. */
+function imagesIn(root: string) {
+  return coordinatorImages({
+    dataDir: root,
+    runner: new NodeProcessRunner(),
+    clock: systemClock,
+    dev: { cacheDir: join(root, 'dev-cache') },
+  });
+}
+
+function runningBuild(id: string) {
+  return {
+    id,
+    tenantId: 'acme',
+    poolId: 'web',
+    status: 'running' as const,
+    source: { kind: 'dev' as const },
+    revisionId: null,
+    error: null,
+    log: null,
+    startedBy: 'admin',
+    startedAt: new Date(START).toISOString(),
+    finishedAt: null,
+  };
+}
+
 await describeEachDatabase('coordinator artifact collection', ({ store }) => {
   it("removes what only a destroyed pool's revisions named, keeping shared and young artifacts", async () => {
     const fleet = await fleetOver(store());
     const root = await mkdtemp(join(tmpdir(), 'mvm-agc-'));
     dirs.push(root);
-    const artifacts = new ContentStore(root);
+    const stores = imagesIn(root);
+    const artifacts = new ContentStore(join(root, 'artifacts'));
     await fleet.ok('POST', '/tenants', { id: 'acme', netId: 42 });
     for (const id of ['kept', 'gone']) {
       await fleet.ok('POST', '/tenants/acme/pools', { id, vcpus: 1, memMib: 256 });
@@ -81,10 +112,10 @@ await describeEachDatabase('coordinator artifact collection', ({ store }) => {
     const deps = { store: store(), clock: fleet.clock };
 
     // Both pools stand: nothing goes (the young one is named by nobody, but young).
-    expect((await collectArtifacts(deps, artifacts)).removed).toEqual([]);
+    expect((await collectArtifacts(deps, stores)).removed).toEqual([]);
 
     await fleet.ok('DELETE', '/tenants/acme/pools/gone');
-    const result = await collectArtifacts(deps, artifacts);
+    const result = await collectArtifacts(deps, stores);
     expect(result.removed.map((a) => a.sha256)).toEqual([goneRootfs.sha256]);
     const left = (await artifacts.list()).map((a) => a.sha256).sort();
     expect(left).toEqual([kernel.sha256, keptRootfs.sha256, young.sha256].sort());
@@ -104,8 +135,9 @@ await describeEachDatabase('coordinator artifact collection', ({ store }) => {
       startedAt: new Date(START).toISOString(),
       finishedAt: null,
     });
-    expect(await collectArtifacts(deps, artifacts)).toEqual({
+    expect(await collectArtifacts(deps, stores)).toEqual({
       removed: [],
+      removedUploads: [],
       skipped: 'a build is running',
     });
     await store().builds.finish('b1', {
@@ -115,8 +147,58 @@ await describeEachDatabase('coordinator artifact collection', ({ store }) => {
       log: null,
       finishedAt: new Date(START).toISOString(),
     });
-    expect((await collectArtifacts(deps, artifacts)).removed.map((a) => a.sha256)).toEqual([
+    expect((await collectArtifacts(deps, stores)).removed.map((a) => a.sha256)).toEqual([
       young.sha256,
     ]);
+  });
+
+  it('removes uploads no build used once past the grace, of every tenant, never during a build', async () => {
+    const fleet = await fleetOver(store());
+    const root = await mkdtemp(join(tmpdir(), 'mvm-ugc-'));
+    dirs.push(root);
+    const stores = imagesIn(root);
+    const uploadsOf = (tenant: string) => new ContentStore(join(root, 'uploads', tenant));
+    await fleet.ok('POST', '/tenants', { id: 'acme', netId: 42 });
+    await fleet.ok('POST', '/tenants/acme/pools', { id: 'web', vcpus: 1, memMib: 256 });
+    const deps = { store: store(), clock: fleet.clock };
+    // No upload ever: the uploads directory does not exist, and nothing fails.
+    expect(await collectArtifacts(deps, stores)).toEqual({ removed: [], removedUploads: [] });
+
+    const stale = await stored(uploadsOf('acme'), 'a source never built');
+    const fresh = await stored(uploadsOf('acme'), 'a source about to be built', 60_000);
+    // A tenant destroyed since: its directory is still found.
+    const orphan = await stored(uploadsOf('gone'), "a destroyed tenant's source");
+    const artifact = await stored(new ContentStore(join(root, 'artifacts')), 'named by nobody');
+
+    await store().builds.insert(runningBuild('b1'));
+    expect(await collectArtifacts(deps, stores)).toEqual({
+      removed: [],
+      removedUploads: [],
+      skipped: 'a build is running',
+    });
+    expect(await uploadsOf('acme').stat(stale.sha256)).toBeDefined();
+    await store().builds.finish('b1', {
+      status: 'failed',
+      revisionId: null,
+      error: 'stopped by the test',
+      log: null,
+      finishedAt: new Date(START).toISOString(),
+    });
+
+    const result = await collectArtifacts(deps, stores);
+    expect(result.removed.map((a) => a.sha256)).toEqual([artifact.sha256]);
+    expect(result.removedUploads.map((u) => [u.tenantId, u.sha256]).sort()).toEqual(
+      [
+        ['acme', stale.sha256],
+        ['gone', orphan.sha256],
+      ].sort(),
+    );
+    expect((await uploadsOf('acme').list()).map((u) => u.sha256)).toEqual([fresh.sha256]);
+    expect(await uploadsOf('gone').list()).toEqual([]);
+
+    // Past its grace, the young one goes too.
+    fleet.clock.advance(2 * HOUR);
+    const later = await collectArtifacts(deps, stores);
+    expect(later.removedUploads.map((u) => u.sha256)).toEqual([fresh.sha256]);
   });
 });

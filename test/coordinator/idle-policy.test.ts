@@ -183,6 +183,57 @@ await describeEachDatabase('idle policy in the coordinator', (db) => {
     expect(still).toMatchObject({ desiredStatus: 'running', idleSlot: null });
   });
 
+  it('lowers one on a node that wakes on connect; a wake report raises it, audited', async () => {
+    const clock = manualClock();
+    const services = coordinator(db.store(), clock);
+    const first = await setup(services, db.store(), [8080]);
+    const beat = (wakeOnConnect: boolean) =>
+      services.health.heartbeat('node-1', {
+        capacity: { vcpus: 8, memMib: 16_384, diskGib: 100 },
+        usage: {
+          vcpus: 1,
+          memMib: 256,
+          instances: { running: 1 },
+          diskFreeMib: 1_000,
+          wakeOnConnect,
+        },
+        instances: [],
+      });
+    await beat(false);
+    clock.set(200);
+    expect((await services.idle.pass()).changed).toEqual([]);
+    await beat(true);
+    expect((await services.idle.pass()).changed).toMatchObject([{ to: 'sleeping' }]);
+    expect(await nodeSettles(services, db.store())).toMatchObject({ status: 'sleeping' });
+
+    // Another node cannot say it woke it.
+    const wake = { trigger: 'connect', port: 8080, from: '10.240.0.9', source: 'tenant' } as const;
+    await expect(services.instances.reportWake('node-2', keyOf(first), wake)).rejects.toThrow(
+      /placed on node-1/,
+    );
+    clock.set(250);
+    const raised = await services.instances.reportWake('node-1', keyOf(first), wake);
+    expect(raised).toMatchObject({
+      desiredStatus: 'running',
+      idleSlot: null,
+      lastActiveAt: iso(250),
+    });
+    await nodeSettles(services, db.store());
+    // The wake restarts the idle clock: nothing is lowered before a whole idle period.
+    clock.set(250 + 29);
+    expect((await services.idle.pass()).changed).toEqual([]);
+    clock.set(250 + 30);
+    expect((await services.idle.pass()).changed).toMatchObject([{ to: 'warm' }]);
+    const events = await db.store().audit.list({ tenantId: 'acme', limit: 10 });
+    const woke = events.find((e) => e.action === 'instance.wake-on-connect');
+    expect(woke).toMatchObject({
+      actor: 'node:node-1',
+      target: `acme/web/${first.id}`,
+      detail: { trigger: 'connect', port: 8080, client: '10.240.0.9', source: 'tenant' },
+    });
+    expect(woke?.detail).toMatchObject({ from: 'sleeping', to: 'running' });
+  });
+
   it('refuses a sleep step not after the warm step, and bad ports, changing nothing', async () => {
     const clock = manualClock();
     const services = coordinator(db.store(), clock);

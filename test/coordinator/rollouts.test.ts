@@ -250,6 +250,44 @@ await describeEachDatabase('rollouts', ({ store }) => {
     ]);
   });
 
+  it('after a rollout that turned back by itself, pool rollback returns to the revision before', async () => {
+    const { fleet, r1, r2, instances } = await world(store());
+    const r3 = await addRevision(store(), 'three');
+    const [a, b] = instances as [InstanceJson, InstanceJson];
+    const running = { state: 'running', restarts: 0 };
+    await fleet.ok('POST', '/tenants/acme/pools/web/rollout', {
+      revision: r2,
+      canary: 0,
+      maxUnavailable: 2,
+    });
+    for (const i of [a, b]) await boot(fleet, i, r2);
+    await beat(fleet, [
+      { i: a, revision: r2, workload: running },
+      { i: b, revision: r2, workload: running },
+    ]);
+    await fleet.services.rollouts.tickAll();
+    expect(await rollout(fleet)).toMatchObject({ state: 'done', previous: null });
+    await fleet.ok('POST', '/tenants/acme/pools/web/rollout', { revision: r3, canary: 1 });
+    expect(await rollout(fleet)).toMatchObject({ from: r2, to: r3, previous: r1 });
+    await boot(fleet, a, r3);
+    await beat(fleet, [{ i: a, revision: r3, workload: { state: 'backoff', restarts: 3 } }]);
+    await fleet.services.rollouts.tickAll();
+    await fleet.services.rollouts.tickAll();
+    await boot(fleet, a, r2);
+    await beat(fleet, [
+      { i: a, revision: r2, workload: running },
+      { i: b, revision: r2, workload: running },
+    ]);
+    await fleet.services.rollouts.tickAll();
+    expect(await rollout(fleet)).toMatchObject({ state: 'rolled-back', target: r2 });
+    const back = (await fleet.ok('POST', '/tenants/acme/pools/web/rollback')) as RolloutView;
+    expect(back).toMatchObject({ state: 'rolling-back', from: r1, to: r2, target: r1 });
+    expect(await pins(fleet)).toEqual([r1, null]);
+    expect(
+      ((await fleet.ok('GET', '/tenants/acme/pools/web')) as { revision: string }).revision,
+    ).toBe(r1);
+  });
+
   it('a canary never ready within the deadline fails it; unknown revisions are 404 and change nothing', async () => {
     const { fleet, r1, r2 } = await world(store());
     const missing = await fleet.call('POST', '/tenants/acme/pools/web/rollout', {

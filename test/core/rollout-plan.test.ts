@@ -27,6 +27,7 @@ const settings = (over: Partial<RolloutSettings> = {}): RolloutSettings => ({
   maxUnavailable: 1,
   readyTimeoutMs: 60_000,
   maxRestarts: 3,
+  stableMs: 10_000,
   includeSleeping: false,
   ...over,
 });
@@ -96,6 +97,33 @@ describe('planRollout: examples', () => {
       kind: 'failed',
       reason: 'not ready on the new revision within 60s',
     });
+  });
+
+  it('a workload is ready once its run lasted the stable time, not at a moment between exits', () => {
+    const s = settings();
+    const run = (state: string, restarts: number, runningForMs?: number): RolloutInstance => ({
+      ...onOld('a'),
+      revision: 'r2',
+      pinnedRevision: 'r2',
+      pinnedAt: iso(T0),
+      sample: {
+        status: 'running',
+        revision: 'r2',
+        workload: { state, restarts, ...(runningForMs !== undefined ? { runningForMs } : {}) },
+      },
+    });
+    // An image whose process exits at once, sampled in the moment it runs: not ready yet.
+    expect(healthOf(run('running', 1, 40), s, T0 + 3000)).toEqual({ kind: 'pending' });
+    expect(planRollout([run('running', 1, 40), onOld('b')], s, T0 + 3000, false)).toEqual({
+      kind: 'wait',
+      pending: ['a'],
+      canary: true,
+    });
+    expect(healthOf(run('running', 0, 9_999), s, T0 + 12_000)).toEqual({ kind: 'pending' });
+    expect(healthOf(run('running', 0, 10_000), s, T0 + 12_000)).toEqual({ kind: 'ready' });
+    // A node that does not say how long the run lasted is taken at its word.
+    expect(healthOf(run('running', 0), s, T0 + 1000)).toEqual({ kind: 'ready' });
+    expect(healthOf(run('backoff', 1, 60_000), s, T0 + 1000)).toEqual({ kind: 'pending' });
   });
 
   it('a failure from before the pin is not the new revision’s', () => {

@@ -52,6 +52,7 @@ export function pool(tenantId = 'acme', id = 'workers', overrides: Partial<Pool>
     idleWarmAfterSecs: 0,
     idleSleepAfterSecs: 0,
     servicePorts: [],
+    queueScale: null,
     createdAt: T0,
     updatedAt: T0,
     version: 1,

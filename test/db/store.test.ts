@@ -57,7 +57,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     const first = recordingLogger();
     await (await openStore(empty.url, { logger: first })).close();
     expect(first.lines.map((l) => l.message)).toEqual([
-      ...Array<string>(17).fill('applied store migration'),
+      ...Array<string>(19).fill('applied store migration'),
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -87,8 +87,10 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     expect(first.lines[15]?.context).toEqual({ dialect: name, migration: '0016-idle-policy' });
     expect(first.lines[16]?.context).toEqual({
       dialect: name,
-      migration: '0017-node-allocations',
+      migration: '0017-rollout-previous',
     });
+    expect(first.lines[17]?.context).toEqual({ dialect: name, migration: '0018-queue-scale' });
+    expect(first.lines[18]?.context).toEqual({ dialect: name, migration: '0019-node-allocations' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

@@ -30,6 +30,8 @@ import { until } from '../support/until.ts';
 
 const runner = new NodeProcessRunner();
 const TOKEN = 'e2e0123456789abcdef0123456789abcdef0123456789ab';
+/** A provider key set as an mvm secret, which OpenClaw reads from its environment. */
+const PROVIDER_KEY = 'sk-ant-e2e-not-a-real-key';
 const PORT = 18_000 + (process.pid % 700);
 
 async function npmReachable(): Promise<boolean> {
@@ -103,6 +105,7 @@ describe.runIf(reachable)('the openclaw-gateway image runs its gateway', () => {
       'mkdir -p "$R/run/secrets"',
       'printf %s "$T" > "$R/run/secrets/OPENCLAW_GATEWAY_TOKEN"',
       'printf none > "$R/run/secrets/OPENCLAW_PROVIDER_API_KEY"',
+      `printf %s ${PROVIDER_KEY} > "$R/run/secrets/ANTHROPIC_API_KEY"`,
       'chmod 0400 "$R"/run/secrets/*',
       // Inside the root, in a directory there (the service enters its WorkingDir the same way).
       'exec /usr/sbin/chroot "$R" /bin/sh -c \'cd /data && exec "$@"\' sh "$@"',
@@ -173,6 +176,12 @@ describe.runIf(reachable)('the openclaw-gateway image runs its gateway', () => {
     });
     const config = await readFile(join(root, 'etc', 'mvm-config', 'openclaw.json'), 'utf8');
     expect(config).not.toContain(TOKEN);
+    // A provider key reaches the gateway's environment by its own name; mvm's own secrets
+    // (the token, the custom provider's key) stay out of it, in the file only.
+    const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0');
+    expect(environ).toContain(`ANTHROPIC_API_KEY=${PROVIDER_KEY}`);
+    expect(environ.filter((e) => e.startsWith('OPENCLAW_GATEWAY_TOKEN='))).toEqual([]);
+    expect(environ.filter((e) => e.startsWith('OPENCLAW_PROVIDER_API_KEY='))).toEqual([]);
     const listening = await runner.run('ss', ['-Htlnp', `sport = :${PORT}`]);
     expect(listening.stdout).toContain(`0.0.0.0:${PORT}`);
   }, 120_000);

@@ -70,6 +70,7 @@ describe.skipIf(!qemu)('quickstart (fleet-of-one)', () => {
     ]);
     expect(first.steps.every((s) => s.error === undefined)).toBe(true);
     expect(lines.some((l) => l.includes('fleet-of-one ready'))).toBe(true);
+    expect(lines).toContainEqual(expect.stringMatching(/^ {2}dashboard: http:\/\/\S+\/ui \(/));
     const second = await run();
     expect(second.instances.map((i) => [i.id, i.ip, i.status])).toEqual(
       first.instances.map((i) => [i.id, i.ip, i.status]),

@@ -30,6 +30,8 @@ export interface HeartbeatOptions {
   tracker?: ActivityTracker;
   /** Asks each running guest for its workload; without it none is reported. */
   workload?: (record: VmRecord) => Promise<WorkloadSample | undefined>;
+  /** The node traps connections to its lowered instances (agent/wake): the idle policy may lower them. */
+  wakeOnConnect?: boolean;
   /** Reads the node's disk for each heartbeat; without it none is reported. */
   disk?: (records: readonly VmRecord[]) => Promise<NodeDisk>;
   everyMs?: number;
@@ -62,7 +64,10 @@ export async function heartbeatBody(options: HeartbeatOptions): Promise<Heartbea
       ...measured.capacity,
       ...(options.vcpus !== undefined ? { vcpus: options.vcpus } : {}),
     },
-    usage: nodeUsage(records, measured.diskFreeMib),
+    usage: {
+      ...nodeUsage(records, measured.diskFreeMib),
+      ...(options.wakeOnConnect === true ? { wakeOnConnect: true } : {}),
+    },
     ...(options.underlayIp !== undefined ? { underlayIp: options.underlayIp } : {}),
     instances: records.map((r, n) => ({
       ...sampleOf(r, options.tracker, disk?.instances.get(r.key)),
@@ -92,7 +97,8 @@ const printable = (text: string, max: number): boolean =>
 /** Held to what the contract carries: a guest's state text is its own. */
 function workloadOf(w: WorkloadSample | undefined): Pick<InstanceSample, 'workload'> {
   if (!w || !printable(w.state, 32)) return {};
-  return { workload: { state: w.state, restarts: Math.min(w.restarts, MAX_INT32) } };
+  const runningFor = w.runningForMs === undefined ? {} : { runningForMs: clamp(w.runningForMs) };
+  return { workload: { state: w.state, restarts: clamp(w.restarts), ...runningFor } };
 }
 
 function sampleOf(
@@ -151,3 +157,5 @@ export async function sendHeartbeats(options: HeartbeatOptions): Promise<void> {
     await abortableSleep(options.clock, options.everyMs ?? DEFAULT_HEARTBEAT_MS, options.signal);
   }
 }
+
+const clamp = (n: number): number => Math.max(0, Math.min(n, MAX_INT32));

@@ -2,6 +2,8 @@ import { MAX_FAILURE_REASON, toMultilineText } from '../../contract/common.ts';
 import { isMvmError } from '../../core/errors.ts';
 import type { InstanceStatus } from '../../core/model.ts';
 import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
+import { randomBytes } from 'node:crypto';
+import { requestIdFrom } from '../../core/request-id.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { InstanceRef } from '../runtime/instance-runtime.ts';
 import type { StatusReporter } from './reconcile-document.ts';
@@ -34,30 +36,37 @@ export function coordinatorReporter(
       const key = `${ref.tenantId}/${ref.poolId}/${ref.instanceId}`;
       const said = `${status}\n${failureReason ?? ''}\n${revision ?? ''}`;
       if (sent.get(key) === said) return;
+      // One id for this report in the agent's log and the coordinator's (X-Request-Id).
+      const requestId = requestIdFrom(randomBytes(8));
       try {
-        await api.call('reportInstanceStatus', {
-          params: {
-            node: nodeId,
-            tenant: ref.tenantId,
-            pool: ref.poolId,
-            instance: ref.instanceId,
+        await api.call(
+          'reportInstanceStatus',
+          {
+            params: {
+              node: nodeId,
+              tenant: ref.tenantId,
+              pool: ref.poolId,
+              instance: ref.instanceId,
+            },
+            body: {
+              status,
+              ...(revision !== undefined ? { revision } : {}),
+              // A command's output may hold escapes the contract refuses: relay it defanged.
+              ...(failureReason
+                ? { failureReason: toMultilineText(failureReason, MAX_FAILURE_REASON) }
+                : {}),
+            },
           },
-          body: {
-            status,
-            ...(revision !== undefined ? { revision } : {}),
-            // A command's output may hold escapes the contract refuses: relay it defanged.
-            ...(failureReason
-              ? { failureReason: toMultilineText(failureReason, MAX_FAILURE_REASON) }
-              : {}),
-          },
-        });
+          { requestId },
+        );
         sent.set(key, said);
+        logger?.info({ requestId, instance: key, status }, 'reported instance status');
       } catch (error) {
         sent.delete(key);
         // The record is gone once the coordinator has seen it destroyed: nothing left to say.
         if (isMvmError(error) && error.code === 'not_found') return;
         logger?.warn(
-          { instance: key, err: error },
+          { requestId, instance: key, err: error },
           'status report failed; will retry on the next pass',
         );
       }

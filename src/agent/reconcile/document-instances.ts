@@ -53,6 +53,7 @@ export function documentInstances(document: NodeDesired): Map<string, NamedInsta
             egress: tenant.egress,
           },
           ...(pool.secretsDigest !== null ? { secretsDigest: pool.secretsDigest } : {}),
+          ...(pool.servicePorts ? { servicePorts: pool.servicePorts } : {}),
         };
         const config = pool.config
           ? { config: { version: `v${pool.config.version}`, files: pool.config.files } }

@@ -57,6 +57,7 @@ export async function reconcileDocument(options: ReconcileOptions): Promise<Reco
   // Before any boot, so a tenant's first instance comes up with its VXLAN already peered.
   options.network?.setPeers(peersByNetId(options.document));
   const named = documentInstances(options.document);
+  for (const n of named.values()) n.desired = options.runtime.desiredNow(n.ref, n.desired);
   const records = await options.runtime.list();
   const observed = observe(records, named);
   const { plan: planned, held } = fenced(

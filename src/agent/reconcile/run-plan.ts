@@ -1,6 +1,7 @@
 import { errorMessage, InternalError } from '../../core/errors.ts';
 import { GuestBusyError } from '../runtime/sleep-steps.ts';
 import { StalePlanError } from '../runtime/stale-plan.ts';
+import { WakeNotArmedError } from '../wake/wake-not-armed.ts';
 import type { DesiredStatus, InstanceStatus } from '../../core/model.ts';
 import type { PlanStep, ReconcilePlan } from '../../core/reconcile-plan.ts';
 import type { PutInstanceBody } from '../../contract/agent-api.ts';
@@ -76,9 +77,9 @@ export async function runPlan(run: PlanRun, plan: ReconcilePlan): Promise<Reconc
       }
     } catch (caught) {
       failed.add(instance);
-      if (caught instanceof GuestBusyError) {
+      if (caught instanceof GuestBusyError || caught instanceof WakeNotArmedError) {
         // Not a failure: the instance runs on as it was, and the next pass tries again.
-        run.logger?.warn({ instance, busy: caught.details }, 'sleep refused: the guest is busy');
+        run.logger?.warn({ instance, why: caught.message }, 'lowering refused; it keeps running');
         await finish(instance, (await statusOf(run, target.ref)) ?? 'running', caught.message);
         continue;
       }

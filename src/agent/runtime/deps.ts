@@ -14,6 +14,7 @@ import type { ImageSource } from './image-source.ts';
 import type { AgentLayout } from './layout.ts';
 import type { SecretSource } from './secret-source.ts';
 import type { FaultPoint } from '../../core/fault-points.ts';
+import type { WakeArming } from '../wake/wake-service.ts';
 
 export interface RuntimeTimeouts {
   /** Cold boot until the guest agent answers. */
@@ -60,4 +61,9 @@ export interface RuntimeDeps {
   fault?: (point: FaultPoint) => void;
   /** The agent's metrics: each lifecycle step is observed, scrapes read instance counters. */
   metrics?: AgentMetrics;
+  /**
+   * The node's wake on connect (agent/wake); absent: instances with service ports are never
+   * lowered (nothing would wake them).
+   */
+  wake?: WakeArming;
 }

@@ -1,6 +1,7 @@
 import { IllegalTransitionError, InternalError } from '../../core/errors.ts';
 import type { DesiredStatus } from '../../core/model.ts';
 import { planInstance } from '../../core/reconcile-plan.ts';
+import { desiredAfterWake } from '../../core/wake-arming.ts';
 import type { PlanStep } from '../../core/reconcile-plan.ts';
 import type { LocalAction, PutInstanceBody } from '../../contract/agent-api.ts';
 import type { ExecRequest } from '../../contract/guest-protocol-v2.ts';
@@ -27,6 +28,7 @@ import { StalePlanError } from './stale-plan.ts';
 import { requireHandle, save } from './step-context.ts';
 import { destroy, stop } from './stop-steps.ts';
 import { vmKey } from './vm-key.ts';
+import { lowering, raised } from './wake-steps.ts';
 import { failLyingGuests } from './guest-violations.ts';
 import { failExitedVmms, type Locked } from './vmm-exits.ts';
 
@@ -34,6 +36,8 @@ import { failExitedVmms, type Locked } from './vmm-exits.ts';
 export interface WorkloadSample {
   state: string;
   restarts: number;
+  /** How long its current run has lasted (when running and the guest says). */
+  runningForMs?: number;
 }
 
 export interface InstanceRef {
@@ -189,7 +193,13 @@ export class InstanceRuntime {
     if (record.status !== 'running' || !record.handle) return undefined;
     try {
       const workload = (await this.deps.guests.for(record.handle).status(2_000)).workload;
-      return workload ? { state: workload.state, restarts: workload.restarts } : undefined;
+      // The guest socket's path outlives a VM: one replaced since `record` was read (a
+      // rollout's restart) answered instead, and its sample must not carry the old revision.
+      const current = await this.deps.vms.get(record.key);
+      if (current?.handle?.pid !== record.handle.pid) return undefined;
+      if (!workload) return undefined;
+      const { state, restarts, running_for_ms: runningForMs } = workload;
+      return { state, restarts, ...(runningForMs !== undefined ? { runningForMs } : {}) };
     } catch {
       return undefined;
     }
@@ -204,6 +214,15 @@ export class InstanceRuntime {
     const locked: Locked = (key, work) => this.mutex.run(key, work);
     const exited = await failExitedVmms(this.deps, locked);
     return [...exited, ...(await failLyingGuests(this.deps, locked))];
+  }
+
+  /**
+   * What the instance should be now, given what its document says: one this node woke on a
+   * connection stays up a while whatever an older document says (core/wake-arming.ts).
+   */
+  desiredNow(ref: InstanceRef, desired: DesiredStatus): DesiredStatus {
+    const wokenAt = this.deps.wake?.wokenAt(this.keyOf(ref));
+    return desiredAfterWake(desired, wokenAt, this.deps.clock.now().getTime());
   }
 
   /** Runs `work` holding the instance's lock (recovery and stats use it). */
@@ -269,26 +288,29 @@ export class InstanceRuntime {
     step: Exclude<PlanStep, { kind: 'put' }>,
     force: boolean,
   ): Promise<VmRecord> {
+    const deps = this.deps;
     switch (step.kind) {
       case 'prepare':
-        return prepare(this.deps, record);
+        return prepare(deps, record);
       case 'boot':
-        return boot(this.deps, record);
+        return boot(deps, record);
       case 'resume':
-        return resume(this.deps, record);
+        return raised(deps, await resume(deps, record));
       case 'wake':
-        return wake(this.deps, record);
+        return raised(deps, await wake(deps, record));
       case 'drain':
-        await drain(this.deps, requireHandle(record), force);
-        return record;
+        return lowering(deps, record, async () => {
+          await drain(deps, requireHandle(record), force);
+          return record;
+        });
       case 'pause':
-        return pause(this.deps, record);
+        return lowering(deps, record, () => pause(deps, record));
       case 'sleep':
-        return sleep(this.deps, record, step.drained, force);
+        return lowering(deps, record, () => sleep(deps, record, step.drained, force));
       case 'stop':
-        return stop(this.deps, record);
+        return raised(deps, await stop(deps, record));
       case 'destroy':
-        return destroy(this.deps, record);
+        return raised(deps, await destroy(deps, record));
     }
   }
 

@@ -29,7 +29,7 @@ export const connect = defineCommand({
         break;
       }
     }
-    const view = connectView(tenant, pools, instances, openclaw);
+    const view = connectView(tenant, pools, instances, openclaw, client.baseUrl);
     return { data: view, human: connectBlocks(view) };
   },
 });

@@ -37,6 +37,7 @@ import { nodeJoinToken } from './node/join-token.ts';
 import { nodeList } from './node/list.ts';
 import { nodeStats } from './node/stats.ts';
 import { poolConfigGet, poolConfigList, poolConfigSet, poolConfigUnset } from './pool/config.ts';
+import { poolAutoscale } from './pool/autoscale.ts';
 import { poolBuild } from './pool/build.ts';
 import { poolCreate } from './pool/create.ts';
 import { poolDestroy } from './pool/destroy.ts';
@@ -79,6 +80,7 @@ export const allCommands: readonly CliCommand[] = [
   poolList,
   poolInfo,
   poolScale,
+  poolAutoscale,
   poolUpdate,
   poolBuild,
   poolRevisions,

@@ -6,6 +6,7 @@ import { InternalError, isMvmError } from '../../core/errors.ts';
 import type { InstanceView } from '../../contract/resources.ts';
 import { createApiClient, type ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import type { ServeSettings } from '../../coordinator/serve.ts';
+import { dashboardUrl } from '../views/connect-views.ts';
 
 export interface QuickstartSizes {
   running: number;
@@ -101,6 +102,10 @@ async function alreadyServing(url: string): Promise<boolean> {
   }
 }
 
+function dashboardLine(url: string, dataDir: string): string {
+  return `  dashboard: ${dashboardUrl(url)} (log in with the admin token in ${join(dataDir, 'admin.token')})`;
+}
+
 /**
  * The fleet-of-one: coordinator (embedded SQLite) and agent in this process, the demo tenant,
  * and one converge pass that boots real microVMs. Running it again changes nothing.
@@ -111,6 +116,7 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
   if (await alreadyServing(url)) {
     print(`a coordinator already answers at ${url}; leaving it as it is`);
     print(`look at it with: mvm instance list --tenant ${DEMO_TENANT}`);
+    print(dashboardLine(url, settings.dataDir));
     return {
       alreadyRunning: true,
       coordinatorUrl: url,
@@ -170,6 +176,7 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     const instances = await api.call('listInstances', { query: { tenant: DEMO_TENANT } });
     print('');
     print(`fleet-of-one ready: coordinator ${coordinator.url}, agent ${agent.socket}`);
+    print(dashboardLine(coordinator.url, settings.dataDir));
     if (!options.untilShutdown) {
       // --exit: the coordinator and agent stop with this command; the VMs keep running.
       print('  the coordinator stops now (--exit); `mvm quickstart` serves it again, adopting');

@@ -34,6 +34,8 @@ export interface ConnectView {
     node: string | null;
   }>;
   commands: Array<{ what: string; command: string }>;
+  /** The coordinator's web dashboard (docs/dashboard.md): log in with the same token. */
+  dashboard: string;
   /** When a gateway pool carries openclaw.json: where its Control UI is and how to log in. */
   openclaw?: OpenclawAccess;
 }
@@ -44,6 +46,11 @@ export interface OpenclawAccess {
   urls: string[];
   login: string;
   tunnel: string | null;
+}
+
+/** Where the coordinator at `coordinatorUrl` serves its web dashboard. */
+export function dashboardUrl(coordinatorUrl: string): string {
+  return `${coordinatorUrl.replace(/\/+$/, '')}/ui`;
 }
 
 /** How an operator reaches an OpenClaw gateway pool's instances (port 18789 on the tenant net). */
@@ -93,9 +100,11 @@ export function connectView(
   tenant: TenantDetailView,
   pools: readonly PoolDetailView[],
   instances: readonly InstanceView[],
-  openclaw?: OpenclawAccess,
+  openclaw: OpenclawAccess | undefined,
+  coordinatorUrl: string,
 ): ConnectView {
   return {
+    dashboard: dashboardUrl(coordinatorUrl),
     ...(openclaw ? { openclaw } : {}),
     tenant: tenant.id,
     network: {
@@ -147,6 +156,7 @@ export function connectBlocks(view: ConnectView): Block[] {
         ['subnet', n.subnet],
         ['bridge', `${n.bridge} (net ${n.netId})`],
         ['egress', n.egress],
+        ['dashboard', `${view.dashboard} (log in with your API token)`],
       ],
     },
     {

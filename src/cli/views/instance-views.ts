@@ -56,3 +56,15 @@ function brief(reason: string, max = 60): string {
   const line = reason.split('\n')[0] ?? reason;
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
+
+/** One change of `instance list --watch`, on one line, as kubectl get -w prints them. */
+export function instanceChangeLine(type: string, i: InstanceView): string {
+  return [
+    type.toUpperCase(),
+    instancePathOf(i),
+    i.status,
+    i.desiredStatus,
+    i.ip,
+    i.nodeId ?? '-',
+  ].join('  ');
+}

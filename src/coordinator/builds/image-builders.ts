@@ -1,3 +1,4 @@
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ContentStore } from '../../drivers/artifacts/content-store.ts';
 import {
@@ -32,6 +33,7 @@ export function coordinatorImages(options: CoordinatorImageOptions): ImageDeps {
   return {
     artifacts: new ContentStore(join(options.dataDir, 'artifacts')),
     uploads: (tenantId) => new ContentStore(join(options.dataDir, 'uploads', tenantId)),
+    uploadTenants: () => subdirectories(join(options.dataDir, 'uploads')),
     workDir: join(options.dataDir, 'builds'),
     builders: {
       dev: new DevImageBuilder(devImages),
@@ -49,4 +51,13 @@ export function coordinatorImages(options: CoordinatorImageOptions): ImageDeps {
       }),
     },
   };
+}
+
+/** The directories in `dir` (none when it does not exist yet). */
+async function subdirectories(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
 }

@@ -9,6 +9,8 @@ import type { ImageBuilders } from '../../ports/image-builder.ts';
 export interface ImageDeps {
   artifacts: ArtifactStore;
   uploads(tenantId: string): ArtifactStore;
+  /** The tenants that have an uploads store on disk (destroyed ones too). */
+  uploadTenants(): Promise<string[]>;
   builders: ImageBuilders;
   /** One directory per running build (its scratch files and its log as it grows). */
   workDir: string;

@@ -2,6 +2,7 @@ import type { AuditEvent } from '../../core/model.ts';
 import { advanceFollow, startFollow, type FollowState } from '../../core/event-follow.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { ServiceDeps } from './context.ts';
+import { pollingSse } from './sse-poll.ts';
 
 export interface EventStreamSettings {
   /** How often a follower reads the log. */
@@ -44,50 +45,32 @@ export class EventStreamService {
     const filter = tenantId === undefined ? {} : { tenantId };
     const start =
       afterId ?? (await this.deps.store.audit.list({ ...filter, limit: 1 }))[0]?.id ?? 0;
-    const encoder = new TextEncoder();
-    const { pollMs, settleMs, keepaliveMs } = this.settings;
-    const store = this.deps.store;
-    const clock = this.deps.clock;
+    const { settleMs } = this.settings;
+    const { store, clock } = this.deps;
     let state: FollowState = startFollow(start);
-    let timer: NodeJS.Timeout | undefined;
-    let lastWrite = Date.now();
-    const stop = () => clearTimeout(timer);
-    return new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        const tick = async (): Promise<void> => {
-          if (signal.aborted) return controller.close();
-          try {
-            const read = await store.audit.since({
-              ...filter,
-              afterId: state.lowWater,
-              limit: READ_LIMIT,
-            });
-            const step = advanceFollow(
-              state,
-              read.map((e) => e.id),
-              clock.now().getTime(),
-              settleMs,
-            );
-            state = step.next;
-            const byId = new Map(read.map((e) => [e.id, e]));
-            const text = step.send.map((id) => frame(byId.get(id) as AuditEvent)).join('');
-            // Events, or a comment once the stream has been quiet for keepaliveMs.
-            const out =
-              text !== '' || Date.now() - lastWrite < keepaliveMs ? text : ': keepalive\n\n';
-            if (out !== '') {
-              controller.enqueue(encoder.encode(out));
-              lastWrite = Date.now();
-            }
-          } catch (err) {
-            this.deps.logger?.warn({ err }, 'event stream read failed; retrying');
-          }
-          timer = setTimeout(() => void tick(), pollMs);
-        };
-        controller.enqueue(encoder.encode(': following audit events\n\n'));
-        signal.addEventListener('abort', stop, { once: true });
-        void tick();
-      },
-      cancel: stop,
+    const read = async (): Promise<string> => {
+      const events = await store.audit.since({
+        ...filter,
+        afterId: state.lowWater,
+        limit: READ_LIMIT,
+      });
+      const step = advanceFollow(
+        state,
+        events.map((e) => e.id),
+        clock.now().getTime(),
+        settleMs,
+      );
+      state = step.next;
+      const byId = new Map(events.map((e) => [e.id, e]));
+      return step.send.map((id) => frame(byId.get(id) as AuditEvent)).join('');
+    };
+    return pollingSse({
+      ...this.settings,
+      hello: 'following audit events',
+      read,
+      signal,
+      what: 'event stream',
+      ...(this.deps.logger ? { logger: this.deps.logger } : {}),
     });
   }
 }

@@ -1,5 +1,6 @@
 import { planIdle, type IdleChange } from '../../core/idle-pass.ts';
-import type { Instance, Pool } from '../../core/model.ts';
+import { withinQueueFloor } from '../../core/jobs/queue-wake.ts';
+import type { FleetNode, Instance, Pool } from '../../core/model.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { AfterWrite } from './after-write.ts';
 import type { ServiceDeps } from './context.ts';
@@ -11,6 +12,17 @@ export interface IdlePassResult {
   changed: Array<{ instance: string; to: string; reason: IdleChange['reason'] }>;
   /** Epoch ms of the next step that may fall due; absent when nothing is pending. */
   recheckAt?: number;
+}
+
+/**
+ * Whether an instance's node traps connections to its lowered instances (its heartbeats say
+ * so): only there may an instance of a pool with service ports be lowered.
+ */
+async function wakeArmedOn(nodes: Promise<FleetNode[]>): Promise<(i: Instance) => boolean> {
+  const armed = new Set(
+    (await nodes).filter((n) => n.usage?.wakeOnConnect === true).map((n) => n.id),
+  );
+  return (instance) => instance.nodeId !== null && armed.has(instance.nodeId);
 }
 
 const hasIdlePolicy = (pool: Pool) => pool.idleWarmAfterSecs > 0 || pool.idleSleepAfterSecs > 0;
@@ -32,9 +44,12 @@ export class IdleService {
     const pools = (await this.deps.store.pools.list()).filter(hasIdlePolicy);
     const changed: IdlePassResult['changed'] = [];
     const due: number[] = [];
+    if (pools.length === 0) return { changed };
+    const armed = await wakeArmedOn(this.deps.store.nodes.list());
     for (const pool of pools) {
       const ref = { tenantId: pool.tenantId, poolId: pool.id };
-      const seen = planIdle(pool, await this.deps.store.instances.list(ref), this.nowMs());
+      const instances = await this.deps.store.instances.list(ref);
+      const seen = planIdle(pool, instances, this.nowMs(), armed);
       if (seen.recheckAt !== undefined) due.push(seen.recheckAt);
       if (seen.changes.length > 0) changed.push(...(await this.apply(ref)));
     }
@@ -56,10 +71,13 @@ export class IdleService {
       const pool = await repos.pools.get(ref.tenantId, ref.poolId);
       if (!pool) return [];
       const instances = await repos.instances.list(ref);
-      const plan = planIdle(pool, instances, this.nowMs());
+      const plan = planIdle(pool, instances, this.nowMs(), await wakeArmedOn(repos.nodes.list()));
+      const changes = pool.queueScale
+        ? withinQueueFloor(plan.changes, instances, pool.queueScale.min)
+        : plan.changes;
       const at = this.deps.clock.now().toISOString();
       const out: IdlePassResult['changed'] = [];
-      for (const change of plan.changes) {
+      for (const change of changes) {
         const instance = instances.find((i) => i.id === change.id);
         if (instance) out.push(await this.applyOne(repos, instance, change, at));
       }

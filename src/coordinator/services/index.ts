@@ -11,12 +11,14 @@ import type { ServiceDeps } from './context.ts';
 import { DesiredService } from './desired-service.ts';
 import { ExecService, type ExecTimeouts } from './exec-service.ts';
 import { IdleService } from './idle-service.ts';
+import { QueueWakeService } from './queue-wake-service.ts';
 import { InstanceService } from './instance-service.ts';
 import { defaultJobSettings, JobService, type JobSettings } from './job-service.ts';
 import { JournalService } from './journal-service.ts';
 import { JoinService, type JoinDeps } from './join-service.ts';
 import { MetricsService } from './metrics-service.ts';
 import { EventStreamService } from './event-stream.ts';
+import { InstanceWatchService } from './instance-watch.ts';
 import { CoordinatorMetrics } from '../metrics/coordinator-metrics.ts';
 import { NodeHealthService, type NodeHealthDeps } from './node-health-service.ts';
 import { NodeService } from './node-service.ts';
@@ -47,8 +49,12 @@ export interface Services {
   rechecks: RecheckTimer;
   /** The pools' idle policies, applied by a periodic pass (idle-loop.ts). */
   idle: IdleService;
+  /** Queue-driven pools: queued jobs raise idle-lowered workers (run with the idle pass). */
+  queueWake: QueueWakeService;
   join: JoinService;
-  events: { list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]> };
+  events: {
+    list(filter: { tenantId?: string; limit: number; beforeId?: number }): Promise<AuditEvent[]>;
+  };
   /** Agents' reports of their disks and VMs (read side). */
   reports: ReportService;
   secrets: SecretService;
@@ -61,6 +67,8 @@ export interface Services {
   nodeArtifacts: NodeArtifactService;
   /** `mvm events --follow`: audit events as server-sent events. */
   eventStream: EventStreamService;
+  /** `mvm instance list --watch`: instance changes as server-sent events. */
+  instanceWatch: InstanceWatchService;
   /** What /v1/metrics answers, and the process's own histograms (API, scheduler). */
   metrics: MetricsService;
   /** Runs builds in the background; close() stops it (serve.ts). Absent without images. */
@@ -116,6 +124,7 @@ export function createServices(
     health: new NodeHealthService(deps, after, (node) => desired.issue(node)),
     rechecks,
     idle: new IdleService(deps, after),
+    queueWake: new QueueWakeService(deps, after),
     join: new JoinService(deps, after),
     events: { list: (filter) => deps.store.audit.list(filter) },
     reports: new ReportService(deps),
@@ -128,6 +137,7 @@ export function createServices(
     nodeArtifacts: new NodeArtifactService(deps, deps.images),
     metrics,
     eventStream: new EventStreamService(deps),
+    instanceWatch: new InstanceWatchService(deps),
     buildRunner,
     rollouts: new RolloutService(deps, after),
   };

@@ -2,12 +2,17 @@ import { DEV_REVISION } from '../../core/revision.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError } from '../../core/errors.ts';
 import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
 import { checkQuotas } from '../../core/quotas.ts';
-import type { InstanceAction, InstanceActionRequest } from '../../contract/requests.ts';
+import type {
+  InstanceAction,
+  InstanceActionRequest,
+  WakeReportRequest,
+} from '../../contract/requests.ts';
 import type { InstanceFilter, InstanceKey, Repos, TenantRecord } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { loadTenant, usageOf } from './tenant-service.ts';
+import { reportWake } from './wake-report.ts';
 
 export interface StatusReport {
   status: InstanceStatus;
@@ -196,6 +201,11 @@ export class InstanceService {
       if (removed) await repos.instances.delete(key);
       return { instance: updated, removed };
     });
+  }
+
+  /** A node woke the instance on a connection (services/wake-report.ts). */
+  reportWake(nodeId: string, key: InstanceKey, report: WakeReportRequest): Promise<Instance> {
+    return reportWake(this.deps, this.after, nodeId, key, report);
   }
 
   /** A revision the agent reports that differs from the stored one and the pool knows. */

@@ -109,13 +109,22 @@ export class JobService {
     return { job: jobView(result.job), created: result.created };
   }
 
-  async list(tenantId: string, query: { pool?: string; state?: JobState; limit?: number }) {
+  async list(
+    tenantId: string,
+    query: {
+      pool?: string;
+      state?: JobState;
+      limit?: number;
+      before?: { createdAt: string; id: string };
+    },
+  ) {
     await loadTenant(this.deps.store, tenantId);
     const jobs = await this.deps.store.jobs.list({
       tenantId,
       ...(query.pool !== undefined ? { poolId: query.pool } : {}),
       ...(query.state !== undefined ? { state: query.state } : {}),
       limit: query.limit ?? DEFAULT_LIST_LIMIT,
+      ...(query.before !== undefined ? { before: query.before } : {}),
     });
     return jobs.map(jobView);
   }

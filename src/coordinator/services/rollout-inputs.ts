@@ -7,6 +7,9 @@ import type { Repos } from '../../ports/store.ts';
 /** Workload restarts on the new revision that count as a crash loop. */
 export const CRASH_LOOP_RESTARTS = 3;
 
+/** A workload run this long counts as stable (the guest's workload service resets its backoff then too). */
+export const WORKLOAD_STABLE_MS = 10_000;
+
 /** The planner's settings for a rollout as it stands (forwards, or back to `from`). */
 export function settingsOf(rollout: Rollout): RolloutSettings {
   const back = rollout.state === 'rolling-back';
@@ -17,6 +20,7 @@ export function settingsOf(rollout: Rollout): RolloutSettings {
     maxUnavailable: rollout.maxUnavailable,
     readyTimeoutMs: rollout.readyTimeoutMs,
     maxRestarts: CRASH_LOOP_RESTARTS,
+    stableMs: WORKLOAD_STABLE_MS,
     includeSleeping: rollout.includeSleeping,
   };
 }

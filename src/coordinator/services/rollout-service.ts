@@ -1,5 +1,6 @@
 import { ConflictError } from '../../core/errors.ts';
 import { DEV_REVISION } from '../../core/revision.ts';
+import { previousOf, rollbackTarget } from '../../core/rollout-back.ts';
 import {
   isActive,
   nextState,
@@ -35,7 +36,8 @@ const SYSTEM: Principal = { kind: 'admin', tokenName: 'rollout' };
  * Rollouts: `start` switches the pool's revision and opens a record; `tick` (a timer on every
  * replica, and after each start) asks the planner for the next step and applies it: pins
  * instances to the target (their nodes restart them on it), turns a failed rollout back, ends a
- * finished one. `rollback` turns a running rollout back, or returns a finished one to `from`.
+ * finished one. `rollback` turns a running rollout back, or returns a finished one to `from`
+ * (after one that turned back by itself, to the revision before: see core/rollout-back.ts).
  */
 export class RolloutService {
   constructor(
@@ -69,6 +71,7 @@ export class RolloutService {
         state: 'running',
         from: pool.revision ?? DEV_REVISION,
         to: asked.revision,
+        previous: previousOf(current, pool.revision ?? DEV_REVISION),
         canary: asked.canary,
         maxUnavailable: asked.maxUnavailable,
         includeSleeping: asked.includeSleeping,
@@ -243,13 +246,17 @@ function turnedBack(current: Rollout | undefined, pool: Pool, actor: string, at:
     };
   }
   const now = pool.revision ?? DEV_REVISION;
-  if (current?.state !== 'done' || current.to !== now || current.from === now) {
+  const back = rollbackTarget(current, now);
+  if (!current || back.kind === 'none') {
     throw new ConflictError(
       `${label} has no previous revision to return to: no finished rollout brought it to ${now}; pick one with 'mvm pool rollout ${label} --revision R' ('mvm pool revisions ${label}')`,
     );
   }
   return {
     ...current,
+    from: back.from,
+    to: back.to,
+    previous: back.previous,
     state: 'rolling-back',
     canariesDone: true,
     progress: { total: 0, ready: 0, replacing: 0 },

@@ -26,9 +26,14 @@ export class KyselyAuditRepo implements AuditRepo {
   }
 
   /** Newest first (by id, which only grows), at most `limit` events. */
-  async list(filter: { tenantId?: string; limit: number }): Promise<AuditEvent[]> {
+  async list(filter: {
+    tenantId?: string;
+    limit: number;
+    beforeId?: number;
+  }): Promise<AuditEvent[]> {
     let query = this.db.selectFrom('audit_events').selectAll();
     if (filter.tenantId !== undefined) query = query.where('tenant_id', '=', filter.tenantId);
+    if (filter.beforeId !== undefined) query = query.where('id', '<', filter.beforeId);
     const rows = await query.orderBy('id', 'desc').limit(Math.max(0, filter.limit)).execute();
     return rows.map(fromRow);
   }

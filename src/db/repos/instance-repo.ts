@@ -40,6 +40,18 @@ export class KyselyInstanceRepo implements InstanceRepo {
     if (filter.tenantId !== undefined) query = query.where('tenant_id', '=', filter.tenantId);
     if (filter.poolId !== undefined) query = query.where('pool_id', '=', filter.poolId);
     if (filter.nodeId !== undefined) query = query.where('node_id', '=', filter.nodeId);
+    if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+    const after = filter.after;
+    if (after !== undefined) {
+      query = query.where((eb) =>
+        eb(
+          eb.refTuple('tenant_id', 'pool_id', 'id'),
+          '>',
+          eb.tuple(after.tenantId, after.poolId, after.instanceId),
+        ),
+      );
+    }
+    if (filter.limit !== undefined) query = query.limit(filter.limit);
     const rows = await query.orderBy('tenant_id').orderBy('pool_id').orderBy('id').execute();
     return rows.map(fromRow);
   }

@@ -73,6 +73,12 @@ export class KyselyJobRepo implements JobRepo {
     if (filter.tenantId !== undefined) query = query.where('tenant_id', '=', filter.tenantId);
     if (filter.poolId !== undefined) query = query.where('pool_id', '=', filter.poolId);
     if (filter.state !== undefined) query = query.where('state', '=', filter.state);
+    const before = filter.before;
+    if (before !== undefined) {
+      query = query.where((eb) =>
+        eb(eb.refTuple('created_at', 'id'), '<', eb.tuple(before.createdAt, before.id)),
+      );
+    }
     const rows = await query
       .orderBy('created_at', 'desc')
       .orderBy('id', 'desc')

@@ -112,6 +112,10 @@ function patchColumns(patch: PoolPatch): Updateable<PoolsTable> {
   if (patch.idleSleepAfterSecs !== undefined)
     columns.idle_sleep_after_secs = patch.idleSleepAfterSecs;
   if (patch.servicePorts !== undefined) columns.service_ports = JSON.stringify(patch.servicePorts);
+  if (patch.queueScale !== undefined) {
+    columns.queue_min = patch.queueScale?.min ?? null;
+    columns.queue_max = patch.queueScale?.max ?? null;
+  }
   return columns;
 }
 
@@ -137,6 +141,8 @@ function toRow(p: Pool): PoolRow {
     idle_warm_after_secs: p.idleWarmAfterSecs,
     idle_sleep_after_secs: p.idleSleepAfterSecs,
     service_ports: JSON.stringify(p.servicePorts),
+    queue_min: p.queueScale?.min ?? null,
+    queue_max: p.queueScale?.max ?? null,
     created_at: p.createdAt,
     updated_at: p.updatedAt,
     version: p.version,
@@ -163,6 +169,8 @@ function fromRow(r: PoolRow): Pool {
     idleWarmAfterSecs: r.idle_warm_after_secs,
     idleSleepAfterSecs: r.idle_sleep_after_secs,
     servicePorts: portsOf(r.service_ports),
+    queueScale:
+      r.queue_min === null || r.queue_max === null ? null : { min: r.queue_min, max: r.queue_max },
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: r.version,

@@ -2,6 +2,8 @@ import type { z } from 'zod';
 import { fillPath, routes } from '../../contract/api.ts';
 import type { JsonRouteName, RouteDef, Routes } from '../../contract/api.ts';
 import { errorBodySchema } from '../../contract/common.ts';
+import { REQUEST_ID_HEADER, requestIdFrom } from '../../core/request-id.ts';
+import { DEFAULT_PAGE_LIMIT, wantsPage, type PageQuery } from '../../contract/paging.ts';
 import { errorCodeOfStatus } from '../../contract/http-status.ts';
 import {
   errorFromWire,
@@ -32,10 +34,18 @@ export type CallInput<N extends JsonRouteName> = ([Part<N, 'params'>] extends [n
 
 export type CallOutput<N extends JsonRouteName> = z.output<Route<N>['response']>;
 
+/** List routes, which answer one page when asked for one (contract/paging.ts). */
+export type PagedRouteName = {
+  [K in JsonRouteName]: Routes[K] extends { page: z.ZodType } ? K : never;
+}[JsonRouteName];
+export type PageOutput<N extends PagedRouteName> = z.output<Routes[N]['page']>;
+
 /** Per call: a caller's cancellation, and a deadline other than the client's default (0: none). */
 export interface CallOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** The X-Request-Id to send (the coordinator logs it with the request); default: a fresh one. */
+  requestId?: string;
 }
 
 /** A byte route's call: the bytes to send (upload routes) and extra headers (Range). */
@@ -51,6 +61,12 @@ export interface ApiClient {
     input: CallInput<N>,
     options?: CallOptions,
   ): Promise<CallOutput<N>>;
+  /** One page of a list route; `query.limit` and `query.cursor` choose it (pages.ts follows them). */
+  page<N extends PagedRouteName>(
+    name: N,
+    input: CallInput<N>,
+    options?: CallOptions,
+  ): Promise<PageOutput<N>>;
   /**
    * Calls a route whose body or answer is bytes (contract/api.ts `stream`) and returns the
    * Response once its status is a success, its body unread; a failure is an MvmError.
@@ -79,7 +95,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const send = options.fetch ?? ((request: Request) => fetch(request));
   const timeoutMs = options.timeoutMs ?? 30_000;
-  return {
+  const client: ApiClient = {
     baseUrl,
     async call<N extends JsonRouteName>(
       name: N,
@@ -90,10 +106,23 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       const deadline = call.timeoutMs ?? timeoutMs;
       const timeout = AbortSignal.timeout(deadline);
       const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
-      const request = buildRequest(baseUrl, route, input as LooseInput, options.token, signal);
+      const request = buildRequest(baseUrl, route, input as LooseInput, options.token, signal, {
+        ...(call.requestId !== undefined ? { requestId: call.requestId } : {}),
+      });
       const response = await exchange(send, request, baseUrl, deadline);
       const text = await readBody(response, route, baseUrl, deadline);
-      return readResponse(route, response, parseJson(text), name, baseUrl) as CallOutput<N>;
+      // A list asked for a page is answered with one: its shape is the route's `page`.
+      const paged = route.page !== undefined && wantsPage(input.query as PageQuery | undefined);
+      const shape = paged && route.page ? route.page : route.response;
+      const json = parseJson(text);
+      // A server that answered the whole list anyway: that list is the one and last page.
+      const answer = paged && Array.isArray(json) ? { items: json, nextCursor: null } : json;
+      return readResponse(shape, response, answer, name, baseUrl) as CallOutput<N>;
+    },
+    async page<N extends PagedRouteName>(name: N, input: CallInput<N>, call: CallOptions = {}) {
+      const query = { limit: DEFAULT_PAGE_LIMIT, ...(input.query as object | undefined) };
+      const answer: unknown = await client.call(name, { ...input, query } as CallInput<N>, call);
+      return answer as PageOutput<N>;
     },
     async open<N extends JsonRouteName>(name: N, input: CallInput<N>, call: OpenOptions = {}) {
       const route: RouteDef = routes[name];
@@ -117,6 +146,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       throw errorFromResponse(response, parseJson(text), baseUrl);
     },
   };
+  return client;
 }
 
 function issuesOf(part: string, error: z.ZodError): string[] {
@@ -152,7 +182,7 @@ function buildRequest(
   input: LooseInput,
   token: string | undefined,
   signal: AbortSignal,
-  bytes: Pick<OpenOptions, 'body' | 'headers'> = {},
+  bytes: Pick<OpenOptions, 'body' | 'headers' | 'requestId'> = {},
 ): Request {
   const problems: string[] = [];
   const params = check(route.params, input.params, '', problems) as
@@ -168,7 +198,12 @@ function buildRequest(
   }
   const search = new URLSearchParams(query).toString();
   const url = `${baseUrl}/v1${fillPath(route.path, params ?? {})}${search === '' ? '' : `?${search}`}`;
-  const headers: Record<string, string> = { accept: 'application/json', ...bytes.headers };
+  const headers: Record<string, string> = {
+    accept: 'application/json',
+    [REQUEST_ID_HEADER]:
+      bytes.requestId ?? requestIdFrom(crypto.getRandomValues(new Uint8Array(8))),
+    ...bytes.headers,
+  };
   if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (bytes.body !== undefined) headers['content-type'] = 'application/octet-stream';
@@ -266,14 +301,14 @@ function parseJson(text: string): unknown {
 }
 
 function readResponse(
-  route: RouteDef,
+  shape: z.ZodType,
   response: Response,
   json: unknown,
   name: string,
   baseUrl: string,
 ): unknown {
   if (!response.ok) throw errorFromResponse(response, json, baseUrl);
-  const parsed = route.response.safeParse(json);
+  const parsed = shape.safeParse(json);
   if (!parsed.success) {
     throw new InternalError(
       `the coordinator's answer to ${name} does not match this CLI's contract; are the CLI and coordinator the same version?`,
@@ -285,9 +320,11 @@ function readResponse(
 
 function errorFromResponse(response: Response, json: unknown, baseUrl: string): MvmError {
   const body = errorBodySchema.safeParse(json);
+  // The id the coordinator logged the request under: what to look for in its log.
+  const requestId = response.headers.get(REQUEST_ID_HEADER);
   if (body.success) {
     const { code, message, details } = body.data.error;
-    return errorFromWire(code, message, details);
+    return errorFromWire(code, message, requestId === null ? details : { ...details, requestId });
   }
   const code = errorCodeOfStatus(response.status);
   return new MvmError(

@@ -20,6 +20,8 @@ import { silentLogger } from '../../ports/logger.ts';
 import type { Logger } from '../../ports/logger.ts';
 import { DEFAULT_CACHE_DIR, makeStagingDir, publishDir } from './cache-dir.ts';
 import { ensureGuestAgent } from './guest-agent-binary.ts';
+import { executorPayload } from './executor-payload.ts';
+import type { CpioEntry } from './cpio-newc.ts';
 import { MVM_INIT_PATH } from './guest-channels.ts';
 import { ensureInitDrive, initDrivePath } from './init-drive.ts';
 import { buildInitramfs } from './initramfs.ts';
@@ -58,6 +60,11 @@ export interface BuildDevImageOptions {
   kernel?: DevKernelOptions;
   /** Modules to load at boot (their dependencies are added). */
   modules?: readonly string[];
+  /**
+   * A worker image: add Node and the job executor under /opt/mvm-executor (executor-payload.ts;
+   * about 100 MB more rootfs). `nodePath` picks the Node binary (default: this process's).
+   */
+  executor?: { nodePath?: string };
 }
 
 interface Inputs {
@@ -70,6 +77,8 @@ interface Inputs {
   /** The static version-2 agent, compiled from src/guest/agent. */
   agent: Buffer;
   modules: Array<{ name: string; data: Buffer }>;
+  /** The worker image's extra rootfs entries (Node, the executor); empty for a plain image. */
+  extra: CpioEntry[];
 }
 
 const CMDLINE_BASE = 'console=ttyS0 quiet panic=-1';
@@ -130,7 +139,10 @@ async function gatherInputs(cacheDir: string, options: BuildDevImageOptions): Pr
     ...(options.guestCc ? { cc: options.guestCc } : {}),
   });
   const agent = await readFile(binary.path);
-  return { kernel, busybox, applets, initrdInit, mvmInit, agentSh, agent, modules };
+  const extra = options.executor
+    ? await executorPayload({ runner: options.runner, ...options.executor })
+    : [];
+  return { kernel, busybox, applets, initrdInit, mvmInit, agentSh, agent, modules, extra };
 }
 
 /** Busybox-as-PID-1 in an initramfs has no dynamic loader to run with. */
@@ -172,6 +184,7 @@ function hashInputs(inputs: Inputs): string {
   hash.update(inputs.kernel.version).update(inputs.busybox).update(inputs.applets.join(','));
   hash.update(inputs.initrdInit).update(inputs.mvmInit).update(inputs.agentSh).update(inputs.agent);
   for (const mod of inputs.modules) hash.update(mod.name).update(mod.data);
+  if (inputs.extra.length > 0) hash.update(hashEntries(inputs.extra));
   return hash.digest('hex');
 }
 
@@ -181,7 +194,7 @@ async function buildImage(
   runner: ProcessRunner,
 ): Promise<DevImage> {
   const initrd = buildInitramfs({ ...inputs, init: inputs.initrdInit });
-  const tree = rootfsEntries(inputs);
+  const tree = [...rootfsEntries(inputs), ...inputs.extra];
   const initDrive = await ensureInitDrive(cacheDir, runner, { ...inputs, init: inputs.mvmInit });
   const kernelSha = await sha256File(inputs.kernel.vmlinux);
   const initrdSha = createHash('sha256').update(initrd).digest('hex');

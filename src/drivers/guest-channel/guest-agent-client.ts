@@ -241,20 +241,32 @@ export class GuestAgentClient {
     return conn;
   }
 
-  private connection(
+  /**
+   * The open connection, or one opened within `timeoutMs`. Callers share one open under way;
+   * one that another caller began with a shorter deadline (a 2 s status probe while a boot
+   * waits 90 s for the guest) does not end this caller's wait: it opens again with its own.
+   */
+  private async connection(
     timeoutMs = this.options.connectTimeoutMs ?? this.requestTimeout(),
   ): Promise<AgentConnection> {
-    if (this.violated !== undefined) {
-      return Promise.reject(
-        new HostError(
+    const deadline = this.clock.now().getTime() + timeoutMs;
+    for (;;) {
+      if (this.violated !== undefined) {
+        throw new HostError(
           `the guest agent on ${this.transport.describe} broke the protocol (${this.violated}); nothing it says is believed until the instance is started again`,
           { violation: this.violated },
-        ),
-      );
+        );
+      }
+      if (this.conn && !this.conn.closed) return this.conn;
+      const left = deadline - this.clock.now().getTime();
+      const mine = this.opening === undefined;
+      this.opening ??= this.open(left).finally(() => (this.opening = undefined));
+      try {
+        return await this.opening;
+      } catch (error) {
+        if (mine || deadline - this.clock.now().getTime() <= 0) throw error;
+      }
     }
-    if (this.conn && !this.conn.closed) return Promise.resolve(this.conn);
-    this.opening ??= this.open(timeoutMs).finally(() => (this.opening = undefined));
-    return this.opening;
   }
 
   private onViolation(reason: string): void {

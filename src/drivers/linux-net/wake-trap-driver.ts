@@ -1,6 +1,7 @@
 import {
   armScript,
   disarmScript,
+  forgetScripts,
   WAKE_SYN_COUNTER,
   WAKE_TABLE,
   wakeRulesScript,
@@ -65,6 +66,18 @@ export class WakeTrapDriver {
   /** Lets a woken instance's traffic through again; connections already held live on. */
   async disarm(bridge: string, ip: string, entries: readonly TrapEntry[]): Promise<void> {
     await this.net.nftScript(disarmScript(bridge, ip, entries));
+    await this.net.ip(['neigh', 'del', 'proxy', ip, 'dev', bridge]).catch(() => undefined);
+    await this.net.ip(['route', 'del', `${ip}/32`, 'dev', WAKE_DUMMY]).catch(() => undefined);
+  }
+
+  /**
+   * Removes an address's trap whatever is left of it (a disarm after the agent restarted, or
+   * before arming again): the elements one by one, absent ones skipped, then ARP and route.
+   */
+  async forget(bridge: string, ip: string, ports: readonly number[]): Promise<void> {
+    for (const script of forgetScripts(bridge, ip, ports)) {
+      await this.net.nftScript(script).catch(() => undefined);
+    }
     await this.net.ip(['neigh', 'del', 'proxy', ip, 'dev', bridge]).catch(() => undefined);
     await this.net.ip(['route', 'del', `${ip}/32`, 'dev', WAKE_DUMMY]).catch(() => undefined);
   }

@@ -1,3 +1,4 @@
+import { encodeCursor } from '../../../src/core/page-cursor.ts';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -177,7 +178,16 @@ function baselines(instance: string, csrPem: string, job: string): FuzzApp['base
     },
     scalePool: { params: pool, body: { running: 2, warm: 0, sleeping: 0, expectedVersion: 1 } },
     destroyPool: { params: pool, query: { force: 'true' } },
-    listInstances: { query: { tenant: TENANT, pool: POOL, node: NODE } },
+    listInstances: {
+      query: {
+        tenant: TENANT,
+        pool: POOL,
+        node: NODE,
+        status: 'running',
+        limit: '5',
+        cursor: encodeCursor([TENANT, POOL, 'a']),
+      },
+    },
     getInstance: { params: { ...pool, instance } },
     instanceAction: { params: { ...pool, instance }, body: { action: 'warm', expectedVersion: 1 } },
     getNode: { params: node },
@@ -188,6 +198,10 @@ function baselines(instance: string, csrPem: string, job: string): FuzzApp['base
     reportInstanceStatus: {
       params: { ...node, ...pool, instance },
       body: { status: 'failed', expectedStatus: 'created', failureReason: 'boot\nfailed' },
+    },
+    reportInstanceWake: {
+      params: { ...node, ...pool, instance },
+      body: { trigger: 'connect', port: 8080, from: '10.240.1.3', source: 'tenant' },
     },
     nodeHeartbeat: {
       params: node,
@@ -218,7 +232,7 @@ function baselines(instance: string, csrPem: string, job: string): FuzzApp['base
     joinNode: { body: { ...facts, token: 'mvmj_not-a-token', nodeId: 'fz-join', csrPem } },
     rotateNodeCertificate: { params: node, body: { csrPem } },
     revokeNode: { params: node },
-    listEvents: { query: { tenant: TENANT, last: '10' } },
+    listEvents: { query: { tenant: TENANT, last: '10', limit: '5', cursor: encodeCursor(['99']) } },
     getNodeReport: { params: node },
     getInstanceStats: { params: { ...pool, instance } },
     listSecrets: { params: tenant, query: { pool: POOL } },
@@ -298,6 +312,6 @@ export function notToSend(route: RouteName, query: Record<string, string>, body:
   if (route === 'reportInstanceStatus' && fields.status === 'destroyed') return true;
   if (route === 'claimJobs' && Number(fields.waitMs ?? 0) > 50) return true;
   // A stream of events that ends only when the client goes away.
-  if (route === 'followEvents') return true;
+  if (route === 'followEvents' || route === 'watchInstances') return true;
   return route === 'watchNodeDesired' && Number(query.waitMs ?? 0) > 50;
 }

@@ -150,7 +150,10 @@ export function answerProblem(
   if (answer.status >= 500) return `answered ${answer.status}`;
   if (answer.status < 300) {
     if (!valid) return `an invalid request succeeded (${answer.status})`;
-    const shape = routes[request.route].response.safeParse(answer.json);
+    const def: RouteDef = routes[request.route];
+    // A list asked for a page (limit or cursor) answers one (contract/paging.ts).
+    const paged = 'limit' in request.query || 'cursor' in request.query;
+    const shape = (paged && def.page ? def.page : def.response).safeParse(answer.json);
     return shape.success ? undefined : 'succeeded with an answer outside the contract';
   }
   if (answer.status < 400) return `answered ${answer.status}`;

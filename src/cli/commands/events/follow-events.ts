@@ -1,7 +1,7 @@
-import { createParser } from 'eventsource-parser';
 import { auditEventSchema } from '../../../contract/resources.ts';
 import type { AuditEventView } from '../../../contract/resources.ts';
 import type { ApiClient } from '../../../drivers/coordinator-api/api-client.ts';
+import { readServerSentEvents } from '../../../drivers/coordinator-api/sse.ts';
 
 /**
  * Reads the coordinator's event stream (server-sent events) from `after`, handing each audit
@@ -14,16 +14,7 @@ export async function followEvents(
   onEvent: (event: AuditEventView) => void,
 ): Promise<void> {
   const response = await client.open('followEvents', { query }, { signal, timeoutMs: 0 });
-  const parser = createParser({
-    onEvent: (message) => {
-      if (message.event === 'audit') onEvent(auditEventSchema.parse(JSON.parse(message.data)));
-    },
+  await readServerSentEvents(response, signal, (event, data) => {
+    if (event === 'audit') onEvent(auditEventSchema.parse(JSON.parse(data)));
   });
-  const decoder = new TextDecoder();
-  try {
-    for await (const chunk of response.body ?? [])
-      parser.feed(decoder.decode(chunk, { stream: true }));
-  } catch (error) {
-    if (!signal.aborted) throw error;
-  }
 }

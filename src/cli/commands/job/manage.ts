@@ -20,12 +20,13 @@ export const jobList = defineCommand({
   },
   output: 'data',
   async handler(ctx, args, opts) {
-    const jobs = await ctx.client().call('listJobs', {
+    // The newest jobs: one page of --last (the server's default list is 100).
+    const { items: jobs } = await ctx.client().page('listJobs', {
       params: { tenant: args.tenant },
       query: {
         ...(opts.pool === undefined ? {} : { pool: opts.pool }),
         ...(opts.state === undefined ? {} : { state: opts.state }),
-        ...(opts.last === undefined ? {} : { limit: opts.last }),
+        limit: opts.last ?? 100,
       },
     });
     return { data: jobs, human: [jobTable(jobs, 'no jobs')] };

@@ -1,3 +1,4 @@
+import { listAll } from '../../../drivers/coordinator-api/pages.ts';
 import { defineCommand } from '../../command.ts';
 import { nodeTable } from '../../views/node-views.ts';
 
@@ -8,7 +9,7 @@ export const nodeList = defineCommand({
   options: {},
   output: 'data',
   async handler(ctx) {
-    const nodes = await ctx.client().call('listNodes', {});
+    const nodes = await listAll(ctx.client(), 'listNodes', {});
     return { data: nodes, human: [nodeTable(nodes, new Date())] };
   },
 });

@@ -1,3 +1,4 @@
+import { listAll } from '../../../drivers/coordinator-api/pages.ts';
 import { arg, defineCommand } from '../../command.ts';
 import { id } from '../../values.ts';
 import { poolTable } from '../../views/pool-views.ts';
@@ -9,7 +10,7 @@ export const poolList = defineCommand({
   options: {},
   output: 'data',
   async handler(ctx, args) {
-    const pools = await ctx.client().call('listPools', { params: { tenant: args.tenant } });
+    const pools = await listAll(ctx.client(), 'listPools', { params: { tenant: args.tenant } });
     return { data: pools, human: [poolTable(pools, args.tenant)] };
   },
 });

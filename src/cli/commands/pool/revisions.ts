@@ -1,3 +1,4 @@
+import { listAll } from '../../../drivers/coordinator-api/pages.ts';
 import { arg, defineCommand, option } from '../../command.ts';
 import { poolPath, text } from '../../values.ts';
 import { revisionTable } from '../../views/revision-views.ts';
@@ -16,7 +17,7 @@ export const poolRevisions = defineCommand({
       const note = log.truncated ? `(the last ${log.text.length} of ${log.bytes} bytes)\n` : '';
       return { data: log, human: [{ kind: 'text', text: `${note}${log.text.trimEnd()}` }] };
     }
-    const revisions = await api.call('listRevisions', { params });
+    const revisions = await listAll(api, 'listRevisions', { params });
     return {
       data: revisions,
       human: [revisionTable(revisions, `${params.tenant}/${params.pool}`)],

@@ -36,11 +36,14 @@ async function follow(
   }
 }
 
-/** `--wait`: a rollout that turned back or halted is a failure of the command. */
-function waited(view: RolloutView, label: string): RolloutView {
-  if (view.state === 'done') return view;
+/**
+ * `--wait`: a rollout must end `done`, a rollback `rolled-back`; anything else (turned back,
+ * halted) is a failure of the command.
+ */
+function waited(view: RolloutView, label: string, want: RolloutView['state']): RolloutView {
+  if (view.state === want) return view;
   throw new HostError(
-    `the rollout of ${label} to ${view.to} ended ${view.state}: ${view.reason ?? 'no reason recorded'}; the pool runs ${view.state === 'failed' ? 'whatever its instances booted' : view.from}`,
+    `the ${want === 'done' ? 'rollout' : 'rollback'} of ${label} to ${want === 'done' ? view.to : view.from} ended ${view.state}: ${view.reason ?? 'no reason recorded'}; the pool runs ${view.state === 'failed' ? 'whatever its instances booted' : view.from}`,
     { state: view.state },
   );
 }
@@ -83,7 +86,7 @@ export const poolRollout = defineCommand({
     if (opts.wait !== true) return { data: started, human: [rolloutFields(started)] };
     const print = (line: string) => ctx.print(line);
     const done = await follow(api, started, print, opts.timeout ?? DEFAULT_WAIT_SECS);
-    return { data: waited(done, label), human: [rolloutFields(done)] };
+    return { data: waited(done, label, 'done'), human: [rolloutFields(done)] };
   },
 });
 
@@ -92,12 +95,20 @@ export const poolRollback = defineCommand({
   description:
     'Turn the running rollout back, or return the pool to the revision before its last rollout',
   args: { path: arg(poolPath, 'the pool') },
-  options: {},
+  options: {
+    wait: flag('follow the rollback until it ends; fail unless every instance is back'),
+    timeout: option(duration, `how long --wait follows it (default ${DEFAULT_WAIT_SECS / 60}m)`),
+  },
   output: 'data',
-  async handler(ctx, args) {
-    const view = await ctx.client().call('rollbackPool', {
+  async handler(ctx, args, opts) {
+    const api = ctx.client();
+    const view = await api.call('rollbackPool', {
       params: { tenant: args.path.tenantId, pool: args.path.poolId },
     });
-    return { data: view, human: [rolloutFields(view)] };
+    if (opts.wait !== true) return { data: view, human: [rolloutFields(view)] };
+    const print = (line: string) => ctx.print(line);
+    const done = await follow(api, view, print, opts.timeout ?? DEFAULT_WAIT_SECS);
+    const label = `${args.path.tenantId}/${args.path.poolId}`;
+    return { data: waited(done, label, 'rolled-back'), human: [rolloutFields(done)] };
   },
 });

@@ -1,3 +1,4 @@
+import { listAll } from '../../../drivers/coordinator-api/pages.ts';
 import { arg, defineCommand, option } from '../../command.ts';
 import { id } from '../../values.ts';
 import { secretTable } from '../../views/secret-views.ts';
@@ -9,7 +10,7 @@ export const secretsList = defineCommand({
   options: { pool: option(id('pool'), "only the tenant's secrets and this pool's") },
   output: 'data',
   async handler(ctx, args, opts) {
-    const secrets = await ctx.client().call('listSecrets', {
+    const secrets = await listAll(ctx.client(), 'listSecrets', {
       params: { tenant: args.tenant },
       query: opts.pool !== undefined ? { pool: opts.pool } : {},
     });

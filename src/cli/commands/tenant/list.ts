@@ -1,3 +1,4 @@
+import { listAll } from '../../../drivers/coordinator-api/pages.ts';
 import { defineCommand } from '../../command.ts';
 import { tenantTable } from '../../views/tenant-views.ts';
 
@@ -8,7 +9,7 @@ export const tenantList = defineCommand({
   options: {},
   output: 'data',
   async handler(ctx) {
-    const tenants = await ctx.client().call('listTenants', {});
+    const tenants = await listAll(ctx.client(), 'listTenants', {});
     return { data: tenants, human: [tenantTable(tenants)] };
   },
 });

@@ -1,3 +1,4 @@
+import { listAll } from '../../../drivers/coordinator-api/pages.ts';
 import { arg, defineCommand } from '../../command.ts';
 import { id } from '../../values.ts';
 import { tokenTable } from '../../views/token-views.ts';
@@ -9,7 +10,7 @@ export const tenantTokenList = defineCommand({
   options: {},
   output: 'data',
   async handler(ctx, args) {
-    const tokens = await ctx.client().call('listTokens', { params: { tenant: args.tenant } });
+    const tokens = await listAll(ctx.client(), 'listTokens', { params: { tenant: args.tenant } });
     const empty = `tenant '${args.tenant}' has no tokens; issue one with 'mvm tenant token create ${args.tenant} --name <name>'`;
     return { data: tokens, human: [tokenTable(tokens, new Date(), empty)] };
   },

@@ -1,3 +1,4 @@
+import { listAll } from '../../../drivers/coordinator-api/pages.ts';
 import { defineCommand, option } from '../../command.ts';
 import { id } from '../../values.ts';
 import { tokenTable } from '../../views/token-views.ts';
@@ -9,7 +10,7 @@ export const tokenList = defineCommand({
   options: { tenant: option(id('tenant'), "only this tenant's tokens") },
   output: 'data',
   async handler(ctx, _args, opts) {
-    const tokens = await ctx.client().call('listAllTokens', {
+    const tokens = await listAll(ctx.client(), 'listAllTokens', {
       query: opts.tenant !== undefined ? { tenant: opts.tenant } : {},
     });
     return { data: tokens, human: [tokenTable(tokens, new Date(), 'no tokens')] };

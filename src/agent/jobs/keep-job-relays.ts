@@ -1,0 +1,102 @@
+import { planRelays, stillWithoutExecutor } from '../../core/jobs/relay-plan.ts';
+import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
+import type { Logger } from '../../ports/logger.ts';
+import type { InstanceRuntime } from '../runtime/instance-runtime.ts';
+import type { VmRecord } from '../state/vm-repo.ts';
+import { GuestJobRelay } from './guest-job-relay.ts';
+
+export interface JobRelaysOptions {
+  api: Pick<ApiClient, 'call'>;
+  nodeId: string;
+  runtime: Pick<InstanceRuntime, 'list' | 'exec'>;
+  logger: Logger;
+  signal: AbortSignal;
+  /** How often the running worker guests are looked at (default 2 s). */
+  everyMs?: number;
+  /** The executor's lease (default 30 s). */
+  leaseMs?: number;
+}
+
+/** A command the guest does not have: the image carries no executor. */
+const NOT_FOUND = 127;
+const RESTART_MS = 2_000;
+/** After a session that could not start (a booting guest, an agent without exec). */
+const RETRY_FAILED_MS = 10_000;
+
+/**
+ * Keeps one relayed executor (guest-job-relay.ts) in every running worker guest of this node
+ * whose image carries one (core/jobs/relay-plan.ts), restarting it when it ends and stopping it
+ * when its instance stops running. Resolves `done` once `signal` aborted and every relay ended.
+ */
+export function keepJobRelays(options: JobRelaysOptions): { done: Promise<void> } {
+  const active = new Map<string, { abort: AbortController; ended: Promise<void> }>();
+  let without = new Set<string>();
+  const tick = async () => {
+    const vms = await options.runtime.list();
+    const view = vms.map((vm) => ({ key: vm.key, role: vm.spec.role, status: vm.status }));
+    without = stillWithoutExecutor(view, without);
+    const plan = planRelays(view, new Set(active.keys()), without);
+    for (const key of plan.stop) active.get(key)?.abort.abort();
+    for (const key of plan.start) {
+      const vm = vms.find((v) => v.key === key);
+      if (vm) active.set(key, startRelay(vm));
+    }
+  };
+  const startRelay = (vm: VmRecord) => {
+    const abort = new AbortController();
+    const ended = relayLoop(options, vm, abort.signal, () => without.add(vm.key)).finally(() =>
+      active.delete(vm.key),
+    );
+    return { abort, ended };
+  };
+  const done = (async () => {
+    while (!options.signal.aborted) {
+      await tick().catch((error: unknown) =>
+        options.logger.warn({ err: error }, 'job relays: could not list the worker guests'),
+      );
+      await delay(options.everyMs ?? 2_000, options.signal);
+    }
+    for (const relay of active.values()) relay.abort.abort();
+    await Promise.all([...active.values()].map((r) => r.ended));
+  })();
+  return { done };
+}
+
+async function relayLoop(
+  options: JobRelaysOptions,
+  vm: VmRecord,
+  signal: AbortSignal,
+  noExecutor: () => void,
+): Promise<void> {
+  const ref = { tenantId: vm.tenantId, poolId: vm.poolId, instanceId: vm.instanceId };
+  const relay = new GuestJobRelay({
+    api: options.api,
+    guest: { exec: (request, execOptions) => options.runtime.exec(ref, request, execOptions) },
+    worker: { nodeId: options.nodeId, ...ref },
+    logger: options.logger,
+    ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
+  });
+  while (!signal.aborted) {
+    const exit = await relay.run(signal).catch((error: unknown) => {
+      options.logger.warn({ err: error, instance: vm.key }, 'job executor session failed');
+      return undefined;
+    });
+    if (exit?.code === NOT_FOUND) {
+      noExecutor();
+      return;
+    }
+    await delay(exit === undefined ? RETRY_FAILED_MS : RESTART_MS, signal);
+  }
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const abort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    if (signal.aborted) abort();
+    else signal.addEventListener('abort', abort, { once: true });
+  });
+}

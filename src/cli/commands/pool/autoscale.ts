@@ -1,0 +1,37 @@
+import { ValidationError } from '../../../core/errors.ts';
+import { arg, defineCommand, flag, option } from '../../command.ts';
+import { integer, poolPath } from '../../values.ts';
+
+export const poolAutoscale = defineCommand({
+  path: ['pool', 'autoscale'],
+  description:
+    "Drive a worker pool by its job queue: queued jobs wake its sleeping workers and resume warm ones; the pool's idle times lower them again",
+  args: { path: arg(poolPath, 'the pool') },
+  options: {
+    queue: flag('scale by the job queue (the only autoscaler so far)'),
+    off: flag('stop driving the pool by its queue'),
+    min: option(integer(), 'workers kept awake even with no jobs (default 0)'),
+    max: option(integer(), 'most workers the queue keeps awake'),
+  },
+  output: 'data',
+  async handler(ctx, args, opts) {
+    const params = { tenant: args.path.tenantId, pool: args.path.poolId };
+    const ref = `${args.path.tenantId}/${args.path.poolId}`;
+    if (opts.off === true) {
+      const pool = await ctx.client().call('autoscalePool', { params, body: { queue: false } });
+      return {
+        data: pool,
+        human: [{ kind: 'text', text: `pool '${ref}' is no longer queue-driven` }],
+      };
+    }
+    if (opts.queue !== true || opts.max === undefined) {
+      const problem =
+        "pass --queue and --max N (and --min N), or --off; e.g. 'mvm pool autoscale acme/ci --queue --min 0 --max 4'";
+      throw new ValidationError(problem, [problem]);
+    }
+    const body = { queue: true as const, min: opts.min ?? 0, max: opts.max };
+    const pool = await ctx.client().call('autoscalePool', { params, body });
+    const text = `pool '${ref}' is queue-driven: ${body.min} to ${body.max} workers awake; idle ones go warm after ${pool.idleWarmAfterSecs} s and sleep after ${pool.idleSleepAfterSecs} s (0: off)`;
+    return { data: pool, human: [{ kind: 'text', text }] };
+  },
+});

@@ -1,0 +1,126 @@
+import { ValidationError } from '../../core/errors.ts';
+import { planQueueWake, queueScaleProblems, type QueueScale } from '../../core/jobs/queue-wake.ts';
+import type { Pool } from '../../core/model.ts';
+import type { Repos } from '../../ports/store.ts';
+import type { Principal } from '../principal.ts';
+import type { AfterWrite } from './after-write.ts';
+import { audit, type ServiceDeps } from './context.ts';
+
+const ACTOR = 'system:queue-wake';
+/** More queued jobs than any pool has workers: the count only has to reach `max`. */
+const COUNT_LIMIT = 1000;
+
+export interface QueueWakeResult {
+  changed: Array<{ instance: string; to: string; reason: string }>;
+}
+
+/**
+ * Queue-driven pools (docs/jobs.md, "Queue-driven pools"): `mvm pool autoscale --queue` sets
+ * the least and most workers the queue keeps awake; each pass raises the workers the idle
+ * policy lowered while the pool has jobs due or running (core/jobs/queue-wake.ts), and the
+ * idle policy lowers them again once they are idle. Each raise is a compare-and-set under
+ * the tenant's lock, like the idle pass's.
+ */
+export class QueueWakeService {
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly after: Pick<AfterWrite, 'place'>,
+  ) {}
+
+  /** Sets (or with null, clears) a pool's queue scale. */
+  async setScale(
+    principal: Principal,
+    tenantId: string,
+    poolId: string,
+    scale: QueueScale | null,
+  ): Promise<Pool> {
+    const problems = scale ? queueScaleProblems(scale) : [];
+    if (problems.length > 0) {
+      throw new ValidationError(`invalid queue autoscale: ${problems.join('; ')}`, problems);
+    }
+    return this.deps.store.transaction(async (repos) => {
+      await repos.tenants.lock(tenantId);
+      const pool = await repos.pools.get(tenantId, poolId);
+      if (!pool) {
+        throw new ValidationError(`no pool '${tenantId}/${poolId}'; create it first`, []);
+      }
+      const at = this.deps.clock.now().toISOString();
+      const updated = await repos.pools.update(
+        tenantId,
+        poolId,
+        { queueScale: scale },
+        pool.version,
+        at,
+      );
+      await audit(repos, this.deps, principal, {
+        tenantId,
+        action: 'pool.autoscale',
+        target: `${tenantId}/${poolId}`,
+        detail: { queue: scale },
+      });
+      return updated;
+    });
+  }
+
+  async pass(): Promise<QueueWakeResult> {
+    const pools = (await this.deps.store.pools.list()).filter((p) => p.queueScale);
+    const changed: QueueWakeResult['changed'] = [];
+    for (const pool of pools) changed.push(...(await this.wakePool(pool)));
+    if (changed.length > 0) {
+      const tenants = [...new Set(changed.map((c) => c.instance.split('/')[0] ?? ''))];
+      await this.after.place({ tenants });
+    }
+    return { changed };
+  }
+
+  /** Jobs due now (a parked job waiting for its time needs no worker yet) and leased. */
+  private async demand(pool: Pool) {
+    const ref = { tenantId: pool.tenantId, poolId: pool.id, limit: COUNT_LIMIT };
+    const now = this.deps.clock.now().toISOString();
+    const queued = await this.deps.store.jobs.list({ ...ref, state: 'queued' });
+    const running = await this.deps.store.jobs.list({ ...ref, state: 'running' });
+    return { queued: queued.filter((j) => j.runAt <= now).length, running: running.length };
+  }
+
+  private async wakePool(pool: Pool): Promise<QueueWakeResult['changed']> {
+    const demand = await this.demand(pool);
+    if (demand.queued + demand.running === 0 && (pool.queueScale?.min ?? 0) === 0) return [];
+    return this.deps.store.transaction(async (repos) => {
+      await repos.tenants.lock(pool.tenantId);
+      const fresh = await repos.pools.get(pool.tenantId, pool.id);
+      if (!fresh?.queueScale) return [];
+      const ref = { tenantId: pool.tenantId, poolId: pool.id };
+      const instances = await repos.instances.list(ref);
+      const wakes = planQueueWake(fresh.queueScale, instances, demand);
+      const at = this.deps.clock.now().toISOString();
+      const out: QueueWakeResult['changed'] = [];
+      for (const wake of wakes) out.push(await this.raise(repos, ref, wake, at));
+      return out;
+    });
+  }
+
+  private async raise(
+    repos: Repos,
+    ref: { tenantId: string; poolId: string },
+    wake: ReturnType<typeof planQueueWake>[number],
+    at: string,
+  ) {
+    const key = { ...ref, instanceId: wake.id };
+    const path = `${ref.tenantId}/${ref.poolId}/${wake.id}`;
+    await repos.instances.update(
+      key,
+      { desiredStatus: wake.to, idleSlot: null, sleepForced: false },
+      wake.version,
+      at,
+    );
+    await repos.audit.append({
+      tenantId: ref.tenantId,
+      at,
+      actor: ACTOR,
+      action: `instance.${wake.reason}`,
+      target: path,
+      detail: { to: wake.to },
+    });
+    return { instance: path, to: wake.to, reason: wake.reason };
+  }
+}

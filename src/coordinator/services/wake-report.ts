@@ -1,0 +1,63 @@
+import { ConflictError } from '../../core/errors.ts';
+import { wakeRaises } from '../../core/wake-arming.ts';
+import type { Instance } from '../../core/model.ts';
+import type { WakeReportRequest } from '../../contract/requests.ts';
+import type { InstanceKey } from '../../ports/store.ts';
+import type { AfterWrite } from './after-write.ts';
+import type { ServiceDeps } from './context.ts';
+import { loadInstance } from './instance-service.ts';
+
+/**
+ * A node woke one of its instances because a connection arrived. Its desired status is
+ * raised to running (it runs now, and the node's next document must not lower it again),
+ * it counts as active, so the idle policy's minimum-awake window starts over, and the wake is
+ * an audit event naming its trigger. Under the tenant's lock, like every change of intent.
+ */
+export async function reportWake(
+  deps: ServiceDeps,
+  after: Pick<AfterWrite, 'place'>,
+  nodeId: string,
+  key: InstanceKey,
+  report: WakeReportRequest,
+): Promise<Instance> {
+  const path = `${key.tenantId}/${key.poolId}/${key.instanceId}`;
+  const { instance, raised } = await deps.store.transaction(async (repos) => {
+    await repos.tenants.lock(key.tenantId);
+    const found = await loadInstance(repos, key);
+    if (found.nodeId !== nodeId) {
+      throw new ConflictError(
+        `instance ${path} is placed on ${found.nodeId ?? 'no node'}, not on node '${nodeId}'`,
+      );
+    }
+    const at = deps.clock.now().toISOString();
+    const to = wakeRaises(found.desiredStatus);
+    const updated = await repos.instances.update(
+      key,
+      {
+        lastActiveAt: at,
+        ...(to ? { desiredStatus: to, idleSlot: null, sleepForced: false } : {}),
+      },
+      found.version,
+      at,
+    );
+    await repos.audit.append({
+      tenantId: key.tenantId,
+      at,
+      actor: `node:${nodeId}`,
+      action: 'instance.wake-on-connect',
+      target: path,
+      detail: {
+        trigger: report.trigger,
+        port: report.port,
+        client: report.from,
+        source: report.source,
+        from: found.desiredStatus,
+        to: to ?? found.desiredStatus,
+      },
+    });
+    return { instance: updated, raised: to !== undefined };
+  });
+  // Its node's document says running from now on (and the tenant's capacity is counted so).
+  if (raised) await after.place({ tenants: [key.tenantId] });
+  return instance;
+}

@@ -1,0 +1,158 @@
+/**
+ * Request ids over HTTP on SQLite and Postgres: the coordinator takes the caller's X-Request-Id
+ * (or makes one), answers it, and writes it in the log lines of that request; a bad one is a
+ * 400 that changes nothing; an agent's status report carries one id in the agent's log and the
+ * coordinator's; the CLI prints the id of a failed request.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { coordinatorReporter } from '../../src/agent/reconcile/coordinator-reporter.ts';
+import { renderError } from '../../src/cli/render.ts';
+import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
+import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
+import { databasesUnderTest } from '../support/databases.ts';
+
+const ADMIN = 'reqid-admin-token-0123456789abcdef';
+
+interface Line {
+  requestId?: string;
+  msg?: string;
+  status?: number;
+  path?: string;
+  method?: string;
+}
+
+function memoryLogger(lines: Line[]) {
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const text of chunk.toString('utf8').split('\n'))
+        if (text !== '') lines.push(JSON.parse(text) as Line);
+      done();
+    },
+  });
+  return pino({ level: 'debug' }, sink);
+}
+
+for (const db of await databasesUnderTest()) {
+  describe.skipIf(db.skipReason !== undefined)(`request ids [${db.name}]`, () => {
+    let dir: string;
+    let database: Awaited<ReturnType<typeof db.open>>;
+    let coordinator: RunningCoordinator;
+    const logged: Line[] = [];
+    const admin = () => createApiClient({ baseUrl: coordinator.url, token: ADMIN });
+    const linesOf = (id: string) => logged.filter((l) => l.requestId === id);
+
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'mvm-reqid-'));
+      database = await db.open();
+      coordinator = await serveCoordinator(
+        {
+          listen: '127.0.0.1:0',
+          databaseUrl: database.url,
+          clusterCidr: '10.240.0.0/12',
+          adminToken: ADMIN,
+          dataDir: dir,
+        },
+        { logger: memoryLogger(logged) },
+      );
+    });
+    afterAll(async () => {
+      await coordinator?.close();
+      await database?.cleanup();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it("logs and answers the caller's id, or one it made", async () => {
+      await admin().call(
+        'createTenant',
+        { body: { id: 'acme', netId: 42 } },
+        { requestId: 'op-create-acme' },
+      );
+      expect(linesOf('op-create-acme')).toContainEqual(
+        expect.objectContaining({ method: 'POST', path: '/v1/tenants', status: 201 }),
+      );
+      const made = await fetch(`${coordinator.url}/v1/tenants`, {
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
+      expect(made.headers.get('x-request-id')).toMatch(/^req-[0-9a-f]{16}$/);
+      const echoed = await fetch(`${coordinator.url}/v1/health`, {
+        headers: { 'x-request-id': 'mine.1:2-3' },
+      });
+      expect(echoed.headers.get('x-request-id')).toBe('mine.1:2-3');
+    });
+
+    it('answers a bad id with a 400 that changes nothing', async () => {
+      for (const bad of ['-lead', 'a'.repeat(129), 'sp ace', 'x/y', 'é']) {
+        const response = await fetch(`${coordinator.url}/v1/tenants`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${ADMIN}`,
+            'content-type': 'application/json',
+            'x-request-id':
+              encodeURIComponent(bad) === bad ? bad : bad.replace(/[^\x20-\x7e]/g, '?'),
+          },
+          body: JSON.stringify({ id: 'never', netId: 50 }),
+        });
+        expect(response.status, bad).toBe(400);
+        expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(
+          /X-Request-Id/,
+        );
+      }
+      const tenants = await admin().call('listTenants', {});
+      expect(tenants.map((t) => t.id)).toEqual(['acme']);
+    });
+
+    it("carries one id through an agent's status report into both logs", async () => {
+      const api = admin();
+      await api.call('registerNode', {
+        params: { node: 'node-1' },
+        body: {
+          hostname: 'node-1',
+          arch: 'x86_64',
+          capacity: { vcpus: 8, memMib: 8192, diskGib: 100 },
+        },
+      });
+      await api.call('createPool', {
+        params: { tenant: 'acme' },
+        body: { id: 'web', vcpus: 1, memMib: 256 },
+      });
+      const { created } = await api.call('scalePool', {
+        params: { tenant: 'acme', pool: 'web' },
+        body: { running: 1 },
+      });
+      const instance = created[0];
+      if (instance === undefined) throw new Error('no instance');
+      const agentLines: Line[] = [];
+      const reporter = coordinatorReporter(api, 'node-1', memoryLogger(agentLines));
+      await reporter.report(
+        { tenantId: 'acme', poolId: 'web', instanceId: instance.id },
+        'running',
+      );
+      const said = agentLines.find((l) => l.requestId !== undefined);
+      expect(said?.msg).toBe('reported instance status');
+      expect(said?.requestId).toMatch(/^req-/);
+      const id = said?.requestId ?? '';
+      expect(linesOf(id)).toContainEqual(
+        expect.objectContaining({
+          method: 'PUT',
+          status: 200,
+          path: expect.stringContaining(instance.id),
+        }),
+      );
+    });
+
+    it('prints the id of a failed request, the one the coordinator logged', async () => {
+      const failed = await admin()
+        .call('getTenant', { params: { tenant: 'nope' } })
+        .catch((error: unknown) => error);
+      const text = renderError(failed, false);
+      const id = /\(request id (\S+)\)/.exec(text)?.[1];
+      expect(id).toMatch(/^req-/);
+      expect(linesOf(id ?? '')).toContainEqual(expect.objectContaining({ status: 404 }));
+    });
+  });
+}

@@ -1,0 +1,164 @@
+/**
+ * Wake on connect with real QEMU guests (TCG) and a real agent: the agent runs inside a node
+ * namespace the test creates (support/wake-agent-node.ts), boots a target with service port
+ * 8080 (busybox httpd) and a same-tenant client, and puts the target to sleep. A connection
+ * from the client then succeeds on its first attempt and the target keeps its boot id (woken
+ * from its snapshot, not rebooted); twenty at once give one wake and twenty answers; ping and
+ * UDP wake nothing; a connection during a sleep is served after it, from its one snapshot;
+ * after a kill -9 of the agent while the target sleeps, a restarted agent
+ * re-arms the trap and a connection still wakes it. (Another tenant's SYN, and the hold bound,
+ * are proven with a fake guest in wake-on-connect.test.ts.)
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { realGuestGate, shortWorkDir } from '../support/qemu-guest.ts';
+import { netGate, NetLab } from './support/net-lab.ts';
+
+const netOk = await netGate('wake on connect with QEMU guests');
+const qemu = await realGuestGate('wake on connect with QEMU guests');
+if (netOk.failInCi || qemu.failInCi) {
+  describe('wake on connect with QEMU guests (CI)', () => {
+    it('needs root, iproute2, nft, busybox and qemu in CI', () => {
+      throw new Error('the QEMU wake-on-connect test cannot run on this CI runner');
+    });
+  });
+}
+
+const NODE = join(import.meta.dirname, 'support', 'wake-agent-node.ts');
+
+/** One agent process in the node namespace, asked one command at a time. */
+class AgentNode {
+  private readonly lines: string[] = [];
+  private waiter: ((line: string) => void) | undefined;
+  readonly exited: Promise<void>;
+
+  constructor(readonly child: ChildProcessWithoutNullStreams) {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (!/^(ok|err|up) /.test(line)) return;
+      if (this.waiter) this.waiter(line);
+      else this.lines.push(line);
+    });
+    child.stderr.resume();
+    this.exited = new Promise((done) => child.once('exit', () => done()));
+  }
+
+  next(timeoutMs: number): Promise<string> {
+    const queued = this.lines.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the agent node did not answer')), timeoutMs);
+      this.waiter = (line) => {
+        clearTimeout(timer);
+        this.waiter = undefined;
+        resolve(line);
+      };
+    });
+  }
+
+  async ask<T = Record<string, unknown>>(command: string, timeoutMs = 240_000): Promise<T> {
+    this.child.stdin.write(`${command}\n`);
+    const line = await this.next(timeoutMs);
+    if (!line.startsWith('ok ')) throw new Error(`${command}: ${line}`);
+    return JSON.parse(line.slice(3)) as T;
+  }
+}
+
+interface TargetState {
+  status: string;
+  snapshots: number;
+  wakes: number;
+  bootId?: string;
+}
+
+describe.runIf(netOk.run && qemu.run)('wake on connect with real QEMU guests', () => {
+  let lab: NetLab;
+  let workDir = '';
+  let dataDir = '';
+  let node = '';
+  let agent: AgentNode | undefined;
+  let bootId = '';
+
+  async function startNode(): Promise<{ armed: boolean }> {
+    const args = ['netns', 'exec', node, process.execPath, '--import', 'tsx', NODE, dataDir];
+    agent = new AgentNode(spawn('ip', args, { stdio: 'pipe' }));
+    const up = await agent.next(120_000);
+    if (!up.startsWith('up ')) throw new Error(`agent node: ${up}`);
+    return JSON.parse(up.slice(3)) as { armed: boolean };
+  }
+
+  async function killNode(): Promise<void> {
+    if (!agent) return;
+    agent.child.kill('SIGKILL');
+    await agent.exited;
+    agent = undefined;
+  }
+
+  beforeAll(async () => {
+    workDir = await shortWorkDir('wkq');
+    dataDir = join(workDir, 'agent');
+    lab = new NetLab(workDir);
+    node = await lab.namespace('wkq');
+  });
+
+  afterAll(async () => {
+    // The VMs go with their agent: a last agent destroys them, then the namespace goes.
+    await killNode();
+    if (node) {
+      await startNode().catch(() => undefined);
+      await agent?.ask('destroy', 120_000).catch(() => undefined);
+      await killNode();
+    }
+    await lab?.cleanup();
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  }, 300_000);
+
+  it('boots a target serving port 8080 and a client of its tenant, then sleeps the target', async () => {
+    expect(await startNode()).toEqual(expect.objectContaining({ armed: true }));
+    const booted = await agent!.ask<{ bootId: string; served: string }>('boot', 600_000);
+    expect(booted.served).toBe('hello');
+    bootId = booted.bootId;
+    expect(bootId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await agent!.ask<TargetState>('sleep')).toMatchObject({ status: 'sleeping', wakes: 0 });
+  }, 900_000);
+
+  it('wakes nothing on a ping or a UDP datagram', async () => {
+    const probed = await agent!.ask<TargetState & { ping: string }>('probe');
+    expect(probed).toMatchObject({ ping: 'no', status: 'sleeping', wakes: 0, snapshots: 1 });
+  }, 300_000);
+
+  it('serves a connection on its first attempt by waking the target, which keeps its boot id', async () => {
+    const first = await agent!.ask<TargetState & { answers: string[] }>('connect 1');
+    expect(first.answers).toEqual(['hello']);
+    expect(first).toMatchObject({ status: 'running', wakes: 1, bootId });
+  }, 300_000);
+
+  it('gives twenty parallel connections one wake and twenty answers', async () => {
+    await agent!.ask('sleep');
+    const all = await agent!.ask<TargetState & { answers: string[] }>('connect 20');
+    expect(all.answers).toEqual(Array.from({ length: 20 }, () => 'hello'));
+    // One more wake for twenty connections.
+    expect(all).toMatchObject({ status: 'running', wakes: 2, bootId });
+  }, 600_000);
+
+  it('serves a connection that arrives during a sleep after it, from that sleep’s snapshot', async () => {
+    const both = await agent!.ask<
+      TargetState & { slept: string; during: string; answers: string[] }
+    >('sleepconnect');
+    // The sleep was under way (trap armed, VM still up) when the client connected; it finished
+    // (one snapshot), then the held connection woke the target from that snapshot.
+    expect(both).toMatchObject({ during: 'running', slept: 'sleeping', answers: ['hello'] });
+    expect(both).toMatchObject({ status: 'running', wakes: 3, bootId });
+  }, 600_000);
+
+  it('re-arms after a kill -9 of the agent while the target sleeps', async () => {
+    await agent!.ask('sleep');
+    await killNode();
+    expect(await startNode()).toEqual(expect.objectContaining({ armed: true }));
+    const again = await agent!.ask<TargetState & { answers: string[] }>('connect 1');
+    expect(again.answers).toEqual(['hello']);
+    expect(again).toMatchObject({ status: 'running', wakes: 1, bootId });
+  }, 600_000);
+});
