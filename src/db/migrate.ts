@@ -19,6 +19,7 @@ import { jobEffectsMigration } from './migrations/0015-job-effects.ts';
 import { idlePolicyMigration } from './migrations/0016-idle-policy.ts';
 import { rolloutPreviousMigration } from './migrations/0017-rollout-previous.ts';
 import { queueScaleMigration } from './migrations/0018-queue-scale.ts';
+import { nodeAllocationsMigration } from './migrations/0019-node-allocations.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -43,6 +44,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0016-idle-policy': idlePolicyMigration(),
     '0017-rollout-previous': rolloutPreviousMigration(),
     '0018-queue-scale': queueScaleMigration(),
+    '0019-node-allocations': nodeAllocationsMigration(dialect),
   };
 }
 

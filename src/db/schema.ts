@@ -24,6 +24,23 @@ export interface Database {
   revisions: RevisionsTable;
   builds: BuildsTable;
   rollouts: RolloutsTable;
+  node_allocations: NodeAllocationsTable;
+  document_marks: DocumentMarksTable;
+}
+
+/** Migration 0017: a counter per document scope (core/document-marks.ts). */
+export interface DocumentMarksTable {
+  scope: string;
+  seq: number;
+}
+
+/** Kept by triggers on `instances` (migration 0019). */
+export interface NodeAllocationsTable {
+  node_id: string;
+  tenant_id: string;
+  pool_id: string;
+  instances: number;
+  holding: number;
 }
 
 export interface TenantsTable {

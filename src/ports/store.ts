@@ -133,6 +133,10 @@ export interface InstanceRepo {
   insert(instance: Instance): Promise<void>;
   get(key: InstanceKey): Promise<Instance | undefined>;
   list(filter?: InstanceFilter): Promise<Instance[]>;
+  /** Live instances (desired anything but destroyed) placed on no node: placement's work. */
+  listUnplaced(): Promise<Instance[]>;
+  /** Whether any instance is held asleep by memory pressure (an indexed probe, no scan). */
+  anyPressureHeld(): Promise<boolean>;
   usedIps(tenantId: string): Promise<string[]>;
   /** Instances counted by tenant, pool, node, status and desired status (for metrics). */
   tally(): Promise<InstanceTally[]>;
@@ -176,6 +180,17 @@ export interface NodeRepo {
   list(): Promise<FleetNode[]>;
   /** CAS on version; throws NotFoundError for an unknown node. */
   update(id: string, patch: NodePatch, expectedVersion: number): Promise<FleetNode>;
+  /** What every node holds, per tenant and pool; kept by the store (migration 0019). */
+  allocations(): Promise<NodeAllocation[]>;
+}
+
+/** Live instances of one pool placed on one node, and how many hold vCPUs and RAM. */
+export interface NodeAllocation {
+  nodeId: string;
+  tenantId: string;
+  poolId: string;
+  instances: number;
+  holding: number;
 }
 
 export interface AuditRepo {
@@ -231,6 +246,10 @@ export interface GenerationRepo {
    * `digest`, whether this call or an earlier one (maybe another replica's) issued it.
    */
   bump(nodeId: string, digest: string, at: string): Promise<NodeGeneration>;
+  /** Moves each scope's document mark forward by one (core/document-marks.ts). */
+  markChanged(scopes: readonly string[]): Promise<void>;
+  /** The sum of the scopes' marks: it moves whenever any of them was bumped. */
+  marks(scopes: readonly string[]): Promise<number>;
 }
 
 export interface JoinTokenRecord {

@@ -3,7 +3,7 @@ import { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { until } from '../support/until.ts';
-import { apiOver, type Api } from './api-client-harness.ts';
+import { ADMIN, apiOver, type Api } from './api-client-harness.ts';
 
 /** The store, counting how often each node's document is computed (every issue reads its generation). */
 function countingComputations(store: Store) {
@@ -14,6 +14,8 @@ function countingComputations(store: Store) {
       return store.generations.get(nodeId);
     },
     bump: (nodeId, digest, at) => store.generations.bump(nodeId, digest, at),
+    markChanged: (scopes) => store.generations.markChanged(scopes),
+    marks: (scopes) => store.generations.marks(scopes),
   };
   const counted = new Proxy(store, {
     get(target, prop) {
@@ -127,6 +129,95 @@ await describeEachDatabase('desired watcher wake-ups', (db) => {
       tenants: unknown[];
     };
     expect(doc).toMatchObject({ generation: generation + 1, tenants: [] });
+  });
+});
+
+await describeEachDatabase('desired watchers at scale', (db) => {
+  it("polls the store's marks, not the document, and another replica's change still arrives", async () => {
+    const counting = countingComputations(db.store());
+    // Two replicas over one store, each with its own notifier; this one polls every 20 ms.
+    const here = await apiOver(counting.store, {
+      notifier: new ChangeNotifier(),
+      desiredPollMs: 20,
+    });
+    const there = await apiOver(db.store(), { notifier: new ChangeNotifier() });
+    const { a, b } = await twoTenantsOnTwoNodes(there);
+    const node = a.nodeId;
+    const first = (await ok(here, 'GET', `/nodes/${node}/desired`)) as { payload: string };
+    const generation = (JSON.parse(first.payload) as { generation: number }).generation;
+    const watch = here.call('GET', `/nodes/${node}/desired?after=${generation}&waitMs=20000`);
+    await settle();
+    const waiting = counting.computed(node);
+    // Some 40 polls of the store: at most one recomputation (its first marks were unknown).
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(counting.computed(node) - waiting).toBeLessThanOrEqual(1);
+    const polled = counting.computed(node);
+    // Another tenant's change on another node, through the other replica: still no work here.
+    await ok(there, 'POST', `${pathOf(b)}/actions`, { action: 'stop' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(counting.computed(node)).toBe(polled);
+    // This node's change through the other replica arrives by the marks, long before the
+    // 30 s refresh that would otherwise be the only way.
+    const started = performance.now();
+    await ok(there, 'POST', `${pathOf(a)}/actions`, { action: 'stop' });
+    const answer = await watch;
+    expect(performance.now() - started).toBeLessThan(2_000);
+    const doc = JSON.parse((answer.body as { payload: string }).payload) as { generation: number };
+    expect(doc.generation).toBe(generation + 1);
+  });
+
+  it('wakes for a scale between live statuses only the node holding the changed instance', async () => {
+    const counting = countingComputations(db.store());
+    const api = await apiOver(counting.store, {
+      notifier: new ChangeNotifier(),
+      desiredPollMs: 60_000,
+    });
+    const capacity = { vcpus: 1, memMib: 1024, diskGib: 10 };
+    for (const node of ['node-1', 'node-2']) {
+      await ok(api, 'PUT', `/nodes/${node}`, { hostname: node, arch: 'x86_64', capacity });
+    }
+    await ok(api, 'POST', '/tenants', { id: 'acme' });
+    const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
+    await ok(api, 'POST', '/tenants/acme/pools', pool);
+    await ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 2 });
+    const watches = [];
+    const before = new Map<string, number>();
+    for (const node of ['node-1', 'node-2']) {
+      const current = (await ok(api, 'GET', `/nodes/${node}/desired`)) as { payload: string };
+      const generation = (JSON.parse(current.payload) as { generation: number }).generation;
+      watches.push(api.call('GET', `/nodes/${node}/desired?after=${generation}&waitMs=1500`));
+    }
+    await settle();
+    for (const node of ['node-1', 'node-2']) before.set(node, counting.computed(node));
+    const answer = (await ok(api, 'POST', '/tenants/acme/pools/web/scale', {
+      running: 1,
+      warm: 1,
+    })) as { changed: Array<{ nodeId: string }> };
+    const moved = answer.changed[0]?.nodeId;
+    const other = moved === 'node-1' ? 'node-2' : 'node-1';
+    await settle();
+    expect(counting.computed(moved ?? '')).toBe((before.get(moved ?? '') ?? 0) + 1);
+    expect(counting.computed(other)).toBe(before.get(other));
+    await Promise.all(watches);
+  });
+
+  it('measures propagation from a committed change to the watch answer carrying it', async () => {
+    const api = await apiOver(db.store(), { notifier: new ChangeNotifier() });
+    const { a } = await twoTenantsOnTwoNodes(api);
+    const current = (await ok(api, 'GET', `/nodes/${a.nodeId}/desired`)) as { payload: string };
+    const generation = (JSON.parse(current.payload) as { generation: number }).generation;
+    const count = async () => {
+      const text = await (
+        await api.request('/metrics', { headers: { authorization: `Bearer ${ADMIN}` } })
+      ).text();
+      return Number(/^mvm_desired_propagation_seconds_count (\d+)$/m.exec(text)?.[1] ?? NaN);
+    };
+    expect(await count()).toBe(0);
+    const watch = api.call('GET', `/nodes/${a.nodeId}/desired?after=${generation}&waitMs=10000`);
+    await settle();
+    await ok(api, 'POST', `${pathOf(a)}/actions`, { action: 'stop' });
+    await watch;
+    expect(await count()).toBe(1);
   });
 });
 

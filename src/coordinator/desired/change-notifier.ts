@@ -72,10 +72,11 @@ const RECENT = 512;
  */
 export class ChangeNotifier {
   private count = 0;
-  private readonly recent: Array<{ seq: number; change: DocumentChange }> = [];
+  private readonly recent: Array<{ seq: number; change: DocumentChange; atMs: number }> = [];
   private readonly events = new EventEmitter();
 
-  constructor() {
+  /** `monotonicMs` stamps each change, for the propagation metric (desired-service.ts). */
+  constructor(private readonly monotonicMs: () => number = () => performance.now()) {
     // One listener per waiting watcher: a node count, not a leak.
     this.events.setMaxListeners(0);
   }
@@ -88,7 +89,7 @@ export class ChangeNotifier {
   notify(change: DocumentChange): void {
     if (isEmpty(change)) return;
     this.count += 1;
-    this.recent.push({ seq: this.count, change });
+    this.recent.push({ seq: this.count, change, atMs: this.monotonicMs() });
     if (this.recent.length > RECENT) this.recent.shift();
     this.events.emit('change', change);
   }
@@ -109,6 +110,16 @@ export class ChangeNotifier {
   /** Resolves once jobs `wanted` became claimable after `since`, after `ms`, or on abort. */
   waitForJobs(since: number, wanted: JobWanted, ms: number, signal?: AbortSignal): Promise<void> {
     return this.waitFor(since, (change) => concernsJobs(change, wanted), ms, signal);
+  }
+
+  /** Whether a change announced after `since` concerns `doc` (or may have: one forgotten). */
+  concernedSince(since: number, doc: WatchedDocument): boolean {
+    return this.changedSince(since, (change) => concerns(change, doc));
+  }
+
+  /** When the first change after `since` that concerns `doc` was announced, if still kept. */
+  firstConcerningAt(since: number, doc: WatchedDocument): number | undefined {
+    return this.recent.find((entry) => entry.seq > since && concerns(entry.change, doc))?.atMs;
   }
 
   private waitFor(

@@ -25,12 +25,23 @@ export class CoordinatorMetrics {
     registers: [this.registry],
   });
 
+  private readonly propagation = new Histogram({
+    name: 'mvm_desired_propagation_seconds',
+    help: "From a committed change to the watch answer delivering the node's document that carries it (changes committed on this replica)",
+    buckets: SECONDS_BUCKETS,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'mvm_coordinator_' });
   }
 
   request(route: string, method: string, code: number, seconds: number): void {
     this.requests.observe({ route, method, code: String(code) }, seconds);
+  }
+
+  propagated(seconds: number): void {
+    this.propagation.observe(seconds);
   }
 
   /** Times one scheduler pass, counted as `error` when it throws (and rethrown). */

@@ -1,10 +1,16 @@
+import { changedScopes } from '../../core/document-marks.ts';
 import { isMvmError } from '../../core/errors.ts';
+import type { Logger } from '../../ports/logger.ts';
+import type { GenerationRepo } from '../../ports/store.ts';
 import type { ChangeNotifier, DocumentChange } from '../desired/change-notifier.ts';
 import type { ScheduleOutcome } from './scheduler-service.ts';
 
 export interface AfterWriteDeps {
   scheduler: { schedule(): Promise<ScheduleOutcome> };
   notifier: ChangeNotifier;
+  /** The store's document marks, for watchers on other replicas (core/document-marks.ts). */
+  marks?: Pick<GenerationRepo, 'markChanged'>;
+  logger?: Logger;
 }
 
 const unique = (values: readonly string[]) => [...new Set(values)];
@@ -42,6 +48,16 @@ export class AfterWrite {
   /** The write changed these documents. */
   wake(change: DocumentChange): void {
     this.deps.notifier.notify(change);
+    const scopes = changedScopes(change);
+    if (scopes.length === 0 || !this.deps.marks) return;
+    // Not awaited: local watchers are woken above; other replicas' watchers see the marks
+    // move on their next poll, or recompute anyway within the cache's refresh bound.
+    this.deps.marks.markChanged(scopes).catch((err: unknown) => {
+      this.deps.logger?.warn(
+        { err, scopes },
+        'document marks not bumped; other replicas refresh later',
+      );
+    });
   }
 
   /** A scheduling pass, then the watchers of what it placed, slept or released wake. */

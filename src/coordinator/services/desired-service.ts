@@ -9,6 +9,7 @@ import { NotFoundError, UnavailableError } from '../../core/errors.ts';
 import type { Pool } from '../../core/model.ts';
 import { roleHasDrive } from '../../core/roles.ts';
 import { effectiveSecrets } from '../../core/secrets.ts';
+import { watchedScopes } from '../../core/document-marks.ts';
 import { tenantPeers } from '../../core/vxlan-peers.ts';
 import type { NodeDesired, SignedEnvelope, DesiredWatchResponse } from '../../contract/desired.ts';
 import type { SigningKeyView } from '../../contract/desired.ts';
@@ -27,6 +28,8 @@ export interface DesiredServiceDeps {
   pollMs?: number;
   /** Elapsed time for long-poll deadlines; wall-clock time may be fixed in tests. */
   monotonicMs?: () => number;
+  /** A watch answer delivered a document this many seconds after the change it carries. */
+  onPropagated?: (seconds: number) => void;
 }
 
 export interface IssuedDocument {
@@ -37,6 +40,20 @@ export interface IssuedDocument {
 }
 
 const DEFAULT_POLL_MS = 500;
+/** A cached answer is recomputed at least this often: the backstop for a mark never bumped. */
+const REFRESH_MS = 30_000;
+
+/** What a watcher last computed for a node, and the marks it was computed under. */
+interface Computed {
+  seen: number;
+  mark: number;
+  generation: number;
+  tenants: string[];
+  atMs: number;
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((x) => b.includes(x));
 
 /**
  * Computes, numbers and signs each node's desired-state document, and lets agents wait for
@@ -45,6 +62,9 @@ const DEFAULT_POLL_MS = 500;
  */
 export class DesiredService {
   private readonly closing = new AbortController();
+  private readonly computed = new Map<string, Computed>();
+  /** Per node, the change count when its watcher last got a new document. */
+  private readonly delivered = new Map<string, number>();
 
   constructor(private readonly deps: DesiredServiceDeps) {}
 
@@ -82,14 +102,18 @@ export class DesiredService {
    * through other replicas.
    */
   async watch(nodeId: string, after: number, waitMs: number): Promise<DesiredWatchResponse> {
-    const elapsed = this.deps.monotonicMs ?? (() => performance.now());
+    const elapsed = this.elapsed();
     const deadline = elapsed() + waitMs;
     const pollMs = this.deps.pollMs ?? DEFAULT_POLL_MS;
+    const started = this.deps.notifier.current;
     for (;;) {
       this.refuseWhenClosing();
       const seen = this.deps.notifier.current;
-      const issued = await this.issue(nodeId);
-      if (issued.generation > after) return issued.envelope;
+      const issued = await this.current(nodeId, after, seen);
+      if (issued.generation > after && issued.envelope) {
+        this.observeDelivery(nodeId, started, seen, issued.tenants);
+        return issued.envelope;
+      }
       const remaining = deadline - elapsed();
       this.refuseWhenClosing();
       if (remaining <= 0) {
@@ -102,6 +126,59 @@ export class DesiredService {
         this.closing.signal,
       );
     }
+  }
+
+  /**
+   * The node's generation, recomputing its document only when its inputs may have changed: a
+   * local change that concerns it, a store mark of one of its scopes that moved (another
+   * replica's change), or REFRESH_MS gone by. A waiting watcher's poll is one indexed read.
+   */
+  private async current(
+    nodeId: string,
+    after: number,
+    seen: number,
+  ): Promise<{ generation: number; tenants: string[]; envelope?: SignedEnvelope }> {
+    const { notifier, store } = this.deps;
+    const cached = this.computed.get(nodeId);
+    const now = this.elapsed()();
+    const scopes = watchedScopes(nodeId, cached?.tenants ?? []);
+    const mark = await store.generations.marks(scopes);
+    if (
+      cached &&
+      cached.generation <= after &&
+      cached.mark === mark &&
+      now - cached.atMs < REFRESH_MS &&
+      !notifier.concernedSince(cached.seen, { nodeId, tenants: cached.tenants })
+    ) {
+      return cached;
+    }
+    const issued = await this.issue(nodeId);
+    // Marks read for other scopes than the new document's say nothing: recompute next time.
+    const known = cached !== undefined && sameSet(cached.tenants, issued.tenants);
+    this.computed.set(nodeId, {
+      seen,
+      mark: known ? mark : Number.NaN,
+      generation: issued.generation,
+      tenants: issued.tenants,
+      atMs: now,
+    });
+    return issued;
+  }
+
+  /**
+   * Times the first change this delivery carries: the first concerning change since the
+   * node's previous delivery, or since this watch began for the node's first.
+   */
+  private observeDelivery(nodeId: string, started: number, seen: number, tenants: string[]) {
+    const since = this.delivered.get(nodeId) ?? started;
+    this.delivered.set(nodeId, seen);
+    if (!this.deps.onPropagated) return;
+    const at = this.deps.notifier.firstConcerningAt(since, { nodeId, tenants });
+    if (at !== undefined) this.deps.onPropagated(Math.max(0, this.elapsed()() - at) / 1000);
+  }
+
+  private elapsed(): () => number {
+    return this.deps.monotonicMs ?? (() => performance.now());
   }
 
   /** Answers every waiting watcher now, so a stopping server is not held open by them. */

@@ -99,12 +99,15 @@ export function createServices(
   const after = new AfterWrite({
     scheduler: { schedule: () => metrics.process.schedule(() => scheduler.schedule()) },
     notifier: deps.notifier,
+    marks: deps.store.generations,
+    ...(deps.logger ? { logger: deps.logger } : {}),
   });
   const desired = new DesiredService({
     store: deps.store,
     clock: deps.clock,
     signingKey: deps.signingKey,
     notifier: deps.notifier,
+    onPropagated: (seconds) => metrics.process.propagated(seconds),
     ...(deps.desiredPollMs !== undefined ? { pollMs: deps.desiredPollMs } : {}),
   });
   const rechecks = recheckTimer(deps, after);

@@ -90,7 +90,15 @@ export class InstanceService {
     const result = await this.actInTransaction(principal, key, request);
     // A placed instance changes on its node (and in its tenant's peers); any may free or need
     // capacity, so placement follows.
-    await this.after.place({ tenants: result.nodeId === null ? [] : [key.tenantId] });
+    // Between live statuses only its node's document changes (peers count live instances).
+    const peersMayMove = result.desiredStatus === 'destroyed';
+    await this.after.place(
+      result.nodeId === null
+        ? {}
+        : peersMayMove
+          ? { tenants: [key.tenantId] }
+          : { nodes: [result.nodeId] },
+    );
     return result;
   }
 

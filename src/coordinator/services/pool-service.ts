@@ -1,3 +1,4 @@
+import type { DocumentChange } from '../desired/change-notifier.ts';
 import { validateIdlePolicy } from '../../core/idle-policy.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import { materialize, type MaterializeResult } from '../../core/materializer.ts';
@@ -221,7 +222,7 @@ export class PoolService {
     );
     this.rechecks?.note({ tenantId, poolId }, recheckAt);
     // Placed instances changed on their nodes; new ones wait for placement.
-    await this.after.place({ tenants: [tenantId] });
+    await this.after.place(scaleChange(tenantId, result));
     return result;
   }
 
@@ -343,4 +344,16 @@ function idlePatch(
       : {}),
     ...(request.servicePorts !== undefined ? { servicePorts: request.servicePorts } : {}),
   };
+}
+
+/**
+ * The documents a scale changed. A desired status moving between live ones changes only the
+ * documents of the nodes holding those instances (VXLAN peers count live instances, whatever
+ * their status); a created or destroyed instance may change the tenant's peers everywhere.
+ */
+function scaleChange(tenantId: string, result: ScaleResult): DocumentChange {
+  const peersMayMove =
+    result.created.length > 0 || result.changed.some((i) => i.desiredStatus === 'destroyed');
+  if (peersMayMove) return { tenants: [tenantId] };
+  return { nodes: [...new Set(result.changed.flatMap((i) => (i.nodeId ? [i.nodeId] : [])))] };
 }

@@ -1,5 +1,5 @@
-import type { Instance, Pool } from '../../core/model.ts';
-import { placeInstances, type PlacementNode } from '../../core/placement.ts';
+import type { Instance } from '../../core/model.ts';
+import { placeInstances, type PlacementResult } from '../../core/placement.ts';
 import {
   planPressure,
   releasesWithinQuota,
@@ -8,6 +8,7 @@ import {
 } from '../../core/pressure-sleep.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
+import { loadPlacementView, type PlacementView, type Sizing } from './placement-view.ts';
 
 export interface ScheduleOutcome {
   placed: Array<{ instance: string; nodeId: string }>;
@@ -21,14 +22,16 @@ export interface ScheduleOutcome {
 const ACTOR = 'system:scheduler';
 const keyOf = (i: Instance) => `${i.tenantId}/${i.poolId}/${i.id}`;
 const holds = (i: Instance) => i.desiredStatus === 'running' || i.desiredStatus === 'warm';
+const noPressure = (): { instances: Instance[]; plan: PressurePlan } => ({
+  instances: [],
+  plan: { placed: [], sleep: [], release: [] },
+});
 
 /** Placement's reason, saying that sleeping idle instances would not have helped either. */
 function withRelief(reason: string, anyNode: boolean): string {
   if (!anyNode) return reason;
   return `${reason}, and putting to sleep the warm instances of pools that are neither critical nor pinned would not make room either`;
 }
-
-type Sizing = Pick<Pool, 'vcpus' | 'memMib' | 'critical' | 'pinned' | 'minWarmSecs'>;
 
 function pressureView(i: Instance, pool: Sizing, nodeId: string | null): PressureInstance {
   return {
@@ -65,41 +68,10 @@ export class SchedulerService {
       // Placement and pressure move instances of any tenant: it waits for every change of
       // intent in flight, and none interleaves with it (each would find versions moved).
       await repos.tenants.lockAll();
-      const nodes = (await repos.nodes.list()).filter((n) => n.status === 'ready');
-      const instances = (await repos.instances.list()).filter(
-        (i) => i.desiredStatus !== 'destroyed',
-      );
-      const pools = new Map((await repos.pools.list()).map((p) => [`${p.tenantId}/${p.id}`, p]));
-      const sizing = (i: Instance) =>
-        pools.get(`${i.tenantId}/${i.poolId}`) ?? {
-          vcpus: 0,
-          memMib: 0,
-          critical: false,
-          pinned: false,
-          minWarmSecs: 0,
-        };
-      const placementNodes: PlacementNode[] = nodes.map((n) => ({
-        id: n.id,
-        vcpus: n.capacity.vcpus,
-        memMib: n.capacity.memMib,
-        usedVcpus: 0,
-        usedMemMib: 0,
-        poolCounts: {},
-      }));
-      const nodeById = new Map(placementNodes.map((n) => [n.id, n]));
-      for (const instance of instances) {
-        const node = instance.nodeId === null ? undefined : nodeById.get(instance.nodeId);
-        if (!node) continue;
-        const pool = `${instance.tenantId}/${instance.poolId}`;
-        node.poolCounts[pool] = (node.poolCounts[pool] ?? 0) + 1;
-        if (holds(instance)) {
-          node.usedVcpus += sizing(instance).vcpus;
-          node.usedMemMib += sizing(instance).memMib;
-        }
-      }
-      const pending = instances.filter((i) => i.nodeId === null);
+      const view = await loadPlacementView(repos);
+      const { pending, sizing } = view;
       const result = placeInstances(
-        placementNodes,
+        view.placementNodes,
         pending.map((i) => ({
           key: keyOf(i),
           pool: `${i.tenantId}/${i.poolId}`,
@@ -109,35 +81,58 @@ export class SchedulerService {
           critical: sizing(i).critical,
         })),
       );
-      const placedOn = new Map(result.placed.map((p) => [p.key, p.nodeId]));
-      const pressure = planPressure({
-        nodes: placementNodes,
-        instances: instances.map((i) =>
-          pressureView(i, sizing(i), i.nodeId ?? placedOn.get(keyOf(i)) ?? null),
-        ),
-        unplaced: result.unplaced.map((u) => u.key),
-        nowMs: this.deps.clock.now().getTime(),
-      });
-      const quotas = new Map((await repos.tenants.list()).map((t) => [t.id, t.quotas]));
-      pressure.release = releasesWithinQuota(
-        pressure.release,
-        instances,
-        [...pools.values()],
-        quotas,
-      );
-      const placed = [...result.placed, ...pressure.placed];
+      const pressure = (await this.pressureConcerns(repos, result.unplaced, pending))
+        ? await this.planPressure(repos, view, result)
+        : noPressure();
+      const placed = [...result.placed, ...pressure.plan.placed];
       await this.apply(repos, pending, placed);
-      await this.applyPressure(repos, instances, pressure);
-      const relieved = new Set(pressure.placed.map((p) => p.key));
+      await this.applyPressure(repos, pressure.instances, pressure.plan);
+      const relieved = new Set(pressure.plan.placed.map((p) => p.key));
+      const anyNode = view.nodes.length > 0;
       return {
         placed: placed.map((p) => ({ instance: p.key, nodeId: p.nodeId })),
         unplaced: result.unplaced
           .filter((u) => !relieved.has(u.key))
-          .map((u) => ({ instance: u.key, reason: withRelief(u.reason, nodes.length > 0) })),
-        slept: pressure.sleep.map((s) => ({ instance: s.key, madeRoomFor: s.madeRoomFor })),
-        released: pressure.release.map((r) => r.key),
+          .map((u) => ({ instance: u.key, reason: withRelief(u.reason, anyNode) })),
+        slept: pressure.plan.sleep.map((s) => ({ instance: s.key, madeRoomFor: s.madeRoomFor })),
+        released: pressure.plan.release.map((r) => r.key),
       };
     });
+  }
+
+  /**
+   * Pressure has work only when an instance that wants RAM found no node, or something is
+   * held asleep and may be released. Otherwise (nearly every pass) the fleet is not read.
+   */
+  private async pressureConcerns(
+    repos: Repos,
+    unplaced: ReadonlyArray<{ key: string }>,
+    pending: readonly Instance[],
+  ): Promise<boolean> {
+    const wanting = new Set(pending.filter(holds).map(keyOf));
+    if (unplaced.some((u) => wanting.has(u.key))) return true;
+    return repos.instances.anyPressureHeld();
+  }
+
+  /** Relief and release, over every live instance (core/pressure-sleep.ts). */
+  private async planPressure(
+    repos: Repos,
+    view: PlacementView,
+    result: PlacementResult,
+  ): Promise<{ instances: Instance[]; plan: PressurePlan }> {
+    const instances = (await repos.instances.list()).filter((i) => i.desiredStatus !== 'destroyed');
+    const placedOn = new Map(result.placed.map((p) => [p.key, p.nodeId]));
+    const plan = planPressure({
+      nodes: view.placementNodes,
+      instances: instances.map((i) =>
+        pressureView(i, view.sizing(i), i.nodeId ?? placedOn.get(keyOf(i)) ?? null),
+      ),
+      unplaced: result.unplaced.map((u) => u.key),
+      nowMs: this.deps.clock.now().getTime(),
+    });
+    const quotas = new Map((await repos.tenants.list()).map((t) => [t.id, t.quotas]));
+    plan.release = releasesWithinQuota(plan.release, instances, [...view.pools.values()], quotas);
+    return { instances, plan };
   }
 
   /** Puts the victims to sleep and wakes the released, each with its audit event. */

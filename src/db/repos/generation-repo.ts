@@ -44,6 +44,30 @@ export class KyselyGenerationRepo implements GenerationRepo {
     if (!current) throw new Error(`node_generations row for '${nodeId}' disappeared`);
     return current;
   }
+
+  async markChanged(scopes: readonly string[]): Promise<void> {
+    if (scopes.length === 0) return;
+    // Sorted, so concurrent bumps lock the rows in one order and never deadlock.
+    const values = [...new Set(scopes)].sort().map((scope) => ({ scope, seq: 1 }));
+    await this.db
+      .insertInto('document_marks')
+      .values(values)
+      .onConflict((oc) =>
+        oc.column('scope').doUpdateSet((eb) => ({ seq: eb('document_marks.seq', '+', 1) })),
+      )
+      .execute();
+  }
+
+  async marks(scopes: readonly string[]): Promise<number> {
+    if (scopes.length === 0) return 0;
+    const row = await this.db
+      .selectFrom('document_marks')
+      .select((eb) => eb.fn.sum<number | string | null>('seq').as('total'))
+      .where('scope', 'in', [...scopes])
+      .executeTakeFirst();
+    // Postgres answers sum() of integers as a bigint, which pg hands over as a string.
+    return Number(row?.total ?? 0);
+  }
 }
 
 function fromRow(r: GenerationRow): NodeGeneration {

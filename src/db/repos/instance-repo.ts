@@ -56,6 +56,29 @@ export class KyselyInstanceRepo implements InstanceRepo {
     return rows.map(fromRow);
   }
 
+  async listUnplaced(): Promise<Instance[]> {
+    const rows = await this.db
+      .selectFrom('instances')
+      .selectAll()
+      .where('node_id', 'is', null)
+      .where('desired_status', '<>', 'destroyed')
+      .orderBy('tenant_id')
+      .orderBy('pool_id')
+      .orderBy('id')
+      .execute();
+    return rows.map(fromRow);
+  }
+
+  async anyPressureHeld(): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('instances')
+      .select('id')
+      .where('pressure_slept_at', 'is not', null)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   async usedIps(tenantId: string): Promise<string[]> {
     const rows = await this.db
       .selectFrom('instances')

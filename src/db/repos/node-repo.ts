@@ -1,7 +1,7 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
 import { NotFoundError } from '../../core/errors.ts';
 import type { FleetNode, NodeUsage } from '../../core/model.ts';
-import type { NodePatch, NodeRepo } from '../../ports/store.ts';
+import type { NodeAllocation, NodePatch, NodeRepo } from '../../ports/store.ts';
 import { versionConflict } from '../cas-errors.ts';
 import { oneOf, stringMap } from '../row-values.ts';
 import type { Database, NodesTable } from '../schema.ts';
@@ -67,6 +67,24 @@ export class KyselyNodeRepo implements NodeRepo {
     const stored = await this.get(id);
     if (!stored) throw new NotFoundError('node', id, "see 'mvm node list'");
     throw versionConflict(`node ${id}`, expectedVersion, stored.version);
+  }
+
+  async allocations(): Promise<NodeAllocation[]> {
+    const rows = await this.db
+      .selectFrom('node_allocations')
+      .selectAll()
+      .where('instances', '>', 0)
+      .orderBy('node_id')
+      .orderBy('tenant_id')
+      .orderBy('pool_id')
+      .execute();
+    return rows.map((r) => ({
+      nodeId: r.node_id,
+      tenantId: r.tenant_id,
+      poolId: r.pool_id,
+      instances: r.instances,
+      holding: r.holding,
+    }));
   }
 }
 

@@ -1,0 +1,186 @@
+/**
+ * Builds a large fleet fast for the scale benches: nodes, tenants and pools through the real
+ * API, then the instances in bulk straight into the store (placed, running), so 100k rows take
+ * seconds rather than the hours 100k API calls would. The instances are what the API would
+ * have made: unique addresses in each tenant's subnet, unique MACs, pool counts to match.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { openDatabase } from '../../src/db/open-store.ts';
+import type { InstancesTable } from '../../src/db/schema.ts';
+
+export type StoreName = 'sqlite' | 'postgres';
+
+export interface FleetShape {
+  nodes: number;
+  tenants: number;
+  /** Instances per tenant (one pool each); at most 250 (a tenant's /24). */
+  perTenant: number;
+}
+
+export interface BenchDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+const pgUrl = () => process.env['MVM_TEST_PG_URL'] ?? 'postgres://mvm:mvm@127.0.0.1:5432/postgres';
+
+async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: pgUrl() });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A fresh, empty database of the given kind. */
+export async function freshDatabase(store: StoreName): Promise<BenchDatabase> {
+  if (store === 'sqlite') {
+    const dir = await mkdtemp(join(tmpdir(), 'mvm-bench-scale-'));
+    return { url: join(dir, 'c.sqlite'), drop: () => rm(dir, { recursive: true, force: true }) };
+  }
+  const name = `mvm_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
+  await withAdmin((c) => c.query(`CREATE DATABASE ${name}`));
+  const url = new URL(pgUrl());
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    },
+  };
+}
+
+export type Api = (method: string, path: string, body?: unknown) => Promise<unknown>;
+
+/**
+ * Every call the benches make is idempotent (absolute scale counts, PUT, create answered 409),
+ * so one retried after a connection reset (a keep-alive socket the busy server closed) is safe.
+ */
+export function apiOf(baseUrl: string, token: string): Api {
+  return async (method, path, body) => {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await callOnce(baseUrl, token, method, path, body);
+      } catch (error) {
+        if (!(error instanceof TypeError) || attempt === 3) throw error;
+      }
+    }
+  };
+}
+
+async function callOnce(
+  baseUrl: string,
+  token: string,
+  method: string,
+  path: string,
+  body: unknown,
+): Promise<unknown> {
+  const response = await fetch(`${baseUrl}/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  if (!response.ok)
+    throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+export const nodeId = (n: number) => `node-${String(n).padStart(4, '0')}`;
+export const tenantId = (t: number) => `t${String(t).padStart(4, '0')}`;
+
+const quotas = {
+  maxVcpus: 100_000,
+  maxMemMib: 1_000_000,
+  maxRunning: 1000,
+  maxWarm: 1000,
+  maxInstancesPerPool: 1000,
+};
+
+export const nodeCapacity = { vcpus: 1_000_000, memMib: 1_000_000_000, diskGib: 100_000 };
+
+/** Registers the nodes through the API (their agents must heartbeat from now on). */
+export async function seedNodes(api: Api, nodes: number): Promise<void> {
+  for (let n = 0; n < nodes; n += 1) {
+    const body = { hostname: nodeId(n), arch: 'x86_64', capacity: nodeCapacity };
+    await api('PUT', `/nodes/${nodeId(n)}`, body);
+  }
+}
+
+/** Creates tenants [from, shape.tenants) and their pool `w` through the API. */
+export async function seedTenants(api: Api, shape: FleetShape, from = 0): Promise<void> {
+  for (let t = from; t < shape.tenants; t += 1) {
+    await api('POST', '/tenants', { id: tenantId(t), netId: t + 1, quotas });
+    await api('POST', `/tenants/${tenantId(t)}/pools`, {
+      id: 'w',
+      flake: '.',
+      profile: 'minimal',
+      vcpus: 1,
+      memMib: 128,
+    });
+  }
+}
+
+function instanceRow(t: number, i: number, nodes: number, subnetBase: string): InstancesTable {
+  const at = new Date().toISOString();
+  const serial = t * 256 + i;
+  const mac = `02:bb:${[serial >> 16, (serial >> 8) & 255, serial & 255, 0].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+  return {
+    tenant_id: tenantId(t),
+    pool_id: 'w',
+    id: `i${String(i).padStart(4, '0')}`,
+    ip: `${subnetBase}.${i + 2}`,
+    mac,
+    status: 'running',
+    desired_status: 'running',
+    node_id: nodeId(serial % nodes),
+    revision: 'dev',
+    failure_reason: null,
+    status_since: at,
+    last_active_at: null,
+    pressure_slept_at: null,
+    sleep_forced: 0,
+    idle_slot: null,
+    pinned_revision: null,
+    pinned_at: null,
+    created_at: at,
+    updated_at: at,
+    version: 1,
+  };
+}
+
+/** Inserts `perTenant` running instances for tenants [from, tenants), in batches. */
+export async function seedInstances(url: string, shape: FleetShape, from = 0): Promise<void> {
+  const { db } = openDatabase(url);
+  try {
+    const subnets = await db.selectFrom('tenants').select(['id', 'subnet']).execute();
+    const baseOf = new Map(subnets.map((s) => [s.id, s.subnet.split('.').slice(0, 3).join('.')]));
+    let batch: InstancesTable[] = [];
+    const flush = async () => {
+      if (batch.length > 0) await db.insertInto('instances').values(batch).execute();
+      batch = [];
+    };
+    for (let t = from; t < shape.tenants; t += 1) {
+      const base = baseOf.get(tenantId(t));
+      if (base === undefined) throw new Error(`tenant ${tenantId(t)} has no subnet`);
+      for (let i = 0; i < shape.perTenant; i += 1) {
+        batch.push(instanceRow(t, i, shape.nodes, base));
+        // SQLite binds at most 32,766 parameters per statement: 20 columns × 1,000 rows.
+        if (batch.length === 1000) await flush();
+      }
+      await db
+        .updateTable('pools')
+        .set({ desired_running: shape.perTenant })
+        .where('tenant_id', '=', tenantId(t))
+        .execute();
+    }
+    await flush();
+  } finally {
+    await db.destroy();
+  }
+}

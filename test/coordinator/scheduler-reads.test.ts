@@ -1,0 +1,70 @@
+import { expect, it } from 'vitest';
+import type { InstanceFilter, Repos, Store } from '../../src/ports/store.ts';
+import { describeEachDatabase } from '../support/store-harness.ts';
+import { apiOver, type Api } from './api-client-harness.ts';
+
+/** The store, recording every instance listing made through it or its transactions. */
+function recordingListings(store: Store) {
+  const listings: InstanceFilter[] = [];
+  const recorded = (repos: Repos): Repos => ({
+    ...repos,
+    instances: new Proxy(repos.instances, {
+      get(target, prop) {
+        const value: unknown = Reflect.get(target, prop, target);
+        if (prop !== 'list' || typeof value !== 'function') {
+          return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+        }
+        return (filter: InstanceFilter = {}) => {
+          listings.push(filter);
+          return target.list(filter);
+        };
+      },
+    }),
+  });
+  const wrapped = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'transaction') {
+        return <T>(fn: (repos: Repos) => Promise<T>) =>
+          target.transaction((repos) => fn(recorded(repos)));
+      }
+      if (prop === 'instances') return recorded(target).instances;
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+  return { store: wrapped, listings };
+}
+
+async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
+  const answer = await api.call(method, path, { body });
+  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
+  return answer.body;
+}
+
+await describeEachDatabase('scheduler reads', (db) => {
+  it("places a scale without listing the fleet or another tenant's instances", async () => {
+    const recording = recordingListings(db.store());
+    const api = await apiOver(recording.store);
+    const capacity = { vcpus: 64, memMib: 65536, diskGib: 100 };
+    for (const node of ['node-1', 'node-2']) {
+      await ok(api, 'PUT', `/nodes/${node}`, { hostname: node, arch: 'x86_64', capacity });
+    }
+    for (const tenant of ['acme', 'beta']) {
+      await ok(api, 'POST', '/tenants', { id: tenant });
+      const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
+      await ok(api, 'POST', `/tenants/${tenant}/pools`, pool);
+      await ok(api, 'POST', `/tenants/${tenant}/pools/web/scale`, { running: 3 });
+    }
+    recording.listings.length = 0;
+    await ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 5 });
+    const instances = (await ok(api, 'GET', '/instances?tenant=acme')) as Array<{
+      nodeId: string | null;
+    }>;
+    // The two new instances were placed, spread over both nodes (per-node counts were read).
+    expect(instances.filter((i) => i.nodeId === null)).toEqual([]);
+    expect(new Set(instances.map((i) => i.nodeId)).size).toBe(2);
+    const during = recording.listings.slice(0, -1);
+    expect(during.length).toBeGreaterThan(0);
+    for (const filter of during) expect(filter.tenantId).toBe('acme');
+  });
+});

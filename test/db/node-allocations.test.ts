@@ -1,0 +1,98 @@
+import { beforeEach, expect, it } from 'vitest';
+import type { DesiredStatus, Instance } from '../../src/core/model.ts';
+import type { NodeAllocation, Store } from '../../src/ports/store.ts';
+import { T1, instance, keyOf, pool, tenant } from './fixtures.ts';
+import { describeEachDatabase } from '../support/store-harness.ts';
+
+/** What the allocations must say: the instances table grouped by node, tenant and pool. */
+async function fromInstances(store: Store): Promise<NodeAllocation[]> {
+  const groups = new Map<string, NodeAllocation>();
+  for (const i of await store.instances.list()) {
+    if (i.nodeId === null || i.desiredStatus === 'destroyed') continue;
+    const key = `${i.nodeId}/${i.tenantId}/${i.poolId}`;
+    const group = groups.get(key) ?? {
+      nodeId: i.nodeId,
+      tenantId: i.tenantId,
+      poolId: i.poolId,
+      instances: 0,
+      holding: 0,
+    };
+    group.instances += 1;
+    if (i.desiredStatus === 'running' || i.desiredStatus === 'warm') group.holding += 1;
+    groups.set(key, group);
+  }
+  return [...groups.values()].sort((a, b) =>
+    `${a.nodeId}/${a.tenantId}/${a.poolId}` < `${b.nodeId}/${b.tenantId}/${b.poolId}` ? -1 : 1,
+  );
+}
+
+const desired: DesiredStatus[] = ['running', 'warm', 'sleeping', 'stopped', 'destroyed'];
+const nodes = [null, 'node-a', 'node-b'];
+
+/** A small deterministic generator: the same sequence of writes on both stores. */
+function lcg(seed: number): () => number {
+  let state = seed;
+  return () => (state = (state * 1103515245 + 12345) % 2 ** 31);
+}
+
+await describeEachDatabase('node allocations', ({ store }) => {
+  beforeEach(async () => {
+    await store().tenants.insert(tenant('acme', 99));
+    await store().pools.insert(pool('acme', 'workers'));
+    await store().pools.insert(pool('acme', 'gateways', { role: 'gateway' }));
+  });
+
+  it('follow every insert, placement, move, change of intent and delete', async () => {
+    const next = lcg(17);
+    const live: Instance[] = [];
+    for (let step = 0; step < 120; step += 1) {
+      const roll = next() % 10;
+      const target = live[next() % Math.max(1, live.length)];
+      if (roll < 3 || !target) {
+        const poolId = next() % 2 === 0 ? 'workers' : 'gateways';
+        const fresh = instance(`i-${step}`, 2 + step, {
+          poolId,
+          mac: `02:00:00:00:01:${step.toString(16).padStart(2, '0')}`,
+          nodeId: nodes[next() % nodes.length] ?? null,
+          desiredStatus: desired[next() % desired.length] ?? 'running',
+        });
+        await store().instances.insert(fresh);
+        live.push(fresh);
+      } else if (roll < 6) {
+        const status = desired[next() % desired.length] ?? 'running';
+        await store().instances.setDesired(keyOf(target), status, target.version, T1);
+      } else if (roll < 8) {
+        const nodeId = nodes[next() % nodes.length] ?? null;
+        await store().instances.update(keyOf(target), { nodeId }, target.version, T1);
+      } else if (roll < 9) {
+        await store().instances.transition(keyOf(target), target.status, 'created', T1, {
+          nodeId: null,
+        });
+      } else {
+        await store().instances.delete(keyOf(target));
+        live.splice(live.indexOf(target), 1);
+      }
+      // Re-read: the repo moved the version.
+      for (const [n, i] of live.entries()) live[n] = (await store().instances.get(keyOf(i))) ?? i;
+      expect(await store().nodes.allocations()).toEqual(await fromInstances(store()));
+    }
+    expect((await store().nodes.allocations()).length).toBeGreaterThan(0);
+  });
+
+  it('finds unplaced live instances and pressure-held ones by index', async () => {
+    await store().instances.insert(instance('a', 2, { nodeId: null }));
+    await store().instances.insert(
+      instance('b', 3, { nodeId: null, desiredStatus: 'destroyed', mac: '02:00:00:00:02:01' }),
+    );
+    await store().instances.insert(instance('c', 4, { nodeId: 'n', mac: '02:00:00:00:02:02' }));
+    expect((await store().instances.listUnplaced()).map((i) => i.id)).toEqual(['a']);
+    expect(await store().instances.anyPressureHeld()).toBe(false);
+    const c = (await store().instances.get({
+      tenantId: 'acme',
+      poolId: 'workers',
+      instanceId: 'c',
+    }))!;
+    await store().instances.update(keyOf(c), { pressureSleptAt: T1 }, c.version, T1);
+    expect(await store().instances.anyPressureHeld()).toBe(true);
+  });
+});
