@@ -98,7 +98,7 @@ export type CreatePoolRequest = z.infer<typeof createPoolSchema>;
  * core/jobs/queue-wake (all problems at once).
  */
 export const poolAutoscaleSchema = z.discriminatedUnion('queue', [
-  z.strictObject({ queue: z.literal(true), min: z.number().int(), max: z.number().int() }),
+  z.strictObject({ queue: z.literal(true), min: intIn(0, 100_000), max: intIn(0, 100_000) }),
   z.strictObject({ queue: z.literal(false) }),
 ]);
 export type PoolAutoscaleRequest = z.infer<typeof poolAutoscaleSchema>;
@@ -230,7 +230,11 @@ export const wakeReportSchema = z.strictObject({
   /** The service port the connection was for. */
   port: intIn(1, 65_535),
   /** The client's address as the held connection showed it. */
-  from: z.string().min(1).max(64),
+  from: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[0-9A-Fa-f.:]+$/, 'an IPv4 or IPv6 address'),
   /** Another instance of the tenant, one of its gateways, or the node itself. */
   source: z.enum(['tenant', 'gateway', 'node']),
 });

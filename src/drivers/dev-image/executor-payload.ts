@@ -1,6 +1,5 @@
 import { access, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { HostError } from '../../core/errors.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 import type { CpioEntry } from './cpio-newc.ts';
@@ -34,6 +33,9 @@ async function executorEntry(name: string): Promise<string> {
 /** The executor bundled for Node 18 in memory: main.mjs and wasm-thread.mjs. */
 async function bundle(): Promise<Array<{ name: string; data: Uint8Array }>> {
   const entryPoints = await Promise.all(['main', 'wasm-thread'].map(executorEntry));
+  // esbuild is a development dependency: loaded only when a worker image is built (from a
+  // checkout), so an installed package without it still loads this module.
+  const { build } = await import('esbuild');
   const result = await build({
     entryPoints,
     bundle: true,
