@@ -185,8 +185,15 @@ describe.runIf(gate.run)('a node cut off from the coordinator', () => {
     expect(pausedAt).toBeLessThan(lostAt);
     expect(lostAt).toBeLessThanOrEqual(copiedAt);
     expect(samples.some((s) => s.xRunning && s.yCopy)).toBe(false);
-    // Back: X is ready again, and only Y's copy runs.
-    expect((await fleet().api.call('getNode', { params: { node: x } })).status).toBe('ready');
+    // Back: X is ready again once a heartbeat gets through (one in flight when the link came
+    // back may still be waiting out its call timeout), and only Y's copy runs.
+    await waitUntil(
+      async () =>
+        (await fleet().api.call('getNode', { params: { node: x } })).status === 'ready'
+          ? true
+          : undefined,
+      { clock: systemClock, timeoutMs: 30_000, intervalMs: 250, what: `${x} ready again` },
+    );
     const after = await fleet().api.call('listInstances', { query: { tenant: TENANT } });
     expect(onNode(after, y)).toMatchObject({ id: instance.id, ip: instance.ip, status: 'running' });
     const yLocal = (await fleet().agent(y).client.list())[0];
