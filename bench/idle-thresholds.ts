@@ -8,7 +8,6 @@
  * use. Runs itself inside a network namespace it creates (`npx tsx bench/idle-thresholds.ts
  * [phase seconds]`, default 30; root).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,12 +19,10 @@ import { unixSocketTransport } from '../src/drivers/guest-channel/guest-transpor
 import { NodeProcessRunner } from '../src/drivers/process/node-process-runner.ts';
 import { createQemuVmm } from '../src/drivers/qemu/create-qemu-vmm.ts';
 import type { VmHandle } from '../src/ports/vmm.ts';
+import { inOwnNetns } from './support/own-netns.ts';
 
-const NS = `mvmb-idle-${process.pid}`;
 const phaseSecs = Number(process.argv[2] ?? 30);
 const SAMPLE_MS = 5_000;
-/** The second argument the bench gives itself when it re-runs inside its namespace. */
-const IN_NS = '--in-netns';
 
 interface Window {
   cpuShare: number;
@@ -155,29 +152,4 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-if (process.argv[3] !== IN_NS) {
-  // Re-run inside a namespace of our own: the tap and bridge never touch the host's network.
-  const run = (args: string[]) => spawnSync('ip', args, { stdio: 'inherit' });
-  run(['netns', 'add', NS]);
-  try {
-    const child = spawnSync(
-      'ip',
-      [
-        'netns',
-        'exec',
-        NS,
-        process.execPath,
-        ...process.execArgv,
-        process.argv[1] ?? '',
-        String(phaseSecs),
-        IN_NS,
-      ],
-      { stdio: 'inherit' },
-    );
-    process.exitCode = child.status ?? 1;
-  } finally {
-    run(['netns', 'del', NS]);
-  }
-} else {
-  await main();
-}
+await inOwnNetns('mvmb-idle', [String(phaseSecs)], main);

@@ -10,33 +10,19 @@
  * inside a network namespace it creates (`npx tsx bench/wake-on-connect.ts [rounds]`, default
  * 5; root).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAgentConfig } from '../src/agent/agent-config.ts';
 import { startAgent } from '../src/agent/start-agent.ts';
 import type { WakeService } from '../src/agent/wake/wake-service.ts';
-import { macFor } from '../src/core/addresses.ts';
-import type { LocalSpecInput } from '../src/contract/agent-api.ts';
+import { WAKE_TARGET_IP, wakeSpec } from '../test/net/support/wake-lab.ts';
+import { inOwnNetns } from './support/own-netns.ts';
 
-const NS = `mvmb-wake-${process.pid}`;
 const rounds = Number(process.argv[2] ?? 5);
-const IN_NS = '--in-netns';
-const TARGET = '10.240.9.2';
-const tenant = { netId: 9, subnet: '10.240.9.0/24', gateway: '10.240.9.1' };
+const TARGET = WAKE_TARGET_IP;
 const ref = (instanceId: string) => ({ tenantId: 'bench', poolId: 'web', instanceId });
-const spec = (octet: number, extra: Partial<LocalSpecInput> = {}): LocalSpecInput => ({
-  role: 'worker',
-  vcpus: 1,
-  memMib: 128,
-  dataDiskMib: 16,
-  ip: `10.240.9.${octet}`,
-  gateway: tenant.gateway,
-  mac: macFor(9, octet),
-  tenant,
-  ...extra,
-});
+const spec = wakeSpec;
 
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'mvm-bench-wake-'));
@@ -100,29 +86,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[3] !== IN_NS) {
-  // Re-run inside a namespace of our own: bridges, taps and nftables never touch the host's.
-  const run = (args: string[]) => spawnSync('ip', args, { stdio: 'inherit' });
-  run(['netns', 'add', NS]);
-  try {
-    const child = spawnSync(
-      'ip',
-      [
-        'netns',
-        'exec',
-        NS,
-        process.execPath,
-        ...process.execArgv,
-        process.argv[1] ?? '',
-        String(rounds),
-        IN_NS,
-      ],
-      { stdio: 'inherit' },
-    );
-    process.exitCode = child.status ?? 1;
-  } finally {
-    run(['netns', 'del', NS]);
-  }
-} else {
-  await main();
-}
+await inOwnNetns('mvmb-wake', [String(rounds)], main);

@@ -19,28 +19,16 @@ import { createInterface } from 'node:readline';
 import { instanceDir, snapshotsDir } from '../../../src/agent/runtime/layout.ts';
 import { startAgent } from '../../../src/agent/start-agent.ts';
 import type { WakeService } from '../../../src/agent/wake/wake-service.ts';
-import { macFor } from '../../../src/core/addresses.ts';
-import type { LocalSpecInput } from '../../../src/contract/agent-api.ts';
 import { collect } from '../../support/exec-output.ts';
+import { WAKE_TARGET_IP, wakeSpec } from './wake-lab.ts';
 import { quietLogger, testAgentConfig } from '../../agent/agent-harness.ts';
 
 const dataDir = process.argv[2] ?? '';
-const TARGET = '10.240.9.2';
+const TARGET = WAKE_TARGET_IP;
 const ref = (instanceId: string) => ({ tenantId: 'acme', poolId: 'web', instanceId });
 const target = ref('target');
 const client = ref('client');
-const tenant = { netId: 9, subnet: '10.240.9.0/24', gateway: '10.240.9.1' };
-const spec = (octet: number, extra: Partial<LocalSpecInput> = {}): LocalSpecInput => ({
-  role: 'worker',
-  vcpus: 1,
-  memMib: 128,
-  dataDiskMib: 16,
-  ip: `10.240.9.${octet}`,
-  gateway: tenant.gateway,
-  mac: macFor(9, octet),
-  tenant,
-  ...extra,
-});
+const spec = wakeSpec;
 
 const agent = await startAgent(testAgentConfig(dataDir), { logger: quietLogger });
 const wake = agent.deps.wake as WakeService | undefined;
