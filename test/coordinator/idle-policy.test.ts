@@ -1,49 +1,24 @@
-import { afterEach, expect, it } from 'vitest';
-import { createCoordinatorApp } from '../../src/coordinator/app.ts';
-import type { Principal } from '../../src/coordinator/principal.ts';
+import { expect, it } from 'vitest';
 import type { Services } from '../../src/coordinator/services/index.ts';
 import { IDLE_MIN_AWAKE_SECS } from '../../src/core/idle-policy.ts';
 import type { Instance } from '../../src/core/model.ts';
-import type { Clock } from '../../src/ports/clock.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { node } from '../db/fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import {
+  admin,
+  instanceKey,
+  manualClock as policyManualClock,
+  policyCoordinator,
+} from './support/policy-harness.ts';
 
-const admin: Principal = { kind: 'admin', tokenName: 'test' };
 const T0 = Date.parse('2026-03-01T09:00:00.000Z');
 const iso = (secs: number) => new Date(T0 + secs * 1000).toISOString();
-
-function manualClock(): Clock & { set(secs: number): void } {
-  let now = T0;
-  return {
-    now: () => new Date(now),
-    sleep: async () => {},
-    set: (secs) => {
-      now = T0 + secs * 1000;
-    },
-  };
-}
-
-const opened: Services[] = [];
-afterEach(async () => {
-  for (const services of opened.splice(0)) await services.rechecks.close();
-});
-
-function coordinator(store: Store, clock: Clock): Services {
-  let n = 0;
-  const { services } = createCoordinatorApp({
-    store,
-    clock,
-    clusterCidr: '10.240.0.0/12',
-    version: 'test',
-    randomSuffix: () => `i${(n += 1)}`,
-  });
-  opened.push(services);
-  return services;
-}
+const manualClock = () => policyManualClock(T0);
+const coordinator = policyCoordinator;
 
 const ref = { tenantId: 'acme', poolId: 'web' };
-const keyOf = (i: Instance) => ({ tenantId: i.tenantId, poolId: i.poolId, instanceId: i.id });
+const keyOf = instanceKey;
 
 /** A pool that goes warm after 30 s idle and to sleep after 90 s, with one running instance. */
 async function setup(

@@ -1,50 +1,24 @@
-import { afterEach, expect, it } from 'vitest';
-import { createCoordinatorApp } from '../../src/coordinator/app.ts';
-import type { Principal } from '../../src/coordinator/principal.ts';
+import { expect, it } from 'vitest';
 import type { Services } from '../../src/coordinator/services/index.ts';
 import { SleepRecheckService } from '../../src/coordinator/services/sleep-rechecks.ts';
 import type { Instance, Pool } from '../../src/core/model.ts';
-import type { Clock } from '../../src/ports/clock.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { node } from '../db/fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import {
+  admin,
+  instanceKey,
+  manualClock as policyManualClock,
+  policyCoordinator,
+} from './support/policy-harness.ts';
 
-const admin: Principal = { kind: 'admin', tokenName: 'test' };
 const T0 = Date.parse('2025-03-01T09:00:00.000Z');
 const iso = (secs: number) => new Date(T0 + secs * 1000).toISOString();
-
-/** A clock that moves only when the test says so. */
-function manualClock(): Clock & { set(secs: number): void } {
-  let now = T0;
-  return {
-    now: () => new Date(now),
-    sleep: async () => {},
-    set: (secs) => {
-      now = T0 + secs * 1000;
-    },
-  };
-}
-
-const opened: Services[] = [];
-afterEach(async () => {
-  for (const services of opened.splice(0)) await services.rechecks.close();
-});
-
-function coordinator(store: Store, clock: Clock): Services {
-  let n = 0;
-  const { services } = createCoordinatorApp({
-    store,
-    clock,
-    clusterCidr: '10.240.0.0/12',
-    version: 'test',
-    randomSuffix: () => `i${(n += 1)}`,
-  });
-  opened.push(services);
-  return services;
-}
+const manualClock = () => policyManualClock(T0);
+const coordinator = policyCoordinator;
 
 const ref = { tenantId: 'acme', poolId: 'web' };
-const keyOf = (i: Instance) => ({ tenantId: i.tenantId, poolId: i.poolId, instanceId: i.id });
+const keyOf = instanceKey;
 
 async function setup(services: Services, store: Store, policy = { run: 0, warm: 0 }) {
   await store.nodes.upsert(node('node-1'));

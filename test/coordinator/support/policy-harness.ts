@@ -1,0 +1,54 @@
+import { afterEach } from 'vitest';
+import { createCoordinatorApp } from '../../../src/coordinator/app.ts';
+import type { Principal } from '../../../src/coordinator/principal.ts';
+import type { Services } from '../../../src/coordinator/services/index.ts';
+import type { Instance } from '../../../src/core/model.ts';
+import type { Clock } from '../../../src/ports/clock.ts';
+import type { Store } from '../../../src/ports/store.ts';
+
+/**
+ * What the coordinator's policy tests (idle, sleep, queue wake) share: an admin, a clock that
+ * moves only when the test says so (seconds after `t0`), and coordinator services on a store
+ * whose recheck timers are closed after each test.
+ */
+export const admin: Principal = { kind: 'admin', tokenName: 'test' };
+
+export interface ManualClock extends Clock {
+  set(secs: number): void;
+}
+
+export function manualClock(t0: number): ManualClock {
+  let now = t0;
+  return {
+    now: () => new Date(now),
+    sleep: async () => {},
+    set: (secs) => {
+      now = t0 + secs * 1000;
+    },
+  };
+}
+
+const opened: Services[] = [];
+afterEach(async () => {
+  for (const services of opened.splice(0)) await services.rechecks.close();
+});
+
+/** Coordinator services on `store` with instance ids `i1`, `i2`, … in creation order. */
+export function policyCoordinator(store: Store, clock: Clock): Services {
+  let n = 0;
+  const { services } = createCoordinatorApp({
+    store,
+    clock,
+    clusterCidr: '10.240.0.0/12',
+    version: 'test',
+    randomSuffix: () => `i${(n += 1)}`,
+  });
+  opened.push(services);
+  return services;
+}
+
+export const instanceKey = (i: Instance) => ({
+  tenantId: i.tenantId,
+  poolId: i.poolId,
+  instanceId: i.id,
+});
