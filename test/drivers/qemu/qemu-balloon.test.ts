@@ -14,7 +14,7 @@ import { unixSocketTransport } from '../../../src/drivers/guest-channel/guest-tr
 import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../../src/drivers/process/wait-until.ts';
 import { QemuVmm } from '../../../src/drivers/qemu/qemu-vmm.ts';
-import type { VmHandle, VmSpec } from '../../../src/ports/vmm.ts';
+import type { SnapshotRef, VmHandle, VmSpec } from '../../../src/ports/vmm.ts';
 import {
   GUEST_FREE_COMMAND,
   guestHogCommand,
@@ -69,6 +69,19 @@ describe.runIf(gate.run)('QEMU free-page-reporting balloon with real guests', ()
     const guest = await connect(await vmm.start(spec));
     running.push({ vmm, guest });
     return { spec, guest };
+  };
+
+  /** Restores (paused), resumes, then waits for the woken guest's agent. */
+  const wake = async (vmm: QemuVmm, spec: VmSpec, snap: SnapshotRef): Promise<Guest> => {
+    const vm = await vmm.restore(spec, snap);
+    const client = new GuestAgentClient(unixSocketTransport(vm.guestSocket), {
+      requestTimeoutMs: 30_000,
+    });
+    const guest = { vm, client };
+    running.push({ vmm, guest });
+    await vmm.resume(vm);
+    await guest.client.waitReady(180_000);
+    return guest;
   };
 
   const stopGuest = async (vmm: QemuVmm, guest: Guest): Promise<void> => {
@@ -135,9 +148,7 @@ describe.runIf(gate.run)('QEMU free-page-reporting balloon with real guests', ()
     };
     expect(meta.balloon).toBe(true);
     await stopGuest(withBalloon, guest);
-    const woken = await connect(await withBalloon.restore(spec, snap));
-    running.push({ vmm: withBalloon, guest: woken });
-    await withBalloon.resume(woken.vm);
+    const woken = await wake(withBalloon, spec, snap);
     expect((await woken.client.status()).boot_id).toBe(bootId);
     expect(await balloonBound(woken)).toBe(true);
     const again = await fillAndFree(woken);
@@ -179,9 +190,7 @@ describe.runIf(gate.run)('QEMU free-page-reporting balloon with real guests', ()
     await stopGuest(without, guest);
 
     // Restored by a driver that boots new VMs with the balloon: the device list is the snapshot's.
-    const woken = await connect(await withBalloon.restore(spec, snap));
-    running.push({ vmm: withBalloon, guest: woken });
-    await withBalloon.resume(woken.vm);
+    const woken = await wake(withBalloon, spec, snap);
     expect((await woken.client.status()).boot_id).toBe(bootId);
     expect(await balloonBound(woken)).toBe(false);
     await stopGuest(withBalloon, woken);
