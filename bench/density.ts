@@ -42,7 +42,9 @@ interface Row {
   rss: number;
   guestRam: number;
   own: number;
+  ownAnon: number;
   workingSet: number;
+  reserved: number;
 }
 
 async function measure(balloon: boolean, tbSizeMib?: number): Promise<Row[]> {
@@ -78,29 +80,27 @@ async function measure(balloon: boolean, tbSizeMib?: number): Promise<Row[]> {
     await guestSh(guest, GUEST_FREE_COMMAND);
     await sleep(idleSecs * 1000);
     const variant = `${balloon ? 'balloon' : 'no balloon'}, tb ${tbSizeMib ?? TCG_TB_SIZE_MIB}`;
-    const workingSet = await guestWorkingSetMib(guest);
+    const { used: workingSet, reserved } = await guestWorkingSetMib(guest, memMib);
+    const order = await guestSh(
+      guest,
+      'cat /sys/module/page_reporting/parameters/page_reporting_order 2>/dev/null || echo -',
+    );
+    console.log(`${variant}: guest page_reporting_order ${order.trim()}`);
     const running = await vmmSplit(vm.pid, memMib);
     await vmm.pause(vm);
     await sleep(5_000);
     const warm = await vmmSplit(vm.pid, memMib);
-    return [
-      {
-        variant,
-        phase: 'running',
-        rss: running.total,
-        guestRam: running.guestRam,
-        own: running.own,
-        workingSet,
-      },
-      {
-        variant,
-        phase: 'warm',
-        rss: warm.total,
-        guestRam: warm.guestRam,
-        own: warm.own,
-        workingSet,
-      },
-    ];
+    const row = (phase: Row['phase'], m: typeof running): Row => ({
+      variant,
+      phase,
+      rss: m.total,
+      guestRam: m.guestRam,
+      own: m.own,
+      ownAnon: m.ownAnon,
+      workingSet,
+      reserved,
+    });
+    return [row('running', running), row('warm', warm)];
   } finally {
     guest?.close();
     if (vm) await vmm.stop(vm).catch(() => undefined);
@@ -120,10 +120,19 @@ console.log(
   `\ndensity: ${memMib} MiB dev guest (TCG), idle ${idleSecs} s after filling and freeing 100 MiB\n`,
 );
 console.log(
-  'variant               phase      VMM RSS   guest RAM   VMM own   guest working set   RSS - working set',
+  'MiB; guest RAM = resident pages of the guest RAM mapping; VMM own = the rest of VmRSS (own anon:',
+);
+console.log(
+  'its private part, the rest is the binary and libraries, shared by every VM); working set =',
+);
+console.log(
+  "the guest's MemTotal - MemFree; reserved = RAM - MemTotal (kernel image, struct pages)\n",
+);
+console.log(
+  'variant               phase     VMM RSS  guest RAM  VMM own  own anon  working set  reserved  RSS - ws  guest RAM - ws',
 );
 for (const r of rows) {
   console.log(
-    `${r.variant.padEnd(21)} ${r.phase.padEnd(8)} ${f(r.rss)}   ${f(r.guestRam)}   ${f(r.own)}   ${f(r.workingSet)}           ${f(r.rss - r.workingSet)}`,
+    `${r.variant.padEnd(21)} ${r.phase.padEnd(8)} ${f(r.rss)}  ${f(r.guestRam)}  ${f(r.own)}  ${f(r.ownAnon)}  ${f(r.workingSet)}  ${f(r.reserved)}  ${f(r.rss - r.workingSet)}  ${f(r.guestRam - r.workingSet)}`,
   );
 }

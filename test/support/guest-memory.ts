@@ -44,16 +44,23 @@ export async function guestSh(client: GuestAgentClient, command: string): Promis
 
 /**
  * The guest's working set, MiB, by its own /proc/meminfo: what it does not have free
- * (MemTotal - MemFree). Page cache counts, as it occupies host memory the same way.
+ * (MemTotal - MemFree; page cache counts, as it occupies host memory the same way), and
+ * `reserved`, what the kernel keeps out of MemTotal (its image, struct pages: RAM - MemTotal).
  */
-export async function guestWorkingSetMib(client: GuestAgentClient): Promise<number> {
+export async function guestWorkingSetMib(
+  client: GuestAgentClient,
+  ramMib: number,
+): Promise<{ used: number; reserved: number }> {
   const text = await guestSh(client, 'cat /proc/meminfo');
   const kib = (name: string): number => {
     const value = new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(text)?.[1];
     if (value === undefined) throw new Error(`no ${name} in the guest's /proc/meminfo`);
     return Number(value);
   };
-  return (kib('MemTotal') - kib('MemFree')) * MiB_PER_KiB;
+  return {
+    used: (kib('MemTotal') - kib('MemFree')) * MiB_PER_KiB,
+    reserved: ramMib - kib('MemTotal') * MiB_PER_KiB,
+  };
 }
 
 /** Fills a fresh tmpfs in the guest with `mib` MiB (pages the guest really holds). */
@@ -75,17 +82,21 @@ export const GUEST_FREE_COMMAND = 'rm -f /tmp/mvm-hog/fill && umount /tmp/mvm-ho
 export async function vmmSplit(
   pid: number,
   guestMemMib: number,
-): Promise<{ guestRam: number; own: number; total: number }> {
+): Promise<{ guestRam: number; own: number; ownAnon: number; total: number }> {
   const text = await readFile(`/proc/${pid}/smaps`, 'utf8');
   let total = 0;
   let guestRam = 0;
   let sizeKib = 0;
   let anonymous = false;
+  let ownAnon = 0;
+  let anonPages = false;
   for (const line of text.split('\n')) {
     const header = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
     if (header) {
       sizeKib = (parseInt(header[2] ?? '0', 16) - parseInt(header[1] ?? '0', 16)) / 1024;
       anonymous = header[3] === '0' && (header[4] ?? '').trim() === '';
+      // Heap and stacks are named but anonymous too; a file path is what is shared.
+      anonPages = header[3] === '0';
       continue;
     }
     const rss = /^Rss:\s+(\d+) kB$/.exec(line);
@@ -95,10 +106,12 @@ export async function vmmSplit(
     const isGuestRam =
       anonymous && sizeKib >= guestMemMib * 1024 && sizeKib <= (guestMemMib + 4) * 1024;
     if (isGuestRam) guestRam += kib;
+    else if (anonPages) ownAnon += kib;
   }
   return {
     guestRam: guestRam * MiB_PER_KiB,
     own: (total - guestRam) * MiB_PER_KiB,
+    ownAnon: ownAnon * MiB_PER_KiB,
     total: total * MiB_PER_KiB,
   };
 }

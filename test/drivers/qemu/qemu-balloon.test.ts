@@ -126,6 +126,13 @@ describe.runIf(gate.run)('QEMU free-page-reporting balloon with real guests', ()
     expect(await guestSh(guest.client, 'cat /proc/cmdline')).toContain(
       'page_reporting.page_reporting_order=0',
     );
+    // Applied after the balloon driver registered (images/dev/initrd-init): this kernel
+    // would otherwise report only pageblock-sized (2 MiB) free blocks.
+    const order = await guestSh(
+      guest.client,
+      'cat /sys/module/page_reporting/parameters/page_reporting_order',
+    );
+    expect(order.trim()).toBe('0');
 
     const { peak } = await fillAndFree(guest);
     // Reporting runs about every 2 s once the guest frees; under TCG on a loaded host, allow long.
