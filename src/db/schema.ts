@@ -26,6 +26,15 @@ export interface Database {
   rollouts: RolloutsTable;
   node_allocations: NodeAllocationsTable;
   document_marks: DocumentMarksTable;
+  published_ports: PublishedPortsTable;
+}
+
+/** Migration 0023: one row per host port a pool publishes (the primary key: one owner). */
+export interface PublishedPortsTable {
+  host_port: number;
+  tenant_id: string;
+  pool_id: string;
+  guest_port: number;
 }
 
 /** Migration 0017: a counter per document scope (core/document-marks.ts). */
@@ -92,6 +101,9 @@ export interface PoolsTable {
   /** Migration 0017: a queue-driven pool's least and most awake workers; null: not one. */
   queue_min: number | null;
   queue_max: number | null;
+  /** Migration 0023: published ports (JSON [{hostPort, guestPort}]) and hooks (JSON object). */
+  published_ports: string;
+  hooks: string;
   created_at: string;
   updated_at: string;
   version: number;

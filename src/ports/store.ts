@@ -73,6 +73,8 @@ export type PoolPatch = Partial<
     | 'idleWarmAfterSecs'
     | 'idleSleepAfterSecs'
     | 'servicePorts'
+    | 'publish'
+    | 'hooks'
     | 'queueScale'
   >
 >;

@@ -66,4 +66,6 @@ export interface RuntimeDeps {
    * lowered (nothing would wake them).
    */
   wake?: WakeArming;
+  /** The node's published ports (agent/publish): when a connection there last woke an instance. */
+  publish?: { wokenAt(key: string): number | undefined };
 }

@@ -131,6 +131,7 @@ export class OpenclawRun {
         );
       }
       const notes = sizeNotes(found, pool);
+      await this.publishOn(found, pool);
       print(
         `pool     ${pool.id} exists (${found.role}, ${sizeText(found)})${notes.length > 0 ? `; ${notes.join('; ')}` : ''}`,
       );
@@ -141,6 +142,23 @@ export class OpenclawRun {
     this.done.push(`pool '${name}/${pool.id}' created`);
     print(`pool     ${pool.id} created (${pool.role}, ${sizeText(created)})`);
     return { ...created, status: 'created', notes: [] };
+  }
+
+  /** An existing pool gets the plan's published ports and hooks when it lacks them. */
+  private async publishOn(
+    found: { publish?: unknown; hooks?: Record<string, string[]> | undefined },
+    pool: OpenclawPool,
+  ): Promise<void> {
+    const { api, name, print } = this.input;
+    const publish = (found.publish as unknown[] | undefined) ?? [];
+    const hooks = Object.keys(found.hooks ?? {}).length === 0 ? pool.hooks : undefined;
+    const body = {
+      ...(publish.length === 0 && pool.publish ? { publish: pool.publish } : {}),
+      ...(hooks ? { hooks } : {}),
+    };
+    if (Object.keys(body).length === 0) return;
+    await api.call('updatePool', { params: { tenant: name, pool: pool.id }, body });
+    print(`pool     ${pool.id}: ${Object.keys(body).join(' and ')} set`);
   }
 
   private async scale(pool: OpenclawPool): Promise<void> {
