@@ -48,6 +48,11 @@ export interface OpenclawPool {
   counts: PoolCounts;
   /** The gateway's port published on its node (core/published-ports.ts). */
   publish?: PublishedPort[];
+  /**
+   * How many host ports to try from the first, one after another, while another pool holds
+   * it (a host port belongs to one pool in the fleet): 1 for a port given with --host-port.
+   */
+  hostPortTries?: number;
   /** With the OpenClaw images: suspend before a sleep, resume and reload after a wake. */
   hooks?: PoolHooks;
 }
@@ -58,6 +63,9 @@ export interface OpenclawPlan {
   raised: Partial<Quotas>;
   pools: OpenclawPool[];
 }
+
+/** Without --host-port: 18789, else the next free of the following ports. */
+export const HOST_PORT_TRIES = 100;
 
 export const OPENCLAW_DEFAULTS = {
   cpus: 2,
@@ -102,6 +110,7 @@ function pools(options: OpenclawOptions): OpenclawPool[] {
       ...source(options, 'gateway'),
       counts: { running: 1, warm: 0, sleeping: 0 },
       publish: [{ hostPort: options.hostPort ?? OPENCLAW_PORT, guestPort: OPENCLAW_PORT }],
+      hostPortTries: options.hostPort === undefined ? HOST_PORT_TRIES : 1,
       ...(options.profileImages !== undefined ? { hooks: openclawHooks() } : {}),
     },
     {
