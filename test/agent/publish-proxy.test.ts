@@ -8,6 +8,9 @@
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PublishProxy } from '../../src/agent/publish/publish-proxy.ts';
+import { documentInstances } from '../../src/agent/reconcile/document-instances.ts';
+import { localSpecSchema } from '../../src/contract/agent-api.ts';
+import { nodeDesiredSchema } from '../../src/contract/desired.ts';
 import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { quietLogger } from './agent-harness.ts';
@@ -139,5 +142,50 @@ describe('published-port proxy', () => {
     await new Promise((resolve) => busy.server.close(resolve));
     await proxy.sync();
     expect(proxy.ports()).toEqual([busy.port]);
+  });
+});
+
+describe('a node document naming published ports and hooks', () => {
+  it('gives each instance of the pool both in its spec, and the spec schema keeps them', () => {
+    const publish = [{ hostPort: 18789, guestPort: 18789 }];
+    const hooks = { beforeSleep: ['openclaw', 'gateway', 'suspend'] };
+    const document = nodeDesiredSchema.parse({
+      schema: 'mvm.node-desired/v1',
+      nodeId: 'n1',
+      generation: 1,
+      issuedAt: '2026-12-04T00:00:00.000Z',
+      tenants: [
+        {
+          id: 'acme',
+          netId: 9,
+          subnet: '10.240.9.0/24',
+          gateway: '10.240.9.1',
+          pools: [
+            {
+              id: 'gw',
+              role: 'gateway',
+              flake: null,
+              profile: null,
+              revision: null,
+              vcpus: 1,
+              memMib: 256,
+              dataDiskMib: 64,
+              pinned: false,
+              critical: true,
+              publish,
+              hooks,
+              instances: [
+                { id: 'i1', ip: '10.240.9.2', mac: '02:00:0a:f0:09:02', desiredStatus: 'running' },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    const named = [...documentInstances(document).values()];
+    expect(named).toHaveLength(1);
+    const spec = localSpecSchema.parse(named[0]?.body.spec);
+    expect(spec.publish).toEqual(publish);
+    expect(spec.hooks).toEqual(hooks);
   });
 });
