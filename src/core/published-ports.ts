@@ -10,6 +10,9 @@ export interface PublishedPort {
   guestPort: number;
 }
 
+/** Where a node binds its published ports unless `MVM_PUBLISH_ADDRESS` says otherwise. */
+export const DEFAULT_PUBLISH_ADDRESS = '127.0.0.1';
+
 /** At most this many published ports per pool. */
 export const MAX_PUBLISHED_PORTS = 16;
 

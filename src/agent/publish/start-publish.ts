@@ -1,5 +1,6 @@
 import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import { errorMessage } from '../../core/errors.ts';
+import { DEFAULT_PUBLISH_ADDRESS } from '../../core/published-ports.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { BuiltRuntime } from '../build-runtime.ts';
 import { refOf } from '../reconcile/document-instances.ts';
@@ -7,8 +8,6 @@ import type { VmRecord } from '../state/vm-repo.ts';
 import type { WakeTrigger } from '../wake/holding-listener.ts';
 import { PublishProxy } from './publish-proxy.ts';
 
-/** Where published ports bind unless `MVM_PUBLISH_ADDRESS` says otherwise: this host only. */
-export const DEFAULT_PUBLISH_ADDRESS = '127.0.0.1';
 /** How often the listeners follow the records (a new pool, a changed list, the last instance gone). */
 const SYNC_MS = 1_000;
 /** Beyond the wake itself, how long a held connection waits for the service to answer. */

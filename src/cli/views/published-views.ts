@@ -1,8 +1,6 @@
 import type { InstanceView, PoolDetailView } from '../../contract/resources.ts';
+import { DEFAULT_PUBLISH_ADDRESS } from '../../core/published-ports.ts';
 import type { Block } from '../render.ts';
-
-/** Where each node binds its published ports unless `MVM_PUBLISH_ADDRESS` says otherwise. */
-export const DEFAULT_PUBLISH_ADDRESS = '127.0.0.1';
 
 /** A published port as `mvm connect` names it: the URL on each node holding an instance. */
 export interface PublishedAccess {
