@@ -11,13 +11,11 @@ const ipv4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]
 export const GuestIdentitySchema = z.object({
   hostname: z.string().regex(/^[a-z0-9][a-z0-9.-]{0,62}$/),
   /** eth0's address with its prefix, a.b.c.d/n. */
-  ip: z
-    .string()
-    .refine((s) => {
-      const [addr, prefix, more] = s.split('/');
-      const n = Number(prefix);
-      return more === undefined && ipv4.test(addr ?? '') && Number.isInteger(n) && n >= 1 && n <= 32;
-    }, 'an IPv4 address with a prefix, a.b.c.d/n'),
+  ip: z.string().refine((s) => {
+    const [addr, prefix, more] = s.split('/');
+    const n = Number(prefix);
+    return more === undefined && ipv4.test(addr ?? '') && Number.isInteger(n) && n >= 1 && n <= 32;
+  }, 'an IPv4 address with a prefix, a.b.c.d/n'),
   gw: z.string().regex(ipv4).optional(),
   /** A unicast MAC, lower-case. */
   mac: z.string().regex(/^[0-9a-f][02468ace](:[0-9a-f]{2}){5}$/),

@@ -1,6 +1,6 @@
 /**
  * The guest op `identity` (docs/clones.md) against the real static agent on the host, inside
- * namespaces of its own (UTS, network, mount: its hostname, its `eth0` — a dummy device —
+ * namespaces of its own (UTS, network, mount: its hostname, its `eth0` — one end of a veth —
  * and its bind over /etc/machine-id never touch the host's). The clock is left alone here
  * (no `now`); test/agent/clones-qemu.test.ts proves it in real guests.
  */
@@ -47,18 +47,37 @@ describe.runIf(root)('the identity op (real agent, own namespaces)', () => {
     dir = await mkdtemp(join(tmpdir(), 'mvm-clones-id-'));
     const socket = join(dir, 'agent.sock');
     const binary = await agentBinary();
-    // A dummy eth0 in the new network namespace stands in for the guest's NIC.
+    // A veth eth0 in the new network namespace stands in for the guest's NIC.
     child = spawn(
       'unshare',
-      ['--uts', '--net', '--mount', '--propagation', 'private', '--', 'sh', '-c',
-        'ip link add eth0 type dummy && ip link set lo up && exec "$0" serve --unix "$1"',
-        binary, socket],
+      [
+        '--uts',
+        '--net',
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        'ip link add eth0 type veth peer name eth1 && ip link set eth1 up && ip link set lo up && exec "$0" serve --unix "$1"',
+        binary,
+        socket,
+      ],
       {
         env: { MVM_STATE_DIR: join(dir, 'state'), PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
         stdio: ['ignore', 'inherit', 'inherit'],
       },
     );
-    await until('the agent socket', () => stat(socket).then(() => true, () => undefined), 10_000, 20);
+    await until(
+      'the agent socket',
+      () =>
+        stat(socket).then(
+          () => true,
+          () => undefined,
+        ),
+      10_000,
+      20,
+    );
     client = new GuestAgentClient(unixSocketTransport(socket), { requestTimeoutMs: 10_000 });
   }, 120_000);
 
@@ -86,7 +105,9 @@ describe.runIf(root)('the identity op (real agent, own namespaces)', () => {
       const request = identity(bad);
       // The host's contract refuses it as well: the runtime never sends such a request.
       expect(GuestIdentitySchema.safeParse(request).success).toBe(false);
-      await expect(client.identity(request)).rejects.toThrow(/identity: invalid .*nothing was changed/);
+      await expect(client.identity(request)).rejects.toThrow(
+        /identity: invalid .*nothing was changed/,
+      );
     }
     expect(await sh('hostname; ip -o link show eth0; ip -o addr show dev eth0')).toBe(before);
   });

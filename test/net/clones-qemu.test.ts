@@ -7,7 +7,7 @@
  * hostname, IP, MAC, machine-id and random bytes, clocks within 1 s of the host, one ARP
  * answer per address (the donor's too), and tenant B out of reach both ways.
  */
-import { readdir, rm } from 'node:fs/promises';
+import { readFile, readdir, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startAgent } from '../../src/agent/start-agent.ts';
@@ -101,7 +101,14 @@ describe.runIf(netOk.run && qemu.run)('five clones of one pool base', () => {
   /** The MACs that answer ARP for `ip` on the tenant bridge (busybox arping from the node). */
   const arpAnswers = async (ip: string): Promise<string[]> => {
     const out = await lab!.exec(node, 'busybox', [
-      'arping', '-c', '3', '-w', '4', '-I', bridgeName(NET), ip,
+      'arping',
+      '-c',
+      '3',
+      '-w',
+      '4',
+      '-I',
+      bridgeName(NET),
+      ip,
     ]);
     return [...out.stdout.matchAll(/reply from [\d.]+ \[([0-9a-f:]+)\]/gi)].map((m) =>
       m[1]!.toLowerCase(),
@@ -122,16 +129,31 @@ describe.runIf(netOk.run && qemu.run)('five clones of one pool base', () => {
     lab = new NetLab(dataDir);
     node = await lab.namespace('clones');
     vmm = new QemuVmm({ runner: new NetnsProcessRunner(runner, node), accel: 'tcg' });
-    const config = testAgentConfig(dataDir, { MVM_NETWORK: 'on', MVM_CLONES: 'on' }, { netns: node });
+    const config = testAgentConfig(
+      dataDir,
+      { MVM_NETWORK: 'on', MVM_CLONES: 'on' },
+      { netns: node },
+    );
     expect(config.clones).toBe(true);
     agent = await startAgent(config, { vmm, logger: quietLogger });
     await agent.runtime.put(DONOR.ref, { spec: spec(DONOR.octet) });
-    await agent.runtime.put({ tenantId: 'zeta', poolId: 'web', instanceId: 'b1' }, {
-      spec: { ...spec(3), ip: STRANGER_IP, gateway: '10.240.6.1', mac: macFor(6, 3),
-        tenant: { netId: 6, subnet: '10.240.6.0/24', gateway: '10.240.6.1' } },
-    });
+    await agent.runtime.put(
+      { tenantId: 'zeta', poolId: 'web', instanceId: 'b1' },
+      {
+        spec: {
+          ...spec(3),
+          ip: STRANGER_IP,
+          gateway: '10.240.6.1',
+          mac: macFor(6, 3),
+          tenant: { netId: 6, subnet: '10.240.6.0/24', gateway: '10.240.6.1' },
+        },
+      },
+    );
     stranger = await lab.guest(node, 'clb', {
-      tap: tapName(6, 3), ip: STRANGER_IP, mac: macFor(6, 3), gateway: '10.240.6.1',
+      tap: tapName(6, 3),
+      ip: STRANGER_IP,
+      mac: macFor(6, 3),
+      gateway: '10.240.6.1',
     });
     expect((await agent.runtime.act(DONOR.ref, 'start')).status).toBe('running');
     const bases = (await readdir(join(dataDir, 'bases'))).filter((n) => !n.startsWith('.'));
@@ -170,7 +192,7 @@ describe.runIf(netOk.run && qemu.run)('five clones of one pool base', () => {
     }
   });
 
-  it('gets exactly one ARP answer per address, the donor\'s included', async () => {
+  it("gets exactly one ARP answer per address, the donor's included", async () => {
     for (const { ref: r, octet } of [DONOR, ...CLONES]) {
       const answers = await arpAnswers(`10.240.${NET}.${octet}`);
       expect(answers.length, r.instanceId).toBeGreaterThan(0);
@@ -181,11 +203,36 @@ describe.runIf(netOk.run && qemu.run)('five clones of one pool base', () => {
   it('reaches its own tenant, never tenant B, and tenant B never reaches it', async () => {
     for (const clone of CLONES) {
       const id = clone.ref.instanceId;
-      expect(await sh(id, `ping -c 1 -W 3 10.240.${NET}.${DONOR.octet} >/dev/null && echo ok`)).toBe('ok');
-      expect(await sh(id, `ping -c 1 -W 2 ${STRANGER_IP} >/dev/null && echo reached || echo no`)).toBe('no');
+      expect(
+        await sh(id, `ping -c 1 -W 3 10.240.${NET}.${DONOR.octet} >/dev/null && echo ok`),
+      ).toBe('ok');
+      expect(
+        await sh(id, `ping -c 1 -W 2 ${STRANGER_IP} >/dev/null && echo reached || echo no`),
+      ).toBe('no');
       expect(await lab!.ping(stranger, `10.240.${NET}.${clone.octet}`)).toBe(false);
     }
     // The stranger is alive: its own gateway answers.
     expect(await lab!.ping(stranger, '10.240.6.1')).toBe(true);
   }, 300_000);
+
+  it('cold-boots from a broken base, which it replaces', async () => {
+    const [key] = (await readdir(join(dataDir, 'bases'))).filter((n) => !n.startsWith('.'));
+    const baseFile = join(dataDir, 'bases', key!, 'base.json');
+    const before = JSON.parse(await readFile(baseFile, 'utf8')) as { createdAt: string };
+    await truncate(join(dataDir, 'bases', key!, 'snapshot', 'vm.state'), 4096);
+    const c6 = ref('c6');
+    await agent!.runtime.put(c6, { spec: spec(9) });
+    expect((await agent!.runtime.act(c6, 'start')).status).toBe('running');
+    const s = await look('c6');
+    // Booted, not restored: a boot of its own, its identity from its command line.
+    expect(s.bootId).not.toBe(seen.get('c0')!.bootId);
+    expect(s).toMatchObject({ hostname: 'c6', ip: `10.240.${NET}.9/24`, mac: macFor(NET, 9) });
+    // Its first boot gave the pool a fresh base under the same key.
+    const after = JSON.parse(await readFile(baseFile, 'utf8')) as {
+      createdAt: string;
+      donor: string;
+    };
+    expect(after.createdAt).not.toBe(before.createdAt);
+    expect(after.donor).toContain('c6');
+  }, 600_000);
 });

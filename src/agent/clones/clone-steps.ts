@@ -16,7 +16,8 @@ import { placeInCgroup } from '../runtime/boot-steps.ts';
 import type { PoolBase } from './base-store.ts';
 
 /** A clone came up (`running`), or the caller cold-boots the record it is given. */
-export type CloneOutcome = { kind: 'running'; record: VmRecord } | { kind: 'cold'; record: VmRecord };
+export type CloneOutcome =
+  { kind: 'running'; record: VmRecord } | { kind: 'cold'; record: VmRecord };
 
 /**
  * ready -> running from the pool's base (docs/clones.md): the clone gets a copy of the base's
@@ -29,7 +30,10 @@ export async function cloneBoot(deps: RuntimeDeps, ready: VmRecord): Promise<Clo
   const clones = deps.clones;
   if (!clones || !deps.vmm.setLink) return { kind: 'cold', record: ready };
   const image = await deps.images.resolve(ready.spec.revision);
-  const base = await clones.find(ready, image);
+  const base = await clones.find(ready, image).catch((error: unknown) => {
+    deps.logger.warn({ key: ready.key, error: errorMessage(error) }, 'no pool base looked up');
+    return undefined;
+  });
   const dir = instanceDir(deps.layout, ready.key);
   if (!base || !(await deps.drives.seedData?.(dir, base.dataPath)))
     return { kind: 'cold', record: ready };
@@ -45,7 +49,10 @@ export async function cloneBoot(deps: RuntimeDeps, ready: VmRecord): Promise<Clo
     record = await abandonClone(deps, record, base, handle, error);
     return { kind: 'cold', record };
   }
-  deps.logger.info({ key: record.key, base: base.key, pid: handle.pid }, 'instance running (clone)');
+  deps.logger.info(
+    { key: record.key, base: base.key, pid: handle.pid },
+    'instance running (clone)',
+  );
   return { kind: 'running', record: await settle(deps, record, 'running') };
 }
 

@@ -135,7 +135,11 @@ export class GuestAgentClient {
    */
   async identity(identity: GuestIdentity, timeoutMs?: number): Promise<IdentityAnswer> {
     const conn = await this.capable('identity');
-    const answer = await conn.request('identity', { ...identity }, timeoutMs ?? this.requestTimeout());
+    const answer = await conn.request(
+      'identity',
+      { ...identity },
+      timeoutMs ?? this.requestTimeout(),
+    );
     const parsed = IdentityAnswerSchema.safeParse(answer);
     if (!parsed.success)
       throw new HostError(`guest agent sent a malformed identity answer: ${parsed.error.message}`);
