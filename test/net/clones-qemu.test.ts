@@ -219,6 +219,24 @@ describe.runIf(netOk.run && qemu.run)('five clones of one pool base', () => {
     expect(await lab!.ping(stranger, '10.240.6.1')).toBe(true);
   }, 300_000);
 
+  it('a clone sleeps and wakes as itself (its own snapshot holds its identity)', async () => {
+    const c1 = CLONES[0]!.ref;
+    expect((await agent!.runtime.act(c1, 'sleep')).status).toBe('sleeping');
+    expect((await agent!.runtime.act(c1, 'wake')).status).toBe('running');
+    const s = await look('c1');
+    const before = seen.get('c1')!;
+    expect(s).toMatchObject({
+      hostname: before.hostname,
+      ip: before.ip,
+      mac: before.mac,
+      machineId: before.machineId,
+      bootId: before.bootId,
+    });
+    expect(
+      await sh('c1', `ping -c 1 -W 3 10.240.${NET}.${DONOR.octet} >/dev/null && echo ok`),
+    ).toBe('ok');
+  }, 300_000);
+
   it('cold-boots from a broken base, which it replaces', async () => {
     const [key] = (await readdir(join(dataDir, 'bases'))).filter((n) => !n.startsWith('.'));
     const baseFile = join(dataDir, 'bases', key!, 'base.json');
