@@ -15,6 +15,12 @@ import { materialize } from '../runtime/vm-spec.ts';
 import { placeInCgroup } from '../runtime/boot-steps.ts';
 import type { PoolBase } from './base-store.ts';
 
+/**
+ * The intent a clone's start is recorded under: a VMM adopted with it may still carry its
+ * base's identity, so recovery ends it instead of adopting it (interruptedClone).
+ */
+export const CLONE_INTENT = 'clone';
+
 /** A clone came up (`running`), or the caller cold-boots the record it is given. */
 export type CloneOutcome =
   { kind: 'running'; record: VmRecord } | { kind: 'cold'; record: VmRecord };
@@ -37,7 +43,7 @@ export async function cloneBoot(deps: RuntimeDeps, ready: VmRecord): Promise<Clo
   const dir = instanceDir(deps.layout, ready.key);
   if (!base || !(await deps.drives.seedData?.(dir, base.dataPath)))
     return { kind: 'cold', record: ready };
-  let record = await save(deps, ready, { intent: 'start' });
+  let record = await save(deps, ready, { intent: CLONE_INTENT });
   let handle: VmHandle | undefined;
   try {
     await deps.network?.sync();
@@ -154,4 +160,27 @@ export async function makeBase(deps: RuntimeDeps, running: VmRecord): Promise<vo
   } catch (error) {
     deps.logger.warn({ key: running.key, error: errorMessage(error) }, 'no pool base made');
   }
+}
+
+/**
+ * Recovery of a clone the agent was killed in the middle of: its guest may not have taken its
+ * identity (its NIC held down, or the base's MAC and IP), so it is never adopted as it is.
+ * Its VMM is ended and it fails with the reason; starting it again boots it with its drives.
+ */
+export async function interruptedClone(
+  deps: RuntimeDeps,
+  record: VmRecord,
+  vm: VmHandle,
+): Promise<VmRecord> {
+  await deps.vmm.stop(vm);
+  await deps.cgroups?.remove(record.key);
+  await dropSecretsDrive(deps, record.key);
+  const reason = 'the agent stopped while this clone took its identity; start it again';
+  deps.logger.warn({ key: record.key, reason }, 'instance failed');
+  return save(deps, record, {
+    status: 'failed',
+    intent: null,
+    handle: null,
+    failureReason: reason,
+  });
 }
