@@ -15,6 +15,7 @@ import type {
   RevisionRepo,
   RolloutRepo,
   SecretRepo,
+  SessionTicketRepo,
   Store,
   TenantRepo,
   TokenRepo,
@@ -38,6 +39,7 @@ import { KyselyPoolRepo } from './repos/pool-repo.ts';
 import { KyselyRevisionRepo } from './repos/revision-repo.ts';
 import { KyselyRolloutRepo } from './repos/rollout-repo.ts';
 import { KyselySecretRepo } from './repos/secret-repo.ts';
+import { KyselySessionTicketRepo } from './repos/session-ticket-repo.ts';
 import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
 import type { Database } from './schema.ts';
@@ -67,6 +69,7 @@ export function reposFor(db: Kysely<Database>): Repos {
     revisions: new KyselyRevisionRepo(db),
     builds: new KyselyBuildRepo(db),
     rollouts: new KyselyRolloutRepo(db),
+    sessionTickets: new KyselySessionTicketRepo(db),
   };
 }
 
@@ -92,6 +95,7 @@ export class KyselyStore implements Store {
   readonly revisions: RevisionRepo;
   readonly builds: BuildRepo;
   readonly rollouts: RolloutRepo;
+  readonly sessionTickets: SessionTicketRepo;
   private closed = false;
 
   constructor(
@@ -119,6 +123,7 @@ export class KyselyStore implements Store {
     this.revisions = repos.revisions;
     this.builds = repos.builds;
     this.rollouts = repos.rollouts;
+    this.sessionTickets = repos.sessionTickets;
   }
 
   /**

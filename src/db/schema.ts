@@ -26,6 +26,23 @@ export interface Database {
   rollouts: RolloutsTable;
   node_allocations: NodeAllocationsTable;
   document_marks: DocumentMarksTable;
+  session_tickets: SessionTicketsTable;
+}
+
+/** Migration 0021: single-use session tickets (only their hash). */
+export interface SessionTicketsTable {
+  id: string;
+  hash: string;
+  tenant_id: string;
+  pool_id: string;
+  instance_id: string;
+  kind: string;
+  scope_tenant_id: string | null;
+  token_id: string | null;
+  token_name: string;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
 }
 
 /** Migration 0017: a counter per document scope (core/document-marks.ts). */
