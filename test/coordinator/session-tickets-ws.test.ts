@@ -22,7 +22,11 @@ import { startExecWorld, type ExecWorld } from '../support/exec-world.ts';
 type Opened = { opened: WebSocket } | { refused: number; body: string };
 
 /** Opens the ticket's socket with no Authorization header, as a browser does. */
-function openWithTicket(base: string, ticket: SessionTicketView, path = ticket.path): Promise<Opened> {
+function openWithTicket(
+  base: string,
+  ticket: SessionTicketView,
+  path = ticket.path,
+): Promise<Opened> {
   const url = `${base.replace(/^http/, 'ws')}${path}?ticket=${encodeURIComponent(ticket.ticket)}`;
   const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: MAX_SESSION_MESSAGE });
   return new Promise((resolve, reject) => {
@@ -76,7 +80,7 @@ for (const db of await databasesUnderTest()) {
     const mint = (session: 'exec' | 'logs', client = acme, at = params) =>
       client.call('createSessionTicket', { params: at, body: { session } });
 
-    it("runs a command with an exec ticket, audited under the minting token, and naming the ticket", async () => {
+    it('runs a command with an exec ticket, audited under the minting token, and naming the ticket', async () => {
       const ticket = await mint('exec');
       const socket = await openWithTicket(world.url, ticket);
       if (!('opened' in socket)) throw new Error(`refused: ${socket.refused} ${socket.body}`);
@@ -91,7 +95,10 @@ for (const db of await databasesUnderTest()) {
       const exec = events.find((e) => e.action === 'instance.exec');
       const tokens = await world.api.call('listTokens', { params: { tenant: 'acme' } });
       const tokenId = tokens.find((t) => t.name === 'acme-ci')?.id;
-      expect(minted).toMatchObject({ actor: 'tenant:acme:acme-ci', detail: { session: 'exec', tokenId } });
+      expect(minted).toMatchObject({
+        actor: 'tenant:acme:acme-ci',
+        detail: { session: 'exec', tokenId },
+      });
       expect(exec).toMatchObject({
         actor: 'tenant:acme:acme-ci',
         target: `acme/web/${world.instance}`,

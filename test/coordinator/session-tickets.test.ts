@@ -78,7 +78,12 @@ await describeEachDatabase('session tickets', (db) => {
     const path = instancePath('acme', w.acme.instance);
     const minted = await mint(w, w.acme.token, path, 'exec');
     expect(minted.status).toBe(201);
-    const view = minted.body as { ticket: string; session: string; expiresAt: string; path: string };
+    const view = minted.body as {
+      ticket: string;
+      session: string;
+      expiresAt: string;
+      path: string;
+    };
     expect(view.ticket).toMatch(/^mvmt_[A-Za-z0-9_-]{43}$/);
     expect(view).toMatchObject({
       session: 'exec',
@@ -141,7 +146,9 @@ await describeEachDatabase('session tickets', (db) => {
       message: expect.stringMatching(/another session/),
     });
     expect((await present(w, `${own}/logs`, ticket)).status).toBe(401);
-    expect((await present(w, `${instancePath('rival', w.rival.instance)}/exec`, ticket)).status).toBe(401);
+    expect(
+      (await present(w, `${instancePath('rival', w.rival.instance)}/exec`, ticket)).status,
+    ).toBe(401);
     // With a header too it is ambiguous: refused before it is looked at.
     const both = await present(w, `${own}/exec`, ticket, {
       headers: { authorization: `Bearer ${w.acme.token}` },
@@ -165,7 +172,7 @@ await describeEachDatabase('session tickets', (db) => {
     expect((await present(w, `${own}/exec`, 'x'.repeat(64))).status).toBe(401);
   });
 
-  it('an admin ticket acts as the admin; a revoked token's tickets are refused', async () => {
+  it("an admin ticket acts as the admin; a revoked token's tickets are refused", async () => {
     const w = await world(db.store());
     const own = instancePath('acme', w.acme.instance);
     const admin = (await mint(w, undefined, own, 'logs')).body as {
@@ -192,11 +199,22 @@ await describeEachDatabase('session tickets', (db) => {
     const { ticket } = (await mint(w, w.acme.token, own, 'exec')).body as { ticket: string };
     const other = await db.reopen();
     const clock: Clock = { now: () => new Date(T0 + 1000), sleep: async () => {} };
-    const deps = (store: Store) => ({ store, clock, randomSuffix: () => 'x', clusterCidr: '10.240.0.0/12' });
-    const services = [new SessionTicketService(deps(db.store())), new SessionTicketService(deps(other))];
-    const claim = { kind: 'exec' as const, tenantId: 'acme', poolId: 'web', instanceId: w.acme.instance };
+    const deps = (store: Store) => ({
+      store,
+      clock,
+      randomSuffix: () => 'x',
+      clusterCidr: '10.240.0.0/12',
+    });
+    const here = new SessionTicketService(deps(db.store()));
+    const there = new SessionTicketService(deps(other));
+    const claim = {
+      kind: 'exec' as const,
+      tenantId: 'acme',
+      poolId: 'web',
+      instanceId: w.acme.instance,
+    };
     const results = await Promise.allSettled(
-      Array.from({ length: 8 }, (_, i) => services[i % 2]?.redeem(ticket, claim)),
+      Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? here : there).redeem(ticket, claim)),
     );
     const won = results.filter((r) => r.status === 'fulfilled');
     const lost = results.filter((r) => r.status === 'rejected');

@@ -56,14 +56,20 @@ describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
   it('follows the console live: a line written after the page opened shows without a reload', async () => {
     const { page } = await instancePage(ADMIN, world.ref);
     const tail = page.locator('#console');
-    await expect.poll(() => tail.textContent(), { timeout: 15_000 }).toContain('booted before the page');
+    await expect
+      .poll(() => tail.textContent(), { timeout: 15_000 })
+      .toContain('booted before the page');
     await expect
       .poll(() => page.locator('#console-state').textContent(), { timeout: 10_000 })
       .toMatch(/^Following the console/);
     await page.evaluate(() => ((globalThis as { sameDocument?: boolean }).sameDocument = true));
     await appendFile(world.consoleFile, 'written while watching\n');
-    await expect.poll(() => tail.textContent(), { timeout: 10_000 }).toContain('written while watching');
-    expect(await page.evaluate(() => (globalThis as { sameDocument?: boolean }).sameDocument)).toBe(true);
+    await expect
+      .poll(() => tail.textContent(), { timeout: 10_000 })
+      .toContain('written while watching');
+    expect(await page.evaluate(() => (globalThis as { sameDocument?: boolean }).sameDocument)).toBe(
+      true,
+    );
     expect(await seriousViolations(page), 'axe on the instance page').toEqual([]);
     await screenshot(page, 'instance-console');
   });
@@ -82,7 +88,10 @@ describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
     const events = await world.api.call('listEvents', { query: { tenant: 'acme', last: 20 } });
     expect(events.find((e) => e.action === 'instance.exec')).toMatchObject({
       actor: expect.stringMatching(/^admin:/),
-      detail: { argv: ['/bin/sh', '-c', 'echo to-stdout; echo to-stderr >&2; exit 3'], exitCode: 3 },
+      detail: {
+        argv: ['/bin/sh', '-c', 'echo to-stdout; echo to-stderr >&2; exit 3'],
+        exitCode: 3,
+      },
     });
     // Again, on the same page: each run mints its own ticket.
     await page.getByLabel('Command').fill('echo second');

@@ -43,7 +43,8 @@ export function consoleTail(ctx, path, key) {
         {
           onOutput: (_channel, chunk) => show(chunk),
           onStarted: () => {
-            state.textContent = 'Following the console, as its node keeps it (a sleeping instance is not woken).';
+            state.textContent =
+              'Following the console, as its node keeps it (a sleeping instance is not woken).';
           },
         },
       );
@@ -104,7 +105,8 @@ export function execBox(ctx, path, key) {
     const part = chunk.slice(0, OUTPUT_CHARS - shown);
     shown += part.length;
     out.append(channel === 'stderr' ? h('span', { class: 'stderr' }, part) : part);
-    if (shown >= OUTPUT_CHARS) out.append(h('em', {}, '\n(output cut here: use mvm instance exec)'));
+    if (shown >= OUTPUT_CHARS)
+      out.append(h('em', {}, '\n(output cut here: use mvm instance exec)'));
   };
   async function execute(command) {
     out.replaceChildren();
@@ -154,7 +156,11 @@ export function execBox(ctx, path, key) {
     'section',
     { 'aria-labelledby': 'exec-heading' },
     h('h2', { id: 'exec-heading' }, 'Run a command'),
-    h('p', {}, 'Runs under /bin/sh -c in the instance, with no input; a sleeping one is woken first.'),
+    h(
+      'p',
+      {},
+      'Runs under /bin/sh -c in the instance, with no input; a sleeping one is woken first.',
+    ),
     form,
     out,
     status,
