@@ -31,5 +31,9 @@ export type SessionTicketView = z.infer<typeof sessionTicketSchema>;
 
 /** The exec and logs routes' query: a ticket instead of an Authorization header. */
 export const sessionSocketQuerySchema = z.strictObject({
-  ticket: z.string().max(64).optional(),
+  ticket: z
+    .string()
+    .max(64)
+    .regex(/^[A-Za-z0-9_-]*$/, 'a ticket from createSessionTicket')
+    .optional(),
 });

@@ -76,7 +76,9 @@ describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
 
   it('runs a command from the box: its stdout, its stderr marked, and its exit code', async () => {
     const { page } = await instancePage(ADMIN, world.ref);
-    await page.getByLabel('Command').fill('echo to-stdout; echo to-stderr >&2; exit 3');
+    await page
+      .getByLabel('Command', { exact: true })
+      .fill('echo to-stdout; echo to-stderr >&2; exit 3');
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     const status = page.locator('#exec-status');
     await expect.poll(() => status.getAttribute('data-exit'), { timeout: 20_000 }).toBe('3');
@@ -94,7 +96,7 @@ describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
       },
     });
     // Again, on the same page: each run mints its own ticket.
-    await page.getByLabel('Command').fill('echo second');
+    await page.getByLabel('Command', { exact: true }).fill('echo second');
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     await expect.poll(() => status.getAttribute('data-exit'), { timeout: 20_000 }).toBe('0');
     expect(await output.textContent()).toBe('second\n');
@@ -107,7 +109,7 @@ describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
     await expect
       .poll(() => w.page.locator('#console').textContent(), { timeout: 15_000 })
       .toContain('written while watching');
-    await w.page.getByLabel('Command').fill('echo tenant-ran');
+    await w.page.getByLabel('Command', { exact: true }).fill('echo tenant-ran');
     await w.page.getByRole('button', { name: 'Run', exact: true }).click();
     await expect
       .poll(() => w.page.locator('#exec-status').getAttribute('data-exit'), { timeout: 20_000 })

@@ -15,6 +15,8 @@ export function consoleTail(ctx, path, key) {
   const out = h('pre', {
     id: 'console',
     class: 'console',
+    // A named, focusable region: it scrolls, and keyboard users can scroll it.
+    role: 'region',
     tabindex: '0',
     'aria-label': `Console of ${key}`,
   });
@@ -94,6 +96,7 @@ export function execBox(ctx, path, key) {
   stop.textContent = 'Stop';
   const out = h('pre', {
     id: 'exec-output',
+    role: 'region',
     tabindex: '0',
     'aria-label': 'Command output (stderr marked)',
   });
