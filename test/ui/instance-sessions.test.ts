@@ -72,6 +72,11 @@ describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
     );
     expect(await seriousViolations(page), 'axe on the instance page').toEqual([]);
     await screenshot(page, 'instance-console');
+    // Leaving the page ends the follow on the node too: nothing is left reading the console.
+    const ended = () => world.agentLog.filter((l) => l.msg === 'session ended').length;
+    const before = ended();
+    await page.goto(`${world.url}/ui#/events`);
+    await expect.poll(ended, { timeout: 10_000 }).toBe(before + 1);
   });
 
   it('runs a command from the box: its stdout, its stderr marked, and its exit code', async () => {
@@ -102,6 +107,13 @@ describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
     expect(await output.textContent()).toBe('second\n');
     expect(await seriousViolations(page), 'axe after a command').toEqual([]);
     await screenshot(page, 'instance-exec');
+    // Stop sends the command TERM; the page shows how it ended.
+    await page.getByLabel('Command', { exact: true }).fill('echo waiting; exec sleep 60');
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await expect.poll(() => output.textContent(), { timeout: 20_000 }).toBe('waiting\n');
+    await page.getByRole('button', { name: `stop the command in ${world.ref}` }).click();
+    await expect.poll(() => status.getAttribute('data-exit'), { timeout: 20_000 }).toBe('143');
+    expect(await status.textContent()).toBe('Killed by TERM (exit 143)');
   });
 
   it("gives a tenant's token its own instance's console and commands, and nothing of another's", async () => {
