@@ -14,7 +14,7 @@ const CHANNELS = { 1: 'stdout', 2: 'stderr' };
  * Resolves `done` with `{ exit }` (the command's status), `{ error }` (the coordinator's or
  * node's refusal) or `{ closed }` (the socket ended without either).
  */
-export async function openSession(instancePath, kind, start, { onOutput, onStarted } = {}) {
+export async function openSession(instancePath, kind, start, { onOutput, onStarted, onOpen } = {}) {
   const ticket = await post(`${instancePath}/tickets`, { session: kind });
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const url = `${scheme}//${location.host}${ticket.path}?ticket=${encodeURIComponent(ticket.ticket)}`;
@@ -31,7 +31,10 @@ export async function openSession(instancePath, kind, start, { onOutput, onStart
       settled = true;
       resolve(outcome);
     };
-    ws.addEventListener('open', () => send({ type: 'start', session: start }));
+    ws.addEventListener('open', () => {
+      send({ type: 'start', session: start });
+      onOpen?.();
+    });
     ws.addEventListener('message', (event) => {
       if (typeof event.data === 'string') {
         const message = JSON.parse(event.data);

@@ -44,6 +44,8 @@ export function consoleTail(ctx, path, key) {
         { kind: 'logs', console: true, tail: 200, follow: true },
         {
           onOutput: (_channel, chunk) => show(chunk),
+          // Admitted; its node starts the session once its tunnel is there.
+          onOpen: () => (state.textContent = 'Waiting for its node…'),
           onStarted: () => {
             state.textContent =
               'Following the console, as its node keeps it (a sleeping instance is not woken).';
