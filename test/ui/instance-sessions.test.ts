@@ -7,7 +7,8 @@
  * command's stdout, stderr and exit code; a tenant's token reaches its own instance only;
  * axe finds no serious violation; no console error, no request off the host.
  */
-import { appendFile } from 'node:fs/promises';
+import { appendFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { databases } from '../support/databases.ts';
@@ -77,6 +78,25 @@ describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
     const before = ended();
     await page.goto(`${world.url}/ui#/events`);
     await expect.poll(ended, { timeout: 10_000 }).toBe(before + 1);
+  });
+
+  it("follows the workload's output instead, when chosen, read through the guest", async () => {
+    const workloadLog = join(world.host.stateDir, 'workload.log');
+    await writeFile(workloadLog, 'workload started\n');
+    const { page } = await instancePage(ADMIN, world.ref);
+    const tail = page.locator('#console');
+    await expect.poll(() => tail.textContent(), { timeout: 15_000 }).toContain('booted before');
+    await page.getByLabel('Show').selectOption('workload');
+    await expect
+      .poll(() => page.locator('#console-state').textContent(), { timeout: 10_000 })
+      .toMatch(/^Following the workload/);
+    await expect.poll(() => tail.textContent(), { timeout: 10_000 }).toBe('workload started\n');
+    await appendFile(workloadLog, 'workload said more\n');
+    await expect
+      .poll(() => tail.textContent(), { timeout: 10_000 })
+      .toBe('workload started\nworkload said more\n');
+    expect(await seriousViolations(page), 'axe with the workload shown').toEqual([]);
+    await screenshot(page, 'instance-workload-logs');
   });
 
   it('runs a command from the box: its stdout, its stderr marked, and its exit code', async () => {

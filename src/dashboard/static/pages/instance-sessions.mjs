@@ -6,10 +6,23 @@ const CONSOLE_CHARS = 200_000;
 /** A command's output shown is cut here; the rest is read (credit flows) but not kept. */
 const OUTPUT_CHARS = 1_000_000;
 
+/** What the logs section can follow: the console (never wakes) or the workload's output. */
+const SOURCES = {
+  console: {
+    label: 'Console (read by its node; never wakes it)',
+    following: 'Following the console, as its node keeps it (a sleeping instance is not woken).',
+  },
+  workload: {
+    label: 'Workload output (read through its guest; wakes a sleeping instance)',
+    following: "Following the workload's output, read through its guest.",
+  },
+};
+
 /**
  * The instance's console, followed live: its last 200 lines, then what it writes next. Read
  * by its node from the console file (a `logs` session with `console`), so a warm or sleeping
- * instance is not woken. Ends when the page is left.
+ * instance is not woken; or, when chosen, the workload's output (a `logs` session without
+ * `console`, which wakes the instance as `mvm instance logs` does). Ends when the page is left.
  */
 export function consoleTail(ctx, path, key) {
   const out = h('pre', {
@@ -18,12 +31,25 @@ export function consoleTail(ctx, path, key) {
     // A named, focusable region: it scrolls, and keyboard users can scroll it.
     role: 'region',
     tabindex: '0',
-    'aria-label': `Console of ${key}`,
+    'aria-label': `Logs of ${key}`,
   });
   const state = h('p', { id: 'console-state', role: 'status' }, 'Connecting…');
   const again = h('button', { type: 'button', hidden: true, onclick: () => void follow() });
   again.textContent = 'Follow again';
+  const source = h(
+    'select',
+    {
+      id: 'log-source',
+      onchange: () => {
+        session?.close();
+        void follow();
+      },
+    },
+    Object.entries(SOURCES).map(([value, s]) => h('option', { value }, s.label)),
+  );
   let session;
+  // Each follow is one generation: a source switched mid-way retires the older one.
+  let generation = 0;
   let text = '';
   const show = (more) => {
     text = (text + more).slice(-CONSOLE_CHARS);
@@ -31,6 +57,9 @@ export function consoleTail(ctx, path, key) {
     out.scrollTop = out.scrollHeight;
   };
   async function follow() {
+    const mine = ++generation;
+    const current = () => mine === generation && !ctx.signal.aborted;
+    const from = SOURCES[source.value] ?? SOURCES.console;
     again.hidden = true;
     text = '';
     out.textContent = '';
@@ -38,27 +67,25 @@ export function consoleTail(ctx, path, key) {
     let outcome;
     let failure;
     try {
-      session = await openSession(
+      const opened = await openSession(
         path,
         'logs',
-        { kind: 'logs', console: true, tail: 200, follow: true },
+        { kind: 'logs', console: from === SOURCES.console, tail: 200, follow: true },
         {
-          onOutput: (_channel, chunk) => show(chunk),
+          onOutput: (_channel, chunk) => current() && show(chunk),
           // Admitted; its node starts the session once its tunnel is there.
-          onOpen: () => (state.textContent = 'Waiting for its node…'),
-          onStarted: () => {
-            state.textContent =
-              'Following the console, as its node keeps it (a sleeping instance is not woken).';
-          },
+          onOpen: () => current() && (state.textContent = 'Waiting for its node…'),
+          onStarted: () => current() && (state.textContent = from.following),
         },
       );
-      if (ctx.signal.aborted) session.close();
-      outcome = await session.done;
+      if (!current()) opened.close();
+      else session = opened;
+      outcome = await opened.done;
     } catch (error) {
       failure = error;
     }
-    if (ctx.signal.aborted) return;
-    state.textContent = `Console not followed: ${sessionProblem(outcome, failure) ?? 'its node ended the session'}`;
+    if (!current()) return;
+    state.textContent = `Not followed: ${sessionProblem(outcome, failure) ?? 'its node ended the session'}`;
     again.hidden = false;
   }
   ctx.signal.addEventListener('abort', () => session?.close());
@@ -67,6 +94,7 @@ export function consoleTail(ctx, path, key) {
     'section',
     { 'aria-labelledby': 'console-heading' },
     h('h2', { id: 'console-heading' }, 'Console'),
+    h('p', {}, h('label', { for: 'log-source' }, 'Show'), source),
     state,
     out,
     again,
