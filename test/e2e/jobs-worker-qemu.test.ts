@@ -92,56 +92,64 @@ describe.runIf(gate.run)('jobs in a real worker microVM', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 5 * MINUTES);
 
-  it('a worker slept mid-job and woken: the job continues and completes exactly once', async () => {
-    const module = callsModule([
-      ['kv_set', '{"key":"k","value":"1"}'],
-      ['sleep', `{"ms":${JOB_SLEEP_MS}}`],
-      ['kv_set', '{"key":"k","value":"2"}'],
-      ['kv_get', '{"key":"k"}'],
-    ]);
-    const id = await submit(module);
-    // Parked in its sleep: queued again for later, one effect done, the rest to come.
-    await waitFor(
-      'the job parked in its sleep',
-      async () => {
-        const job = await w().job(id);
-        return job.state === 'queued' && Date.parse(job.runAt) > Date.parse(job.createdAt) + 5_000
-          ? job
-          : undefined;
-      },
-      5 * MINUTES,
-    );
-    const { id: instance } = await worker();
-    await w().ok(['instance', 'sleep', `${PATH}/${instance}`]);
-    await waitFor(
-      'the worker asleep',
-      async () => ((await worker()).status === 'sleeping' ? true : undefined),
-      5 * MINUTES,
-    );
-    expect((await w().job(id)).state).toBe('queued');
+  it(
+    'a worker slept mid-job and woken: the job continues and completes exactly once',
+    async () => {
+      const module = callsModule([
+        ['kv_set', '{"key":"k","value":"1"}'],
+        ['sleep', `{"ms":${JOB_SLEEP_MS}}`],
+        ['kv_set', '{"key":"k","value":"2"}'],
+        ['kv_get', '{"key":"k"}'],
+      ]);
+      const id = await submit(module);
+      // Parked in its sleep: queued again for later, one effect done, the rest to come.
+      await waitFor(
+        'the job parked in its sleep',
+        async () => {
+          const job = await w().job(id);
+          return job.state === 'queued' && Date.parse(job.runAt) > Date.parse(job.createdAt) + 5_000
+            ? job
+            : undefined;
+        },
+        5 * MINUTES,
+      );
+      const { id: instance } = await worker();
+      await w().ok(['instance', 'sleep', `${PATH}/${instance}`]);
+      await waitFor(
+        'the worker asleep',
+        async () => ((await worker()).status === 'sleeping' ? true : undefined),
+        5 * MINUTES,
+      );
+      expect((await w().job(id)).state).toBe('queued');
 
-    await w().ok(['instance', 'wake', `${PATH}/${instance}`]);
-    const job = await succeeded(id, 10 * MINUTES);
-    // The key was set exactly twice (version 2): neither kv_set ran again after the wake.
-    expect(JSON.parse(job.result ?? 'null')).toEqual({ value: '2', version: 2 });
-    expect(job.failedAttempts).toBe(0);
-  }, 25 * MINUTES);
+      await w().ok(['instance', 'wake', `${PATH}/${instance}`]);
+      const job = await succeeded(id, 10 * MINUTES);
+      // The key was set exactly twice (version 2): neither kv_set ran again after the wake.
+      expect(JSON.parse(job.result ?? 'null')).toEqual({ value: '2', version: 2 });
+      expect(job.failedAttempts).toBe(0);
+    },
+    25 * MINUTES,
+  );
 
-  it('a queued job wakes the worker the idle policy put to sleep, and runs there', async () => {
-    await w().ok(['pool', 'update', PATH, '--idle-sleep-after', '5']);
-    await w().ok(['pool', 'autoscale', PATH, '--queue', '--min', '0', '--max', '1']);
-    await waitFor(
-      'the idle policy to put the worker to sleep',
-      async () => ((await worker()).status === 'sleeping' ? true : undefined),
-      10 * MINUTES,
-    );
-    const id = await submit(callsModule([['kv_set', '{"key":"woken","value":"yes"}']]));
-    const job = await succeeded(id, 10 * MINUTES);
-    expect(JSON.parse(job.result ?? 'null')).toEqual({ version: 1 });
-    expect((await worker()).status).toBe('running');
-    const events = await w().api.call('listEvents', { query: { tenant: TENANT, last: 100 } });
-    const actions = events.map((e) => `${e.actor} ${e.action}`);
-    expect(actions).toContain('system:idle-policy instance.idle-sleep');
-    expect(actions).toContain('system:queue-wake instance.queue-wake');
-  }, 25 * MINUTES);
+  it(
+    'a queued job wakes the worker the idle policy put to sleep, and runs there',
+    async () => {
+      await w().ok(['pool', 'update', PATH, '--idle-sleep-after', '5']);
+      await w().ok(['pool', 'autoscale', PATH, '--queue', '--min', '0', '--max', '1']);
+      await waitFor(
+        'the idle policy to put the worker to sleep',
+        async () => ((await worker()).status === 'sleeping' ? true : undefined),
+        10 * MINUTES,
+      );
+      const id = await submit(callsModule([['kv_set', '{"key":"woken","value":"yes"}']]));
+      const job = await succeeded(id, 10 * MINUTES);
+      expect(JSON.parse(job.result ?? 'null')).toEqual({ version: 1 });
+      expect((await worker()).status).toBe('running');
+      const events = await w().api.call('listEvents', { query: { tenant: TENANT, last: 100 } });
+      const actions = events.map((e) => `${e.actor} ${e.action}`);
+      expect(actions).toContain('system:idle-policy instance.idle-sleep');
+      expect(actions).toContain('system:queue-wake instance.queue-wake');
+    },
+    25 * MINUTES,
+  );
 });

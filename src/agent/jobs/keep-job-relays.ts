@@ -9,7 +9,8 @@ export interface JobRelaysOptions {
   api: Pick<ApiClient, 'call'>;
   nodeId: string;
   /** `beforeLowering`: where the executor is stopped before its guest is drained or paused. */
-  runtime: Pick<InstanceRuntime, 'list' | 'exec'> & Partial<Pick<InstanceRuntime, 'beforeLowering'>>;
+  runtime: Pick<InstanceRuntime, 'list' | 'exec'> &
+    Partial<Pick<InstanceRuntime, 'beforeLowering'>>;
   logger: Logger;
   signal: AbortSignal;
   /** How often the running worker guests are looked at (default 2 s). */

@@ -1,10 +1,6 @@
 import { ValidationError } from '../../core/errors.ts';
 import { planQueueScale } from '../../core/jobs/queue-scale.ts';
-import {
-  queueScaleProblems,
-  type QueueScale,
-  type QueueWake,
-} from '../../core/jobs/queue-wake.ts';
+import { queueScaleProblems, type QueueScale, type QueueWake } from '../../core/jobs/queue-wake.ts';
 import type { Pool } from '../../core/model.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { Repos } from '../../ports/store.ts';

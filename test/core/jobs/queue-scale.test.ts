@@ -29,7 +29,8 @@ const awake = (ws: readonly { desiredStatus: DesiredStatus }[]) =>
   ws.filter((w) => w.desiredStatus === 'running').length;
 const raisable = (ws: readonly QueueWorker[]) =>
   ws.filter(
-    (w) => w.idleSlot === 'running' && (w.desiredStatus === 'warm' || w.desiredStatus === 'sleeping'),
+    (w) =>
+      w.idleSlot === 'running' && (w.desiredStatus === 'warm' || w.desiredStatus === 'sleeping'),
   ).length;
 
 /** Counts that hold at least the given workers (a pool's slots cover its live instances). */
@@ -81,16 +82,19 @@ describe('queue scale: growing', () => {
       desiredStatus: 'running',
       idleSlot: null,
     };
-    expect(planQueueScale({ min: 0, max: 3 }, counts, [busy], { queued: 5, running: 1 })).toEqual(
-      { raise: [], add: 2 },
-    );
-    expect(planQueueScale({ min: 0, max: 3 }, counts, [busy], { queued: 0, running: 1 })).toEqual(
-      { raise: [], add: 0 },
-    );
+    expect(planQueueScale({ min: 0, max: 3 }, counts, [busy], { queued: 5, running: 1 })).toEqual({
+      raise: [],
+      add: 2,
+    });
+    expect(planQueueScale({ min: 0, max: 3 }, counts, [busy], { queued: 0, running: 1 })).toEqual({
+      raise: [],
+      add: 0,
+    });
     // min counts even with an empty queue.
-    expect(planQueueScale({ min: 2, max: 3 }, counts, [busy], { queued: 0, running: 0 })).toEqual(
-      { raise: [], add: 1 },
-    );
+    expect(planQueueScale({ min: 2, max: 3 }, counts, [busy], { queued: 0, running: 0 })).toEqual({
+      raise: [],
+      add: 1,
+    });
   });
 });
 
