@@ -91,7 +91,12 @@ async function relayLoop(
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
+    // The listener goes when the timer fires: the signal lives as long as the agent, and one
+    // left per pass would pile up (Node's MaxListenersExceededWarning after ten passes).
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', abort);
+      resolve();
+    }, ms);
     const abort = () => {
       clearTimeout(timer);
       resolve();
