@@ -14,6 +14,7 @@ import type {
   Repos,
   RevisionRepo,
   RolloutRepo,
+  InstanceMoveRepo,
   SecretRepo,
   Store,
   TenantRepo,
@@ -37,6 +38,7 @@ import { KyselyPoolConfigRepo } from './repos/pool-config-repo.ts';
 import { KyselyPoolRepo } from './repos/pool-repo.ts';
 import { KyselyRevisionRepo } from './repos/revision-repo.ts';
 import { KyselyRolloutRepo } from './repos/rollout-repo.ts';
+import { KyselyInstanceMoveRepo } from './repos/instance-move-repo.ts';
 import { KyselySecretRepo } from './repos/secret-repo.ts';
 import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
@@ -67,6 +69,7 @@ export function reposFor(db: Kysely<Database>): Repos {
     revisions: new KyselyRevisionRepo(db),
     builds: new KyselyBuildRepo(db),
     rollouts: new KyselyRolloutRepo(db),
+    instanceMoves: new KyselyInstanceMoveRepo(db),
   };
 }
 
@@ -92,6 +95,7 @@ export class KyselyStore implements Store {
   readonly revisions: RevisionRepo;
   readonly builds: BuildRepo;
   readonly rollouts: RolloutRepo;
+  readonly instanceMoves: InstanceMoveRepo;
   private closed = false;
 
   constructor(
@@ -119,6 +123,7 @@ export class KyselyStore implements Store {
     this.revisions = repos.revisions;
     this.builds = repos.builds;
     this.rollouts = repos.rollouts;
+    this.instanceMoves = repos.instanceMoves;
   }
 
   /**

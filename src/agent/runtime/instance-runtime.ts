@@ -135,6 +135,15 @@ export class InstanceRuntime {
     );
   }
 
+  /**
+   * Runs `fn` holding the instance's lock, so no step of it runs meanwhile (a move's export
+   * and import read and write its files and record).
+   */
+  exclusive<T>(ref: InstanceRef, fn: (key: string) => Promise<T>): Promise<T> {
+    const key = this.keyOf(ref);
+    return this.mutex.run(key, () => fn(key));
+  }
+
   /** Destroys every VM this agent knows (a host being emptied; tests and benches clean up). */
   async destroyAll(): Promise<void> {
     for (const vm of await this.list()) {
