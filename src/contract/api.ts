@@ -332,7 +332,7 @@ export const routes = {
     method: 'put',
     path: '/tenants/:tenant/pools/:pool/autoscale',
     summary:
-      'Drive a pool by its job queue: queued jobs raise idle-lowered workers, at least min and at most max awake',
+      'Drive a pool by its job queue: a submitted job raises idle-lowered workers at once, and adds workers when they are not enough; at least min and at most max awake',
     scope: 'tenant',
     params: poolParams,
     body: poolAutoscaleSchema,
