@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { drainActionSchema } from './moves.ts';
 import { rolloutSchema, startRolloutSchema } from './rollouts.ts';
 import { idSchema } from './common.ts';
 import { pageQueryShape, pageQuerySchema, pageSchema } from './paging.ts';
@@ -341,7 +342,7 @@ export const routes = {
     method: 'put',
     path: '/tenants/:tenant/pools/:pool/autoscale',
     summary:
-      'Drive a pool by its job queue: queued jobs raise idle-lowered workers, at least min and at most max awake',
+      'Drive a pool by its job queue: a submitted job raises idle-lowered workers at once, and adds workers when they are not enough; at least min and at most max awake',
     scope: 'tenant',
     params: poolParams,
     body: poolAutoscaleSchema,
@@ -507,6 +508,36 @@ export const routes = {
     scope: 'admin',
     params: nodeParams,
     response: revokeResultSchema,
+    status: 200,
+  }),
+  cordonNode: route({
+    method: 'post',
+    path: '/nodes/:node/cordon',
+    summary:
+      'Cordon a node: it keeps what it runs and nothing new is placed there (idempotent; a lost node is refused)',
+    scope: 'admin',
+    params: nodeParams,
+    response: nodeSchema,
+    status: 200,
+  }),
+  uncordonNode: route({
+    method: 'post',
+    path: '/nodes/:node/uncordon',
+    summary:
+      'Let a cordoned node take placements again (idempotent; refused for a lost node or one whose certificates are all revoked)',
+    scope: 'admin',
+    params: nodeParams,
+    response: nodeSchema,
+    status: 200,
+  }),
+  drainPlan: route({
+    method: 'get',
+    path: '/nodes/:node/drain-plan',
+    summary:
+      'What draining the node would do with each of its instances: where each moves, which sleep first, which wait (changes nothing)',
+    scope: 'admin',
+    params: nodeParams,
+    response: z.array(drainActionSchema),
     status: 200,
   }),
   getSigningKey: route({

@@ -131,6 +131,9 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     joinNode: ({ body }) => s.join.join(body),
     rotateNodeCertificate: ({ principal, body }) => s.join.rotate(principal, body.csrPem),
     revokeNode: ({ principal, params }) => s.join.revoke(principal, params.node),
+    drainPlan: ({ params }) => s.nodes.drainPlan(params.node),
+    cordonNode: ({ principal, params }) => s.nodes.setCordon(principal, params.node, 'cordon'),
+    uncordonNode: ({ principal, params }) => s.nodes.setCordon(principal, params.node, 'uncordon'),
     getSigningKey: async () => s.desired.signingKey(),
     runScheduler: () => s.scheduler.schedule(),
 

@@ -14,6 +14,7 @@ import type {
   Repos,
   RevisionRepo,
   RolloutRepo,
+  InstanceMoveRepo,
   SecretRepo,
   SessionTicketRepo,
   Store,
@@ -38,6 +39,7 @@ import { KyselyPoolConfigRepo } from './repos/pool-config-repo.ts';
 import { KyselyPoolRepo } from './repos/pool-repo.ts';
 import { KyselyRevisionRepo } from './repos/revision-repo.ts';
 import { KyselyRolloutRepo } from './repos/rollout-repo.ts';
+import { KyselyInstanceMoveRepo } from './repos/instance-move-repo.ts';
 import { KyselySecretRepo } from './repos/secret-repo.ts';
 import { KyselySessionTicketRepo } from './repos/session-ticket-repo.ts';
 import { KyselyTenantRepo } from './repos/tenant-repo.ts';
@@ -69,6 +71,7 @@ export function reposFor(db: Kysely<Database>): Repos {
     revisions: new KyselyRevisionRepo(db),
     builds: new KyselyBuildRepo(db),
     rollouts: new KyselyRolloutRepo(db),
+    instanceMoves: new KyselyInstanceMoveRepo(db),
     sessionTickets: new KyselySessionTicketRepo(db),
   };
 }
@@ -95,6 +98,7 @@ export class KyselyStore implements Store {
   readonly revisions: RevisionRepo;
   readonly builds: BuildRepo;
   readonly rollouts: RolloutRepo;
+  readonly instanceMoves: InstanceMoveRepo;
   readonly sessionTickets: SessionTicketRepo;
   private closed = false;
 
@@ -123,6 +127,7 @@ export class KyselyStore implements Store {
     this.revisions = repos.revisions;
     this.builds = repos.builds;
     this.rollouts = repos.rollouts;
+    this.instanceMoves = repos.instanceMoves;
     this.sessionTickets = repos.sessionTickets;
   }
 

@@ -26,7 +26,31 @@ export interface Database {
   rollouts: RolloutsTable;
   node_allocations: NodeAllocationsTable;
   document_marks: DocumentMarksTable;
+  instance_moves: InstanceMovesTable;
   session_tickets: SessionTicketsTable;
+}
+
+/** Migration 0020: moves of sleeping instances between nodes (core/instance-move.ts). */
+export interface InstanceMovesTable {
+  id: string;
+  tenant_id: string;
+  pool_id: string;
+  instance_id: string;
+  source_node: string;
+  target_node: string;
+  step: string;
+  /** JSON BundlePart[]; null until exported. */
+  parts: string | null;
+  /** JSON Record<part, bytes>. */
+  received: string;
+  attempts: number;
+  reason: string | null;
+  wake: number;
+  drain_of: string | null;
+  requested_by: string;
+  created_at: string;
+  updated_at: string;
+  version: number;
 }
 
 /** Migration 0021: single-use session tickets (only their hash). */

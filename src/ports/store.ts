@@ -10,6 +10,7 @@ import type {
 } from '../core/model.ts';
 import type { DiskReport, InstanceSample } from '../contract/node-report.ts';
 import type { Rollout } from '../core/rollout-plan.ts';
+import type { InstanceMove } from '../core/instance-move.ts';
 import type { JobJournal, JobModuleRepo, JobQueue, JobRepo } from './job-store.ts';
 import type { Build, BuildStatus, Revision } from '../core/revision.ts';
 
@@ -463,6 +464,23 @@ export interface RolloutRepo {
   delete(tenantId: string, poolId: string): Promise<void>;
 }
 
+/** Moves of sleeping instances between nodes (core/instance-move.ts). */
+export interface InstanceMoveRepo {
+  /** Throws AlreadyExistsError when a move of the same instance is under way. */
+  insert(move: InstanceMove): Promise<InstanceMove>;
+  get(id: string): Promise<InstanceMove | undefined>;
+  /** The instance's move not yet done or failed. */
+  activeFor(
+    tenantId: string,
+    poolId: string,
+    instanceId: string,
+  ): Promise<InstanceMove | undefined>;
+  /** Moves not yet done or failed from or to the node, oldest first. */
+  activeOn(nodeId: string): Promise<InstanceMove[]>;
+  /** Compare-and-set on version; the stored version goes up by one. Throws ConflictError. */
+  update(move: InstanceMove, expectedVersion: number): Promise<InstanceMove>;
+}
+
 export interface Repos {
   locks: LockRepo;
   tenants: TenantRepo;
@@ -484,6 +502,7 @@ export interface Repos {
   revisions: RevisionRepo;
   builds: BuildRepo;
   rollouts: RolloutRepo;
+  instanceMoves: InstanceMoveRepo;
   sessionTickets: SessionTicketRepo;
 }
 

@@ -50,7 +50,7 @@ export interface Services {
   rechecks: RecheckTimer;
   /** The pools' idle policies, applied by a periodic pass (idle-loop.ts). */
   idle: IdleService;
-  /** Queue-driven pools: queued jobs raise idle-lowered workers (run with the idle pass). */
+  /** Queue-driven pools: queued jobs raise idle-lowered workers and grow the pool (idle pass, submits). */
   queueWake: QueueWakeService;
   join: JoinService;
   events: {
