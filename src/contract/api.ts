@@ -102,6 +102,11 @@ import {
   uploadResultSchema,
 } from './revisions.ts';
 import {
+  createSessionTicketSchema,
+  sessionSocketQuerySchema,
+  sessionTicketSchema,
+} from './session-tickets.ts';
+import {
   createTokenSchema,
   issuedTokenSchema,
   rotatedAdminTokenSchema,
@@ -182,6 +187,11 @@ export interface WebSocketDef {
   /** The JSON (text or control) messages each side sends. */
   client: z.ZodType;
   server: z.ZodType;
+  /**
+   * The session kind a ticket must be minted for to open this route with `?ticket=` instead
+   * of an Authorization header (createSessionTicket); routes without it take no ticket.
+   */
+  ticket?: 'exec' | 'logs';
 }
 
 const tenantParams = z.strictObject({ tenant: idSchema });
@@ -650,6 +660,17 @@ export const routes = {
     response: instanceStatsSchema,
     status: 200,
   }),
+  createSessionTicket: route({
+    method: 'post',
+    path: '/tenants/:tenant/pools/:pool/instances/:instance/tickets',
+    summary:
+      "A single-use ticket, valid 30 s, to open the instance's exec or logs WebSocket with ?ticket= instead of an Authorization header (a browser cannot send one); bound to this instance, that session kind and the caller's scope",
+    scope: 'tenant',
+    params: instanceParams,
+    body: createSessionTicketSchema,
+    response: sessionTicketSchema,
+    status: 201,
+  }),
   listSecrets: route({
     method: 'get',
     path: '/tenants/:tenant/secrets',
@@ -754,9 +775,10 @@ export const routes = {
     method: 'get',
     path: '/tenants/:tenant/pools/:pool/instances/:instance/exec',
     summary:
-      'A session in the instance (WebSocket): a command, a terminal or a file copy, relayed to its node; a warm or sleeping instance is woken first',
+      'A session in the instance (WebSocket): a command, a terminal or a file copy, relayed to its node; a warm or sleeping instance is woken first. A browser passes ?ticket= (createSessionTicket, session exec) instead of a token',
     scope: 'tenant',
     params: instanceParams,
+    query: sessionSocketQuerySchema,
     response: serverMessageSchema,
     status: 101,
     websocket: {
@@ -764,6 +786,7 @@ export const routes = {
         '[channel u8][bytes]: 0 stdin (client), 1 stdout, 2 stderr (server); see docs/exec.md',
       client: clientMessageSchema,
       server: serverMessageSchema,
+      ticket: 'exec',
     },
   }),
 
@@ -926,15 +949,17 @@ export const routes = {
     method: 'get',
     path: '/tenants/:tenant/pools/:pool/instances/:instance/logs',
     summary:
-      "The instance's serial console (WebSocket): a 'logs' session (tail, follow) relayed from its node, which keeps the console; the instance is not woken",
+      "The instance's serial console (WebSocket): a 'logs' session (tail, follow) relayed from its node, which keeps the console; the instance is not woken. A browser passes ?ticket= (createSessionTicket, session logs) instead of a token",
     scope: 'tenant',
     params: instanceParams,
+    query: sessionSocketQuerySchema,
     response: serverMessageSchema,
     status: 101,
     websocket: {
       binary: '[channel u8][bytes]: 1 stdout (server): the console bytes; see docs/exec.md',
       client: clientMessageSchema,
       server: serverMessageSchema,
+      ticket: 'logs',
     },
   }),
 

@@ -16,6 +16,7 @@ import type {
   RolloutRepo,
   InstanceMoveRepo,
   SecretRepo,
+  SessionTicketRepo,
   Store,
   TenantRepo,
   TokenRepo,
@@ -40,6 +41,7 @@ import { KyselyRevisionRepo } from './repos/revision-repo.ts';
 import { KyselyRolloutRepo } from './repos/rollout-repo.ts';
 import { KyselyInstanceMoveRepo } from './repos/instance-move-repo.ts';
 import { KyselySecretRepo } from './repos/secret-repo.ts';
+import { KyselySessionTicketRepo } from './repos/session-ticket-repo.ts';
 import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
 import type { Database } from './schema.ts';
@@ -70,6 +72,7 @@ export function reposFor(db: Kysely<Database>): Repos {
     builds: new KyselyBuildRepo(db),
     rollouts: new KyselyRolloutRepo(db),
     instanceMoves: new KyselyInstanceMoveRepo(db),
+    sessionTickets: new KyselySessionTicketRepo(db),
   };
 }
 
@@ -96,6 +99,7 @@ export class KyselyStore implements Store {
   readonly builds: BuildRepo;
   readonly rollouts: RolloutRepo;
   readonly instanceMoves: InstanceMoveRepo;
+  readonly sessionTickets: SessionTicketRepo;
   private closed = false;
 
   constructor(
@@ -124,6 +128,7 @@ export class KyselyStore implements Store {
     this.builds = repos.builds;
     this.rollouts = repos.rollouts;
     this.instanceMoves = repos.instanceMoves;
+    this.sessionTickets = repos.sessionTickets;
   }
 
   /**

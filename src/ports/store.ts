@@ -274,6 +274,38 @@ export interface JoinTokenRepo {
   consume(id: string, nodeId: string, at: string): Promise<boolean>;
 }
 
+/** Which WebSocket route a session ticket opens (docs/exec.md, "Tickets"). */
+export type SessionTicketKind = 'exec' | 'logs';
+
+/** A single-use ticket for one session on one instance; only its secret's hash is stored. */
+export interface SessionTicketRecord {
+  id: string;
+  hash: string;
+  tenantId: string;
+  poolId: string;
+  instanceId: string;
+  kind: SessionTicketKind;
+  /** The scope of the token that minted it: its tenant, or null for an admin token. */
+  scopeTenantId: string | null;
+  tokenId: string | null;
+  tokenName: string;
+  createdAt: string;
+  expiresAt: string;
+  usedAt: string | null;
+}
+
+export interface SessionTicketRepo {
+  insert(ticket: SessionTicketRecord): Promise<void>;
+  findByHash(hash: string): Promise<SessionTicketRecord | undefined>;
+  /**
+   * Compare-and-set single use: marks the ticket used at `at` only if it is unused and
+   * unexpired at `at`. True when this call used it: of racing uses exactly one wins.
+   */
+  consume(id: string, at: string): Promise<boolean>;
+  /** Removes tickets that expired before `before`; returns how many. */
+  purgeExpired(before: string): Promise<number>;
+}
+
 export interface NodeCertificateRecord {
   serial: string;
   nodeId: string;
@@ -471,6 +503,7 @@ export interface Repos {
   builds: BuildRepo;
   rollouts: RolloutRepo;
   instanceMoves: InstanceMoveRepo;
+  sessionTickets: SessionTicketRepo;
 }
 
 export interface Store extends Repos {

@@ -29,6 +29,7 @@ import { ReportService } from './report-service.ts';
 import { RolloutService } from './rollout-service.ts';
 import { SchedulerService, type ScheduleOutcome } from './scheduler-service.ts';
 import { SecretService, type SecretDeps } from './secret-service.ts';
+import { SessionTicketService } from './session-ticket-service.ts';
 import { SleepRecheckService } from './sleep-rechecks.ts';
 import { TenantService } from './tenant-service.ts';
 import { TokenService } from './token-service.ts';
@@ -61,6 +62,8 @@ export interface Services {
   poolConfigs: PoolConfigService;
   /** Node tunnels and the exec, pty and copy sessions relayed over them. */
   exec: ExecService;
+  /** Single-use tickets that open exec and logs sockets without a header (browsers). */
+  sessionTickets: SessionTicketService;
   jobs: JobService;
   journal: JournalService;
   builds: BuildService;
@@ -118,6 +121,7 @@ export function createServices(
     instances,
     nodes: new NodeService(deps, after),
     tokens: new TokenService(deps),
+    sessionTickets: new SessionTicketService(deps),
     adminToken: new AdminTokenService(deps),
     scheduler: { schedule: () => after.schedule() },
     desired,

@@ -238,6 +238,7 @@ function baselines(instance: string, csrPem: string, job: string): FuzzApp['base
     listEvents: { query: { tenant: TENANT, last: '10', limit: '5', cursor: encodeCursor(['99']) } },
     getNodeReport: { params: node },
     getInstanceStats: { params: { ...pool, instance } },
+    createSessionTicket: { params: { ...pool, instance }, body: { session: 'exec' } },
     listSecrets: { params: tenant, query: { pool: POOL } },
     setSecrets: { params: tenant, body: { pool: POOL, values: { API_KEY: 'v1', OTHER: 'a\nb' } } },
     rotateSecrets: { params: tenant, body: { values: { ROT: 'fuzz-secret-2' } } },
