@@ -47,6 +47,8 @@ export interface AgentConfig {
   confinement: { enabled: boolean; uidBase: number };
   /** Tenant networking wanted (it is still off when the agent is not root). */
   network: boolean;
+  /** New instances restored from their pool's base snapshot (`MVM_CLONES=on`, docs/clones.md). */
+  clones: boolean;
   /** Run the networking and the VMMs in this namespace instead of the root one. */
   netns?: string;
   /** This node's VXLAN source; default: the one recorded when the host joined. */
@@ -246,6 +248,7 @@ function toConfig(
     },
     confinement: { enabled: values.confine === 'on', uidBase: values.uidBase },
     network: values.network === 'on',
+    clones: values.clones === 'on',
     ...(values.netns !== undefined ? { netns: values.netns } : {}),
     ...(values.underlayIp !== undefined ? { underlayIp: values.underlayIp } : {}),
     ...(values.metricsListen !== undefined

@@ -51,6 +51,7 @@ export const agentSettings = {
   confine: { env: 'MVM_CONFINE', file: 'agent.confine' },
   uidBase: { file: 'agent.uidBase' },
   network: { env: 'MVM_NETWORK', file: 'agent.network' },
+  clones: { env: 'MVM_CLONES', file: 'agent.clones' },
   netns: { flag: 'netns', file: 'agent.netns' },
   underlayIp: { flag: 'underlayIp', file: 'agent.underlayIp' },
   coordinatorUrl: { flag: 'coordinator', env: 'MVM_COORDINATOR_URL', file: 'coordinatorUrl' },
@@ -88,6 +89,7 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   confine: 'on',
   uidBase: DEFAULT_UID_BASE,
   network: 'on',
+  clones: 'off',
   coordinatorUrl: 'http://127.0.0.1:7070',
   production: false,
   heartbeatMs: DEFAULT_HEARTBEAT_MS,
@@ -119,6 +121,7 @@ export const agentSettingsSchema = z.strictObject({
     .min(1000, 'must be at least 1000')
     .max(2 ** 32 - 2 - IDENTITY_SLOTS, `must be at most ${2 ** 32 - 2 - IDENTITY_SLOTS}`),
   network: oneOf(['on', 'off']),
+  clones: oneOf(['on', 'off']),
   netns: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'is not a network namespace name')

@@ -42,6 +42,8 @@ describe('loadAgentConfig', () => {
       // Confined unless turned off on purpose.
       confinement: { enabled: true, uidBase: 2_000_000_000 },
       network: true,
+      // Clones from pool bases only when asked for (docs/clones.md).
+      clones: false,
       coordinator: {
         url: 'http://127.0.0.1:7070',
         production: false,
@@ -128,6 +130,7 @@ describe('loadAgentConfig', () => {
       firecracker: { binary: '/opt/fc', jailer: '/opt/jail/jailer' },
       confinement: { enabled: false, uidBase: 2_000_000_000 },
       network: false,
+      clones: false,
       coordinator: {
         url: 'https://coord:7443',
         token: 'secret-token',

@@ -22,6 +22,7 @@ import { consoleLog, instanceDir } from './layout.ts';
 import { boot, prepare, wake } from './boot-steps.ts';
 import type { RuntimeDeps } from './deps.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
+import { LoweringHooks, type LoweringHook } from './lowering-hooks.ts';
 import { drain, pause, resume, sleep } from './sleep-steps.ts';
 import { assertIdentityKept, newRecordFields, specChange } from './spec-change.ts';
 import { StalePlanError } from './stale-plan.ts';
@@ -63,8 +64,16 @@ const desiredByAction: Readonly<Record<LocalAction, DesiredStatus>> = {
  */
 export class InstanceRuntime {
   private readonly mutex = new KeyedMutex();
+  private readonly loweringHooks: LoweringHooks;
 
-  constructor(private readonly deps: RuntimeDeps) {}
+  constructor(private readonly deps: RuntimeDeps) {
+    this.loweringHooks = new LoweringHooks(deps.logger);
+  }
+
+  /** Runs `hook` before every step that lowers a running VM (lowering-hooks.ts); its remover. */
+  beforeLowering(hook: LoweringHook): () => void {
+    return this.loweringHooks.add(hook);
+  }
 
   keyOf(ref: InstanceRef): string {
     return vmKey(ref.tenantId, ref.poolId, ref.instanceId);
@@ -124,6 +133,15 @@ export class InstanceRuntime {
         options.trigger ?? 'desired',
       ),
     );
+  }
+
+  /**
+   * Runs `fn` holding the instance's lock, so no step of it runs meanwhile (a move's export
+   * and import read and write its files and record).
+   */
+  exclusive<T>(ref: InstanceRef, fn: (key: string) => Promise<T>): Promise<T> {
+    const key = this.keyOf(ref);
+    return this.mutex.run(key, () => fn(key));
   }
 
   /** Destroys every VM this agent knows (a host being emptied; tests and benches clean up). */
@@ -283,6 +301,8 @@ export class InstanceRuntime {
       return this.write(ref, record, body);
     }
     if (!record) throw new InternalError(`step ${step.kind} of an instance without a record`);
+    const lowers = step.kind === 'drain' || step.kind === 'pause' || step.kind === 'sleep';
+    if (lowers && record.status === 'running') await this.loweringHooks.run(record.key);
     return this.move(record, step, force);
   }
 

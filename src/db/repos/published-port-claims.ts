@@ -6,7 +6,7 @@ import { translateConstraintError } from '../constraint-error.ts';
 import type { Database } from '../schema.ts';
 
 /**
- * The host ports pools publish, one row per port (migration 0023): its primary key is what
+ * The host ports pools publish, one row per port (migration 0022): its primary key is what
  * keeps two pools from one host port, on both dialects, whatever the writers' interleaving.
  * Used by the pool repository inside the pool's own write (same transaction).
  */
