@@ -55,6 +55,8 @@ export interface AgentConfig {
   underlayIp?: string;
   /** Where Prometheus scrapes the agent's /metrics over HTTP; absent: only on the local socket. */
   metricsListen?: { host: string; port: number };
+  /** Where published ports bind (`MVM_PUBLISH_ADDRESS`); absent: 127.0.0.1. */
+  publishAddress?: string;
   coordinator: CoordinatorSettings;
   /** `executor`: dev images are worker images (Node and the job executor; docs/jobs.md). */
   devImage: { kernelPackage?: string; busybox: string; guestCc: string; executor: boolean };
@@ -252,6 +254,7 @@ function toConfig(
     ...(values.metricsListen !== undefined
       ? { metricsListen: hostPort(values.metricsListen) }
       : {}),
+    ...(values.publishAddress !== undefined ? { publishAddress: values.publishAddress } : {}),
     coordinator: {
       url: values.coordinatorUrl,
       ...(token ? { token } : {}),

@@ -69,6 +69,7 @@ export const agentSettings = {
   secretsDir: { env: 'MVM_SECRETS_DIR', file: 'agent.secretsDir' },
   fault: { env: 'MVM_FAULT', file: 'agent.fault' },
   metricsListen: { flag: 'metricsListen', file: 'agent.metricsListen' },
+  publishAddress: { env: 'MVM_PUBLISH_ADDRESS', file: 'agent.publishAddress' },
 } as const satisfies Record<string, SettingSource>;
 
 export type SettingKey = keyof typeof agentSettings;
@@ -160,6 +161,11 @@ export const agentSettingsSchema = z.strictObject({
   guestCc: nonEmpty,
   secretsDir: nonEmpty.optional(),
   fault: oneOf(FAULT_POINTS).optional(),
+  /** Where published ports bind (agent/publish); default 127.0.0.1, this host only. */
+  publishAddress: z
+    .string()
+    .regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'must be an IPv4 address, e.g. 127.0.0.1 or 0.0.0.0')
+    .optional(),
 });
 
 export type AgentSettingValues = z.output<typeof agentSettingsSchema>;

@@ -22,6 +22,7 @@ import { queueScaleMigration } from './migrations/0018-queue-scale.ts';
 import { nodeAllocationsMigration } from './migrations/0019-node-allocations.ts';
 import { instanceMovesMigration } from './migrations/0020-instance-moves.ts';
 import { sessionTicketsMigration } from './migrations/0021-session-tickets.ts';
+import { publishedPortsMigration } from './migrations/0022-published-ports.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -49,6 +50,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0019-node-allocations': nodeAllocationsMigration(dialect),
     '0020-instance-moves': instanceMovesMigration(),
     '0021-session-tickets': sessionTicketsMigration(),
+    '0022-published-ports': publishedPortsMigration(),
   };
 }
 

@@ -28,6 +28,7 @@ export interface Database {
   document_marks: DocumentMarksTable;
   instance_moves: InstanceMovesTable;
   session_tickets: SessionTicketsTable;
+  published_ports: PublishedPortsTable;
 }
 
 /** Migration 0020: moves of sleeping instances between nodes (core/instance-move.ts). */
@@ -67,6 +68,14 @@ export interface SessionTicketsTable {
   created_at: string;
   expires_at: string;
   used_at: string | null;
+}
+
+/** Migration 0022: one row per host port a pool publishes (the primary key: one owner). */
+export interface PublishedPortsTable {
+  host_port: number;
+  tenant_id: string;
+  pool_id: string;
+  guest_port: number;
 }
 
 /** Migration 0017: a counter per document scope (core/document-marks.ts). */
@@ -133,6 +142,9 @@ export interface PoolsTable {
   /** Migration 0017: a queue-driven pool's least and most awake workers; null: not one. */
   queue_min: number | null;
   queue_max: number | null;
+  /** Migration 0022: published ports (JSON [{hostPort, guestPort}]) and hooks (JSON object). */
+  published_ports: string;
+  hooks: string;
   created_at: string;
   updated_at: string;
   version: number;

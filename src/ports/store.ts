@@ -74,6 +74,8 @@ export type PoolPatch = Partial<
     | 'idleWarmAfterSecs'
     | 'idleSleepAfterSecs'
     | 'servicePorts'
+    | 'publish'
+    | 'hooks'
     | 'queueScale'
   >
 >;

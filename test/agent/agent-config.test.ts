@@ -199,6 +199,18 @@ describe('loadAgentConfig', () => {
     expect(problem).toMatch(/^fault 'sleep' \(from env MVM_FAULT\): use create\.after-record, /);
   });
 
+  it('binds published ports to 127.0.0.1 unless MVM_PUBLISH_ADDRESS names an address', () => {
+    expect(load({}).publishAddress).toBeUndefined();
+    expect(load({ env: { MVM_PUBLISH_ADDRESS: '0.0.0.0' } }).publishAddress).toBe('0.0.0.0');
+    expect(load({ files: file({ agent: { publishAddress: '10.0.0.5' } }) }).publishAddress).toBe(
+      '10.0.0.5',
+    );
+    const [problem] = problemsOf(() => load({ env: { MVM_PUBLISH_ADDRESS: 'localhost' } }));
+    expect(problem).toMatch(
+      /^publishAddress 'localhost' \(from env MVM_PUBLISH_ADDRESS\): must be an IPv4/,
+    );
+  });
+
   it('refuses an unreadable named file, bad JSON and a non-object agent section', () => {
     expect(problemsOf(() => load({ flags: { config: '/nope.json' } }))).toEqual([
       'config file /nope.json cannot be read; check the path given by --config or MVM_CONFIG',

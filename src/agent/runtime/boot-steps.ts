@@ -4,6 +4,7 @@ import type { VmHandle } from '../../ports/vmm.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import type { RuntimeDeps } from './deps.ts';
 import { save, settle } from './step-context.ts';
+import { afterWake, noteSecretsDigest } from './hook-steps.ts';
 import { dropSecretsDrive } from './stop-steps.ts';
 import { materialize } from './vm-spec.ts';
 import { instanceDir } from './layout.ts';
@@ -86,6 +87,7 @@ async function coldBoot(deps: RuntimeDeps, ready: VmRecord): Promise<VmRecord> {
     });
     throw error;
   }
+  await noteSecretsDigest(deps, record.key, digests.secrets);
   deps.logger.info({ key: record.key, pid: handle.pid }, 'instance running (cold boot)');
   return settle(deps, record, 'running');
 }
@@ -143,6 +145,7 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
   const woken = await settle(deps, record, 'running', { snapshot: null });
   await rm(snapshot.dir, { recursive: true, force: true });
   deps.logger.info({ key: record.key, pid: handle.pid }, 'instance running (woken)');
+  await afterWake(deps, woken, handle, digests.secrets);
   return woken;
 }
 

@@ -72,4 +72,6 @@ export interface RuntimeDeps {
    * boot.
    */
   clones?: CloneBases;
+  /** The node's published ports (agent/publish): when a connection there last woke an instance. */
+  publish?: { wokenAt(key: string): number | undefined };
 }

@@ -239,7 +239,10 @@ export class InstanceRuntime {
    * connection stays up a while whatever an older document says (core/wake-arming.ts).
    */
   desiredNow(ref: InstanceRef, desired: DesiredStatus): DesiredStatus {
-    const wokenAt = this.deps.wake?.wokenAt(this.keyOf(ref));
+    const key = this.keyOf(ref);
+    const marks = [this.deps.wake?.wokenAt(key), this.deps.publish?.wokenAt(key)];
+    const woken = marks.filter((at): at is number => at !== undefined);
+    const wokenAt = woken.length > 0 ? Math.max(...woken) : undefined;
     return desiredAfterWake(desired, wokenAt, this.deps.clock.now().getTime());
   }
 
@@ -320,7 +323,7 @@ export class InstanceRuntime {
         return raised(deps, await wake(deps, record));
       case 'drain':
         return lowering(deps, record, async () => {
-          await drain(deps, requireHandle(record), force);
+          await drain(deps, requireHandle(record), force, record.spec.hooks?.beforeSleep);
           return record;
         });
       case 'pause':
