@@ -47,6 +47,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" qemu-system-data >/dev/null
 fi
 
+# Nix builds as root run as unprivileged build users of the group `nixbld` (its default
+# build-users-group). Debian's nix-bin leaves creating them to nix-setup-systemd, which needs a
+# systemd user session; without them every flake build fails ("the group 'nixbld' ... does not
+# exist"). The same users the upstream installer makes: no login, no home.
+if ! getent group nixbld >/dev/null; then
+  log "creating Nix's build users (group nixbld, nixbld1..nixbld8)"
+  groupadd --system nixbld
+fi
+for i in 1 2 3 4 5 6 7 8; do
+  if ! getent passwd "nixbld$i" >/dev/null; then
+    useradd --system --no-create-home --home-dir /var/empty --shell /usr/sbin/nologin \
+      --gid nixbld --groups nixbld --comment "Nix build user $i" "nixbld$i"
+  fi
+done
+
 # npm dependencies: reinstall only when the lock file changed since the last install.
 stamp=node_modules/.mvm-lock-hash
 want="$(sha256sum package-lock.json | cut -d' ' -f1)"

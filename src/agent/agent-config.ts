@@ -47,12 +47,16 @@ export interface AgentConfig {
   confinement: { enabled: boolean; uidBase: number };
   /** Tenant networking wanted (it is still off when the agent is not root). */
   network: boolean;
+  /** New instances restored from their pool's base snapshot (`MVM_CLONES=on`, docs/clones.md). */
+  clones: boolean;
   /** Run the networking and the VMMs in this namespace instead of the root one. */
   netns?: string;
   /** This node's VXLAN source; default: the one recorded when the host joined. */
   underlayIp?: string;
   /** Where Prometheus scrapes the agent's /metrics over HTTP; absent: only on the local socket. */
   metricsListen?: { host: string; port: number };
+  /** Where published ports bind (`MVM_PUBLISH_ADDRESS`); absent: 127.0.0.1. */
+  publishAddress?: string;
   coordinator: CoordinatorSettings;
   /** `executor`: dev images are worker images (Node and the job executor; docs/jobs.md). */
   devImage: { kernelPackage?: string; busybox: string; guestCc: string; executor: boolean };
@@ -244,11 +248,13 @@ function toConfig(
     },
     confinement: { enabled: values.confine === 'on', uidBase: values.uidBase },
     network: values.network === 'on',
+    clones: values.clones === 'on',
     ...(values.netns !== undefined ? { netns: values.netns } : {}),
     ...(values.underlayIp !== undefined ? { underlayIp: values.underlayIp } : {}),
     ...(values.metricsListen !== undefined
       ? { metricsListen: hostPort(values.metricsListen) }
       : {}),
+    ...(values.publishAddress !== undefined ? { publishAddress: values.publishAddress } : {}),
     coordinator: {
       url: values.coordinatorUrl,
       ...(token ? { token } : {}),

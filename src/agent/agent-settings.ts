@@ -51,6 +51,7 @@ export const agentSettings = {
   confine: { env: 'MVM_CONFINE', file: 'agent.confine' },
   uidBase: { file: 'agent.uidBase' },
   network: { env: 'MVM_NETWORK', file: 'agent.network' },
+  clones: { env: 'MVM_CLONES', file: 'agent.clones' },
   netns: { flag: 'netns', file: 'agent.netns' },
   underlayIp: { flag: 'underlayIp', file: 'agent.underlayIp' },
   coordinatorUrl: { flag: 'coordinator', env: 'MVM_COORDINATOR_URL', file: 'coordinatorUrl' },
@@ -68,6 +69,7 @@ export const agentSettings = {
   secretsDir: { env: 'MVM_SECRETS_DIR', file: 'agent.secretsDir' },
   fault: { env: 'MVM_FAULT', file: 'agent.fault' },
   metricsListen: { flag: 'metricsListen', file: 'agent.metricsListen' },
+  publishAddress: { env: 'MVM_PUBLISH_ADDRESS', file: 'agent.publishAddress' },
 } as const satisfies Record<string, SettingSource>;
 
 export type SettingKey = keyof typeof agentSettings;
@@ -87,6 +89,7 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   confine: 'on',
   uidBase: DEFAULT_UID_BASE,
   network: 'on',
+  clones: 'off',
   coordinatorUrl: 'http://127.0.0.1:7070',
   production: false,
   heartbeatMs: DEFAULT_HEARTBEAT_MS,
@@ -118,6 +121,7 @@ export const agentSettingsSchema = z.strictObject({
     .min(1000, 'must be at least 1000')
     .max(2 ** 32 - 2 - IDENTITY_SLOTS, `must be at most ${2 ** 32 - 2 - IDENTITY_SLOTS}`),
   network: oneOf(['on', 'off']),
+  clones: oneOf(['on', 'off']),
   netns: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'is not a network namespace name')
@@ -157,6 +161,11 @@ export const agentSettingsSchema = z.strictObject({
   guestCc: nonEmpty,
   secretsDir: nonEmpty.optional(),
   fault: oneOf(FAULT_POINTS).optional(),
+  /** Where published ports bind (agent/publish); default 127.0.0.1, this host only. */
+  publishAddress: z
+    .string()
+    .regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'must be an IPv4 address, e.g. 127.0.0.1 or 0.0.0.0')
+    .optional(),
 });
 
 export type AgentSettingValues = z.output<typeof agentSettingsSchema>;

@@ -32,6 +32,8 @@ import { privateDir } from '../drivers/fs/private-files.ts';
 import type { ApiClient } from '../drivers/coordinator-api/api-client.ts';
 import { RevisionCache } from './artifacts/revision-cache.ts';
 import { openAgentDb } from './state/open-agent-db.ts';
+import { BaseStore } from './clones/base-store.ts';
+import { CloneBases } from './clones/clone-bases.ts';
 
 /** What tests and benchmarks put in place of the configured drivers; never settings. */
 export interface RuntimeSeams {
@@ -123,6 +125,10 @@ export async function buildRuntime(
     ...(network ? { network } : {}),
     ...(seams.secrets ? { secrets: seams.secrets } : {}),
   };
+  if (config.clones) {
+    deps.clones = cloneBases(config, layout.dataDir, runner, logger);
+    await deps.clones.store.removeStaging();
+  }
   const fault = faultHook(config.fault, logger);
   if (fault) deps.fault = fault;
   deps.metrics = new AgentMetrics(vmm.name, {
@@ -140,4 +146,18 @@ export async function buildRuntime(
     throw error;
   });
   return { runtime, deps, recovery, close };
+}
+
+/** Bases under `<data-dir>/bases`, keyed with the configured VMM binary's version. */
+function cloneBases(
+  config: Readonly<AgentConfig>,
+  dataDir: string,
+  runner: ProcessRunner,
+  logger: Logger,
+): CloneBases {
+  const binary = config.vmm === 'qemu' ? config.qemu.binary : config.firecracker.binary;
+  return new CloneBases(new BaseStore(join(dataDir, 'bases'), logger), async () => {
+    const out = await runner.run(binary, ['--version']);
+    return `${config.vmm} ${out.stdout.split('\n')[0]?.trim() ?? ''}`;
+  });
 }

@@ -8,6 +8,7 @@ import { instanceDir, snapshotsDir } from './runtime/layout.ts';
 import { save, settle } from './runtime/step-context.ts';
 import { reapOrphans } from './orphans.ts';
 import type { OrphanReport } from './orphans.ts';
+import { CLONE_INTENT, interruptedClone } from './clones/clone-steps.ts';
 
 export interface RecoveryReport {
   adopted: string[];
@@ -71,6 +72,7 @@ async function recoverOne(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord
   if (!record.handle) return recoverWithoutProcess(deps, record);
   const vm = await deps.vmm.adopt(record.handle);
   if (!vm) return vanished(deps, record);
+  if (record.intent === CLONE_INTENT) return interruptedClone(deps, record, vm);
   await placeInCgroup(deps, vm).catch((error: unknown) =>
     deps.logger.warn(
       { key: record.key, error: errorMessage(error) },

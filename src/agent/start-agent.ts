@@ -24,6 +24,7 @@ import type { RecoveryReport } from './recover.ts';
 import type { RuntimeDeps } from './runtime/deps.ts';
 import type { InstanceRuntime } from './runtime/instance-runtime.ts';
 import { coordinatorSecrets } from './runtime/secret-source.ts';
+import { startPublish } from './publish/start-publish.ts';
 import { startWake } from './wake/start-wake.ts';
 
 export type { AgentConfig } from './agent-config.ts';
@@ -100,6 +101,15 @@ export async function startAgent(
       ? await startWake(built, { runner, logger, netns: config.netns, coordinator })
       : undefined;
     if (wake) closers.push(async () => wake.close());
+    const publish = serving
+      ? startPublish(built, {
+          logger,
+          netns: config.netns,
+          address: config.publishAddress,
+          coordinator,
+        })
+      : undefined;
+    if (publish) closers.push(publish.close);
     const metricsServer =
       serving && config.metricsListen && built.deps.metrics
         ? await serveMetrics(built.deps.metrics, config.metricsListen)

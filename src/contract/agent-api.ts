@@ -2,6 +2,7 @@
  * The host agent's local API (unix socket `<dataDir>/agent.sock`, routes under /v1/local).
  * The CLI and the agent import the same schemas; they are validated at the boundary only.
  */
+import { poolHooksSchema, publishListSchema } from './publish.ts';
 import { z } from 'zod';
 import { WorkloadStatusSchema } from './guest-protocol-v2.ts';
 import { idSchema, instanceStatusSchema, roleSchema } from './common.ts';
@@ -59,6 +60,10 @@ export const localSpecSchema = z.strictObject({
    * connections to them and wakes it (agent/wake). Absent: a lowered instance answers nothing.
    */
   servicePorts: z.array(z.number().int().min(1).max(65_535)).min(1).max(16).optional(),
+  /** Host ports the node forwards to this instance's ports (agent/publish). */
+  publish: publishListSchema.min(1).optional(),
+  /** Guest commands around its sleep and wake (agent/runtime/hook-steps.ts). */
+  hooks: poolHooksSchema.optional(),
 });
 export type LocalSpecInput = z.input<typeof localSpecSchema>;
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { drainActionSchema } from './moves.ts';
 import { rolloutSchema, startRolloutSchema } from './rollouts.ts';
 import { idSchema } from './common.ts';
 import { pageQueryShape, pageQuerySchema, pageSchema } from './paging.ts';
@@ -101,6 +102,11 @@ import {
   uploadResultSchema,
 } from './revisions.ts';
 import {
+  createSessionTicketSchema,
+  sessionSocketQuerySchema,
+  sessionTicketSchema,
+} from './session-tickets.ts';
+import {
   createTokenSchema,
   issuedTokenSchema,
   rotatedAdminTokenSchema,
@@ -181,6 +187,11 @@ export interface WebSocketDef {
   /** The JSON (text or control) messages each side sends. */
   client: z.ZodType;
   server: z.ZodType;
+  /**
+   * The session kind a ticket must be minted for to open this route with `?ticket=` instead
+   * of an Authorization header (createSessionTicket); routes without it take no ticket.
+   */
+  ticket?: 'exec' | 'logs';
 }
 
 const tenantParams = z.strictObject({ tenant: idSchema });
@@ -331,7 +342,7 @@ export const routes = {
     method: 'put',
     path: '/tenants/:tenant/pools/:pool/autoscale',
     summary:
-      'Drive a pool by its job queue: queued jobs raise idle-lowered workers, at least min and at most max awake',
+      'Drive a pool by its job queue: a submitted job raises idle-lowered workers at once, and adds workers when they are not enough; at least min and at most max awake',
     scope: 'tenant',
     params: poolParams,
     body: poolAutoscaleSchema,
@@ -499,6 +510,36 @@ export const routes = {
     response: revokeResultSchema,
     status: 200,
   }),
+  cordonNode: route({
+    method: 'post',
+    path: '/nodes/:node/cordon',
+    summary:
+      'Cordon a node: it keeps what it runs and nothing new is placed there (idempotent; a lost node is refused)',
+    scope: 'admin',
+    params: nodeParams,
+    response: nodeSchema,
+    status: 200,
+  }),
+  uncordonNode: route({
+    method: 'post',
+    path: '/nodes/:node/uncordon',
+    summary:
+      'Let a cordoned node take placements again (idempotent; refused for a lost node or one whose certificates are all revoked)',
+    scope: 'admin',
+    params: nodeParams,
+    response: nodeSchema,
+    status: 200,
+  }),
+  drainPlan: route({
+    method: 'get',
+    path: '/nodes/:node/drain-plan',
+    summary:
+      'What draining the node would do with each of its instances: where each moves, which sleep first, which wait (changes nothing)',
+    scope: 'admin',
+    params: nodeParams,
+    response: z.array(drainActionSchema),
+    status: 200,
+  }),
   getSigningKey: route({
     method: 'get',
     path: '/signing-key',
@@ -619,6 +660,17 @@ export const routes = {
     response: instanceStatsSchema,
     status: 200,
   }),
+  createSessionTicket: route({
+    method: 'post',
+    path: '/tenants/:tenant/pools/:pool/instances/:instance/tickets',
+    summary:
+      "A single-use ticket, valid 30 s, to open the instance's exec or logs WebSocket with ?ticket= instead of an Authorization header (a browser cannot send one); bound to this instance, that session kind and the caller's scope",
+    scope: 'tenant',
+    params: instanceParams,
+    body: createSessionTicketSchema,
+    response: sessionTicketSchema,
+    status: 201,
+  }),
   listSecrets: route({
     method: 'get',
     path: '/tenants/:tenant/secrets',
@@ -723,9 +775,10 @@ export const routes = {
     method: 'get',
     path: '/tenants/:tenant/pools/:pool/instances/:instance/exec',
     summary:
-      'A session in the instance (WebSocket): a command, a terminal or a file copy, relayed to its node; a warm or sleeping instance is woken first',
+      'A session in the instance (WebSocket): a command, a terminal or a file copy, relayed to its node; a warm or sleeping instance is woken first. A browser passes ?ticket= (createSessionTicket, session exec) instead of a token',
     scope: 'tenant',
     params: instanceParams,
+    query: sessionSocketQuerySchema,
     response: serverMessageSchema,
     status: 101,
     websocket: {
@@ -733,6 +786,7 @@ export const routes = {
         '[channel u8][bytes]: 0 stdin (client), 1 stdout, 2 stderr (server); see docs/exec.md',
       client: clientMessageSchema,
       server: serverMessageSchema,
+      ticket: 'exec',
     },
   }),
 
@@ -895,15 +949,17 @@ export const routes = {
     method: 'get',
     path: '/tenants/:tenant/pools/:pool/instances/:instance/logs',
     summary:
-      "The instance's serial console (WebSocket): a 'logs' session (tail, follow) relayed from its node, which keeps the console; the instance is not woken",
+      "The instance's serial console (WebSocket): a 'logs' session (tail, follow) relayed from its node, which keeps the console; the instance is not woken. A browser passes ?ticket= (createSessionTicket, session logs) instead of a token",
     scope: 'tenant',
     params: instanceParams,
+    query: sessionSocketQuerySchema,
     response: serverMessageSchema,
     status: 101,
     websocket: {
       binary: '[channel u8][bytes]: 1 stdout (server): the console bytes; see docs/exec.md',
       client: clientMessageSchema,
       server: serverMessageSchema,
+      ticket: 'logs',
     },
   }),
 

@@ -4,6 +4,7 @@
  * seed document (tenants → pools → counts) that it materializes itself. Both are strict:
  * an unknown field is an error, never silently dropped.
  */
+import { poolHooksSchema, publishListSchema } from './publish.ts';
 import { z } from 'zod';
 import { NODE_DOCUMENT_SCHEMA } from '../core/desired-doc.ts';
 import { ValidationError } from '../core/errors.ts';
@@ -71,6 +72,10 @@ export const desiredPoolSchema = z.strictObject({
     .default(null),
   /** The ports a lowered instance's node wakes it for (absent: none; older documents). */
   servicePorts: z.array(z.number().int().min(1).max(65_535)).min(1).max(16).optional(),
+  /** Host ports this node forwards to the pool's instances (absent: none; older documents). */
+  publish: publishListSchema.min(1).optional(),
+  /** Guest commands around sleep and wake (absent: none). */
+  hooks: poolHooksSchema.optional(),
   instances: z.array(desiredInstanceSchema),
 });
 export type DesiredPool = z.infer<typeof desiredPoolSchema>;

@@ -44,6 +44,8 @@ export const guestCapabilities = [
   /** Status reports the workload service; exec defaults to the image's Env and WorkingDir. */
   'workload',
   'logs',
+  /** A clone takes its own identity (docs/clones.md); from agent 2.2.0. */
+  'identity',
 ] as const;
 export type GuestCapability = (typeof guestCapabilities)[number];
 

@@ -20,6 +20,7 @@ import {
   sleepPolicySecsSchema,
   underlayIpSchema,
 } from './common.ts';
+import { poolHooksPatchSchema, poolHooksSchema, publishListSchema } from './publish.ts';
 
 /** At most 16 distinct TCP ports, 1-65535: the pool's service, trapped while it sleeps. */
 const servicePortsSchema = z
@@ -89,6 +90,10 @@ export const createPoolSchema = z.strictObject({
   idleWarmAfterSecs: sleepPolicySecsSchema.default(0),
   idleSleepAfterSecs: sleepPolicySecsSchema.default(0),
   servicePorts: servicePortsSchema.default([]),
+  /** Host ports its nodes forward to the instances (`--publish HOSTPORT:GUESTPORT`). */
+  publish: publishListSchema.optional(),
+  /** Guest commands around sleep and wake (core/pool-hooks.ts). */
+  hooks: poolHooksSchema.optional(),
 });
 export type CreatePoolRequest = z.infer<typeof createPoolSchema>;
 
@@ -114,6 +119,10 @@ export const updatePoolSchema = z.strictObject({
   idleSleepAfterSecs: sleepPolicySecsSchema.optional(),
   /** Replaces the list; [] removes every port. */
   servicePorts: servicePortsSchema.optional(),
+  /** Replaces the list; [] publishes nothing. */
+  publish: publishListSchema.optional(),
+  /** Sets (or with null removes) hooks; the others are kept. */
+  hooks: poolHooksPatchSchema.optional(),
   /** Must be `dev` or one of the pool's revisions; it applies at each instance's next boot. */
   revision: revisionSchema.optional(),
   /** A new source for the next `mvm pool build` (as at create); `devImage` goes back to dev. */

@@ -59,6 +59,12 @@ export const poolSchema = z.object({
   idleSleepAfterSecs: z.number().int(),
   /** TCP ports of the pool's service: a connection to one wakes a sleeping instance. */
   servicePorts: z.array(z.number().int()),
+  /** Host ports forwarded to the instances' ports (absent from older coordinators). */
+  publish: z
+    .array(z.object({ hostPort: z.number().int(), guestPort: z.number().int() }))
+    .optional(),
+  /** Guest commands around sleep and wake. */
+  hooks: z.record(z.string(), z.array(z.string())).optional(),
   /** `mvm pool autoscale --queue`: the least and most workers the job queue keeps awake. */
   queueScale: z.object({ min: z.number().int(), max: z.number().int() }).nullable().optional(),
   createdAt: z.string(),

@@ -1,7 +1,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
-import { PermissionDeniedError, UnauthenticatedError } from '../core/errors.ts';
+import { PermissionDeniedError, UnauthenticatedError, ValidationError } from '../core/errors.ts';
 import type { RouteDef, Scope } from '../contract/api.ts';
 import type { AdminPrincipal, NodePrincipal, TenantPrincipal } from './principal.ts';
+import type { RedeemedTicket, TicketClaim } from './services/session-ticket-service.ts';
 import { tenantNotFound } from './services/tenant-service.ts';
 
 /** Who a route of each scope can be called by, once its check passed. */
@@ -22,6 +23,8 @@ export interface Access<S extends Scope = Scope> {
    * or the one an admin asked for), undefined for all. `tenant` routes: the path's tenant.
    */
   tenant: string | undefined;
+  /** The session ticket the request came with instead of a token (WebSocket routes). */
+  ticketId?: string;
 }
 
 /** How a request proves who it is. */
@@ -33,6 +36,11 @@ export interface Credentials {
    * undefined when the request presented none.
    */
   certificate(c: Context, nodeId: string | undefined): Promise<NodePrincipal | undefined>;
+  /**
+   * Redeems a session ticket for `claim` (once); throws UnauthenticatedError for any ticket
+   * that does not open it. Without it, tickets are refused.
+   */
+  ticket?(secret: string, claim: TicketClaim): Promise<RedeemedTicket>;
 }
 
 export interface AccessEnv {
@@ -121,6 +129,32 @@ function checkDeclaration(name: string, def: RouteDef): void {
 }
 
 /**
+ * A WebSocket route that takes tickets, opened with `?ticket=` (a browser cannot send an
+ * Authorization header): the ticket stands in for the token that minted it, for this route's
+ * session kind on the path's instance only, and is spent by this request.
+ */
+async function byTicket(
+  c: Context,
+  credentials: Credentials,
+  kind: TicketClaim['kind'],
+  secret: string,
+): Promise<Access> {
+  if (c.req.header('authorization') !== undefined) {
+    throw new ValidationError('pass an Authorization header or ?ticket=, not both');
+  }
+  if (!credentials.ticket) throw new UnauthenticatedError('this server takes no session tickets');
+  const tenant = c.req.param('tenant') ?? '';
+  const { principal, ticketId } = await credentials.ticket(secret, {
+    kind,
+    tenantId: tenant,
+    poolId: c.req.param('pool') ?? '',
+    instanceId: c.req.param('instance') ?? '',
+  });
+  confine(principal, tenant);
+  return { principal, tenant, ticketId };
+}
+
+/**
  * The one permission check, derived from the route's declared scope: who is calling, and
  * whether the scope admits them. It runs before the request's input is read, so a caller
  * without access learns nothing from validation errors either.
@@ -132,8 +166,14 @@ export function requireScope(
 ): MiddlewareHandler<AccessEnv> {
   checkDeclaration(name, def);
   const rule = rules[def.scope];
+  const ticketKind = def.websocket?.ticket;
   return async (c, next) => {
-    c.set('access', await rule(c, credentials));
+    const ticket = ticketKind === undefined ? undefined : c.req.query('ticket');
+    const access =
+      ticketKind !== undefined && ticket !== undefined
+        ? await byTicket(c, credentials, ticketKind, ticket)
+        : await rule(c, credentials);
+    c.set('access', access);
     await next();
   };
 }

@@ -104,6 +104,7 @@ function credentialsFor(deps: CoordinatorAppDeps, services: Services): Credentia
       const peer = deps.peerCertificate?.(c);
       return peer === undefined ? undefined : authenticateNode(deps, peer, nodeId);
     },
+    ticket: (secret, claim) => services.sessionTickets.redeem(secret, claim),
   };
 }
 

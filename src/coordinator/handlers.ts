@@ -37,17 +37,19 @@ export type SocketHandlers = {
 export function createSocketHandlers(s: Services): SocketHandlers {
   return {
     nodeTunnel: ({ params }) => s.exec.tunnel(params.node),
-    execInstance: ({ principal, params }) =>
-      s.exec.session(principal, {
-        tenantId: params.tenant,
-        poolId: params.pool,
-        instanceId: params.instance,
-      }),
-    instanceLogs: ({ principal, params }) =>
+    execInstance: ({ principal, params, ticketId }) =>
+      s.exec.session(
+        principal,
+        { tenantId: params.tenant, poolId: params.pool, instanceId: params.instance },
+        'exec',
+        ticketId,
+      ),
+    instanceLogs: ({ principal, params, ticketId }) =>
       s.exec.session(
         principal,
         { tenantId: params.tenant, poolId: params.pool, instanceId: params.instance },
         'logs',
+        ticketId,
       ),
   };
 }
@@ -68,6 +70,12 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     destroyTenant: ({ principal, params, query }) =>
       s.tenants.destroy(principal, params.tenant, query.force ?? false),
     createToken: ({ principal, params, body }) => s.tokens.issue(principal, params.tenant, body),
+    createSessionTicket: ({ principal, params, body }) =>
+      s.sessionTickets.issue(
+        principal,
+        { tenantId: params.tenant, poolId: params.pool, instanceId: params.instance },
+        body.session,
+      ),
     revokeToken: ({ principal, params }) => s.tokens.revoke(principal, params.token),
     revokeTenantToken: ({ principal, params }) =>
       s.tokens.revoke(principal, params.token, params.tenant),
@@ -123,6 +131,9 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     joinNode: ({ body }) => s.join.join(body),
     rotateNodeCertificate: ({ principal, body }) => s.join.rotate(principal, body.csrPem),
     revokeNode: ({ principal, params }) => s.join.revoke(principal, params.node),
+    drainPlan: ({ params }) => s.nodes.drainPlan(params.node),
+    cordonNode: ({ principal, params }) => s.nodes.setCordon(principal, params.node, 'cordon'),
+    uncordonNode: ({ principal, params }) => s.nodes.setCordon(principal, params.node, 'uncordon'),
     getSigningKey: async () => s.desired.signingKey(),
     runScheduler: () => s.scheduler.schedule(),
 

@@ -53,6 +53,8 @@ function upgradeResponses(def: RouteDef): JsonSchema {
       binary: ws.binary,
       client: schemaOf(ws.client, 'input'),
       server: schemaOf(ws.server, 'output'),
+      // Opened with ?ticket= of this session kind instead of a token (createSessionTicket).
+      ...(ws.ticket !== undefined ? { ticket: ws.ticket } : {}),
     },
   };
 }

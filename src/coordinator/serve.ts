@@ -14,6 +14,7 @@ import type { CertificateAuthority } from '../ports/certificate-authority.ts';
 import { resolveAdminToken } from './admin-token.ts';
 import { createCoordinatorApp } from './app.ts';
 import { ChangeNotifier } from './desired/change-notifier.ts';
+import { watchQueueWake } from './jobs/queue-wake-watch.ts';
 import { listenForJobs } from '../db/job-listener.ts';
 import { sweepJobs } from './jobs/job-sweeper.ts';
 import type { JobSettings } from './services/job-service.ts';
@@ -271,6 +272,8 @@ export async function serveCoordinator(
       logger,
     );
     const sweeper = sweepJobs(services.jobs, logger);
+    // A submit raises a queue-driven pool's sleeping workers at once, not at the idle tick.
+    const queueWatch = watchQueueWake({ notifier, queueWake: services.queueWake, logger });
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `${tlsServer ? 'https' : 'http'}://${host}:${address.port}`;
@@ -293,6 +296,7 @@ export async function serveCoordinator(
         services.jobs.close();
         sweeper.stop();
         await jobListener?.close();
+        await queueWatch.stop();
         sockets.close();
         await services.rechecks.close();
         await services.buildRunner?.close();

@@ -71,6 +71,10 @@ function desiredPool(
     secretsDigest: workload.secretsDigest,
     config: workload.config,
     ...(pool.servicePorts.length > 0 ? { servicePorts: [...pool.servicePorts] } : {}),
+    ...((pool.publish ?? []).length > 0
+      ? { publish: (pool.publish ?? []).map((p) => ({ ...p })) }
+      : {}),
+    ...(hasHooks(pool.hooks) ? { hooks: { ...pool.hooks } } : {}),
     instances: [...instances].sort(byId),
   };
 }
@@ -353,4 +357,8 @@ export function seedFromState(
         })),
     })),
   };
+}
+
+function hasHooks(hooks: Pool['hooks']): boolean {
+  return hooks !== undefined && Object.keys(hooks).length > 0;
 }

@@ -1,4 +1,6 @@
 /** The domain's value types. Plain data: no behaviour, no I/O. */
+import type { PoolHooks } from './pool-hooks.ts';
+import type { PublishedPort } from './published-ports.ts';
 
 export const roles = ['gateway', 'builder', 'worker', 'capability-imessage'] as const;
 export type Role = (typeof roles)[number];
@@ -79,6 +81,10 @@ export interface Pool {
   idleSleepAfterSecs: number;
   /** TCP ports the pool's service listens on: a connection to one wakes a sleeping instance. */
   servicePorts: number[];
+  /** Host ports forwarded to the instances' ports by their nodes (core/published-ports.ts). */
+  publish?: PublishedPort[];
+  /** Guest commands around sleep and wake (core/pool-hooks.ts). */
+  hooks?: PoolHooks;
   /** A queue-driven pool (core/jobs/queue-wake.ts); absent or null: the queue does not drive it. */
   queueScale?: { min: number; max: number } | null;
   createdAt: string;

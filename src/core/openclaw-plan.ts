@@ -1,4 +1,8 @@
 import { ValidationError } from './errors.ts';
+import { OPENCLAW_PORT } from './openclaw-config.ts';
+import { openclawHooks } from './openclaw-profiles.ts';
+import type { PoolHooks } from './pool-hooks.ts';
+import type { PublishedPort } from './published-ports.ts';
 import type { PoolCounts, Quotas, Role } from './model.ts';
 import { validatePoolSpec } from './pool-spec.ts';
 import { defaultQuotas, quotaKeys, quotaViolations, tenantUsage } from './quotas.ts';
@@ -25,6 +29,8 @@ export interface OpenclawOptions {
   image?: string;
   /** The OpenClaw profiles' images (built by mvm), one per role. */
   profileImages?: { gateway: string; worker: string };
+  /** The host port each node forwards to the gateway's 18789 (default 18789). */
+  hostPort?: number;
 }
 
 export interface OpenclawPool {
@@ -40,6 +46,15 @@ export interface OpenclawPool {
   flake?: string;
   profile?: string;
   counts: PoolCounts;
+  /** The gateway's port published on its node (core/published-ports.ts). */
+  publish?: PublishedPort[];
+  /**
+   * How many host ports to try from the first, one after another, while another pool holds
+   * it (a host port belongs to one pool in the fleet): 1 for a port given with --host-port.
+   */
+  hostPortTries?: number;
+  /** With the OpenClaw images: suspend before a sleep, resume and reload after a wake. */
+  hooks?: PoolHooks;
 }
 
 export interface OpenclawPlan {
@@ -48,6 +63,9 @@ export interface OpenclawPlan {
   raised: Partial<Quotas>;
   pools: OpenclawPool[];
 }
+
+/** Without --host-port: 18789, else the next free of the following ports. */
+export const HOST_PORT_TRIES = 100;
 
 export const OPENCLAW_DEFAULTS = {
   cpus: 2,
@@ -91,6 +109,9 @@ function pools(options: OpenclawOptions): OpenclawPool[] {
       dataDiskMib: OPENCLAW_DEFAULTS.gatewayDiskMib,
       ...source(options, 'gateway'),
       counts: { running: 1, warm: 0, sleeping: 0 },
+      publish: [{ hostPort: options.hostPort ?? OPENCLAW_PORT, guestPort: OPENCLAW_PORT }],
+      hostPortTries: options.hostPort === undefined ? HOST_PORT_TRIES : 1,
+      ...(options.profileImages !== undefined ? { hooks: openclawHooks() } : {}),
     },
     {
       id: 'workers',

@@ -1,3 +1,4 @@
+import type { PoolHooks } from './pool-hooks.ts';
 import { OPENCLAW_PORT } from './openclaw-config.ts';
 
 /**
@@ -172,4 +173,32 @@ export function etcFiles(profile: OpenclawProfile): Record<string, string> {
     'etc/nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files dns\n',
     'etc/hosts': '127.0.0.1 localhost\n::1 localhost\n',
   };
+}
+
+/**
+ * The gateway pool's sleep and wake hooks (core/pool-hooks.ts), run by the guest agent as
+ * root: through the launcher, which rewrites the secrets file from the (rebuilt) secrets drive
+ * and becomes uid 1000, with the gateway's environment. `gateway suspend` refuses (non-zero)
+ * while work is active, so the node does not sleep it; `secrets reload` re-reads the file.
+ */
+export function openclawHooks(): PoolHooks {
+  const run = (...words: string[]): string[] => [
+    '/bin/sh',
+    '-c',
+    [
+      ...GATEWAY_ENV.map((e) => `export ${shellWord(e)}`),
+      `exec ${[NODE_BIN, LAUNCHER, ...words].join(' ')}`,
+    ].join('; '),
+  ];
+  return {
+    beforeSleep: run('gateway', 'suspend'),
+    afterWake: run('gateway', 'resume'),
+    secretsReload: run('secrets', 'reload'),
+  };
+}
+
+/** `NAME=value` as one shell word (single-quoted value). */
+function shellWord(assignment: string): string {
+  const eq = assignment.indexOf('=');
+  return `${assignment.slice(0, eq)}='${assignment.slice(eq + 1).replaceAll("'", "'\\''")}'`;
 }

@@ -14,7 +14,9 @@ import type {
   Repos,
   RevisionRepo,
   RolloutRepo,
+  InstanceMoveRepo,
   SecretRepo,
+  SessionTicketRepo,
   Store,
   TenantRepo,
   TokenRepo,
@@ -37,7 +39,9 @@ import { KyselyPoolConfigRepo } from './repos/pool-config-repo.ts';
 import { KyselyPoolRepo } from './repos/pool-repo.ts';
 import { KyselyRevisionRepo } from './repos/revision-repo.ts';
 import { KyselyRolloutRepo } from './repos/rollout-repo.ts';
+import { KyselyInstanceMoveRepo } from './repos/instance-move-repo.ts';
 import { KyselySecretRepo } from './repos/secret-repo.ts';
+import { KyselySessionTicketRepo } from './repos/session-ticket-repo.ts';
 import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
 import type { Database } from './schema.ts';
@@ -67,6 +71,8 @@ export function reposFor(db: Kysely<Database>): Repos {
     revisions: new KyselyRevisionRepo(db),
     builds: new KyselyBuildRepo(db),
     rollouts: new KyselyRolloutRepo(db),
+    instanceMoves: new KyselyInstanceMoveRepo(db),
+    sessionTickets: new KyselySessionTicketRepo(db),
   };
 }
 
@@ -92,6 +98,8 @@ export class KyselyStore implements Store {
   readonly revisions: RevisionRepo;
   readonly builds: BuildRepo;
   readonly rollouts: RolloutRepo;
+  readonly instanceMoves: InstanceMoveRepo;
+  readonly sessionTickets: SessionTicketRepo;
   private closed = false;
 
   constructor(
@@ -119,6 +127,8 @@ export class KyselyStore implements Store {
     this.revisions = repos.revisions;
     this.builds = repos.builds;
     this.rollouts = repos.rollouts;
+    this.instanceMoves = repos.instanceMoves;
+    this.sessionTickets = repos.sessionTickets;
   }
 
   /**

@@ -20,6 +20,9 @@ import { idlePolicyMigration } from './migrations/0016-idle-policy.ts';
 import { rolloutPreviousMigration } from './migrations/0017-rollout-previous.ts';
 import { queueScaleMigration } from './migrations/0018-queue-scale.ts';
 import { nodeAllocationsMigration } from './migrations/0019-node-allocations.ts';
+import { instanceMovesMigration } from './migrations/0020-instance-moves.ts';
+import { sessionTicketsMigration } from './migrations/0021-session-tickets.ts';
+import { publishedPortsMigration } from './migrations/0022-published-ports.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -45,6 +48,9 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0017-rollout-previous': rolloutPreviousMigration(),
     '0018-queue-scale': queueScaleMigration(),
     '0019-node-allocations': nodeAllocationsMigration(dialect),
+    '0020-instance-moves': instanceMovesMigration(),
+    '0021-session-tickets': sessionTicketsMigration(),
+    '0022-published-ports': publishedPortsMigration(),
   };
 }
 

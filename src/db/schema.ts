@@ -26,6 +26,56 @@ export interface Database {
   rollouts: RolloutsTable;
   node_allocations: NodeAllocationsTable;
   document_marks: DocumentMarksTable;
+  instance_moves: InstanceMovesTable;
+  session_tickets: SessionTicketsTable;
+  published_ports: PublishedPortsTable;
+}
+
+/** Migration 0020: moves of sleeping instances between nodes (core/instance-move.ts). */
+export interface InstanceMovesTable {
+  id: string;
+  tenant_id: string;
+  pool_id: string;
+  instance_id: string;
+  source_node: string;
+  target_node: string;
+  step: string;
+  /** JSON BundlePart[]; null until exported. */
+  parts: string | null;
+  /** JSON Record<part, bytes>. */
+  received: string;
+  attempts: number;
+  reason: string | null;
+  wake: number;
+  drain_of: string | null;
+  requested_by: string;
+  created_at: string;
+  updated_at: string;
+  version: number;
+}
+
+/** Migration 0021: single-use session tickets (only their hash). */
+export interface SessionTicketsTable {
+  id: string;
+  hash: string;
+  tenant_id: string;
+  pool_id: string;
+  instance_id: string;
+  kind: string;
+  scope_tenant_id: string | null;
+  token_id: string | null;
+  token_name: string;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
+/** Migration 0022: one row per host port a pool publishes (the primary key: one owner). */
+export interface PublishedPortsTable {
+  host_port: number;
+  tenant_id: string;
+  pool_id: string;
+  guest_port: number;
 }
 
 /** Migration 0017: a counter per document scope (core/document-marks.ts). */
@@ -92,6 +142,9 @@ export interface PoolsTable {
   /** Migration 0017: a queue-driven pool's least and most awake workers; null: not one. */
   queue_min: number | null;
   queue_max: number | null;
+  /** Migration 0022: published ports (JSON [{hostPort, guestPort}]) and hooks (JSON object). */
+  published_ports: string;
+  hooks: string;
   created_at: string;
   updated_at: string;
   version: number;

@@ -20,6 +20,13 @@ export interface BuiltDrive {
 export interface Drives {
   /** Creates the data image once (idempotent: an existing image is kept as it is). */
   ensureData(instanceDir: string, sizeMib: number): Promise<string>;
+  /**
+   * A clone's first data image: a copy of its pool base's (the disk the base's RAM last saw,
+   * docs/clones.md). Never touches an existing image; returns whether it made one.
+   */
+  seedData?(instanceDir: string, template: string): Promise<boolean>;
+  /** Whether the instance has its data image yet (a first boot has none). */
+  hasData?(instanceDir: string): Promise<boolean>;
   /** Writes a fresh secrets image from name → value; replaces the previous one atomically. */
   buildSecrets(instanceDir: string, secrets: Record<string, string>): Promise<BuiltDrive>;
   /** Writes config version `version` (files name → content). */

@@ -10,6 +10,7 @@ import type {
 } from '../core/model.ts';
 import type { DiskReport, InstanceSample } from '../contract/node-report.ts';
 import type { Rollout } from '../core/rollout-plan.ts';
+import type { InstanceMove } from '../core/instance-move.ts';
 import type { JobJournal, JobModuleRepo, JobQueue, JobRepo } from './job-store.ts';
 import type { Build, BuildStatus, Revision } from '../core/revision.ts';
 
@@ -73,6 +74,8 @@ export type PoolPatch = Partial<
     | 'idleWarmAfterSecs'
     | 'idleSleepAfterSecs'
     | 'servicePorts'
+    | 'publish'
+    | 'hooks'
     | 'queueScale'
   >
 >;
@@ -273,6 +276,38 @@ export interface JoinTokenRepo {
   consume(id: string, nodeId: string, at: string): Promise<boolean>;
 }
 
+/** Which WebSocket route a session ticket opens (docs/exec.md, "Tickets"). */
+export type SessionTicketKind = 'exec' | 'logs';
+
+/** A single-use ticket for one session on one instance; only its secret's hash is stored. */
+export interface SessionTicketRecord {
+  id: string;
+  hash: string;
+  tenantId: string;
+  poolId: string;
+  instanceId: string;
+  kind: SessionTicketKind;
+  /** The scope of the token that minted it: its tenant, or null for an admin token. */
+  scopeTenantId: string | null;
+  tokenId: string | null;
+  tokenName: string;
+  createdAt: string;
+  expiresAt: string;
+  usedAt: string | null;
+}
+
+export interface SessionTicketRepo {
+  insert(ticket: SessionTicketRecord): Promise<void>;
+  findByHash(hash: string): Promise<SessionTicketRecord | undefined>;
+  /**
+   * Compare-and-set single use: marks the ticket used at `at` only if it is unused and
+   * unexpired at `at`. True when this call used it: of racing uses exactly one wins.
+   */
+  consume(id: string, at: string): Promise<boolean>;
+  /** Removes tickets that expired before `before`; returns how many. */
+  purgeExpired(before: string): Promise<number>;
+}
+
 export interface NodeCertificateRecord {
   serial: string;
   nodeId: string;
@@ -431,6 +466,23 @@ export interface RolloutRepo {
   delete(tenantId: string, poolId: string): Promise<void>;
 }
 
+/** Moves of sleeping instances between nodes (core/instance-move.ts). */
+export interface InstanceMoveRepo {
+  /** Throws AlreadyExistsError when a move of the same instance is under way. */
+  insert(move: InstanceMove): Promise<InstanceMove>;
+  get(id: string): Promise<InstanceMove | undefined>;
+  /** The instance's move not yet done or failed. */
+  activeFor(
+    tenantId: string,
+    poolId: string,
+    instanceId: string,
+  ): Promise<InstanceMove | undefined>;
+  /** Moves not yet done or failed from or to the node, oldest first. */
+  activeOn(nodeId: string): Promise<InstanceMove[]>;
+  /** Compare-and-set on version; the stored version goes up by one. Throws ConflictError. */
+  update(move: InstanceMove, expectedVersion: number): Promise<InstanceMove>;
+}
+
 export interface Repos {
   locks: LockRepo;
   tenants: TenantRepo;
@@ -452,6 +504,8 @@ export interface Repos {
   revisions: RevisionRepo;
   builds: BuildRepo;
   rollouts: RolloutRepo;
+  instanceMoves: InstanceMoveRepo;
+  sessionTickets: SessionTicketRepo;
 }
 
 export interface Store extends Repos {

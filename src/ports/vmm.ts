@@ -106,6 +106,12 @@ export interface Vmm {
   /** New VMM process from a snapshot; the VM is left paused until `resume`. */
   restore(spec: VmSpec, snapshot: SnapshotRef): Promise<VmHandle>;
   state(vm: VmHandle): Promise<VmState>;
+  /**
+   * Carrier of the VM's NIC `netId` on or off; a NIC held off neither sends nor receives a
+   * frame. A clone is held off until it took its identity (docs/clones.md). Absent: the
+   * driver cannot, and the agent never clones on it.
+   */
+  setLink?(vm: VmHandle, netId: string, up: boolean): Promise<void>;
   /** Graceful then forceful; idempotent. */
   stop(vm: VmHandle): Promise<void>;
   /** Reconnect to a VMM that survived an agent restart; null if it is gone. */

@@ -42,6 +42,8 @@ describe('loadAgentConfig', () => {
       // Confined unless turned off on purpose.
       confinement: { enabled: true, uidBase: 2_000_000_000 },
       network: true,
+      // Clones from pool bases only when asked for (docs/clones.md).
+      clones: false,
       coordinator: {
         url: 'http://127.0.0.1:7070',
         production: false,
@@ -128,6 +130,7 @@ describe('loadAgentConfig', () => {
       firecracker: { binary: '/opt/fc', jailer: '/opt/jail/jailer' },
       confinement: { enabled: false, uidBase: 2_000_000_000 },
       network: false,
+      clones: false,
       coordinator: {
         url: 'https://coord:7443',
         token: 'secret-token',
@@ -194,6 +197,18 @@ describe('loadAgentConfig', () => {
     expect(load({ env: { MVM_FAULT: 'sleep.after-snapshot' } }).fault).toBe('sleep.after-snapshot');
     const [problem] = problemsOf(() => load({ env: { MVM_FAULT: 'sleep' } }));
     expect(problem).toMatch(/^fault 'sleep' \(from env MVM_FAULT\): use create\.after-record, /);
+  });
+
+  it('binds published ports to 127.0.0.1 unless MVM_PUBLISH_ADDRESS names an address', () => {
+    expect(load({}).publishAddress).toBeUndefined();
+    expect(load({ env: { MVM_PUBLISH_ADDRESS: '0.0.0.0' } }).publishAddress).toBe('0.0.0.0');
+    expect(load({ files: file({ agent: { publishAddress: '10.0.0.5' } }) }).publishAddress).toBe(
+      '10.0.0.5',
+    );
+    const [problem] = problemsOf(() => load({ env: { MVM_PUBLISH_ADDRESS: 'localhost' } }));
+    expect(problem).toMatch(
+      /^publishAddress 'localhost' \(from env MVM_PUBLISH_ADDRESS\): must be an IPv4/,
+    );
   });
 
   it('refuses an unreadable named file, bad JSON and a non-object agent section', () => {

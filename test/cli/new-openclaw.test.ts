@@ -138,13 +138,30 @@ await describeEachCoordinator('mvm new openclaw and mvm connect', (coordinator) 
     expect((await mvm('pool config set smoke-app/gateways openclaw.json={}')).code).toBe(0);
     const withClaw = await json<ConnectView>('connect smoke-app --json');
     const gatewayIp = instances.find((i) => i.poolId === 'gateways')?.ip;
+    // The published port first (on the node running the gateway; none placed here), then the
+    // gateway's tenant address.
     expect(withClaw.openclaw).toMatchObject({
       pool: 'gateways',
-      urls: [`http://${gatewayIp}:18789/`],
+      urls: [
+        'http://127.0.0.1:18789/ on node (none yet) (published)',
+        `http://${gatewayIp}:18789/`,
+      ],
     });
+    expect(withClaw.published).toEqual([
+      {
+        pool: 'gateways',
+        hostPort: 18789,
+        guestPort: 18789,
+        nodes: [],
+        url: 'http://127.0.0.1:18789/',
+      },
+    ]);
     expect(withClaw.openclaw?.login).toContain('OPENCLAW_GATEWAY_TOKEN');
     expect((await mvm('connect smoke-app')).stdout).toMatch(
-      new RegExp(`^control ui:\\s+http://${gatewayIp?.replaceAll('.', '\\.')}:18789/$`, 'm'),
+      new RegExp(
+        `^control ui:\\s+http://127\\.0\\.0\\.1:18789/ .*, http://${gatewayIp?.replaceAll('.', '\\.')}:18789/$`,
+        'm',
+      ),
     );
   });
 
@@ -176,6 +193,9 @@ await describeEachCoordinator('mvm new openclaw and mvm connect', (coordinator) 
       ['workers', 'docker://registry.example/openclaw:1', null, 1, 256, 64],
     ]);
     expect(small.instances).toHaveLength(2);
+    // net-app holds 18789: the second deployment's gateway gets the next free host port.
+    const gateways = await json<PoolDetailView>('pool info img-app/gateways --json');
+    expect(gateways.publish).toEqual([{ hostPort: 18790, guestPort: 18789 }]);
     expect(small.image.note).toContain('dev image');
 
     const both = await mvm('new openclaw x --flake . --image y');

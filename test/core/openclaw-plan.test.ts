@@ -17,6 +17,8 @@ describe('planOpenclaw', () => {
         memMib: 2048,
         dataDiskMib: 1024,
         counts: { running: 1, warm: 0, sleeping: 0 },
+        publish: [{ hostPort: 18789, guestPort: 18789 }],
+        hostPortTries: 100,
       },
       {
         id: 'workers',

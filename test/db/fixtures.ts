@@ -52,6 +52,8 @@ export function pool(tenantId = 'acme', id = 'workers', overrides: Partial<Pool>
     idleWarmAfterSecs: 0,
     idleSleepAfterSecs: 0,
     servicePorts: [],
+    publish: [],
+    hooks: {},
     queueScale: null,
     createdAt: T0,
     updatedAt: T0,

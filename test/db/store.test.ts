@@ -57,7 +57,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     const first = recordingLogger();
     await (await openStore(empty.url, { logger: first })).close();
     expect(first.lines.map((l) => l.message)).toEqual([
-      ...Array<string>(19).fill('applied store migration'),
+      ...Array<string>(22).fill('applied store migration'),
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -91,6 +91,9 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     });
     expect(first.lines[17]?.context).toEqual({ dialect: name, migration: '0018-queue-scale' });
     expect(first.lines[18]?.context).toEqual({ dialect: name, migration: '0019-node-allocations' });
+    expect(first.lines[19]?.context).toEqual({ dialect: name, migration: '0020-instance-moves' });
+    expect(first.lines[20]?.context).toEqual({ dialect: name, migration: '0021-session-tickets' });
+    expect(first.lines[21]?.context).toEqual({ dialect: name, migration: '0022-published-ports' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

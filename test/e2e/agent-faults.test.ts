@@ -15,7 +15,7 @@ import { vmKey } from '../../src/agent/runtime/vm-key.ts';
 import type { FaultPoint } from '../../src/core/fault-points.ts';
 import { FAULT_POINTS } from '../../src/core/fault-points.ts';
 import { devImage } from '../support/qemu-guest.ts';
-import { assertClean, dataDrive, readMarker, writeMarker } from './support/fault-checks.ts';
+import { dataDrive, readMarker, untilClean, writeMarker } from './support/fault-checks.ts';
 import { fleetGate } from './support/fleet-gate.ts';
 import { FleetLab } from './support/fleet-lab.ts';
 import { converge } from './support/fleet-probes.ts';
@@ -126,7 +126,7 @@ describe.runIf(gate.run)('an agent killed -9 at every lifecycle step', () => {
     instanceId = instance.id;
     key = vmKey(TENANT, POOL, instance.id);
     // The node converges on the same: an agent pass may still be reporting.
-    return assertClean(fleet(), NODE, TENANT, { key, status: to });
+    return untilClean(fleet(), NODE, TENANT, { key, status: to });
   };
 
   it('covers every fault point', () => {
@@ -170,6 +170,6 @@ describe.runIf(gate.run)('an agent killed -9 at every lifecycle step', () => {
     await converge(fleet().api, TENANT, 'the instance gone', (list) => list.length === 0);
     const empty = async () => (await fleet().agent(NODE).client.list()).length === 0;
     for (let i = 0; i < 100 && !(await empty()); i++) await new Promise((r) => setTimeout(r, 250));
-    await assertClean(fleet(), NODE, TENANT, undefined);
+    await untilClean(fleet(), NODE, TENANT, undefined);
   }, 1_200_000);
 });

@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { openStore } from '../../src/db/open-store.ts';
 import { resolveAdminToken } from '../../src/coordinator/admin-token.ts';
 import { createCoordinatorApp } from '../../src/coordinator/app.ts';
+import { acceptWebSockets } from '../../src/coordinator/websocket-upgrade.ts';
+import { silentLogger } from '../../src/ports/logger.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import type { InstanceView } from '../../src/contract/resources.ts';
@@ -50,6 +52,8 @@ export async function startDashboardFleet(): Promise<DashboardFleet> {
   const server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
   });
+  // The instance page's console and command box are WebSocket sessions, as in serve.ts.
+  const sockets = acceptWebSockets(server, app.fetch, silentLogger);
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const admin = createApiClient({ baseUrl: url, token: ADMIN });
   const tenantToken = await seed(admin);
@@ -68,6 +72,7 @@ export async function startDashboardFleet(): Promise<DashboardFleet> {
     silence: (node) => clearInterval(beating.get(node)),
     close: async () => {
       for (const timer of beating.values()) clearInterval(timer);
+      sockets.close();
       await new Promise((resolve) => server.close(resolve));
       await store.close();
       await rm(dir, { recursive: true, force: true });

@@ -8,7 +8,9 @@ import { GuestJobRelay } from './guest-job-relay.ts';
 export interface JobRelaysOptions {
   api: Pick<ApiClient, 'call'>;
   nodeId: string;
-  runtime: Pick<InstanceRuntime, 'list' | 'exec'>;
+  /** `beforeLowering`: where the executor is stopped before its guest is drained or paused. */
+  runtime: Pick<InstanceRuntime, 'list' | 'exec'> &
+    Partial<Pick<InstanceRuntime, 'beforeLowering'>>;
   logger: Logger;
   signal: AbortSignal;
   /** How often the running worker guests are looked at (default 2 s). */
@@ -22,6 +24,12 @@ const NOT_FOUND = 127;
 const RESTART_MS = 2_000;
 /** After a session that could not start (a booting guest, an agent without exec). */
 const RETRY_FAILED_MS = 10_000;
+/**
+ * How long an executor stopped for a lowering stays stopped while its VM still runs: the
+ * guest's drain deadline and then some. A VM that leaves running ends the hold at once; one
+ * whose drain was refused (another session busy) gets its executor back after this.
+ */
+const HOLD_MS = 30_000;
 
 /**
  * Keeps one relayed executor (guest-job-relay.ts) in every running worker guest of this node
@@ -31,11 +39,17 @@ const RETRY_FAILED_MS = 10_000;
 export function keepJobRelays(options: JobRelaysOptions): { done: Promise<void> } {
   const active = new Map<string, { abort: AbortController; ended: Promise<void> }>();
   let without = new Set<string>();
+  /** Executors stopped for a lowering (drain, pause, snapshot), until when (epoch ms). */
+  const held = new Map<string, number>();
   const tick = async () => {
     const vms = await options.runtime.list();
     const view = vms.map((vm) => ({ key: vm.key, role: vm.spec.role, status: vm.status }));
     without = stillWithoutExecutor(view, without);
-    const plan = planRelays(view, new Set(active.keys()), without);
+    for (const [key, until] of held) {
+      const running = view.some((vm) => vm.key === key && vm.status === 'running');
+      if (!running || until <= Date.now()) held.delete(key);
+    }
+    const plan = planRelays(view, new Set(active.keys()), new Set([...without, ...held.keys()]));
     for (const key of plan.stop) active.get(key)?.abort.abort();
     for (const key of plan.start) {
       const vm = vms.find((v) => v.key === key);
@@ -49,6 +63,14 @@ export function keepJobRelays(options: JobRelaysOptions): { done: Promise<void> 
     );
     return { abort, ended };
   };
+  // The guest's drain counts the executor's session as work: it goes first, and stays away
+  // until the VM has left running (its job's lease runs out; the journal resumes it later).
+  const removeHook = options.runtime.beforeLowering?.(async (key) => {
+    held.set(key, Date.now() + HOLD_MS);
+    const relay = active.get(key);
+    relay?.abort.abort();
+    await relay?.ended;
+  });
   const done = (async () => {
     while (!options.signal.aborted) {
       await tick().catch((error: unknown) =>
@@ -56,6 +78,7 @@ export function keepJobRelays(options: JobRelaysOptions): { done: Promise<void> 
       );
       await delay(options.everyMs ?? 2_000, options.signal);
     }
+    removeHook?.();
     for (const relay of active.values()) relay.abort.abort();
     await Promise.all([...active.values()].map((r) => r.ended));
   })();
@@ -89,13 +112,17 @@ async function relayLoop(
   }
 }
 
+/** Waits `ms` or until `signal` aborts; the abort listener goes with the wait (ticks add one). */
 function delay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
     const abort = () => {
       clearTimeout(timer);
       resolve();
     };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', abort);
+      resolve();
+    }, ms);
     if (signal.aborted) abort();
     else signal.addEventListener('abort', abort, { once: true });
   });

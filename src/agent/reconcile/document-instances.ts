@@ -54,6 +54,8 @@ export function documentInstances(document: NodeDesired): Map<string, NamedInsta
           },
           ...(pool.secretsDigest !== null ? { secretsDigest: pool.secretsDigest } : {}),
           ...(pool.servicePorts ? { servicePorts: pool.servicePorts } : {}),
+          ...(pool.publish ? { publish: pool.publish } : {}),
+          ...(pool.hooks ? { hooks: pool.hooks } : {}),
         };
         const config = pool.config
           ? { config: { version: `v${pool.config.version}`, files: pool.config.files } }

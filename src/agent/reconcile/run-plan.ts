@@ -1,5 +1,5 @@
 import { errorMessage, InternalError } from '../../core/errors.ts';
-import { GuestBusyError } from '../runtime/sleep-steps.ts';
+import { SleepRefusedError } from '../runtime/hook-steps.ts';
 import { StalePlanError } from '../runtime/stale-plan.ts';
 import { WakeNotArmedError } from '../wake/wake-not-armed.ts';
 import type { DesiredStatus, InstanceStatus } from '../../core/model.ts';
@@ -77,7 +77,7 @@ export async function runPlan(run: PlanRun, plan: ReconcilePlan): Promise<Reconc
       }
     } catch (caught) {
       failed.add(instance);
-      if (caught instanceof GuestBusyError || caught instanceof WakeNotArmedError) {
+      if (caught instanceof SleepRefusedError || caught instanceof WakeNotArmedError) {
         // Not a failure: the instance runs on as it was, and the next pass tries again.
         run.logger?.warn({ instance, why: caught.message }, 'lowering refused; it keeps running');
         await finish(instance, (await statusOf(run, target.ref)) ?? 'running', caught.message);

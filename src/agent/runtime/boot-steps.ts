@@ -4,9 +4,12 @@ import type { VmHandle } from '../../ports/vmm.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import type { RuntimeDeps } from './deps.ts';
 import { save, settle } from './step-context.ts';
+import { afterWake, noteSecretsDigest } from './hook-steps.ts';
 import { dropSecretsDrive } from './stop-steps.ts';
 import { materialize } from './vm-spec.ts';
+import { instanceDir } from './layout.ts';
 import type { DriveDigests } from '../../contract/guest-protocol.ts';
+import { cloneBoot, makeBase } from '../clones/clone-steps.ts';
 
 /** created/stopped/failed -> ready: the image is there; drives are built at boot. */
 export async function prepare(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord> {
@@ -14,8 +17,27 @@ export async function prepare(deps: RuntimeDeps, record: VmRecord): Promise<VmRe
   return settle(deps, record, 'ready');
 }
 
-/** ready -> running: cold boot, then wait (with a deadline) for the guest agent. */
+/**
+ * ready -> running: a clone of the pool's base when clones are on and one fits, else a cold
+ * boot, then wait (with a deadline) for the guest agent. A cold boot with clones on leaves
+ * the pool a base when it has none (clone-steps.ts).
+ */
 export async function boot(deps: RuntimeDeps, ready: VmRecord): Promise<VmRecord> {
+  const cloned = await cloneBoot(deps, ready);
+  if (cloned.kind === 'running') return cloned.record;
+  // Only a first boot may give the pool its base: a later one's data drive is its own.
+  const first = deps.clones ? await isFirstBoot(deps, ready) : false;
+  const running = await coldBoot(deps, cloned.record);
+  if (first) await makeBase(deps, running);
+  return running;
+}
+
+async function isFirstBoot(deps: RuntimeDeps, record: VmRecord): Promise<boolean> {
+  const has = await deps.drives.hasData?.(instanceDir(deps.layout, record.key));
+  return has === false;
+}
+
+async function coldBoot(deps: RuntimeDeps, ready: VmRecord): Promise<VmRecord> {
   let record = await save(deps, ready, { intent: 'start' });
   let digests: DriveDigests = {};
   const handle = await syncNetwork(deps)
@@ -65,6 +87,7 @@ export async function boot(deps: RuntimeDeps, ready: VmRecord): Promise<VmRecord
     });
     throw error;
   }
+  await noteSecretsDigest(deps, record.key, digests.secrets);
   deps.logger.info({ key: record.key, pid: handle.pid }, 'instance running (cold boot)');
   return settle(deps, record, 'running');
 }
@@ -122,6 +145,7 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
   const woken = await settle(deps, record, 'running', { snapshot: null });
   await rm(snapshot.dir, { recursive: true, force: true });
   deps.logger.info({ key: record.key, pid: handle.pid }, 'instance running (woken)');
+  await afterWake(deps, woken, handle, digests.secrets);
   return woken;
 }
 

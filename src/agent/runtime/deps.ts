@@ -15,6 +15,7 @@ import type { AgentLayout } from './layout.ts';
 import type { SecretSource } from './secret-source.ts';
 import type { FaultPoint } from '../../core/fault-points.ts';
 import type { WakeArming } from '../wake/wake-service.ts';
+import type { CloneBases } from '../clones/clone-bases.ts';
 
 export interface RuntimeTimeouts {
   /** Cold boot until the guest agent answers. */
@@ -66,4 +67,11 @@ export interface RuntimeDeps {
    * lowered (nothing would wake them).
    */
   wake?: WakeArming;
+  /**
+   * Clones from pool bases (`MVM_CLONES=on`, docs/clones.md); absent: every start is a cold
+   * boot.
+   */
+  clones?: CloneBases;
+  /** The node's published ports (agent/publish): when a connection there last woke an instance. */
+  publish?: { wokenAt(key: string): number | undefined };
 }

@@ -22,6 +22,7 @@ import { consoleLog, instanceDir } from './layout.ts';
 import { boot, prepare, wake } from './boot-steps.ts';
 import type { RuntimeDeps } from './deps.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
+import { LoweringHooks, type LoweringHook } from './lowering-hooks.ts';
 import { drain, pause, resume, sleep } from './sleep-steps.ts';
 import { assertIdentityKept, newRecordFields, specChange } from './spec-change.ts';
 import { StalePlanError } from './stale-plan.ts';
@@ -63,8 +64,16 @@ const desiredByAction: Readonly<Record<LocalAction, DesiredStatus>> = {
  */
 export class InstanceRuntime {
   private readonly mutex = new KeyedMutex();
+  private readonly loweringHooks: LoweringHooks;
 
-  constructor(private readonly deps: RuntimeDeps) {}
+  constructor(private readonly deps: RuntimeDeps) {
+    this.loweringHooks = new LoweringHooks(deps.logger);
+  }
+
+  /** Runs `hook` before every step that lowers a running VM (lowering-hooks.ts); its remover. */
+  beforeLowering(hook: LoweringHook): () => void {
+    return this.loweringHooks.add(hook);
+  }
 
   keyOf(ref: InstanceRef): string {
     return vmKey(ref.tenantId, ref.poolId, ref.instanceId);
@@ -124,6 +133,15 @@ export class InstanceRuntime {
         options.trigger ?? 'desired',
       ),
     );
+  }
+
+  /**
+   * Runs `fn` holding the instance's lock, so no step of it runs meanwhile (a move's export
+   * and import read and write its files and record).
+   */
+  exclusive<T>(ref: InstanceRef, fn: (key: string) => Promise<T>): Promise<T> {
+    const key = this.keyOf(ref);
+    return this.mutex.run(key, () => fn(key));
   }
 
   /** Destroys every VM this agent knows (a host being emptied; tests and benches clean up). */
@@ -221,7 +239,10 @@ export class InstanceRuntime {
    * connection stays up a while whatever an older document says (core/wake-arming.ts).
    */
   desiredNow(ref: InstanceRef, desired: DesiredStatus): DesiredStatus {
-    const wokenAt = this.deps.wake?.wokenAt(this.keyOf(ref));
+    const key = this.keyOf(ref);
+    const marks = [this.deps.wake?.wokenAt(key), this.deps.publish?.wokenAt(key)];
+    const woken = marks.filter((at): at is number => at !== undefined);
+    const wokenAt = woken.length > 0 ? Math.max(...woken) : undefined;
     return desiredAfterWake(desired, wokenAt, this.deps.clock.now().getTime());
   }
 
@@ -280,6 +301,8 @@ export class InstanceRuntime {
       return this.write(ref, record, body);
     }
     if (!record) throw new InternalError(`step ${step.kind} of an instance without a record`);
+    const lowers = step.kind === 'drain' || step.kind === 'pause' || step.kind === 'sleep';
+    if (lowers && record.status === 'running') await this.loweringHooks.run(record.key);
     return this.move(record, step, force);
   }
 
@@ -300,7 +323,7 @@ export class InstanceRuntime {
         return raised(deps, await wake(deps, record));
       case 'drain':
         return lowering(deps, record, async () => {
-          await drain(deps, requireHandle(record), force);
+          await drain(deps, requireHandle(record), force, record.spec.hooks?.beforeSleep);
           return record;
         });
       case 'pause':

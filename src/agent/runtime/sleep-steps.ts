@@ -1,12 +1,13 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConflictError, HostError, errorMessage } from '../../core/errors.ts';
+import { HostError, errorMessage } from '../../core/errors.ts';
 import type { GuestBusy } from '../../contract/guest-protocol-v2.ts';
 import type { SnapshotRef, VmHandle } from '../../ports/vmm.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import type { RuntimeDeps } from './deps.ts';
 import { instanceDir, snapshotsDir } from './layout.ts';
 import { requireHandle, save, settle } from './step-context.ts';
+import { beforeSleep, SleepRefusedError } from './hook-steps.ts';
 import { dropSecretsDrive } from './stop-steps.ts';
 
 /**
@@ -14,7 +15,7 @@ import { dropSecretsDrive } from './stop-steps.ts';
  * keeps running; the reconciler reports it running with this reason and tries again on its
  * next pass, unless the sleep is forced.
  */
-export class GuestBusyError extends ConflictError {
+export class GuestBusyError extends SleepRefusedError {
   constructor(key: string, deadlineMs: number, busy: GuestBusy) {
     const what = [
       busy.commands.length ? `commands: ${busy.commands.join(', ')}` : '',
@@ -45,7 +46,13 @@ export async function resume(deps: RuntimeDeps, record: VmRecord): Promise<VmRec
  * commands and the workload's busy flags, then flushes its filesystems. A guest still busy
  * then is not put to sleep (it stays running) unless the sleep is forced.
  */
-export async function drain(deps: RuntimeDeps, vm: VmHandle, force = false): Promise<void> {
+export async function drain(
+  deps: RuntimeDeps,
+  vm: VmHandle,
+  force = false,
+  hook?: readonly string[],
+): Promise<void> {
+  await beforeSleep(deps, vm, hook, force);
   const result = await deps.guests.for(vm).sleepPrep(deps.timeouts.sleepPrepMs);
   if (result.drained || force) {
     if (!result.drained)
@@ -73,7 +80,7 @@ export async function sleep(
   try {
     if (!drained) {
       await deps.vmm.resume(vm);
-      await drain(deps, vm, force);
+      await drain(deps, vm, force, warm.spec.hooks?.beforeSleep);
       await deps.vmm.pause(vm);
     }
     snapshot = await deps.vmm.snapshot(vm, await nextSnapshotDir(deps, record), 'full');
@@ -102,7 +109,7 @@ async function abandonSleep(
   await deps.vmm.resume(vm);
   await settle(deps, record, 'running');
   // Refused, not failed: the guest said why, and nothing on the host went wrong.
-  if (cause instanceof GuestBusyError) throw cause;
+  if (cause instanceof SleepRefusedError) throw cause;
   throw new HostError(
     `sleep of '${record.key}' failed, the instance was resumed and is running: ${errorMessage(cause)}`,
     { key: record.key },

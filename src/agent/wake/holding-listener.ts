@@ -119,7 +119,7 @@ function portOf(server: Server): number {
   return address.port;
 }
 
-function withDeadline<T>(work: Promise<T>, deadline: number, what: string): Promise<T> {
+export function withDeadline<T>(work: Promise<T>, deadline: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`${what} (hold bound reached)`)),
@@ -139,7 +139,7 @@ function withDeadline<T>(work: Promise<T>, deadline: number, what: string): Prom
 }
 
 /** Connects to the woken guest's service, retrying while it is not listening yet. */
-async function dialGuest(target: HoldingTarget, deadline: number): Promise<Socket> {
+export async function dialGuest(target: HoldingTarget, deadline: number): Promise<Socket> {
   for (;;) {
     try {
       return await new Promise<Socket>((resolve, reject) => {
@@ -154,7 +154,7 @@ async function dialGuest(target: HoldingTarget, deadline: number): Promise<Socke
   }
 }
 
-function splice(client: Socket, guest: Socket): void {
+export function splice(client: Socket, guest: Socket): void {
   guest.on('error', () => client.destroy());
   client.on('error', () => guest.destroy());
   client.pipe(guest);

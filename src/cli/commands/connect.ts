@@ -25,7 +25,7 @@ export const connect = defineCommand({
         params: { tenant: args.name, pool: pool.id },
       });
       if (OPENCLAW_CONFIG_FILE in config.files) {
-        openclaw = openclawAccess(args.name, pool.id, instances, OPENCLAW_PORT);
+        openclaw = openclawAccess(args.name, pool, instances, OPENCLAW_PORT);
         break;
       }
     }

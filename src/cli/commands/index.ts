@@ -30,7 +30,9 @@ import { newOpenclaw } from './new/openclaw.ts';
 import { connect } from './connect.ts';
 import { quickstart } from './quickstart.ts';
 import { status } from './status/status.ts';
+import { nodeCordon, nodeUncordon } from './node/cordon.ts';
 import { nodeDisk } from './node/disk.ts';
+import { nodeDrainPlan } from './node/drain-plan.ts';
 import { nodeGc } from './node/gc.ts';
 import { nodeInfo } from './node/info.ts';
 import { nodeJoinToken } from './node/join-token.ts';
@@ -122,6 +124,9 @@ export const allCommands: readonly CliCommand[] = [
   nodeStats,
   nodeDisk,
   nodeGc,
+  nodeCordon,
+  nodeUncordon,
+  nodeDrainPlan,
   nodeJoinToken,
   addHost,
   newOpenclaw,

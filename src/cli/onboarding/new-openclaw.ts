@@ -131,16 +131,56 @@ export class OpenclawRun {
         );
       }
       const notes = sizeNotes(found, pool);
+      await this.publishOn(found, pool);
       print(
         `pool     ${pool.id} exists (${found.role}, ${sizeText(found)})${notes.length > 0 ? `; ${notes.join('; ')}` : ''}`,
       );
       return { ...found, status: 'exists', notes };
     }
-    const { counts: _counts, ...spec } = pool;
-    const created = await api.call('createPool', { params: { tenant: name }, body: spec });
+    const created = await this.createPool(pool);
     this.done.push(`pool '${name}/${pool.id}' created`);
     print(`pool     ${pool.id} created (${pool.role}, ${sizeText(created)})`);
     return { ...created, status: 'created', notes: [] };
+  }
+
+  /**
+   * Creates the pool; while another pool holds its published host port, tries the next one
+   * (as many as the plan allows), so a second deployment gets the next free port.
+   */
+  private async createPool(pool: OpenclawPool) {
+    const { api, name, print } = this.input;
+    const { counts: _counts, hostPortTries = 1, publish, ...spec } = pool;
+    const first = publish?.[0];
+    for (let attempt = 0; ; attempt += 1) {
+      const ports = first ? [{ ...first, hostPort: first.hostPort + attempt }] : publish;
+      try {
+        const body = { ...spec, ...(ports ? { publish: ports } : {}) };
+        return await api.call('createPool', { params: { tenant: name }, body });
+      } catch (error) {
+        const taken =
+          isMvmError(error) && error.code === 'conflict' && /host port/.test(error.message);
+        const next = (first?.hostPort ?? 0) + attempt + 1;
+        if (!taken || attempt + 1 >= hostPortTries || next > 65_535) throw error;
+        print(`pool     ${pool.id}: host port ${next - 1} is taken, trying ${next}`);
+      }
+    }
+  }
+
+  /** An existing pool gets the plan's published ports and hooks when it lacks them. */
+  private async publishOn(
+    found: { publish?: unknown; hooks?: Record<string, string[]> | undefined },
+    pool: OpenclawPool,
+  ): Promise<void> {
+    const { api, name, print } = this.input;
+    const publish = (found.publish as unknown[] | undefined) ?? [];
+    const hooks = Object.keys(found.hooks ?? {}).length === 0 ? pool.hooks : undefined;
+    const body = {
+      ...(publish.length === 0 && pool.publish ? { publish: pool.publish } : {}),
+      ...(hooks ? { hooks } : {}),
+    };
+    if (Object.keys(body).length === 0) return;
+    await api.call('updatePool', { params: { tenant: name, pool: pool.id }, body });
+    print(`pool     ${pool.id}: ${Object.keys(body).join(' and ')} set`);
   }
 
   private async scale(pool: OpenclawPool): Promise<void> {

@@ -1,5 +1,6 @@
 import type { InstanceView, PoolDetailView, TenantDetailView } from '../../contract/resources.ts';
 import type { Block } from '../render.ts';
+import { publishedAccess, publishedBlocks, type PublishedAccess } from './published-views.ts';
 
 /** `mvm connect <tenant>`: everything needed to start working with a deployment. */
 export interface ConnectView {
@@ -38,6 +39,8 @@ export interface ConnectView {
   dashboard: string;
   /** When a gateway pool carries openclaw.json: where its Control UI is and how to log in. */
   openclaw?: OpenclawAccess;
+  /** The pools' published ports and the nodes forwarding them. */
+  published?: PublishedAccess[];
 }
 
 export interface OpenclawAccess {
@@ -56,20 +59,27 @@ export function dashboardUrl(coordinatorUrl: string): string {
 /** How an operator reaches an OpenClaw gateway pool's instances (port 18789 on the tenant net). */
 export function openclawAccess(
   tenant: string,
-  pool: string,
+  pool: PoolDetailView,
   instances: readonly InstanceView[],
   port: number,
 ): OpenclawAccess {
-  const mine = instances.filter((i) => i.poolId === pool && i.desiredStatus === 'running');
-  const urls = mine.map((i) => `http://${i.ip}:${port}/`);
+  const mine = instances.filter((i) => i.poolId === pool.id && i.desiredStatus === 'running');
+  const published = publishedAccess([pool], instances).filter((p) => p.guestPort === port);
   const first = mine[0];
+  const onNodes = published.map(
+    (p) => `${p.url} on node ${p.nodes.join(', ') || '(none yet)'} (published)`,
+  );
+  const hostPort = published[0]?.hostPort;
   return {
-    pool,
-    urls,
+    pool: pool.id,
+    urls: [...onNodes, ...mine.map((i) => `http://${i.ip}:${port}/`)],
     login: `open the URL and paste the gateway token: the secret OPENCLAW_GATEWAY_TOKEN of '${tenant}', printed once by 'mvm new openclaw' when it generated it (replace it with 'mvm secrets rotate ${tenant} OPENCLAW_GATEWAY_TOKEN=@FILE')`,
-    tunnel: first
-      ? `ssh -N -L 127.0.0.1:${port}:${first.ip}:${port} <node ${first.nodeId ?? '?'}>, then http://127.0.0.1:${port}/`
-      : null,
+    tunnel:
+      hostPort !== undefined
+        ? `ssh -N -L 127.0.0.1:${hostPort}:127.0.0.1:${hostPort} <node ${published[0]?.nodes[0] ?? '?'}>, then http://127.0.0.1:${hostPort}/`
+        : first
+          ? `ssh -N -L 127.0.0.1:${port}:${first.ip}:${port} <node ${first.nodeId ?? '?'}>, then http://127.0.0.1:${port}/`
+          : null,
   };
 }
 
@@ -103,9 +113,11 @@ export function connectView(
   openclaw: OpenclawAccess | undefined,
   coordinatorUrl: string,
 ): ConnectView {
+  const published = publishedAccess(pools, instances);
   return {
     dashboard: dashboardUrl(coordinatorUrl),
     ...(openclaw ? { openclaw } : {}),
+    ...(published.length > 0 ? { published } : {}),
     tenant: tenant.id,
     network: {
       netId: tenant.netId,
@@ -179,6 +191,7 @@ export function connectBlocks(view: ConnectView): Block[] {
       rows: view.instances.map((i) => [i.path, i.status, i.desiredStatus, i.ip, i.node ?? '-']),
       empty: 'no instances yet: the pools are scaled to 0, or still being created',
     },
+    ...publishedBlocks(view.published),
     ...openclawBlocks(view.openclaw),
     {
       kind: 'text',

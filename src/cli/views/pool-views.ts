@@ -58,6 +58,8 @@ export function poolFields(pool: PoolView): Block {
         pool.idleSleepAfterSecs === 0 ? 'never' : `${pool.idleSleepAfterSecs} s`,
       ],
       ['service ports', pool.servicePorts.length === 0 ? 'none' : pool.servicePorts.join(', ')],
+      ['published', publishText(pool.publish)],
+      ...hookFields(pool.hooks),
       ['created', pool.createdAt],
       ['version', String(pool.version)],
     ],
@@ -77,4 +79,17 @@ export function poolDetailBlocks(pool: PoolDetailView): Block[] {
     },
     ...(pool.rollout ? [rolloutFields(pool.rollout)] : []),
   ];
+}
+
+/** One line per hook the pool has, its argv as JSON. */
+function hookFields(hooks: Record<string, string[]> | undefined): Array<[string, string]> {
+  return Object.entries(hooks ?? {}).map(([name, argv]) => [`hook ${name}`, JSON.stringify(argv)]);
+}
+
+/** `18789→18789, 8080→80`, or none. */
+export function publishText(
+  ports: ReadonlyArray<{ hostPort: number; guestPort: number }> | undefined,
+): string {
+  const list = ports ?? [];
+  return list.length === 0 ? 'none' : list.map((p) => `${p.hostPort}→${p.guestPort}`).join(', ');
 }

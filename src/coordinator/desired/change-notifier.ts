@@ -112,6 +112,18 @@ export class ChangeNotifier {
     return this.waitFor(since, (change) => concernsJobs(change, wanted), ms, signal);
   }
 
+  /**
+   * Calls `listener` with the pools (`tenant/pool`) of every job change announced from now on
+   * (jobs/queue-wake-watch.ts); returns the call that stops it.
+   */
+  onJobs(listener: (pools: readonly string[]) => void): () => void {
+    const onChange = (change: DocumentChange) => {
+      if (change.jobs?.length) listener(change.jobs);
+    };
+    this.events.on('change', onChange);
+    return () => this.events.off('change', onChange);
+  }
+
   /** Whether a change announced after `since` concerns `doc` (or may have: one forgotten). */
   concernedSince(since: number, doc: WatchedDocument): boolean {
     return this.changedSince(since, (change) => concerns(change, doc));

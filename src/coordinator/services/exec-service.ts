@@ -85,11 +85,12 @@ export class ExecService {
     principal: Principal,
     key: InstanceKey,
     route: SessionRoute = 'exec',
+    ticketId?: string,
   ): Promise<SocketSession> {
     await loadInstance(this.deps.store, key);
     return (socket) =>
-      void this.serve(new ClientSocket(socket), principal, key, route).catch((err: unknown) =>
-        this.logger().error({ err, instance: pathOf(key) }, 'session failed'),
+      void this.serve(new ClientSocket(socket), principal, key, route, ticketId).catch(
+        (err: unknown) => this.logger().error({ err, instance: pathOf(key) }, 'session failed'),
       );
   }
 
@@ -98,6 +99,7 @@ export class ExecService {
     principal: Principal,
     key: InstanceKey,
     route: SessionRoute,
+    ticketId: string | undefined,
   ) {
     let start: SessionStart;
     try {
@@ -114,7 +116,7 @@ export class ExecService {
       return;
     }
     if (start.kind === 'logs') return this.serveLogs(client, principal, key, start);
-    return this.serveGuest(client, principal, key, start);
+    return this.serveGuest(client, principal, key, start, ticketId);
   }
 
   /**
@@ -152,6 +154,7 @@ export class ExecService {
     principal: Principal,
     key: InstanceKey,
     start: GuestStart,
+    ticketId: string | undefined,
   ) {
     const started = this.deps.clock.now().getTime();
     let outcome: SessionOutcome;
@@ -162,7 +165,7 @@ export class ExecService {
       outcome = { kind: 'error', error: sessionError(error) };
     }
     const ms = this.deps.clock.now().getTime() - started;
-    await this.record(principal, key, start, outcome, ms);
+    await this.record(principal, key, start, outcome, ms, ticketId);
     const last = finalMessage(outcome);
     if (last) client.end(last);
   }
@@ -231,8 +234,11 @@ export class ExecService {
     start: GuestStart,
     outcome: SessionOutcome,
     ms: number,
+    ticketId: string | undefined,
   ): Promise<void> {
     const detail = { ...sessionDetail(start), ...outcomeDetail(outcome), durationMs: ms };
+    // Opened with a session ticket: the event names it, as the ticket's own event names this.
+    if (ticketId !== undefined) Object.assign(detail, { ticketId });
     if (principal.kind !== 'node' && principal.tokenId !== undefined)
       Object.assign(detail, { tokenId: principal.tokenId });
     await audit(this.deps.store, this.deps, principal, {

@@ -1,5 +1,5 @@
 import { planIdle, type IdleChange } from '../../core/idle-pass.ts';
-import { withinQueueFloor } from '../../core/jobs/queue-wake.ts';
+import { leasedInstance, queueLowering } from '../../core/jobs/queue-scale.ts';
 import type { FleetNode, Instance, Pool } from '../../core/model.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { AfterWrite } from './after-write.ts';
@@ -23,6 +23,18 @@ async function wakeArmedOn(nodes: Promise<FleetNode[]>): Promise<(i: Instance) =
     (await nodes).filter((n) => n.usage?.wakeOnConnect === true).map((n) => n.id),
   );
   return (instance) => instance.nodeId !== null && armed.has(instance.nodeId);
+}
+
+/** More running jobs than any pool has workers. */
+const LEASE_LIMIT = 1000;
+
+/** The instances of a pool holding a job's lease now: a queue-driven pool keeps them awake. */
+async function leasedWorkers(
+  repos: Repos,
+  ref: { tenantId: string; poolId: string },
+): Promise<Set<string>> {
+  const running = await repos.jobs.list({ ...ref, state: 'running', limit: LEASE_LIMIT });
+  return new Set(running.flatMap((job) => leasedInstance(job.worker) ?? []));
 }
 
 const hasIdlePolicy = (pool: Pool) => pool.idleWarmAfterSecs > 0 || pool.idleSleepAfterSecs > 0;
@@ -73,7 +85,10 @@ export class IdleService {
       const instances = await repos.instances.list(ref);
       const plan = planIdle(pool, instances, this.nowMs(), await wakeArmedOn(repos.nodes.list()));
       const changes = pool.queueScale
-        ? withinQueueFloor(plan.changes, instances, pool.queueScale.min)
+        ? queueLowering(plan.changes, instances, {
+            min: pool.queueScale.min,
+            leased: await leasedWorkers(repos, ref),
+          })
         : plan.changes;
       const at = this.deps.clock.now().toISOString();
       const out: IdlePassResult['changed'] = [];

@@ -29,6 +29,7 @@ import { ReportService } from './report-service.ts';
 import { RolloutService } from './rollout-service.ts';
 import { SchedulerService, type ScheduleOutcome } from './scheduler-service.ts';
 import { SecretService, type SecretDeps } from './secret-service.ts';
+import { SessionTicketService } from './session-ticket-service.ts';
 import { SleepRecheckService } from './sleep-rechecks.ts';
 import { TenantService } from './tenant-service.ts';
 import { TokenService } from './token-service.ts';
@@ -49,7 +50,7 @@ export interface Services {
   rechecks: RecheckTimer;
   /** The pools' idle policies, applied by a periodic pass (idle-loop.ts). */
   idle: IdleService;
-  /** Queue-driven pools: queued jobs raise idle-lowered workers (run with the idle pass). */
+  /** Queue-driven pools: queued jobs raise idle-lowered workers and grow the pool (idle pass, submits). */
   queueWake: QueueWakeService;
   join: JoinService;
   events: {
@@ -61,6 +62,8 @@ export interface Services {
   poolConfigs: PoolConfigService;
   /** Node tunnels and the exec, pty and copy sessions relayed over them. */
   exec: ExecService;
+  /** Single-use tickets that open exec and logs sockets without a header (browsers). */
+  sessionTickets: SessionTicketService;
   jobs: JobService;
   journal: JournalService;
   builds: BuildService;
@@ -118,6 +121,7 @@ export function createServices(
     instances,
     nodes: new NodeService(deps, after),
     tokens: new TokenService(deps),
+    sessionTickets: new SessionTicketService(deps),
     adminToken: new AdminTokenService(deps),
     scheduler: { schedule: () => after.schedule() },
     desired,

@@ -1,6 +1,9 @@
-import { NotFoundError } from '../../core/errors.ts';
+import { ConflictError, NotFoundError } from '../../core/errors.ts';
 import type { FleetNode } from '../../core/model.ts';
+import { decideCordon, type CordonWish } from '../../core/node-cordon.ts';
 import type { RegisterNodeRequest } from '../../contract/requests.ts';
+import type { DrainAction } from '../../core/drain-plan.ts';
+import { drainPlanOf } from './drain-plan-service.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { audit, type ServiceDeps } from './context.ts';
@@ -13,6 +16,11 @@ export class NodeService {
 
   list(): Promise<FleetNode[]> {
     return this.deps.store.nodes.list();
+  }
+
+  /** What a drain of the node would do, changing nothing (core/drain-plan.ts). */
+  drainPlan(id: string): Promise<DrainAction[]> {
+    return drainPlanOf(this.deps, id);
   }
 
   async get(id: string): Promise<FleetNode> {
@@ -63,5 +71,39 @@ export class NodeService {
       }
       return { node, moved: existing !== undefined && existing.underlayIp !== node.underlayIp };
     });
+  }
+
+  /**
+   * Cordons a node (it keeps what it runs, nothing new is placed there) or makes it take
+   * placements again; idempotent, audited when it changes something. Uncordoning places
+   * whatever was waiting.
+   */
+  async setCordon(principal: Principal, id: string, wish: CordonWish): Promise<FleetNode> {
+    const { node, changed } = await this.deps.store.transaction(async (repos) => {
+      const existing = await repos.nodes.get(id);
+      if (!existing) throw new NotFoundError('node', id, "see 'mvm node list'");
+      const certificates = await repos.nodeCertificates.list(id);
+      const decision = decideCordon(wish, {
+        status: existing.status,
+        certificates: certificates.length,
+        liveCertificates: certificates.filter((c) => c.revokedAt === null).length,
+      });
+      if (decision.kind === 'refuse') {
+        throw new ConflictError(`cannot ${wish} node '${id}': ${decision.reason}`, {
+          status: existing.status,
+        });
+      }
+      if (decision.kind === 'unchanged') return { node: existing, changed: false };
+      const updated = await repos.nodes.update(id, { status: decision.to }, existing.version);
+      await audit(repos, this.deps, principal, {
+        tenantId: null,
+        action: `node.${wish}`,
+        target: id,
+        detail: { from: existing.status, to: decision.to },
+      });
+      return { node: updated, changed: true };
+    });
+    if (changed && wish === 'uncordon') await this.after.place({ fleet: true });
+    return node;
   }
 }

@@ -1,5 +1,6 @@
 import type { DocumentChange } from '../desired/change-notifier.ts';
 import { validateIdlePolicy } from '../../core/idle-policy.ts';
+import { mergeHooks } from '../../core/pool-hooks.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import { materialize, type MaterializeResult } from '../../core/materializer.ts';
 import type { DesiredStatus, Instance, Pool, PoolCounts } from '../../core/model.ts';
@@ -91,6 +92,8 @@ export class PoolService {
         idleWarmAfterSecs: request.idleWarmAfterSecs,
         idleSleepAfterSecs: request.idleSleepAfterSecs,
         servicePorts: request.servicePorts,
+        publish: request.publish ?? [],
+        hooks: request.hooks ?? {},
         createdAt: now,
         updatedAt: now,
         version: 1,
@@ -110,6 +113,8 @@ export class PoolService {
           idleWarmAfterSecs: pool.idleWarmAfterSecs,
           idleSleepAfterSecs: pool.idleSleepAfterSecs,
           servicePorts: pool.servicePorts,
+          publish: pool.publish,
+          hooks: pool.hooks,
         },
       });
       return pool;
@@ -179,6 +184,7 @@ export class PoolService {
         ...(request.minRunningSecs !== undefined ? { minRunningSecs: request.minRunningSecs } : {}),
         ...(request.minWarmSecs !== undefined ? { minWarmSecs: request.minWarmSecs } : {}),
         ...idlePatch(request),
+        ...publishPatch(pool, request),
         ...(request.revision !== undefined ? { revision: request.revision } : {}),
         ...(source ? fieldsOf(source) : {}),
       };
@@ -329,6 +335,17 @@ export class PoolService {
     this.after.wake({ tenants: [tenantId] });
     return result;
   }
+}
+
+/** The published ports and hooks an update sets (hooks merged: null removes one). */
+function publishPatch(
+  pool: Pool,
+  request: UpdatePoolRequest,
+): Partial<Pick<Pool, 'publish' | 'hooks'>> {
+  return {
+    ...(request.publish !== undefined ? { publish: request.publish } : {}),
+    ...(request.hooks !== undefined ? { hooks: mergeHooks(pool.hooks ?? {}, request.hooks) } : {}),
+  };
 }
 
 /** The idle-policy and service-port fields an update sets. */

@@ -1,10 +1,13 @@
 import { ValidationError } from '../../core/errors.ts';
-import { planQueueWake, queueScaleProblems, type QueueScale } from '../../core/jobs/queue-wake.ts';
+import { planQueueScale } from '../../core/jobs/queue-scale.ts';
+import { queueScaleProblems, type QueueScale, type QueueWake } from '../../core/jobs/queue-wake.ts';
 import type { Pool } from '../../core/model.ts';
+import type { Logger } from '../../ports/logger.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { audit, type ServiceDeps } from './context.ts';
+import { growQueuePool } from './queue-grow.ts';
 
 const ACTOR = 'system:queue-wake';
 /** More queued jobs than any pool has workers: the count only has to reach `max`. */
@@ -14,16 +17,20 @@ export interface QueueWakeResult {
   changed: Array<{ instance: string; to: string; reason: string }>;
 }
 
+type Changed = QueueWakeResult['changed'];
+
 /**
  * Queue-driven pools (docs/jobs.md, "Queue-driven pools"): `mvm pool autoscale --queue` sets
  * the least and most workers the queue keeps awake; each pass raises the workers the idle
- * policy lowered while the pool has jobs due or running (core/jobs/queue-wake.ts), and the
- * idle policy lowers them again once they are idle. Each raise is a compare-and-set under
- * the tenant's lock, like the idle pass's.
+ * policy lowered while the pool has jobs due or running, then adds workers up to `max` when
+ * that is not enough (core/jobs/queue-scale.ts), and the idle policy lowers them again once
+ * they are idle. Each pass over a pool is one transaction under the tenant's lock, its raises
+ * compare-and-sets, like the idle pass's. Runs from the idle loop and, at once, on a submit
+ * (jobs/queue-wake-watch.ts).
  */
 export class QueueWakeService {
   constructor(
-    private readonly deps: ServiceDeps,
+    private readonly deps: ServiceDeps & { logger?: Logger },
     private readonly after: Pick<AfterWrite, 'place'>,
   ) {}
 
@@ -62,9 +69,12 @@ export class QueueWakeService {
     });
   }
 
-  async pass(): Promise<QueueWakeResult> {
-    const pools = (await this.deps.store.pools.list()).filter((p) => p.queueScale);
-    const changed: QueueWakeResult['changed'] = [];
+  /** Every queue-driven pool, or only those named `tenant/pool` in `only`. */
+  async pass(only?: ReadonlySet<string>): Promise<QueueWakeResult> {
+    const pools = (await this.deps.store.pools.list()).filter(
+      (p) => p.queueScale && (only === undefined || only.has(`${p.tenantId}/${p.id}`)),
+    );
+    const changed: Changed = [];
     for (const pool of pools) changed.push(...(await this.wakePool(pool)));
     if (changed.length > 0) {
       const tenants = [...new Set(changed.map((c) => c.instance.split('/')[0] ?? ''))];
@@ -82,19 +92,32 @@ export class QueueWakeService {
     return { queued: queued.filter((j) => j.runAt <= now).length, running: running.length };
   }
 
-  private async wakePool(pool: Pool): Promise<QueueWakeResult['changed']> {
+  private async wakePool(pool: Pool): Promise<Changed> {
     const demand = await this.demand(pool);
     if (demand.queued + demand.running === 0 && (pool.queueScale?.min ?? 0) === 0) return [];
     return this.deps.store.transaction(async (repos) => {
-      await repos.tenants.lock(pool.tenantId);
+      const tenant = await repos.tenants.lock(pool.tenantId);
       const fresh = await repos.pools.get(pool.tenantId, pool.id);
-      if (!fresh?.queueScale) return [];
+      if (!tenant || !fresh?.queueScale) return [];
       const ref = { tenantId: pool.tenantId, poolId: pool.id };
       const instances = await repos.instances.list(ref);
-      const wakes = planQueueWake(fresh.queueScale, instances, demand);
+      const plan = planQueueScale(fresh.queueScale, fresh.counts, instances, demand);
       const at = this.deps.clock.now().toISOString();
-      const out: QueueWakeResult['changed'] = [];
-      for (const wake of wakes) out.push(await this.raise(repos, ref, wake, at));
+      const out: Changed = [];
+      for (const wake of plan.raise) out.push(await this.raise(repos, ref, wake, at));
+      if (plan.add === 0) return out;
+      const grown = await growQueuePool(repos, this.deps, tenant, fresh, plan.add);
+      if (grown.kind === 'refused') {
+        this.deps.logger?.warn(
+          { pool: `${ref.tenantId}/${ref.poolId}`, add: plan.add, violations: grown.violations },
+          'queue-driven pool not grown: over the tenant quotas',
+        );
+        return out;
+      }
+      for (const instance of [...grown.created, ...grown.changed]) {
+        const path = `${ref.tenantId}/${ref.poolId}/${instance.id}`;
+        out.push({ instance: path, to: instance.desiredStatus, reason: 'queue-grow' });
+      }
       return out;
     });
   }
@@ -102,7 +125,7 @@ export class QueueWakeService {
   private async raise(
     repos: Repos,
     ref: { tenantId: string; poolId: string },
-    wake: ReturnType<typeof planQueueWake>[number],
+    wake: QueueWake,
     at: string,
   ) {
     const key = { ...ref, instanceId: wake.id };

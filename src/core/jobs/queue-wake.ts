@@ -80,21 +80,3 @@ export function planQueueWake(
 function rank(worker: QueueWorker): number {
   return worker.desiredStatus === 'warm' ? 0 : 1;
 }
-
-/**
- * The idle policy's changes a queue-driven pool allows: none that takes it below `min` awake
- * workers, so the idle pass and the queue's raise do not undo each other.
- */
-export function withinQueueFloor<C extends { id: string; desiredStatus: DesiredStatus }>(
-  changes: readonly C[],
-  workers: readonly { id: string; desiredStatus: DesiredStatus }[],
-  min: number,
-): C[] {
-  let spare = workers.filter((w) => w.desiredStatus === 'running').length - min;
-  return changes.filter((change) => {
-    const was = workers.find((w) => w.id === change.id)?.desiredStatus;
-    if (was !== 'running' || change.desiredStatus === 'running') return true;
-    spare -= 1;
-    return spare >= 0;
-  });
-}

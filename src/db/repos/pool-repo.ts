@@ -11,12 +11,17 @@ import type { PoolPatch, PoolRepo } from '../../ports/store.ts';
 import { versionConflict } from '../cas-errors.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import { oneOf } from '../row-values.ts';
+import { hooksOf, PublishedPortClaims, publishedOf } from './published-port-claims.ts';
 import type { Database, PoolsTable } from '../schema.ts';
 
 type PoolRow = Selectable<PoolsTable>;
 
 export class KyselyPoolRepo implements PoolRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  private readonly claims: PublishedPortClaims;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.claims = new PublishedPortClaims(db);
+  }
 
   async insert(pool: Pool): Promise<void> {
     const path = `${pool.tenantId}/${pool.id}`;
@@ -34,6 +39,7 @@ export class KyselyPoolRepo implements PoolRepo {
         foreignKey: () => new NotFoundError('tenant', pool.tenantId, 'create the tenant first'),
       });
     }
+    await this.claims.claim(pool.tenantId, pool.id, pool.publish ?? []);
   }
 
   async get(tenantId: string, id: string): Promise<Pool | undefined> {
@@ -68,7 +74,10 @@ export class KyselyPoolRepo implements PoolRepo {
       .where('version', '=', expectedVersion)
       .returningAll()
       .executeTakeFirst();
-    if (row) return fromRow(row);
+    if (row) {
+      if (patch.publish !== undefined) await this.claims.claim(tenantId, id, patch.publish);
+      return fromRow(row);
+    }
     const stored = await this.get(tenantId, id);
     if (!stored) throw new NotFoundError('pool', `${tenantId}/${id}`);
     throw versionConflict(`pool ${tenantId}/${id}`, expectedVersion, stored.version);
@@ -76,6 +85,7 @@ export class KyselyPoolRepo implements PoolRepo {
 
   async delete(tenantId: string, id: string): Promise<void> {
     try {
+      await this.claims.claim(tenantId, id, []);
       await this.db
         .deleteFrom('pools')
         .where('tenant_id', '=', tenantId)
@@ -112,6 +122,8 @@ function patchColumns(patch: PoolPatch): Updateable<PoolsTable> {
   if (patch.idleSleepAfterSecs !== undefined)
     columns.idle_sleep_after_secs = patch.idleSleepAfterSecs;
   if (patch.servicePorts !== undefined) columns.service_ports = JSON.stringify(patch.servicePorts);
+  if (patch.publish !== undefined) columns.published_ports = JSON.stringify(patch.publish);
+  if (patch.hooks !== undefined) columns.hooks = JSON.stringify(patch.hooks);
   if (patch.queueScale !== undefined) {
     columns.queue_min = patch.queueScale?.min ?? null;
     columns.queue_max = patch.queueScale?.max ?? null;
@@ -143,6 +155,8 @@ function toRow(p: Pool): PoolRow {
     service_ports: JSON.stringify(p.servicePorts),
     queue_min: p.queueScale?.min ?? null,
     queue_max: p.queueScale?.max ?? null,
+    published_ports: JSON.stringify(p.publish ?? []),
+    hooks: JSON.stringify(p.hooks ?? {}),
     created_at: p.createdAt,
     updated_at: p.updatedAt,
     version: p.version,
@@ -169,6 +183,8 @@ function fromRow(r: PoolRow): Pool {
     idleWarmAfterSecs: r.idle_warm_after_secs,
     idleSleepAfterSecs: r.idle_sleep_after_secs,
     servicePorts: portsOf(r.service_ports),
+    publish: publishedOf(r.published_ports),
+    hooks: hooksOf(r.hooks),
     queueScale:
       r.queue_min === null || r.queue_max === null ? null : { min: r.queue_min, max: r.queue_max },
     createdAt: r.created_at,

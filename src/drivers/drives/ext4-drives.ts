@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, copyFile, mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HostError } from '../../core/errors.ts';
 import type { BuiltDrive, Drives } from '../../ports/drives.ts';
@@ -63,6 +64,26 @@ export class Ext4Drives implements Drives {
     );
     if (created) this.log.info({ path, sizeMib }, 'created data drive');
     return path;
+  }
+
+  async hasData(instanceDir: string): Promise<boolean> {
+    return existingImage(join(instanceDir, 'drives', 'data.ext4'));
+  }
+
+  async seedData(instanceDir: string, template: string): Promise<boolean> {
+    const path = join(await this.drivesDir(instanceDir), 'data.ext4');
+    if (await existingImage(path)) return false;
+    const seeded = await withTempFile(
+      path,
+      async (temp) => {
+        // A reflink where the filesystem has them; holes stay holes either way.
+        await copyFile(template, temp, constants.COPYFILE_FICLONE);
+        await chmod(temp, DATA_IMAGE_MODE);
+      },
+      (temp) => publishIfAbsent(temp, path),
+    );
+    if (seeded) this.log.info({ path, template }, 'seeded data drive from a base');
+    return seeded;
   }
 
   async buildSecrets(instanceDir: string, secrets: Record<string, string>): Promise<BuiltDrive> {

@@ -14,6 +14,8 @@ import type {
   GuestStatusV2,
   SleepPrepResult,
 } from '../../contract/guest-protocol-v2.ts';
+import { IdentityAnswerSchema } from '../../contract/guest-identity.ts';
+import type { GuestIdentity, IdentityAnswer } from '../../contract/guest-identity.ts';
 import type { Clock } from '../../ports/clock.ts';
 import { systemClock } from '../clock/system-clock.ts';
 import { silentLogger } from '../../ports/logger.ts';
@@ -125,6 +127,23 @@ export class GuestAgentClient {
     timeoutMs?: number,
   ): Promise<void> {
     await this.request('wake', { now: nowEpochSeconds, ...drives }, timeoutMs);
+  }
+
+  /**
+   * A clone restored from its pool's base takes its own identity (docs/clones.md). Refused
+   * with a ConflictError by a guest agent older than 2.2.0 (no `identity` capability).
+   */
+  async identity(identity: GuestIdentity, timeoutMs?: number): Promise<IdentityAnswer> {
+    const conn = await this.capable('identity');
+    const answer = await conn.request(
+      'identity',
+      { ...identity },
+      timeoutMs ?? this.requestTimeout(),
+    );
+    const parsed = IdentityAnswerSchema.safeParse(answer);
+    if (!parsed.success)
+      throw new HostError(`guest agent sent a malformed identity answer: ${parsed.error.message}`);
+    return parsed.data;
   }
 
   /** Tells a freshly booted guest the digests of the drives it mounted. */

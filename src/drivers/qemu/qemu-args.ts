@@ -142,8 +142,11 @@ function driveArgs(
   ];
 }
 
+/** The QEMU id of the tap netdev for the spec's NIC `netId` (QMP `set_link` names it). */
+export const netdevId = (netId: string): string => `net-${qemuId(netId)}`;
+
 function netArgs(net: VmSpec['nets'][number]): string[] {
-  const id = `net-${qemuId(net.id)}`;
+  const id = netdevId(net.id);
   return [
     ...['-netdev', `tap,id=${id},ifname=${opt(net.tap)},script=no,downscript=no`],
     ...['-device', `virtio-net-device,netdev=${id},mac=${opt(net.mac)}`],

@@ -15,7 +15,7 @@ import { systemClock } from '../clock/system-clock.ts';
 import { silentLogger } from '../../ports/logger.ts';
 import type { Logger } from '../../ports/logger.ts';
 import { terminate, waitForExit } from '../process/process-control.ts';
-import { qemuPaths, tscKhzFromCpuinfo } from './qemu-args.ts';
+import { netdevId, qemuPaths, tscKhzFromCpuinfo } from './qemu-args.ts';
 import type { Accel } from './qemu-args.ts';
 import { UNCONFINED } from './qemu-confine.ts';
 import type { QemuConfinement } from './qemu-confine.ts';
@@ -131,6 +131,13 @@ export class QemuVmm implements Vmm {
 
   async resume(vm: VmHandle): Promise<void> {
     await this.execute(vm, 'cont');
+  }
+
+  /** QMP `set_link` on the tap netdev: QEMU drops the NIC's frames both ways while off. */
+  async setLink(vm: VmHandle, netId: string, up: boolean): Promise<void> {
+    await this.withQmp(vm, (qmp) =>
+      qmp.execute('set_link', { name: netdevId(netId), up }, this.timeouts.commandMs),
+    );
   }
 
   async snapshot(vm: VmHandle, dir: string, kind: 'full' | 'diff'): Promise<SnapshotRef> {

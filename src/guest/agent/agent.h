@@ -12,7 +12,7 @@
 #include <sys/types.h>
 
 #define AGENT_NAME "mvm-agent"
-#define AGENT_VERSION "2.1.0"
+#define AGENT_VERSION "2.2.0"
 #define PROTO_VERSION 2
 
 #define FRAME_MAGIC 0xB7
@@ -120,6 +120,11 @@ void send_event(struct conn *c, uint32_t stream, const char *ev, const struct bu
 
 /* ---- ops.c ---- */
 void handle_request(const struct reply_to *r, const struct jv *req);
+int drive_remount(const char *label, const char *dir, const char *want); /* 1: mounted again */
+void apply_gateway(void);
+
+/* ---- identity.c ---- */
+void identity_op(const struct reply_to *r, const struct jv *req);
 void drain_tick(void);
 int64_t drain_next_deadline(void);
 int busy_flags(struct buf *names); /* count of workload busy flags; names as JSON strings */

@@ -22,7 +22,7 @@
 static const char *CAPS =
     "[\"status\",\"wake\",\"drives\",\"drain\",\"exec\",\"exec.stdin\",\"exec.stream\","
     "\"exec.signal\",\"exec.timeout\",\"exec.user\",\"exec.env\",\"exec.cwd\",\"pty\",\"files\","
-    "\"workload\",\"logs\"]";
+    "\"workload\",\"logs\",\"identity\"]";
 
 /* ---- instance parameters and status ---- */
 static void cmdline_param(const char *name, char *out, size_t cap) {
@@ -36,6 +36,15 @@ static void cmdline_param(const char *name, char *out, size_t cap) {
       break;
     }
   }
+}
+
+/* A clone's identity (identity.c) overrides what the base booted with on its command line. */
+static void instance_param(const char *name, char *out, size_t cap) {
+  char path[512], cmdname[32];
+  snprintf(path, sizeof path, "%s/identity.%s", state_dir(), name);
+  if (read_small(path, out, cap) > 0) return;
+  snprintf(cmdname, sizeof cmdname, "mvm.%s", name);
+  cmdline_param(cmdname, out, cap);
 }
 
 static long state_num(const char *name) {
@@ -86,9 +95,9 @@ static void status(const struct reply_to *r) {
   if (read_small("/proc/uptime", text, sizeof text) > 0) up = atof(text);
   jw_num(&b, "uptime_s", up);
   jw_int(&b, "counter", state_num("counter"));
-  cmdline_param("mvm.hostname", text, sizeof text);
+  instance_param("hostname", text, sizeof text);
   jw_str(&b, "hostname", text);
-  cmdline_param("mvm.ip", text, sizeof text);
+  instance_param("ip", text, sizeof text);
   char *slash = strchr(text, '/');
   if (slash) *slash = 0;
   jw_str(&b, "ip", text);
@@ -147,7 +156,7 @@ static int has_drive(const char *label, char *dev, size_t cap) {
 }
 
 /* Returns 1 when the drive was mounted again (its content may have changed). */
-static int remount(const char *label, const char *dir, const char *want) {
+int drive_remount(const char *label, const char *dir, const char *want) {
   char dev[256], path[512], have[128] = "";
   int remounted = 0;
   if (!has_drive(label, dev, sizeof dev)) return 0;
@@ -175,7 +184,7 @@ static int remount(const char *label, const char *dir, const char *want) {
  * A gateway applies a gateway.json that a wake brought: mvm's init does it (`/mvm/init
  * --apply-gateway`, as at boot). Double fork: init, not this loop, reaps the applier.
  */
-static void apply_gateway(void) {
+void apply_gateway(void) {
   char role[32] = "";
   char path[512];
   snprintf(path, sizeof path, "%s/role", state_dir());
@@ -204,8 +213,8 @@ static void wake(const struct reply_to *r, const struct jv *req) {
     struct timespec ts = {.tv_sec = (time_t)now};
     if (clock_settime(CLOCK_REALTIME, &ts) < 0) logmsg("clock catch-up: %s", strerror(errno));
   }
-  remount("secrets", "/run/secrets", json_str(req, "secrets"));
-  if (remount("config", "/etc/mvm-config", json_str(req, "config"))) apply_gateway();
+  drive_remount("secrets", "/run/secrets", json_str(req, "secrets"));
+  if (drive_remount("config", "/etc/mvm-config", json_str(req, "config"))) apply_gateway();
   reply_ok(r, NULL);
 }
 
@@ -356,7 +365,7 @@ static const struct {
     {"wake", wake, 1},           {"drives", drives, 1},    {"sleep-prep", sleep_prep, 1},
     {"exec", exec_start, 0},     {"signal", exec_signal, 0}, {"resize", exec_resize, 0},
     {"put", file_put, 0},        {"get", file_get, 0},     {"cancel", session_cancel, 0},
-    {"logs", logs_op, 0},
+    {"logs", logs_op, 0},        {"identity", identity_op, 0},
 };
 
 void handle_request(const struct reply_to *r, const struct jv *req) {

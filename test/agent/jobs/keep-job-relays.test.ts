@@ -46,6 +46,15 @@ afterAll(async () => {
 class LocalGuests {
   vms: VmRecord[] = [];
   execs: Array<{ instance: string; argv: string[]; exited: boolean }> = [];
+  /** What the runtime runs before it drains, pauses or snapshots a running VM. */
+  hooks: Array<(key: string) => Promise<void>> = [];
+
+  beforeLowering = (hook: (key: string) => Promise<void>) => {
+    this.hooks.push(hook);
+    return () => {
+      this.hooks = this.hooks.filter((h) => h !== hook);
+    };
+  };
 
   vm(instanceId: string, role: string, status: string): VmRecord {
     const spec = { role } as VmRecord['spec'];
@@ -152,5 +161,38 @@ await describeEachDatabase('host agent job relays', ({ store }) => {
     );
     abort.abort();
     await relays.done;
+  }, 120_000);
+
+  it('stops the executor before its worker is lowered, and keeps it away until it left running', async () => {
+    const guests = new LocalGuests();
+    guests.vms = [guests.vm('workers-1', 'worker', 'running')];
+    const relays = keepJobRelays({
+      api: createApiClient({ baseUrl: coordinator.url, token: ADMIN }),
+      nodeId: 'node-1',
+      runtime: guests,
+      logger: silentLogger,
+      signal: abort.signal,
+      everyMs: 200,
+      leaseMs: 3000,
+    });
+    await until('an executor', () => guests.execs.length === 1 || undefined, 30_000);
+    const [hook] = guests.hooks;
+    if (!hook) throw new Error('keepJobRelays registered no lowering hook');
+    // The hook returns once the executor's session has ended: the guest's drain finds no work.
+    await hook('acme/workers/workers-1');
+    expect(guests.execs.map((e) => e.exited)).toEqual([true]);
+    // Still running (the drain and the snapshot take a while): no executor comes back...
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(guests.execs).toHaveLength(1);
+    // ...until the VM has left running and runs again (woken).
+    const [vm] = guests.vms;
+    if (!vm) throw new Error('no vm');
+    vm.status = 'sleeping';
+    await new Promise((r) => setTimeout(r, 600));
+    vm.status = 'running';
+    await until('the executor back', () => guests.execs.length === 2 || undefined, 30_000);
+    abort.abort();
+    await relays.done;
+    expect(guests.hooks).toEqual([]);
   }, 120_000);
 });

@@ -232,9 +232,13 @@ function baselines(instance: string, csrPem: string, job: string): FuzzApp['base
     joinNode: { body: { ...facts, token: 'mvmj_not-a-token', nodeId: 'fz-join', csrPem } },
     rotateNodeCertificate: { params: node, body: { csrPem } },
     revokeNode: { params: node },
+    cordonNode: { params: node },
+    uncordonNode: { params: node },
+    drainPlan: { params: node },
     listEvents: { query: { tenant: TENANT, last: '10', limit: '5', cursor: encodeCursor(['99']) } },
     getNodeReport: { params: node },
     getInstanceStats: { params: { ...pool, instance } },
+    createSessionTicket: { params: { ...pool, instance }, body: { session: 'exec' } },
     listSecrets: { params: tenant, query: { pool: POOL } },
     setSecrets: { params: tenant, body: { pool: POOL, values: { API_KEY: 'v1', OTHER: 'a\nb' } } },
     rotateSecrets: { params: tenant, body: { values: { ROT: 'fuzz-secret-2' } } },
@@ -307,7 +311,9 @@ function baselines(instance: string, csrPem: string, job: string): FuzzApp['base
  */
 export function notToSend(route: RouteName, query: Record<string, string>, body: unknown): boolean {
   const fields = (body ?? {}) as Record<string, unknown>;
-  if (['destroyTenant', 'destroyPool', 'revokeNode'].includes(route)) return true;
+  // Cordoning would keep the run's node from taking the placements the rest needs.
+  if (['destroyTenant', 'destroyPool', 'revokeNode', 'cordonNode', 'uncordonNode'].includes(route))
+    return true;
   if (route === 'instanceAction' && fields.action === 'destroy') return true;
   if (route === 'reportInstanceStatus' && fields.status === 'destroyed') return true;
   if (route === 'claimJobs' && Number(fields.waitMs ?? 0) > 50) return true;

@@ -2,7 +2,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   planQueueWake,
-  withinQueueFloor,
   queueScaleProblems,
   type QueueWorker,
 } from '../../../src/core/jobs/queue-wake.ts';
@@ -78,22 +77,5 @@ describe('queue wake', () => {
     expect(queueScaleProblems({ min: 0, max: 4 })).toEqual([]);
     expect(queueScaleProblems({ min: 3, max: 2 })).toHaveLength(1);
     expect(queueScaleProblems({ min: -1, max: 1.5 })).toHaveLength(2);
-  });
-
-  it('lets the idle policy lower awake workers only down to min', () => {
-    fc.assert(
-      fc.property(fc.uniqueArray(worker, { selector: (w) => w.id }), fc.nat(6), (workers, min) => {
-        const changes = workers.map((w) => ({ id: w.id, desiredStatus: 'sleeping' as const }));
-        const kept = withinQueueFloor(changes, workers, min);
-        const awake = workers.filter((w) => w.desiredStatus === 'running').length;
-        const lowered = kept.filter(
-          (c) => workers.find((w) => w.id === c.id)?.desiredStatus === 'running',
-        ).length;
-        expect(lowered).toBe(Math.max(0, Math.min(awake, awake - min)));
-        // Changes to workers not awake pass untouched.
-        const others = workers.filter((w) => w.desiredStatus !== 'running').length;
-        expect(kept.length - lowered).toBe(others);
-      }),
-    );
   });
 });

@@ -91,6 +91,29 @@ export async function assertClean(
   return record;
 }
 
+/**
+ * assertClean until it holds, for at most `timeoutMs`: the agent converges a step at a time
+ * (a destroy deletes the record, then its tap goes with the next network sync), so a check in
+ * between sees what is about to go; what is still there at the bound is a leak.
+ */
+export async function untilClean(
+  lab: FleetLab,
+  node: NodeId,
+  tenant: string,
+  expected: { key: string; status: string } | undefined,
+  timeoutMs = 30_000,
+): Promise<LocalInstance | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await assertClean(lab, node, tenant, expected);
+    } catch (error) {
+      if (Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
 /** The data drive of a stopped instance, read and written from the host (debugfs). */
 export const dataDrive = (lab: FleetLab, node: NodeId, key: string): string =>
   join(lab.agentDir(node), 'vms', key, 'drives', 'data.ext4');

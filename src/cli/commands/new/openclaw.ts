@@ -128,6 +128,10 @@ export const newOpenclaw = defineCommand({
       integer(0, poolLimits.dataDiskMib.max),
       "the workers' data disk in MiB (default 2048)",
     ),
+    hostPort: option(
+      integer(1, 65_535),
+      "the host port each node forwards to the gateway's 18789 (default 18789; one pool per host port in the fleet)",
+    ),
     workers: option(integer(0, 64), 'workers to keep running (default 2)'),
     warmWorkers: option(integer(0, 64), 'workers to keep warm (default 1)'),
     wait: flag('wait until every instance reaches its desired status (needs a serving agent)'),
@@ -146,6 +150,7 @@ export const newOpenclaw = defineCommand({
       ...(opts.dataDisk !== undefined ? { workerDiskMib: opts.dataDisk } : {}),
       ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
       ...(opts.warmWorkers !== undefined ? { warmWorkers: opts.warmWorkers } : {}),
+      ...(opts.hostPort !== undefined ? { hostPort: opts.hostPort } : {}),
     };
     const wait = opts.wait === true || opts.waitFor !== undefined;
     const waitMs = (opts.waitFor ?? DEFAULT_WAIT_SECS) * 1000;

@@ -5,7 +5,7 @@ import { integer, poolPath } from '../../values.ts';
 export const poolAutoscale = defineCommand({
   path: ['pool', 'autoscale'],
   description:
-    "Drive a worker pool by its job queue: queued jobs wake its sleeping workers and resume warm ones; the pool's idle times lower them again",
+    "Drive a worker pool by its job queue: a submitted job wakes its sleeping workers and resumes warm ones at once, and adds workers up to --max when they are not enough; the pool's idle times lower them again",
   args: { path: arg(poolPath, 'the pool') },
   options: {
     queue: flag('scale by the job queue (the only autoscaler so far)'),

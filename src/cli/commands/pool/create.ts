@@ -4,6 +4,7 @@ import { arg, defineCommand, flag, option, requiredOption } from '../../command.
 import { choice, integer, poolPath } from '../../values.ts';
 import { poolFields } from '../../views/pool-views.ts';
 import { idleFields, idleOptions } from './idle-options.ts';
+import { createHooks, publishFields, publishOptions } from './publish-options.ts';
 import { sourceFields, sourceOptions } from './source-options.ts';
 
 export const poolCreate = defineCommand({
@@ -31,6 +32,7 @@ export const poolCreate = defineCommand({
       'seconds an instance stays warm before it may go to sleep or stop (default 0)',
     ),
     ...idleOptions,
+    ...publishOptions,
   },
   output: 'data',
   async handler(ctx, args, opts) {
@@ -48,6 +50,7 @@ export const poolCreate = defineCommand({
         ...(opts.minRunningSecs === undefined ? {} : { minRunningSecs: opts.minRunningSecs }),
         ...(opts.minWarmSecs === undefined ? {} : { minWarmSecs: opts.minWarmSecs }),
         ...idleFields(opts),
+        ...createPublish(opts),
       },
     });
     const ref = `${pool.tenantId}/${pool.id}`;
@@ -67,3 +70,16 @@ export const poolCreate = defineCommand({
     };
   },
 });
+
+/** Published ports and hooks as a create sets them. */
+function createPublish(opts: Parameters<typeof publishFields>[0]): {
+  publish?: { hostPort: number; guestPort: number }[];
+  hooks?: Record<string, string[]>;
+} {
+  const fields = publishFields(opts);
+  const hooks = createHooks(fields.hooks);
+  return {
+    ...(fields.publish ? { publish: fields.publish } : {}),
+    ...(hooks ? { hooks } : {}),
+  };
+}

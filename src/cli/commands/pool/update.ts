@@ -5,6 +5,7 @@ import { arg, defineCommand, flag, option } from '../../command.ts';
 import { choice, integer, poolPath, text } from '../../values.ts';
 import { poolFields } from '../../views/pool-views.ts';
 import { idleFields, idleOptions } from './idle-options.ts';
+import { publishFields, publishOptions } from './publish-options.ts';
 import { sourceFields, sourceOptions } from './source-options.ts';
 
 export const poolUpdate = defineCommand({
@@ -29,6 +30,7 @@ export const poolUpdate = defineCommand({
     ),
     ...sourceOptions,
     ...idleOptions,
+    ...publishOptions,
     devImage: flag('build from the dev image again (clears --image and --flake)'),
     role: option(
       choice(roles, '<role>'),
@@ -37,9 +39,22 @@ export const poolUpdate = defineCommand({
   },
   output: 'data',
   async handler(ctx, args, opts) {
-    const { image, flake, profile, devImage, idleWarmAfter, idleSleepAfter, servicePort, ...rest } =
-      opts;
+    const {
+      image,
+      flake,
+      profile,
+      devImage,
+      idleWarmAfter,
+      idleSleepAfter,
+      servicePort,
+      publish,
+      beforeSleep,
+      afterWake,
+      secretsReload,
+      ...rest
+    } = opts;
     const body = {
+      ...publishFields({ publish, beforeSleep, afterWake, secretsReload }),
       ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
       ...idleFields({ idleWarmAfter, idleSleepAfter, servicePort }),
       ...sourceFields({
@@ -51,7 +66,7 @@ export const poolUpdate = defineCommand({
     };
     if (Object.keys(body).length === 0) {
       const problem =
-        'nothing to change; pass --pinned/--no-pinned, --critical/--no-critical, --min-running-secs, --min-warm-secs, --idle-warm-after, --idle-sleep-after, --service-port, --revision, --image, --flake/--profile or --dev-image';
+        'nothing to change; pass --pinned/--no-pinned, --critical/--no-critical, --min-running-secs, --min-warm-secs, --idle-warm-after, --idle-sleep-after, --service-port, --publish, --before-sleep, --after-wake, --secrets-reload, --revision, --image, --flake/--profile or --dev-image';
       throw new ValidationError(problem, [problem]);
     }
     const pool = await ctx.client().call('updatePool', {

@@ -2,11 +2,16 @@ import { get, list } from '../api.mjs';
 import { h, replace, table } from '../dom.mjs';
 import { age, nodeStale } from '../freshness.mjs';
 import { actionButton, fleetEvent, instanceAction, reloadOnEvents } from './common.mjs';
+import { consoleTail, execBox } from './instance-sessions.mjs';
 
 const SAMPLES = 60;
 const ACTIONS = ['start', 'stop', 'warm', 'sleep', 'wake'];
 
-/** One instance: its record, its node's last sample as charts, its timeline from events. */
+/**
+ * One instance: its record, its node's last sample as charts, its console followed live, a
+ * command box, and its timeline from events. Reads re-draw the record and the timeline only:
+ * the console and a running command keep their sessions.
+ */
 export async function instancePage(ctx, main) {
   const [tenant, pool, id] = ctx.params;
   const key = `${tenant}/${pool}/${id}`;
@@ -27,11 +32,14 @@ export async function instancePage(ctx, main) {
     state.events = events.filter((e) => e.target === key || e.target === `${tenant}/${pool}`);
     render(Date.now());
   };
+  const head = h('div');
+  const sessions = h('div');
+  const timeline = h('div');
   const render = (now) => {
     const { instance: i, node } = state.stats;
     const stale = node !== null && nodeStale(node, now, ctx.config.staleAfterMs);
     replace(
-      main,
+      head,
       h('h1', {}, `Instance ${key}`),
       h(
         'dl',
@@ -72,14 +80,9 @@ export async function instancePage(ctx, main) {
         'Memory MiB (VMM RSS)',
         history.map((p) => p.rssMib),
       ),
-      h('h2', {}, 'Console'),
-      h(
-        'p',
-        {},
-        'The console is a WebSocket session the browser cannot authenticate with a header yet; read it with ',
-        h('code', {}, `mvm instance logs ${key}`),
-        '.',
-      ),
+    );
+    replace(
+      timeline,
       h('h2', {}, 'Timeline'),
       table(
         'Events of this instance and its pool, newest first',
@@ -101,6 +104,8 @@ export async function instancePage(ctx, main) {
     if (!ctx.signal.aborted && state.stats) render(now);
   });
   await load();
+  replace(main, head, sessions, timeline);
+  replace(sessions, consoleTail(ctx, path, key), execBox(ctx, path, key));
 }
 
 /** A line chart of the samples, drawn as SVG with its latest value in words beside it. */

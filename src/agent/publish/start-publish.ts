@@ -1,0 +1,107 @@
+import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
+import { errorMessage } from '../../core/errors.ts';
+import { DEFAULT_PUBLISH_ADDRESS } from '../../core/published-ports.ts';
+import type { Logger } from '../../ports/logger.ts';
+import type { BuiltRuntime } from '../build-runtime.ts';
+import { refOf } from '../reconcile/document-instances.ts';
+import type { VmRecord } from '../state/vm-repo.ts';
+import type { WakeTrigger } from '../wake/holding-listener.ts';
+import { PublishProxy } from './publish-proxy.ts';
+
+/** How often the listeners follow the records (a new pool, a changed list, the last instance gone). */
+const SYNC_MS = 1_000;
+/** Beyond the wake itself, how long a held connection waits for the service to answer. */
+const SERVICE_ANSWER_MS = 10_000;
+
+export interface PublishHandle {
+  proxy: PublishProxy;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the node's published ports where the guests' tenant networks are this process's own
+ * (as wake on connect: the agent must reach the guest addresses it forwards to), hands the
+ * proxy to the runtime (an instance a connection woke stays up until its document catches up),
+ * and keeps the listeners following the records. Undefined when it cannot run here.
+ */
+export function startPublish(
+  built: BuiltRuntime,
+  options: {
+    logger: Logger;
+    netns: string | undefined;
+    address: string | undefined;
+    coordinator: { api: ApiClient; nodeId: string } | undefined;
+  },
+): PublishHandle | undefined {
+  const { deps, runtime } = built;
+  if (!deps.network || options.netns !== undefined) return undefined;
+  const { logger, coordinator } = options;
+  const proxy = new PublishProxy({
+    host: options.address ?? DEFAULT_PUBLISH_ADDRESS,
+    records: () => runtime.list(),
+    wake: async (record, trigger) => {
+      const woken = await runtime.act(refOf(record), 'wake');
+      logger.info({ key: record.key, ...trigger }, 'instance woken by a published connection');
+      if (coordinator) void report(coordinator, woken, trigger, logger);
+      return woken;
+    },
+    holdMs: deps.timeouts.wakeReadyMs + SERVICE_ANSWER_MS,
+    clock: deps.clock,
+    logger,
+  });
+  deps.publish = proxy;
+  let pass: Promise<void> | undefined;
+  const sync = (): void => {
+    pass ??= proxy
+      .sync()
+      .catch((error: unknown) =>
+        logger.warn({ err: errorMessage(error) }, 'published ports not synced'),
+      )
+      .finally(() => (pass = undefined));
+  };
+  sync();
+  const timer = setInterval(sync, SYNC_MS);
+  timer.unref();
+  return {
+    proxy,
+    close: async () => {
+      clearInterval(timer);
+      await pass;
+      proxy.close();
+    },
+  };
+}
+
+/** The coordinator raises the instance's desired status and audits the wake. */
+async function report(
+  coordinator: { api: ApiClient; nodeId: string },
+  record: VmRecord,
+  trigger: WakeTrigger,
+  logger: Logger,
+): Promise<void> {
+  const ref = refOf(record);
+  await coordinator.api
+    .call('reportInstanceWake', {
+      params: {
+        node: coordinator.nodeId,
+        tenant: ref.tenantId,
+        pool: ref.poolId,
+        instance: ref.instanceId,
+      },
+      body: {
+        trigger: 'connect',
+        port: trigger.port,
+        from: addressOf(trigger.from),
+        source: 'node',
+      },
+    })
+    .catch((error: unknown) =>
+      logger.warn({ key: record.key, err: errorMessage(error) }, 'published wake not reported'),
+    );
+}
+
+/** The wake report names an address; an IPv4-mapped one is given as IPv4. */
+function addressOf(from: string): string {
+  const address = from.startsWith('::ffff:') ? from.slice(7) : from;
+  return address === '' ? '127.0.0.1' : address;
+}

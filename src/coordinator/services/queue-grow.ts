@@ -1,0 +1,71 @@
+import { quotaViolations } from '../../core/quotas.ts';
+import type { Instance, Pool, PoolCounts } from '../../core/model.ts';
+import type { Repos, TenantRecord } from '../../ports/store.ts';
+import type { ServiceDeps } from './context.ts';
+import { createInstances } from './instance-factory.ts';
+import { planPool } from './pool-service.ts';
+import { usageOf } from './tenant-service.ts';
+
+const ACTOR = 'system:queue-wake';
+
+export type QueueGrowth =
+  | { kind: 'grown'; counts: PoolCounts; created: Instance[]; changed: Instance[] }
+  /** The tenant's quotas leave no room: nothing written. */
+  | { kind: 'refused'; violations: string[] };
+
+const isLive = (i: Instance) => i.status !== 'destroyed' && i.desiredStatus !== 'destroyed';
+
+/**
+ * Adds `add` workers to a queue-driven pool's running count, inside the caller's transaction
+ * and under its tenant lock, as `mvm pool scale` would: the materializer reuses stopped
+ * workers first, then new ones are created (and placed by the caller's scheduling pass). The
+ * tenant's quotas are checked first; over them nothing is written. Audited as
+ * `pool.queue-grow`.
+ */
+export async function growQueuePool(
+  repos: Repos,
+  deps: ServiceDeps,
+  tenant: TenantRecord,
+  pool: Pool,
+  add: number,
+): Promise<QueueGrowth> {
+  const ref = { tenantId: pool.tenantId, poolId: pool.id };
+  const instances = (await repos.instances.list(ref)).filter(isLive);
+  const counts = { ...pool.counts, running: pool.counts.running + add };
+  const now = deps.clock.now();
+  const plan = planPool(pool, instances, now, counts);
+  const desired = new Map(plan.assignments.map((a) => [a.id, a.desiredStatus]));
+  const usage = await usageOf(repos, tenant.id, {
+    desiredOf: (i) => (i.poolId === pool.id ? desired.get(i.id) : undefined),
+    added: plan.create.map((desiredStatus) => ({ poolId: pool.id, desiredStatus })),
+  });
+  const violations = quotaViolations(tenant.quotas, usage);
+  if (violations.length > 0) return { kind: 'refused', violations };
+  const at = now.toISOString();
+  const updated = await repos.pools.update(ref.tenantId, ref.poolId, { counts }, pool.version, at);
+  const changed: Instance[] = [];
+  for (const assignment of plan.assignments) {
+    const current = instances.find((i) => i.id === assignment.id);
+    if (!current) continue;
+    const key = { ...ref, instanceId: current.id };
+    changed.push(
+      await repos.instances.setDesired(key, assignment.desiredStatus, current.version, at),
+    );
+  }
+  const ids = instances.map((i) => i.id);
+  const created = await createInstances(repos, deps, tenant, updated, plan.create, ids);
+  await repos.audit.append({
+    tenantId: ref.tenantId,
+    at,
+    actor: ACTOR,
+    action: 'pool.queue-grow',
+    target: `${ref.tenantId}/${ref.poolId}`,
+    detail: {
+      from: pool.counts,
+      to: counts,
+      created: created.map((i) => i.id),
+      changed: changed.map((i) => i.id),
+    },
+  });
+  return { kind: 'grown', counts, created, changed };
+}

@@ -1,0 +1,74 @@
+import { ApiError, post } from './api.mjs';
+
+/** Binary messages carry one channel byte first (docs/exec.md). */
+const CHANNELS = { 1: 'stdout', 2: 'stderr' };
+
+/**
+ * A session on an instance's exec or logs WebSocket. A browser's WebSocket cannot carry the
+ * Authorization header, so the page first mints a single-use ticket over the API (with the
+ * token, in a header as always) and opens the socket with `?ticket=`; the ticket lasts 30 s,
+ * opens this one session and is spent by it. Output is decoded per channel and handed to
+ * `onOutput`; credit for it is granted back as it is shown, so the node sends no more than a
+ * window ahead of the page.
+ *
+ * Resolves `done` with `{ exit }` (the command's status), `{ error }` (the coordinator's or
+ * node's refusal) or `{ closed }` (the socket ended without either).
+ */
+export async function openSession(instancePath, kind, start, { onOutput, onStarted, onOpen } = {}) {
+  const ticket = await post(`${instancePath}/tickets`, { session: kind });
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const url = `${scheme}//${location.host}${ticket.path}?ticket=${encodeURIComponent(ticket.ticket)}`;
+  const ws = new WebSocket(url);
+  ws.binaryType = 'arraybuffer';
+  const decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
+  const send = (message) => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+  };
+  let settled = false;
+  const done = new Promise((resolve) => {
+    const settle = (outcome) => {
+      if (settled) return;
+      settled = true;
+      resolve(outcome);
+    };
+    ws.addEventListener('open', () => {
+      send({ type: 'start', session: start });
+      onOpen?.();
+    });
+    ws.addEventListener('message', (event) => {
+      if (typeof event.data === 'string') {
+        const message = JSON.parse(event.data);
+        if (message.type === 'started') onStarted?.(message);
+        else if (message.type === 'exit') settle({ exit: message });
+        else if (message.type === 'error') settle({ error: message.error });
+        return;
+      }
+      const bytes = new Uint8Array(event.data);
+      const channel = CHANNELS[bytes[0]];
+      if (channel === undefined || bytes.length < 2) return;
+      onOutput?.(channel, decoders[channel].decode(bytes.subarray(1), { stream: true }));
+      send({ type: 'credit', bytes: bytes.length - 1 });
+    });
+    ws.addEventListener('close', (event) =>
+      settle({ closed: { code: event.code, reason: event.reason } }),
+    );
+  });
+  return {
+    done,
+    /** Sends a signal to the command (exec sessions). */
+    signal: (name) => send({ type: 'signal', signal: name }),
+    close: () => ws.close(1000),
+  };
+}
+
+/** What to say about a session that could not start or ended without an exit. */
+export function sessionProblem(outcome, error) {
+  if (error instanceof ApiError) return error.message;
+  if (error !== undefined) return String(error?.message ?? error);
+  if (outcome?.error) return outcome.error.message;
+  if (outcome?.closed) {
+    const { code, reason } = outcome.closed;
+    return `the session ended (socket closed ${code}${reason ? `: ${reason}` : ''})`;
+  }
+  return undefined;
+}

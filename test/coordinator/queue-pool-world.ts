@@ -1,0 +1,118 @@
+import { createCoordinatorApp } from '../../src/coordinator/app.ts';
+import type { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts';
+import type { Principal } from '../../src/coordinator/principal.ts';
+import type { Services } from '../../src/coordinator/services/index.ts';
+import { submitJobSchema } from '../../src/contract/jobs.ts';
+import type { Instance } from '../../src/core/model.ts';
+import type { Clock } from '../../src/ports/clock.ts';
+import type { Store } from '../../src/ports/store.ts';
+import { node } from '../db/fixtures.ts';
+import { callsModule } from '../executor/job-modules.ts';
+
+/** A queue-driven worker pool `acme/ci` in an in-process coordinator, for the queue tests. */
+export const admin: Principal = { kind: 'admin', tokenName: 'test' };
+export const T0 = Date.parse('2026-03-01T09:00:00.000Z');
+export const iso = (secs: number) => new Date(T0 + secs * 1000).toISOString();
+export const ref = { tenantId: 'acme', poolId: 'ci' };
+export const keyOf = (i: Instance) => ({
+  tenantId: i.tenantId,
+  poolId: i.poolId,
+  instanceId: i.id,
+});
+
+export function manualClock(): Clock & { set(secs: number): void } {
+  let now = T0;
+  return {
+    now: () => new Date(now),
+    sleep: async () => {},
+    set: (secs) => {
+      now = T0 + secs * 1000;
+    },
+  };
+}
+
+/** Services opened by `coordinator`; `closeCoordinators` (in afterEach) stops their timers. */
+const opened: Services[] = [];
+export async function closeCoordinators(): Promise<void> {
+  for (const services of opened.splice(0)) {
+    services.jobs.close();
+    await services.rechecks.close();
+  }
+}
+
+export function coordinator(store: Store, clock: Clock, notifier?: ChangeNotifier): Services {
+  let n = 0;
+  const { services } = createCoordinatorApp({
+    store,
+    clock,
+    clusterCidr: '10.240.0.0/12',
+    version: 'test',
+    randomSuffix: () => `i${(n += 1)}`,
+    ...(notifier ? { notifier } : {}),
+  });
+  opened.push(services);
+  return services;
+}
+
+/**
+ * A queue-driven worker pool (min 0, max `max`): idle 30 s to warm, 90 s to sleep; `workers`
+ * workers placed on node-1 and running.
+ */
+export async function setup(
+  services: Services,
+  store: Store,
+  options: { workers?: number; max?: number } = {},
+): Promise<void> {
+  await store.nodes.upsert(node('node-1'));
+  await services.tenants.create(admin, { id: 'acme' });
+  await services.pools.create(admin, 'acme', {
+    id: 'ci',
+    role: 'worker',
+    vcpus: 1,
+    memMib: 256,
+    dataDiskMib: 64,
+    pinned: false,
+    critical: false,
+    minRunningSecs: 0,
+    minWarmSecs: 0,
+    idleWarmAfterSecs: 30,
+    idleSleepAfterSecs: 90,
+    servicePorts: [],
+  });
+  await services.pools.scale(admin, 'acme', 'ci', { running: options.workers ?? 2 });
+  await services.queueWake.setScale(admin, 'acme', 'ci', { min: 0, max: options.max ?? 2 });
+  await placeAll(services, store);
+}
+
+/** Places every new worker on node-1 (if the scheduler did not) and has it report running. */
+export async function placeAll(services: Services, store: Store): Promise<void> {
+  for (const created of await store.instances.list(ref)) {
+    if (created.status !== 'created') continue;
+    const placed =
+      created.nodeId === 'node-1'
+        ? created
+        : await store.instances.update(
+            keyOf(created),
+            { nodeId: 'node-1' },
+            created.version,
+            created.updatedAt,
+          );
+    await services.instances.report('node-1', keyOf(placed), { status: 'running' });
+  }
+}
+
+/** The node carries out what the coordinator asks. */
+export async function nodeSettles(services: Services, store: Store): Promise<Instance[]> {
+  const out: Instance[] = [];
+  for (const now of await store.instances.list(ref)) {
+    const status = now.desiredStatus === 'destroyed' ? 'stopped' : now.desiredStatus;
+    out.push(await services.instances.report('node-1', keyOf(now), { status }));
+  }
+  return out.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+export async function submit(services: Services): Promise<string> {
+  const wasm = Buffer.from(callsModule([])).toString('base64');
+  const request = submitJobSchema.parse({ pool: 'ci', wasm });
+  return (await services.jobs.submit(admin, 'acme', request)).job.id;
+}
