@@ -9,7 +9,10 @@ const amount = intIn(0, MAX_INT32);
 /** What a node's agent says it uses now (model.ts NodeUsage). */
 export const nodeUsageSchema = z.strictObject({
   vcpus: amount,
+  /** The sizes of its running and warm instances. */
   memMib: amount,
+  /** What those hold: each VMM's resident memory, bounded by its size (core/held-memory.ts). */
+  heldMemMib: amount.optional(),
   instances: z.partialRecord(instanceStatusSchema, amount),
   diskFreeMib: amount,
   /** The node traps connections to its warm and sleeping instances and wakes them. */

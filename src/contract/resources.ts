@@ -126,7 +126,10 @@ export const nodeSchema = z.object({
   usage: z
     .object({
       vcpus: z.number().int(),
+      /** The sizes of its running and warm instances. */
       memMib: z.number().int(),
+      /** What those hold by its agent's last measure (core/held-memory.ts). */
+      heldMemMib: z.number().int().optional(),
       instances: z.record(z.string(), z.number().int()),
       diskFreeMib: z.number().int(),
     })

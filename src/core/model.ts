@@ -163,7 +163,13 @@ export interface FleetNode {
 /** A node's own account of what it runs, sent with every heartbeat. */
 export interface NodeUsage {
   vcpus: number;
+  /** The sizes of its running and warm instances (what they may hold). */
   memMib: number;
+  /**
+   * What its running and warm instances hold (core/held-memory.ts: each VMM's resident memory,
+   * bounded by the instance's size); absent from agents that do not measure it.
+   */
+  heldMemMib?: number;
   /** Instances by observed status on the node. */
   instances: Partial<Record<InstanceStatus, number>>;
   /** Free disk under the agent's data directory, MiB. */

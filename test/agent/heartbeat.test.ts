@@ -48,6 +48,26 @@ describe('nodeUsage', () => {
   });
 });
 
+describe('nodeUsage with measured VMMs', () => {
+  it('says what running and warm VMs hold: resident memory bounded by size, size when unsampled', () => {
+    const records = [
+      record('a', 'running', 1),
+      record('b', 'warm', 2),
+      record('c', 'sleeping', null),
+      record('d', 'running', 3),
+    ];
+    const rss = new Map([
+      ['mvm-acme-web-a', 60 * 1024],
+      ['mvm-acme-web-b', 900 * 1024],
+      ['mvm-acme-web-c', 10 * 1024],
+    ]);
+    const usage = nodeUsage(records, 900, (key) => rss.get(key));
+    expect(usage.memMib).toBe(1536);
+    // a holds 60, b its size (512) at most, d was not sampled (its size), c sleeps.
+    expect(usage.heldMemMib).toBe(60 + 512 + 512);
+  });
+});
+
 describe('heartbeatBody', () => {
   it("declares the configured vCPUs (an overcommit) with the host's own memory and disk", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mvm-hb-'));

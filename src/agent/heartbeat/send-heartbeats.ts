@@ -65,7 +65,7 @@ export async function heartbeatBody(options: HeartbeatOptions): Promise<Heartbea
       ...(options.vcpus !== undefined ? { vcpus: options.vcpus } : {}),
     },
     usage: {
-      ...nodeUsage(records, measured.diskFreeMib),
+      ...nodeUsage(records, measured.diskFreeMib, heldRss(options.tracker)),
       ...(options.wakeOnConnect === true ? { wakeOnConnect: true } : {}),
     },
     ...(options.underlayIp !== undefined ? { underlayIp: options.underlayIp } : {}),
@@ -75,6 +75,13 @@ export async function heartbeatBody(options: HeartbeatOptions): Promise<Heartbea
     })),
     ...(disk ? { disk: disk.report } : {}),
   };
+}
+
+/** Each VMM's last sampled resident memory, when the agent tracks its VMs. */
+function heldRss(
+  tracker: ActivityTracker | undefined,
+): ((key: string) => number | undefined) | undefined {
+  return tracker ? (key) => tracker.usageOf(key).rssKib : undefined;
 }
 
 /** A disk that cannot be read leaves it out of this heartbeat; the others still go. */

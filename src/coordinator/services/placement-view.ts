@@ -1,3 +1,4 @@
+import { committedMemMib } from '../../core/held-memory.ts';
 import type { FleetNode, Instance, Pool } from '../../core/model.ts';
 import type { PlacementNode } from '../../core/placement.ts';
 import type { NodeAllocation, Repos } from '../../ports/store.ts';
@@ -18,7 +19,11 @@ export interface PlacementView {
   sizing(i: Pick<Instance, 'tenantId' | 'poolId'>): Sizing;
 }
 
-/** Each ready node's capacity, held resources and per-pool counts, from its allocation rows. */
+/**
+ * Each ready node's capacity, held resources and per-pool counts, from its allocation rows.
+ * Memory counts what the node's running and warm instances hold, by its last heartbeat
+ * (core/held-memory.ts); vCPUs count by size.
+ */
 export function placementNodesOf(
   nodes: readonly FleetNode[],
   allocations: readonly NodeAllocation[],
@@ -44,6 +49,10 @@ export function placementNodesOf(
     node.poolCounts[pool] = (node.poolCounts[pool] ?? 0) + a.instances;
     node.usedVcpus += a.holding * sizing(a).vcpus;
     node.usedMemMib += a.holding * sizing(a).memMib;
+  }
+  for (const n of nodes) {
+    const node = byId.get(n.id);
+    if (node) node.usedMemMib = committedMemMib(node.usedMemMib, n.usage);
   }
   return [...byId.values()];
 }

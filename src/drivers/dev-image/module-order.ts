@@ -6,7 +6,8 @@
 /**
  * What a microvm guest needs: virtio-mmio transport, disks, network, the serial channel
  * (QEMU), the vsock transport (Firecracker), ext4, and overlayfs (the root: an image that lacks
- * mvm's mount points gets them on a tmpfs layer over it, the image itself untouched).
+ * mvm's mount points gets them on a tmpfs layer over it, the image itself untouched), and the
+ * balloon that hands free guest pages back to the host (drivers/qemu/qemu-balloon.ts).
  */
 export const MICROVM_MODULES = [
   'virtio_mmio',
@@ -16,6 +17,7 @@ export const MICROVM_MODULES = [
   'vmw_vsock_virtio_transport',
   'ext4',
   'overlay',
+  'virtio_balloon',
 ] as const;
 
 /** ext4/jbd2 checksum with crc32c through the crypto API; modprobe's softdep loads it first. */

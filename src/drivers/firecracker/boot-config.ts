@@ -6,6 +6,7 @@ import { stageFile } from './jail-files.ts';
 import type { ApiRequest, ApiShapes } from './requests.ts';
 import {
   actionRequest,
+  balloonRequest,
   bootSourceRequest,
   driveRequest,
   machineConfigRequest,
@@ -62,7 +63,12 @@ export interface BootInput {
   guestCid: number;
   trackDirtyPages: boolean;
   shapes: ApiShapes;
+  /** Add the balloon device (requests.ts balloonRequest); default on. */
+  balloon?: boolean;
 }
+
+/** Guest memory statistics every 5 s: cheap, and what `GET /balloon/statistics` answers. */
+const BALLOON_STATS_INTERVAL_S = 5;
 
 /** Every pre-boot request, in the order Firecracker needs them, ending with InstanceStart. */
 export function bootRequests(input: BootInput): ApiRequest[] {
@@ -83,6 +89,9 @@ export function bootRequests(input: BootInput): ApiRequest[] {
     ...files.drives.map((d) => driveRequest({ id: d.id, path: d.file.vmm, readOnly: d.readOnly })),
     ...spec.nets.map((n) => networkInterfaceRequest({ id: n.id, tap: n.tap, mac: n.mac })),
     vsockRequest({ guestCid: input.guestCid, udsPath: input.vsockUds }, shapes),
+    ...(input.balloon === false
+      ? []
+      : [balloonRequest({ statsPollingIntervalS: BALLOON_STATS_INTERVAL_S }, shapes)]),
     actionRequest('InstanceStart'),
   ];
 }

@@ -25,6 +25,12 @@ export interface ApiShapes {
   networkOverrides: boolean;
   /** Snapshot load can move the vsock UDS (`vsock_override`, in the 1.16 spec). */
   vsockOverride: boolean;
+  /**
+   * The balloon takes `free_page_reporting` (in the 1.16 spec; 1.0 knows only `amount_mib`,
+   * `deflate_on_oom` and `stats_polling_interval_s`). Gated at 1.14, the release the driver
+   * treats as the first with it; older releases get the balloon without reporting.
+   */
+  balloonFreePageReporting: boolean;
 }
 
 export function apiShapesFor(version: FirecrackerVersion): ApiShapes {
@@ -36,6 +42,7 @@ export function apiShapesFor(version: FirecrackerVersion): ApiShapes {
     networkOverrides: versionAtLeast(version, 1, 13),
     // Conservative: only used when the restore really needs a new path, and known in 1.16.
     vsockOverride: versionAtLeast(version, 1, 15),
+    balloonFreePageReporting: versionAtLeast(version, 1, 14),
   };
 }
 
@@ -127,6 +134,27 @@ export function vsockRequest(input: VsockInput, shapes: ApiShapes): ApiRequest {
   const body: Record<string, unknown> = { guest_cid: input.guestCid, uds_path: input.udsPath };
   if (shapes.vsockId) body.vsock_id = 'vsock0';
   return { method: 'PUT', path: '/vsock', body };
+}
+
+export interface BalloonInput {
+  /** How often the guest's memory statistics refresh (`GET /balloon/statistics`); 0: never. */
+  statsPollingIntervalS: number;
+}
+
+/**
+ * The balloon device, configured before boot (from 1.0). It is never inflated (`amount_mib`
+ * 0): like the QEMU driver's, it is there so a guest can hand back memory it does not use
+ * (free-page reporting, where the release has it), and `deflate_on_oom` so an operator's
+ * inflation never OOM-kills a guest. A snapshot carries the device, so a restore needs no request.
+ */
+export function balloonRequest(input: BalloonInput, shapes: ApiShapes): ApiRequest {
+  const body: Record<string, unknown> = {
+    amount_mib: 0,
+    deflate_on_oom: true,
+    stats_polling_interval_s: input.statsPollingIntervalS,
+  };
+  if (shapes.balloonFreePageReporting) body.free_page_reporting = true;
+  return { method: 'PUT', path: '/balloon', body };
 }
 
 export type LogLevel = 'Error' | 'Warning' | 'Info' | 'Debug';

@@ -9,6 +9,7 @@ import type { VmSpec } from '../../ports/vmm.ts';
 import { confineArgs } from './qemu-confine.ts';
 import type { LaunchConfinement } from './qemu-confine.ts';
 import type { FdLayout } from './qemu-fds.ts';
+import { balloonArgs, withReportingOrder } from './qemu-balloon.ts';
 import { TCG_TB_SIZE_MIB } from './qemu-memory.ts';
 
 export type Accel = 'kvm' | 'tcg';
@@ -40,6 +41,13 @@ export interface QemuLaunch {
   paused?: boolean;
   /** Wait for a migration stream given later through QMP `migrate-incoming`. */
   incoming?: boolean;
+  /**
+   * A virtio-balloon with free-page reporting (see qemu-balloon.ts). A restore must match the
+   * snapshot's device list, so it comes from the snapshot's metadata there.
+   */
+  balloon?: boolean;
+  /** TCG translation cache in MiB (default TCG_TB_SIZE_MIB); ignored under KVM. */
+  tcgTbSizeMib?: number;
 }
 
 /** Kept short: unix socket paths are limited to 107 bytes. */
@@ -61,7 +69,7 @@ export function qemuArgs(launch: QemuLaunch): string[] {
   return [
     ...['-name', `${opt(spec.key)},debug-threads=on`],
     ...['-M', 'microvm,acpi=on'],
-    ...accelArgs(launch.accel),
+    ...accelArgs(launch.accel, launch.tcgTbSizeMib ?? TCG_TB_SIZE_MIB),
     ...['-m', String(spec.memMib), '-smp', String(spec.vcpus)],
     ...['-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot'],
     ...['-chardev', `file,id=console,path=${opt(paths.consoleLog)},append=on`],
@@ -72,16 +80,26 @@ export function qemuArgs(launch: QemuLaunch): string[] {
     ...spec.drives.flatMap((drive, index) => driveArgs(drive, launch.fds.driveSets[index])),
     ...spec.nets.flatMap(netArgs),
     ...agentChannelArgs(paths.agentSocket),
+    ...(launch.balloon ? balloonArgs() : []),
     ...(launch.paused ? ['-S'] : []),
     ...(launch.incoming ? ['-incoming', 'defer'] : []),
     ...(launch.confine ? confineArgs(launch.confine) : []),
   ];
 }
 
-/** Kernel parameters: the spec's, plus the TSC frequency under TCG unless already given. */
-export function guestCmdline(cmdline: string, accel: Accel, tscKhz: number | undefined): string {
+/**
+ * Kernel parameters: the spec's, plus the TSC frequency under TCG unless already given, plus
+ * the free-page-reporting order with a balloon (qemu-balloon.ts) unless already given.
+ */
+export function guestCmdline(
+  cmdline: string,
+  accel: Accel,
+  tscKhz: number | undefined,
+  balloon = false,
+): string {
   const needsTsc = accel === 'tcg' && tscKhz !== undefined && !/\btsc_early_khz=/.test(cmdline);
-  return needsTsc ? `${cmdline} tsc_early_khz=${Math.round(tscKhz)}`.trim() : cmdline;
+  const withTsc = needsTsc ? `${cmdline} tsc_early_khz=${Math.round(tscKhz)}`.trim() : cmdline;
+  return balloon ? withReportingOrder(withTsc) : withTsc;
 }
 
 /** `cpu MHz` from /proc/cpuinfo, as kHz; undefined when the line is missing. */
@@ -91,12 +109,12 @@ export function tscKhzFromCpuinfo(cpuinfo: string): number | undefined {
   return Number.isFinite(mhz) && mhz > 0 ? Math.round(mhz * 1000) : undefined;
 }
 
-function accelArgs(accel: Accel): string[] {
+function accelArgs(accel: Accel, tbSizeMib: number): string[] {
   // -cpu host needs arch-capabilities masked on some hosts (QEMU aborts setting MSR 0x10a).
   return accel === 'kvm'
     ? ['-accel', 'kvm', '-cpu', 'host,-arch-capabilities']
     : // A bounded translation cache (QEMU's default grows to 1 GiB): see qemu-memory.ts.
-      ['-accel', `tcg,tb-size=${TCG_TB_SIZE_MIB}`, '-cpu', 'max'];
+      ['-accel', `tcg,tb-size=${tbSizeMib}`, '-cpu', 'max'];
 }
 
 function bootArgs(launch: QemuLaunch): string[] {
@@ -104,7 +122,7 @@ function bootArgs(launch: QemuLaunch): string[] {
   return [
     ...['-kernel', spec.kernelPath],
     ...(spec.initrdPath ? ['-initrd', spec.initrdPath] : []),
-    ...['-append', guestCmdline(spec.cmdline, launch.accel, launch.tscKhz)],
+    ...['-append', guestCmdline(spec.cmdline, launch.accel, launch.tscKhz, launch.balloon)],
   ];
 }
 

@@ -25,7 +25,10 @@ import type { SnapshotMeta } from './qemu-snapshot.ts';
 
 const MAX_UNIX_PATH = 107;
 
-export interface QemuLaunchHow extends Pick<QemuLaunch, 'accel' | 'tscKhz'> {
+export interface QemuLaunchHow extends Pick<
+  QemuLaunch,
+  'accel' | 'tscKhz' | 'balloon' | 'tcgTbSizeMib'
+> {
   /** Restore: the state file QEMU inherits and reads with `migrate-incoming fd:N`. */
   incomingState?: string;
 }
@@ -181,6 +184,8 @@ function launchMeta(spec: VmSpec, how: QemuLaunchHow): SnapshotMeta {
     ...(how.tscKhz === undefined ? {} : { tscKhz: how.tscKhz }),
     memMib: spec.memMib,
     vcpus: spec.vcpus,
+    // Recorded either way: a restore launches exactly the devices the VM was saved with.
+    balloon: how.balloon === true,
   };
 }
 

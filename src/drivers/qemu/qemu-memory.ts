@@ -33,6 +33,6 @@ export const TCG_TB_SIZE_MIB = 64;
 /** QEMU's own anonymous memory beyond guest RAM and the translation cache (~16 MiB measured), with headroom. */
 export const MEASURED_BASE_OVERHEAD_MIB = 48;
 
-export function qemuMemOverheadMib(accel: Accel): number {
-  return MEASURED_BASE_OVERHEAD_MIB + (accel === 'tcg' ? TCG_TB_SIZE_MIB : 0);
+export function qemuMemOverheadMib(accel: Accel, tbSizeMib = TCG_TB_SIZE_MIB): number {
+  return MEASURED_BASE_OVERHEAD_MIB + (accel === 'tcg' ? tbSizeMib : 0);
 }

@@ -31,6 +31,11 @@ export interface SnapshotMeta {
   tscKhz?: number;
   memMib: number;
   vcpus: number;
+  /**
+   * The VM has the free-page-reporting balloon (qemu-balloon.ts). Absent in snapshots taken
+   * before the driver had it: those restore without one, as they were saved.
+   */
+  balloon?: boolean;
 }
 
 /** How long a migration stream may take, measured on the driver's clock. */

@@ -45,6 +45,16 @@ export interface QemuVmmOptions {
   timeouts?: Partial<QemuTimeouts>;
   /** -sandbox, -runas, -chroot (see qemu-confine.ts); default none. */
   confinement?: QemuConfinement;
+  /**
+   * Boot VMs with the free-page-reporting balloon (qemu-balloon.ts); default on. A restore
+   * follows the snapshot's own record instead, so older snapshots still restore.
+   */
+  balloon?: boolean;
+  /**
+   * The TCG translation cache, MiB (default TCG_TB_SIZE_MIB, qemu-memory.ts): smaller holds
+   * less host memory per VM and retranslates more. Counted in the cgroup overhead figure.
+   */
+  tcgTbSizeMib?: number;
 }
 
 export interface QemuTimeouts {
@@ -91,7 +101,7 @@ export class QemuVmm implements Vmm {
       diffSnapshots: false,
       jailer: false,
       confined: this.confinement.seccomp && this.confinement.dropPrivileges,
-      memOverheadMib: qemuMemOverheadMib(this.options.accel),
+      memOverheadMib: qemuMemOverheadMib(this.options.accel, this.options.tcgTbSizeMib),
       guestChannel: 'virtio-serial',
       accel: this.options.accel,
     });
@@ -99,10 +109,19 @@ export class QemuVmm implements Vmm {
 
   async start(spec: VmSpec): Promise<VmHandle> {
     const tscKhz = this.options.accel === 'tcg' ? await this.hostTscKhz() : undefined;
-    const { vm } = await this.launch(spec, { accel: this.options.accel, tscKhz });
+    const balloon = this.options.balloon ?? true;
+    const { vm } = await this.launch(spec, {
+      accel: this.options.accel,
+      tscKhz,
+      balloon,
+      ...this.tbSize(),
+    });
     await this.execute(vm, 'cont');
     await this.expectStatus(vm, 'running');
-    this.log.info({ key: spec.key, pid: vm.pid, accel: this.options.accel }, 'qemu started');
+    this.log.info(
+      { key: spec.key, pid: vm.pid, accel: this.options.accel, balloon },
+      'qemu started',
+    );
     return vm;
   }
 
@@ -154,6 +173,8 @@ export class QemuVmm implements Vmm {
     const { vm, incomingFd = -1 } = await this.launch(spec, {
       accel: meta.accel,
       tscKhz: meta.tscKhz,
+      balloon: meta.balloon === true,
+      ...this.tbSize(),
       incomingState: snapshotStateFile(snapshot.dir),
     });
     try {
@@ -195,6 +216,11 @@ export class QemuVmm implements Vmm {
       );
       return null;
     }
+  }
+
+  private tbSize(): Pick<QemuLaunchHow, 'tcgTbSizeMib'> {
+    const mib = this.options.tcgTbSizeMib;
+    return mib === undefined ? {} : { tcgTbSizeMib: mib };
   }
 
   private launch(spec: VmSpec, how: QemuLaunchHow): Promise<LaunchedQemu> {

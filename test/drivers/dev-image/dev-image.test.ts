@@ -71,7 +71,12 @@ describe('dev image', () => {
     for (const name of ['init', 'bin/busybox', 'bin/switch_root', 'dev/console', 'newroot']) {
       expect(names).toContain(name);
     }
-    for (const mod of ['virtio_mmio', 'virtio_blk', 'vmw_vsock_virtio_transport']) {
+    for (const mod of [
+      'virtio_mmio',
+      'virtio_blk',
+      'vmw_vsock_virtio_transport',
+      'virtio_balloon',
+    ]) {
       expect(names.some((n) => n.startsWith('lib/mvm/modules/') && n.endsWith(`-${mod}.ko`))).toBe(
         true,
       );

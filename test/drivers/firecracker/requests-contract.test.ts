@@ -17,6 +17,7 @@ import type { FirecrackerVersion } from '../../../src/drivers/firecracker/firecr
 import {
   actionRequest,
   apiShapesFor,
+  balloonRequest,
   bootSourceRequest,
   driveRequest,
   loggerRequest,
@@ -97,6 +98,8 @@ function everyRequest(shapesVersion: FirecrackerVersion): ApiRequest[] {
     driveRequest({ id: 'mvm-init', path: '/d/mvm-init.ext4', readOnly: true }),
     networkInterfaceRequest({ id: 'eth0', tap: 'mvm-tap0', mac: '06:00:ac:10:00:02' }),
     vsockRequest({ guestCid: 3, udsPath: '/w/vsock.sock' }, shapes),
+    balloonRequest({ statsPollingIntervalS: 5 }, shapes),
+    balloonRequest({ statsPollingIntervalS: 0 }, shapes),
     actionRequest('InstanceStart'),
     actionRequest('SendCtrlAltDel'),
     actionRequest('FlushMetrics'),
@@ -159,6 +162,18 @@ function describeAgainstSpec(spec: SwaggerSpec): void {
         expect(validate(request as ApiRequest)).toEqual([]);
       },
     );
+
+    it('asks for free-page reporting only where the release has it', () => {
+      const at = (v: string) =>
+        balloonRequest({ statsPollingIntervalS: 5 }, apiShapesFor(version(v)));
+      expect(at('1.0.0')).toEqual({
+        method: 'PUT',
+        path: '/balloon',
+        body: { amount_mib: 0, deflate_on_oom: true, stats_polling_interval_s: 5 },
+      });
+      expect(at('1.13.1').body).not.toHaveProperty('free_page_reporting');
+      expect(at('1.16.1').body).toMatchObject({ amount_mib: 0, free_page_reporting: true });
+    });
 
     it('speaks 1.0 field names to a 1.0 VMM', () => {
       const load = snapshotLoadRequest(

@@ -172,3 +172,41 @@ describe('guestCmdline and host TSC', () => {
     expect(opt('a,b,,c')).toBe('a,,b,,,,c');
   });
 });
+
+describe('the free-page-reporting balloon', () => {
+  const spec2 = {
+    key: 'b1',
+    workDir: '/run/mvm/vms/b1',
+    vcpus: 1,
+    memMib: 256,
+    kernelPath: '/img/vmlinux',
+    cmdline: 'console=ttyS0 quiet',
+    drives: [],
+    nets: [],
+  };
+  const paths2 = qemuPaths(spec2.workDir);
+  const fds2 = fdLayout(spec2);
+  it('adds the virtio-mmio balloon and page_reporting_order=0 only when asked', () => {
+    const plain = qemuArgs({ spec: spec2, accel: 'kvm', paths: paths2, fds: fds2 });
+    expect(plain.join(' ')).not.toContain('balloon');
+    expect(plain.join(' ')).not.toContain('page_reporting');
+    const withBalloon = qemuArgs({
+      spec: spec2,
+      accel: 'kvm',
+      paths: paths2,
+      fds: fds2,
+      balloon: true,
+    });
+    expect(withBalloon).toContain(
+      'virtio-balloon-device,id=balloon0,free-page-reporting=on,deflate-on-oom=on',
+    );
+    expect(withBalloon[withBalloon.indexOf('-append') + 1]).toBe(
+      'console=ttyS0 quiet page_reporting.page_reporting_order=0',
+    );
+  });
+  it("keeps an image's own reporting order", () => {
+    expect(
+      guestCmdline('quiet page_reporting.page_reporting_order=3', 'kvm', undefined, true),
+    ).toBe('quiet page_reporting.page_reporting_order=3');
+  });
+});
