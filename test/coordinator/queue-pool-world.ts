@@ -1,58 +1,26 @@
-import { createCoordinatorApp } from '../../src/coordinator/app.ts';
-import type { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts';
-import type { Principal } from '../../src/coordinator/principal.ts';
 import type { Services } from '../../src/coordinator/services/index.ts';
 import { submitJobSchema } from '../../src/contract/jobs.ts';
 import type { Instance } from '../../src/core/model.ts';
-import type { Clock } from '../../src/ports/clock.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { node } from '../db/fixtures.ts';
 import { callsModule } from '../executor/job-modules.ts';
+import {
+  admin,
+  closePolicyCoordinators,
+  instanceKey,
+  manualClock as policyClock,
+  policyCoordinator,
+} from './support/policy-harness.ts';
 
 /** A queue-driven worker pool `acme/ci` in an in-process coordinator, for the queue tests. */
-export const admin: Principal = { kind: 'admin', tokenName: 'test' };
+export { admin };
 export const T0 = Date.parse('2026-03-01T09:00:00.000Z');
 export const iso = (secs: number) => new Date(T0 + secs * 1000).toISOString();
 export const ref = { tenantId: 'acme', poolId: 'ci' };
-export const keyOf = (i: Instance) => ({
-  tenantId: i.tenantId,
-  poolId: i.poolId,
-  instanceId: i.id,
-});
-
-export function manualClock(): Clock & { set(secs: number): void } {
-  let now = T0;
-  return {
-    now: () => new Date(now),
-    sleep: async () => {},
-    set: (secs) => {
-      now = T0 + secs * 1000;
-    },
-  };
-}
-
-/** Services opened by `coordinator`; `closeCoordinators` (in afterEach) stops their timers. */
-const opened: Services[] = [];
-export async function closeCoordinators(): Promise<void> {
-  for (const services of opened.splice(0)) {
-    services.jobs.close();
-    await services.rechecks.close();
-  }
-}
-
-export function coordinator(store: Store, clock: Clock, notifier?: ChangeNotifier): Services {
-  let n = 0;
-  const { services } = createCoordinatorApp({
-    store,
-    clock,
-    clusterCidr: '10.240.0.0/12',
-    version: 'test',
-    randomSuffix: () => `i${(n += 1)}`,
-    ...(notifier ? { notifier } : {}),
-  });
-  opened.push(services);
-  return services;
-}
+export const keyOf = instanceKey;
+export const manualClock = () => policyClock(T0);
+export const closeCoordinators = closePolicyCoordinators;
+export const coordinator = policyCoordinator;
 
 /**
  * A queue-driven worker pool (min 0, max `max`): idle 30 s to warm, 90 s to sleep; `workers`

@@ -9,12 +9,12 @@
  * re-arms the trap and a connection still wakes it. (Another tenant's SYN, and the hold bound,
  * are proven with a fake guest in wake-on-connect.test.ts.)
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { realGuestGate, shortWorkDir } from '../support/qemu-guest.ts';
+import type { AgentNode} from './support/agent-node-process.ts';
+import { startAgentNode } from './support/agent-node-process.ts';
 import { netGate, NetLab } from './support/net-lab.ts';
 
 const netOk = await netGate('wake on connect with QEMU guests');
@@ -28,43 +28,6 @@ if (netOk.failInCi || qemu.failInCi) {
 }
 
 const NODE = join(import.meta.dirname, 'support', 'wake-agent-node.ts');
-
-/** One agent process in the node namespace, asked one command at a time. */
-class AgentNode {
-  private readonly lines: string[] = [];
-  private waiter: ((line: string) => void) | undefined;
-  readonly exited: Promise<void>;
-
-  constructor(readonly child: ChildProcessWithoutNullStreams) {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      if (!/^(ok|err|up) /.test(line)) return;
-      if (this.waiter) this.waiter(line);
-      else this.lines.push(line);
-    });
-    child.stderr.resume();
-    this.exited = new Promise((done) => child.once('exit', () => done()));
-  }
-
-  next(timeoutMs: number): Promise<string> {
-    const queued = this.lines.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the agent node did not answer')), timeoutMs);
-      this.waiter = (line) => {
-        clearTimeout(timer);
-        this.waiter = undefined;
-        resolve(line);
-      };
-    });
-  }
-
-  async ask<T = Record<string, unknown>>(command: string, timeoutMs = 240_000): Promise<T> {
-    this.child.stdin.write(`${command}\n`);
-    const line = await this.next(timeoutMs);
-    if (!line.startsWith('ok ')) throw new Error(`${command}: ${line}`);
-    return JSON.parse(line.slice(3)) as T;
-  }
-}
 
 interface TargetState {
   status: string;
@@ -82,17 +45,13 @@ describe.runIf(netOk.run && qemu.run)('wake on connect with real QEMU guests', (
   let bootId = '';
 
   async function startNode(): Promise<{ armed: boolean }> {
-    const args = ['netns', 'exec', node, process.execPath, '--import', 'tsx', NODE, dataDir];
-    agent = new AgentNode(spawn('ip', args, { stdio: 'pipe' }));
-    const up = await agent.next(120_000);
-    if (!up.startsWith('up ')) throw new Error(`agent node: ${up}`);
-    return JSON.parse(up.slice(3)) as { armed: boolean };
+    const started = await startAgentNode(node, NODE, dataDir);
+    agent = started.node;
+    return started.up as { armed: boolean };
   }
 
   async function killNode(): Promise<void> {
-    if (!agent) return;
-    agent.child.kill('SIGKILL');
-    await agent.exited;
+    await agent?.kill();
     agent = undefined;
   }
 

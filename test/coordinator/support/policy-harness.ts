@@ -1,5 +1,6 @@
 import { afterEach } from 'vitest';
 import { createCoordinatorApp } from '../../../src/coordinator/app.ts';
+import type { ChangeNotifier } from '../../../src/coordinator/desired/change-notifier.ts';
 import type { Principal } from '../../../src/coordinator/principal.ts';
 import type { Services } from '../../../src/coordinator/services/index.ts';
 import type { Instance } from '../../../src/core/model.ts';
@@ -29,12 +30,17 @@ export function manualClock(t0: number): ManualClock {
 }
 
 const opened: Services[] = [];
-afterEach(async () => {
-  for (const services of opened.splice(0)) await services.rechecks.close();
-});
+/** Stops the timers of every coordinator opened here (after each test, or sooner). */
+export async function closePolicyCoordinators(): Promise<void> {
+  for (const services of opened.splice(0)) {
+    services.jobs.close();
+    await services.rechecks.close();
+  }
+}
+afterEach(closePolicyCoordinators);
 
 /** Coordinator services on `store` with instance ids `i1`, `i2`, … in creation order. */
-export function policyCoordinator(store: Store, clock: Clock): Services {
+export function policyCoordinator(store: Store, clock: Clock, notifier?: ChangeNotifier): Services {
   let n = 0;
   const { services } = createCoordinatorApp({
     store,
@@ -42,6 +48,7 @@ export function policyCoordinator(store: Store, clock: Clock): Services {
     clusterCidr: '10.240.0.0/12',
     version: 'test',
     randomSuffix: () => `i${(n += 1)}`,
+    ...(notifier ? { notifier } : {}),
   });
   opened.push(services);
   return services;

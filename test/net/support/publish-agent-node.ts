@@ -14,12 +14,12 @@
  * Every answer carries the target's status, boot id, the proxy's wake count and the hook logs.
  */
 import { request } from 'node:http';
-import { createInterface } from 'node:readline';
 import { startAgent } from '../../../src/agent/start-agent.ts';
 import type { PublishProxy } from '../../../src/agent/publish/publish-proxy.ts';
 import { collect } from '../../support/exec-output.ts';
 import { wakeSpec } from './wake-lab.ts';
 import { quietLogger, testAgentConfig } from '../../agent/agent-harness.ts';
+import { serveCommands, type NodeCommands } from './command-loop.ts';
 
 const dataDir = process.argv[2] ?? '';
 const target = { tenantId: 'acme', poolId: 'web', instanceId: 'target' };
@@ -71,7 +71,7 @@ async function state(): Promise<Record<string, unknown>> {
   };
 }
 
-const commands: Record<string, (arg: string) => Promise<unknown>> = {
+const commands: NodeCommands = {
   async boot() {
     await agent.runtime.put(target, { spec, secrets: { TOKEN: 'one' } });
     await agent.runtime.act(target, 'start');
@@ -121,14 +121,4 @@ const commands: Record<string, (arg: string) => Promise<unknown>> = {
   },
 };
 
-console.log(`up ${JSON.stringify({ publishing: proxy !== undefined })}`);
-createInterface({ input: process.stdin }).on('line', (line) => {
-  const [name = '', arg = ''] = line.split(' ');
-  const command = commands[name];
-  if (!command) return console.log(`err unknown command '${name}'`);
-  command(arg).then(
-    (result) => console.log(`ok ${JSON.stringify(result)}`),
-    (error: unknown) =>
-      console.log(`err ${error instanceof Error ? error.message : String(error)}`),
-  );
-});
+serveCommands({ publishing: proxy !== undefined }, commands);

@@ -15,13 +15,13 @@
  * its recovery re-armed.
  */
 import { readdir } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { instanceDir, snapshotsDir } from '../../../src/agent/runtime/layout.ts';
 import { startAgent } from '../../../src/agent/start-agent.ts';
 import type { WakeService } from '../../../src/agent/wake/wake-service.ts';
 import { collect } from '../../support/exec-output.ts';
 import { WAKE_TARGET_IP, wakeSpec } from './wake-lab.ts';
 import { quietLogger, testAgentConfig } from '../../agent/agent-harness.ts';
+import { serveCommands, type NodeCommands } from './command-loop.ts';
 
 const dataDir = process.argv[2] ?? '';
 const TARGET = WAKE_TARGET_IP;
@@ -58,7 +58,7 @@ async function state(): Promise<Record<string, unknown>> {
   };
 }
 
-const commands: Record<string, (arg: string) => Promise<unknown>> = {
+const commands: NodeCommands = {
   async boot() {
     await agent.runtime.put(target, { spec: spec(2, { servicePorts: [8080] }) });
     await agent.runtime.put(client, { spec: spec(3) });
@@ -107,14 +107,4 @@ const commands: Record<string, (arg: string) => Promise<unknown>> = {
   },
 };
 
-console.log(`up ${JSON.stringify({ recovery: agent.recovery, armed: wake !== undefined })}`);
-createInterface({ input: process.stdin }).on('line', (line) => {
-  const [name = '', arg = ''] = line.split(' ');
-  const command = commands[name];
-  if (!command) return console.log(`err unknown command '${name}'`);
-  command(arg).then(
-    (result) => console.log(`ok ${JSON.stringify(result)}`),
-    (error: unknown) =>
-      console.log(`err ${error instanceof Error ? error.message : String(error)}`),
-  );
-});
+serveCommands({ recovery: agent.recovery, armed: wake !== undefined }, commands);

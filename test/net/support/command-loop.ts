@@ -1,0 +1,21 @@
+/**
+ * The node side of agent-node-process.ts: says `up <json>`, then answers each command line
+ * (`name arg`) on stdin with `ok <json>` or `err <message>`.
+ */
+import { createInterface } from 'node:readline';
+
+export type NodeCommands = Record<string, (arg: string) => Promise<unknown>>;
+
+export function serveCommands(up: unknown, commands: NodeCommands): void {
+  console.log(`up ${JSON.stringify(up)}`);
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    const [name = '', arg = ''] = line.split(' ');
+    const command = commands[name];
+    if (!command) return console.log(`err unknown command '${name}'`);
+    command(arg).then(
+      (result) => console.log(`ok ${JSON.stringify(result)}`),
+      (error: unknown) =>
+        console.log(`err ${error instanceof Error ? error.message : String(error)}`),
+    );
+  });
+}
