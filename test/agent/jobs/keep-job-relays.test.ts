@@ -113,6 +113,17 @@ await describeEachDatabase('host agent job relays', ({ store }) => {
     abort.abort();
     await coordinator.close();
   });
+  /** The node's relays over `guests`, looking every 200 ms, with a 3 s executor lease. */
+  const relaysFor = (guests: LocalGuests) =>
+    keepJobRelays({
+      api: createApiClient({ baseUrl: coordinator.url, token: ADMIN }),
+      nodeId: 'node-1',
+      runtime: guests,
+      logger: silentLogger,
+      signal: abort.signal,
+      everyMs: 200,
+      leaseMs: 3000,
+    });
 
   it('runs an executor per running worker only, and stops it when the worker leaves running', async () => {
     const guests = new LocalGuests();
@@ -122,15 +133,7 @@ await describeEachDatabase('host agent job relays', ({ store }) => {
       guests.vm('workers-2', 'worker', 'sleeping'),
       guests.vm('plain-1', 'worker', 'running'),
     ];
-    const relays = keepJobRelays({
-      api: createApiClient({ baseUrl: coordinator.url, token: ADMIN }),
-      nodeId: 'node-1',
-      runtime: guests,
-      logger: silentLogger,
-      signal: abort.signal,
-      everyMs: 200,
-      leaseMs: 3000,
-    });
+    const relays = relaysFor(guests);
     const id = await coordinator.submit(counterWasm, 'workers', { input: '{"key":"relayed"}' });
     const job = await until(
       'the job to succeed',
@@ -166,15 +169,7 @@ await describeEachDatabase('host agent job relays', ({ store }) => {
   it('stops the executor before its worker is lowered, and keeps it away until it left running', async () => {
     const guests = new LocalGuests();
     guests.vms = [guests.vm('workers-1', 'worker', 'running')];
-    const relays = keepJobRelays({
-      api: createApiClient({ baseUrl: coordinator.url, token: ADMIN }),
-      nodeId: 'node-1',
-      runtime: guests,
-      logger: silentLogger,
-      signal: abort.signal,
-      everyMs: 200,
-      leaseMs: 3000,
-    });
+    const relays = relaysFor(guests);
     await until('an executor', () => guests.execs.length === 1 || undefined, 30_000);
     const [hook] = guests.hooks;
     if (!hook) throw new Error('keepJobRelays registered no lowering hook');
