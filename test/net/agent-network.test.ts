@@ -14,7 +14,6 @@ import type { AgentHandle } from '../../src/agent/start-agent.ts';
 import { macFor } from '../../src/core/addresses.ts';
 import { bridgeName, tapName } from '../../src/core/naming.ts';
 import { verifyNetwork } from '../../src/core/net-invariants.ts';
-import type { LocalSpecInput } from '../../src/contract/agent-api.ts';
 import { LinuxNetworkDriver } from '../../src/drivers/linux-net/linux-network-driver.ts';
 import { NetnsProcessRunner } from '../../src/drivers/process/netns-process-runner.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
@@ -24,6 +23,7 @@ import type { ObservedNetwork } from '../../src/ports/network.ts';
 import { agentDataDir, quietLogger, testAgentConfig } from '../agent/agent-harness.ts';
 import { realGuestGate } from '../support/qemu-guest.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
+import { tenantWorker } from './support/tenant-spec.ts';
 
 const netOk = await netGate('agent tenant networking');
 const qemu = await realGuestGate('agent tenant networking');
@@ -36,21 +36,7 @@ if (netOk.failInCi || qemu.failInCi) {
 }
 
 const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
-const tenant = (netId: number) => ({
-  netId,
-  subnet: `10.240.${netId}.0/24`,
-  gateway: `10.240.${netId}.1`,
-});
-const spec = (netId: number, octet: number): LocalSpecInput => ({
-  role: 'worker',
-  vcpus: 1,
-  memMib: 256,
-  dataDiskMib: 16,
-  ip: `10.240.${netId}.${octet}`,
-  gateway: `10.240.${netId}.1`,
-  mac: macFor(netId, octet),
-  tenant: tenant(netId),
-});
+const spec = tenantWorker;
 const vm = { tenantId: 'acme', poolId: 'web', instanceId: 'vm1' };
 /** Tenant 6's instance is never booted: a veth in a guest namespace stands in for it. */
 const other = { tenantId: 'zeta', poolId: 'web', instanceId: 'vm2' };

@@ -22,6 +22,7 @@ import { agentDataDir, quietLogger, testAgentConfig } from '../agent/agent-harne
 import { execText } from '../support/exec-output.ts';
 import { realGuestGate } from '../support/qemu-guest.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
+import { tenantWorker } from './support/tenant-spec.ts';
 
 const netOk = await netGate('clones from a pool base');
 const qemu = await realGuestGate('clones from a pool base');
@@ -34,16 +35,7 @@ if (netOk.failInCi || qemu.failInCi) {
 }
 
 const NET = 5;
-const spec = (octet: number): LocalSpecInput => ({
-  role: 'worker',
-  vcpus: 1,
-  memMib: 256,
-  dataDiskMib: 16,
-  ip: `10.240.${NET}.${octet}`,
-  gateway: `10.240.${NET}.1`,
-  mac: macFor(NET, octet),
-  tenant: { netId: NET, subnet: `10.240.${NET}.0/24`, gateway: `10.240.${NET}.1` },
-});
+const spec = (octet: number): LocalSpecInput => tenantWorker(NET, octet);
 const ref = (instanceId: string) => ({ tenantId: 'acme', poolId: 'web', instanceId });
 const DONOR = { ref: ref('c0'), octet: 3 };
 const CLONES = [1, 2, 3, 4, 5].map((n) => ({ ref: ref(`c${n}`), octet: 3 + n }));

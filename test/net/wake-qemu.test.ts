@@ -13,7 +13,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { realGuestGate, shortWorkDir } from '../support/qemu-guest.ts';
-import type { AgentNode} from './support/agent-node-process.ts';
+import type { AgentNode } from './support/agent-node-process.ts';
 import { startAgentNode } from './support/agent-node-process.ts';
 import { netGate, NetLab } from './support/net-lab.ts';
 
