@@ -1,7 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { planDrain, type DrainInput } from '../../src/core/drain-plan.ts';
-import type { DesiredStatus, InstanceStatus } from '../../src/core/model.ts';
+import {
+  desiredStatuses,
+  instanceStatuses,
+  type DesiredStatus,
+  type InstanceStatus,
+} from '../../src/core/model.ts';
 import type { PlacementNode } from '../../src/core/placement.ts';
 
 const node = (id: string, vcpus: number, memMib: number): PlacementNode => ({
@@ -84,22 +89,9 @@ describe('planDrain', () => {
     expect(actions[1]).toMatchObject({ kind: 'move', target: 'node-b', restore: 'sleeping' });
   });
 
-  const statusArb = fc.constantFrom<InstanceStatus>(
-    'created',
-    'ready',
-    'running',
-    'warm',
-    'sleeping',
-    'stopped',
-    'failed',
-  );
-  const desiredArb = fc.constantFrom<DesiredStatus>(
-    'running',
-    'warm',
-    'sleeping',
-    'stopped',
-    'destroyed',
-  );
+  // A record is never 'destroyed' (it is gone); every other status and any desired one.
+  const statusArb = fc.constantFrom(...instanceStatuses.filter((s) => s !== 'destroyed'));
+  const desiredArb = fc.constantFrom(...desiredStatuses);
   const inputArb = fc.record({
     instances: fc.uniqueArray(
       fc.record({
