@@ -49,6 +49,8 @@ int64_t now_ms(void);
 void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int set_nonblock(int fd);
 int read_small(const char *path, char *out, size_t cap); /* first line, trimmed; -1 if none */
+/* Writes n bytes to path.tmp and renames it over path: whole or not at all; -1 on failure. */
+int write_atomic(const char *path, const char *data, size_t n);
 const char *state_dir(void);
 void close_fd(int *fd); /* closes and sets -1; -1 is left alone */
 

@@ -150,14 +150,10 @@ static int reseed(const char *hex) {
 }
 
 static void write_state(const char *name, const char *value) {
-  char path[512], tmp[520];
+  char path[512], line[512];
   snprintf(path, sizeof path, "%s/%s", state_dir(), name);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "we");
-  if (!f) return;
-  fprintf(f, "%s\n", value);
-  fclose(f);
-  rename(tmp, path);
+  int n = snprintf(line, sizeof line, "%s\n", value);
+  if (n > 0 && (size_t)n < sizeof line) write_atomic(path, line, (size_t)n);
 }
 
 /* The state copy is the source; /etc/machine-id, when the image has one, shows it (bind). */

@@ -32,14 +32,10 @@ static long long read_base(void) {
 }
 
 static void write_base(long long base) {
-  char path[512], tmp[520];
+  char path[512], line[32];
   log_path(path, sizeof path, ".base");
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "we");
-  if (!f) return;
-  fprintf(f, "%lld\n", base);
-  fclose(f);
-  rename(tmp, path);
+  int n = snprintf(line, sizeof line, "%lld\n", base);
+  write_atomic(path, line, (size_t)n);
 }
 
 void wlog_open(struct wlog *l) {

@@ -103,6 +103,20 @@ int read_small(const char *path, char *out, size_t cap) {
   return (int)strlen(out);
 }
 
+int write_atomic(const char *path, const char *data, size_t n) {
+  char tmp[600];
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) return -1;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  ssize_t wrote = write(fd, data, n);
+  close(fd);
+  if (wrote != (ssize_t)n || rename(tmp, path) != 0) {
+    unlink(tmp);
+    return -1;
+  }
+  return 0;
+}
+
 const char *state_dir(void) {
   const char *dir = getenv("MVM_STATE_DIR");
   return dir && *dir ? dir : "/run/mvm";

@@ -42,9 +42,8 @@ static struct {
 } w = {.sigfd = -1, .out = -1, .pid = -1};
 
 static void write_state(const char *state, const char *error) {
-  char path[512], tmp[520];
+  char path[512];
   snprintf(path, sizeof path, "%s/workload.json", state_dir());
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
   struct buf b = {0};
   buf_addc(&b, '{');
   jw_str(&b, "state", state);
@@ -60,12 +59,7 @@ static void write_state(const char *state, const char *error) {
   }
   b.len--; /* the trailing comma */
   buf_adds(&b, "}\n");
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd >= 0) {
-    ssize_t n = write(fd, b.p, b.len);
-    close(fd);
-    if (n == (ssize_t)b.len) rename(tmp, path);
-  }
+  write_atomic(path, b.p, b.len);
   buf_free(&b);
 }
 
