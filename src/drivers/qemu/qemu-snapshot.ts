@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { HostError, ValidationError } from '../../core/errors.ts';
+import { errorMessage, HostError, ValidationError } from '../../core/errors.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { SnapshotRef, VmIdentity, VmSpec } from '../../ports/vmm.ts';
 import { replaceDir } from '../dev-image/cache-dir.ts';
@@ -154,7 +154,12 @@ export function assertCompatible(spec: VmSpec, meta: SnapshotMeta, accel: Accel)
 async function waitForMigration(qmp: QmpClient, wait: MigrationWait, what: string): Promise<void> {
   await waitUntil(
     async () => {
-      const info = await qmp.execute<MigrateInfo>('query-migrate');
+      // A QEMU whose incoming state is corrupt exits: its QMP socket closes, and waiting on
+      // for the timeout (120 s) would only delay the failure a wake or a clone falls back on.
+      const info = await qmp.execute<MigrateInfo>('query-migrate').catch((error: unknown) => {
+        if (!qmp.closed) throw error;
+        throw new AbortWait(new HostError(`${what} failed: QEMU exited (${errorMessage(error)})`));
+      });
       if (info.status === 'completed') return true;
       if (info.status === 'failed' || info.status === 'cancelled') {
         const why = info['error-desc'] ?? info.status;

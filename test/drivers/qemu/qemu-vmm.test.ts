@@ -5,7 +5,7 @@
  * The guest's RAM-only counter and boot_id are the witnesses. No mocks.
  */
 import { createHash } from 'node:crypto';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -190,4 +190,17 @@ describe.runIf(gate.run)('QemuVmm with a real guest', () => {
     };
     await expect(vmm.start(bad)).rejects.toThrow(/exited/);
   });
+
+  // The driver waits up to 120 s for a migration; a QEMU that cannot load its state exits, and
+  // the wake fails on that, long before the bound (this test's own timeout is half of it).
+  it('a wake from a truncated snapshot fails when QEMU exits, not at the migration bound', async () => {
+    vm = await vmm.start(spec);
+    await freshClient().waitReady(60_000);
+    await vmm.pause(vm);
+    const snap = await vmm.snapshot(vm, join(workDir, 'broken'), 'full');
+    await vmm.stop(vm);
+    await truncate(join(snap.dir, 'vm.state'), Math.floor(snap.sizeBytes / 2));
+    await expect(vmm.restore(spec, snap)).rejects.toThrow(/failed: QEMU exited/);
+    expect(await vmm.adopt(vm)).toBeNull();
+  }, 60_000);
 });
