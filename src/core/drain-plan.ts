@@ -90,7 +90,10 @@ export function planDrain(input: DrainInput): DrainAction[] {
     if (carry) actions.set(p.key, { kind: 'move', key: p.key, target: p.nodeId, ...carry });
   }
   for (const u of placement.unplaced) {
-    actions.set(u.key, { kind: 'wait', key: u.key, reason: `no node takes it: ${u.reason}` });
+    // With no node beside the source, placement's own words ("no nodes are registered") would
+    // deny the node being drained.
+    const why = nodes.length === 0 ? `no ready node other than '${input.source}'` : u.reason;
+    actions.set(u.key, { kind: 'wait', key: u.key, reason: `no node takes it: ${why}` });
   }
   return sorted.flatMap((i) => {
     const action = actions.get(keyOf(i));

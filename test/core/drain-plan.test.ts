@@ -37,6 +37,22 @@ const inst = (poolId: string, id: string, status: InstanceStatus, desired?: Desi
 });
 
 describe('planDrain', () => {
+  it('says a fleet of one node has no other node to take its instances', () => {
+    const actions = planDrain({
+      source: 'node-a',
+      instances: [inst('web', 'w-1', 'sleeping')],
+      pools,
+      nodes: [node('node-a', 8, 8192)],
+    });
+    expect(actions).toEqual([
+      {
+        kind: 'wait',
+        key: 'acme/web/w-1',
+        reason: "no node takes it: no ready node other than 'node-a'",
+      },
+    ]);
+  });
+
   it('moves sleeping ones as they are, sleeps and wakes running and warm ones, and pinned ones wait', () => {
     const actions = planDrain({
       source: 'node-a',
