@@ -117,7 +117,7 @@ describe.runIf(netOk.run && qemu.run)('wake on connect with real QEMU guests', (
     await killNode();
     expect(await startNode()).toEqual(expect.objectContaining({ armed: true }));
     const again = await agent!.ask<TargetState & { answers: string[] }>('connect 1');
-    expect(again.answers).toEqual(['hello']);
+    expect(again.answers, agent!.logTail()).toEqual(['hello']);
     expect(again).toMatchObject({ status: 'running', wakes: 1, bootId });
   }, 600_000);
 });

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 export class AgentNode {
   private readonly lines: string[] = [];
   private waiter: ((line: string) => void) | undefined;
+  private readonly log: string[] = [];
   readonly exited: Promise<void>;
 
   constructor(readonly child: ChildProcessWithoutNullStreams) {
@@ -17,7 +18,11 @@ export class AgentNode {
       if (this.waiter) this.waiter(line);
       else this.lines.push(line);
     });
-    child.stderr.resume();
+    // The node's log, kept for a failure's message (the last lines only).
+    createInterface({ input: child.stderr }).on('line', (line) => {
+      this.log.push(line);
+      if (this.log.length > 40) this.log.shift();
+    });
     this.exited = new Promise((done) => child.once('exit', () => done()));
   }
 
@@ -39,6 +44,11 @@ export class AgentNode {
     const line = await this.next(timeoutMs);
     if (!line.startsWith('ok ')) throw new Error(`${command}: ${line}`);
     return JSON.parse(line.slice(3)) as T;
+  }
+
+  /** The node's last log lines (stderr), for an assertion's message. */
+  logTail(): string {
+    return this.log.join('\n');
   }
 
   /** kill -9, as a crash would. */

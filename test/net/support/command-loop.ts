@@ -3,6 +3,7 @@
  * (`name arg`) on stdin with `ok <json>` or `err <message>`.
  */
 import { createInterface } from 'node:readline';
+import pino from 'pino';
 
 export type NodeCommands = Record<string, (arg: string) => Promise<unknown>>;
 
@@ -18,4 +19,9 @@ export function serveCommands(up: unknown, commands: NodeCommands): void {
         console.log(`err ${error instanceof Error ? error.message : String(error)}`),
     );
   });
+}
+
+/** The node's agent log: warnings and errors on stderr, which the test keeps for a failure. */
+export function nodeLogger(): pino.Logger {
+  return pino({ level: 'warn' }, pino.destination(2));
 }

@@ -18,8 +18,8 @@ import { startAgent } from '../../../src/agent/start-agent.ts';
 import type { PublishProxy } from '../../../src/agent/publish/publish-proxy.ts';
 import { collect } from '../../support/exec-output.ts';
 import { wakeSpec } from './wake-lab.ts';
-import { quietLogger, testAgentConfig } from '../../agent/agent-harness.ts';
-import { serveCommands, type NodeCommands } from './command-loop.ts';
+import { testAgentConfig } from '../../agent/agent-harness.ts';
+import { nodeLogger, serveCommands, type NodeCommands } from './command-loop.ts';
 
 const dataDir = process.argv[2] ?? '';
 const target = { tenantId: 'acme', poolId: 'web', instanceId: 'target' };
@@ -35,7 +35,7 @@ const hooks = {
 };
 const spec = wakeSpec(2, { publish: [{ hostPort: HOST_PORT, guestPort: 8080 }], hooks });
 
-const agent = await startAgent(testAgentConfig(dataDir), { logger: quietLogger });
+const agent = await startAgent(testAgentConfig(dataDir), { logger: nodeLogger() });
 const proxy = agent.deps.publish as PublishProxy | undefined;
 
 async function sh(script: string): Promise<string> {

@@ -20,8 +20,8 @@ import { startAgent } from '../../../src/agent/start-agent.ts';
 import type { WakeService } from '../../../src/agent/wake/wake-service.ts';
 import { collect } from '../../support/exec-output.ts';
 import { WAKE_TARGET_IP, wakeSpec } from './wake-lab.ts';
-import { quietLogger, testAgentConfig } from '../../agent/agent-harness.ts';
-import { serveCommands, type NodeCommands } from './command-loop.ts';
+import { testAgentConfig } from '../../agent/agent-harness.ts';
+import { nodeLogger, serveCommands, type NodeCommands } from './command-loop.ts';
 
 const dataDir = process.argv[2] ?? '';
 const TARGET = WAKE_TARGET_IP;
@@ -30,7 +30,7 @@ const target = ref('target');
 const client = ref('client');
 const spec = wakeSpec;
 
-const agent = await startAgent(testAgentConfig(dataDir), { logger: quietLogger });
+const agent = await startAgent(testAgentConfig(dataDir), { logger: nodeLogger() });
 const wake = agent.deps.wake as WakeService | undefined;
 
 async function sh(instance: typeof target, script: string): Promise<string> {
