@@ -3,10 +3,10 @@ import type { Services } from '../../src/coordinator/services/index.ts';
 import { IDLE_MIN_AWAKE_SECS } from '../../src/core/idle-policy.ts';
 import type { Instance } from '../../src/core/model.ts';
 import type { Store } from '../../src/ports/store.ts';
-import { node } from '../db/fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import {
   admin,
+  idleWorkerPool,
   instanceKey,
   manualClock as policyManualClock,
   policyCoordinator,
@@ -26,22 +26,8 @@ async function setup(
   store: Store,
   servicePorts: number[] = [],
 ): Promise<Instance> {
-  await store.nodes.upsert(node('node-1'));
-  await services.tenants.create(admin, { id: 'acme' });
-  await services.pools.create(admin, 'acme', {
-    id: 'web',
-    role: 'worker',
-    vcpus: 1,
-    memMib: 256,
-    dataDiskMib: 64,
-    pinned: false,
-    critical: false,
-    minRunningSecs: 0,
-    minWarmSecs: 0,
-    idleWarmAfterSecs: 30,
-    idleSleepAfterSecs: 90,
-    servicePorts,
-  });
+  await idleWorkerPool(services, store, 'web', servicePorts);
+
   await services.pools.scale(admin, 'acme', 'web', { running: 1 });
   const [created] = await store.instances.list(ref);
   if (!created) throw new Error('expected an instance');

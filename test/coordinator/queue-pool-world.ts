@@ -2,11 +2,11 @@ import type { Services } from '../../src/coordinator/services/index.ts';
 import { submitJobSchema } from '../../src/contract/jobs.ts';
 import type { Instance } from '../../src/core/model.ts';
 import type { Store } from '../../src/ports/store.ts';
-import { node } from '../db/fixtures.ts';
 import { callsModule } from '../executor/job-modules.ts';
 import {
   admin,
   closePolicyCoordinators,
+  idleWorkerPool,
   instanceKey,
   manualClock as policyClock,
   policyCoordinator,
@@ -31,22 +31,8 @@ export async function setup(
   store: Store,
   options: { workers?: number; max?: number } = {},
 ): Promise<void> {
-  await store.nodes.upsert(node('node-1'));
-  await services.tenants.create(admin, { id: 'acme' });
-  await services.pools.create(admin, 'acme', {
-    id: 'ci',
-    role: 'worker',
-    vcpus: 1,
-    memMib: 256,
-    dataDiskMib: 64,
-    pinned: false,
-    critical: false,
-    minRunningSecs: 0,
-    minWarmSecs: 0,
-    idleWarmAfterSecs: 30,
-    idleSleepAfterSecs: 90,
-    servicePorts: [],
-  });
+  await idleWorkerPool(services, store, 'ci');
+
   await services.pools.scale(admin, 'acme', 'ci', { running: options.workers ?? 2 });
   await services.queueWake.setScale(admin, 'acme', 'ci', { min: 0, max: options.max ?? 2 });
   await placeAll(services, store);

@@ -11,7 +11,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { IDENTITY_PATH } from '../../src/agent/metadata-server.ts';
 import { createAgentClient } from '../../src/cli/agent-client.ts';
 import type { AgentClient } from '../../src/cli/agent-client.ts';
-import type { LocalSpecInput } from '../../src/contract/agent-api.ts';
 import { macFor } from '../../src/core/addresses.ts';
 import { tapName } from '../../src/core/naming.ts';
 import { verifyNetwork } from '../../src/core/net-invariants.ts';
@@ -20,6 +19,7 @@ import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import type { SpawnedProcess } from '../../src/ports/process-runner.ts';
 import { agentDataDir } from '../agent/agent-harness.ts';
+import { tenantWorker } from './support/tenant-spec.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
 
 const gate = await netGate('agent metadata endpoint');
@@ -33,16 +33,7 @@ if (gate.failInCi) {
 
 const AGENT_MAIN = join(import.meta.dirname, '..', '..', 'src', 'agent', 'main.ts');
 const URL = `http://169.254.169.254${IDENTITY_PATH}`;
-const spec = (netId: number, octet: number): LocalSpecInput => ({
-  role: 'worker',
-  vcpus: 1,
-  memMib: 256,
-  dataDiskMib: 16,
-  ip: `10.240.${netId}.${octet}`,
-  gateway: `10.240.${netId}.1`,
-  mac: macFor(netId, octet),
-  tenant: { netId, subnet: `10.240.${netId}.0/24`, gateway: `10.240.${netId}.1` },
-});
+const spec = tenantWorker;
 const a = { tenantId: 'acme', poolId: 'web', instanceId: 'vm-a' };
 const c = { tenantId: 'zeta', poolId: 'db', instanceId: 'vm-c' };
 

@@ -6,6 +6,7 @@ import type { Services } from '../../../src/coordinator/services/index.ts';
 import type { Instance } from '../../../src/core/model.ts';
 import type { Clock } from '../../../src/ports/clock.ts';
 import type { Store } from '../../../src/ports/store.ts';
+import { node } from '../../db/fixtures.ts';
 
 /**
  * What the coordinator's policy tests (idle, sleep, queue wake) share: an admin, a clock that
@@ -59,3 +60,31 @@ export const instanceKey = (i: Instance) => ({
   poolId: i.poolId,
   instanceId: i.id,
 });
+
+/**
+ * Node `node-1` and tenant `acme` with a 1 vCPU, 256 MiB worker pool `pool` that idles to warm
+ * after 30 s and sleeps after 90 s.
+ */
+export async function idleWorkerPool(
+  services: Services,
+  store: Store,
+  pool: string,
+  servicePorts: number[] = [],
+): Promise<void> {
+  await store.nodes.upsert(node('node-1'));
+  await services.tenants.create(admin, { id: 'acme' });
+  await services.pools.create(admin, 'acme', {
+    id: pool,
+    role: 'worker',
+    vcpus: 1,
+    memMib: 256,
+    dataDiskMib: 64,
+    pinned: false,
+    critical: false,
+    minRunningSecs: 0,
+    minWarmSecs: 0,
+    idleWarmAfterSecs: 30,
+    idleSleepAfterSecs: 90,
+    servicePorts,
+  });
+}
