@@ -66,6 +66,8 @@ export interface CoordinatorConnection {
 interface LinkParts {
   dataDir: string;
   underlayIp: string | undefined;
+  /** Where published ports listen, when this agent runs them (reported with heartbeats). */
+  publishAddress?: string | undefined;
   runtime: InstanceRuntime;
   deps: RuntimeDeps;
 }
@@ -167,6 +169,7 @@ export function startLink(
     disk: (records) => collectNodeDisk(deps.layout, records),
     workload: (record) => parts.runtime.workloadStatus(record),
     ...(deps.wake ? { wakeOnConnect: true } : {}),
+    ...(parts.publishAddress !== undefined ? { publishAddress: parts.publishAddress } : {}),
     ...(options.capacity ? { capacity: options.capacity } : {}),
     ...(conn.settings.vcpus !== undefined ? { vcpus: conn.settings.vcpus } : {}),
     ...(parts.underlayIp !== undefined ? { underlayIp: parts.underlayIp } : {}),

@@ -25,6 +25,7 @@ import type { RuntimeDeps } from './runtime/deps.ts';
 import type { InstanceRuntime } from './runtime/instance-runtime.ts';
 import { coordinatorSecrets } from './runtime/secret-source.ts';
 import { startPublish } from './publish/start-publish.ts';
+import { DEFAULT_PUBLISH_ADDRESS } from '../core/published-ports.ts';
 import { startWake } from './wake/start-wake.ts';
 
 export type { AgentConfig } from './agent-config.ts';
@@ -116,7 +117,18 @@ export async function startAgent(
         : undefined;
     if (metricsServer) closers.push(metricsServer.close);
     const link = coordinator
-      ? startLink(coordinator, { dataDir: config.dataDir, underlayIp, ...built }, options)
+      ? startLink(
+          coordinator,
+          {
+            dataDir: config.dataDir,
+            underlayIp,
+            publishAddress: publish
+              ? (config.publishAddress ?? DEFAULT_PUBLISH_ADDRESS)
+              : undefined,
+            ...built,
+          },
+          options,
+        )
       : undefined;
     if (link) closers.push(link.stop);
     logger.info({ socket: serving ? config.socket : null, recovery: built.recovery }, 'agent up');

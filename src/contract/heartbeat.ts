@@ -17,6 +17,11 @@ export const nodeUsageSchema = z.strictObject({
   diskFreeMib: amount,
   /** The node traps connections to its warm and sleeping instances and wakes them. */
   wakeOnConnect: z.boolean().optional(),
+  /** Where its published ports listen (`MVM_PUBLISH_ADDRESS`), when it runs them (agent/publish). */
+  publishAddress: z
+    .string()
+    .regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'must be an IPv4 address')
+    .optional(),
 });
 
 /**

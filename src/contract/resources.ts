@@ -132,6 +132,8 @@ export const nodeSchema = z.object({
       heldMemMib: z.number().int().optional(),
       instances: z.record(z.string(), z.number().int()),
       diskFreeMib: z.number().int(),
+      /** Where its published ports listen (its agent's MVM_PUBLISH_ADDRESS). */
+      publishAddress: z.string().optional(),
     })
     .nullable(),
   createdAt: z.string(),

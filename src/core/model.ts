@@ -176,6 +176,8 @@ export interface NodeUsage {
   diskFreeMib: number;
   /** The node wakes its warm and sleeping instances on a connection (agent/wake). */
   wakeOnConnect?: boolean;
+  /** Where the node's published ports listen, when it runs them (agent/publish). */
+  publishAddress?: string;
 }
 
 export interface AuditEvent {

@@ -8,6 +8,7 @@ import { nodeUsage } from '../../src/agent/heartbeat/node-usage.ts';
 import { heartbeatBody, sendHeartbeats } from '../../src/agent/heartbeat/send-heartbeats.ts';
 import { coordinatorReporter } from '../../src/agent/reconcile/coordinator-reporter.ts';
 import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
+import { heartbeatSchema } from '../../src/contract/heartbeat.ts';
 import type { HeartbeatResult } from '../../src/contract/heartbeat.ts';
 import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
@@ -84,6 +85,13 @@ describe('heartbeatBody', () => {
       const declared = (await heartbeatBody({ ...base, vcpus: 4096 })).capacity;
       expect(measured.vcpus).toBeLessThan(4096);
       expect(declared).toEqual({ ...measured, vcpus: 4096 });
+      // Where its published ports listen, only when it runs them.
+      expect((await heartbeatBody(base)).usage.publishAddress).toBeUndefined();
+      const publishing = await heartbeatBody({ ...base, publishAddress: '0.0.0.0' });
+      expect(publishing.usage.publishAddress).toBe('0.0.0.0');
+      expect(heartbeatSchema.safeParse(publishing).success).toBe(true);
+      const bad = { ...publishing, usage: { ...publishing.usage, publishAddress: 'example.com' } };
+      expect(heartbeatSchema.safeParse(bad).success).toBe(false);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

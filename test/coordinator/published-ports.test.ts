@@ -41,6 +41,26 @@ async function documentOf(api: Api, node: string): Promise<NodeDesired> {
 }
 
 await describeEachDatabase('published ports and hooks', (db) => {
+  it("keeps where a node's published ports listen, from its heartbeats, and refuses a bad one", async () => {
+    const api = await apiOver(db.store());
+    const capacity = { vcpus: 8, memMib: 8192, diskGib: 100 };
+    await ok(api, 'PUT', '/nodes/n1', { hostname: 'n1.test', arch: 'x86_64', capacity });
+    const usage = { vcpus: 0, memMib: 0, instances: {}, diskFreeMib: 1_000 };
+    const beat = (publishAddress: string) =>
+      api.call('POST', '/nodes/n1/heartbeat', {
+        body: { capacity, usage: { ...usage, publishAddress }, instances: [] },
+      });
+    expect((await beat('10.1.2.3')).status).toBe(200);
+    expect(await ok(api, 'GET', '/nodes/n1')).toMatchObject({
+      usage: { publishAddress: '10.1.2.3' },
+    });
+    const refused = await beat('not an address');
+    expect(refused.status).toBe(400);
+    expect(await ok(api, 'GET', '/nodes/n1')).toMatchObject({
+      usage: { publishAddress: '10.1.2.3' },
+    });
+  });
+
   it('stores them on the pool and carries them in the node document', async () => {
     const api = await apiOver(db.store());
     await ok(api, 'PUT', '/nodes/n1', {

@@ -32,6 +32,8 @@ export interface HeartbeatOptions {
   workload?: (record: VmRecord) => Promise<WorkloadSample | undefined>;
   /** The node traps connections to its lowered instances (agent/wake): the idle policy may lower them. */
   wakeOnConnect?: boolean;
+  /** Where this node's published ports listen, when it runs them. */
+  publishAddress?: string;
   /** Reads the node's disk for each heartbeat; without it none is reported. */
   disk?: (records: readonly VmRecord[]) => Promise<NodeDisk>;
   everyMs?: number;
@@ -67,6 +69,7 @@ export async function heartbeatBody(options: HeartbeatOptions): Promise<Heartbea
     usage: {
       ...nodeUsage(records, measured.diskFreeMib, heldRss(options.tracker)),
       ...(options.wakeOnConnect === true ? { wakeOnConnect: true } : {}),
+      ...(options.publishAddress !== undefined ? { publishAddress: options.publishAddress } : {}),
     },
     ...(options.underlayIp !== undefined ? { underlayIp: options.underlayIp } : {}),
     instances: records.map((r, n) => ({

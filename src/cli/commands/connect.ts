@@ -2,6 +2,7 @@ import { arg, defineCommand } from '../command.ts';
 import { id } from '../values.ts';
 import { OPENCLAW_CONFIG_FILE, OPENCLAW_PORT } from '../../core/openclaw-config.ts';
 import { connectBlocks, connectView, openclawAccess } from '../views/connect-views.ts';
+import { publishAddresses } from '../views/published-views.ts';
 
 export const connect = defineCommand({
   path: ['connect'],
@@ -19,17 +20,23 @@ export const connect = defineCommand({
       pools.push(await client.call('getPool', { params: { tenant: args.name, pool: pool.id } }));
     }
     const instances = await client.call('listInstances', { query: { tenant: args.name } });
+    // Where each node's published ports listen, from its heartbeats; the node list is the
+    // admin's, so a tenant's token sees the default address.
+    const nodes = pools.some((p) => (p.publish ?? []).length > 0)
+      ? await client.call('listNodes', {}).catch(() => [])
+      : [];
+    const addresses = publishAddresses(nodes);
     let openclaw;
     for (const pool of pools.filter((p) => p.role === 'gateway')) {
       const config = await client.call('getPoolConfig', {
         params: { tenant: args.name, pool: pool.id },
       });
       if (OPENCLAW_CONFIG_FILE in config.files) {
-        openclaw = openclawAccess(args.name, pool, instances, OPENCLAW_PORT);
+        openclaw = openclawAccess(args.name, pool, instances, OPENCLAW_PORT, addresses);
         break;
       }
     }
-    const view = connectView(tenant, pools, instances, openclaw, client.baseUrl);
+    const view = connectView(tenant, pools, instances, openclaw, client.baseUrl, addresses);
     return { data: view, human: connectBlocks(view) };
   },
 });

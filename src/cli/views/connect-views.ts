@@ -62,9 +62,12 @@ export function openclawAccess(
   pool: PoolDetailView,
   instances: readonly InstanceView[],
   port: number,
+  addresses: ReadonlyMap<string, string> = new Map(),
 ): OpenclawAccess {
   const mine = instances.filter((i) => i.poolId === pool.id && i.desiredStatus === 'running');
-  const published = publishedAccess([pool], instances).filter((p) => p.guestPort === port);
+  const published = publishedAccess([pool], instances, addresses).filter(
+    (p) => p.guestPort === port,
+  );
   const first = mine[0];
   const onNodes = published.map(
     (p) => `${p.url} on node ${p.nodes.join(', ') || '(none yet)'} (published)`,
@@ -112,8 +115,9 @@ export function connectView(
   instances: readonly InstanceView[],
   openclaw: OpenclawAccess | undefined,
   coordinatorUrl: string,
+  addresses: ReadonlyMap<string, string> = new Map(),
 ): ConnectView {
-  const published = publishedAccess(pools, instances);
+  const published = publishedAccess(pools, instances, addresses);
   return {
     dashboard: dashboardUrl(coordinatorUrl),
     ...(openclaw ? { openclaw } : {}),
