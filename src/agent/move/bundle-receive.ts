@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ConflictError } from '../../core/errors.ts';
 import type { BundleManifest, BundlePartManifest } from '../../contract/move-bundle.ts';
+import { sha256File } from '../../drivers/fs/sha256-file.ts';
 import { partFile } from './bundle-export.ts';
 
 const partialFile = (dir: string, name: string) => `${partFile(dir, name)}.partial`;
@@ -16,12 +16,6 @@ async function sizeOf(path: string): Promise<number | undefined> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-}
-
-async function sha256Of(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /**
@@ -81,7 +75,7 @@ export async function receivePart(
   );
   const held = (await sizeOf(partial)) ?? 0;
   if (held < part.bytes) return held;
-  if ((await sha256Of(partial)) !== part.sha256) {
+  if ((await sha256File(partial)) !== part.sha256) {
     await rm(partial, { force: true });
     throw new ConflictError(
       `part '${part.name}' does not match its sha256; it was dropped, fetch it again from byte 0`,
