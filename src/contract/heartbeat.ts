@@ -20,6 +20,7 @@ export const nodeUsageSchema = z.strictObject({
   /** Where its published ports listen (`MVM_PUBLISH_ADDRESS`), when it runs them (agent/publish). */
   publishAddress: z
     .string()
+    .max(15)
     .regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'must be an IPv4 address')
     .optional(),
 });
