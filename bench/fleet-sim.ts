@@ -8,7 +8,7 @@
  *
  *   bash scripts/build.sh   # the coordinator child runs dist/
  *   npx tsx bench/fleet-sim.ts [--pg] [--nodes 1000] [--per-node 100] [--per-tenant 200]
- *     [--seconds 60] [--rate 20] [--clients 4] [--cpu-prof <dir>] [--json]
+ *     [--seconds 60] [--rate 20] [--clients 4] [--cpu-prof <dir>] [--log <file>] [--json]
  *
  * Instances are packed: a tenant's pool fills `per-tenant / per-node` consecutive nodes.
  */
@@ -36,6 +36,7 @@ const { values: flags } = parseArgs({
     rate: { type: 'string', default: '20' },
     clients: { type: 'string', default: '4' },
     'cpu-prof': { type: 'string' },
+    log: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -73,7 +74,7 @@ try {
     databaseUrl: database.url,
     dataDir: join(work, 'data'),
     adminToken: token,
-    logFile: join(work, 'coordinator.log'),
+    logFile: flags.log === undefined ? join(work, 'coordinator.log') : resolve(flags.log),
     nodeLostAfterMs: 60_000,
     ...(cpuProfDir ? { cpuProfDir } : {}),
   });
