@@ -95,12 +95,12 @@ export class CoordinatorChild {
     return { cpuSecs: ticks / USER_HZ, rssMib: rssKib / 1024 };
   }
 
-  /** SIGTERM, then SIGKILL after 20 s; resolves once it has exited. */
+  /** SIGTERM, then SIGKILL after 60 s; resolves once it has exited. */
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 20_000);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 60_000);
     await exited;
     clearTimeout(timer);
   }

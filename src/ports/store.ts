@@ -180,7 +180,8 @@ export type NodePatch = Partial<
 export interface NodeRepo {
   upsert(node: FleetNode): Promise<FleetNode>;
   get(id: string): Promise<FleetNode | undefined>;
-  list(): Promise<FleetNode[]>;
+  /** Every node, or with `ids` only those (unknown ids are skipped); in id order. */
+  list(filter?: { ids?: readonly string[] }): Promise<FleetNode[]>;
   /** CAS on version; throws NotFoundError for an unknown node. */
   update(id: string, patch: NodePatch, expectedVersion: number): Promise<FleetNode>;
   /** What every node holds, per tenant and pool; kept by the store (migration 0019). */

@@ -217,7 +217,13 @@ export class DesiredService {
       // The tenant's instances on every node: where its VXLAN must reach.
       fleetWide.push(...(await store.instances.list({ tenantId })));
     }
-    const peers = tenantPeers(nodeId, await store.nodes.list(), fleetWide);
+    // Only this node and the nodes holding its tenants' live instances can change the peers:
+    // reading just those keeps a document's cost off the size of the fleet.
+    const holding = fleetWide.flatMap((i) =>
+      i.nodeId !== null && i.desiredStatus !== 'destroyed' ? [i.nodeId] : [],
+    );
+    const ids = [...new Set([nodeId, ...holding])];
+    const peers = tenantPeers(nodeId, await store.nodes.list({ ids }), fleetWide);
     const stamp = { generation: 0, issuedAt: '' };
     return buildNodeDocument(nodeId, tenants, pools, instances, stamp, peers, workloads);
   }
