@@ -77,7 +77,9 @@ export class CoordinatorChild {
       });
       child.once('exit', (code) => {
         clearTimeout(timer);
-        reject(new Error(`the coordinator exited (${code}) before listening; see ${options.logFile}`));
+        reject(
+          new Error(`the coordinator exited (${code}) before listening; see ${options.logFile}`),
+        );
       });
     });
     child.stdout?.resume();

@@ -81,8 +81,15 @@ export class SimAgents {
     this.calls = jsonClient(baseUrl, token, sockets);
   }
 
-  start(): void {
-    for (let n = 0; n < this.nodes; n += 1) this.running.push(this.watch(nodeId(n)));
+  /**
+   * Starts the agents evenly over `rampMs` (as hosts come up, not all in one instant); each
+   * heartbeats once it holds its first document.
+   */
+  start(rampMs: number): void {
+    for (let n = 0; n < this.nodes; n += 1) {
+      const delay = (n * rampMs) / this.nodes;
+      this.running.push(new Promise((r) => setTimeout(r, delay)).then(() => this.watch(nodeId(n))));
+    }
     this.running.push(this.heartbeats());
   }
 
@@ -196,7 +203,7 @@ export class SimAgents {
     while (!this.stopping.signal.aborted) {
       due += perTick;
       for (; due >= 1; due -= 1) {
-        void this.heartbeat(nodeId(next));
+        if (this.firstDocs.has(nodeId(next))) void this.heartbeat(nodeId(next));
         next = (next + 1) % this.nodes;
       }
       await new Promise((r) => setTimeout(r, tickMs));

@@ -51,6 +51,11 @@ export function renderFigures(f: SimFigures): string {
     `agents: ${c.documents} documents, ${c.reports} status reports (${c.reportErrors} failed), ` +
       `${c.heartbeats} heartbeats (${c.heartbeatErrors} failed, ${c.recovered} recovered a lost node), ` +
       `${c.watchErrors} watch errors; ${f.unseen} changes never seen by an agent`,
+    ...(percentile(f.heartbeatMs, 99) > 30_000
+      ? [
+          'heartbeat p99 over 30 s: with the default node-lost-after (30 s) nodes would have been declared lost (this run: 600 s)',
+        ]
+      : []),
   ].join('\n');
 }
 
