@@ -8,7 +8,7 @@
  *
  *   bash scripts/build.sh   # the coordinator child runs dist/
  *   npx tsx bench/fleet-sim.ts [--pg] [--nodes 1000] [--per-node 100] [--per-tenant 200]
- *     [--seconds 60] [--rate 20] [--clients 4] [--cpu-prof <dir>] [--log <file>] [--json]
+ *     [--seconds 45] [--rate 20] [--clients 4] [--cpu-prof <dir>] [--log <file>] [--json]
  *
  * Instances are packed: a tenant's pool fills `per-tenant / per-node` consecutive nodes.
  */
@@ -32,7 +32,7 @@ const { values: flags } = parseArgs({
     nodes: { type: 'string', default: '1000' },
     'per-node': { type: 'string', default: '100' },
     'per-tenant': { type: 'string' },
-    seconds: { type: 'string', default: '60' },
+    seconds: { type: 'string', default: '45' },
     rate: { type: 'string', default: '20' },
     clients: { type: 'string', default: '4' },
     'cpu-prof': { type: 'string' },

@@ -4,7 +4,7 @@
  * instance whose desired status differs from what it "runs" by reporting that status
  * (PUT .../status), and heartbeats every 5 s with a sample per instance. They do not verify
  * signatures (the coordinator still signs every answer): that CPU would be the bench's, not
- * the coordinator's. Heartbeats and status reports share one bounded keep-alive socket pool.
+ * the coordinator's. Heartbeats and status reports each use one bounded keep-alive socket pool.
  */
 import { jsonClient, type JsonClient } from './http-json.ts';
 import { nodeCapacity, nodeId } from './fleet-seed.ts';
@@ -67,7 +67,8 @@ export class SimAgents {
   private readonly firstDocs = new Set<string>();
   private readonly stopping = new AbortController();
   private readonly polls: JsonClient;
-  private readonly calls: JsonClient;
+  private readonly beats: JsonClient;
+  private readonly reports: JsonClient;
   private running: Array<Promise<void>> = [];
   private recording = false;
 
@@ -78,7 +79,10 @@ export class SimAgents {
     sockets: number,
   ) {
     this.polls = jsonClient(baseUrl, token, nodes);
-    this.calls = jsonClient(baseUrl, token, sockets);
+    // Apart, so a backlog of heartbeats does not hold up status reports (each real agent
+    // has a connection of its own).
+    this.beats = jsonClient(baseUrl, token, sockets);
+    this.reports = jsonClient(baseUrl, token, Math.max(4, sockets / 2));
   }
 
   /**
@@ -126,7 +130,8 @@ export class SimAgents {
   async stop(): Promise<void> {
     this.stopping.abort();
     this.polls.close();
-    this.calls.close();
+    this.beats.close();
+    this.reports.close();
     await Promise.allSettled(this.running);
   }
 
@@ -182,7 +187,7 @@ export class SimAgents {
   private async act(node: string, key: string, status: string): Promise<void> {
     const started = performance.now();
     try {
-      await this.calls.call('PUT', `/nodes/${node}/instances/${key}/status`, { status });
+      await this.reports.call('PUT', `/nodes/${node}/instances/${key}/status`, { status });
       this.runs.set(key, status);
       if (status === 'destroyed') this.seen.delete(key);
       this.counters.reports += 1;
@@ -222,7 +227,7 @@ export class SimAgents {
     const usage = { vcpus: running, memMib: running * 128, instances: counts, diskFreeMib: 1e6 };
     const started = performance.now();
     try {
-      const answer = (await this.calls.call('POST', `/nodes/${node}/heartbeat`, {
+      const answer = (await this.beats.call('POST', `/nodes/${node}/heartbeat`, {
         capacity: nodeCapacity,
         usage,
         instances,
