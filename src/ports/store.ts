@@ -254,6 +254,8 @@ export interface GenerationRepo {
   markChanged(scopes: readonly string[]): Promise<void>;
   /** The sum of the scopes' marks: it moves whenever any of them was bumped. */
   marks(scopes: readonly string[]): Promise<number>;
+  /** Every scope's mark (one row per node, tenant and the fleet). */
+  allMarks(): Promise<Map<string, number>>;
 }
 
 export interface JoinTokenRecord {

@@ -16,6 +16,7 @@ import type { SigningKeyView } from '../../contract/desired.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Store } from '../../ports/store.ts';
 import type { ChangeNotifier } from '../desired/change-notifier.ts';
+import { SharedMarks } from '../desired/shared-marks.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import { secretsDigest } from '../secrets/secret-digest.ts';
 
@@ -66,7 +67,13 @@ export class DesiredService {
   /** Per node, the change count when its watcher last got a new document. */
   private readonly delivered = new Map<string, number>();
 
-  constructor(private readonly deps: DesiredServiceDeps) {}
+  /** Read at most every half poll, shared by every watcher of this replica. */
+  private readonly marks: SharedMarks;
+
+  constructor(private readonly deps: DesiredServiceDeps) {
+    const pollMs = deps.pollMs ?? DEFAULT_POLL_MS;
+    this.marks = new SharedMarks(deps.store.generations, pollMs / 2, this.elapsed());
+  }
 
   signingKey(): SigningKeyView {
     const { keyId, publicKeyPem } = this.deps.signingKey;
@@ -138,11 +145,11 @@ export class DesiredService {
     after: number,
     seen: number,
   ): Promise<{ generation: number; tenants: string[]; envelope?: SignedEnvelope }> {
-    const { notifier, store } = this.deps;
+    const { notifier } = this.deps;
     const cached = this.computed.get(nodeId);
     const now = this.elapsed()();
     const scopes = watchedScopes(nodeId, cached?.tenants ?? []);
-    const mark = await store.generations.marks(scopes);
+    const mark = await this.marks.sum(scopes);
     if (
       cached &&
       cached.generation <= after &&
