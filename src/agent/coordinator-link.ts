@@ -18,6 +18,7 @@ import { sendHeartbeats } from './heartbeat/send-heartbeats.ts';
 import { NodeIdentityStore } from './join/node-identity.ts';
 import { NodeSession } from './join/node-session.ts';
 import { keepJobRelays } from './jobs/keep-job-relays.ts';
+import { keepMoving, MoveWorker } from './move/move-worker.ts';
 import { NodeLease } from './lease/node-lease.ts';
 import { runAgentLoop } from './reconcile/agent-loop.ts';
 import { keepTunnel, type TunnelAuth, type TunnelState } from './tunnel/tunnel-client.ts';
@@ -204,6 +205,16 @@ export function startLink(
     logger,
     signal: abort.signal,
   });
+  // Moves this node takes part in (docs/moves.md): sleeping instances leaving or arriving.
+  const mover = new MoveWorker({
+    api: conn.api,
+    nodeId: conn.nodeId,
+    deps,
+    runtime: parts.runtime,
+    workDir: join(parts.dataDir, 'moves'),
+    logger,
+  });
+  const moving = keepMoving(mover, { clock: systemClock, signal: abort.signal, logger });
   let loop: Promise<void> | undefined;
   const link: CoordinatorLink = {
     nodeId: conn.nodeId,
@@ -211,9 +222,12 @@ export function startLink(
     mtls: conn.session !== undefined,
     tunnel: tunnel.state,
     convergeOnce: (onStep?: (step: ReconcileStep) => void) =>
-      convergeOnce({ ...parts, conn, reporter, marks }, onStep),
+      convergeOnce({ ...parts, conn, reporter, marks, incoming: mover.incoming }, onStep),
     follow() {
-      loop ??= followLoop({ ...parts, conn, reporter, marks, lease }, abort.signal);
+      loop ??= followLoop(
+        { ...parts, conn, reporter, marks, lease, incoming: mover.incoming },
+        abort.signal,
+      );
     },
   };
   const stop = async (): Promise<void> => {
@@ -223,6 +237,7 @@ export function startLink(
     await Promise.all(markWrites);
     await tunnel.done;
     await relays.done;
+    await moving.done;
     // Renewal sleeps between checks; it stops at its next wake-up and need not be awaited.
     void renewal?.catch(() => undefined);
   };
@@ -241,6 +256,7 @@ interface Linked extends LinkParts {
   reporter: CoordinatorReporter;
   marks: Promise<DesiredMarkFile>;
   lease?: NodeLease;
+  incoming: ReadonlySet<string>;
 }
 
 async function convergeOnce(
@@ -258,6 +274,7 @@ async function convergeOnce(
     ...(deps.network ? { network: deps.network } : {}),
     reporter: linked.reporter,
     logger: deps.logger,
+    incoming: linked.incoming,
     ...(onStep ? { onStep } : {}),
   });
 }
@@ -279,6 +296,7 @@ async function followLoop(linked: Linked, signal: AbortSignal): Promise<void> {
     signal,
     logger: deps.logger,
     ...(linked.lease ? { lease: linked.lease } : {}),
+    incoming: linked.incoming,
   });
 }
 
