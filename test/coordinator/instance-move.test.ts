@@ -324,6 +324,29 @@ await describeEachDatabase('instance moves', ({ store }) => {
     );
   });
 
+  it('a wake on its source after the export fails the move: the source keeps the instance', async () => {
+    const fleet = await fleetOver(store(), { moveRelayDir: join(root, 'relay') });
+    const { sleeper } = await world(fleet);
+    const move = (await fleet.ok('POST', `${pathOf(sleeper)}/move`, { node: 'node-b' })) as Json;
+    const report = (node: string, body: unknown) =>
+      fleet.ok('POST', `/nodes/${node}/moves/${String(move.id)}/events`, body) as Promise<Json>;
+    await report('node-a', { kind: 'start' });
+    const { manifest } = await sourceBundle();
+    await report('node-a', { kind: 'exported', manifest });
+    // A connection woke it on node-a: its node reports it running.
+    await fleet.report(sleeper, 'running');
+    const part = manifest.parts[0];
+    if (!part) throw new Error('no part');
+    const after = await report('node-b', { kind: 'received', part: part.name, bytes: part.bytes });
+    expect(after).toMatchObject({ step: 'failed' });
+    expect(String(after.reason)).toContain('the bundle is stale');
+    expect((await fleet.instances()).find((i) => i.id === sleeper.id)).toMatchObject({
+      nodeId: 'node-a',
+      status: 'running',
+    });
+    expect(await fleet.ok('GET', '/nodes/node-b/moves')).toEqual([]);
+  });
+
   it('drains a node: cordoned, sleepers and runners move, pinned ones wait, asked again changes nothing', async () => {
     const fleet = await fleetOver(store(), { moveRelayDir: join(root, 'relay') });
     const { sleeper, runner, pinned } = await world(fleet);

@@ -82,7 +82,9 @@ export class MoveReportService {
         );
       }
       if (report.kind === 'start') await this.checkAsleep(repos, move);
-      const advanced = advanceMove(move, eventOf(report, side));
+      const awake = report.kind === 'start' ? undefined : await this.wokenMeanwhile(repos, move);
+      const event: MoveEvent = awake ? { kind: 'failed', reason: awake } : eventOf(report, side);
+      const advanced = advanceMove(move, event);
       if (advanced === move) return move;
       const stamped = { ...move, ...advanced, updatedAt: this.deps.clock.now().toISOString() };
       const saved = await repos.instanceMoves.update(stamped, move.version);
@@ -109,6 +111,17 @@ export class MoveReportService {
         `move ${move.id} cannot start: the instance is ${status ?? 'gone'}; it starts once asleep`,
       );
     }
+  }
+
+  /**
+   * Why the move must not go on: the instance left its sleep on the source after the export
+   * (a wake on connect), so the bundle is stale and the source's copy is the one that counts.
+   */
+  private async wokenMeanwhile(repos: Repos, move: InstanceMove): Promise<string | undefined> {
+    if (move.step === 'requested') return undefined;
+    const status = (await repos.instances.get(move))?.status;
+    if (status === 'sleeping' || status === 'stopped') return undefined;
+    return `the instance is ${status ?? 'gone'} on its source since the export: the bundle is stale, the source keeps it`;
   }
 
   /** The target holds it: the instance is the target's now, woken there when the move says so. */
