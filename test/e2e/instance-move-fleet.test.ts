@@ -111,4 +111,48 @@ describe.runIf(gate.run)('mvm instance move between two agent processes', () => 
       },
     );
   }, 600_000);
+
+  it('drains a node: its running guest sleeps, moves and runs on the other node into the same boot', async () => {
+    const api = fleet().api;
+    await api.call('scalePool', { params: { tenant: TENANT, pool: POOL }, body: { running: 2 } });
+    const list = await converge(
+      api,
+      TENANT,
+      'two running, one per node',
+      (l) =>
+        l.length === 2 && l.every((i) => i.status === 'running') && l[0]?.nodeId !== l[1]?.nodeId,
+      150_000,
+    );
+    const drained = list[0]?.nodeId as NodeId;
+    const other = NODE_IDS.find((n) => n !== drained) as NodeId;
+    const leaving = list[0] as InstanceView;
+    const before = await fleet().agent(drained).client.stats(ref(leaving));
+    const result = await api.call('drainNode', { params: { node: drained } });
+    expect(result.moves.map((m) => [m.instanceId, m.targetNode, m.wake])).toEqual([
+      [leaving.id, other, true],
+    ]);
+    const after = await converge(
+      api,
+      TENANT,
+      `everything running on ${other}`,
+      (l) => l.length === 2 && l.every((i) => i.nodeId === other && i.status === 'running'),
+      300_000,
+    );
+    expect(after.find((i) => i.id === leaving.id)).toMatchObject({
+      ip: leaving.ip,
+      mac: leaving.mac,
+    });
+    const stats = await fleet().agent(other).client.stats(ref(leaving));
+    expect(stats.guest?.bootId).toBe(before.guest?.bootId);
+    expect((await api.call('getNode', { params: { node: drained } })).status).toBe('cordoned');
+    await waitUntil(
+      async () => ((await fleet().agent(drained).client.list()).length === 0 ? true : undefined),
+      {
+        clock: systemClock,
+        timeoutMs: 60_000,
+        intervalMs: 500,
+        what: `${drained} holding nothing`,
+      },
+    );
+  }, 600_000);
 });
