@@ -94,6 +94,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     expect(first.lines[19]?.context).toEqual({ dialect: name, migration: '0020-instance-moves' });
     expect(first.lines[20]?.context).toEqual({ dialect: name, migration: '0021-session-tickets' });
     expect(first.lines[21]?.context).toEqual({ dialect: name, migration: '0022-published-ports' });
+    expect(first.lines[22]?.context).toEqual({ dialect: name, migration: '0024-queue-quota' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();
