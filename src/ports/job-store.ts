@@ -101,7 +101,8 @@ export interface JobQueue {
   succeed(id: string, token: string, at: string, result: string): Promise<Job | undefined>;
   /**
    * Succeeds many leases in one statement, each fenced by its own token and expiry exactly as
-   * `succeed` is; the ones refused are reported lost one by one.
+   * `succeed` is; the ones refused are reported lost one by one. A batch names each job once
+   * (ValidationError otherwise, nothing written).
    */
   succeedMany(completions: LeaseCompletion[], at: string): Promise<CompletionOutcome>;
   /**

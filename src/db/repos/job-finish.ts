@@ -1,4 +1,5 @@
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
+import { ValidationError } from '../../core/errors.ts';
 import type { Job } from '../../core/jobs/job.ts';
 import type { ClaimRequest, CompletionOutcome, LeaseCompletion } from '../../ports/job-store.ts';
 import type { Database, JobsTable } from '../schema.ts';
@@ -20,6 +21,7 @@ export async function succeedMany(
   completions: readonly LeaseCompletion[],
   at: string,
 ): Promise<CompletionOutcome> {
+  requireDistinct(completions);
   const done = new Set<string>();
   for (let i = 0; i < completions.length; i += CHUNK) {
     const chunk = completions.slice(i, i + CHUNK);
@@ -42,6 +44,7 @@ export async function succeedAndClaim(
   completions: readonly LeaseCompletion[],
   request: ClaimRequest,
 ): Promise<CompletionOutcome & { jobs: Job[] }> {
+  requireDistinct(completions);
   if (completions.length === 0)
     return { succeeded: [], lost: [], jobs: await claimIn(db, request) };
   const oneStatement =
@@ -101,6 +104,14 @@ function finishUpdate(at: string): RawBuilder<unknown> {
     where jobs.id = done.id and jobs.lease_token = done.token
       and jobs.state = 'running' and jobs.lease_expires_at > ${at}
     returning jobs.id`;
+}
+
+/** Each job once per batch: which of two tokens for one job won could not be told apart. */
+function requireDistinct(completions: readonly LeaseCompletion[]): void {
+  const ids = new Set(completions.map((c) => c.id));
+  if (ids.size === completions.length) return;
+  const problem = 'a batch of completions names a job more than once';
+  throw new ValidationError(problem, [problem]);
 }
 
 function outcome(completions: readonly LeaseCompletion[], done: Set<string>): CompletionOutcome {
