@@ -66,6 +66,7 @@ export const agentSettings = {
   busybox: { env: 'MVM_BUSYBOX', file: 'agent.busybox' },
   guestCc: { env: 'MVM_GUEST_CC', file: 'agent.guestCc' },
   workerImage: { env: 'MVM_WORKER_IMAGE', file: 'agent.workerImage' },
+  workerExec: { env: 'MVM_WORKER_EXEC', file: 'agent.workerExec' },
   secretsDir: { env: 'MVM_SECRETS_DIR', file: 'agent.secretsDir' },
   fault: { env: 'MVM_FAULT', file: 'agent.fault' },
   metricsListen: { flag: 'metricsListen', file: 'agent.metricsListen' },
@@ -97,6 +98,7 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   busybox: '/bin/busybox',
   guestCc: 'gcc',
   workerImage: 'off',
+  workerExec: 'off',
 };
 
 const nonEmpty = z.string().min(1, 'must not be empty');
@@ -115,6 +117,7 @@ export const agentSettingsSchema = z.strictObject({
   jailerBin: nonEmpty.optional(),
   confine: oneOf(['on', 'off']),
   workerImage: oneOf(['on', 'off']),
+  workerExec: oneOf(['on', 'off']),
   uidBase: z
     .number({ error: 'must be a number' })
     .int('must be a whole number')
