@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateOpenclawConfig } from '../../src/cli/onboarding/openclaw-gateway.ts';
+import { openclawConfigText } from '../../src/core/openclaw-config.ts';
 import { DEFAULT_CACHE_DIR } from '../../src/drivers/dev-image/cache-dir.ts';
 import { ensureToolchain, type Toolchain } from '../../src/drivers/openclaw/toolchain.ts';
 import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
@@ -119,4 +121,14 @@ describe.runIf(toolchain)('the mvm sandbox plugin in the pinned openclaw', () =>
     expect(keys[2]).toMatch(/^a_b\.[0-9a-f]{16}$/);
     expect(keys[3]?.length).toBeLessThanOrEqual(128);
   }, 360_000);
+
+  it("mvm new openclaw --worker-sandbox's openclaw.json passes the pinned openclaw's validation", async () => {
+    const text = openclawConfigText({ sleeps: false, allowedOrigins: [], workerSandbox: true });
+    // The load path is the image's; on this host it is absent, which OpenClaw only warns about.
+    await expect(
+      validateOpenclawConfig(runner, toolchain as Toolchain, text),
+    ).resolves.toBeUndefined();
+    const broken = text.replace('"scope": "session"', '"scope": "per-galaxy"');
+    await expect(validateOpenclawConfig(runner, toolchain as Toolchain, broken)).rejects.toThrow();
+  }, 300_000);
 });
