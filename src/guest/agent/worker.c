@@ -95,10 +95,14 @@ static ssize_t wx_fill(int fd, struct buf *b) {
 
 /* ---- broker ---- */
 
+/* Output a client may lag behind by before it is dropped (it stalls no other client). */
+#define WX_MAX_CLIENT_OUT (8 * 1024 * 1024)
+
 struct wx_client {
   int fd;
   uint32_t id;
-  struct buf in;
+  struct buf in, out;
+  int closing; /* its exit or error is queued: closed once written */
 };
 
 static struct wx_client clients[WX_MAX_CLIENTS];
@@ -108,6 +112,8 @@ static void drop_client(struct wx_client *c, int tell_host) {
   if (tell_host) wx_send(1, WX_CLOSE, c->id, NULL, 0);
   close_fd(&c->fd);
   buf_free(&c->in);
+  buf_free(&c->out);
+  c->closing = 0;
   c->id = 0;
 }
 
@@ -129,6 +135,7 @@ static void accept_client(int lfd) {
   if (fd < 0) return;
   for (int i = 0; i < WX_MAX_CLIENTS; i++) {
     if (clients[i].id != 0) continue;
+    set_nonblock(fd);
     clients[i] = (struct wx_client){.fd = fd, .id = next_id++};
     return;
   }
@@ -157,14 +164,29 @@ static struct wx_client *client_of(uint32_t id) {
   return NULL;
 }
 
-/* The host's frames go to the client of their id; after its exit or error it is closed. */
+/* Writes what the client takes now; closes it once its exit or error is out. */
+static void flush_client(struct wx_client *c) {
+  while (c->out.len > 0) {
+    ssize_t w = write(c->fd, c->out.p, c->out.len);
+    if (w > 0) buf_drop(&c->out, (size_t)w);
+    else if (w < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    else return drop_client(c, 1);
+  }
+  if (c->closing) drop_client(c, 0);
+}
+
+/* The host's frames are queued for the client of their id (never a blocking write). */
 static void from_host(struct buf *in) {
   long n;
   while ((n = whole_frame(in)) > 0) {
     const unsigned char *p = (const unsigned char *)in->p;
     struct wx_client *c = client_of(get_u32(p + 1));
-    if (c && wx_write_all(c->fd, p, (size_t)n) < 0) drop_client(c, 1);
-    else if (c && (p[0] == WX_EXIT || p[0] == WX_ERROR)) drop_client(c, 0);
+    if (c && !c->closing) {
+      buf_add(&c->out, p, (size_t)n);
+      if (p[0] == WX_EXIT || p[0] == WX_ERROR) c->closing = 1;
+      if (c->out.len > WX_MAX_CLIENT_OUT) drop_client(c, 1);
+      else flush_client(c);
+    }
     buf_drop(in, (size_t)n);
   }
   if (n < 0) exit(1);
@@ -187,7 +209,8 @@ static int broker_main(const char *path) {
     for (int i = 0; i < WX_MAX_CLIENTS; i++) {
       if (clients[i].id == 0) continue;
       of[nfds] = &clients[i];
-      fds[nfds++] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
+      short events = POLLIN | (clients[i].out.len > 0 ? POLLOUT : 0);
+      fds[nfds++] = (struct pollfd){.fd = clients[i].fd, .events = events};
     }
     if (poll(fds, (nfds_t)nfds, -1) < 0) {
       if (errno == EINTR) continue;
@@ -198,8 +221,10 @@ static int broker_main(const char *path) {
       from_host(&host);
     }
     if (fds[1].revents & POLLIN) accept_client(lfd);
-    for (int i = 2; i < nfds; i++)
-      if (fds[i].revents && of[i]->id != 0) from_client(of[i]);
+    for (int i = 2; i < nfds; i++) {
+      if ((fds[i].revents & POLLOUT) && of[i]->id != 0) flush_client(of[i]);
+      if ((fds[i].revents & ~POLLOUT) && of[i]->id != 0) from_client(of[i]);
+    }
   }
   unlink(path);
   return 0;
