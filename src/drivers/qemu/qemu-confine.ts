@@ -170,12 +170,12 @@ async function buildTapfd(
   missing: string[],
 ): Promise<string | undefined> {
   const cacheDir = tools.cacheDir ?? DEFAULT_CACHE_DIR;
-  return ensureTapfd(cacheDir, runner, tools.cc ? { cc: tools.cc } : {}).catch(
-    (error: unknown) => {
-      missing.push(`mvm-tapfd could not be built, so QEMU keeps net_admin to attach its taps by name: ${errorMessage(error)}`);
-      return undefined;
-    },
-  );
+  return ensureTapfd(cacheDir, runner, tools.cc ? { cc: tools.cc } : {}).catch((error: unknown) => {
+    missing.push(
+      `mvm-tapfd could not be built, so QEMU keeps net_admin to attach its taps by name: ${errorMessage(error)}`,
+    );
+    return undefined;
+  });
 }
 
 async function findSetpriv(runner: ProcessRunner): Promise<string | undefined> {

@@ -177,7 +177,12 @@ describe('qemuArgs', () => {
   it('puts mvm-tapfd in front when the taps come as descriptors, and keeps no net_admin', () => {
     const confinement = { seccomp: true, dropPrivileges: true, setpriv: 'setpriv', tapfd: '/t' };
     const launch = { seccomp: true, runAs: { uid: 7, gid: 7 }, chrootDir: '/j' };
-    const taps = { fds: [{ ifname: 'mvt5-3', fd: 6 }, { ifname: 'mvt5-4', fd: 7 }] };
+    const taps = {
+      fds: [
+        { ifname: 'mvt5-3', fd: 6 },
+        { ifname: 'mvt5-4', fd: 7 },
+      ],
+    };
     expect(launchCommand('qemu', ['-x'], confinement, launch, taps)).toEqual([
       '/t',
       [
