@@ -19,7 +19,7 @@ import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { testAgentConfig } from '../agent/agent-harness.ts';
-import { capabilityBits, readVmmConfinement } from '../support/vmm-confinement.ts';
+import { QEMU_BOUNDING, capabilityBits, readVmmConfinement } from '../support/vmm-confinement.ts';
 
 const qemu = existsSync('/usr/bin/qemu-system-x86_64');
 const isRoot = process.getuid?.() === 0;
@@ -30,8 +30,11 @@ if (missing) {
 }
 
 const NETWORK_OFF = { MVM_NETWORK: 'off' };
-/** CAP_SETGID, CAP_SETUID, CAP_NET_ADMIN (the VM's tap), CAP_SYS_CHROOT: used before the drop. */
-const ALLOWED_BOUNDING = [6, 7, 12, 18];
+/**
+ * CAP_SETGID, CAP_SETUID, CAP_SYS_CHROOT: used before the drop. Never CAP_NET_ADMIN (12): a
+ * VM's taps come attached, as descriptors (mvm-tapfd; test/net/qemu-tap-confined.test.ts).
+ */
+const ALLOWED_BOUNDING = QEMU_BOUNDING;
 
 describe.skipIf(missing !== undefined)('confined VMMs on a serving quickstart', () => {
   let dataDir = '';

@@ -7,7 +7,7 @@
  * node, ping of its gateway from the guest, HTTP to a server in the guest) before a sleep and
  * after a wake from the snapshot, which passes the tap the same way.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GuestLinks } from '../../src/agent/runtime/guest-links.ts';
@@ -29,7 +29,7 @@ import {
   realGuestGate,
   shortWorkDir,
 } from '../support/qemu-guest.ts';
-import { capabilityBits, expectConfined, readVmmConfinement } from '../support/vmm-confinement.ts';
+import { expectConfined, expectTapsInherited, qemuPidsUnder } from '../support/vmm-confinement.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
 import { NetnsRunner } from './support/netns-runner.ts';
 
@@ -43,8 +43,6 @@ if (netOk.failInCi || qemu.failInCi) {
   });
 }
 
-/** CAP_SETGID, CAP_SETUID, CAP_SYS_CHROOT: what -runas and -chroot use. No CAP_NET_ADMIN (12). */
-const BOUNDING = [6, 7, 18];
 const RUN_AS = { uid: 2_000_000_915, gid: 2_000_000_915 };
 const vmNic: InstanceNetSpec = {
   tenantNetId: 7,
@@ -116,17 +114,7 @@ describe.runIf(netOk.run && qemu.run)('a confined QEMU guest on a tap it inherit
   /** Confined as ever, no net_admin in any thread's bounding set, the tap on a descriptor. */
   async function expectTapInherited(pid: number): Promise<void> {
     await expectConfined(pid, RUN_AS, join(spec.workDir, 'jail'));
-    for (const thread of (await readVmmConfinement(pid)).threads) {
-      expect(capabilityBits(thread.capBnd), `thread ${thread.tid}`).toEqual(BOUNDING);
-    }
-    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
-    const netdev = argv[argv.indexOf('-netdev') + 1] ?? '';
-    const fd = /^tap,id=net-n0,fd=(\d+),vhost=off$/.exec(netdev)?.[1];
-    expect(fd, netdev).toBeDefined();
-    expect(argv.join(' ')).not.toContain('ifname=');
-    expect(await readFile(`/proc/${pid}/fdinfo/${fd}`, 'utf8')).toMatch(
-      new RegExp(`^iff:\\s+${vmNic.tap}$`, 'm'),
-    );
+    expect(await expectTapsInherited(pid)).toEqual([vmNic.tap]);
   }
 
   it('runs with no CAP_NET_ADMIN in its bounding set, the tap on an inherited fd', async () => {
@@ -143,6 +131,17 @@ describe.runIf(netOk.run && qemu.run)('a confined QEMU guest on a tap it inherit
     );
     expect(await lab.httpGet(node, PAGE)).toBe('200 tapfd-ok');
   }, 180_000);
+
+  it("fails a start on a missing tap with mvm-tapfd's own words, and leaves no VMM", async () => {
+    const missing = { ...spec, key: 'mvm-tapfd-notap', workDir: join(workDir, 'notap') };
+    missing.nets = [{ id: 'n0', tap: tapName(7, 9), mac: macFor(7, 9) }];
+    await expect(vmm.start(missing)).rejects.toThrow(
+      /qemu for 'mvm-tapfd-notap' exited \(1\): .*mvm-tapfd: no tap 'mvt7-9' in this network namespace \(No such device, errno 19\)/s,
+    );
+    expect(await qemuPidsUnder(missing.workDir)).toEqual([]);
+    const link = await lab.exec(node, 'ip', ['link', 'show', tapName(7, 9)]);
+    expect(link.exitCode).not.toBe(0);
+  }, 60_000);
 
   it('sleeps and wakes with the tap passed the same way, its network and server intact', async () => {
     const running = vm as VmHandle;

@@ -45,11 +45,21 @@ export async function materialize(
     ...(image.initrdPath ? { initrdPath: image.initrdPath } : {}),
     cmdline: `${image.cmdlineBase} ${guestParams(record, deps.network?.guestMtu)}`,
     drives,
-    nets: record.spec.network ? [{ id: 'eth0', tap: record.spec.tap, mac: record.spec.mac }] : [],
+    nets: guestNics(deps, record),
     ...(cgroup ? { cgroupDirs: cgroup.dirs } : {}),
     runAs,
   };
   return { spec, cgroup, digests };
+}
+
+/**
+ * The guest's NIC, on the tap the network driver made. Without tenant networking
+ * (MVM_NETWORK=off, not root) there is no tap, so no NIC: a confined QEMU's taps are attached
+ * by mvm-tapfd, which refuses a missing tap rather than create a stray, unbridged one.
+ */
+function guestNics(deps: RuntimeDeps, record: VmRecord): VmSpec['nets'] {
+  if (!record.spec.network || deps.network === undefined) return [];
+  return [{ id: 'eth0', tap: record.spec.tap, mac: record.spec.mac }];
 }
 
 type BuiltDrive = { drives: DriveSpec[]; digests?: DriveDigests } | undefined;
