@@ -54,12 +54,13 @@ export async function materialize(
 
 /**
  * The guest's NIC, on the tap the network driver made. Without tenant networking
- * (MVM_NETWORK=off, not root) there is no tap, so no NIC: a confined QEMU's taps are attached
- * by mvm-tapfd, which refuses a missing tap rather than create a stray, unbridged one.
+ * (MVM_NETWORK=off, not root) no driver made one: the VMM gets a transient tap on no bridge
+ * (a confined QEMU's helper, mvm-tapfd, otherwise refuses a missing tap).
  */
 function guestNics(deps: RuntimeDeps, record: VmRecord): VmSpec['nets'] {
-  if (!record.spec.network || deps.network === undefined) return [];
-  return [{ id: 'eth0', tap: record.spec.tap, mac: record.spec.mac }];
+  if (!record.spec.network) return [];
+  const nic = { id: 'eth0', tap: record.spec.tap, mac: record.spec.mac };
+  return [deps.network === undefined ? { ...nic, transient: true } : nic];
 }
 
 type BuiltDrive = { drives: DriveSpec[]; digests?: DriveDigests } | undefined;

@@ -42,6 +42,8 @@ export interface QemuConfinement {
 export interface TapFd {
   ifname: string;
   fd: number;
+  /** Made by the helper if missing, on no bridge (tenant networking off: NetSpec.transient). */
+  transient?: boolean;
 }
 
 /** How this launch's taps reach QEMU. */
@@ -96,7 +98,11 @@ export function launchCommand(
   if (confinement.tapfd === undefined) {
     throw new InternalError('taps passed as descriptors without the mvm-tapfd helper');
   }
-  const pairs = fds.flatMap((tap) => [tap.ifname, String(tap.fd)]);
+  const pairs = fds.flatMap((tap) => [
+    ...(tap.transient ? ['--transient'] : []),
+    tap.ifname,
+    String(tap.fd),
+  ]);
   return [confinement.tapfd, [...pairs, '--', vmm[0], ...vmm[1]]];
 }
 

@@ -61,7 +61,11 @@ export function fdLayout(
   });
   const incoming = incomingState === undefined ? {} : { incomingFd: add(incomingState, 'r') };
   const next = FIRST_FD + opens.length;
-  const tapFds = spec.nets.map((net, index) => ({ ifname: net.tap, fd: next + index }));
+  const tapFds = spec.nets.map((net, index) => ({
+    ifname: net.tap,
+    fd: next + index,
+    ...(net.transient ? { transient: true } : {}),
+  }));
   return { opens, driveSets, ...incoming, ...(tapsAsFds && tapFds.length > 0 ? { tapFds } : {}) };
 }
 

@@ -104,6 +104,10 @@ describe('qemuArgs', () => {
     expect(fdLayout(spec, undefined, true).tapFds).toEqual([{ ifname: 'mvm-tap-i1', fd: 6 }]);
     expect(fdLayout({ ...spec, nets: [] }, undefined, true).tapFds).toBeUndefined();
     expect(fdLayout(spec).tapFds).toBeUndefined();
+    const unmanaged = { ...spec, nets: spec.nets.map((n) => ({ ...n, transient: true })) };
+    expect(fdLayout(unmanaged, undefined, true).tapFds).toEqual([
+      { ifname: 'mvm-tap-i1', fd: 6, transient: true },
+    ]);
   });
 
   it('wires the agent channel as a virtserialport named mvm.agent on a socket chardev', () => {
@@ -189,6 +193,13 @@ describe('qemuArgs', () => {
         ...['mvt5-3', '6', 'mvt5-4', '7', '--'],
         ...['setpriv', '--bounding-set', '-all,+sys_chroot,+setuid,+setgid', '--', 'qemu', '-x'],
       ],
+    ]);
+    const transient = { fds: [{ ifname: 'mvt5-3', fd: 6, transient: true }] };
+    expect(launchCommand('qemu', ['-x'], confinement, launch, transient)[1].slice(0, 4)).toEqual([
+      '--transient',
+      'mvt5-3',
+      '6',
+      '--',
     ]);
     expect(() =>
       launchCommand('qemu', ['-x'], { ...confinement, tapfd: undefined }, launch, taps),

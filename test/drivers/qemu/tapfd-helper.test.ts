@@ -1,8 +1,9 @@
 /**
  * mvm-tapfd, compiled from its source as the agent compiles it, run for real: its argument
- * errors, a missing tap (refused, and not created), a device that is not a tap, a tap already
- * in use, and a real persistent tap in a namespace of this test, which the exec'd command
- * inherits on the asked descriptor, attached, with a vnet header and no close-on-exec.
+ * errors, a missing tap (refused, and not created, unless `--transient`), a device that is not
+ * a tap, a tap already in use, and a real persistent tap in a namespace of this test, which the
+ * exec'd command inherits on the asked descriptor, attached, with a vnet header and no
+ * close-on-exec.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -61,6 +62,7 @@ describe.runIf(gcc)('mvm-tapfd', () => {
     [['tap0', '2', '--', 'true'], /invalid descriptor number '2' for tap 'tap0': 3 to 1023/],
     [['tap0', '5x', '--', 'true'], /invalid descriptor number '5x'/],
     [['tap0', '5', 'tap1', '5', '--', 'true'], /descriptor 5 is given twice/],
+    [['--transient', '--', 'true'], /--transient without a tap/],
   ])('refuses %j with exit 1 and says why', async (args, message) => {
     const result = await tapfd(args);
     expect(result.exitCode).toBe(1);
@@ -109,6 +111,20 @@ describe.runIf(gcc)('mvm-tapfd', () => {
       expect(Number.parseInt(flags, 8) & 0o2000000).toBe(0);
       // Attached as QEMU attaches a tap by name: no packet info, with a vnet header.
       expect(result.stdout).toMatch(/tun type tap pi off vnet_hdr on persist on/);
+    });
+
+    it('makes a missing tap only when told --transient, and it goes with the command', async () => {
+      const script = 'grep iff /proc/self/fdinfo/5; ip -d link show tapfdx0';
+      const result = await tapfd(['--transient', 'tapfdx0', '5', '--', 'sh', '-c', script], NS);
+      expect(result.stderr).toBe('');
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout).toMatch(/^iff:\s+tapfdx0$/m);
+      expect(result.stdout).toMatch(/tun type tap pi off vnet_hdr on persist off/);
+      const gone = await runner.run('ip', ['-n', NS, 'link', 'show', 'tapfdx0'], { check: false });
+      expect(gone.exitCode).not.toBe(0);
+      // An existing persistent tap is attached all the same.
+      const existing = await tapfd(['--transient', TAP, '5', '--', 'true'], NS);
+      expect(existing.exitCode).toBe(0);
     });
 
     it('refuses a tap that another process holds, and exec failures are named too', async () => {

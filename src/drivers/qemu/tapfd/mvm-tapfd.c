@@ -1,7 +1,7 @@
 /*
  * mvm-tapfd: attaches to the agent's persistent taps and execs a command that inherits them.
  *
- *   mvm-tapfd <ifname> <fd> [<ifname> <fd> ...] -- <command> [<arg> ...]
+ *   mvm-tapfd [--transient] <ifname> <fd> [[--transient] <ifname> <fd> ...] -- <command> [<arg> ...]
  *
  * For each pair: opens /dev/net/tun, attaches it to the existing tap <ifname> with TUNSETIFF
  * (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, the flags QEMU itself asks for when it opens a tap by
@@ -12,6 +12,8 @@
  * A tap that does not exist is an error, not created: TUNSETIFF would make a new, transient
  * one on no bridge. The name is checked first, and the attached device must be persistent
  * (the network driver creates every tap with `ip tuntap add`), which also closes the race.
+ * `--transient` before a pair allows exactly that, for an agent without tenant networking
+ * (no driver made the tap; the guest's NIC leads nowhere, and the tap goes with the VMM).
  *
  * Every failure exits 1 with one line on stderr naming the step, the tap and errno; the agent
  * reads it from the VMM's log and reports it as the instance's failure reason.
@@ -34,6 +36,7 @@
 struct tap {
     const char *ifname;
     int fd;
+    int transient;
 };
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -53,7 +56,7 @@ static void fail_errno(const char *step, const char *ifname, int err) {
 }
 
 static void usage(const char *why) {
-    fail("%s; usage: mvm-tapfd <ifname> <fd> [<ifname> <fd> ...] -- <command> [<arg> ...]", why);
+    fail("%s; usage: mvm-tapfd [--transient] <ifname> <fd> [...] -- <command> [<arg> ...]", why);
 }
 
 /* Interface names as the kernel takes them, and as mvm makes them: 1-15 of [A-Za-z0-9._-]. */
@@ -85,6 +88,9 @@ static int parse_args(int argc, char **argv, struct tap *taps, int *count) {
     int i = 1;
     *count = 0;
     while (i < argc && strcmp(argv[i], "--") != 0) {
+        int transient = strcmp(argv[i], "--transient") == 0;
+        i += transient;
+        if (i >= argc || strcmp(argv[i], "--") == 0) usage("--transient without a tap");
         if (i + 1 >= argc || strcmp(argv[i + 1], "--") == 0) usage("a tap name without a descriptor number");
         if (*count == MAX_TAPS) usage("too many taps (at most 8)");
         if (!valid_ifname(argv[i])) fail("invalid tap name '%s': 1 to 15 of A-Z a-z 0-9 . _ -", argv[i]);
@@ -95,6 +101,7 @@ static int parse_args(int argc, char **argv, struct tap *taps, int *count) {
         }
         taps[*count].ifname = argv[i];
         taps[*count].fd = fd;
+        taps[*count].transient = transient;
         (*count)++;
         i += 2;
     }
@@ -104,9 +111,9 @@ static int parse_args(int argc, char **argv, struct tap *taps, int *count) {
     return i + 1;
 }
 
-/* Attaches to the existing persistent tap and returns the (close-on-exec) descriptor. */
-static int attach(const char *ifname) {
-    if (if_nametoindex(ifname) == 0) {
+/* Attaches to the tap (existing and persistent unless transient); a close-on-exec descriptor. */
+static int attach(const char *ifname, int transient) {
+    if (!transient && if_nametoindex(ifname) == 0) {
         int err = errno;
         fail("no tap '%s' in this network namespace (%s, errno %d); the agent's network driver creates it before the VM starts",
              ifname, strerror(err), err);
@@ -118,6 +125,7 @@ static int attach(const char *ifname) {
     ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
     strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) fail_errno("TUNSETIFF (attach)", ifname, errno);
+    if (transient) return fd;
     memset(&ifr, 0, sizeof ifr);
     if (ioctl(fd, TUNGETIFF, &ifr) < 0) fail_errno("TUNGETIFF", ifname, errno);
     if (!(ifr.ifr_flags & IFF_PERSIST)) {
@@ -133,7 +141,7 @@ int main(int argc, char **argv) {
     int command = parse_args(argc, argv, taps, &count);
     /* Opened close-on-exec first, moved after: a fresh descriptor never lands on a target. */
     int opened[MAX_TAPS];
-    for (int k = 0; k < count; k++) opened[k] = attach(taps[k].ifname);
+    for (int k = 0; k < count; k++) opened[k] = attach(taps[k].ifname, taps[k].transient);
     for (int k = 0; k < count; k++) {
         for (int j = k + 1; j < count; j++) {
             if (opened[j] == taps[k].fd) {
