@@ -106,6 +106,19 @@ export class BaseStore {
     }
   }
 
+  /** Every complete base on disk, with the pool it serves (unreadable ones are left out). */
+  async list(): Promise<Array<{ key: string; path: string; scope: BaseInputs['scope'] }>> {
+    const names = await readdir(this.root).catch(() => [] as string[]);
+    const found = [];
+    for (const name of names.filter((n) => !n.startsWith('.')).sort()) {
+      const text = await readFile(join(this.root, name, BASE_FILE), 'utf8').catch(() => '');
+      const meta = baseFileSchema.safeParse(parseOr(text));
+      if (meta.success)
+        found.push({ key: name, path: join(this.root, name), scope: meta.data.inputs.scope });
+    }
+    return found;
+  }
+
   async invalidate(key: string, reason: string): Promise<void> {
     this.logger.warn({ base: key, reason }, 'pool base removed; clones cold-boot until a new one');
     await rm(join(this.root, key), { recursive: true, force: true });
