@@ -34,6 +34,7 @@ const baseFileSchema = z.object({
     memMib: z.number().int(),
     guestAgentVersion: z.string(),
     layout: z.string(),
+    warmUp: z.string().optional(),
   }),
   snapshot: z.object({ kind: z.literal('full'), sizeBytes: z.number().int().nonnegative() }),
   donor: z.string(),
