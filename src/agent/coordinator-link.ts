@@ -70,6 +70,8 @@ interface LinkParts {
   publishAddress?: string | undefined;
   runtime: InstanceRuntime;
   deps: RuntimeDeps;
+  /** Told the lease's end at the start and on every renewal (the fence watchdog's file). */
+  onLease?: (expiresAt: number) => void;
 }
 
 /**
@@ -156,6 +158,7 @@ export function startLink(
     onError: (error) => logger.warn({ err: error }, 'certificate renewal failed; retrying'),
   });
   const lease = new NodeLease(systemClock);
+  parts.onLease?.(lease.expiresAt());
   // Generation marks written after a beat; stop waits for them so nothing writes afterwards.
   const markWrites = new Set<Promise<void>>();
   const activity =
@@ -185,6 +188,7 @@ export function startLink(
       markWrites.add(write);
       void write.finally(() => markWrites.delete(write));
       renewLease(lease, result, sentAt, conn.settings.heartbeatMs, logger);
+      parts.onLease?.(lease.expiresAt());
     },
   });
   const tunnel = keepTunnel({
