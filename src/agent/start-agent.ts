@@ -107,11 +107,13 @@ export async function startAgent(
       : undefined;
     if (wake) closers.push(async () => wake.close());
     const publish = serving
-      ? startPublish(built, {
+      ? await startPublish(built, {
           logger,
           netns: config.netns,
           address: config.publishAddress,
           coordinator,
+          runner,
+          dataDir: config.dataDir,
         })
       : undefined;
     if (publish) closers.push(publish.close);
