@@ -45,6 +45,11 @@ export interface AgentConfig {
    * instance as its own uid/gid = uidBase + slot. Off only on purpose (MVM_CONFINE=off).
    */
   confinement: { enabled: boolean; uidBase: number };
+  /**
+   * A process that outlives the agent and pauses its re-placeable instances once the agent is
+   * gone and its lease ran out (agent/lease/fence-watchdog.ts); only with a coordinator.
+   */
+  fenceWatchdog: boolean;
   /** Tenant networking wanted (it is still off when the agent is not root). */
   network: boolean;
   /** New instances restored from their pool's base snapshot (`MVM_CLONES=on`, docs/clones.md). */
@@ -249,6 +254,7 @@ function toConfig(
       jailer: values.jailerBin ?? jailerBeside(values.firecrackerBin),
     },
     confinement: { enabled: values.confine === 'on', uidBase: values.uidBase },
+    fenceWatchdog: values.fenceWatchdog === 'on',
     network: values.network === 'on',
     clones: values.clones === 'on',
     ...(values.netns !== undefined ? { netns: values.netns } : {}),

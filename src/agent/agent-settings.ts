@@ -49,6 +49,7 @@ export const agentSettings = {
   firecrackerBin: { env: 'MVM_FIRECRACKER_BIN', file: 'agent.firecrackerBin' },
   jailerBin: { env: 'MVM_JAILER_BIN', file: 'agent.jailerBin' },
   confine: { env: 'MVM_CONFINE', file: 'agent.confine' },
+  fenceWatchdog: { env: 'MVM_FENCE_WATCHDOG', file: 'agent.fenceWatchdog' },
   uidBase: { file: 'agent.uidBase' },
   network: { env: 'MVM_NETWORK', file: 'agent.network' },
   clones: { env: 'MVM_CLONES', file: 'agent.clones' },
@@ -88,6 +89,7 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   qemuAccel: 'auto',
   firecrackerBin: 'firecracker',
   confine: 'on',
+  fenceWatchdog: 'on',
   uidBase: DEFAULT_UID_BASE,
   network: 'on',
   clones: 'off',
@@ -116,6 +118,7 @@ export const agentSettingsSchema = z.strictObject({
   firecrackerBin: nonEmpty,
   jailerBin: nonEmpty.optional(),
   confine: oneOf(['on', 'off']),
+  fenceWatchdog: oneOf(['on', 'off']),
   workerImage: oneOf(['on', 'off']),
   workerExec: oneOf(['on', 'off']),
   uidBase: z

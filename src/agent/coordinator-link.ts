@@ -72,6 +72,8 @@ interface LinkParts {
   publishAddress?: string | undefined;
   runtime: InstanceRuntime;
   deps: RuntimeDeps;
+  /** Told the lease's end at the start and on every renewal (the fence watchdog's file). */
+  onLease?: (expiresAt: number) => void;
 }
 
 /**
@@ -158,6 +160,7 @@ export function startLink(
     onError: (error) => logger.warn({ err: error }, 'certificate renewal failed; retrying'),
   });
   const lease = new NodeLease(systemClock);
+  parts.onLease?.(lease.expiresAt());
   // Generation marks written after a beat; stop waits for them so nothing writes afterwards.
   const markWrites = new Set<Promise<void>>();
   const activity =
@@ -187,6 +190,7 @@ export function startLink(
       markWrites.add(write);
       void write.finally(() => markWrites.delete(write));
       renewLease(lease, result, sentAt, conn.settings.heartbeatMs, logger);
+      parts.onLease?.(lease.expiresAt());
     },
   });
   const tunnel = keepTunnel({
