@@ -90,6 +90,8 @@ export interface CoordinatorSettings {
   vcpus?: number;
   /** Documents signed longer ago than this are refused: replays of old ones. */
   maxDocumentAgeMs: number;
+  /** Gateway guests' commands in their tenant's workers (`MVM_WORKER_EXEC=on`, docs/openclaw.md). */
+  workerExec?: boolean;
 }
 
 export interface AgentConfigSources {
@@ -270,6 +272,7 @@ function toConfig(
       heartbeatMs: values.heartbeatMs,
       ...(values.vcpus !== undefined ? { vcpus: values.vcpus } : {}),
       maxDocumentAgeMs: values.maxDocumentAgeSecs * 1000,
+      ...(values.workerExec === 'on' ? { workerExec: true } : {}),
     },
     devImage: {
       ...(values.devKernelPackage !== undefined ? { kernelPackage: values.devKernelPackage } : {}),

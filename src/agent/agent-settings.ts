@@ -67,6 +67,7 @@ export const agentSettings = {
   busybox: { env: 'MVM_BUSYBOX', file: 'agent.busybox' },
   guestCc: { env: 'MVM_GUEST_CC', file: 'agent.guestCc' },
   workerImage: { env: 'MVM_WORKER_IMAGE', file: 'agent.workerImage' },
+  workerExec: { env: 'MVM_WORKER_EXEC', file: 'agent.workerExec' },
   secretsDir: { env: 'MVM_SECRETS_DIR', file: 'agent.secretsDir' },
   fault: { env: 'MVM_FAULT', file: 'agent.fault' },
   metricsListen: { flag: 'metricsListen', file: 'agent.metricsListen' },
@@ -99,6 +100,7 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   busybox: '/bin/busybox',
   guestCc: 'gcc',
   workerImage: 'off',
+  workerExec: 'off',
 };
 
 const nonEmpty = z.string().min(1, 'must not be empty');
@@ -118,6 +120,7 @@ export const agentSettingsSchema = z.strictObject({
   confine: oneOf(['on', 'off']),
   fenceWatchdog: oneOf(['on', 'off']),
   workerImage: oneOf(['on', 'off']),
+  workerExec: oneOf(['on', 'off']),
   uidBase: z
     .number({ error: 'must be a number' })
     .int('must be a whole number')

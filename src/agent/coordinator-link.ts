@@ -18,6 +18,8 @@ import { sendHeartbeats } from './heartbeat/send-heartbeats.ts';
 import { NodeIdentityStore } from './join/node-identity.ts';
 import { NodeSession } from './join/node-session.ts';
 import { keepJobRelays } from './jobs/keep-job-relays.ts';
+import { keepWorkerBrokers } from './worker-exec/keep-worker-brokers.ts';
+import { openWorkerSocket } from './worker-exec/open-worker-session.ts';
 import { NodeLease } from './lease/node-lease.ts';
 import { runAgentLoop } from './reconcile/agent-loop.ts';
 import { keepTunnel, type TunnelAuth, type TunnelState } from './tunnel/tunnel-client.ts';
@@ -208,6 +210,20 @@ export function startLink(
     logger,
     signal: abort.signal,
   });
+  // Gateway guests' commands reach their tenant's workers only through here (docs/openclaw.md).
+  const brokers = conn.settings.workerExec
+    ? keepWorkerBrokers({
+        runtime: parts.runtime,
+        open: (gateway, query) =>
+          openWorkerSocket(
+            { baseUrl: conn.api.baseUrl, nodeId: conn.nodeId, auth: () => tunnelAuth(conn) },
+            gateway,
+            query,
+          ),
+        logger,
+        signal: abort.signal,
+      })
+    : undefined;
   let loop: Promise<void> | undefined;
   const link: CoordinatorLink = {
     nodeId: conn.nodeId,
@@ -227,6 +243,7 @@ export function startLink(
     await Promise.all(markWrites);
     await tunnel.done;
     await relays.done;
+    await brokers?.done;
     // Renewal sleeps between checks; it stops at its next wake-up and need not be awaited.
     void renewal?.catch(() => undefined);
   };
