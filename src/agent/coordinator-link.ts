@@ -19,6 +19,8 @@ import { NodeIdentityStore } from './join/node-identity.ts';
 import { NodeSession } from './join/node-session.ts';
 import { keepJobRelays } from './jobs/keep-job-relays.ts';
 import { keepMoving, MoveWorker } from './move/move-worker.ts';
+import { keepWorkerBrokers } from './worker-exec/keep-worker-brokers.ts';
+import { openWorkerSocket } from './worker-exec/open-worker-session.ts';
 import { NodeLease } from './lease/node-lease.ts';
 import { runAgentLoop } from './reconcile/agent-loop.ts';
 import { keepTunnel, type TunnelAuth, type TunnelState } from './tunnel/tunnel-client.ts';
@@ -71,6 +73,8 @@ interface LinkParts {
   publishAddress?: string | undefined;
   runtime: InstanceRuntime;
   deps: RuntimeDeps;
+  /** Told the lease's end at the start and on every renewal (the fence watchdog's file). */
+  onLease?: (expiresAt: number) => void;
 }
 
 /**
@@ -157,6 +161,7 @@ export function startLink(
     onError: (error) => logger.warn({ err: error }, 'certificate renewal failed; retrying'),
   });
   const lease = new NodeLease(systemClock);
+  parts.onLease?.(lease.expiresAt());
   // Generation marks written after a beat; stop waits for them so nothing writes afterwards.
   const markWrites = new Set<Promise<void>>();
   const activity =
@@ -186,6 +191,7 @@ export function startLink(
       markWrites.add(write);
       void write.finally(() => markWrites.delete(write));
       renewLease(lease, result, sentAt, conn.settings.heartbeatMs, logger);
+      parts.onLease?.(lease.expiresAt());
     },
   });
   const tunnel = keepTunnel({
@@ -215,6 +221,20 @@ export function startLink(
     logger,
   });
   const moving = keepMoving(mover, { clock: systemClock, signal: abort.signal, logger });
+  // Gateway guests' commands reach their tenant's workers only through here (docs/openclaw.md).
+  const brokers = conn.settings.workerExec
+    ? keepWorkerBrokers({
+        runtime: parts.runtime,
+        open: (gateway, query) =>
+          openWorkerSocket(
+            { baseUrl: conn.api.baseUrl, nodeId: conn.nodeId, auth: () => tunnelAuth(conn) },
+            gateway,
+            query,
+          ),
+        logger,
+        signal: abort.signal,
+      })
+    : undefined;
   let loop: Promise<void> | undefined;
   const link: CoordinatorLink = {
     nodeId: conn.nodeId,
@@ -238,6 +258,7 @@ export function startLink(
     await tunnel.done;
     await relays.done;
     await moving.done;
+    await brokers?.done;
     // Renewal sleeps between checks; it stops at its next wake-up and need not be awaited.
     void renewal?.catch(() => undefined);
   };

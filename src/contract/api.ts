@@ -1,3 +1,4 @@
+import { workerExecQuerySchema } from './worker-exec.ts';
 import { z } from 'zod';
 import {
   drainActionSchema,
@@ -856,6 +857,23 @@ export const routes = {
         'tunnel frames: [type u8][stream u32 BE][payload]; type 1 control (JSON), 2 stdin, 3 stdout, 4 stderr, 5 credit (u32 BE); see docs/exec.md',
       client: serverMessageSchema,
       server: tunnelRequestSchema,
+    },
+  }),
+  workerExec: route({
+    method: 'get',
+    path: '/nodes/:node/gateways/:tenant/:pool/:instance/worker-exec',
+    summary:
+      "A command from a gateway instance this node runs, in a worker of the gateway's own tenant (WebSocket, an exec session): by worker key (one worker per key, docs/openclaw.md) or by target POOL/INSTANCE of that tenant; a warm or sleeping worker is woken first",
+    scope: 'node',
+    params: nodeParams.extend({ tenant: idSchema, pool: idSchema, instance: idSchema }),
+    query: workerExecQuerySchema,
+    response: serverMessageSchema,
+    status: 101,
+    websocket: {
+      binary:
+        '[channel u8][bytes]: 0 stdin (client), 1 stdout, 2 stderr (server); see docs/exec.md',
+      client: clientMessageSchema,
+      server: serverMessageSchema,
     },
   }),
   execInstance: route({

@@ -44,6 +44,13 @@ export function createSocketHandlers(s: Services): SocketHandlers {
         'exec',
         ticketId,
       ),
+    workerExec: ({ principal, params, query }) =>
+      s.exec.workers.session(
+        principal,
+        params.node,
+        { tenantId: params.tenant, poolId: params.pool, instanceId: params.instance },
+        query,
+      ),
     instanceLogs: ({ principal, params, ticketId }) =>
       s.exec.session(
         principal,

@@ -309,6 +309,7 @@ function baselines(instance: string, csrPem: string, job: string): FuzzApp['base
     nodeTunnel: { params: node },
     execInstance: { params: { ...pool, instance } },
     instanceLogs: { params: { ...pool, instance } },
+    workerExec: { params: { ...node, ...pool, instance }, query: { worker: 'agent:main:main' } },
   };
 }
 
