@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { desiredStatusSchema, idSchema } from './common.ts';
+import { byteCount, desiredStatusSchema, idSchema, multilineText } from './common.ts';
 import { bundleManifestSchema, bundlePartNameSchema, bundlePartSchema } from './move-bundle.ts';
 
 /** One instance's part in a node's drain (core/drain-plan.ts). */
@@ -63,20 +63,16 @@ export const moveReportSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('received'),
     part: bundlePartNameSchema,
-    bytes: z
-      .number()
-      .int()
-      .min(0)
-      .max(2 ** 50),
+    bytes: byteCount(2 ** 50),
   }),
   z.strictObject({
     kind: z.literal('part-refused'),
     part: bundlePartNameSchema,
-    reason: z.string().max(1000),
+    reason: multilineText(1000),
   }),
   z.strictObject({ kind: z.literal('imported') }),
-  z.strictObject({ kind: z.literal('crashed'), reason: z.string().max(1000) }),
-  z.strictObject({ kind: z.literal('failed'), reason: z.string().max(1000) }),
+  z.strictObject({ kind: z.literal('crashed'), reason: multilineText(1000) }),
+  z.strictObject({ kind: z.literal('failed'), reason: multilineText(1000) }),
 ]);
 export type MoveReport = z.infer<typeof moveReportSchema>;
 
@@ -87,5 +83,6 @@ export const movePartQuerySchema = z.strictObject({
     .int()
     .min(0)
     .max(2 ** 50)
+    .meta({ format: 'int64', 'x-mvm-byte-count': true })
     .default(0),
 });
