@@ -18,6 +18,7 @@ import { sendHeartbeats } from './heartbeat/send-heartbeats.ts';
 import { NodeIdentityStore } from './join/node-identity.ts';
 import { NodeSession } from './join/node-session.ts';
 import { keepJobRelays } from './jobs/keep-job-relays.ts';
+import { keepMoving, MoveWorker } from './move/move-worker.ts';
 import { keepWorkerBrokers } from './worker-exec/keep-worker-brokers.ts';
 import { openWorkerSocket } from './worker-exec/open-worker-session.ts';
 import { NodeLease } from './lease/node-lease.ts';
@@ -210,6 +211,16 @@ export function startLink(
     logger,
     signal: abort.signal,
   });
+  // Moves this node takes part in (docs/moves.md): sleeping instances leaving or arriving.
+  const mover = new MoveWorker({
+    api: conn.api,
+    nodeId: conn.nodeId,
+    deps,
+    runtime: parts.runtime,
+    workDir: join(parts.dataDir, 'moves'),
+    logger,
+  });
+  const moving = keepMoving(mover, { clock: systemClock, signal: abort.signal, logger });
   // Gateway guests' commands reach their tenant's workers only through here (docs/openclaw.md).
   const brokers = conn.settings.workerExec
     ? keepWorkerBrokers({
@@ -231,9 +242,12 @@ export function startLink(
     mtls: conn.session !== undefined,
     tunnel: tunnel.state,
     convergeOnce: (onStep?: (step: ReconcileStep) => void) =>
-      convergeOnce({ ...parts, conn, reporter, marks }, onStep),
+      convergeOnce({ ...parts, conn, reporter, marks, incoming: mover.incoming }, onStep),
     follow() {
-      loop ??= followLoop({ ...parts, conn, reporter, marks, lease }, abort.signal);
+      loop ??= followLoop(
+        { ...parts, conn, reporter, marks, lease, incoming: mover.incoming },
+        abort.signal,
+      );
     },
   };
   const stop = async (): Promise<void> => {
@@ -243,6 +257,7 @@ export function startLink(
     await Promise.all(markWrites);
     await tunnel.done;
     await relays.done;
+    await moving.done;
     await brokers?.done;
     // Renewal sleeps between checks; it stops at its next wake-up and need not be awaited.
     void renewal?.catch(() => undefined);
@@ -262,6 +277,7 @@ interface Linked extends LinkParts {
   reporter: CoordinatorReporter;
   marks: Promise<DesiredMarkFile>;
   lease?: NodeLease;
+  incoming: ReadonlySet<string>;
 }
 
 async function convergeOnce(
@@ -279,6 +295,7 @@ async function convergeOnce(
     ...(deps.network ? { network: deps.network } : {}),
     reporter: linked.reporter,
     logger: deps.logger,
+    incoming: linked.incoming,
     ...(onStep ? { onStep } : {}),
   });
 }
@@ -300,6 +317,7 @@ async function followLoop(linked: Linked, signal: AbortSignal): Promise<void> {
     signal,
     logger: deps.logger,
     ...(linked.lease ? { lease: linked.lease } : {}),
+    incoming: linked.incoming,
   });
 }
 

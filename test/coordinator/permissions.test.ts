@@ -110,6 +110,9 @@ function target(w: World, caller: Caller, def: RouteDef, node: string, probe = t
     digest: 'a'.repeat(64),
     revision: 'c'.repeat(64),
     build: 'b1',
+    // Moves: one that does not exist, a well-formed part name.
+    move: 'mv-probe',
+    part: 'data.ext4',
   });
   const probing = probe ? (def.scope === 'tenant-list' ? '?tenant=acme&probe=1' : '?probe=1') : '';
   const token = { none: undefined, node: undefined, admin: ADMIN, ...w.tokens }[caller];

@@ -235,6 +235,13 @@ function baselines(instance: string, csrPem: string, job: string): FuzzApp['base
     cordonNode: { params: node },
     uncordonNode: { params: node },
     drainPlan: { params: node },
+    getMove: { params: { move: 'mv-fuzz' } },
+    nodeMoves: { params: node },
+    reportMove: {
+      params: { ...node, move: 'mv-fuzz' },
+      body: { kind: 'received', part: 'data.ext4', bytes: 1 },
+    },
+    moveInstance: { params: { ...pool, instance }, body: { node: NODE, wake: false } },
     listEvents: { query: { tenant: TENANT, last: '10', limit: '5', cursor: encodeCursor(['99']) } },
     getNodeReport: { params: node },
     getInstanceStats: { params: { ...pool, instance } },
