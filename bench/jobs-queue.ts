@@ -1,10 +1,12 @@
 /**
  * Queue benchmark (issue 14): empty jobs through mvm's queue against graphile-worker 0.17.3 on
  * the same Postgres, and against plainjob on SQLite, in one run. Throughput: N queued jobs
- * drained by 8 concurrent claimers (mvm: claim with a lease, then a fenced succeed per job;
- * batched claims take 32 at a time, unbatched 1). Pickup: an idle claimer waiting, one job
+ * drained by 8 concurrent claimers; batched claims take 32 at a time, unbatched 1. mvm runs
+ * two worker loops: `per-job` claims with a lease, then succeeds each job by its own fenced
+ * UPDATE (the loop before batching); `batched` sends one succeedAndClaim per round, which
+ * completes the last claim's jobs (each fenced by its token) and claims the next. Pickup: an idle claimer waiting, one job
  * submitted, time until the claimer has it; p50 and p99 of 50.
- *   MVM_TEST_PG_URL=postgres://… npx tsx bench/jobs-queue.ts [jobs]
+ *   MVM_TEST_PG_URL=postgres://… npx tsx bench/jobs-queue.ts [jobs] [only rows named like this]
  */
 import { randomBytes } from 'node:crypto';
 import SqliteDatabase from 'better-sqlite3';
@@ -16,6 +18,7 @@ import { ChangeNotifier } from '../src/coordinator/desired/change-notifier.ts';
 import { defaultJobSettings, JobService } from '../src/coordinator/services/job-service.ts';
 import { openStore } from '../src/db/open-store.ts';
 import { systemClock } from '../src/drivers/clock/system-clock.ts';
+import type { ClaimRequest, LeaseCompletion } from '../src/ports/job-store.ts';
 import type { Store } from '../src/ports/store.ts';
 import { instance, node, pool, tenant } from '../test/db/fixtures.ts';
 import { okModule } from '../test/coordinator/jobs/job-module-fixture.ts';
@@ -60,29 +63,49 @@ async function fill(store: Store, n: number, tag: string): Promise<void> {
   });
 }
 
-async function drainMvm(stores: Store[], batch: number): Promise<number> {
-  const start = performance.now();
+type Loop = 'per-job' | 'batched';
+
+const claimOf = (worker: string, limit: number): ClaimRequest => ({
+  worker,
+  at: new Date().toISOString(),
+  leaseMs: 30_000,
+  limit,
+  poolId: 'workers',
+  token: randomBytes(16).toString('hex'),
+});
+
+/** Claim, then one fenced succeed per job: 1 + n round trips per claim of n. */
+async function perJobWorker(s: Store, worker: string, batch: number): Promise<number> {
   let done = 0;
-  await Promise.all(
-    stores.map(async (s, i) => {
-      for (;;) {
-        const at = new Date().toISOString();
-        const jobs = await s.jobQueue.claim({
-          worker: `w-${i}`,
-          at,
-          leaseMs: 30_000,
-          limit: batch,
-          poolId: 'workers',
-          token: randomBytes(16).toString('hex'),
-        });
-        if (jobs.length === 0) return;
-        for (const job of jobs) {
-          await s.jobQueue.succeed(job.id, job.leaseToken ?? '', new Date().toISOString(), '0');
-        }
-        done += jobs.length;
-      }
-    }),
-  );
+  for (;;) {
+    const jobs = await s.jobQueue.claim(claimOf(worker, batch));
+    if (jobs.length === 0) return done;
+    for (const job of jobs) {
+      await s.jobQueue.succeed(job.id, job.leaseToken ?? '', new Date().toISOString(), '0');
+    }
+    done += jobs.length;
+  }
+}
+
+/** One round trip per claim: it carries the completions of the jobs claimed before. */
+async function batchedWorker(s: Store, worker: string, batch: number): Promise<number> {
+  let done = 0;
+  let held: LeaseCompletion[] = [];
+  for (;;) {
+    const step = await s.jobQueue.succeedAndClaim(held, claimOf(worker, batch));
+    if (step.lost.length > 0) throw new Error(`bench: ${step.lost.length} leases lost`);
+    done += step.succeeded.length;
+    if (step.jobs.length === 0) return done;
+    held = step.jobs.map((j) => ({ id: j.id, token: j.leaseToken ?? '', result: '0' }));
+  }
+}
+
+async function drainMvm(stores: Store[], batch: number, loop: Loop): Promise<number> {
+  const start = performance.now();
+  const work = loop === 'batched' ? batchedWorker : perJobWorker;
+  const counts = await Promise.all(stores.map((s, i) => work(s, `w-${i}`, batch)));
+  const done = counts.reduce((a, b) => a + b, 0);
+  if (done !== JOBS) throw new Error(`bench: ${done} of ${JOBS} jobs completed`);
   return done / ((performance.now() - start) / 1000);
 }
 
@@ -108,7 +131,7 @@ async function mvmPickups(store: Store): Promise<number[]> {
   return samples;
 }
 
-async function mvmRow(kind: 'postgres' | 'sqlite'): Promise<Row> {
+async function mvmRow(kind: 'postgres' | 'sqlite', loop: Loop): Promise<Row> {
   const target = databases.find((d) => d.name === kind);
   if (target === undefined) throw new Error(kind);
   const db = await target.open();
@@ -121,11 +144,11 @@ async function mvmRow(kind: 'postgres' | 'sqlite'): Promise<Row> {
   try {
     await seed(main);
     await fill(main, JOBS, 'b');
-    const batched = await drainMvm(stores, 32);
+    const batched = await drainMvm(stores, 32, loop);
     await fill(main, JOBS, 'u');
-    const unbatched = await drainMvm(stores, 1);
+    const unbatched = await drainMvm(stores, 1, loop);
     const pickups = await mvmPickups(main);
-    return { queue: 'mvm', store: kind, batched, unbatched, ...spread(pickups) };
+    return { queue: `mvm ${loop}`, store: kind, batched, unbatched, ...spread(pickups) };
   } finally {
     for (const s of stores) await s.close();
     await db.cleanup();
@@ -247,7 +270,18 @@ async function plainjobRow(): Promise<Row> {
 }
 
 const rows: Row[] = [];
-for (const make of [() => mvmRow('postgres'), graphileRow, () => mvmRow('sqlite'), plainjobRow]) {
+const makers: Array<[string, () => Promise<Row>]> = [
+  ['mvm-postgres-per-job', () => mvmRow('postgres', 'per-job')],
+  ['mvm-postgres-batched', () => mvmRow('postgres', 'batched')],
+  ['graphile-worker', graphileRow],
+  ['mvm-sqlite-per-job', () => mvmRow('sqlite', 'per-job')],
+  ['mvm-sqlite-batched', () => mvmRow('sqlite', 'batched')],
+  ['plainjob', plainjobRow],
+];
+// Optional: only the rows whose name contains this (e.g. `sqlite`), for profiling.
+const only = process.argv[3];
+for (const [name, make] of makers) {
+  if (only !== undefined && !name.includes(only)) continue;
   rows.push(await make());
   console.error(JSON.stringify(rows.at(-1)));
 }

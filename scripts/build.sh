@@ -26,6 +26,9 @@ mkdir -p "$work/dist/guest/agent"
 cp src/guest/agent.sh "$work/dist/guest/agent.sh"
 # The image builder compiles the static agent from these (drivers/dev-image/guest-agent-binary).
 cp src/guest/agent/*.[ch] "$work/dist/guest/agent/"
+# The host's tap helper, compiled by the agent when it confines QEMU (drivers/qemu/tapfd-binary).
+mkdir -p "$work/dist/drivers/qemu/tapfd"
+cp src/drivers/qemu/tapfd/mvm-tapfd.c "$work/dist/drivers/qemu/tapfd/"
 # The dashboard's pages are served as they are (src/dashboard/dashboard-routes.ts).
 cp -R src/dashboard/static "$work/dist/dashboard/static"
 MVM_CATALOG_MODULE="file://$work/dist/cli/command-catalog.js" node --input-type=module -e \

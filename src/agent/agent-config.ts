@@ -45,6 +45,11 @@ export interface AgentConfig {
    * instance as its own uid/gid = uidBase + slot. Off only on purpose (MVM_CONFINE=off).
    */
   confinement: { enabled: boolean; uidBase: number };
+  /**
+   * A process that outlives the agent and pauses its re-placeable instances once the agent is
+   * gone and its lease ran out (agent/lease/fence-watchdog.ts); only with a coordinator.
+   */
+  fenceWatchdog: boolean;
   /** Tenant networking wanted (it is still off when the agent is not root). */
   network: boolean;
   /** New instances restored from their pool's base snapshot (`MVM_CLONES=on`, docs/clones.md). */
@@ -85,6 +90,8 @@ export interface CoordinatorSettings {
   vcpus?: number;
   /** Documents signed longer ago than this are refused: replays of old ones. */
   maxDocumentAgeMs: number;
+  /** Gateway guests' commands in their tenant's workers (`MVM_WORKER_EXEC=on`, docs/openclaw.md). */
+  workerExec?: boolean;
 }
 
 export interface AgentConfigSources {
@@ -247,6 +254,7 @@ function toConfig(
       jailer: values.jailerBin ?? jailerBeside(values.firecrackerBin),
     },
     confinement: { enabled: values.confine === 'on', uidBase: values.uidBase },
+    fenceWatchdog: values.fenceWatchdog === 'on',
     network: values.network === 'on',
     clones: values.clones === 'on',
     ...(values.netns !== undefined ? { netns: values.netns } : {}),
@@ -264,6 +272,7 @@ function toConfig(
       heartbeatMs: values.heartbeatMs,
       ...(values.vcpus !== undefined ? { vcpus: values.vcpus } : {}),
       maxDocumentAgeMs: values.maxDocumentAgeSecs * 1000,
+      ...(values.workerExec === 'on' ? { workerExec: true } : {}),
     },
     devImage: {
       ...(values.devKernelPackage !== undefined ? { kernelPackage: values.devKernelPackage } : {}),

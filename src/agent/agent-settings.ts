@@ -49,6 +49,7 @@ export const agentSettings = {
   firecrackerBin: { env: 'MVM_FIRECRACKER_BIN', file: 'agent.firecrackerBin' },
   jailerBin: { env: 'MVM_JAILER_BIN', file: 'agent.jailerBin' },
   confine: { env: 'MVM_CONFINE', file: 'agent.confine' },
+  fenceWatchdog: { env: 'MVM_FENCE_WATCHDOG', file: 'agent.fenceWatchdog' },
   uidBase: { file: 'agent.uidBase' },
   network: { env: 'MVM_NETWORK', file: 'agent.network' },
   clones: { env: 'MVM_CLONES', file: 'agent.clones' },
@@ -66,6 +67,7 @@ export const agentSettings = {
   busybox: { env: 'MVM_BUSYBOX', file: 'agent.busybox' },
   guestCc: { env: 'MVM_GUEST_CC', file: 'agent.guestCc' },
   workerImage: { env: 'MVM_WORKER_IMAGE', file: 'agent.workerImage' },
+  workerExec: { env: 'MVM_WORKER_EXEC', file: 'agent.workerExec' },
   secretsDir: { env: 'MVM_SECRETS_DIR', file: 'agent.secretsDir' },
   fault: { env: 'MVM_FAULT', file: 'agent.fault' },
   metricsListen: { flag: 'metricsListen', file: 'agent.metricsListen' },
@@ -87,6 +89,7 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   qemuAccel: 'auto',
   firecrackerBin: 'firecracker',
   confine: 'on',
+  fenceWatchdog: 'on',
   uidBase: DEFAULT_UID_BASE,
   network: 'on',
   clones: 'off',
@@ -97,6 +100,7 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   busybox: '/bin/busybox',
   guestCc: 'gcc',
   workerImage: 'off',
+  workerExec: 'off',
 };
 
 const nonEmpty = z.string().min(1, 'must not be empty');
@@ -114,7 +118,9 @@ export const agentSettingsSchema = z.strictObject({
   firecrackerBin: nonEmpty,
   jailerBin: nonEmpty.optional(),
   confine: oneOf(['on', 'off']),
+  fenceWatchdog: oneOf(['on', 'off']),
   workerImage: oneOf(['on', 'off']),
+  workerExec: oneOf(['on', 'off']),
   uidBase: z
     .number({ error: 'must be a number' })
     .int('must be a whole number')

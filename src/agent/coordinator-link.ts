@@ -18,6 +18,9 @@ import { sendHeartbeats } from './heartbeat/send-heartbeats.ts';
 import { NodeIdentityStore } from './join/node-identity.ts';
 import { NodeSession } from './join/node-session.ts';
 import { keepJobRelays } from './jobs/keep-job-relays.ts';
+import { keepMoving, MoveWorker } from './move/move-worker.ts';
+import { keepWorkerBrokers } from './worker-exec/keep-worker-brokers.ts';
+import { openWorkerSocket } from './worker-exec/open-worker-session.ts';
 import { NodeLease } from './lease/node-lease.ts';
 import { runAgentLoop } from './reconcile/agent-loop.ts';
 import { keepTunnel, type TunnelAuth, type TunnelState } from './tunnel/tunnel-client.ts';
@@ -70,6 +73,8 @@ interface LinkParts {
   publishAddress?: string | undefined;
   runtime: InstanceRuntime;
   deps: RuntimeDeps;
+  /** Told the lease's end at the start and on every renewal (the fence watchdog's file). */
+  onLease?: (expiresAt: number) => void;
 }
 
 /**
@@ -156,6 +161,7 @@ export function startLink(
     onError: (error) => logger.warn({ err: error }, 'certificate renewal failed; retrying'),
   });
   const lease = new NodeLease(systemClock);
+  parts.onLease?.(lease.expiresAt());
   // Generation marks written after a beat; stop waits for them so nothing writes afterwards.
   const markWrites = new Set<Promise<void>>();
   const activity =
@@ -185,6 +191,7 @@ export function startLink(
       markWrites.add(write);
       void write.finally(() => markWrites.delete(write));
       renewLease(lease, result, sentAt, conn.settings.heartbeatMs, logger);
+      parts.onLease?.(lease.expiresAt());
     },
   });
   const tunnel = keepTunnel({
@@ -204,6 +211,30 @@ export function startLink(
     logger,
     signal: abort.signal,
   });
+  // Moves this node takes part in (docs/moves.md): sleeping instances leaving or arriving.
+  const mover = new MoveWorker({
+    api: conn.api,
+    nodeId: conn.nodeId,
+    deps,
+    runtime: parts.runtime,
+    workDir: join(parts.dataDir, 'moves'),
+    logger,
+  });
+  const moving = keepMoving(mover, { clock: systemClock, signal: abort.signal, logger });
+  // Gateway guests' commands reach their tenant's workers only through here (docs/openclaw.md).
+  const brokers = conn.settings.workerExec
+    ? keepWorkerBrokers({
+        runtime: parts.runtime,
+        open: (gateway, query) =>
+          openWorkerSocket(
+            { baseUrl: conn.api.baseUrl, nodeId: conn.nodeId, auth: () => tunnelAuth(conn) },
+            gateway,
+            query,
+          ),
+        logger,
+        signal: abort.signal,
+      })
+    : undefined;
   let loop: Promise<void> | undefined;
   const link: CoordinatorLink = {
     nodeId: conn.nodeId,
@@ -211,9 +242,12 @@ export function startLink(
     mtls: conn.session !== undefined,
     tunnel: tunnel.state,
     convergeOnce: (onStep?: (step: ReconcileStep) => void) =>
-      convergeOnce({ ...parts, conn, reporter, marks }, onStep),
+      convergeOnce({ ...parts, conn, reporter, marks, incoming: mover.incoming }, onStep),
     follow() {
-      loop ??= followLoop({ ...parts, conn, reporter, marks, lease }, abort.signal);
+      loop ??= followLoop(
+        { ...parts, conn, reporter, marks, lease, incoming: mover.incoming },
+        abort.signal,
+      );
     },
   };
   const stop = async (): Promise<void> => {
@@ -223,6 +257,8 @@ export function startLink(
     await Promise.all(markWrites);
     await tunnel.done;
     await relays.done;
+    await moving.done;
+    await brokers?.done;
     // Renewal sleeps between checks; it stops at its next wake-up and need not be awaited.
     void renewal?.catch(() => undefined);
   };
@@ -241,6 +277,7 @@ interface Linked extends LinkParts {
   reporter: CoordinatorReporter;
   marks: Promise<DesiredMarkFile>;
   lease?: NodeLease;
+  incoming: ReadonlySet<string>;
 }
 
 async function convergeOnce(
@@ -258,6 +295,7 @@ async function convergeOnce(
     ...(deps.network ? { network: deps.network } : {}),
     reporter: linked.reporter,
     logger: deps.logger,
+    incoming: linked.incoming,
     ...(onStep ? { onStep } : {}),
   });
 }
@@ -279,6 +317,7 @@ async function followLoop(linked: Linked, signal: AbortSignal): Promise<void> {
     signal,
     logger: deps.logger,
     ...(linked.lease ? { lease: linked.lease } : {}),
+    incoming: linked.incoming,
   });
 }
 

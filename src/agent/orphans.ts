@@ -6,6 +6,7 @@ import {
   processStartTime,
   terminate,
 } from '../drivers/process/process-control.ts';
+import { FENCE_CGROUP_PREFIX } from './lease/start-fence-watchdog.ts';
 import { orphanJails, processesInJails, removeJail } from './orphan-jails.ts';
 import { MVM_PREFIX } from './runtime/vm-key.ts';
 import type { RuntimeDeps } from './runtime/deps.ts';
@@ -86,7 +87,7 @@ export async function findOrphans(
   ];
   const cgroups: OrphanPlan['cgroups'] = [];
   for (const key of (await deps.cgroups?.list()) ?? []) {
-    if (owned.has(key)) continue;
+    if (owned.has(key) || key.startsWith(FENCE_CGROUP_PREFIX)) continue;
     cgroups.push({ key, pids: (await deps.cgroups?.pids(key).catch(() => [])) ?? [] });
   }
   const dirs = new Set<string>();

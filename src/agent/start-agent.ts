@@ -27,6 +27,7 @@ import { coordinatorSecrets } from './runtime/secret-source.ts';
 import { startPublish } from './publish/start-publish.ts';
 import { DEFAULT_PUBLISH_ADDRESS } from '../core/published-ports.ts';
 import { startWake } from './wake/start-wake.ts';
+import { takeOverFence } from './lease/fence-keeper.ts';
 
 export type { AgentConfig } from './agent-config.ts';
 export type { CoordinatorLink } from './coordinator-link.ts';
@@ -74,6 +75,9 @@ export async function startAgent(
     ? await connectCoordinator(config.coordinator, config.dataDir, runner)
     : undefined;
   const underlayIp = config.underlayIp ?? (await joinedUnderlayIp(config.dataDir));
+  // Before recovery: a watchdog the previous agent left must not pause what recovery adopts.
+  const fence =
+    coordinator && config.fenceWatchdog ? await takeOverFence(config.dataDir, logger) : undefined;
   const built = await buildRuntime(config, {
     ...options,
     logger,
@@ -103,11 +107,13 @@ export async function startAgent(
       : undefined;
     if (wake) closers.push(async () => wake.close());
     const publish = serving
-      ? startPublish(built, {
+      ? await startPublish(built, {
           logger,
           netns: config.netns,
           address: config.publishAddress,
           coordinator,
+          runner,
+          dataDir: config.dataDir,
         })
       : undefined;
     if (publish) closers.push(publish.close);
@@ -126,11 +132,13 @@ export async function startAgent(
               ? (config.publishAddress ?? DEFAULT_PUBLISH_ADDRESS)
               : undefined,
             ...built,
+            ...(fence ? { onLease: fence.onLease } : {}),
           },
           options,
         )
       : undefined;
     if (link) closers.push(link.stop);
+    await fence?.startWatchdog(built.deps.cgroups);
     logger.info({ socket: serving ? config.socket : null, recovery: built.recovery }, 'agent up');
     return {
       config,

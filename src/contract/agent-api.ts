@@ -207,6 +207,7 @@ export const gcItemKinds = [
   'tap',
   'artifact',
   'revision',
+  'base',
 ] as const;
 
 /** One thing `mvm node gc` removed (or would remove). */

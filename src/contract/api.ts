@@ -1,5 +1,14 @@
+import { workerExecQuerySchema } from './worker-exec.ts';
 import { z } from 'zod';
-import { drainActionSchema } from './moves.ts';
+import {
+  drainActionSchema,
+  drainResultSchema,
+  instanceMoveSchema,
+  movePartQuerySchema,
+  moveInstanceSchema,
+  moveReportSchema,
+} from './moves.ts';
+import { bundlePartNameSchema } from './move-bundle.ts';
 import { rolloutSchema, startRolloutSchema } from './rollouts.ts';
 import { idSchema } from './common.ts';
 import { pageQueryShape, pageQuerySchema, pageSchema } from './paging.ts';
@@ -198,6 +207,12 @@ const tenantParams = z.strictObject({ tenant: idSchema });
 const poolParams = tenantParams.extend({ pool: idSchema });
 const instanceParams = poolParams.extend({ instance: idSchema });
 const nodeParams = z.strictObject({ node: idSchema });
+const moveParams = z.strictObject({ move: idSchema });
+const nodeMoveParams = nodeParams.extend({ move: idSchema });
+const nodeMovePartParams = nodeMoveParams.extend({
+  part: bundlePartNameSchema,
+});
+const movePartHeldSchema = z.object({ part: z.string(), held: z.number(), whole: z.boolean() });
 
 const healthSchema = z.object({ ok: z.literal(true), version: z.string(), store: z.string() });
 const scaleResultSchema = z.object({
@@ -540,6 +555,79 @@ export const routes = {
     response: z.array(drainActionSchema),
     status: 200,
   }),
+  drainNode: route({
+    method: 'post',
+    path: '/nodes/:node/drain',
+    summary:
+      'Drain a node: cordon it and move every movable instance per its drain plan (running and warm ones sleep first and wake on the target); pinned ones wait',
+    scope: 'admin',
+    params: nodeParams,
+    response: drainResultSchema,
+    status: 200,
+  }),
+  moveInstance: route({
+    method: 'post',
+    path: '/tenants/:tenant/pools/:pool/instances/:instance/move',
+    summary:
+      'Move a sleeping or stopped instance to another node with its identity and data (409 when it may not move; poll getMove)',
+    scope: 'admin',
+    params: instanceParams,
+    body: moveInstanceSchema,
+    response: instanceMoveSchema,
+    status: 201,
+  }),
+  getMove: route({
+    method: 'get',
+    path: '/moves/:move',
+    summary: 'A move: its step, its parts and what the target holds of them',
+    scope: 'admin',
+    params: moveParams,
+    response: instanceMoveSchema,
+    status: 200,
+  }),
+  nodeMoves: route({
+    method: 'get',
+    path: '/nodes/:node/moves',
+    summary: 'The moves under way the node takes part in, as source or as target',
+    scope: 'node',
+    params: nodeParams,
+    response: z.array(instanceMoveSchema),
+    status: 200,
+  }),
+  reportMove: route({
+    method: 'post',
+    path: '/nodes/:node/moves/:move/events',
+    summary:
+      "A node's part in a move: the source starts and exports it, the target reports what it received and imported",
+    scope: 'node',
+    params: nodeMoveParams,
+    body: moveReportSchema,
+    response: instanceMoveSchema,
+    status: 200,
+  }),
+  putMovePart: route({
+    method: 'put',
+    path: '/nodes/:node/moves/:move/parts/:part',
+    summary:
+      "The move's source uploads a part of its bundle from ?offset= (the bytes the coordinator holds); a whole part must match its sha256",
+    scope: 'node',
+    params: nodeMovePartParams,
+    query: movePartQuerySchema,
+    response: movePartHeldSchema,
+    status: 200,
+    stream: { kind: 'upload', maxBytes: MAX_UPLOAD_BYTES },
+  }),
+  getMovePart: route({
+    method: 'get',
+    path: '/nodes/:node/moves/:move/parts/:part',
+    summary:
+      "The move's target fetches a part the coordinator holds whole, as bytes (Range: bytes=N- resumes)",
+    scope: 'node',
+    params: nodeMovePartParams,
+    response: z.instanceof(Response),
+    status: 200,
+    stream: { kind: 'download' },
+  }),
   getSigningKey: route({
     method: 'get',
     path: '/signing-key',
@@ -769,6 +857,23 @@ export const routes = {
         'tunnel frames: [type u8][stream u32 BE][payload]; type 1 control (JSON), 2 stdin, 3 stdout, 4 stderr, 5 credit (u32 BE); see docs/exec.md',
       client: serverMessageSchema,
       server: tunnelRequestSchema,
+    },
+  }),
+  workerExec: route({
+    method: 'get',
+    path: '/nodes/:node/gateways/:tenant/:pool/:instance/worker-exec',
+    summary:
+      "A command from a gateway instance this node runs, in a worker of the gateway's own tenant (WebSocket, an exec session): by worker key (one worker per key, docs/openclaw.md) or by target POOL/INSTANCE of that tenant; a warm or sleeping worker is woken first",
+    scope: 'node',
+    params: nodeParams.extend({ tenant: idSchema, pool: idSchema, instance: idSchema }),
+    query: workerExecQuerySchema,
+    response: serverMessageSchema,
+    status: 101,
+    websocket: {
+      binary:
+        '[channel u8][bytes]: 0 stdin (client), 1 stdout, 2 stderr (server); see docs/exec.md',
+      client: clientMessageSchema,
+      server: serverMessageSchema,
     },
   }),
   execInstance: route({

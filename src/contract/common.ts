@@ -14,6 +14,16 @@ import { MAX_SLEEP_POLICY_SECS } from '../core/sleep-policy.ts';
 /** The widest value of a 32-bit integer column (SQLite is wider; Postgres `integer` is not). */
 export const MAX_INT32 = 2 ** 31 - 1;
 
+/**
+ * A byte count or offset of a transfer (a move bundle's part, an upload's resume point): 64-bit,
+ * since a data disk is larger than 2 GiB, and never kept in a 32-bit column. Marked in the
+ * published contract (`format: int64`, `x-mvm-byte-count`), the one kind of integer allowed
+ * past MAX_INT32 (test/coordinator/unbounded-in.ts).
+ */
+export function byteCount(max = Number.MAX_SAFE_INTEGER) {
+  return z.number().int().min(0).max(max).meta({ format: 'int64', 'x-mvm-byte-count': true });
+}
+
 /** An integer from `min` to `max`. */
 export function intIn(min: number, max: number) {
   return z.number().int().min(min).max(max);

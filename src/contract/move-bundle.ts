@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { byteCount } from './common.ts';
 
 /** A part's name: one flat file name, so a manifest can never point outside its bundle. */
 export const bundlePartNameSchema = z
@@ -7,8 +8,10 @@ export const bundlePartNameSchema = z
   .max(100)
   .regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, dot, dash and underscore');
 
-const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/);
-const byteCount = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const sha256Schema = z
+  .string()
+  .length(64)
+  .regex(/^[0-9a-f]{64}$/);
 
 /**
  * One file of a move bundle (docs/moves.md): its bytes as sent (gzip) with their sha256, and
@@ -16,9 +19,9 @@ const byteCount = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
  */
 export const bundlePartSchema = z.strictObject({
   name: bundlePartNameSchema,
-  bytes: byteCount,
+  bytes: byteCount(),
   sha256: sha256Schema,
-  rawBytes: byteCount,
+  rawBytes: byteCount(),
   rawSha256: sha256Schema,
 });
 export type BundlePartManifest = z.infer<typeof bundlePartSchema>;

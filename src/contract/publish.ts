@@ -25,6 +25,7 @@ export const poolHooksSchema = z.strictObject({
   beforeSleep: hookArgvSchema.optional(),
   afterWake: hookArgvSchema.optional(),
   secretsReload: hookArgvSchema.optional(),
+  warmUp: hookArgvSchema.optional(),
 });
 
 /** An update of the hooks: null removes one, absent keeps it. */
@@ -32,4 +33,5 @@ export const poolHooksPatchSchema = z.strictObject({
   beforeSleep: hookArgvSchema.nullable().optional(),
   afterWake: hookArgvSchema.nullable().optional(),
   secretsReload: hookArgvSchema.nullable().optional(),
+  warmUp: hookArgvSchema.nullable().optional(),
 });

@@ -48,6 +48,10 @@ export const revisionSchema = z
   );
 const rangeOf = (limit: { min: number; max: number }) => intIn(limit.min, limit.max);
 
+/** A tenant's running-jobs quota (docs/jobs.md, "Quotas"); null: no limit of its own. */
+export const MAX_RUNNING_JOBS = 100_000;
+const maxRunningJobsSchema = intIn(0, MAX_RUNNING_JOBS).nullable();
+
 /** Request bodies. Strict: an unknown field is an error, never silently dropped. */
 export const createTenantSchema = z.strictObject({
   id: idSchema,
@@ -60,6 +64,8 @@ export const createTenantSchema = z.strictObject({
   quotas: partialQuotasSchema.optional(),
   /** Let the tenant's guests reach the outside world (masqueraded); default off. */
   egress: z.boolean().optional(),
+  /** Jobs it may have running at once; absent or null: no limit of its own. */
+  maxRunningJobs: maxRunningJobsSchema.optional(),
 });
 export type CreateTenantRequest = z.infer<typeof createTenantSchema>;
 
@@ -67,6 +73,8 @@ export const updateTenantSchema = z.strictObject({
   quotas: partialQuotasSchema.optional(),
   /** Turns the tenant's egress NAT on or off on every node that runs it. */
   egress: z.boolean().optional(),
+  /** Jobs it may have running at once; null removes the limit. */
+  maxRunningJobs: maxRunningJobsSchema.optional(),
   /** Compare-and-set: fail if the tenant changed since this version was read. */
   expectedVersion: expectedVersionSchema.optional(),
 });

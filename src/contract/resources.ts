@@ -18,6 +18,8 @@ export const tenantSchema = z.object({
   bridge: z.string(),
   quotas: quotasSchema,
   egress: z.boolean(),
+  /** Jobs it may have running at once; absent: no limit of its own. */
+  maxRunningJobs: z.number().int().nullable().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   version: z.number().int(),

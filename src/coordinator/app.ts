@@ -77,6 +77,8 @@ export interface CoordinatorAppDeps {
   jobs?: JobSettings;
   /** The artifact store, uploads and builders; without them builds and artifacts answer 503. */
   images?: ImageDeps;
+  /** Where moves' bundles are relayed (`<data dir>/moves`); without it their parts answer 503. */
+  moveRelayDir?: string;
 }
 
 export interface CoordinatorApp {

@@ -44,6 +44,13 @@ export function createSocketHandlers(s: Services): SocketHandlers {
         'exec',
         ticketId,
       ),
+    workerExec: ({ principal, params, query }) =>
+      s.exec.workers.session(
+        principal,
+        params.node,
+        { tenantId: params.tenant, poolId: params.pool, instanceId: params.instance },
+        query,
+      ),
     instanceLogs: ({ principal, params, ticketId }) =>
       s.exec.session(
         principal,
@@ -134,6 +141,26 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
     drainPlan: ({ params }) => s.nodes.drainPlan(params.node),
     cordonNode: ({ principal, params }) => s.nodes.setCordon(principal, params.node, 'cordon'),
     uncordonNode: ({ principal, params }) => s.nodes.setCordon(principal, params.node, 'uncordon'),
+    drainNode: ({ principal, params }) => s.moves.drain(principal, params.node),
+    moveInstance: ({ principal, params, body }) =>
+      s.moves.request(
+        principal,
+        { tenantId: params.tenant, poolId: params.pool, instanceId: params.instance },
+        body,
+      ),
+    getMove: ({ params }) => s.moves.get(params.move),
+    nodeMoves: ({ params }) => s.moveReports.forNode(params.node),
+    reportMove: ({ principal, params, body }) =>
+      s.moveReports.report(principal, params.node, params.move, body),
+    putMovePart: ({ params, query, request }) =>
+      s.moveRelay.put(params.node, params.move, params.part, query.offset, request.body),
+    getMovePart: ({ params, request }) =>
+      s.moveRelay.get(
+        params.node,
+        params.move,
+        params.part,
+        request.headers.get('range') ?? undefined,
+      ),
     getSigningKey: async () => s.desired.signingKey(),
     runScheduler: () => s.scheduler.schedule(),
 

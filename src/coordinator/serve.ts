@@ -217,6 +217,7 @@ export async function serveCoordinator(
       adminTokenHome: adminToken.home,
       secretsKeyring,
       images,
+      moveRelayDir: join(settings.dataDir, 'moves'),
     });
     const failedBuilds = await services.buildRunner?.recover();
     if (failedBuilds) logger.warn({ builds: failedBuilds }, 'builds cut short by a restart failed');

@@ -23,6 +23,8 @@ export interface BaseInputs {
    * size): a clone with another layout cannot load the base's device state.
    */
   layout: string;
+  /** The pool's warm-up command (JSON argv): what it loaded is in the base's memory. */
+  warmUp?: string;
 }
 
 /** sha256 hex over the inputs, in a fixed order with each field named: same inputs, same key. */
@@ -38,6 +40,8 @@ export function baseKey(inputs: BaseInputs): string {
     ['mem', String(inputs.memMib)],
     ['agent', inputs.guestAgentVersion],
     ['layout', inputs.layout],
+    // Only when set: a pool without one keeps the key it had before warm-ups existed.
+    ...(inputs.warmUp !== undefined ? [['warmup', inputs.warmUp] as [string, string]] : []),
   ];
   const hash = createHash('sha256');
   // Length-prefixed, so no two different inputs concatenate to the same text.
@@ -58,6 +62,7 @@ export function baseChanges(old: BaseInputs, now: BaseInputs): string[] {
     'memMib',
     'guestAgentVersion',
     'layout',
+    'warmUp',
   ] as const) {
     if (old[field] !== now[field]) changed.push(field);
   }

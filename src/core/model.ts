@@ -40,6 +40,11 @@ export interface Tenant {
   quotas: Quotas;
   /** Whether the tenant's guests may reach the outside world (masqueraded by each node). */
   egress: boolean;
+  /**
+   * Jobs the tenant may have running at once: a claim hands out no more (docs/jobs.md,
+   * "Quotas"). Absent or null: no limit of its own. Migration 0024.
+   */
+  maxRunningJobs?: number | null;
   createdAt: string;
   updatedAt: string;
   version: number;
@@ -87,6 +92,11 @@ export interface Pool {
   hooks?: PoolHooks;
   /** A queue-driven pool (core/jobs/queue-wake.ts); absent or null: the queue does not drive it. */
   queueScale?: { min: number; max: number } | null;
+  /**
+   * Workers the queue added to the running count (queue-grow) and has not removed again:
+   * only these go when the queue stays empty (core/jobs/queue-shrink.ts). Absent: 0.
+   */
+  queueAdded?: number;
   createdAt: string;
   updatedAt: string;
   version: number;

@@ -17,6 +17,13 @@ export const GATEWAY_TOKEN_SECRET = 'OPENCLAW_GATEWAY_TOKEN';
 export const CUSTOM_PROVIDER_KEY_SECRET = 'OPENCLAW_PROVIDER_API_KEY';
 export const CUSTOM_PROVIDER_ID = 'mvm-provider';
 const SECRETS_PROVIDER = 'mvm';
+/**
+ * Where the openclaw-gateway image installs mvm's sandbox plugin (openclaw-plugin/): beside
+ * openclaw in the app's node_modules, so its SDK imports resolve to the pinned openclaw.
+ */
+export const SANDBOX_PLUGIN_DIR = '/opt/openclaw/node_modules/@mvm/openclaw-sandbox';
+/** The sandbox backend the plugin registers. */
+export const SANDBOX_BACKEND = 'mvm';
 
 export interface CustomProvider {
   /** Base URL of an OpenAI-compatible API, e.g. http://10.0.0.1:8080/v1. */
@@ -34,6 +41,12 @@ export interface OpenclawConfigInput {
   sleeps: boolean;
   /** Browser origins allowed to open the Control UI (the published address). */
   allowedOrigins: readonly string[];
+  /**
+   * Tool execution in the tenant's worker microVMs (docs/openclaw.md, "Worker exec"): loads
+   * the image's plugin and makes `mvm` every agent's sandbox backend, one worker per session.
+   * Needs nodes whose agents run with MVM_WORKER_EXEC=on.
+   */
+  workerSandbox?: boolean;
 }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -114,6 +127,9 @@ function agentDefaults(input: OpenclawConfigInput): Json {
   return {
     ...(primary !== null ? { model: { primary } } : {}),
     ...(input.sleeps ? { heartbeat: { every: '0m' } } : {}),
+    ...(input.workerSandbox === true
+      ? { sandbox: { mode: 'all', backend: SANDBOX_BACKEND, scope: 'session' } }
+      : {}),
   };
 }
 
@@ -139,6 +155,14 @@ export function openclawConfig(input: OpenclawConfigInput): Json {
     update: { checkOnStart: false },
     agents: { defaults: agentDefaults(input) },
     ...(input.provider ? { models: customProvider(input.provider) } : {}),
+    ...(input.workerSandbox === true
+      ? {
+          plugins: {
+            load: { paths: [SANDBOX_PLUGIN_DIR] },
+            entries: { [SANDBOX_BACKEND]: { enabled: true } },
+          },
+        }
+      : {}),
   };
 }
 

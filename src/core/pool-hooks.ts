@@ -3,10 +3,12 @@
  * (agent/runtime/hook-steps.ts). `beforeSleep` runs before the drain: a non-zero exit refuses
  * the sleep as a busy guest does (the instance keeps running, the refusal its reason).
  * `afterWake` runs after every wake, `secretsReload` after a wake whose secrets changed.
+ * `warmUp` runs in a pool's donor before its base snapshot is taken (clones, docs/clones.md):
+ * what it loads is in every clone's memory; a non-zero exit makes no base (clones cold-boot).
  */
 import { ValidationError } from './errors.ts';
 
-export const hookNames = ['beforeSleep', 'afterWake', 'secretsReload'] as const;
+export const hookNames = ['beforeSleep', 'afterWake', 'secretsReload', 'warmUp'] as const;
 export type HookName = (typeof hookNames)[number];
 
 /** Each hook an argv (no shell unless the argv names one). */

@@ -23,6 +23,7 @@ import { nodeAllocationsMigration } from './migrations/0019-node-allocations.ts'
 import { instanceMovesMigration } from './migrations/0020-instance-moves.ts';
 import { sessionTicketsMigration } from './migrations/0021-session-tickets.ts';
 import { publishedPortsMigration } from './migrations/0022-published-ports.ts';
+import { queueQuotaMigration } from './migrations/0024-queue-quota.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -51,6 +52,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0020-instance-moves': instanceMovesMigration(),
     '0021-session-tickets': sessionTicketsMigration(),
     '0022-published-ports': publishedPortsMigration(),
+    '0024-queue-quota': queueQuotaMigration(),
   };
 }
 

@@ -107,6 +107,8 @@ export interface TenantsTable {
   max_disk_gib: number;
   /** 0 or 1: egress NAT for the tenant's guests */
   egress: number;
+  /** Migration 0024: the tenant's running-jobs quota; null: none of its own. */
+  max_running_jobs: number | null;
   created_at: string;
   updated_at: string;
   version: number;
@@ -142,6 +144,8 @@ export interface PoolsTable {
   /** Migration 0017: a queue-driven pool's least and most awake workers; null: not one. */
   queue_min: number | null;
   queue_max: number | null;
+  /** Migration 0024: workers the queue added and has not removed again. */
+  queue_added: number;
   /** Migration 0022: published ports (JSON [{hostPort, guestPort}]) and hooks (JSON object). */
   published_ports: string;
   hooks: string;

@@ -63,6 +63,23 @@ export interface ClaimRequest {
   token: string;
 }
 
+/** A lease holder's success: the job, the token it holds it by, and its result. */
+export interface LeaseCompletion {
+  id: string;
+  token: string;
+  result: string;
+}
+
+/**
+ * What became of a batch of completions: each is fenced by its own token, so a batch can
+ * partly succeed. `lost` are the ones whose lease was gone (another token, expired, cancelled,
+ * already finished): those workers must write nothing more for them.
+ */
+export interface CompletionOutcome {
+  succeeded: string[];
+  lost: string[];
+}
+
 export interface AttemptFailure {
   at: string;
   code: string;
@@ -82,6 +99,20 @@ export interface JobQueue {
   claim(request: ClaimRequest): Promise<Job[]>;
   heartbeat(id: string, token: string, at: string, leaseMs: number): Promise<Job | undefined>;
   succeed(id: string, token: string, at: string, result: string): Promise<Job | undefined>;
+  /**
+   * Succeeds many leases in one statement, each fenced by its own token and expiry exactly as
+   * `succeed` is; the ones refused are reported lost one by one. A batch names each job once
+   * (ValidationError otherwise, nothing written).
+   */
+  succeedMany(completions: LeaseCompletion[], at: string): Promise<CompletionOutcome>;
+  /**
+   * A worker loop's one round trip: succeeds `completions` (as succeedMany) and claims the
+   * next batch (as claim), in one statement on Postgres, one transaction on SQLite.
+   */
+  succeedAndClaim(
+    completions: LeaseCompletion[],
+    request: ClaimRequest,
+  ): Promise<CompletionOutcome & { jobs: Job[] }>;
   /**
    * A sleeping job gives its lease back: queued again, due at `runAt`. Not an attempt that
    * failed or was lost; its journal carries it on from where it slept.

@@ -29,7 +29,11 @@ export interface InstanceKey {
 export type TenantRecord = Tenant;
 
 /** What a tenant update may change. */
-export type TenantPatch = Partial<{ quotas: Quotas; egress: boolean }>;
+export type TenantPatch = Partial<{
+  quotas: Quotas;
+  egress: boolean;
+  maxRunningJobs: number | null;
+}>;
 
 export interface TenantRepo {
   /** Throws AlreadyExistsError for a duplicate id, ConflictError for a duplicate netId/subnet. */
@@ -77,6 +81,7 @@ export type PoolPatch = Partial<
     | 'publish'
     | 'hooks'
     | 'queueScale'
+    | 'queueAdded'
   >
 >;
 

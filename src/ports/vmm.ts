@@ -40,6 +40,11 @@ export interface NetSpec {
   id: string;
   tap: string;
   mac: string;
+  /**
+   * No network driver made this tap (tenant networking off): the VMM gets a transient tap on
+   * no bridge, gone with it. Otherwise the tap must already exist.
+   */
+  transient?: boolean;
 }
 
 export interface VmSpec {

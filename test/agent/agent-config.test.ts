@@ -41,6 +41,8 @@ describe('loadAgentConfig', () => {
       firecracker: { binary: 'firecracker', jailer: 'jailer' },
       // Confined unless turned off on purpose.
       confinement: { enabled: true, uidBase: 2_000_000_000 },
+      // A dead agent's re-placeable VMMs are paused by its watchdog (docs/faults.md).
+      fenceWatchdog: true,
       network: true,
       // Clones from pool bases only when asked for (docs/clones.md).
       clones: false,
@@ -109,6 +111,7 @@ describe('loadAgentConfig', () => {
         MVM_FIRECRACKER_BIN: '/opt/fc',
         MVM_JAILER_BIN: '/opt/jail/jailer',
         MVM_CONFINE: 'off',
+        MVM_FENCE_WATCHDOG: 'off',
         MVM_NETWORK: 'off',
         MVM_COORDINATOR_URL: 'https://coord:7443/',
         MVM_TOKEN: 'secret-token',
@@ -129,6 +132,7 @@ describe('loadAgentConfig', () => {
       qemu: { binary: '/opt/qemu', accel: 'tcg' },
       firecracker: { binary: '/opt/fc', jailer: '/opt/jail/jailer' },
       confinement: { enabled: false, uidBase: 2_000_000_000 },
+      fenceWatchdog: false,
       network: false,
       clones: false,
       coordinator: {

@@ -61,7 +61,9 @@ export function testAgentConfig(
   env: Record<string, string> = {},
   flags: AgentFlags = {},
 ): Readonly<AgentConfig> {
-  return loadAgentConfig({ flags: { dataDir, ...flags }, env, readText: () => undefined });
+  // In-process agents end with their test: no watchdog outliving them unless a test asks.
+  const quiet = { MVM_FENCE_WATCHDOG: 'off', ...env };
+  return loadAgentConfig({ flags: { dataDir, ...flags }, env: quiet, readText: () => undefined });
 }
 
 export function agentDataDir(label: string): Promise<string> {

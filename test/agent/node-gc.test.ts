@@ -11,6 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
+import { BaseStore } from '../../src/agent/clones/base-store.ts';
+import { baseKey, type BaseInputs } from '../../src/core/base-key.ts';
+import { silentLogger } from '../../src/ports/logger.ts';
 import type { GuestImage, ImageSource } from '../../src/agent/runtime/image-source.ts';
 import { readTextFile } from '../../src/cli/config.ts';
 import type { NodeGcReport } from '../../src/contract/agent-api.ts';
@@ -18,6 +21,25 @@ import { runIn } from '../cli/support/run-cli.ts';
 import { quietLogger, tcgVmm, testAgentConfig } from './agent-harness.ts';
 
 const hex = (c: string) => c.repeat(64);
+
+const BASE_INPUTS: BaseInputs = {
+  scope: { tenantId: 'acme', poolId: 'web' },
+  imageDigest: 'dev-1',
+  kernel: 'vmlinuz',
+  vmmVersion: 'qemu 8',
+  vcpus: 1,
+  memMib: 256,
+  guestAgentVersion: 'init-1',
+  layout: 'rootfs,data:16;',
+};
+
+/** What a base's snapshot and data copy leave: real files, not a VMM's bytes. */
+async function fillBase(snapshotDir: string, dataPath: string) {
+  await mkdir(snapshotDir);
+  await writeFile(join(snapshotDir, 'vm.state'), 'state');
+  await writeFile(dataPath, 'data');
+  return { dir: snapshotDir, kind: 'full' as const, sizeBytes: 5 };
+}
 const CURRENT = hex('c');
 const OLD = hex('0');
 
@@ -71,7 +93,7 @@ describe('mvm node gc (local agent)', () => {
     await file(join(fresh, 'rootfs.ext4'));
 
     const agent: AgentHandle = await startAgent(
-      testAgentConfig(dataDir, { MVM_NETWORK: 'off', MVM_CACHE_DIR: cacheDir }),
+      testAgentConfig(dataDir, { MVM_NETWORK: 'off', MVM_CACHE_DIR: cacheDir, MVM_CLONES: 'on' }),
       { logger: quietLogger, vmm: tcgVmm(), cgroups: null, images: resolvedImages(currentDir) },
     );
     cleanup.push(() => agent.close());
@@ -90,6 +112,15 @@ describe('mvm node gc (local agent)', () => {
     await file(join(vmDir, 'drives', 'data.ext4'));
     await file(join(vmDir, 'snapshots', '3', 'memory'), 128 * 1024);
     await file(join(dataDir, 'vms', 'mvm-acme-web-ghost', 'drives', 'data.ext4'));
+    // Pool bases (docs/clones.md): web's serves the instance here; gone's pool has none here.
+    const bases = new BaseStore(join(dataDir, 'bases'), silentLogger);
+    const baseOf = async (poolId: string) => {
+      const inputs = { ...BASE_INPUTS, scope: { tenantId: 'acme', poolId } };
+      await bases.create(baseKey(inputs), inputs, 'donor', fillBase);
+      return baseKey(inputs);
+    };
+    const webBase = await baseOf('web');
+    const goneBase = await baseOf('gone');
 
     const gc = async (...flags: string[]): Promise<NodeGcReport> => {
       const run = await runIn(['node', 'gc', ...flags, '--json'], {
@@ -108,6 +139,7 @@ describe('mvm node gc (local agent)', () => {
         'artifact kernel 6.1.0-1-test',
         'artifact other images/.tmp-abc-123',
         'artifact other images/by-input/k-old',
+        `base ${goneBase}`,
         'instance-dir mvm-acme-web-ghost',
         `snapshot ${record.key}/3`,
       ].sort(),
@@ -125,7 +157,7 @@ describe('mvm node gc (local agent)', () => {
       defaultConfigFile: join(root, 'no-config.json'),
     });
     expect(human.stdout).toMatch(/^KIND\s+NAME\s+SIZE\s+WHY$/m);
-    expect(human.stdout).toContain('would remove 6 item(s)');
+    expect(human.stdout).toContain('would remove 7 item(s)');
 
     const removed = await gc();
     expect(removed.items.map((i) => `${i.kind} ${i.name}`).sort()).toEqual(found);
@@ -135,6 +167,7 @@ describe('mvm node gc (local agent)', () => {
       oldDir,
       staging,
       join(dataDir, 'vms', 'mvm-acme-web-ghost'),
+      join(dataDir, 'bases', goneBase),
     ]) {
       expect(existsSync(gone), gone).toBe(false);
     }
@@ -145,6 +178,7 @@ describe('mvm node gc (local agent)', () => {
       join(cacheDir, 'kernels', '6.1.0-2-test'),
       join(cacheDir, 'kernels', 'newest.json'),
       join(cacheDir, 'images', 'by-input', 'k-current'),
+      join(dataDir, 'bases', webBase, 'base.json'),
     ]) {
       expect(existsSync(kept), kept).toBe(true);
     }

@@ -6,6 +6,8 @@
  * both stores with the wake-on-connect reports). The runtime and the coordinator client are
  * stand-ins here; the real runtime path is test/net/publish-qemu.test.ts.
  */
+import { tmpdir } from 'node:os';
+import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import type { BuiltRuntime } from '../../src/agent/build-runtime.ts';
@@ -63,11 +65,13 @@ it('wakes a sleeping instance through the runtime, remembers it, and reports it'
       return Promise.resolve({});
     },
   } as unknown as ApiClient;
-  const handle = startPublish({ runtime, deps } as unknown as BuiltRuntime, {
+  const handle = await startPublish({ runtime, deps } as unknown as BuiltRuntime, {
     logger: quietLogger,
     netns: undefined,
     address: undefined,
     coordinator: { api, nodeId: 'n1' },
+    runner: new NodeProcessRunner(),
+    dataDir: tmpdir(),
   });
   expect(handle).toBeDefined();
   closers.push(() => handle?.close());
@@ -102,15 +106,15 @@ it('wakes a sleeping instance through the runtime, remembers it, and reports it'
   });
 });
 
-it('does not start where the tenant networks are not its own', () => {
+it('does not start without tenant networking', async () => {
   const built = { runtime: {}, deps: { network: undefined } } as unknown as BuiltRuntime;
   const options = {
     logger: quietLogger,
     netns: undefined,
     address: undefined,
     coordinator: undefined,
+    runner: new NodeProcessRunner(),
+    dataDir: tmpdir(),
   };
-  expect(startPublish(built, options)).toBeUndefined();
-  const inNetns = { runtime: {}, deps: { network: {} } } as unknown as BuiltRuntime;
-  expect(startPublish(inNetns, { ...options, netns: 'elsewhere' })).toBeUndefined();
+  expect(await startPublish(built, options)).toBeUndefined();
 });

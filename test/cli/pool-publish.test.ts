@@ -39,6 +39,18 @@ await describeEachCoordinator('pool --publish and hooks on the command line', (c
     expect(updated.publish).toEqual([]);
     expect(updated.hooks).toEqual({ afterWake: ['/bin/true'] });
     expect((await json<ConnectView>('mvm connect acme --json')).published).toBeUndefined();
+
+    // The clones' warm-up (docs/clones.md) is a hook like the others: set, shown, removed.
+    const warm = await json<PoolView>(
+      'mvm pool update acme/gw --warm-up ["cat","/data/index"] --json',
+    );
+    expect(warm.hooks).toEqual({
+      afterWake: ['/bin/true'],
+      warmUp: ['cat', '/data/index'],
+    });
+    expect((await json<PoolView>('mvm pool update acme/gw --warm-up none --json')).hooks).toEqual({
+      afterWake: ['/bin/true'],
+    });
   });
 
   it('refuses a host port another tenant publishes: exit code of a conflict, nothing created', async () => {
@@ -58,6 +70,7 @@ await describeEachCoordinator('pool --publish and hooks on the command line', (c
     ['--publish 0:80', 'HOSTPORT:GUESTPORT'],
     ['--publish 80:80 --publish 80:81', 'published twice'],
     ['--after-wake [1,2]', 'a command'],
+    ['--warm-up []', 'a command'],
   ])('refuses %s', async (flags, message) => {
     await ok('mvm tenant create bad --net-id 44');
     const run = await mvm(`mvm pool create bad/web --cpus 1 --mem 256 ${flags}`);

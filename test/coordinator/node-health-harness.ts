@@ -1,4 +1,4 @@
-import { createCoordinatorApp } from '../../src/coordinator/app.ts';
+import { createCoordinatorApp, type CoordinatorAppDeps } from '../../src/coordinator/app.ts';
 import type { Clock } from '../../src/ports/clock.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { ADMIN, type ApiResponse } from './api-client-harness.ts';
@@ -31,7 +31,7 @@ export interface InstanceJson {
 }
 
 /** An in-process coordinator on a manual clock, with its services for loss detection. */
-export async function fleetOver(store: Store) {
+export async function fleetOver(store: Store, extra: Partial<CoordinatorAppDeps> = {}) {
   const clock = new ManualClock(START);
   let counter = 0;
   const deps = {
@@ -42,7 +42,7 @@ export async function fleetOver(store: Store) {
     randomSuffix: () => `s${(counter += 1)}`,
     nodeLostAfterMs: LOST_AFTER_MS,
   };
-  const { app, services } = createCoordinatorApp(deps);
+  const { app, services } = createCoordinatorApp({ ...deps, ...extra });
   await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'test' });
 
   async function call(
@@ -74,6 +74,7 @@ export async function fleetOver(store: Store) {
   const capacity = (vcpus: number, memMib = vcpus * 1024) => ({ vcpus, memMib, diskGib: 50 });
 
   return {
+    app,
     clock,
     services,
     call,

@@ -110,6 +110,9 @@ function target(w: World, caller: Caller, def: RouteDef, node: string, probe = t
     digest: 'a'.repeat(64),
     revision: 'c'.repeat(64),
     build: 'b1',
+    // Moves: one that does not exist, a well-formed part name.
+    move: 'mv-probe',
+    part: 'data.ext4',
   });
   const probing = probe ? (def.scope === 'tenant-list' ? '?tenant=acme&probe=1' : '?probe=1') : '';
   const token = { none: undefined, node: undefined, admin: ADMIN, ...w.tokens }[caller];
@@ -248,12 +251,19 @@ await describeEachDatabase('permissions from the route table', ({ url }) => {
       'execInstance',
       'instanceLogs',
       'nodeTunnel',
+      'workerExec',
     ]);
-    const opened = async (caller: Caller, name: 'execInstance' | 'instanceLogs' | 'nodeTunnel') =>
+    type SocketRoute = 'execInstance' | 'instanceLogs' | 'nodeTunnel' | 'workerExec';
+    const opened = async (caller: Caller, name: SocketRoute) =>
       (await upgrade(w, caller, routes[name], 'node-1', false)).status;
     expect(await opened('node', 'nodeTunnel')).toBe(101);
     expect(await opened('admin', 'nodeTunnel')).toBe(101);
     expect(await opened('own', 'nodeTunnel')).toBe(403);
+    // Worker exec: node scope, and acme/workers is no gateway this node runs (the 404 of one).
+    expect(await opened('own', 'workerExec')).toBe(403);
+    expect(await opened('other', 'workerExec')).toBe(403);
+    expect(await opened('node', 'workerExec')).toBe(404);
+    expect(await opened('admin', 'workerExec')).toBe(404);
     for (const name of ['execInstance', 'instanceLogs'] as const) {
       expect(await opened('own', name)).toBe(101);
       expect(await opened('admin', name)).toBe(101);

@@ -30,9 +30,17 @@ describe('baseKey', () => {
       { ...inputs, layout: 'rootfs,mvm-init,data:32,secrets;eth0' },
       { ...inputs, scope: { tenantId: 'other', poolId: 'web' } },
       { ...inputs, scope: { tenantId: 'acme', poolId: 'api' } },
+      { ...inputs, warmUp: '["sh","-c","load"]' },
+      { ...inputs, warmUp: '["sh","-c","load more"]' },
     ];
     const keys = new Set([baseKey(inputs), ...variants.map(baseKey)]);
     expect(keys.size).toBe(variants.length + 1);
+  });
+
+  it('keeps the key of a pool without a warm-up as it was before warm-ups existed', () => {
+    expect(baseKey(inputs)).toBe(
+      '2805ea047d1919e634c69e8ef941bd5c9405ca1920394cee78b77090e19317db',
+    );
   });
 
   it('does not confuse fields whose texts concatenate alike', () => {

@@ -36,6 +36,23 @@ const cfg = (input: Parameters<typeof openclawConfig>[0]): Cfg =>
   openclawConfig(input) as unknown as Cfg;
 
 describe('openclaw.json', () => {
+  it('with workerSandbox, loads the image’s plugin and makes mvm the per-session sandbox', () => {
+    const config = openclawConfig({ ...base, workerSandbox: true }) as unknown as {
+      plugins: unknown;
+      agents: { defaults: { sandbox: unknown } };
+    };
+    expect(config.plugins).toEqual({
+      load: { paths: ['/opt/openclaw/node_modules/@mvm/openclaw-sandbox'] },
+      entries: { mvm: { enabled: true } },
+    });
+    expect(config.agents.defaults.sandbox).toEqual({
+      mode: 'all',
+      backend: 'mvm',
+      scope: 'session',
+    });
+    expect(JSON.stringify(openclawConfig(base))).not.toContain('sandbox');
+  });
+
   it('keeps secrets out: the token is a file SecretRef into the launcher’s secrets file', () => {
     const config = cfg(base);
     expect(config.gateway).toEqual({

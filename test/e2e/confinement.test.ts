@@ -4,8 +4,9 @@
  * a non-root user of its own, with no effective, permitted or ambient capability and only
  * the few bounding ones QEMU used before dropping to that user, under seccomp (mode 2) with
  * no_new_privs, its root a jail inside its instance's directory, and in its instance's
- * cgroups. A VMM woken from a snapshot (the sleeping worker, scaled up through the API) is
- * confined the same way.
+ * cgroups, its tap on a descriptor (mvm-tapfd; no CAP_NET_ADMIN in any bounding set). A VMM
+ * woken from a snapshot (the sleeping worker, scaled up through the API) is confined the same
+ * way.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
@@ -19,7 +20,12 @@ import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { testAgentConfig } from '../agent/agent-harness.ts';
-import { capabilityBits, readVmmConfinement } from '../support/vmm-confinement.ts';
+import {
+  QEMU_BOUNDING,
+  capabilityBits,
+  expectTapsInherited,
+  readVmmConfinement,
+} from '../support/vmm-confinement.ts';
 
 const qemu = existsSync('/usr/bin/qemu-system-x86_64');
 const isRoot = process.getuid?.() === 0;
@@ -30,8 +36,11 @@ if (missing) {
 }
 
 const NETWORK_OFF = { MVM_NETWORK: 'off' };
-/** CAP_SETGID, CAP_SETUID, CAP_NET_ADMIN (the VM's tap), CAP_SYS_CHROOT: used before the drop. */
-const ALLOWED_BOUNDING = [6, 7, 12, 18];
+/**
+ * CAP_SETGID, CAP_SETUID, CAP_SYS_CHROOT: used before the drop. Never CAP_NET_ADMIN (12): a
+ * VM's taps come attached, as descriptors (mvm-tapfd; test/net/qemu-tap-confined.test.ts).
+ */
+const ALLOWED_BOUNDING = QEMU_BOUNDING;
 
 describe.skipIf(missing !== undefined)('confined VMMs on a serving quickstart', () => {
   let dataDir = '';
@@ -143,6 +152,9 @@ async function expectAllConfined(dataDir: string, pids: readonly number[]): Prom
       expect(thread.seccomp, at).toBe(2);
       expect(thread.noNewPrivs, at).toBe(1);
     }
+    // Its NIC's tap (transient here: the quickstart runs without tenant networking) came
+    // attached from mvm-tapfd, on a descriptor.
+    expect(await expectTapsInherited(pid)).toHaveLength(1);
     // Its root is the empty jail in its own instance dir, not the host's.
     expect(seen.root).not.toEqual({ dev: hostRoot.dev, ino: hostRoot.ino });
     const key = /-name\0([^,\0]+)/.exec(await readFile(`/proc/${pid}/cmdline`, 'utf8'))?.[1] ?? '';

@@ -5,13 +5,17 @@
  * namespace). X's agent pauses the guest once its lease runs out, before the coordinator
  * declares X lost and boots the instance on Y. Throughout, a sampler asserts that no two
  * copies of the instance run at once. When the link comes back, X follows its new document:
- * its paused copy is destroyed, never resumed; Y's copy runs on.
+ * its paused copy is destroyed, never resumed; Y's copy runs on. Then the same with X's agent
+ * killed -9 instead: the fence watchdog it left behind pauses the guest in its place.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { vmKey } from '../../src/agent/runtime/vm-key.ts';
 import type { InstanceView } from '../../src/contract/resources.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
+import { QmpClient } from '../../src/drivers/qemu/qmp-client.ts';
 import { devImage } from '../support/qemu-guest.ts';
 import { identityOf, noVmm, onNode, soleVmmIn } from './support/fleet-checks.ts';
 import { fleetGate } from './support/fleet-gate.ts';
@@ -208,4 +212,98 @@ describe.runIf(gate.run)('a node cut off from the coordinator', () => {
     await converge(fleet().api, TENANT, 'stopped', (list) => list[0]?.status === 'stopped');
     await noVmm(fleet(), key);
   }, 360_000);
+
+  it("a dead agent's watchdog pauses its guest before the instance is re-placed", async () => {
+    await fleet().api.call('scalePool', {
+      params: { tenant: TENANT, pool: POOL },
+      body: { running: 1 },
+    });
+    const [before] = await converge(
+      fleet().api,
+      TENANT,
+      'one running instance',
+      (list) => list.length === 1 && list[0]?.status === 'running' && list[0].nodeId !== null,
+      150_000,
+    );
+    const instance = before as InstanceView;
+    const x = instance.nodeId as NodeId;
+    const y = NODE_IDS.find((n) => n !== x) as NodeId;
+    const key = vmKey(TENANT, POOL, instance.id);
+    const local = (await fleet().agent(x).client.list())[0];
+    if (!local) throw new Error(`agent ${x} holds no instance`);
+    const xPid = await soleVmmIn(fleet(), x, local);
+    const qmp = join(fleet().agentDir(x), 'vms', key, 'qmp.sock');
+    expect(await qmpStatus(qmp)).toBe('running');
+
+    // X's agent dies; its VMM runs on. Only the watchdog it left behind can fence it now.
+    const samples: Sample[] = [];
+    let sampling = true;
+    const sampled = (async () => {
+      while (sampling) {
+        const status = await qmpStatus(qmp).catch(() => 'unknown');
+        const yLocal = (await fleet().agent(y).client.list()).find(
+          (i) => i.instanceId === instance.id,
+        );
+        const node = await fleet().api.call('getNode', { params: { node: x } });
+        samples.push({
+          at: Date.now(),
+          xRunning: status !== 'paused',
+          yCopy: yLocal !== undefined && (yLocal.pid !== null || yLocal.status === 'running'),
+          lost: node.status === 'lost',
+        });
+        await systemClock.sleep(200);
+      }
+    })();
+    const killedAt = Date.now();
+    await fleet().killAgent(x);
+    await converge(
+      fleet().api,
+      TENANT,
+      `the instance running on ${y} after ${x}'s agent died`,
+      (list) => list[0]?.nodeId === y && list[0].status === 'running',
+      150_000,
+    );
+    sampling = false;
+    await sampled;
+    // X's copy is paused, not killed: the restarted agent may resume it if it stays.
+    expect(await vmmPids(fleet().agentDir(x), key)).toEqual([xPid]);
+    expect(await qmpStatus(qmp)).toBe('paused');
+    const pausedAt = samples.find((s) => !s.xRunning)?.at ?? Infinity;
+    const lostAt = samples.find((s) => s.lost)?.at ?? Infinity;
+    const copiedAt = samples.find((s) => s.yCopy)?.at ?? Infinity;
+    expect(pausedAt - killedAt).toBeGreaterThan(LOST_AFTER_MS / 3); // its lease ran out first
+    expect(pausedAt).toBeLessThan(lostAt);
+    expect(lostAt).toBeLessThanOrEqual(copiedAt);
+    expect(samples.some((s) => s.xRunning && s.yCopy)).toBe(false);
+    const watchdogLog = await readFile(join(fleet().agentDir(x), 'fence-watchdog.log'), 'utf8');
+    expect(watchdogLog).toContain('pausing its re-placeable instances');
+    expect(watchdogLog).toContain(`"instance":"${TENANT}/${POOL}/${instance.id}"`);
+
+    // Back: the restarted agent adopts the paused copy, and its document destroys it.
+    await fleet().startAgent(x);
+    await waitUntil(
+      async () => ((await vmmPids(fleet().agentDir(x), key)).length === 0 ? true : undefined),
+      { clock: systemClock, timeoutMs: 90_000, intervalMs: 250, what: `${x} destroying its copy` },
+    );
+    const yLocal = (await fleet().agent(y).client.list())[0];
+    if (!yLocal) throw new Error(`agent ${y} holds no instance`);
+    await soleVmmIn(fleet(), y, yLocal);
+    await fleet().api.call('scalePool', {
+      params: { tenant: TENANT, pool: POOL },
+      body: { running: 0 },
+    });
+    await converge(fleet().api, TENANT, 'stopped', (list) => list[0]?.status === 'stopped');
+    await noVmm(fleet(), key);
+  }, 360_000);
 });
+
+/** QEMU's own word on its guest (QMP query-status), as the watchdog left it. */
+async function qmpStatus(socket: string): Promise<string> {
+  const qmp = await QmpClient.connect(socket, { timeoutMs: 5_000 });
+  try {
+    const answer = await qmp.execute<{ status?: string }>('query-status');
+    return answer.status ?? 'unknown';
+  } finally {
+    qmp.close();
+  }
+}

@@ -82,6 +82,28 @@ describe.runIf(reachable)('the openclaw-gateway image runs its gateway', () => {
     await writeFile(join(root, 'etc', 'mvm-config', 'openclaw.json'), text);
   }, 300_000);
 
+  it("carries mvm's sandbox plugin, which loads beside the image's openclaw and registers mvm", async () => {
+    const plugin = join(root, 'opt/openclaw/node_modules/@mvm/openclaw-sandbox');
+    const script = [
+      `const p = (await import(${JSON.stringify(`file://${plugin}/index.js`)})).default;`,
+      `const sdk = await import(${JSON.stringify(`file://${root}/opt/openclaw/node_modules/openclaw/dist/plugin-sdk/sandbox.js`)});`,
+      "p.register({ pluginConfig: {}, registrationMode: 'full' });",
+      "console.log(JSON.stringify({ id: p.id, registered: typeof sdk.getSandboxBackendFactory('mvm') }));",
+    ].join('\n');
+    const ran = await runner.run(
+      join(root, 'opt/node/bin/node'),
+      ['--input-type=module', '-e', script],
+      {
+        cwd: plugin,
+        timeoutMs: 300_000,
+      },
+    );
+    expect(JSON.parse(ran.stdout.trim().split('\n').pop() ?? '{}')).toEqual({
+      id: 'mvm',
+      registered: 'function',
+    });
+  }, 300_000);
+
   it('starts as root, drops to uid 1000 and answers /startupz', async () => {
     const env = Object.fromEntries(
       GATEWAY_PROFILE.config.Env.map((pair) => [

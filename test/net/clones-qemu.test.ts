@@ -5,7 +5,8 @@
  * (the donor's boot id proves it: restored, not booted) and each takes its own identity
  * before its NIC carries a frame. Checked from the guests and from the wire: distinct
  * hostname, IP, MAC, machine-id and random bytes, clocks within 1 s of the host, one ARP
- * answer per address (the donor's too), and tenant B out of reach both ways.
+ * answer per address (the donor's too), and tenant B out of reach both ways. The pool's
+ * warm-up ran in the donor before its base was taken: its result is in every clone's memory.
  */
 import { readFile, readdir, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -35,7 +36,15 @@ if (netOk.failInCi || qemu.failInCi) {
 }
 
 const NET = 5;
-const spec = (octet: number): LocalSpecInput => tenantWorker(NET, octet);
+/**
+ * The pool's warm-up (docs/clones.md) leaves a token only in guest RAM (/run is a tmpfs):
+ * clones restored from the base have it without running anything.
+ */
+const WARM_UP = ['sh', '-c', 'cat /proc/sys/kernel/random/uuid > /run/warm-up'];
+const spec = (octet: number): LocalSpecInput => ({
+  ...tenantWorker(NET, octet),
+  hooks: { warmUp: WARM_UP },
+});
 const ref = (instanceId: string) => ({ tenantId: 'acme', poolId: 'web', instanceId });
 const DONOR = { ref: ref('c0'), octet: 3 };
 const CLONES = [1, 2, 3, 4, 5].map((n) => ({ ref: ref(`c${n}`), octet: 3 + n }));
@@ -58,6 +67,7 @@ describe.runIf(netOk.run && qemu.run)('five clones of one pool base', () => {
   let lab: NetLab | undefined;
   let node = '';
   let stranger = '';
+  let warmToken = '';
   let agent: AgentHandle | undefined;
   let vmm: QemuVmm | undefined;
   const seen = new Map<string, Seen>();
@@ -156,6 +166,8 @@ describe.runIf(netOk.run && qemu.run)('five clones of one pool base', () => {
     expect(bases).toHaveLength(1);
     expect(bases[0]).toMatch(/^[0-9a-f]{64}$/);
     seen.set('c0', await look('c0'));
+    warmToken = await sh('c0', 'cat /run/warm-up');
+    expect(warmToken).toMatch(/^[0-9a-f-]{36}$/);
   }, 600_000);
 
   it('starts five clones from it, each with its own identity', async () => {
@@ -175,6 +187,8 @@ describe.runIf(netOk.run && qemu.run)('five clones of one pool base', () => {
         mac: macFor(NET, clone.octet),
       });
       expect(s.machineId).toMatch(/^[0-9a-f]{32}$/);
+      // What the donor's warm-up left in its memory is in every clone's.
+      expect(await sh(clone.ref.instanceId, 'cat /run/warm-up')).toBe(warmToken);
     }
     const all = [...seen.values()];
     for (const field of ['hostname', 'ip', 'mac', 'machineId', 'random'] as const) {

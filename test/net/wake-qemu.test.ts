@@ -7,12 +7,14 @@
  * UDP wake nothing; a connection during a sleep is served after it, from its one snapshot;
  * after a kill -9 of the agent while the target sleeps, a restarted agent
  * re-arms the trap and a connection still wakes it. (Another tenant's SYN, and the hold bound,
- * are proven with a fake guest in wake-on-connect.test.ts.)
+ * are proven with a fake guest in wake-on-connect.test.ts.) Every VMM, the woken one too, is
+ * confined with its tap passed as a descriptor by mvm-tapfd (no CAP_NET_ADMIN).
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { realGuestGate, shortWorkDir } from '../support/qemu-guest.ts';
+import { expectTapsInherited, qemuPidsUnder } from '../support/vmm-confinement.ts';
 import type { AgentNode } from './support/agent-node-process.ts';
 import { startAgentNode } from './support/agent-node-process.ts';
 import { netGate, NetLab } from './support/net-lab.ts';
@@ -92,6 +94,10 @@ describe.runIf(netOk.run && qemu.run)('wake on connect with real QEMU guests', (
     const first = await agent!.ask<TargetState & { answers: string[] }>('connect 1');
     expect(first.answers).toEqual(['hello']);
     expect(first).toMatchObject({ status: 'running', wakes: 1, bootId });
+    // Every VMM, the woken one too, got its tap from mvm-tapfd: no CAP_NET_ADMIN anywhere.
+    const vmms = await qemuPidsUnder(join(dataDir, 'vms'));
+    expect(vmms).toHaveLength(2);
+    for (const pid of vmms) expect(await expectTapsInherited(pid)).toHaveLength(1);
   }, 300_000);
 
   it('gives twenty parallel connections one wake and twenty answers', async () => {

@@ -98,3 +98,44 @@ export function capabilityBits(mask: bigint): number[] {
   for (let bit = 0; bit < 64; bit += 1) if ((mask >> BigInt(bit)) & 1n) bits.push(bit);
   return bits;
 }
+
+/** CAP_SETGID, CAP_SETUID, CAP_SYS_CHROOT: all a confined QEMU's bounding set keeps. */
+export const QEMU_BOUNDING = [6, 7, 18];
+
+/**
+ * A confined QEMU with a network got its taps as descriptors (mvm-tapfd): every thread's
+ * bounding set is QEMU_BOUNDING (no CAP_NET_ADMIN, 12), its command line names no tap, and
+ * each `-netdev tap,…,fd=N` descriptor is attached to a tap. Returns those taps' names.
+ */
+export async function expectTapsInherited(pid: number): Promise<string[]> {
+  for (const thread of (await readVmmConfinement(pid)).threads) {
+    expect(capabilityBits(thread.capBnd), `pid ${pid} thread ${thread.tid}`).toEqual(QEMU_BOUNDING);
+  }
+  const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+  expect(argv.join(' ')).not.toContain('ifname=');
+  const netdevs = argv.flatMap((arg, i) => (argv[i - 1] === '-netdev' ? [arg] : []));
+  expect(netdevs.length, `pid ${pid} has a network`).toBeGreaterThan(0);
+  const taps: string[] = [];
+  for (const netdev of netdevs) {
+    const fd = /^tap,id=[^,]+,fd=(\d+),vhost=off$/.exec(netdev)?.[1];
+    expect(fd, netdev).toBeDefined();
+    const info = await readFile(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    const tap = /^iff:\s+(\S+)$/m.exec(info)?.[1];
+    expect(tap, `fd ${fd} of pid ${pid} is a tap`).toBeDefined();
+    taps.push(tap ?? '');
+  }
+  return taps;
+}
+
+/** QEMU processes whose command line names a path under `dir` (as ps would show them). */
+export async function qemuPidsUnder(dir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (!/qemu-system/.test(argv[0] ?? '')) continue;
+    if (argv.some((arg) => arg.includes(`${dir}/`))) pids.push(pid);
+  }
+  return pids.sort((a, b) => a - b);
+}

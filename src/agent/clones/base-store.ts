@@ -34,6 +34,7 @@ const baseFileSchema = z.object({
     memMib: z.number().int(),
     guestAgentVersion: z.string(),
     layout: z.string(),
+    warmUp: z.string().optional(),
   }),
   snapshot: z.object({ kind: z.literal('full'), sizeBytes: z.number().int().nonnegative() }),
   donor: z.string(),
@@ -104,6 +105,19 @@ export class BaseStore {
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
+  }
+
+  /** Every complete base on disk, with the pool it serves (unreadable ones are left out). */
+  async list(): Promise<Array<{ key: string; path: string; scope: BaseInputs['scope'] }>> {
+    const names = await readdir(this.root).catch(() => [] as string[]);
+    const found = [];
+    for (const name of names.filter((n) => !n.startsWith('.')).sort()) {
+      const text = await readFile(join(this.root, name, BASE_FILE), 'utf8').catch(() => '');
+      const meta = baseFileSchema.safeParse(parseOr(text));
+      if (meta.success)
+        found.push({ key: name, path: join(this.root, name), scope: meta.data.inputs.scope });
+    }
+    return found;
   }
 
   async invalidate(key: string, reason: string): Promise<void> {

@@ -37,6 +37,7 @@ export class CloneBases {
       // The init drive is content-addressed: its path changes with the agent binary.
       guestAgentVersion: image.initDrivePath ?? '-',
       layout: layoutOf(record, image),
+      ...(record.spec.hooks?.warmUp ? { warmUp: JSON.stringify(record.spec.hooks.warmUp) } : {}),
     };
   }
 

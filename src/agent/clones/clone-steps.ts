@@ -13,6 +13,7 @@ import { requireHandle, save, settle } from '../runtime/step-context.ts';
 import { dropSecretsDrive } from '../runtime/stop-steps.ts';
 import { materialize } from '../runtime/vm-spec.ts';
 import { placeInCgroup } from '../runtime/boot-steps.ts';
+import { runHook } from '../runtime/hook-steps.ts';
 import type { PoolBase } from './base-store.ts';
 
 /**
@@ -138,6 +139,7 @@ export async function makeBase(deps: RuntimeDeps, running: VmRecord): Promise<vo
     const inputs = await clones.inputs(running, image);
     const key = baseKey(inputs);
     if (await clones.store.find(key)) return;
+    if (!(await warmedUp(deps, running, vm))) return;
     const prep = await deps.guests.for(vm).sleepPrep(deps.timeouts.sleepPrepMs);
     if (!prep.drained) {
       deps.logger.info({ key: running.key, busy: prep.busy }, 'donor busy; no pool base yet');
@@ -160,6 +162,22 @@ export async function makeBase(deps: RuntimeDeps, running: VmRecord): Promise<vo
   } catch (error) {
     deps.logger.warn({ key: running.key, error: errorMessage(error) }, 'no pool base made');
   }
+}
+
+/** The pool's warm-up ran in the donor to exit 0 (or it has none): its base may be taken. */
+async function warmedUp(deps: RuntimeDeps, donor: VmRecord, vm: VmHandle): Promise<boolean> {
+  const argv = donor.spec.hooks?.warmUp;
+  if (!argv) return true;
+  const result = await runHook(deps, vm, argv);
+  if (result.code === 0) {
+    deps.logger.info({ key: donor.key, hook: 'warmUp' }, 'donor warmed up');
+    return true;
+  }
+  deps.logger.warn(
+    { key: donor.key, hook: 'warmUp', code: result.code, output: result.output },
+    'warm-up failed; no pool base (clones cold-boot)',
+  );
+  return false;
 }
 
 /**

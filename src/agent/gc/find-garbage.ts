@@ -235,6 +235,38 @@ async function revisions(deps: RuntimeDeps, records: readonly VmRecord[]): Promi
   return found;
 }
 
+/**
+ * Pool bases (clones/base-store.ts) of pools no instance here belongs to any more: the pool
+ * was destroyed or scaled away from this node. A new instance of it here makes a new base.
+ */
+async function bases(deps: RuntimeDeps, records: readonly VmRecord[]): Promise<Garbage[]> {
+  const store = deps.clones?.store;
+  if (!store) return [];
+  const scopeOf = (r: Pick<VmRecord, 'tenantId' | 'poolId'>) => `${r.tenantId}/${r.poolId}`;
+  const served = new Set(records.map(scopeOf));
+  const found: Garbage[] = [];
+  for (const base of await store.list()) {
+    const pool = scopeOf(base.scope);
+    if (served.has(pool)) continue;
+    found.push({
+      item: {
+        kind: 'base',
+        name: base.key,
+        path: base.path,
+        bytes: await size(base.path),
+        reason: `pool base of ${pool}, which has no instance here`,
+      },
+      async remove() {
+        // An instance of the pool placed here meanwhile may clone from it: kept.
+        if ((await deps.vms.list()).some((r) => scopeOf(r) === pool)) return false;
+        await store.invalidate(base.key, `collected: ${pool} has no instance here`);
+        return true;
+      },
+    });
+  }
+  return found;
+}
+
 /** Everything `mvm node gc` collects on this node, found without changing anything. */
 export async function findGarbage(
   deps: RuntimeDeps,
@@ -249,6 +281,7 @@ export async function findGarbage(
     ...(await taps(deps, notes)),
     ...(await artifacts(deps, kept, notes)),
     ...(await revisions(deps, records)),
+    ...(await bases(deps, records)),
   ];
   return { garbage, kept, notes };
 }

@@ -47,6 +47,11 @@ export class NodeLease implements LeaseView {
     return this.renewal?.leaseMs ?? this.defaultLeaseMs;
   }
 
+  /** When the lease runs out unless renewed (ms since the epoch, this agent's clock). */
+  expiresAt(): number {
+    return (this.renewal?.at ?? this.startedAt) + this.leaseMs;
+  }
+
   /** Often enough that an expiry is acted on within a small part of the fence margin. */
   get checkEveryMs(): number {
     return Math.min(1_000, Math.max(20, Math.floor(this.leaseMs / 10)));

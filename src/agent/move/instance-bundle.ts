@@ -1,7 +1,12 @@
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError } from '../../core/errors.ts';
-import type { PutInstanceBody } from '../../contract/agent-api.ts';
+import {
+  localSpecSchema,
+  type LocalSpecInput,
+  type PutInstanceBody,
+  type StoredSpec,
+} from '../../contract/agent-api.ts';
 import type { BundleManifest } from '../../contract/move-bundle.ts';
 import type { RuntimeDeps } from '../runtime/deps.ts';
 import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.ts';
@@ -12,6 +17,8 @@ import { importBundle } from './bundle-import.ts';
 
 const DATA_PART = 'data.ext4';
 const SNAPSHOT_PREFIX = 'snapshot.';
+/** The instance's spec as the source recorded it (same id, IP, MAC and tap on the target). */
+const SPEC_PART = 'instance.json';
 
 const dataDrive = (deps: RuntimeDeps, key: string) =>
   join(instanceDir(deps.layout, key), 'drives', 'data.ext4');
@@ -69,8 +76,34 @@ export function exportInstance(
         { status: record.status },
       );
     }
-    return exportBundle(await movableFiles(deps, record), outDir, options);
+    await mkdir(outDir, { recursive: true, mode: 0o700 });
+    const specFile = join(outDir, SPEC_PART);
+    await writeFile(specFile, JSON.stringify(localSpecOf(record.spec)), { mode: 0o600 });
+    const files = [...(await movableFiles(deps, record)), { name: SPEC_PART, path: specFile }];
+    return exportBundle(files, outDir, options);
   });
+}
+
+/** The stored spec as a put takes it: the same tap, without what the target counts itself. */
+function localSpecOf(spec: StoredSpec): LocalSpecInput {
+  const { secretsVersion: _secrets, configVersion: _config, ...local } = spec;
+  return local;
+}
+
+/**
+ * The spec a moved bundle carries, unpacked and checked against its sha256 like every part:
+ * what the target records the instance with. Undefined for a bundle without one.
+ */
+export async function movedBody(
+  bundleDir: string,
+  manifest: BundleManifest,
+): Promise<PutInstanceBody | undefined> {
+  const part = manifest.parts.find((p) => p.name === SPEC_PART);
+  if (!part) return undefined;
+  const out = join(bundleDir, 'unpacked', SPEC_PART);
+  await importBundle(bundleDir, { ...manifest, parts: [part] }, { [SPEC_PART]: out });
+  const spec = localSpecSchema.parse(JSON.parse(await readFile(out, 'utf8')));
+  return { spec };
 }
 
 /**
@@ -101,7 +134,9 @@ export async function importInstance(
     let snapshotBytes = 0;
     for (const part of manifest.parts) {
       if (part.name === DATA_PART) destinations[part.name] = dataDrive(deps, key);
-      else if (part.name.startsWith(SNAPSHOT_PREFIX)) {
+      else if (part.name === SPEC_PART) {
+        destinations[part.name] = join(bundleDir, 'unpacked', SPEC_PART);
+      } else if (part.name.startsWith(SNAPSHOT_PREFIX)) {
         destinations[part.name] = join(snapshotDir, part.name.slice(SNAPSHOT_PREFIX.length));
         snapshotBytes += part.rawBytes;
       }

@@ -5,6 +5,7 @@ import type { Clock } from '../../ports/clock.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import { dialGuest, splice, withDeadline, type WakeTrigger } from '../wake/holding-listener.ts';
+import type { GuestDial } from '../netns-dial/netns-dialer.ts';
 
 /** A pool's published port as this node forwards it. */
 interface Forward {
@@ -22,6 +23,8 @@ export interface PublishProxyOptions {
   wake(record: VmRecord, trigger: WakeTrigger): Promise<VmRecord>;
   /** How long a connection is held at most: a wake plus the service answering. */
   holdMs: number;
+  /** How a guest is reached (default: from this process; an agent's netns: its dialer). */
+  dial?: GuestDial;
   clock: Clock;
   logger: Logger;
 }
@@ -109,7 +112,11 @@ export class PublishProxy {
     void this.target(forward, { kind: 'connect', port: forward.guestPort, from })
       .then((record) =>
         withDeadline(
-          dialGuest({ key: record.key, ip: record.spec.ip, port: forward.guestPort }, deadline),
+          dialGuest(
+            { key: record.key, ip: record.spec.ip, port: forward.guestPort },
+            deadline,
+            this.options.dial,
+          ),
           deadline,
           'the service did not answer',
         ),

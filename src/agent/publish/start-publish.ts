@@ -7,6 +7,8 @@ import { refOf } from '../reconcile/document-instances.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import type { WakeTrigger } from '../wake/holding-listener.ts';
 import { PublishProxy } from './publish-proxy.ts';
+import { startNetnsDialer } from '../netns-dial/netns-dialer.ts';
+import type { ProcessRunner } from '../../ports/process-runner.ts';
 
 /** How often the listeners follow the records (a new pool, a changed list, the last instance gone). */
 const SYNC_MS = 1_000;
@@ -19,24 +21,38 @@ export interface PublishHandle {
 }
 
 /**
- * Starts the node's published ports where the guests' tenant networks are this process's own
- * (as wake on connect: the agent must reach the guest addresses it forwards to), hands the
- * proxy to the runtime (an instance a connection woke stays up until its document catches up),
- * and keeps the listeners following the records. Undefined when it cannot run here.
+ * Starts the node's published ports: listeners on this host's address, each connection carried
+ * to a guest of the tenant network (from this process, or through a dialer inside the agent's
+ * network namespace, `agent.netns`); hands the proxy to the runtime (an instance a connection
+ * woke stays up until its document catches up), and keeps the listeners following the
+ * records. Undefined without tenant networking.
  */
-export function startPublish(
+export async function startPublish(
   built: BuiltRuntime,
   options: {
     logger: Logger;
     netns: string | undefined;
     address: string | undefined;
     coordinator: { api: ApiClient; nodeId: string } | undefined;
+    runner: ProcessRunner;
+    dataDir: string;
   },
-): PublishHandle | undefined {
+): Promise<PublishHandle | undefined> {
   const { deps, runtime } = built;
-  if (!deps.network || options.netns !== undefined) return undefined;
+  if (!deps.network) return undefined;
   const { logger, coordinator } = options;
+  const dialer =
+    options.netns === undefined
+      ? undefined
+      : await startNetnsDialer({
+          netns: options.netns,
+          dataDir: options.dataDir,
+          runner: options.runner,
+          clock: deps.clock,
+          logger,
+        });
   const proxy = new PublishProxy({
+    ...(dialer ? { dial: dialer.dial } : {}),
     host: options.address ?? DEFAULT_PUBLISH_ADDRESS,
     records: () => runtime.list(),
     wake: async (record, trigger) => {
@@ -68,6 +84,7 @@ export function startPublish(
       clearInterval(timer);
       await pass;
       proxy.close();
+      await dialer?.close();
     },
   };
 }

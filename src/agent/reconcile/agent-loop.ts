@@ -25,6 +25,8 @@ export interface AgentLoopOptions {
   runtime: InstanceRuntime;
   /** The tenant network, given each document's VXLAN peers (absent when networking is off). */
   network?: DocumentNetwork;
+  /** Instances this node imports and does not own yet (MoveWorker): never destroyed here. */
+  incoming?: ReadonlySet<string>;
   store: DesiredFileStore;
   /** How far documents have been seen, kept apart from them; absent: the saved document's. */
   marks?: DesiredMarkFile;
@@ -64,6 +66,7 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
         ...(options.reporter ? { reporter: options.reporter } : {}),
         ...(options.logger ? { logger: options.logger } : {}),
         ...(lease ? { lease } : {}),
+        ...(options.incoming ? { incoming: options.incoming } : {}),
       });
       options.onPass?.(current.document.generation, steps);
     });

@@ -5,7 +5,13 @@ import type { NodeDesired } from '../../contract/desired.ts';
 import type { Logger } from '../../ports/logger.ts';
 import { peersByNetId } from '../network/desired-network.ts';
 import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.ts';
-import { desiredOf, documentInstances, observe } from './document-instances.ts';
+import {
+  desiredOf,
+  documentInstances,
+  instanceLabel,
+  observe,
+  refOf,
+} from './document-instances.ts';
 import type { NamedInstance } from './document-instances.ts';
 import { runPlan } from './run-plan.ts';
 
@@ -44,6 +50,11 @@ export interface ReconcileOptions {
   onStep?: (step: ReconcileStep) => void;
   /** The node's lease (core/node-lease.ts); absent: held (seed files, one-shot passes). */
   lease?: LeaseState;
+  /**
+   * Instances a move is bringing here that the document does not name yet (MoveWorker): the
+   * pass leaves their records alone instead of destroying them.
+   */
+  incoming?: ReadonlySet<string>;
 }
 
 /**
@@ -58,7 +69,10 @@ export async function reconcileDocument(options: ReconcileOptions): Promise<Reco
   options.network?.setPeers(peersByNetId(options.document));
   const named = documentInstances(options.document);
   for (const n of named.values()) n.desired = options.runtime.desiredNow(n.ref, n.desired);
-  const records = await options.runtime.list();
+  const incoming = options.incoming ?? new Set<string>();
+  const records = (await options.runtime.list()).filter(
+    (vm) => !incoming.has(instanceLabel(refOf(vm))) || named.has(instanceLabel(refOf(vm))),
+  );
   const observed = observe(records, named);
   const { plan: planned, held } = fenced(
     options,

@@ -45,11 +45,22 @@ export async function materialize(
     ...(image.initrdPath ? { initrdPath: image.initrdPath } : {}),
     cmdline: `${image.cmdlineBase} ${guestParams(record, deps.network?.guestMtu)}`,
     drives,
-    nets: record.spec.network ? [{ id: 'eth0', tap: record.spec.tap, mac: record.spec.mac }] : [],
+    nets: guestNics(deps, record),
     ...(cgroup ? { cgroupDirs: cgroup.dirs } : {}),
     runAs,
   };
   return { spec, cgroup, digests };
+}
+
+/**
+ * The guest's NIC, on the tap the network driver made. Without tenant networking
+ * (MVM_NETWORK=off, not root) no driver made one: the VMM gets a transient tap on no bridge
+ * (a confined QEMU's helper, mvm-tapfd, otherwise refuses a missing tap).
+ */
+function guestNics(deps: RuntimeDeps, record: VmRecord): VmSpec['nets'] {
+  if (!record.spec.network) return [];
+  const nic = { id: 'eth0', tap: record.spec.tap, mac: record.spec.mac };
+  return [deps.network === undefined ? { ...nic, transient: true } : nic];
 }
 
 type BuiltDrive = { drives: DriveSpec[]; digests?: DriveDigests } | undefined;

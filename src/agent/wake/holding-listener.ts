@@ -1,3 +1,4 @@
+import type { GuestDial } from '../netns-dial/netns-dialer.ts';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../../ports/logger.ts';
 
@@ -139,19 +140,31 @@ export function withDeadline<T>(work: Promise<T>, deadline: number, what: string
 }
 
 /** Connects to the woken guest's service, retrying while it is not listening yet. */
-export async function dialGuest(target: HoldingTarget, deadline: number): Promise<Socket> {
+export async function dialGuest(
+  target: HoldingTarget,
+  deadline: number,
+  dial: GuestDial = dialDirect,
+): Promise<Socket> {
   for (;;) {
     try {
-      return await new Promise<Socket>((resolve, reject) => {
-        const guest = connect({ host: target.ip, port: target.port });
-        guest.once('connect', () => resolve(guest));
-        guest.once('error', reject);
-      });
+      return await dial(target.ip, target.port);
     } catch (error) {
       if (Date.now() + RETRY_MS >= deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
     }
   }
+}
+
+/** A TCP connection from this process's own network namespace. */
+export function dialDirect(ip: string, port: number): Promise<Socket> {
+  return new Promise<Socket>((resolve, reject) => {
+    const guest = connect({ host: ip, port });
+    guest.once('connect', () => {
+      guest.off('error', reject);
+      resolve(guest);
+    });
+    guest.once('error', reject);
+  });
 }
 
 export function splice(client: Socket, guest: Socket): void {

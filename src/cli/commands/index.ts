@@ -16,6 +16,7 @@ import { jobCancel, jobInfo, jobList, jobLogs, jobRetry } from './job/manage.ts'
 import { instanceDestroy } from './instance/destroy.ts';
 import { instanceExec } from './instance/exec.ts';
 import { instanceInfo } from './instance/info.ts';
+import { instanceMove, instanceMoveStatus } from './instance/move.ts';
 import { instanceList } from './instance/list.ts';
 import { instanceLogs } from './instance/logs.ts';
 import { instanceShell, instanceSsh } from './instance/shell.ts';
@@ -32,6 +33,7 @@ import { quickstart } from './quickstart.ts';
 import { status } from './status/status.ts';
 import { nodeCordon, nodeUncordon } from './node/cordon.ts';
 import { nodeDisk } from './node/disk.ts';
+import { nodeDrain } from './node/drain.ts';
 import { nodeDrainPlan } from './node/drain-plan.ts';
 import { nodeGc } from './node/gc.ts';
 import { nodeInfo } from './node/info.ts';
@@ -106,6 +108,8 @@ export const allCommands: readonly CliCommand[] = [
   jobRetry,
   instanceList,
   instanceInfo,
+  instanceMove,
+  instanceMoveStatus,
   instanceStats,
   instanceStart,
   instanceStop,
@@ -126,6 +130,7 @@ export const allCommands: readonly CliCommand[] = [
   nodeGc,
   nodeCordon,
   nodeUncordon,
+  nodeDrain,
   nodeDrainPlan,
   nodeJoinToken,
   addHost,

@@ -151,7 +151,12 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     print(`starting the agent (logs: ${join(settings.dataDir, 'agent.log')}) ...`);
     const { startAgent } = await import('../../agent/start-agent.ts');
     const agent = await startAgent(
-      options.agentConfig({ coordinatorUrl: coordinator.url, token, nodeId: id }),
+      // Its coordinator is in this process: while the agent is down nothing can re-place its
+      // instances, so there is nothing for a fence watchdog to guard against (docs/faults.md).
+      {
+        ...options.agentConfig({ coordinatorUrl: coordinator.url, token, nodeId: id }),
+        fenceWatchdog: false,
+      },
       {
         logger: pino(
           { name: 'mvm-agent' },

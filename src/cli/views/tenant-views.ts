@@ -39,6 +39,10 @@ export function tenantFields(tenant: TenantView): Block {
       ['gateway', tenant.gateway],
       ['bridge', tenant.bridge],
       ['egress', tenant.egress ? 'on' : 'off'],
+      [
+        'max running jobs',
+        tenant.maxRunningJobs == null ? 'no limit' : String(tenant.maxRunningJobs),
+      ],
       ['created', tenant.createdAt],
       ['version', String(tenant.version)],
     ],

@@ -11,6 +11,7 @@ import { finalMessage, relaySession, type SessionOutcome } from '../exec/session
 import type { Principal } from '../principal.ts';
 import { TunnelHub } from '../tunnel/tunnel-hub.ts';
 import { audit, type ServiceDeps } from './context.ts';
+import { WorkerExecService } from './worker-exec-service.ts';
 import { loadInstance, type InstanceService } from './instance-service.ts';
 
 /** What a WebSocket route's handler gives once its request passed: the session to run. */
@@ -59,6 +60,8 @@ const pathOf = (key: InstanceKey) => `${key.tenantId}/${key.poolId}/${key.instan
  */
 export class ExecService {
   readonly tunnels: TunnelHub;
+  /** Gateways' commands in their tenant's workers (worker-exec-service.ts). */
+  readonly workers: WorkerExecService;
   private readonly timeouts: ExecTimeouts;
 
   constructor(
@@ -67,6 +70,7 @@ export class ExecService {
   ) {
     this.timeouts = { ...DEFAULT_EXEC_TIMEOUTS, ...deps.execTimeouts };
     this.tunnels = new TunnelHub({ clock: deps.clock, logger: this.logger() });
+    this.workers = new WorkerExecService(deps, this);
   }
 
   /** A node's agent opening its tunnel; the node must be known. */
@@ -92,6 +96,35 @@ export class ExecService {
       void this.serve(new ClientSocket(socket), principal, key, route, ticketId).catch(
         (err: unknown) => this.logger().error({ err, instance: pathOf(key) }, 'session failed'),
       );
+  }
+
+  /**
+   * A command in `key` on behalf of another instance, whose caller resolved and checked it
+   * (worker-exec-service.ts): exec sessions only; `via` joins the audit event.
+   */
+  relayedSession(
+    principal: Principal,
+    key: InstanceKey,
+    via: Record<string, unknown>,
+  ): SocketSession {
+    return (socket) => {
+      const client = new ClientSocket(socket);
+      void (async () => {
+        let start: SessionStart;
+        try {
+          start = await client.start(this.timeouts.startMs);
+          if (start.kind !== 'exec') {
+            throw new ValidationError(`a worker session runs commands only, not '${start.kind}'`);
+          }
+        } catch (error) {
+          client.fail(error);
+          return;
+        }
+        await this.serveGuest(client, principal, key, start, undefined, via);
+      })().catch((err: unknown) =>
+        this.logger().error({ err, instance: pathOf(key) }, 'worker session failed'),
+      );
+    };
   }
 
   private async serve(
@@ -155,6 +188,7 @@ export class ExecService {
     key: InstanceKey,
     start: GuestStart,
     ticketId: string | undefined,
+    via?: Record<string, unknown>,
   ) {
     const started = this.deps.clock.now().getTime();
     let outcome: SessionOutcome;
@@ -165,7 +199,7 @@ export class ExecService {
       outcome = { kind: 'error', error: sessionError(error) };
     }
     const ms = this.deps.clock.now().getTime() - started;
-    await this.record(principal, key, start, outcome, ms, ticketId);
+    await this.record(principal, key, start, outcome, ms, ticketId, via);
     const last = finalMessage(outcome);
     if (last) client.end(last);
   }
@@ -235,8 +269,14 @@ export class ExecService {
     outcome: SessionOutcome,
     ms: number,
     ticketId: string | undefined,
+    via?: Record<string, unknown>,
   ): Promise<void> {
-    const detail = { ...sessionDetail(start), ...outcomeDetail(outcome), durationMs: ms };
+    const detail = {
+      ...sessionDetail(start),
+      ...outcomeDetail(outcome),
+      durationMs: ms,
+      ...(via ? { via } : {}),
+    };
     // Opened with a session ticket: the event names it, as the ticket's own event names this.
     if (ticketId !== undefined) Object.assign(detail, { ticketId });
     if (principal.kind !== 'node' && principal.tokenId !== undefined)

@@ -8,6 +8,9 @@ import { BuildService } from './build-service.ts';
 import { NodeArtifactService } from './node-artifact-service.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import type { ServiceDeps } from './context.ts';
+import { MoveRelay } from './move-relay.ts';
+import { MoveReportService } from './move-report-service.ts';
+import { MoveService } from './move-service.ts';
 import { DesiredService } from './desired-service.ts';
 import { ExecService, type ExecTimeouts } from './exec-service.ts';
 import { IdleService } from './idle-service.ts';
@@ -40,6 +43,12 @@ export interface Services {
   pools: PoolService;
   instances: InstanceService;
   nodes: NodeService;
+  /** Moves asked for: one instance, or a node's drain. */
+  moves: MoveService;
+  /** What the nodes of a move report as they carry it out. */
+  moveReports: MoveReportService;
+  /** Moves' bundles on their way from source to target. */
+  moveRelay: MoveRelay;
   tokens: TokenService;
   adminToken: AdminTokenService;
   /** A scheduling pass, and the wake-up of the watchers of what it moved. */
@@ -94,7 +103,13 @@ export function createServices(
     JoinDeps &
     NodeHealthDeps &
     AdminTokenDeps &
-    SecretDeps & { logger?: Logger; execTimeouts?: Partial<ExecTimeouts>; images?: ImageDeps },
+    SecretDeps & {
+      logger?: Logger;
+      execTimeouts?: Partial<ExecTimeouts>;
+      images?: ImageDeps;
+      /** Where the coordinator relays moves' bundles; without it moves cannot transfer. */
+      moveRelayDir?: string;
+    },
 ): Services {
   const buildRunner = deps.images && new BuildRunner({ ...deps, images: deps.images });
   const metrics = new MetricsService(deps, new CoordinatorMetrics());
@@ -115,11 +130,20 @@ export function createServices(
   });
   const rechecks = recheckTimer(deps, after);
   const instances = new InstanceService(deps, after);
+  const nodes = new NodeService(deps, after);
+  const relayDir = deps.moveRelayDir;
+  const moveReports: MoveReportService = new MoveReportService(deps, after, (move) =>
+    moveRelay.drop(move),
+  );
+  const moveRelay: MoveRelay = new MoveRelay(moveReports, relayDir);
   return {
     tenants: new TenantService(deps, after),
     pools: new PoolService(deps, after, rechecks),
     instances,
-    nodes: new NodeService(deps, after),
+    nodes,
+    moves: new MoveService(deps, after, nodes),
+    moveReports,
+    moveRelay,
     tokens: new TokenService(deps),
     sessionTickets: new SessionTicketService(deps),
     adminToken: new AdminTokenService(deps),

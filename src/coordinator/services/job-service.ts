@@ -233,6 +233,7 @@ export class JobService {
     const deadline = Date.now() + (request.waitMs ?? 0);
     for (;;) {
       const since = this.deps.notifier.current;
+      const limit = await this.runningLimit(request.tenant);
       const jobs = await this.deps.store.jobQueue.claim({
         worker: `${nodeId}/${request.worker}`,
         at: this.now(),
@@ -241,9 +242,7 @@ export class JobService {
         tenantId: request.tenant,
         poolId: request.pool,
         token: randomBytes(24).toString('base64url'),
-        ...(this.deps.jobs.maxRunningJobsPerTenant !== undefined
-          ? { maxRunningPerTenant: this.deps.jobs.maxRunningJobsPerTenant }
-          : {}),
+        ...(limit === undefined ? {} : { maxRunningPerTenant: limit }),
       });
       const left = deadline - Date.now();
       if (jobs.length > 0 || left <= 0 || signal.aborted) return { jobs: jobs.map(leased) };
@@ -254,6 +253,18 @@ export class JobService {
         signal,
       );
     }
+  }
+
+  /**
+   * The tenant's running-jobs quota (its `maxRunningJobs`), capped by the coordinator's
+   * setting; undefined when neither limits it. Read on every claim, so a change applies to the
+   * next one.
+   */
+  private async runningLimit(tenantId: string): Promise<number | undefined> {
+    const own = (await loadTenant(this.deps.store, tenantId)).maxRunningJobs ?? undefined;
+    const fleet = this.deps.jobs.maxRunningJobsPerTenant;
+    if (own === undefined) return fleet;
+    return fleet === undefined ? own : Math.min(own, fleet);
   }
 
   /**

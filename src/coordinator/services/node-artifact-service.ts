@@ -65,39 +65,50 @@ export class NodeArtifactService {
         `no revision of a pool node '${nodeId}' runs has it`,
       );
     }
-    const headers = {
-      'content-type': 'application/octet-stream',
-      'accept-ranges': 'bytes',
+    return bytesResponse(this.images.artifacts.path(digest), stored.bytes, range, {
       [ARTIFACT_SHA256_HEADER]: digest,
-    };
-    const answer = parseRange(range, stored.bytes);
-    if (answer.kind === 'unsatisfiable') {
-      return Response.json(
-        {
-          error: {
-            code: 'invalid_argument',
-            message: `range '${range ?? ''}' is outside the artifact's ${stored.bytes} bytes`,
-          },
-        },
-        { status: 416, headers: { ...headers, 'content-range': `bytes */${stored.bytes}` } },
-      );
-    }
-    const path = this.images.artifacts.path(digest);
-    if (answer.kind === 'all') {
-      return new Response(webStream(path), {
-        status: 200,
-        headers: { ...headers, 'content-length': String(stored.bytes) },
-      });
-    }
-    return new Response(webStream(path, answer.start, answer.end), {
-      status: 206,
-      headers: {
-        ...headers,
-        'content-length': String(answer.end - answer.start + 1),
-        'content-range': `bytes ${answer.start}-${answer.end}/${stored.bytes}`,
-      },
     });
   }
+}
+
+/** A file of `size` bytes as an answer: whole (200), the Range asked for (206), or 416. */
+export function bytesResponse(
+  path: string,
+  size: number,
+  range: string | undefined,
+  extra: Record<string, string>,
+): Response {
+  const headers = {
+    'content-type': 'application/octet-stream',
+    'accept-ranges': 'bytes',
+    ...extra,
+  };
+  const answer = parseRange(range, size);
+  if (answer.kind === 'unsatisfiable') {
+    return Response.json(
+      {
+        error: {
+          code: 'invalid_argument',
+          message: `range '${range ?? ''}' is outside the file's ${size} bytes`,
+        },
+      },
+      { status: 416, headers: { ...headers, 'content-range': `bytes */${size}` } },
+    );
+  }
+  if (answer.kind === 'all') {
+    return new Response(webStream(path), {
+      status: 200,
+      headers: { ...headers, 'content-length': String(size) },
+    });
+  }
+  return new Response(webStream(path, answer.start, answer.end), {
+    status: 206,
+    headers: {
+      ...headers,
+      'content-length': String(answer.end - answer.start + 1),
+      'content-range': `bytes ${answer.start}-${answer.end}/${size}`,
+    },
+  });
 }
 
 function webStream(path: string, start?: number, end?: number): ReadableStream<Uint8Array> {

@@ -253,10 +253,11 @@ export class PoolService {
       const plan = planPool(pool, poolInstances, now, counts);
       await this.checkScaleQuotas(repos, tenant, poolId, plan);
       const at = now.toISOString();
+      // Counts the operator sets are the operator's: the queue shrinks none of them.
       const updatedPool = await repos.pools.update(
         tenantId,
         poolId,
-        { counts },
+        { counts, queueAdded: 0 },
         request.expectedVersion ?? pool.version,
         at,
       );

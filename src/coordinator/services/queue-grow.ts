@@ -42,7 +42,9 @@ export async function growQueuePool(
   const violations = quotaViolations(tenant.quotas, usage);
   if (violations.length > 0) return { kind: 'refused', violations };
   const at = now.toISOString();
-  const updated = await repos.pools.update(ref.tenantId, ref.poolId, { counts }, pool.version, at);
+  const queueAdded = (pool.queueAdded ?? 0) + add;
+  const patch = { counts, queueAdded };
+  const updated = await repos.pools.update(ref.tenantId, ref.poolId, patch, pool.version, at);
   const changed: Instance[] = [];
   for (const assignment of plan.assignments) {
     const current = instances.find((i) => i.id === assignment.id);

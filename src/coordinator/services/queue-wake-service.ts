@@ -1,6 +1,16 @@
 import { ValidationError } from '../../core/errors.ts';
 import { planQueueScale } from '../../core/jobs/queue-scale.ts';
-import { queueScaleProblems, type QueueScale, type QueueWake } from '../../core/jobs/queue-wake.ts';
+import {
+  emptySince,
+  planQueueShrink,
+  QUEUE_SHRINK_AFTER_MS,
+} from '../../core/jobs/queue-shrink.ts';
+import {
+  queueScaleProblems,
+  type QueueDemand,
+  type QueueScale,
+  type QueueWake,
+} from '../../core/jobs/queue-wake.ts';
 import type { Pool } from '../../core/model.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { Repos } from '../../ports/store.ts';
@@ -8,6 +18,7 @@ import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { growQueuePool } from './queue-grow.ts';
+import { shrinkQueuePool } from './queue-shrink.ts';
 
 const ACTOR = 'system:queue-wake';
 /** More queued jobs than any pool has workers: the count only has to reach `max`. */
@@ -26,11 +37,16 @@ type Changed = QueueWakeResult['changed'];
  * that is not enough (core/jobs/queue-scale.ts), and the idle policy lowers them again once
  * they are idle. Each pass over a pool is one transaction under the tenant's lock, its raises
  * compare-and-sets, like the idle pass's. Runs from the idle loop and, at once, on a submit
- * (jobs/queue-wake-watch.ts).
+ * (jobs/queue-wake-watch.ts). Once a pool's queue has stayed empty for `queueShrinkAfterMs`
+ * (as this replica saw it: a restart only delays it), the workers the queue added leave the
+ * pool's count again (core/jobs/queue-shrink.ts).
  */
 export class QueueWakeService {
+  /** Since when each pool's queue has been seen empty, by `tenant/pool`. */
+  private readonly emptySince = new Map<string, number>();
+
   constructor(
-    private readonly deps: ServiceDeps & { logger?: Logger },
+    private readonly deps: ServiceDeps & { logger?: Logger; queueShrinkAfterMs?: number },
     private readonly after: Pick<AfterWrite, 'place'>,
   ) {}
 
@@ -55,7 +71,8 @@ export class QueueWakeService {
       const updated = await repos.pools.update(
         tenantId,
         poolId,
-        { queueScale: scale },
+        // Off: the workers the queue added are the operator's now.
+        scale === null ? { queueScale: scale, queueAdded: 0 } : { queueScale: scale },
         pool.version,
         at,
       );
@@ -94,7 +111,48 @@ export class QueueWakeService {
 
   private async wakePool(pool: Pool): Promise<Changed> {
     const demand = await this.demand(pool);
-    if (demand.queued + demand.running === 0 && (pool.queueScale?.min ?? 0) === 0) return [];
+    const shrunk = await this.shrinkIfIdle(pool, demand);
+    if (demand.queued + demand.running === 0 && (pool.queueScale?.min ?? 0) === 0) return shrunk;
+    return [...shrunk, ...(await this.growPool(pool, demand))];
+  }
+
+  /** Takes the queue's workers off the count once its queue stayed empty long enough. */
+  private async shrinkIfIdle(pool: Pool, demand: QueueDemand): Promise<Changed> {
+    const key = `${pool.tenantId}/${pool.id}`;
+    const nowMs = this.deps.clock.now().getTime();
+    const since = emptySince(this.emptySince.get(key), demand, nowMs);
+    if (since === undefined) this.emptySince.delete(key);
+    else this.emptySince.set(key, since);
+    const afterMs = this.deps.queueShrinkAfterMs ?? QUEUE_SHRINK_AFTER_MS;
+    const removal = (p: Pool) =>
+      p.queueScale
+        ? planQueueShrink({
+            scale: p.queueScale,
+            counts: p.counts,
+            queueAdded: p.queueAdded ?? 0,
+            demand,
+            emptySinceMs: since,
+            nowMs,
+            afterMs,
+          })
+        : 0;
+    if (removal(pool) === 0) return [];
+    return this.deps.store.transaction(async (repos) => {
+      const tenant = await repos.tenants.lock(pool.tenantId);
+      const fresh = await repos.pools.get(pool.tenantId, pool.id);
+      const remove = tenant && fresh ? removal(fresh) : 0;
+      if (!fresh || remove === 0) return [];
+      const result = await shrinkQueuePool(repos, this.deps, fresh, remove);
+      if (result.kind === 'busy') return [];
+      return result.changed.map((instance) => ({
+        instance: `${key}/${instance.id}`,
+        to: instance.desiredStatus,
+        reason: 'queue-shrink',
+      }));
+    });
+  }
+
+  private async growPool(pool: Pool, demand: QueueDemand): Promise<Changed> {
     return this.deps.store.transaction(async (repos) => {
       const tenant = await repos.tenants.lock(pool.tenantId);
       const fresh = await repos.pools.get(pool.tenantId, pool.id);

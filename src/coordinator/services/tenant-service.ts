@@ -104,6 +104,9 @@ export class TenantService {
         ...network,
         quotas,
         egress: request.egress ?? false,
+        ...(typeof request.maxRunningJobs === 'number'
+          ? { maxRunningJobs: request.maxRunningJobs }
+          : {}),
         createdAt: now,
         updatedAt: now,
         version: 1,
@@ -113,7 +116,13 @@ export class TenantService {
         tenantId: tenant.id,
         action: 'tenant.create',
         target: tenant.id,
-        detail: { netId: tenant.netId, subnet: tenant.subnet, quotas, egress: tenant.egress },
+        detail: {
+          netId: tenant.netId,
+          subnet: tenant.subnet,
+          quotas,
+          egress: tenant.egress,
+          maxRunningJobs: tenant.maxRunningJobs ?? null,
+        },
       });
       return tenantView(tenant);
     });
@@ -142,8 +151,14 @@ export class TenantService {
     id: string,
     request: UpdateTenantRequest,
   ): Promise<TenantDetailView> {
-    if (request.quotas === undefined && request.egress === undefined) {
-      const problem = 'nothing to change; give quotas, egress or both';
+    const jobs =
+      request.maxRunningJobs === undefined ? {} : { maxRunningJobs: request.maxRunningJobs };
+    if (
+      request.quotas === undefined &&
+      request.egress === undefined &&
+      !('maxRunningJobs' in jobs)
+    ) {
+      const problem = 'nothing to change; give quotas, egress or maxRunningJobs';
       throw new ValidationError(problem, [problem]);
     }
     const { view, egressChanged } = await this.deps.store.transaction(async (repos) => {
@@ -158,6 +173,7 @@ export class TenantService {
       const patch = {
         ...(request.quotas !== undefined ? { quotas } : {}),
         ...(request.egress !== undefined ? { egress: request.egress } : {}),
+        ...jobs,
       };
       const updated = await repos.tenants.update(id, patch, expected, at);
       await audit(repos, this.deps, principal, {
@@ -167,6 +183,7 @@ export class TenantService {
         detail: {
           ...(request.quotas !== undefined ? { quotas: request.quotas } : {}),
           ...(request.egress !== undefined ? { egress: request.egress } : {}),
+          ...jobs,
         },
       });
       const changed = updated.egress !== tenant.egress;

@@ -33,6 +33,16 @@ export async function claimPostgres(db: Kysely<Database>, request: ClaimRequest)
 }
 
 async function runClaim(db: Kysely<Database>, r: ClaimRequest): Promise<Job[]> {
+  const result = await sql<Selectable<JobsTable>>`
+    with ${claimCtes(r)}
+    update jobs set ${leaseSet(r)}
+    from chosen where jobs.id = chosen.id
+    returning jobs.*`.execute(db);
+  return result.rows.map(fromRow);
+}
+
+/** The CTEs `locked` (due rows this claim holds) and `chosen` (the ones it leases). */
+export function claimCtes(r: ClaimRequest): RawBuilder<unknown> {
   const max = r.maxRunningPerTenant;
   const scan = max === undefined ? r.limit : r.limit * QUOTA_SCAN_FACTOR;
   const filters: RawBuilder<unknown>[] = [sql`state = 'queued'`, sql`run_at <= ${r.at}`];
@@ -53,21 +63,16 @@ async function runClaim(db: Kysely<Database>, r: ClaimRequest): Promise<Job[]> {
           where r.tenant_id = ranked.tenant_id and r.state = 'running') <= ${max}
         order by priority desc, run_at, id
         limit ${r.limit}`;
-  const result = await sql<Selectable<JobsTable>>`
-    with locked as (
+  return sql`locked as (
       select id, tenant_id, priority, run_at from jobs
       where ${sql.join(filters, sql` and `)}
       order by priority desc, run_at, id
       limit ${scan}
       for update skip locked
-    ), chosen as (${chosen})
-    update jobs set ${leaseSet(r)}
-    from chosen where jobs.id = chosen.id
-    returning jobs.*`.execute(db);
-  return result.rows.map(fromRow);
+    ), chosen as (${chosen})`;
 }
 
-function leaseSet(r: ClaimRequest): RawBuilder<unknown> {
+export function leaseSet(r: ClaimRequest): RawBuilder<unknown> {
   const expires = new Date(Date.parse(r.at) + r.leaseMs).toISOString();
   return sql`state = 'running', attempts = attempts + 1, lease_token = ${r.token},
     lease_expires_at = ${expires}, worker = ${r.worker}, started_at = ${r.at},
@@ -141,7 +146,7 @@ function withinQuota(
 }
 
 /** RETURNING comes in no particular order; a batch is handed out in claim order. */
-function sortClaimed(jobs: Job[]): Job[] {
+export function sortClaimed(jobs: Job[]): Job[] {
   return jobs.sort(
     (a, b) => b.priority - a.priority || a.runAt.localeCompare(b.runAt) || a.id.localeCompare(b.id),
   );

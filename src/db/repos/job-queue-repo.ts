@@ -9,11 +9,18 @@ import {
   holdsLease,
   type JobEvent,
 } from '../../core/jobs/job-machine.ts';
-import type { AttemptFailure, ClaimRequest, JobQueue } from '../../ports/job-store.ts';
+import type {
+  AttemptFailure,
+  ClaimRequest,
+  CompletionOutcome,
+  JobQueue,
+  LeaseCompletion,
+} from '../../ports/job-store.ts';
 import type { Database, JobsTable } from '../schema.ts';
 import { JOBS_CHANNEL } from '../job-listener.ts';
 import { dialectOf } from '../sql-dialect.ts';
 import { claimPostgres, claimSqlite } from './job-claim.ts';
+import { succeedAndClaim, succeedMany } from './job-finish.ts';
 import { fromRow, toRow } from './job-repo.ts';
 
 /** A write that lost a race re-reads and decides again, this often, before giving up. */
@@ -52,6 +59,14 @@ export class KyselyJobQueue implements JobQueue {
       lease_expires_at: null,
       worker: null,
     });
+  }
+
+  succeedMany(completions: LeaseCompletion[], at: string): Promise<CompletionOutcome> {
+    return succeedMany(this.db, completions, at);
+  }
+
+  succeedAndClaim(completions: LeaseCompletion[], request: ClaimRequest) {
+    return succeedAndClaim(this.db, completions, request);
   }
 
   async park(id: string, token: string, at: string, runAt: string) {

@@ -128,6 +128,7 @@ function patchColumns(patch: PoolPatch): Updateable<PoolsTable> {
     columns.queue_min = patch.queueScale?.min ?? null;
     columns.queue_max = patch.queueScale?.max ?? null;
   }
+  if (patch.queueAdded !== undefined) columns.queue_added = patch.queueAdded;
   return columns;
 }
 
@@ -155,6 +156,7 @@ function toRow(p: Pool): PoolRow {
     service_ports: JSON.stringify(p.servicePorts),
     queue_min: p.queueScale?.min ?? null,
     queue_max: p.queueScale?.max ?? null,
+    queue_added: p.queueAdded ?? 0,
     published_ports: JSON.stringify(p.publish ?? []),
     hooks: JSON.stringify(p.hooks ?? {}),
     created_at: p.createdAt,
@@ -187,6 +189,7 @@ function fromRow(r: PoolRow): Pool {
     hooks: hooksOf(r.hooks),
     queueScale:
       r.queue_min === null || r.queue_max === null ? null : { min: r.queue_min, max: r.queue_max },
+    ...(r.queue_added > 0 ? { queueAdded: r.queue_added } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: r.version,

@@ -72,6 +72,7 @@ export class KyselyTenantRepo implements TenantRepo {
     const columns = {
       ...(patch.quotas ? quotaColumns(patch.quotas) : {}),
       ...(patch.egress !== undefined ? { egress: patch.egress ? 1 : 0 } : {}),
+      ...(patch.maxRunningJobs !== undefined ? { max_running_jobs: patch.maxRunningJobs } : {}),
     };
     const row = await this.db
       .updateTable('tenants')
@@ -150,6 +151,7 @@ function toRow(t: TenantRecord): TenantRow {
     gateway: t.gateway,
     ...quotaColumns(t.quotas),
     egress: t.egress ? 1 : 0,
+    max_running_jobs: t.maxRunningJobs ?? null,
     created_at: t.createdAt,
     updated_at: t.updatedAt,
     version: t.version,
@@ -172,6 +174,7 @@ function fromRow(r: TenantRow): TenantRecord {
       maxDiskGib: r.max_disk_gib,
     },
     egress: r.egress === 1,
+    ...(r.max_running_jobs === null ? {} : { maxRunningJobs: r.max_running_jobs }),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: r.version,

@@ -38,6 +38,8 @@ export function initDriveEntries(inputs: InitDriveInputs): CpioEntry[] {
     entries.push({ kind: 'symlink', path: `bin/${applet}`, target: 'busybox' });
   }
   entries.push({ kind: 'file', path: 'bin/mvm-agent', data: inputs.agent, mode: 0o755 });
+  // A gateway's commands in its tenant's workers (docs/openclaw.md, "Worker exec").
+  entries.push({ kind: 'symlink', path: 'bin/mvm-worker', target: 'mvm-agent' });
   entries.push({
     kind: 'file',
     path: 'lib/agent.sh',

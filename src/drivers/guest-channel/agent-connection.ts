@@ -136,6 +136,9 @@ export class AgentConnection {
     timeoutMs: number,
   ): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
+      // A closed channel refuses before any timer exists (a timer left behind would fire on
+      // an id never assigned).
+      if (this.closedWith) throw this.closedWith;
       const timer = setTimeout(() => {
         this.release(id);
         reject(

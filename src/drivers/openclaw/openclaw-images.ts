@@ -17,6 +17,7 @@ import type { ProcessRunner } from '../../ports/process-runner.ts';
 import { ImageTree } from './image-tree.ts';
 import { sha256File } from './npm-pins.ts';
 import { layoutDigest, writeOciLayout, type LayerEntry } from './oci-writer.ts';
+import { sandboxPluginFiles } from './sandbox-plugin-files.ts';
 import { ensureToolchain, GATEWAY_SOURCES, type Toolchain } from './toolchain.ts';
 
 /**
@@ -97,6 +98,8 @@ async function gatewayTree(runner: ProcessRunner, toolchain: Toolchain): Promise
     await tree.libraries(addon);
   }
   tree.data(LAUNCHER, await readFile(join(GATEWAY_SOURCES, 'start.mjs')), 0o755);
+  // The sandbox backend `mvm`: tool commands in the tenant's workers (docs/openclaw.md).
+  for (const file of await sandboxPluginFiles()) tree.data(file.path, file.data, 0o644);
   for (const [path, target] of GATEWAY_LINKS) tree.symlink(path, target);
   return tree;
 }

@@ -41,7 +41,11 @@ export async function createQemuVmm(
   });
   options.logger?.info({ accel: verdict.accel, reason: verdict.reason }, 'qemu accelerator chosen');
   const confinement = options.confine
-    ? await probeConfinement(options.runner, options.qemuBinary ?? QEMU_BINARY, isRoot())
+    ? await probeConfinement(options.runner, options.qemuBinary ?? QEMU_BINARY, isRoot(), {
+        cacheDir,
+        // mvm-tapfd is compiled with the compiler the guest agent is.
+        ...(options.image?.guestCc ? { cc: options.image.guestCc } : {}),
+      })
     : { confinement: UNCONFINED, missing: ['confinement is turned off'] };
   const { cacheDir: _c, image: _i, probeTimeoutMs: _p, confine: _f, ...driver } = options;
   const vmm = new QemuVmm({

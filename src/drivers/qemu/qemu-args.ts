@@ -78,7 +78,7 @@ export function qemuArgs(launch: QemuLaunch): string[] {
     ...['-pidfile', paths.pidFile],
     ...bootArgs(launch),
     ...spec.drives.flatMap((drive, index) => driveArgs(drive, launch.fds.driveSets[index])),
-    ...spec.nets.flatMap(netArgs),
+    ...spec.nets.flatMap((net, index) => netArgs(net, launch.fds.tapFds?.[index]?.fd)),
     ...agentChannelArgs(paths.agentSocket),
     ...(launch.balloon ? balloonArgs() : []),
     ...(launch.paused ? ['-S'] : []),
@@ -145,10 +145,15 @@ function driveArgs(
 /** The QEMU id of the tap netdev for the spec's NIC `netId` (QMP `set_link` names it). */
 export const netdevId = (netId: string): string => `net-${qemuId(netId)}`;
 
-function netArgs(net: VmSpec['nets'][number]): string[] {
+/** The tap as an inherited descriptor (mvm-tapfd attached it), or attached by QEMU by name. */
+function netArgs(net: VmSpec['nets'][number], tapFd: number | undefined): string[] {
   const id = netdevId(net.id);
+  const tap =
+    tapFd === undefined
+      ? `tap,id=${id},ifname=${opt(net.tap)},script=no,downscript=no`
+      : `tap,id=${id},fd=${tapFd},vhost=off`;
   return [
-    ...['-netdev', `tap,id=${id},ifname=${opt(net.tap)},script=no,downscript=no`],
+    ...['-netdev', tap],
     ...['-device', `virtio-net-device,netdev=${id},mac=${opt(net.mac)}`],
   ];
 }

@@ -15,6 +15,7 @@ import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { HostError } from '../../core/errors.ts';
 import type { VmSpec } from '../../ports/vmm.ts';
+import type { TapFd } from './qemu-confine.ts';
 
 /** Descriptors 0-2 are stdio; the first inherited one is 3. */
 const FIRST_FD = 3;
@@ -31,10 +32,22 @@ export interface FdLayout {
   driveSets: { set: number; fds: number[] }[];
   /** The child's fd of the incoming migration stream, when restoring. */
   incomingFd?: number;
+  /**
+   * Per NIC, in spec order, when taps are passed as descriptors: the fd mvm-tapfd attaches
+   * the tap to (after every opened file; the driver opens none of them itself).
+   */
+  tapFds?: TapFd[];
 }
 
-/** Pure: which files a launch of `spec` opens, and where the child finds them. */
-export function fdLayout(spec: Pick<VmSpec, 'drives'>, incomingState?: string): FdLayout {
+/**
+ * Pure: which files a launch of `spec` opens, and where the child finds them; with `tapsAsFds`,
+ * where it finds its taps too.
+ */
+export function fdLayout(
+  spec: Pick<VmSpec, 'drives' | 'nets'>,
+  incomingState?: string,
+  tapsAsFds = false,
+): FdLayout {
   const opens: FdOpen[] = [];
   const add = (path: string, mode: FdOpen['mode']): number => {
     opens.push({ path, mode });
@@ -46,8 +59,14 @@ export function fdLayout(spec: Pick<VmSpec, 'drives'>, incomingState?: string): 
       : [add(drive.path, 'r+'), add(drive.path, 'r')];
     return { set: index + 1, fds };
   });
-  if (incomingState === undefined) return { opens, driveSets };
-  return { opens, driveSets, incomingFd: add(incomingState, 'r') };
+  const incoming = incomingState === undefined ? {} : { incomingFd: add(incomingState, 'r') };
+  const next = FIRST_FD + opens.length;
+  const tapFds = spec.nets.map((net, index) => ({
+    ifname: net.tap,
+    fd: next + index,
+    ...(net.transient ? { transient: true } : {}),
+  }));
+  return { opens, driveSets, ...incoming, ...(tapsAsFds && tapFds.length > 0 ? { tapFds } : {}) };
 }
 
 export interface OpenedFds {

@@ -65,17 +65,13 @@ export async function launchQemu(
   await assertNotRunning(spec, paths);
   await Promise.all([paths.qmpSocket, paths.agentSocket].map((p) => rm(p, { force: true })));
   const confine = await prepareConfinement(context.confinement, spec, paths);
-  const fds = fdLayout(spec, how.incomingState);
+  // Confined (the helper is only built then), the taps come attached, as descriptors.
+  const tapsAsFds = context.confinement.tapfd !== undefined;
+  const fds = fdLayout(spec, how.incomingState, tapsAsFds);
   const incoming = how.incomingState !== undefined;
   const args = qemuArgs({ spec, paths, fds, confine, paused: true, ...how, incoming });
-  const opensTap = spec.nets.length > 0;
-  const [command, argv] = launchCommand(
-    context.binary,
-    args,
-    context.confinement,
-    confine,
-    opensTap,
-  );
+  const taps = { byName: spec.nets.length > 0 && !tapsAsFds, fds: fds.tapFds ?? [] };
+  const [command, argv] = launchCommand(context.binary, args, context.confinement, confine, taps);
   await appendFile(
     paths.processLog,
     `--- ${new Date().toISOString()} ${command} ${argv.join(' ')}\n`,

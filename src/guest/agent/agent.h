@@ -235,4 +235,8 @@ void file_on_eof(struct session *s);
 int file_get_pump(struct session *s); /* 1 if it sent something */
 void file_abort(struct session *s);
 
+/* ---- worker.c ---- */
+/* mvm-worker exec|broker: a gateway guest's commands in its tenant's workers; never returns. */
+void worker_main(int argc, char **argv) __attribute__((noreturn));
+
 #endif

@@ -260,11 +260,15 @@ static void usage(void) {
           "       mvm-agent busy on|off NAME\n"
           "       mvm-agent workload   (the image's process from the run spec, restarted)\n"
           "       mvm-agent gateway FILE   (checks gateway.json, prints its routes)\n"
+          "       mvm-agent worker exec|broker ...   (also as mvm-worker: docs/openclaw.md)\n"
           "       mvm-agent version\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
+  const char *self = strrchr(argv[0], '/');
+  if (strcmp(self ? self + 1 : argv[0], "mvm-worker") == 0) worker_main(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "worker") == 0) worker_main(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "busy") == 0) busy_cli(argc, argv);
   if (argc > 1 && strcmp(argv[1], "workload") == 0) workload_main(argc, argv);
   if (argc > 1 && strcmp(argv[1], "gateway") == 0) gateway_main(argc, argv);

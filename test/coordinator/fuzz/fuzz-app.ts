@@ -235,6 +235,13 @@ function baselines(instance: string, csrPem: string, job: string): FuzzApp['base
     cordonNode: { params: node },
     uncordonNode: { params: node },
     drainPlan: { params: node },
+    getMove: { params: { move: 'mv-fuzz' } },
+    nodeMoves: { params: node },
+    reportMove: {
+      params: { ...node, move: 'mv-fuzz' },
+      body: { kind: 'received', part: 'data.ext4', bytes: 1 },
+    },
+    moveInstance: { params: { ...pool, instance }, body: { node: NODE, wake: false } },
     listEvents: { query: { tenant: TENANT, last: '10', limit: '5', cursor: encodeCursor(['99']) } },
     getNodeReport: { params: node },
     getInstanceStats: { params: { ...pool, instance } },
@@ -302,6 +309,7 @@ function baselines(instance: string, csrPem: string, job: string): FuzzApp['base
     nodeTunnel: { params: node },
     execInstance: { params: { ...pool, instance } },
     instanceLogs: { params: { ...pool, instance } },
+    workerExec: { params: { ...node, ...pool, instance }, query: { worker: 'agent:main:main' } },
   };
 }
 

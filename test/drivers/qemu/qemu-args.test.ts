@@ -93,6 +93,23 @@ describe('qemuArgs', () => {
     );
   });
 
+  it('takes taps as descriptors after every opened file when they are passed that way', () => {
+    const restoreFds = fdLayout(spec, '/snap/vm.state', true);
+    // Three drive fds (3-5), the migration stream (6), then the tap.
+    expect(restoreFds.tapFds).toEqual([{ ifname: 'mvm-tap-i1', fd: 7 }]);
+    expect(restoreFds.opens.map((o) => o.path)).not.toContain('mvm-tap-i1');
+    const args = qemuArgs({ spec, accel: 'tcg', paths, fds: restoreFds });
+    expect(values(args, '-netdev')).toEqual(['tap,id=net-eth0,fd=7,vhost=off']);
+    expect(args.join(' ')).not.toContain('ifname=');
+    expect(fdLayout(spec, undefined, true).tapFds).toEqual([{ ifname: 'mvm-tap-i1', fd: 6 }]);
+    expect(fdLayout({ ...spec, nets: [] }, undefined, true).tapFds).toBeUndefined();
+    expect(fdLayout(spec).tapFds).toBeUndefined();
+    const unmanaged = { ...spec, nets: spec.nets.map((n) => ({ ...n, transient: true })) };
+    expect(fdLayout(unmanaged, undefined, true).tapFds).toEqual([
+      { ifname: 'mvm-tap-i1', fd: 6, transient: true },
+    ]);
+  });
+
   it('wires the agent channel as a virtserialport named mvm.agent on a socket chardev', () => {
     expect(values(tcg, '-chardev')).toContain(
       'socket,id=agent,path=/run/mvm/vms/i1/agent.sock,server=on,wait=off',
@@ -147,16 +164,46 @@ describe('qemuArgs', () => {
   it('puts QEMU behind setpriv with only the capabilities it uses before dropping them', () => {
     const confinement = { seccomp: true, dropPrivileges: true, setpriv: 'setpriv' };
     const launch = { seccomp: true, runAs: { uid: 7, gid: 7 }, chrootDir: '/j' };
-    expect(launchCommand('qemu', ['-x'], confinement, launch, true)).toEqual([
+    expect(launchCommand('qemu', ['-x'], confinement, launch, { byName: true })).toEqual([
       'setpriv',
       ['--bounding-set', '-all,+sys_chroot,+setuid,+setgid,+net_admin', '--', 'qemu', '-x'],
     ]);
-    expect(launchCommand('qemu', ['-x'], confinement, launch, false)[1][1]).toBe(
+    expect(launchCommand('qemu', ['-x'], confinement, launch)[1][1]).toBe(
       '-all,+sys_chroot,+setuid,+setgid',
     );
     expect(
-      launchCommand('qemu', ['-x'], { ...confinement, setpriv: undefined }, launch, true),
+      launchCommand('qemu', ['-x'], { ...confinement, setpriv: undefined }, launch, {
+        byName: true,
+      }),
     ).toEqual(['qemu', ['-x']]);
+  });
+
+  it('puts mvm-tapfd in front when the taps come as descriptors, and keeps no net_admin', () => {
+    const confinement = { seccomp: true, dropPrivileges: true, setpriv: 'setpriv', tapfd: '/t' };
+    const launch = { seccomp: true, runAs: { uid: 7, gid: 7 }, chrootDir: '/j' };
+    const taps = {
+      fds: [
+        { ifname: 'mvt5-3', fd: 6 },
+        { ifname: 'mvt5-4', fd: 7 },
+      ],
+    };
+    expect(launchCommand('qemu', ['-x'], confinement, launch, taps)).toEqual([
+      '/t',
+      [
+        ...['mvt5-3', '6', 'mvt5-4', '7', '--'],
+        ...['setpriv', '--bounding-set', '-all,+sys_chroot,+setuid,+setgid', '--', 'qemu', '-x'],
+      ],
+    ]);
+    const transient = { fds: [{ ifname: 'mvt5-3', fd: 6, transient: true }] };
+    expect(launchCommand('qemu', ['-x'], confinement, launch, transient)[1].slice(0, 4)).toEqual([
+      '--transient',
+      'mvt5-3',
+      '6',
+      '--',
+    ]);
+    expect(() =>
+      launchCommand('qemu', ['-x'], { ...confinement, tapfd: undefined }, launch, taps),
+    ).toThrow(/mvm-tapfd/);
   });
 });
 

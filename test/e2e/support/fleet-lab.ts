@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MVM_PREFIX } from '../../../src/agent/runtime/vm-key.ts';
 import { HostCgroups } from '../../../src/drivers/cgroups/host-cgroups.ts';
+import { fenceCgroupKey } from '../../../src/agent/lease/start-fence-watchdog.ts';
+import { isAlive } from '../../../src/drivers/process/process-control.ts';
 import { createApiClient } from '../../../src/drivers/coordinator-api/api-client.ts';
 import type { ApiClient } from '../../../src/drivers/coordinator-api/api-client.ts';
 import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
@@ -162,6 +164,7 @@ export class FleetLab {
     await this.killCoordinator().catch(() => undefined);
     const cgroups = new HostCgroups();
     for (const node of NODE_IDS) {
+      await endWatchdog(cgroups, this.agentDir(node));
       for (const pid of await vmmPids(this.agentDir(node))) process.kill(pid, 'SIGKILL');
       const keys = await readdir(join(this.agentDir(node), 'vms')).catch(() => [] as string[]);
       for (const key of keys.filter((k) => k.startsWith(MVM_PREFIX))) {
@@ -171,6 +174,14 @@ export class FleetLab {
     await this.net.cleanup();
     await rm(this.root, { recursive: true, force: true });
   }
+}
+
+/** The fence watchdog a killed agent left (agent/lease/fence-keeper.ts), and its cgroup. */
+async function endWatchdog(cgroups: HostCgroups, dataDir: string): Promise<void> {
+  const text = await readFile(join(dataDir, 'fence-watchdog.pid'), 'utf8').catch(() => '');
+  const [pid, startTime] = text.trim().split(' ').map(Number);
+  if (pid && (await isAlive(pid, startTime))) process.kill(pid, 'SIGKILL');
+  await removeCgroup(cgroups, fenceCgroupKey(dataDir));
 }
 
 /** A just-killed VMM may still be leaving its cgroup: retry briefly, then give up quietly. */

@@ -20,13 +20,13 @@ import {
   type ApiClient,
 } from '../../../src/drivers/coordinator-api/api-client.ts';
 import { tcgVmm, testAgentConfig } from '../../agent/agent-harness.ts';
-import { cliAt, type CliResult } from '../../support/exec-world.ts';
+import { cliAt, type CliOptions, type CliResult } from '../../support/exec-world.ts';
 import { until } from '../../support/until.ts';
 
 export interface LinkedWorld {
   api: ApiClient;
   agent: AgentHandle;
-  mvm: (argv: readonly string[]) => Promise<CliResult>;
+  mvm: (argv: readonly string[], options?: CliOptions) => Promise<CliResult>;
   /** Runs a command that must succeed (its stderr in the failure message); its stdout. */
   ok: (argv: readonly string[]) => Promise<string>;
   /** The tenant's instances, by id. */

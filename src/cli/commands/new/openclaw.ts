@@ -119,6 +119,9 @@ export const newOpenclaw = defineCommand({
     mayIdle: flag(
       'the tenant may sleep (webhook-only or no channels): the gateway heartbeat is turned off',
     ),
+    workerSandbox: flag(
+      "tool execution in the tenant's worker microVMs (the image's sandbox plugin `mvm`, one worker per session); nodes need MVM_WORKER_EXEC=on",
+    ),
     origin: repeatableOption(
       text('<scheme://host[:port]>'),
       'a browser origin allowed to open the Control UI',
@@ -191,6 +194,7 @@ function setupOptions(
     providerKeyFile?: string | undefined;
     tokenFile?: string | undefined;
     mayIdle?: boolean | undefined;
+    workerSandbox?: boolean | undefined;
     origin?: string[] | undefined;
     cacheDir?: string | undefined;
   },
@@ -205,6 +209,7 @@ function setupOptions(
       ...(provider ? { provider } : opts.model !== undefined ? { model: opts.model } : {}),
       sleeps: opts.mayIdle === true,
       allowedOrigins: opts.origin ?? [],
+      ...(opts.workerSandbox === true ? { workerSandbox: true } : {}),
     },
     cacheDir: cacheDirOf(ctx, opts.cacheDir),
     ...(opts.tokenFile !== undefined ? { tokenFile: opts.tokenFile } : {}),

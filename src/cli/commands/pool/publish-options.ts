@@ -30,6 +30,10 @@ export const publishOptions = {
     hookCommand,
     "guest command run after a wake whose secrets changed (or 'none')",
   ),
+  warmUp: option(
+    hookCommand,
+    "guest command run in the donor before the pool's base snapshot is taken (MVM_CLONES=on); a non-zero exit makes no base (or 'none')",
+  ),
 };
 
 interface PublishOpts {
@@ -37,6 +41,7 @@ interface PublishOpts {
   beforeSleep?: string[] | null | undefined;
   afterWake?: string[] | null | undefined;
   secretsReload?: string[] | null | undefined;
+  warmUp?: string[] | null | undefined;
 }
 
 /** The request fields the options set; `hooks` as a patch (null removes one). */
@@ -48,6 +53,7 @@ export function publishFields(opts: PublishOpts): {
   if (opts.beforeSleep !== undefined) hooks.beforeSleep = opts.beforeSleep;
   if (opts.afterWake !== undefined) hooks.afterWake = opts.afterWake;
   if (opts.secretsReload !== undefined) hooks.secretsReload = opts.secretsReload;
+  if (opts.warmUp !== undefined) hooks.warmUp = opts.warmUp;
   return {
     ...(opts.publish !== undefined
       ? { publish: opts.publish.filter((p): p is PublishedPort => p !== 'none') }

@@ -51,10 +51,11 @@ export const poolUpdate = defineCommand({
       beforeSleep,
       afterWake,
       secretsReload,
+      warmUp,
       ...rest
     } = opts;
     const body = {
-      ...publishFields({ publish, beforeSleep, afterWake, secretsReload }),
+      ...publishFields({ publish, beforeSleep, afterWake, secretsReload, warmUp }),
       ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
       ...idleFields({ idleWarmAfter, idleSleepAfter, servicePort }),
       ...sourceFields({
@@ -66,7 +67,7 @@ export const poolUpdate = defineCommand({
     };
     if (Object.keys(body).length === 0) {
       const problem =
-        'nothing to change; pass --pinned/--no-pinned, --critical/--no-critical, --min-running-secs, --min-warm-secs, --idle-warm-after, --idle-sleep-after, --service-port, --publish, --before-sleep, --after-wake, --secrets-reload, --revision, --image, --flake/--profile or --dev-image';
+        'nothing to change; pass --pinned/--no-pinned, --critical/--no-critical, --min-running-secs, --min-warm-secs, --idle-warm-after, --idle-sleep-after, --service-port, --publish, --before-sleep, --after-wake, --secrets-reload, --warm-up, --revision, --image, --flake/--profile or --dev-image';
       throw new ValidationError(problem, [problem]);
     }
     const pool = await ctx.client().call('updatePool', {

@@ -1,7 +1,14 @@
 import { arg, defineCommand, option } from '../../command.ts';
 import { id, integer, text } from '../../values.ts';
 import { tenantFields } from '../../views/tenant-views.ts';
-import { egressFrom, egressOption, quotaOptions, quotasFrom } from './quota-options.ts';
+import {
+  egressFrom,
+  egressOption,
+  maxRunningJobsFrom,
+  maxRunningJobsOption,
+  quotaOptions,
+  quotasFrom,
+} from './quota-options.ts';
 
 export const tenantCreate = defineCommand({
   path: ['tenant', 'create'],
@@ -18,6 +25,7 @@ export const tenantCreate = defineCommand({
     ),
     ...quotaOptions,
     egress: egressOption,
+    maxRunningJobs: maxRunningJobsOption,
   },
   output: 'data',
   async handler(ctx, args, opts) {
@@ -29,6 +37,7 @@ export const tenantCreate = defineCommand({
         ...(opts.subnet === undefined ? {} : { subnet: opts.subnet }),
         ...(Object.keys(quotas).length === 0 ? {} : { quotas }),
         ...egressFrom(opts.egress),
+        ...maxRunningJobsFrom(opts.maxRunningJobs),
       },
     });
     return {

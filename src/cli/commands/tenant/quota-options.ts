@@ -1,7 +1,8 @@
 import type { z } from 'zod';
 import type { partialQuotasSchema } from '../../../contract/common.ts';
 import { option } from '../../command.ts';
-import { choice, integer } from '../../values.ts';
+import { MAX_RUNNING_JOBS } from '../../../contract/requests.ts';
+import { choice, integer, type ValueSpec } from '../../values.ts';
 
 /** `--egress on|off`, shared by `tenant create` and `tenant update`. */
 export const egressOption = option(
@@ -38,4 +39,22 @@ export function quotasFrom(opts: QuotaFlagValues): z.input<typeof partialQuotasS
     maxDiskGib: opts.maxDisk,
   };
   return Object.fromEntries(Object.entries(quotas).filter(([, v]) => v !== undefined));
+}
+
+/** A running-jobs limit, or `none` for no limit of the tenant's own. */
+const jobLimit: ValueSpec<number | null> = {
+  placeholder: '<n|none>',
+  parse: (raw, label) => (raw === 'none' ? null : integer(0, MAX_RUNNING_JOBS).parse(raw, label)),
+};
+
+/** `--max-running-jobs N|none`, shared by `tenant create` and `tenant update`. */
+export const maxRunningJobsOption = option(
+  jobLimit,
+  'most jobs the tenant may have running at once, enforced at claim (none: no limit)',
+);
+
+export function maxRunningJobsFrom(value: number | null | undefined): {
+  maxRunningJobs?: number | null;
+} {
+  return value === undefined ? {} : { maxRunningJobs: value };
 }

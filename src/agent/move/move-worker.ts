@@ -1,0 +1,226 @@
+import { createReadStream } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { isMvmError } from '../../core/errors.ts';
+import { bundlePartSchema, type BundleManifest } from '../../contract/move-bundle.ts';
+import type { InstanceMoveView, MoveReport } from '../../contract/moves.ts';
+import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
+import type { Logger } from '../../ports/logger.ts';
+import type { Clock } from '../../ports/clock.ts';
+import { abortableSleep } from '../../drivers/process/wait-until.ts';
+import type { RuntimeDeps } from '../runtime/deps.ts';
+import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.ts';
+import { partFile } from './bundle-export.ts';
+import { receivedOf } from './bundle-receive.ts';
+import { transferBundle } from './bundle-transfer.ts';
+import { exportInstance, importInstance, movedBody } from './instance-bundle.ts';
+
+export interface MoveWorkerOptions {
+  api: Pick<ApiClient, 'call' | 'open'>;
+  nodeId: string;
+  deps: RuntimeDeps;
+  runtime: InstanceRuntime;
+  /** Where bundles are written (out/<move>) and received (in/<move>). */
+  workDir: string;
+  logger: Logger;
+}
+
+const refOf = (m: InstanceMoveView): InstanceRef => ({
+  tenantId: m.tenantId,
+  poolId: m.poolId,
+  instanceId: m.instanceId,
+});
+const labelOf = (m: { tenantId: string; poolId: string; instanceId: string }) =>
+  `${m.tenantId}/${m.poolId}/${m.instanceId}`;
+
+function manifestOf(m: InstanceMoveView): BundleManifest {
+  return {
+    format: 'mvm-move-bundle/1',
+    compression: 'gzip',
+    parts: (m.parts ?? []).map((p) => bundlePartSchema.parse(p)),
+  };
+}
+
+/**
+ * This node's part in the moves it takes part in (docs/moves.md), one step per pass, every
+ * step resumable from the move's record and the files on disk. As source: once the instance
+ * sleeps, export it, report the manifest, upload each part to the coordinator's relay from the
+ * byte it holds. As target: fetch each part from the relay from the byte held here (a part
+ * that fails its sha256 is reported and fetched again), import it, report it imported: the
+ * coordinator then hands the instance over. `incoming` names the instances this node imports
+ * and does not own yet, which its reconciler must leave alone.
+ */
+export class MoveWorker {
+  /** Labels of instances being imported here, not yet this node's. */
+  readonly incoming = new Set<string>();
+  /** Parts the relay holds whole, by move. */
+  private readonly uploaded = new Set<string>();
+
+  constructor(private readonly o: MoveWorkerOptions) {}
+
+  private dir(kind: 'out' | 'in', m: { id: string }) {
+    return join(this.o.workDir, kind, m.id);
+  }
+
+  /** One pass over the moves under way; a failed step is logged and retried next pass. */
+  async pass(): Promise<InstanceMoveView[]> {
+    const moves = await this.o.api.call('nodeMoves', { params: { node: this.o.nodeId } });
+    this.incoming.clear();
+    for (const m of moves) if (m.targetNode === this.o.nodeId) this.incoming.add(labelOf(m));
+    for (const m of moves) {
+      try {
+        if (m.sourceNode === this.o.nodeId) await this.asSource(m);
+        else await this.asTarget(m);
+      } catch (error) {
+        this.o.logger.warn({ err: error, move: m.id, step: m.step }, 'move step failed; retried');
+      }
+    }
+    await this.dropFinished(moves);
+    return moves;
+  }
+
+  private report(m: InstanceMoveView, body: MoveReport) {
+    return this.o.api.call('reportMove', { params: { node: this.o.nodeId, move: m.id }, body });
+  }
+
+  private async asSource(move: InstanceMoveView): Promise<void> {
+    let m = move;
+    if (m.step === 'requested') {
+      const record = (await this.o.runtime.list()).find((r) => labelOf(r) === labelOf(m));
+      const status = record?.status;
+      if (status !== 'sleeping' && status !== 'stopped') return; // its sleep comes first
+      m = await this.report(m, { kind: 'start' });
+    }
+    if (m.step === 'exporting') {
+      const manifest = await exportInstance(
+        this.o.deps,
+        this.o.runtime,
+        refOf(m),
+        this.dir('out', m),
+      );
+      m = await this.report(m, { kind: 'exported', manifest });
+    }
+    if (m.step === 'transferring') await this.upload(m);
+  }
+
+  private async upload(m: InstanceMoveView): Promise<void> {
+    for (const part of m.parts ?? []) {
+      const key = `${m.id}/${part.name}`;
+      if (this.uploaded.has(key)) continue;
+      let offset = 0;
+      for (let tries = 0; tries < 3; tries += 1) {
+        try {
+          const file = partFile(this.dir('out', m), part.name);
+          const body = Readable.toWeb(
+            createReadStream(file, { start: offset }),
+          ) as ReadableStream<Uint8Array>;
+          const answer = await this.o.api.open(
+            'putMovePart',
+            { params: { node: this.o.nodeId, move: m.id, part: part.name }, query: { offset } },
+            { body, timeoutMs: 0 },
+          );
+          const held = (await answer.json()) as { whole: boolean };
+          if (held.whole) this.uploaded.add(key);
+          break;
+        } catch (error) {
+          const resumeAt = isMvmError(error) ? error.details?.resumeAt : undefined;
+          if (typeof resumeAt !== 'number') throw error;
+          offset = resumeAt;
+        }
+      }
+    }
+  }
+
+  private async asTarget(move: InstanceMoveView): Promise<void> {
+    let m = move;
+    const inbox = this.dir('in', m);
+    const manifest = manifestOf(m);
+    if (m.step === 'transferring') {
+      const opener = async (name: string, offset: number) => {
+        const answer = await this.o.api.open(
+          'getMovePart',
+          { params: { node: this.o.nodeId, move: m.id, part: name } },
+          { headers: { range: `bytes=${offset}-` }, timeoutMs: 0 },
+        );
+        if (!answer.body) throw new Error(`part '${name}' came without a body`);
+        return Readable.fromWeb(answer.body as Parameters<typeof Readable.fromWeb>[0]);
+      };
+      const transfer = await transferBundle(manifest, inbox, opener).catch(
+        async (error: unknown) => {
+          // Whatever arrived counts: the record resumes there.
+          await this.reportReceived(m, manifest, inbox);
+          throw error;
+        },
+      );
+      for (const part of transfer.refetched) {
+        await this.report(m, {
+          kind: 'part-refused',
+          part,
+          reason: 'did not match its sha256; fetched again',
+        });
+      }
+      m = await this.reportReceived(m, manifest, inbox);
+    }
+    if (m.step === 'importing') {
+      const ref = refOf(m);
+      const record = (await this.o.runtime.list()).find((r) => labelOf(r) === labelOf(m));
+      if (!record || record.status === 'created') {
+        const body = await movedBody(inbox, manifest);
+        if (!body) throw new Error(`move ${m.id} carries no instance spec`);
+        await importInstance(this.o.deps, this.o.runtime, ref, body, inbox, manifest);
+      }
+      await this.report(m, { kind: 'imported' });
+      await rm(inbox, { recursive: true, force: true });
+    }
+  }
+
+  private async reportReceived(
+    m: InstanceMoveView,
+    manifest: BundleManifest,
+    inbox: string,
+  ): Promise<InstanceMoveView> {
+    let latest = m;
+    const received = await receivedOf(inbox, manifest);
+    for (const [part, bytes] of Object.entries(received)) {
+      if (bytes > (latest.received[part] ?? 0))
+        latest = await this.report(latest, { kind: 'received', part, bytes });
+    }
+    return latest;
+  }
+
+  /** Bundles of moves no longer under way here are dropped (the record is the truth). */
+  private async dropFinished(moves: readonly InstanceMoveView[]): Promise<void> {
+    const active = new Set(moves.map((m) => m.id));
+    for (const kind of ['out', 'in'] as const) {
+      const names = await readdir(join(this.o.workDir, kind)).catch(() => [] as string[]);
+      for (const name of names) {
+        if (!active.has(name))
+          await rm(join(this.o.workDir, kind, name), { recursive: true, force: true });
+      }
+    }
+  }
+}
+
+/**
+ * Runs the worker's passes every `everyMs` (default 2 s) until `signal` aborts; `done` resolves
+ * once the last pass ended. A pass that fails (coordinator away) is logged and tried again.
+ */
+export function keepMoving(
+  worker: MoveWorker,
+  options: { clock: Clock; signal: AbortSignal; logger: Logger; everyMs?: number },
+): { done: Promise<void> } {
+  const loop = async () => {
+    while (!options.signal.aborted) {
+      try {
+        await worker.pass();
+      } catch (error) {
+        options.logger.debug({ err: error }, 'moves not read from the coordinator; retrying');
+      }
+      await abortableSleep(options.clock, options.everyMs ?? 2_000, options.signal).catch(
+        () => undefined,
+      );
+    }
+  };
+  return { done: loop() };
+}
