@@ -19,6 +19,11 @@ export interface FleetShape {
   tenants: number;
   /** Instances per tenant (one pool each); at most 250 (a tenant's /24). */
   perTenant: number;
+  /**
+   * Packed: the instances fill the nodes in order, this many each (a tenant on few nodes).
+   * Absent: spread round-robin, so every tenant has instances on many nodes.
+   */
+  perNode?: number;
 }
 
 export interface BenchDatabase {
@@ -126,9 +131,13 @@ export async function seedTenants(api: Api, shape: FleetShape, from = 0): Promis
   }
 }
 
-function instanceRow(t: number, i: number, nodes: number, subnetBase: string): InstancesTable {
+function instanceRow(t: number, i: number, shape: FleetShape, subnetBase: string): InstancesTable {
   const at = new Date().toISOString();
   const serial = t * 256 + i;
+  const node =
+    shape.perNode === undefined
+      ? serial % shape.nodes
+      : Math.floor((t * shape.perTenant + i) / shape.perNode) % shape.nodes;
   const mac = `02:bb:${[serial >> 16, (serial >> 8) & 255, serial & 255, 0].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
   return {
     tenant_id: tenantId(t),
@@ -138,7 +147,7 @@ function instanceRow(t: number, i: number, nodes: number, subnetBase: string): I
     mac,
     status: 'running',
     desired_status: 'running',
-    node_id: nodeId(serial % nodes),
+    node_id: nodeId(node),
     revision: 'dev',
     failure_reason: null,
     status_since: at,
@@ -169,7 +178,7 @@ export async function seedInstances(url: string, shape: FleetShape, from = 0): P
       const base = baseOf.get(tenantId(t));
       if (base === undefined) throw new Error(`tenant ${tenantId(t)} has no subnet`);
       for (let i = 0; i < shape.perTenant; i += 1) {
-        batch.push(instanceRow(t, i, shape.nodes, base));
+        batch.push(instanceRow(t, i, shape, base));
         // SQLite binds at most 32,766 parameters per statement: 20 columns × 1,000 rows.
         if (batch.length === 1000) await flush();
       }

@@ -1,5 +1,6 @@
 import type { Database as SqliteDatabase } from 'better-sqlite3';
 import { CompiledQuery, SqliteDialect, SqliteDriver, type DatabaseConnection } from 'kysely';
+import { cachedStatements } from './sqlite-statement-cache.ts';
 
 /**
  * SQLite with every transaction begun IMMEDIATE: it takes the write lock before its first
@@ -9,8 +10,12 @@ import { CompiledQuery, SqliteDialect, SqliteDriver, type DatabaseConnection } f
  * another process wrote meanwhile: busy_timeout does not cover upgrading a stale read.
  */
 export class ImmediateSqliteDialect extends SqliteDialect {
-  constructor(private readonly database: SqliteDatabase) {
-    super({ database });
+  private readonly database: ReturnType<typeof cachedStatements>;
+
+  constructor(database: SqliteDatabase) {
+    const cached = cachedStatements(database);
+    super({ database: cached });
+    this.database = cached;
   }
 
   override createDriver(): SqliteDriver {

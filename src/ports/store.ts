@@ -185,7 +185,8 @@ export type NodePatch = Partial<
 export interface NodeRepo {
   upsert(node: FleetNode): Promise<FleetNode>;
   get(id: string): Promise<FleetNode | undefined>;
-  list(): Promise<FleetNode[]>;
+  /** Every node, or with `ids` only those (unknown ids are skipped); in id order. */
+  list(filter?: { ids?: readonly string[] }): Promise<FleetNode[]>;
   /** CAS on version; throws NotFoundError for an unknown node. */
   update(id: string, patch: NodePatch, expectedVersion: number): Promise<FleetNode>;
   /** What every node holds, per tenant and pool; kept by the store (migration 0019). */
@@ -258,6 +259,8 @@ export interface GenerationRepo {
   markChanged(scopes: readonly string[]): Promise<void>;
   /** The sum of the scopes' marks: it moves whenever any of them was bumped. */
   marks(scopes: readonly string[]): Promise<number>;
+  /** Every scope's mark (one row per node, tenant and the fleet). */
+  allMarks(): Promise<Map<string, number>>;
 }
 
 export interface JoinTokenRecord {

@@ -16,6 +16,7 @@ function countingComputations(store: Store) {
     bump: (nodeId, digest, at) => store.generations.bump(nodeId, digest, at),
     markChanged: (scopes) => store.generations.markChanged(scopes),
     marks: (scopes) => store.generations.marks(scopes),
+    allMarks: () => store.generations.allMarks(),
   };
   const counted = new Proxy(store, {
     get(target, prop) {

@@ -16,6 +16,7 @@ import type { SigningKeyView } from '../../contract/desired.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Store } from '../../ports/store.ts';
 import type { ChangeNotifier } from '../desired/change-notifier.ts';
+import { SharedMarks } from '../desired/shared-marks.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import { secretsDigest } from '../secrets/secret-digest.ts';
 
@@ -66,7 +67,13 @@ export class DesiredService {
   /** Per node, the change count when its watcher last got a new document. */
   private readonly delivered = new Map<string, number>();
 
-  constructor(private readonly deps: DesiredServiceDeps) {}
+  /** Read at most every half poll, shared by every watcher of this replica. */
+  private readonly marks: SharedMarks;
+
+  constructor(private readonly deps: DesiredServiceDeps) {
+    const pollMs = deps.pollMs ?? DEFAULT_POLL_MS;
+    this.marks = new SharedMarks(deps.store.generations, pollMs / 2, this.elapsed());
+  }
 
   signingKey(): SigningKeyView {
     const { keyId, publicKeyPem } = this.deps.signingKey;
@@ -138,11 +145,11 @@ export class DesiredService {
     after: number,
     seen: number,
   ): Promise<{ generation: number; tenants: string[]; envelope?: SignedEnvelope }> {
-    const { notifier, store } = this.deps;
+    const { notifier } = this.deps;
     const cached = this.computed.get(nodeId);
     const now = this.elapsed()();
     const scopes = watchedScopes(nodeId, cached?.tenants ?? []);
-    const mark = await store.generations.marks(scopes);
+    const mark = await this.marks.sum(scopes);
     if (
       cached &&
       cached.generation <= after &&
@@ -217,7 +224,13 @@ export class DesiredService {
       // The tenant's instances on every node: where its VXLAN must reach.
       fleetWide.push(...(await store.instances.list({ tenantId })));
     }
-    const peers = tenantPeers(nodeId, await store.nodes.list(), fleetWide);
+    // Only this node and the nodes holding its tenants' live instances can change the peers:
+    // reading just those keeps a document's cost off the size of the fleet.
+    const holding = fleetWide.flatMap((i) =>
+      i.nodeId !== null && i.desiredStatus !== 'destroyed' ? [i.nodeId] : [],
+    );
+    const ids = [...new Set([nodeId, ...holding])];
+    const peers = tenantPeers(nodeId, await store.nodes.list({ ids }), fleetWide);
     const stamp = { generation: 0, issuedAt: '' };
     return buildNodeDocument(nodeId, tenants, pools, instances, stamp, peers, workloads);
   }

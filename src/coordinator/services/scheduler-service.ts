@@ -22,6 +22,7 @@ export interface ScheduleOutcome {
 const ACTOR = 'system:scheduler';
 const keyOf = (i: Instance) => `${i.tenantId}/${i.poolId}/${i.id}`;
 const holds = (i: Instance) => i.desiredStatus === 'running' || i.desiredStatus === 'warm';
+const nothingToDo = (): ScheduleOutcome => ({ placed: [], unplaced: [], slept: [], released: [] });
 const noPressure = (): { instances: Instance[]; plan: PressurePlan } => ({
   instances: [],
   plan: { placed: [], sleep: [], release: [] },
@@ -60,11 +61,10 @@ export class SchedulerService {
   constructor(private readonly deps: ServiceDeps) {}
 
   async schedule(): Promise<ScheduleOutcome> {
+    if (!(await this.hasWork())) return nothingToDo();
     return this.deps.store.transaction(async (repos) => {
       // One scheduler at a time across replicas; the others skip (the holder places everything).
-      if (!(await repos.locks.tryAcquire('mvm.scheduler'))) {
-        return { placed: [], unplaced: [], slept: [], released: [] };
-      }
+      if (!(await repos.locks.tryAcquire('mvm.scheduler'))) return nothingToDo();
       // Placement and pressure move instances of any tenant: it waits for every change of
       // intent in flight, and none interleaves with it (each would find versions moved).
       await repos.tenants.lockAll();
@@ -98,6 +98,18 @@ export class SchedulerService {
         released: pressure.plan.release.map((r) => r.key),
       };
     });
+  }
+
+  /**
+   * Nearly every pass follows a write that left nothing unplaced and nothing held asleep (a
+   * running ⇄ warm scale, a status report): two indexed probes then stand for reading every
+   * node, pool and allocation under every tenant's lock. Read outside that lock, they are
+   * still safe: every write that leaves work runs a pass of its own after its commit, and
+   * that pass's probe sees its work.
+   */
+  private async hasWork(): Promise<boolean> {
+    const { instances } = this.deps.store;
+    return (await instances.listUnplaced()).length > 0 || (await instances.anyPressureHeld());
   }
 
   /**

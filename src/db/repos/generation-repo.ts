@@ -68,6 +68,11 @@ export class KyselyGenerationRepo implements GenerationRepo {
     // Postgres answers sum() of integers as a bigint, which pg hands over as a string.
     return Number(row?.total ?? 0);
   }
+
+  async allMarks(): Promise<Map<string, number>> {
+    const rows = await this.db.selectFrom('document_marks').select(['scope', 'seq']).execute();
+    return new Map(rows.map((r) => [r.scope, Number(r.seq)]));
+  }
 }
 
 function fromRow(r: GenerationRow): NodeGeneration {

@@ -73,7 +73,9 @@ export class KyselyInstanceRepo implements InstanceRepo {
     const row = await this.db
       .selectFrom('instances')
       .select('id')
-      .where('pressure_slept_at', 'is not', null)
+      // Every stored value is a timestamp, so this means IS NOT NULL; unlike IS NOT NULL,
+      // SQLite's planner takes the index for it (a range), instead of scanning every instance.
+      .where('pressure_slept_at', '>=', '')
       .limit(1)
       .executeTakeFirst();
     return row !== undefined;

@@ -50,8 +50,12 @@ export class KyselyNodeRepo implements NodeRepo {
     return row && fromRow(row);
   }
 
-  async list(): Promise<FleetNode[]> {
-    const rows = await this.db.selectFrom('nodes').selectAll().orderBy('id').execute();
+  async list(filter: { ids?: readonly string[] } = {}): Promise<FleetNode[]> {
+    const { ids } = filter;
+    if (ids !== undefined && ids.length === 0) return [];
+    let query = this.db.selectFrom('nodes').selectAll();
+    if (ids !== undefined) query = query.where('id', 'in', [...ids]);
+    const rows = await query.orderBy('id').execute();
     return rows.map(fromRow);
   }
 

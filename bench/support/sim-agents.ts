@@ -1,0 +1,249 @@
+/**
+ * Simulated host agents for the fleet simulation, all in this process: each node long-polls
+ * its desired document (GET /nodes/:node/desired, one held socket each), acts on every
+ * instance whose desired status differs from what it "runs" by reporting that status
+ * (PUT .../status), and heartbeats every 5 s with a sample per instance. They do not verify
+ * signatures (the coordinator still signs every answer): that CPU would be the bench's, not
+ * the coordinator's. Heartbeats and status reports each use one bounded keep-alive socket pool.
+ */
+import { jsonClient, type JsonClient } from './http-json.ts';
+import { nodeCapacity, nodeId } from './fleet-seed.ts';
+
+export const HEARTBEAT_MS = 5000;
+const WAIT_MS = 25_000;
+
+interface DocInstance {
+  id: string;
+  desiredStatus: string;
+}
+interface DocPool {
+  id: string;
+  instances: DocInstance[];
+}
+interface DesiredDoc {
+  generation: number;
+  tenants: Array<{ id: string; pools: DocPool[] }>;
+}
+type WatchAnswer = { unchanged: true; generation: number } | { payload: string };
+
+interface Seen {
+  status: string;
+  at: number;
+}
+interface Expectation {
+  status: string;
+  since: number;
+  resolve(at: number): void;
+}
+
+export interface AgentCounters {
+  documents: number;
+  reports: number;
+  reportErrors: number;
+  heartbeats: number;
+  heartbeatErrors: number;
+  watchErrors: number;
+  recovered: number;
+}
+
+export class SimAgents {
+  readonly heartbeatMs: number[] = [];
+  readonly reportMs: number[] = [];
+  readonly counters: AgentCounters = {
+    documents: 0,
+    reports: 0,
+    reportErrors: 0,
+    heartbeats: 0,
+    heartbeatErrors: 0,
+    watchErrors: 0,
+    recovered: 0,
+  };
+  /** Instance key → the desired status its node's agent holds and when it took it. */
+  private readonly seen = new Map<string, Seen>();
+  /** Instance key → what the agent runs (the status it last reported). */
+  private readonly runs = new Map<string, string>();
+  private readonly byNode = new Map<string, Set<string>>();
+  private readonly expectations = new Map<string, Expectation>();
+  private readonly firstDocs = new Set<string>();
+  private readonly stopping = new AbortController();
+  private readonly polls: JsonClient;
+  private readonly beats: JsonClient;
+  private readonly reports: JsonClient;
+  private running: Array<Promise<void>> = [];
+  private recording = false;
+
+  constructor(
+    baseUrl: string,
+    token: string,
+    private readonly nodes: number,
+    sockets: number,
+  ) {
+    this.polls = jsonClient(baseUrl, token, nodes);
+    // Apart, so a backlog of heartbeats does not hold up status reports (each real agent
+    // has a connection of its own).
+    this.beats = jsonClient(baseUrl, token, sockets);
+    this.reports = jsonClient(baseUrl, token, Math.max(4, sockets / 2));
+  }
+
+  /**
+   * Starts the agents evenly over `rampMs` (as hosts come up, not all in one instant); each
+   * heartbeats once it holds its first document.
+   */
+  start(rampMs: number): void {
+    for (let n = 0; n < this.nodes; n += 1) {
+      const delay = (n * rampMs) / this.nodes;
+      this.running.push(new Promise((r) => setTimeout(r, delay)).then(() => this.watch(nodeId(n))));
+    }
+    this.running.push(this.heartbeats());
+  }
+
+  /** Latencies are kept only while recording (after warm-up). */
+  record(on: boolean): void {
+    this.recording = on;
+  }
+
+  /** Resolves once every node's agent holds a document. */
+  async allHoldDocuments(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (this.firstDocs.size < this.nodes) {
+      if (performance.now() > deadline)
+        throw new Error(`${this.nodes - this.firstDocs.size} agents hold no document yet`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /**
+   * When the agent of the instance's node holds it at `status` in a document that arrived at
+   * or after `since` (a performance.now() time), as a performance.now() time.
+   */
+  arrival(key: string, status: string, since: number): Promise<number> {
+    const seen = this.seen.get(key);
+    if (seen && seen.status === status && seen.at >= since) return Promise.resolve(seen.at);
+    return new Promise((resolve) => this.expectations.set(key, { status, since, resolve }));
+  }
+
+  /** Expectations still waiting (changes no agent has seen yet). */
+  pending(): number {
+    return this.expectations.size;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    this.polls.close();
+    this.beats.close();
+    this.reports.close();
+    await Promise.allSettled(this.running);
+  }
+
+  private async watch(node: string): Promise<void> {
+    let generation = 0;
+    while (!this.stopping.signal.aborted) {
+      try {
+        const path = `/nodes/${node}/desired?after=${generation}&waitMs=${WAIT_MS}`;
+        const answer = (await this.polls.call('GET', path)) as WatchAnswer;
+        if ('unchanged' in answer) continue;
+        const doc = JSON.parse(answer.payload) as DesiredDoc;
+        generation = doc.generation;
+        this.counters.documents += 1;
+        this.take(node, doc, performance.now());
+      } catch (error) {
+        if (this.stopping.signal.aborted) return;
+        this.counters.watchErrors += 1;
+        if (this.counters.watchErrors <= 5) console.error(`watch ${node}:`, String(error));
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  private take(node: string, doc: DesiredDoc, at: number): void {
+    const first = !this.firstDocs.has(node);
+    this.firstDocs.add(node);
+    const keys = new Set<string>();
+    for (const tenant of doc.tenants)
+      for (const pool of tenant.pools)
+        for (const instance of pool.instances) {
+          const key = `${tenant.id}/${pool.id}/${instance.id}`;
+          keys.add(key);
+          this.noteDesired(key, instance.desiredStatus, at);
+          // The seeded instances run as placed: the first document is the agent's start.
+          if (first) this.runs.set(key, instance.desiredStatus);
+          if (this.runs.get(key) !== instance.desiredStatus)
+            void this.act(node, key, instance.desiredStatus);
+        }
+    this.byNode.set(node, keys);
+  }
+
+  private noteDesired(key: string, status: string, at: number): void {
+    const before = this.seen.get(key);
+    if (before?.status !== status) this.seen.set(key, { status, at });
+    const waiting = this.expectations.get(key);
+    if (waiting && waiting.status === status && at >= waiting.since) {
+      this.expectations.delete(key);
+      waiting.resolve(at);
+    }
+  }
+
+  /** Reports the instance in its desired status, as an agent does once it got it there. */
+  private async act(node: string, key: string, status: string): Promise<void> {
+    const started = performance.now();
+    try {
+      await this.reports.call('PUT', `/nodes/${node}/instances/${key}/status`, { status });
+      this.runs.set(key, status);
+      if (status === 'destroyed') this.seen.delete(key);
+      this.counters.reports += 1;
+      if (this.recording) this.reportMs.push(performance.now() - started);
+    } catch (error) {
+      if (this.stopping.signal.aborted) return;
+      this.counters.reportErrors += 1;
+      if (this.counters.reportErrors <= 5) console.error(`report ${key}:`, String(error));
+    }
+  }
+
+  /** Every node's heartbeat every 5 s, spread evenly over the interval (not waiting on each). */
+  private async heartbeats(): Promise<void> {
+    const tickMs = 50;
+    const perTick = this.nodes / (HEARTBEAT_MS / tickMs);
+    let due = 0;
+    let next = 0;
+    while (!this.stopping.signal.aborted) {
+      due += perTick;
+      for (; due >= 1; due -= 1) {
+        if (this.firstDocs.has(nodeId(next))) void this.heartbeat(nodeId(next));
+        next = (next + 1) % this.nodes;
+      }
+      await new Promise((r) => setTimeout(r, tickMs));
+    }
+  }
+
+  private async heartbeat(node: string): Promise<void> {
+    const keys = [...(this.byNode.get(node) ?? [])];
+    const instances = keys.map((key) => {
+      const [tenant = '', pool = '', instance = ''] = key.split('/');
+      return { tenant, pool, instance, status: statusOf(this.runs.get(key)), cpuPermille: 10 };
+    });
+    const counts: Record<string, number> = {};
+    for (const sample of instances) counts[sample.status] = (counts[sample.status] ?? 0) + 1;
+    const running = (counts['running'] ?? 0) + (counts['warm'] ?? 0);
+    const usage = { vcpus: running, memMib: running * 128, instances: counts, diskFreeMib: 1e6 };
+    const started = performance.now();
+    try {
+      const answer = (await this.beats.call('POST', `/nodes/${node}/heartbeat`, {
+        capacity: nodeCapacity,
+        usage,
+        instances,
+      })) as { recovered: boolean };
+      this.counters.heartbeats += 1;
+      if (answer.recovered) this.counters.recovered += 1;
+      if (this.recording) this.heartbeatMs.push(performance.now() - started);
+    } catch (error) {
+      if (this.stopping.signal.aborted) return;
+      this.counters.heartbeatErrors += 1;
+      if (this.counters.heartbeatErrors <= 5) console.error(`heartbeat ${node}:`, String(error));
+    }
+  }
+}
+
+/** What a sample says the VM is in: an instance status (a desired `destroyed` is gone). */
+function statusOf(runs: string | undefined): string {
+  return runs === undefined || runs === 'destroyed' ? 'created' : runs;
+}

@@ -1,0 +1,173 @@
+/**
+ * The load of the fleet simulation, all through the coordinator's HTTP API: the fleet's
+ * nodes, tenants and pools; a paced stream of pool scales whose changes are followed to the
+ * simulated agents; a reader of lists and objects; a closed-loop burst of scales.
+ */
+import type { FleetShape } from './fleet-seed.ts';
+import { nodeCapacity, nodeId, tenantId } from './fleet-seed.ts';
+import type { JsonClient } from './http-json.ts';
+import type { SimAgents } from './sim-agents.ts';
+
+const quotas = {
+  maxVcpus: 100_000,
+  maxMemMib: 1_000_000,
+  maxRunning: 1000,
+  maxWarm: 1000,
+  maxInstancesPerPool: 1000,
+};
+
+/** Runs `work` over `items` with at most `width` at a time. */
+async function inParallel<T>(items: T[], width: number, work: (item: T) => Promise<void>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await work(items[next++] as T);
+    }),
+  );
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** Nodes, tenants and their pool `w` through the API (the instances are bulk-inserted). */
+export async function seedApi(api: JsonClient, shape: FleetShape): Promise<void> {
+  await inParallel(range(shape.nodes), 8, async (n) => {
+    const body = { hostname: nodeId(n), arch: 'x86_64', capacity: nodeCapacity };
+    await api.call('PUT', `/nodes/${nodeId(n)}`, body);
+  });
+  await inParallel(range(shape.tenants), 8, async (t) => {
+    await api.call('POST', '/tenants', { id: tenantId(t), netId: t + 1, quotas });
+    await api.call('POST', `/tenants/${tenantId(t)}/pools`, {
+      id: 'w',
+      flake: '.',
+      profile: 'minimal',
+      vcpus: 1,
+      memMib: 128,
+    });
+  });
+}
+
+interface InstanceView {
+  tenantId: string;
+  poolId: string;
+  id: string;
+  desiredStatus: string;
+}
+interface ScaleAnswer {
+  created: InstanceView[];
+  changed: InstanceView[];
+}
+
+/** A tenant's pool scales cycle: one warm, back, one more, back. */
+function scaleBody(step: number, perTenant: number) {
+  switch (step % 4) {
+    case 0:
+      return { running: perTenant - 1, warm: 1 };
+    case 2:
+      return { running: perTenant + 1, warm: 0 };
+    default:
+      return { running: perTenant, warm: 0 };
+  }
+}
+
+export interface StreamResult {
+  scaleMs: number[];
+  /** From each scale's answer to the agent holding each change (0 when it held it first). */
+  actingMs: number[];
+  /** Changes no agent had seen when the stream ended (plus 5 s). */
+  unseen: number;
+}
+
+/**
+ * Pool scales at `rate` per second for `seconds`, each on a tenant with no change still on its
+ * way to an agent (so two changes of one instance never merge into one document).
+ */
+export async function runScaleStream(
+  api: JsonClient,
+  agents: SimAgents,
+  shape: FleetShape,
+  options: { seconds: number; rate: number },
+): Promise<StreamResult> {
+  const result: StreamResult = { scaleMs: [], actingMs: [], unseen: 0 };
+  const idle = range(shape.tenants);
+  const steps = new Map<number, number>();
+  const following: Array<Promise<void>> = [];
+  const end = performance.now() + options.seconds * 1000;
+  const gap = 1000 / options.rate;
+  for (let due = performance.now(); due < end; due += gap) {
+    await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+    const tenant = idle.shift();
+    if (tenant === undefined) continue;
+    following.push(scaleAndFollow(tenant));
+  }
+  const cutoff = new Promise((r) => setTimeout(r, 5000));
+  await Promise.race([Promise.all(following), cutoff]);
+  result.unseen = agents.pending();
+  return result;
+
+  async function scaleAndFollow(tenant: number): Promise<void> {
+    const step = steps.get(tenant) ?? 0;
+    steps.set(tenant, step + 1);
+    const started = performance.now();
+    const path = `/tenants/${tenantId(tenant)}/pools/w/scale`;
+    const answer = (await api.call('POST', path, scaleBody(step, shape.perTenant))) as ScaleAnswer;
+    const answered = performance.now();
+    result.scaleMs.push(answered - started);
+    await Promise.all(
+      [...answer.created, ...answer.changed].map(async (i) => {
+        const key = `${i.tenantId}/${i.poolId}/${i.id}`;
+        const at = await agents.arrival(key, i.desiredStatus, started);
+        result.actingMs.push(Math.max(0, at - answered));
+      }),
+    );
+    idle.push(tenant);
+  }
+}
+
+/** API reads under the load, one at a time for `seconds`: lists (first pages) and objects. */
+export async function runApiReader(
+  api: JsonClient,
+  shape: FleetShape,
+  seconds: number,
+): Promise<number[]> {
+  const times: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  for (let i = 0; performance.now() < end; i += 1) {
+    const t = tenantId(i % shape.tenants);
+    const reads = [
+      `/instances?limit=100&tenant=${t}`,
+      `/instances?limit=100&node=${nodeId(i % shape.nodes)}`,
+      `/tenants/${t}/pools/w`,
+      `/nodes/${nodeId(i % shape.nodes)}`,
+    ];
+    const path = reads[i % reads.length] ?? '/nodes';
+    const started = performance.now();
+    await api.call('GET', path);
+    times.push(performance.now() - started);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return times;
+}
+
+/** `clients` scaling their own tenants running ⇄ warm back to back for `seconds`. */
+export async function runBurst(
+  api: JsonClient,
+  shape: FleetShape,
+  options: { seconds: number; clients: number },
+): Promise<{ done: number; scaleMs: number[] }> {
+  const scaleMs: number[] = [];
+  const end = performance.now() + options.seconds * 1000;
+  await Promise.all(
+    range(options.clients).map(async (c) => {
+      const mine = range(shape.tenants).filter((t) => t % options.clients === c);
+      for (let i = 0; performance.now() < end; i += 1) {
+        const tenant = mine[i % mine.length] ?? c;
+        const round = Math.floor(i / mine.length);
+        const body = scaleBody(round % 2 === 0 ? 0 : 1, shape.perTenant);
+        const started = performance.now();
+        await api.call('POST', `/tenants/${tenantId(tenant)}/pools/w/scale`, body);
+        scaleMs.push(performance.now() - started);
+      }
+    }),
+  );
+  return { done: scaleMs.length, scaleMs };
+}

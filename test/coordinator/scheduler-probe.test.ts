@@ -1,0 +1,124 @@
+import { expect, it } from 'vitest';
+import type { Repos, Store } from '../../src/ports/store.ts';
+import { describeEachDatabase } from '../support/store-harness.ts';
+import { apiOver, type Api } from './api-client-harness.ts';
+
+/** What a full scheduling pass reads: every node, pool and allocation, under every tenant's lock. */
+const PASS_READS = ['nodes.list', 'nodes.allocations', 'pools.list', 'tenants.lockAll'] as const;
+
+/** The store, recording the repository calls made through its transactions. */
+function countingPassReads(store: Store) {
+  const calls: string[] = [];
+  const counted = <T extends object>(repo: T, name: string): T =>
+    new Proxy(repo, {
+      get(target, prop) {
+        const value: unknown = Reflect.get(target, prop, target);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          // A filtered list (one tenant's pools) is the scale's own read, not the pass's.
+          const [first] = args;
+          const filtered =
+            typeof first === 'object' && first !== null && Object.keys(first).length > 0;
+          calls.push(`${name}.${String(prop)}${filtered ? '(filtered)' : ''}`);
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+  const wrapped = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'transaction') {
+        return <T>(fn: (repos: Repos) => Promise<T>) =>
+          target.transaction((repos) =>
+            fn({
+              ...repos,
+              nodes: counted(repos.nodes, 'nodes'),
+              pools: counted(repos.pools, 'pools'),
+              tenants: counted(repos.tenants, 'tenants'),
+            }),
+          );
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+  const passReads = () => calls.filter((c) => (PASS_READS as readonly string[]).includes(c));
+  return { store: wrapped, calls, passReads };
+}
+
+async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
+  const answer = await api.call(method, path, { body });
+  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
+  return answer.body;
+}
+
+interface Row {
+  id: string;
+  nodeId: string | null;
+  desiredStatus: string;
+}
+
+async function fleet(api: Api): Promise<void> {
+  const capacity = { vcpus: 64, memMib: 65536, diskGib: 100 };
+  for (const node of ['node-1', 'node-2']) {
+    await ok(api, 'PUT', `/nodes/${node}`, { hostname: node, arch: 'x86_64', capacity });
+  }
+  await ok(api, 'POST', '/tenants', { id: 'acme' });
+  const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
+  await ok(api, 'POST', '/tenants/acme/pools', pool);
+  await ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 3 });
+}
+
+await describeEachDatabase('scheduler probe', (db) => {
+  it('skips the full pass after a scale that leaves nothing to place, and runs it when one does', async () => {
+    const counting = countingPassReads(db.store());
+    const api = await apiOver(counting.store);
+    await fleet(api);
+    counting.calls.length = 0;
+    const toggled = (await ok(api, 'POST', '/tenants/acme/pools/web/scale', {
+      running: 2,
+      warm: 1,
+    })) as { changed: Row[] };
+    expect(toggled.changed.map((i) => i.desiredStatus)).toEqual(['warm']);
+    // The scale itself ran (it locked its tenant); the pass read nothing of the fleet.
+    expect(counting.calls).toContain('tenants.lock');
+    expect(counting.passReads()).toEqual([]);
+
+    await ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 3, warm: 1 });
+    expect(counting.passReads()).toEqual(expect.arrayContaining([...PASS_READS]));
+    const rows = (await ok(api, 'GET', '/instances?tenant=acme')) as Row[];
+    expect(rows).toHaveLength(4);
+    expect(rows.filter((i) => i.nodeId === null)).toEqual([]);
+  });
+
+  it('runs the full pass while an instance is held asleep by pressure, and releases it', async () => {
+    const store = db.store();
+    const counting = countingPassReads(store);
+    const api = await apiOver(counting.store);
+    await fleet(api);
+    const { changed } = (await ok(api, 'POST', '/tenants/acme/pools/web/scale', {
+      running: 2,
+      warm: 1,
+    })) as { changed: Row[] };
+    const key = { tenantId: 'acme', poolId: 'web', instanceId: changed[0]?.id ?? '' };
+    const warm = await store.instances.get(key);
+    if (!warm) throw new Error('the scale made no instance warm');
+    expect(await store.instances.anyPressureHeld()).toBe(false);
+    const at = '2026-11-21T23:00:00.000Z';
+    await store.instances.update(
+      key,
+      { desiredStatus: 'sleeping', pressureSleptAt: at },
+      warm.version,
+      at,
+    );
+    expect(await store.instances.anyPressureHeld()).toBe(true);
+    counting.calls.length = 0;
+    // Nothing is unplaced: the held instance alone makes the pass worth running.
+    await ok(api, 'POST', '/scheduler/run');
+    expect(counting.passReads()).toEqual(expect.arrayContaining([...PASS_READS]));
+    expect(await store.instances.get(key)).toMatchObject({
+      desiredStatus: 'warm',
+      pressureSleptAt: null,
+    });
+    expect(await store.instances.anyPressureHeld()).toBe(false);
+  });
+});
