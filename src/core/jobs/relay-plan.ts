@@ -17,14 +17,20 @@ export interface RelayPlan {
   stop: string[];
 }
 
+/**
+ * The same rule serves every session the agent keeps in a role's guests: the executor in
+ * workers, the worker broker in gateways (docs/openclaw.md, "Worker exec"); `withoutExecutor`
+ * is then every guest to skip (no such command in its image, or held for a lowering).
+ */
 export function planRelays(
   vms: readonly RelayVm[],
   active: ReadonlySet<string>,
   withoutExecutor: ReadonlySet<string>,
+  role = 'worker',
 ): RelayPlan {
   const wanted = new Set(
     vms
-      .filter((vm) => vm.role === 'worker' && vm.status === 'running')
+      .filter((vm) => vm.role === role && vm.status === 'running')
       .map((vm) => vm.key)
       .filter((key) => !withoutExecutor.has(key)),
   );
