@@ -1,30 +1,14 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BaseStore } from '../../src/agent/clones/base-store.ts';
-import { baseKey, type BaseInputs } from '../../src/core/base-key.ts';
+import { baseKey } from '../../src/core/base-key.ts';
+import { baseInputs, fillBase } from './base-fixture.ts';
 import { silentLogger } from '../../src/ports/logger.ts';
 
-const inputs = (over: Partial<BaseInputs> = {}): BaseInputs => ({
-  scope: { tenantId: 'acme', poolId: 'web' },
-  imageDigest: 'dev-1',
-  kernel: 'vmlinuz',
-  vmmVersion: 'qemu 8',
-  vcpus: 1,
-  memMib: 256,
-  guestAgentVersion: 'init-1',
-  layout: 'rootfs,data:16;eth0',
-  ...over,
-});
-
-/** What a VMM's snapshot and the data copy would leave: real files, not their bytes. */
-const fill = async (snapshotDir: string, dataPath: string) => {
-  await mkdir(snapshotDir);
-  await writeFile(join(snapshotDir, 'vm.state'), 'state');
-  await writeFile(dataPath, 'data');
-  return { dir: snapshotDir, kind: 'full' as const, sizeBytes: 5 };
-};
+const inputs = baseInputs;
+const fill = fillBase;
 
 describe('BaseStore', () => {
   let root = '';

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import { BaseStore } from '../../src/agent/clones/base-store.ts';
-import { baseKey, type BaseInputs } from '../../src/core/base-key.ts';
+import { baseKey } from '../../src/core/base-key.ts';
+import { baseInputs, fillBase } from './base-fixture.ts';
 import { silentLogger } from '../../src/ports/logger.ts';
 import type { GuestImage, ImageSource } from '../../src/agent/runtime/image-source.ts';
 import { readTextFile } from '../../src/cli/config.ts';
@@ -22,24 +23,6 @@ import { quietLogger, tcgVmm, testAgentConfig } from './agent-harness.ts';
 
 const hex = (c: string) => c.repeat(64);
 
-const BASE_INPUTS: BaseInputs = {
-  scope: { tenantId: 'acme', poolId: 'web' },
-  imageDigest: 'dev-1',
-  kernel: 'vmlinuz',
-  vmmVersion: 'qemu 8',
-  vcpus: 1,
-  memMib: 256,
-  guestAgentVersion: 'init-1',
-  layout: 'rootfs,data:16;',
-};
-
-/** What a base's snapshot and data copy leave: real files, not a VMM's bytes. */
-async function fillBase(snapshotDir: string, dataPath: string) {
-  await mkdir(snapshotDir);
-  await writeFile(join(snapshotDir, 'vm.state'), 'state');
-  await writeFile(dataPath, 'data');
-  return { dir: snapshotDir, kind: 'full' as const, sizeBytes: 5 };
-}
 const CURRENT = hex('c');
 const OLD = hex('0');
 
@@ -115,7 +98,7 @@ describe('mvm node gc (local agent)', () => {
     // Pool bases (docs/clones.md): web's serves the instance here; gone's pool has none here.
     const bases = new BaseStore(join(dataDir, 'bases'), silentLogger);
     const baseOf = async (poolId: string) => {
-      const inputs = { ...BASE_INPUTS, scope: { tenantId: 'acme', poolId } };
+      const inputs = baseInputs({ scope: { tenantId: 'acme', poolId } });
       await bases.create(baseKey(inputs), inputs, 'donor', fillBase);
       return baseKey(inputs);
     };
