@@ -133,7 +133,8 @@ describe.runIf(gate.run)('a node cut off from the coordinator', () => {
     };
   };
 
-  it('pauses its guest before the instance is re-placed, and destroys its copy when back', async () => {
+  /** The pool scaled to one running instance: its node X, the other node Y, X's VMM. */
+  const oneRunning = async () => {
     await fleet().api.call('scalePool', {
       params: { tenant: TENANT, pool: POOL },
       body: { running: 1 },
@@ -142,7 +143,7 @@ describe.runIf(gate.run)('a node cut off from the coordinator', () => {
       fleet().api,
       TENANT,
       'one running instance',
-      (list) => list.length === 1 && list[0]?.status === 'running',
+      (list) => list.length === 1 && list[0]?.status === 'running' && list[0].nodeId !== null,
       150_000,
     );
     const instance = before as InstanceView;
@@ -151,7 +152,11 @@ describe.runIf(gate.run)('a node cut off from the coordinator', () => {
     const key = vmKey(TENANT, POOL, instance.id);
     const local = (await fleet().agent(x).client.list())[0];
     if (!local) throw new Error(`agent ${x} holds no instance`);
-    const xPid = await soleVmmIn(fleet(), x, local);
+    return { instance, x, y, key, xPid: await soleVmmIn(fleet(), x, local) };
+  };
+
+  it('pauses its guest before the instance is re-placed, and destroys its copy when back', async () => {
+    const { instance, x, y, key, xPid } = await oneRunning();
 
     const watch = sampler(x, y, instance.id);
     const ns = fleet().topology.nodeNs[x];
@@ -214,24 +219,7 @@ describe.runIf(gate.run)('a node cut off from the coordinator', () => {
   }, 360_000);
 
   it("a dead agent's watchdog pauses its guest before the instance is re-placed", async () => {
-    await fleet().api.call('scalePool', {
-      params: { tenant: TENANT, pool: POOL },
-      body: { running: 1 },
-    });
-    const [before] = await converge(
-      fleet().api,
-      TENANT,
-      'one running instance',
-      (list) => list.length === 1 && list[0]?.status === 'running' && list[0].nodeId !== null,
-      150_000,
-    );
-    const instance = before as InstanceView;
-    const x = instance.nodeId as NodeId;
-    const y = NODE_IDS.find((n) => n !== x) as NodeId;
-    const key = vmKey(TENANT, POOL, instance.id);
-    const local = (await fleet().agent(x).client.list())[0];
-    if (!local) throw new Error(`agent ${x} holds no instance`);
-    const xPid = await soleVmmIn(fleet(), x, local);
+    const { instance, x, y, key, xPid } = await oneRunning();
     const qmp = join(fleet().agentDir(x), 'vms', key, 'qmp.sock');
     expect(await qmpStatus(qmp)).toBe('running');
 
