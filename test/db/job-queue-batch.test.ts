@@ -1,37 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { beforeEach, expect, it } from 'vitest';
 import type { Job } from '../../src/core/jobs/job.ts';
-import type { ClaimRequest, LeaseCompletion } from '../../src/ports/job-store.ts';
-import type { Store } from '../../src/ports/store.ts';
-import { queuedJob } from '../core/jobs/job-fixture.ts';
+import type { LeaseCompletion } from '../../src/ports/job-store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import { at, bytes, claim, LEASE_MS, sha256, submit } from './support/queue-fixture.ts';
 import { T0, tenant } from './fixtures.ts';
-
-const bytes = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
-const sha256 = createHash('sha256').update(bytes).digest('hex');
-const LEASE_MS = 30_000;
-
-function at(seconds: number): string {
-  return new Date(Date.parse(T0) + seconds * 1000).toISOString();
-}
-
-function claim(overrides: Partial<ClaimRequest> = {}): ClaimRequest {
-  return {
-    worker: 'w-1',
-    at: at(1),
-    leaseMs: LEASE_MS,
-    limit: 1,
-    token: randomBytes(16).toString('hex'),
-    ...overrides,
-  };
-}
-
-async function submit(store: Store, count: number, overrides: Partial<Job> = {}): Promise<void> {
-  for (let i = 0; i < count; i += 1) {
-    const id = `${overrides.tenantId ?? 'acme'}-${String(i).padStart(4, '0')}`;
-    await store.jobs.insert(queuedJob({ id, moduleSha256: sha256, runAt: T0, ...overrides }));
-  }
-}
 
 const done = (jobs: Job[], result = '{}'): LeaseCompletion[] =>
   jobs.map((j) => ({ id: j.id, token: j.leaseToken ?? '', result }));
