@@ -1,3 +1,4 @@
+import { applyAssignments } from './apply-assignments.ts';
 import type { DocumentChange } from '../desired/change-notifier.ts';
 import { validateIdlePolicy } from '../../core/idle-policy.ts';
 import { mergeHooks } from '../../core/pool-hooks.ts';
@@ -261,15 +262,13 @@ export class PoolService {
         request.expectedVersion ?? pool.version,
         at,
       );
-      const changed: Instance[] = [];
-      for (const assignment of plan.assignments) {
-        const current = poolInstances.find((i) => i.id === assignment.id);
-        if (!current) continue;
-        const key = { tenantId, poolId, instanceId: current.id };
-        changed.push(
-          await repos.instances.setDesired(key, assignment.desiredStatus, current.version, at),
-        );
-      }
+      const changed = await applyAssignments(
+        repos,
+        { tenantId, poolId },
+        poolInstances,
+        plan.assignments,
+        at,
+      );
       const created = await createInstances(
         repos,
         this.deps,

@@ -2,6 +2,7 @@ import { quotaViolations } from '../../core/quotas.ts';
 import type { Instance, Pool, PoolCounts } from '../../core/model.ts';
 import type { Repos, TenantRecord } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
+import { applyAssignments } from './apply-assignments.ts';
 import { createInstances } from './instance-factory.ts';
 import { planPool } from './pool-service.ts';
 import { usageOf } from './tenant-service.ts';
@@ -45,15 +46,7 @@ export async function growQueuePool(
   const queueAdded = (pool.queueAdded ?? 0) + add;
   const patch = { counts, queueAdded };
   const updated = await repos.pools.update(ref.tenantId, ref.poolId, patch, pool.version, at);
-  const changed: Instance[] = [];
-  for (const assignment of plan.assignments) {
-    const current = instances.find((i) => i.id === assignment.id);
-    if (!current) continue;
-    const key = { ...ref, instanceId: current.id };
-    changed.push(
-      await repos.instances.setDesired(key, assignment.desiredStatus, current.version, at),
-    );
-  }
+  const changed = await applyAssignments(repos, ref, instances, plan.assignments, at);
   const ids = instances.map((i) => i.id);
   const created = await createInstances(repos, deps, tenant, updated, plan.create, ids);
   await repos.audit.append({

@@ -2,6 +2,7 @@ import { leasedInstance } from '../../core/jobs/queue-scale.ts';
 import type { Instance, Pool, PoolCounts } from '../../core/model.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
+import { applyAssignments } from './apply-assignments.ts';
 import { planPool } from './pool-service.ts';
 
 const ACTOR = 'system:queue-wake';
@@ -40,15 +41,7 @@ export async function shrinkQueuePool(
   const at = now.toISOString();
   const queueAdded = Math.max(0, (pool.queueAdded ?? 0) - remove);
   await repos.pools.update(ref.tenantId, ref.poolId, { counts, queueAdded }, pool.version, at);
-  const changed: Instance[] = [];
-  for (const assignment of plan.assignments) {
-    const current = instances.find((i) => i.id === assignment.id);
-    if (!current) continue;
-    const key = { ...ref, instanceId: current.id };
-    changed.push(
-      await repos.instances.setDesired(key, assignment.desiredStatus, current.version, at),
-    );
-  }
+  const changed = await applyAssignments(repos, ref, instances, plan.assignments, at);
   await repos.audit.append({
     tenantId: ref.tenantId,
     at,
