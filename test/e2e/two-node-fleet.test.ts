@@ -167,9 +167,20 @@ describe.runIf(gate.run)('a coordinator and two agents, each in its own namespac
     const midSleep = await isAlive(qemuPids.get(b.id) ?? 0);
     await fleet().killAgent('node-b');
     expect(midSleep, 'the kill must land while B still had its QEMU (mid-sleep)').toBe(true);
+    const recoveries = async () =>
+      (await readFile(join(fleet().agentDir('node-b'), 'agent.log'), 'utf8'))
+        .split('\n')
+        .filter((line) => line.startsWith('recovery: '));
+    const before = (await recoveries()).length;
     await fleet().startAgent('node-b');
-    const log = await readFile(join(fleet().agentDir('node-b'), 'agent.log'), 'utf8');
-    expect(log).toContain('recovery: adopted 1, failed 0');
+    // The socket answers before `agent serve` prints its start-up lines: wait for this start's.
+    const recovery = await waitUntil(async () => (await recoveries())[before], {
+      clock: systemClock,
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: 'agent B start-up lines',
+    });
+    expect(recovery).toContain('recovery: adopted 1, failed 0');
     const list = await settle(
       'both sleeping after agent B came back',
       settledAs('sleeping', 'sleeping'),
