@@ -163,7 +163,7 @@ await describeEachDatabase('pool config and tenant egress', ({ store }) => {
     const nothing = await w.api.call('PATCH', '/tenants/acme', { body: {} });
     expect([nothing.status, message(nothing.body)]).toEqual([
       400,
-      'nothing to change; give quotas, egress or both',
+      'nothing to change; give quotas, egress or maxRunningJobs',
     ]);
     const off = await w.api.call('PATCH', '/tenants/acme', { body: { egress: false } });
     expect(off.body).toMatchObject({ egress: false });
