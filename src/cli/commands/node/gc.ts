@@ -15,7 +15,8 @@ function gcBlocks(report: NodeGcReport): Block[] {
       kind: 'table',
       columns: ['KIND', 'NAME', 'SIZE', 'WHY'],
       rows: report.items.map((i) => [i.kind, i.name, size(i.bytes), i.reason]),
-      empty: 'nothing to collect: no orphan snapshots, unused artifacts, dead taps or cgroups',
+      empty:
+        'nothing to collect: no orphan snapshots, unused artifacts, pool bases, dead taps or cgroups',
     },
     ...(report.failed.length === 0
       ? []
