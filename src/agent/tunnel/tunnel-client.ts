@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { WebSocket } from 'ws';
+import { WebSocket, type ClientOptions } from 'ws';
 import { errorMessage } from '../../core/errors.ts';
 import { MAX_SESSION_MESSAGE } from '../../contract/exec.ts';
 import { decodeTunnelFrame } from '../../drivers/exec-tunnel/tunnel-frames.ts';
@@ -75,10 +75,14 @@ export function keepTunnel(options: TunnelOptions): { state: TunnelState; done: 
   return { state, done };
 }
 
-/** One connection, until it closes; true when it was open (not refused or unreachable). */
-function connectOnce(options: TunnelOptions, onOpen: () => void): Promise<boolean> {
-  const { token, tls } = options.auth();
-  const ws = new WebSocket(tunnelUrl(options.baseUrl, options.nodeId), {
+/**
+ * A WebSocket to the coordinator as this node: its token or its certificate (read per
+ * connection, so renewals apply), session-sized messages, no compression. The tunnel and the
+ * worker-exec sockets (worker-exec/open-worker-session.ts) open theirs this way.
+ */
+export function nodeSocketOptions(auth: TunnelAuth, handshakeTimeout: number): ClientOptions {
+  const { token, tls } = auth;
+  return {
     headers: token !== undefined ? { authorization: `Bearer ${token}` } : {},
     ...(tls
       ? {
@@ -89,8 +93,16 @@ function connectOnce(options: TunnelOptions, onOpen: () => void): Promise<boolea
       : {}),
     maxPayload: MAX_SESSION_MESSAGE,
     perMessageDeflate: false,
-    handshakeTimeout: 10_000,
-  });
+    handshakeTimeout,
+  };
+}
+
+/** One connection, until it closes; true when it was open (not refused or unreachable). */
+function connectOnce(options: TunnelOptions, onOpen: () => void): Promise<boolean> {
+  const ws = new WebSocket(
+    tunnelUrl(options.baseUrl, options.nodeId),
+    nodeSocketOptions(options.auth(), 10_000),
+  );
   const sessions = new TunnelSessions(options.guests, (frame) => ws.send(frame), options.logger);
   return new Promise((resolve) => {
     let opened = false;

@@ -1,10 +1,9 @@
 import { WebSocket } from 'ws';
 import { fillPath, routes } from '../../contract/api.ts';
-import { MAX_SESSION_MESSAGE } from '../../contract/exec.ts';
 import type { WorkerExecQuery } from '../../contract/worker-exec.ts';
 import { UnavailableError } from '../../core/errors.ts';
 import type { InstanceKey } from '../../ports/store.ts';
-import type { TunnelAuth } from '../tunnel/tunnel-client.ts';
+import { nodeSocketOptions, type TunnelAuth } from '../tunnel/tunnel-client.ts';
 
 export interface WorkerSessionTarget {
   baseUrl: string;
@@ -40,20 +39,10 @@ export function openWorkerSocket(
   gateway: InstanceKey,
   query: WorkerExecQuery,
 ): Promise<WebSocket> {
-  const { token, tls } = target.auth();
-  const ws = new WebSocket(workerExecUrl(target, gateway, query), {
-    headers: token !== undefined ? { authorization: `Bearer ${token}` } : {},
-    ...(tls
-      ? {
-          ca: tls.caPem,
-          ...(tls.certificatePem !== undefined ? { cert: tls.certificatePem } : {}),
-          ...(tls.keyPem !== undefined ? { key: tls.keyPem } : {}),
-        }
-      : {}),
-    maxPayload: MAX_SESSION_MESSAGE,
-    perMessageDeflate: false,
-    handshakeTimeout: 30_000,
-  });
+  const ws = new WebSocket(
+    workerExecUrl(target, gateway, query),
+    nodeSocketOptions(target.auth(), 30_000),
+  );
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (_request, response) => {
