@@ -99,7 +99,8 @@ async function callOnce(
 export const nodeId = (n: number) => `node-${String(n).padStart(4, '0')}`;
 export const tenantId = (t: number) => `t${String(t).padStart(4, '0')}`;
 
-const quotas = {
+/** Quotas no bench tenant reaches: the fleet's size is the bench's, never a tenant's limit. */
+export const quotas = {
   maxVcpus: 100_000,
   maxMemMib: 1_000_000,
   maxRunning: 1000,

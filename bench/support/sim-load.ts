@@ -4,17 +4,9 @@
  * simulated agents; a reader of lists and objects; a closed-loop burst of scales.
  */
 import type { FleetShape } from './fleet-seed.ts';
-import { nodeCapacity, nodeId, tenantId } from './fleet-seed.ts';
+import { nodeCapacity, nodeId, quotas, tenantId } from './fleet-seed.ts';
 import type { JsonClient } from './http-json.ts';
 import type { SimAgents } from './sim-agents.ts';
-
-const quotas = {
-  maxVcpus: 100_000,
-  maxMemMib: 1_000_000,
-  maxRunning: 1000,
-  maxWarm: 1000,
-  maxInstancesPerPool: 1000,
-};
 
 /** Runs `work` over `items` with at most `width` at a time. */
 async function inParallel<T>(items: T[], width: number, work: (item: T) => Promise<void>) {
