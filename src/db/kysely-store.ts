@@ -19,6 +19,7 @@ import type {
   SessionTicketRepo,
   Store,
   TenantRepo,
+  TokenRecord,
   TokenRepo,
 } from '../ports/store.ts';
 import type { JobJournal, JobModuleRepo, JobQueue, JobRepo } from '../ports/job-store.ts';
@@ -46,10 +47,17 @@ import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
 import type { Database } from './schema.ts';
 import type { SqlDialect } from './sql-dialect.ts';
+import { TokenCache } from './token-cache.ts';
 import { retryingTransientAborts } from './transaction-retry.ts';
 
+/** What a store's repos tell it of their writes. */
+export interface RepoHooks {
+  /** A token is being revoked (db/token-cache.ts). */
+  tokenRevoked?: () => void;
+}
+
 /** Every repository bound to one connection or transaction. */
-export function reposFor(db: Kysely<Database>): Repos {
+export function reposFor(db: Kysely<Database>, hooks: RepoHooks = {}): Repos {
   return {
     locks: new KyselyLockRepo(db),
     tenants: new KyselyTenantRepo(db),
@@ -57,7 +65,7 @@ export function reposFor(db: Kysely<Database>): Repos {
     instances: new KyselyInstanceRepo(db),
     nodes: new KyselyNodeRepo(db),
     audit: new KyselyAuditRepo(db),
-    tokens: new KyselyTokenRepo(db),
+    tokens: new KyselyTokenRepo(db, hooks.tokenRevoked),
     generations: new KyselyGenerationRepo(db),
     joinTokens: new KyselyJoinTokenRepo(db),
     nodeCertificates: new KyselyNodeCertificateRepo(db),
@@ -101,12 +109,15 @@ export class KyselyStore implements Store {
   readonly instanceMoves: InstanceMoveRepo;
   readonly sessionTickets: SessionTicketRepo;
   private closed = false;
+  private readonly tokenCache: TokenCache;
 
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: SqlDialect,
+    options: { tokenCacheMs?: number } = {},
   ) {
-    const repos = reposFor(db);
+    this.tokenCache = new TokenCache(options.tokenCacheMs);
+    const repos = reposFor(db, { tokenRevoked: () => this.tokenCache.revoked() });
     this.locks = repos.locks;
     this.tenants = repos.tenants;
     this.pools = repos.pools;
@@ -138,7 +149,27 @@ export class KyselyStore implements Store {
    * the transaction that is waiting for it.
    */
   transaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T> {
-    return retryingTransientAborts(() => this.db.transaction().execute((trx) => fn(reposFor(trx))));
+    return retryingTransientAborts(async () => {
+      let revoked = false;
+      const hooks: RepoHooks = {
+        tokenRevoked: () => {
+          revoked = true;
+          this.tokenCache.revoked();
+        },
+      };
+      try {
+        return await this.db.transaction().execute((trx) => fn(reposFor(trx, hooks)));
+      } finally {
+        // Again once committed (or rolled back): a lookup that read the row before the commit
+        // is not kept.
+        if (revoked) this.tokenCache.revoked();
+      }
+    });
+  }
+
+  /** The token of a hash, for authentication: cached briefly (db/token-cache.ts). */
+  authToken(hash: string): Promise<TokenRecord | undefined> {
+    return this.tokenCache.find(hash, (h) => this.tokens.findByHash(h));
   }
 
   /** Idempotent. */

@@ -16,6 +16,8 @@ import type { StoreTarget } from './store-url.ts';
 
 export interface OpenStoreOptions {
   logger?: Logger;
+  /** How long a token looked up for authentication is trusted (db/token-cache.ts; 0: never). */
+  tokenCacheMs?: number;
 }
 
 const INT8_OID = 20;
@@ -36,7 +38,11 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     throw error;
   }
   options.logger?.info({ dialect }, 'store opened');
-  return new KyselyStore(db, dialect);
+  return new KyselyStore(
+    db,
+    dialect,
+    options.tokenCacheMs === undefined ? {} : { tokenCacheMs: options.tokenCacheMs },
+  );
 }
 
 /**

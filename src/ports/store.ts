@@ -524,5 +524,11 @@ export interface Store extends Repos {
    * nothing but through those repos. On SQLite it holds the write lock from its start.
    */
   transaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T>;
+  /**
+   * `tokens.findByHash` for authenticating a request, cached briefly: a revocation through
+   * this Store object is seen by the next call, one through another process (a replica)
+   * within the cache's TTL (1 s by default).
+   */
+  authToken(hash: string): Promise<TokenRecord | undefined>;
   close(): Promise<void>;
 }

@@ -1,0 +1,56 @@
+import type { TokenRecord } from '../ports/store.ts';
+
+/** How long a looked-up token is trusted without reading it again (other replicas' revocations). */
+export const DEFAULT_TOKEN_CACHE_MS = 1_000;
+/** Entries kept at most; the oldest go first. Far above the live tokens of any one fleet. */
+const MAX_ENTRIES = 10_000;
+
+interface Entry {
+  token: TokenRecord | undefined;
+  until: number;
+}
+
+/**
+ * Bearer-token lookups for authentication, kept for `ttlMs`: every agent request (heartbeat,
+ * status report, watch) would otherwise read its token's row first. A revocation through this
+ * process (any repo of its store, in a transaction or not) empties the cache, at the revoke and
+ * again after its commit, and a lookup that was under way across either is not kept: it may
+ * have read the row before the commit. Revocations through another replica take effect here
+ * within `ttlMs`. Unknown hashes are not cached (they cost a read each, as before).
+ */
+export class TokenCache {
+  private readonly entries = new Map<string, Entry>();
+  /** Moves on every revocation; a lookup is kept only if it did not move while it ran. */
+  private epoch = 0;
+
+  constructor(
+    readonly ttlMs: number = DEFAULT_TOKEN_CACHE_MS,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  async find(
+    hash: string,
+    load: (hash: string) => Promise<TokenRecord | undefined>,
+  ): Promise<TokenRecord | undefined> {
+    const at = this.now();
+    const cached = this.entries.get(hash);
+    if (cached && cached.until > at) return cached.token;
+    if (cached) this.entries.delete(hash);
+    const epoch = this.epoch;
+    const token = await load(hash);
+    if (token && this.ttlMs > 0 && epoch === this.epoch) {
+      if (this.entries.size >= MAX_ENTRIES) {
+        const oldest = this.entries.keys().next();
+        if (!oldest.done) this.entries.delete(oldest.value);
+      }
+      this.entries.set(hash, { token, until: at + this.ttlMs });
+    }
+    return token;
+  }
+
+  /** A token was (or is about to be) revoked: nothing read before now is trusted again. */
+  revoked(): void {
+    this.epoch += 1;
+    this.entries.clear();
+  }
+}
