@@ -189,8 +189,22 @@ export interface NodeRepo {
   list(filter?: { ids?: readonly string[] }): Promise<FleetNode[]>;
   /** CAS on version; throws NotFoundError for an unknown node. */
   update(id: string, patch: NodePatch, expectedVersion: number): Promise<FleetNode>;
+  /**
+   * The common heartbeat in one statement: records its time and usage (and bumps the version)
+   * only when the node exists, is not lost, still has `capacity` and, when `underlayIp` is
+   * given, that underlay; otherwise changes nothing and answers undefined.
+   */
+  beat(id: string, fields: NodeBeat): Promise<FleetNode | undefined>;
   /** What every node holds, per tenant and pool; kept by the store (migration 0019). */
   allocations(): Promise<NodeAllocation[]>;
+}
+
+/** What a heartbeat that changes nothing else writes to its node (NodeRepo.beat). */
+export interface NodeBeat {
+  lastHeartbeat: string;
+  capacity: FleetNode['capacity'];
+  usage: NonNullable<FleetNode['usage']>;
+  underlayIp?: string;
 }
 
 /** Live instances of one pool placed on one node, and how many hold vCPUs and RAM. */

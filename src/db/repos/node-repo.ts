@@ -1,7 +1,7 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
 import { NotFoundError } from '../../core/errors.ts';
 import type { FleetNode, NodeUsage } from '../../core/model.ts';
-import type { NodeAllocation, NodePatch, NodeRepo } from '../../ports/store.ts';
+import type { NodeAllocation, NodeBeat, NodePatch, NodeRepo } from '../../ports/store.ts';
 import { versionConflict } from '../cas-errors.ts';
 import { oneOf, stringMap } from '../row-values.ts';
 import type { Database, NodesTable } from '../schema.ts';
@@ -71,6 +71,24 @@ export class KyselyNodeRepo implements NodeRepo {
     const stored = await this.get(id);
     if (!stored) throw new NotFoundError('node', id, "see 'mvm node list'");
     throw versionConflict(`node ${id}`, expectedVersion, stored.version);
+  }
+
+  async beat(id: string, fields: NodeBeat): Promise<FleetNode | undefined> {
+    let query = this.db
+      .updateTable('nodes')
+      .set((eb) => ({
+        last_heartbeat: fields.lastHeartbeat,
+        usage: JSON.stringify(fields.usage),
+        version: eb('version', '+', 1),
+      }))
+      .where('id', '=', id)
+      .where('status', '!=', 'lost')
+      .where('vcpus', '=', fields.capacity.vcpus)
+      .where('mem_mib', '=', fields.capacity.memMib)
+      .where('disk_gib', '=', fields.capacity.diskGib);
+    if (fields.underlayIp !== undefined) query = query.where('underlay_ip', '=', fields.underlayIp);
+    const row = await query.returningAll().executeTakeFirst();
+    return row && fromRow(row);
   }
 
   async allocations(): Promise<NodeAllocation[]> {
