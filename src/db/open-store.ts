@@ -67,7 +67,7 @@ function createDialect(
 ): PostgresDialect | ImmediateSqliteDialect {
   if (target.dialect === 'postgres') {
     return new PostgresDialect({
-      pool: resilientPool(postgresPool(target.connectionString), logger),
+      pool: resilientPool(postgresPool(target.connectionString, target.poolMax), logger),
     });
   }
   return new ImmediateSqliteDialect(openSqlite(target.path, url, logger));
@@ -76,7 +76,7 @@ function createDialect(
 /** A request waits this long for a connection before it is answered 503 store_unavailable. */
 const CONNECT_TIMEOUT_MS = 5_000;
 
-function postgresPool(connectionString: string): Pool {
+function postgresPool(connectionString: string, max: number | undefined): Pool {
   // pg hands BIGINT back as a string to avoid precision loss; our int8 values (audit ids,
   // counts) stay far below 2^53, so read them as numbers.
   const types = new TypeOverrides();
@@ -87,6 +87,7 @@ function postgresPool(connectionString: string): Pool {
     types,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     keepAlive: true,
+    ...(max === undefined ? {} : { max }),
   });
 }
 
