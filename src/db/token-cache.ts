@@ -16,10 +16,13 @@ interface Entry {
  * process (any repo of its store, in a transaction or not) empties the cache, at the revoke and
  * again after its commit, and a lookup that was under way across either is not kept: it may
  * have read the row before the commit. Revocations through another replica take effect here
- * within `ttlMs`. Unknown hashes are not cached (they cost a read each, as before).
+ * within `ttlMs`. Unknown hashes are not cached (they cost a read each, as before); misses
+ * of one hash while its read is under way wait for that read instead of making their own.
  */
 export class TokenCache {
   private readonly entries = new Map<string, Entry>();
+  /** Lookups under way: concurrent misses of one hash share one read. */
+  private readonly loading = new Map<string, Promise<TokenRecord | undefined>>();
   /** Moves on every revocation; a lookup is kept only if it did not move while it ran. */
   private epoch = 0;
 
@@ -36,21 +39,37 @@ export class TokenCache {
     const cached = this.entries.get(hash);
     if (cached && cached.until > at) return cached.token;
     if (cached) this.entries.delete(hash);
+    const shared = this.loading.get(hash);
+    if (shared) return shared;
     const epoch = this.epoch;
-    const token = await load(hash);
-    if (token && this.ttlMs > 0 && epoch === this.epoch) {
-      if (this.entries.size >= MAX_ENTRIES) {
-        const oldest = this.entries.keys().next();
-        if (!oldest.done) this.entries.delete(oldest.value);
-      }
-      this.entries.set(hash, { token, until: at + this.ttlMs });
+    const loaded = load(hash).then(
+      (token) => {
+        if (this.loading.get(hash) === loaded) this.loading.delete(hash);
+        if (token && this.ttlMs > 0 && epoch === this.epoch) this.keep(hash, token, at);
+        return token;
+      },
+      (error: unknown) => {
+        if (this.loading.get(hash) === loaded) this.loading.delete(hash);
+        throw error;
+      },
+    );
+    if (this.ttlMs > 0) this.loading.set(hash, loaded);
+    return loaded;
+  }
+
+  private keep(hash: string, token: TokenRecord, at: number): void {
+    if (this.entries.size >= MAX_ENTRIES) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
     }
-    return token;
+    this.entries.set(hash, { token, until: at + this.ttlMs });
   }
 
   /** A token was (or is about to be) revoked: nothing read before now is trusted again. */
   revoked(): void {
     this.epoch += 1;
     this.entries.clear();
+    // A lookup under way may have read the row before the revocation: later callers start anew.
+    this.loading.clear();
   }
 }

@@ -71,6 +71,24 @@ it('does not keep a lookup that a revocation overtook', async () => {
   expect(load).toHaveBeenCalledTimes(1);
 });
 
+it('shares one read among concurrent misses, but not across a revocation', async () => {
+  const cache = new TokenCache(60_000);
+  const live = token('tok-1');
+  let release: (t: TokenRecord) => void = () => undefined;
+  const load = vi.fn(() => new Promise<TokenRecord>((r) => (release = r)));
+  const first = cache.find(live.hash, load);
+  const second = cache.find(live.hash, load);
+  expect(load).toHaveBeenCalledTimes(1);
+  cache.revoked();
+  const revoked = { ...live, revokedAt: T1 };
+  const after = cache.find(live.hash, async () => revoked);
+  release(live);
+  expect(await first).toEqual(live);
+  expect(await second).toEqual(live);
+  expect(await after).toEqual(revoked);
+  expect(await cache.find(live.hash, async () => live)).toEqual(revoked);
+});
+
 it('expires an entry after its TTL', async () => {
   let now = 0;
   const cache = new TokenCache(1_000, () => now);
