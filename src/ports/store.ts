@@ -195,8 +195,11 @@ export interface NodeRepo {
    * given, that underlay; otherwise changes nothing and answers undefined.
    */
   beat(id: string, fields: NodeBeat): Promise<FleetNode | undefined>;
-  /** What every node holds, per tenant and pool; kept by the store (migration 0019). */
-  allocations(): Promise<NodeAllocation[]>;
+  /**
+   * What every node holds, per tenant and pool; kept by the store (migration 0019). With
+   * `tenantIds`, only those tenants' rows.
+   */
+  allocations(filter?: { tenantIds?: readonly string[] }): Promise<NodeAllocation[]>;
 }
 
 /** What a heartbeat that changes nothing else writes to its node (NodeRepo.beat). */

@@ -91,15 +91,12 @@ export class KyselyNodeRepo implements NodeRepo {
     return row && fromRow(row);
   }
 
-  async allocations(): Promise<NodeAllocation[]> {
-    const rows = await this.db
-      .selectFrom('node_allocations')
-      .selectAll()
-      .where('instances', '>', 0)
-      .orderBy('node_id')
-      .orderBy('tenant_id')
-      .orderBy('pool_id')
-      .execute();
+  async allocations(filter: { tenantIds?: readonly string[] } = {}): Promise<NodeAllocation[]> {
+    const { tenantIds } = filter;
+    if (tenantIds !== undefined && tenantIds.length === 0) return [];
+    let query = this.db.selectFrom('node_allocations').selectAll().where('instances', '>', 0);
+    if (tenantIds !== undefined) query = query.where('tenant_id', 'in', [...tenantIds]);
+    const rows = await query.orderBy('node_id').orderBy('tenant_id').orderBy('pool_id').execute();
     return rows.map((r) => ({
       nodeId: r.node_id,
       tenantId: r.tenant_id,
