@@ -149,6 +149,14 @@ export class KyselyStore implements Store {
    * the transaction that is waiting for it.
    */
   transaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T> {
+    return this.inTransaction(fn);
+  }
+
+  batch<T>(fn: (repos: Repos) => Promise<T>): Promise<T> {
+    return this.dialect === 'sqlite' ? this.inTransaction(fn) : fn(this);
+  }
+
+  private inTransaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T> {
     return retryingTransientAborts(async () => {
       let revoked = false;
       const hooks: RepoHooks = {

@@ -542,6 +542,13 @@ export interface Store extends Repos {
    */
   transaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T>;
   /**
+   * Runs `fn`, whose writes need not be atomic together, as cheaply as the store allows: in
+   * one transaction on SQLite (one commit, one WAL sync, instead of one per write), statement
+   * by statement on Postgres (no connection held between them while this process does other
+   * work). `fn` must be correct either way, and may run more than once.
+   */
+  batch<T>(fn: (repos: Repos) => Promise<T>): Promise<T>;
+  /**
    * `tokens.findByHash` for authenticating a request, cached briefly: a revocation through
    * this Store object is seen by the next call, one through another process (a replica)
    * within the cache's TTL (1 s by default).

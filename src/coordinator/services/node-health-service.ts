@@ -109,9 +109,10 @@ export class NodeHealthService {
   }
 
   /**
-   * The common heartbeat (a known node, not lost, with the capacity and underlay it had)
-   * without a transaction: one conditional update of the node's row, its report, and its
-   * instances' activity only when a sample may move one forward. Each write stands alone:
+   * The common heartbeat (a known node, not lost, with the capacity and underlay it had):
+   * one conditional update of the node's row and its report (Store.batch: without a
+   * transaction on Postgres, in one commit on SQLite), and its instances' activity only
+   * when a sample may move one forward. Each write stands alone:
    * a loss declared before the update makes it miss (the full path then recovers the node),
    * one declared after finds the node's version moved and declares nothing. Undefined when
    * the heartbeat needs the full path.
@@ -121,19 +122,23 @@ export class NodeHealthService {
     request: HeartbeatRequest,
   ): Promise<HeartbeatResult | undefined> {
     const at = this.deps.clock.now().toISOString();
-    const node = await this.deps.store.nodes.beat(nodeId, {
-      lastHeartbeat: at,
-      capacity: request.capacity,
-      usage: request.usage,
-      ...(request.underlayIp !== undefined ? { underlayIp: request.underlayIp } : {}),
+    const node = await this.deps.store.batch(async (repos) => {
+      const beaten = await repos.nodes.beat(nodeId, {
+        lastHeartbeat: at,
+        capacity: request.capacity,
+        usage: request.usage,
+        ...(request.underlayIp !== undefined ? { underlayIp: request.underlayIp } : {}),
+      });
+      if (!beaten) return undefined;
+      await repos.nodeReports.put({
+        nodeId,
+        reportedAt: at,
+        disk: request.disk ?? null,
+        instances: request.instances,
+      });
+      return beaten;
     });
     if (!node) return undefined;
-    await this.deps.store.nodeReports.put({
-      nodeId,
-      reportedAt: at,
-      disk: request.disk ?? null,
-      instances: request.instances,
-    });
     const moving = this.seen.moving(nodeId, request.instances, Date.parse(at));
     const activityUpdated =
       moving.length === 0
