@@ -5,6 +5,7 @@ import type {
   GenerationRepo,
   InstanceRepo,
   JoinTokenRepo,
+  NodeCertificateRecord,
   NodeCertificateRepo,
   NodeReportRepo,
   NodeRepo,
@@ -47,13 +48,15 @@ import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
 import type { Database } from './schema.ts';
 import type { SqlDialect } from './sql-dialect.ts';
-import { TokenCache } from './token-cache.ts';
+import { CredentialCache } from './credential-cache.ts';
 import { retryingTransientAborts } from './transaction-retry.ts';
 
 /** What a store's repos tell it of their writes. */
 export interface RepoHooks {
-  /** A token is being revoked (db/token-cache.ts). */
+  /** A token is being revoked (db/credential-cache.ts). */
   tokenRevoked?: () => void;
+  /** A node's certificates are being revoked (db/credential-cache.ts). */
+  certificatesRevoked?: () => void;
 }
 
 /** Every repository bound to one connection or transaction. */
@@ -68,7 +71,7 @@ export function reposFor(db: Kysely<Database>, hooks: RepoHooks = {}): Repos {
     tokens: new KyselyTokenRepo(db, hooks.tokenRevoked),
     generations: new KyselyGenerationRepo(db),
     joinTokens: new KyselyJoinTokenRepo(db),
-    nodeCertificates: new KyselyNodeCertificateRepo(db),
+    nodeCertificates: new KyselyNodeCertificateRepo(db, hooks.certificatesRevoked),
     nodeReports: new KyselyNodeReportRepo(db),
     secrets: new KyselySecretRepo(db),
     poolConfigs: new KyselyPoolConfigRepo(db),
@@ -109,15 +112,20 @@ export class KyselyStore implements Store {
   readonly instanceMoves: InstanceMoveRepo;
   readonly sessionTickets: SessionTicketRepo;
   private closed = false;
-  private readonly tokenCache: TokenCache;
+  private readonly tokenCache: CredentialCache<TokenRecord>;
+  private readonly certificateCache: CredentialCache<NodeCertificateRecord>;
 
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: SqlDialect,
     options: { tokenCacheMs?: number } = {},
   ) {
-    this.tokenCache = new TokenCache(options.tokenCacheMs);
-    const repos = reposFor(db, { tokenRevoked: () => this.tokenCache.revoked() });
+    this.tokenCache = new CredentialCache(options.tokenCacheMs);
+    this.certificateCache = new CredentialCache(options.tokenCacheMs);
+    const repos = reposFor(db, {
+      tokenRevoked: () => this.tokenCache.revoked(),
+      certificatesRevoked: () => this.certificateCache.revoked(),
+    });
     this.locks = repos.locks;
     this.tenants = repos.tenants;
     this.pools = repos.pools;
@@ -158,11 +166,16 @@ export class KyselyStore implements Store {
 
   private inTransaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T> {
     return retryingTransientAborts(async () => {
-      let revoked = false;
+      let tokens = false;
+      let certificates = false;
       const hooks: RepoHooks = {
         tokenRevoked: () => {
-          revoked = true;
+          tokens = true;
           this.tokenCache.revoked();
+        },
+        certificatesRevoked: () => {
+          certificates = true;
+          this.certificateCache.revoked();
         },
       };
       try {
@@ -170,14 +183,20 @@ export class KyselyStore implements Store {
       } finally {
         // Again once committed (or rolled back): a lookup that read the row before the commit
         // is not kept.
-        if (revoked) this.tokenCache.revoked();
+        if (tokens) this.tokenCache.revoked();
+        if (certificates) this.certificateCache.revoked();
       }
     });
   }
 
-  /** The token of a hash, for authentication: cached briefly (db/token-cache.ts). */
+  /** The token of a hash, for authentication: cached briefly (db/credential-cache.ts). */
   authToken(hash: string): Promise<TokenRecord | undefined> {
     return this.tokenCache.find(hash, (h) => this.tokens.findByHash(h));
+  }
+
+  /** A node certificate by serial, for authentication: cached briefly, as authToken. */
+  authCertificate(serial: string): Promise<NodeCertificateRecord | undefined> {
+    return this.certificateCache.find(serial, (s) => this.nodeCertificates.get(s));
   }
 
   /** Idempotent. */

@@ -16,7 +16,10 @@ import type { StoreTarget } from './store-url.ts';
 
 export interface OpenStoreOptions {
   logger?: Logger;
-  /** How long a token looked up for authentication is trusted (db/token-cache.ts; 0: never). */
+  /**
+   * How long a token or node certificate looked up for authentication is trusted
+   * (db/credential-cache.ts; 0: not at all).
+   */
   tokenCacheMs?: number;
 }
 

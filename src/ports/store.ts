@@ -554,5 +554,7 @@ export interface Store extends Repos {
    * within the cache's TTL (1 s by default).
    */
   authToken(hash: string): Promise<TokenRecord | undefined>;
+  /** `nodeCertificates.get` for authenticating a node's request, cached as authToken. */
+  authCertificate(serial: string): Promise<NodeCertificateRecord | undefined>;
   close(): Promise<void>;
 }

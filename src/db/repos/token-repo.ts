@@ -9,7 +9,7 @@ type TokenRow = Selectable<ApiTokensTable>;
 export class KyselyTokenRepo implements TokenRepo {
   constructor(
     private readonly db: Kysely<Database>,
-    /** Told before each revocation (db/token-cache.ts). */
+    /** Told before each revocation (db/credential-cache.ts). */
     private readonly onRevoke?: () => void,
   ) {}
 

@@ -1,9 +1,9 @@
 import { expect, it, vi } from 'vitest';
 import { openStore } from '../../src/db/open-store.ts';
-import { TokenCache } from '../../src/db/token-cache.ts';
+import { CredentialCache } from '../../src/db/credential-cache.ts';
 import type { TokenRecord } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { T1, token } from './fixtures.ts';
+import { T1, node, token } from './fixtures.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -44,6 +44,25 @@ await describeEachDatabase('authentication token lookups (cached)', ({ store, ur
     }
   });
 
+  it('caches node certificates by serial and sees a node revoked at once', async () => {
+    await store().nodes.upsert(node('node-a'));
+    const cert = {
+      serial: 'ab01',
+      nodeId: 'node-a',
+      fingerprint: 'f'.repeat(64),
+      notAfter: '2030-01-01T00:00:00.000Z',
+      issuedAt: T1,
+      revokedAt: null,
+    };
+    await store().nodeCertificates.insert(cert);
+    const reads = vi.spyOn(store().nodeCertificates, 'get');
+    expect(await store().authCertificate('ab01')).toEqual(cert);
+    expect(await store().authCertificate('ab01')).toEqual(cert);
+    expect(reads).toHaveBeenCalledTimes(1);
+    await store().transaction((repos) => repos.nodeCertificates.revokeNode('node-a', T1));
+    expect((await store().authCertificate('ab01'))?.revokedAt).toBe(T1);
+  });
+
   it('with a TTL of 0 reads every time', async () => {
     await store().tokens.insert(token('tok-1'));
     const uncached = await openStore(url(), { tokenCacheMs: 0 });
@@ -59,7 +78,7 @@ await describeEachDatabase('authentication token lookups (cached)', ({ store, ur
 });
 
 it('does not keep a lookup that a revocation overtook', async () => {
-  const cache = new TokenCache(60_000);
+  const cache = new CredentialCache<TokenRecord>(60_000);
   const live = token('tok-1');
   let release: (t: TokenRecord) => void = () => undefined;
   const slow = cache.find(live.hash, () => new Promise<TokenRecord>((r) => (release = r)));
@@ -72,7 +91,7 @@ it('does not keep a lookup that a revocation overtook', async () => {
 });
 
 it('shares one read among concurrent misses, but not across a revocation', async () => {
-  const cache = new TokenCache(60_000);
+  const cache = new CredentialCache<TokenRecord>(60_000);
   const live = token('tok-1');
   let release: (t: TokenRecord) => void = () => undefined;
   const load = vi.fn(() => new Promise<TokenRecord>((r) => (release = r)));
@@ -91,7 +110,7 @@ it('shares one read among concurrent misses, but not across a revocation', async
 
 it('expires an entry after its TTL', async () => {
   let now = 0;
-  const cache = new TokenCache(1_000, () => now);
+  const cache = new CredentialCache<TokenRecord>(1_000, () => now);
   const load = vi.fn(async () => token('tok-1'));
   await cache.find('h', load);
   now = 999;
