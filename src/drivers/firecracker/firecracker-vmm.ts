@@ -12,6 +12,7 @@ import type {
 import { silentLogger } from '../../ports/logger.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 import type { Logger } from '../../ports/logger.ts';
+import { PhaseTimer } from '../clock/phase-timer.ts';
 import { commandLine, isAlive, terminate, waitForExit } from '../process/process-control.ts';
 import { FirecrackerApiClient, socketAccepts, unresponsiveVmm } from './api-client.ts';
 import { bootRequests, sendAll, stageIntoJail, vmmFiles } from './boot-config.ts';
@@ -121,10 +122,12 @@ export class FirecrackerVmm implements Vmm {
   }
 
   async restore(spec: VmSpec, snapshot: SnapshotRef): Promise<VmHandle> {
+    const timer = new PhaseTimer();
     const meta = await readSnapshotMeta(snapshot.dir);
     const layout = await this.freshLayout(spec);
     const files = vmmFiles(layout, spec);
     const owner = this.ownerOf(spec);
+    timer.mark('layout');
     if (owner) await stageIntoJail(spec, files, owner, { boot: false, runner: this.hostRunner });
     const inputs = await prepareSnapshotInputs(
       layout,
@@ -133,15 +136,21 @@ export class FirecrackerVmm implements Vmm {
       owner,
       this.hostRunner,
     );
-    const vmm = await this.launch(spec, layout, owner);
+    timer.mark('inputs');
+    const vmm = await this.launch(spec, layout, owner, timer);
     const plan = await this.orKill(vmm, layout, async () => {
       const shapes = apiShapesFor(vmm.version);
       const loaded = planLoad(layout, spec, meta, inputs, shapes, this.diffSnapshots);
       await vmm.client.call(loaded.request.method, loaded.request.path, loaded.request.body);
+      timer.mark('load');
       await recordLastSnapshot(spec.workDir, snapshot.dir);
+      timer.mark('record');
       return loaded;
     });
-    this.log.info({ key: spec.key, pid: vmm.pid, snapshot: snapshot.dir }, 'firecracker restored');
+    this.log.info(
+      { key: spec.key, pid: vmm.pid, snapshot: snapshot.dir, phasesMs: timer.ms },
+      'firecracker restored',
+    );
     return this.handle(spec, layout, vmm, plan.guestSocket, owner);
   }
 
@@ -241,8 +250,10 @@ export class FirecrackerVmm implements Vmm {
     spec: VmSpec,
     layout: VmLayout,
     owner: JailOwner | undefined,
+    timer?: PhaseTimer,
   ): Promise<LaunchedVmm> {
     const input = {
+      ...(timer ? { timer } : {}),
       key: spec.key,
       layout,
       cgroupDirs: spec.cgroupDirs ?? [],

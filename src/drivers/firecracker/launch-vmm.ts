@@ -1,6 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { SpawnedProcess } from '../../ports/process-runner.ts';
+import type { PhaseTimer } from '../clock/phase-timer.ts';
 import { joinCgroups } from '../process/join-cgroups.ts';
 import { processStartTime, readPidFile, terminate } from '../process/process-control.ts';
 import { FirecrackerApiClient, waitForSocket } from './api-client.ts';
@@ -29,6 +30,8 @@ export interface LaunchInput {
   cgroupDirs: readonly string[];
   /** The jail's uid/gid (the instance's own); jailer mode only. */
   owner?: JailOwner;
+  /** Marks `files`, `spawn`, `socket`, `pid`, `version` and `logger` (a restore logs them). */
+  timer?: PhaseTimer;
 }
 
 /**
@@ -43,6 +46,7 @@ export async function launchVmm(
 ): Promise<LaunchedVmm> {
   const { layout } = input;
   await prepareFiles(layout, input.owner);
+  input.timer?.mark('files');
   const [command, args] = commandFor(config, input);
   const child = config.runner.spawn(command, args, {
     detached: true,
@@ -51,6 +55,7 @@ export async function launchVmm(
   });
   // In its cgroups before the jailer (and Firecracker after it) runs: all its memory counts.
   await joinCgroups(child, input.cgroupDirs);
+  input.timer?.mark('spawn');
   try {
     return await connect(config, timeouts, input, child);
   } catch (error) {
@@ -76,10 +81,13 @@ async function connect(
         ? undefined
         : `the process exited with ${exitCode ?? 'a signal'}; see ${layout.stdoutLog}`,
   });
+  input.timer?.mark('socket');
   const pid = await vmmPid(config, layout, child);
   const startTime = await processStartTime(pid);
+  input.timer?.mark('pid');
   const client = new FirecrackerApiClient(layout.apiSocket.host, timeouts.apiRequestMs);
   const version = await detectVersion(client);
+  input.timer?.mark('version');
   const level = config.logLevel ?? 'Info';
   for (const request of [
     loggerRequest(layout.log.vmm, level),
@@ -87,6 +95,7 @@ async function connect(
   ]) {
     await client.call(request.method, request.path, request.body);
   }
+  input.timer?.mark('logger');
   return { pid, startTime, process: child, client, version };
 }
 

@@ -11,6 +11,7 @@ import {
   readPidFile,
   sendSignal,
 } from '../process/process-control.ts';
+import type { PhaseTimer } from '../clock/phase-timer.ts';
 import { joinCgroups } from '../process/join-cgroups.ts';
 import { AbortWait, waitUntil } from '../process/wait-until.ts';
 import { qemuArgs, qemuPaths } from './qemu-args.ts';
@@ -42,6 +43,8 @@ export interface QemuLaunchContext {
   /** Resolves once QMP answers; throws while it does not. */
   qmpAnswers: (vm: VmHandle) => Promise<boolean>;
   confinement: QemuConfinement;
+  /** Marks `prepare`, `spawn` and `qmp` (bench/wake-overhead.ts reads them from the log). */
+  timer?: PhaseTimer;
 }
 
 export interface LaunchedQemu {
@@ -76,6 +79,7 @@ export async function launchQemu(
     paths.processLog,
     `--- ${new Date().toISOString()} ${command} ${argv.join(' ')}\n`,
   );
+  context.timer?.mark('prepare');
   const child = await spawnWithFds(context.runner, command, argv, fds, paths.processLog);
   // In its cgroups before QEMU itself runs: all its memory, a woken guest's RAM included, is
   // charged to its own limit.
@@ -91,10 +95,12 @@ export async function launchQemu(
     workDir: spec.workDir,
     ...(confine.runAs ? { runAs: confine.runAs } : {}),
   };
+  context.timer?.mark('spawn');
   await waitForQmp(context, vm, child, paths.processLog).catch((error: unknown) => {
     sendSignal(child.pid, 'SIGKILL');
     throw error;
   });
+  context.timer?.mark('qmp');
   return { vm, ...(fds.incomingFd === undefined ? {} : { incomingFd: fds.incomingFd }) };
 }
 
