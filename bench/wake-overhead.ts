@@ -151,7 +151,11 @@ const spec = (ip: string, mac: string) => ({
 });
 
 /** Runs the two sides of one pair in the given order. */
-async function paired(rawFirst: boolean, raw: () => Promise<number>, viaAgent: () => Promise<number>): Promise<Pair> {
+async function paired(
+  rawFirst: boolean,
+  raw: () => Promise<number>,
+  viaAgent: () => Promise<number>,
+): Promise<Pair> {
   if (rawFirst) {
     const r = await raw();
     return { raw: r, agent: await viaAgent() };
@@ -199,7 +203,11 @@ async function main(): Promise<void> {
       await side.sleep();
       await agent.runtime.act(ref, 'sleep');
       results.wake.push(
-        await paired(rawFirst, () => side.wake(), () => agentWake(agent, ref, agentRecord.key)),
+        await paired(
+          rawFirst,
+          () => side.wake(),
+          () => agentWake(agent, ref, agentRecord.key),
+        ),
       );
       console.log(
         `pair ${i + 1}: wake raw ${results.wake[i]?.raw.toFixed(1)} agent ${results.wake[i]?.agent.toFixed(1)} ms`,
