@@ -10,7 +10,7 @@
  *
  * "raw" wake: restore + resume + guest ready + guest told it woke (the drives did not change).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAgentConfig } from '../src/agent/agent-config.ts';
@@ -49,6 +49,8 @@ interface Pair {
 const results = { wake: [] as Pair[], resume: [] as Pair[] };
 /** Per phase, the samples: the agent's wake, its restore, the raw wake (with its restore). */
 const phases = { agent: new Map<string, number[]>(), raw: new Map<string, number[]>() };
+/** Per agent wake, the sum of the phases only the agent has (records, drives, cgroup, ...). */
+const agentOnly: number[] = [];
 
 function addPhases(into: Map<string, number[]>, from: Phases, prefix = ''): void {
   for (const [phase, ms] of Object.entries(from)) {
@@ -135,7 +137,12 @@ async function agentWake(agent: AgentHandle, ref: Ref, key: string): Promise<num
   addPhases(phases.agent, wake);
   addPhases(phases.agent, logged.restore.get(key) ?? {}, 'restore.');
   const inside = Object.values(wake).reduce((sum, v) => sum + v, 0);
-  addPhases(phases.agent, { 'act (plan, lock, record load, trap)': total - inside });
+  const act = total - inside;
+  addPhases(phases.agent, { 'act (plan, lock, record load, trap)': act });
+  // What the agent does that the raw side does not: everything but the driver and guest calls.
+  const shared = ['restore', 'resume', 'guestReady', 'guestWake'];
+  const own = Object.entries(wake).filter(([phase]) => !shared.includes(phase));
+  agentOnly.push(own.reduce((sum, [, v]) => sum + v, act));
   return total;
 }
 
@@ -168,7 +175,14 @@ async function main(): Promise<void> {
   const runner = new NodeProcessRunner();
   const { vmm, verdict } = await createQemuVmm({ runner, logger });
   const dataDir = await mkdtemp(join(tmpdir(), 'mvm-bench-wake-'));
-  const config = loadAgentConfig({ flags: { dataDir }, env: process.env });
+  const secretsDir = await benchSecretsDir();
+  const config = loadAgentConfig({
+    flags: { dataDir, ...(secretsDir ? { secretsDir } : {}) },
+    env: process.env,
+  });
+  console.log(
+    `secrets drives in ${config.secretsDir} (${(await isTmpfs(config.secretsDir)) ? 'tmpfs' : 'not tmpfs: every wake pays mkfs.ext4 fsyncs on disk'})`,
+  );
   const agent = await startAgent(config, { mode: 'runtime', vmm, logger, network: null });
   console.log(
     `driver qemu, accel ${verdict.accel} (${verdict.reason}); ${pairs} interleaved pairs`,
@@ -218,8 +232,32 @@ async function main(): Promise<void> {
     for (const r of [rawRef, ref]) await agent.runtime.act(r, 'destroy').catch(() => undefined);
     await agent.close();
     await rm(dataDir, { recursive: true, force: true });
+    if (secretsDir) await rm(secretsDir, { recursive: true, force: true });
   }
   report();
+}
+
+/**
+ * Where the agent builds secrets drives: as on a host, a tmpfs (docs/secrets.md: /run is one
+ * there, not in every container), /dev/shm when MVM_SECRETS_DIR does not say otherwise.
+ */
+async function benchSecretsDir(): Promise<string | undefined> {
+  if (process.env['MVM_SECRETS_DIR'] !== undefined || !(await isTmpfs('/dev/shm')))
+    return undefined;
+  return mkdtemp('/dev/shm/mvm-bench-secrets-');
+}
+
+/** The filesystem type of the longest mount point above `path`, from /proc/mounts. */
+async function isTmpfs(path: string): Promise<boolean> {
+  const mounts = (await readFile('/proc/mounts', 'utf8')).split('\n').map((l) => l.split(' '));
+  const above = mounts
+    .filter(
+      ([, point]) =>
+        point !== undefined &&
+        (path === point || path.startsWith(`${point === '/' ? '' : point}/`)),
+    )
+    .sort((a, b) => (b[1]?.length ?? 0) - (a[1]?.length ?? 0));
+  return above[0]?.[2] === 'tmpfs';
 }
 
 const f = (n: number): string => n.toFixed(1);
@@ -238,6 +276,9 @@ function report(): void {
       `${op.padEnd(14)}${f(median(list.map((p) => p.raw))).padStart(9)}${f(median(list.map((p) => p.agent))).padStart(10)}${f(d).padStart(9)}  ${`${f(percentile(diffs, 25))}..${f(percentile(diffs, 75))}`.padStart(13)}  ${`${f(Math.min(...diffs))}..${f(Math.max(...diffs))}`.padStart(13)}  <= ${goals[op]} ms: ${verdict}`,
     );
   }
+  console.log(
+    `agent-only work per wake (its phases the raw side has not): median ${f(median(agentOnly))} ms, p25..p75 ${f(percentile(agentOnly, 25))}..${f(percentile(agentOnly, 75))}`,
+  );
   console.log('\nwake phases, median ms (restore.* are inside restore)');
   const names = [...new Set([...phases.agent.keys(), ...phases.raw.keys()])];
   console.log(`${'phase'.padEnd(38)}${'raw'.padStart(8)}${'agent'.padStart(8)}`);

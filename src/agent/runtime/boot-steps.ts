@@ -1,4 +1,3 @@
-import { rm } from 'node:fs/promises';
 import { HostError, errorMessage } from '../../core/errors.ts';
 import type { VmHandle } from '../../ports/vmm.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
@@ -6,7 +5,8 @@ import type { RuntimeDeps } from './deps.ts';
 import { save, settle } from './step-context.ts';
 import { afterWake, noteSecretsDigest } from './hook-steps.ts';
 import { dropSecretsDrive } from './stop-steps.ts';
-import { materialize } from './vm-spec.ts';
+import { allSettledOrThrow, materialize } from './vm-spec.ts';
+import { discardSnapshot } from './discard-snapshot.ts';
 import { instanceDir } from './layout.ts';
 import type { DriveDigests } from '../../contract/guest-protocol.ts';
 import { cloneBoot, makeBase } from '../clones/clone-steps.ts';
@@ -109,13 +109,11 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
   let record = await save(deps, sleeping, { intent: 'wake' });
   timer.mark('record');
   let digests: DriveDigests = {};
-  const handle = await syncNetwork(deps)
-    .then(() => {
-      timer.mark('network');
-      return materialize(deps, record);
-    })
-    .then(async (built) => {
-      timer.mark('drives');
+  // The tap must be on its bridge before the VMM opens it; the drives and cgroup need not
+  // wait for that.
+  const handle = await allSettledOrThrow(syncNetwork(deps), materialize(deps, record))
+    .then(async ([, built]) => {
+      timer.mark('drives and network');
       digests = built.digests;
       const restored = await deps.vmm.restore(built.spec, snapshot);
       timer.mark('restore');
@@ -157,8 +155,8 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
   }
   const woken = await settle(deps, record, 'running', { snapshot: null });
   timer.mark('record');
-  await rm(snapshot.dir, { recursive: true, force: true });
-  timer.mark('snapshotRemoved');
+  await discardSnapshot(snapshot.dir, deps.logger);
+  timer.mark('snapshotDiscarded');
   await afterWake(deps, woken, handle, digests.secrets);
   timer.mark('hooks');
   deps.logger.info(

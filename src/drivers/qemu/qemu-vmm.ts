@@ -182,12 +182,18 @@ export class QemuVmm implements Vmm {
     };
     const { vm, incomingFd = -1 } = await this.launch(spec, how, timer);
     try {
-      await this.withQmp(vm, (qmp) =>
-        loadSnapshot(qmp, snapshot.dir, incomingFd, this.migrationWait()),
-      );
-      timer.mark('incoming');
-      await this.expectStatus(vm, 'paused');
-      timer.mark('status');
+      // One QMP session for the load and the check (each new one costs a connect, greeting
+      // and capabilities round trip).
+      await this.withQmp(vm, async (qmp) => {
+        await loadSnapshot(qmp, snapshot.dir, incomingFd, this.migrationWait());
+        timer.mark('incoming');
+        const status = await qmp.execute<{ status?: string }>('query-status');
+        // Any status but running is paused to callers (state()).
+        if (status.status === 'running') {
+          throw new HostError(`vm '${vm.key}' is running, expected paused`);
+        }
+        timer.mark('status');
+      });
     } catch (error) {
       await this.stop(vm);
       throw error;
