@@ -177,8 +177,8 @@ async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'mvm-bench-wake-'));
   const secretsDir = await benchSecretsDir();
   const config = loadAgentConfig({
-    flags: { dataDir, ...(secretsDir ? { secretsDir } : {}) },
-    env: process.env,
+    flags: { dataDir },
+    env: secretsDir ? { ...process.env, MVM_SECRETS_DIR: secretsDir } : process.env,
   });
   console.log(
     `secrets drives in ${config.secretsDir} (${(await isTmpfs(config.secretsDir)) ? 'tmpfs' : 'not tmpfs: every wake pays mkfs.ext4 fsyncs on disk'})`,
