@@ -74,9 +74,10 @@ export async function writeCgroupFile(dir: string, file: string, value: string):
 /**
  * Moves `pid` into the cgroup at `dir`, unless cgroup.procs already lists it. A VMM joins its
  * cgroups before it runs (join-cgroups.ts), so placing it again is usually a no-op, but every
- * write to cgroup.procs takes the kernel's cgroup threadgroup lock, whose write side waits for
- * an RCU grace period (~4 ms per hierarchy here, ~15 ms per wake on a v1 host), even when the
- * process moves nowhere.
+ * write to cgroup.procs takes the kernel's cgroup threadgroup lock for writing, even when the
+ * process moves nowhere: it waits for threads being created or ending (a restoring QEMU starts
+ * many) and, on many kernels, for an RCU grace period. 0.3 ms for four hierarchies on an idle
+ * host; 12-17 ms per wake on the loaded development host (docs/wake-overhead.md).
  */
 export async function placeOnce(dir: string, pid: number): Promise<void> {
   if ((await readPids(dir)).includes(pid)) return;
