@@ -77,7 +77,7 @@ export async function writeCgroupFile(dir: string, file: string, value: string):
  * write to cgroup.procs takes the kernel's cgroup threadgroup lock for writing, even when the
  * process moves nowhere: it waits for threads being created or ending (a restoring QEMU starts
  * many) and, on many kernels, for an RCU grace period. 0.3 ms for four hierarchies on an idle
- * host; 12-17 ms per wake on the loaded development host (docs/wake-overhead.md).
+ * host; 11-17 ms per wake on the loaded development host (docs/wake-overhead.md).
  */
 export async function placeOnce(dir: string, pid: number): Promise<void> {
   if ((await readPids(dir)).includes(pid)) return;
