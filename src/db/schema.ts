@@ -175,6 +175,8 @@ export interface InstancesTable {
   /** The revision a rollout pinned it to, and when (migration 0014). */
   pinned_revision: string | null;
   pinned_at: string | null;
+  /** Migration 0028: the id of the last request that changed its entry in a node document. */
+  last_request_id?: string | null;
   created_at: string;
   updated_at: string;
   version: number;

@@ -143,6 +143,11 @@ export interface InstanceRepo {
   list(filter?: InstanceFilter): Promise<Instance[]>;
   /** Live instances (desired anything but destroyed) placed on no node: placement's work. */
   listUnplaced(): Promise<Instance[]>;
+  /**
+   * By `tenant/pool/instance`, the id of the last request that changed each instance placed
+   * on the node, where one is known (instances no request changed are left out).
+   */
+  lastRequestIds(nodeId: string): Promise<Map<string, string>>;
   /** Whether any instance is held asleep by memory pressure (an indexed probe, no scan). */
   anyPressureHeld(): Promise<boolean>;
   usedIps(tenantId: string): Promise<string[]>;

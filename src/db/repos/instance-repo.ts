@@ -13,6 +13,7 @@ import type {
 import { statusConflict, versionConflict } from '../cas-errors.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import type { ConstraintRules } from '../constraint-error.ts';
+import { currentRequestId } from '../../drivers/request-context.ts';
 import { oneOf } from '../row-values.ts';
 import type { Database, InstancesTable } from '../schema.ts';
 
@@ -54,6 +55,20 @@ export class KyselyInstanceRepo implements InstanceRepo {
     if (filter.limit !== undefined) query = query.limit(filter.limit);
     const rows = await query.orderBy('tenant_id').orderBy('pool_id').orderBy('id').execute();
     return rows.map(fromRow);
+  }
+
+  async lastRequestIds(nodeId: string): Promise<Map<string, string>> {
+    const rows = await this.db
+      .selectFrom('instances')
+      .select(['tenant_id', 'pool_id', 'id', 'last_request_id'])
+      .where('node_id', '=', nodeId)
+      .where('last_request_id', 'is not', null)
+      .execute();
+    return new Map(
+      rows.flatMap((r) =>
+        r.last_request_id ? [[`${r.tenant_id}/${r.pool_id}/${r.id}`, r.last_request_id]] : [],
+      ),
+    );
   }
 
   async listUnplaced(): Promise<Instance[]> {
@@ -150,7 +165,7 @@ export class KyselyInstanceRepo implements InstanceRepo {
     expectedVersion: number,
     at: string,
   ): Promise<Instance> {
-    const row = await whereKey(this.updateQuery(patchColumns(patch), at), key)
+    const row = await whereKey(this.updateQuery(withRequestId(patch), at), key)
       .where('version', '=', expectedVersion)
       .returningAll()
       .executeTakeFirst();
@@ -217,6 +232,21 @@ function insertRules(i: Instance): ConstraintRules {
   };
 }
 
+/**
+ * The patch's columns, and the id of the request being served when the patch changes what a
+ * node's document says of the instance (without one, the id already stored stays).
+ */
+function withRequestId(patch: InstancePatch): Updateable<InstancesTable> {
+  const columns = patchColumns(patch);
+  const requestId = currentRequestId();
+  const documented =
+    patch.desiredStatus !== undefined ||
+    patch.nodeId !== undefined ||
+    patch.sleepForced !== undefined ||
+    patch.pinnedRevision !== undefined;
+  return requestId !== undefined && documented ? { ...columns, last_request_id: requestId } : columns;
+}
+
 function patchColumns(patch: InstancePatch): Updateable<InstancesTable> {
   const columns: Updateable<InstancesTable> = {};
   if (patch.nodeId !== undefined) columns.node_id = patch.nodeId;
@@ -253,6 +283,7 @@ function toRow(i: Instance): InstanceRow {
     idle_slot: i.idleSlot,
     pinned_revision: i.pinnedRevision ?? null,
     pinned_at: i.pinnedAt ?? null,
+    last_request_id: currentRequestId() ?? null,
     created_at: i.createdAt,
     updated_at: i.updatedAt,
     version: i.version,
