@@ -70,9 +70,7 @@ export async function startAgent(
   options: StartAgentOptions = {},
 ): Promise<AgentHandle> {
   // Lines written for an instance's work carry the id of the request behind it.
-  const logger = requestLogger(
-    options.logger ?? pino({ name: 'mvm-agent' }, pino.destination(2)),
-  );
+  const logger = requestLogger(options.logger ?? pino({ name: 'mvm-agent' }, pino.destination(2)));
   const runner = new NodeProcessRunner({ logger });
   const serving = options.mode !== 'runtime';
   const coordinator = serving

@@ -48,7 +48,15 @@ describe('request ids into the static guest agent', () => {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    await until('the agent socket', () => stat(socket).then(() => true, () => undefined), 5_000);
+    await until(
+      'the agent socket',
+      () =>
+        stat(socket).then(
+          () => true,
+          () => undefined,
+        ),
+      5_000,
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -103,7 +111,9 @@ describe('request ids into the static guest agent', () => {
       sock.write('{"id":1,"op":"hello","proto":2}\n');
       await until('the hello', () => (greeted ? true : undefined));
       const bad = ['bad id', '-lead', 'x'.repeat(129), 'a"b', 'line\nbreak'];
-      bad.forEach((rid, i) => sock.write(encodeJsonFrame(FrameType.req, 10 + i, { op: 'ping', rid })));
+      bad.forEach((rid, i) =>
+        sock.write(encodeJsonFrame(FrameType.req, 10 + i, { op: 'ping', rid })),
+      );
       await until('the answers', () => (frames.length === bad.length ? true : undefined));
       for (const answer of frames) {
         expect(answer).toMatchObject({ ok: true, ready: true });

@@ -75,7 +75,11 @@ export async function runPlan(run: PlanRun, plan: ReconcilePlan): Promise<Reconc
       // The instance's work runs under the id of the request that asked for it: the runtime's
       // lines carry it, and the guest agent client passes it on (request-context.ts).
       run.logger?.info(
-        { instance, ...(requestId !== undefined ? { requestId } : {}), steps: steps.map((s) => s.kind) },
+        {
+          instance,
+          ...(requestId !== undefined ? { requestId } : {}),
+          steps: steps.map((s) => s.kind),
+        },
         'reconciling instance',
       );
       const record = await withRequestId(requestId, () =>

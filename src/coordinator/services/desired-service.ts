@@ -233,7 +233,16 @@ export class DesiredService {
     const peers = tenantPeers(nodeId, await store.nodes.list({ ids }), fleetWide);
     const stamp = { generation: 0, issuedAt: '' };
     const requestIds = await store.instances.lastRequestIds(nodeId);
-    return buildNodeDocument(nodeId, tenants, pools, instances, stamp, peers, workloads, requestIds);
+    return buildNodeDocument(
+      nodeId,
+      tenants,
+      pools,
+      instances,
+      stamp,
+      peers,
+      workloads,
+      requestIds,
+    );
   }
 
   /** Each pool's secrets digest (names and versions only) and config, by `tenant/pool`. */

@@ -244,7 +244,9 @@ function withRequestId(patch: InstancePatch): Updateable<InstancesTable> {
     patch.nodeId !== undefined ||
     patch.sleepForced !== undefined ||
     patch.pinnedRevision !== undefined;
-  return requestId !== undefined && documented ? { ...columns, last_request_id: requestId } : columns;
+  return requestId !== undefined && documented
+    ? { ...columns, last_request_id: requestId }
+    : columns;
 }
 
 function patchColumns(patch: InstancePatch): Updateable<InstancesTable> {
