@@ -148,7 +148,7 @@ describe.runIf(gate.run)('one request id from mvm pool scale into a real guest',
         msg: 'reconciling instance',
         instance: label,
         requestId: id,
-        steps: expect.arrayContaining(['start']),
+        steps: expect.arrayContaining(['boot']),
       }),
     );
     // The runtime's own lines for that work carry it too.
