@@ -206,11 +206,18 @@ export const instanceListQuerySchema = z.strictObject({
   status: instanceStatusSchema.optional(),
   ...pageQueryShape,
 });
+/** A watch cursor is opaque (on Postgres a 64-bit transaction id), bounded to what JSON holds exactly. */
+export const MAX_WATCH_CURSOR = Number.MAX_SAFE_INTEGER;
 export const instanceWatchQuerySchema = z.strictObject({
   tenant: idSchema.optional(),
   pool: idSchema.optional(),
   node: idSchema.optional(),
   status: instanceStatusSchema.optional(),
+  /**
+   * Resume after the batch whose event id this is: only what changed since, no list. A
+   * Last-Event-ID header wins over it.
+   */
+  since: z.coerce.number().int().min(0).max(MAX_WATCH_CURSOR).optional(),
 });
 export const nodeListQuerySchema = z.strictObject({
   status: z.enum(['ready', 'lost', 'cordoned']).optional(),

@@ -1,10 +1,11 @@
-import type { Kysely, Selectable, Updateable } from 'kysely';
+import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.ts';
 import { desiredStatuses, instanceStatuses } from '../../core/model.ts';
 import { idleSlots } from '../../core/idle-policy.ts';
 import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
 import type {
   InstanceFilter,
+  InstanceChanges,
   InstanceKey,
   InstancePatch,
   InstanceRepo,
@@ -16,6 +17,7 @@ import type { ConstraintRules } from '../constraint-error.ts';
 import { currentRequestId } from '../../drivers/request-context.ts';
 import { oneOf } from '../row-values.ts';
 import type { Database, InstancesTable } from '../schema.ts';
+import { changeCursor, changeStamp } from './instance-changes.ts';
 
 type InstanceRow = Selectable<InstancesTable>;
 type Db = Kysely<Database>;
@@ -25,7 +27,10 @@ export class KyselyInstanceRepo implements InstanceRepo {
 
   async insert(instance: Instance): Promise<void> {
     try {
-      await this.db.insertInto('instances').values(toRow(instance)).execute();
+      await this.db
+        .insertInto('instances')
+        .values({ ...toRow(instance), change_seq: changeStamp(this.db) })
+        .execute();
     } catch (error) {
       throw translateConstraintError(error, insertRules(instance));
     }
@@ -175,13 +180,75 @@ export class KyselyInstanceRepo implements InstanceRepo {
   }
 
   async delete(key: InstanceKey): Promise<void> {
-    await whereKey(this.db.deleteFrom('instances'), key).execute();
+    const row = await whereKey(this.db.deleteFrom('instances'), key)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) return;
+    // Watchers learn of the deletion from its tombstone (instance-changes.ts).
+    await this.db
+      .insertInto('instance_tombstones')
+      .values({
+        tenant_id: row.tenant_id,
+        pool_id: row.pool_id,
+        id: row.id,
+        change_seq: changeStamp(this.db),
+        deleted_at: new Date().toISOString(),
+        item: JSON.stringify(fromRow(row)),
+      })
+      .execute();
+  }
+
+  changeCursor(): Promise<number> {
+    return changeCursor(this.db);
+  }
+
+  async changesSince(
+    since: number,
+    scope: { tenantId?: string; poolId?: string } = {},
+  ): Promise<InstanceChanges> {
+    const next = await changeCursor(this.db);
+    if (next <= since) return { changes: [], next: since };
+    let rows = this.db
+      .selectFrom('instances')
+      .selectAll()
+      .where('change_seq', '>=', since)
+      .where('change_seq', '<', next);
+    let graves = this.db
+      .selectFrom('instance_tombstones')
+      .select(['item', 'change_seq'])
+      .where('change_seq', '>=', since)
+      .where('change_seq', '<', next);
+    if (scope.tenantId !== undefined) {
+      rows = rows.where('tenant_id', '=', scope.tenantId);
+      graves = graves.where('tenant_id', '=', scope.tenantId);
+    }
+    if (scope.poolId !== undefined) {
+      rows = rows.where('pool_id', '=', scope.poolId);
+      graves = graves.where('pool_id', '=', scope.poolId);
+    }
+    const changed = (await rows.orderBy('change_seq').execute()).map((r) => ({
+      seq: Number(r.change_seq ?? 0),
+      instance: fromRow(r),
+      deleted: false,
+    }));
+    const buried = (await graves.orderBy('change_seq').execute()).map((g) => ({
+      seq: Number(g.change_seq),
+      instance: JSON.parse(g.item) as Instance,
+      deleted: true,
+    }));
+    const changes = [...changed, ...buried]
+      .sort((a, b) => a.seq - b.seq)
+      .map(({ instance, deleted }) => ({ instance, deleted }));
+    return { changes, next };
   }
 
   private updateQuery(columns: Updateable<InstancesTable>, at: string) {
-    return this.db
-      .updateTable('instances')
-      .set((eb) => ({ ...columns, updated_at: at, version: eb('version', '+', 1) }));
+    return this.db.updateTable('instances').set((eb) => ({
+      ...columns,
+      updated_at: at,
+      version: eb('version', '+', 1),
+      change_seq: changeStamp(this.db),
+    }));
   }
 
   private async mustGet(key: InstanceKey): Promise<Instance> {
@@ -266,7 +333,7 @@ function patchColumns(patch: InstancePatch): Updateable<InstancesTable> {
   return columns;
 }
 
-function toRow(i: Instance): InstanceRow {
+function toRow(i: Instance): Insertable<InstancesTable> {
   return {
     tenant_id: i.tenantId,
     pool_id: i.poolId,
