@@ -65,7 +65,8 @@ export class InstanceWatchService {
       (filter.status === undefined || i.status === filter.status);
     let started = false;
     const first = async (): Promise<string> => {
-      if (resumed) return `event: resumed\ndata: ${JSON.stringify({ since: cursor })}\nid: ${cursor}\n\n`;
+      if (resumed)
+        return `event: resumed\ndata: ${JSON.stringify({ since: cursor })}\nid: ${cursor}\n\n`;
       const list = await store.instances.list(filter);
       for (const i of list) shown.set(instanceKey(i), i.version);
       const synced = `event: synced\ndata: ${JSON.stringify({ count: list.length })}\nid: ${cursor}\n\n`;
