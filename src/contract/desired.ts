@@ -39,7 +39,7 @@ export const desiredInstanceSchema = z.strictObject({
    */
   revision: z.string().min(1).max(128).optional(),
   /**
-   * The id of the last request that changed this entry (X-Request-Id, docs/logs.md): the
+   * The id of the last request that changed this entry (X-Request-Id, docs/api.md): the
    * agent logs its work on the instance under it and passes it to the guest agent. Absent
    * when no request is known (older rows, seed documents).
    */

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Logger } from '../ports/logger.ts';
 
 /**
- * The request id the current work is done for (docs/logs.md, "Request ids"): set by the
+ * The request id the current work is done for (docs/api.md, "Request ids"): set by the
  * coordinator around each request it serves and by the agent around the work it does for one
  * instance of a desired document. Everything awaited inside sees it: the store records it on
  * the instances a change touches, the guest agent client sends it, and requestLogger writes it

@@ -185,7 +185,7 @@ export interface InstanceRepo {
   changeCursor(): Promise<number>;
   /**
    * The instances written and deleted since the cursor `since`, in the order they were
-   * stamped, and the cursor to read from next (docs/api.md, "Watch").
+   * stamped, and the cursor to read from next (docs/api.md, "Watching instances").
    */
   changesSince(
     since: number,

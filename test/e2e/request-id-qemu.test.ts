@@ -1,5 +1,5 @@
 /**
- * One request id from `mvm pool scale` to a real guest (docs/logs.md, "Request ids"): the CLI
+ * One request id from `mvm pool scale` to a real guest (docs/api.md, "Request ids"): the CLI
  * (in-process) sends it, the coordinator logs the request under it and records it on the
  * instance it creates, the node's document carries it, a real agent (startAgent) logs its
  * reconcile of that instance under it and sends it to the guest agent in a QEMU guest (TCG),

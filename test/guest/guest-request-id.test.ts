@@ -1,5 +1,5 @@
 /**
- * Request ids into the guest (docs/logs.md, "Request ids"): work done under a request id
+ * Request ids into the guest (docs/api.md, "Request ids"): work done under a request id
  * (request-context.ts) sends it as `rid` to a guest agent that says it takes one (capability
  * `rid`); the real static agent logs it on its console (stderr) and echoes it, which the host
  * logs under that id. A bad id is ignored by the guest; a guest without the capability never

@@ -31,7 +31,7 @@ function withId(frames: string[], id: number): string {
  * the cursor as its event id. A client that comes back with that id (`Last-Event-ID` or
  * `?since=`) gets `resumed` and then only what changed since, instead of the list: a row it
  * may not have gets `added`, one that left its filter or was deleted gets `deleted`, which a
- * client ignores for rows it does not have (docs/api.md, "Watch").
+ * client ignores for rows it does not have (docs/api.md, "Watching instances").
  */
 export class InstanceWatchService {
   private readonly pace: SsePace;

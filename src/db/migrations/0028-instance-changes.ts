@@ -3,12 +3,12 @@ import type { Kysely, Migration } from 'kysely';
 /**
  * Instance changes, for the node and for watchers (issue 17, items 2 and 6):
  *
- * - Request ids as far as the node (docs/logs.md, "Request ids"): each instance keeps the id
+ * - Request ids as far as the node (docs/api.md, "Request ids"): each instance keeps the id
  *   of the last request that changed what its node's document says of it (created, desired
  *   status, placement, pinned revision). The document carries it per instance, so the agent
  *   does that instance's work under it and hands it to the guest agent. Null on rows written
  *   before, or by work no request started (the scheduler's own passes keep the id they find).
- * - A change index (docs/api.md, "Watch"): every write of an instance row stamps
+ * - A change index (docs/api.md, "Watching instances"): every write of an instance row stamps
  *   `change_seq` (on Postgres the writing transaction's id, on SQLite one more than any
  *   stamp so far), and a deleted row leaves a tombstone with its last state, so a watch
  *   reads only the rows changed since its cursor and a reconnect resumes from it. Existing

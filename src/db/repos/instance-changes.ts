@@ -3,7 +3,7 @@ import { dialectOf } from '../sql-dialect.ts';
 import type { Database } from '../schema.ts';
 
 /**
- * The instance change index (migration 0028, docs/api.md "Watch"): every write of an instance
+ * The instance change index (migration 0028, docs/api.md "Watching instances"): every write of an instance
  * row stamps `change_seq`, every delete leaves a tombstone with the same kind of stamp, and a
  * cursor says up to where a reader has seen everything. A reader asks for the stamps in
  * [since, cursor) and moves on to cursor: nothing committed later can take a stamp below it.

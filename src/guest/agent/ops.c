@@ -388,7 +388,7 @@ void handle_request(const struct reply_to *given, const struct jv *req) {
   rr.rid[0] = 0;
   if (op && rid && valid_rid(rid)) {
     snprintf(rr.rid, sizeof rr.rid, "%s", rid);
-    /* One console line per request made for a host request id (docs/logs.md). */
+    /* One console line per request made for a host request id (docs/api.md). */
     logmsg("op=%s rid=%s", op, rid);
   }
   for (size_t i = 0; op && i < sizeof ops / sizeof ops[0]; i++) {
