@@ -47,6 +47,8 @@ export interface InstanceMovesTable {
   attempts: number;
   reason: string | null;
   wake: number;
+  /** Migration 0026: `running` or `warm`, the status it is brought back to; null to keep its own. */
+  restore: string | null;
   drain_of: string | null;
   requested_by: string;
   created_at: string;
