@@ -196,6 +196,8 @@ export interface NodesTable {
   underlay_ip: string | null;
   /** JSON NodeUsage as last reported by the node's agent */
   usage: string | null;
+  /** Migration 0026: the status it had when declared lost (`ready`, `cordoned`); null otherwise. */
+  lost_from: string | null;
   created_at: string;
   version: number;
 }
