@@ -14,6 +14,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MoveWorker } from '../../src/agent/move/move-worker.ts';
+import { WakeService } from '../../src/agent/wake/wake-service.ts';
+import { WakeTrapDriver } from '../../src/drivers/linux-net/wake-trap-driver.ts';
+import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
 import { reconcileDocument } from '../../src/agent/reconcile/reconcile-document.ts';
 import { instanceDir } from '../../src/agent/runtime/layout.ts';
 import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
@@ -135,6 +138,23 @@ describe('a move target restarted between its import and the hand-over', () => {
 
     const sourceWorker = workerOf('node-a');
     const targetWorker = workerOf('node-b');
+    // node-a's wake on connect (never armed here: no trap is touched) hears the move is under way.
+    const wake = new WakeService({
+      driver: new WakeTrapDriver(new NodeProcessRunner()),
+      wake: (record) => Promise.resolve(record),
+      records: () => source.runtime.list(),
+      holdMs: 1_000,
+      clock: source.deps.clock,
+      logger: quietLogger,
+    });
+    source.deps.wake = wake;
+    expect(wake.isLeaving(stopped)).toBe(false);
+    await sourceWorker.pass();
+    expect(wake.isLeaving(stopped)).toBe(true);
+    expect(
+      (JSON.parse(await readFile(sourceWorker.markFile, 'utf8')) as { outgoing: string[] })
+        .outgoing,
+    ).toEqual([label]);
     loseImported = true;
     for (let round = 0; round < 10; round += 1) {
       await sourceWorker.pass();
@@ -148,7 +168,7 @@ describe('a move target restarted between its import and the hand-over', () => {
     expect(await moveStep()).toBe('importing');
     expect(targetWorker.incoming.has(label)).toBe(true);
     const mark = JSON.parse(await readFile(targetWorker.markFile, 'utf8')) as Json;
-    expect(mark).toEqual({ importing: [label], handedOver: {} });
+    expect(mark).toEqual({ importing: [label], handedOver: {}, outgoing: [] });
 
     // The agent restarts while the coordinator is away: a new worker on the same data dir.
     coordinatorAway = true;
@@ -182,8 +202,12 @@ describe('a move target restarted between its import and the hand-over', () => {
     expect(kept).toMatchObject({ status: 'stopped', spec: { ip: placed.ip, mac: placed.mac } });
     const moved = join(instanceDir(target.deps.layout, kept!.key), 'drives', 'data.ext4');
     expect(await sha(moved)).toBe(diskSha);
-    // The source's reconciler, its document no longer naming it, destroys its copy.
+    // The source's reconciler, its document no longer naming it, destroys its copy; its wake
+    // on connect no longer counts it as leaving once the move is over.
     await converge('node-a', new Set());
     expect(await source.runtime.list()).toEqual([]);
+    await sourceWorker.pass();
+    expect(wake.isLeaving(stopped)).toBe(false);
+    delete source.deps.wake;
   }, 120_000);
 });

@@ -11,10 +11,12 @@ const markSchema = z.strictObject({
   importing: z.array(labelSchema).max(100_000),
   /** Instances handed over here, held until the time given (ISO) for the document to name them. */
   handedOver: z.record(labelSchema, z.string().min(1)),
+  /** Instances leaving this node (it is the source of a move under way): not woken here. */
+  outgoing: z.array(labelSchema).max(100_000).default([]),
 });
 export type IncomingMark = z.infer<typeof markSchema>;
 
-export const NO_INCOMING: IncomingMark = { importing: [], handedOver: {} };
+export const NO_INCOMING: IncomingMark = { importing: [], handedOver: {}, outgoing: [] };
 
 /**
  * The instances this agent must not tear down although its document does not name them (yet):

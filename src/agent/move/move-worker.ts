@@ -92,6 +92,7 @@ export class MoveWorker {
     this.restoring ??= readIncomingMark(this.markFile).then((mark) => {
       this.mark = mark;
       this.setIncoming(heldLabels(mark, this.o.deps.clock.now()));
+      this.o.deps.wake?.leaving?.(new Set(mark.outgoing));
     });
     return this.restoring;
   }
@@ -107,12 +108,17 @@ export class MoveWorker {
     const handedOver = Object.fromEntries(
       Object.entries(next.handedOver).filter(([, until]) => Date.parse(until) > now.getTime()),
     );
-    const pruned: IncomingMark = { importing: [...new Set(next.importing)].sort(), handedOver };
+    const pruned: IncomingMark = {
+      importing: [...new Set(next.importing)].sort(),
+      handedOver,
+      outgoing: [...new Set(next.outgoing)].sort(),
+    };
     if (!isDeepStrictEqual(pruned, this.mark)) {
       await writeIncomingMark(this.markFile, pruned);
       this.mark = pruned;
     }
     this.setIncoming(heldLabels(this.mark, now));
+    this.o.deps.wake?.leaving?.(new Set(this.mark.outgoing));
   }
 
   private dir(kind: 'out' | 'in', m: { id: string }) {
@@ -124,7 +130,9 @@ export class MoveWorker {
     await this.restored();
     const moves = await this.o.api.call('nodeMoves', { params: { node: this.o.nodeId } });
     const importing = moves.filter((m) => m.targetNode === this.o.nodeId).map(labelOf);
-    await this.keepMark({ ...this.mark, importing });
+    // Leaving instances are not woken here by a connection (the bundle would go stale).
+    const outgoing = moves.filter((m) => m.sourceNode === this.o.nodeId).map(labelOf);
+    await this.keepMark({ ...this.mark, importing, outgoing });
     for (const m of moves) {
       try {
         if (m.sourceNode === this.o.nodeId) await this.asSource(m);
@@ -238,6 +246,7 @@ export class MoveWorker {
     const holdMs = this.o.handOverHoldMs ?? HAND_OVER_HOLD_MS;
     const until = new Date(this.o.deps.clock.now().getTime() + holdMs).toISOString();
     await this.keepMark({
+      ...this.mark,
       importing: this.mark.importing.filter((l) => l !== label),
       handedOver: { ...this.mark.handedOver, [label]: until },
     });
