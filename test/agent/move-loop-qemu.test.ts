@@ -230,10 +230,12 @@ describe.runIf(gate.run)('mvm instance move through the coordinator', () => {
       nodeId: 'node-a',
       desiredStatus: 'warm',
     });
-    // The target brings it back warm (woken from its snapshot, paused); the source lets go.
-    await converge('node-a');
+    // The source lets go, and the target brings it back warm (woken from its snapshot,
+    // paused). The source first: both agents share this host's cgroup names, and a woken VMM
+    // in the cgroup the source's destroy removes would keep it from going.
     await converge('node-b');
     expect(await source.runtime.list()).toEqual([]);
+    await converge('node-a');
     const [warm] = await target.runtime.list();
     expect(warm?.status).toBe('warm');
     expect((await fleet.instances()).find((i) => i.id === placed.id)?.status).toBe('warm');

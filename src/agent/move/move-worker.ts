@@ -105,8 +105,12 @@ export class MoveWorker {
   /** Keeps the mark on disk and `incoming` in step; writes only when it changed. */
   private async keepMark(next: IncomingMark): Promise<void> {
     const now = this.o.deps.clock.now();
+    // A hold ends with its time, or once the instance leaves this node again (a new move).
+    const leaving = new Set(next.outgoing);
     const handedOver = Object.fromEntries(
-      Object.entries(next.handedOver).filter(([, until]) => Date.parse(until) > now.getTime()),
+      Object.entries(next.handedOver).filter(
+        ([label, until]) => Date.parse(until) > now.getTime() && !leaving.has(label),
+      ),
     );
     const pruned: IncomingMark = {
       importing: [...new Set(next.importing)].sort(),
