@@ -203,6 +203,20 @@ export function moveRefusal(c: MoveCandidate): string | undefined {
   return undefined;
 }
 
+/**
+ * Why an asked-for status must wait for the instance's move (one under way): waking or raising
+ * it on its source would make the bundle stale and fail the move; the move brings it back to
+ * its `restore` status on the target. Stopping or destroying it is not held up.
+ */
+export function raiseDuringMove(
+  target: Instance['desiredStatus'],
+  move: Pick<MoveState, 'step' | 'targetNode'> | undefined,
+): string | undefined {
+  if (!move || isTerminal(move.step)) return undefined;
+  if (target !== 'running' && target !== 'warm') return undefined;
+  return `a move of it to node ${move.targetNode} is under way (${move.step}); it is brought back there once the move is done, or wake it after the move failed`;
+}
+
 /** A move as the store keeps it. */
 export interface InstanceMove extends MoveState {
   id: string;

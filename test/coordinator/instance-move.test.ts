@@ -164,6 +164,13 @@ await describeEachDatabase('instance moves', ({ store }) => {
       wake: false,
     });
     const id = String(move.id);
+    // While it moves, it is not woken on its source: the move brings it back on its target.
+    const woken = await fleet.call('POST', `${pathOf(sleeper)}/actions`, { action: 'wake' });
+    expect(woken.status).toBe(409);
+    expect(JSON.stringify(woken.body)).toContain('a move of it to node node-b is under way');
+    expect((await fleet.instances()).find((i) => i.id === sleeper.id)?.desiredStatus).toBe(
+      'sleeping',
+    );
     const again = await fleet.call('POST', `${pathOf(sleeper)}/move`, { node: 'node-c' });
     expect(again.status).toBe(409);
     expect(JSON.stringify(again.body)).toContain('already under way');
