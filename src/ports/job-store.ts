@@ -107,11 +107,14 @@ export interface JobQueue {
   succeedMany(completions: LeaseCompletion[], at: string): Promise<CompletionOutcome>;
   /**
    * A worker loop's one round trip: succeeds `completions` (as succeedMany) and claims the
-   * next batch (as claim), in one statement on Postgres, one transaction on SQLite.
+   * next batch (as claim), in one statement on Postgres, one transaction on SQLite. With
+   * `heldBy` (`<node>/<instance>`), a completion of a job leased to another worker is lost.
+   * A `limit` of 0 only completes.
    */
   succeedAndClaim(
     completions: LeaseCompletion[],
     request: ClaimRequest,
+    heldBy?: string,
   ): Promise<CompletionOutcome & { jobs: Job[] }>;
   /**
    * A sleeping job gives its lease back: queued again, due at `runAt`. Not an attempt that

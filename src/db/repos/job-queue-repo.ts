@@ -65,8 +65,8 @@ export class KyselyJobQueue implements JobQueue {
     return succeedMany(this.db, completions, at);
   }
 
-  succeedAndClaim(completions: LeaseCompletion[], request: ClaimRequest) {
-    return succeedAndClaim(this.db, completions, request);
+  succeedAndClaim(completions: LeaseCompletion[], request: ClaimRequest, heldBy?: string) {
+    return succeedAndClaim(this.db, completions, request, heldBy);
   }
 
   async park(id: string, token: string, at: string, runAt: string) {
