@@ -248,6 +248,8 @@ export class JobService {
         limit,
         tenantId: request.tenant,
         poolId: request.pool,
+        // Only while the worker is meant to run: a shrink or an idle lowering stops claims.
+        instanceId: request.worker,
         token: randomBytes(24).toString('base64url'),
         ...(quota === undefined ? {} : { maxRunningPerTenant: quota }),
       };
