@@ -106,7 +106,10 @@ await describeEachDatabase('queue-driven pools: the shrink bound and claims raci
     // Everything but one job cancelled; a worker holds that one: no shrink, however long.
     for (const id of jobs.slice(1)) await services.jobs.cancel(admin, 'acme', id);
     const [holder] = workers;
-    const held = await services.jobs.claim('node-1', { ...claimFor(holder ?? ''), leaseMs: 600_000 });
+    const held = await services.jobs.claim('node-1', {
+      ...claimFor(holder ?? ''),
+      leaseMs: 600_000,
+    });
     expect(held.jobs).toHaveLength(1);
     clock.set(10);
     expect((await services.queueWake.pass()).changed).toEqual([]);

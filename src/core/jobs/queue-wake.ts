@@ -29,7 +29,10 @@ export function queueScaleProblems(scale: QueueScale): string[] {
     }
   }
   const after = scale.shrinkAfterSecs;
-  if (after !== undefined && (!Number.isInteger(after) || after < 0 || after > MAX_SHRINK_AFTER_SECS)) {
+  if (
+    after !== undefined &&
+    (!Number.isInteger(after) || after < 0 || after > MAX_SHRINK_AFTER_SECS)
+  ) {
     problems.push(
       `--shrink-after must be a whole number of seconds from 0 to ${MAX_SHRINK_AFTER_SECS}, got ${after}`,
     );
