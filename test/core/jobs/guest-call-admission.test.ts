@@ -48,9 +48,7 @@ describe('guest call admission', () => {
     ).toMatchObject({ ok: false, status: 403 });
     // Succeeded or lost, a completed job is no longer this worker's; the claimed one is.
     const input = { call: 'claimJobs', body: { completed } };
-    expect(heldAfter(held, input, { ok: true, claimed: ['j-3'] })).toEqual(
-      new Set(['j-2', 'j-3']),
-    );
+    expect(heldAfter(held, input, { ok: true, claimed: ['j-3'] })).toEqual(new Set(['j-2', 'j-3']));
     // A refused claim changes nothing held.
     expect(heldAfter(held, input, { ok: false, leaseLost: false })).toEqual(held);
   });
