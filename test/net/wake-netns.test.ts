@@ -7,7 +7,7 @@
  * inside it wakes once and is spliced to a service only the namespace reaches. The whole
  * path with real QEMU guests: wake-netns-qemu.test.ts.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { HoldingListeners } from '../../src/agent/wake/holding-listener.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import type { SpawnedProcess } from '../../src/ports/process-runner.ts';
 import { quietLogger } from '../agent/agent-harness.ts';
+import { until } from '../support/until.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
 
 const gate = await netGate('holding listeners in an agent netns');
@@ -33,6 +34,20 @@ const ANSWER = 'served inside the namespace';
 const SERVICE = `require('node:net').createServer((s) => s.on('error', () => {}).end(${JSON.stringify(ANSWER)})).listen(Number(process.argv[1]), '127.0.0.1')`;
 /** A client inside the namespace: prints what it read, or `error <code>`. */
 const CLIENT = `const s = require('node:net').connect(Number(process.argv[1]), '127.0.0.1'); let d = ''; s.on('data', (c) => (d += c)); s.on('end', () => console.log(d)); s.on('error', (e) => console.log('error ' + e.code))`;
+
+/** This process's listener helpers (children whose command line names listener-main). */
+async function helperPids(): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (parent !== process.pid) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes('listener-main')) pids.push(Number(entry));
+  }
+  return pids;
+}
 
 const readAll = (socket: Socket): Promise<string> =>
   new Promise((done) => {
@@ -100,6 +115,25 @@ describe.runIf(gate.run)('holding listeners of an agent in its own network names
       server.close();
     }
     await expect(listener!.listen('not-an-address')).rejects.toThrow(/bad listen address/);
+  }, 60_000);
+
+  it('keeps handed-over sockets when the helper dies, and starts a new helper for the next', async () => {
+    const before = await listener!.listen('0.0.0.0');
+    try {
+      before.on('connection', (socket: Socket) => socket.end('still here'));
+      const helpers = await helperPids();
+      expect(helpers).toHaveLength(1);
+      process.kill(helpers[0]!, 'SIGKILL');
+      await until('the helper to end', async () => (await helperPids()).length === 0 || undefined);
+      expect(await clientIn((before.address() as AddressInfo).port)).toEqual(['still here']);
+      const after = await listener!.listen('0.0.0.0');
+      after.close();
+      const again = await helperPids();
+      expect(again).toHaveLength(1);
+      expect(again[0]).not.toBe(helpers[0]);
+    } finally {
+      before.close();
+    }
   }, 60_000);
 
   it('holds connections made inside the namespace, wakes once, splices them to the service', async () => {

@@ -40,7 +40,11 @@ export function netnsListener(options: { netns: string; logger: Logger }): Netns
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
     started.on('message', (message: Answer, handle: unknown) => {
-      waiting.get(message.id)?.(message, handle as Server | undefined);
+      const server = handle as Server | undefined;
+      const waiter = waiting.get(message.id);
+      // An answer after its request gave up: nobody accepts on that socket, so it goes.
+      if (waiter) waiter(message, server);
+      else server?.close();
     });
     started.once('exit', (code) => {
       if (child === started) child = undefined;
@@ -71,7 +75,9 @@ export function netnsListener(options: { netns: string; logger: Logger }): Netns
         }
       };
       waiting.set(id, done);
-      helper.send({ id, host });
+      helper.send({ id, host }, (error) => {
+        if (error) done({ id, error: error.message }, undefined);
+      });
     });
   };
   return {
