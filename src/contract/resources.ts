@@ -144,6 +144,10 @@ export const nodeSchema = z.object({
       diskFreeMib: z.number().int(),
       /** Where its published ports listen (its agent's MVM_PUBLISH_ADDRESS). */
       publishAddress: z.string().optional(),
+      /** Its agent wakes lowered instances on a connection. */
+      wakeOnConnect: z.boolean().optional(),
+      /** Its agent runs worker exec for gateway guests (`MVM_WORKER_EXEC=on`). */
+      workerExec: z.boolean().optional(),
     })
     .nullable(),
   createdAt: z.string(),

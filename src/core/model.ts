@@ -186,6 +186,8 @@ export interface NodeUsage {
   diskFreeMib: number;
   /** The node wakes its warm and sleeping instances on a connection (agent/wake). */
   wakeOnConnect?: boolean;
+  /** Its gateways' guests may run commands in their tenant's workers (agent/worker-exec). */
+  workerExec?: boolean;
   /** Where the node's published ports listen, when it runs them (agent/publish). */
   publishAddress?: string;
 }
