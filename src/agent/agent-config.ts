@@ -37,7 +37,11 @@ export interface AgentConfig {
    */
   secretsDir: string;
   vmm: VmmChoice;
-  qemu: { binary: string; accel: AccelChoice };
+  /**
+   * balloon: boot with the free-page-reporting balloon (default on); tcgCacheMib: TCG's
+   * translation cache, undefined for the driver's default.
+   */
+  qemu: { binary: string; accel: AccelChoice; balloon: boolean; tcgCacheMib?: number };
   /** The jailer runs Firecracker confined; default: `jailer` beside the firecracker binary. */
   firecracker: { binary: string; jailer: string };
   /**
@@ -250,7 +254,12 @@ function toConfig(
     cacheDir: path(values.cacheDir),
     secretsDir: path(values.secretsDir ?? defaultSecretsDir(env)),
     vmm: values.vmm,
-    qemu: { binary: values.qemuBinary, accel: values.qemuAccel },
+    qemu: {
+      binary: values.qemuBinary,
+      accel: values.qemuAccel,
+      balloon: values.qemuBalloon === 'on',
+      ...(values.qemuTcgCacheMib === undefined ? {} : { tcgCacheMib: values.qemuTcgCacheMib }),
+    },
     firecracker: {
       binary: values.firecrackerBin,
       jailer: values.jailerBin ?? jailerBeside(values.firecrackerBin),

@@ -46,6 +46,8 @@ export const agentSettings = {
   vmm: { flag: 'vmm', env: 'MVM_VMM', file: 'agent.vmm' },
   qemuBinary: { env: 'MVM_QEMU_BINARY', file: 'agent.qemuBinary' },
   qemuAccel: { env: 'MVM_QEMU_ACCEL', file: 'agent.qemuAccel' },
+  qemuBalloon: { env: 'MVM_QEMU_BALLOON', file: 'agent.qemuBalloon' },
+  qemuTcgCacheMib: { env: 'MVM_QEMU_TCG_CACHE_MIB', file: 'agent.qemuTcgCacheMib' },
   firecrackerBin: { env: 'MVM_FIRECRACKER_BIN', file: 'agent.firecrackerBin' },
   jailerBin: { env: 'MVM_JAILER_BIN', file: 'agent.jailerBin' },
   confine: { env: 'MVM_CONFINE', file: 'agent.confine' },
@@ -88,6 +90,7 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   vmm: 'qemu',
   qemuBinary: 'qemu-system-x86_64',
   qemuAccel: 'auto',
+  qemuBalloon: 'on',
   firecrackerBin: 'firecracker',
   confine: 'on',
   fenceWatchdog: 'on',
@@ -117,6 +120,15 @@ export const agentSettingsSchema = z.strictObject({
   vmm: oneOf(vmmChoices),
   qemuBinary: nonEmpty,
   qemuAccel: oneOf(accelChoices),
+  /** The free-page-reporting balloon on new boots (drivers/qemu/qemu-balloon.ts). */
+  qemuBalloon: oneOf(['on', 'off']),
+  /** TCG's translation cache, MiB (QEMU's tb-size; the driver's default when unset). */
+  qemuTcgCacheMib: z.coerce
+    .number({ error: 'must be a number of MiB' })
+    .int('must be a whole number of MiB')
+    .min(4, 'must be at least 4')
+    .max(1024, 'must be at most 1024')
+    .optional(),
   firecrackerBin: nonEmpty,
   jailerBin: nonEmpty.optional(),
   confine: oneOf(['on', 'off']),

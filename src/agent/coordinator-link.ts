@@ -175,6 +175,7 @@ export function startLink(
     disk: (records) => collectNodeDisk(deps.layout, records),
     workload: (record) => parts.runtime.workloadStatus(record),
     ...(deps.wake ? { wakeOnConnect: true } : {}),
+    ...(conn.settings.workerExec === true ? { workerExec: true } : {}),
     ...(parts.publishAddress !== undefined ? { publishAddress: parts.publishAddress } : {}),
     ...(options.capacity ? { capacity: options.capacity } : {}),
     ...(conn.settings.vcpus !== undefined ? { vcpus: conn.settings.vcpus } : {}),

@@ -148,6 +148,8 @@ export interface PoolsTable {
   queue_max: number | null;
   /** Migration 0024: workers the queue added and has not removed again. */
   queue_added: number;
+  /** Migration 0025: seconds the queue stays empty before its workers go; null: default. */
+  queue_shrink_after_secs: number | null;
   /** Migration 0022: published ports (JSON [{hostPort, guestPort}]) and hooks (JSON object). */
   published_ports: string;
   hooks: string;

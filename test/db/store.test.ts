@@ -95,7 +95,11 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     expect(first.lines[20]?.context).toEqual({ dialect: name, migration: '0021-session-tickets' });
     expect(first.lines[21]?.context).toEqual({ dialect: name, migration: '0022-published-ports' });
     expect(first.lines[22]?.context).toEqual({ dialect: name, migration: '0024-queue-quota' });
-    expect(first.lines[23]?.context).toEqual({ dialect: name, migration: '0026-moves-drain' });
+    expect(first.lines[23]?.context).toEqual({
+      dialect: name,
+      migration: '0025-pool-worker-settings',
+    });
+    expect(first.lines[24]?.context).toEqual({ dialect: name, migration: '0026-moves-drain' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

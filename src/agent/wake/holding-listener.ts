@@ -1,4 +1,5 @@
 import type { GuestDial } from '../netns-dial/netns-dialer.ts';
+import type { ListenIn } from '../netns-dial/netns-listener.ts';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../../ports/logger.ts';
 
@@ -29,6 +30,13 @@ export interface HoldingOptions {
   refuse?(key: string): string | undefined;
   /** Where the listeners bind; the trap redirects to the bridge's address. Default 0.0.0.0. */
   host?: string;
+  /**
+   * Where the listeners and the dials live when not in this process's namespace (an agent
+   * with `agent.netns`): listening sockets bound there, and connections to the guests from
+   * there. Default: this process's own.
+   */
+  listen?: ListenIn;
+  dial?: GuestDial;
   logger?: Logger;
 }
 
@@ -66,11 +74,14 @@ export class HoldingListeners {
     const id = `${target.key}:${target.port}`;
     const existing = this.servers.get(id);
     if (existing) return portOf(existing);
-    const server = createServer({ pauseOnConnect: true }, (socket) => this.hold(target, socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, this.options.host ?? '0.0.0.0', () => resolve());
-    });
+    const host = this.options.host ?? '0.0.0.0';
+    const server = this.options.listen ? await this.options.listen(host) : await listenHere(host);
+    // A socket handed over from another namespace is not paused on accept: held unread all
+    // the same (nothing consumes it until the splice), at most a read buffer's worth.
+    server.on('connection', (socket: Socket) => this.hold(target, socket.pause()));
+    server.on('error', (error) =>
+      this.options.logger?.warn({ instance: target.key, err: error }, 'holding listener failed'),
+    );
     this.servers.set(id, server);
     return portOf(server);
   }
@@ -109,7 +120,13 @@ export class HoldingListeners {
     }
     const deadline = Date.now() + this.options.holdMs;
     void this.wakeOnce(target.key, trigger)
-      .then(() => withDeadline(dialGuest(target, deadline), deadline, 'the service did not answer'))
+      .then(() =>
+        withDeadline(
+          dialGuest(target, deadline, this.options.dial),
+          deadline,
+          'the service did not answer',
+        ),
+      )
       .then((guest) => splice(socket, guest))
       .catch((error: unknown) => {
         this.options.logger?.warn(
@@ -133,6 +150,17 @@ export class HoldingListeners {
     this.waking.set(key, wake);
     return wake;
   }
+}
+
+function listenHere(host: string): Promise<Server> {
+  const server = createServer({ pauseOnConnect: true });
+  return new Promise<Server>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
 }
 
 function portOf(server: Server): number {

@@ -5,7 +5,7 @@ import type { WakeTrapDriver } from '../../drivers/linux-net/wake-trap-driver.ts
 import type { Clock } from '../../ports/clock.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
-import { HoldingListeners, type WakeTrigger } from './holding-listener.ts';
+import { HoldingListeners, type HoldingOptions, type WakeTrigger } from './holding-listener.ts';
 import { WakeNotArmedError } from './wake-not-armed.ts';
 
 /** What the runtime asks of the node's wake trap around the steps that lower or raise a VM. */
@@ -45,6 +45,8 @@ export interface WakeServiceOptions {
   report?: (record: VmRecord, wake: ConnectWake) => Promise<void>;
   /** How long a connection is held at most (the wake plus the service answering). */
   holdMs: number;
+  /** An agent with `agent.netns`: the holding listeners and their dials live there. */
+  within?: Pick<HoldingOptions, 'listen' | 'dial'>;
   clock: Clock;
   logger: Logger;
 }
@@ -69,6 +71,7 @@ export class WakeService implements WakeArming {
       logger: options.logger,
       wake: (key, trigger) => this.wakeHeld(key, trigger),
       refuse: (key) => this.refusal(key),
+      ...options.within,
     });
   }
 
