@@ -55,6 +55,7 @@ export const agentSettings = {
   uidBase: { file: 'agent.uidBase' },
   network: { env: 'MVM_NETWORK', file: 'agent.network' },
   clones: { env: 'MVM_CLONES', file: 'agent.clones' },
+  baseGraceSecs: { env: 'MVM_BASE_GRACE_SECS', file: 'agent.baseGraceSecs' },
   netns: { flag: 'netns', file: 'agent.netns' },
   underlayIp: { flag: 'underlayIp', file: 'agent.underlayIp' },
   coordinatorUrl: { flag: 'coordinator', env: 'MVM_COORDINATOR_URL', file: 'coordinatorUrl' },
@@ -96,6 +97,7 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   uidBase: DEFAULT_UID_BASE,
   network: 'on',
   clones: 'off',
+  baseGraceSecs: 600,
   coordinatorUrl: 'http://127.0.0.1:7070',
   production: false,
   heartbeatMs: DEFAULT_HEARTBEAT_MS,
@@ -140,6 +142,12 @@ export const agentSettingsSchema = z.strictObject({
     .max(2 ** 32 - 2 - IDENTITY_SLOTS, `must be at most ${2 ** 32 - 2 - IDENTITY_SLOTS}`),
   network: oneOf(['on', 'off']),
   clones: oneOf(['on', 'off']),
+  /** How long a pool base outlives its pool revision's last instance here (docs/clones.md). */
+  baseGraceSecs: z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .int('must be a whole number of seconds')
+    .min(0, 'must be at least 0')
+    .max(604_800, 'must be at most 604800 (a week)'),
   netns: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'is not a network namespace name')

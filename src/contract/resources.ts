@@ -131,6 +131,8 @@ export const nodeSchema = z.object({
   }),
   labels: z.record(z.string(), z.string()),
   status: z.enum(['ready', 'lost', 'cordoned']),
+  /** Lost nodes: the status it had (a cordoned node comes back cordoned). */
+  lostFrom: z.enum(['ready', 'cordoned']).nullable().optional(),
   lastHeartbeat: z.string().nullable(),
   underlayIp: z.string().nullable(),
   usage: z

@@ -166,6 +166,11 @@ export interface FleetNode {
   underlayIp: string | null;
   /** What the node's agent last reported using; null before its first heartbeat. */
   usage: NodeUsage | null;
+  /**
+   * The status it had when declared lost: a cordoned node that fell silent comes back
+   * cordoned when it heartbeats again. Absent for a node never lost (or back since).
+   */
+  lostFrom?: 'ready' | 'cordoned' | null;
   createdAt: string;
   version: number;
 }

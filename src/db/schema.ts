@@ -47,6 +47,8 @@ export interface InstanceMovesTable {
   attempts: number;
   reason: string | null;
   wake: number;
+  /** Migration 0026: `running` or `warm`, the status it is brought back to; null to keep its own. */
+  restore: string | null;
   drain_of: string | null;
   requested_by: string;
   created_at: string;
@@ -196,6 +198,8 @@ export interface NodesTable {
   underlay_ip: string | null;
   /** JSON NodeUsage as last reported by the node's agent */
   usage: string | null;
+  /** Migration 0026: the status it had when declared lost (`ready`, `cordoned`); null otherwise. */
+  lost_from: string | null;
   created_at: string;
   version: number;
 }

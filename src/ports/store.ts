@@ -179,7 +179,7 @@ export interface InstanceRepo {
 
 /** What a heartbeat or the loss detector changes on a node. */
 export type NodePatch = Partial<
-  Pick<FleetNode, 'status' | 'lastHeartbeat' | 'capacity' | 'usage' | 'underlayIp'>
+  Pick<FleetNode, 'status' | 'lastHeartbeat' | 'capacity' | 'usage' | 'underlayIp' | 'lostFrom'>
 >;
 
 export interface NodeRepo {

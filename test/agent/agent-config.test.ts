@@ -47,6 +47,8 @@ describe('loadAgentConfig', () => {
       network: true,
       // Clones from pool bases only when asked for (docs/clones.md).
       clones: false,
+      // An unused pool base lives ten minutes after its last instance left.
+      baseGraceMs: 600_000,
       coordinator: {
         url: 'http://127.0.0.1:7070',
         production: false,
@@ -124,6 +126,7 @@ describe('loadAgentConfig', () => {
         MVM_WORKER_IMAGE: 'on',
         MVM_SECRETS_DIR: '/dev/shm/mvm-secrets',
         MVM_MAX_DOC_AGE_SECS: '120',
+        MVM_BASE_GRACE_SECS: '30',
       },
     });
     expect(config).toEqual({
@@ -138,6 +141,7 @@ describe('loadAgentConfig', () => {
       fenceWatchdog: false,
       network: false,
       clones: false,
+      baseGraceMs: 30_000,
       coordinator: {
         url: 'https://coord:7443',
         token: 'secret-token',

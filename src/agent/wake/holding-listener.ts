@@ -23,6 +23,11 @@ export interface HoldingOptions {
   wake(key: string, trigger: WakeTrigger): Promise<void>;
   /** How long a connection is held at most: wake plus the guest's service answering. */
   holdMs: number;
+  /**
+   * Why a connection must not wake this instance here (its move to another node is under
+   * way), or undefined: such a connection is reset at once, nothing woken, the reason logged.
+   */
+  refuse?(key: string): string | undefined;
   /** Where the listeners bind; the trap redirects to the bridge's address. Default 0.0.0.0. */
   host?: string;
   /**
@@ -50,12 +55,18 @@ export class HoldingListeners {
   private readonly servers = new Map<string, Server>();
   private readonly waking = new Map<string, Promise<void>>();
   private wakes = 0;
+  private refusals = 0;
 
   constructor(private readonly options: HoldingOptions) {}
 
   /** How many wakes the listeners started. */
   get wakeCount(): number {
     return this.wakes;
+  }
+
+  /** How many connections were reset at once because `refuse` named a reason. */
+  get refusedCount(): number {
+    return this.refusals;
   }
 
   /** Listens for one pair; resolves with the port the trap must redirect to. */
@@ -96,8 +107,18 @@ export class HoldingListeners {
       port: target.port,
       from: socket.remoteAddress ?? '',
     };
-    const deadline = Date.now() + this.options.holdMs;
     socket.on('error', () => socket.destroy());
+    const refusal = this.options.refuse?.(target.key);
+    if (refusal !== undefined) {
+      this.refusals += 1;
+      this.options.logger?.warn(
+        { instance: target.key, port: target.port, from: trigger.from, reason: refusal },
+        'connection reset at once: the instance is not woken here',
+      );
+      socket.resetAndDestroy();
+      return;
+    }
+    const deadline = Date.now() + this.options.holdMs;
     void this.wakeOnce(target.key, trigger)
       .then(() =>
         withDeadline(
