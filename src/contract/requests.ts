@@ -111,7 +111,13 @@ export type CreatePoolRequest = z.infer<typeof createPoolSchema>;
  * core/jobs/queue-wake (all problems at once).
  */
 export const poolAutoscaleSchema = z.discriminatedUnion('queue', [
-  z.strictObject({ queue: z.literal(true), min: intIn(0, 100_000), max: intIn(0, 100_000) }),
+  z.strictObject({
+    queue: z.literal(true),
+    min: intIn(0, 100_000),
+    max: intIn(0, 100_000),
+    /** Seconds the queue stays empty before the workers it added go; default 600. */
+    shrinkAfterSecs: intIn(0, 100_000).optional(),
+  }),
   z.strictObject({ queue: z.literal(false) }),
 ]);
 export type PoolAutoscaleRequest = z.infer<typeof poolAutoscaleSchema>;

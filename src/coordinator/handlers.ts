@@ -100,7 +100,15 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
         principal,
         params.tenant,
         params.pool,
-        body.queue ? { min: body.min, max: body.max } : null,
+        body.queue
+          ? {
+              min: body.min,
+              max: body.max,
+              ...(body.shrinkAfterSecs === undefined
+                ? {}
+                : { shrinkAfterSecs: body.shrinkAfterSecs }),
+            }
+          : null,
       ),
     scalePool: ({ principal, params, body }) =>
       s.pools.scale(principal, params.tenant, params.pool, body),

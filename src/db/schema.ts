@@ -60,6 +60,8 @@ export interface InstanceMovesTable {
   attempts: number;
   reason: string | null;
   wake: number;
+  /** Migration 0026: `running` or `warm`, the status it is brought back to; null to keep its own. */
+  restore: string | null;
   drain_of: string | null;
   requested_by: string;
   created_at: string;
@@ -159,6 +161,8 @@ export interface PoolsTable {
   queue_max: number | null;
   /** Migration 0024: workers the queue added and has not removed again. */
   queue_added: number;
+  /** Migration 0025: seconds the queue stays empty before its workers go; null: default. */
+  queue_shrink_after_secs: number | null;
   /** Migration 0022: published ports (JSON [{hostPort, guestPort}]) and hooks (JSON object). */
   published_ports: string;
   hooks: string;
@@ -211,6 +215,8 @@ export interface NodesTable {
   underlay_ip: string | null;
   /** JSON NodeUsage as last reported by the node's agent */
   usage: string | null;
+  /** Migration 0026: the status it had when declared lost (`ready`, `cordoned`); null otherwise. */
+  lost_from: string | null;
   created_at: string;
   version: number;
 }

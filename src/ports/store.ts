@@ -201,7 +201,7 @@ export interface InstanceChanges {
 
 /** What a heartbeat or the loss detector changes on a node. */
 export type NodePatch = Partial<
-  Pick<FleetNode, 'status' | 'lastHeartbeat' | 'capacity' | 'usage' | 'underlayIp'>
+  Pick<FleetNode, 'status' | 'lastHeartbeat' | 'capacity' | 'usage' | 'underlayIp' | 'lostFrom'>
 >;
 
 export interface NodeRepo {
