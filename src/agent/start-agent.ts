@@ -13,6 +13,7 @@ import { buildRuntime } from './build-runtime.ts';
 import type { BuiltRuntime, RuntimeSeams } from './build-runtime.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { Logger } from '../ports/logger.ts';
+import { requestLogger } from '../drivers/request-context.ts';
 import { connectCoordinator, startLink } from './coordinator-link.ts';
 import type { CoordinatorLink, LinkOptions } from './coordinator-link.ts';
 import { NodeIdentityStore } from './join/node-identity.ts';
@@ -70,7 +71,8 @@ export async function startAgent(
   config: Readonly<AgentConfig>,
   options: StartAgentOptions = {},
 ): Promise<AgentHandle> {
-  const logger = options.logger ?? pino({ name: 'mvm-agent' }, pino.destination(2));
+  // Lines written for an instance's work carry the id of the request behind it.
+  const logger = requestLogger(options.logger ?? pino({ name: 'mvm-agent' }, pino.destination(2)));
   const runner = new NodeProcessRunner({ logger });
   const serving = options.mode !== 'runtime';
   const coordinator = serving

@@ -29,6 +29,19 @@ export interface Database {
   instance_moves: InstanceMovesTable;
   session_tickets: SessionTicketsTable;
   published_ports: PublishedPortsTable;
+  instance_tombstones: InstanceTombstonesTable;
+}
+
+/** Migration 0028: a deleted instance's last state, for watchers (instance-changes.ts). */
+export interface InstanceTombstonesTable {
+  tenant_id: string;
+  pool_id: string;
+  id: string;
+  /** A bigint on Postgres (pg answers it as a string). */
+  change_seq: number | string;
+  deleted_at: string;
+  /** JSON of the Instance as it was last stored. */
+  item: string;
 }
 
 /** Migration 0020: moves of sleeping instances between nodes (core/instance-move.ts). */
@@ -179,6 +192,10 @@ export interface InstancesTable {
   /** The revision a rollout pinned it to, and when (migration 0014). */
   pinned_revision: string | null;
   pinned_at: string | null;
+  /** Migration 0028: the id of the last request that changed its entry in a node document. */
+  last_request_id?: string | null;
+  /** Migration 0028: stamped on every write (instance-changes.ts); a bigint on Postgres. */
+  change_seq?: number | string;
   created_at: string;
   updated_at: string;
   version: number;

@@ -57,7 +57,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     const first = recordingLogger();
     await (await openStore(empty.url, { logger: first })).close();
     expect(first.lines.map((l) => l.message)).toEqual([
-      ...Array<string>(25).fill('applied store migration'),
+      ...Array<string>(26).fill('applied store migration'),
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -100,6 +100,10 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       migration: '0025-pool-worker-settings',
     });
     expect(first.lines[24]?.context).toEqual({ dialect: name, migration: '0026-moves-drain' });
+    expect(first.lines[25]?.context).toEqual({
+      dialect: name,
+      migration: '0028-instance-changes',
+    });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();
