@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportBundle } from '../../src/agent/move/bundle-export.ts';
+import { exportBundle } from '../../src/drivers/move-bundle/bundle-export.ts';
 import { exportInstance, importInstance, movedBody } from '../../src/agent/move/instance-bundle.ts';
 import { instanceDir } from '../../src/agent/runtime/layout.ts';
 import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';

@@ -14,7 +14,7 @@ import type { RuntimeDeps } from '../runtime/deps.ts';
 import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.ts';
 import { instanceDir, snapshotsDir } from '../runtime/layout.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
-import { exportBundle, type ExportOptions } from './bundle-export.ts';
+import { exportBundle, type ExportOptions } from '../../drivers/move-bundle/bundle-export.ts';
 import { importBundle } from './bundle-import.ts';
 
 const DATA_PART = 'data.ext4';

@@ -12,8 +12,8 @@ import type { Clock } from '../../ports/clock.ts';
 import { abortableSleep } from '../../drivers/process/wait-until.ts';
 import type { RuntimeDeps } from '../runtime/deps.ts';
 import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.ts';
-import { partFile } from './bundle-export.ts';
-import { receivedOf } from './bundle-receive.ts';
+import { partFile } from '../../drivers/move-bundle/bundle-export.ts';
+import { receivedOf } from '../../drivers/move-bundle/bundle-receive.ts';
 import { transferBundle } from './bundle-transfer.ts';
 import {
   heldLabels,
