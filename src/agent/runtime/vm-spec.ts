@@ -7,6 +7,7 @@ import type { VmRecord } from '../state/vm-repo.ts';
 import type { RuntimeDeps } from './deps.ts';
 import type { GuestImage } from './image-source.ts';
 import { HostError } from '../../core/errors.ts';
+import { machineIdOf } from '../../core/machine-id.ts';
 import { instanceDir, secretsDirOf } from './layout.ts';
 
 /**
@@ -177,6 +178,7 @@ export function guestParams(record: VmRecord, tenantMtu?: number): string {
   const onTenantNet = record.spec.network && record.spec.tenant !== undefined;
   return [
     `mvm.hostname=${record.instanceId}`,
+    `mvm.machine_id=${machineIdOf(record.key)}`,
     // The guest's init applies the role (a gateway forwards and reads gateway.json).
     `mvm.role=${record.spec.role}`,
     `mvm.ip=${ip}/${prefixLength}`,
