@@ -51,6 +51,14 @@ const results = { wake: [] as Pair[], resume: [] as Pair[] };
 const phases = { agent: new Map<string, number[]>(), raw: new Map<string, number[]>() };
 /** Per agent wake, the sum of the phases only the agent has (records, drives, cgroup, ...). */
 const agentOnly: number[] = [];
+/** Wakes that took over 2 s, with where the time went: printed at the end. */
+const SLOW_MS = 2_000;
+const slow: string[] = [];
+const noteSlow = (side: string, total: number, ...parts: Phases[]): void => {
+  if (total < SLOW_MS) return;
+  const where = parts.flatMap((p) => Object.entries(p).map(([k, v]) => `${k} ${v.toFixed(0)}`));
+  slow.push(`${side} wake ${total.toFixed(0)} ms: ${where.join(', ')}`);
+};
 
 function addPhases(into: Map<string, number[]>, from: Phases, prefix = ''): void {
   for (const [phase, ms] of Object.entries(from)) {
@@ -117,6 +125,7 @@ class RawSide {
     this.vm = vm;
     addPhases(phases.raw, timer.ms);
     addPhases(phases.raw, logged.restore.get(this.spec.key) ?? {}, 'restore.');
+    noteSlow('raw', total, timer.ms, logged.restore.get(this.spec.key) ?? {});
     return total;
   }
 
@@ -143,6 +152,7 @@ async function agentWake(agent: AgentHandle, ref: Ref, key: string): Promise<num
   const shared = ['restore', 'resume', 'guestReady', 'guestWake'];
   const own = Object.entries(wake).filter(([phase]) => !shared.includes(phase));
   agentOnly.push(own.reduce((sum, [, v]) => sum + v, act));
+  noteSlow('agent', total, wake, logged.restore.get(key) ?? {});
   return total;
 }
 
@@ -289,6 +299,8 @@ function report(): void {
     };
     console.log(`${name.padEnd(38)}${cell(phases.raw)}${cell(phases.agent)}`);
   }
+  console.log(`\nwakes over ${SLOW_MS} ms: ${slow.length === 0 ? 'none' : ''}`);
+  for (const line of slow) console.log(`  ${line}`);
 }
 
 await main();
