@@ -4,7 +4,8 @@
  * sleep and wake, medians of N runs (`npx tsx bench/agent-lifecycle.ts [N]`, default 3).
  * "raw" is the minimal sequence of driver + guest calls for the same result; "agent" is the
  * instance runtime (state machine, SQLite compare-and-set writes, drives rebuilt, cgroup).
- * Goal: the agent adds under 20%.
+ * Goal: the agent adds under 20%. For the wake and the warm resume against their own goals
+ * (10 ms and 2 ms), paired and with the wake's phases: bench/wake-overhead.ts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

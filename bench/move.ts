@@ -13,9 +13,9 @@ import { mkdir, mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { exportBundle, partFile } from '../src/agent/move/bundle-export.ts';
+import { exportBundle, partFile } from '../src/drivers/move-bundle/bundle-export.ts';
 import { importBundle } from '../src/agent/move/bundle-import.ts';
-import { receivePart } from '../src/agent/move/bundle-receive.ts';
+import { receivePart } from '../src/drivers/move-bundle/bundle-receive.ts';
 import { openPart } from '../src/agent/move/bundle-source.ts';
 import { transferBundle } from '../src/agent/move/bundle-transfer.ts';
 

@@ -37,7 +37,11 @@ export interface AgentConfig {
    */
   secretsDir: string;
   vmm: VmmChoice;
-  qemu: { binary: string; accel: AccelChoice };
+  /**
+   * balloon: boot with the free-page-reporting balloon (default on); tcgCacheMib: TCG's
+   * translation cache, undefined for the driver's default.
+   */
+  qemu: { binary: string; accel: AccelChoice; balloon: boolean; tcgCacheMib?: number };
   /** The jailer runs Firecracker confined; default: `jailer` beside the firecracker binary. */
   firecracker: { binary: string; jailer: string };
   /**
@@ -54,6 +58,8 @@ export interface AgentConfig {
   network: boolean;
   /** New instances restored from their pool's base snapshot (`MVM_CLONES=on`, docs/clones.md). */
   clones: boolean;
+  /** A pool base no instance of its pool revision used this long is dropped (`MVM_BASE_GRACE_SECS`). */
+  baseGraceMs: number;
   /** Run the networking and the VMMs in this namespace instead of the root one. */
   netns?: string;
   /** This node's VXLAN source; default: the one recorded when the host joined. */
@@ -248,7 +254,12 @@ function toConfig(
     cacheDir: path(values.cacheDir),
     secretsDir: path(values.secretsDir ?? defaultSecretsDir(env)),
     vmm: values.vmm,
-    qemu: { binary: values.qemuBinary, accel: values.qemuAccel },
+    qemu: {
+      binary: values.qemuBinary,
+      accel: values.qemuAccel,
+      balloon: values.qemuBalloon === 'on',
+      ...(values.qemuTcgCacheMib === undefined ? {} : { tcgCacheMib: values.qemuTcgCacheMib }),
+    },
     firecracker: {
       binary: values.firecrackerBin,
       jailer: values.jailerBin ?? jailerBeside(values.firecrackerBin),
@@ -257,6 +268,7 @@ function toConfig(
     fenceWatchdog: values.fenceWatchdog === 'on',
     network: values.network === 'on',
     clones: values.clones === 'on',
+    baseGraceMs: values.baseGraceSecs * 1000,
     ...(values.netns !== undefined ? { netns: values.netns } : {}),
     ...(values.underlayIp !== undefined ? { underlayIp: values.underlayIp } : {}),
     ...(values.metricsListen !== undefined

@@ -46,6 +46,8 @@ export const agentSettings = {
   vmm: { flag: 'vmm', env: 'MVM_VMM', file: 'agent.vmm' },
   qemuBinary: { env: 'MVM_QEMU_BINARY', file: 'agent.qemuBinary' },
   qemuAccel: { env: 'MVM_QEMU_ACCEL', file: 'agent.qemuAccel' },
+  qemuBalloon: { env: 'MVM_QEMU_BALLOON', file: 'agent.qemuBalloon' },
+  qemuTcgCacheMib: { env: 'MVM_QEMU_TCG_CACHE_MIB', file: 'agent.qemuTcgCacheMib' },
   firecrackerBin: { env: 'MVM_FIRECRACKER_BIN', file: 'agent.firecrackerBin' },
   jailerBin: { env: 'MVM_JAILER_BIN', file: 'agent.jailerBin' },
   confine: { env: 'MVM_CONFINE', file: 'agent.confine' },
@@ -53,6 +55,7 @@ export const agentSettings = {
   uidBase: { file: 'agent.uidBase' },
   network: { env: 'MVM_NETWORK', file: 'agent.network' },
   clones: { env: 'MVM_CLONES', file: 'agent.clones' },
+  baseGraceSecs: { env: 'MVM_BASE_GRACE_SECS', file: 'agent.baseGraceSecs' },
   netns: { flag: 'netns', file: 'agent.netns' },
   underlayIp: { flag: 'underlayIp', file: 'agent.underlayIp' },
   coordinatorUrl: { flag: 'coordinator', env: 'MVM_COORDINATOR_URL', file: 'coordinatorUrl' },
@@ -87,12 +90,14 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   vmm: 'qemu',
   qemuBinary: 'qemu-system-x86_64',
   qemuAccel: 'auto',
+  qemuBalloon: 'on',
   firecrackerBin: 'firecracker',
   confine: 'on',
   fenceWatchdog: 'on',
   uidBase: DEFAULT_UID_BASE,
   network: 'on',
   clones: 'off',
+  baseGraceSecs: 600,
   coordinatorUrl: 'http://127.0.0.1:7070',
   production: false,
   heartbeatMs: DEFAULT_HEARTBEAT_MS,
@@ -115,6 +120,15 @@ export const agentSettingsSchema = z.strictObject({
   vmm: oneOf(vmmChoices),
   qemuBinary: nonEmpty,
   qemuAccel: oneOf(accelChoices),
+  /** The free-page-reporting balloon on new boots (drivers/qemu/qemu-balloon.ts). */
+  qemuBalloon: oneOf(['on', 'off']),
+  /** TCG's translation cache, MiB (QEMU's tb-size; the driver's default when unset). */
+  qemuTcgCacheMib: z.coerce
+    .number({ error: 'must be a number of MiB' })
+    .int('must be a whole number of MiB')
+    .min(4, 'must be at least 4')
+    .max(1024, 'must be at most 1024')
+    .optional(),
   firecrackerBin: nonEmpty,
   jailerBin: nonEmpty.optional(),
   confine: oneOf(['on', 'off']),
@@ -128,6 +142,12 @@ export const agentSettingsSchema = z.strictObject({
     .max(2 ** 32 - 2 - IDENTITY_SLOTS, `must be at most ${2 ** 32 - 2 - IDENTITY_SLOTS}`),
   network: oneOf(['on', 'off']),
   clones: oneOf(['on', 'off']),
+  /** How long a pool base outlives its pool revision's last instance here (docs/clones.md). */
+  baseGraceSecs: z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .int('must be a whole number of seconds')
+    .min(0, 'must be at least 0')
+    .max(604_800, 'must be at most 604800 (a week)'),
   netns: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'is not a network namespace name')

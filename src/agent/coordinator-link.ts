@@ -175,6 +175,7 @@ export function startLink(
     disk: (records) => collectNodeDisk(deps.layout, records),
     workload: (record) => parts.runtime.workloadStatus(record),
     ...(deps.wake ? { wakeOnConnect: true } : {}),
+    ...(conn.settings.workerExec === true ? { workerExec: true } : {}),
     ...(parts.publishAddress !== undefined ? { publishAddress: parts.publishAddress } : {}),
     ...(options.capacity ? { capacity: options.capacity } : {}),
     ...(conn.settings.vcpus !== undefined ? { vcpus: conn.settings.vcpus } : {}),
@@ -220,6 +221,9 @@ export function startLink(
     workDir: join(parts.dataDir, 'moves'),
     logger,
   });
+  // What it was importing before a restart stays out of the reconciler's reach.
+  const incomingRestored = mover.restored();
+  incomingRestored.catch(() => undefined);
   const moving = keepMoving(mover, { clock: systemClock, signal: abort.signal, logger });
   // Gateway guests' commands reach their tenant's workers only through here (docs/openclaw.md).
   const brokers = conn.settings.workerExec
@@ -242,10 +246,13 @@ export function startLink(
     mtls: conn.session !== undefined,
     tunnel: tunnel.state,
     convergeOnce: (onStep?: (step: ReconcileStep) => void) =>
-      convergeOnce({ ...parts, conn, reporter, marks, incoming: mover.incoming }, onStep),
+      convergeOnce(
+        { ...parts, conn, reporter, marks, incoming: mover.incoming, incomingRestored },
+        onStep,
+      ),
     follow() {
       loop ??= followLoop(
-        { ...parts, conn, reporter, marks, lease, incoming: mover.incoming },
+        { ...parts, conn, reporter, marks, lease, incoming: mover.incoming, incomingRestored },
         abort.signal,
       );
     },
@@ -278,6 +285,8 @@ interface Linked extends LinkParts {
   marks: Promise<DesiredMarkFile>;
   lease?: NodeLease;
   incoming: ReadonlySet<string>;
+  /** `incoming` as a previous run left it, read back (agent/move/incoming-mark.ts). */
+  incomingRestored: Promise<void>;
 }
 
 async function convergeOnce(
@@ -285,6 +294,7 @@ async function convergeOnce(
   onStep?: (step: ReconcileStep) => void,
 ): Promise<ReconcileStep[]> {
   const { conn, deps } = linked;
+  await linked.incomingRestored;
   const { document } = await fetchVerifiedDocument(conn.api, conn.nodeId, conn.keys, {
     maxAgeMs: conn.settings.maxDocumentAgeMs,
     minGeneration: (await linked.marks).current.coordinatorGeneration,
@@ -302,6 +312,7 @@ async function convergeOnce(
 
 async function followLoop(linked: Linked, signal: AbortSignal): Promise<void> {
   const { conn, deps } = linked;
+  await linked.incomingRestored;
   return runAgentLoop({
     marks: await linked.marks,
     maxAgeMs: conn.settings.maxDocumentAgeMs,

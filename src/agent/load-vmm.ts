@@ -41,6 +41,8 @@ export async function loadVmm(config: VmmConfig, deps: LoadVmmDeps): Promise<Vmm
       cacheDir,
       accel: config.qemu.accel,
       qemuBinary: config.qemu.binary,
+      balloon: config.qemu.balloon,
+      ...(config.qemu.tcgCacheMib === undefined ? {} : { tcgTbSizeMib: config.qemu.tcgCacheMib }),
       image,
       confine: config.confinement.enabled,
     });

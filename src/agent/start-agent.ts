@@ -13,6 +13,7 @@ import { buildRuntime } from './build-runtime.ts';
 import type { BuiltRuntime, RuntimeSeams } from './build-runtime.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { Logger } from '../ports/logger.ts';
+import { requestLogger } from '../drivers/request-context.ts';
 import { connectCoordinator, startLink } from './coordinator-link.ts';
 import type { CoordinatorLink, LinkOptions } from './coordinator-link.ts';
 import { NodeIdentityStore } from './join/node-identity.ts';
@@ -27,7 +28,9 @@ import { coordinatorSecrets } from './runtime/secret-source.ts';
 import { startPublish } from './publish/start-publish.ts';
 import { DEFAULT_PUBLISH_ADDRESS } from '../core/published-ports.ts';
 import { startWake } from './wake/start-wake.ts';
+import { startNetnsDialer } from './netns-dial/netns-dialer.ts';
 import { takeOverFence } from './lease/fence-keeper.ts';
+import { BaseCollector, collectIdleBases } from './clones/base-collector.ts';
 
 export type { AgentConfig } from './agent-config.ts';
 export type { CoordinatorLink } from './coordinator-link.ts';
@@ -68,7 +71,8 @@ export async function startAgent(
   config: Readonly<AgentConfig>,
   options: StartAgentOptions = {},
 ): Promise<AgentHandle> {
-  const logger = options.logger ?? pino({ name: 'mvm-agent' }, pino.destination(2));
+  // Lines written for an instance's work carry the id of the request behind it.
+  const logger = requestLogger(options.logger ?? pino({ name: 'mvm-agent' }, pino.destination(2)));
   const runner = new NodeProcessRunner({ logger });
   const serving = options.mode !== 'runtime';
   const coordinator = serving
@@ -102,14 +106,41 @@ export async function startAgent(
   try {
     if (serving) closers.push(await serveLocalApi(config.socket, built.runtime, built.deps));
     if (serving) closers.push(watchVmmExits(built, logger));
+    // Pool bases no instance of their pool revision used for the grace period go on their own.
+    if (serving && built.deps.clones) {
+      const collector = new BaseCollector(built.runtime, built.deps, {
+        graceMs: config.baseGraceMs,
+      });
+      const everyMs = Math.min(60_000, Math.max(1_000, Math.floor(config.baseGraceMs / 4)));
+      closers.push(collectIdleBases(collector, built.deps, everyMs));
+    }
+    // With `agent.netns`, one dialer inside the namespace serves the wake trap and the ports.
+    const dialer =
+      serving && built.deps.network && config.netns !== undefined
+        ? await startNetnsDialer({
+            netns: config.netns,
+            dataDir: config.dataDir,
+            runner,
+            clock: built.deps.clock,
+            logger,
+          })
+        : undefined;
+    if (dialer) closers.push(dialer.close);
     const wake = serving
-      ? await startWake(built, { runner, logger, netns: config.netns, coordinator })
+      ? await startWake(built, {
+          runner,
+          logger,
+          netns: config.netns,
+          ...(dialer ? { dialer } : {}),
+          coordinator,
+        })
       : undefined;
-    if (wake) closers.push(async () => wake.close());
+    if (wake) closers.push(wake.close);
     const publish = serving
       ? await startPublish(built, {
           logger,
           netns: config.netns,
+          ...(dialer ? { dialer } : {}),
           address: config.publishAddress,
           coordinator,
           runner,

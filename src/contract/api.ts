@@ -960,7 +960,7 @@ export const routes = {
     method: 'post',
     path: '/nodes/:node/jobs/claim',
     summary:
-      "A worker's claim: up to `limit` due jobs of the pool, leased with a fencing token; waits up to waitMs for a submit when none is due",
+      "A worker's claim: up to `limit` due jobs of the pool, leased with a fencing token; waits up to waitMs for a submit when none is due. `completed` first succeeds the worker's finished jobs in the same round trip, each fenced by its own token (answered in `succeeded` / `lost`); limit 0 only completes",
     scope: 'node',
     params: nodeParams,
     body: claimJobsSchema,

@@ -8,6 +8,7 @@ import { poolHooksSchema, publishListSchema } from './publish.ts';
 import { z } from 'zod';
 import { NODE_DOCUMENT_SCHEMA } from '../core/desired-doc.ts';
 import { ValidationError } from '../core/errors.ts';
+import { REQUEST_ID } from '../core/request-id.ts';
 import {
   desiredStatusSchema,
   idSchema,
@@ -37,6 +38,12 @@ export const desiredInstanceSchema = z.strictObject({
    * stopped and booted again on it. Without it the pool's revision applies at the next boot.
    */
   revision: z.string().min(1).max(128).optional(),
+  /**
+   * The id of the last request that changed this entry (X-Request-Id, docs/api.md): the
+   * agent logs its work on the instance under it and passes it to the guest agent. Absent
+   * when no request is known (older rows, seed documents).
+   */
+  requestId: z.string().regex(REQUEST_ID).optional(),
 });
 export type DesiredInstance = z.infer<typeof desiredInstanceSchema>;
 

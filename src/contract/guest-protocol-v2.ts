@@ -46,6 +46,11 @@ export const guestCapabilities = [
   'logs',
   /** A clone takes its own identity (docs/clones.md); from agent 2.2.0. */
   'identity',
+  /**
+   * Requests may carry `rid`, the id of the request behind them (docs/api.md): the guest logs
+   * it on its console and echoes it in the answer; from agent 2.3.0.
+   */
+  'rid',
 ] as const;
 export type GuestCapability = (typeof guestCapabilities)[number];
 

@@ -17,6 +17,8 @@ export const nodeUsageSchema = z.strictObject({
   diskFreeMib: amount,
   /** The node traps connections to its warm and sleeping instances and wakes them. */
   wakeOnConnect: z.boolean().optional(),
+  /** Its gateways' guests may run commands in their tenant's workers (`MVM_WORKER_EXEC=on`). */
+  workerExec: z.boolean().optional(),
   /** Where its published ports listen (`MVM_PUBLISH_ADDRESS`), when it runs them (agent/publish). */
   publishAddress: z
     .string()

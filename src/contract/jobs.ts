@@ -116,19 +116,42 @@ export const jobLogSchema = z.object({
 
 export const jobParams = z.strictObject({ tenant: idSchema, job: idSchema });
 
+/** Completions one claim may carry (an executor sends the one job it just finished). */
+export const MAX_CLAIM_COMPLETIONS = 100;
+
+/** A held job's success carried by the worker's next claim: fenced by its own token. */
+export const claimCompletionSchema = z.strictObject({
+  job: idSchema,
+  token: tokenSchema,
+  result: jsonText(MAX_RESULT_CHARS),
+});
+
 export const claimJobsSchema = z.strictObject({
   tenant: idSchema,
   pool: idSchema,
   /** Who holds the lease: the worker instance on this node. */
   worker: idSchema,
-  limit: z.number().int().min(1).max(100).optional(),
+  /** 0 only completes `completed` (then `completed` must name at least one job). */
+  limit: z.number().int().min(0).max(100).optional(),
   leaseMs: z.number().int().min(1000).max(600_000).optional(),
   /** Long-poll: wait up to this long for a job when none is claimable now. */
   waitMs: z.number().int().min(0).max(60_000).optional(),
+  /**
+   * Jobs this worker finished successfully since its last claim: succeeded in the same round
+   * trip (one statement on Postgres, one transaction on SQLite) before the claim, each fenced
+   * by its own token; each job once.
+   */
+  completed: z.array(claimCompletionSchema).max(MAX_CLAIM_COMPLETIONS).optional(),
 });
+export type ClaimJobsRequest = z.infer<typeof claimJobsSchema>;
 
 export const leasedJobSchema = jobSchema.extend({ leaseToken: z.string() });
-export const claimedJobsSchema = z.object({ jobs: z.array(leasedJobSchema) });
+export const claimedJobsSchema = z.object({
+  jobs: z.array(leasedJobSchema),
+  /** With `completed`: the ones that succeeded, and the ones whose lease was gone (stop). */
+  succeeded: z.array(z.string()).optional(),
+  lost: z.array(z.string()).optional(),
+});
 
 export const nodeJobParams = z.strictObject({ node: idSchema, job: idSchema });
 

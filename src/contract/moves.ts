@@ -41,6 +41,8 @@ export const instanceMoveSchema = z.object({
   attempts: z.number(),
   reason: z.string().nullable(),
   wake: z.boolean(),
+  /** What a woken move brings it back to on the target (`running` or `warm`); null otherwise. */
+  restore: z.enum(['running', 'warm']).nullable(),
   drainOf: z.string().nullable(),
   requestedBy: z.string(),
   createdAt: z.string(),

@@ -111,7 +111,13 @@ export type CreatePoolRequest = z.infer<typeof createPoolSchema>;
  * core/jobs/queue-wake (all problems at once).
  */
 export const poolAutoscaleSchema = z.discriminatedUnion('queue', [
-  z.strictObject({ queue: z.literal(true), min: intIn(0, 100_000), max: intIn(0, 100_000) }),
+  z.strictObject({
+    queue: z.literal(true),
+    min: intIn(0, 100_000),
+    max: intIn(0, 100_000),
+    /** Seconds the queue stays empty before the workers it added go; default 600. */
+    shrinkAfterSecs: intIn(0, 100_000).optional(),
+  }),
   z.strictObject({ queue: z.literal(false) }),
 ]);
 export type PoolAutoscaleRequest = z.infer<typeof poolAutoscaleSchema>;
@@ -206,11 +212,26 @@ export const instanceListQuerySchema = z.strictObject({
   status: instanceStatusSchema.optional(),
   ...pageQueryShape,
 });
+/**
+ * A watch cursor is opaque digits (on Postgres a 64-bit transaction id): bounded as text, since
+ * it may pass what a 32-bit column holds. One past what JSON numbers hold exactly is no cursor
+ * the store gave, and starts the watch over.
+ */
+export const MAX_WATCH_CURSOR = Number.MAX_SAFE_INTEGER;
+export const watchCursorSchema = z
+  .string()
+  .max(16)
+  .regex(/^\d{1,16}$/, 'a watch cursor: the id of an event of this watch');
 export const instanceWatchQuerySchema = z.strictObject({
   tenant: idSchema.optional(),
   pool: idSchema.optional(),
   node: idSchema.optional(),
   status: instanceStatusSchema.optional(),
+  /**
+   * Resume after the batch whose event id this is: only what changed since, no list. A
+   * Last-Event-ID header wins over it.
+   */
+  since: watchCursorSchema.optional(),
 });
 export const nodeListQuerySchema = z.strictObject({
   status: z.enum(['ready', 'lost', 'cordoned']).optional(),

@@ -68,7 +68,15 @@ export const poolSchema = z.object({
   /** Guest commands around sleep and wake. */
   hooks: z.record(z.string(), z.array(z.string())).optional(),
   /** `mvm pool autoscale --queue`: the least and most workers the job queue keeps awake. */
-  queueScale: z.object({ min: z.number().int(), max: z.number().int() }).nullable().optional(),
+  queueScale: z
+    .object({
+      min: z.number().int(),
+      max: z.number().int(),
+      /** Absent: the coordinator's default (600 s). */
+      shrinkAfterSecs: z.number().int().optional(),
+    })
+    .nullable()
+    .optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   version: z.number().int(),
@@ -123,6 +131,8 @@ export const nodeSchema = z.object({
   }),
   labels: z.record(z.string(), z.string()),
   status: z.enum(['ready', 'lost', 'cordoned']),
+  /** Lost nodes: the status it had (a cordoned node comes back cordoned). */
+  lostFrom: z.enum(['ready', 'cordoned']).nullable().optional(),
   lastHeartbeat: z.string().nullable(),
   underlayIp: z.string().nullable(),
   usage: z
@@ -136,6 +146,10 @@ export const nodeSchema = z.object({
       diskFreeMib: z.number().int(),
       /** Where its published ports listen (its agent's MVM_PUBLISH_ADDRESS). */
       publishAddress: z.string().optional(),
+      /** Its agent wakes lowered instances on a connection. */
+      wakeOnConnect: z.boolean().optional(),
+      /** Its agent runs worker exec for gateway guests (`MVM_WORKER_EXEC=on`). */
+      workerExec: z.boolean().optional(),
     })
     .nullable(),
   createdAt: z.string(),

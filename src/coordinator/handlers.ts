@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { JsonRouteName, Routes, RouteName, WebSocketRouteName } from '../contract/api.ts';
-import { MAX_EVENT_ID } from '../contract/requests.ts';
+import { MAX_EVENT_ID, MAX_WATCH_CURSOR, watchCursorSchema } from '../contract/requests.ts';
 import type { Access } from './access.ts';
 import { createListHandlers } from './list-handlers.ts';
 import { actorOf } from './principal.ts';
@@ -100,7 +100,15 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
         principal,
         params.tenant,
         params.pool,
-        body.queue ? { min: body.min, max: body.max } : null,
+        body.queue
+          ? {
+              min: body.min,
+              max: body.max,
+              ...(body.shrinkAfterSecs === undefined
+                ? {}
+                : { shrinkAfterSecs: body.shrinkAfterSecs }),
+            }
+          : null,
       ),
     scalePool: ({ principal, params, body }) =>
       s.pools.scale(principal, params.tenant, params.pool, body),
@@ -182,7 +190,12 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
         ...(query.node !== undefined ? { nodeId: query.node } : {}),
         ...(query.status !== undefined ? { status: query.status } : {}),
       };
-      return sseResponse(await s.instanceWatch.open(filter, request.signal));
+      // The cursor of the last batch the client saw: a Last-Event-ID header wins over ?since=.
+      const header = request.headers.get('last-event-id');
+      const cursor =
+        header !== null && watchCursorSchema.safeParse(header).success ? header : query.since;
+      const since = cursor === undefined ? undefined : Math.min(Number(cursor), MAX_WATCH_CURSOR);
+      return sseResponse(await s.instanceWatch.open(filter, request.signal, since));
     },
     metrics: async ({ principal, tenant }) => {
       const scrape = await s.metrics.scrape(tenant, principal.kind === 'admin');

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { ValidationError } from '../core/errors.ts';
@@ -8,14 +7,10 @@ import {
   REQUEST_ID_HEADER,
   requestIdFrom,
 } from '../core/request-id.ts';
+import { withRequestId } from '../drivers/request-context.ts';
 import type { Logger } from '../ports/logger.ts';
 
-const current = new AsyncLocalStorage<string>();
-
-/** The id of the request being served, if any (for log lines and answers). */
-export function currentRequestId(): string | undefined {
-  return current.getStore();
-}
+export { currentRequestId, requestLogger } from '../drivers/request-context.ts';
 
 /**
  * Each request's id: the caller's X-Request-Id when it sent a valid one (a bad one is a 400),
@@ -34,24 +29,10 @@ export function requestIds(logger: Logger | undefined): MiddlewareHandler {
         ['header.x-request-id: not a request id'],
       );
     }
-    await current.run(id, next);
+    await withRequestId(id, next);
     // One line per change made; reads are many (heartbeats, watches) and stay at debug.
     const line = { method: c.req.method, path: c.req.path, status: c.res.status };
     if (c.req.method === 'GET') logger?.debug({ requestId: id, ...line }, 'request');
     else logger?.info({ requestId: id, ...line }, 'request');
-  };
-}
-
-/** A logger whose lines carry the id of the request they were written for, if any. */
-export function requestLogger(base: Logger): Logger {
-  const withId = (obj: object): object => {
-    const requestId = current.getStore();
-    return requestId === undefined ? obj : { requestId, ...obj };
-  };
-  return {
-    debug: (obj, msg) => base.debug(withId(obj), msg),
-    info: (obj, msg) => base.info(withId(obj), msg),
-    warn: (obj, msg) => base.warn(withId(obj), msg),
-    error: (obj, msg) => base.error(withId(obj), msg),
   };
 }

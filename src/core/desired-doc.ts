@@ -84,7 +84,8 @@ function desiredPool(
  * destroyed), grouped by tenant and pool, each level sorted by id so equal content always
  * gives equal bytes. Tenants and pools with nothing on the node are left out. `peers` gives
  * each tenant's VXLAN flood list (tenantPeers); a tenant it does not name has none.
- * `workloads` gives each pool's secrets digest and config.
+ * `workloads` gives each pool's secrets digest and config; `requestIds` (by
+ * `tenant/pool/instance`) the id of the last request that changed each instance's entry.
  */
 export function buildNodeDocument(
   nodeId: string,
@@ -94,6 +95,7 @@ export function buildNodeDocument(
   stamp: DocumentStamp,
   peers: ReadonlyMap<string, readonly string[]> = new Map(),
   workloads: PoolWorkloads = new Map(),
+  requestIds: ReadonlyMap<string, string> = new Map(),
 ): NodeDesired {
   const placed = instances.filter((i) => i.nodeId === nodeId && stillMatters(i));
   const out: DesiredTenant[] = [];
@@ -111,6 +113,7 @@ export function buildNodeDocument(
             ? { forceSleep: true as const }
             : {}),
           ...(i.pinnedRevision ? { revision: i.pinnedRevision } : {}),
+          ...optionalRequestId(requestIds.get(`${i.tenantId}/${i.poolId}/${i.id}`)),
         }));
       const workload = workloads.get(`${tenant.id}/${pool.id}`);
       if (mine.length > 0) tenantPools.push(desiredPool(pool, mine, workload));
@@ -122,6 +125,10 @@ export function buildNodeDocument(
     out.push({ id, netId, subnet, gateway, vxlanPeers, egress, pools: tenantPools });
   }
   return { schema: NODE_DOCUMENT_SCHEMA, nodeId, ...stamp, tenants: out };
+}
+
+function optionalRequestId(requestId: string | undefined): { requestId?: string } {
+  return requestId === undefined ? {} : { requestId };
 }
 
 /**

@@ -51,6 +51,27 @@ export interface MoveState {
   reason: string | null;
   /** Wake the instance on the target once imported (a drain), or leave it asleep. */
   wake: boolean;
+  /**
+   * What a woken move brings the instance back to on the target: `running`, or `warm` (a
+   * drained warm instance comes back warm, not running); null when `wake` is false.
+   */
+  restore: RestoreStatus | null;
+}
+
+/** The statuses a move wakes an instance to on its target. */
+export const restoreStatuses = ['running', 'warm'] as const;
+export type RestoreStatus = (typeof restoreStatuses)[number];
+
+/**
+ * The desired status the instance has once the move is done: what it is restored to when the
+ * move wakes it (`running` for a move that names none), else the desired status it had.
+ */
+export function desiredAfterMove(
+  move: Pick<MoveState, 'wake' | 'restore'>,
+  desired: Instance['desiredStatus'],
+): Instance['desiredStatus'] {
+  if (!move.wake) return desired;
+  return move.restore ?? 'running';
 }
 
 export type MoveEvent =
@@ -62,7 +83,12 @@ export type MoveEvent =
   | { kind: 'crashed'; side: 'source' | 'target'; reason: string }
   | { kind: 'failed'; reason: string };
 
-export function newMove(sourceNode: string, targetNode: string, wake: boolean): MoveState {
+export function newMove(
+  sourceNode: string,
+  targetNode: string,
+  wake: boolean,
+  restore: RestoreStatus | null = wake ? 'running' : null,
+): MoveState {
   return {
     step: 'requested',
     sourceNode,
@@ -72,6 +98,7 @@ export function newMove(sourceNode: string, targetNode: string, wake: boolean): 
     attempts: 0,
     reason: null,
     wake,
+    restore: wake ? restore : null,
   };
 }
 
@@ -174,6 +201,20 @@ export function moveRefusal(c: MoveCandidate): string | undefined {
     return `the target has no room to wake it (${c.pool.vcpus} vCPUs and ${c.pool.memMib} MiB wanted, ${c.targetFree.vcpus} and ${c.targetFree.memMib} free)`;
   }
   return undefined;
+}
+
+/**
+ * Why an asked-for status must wait for the instance's move (one under way): waking or raising
+ * it on its source would make the bundle stale and fail the move; the move brings it back to
+ * its `restore` status on the target. Stopping or destroying it is not held up.
+ */
+export function raiseDuringMove(
+  target: Instance['desiredStatus'],
+  move: Pick<MoveState, 'step' | 'targetNode'> | undefined,
+): string | undefined {
+  if (!move || isTerminal(move.step)) return undefined;
+  if (target !== 'running' && target !== 'warm') return undefined;
+  return `a move of it to node ${move.targetNode} is under way (${move.step}); it is brought back there once the move is done, or wake it after the move failed`;
 }
 
 /** A move as the store keeps it. */

@@ -1,6 +1,6 @@
 import { ConflictError, ValidationError } from './errors.ts';
 import { isValidId } from './ids.ts';
-import type { IdleSlot } from './idle-policy.ts';
+import { idleSlots, type IdleSlot } from './idle-policy.ts';
 import { validateCounts } from './pool-spec.ts';
 import type { DesiredStatus, InstanceStatus, PoolCounts } from './model.ts';
 import {
@@ -45,12 +45,18 @@ export interface MaterializeInput {
 export interface Assignment {
   id: string;
   desiredStatus: DesiredStatus;
+  /**
+   * Set when an instance the idle policy holds lower moves to a higher slot: it stays where it
+   * is (`desiredStatus` unchanged) and now stands in this slot, woken into it only by use.
+   */
+  idleSlot?: IdleSlot;
 }
 
 export interface MaterializeResult {
   /**
-   * Only instances whose desired status changes, or that are held asleep by pressure and leave
-   * the warm slot (the caller clears the marker), ordered by id.
+   * Only instances whose desired status changes, that are held asleep by pressure and leave
+   * the warm slot (the caller clears the marker), or that the idle policy holds lower and move
+   * to a higher slot (`idleSlot`: the caller records it), ordered by id.
    */
   assignments: Assignment[];
   /** Desired statuses of the instances to create, running first, then warm, then sleeping. */
@@ -126,6 +132,18 @@ function isPressureSlept(instance: MaterializeInstance): boolean {
   return instance.pressureSleptAt !== null && instance.pressureSleptAt !== undefined;
 }
 
+/** How far up each desired status sits; a demotion is any move down. */
+export const statusHeight: Readonly<Record<DesiredStatus, number>> = {
+  running: 3,
+  warm: 2,
+  sleeping: 1,
+  stopped: 0,
+  destroyed: 0,
+};
+
+const isIdleSlot = (status: DesiredStatus): status is IdleSlot =>
+  (idleSlots as readonly string[]).includes(status);
+
 function idleSlotOf(instance: MaterializeInstance): IdleSlot | undefined {
   return instance.idleSlot === null ? undefined : instance.idleSlot;
 }
@@ -143,9 +161,16 @@ function asSeen(instance: MaterializeInstance): MaterializeInstance {
 
 /** The assignment an instance needs, if any, once its slot is known. */
 function assignmentFor(instance: MaterializeInstance, to: DesiredStatus): Assignment[] {
-  // Kept in its slot, an instance the idle policy lowered stays lower until it is woken.
+  // Kept in its slot, an instance the idle policy lowered stays lower until it is woken; moved
+  // to another slot above where it is held, it stays held there, standing in the new slot.
   const idle = idleSlotOf(instance);
-  if (idle !== undefined) return to === idle ? [] : [{ id: instance.id, desiredStatus: to }];
+  if (idle !== undefined) {
+    if (to === idle) return [];
+    if (isIdleSlot(to) && statusHeight[to] > statusHeight[instance.desiredStatus]) {
+      return [{ id: instance.id, desiredStatus: instance.desiredStatus, idleSlot: to }];
+    }
+    return [{ id: instance.id, desiredStatus: to }];
+  }
   // Kept in the warm slot, a pressure-slept instance stays asleep until the scheduler wakes it;
   // anywhere else it goes where the counts send it, and the marker goes with the assignment.
   if (isPressureSlept(instance))

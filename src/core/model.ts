@@ -91,7 +91,7 @@ export interface Pool {
   /** Guest commands around sleep and wake (core/pool-hooks.ts). */
   hooks?: PoolHooks;
   /** A queue-driven pool (core/jobs/queue-wake.ts); absent or null: the queue does not drive it. */
-  queueScale?: { min: number; max: number } | null;
+  queueScale?: { min: number; max: number; shrinkAfterSecs?: number } | null;
   /**
    * Workers the queue added to the running count (queue-grow) and has not removed again:
    * only these go when the queue stays empty (core/jobs/queue-shrink.ts). Absent: 0.
@@ -166,6 +166,11 @@ export interface FleetNode {
   underlayIp: string | null;
   /** What the node's agent last reported using; null before its first heartbeat. */
   usage: NodeUsage | null;
+  /**
+   * The status it had when declared lost: a cordoned node that fell silent comes back
+   * cordoned when it heartbeats again. Absent for a node never lost (or back since).
+   */
+  lostFrom?: 'ready' | 'cordoned' | null;
   createdAt: string;
   version: number;
 }
@@ -186,6 +191,8 @@ export interface NodeUsage {
   diskFreeMib: number;
   /** The node wakes its warm and sleeping instances on a connection (agent/wake). */
   wakeOnConnect?: boolean;
+  /** Its gateways' guests may run commands in their tenant's workers (agent/worker-exec). */
+  workerExec?: boolean;
   /** Where the node's published ports listen, when it runs them (agent/publish). */
   publishAddress?: string;
 }

@@ -15,7 +15,8 @@ import type { FleetNode, Instance, InstanceStatus, Pool } from './model.ts';
  *
  * The scheduler then places the moved instances, critical pools first. A lost node that
  * heartbeats again is ready; its document no longer names the moved instances, so its agent
- * tears their old copies down. Cordoned nodes are an operator's decision and never lost.
+ * tears their old copies down. A cordoned node (an operator's decision, or a drain) that falls
+ * silent is lost like any other: what it ran must run somewhere. It comes back cordoned.
  */
 export const DEFAULT_NODE_LOST_AFTER_MS = 30_000;
 
@@ -30,10 +31,22 @@ export function heartbeatOverdue(
   lostAfterMs: number,
   watchingSince: Date,
 ): boolean {
-  if (node.status !== 'ready') return false;
+  if (node.status !== 'ready' && node.status !== 'cordoned') return false;
   const heard = Date.parse(node.lastHeartbeat ?? node.createdAt);
   const since = Math.max(Number.isNaN(heard) ? 0 : heard, watchingSince.getTime());
   return now.getTime() - since > lostAfterMs;
+}
+
+/** The status a lost node returns to when it heartbeats again: cordoned stays cordoned. */
+export function recoveredStatus(node: Pick<FleetNode, 'lostFrom'>): 'ready' | 'cordoned' {
+  return node.lostFrom === 'cordoned' ? 'cordoned' : 'ready';
+}
+
+/** Why a move under way is given up when one of its nodes is lost. */
+export function moveLostReason(nodeId: string, side: 'source' | 'target'): string {
+  return side === 'source'
+    ? `its source node ${nodeId} was lost; the instance is placed again by the loss policy`
+    : `its target node ${nodeId} was lost; the instance stays on its source`;
 }
 
 export type LossAction =

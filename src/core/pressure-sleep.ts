@@ -1,3 +1,4 @@
+import { committedMemMib, type HeldReport } from './held-memory.ts';
 import type { DesiredStatus, Instance, InstanceStatus, Pool, Quotas } from './model.ts';
 import { quotaViolations, tenantUsage } from './quotas.ts';
 import { hotterFirst, toMs } from './sleep-policy.ts';
@@ -17,6 +18,11 @@ import { hotterFirst, toMs } from './sleep-policy.ts';
  * are served in placement's order, which puts critical pools first. An instance no node can
  * take even with every candidate asleep stays unplaced.
  *
+ * Memory is counted as placement counts it (core/held-memory.ts): a node's committed memory is
+ * the sizes of what it has running or warm, less its last report's credit for what those
+ * instances were sized at but did not hold. So a node whose idle guests handed pages back
+ * needs fewer victims, and a victim frees what its sleep takes out of that figure.
+ *
  * Each victim is desired sleeping and marked as held asleep by pressure. The materializer
  * still counts it in its pool's warm slot, so nothing else is woken in its place.
  *
@@ -35,6 +41,8 @@ export interface PressureNode {
   id: string;
   vcpus: number;
   memMib: number;
+  /** The node's last report of what its running and warm instances held; none: by size. */
+  memReport?: HeldReport | null | undefined;
 }
 
 export interface PressureInstance {
@@ -80,21 +88,50 @@ interface Room {
   memMib: number;
 }
 
+/**
+ * What a node has committed, by size: `memMib` of the instances its last report may cover
+ * (memory is credited from that report in `freeOf`), `freshMib` of what this plan adds there
+ * (a pending instance placed, a held one released), which no report covers yet and which
+ * therefore never takes a credit a victim's sleep gave up.
+ */
+interface Load {
+  node: PressureNode;
+  vcpus: number;
+  memMib: number;
+  freshMib: number;
+}
+
 const holds = (status: DesiredStatus) => status === 'running' || status === 'warm';
 const byKey = (a: { key: string }, b: { key: string }) =>
   a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 const fits = (need: Room, free: Room) => need.vcpus <= free.vcpus && need.memMib <= free.memMib;
 
-/** What each node has left once everything desired running or warm there is counted. */
-function freeRoom(input: PressureInput): Map<string, Room> {
-  const free = new Map(input.nodes.map((n) => [n.id, { vcpus: n.vcpus, memMib: n.memMib }]));
+/** What is left on the load's node: vCPUs by size, memory as placement commits it. */
+function freeOf(load: Load): Room {
+  const { node } = load;
+  return {
+    vcpus: node.vcpus - load.vcpus,
+    memMib: node.memMib - committedMemMib(load.memMib, node.memReport) - load.freshMib,
+  };
+}
+
+/** Counts `room` on the load (`sign` -1 takes it off); `fresh`: added by this plan. */
+const add = (load: Load, room: Room, sign: 1 | -1, fresh = false): void => {
+  load.vcpus += sign * room.vcpus;
+  if (fresh) load.freshMib += sign * room.memMib;
+  else load.memMib += sign * room.memMib;
+};
+
+/** Each node's load once everything desired running or warm there is counted. */
+function loads(input: PressureInput): Map<string, Load> {
+  const all = new Map(
+    input.nodes.map((n) => [n.id, { node: n, vcpus: 0, memMib: 0, freshMib: 0 }]),
+  );
   for (const instance of input.instances) {
-    const room = instance.nodeId === null ? undefined : free.get(instance.nodeId);
-    if (!room || !holds(instance.desiredStatus)) continue;
-    room.vcpus -= instance.vcpus;
-    room.memMib -= instance.memMib;
+    const load = instance.nodeId === null ? undefined : all.get(instance.nodeId);
+    if (load && holds(instance.desiredStatus)) add(load, instance, 1);
   }
-  return free;
+  return all;
 }
 
 export function isSleepCandidate(instance: PressureInstance, nowMs: number): boolean {
@@ -105,29 +142,26 @@ export function isSleepCandidate(instance: PressureInstance, nowMs: number): boo
 }
 
 /** The fewest of `candidates` (coldest first) whose sleep lets `need` fit; undefined if none. */
-function victimsFor(need: Room, free: Room, candidates: readonly PressureInstance[]) {
-  const left = { ...free };
+function victimsFor(need: Room, load: Load, candidates: readonly PressureInstance[]) {
+  const after = { ...load };
   const chosen: PressureInstance[] = [];
   for (const candidate of candidates) {
-    if (fits(need, left)) break;
+    if (fits(need, freeOf(after))) break;
     chosen.push(candidate);
-    left.vcpus += candidate.vcpus;
-    left.memMib += candidate.memMib;
+    add(after, candidate, -1);
   }
-  if (!fits(need, left)) return undefined;
-  left.vcpus -= need.vcpus;
-  left.memMib -= need.memMib;
+  if (!fits(need, freeOf(after))) return undefined;
+  add(after, need, 1, true);
   // Spare a victim that fits in what is left, or the next release would wake it at once.
   for (const victim of [...chosen].reverse()) {
-    if (!fits(victim, left)) continue;
+    if (!fits(victim, freeOf(after))) continue;
     chosen.splice(chosen.indexOf(victim), 1);
-    left.vcpus -= victim.vcpus;
-    left.memMib -= victim.memMib;
+    add(after, victim, 1);
   }
-  return { victims: chosen, left };
+  return { victims: chosen, after };
 }
 
-function relieve(input: PressureInput, free: Map<string, Room>, plan: PressurePlan): void {
+function relieve(input: PressureInput, all: Map<string, Load>, plan: PressurePlan): void {
   const candidates = input.instances
     .filter((i) => i.nodeId !== null && isSleepCandidate(i, input.nowMs))
     .sort((a, b) => -hotterFirst(a, b) || byKey(a, b));
@@ -137,16 +171,16 @@ function relieve(input: PressureInput, free: Map<string, Room>, plan: PressurePl
   for (const key of input.unplaced) {
     const request = pending.get(key);
     if (!request || !holds(request.desiredStatus)) continue;
-    let best: { nodeId: string; victims: PressureInstance[]; left: Room } | undefined;
+    let best: { nodeId: string; victims: PressureInstance[]; after: Load } | undefined;
     for (const node of nodes) {
       const mine = candidates.filter((c) => c.nodeId === node.id && !taken.has(c.key));
-      const found = victimsFor(request, free.get(node.id)!, mine);
+      const found = victimsFor(request, all.get(node.id)!, mine);
       if (found && (!best || found.victims.length < best.victims.length)) {
         best = { nodeId: node.id, ...found };
       }
     }
     if (!best) continue;
-    free.set(best.nodeId, best.left);
+    all.set(best.nodeId, best.after);
     plan.placed.push({ key, nodeId: best.nodeId });
     for (const victim of best.victims) {
       taken.add(victim.key);
@@ -155,25 +189,24 @@ function relieve(input: PressureInput, free: Map<string, Room>, plan: PressurePl
   }
 }
 
-function release(input: PressureInput, free: Map<string, Room>, plan: PressurePlan): void {
+function release(input: PressureInput, all: Map<string, Load>, plan: PressurePlan): void {
   const held = input.instances
     .filter((i) => i.pressureSleptAt !== null && i.nodeId !== null)
     .sort((a, b) => (toMs(a.pressureSleptAt) ?? 0) - (toMs(b.pressureSleptAt) ?? 0) || byKey(a, b));
   for (const instance of held) {
-    const room = free.get(instance.nodeId!);
-    if (!room || !fits(instance, room)) continue;
-    room.vcpus -= instance.vcpus;
-    room.memMib -= instance.memMib;
+    const load = all.get(instance.nodeId!);
+    if (!load || !fits(instance, freeOf(load))) continue;
+    add(load, instance, 1, true);
     plan.release.push({ key: instance.key, nodeId: instance.nodeId! });
   }
 }
 
 /** Relief for what placement left unplaced, then release of what fits again. Pure. */
 export function planPressure(input: PressureInput): PressurePlan {
-  const free = freeRoom(input);
+  const all = loads(input);
   const plan: PressurePlan = { placed: [], sleep: [], release: [] };
-  relieve(input, free, plan);
-  release(input, free, plan);
+  relieve(input, all, plan);
+  release(input, all, plan);
   return plan;
 }
 

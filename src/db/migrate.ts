@@ -24,6 +24,9 @@ import { instanceMovesMigration } from './migrations/0020-instance-moves.ts';
 import { sessionTicketsMigration } from './migrations/0021-session-tickets.ts';
 import { publishedPortsMigration } from './migrations/0022-published-ports.ts';
 import { queueQuotaMigration } from './migrations/0024-queue-quota.ts';
+import { poolWorkerSettingsMigration } from './migrations/0025-pool-worker-settings.ts';
+import { movesDrainMigration } from './migrations/0026-moves-drain.ts';
+import { instanceChangesMigration } from './migrations/0028-instance-changes.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -53,6 +56,9 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0021-session-tickets': sessionTicketsMigration(),
     '0022-published-ports': publishedPortsMigration(),
     '0024-queue-quota': queueQuotaMigration(),
+    '0025-pool-worker-settings': poolWorkerSettingsMigration(),
+    '0026-moves-drain': movesDrainMigration(),
+    '0028-instance-changes': instanceChangesMigration(),
   };
 }
 

@@ -29,6 +29,19 @@ export interface Database {
   instance_moves: InstanceMovesTable;
   session_tickets: SessionTicketsTable;
   published_ports: PublishedPortsTable;
+  instance_tombstones: InstanceTombstonesTable;
+}
+
+/** Migration 0028: a deleted instance's last state, for watchers (instance-changes.ts). */
+export interface InstanceTombstonesTable {
+  tenant_id: string;
+  pool_id: string;
+  id: string;
+  /** A bigint on Postgres (pg answers it as a string). */
+  change_seq: number | string;
+  deleted_at: string;
+  /** JSON of the Instance as it was last stored. */
+  item: string;
 }
 
 /** Migration 0020: moves of sleeping instances between nodes (core/instance-move.ts). */
@@ -47,6 +60,8 @@ export interface InstanceMovesTable {
   attempts: number;
   reason: string | null;
   wake: number;
+  /** Migration 0026: `running` or `warm`, the status it is brought back to; null to keep its own. */
+  restore: string | null;
   drain_of: string | null;
   requested_by: string;
   created_at: string;
@@ -146,6 +161,8 @@ export interface PoolsTable {
   queue_max: number | null;
   /** Migration 0024: workers the queue added and has not removed again. */
   queue_added: number;
+  /** Migration 0025: seconds the queue stays empty before its workers go; null: default. */
+  queue_shrink_after_secs: number | null;
   /** Migration 0022: published ports (JSON [{hostPort, guestPort}]) and hooks (JSON object). */
   published_ports: string;
   hooks: string;
@@ -175,6 +192,10 @@ export interface InstancesTable {
   /** The revision a rollout pinned it to, and when (migration 0014). */
   pinned_revision: string | null;
   pinned_at: string | null;
+  /** Migration 0028: the id of the last request that changed its entry in a node document. */
+  last_request_id?: string | null;
+  /** Migration 0028: stamped on every write (instance-changes.ts); a bigint on Postgres. */
+  change_seq?: number | string;
   created_at: string;
   updated_at: string;
   version: number;
@@ -194,6 +215,8 @@ export interface NodesTable {
   underlay_ip: string | null;
   /** JSON NodeUsage as last reported by the node's agent */
   usage: string | null;
+  /** Migration 0026: the status it had when declared lost (`ready`, `cordoned`); null otherwise. */
+  lost_from: string | null;
   created_at: string;
   version: number;
 }

@@ -14,7 +14,7 @@
 import { parseArgs } from 'node:util';
 import { HttpJobLink } from '../drivers/job-link/http-job-link.ts';
 import { StdioJobLink } from '../drivers/job-link/stdio-job-link.ts';
-import type { JobLink } from '../ports/job-link.ts';
+import type { HeldJob, JobLink } from '../ports/job-link.ts';
 import { faultHook } from './faults.ts';
 import { runJob, type RunOptions } from './run-job.ts';
 
@@ -70,21 +70,41 @@ function say(fields: Record<string, unknown>): void {
   logOut.write(`${JSON.stringify({ at: new Date().toISOString(), ...fields })}\n`);
 }
 
+/**
+ * Claims a job, runs it, and carries its success to the next claim: one round trip both
+ * completes the job (fenced by its token) and claims the next. A failure completes at once.
+ */
 async function serve(): Promise<void> {
   const maxJobs = Number(values['max-jobs']);
   const idleExitMs = Number(values['idle-exit-ms']);
   let ended = 0;
   let idleSince = Date.now();
+  let pending: Array<{ job: HeldJob; result: string }> = [];
+  const settle = async (limit: number, waitMs: number): Promise<HeldJob[]> => {
+    const done = pending;
+    pending = [];
+    if (done.length === 0) return limit === 0 ? [] : link.claim(limit, waitMs);
+    const answer = await link.completeAndClaim(done, limit, waitMs);
+    for (const { job } of done) {
+      const lost = answer.lost.includes(job.id);
+      say({ event: lost ? 'lost' : 'completed', job: job.id });
+    }
+    return answer.jobs;
+  };
   for (;;) {
-    const jobs = await link.claim(1, 5000);
+    const jobs = await settle(1, 5000);
     for (const job of jobs) {
       say({ event: 'claimed', job: job.id, attempt: job.attempts });
-      const result = await runJob(link, job, options);
+      const deferSuccess = (result: string) => pending.push({ job, result });
+      const result = await runJob(link, job, { ...options, deferSuccess });
       say({ event: 'ended', job: job.id, result });
       ended += 1;
       idleSince = Date.now();
     }
-    if (maxJobs > 0 && ended >= maxJobs) return;
+    if (maxJobs > 0 && ended >= maxJobs) {
+      await settle(0, 0);
+      return;
+    }
     if (jobs.length === 0 && idleExitMs > 0 && Date.now() - idleSince > idleExitMs) return;
   }
 }

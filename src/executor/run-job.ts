@@ -33,6 +33,11 @@ export interface RunOptions {
   limits?: JournalLimits;
   fault: (point: FaultPoint, seq: number) => void;
   heartbeatMs: number;
+  /**
+   * Set: a success is not completed here but handed to this, for the worker's next claim to
+   * carry (JobLink.completeAndClaim: one round trip for both). Failures complete at once.
+   */
+  deferSuccess?: (result: string) => void;
 }
 
 /** How a run ended for this worker. `lost`: it stopped writing; someone else owns the job. */
@@ -65,6 +70,10 @@ export async function runJob(link: JobLink, job: HeldJob, options: RunOptions): 
   try {
     const end = await attempt(link, job, options, lost);
     if (end === 'parked') return 'parked';
+    if (end.outcome === 'succeeded' && options.deferSuccess !== undefined) {
+      options.deferSuccess(end.result);
+      return end.outcome;
+    }
     await link.complete(job, end);
     return end.outcome;
   } catch (error) {

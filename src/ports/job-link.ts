@@ -38,6 +38,16 @@ export class LeaseLostError extends Error {
 export interface JobLink {
   /** Up to `limit` jobs, waiting up to `waitMs` for one. */
   claim(limit: number, waitMs: number): Promise<HeldJob[]>;
+  /**
+   * Succeeds `done` and claims up to `limit` (0: only completes) in one round trip. Each
+   * completion is fenced by its own job's token: `lost` names the ones whose lease was gone
+   * (nothing was written for them); the others succeeded.
+   */
+  completeAndClaim(
+    done: ReadonlyArray<{ job: HeldJob; result: string }>,
+    limit: number,
+    waitMs: number,
+  ): Promise<{ jobs: HeldJob[]; lost: string[] }>;
   heartbeat(job: HeldJob): Promise<void>;
   complete(job: HeldJob, end: JobEnd): Promise<void>;
   module(job: HeldJob): Promise<Uint8Array>;

@@ -57,6 +57,13 @@ export interface ClaimRequest {
   /** Jobs one tenant may have running at once, counted across pools; undefined: no limit. */
   maxRunningPerTenant?: number;
   /**
+   * The worker instance of `tenantId`/`poolId` the claim is for: the claim leases nothing
+   * unless its desired status is `running`, read under a lock that a shrink's lock on the
+   * pool's instances waits for (lockInstancesForShrink), so a claim and a shrink never both
+   * go ahead on one worker.
+   */
+  instanceId?: string;
+  /**
    * The fencing token of this claim, random and unguessable. Shared by the jobs of one batch:
    * every worker write names the job and the token, and a job reclaimed later gets another.
    */
@@ -107,11 +114,14 @@ export interface JobQueue {
   succeedMany(completions: LeaseCompletion[], at: string): Promise<CompletionOutcome>;
   /**
    * A worker loop's one round trip: succeeds `completions` (as succeedMany) and claims the
-   * next batch (as claim), in one statement on Postgres, one transaction on SQLite.
+   * next batch (as claim), in one statement on Postgres, one transaction on SQLite. With
+   * `heldBy` (`<node>/<instance>`), a completion of a job leased to another worker is lost.
+   * A `limit` of 0 only completes.
    */
   succeedAndClaim(
     completions: LeaseCompletion[],
     request: ClaimRequest,
+    heldBy?: string,
   ): Promise<CompletionOutcome & { jobs: Job[] }>;
   /**
    * A sleeping job gives its lease back: queued again, due at `runAt`. Not an attempt that
@@ -136,6 +146,14 @@ export interface JobQueue {
    * delivered when the surrounding transaction commits; SQLite: nothing, one process writes).
    */
   announce(tenantId: string, poolId: string): Promise<void>;
+  /**
+   * Inside a transaction that will lower or stop workers of the pool: from here until it
+   * commits, a claim for one of them (ClaimRequest.instanceId) waits, then sees the new
+   * desired status; a claim that got there first has committed its leases, which the
+   * transaction's next reads see. Postgres: the pool's instance rows FOR UPDATE; SQLite:
+   * nothing (the transaction holds the write lock).
+   */
+  lockClaimers(tenantId: string, poolId: string): Promise<void>;
   /** How many of the tenant's jobs are running now. */
   runningCount(tenantId: string): Promise<number>;
 }

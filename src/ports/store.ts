@@ -143,6 +143,11 @@ export interface InstanceRepo {
   list(filter?: InstanceFilter): Promise<Instance[]>;
   /** Live instances (desired anything but destroyed) placed on no node: placement's work. */
   listUnplaced(): Promise<Instance[]>;
+  /**
+   * By `tenant/pool/instance`, the id of the last request that changed each instance placed
+   * on the node, where one is known (instances no request changed are left out).
+   */
+  lastRequestIds(nodeId: string): Promise<Map<string, string>>;
   /** Whether any instance is held asleep by memory pressure (an indexed probe, no scan). */
   anyPressureHeld(): Promise<boolean>;
   usedIps(tenantId: string): Promise<string[]>;
@@ -174,12 +179,29 @@ export interface InstanceRepo {
     expectedVersion: number,
     at: string,
   ): Promise<Instance>;
+  /** Leaves a tombstone for watchers (changesSince). */
   delete(key: InstanceKey): Promise<void>;
+  /** Where a reader of changesSince starts to see what is written from now on. */
+  changeCursor(): Promise<number>;
+  /**
+   * The instances written and deleted since the cursor `since`, in the order they were
+   * stamped, and the cursor to read from next (docs/api.md, "Watching instances").
+   */
+  changesSince(
+    since: number,
+    scope?: { tenantId?: string; poolId?: string },
+  ): Promise<InstanceChanges>;
+}
+
+export interface InstanceChanges {
+  /** Each changed row as it is now, or a deleted one as it last was. */
+  changes: { instance: Instance; deleted: boolean }[];
+  next: number;
 }
 
 /** What a heartbeat or the loss detector changes on a node. */
 export type NodePatch = Partial<
-  Pick<FleetNode, 'status' | 'lastHeartbeat' | 'capacity' | 'usage' | 'underlayIp'>
+  Pick<FleetNode, 'status' | 'lastHeartbeat' | 'capacity' | 'usage' | 'underlayIp' | 'lostFrom'>
 >;
 
 export interface NodeRepo {

@@ -37,7 +37,8 @@ describe('loadAgentConfig', () => {
       // Tests run as root, where /run is the tmpfs for it.
       secretsDir: process.getuid?.() === 0 ? '/run/mvm/secrets' : expect.stringMatching(/secrets$/),
       vmm: 'qemu',
-      qemu: { binary: 'qemu-system-x86_64', accel: 'auto' },
+      // The free-page-reporting balloon on; TCG's cache at the driver's default.
+      qemu: { binary: 'qemu-system-x86_64', accel: 'auto', balloon: true },
       firecracker: { binary: 'firecracker', jailer: 'jailer' },
       // Confined unless turned off on purpose.
       confinement: { enabled: true, uidBase: 2_000_000_000 },
@@ -46,6 +47,8 @@ describe('loadAgentConfig', () => {
       network: true,
       // Clones from pool bases only when asked for (docs/clones.md).
       clones: false,
+      // An unused pool base lives ten minutes after its last instance left.
+      baseGraceMs: 600_000,
       coordinator: {
         url: 'http://127.0.0.1:7070',
         production: false,
@@ -108,6 +111,8 @@ describe('loadAgentConfig', () => {
         MVM_VMM: 'firecracker',
         MVM_QEMU_BINARY: '/opt/qemu',
         MVM_QEMU_ACCEL: 'tcg',
+        MVM_QEMU_BALLOON: 'off',
+        MVM_QEMU_TCG_CACHE_MIB: '16',
         MVM_FIRECRACKER_BIN: '/opt/fc',
         MVM_JAILER_BIN: '/opt/jail/jailer',
         MVM_CONFINE: 'off',
@@ -121,6 +126,7 @@ describe('loadAgentConfig', () => {
         MVM_WORKER_IMAGE: 'on',
         MVM_SECRETS_DIR: '/dev/shm/mvm-secrets',
         MVM_MAX_DOC_AGE_SECS: '120',
+        MVM_BASE_GRACE_SECS: '30',
       },
     });
     expect(config).toEqual({
@@ -129,12 +135,13 @@ describe('loadAgentConfig', () => {
       cacheDir: '/c',
       secretsDir: '/dev/shm/mvm-secrets',
       vmm: 'firecracker',
-      qemu: { binary: '/opt/qemu', accel: 'tcg' },
+      qemu: { binary: '/opt/qemu', accel: 'tcg', balloon: false, tcgCacheMib: 16 },
       firecracker: { binary: '/opt/fc', jailer: '/opt/jail/jailer' },
       confinement: { enabled: false, uidBase: 2_000_000_000 },
       fenceWatchdog: false,
       network: false,
       clones: false,
+      baseGraceMs: 30_000,
       coordinator: {
         url: 'https://coord:7443',
         token: 'secret-token',
@@ -178,6 +185,17 @@ describe('loadAgentConfig', () => {
     ]);
     expect(problemsOf(() => load({ env: { MVM_MAX_DOC_AGE_SECS: '5' } }))).toEqual([
       "maxDocumentAgeSecs '5' (from env MVM_MAX_DOC_AGE_SECS): must be at least 10",
+    ]);
+  });
+
+  it("QEMU's memory: the balloon on or off, TCG's cache in MiB, from env or file, checked", () => {
+    const fromFile = load({ files: file({ agent: { qemuBalloon: 'off', qemuTcgCacheMib: 8 } }) });
+    expect(fromFile.qemu).toMatchObject({ balloon: false, tcgCacheMib: 8 });
+    expect(problemsOf(() => load({ env: { MVM_QEMU_TCG_CACHE_MIB: '2' } }))).toEqual([
+      "qemuTcgCacheMib '2' (from env MVM_QEMU_TCG_CACHE_MIB): must be at least 4",
+    ]);
+    expect(problemsOf(() => load({ env: { MVM_QEMU_BALLOON: 'maybe' } }))).toEqual([
+      "qemuBalloon 'maybe' (from env MVM_QEMU_BALLOON): use on, off",
     ]);
   });
 

@@ -2,6 +2,7 @@
  * Shared setup for agent tests with real QEMU guests (TCG): a short data dir, an agent built
  * in-process on the real drivers, a spec, and host-side reads of drive images (no mounts).
  */
+import { NetnsProcessRunner } from '../../src/drivers/process/netns-process-runner.ts';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,8 +28,10 @@ export function workerSpec(ip: string, mac: string): LocalSpecInput {
   };
 }
 
-export function tcgVmm(): QemuVmm {
-  return new QemuVmm({ runner: testRunner, accel: 'tcg' });
+/** QEMU under TCG; with `netns`, started inside that namespace (an agent with `--netns`). */
+export function tcgVmm(netns?: string): QemuVmm {
+  const runner = netns === undefined ? testRunner : new NetnsProcessRunner(testRunner, netns);
+  return new QemuVmm({ runner, accel: 'tcg' });
 }
 
 /** A Vmm that fails snapshots on demand: the injected failure for "a failed sleep". */

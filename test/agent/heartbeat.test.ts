@@ -92,6 +92,11 @@ describe('heartbeatBody', () => {
       expect(heartbeatSchema.safeParse(publishing).success).toBe(true);
       const bad = { ...publishing, usage: { ...publishing.usage, publishAddress: 'example.com' } };
       expect(heartbeatSchema.safeParse(bad).success).toBe(false);
+      // Worker exec, only when the node runs it (`mvm new openclaw` chooses its sandbox by it).
+      expect((await heartbeatBody(base)).usage.workerExec).toBeUndefined();
+      const relaying = await heartbeatBody({ ...base, workerExec: true });
+      expect(relaying.usage.workerExec).toBe(true);
+      expect(heartbeatSchema.safeParse(relaying).success).toBe(true);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -199,4 +199,58 @@ describe.runIf(gate.run)('mvm instance move through the coordinator', () => {
     await worker('node-b').pass();
     expect(await readdir(join(work, 'node-a', 'moves', 'out'))).toEqual([]);
   }, 900_000);
+
+  it('a drained warm guest comes back warm on the other node, into the same boot', async () => {
+    const [placed] = await fleet.instances();
+    if (!placed || placed.nodeId !== 'node-b') throw new Error('the first test moves it to node-b');
+    const path = `/tenants/acme/pools/web/instances/${placed.id}`;
+    const source = agents['node-b']!;
+    const target = agents['node-a']!;
+    let [record] = await source.runtime.list();
+    const before = await guestOf(source.deps, record!).status();
+    await fleet.ok('POST', `${path}/actions`, { action: 'warm' });
+    await converge('node-b');
+    [record] = await source.runtime.list();
+    expect(record?.status).toBe('warm');
+
+    const drained = (await fleet.ok('POST', '/nodes/node-b/drain')) as { moves: Json[] };
+    expect(drained.moves).toHaveLength(1);
+    expect(drained.moves[0]).toMatchObject({ targetNode: 'node-a', wake: true, restore: 'warm' });
+    const id = String(drained.moves[0]?.id);
+    let step = 'requested';
+    for (let round = 0; round < 20 && step !== 'done' && step !== 'failed'; round += 1) {
+      await converge('node-b'); // the source sleeps it, as the drain asked
+      await worker('node-b').pass();
+      await converge('node-a');
+      await worker('node-a').pass();
+      step = String(((await fleet.ok('GET', `/moves/${id}`)) as Json).step);
+    }
+    expect(step).toBe('done');
+    expect((await fleet.instances()).find((i) => i.id === placed.id)).toMatchObject({
+      nodeId: 'node-a',
+      desiredStatus: 'warm',
+    });
+    // The source lets go, and the target brings it back warm (woken from its snapshot,
+    // paused). The source first: both agents share this host's cgroup names, and a woken VMM
+    // in the cgroup the source's destroy removes would keep it from going.
+    await converge('node-b');
+    expect(await source.runtime.list()).toEqual([]);
+    await converge('node-a');
+    const [warm] = await target.runtime.list();
+    expect(warm?.status).toBe('warm');
+    expect((await fleet.instances()).find((i) => i.id === placed.id)?.status).toBe('warm');
+    // Resumed, it is the same boot with its data.
+    await fleet.ok('POST', `${path}/actions`, { action: 'wake' });
+    await converge('node-a');
+    const [running] = await target.runtime.list();
+    expect(running?.status).toBe('running');
+    expect(await guestOf(target.deps, running!).status()).toMatchObject({
+      boot_id: before.boot_id,
+      ip: placed.ip,
+    });
+    const read = await execText(guestOf(target.deps, running!), {
+      argv: ['sh', '-c', 'cat /data/moved.txt'],
+    });
+    expect(read.stdout).toBe('moved-42\n');
+  }, 900_000);
 });

@@ -10,7 +10,7 @@ import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientSession } from '../../src/cli/session/client-session.ts';
+import { ClientSession } from '../../src/drivers/exec-tunnel/client-session.ts';
 import { openSessionSocket } from '../../src/cli/session/session-socket.ts';
 import type { SessionStartInput } from '../../src/contract/exec.ts';
 import { sessionStartSchema } from '../../src/contract/exec.ts';

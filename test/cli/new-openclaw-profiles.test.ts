@@ -4,12 +4,16 @@
  * validated by the pinned openclaw and shipped on the gateways' config drive without any
  * secret in it, the token generated once and the provider key set as secrets, a revision per
  * pool built through the coordinator and selected; a second run keeps the token and gives the
- * same revisions (reproducible images). No agent: the guest side is docs/openclaw.md's.
+ * same revisions (reproducible images). The worker sandbox is off with no node running worker
+ * exec, and chosen by itself once every ready node's heartbeats say it does. No agent: the
+ * guest side is docs/openclaw.md's.
  * Skips loudly when the npm registry is unreachable (a user's offline machine), fails in CI.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTextFile } from '../../src/cli/config.ts';
+import { resolveAdminToken } from '../../src/coordinator/admin-token.ts';
+import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import type { NewOpenclawResult } from '../../src/cli/onboarding/new-openclaw.ts';
 import type { OpenclawSetupReport } from '../../src/cli/onboarding/openclaw-setup.ts';
 import type { PoolDetailView } from '../../src/contract/resources.ts';
@@ -87,8 +91,34 @@ describe.runIf(ping?.exitCode === 0)('mvm new openclaw builds and configures the
     expect(text).toContain('"baseUrl": "http://10.240.7.1:9000/v1"');
     expect(text).toContain('"every": "0m"');
     expect(text).not.toContain(token);
+    // No node runs worker exec: no sandbox (tool calls would find no way to a worker).
+    expect(first.openclaw.workerSandbox).toBe(false);
+    expect(text).not.toContain('"backend": "mvm"');
 
+    // Every ready node's heartbeats now say worker exec: the next run chooses the sandbox.
+    const admin = (await resolveAdminToken(coordinator.dataDir)).secret;
+    const api = createApiClient({
+      baseUrl: 'http://coordinator',
+      token: admin,
+      fetch: coordinator.fetch,
+    });
+    const capacity = { vcpus: 8, memMib: 8192, diskGib: 100 };
+    await api.call('registerNode', {
+      params: { node: 'n1' },
+      body: { hostname: 'n1', arch: 'x86_64', capacity },
+    });
+    await api.call('nodeHeartbeat', {
+      params: { node: 'n1' },
+      body: {
+        capacity,
+        usage: { vcpus: 0, memMib: 0, instances: {}, diskFreeMib: 10_000, workerExec: true },
+        instances: [],
+      },
+    });
     const again = await json<Result>(line);
+    expect(again.openclaw.workerSandbox).toBe(true);
+    const sandboxed = await json<PoolConfigView>('pool config get claw/gateways --json');
+    expect(sandboxed.files['openclaw.json']).toContain('"backend": "mvm"');
     expect(again.openclaw.secrets?.generatedToken).toBeUndefined();
     expect(again.openclaw.secrets?.kept).toEqual([
       'OPENCLAW_GATEWAY_TOKEN',

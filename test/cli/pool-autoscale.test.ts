@@ -23,11 +23,29 @@ describe('mvm pool autoscale --queue', () => {
     expect(text).toContain('go warm after 30 s and sleep after 300 s');
     const pool = JSON.parse(await ok('mvm pool info qa/ci --json')) as PoolView;
     expect(pool.queueScale).toEqual({ min: 0, max: 4 });
+    expect(await ok('mvm pool info qa/ci')).toMatch(
+      /queue autoscale:\s+by the job queue, 0 to 4 workers awake; added workers go after 600 s/,
+    );
     const off = JSON.parse(await ok('mvm pool autoscale qa/ci --off --json')) as PoolView;
     expect(off.queueScale).toBeNull();
   });
 
+  it('takes the shrink bound per pool, shows it, and falls back to 600 s without it', async () => {
+    const text = await ok('mvm pool autoscale qa/ci --queue --max 2 --shrink-after 120');
+    expect(text).toContain('workers the queue added go after 120 s of empty queue');
+    const pool = JSON.parse(await ok('mvm pool info qa/ci --json')) as PoolView;
+    expect(pool.queueScale).toEqual({ min: 0, max: 2, shrinkAfterSecs: 120 });
+    expect(await ok('mvm pool info qa/ci')).toMatch(/added workers go after 120 s/);
+    // Set again without it: back to the coordinator's default.
+    await ok('mvm pool autoscale qa/ci --queue --max 2');
+    const again = JSON.parse(await ok('mvm pool info qa/ci --json')) as PoolView;
+    expect(again.queueScale).toEqual({ min: 0, max: 2 });
+    await ok('mvm pool autoscale qa/ci --off');
+  });
+
   it.each([
+    ['mvm pool autoscale qa/ci --queue --max 2 --shrink-after 90000', 'out of range; use 0-86400'],
+    ['mvm pool autoscale qa/ci --queue --max 2 --shrink-after -1', 'shrink-after'],
     ['mvm pool autoscale qa/ci --queue --min 5 --max 2', '--min (5) must not be more than --max'],
     ['mvm pool autoscale qa/ci --queue --max 5000', '--max must be a whole number from 0 to 1000'],
     ['mvm pool autoscale qa/ci --min 1 --max 2', 'pass --queue and --max N'],

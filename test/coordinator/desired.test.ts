@@ -52,6 +52,9 @@ await describeEachDatabase('desired-state distribution', (db) => {
     await scale(api, { running: 2, warm: 1 });
     const doc = await documentOf(api);
     expect(doc).toMatchObject({ schema: 'mvm.node-desired/v1', nodeId: 'node-1', generation: 1 });
+    // Each entry carries the id of the request that made it: here the one scale.
+    const scaleId = doc.tenants[0]?.pools[0]?.instances[0]?.requestId;
+    expect(scaleId).toMatch(/^req-[0-9a-f]{16}$/);
     expect(doc.tenants).toEqual([
       {
         id: 'acme',
@@ -80,18 +83,21 @@ await describeEachDatabase('desired-state distribution', (db) => {
                 ip: '10.240.7.3',
                 mac: '02:6d:76:00:07:03',
                 desiredStatus: 'running',
+                requestId: scaleId,
               },
               {
                 id: 'workers-s2',
                 ip: '10.240.7.4',
                 mac: '02:6d:76:00:07:04',
                 desiredStatus: 'running',
+                requestId: scaleId,
               },
               {
                 id: 'workers-s3',
                 ip: '10.240.7.5',
                 mac: '02:6d:76:00:07:05',
                 desiredStatus: 'warm',
+                requestId: scaleId,
               },
             ],
           },

@@ -76,4 +76,37 @@ await describeEachDatabase('placement by held memory', ({ store }) => {
     const node = (await fleet.ok('GET', '/nodes/node-a')) as { usage: unknown };
     expect(node.usage).toBeNull();
   });
+
+  it('releases a pressure-slept instance once the report says its node has room, as placement counts', async () => {
+    const fleet = await fleetOver(store());
+    await fleet.registerNode('node-a', 4, 1024);
+    await fleet.ok('POST', '/tenants', { id: 'acme', netId: 42 });
+    await fleet.ok('POST', '/tenants/acme/pools', POOL);
+    await fleet.ok('POST', '/tenants/acme/pools', { ...POOL, id: 'db', critical: true });
+    await fleet.ok('POST', '/tenants/acme/pools/web/scale', { warm: 2 });
+    for (const i of await fleet.instances()) await fleet.report(i, 'warm');
+    fleet.clock.advance(5_000);
+    // The critical db needs 512 MiB of a full node: one warm web instance sleeps for it.
+    await fleet.ok('POST', '/tenants/acme/pools/db/scale', { running: 1 });
+    const slept = (await fleet.instances()).filter((i) => i.desiredStatus === 'sleeping');
+    expect(slept).toHaveLength(1);
+    const victim = slept[0] as InstanceJson;
+    await fleet.report(victim, 'sleeping');
+    const db = (await fleet.instances()).find((i) => i.poolId === 'db') as InstanceJson;
+    await fleet.report(db, 'running');
+    const victimNow = async () =>
+      (await fleet.instances()).find((i) => i.id === victim.id) as InstanceJson & {
+        pressureSleptAt: string | null;
+      };
+
+    // By size the node is full (512 warm + 512 running): it stays asleep.
+    expect((await heartbeat(fleet, { memMib: 1024 })).status).toBe(200);
+    await fleet.ok('POST', '/scheduler/run');
+    expect(await victimNow()).toMatchObject({ desiredStatus: 'sleeping' });
+
+    // The two hold 300 MiB together: 724 MiB are free, and it comes back warm.
+    expect((await heartbeat(fleet, { memMib: 1024, heldMemMib: 300 })).status).toBe(200);
+    await fleet.ok('POST', '/scheduler/run');
+    expect(await victimNow()).toMatchObject({ desiredStatus: 'warm', pressureSleptAt: null });
+  });
 });

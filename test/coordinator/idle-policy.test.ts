@@ -91,6 +91,41 @@ await describeEachDatabase('idle policy in the coordinator', (db) => {
     ]);
   });
 
+  it('keeps an idle-slept instance asleep when a scale moves it to a lower slot above it, and lowers it to one below', async () => {
+    const clock = manualClock();
+    const services = coordinator(db.store(), clock);
+    const first = await setup(services, db.store());
+    clock.set(40);
+    await services.idle.pass();
+    await nodeSettles(services, db.store());
+    clock.set(100);
+    await services.idle.pass();
+    expect(await nodeSettles(services, db.store())).toMatchObject({
+      status: 'sleeping',
+      idleSlot: 'running',
+    });
+
+    // Running 1 -> warm 1: its slot is now warm, still above where it sleeps. It stays asleep
+    // (nothing wakes it into warm) and stands in the warm slot; nothing is created.
+    const toWarm = await services.pools.scale(admin, 'acme', 'web', { running: 0, warm: 1 });
+    expect(toWarm.created).toEqual([]);
+    const [held] = await db.store().instances.list(ref);
+    expect(held).toMatchObject({ id: first.id, desiredStatus: 'sleeping', idleSlot: 'warm' });
+    // A scale that keeps the counts changes nothing more.
+    const same = await services.pools.scale(admin, 'acme', 'web', { running: 0, warm: 1 });
+    expect(same.changed).toEqual([]);
+
+    // Warm 1 -> sleeping 1: its slot is where it is; the marker goes.
+    await services.pools.scale(admin, 'acme', 'web', { warm: 0, sleeping: 1 });
+    const [slept] = await db.store().instances.list(ref);
+    expect(slept).toMatchObject({ desiredStatus: 'sleeping', idleSlot: null });
+
+    // Back to running 1: a plain instance again, woken into its slot.
+    await services.pools.scale(admin, 'acme', 'web', { running: 1, sleeping: 0 });
+    const [woken] = await db.store().instances.list(ref);
+    expect(woken).toMatchObject({ desiredStatus: 'running', idleSlot: null });
+  });
+
   it('keeps a woken instance awake for its window, and a busy guest in its slot', async () => {
     const clock = manualClock();
     const services = coordinator(db.store(), clock);

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { exportBundle, partFile } from '../../src/agent/move/bundle-export.ts';
+import { exportBundle, partFile } from '../../src/drivers/move-bundle/bundle-export.ts';
 import { importBundle } from '../../src/agent/move/bundle-import.ts';
-import { receivePart } from '../../src/agent/move/bundle-receive.ts';
+import { receivePart } from '../../src/drivers/move-bundle/bundle-receive.ts';
 import type { BundleManifest } from '../../src/contract/move-bundle.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { ADMIN, errorCode } from './api-client-harness.ts';
@@ -164,6 +164,13 @@ await describeEachDatabase('instance moves', ({ store }) => {
       wake: false,
     });
     const id = String(move.id);
+    // While it moves, it is not woken on its source: the move brings it back on its target.
+    const woken = await fleet.call('POST', `${pathOf(sleeper)}/actions`, { action: 'wake' });
+    expect(woken.status).toBe(409);
+    expect(JSON.stringify(woken.body)).toContain('a move of it to node node-b is under way');
+    expect((await fleet.instances()).find((i) => i.id === sleeper.id)?.desiredStatus).toBe(
+      'sleeping',
+    );
     const again = await fleet.call('POST', `${pathOf(sleeper)}/move`, { node: 'node-c' });
     expect(again.status).toBe(409);
     expect(JSON.stringify(again.body)).toContain('already under way');
@@ -347,6 +354,55 @@ await describeEachDatabase('instance moves', ({ store }) => {
     expect(await fleet.ok('GET', '/nodes/node-b/moves')).toEqual([]);
   });
 
+  it('a drained warm instance comes back warm on its target, a running one running', async () => {
+    const fleet = await fleetOver(store(), { moveRelayDir: join(root, 'relay') });
+    await fleet.registerNode('node-a', 4);
+    await fleet.ok('POST', '/tenants', { id: 'acme', netId: 42 });
+    const pool = { flake: '.', profile: 'minimal', vcpus: 1, memMib: 512 };
+    await fleet.ok('POST', '/tenants/acme/pools', { id: 'web', ...pool });
+    await fleet.ok('POST', '/tenants/acme/pools/web/scale', { running: 1, warm: 1 });
+    for (const i of await fleet.instances()) await fleet.report(i, i.desiredStatus);
+    await fleet.registerNode('node-b', 4);
+    const before = await fleet.instances();
+    const warm = before.find((i) => i.status === 'warm');
+    const running = before.find((i) => i.status === 'running');
+    if (!warm || !running) throw new Error('a warm and a running instance expected');
+    const drained = (await fleet.ok('POST', '/nodes/node-a/drain')) as { moves: Json[] };
+    const byInstance = new Map(drained.moves.map((m) => [String(m.instanceId), m]));
+    expect(byInstance.get(warm.id)).toMatchObject({ wake: true, restore: 'warm' });
+    expect(byInstance.get(running.id)).toMatchObject({ wake: true, restore: 'running' });
+    expect(await fleet.ok('GET', `/moves/${String(byInstance.get(warm.id)?.id)}`)).toMatchObject({
+      restore: 'warm',
+    });
+    const { manifest } = await sourceBundle();
+    for (const instance of [warm, running]) {
+      // Its node slept it, as the drain asked.
+      await fleet.report(instance, 'sleeping');
+      const id = String(byInstance.get(instance.id)?.id);
+      const report = (node: string, body: unknown) =>
+        fleet.ok('POST', `/nodes/${node}/moves/${id}/events`, body) as Promise<Json>;
+      await report('node-a', { kind: 'start' });
+      await report('node-a', { kind: 'exported', manifest });
+      for (const part of manifest.parts) {
+        await report('node-b', { kind: 'received', part: part.name, bytes: part.bytes });
+      }
+      expect(await report('node-b', { kind: 'imported' })).toMatchObject({ step: 'done' });
+    }
+    const after = await fleet.instances();
+    expect(after.find((i) => i.id === warm.id)).toMatchObject({
+      nodeId: 'node-b',
+      desiredStatus: 'warm',
+    });
+    expect(after.find((i) => i.id === running.id)).toMatchObject({
+      nodeId: 'node-b',
+      desiredStatus: 'running',
+    });
+    const moved = ((await fleet.ok('GET', '/events?last=100')) as Json[]).find(
+      (e) => e.action === 'instance.moved' && String(e.target).endsWith(warm.id),
+    );
+    expect(moved?.detail).toMatchObject({ wake: true, restore: 'warm' });
+  });
+
   it('drains a node: cordoned, sleepers and runners move, pinned ones wait, asked again changes nothing', async () => {
     const fleet = await fleetOver(store(), { moveRelayDir: join(root, 'relay') });
     const { sleeper, runner, pinned } = await world(fleet);
@@ -366,6 +422,7 @@ await describeEachDatabase('instance moves', ({ store }) => {
     expect(byInstance.get(runner.id)).toMatchObject({
       step: 'requested',
       wake: true,
+      restore: 'running',
       drainOf: 'node-a',
     });
     expect(byInstance.has(pinned.id)).toBe(false);

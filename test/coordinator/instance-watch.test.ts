@@ -15,6 +15,7 @@ import {
 } from '../../src/cli/commands/instance/watch-instances.ts';
 import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { createApiClient, type FetchLike } from '../../src/drivers/coordinator-api/api-client.ts';
+import { readServerSentEvents } from '../../src/drivers/coordinator-api/sse.ts';
 import { databasesUnderTest } from '../support/databases.ts';
 import { until } from '../support/until.ts';
 
@@ -114,9 +115,11 @@ for (const db of await databasesUnderTest()) {
     it('reconnects after a break and hands over only what changed meanwhile', async () => {
       // A fetch whose streams the test can cut, as a proxy or a restart would.
       const open: AbortController[] = [];
+      const urls: string[] = [];
       const cutting: FetchLike = (request) => {
         const cut = new AbortController();
         open.push(cut);
+        urls.push(request.url);
         return fetch(
           new Request(request, { signal: AbortSignal.any([request.signal, cut.signal]) }),
         );
@@ -139,7 +142,93 @@ for (const db of await databasesUnderTest()) {
       // Nothing handed over twice: no instance is "added" again on reconnecting.
       expect(after.filter((c) => c.type === 'added')).toEqual([]);
       expect(open.length).toBeGreaterThan(1);
+      // The first opening asks for the list, the next ones resume from the last batch's id.
+      expect(urls[0]).not.toMatch(/since=/);
+      expect(urls.slice(1).every((u) => /[?&]since=\d+/.test(u))).toBe(true);
     });
+
+    it('resumes from the last event id with only what changed, deletions too', async () => {
+      const api = client(one);
+      await api.call('createPool', {
+        params: { tenant: 'acme' },
+        body: { id: 'tmp', vcpus: 1, memMib: 256 },
+      });
+      await api.call('scalePool', {
+        params: { tenant: 'acme', pool: 'tmp' },
+        body: { running: 1 },
+      });
+      const first = await sse(`${one.url}/v1/instances/watch?tenant=acme`, (got) =>
+        got.some((e) => e.event === 'synced'),
+      );
+      const listed = first.filter((e) => e.event === 'instance');
+      expect(listed.length).toBeGreaterThanOrEqual(3);
+      const lastId = first.at(-1)?.id;
+      expect(first.at(-1)?.event).toBe('synced');
+      expect(lastId).toMatch(/^\d+$/);
+      const tmp = listed.map((e) => e.data.instance).find((i) => i?.poolId === 'tmp');
+      // Written through the other replica while nobody watches.
+      const other = client(two);
+      const { created, changed } = await other.call('scalePool', {
+        params: { tenant: 'acme', pool: 'web' },
+        body: { running: 3 },
+      });
+      await other.call('destroyPool', {
+        params: { tenant: 'acme', pool: 'tmp' },
+        query: { force: 'true' },
+      });
+      const wanted = (got: Seen[]) =>
+        got.some((e) => e.data.type === 'deleted') && got.some((e) => e.data.type === 'added');
+      for (const resume of [
+        { url: `${one.url}/v1/instances/watch?tenant=acme`, lastEventId: lastId },
+        { url: `${one.url}/v1/instances/watch?tenant=acme&since=${lastId}` },
+      ]) {
+        const again = await sse(resume.url, wanted, resume.lastEventId);
+        expect(again[0]?.event).toBe('resumed');
+        expect(again.some((e) => e.event === 'synced')).toBe(false);
+        const changes = again.filter((e) => e.event === 'instance');
+        // Not the list again: only the web instances the scale wrote and the deleted tmp one
+        // (a resumed stream says `added` for a row the client may not have).
+        const scaled = [...created, ...changed].map((i) => `added ${i.id}`);
+        expect(scaled.length).toBeGreaterThan(0);
+        expect(changes.map((e) => `${e.data.type} ${e.data.instance?.id}`).sort()).toEqual(
+          [...scaled, `deleted ${tmp?.id}`].sort(),
+        );
+        expect(changes.at(-1)?.id).toMatch(/^\d+$/);
+      }
+      // A cursor this store never gave starts over with the list.
+      const future = await sse(
+        `${one.url}/v1/instances/watch?tenant=acme&since=9007199254740991`,
+        (got) => got.some((e) => e.event === 'synced'),
+      );
+      expect(future.filter((e) => e.event === 'instance').length).toBeGreaterThanOrEqual(3);
+      const bad = await fetch(`${one.url}/v1/instances/watch?since=-1`, {
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
+      expect(bad.status).toBe(400);
+    });
+
+    interface Seen {
+      event: string | undefined;
+      id: string | undefined;
+      data: { type?: string; instance?: { id: string; poolId: string } };
+    }
+
+    /** The events of a watch until `enough` says so; then the stream is closed. */
+    async function sse(url: string, enough: (got: Seen[]) => boolean, lastEventId?: string) {
+      const stop = new AbortController();
+      const headers: Record<string, string> = { authorization: `Bearer ${ADMIN}` };
+      if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
+      const response = await fetch(url, { headers, signal: stop.signal });
+      expect(response.status).toBe(200);
+      const got: Seen[] = [];
+      const reading = readServerSentEvents(response, stop.signal, (event, data, id) => {
+        got.push({ event, id, data: JSON.parse(data) as Seen['data'] });
+        if (enough(got)) stop.abort();
+      });
+      await until('the events', () => (stop.signal.aborted ? true : undefined), 10_000);
+      await reading.catch(() => undefined);
+      return got;
+    }
 
     it('answers a bad filter with a 400 and another tenant with its 404', async () => {
       const bad = await fetch(`${one.url}/v1/instances/watch?status=bogus`, {

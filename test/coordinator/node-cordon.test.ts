@@ -62,6 +62,51 @@ await describeEachDatabase('node cordon and uncordon', ({ store }) => {
     expect(await cordonEvents(fleet)).toEqual(['node.uncordon node-a', 'node.cordon node-a']);
   });
 
+  it('a cordoned node that falls silent is lost like any other, its moves fail, and it comes back cordoned', async () => {
+    const fleet = await fleetOver(store());
+    await fleet.registerNode('node-a', 2);
+    await webPool(fleet);
+    await fleet.ok('POST', '/tenants/acme/pools/web/scale', { running: 1 });
+    for (const i of await fleet.instances()) await fleet.report(i, 'running');
+    await fleet.registerNode('node-b', 2);
+    // A drain cordons node-a and asks for a move of its instance, then node-a falls silent.
+    const drained = (await fleet.ok('POST', '/nodes/node-a/drain')) as { moves: Json[] };
+    const move = String(drained.moves[0]?.id);
+    expect(await nodeStatus(fleet, 'node-a')).toBe('cordoned');
+    fleet.clock.advance(LOST_AFTER_MS / 2);
+    expect((await fleet.heartbeat('node-b', 2)).status).toBe(200);
+    await fleet.services.health.detectLost(new Date(START));
+    expect(await nodeStatus(fleet, 'node-a')).toBe('cordoned');
+    fleet.clock.advance(LOST_AFTER_MS / 2 + 1);
+    const losses = await fleet.services.health.detectLost(new Date(START));
+    expect(losses.map((l) => [l.nodeId, l.moved.length])).toEqual([['node-a', 1]]);
+    expect(await fleet.ok('GET', '/nodes/node-a')).toMatchObject({
+      status: 'lost',
+      lostFrom: 'cordoned',
+    });
+    // What it ran is placed elsewhere; the drain's move is given up, naming why.
+    expect((await fleet.instances()).map((i) => i.nodeId)).toEqual(['node-b']);
+    const failed = (await fleet.ok('GET', `/moves/${move}`)) as Json;
+    expect(failed.step).toBe('failed');
+    expect(String(failed.reason)).toContain('source node node-a was lost');
+    const lost = ((await fleet.ok('GET', '/events?last=100')) as Json[]).find(
+      (e) => e.action === 'node.lost',
+    );
+    expect(lost?.detail).toMatchObject({ was: 'cordoned', failedMoves: 1, moved: 1 });
+    // Heard again, it is cordoned as the operator left it: nothing new lands there.
+    expect((await fleet.heartbeat('node-a', 2)).status).toBe(200);
+    expect(await nodeStatus(fleet, 'node-a')).toBe('cordoned');
+    await fleet.ok('POST', '/tenants/acme/pools/web/scale', { running: 2 });
+    expect((await fleet.instances()).map((i) => i.nodeId)).toEqual(['node-b', 'node-b']);
+    // A ready node lost and back is ready.
+    fleet.clock.advance(LOST_AFTER_MS + 1);
+    expect((await fleet.heartbeat('node-a', 2)).status).toBe(200);
+    await fleet.services.health.detectLost(new Date(START));
+    expect(await nodeStatus(fleet, 'node-b')).toBe('lost');
+    expect((await fleet.heartbeat('node-b', 2)).status).toBe(200);
+    expect(await nodeStatus(fleet, 'node-b')).toBe('ready');
+  });
+
   it('refuses a lost node, a node whose certificates are revoked, an unknown node and non-admins', async () => {
     const fleet = await fleetOver(store());
     await fleet.registerNode('node-a', 2);

@@ -14,7 +14,9 @@ import { coordinatorReporter } from '../../src/agent/reconcile/coordinator-repor
 import { renderError } from '../../src/cli/render.ts';
 import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
+import type { NodeDesired } from '../../src/contract/desired.ts';
 import { databasesUnderTest } from '../support/databases.ts';
+import { until } from '../support/until.ts';
 
 const ADMIN = 'reqid-admin-token-0123456789abcdef';
 
@@ -143,6 +145,44 @@ for (const db of await databasesUnderTest()) {
           path: expect.stringContaining(instance.id),
         }),
       );
+    });
+
+    it("puts the id of each instance's last change in its node's document", async () => {
+      const api = admin();
+      await api.call('createPool', {
+        params: { tenant: 'acme' },
+        body: { id: 'api', vcpus: 1, memMib: 256 },
+      });
+      const { created } = await api.call(
+        'scalePool',
+        { params: { tenant: 'acme', pool: 'api' }, body: { running: 1 } },
+        { requestId: 'op-scale-api' },
+      );
+      const id = created[0]?.id ?? '';
+      const entry = async () => {
+        const answer = await api.call('watchNodeDesired', {
+          params: { node: 'node-1' },
+          query: { after: '0', waitMs: '0' },
+        });
+        if (!('payload' in answer)) return undefined;
+        const doc = JSON.parse(answer.payload) as NodeDesired;
+        const pool = doc.tenants.flatMap((t) => t.pools).find((p) => p.id === 'api');
+        return pool?.instances.find((i) => i.id === id);
+      };
+      await until('the instance in the document', async () => (await entry()) ?? undefined);
+      expect(await entry()).toMatchObject({ desiredStatus: 'running', requestId: 'op-scale-api' });
+      const params = { tenant: 'acme', pool: 'api', instance: id };
+      await api.call(
+        'instanceAction',
+        { params, body: { action: 'sleep' } },
+        { requestId: 'op-sleep-api' },
+      );
+      expect(await entry()).toMatchObject({ desiredStatus: 'sleeping', requestId: 'op-sleep-api' });
+      // A status report changes no entry: the id stays that of the last change of intent.
+      const reporter = coordinatorReporter(api, 'node-1', memoryLogger([]));
+      await reporter.report({ tenantId: 'acme', poolId: 'api', instanceId: id }, 'running');
+      expect((await api.call('getInstance', { params })).status).toBe('running');
+      expect(await entry()).toMatchObject({ requestId: 'op-sleep-api' });
     });
 
     it('prints the id of a failed request, the one the coordinator logged', async () => {

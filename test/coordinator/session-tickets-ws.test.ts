@@ -10,7 +10,7 @@ import { appendFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { ClientSession } from '../../src/cli/session/client-session.ts';
+import { ClientSession } from '../../src/drivers/exec-tunnel/client-session.ts';
 import { MAX_SESSION_MESSAGE, sessionStartSchema } from '../../src/contract/exec.ts';
 import type { SessionStartInput } from '../../src/contract/exec.ts';
 import type { SessionTicketView } from '../../src/contract/session-tickets.ts';

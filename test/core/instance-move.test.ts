@@ -2,12 +2,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   advanceMove,
+  desiredAfterMove,
   isTerminal,
   MAX_MOVE_ATTEMPTS,
   moveRefusal,
   newMove,
   nextTransfer,
   ownerOf,
+  raiseDuringMove,
   type BundlePart,
   type MoveCandidate,
   type MoveEvent,
@@ -213,5 +215,27 @@ describe('which instances may move', () => {
     ['no room', { targetFree: { vcpus: 1, memMib: 4096 } }, 'no room to wake it'],
   ])('refuses %s', (_name, change, message) => {
     expect(moveRefusal({ ...ok, ...change })).toContain(message);
+  });
+});
+
+describe('what a move brings the instance back to', () => {
+  it('restores running or warm when it wakes, keeps the desired status otherwise', () => {
+    expect(newMove('a', 'b', true)).toMatchObject({ wake: true, restore: 'running' });
+    expect(newMove('a', 'b', true, 'warm')).toMatchObject({ wake: true, restore: 'warm' });
+    expect(newMove('a', 'b', false, 'warm')).toMatchObject({ wake: false, restore: null });
+    expect(desiredAfterMove({ wake: true, restore: 'warm' }, 'sleeping')).toBe('warm');
+    expect(desiredAfterMove({ wake: true, restore: null }, 'sleeping')).toBe('running');
+    expect(desiredAfterMove({ wake: false, restore: null }, 'sleeping')).toBe('sleeping');
+    expect(desiredAfterMove({ wake: false, restore: null }, 'stopped')).toBe('stopped');
+  });
+
+  it('holds back a wake or a warm while the move is under way, not a stop or a destroy', () => {
+    const moving = { step: 'transferring' as const, targetNode: 'node-b' };
+    expect(raiseDuringMove('running', moving)).toContain('node node-b is under way (transferring)');
+    expect(raiseDuringMove('warm', moving)).toBeDefined();
+    expect(raiseDuringMove('stopped', moving)).toBeUndefined();
+    expect(raiseDuringMove('destroyed', moving)).toBeUndefined();
+    expect(raiseDuringMove('running', { ...moving, step: 'failed' })).toBeUndefined();
+    expect(raiseDuringMove('running', undefined)).toBeUndefined();
   });
 });

@@ -333,6 +333,46 @@ describe('materialize: held asleep by pressure', () => {
   });
 });
 
+describe('materialize: held lower by the idle policy', () => {
+  const idle = (
+    id: string,
+    desiredStatus: 'warm' | 'sleeping',
+    idleSlot: 'running' | 'warm',
+  ): MaterializeInstance => ({ id, status: desiredStatus, desiredStatus, idleSlot });
+
+  it('stands in its slot: nothing is woken or created for it', () => {
+    const pool = [idle('a', 'sleeping', 'running')];
+    expect(materialize({ counts: counts(1), instances: pool })).toEqual({
+      assignments: [],
+      create: [],
+    });
+  });
+
+  it('moved to another slot above where it is held, stays held there (only its slot changes)', () => {
+    expect(
+      materialize({ counts: counts(0, 1), instances: [idle('a', 'sleeping', 'running')] })
+        .assignments,
+    ).toEqual([{ id: 'a', desiredStatus: 'sleeping', idleSlot: 'warm' }]);
+    expect(
+      materialize({ counts: counts(1), instances: [idle('a', 'warm', 'warm')] }).assignments,
+    ).toEqual([{ id: 'a', desiredStatus: 'warm', idleSlot: 'running' }]);
+  });
+
+  it('moved to a slot at or below where it is held, goes there and loses its marker', () => {
+    expect(
+      materialize({ counts: counts(0, 0, 1), instances: [idle('a', 'sleeping', 'running')] })
+        .assignments,
+    ).toEqual([{ id: 'a', desiredStatus: 'sleeping' }]);
+    expect(
+      materialize({ counts: counts(0, 0, 1), instances: [idle('a', 'warm', 'running')] })
+        .assignments,
+    ).toEqual([{ id: 'a', desiredStatus: 'sleeping' }]);
+    expect(
+      materialize({ counts: counts(0), instances: [idle('a', 'warm', 'running')] }).assignments,
+    ).toEqual([{ id: 'a', desiredStatus: 'stopped' }]);
+  });
+});
+
 describe('materialize: validation', () => {
   it.each([counts(-1), counts(1.5), counts(0, Number.NaN), counts(0, 0, -2)])(
     'rejects %j',

@@ -4,6 +4,7 @@ import {
   movedReason,
   pinnedReason,
   planNodeLoss,
+  recoveredStatus,
 } from '../../src/core/node-loss.ts';
 import { instance, node, pool } from '../db/fixtures.ts';
 
@@ -13,12 +14,21 @@ const START = at('2025-01-01T00:00:00.000Z');
 describe('heartbeatOverdue', () => {
   const heard = node('n', { lastHeartbeat: '2025-01-01T00:10:00.000Z' });
 
-  it('is true only for a ready node silent for longer than the timeout', () => {
+  it('is true only for a ready or cordoned node silent for longer than the timeout', () => {
     expect(heartbeatOverdue(heard, at('2025-01-01T00:10:30.000Z'), 30_000, START)).toBe(false);
     expect(heartbeatOverdue(heard, at('2025-01-01T00:10:30.001Z'), 30_000, START)).toBe(true);
     const late = at('2025-01-01T01:00:00.000Z');
     expect(heartbeatOverdue({ ...heard, status: 'lost' }, late, 30_000, START)).toBe(false);
-    expect(heartbeatOverdue({ ...heard, status: 'cordoned' }, late, 30_000, START)).toBe(false);
+    // A cordoned node falls silent like any other: it is lost too.
+    const cordoned = { ...heard, status: 'cordoned' as const };
+    expect(heartbeatOverdue(cordoned, at('2025-01-01T00:10:30.000Z'), 30_000, START)).toBe(false);
+    expect(heartbeatOverdue(cordoned, late, 30_000, START)).toBe(true);
+  });
+
+  it('brings a lost node back as it was: cordoned stays cordoned', () => {
+    expect(recoveredStatus({ lostFrom: 'cordoned' })).toBe('cordoned');
+    expect(recoveredStatus({ lostFrom: 'ready' })).toBe('ready');
+    expect(recoveredStatus({})).toBe('ready');
   });
 
   it('gives every node a full timeout after the watcher starts, and counts from creation before any heartbeat', () => {

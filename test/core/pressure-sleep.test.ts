@@ -204,6 +204,37 @@ describe('planPressure release', () => {
     expect(busy.release).toEqual([]);
   });
 
+  it("counts memory as placement does: the node's report credits what its instances did not hold", () => {
+    const instances = [held('a/1', 'n1'), warm('b/1', 'n1'), warm('b/2', 'n1')];
+    // By size the node is full (2 GiB of 2 GiB warm): nothing comes back.
+    expect(plan([node('n1', 4, 2048)], instances).release).toEqual([]);
+    // Its last report says the two warm guests hold 1 GiB together: 1 GiB is free.
+    const reported = { ...node('n1', 4, 2048), memReport: { memMib: 2048, heldMemMib: 1024 } };
+    expect(plan([reported], instances).release).toEqual([{ key: 'a/1', nodeId: 'n1' }]);
+    // A report without a held figure (an older agent) counts by size.
+    const sized = { ...node('n1', 4, 2048), memReport: { memMib: 2048 } };
+    expect(plan([sized], instances).release).toEqual([]);
+  });
+
+  it('credits a sleeping victim only what its sleep takes out of the committed figure', () => {
+    // 4 GiB node, four 1 GiB warm guests reported holding 3 GiB: 1 GiB free. A pending 2 GiB
+    // instance needs two sleeps by size; the report's credit may belong to the ones that go,
+    // so it is not counted twice: two victims still.
+    const reported = { ...node('n1', 8, 4096), memReport: { memMib: 4096, heldMemMib: 3072 } };
+    const result = plan(
+      [reported],
+      [
+        warm('a/1', 'n1'),
+        warm('a/2', 'n1'),
+        warm('a/3', 'n1'),
+        warm('a/4', 'n1'),
+        pending('b/p', { memMib: 2048 }),
+      ],
+    );
+    expect(result.placed).toEqual([{ key: 'b/p', nodeId: 'n1' }]);
+    expect(result.sleep).toHaveLength(2);
+  });
+
   it('does not flap over repeated runs', () => {
     let instances: PressureInstance[] = [
       warm('a/1', 'n1'),

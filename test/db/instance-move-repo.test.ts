@@ -26,7 +26,8 @@ const parts = [
 
 await describeEachDatabase('instance move repo', ({ store }) => {
   it('stores a move and reads it back whole, by id, by instance and by node', async () => {
-    const m = move('mv-1', 'w-1', { drainOf: 'node-a', wake: true });
+    // A drain of a warm instance: it wakes on the target and is restored to warm (0026).
+    const m = move('mv-1', 'w-1', { drainOf: 'node-a', wake: true, restore: 'warm' });
     await store().instanceMoves.insert(m);
     expect(await store().instanceMoves.get('mv-1')).toEqual(m);
     expect(await store().instanceMoves.get('nope')).toBeUndefined();
@@ -35,6 +36,10 @@ await describeEachDatabase('instance move repo', ({ store }) => {
     expect(await store().instanceMoves.activeOn('node-a')).toEqual([m]);
     expect(await store().instanceMoves.activeOn('node-b')).toEqual([m]);
     expect(await store().instanceMoves.activeOn('node-c')).toEqual([]);
+    // Neither woken nor restored: it keeps its own desired status on the target.
+    const asleep = await store().instanceMoves.insert(move('mv-2', 'w-2'));
+    expect(await store().instanceMoves.get('mv-2')).toEqual(asleep);
+    expect(asleep).toMatchObject({ wake: false, restore: null });
   });
 
   it('advances a move as a compare-and-set on version, parts and received bytes included', async () => {

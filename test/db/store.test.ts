@@ -57,7 +57,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     const first = recordingLogger();
     await (await openStore(empty.url, { logger: first })).close();
     expect(first.lines.map((l) => l.message)).toEqual([
-      ...Array<string>(23).fill('applied store migration'),
+      ...Array<string>(26).fill('applied store migration'),
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -95,6 +95,15 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     expect(first.lines[20]?.context).toEqual({ dialect: name, migration: '0021-session-tickets' });
     expect(first.lines[21]?.context).toEqual({ dialect: name, migration: '0022-published-ports' });
     expect(first.lines[22]?.context).toEqual({ dialect: name, migration: '0024-queue-quota' });
+    expect(first.lines[23]?.context).toEqual({
+      dialect: name,
+      migration: '0025-pool-worker-settings',
+    });
+    expect(first.lines[24]?.context).toEqual({ dialect: name, migration: '0026-moves-drain' });
+    expect(first.lines[25]?.context).toEqual({
+      dialect: name,
+      migration: '0028-instance-changes',
+    });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

@@ -36,6 +36,7 @@ if (missing) {
 }
 
 const NETWORK_OFF = { MVM_NETWORK: 'off' };
+const QEMU_MEMORY = { MVM_QEMU_TCG_CACHE_MIB: '32', MVM_QEMU_BALLOON: 'off' };
 /**
  * CAP_SETGID, CAP_SETUID, CAP_SYS_CHROOT: used before the drop. Never CAP_NET_ADMIN (12): a
  * VM's taps come attached, as descriptors (mvm-tapfd; test/net/qemu-tap-confined.test.ts).
@@ -71,12 +72,17 @@ describe.skipIf(missing !== undefined)('confined VMMs on a serving quickstart', 
       sizes: { running: 1, warm: 0, sleeping: 1 },
       node: { id: 'local', hostname: 'local', vcpus: 8, memMib: 8192 },
       readToken: async () => (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim(),
+      // The agent's QEMU memory settings reach the VMMs it boots (docs/density.md).
       agentConfig: (link) =>
-        testAgentConfig(dataDir, NETWORK_OFF, {
-          coordinator: link.coordinatorUrl,
-          token: link.token,
-          node: link.nodeId,
-        }),
+        testAgentConfig(
+          dataDir,
+          { ...NETWORK_OFF, ...QEMU_MEMORY },
+          {
+            coordinator: link.coordinatorUrl,
+            token: link.token,
+            node: link.nodeId,
+          },
+        ),
       print: (line) => lines.push(line),
       untilShutdown: () => stopped,
       demoNetId: 214,
@@ -90,6 +96,13 @@ describe.skipIf(missing !== undefined)('confined VMMs on a serving quickstart', 
       const booted = await vmmsOf(dataDir);
       expect(booted).toHaveLength(2);
       await expectAllConfined(dataDir, booted);
+      for (const pid of booted) {
+        const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+        const accel = argv[argv.indexOf('-accel') + 1] ?? '';
+        if (accel.startsWith('tcg'))
+          expect(accel, 'MVM_QEMU_TCG_CACHE_MIB=32').toBe('tcg,tb-size=32');
+        expect(argv.join(' '), 'MVM_QEMU_BALLOON=off').not.toMatch(/virtio-balloon/);
+      }
 
       // Wake the sleeper through the API: restored from its snapshot, confined all the same.
       const token = (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim();

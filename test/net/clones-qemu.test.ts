@@ -4,7 +4,7 @@
  * instance cold-boots and leaves the pool its base; five more are restored from that base
  * (the donor's boot id proves it: restored, not booted) and each takes its own identity
  * before its NIC carries a frame. Checked from the guests and from the wire: distinct
- * hostname, IP, MAC, machine-id and random bytes, clocks within 1 s of the host, one ARP
+ * hostname, IP, MAC, machine-id (the donor's and each clone's derived from its key) and random bytes, clocks within 1 s of the host, one ARP
  * answer per address (the donor's too), and tenant B out of reach both ways. The pool's
  * warm-up ran in the donor before its base was taken: its result is in every clone's memory.
  */
@@ -24,6 +24,7 @@ import { execText } from '../support/exec-output.ts';
 import { realGuestGate } from '../support/qemu-guest.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
 import { tenantWorker } from './support/tenant-spec.ts';
+import { machineIdOf } from '../../src/core/machine-id.ts';
 
 const netOk = await netGate('clones from a pool base');
 const qemu = await realGuestGate('clones from a pool base');
@@ -54,7 +55,7 @@ interface Seen {
   hostname: string;
   ip: string;
   mac: string;
-  /** `none` for a cold-booted guest of the dev image (it has no /etc/machine-id). */
+  /** /etc/machine-id, or /run/mvm/machine-id where the image has none (the dev image). */
   machineId: string;
   random: string;
   bootId: string;
@@ -166,6 +167,8 @@ describe.runIf(netOk.run && qemu.run)('five clones of one pool base', () => {
     expect(bases).toHaveLength(1);
     expect(bases[0]).toMatch(/^[0-9a-f]{64}$/);
     seen.set('c0', await look('c0'));
+    // A cold boot takes its machine-id from the kernel command line, derived from its key.
+    expect(seen.get('c0')!.machineId).toBe(machineIdOf(agent.runtime.keyOf(DONOR.ref)));
     warmToken = await sh('c0', 'cat /run/warm-up');
     expect(warmToken).toMatch(/^[0-9a-f-]{36}$/);
   }, 600_000);
@@ -186,7 +189,8 @@ describe.runIf(netOk.run && qemu.run)('five clones of one pool base', () => {
         ip: `10.240.${NET}.${clone.octet}/24`,
         mac: macFor(NET, clone.octet),
       });
-      expect(s.machineId).toMatch(/^[0-9a-f]{32}$/);
+      // Its own, the one its cold boots would get, never the donor's.
+      expect(s.machineId).toBe(machineIdOf(agent!.runtime.keyOf(clone.ref)));
       // What the donor's warm-up left in its memory is in every clone's.
       expect(await sh(clone.ref.instanceId, 'cat /run/warm-up')).toBe(warmToken);
     }

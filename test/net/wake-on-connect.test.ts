@@ -176,6 +176,20 @@ describe.skipIf(!gate.run)('wake-on-connect in namespaces', () => {
     expect(holder.wakes).toHaveLength(1);
   }, 60_000);
 
+  it('resets a connection at once, waking nothing, while the instance moves to another node', async () => {
+    // A long hold: were the connection held for a wake that never comes, the client would time out.
+    const holder = await holding('10.77.0.7', 30_000);
+    const marked = holder.next('leaving');
+    holder.say('leaving');
+    await marked;
+    const [answer] = await connectMany(client, '10.77.0.7', 1, 10_000);
+    expect(answer).toMatch(/^error ECONNRESET|^$/);
+    expect(holder.wakes).toEqual([]);
+    const refused = holder.next('refused ');
+    holder.say('refused');
+    expect(await refused).toBe('refused 1');
+  }, 60_000);
+
   it('resets a held connection when the wake does not finish within the hold bound', async () => {
     const holder = await holding('10.77.0.9', 1_500);
     const started = Date.now();

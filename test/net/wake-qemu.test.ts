@@ -6,8 +6,10 @@
  * from its snapshot, not rebooted); twenty at once give one wake and twenty answers; ping and
  * UDP wake nothing; a connection during a sleep is served after it, from its one snapshot;
  * after a kill -9 of the agent while the target sleeps, a restarted agent
- * re-arms the trap and a connection still wakes it. (Another tenant's SYN, and the hold bound,
- * are proven with a fake guest in wake-on-connect.test.ts.) Every VMM, the woken one too, is
+ * re-arms the trap and a connection still wakes it; a snapshot cut in half gives the held
+ * client an error well within the hold bound, and the target stays asleep with its trap armed.
+ * (Another tenant's SYN, and a wake that never ends, are proven with a fake guest in
+ * wake-on-connect.test.ts.) Every VMM, the woken one too, is
  * confined with its tap passed as a descriptor by mvm-tapfd (no CAP_NET_ADMIN).
  */
 import { rm } from 'node:fs/promises';
@@ -126,4 +128,26 @@ describe.runIf(netOk.run && qemu.run)('wake on connect with real QEMU guests', (
     expect(again.answers, agent!.logTail()).toEqual(['hello']);
     expect(again).toMatchObject({ status: 'running', wakes: 1, bootId });
   }, 600_000);
+
+  it('answers a held client with an error within the hold bound when the snapshot is corrupt', async () => {
+    const cut = await agent!.ask<TargetState & { cut: number }>('corrupt');
+    expect(cut).toMatchObject({ status: 'sleeping', snapshots: 1 });
+    expect(cut.cut).toBeGreaterThan(0);
+    const wakesBefore = cut.wakes;
+    const started = Date.now();
+    const held = await agent!.ask<TargetState & { answers: string[] }>('connect 1');
+    const tookMs = Date.now() - started;
+    // The wake failed on the cut state file: the held connection was reset (busybox wget
+    // prints its error, then the script's "failed"), not served and not left hanging.
+    expect(held.answers.join('\n'), agent!.logTail()).toMatch(/failed/);
+    expect(held.answers).not.toContain('hello');
+    expect(held).toMatchObject({ status: 'sleeping', wakes: wakesBefore + 1, snapshots: 1 });
+    expect(tookMs, 'the error came within the hold bound (30 s), not after it').toBeLessThan(
+      30_000,
+    );
+    // Still armed: the next connection is held and refused the same way, with one more wake.
+    const again = await agent!.ask<TargetState & { answers: string[] }>('connect 1');
+    expect(again.answers.join('\n')).toMatch(/failed/);
+    expect(again).toMatchObject({ status: 'sleeping', wakes: wakesBefore + 2 });
+  }, 300_000);
 });

@@ -1,7 +1,8 @@
 /**
  * The web dashboard (/ui) in real Chromium against a real coordinator (SQLite), seeded through
  * the API: every page shows the seeded counts exactly; a CLI `instance sleep` appears without
- * a reload within 2 s (pushed over the audit stream); a node that stops heartbeating shows its
+ * a reload within 2 s (pushed over the audit stream), and so does a status an agent reports
+ * (pushed by the instances watch); a node that stops heartbeating shows its
  * instances stale, never running; a tenant's token sees its tenant only; axe finds no serious
  * violations; no console errors and no request leaves the host. A screenshot of every page
  * lands in test-results/ui/.
@@ -149,6 +150,37 @@ describe.skipIf(!gate.run)('dashboard in Chromium', () => {
     await expect.poll(() => desired.textContent()).toBe('running');
     const woken = await fleet.admin.call('listInstances', { query: { tenant: 'acme' } });
     expect(woken.find((i) => i.id === target?.id)?.desiredStatus).toBe('running');
+  });
+
+  it("shows a status an agent reports (not an audit event) within 2 s, on the list and the instance's page", async () => {
+    const { page } = admin;
+    const placed = await fleet.admin.call('listInstances', { query: { tenant: 'beta' } });
+    const target = placed.find((i) => i.status === 'running');
+    expect(target, 'a running beta instance').toBeDefined();
+    const i = target as NonNullable<typeof target>;
+    const key = `${i.tenantId}/${i.poolId}/${i.id}`;
+    const report = (status: 'warm' | 'running') =>
+      fleet.admin.call('reportInstanceStatus', {
+        params: { node: i.nodeId as string, tenant: i.tenantId, pool: i.poolId, instance: i.id },
+        body: { status },
+      });
+    const events = async () =>
+      (await fleet.admin.call('listEvents', { query: { last: 500 } })).length;
+    await visit(admin, 'instances?tenant=beta', 'instances-beta', `[data-instance="${key}"]`);
+    const cell = page.locator(`[data-instance="${key}"] [data-status]`);
+    expect(await cell.textContent()).toBe('running');
+    await page.evaluate(() => ((globalThis as { sameDocument?: boolean }).sameDocument = true));
+    const before = await events();
+    await report('warm');
+    expect(await events(), 'a status report writes no audit event').toBe(before);
+    await expect.poll(() => cell.textContent(), { timeout: 2000, interval: 50 }).toBe('warm');
+    await page.goto(`${fleet.url}/ui#/instance/${key}`);
+    const shown = page.locator('main dd[data-status]');
+    await expect.poll(() => shown.textContent()).toBe('warm');
+    await report('running');
+    await expect.poll(() => shown.textContent(), { timeout: 2000, interval: 50 }).toBe('running');
+    const same = await page.evaluate(() => (globalThis as { sameDocument?: boolean }).sameDocument);
+    expect(same, 'the page was not reloaded').toBe(true);
   });
 
   it('shows an instance: its timeline, metrics and actions', async () => {

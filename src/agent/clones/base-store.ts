@@ -108,14 +108,21 @@ export class BaseStore {
   }
 
   /** Every complete base on disk, with the pool it serves (unreadable ones are left out). */
-  async list(): Promise<Array<{ key: string; path: string; scope: BaseInputs['scope'] }>> {
+  async list(): Promise<
+    Array<{ key: string; path: string; scope: BaseInputs['scope']; imageDigest: string }>
+  > {
     const names = await readdir(this.root).catch(() => [] as string[]);
     const found = [];
     for (const name of names.filter((n) => !n.startsWith('.')).sort()) {
       const text = await readFile(join(this.root, name, BASE_FILE), 'utf8').catch(() => '');
       const meta = baseFileSchema.safeParse(parseOr(text));
       if (meta.success)
-        found.push({ key: name, path: join(this.root, name), scope: meta.data.inputs.scope });
+        found.push({
+          key: name,
+          path: join(this.root, name),
+          scope: meta.data.inputs.scope,
+          imageDigest: meta.data.inputs.imageDigest,
+        });
     }
     return found;
   }

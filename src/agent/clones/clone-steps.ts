@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { copyFile, rm } from 'node:fs/promises';
 import { baseKey } from '../../core/base-key.ts';
 import { errorMessage } from '../../core/errors.ts';
+import { machineIdOf } from '../../core/machine-id.ts';
 import type { DriveDigests } from '../../contract/guest-protocol.ts';
 import type { GuestIdentity } from '../../contract/guest-identity.ts';
 import type { VmHandle, VmSpec } from '../../ports/vmm.ts';
@@ -81,7 +82,10 @@ async function takeIdentity(
   for (const net of spec.nets) await setLink(handle, net.id, true);
 }
 
-/** What the clone becomes: the record's own hostname, address and MAC, fresh randomness. */
+/**
+ * What the clone becomes: the record's own hostname, address, MAC and machine-id, fresh
+ * randomness.
+ */
 export function identityOf(
   deps: RuntimeDeps,
   record: VmRecord,
@@ -96,7 +100,8 @@ export function identityOf(
     ...(spec.gateway ? { gw: spec.gateway } : {}),
     mac: spec.mac,
     ...(mtu !== undefined ? { mtu } : {}),
-    machine_id: randomBytes(16).toString('hex'),
+    // Its own, as its cold boots get it (core/machine-id.ts).
+    machine_id: machineIdOf(record.key),
     seed: randomBytes(64).toString('hex'),
     now: deps.clock.now().getTime() / 1000,
     ...digests,

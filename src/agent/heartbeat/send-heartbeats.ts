@@ -32,6 +32,8 @@ export interface HeartbeatOptions {
   workload?: (record: VmRecord) => Promise<WorkloadSample | undefined>;
   /** The node traps connections to its lowered instances (agent/wake): the idle policy may lower them. */
   wakeOnConnect?: boolean;
+  /** The node relays its gateway guests' worker commands (agent/worker-exec). */
+  workerExec?: boolean;
   /** Where this node's published ports listen, when it runs them. */
   publishAddress?: string;
   /** Reads the node's disk for each heartbeat; without it none is reported. */
@@ -69,6 +71,7 @@ export async function heartbeatBody(options: HeartbeatOptions): Promise<Heartbea
     usage: {
       ...nodeUsage(records, measured.diskFreeMib, heldRss(options.tracker)),
       ...(options.wakeOnConnect === true ? { wakeOnConnect: true } : {}),
+      ...(options.workerExec === true ? { workerExec: true } : {}),
       ...(options.publishAddress !== undefined ? { publishAddress: options.publishAddress } : {}),
     },
     ...(options.underlayIp !== undefined ? { underlayIp: options.underlayIp } : {}),

@@ -5,8 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { ConflictError } from '../../core/errors.ts';
 import type { BundleManifest, BundlePartManifest } from '../../contract/move-bundle.ts';
-import { HashingCounter, partFile } from './bundle-export.ts';
-import { receivedBytes } from './bundle-receive.ts';
+import { HashingCounter, partFile } from '../../drivers/move-bundle/bundle-export.ts';
+import { receivedBytes } from '../../drivers/move-bundle/bundle-receive.ts';
 
 async function unpack(dir: string, part: BundlePartManifest, dest: string): Promise<void> {
   await mkdir(dirname(dest), { recursive: true, mode: 0o700 });

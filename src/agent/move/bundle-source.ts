@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { NotFoundError, ValidationError } from '../../core/errors.ts';
 import type { BundleManifest } from '../../contract/move-bundle.ts';
-import { partFile } from './bundle-export.ts';
+import { partFile } from '../../drivers/move-bundle/bundle-export.ts';
 
 /**
  * A part of an exported bundle from a byte offset (Range-style), for the target to resume

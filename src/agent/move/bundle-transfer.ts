@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { isMvmError, UnavailableError } from '../../core/errors.ts';
 import { MAX_MOVE_ATTEMPTS } from '../../core/instance-move.ts';
 import type { BundleManifest } from '../../contract/move-bundle.ts';
-import { receivedBytes, receivePart } from './bundle-receive.ts';
+import { receivedBytes, receivePart } from '../../drivers/move-bundle/bundle-receive.ts';
 
 /** Opens a part of the source's bundle from a byte offset (a local file, an HTTP Range...). */
 export type PartOpener = (name: string, offset: number) => Promise<Readable>;

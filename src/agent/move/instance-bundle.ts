@@ -1,8 +1,10 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError } from '../../core/errors.ts';
+import { z } from 'zod';
 import {
   localSpecSchema,
+  putInstanceBodySchema,
   type LocalSpecInput,
   type PutInstanceBody,
   type StoredSpec,
@@ -12,13 +14,22 @@ import type { RuntimeDeps } from '../runtime/deps.ts';
 import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.ts';
 import { instanceDir, snapshotsDir } from '../runtime/layout.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
-import { exportBundle, type ExportOptions } from './bundle-export.ts';
+import { exportBundle, type ExportOptions } from '../../drivers/move-bundle/bundle-export.ts';
 import { importBundle } from './bundle-import.ts';
 
 const DATA_PART = 'data.ext4';
 const SNAPSHOT_PREFIX = 'snapshot.';
-/** The instance's spec as the source recorded it (same id, IP, MAC and tap on the target). */
+/**
+ * The instance as the source recorded it: its spec (same id, IP, MAC and tap on the target)
+ * and a gateway's versioned config files (the config drive its snapshot was taken with).
+ */
 const SPEC_PART = 'instance.json';
+
+/** What `instance.json` holds; bundles from before config was carried hold the spec alone. */
+const movedInstanceSchema = z.strictObject({
+  spec: localSpecSchema,
+  config: putInstanceBodySchema.shape.config,
+});
 
 const dataDrive = (deps: RuntimeDeps, key: string) =>
   join(instanceDir(deps.layout, key), 'drives', 'data.ext4');
@@ -78,7 +89,11 @@ export function exportInstance(
     }
     await mkdir(outDir, { recursive: true, mode: 0o700 });
     const specFile = join(outDir, SPEC_PART);
-    await writeFile(specFile, JSON.stringify(localSpecOf(record.spec)), { mode: 0o600 });
+    const moved = {
+      spec: localSpecOf(record.spec),
+      ...(record.config ? { config: record.config } : {}),
+    };
+    await writeFile(specFile, JSON.stringify(moved), { mode: 0o600 });
     const files = [...(await movableFiles(deps, record)), { name: SPEC_PART, path: specFile }];
     return exportBundle(files, outDir, options);
   });
@@ -91,8 +106,10 @@ function localSpecOf(spec: StoredSpec): LocalSpecInput {
 }
 
 /**
- * The spec a moved bundle carries, unpacked and checked against its sha256 like every part:
- * what the target records the instance with. Undefined for a bundle without one.
+ * The spec (and a gateway's config files) a moved bundle carries, unpacked and checked against
+ * its sha256 like every part: what the target records the instance with. Undefined for a
+ * bundle without one. Secrets are never carried: the target's drive is rebuilt from what it
+ * is given (the coordinator's secrets at the wake).
  */
 export async function movedBody(
   bundleDir: string,
@@ -102,8 +119,13 @@ export async function movedBody(
   if (!part) return undefined;
   const out = join(bundleDir, 'unpacked', SPEC_PART);
   await importBundle(bundleDir, { ...manifest, parts: [part] }, { [SPEC_PART]: out });
-  const spec = localSpecSchema.parse(JSON.parse(await readFile(out, 'utf8')));
-  return { spec };
+  const raw: unknown = JSON.parse(await readFile(out, 'utf8'));
+  const moved = movedInstanceSchema.safeParse(raw);
+  if (moved.success) {
+    const { spec, config } = moved.data;
+    return config ? { spec, config } : { spec };
+  }
+  return { spec: localSpecSchema.parse(raw) };
 }
 
 /**

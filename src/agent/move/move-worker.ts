@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { isDeepStrictEqual } from 'node:util';
 import { isMvmError } from '../../core/errors.ts';
 import { bundlePartSchema, type BundleManifest } from '../../contract/move-bundle.ts';
 import type { InstanceMoveView, MoveReport } from '../../contract/moves.ts';
@@ -11,9 +12,16 @@ import type { Clock } from '../../ports/clock.ts';
 import { abortableSleep } from '../../drivers/process/wait-until.ts';
 import type { RuntimeDeps } from '../runtime/deps.ts';
 import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.ts';
-import { partFile } from './bundle-export.ts';
-import { receivedOf } from './bundle-receive.ts';
+import { partFile } from '../../drivers/move-bundle/bundle-export.ts';
+import { receivedOf } from '../../drivers/move-bundle/bundle-receive.ts';
 import { transferBundle } from './bundle-transfer.ts';
+import {
+  heldLabels,
+  NO_INCOMING,
+  readIncomingMark,
+  writeIncomingMark,
+  type IncomingMark,
+} from './incoming-mark.ts';
 import { exportInstance, importInstance, movedBody } from './instance-bundle.ts';
 
 export interface MoveWorkerOptions {
@@ -21,10 +29,17 @@ export interface MoveWorkerOptions {
   nodeId: string;
   deps: RuntimeDeps;
   runtime: InstanceRuntime;
-  /** Where bundles are written (out/<move>) and received (in/<move>). */
+  /** Where bundles are written (out/<move>) and received (in/<move>), and incoming.json kept. */
   workDir: string;
   logger: Logger;
+  /**
+   * How long an instance handed over here stays protected from the reconciler after its move
+   * is done, while this node's document naming it is on its way; default 60 s.
+   */
+  handOverHoldMs?: number;
 }
+
+const HAND_OVER_HOLD_MS = 60_000;
 
 const refOf = (m: InstanceMoveView): InstanceRef => ({
   tenantId: m.tenantId,
@@ -49,15 +64,66 @@ function manifestOf(m: InstanceMoveView): BundleManifest {
  * byte it holds. As target: fetch each part from the relay from the byte held here (a part
  * that fails its sha256 is reported and fetched again), import it, report it imported: the
  * coordinator then hands the instance over. `incoming` names the instances this node imports
- * and does not own yet, which its reconciler must leave alone.
+ * and does not own yet (and those just handed over, for `handOverHoldMs`), which its
+ * reconciler must leave alone; it is kept in `<workDir>/incoming.json`, so a restarted agent
+ * reads it back (`restore`) before its first pass instead of dropping an imported copy.
  */
 export class MoveWorker {
   /** Labels of instances being imported here, not yet this node's. */
   readonly incoming = new Set<string>();
   /** Parts the relay holds whole, by move. */
   private readonly uploaded = new Set<string>();
+  private mark: IncomingMark = NO_INCOMING;
+  private restoring: Promise<void> | undefined;
 
   constructor(private readonly o: MoveWorkerOptions) {}
+
+  /** Where the incoming mark is kept. */
+  get markFile(): string {
+    return join(this.o.workDir, 'incoming.json');
+  }
+
+  /**
+   * Reads back the incoming mark a previous run left, once (every call answers the same read):
+   * await it before the reconciler's first pass. A damaged mark is refused (ValidationError)
+   * rather than read as empty.
+   */
+  restored(): Promise<void> {
+    this.restoring ??= readIncomingMark(this.markFile).then((mark) => {
+      this.mark = mark;
+      this.setIncoming(heldLabels(mark, this.o.deps.clock.now()));
+      this.o.deps.wake?.leaving?.(new Set(mark.outgoing));
+    });
+    return this.restoring;
+  }
+
+  private setIncoming(labels: ReadonlySet<string>): void {
+    this.incoming.clear();
+    for (const label of labels) this.incoming.add(label);
+  }
+
+  /** Keeps the mark on disk and `incoming` in step; writes only when it changed. */
+  private async keepMark(next: IncomingMark): Promise<void> {
+    const now = this.o.deps.clock.now();
+    // A hold ends with its time, or once the instance leaves this node again (a new move).
+    const leaving = new Set(next.outgoing);
+    const handedOver = Object.fromEntries(
+      Object.entries(next.handedOver).filter(
+        ([label, until]) => Date.parse(until) > now.getTime() && !leaving.has(label),
+      ),
+    );
+    const pruned: IncomingMark = {
+      importing: [...new Set(next.importing)].sort(),
+      handedOver,
+      outgoing: [...new Set(next.outgoing)].sort(),
+    };
+    if (!isDeepStrictEqual(pruned, this.mark)) {
+      await writeIncomingMark(this.markFile, pruned);
+      this.mark = pruned;
+    }
+    this.setIncoming(heldLabels(this.mark, now));
+    this.o.deps.wake?.leaving?.(new Set(this.mark.outgoing));
+  }
 
   private dir(kind: 'out' | 'in', m: { id: string }) {
     return join(this.o.workDir, kind, m.id);
@@ -65,9 +131,12 @@ export class MoveWorker {
 
   /** One pass over the moves under way; a failed step is logged and retried next pass. */
   async pass(): Promise<InstanceMoveView[]> {
+    await this.restored();
     const moves = await this.o.api.call('nodeMoves', { params: { node: this.o.nodeId } });
-    this.incoming.clear();
-    for (const m of moves) if (m.targetNode === this.o.nodeId) this.incoming.add(labelOf(m));
+    const importing = moves.filter((m) => m.targetNode === this.o.nodeId).map(labelOf);
+    // Leaving instances are not woken here by a connection (the bundle would go stale).
+    const outgoing = moves.filter((m) => m.sourceNode === this.o.nodeId).map(labelOf);
+    await this.keepMark({ ...this.mark, importing, outgoing });
     for (const m of moves) {
       try {
         if (m.sourceNode === this.o.nodeId) await this.asSource(m);
@@ -170,9 +239,21 @@ export class MoveWorker {
         if (!body) throw new Error(`move ${m.id} carries no instance spec`);
         await importInstance(this.o.deps, this.o.runtime, ref, body, inbox, manifest);
       }
-      await this.report(m, { kind: 'imported' });
+      const done = await this.report(m, { kind: 'imported' });
+      if (done.step === 'done') await this.heldAfterHandOver(labelOf(m));
       await rm(inbox, { recursive: true, force: true });
     }
+  }
+
+  /** The instance is this node's now; held until the document naming it has arrived. */
+  private async heldAfterHandOver(label: string): Promise<void> {
+    const holdMs = this.o.handOverHoldMs ?? HAND_OVER_HOLD_MS;
+    const until = new Date(this.o.deps.clock.now().getTime() + holdMs).toISOString();
+    await this.keepMark({
+      ...this.mark,
+      importing: this.mark.importing.filter((l) => l !== label),
+      handedOver: { ...this.mark.handedOver, [label]: until },
+    });
   }
 
   private async reportReceived(

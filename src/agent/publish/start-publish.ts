@@ -7,7 +7,7 @@ import { refOf } from '../reconcile/document-instances.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import type { WakeTrigger } from '../wake/holding-listener.ts';
 import { PublishProxy } from './publish-proxy.ts';
-import { startNetnsDialer } from '../netns-dial/netns-dialer.ts';
+import { startNetnsDialer, type NetnsDialer } from '../netns-dial/netns-dialer.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 
 /** How often the listeners follow the records (a new pool, a changed list, the last instance gone). */
@@ -36,13 +36,18 @@ export async function startPublish(
     coordinator: { api: ApiClient; nodeId: string } | undefined;
     runner: ProcessRunner;
     dataDir: string;
+    /** The namespace's dialer when the caller runs one already (`netns`). */
+    dialer?: NetnsDialer;
   },
 ): Promise<PublishHandle | undefined> {
   const { deps, runtime } = built;
   if (!deps.network) return undefined;
   const { logger, coordinator } = options;
+  // A dialer the caller shares stays the caller's to close.
+  const own = options.dialer === undefined;
   const dialer =
-    options.netns === undefined
+    options.dialer ??
+    (options.netns === undefined
       ? undefined
       : await startNetnsDialer({
           netns: options.netns,
@@ -50,7 +55,7 @@ export async function startPublish(
           runner: options.runner,
           clock: deps.clock,
           logger,
-        });
+        }));
   const proxy = new PublishProxy({
     ...(dialer ? { dial: dialer.dial } : {}),
     host: options.address ?? DEFAULT_PUBLISH_ADDRESS,
@@ -84,7 +89,7 @@ export async function startPublish(
       clearInterval(timer);
       await pass;
       proxy.close();
-      await dialer?.close();
+      if (own) await dialer?.close();
     },
   };
 }

@@ -18,6 +18,8 @@ export interface NamedInstance {
   pinned: boolean;
   /** Its pool is not pinned: the coordinator may re-place it when this node is lost. */
   replaceable: boolean;
+  /** The id of the last request that changed its entry: its work is logged under it. */
+  requestId?: string;
 }
 
 /** `tenant/pool/instance`: how a pass names instances in plans, logs and its steps. */
@@ -68,6 +70,7 @@ export function documentInstances(document: NodeDesired): Map<string, NamedInsta
           forceSleep: instance.forceSleep === true,
           pinned: instance.revision !== undefined,
           replaceable: !pool.pinned,
+          ...(instance.requestId !== undefined ? { requestId: instance.requestId } : {}),
         });
       }
     }

@@ -2,6 +2,7 @@ import { errorMessage, InternalError } from '../../core/errors.ts';
 import { SleepRefusedError } from '../runtime/hook-steps.ts';
 import { StalePlanError } from '../runtime/stale-plan.ts';
 import { WakeNotArmedError } from '../wake/wake-not-armed.ts';
+import { withRequestId } from '../../drivers/request-context.ts';
 import type { DesiredStatus, InstanceStatus } from '../../core/model.ts';
 import type { PlanStep, ReconcilePlan } from '../../core/reconcile-plan.ts';
 import type { PutInstanceBody } from '../../contract/agent-api.ts';
@@ -32,6 +33,7 @@ interface Target {
   body?: PutInstanceBody;
   forceSleep?: boolean;
   reported: boolean;
+  requestId?: string;
 }
 
 /**
@@ -67,9 +69,22 @@ export async function runPlan(run: PlanRun, plan: ReconcilePlan): Promise<Reconc
   for (const { instance, steps, end } of runsOf(plan.steps)) {
     if (failed.has(instance)) continue;
     const target = targetOf(targets, instance);
+    const { requestId } = target;
     try {
       const force = target.forceSleep === true;
-      const record = await run.runtime.run(target.ref, steps, target.body, { force });
+      // The instance's work runs under the id of the request that asked for it: the runtime's
+      // lines carry it, and the guest agent client passes it on (request-context.ts).
+      run.logger?.info(
+        {
+          instance,
+          ...(requestId !== undefined ? { requestId } : {}),
+          steps: steps.map((s) => s.kind),
+        },
+        'reconciling instance',
+      );
+      const record = await withRequestId(requestId, () =>
+        run.runtime.run(target.ref, steps, target.body, { force }),
+      );
       if (end === last.get(instance)) {
         // A live record's spec names the revision its VM (or snapshot) booted (spec-change.ts).
         const live = record && liveStatuses.has(record.status) ? record.spec.revision : undefined;
@@ -112,6 +127,7 @@ function targetsOf(run: PlanRun): Map<string, Target> {
       body: n.body,
       forceSleep: n.forceSleep,
       reported: run.unreported?.has(instance) !== true,
+      ...(n.requestId !== undefined ? { requestId: n.requestId } : {}),
     });
   }
   for (const vm of run.records) {

@@ -1,4 +1,3 @@
-import { rm } from 'node:fs/promises';
 import { HostError, errorMessage } from '../../core/errors.ts';
 import type { VmHandle } from '../../ports/vmm.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
@@ -6,10 +5,12 @@ import type { RuntimeDeps } from './deps.ts';
 import { save, settle } from './step-context.ts';
 import { afterWake, noteSecretsDigest } from './hook-steps.ts';
 import { dropSecretsDrive } from './stop-steps.ts';
-import { materialize } from './vm-spec.ts';
+import { allSettledOrThrow, materialize } from './vm-spec.ts';
+import { discardSnapshot } from './discard-snapshot.ts';
 import { instanceDir } from './layout.ts';
 import type { DriveDigests } from '../../contract/guest-protocol.ts';
 import { cloneBoot, makeBase } from '../clones/clone-steps.ts';
+import { PhaseTimer } from '../../drivers/clock/phase-timer.ts';
 
 /** created/stopped/failed -> ready: the image is there; drives are built at boot. */
 export async function prepare(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord> {
@@ -104,13 +105,18 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
       `instance '${sleeping.key}' is sleeping without a snapshot; stop it and start it cold`,
     );
   }
+  const timer = new PhaseTimer();
   let record = await save(deps, sleeping, { intent: 'wake' });
+  timer.mark('record');
   let digests: DriveDigests = {};
-  const handle = await syncNetwork(deps)
-    .then(() => materialize(deps, record))
-    .then(async (built) => {
+  // The tap must be on its bridge before the VMM opens it; the drives and cgroup need not
+  // wait for that.
+  const handle = await allSettledOrThrow(syncNetwork(deps), materialize(deps, record))
+    .then(async ([, built]) => {
+      timer.mark('drives and network');
       digests = built.digests;
       const restored = await deps.vmm.restore(built.spec, snapshot);
+      timer.mark('restore');
       deps.fault?.('wake.after-restore');
       return restored;
     })
@@ -124,13 +130,18 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
       );
     });
   record = await save(deps, record, { handle });
+  timer.mark('record');
   try {
     await placeInCgroup(deps, handle);
+    timer.mark('cgroup');
     await deps.vmm.resume(handle);
+    timer.mark('resume');
     deps.fault?.('wake.after-resume');
     const guest = deps.guests.for(handle);
     await guest.waitReady(deps.timeouts.wakeReadyMs);
+    timer.mark('guestReady');
     await guest.wake(Math.floor(deps.clock.now().getTime() / 1000), digests);
+    timer.mark('guestWake');
   } catch (error) {
     await deps.vmm.stop(handle);
     deps.guests.drop(record.key);
@@ -143,9 +154,15 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
     );
   }
   const woken = await settle(deps, record, 'running', { snapshot: null });
-  await rm(snapshot.dir, { recursive: true, force: true });
-  deps.logger.info({ key: record.key, pid: handle.pid }, 'instance running (woken)');
+  timer.mark('record');
+  await discardSnapshot(snapshot.dir, deps.logger);
+  timer.mark('snapshotDiscarded');
   await afterWake(deps, woken, handle, digests.secrets);
+  timer.mark('hooks');
+  deps.logger.info(
+    { key: record.key, pid: handle.pid, phasesMs: timer.ms },
+    'instance running (woken)',
+  );
   return woken;
 }
 

@@ -76,7 +76,7 @@ export async function afterWake(
   secretsDigest: string | undefined,
 ): Promise<HookName[]> {
   const previous = await readSecretsDigest(deps, record.key);
-  await noteSecretsDigest(deps, record.key, secretsDigest);
+  if (secretsDigest !== previous) await noteSecretsDigest(deps, record.key, secretsDigest);
   const hooks = record.spec.hooks ?? {};
   const due: HookName[] = [];
   if (hooks.secretsReload && secretsChanged(previous, secretsDigest)) due.push('secretsReload');

@@ -7,6 +7,7 @@ import type { VmRecord } from '../state/vm-repo.ts';
 import type { RuntimeDeps } from './deps.ts';
 import type { GuestImage } from './image-source.ts';
 import { HostError } from '../../core/errors.ts';
+import { machineIdOf } from '../../core/machine-id.ts';
 import { instanceDir, secretsDirOf } from './layout.ts';
 
 /**
@@ -27,15 +28,23 @@ export async function materialize(
   record: VmRecord,
 ): Promise<{ spec: VmSpec; cgroup: CgroupInfo | undefined; digests: DriveDigests }> {
   const dir = instanceDir(deps.layout, record.key);
-  const image = await deps.images.resolve(record.spec.revision);
-  const { drives, digests } = await buildDrives(deps, record, dir, image);
-  const caps = await deps.vmm.capabilities();
-  const cgroup = await deps.cgroups?.create(record.key, {
-    vcpus: record.spec.vcpus,
-    memMib: record.spec.memMib + caps.memOverheadMib,
-    pids: PIDS_PER_VM,
-  });
-  const runAs = await deps.identities.of(record.key);
+  // Independent of each other, so side by side: a wake waits for the slowest (the secrets
+  // drive's mkfs), not for the sum (bench/wake-overhead.ts).
+  const cgroupMade = deps.vmm.capabilities().then((caps) =>
+    deps.cgroups?.create(record.key, {
+      vcpus: record.spec.vcpus,
+      memMib: record.spec.memMib + caps.memOverheadMib,
+      pids: PIDS_PER_VM,
+    }),
+  );
+  const built = deps.images
+    .resolve(record.spec.revision)
+    .then(async (image) => ({ image, ...(await buildDrives(deps, record, dir, image)) }));
+  const [{ image, drives, digests }, cgroup, runAs] = await allSettledOrThrow(
+    built,
+    cgroupMade,
+    deps.identities.of(record.key),
+  );
   const spec: VmSpec = {
     key: record.key,
     workDir: dir,
@@ -134,13 +143,30 @@ async function buildDrives(
 ): Promise<{ drives: DriveSpec[]; digests: DriveDigests }> {
   const drives: DriveSpec[] = [];
   const digests: DriveDigests = {};
-  for (const kind of drivesForRole(record.spec.role, image.drives)) {
-    const built = await driveBuilders[kind](deps, record, dir, image);
+  const kinds = drivesForRole(record.spec.role, image.drives);
+  // Built side by side (each its own file), listed in the role's order.
+  const builds = await allSettledOrThrow(
+    ...kinds.map((kind) => driveBuilders[kind](deps, record, dir, image)),
+  );
+  for (const built of builds) {
     if (!built) continue;
     drives.push(...built.drives);
     Object.assign(digests, built.digests);
   }
   return { drives, digests };
+}
+
+/**
+ * Waits for every one of `work` (none is left running behind a caller that cleans up after a
+ * failure), then throws the first failure, or returns the results in order.
+ */
+export async function allSettledOrThrow<T extends unknown[]>(
+  ...work: { [K in keyof T]: Promise<T[K]> }
+): Promise<T> {
+  const settled = await Promise.allSettled(work);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as T;
 }
 
 /**
@@ -152,6 +178,7 @@ export function guestParams(record: VmRecord, tenantMtu?: number): string {
   const onTenantNet = record.spec.network && record.spec.tenant !== undefined;
   return [
     `mvm.hostname=${record.instanceId}`,
+    `mvm.machine_id=${machineIdOf(record.key)}`,
     // The guest's init applies the role (a gateway forwards and reads gateway.json).
     `mvm.role=${record.spec.role}`,
     `mvm.ip=${ip}/${prefixLength}`,

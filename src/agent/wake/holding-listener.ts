@@ -1,4 +1,5 @@
 import type { GuestDial } from '../netns-dial/netns-dialer.ts';
+import type { ListenIn } from '../netns-dial/netns-listener.ts';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../../ports/logger.ts';
 
@@ -22,8 +23,20 @@ export interface HoldingOptions {
   wake(key: string, trigger: WakeTrigger): Promise<void>;
   /** How long a connection is held at most: wake plus the guest's service answering. */
   holdMs: number;
+  /**
+   * Why a connection must not wake this instance here (its move to another node is under
+   * way), or undefined: such a connection is reset at once, nothing woken, the reason logged.
+   */
+  refuse?(key: string): string | undefined;
   /** Where the listeners bind; the trap redirects to the bridge's address. Default 0.0.0.0. */
   host?: string;
+  /**
+   * Where the listeners and the dials live when not in this process's namespace (an agent
+   * with `agent.netns`): listening sockets bound there, and connections to the guests from
+   * there. Default: this process's own.
+   */
+  listen?: ListenIn;
+  dial?: GuestDial;
   logger?: Logger;
 }
 
@@ -42,6 +55,7 @@ export class HoldingListeners {
   private readonly servers = new Map<string, Server>();
   private readonly waking = new Map<string, Promise<void>>();
   private wakes = 0;
+  private refusals = 0;
 
   constructor(private readonly options: HoldingOptions) {}
 
@@ -50,16 +64,24 @@ export class HoldingListeners {
     return this.wakes;
   }
 
+  /** How many connections were reset at once because `refuse` named a reason. */
+  get refusedCount(): number {
+    return this.refusals;
+  }
+
   /** Listens for one pair; resolves with the port the trap must redirect to. */
   async arm(target: HoldingTarget): Promise<number> {
     const id = `${target.key}:${target.port}`;
     const existing = this.servers.get(id);
     if (existing) return portOf(existing);
-    const server = createServer({ pauseOnConnect: true }, (socket) => this.hold(target, socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, this.options.host ?? '0.0.0.0', () => resolve());
-    });
+    const host = this.options.host ?? '0.0.0.0';
+    const server = this.options.listen ? await this.options.listen(host) : await listenHere(host);
+    // A socket handed over from another namespace is not paused on accept: held unread all
+    // the same (nothing consumes it until the splice), at most a read buffer's worth.
+    server.on('connection', (socket: Socket) => this.hold(target, socket.pause()));
+    server.on('error', (error) =>
+      this.options.logger?.warn({ instance: target.key, err: error }, 'holding listener failed'),
+    );
     this.servers.set(id, server);
     return portOf(server);
   }
@@ -85,10 +107,26 @@ export class HoldingListeners {
       port: target.port,
       from: socket.remoteAddress ?? '',
     };
-    const deadline = Date.now() + this.options.holdMs;
     socket.on('error', () => socket.destroy());
+    const refusal = this.options.refuse?.(target.key);
+    if (refusal !== undefined) {
+      this.refusals += 1;
+      this.options.logger?.warn(
+        { instance: target.key, port: target.port, from: trigger.from, reason: refusal },
+        'connection reset at once: the instance is not woken here',
+      );
+      socket.resetAndDestroy();
+      return;
+    }
+    const deadline = Date.now() + this.options.holdMs;
     void this.wakeOnce(target.key, trigger)
-      .then(() => withDeadline(dialGuest(target, deadline), deadline, 'the service did not answer'))
+      .then(() =>
+        withDeadline(
+          dialGuest(target, deadline, this.options.dial),
+          deadline,
+          'the service did not answer',
+        ),
+      )
       .then((guest) => splice(socket, guest))
       .catch((error: unknown) => {
         this.options.logger?.warn(
@@ -112,6 +150,17 @@ export class HoldingListeners {
     this.waking.set(key, wake);
     return wake;
   }
+}
+
+function listenHere(host: string): Promise<Server> {
+  const server = createServer({ pauseOnConnect: true });
+  return new Promise<Server>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
 }
 
 function portOf(server: Server): number {

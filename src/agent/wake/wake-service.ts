@@ -5,7 +5,7 @@ import type { WakeTrapDriver } from '../../drivers/linux-net/wake-trap-driver.ts
 import type { Clock } from '../../ports/clock.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
-import { HoldingListeners, type WakeTrigger } from './holding-listener.ts';
+import { HoldingListeners, type HoldingOptions, type WakeTrigger } from './holding-listener.ts';
 import { WakeNotArmedError } from './wake-not-armed.ts';
 
 /** What the runtime asks of the node's wake trap around the steps that lower or raise a VM. */
@@ -16,7 +16,19 @@ export interface WakeArming {
   disarm(record: VmRecord): Promise<void>;
   /** When this node last woke the instance on a connection (epoch ms), if it did. */
   wokenAt(key: string): number | undefined;
+  /**
+   * The instances (`tenant/pool/instance`) whose move away from this node is under way: a
+   * connection does not wake them here (agent/move/move-worker.ts keeps it current).
+   */
+  leaving?(labels: ReadonlySet<string>): void;
 }
+
+/** Why a connection to an instance leaving this node is reset instead of waking it. */
+export const LEAVING_REASON =
+  'its move to another node is under way: it is not woken here, connect again once it runs there';
+
+const labelOf = (r: Pick<VmRecord, 'tenantId' | 'poolId' | 'instanceId'>) =>
+  `${r.tenantId}/${r.poolId}/${r.instanceId}`;
 
 /** A wake on connect as the coordinator hears of it: an audit event naming its trigger. */
 export interface ConnectWake extends WakeTrigger {
@@ -33,6 +45,8 @@ export interface WakeServiceOptions {
   report?: (record: VmRecord, wake: ConnectWake) => Promise<void>;
   /** How long a connection is held at most (the wake plus the service answering). */
   holdMs: number;
+  /** An agent with `agent.netns`: the holding listeners and their dials live there. */
+  within?: Pick<HoldingOptions, 'listen' | 'dial'>;
   clock: Clock;
   logger: Logger;
 }
@@ -48,6 +62,7 @@ export class WakeService implements WakeArming {
   private readonly listeners: HoldingListeners;
   private readonly armed = new Map<string, { record: VmRecord; entries: TrapEntry[] }>();
   private readonly woken = new Map<string, number>();
+  private leavingNow: ReadonlySet<string> = new Set();
   private ready: Promise<void> | undefined;
 
   constructor(private readonly options: WakeServiceOptions) {
@@ -55,7 +70,29 @@ export class WakeService implements WakeArming {
       holdMs: options.holdMs,
       logger: options.logger,
       wake: (key, trigger) => this.wakeHeld(key, trigger),
+      refuse: (key) => this.refusal(key),
+      ...options.within,
     });
+  }
+
+  leaving(labels: ReadonlySet<string>): void {
+    this.leavingNow = new Set(labels);
+  }
+
+  /** Whether the instance's move away from this node is under way. */
+  isLeaving(record: Pick<VmRecord, 'tenantId' | 'poolId' | 'instanceId'>): boolean {
+    return this.leavingNow.has(labelOf(record));
+  }
+
+  /** Why a connection must not wake the instance here: its move away is under way. */
+  refusal(key: string): string | undefined {
+    const record = this.armed.get(key)?.record;
+    return record && this.isLeaving(record) ? LEAVING_REASON : undefined;
+  }
+
+  /** Connections reset at once because the instance is leaving this node. */
+  get refusedCount(): number {
+    return this.listeners.refusedCount;
   }
 
   /** How many wakes the held connections started (one however many arrived at once). */
@@ -148,6 +185,8 @@ export class WakeService implements WakeArming {
   private async wakeHeld(key: string, trigger: WakeTrigger): Promise<void> {
     const record = this.armed.get(key)?.record;
     if (!record) throw new Error(`instance '${key}' is not armed here any more`);
+    // Its move began while connections were held: they are not served by a wake here.
+    if (this.isLeaving(record)) throw new Error(LEAVING_REASON);
     const started = this.options.clock.now().getTime();
     this.woken.set(key, started);
     const source = wakeSource(

@@ -11,7 +11,7 @@ import { errorMessage } from '../../core/errors.ts';
 import type { ExecHandle, ExecOptions } from '../../drivers/guest-channel/exec-session.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { InstanceKey } from '../../ports/store.ts';
-import { ClientSession } from '../../cli/session/client-session.ts';
+import { ClientSession } from '../../drivers/exec-tunnel/client-session.ts';
 import type { WebSocket } from 'ws';
 import { encodeWorkerFrame, workerFrames, type WorkerFrameData } from './worker-frames.ts';
 

@@ -41,6 +41,8 @@ export interface PreparedOpenclaw {
 
 export interface OpenclawSetupReport {
   secrets?: SecretsOutcome;
+  /** Whether tool calls run in the tenant's workers (`--worker-sandbox`, or chosen by itself). */
+  workerSandbox?: boolean;
   revisions: Record<string, string>;
   readyMs?: number;
 }

@@ -2,7 +2,7 @@ import { sessionStartSchema, type SessionStartInput } from '../../contract/exec.
 import type { InstanceRef } from '../../core/ids.ts';
 import { ValidationError } from '../../core/errors.ts';
 import type { CommandContext } from '../command.ts';
-import { ClientSession, type SessionIo } from './client-session.ts';
+import { ClientSession, type SessionIo } from '../../drivers/exec-tunnel/client-session.ts';
 import { openSessionSocket } from './session-socket.ts';
 
 /**

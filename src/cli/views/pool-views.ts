@@ -1,4 +1,5 @@
 import type { PoolDetailView, PoolView } from '../../contract/resources.ts';
+import { QUEUE_SHRINK_AFTER_SECS } from '../../core/jobs/queue-shrink.ts';
 import { describeSource, sourceOf } from '../../core/pool-source.ts';
 import type { Block } from '../render.ts';
 import { rolloutFields } from './rollout-views.ts';
@@ -36,6 +37,13 @@ export function poolTable(pools: readonly PoolView[], tenantId: string): Block {
   };
 }
 
+/** `mvm pool autoscale --queue`: off, or its bounds and when the queue's workers go again. */
+function queueScaleText(scale: PoolView['queueScale']): string {
+  if (!scale) return 'off';
+  const after = scale.shrinkAfterSecs ?? QUEUE_SHRINK_AFTER_SECS;
+  return `by the job queue, ${scale.min} to ${scale.max} workers awake; added workers go after ${after} s of empty queue`;
+}
+
 export function poolFields(pool: PoolView): Block {
   return {
     kind: 'fields',
@@ -59,6 +67,7 @@ export function poolFields(pool: PoolView): Block {
       ],
       ['service ports', pool.servicePorts.length === 0 ? 'none' : pool.servicePorts.join(', ')],
       ['published', publishText(pool.publish)],
+      ['queue autoscale', queueScaleText(pool.queueScale)],
       ...hookFields(pool.hooks),
       ['created', pool.createdAt],
       ['version', String(pool.version)],

@@ -18,10 +18,25 @@ export async function applyAssignments(
   for (const assignment of assignments) {
     const current = instances.find((i) => i.id === assignment.id);
     if (!current) continue;
-    const key = { ...pool, instanceId: current.id };
-    changed.push(
-      await repos.instances.setDesired(key, assignment.desiredStatus, current.version, at),
-    );
+    changed.push(await writeAssignment(repos, { ...current, ...pool }, assignment, at));
   }
   return changed;
+}
+
+/**
+ * One assignment, a compare-and-set on the version read: a new desired status (clearing the
+ * pressure and idle markers), or, for an instance the idle policy holds lower that moved to a
+ * higher slot, only that slot (it stays where it is held).
+ */
+export function writeAssignment(
+  repos: Repos,
+  current: Pick<Instance, 'tenantId' | 'poolId' | 'id' | 'version'>,
+  assignment: Assignment,
+  at: string,
+): Promise<Instance> {
+  const key = { tenantId: current.tenantId, poolId: current.poolId, instanceId: current.id };
+  if (assignment.idleSlot !== undefined) {
+    return repos.instances.update(key, { idleSlot: assignment.idleSlot }, current.version, at);
+  }
+  return repos.instances.setDesired(key, assignment.desiredStatus, current.version, at);
 }

@@ -233,7 +233,17 @@ export class DesiredService {
     const ids = [...new Set([nodeId, ...held.map((a) => a.nodeId)])];
     const peers = tenantPeers(nodeId, await store.nodes.list({ ids }), holding);
     const stamp = { generation: 0, issuedAt: '' };
-    return buildNodeDocument(nodeId, tenants, pools, instances, stamp, peers, workloads);
+    const requestIds = await store.instances.lastRequestIds(nodeId);
+    return buildNodeDocument(
+      nodeId,
+      tenants,
+      pools,
+      instances,
+      stamp,
+      peers,
+      workloads,
+      requestIds,
+    );
   }
 
   /** Each pool's secrets digest (names and versions only) and config, by `tenant/pool`. */

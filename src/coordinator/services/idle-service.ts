@@ -82,6 +82,9 @@ export class IdleService {
       await repos.tenants.lock(ref.tenantId);
       const pool = await repos.pools.get(ref.tenantId, ref.poolId);
       if (!pool) return [];
+      // A queue-driven pool's claims wait from here, so the leases read below are all there
+      // are until this commits (as for the shrink, services/queue-shrink.ts).
+      if (pool.queueScale) await repos.jobQueue.lockClaimers(ref.tenantId, ref.poolId);
       const instances = await repos.instances.list(ref);
       const plan = planIdle(pool, instances, this.nowMs(), await wakeArmedOn(repos.nodes.list()));
       const changes = pool.queueScale

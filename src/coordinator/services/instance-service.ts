@@ -1,6 +1,7 @@
 import { DEV_REVISION } from '../../core/revision.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError } from '../../core/errors.ts';
 import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
+import { raiseDuringMove } from '../../core/instance-move.ts';
 import { checkQuotas } from '../../core/quotas.ts';
 import type {
   InstanceAction,
@@ -119,6 +120,12 @@ export class InstanceService {
           hints[request.action],
         );
       }
+      // While it moves, only the move raises it (on its target): a wake here would stale its bundle.
+      const moving = raiseDuringMove(
+        target,
+        await repos.instanceMoves.activeFor(key.tenantId, key.poolId, key.instanceId),
+      );
+      if (moving !== undefined) throw new ConflictError(`${label(key)}: ${moving}`);
       const force = request.force === true;
       // A sleep already asked for may still be forced (its guest kept refusing).
       if (instance.desiredStatus === target && (!force || instance.sleepForced === true))

@@ -1,4 +1,3 @@
-import { diffView, emptyView, type WatchView } from '../../core/instance-watch.ts';
 import type { Instance } from '../../core/model.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { InstanceFilter } from '../../ports/store.ts';
@@ -9,18 +8,30 @@ import { pollingSse, type SsePace } from './sse-poll.ts';
 export const defaultInstanceWatchPace: SsePace = { pollMs: 500, keepaliveMs: 15_000 };
 
 export const instanceKey = (i: Instance) => `${i.tenantId}/${i.poolId}/${i.id}`;
-/** Everything an answer shows about an instance: any visible change is a change. */
-const fingerprint = (i: Instance) => JSON.stringify(i);
 
-function frame(type: string, instance: Instance): string {
-  return `event: instance\ndata: ${JSON.stringify({ type, instance })}\n\n`;
+type Filter = Pick<InstanceFilter, 'tenantId' | 'poolId' | 'nodeId' | 'status'>;
+
+function frame(type: string, instance: Instance, id?: number): string {
+  const data = `event: instance\ndata: ${JSON.stringify({ type, instance })}\n`;
+  return id === undefined ? `${data}\n` : `${data}id: ${id}\n\n`;
+}
+
+/** The event id goes on the last frame of a batch: a client cut off mid-batch reads it again. */
+function withId(frames: string[], id: number): string {
+  const last = frames.at(-1);
+  if (last === undefined) return '';
+  return [...frames.slice(0, -1), `${last.slice(0, -1)}id: ${id}\n\n`].join('');
 }
 
 /**
  * `mvm instance list --watch`: the instances a filter selects as server-sent events, first the
- * whole list (`added` each, then `synced`), then each change as the store shows it (`added`,
- * `modified`, `deleted`). It reads the store, so every replica's writes arrive. A client that
- * reconnects gets the whole list again and diffs it against what it showed (core/instance-watch).
+ * whole list (`added` each, then `synced`), then each change (`added`, `modified`, `deleted`).
+ * After the list it reads only the rows changed since its cursor (the store's change index,
+ * every replica's writes included) and deletions from their tombstones; each batch carries
+ * the cursor as its event id. A client that comes back with that id (`Last-Event-ID` or
+ * `?since=`) gets `resumed` and then only what changed since, instead of the list: a row it
+ * may not have gets `added`, one that left its filter or was deleted gets `deleted`, which a
+ * client ignores for rows it does not have (docs/api.md, "Watching instances").
  */
 export class InstanceWatchService {
   private readonly pace: SsePace;
@@ -32,18 +43,56 @@ export class InstanceWatchService {
     this.pace = { ...defaultInstanceWatchPace, ...pace };
   }
 
-  async open(filter: InstanceFilter, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+  async open(
+    filter: Filter,
+    signal: AbortSignal,
+    since?: number,
+  ): Promise<ReadableStream<Uint8Array>> {
     if (filter.tenantId !== undefined) await loadTenant(this.deps.store, filter.tenantId);
     const store = this.deps.store;
-    let view: WatchView<Instance> = emptyView();
-    let synced = false;
+    const now = await store.instances.changeCursor();
+    // A cursor from the future (another database, a typo) cannot be resumed: start over.
+    const resumed = since !== undefined && since <= now;
+    let cursor = resumed ? since : now;
+    /** What this stream has shown: key → version (a re-read of the same version is skipped). */
+    const shown = new Map<string, number>();
+    const scope = {
+      ...(filter.tenantId !== undefined ? { tenantId: filter.tenantId } : {}),
+      ...(filter.poolId !== undefined ? { poolId: filter.poolId } : {}),
+    };
+    const selects = (i: Instance) =>
+      (filter.nodeId === undefined || i.nodeId === filter.nodeId) &&
+      (filter.status === undefined || i.status === filter.status);
+    let started = false;
+    const first = async (): Promise<string> => {
+      if (resumed)
+        return `event: resumed\ndata: ${JSON.stringify({ since: cursor })}\nid: ${cursor}\n\n`;
+      const list = await store.instances.list(filter);
+      for (const i of list) shown.set(instanceKey(i), i.version);
+      const synced = `event: synced\ndata: ${JSON.stringify({ count: list.length })}\nid: ${cursor}\n\n`;
+      return list.map((i) => frame('added', i)).join('') + synced;
+    };
     const read = async (): Promise<string> => {
-      const step = diffView(view, await store.instances.list(filter), instanceKey, fingerprint);
-      view = step.next;
-      const text = step.changes.map((c) => frame(c.type, c.item)).join('');
-      if (synced) return text;
-      synced = true;
-      return `${text}event: synced\ndata: ${JSON.stringify({ count: view.rows.size })}\n\n`;
+      if (!started) {
+        started = true;
+        return first();
+      }
+      const { changes, next } = await store.instances.changesSince(cursor, scope);
+      cursor = next;
+      const frames: string[] = [];
+      for (const { instance, deleted } of changes) {
+        const key = instanceKey(instance);
+        const had = shown.has(key);
+        if (!deleted && selects(instance)) {
+          if (shown.get(key) === instance.version) continue;
+          shown.set(key, instance.version);
+          frames.push(frame(had ? 'modified' : 'added', instance));
+        } else if (had || resumed) {
+          shown.delete(key);
+          frames.push(frame('deleted', instance));
+        }
+      }
+      return withId(frames, cursor);
     };
     return pollingSse({
       ...this.pace,

@@ -3,7 +3,12 @@ import { ConflictError, NotFoundError, ValidationError } from '../../core/errors
 import { defaultRetryPolicy, type RetryPolicy } from '../../core/jobs/backoff.ts';
 import type { Job } from '../../core/jobs/job.ts';
 import { MAX_MODULE_BYTES } from '../../core/jobs/module-check.ts';
-import type { CompleteJobRequest, JobView, SubmitJobRequest } from '../../contract/jobs.ts';
+import type {
+  ClaimJobsRequest,
+  CompleteJobRequest,
+  JobView,
+  SubmitJobRequest,
+} from '../../contract/jobs.ts';
 import type { JobState } from '../../core/jobs/job.ts';
 import type { ChangeNotifier } from '../desired/change-notifier.ts';
 import { storeJobModule } from '../jobs/module-intake.ts';
@@ -216,36 +221,52 @@ export class JobService {
    * A worker's claim. When nothing is claimable it waits up to `waitMs` for a submit here or,
    * on Postgres, on any replica (LISTEN/NOTIFY feeds the same notifier), and tries again: the
    * notifier's count is read before each claim, so a submit during the claim is not missed.
+   * `completed` (the worker's successes since its last claim) are succeeded in the first
+   * round trip, each fenced by its token and held by this very worker; the answer then says
+   * which succeeded and which were lost. `limit` 0 only completes.
    */
-  async claim(
-    nodeId: string,
-    request: {
-      tenant: string;
-      pool: string;
-      worker: string;
-      limit?: number;
-      leaseMs?: number;
-      waitMs?: number;
-    },
-  ) {
+  async claim(nodeId: string, request: ClaimJobsRequest) {
+    const completed = request.completed ?? [];
+    const limit = request.limit ?? 1;
+    if (limit === 0 && completed.length === 0) {
+      throw new ValidationError('a claim of 0 jobs must carry completions', [
+        'limit: 0 needs completed',
+      ]);
+    }
     await this.requireWorker(nodeId, request.tenant, request.pool, request.worker);
+    const worker = `${nodeId}/${request.worker}`;
     const signal = this.closing.signal;
     const deadline = Date.now() + (request.waitMs ?? 0);
+    let finished: { succeeded: string[]; lost: string[] } | undefined;
     for (;;) {
       const since = this.deps.notifier.current;
-      const limit = await this.runningLimit(request.tenant);
-      const jobs = await this.deps.store.jobQueue.claim({
-        worker: `${nodeId}/${request.worker}`,
+      const quota = await this.runningLimit(request.tenant);
+      const claim = {
+        worker,
         at: this.now(),
         leaseMs: request.leaseMs ?? DEFAULT_LEASE_MS,
-        limit: request.limit ?? 1,
+        limit,
         tenantId: request.tenant,
         poolId: request.pool,
+        // Only while the worker is meant to run: a shrink or an idle lowering stops claims.
+        instanceId: request.worker,
         token: randomBytes(24).toString('base64url'),
-        ...(limit === undefined ? {} : { maxRunningPerTenant: limit }),
-      });
+        ...(quota === undefined ? {} : { maxRunningPerTenant: quota }),
+      };
+      const queue = this.deps.store.jobQueue;
+      let jobs: Job[];
+      if (finished === undefined && completed.length > 0) {
+        const done = completed.map((c) => ({ id: c.job, token: c.token, result: c.result }));
+        const step = await queue.succeedAndClaim(done, claim, worker);
+        finished = { succeeded: step.succeeded, lost: step.lost };
+        jobs = step.jobs;
+      } else {
+        jobs = limit === 0 ? [] : await queue.claim(claim);
+      }
       const left = deadline - Date.now();
-      if (jobs.length > 0 || left <= 0 || signal.aborted) return { jobs: jobs.map(leased) };
+      if (jobs.length > 0 || left <= 0 || signal.aborted || limit === 0) {
+        return { jobs: jobs.map(leased), ...(finished ?? {}) };
+      }
       await this.deps.notifier.waitForJobs(
         since,
         { tenantId: request.tenant, poolId: request.pool },

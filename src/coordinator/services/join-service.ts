@@ -122,7 +122,7 @@ export class JoinService {
       if (!existing) throw new NotFoundError('node', nodeId, "see 'mvm node list'");
       const at = this.deps.clock.now().toISOString();
       const revokedCertificates = await repos.nodeCertificates.revokeNode(nodeId, at);
-      const node = await repos.nodes.upsert({ ...existing, status: 'cordoned' });
+      const node = await repos.nodes.upsert({ ...existing, status: 'cordoned', lostFrom: null });
       await audit(repos, this.deps, principal, {
         tenantId: null,
         action: 'node.revoke',

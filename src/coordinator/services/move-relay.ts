@@ -9,8 +9,8 @@ import {
 } from '../../core/errors.ts';
 import type { InstanceMove } from '../../core/instance-move.ts';
 import { bundlePartSchema, type BundlePartManifest } from '../../contract/move-bundle.ts';
-import { receivePart } from '../../agent/move/bundle-receive.ts';
-import { partFile } from '../../agent/move/bundle-export.ts';
+import { receivePart } from '../../drivers/move-bundle/bundle-receive.ts';
+import { partFile } from '../../drivers/move-bundle/bundle-export.ts';
 import type { MoveReportService } from './move-report-service.ts';
 import { bytesResponse } from './node-artifact-service.ts';
 

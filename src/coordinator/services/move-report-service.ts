@@ -1,5 +1,10 @@
 import { ConflictError, NotFoundError } from '../../core/errors.ts';
-import { advanceMove, type InstanceMove, type MoveEvent } from '../../core/instance-move.ts';
+import {
+  advanceMove,
+  desiredAfterMove,
+  type InstanceMove,
+  type MoveEvent,
+} from '../../core/instance-move.ts';
 import type { MoveReport } from '../../contract/moves.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
@@ -129,7 +134,7 @@ export class MoveReportService {
     const instance = await repos.instances.get(move);
     if (!instance) return;
     const at = this.deps.clock.now().toISOString();
-    const desiredStatus = move.wake ? 'running' : instance.desiredStatus;
+    const desiredStatus = desiredAfterMove(move, instance.desiredStatus);
     await repos.instances.update(
       move,
       { nodeId: move.targetNode, desiredStatus },
@@ -140,7 +145,13 @@ export class MoveReportService {
       tenantId: move.tenantId,
       action: 'instance.moved',
       target: `${move.tenantId}/${move.poolId}/${move.instanceId}`,
-      detail: { move: move.id, from: move.sourceNode, to: move.targetNode, wake: move.wake },
+      detail: {
+        move: move.id,
+        from: move.sourceNode,
+        to: move.targetNode,
+        wake: move.wake,
+        restore: move.restore,
+      },
     });
   }
 

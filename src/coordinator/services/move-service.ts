@@ -1,6 +1,11 @@
 import { planDrain, type DrainAction } from '../../core/drain-plan.ts';
 import { ConflictError, NotFoundError } from '../../core/errors.ts';
-import { moveRefusal, newMove, type InstanceMove } from '../../core/instance-move.ts';
+import {
+  moveRefusal,
+  newMove,
+  type InstanceMove,
+  type RestoreStatus,
+} from '../../core/instance-move.ts';
 import type { Instance } from '../../core/model.ts';
 import type { MoveInstanceRequest } from '../../contract/moves.ts';
 import type { InstanceKey, Repos } from '../../ports/store.ts';
@@ -98,20 +103,21 @@ export class MoveService {
         node: target.id,
       });
     }
-    return this.record(key, instance.nodeId, target.id, request.wake, null, requestedBy);
+    const restore = request.wake ? 'running' : null;
+    return this.record(key, instance.nodeId, target.id, restore, null, requestedBy);
   }
 
   private record(
     key: InstanceKey,
     source: string,
     target: string,
-    wake: boolean,
+    restore: RestoreStatus | null,
     drainOf: string | null,
     requestedBy: string,
   ): InstanceMove {
     const now = this.deps.clock.now().toISOString();
     return {
-      ...newMove(source, target, wake),
+      ...newMove(source, target, restore !== null, restore),
       id: `mv-${this.deps.randomSuffix()}`,
       ...key,
       drainOf,
@@ -171,14 +177,17 @@ export class MoveService {
     const active = await repos.instanceMoves.activeFor(key.tenantId, key.poolId, key.instanceId);
     if (active) return active;
     if (action.sleepFirst) await repos.instances.setDesired(key, 'sleeping', instance.version, at);
-    const wake = action.restore === 'running' || action.restore === 'warm';
-    const move = this.record(key, nodeId, action.target, wake, nodeId, actorOf(principal));
+    // A running or warm instance comes back as it was: warm stays warm on the target.
+    const restore =
+      action.restore === 'running' || action.restore === 'warm' ? action.restore : null;
+    const wake = restore !== null;
+    const move = this.record(key, nodeId, action.target, restore, nodeId, actorOf(principal));
     await repos.instanceMoves.insert(move);
     await audit(repos, this.deps, principal, {
       tenantId: key.tenantId,
       action: 'instance.move',
       target: keyText(key),
-      detail: { move: move.id, from: nodeId, to: action.target, wake, drain: nodeId },
+      detail: { move: move.id, from: nodeId, to: action.target, wake, restore, drain: nodeId },
     });
     return move;
   }

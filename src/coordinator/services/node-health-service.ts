@@ -4,10 +4,13 @@ import type { FleetNode, Pool } from '../../core/model.ts';
 import {
   DEFAULT_NODE_LOST_AFTER_MS,
   heartbeatOverdue,
+  moveLostReason,
   planNodeLoss,
+  recoveredStatus,
   type LossAction,
 } from '../../core/node-loss.ts';
 import { leaseFor } from '../../core/node-lease.ts';
+import { advanceMove } from '../../core/instance-move.ts';
 import type {
   ActivitySample,
   HeartbeatRequest,
@@ -172,13 +175,14 @@ export class NodeHealthService {
           capacity: request.capacity,
           usage: request.usage,
           ...(request.underlayIp !== undefined ? { underlayIp: request.underlayIp } : {}),
-          ...(recovered ? { status: 'ready' as const } : {}),
+          ...(recovered ? { status: recoveredStatus(node), lostFrom: null } : {}),
         },
         node.version,
       );
       if (recovered) {
         await this.record(repos, null, 'node.recovered', nodeId, {
           lastHeartbeat: node.lastHeartbeat,
+          status: updated.status,
         });
       }
       await repos.nodeReports.put({
@@ -239,7 +243,9 @@ export class NodeHealthService {
   }
 
   private async declareLost(repos: Repos, node: FleetNode, pools: Pool[]): Promise<NodeLoss> {
-    await repos.nodes.update(node.id, { status: 'lost' }, node.version);
+    const lostFrom = node.status === 'cordoned' ? 'cordoned' : 'ready';
+    await repos.nodes.update(node.id, { status: 'lost', lostFrom }, node.version);
+    const failedMoves = await this.failMoves(repos, node.id);
     const instances = await repos.instances.list({ nodeId: node.id });
     const loss: NodeLoss = { nodeId: node.id, moved: [], waiting: [], forgotten: [] };
     for (const action of planNodeLoss(node.id, instances, pools)) {
@@ -247,11 +253,36 @@ export class NodeHealthService {
     }
     await this.record(repos, null, 'node.lost', node.id, {
       lastHeartbeat: node.lastHeartbeat,
+      was: lostFrom,
+      failedMoves,
       moved: loss.moved.length,
       waiting: loss.waiting.length,
       forgotten: loss.forgotten.length,
     });
     return loss;
+  }
+
+  /**
+   * Moves under way from or to the lost node are given up: from it, the loss policy places the
+   * instance again; to it, the instance stays on its source. Returns how many.
+   */
+  private async failMoves(repos: Repos, nodeId: string): Promise<number> {
+    const at = this.deps.clock.now().toISOString();
+    const moves = await repos.instanceMoves.activeOn(nodeId);
+    for (const move of moves) {
+      const side = move.sourceNode === nodeId ? 'source' : 'target';
+      const reason = moveLostReason(nodeId, side);
+      const failed = advanceMove(move, { kind: 'failed', reason });
+      await repos.instanceMoves.update({ ...move, ...failed, updatedAt: at }, move.version);
+      await this.record(
+        repos,
+        move.tenantId,
+        'instance.move-failed',
+        `${move.tenantId}/${move.poolId}/${move.instanceId}`,
+        { move: move.id, from: move.sourceNode, to: move.targetNode, reason },
+      );
+    }
+    return moves.length;
   }
 
   private async apply(repos: Repos, nodeId: string, action: LossAction, loss: NodeLoss) {

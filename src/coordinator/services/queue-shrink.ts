@@ -21,7 +21,9 @@ const isLive = (i: Instance) => i.status !== 'destroyed' && i.desiredStatus !== 
  * caller's transaction and under its tenant lock, as `mvm pool scale` would: the materializer
  * stops the surplus (identity and disk kept; the next queue-grow reuses them before creating
  * any). Refused when any job of the pool is running now, and the plan is checked to stop no
- * leased worker. Audited as `pool.queue-shrink`.
+ * leased worker. Claims for the pool's workers wait on the same lock (lockClaimers) and claim
+ * only for a worker still desired `running`, so none lands on a worker this stops. Audited as
+ * `pool.queue-shrink`.
  */
 export async function shrinkQueuePool(
   repos: Repos,
@@ -30,6 +32,9 @@ export async function shrinkQueuePool(
   remove: number,
 ): Promise<QueueShrink> {
   const ref = { tenantId: pool.tenantId, poolId: pool.id };
+  // First the claims' lock, then the leases: a claim either committed before (its lease is
+  // read below and the shrink is refused) or waits and finds its worker no longer running.
+  await repos.jobQueue.lockClaimers(ref.tenantId, ref.poolId);
   const running = await repos.jobs.list({ ...ref, state: 'running', limit: LEASE_SCAN });
   const leased = new Set(running.map((j) => leasedInstance(j.worker)));
   if (running.length > 0) return { kind: 'busy' };

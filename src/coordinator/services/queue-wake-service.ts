@@ -4,6 +4,7 @@ import {
   emptySince,
   planQueueShrink,
   QUEUE_SHRINK_AFTER_MS,
+  shrinkAfterMs,
 } from '../../core/jobs/queue-shrink.ts';
 import {
   queueScaleProblems,
@@ -123,7 +124,7 @@ export class QueueWakeService {
     const since = emptySince(this.emptySince.get(key), demand, nowMs);
     if (since === undefined) this.emptySince.delete(key);
     else this.emptySince.set(key, since);
-    const afterMs = this.deps.queueShrinkAfterMs ?? QUEUE_SHRINK_AFTER_MS;
+    const fallbackMs = this.deps.queueShrinkAfterMs ?? QUEUE_SHRINK_AFTER_MS;
     const removal = (p: Pool) =>
       p.queueScale
         ? planQueueShrink({
@@ -133,7 +134,7 @@ export class QueueWakeService {
             demand,
             emptySinceMs: since,
             nowMs,
-            afterMs,
+            afterMs: shrinkAfterMs(p.queueScale, fallbackMs),
           })
         : 0;
     if (removal(pool) === 0) return [];

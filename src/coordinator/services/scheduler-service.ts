@@ -134,8 +134,10 @@ export class SchedulerService {
   ): Promise<{ instances: Instance[]; plan: PressurePlan }> {
     const instances = (await repos.instances.list()).filter((i) => i.desiredStatus !== 'destroyed');
     const placedOn = new Map(result.placed.map((p) => [p.key, p.nodeId]));
+    const reports = new Map(view.nodes.map((n) => [n.id, n.usage]));
     const plan = planPressure({
-      nodes: view.placementNodes,
+      // Memory counted as placement counts it: the node's report credits what was not held.
+      nodes: view.placementNodes.map((n) => ({ ...n, memReport: reports.get(n.id) })),
       instances: instances.map((i) =>
         pressureView(i, view.sizing(i), i.nodeId ?? placedOn.get(keyOf(i)) ?? null),
       ),

@@ -1,4 +1,6 @@
-import type { DesiredStatus, Instance, Pool } from '../../core/model.ts';
+import { statusHeight, type Assignment } from '../../core/materializer.ts';
+import type { Instance, Pool } from '../../core/model.ts';
+import { writeAssignment } from './apply-assignments.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
 import { planPool } from './pool-service.ts';
@@ -14,15 +16,6 @@ export interface RecheckResult {
   /** When demotions still put off fall due (ISO); absent when none are left. */
   recheckAt?: string;
 }
-
-/** How far up each desired status sits; a demotion is any move down. */
-const height: Readonly<Record<DesiredStatus, number>> = {
-  running: 3,
-  warm: 2,
-  sleeping: 1,
-  stopped: 0,
-  destroyed: 0,
-};
 
 const ACTOR = 'system:sleep-policy';
 
@@ -98,31 +91,30 @@ export class SleepRecheckService {
 
 async function demote(repos: Repos, due: readonly Demotion[], at: string): Promise<Instance[]> {
   const changed: Instance[] = [];
-  for (const { instance, to } of due) {
-    const key = { tenantId: instance.tenantId, poolId: instance.poolId, instanceId: instance.id };
-    changed.push(await repos.instances.setDesired(key, to, instance.version, at));
+  for (const { instance, assignment } of due) {
+    changed.push(await writeAssignment(repos, instance, assignment, at));
   }
   return changed;
 }
 
 interface Demotion {
   instance: Instance;
-  to: DesiredStatus;
+  assignment: Assignment;
 }
 
 /** The assignments that take an instance down, with the instance as it was read. */
-function demotions(
-  instances: readonly Instance[],
-  assignments: readonly { id: string; desiredStatus: DesiredStatus }[],
-): Demotion[] {
+function demotions(instances: readonly Instance[], assignments: readonly Assignment[]): Demotion[] {
   const byId = new Map(instances.map((i) => [i.id, i]));
-  return assignments.flatMap(({ id, desiredStatus }) => {
-    const instance = byId.get(id);
+  return assignments.flatMap((assignment) => {
+    const instance = byId.get(assignment.id);
     if (!instance) return [];
-    // Held lower by pressure or idleness, it stands in its slot: leaving it is a demotion too.
+    // Held lower by pressure or idleness, it stands in its slot: leaving it is a demotion too
+    // (an idle-held one moved to a lower slot that is still above where it is held keeps
+    // being held, in that slot).
     const from =
       instance.idleSlot ?? (instance.pressureSleptAt === null ? instance.desiredStatus : 'warm');
-    if (height[desiredStatus] >= height[from]) return [];
-    return [{ instance, to: desiredStatus }];
+    const to = assignment.idleSlot ?? assignment.desiredStatus;
+    if (statusHeight[to] >= statusHeight[from]) return [];
+    return [{ instance, assignment }];
   });
 }

@@ -44,8 +44,28 @@ function refuse(status: 400 | 403, message: string): GuestAdmission {
   return { ok: false, status, message };
 }
 
-/** The claim is this instance's: any identity the guest wrote must be its own. */
-function admitClaim(input: GuestCallInput, who: GuestWorker): GuestAdmission {
+/** The jobs a claim's `completed` names (a malformed list is left to the route's schema). */
+export function claimCompletions(input: GuestCallInput): string[] {
+  const completed = input.body.completed;
+  if (input.call !== 'claimJobs' || !Array.isArray(completed)) return [];
+  return completed.map((c: unknown) =>
+    typeof c === 'object' && c !== null && 'job' in c ? String(c.job) : '',
+  );
+}
+
+/**
+ * The claim is this instance's: any identity the guest wrote must be its own, and the jobs it
+ * completes on the way must be ones it holds.
+ */
+function admitClaim(
+  input: GuestCallInput,
+  who: GuestWorker,
+  held: ReadonlySet<string>,
+): GuestAdmission {
+  const foreign = claimCompletions(input).find((job) => !held.has(job));
+  if (foreign !== undefined) {
+    return refuse(403, `job '${foreign}' is not held by instance '${who.instanceId}'`);
+  }
   const own = { tenant: who.tenantId, pool: who.poolId, worker: who.instanceId };
   for (const [field, value] of Object.entries(own)) {
     const named = input.body[field];
@@ -61,7 +81,7 @@ export function admitGuestCall(
   who: GuestWorker,
   held: ReadonlySet<string>,
 ): GuestAdmission {
-  if (input.call === 'claimJobs') return admitClaim(input, who);
+  if (input.call === 'claimJobs') return admitClaim(input, who, held);
   const effect = EFFECT_CALLS.has(input.call);
   if (!effect && !JOB_CALLS.has(input.call)) {
     return refuse(403, `'${input.call}' is not a call a guest executor may make`);
@@ -83,6 +103,8 @@ export function heldAfter(
 ): Set<string> {
   const next = new Set(held);
   if (answer.ok) {
+    // A claim's completions end those jobs here, succeeded or lost alike.
+    for (const id of claimCompletions(input)) next.delete(id);
     for (const id of answer.claimed) next.add(id);
     if (input.job !== undefined && ENDING_CALLS.has(input.call)) next.delete(input.job);
   } else if (answer.leaseLost && input.job !== undefined) {

@@ -7,7 +7,16 @@ import type { QueueDemand, QueueScale } from './queue-wake.ts';
  * that empties between two bursts keeps its workers (asleep, a wake away) rather than
  * rebuilding them.
  */
-export const QUEUE_SHRINK_AFTER_MS = 10 * 60_000;
+export const QUEUE_SHRINK_AFTER_SECS = 600;
+export const QUEUE_SHRINK_AFTER_MS = QUEUE_SHRINK_AFTER_SECS * 1000;
+
+/**
+ * The pool's own bound (`mvm pool autoscale --queue --shrink-after S`) when it set one, else
+ * the coordinator's.
+ */
+export function shrinkAfterMs(scale: QueueScale, coordinatorMs: number): number {
+  return scale.shrinkAfterSecs === undefined ? coordinatorMs : scale.shrinkAfterSecs * 1000;
+}
 
 /** Since when the pool's queue has been seen empty; undefined while it has work. */
 export function emptySince(

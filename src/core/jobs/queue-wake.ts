@@ -8,18 +8,34 @@ import type { DesiredStatus, InstanceStatus } from '../model.ts';
 export interface QueueScale {
   min: number;
   max: number;
+  /**
+   * Seconds the queue must stay empty before the workers it added go again
+   * (core/jobs/queue-shrink.ts); absent: the coordinator's default (QUEUE_SHRINK_AFTER_SECS).
+   */
+  shrinkAfterSecs?: number;
 }
 
 export const MAX_QUEUE_WORKERS = 1000;
+/** The longest shrink bound a pool may set: a day. */
+export const MAX_SHRINK_AFTER_SECS = 86_400;
 
 export function queueScaleProblems(scale: QueueScale): string[] {
   const problems: string[] = [];
-  for (const [name, value] of Object.entries(scale)) {
+  for (const [name, value] of Object.entries({ min: scale.min, max: scale.max })) {
     if (!Number.isInteger(value) || value < 0 || value > MAX_QUEUE_WORKERS) {
       problems.push(
         `--${name} must be a whole number from 0 to ${MAX_QUEUE_WORKERS}, got ${value}`,
       );
     }
+  }
+  const after = scale.shrinkAfterSecs;
+  if (
+    after !== undefined &&
+    (!Number.isInteger(after) || after < 0 || after > MAX_SHRINK_AFTER_SECS)
+  ) {
+    problems.push(
+      `--shrink-after must be a whole number of seconds from 0 to ${MAX_SHRINK_AFTER_SECS}, got ${after}`,
+    );
   }
   if (problems.length === 0 && scale.min > scale.max) {
     problems.push(`--min (${scale.min}) must not be more than --max (${scale.max})`);

@@ -81,17 +81,19 @@ export async function post(path, body) {
 }
 
 /**
- * Audit events as they are written (GET /v1/events/follow, server-sent events), read with
- * fetch so the token goes in a header (EventSource cannot send one). Resolves when the stream
- * ends or `signal` aborts; throws when it cannot be opened.
+ * A server-sent event stream read with fetch, so the token goes in a header (EventSource
+ * cannot send one). `onEvent(name, data)` gets each event's name and parsed data. Resolves
+ * when the stream ends or `signal` aborts; throws when it cannot be opened.
  */
-export async function follow(query, signal, onEvent) {
-  const response = await fetch(url('/events/follow', query), {
+async function stream(path, query, signal, onEvent) {
+  const response = await fetch(url(path, query), {
     headers: headers({ accept: 'text/event-stream' }),
     signal,
   });
   if (!response.ok || !response.body) throw await failure(response);
-  const parser = createParser({ onEvent: (e) => onEvent(JSON.parse(e.data)) });
+  const parser = createParser({
+    onEvent: (e) => onEvent(e.event ?? 'message', JSON.parse(e.data)),
+  });
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   try {
     for (;;) {
@@ -103,4 +105,21 @@ export async function follow(query, signal, onEvent) {
     if (signal.aborted) return;
     throw error;
   }
+}
+
+/** Audit events as they are written (GET /v1/events/follow). */
+export function follow(query, signal, onEvent) {
+  return stream('/events/follow', query, signal, (_name, event) => onEvent(event));
+}
+
+/**
+ * The instances list as it changes (GET /v1/instances/watch): `onChange({type, instance})`
+ * for each instance of the list (`added`), `onChange({type: 'synced'})` once the list is
+ * whole, then each change as `added`, `modified` or `deleted` — agents' status reports too,
+ * which are not audit events.
+ */
+export function watchInstances(query, signal, onChange) {
+  return stream('/instances/watch', query, signal, (name, data) =>
+    onChange(name === 'synced' ? { type: 'synced' } : data),
+  );
 }

@@ -1,6 +1,12 @@
 import type { Kysely, Selectable } from 'kysely';
 import { AlreadyExistsError, ConflictError } from '../../core/errors.ts';
-import { moveSteps, type BundlePart, type InstanceMove } from '../../core/instance-move.ts';
+import {
+  moveSteps,
+  restoreStatuses,
+  type BundlePart,
+  type InstanceMove,
+  type RestoreStatus,
+} from '../../core/instance-move.ts';
 import type { InstanceMoveRepo } from '../../ports/store.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import { oneOf } from '../row-values.ts';
@@ -106,6 +112,7 @@ function toRow(m: InstanceMove): MoveRow {
     attempts: m.attempts,
     reason: m.reason,
     wake: m.wake ? 1 : 0,
+    restore: m.restore,
     drain_of: m.drainOf,
     requested_by: m.requestedBy,
     created_at: m.createdAt,
@@ -128,10 +135,17 @@ function fromRow(r: MoveRow): InstanceMove {
     attempts: Number(r.attempts),
     reason: r.reason,
     wake: Number(r.wake) === 1,
+    restore: restoreOf(Number(r.wake) === 1, r.restore),
     drainOf: r.drain_of,
     requestedBy: r.requested_by,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: Number(r.version),
   };
+}
+
+/** Rows from before migration 0026 carry no restore status: a woken move then meant running. */
+function restoreOf(wake: boolean, stored: string | null): RestoreStatus | null {
+  if (!wake) return null;
+  return stored === null ? 'running' : oneOf(restoreStatuses, stored, 'instance_moves.restore');
 }

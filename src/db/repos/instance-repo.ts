@@ -1,10 +1,11 @@
-import type { Kysely, Selectable, Updateable } from 'kysely';
+import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.ts';
 import { desiredStatuses, instanceStatuses } from '../../core/model.ts';
 import { idleSlots } from '../../core/idle-policy.ts';
 import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
 import type {
   InstanceFilter,
+  InstanceChanges,
   InstanceKey,
   InstancePatch,
   InstanceRepo,
@@ -13,8 +14,10 @@ import type {
 import { statusConflict, versionConflict } from '../cas-errors.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import type { ConstraintRules } from '../constraint-error.ts';
+import { currentRequestId } from '../../drivers/request-context.ts';
 import { oneOf } from '../row-values.ts';
 import type { Database, InstancesTable } from '../schema.ts';
+import { changeCursor, changeStamp } from './instance-changes.ts';
 
 type InstanceRow = Selectable<InstancesTable>;
 type Db = Kysely<Database>;
@@ -24,7 +27,10 @@ export class KyselyInstanceRepo implements InstanceRepo {
 
   async insert(instance: Instance): Promise<void> {
     try {
-      await this.db.insertInto('instances').values(toRow(instance)).execute();
+      await this.db
+        .insertInto('instances')
+        .values({ ...toRow(instance), change_seq: changeStamp(this.db) })
+        .execute();
     } catch (error) {
       throw translateConstraintError(error, insertRules(instance));
     }
@@ -54,6 +60,20 @@ export class KyselyInstanceRepo implements InstanceRepo {
     if (filter.limit !== undefined) query = query.limit(filter.limit);
     const rows = await query.orderBy('tenant_id').orderBy('pool_id').orderBy('id').execute();
     return rows.map(fromRow);
+  }
+
+  async lastRequestIds(nodeId: string): Promise<Map<string, string>> {
+    const rows = await this.db
+      .selectFrom('instances')
+      .select(['tenant_id', 'pool_id', 'id', 'last_request_id'])
+      .where('node_id', '=', nodeId)
+      .where('last_request_id', 'is not', null)
+      .execute();
+    return new Map(
+      rows.flatMap((r) =>
+        r.last_request_id ? [[`${r.tenant_id}/${r.pool_id}/${r.id}`, r.last_request_id]] : [],
+      ),
+    );
   }
 
   async listUnplaced(): Promise<Instance[]> {
@@ -150,7 +170,7 @@ export class KyselyInstanceRepo implements InstanceRepo {
     expectedVersion: number,
     at: string,
   ): Promise<Instance> {
-    const row = await whereKey(this.updateQuery(patchColumns(patch), at), key)
+    const row = await whereKey(this.updateQuery(withRequestId(patch), at), key)
       .where('version', '=', expectedVersion)
       .returningAll()
       .executeTakeFirst();
@@ -160,13 +180,75 @@ export class KyselyInstanceRepo implements InstanceRepo {
   }
 
   async delete(key: InstanceKey): Promise<void> {
-    await whereKey(this.db.deleteFrom('instances'), key).execute();
+    const row = await whereKey(this.db.deleteFrom('instances'), key)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) return;
+    // Watchers learn of the deletion from its tombstone (instance-changes.ts).
+    await this.db
+      .insertInto('instance_tombstones')
+      .values({
+        tenant_id: row.tenant_id,
+        pool_id: row.pool_id,
+        id: row.id,
+        change_seq: changeStamp(this.db),
+        deleted_at: new Date().toISOString(),
+        item: JSON.stringify(fromRow(row)),
+      })
+      .execute();
+  }
+
+  changeCursor(): Promise<number> {
+    return changeCursor(this.db);
+  }
+
+  async changesSince(
+    since: number,
+    scope: { tenantId?: string; poolId?: string } = {},
+  ): Promise<InstanceChanges> {
+    const next = await changeCursor(this.db);
+    if (next <= since) return { changes: [], next: since };
+    let rows = this.db
+      .selectFrom('instances')
+      .selectAll()
+      .where('change_seq', '>=', since)
+      .where('change_seq', '<', next);
+    let graves = this.db
+      .selectFrom('instance_tombstones')
+      .select(['item', 'change_seq'])
+      .where('change_seq', '>=', since)
+      .where('change_seq', '<', next);
+    if (scope.tenantId !== undefined) {
+      rows = rows.where('tenant_id', '=', scope.tenantId);
+      graves = graves.where('tenant_id', '=', scope.tenantId);
+    }
+    if (scope.poolId !== undefined) {
+      rows = rows.where('pool_id', '=', scope.poolId);
+      graves = graves.where('pool_id', '=', scope.poolId);
+    }
+    const changed = (await rows.orderBy('change_seq').execute()).map((r) => ({
+      seq: Number(r.change_seq ?? 0),
+      instance: fromRow(r),
+      deleted: false,
+    }));
+    const buried = (await graves.orderBy('change_seq').execute()).map((g) => ({
+      seq: Number(g.change_seq),
+      instance: JSON.parse(g.item) as Instance,
+      deleted: true,
+    }));
+    const changes = [...changed, ...buried]
+      .sort((a, b) => a.seq - b.seq)
+      .map(({ instance, deleted }) => ({ instance, deleted }));
+    return { changes, next };
   }
 
   private updateQuery(columns: Updateable<InstancesTable>, at: string) {
-    return this.db
-      .updateTable('instances')
-      .set((eb) => ({ ...columns, updated_at: at, version: eb('version', '+', 1) }));
+    return this.db.updateTable('instances').set((eb) => ({
+      ...columns,
+      updated_at: at,
+      version: eb('version', '+', 1),
+      change_seq: changeStamp(this.db),
+    }));
   }
 
   private async mustGet(key: InstanceKey): Promise<Instance> {
@@ -217,6 +299,23 @@ function insertRules(i: Instance): ConstraintRules {
   };
 }
 
+/**
+ * The patch's columns, and the id of the request being served when the patch changes what a
+ * node's document says of the instance (without one, the id already stored stays).
+ */
+function withRequestId(patch: InstancePatch): Updateable<InstancesTable> {
+  const columns = patchColumns(patch);
+  const requestId = currentRequestId();
+  const documented =
+    patch.desiredStatus !== undefined ||
+    patch.nodeId !== undefined ||
+    patch.sleepForced !== undefined ||
+    patch.pinnedRevision !== undefined;
+  return requestId !== undefined && documented
+    ? { ...columns, last_request_id: requestId }
+    : columns;
+}
+
 function patchColumns(patch: InstancePatch): Updateable<InstancesTable> {
   const columns: Updateable<InstancesTable> = {};
   if (patch.nodeId !== undefined) columns.node_id = patch.nodeId;
@@ -234,7 +333,7 @@ function patchColumns(patch: InstancePatch): Updateable<InstancesTable> {
   return columns;
 }
 
-function toRow(i: Instance): InstanceRow {
+function toRow(i: Instance): Insertable<InstancesTable> {
   return {
     tenant_id: i.tenantId,
     pool_id: i.poolId,
@@ -253,6 +352,7 @@ function toRow(i: Instance): InstanceRow {
     idle_slot: i.idleSlot,
     pinned_revision: i.pinnedRevision ?? null,
     pinned_at: i.pinnedAt ?? null,
+    last_request_id: currentRequestId() ?? null,
     created_at: i.createdAt,
     updated_at: i.updatedAt,
     version: i.version,

@@ -52,6 +52,7 @@ export function claimCtes(r: ClaimRequest): RawBuilder<unknown> {
     filters.push(sql`tenant_id not in (select tenant_id from jobs where state = 'running'
       group by tenant_id having count(*) >= ${max})`);
   }
+  if (r.instanceId !== undefined) filters.push(sql`exists (select 1 from claimer)`);
   const chosen =
     max === undefined
       ? sql`select id from locked`
@@ -63,7 +64,18 @@ export function claimCtes(r: ClaimRequest): RawBuilder<unknown> {
           where r.tenant_id = ranked.tenant_id and r.state = 'running') <= ${max}
         order by priority desc, run_at, id
         limit ${r.limit}`;
-  return sql`locked as (
+  // FOR KEY SHARE does not hold up the agents' status writes, but waits for a shrink's
+  // FOR UPDATE and then re-reads the row: a worker the shrink stopped no longer qualifies.
+  const claimer =
+    r.instanceId === undefined
+      ? sql``
+      : sql`claimer as (
+      select 1 from instances
+      where tenant_id = ${r.tenantId ?? ''} and pool_id = ${r.poolId ?? ''}
+        and id = ${r.instanceId} and desired_status = 'running'
+      for key share
+    ), `;
+  return sql`${claimer}locked as (
       select id, tenant_id, priority, run_at from jobs
       where ${sql.join(filters, sql` and `)}
       order by priority desc, run_at, id
@@ -90,6 +102,7 @@ export async function claimSqlite(db: Kysely<Database>, request: ClaimRequest): 
 }
 
 async function claimLocked(db: Kysely<Database>, r: ClaimRequest): Promise<Job[]> {
+  if (r.instanceId !== undefined && !(await claimerRunning(db, r))) return [];
   const running = r.maxRunningPerTenant === undefined ? new Map() : await runningByTenant(db);
   let query = db
     .selectFrom('jobs')
@@ -116,6 +129,18 @@ async function claimLocked(db: Kysely<Database>, r: ClaimRequest): Promise<Job[]
     where state = 'queued' and id in (${sql.join(ids)})
     returning *`.execute(db);
   return result.rows.map(fromRow);
+}
+
+/** SQLite: the write lock already orders this read against a shrink's transaction. */
+async function claimerRunning(db: Kysely<Database>, r: ClaimRequest): Promise<boolean> {
+  const row = await db
+    .selectFrom('instances')
+    .select('desired_status')
+    .where('tenant_id', '=', r.tenantId ?? '')
+    .where('pool_id', '=', r.poolId ?? '')
+    .where('id', '=', r.instanceId ?? '')
+    .executeTakeFirst();
+  return row?.desired_status === 'running';
 }
 
 async function runningByTenant(db: Kysely<Database>): Promise<Map<string, number>> {

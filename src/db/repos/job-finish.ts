@@ -20,13 +20,14 @@ export async function succeedMany(
   db: Kysely<Database>,
   completions: readonly LeaseCompletion[],
   at: string,
+  heldBy?: string,
 ): Promise<CompletionOutcome> {
   requireDistinct(completions);
   const done = new Set<string>();
   for (let i = 0; i < completions.length; i += CHUNK) {
     const chunk = completions.slice(i, i + CHUNK);
     const result = await sql<{ id: string }>`
-      with ${doneValues(chunk)} ${finishUpdate(at)}`.execute(db);
+      with ${doneValues(chunk)} ${finishUpdate(at, heldBy)}`.execute(db);
     for (const row of result.rows) done.add(row.id);
   }
   return outcome(completions, done);
@@ -37,12 +38,14 @@ export async function succeedMany(
  * one statement whose CTEs finish the old leases and lease new rows (disjoint rows: the ones
  * finished are running, the ones claimed queued). With a quota the claim must count the
  * finished jobs as gone, so both run in one transaction, in order. SQLite: one IMMEDIATE
- * transaction, so one commit instead of two.
+ * transaction, so one commit instead of two. With `heldBy`, a completion also needs the job
+ * leased to that worker (`<node>/<instance>`); one leased to another is reported lost.
  */
 export async function succeedAndClaim(
   db: Kysely<Database>,
   completions: readonly LeaseCompletion[],
   request: ClaimRequest,
+  heldBy?: string,
 ): Promise<CompletionOutcome & { jobs: Job[] }> {
   requireDistinct(completions);
   if (completions.length === 0)
@@ -52,9 +55,9 @@ export async function succeedAndClaim(
     request.maxRunningPerTenant === undefined &&
     completions.length <= CHUNK &&
     request.limit > 0;
-  if (oneStatement) return finishAndClaimPostgres(db, completions, request);
+  if (oneStatement) return finishAndClaimPostgres(db, completions, request, heldBy);
   const step = async (trx: Kysely<Database>) => {
-    const finished = await succeedMany(trx, completions, request.at);
+    const finished = await succeedMany(trx, completions, request.at, heldBy);
     const jobs = await claimIn(trx, request);
     return { ...finished, jobs };
   };
@@ -72,11 +75,12 @@ async function finishAndClaimPostgres(
   db: Kysely<Database>,
   completions: readonly LeaseCompletion[],
   r: ClaimRequest,
+  heldBy: string | undefined,
 ): Promise<CompletionOutcome & { jobs: Job[] }> {
   // The aggregate always yields one row, so the finished ids come back even when nothing
   // was claimed (then the claimed columns are null).
   const result = await sql<ClaimedRow>`
-    with ${doneValues(completions)}, finished as (${finishUpdate(r.at)}), ${claimCtes(r)},
+    with ${doneValues(completions)}, finished as (${finishUpdate(r.at, heldBy)}), ${claimCtes(r)},
     claimed as (
       update jobs set ${leaseSet(r)}
       from chosen where jobs.id = chosen.id
@@ -95,14 +99,18 @@ function doneValues(completions: readonly LeaseCompletion[]): RawBuilder<unknown
   return sql`done(id, token, result) as (values ${sql.join(values)})`;
 }
 
-/** Moves the rows of `done` still leased by their own token to succeeded; returns their ids. */
-function finishUpdate(at: string): RawBuilder<unknown> {
+/**
+ * Moves the rows of `done` still leased by their own token (and, with `heldBy`, to that
+ * worker) to succeeded; returns their ids.
+ */
+function finishUpdate(at: string, heldBy: string | undefined): RawBuilder<unknown> {
+  const holder = heldBy === undefined ? sql`` : sql` and jobs.worker = ${heldBy}`;
   return sql`update jobs set state = 'succeeded', result = done.result, finished_at = ${at},
       lease_token = null, lease_expires_at = null, worker = null, updated_at = ${at},
       version = jobs.version + 1
     from done
     where jobs.id = done.id and jobs.lease_token = done.token
-      and jobs.state = 'running' and jobs.lease_expires_at > ${at}
+      and jobs.state = 'running' and jobs.lease_expires_at > ${at}${holder}
     returning jobs.id`;
 }
 

@@ -44,6 +44,13 @@ export class KyselyJobQueue implements JobQueue {
       : claimSqlite(this.db, request);
   }
 
+  async lockClaimers(tenantId: string, poolId: string): Promise<void> {
+    // SQLite: the store transaction began IMMEDIATE, so it holds the one write lock already.
+    if (dialectOf(this.db) !== 'postgres') return;
+    await sql`select id from instances where tenant_id = ${tenantId} and pool_id = ${poolId}
+      order by id for update`.execute(this.db);
+  }
+
   async heartbeat(id: string, token: string, at: string, leaseMs: number) {
     return this.fencedUpdate(id, token, at, {
       lease_expires_at: plusMs(at, leaseMs),
@@ -65,8 +72,8 @@ export class KyselyJobQueue implements JobQueue {
     return succeedMany(this.db, completions, at);
   }
 
-  succeedAndClaim(completions: LeaseCompletion[], request: ClaimRequest) {
-    return succeedAndClaim(this.db, completions, request);
+  succeedAndClaim(completions: LeaseCompletion[], request: ClaimRequest, heldBy?: string) {
+    return succeedAndClaim(this.db, completions, request, heldBy);
   }
 
   async park(id: string, token: string, at: string, runAt: string) {

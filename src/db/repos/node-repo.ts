@@ -9,6 +9,7 @@ import type { Database, NodesTable } from '../schema.ts';
 type NodeRow = Selectable<NodesTable>;
 
 const nodeStatuses = ['ready', 'lost', 'cordoned'] as const;
+const lostFrom = ['ready', 'cordoned'] as const;
 
 export class KyselyNodeRepo implements NodeRepo {
   constructor(private readonly db: Kysely<Database>) {}
@@ -33,6 +34,7 @@ export class KyselyNodeRepo implements NodeRepo {
           last_heartbeat: eb.ref('excluded.last_heartbeat'),
           underlay_ip: eb.ref('excluded.underlay_ip'),
           usage: eb.ref('excluded.usage'),
+          lost_from: eb.ref('excluded.lost_from'),
           version: eb('nodes.version', '+', 1),
         })),
       )
@@ -112,6 +114,7 @@ function patchColumns(patch: NodePatch): Updateable<NodesTable> {
   if (patch.status !== undefined) columns.status = patch.status;
   if (patch.lastHeartbeat !== undefined) columns.last_heartbeat = patch.lastHeartbeat;
   if (patch.underlayIp !== undefined) columns.underlay_ip = patch.underlayIp;
+  if (patch.lostFrom !== undefined) columns.lost_from = patch.lostFrom;
   if (patch.capacity !== undefined) {
     columns.vcpus = patch.capacity.vcpus;
     columns.mem_mib = patch.capacity.memMib;
@@ -136,6 +139,7 @@ function toRow(n: FleetNode): NodeRow {
     last_heartbeat: n.lastHeartbeat,
     underlay_ip: n.underlayIp,
     usage: n.usage === null ? null : JSON.stringify(n.usage),
+    lost_from: n.lostFrom ?? null,
     created_at: n.createdAt,
     version: n.version,
   };
@@ -152,6 +156,7 @@ function fromRow(r: NodeRow): FleetNode {
     lastHeartbeat: r.last_heartbeat,
     underlayIp: r.underlay_ip,
     usage: r.usage === null ? null : (JSON.parse(r.usage) as NodeUsage),
+    ...(r.lost_from === null ? {} : { lostFrom: oneOf(lostFrom, r.lost_from, 'nodes.lost_from') }),
     createdAt: r.created_at,
     version: r.version,
   };

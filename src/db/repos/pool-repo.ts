@@ -127,6 +127,7 @@ function patchColumns(patch: PoolPatch): Updateable<PoolsTable> {
   if (patch.queueScale !== undefined) {
     columns.queue_min = patch.queueScale?.min ?? null;
     columns.queue_max = patch.queueScale?.max ?? null;
+    columns.queue_shrink_after_secs = patch.queueScale?.shrinkAfterSecs ?? null;
   }
   if (patch.queueAdded !== undefined) columns.queue_added = patch.queueAdded;
   return columns;
@@ -156,6 +157,7 @@ function toRow(p: Pool): PoolRow {
     service_ports: JSON.stringify(p.servicePorts),
     queue_min: p.queueScale?.min ?? null,
     queue_max: p.queueScale?.max ?? null,
+    queue_shrink_after_secs: p.queueScale?.shrinkAfterSecs ?? null,
     queue_added: p.queueAdded ?? 0,
     published_ports: JSON.stringify(p.publish ?? []),
     hooks: JSON.stringify(p.hooks ?? {}),
@@ -187,13 +189,19 @@ function fromRow(r: PoolRow): Pool {
     servicePorts: portsOf(r.service_ports),
     publish: publishedOf(r.published_ports),
     hooks: hooksOf(r.hooks),
-    queueScale:
-      r.queue_min === null || r.queue_max === null ? null : { min: r.queue_min, max: r.queue_max },
+    queueScale: queueScaleOf(r),
     ...(r.queue_added > 0 ? { queueAdded: r.queue_added } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: r.version,
   };
+}
+
+function queueScaleOf(r: PoolRow): Pool['queueScale'] {
+  if (r.queue_min === null || r.queue_max === null) return null;
+  const scale = { min: r.queue_min, max: r.queue_max };
+  const after = r.queue_shrink_after_secs;
+  return after === null ? scale : { ...scale, shrinkAfterSecs: after };
 }
 
 /** The stored service ports: a JSON array of port numbers; anything else is a corrupt row. */

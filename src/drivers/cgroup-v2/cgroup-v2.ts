@@ -1,4 +1,4 @@
-import { mkdir, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnavailableError } from '../../core/errors.ts';
 import type { CgroupInfo, CgroupLayout, CgroupLimits, Cgroups } from '../../ports/cgroups.ts';
@@ -12,7 +12,7 @@ import {
   counterIn,
   enableControllers,
   listKeys,
-  placeError,
+  placeOnce,
   readOptional,
   readPids,
   removeCgroupDir,
@@ -103,12 +103,7 @@ export class CgroupV2 implements Cgroups {
   async place(key: string, pid: number): Promise<void> {
     assertCgroupKey(key);
     assertPid(pid);
-    const dir = join(await this.requireMount(), SLICE, key);
-    try {
-      await writeFile(join(dir, 'cgroup.procs'), `${pid}\n`);
-    } catch (error) {
-      throw placeError(dir, pid, error as NodeJS.ErrnoException);
-    }
+    await placeOnce(join(await this.requireMount(), SLICE, key), pid);
   }
 
   /** Empty when the cgroup does not exist. */

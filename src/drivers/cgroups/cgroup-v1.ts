@@ -1,9 +1,9 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isCgroupKey } from '../cgroup-v2/cgroup-inputs.ts';
 import {
   listKeys,
-  placeError,
+  placeOnce,
   readOptional,
   readPids,
   removeCgroupDir,
@@ -35,13 +35,8 @@ export class CgroupV1Hierarchy {
     return dir;
   }
 
-  async place(key: string, pid: number): Promise<void> {
-    const dir = this.dir(key);
-    try {
-      await writeFile(join(dir, 'cgroup.procs'), `${pid}\n`);
-    } catch (error) {
-      throw placeError(dir, pid, error as NodeJS.ErrnoException);
-    }
+  place(key: string, pid: number): Promise<void> {
+    return placeOnce(this.dir(key), pid);
   }
 
   pids(key: string): Promise<number[]> {

@@ -7,9 +7,11 @@ import { createParser } from 'eventsource-parser';
 export async function readServerSentEvents(
   response: Response,
   signal: AbortSignal,
-  onMessage: (event: string | undefined, data: string) => void,
+  onMessage: (event: string | undefined, data: string, id: string | undefined) => void,
 ): Promise<void> {
-  const parser = createParser({ onEvent: (message) => onMessage(message.event, message.data) });
+  const parser = createParser({
+    onEvent: (message) => onMessage(message.event, message.data, message.id),
+  });
   const decoder = new TextDecoder();
   try {
     for await (const chunk of response.body ?? [])

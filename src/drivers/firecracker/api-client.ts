@@ -6,7 +6,8 @@ import { AbortWait, waitUntil } from '../process/wait-until.ts';
 
 /** Firecracker answers quickly or not at all; a hung VMM must not hang the agent. */
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
-const SOCKET_POLL_MS = 10;
+/** Firecracker binds its socket within a few ms; a refused connect costs microseconds. */
+const SOCKET_POLL_MS = 1;
 
 export type ApiMethod = 'GET' | 'PUT' | 'PATCH';
 

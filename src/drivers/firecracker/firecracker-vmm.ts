@@ -1,4 +1,4 @@
-import { access, copyFile, rm } from 'node:fs/promises';
+import { access, copyFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HostError, IllegalTransitionError } from '../../core/errors.ts';
 import type {
@@ -12,12 +12,14 @@ import type {
 import { silentLogger } from '../../ports/logger.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 import type { Logger } from '../../ports/logger.ts';
+import { PhaseTimer } from '../clock/phase-timer.ts';
 import { commandLine, isAlive, terminate, waitForExit } from '../process/process-control.ts';
 import { FirecrackerApiClient, socketAccepts, unresponsiveVmm } from './api-client.ts';
 import { bootRequests, sendAll, stageIntoJail, vmmFiles } from './boot-config.ts';
 import { FIRECRACKER_MEM_OVERHEAD_MIB, defaultTimeouts } from './firecracker-config.ts';
 import type { FirecrackerTimeouts, FirecrackerVmmConfig } from './firecracker-config.ts';
 import { detectVersion } from './firecracker-version.ts';
+import type { FirecrackerVersion } from './firecracker-version.ts';
 import { ownerOf, removeJail, resetJail } from './jail-files.ts';
 import type { JailOwner } from './jail-files.ts';
 import { launchVmm } from './launch-vmm.ts';
@@ -42,6 +44,8 @@ export class FirecrackerVmm implements Vmm {
   private readonly config: FirecrackerVmmConfig;
   private readonly timeouts: FirecrackerTimeouts;
   private readonly log: Logger;
+  /** The binary's version as its API answered, and the binary it was asked of. */
+  private version: { stamp: string; version: FirecrackerVersion } | undefined;
 
   constructor(config: FirecrackerVmmConfig) {
     this.config = config;
@@ -69,11 +73,13 @@ export class FirecrackerVmm implements Vmm {
   }
 
   async start(spec: VmSpec): Promise<VmHandle> {
+    const timer = new PhaseTimer();
     const layout = await this.freshLayout(spec);
     const files = vmmFiles(layout, spec);
     const owner = this.ownerOf(spec);
     if (owner) await stageIntoJail(spec, files, owner, { boot: true, runner: this.hostRunner });
-    const vmm = await this.launch(spec, layout, owner);
+    timer.mark('layout');
+    const vmm = await this.launch(spec, layout, owner, timer);
     await this.orKill(vmm, layout, async () => {
       const boot = bootRequests({
         spec,
@@ -83,10 +89,16 @@ export class FirecrackerVmm implements Vmm {
         trackDirtyPages: this.diffSnapshots,
         shapes: apiShapesFor(vmm.version),
       });
-      await sendAll(vmm.client, boot);
+      await sendAll(vmm.client, boot.slice(0, -1));
+      timer.mark('configure');
+      await sendAll(vmm.client, boot.slice(-1));
+      timer.mark('instanceStart');
       await forgetLastSnapshot(spec.workDir);
     });
-    this.log.info({ key: spec.key, pid: vmm.pid, version: vmm.version.raw }, 'firecracker started');
+    this.log.info(
+      { key: spec.key, pid: vmm.pid, version: vmm.version.raw, phasesMs: timer.ms },
+      'firecracker started',
+    );
     return this.handle(spec, layout, vmm, layout.vsock.host, owner);
   }
 
@@ -121,10 +133,12 @@ export class FirecrackerVmm implements Vmm {
   }
 
   async restore(spec: VmSpec, snapshot: SnapshotRef): Promise<VmHandle> {
+    const timer = new PhaseTimer();
     const meta = await readSnapshotMeta(snapshot.dir);
     const layout = await this.freshLayout(spec);
     const files = vmmFiles(layout, spec);
     const owner = this.ownerOf(spec);
+    timer.mark('layout');
     if (owner) await stageIntoJail(spec, files, owner, { boot: false, runner: this.hostRunner });
     const inputs = await prepareSnapshotInputs(
       layout,
@@ -133,15 +147,21 @@ export class FirecrackerVmm implements Vmm {
       owner,
       this.hostRunner,
     );
-    const vmm = await this.launch(spec, layout, owner);
+    timer.mark('inputs');
+    const vmm = await this.launch(spec, layout, owner, timer);
     const plan = await this.orKill(vmm, layout, async () => {
       const shapes = apiShapesFor(vmm.version);
       const loaded = planLoad(layout, spec, meta, inputs, shapes, this.diffSnapshots);
       await vmm.client.call(loaded.request.method, loaded.request.path, loaded.request.body);
+      timer.mark('load');
       await recordLastSnapshot(spec.workDir, snapshot.dir);
+      timer.mark('record');
       return loaded;
     });
-    this.log.info({ key: spec.key, pid: vmm.pid, snapshot: snapshot.dir }, 'firecracker restored');
+    this.log.info(
+      { key: spec.key, pid: vmm.pid, snapshot: snapshot.dir, phasesMs: timer.ms },
+      'firecracker restored',
+    );
     return this.handle(spec, layout, vmm, plan.guestSocket, owner);
   }
 
@@ -237,18 +257,25 @@ export class FirecrackerVmm implements Vmm {
     return vmLayout(spec.workDir, jailRoot);
   }
 
-  private launch(
+  private async launch(
     spec: VmSpec,
     layout: VmLayout,
     owner: JailOwner | undefined,
+    timer?: PhaseTimer,
   ): Promise<LaunchedVmm> {
+    const stamp = await binaryStamp(this.config.firecrackerBin);
+    const known = stamp !== undefined && this.version?.stamp === stamp ? this.version : undefined;
     const input = {
+      ...(timer ? { timer } : {}),
+      ...(known ? { knownVersion: known.version } : {}),
       key: spec.key,
       layout,
       cgroupDirs: spec.cgroupDirs ?? [],
       ...(owner ? { owner } : {}),
     };
-    return launchVmm(this.config, this.timeouts, input);
+    const launched = await launchVmm(this.config, this.timeouts, input);
+    if (stamp !== undefined) this.version = { stamp, version: launched.version };
+    return launched;
   }
 
   /** A VMM that failed half-way through configuration is of no use to anyone: remove it. */
@@ -320,6 +347,12 @@ export class FirecrackerVmm implements Vmm {
     await copyFile(layout.log.host, join(vm.workDir, 'firecracker.log')).catch(() => undefined);
     await removeJail(layout.jailRoot, this.hostRunner);
   }
+}
+
+/** Which file the binary is (device, inode, size, mtime): a replaced binary asks again. */
+async function binaryStamp(path: string): Promise<string | undefined> {
+  const info = await stat(path).catch(() => undefined);
+  return info && `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}`;
 }
 
 /** Alive, and really a Firecracker: after a host reboot the pid may belong to anything. */

@@ -9,6 +9,7 @@ import {
 import type { GuestAgentInfo } from '../../contract/guest-protocol-v2.ts';
 import { silentLogger } from '../../ports/logger.ts';
 import type { Logger } from '../../ports/logger.ts';
+import { currentRequestId } from '../request-context.ts';
 import { encodeJsonFrame, FrameDecoder, FramingError } from './frame-codec.ts';
 import type { Frame } from './frame-codec.ts';
 import { helloInfo, sayHello } from './guest-hello.ts';
@@ -135,6 +136,7 @@ export class AgentConnection {
     body: Record<string, unknown>,
     timeoutMs: number,
   ): Promise<Record<string, unknown>> {
+    const rid = this.requestIdToSend();
     return new Promise((resolve, reject) => {
       // A closed channel refuses before any timer exists (a timer left behind would fire on
       // an id never assigned).
@@ -158,6 +160,11 @@ export class AgentConnection {
             reject(this.closedWith ?? guestError(op, answer));
             return;
           }
+          if (rid !== undefined) {
+            // The guest's echo is compared, never logged: it is the guest's text.
+            const echoed = answer['rid'] === rid;
+            this.log.info({ requestId: rid, op, echoed }, 'guest agent answered');
+          }
           settleAnswer(op, answer, resolve, reject);
         },
         onClose: (error) => {
@@ -175,11 +182,21 @@ export class AgentConnection {
       this.send(Buffer.from(`${JSON.stringify({ id, op, ...body })}\n`));
       return;
     }
-    const frame = encodeJsonFrame(FrameType.req, id, { op, ...body });
+    const rid = this.requestIdToSend();
+    const request = rid === undefined ? { op, ...body } : { op, ...body, rid };
+    const frame = encodeJsonFrame(FrameType.req, id, request);
     if (frame.length - 10 > MAX_HOST_PAYLOAD) {
       throw new ValidationError(`the '${op}' request is larger than ${MAX_HOST_PAYLOAD} bytes`);
     }
     this.send(frame);
+  }
+
+  /**
+   * The id of the request this work is done for (request-context.ts), sent as `rid` to a guest
+   * agent that says it takes one (capability `rid`, agent 2.3.0): an older one never gets it.
+   */
+  private requestIdToSend(): string | undefined {
+    return this.info.caps.includes('rid') ? currentRequestId() : undefined;
   }
 
   close(error: Error = new HostError(`guest channel ${this.describe} closed by us`)): void {

@@ -36,6 +36,16 @@ export interface WorkerSettings {
   leaseMs: number;
 }
 
+const held = (j: Leased): HeldJob => ({
+  id: j.id,
+  token: j.leaseToken,
+  input: j.input,
+  moduleSha256: j.moduleSha256,
+  timeoutSecs: j.timeoutSecs,
+  startedAt: j.startedAt,
+  attempts: j.attempts,
+});
+
 /** The JobLink over any way of sending the node-scoped job routes. */
 export class RoutedJobLink implements JobLink {
   constructor(
@@ -44,18 +54,27 @@ export class RoutedJobLink implements JobLink {
   ) {}
 
   async claim(limit: number, waitMs: number): Promise<HeldJob[]> {
+    return (await this.completeAndClaim([], limit, waitMs)).jobs;
+  }
+
+  async completeAndClaim(
+    done: ReadonlyArray<{ job: HeldJob; result: string }>,
+    limit: number,
+    waitMs: number,
+  ): Promise<{ jobs: HeldJob[]; lost: string[] }> {
     const { tenant, pool, worker, leaseMs } = this.worker;
-    const body = { tenant, pool, worker, limit, leaseMs, waitMs };
-    const answer = (await this.send('claimJobs', {}, body)) as { jobs: Leased[] };
-    return answer.jobs.map((j) => ({
-      id: j.id,
-      token: j.leaseToken,
-      input: j.input,
-      moduleSha256: j.moduleSha256,
-      timeoutSecs: j.timeoutSecs,
-      startedAt: j.startedAt,
-      attempts: j.attempts,
-    }));
+    const completed = done.map((d) => ({ job: d.job.id, token: d.job.token, result: d.result }));
+    const body = {
+      tenant,
+      pool,
+      worker,
+      limit,
+      leaseMs,
+      waitMs,
+      ...(completed.length > 0 ? { completed } : {}),
+    };
+    const answer = (await this.send('claimJobs', {}, body)) as { jobs: Leased[]; lost?: string[] };
+    return { jobs: answer.jobs.map(held), lost: answer.lost ?? [] };
   }
 
   async heartbeat(job: HeldJob): Promise<void> {

@@ -11,6 +11,7 @@ import {
   readPidFile,
   sendSignal,
 } from '../process/process-control.ts';
+import type { PhaseTimer } from '../clock/phase-timer.ts';
 import { joinCgroups } from '../process/join-cgroups.ts';
 import { AbortWait, waitUntil } from '../process/wait-until.ts';
 import { qemuArgs, qemuPaths } from './qemu-args.ts';
@@ -42,6 +43,8 @@ export interface QemuLaunchContext {
   /** Resolves once QMP answers; throws while it does not. */
   qmpAnswers: (vm: VmHandle) => Promise<boolean>;
   confinement: QemuConfinement;
+  /** Marks `prepare`, `spawn` and `qmp` (bench/wake-overhead.ts reads them from the log). */
+  timer?: PhaseTimer;
 }
 
 export interface LaunchedQemu {
@@ -76,7 +79,9 @@ export async function launchQemu(
     paths.processLog,
     `--- ${new Date().toISOString()} ${command} ${argv.join(' ')}\n`,
   );
-  const child = await spawnWithFds(context.runner, command, argv, fds, paths.processLog);
+  context.timer?.mark('prepare');
+  const held = (spec.cgroupDirs ?? []).length > 0;
+  const child = await spawnWithFds(context.runner, command, argv, fds, paths.processLog, held);
   // In its cgroups before QEMU itself runs: all its memory, a woken guest's RAM included, is
   // charged to its own limit.
   await joinCgroups(child, spec.cgroupDirs ?? []);
@@ -91,24 +96,30 @@ export async function launchQemu(
     workDir: spec.workDir,
     ...(confine.runAs ? { runAs: confine.runAs } : {}),
   };
+  context.timer?.mark('spawn');
   await waitForQmp(context, vm, child, paths.processLog).catch((error: unknown) => {
     sendSignal(child.pid, 'SIGKILL');
     throw error;
   });
+  context.timer?.mark('qmp');
   return { vm, ...(fds.incomingFd === undefined ? {} : { incomingFd: fds.incomingFd }) };
 }
 
-/** Spawned held (see joinCgroups); the driver's copies of the descriptors close at once. */
+/**
+ * Spawned held when it has cgroups to join first (see joinCgroups; without any, the gate's
+ * extra exec buys nothing); the driver's copies of the descriptors close at once.
+ */
 async function spawnWithFds(
   runner: ProcessRunner,
   command: string,
   args: string[],
   layout: FdLayout,
   logFile: string,
+  held: boolean,
 ): Promise<SpawnedProcess> {
   const opened = await openFds(layout);
   try {
-    return runner.spawn(command, args, { detached: true, logFile, fds: opened.fds, held: true });
+    return runner.spawn(command, args, { detached: true, logFile, fds: opened.fds, held });
   } finally {
     await opened.close();
   }
@@ -168,7 +179,8 @@ async function waitForQmp(
   await waitUntil(answers, {
     clock: context.clock,
     timeoutMs: context.startMs,
-    intervalMs: 20,
+    // QEMU takes tens of ms to open its QMP socket; a failed connect costs microseconds.
+    intervalMs: 5,
     what: `QMP of vm '${vm.key}'`,
   });
 }

@@ -167,7 +167,8 @@ async function waitForMigration(qmp: QmpClient, wait: MigrationWait, what: strin
       }
       return undefined;
     },
-    { ...wait, intervalMs: 10, what },
+    // A wake waits for the load: polled finely, as a query costs QEMU a few microseconds.
+    { ...wait, intervalMs: 5, what },
   );
 }
 

@@ -11,6 +11,7 @@ import type {
   VmSpec,
   VmState,
 } from '../../ports/vmm.ts';
+import { PhaseTimer } from '../clock/phase-timer.ts';
 import { systemClock } from '../clock/system-clock.ts';
 import { silentLogger } from '../../ports/logger.ts';
 import type { Logger } from '../../ports/logger.ts';
@@ -168,25 +169,39 @@ export class QemuVmm implements Vmm {
     if (snapshot.kind !== 'full') {
       throw new ValidationError('the qemu driver restores full snapshots only');
     }
+    const timer = new PhaseTimer();
     const meta = await readSnapshotMeta(snapshot.dir);
     assertCompatible(spec, meta, this.options.accel);
-    const { vm, incomingFd = -1 } = await this.launch(spec, {
+    timer.mark('meta');
+    const how = {
       accel: meta.accel,
       tscKhz: meta.tscKhz,
       balloon: meta.balloon === true,
       ...this.tbSize(),
       incomingState: snapshotStateFile(snapshot.dir),
-    });
+    };
+    const { vm, incomingFd = -1 } = await this.launch(spec, how, timer);
     try {
-      await this.withQmp(vm, (qmp) =>
-        loadSnapshot(qmp, snapshot.dir, incomingFd, this.migrationWait()),
-      );
-      await this.expectStatus(vm, 'paused');
+      // One QMP session for the load and the check (each new one costs a connect, greeting
+      // and capabilities round trip).
+      await this.withQmp(vm, async (qmp) => {
+        await loadSnapshot(qmp, snapshot.dir, incomingFd, this.migrationWait());
+        timer.mark('incoming');
+        const status = await qmp.execute<{ status?: string }>('query-status');
+        // Any status but running is paused to callers (state()).
+        if (status.status === 'running') {
+          throw new HostError(`vm '${vm.key}' is running, expected paused`);
+        }
+        timer.mark('status');
+      });
     } catch (error) {
       await this.stop(vm);
       throw error;
     }
-    this.log.info({ key: spec.key, pid: vm.pid, from: snapshot.dir }, 'qemu restored (paused)');
+    this.log.info(
+      { key: spec.key, pid: vm.pid, from: snapshot.dir, phasesMs: timer.ms },
+      'qemu restored (paused)',
+    );
     return vm;
   }
 
@@ -223,8 +238,9 @@ export class QemuVmm implements Vmm {
     return mib === undefined ? {} : { tcgTbSizeMib: mib };
   }
 
-  private launch(spec: VmSpec, how: QemuLaunchHow): Promise<LaunchedQemu> {
+  private launch(spec: VmSpec, how: QemuLaunchHow, timer?: PhaseTimer): Promise<LaunchedQemu> {
     const context = {
+      ...(timer ? { timer } : {}),
       binary: this.binary,
       runner: this.options.runner,
       clock: this.clock,

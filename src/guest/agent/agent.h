@@ -12,7 +12,7 @@
 #include <sys/types.h>
 
 #define AGENT_NAME "mvm-agent"
-#define AGENT_VERSION "2.2.0"
+#define AGENT_VERSION "2.3.0"
 #define PROTO_VERSION 2
 
 #define FRAME_MAGIC 0xB7
@@ -113,6 +113,8 @@ struct reply_to {
   unsigned gen;
   uint32_t id;
   int line; /* answer as an NDJSON line (version-1 hosts, hello) instead of a frame */
+  /* The host's request id (`rid`, 1-128 of A-Za-z0-9._:-), echoed in the answer; "" for none. */
+  char rid[129];
 };
 int reply_live(const struct reply_to *r);
 void reply_ok(const struct reply_to *r, const struct buf *body);

@@ -110,6 +110,7 @@ static void reply(const struct reply_to *r, const char *head, const struct buf *
   buf_addc(&msg, '{');
   if (r->line) buf_printf(&msg, "\"id\":%u,", r->id);
   buf_adds(&msg, head);
+  if (r->rid[0]) buf_printf(&msg, ",\"rid\":\"%s\"", r->rid); /* checked: no escaping needed */
   if (body && body->len) {
     buf_addc(&msg, ',');
     buf_add(&msg, body->p, body->len);
@@ -168,7 +169,7 @@ static void on_line(struct conn *c, const char *line, size_t n) {
   }
   double id = 0;
   json_num(req, "id", &id);
-  struct reply_to r = {c, c->gen, id >= 0 && id < 4294967296.0 ? (uint32_t)id : 0, 1};
+  struct reply_to r = {c, c->gen, id >= 0 && id < 4294967296.0 ? (uint32_t)id : 0, 1, ""};
   const char *op = json_str(req, "op");
   if (op && strcmp(op, "hello") == 0) {
     /* A new host: what the previous one started ends, its queued output is dropped. */
@@ -197,7 +198,7 @@ static size_t take_lines(struct conn *c) {
 }
 
 static void on_frame(struct conn *c, int type, uint32_t stream, const char *p, size_t n) {
-  struct reply_to r = {c, c->gen, stream, 0};
+  struct reply_to r = {c, c->gen, stream, 0, ""};
   if (type == F_REQ) {
     struct jv *req = json_parse(p, n);
     if (!req || req->type != J_OBJ) reply_err(&r, "bad_request", "request is not a JSON object");
@@ -227,7 +228,7 @@ static size_t take_frames(struct conn *c) {
     stream = ntohl(stream);
     len = ntohl(len);
     if (h[0] != FRAME_MAGIC || len > MAX_IN_PAYLOAD) {
-      struct reply_to r = {c, c->gen, 0, 0};
+      struct reply_to r = {c, c->gen, 0, 0, ""};
       reply_err(&r, "bad_frame", "bad frame header (magic 0x%02x, length %u): send hello again",
                 h[0], len);
       c->mode = MODE_LINE;

@@ -22,7 +22,7 @@
 static const char *CAPS =
     "[\"status\",\"wake\",\"drives\",\"drain\",\"exec\",\"exec.stdin\",\"exec.stream\","
     "\"exec.signal\",\"exec.timeout\",\"exec.user\",\"exec.env\",\"exec.cwd\",\"pty\",\"files\","
-    "\"workload\",\"logs\",\"identity\"]";
+    "\"workload\",\"logs\",\"identity\",\"rid\"]";
 
 /* ---- instance parameters and status ---- */
 static void cmdline_param(const char *name, char *out, size_t cap) {
@@ -368,8 +368,29 @@ static const struct {
     {"logs", logs_op, 0},        {"identity", identity_op, 0},
 };
 
-void handle_request(const struct reply_to *r, const struct jv *req) {
+/* A request id as the host makes them (core/request-id.ts); anything else is ignored. */
+static int valid_rid(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 128) return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && (i == 0 || (c != '.' && c != '_' && c != ':' && c != '-'))) return 0;
+  }
+  return 1;
+}
+
+void handle_request(const struct reply_to *given, const struct jv *req) {
   const char *op = json_str(req, "op");
+  struct reply_to rr = *given;
+  const struct reply_to *r = &rr;
+  const char *rid = json_str(req, "rid");
+  rr.rid[0] = 0;
+  if (op && rid && valid_rid(rid)) {
+    snprintf(rr.rid, sizeof rr.rid, "%s", rid);
+    /* One console line per request made for a host request id (docs/api.md). */
+    logmsg("op=%s rid=%s", op, rid);
+  }
   for (size_t i = 0; op && i < sizeof ops / sizeof ops[0]; i++) {
     if (strcmp(ops[i].op, op) != 0 || (r->line && !ops[i].v1)) continue;
     ops[i].run(r, req);

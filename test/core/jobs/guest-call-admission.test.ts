@@ -37,6 +37,22 @@ describe('guest call admission', () => {
     }
   });
 
+  it('a claim completes only jobs this instance holds, and drops them once answered', () => {
+    const held = new Set(['j-1', 'j-2']);
+    const completed = [{ job: 'j-1', token: 't', result: '{}' }];
+    const ok = admitGuestCall({ call: 'claimJobs', body: { limit: 1, completed } }, who, held);
+    expect(ok).toMatchObject({ ok: true, body: { completed } });
+    const foreign = [...completed, { job: 'j-9', token: 't', result: '{}' }];
+    expect(
+      admitGuestCall({ call: 'claimJobs', body: { completed: foreign } }, who, held),
+    ).toMatchObject({ ok: false, status: 403 });
+    // Succeeded or lost, a completed job is no longer this worker's; the claimed one is.
+    const input = { call: 'claimJobs', body: { completed } };
+    expect(heldAfter(held, input, { ok: true, claimed: ['j-3'] })).toEqual(new Set(['j-2', 'j-3']));
+    // A refused claim changes nothing held.
+    expect(heldAfter(held, input, { ok: false, leaseLost: false })).toEqual(held);
+  });
+
   it('job calls reach only jobs this instance holds; other routes never', () => {
     fc.assert(
       fc.property(

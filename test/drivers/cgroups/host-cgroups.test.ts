@@ -105,6 +105,24 @@ describe('HostCgroups', () => {
     await cgroups.remove('mvm-a1');
   });
 
+  it('places a process only in the hierarchies that do not list it yet', async () => {
+    const cgroups = await hybrid();
+    await cgroups.create('mvm-a1', limits);
+    const procs = (h: string) => at(h, 'mvm.slice', 'mvm-a1', 'cgroup.procs');
+    // Already in cpu and memory (the VMM joined them at spawn), not yet in the others.
+    await writeFile(procs('cpu'), '17\n4242\n');
+    await writeFile(procs('memory'), '4242\n17\n');
+    await cgroups.place('mvm-a1', 4242);
+    // A regular file takes what is written: untouched files prove no write happened.
+    expect(await read('cpu', 'mvm.slice', 'mvm-a1', 'cgroup.procs')).toBe('17\n4242\n');
+    expect(await read('memory', 'mvm.slice', 'mvm-a1', 'cgroup.procs')).toBe('4242\n17\n');
+    expect(await read('pids', 'mvm.slice', 'mvm-a1', 'cgroup.procs')).toBe('4242\n');
+    expect(await read('unified', 'mvm.slice', 'mvm-a1', 'cgroup.procs')).toBe('4242\n');
+    await expect(cgroups.place('mvm-gone', 4242)).rejects.toThrow(
+      /does not exist; create it first/,
+    );
+  });
+
   it('removes the v1 cgroups only once their processes left, naming the ones that stay', async () => {
     const cgroups = await hybrid();
     await cgroups.create('mvm-a1', limits);

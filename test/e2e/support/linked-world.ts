@@ -41,6 +41,11 @@ export interface LinkedWorldOptions {
   agentEnv?: Record<string, string>;
   /** Coordinator settings beyond the loopback SQLite ones. */
   coordinator?: Partial<ServeSettings>;
+  /**
+   * Tenant networking on, in this network namespace (`--netns`): bridges, taps, VMMs, the
+   * wake trap there; the agent's own process (its API, published ports) in the test's.
+   */
+  netns?: string;
 }
 
 export async function startLinkedWorld(
@@ -70,13 +75,22 @@ export async function startLinkedWorld(
   const agentLogger = pino({ level: 'info' }, pino.destination({ dest: agentLog, sync: true }));
   let agent: AgentHandle | undefined;
   try {
+    const { netns } = options;
     agent = await startAgent(
       testAgentConfig(
         join(dir, 'agent'),
-        { MVM_NETWORK: 'off', ...options.agentEnv },
-        { coordinator: coordinator.url, token: admin, node: 'n1', heartbeatMs: 1_000 },
+        { MVM_NETWORK: netns === undefined ? 'off' : 'on', ...options.agentEnv },
+        {
+          coordinator: coordinator.url,
+          token: admin,
+          node: 'n1',
+          heartbeatMs: 1_000,
+          ...(netns === undefined ? {} : { netns }),
+        },
       ),
-      { logger: agentLogger, vmm: tcgVmm(), cgroups: null, network: null, capacity },
+      netns === undefined
+        ? { logger: agentLogger, vmm: tcgVmm(), cgroups: null, network: null, capacity }
+        : { logger: agentLogger, vmm: tcgVmm(netns), cgroups: null, capacity },
     );
     const linked = agent;
     await until('the tunnel', () => linked.link?.tunnel.connected || undefined, 60_000);

@@ -10,14 +10,17 @@
  *   target's status, boot id and snapshot count, and how many wakes this process started;
  * - `sleepconnect`: a sleep, and one connection once its trap is armed, while it runs;
  * - `probe`: a ping and a UDP datagram from the client to the target; answers its status;
+ * - `corrupt`: sleeps the target and cuts its snapshot's state file in half, as a disk that
+ *   lost writes would; then `connect` shows what a held client gets;
  * - `destroy`: destroys both (the test's cleanup).
  * A restarted agent on the same data dir (after the test's kill -9) answers `up` with what
  * its recovery re-armed.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, stat, truncate } from 'node:fs/promises';
 import { instanceDir, snapshotsDir } from '../../../src/agent/runtime/layout.ts';
 import { startAgent } from '../../../src/agent/start-agent.ts';
 import type { WakeService } from '../../../src/agent/wake/wake-service.ts';
+import { snapshotStateFile } from '../../../src/drivers/qemu/qemu-snapshot.ts';
 import { collect } from '../../support/exec-output.ts';
 import { WAKE_TARGET_IP, wakeSpec } from './wake-lab.ts';
 import { testAgentConfig } from '../../agent/agent-harness.ts';
@@ -92,6 +95,17 @@ const commands: NodeCommands = {
     ].join('; ');
     const answers = (await sh(client, script)).split('\n');
     return { answers, ...(await state()) };
+  },
+  async corrupt() {
+    if ((await agent.runtime.get(target)).status !== 'sleeping') {
+      await agent.runtime.act(target, 'sleep');
+    }
+    const { snapshot } = await agent.runtime.get(target);
+    if (!snapshot) throw new Error('the sleeping target has no snapshot');
+    const file = snapshotStateFile(snapshot.dir);
+    const { size } = await stat(file);
+    await truncate(file, Math.floor(size / 2));
+    return { cut: size - Math.floor(size / 2), ...(await state()) };
   },
   async destroy() {
     await agent.runtime.destroyAll();

@@ -3,7 +3,7 @@ import { defineCommand, flag, option, repeatableOption, arg, variadicArg } from 
 import type { CommandContext } from '../../command.ts';
 import { runTerminal } from '../../session/run-terminal.ts';
 import { startSession } from '../../session/start-session.ts';
-import type { ClientSession } from '../../session/client-session.ts';
+import type { ClientSession } from '../../../drivers/exec-tunnel/client-session.ts';
 import { instancePath, integer, text } from '../../values.ts';
 import { envOf, envPair, guestPath, word } from './session-values.ts';
 

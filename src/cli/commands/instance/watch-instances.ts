@@ -24,8 +24,10 @@ export interface WatchOptions {
 /**
  * Follows the coordinator's instance watch (GET /v1/instances/watch) until `signal` aborts,
  * handing over each change: first the whole list as `added`, then each change as it happens.
- * A stream that breaks is reopened; the list it starts with again is diffed against what was
- * already handed over, so only what changed meanwhile (deletions too) is handed over.
+ * A stream that breaks is reopened from the id of the last batch it saw (`since`), so the
+ * coordinator sends only what changed meanwhile (deletions too); the changes are checked
+ * against what was already handed over, so nothing is handed over twice. A coordinator that
+ * sends no ids (older) or cannot resume sends the list again, which is diffed the same way.
  */
 export async function watchInstances(
   client: ApiClient,
@@ -35,26 +37,45 @@ export async function watchInstances(
   options: WatchOptions = {},
 ): Promise<void> {
   let view: WatchView<InstanceView> = { rows: new Map() };
+  let since: number | undefined;
   while (!signal.aborted) {
     let snapshot: InstanceView[] | undefined = [];
-    const onMessage = (event: string | undefined, data: string) => {
+    let batchId: number | undefined;
+    const apply = (type: InstanceChange['type'], instance: InstanceView) => {
+      const key = keyOf(instance);
+      const before = view.rows.get(key);
+      const rows = new Map(view.rows);
+      if (type === 'deleted') {
+        // A resumed stream also names rows that left the filter, shown here or not.
+        if (before === undefined) return;
+        rows.delete(key);
+        view = { rows };
+        return onChange({ type, key, item: before[1] });
+      }
+      const fingerprint = fingerprintOf(instance);
+      if (before?.[0] === fingerprint) return;
+      rows.set(key, [fingerprint, instance]);
+      view = { rows };
+      onChange({ type: before === undefined ? 'added' : 'modified', key, item: instance });
+    };
+    const onMessage = (event: string | undefined, data: string, id: string | undefined) => {
+      if (id !== undefined && /^\d+$/.test(id)) batchId = Number(id);
       if (event === 'instance') {
         const change = changeSchema.parse(JSON.parse(data));
         if (snapshot) return void snapshot.push(change.instance);
-        const rows = new Map(view.rows);
-        const key = keyOf(change.instance);
-        if (change.type === 'deleted') rows.delete(key);
-        else rows.set(key, [fingerprintOf(change.instance), change.instance]);
-        view = { rows };
-        onChange({ type: change.type, key, item: change.instance });
+        apply(change.type, change.instance);
+      } else if (event === 'resumed') {
+        snapshot = undefined;
       } else if (event === 'synced' && snapshot) {
         const step = diffView(view, snapshot, keyOf, fingerprintOf);
         view = step.next;
         snapshot = undefined;
         for (const change of step.changes) onChange(change);
       }
+      // Only a whole batch moves the cursor: one cut off mid-batch is read again.
+      if (batchId !== undefined && snapshot === undefined) since = batchId;
     };
-    const response = await connect(client, query, signal);
+    const response = await connect(client, resumeQuery(query, since), signal);
     try {
       if (response) await readServerSentEvents(response, signal, onMessage);
     } catch {
@@ -62,6 +83,13 @@ export async function watchInstances(
     }
     await pause(options.reconnectMs ?? 1000, signal);
   }
+}
+
+function resumeQuery(
+  query: CallInput<'watchInstances'>['query'],
+  since: number | undefined,
+): CallInput<'watchInstances'>['query'] {
+  return since === undefined ? query : { ...query, since: String(since) };
 }
 
 /**

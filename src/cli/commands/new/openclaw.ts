@@ -1,4 +1,7 @@
 import { planOpenclaw, type OpenclawOptions } from '../../../core/openclaw-plan.ts';
+import { workerSandboxDefault, type SandboxChoice } from '../../../core/worker-sandbox-default.ts';
+import { errorMessage } from '../../../core/errors.ts';
+import { listAll } from '../../../drivers/coordinator-api/pages.ts';
 import { poolLimits } from '../../../core/pool-spec.ts';
 import { MAX_NET_ID } from '../../../core/subnets.ts';
 import { arg, defineCommand, flag, option, repeatableOption } from '../../command.ts';
@@ -120,7 +123,7 @@ export const newOpenclaw = defineCommand({
       'the tenant may sleep (webhook-only or no channels): the gateway heartbeat is turned off',
     ),
     workerSandbox: flag(
-      "tool execution in the tenant's worker microVMs (the image's sandbox plugin `mvm`, one worker per session); nodes need MVM_WORKER_EXEC=on",
+      "tool execution in the tenant's worker microVMs (the image's sandbox plugin `mvm`, one worker per session); nodes need MVM_WORKER_EXEC=on. Default: on when every ready node reports worker exec",
     ),
     origin: repeatableOption(
       text('<scheme://host[:port]>'),
@@ -160,13 +163,18 @@ export const newOpenclaw = defineCommand({
     const profiles = opts.devImage !== true && Object.keys(source).length === 0;
     // Everything that can fail here fails before the coordinator changes.
     planOpenclaw({ ...sizes, ...sourceFields(source) });
-    const setup = profiles ? setupOptions(ctx, opts, waitMs) : undefined;
+    const sandbox = profiles && opts.workerSandbox !== true ? await chooseSandbox(ctx) : undefined;
+    const workerSandbox = opts.workerSandbox === true || sandbox?.on === true;
+    const setup = profiles ? setupOptions(ctx, { ...opts, workerSandbox }, waitMs) : undefined;
     const prepared = setup ? await prepareOpenclaw(ctx, setup) : undefined;
     const plan = planOpenclaw({
       ...sizes,
       ...(prepared ? { profileImages: prepared.profileImages } : sourceFields(source)),
     });
-    const report: OpenclawSetupReport = { revisions: {} };
+    const report: OpenclawSetupReport = {
+      revisions: {},
+      ...(profiles ? { workerSandbox } : {}),
+    };
     const steps = prepared && setup ? openclawSteps(ctx, args.name, prepared, setup, report) : {};
     const result: Result = await new OpenclawRun({
       name: args.name,
@@ -185,6 +193,19 @@ export const newOpenclaw = defineCommand({
     return { data: result, human: summary(result) };
   },
 });
+
+/** Without `--worker-sandbox`: on by itself when every ready node runs worker exec. */
+async function chooseSandbox(ctx: CommandContext): Promise<SandboxChoice> {
+  const choice = await listAll(ctx.client(), 'listNodes', {}).then(
+    (nodes) => workerSandboxDefault(nodes),
+    (error: unknown) => ({
+      on: false,
+      why: `the nodes could not be listed: ${errorMessage(error)}`,
+    }),
+  );
+  ctx.print(`sandbox  ${choice.on ? "tool calls in the tenant's workers" : 'none'}: ${choice.why}`);
+  return choice;
+}
 
 function setupOptions(
   ctx: CommandContext,

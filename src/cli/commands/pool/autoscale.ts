@@ -1,4 +1,6 @@
 import { ValidationError } from '../../../core/errors.ts';
+import { QUEUE_SHRINK_AFTER_SECS } from '../../../core/jobs/queue-shrink.ts';
+import { MAX_SHRINK_AFTER_SECS } from '../../../core/jobs/queue-wake.ts';
 import { arg, defineCommand, flag, option } from '../../command.ts';
 import { integer, poolPath } from '../../values.ts';
 
@@ -12,6 +14,10 @@ export const poolAutoscale = defineCommand({
     off: flag('stop driving the pool by its queue'),
     min: option(integer(), 'workers kept awake even with no jobs (default 0)'),
     max: option(integer(), 'most workers the queue keeps awake'),
+    shrinkAfter: option(
+      integer(0, MAX_SHRINK_AFTER_SECS),
+      'seconds the queue must stay empty before the workers it added go again (0 to 86400; default 600)',
+    ),
   },
   output: 'data',
   async handler(ctx, args, opts) {
@@ -29,9 +35,16 @@ export const poolAutoscale = defineCommand({
         "pass --queue and --max N (and --min N), or --off; e.g. 'mvm pool autoscale acme/ci --queue --min 0 --max 4'";
       throw new ValidationError(problem, [problem]);
     }
-    const body = { queue: true as const, min: opts.min ?? 0, max: opts.max };
+    const shrinkAfter = opts.shrinkAfter;
+    const body = {
+      queue: true as const,
+      min: opts.min ?? 0,
+      max: opts.max,
+      ...(shrinkAfter === undefined ? {} : { shrinkAfterSecs: shrinkAfter }),
+    };
     const pool = await ctx.client().call('autoscalePool', { params, body });
-    const text = `pool '${ref}' is queue-driven: ${body.min} to ${body.max} workers awake; idle ones go warm after ${pool.idleWarmAfterSecs} s and sleep after ${pool.idleSleepAfterSecs} s (0: off)`;
+    const after = pool.queueScale?.shrinkAfterSecs ?? QUEUE_SHRINK_AFTER_SECS;
+    const text = `pool '${ref}' is queue-driven: ${body.min} to ${body.max} workers awake; idle ones go warm after ${pool.idleWarmAfterSecs} s and sleep after ${pool.idleSleepAfterSecs} s (0: off); workers the queue added go after ${after} s of empty queue`;
     return { data: pool, human: [{ kind: 'text', text }] };
   },
 });

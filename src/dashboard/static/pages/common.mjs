@@ -1,4 +1,4 @@
-import { ApiError, get, list, post } from '../api.mjs';
+import { ApiError, get, list, post, watchInstances } from '../api.mjs';
 import { h } from '../dom.mjs';
 import { nodeStale } from '../freshness.mjs';
 
@@ -20,6 +20,59 @@ export function reloadOnEvents(ctx, wanted, reload) {
     if (wanted(event)) again();
   });
 }
+
+/**
+ * The instances `query` selects, kept live from the instances watch: `onList(instances)` once
+ * the list is whole (awaited before this resolves), then after each change (a burst drawn
+ * once). Every status an agent
+ * reports arrives this way, audited or not. A broken stream is opened again (the watch starts
+ * over with the whole list). Resolves once the first list is drawn; rejects when the first
+ * opening fails (a 401 goes to the login form).
+ */
+export function liveInstances(ctx, query, onList) {
+  return new Promise((resolve, reject) => {
+    let first = true;
+    const run = async () => {
+      for (let delay = 500; !ctx.signal.aborted; delay = Math.min(delay * 2, 8000)) {
+        const rows = new Map();
+        let synced = false;
+        const draw = () =>
+          ctx.signal.aborted ? undefined : onList([...rows.values()].sort(byKey));
+        const drawSoon = debounced(draw, 50);
+        try {
+          await watchInstances(query, ctx.signal, (change) => {
+            if (change.type === 'synced') {
+              synced = true;
+              delay = 500;
+              const drawn = Promise.resolve(draw());
+              if (first) {
+                first = false;
+                drawn.then(resolve, reject);
+              }
+              return;
+            }
+            const key = instanceKey(change.instance);
+            if (change.type === 'deleted') rows.delete(key);
+            else rows.set(key, change.instance);
+            if (synced) drawSoon();
+          });
+        } catch (error) {
+          if (first) return reject(error);
+        }
+        await new Promise((done) => setTimeout(done, delay));
+      }
+    };
+    void run();
+  });
+}
+
+const byKey = (a, b) => {
+  const [x, y] = [instanceKey(a), instanceKey(b)];
+  return x < y ? -1 : x > y ? 1 : 0;
+};
+
+/** Events that may change a node's state. */
+export const nodeEvent = (event) => /^node\b/.test(event.action);
 
 /** Events that may change instances or pools. */
 export const fleetEvent = (event) =>

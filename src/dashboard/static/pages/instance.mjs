@@ -1,15 +1,21 @@
 import { get, list } from '../api.mjs';
 import { h, replace, table } from '../dom.mjs';
 import { age, nodeStale } from '../freshness.mjs';
-import { actionButton, fleetEvent, instanceAction, reloadOnEvents } from './common.mjs';
+import {
+  actionButton,
+  fleetEvent,
+  instanceAction,
+  liveInstances,
+  reloadOnEvents,
+} from './common.mjs';
 import { consoleTail, execBox } from './instance-sessions.mjs';
 
 const SAMPLES = 60;
 const ACTIONS = ['start', 'stop', 'warm', 'sleep', 'wake'];
 
 /**
- * One instance: its record, its node's last sample as charts, its console followed live, a
- * command box, and its timeline from events. Reads re-draw the record and the timeline only:
+ * One instance: its record (live from the instances watch), its node's last sample as charts,
+ * its console followed live, a command box, and its timeline from events. Reads re-draw the record and the timeline only:
  * the console and a running command keep their sessions.
  */
 export async function instancePage(ctx, main) {
@@ -104,6 +110,14 @@ export async function instancePage(ctx, main) {
     if (!ctx.signal.aborted && state.stats) render(now);
   });
   await load();
+  // Its record follows the instances watch: a status its agent reports (no audit event) shows
+  // as it is written.
+  await liveInstances(ctx, { tenant, pool }, (instances) => {
+    const now = instances.find((i) => i.id === id);
+    if (!now || !state.stats) return;
+    state.stats = { ...state.stats, instance: now };
+    render(Date.now());
+  });
   replace(main, head, sessions, timeline);
   replace(sessions, consoleTail(ctx, path, key), execBox(ctx, path, key));
 }

@@ -1,12 +1,13 @@
-import { list } from '../api.mjs';
 import { count, h, replace, table } from '../dom.mjs';
 import { shownStatus } from '../freshness.mjs';
 import {
   actionButton,
-  fleetEvent,
+  debounced,
   heartbeatWatch,
   instanceAction,
   instanceKey,
+  liveInstances,
+  nodeEvent,
   nodesOf,
   reloadOnEvents,
   staleNodes,
@@ -26,20 +27,19 @@ const STATUSES = [
 ];
 
 /**
- * Instances, filtered by tenant, pool and node on the server and by shown status here; every
- * change arrives as an audit event and the list is re-read (pushed, not polled).
+ * Instances, filtered by tenant, pool and node on the server and by shown status here, kept
+ * live by the instances watch: every change, an agent's status report included, is pushed.
  */
 export async function instancesPage(ctx, main) {
   const filter = Object.fromEntries(
     ['tenant', 'pool', 'node', 'status'].map((k) => [k, ctx.query.get(k) ?? '']),
   );
   const state = { nodes: new Map(), instances: [] };
-  const load = async () => {
-    const { status: _status, ...server } = filter;
-    state.instances = await list('/instances', server);
+  const readNodes = async () => {
     state.nodes = await nodesOf(ctx, state.instances);
-    render(Date.now());
+    if (!ctx.signal.aborted) render(Date.now());
   };
+  const readNodesSoon = debounced(() => void readNodes().catch(() => undefined));
   const body = h('div', {});
   const render = (now) => {
     const stale = staleNodes(state.nodes, now, ctx.config.staleAfterMs);
@@ -81,9 +81,21 @@ export async function instancesPage(ctx, main) {
     );
   };
   replace(main, h('h1', {}, 'Instances'), filterForm(filter), body);
-  reloadOnEvents(ctx, fleetEvent, load);
+  reloadOnEvents(ctx, nodeEvent, readNodes);
   heartbeatWatch(ctx, state, render);
-  await load();
+  const { status: _status, ...server } = filter;
+  let first = true;
+  await liveInstances(ctx, server, async (instances) => {
+    state.instances = instances;
+    if (first) {
+      first = false;
+      await readNodes();
+      return;
+    }
+    // An instance placed on a node not read yet has that node read.
+    if (instances.some((i) => i.nodeId !== null && !state.nodes.has(i.nodeId))) readNodesSoon();
+    render(Date.now());
+  });
 }
 
 function filterForm(filter) {

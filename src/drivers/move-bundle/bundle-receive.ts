@@ -4,7 +4,7 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ConflictError } from '../../core/errors.ts';
 import type { BundleManifest, BundlePartManifest } from '../../contract/move-bundle.ts';
-import { sha256File } from '../../drivers/fs/sha256-file.ts';
+import { sha256File } from '../fs/sha256-file.ts';
 import { partFile } from './bundle-export.ts';
 
 const partialFile = (dir: string, name: string) => `${partFile(dir, name)}.partial`;

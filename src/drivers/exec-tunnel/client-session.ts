@@ -11,9 +11,9 @@ import {
   type Started,
 } from '../../contract/exec.ts';
 import { HostError, UnavailableError, type MvmError } from '../../core/errors.ts';
-import { ReceiveCredit } from '../../drivers/exec-tunnel/credit.ts';
-import { errorOfSession } from '../../drivers/exec-tunnel/session-error.ts';
-import { jsonOf } from '../../drivers/exec-tunnel/tunnel-frames.ts';
+import { ReceiveCredit } from './credit.ts';
+import { errorOfSession } from './session-error.ts';
+import { jsonOf } from './tunnel-frames.ts';
 import { InputSender } from './input-sender.ts';
 
 /** Where a session's bytes come from and go to on this side. */

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { MAX_DATA_CHUNK } from '../../contract/exec.ts';
-import { SendCredit } from '../../drivers/exec-tunnel/credit.ts';
+import { SendCredit } from './credit.ts';
 
 /**
  * Sends a local stream as a session's input within the credit the far end grants: the

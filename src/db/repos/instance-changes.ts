@@ -1,0 +1,44 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { dialectOf } from '../sql-dialect.ts';
+import type { Database } from '../schema.ts';
+
+/**
+ * The instance change index (migration 0028, docs/api.md "Watching instances"): every write of an instance
+ * row stamps `change_seq`, every delete leaves a tombstone with the same kind of stamp, and a
+ * cursor says up to where a reader has seen everything. A reader asks for the stamps in
+ * [since, cursor) and moves on to cursor: nothing committed later can take a stamp below it.
+ *
+ * - Postgres: the stamp is the writing transaction's id (xid8). Transactions commit in any
+ *   order, so the cursor is the oldest transaction of this database still running (from the
+ *   snapshot's in-progress ids, those pg_stat_activity shows on this database), or the
+ *   snapshot's xmax when none is: every id below it has finished, and every transaction
+ *   still to write has an id at or above it. Transactions of other databases on the server
+ *   do not hold it back; a long transaction on this one does (its changes and every later
+ *   one reach watchers when it ends).
+ * - SQLite: one writer at a time (immediate transactions), so the stamp is one more than the
+ *   highest stamp so far, taken in the statement that writes the row, and the cursor is the
+ *   next such stamp.
+ */
+export function changeStamp(db: Kysely<Database>): RawBuilder<number> {
+  return dialectOf(db) === 'postgres'
+    ? sql<number>`pg_current_xact_id()::text::bigint`
+    : sql<number>`(SELECT MAX(m) + 1 FROM (
+        SELECT COALESCE(MAX(change_seq), 0) AS m FROM instances
+        UNION ALL SELECT COALESCE(MAX(change_seq), 0) FROM instance_tombstones))`;
+}
+
+/** Every change stamped below the answer is committed and readable now. */
+export async function changeCursor(db: Kysely<Database>): Promise<number> {
+  const query =
+    dialectOf(db) === 'postgres'
+      ? sql<{ c: string | number }>`SELECT LEAST(
+          pg_snapshot_xmax(snap.s)::text::bigint,
+          (SELECT MIN(x::text::bigint) FROM pg_snapshot_xip(snap.s) AS x
+            WHERE x::text::bigint % 4294967296 IN (
+              SELECT backend_xid::text::bigint FROM pg_stat_activity
+              WHERE datname = current_database() AND backend_xid IS NOT NULL))
+        )::text AS c FROM (SELECT pg_current_snapshot() AS s) AS snap`
+      : sql<{ c: string | number }>`SELECT ${changeStamp(db)} AS c`;
+  const { rows } = await query.execute(db);
+  return Number(rows[0]?.c ?? 0);
+}

@@ -1,0 +1,23 @@
+/**
+ * Where one step's time goes: milliseconds per named phase, from the monotonic clock, for the
+ * step's structured log line (`phasesMs`). Measurement only: no decision reads it, so it needs
+ * no injected Clock. bench/wake-overhead.ts reads these fields from the logs.
+ */
+export class PhaseTimer {
+  private last = performance.now();
+  private readonly spent: Record<string, number> = {};
+
+  /** Adds the time since the previous mark (or the start) to `phase`. */
+  mark(phase: string): void {
+    const now = performance.now();
+    this.spent[phase] = (this.spent[phase] ?? 0) + (now - this.last);
+    this.last = now;
+  }
+
+  /** The phases so far, rounded to 0.01 ms. */
+  get ms(): Record<string, number> {
+    return Object.fromEntries(
+      Object.entries(this.spent).map(([phase, ms]) => [phase, Math.round(ms * 100) / 100]),
+    );
+  }
+}
