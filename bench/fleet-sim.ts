@@ -8,8 +8,10 @@
  *
  *   bash scripts/build.sh   # the coordinator child runs dist/
  *   npx tsx bench/fleet-sim.ts [--pg] [--nodes 1000] [--per-node 100] [--per-tenant 200]
- *     [--seconds 45] [--rate 20] [--clients 4] [--cpu-prof <dir>] [--log <file>] [--json]
+ *     [--seconds 45] [--rate 20] [--clients 4] [--pool-max N] [--cpu-prof <dir>] [--log <file>]
+ *     [--json]
  *
+ * `--pool-max` sizes the coordinator's Postgres pool (`?pool_max=N` on its store URL).
  * Instances are packed: a tenant's pool fills `per-tenant / per-node` consecutive nodes.
  */
 import { randomBytes } from 'node:crypto';
@@ -35,6 +37,7 @@ const { values: flags } = parseArgs({
     seconds: { type: 'string', default: '45' },
     rate: { type: 'string', default: '20' },
     clients: { type: 'string', default: '4' },
+    'pool-max': { type: 'string' },
     'cpu-prof': { type: 'string' },
     log: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -74,7 +77,10 @@ let api: JsonClient | undefined;
 try {
   child = await CoordinatorChild.start({
     root,
-    databaseUrl: database.url,
+    databaseUrl:
+      flags['pool-max'] === undefined
+        ? database.url
+        : `${database.url}${database.url.includes('?') ? '&' : '?'}pool_max=${flags['pool-max']}`,
     dataDir: join(work, 'data'),
     adminToken: token,
     logFile: flags.log === undefined ? join(work, 'coordinator.log') : resolve(flags.log),

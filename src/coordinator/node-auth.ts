@@ -43,7 +43,7 @@ export async function authenticateNode(
   if (info.nodeId === undefined) {
     throw new UnauthenticatedError('client certificate refused: it names no mvm node');
   }
-  const record = await deps.store.nodeCertificates.get(info.serial);
+  const record = await deps.store.authCertificate(info.serial);
   if (!record || record.fingerprint !== info.fingerprint || record.nodeId !== info.nodeId) {
     throw new UnauthenticatedError(
       `client certificate refused: this coordinator never issued it; ${REJOIN}`,

@@ -5,6 +5,7 @@ import type {
   GenerationRepo,
   InstanceRepo,
   JoinTokenRepo,
+  NodeCertificateRecord,
   NodeCertificateRepo,
   NodeReportRepo,
   NodeRepo,
@@ -19,6 +20,7 @@ import type {
   SessionTicketRepo,
   Store,
   TenantRepo,
+  TokenRecord,
   TokenRepo,
 } from '../ports/store.ts';
 import type { JobJournal, JobModuleRepo, JobQueue, JobRepo } from '../ports/job-store.ts';
@@ -46,10 +48,19 @@ import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
 import type { Database } from './schema.ts';
 import type { SqlDialect } from './sql-dialect.ts';
+import { CredentialCache } from './credential-cache.ts';
 import { retryingTransientAborts } from './transaction-retry.ts';
 
+/** What a store's repos tell it of their writes. */
+export interface RepoHooks {
+  /** A token is being revoked (db/credential-cache.ts). */
+  tokenRevoked?: () => void;
+  /** A node's certificates are being revoked (db/credential-cache.ts). */
+  certificatesRevoked?: () => void;
+}
+
 /** Every repository bound to one connection or transaction. */
-export function reposFor(db: Kysely<Database>): Repos {
+export function reposFor(db: Kysely<Database>, hooks: RepoHooks = {}): Repos {
   return {
     locks: new KyselyLockRepo(db),
     tenants: new KyselyTenantRepo(db),
@@ -57,10 +68,10 @@ export function reposFor(db: Kysely<Database>): Repos {
     instances: new KyselyInstanceRepo(db),
     nodes: new KyselyNodeRepo(db),
     audit: new KyselyAuditRepo(db),
-    tokens: new KyselyTokenRepo(db),
+    tokens: new KyselyTokenRepo(db, hooks.tokenRevoked),
     generations: new KyselyGenerationRepo(db),
     joinTokens: new KyselyJoinTokenRepo(db),
-    nodeCertificates: new KyselyNodeCertificateRepo(db),
+    nodeCertificates: new KyselyNodeCertificateRepo(db, hooks.certificatesRevoked),
     nodeReports: new KyselyNodeReportRepo(db),
     secrets: new KyselySecretRepo(db),
     poolConfigs: new KyselyPoolConfigRepo(db),
@@ -101,12 +112,20 @@ export class KyselyStore implements Store {
   readonly instanceMoves: InstanceMoveRepo;
   readonly sessionTickets: SessionTicketRepo;
   private closed = false;
+  private readonly tokenCache: CredentialCache<TokenRecord>;
+  private readonly certificateCache: CredentialCache<NodeCertificateRecord>;
 
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: SqlDialect,
+    options: { tokenCacheMs?: number } = {},
   ) {
-    const repos = reposFor(db);
+    this.tokenCache = new CredentialCache(options.tokenCacheMs);
+    this.certificateCache = new CredentialCache(options.tokenCacheMs);
+    const repos = reposFor(db, {
+      tokenRevoked: () => this.tokenCache.revoked(),
+      certificatesRevoked: () => this.certificateCache.revoked(),
+    });
     this.locks = repos.locks;
     this.tenants = repos.tenants;
     this.pools = repos.pools;
@@ -138,7 +157,46 @@ export class KyselyStore implements Store {
    * the transaction that is waiting for it.
    */
   transaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T> {
-    return retryingTransientAborts(() => this.db.transaction().execute((trx) => fn(reposFor(trx))));
+    return this.inTransaction(fn);
+  }
+
+  batch<T>(fn: (repos: Repos) => Promise<T>): Promise<T> {
+    return this.dialect === 'sqlite' ? this.inTransaction(fn) : fn(this);
+  }
+
+  private inTransaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T> {
+    return retryingTransientAborts(async () => {
+      let tokens = false;
+      let certificates = false;
+      const hooks: RepoHooks = {
+        tokenRevoked: () => {
+          tokens = true;
+          this.tokenCache.revoked();
+        },
+        certificatesRevoked: () => {
+          certificates = true;
+          this.certificateCache.revoked();
+        },
+      };
+      try {
+        return await this.db.transaction().execute((trx) => fn(reposFor(trx, hooks)));
+      } finally {
+        // Again once committed (or rolled back): a lookup that read the row before the commit
+        // is not kept.
+        if (tokens) this.tokenCache.revoked();
+        if (certificates) this.certificateCache.revoked();
+      }
+    });
+  }
+
+  /** The token of a hash, for authentication: cached briefly (db/credential-cache.ts). */
+  authToken(hash: string): Promise<TokenRecord | undefined> {
+    return this.tokenCache.find(hash, (h) => this.tokens.findByHash(h));
+  }
+
+  /** A node certificate by serial, for authentication: cached briefly, as authToken. */
+  authCertificate(serial: string): Promise<NodeCertificateRecord | undefined> {
+    return this.certificateCache.find(serial, (s) => this.nodeCertificates.get(s));
   }
 
   /** Idempotent. */

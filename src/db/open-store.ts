@@ -16,6 +16,11 @@ import type { StoreTarget } from './store-url.ts';
 
 export interface OpenStoreOptions {
   logger?: Logger;
+  /**
+   * How long a token or node certificate looked up for authentication is trusted
+   * (db/credential-cache.ts; 0: not at all).
+   */
+  tokenCacheMs?: number;
 }
 
 const INT8_OID = 20;
@@ -36,7 +41,11 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     throw error;
   }
   options.logger?.info({ dialect }, 'store opened');
-  return new KyselyStore(db, dialect);
+  return new KyselyStore(
+    db,
+    dialect,
+    options.tokenCacheMs === undefined ? {} : { tokenCacheMs: options.tokenCacheMs },
+  );
 }
 
 /**
@@ -61,7 +70,7 @@ function createDialect(
 ): PostgresDialect | ImmediateSqliteDialect {
   if (target.dialect === 'postgres') {
     return new PostgresDialect({
-      pool: resilientPool(postgresPool(target.connectionString), logger),
+      pool: resilientPool(postgresPool(target.connectionString, target.poolMax), logger),
     });
   }
   return new ImmediateSqliteDialect(openSqlite(target.path, url, logger));
@@ -70,7 +79,7 @@ function createDialect(
 /** A request waits this long for a connection before it is answered 503 store_unavailable. */
 const CONNECT_TIMEOUT_MS = 5_000;
 
-function postgresPool(connectionString: string): Pool {
+function postgresPool(connectionString: string, max: number | undefined): Pool {
   // pg hands BIGINT back as a string to avoid precision loss; our int8 values (audit ids,
   // counts) stay far below 2^53, so read them as numbers.
   const types = new TypeOverrides();
@@ -81,6 +90,7 @@ function postgresPool(connectionString: string): Pool {
     types,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     keepAlive: true,
+    ...(max === undefined ? {} : { max }),
   });
 }
 

@@ -2,7 +2,15 @@ import { ValidationError } from '../core/errors.ts';
 
 /** Where a store lives, parsed from its URL. */
 export type StoreTarget =
-  { dialect: 'postgres'; connectionString: string } | { dialect: 'sqlite'; path: string };
+  | {
+      dialect: 'postgres';
+      connectionString: string;
+      /** The connection pool's size (`?pool_max=N`, 1-200); pg's default (10) without it. */
+      poolMax?: number;
+    }
+  | { dialect: 'sqlite'; path: string };
+
+const POOL_MAX_PARAM = /([?&])pool_max=([^&]*)(&?)/;
 
 export const SQLITE_MEMORY = ':memory:';
 
@@ -12,8 +20,7 @@ export const SQLITE_MEMORY = ':memory:';
  */
 export function parseStoreUrl(url: string): StoreTarget {
   const trimmed = url.trim();
-  if (/^postgres(ql)?:\/\//i.test(trimmed))
-    return { dialect: 'postgres', connectionString: trimmed };
+  if (/^postgres(ql)?:\/\//i.test(trimmed)) return postgresTarget(url, trimmed);
   const path = trimmed.replace(/^(sqlite|file):(\/\/(?=\/|:))?/i, '');
   if (path === '') {
     throw new ValidationError(
@@ -21,6 +28,22 @@ export function parseStoreUrl(url: string): StoreTarget {
     );
   }
   return { dialect: 'sqlite', path };
+}
+
+/** A Postgres URL, with the pool's own parameter taken out of what pg sees. */
+function postgresTarget(url: string, trimmed: string): StoreTarget {
+  const found = POOL_MAX_PARAM.exec(trimmed);
+  if (!found) return { dialect: 'postgres', connectionString: trimmed };
+  const [whole, lead = '', value = '', tail = ''] = found;
+  const poolMax = /^\d{1,3}$/.test(value) ? Number(value) : NaN;
+  if (!(poolMax >= 1 && poolMax <= 200)) {
+    throw new ValidationError(
+      `store URL '${redactStoreUrl(url)}': pool_max must be a whole number from 1 to 200, not '${value}'`,
+    );
+  }
+  // `?pool_max=20&x=1` keeps `?x=1`; `?a=1&pool_max=20` keeps `?a=1`.
+  const rest = trimmed.replace(whole, lead === '?' && tail === '&' ? '?' : tail === '&' ? lead : '');
+  return { dialect: 'postgres', connectionString: rest, poolMax };
 }
 
 /** The URL with any password masked, safe for logs and error messages. */

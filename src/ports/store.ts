@@ -211,8 +211,25 @@ export interface NodeRepo {
   list(filter?: { ids?: readonly string[] }): Promise<FleetNode[]>;
   /** CAS on version; throws NotFoundError for an unknown node. */
   update(id: string, patch: NodePatch, expectedVersion: number): Promise<FleetNode>;
-  /** What every node holds, per tenant and pool; kept by the store (migration 0019). */
-  allocations(): Promise<NodeAllocation[]>;
+  /**
+   * The common heartbeat in one statement: records its time and usage (and bumps the version)
+   * only when the node exists, is not lost, still has `capacity` and, when `underlayIp` is
+   * given, that underlay; otherwise changes nothing and answers undefined.
+   */
+  beat(id: string, fields: NodeBeat): Promise<FleetNode | undefined>;
+  /**
+   * What every node holds, per tenant and pool; kept by the store (migration 0019). With
+   * `tenantIds`, only those tenants' rows.
+   */
+  allocations(filter?: { tenantIds?: readonly string[] }): Promise<NodeAllocation[]>;
+}
+
+/** What a heartbeat that changes nothing else writes to its node (NodeRepo.beat). */
+export interface NodeBeat {
+  lastHeartbeat: string;
+  capacity: FleetNode['capacity'];
+  usage: NonNullable<FleetNode['usage']>;
+  underlayIp?: string;
 }
 
 /** Live instances of one pool placed on one node, and how many hold vCPUs and RAM. */
@@ -546,5 +563,20 @@ export interface Store extends Repos {
    * nothing but through those repos. On SQLite it holds the write lock from its start.
    */
   transaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn`, whose writes need not be atomic together, as cheaply as the store allows: in
+   * one transaction on SQLite (one commit, one WAL sync, instead of one per write), statement
+   * by statement on Postgres (no connection held between them while this process does other
+   * work). `fn` must be correct either way, and may run more than once.
+   */
+  batch<T>(fn: (repos: Repos) => Promise<T>): Promise<T>;
+  /**
+   * `tokens.findByHash` for authenticating a request, cached briefly: a revocation through
+   * this Store object is seen by the next call, one through another process (a replica)
+   * within the cache's TTL (1 s by default).
+   */
+  authToken(hash: string): Promise<TokenRecord | undefined>;
+  /** `nodeCertificates.get` for authenticating a node's request, cached as authToken. */
+  authCertificate(serial: string): Promise<NodeCertificateRecord | undefined>;
   close(): Promise<void>;
 }

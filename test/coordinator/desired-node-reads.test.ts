@@ -90,4 +90,45 @@ await describeEachDatabase('desired document node reads', (db) => {
       ]);
     }
   });
+
+  it("reads only its node's instances, never its tenants' instances fleet-wide", async () => {
+    const listings: unknown[] = [];
+    const base = db.store();
+    const instances = new Proxy(base.instances, {
+      get(target, prop) {
+        const value: unknown = Reflect.get(target, prop, target);
+        if (typeof value !== 'function') return value;
+        if (prop !== 'list') return (value as () => unknown).bind(target);
+        return (filter?: unknown) => {
+          listings.push(filter);
+          return (value as (f?: unknown) => unknown).call(target, filter);
+        };
+      },
+    });
+    const store = new Proxy(base, {
+      get(target, prop) {
+        if (prop === 'instances') return instances;
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+      },
+    });
+    const api = await apiOver(store);
+    await node(api, 'node-1', '192.0.2.1');
+    await node(api, 'node-2', '192.0.2.2');
+    await ok(api, 'POST', '/tenants', { id: 'acme', netId: 7, subnet: '10.240.7.0/24' });
+    const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 512 };
+    await ok(api, 'POST', '/tenants/acme/pools', pool);
+    // Spread over both nodes: each node's peer is the other.
+    await ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 4 });
+    listings.length = 0;
+
+    for (const [id, peer] of [
+      ['node-1', '192.0.2.2'],
+      ['node-2', '192.0.2.1'],
+    ] as const) {
+      const doc = documentOf(await ok(api, 'GET', `/nodes/${id}/desired`));
+      expect(doc.tenants.map((t) => [t.id, t.vxlanPeers])).toEqual([['acme', [peer]]]);
+    }
+    expect(listings).toEqual([{ nodeId: 'node-1' }, { nodeId: 'node-2' }]);
+  });
 });

@@ -76,7 +76,15 @@ await describeEachDatabase('node allocations', ({ store }) => {
       for (const [n, i] of live.entries()) live[n] = (await store().instances.get(keyOf(i))) ?? i;
       expect(await store().nodes.allocations()).toEqual(await fromInstances(store()));
     }
-    expect((await store().nodes.allocations()).length).toBeGreaterThan(0);
+    const all = await store().nodes.allocations();
+    expect(all.length).toBeGreaterThan(0);
+    // Filtered by tenant: the same rows of those tenants, and none for none.
+    const tenantIds = [...new Set(all.map((a) => a.tenantId))].slice(0, 1);
+    expect(await store().nodes.allocations({ tenantIds })).toEqual(
+      all.filter((a) => tenantIds.includes(a.tenantId)),
+    );
+    expect(await store().nodes.allocations({ tenantIds: [] })).toEqual([]);
+    expect(await store().nodes.allocations({ tenantIds: ['ghost'] })).toEqual([]);
   });
 
   it('finds unplaced live instances and pressure-held ones by index', async () => {

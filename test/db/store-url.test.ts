@@ -33,4 +33,26 @@ describe('redactStoreUrl', () => {
     );
     expect(redactStoreUrl('/var/mvm.sqlite')).toBe('/var/mvm.sqlite');
   });
+
+  it('takes the Postgres pool size out of the URL, and refuses a bad one', () => {
+    expect(parseStoreUrl('postgres://u:p@db/mvm?pool_max=30')).toEqual({
+      dialect: 'postgres',
+      connectionString: 'postgres://u:p@db/mvm',
+      poolMax: 30,
+    });
+    expect(parseStoreUrl('postgres://u:p@db/mvm?a=1&pool_max=5&b=2')).toMatchObject({
+      connectionString: 'postgres://u:p@db/mvm?a=1&b=2',
+      poolMax: 5,
+    });
+    expect(parseStoreUrl('postgres://u:p@db/mvm?pool_max=5&sslmode=disable')).toMatchObject({
+      connectionString: 'postgres://u:p@db/mvm?sslmode=disable',
+    });
+    expect(parseStoreUrl('postgres://u:p@db/mvm')).not.toHaveProperty('poolMax');
+    for (const bad of ['0', '201', 'ten', '']) {
+      expect(() => parseStoreUrl(`postgres://u:secret@db/mvm?pool_max=${bad}`)).toThrow(
+        /pool_max must be a whole number from 1 to 200/,
+      );
+    }
+    expect(() => parseStoreUrl('postgres://u:secret@db/mvm?pool_max=0')).not.toThrow(/secret/);
+  });
 });

@@ -211,7 +211,6 @@ export class DesiredService {
     const tenantIds = [...new Set(instances.map((i) => i.tenantId))];
     const tenants = [];
     const pools = [];
-    const fleetWide = [];
     const workloads = new Map<string, PoolWorkload>();
     for (const tenantId of tenantIds) {
       const tenant = await store.tenants.get(tenantId);
@@ -221,16 +220,18 @@ export class DesiredService {
       for (const [key, workload] of await this.workloads(tenantId, tenantPools)) {
         workloads.set(key, workload);
       }
-      // The tenant's instances on every node: where its VXLAN must reach.
-      fleetWide.push(...(await store.instances.list({ tenantId })));
     }
-    // Only this node and the nodes holding its tenants' live instances can change the peers:
-    // reading just those keeps a document's cost off the size of the fleet.
-    const holding = fleetWide.flatMap((i) =>
-      i.nodeId !== null && i.desiredStatus !== 'destroyed' ? [i.nodeId] : [],
-    );
-    const ids = [...new Set([nodeId, ...holding])];
-    const peers = tenantPeers(nodeId, await store.nodes.list({ ids }), fleetWide);
+    // Where its tenants' VXLAN must reach: the nodes holding their live instances, from the
+    // store's per-node allocations (one row per node, tenant and pool) rather than every
+    // instance of those tenants. Only those nodes and this one can change the peers.
+    const held = await store.nodes.allocations({ tenantIds });
+    const holding = held.map((a) => ({
+      tenantId: a.tenantId,
+      nodeId: a.nodeId,
+      desiredStatus: 'running' as const,
+    }));
+    const ids = [...new Set([nodeId, ...held.map((a) => a.nodeId)])];
+    const peers = tenantPeers(nodeId, await store.nodes.list({ ids }), holding);
     const stamp = { generation: 0, issuedAt: '' };
     const requestIds = await store.instances.lastRequestIds(nodeId);
     return buildNodeDocument(

@@ -18,6 +18,7 @@ import type {
 } from '../../contract/heartbeat.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { DocumentChange } from '../desired/change-notifier.ts';
+import { ActivitySeen } from './activity-seen.ts';
 import type { ServiceDeps } from './context.ts';
 
 export interface NodeHealthDeps extends ServiceDeps {
@@ -66,6 +67,12 @@ export function advancedActivity(
   return new Date(at).toISOString();
 }
 
+/** What recordActivity moved, and what each sampled instance then holds. */
+interface ActivityOutcome {
+  updated: number;
+  held: Array<{ sample: ActivitySample; lastActiveAt: string | null }>;
+}
+
 /** The tenants whose instances a heartbeat's activity samples may move, in lock order. */
 function activeTenants(samples: readonly ActivitySample[]): string[] {
   const active = samples.filter((s) => s.lastActiveAt !== undefined).map((s) => s.tenant);
@@ -87,6 +94,8 @@ export class NodeHealthService {
    * instances, since the node is no longer overdue, so the next loss check tries again.
    */
   private placementOwed = false;
+  /** What each node's instances were seen to hold as activity time (activity-seen.ts). */
+  private readonly seen = new ActivitySeen();
 
   constructor(
     private readonly deps: NodeHealthDeps,
@@ -99,9 +108,62 @@ export class NodeHealthService {
   }
 
   async heartbeat(nodeId: string, request: HeartbeatRequest): Promise<HeartbeatResult> {
+    return (await this.quickBeat(nodeId, request)) ?? this.fullBeat(nodeId, request);
+  }
+
+  /**
+   * The common heartbeat (a known node, not lost, with the capacity and underlay it had):
+   * one conditional update of the node's row and its report (Store.batch: without a
+   * transaction on Postgres, in one commit on SQLite), and its instances' activity only
+   * when a sample may move one forward. Each write stands alone:
+   * a loss declared before the update makes it miss (the full path then recovers the node),
+   * one declared after finds the node's version moved and declares nothing. Undefined when
+   * the heartbeat needs the full path.
+   */
+  private async quickBeat(
+    nodeId: string,
+    request: HeartbeatRequest,
+  ): Promise<HeartbeatResult | undefined> {
+    const at = this.deps.clock.now().toISOString();
+    const node = await this.deps.store.batch(async (repos) => {
+      const beaten = await repos.nodes.beat(nodeId, {
+        lastHeartbeat: at,
+        capacity: request.capacity,
+        usage: request.usage,
+        ...(request.underlayIp !== undefined ? { underlayIp: request.underlayIp } : {}),
+      });
+      if (!beaten) return undefined;
+      await repos.nodeReports.put({
+        nodeId,
+        reportedAt: at,
+        disk: request.disk ?? null,
+        instances: request.instances,
+      });
+      return beaten;
+    });
+    if (!node) return undefined;
+    const moving = this.seen.moving(nodeId, request.instances, Date.parse(at));
+    const activityUpdated =
+      moving.length === 0
+        ? 0
+        : this.noteHeld(
+            nodeId,
+            await this.deps.store.transaction(async (repos) => {
+              for (const tenantId of activeTenants(moving)) await repos.tenants.lock(tenantId);
+              return this.recordActivity(repos, nodeId, moving, at);
+            }),
+            at,
+          );
+    const desiredGeneration = await this.generationFor(nodeId, false);
+    return { node, recovered: false, activityUpdated, desiredGeneration, leaseMs: this.leaseMs };
+  }
+
+  /** A heartbeat that may recover the node or change its capacity or underlay. */
+  private async fullBeat(nodeId: string, request: HeartbeatRequest): Promise<HeartbeatResult> {
+    const moving = request.instances.filter((s) => s.lastActiveAt !== undefined);
     const outcome = await this.deps.store.transaction(async (repos) => {
       // Activity moves instances' versions: under their tenants' locks, taken before the node's.
-      for (const tenantId of activeTenants(request.instances)) await repos.tenants.lock(tenantId);
+      for (const tenantId of activeTenants(moving)) await repos.tenants.lock(tenantId);
       const node = await repos.nodes.get(nodeId);
       if (!node) throw new NotFoundError('node', nodeId, "join the host with 'mvm add host'");
       const at = this.deps.clock.now().toISOString();
@@ -129,15 +191,16 @@ export class NodeHealthService {
         disk: request.disk ?? null,
         instances: request.instances,
       });
-      const activityUpdated = await this.recordActivity(repos, nodeId, request.instances, at);
+      const activity = await this.recordActivity(repos, nodeId, moving, at);
       // New capacity changes placement; a new underlay changes other nodes' VXLAN peers.
       const resized =
         !isDeepStrictEqual(node.capacity, updated.capacity) ||
         node.underlayIp !== updated.underlayIp;
-      return { node: updated, recovered, activityUpdated, resized };
+      return { node: updated, recovered, activity, resized, at };
     });
+    const activityUpdated = this.noteHeld(nodeId, outcome.activity, outcome.at);
     if (outcome.recovered || outcome.resized) await this.placeAndNotify(FLEET);
-    const { node, recovered, activityUpdated } = outcome;
+    const { node, recovered } = outcome;
     const desiredGeneration = await this.generationFor(nodeId, recovered);
     return { node, recovered, activityUpdated, desiredGeneration, leaseMs: this.leaseMs };
   }
@@ -252,31 +315,46 @@ export class NodeHealthService {
     );
   }
 
-  /** Moves lastActiveAt forward for the node's own instances; samples for others are ignored. */
+  /**
+   * Moves lastActiveAt forward for the node's own instances; samples for others are ignored.
+   * Answers what each instance holds afterwards, for noteHeld once the transaction commits.
+   */
   private async recordActivity(
     repos: Repos,
     nodeId: string,
     samples: readonly ActivitySample[],
     at: string,
-  ): Promise<number> {
-    if (!samples.some((s) => s.lastActiveAt !== undefined)) return 0;
+  ): Promise<ActivityOutcome> {
+    const held: ActivityOutcome['held'] = [];
+    if (!samples.some((s) => s.lastActiveAt !== undefined)) return { updated: 0, held };
     const placed = new Map((await repos.instances.list({ nodeId })).map((i) => [pathOf(i), i]));
     let updated = 0;
     for (const sample of samples) {
       const instance = placed.get(`${sample.tenant}/${sample.pool}/${sample.instance}`);
       if (!instance || sample.lastActiveAt === undefined) continue;
       const lastActiveAt = advancedActivity(instance.lastActiveAt, sample.lastActiveAt, at);
-      if (lastActiveAt === undefined) continue;
+      if (lastActiveAt === undefined) {
+        held.push({ sample, lastActiveAt: instance.lastActiveAt });
+        continue;
+      }
       const key = { tenantId: instance.tenantId, poolId: instance.poolId, instanceId: instance.id };
       try {
         await repos.instances.update(key, { lastActiveAt }, instance.version, at);
+        held.push({ sample, lastActiveAt });
         updated += 1;
       } catch (error) {
         // Changed meanwhile (a status report): the next heartbeat carries the time again.
         if (!(isMvmError(error) && error.code === 'conflict')) throw error;
       }
     }
-    return updated;
+    return { updated, held };
+  }
+
+  /** What a committed recordActivity found each instance holding. */
+  private noteHeld(nodeId: string, activity: ActivityOutcome, at: string): number {
+    const now = Date.parse(at);
+    for (const h of activity.held) this.seen.note(nodeId, h.sample, h.lastActiveAt, now);
+    return activity.updated;
   }
 
   private async placeAndNotify(change: DocumentChange): Promise<void> {

@@ -68,7 +68,7 @@ export class TokenService {
   async authenticate(authorization: string | undefined): Promise<AdminPrincipal | TenantPrincipal> {
     const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
     if (!match?.[1]) throw new UnauthenticatedError();
-    const token = await this.deps.store.tokens.findByHash(hashToken(match[1]));
+    const token = await this.deps.store.authToken(hashToken(match[1]));
     if (!token || token.revokedAt) throw new UnauthenticatedError(NOT_RECOGNISED);
     const now = this.deps.clock.now();
     if (token.expiresAt !== null && Date.parse(token.expiresAt) <= now.getTime()) {
@@ -145,7 +145,8 @@ export class TokenService {
 
   /**
    * Revokes a token by id: any token for the admin (`tenantId` undefined), else only one of
-   * that tenant's. Idempotent; it stops working with the next request (nothing is cached).
+   * that tenant's. Idempotent; it stops working with the next request to any replica
+   * over this store, and to other replicas within their token cache's TTL (Store.authToken).
    */
   async revoke(principal: Principal, id: string, tenantId?: string): Promise<TokenView> {
     const now = this.deps.clock.now();

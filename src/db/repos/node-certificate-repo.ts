@@ -7,7 +7,11 @@ import type { Database, NodeCertificatesTable } from '../schema.ts';
 type NodeCertificateRow = Selectable<NodeCertificatesTable>;
 
 export class KyselyNodeCertificateRepo implements NodeCertificateRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** Told before each revocation (db/credential-cache.ts). */
+    private readonly onRevoke?: () => void,
+  ) {}
 
   async insert(cert: NodeCertificateRecord): Promise<void> {
     try {
@@ -47,6 +51,7 @@ export class KyselyNodeCertificateRepo implements NodeCertificateRepo {
 
   /** Idempotent: an already revoked certificate keeps its first revocation time. */
   async revokeNode(nodeId: string, at: string): Promise<number> {
+    this.onRevoke?.();
     const result = await this.db
       .updateTable('node_certificates')
       .set({ revoked_at: at })

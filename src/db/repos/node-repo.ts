@@ -1,7 +1,7 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
 import { NotFoundError } from '../../core/errors.ts';
 import type { FleetNode, NodeUsage } from '../../core/model.ts';
-import type { NodeAllocation, NodePatch, NodeRepo } from '../../ports/store.ts';
+import type { NodeAllocation, NodeBeat, NodePatch, NodeRepo } from '../../ports/store.ts';
 import { versionConflict } from '../cas-errors.ts';
 import { oneOf, stringMap } from '../row-values.ts';
 import type { Database, NodesTable } from '../schema.ts';
@@ -75,15 +75,30 @@ export class KyselyNodeRepo implements NodeRepo {
     throw versionConflict(`node ${id}`, expectedVersion, stored.version);
   }
 
-  async allocations(): Promise<NodeAllocation[]> {
-    const rows = await this.db
-      .selectFrom('node_allocations')
-      .selectAll()
-      .where('instances', '>', 0)
-      .orderBy('node_id')
-      .orderBy('tenant_id')
-      .orderBy('pool_id')
-      .execute();
+  async beat(id: string, fields: NodeBeat): Promise<FleetNode | undefined> {
+    let query = this.db
+      .updateTable('nodes')
+      .set((eb) => ({
+        last_heartbeat: fields.lastHeartbeat,
+        usage: JSON.stringify(fields.usage),
+        version: eb('version', '+', 1),
+      }))
+      .where('id', '=', id)
+      .where('status', '!=', 'lost')
+      .where('vcpus', '=', fields.capacity.vcpus)
+      .where('mem_mib', '=', fields.capacity.memMib)
+      .where('disk_gib', '=', fields.capacity.diskGib);
+    if (fields.underlayIp !== undefined) query = query.where('underlay_ip', '=', fields.underlayIp);
+    const row = await query.returningAll().executeTakeFirst();
+    return row && fromRow(row);
+  }
+
+  async allocations(filter: { tenantIds?: readonly string[] } = {}): Promise<NodeAllocation[]> {
+    const { tenantIds } = filter;
+    if (tenantIds !== undefined && tenantIds.length === 0) return [];
+    let query = this.db.selectFrom('node_allocations').selectAll().where('instances', '>', 0);
+    if (tenantIds !== undefined) query = query.where('tenant_id', 'in', [...tenantIds]);
+    const rows = await query.orderBy('node_id').orderBy('tenant_id').orderBy('pool_id').execute();
     return rows.map((r) => ({
       nodeId: r.node_id,
       tenantId: r.tenant_id,

@@ -7,7 +7,11 @@ import type { ApiTokensTable, Database } from '../schema.ts';
 type TokenRow = Selectable<ApiTokensTable>;
 
 export class KyselyTokenRepo implements TokenRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** Told before each revocation (db/credential-cache.ts). */
+    private readonly onRevoke?: () => void,
+  ) {}
 
   async insert(token: TokenRecord): Promise<void> {
     try {
@@ -67,6 +71,7 @@ export class KyselyTokenRepo implements TokenRepo {
 
   /** Idempotent: revoking a revoked token keeps the first revocation time. */
   async revoke(id: string, at: string): Promise<void> {
+    this.onRevoke?.();
     const result = await this.db
       .updateTable('api_tokens')
       .set({ revoked_at: at })

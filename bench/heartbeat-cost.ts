@@ -1,0 +1,97 @@
+/**
+ * What one heartbeat costs the coordinator, apart from the host's load: an in-process
+ * coordinator (createCoordinatorApp, no HTTP) on a fresh SQLite or Postgres store, one node
+ * with 100 placed instances, then `--beats` heartbeats of 100 samples each (every instance
+ * with the same activity time after the first beat, as idle instances report it). Prints the
+ * coordinator's CPU time per heartbeat (this process: the requests are in-process) and, on
+ * Postgres, the statements sent per heartbeat (counted at pg's Client.query).
+ *
+ *   npx tsx bench/heartbeat-cost.ts [--pg] [--beats 500]
+ */
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { createCoordinatorApp } from '../src/coordinator/app.ts';
+import { openStore } from '../src/db/open-store.ts';
+import { freshDatabase, quotas } from './support/fleet-seed.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    pg: { type: 'boolean', default: false },
+    beats: { type: 'string', default: '500' },
+  },
+});
+const beats = Number(flags.beats);
+const ADMIN = `mvm_${'b'.repeat(43)}`;
+
+let statements = 0;
+const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+pg.Client.prototype.query = function counted(this: pg.Client, ...args: unknown[]) {
+  statements += 1;
+  return query.apply(this, args);
+} as typeof pg.Client.prototype.query;
+
+const database = await freshDatabase(flags.pg ? 'postgres' : 'sqlite');
+const store = await openStore(database.url);
+try {
+  let n = 0;
+  const { app, services } = createCoordinatorApp({
+    store,
+    clock: { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+    clusterCidr: '10.240.0.0/12',
+    version: 'bench',
+    randomSuffix: () => `i${(n += 1)}`,
+  });
+  await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'bench' });
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await app.request(`/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: body === undefined ? null : JSON.stringify(body),
+    });
+    const text = await response.text();
+    if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+    return JSON.parse(text) as unknown;
+  };
+  const capacity = { vcpus: 256, memMib: 262_144, diskGib: 1000 };
+  await call('PUT', '/nodes/node-1', { hostname: 'node-1', arch: 'x86_64', capacity });
+  await call('POST', '/tenants', { id: 'acme', quotas });
+  await call('POST', '/tenants/acme/pools', {
+    id: 'web',
+    flake: '.',
+    profile: 'minimal',
+    vcpus: 1,
+    memMib: 256,
+  });
+  await call('POST', '/tenants/acme/pools/web/scale', { running: 100 });
+  const ids = (await store.instances.list({ tenantId: 'acme' })).map((i) => i.id);
+  const activeAt = new Date(Date.now() - 1000).toISOString();
+  const body = {
+    capacity,
+    usage: { vcpus: 100, memMib: 25_600, instances: { running: 100 }, diskFreeMib: 10_000 },
+    instances: ids.map((id) => ({
+      tenant: 'acme',
+      pool: 'web',
+      instance: id,
+      status: 'running',
+      cpuPermille: 10,
+      lastActiveAt: activeAt,
+    })),
+  };
+  await call('POST', '/nodes/node-1/heartbeat', body);
+  const cpu0 = process.cpuUsage();
+  const statements0 = statements;
+  const started = performance.now();
+  for (let beat = 0; beat < beats; beat += 1) await call('POST', '/nodes/node-1/heartbeat', body);
+  const wallMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  const store_ = flags.pg ? 'postgres' : 'sqlite';
+  console.log(
+    `heartbeat-cost on ${store_}: ${beats} heartbeats of ${ids.length} samples: ` +
+      `${(cpuMs / beats).toFixed(2)} ms CPU and ${(wallMs / beats).toFixed(2)} ms wall each` +
+      (flags.pg ? `, ${((statements - statements0) / beats).toFixed(1)} statements each` : ''),
+  );
+} finally {
+  await store.close();
+  await database.drop();
+}
