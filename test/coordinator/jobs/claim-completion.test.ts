@@ -1,10 +1,9 @@
 import { beforeEach, expect, it } from 'vitest';
-import { createCoordinatorApp } from '../../../src/coordinator/app.ts';
 import { MAX_CLAIM_COMPLETIONS } from '../../../src/contract/jobs.ts';
-import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
 import { instance, node, pool, tenant } from '../../db/fixtures.ts';
 import { describeEachDatabase } from '../../support/store-harness.ts';
 import { okModuleBase64 } from './job-module-fixture.ts';
+import { JOBS_ADMIN, jobsApp, type JobsApp } from './jobs-app-fixture.ts';
 
 /** Loosely typed: the tests read fields the contract already checked. */
 interface Answer {
@@ -15,7 +14,7 @@ interface Answer {
   error: { code: string; message: string };
 }
 
-const ADMIN = 'jobs2-admin-token-0123456789abcdef-8e1f2a3b4c5d6e7f';
+const ADMIN = JOBS_ADMIN;
 
 /**
  * The claim route's batched form (docs/jobs.md, "Batched completion"): a claim carries the
@@ -23,22 +22,10 @@ const ADMIN = 'jobs2-admin-token-0123456789abcdef-8e1f2a3b4c5d6e7f';
  * worker, and answers which succeeded and which were lost.
  */
 await describeEachDatabase('claim carrying completions', ({ store }) => {
-  let app: ReturnType<typeof createCoordinatorApp>['app'];
+  let app: JobsApp;
 
   beforeEach(async () => {
-    const created = createCoordinatorApp({
-      store: store(),
-      clock: systemClock,
-      clusterCidr: '10.240.0.0/12',
-      version: 'test',
-      randomSuffix: () => 'x',
-    });
-    app = created.app;
-    await created.services.adminToken.adopt({
-      secret: ADMIN,
-      home: { kind: 'configured' },
-      source: 'test',
-    });
+    app = await jobsApp(store());
     await store().tenants.insert(tenant('acme', 1));
     await store().pools.insert(pool('acme', 'workers'));
     await store().nodes.upsert(node('node-1'));

@@ -1,9 +1,8 @@
 import { beforeEach, expect, it } from 'vitest';
-import { createCoordinatorApp } from '../../../src/coordinator/app.ts';
-import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
 import { instance, node, pool, tenant } from '../../db/fixtures.ts';
 import { describeEachDatabase } from '../../support/store-harness.ts';
 import { okModuleBase64 } from './job-module-fixture.ts';
+import { JOBS_ADMIN, jobsApp, type JobsApp } from './jobs-app-fixture.ts';
 
 /** Loosely typed: the tests read fields the contract already checked. */
 interface Answer {
@@ -13,26 +12,14 @@ interface Answer {
   error: { details: { reason: string } };
 }
 
-const ADMIN = 'jobs-admin-token-0123456789abcdef-8e1f2a3b4c5d6e7f';
+const ADMIN = JOBS_ADMIN;
 
 await describeEachDatabase('job routes', ({ store }) => {
-  let app: ReturnType<typeof createCoordinatorApp>['app'];
+  let app: JobsApp;
   let tokens: Record<'acme' | 'beta', string>;
 
   beforeEach(async () => {
-    const created = createCoordinatorApp({
-      store: store(),
-      clock: systemClock,
-      clusterCidr: '10.240.0.0/12',
-      version: 'test',
-      randomSuffix: () => 'x',
-    });
-    app = created.app;
-    await created.services.adminToken.adopt({
-      secret: ADMIN,
-      home: { kind: 'configured' },
-      source: 'test',
-    });
+    app = await jobsApp(store());
     await store().tenants.insert(tenant('acme', 1));
     await store().tenants.insert(tenant('beta', 2));
     await store().pools.insert(pool('acme', 'workers'));
