@@ -9,8 +9,7 @@
  * source's, byte for byte. No guest is booted.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MoveWorker } from '../../src/agent/move/move-worker.ts';
@@ -19,14 +18,14 @@ import { WakeTrapDriver } from '../../src/drivers/linux-net/wake-trap-driver.ts'
 import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
 import { reconcileDocument } from '../../src/agent/reconcile/reconcile-document.ts';
 import { instanceDir } from '../../src/agent/runtime/layout.ts';
-import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
+import type { AgentHandle } from '../../src/agent/start-agent.ts';
 import { nodeDesiredSchema } from '../../src/contract/desired.ts';
-import { openStore } from '../../src/db/open-store.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { ADMIN } from '../coordinator/api-client-harness.ts';
-import { fleetOver, type Fleet } from '../coordinator/node-health-harness.ts';
-import { agentDataDir, quietLogger, tcgVmm, testAgentConfig, workerSpec } from './agent-harness.ts';
+import type { Fleet } from '../coordinator/node-health-harness.ts';
+import { quietLogger, workerSpec } from './agent-harness.ts';
+import { startMoveWorld } from './move-world.ts';
 
 type Json = Record<string, unknown>;
 
@@ -40,7 +39,6 @@ describe('a move target restarted between its import and the hand-over', () => {
   const agents: Record<string, AgentHandle> = {};
   let store: Store | undefined;
   let fleet: Fleet;
-  let work: string;
   /** When set, the target's `imported` report is lost on its way (the agent died before). */
   let loseImported = false;
   /** When set, the coordinator cannot be reached from node-b. */
@@ -61,20 +59,10 @@ describe('a move target restarted between its import and the hand-over', () => {
     });
 
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'mvm-mv2-restart-'));
-    dirs.push(work);
-    store = await openStore(join(work, 'coordinator.sqlite'));
-    fleet = await fleetOver(store, { moveRelayDir: join(work, 'relay') });
-    for (const node of ['node-a', 'node-b']) {
-      const dataDir = await agentDataDir(`mv2${node.slice(-1)}`);
-      dirs.push(dataDir);
-      agents[node] = await startAgent(testAgentConfig(dataDir), {
-        mode: 'runtime',
-        vmm: tcgVmm(),
-        logger: quietLogger,
-        network: null,
-      });
-    }
+    const world = await startMoveWorld('mv2', dirs);
+    store = world.store;
+    fleet = world.fleet;
+    Object.assign(agents, world.agents);
   });
 
   afterAll(async () => {

@@ -6,24 +6,23 @@
  * again. The guest wakes on the target with the same boot id, IP and data disk; the source's
  * copy is destroyed only once the target took it over.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MoveWorker } from '../../src/agent/move/move-worker.ts';
 import { coordinatorReporter } from '../../src/agent/reconcile/coordinator-reporter.ts';
 import { reconcileDocument } from '../../src/agent/reconcile/reconcile-document.ts';
 import { guestOf } from '../../src/agent/runtime/guest-access.ts';
-import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
+import type { AgentHandle } from '../../src/agent/start-agent.ts';
 import { nodeDesiredSchema } from '../../src/contract/desired.ts';
-import { openStore } from '../../src/db/open-store.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { ADMIN } from '../coordinator/api-client-harness.ts';
-import { fleetOver, type Fleet } from '../coordinator/node-health-harness.ts';
+import type { Fleet } from '../coordinator/node-health-harness.ts';
 import { execText } from '../support/exec-output.ts';
 import { realGuestGate } from '../support/qemu-guest.ts';
-import { agentDataDir, quietLogger, tcgVmm, testAgentConfig } from './agent-harness.ts';
+import { quietLogger } from './agent-harness.ts';
+import { startMoveWorld } from './move-world.ts';
 
 const gate = await realGuestGate('move an instance through the coordinator (real guest)');
 
@@ -41,19 +40,12 @@ describe.runIf(gate.run)('mvm instance move through the coordinator', () => {
   let corruptPart: string | undefined;
 
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'mvm-drn-loop-'));
-    dirs.push(work);
-    store = await openStore(join(work, 'coordinator.sqlite'));
-    fleet = await fleetOver(store, { moveRelayDir: join(work, 'relay') });
+    const world = await startMoveWorld('drn', dirs);
+    work = world.work;
+    store = world.store;
+    fleet = world.fleet;
+    Object.assign(agents, world.agents);
     for (const node of ['node-a', 'node-b']) {
-      const dataDir = await agentDataDir(`drn${node.slice(-1)}`);
-      dirs.push(dataDir);
-      agents[node] = await startAgent(testAgentConfig(dataDir), {
-        mode: 'runtime',
-        vmm: tcgVmm(),
-        logger: quietLogger,
-        network: null,
-      });
       clients[node] = createApiClient({
         baseUrl: 'http://coordinator.test',
         token: ADMIN,
