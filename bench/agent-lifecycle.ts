@@ -10,6 +10,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchWorkerSpec } from './support/bench-vm.ts';
 import { median, timed as timeInto, type Samples } from './support/stats.ts';
 import { loadAgentConfig } from '../src/agent/agent-config.ts';
 import { startAgent, type AgentHandle } from '../src/agent/start-agent.ts';
@@ -31,15 +32,7 @@ function timed<T>(side: 'raw' | 'agent', op: Op, work: () => Promise<T>): Promis
 }
 
 const logger = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
-const spec = (ip: string, mac: string) => ({
-  role: 'worker' as const,
-  vcpus: 1,
-  memMib: 256,
-  dataDiskMib: 16,
-  ip,
-  gateway: '10.240.98.1',
-  mac,
-});
+const spec = benchWorkerSpec;
 
 type Agent = AgentHandle;
 

@@ -33,32 +33,22 @@ import {
 import { MEMORY_FILE, VMSTATE_FILE } from '../src/drivers/firecracker/snapshot-files.ts';
 import { vmLayout } from '../src/drivers/firecracker/vm-layout.ts';
 import { NodeProcessRunner } from '../src/drivers/process/node-process-runner.ts';
-import type { Logger } from '../src/ports/logger.ts';
 import type { SnapshotRef, VmSpec } from '../src/ports/vmm.ts';
+import { phasesLogger } from './support/bench-vm.ts';
 import { median, percentile } from './support/stats.ts';
 
 const pairs = Number(
   process.argv.slice(2).find((a) => !a.startsWith('--')) ?? process.env['MVM_BENCH_RUNS'] ?? 15,
 );
 const bin = process.env['MVM_FIRECRACKER_BIN'] ?? '/opt/mvm-test/firecracker/firecracker';
-type Phases = Record<string, number>;
 const phases = { restore: new Map<string, number[]>(), start: new Map<string, number[]>() };
-const ignore = (): void => undefined;
-const logger: Logger = {
-  debug: ignore,
-  warn: ignore,
-  error: ignore,
-  info: (obj, msg) => {
-    const { phasesMs } = obj as { phasesMs?: Phases };
-    const into = { 'firecracker restored': phases.restore, 'firecracker started': phases.start }[
-      msg ?? ''
-    ];
-    if (!into || !phasesMs) return;
-    for (const [phase, ms] of Object.entries(phasesMs)) {
-      into.set(phase, [...(into.get(phase) ?? []), ms]);
-    }
-  },
-};
+const logger = phasesLogger((msg, phasesMs) => {
+  const into = { 'firecracker restored': phases.restore, 'firecracker started': phases.start }[msg];
+  if (!into) return;
+  for (const [phase, ms] of Object.entries(phasesMs)) {
+    into.set(phase, [...(into.get(phase) ?? []), ms]);
+  }
+});
 
 const ops = ['restore -> paused', 'resume', 'restore + resume', 'cold start -> VMM running'];
 type Op = (typeof ops)[number];

@@ -20,27 +20,19 @@ import type { DriveDigests } from '../src/contract/guest-protocol.ts';
 import { PhaseTimer } from '../src/drivers/clock/phase-timer.ts';
 import { NodeProcessRunner } from '../src/drivers/process/node-process-runner.ts';
 import { createQemuVmm } from '../src/drivers/qemu/create-qemu-vmm.ts';
-import type { Logger } from '../src/ports/logger.ts';
 import type { VmHandle, Vmm, VmSpec } from '../src/ports/vmm.ts';
+import { benchWorkerSpec, phasesLogger, type Phases } from './support/bench-vm.ts';
 import { median, percentile } from './support/stats.ts';
 
 const pairs = Number(process.argv[2] ?? process.env['MVM_BENCH_RUNS'] ?? 9);
-type Phases = Record<string, number>;
 
 /** The `phasesMs` of the last restore and wake log lines, per VM key. */
 const logged = { restore: new Map<string, Phases>(), wake: new Map<string, Phases>() };
-const ignore = (): void => undefined;
-const logger: Logger = {
-  debug: ignore,
-  warn: ignore,
-  error: ignore,
-  info: (obj, msg) => {
-    const { key, phasesMs } = obj as { key?: string; phasesMs?: Phases };
-    if (key === undefined || phasesMs === undefined) return;
-    if (msg === 'qemu restored (paused)') logged.restore.set(key, phasesMs);
-    if (msg === 'instance running (woken)') logged.wake.set(key, phasesMs);
-  },
-};
+const logger = phasesLogger((msg, phasesMs, { key }) => {
+  if (typeof key !== 'string') return;
+  if (msg === 'qemu restored (paused)') logged.restore.set(key, phasesMs);
+  if (msg === 'instance running (woken)') logged.wake.set(key, phasesMs);
+});
 
 interface Pair {
   raw: number;
@@ -157,15 +149,7 @@ async function agentWake(agent: AgentHandle, ref: Ref, key: string): Promise<num
 }
 
 type Ref = { tenantId: string; poolId: string; instanceId: string };
-const spec = (ip: string, mac: string) => ({
-  role: 'worker' as const,
-  vcpus: 1,
-  memMib: 256,
-  dataDiskMib: 16,
-  ip,
-  gateway: '10.240.98.1',
-  mac,
-});
+const spec = benchWorkerSpec;
 
 /** Runs the two sides of one pair in the given order. */
 async function paired(
