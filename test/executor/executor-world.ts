@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { serve, type ServerType } from '@hono/node-server';
-import { createCoordinatorApp } from '../../src/coordinator/app.ts';
-import { systemClock } from '../../src/drivers/clock/system-clock.ts';
+import { adoptedCoordinator } from '../coordinator/jobs/jobs-app-fixture.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { instance, node, pool, tenant } from '../db/fixtures.ts';
 
@@ -74,18 +73,7 @@ export class CounterServer {
  * named (default `workers`) two worker instances `<pool>-1`, `<pool>-2` placed on node-1.
  */
 export async function startCoordinator(store: Store, pools: string[] = ['workers']) {
-  const created = createCoordinatorApp({
-    store,
-    clock: systemClock,
-    clusterCidr: '10.240.0.0/12',
-    version: 'test',
-    randomSuffix: () => 'x',
-  });
-  await created.services.adminToken.adopt({
-    secret: ADMIN,
-    home: { kind: 'configured' },
-    source: 'test',
-  });
+  const created = await adoptedCoordinator(store, ADMIN);
   await store.tenants.insert(tenant('acme', 1));
   await store.nodes.upsert(node('node-1'));
   let host = 10;

@@ -6,8 +6,11 @@ export const JOBS_ADMIN = 'jobs-admin-token-0123456789abcdef-8e1f2a3b4c5d6e7f';
 
 export type JobsApp = ReturnType<typeof createCoordinatorApp>['app'];
 
-/** An in-process coordinator over `store` for the job route tests, admin token JOBS_ADMIN. */
-export async function jobsApp(store: Store): Promise<JobsApp> {
+/** An in-process coordinator over `store` for the job tests, `admin` its admin token. */
+export async function adoptedCoordinator(
+  store: Store,
+  admin: string,
+): Promise<ReturnType<typeof createCoordinatorApp>> {
   const created = createCoordinatorApp({
     store,
     clock: systemClock,
@@ -16,9 +19,14 @@ export async function jobsApp(store: Store): Promise<JobsApp> {
     randomSuffix: () => 'x',
   });
   await created.services.adminToken.adopt({
-    secret: JOBS_ADMIN,
+    secret: admin,
     home: { kind: 'configured' },
     source: 'test',
   });
-  return created.app;
+  return created;
+}
+
+/** The job route tests' app, admin token JOBS_ADMIN. */
+export async function jobsApp(store: Store): Promise<JobsApp> {
+  return (await adoptedCoordinator(store, JOBS_ADMIN)).app;
 }
