@@ -209,28 +209,22 @@ export class DesiredService {
     // the same commit, so nothing read later can refer to rows that are not there.
     const instances = await store.instances.list({ nodeId });
     const tenantIds = [...new Set(instances.map((i) => i.tenantId))];
-    const tenants = [];
-    const pools = [];
-    const workloads = new Map<string, PoolWorkload>();
-    for (const tenantId of tenantIds) {
-      const tenant = await store.tenants.get(tenantId);
-      if (tenant) tenants.push(tenant);
-      const tenantPools = await store.pools.list({ tenantId });
-      pools.push(...tenantPools);
-      for (const [key, workload] of await this.workloads(tenantId, tenantPools)) {
-        workloads.set(key, workload);
-      }
-    }
+    // One read per kind for all its tenants, not one per tenant: a node may hold hundreds.
+    const tenants = await store.tenants.list({ ids: tenantIds });
+    const pools = await store.pools.list({ tenantIds });
+    const workloads = await this.workloads(tenantIds, pools);
     // Where its tenants' VXLAN must reach: the nodes holding their live instances, from the
-    // store's per-node allocations (one row per node, tenant and pool) rather than every
-    // instance of those tenants. Only those nodes and this one can change the peers.
-    const held = await store.nodes.allocations({ tenantIds });
-    const holding = held.map((a) => ({
-      tenantId: a.tenantId,
-      nodeId: a.nodeId,
-      desiredStatus: 'running' as const,
-    }));
-    const ids = [...new Set([nodeId, ...held.map((a) => a.nodeId)])];
+    // store's per-node allocations (one row per tenant, its nodes aggregated) rather than
+    // every instance of those tenants. Only those nodes and this one can change the peers.
+    const held = await store.nodes.tenantNodes(tenantIds);
+    const holding = held.flatMap((t) =>
+      t.nodeIds.map((id) => ({
+        tenantId: t.tenantId,
+        nodeId: id,
+        desiredStatus: 'running' as const,
+      })),
+    );
+    const ids = [...new Set([nodeId, ...held.flatMap((t) => t.nodeIds)])];
     const peers = tenantPeers(nodeId, await store.nodes.list({ ids }), holding);
     const stamp = { generation: 0, issuedAt: '' };
     const requestIds = await store.instances.lastRequestIds(nodeId);
@@ -247,19 +241,44 @@ export class DesiredService {
   }
 
   /** Each pool's secrets digest (names and versions only) and config, by `tenant/pool`. */
-  private async workloads(tenantId: string, pools: readonly Pool[]) {
-    const secrets = await this.deps.store.secrets.list(tenantId);
-    const configs = await this.deps.store.poolConfigs.list(tenantId);
-    return pools.map((pool): [string, PoolWorkload] => {
-      const config = configs.find((c) => c.poolId === pool.id);
-      const withSecrets = roleHasDrive(pool.role, 'secrets');
-      return [
-        `${tenantId}/${pool.id}`,
-        {
-          secretsDigest: withSecrets ? secretsDigest(effectiveSecrets(secrets, pool.id)) : null,
-          config: config ? { version: config.version, files: config.files } : null,
-        },
-      ];
-    });
+  private async workloads(
+    tenantIds: readonly string[],
+    pools: readonly Pool[],
+  ): Promise<Map<string, PoolWorkload>> {
+    const secrets = groupBy(await this.deps.store.secrets.ofTenants(tenantIds), (s) => s.tenantId);
+    const configs = new Map(
+      (await this.deps.store.poolConfigs.ofTenants(tenantIds)).map((c) => [
+        `${c.tenantId}/${c.poolId}`,
+        c,
+      ]),
+    );
+    return new Map(
+      pools.map((pool): [string, PoolWorkload] => {
+        const key = `${pool.tenantId}/${pool.id}`;
+        const config = configs.get(key);
+        const withSecrets = roleHasDrive(pool.role, 'secrets');
+        const tenantSecrets = secrets.get(pool.tenantId) ?? [];
+        return [
+          key,
+          {
+            secretsDigest: withSecrets
+              ? secretsDigest(effectiveSecrets(tenantSecrets, pool.id))
+              : null,
+            config: config ? { version: config.version, files: config.files } : null,
+          },
+        ];
+      }),
+    );
   }
+}
+
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group) group.push(item);
+    else groups.set(key, [item]);
+  }
+  return groups;
 }
