@@ -150,10 +150,14 @@ async function measureStore(store: StoreName): Promise<Row[]> {
         await seedNodes(api, NODES);
         watchers = await NodeWatchers.start(coordinator.url, token, NODES);
       }
+      await watchers.settled();
+      const before = watchers.snapshot();
       await seedTenants(api, shape, tenants);
       await seedInstances(database.url, shape, tenants);
       const seedMs = performance.now() - started;
       tenants = shape.tenants;
+      // Every node's document changed (new instances on every node): wait for all of them.
+      for (const [node, generation] of before) await watchers.after(node, generation);
       await watchers.settled();
       console.error(
         `${store} ${size}: seeded in ${(seedMs / 1000).toFixed(1)} s, every node holds its document after ${((performance.now() - started - seedMs) / 1000).toFixed(1)} s`,

@@ -16,6 +16,7 @@ import type { SigningKeyView } from '../../contract/desired.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Store } from '../../ports/store.ts';
 import type { ChangeNotifier } from '../desired/change-notifier.ts';
+import { ComputeGate } from '../desired/compute-gate.ts';
 import { SharedMarks } from '../desired/shared-marks.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import { secretsDigest } from '../secrets/secret-digest.ts';
@@ -31,6 +32,8 @@ export interface DesiredServiceDeps {
   monotonicMs?: () => number;
   /** A watch answer delivered a document this many seconds after the change it carries. */
   onPropagated?: (seconds: number) => void;
+  /** How many documents are computed at once (desired/compute-gate.ts); default 4. */
+  maxComputing?: number;
 }
 
 export interface IssuedDocument {
@@ -41,6 +44,8 @@ export interface IssuedDocument {
 }
 
 const DEFAULT_POLL_MS = 500;
+/** Under the store pool's 10 connections, so requests other than watches always get one. */
+const DEFAULT_MAX_COMPUTING = 4;
 /** A cached answer is recomputed at least this often: the backstop for a mark never bumped. */
 const REFRESH_MS = 30_000;
 
@@ -69,10 +74,17 @@ export class DesiredService {
 
   /** Read at most every half poll, shared by every watcher of this replica. */
   private readonly marks: SharedMarks;
+  private readonly gate: ComputeGate;
 
   constructor(private readonly deps: DesiredServiceDeps) {
     const pollMs = deps.pollMs ?? DEFAULT_POLL_MS;
     this.marks = new SharedMarks(deps.store.generations, pollMs / 2, this.elapsed());
+    this.gate = new ComputeGate(deps.maxComputing ?? DEFAULT_MAX_COMPUTING);
+  }
+
+  /** The most documents computed at once so far (never above maxComputing). */
+  get peakComputing(): number {
+    return this.gate.peakActive;
   }
 
   signingKey(): SigningKeyView {
@@ -82,7 +94,7 @@ export class DesiredService {
 
   /** The node's current document, issuing a new generation if its content changed. */
   async issue(nodeId: string): Promise<IssuedDocument> {
-    const doc = await this.compute(nodeId);
+    const doc = await this.gate.run(() => this.compute(nodeId));
     const digest = createHash('sha256').update(documentContent(doc)).digest('hex');
     const at = this.deps.clock.now().toISOString();
     // Most polls find nothing new: a read spares the store a locking upsert.
