@@ -50,6 +50,22 @@ describe('compute gate', () => {
     expect(await gate.run(async () => 'after')).toBe('after');
   });
 
+  it('serves background work only when no other work waits', async () => {
+    const gate = new ComputeGate(1);
+    const order: string[] = [];
+    let release = () => {};
+    const first = gate.run(() => new Promise<void>((r) => (release = r)));
+    const queued = [
+      gate.run(async () => void order.push('refresh-1'), { background: true }),
+      gate.run(async () => void order.push('change-1')),
+      gate.run(async () => void order.push('refresh-2'), { background: true }),
+      gate.run(async () => void order.push('change-2')),
+    ];
+    release();
+    await Promise.all([first, ...queued]);
+    expect(order).toEqual(['change-1', 'change-2', 'refresh-1', 'refresh-2']);
+  });
+
   it('refuses a limit below one', () => {
     expect(() => new ComputeGate(0)).toThrow(RangeError);
   });

@@ -10,7 +10,7 @@ import type { Pool } from '../../core/model.ts';
 import { roleHasDrive } from '../../core/roles.ts';
 import { effectiveSecrets } from '../../core/secrets.ts';
 import { watchedScopes } from '../../core/document-marks.ts';
-import { tenantPeers } from '../../core/vxlan-peers.ts';
+import { tenantPeersByNodes } from '../../core/vxlan-peers.ts';
 import type { NodeDesired, SignedEnvelope, DesiredWatchResponse } from '../../contract/desired.ts';
 import type { SigningKeyView } from '../../contract/desired.ts';
 import type { Clock } from '../../ports/clock.ts';
@@ -93,8 +93,8 @@ export class DesiredService {
   }
 
   /** The node's current document, issuing a new generation if its content changed. */
-  async issue(nodeId: string): Promise<IssuedDocument> {
-    const doc = await this.gate.run(() => this.compute(nodeId));
+  async issue(nodeId: string, options: { background?: boolean } = {}): Promise<IssuedDocument> {
+    const doc = await this.gate.run(() => this.compute(nodeId), options);
     const digest = createHash('sha256').update(documentContent(doc)).digest('hex');
     const at = this.deps.clock.now().toISOString();
     // Most polls find nothing new: a read spares the store a locking upsert.
@@ -162,16 +162,14 @@ export class DesiredService {
     const now = this.elapsed()();
     const scopes = watchedScopes(nodeId, cached?.tenants ?? []);
     const mark = await this.marks.sum(scopes);
-    if (
-      cached &&
+    const unchanged =
+      cached !== undefined &&
       cached.generation <= after &&
       cached.mark === mark &&
-      now - cached.atMs < REFRESH_MS &&
-      !notifier.concernedSince(cached.seen, { nodeId, tenants: cached.tenants })
-    ) {
-      return cached;
-    }
-    const issued = await this.issue(nodeId);
+      !notifier.concernedSince(cached.seen, { nodeId, tenants: cached.tenants });
+    if (cached !== undefined && unchanged && now - cached.atMs < REFRESH_MS) return cached;
+    // Due only to the refresh bound: it yields to watchers whose documents did change.
+    const issued = await this.issue(nodeId, { background: unchanged });
     // Marks read for other scopes than the new document's say nothing: recompute next time.
     const known = cached !== undefined && sameSet(cached.tenants, issued.tenants);
     this.computed.set(nodeId, {
@@ -229,15 +227,9 @@ export class DesiredService {
     // store's per-node allocations (one row per tenant, its nodes aggregated) rather than
     // every instance of those tenants. Only those nodes and this one can change the peers.
     const held = await store.nodes.tenantNodes(tenantIds);
-    const holding = held.flatMap((t) =>
-      t.nodeIds.map((id) => ({
-        tenantId: t.tenantId,
-        nodeId: id,
-        desiredStatus: 'running' as const,
-      })),
-    );
-    const ids = [...new Set([nodeId, ...held.flatMap((t) => t.nodeIds)])];
-    const peers = tenantPeers(nodeId, await store.nodes.list({ ids }), holding);
+    const ids = new Set([nodeId]);
+    for (const t of held) for (const id of t.nodeIds) ids.add(id);
+    const peers = tenantPeersByNodes(nodeId, await store.nodes.list({ ids: [...ids] }), held);
     const stamp = { generation: 0, issuedAt: '' };
     const requestIds = await store.instances.lastRequestIds(nodeId);
     return buildNodeDocument(
