@@ -1,7 +1,8 @@
 /**
  * Document computations are gated (desired/compute-gate.ts): a wake of every watcher at once
  * computes at most `maxComputing` documents at a time, in arrival order, and every watcher
- * still gets its document. The service part runs on SQLite and Postgres.
+ * still gets its document. A computation that delivers nothing signs nothing. The service
+ * part runs on SQLite and Postgres.
  */
 import { describe, expect, it } from 'vitest';
 import { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts';
@@ -107,5 +108,58 @@ await describeEachDatabase('desired documents computed through the gate', (db) =
     // Every instance is in exactly one node's document.
     expect(placed.flat().sort()).toHaveLength(12);
     expect(new Set(placed.flat()).size).toBe(12);
+  });
+
+  it('signs a document only when it is delivered', async () => {
+    const store = db.store();
+    const api = await apiOver(store);
+    const capacity = { vcpus: 64, memMib: 262144, diskGib: 100 };
+    await ok(api, 'PUT', '/nodes/n1', { hostname: 'n1', arch: 'x86_64', capacity });
+    const key = ephemeralSigningKey();
+    let signed = 0;
+    const counting = {
+      ...key,
+      sign: (payload: string) => {
+        signed += 1;
+        return key.sign(payload);
+      },
+    };
+    const notifier = new ChangeNotifier();
+    let computed = 0;
+    const reads = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'instances') computed += 1;
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+      },
+    });
+    const service = new DesiredService({
+      store: reads,
+      clock: fixedClock,
+      signingKey: counting,
+      notifier,
+      pollMs: 20,
+    });
+    const first = await service.issue('n1');
+    expect(signed).toBe(0);
+    // Delivered to a watcher that holds nothing yet: signed once.
+    const delivered = await service.watch('n1', 0, 1000);
+    expect(signed).toBe(1);
+    expect('payload' in delivered && JSON.parse(delivered.payload)).toMatchObject({
+      nodeId: 'n1',
+      generation: first.generation,
+    });
+    // A watcher that holds this generation, woken by a change that left its document as it
+    // was, recomputes it, delivers and signs nothing.
+    const before = computed;
+    notifier.notify({ nodes: ['n1'] });
+    const unchanged = await service.watch('n1', first.generation, 100);
+    expect(unchanged).toEqual({ unchanged: true, generation: first.generation });
+    expect(computed).toBeGreaterThan(before);
+    expect(signed).toBe(1);
+    // Read twice, signed once.
+    const again = await service.issue('n1');
+    expect(again.envelope).toBe(again.envelope);
+    expect(signed).toBe(2);
   });
 });

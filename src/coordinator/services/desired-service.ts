@@ -38,6 +38,7 @@ export interface DesiredServiceDeps {
 
 export interface IssuedDocument {
   generation: number;
+  /** Built (serialized and signed) on first read. */
   envelope: SignedEnvelope;
   /** The tenants the document lists: a change to one of them concerns this node. */
   tenants: string[];
@@ -103,13 +104,22 @@ export class DesiredService {
       stored?.digest === digest
         ? stored
         : await this.deps.store.generations.bump(nodeId, digest, at);
-    // Stamped with the signing time, not the generation's: an agent refuses copies older
+    // Stamped with the issuing time, not the generation's: an agent refuses copies older
     // than its age bound (a replay), and a generation may stand unchanged for days.
-    const payload = canonicalJson({ ...doc, generation: issued.generation, issuedAt: at });
-    const { keyId } = this.deps.signingKey;
+    const sign = (): SignedEnvelope => {
+      const payload = canonicalJson({ ...doc, generation: issued.generation, issuedAt: at });
+      const { keyId } = this.deps.signingKey;
+      return { payload, signature: this.deps.signingKey.sign(payload), keyId };
+    };
+    // Serialized and signed only when read: most recomputations (every watcher woken by a
+    // change of a tenant it lists, every refresh) find their generation unchanged and
+    // deliver nothing, and the second serialization and the signature were theirs to waste.
+    let envelope: SignedEnvelope | undefined;
     return {
       generation: issued.generation,
-      envelope: { payload, signature: this.deps.signingKey.sign(payload), keyId },
+      get envelope() {
+        return (envelope ??= sign());
+      },
       tenants: doc.tenants.map((t) => t.id),
     };
   }
