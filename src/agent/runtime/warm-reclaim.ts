@@ -1,4 +1,6 @@
 import { errorMessage } from '../../core/errors.ts';
+import type { ExecExit } from '../../contract/guest-protocol-v2.ts';
+import type { GuestAgentClient } from '../../drivers/guest-channel/guest-agent-client.ts';
 import type { VmHandle } from '../../ports/vmm.ts';
 import type { RuntimeDeps } from './deps.ts';
 
@@ -30,18 +32,20 @@ export const RECLAIM_SCRIPT =
   'sync; echo 3 > /proc/sys/vm/drop_caches; ' +
   '[ -w /proc/sys/vm/compact_memory ] && echo 1 > /proc/sys/vm/compact_memory; exit 0';
 
+/** Runs the reclaim in the guest through its agent; its exit (124 when it timed out). */
+export async function guestReclaim(guest: GuestAgentClient, timeoutMs: number): Promise<ExecExit> {
+  const run = await guest.exec({ argv: [GUEST_SHELL, '-c', RECLAIM_SCRIPT], timeoutMs });
+  run.stdout.resume();
+  run.stderr.resume();
+  return run.exit;
+}
+
 export async function reclaimBeforeWarm(deps: RuntimeDeps, vm: VmHandle): Promise<void> {
   const reclaim = deps.warmReclaim;
   if (!reclaim) return;
   const started = deps.clock.now().getTime();
   try {
-    const run = await deps.guests.for(vm).exec({
-      argv: [GUEST_SHELL, '-c', RECLAIM_SCRIPT],
-      timeoutMs: reclaim.timeoutMs,
-    });
-    run.stdout.resume();
-    run.stderr.resume();
-    const exit = await run.exit;
+    const exit = await guestReclaim(deps.guests.for(vm), reclaim.timeoutMs);
     if (exit.code !== 0) {
       deps.logger.warn({ key: vm.key, exit }, 'warm reclaim: the guest command failed');
       return;
