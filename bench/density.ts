@@ -6,9 +6,10 @@
  * filesystems: a build, a cache warm-up), idles, and is measured running, then warm (paused):
  *
  * - before: the driver's defaults (the free-page-reporting balloon, a 64 MiB translation cache);
- * - after: the balloon, a smaller translation cache (`MVM_BENCH_SMALL_TB`, default 16 MiB; the
- *   agent's MVM_QEMU_TCG_CACHE_MIB) and the warm reclaim (the agent's MVM_WARM_RECLAIM: before
- *   the pause the guest drops its caches and reports them free, agent/runtime/warm-reclaim.ts).
+ * - after: the balloon, a smaller translation cache (the agent's MVM_QEMU_TCG_CACHE_MIB;
+ *   `MVM_BENCH_SMALL_TB`, default 16 MiB, a comma-separated list gives a variant each) and the
+ *   warm reclaim (the agent's MVM_WARM_RECLAIM: before the pause the guest drops its caches and
+ *   reports them free, agent/runtime/warm-reclaim.ts).
  *
  * Printed per variant and phase, the mean over its guests (MiB):
  *
@@ -20,7 +21,9 @@
  * - the guest's working set by its own /proc/meminfo (MemTotal - MemFree, page cache included),
  *   its page cache, and its kernel's reserve (RAM - MemTotal: kernel image, struct pages);
  * - PSS - working set (issue 16's goal: at most 16 MiB for an idle warm guest) and anonymous -
- *   working set (what would remain with the shared pages spread over many VMMs).
+ *   working set (what would remain with the shared pages spread over many VMMs);
+ * - the mean boot (start to the guest agent's hello) and workload seconds: what a smaller
+ *   translation cache costs under TCG (noisy on a loaded host; one run).
  *
  * Unconfined (the figures are the same confined: the same mappings, another uid). Other QEMUs
  * on the host (counted in the output) share QEMU's pages too and lower every PSS.
@@ -50,8 +53,8 @@ const memMib = Number(args[0] ?? 256);
 const idleSecs = Number(args[1] ?? 20);
 const guests = Number(process.env['MVM_BENCH_GUESTS'] ?? 3);
 const withoutBalloon = process.argv.includes('--no-balloon');
-/** A smaller translation cache than the driver's default. */
-const SMALL_TB_MIB = Number(process.env['MVM_BENCH_SMALL_TB'] ?? 16);
+/** Smaller translation caches than the driver's default, one "after" variant each. */
+const SMALL_TB_MIB = (process.env['MVM_BENCH_SMALL_TB'] ?? '16').split(',').map(Number);
 const runner = new NodeProcessRunner();
 
 interface Variant {
@@ -78,6 +81,9 @@ interface Row extends Sample {
   variant: string;
   phase: 'running' | 'warm';
   qemus: number;
+  /** Mean seconds from start to the guest agent's hello, and of the workload (TCG's cost). */
+  bootS: number;
+  workS: number;
 }
 
 interface Guest {
@@ -170,12 +176,23 @@ async function measure(variant: Variant, index: number): Promise<Row[]> {
   const booted: Guest[] = [];
   try {
     const tags = Array.from({ length: guests }, (_, i) => `v${index}g${i}`);
+    const bootMs: number[] = [];
     await Promise.all(
       tags.map(async (tag) => {
+        const t0 = Date.now();
         booted.push(await boot(vmm, image, tag));
+        bootMs.push(Date.now() - t0);
       }),
     );
-    await Promise.all(booted.map(workload));
+    const workMs = await Promise.all(
+      booted.map(async (g) => {
+        const t0 = Date.now();
+        await workload(g);
+        return Date.now() - t0;
+      }),
+    );
+    const secs = (ms: number[]) => ms.reduce((a, b) => a + b, 0) / ms.length / 1000;
+    const times = { bootS: secs(bootMs), workS: secs(workMs) };
     await sleep(idleSecs * 1000);
     const qemusRunning = await qemuCount();
     const running = await Promise.all(
@@ -192,8 +209,8 @@ async function measure(variant: Variant, index: number): Promise<Row[]> {
     const qemusWarm = await qemuCount();
     const warm = await Promise.all(booted.map((g, i) => sample(g, atPause[i]!)));
     return [
-      { variant: variant.name, phase: 'running', qemus: qemusRunning, ...mean(running) },
-      { variant: variant.name, phase: 'warm', qemus: qemusWarm, ...mean(warm) },
+      { variant: variant.name, phase: 'running', qemus: qemusRunning, ...times, ...mean(running) },
+      { variant: variant.name, phase: 'warm', qemus: qemusWarm, ...times, ...mean(warm) },
     ];
   } finally {
     for (const g of booted) {
@@ -209,12 +226,12 @@ const variants: Variant[] = [
     ? [{ name: 'no balloon, tb 64', balloon: false, tbSizeMib: TCG_TB_SIZE_MIB, reclaim: false }]
     : []),
   { name: 'before: balloon, tb 64', balloon: true, tbSizeMib: TCG_TB_SIZE_MIB, reclaim: false },
-  {
-    name: `after: tb ${SMALL_TB_MIB}, reclaim`,
+  ...SMALL_TB_MIB.map((tbSizeMib) => ({
+    name: `after: tb ${tbSizeMib}, reclaim`,
     balloon: true,
-    tbSizeMib: SMALL_TB_MIB,
+    tbSizeMib,
     reclaim: true,
-  },
+  })),
 ];
 const rows: Row[] = [];
 for (const [index, variant] of variants.entries()) rows.push(...(await measure(variant, index)));
@@ -224,10 +241,10 @@ console.log(
   `\ndensity: ${memMib} MiB dev guests (TCG), ${guests} at once per variant, idle ${idleSecs} s after filling and freeing 100 MiB and reading their files; mean per guest, MiB\n`,
 );
 console.log(
-  'variant                 phase    qemus    RSS    PSS    USS   anon pssFile guestRAM ownAnon     ws  cache reserve PSS-ws anon-ws',
+  'variant                 phase    qemus    RSS    PSS    USS   anon pssFile guestRAM ownAnon     ws  cache reserve PSS-ws anon-ws  boot s  work s',
 );
 for (const r of rows) {
   console.log(
-    `${r.variant.padEnd(23)} ${r.phase.padEnd(8)} ${String(r.qemus).padStart(5)} ${f(r.rss)} ${f(r.pss)} ${f(r.uss)} ${f(r.anon)}  ${f(r.pssFile)}   ${f(r.guestRam)}  ${f(r.ownAnon)} ${f(r.workingSet)} ${f(r.cache)}  ${f(r.reserved)} ${f(r.pss - r.workingSet)}  ${f(r.anon - r.workingSet)}`,
+    `${r.variant.padEnd(23)} ${r.phase.padEnd(8)} ${String(r.qemus).padStart(5)} ${f(r.rss)} ${f(r.pss)} ${f(r.uss)} ${f(r.anon)}  ${f(r.pssFile)}   ${f(r.guestRam)}  ${f(r.ownAnon)} ${f(r.workingSet)} ${f(r.cache)}  ${f(r.reserved)} ${f(r.pss - r.workingSet)}  ${f(r.anon - r.workingSet)}  ${f(r.bootS)}  ${f(r.workS)}`,
   );
 }
