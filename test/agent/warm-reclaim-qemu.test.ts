@@ -10,7 +10,7 @@ import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import type { GuestAgentClient } from '../../src/drivers/guest-channel/guest-agent-client.ts';
-import { guestSh, vmmSplit } from '../support/guest-memory.ts';
+import { guestMeminfo, guestSh, vmmSplit } from '../support/guest-memory.ts';
 import { realGuestGate } from '../support/qemu-guest.ts';
 import { agentDataDir, quietLogger, ref, testAgentConfig, workerSpec } from './agent-harness.ts';
 
@@ -30,7 +30,7 @@ const FILL_MIB = 80;
 
 /** The guest's page cache (Cached + Buffers), MiB, by its own /proc/meminfo. */
 async function guestCacheMib(guest: GuestAgentClient): Promise<number> {
-  const text = await guestSh(guest, 'cat /proc/meminfo');
+  const text = await guestMeminfo(guest);
   const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(text)?.[1]);
   const mib = (kib('Cached') + kib('Buffers')) / 1024;
   if (!Number.isFinite(mib)) throw new Error(`no page cache figures in the guest meminfo: ${text}`);
