@@ -5,9 +5,10 @@
  * together, each does what a demo guest does once (fills and frees 100 MiB of tmpfs, walks its
  * filesystems: a build, a cache warm-up), idles, and is measured running, then warm (paused):
  *
- * - before: the driver's defaults (the free-page-reporting balloon, a 64 MiB translation cache);
- * - after: the balloon, a smaller translation cache (the agent's MVM_QEMU_TCG_CACHE_MIB;
- *   `MVM_BENCH_SMALL_TB`, default 16 MiB, a comma-separated list gives a variant each) and the
+ * - before: the driver's defaults before (the free-page-reporting balloon, a 64 MiB translation
+ *   cache);
+ * - after: the balloon, a smaller translation cache (the driver's 16 MiB now, the agent's
+ *   MVM_QEMU_TCG_CACHE_MIB; `MVM_BENCH_SMALL_TB`: a comma-separated list, a variant each) and the
  *   warm reclaim (the agent's MVM_WARM_RECLAIM: before the pause the guest drops its caches and
  *   reports them free, agent/runtime/warm-reclaim.ts).
  *
@@ -53,8 +54,12 @@ const memMib = Number(args[0] ?? 256);
 const idleSecs = Number(args[1] ?? 20);
 const guests = Number(process.env['MVM_BENCH_GUESTS'] ?? 3);
 const withoutBalloon = process.argv.includes('--no-balloon');
-/** Smaller translation caches than the driver's default, one "after" variant each. */
-const SMALL_TB_MIB = (process.env['MVM_BENCH_SMALL_TB'] ?? '16').split(',').map(Number);
+/** The driver's translation cache before this bench's changes. */
+const BEFORE_TB_MIB = 64;
+/** Smaller translation caches, one "after" variant each; default the driver's (16). */
+const SMALL_TB_MIB = (process.env['MVM_BENCH_SMALL_TB'] ?? String(TCG_TB_SIZE_MIB))
+  .split(',')
+  .map(Number);
 const runner = new NodeProcessRunner();
 
 interface Variant {
@@ -223,9 +228,9 @@ async function measure(variant: Variant, index: number): Promise<Row[]> {
 
 const variants: Variant[] = [
   ...(withoutBalloon
-    ? [{ name: 'no balloon, tb 64', balloon: false, tbSizeMib: TCG_TB_SIZE_MIB, reclaim: false }]
+    ? [{ name: 'no balloon, tb 64', balloon: false, tbSizeMib: BEFORE_TB_MIB, reclaim: false }]
     : []),
-  { name: 'before: balloon, tb 64', balloon: true, tbSizeMib: TCG_TB_SIZE_MIB, reclaim: false },
+  { name: 'before: balloon, tb 64', balloon: true, tbSizeMib: BEFORE_TB_MIB, reclaim: false },
   ...SMALL_TB_MIB.map((tbSizeMib) => ({
     name: `after: tb ${tbSizeMib}, reclaim`,
     balloon: true,
