@@ -31,9 +31,9 @@ import type { Accel } from './qemu-args.ts';
 /**
  * TCG translation cache in MiB: bounded, so it counts once in the overhead. 16, not the 64 the
  * table above was measured with: it saves 48 MiB of every TCG guest's host memory, and in
- * bench/density.ts (one run, three guests each) a 16 MiB cache booted and ran the demo
- * workload as fast as 64 (10.4 s and 8.3 s against 19.7 s and 7.6 s on a loaded host), while 8
- * and 4 took twice as long (docs/density.md).
+ * bench/density.ts (three guests each) a 16 MiB cache booted and ran the demo workload as fast
+ * as 64 (10.0 s and 5.0 s against 9.8 s and 4.5 s on a quiet host), while 8 and 4 took twice
+ * as long on a loaded one (docs/density.md).
  */
 export const TCG_TB_SIZE_MIB = 16;
 
