@@ -109,18 +109,23 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
   let record = await save(deps, sleeping, { intent: 'wake' });
   timer.mark('record');
   let digests: DriveDigests = {};
+  let written: Promise<void> = Promise.resolve();
   // The tap must be on its bridge before the VMM opens it; the drives and cgroup need not
-  // wait for that.
-  const handle = await allSettledOrThrow(syncNetwork(deps), materialize(deps, record))
+  // wait for that. The secrets drive's content is written while the VMM restores (its file
+  // exists already): the guest runs only after `written`.
+  const materialized = materialize(deps, record, { deferWrites: true });
+  const handle = await allSettledOrThrow(syncNetwork(deps), materialized)
     .then(async ([, built]) => {
       timer.mark('drives and network');
-      digests = built.digests;
+      ({ digests, written } = built);
       const restored = await deps.vmm.restore(built.spec, snapshot);
       timer.mark('restore');
       deps.fault?.('wake.after-restore');
       return restored;
     })
     .catch(async (error: unknown) => {
+      // No mkfs may still write into the drive the cleanup removes.
+      await materialized.then((built) => built.written).catch(() => undefined);
       await dropSecretsDrive(deps, record.key);
       await save(deps, record, { intent: null });
       throw new HostError(
@@ -134,6 +139,8 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
   try {
     await placeInCgroup(deps, handle);
     timer.mark('cgroup');
+    await written;
+    timer.mark('drivesWritten');
     await deps.vmm.resume(handle);
     timer.mark('resume');
     deps.fault?.('wake.after-resume');
