@@ -117,18 +117,17 @@ export class Ext4Drives implements Drives {
       mode: SECRETS_IMAGE_MODE,
       content: { fileCount: Object.keys(secrets).length },
     };
+    // The digest first (it depends on the values only): nothing is left running if it fails.
+    const digest = await this.digest('secrets', secrets, SECRET_MODES);
     await rm(path, { force: true });
     await createSparseFile(path, spec.sizeBytes, spec.mode);
     const written = withStagedFiles(dir, secrets, SECRET_MODES, (sourceDir) =>
       formatExt4Image(this.runner, this.mkfsPath, path, { ...spec, sourceDir }),
     ).then(() => {
+      // Names only: values never reach a log line.
       this.log.info({ path, count: Object.keys(secrets).length }, 'laid out secrets drive');
     });
     written.catch(() => undefined);
-    const digest = await this.digest('secrets', secrets, SECRET_MODES).catch(async (error) => {
-      await written.catch(() => undefined);
-      throw error;
-    });
     return { path, digest, written };
   }
 
