@@ -10,7 +10,7 @@ import { discardSnapshot } from './discard-snapshot.ts';
 import { instanceDir } from './layout.ts';
 import type { DriveDigests } from '../../contract/guest-protocol.ts';
 import { cloneBoot, makeBase } from '../clones/clone-steps.ts';
-import { PhaseTimer } from '../../drivers/clock/phase-timer.ts';
+import { PhaseTimer, timed } from '../../drivers/clock/phase-timer.ts';
 
 /** created/stopped/failed -> ready: the image is there; drives are built at boot. */
 export async function prepare(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord> {
@@ -110,14 +110,16 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
   timer.mark('record');
   let digests: DriveDigests = {};
   let written: Promise<void> = Promise.resolve();
+  const partsMs: Record<string, number> = {};
   // The tap must be on its bridge before the VMM opens it; the drives and cgroup need not
   // wait for that. The secrets drive's content is written while the VMM restores (its file
   // exists already): the guest runs only after `written`.
   const materialized = materialize(deps, record, { deferWrites: true });
-  const handle = await allSettledOrThrow(syncNetwork(deps), materialized)
+  const handle = await allSettledOrThrow(timed(partsMs, 'network', syncNetwork(deps)), materialized)
     .then(async ([, built]) => {
       timer.mark('drives and network');
       ({ digests, written } = built);
+      Object.assign(partsMs, built.partsMs);
       const restored = await deps.vmm.restore(built.spec, snapshot);
       timer.mark('restore');
       deps.fault?.('wake.after-restore');
@@ -167,7 +169,7 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
   await afterWake(deps, woken, handle, digests.secrets);
   timer.mark('hooks');
   deps.logger.info(
-    { key: record.key, pid: handle.pid, phasesMs: timer.ms },
+    { key: record.key, pid: handle.pid, phasesMs: timer.ms, partsMs },
     'instance running (woken)',
   );
   return woken;

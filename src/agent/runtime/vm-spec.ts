@@ -8,6 +8,7 @@ import type { RuntimeDeps } from './deps.ts';
 import type { GuestImage } from './image-source.ts';
 import { HostError } from '../../core/errors.ts';
 import { machineIdOf } from '../../core/machine-id.ts';
+import { timed } from '../../drivers/clock/phase-timer.ts';
 import { instanceDir, secretsDirOf } from './layout.ts';
 
 /**
@@ -37,6 +38,8 @@ export interface Materialized {
   digests: DriveDigests;
   /** Settles when every drive's content is complete (at once without `deferWrites`). */
   written: Promise<void>;
+  /** How long each side-by-side part took, ms (they overlap: for the wake's log line). */
+  partsMs: Record<string, number>;
 }
 
 export async function materialize(
@@ -45,25 +48,33 @@ export async function materialize(
   options: MaterializeOptions = {},
 ): Promise<Materialized> {
   const dir = instanceDir(deps.layout, record.key);
-  const capabilities = await deps.vmm.capabilities();
+  const partsMs: Record<string, number> = {};
+  const capabilities = await timed(partsMs, 'capabilities', deps.vmm.capabilities());
   const inPlace = options.deferWrites === true && capabilities.drivesInPlace === true;
   const pending: Promise<void>[] | undefined = inPlace ? [] : undefined;
   // Independent of each other, so side by side: a wake waits for the slowest (the secrets
   // drive's mkfs, unless it is written in place), not for the sum (bench/wake-overhead.ts).
-  const cgroupMade = Promise.resolve(capabilities).then((caps) =>
-    deps.cgroups?.create(record.key, {
-      vcpus: record.spec.vcpus,
-      memMib: record.spec.memMib + caps.memOverheadMib,
-      pids: PIDS_PER_VM,
+  const cgroupMade = timed(
+    partsMs,
+    'cgroup',
+    Promise.resolve(
+      deps.cgroups?.create(record.key, {
+        vcpus: record.spec.vcpus,
+        memMib: record.spec.memMib + capabilities.memOverheadMib,
+        pids: PIDS_PER_VM,
+      }),
+    ),
+  );
+  const built = timed(partsMs, 'image', deps.images.resolve(record.spec.revision)).then(
+    async (image) => ({
+      image,
+      ...(await buildDrives(deps, record, dir, image, pending, partsMs)),
     }),
   );
-  const built = deps.images
-    .resolve(record.spec.revision)
-    .then(async (image) => ({ image, ...(await buildDrives(deps, record, dir, image, pending)) }));
   const [{ image, drives, digests }, cgroup, runAs] = await allSettledOrThrow(
     built,
     cgroupMade,
-    deps.identities.of(record.key),
+    timed(partsMs, 'identity', deps.identities.of(record.key)),
   ).catch(async (error: unknown) => {
     // Nothing keeps writing behind a caller that cleans up after this failure.
     await Promise.allSettled(pending ?? []);
@@ -85,7 +96,7 @@ export async function materialize(
   const written = Promise.all(pending ?? []).then(() => undefined);
   // Awaited by the caller later (after its restore): a failure meanwhile is not unhandled.
   written.catch(() => undefined);
-  return { spec, cgroup, digests, written };
+  return { spec, cgroup, digests, written, partsMs };
 }
 
 /**
@@ -182,13 +193,16 @@ async function buildDrives(
   dir: string,
   image: GuestImage,
   pending?: Promise<void>[],
+  partsMs: Record<string, number> = {},
 ): Promise<{ drives: DriveSpec[]; digests: DriveDigests }> {
   const drives: DriveSpec[] = [];
   const digests: DriveDigests = {};
   const kinds = drivesForRole(record.spec.role, image.drives);
   // Built side by side (each its own file), listed in the role's order.
   const builds = await allSettledOrThrow(
-    ...kinds.map((kind) => driveBuilders[kind](deps, record, dir, image, pending)),
+    ...kinds.map((kind) =>
+      timed(partsMs, `drive.${kind}`, driveBuilders[kind](deps, record, dir, image, pending)),
+    ),
   );
   for (const built of builds) {
     if (!built) continue;
