@@ -17,6 +17,7 @@ import {
   readPids,
   removeCgroupDir,
   words,
+  makeCgroupDir,
   writeCgroupFile,
 } from './cgroup-files.ts';
 import { limitFiles, wantedControllers } from './limit-files.ts';
@@ -86,7 +87,7 @@ export class CgroupV2 implements Cgroups {
     const mount = await this.requireMount();
     const enabled = await this.prepareSlice(mount);
     const dir = join(mount, SLICE, key);
-    await mkdir(dir, { recursive: true });
+    await makeCgroupDir(dir);
     const info: CgroupInfo = { dir, dirs: [dir], applied: [], unavailable: [] };
     for (const entry of limitFiles(limits)) {
       if (!enabled.includes(entry.controller)) {
