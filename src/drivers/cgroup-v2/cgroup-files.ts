@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HostError } from '../../core/errors.ts';
 import type { Clock } from '../../ports/clock.ts';
@@ -7,14 +7,12 @@ import type { Logger } from '../../ports/logger.ts';
 import { AbortWait, waitUntil, WaitTimeoutError } from '../process/wait-until.ts';
 import type { Controller } from './limit-files.ts';
 
-/** Contents of a cgroup file, or '' when it is not there (a cgroup that is already gone). */
+/**
+ * Contents of a cgroup file, or '' when it is not there (a cgroup that is already gone).
+ * Synchronous, as every read, limit write and mkdir of this module: see readPids.
+ */
 export async function readOptional(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw error;
-  }
+  return Promise.resolve(readOptionalNow(path));
 }
 
 export const words = (text: string): string[] => text.split(/\s+/).filter((w) => w !== '');
@@ -28,7 +26,7 @@ export const words = (text: string): string[] => text.split(/\s+/).filter((w) =>
  * the kernel's threadgroup lock and may wait for it.
  */
 export async function readPids(dir: string): Promise<number[]> {
-  return words(readOptionalNow(join(dir, 'cgroup.procs'))).map(Number);
+  return words(await readOptional(join(dir, 'cgroup.procs'))).map(Number);
 }
 
 function readOptionalNow(path: string): string {
@@ -64,7 +62,7 @@ export async function enableControllers(
       continue;
     }
     try {
-      await writeFile(file, `+${controller}`);
+      writeFileSync(file, `+${controller}`);
       enabled.push(controller);
     } catch (error) {
       // e.g. EBUSY when `dir` holds processes itself: the limit is reported as unavailable.

@@ -1,4 +1,4 @@
-import { mkdir, rmdir } from 'node:fs/promises';
+import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnavailableError } from '../../core/errors.ts';
 import type { CgroupInfo, CgroupLayout, CgroupLimits, Cgroups } from '../../ports/cgroups.ts';
@@ -151,7 +151,7 @@ export class CgroupV2 implements Cgroups {
   private async prepareSlice(mount: string): Promise<Controller[]> {
     const atRoot = await enableControllers(mount, await this.offered(), this.log);
     const slice = join(mount, SLICE);
-    await mkdir(slice, { recursive: true });
+    await makeCgroupDir(slice);
     return enableControllers(slice, atRoot, this.log);
   }
 
