@@ -4,13 +4,16 @@
  * [cycles]` (default 60; QEMU, TCG here): one agent, one worker instance booted once, then
  * `cycles` times sleep and wake. Counted from the client's 'guest hello attempt failed' debug
  * lines during each wake: wakes with a failed attempt, and the failures by kind (no answer
- * within the wait, a refused or reset connection, ...), with each such wake's `guestReady`.
+ * within the wait, a refused or reset connection, ...), with each such wake's `guestReady`
+ * and what the guest agent wrote on its console meanwhile (`mvm-agent:` lines; also shown for
+ * the first wake, for comparison).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAgentConfig } from '../src/agent/agent-config.ts';
 import { startAgent } from '../src/agent/start-agent.ts';
+import { instanceDir } from '../src/agent/runtime/layout.ts';
 import { createQemuVmm } from '../src/drivers/qemu/create-qemu-vmm.ts';
 import { NodeProcessRunner } from '../src/drivers/process/node-process-runner.ts';
 import type { Logger } from '../src/ports/logger.ts';
@@ -52,16 +55,30 @@ async function main(): Promise<void> {
   const hit: string[] = [];
   const kinds = new Map<string, number>();
   try {
-    await agent.runtime.put(ref, { spec: benchWorkerSpec('10.240.98.4', '52:54:00:00:98:04') });
+    const record = await agent.runtime.put(ref, {
+      spec: benchWorkerSpec('10.240.98.4', '52:54:00:00:98:04'),
+    });
+    const consoleLog = join(instanceDir(agent.deps.layout, record.key), 'console.log');
     await agent.runtime.act(ref, 'start');
     for (let i = 0; i < cycles; i += 1) {
       await agent.runtime.act(ref, 'sleep');
       failures = [];
       guestReadyMs = undefined;
+      const from = await stat(consoleLog).then(
+        (s) => s.size,
+        () => 0,
+      );
       await agent.runtime.act(ref, 'wake');
-      if (failures.length === 0) continue;
+      if (failures.length === 0 && i > 0) continue;
+      const said = await agentLines(consoleLog, from);
+      if (failures.length === 0) {
+        console.log(`first wake, guest agent said: ${said.join(' | ') || 'nothing'}`);
+        continue;
+      }
       for (const f of failures) kinds.set(kindOf(f), (kinds.get(kindOf(f)) ?? 0) + 1);
-      hit.push(`wake ${i + 1}: ${failures.length} failed, guestReady ${guestReadyMs} ms`);
+      hit.push(
+        `wake ${i + 1}: ${failures.length} failed, guestReady ${guestReadyMs} ms; guest agent said: ${said.join(' | ') || 'nothing'}`,
+      );
     }
   } finally {
     await agent.runtime.act(ref, 'destroy').catch(() => undefined);
@@ -73,6 +90,15 @@ async function main(): Promise<void> {
   for (const line of hit) console.log(`  ${line}`);
   console.log('failed attempts by kind:');
   for (const [kind, n] of kinds) console.log(`  ${n} × ${kind}`);
+}
+
+/** The guest agent's console lines written since byte `from`. */
+async function agentLines(path: string, from: number): Promise<string[]> {
+  const text = (await readFile(path).catch(() => Buffer.alloc(0))).subarray(from).toString();
+  return text
+    .split('\n')
+    .filter((l) => l.includes('mvm-agent'))
+    .slice(-10);
 }
 
 await main();
