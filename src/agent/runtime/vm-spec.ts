@@ -18,12 +18,6 @@ import { instanceDir, secretsDirOf } from './layout.ts';
  */
 export const PIDS_PER_VM = 256;
 
-/**
- * Builds the host side of one boot or wake: drives per role (data kept, secrets rebuilt,
- * config at its version), the cgroup with its limits, and the VmSpec that uses them. The
- * memory limit is guest RAM plus the VMM's measured overhead (capabilities().memOverheadMib);
- * the VMM runs as the instance's own identity when its driver confines it.
- */
 export interface MaterializeOptions {
   /**
    * Return once the secrets drive exists at its final path and size, its content still being
@@ -42,6 +36,12 @@ export interface Materialized {
   partsMs: Record<string, number>;
 }
 
+/**
+ * Builds the host side of one boot or wake: drives per role (data kept, secrets rebuilt,
+ * config at its version), the cgroup with its limits, and the VmSpec that uses them. The
+ * memory limit is guest RAM plus the VMM's measured overhead (capabilities().memOverheadMib);
+ * the VMM runs as the instance's own identity when its driver confines it.
+ */
 export async function materialize(
   deps: RuntimeDeps,
   record: VmRecord,
