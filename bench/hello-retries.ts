@@ -6,7 +6,8 @@
  * lines during each wake: wakes with a failed attempt, and the failures by kind (no answer
  * within the wait, a refused or reset connection, ...), with each such wake's `guestReady`
  * and what the guest agent wrote on its console meanwhile (`mvm-agent:` lines; also shown for
- * the first wake, for comparison).
+ * the first wake, for comparison); and every wake counted by outcome and by whether the guest
+ * agent logged 'host disconnected' (it read EOF on its port) during it.
  */
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -54,6 +55,8 @@ async function main(): Promise<void> {
   const ref = { tenantId: 'bench', poolId: 'p', instanceId: 'hello' };
   const hit: string[] = [];
   const kinds = new Map<string, number>();
+  /** Wakes by outcome and by whether the guest agent saw the host go away during them. */
+  const table = new Map<string, number>();
   try {
     const record = await agent.runtime.put(ref, {
       spec: benchWorkerSpec('10.240.98.4', '52:54:00:00:98:04'),
@@ -69,8 +72,11 @@ async function main(): Promise<void> {
         () => 0,
       );
       await agent.runtime.act(ref, 'wake');
-      if (failures.length === 0 && i > 0) continue;
       const said = await agentLines(consoleLog, from);
+      const disconnected = said.some((l) => l.includes('host disconnected'));
+      const key = `${failures.length > 0 ? 'hello unanswered' : 'hello answered'}, guest ${disconnected ? 'logged' : 'did not log'} 'host disconnected'`;
+      table.set(key, (table.get(key) ?? 0) + 1);
+      if (failures.length === 0 && i > 0) continue;
       if (failures.length === 0) {
         console.log(`first wake, guest agent said: ${said.join(' | ') || 'nothing'}`);
         continue;
@@ -90,6 +96,8 @@ async function main(): Promise<void> {
   for (const line of hit) console.log(`  ${line}`);
   console.log('failed attempts by kind:');
   for (const [kind, n] of kinds) console.log(`  ${n} × ${kind}`);
+  console.log('wakes by outcome:');
+  for (const [key, n] of table) console.log(`  ${n} × ${key}`);
 }
 
 /** The guest agent's console lines written since byte `from`. */
