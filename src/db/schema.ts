@@ -277,8 +277,15 @@ export interface NodeReportsTable {
   reported_at: string;
   /** JSON DiskReport (contract/node-report.ts); null when the agent sent none */
   disk: string | null;
-  /** JSON array of InstanceSample */
+  /**
+   * JSON InstanceSample by `tenant/pool/instance` (rows written before 0029 may hold a JSON
+   * array of them, read the same)
+   */
   instances: string;
+  /** The agent run whose reports this holds (0029); null: no delta merges into it */
+  report_epoch: string | null;
+  /** Which of that run's reports this is (0029) */
+  report_seq: number | null;
 }
 
 export interface SecretsTable {
