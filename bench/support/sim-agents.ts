@@ -58,6 +58,7 @@ export interface AgentCounters {
   heartbeatsSkipped: number;
   /** Samples sent in heartbeats, and how many heartbeats were answered with `fullReport`. */
   samplesSent: number;
+  heartbeatsSent: number;
   fullReportsAsked: number;
 }
 
@@ -74,6 +75,7 @@ export class SimAgents {
     recovered: 0,
     heartbeatsSkipped: 0,
     samplesSent: 0,
+    heartbeatsSent: 0,
     fullReportsAsked: 0,
   };
   /** Instance key → the desired status its node's agent holds and when it took it. */
@@ -265,6 +267,7 @@ export class SimAgents {
     const deltas = this.deltasOf(node);
     const part = deltas ? deltas.next(instances, undefined) : { instances };
     this.counters.samplesSent += part.instances.length;
+    this.counters.heartbeatsSent += 1;
     const started = performance.now();
     try {
       const answer = (await this.beats.call('POST', `/nodes/${node}/heartbeat`, {

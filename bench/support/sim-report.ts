@@ -54,7 +54,7 @@ export function renderFigures(f: SimFigures): string {
       `${c.heartbeats} heartbeats (${c.heartbeatErrors} failed, ${c.recovered} recovered a lost node), ` +
       `${c.watchErrors} watch errors; ${f.unseen} changes never seen by an agent`,
     `heartbeat reports: ${f.reports ?? 'whole every beat'}; ` +
-      `${(c.samplesSent / Math.max(1, c.heartbeats + c.heartbeatErrors)).toFixed(1)} samples sent per heartbeat, ` +
+      `${(c.samplesSent / Math.max(1, c.heartbeatsSent)).toFixed(1)} samples sent per heartbeat, ` +
       `${c.fullReportsAsked} whole reports asked for, ${c.heartbeatsSkipped} beats skipped (last one unanswered)`,
     ...(percentile(f.heartbeatMs, 99) > 30_000
       ? [
