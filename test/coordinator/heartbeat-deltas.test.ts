@@ -3,6 +3,7 @@ import { ReportDeltas } from '../../src/agent/heartbeat/report-deltas.ts';
 import type { HeartbeatResult } from '../../src/contract/heartbeat.ts';
 import type { InstanceSample } from '../../src/contract/node-report.ts';
 import { mergeSamples, sortSamples } from '../../src/core/report-delta.ts';
+import { openDatabase } from '../../src/db/open-store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { node } from '../db/fixtures.ts';
 import { fleetOver, type Fleet } from './node-health-harness.ts';
@@ -46,7 +47,7 @@ async function stored(fleet: Fleet): Promise<InstanceSample[]> {
 
 const three = [sample('i1'), sample('i2'), sample('i3')];
 
-await describeEachDatabase('delta heartbeats', ({ store, reopen }) => {
+await describeEachDatabase('delta heartbeats', ({ store, reopen, url }) => {
   it('says it takes deltas, merges one, and removes an instance a delta names', async () => {
     const fleet = await fleetWithNode(await fleetOver(store()));
     const plain = await beat(fleet, three);
@@ -107,6 +108,25 @@ await describeEachDatabase('delta heartbeats', ({ store, reopen }) => {
     expect((await beat(fleet, [], { epoch: EPOCH, seq: 10, base: 8 })).body).toMatchObject({
       fullReport: true,
     });
+  });
+
+  it('merges nothing onto samples a replica from before 0029 wrote as an array', async () => {
+    const fleet = await fleetWithNode(await fleetOver(store()));
+    await beat(fleet, three, { epoch: EPOCH, seq: 1 });
+    // An older replica's whole report: samples as an array, the sequence left as it was.
+    const { db } = openDatabase(url());
+    try {
+      await db
+        .updateTable('node_reports')
+        .set({ instances: JSON.stringify([sample('i9')]) })
+        .where('node_id', '=', 'node-a')
+        .execute();
+    } finally {
+      await db.destroy();
+    }
+    const delta = await beat(fleet, [sample('i1', 7)], { epoch: EPOCH, seq: 2, base: 1 });
+    expect(delta.body).toMatchObject({ fullReport: true });
+    expect(await stored(fleet)).toEqual([sample('i9')]);
   });
 
   it('refuses a malformed delta with 400 and keeps the report', async () => {

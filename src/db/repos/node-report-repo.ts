@@ -61,12 +61,12 @@ export class KyselyNodeReportRepo implements NodeReportRepo {
   async merge(delta: NodeReportDelta): Promise<boolean> {
     const changed = Object.fromEntries(delta.changed.map((s) => [sampleKey(s), s]));
     const gone = [...delta.removed.map(sampleKey), ...Object.keys(changed)];
-    const instances =
-      dialectOf(this.db) === 'postgres'
-        ? sql<string>`((instances::jsonb - ${gone}::text[]) || ${JSON.stringify(changed)}::jsonb)::text`
-        : sql<string>`json_patch(json_patch(instances, ${JSON.stringify(
-            Object.fromEntries(gone.map((k) => [k, null])),
-          )}), ${JSON.stringify(changed)})`;
+    const postgres = dialectOf(this.db) === 'postgres';
+    const instances = postgres
+      ? sql<string>`((instances::jsonb - ${gone}::text[]) || ${JSON.stringify(changed)}::jsonb)::text`
+      : sql<string>`json_patch(json_patch(instances, ${JSON.stringify(
+          Object.fromEntries(gone.map((k) => [k, null])),
+        )}), ${JSON.stringify(changed)})`;
     const result = await this.db
       .updateTable('node_reports')
       .set({
@@ -78,6 +78,13 @@ export class KyselyNodeReportRepo implements NodeReportRepo {
       .where('node_id', '=', delta.nodeId)
       .where('report_epoch', '=', delta.epoch)
       .where('report_seq', '=', delta.base)
+      // Only onto samples by key: a replica from before 0029 rewrites them as an array and
+      // leaves the sequence as it was (its next whole report then comes from the agent).
+      .where(
+        postgres ? sql`jsonb_typeof(instances::jsonb)` : sql`json_type(instances)`,
+        '=',
+        'object',
+      )
       .executeTakeFirst();
     return result.numUpdatedRows > 0n;
   }
