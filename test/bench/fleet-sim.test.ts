@@ -56,7 +56,9 @@ function checkRun({ stdout, figures }: { stdout: string; figures: Figures }, sto
   expect(figures.actingMs.length).toBeGreaterThanOrEqual(figures.scaleMs.length);
   expect(figures.apiMs.length).toBeGreaterThan(0);
   expect(figures.mutationsPerSec).toBeGreaterThan(0);
-  expect(stdout).toMatch(/heartbeat reports: deltas, 5% changed; [\d.]+ samples sent per heartbeat/);
+  expect(stdout).toMatch(
+    /heartbeat reports: deltas, 5% changed; [\d.]+ samples sent per heartbeat/,
+  );
   // CPU and memory came from the coordinator child's /proc entries.
   expect(figures.cpuSteadyPct).toBeGreaterThan(0);
   expect(figures.rssPeakMib).toBeGreaterThan(10);
