@@ -110,7 +110,7 @@ await describeEachDatabase('delta heartbeats', ({ store, reopen, url }) => {
     });
   });
 
-  it('merges nothing onto samples a replica from before 0029 wrote as an array', async () => {
+  it('merges nothing onto samples a replica from before 0034 wrote as an array', async () => {
     const fleet = await fleetWithNode(await fleetOver(store()));
     await beat(fleet, three, { epoch: EPOCH, seq: 1 });
     // An older replica's whole report: samples as an array, the sequence left as it was.

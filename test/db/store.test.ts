@@ -104,7 +104,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       dialect: name,
       migration: '0028-instance-changes',
     });
-    expect(first.lines[26]?.context).toEqual({ dialect: name, migration: '0029-report-deltas' });
+    expect(first.lines[26]?.context).toEqual({ dialect: name, migration: '0034-report-deltas' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

@@ -78,7 +78,7 @@ export class KyselyNodeReportRepo implements NodeReportRepo {
       .where('node_id', '=', delta.nodeId)
       .where('report_epoch', '=', delta.epoch)
       .where('report_seq', '=', delta.base)
-      // Only onto samples by key: a replica from before 0029 rewrites them as an array and
+      // Only onto samples by key: a replica from before 0034 rewrites them as an array and
       // leaves the sequence as it was (its next whole report then comes from the agent).
       .where(
         postgres ? sql`jsonb_typeof(instances::jsonb)` : sql`json_type(instances)`,
@@ -103,7 +103,7 @@ function toRow(report: NodeReport, sequence: ReportSequence | undefined): Report
 
 /**
  * Rows were validated on the way in; parsing again keeps a hand-edited row from lying. Rows
- * written before migration 0029 hold an array.
+ * written before migration 0034 hold an array.
  */
 function fromRow(row: ReportRow): NodeReport {
   const stored = JSON.parse(row.instances) as unknown;
