@@ -8,6 +8,8 @@ import {
 } from '../../core/pressure-sleep.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
+import { markDocuments } from './mark-documents.ts';
+import { placementChange } from './placement-change.ts';
 import { loadPlacementView, type PlacementView, type Sizing } from './placement-view.ts';
 
 export interface ScheduleOutcome {
@@ -89,7 +91,7 @@ export class SchedulerService {
       await this.applyPressure(repos, pressure.instances, pressure.plan);
       const relieved = new Set(pressure.plan.placed.map((p) => p.key));
       const anyNode = view.nodes.length > 0;
-      return {
+      const outcome: ScheduleOutcome = {
         placed: placed.map((p) => ({ instance: p.key, nodeId: p.nodeId })),
         unplaced: result.unplaced
           .filter((u) => !relieved.has(u.key))
@@ -97,6 +99,8 @@ export class SchedulerService {
         slept: pressure.plan.sleep.map((s) => ({ instance: s.key, madeRoomFor: s.madeRoomFor })),
         released: pressure.plan.release.map((r) => r.key),
       };
+      await markDocuments(repos, placementChange(outcome));
+      return outcome;
     });
   }
 
