@@ -40,6 +40,8 @@ export async function openSession(
   // Input: bytes waiting for credit, and the credit the session has granted.
   const pending = [];
   let inputCredit = 0;
+  let ending = false;
+  let endSent = false;
   const flushInput = () => {
     while (pending.length > 0 && inputCredit > 0 && ws.readyState === WebSocket.OPEN) {
       const head = pending[0];
@@ -51,6 +53,11 @@ export async function openSession(
       inputCredit -= n;
       if (n === head.length) pending.shift();
       else pending[0] = head.subarray(n);
+    }
+    // The input's end goes once everything before it has.
+    if (ending && !endSent && pending.length === 0 && ws.readyState === WebSocket.OPEN) {
+      endSent = true;
+      send({ type: 'eof' });
     }
   };
   let settled = false;
@@ -101,6 +108,11 @@ export async function openSession(
     input: (bytes) => {
       if (bytes.length === 0) return;
       pending.push(bytes);
+      flushInput();
+    },
+    /** Ends the input (a copy's content) once what is queued has gone. */
+    end: () => {
+      ending = true;
       flushInput();
     },
     /** A terminal's new size. */

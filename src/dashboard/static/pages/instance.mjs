@@ -10,6 +10,7 @@ import {
 } from './common.mjs';
 import { consoleTail, execBox } from './instance-sessions.mjs';
 import { terminalBox } from './instance-terminal.mjs';
+import { fileCopy } from './instance-files.mjs';
 
 const SAMPLES = 60;
 const ACTIONS = ['start', 'stop', 'warm', 'sleep', 'wake'];
@@ -125,6 +126,7 @@ export async function instancePage(ctx, main) {
     consoleTail(ctx, path, key),
     execBox(ctx, path, key),
     terminalBox(ctx, path, key),
+    fileCopy(ctx, path, key),
   );
 }
 
