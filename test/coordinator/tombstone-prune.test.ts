@@ -25,6 +25,7 @@ import { openStore } from '../../src/db/open-store.ts';
 import { createApiClient, type FetchLike } from '../../src/drivers/coordinator-api/api-client.ts';
 import { readServerSentEvents } from '../../src/drivers/coordinator-api/sse.ts';
 import type { Store } from '../../src/ports/store.ts';
+import { runIn } from '../cli/support/run-cli.ts';
 import { databasesUnderTest } from '../support/databases.ts';
 import { until } from '../support/until.ts';
 
@@ -259,7 +260,13 @@ for (const db of await databasesUnderTest()) {
       expect(after.filter((c) => c.type === 'added')).toEqual([]);
     });
 
-    it('bounds the retention', () => {
+    it('bounds the retention, and serve refuses one out of bounds before starting', async () => {
+      for (const bad of ['30s', '31d']) {
+        const r = await runIn(['coordinator', 'serve', '--tombstone-retention', bad]);
+        expect(r.code, bad).toBe(2);
+        expect(r.stderr).toMatch(/tombstone retention must be between 60 s and 30 days/);
+        expect(r.stdout).not.toMatch(/listening/);
+      }
       expect(checkTombstoneRetention(TOMBSTONE_RETENTION.defaultMs)).toBe(86_400_000);
       expect(() => checkTombstoneRetention(59_000)).toThrow(/between 60 s and 30 days/);
       expect(() => checkTombstoneRetention(31 * 86_400_000)).toThrow(/between/);

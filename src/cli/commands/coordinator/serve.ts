@@ -68,6 +68,11 @@ export const coordinatorServe = defineCommand({
   output: 'text',
   async handler(ctx, _args, opts) {
     const { production, tlsNames, nodeLostAfterMs, tombstoneRetention, ...flags } = opts;
+    // Out of bounds is a usage error before anything starts.
+    const tombstoneRetentionMs =
+      tombstoneRetention === undefined
+        ? undefined
+        : checkTombstoneRetention(tombstoneRetention * 1000);
     const settings = ctx.config(flags).coordinator;
     const names = (tlsNames ?? '')
       .split(',')
@@ -80,9 +85,7 @@ export const coordinatorServe = defineCommand({
       images: { dev: devImageOptions(ctx.agentConfig()) },
       ...(production ? { tls: { names } } : {}),
       ...(nodeLostAfterMs !== undefined ? { nodeLostAfterMs } : {}),
-      ...(tombstoneRetention !== undefined
-        ? { tombstoneRetentionMs: checkTombstoneRetention(tombstoneRetention * 1000) }
-        : {}),
+      ...(tombstoneRetentionMs !== undefined ? { tombstoneRetentionMs } : {}),
     });
     ctx.print(`mvm coordinator listening on ${server.url}`);
     ctx.print(`store: ${redactStoreUrl(settings.databaseUrl)}`);
