@@ -14,6 +14,7 @@ import type { RuntimeDeps } from '../runtime/deps.ts';
 import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.ts';
 import { partFile } from '../../drivers/move-bundle/bundle-export.ts';
 import { receivedOf } from '../../drivers/move-bundle/bundle-receive.ts';
+import { DEFAULT_MOVE_HOLD_SECS } from '../agent-settings.ts';
 import { transferBundle } from './bundle-transfer.ts';
 import {
   heldLabels,
@@ -34,12 +35,13 @@ export interface MoveWorkerOptions {
   logger: Logger;
   /**
    * How long an instance handed over here stays protected from the reconciler after its move
-   * is done, while this node's document naming it is on its way; default 60 s.
+   * is done, while this node's document naming it is on its way; default 60 s
+   * (`MVM_MOVE_HOLD_SECS`, agent-settings.ts).
    */
   handOverHoldMs?: number;
 }
 
-const HAND_OVER_HOLD_MS = 60_000;
+const HAND_OVER_HOLD_MS = DEFAULT_MOVE_HOLD_SECS * 1000;
 
 const refOf = (m: InstanceMoveView): InstanceRef => ({
   tenantId: m.tenantId,
