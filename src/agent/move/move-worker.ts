@@ -195,7 +195,13 @@ export class MoveWorker {
           if (held.whole) this.uploaded.add(key);
           break;
         } catch (error) {
-          const resumeAt = isMvmError(error) ? error.details?.resumeAt : undefined;
+          const details = isMvmError(error) ? error.details : undefined;
+          if (details?.waitForTarget === true) {
+            // The relay is full of parts the target has not fetched yet: a later pass goes on.
+            this.o.logger.debug({ move: m.id, part: part.name }, 'relay full; upload waits');
+            return;
+          }
+          const resumeAt = details?.resumeAt;
           if (typeof resumeAt !== 'number') throw error;
           offset = resumeAt;
         }
