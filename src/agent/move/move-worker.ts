@@ -59,6 +59,12 @@ function manifestOf(m: InstanceMoveView): BundleManifest {
   };
 }
 
+/** The relay answered that a part is not held whole yet (its 409 asks to retry). */
+const notUploadedYet = (error: unknown) =>
+  isMvmError(error) &&
+  error.code === 'conflict' &&
+  typeof error.details?.retryAfterSeconds === 'number';
+
 /**
  * This node's part in the moves it takes part in (docs/moves.md), one step per pass, every
  * step resumable from the move's record and the files on disk. As source: once the instance
@@ -227,9 +233,13 @@ export class MoveWorker {
         async (error: unknown) => {
           // Whatever arrived counts: the record resumes there.
           await this.reportReceived(m, manifest, inbox);
-          throw error;
+          if (!notUploadedYet(error)) throw error;
+          // The source has not uploaded the next part yet (or waits for room): a later pass.
+          this.o.logger.debug({ move: m.id }, 'part not on the relay yet; fetch waits');
+          return undefined;
         },
       );
+      if (!transfer) return;
       for (const part of transfer.refetched) {
         await this.report(m, {
           kind: 'part-refused',
