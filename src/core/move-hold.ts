@@ -17,8 +17,9 @@ type Held = Pick<Instance, 'status' | 'desiredStatus'>;
  */
 export function heldDuringMove(instance: Held): Instance['desiredStatus'] {
   const { desiredStatus, status } = instance;
-  if (statusHeight[desiredStatus] <= statusHeight.sleeping) return desiredStatus;
-  return status === 'stopped' ? 'stopped' : 'sleeping';
+  // A stopped one moves its data disk alone: not even a sleep (a boot) may start meanwhile.
+  const ceiling = status === 'stopped' ? 'stopped' : 'sleeping';
+  return statusHeight[desiredStatus] <= statusHeight[ceiling] ? desiredStatus : ceiling;
 }
 
 const keyOf = (i: { tenantId: string; poolId: string }, id: string) =>

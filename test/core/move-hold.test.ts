@@ -14,13 +14,16 @@ describe('holding a moving instance asleep on its source', () => {
         const held = heldDuringMove({ desiredStatus: d, status: s as never });
         expect(statusHeight[held]).toBeLessThanOrEqual(statusHeight.sleeping);
         expect(statusHeight[held]).toBeLessThanOrEqual(statusHeight[d]);
-        if (statusHeight[d] <= statusHeight.sleeping) expect(held).toBe(d);
+        if (s === 'stopped') expect(statusHeight[held]).toBe(statusHeight.stopped);
+        else if (statusHeight[d] <= statusHeight.sleeping) expect(held).toBe(d);
       }),
     );
   });
 
   it('a stopped instance raised during its move stays stopped, a sleeping one asleep', () => {
     expect(heldDuringMove({ desiredStatus: 'running', status: 'stopped' })).toBe('stopped');
+    expect(heldDuringMove({ desiredStatus: 'sleeping', status: 'stopped' })).toBe('stopped');
+    expect(heldDuringMove({ desiredStatus: 'destroyed', status: 'stopped' })).toBe('destroyed');
     expect(heldDuringMove({ desiredStatus: 'warm', status: 'sleeping' })).toBe('sleeping');
     // A drained running instance not slept yet: held to the sleep the drain asked for.
     expect(heldDuringMove({ desiredStatus: 'running', status: 'running' })).toBe('sleeping');
