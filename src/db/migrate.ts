@@ -28,6 +28,7 @@ import { poolWorkerSettingsMigration } from './migrations/0025-pool-worker-setti
 import { movesDrainMigration } from './migrations/0026-moves-drain.ts';
 import { instanceChangesMigration } from './migrations/0028-instance-changes.ts';
 import { moveTargetsMigration } from './migrations/0032-move-targets.ts';
+import { tombstoneHorizonMigration } from './migrations/0033-tombstone-horizon.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -61,6 +62,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0026-moves-drain': movesDrainMigration(),
     '0028-instance-changes': instanceChangesMigration(),
     '0032-move-targets': moveTargetsMigration(),
+    '0033-tombstone-horizon': tombstoneHorizonMigration(),
   };
 }
 

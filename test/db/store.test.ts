@@ -57,7 +57,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     const first = recordingLogger();
     await (await openStore(empty.url, { logger: first })).close();
     expect(first.lines.map((l) => l.message)).toEqual([
-      ...Array<string>(27).fill('applied store migration'),
+      ...Array<string>(28).fill('applied store migration'),
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -105,6 +105,10 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       migration: '0028-instance-changes',
     });
     expect(first.lines[26]?.context).toEqual({ dialect: name, migration: '0032-move-targets' });
+    expect(first.lines[27]?.context).toEqual({
+      dialect: name,
+      migration: '0033-tombstone-horizon',
+    });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();
