@@ -81,6 +81,8 @@ export interface CoordinatorAppDeps {
   images?: ImageDeps;
   /** Where moves' bundles are relayed (`<data dir>/moves`); without it their parts answer 503. */
   moveRelayDir?: string;
+  /** Bytes of one move the relay holds at once (services/move-relay.ts); default 1 GiB. */
+  moveRelayMaxBytes?: number;
 }
 
 export interface CoordinatorApp {

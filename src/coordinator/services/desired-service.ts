@@ -7,6 +7,7 @@ import {
 } from '../../core/desired-doc.ts';
 import { NotFoundError, UnavailableError } from '../../core/errors.ts';
 import type { Pool } from '../../core/model.ts';
+import { holdMoving } from '../../core/move-hold.ts';
 import { roleHasDrive } from '../../core/roles.ts';
 import { effectiveSecrets } from '../../core/secrets.ts';
 import { watchedScopes } from '../../core/document-marks.ts';
@@ -214,7 +215,11 @@ export class DesiredService {
     }
     // Instances first: a pool or tenant destroyed meanwhile takes its instances with it in
     // the same commit, so nothing read later can refer to rows that are not there.
-    const instances = await store.instances.list({ nodeId });
+    // An instance leaving this node is held asleep here until its move ends (core/move-hold.ts).
+    const instances = holdMoving(
+      await store.instances.list({ nodeId }),
+      await store.instanceMoves.activeOn(nodeId),
+    );
     const tenantIds = [...new Set(instances.map((i) => i.tenantId))];
     const tenants = [];
     const pools = [];

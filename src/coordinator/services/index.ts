@@ -110,6 +110,8 @@ export function createServices(
       images?: ImageDeps;
       /** Where the coordinator relays moves' bundles; without it moves cannot transfer. */
       moveRelayDir?: string;
+      /** Bytes of one move the relay holds at once (move-relay.ts); default 1 GiB. */
+      moveRelayMaxBytes?: number;
     },
 ): Services {
   const buildRunner = deps.images && new BuildRunner({ ...deps, images: deps.images });
@@ -135,7 +137,7 @@ export function createServices(
   const moveReports: MoveReportService = new MoveReportService(deps, after, (move) =>
     moveRelay.drop(move),
   );
-  const moveRelay: MoveRelay = new MoveRelay(moveReports, relayDir);
+  const moveRelay: MoveRelay = new MoveRelay(moveReports, relayDir, deps.moveRelayMaxBytes);
   return {
     tenants: new TenantService(deps, after),
     pools: new PoolService(deps, after, rechecks),
