@@ -60,6 +60,8 @@ export interface CoordinatorAppDeps {
   notifier?: ChangeNotifier;
   /** How often long-polling watchers re-read the store for other replicas' changes. */
   desiredPollMs?: number;
+  /** A waiting watcher's document is recomputed at least this often (a safety net only). */
+  desiredRefreshMs?: number;
   /** Issues node certificates; without it joining answers 503. */
   ca?: CertificateAuthority;
   nodeCertValidityMs?: number;

@@ -93,6 +93,7 @@ export interface DesiredDeps {
   signingKey: SigningKey;
   notifier: ChangeNotifier;
   desiredPollMs?: number;
+  desiredRefreshMs?: number;
   /** Job settings; defaults when absent. */
   jobs?: JobSettings;
 }
@@ -119,8 +120,6 @@ export function createServices(
   const after = new AfterWrite({
     scheduler: { schedule: () => metrics.process.schedule(() => scheduler.schedule()) },
     notifier: deps.notifier,
-    marks: deps.store.generations,
-    ...(deps.logger ? { logger: deps.logger } : {}),
   });
   const desired = new DesiredService({
     store: deps.store,
@@ -129,6 +128,7 @@ export function createServices(
     notifier: deps.notifier,
     onPropagated: (seconds) => metrics.process.propagated(seconds),
     ...(deps.desiredPollMs !== undefined ? { pollMs: deps.desiredPollMs } : {}),
+    ...(deps.desiredRefreshMs !== undefined ? { refreshMs: deps.desiredRefreshMs } : {}),
   });
   const rechecks = recheckTimer(deps, after);
   const instances = new InstanceService(deps, after);
