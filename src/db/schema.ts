@@ -30,6 +30,15 @@ export interface Database {
   session_tickets: SessionTicketsTable;
   published_ports: PublishedPortsTable;
   instance_tombstones: InstanceTombstonesTable;
+  instance_change_horizon: InstanceChangeHorizonTable;
+}
+
+/** Migration 0033: below this stamp, tombstones may have been pruned (one row, id 1). */
+export interface InstanceChangeHorizonTable {
+  id: number;
+  /** A bigint on Postgres (pg answers it as a string). */
+  horizon: number | string;
+  pruned_at: string;
 }
 
 /** Migration 0028: a deleted instance's last state, for watchers (instance-changes.ts). */

@@ -183,6 +183,10 @@ export interface InstanceRepo {
   delete(key: InstanceKey): Promise<void>;
   /** Where a reader of changesSince starts to see what is written from now on. */
   changeCursor(): Promise<number>;
+  /** Below this cursor tombstones may have been pruned: changesSince from there misses some. */
+  changeHorizon(): Promise<number>;
+  /** Prunes the tombstones of instances deleted before `deletedBefore` (ISO); moves the horizon. */
+  pruneTombstones(deletedBefore: string, at: string): Promise<{ pruned: number; horizon: number }>;
   /**
    * The instances written and deleted since the cursor `since`, in the order they were
    * stamped, and the cursor to read from next (docs/api.md, "Watching instances").

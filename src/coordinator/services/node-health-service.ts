@@ -21,6 +21,7 @@ import type { DocumentChange } from '../desired/change-notifier.ts';
 import { ActivitySeen } from './activity-seen.ts';
 import { writeReport } from './report-write.ts';
 import type { ServiceDeps } from './context.ts';
+import { markDocuments } from './mark-documents.ts';
 
 export interface NodeHealthDeps extends ServiceDeps {
   /** A ready node silent for longer than this is lost; default 30 s. */
@@ -199,6 +200,7 @@ export class NodeHealthService {
       const resized =
         !isDeepStrictEqual(node.capacity, updated.capacity) ||
         node.underlayIp !== updated.underlayIp;
+      if (recovered || resized) await markDocuments(repos, FLEET);
       return { node: updated, recovered, activity, resized, at, kept };
     });
     const activityUpdated = this.noteHeld(nodeId, outcome.activity, outcome.at);
@@ -244,6 +246,7 @@ export class NodeHealthService {
       const pools = await repos.pools.list();
       const out: NodeLoss[] = [];
       for (const node of overdue) out.push(await this.declareLost(repos, node, pools));
+      await markDocuments(repos, FLEET);
       return out;
     });
     if (losses.length > 0 || this.placementOwed) {
