@@ -29,6 +29,7 @@ import { movesDrainMigration } from './migrations/0026-moves-drain.ts';
 import { instanceChangesMigration } from './migrations/0028-instance-changes.ts';
 import { moveTargetsMigration } from './migrations/0032-move-targets.ts';
 import { tombstoneHorizonMigration } from './migrations/0033-tombstone-horizon.ts';
+import { reportDeltasMigration } from './migrations/0034-report-deltas.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -63,6 +64,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0028-instance-changes': instanceChangesMigration(),
     '0032-move-targets': moveTargetsMigration(),
     '0033-tombstone-horizon': tombstoneHorizonMigration(),
+    '0034-report-deltas': reportDeltasMigration(),
   };
 }
 

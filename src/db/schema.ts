@@ -286,8 +286,15 @@ export interface NodeReportsTable {
   reported_at: string;
   /** JSON DiskReport (contract/node-report.ts); null when the agent sent none */
   disk: string | null;
-  /** JSON array of InstanceSample */
+  /**
+   * JSON InstanceSample by `tenant/pool/instance` (rows written before 0034 may hold a JSON
+   * array of them, read the same)
+   */
   instances: string;
+  /** The agent run whose reports this holds (0034); null: no delta merges into it */
+  report_epoch: string | null;
+  /** Which of that run's reports this is (0034) */
+  report_seq: number | null;
 }
 
 export interface SecretsTable {
