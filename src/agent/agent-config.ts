@@ -98,6 +98,8 @@ export interface CoordinatorSettings {
   vcpus?: number;
   /** Documents signed longer ago than this are refused: replays of old ones. */
   maxDocumentAgeMs: number;
+  /** An instance handed over here is kept from the reconciler this long (`MVM_MOVE_HOLD_SECS`). */
+  moveHoldMs: number;
   /** Gateway guests' commands in their tenant's workers (`MVM_WORKER_EXEC=on`, docs/openclaw.md). */
   workerExec?: boolean;
 }
@@ -287,6 +289,7 @@ function toConfig(
       heartbeatMs: values.heartbeatMs,
       ...(values.vcpus !== undefined ? { vcpus: values.vcpus } : {}),
       maxDocumentAgeMs: values.maxDocumentAgeSecs * 1000,
+      moveHoldMs: values.moveHoldSecs * 1000,
       ...(values.workerExec === 'on' ? { workerExec: true } : {}),
     },
     devImage: {

@@ -57,6 +57,8 @@ describe('loadAgentConfig', () => {
         heartbeatMs: 5000,
         // Each answer is signed afresh: ten minutes is for clock skew.
         maxDocumentAgeMs: 600_000,
+        // An instance handed over is kept from the reconciler a minute, until its document.
+        moveHoldMs: 60_000,
       },
       devImage: { busybox: '/bin/busybox', guestCc: 'gcc', executor: false },
     });
@@ -130,6 +132,7 @@ describe('loadAgentConfig', () => {
         MVM_SECRETS_DIR: '/dev/shm/mvm-secrets',
         MVM_MAX_DOC_AGE_SECS: '120',
         MVM_BASE_GRACE_SECS: '30',
+        MVM_MOVE_HOLD_SECS: '300',
       },
     });
     expect(config).toEqual({
@@ -152,6 +155,7 @@ describe('loadAgentConfig', () => {
         production: false,
         heartbeatMs: 5000,
         maxDocumentAgeMs: 120_000,
+        moveHoldMs: 300_000,
       },
       devImage: {
         kernelPackage: 'linux-image-6.1.0-9-cloud-amd64',
@@ -189,6 +193,20 @@ describe('loadAgentConfig', () => {
     ]);
     expect(problemsOf(() => load({ env: { MVM_MAX_DOC_AGE_SECS: '5' } }))).toEqual([
       "maxDocumentAgeSecs '5' (from env MVM_MAX_DOC_AGE_SECS): must be at least 10",
+    ]);
+  });
+
+  it('the hold after a hand-over: from env or file, in seconds, bounded', () => {
+    const fromFile = load({ files: file({ agent: { moveHoldSecs: 90 } }) });
+    expect(fromFile.coordinator.moveHoldMs).toBe(90_000);
+    expect(problemsOf(() => load({ env: { MVM_MOVE_HOLD_SECS: '5' } }))).toEqual([
+      "moveHoldSecs '5' (from env MVM_MOVE_HOLD_SECS): must be at least 10",
+    ]);
+    expect(problemsOf(() => load({ env: { MVM_MOVE_HOLD_SECS: '100000' } }))).toEqual([
+      "moveHoldSecs '100000' (from env MVM_MOVE_HOLD_SECS): must be at most 86400 (a day)",
+    ]);
+    expect(problemsOf(() => load({ env: { MVM_MOVE_HOLD_SECS: 'long' } }))).toEqual([
+      "moveHoldSecs 'long' (from env MVM_MOVE_HOLD_SECS): must be a number of seconds",
     ]);
   });
 
