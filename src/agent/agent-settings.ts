@@ -48,6 +48,7 @@ export const agentSettings = {
   qemuAccel: { env: 'MVM_QEMU_ACCEL', file: 'agent.qemuAccel' },
   qemuBalloon: { env: 'MVM_QEMU_BALLOON', file: 'agent.qemuBalloon' },
   qemuTcgCacheMib: { env: 'MVM_QEMU_TCG_CACHE_MIB', file: 'agent.qemuTcgCacheMib' },
+  warmReclaim: { env: 'MVM_WARM_RECLAIM', file: 'agent.warmReclaim' },
   firecrackerBin: { env: 'MVM_FIRECRACKER_BIN', file: 'agent.firecrackerBin' },
   jailerBin: { env: 'MVM_JAILER_BIN', file: 'agent.jailerBin' },
   confine: { env: 'MVM_CONFINE', file: 'agent.confine' },
@@ -98,6 +99,7 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   qemuBinary: 'qemu-system-x86_64',
   qemuAccel: 'auto',
   qemuBalloon: 'on',
+  warmReclaim: 'off',
   firecrackerBin: 'firecracker',
   confine: 'on',
   fenceWatchdog: 'on',
@@ -137,6 +139,8 @@ export const agentSettingsSchema = z.strictObject({
     .min(4, 'must be at least 4')
     .max(1024, 'must be at most 1024')
     .optional(),
+  /** The guest drops its caches and reports them free before each warm (runtime/warm-reclaim.ts). */
+  warmReclaim: oneOf(['on', 'off']),
   firecrackerBin: nonEmpty,
   jailerBin: nonEmpty.optional(),
   confine: oneOf(['on', 'off']),

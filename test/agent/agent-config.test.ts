@@ -47,6 +47,8 @@ describe('loadAgentConfig', () => {
       network: true,
       // Clones from pool bases only when asked for (docs/clones.md).
       clones: false,
+      // The guest's caches are dropped before a warm only when asked for (docs/density.md).
+      warmReclaim: false,
       // An unused pool base lives ten minutes after its last instance left.
       baseGraceMs: 600_000,
       coordinator: {
@@ -115,6 +117,7 @@ describe('loadAgentConfig', () => {
         MVM_QEMU_ACCEL: 'tcg',
         MVM_QEMU_BALLOON: 'off',
         MVM_QEMU_TCG_CACHE_MIB: '16',
+        MVM_WARM_RECLAIM: 'on',
         MVM_FIRECRACKER_BIN: '/opt/fc',
         MVM_JAILER_BIN: '/opt/jail/jailer',
         MVM_CONFINE: 'off',
@@ -144,6 +147,7 @@ describe('loadAgentConfig', () => {
       fenceWatchdog: false,
       network: false,
       clones: false,
+      warmReclaim: true,
       baseGraceMs: 30_000,
       coordinator: {
         url: 'https://coord:7443',
@@ -214,6 +218,10 @@ describe('loadAgentConfig', () => {
     ]);
     expect(problemsOf(() => load({ env: { MVM_QEMU_BALLOON: 'maybe' } }))).toEqual([
       "qemuBalloon 'maybe' (from env MVM_QEMU_BALLOON): use on, off",
+    ]);
+    expect(load({ files: file({ agent: { warmReclaim: 'on' } }) }).warmReclaim).toBe(true);
+    expect(problemsOf(() => load({ env: { MVM_WARM_RECLAIM: 'yes' } }))).toEqual([
+      "warmReclaim 'yes' (from env MVM_WARM_RECLAIM): use on, off",
     ]);
   });
 
