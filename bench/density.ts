@@ -1,21 +1,37 @@
 /**
  * What an idle instance costs the host (`npx tsx bench/density.ts [memMib] [idle seconds]`,
- * default 256 MiB and 20 s; QEMU, TCG here): one dev-image guest without the free-page-reporting
- * balloon (drivers/qemu/qemu-balloon.ts), one with it, and one with it and a 16 MiB TCG
- * translation cache instead of the driver's 64 (MVM_BENCH_SMALL_TB), in one run. Each boots, does what a
- * demo guest does once (fills and frees 100 MiB of tmpfs: a build, a cache warm-up), then
- * idles. Printed for each, idle running and then warm (paused):
+ * default 256 MiB and 20 s; `MVM_BENCH_GUESTS` guests at once, default 3; `--no-balloon` adds
+ * the variant without the balloon). QEMU, TCG here. In one run, each variant boots its guests
+ * together, each does what a demo guest does once (fills and frees 100 MiB of tmpfs, walks its
+ * filesystems: a build, a cache warm-up), idles, and is measured running, then warm (paused):
  *
- * - the VMM's resident memory (VmRSS), split into the guest RAM mapping's resident pages and
- *   the VMM's own (everything else in /proc/<pid>/smaps: heap, devices, the TCG translation
- *   cache, binary and libraries);
- * - the guest's working set by its own /proc/meminfo (MemTotal - MemFree, through the agent);
- * - RSS minus the working set: issue 16's goal is at most 16 MiB for an idle warm guest.
+ * - before: the driver's defaults before (the free-page-reporting balloon, a 64 MiB translation
+ *   cache);
+ * - after: the balloon, a smaller translation cache (the driver's 16 MiB now, the agent's
+ *   MVM_QEMU_TCG_CACHE_MIB; `MVM_BENCH_SMALL_TB`: a comma-separated list, a variant each) and the
+ *   warm reclaim (the agent's MVM_WARM_RECLAIM: before the pause the guest drops its caches and
+ *   reports them free, agent/runtime/warm-reclaim.ts).
  *
- * Unconfined (the figures are the same confined: the same mappings, another uid).
+ * Printed per variant and phase, the mean over its guests (MiB):
+ *
+ * - the VMM's VmRSS (every resident page in full), PSS (pages shared with other processes split
+ *   among them: QEMU's binary and libraries, the guest kernel file every VMM of the image maps),
+ *   USS (what only this VMM maps), anonymous memory (guest RAM, heap, translation cache: what the
+ *   host cannot drop), and the file pages' PSS share;
+ * - the guest RAM mapping's resident pages and the VMM's own anonymous memory beside it;
+ * - the guest's working set by its own /proc/meminfo (MemTotal - MemFree, page cache included),
+ *   its page cache, and its kernel's reserve (RAM - MemTotal: kernel image, struct pages);
+ * - PSS - working set (issue 16's goal: at most 16 MiB for an idle warm guest) and anonymous -
+ *   working set (what would remain with the shared pages spread over many VMMs);
+ * - the mean boot (start to the guest agent's hello) and workload seconds: what a smaller
+ *   translation cache costs under TCG (noisy on a loaded host; one run).
+ *
+ * Unconfined (the figures are the same confined: the same mappings, another uid). Other QEMUs
+ * on the host (counted in the output) share QEMU's pages too and lower every PSS.
  */
-import { rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULT_WARM_RECLAIM, guestReclaim } from '../src/agent/runtime/warm-reclaim.ts';
 import { buildDevImage, imageDrives } from '../src/drivers/dev-image/build-dev-image.ts';
 import { GuestAgentClient } from '../src/drivers/guest-channel/guest-agent-client.ts';
 import { unixSocketTransport } from '../src/drivers/guest-channel/guest-transport.ts';
@@ -28,34 +44,96 @@ import {
   guestHogCommand,
   guestSh,
   guestWorkingSetMib,
+  vmmRollup,
   vmmSplit,
 } from '../test/support/guest-memory.ts';
 import { shortWorkDir } from '../test/support/qemu-guest.ts';
 
-const memMib = Number(process.argv[2] ?? 256);
-const idleSecs = Number(process.argv[3] ?? 20);
+const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const memMib = Number(args[0] ?? 256);
+const idleSecs = Number(args[1] ?? 20);
+const guests = Number(process.env['MVM_BENCH_GUESTS'] ?? 3);
+const withoutBalloon = process.argv.includes('--no-balloon');
+/** The driver's translation cache before this bench's changes. */
+const BEFORE_TB_MIB = 64;
+/** Smaller translation caches, one "after" variant each; default the driver's (16). */
+const SMALL_TB_MIB = (process.env['MVM_BENCH_SMALL_TB'] ?? String(TCG_TB_SIZE_MIB))
+  .split(',')
+  .map(Number);
 const runner = new NodeProcessRunner();
 
-interface Row {
-  variant: string;
-  phase: 'running' | 'warm';
+interface Variant {
+  name: string;
+  balloon: boolean;
+  tbSizeMib: number;
+  reclaim: boolean;
+}
+
+interface Sample {
   rss: number;
+  pss: number;
+  uss: number;
+  anon: number;
+  pssFile: number;
   guestRam: number;
-  own: number;
   ownAnon: number;
   workingSet: number;
+  cache: number;
   reserved: number;
 }
 
-async function measure(balloon: boolean, tbSizeMib?: number): Promise<Row[]> {
-  const image = await buildDevImage({ runner });
-  const vmm = new QemuVmm({
-    runner,
-    accel: 'tcg',
-    balloon,
-    ...(tbSizeMib === undefined ? {} : { tcgTbSizeMib: tbSizeMib }),
-  });
-  const tag = `${balloon ? 'b' : 'n'}${tbSizeMib ?? ''}`;
+interface Row extends Sample {
+  variant: string;
+  phase: 'running' | 'warm';
+  qemus: number;
+  /** Mean seconds from start to the guest agent's hello, and of the workload (TCG's cost). */
+  bootS: number;
+  workS: number;
+}
+
+interface Guest {
+  vm: VmHandle;
+  client: GuestAgentClient;
+  workDir: string;
+}
+
+/** Every qemu-system process on the host (other users' share QEMU's pages too). */
+async function qemuCount(): Promise<number> {
+  let count = 0;
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const comm = await readFile(`/proc/${entry}/comm`, 'utf8').catch(() => '');
+    if (comm.startsWith('qemu-system')) count += 1;
+  }
+  return count;
+}
+
+async function sample(
+  guest: Guest,
+  guestView: Awaited<ReturnType<typeof guestWorkingSetMib>>,
+): Promise<Sample> {
+  const [rollup, split] = await Promise.all([
+    vmmRollup(guest.vm.pid),
+    vmmSplit(guest.vm.pid, memMib),
+  ]);
+  return {
+    ...rollup,
+    guestRam: split.guestRam,
+    ownAnon: split.ownAnon,
+    workingSet: guestView.used,
+    cache: guestView.cache,
+    reserved: guestView.reserved,
+  };
+}
+
+function mean(samples: readonly Sample[]): Sample {
+  const keys = Object.keys(samples[0] ?? {}) as Array<keyof Sample>;
+  const out = {} as Sample;
+  for (const key of keys) out[key] = samples.reduce((s, x) => s + x[key], 0) / samples.length;
+  return out;
+}
+
+async function boot(vmm: QemuVmm, image: Awaited<ReturnType<typeof buildDevImage>>, tag: string) {
   const workDir = await shortWorkDir(`dens-${tag}`);
   const spec: VmSpec = {
     key: `mvm-bench-density-${tag}`,
@@ -68,71 +146,110 @@ async function measure(balloon: boolean, tbSizeMib?: number): Promise<Row[]> {
     drives: imageDrives(image),
     nets: [],
   };
-  let vm: VmHandle | undefined;
-  const client = (v: VmHandle) =>
-    new GuestAgentClient(unixSocketTransport(v.guestSocket), { requestTimeoutMs: 60_000 });
-  let guest: GuestAgentClient | undefined;
+  const vm = await vmm.start(spec);
+  const client = new GuestAgentClient(unixSocketTransport(vm.guestSocket), {
+    requestTimeoutMs: 120_000,
+  });
+  const guest = { vm, client, workDir };
+  await client.waitReady(300_000);
+  return guest;
+}
+
+/** What a demo guest does once: a burst of memory, a walk of its files (page cache, slab). */
+async function workload(guest: Guest): Promise<void> {
+  await guestSh(guest.client, guestHogCommand(100));
+  await guestSh(guest.client, GUEST_FREE_COMMAND);
+  await guestSh(
+    guest.client,
+    'find / -xdev -type f 2>/dev/null | head -2000 | xargs cat >/dev/null 2>&1; echo ok',
+  );
+}
+
+async function reclaim(guest: Guest): Promise<void> {
+  const exit = await guestReclaim(guest.client, DEFAULT_WARM_RECLAIM.timeoutMs);
+  if (exit.code !== 0) throw new Error(`the guest's reclaim failed: ${JSON.stringify(exit)}`);
+}
+
+async function measure(variant: Variant, index: number): Promise<Row[]> {
+  const image = await buildDevImage({ runner });
+  const vmm = new QemuVmm({
+    runner,
+    accel: 'tcg',
+    balloon: variant.balloon,
+    tcgTbSizeMib: variant.tbSizeMib,
+  });
+  const booted: Guest[] = [];
   try {
-    vm = await vmm.start(spec);
-    guest = client(vm);
-    await guest.waitReady(240_000);
-    await guestSh(guest, guestHogCommand(100));
-    await guestSh(guest, GUEST_FREE_COMMAND);
-    await sleep(idleSecs * 1000);
-    const variant = `${balloon ? 'balloon' : 'no balloon'}, tb ${tbSizeMib ?? TCG_TB_SIZE_MIB}`;
-    const { used: workingSet, reserved } = await guestWorkingSetMib(guest, memMib);
-    const order = await guestSh(
-      guest,
-      'cat /sys/module/page_reporting/parameters/page_reporting_order 2>/dev/null || echo -',
+    const tags = Array.from({ length: guests }, (_, i) => `v${index}g${i}`);
+    const bootMs: number[] = [];
+    await Promise.all(
+      tags.map(async (tag) => {
+        const t0 = Date.now();
+        booted.push(await boot(vmm, image, tag));
+        bootMs.push(Date.now() - t0);
+      }),
     );
-    console.log(`${variant}: guest page_reporting_order ${order.trim()}`);
-    const running = await vmmSplit(vm.pid, memMib);
-    await vmm.pause(vm);
+    const workMs = await Promise.all(
+      booted.map(async (g) => {
+        const t0 = Date.now();
+        await workload(g);
+        return Date.now() - t0;
+      }),
+    );
+    const secs = (ms: number[]) => ms.reduce((a, b) => a + b, 0) / ms.length / 1000;
+    const times = { bootS: secs(bootMs), workS: secs(workMs) };
+    await sleep(idleSecs * 1000);
+    const qemusRunning = await qemuCount();
+    const running = await Promise.all(
+      booted.map(async (g) => sample(g, await guestWorkingSetMib(g.client, memMib))),
+    );
+    // The agent's warm: the reclaim (when on) and the time reporting takes, then the pause.
+    if (variant.reclaim) {
+      await Promise.all(booted.map(reclaim));
+      await sleep(DEFAULT_WARM_RECLAIM.settleMs);
+    }
+    const atPause = await Promise.all(booted.map((g) => guestWorkingSetMib(g.client, memMib)));
+    await Promise.all(booted.map((g) => vmm.pause(g.vm)));
     await sleep(5_000);
-    const warm = await vmmSplit(vm.pid, memMib);
-    const row = (phase: Row['phase'], m: typeof running): Row => ({
-      variant,
-      phase,
-      rss: m.total,
-      guestRam: m.guestRam,
-      own: m.own,
-      ownAnon: m.ownAnon,
-      workingSet,
-      reserved,
-    });
-    return [row('running', running), row('warm', warm)];
+    const qemusWarm = await qemuCount();
+    const warm = await Promise.all(booted.map((g, i) => sample(g, atPause[i]!)));
+    return [
+      { variant: variant.name, phase: 'running', qemus: qemusRunning, ...times, ...mean(running) },
+      { variant: variant.name, phase: 'warm', qemus: qemusWarm, ...times, ...mean(warm) },
+    ];
   } finally {
-    guest?.close();
-    if (vm) await vmm.stop(vm).catch(() => undefined);
-    await rm(workDir, { recursive: true, force: true });
+    for (const g of booted) {
+      g.client.close();
+      await vmm.stop(g.vm).catch(() => undefined);
+      await rm(g.workDir, { recursive: true, force: true });
+    }
   }
 }
 
-/** A smaller translation cache than the driver's default, to show what it would save. */
-const SMALL_TB_MIB = Number(process.env['MVM_BENCH_SMALL_TB'] ?? 16);
-const rows = [
-  ...(await measure(false)),
-  ...(await measure(true)),
-  ...(await measure(true, SMALL_TB_MIB)),
+const variants: Variant[] = [
+  ...(withoutBalloon
+    ? [{ name: 'no balloon, tb 64', balloon: false, tbSizeMib: BEFORE_TB_MIB, reclaim: false }]
+    : []),
+  { name: 'before: balloon, tb 64', balloon: true, tbSizeMib: BEFORE_TB_MIB, reclaim: false },
+  ...SMALL_TB_MIB.map((tbSizeMib) => ({
+    name: `after: tb ${tbSizeMib}, reclaim`,
+    balloon: true,
+    tbSizeMib,
+    reclaim: true,
+  })),
 ];
-const f = (n: number) => n.toFixed(1).padStart(7);
+const rows: Row[] = [];
+for (const [index, variant] of variants.entries()) rows.push(...(await measure(variant, index)));
+
+const f = (n: number) => n.toFixed(1).padStart(6);
 console.log(
-  `\ndensity: ${memMib} MiB dev guest (TCG), idle ${idleSecs} s after filling and freeing 100 MiB\n`,
+  `\ndensity: ${memMib} MiB dev guests (TCG), ${guests} at once per variant, idle ${idleSecs} s after filling and freeing 100 MiB and reading their files; mean per guest, MiB\n`,
 );
 console.log(
-  'MiB; guest RAM = resident pages of the guest RAM mapping; VMM own = the rest of VmRSS (own anon:',
-);
-console.log(
-  'its private part, the rest is the binary and libraries, shared by every VM); working set =',
-);
-console.log(
-  "the guest's MemTotal - MemFree; reserved = RAM - MemTotal (kernel image, struct pages)\n",
-);
-console.log(
-  'variant               phase     VMM RSS  guest RAM  VMM own  own anon  working set  reserved  RSS - ws  guest RAM - ws',
+  'variant                 phase    qemus    RSS    PSS    USS   anon pssFile guestRAM ownAnon     ws  cache reserve PSS-ws anon-ws  boot s  work s',
 );
 for (const r of rows) {
   console.log(
-    `${r.variant.padEnd(21)} ${r.phase.padEnd(8)} ${f(r.rss)}  ${f(r.guestRam)}  ${f(r.own)}  ${f(r.ownAnon)}  ${f(r.workingSet)}  ${f(r.reserved)}  ${f(r.rss - r.workingSet)}  ${f(r.guestRam - r.workingSet)}`,
+    `${r.variant.padEnd(23)} ${r.phase.padEnd(8)} ${String(r.qemus).padStart(5)} ${f(r.rss)} ${f(r.pss)} ${f(r.uss)} ${f(r.anon)}  ${f(r.pssFile)}   ${f(r.guestRam)}  ${f(r.ownAnon)} ${f(r.workingSet)} ${f(r.cache)}  ${f(r.reserved)} ${f(r.pss - r.workingSet)}  ${f(r.anon - r.workingSet)}  ${f(r.bootS)}  ${f(r.workS)}`,
   );
 }

@@ -1,12 +1,13 @@
 /**
  * The Firecracker driver against Firecracker driven bare through its API, at the VMM level, in
- * one run (`npx tsx bench/firecracker-overhead.ts [pairs] [--bare-logging]`, default 15): restore of one full
- * snapshot to paused, resume, and cold start to VMM running (InstanceStart answered). Each
- * pair runs both sides back to back, the order alternating, so host load hits both alike.
- * "bare": spawn `firecracker --api-sock`, poll the socket every 1 ms, send the same request
- * bodies the driver sends (built by the same request builders), nothing else. Printed: each
- * side's median, the median per-pair difference with its spread, and the driver restore's
- * phases (the `phasesMs` of its 'firecracker restored' log line). Unjailed on both sides.
+ * one run (`npx tsx bench/firecracker-overhead.ts [pairs] [--bare-logging] [--bare-detached]`,
+ * default 15): restore of one full snapshot to paused, resume, and cold start to VMM running
+ * (InstanceStart answered). Each pair runs both sides back to back, the order alternating, so
+ * host load hits both alike. "bare": spawn `firecracker --api-sock`, poll the socket every
+ * 1 ms, send the same request bodies the driver sends (built by the same request builders),
+ * nothing else. Printed: each side's median, the median per-pair difference with its spread,
+ * the driver restore's phases (the `phasesMs` of its 'firecracker restored' log line) and
+ * bare's (spawn and socket, logger, load). Unjailed on both sides.
  * Needs /opt/mvm-test/firecracker/firecracker (or MVM_FIRECRACKER_BIN); says so and exits
  * when it is absent. The guest itself never runs on a PVM host: VMM-level timings only.
  */
@@ -41,7 +42,11 @@ const pairs = Number(
   process.argv.slice(2).find((a) => !a.startsWith('--')) ?? process.env['MVM_BENCH_RUNS'] ?? 15,
 );
 const bin = process.env['MVM_FIRECRACKER_BIN'] ?? '/opt/mvm-test/firecracker/firecracker';
-const phases = { restore: new Map<string, number[]>(), start: new Map<string, number[]>() };
+const phases = {
+  restore: new Map<string, number[]>(),
+  start: new Map<string, number[]>(),
+  bareRestore: new Map<string, number[]>(),
+};
 const logger = phasesLogger((msg, phasesMs) => {
   const into = { 'firecracker restored': phases.restore, 'firecracker started': phases.start }[msg];
   if (!into) return;
@@ -97,7 +102,12 @@ class Bare {
 
   async spawn(): Promise<void> {
     await rm(this.socket, { force: true });
-    this.child = spawn(bin, ['--api-sock', this.socket, '--id', 'bare'], { stdio: 'ignore' });
+    // --bare-detached: in a session of its own, as the driver spawns it (with autogroup
+    // scheduling a new session is a new scheduling group on a loaded host).
+    this.child = spawn(bin, ['--api-sock', this.socket, '--id', 'bare'], {
+      stdio: 'ignore',
+      detached: process.argv.includes('--bare-detached'),
+    });
     const deadline = performance.now() + 10_000;
     while (!(await socketAccepts(this.socket))) {
       if (performance.now() > deadline) throw new Error('bare firecracker: no API socket');
@@ -151,9 +161,18 @@ async function bareRestore(s: Setup): Promise<void> {
   );
   const started = performance.now();
   await s.bare.spawn();
+  const spawned = performance.now();
   for (const req of s.bareLogging) await call(s.bare.socket, req);
+  const logged = performance.now();
   await call(s.bare.socket, load);
   const restored = performance.now();
+  for (const [phase, ms] of [
+    ['spawn and socket', spawned - started],
+    ['logger', logged - spawned],
+    ['load', restored - logged],
+  ] as const) {
+    phases.bareRestore.set(phase, [...(phases.bareRestore.get(phase) ?? []), ms]);
+  }
   await call(s.bare.socket, vmStateRequest('Resumed'));
   const resumed = performance.now();
   add('bare', 'restore -> paused', restored - started);
@@ -277,7 +296,9 @@ function report(): void {
     );
   }
   for (const [what, map] of Object.entries(phases)) {
-    console.log(`\ndriver ${what} phases, median ms`);
+    console.log(
+      `\n${what === 'bareRestore' ? 'bare restore' : `driver ${what}`} phases, median ms`,
+    );
     for (const [phase, values] of map) {
       console.log(`  ${phase.padEnd(14)}${f(median(values)).padStart(8)}`);
     }

@@ -9,8 +9,10 @@
  *   bash scripts/build.sh   # the coordinator child runs dist/
  *   npx tsx bench/fleet-sim.ts [--pg] [--nodes 1000] [--per-node 100] [--per-tenant 200]
  *     [--seconds 45] [--rate 20] [--clients 4] [--pool-max N] [--cpu-prof <dir>] [--log <file>]
- *     [--json]
+ *     [--json] [--changed 0.05 | --whole-reports]
  *
+ * Heartbeats are deltas as a real agent sends them, `--changed` of each node's samples changed
+ * per beat (default 5%); `--whole-reports` sends every sample every beat (agents before deltas).
  * `--pool-max` sizes the coordinator's Postgres pool (`?pool_max=N` on its store URL).
  * Instances are packed: a tenant's pool fills `per-tenant / per-node` consecutive nodes.
  */
@@ -41,6 +43,8 @@ const { values: flags } = parseArgs({
     'cpu-prof': { type: 'string' },
     log: { type: 'string' },
     json: { type: 'boolean', default: false },
+    changed: { type: 'string', default: '0.05' },
+    'whole-reports': { type: 'boolean', default: false },
   },
 });
 
@@ -56,6 +60,9 @@ const shape: FleetShape = {
 };
 const seconds = Number(flags.seconds);
 const store = flags.pg ? 'postgres' : 'sqlite';
+const changed = flags['whole-reports'] ? undefined : Number(flags.changed);
+if (changed !== undefined && !(changed >= 0 && changed <= 1))
+  throw new Error(`--changed ${flags.changed}: a fraction from 0 to 1`);
 
 if (!existsSync(join(root, 'dist/cli/main.js')))
   throw new Error('dist/ is missing: run bash scripts/build.sh first (the coordinator runs it)');
@@ -99,7 +106,7 @@ try {
     `seeded ${shape.tenants * perTenant} instances on ${nodes} nodes in ${seedSecs.toFixed(1)} s`,
   );
 
-  agents = new SimAgents(child.url, token, nodes, 64);
+  agents = new SimAgents(child.url, token, nodes, 64, changed);
   const startedAgents = performance.now();
   agents.start(Math.min(10_000, nodes * 5));
   await agents.allHoldDocuments(180_000);
@@ -152,6 +159,7 @@ try {
     rssPeakMib: Math.max(cpu2.rssMib, ...rss),
     rssEndMib: cpu2.rssMib,
     counters: { ...agents.counters },
+    ...(changed === undefined ? {} : { reports: `deltas, ${changed * 100}% changed` }),
   };
   console.log(renderFigures(figures));
   for (const line of goalLines(figures)) console.log(line);

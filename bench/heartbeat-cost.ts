@@ -6,10 +6,17 @@
  * coordinator's CPU time per heartbeat (this process: the requests are in-process) and, on
  * Postgres, the statements sent per heartbeat (counted at pg's Client.query).
  *
- *   npx tsx bench/heartbeat-cost.ts [--pg] [--beats 500]
+ * `--delta F`: the agent's delta heartbeats (agent/heartbeat/report-deltas.ts, the real
+ * agent's code) with a fraction F of the samples changed each beat (their CPU figure), and a
+ * whole report every 12 beats as the agent sends it. The bodies are built before the clock
+ * starts, so only the coordinator's side is timed.
+ *
+ *   npx tsx bench/heartbeat-cost.ts [--pg] [--beats 500] [--delta 0.05]
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { ReportDeltas } from '../src/agent/heartbeat/report-deltas.ts';
+import type { InstanceSample } from '../src/contract/node-report.ts';
 import { createCoordinatorApp } from '../src/coordinator/app.ts';
 import { openStore } from '../src/db/open-store.ts';
 import { freshDatabase, quotas } from './support/fleet-seed.ts';
@@ -18,9 +25,12 @@ const { values: flags } = parseArgs({
   options: {
     pg: { type: 'boolean', default: false },
     beats: { type: 'string', default: '500' },
+    delta: { type: 'string' },
   },
 });
 const beats = Number(flags.beats);
+const changed = flags.delta === undefined ? undefined : Number(flags.delta);
+if (changed !== undefined && !(changed >= 0 && changed <= 1)) throw new Error('--delta is 0..1');
 const ADMIN = `mvm_${'b'.repeat(43)}`;
 
 let statements = 0;
@@ -72,26 +82,66 @@ try {
       tenant: 'acme',
       pool: 'web',
       instance: id,
-      status: 'running',
+      status: 'running' as const,
       cpuPermille: 10,
       lastActiveAt: activeAt,
     })),
   };
-  await call('POST', '/nodes/node-1/heartbeat', body);
+  const bodies =
+    changed === undefined ? Array.from({ length: beats }, () => body) : deltaBodies(body);
+  const first = (await call('POST', '/nodes/node-1/heartbeat', body)) as { deltas?: boolean };
+  if (changed !== undefined && first.deltas !== true) throw new Error('no delta heartbeats here');
   const cpu0 = process.cpuUsage();
   const statements0 = statements;
   const started = performance.now();
-  for (let beat = 0; beat < beats; beat += 1) await call('POST', '/nodes/node-1/heartbeat', body);
+  let asked = 0;
+  for (const each of bodies) {
+    const answer = (await call('POST', '/nodes/node-1/heartbeat', each)) as {
+      fullReport?: boolean;
+    };
+    if (answer.fullReport === true) asked += 1;
+  }
+  if (asked > 0) throw new Error(`${asked} deltas found no base`);
   const wallMs = performance.now() - started;
   const cpu = process.cpuUsage(cpu0);
   const cpuMs = (cpu.user + cpu.system) / 1000;
   const store_ = flags.pg ? 'postgres' : 'sqlite';
+  const sent = bodies.reduce((n, b) => n + b.instances.length, 0) / beats;
+  const mode =
+    changed === undefined
+      ? 'whole reports'
+      : `deltas (${changed * 100}% changed, ${sent.toFixed(1)} samples sent each)`;
   console.log(
-    `heartbeat-cost on ${store_}: ${beats} heartbeats of ${ids.length} samples: ` +
+    `heartbeat-cost on ${store_}, ${mode}: ${beats} heartbeats of ${ids.length} samples: ` +
       `${(cpuMs / beats).toFixed(2)} ms CPU and ${(wallMs / beats).toFixed(2)} ms wall each` +
       (flags.pg ? `, ${((statements - statements0) / beats).toFixed(1)} statements each` : ''),
   );
 } finally {
   await store.close();
   await database.drop();
+}
+
+/**
+ * What an agent sends beat after beat when a fraction `changed` of its samples change each
+ * time (the first beat of them a whole, sequenced report; the coordinator answered the plain
+ * first one already).
+ */
+function deltaBodies<B extends { instances: InstanceSample[] }>(body: B): B[] {
+  const deltas = new ReportDeltas({ epoch: 'bench' });
+  deltas.answered({ deltas: true });
+  let samples = body.instances;
+  let turn = 0;
+  const out: B[] = [];
+  const count = Math.round((changed ?? 0) * samples.length);
+  for (let beat = 0; beat < beats; beat += 1) {
+    samples = samples.map((s, i) =>
+      (i - turn + samples.length) % samples.length < count
+        ? { ...s, cpuPermille: ((s.cpuPermille ?? 0) + 1) % 1000 }
+        : s,
+    );
+    turn = (turn + count) % samples.length;
+    out.push({ ...body, ...deltas.next(samples, undefined) });
+    deltas.answered({ deltas: true });
+  }
+  return out;
 }

@@ -5,9 +5,19 @@
  * (PUT .../status), and heartbeats every 5 s with a sample per instance. They do not verify
  * signatures (the coordinator still signs every answer): that CPU would be the bench's, not
  * the coordinator's. Heartbeats and status reports each use one bounded keep-alive socket pool.
+ *
+ * Heartbeats go as a real agent sends them (agent/heartbeat/report-deltas.ts, the same code):
+ * whole reports until the coordinator says it takes deltas, then only the samples changed
+ * since the last answered beat, a whole report every 12 beats and whenever asked. Each beat
+ * a fraction `changed` of a node's samples change (their CPU figure), as in a quiet fleet;
+ * `changed` undefined sends whole reports every beat (the agents before deltas). A node's
+ * next beat waits for its last one's answer, as a real agent's does (counted as skipped).
  */
 import { jsonClient, type JsonClient } from './http-json.ts';
 import { nodeCapacity, nodeId } from './fleet-seed.ts';
+import { ReportDeltas } from '../../src/agent/heartbeat/report-deltas.ts';
+import type { HeartbeatResult } from '../../src/contract/heartbeat.ts';
+import type { InstanceSample } from '../../src/contract/node-report.ts';
 
 export const HEARTBEAT_MS = 5000;
 const WAIT_MS = 25_000;
@@ -44,6 +54,12 @@ export interface AgentCounters {
   heartbeatErrors: number;
   watchErrors: number;
   recovered: number;
+  /** Beats not sent because the node's last one was still unanswered. */
+  heartbeatsSkipped: number;
+  /** Samples sent in heartbeats, and how many heartbeats were answered with `fullReport`. */
+  samplesSent: number;
+  heartbeatsSent: number;
+  fullReportsAsked: number;
 }
 
 export class SimAgents {
@@ -57,6 +73,10 @@ export class SimAgents {
     heartbeatErrors: 0,
     watchErrors: 0,
     recovered: 0,
+    heartbeatsSkipped: 0,
+    samplesSent: 0,
+    heartbeatsSent: 0,
+    fullReportsAsked: 0,
   };
   /** Instance key → the desired status its node's agent holds and when it took it. */
   private readonly seen = new Map<string, Seen>();
@@ -71,12 +91,19 @@ export class SimAgents {
   private readonly reports: JsonClient;
   private running: Array<Promise<void>> = [];
   private recording = false;
+  private readonly deltas = new Map<string, ReportDeltas>();
+  /** Instance key → its CPU figure, moved for a `changed` fraction of samples each beat. */
+  private readonly cpu = new Map<string, number>();
+  private readonly beating = new Set<string>();
+  private turn = 0;
 
   constructor(
     baseUrl: string,
     token: string,
     private readonly nodes: number,
     sockets: number,
+    /** The fraction of each node's samples changed per beat; undefined: whole reports. */
+    private readonly changed?: number,
   ) {
     this.polls = jsonClient(baseUrl, token, nodes);
     // Apart, so a backlog of heartbeats does not hold up status reports (each real agent
@@ -216,30 +243,72 @@ export class SimAgents {
   }
 
   private async heartbeat(node: string): Promise<void> {
-    const keys = [...(this.byNode.get(node) ?? [])];
-    const instances = keys.map((key) => {
-      const [tenant = '', pool = '', instance = ''] = key.split('/');
-      return { tenant, pool, instance, status: statusOf(this.runs.get(key)), cpuPermille: 10 };
-    });
+    if (this.beating.has(node)) {
+      this.counters.heartbeatsSkipped += 1;
+      return;
+    }
+    this.beating.add(node);
+    try {
+      await this.beat(node);
+    } finally {
+      this.beating.delete(node);
+    }
+  }
+
+  private async beat(node: string): Promise<void> {
+    const instances = this.samples(node);
     const counts: Record<string, number> = {};
-    for (const sample of instances) counts[sample.status] = (counts[sample.status] ?? 0) + 1;
+    for (const sample of instances) {
+      const status = sample.status ?? 'created';
+      counts[status] = (counts[status] ?? 0) + 1;
+    }
     const running = (counts['running'] ?? 0) + (counts['warm'] ?? 0);
     const usage = { vcpus: running, memMib: running * 128, instances: counts, diskFreeMib: 1e6 };
+    const deltas = this.deltasOf(node);
+    const part = deltas ? deltas.next(instances, undefined) : { instances };
+    this.counters.samplesSent += part.instances.length;
+    this.counters.heartbeatsSent += 1;
     const started = performance.now();
     try {
       const answer = (await this.beats.call('POST', `/nodes/${node}/heartbeat`, {
         capacity: nodeCapacity,
         usage,
-        instances,
-      })) as { recovered: boolean };
+        ...part,
+      })) as HeartbeatResult;
       this.counters.heartbeats += 1;
       if (answer.recovered) this.counters.recovered += 1;
+      if (answer.fullReport === true) this.counters.fullReportsAsked += 1;
+      // A whole report asked for goes with the next beat (the simulation keeps its pace).
+      deltas?.answered(answer);
       if (this.recording) this.heartbeatMs.push(performance.now() - started);
     } catch (error) {
+      deltas?.failed(error);
       if (this.stopping.signal.aborted) return;
       this.counters.heartbeatErrors += 1;
       if (this.counters.heartbeatErrors <= 5) console.error(`heartbeat ${node}:`, String(error));
     }
+  }
+
+  private deltasOf(node: string): ReportDeltas | undefined {
+    if (this.changed === undefined) return undefined;
+    let deltas = this.deltas.get(node);
+    if (!deltas) this.deltas.set(node, (deltas = new ReportDeltas({ epoch: `sim-${node}` })));
+    return deltas;
+  }
+
+  /** A sample per instance; `changed` of them (rotating) with a new CPU figure. */
+  private samples(node: string): InstanceSample[] {
+    const keys = [...(this.byNode.get(node) ?? [])];
+    const moving = Math.round((this.changed ?? 0) * keys.length);
+    const from = keys.length === 0 ? 0 : (this.turn += moving) % keys.length;
+    return keys.map((key, n) => {
+      const [tenant = '', pool = '', instance = ''] = key.split('/');
+      const rotated = (n - from + keys.length) % keys.length;
+      const cpu = (this.cpu.get(key) ?? 10) + (rotated < moving ? 1 : 0);
+      if (rotated < moving) this.cpu.set(key, cpu % 1000);
+      const status = statusOf(this.runs.get(key)) as InstanceSample['status'];
+      return { tenant, pool, instance, status, cpuPermille: cpu % 1000 };
+    });
   }
 }
 

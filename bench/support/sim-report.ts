@@ -24,6 +24,8 @@ export interface SimFigures {
   rssPeakMib: number;
   rssEndMib: number;
   counters: AgentCounters;
+  /** How heartbeats sent the report: `deltas, 5% changed`, or undefined for whole reports. */
+  reports?: string;
 }
 
 const ms = (values: number[]) =>
@@ -51,6 +53,9 @@ export function renderFigures(f: SimFigures): string {
     `agents: ${c.documents} documents, ${c.reports} status reports (${c.reportErrors} failed), ` +
       `${c.heartbeats} heartbeats (${c.heartbeatErrors} failed, ${c.recovered} recovered a lost node), ` +
       `${c.watchErrors} watch errors; ${f.unseen} changes never seen by an agent`,
+    `heartbeat reports: ${f.reports ?? 'whole every beat'}; ` +
+      `${(c.samplesSent / Math.max(1, c.heartbeatsSent)).toFixed(1)} samples sent per heartbeat, ` +
+      `${c.fullReportsAsked} whole reports asked for, ${c.heartbeatsSkipped} beats skipped (last one unanswered)`,
     ...(percentile(f.heartbeatMs, 99) > 30_000
       ? [
           'heartbeat p99 over 30 s: with the default node-lost-after (30 s) nodes would have been declared lost (this run: 600 s)',

@@ -58,6 +58,8 @@ export interface AgentConfig {
   network: boolean;
   /** New instances restored from their pool's base snapshot (`MVM_CLONES=on`, docs/clones.md). */
   clones: boolean;
+  /** The guest drops its caches before each warm (`MVM_WARM_RECLAIM=on`, docs/density.md). */
+  warmReclaim: boolean;
   /** A pool base no instance of its pool revision used this long is dropped (`MVM_BASE_GRACE_SECS`). */
   baseGraceMs: number;
   /** Run the networking and the VMMs in this namespace instead of the root one. */
@@ -96,6 +98,8 @@ export interface CoordinatorSettings {
   vcpus?: number;
   /** Documents signed longer ago than this are refused: replays of old ones. */
   maxDocumentAgeMs: number;
+  /** An instance handed over here is kept from the reconciler this long (`MVM_MOVE_HOLD_SECS`). */
+  moveHoldMs: number;
   /** Gateway guests' commands in their tenant's workers (`MVM_WORKER_EXEC=on`, docs/openclaw.md). */
   workerExec?: boolean;
 }
@@ -268,6 +272,7 @@ function toConfig(
     fenceWatchdog: values.fenceWatchdog === 'on',
     network: values.network === 'on',
     clones: values.clones === 'on',
+    warmReclaim: values.warmReclaim === 'on',
     baseGraceMs: values.baseGraceSecs * 1000,
     ...(values.netns !== undefined ? { netns: values.netns } : {}),
     ...(values.underlayIp !== undefined ? { underlayIp: values.underlayIp } : {}),
@@ -284,6 +289,7 @@ function toConfig(
       heartbeatMs: values.heartbeatMs,
       ...(values.vcpus !== undefined ? { vcpus: values.vcpus } : {}),
       maxDocumentAgeMs: values.maxDocumentAgeSecs * 1000,
+      moveHoldMs: values.moveHoldSecs * 1000,
       ...(values.workerExec === 'on' ? { workerExec: true } : {}),
     },
     devImage: {

@@ -48,6 +48,7 @@ export const agentSettings = {
   qemuAccel: { env: 'MVM_QEMU_ACCEL', file: 'agent.qemuAccel' },
   qemuBalloon: { env: 'MVM_QEMU_BALLOON', file: 'agent.qemuBalloon' },
   qemuTcgCacheMib: { env: 'MVM_QEMU_TCG_CACHE_MIB', file: 'agent.qemuTcgCacheMib' },
+  warmReclaim: { env: 'MVM_WARM_RECLAIM', file: 'agent.warmReclaim' },
   firecrackerBin: { env: 'MVM_FIRECRACKER_BIN', file: 'agent.firecrackerBin' },
   jailerBin: { env: 'MVM_JAILER_BIN', file: 'agent.jailerBin' },
   confine: { env: 'MVM_CONFINE', file: 'agent.confine' },
@@ -66,6 +67,7 @@ export const agentSettings = {
   heartbeatMs: { flag: 'heartbeatMs', file: 'agent.heartbeatMs' },
   vcpus: { flag: 'vcpus', file: 'agent.vcpus' },
   maxDocumentAgeSecs: { env: 'MVM_MAX_DOC_AGE_SECS', file: 'agent.maxDocumentAgeSecs' },
+  moveHoldSecs: { env: 'MVM_MOVE_HOLD_SECS', file: 'agent.moveHoldSecs' },
   devKernelPackage: { env: 'MVM_DEV_KERNEL_PACKAGE', file: 'agent.devKernelPackage' },
   busybox: { env: 'MVM_BUSYBOX', file: 'agent.busybox' },
   guestCc: { env: 'MVM_GUEST_CC', file: 'agent.guestCc' },
@@ -82,6 +84,12 @@ export type SettingKey = keyof typeof agentSettings;
 export const DEFAULT_HEARTBEAT_MS = 5_000;
 /** Each answer is signed afresh, so this only has to cover clock skew between the two hosts. */
 export const DEFAULT_MAX_DOCUMENT_AGE_SECS = 600;
+/**
+ * How long an instance handed over to this node is kept from its reconciler while the
+ * document naming it is on its way (docs/moves.md). Too short and a late document would
+ * let the reconciler remove the copy it just received: hence the lower bound.
+ */
+export const DEFAULT_MOVE_HOLD_SECS = 60;
 
 /** Used when no layer sets a value; settings absent here are optional. */
 export const agentDefaults: Partial<Record<SettingKey, string | number | boolean>> = {
@@ -91,6 +99,7 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   qemuBinary: 'qemu-system-x86_64',
   qemuAccel: 'auto',
   qemuBalloon: 'on',
+  warmReclaim: 'off',
   firecrackerBin: 'firecracker',
   confine: 'on',
   fenceWatchdog: 'on',
@@ -102,6 +111,7 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   production: false,
   heartbeatMs: DEFAULT_HEARTBEAT_MS,
   maxDocumentAgeSecs: DEFAULT_MAX_DOCUMENT_AGE_SECS,
+  moveHoldSecs: DEFAULT_MOVE_HOLD_SECS,
   busybox: '/bin/busybox',
   guestCc: 'gcc',
   workerImage: 'off',
@@ -129,6 +139,8 @@ export const agentSettingsSchema = z.strictObject({
     .min(4, 'must be at least 4')
     .max(1024, 'must be at most 1024')
     .optional(),
+  /** The guest drops its caches and reports them free before each warm (runtime/warm-reclaim.ts). */
+  warmReclaim: oneOf(['on', 'off']),
   firecrackerBin: nonEmpty,
   jailerBin: nonEmpty.optional(),
   confine: oneOf(['on', 'off']),
@@ -174,6 +186,11 @@ export const agentSettingsSchema = z.strictObject({
     .int('must be a whole number of seconds')
     .min(10, 'must be at least 10')
     .max(604_800, 'must be at most 604800 (a week)'),
+  moveHoldSecs: z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .int('must be a whole number of seconds')
+    .min(10, 'must be at least 10')
+    .max(86_400, 'must be at most 86400 (a day)'),
   metricsListen: z
     .string()
     .regex(

@@ -20,6 +20,7 @@ import { faultHook } from './fault-hook.ts';
 import { recover } from './recover.ts';
 import type { RecoveryReport } from './recover.ts';
 import { DEFAULT_TIMEOUTS } from './runtime/deps.ts';
+import { DEFAULT_WARM_RECLAIM } from './runtime/warm-reclaim.ts';
 import type { RuntimeDeps, RuntimeTimeouts } from './runtime/deps.ts';
 import { GuestLinks } from './runtime/guest-links.ts';
 import { vmIdentities } from './runtime/identities.ts';
@@ -125,6 +126,7 @@ export async function buildRuntime(
     ...(network ? { network } : {}),
     ...(seams.secrets ? { secrets: seams.secrets } : {}),
   };
+  if (config.warmReclaim) deps.warmReclaim = DEFAULT_WARM_RECLAIM;
   if (config.clones) {
     deps.clones = cloneBases(config, layout.dataDir, runner, logger);
     await deps.clones.store.removeStaging();

@@ -220,6 +220,7 @@ export function startLink(
     runtime: parts.runtime,
     workDir: join(parts.dataDir, 'moves'),
     logger,
+    handOverHoldMs: conn.settings.moveHoldMs,
   });
   // What it was importing before a restart stays out of the reconciler's reach.
   const incomingRestored = mover.restored();

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { instanceStatusSchema, intIn, MAX_INT32, underlayIpSchema } from './common.ts';
+import {
+  asciiRef,
+  idSchema,
+  instanceStatusSchema,
+  intIn,
+  MAX_INT32,
+  underlayIpSchema,
+} from './common.ts';
 import { diskReportSchema, instanceSampleSchema, type InstanceSample } from './node-report.ts';
 import { registerNodeSchema } from './requests.ts';
 import { nodeSchema } from './resources.ts';
@@ -34,6 +41,34 @@ export const nodeUsageSchema = z.strictObject({
 export const activitySampleSchema = instanceSampleSchema;
 export type ActivitySample = InstanceSample;
 
+/** Which instance a delta removes from the node's report. */
+export const sampleKeySchema = z.strictObject({
+  tenant: idSchema,
+  pool: idSchema,
+  instance: idSchema,
+});
+export type SampleKey = z.infer<typeof sampleKeySchema>;
+
+/**
+ * Which report a heartbeat carries (docs/scale.md, "Delta heartbeats"). `epoch` names the
+ * agent's run and `seq` counts its reports. Without `base` the heartbeat's samples are the
+ * whole report. With it they are a delta: the samples that changed since report `base` of
+ * this epoch (the last one the coordinator accepted), `removed` the instances gone since, and
+ * `disk` absent when it did not change. A delta whose base is not the report the coordinator
+ * holds changes nothing of the report, and the answer asks for a whole one (`fullReport`).
+ * Agents send it only to a coordinator whose answers say `deltas: true`.
+ */
+export const reportSeqSchema = z
+  .strictObject({
+    epoch: asciiRef(64),
+    seq: intIn(1, MAX_INT32),
+    base: intIn(1, MAX_INT32).optional(),
+    removed: z.array(sampleKeySchema).max(100_000).optional(),
+  })
+  .refine((r) => r.base === undefined || r.base < r.seq, 'base must be an earlier report')
+  .refine((r) => r.base !== undefined || r.removed === undefined, 'removed needs a base');
+export type ReportSeq = z.infer<typeof reportSeqSchema>;
+
 /** An agent's periodic sign of life (POST /v1/nodes/:node/heartbeat). */
 export const heartbeatSchema = z.strictObject({
   capacity: registerNodeSchema.shape.capacity,
@@ -43,6 +78,8 @@ export const heartbeatSchema = z.strictObject({
   underlayIp: underlayIpSchema.optional(),
   /** The node's disk by tenant and its image cache; kept as the node's latest report. */
   disk: diskReportSchema.optional(),
+  /** Absent: `instances` and `disk` are the node's whole report, kept with no sequence. */
+  report: reportSeqSchema.optional(),
 });
 export type HeartbeatRequest = z.infer<typeof heartbeatSchema>;
 
@@ -62,5 +99,12 @@ export const heartbeatResultSchema = z.object({
    * many ms of sending this one, the agent pauses the instances the coordinator may re-place.
    */
   leaseMs: z.number().int().min(1).optional(),
+  /** This coordinator takes delta heartbeats (`report` with a `base`). */
+  deltas: z.boolean().optional(),
+  /**
+   * The heartbeat was a delta on a report the coordinator does not hold (none, another run's,
+   * a lost or reordered beat): the report is unchanged and the agent must send a whole one.
+   */
+  fullReport: z.boolean().optional(),
 });
 export type HeartbeatResult = z.infer<typeof heartbeatResultSchema>;

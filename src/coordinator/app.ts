@@ -60,6 +60,8 @@ export interface CoordinatorAppDeps {
   notifier?: ChangeNotifier;
   /** How often long-polling watchers re-read the store for other replicas' changes. */
   desiredPollMs?: number;
+  /** A waiting watcher's document is recomputed at least this often (a safety net only). */
+  desiredRefreshMs?: number;
   /** Issues node certificates; without it joining answers 503. */
   ca?: CertificateAuthority;
   nodeCertValidityMs?: number;
@@ -79,6 +81,8 @@ export interface CoordinatorAppDeps {
   images?: ImageDeps;
   /** Where moves' bundles are relayed (`<data dir>/moves`); without it their parts answer 503. */
   moveRelayDir?: string;
+  /** Bytes of one move the relay holds at once (services/move-relay.ts); default 1 GiB. */
+  moveRelayMaxBytes?: number;
 }
 
 export interface CoordinatorApp {

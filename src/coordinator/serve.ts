@@ -23,6 +23,8 @@ import { loadOrCreateSigningKey } from './desired/signing-key.ts';
 import { watchIdle } from './idle-loop.ts';
 import { watchNodeHealth } from './node-health-loop.ts';
 import { watchRollouts } from './rollout-loop.ts';
+import { pruneTombstonesEvery } from './tombstone-loop.ts';
+import { TOMBSTONE_RETENTION, checkTombstoneRetention } from '../core/tombstone-retention.ts';
 import { collectArtifactsEvery } from './services/artifact-gc.ts';
 import type { PeerCertificate } from './node-auth.ts';
 import {
@@ -60,6 +62,8 @@ export interface ServeSettings {
   nodeLostAfterMs?: number;
   /** How often the pools' idle policies are applied; default 5 s (idle-loop.ts). */
   idleCheckMs?: number;
+  /** How long deleted instances' tombstones are kept for watchers; default 1 day (1 min–30 d). */
+  tombstoneRetentionMs?: number;
   /** How long sessions wait for a woken instance and a node's tunnel (tests shorten them). */
   execTimeouts?: Partial<ExecTimeouts>;
   /** Job quota, module memory limit and retry policy; defaults when absent. */
@@ -263,6 +267,14 @@ export async function serveCoordinator(
       ...(settings.idleCheckMs !== undefined ? { everyMs: settings.idleCheckMs } : {}),
     });
     const rollouts = watchRollouts({ rollouts: services.rollouts, logger });
+    const tombstones = pruneTombstonesEvery({
+      store,
+      clock: systemClock,
+      retentionMs: checkTombstoneRetention(
+        settings.tombstoneRetentionMs ?? TOMBSTONE_RETENTION.defaultMs,
+      ),
+      logger,
+    });
     // Artifacts only destroyed pools' revisions named, and uploads no build used, go (after a
     // grace age; never mid-build).
     const artifactGc = collectArtifactsEvery({ store, clock: systemClock, logger }, images);
@@ -304,6 +316,7 @@ export async function serveCoordinator(
         await health.stop();
         await idle.stop();
         await rollouts.stop();
+        await tombstones.stop();
         await artifactGc.stop();
         stopRefreshing();
         await stopListening(server);

@@ -71,7 +71,9 @@ export function desiredAfterMove(
   desired: Instance['desiredStatus'],
 ): Instance['desiredStatus'] {
   if (!move.wake) return desired;
-  return move.restore ?? 'running';
+  const restore = move.restore ?? 'running';
+  // A wake decided while the move was under way (core/move-hold.ts) is not lowered by it.
+  return desired === 'running' ? desired : restore;
 }
 
 export type MoveEvent =

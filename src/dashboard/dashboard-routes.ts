@@ -2,6 +2,7 @@ import type { Context, Env, Hono } from 'hono';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { fitAddonModule, xtermModule, xtermStylesheet } from './xterm-vendor.ts';
 
 /** What the pages need from the coordinator's settings (served as /ui/config.json). */
 export interface DashboardSettings {
@@ -90,6 +91,16 @@ export function registerDashboard<E extends Env>(
   });
   app.get('/ui/vendor/eventsource-parser.mjs', async (c) =>
     secured(c, await sseParserSource(), types['mjs'] as string),
+  );
+  // The instance page's terminal (src/dashboard/xterm-vendor.ts).
+  app.get('/ui/vendor/xterm.mjs', async (c) =>
+    secured(c, await xtermModule(), types['mjs'] as string),
+  );
+  app.get('/ui/vendor/xterm.css', async (c) =>
+    secured(c, await xtermStylesheet(), types['css'] as string),
+  );
+  app.get('/ui/vendor/addon-fit.mjs', async (c) =>
+    secured(c, await fitAddonModule(), types['mjs'] as string),
   );
   app.get('/ui/assets/*', async (c) => {
     const name = c.req.path.slice('/ui/assets/'.length);

@@ -27,6 +27,9 @@ import { queueQuotaMigration } from './migrations/0024-queue-quota.ts';
 import { poolWorkerSettingsMigration } from './migrations/0025-pool-worker-settings.ts';
 import { movesDrainMigration } from './migrations/0026-moves-drain.ts';
 import { instanceChangesMigration } from './migrations/0028-instance-changes.ts';
+import { moveTargetsMigration } from './migrations/0032-move-targets.ts';
+import { tombstoneHorizonMigration } from './migrations/0033-tombstone-horizon.ts';
+import { reportDeltasMigration } from './migrations/0034-report-deltas.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -59,6 +62,9 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0025-pool-worker-settings': poolWorkerSettingsMigration(),
     '0026-moves-drain': movesDrainMigration(),
     '0028-instance-changes': instanceChangesMigration(),
+    '0032-move-targets': moveTargetsMigration(),
+    '0033-tombstone-horizon': tombstoneHorizonMigration(),
+    '0034-report-deltas': reportDeltasMigration(),
   };
 }
 

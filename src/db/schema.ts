@@ -30,6 +30,15 @@ export interface Database {
   session_tickets: SessionTicketsTable;
   published_ports: PublishedPortsTable;
   instance_tombstones: InstanceTombstonesTable;
+  instance_change_horizon: InstanceChangeHorizonTable;
+}
+
+/** Migration 0033: below this stamp, tombstones may have been pruned (one row, id 1). */
+export interface InstanceChangeHorizonTable {
+  id: number;
+  /** A bigint on Postgres (pg answers it as a string). */
+  horizon: number | string;
+  pruned_at: string;
 }
 
 /** Migration 0028: a deleted instance's last state, for watchers (instance-changes.ts). */
@@ -277,8 +286,15 @@ export interface NodeReportsTable {
   reported_at: string;
   /** JSON DiskReport (contract/node-report.ts); null when the agent sent none */
   disk: string | null;
-  /** JSON array of InstanceSample */
+  /**
+   * JSON InstanceSample by `tenant/pool/instance` (rows written before 0034 may hold a JSON
+   * array of them, read the same)
+   */
   instances: string;
+  /** The agent run whose reports this holds (0034); null: no delta merges into it */
+  report_epoch: string | null;
+  /** Which of that run's reports this is (0034) */
+  report_seq: number | null;
 }
 
 export interface SecretsTable {

@@ -17,6 +17,12 @@ export interface BuiltDrive {
   digest: string;
 }
 
+/** A read-only image whose file exists at `path` already, its content still being written. */
+export interface PendingDrive extends BuiltDrive {
+  /** Settles once the content is complete: nothing may read the image before. */
+  written: Promise<void>;
+}
+
 export interface Drives {
   /** Creates the data image once (idempotent: an existing image is kept as it is). */
   ensureData(instanceDir: string, sizeMib: number): Promise<string>;
@@ -29,6 +35,12 @@ export interface Drives {
   hasData?(instanceDir: string): Promise<boolean>;
   /** Writes a fresh secrets image from name → value; replaces the previous one atomically. */
   buildSecrets(instanceDir: string, secrets: Record<string, string>): Promise<BuiltDrive>;
+  /**
+   * Like `buildSecrets`, but returns once the file exists at its final path and size, and
+   * writes its content into that same file in the background (`written`): a wake hands the
+   * path to the restoring VMM meanwhile and resumes the guest only after `written`.
+   */
+  layoutSecrets?(instanceDir: string, secrets: Record<string, string>): Promise<PendingDrive>;
   /** Writes config version `version` (files name → content). */
   buildConfig(
     instanceDir: string,

@@ -185,6 +185,10 @@ export interface InstanceRepo {
   delete(key: InstanceKey): Promise<void>;
   /** Where a reader of changesSince starts to see what is written from now on. */
   changeCursor(): Promise<number>;
+  /** Below this cursor tombstones may have been pruned: changesSince from there misses some. */
+  changeHorizon(): Promise<number>;
+  /** Prunes the tombstones of instances deleted before `deletedBefore` (ISO); moves the horizon. */
+  pruneTombstones(deletedBefore: string, at: string): Promise<{ pruned: number; horizon: number }>;
   /**
    * The instances written and deleted since the cursor `since`, in the order they were
    * stamped, and the cursor to read from next (docs/api.md, "Watching instances").
@@ -395,10 +399,36 @@ export interface NodeReport {
   instances: InstanceSample[];
 }
 
+/** Which agent run's report, and which of its reports (contract/heartbeat.ts ReportSeq). */
+export interface ReportSequence {
+  epoch: string;
+  seq: number;
+}
+
+/** A delta heartbeat's report: merged into the stored one when that is report `base`. */
+export interface NodeReportDelta extends ReportSequence {
+  nodeId: string;
+  reportedAt: string;
+  base: number;
+  /** Samples that replace (or add) theirs whole. */
+  changed: InstanceSample[];
+  removed: Array<{ tenant: string; pool: string; instance: string }>;
+  /** Absent: the stored disk stays. */
+  disk?: DiskReport;
+}
+
 export interface NodeReportRepo {
   get(nodeId: string): Promise<NodeReport | undefined>;
-  /** Replaces the node's report (the latest heartbeat wins). */
-  put(report: NodeReport): Promise<void>;
+  /**
+   * Replaces the node's report (the latest heartbeat wins). With a sequence, not when the
+   * stored report is a later one of the same run (a late, reordered beat).
+   */
+  put(report: NodeReport, sequence?: ReportSequence): Promise<void>;
+  /**
+   * One statement: applies the delta when the stored report is `base` of the same epoch and
+   * moves it to `seq`; false (and nothing changed) otherwise.
+   */
+  merge(delta: NodeReportDelta): Promise<boolean>;
 }
 
 /**

@@ -21,6 +21,12 @@ export interface VmmCapabilities {
   guestChannel: 'vsock' | 'virtio-serial';
   /** Hardware acceleration in use, or software emulation. */
   accel: 'kvm' | 'tcg';
+  /**
+   * A restore uses each drive's own file (the inode at its path, by descriptor or path),
+   * never a copy, and reads none of it before `resume`: a read-only drive may then be
+   * written in place between the two (a wake's secrets drive). Absent means no.
+   */
+  drivesInPlace?: boolean;
 }
 
 export interface DriveSpec {

@@ -47,6 +47,8 @@ describe('loadAgentConfig', () => {
       network: true,
       // Clones from pool bases only when asked for (docs/clones.md).
       clones: false,
+      // The guest's caches are dropped before a warm only when asked for (docs/density.md).
+      warmReclaim: false,
       // An unused pool base lives ten minutes after its last instance left.
       baseGraceMs: 600_000,
       coordinator: {
@@ -55,6 +57,8 @@ describe('loadAgentConfig', () => {
         heartbeatMs: 5000,
         // Each answer is signed afresh: ten minutes is for clock skew.
         maxDocumentAgeMs: 600_000,
+        // An instance handed over is kept from the reconciler a minute, until its document.
+        moveHoldMs: 60_000,
       },
       devImage: { busybox: '/bin/busybox', guestCc: 'gcc', executor: false },
     });
@@ -113,6 +117,7 @@ describe('loadAgentConfig', () => {
         MVM_QEMU_ACCEL: 'tcg',
         MVM_QEMU_BALLOON: 'off',
         MVM_QEMU_TCG_CACHE_MIB: '16',
+        MVM_WARM_RECLAIM: 'on',
         MVM_FIRECRACKER_BIN: '/opt/fc',
         MVM_JAILER_BIN: '/opt/jail/jailer',
         MVM_CONFINE: 'off',
@@ -127,6 +132,7 @@ describe('loadAgentConfig', () => {
         MVM_SECRETS_DIR: '/dev/shm/mvm-secrets',
         MVM_MAX_DOC_AGE_SECS: '120',
         MVM_BASE_GRACE_SECS: '30',
+        MVM_MOVE_HOLD_SECS: '300',
       },
     });
     expect(config).toEqual({
@@ -141,6 +147,7 @@ describe('loadAgentConfig', () => {
       fenceWatchdog: false,
       network: false,
       clones: false,
+      warmReclaim: true,
       baseGraceMs: 30_000,
       coordinator: {
         url: 'https://coord:7443',
@@ -148,6 +155,7 @@ describe('loadAgentConfig', () => {
         production: false,
         heartbeatMs: 5000,
         maxDocumentAgeMs: 120_000,
+        moveHoldMs: 300_000,
       },
       devImage: {
         kernelPackage: 'linux-image-6.1.0-9-cloud-amd64',
@@ -188,6 +196,20 @@ describe('loadAgentConfig', () => {
     ]);
   });
 
+  it('the hold after a hand-over: from env or file, in seconds, bounded', () => {
+    const fromFile = load({ files: file({ agent: { moveHoldSecs: 90 } }) });
+    expect(fromFile.coordinator.moveHoldMs).toBe(90_000);
+    expect(problemsOf(() => load({ env: { MVM_MOVE_HOLD_SECS: '5' } }))).toEqual([
+      "moveHoldSecs '5' (from env MVM_MOVE_HOLD_SECS): must be at least 10",
+    ]);
+    expect(problemsOf(() => load({ env: { MVM_MOVE_HOLD_SECS: '100000' } }))).toEqual([
+      "moveHoldSecs '100000' (from env MVM_MOVE_HOLD_SECS): must be at most 86400 (a day)",
+    ]);
+    expect(problemsOf(() => load({ env: { MVM_MOVE_HOLD_SECS: 'long' } }))).toEqual([
+      "moveHoldSecs 'long' (from env MVM_MOVE_HOLD_SECS): must be a number of seconds",
+    ]);
+  });
+
   it("QEMU's memory: the balloon on or off, TCG's cache in MiB, from env or file, checked", () => {
     const fromFile = load({ files: file({ agent: { qemuBalloon: 'off', qemuTcgCacheMib: 8 } }) });
     expect(fromFile.qemu).toMatchObject({ balloon: false, tcgCacheMib: 8 });
@@ -196,6 +218,10 @@ describe('loadAgentConfig', () => {
     ]);
     expect(problemsOf(() => load({ env: { MVM_QEMU_BALLOON: 'maybe' } }))).toEqual([
       "qemuBalloon 'maybe' (from env MVM_QEMU_BALLOON): use on, off",
+    ]);
+    expect(load({ files: file({ agent: { warmReclaim: 'on' } }) }).warmReclaim).toBe(true);
+    expect(problemsOf(() => load({ env: { MVM_WARM_RECLAIM: 'yes' } }))).toEqual([
+      "warmReclaim 'yes' (from env MVM_WARM_RECLAIM): use on, off",
     ]);
   });
 

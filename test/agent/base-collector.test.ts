@@ -6,7 +6,7 @@
  * `MVM_BASE_GRACE_SECS=0` drops an unused base by itself, with no `mvm node gc`.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -53,11 +53,20 @@ describe('pool bases collected on their own', () => {
     const root = await mkdtemp(join(tmpdir(), 'mvm-mv2-bases-'));
     cleanup.push(() => rm(root, { recursive: true, force: true }));
     const dataDir = join(root, 'data');
-    const agent: AgentHandle = await startAgent(
-      testAgentConfig(dataDir, { MVM_NETWORK: 'off', MVM_CLONES: 'on', ...env }),
-      { logger: quietLogger, vmm: tcgVmm(), cgroups: null, images: resolvedImages() },
-    );
-    cleanup.push(() => agent.close());
+    const start = async () => {
+      const started: AgentHandle = await startAgent(
+        testAgentConfig(dataDir, { MVM_NETWORK: 'off', MVM_CLONES: 'on', ...env }),
+        { logger: quietLogger, vmm: tcgVmm(), cgroups: null, images: resolvedImages() },
+      );
+      cleanup.push(() => started.close());
+      return started;
+    };
+    const agent = await start();
+    /** The agent stopped and started again on the same data dir. */
+    const restart = async () => {
+      await agent.close();
+      return start();
+    };
     const bases = new BaseStore(join(dataDir, 'bases'), silentLogger);
     const baseOf = async (poolId: string, revision: string) => {
       const inputs = baseInputs({
@@ -67,7 +76,7 @@ describe('pool bases collected on their own', () => {
       await bases.create(baseKey(inputs), inputs, 'donor', fillBase);
       return join(dataDir, 'bases', baseKey(inputs));
     };
-    return { agent, baseOf };
+    return { agent, baseOf, restart };
   }
 
   it('keeps an unused base through its grace, then drops it; a used one stays', async () => {
@@ -113,6 +122,56 @@ describe('pool bases collected on their own', () => {
     clock.advance(3_600_000);
     expect(await collector.pass()).toEqual([]);
     expect(existsSync(web)).toBe(true);
+  });
+
+  it('goes on counting the grace across an agent restart: the time is kept with the base', async () => {
+    const { agent, baseOf, restart } = await agentWith({ MVM_BASE_GRACE_SECS: '3600' });
+    const gone = await baseOf('gone', CURRENT); // no instance of gone here
+    const web = await baseOf('web', CURRENT); // unused at first, then an instance comes
+    const clock = new ManualClock(Date.parse('2026-12-04T00:00:00.000Z'));
+    const collectorOf = (a: AgentHandle) =>
+      new BaseCollector(a.runtime, { ...a.deps, clock }, { graceMs: 60_000 });
+    const marker = (base: string) => join(base, 'unused-since.json');
+
+    expect(await collectorOf(agent).pass()).toEqual([]);
+    expect(JSON.parse(await readFile(marker(gone), 'utf8'))).toEqual({
+      since: '2026-12-04T00:00:00.000Z',
+    });
+    expect(existsSync(marker(web))).toBe(true);
+    clock.advance(40_000);
+    await agent.runtime.put(
+      { tenantId: 'acme', poolId: 'web', instanceId: 'w1' },
+      { spec: spec(3) },
+    );
+    expect(await collectorOf(agent).pass()).toEqual([]);
+    // Used again: its record goes, and its grace would start anew.
+    expect(existsSync(marker(web))).toBe(false);
+
+    const again = await restart();
+    clock.advance(19_999);
+    expect(await collectorOf(again).pass()).toEqual([]);
+    clock.advance(1);
+    // 60 s since the first agent found it unused, not 60 s since the restart.
+    expect(await collectorOf(again).pass()).toEqual([gone.split('/').at(-1)]);
+    expect([gone, web].map((p) => existsSync(p))).toEqual([false, true]);
+  });
+
+  it('a damaged unused-since record starts the grace again', async () => {
+    const { agent, baseOf } = await agentWith({ MVM_BASE_GRACE_SECS: '3600' });
+    const gone = await baseOf('gone', CURRENT);
+    await writeFile(join(gone, 'unused-since.json'), '{"since": "yesterday"}');
+    const clock = new ManualClock(Date.parse('2026-12-04T00:00:00.000Z'));
+    const collector = new BaseCollector(
+      agent.runtime,
+      { ...agent.deps, clock },
+      { graceMs: 60_000 },
+    );
+    expect(await collector.pass()).toEqual([]);
+    expect(JSON.parse(await readFile(join(gone, 'unused-since.json'), 'utf8'))).toEqual({
+      since: '2026-12-04T00:00:00.000Z',
+    });
+    clock.advance(60_000);
+    expect(await collector.pass()).toEqual([gone.split('/').at(-1)]);
   });
 
   it('runs by itself in a serving agent', async () => {

@@ -9,7 +9,7 @@ import { heartbeatBody, sendHeartbeats } from '../../src/agent/heartbeat/send-he
 import { coordinatorReporter } from '../../src/agent/reconcile/coordinator-reporter.ts';
 import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
 import { heartbeatSchema } from '../../src/contract/heartbeat.ts';
-import type { HeartbeatResult } from '../../src/contract/heartbeat.ts';
+import type { HeartbeatRequest, HeartbeatResult } from '../../src/contract/heartbeat.ts';
 import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
@@ -226,6 +226,109 @@ describe('agent heartbeats against a real coordinator', () => {
       await until('recovered', () => (recoveries > 0 ? true : undefined));
       expect((await api.call('getNode', { params: { node: 'node-a' } })).status).toBe('ready');
       expect(beats.filter((b) => b.recovered)).toHaveLength(1);
+    } finally {
+      abort.abort();
+      await loop;
+      await coordinator.close();
+    }
+  }, 60_000);
+
+  it('sends only what changed once the coordinator takes deltas, and a whole report when asked', async () => {
+    const coordDir = await mkdtemp(join(tmpdir(), 'mvm-hb-d-'));
+    const agentDir = await mkdtemp(join(tmpdir(), 'mvm-hb-da-'));
+    dirs.push(coordDir, agentDir);
+    const coordinator = await serveCoordinator(
+      {
+        listen: '127.0.0.1:0',
+        databaseUrl: join(coordDir, 'c.sqlite'),
+        clusterCidr: '10.240.0.0/12',
+        adminToken: ADMIN,
+        dataDir: coordDir,
+      },
+      { logger: quiet },
+    );
+    const admin = createApiClient({ baseUrl: coordinator.url, token: ADMIN });
+    await admin.call('registerNode', {
+      params: { node: 'node-a' },
+      body: { hostname: 'a', arch: 'x86_64', capacity: { vcpus: 8, memMib: 8192, diskGib: 10 } },
+    });
+    // What the agent sent, as the coordinator got it; `dropAnswer` loses the next answer on
+    // the way back (the coordinator did take that heartbeat).
+    const sent: HeartbeatRequest[] = [];
+    const answers: HeartbeatResult[] = [];
+    let dropAnswer = false;
+    const api = createApiClient({
+      baseUrl: coordinator.url,
+      token: ADMIN,
+      fetch: async (request) => {
+        sent.push((await request.clone().json()) as HeartbeatRequest);
+        const response = await fetch(request);
+        if (dropAnswer) {
+          dropAnswer = false;
+          throw new TypeError('fetch failed: answer lost');
+        }
+        answers.push((await response.clone().json()) as HeartbeatResult);
+        return response;
+      },
+    });
+    let records = [record('i1', 'running', 11), record('i2', 'sleeping', null)];
+    const abort = new AbortController();
+    const loop = sendHeartbeats({
+      api,
+      nodeId: 'node-a',
+      runtime: { list: async () => records },
+      dataDir: agentDir,
+      everyMs: 50,
+      clock: systemClock,
+      signal: abort.signal,
+    });
+    const stored = async () =>
+      (await admin.call('getNodeReport', { params: { node: 'node-a' } })).instances.map(
+        (s) => `${s.instance}:${s.status ?? ''}`,
+      );
+    const deltaSent = (from: number) =>
+      until('a delta', () => (sent.slice(from).some((b) => b.report?.base) ? true : undefined));
+    try {
+      // Whole and unsequenced first, then whole and sequenced, then deltas with nothing in them.
+      await deltaSent(0);
+      expect(sent[0]?.report).toBeUndefined();
+      expect(sent[0]?.instances).toHaveLength(2);
+      expect(sent[1]?.report).toEqual({ epoch: expect.any(String), seq: 1 });
+      expect(sent[1]?.instances).toHaveLength(2);
+      expect(sent[2]?.report).toMatchObject({ seq: 2, base: 1 });
+      expect(sent[2]?.instances).toEqual([]);
+      expect(await stored()).toEqual(['i1:running', 'i2:sleeping']);
+
+      // One instance stops, one goes, one comes: the delta says just that.
+      let mark = sent.length;
+      records = [record('i1', 'stopped', null), record('i3', 'running', 13)];
+      await until('the report follows', async () =>
+        (await stored()).join() === 'i1:stopped,i3:running' ? true : undefined,
+      );
+      const change = sent.slice(mark).find((b) => b.instances.length > 0);
+      expect(change?.instances.map((s) => s.instance).sort()).toEqual(['i1', 'i3']);
+      expect(change?.report?.removed).toEqual([{ tenant: 'acme', pool: 'web', instance: 'i2' }]);
+
+      // An answer lost on the way back: the next delta names a base the coordinator has moved
+      // past, the coordinator asks for a whole report, and the agent sends one at once.
+      mark = sent.length;
+      const answered = answers.length;
+      dropAnswer = true;
+      records = [record('i3', 'running', 13)];
+      await until('a whole report asked for', () =>
+        answers.slice(answered).some((a) => a.fullReport) ? true : undefined,
+      );
+      await until('a whole report sent', () =>
+        sent.slice(mark + 2).some((b) => b.report && b.report.base === undefined)
+          ? true
+          : undefined,
+      );
+      const asked = answers.slice(answered).findIndex((a) => a.fullReport);
+      expect(asked).toBeGreaterThanOrEqual(0);
+      const whole = sent.slice(mark).find((b, n) => n > 0 && b.report?.base === undefined);
+      expect(whole?.instances).toHaveLength(1);
+      await deltaSent(sent.length);
+      expect(await stored()).toEqual(['i3:running']);
     } finally {
       abort.abort();
       await loop;

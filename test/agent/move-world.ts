@@ -19,11 +19,15 @@ export interface MoveWorld {
 }
 
 /** Every directory it makes is pushed on `dirs` for the caller's cleanup. */
-export async function startMoveWorld(label: string, dirs: string[]): Promise<MoveWorld> {
+export async function startMoveWorld(
+  label: string,
+  dirs: string[],
+  coordinator: { moveRelayMaxBytes?: number } = {},
+): Promise<MoveWorld> {
   const work = await mkdtemp(join(tmpdir(), `mvm-${label}-`));
   dirs.push(work);
   const store = await openStore(join(work, 'coordinator.sqlite'));
-  const fleet = await fleetOver(store, { moveRelayDir: join(work, 'relay') });
+  const fleet = await fleetOver(store, { moveRelayDir: join(work, 'relay'), ...coordinator });
   const agents = {} as MoveWorld['agents'];
   for (const node of ['node-a', 'node-b'] as const) {
     const dataDir = await agentDataDir(`${label}${node.slice(-1)}`);

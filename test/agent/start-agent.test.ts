@@ -15,6 +15,7 @@ import { startAgent } from '../../src/agent/start-agent.ts';
 import type { AgentHandle, StartAgentOptions } from '../../src/agent/start-agent.ts';
 import { createAgentClient } from '../../src/cli/agent-client.ts';
 import { serveCoordinator } from '../../src/coordinator/serve.ts';
+import { openDatabase } from '../../src/db/open-store.ts';
 import { ValidationError } from '../../src/core/errors.ts';
 import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
@@ -161,6 +162,22 @@ describe('startAgent', () => {
       },
     );
     expect(node).toMatchObject({ capacity, underlayIp: '192.0.2.10', status: 'ready' });
+    // The agent sends delta heartbeats (docs/scale.md): its report is a sequenced one, and
+    // deltas on it were merged (the sequence moved on past the first whole report).
+    const { db } = openDatabase(join(dir, 'coordinator.sqlite'));
+    cleanup.push(() => db.destroy());
+    const report = await waitUntil(
+      async () => {
+        const row = await db
+          .selectFrom('node_reports')
+          .select(['report_epoch', 'report_seq'])
+          .where('node_id', '=', 'n1')
+          .executeTakeFirst();
+        return row && (row.report_seq ?? 0) >= 3 ? row : undefined;
+      },
+      { clock: systemClock, timeoutMs: 10_000, intervalMs: 100, what: 'merged deltas' },
+    );
+    expect(report.report_epoch).toMatch(/^[0-9a-f-]{36}$/);
     // Nothing placed on n1 yet: one pass on its signed document changes nothing.
     expect(await agent.link?.convergeOnce()).toEqual([]);
     agent.link?.follow();

@@ -49,11 +49,16 @@ function checkRun({ stdout, figures }: { stdout: string; figures: Figures }, sto
   expect(c['reports']).toBeGreaterThan(0);
   expect(c['heartbeats']).toBeGreaterThan(0);
   expect([c['reportErrors'], c['heartbeatErrors'], c['watchErrors']]).toEqual([0, 0, 0]);
+  // Heartbeats went as deltas (bench/support/sim-agents.ts), and none found its base missing.
+  expect(c['fullReportsAsked']).toBe(0);
   // Each scale's changes were followed to an agent: at least one per scale.
   expect(figures.scaleMs.length).toBeGreaterThan(0);
   expect(figures.actingMs.length).toBeGreaterThanOrEqual(figures.scaleMs.length);
   expect(figures.apiMs.length).toBeGreaterThan(0);
   expect(figures.mutationsPerSec).toBeGreaterThan(0);
+  expect(stdout).toMatch(
+    /heartbeat reports: deltas, 5% changed; [\d.]+ samples sent per heartbeat/,
+  );
   // CPU and memory came from the coordinator child's /proc entries.
   expect(figures.cpuSteadyPct).toBeGreaterThan(0);
   expect(figures.rssPeakMib).toBeGreaterThan(10);

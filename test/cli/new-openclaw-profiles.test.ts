@@ -125,5 +125,11 @@ describe.runIf(ping?.exitCode === 0)('mvm new openclaw builds and configures the
       'OPENCLAW_PROVIDER_API_KEY',
     ]);
     expect(again.openclaw.revisions).toEqual(first.openclaw.revisions);
+
+    // Refused by the operator: no sandbox although every ready node runs worker exec.
+    const refused = await json<Result>(`${line} --no-worker-sandbox`);
+    expect(refused.openclaw.workerSandbox).toBe(false);
+    const unsandboxed = await json<PoolConfigView>('pool config get claw/gateways --json');
+    expect(unsandboxed.files['openclaw.json']).not.toContain('"backend": "mvm"');
   }, 3_600_000);
 });

@@ -132,7 +132,7 @@ describe('npm pack', () => {
       'const { registerDashboard } = await import(`${process.argv[1]}/dist/dashboard/dashboard-routes.js`);',
       'const app = new Hono();',
       "registerDashboard(app, { staleAfterMs: 1 }, async () => ({ kind: 'admin' }));",
-      'const paths = ["/ui", "/ui/assets/app.mjs", "/ui/assets/pages/instances.mjs", "/ui/vendor/eventsource-parser.mjs"];',
+      'const paths = ["/ui", "/ui/assets/app.mjs", "/ui/assets/pages/instances.mjs", "/ui/vendor/eventsource-parser.mjs", "/ui/assets/pages/instance-terminal.mjs", "/ui/vendor/xterm.mjs", "/ui/vendor/xterm.css", "/ui/vendor/addon-fit.mjs"];',
       'const out = [];',
       'for (const p of paths) out.push(`${p} ${(await app.request(p)).status}`);',
       "process.stdout.write(out.join('\\n'));",
@@ -145,6 +145,10 @@ describe('npm pack', () => {
       '/ui/assets/app.mjs 200',
       '/ui/assets/pages/instances.mjs 200',
       '/ui/vendor/eventsource-parser.mjs 200',
+      '/ui/assets/pages/instance-terminal.mjs 200',
+      '/ui/vendor/xterm.mjs 200',
+      '/ui/vendor/xterm.css 200',
+      '/ui/vendor/addon-fit.mjs 200',
     ]);
   });
 

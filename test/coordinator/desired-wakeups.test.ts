@@ -158,7 +158,7 @@ await describeEachDatabase('desired watchers at scale', (db) => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(counting.computed(node)).toBe(polled);
     // This node's change through the other replica arrives by the marks, long before the
-    // 30 s refresh that would otherwise be the only way.
+    // safety-net refresh (minutes) that would otherwise be the only way.
     const started = performance.now();
     await ok(there, 'POST', `${pathOf(a)}/actions`, { action: 'stop' });
     const answer = await watch;

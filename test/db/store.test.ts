@@ -57,7 +57,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     const first = recordingLogger();
     await (await openStore(empty.url, { logger: first })).close();
     expect(first.lines.map((l) => l.message)).toEqual([
-      ...Array<string>(26).fill('applied store migration'),
+      ...Array<string>(29).fill('applied store migration'),
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -104,6 +104,12 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       dialect: name,
       migration: '0028-instance-changes',
     });
+    expect(first.lines[26]?.context).toEqual({ dialect: name, migration: '0032-move-targets' });
+    expect(first.lines[27]?.context).toEqual({
+      dialect: name,
+      migration: '0033-tombstone-horizon',
+    });
+    expect(first.lines[28]?.context).toEqual({ dialect: name, migration: '0034-report-deltas' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

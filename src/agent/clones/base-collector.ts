@@ -20,11 +20,10 @@ const scopeOf = (r: { tenantId: string; poolId: string }) => `${r.tenantId}/${r.
  * Drops pool bases (clones/base-store.ts) on its own: a base no instance of its pool revision
  * on this node has used for the grace period (core/base-retention.ts). `mvm node gc` (kind
  * `base`) still drops one at once. The grace is counted from the first pass that found the base
- * unused; an agent restarted starts counting again (a base then lives a little longer).
+ * unused, and that time is kept with the base on disk (`BaseStore.setUnusedSince`), so an agent
+ * restarted goes on counting where it was.
  */
 export class BaseCollector {
-  private unusedSince = new Map<string, number>();
-
   constructor(
     private readonly runtime: InstanceRuntime,
     private readonly deps: RuntimeDeps,
@@ -36,11 +35,13 @@ export class BaseCollector {
     const store = this.deps.clones?.store;
     if (!store) return [];
     const bases = await store.list();
-    if (bases.length === 0) {
-      this.unusedSince.clear();
-      return [];
-    }
+    if (bases.length === 0) return [];
     const { used, unsure } = await this.uses(await this.runtime.list());
+    const recorded = new Map<string, number>();
+    for (const base of bases) {
+      const since = await store.unusedSince(base.key);
+      if (since !== undefined) recorded.set(base.key, since);
+    }
     const plan = planBaseRetention({
       bases: bases.map((b) => ({
         key: b.key,
@@ -49,11 +50,14 @@ export class BaseCollector {
       })),
       used,
       unsure,
-      unusedSince: this.unusedSince,
+      unusedSince: recorded,
       now: this.deps.clock.now().getTime(),
       graceMs: this.options.graceMs ?? DEFAULT_BASE_GRACE_MS,
     });
-    this.unusedSince = plan.unusedSince;
+    for (const base of bases) {
+      const since = plan.unusedSince.get(base.key);
+      if (since !== recorded.get(base.key)) await store.setUnusedSince(base.key, since);
+    }
     const removed: string[] = [];
     for (const key of plan.collect) {
       const base = bases.find((b) => b.key === key);

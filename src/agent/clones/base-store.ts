@@ -10,8 +10,15 @@ import type { SnapshotRef } from '../../ports/vmm.ts';
 const BASE_FILE = 'base.json';
 const SNAPSHOT_DIR = 'snapshot';
 const DATA_FILE = 'data.ext4';
+/** Since when the collector found the base unused, kept with it so a restart goes on counting. */
+const UNUSED_FILE = 'unused-since.json';
 
-/** A pool base on disk: `<data-dir>/bases/<key>/{base.json,snapshot/,data.ext4}`. */
+const unusedFileSchema = z.strictObject({ since: z.iso.datetime() });
+
+/**
+ * A pool base on disk: `<data-dir>/bases/<key>/{base.json,snapshot/,data.ext4}`, and
+ * `unused-since.json` while no instance of its pool revision uses it (base-collector.ts).
+ */
 export interface PoolBase {
   key: string;
   inputs: BaseInputs;
@@ -125,6 +132,42 @@ export class BaseStore {
         });
     }
     return found;
+  }
+
+  /**
+   * Since when (epoch ms) the base has been found unused, as last written; undefined when it
+   * is in use, or its record is missing or damaged (then its grace starts again, logged).
+   */
+  async unusedSince(key: string): Promise<number | undefined> {
+    const path = join(this.root, key, UNUSED_FILE);
+    const text = await readFile(path, 'utf8').catch(() => undefined);
+    if (text === undefined) return undefined;
+    const parsed = unusedFileSchema.safeParse(parseOr(text));
+    if (parsed.success) return Date.parse(parsed.data.since);
+    this.logger.warn({ base: key, path }, 'unreadable unused-since record: its grace starts again');
+    return undefined;
+  }
+
+  /**
+   * Records since when the base is unused (atomically, 0600), or with undefined that it is in
+   * use again. A base removed meanwhile is left removed.
+   */
+  async setUnusedSince(key: string, since: number | undefined): Promise<void> {
+    const dir = join(this.root, key);
+    const path = join(dir, UNUSED_FILE);
+    if (since === undefined) {
+      await rm(path, { force: true });
+      return;
+    }
+    const staged = join(dir, `.${UNUSED_FILE}.${randomBytes(4).toString('hex')}`);
+    const text = JSON.stringify({ since: new Date(since).toISOString() });
+    try {
+      await writeFile(staged, text, { mode: 0o600, flag: 'wx' });
+      await rename(staged, path);
+    } catch (error) {
+      await rm(staged, { force: true });
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
   }
 
   async invalidate(key: string, reason: string): Promise<void> {

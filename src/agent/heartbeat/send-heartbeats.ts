@@ -12,6 +12,7 @@ import { nodeUsage } from './node-usage.ts';
 import { MAX_INT32 } from '../../contract/common.ts';
 import { toKib, type InstanceSample } from '../../contract/node-report.ts';
 import type { InstanceDisk, NodeDisk } from '../disk/disk-report.ts';
+import { ReportDeltas } from './report-deltas.ts';
 
 export const DEFAULT_HEARTBEAT_MS = 5_000;
 
@@ -49,6 +50,11 @@ export interface HeartbeatOptions {
   logger?: Logger;
   /** The coordinator had declared this node lost and takes it back with this heartbeat. */
   onRecovered?: () => void;
+  /**
+   * Which samples each heartbeat carries (report-deltas.ts): default only those changed since
+   * the last accepted report, once the coordinator takes deltas; `false` always every sample.
+   */
+  deltas?: ReportDeltas | false;
   /** `sentAt`: when the answered heartbeat left, the start of the lease it renews. */
   onBeat?: (result: HeartbeatResult, sentAt: Date) => void;
 }
@@ -145,17 +151,27 @@ function sampleOf(
  */
 export async function sendHeartbeats(options: HeartbeatOptions): Promise<void> {
   let failing = false;
+  const deltas = options.deltas === false ? undefined : (options.deltas ?? new ReportDeltas());
   while (!options.signal.aborted) {
+    let again = false;
     try {
-      const body = await heartbeatBody(options);
+      const whole = await heartbeatBody(options);
+      const body = deltas ? withReport(whole, deltas) : whole;
       const sentAt = options.clock.now();
-      const result = await options.api.call('nodeHeartbeat', {
-        params: { node: options.nodeId },
-        body,
-        ...(options.callTimeoutMs ? { timeoutMs: options.callTimeoutMs() } : {}),
-      });
+      const result = await options.api
+        .call('nodeHeartbeat', {
+          params: { node: options.nodeId },
+          body,
+          ...(options.callTimeoutMs ? { timeoutMs: options.callTimeoutMs() } : {}),
+        })
+        .catch((error: unknown) => {
+          deltas?.failed(error);
+          throw error;
+        });
       if (failing) options.logger?.info({ node: options.nodeId }, 'heartbeats get through again');
       failing = false;
+      // A delta the coordinator had no base for: a whole report at once, not an interval later.
+      again = deltas?.answered(result) === true;
       if (result.recovered) options.onRecovered?.();
       options.onBeat?.(result, sentAt);
     } catch (error) {
@@ -167,8 +183,15 @@ export async function sendHeartbeats(options: HeartbeatOptions): Promise<void> {
       }
       failing = true;
     }
+    if (again) continue;
     await abortableSleep(options.clock, options.everyMs ?? DEFAULT_HEARTBEAT_MS, options.signal);
   }
+}
+
+/** The body with only the samples (and disk) the coordinator does not hold yet. */
+function withReport(whole: HeartbeatRequest, deltas: ReportDeltas): HeartbeatRequest {
+  const { instances, disk, ...rest } = whole;
+  return { ...rest, ...deltas.next(instances, disk) };
 }
 
 const clamp = (n: number): number => Math.max(0, Math.min(n, MAX_INT32));

@@ -14,6 +14,7 @@ import type { RuntimeDeps } from '../runtime/deps.ts';
 import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.ts';
 import { partFile } from '../../drivers/move-bundle/bundle-export.ts';
 import { receivedOf } from '../../drivers/move-bundle/bundle-receive.ts';
+import { DEFAULT_MOVE_HOLD_SECS } from '../agent-settings.ts';
 import { transferBundle } from './bundle-transfer.ts';
 import {
   heldLabels,
@@ -34,12 +35,13 @@ export interface MoveWorkerOptions {
   logger: Logger;
   /**
    * How long an instance handed over here stays protected from the reconciler after its move
-   * is done, while this node's document naming it is on its way; default 60 s.
+   * is done, while this node's document naming it is on its way; default 60 s
+   * (`MVM_MOVE_HOLD_SECS`, agent-settings.ts).
    */
   handOverHoldMs?: number;
 }
 
-const HAND_OVER_HOLD_MS = 60_000;
+const HAND_OVER_HOLD_MS = DEFAULT_MOVE_HOLD_SECS * 1000;
 
 const refOf = (m: InstanceMoveView): InstanceRef => ({
   tenantId: m.tenantId,
@@ -56,6 +58,12 @@ function manifestOf(m: InstanceMoveView): BundleManifest {
     parts: (m.parts ?? []).map((p) => bundlePartSchema.parse(p)),
   };
 }
+
+/** The relay answered that a part is not held whole yet (its 409 asks to retry). */
+const notUploadedYet = (error: unknown) =>
+  isMvmError(error) &&
+  error.code === 'conflict' &&
+  typeof error.details?.retryAfterSeconds === 'number';
 
 /**
  * This node's part in the moves it takes part in (docs/moves.md), one step per pass, every
@@ -193,7 +201,13 @@ export class MoveWorker {
           if (held.whole) this.uploaded.add(key);
           break;
         } catch (error) {
-          const resumeAt = isMvmError(error) ? error.details?.resumeAt : undefined;
+          const details = isMvmError(error) ? error.details : undefined;
+          if (details?.waitForTarget === true) {
+            // The relay is full of parts the target has not fetched yet: a later pass goes on.
+            this.o.logger.debug({ move: m.id, part: part.name }, 'relay full; upload waits');
+            return;
+          }
+          const resumeAt = details?.resumeAt;
           if (typeof resumeAt !== 'number') throw error;
           offset = resumeAt;
         }
@@ -219,9 +233,13 @@ export class MoveWorker {
         async (error: unknown) => {
           // Whatever arrived counts: the record resumes there.
           await this.reportReceived(m, manifest, inbox);
-          throw error;
+          if (!notUploadedYet(error)) throw error;
+          // The source has not uploaded the next part yet (or waits for room): a later pass.
+          this.o.logger.debug({ move: m.id }, 'part not on the relay yet; fetch waits');
+          return undefined;
         },
       );
+      if (!transfer) return;
       for (const part of transfer.refetched) {
         await this.report(m, {
           kind: 'part-refused',

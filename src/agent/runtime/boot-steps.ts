@@ -10,7 +10,7 @@ import { discardSnapshot } from './discard-snapshot.ts';
 import { instanceDir } from './layout.ts';
 import type { DriveDigests } from '../../contract/guest-protocol.ts';
 import { cloneBoot, makeBase } from '../clones/clone-steps.ts';
-import { PhaseTimer } from '../../drivers/clock/phase-timer.ts';
+import { PhaseTimer, timed } from '../../drivers/clock/phase-timer.ts';
 
 /** created/stopped/failed -> ready: the image is there; drives are built at boot. */
 export async function prepare(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord> {
@@ -109,18 +109,25 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
   let record = await save(deps, sleeping, { intent: 'wake' });
   timer.mark('record');
   let digests: DriveDigests = {};
+  let written: Promise<void> = Promise.resolve();
+  const partsMs: Record<string, number> = {};
   // The tap must be on its bridge before the VMM opens it; the drives and cgroup need not
-  // wait for that.
-  const handle = await allSettledOrThrow(syncNetwork(deps), materialize(deps, record))
+  // wait for that. The secrets drive's content is written while the VMM restores (its file
+  // exists already): the guest runs only after `written`.
+  const materialized = materialize(deps, record, { deferWrites: true });
+  const handle = await allSettledOrThrow(timed(partsMs, 'network', syncNetwork(deps)), materialized)
     .then(async ([, built]) => {
       timer.mark('drives and network');
-      digests = built.digests;
+      ({ digests, written } = built);
+      Object.assign(partsMs, built.partsMs);
       const restored = await deps.vmm.restore(built.spec, snapshot);
       timer.mark('restore');
       deps.fault?.('wake.after-restore');
       return restored;
     })
     .catch(async (error: unknown) => {
+      // No mkfs may still write into the drive the cleanup removes.
+      await materialized.then((built) => built.written).catch(() => undefined);
       await dropSecretsDrive(deps, record.key);
       await save(deps, record, { intent: null });
       throw new HostError(
@@ -134,6 +141,8 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
   try {
     await placeInCgroup(deps, handle);
     timer.mark('cgroup');
+    await written;
+    timer.mark('drivesWritten');
     await deps.vmm.resume(handle);
     timer.mark('resume');
     deps.fault?.('wake.after-resume');
@@ -160,7 +169,7 @@ export async function wake(deps: RuntimeDeps, sleeping: VmRecord): Promise<VmRec
   await afterWake(deps, woken, handle, digests.secrets);
   timer.mark('hooks');
   deps.logger.info(
-    { key: record.key, pid: handle.pid, phasesMs: timer.ms },
+    { key: record.key, pid: handle.pid, phasesMs: timer.ms, partsMs },
     'instance running (woken)',
   );
   return woken;

@@ -16,6 +16,7 @@ import type { SecretSource } from './secret-source.ts';
 import type { FaultPoint } from '../../core/fault-points.ts';
 import type { WakeArming } from '../wake/wake-service.ts';
 import type { CloneBases } from '../clones/clone-bases.ts';
+import type { WarmReclaim } from './warm-reclaim.ts';
 
 export interface RuntimeTimeouts {
   /** Cold boot until the guest agent answers. */
@@ -72,6 +73,11 @@ export interface RuntimeDeps {
    * boot.
    */
   clones?: CloneBases;
+  /**
+   * The guest drops its caches and reports them free before each warm (`MVM_WARM_RECLAIM=on`,
+   * warm-reclaim.ts); absent: off.
+   */
+  warmReclaim?: WarmReclaim;
   /** The node's published ports (agent/publish): when a connection there last woke an instance. */
   publish?: { wokenAt(key: string): number | undefined };
 }

@@ -9,6 +9,7 @@ import { instanceDir, snapshotsDir } from './layout.ts';
 import { requireHandle, save, settle } from './step-context.ts';
 import { beforeSleep, SleepRefusedError } from './hook-steps.ts';
 import { dropSecretsDrive } from './stop-steps.ts';
+import { reclaimBeforeWarm } from './warm-reclaim.ts';
 
 /**
  * A sleep the guest's drain refused: work was still in flight at the deadline. The instance
@@ -30,7 +31,9 @@ export class GuestBusyError extends SleepRefusedError {
 
 /** running -> warm: vCPUs paused, RAM kept. */
 export async function pause(deps: RuntimeDeps, record: VmRecord): Promise<VmRecord> {
-  await deps.vmm.pause(requireHandle(record));
+  const vm = requireHandle(record);
+  await reclaimBeforeWarm(deps, vm);
+  await deps.vmm.pause(vm);
   deps.fault?.('warm.after-pause');
   return settle(deps, record, 'warm');
 }

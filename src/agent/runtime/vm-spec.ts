@@ -8,6 +8,7 @@ import type { RuntimeDeps } from './deps.ts';
 import type { GuestImage } from './image-source.ts';
 import { HostError } from '../../core/errors.ts';
 import { machineIdOf } from '../../core/machine-id.ts';
+import { timed } from '../../drivers/clock/phase-timer.ts';
 import { instanceDir, secretsDirOf } from './layout.ts';
 
 /**
@@ -16,6 +17,24 @@ import { instanceDir, secretsDirOf } from './layout.ts';
  * count against pids.max, which caps what a compromised VMM could start on the host.
  */
 export const PIDS_PER_VM = 256;
+
+export interface MaterializeOptions {
+  /**
+   * Return once the secrets drive exists at its final path and size, its content still being
+   * written (`written`): a wake restores its VMM meanwhile and resumes only after `written`.
+   */
+  deferWrites?: boolean;
+}
+
+export interface Materialized {
+  spec: VmSpec;
+  cgroup: CgroupInfo | undefined;
+  digests: DriveDigests;
+  /** Settles when every drive's content is complete (at once without `deferWrites`). */
+  written: Promise<void>;
+  /** How long each side-by-side part took, ms (they overlap: for the wake's log line). */
+  partsMs: Record<string, number>;
+}
 
 /**
  * Builds the host side of one boot or wake: drives per role (data kept, secrets rebuilt,
@@ -26,25 +45,41 @@ export const PIDS_PER_VM = 256;
 export async function materialize(
   deps: RuntimeDeps,
   record: VmRecord,
-): Promise<{ spec: VmSpec; cgroup: CgroupInfo | undefined; digests: DriveDigests }> {
+  options: MaterializeOptions = {},
+): Promise<Materialized> {
   const dir = instanceDir(deps.layout, record.key);
+  const partsMs: Record<string, number> = {};
+  const capabilities = await timed(partsMs, 'capabilities', deps.vmm.capabilities());
+  const inPlace = options.deferWrites === true && capabilities.drivesInPlace === true;
+  const pending: Promise<void>[] | undefined = inPlace ? [] : undefined;
   // Independent of each other, so side by side: a wake waits for the slowest (the secrets
-  // drive's mkfs), not for the sum (bench/wake-overhead.ts).
-  const cgroupMade = deps.vmm.capabilities().then((caps) =>
-    deps.cgroups?.create(record.key, {
-      vcpus: record.spec.vcpus,
-      memMib: record.spec.memMib + caps.memOverheadMib,
-      pids: PIDS_PER_VM,
+  // drive's mkfs, unless it is written in place), not for the sum (bench/wake-overhead.ts).
+  const cgroupMade = timed(
+    partsMs,
+    'cgroup',
+    Promise.resolve(
+      deps.cgroups?.create(record.key, {
+        vcpus: record.spec.vcpus,
+        memMib: record.spec.memMib + capabilities.memOverheadMib,
+        pids: PIDS_PER_VM,
+      }),
+    ),
+  );
+  const built = timed(partsMs, 'image', deps.images.resolve(record.spec.revision)).then(
+    async (image) => ({
+      image,
+      ...(await buildDrives(deps, record, dir, image, pending, partsMs)),
     }),
   );
-  const built = deps.images
-    .resolve(record.spec.revision)
-    .then(async (image) => ({ image, ...(await buildDrives(deps, record, dir, image)) }));
   const [{ image, drives, digests }, cgroup, runAs] = await allSettledOrThrow(
     built,
     cgroupMade,
-    deps.identities.of(record.key),
-  );
+    timed(partsMs, 'identity', deps.identities.of(record.key)),
+  ).catch(async (error: unknown) => {
+    // Nothing keeps writing behind a caller that cleans up after this failure.
+    await Promise.allSettled(pending ?? []);
+    throw error;
+  });
   const spec: VmSpec = {
     key: record.key,
     workDir: dir,
@@ -58,7 +93,10 @@ export async function materialize(
     ...(cgroup ? { cgroupDirs: cgroup.dirs } : {}),
     runAs,
   };
-  return { spec, cgroup, digests };
+  const written = Promise.all(pending ?? []).then(() => undefined);
+  // Awaited by the caller later (after its restore): a failure meanwhile is not unhandled.
+  written.catch(() => undefined);
+  return { spec, cgroup, digests, written, partsMs };
 }
 
 /**
@@ -77,7 +115,13 @@ type BuiltDrive = { drives: DriveSpec[]; digests?: DriveDigests } | undefined;
 /** How each kind of drive is made; which kinds an instance gets is its role's (core/roles). */
 const driveBuilders: Record<
   DriveKind,
-  (deps: RuntimeDeps, record: VmRecord, dir: string, image: GuestImage) => Promise<BuiltDrive>
+  (
+    deps: RuntimeDeps,
+    record: VmRecord,
+    dir: string,
+    image: GuestImage,
+    pending?: Promise<void>[],
+  ) => Promise<BuiltDrive>
 > = {
   // The dev image may boot from its initrd alone: then there is no rootfs to attach. mvm's
   // own drive (init and agent) comes with the image's root, never inside it.
@@ -101,9 +145,17 @@ const driveBuilders: Record<
     return { drives: [{ id: 'data', path, readOnly: false }] };
   },
   // Built outside the data dir (tmpfs): the image holds the values in clear for the VMM.
-  secrets: async (deps, record) => {
+  // With `pending`, laid out in place: its mkfs runs while the VMM restores.
+  secrets: async (deps, record, _dir, _image, pending) => {
     const values = await secretValues(deps, record);
-    const built = await deps.drives.buildSecrets(secretsDirOf(deps.layout, record.key), values);
+    const at = secretsDirOf(deps.layout, record.key);
+    const built =
+      pending && deps.drives.layoutSecrets
+        ? await deps.drives.layoutSecrets(at, values).then((laid) => {
+            pending.push(laid.written);
+            return laid;
+          })
+        : await deps.drives.buildSecrets(at, values);
     return {
       drives: [{ id: 'secrets', path: built.path, readOnly: true }],
       digests: { secrets: built.digest },
@@ -140,13 +192,17 @@ async function buildDrives(
   record: VmRecord,
   dir: string,
   image: GuestImage,
+  pending?: Promise<void>[],
+  partsMs: Record<string, number> = {},
 ): Promise<{ drives: DriveSpec[]; digests: DriveDigests }> {
   const drives: DriveSpec[] = [];
   const digests: DriveDigests = {};
   const kinds = drivesForRole(record.spec.role, image.drives);
   // Built side by side (each its own file), listed in the role's order.
   const builds = await allSettledOrThrow(
-    ...kinds.map((kind) => driveBuilders[kind](deps, record, dir, image)),
+    ...kinds.map((kind) =>
+      timed(partsMs, `drive.${kind}`, driveBuilders[kind](deps, record, dir, image, pending)),
+    ),
   );
   for (const built of builds) {
     if (!built) continue;

@@ -141,6 +141,9 @@ export class GuestSession {
       { ...commandOf(start, argv), cols: start.cols, rows: start.rows },
       { signal: this.abort.signal },
     );
+    // A cancel destroys the input with an error; pipe() does not forward it, so it is taken
+    // here (the abort already kills the shell), or it would be an uncaught exception.
+    input.readable.on('error', () => pty.input.end());
     input.readable.pipe(pty.input);
     this.signal = (name) => pty.signal(name);
     this.resize = (cols, rows) => pty.resize(cols, rows);

@@ -24,6 +24,7 @@ import { instanceSleep } from './instance/sleep.ts';
 import { instanceStats } from './instance/stats.ts';
 import { instanceStart } from './instance/start.ts';
 import { instanceStop } from './instance/stop.ts';
+import { instanceTicket } from './instance/ticket.ts';
 import { instanceWake } from './instance/wake.ts';
 import { instanceWarm } from './instance/warm.ts';
 import { netVerify } from './net/verify.ts';
@@ -122,6 +123,7 @@ export const allCommands: readonly CliCommand[] = [
   instanceSsh,
   instanceCp,
   instanceLogs,
+  instanceTicket,
   events,
   nodeList,
   nodeInfo,

@@ -6,6 +6,7 @@ import type {
   Space,
 } from '../../contract/node-report.ts';
 import type { Block } from '../render.ts';
+import { instanceStatuses } from '../../core/model.ts';
 import { instancePathOf } from './instance-views.ts';
 import { ageOf } from './node-views.ts';
 
@@ -132,8 +133,11 @@ export function tenantStats(samples: readonly InstanceSample[]): TenantNodeStats
   return [...byTenant.values()].sort((a, b) => a.tenant.localeCompare(b.tenant));
 }
 
+/** In lifecycle order, whatever order the samples came in (a report is kept by key). */
+const rank = (status: string): number => (instanceStatuses as readonly string[]).indexOf(status);
 const statusesText = (statuses: Record<string, number>): string =>
   Object.entries(statuses)
+    .sort(([a], [b]) => rank(a) - rank(b))
     .map(([status, n]) => `${n} ${status}`)
     .join(', ');
 

@@ -1,32 +1,14 @@
-import { changedScopes } from '../../core/document-marks.ts';
 import { isMvmError } from '../../core/errors.ts';
-import type { Logger } from '../../ports/logger.ts';
-import type { GenerationRepo } from '../../ports/store.ts';
 import type { ChangeNotifier, DocumentChange } from '../desired/change-notifier.ts';
+import { placementChange } from './placement-change.ts';
 import type { ScheduleOutcome } from './scheduler-service.ts';
 
 export interface AfterWriteDeps {
   scheduler: { schedule(): Promise<ScheduleOutcome> };
   notifier: ChangeNotifier;
-  /** The store's document marks, for watchers on other replicas (core/document-marks.ts). */
-  marks?: Pick<GenerationRepo, 'markChanged'>;
-  logger?: Logger;
 }
 
 const unique = (values: readonly string[]) => [...new Set(values)];
-
-/** The documents a scheduling pass changed: where it placed, and the tenants it touched. */
-function placementChange(outcome: ScheduleOutcome): DocumentChange {
-  const keys = [
-    ...outcome.placed.map((p) => p.instance),
-    ...outcome.slept.map((s) => s.instance),
-    ...outcome.released,
-  ];
-  return {
-    nodes: unique(outcome.placed.map((p) => p.nodeId)),
-    tenants: unique(keys.map((key) => key.split('/')[0] ?? '')),
-  };
-}
 
 function merged(a: DocumentChange, b: DocumentChange): DocumentChange {
   return {
@@ -45,19 +27,13 @@ function merged(a: DocumentChange, b: DocumentChange): DocumentChange {
 export class AfterWrite {
   constructor(private readonly deps: AfterWriteDeps) {}
 
-  /** The write changed these documents. */
+  /**
+   * The write changed these documents: this replica's watchers of them wake now. Other
+   * replicas' watchers learn of it from the document marks the write moved in its own
+   * transaction (services/mark-documents.ts), so nothing here can lose it.
+   */
   wake(change: DocumentChange): void {
     this.deps.notifier.notify(change);
-    const scopes = changedScopes(change);
-    if (scopes.length === 0 || !this.deps.marks) return;
-    // Not awaited: local watchers are woken above; other replicas' watchers see the marks
-    // move on their next poll, or recompute anyway within the cache's refresh bound.
-    this.deps.marks.markChanged(scopes).catch((err: unknown) => {
-      this.deps.logger?.warn(
-        { err, scopes },
-        'document marks not bumped; other replicas refresh later',
-      );
-    });
   }
 
   /** A scheduling pass, then the watchers of what it placed, slept or released wake. */

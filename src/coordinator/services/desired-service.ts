@@ -7,6 +7,7 @@ import {
 } from '../../core/desired-doc.ts';
 import { NotFoundError, UnavailableError } from '../../core/errors.ts';
 import type { Pool } from '../../core/model.ts';
+import { holdMoving } from '../../core/move-hold.ts';
 import { roleHasDrive } from '../../core/roles.ts';
 import { effectiveSecrets } from '../../core/secrets.ts';
 import { watchedScopes } from '../../core/document-marks.ts';
@@ -28,6 +29,8 @@ export interface DesiredServiceDeps {
   notifier: ChangeNotifier;
   /** How often a waiting watcher re-reads the store, for changes made by other replicas. */
   pollMs?: number;
+  /** A waiting watcher's document is recomputed at least this often; REFRESH_MS by default. */
+  refreshMs?: number;
   /** Elapsed time for long-poll deadlines; wall-clock time may be fixed in tests. */
   monotonicMs?: () => number;
   /** A watch answer delivered a document this many seconds after the change it carries. */
@@ -47,8 +50,13 @@ export interface IssuedDocument {
 const DEFAULT_POLL_MS = 500;
 /** Under the store pool's 10 connections, so requests other than watches always get one. */
 const DEFAULT_MAX_COMPUTING = 4;
-/** A cached answer is recomputed at least this often: the backstop for a mark never bumped. */
-const REFRESH_MS = 30_000;
+/**
+ * A cached answer is recomputed at least this often. Every write moves its document marks in
+ * its own transaction (services/mark-documents.ts), so no change can commit without them and
+ * other replicas' watchers need no backstop; this is a safety net only, for a write path that
+ * would forget its marks (1,000 waiting watchers: one computation every 0.6 s, not 33 a second).
+ */
+const REFRESH_MS = 10 * 60_000;
 
 /** What a watcher last computed for a node, and the marks it was computed under. */
 interface Computed {
@@ -160,7 +168,7 @@ export class DesiredService {
   /**
    * The node's generation, recomputing its document only when its inputs may have changed: a
    * local change that concerns it, a store mark of one of its scopes that moved (another
-   * replica's change), or REFRESH_MS gone by. A waiting watcher's poll is one indexed read.
+   * replica's change, moved in its transaction), or the refresh period gone by. A waiting watcher's poll is one indexed read.
    */
   private async current(
     nodeId: string,
@@ -177,7 +185,8 @@ export class DesiredService {
       cached.generation <= after &&
       cached.mark === mark &&
       !notifier.concernedSince(cached.seen, { nodeId, tenants: cached.tenants });
-    if (cached !== undefined && unchanged && now - cached.atMs < REFRESH_MS) return cached;
+    const refreshMs = this.deps.refreshMs ?? REFRESH_MS;
+    if (cached !== undefined && unchanged && now - cached.atMs < refreshMs) return cached;
     // Due only to the refresh bound: it yields to watchers whose documents did change.
     const issued = await this.issue(nodeId, { background: unchanged });
     // Marks read for other scopes than the new document's say nothing: recompute next time.
@@ -227,7 +236,11 @@ export class DesiredService {
     }
     // Instances first: a pool or tenant destroyed meanwhile takes its instances with it in
     // the same commit, so nothing read later can refer to rows that are not there.
-    const instances = await store.instances.list({ nodeId });
+    // An instance leaving this node is held asleep here until its move ends (core/move-hold.ts).
+    const instances = holdMoving(
+      await store.instances.list({ nodeId }),
+      await store.instanceMoves.activeOn(nodeId),
+    );
     const tenantIds = [...new Set(instances.map((i) => i.tenantId))];
     // One read per kind for all its tenants, not one per tenant: a node may hold hundreds.
     const tenants = await store.tenants.list({ ids: tenantIds });

@@ -3,6 +3,7 @@ import { leasedInstance, queueLowering } from '../../core/jobs/queue-scale.ts';
 import type { FleetNode, Instance, Pool } from '../../core/model.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { AfterWrite } from './after-write.ts';
+import { markDocuments } from './mark-documents.ts';
 import type { ServiceDeps } from './context.ts';
 
 const ACTOR = 'system:idle-policy';
@@ -99,6 +100,7 @@ export class IdleService {
         const instance = instances.find((i) => i.id === change.id);
         if (instance) out.push(await this.applyOne(repos, instance, change, at));
       }
+      if (out.length > 0) await markDocuments(repos, { tenants: [ref.tenantId] });
       return out;
     });
   }

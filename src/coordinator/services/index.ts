@@ -93,6 +93,7 @@ export interface DesiredDeps {
   signingKey: SigningKey;
   notifier: ChangeNotifier;
   desiredPollMs?: number;
+  desiredRefreshMs?: number;
   /** Job settings; defaults when absent. */
   jobs?: JobSettings;
 }
@@ -109,6 +110,8 @@ export function createServices(
       images?: ImageDeps;
       /** Where the coordinator relays moves' bundles; without it moves cannot transfer. */
       moveRelayDir?: string;
+      /** Bytes of one move the relay holds at once (move-relay.ts); default 1 GiB. */
+      moveRelayMaxBytes?: number;
     },
 ): Services {
   const buildRunner = deps.images && new BuildRunner({ ...deps, images: deps.images });
@@ -117,8 +120,6 @@ export function createServices(
   const after = new AfterWrite({
     scheduler: { schedule: () => metrics.process.schedule(() => scheduler.schedule()) },
     notifier: deps.notifier,
-    marks: deps.store.generations,
-    ...(deps.logger ? { logger: deps.logger } : {}),
   });
   const desired = new DesiredService({
     store: deps.store,
@@ -127,6 +128,7 @@ export function createServices(
     notifier: deps.notifier,
     onPropagated: (seconds) => metrics.process.propagated(seconds),
     ...(deps.desiredPollMs !== undefined ? { pollMs: deps.desiredPollMs } : {}),
+    ...(deps.desiredRefreshMs !== undefined ? { refreshMs: deps.desiredRefreshMs } : {}),
   });
   const rechecks = recheckTimer(deps, after);
   const instances = new InstanceService(deps, after);
@@ -135,7 +137,7 @@ export function createServices(
   const moveReports: MoveReportService = new MoveReportService(deps, after, (move) =>
     moveRelay.drop(move),
   );
-  const moveRelay: MoveRelay = new MoveRelay(moveReports, relayDir);
+  const moveRelay: MoveRelay = new MoveRelay(moveReports, relayDir, deps.moveRelayMaxBytes);
   return {
     tenants: new TenantService(deps, after),
     pools: new PoolService(deps, after, rechecks),

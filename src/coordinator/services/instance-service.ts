@@ -11,6 +11,8 @@ import type {
 import type { InstanceFilter, InstanceKey, Repos, TenantRecord } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
+import { markDocuments } from './mark-documents.ts';
+import type { DocumentChange } from '../desired/change-notifier.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { loadTenant, usageOf } from './tenant-service.ts';
 import { reportWake } from './wake-report.ts';
@@ -89,17 +91,8 @@ export class InstanceService {
     request: InstanceActionRequest,
   ): Promise<Instance> {
     const result = await this.actInTransaction(principal, key, request);
-    // A placed instance changes on its node (and in its tenant's peers); any may free or need
-    // capacity, so placement follows.
-    // Between live statuses only its node's document changes (peers count live instances).
-    const peersMayMove = result.desiredStatus === 'destroyed';
-    await this.after.place(
-      result.nodeId === null
-        ? {}
-        : peersMayMove
-          ? { tenants: [key.tenantId] }
-          : { nodes: [result.nodeId] },
-    );
+    // Any change may free or need capacity, so placement follows.
+    await this.after.place(actChange(key, result));
     return result;
   }
 
@@ -151,6 +144,7 @@ export class InstanceService {
           ...(force ? { force } : {}),
         },
       });
+      await markDocuments(repos, actChange(key, result));
       return result;
     });
   }
@@ -205,7 +199,10 @@ export class InstanceService {
         ...(revision !== undefined ? { revision } : {}),
       });
       const removed = report.status === 'destroyed' && instance.desiredStatus === 'destroyed';
-      if (removed) await repos.instances.delete(key);
+      if (removed) {
+        await repos.instances.delete(key);
+        await markDocuments(repos, { nodes: [nodeId] });
+      }
       return { instance: updated, removed };
     });
   }
@@ -226,6 +223,16 @@ export class InstanceService {
     const known = await repos.revisions.get(instance.tenantId, instance.poolId, revision);
     return known ? revision : undefined;
   }
+}
+
+/**
+ * The documents an action changed: a placed instance's node's, and when it is destroyed its
+ * tenant's too (peers count live instances). An unplaced one is in no document.
+ */
+function actChange(key: InstanceKey, result: Instance): DocumentChange {
+  if (result.nodeId === null) return {};
+  if (result.desiredStatus === 'destroyed') return { tenants: [key.tenantId] };
+  return { nodes: [result.nodeId] };
 }
 
 async function checkQuota(

@@ -31,7 +31,9 @@ function withId(frames: string[], id: number): string {
  * the cursor as its event id. A client that comes back with that id (`Last-Event-ID` or
  * `?since=`) gets `resumed` and then only what changed since, instead of the list: a row it
  * may not have gets `added`, one that left its filter or was deleted gets `deleted`, which a
- * client ignores for rows it does not have (docs/api.md, "Watching instances").
+ * client ignores for rows it does not have (docs/api.md, "Watching instances"). One that comes
+ * back from before the pruned tombstones (or with a cursor this store never gave) gets `reset`
+ * first, then the whole list as a new watch does: it drops what it held and starts over.
  */
 export class InstanceWatchService {
   private readonly pace: SsePace;
@@ -51,8 +53,14 @@ export class InstanceWatchService {
     if (filter.tenantId !== undefined) await loadTenant(this.deps.store, filter.tenantId);
     const store = this.deps.store;
     const now = await store.instances.changeCursor();
-    // A cursor from the future (another database, a typo) cannot be resumed: start over.
-    const resumed = since !== undefined && since <= now;
+    // A cursor from the future (another database, a typo) cannot be resumed, nor one from
+    // before the pruned tombstones (deletions it would miss): `reset`, then the whole list.
+    const horizon = since === undefined ? 0 : await store.instances.changeHorizon();
+    const resumed = since !== undefined && since <= now && since >= horizon;
+    const reset =
+      since === undefined || resumed
+        ? ''
+        : `event: reset\ndata: ${JSON.stringify({ since, horizon, reason: since > now ? 'unknown' : 'pruned' })}\n\n`;
     let cursor = resumed ? since : now;
     /** What this stream has shown: key → version (a re-read of the same version is skipped). */
     const shown = new Map<string, number>();
@@ -70,7 +78,7 @@ export class InstanceWatchService {
       const list = await store.instances.list(filter);
       for (const i of list) shown.set(instanceKey(i), i.version);
       const synced = `event: synced\ndata: ${JSON.stringify({ count: list.length })}\nid: ${cursor}\n\n`;
-      return list.map((i) => frame('added', i)).join('') + synced;
+      return reset + list.map((i) => frame('added', i)).join('') + synced;
     };
     const read = async (): Promise<string> => {
       if (!started) {

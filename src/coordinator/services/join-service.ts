@@ -13,6 +13,7 @@ import type { JoinTokenRecord, Repos } from '../../ports/store.ts';
 import { nodeUri } from '../../drivers/pki/cert-info.ts';
 import type { NodePrincipal, Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
+import { markDocuments } from './mark-documents.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { hashToken } from './token-service.ts';
 
@@ -92,6 +93,7 @@ export class JoinService {
         target: request.nodeId,
         detail: { joinToken: token.id, serial: certificate.serial },
       });
+      await markDocuments(repos, { fleet: true });
       return joined;
     });
     // A (re-)joined node is ready, perhaps at a new address: placement and peers follow.

@@ -9,6 +9,7 @@ import type { MoveReport } from '../../contract/moves.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
+import { markDocuments } from './mark-documents.ts';
 import { audit, type ServiceDeps } from './context.ts';
 
 type Side = 'source' | 'target';
@@ -95,6 +96,12 @@ export class MoveReportService {
       const saved = await repos.instanceMoves.update(stamped, move.version);
       if (saved.step === 'done') await this.handOver(repos, principal, saved);
       if (saved.step === 'failed') await this.auditFailed(repos, principal, saved);
+      if (saved.step === 'done' || saved.step === 'failed') {
+        await markDocuments(repos, {
+          nodes: [saved.sourceNode, saved.targetNode],
+          tenants: [saved.tenantId],
+        });
+      }
       return saved;
     });
     if (next.step === 'done' || next.step === 'failed') {

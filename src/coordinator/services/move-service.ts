@@ -11,6 +11,7 @@ import type { MoveInstanceRequest } from '../../contract/moves.ts';
 import type { InstanceKey, Repos } from '../../ports/store.ts';
 import { actorOf, type Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
+import { markDocuments } from './mark-documents.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import type { NodeService } from './node-service.ts';
 import { loadPlacementView } from './placement-view.ts';
@@ -68,6 +69,7 @@ export class MoveService {
         target: keyText(key),
         detail: { move: move.id, from: move.sourceNode, to: move.targetNode, wake: move.wake },
       });
+      await markDocuments(repos, { nodes: [move.sourceNode, move.targetNode] });
       return move;
     });
     this.after.wake({ nodes: [move.sourceNode, move.targetNode] });
@@ -153,6 +155,10 @@ export class MoveService {
         const moved = await this.carryOut(repos, principal, nodeId, action, instance);
         if (moved) moves.push(moved);
       }
+      await markDocuments(repos, {
+        nodes: [nodeId, ...moves.map((m) => m.targetNode)],
+        tenants: [...new Set(moves.map((m) => m.tenantId))],
+      });
       return { node: nodeId, moves, plan };
     });
     this.after.wake({ nodes: [nodeId, ...result.moves.map((m) => m.targetNode)] });

@@ -19,7 +19,9 @@ import type {
 import type { Repos } from '../../ports/store.ts';
 import type { DocumentChange } from '../desired/change-notifier.ts';
 import { ActivitySeen } from './activity-seen.ts';
+import { writeReport } from './report-write.ts';
 import type { ServiceDeps } from './context.ts';
+import { markDocuments } from './mark-documents.ts';
 
 export interface NodeHealthDeps extends ServiceDeps {
   /** A ready node silent for longer than this is lost; default 30 s. */
@@ -79,6 +81,11 @@ function activeTenants(samples: readonly ActivitySample[]): string[] {
   return [...new Set(active)].sort();
 }
 
+/** Every answer says deltas are taken; one whose delta found no base asks for a whole report. */
+function reportAnswer(kept: boolean): Pick<HeartbeatResult, 'deltas' | 'fullReport'> {
+  return kept ? { deltas: true } : { deltas: true, fullReport: true };
+}
+
 /**
  * Node liveness: heartbeats in, and the loss policy of core/node-loss.ts applied to nodes
  * that fall silent. Both run as single transactions, so a heartbeat racing a loss declaration
@@ -125,7 +132,7 @@ export class NodeHealthService {
     request: HeartbeatRequest,
   ): Promise<HeartbeatResult | undefined> {
     const at = this.deps.clock.now().toISOString();
-    const node = await this.deps.store.batch(async (repos) => {
+    const beat = await this.deps.store.batch(async (repos) => {
       const beaten = await repos.nodes.beat(nodeId, {
         lastHeartbeat: at,
         capacity: request.capacity,
@@ -133,15 +140,10 @@ export class NodeHealthService {
         ...(request.underlayIp !== undefined ? { underlayIp: request.underlayIp } : {}),
       });
       if (!beaten) return undefined;
-      await repos.nodeReports.put({
-        nodeId,
-        reportedAt: at,
-        disk: request.disk ?? null,
-        instances: request.instances,
-      });
-      return beaten;
+      return { node: beaten, kept: await writeReport(repos, nodeId, request, at) };
     });
-    if (!node) return undefined;
+    if (!beat) return undefined;
+    const { node, kept } = beat;
     const moving = this.seen.moving(nodeId, request.instances, Date.parse(at));
     const activityUpdated =
       moving.length === 0
@@ -155,7 +157,14 @@ export class NodeHealthService {
             at,
           );
     const desiredGeneration = await this.generationFor(nodeId, false);
-    return { node, recovered: false, activityUpdated, desiredGeneration, leaseMs: this.leaseMs };
+    return {
+      node,
+      recovered: false,
+      activityUpdated,
+      desiredGeneration,
+      leaseMs: this.leaseMs,
+      ...reportAnswer(kept),
+    };
   }
 
   /** A heartbeat that may recover the node or change its capacity or underlay. */
@@ -185,24 +194,27 @@ export class NodeHealthService {
           status: updated.status,
         });
       }
-      await repos.nodeReports.put({
-        nodeId,
-        reportedAt: at,
-        disk: request.disk ?? null,
-        instances: request.instances,
-      });
+      const kept = await writeReport(repos, nodeId, request, at);
       const activity = await this.recordActivity(repos, nodeId, moving, at);
       // New capacity changes placement; a new underlay changes other nodes' VXLAN peers.
       const resized =
         !isDeepStrictEqual(node.capacity, updated.capacity) ||
         node.underlayIp !== updated.underlayIp;
-      return { node: updated, recovered, activity, resized, at };
+      if (recovered || resized) await markDocuments(repos, FLEET);
+      return { node: updated, recovered, activity, resized, at, kept };
     });
     const activityUpdated = this.noteHeld(nodeId, outcome.activity, outcome.at);
     if (outcome.recovered || outcome.resized) await this.placeAndNotify(FLEET);
     const { node, recovered } = outcome;
     const desiredGeneration = await this.generationFor(nodeId, recovered);
-    return { node, recovered, activityUpdated, desiredGeneration, leaseMs: this.leaseMs };
+    return {
+      node,
+      recovered,
+      activityUpdated,
+      desiredGeneration,
+      leaseMs: this.leaseMs,
+      ...reportAnswer(outcome.kept),
+    };
   }
 
   /**
@@ -234,6 +246,7 @@ export class NodeHealthService {
       const pools = await repos.pools.list();
       const out: NodeLoss[] = [];
       for (const node of overdue) out.push(await this.declareLost(repos, node, pools));
+      await markDocuments(repos, FLEET);
       return out;
     });
     if (losses.length > 0 || this.placementOwed) {

@@ -6,6 +6,7 @@ import type { DrainAction } from '../../core/drain-plan.ts';
 import { drainPlanOf } from './drain-plan-service.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
+import { markDocuments } from './mark-documents.ts';
 import { audit, type ServiceDeps } from './context.ts';
 
 export class NodeService {
@@ -69,7 +70,9 @@ export class NodeService {
           detail: { capacity: request.capacity },
         });
       }
-      return { node, moved: existing !== undefined && existing.underlayIp !== node.underlayIp };
+      const moved = existing !== undefined && existing.underlayIp !== node.underlayIp;
+      await markDocuments(repos, { fleet: moved });
+      return { node, moved };
     });
   }
 
@@ -101,6 +104,7 @@ export class NodeService {
         target: id,
         detail: { from: existing.status, to: decision.to },
       });
+      await markDocuments(repos, { fleet: wish === 'uncordon' });
       return { node: updated, changed: true };
     });
     if (changed && wish === 'uncordon') await this.after.place({ fleet: true });

@@ -12,6 +12,7 @@ import type {
 import type { PoolConfigRecord } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
+import { markDocuments } from './mark-documents.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { loadPool } from './pool-service.ts';
 import { lockTenant } from './tenant-service.ts';
@@ -130,6 +131,7 @@ export class PoolConfigService {
           ...(change.replace ? { replace: true } : {}),
         },
       });
+      await markDocuments(repos, { tenants: [tenantId] });
       return { result: view(pool, record), changed: true };
     });
     if (changed) this.after.wake({ tenants: [tenantId] });

@@ -18,6 +18,7 @@ import type { PoolDetailView } from '../../contract/resources.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
+import { markDocuments } from './mark-documents.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { createInstances } from './instance-factory.ts';
 import {
@@ -205,6 +206,8 @@ export class PoolService {
         target: `${tenantId}/${poolId}`,
         detail: patch,
       });
+      // The pool's settings are in the documents of the nodes holding its instances.
+      await markDocuments(repos, { tenants: [tenantId] });
       return { before: pool, updated };
     });
   }
@@ -289,7 +292,9 @@ export class PoolService {
           ...(plan.recheckAt !== undefined ? { deferredUntil: plan.recheckAt } : {}),
         },
       });
-      return { result: { pool: updatedPool, created, changed }, recheckAt: plan.recheckAt };
+      const result = { pool: updatedPool, created, changed };
+      await markDocuments(repos, scaleChange(tenantId, result));
+      return { result, recheckAt: plan.recheckAt };
     });
   }
 
@@ -330,6 +335,7 @@ export class PoolService {
         target: `${tenantId}/${poolId}`,
         detail: { instances: instances.length, force },
       });
+      await markDocuments(repos, { tenants: [tenantId] });
       return { destroyed: { tenants: 0, pools: 1, instances: instances.length } };
     });
     this.after.wake({ tenants: [tenantId] });

@@ -17,6 +17,7 @@ import type { Logger } from '../../ports/logger.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
+import { markDocuments } from './mark-documents.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { growQueuePool } from './queue-grow.ts';
 import { shrinkQueuePool } from './queue-shrink.ts';
@@ -145,11 +146,12 @@ export class QueueWakeService {
       if (!fresh || remove === 0) return [];
       const result = await shrinkQueuePool(repos, this.deps, fresh, remove);
       if (result.kind === 'busy') return [];
-      return result.changed.map((instance) => ({
+      const changed = result.changed.map((instance) => ({
         instance: `${key}/${instance.id}`,
         to: instance.desiredStatus,
         reason: 'queue-shrink',
       }));
+      return marked(repos, pool.tenantId, changed);
     });
   }
 
@@ -164,20 +166,20 @@ export class QueueWakeService {
       const at = this.deps.clock.now().toISOString();
       const out: Changed = [];
       for (const wake of plan.raise) out.push(await this.raise(repos, ref, wake, at));
-      if (plan.add === 0) return out;
+      if (plan.add === 0) return marked(repos, ref.tenantId, out);
       const grown = await growQueuePool(repos, this.deps, tenant, fresh, plan.add);
       if (grown.kind === 'refused') {
         this.deps.logger?.warn(
           { pool: `${ref.tenantId}/${ref.poolId}`, add: plan.add, violations: grown.violations },
           'queue-driven pool not grown: over the tenant quotas',
         );
-        return out;
+        return marked(repos, ref.tenantId, out);
       }
       for (const instance of [...grown.created, ...grown.changed]) {
         const path = `${ref.tenantId}/${ref.poolId}/${instance.id}`;
         out.push({ instance: path, to: instance.desiredStatus, reason: 'queue-grow' });
       }
-      return out;
+      return marked(repos, ref.tenantId, out);
     });
   }
 
@@ -205,4 +207,10 @@ export class QueueWakeService {
     });
     return { instance: path, to: wake.to, reason: wake.reason };
   }
+}
+
+/** Changes of a tenant's intent mark its documents in the transaction that makes them. */
+async function marked(repos: Repos, tenantId: string, changed: Changed): Promise<Changed> {
+  if (changed.length > 0) await markDocuments(repos, { tenants: [tenantId] });
+  return changed;
 }

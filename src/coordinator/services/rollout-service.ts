@@ -21,6 +21,7 @@ import type { Logger } from '../../ports/logger.ts';
 import type { Principal } from '../principal.ts';
 import { actorOf } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
+import { markDocuments } from './mark-documents.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { loadPool } from './pool-service.ts';
 import { requireRevision } from './pool-source-update.ts';
@@ -98,6 +99,7 @@ export class RolloutService {
           maxUnavailable: opened.maxUnavailable,
         },
       });
+      await markDocuments(repos, { tenants: [tenantId] });
       return opened;
     });
     this.after.wake({ tenants: [tenantId] });
@@ -119,6 +121,7 @@ export class RolloutService {
         target: `${tenantId}/${poolId}`,
         detail: { from: back.to, to: back.from, reason: back.reason },
       });
+      await markDocuments(repos, { tenants: [tenantId] });
       return back;
     });
     this.after.wake({ tenants: [tenantId] });
@@ -149,7 +152,9 @@ export class RolloutService {
       await repos.tenants.lock(tenantId);
       const rollout = await repos.rollouts.get(tenantId, poolId);
       if (!rollout || !isActive(rollout.state)) return undefined;
-      return this.step(repos, rollout);
+      const stepped = await this.step(repos, rollout);
+      await markDocuments(repos, { nodes: stepped.nodes });
+      return stepped;
     });
     if (!outcome) return undefined;
     if (outcome.nodes.length > 0) this.after.wake({ nodes: outcome.nodes });

@@ -8,6 +8,9 @@ import {
 } from '../../core/pressure-sleep.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
+import { markDocuments } from './mark-documents.ts';
+import { NextRun } from './next-run.ts';
+import { placementChange } from './placement-change.ts';
 import { loadPlacementView, type PlacementView, type Sizing } from './placement-view.ts';
 
 export interface ScheduleOutcome {
@@ -20,6 +23,8 @@ export interface ScheduleOutcome {
 }
 
 const ACTOR = 'system:scheduler';
+/** The scheduler's lock: passes and node-loss detection run one at a time across replicas. */
+const SCHEDULER_LOCK = 'mvm.scheduler';
 const keyOf = (i: Instance) => `${i.tenantId}/${i.poolId}/${i.id}`;
 const holds = (i: Instance) => i.desiredStatus === 'running' || i.desiredStatus === 'warm';
 const nothingToDo = (): ScheduleOutcome => ({ placed: [], unplaced: [], slept: [], released: [] });
@@ -52,24 +57,57 @@ function pressureView(i: Instance, pool: Sizing, nodeId: string | null): Pressur
 }
 
 /**
+ * Locks the tenants of these instances in byte order (ids are ASCII: JavaScript's order is
+ * Postgres's "C" collation, the order lockAll takes), and answers which.
+ */
+async function lockTenants(repos: Repos, instances: readonly Instance[]): Promise<Set<string>> {
+  const ids = [...new Set(instances.map((i) => i.tenantId))].sort();
+  for (const id of ids) await repos.tenants.lock(id);
+  return new Set(ids);
+}
+
+/**
  * Gives every unplaced, live instance a node. Identity (IP/MAC) is already fixed, so placement
  * only chooses where; a placed instance stays put (its data and snapshots live there). Under
  * memory pressure it sleeps idle warm instances to make room, and wakes them once room returns
  * (core/pressure-sleep.ts).
  */
 export class SchedulerService {
+  /** This replica's passes: one at a time, and callers meanwhile share the next. */
+  private readonly passes = new NextRun(() => this.pass());
+
   constructor(private readonly deps: ServiceDeps) {}
 
+  /**
+   * Nearly every pass follows a write that left nothing unplaced and nothing held asleep (a
+   * running ⇄ warm scale, a status report): two indexed probes, outside any lock, then stand
+   * for the pass. That is safe: every write that leaves work runs a pass of its own after its
+   * commit, and that pass's probe sees its work.
+   */
   async schedule(): Promise<ScheduleOutcome> {
     if (!(await this.hasWork())) return nothingToDo();
+    return this.passes.request();
+  }
+
+  private async hasWork(): Promise<boolean> {
+    const { instances } = this.deps.store;
+    return (await instances.listUnplaced()).length > 0 || (await instances.anyPressureHeld());
+  }
+
+  private async pass(): Promise<ScheduleOutcome> {
     return this.deps.store.transaction(async (repos) => {
-      // One scheduler at a time across replicas; the others skip (the holder places everything).
-      if (!(await repos.locks.tryAcquire('mvm.scheduler'))) return nothingToDo();
-      // Placement and pressure move instances of any tenant: it waits for every change of
-      // intent in flight, and none interleaves with it (each would find versions moved).
-      await repos.tenants.lockAll();
+      // One pass at a time across replicas, and no node's allocations move but by the holder's
+      // placements: what a pass reads of them stands until it commits. A pass waits for the
+      // one in progress rather than skipping, since that one may have read the unplaced
+      // instances before this caller's commit (passes of one replica queue in `passes`).
+      await repos.locks.acquire(SCHEDULER_LOCK);
+      // Only the tenants whose instances it places are locked (in the order every holder of
+      // several takes them): their changes of intent wait, every other tenant's go on. An
+      // instance unplaced after this read is placed by its writer's own pass, next.
+      const tenants = await lockTenants(repos, await repos.instances.listUnplaced());
       const view = await loadPlacementView(repos);
-      const { pending, sizing } = view;
+      const { sizing } = view;
+      const pending = view.pending.filter((i) => tenants.has(i.tenantId));
       const result = placeInstances(
         view.placementNodes,
         pending.map((i) => ({
@@ -89,7 +127,7 @@ export class SchedulerService {
       await this.applyPressure(repos, pressure.instances, pressure.plan);
       const relieved = new Set(pressure.plan.placed.map((p) => p.key));
       const anyNode = view.nodes.length > 0;
-      return {
+      const outcome: ScheduleOutcome = {
         placed: placed.map((p) => ({ instance: p.key, nodeId: p.nodeId })),
         unplaced: result.unplaced
           .filter((u) => !relieved.has(u.key))
@@ -97,19 +135,9 @@ export class SchedulerService {
         slept: pressure.plan.sleep.map((s) => ({ instance: s.key, madeRoomFor: s.madeRoomFor })),
         released: pressure.plan.release.map((r) => r.key),
       };
+      await markDocuments(repos, placementChange(outcome));
+      return outcome;
     });
-  }
-
-  /**
-   * Nearly every pass follows a write that left nothing unplaced and nothing held asleep (a
-   * running ⇄ warm scale, a status report): two indexed probes then stand for reading every
-   * node, pool and allocation under every tenant's lock. Read outside that lock, they are
-   * still safe: every write that leaves work runs a pass of its own after its commit, and
-   * that pass's probe sees its work.
-   */
-  private async hasWork(): Promise<boolean> {
-    const { instances } = this.deps.store;
-    return (await instances.listUnplaced()).length > 0 || (await instances.anyPressureHeld());
   }
 
   /**
@@ -126,12 +154,17 @@ export class SchedulerService {
     return repos.instances.anyPressureHeld();
   }
 
-  /** Relief and release, over every live instance (core/pressure-sleep.ts). */
+  /**
+   * Relief and release, over every live instance (core/pressure-sleep.ts). They change the
+   * intent of any tenant's instances and check quotas: under every tenant's lock, as before
+   * placement locked only what it places.
+   */
   private async planPressure(
     repos: Repos,
     view: PlacementView,
     result: PlacementResult,
   ): Promise<{ instances: Instance[]; plan: PressurePlan }> {
+    await repos.tenants.lockAll();
     const instances = (await repos.instances.list()).filter((i) => i.desiredStatus !== 'destroyed');
     const placedOn = new Map(result.placed.map((p) => [p.key, p.nodeId]));
     const reports = new Map(view.nodes.map((n) => [n.id, n.usage]));

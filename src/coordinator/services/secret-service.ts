@@ -20,6 +20,7 @@ import type { Keyring } from '../secrets/keyring.ts';
 import { open, placeName, seal, sealedBytes, type SealedPlace } from '../secrets/secret-box.ts';
 import { secretsDigest } from '../secrets/secret-digest.ts';
 import type { AfterWrite } from './after-write.ts';
+import { markDocuments } from './mark-documents.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { loadPool } from './pool-service.ts';
 import { loadTenant, lockTenant } from './tenant-service.ts';
@@ -112,6 +113,7 @@ export class SecretService {
           target: targetOf(tenantId, poolId),
           detail: { names: removed },
         });
+        await markDocuments(repos, { tenants: [tenantId] });
       }
       return { removed, missing };
     });
@@ -170,6 +172,7 @@ export class SecretService {
           target: targetOf(tenantId, poolId),
           detail: { versions: Object.fromEntries(changedNames.map((s) => [s.name, s.version])) },
         });
+        await markDocuments(repos, { tenants: [tenantId] });
       }
       return { written: outcomes.map((o) => o.secret), changed: changedNames.length > 0 };
     });

@@ -3,6 +3,7 @@ import type { Instance, Pool } from '../../core/model.ts';
 import { writeAssignment } from './apply-assignments.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
+import { markDocuments } from './mark-documents.ts';
 import { planPool } from './pool-service.ts';
 
 export interface PoolRef {
@@ -63,6 +64,7 @@ export class SleepRecheckService {
           target: `${ref.tenantId}/${ref.poolId}`,
           detail: { changed: changed.map((i) => ({ id: i.id, to: i.desiredStatus })) },
         });
+        await markDocuments(repos, { tenants: [ref.tenantId] });
       }
       return plan.recheckAt === undefined ? { changed } : { changed, recheckAt: plan.recheckAt };
     });

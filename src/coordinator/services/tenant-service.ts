@@ -15,6 +15,7 @@ import type { CreateTenantRequest, UpdateTenantRequest } from '../../contract/re
 import type { Repos, TenantRecord } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
+import { markDocuments } from './mark-documents.ts';
 import { audit, type ServiceDeps } from './context.ts';
 
 export function tenantView(tenant: TenantRecord): TenantView {
@@ -187,6 +188,7 @@ export class TenantService {
         },
       });
       const changed = updated.egress !== tenant.egress;
+      if (changed) await markDocuments(repos, { tenants: [id] });
       return { view: { ...tenantView(updated), usage: usageView(usage) }, egressChanged: changed };
     });
     if (egressChanged) this.after.wake({ tenants: [id] });
@@ -227,6 +229,7 @@ export class TenantService {
         target: id,
         detail: { pools: pools.length, instances: instances.length, force },
       });
+      await markDocuments(repos, { tenants: [id] });
       return { destroyed: { tenants: 1, pools: pools.length, instances: instances.length } };
     });
     // Every node holding one of its instances loses them.

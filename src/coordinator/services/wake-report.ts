@@ -4,6 +4,7 @@ import type { Instance } from '../../core/model.ts';
 import type { WakeReportRequest } from '../../contract/requests.ts';
 import type { InstanceKey } from '../../ports/store.ts';
 import type { AfterWrite } from './after-write.ts';
+import { markDocuments } from './mark-documents.ts';
 import type { ServiceDeps } from './context.ts';
 import { loadInstance } from './instance-service.ts';
 
@@ -55,6 +56,7 @@ export async function reportWake(
         to: to ?? found.desiredStatus,
       },
     });
+    if (to !== undefined) await markDocuments(repos, { tenants: [key.tenantId] });
     return { instance: updated, raised: to !== undefined };
   });
   // Its node's document says running from now on (and the tenant's capacity is counted so).

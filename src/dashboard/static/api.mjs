@@ -82,17 +82,18 @@ export async function post(path, body) {
 
 /**
  * A server-sent event stream read with fetch, so the token goes in a header (EventSource
- * cannot send one). `onEvent(name, data)` gets each event's name and parsed data. Resolves
- * when the stream ends or `signal` aborts; throws when it cannot be opened.
+ * cannot send one). `onEvent(name, data, id)` gets each event's name, parsed data and id (when
+ * it has one). With `lastEventId` the stream resumes after it (the `Last-Event-ID` header, as
+ * EventSource sends it). Resolves when the stream ends or `signal` aborts; throws when it
+ * cannot be opened.
  */
-async function stream(path, query, signal, onEvent) {
-  const response = await fetch(url(path, query), {
-    headers: headers({ accept: 'text/event-stream' }),
-    signal,
-  });
+async function stream(path, query, signal, onEvent, lastEventId) {
+  const extra = { accept: 'text/event-stream' };
+  if (lastEventId !== undefined) extra['last-event-id'] = lastEventId;
+  const response = await fetch(url(path, query), { headers: headers(extra), signal });
   if (!response.ok || !response.body) throw await failure(response);
   const parser = createParser({
-    onEvent: (e) => onEvent(e.event ?? 'message', JSON.parse(e.data)),
+    onEvent: (e) => onEvent(e.event ?? 'message', JSON.parse(e.data), e.id),
   });
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   try {
@@ -113,13 +114,24 @@ export function follow(query, signal, onEvent) {
 }
 
 /**
- * The instances list as it changes (GET /v1/instances/watch): `onChange({type, instance})`
- * for each instance of the list (`added`), `onChange({type: 'synced'})` once the list is
+ * The instances list as it changes (GET /v1/instances/watch): `onChange({type, instance}, id)`
+ * for each instance of the list (`added`), `onChange({type: 'synced'}, id)` once the list is
  * whole, then each change as `added`, `modified` or `deleted` — agents' status reports too,
- * which are not audit events.
+ * which are not audit events. `id` is set on the last event of each batch: given back as
+ * `since`, the watch resumes after it with `{type: 'resumed'}` and only what changed since,
+ * or, when the coordinator no longer has the deletions since then (pruned), with
+ * `{type: 'reset'}` and the whole list again.
  */
-export function watchInstances(query, signal, onChange) {
-  return stream('/instances/watch', query, signal, (name, data) =>
-    onChange(name === 'synced' ? { type: 'synced' } : data),
+export function watchInstances(query, signal, onChange, since) {
+  return stream(
+    '/instances/watch',
+    query,
+    signal,
+    (name, data, id) =>
+      onChange(
+        name === 'synced' || name === 'resumed' || name === 'reset' ? { type: name } : data,
+        id,
+      ),
+    since,
   );
 }

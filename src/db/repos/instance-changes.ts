@@ -42,3 +42,57 @@ export async function changeCursor(db: Kysely<Database>): Promise<number> {
   const { rows } = await query.execute(db);
   return Number(rows[0]?.c ?? 0);
 }
+
+/** Below this stamp tombstones may have been pruned (migration 0033); 0 when none was. */
+export async function changeHorizon(db: Kysely<Database>): Promise<number> {
+  const row = await db
+    .selectFrom('instance_change_horizon')
+    .select('horizon')
+    .where('id', '=', 1)
+    .executeTakeFirst();
+  return Number(row?.horizon ?? 0);
+}
+
+/**
+ * Prunes the tombstones of instances deleted before `deletedBefore`: the horizon moves up to
+ * just past the newest of them (never down: concurrent pruners keep the higher one), then
+ * every tombstone stamped below it goes. The newest tombstone of all is kept, so SQLite's next
+ * stamp (one more than the highest) never goes back. The horizon is written before anything
+ * is deleted, so a reader never finds a tombstone missing above the horizon it reads.
+ */
+export async function pruneTombstones(
+  db: Kysely<Database>,
+  deletedBefore: string,
+  at: string,
+): Promise<{ pruned: number; horizon: number }> {
+  const stamps = await db
+    .selectFrom('instance_tombstones')
+    .select((eb) => [
+      eb.fn.max('change_seq').as('newest'),
+      sql<
+        number | string | null
+      >`MAX(CASE WHEN deleted_at < ${deletedBefore} THEN change_seq END)`.as('expired'),
+    ])
+    .executeTakeFirst();
+  const current = await changeHorizon(db);
+  if (stamps?.expired === null || stamps?.expired === undefined || stamps.newest === null)
+    return { pruned: 0, horizon: current };
+  const horizon = Math.min(Number(stamps.expired) + 1, Number(stamps.newest));
+  if (horizon <= current) return { pruned: 0, horizon: current };
+  await db
+    .insertInto('instance_change_horizon')
+    .values({ id: 1, horizon, pruned_at: at })
+    .onConflict((oc) =>
+      oc.column('id').doUpdateSet({
+        horizon: sql<number>`CASE WHEN excluded.horizon > instance_change_horizon.horizon
+          THEN excluded.horizon ELSE instance_change_horizon.horizon END`,
+        pruned_at: at,
+      }),
+    )
+    .execute();
+  const deleted = await db
+    .deleteFrom('instance_tombstones')
+    .where('change_seq', '<', horizon)
+    .executeTakeFirst();
+  return { pruned: Number(deleted.numDeletedRows), horizon: await changeHorizon(db) };
+}

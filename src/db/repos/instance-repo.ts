@@ -17,7 +17,7 @@ import type { ConstraintRules } from '../constraint-error.ts';
 import { currentRequestId } from '../../drivers/request-context.ts';
 import { oneOf } from '../row-values.ts';
 import type { Database, InstancesTable } from '../schema.ts';
-import { changeCursor, changeStamp } from './instance-changes.ts';
+import { changeCursor, changeHorizon, changeStamp, pruneTombstones } from './instance-changes.ts';
 
 type InstanceRow = Selectable<InstancesTable>;
 type Db = Kysely<Database>;
@@ -200,6 +200,14 @@ export class KyselyInstanceRepo implements InstanceRepo {
 
   changeCursor(): Promise<number> {
     return changeCursor(this.db);
+  }
+
+  changeHorizon(): Promise<number> {
+    return changeHorizon(this.db);
+  }
+
+  pruneTombstones(deletedBefore: string, at: string): Promise<{ pruned: number; horizon: number }> {
+    return pruneTombstones(this.db, deletedBefore, at);
   }
 
   async changesSince(

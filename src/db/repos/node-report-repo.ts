@@ -1,12 +1,24 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import { diskReportSchema, instanceSampleSchema } from '../../contract/node-report.ts';
-import type { NodeReport, NodeReportRepo } from '../../ports/store.ts';
+import { sampleKey, sortSamples } from '../../core/report-delta.ts';
+import type {
+  NodeReport,
+  NodeReportDelta,
+  NodeReportRepo,
+  ReportSequence,
+} from '../../ports/store.ts';
 import type { Database, NodeReportsTable } from '../schema.ts';
+import { dialectOf } from '../sql-dialect.ts';
 
 type ReportRow = Selectable<NodeReportsTable>;
 
 const samplesSchema = instanceSampleSchema.array();
 
+/**
+ * One row per node. Its samples are a JSON object by `tenant/pool/instance`, so a delta
+ * merges in one statement in the database (Postgres `jsonb` `-` and `||`, SQLite
+ * `json_patch`) and the coordinator never parses the stored report to apply one.
+ */
 export class KyselyNodeReportRepo implements NodeReportRepo {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -19,37 +31,87 @@ export class KyselyNodeReportRepo implements NodeReportRepo {
     return row && fromRow(row);
   }
 
-  async put(report: NodeReport): Promise<void> {
-    const row = toRow(report);
+  async put(report: NodeReport, sequence?: ReportSequence): Promise<void> {
+    const row = toRow(report, sequence);
     await this.db
       .insertInto('node_reports')
       .values(row)
-      .onConflict((oc) =>
-        oc.column('node_id').doUpdateSet({
+      .onConflict((oc) => {
+        const update = oc.column('node_id').doUpdateSet({
           reported_at: row.reported_at,
           disk: row.disk,
           instances: row.instances,
-        }),
-      )
+          report_epoch: row.report_epoch,
+          report_seq: row.report_seq,
+        });
+        // A late beat of the same run never overwrites a later report.
+        return sequence === undefined
+          ? update
+          : update.where((eb) =>
+              eb.or([
+                eb('node_reports.report_epoch', 'is', null),
+                eb('node_reports.report_epoch', '<>', sequence.epoch),
+                eb('node_reports.report_seq', '<', sequence.seq),
+              ]),
+            );
+      })
       .execute();
+  }
+
+  async merge(delta: NodeReportDelta): Promise<boolean> {
+    const changed = Object.fromEntries(delta.changed.map((s) => [sampleKey(s), s]));
+    const gone = [...delta.removed.map(sampleKey), ...Object.keys(changed)];
+    const postgres = dialectOf(this.db) === 'postgres';
+    const instances = postgres
+      ? sql<string>`((instances::jsonb - ${gone}::text[]) || ${JSON.stringify(changed)}::jsonb)::text`
+      : sql<string>`json_patch(json_patch(instances, ${JSON.stringify(
+          Object.fromEntries(gone.map((k) => [k, null])),
+        )}), ${JSON.stringify(changed)})`;
+    const result = await this.db
+      .updateTable('node_reports')
+      .set({
+        reported_at: delta.reportedAt,
+        instances,
+        report_seq: delta.seq,
+        ...(delta.disk ? { disk: JSON.stringify(delta.disk) } : {}),
+      })
+      .where('node_id', '=', delta.nodeId)
+      .where('report_epoch', '=', delta.epoch)
+      .where('report_seq', '=', delta.base)
+      // Only onto samples by key: a replica from before 0034 rewrites them as an array and
+      // leaves the sequence as it was (its next whole report then comes from the agent).
+      .where(
+        postgres ? sql`jsonb_typeof(instances::jsonb)` : sql`json_type(instances)`,
+        '=',
+        'object',
+      )
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
   }
 }
 
-function toRow(report: NodeReport): ReportRow {
+function toRow(report: NodeReport, sequence: ReportSequence | undefined): ReportRow {
   return {
     node_id: report.nodeId,
     reported_at: report.reportedAt,
     disk: report.disk === null ? null : JSON.stringify(report.disk),
-    instances: JSON.stringify(report.instances),
+    instances: JSON.stringify(Object.fromEntries(report.instances.map((s) => [sampleKey(s), s]))),
+    report_epoch: sequence?.epoch ?? null,
+    report_seq: sequence?.seq ?? null,
   };
 }
 
-/** Rows were validated on the way in; parsing again keeps a hand-edited row from lying. */
+/**
+ * Rows were validated on the way in; parsing again keeps a hand-edited row from lying. Rows
+ * written before migration 0034 hold an array.
+ */
 function fromRow(row: ReportRow): NodeReport {
+  const stored = JSON.parse(row.instances) as unknown;
+  const samples = Array.isArray(stored) ? stored : Object.values(stored as object);
   return {
     nodeId: row.node_id,
     reportedAt: row.reported_at,
     disk: row.disk === null ? null : diskReportSchema.parse(JSON.parse(row.disk)),
-    instances: samplesSchema.parse(JSON.parse(row.instances)),
+    instances: sortSamples(samplesSchema.parse(samples)),
   };
 }

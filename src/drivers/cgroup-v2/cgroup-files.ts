@@ -1,4 +1,5 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HostError } from '../../core/errors.ts';
 import type { Clock } from '../../ports/clock.ts';
@@ -6,20 +7,41 @@ import type { Logger } from '../../ports/logger.ts';
 import { AbortWait, waitUntil, WaitTimeoutError } from '../process/wait-until.ts';
 import type { Controller } from './limit-files.ts';
 
-/** Contents of a cgroup file, or '' when it is not there (a cgroup that is already gone). */
+/**
+ * Contents of a cgroup file, or '' when it is not there (a cgroup that is already gone).
+ * Synchronous, as every read, limit write and mkdir of this module: see readPids.
+ */
 export async function readOptional(path: string): Promise<string> {
+  return Promise.resolve(readOptionalNow(path));
+}
+
+export const words = (text: string): string[] => text.split(/\s+/).filter((w) => w !== '');
+
+/**
+ * Files of cgroupfs live in kernel memory: a read or a limit write takes microseconds and
+ * never waits on a disk. Done synchronously, as the few calls on a wake's path are: each
+ * asynchronous call costs a thread-pool hop and an event-loop turn, which on a loaded host is
+ * a wait for a CPU (a cgroup's create took 8 ms as 12 awaited calls there, 0.1 ms in
+ * place; docs/wake-overhead.md). cgroup.procs writes stay asynchronous (placeOnce): they take
+ * the kernel's threadgroup lock and may wait for it.
+ */
+export async function readPids(dir: string): Promise<number[]> {
+  return words(await readOptional(join(dir, 'cgroup.procs'))).map(Number);
+}
+
+function readOptionalNow(path: string): string {
   try {
-    return await readFile(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
     throw error;
   }
 }
 
-export const words = (text: string): string[] => text.split(/\s+/).filter((w) => w !== '');
-
-export async function readPids(dir: string): Promise<number[]> {
-  return words(await readOptional(join(dir, 'cgroup.procs'))).map(Number);
+/** A cgroup directory (and its parents), synchronously: see readPids. */
+export async function makeCgroupDir(dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  return Promise.resolve();
 }
 
 /**
@@ -40,7 +62,7 @@ export async function enableControllers(
       continue;
     }
     try {
-      await writeFile(file, `+${controller}`);
+      writeFileSync(file, `+${controller}`);
       enabled.push(controller);
     } catch (error) {
       // e.g. EBUSY when `dir` holds processes itself: the limit is reported as unavailable.
@@ -60,9 +82,10 @@ export function counterIn(text: string, name: string): number {
   return Number.isFinite(value) ? value : 0;
 }
 
+/** One limit, synchronously (see readPids). */
 export async function writeCgroupFile(dir: string, file: string, value: string): Promise<void> {
   try {
-    await writeFile(join(dir, file), value);
+    writeFileSync(join(dir, file), value);
   } catch (error) {
     throw new HostError(
       `could not write '${value}' to ${join(dir, file)}: ${(error as Error).message}`,

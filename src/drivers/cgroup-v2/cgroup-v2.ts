@@ -1,4 +1,4 @@
-import { mkdir, rmdir } from 'node:fs/promises';
+import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnavailableError } from '../../core/errors.ts';
 import type { CgroupInfo, CgroupLayout, CgroupLimits, Cgroups } from '../../ports/cgroups.ts';
@@ -17,6 +17,7 @@ import {
   readPids,
   removeCgroupDir,
   words,
+  makeCgroupDir,
   writeCgroupFile,
 } from './cgroup-files.ts';
 import { limitFiles, wantedControllers } from './limit-files.ts';
@@ -86,7 +87,7 @@ export class CgroupV2 implements Cgroups {
     const mount = await this.requireMount();
     const enabled = await this.prepareSlice(mount);
     const dir = join(mount, SLICE, key);
-    await mkdir(dir, { recursive: true });
+    await makeCgroupDir(dir);
     const info: CgroupInfo = { dir, dirs: [dir], applied: [], unavailable: [] };
     for (const entry of limitFiles(limits)) {
       if (!enabled.includes(entry.controller)) {
@@ -150,7 +151,7 @@ export class CgroupV2 implements Cgroups {
   private async prepareSlice(mount: string): Promise<Controller[]> {
     const atRoot = await enableControllers(mount, await this.offered(), this.log);
     const slice = join(mount, SLICE);
-    await mkdir(slice, { recursive: true });
+    await makeCgroupDir(slice);
     return enableControllers(slice, atRoot, this.log);
   }
 

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isCgroupKey } from '../cgroup-v2/cgroup-inputs.ts';
 import {
@@ -7,6 +6,7 @@ import {
   readOptional,
   readPids,
   removeCgroupDir,
+  makeCgroupDir,
   writeCgroupFile,
 } from '../cgroup-v2/cgroup-files.ts';
 import type { RemoveWait } from '../cgroup-v2/cgroup-files.ts';
@@ -30,7 +30,7 @@ export class CgroupV1Hierarchy {
   /** Creates the instance's cgroup (idempotent) and writes the files in order. */
   async create(key: string, files: readonly { file: string; value: string }[]): Promise<string> {
     const dir = this.dir(key);
-    await mkdir(dir, { recursive: true });
+    await makeCgroupDir(dir);
     for (const { file, value } of files) await writeCgroupFile(dir, file, value);
     return dir;
   }

@@ -3,13 +3,19 @@ import { constants } from 'node:fs';
 import { chmod, copyFile, mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HostError } from '../../core/errors.ts';
-import type { BuiltDrive, Drives } from '../../ports/drives.ts';
+import type { BuiltDrive, Drives, PendingDrive } from '../../ports/drives.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 import { silentLogger } from '../../ports/logger.ts';
 import type { Logger } from '../../ports/logger.ts';
 import { publishIfAbsent, publishReplacing, withTempFile } from './atomic-file.ts';
 import { assertConfigVersion, assertDataSize, assertFileNames } from './drive-names.ts';
-import { buildExt4Image, contentImageBytes, mibToBytes } from './mkfs-ext4.ts';
+import {
+  buildExt4Image,
+  contentImageBytes,
+  createSparseFile,
+  formatExt4Image,
+  mibToBytes,
+} from './mkfs-ext4.ts';
 import type { DriveLabel } from './mkfs-ext4.ts';
 import { withStagedFiles } from './staging-dir.ts';
 import type { StagingModes } from './staging-dir.ts';
@@ -94,6 +100,35 @@ export class Ext4Drives implements Drives {
     // Names only: values never reach a log line.
     this.log.info({ path, count: Object.keys(secrets).length }, 'built secrets drive');
     return { path, digest: await this.digest('secrets', secrets, SECRET_MODES) };
+  }
+
+  /**
+   * The secrets image in place: the file at its final path and size first (a VMM may open it
+   * at once), `mkfs.ext4` writing that same inode meanwhile. Whatever was at the path goes
+   * first (no VMM holds it: the instance is not running). `written` never rejects unobserved.
+   */
+  async layoutSecrets(instanceDir: string, secrets: Record<string, string>): Promise<PendingDrive> {
+    assertFileNames('secret', secrets);
+    const dir = await this.drivesDir(instanceDir);
+    const path = join(dir, 'secrets.ext4');
+    const spec = {
+      label: 'secrets' as const,
+      sizeBytes: contentImageBytes(secrets),
+      mode: SECRETS_IMAGE_MODE,
+      content: { fileCount: Object.keys(secrets).length },
+    };
+    // The digest first (it depends on the values only): nothing is left running if it fails.
+    const digest = await this.digest('secrets', secrets, SECRET_MODES);
+    await rm(path, { force: true });
+    await createSparseFile(path, spec.sizeBytes, spec.mode);
+    const written = withStagedFiles(dir, secrets, SECRET_MODES, (sourceDir) =>
+      formatExt4Image(this.runner, this.mkfsPath, path, { ...spec, sourceDir }),
+    ).then(() => {
+      // Names only: values never reach a log line.
+      this.log.info({ path, count: Object.keys(secrets).length }, 'laid out secrets drive');
+    });
+    written.catch(() => undefined);
+    return { path, digest, written };
   }
 
   async buildConfig(

@@ -36,12 +36,27 @@ export async function buildExt4Image(
   spec: Ext4ImageSpec,
 ): Promise<void> {
   await createSparseFile(path, spec.sizeBytes, spec.mode);
+  await formatExt4Image(runner, mkfsPath, path, spec);
+  // mkfs.ext4 keeps the mode of an existing file, but say it explicitly: umask may differ.
+  await chmod(path, spec.mode);
+}
+
+/**
+ * Runs `mkfs.ext4` over the existing file at `path`. It writes that file's own inode (it opens
+ * it read-write, neither truncates nor replaces it), so a VMM that opened the file before sees
+ * the filesystem once this resolves: what lets a wake lay the secrets drive out while its VMM
+ * restores (`layoutSecrets`).
+ */
+export async function formatExt4Image(
+  runner: ProcessRunner,
+  mkfsPath: string,
+  path: string,
+  spec: Ext4ImageSpec,
+): Promise<void> {
   await runner.run(mkfsPath, mkfsArgs(path, spec), {
     timeoutMs: MKFS_TIMEOUT_MS,
     ...(spec.content !== undefined ? { env: REPRODUCIBLE_ENV } : {}),
   });
-  // mkfs.ext4 keeps the mode of an existing file, but say it explicitly: umask may differ.
-  await chmod(path, spec.mode);
 }
 
 export function mkfsArgs(path: string, spec: Ext4ImageSpec): string[] {
@@ -59,10 +74,16 @@ export function mkfsArgs(path: string, spec: Ext4ImageSpec): string[] {
   return args;
 }
 
-async function createSparseFile(path: string, sizeBytes: number, mode: number): Promise<void> {
+/** A new sparse file of `sizeBytes` at `path` (which must not exist), with `mode` (not umask's). */
+export async function createSparseFile(
+  path: string,
+  sizeBytes: number,
+  mode: number,
+): Promise<void> {
   const handle = await open(path, 'wx', mode);
   try {
     await handle.truncate(sizeBytes);
+    await handle.chmod(mode);
   } finally {
     await handle.close();
   }

@@ -69,6 +69,9 @@ export class FirecrackerVmm implements Vmm {
       memOverheadMib: FIRECRACKER_MEM_OVERHEAD_MIB,
       guestChannel: 'vsock',
       accel: 'kvm',
+      // Unjailed, Firecracker opens the drives' own paths; a jail may get a copy of a
+      // read-only drive its user cannot read (jail-files.ts), taken before it is written.
+      drivesInPlace: this.config.jailer === undefined,
     };
   }
 

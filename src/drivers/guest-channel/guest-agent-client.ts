@@ -300,12 +300,18 @@ export class GuestAgentClient {
     const conn = await waitUntil(
       () => {
         const left = timeoutMs - (this.clock.now().getTime() - started);
+        const tried = attempt++;
         return AgentConnection.open(this.transport, {
-          timeoutMs: Math.max(250, Math.min(left, helloWaitMs(attempt++))),
+          timeoutMs: Math.max(250, Math.min(left, helloWaitMs(tried))),
           logger: this.log,
           onViolation: (reason) => this.onViolation(reason),
           ...(this.options.ingress ? { ingress: this.options.ingress } : {}),
           ...(this.options.frameStallMs ? { frameStallMs: this.options.frameStallMs } : {}),
+        }).catch((error: unknown) => {
+          // A refused connect (guest still booting) or a hello left unanswered: counted by
+          // bench/hello-retries.ts.
+          this.log.debug({ attempt: tried, error: String(error) }, 'guest hello attempt failed');
+          throw error;
         });
       },
       {

@@ -3,7 +3,7 @@
  * this figure contains a runaway VMM without ever stopping a healthy one.
  *
  * Under TCG the largest part is the translation cache: QEMU 7.2 sizes it at 1 GiB by default
- * and it stays resident once filled, so the driver bounds it (`-accel tcg,tb-size=64`). The
+ * and it stays resident once filled, so the driver bounds it (`-accel tcg,tb-size=16`). The
  * rest is QEMU's heap, device state and the pages of its binary and libraries that the VMM's
  * cgroup is charged for.
  *
@@ -23,12 +23,19 @@
  * libraries' pages are mostly charged to whoever read them first. It is the full 64 MiB
  * translation cache plus ~16 MiB of QEMU's own. With headroom: 64 + 48 = 112 MiB under TCG.
  * With the limit at guest RAM + 112 MiB the same runs peaked at +103 to +106 MiB (page cache
- * reclaimed at the limit) with no OOM kill.
+ * reclaimed at the limit) with no OOM kill. With the 16 MiB cache below, the figure is
+ * 16 + 48 = 64 MiB (bench/density.ts: ~13.5 MiB of QEMU's own beside the cache).
  */
 import type { Accel } from './qemu-args.ts';
 
-/** TCG translation cache in MiB: bounded, so it counts once in the overhead. */
-export const TCG_TB_SIZE_MIB = 64;
+/**
+ * TCG translation cache in MiB: bounded, so it counts once in the overhead. 16, not the 64 the
+ * table above was measured with: it saves 48 MiB of every TCG guest's host memory, and in
+ * bench/density.ts (three guests each) a 16 MiB cache booted and ran the demo workload as fast
+ * as 64 (10.0 s and 5.0 s against 9.8 s and 4.5 s on a quiet host), while 8 and 4 took twice
+ * as long on a loaded one (docs/density.md).
+ */
+export const TCG_TB_SIZE_MIB = 16;
 
 /** QEMU's own anonymous memory beyond guest RAM and the translation cache (~16 MiB measured), with headroom. */
 export const MEASURED_BASE_OVERHEAD_MIB = 48;

@@ -105,6 +105,8 @@ export class QemuVmm implements Vmm {
       memOverheadMib: qemuMemOverheadMib(this.options.accel, this.options.tcgTbSizeMib),
       guestChannel: 'virtio-serial',
       accel: this.options.accel,
+      // Drives are descriptors the driver opens on the files themselves (qemu-fds.ts).
+      drivesInPlace: true,
     });
   }
 

@@ -44,7 +44,7 @@ describe('qemuArgs', () => {
   });
 
   it('uses TCG with -cpu max and a bounded translation cache, or KVM with host CPU minus arch-capabilities', () => {
-    expect(values(tcg, '-accel')).toEqual(['tcg,tb-size=64']);
+    expect(values(tcg, '-accel')).toEqual(['tcg,tb-size=16']);
     expect(values(tcg, '-cpu')).toEqual(['max']);
     const kvm = qemuArgs({ spec, accel: 'kvm', paths, fds });
     expect(values(kvm, '-accel')).toEqual(['kvm']);

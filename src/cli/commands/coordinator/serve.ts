@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import { devImageOptions } from '../../../agent/agent-config.ts';
+import { checkTombstoneRetention } from '../../../core/tombstone-retention.ts';
 import { redactStoreUrl } from '../../../db/store-url.ts';
 import type { CoordinatorSettings } from '../../config.ts';
 import { defineCommand, flag, option } from '../../command.ts';
-import { integer, text } from '../../values.ts';
+import { duration, integer, text } from '../../values.ts';
 
 /** Loaded only here, so every other command starts without the server's dependencies. */
 async function loadServer(): Promise<
@@ -11,6 +12,7 @@ async function loadServer(): Promise<
     settings: CoordinatorSettings & {
       tls?: { names?: string[] };
       nodeLostAfterMs?: number;
+      tombstoneRetentionMs?: number;
       images?: { dev: ReturnType<typeof devImageOptions> };
     },
   ) => Promise<RunningServer>
@@ -58,10 +60,19 @@ export const coordinatorServe = defineCommand({
       integer(100, 86_400_000),
       'declare a node lost (and re-place its instances) after this long without a heartbeat (default 30000)',
     ),
+    tombstoneRetention: option(
+      duration,
+      'keep deleted instances for watches to resume across this long (1m to 30d, default 1d); a watch from before gets reset and the list',
+    ),
   },
   output: 'text',
   async handler(ctx, _args, opts) {
-    const { production, tlsNames, nodeLostAfterMs, ...flags } = opts;
+    const { production, tlsNames, nodeLostAfterMs, tombstoneRetention, ...flags } = opts;
+    // Out of bounds is a usage error before anything starts.
+    const tombstoneRetentionMs =
+      tombstoneRetention === undefined
+        ? undefined
+        : checkTombstoneRetention(tombstoneRetention * 1000);
     const settings = ctx.config(flags).coordinator;
     const names = (tlsNames ?? '')
       .split(',')
@@ -74,6 +85,7 @@ export const coordinatorServe = defineCommand({
       images: { dev: devImageOptions(ctx.agentConfig()) },
       ...(production ? { tls: { names } } : {}),
       ...(nodeLostAfterMs !== undefined ? { nodeLostAfterMs } : {}),
+      ...(tombstoneRetentionMs !== undefined ? { tombstoneRetentionMs } : {}),
     });
     ctx.print(`mvm coordinator listening on ${server.url}`);
     ctx.print(`store: ${redactStoreUrl(settings.databaseUrl)}`);

@@ -27,7 +27,8 @@ export interface WatchOptions {
  * A stream that breaks is reopened from the id of the last batch it saw (`since`), so the
  * coordinator sends only what changed meanwhile (deletions too); the changes are checked
  * against what was already handed over, so nothing is handed over twice. A coordinator that
- * sends no ids (older) or cannot resume sends the list again, which is diffed the same way.
+ * sends no ids (older) or cannot resume (`reset`: the cursor is from before its pruned
+ * tombstones) sends the list again, which is diffed the same way.
  */
 export async function watchInstances(
   client: ApiClient,
@@ -66,6 +67,10 @@ export async function watchInstances(
         apply(change.type, change.instance);
       } else if (event === 'resumed') {
         snapshot = undefined;
+      } else if (event === 'reset') {
+        // Resumed from before the pruned tombstones: the whole list follows, diffed at synced
+        // against what was handed over (rows missing from it are handed over deleted).
+        snapshot = [];
       } else if (event === 'synced' && snapshot) {
         const step = diffView(view, snapshot, keyOf, fingerprintOf);
         view = step.next;

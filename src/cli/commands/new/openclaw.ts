@@ -123,7 +123,8 @@ export const newOpenclaw = defineCommand({
       'the tenant may sleep (webhook-only or no channels): the gateway heartbeat is turned off',
     ),
     workerSandbox: flag(
-      "tool execution in the tenant's worker microVMs (the image's sandbox plugin `mvm`, one worker per session); nodes need MVM_WORKER_EXEC=on. Default: on when every ready node reports worker exec",
+      "tool execution in the tenant's worker microVMs (the image's sandbox plugin `mvm`, one worker per session); nodes need MVM_WORKER_EXEC=on. Default: on when every ready node reports worker exec; --no-worker-sandbox refuses it (the gateway runs tools itself)",
+      true,
     ),
     origin: repeatableOption(
       text('<scheme://host[:port]>'),
@@ -163,7 +164,9 @@ export const newOpenclaw = defineCommand({
     const profiles = opts.devImage !== true && Object.keys(source).length === 0;
     // Everything that can fail here fails before the coordinator changes.
     planOpenclaw({ ...sizes, ...sourceFields(source) });
-    const sandbox = profiles && opts.workerSandbox !== true ? await chooseSandbox(ctx) : undefined;
+    // --worker-sandbox / --no-worker-sandbox decide; neither: chosen from the nodes.
+    const sandbox =
+      profiles && opts.workerSandbox === undefined ? await chooseSandbox(ctx) : undefined;
     const workerSandbox = opts.workerSandbox === true || sandbox?.on === true;
     const setup = profiles ? setupOptions(ctx, { ...opts, workerSandbox }, waitMs) : undefined;
     const prepared = setup ? await prepareOpenclaw(ctx, setup) : undefined;

@@ -21,41 +21,80 @@ export function reloadOnEvents(ctx, wanted, reload) {
   });
 }
 
+/** Watches whose rows and cursor outlive a page's re-draw, by query (a few at most). */
+const KEPT_WATCHES = 8;
+
+function keptWatch(ctx, query) {
+  ctx.live.watches ??= new Map();
+  const kept = ctx.live.watches;
+  const key = JSON.stringify(query);
+  const found = kept.get(key) ?? { rows: new Map(), since: undefined };
+  kept.delete(key);
+  kept.set(key, found);
+  while (kept.size > KEPT_WATCHES) kept.delete(kept.keys().next().value);
+  return found;
+}
+
 /**
  * The instances `query` selects, kept live from the instances watch: `onList(instances)` once
  * the list is whole (awaited before this resolves), then after each change (a burst drawn
- * once). Every status an agent
- * reports arrives this way, audited or not. A broken stream is opened again (the watch starts
- * over with the whole list). Resolves once the first list is drawn; rejects when the first
- * opening fails (a 401 goes to the login form).
+ * once). Every status an agent reports arrives this way, audited or not. A broken stream, or
+ * the page drawn again (after the audit stream's break), opens the watch again with the id of
+ * the last whole batch it saw (`Last-Event-ID`) and the rows it held, so only what changed
+ * meanwhile comes (`resumed`); a coordinator that pruned the deletions since then says `reset`
+ * and sends the whole list, which replaces what the page held. Resolves once the first list is
+ * drawn; rejects when the first opening fails (a 401 goes to the login form).
  */
 export function liveInstances(ctx, query, onList) {
+  const kept = keptWatch(ctx, query);
+  const rows = kept.rows;
   return new Promise((resolve, reject) => {
     let first = true;
+    const draw = () => (ctx.signal.aborted ? undefined : onList([...rows.values()].sort(byKey)));
+    const drawSoon = debounced(draw, 50);
+    const whole = () => {
+      const drawn = Promise.resolve(draw());
+      if (first) {
+        first = false;
+        drawn.then(resolve, reject);
+      }
+    };
     const run = async () => {
       for (let delay = 500; !ctx.signal.aborted; delay = Math.min(delay * 2, 8000)) {
-        const rows = new Map();
-        let synced = false;
-        const draw = () =>
-          ctx.signal.aborted ? undefined : onList([...rows.values()].sort(byKey));
-        const drawSoon = debounced(draw, 50);
+        // Without a cursor the watch starts with the whole list, which replaces the rows.
+        let listing = kept.since === undefined;
+        const list = new Map();
         try {
-          await watchInstances(query, ctx.signal, (change) => {
-            if (change.type === 'synced') {
-              synced = true;
-              delay = 500;
-              const drawn = Promise.resolve(draw());
-              if (first) {
-                first = false;
-                drawn.then(resolve, reject);
+          await watchInstances(
+            query,
+            ctx.signal,
+            (change, id) => {
+              if (change.type === 'reset') {
+                listing = true;
+                list.clear();
+                return;
               }
-              return;
-            }
-            const key = instanceKey(change.instance);
-            if (change.type === 'deleted') rows.delete(key);
-            else rows.set(key, change.instance);
-            if (synced) drawSoon();
-          });
+              if (change.type === 'resumed' || change.type === 'synced') {
+                delay = 500;
+                if (change.type === 'synced') {
+                  listing = false;
+                  rows.clear();
+                  for (const [key, i] of list) rows.set(key, i);
+                }
+                if (id !== undefined) kept.since = id;
+                return whole();
+              }
+              const key = instanceKey(change.instance);
+              const into = listing ? list : rows;
+              if (change.type === 'deleted') into.delete(key);
+              else into.set(key, change.instance);
+              if (listing) return;
+              // Only a whole batch moves the cursor: one cut off mid-batch is read again.
+              if (id !== undefined) kept.since = id;
+              if (!first) drawSoon();
+            },
+            kept.since,
+          );
         } catch (error) {
           if (first) return reject(error);
         }

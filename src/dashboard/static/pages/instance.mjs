@@ -9,6 +9,8 @@ import {
   reloadOnEvents,
 } from './common.mjs';
 import { consoleTail, execBox } from './instance-sessions.mjs';
+import { terminalBox } from './instance-terminal.mjs';
+import { fileCopy } from './instance-files.mjs';
 
 const SAMPLES = 60;
 const ACTIONS = ['start', 'stop', 'warm', 'sleep', 'wake'];
@@ -119,7 +121,13 @@ export async function instancePage(ctx, main) {
     render(Date.now());
   });
   replace(main, head, sessions, timeline);
-  replace(sessions, consoleTail(ctx, path, key), execBox(ctx, path, key));
+  replace(
+    sessions,
+    consoleTail(ctx, path, key),
+    execBox(ctx, path, key),
+    terminalBox(ctx, path, key),
+    fileCopy(ctx, path, key),
+  );
 }
 
 /** A line chart of the samples, drawn as SVG with its latest value in words beside it. */

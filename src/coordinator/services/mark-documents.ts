@@ -1,0 +1,18 @@
+import { changedScopes } from '../../core/document-marks.ts';
+import type { Repos } from '../../ports/store.ts';
+import type { DocumentChange } from '../desired/change-notifier.ts';
+
+/**
+ * Inside the writing transaction, as its last statement: moves the document marks of every
+ * scope the write changed (core/document-marks.ts), so the change and the marks that announce
+ * it to other replicas' watchers commit together or not at all. Last, because a mark row is
+ * locked from its bump to the commit: a hot one (a node many passes place onto) is then held
+ * for one round trip. One call per transaction, so its rows are locked in one sorted order.
+ */
+export async function markDocuments(
+  repos: Pick<Repos, 'generations'>,
+  change: DocumentChange,
+): Promise<void> {
+  const scopes = changedScopes(change);
+  if (scopes.length > 0) await repos.generations.markChanged(scopes);
+}
