@@ -1,6 +1,8 @@
 /**
  * What one change costs as the fleet grows: a real coordinator over HTTP on SQLite and on
- * Postgres, 100 registered nodes each watched by an agent-side long-poll (watchDesired), and
+ * Postgres, run as a child process (`node dist/cli/main.js coordinator serve`: run
+ * `bash scripts/build.sh` first) so its CPU is its own and measured apart from the watchers',
+ * 100 registered nodes each watched by an agent-side long-poll (watchDesired), and
  * 1k → 10k → 100k placed instances (200 per tenant, bulk-inserted). At each size it prints:
  *  - pool scale p50: one pool scaled up by one (placement) and back down, over the API;
  *  - mutations/s: 4 clients scaling four tenants' pools running ⇄ warm for 3 s;
@@ -8,13 +10,18 @@
  *    holding the verified document that carries it.
  * Goals (issue 17, Postgres at 100k): scale p50 ≤ 10 ms, ≥ 500 mutations/s, acting p50 ≤ 20 ms.
  *   npx tsx bench/fleet-scale.ts [sizes, e.g. 1000,10000,100000] [stores, e.g. sqlite,postgres]
+ *     [--cpu-prof <dir>] [--log <dir>]
+ * `--cpu-prof` runs each coordinator under `node --cpu-prof` (a profile per store in <dir>);
+ * `--log` keeps each coordinator's structured log there.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
-import { serveCoordinator } from '../src/coordinator/serve.ts';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { CoordinatorChild, type ProcSample } from './support/coordinator-child.ts';
 import {
   apiOf,
   freshDatabase,
@@ -29,12 +36,22 @@ import {
 import { NodeWatchers } from './support/node-watchers.ts';
 import { percentile } from './support/stats.ts';
 
-const sizes = (process.argv[2] ?? '1000,10000,100000').split(',').map(Number);
-const stores = (process.argv[3] ?? 'sqlite,postgres').split(',') as StoreName[];
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { 'cpu-prof': { type: 'string' }, log: { type: 'string' } },
+});
+const sizes = (positionals[0] ?? '1000,10000,100000').split(',').map(Number);
+const stores = (positionals[1] ?? 'sqlite,postgres').split(',') as StoreName[];
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+if (!existsSync(join(root, 'dist/cli/main.js')))
+  throw new Error('dist/ is missing: run bash scripts/build.sh first (the coordinator runs it)');
+const cpuProfRoot = flags['cpu-prof'] === undefined ? undefined : resolve(flags['cpu-prof']);
+const logRoot = flags.log === undefined ? undefined : resolve(flags.log);
 const NODES = 100;
 const PER_TENANT = 200;
 const SAMPLES = 40;
-const quiet = pino({ level: 'silent' });
+/** Long enough that a slow heartbeat answer never declares a node lost mid-run. */
+const LOST_AFTER_MS = 600_000;
 
 interface Row {
   store: StoreName;
@@ -45,6 +62,9 @@ interface Row {
   mutationsPerSec: number;
   actingP50: number;
   actingP90: number;
+  /** The coordinator's CPU while measuring (100% = one core), and its RSS after. */
+  cpuPct: number;
+  rssMib: number;
 }
 
 interface ScaleAnswer {
@@ -103,22 +123,25 @@ async function actingLatency(api: Api, watchers: NodeWatchers): Promise<number[]
 
 async function measureStore(store: StoreName): Promise<Row[]> {
   const database = await freshDatabase(store);
-  const dataDir = await mkdtemp(join(tmpdir(), 'mvm-bench-scale-data-'));
+  const work = await mkdtemp(join(tmpdir(), 'mvm-bench-scale-'));
   const token = randomBytes(32).toString('hex');
-  const coordinator = await serveCoordinator(
-    {
-      listen: '127.0.0.1:0',
-      databaseUrl: database.url,
-      clusterCidr: '10.240.0.0/12',
-      adminToken: token,
-      dataDir,
-    },
-    { logger: quiet },
-  );
-  const api = apiOf(coordinator.url, token);
+  const cpuProfDir = cpuProfRoot && join(cpuProfRoot, store);
+  if (cpuProfDir) await mkdir(cpuProfDir, { recursive: true });
+  if (logRoot) await mkdir(logRoot, { recursive: true });
   const rows: Row[] = [];
   let watchers: NodeWatchers | undefined;
+  let coordinator: CoordinatorChild | undefined;
   try {
+    coordinator = await CoordinatorChild.start({
+      root,
+      databaseUrl: database.url,
+      dataDir: join(work, 'data'),
+      adminToken: token,
+      logFile: join(logRoot ?? work, `coordinator-${store}.log`),
+      nodeLostAfterMs: LOST_AFTER_MS,
+      ...(cpuProfDir ? { cpuProfDir } : {}),
+    });
+    const api = apiOf(coordinator.url, token);
     let tenants = 0;
     for (const size of sizes) {
       const shape: FleetShape = { nodes: NODES, tenants: size / PER_TENANT, perTenant: PER_TENANT };
@@ -127,14 +150,24 @@ async function measureStore(store: StoreName): Promise<Row[]> {
         await seedNodes(api, NODES);
         watchers = await NodeWatchers.start(coordinator.url, token, NODES);
       }
+      await watchers.settled();
+      const before = watchers.snapshot();
       await seedTenants(api, shape, tenants);
       await seedInstances(database.url, shape, tenants);
       const seedMs = performance.now() - started;
       tenants = shape.tenants;
+      // Every node's document changed (new instances on every node): wait for all of them.
+      for (const [node, generation] of before) await watchers.after(node, generation);
       await watchers.settled();
+      console.error(
+        `${store} ${size}: seeded in ${(seedMs / 1000).toFixed(1)} s, every node holds its document after ${((performance.now() - started - seedMs) / 1000).toFixed(1)} s`,
+      );
+      const cpu0 = await coordinator.sample();
+      const measuring = performance.now();
       const scale = await scaleLatency(api);
       const mutations = await mutationsPerSecond(api, tenants);
       const acting = await actingLatency(api, watchers);
+      const cpu1 = await coordinator.sample();
       rows.push({
         store,
         instances: size,
@@ -144,27 +177,36 @@ async function measureStore(store: StoreName): Promise<Row[]> {
         mutationsPerSec: mutations,
         actingP50: percentile(acting, 50),
         actingP90: percentile(acting, 90),
+        cpuPct: cpuPercent(cpu0, cpu1, performance.now() - measuring),
+        rssMib: cpu1.rssMib,
       });
-      console.error(`${store} ${size}: done (seeded in ${(seedMs / 1000).toFixed(1)} s)`);
+      console.error(`${store} ${size}: measured`);
     }
   } finally {
     await watchers?.stop();
-    await coordinator.close();
+    await coordinator?.stop();
+    if (cpuProfDir) console.error(`${store}: coordinator CPU profile in ${cpuProfDir}`);
     await database.drop();
-    await rm(dataDir, { recursive: true, force: true });
+    await rm(work, { recursive: true, force: true });
   }
   return rows;
+}
+
+function cpuPercent(a: ProcSample, b: ProcSample, ms: number): number {
+  return ((b.cpuSecs - a.cpuSecs) / (ms / 1000)) * 100;
 }
 
 const rows: Row[] = [];
 for (const store of stores) rows.push(...(await measureStore(store)));
 const ms = (v: number) => `${v.toFixed(1)} ms`;
 console.log(`${NODES} nodes watched, ${PER_TENANT} instances per tenant, ${SAMPLES} samples each`);
-console.log('| store | instances | pool scale p50 (p90) | mutations/s | agent acting p50 (p90) |');
-console.log('| --- | --- | --- | --- | --- |');
+console.log(
+  '| store | instances | pool scale p50 (p90) | mutations/s | agent acting p50 (p90) | coordinator CPU | RSS |',
+);
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) {
   console.log(
-    `| ${r.store} | ${r.instances} | ${ms(r.scaleP50)} (${ms(r.scaleP90)}) | ${r.mutationsPerSec.toFixed(0)} | ${ms(r.actingP50)} (${ms(r.actingP90)}) |`,
+    `| ${r.store} | ${r.instances} | ${ms(r.scaleP50)} (${ms(r.scaleP90)}) | ${r.mutationsPerSec.toFixed(0)} | ${ms(r.actingP50)} (${ms(r.actingP90)}) | ${r.cpuPct.toFixed(0)}% | ${r.rssMib.toFixed(0)} MiB |`,
   );
 }
 const goal = rows.filter((r) => r.store === 'postgres').at(-1);

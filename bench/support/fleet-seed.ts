@@ -9,7 +9,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { FLEET_SCOPE } from '../../src/core/document-marks.ts';
 import { openDatabase } from '../../src/db/open-store.ts';
+import { KyselyGenerationRepo } from '../../src/db/repos/generation-repo.ts';
 import type { InstancesTable } from '../../src/db/schema.ts';
 
 export type StoreName = 'sqlite' | 'postgres';
@@ -164,7 +166,11 @@ function instanceRow(t: number, i: number, shape: FleetShape, subnetBase: string
   };
 }
 
-/** Inserts `perTenant` running instances for tenants [from, tenants), in batches. */
+/**
+ * Inserts `perTenant` running instances for tenants [from, tenants), in batches, then bumps
+ * the fleet's document mark as a commit through another replica would: the coordinator's
+ * watchers recompute their documents now rather than at their 30 s refresh.
+ */
 export async function seedInstances(url: string, shape: FleetShape, from = 0): Promise<void> {
   const { db } = openDatabase(url);
   try {
@@ -190,6 +196,7 @@ export async function seedInstances(url: string, shape: FleetShape, from = 0): P
         .execute();
     }
     await flush();
+    await new KyselyGenerationRepo(db).markChanged([FLEET_SCOPE]);
   } finally {
     await db.destroy();
   }

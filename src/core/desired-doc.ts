@@ -97,24 +97,36 @@ export function buildNodeDocument(
   workloads: PoolWorkloads = new Map(),
   requestIds: ReadonlyMap<string, string> = new Map(),
 ): NodeDesired {
-  const placed = instances.filter((i) => i.nodeId === nodeId && stillMatters(i));
+  // Grouped once, so the document costs O(instances + pools), not instances × pools.
+  const placed = new Map<string, Instance[]>();
+  for (const i of instances) {
+    if (i.nodeId !== nodeId || !stillMatters(i)) continue;
+    const key = `${i.tenantId}/${i.poolId}`;
+    const group = placed.get(key);
+    if (group) group.push(i);
+    else placed.set(key, [i]);
+  }
+  const poolsOf = new Map<string, Pool[]>();
+  for (const p of pools) {
+    const group = poolsOf.get(p.tenantId);
+    if (group) group.push(p);
+    else poolsOf.set(p.tenantId, [p]);
+  }
   const out: DesiredTenant[] = [];
   for (const tenant of [...tenants].sort(byId)) {
     const tenantPools: DesiredPool[] = [];
-    for (const pool of pools.filter((p) => p.tenantId === tenant.id).sort(byId)) {
-      const mine = placed
-        .filter((i) => i.tenantId === tenant.id && i.poolId === pool.id)
-        .map((i) => ({
-          id: i.id,
-          ip: i.ip,
-          mac: i.mac,
-          desiredStatus: i.desiredStatus,
-          ...(i.desiredStatus === 'sleeping' && i.sleepForced === true
-            ? { forceSleep: true as const }
-            : {}),
-          ...(i.pinnedRevision ? { revision: i.pinnedRevision } : {}),
-          ...optionalRequestId(requestIds.get(`${i.tenantId}/${i.poolId}/${i.id}`)),
-        }));
+    for (const pool of [...(poolsOf.get(tenant.id) ?? [])].sort(byId)) {
+      const mine = (placed.get(`${tenant.id}/${pool.id}`) ?? []).map((i) => ({
+        id: i.id,
+        ip: i.ip,
+        mac: i.mac,
+        desiredStatus: i.desiredStatus,
+        ...(i.desiredStatus === 'sleeping' && i.sleepForced === true
+          ? { forceSleep: true as const }
+          : {}),
+        ...(i.pinnedRevision ? { revision: i.pinnedRevision } : {}),
+        ...optionalRequestId(requestIds.get(`${i.tenantId}/${i.poolId}/${i.id}`)),
+      }));
       const workload = workloads.get(`${tenant.id}/${pool.id}`);
       if (mine.length > 0) tenantPools.push(desiredPool(pool, mine, workload));
     }

@@ -18,13 +18,7 @@ export function tenantPeers(
   nodes: readonly PeerNode[],
   instances: readonly PeerInstance[],
 ): Map<string, string[]> {
-  const own = nodes.find((n) => n.id === nodeId)?.underlayIp ?? null;
-  const reachable = new Map<string, string>();
-  for (const n of nodes) {
-    if (n.id === nodeId || n.status === 'lost' || n.underlayIp === null) continue;
-    // Two nodes claiming this node's own address would make it flood to itself.
-    if (n.underlayIp !== own) reachable.set(n.id, n.underlayIp);
-  }
+  const reachable = reachableNodes(nodeId, nodes);
   const found = new Map<string, Set<string>>();
   for (const i of instances) {
     if (i.desiredStatus === 'destroyed' || i.nodeId === null) continue;
@@ -35,4 +29,38 @@ export function tenantPeers(
     found.set(i.tenantId, set);
   }
   return new Map([...found].map(([tenant, set]) => [tenant, [...set].sort(byAddress)]));
+}
+
+/**
+ * tenantPeers() from where each tenant's live instances are (one entry per tenant with its
+ * node ids, as the store aggregates them) rather than one entry per instance.
+ */
+export function tenantPeersByNodes(
+  nodeId: string,
+  nodes: readonly PeerNode[],
+  held: ReadonlyArray<{ tenantId: string; nodeIds: readonly string[] }>,
+): Map<string, string[]> {
+  const reachable = reachableNodes(nodeId, nodes);
+  const peers = new Map<string, string[]>();
+  for (const { tenantId, nodeIds } of held) {
+    const set = new Set<string>();
+    for (const id of nodeIds) {
+      const address = reachable.get(id);
+      if (address !== undefined) set.add(address);
+    }
+    if (set.size > 0) peers.set(tenantId, [...(peers.get(tenantId) ?? []), ...set]);
+  }
+  return new Map([...peers].map(([tenant, list]) => [tenant, [...new Set(list)].sort(byAddress)]));
+}
+
+/** The other nodes' underlay addresses a node may flood to, by node id. */
+function reachableNodes(nodeId: string, nodes: readonly PeerNode[]): Map<string, string> {
+  const own = nodes.find((n) => n.id === nodeId)?.underlayIp ?? null;
+  const reachable = new Map<string, string>();
+  for (const n of nodes) {
+    if (n.id === nodeId || n.status === 'lost' || n.underlayIp === null) continue;
+    // Two nodes claiming this node's own address would make it flood to itself.
+    if (n.underlayIp !== own) reachable.set(n.id, n.underlayIp);
+  }
+  return reachable;
 }

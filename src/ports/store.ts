@@ -51,7 +51,8 @@ export interface TenantRepo {
    * Whoever holds several tenant locks takes them in id order, and before any node's.
    */
   lockAll(): Promise<void>;
-  list(): Promise<TenantRecord[]>;
+  /** Every tenant, or with `ids` only those (unknown ids are skipped); in id order. */
+  list(filter?: { ids?: readonly string[] }): Promise<TenantRecord[]>;
   networks(): Promise<Array<{ tenantId: string; netId: number; subnet: string }>>;
   /** CAS on version; changes only what `patch` names. */
   update(
@@ -89,7 +90,8 @@ export interface PoolRepo {
   /** Throws AlreadyExistsError for a duplicate (tenantId, id). */
   insert(pool: Pool): Promise<void>;
   get(tenantId: string, id: string): Promise<Pool | undefined>;
-  list(filter?: { tenantId?: string }): Promise<Pool[]>;
+  /** By tenant and id; `tenantId` or `tenantIds` keep those tenants' pools only. */
+  list(filter?: { tenantId?: string; tenantIds?: readonly string[] }): Promise<Pool[]>;
   update(
     tenantId: string,
     id: string,
@@ -226,6 +228,18 @@ export interface NodeRepo {
    * `tenantIds`, only those tenants' rows.
    */
   allocations(filter?: { tenantIds?: readonly string[] }): Promise<NodeAllocation[]>;
+  /**
+   * The nodes holding live instances of each of `tenantIds` (from the allocations): one row
+   * per tenant, its node ids in order, where allocations() has one per node, tenant and pool.
+   * A tenant holding nothing has no row.
+   */
+  tenantNodes(tenantIds: readonly string[]): Promise<TenantNodes[]>;
+}
+
+/** Where one tenant's live instances are (NodeRepo.tenantNodes). */
+export interface TenantNodes {
+  tenantId: string;
+  nodeIds: string[];
 }
 
 /** What a heartbeat that changes nothing else writes to its node (NodeRepo.beat). */
@@ -457,6 +471,8 @@ export interface SecretRef {
 export interface SecretRepo {
   /** A tenant's secrets of both scopes, tenant-wide first, then by pool and name. */
   list(tenantId: string): Promise<SealedSecret[]>;
+  /** list() for several tenants in one read: by tenant, then as list() orders them. */
+  ofTenants(tenantIds: readonly string[]): Promise<SealedSecret[]>;
   get(ref: SecretRef): Promise<SealedSecret | undefined>;
   /** Inserts or replaces the secret `ref` names (the caller holds the tenant's lock). */
   put(secret: SealedSecret): Promise<void>;
@@ -488,6 +504,8 @@ export interface PoolConfigRecord {
 export interface PoolConfigRepo {
   get(tenantId: string, poolId: string): Promise<PoolConfigRecord | undefined>;
   list(tenantId: string): Promise<PoolConfigRecord[]>;
+  /** list() for several tenants in one read, by tenant and pool. */
+  ofTenants(tenantIds: readonly string[]): Promise<PoolConfigRecord[]>;
   /**
    * Compare-and-set: stores `record` (whose version is one above `expectedVersion`) only if
    * the stored version is `expectedVersion` (0: none stored yet).

@@ -11,12 +11,13 @@ import { holdMoving } from '../../core/move-hold.ts';
 import { roleHasDrive } from '../../core/roles.ts';
 import { effectiveSecrets } from '../../core/secrets.ts';
 import { watchedScopes } from '../../core/document-marks.ts';
-import { tenantPeers } from '../../core/vxlan-peers.ts';
+import { tenantPeersByNodes } from '../../core/vxlan-peers.ts';
 import type { NodeDesired, SignedEnvelope, DesiredWatchResponse } from '../../contract/desired.ts';
 import type { SigningKeyView } from '../../contract/desired.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Store } from '../../ports/store.ts';
 import type { ChangeNotifier } from '../desired/change-notifier.ts';
+import { ComputeGate } from '../desired/compute-gate.ts';
 import { SharedMarks } from '../desired/shared-marks.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import { secretsDigest } from '../secrets/secret-digest.ts';
@@ -34,16 +35,21 @@ export interface DesiredServiceDeps {
   monotonicMs?: () => number;
   /** A watch answer delivered a document this many seconds after the change it carries. */
   onPropagated?: (seconds: number) => void;
+  /** How many documents are computed at once (desired/compute-gate.ts); default 4. */
+  maxComputing?: number;
 }
 
 export interface IssuedDocument {
   generation: number;
+  /** Built (serialized and signed) on first read. */
   envelope: SignedEnvelope;
   /** The tenants the document lists: a change to one of them concerns this node. */
   tenants: string[];
 }
 
 const DEFAULT_POLL_MS = 500;
+/** Under the store pool's 10 connections, so requests other than watches always get one. */
+const DEFAULT_MAX_COMPUTING = 4;
 /**
  * A cached answer is recomputed at least this often. Every write moves its document marks in
  * its own transaction (services/mark-documents.ts), so no change can commit without them and
@@ -77,10 +83,17 @@ export class DesiredService {
 
   /** Read at most every half poll, shared by every watcher of this replica. */
   private readonly marks: SharedMarks;
+  private readonly gate: ComputeGate;
 
   constructor(private readonly deps: DesiredServiceDeps) {
     const pollMs = deps.pollMs ?? DEFAULT_POLL_MS;
     this.marks = new SharedMarks(deps.store.generations, pollMs / 2, this.elapsed());
+    this.gate = new ComputeGate(deps.maxComputing ?? DEFAULT_MAX_COMPUTING);
+  }
+
+  /** The most documents computed at once so far (never above maxComputing). */
+  get peakComputing(): number {
+    return this.gate.peakActive;
   }
 
   signingKey(): SigningKeyView {
@@ -89,8 +102,8 @@ export class DesiredService {
   }
 
   /** The node's current document, issuing a new generation if its content changed. */
-  async issue(nodeId: string): Promise<IssuedDocument> {
-    const doc = await this.compute(nodeId);
+  async issue(nodeId: string, options: { background?: boolean } = {}): Promise<IssuedDocument> {
+    const doc = await this.gate.run(() => this.compute(nodeId), options);
     const digest = createHash('sha256').update(documentContent(doc)).digest('hex');
     const at = this.deps.clock.now().toISOString();
     // Most polls find nothing new: a read spares the store a locking upsert.
@@ -99,13 +112,22 @@ export class DesiredService {
       stored?.digest === digest
         ? stored
         : await this.deps.store.generations.bump(nodeId, digest, at);
-    // Stamped with the signing time, not the generation's: an agent refuses copies older
+    // Stamped with the issuing time, not the generation's: an agent refuses copies older
     // than its age bound (a replay), and a generation may stand unchanged for days.
-    const payload = canonicalJson({ ...doc, generation: issued.generation, issuedAt: at });
-    const { keyId } = this.deps.signingKey;
+    const sign = (): SignedEnvelope => {
+      const payload = canonicalJson({ ...doc, generation: issued.generation, issuedAt: at });
+      const { keyId } = this.deps.signingKey;
+      return { payload, signature: this.deps.signingKey.sign(payload), keyId };
+    };
+    // Serialized and signed only when read: most recomputations (every watcher woken by a
+    // change of a tenant it lists, every refresh) find their generation unchanged and
+    // deliver nothing, and the second serialization and the signature were theirs to waste.
+    let envelope: SignedEnvelope | undefined;
     return {
       generation: issued.generation,
-      envelope: { payload, signature: this.deps.signingKey.sign(payload), keyId },
+      get envelope() {
+        return (envelope ??= sign());
+      },
       tenants: doc.tenants.map((t) => t.id),
     };
   }
@@ -158,16 +180,15 @@ export class DesiredService {
     const now = this.elapsed()();
     const scopes = watchedScopes(nodeId, cached?.tenants ?? []);
     const mark = await this.marks.sum(scopes);
-    if (
-      cached &&
+    const unchanged =
+      cached !== undefined &&
       cached.generation <= after &&
       cached.mark === mark &&
-      now - cached.atMs < (this.deps.refreshMs ?? REFRESH_MS) &&
-      !notifier.concernedSince(cached.seen, { nodeId, tenants: cached.tenants })
-    ) {
-      return cached;
-    }
-    const issued = await this.issue(nodeId);
+      !notifier.concernedSince(cached.seen, { nodeId, tenants: cached.tenants });
+    const refreshMs = this.deps.refreshMs ?? REFRESH_MS;
+    if (cached !== undefined && unchanged && now - cached.atMs < refreshMs) return cached;
+    // Due only to the refresh bound: it yields to watchers whose documents did change.
+    const issued = await this.issue(nodeId, { background: unchanged });
     // Marks read for other scopes than the new document's say nothing: recompute next time.
     const known = cached !== undefined && sameSet(cached.tenants, issued.tenants);
     this.computed.set(nodeId, {
@@ -221,29 +242,17 @@ export class DesiredService {
       await store.instanceMoves.activeOn(nodeId),
     );
     const tenantIds = [...new Set(instances.map((i) => i.tenantId))];
-    const tenants = [];
-    const pools = [];
-    const workloads = new Map<string, PoolWorkload>();
-    for (const tenantId of tenantIds) {
-      const tenant = await store.tenants.get(tenantId);
-      if (tenant) tenants.push(tenant);
-      const tenantPools = await store.pools.list({ tenantId });
-      pools.push(...tenantPools);
-      for (const [key, workload] of await this.workloads(tenantId, tenantPools)) {
-        workloads.set(key, workload);
-      }
-    }
+    // One read per kind for all its tenants, not one per tenant: a node may hold hundreds.
+    const tenants = await store.tenants.list({ ids: tenantIds });
+    const pools = await store.pools.list({ tenantIds });
+    const workloads = await this.workloads(tenantIds, pools);
     // Where its tenants' VXLAN must reach: the nodes holding their live instances, from the
-    // store's per-node allocations (one row per node, tenant and pool) rather than every
-    // instance of those tenants. Only those nodes and this one can change the peers.
-    const held = await store.nodes.allocations({ tenantIds });
-    const holding = held.map((a) => ({
-      tenantId: a.tenantId,
-      nodeId: a.nodeId,
-      desiredStatus: 'running' as const,
-    }));
-    const ids = [...new Set([nodeId, ...held.map((a) => a.nodeId)])];
-    const peers = tenantPeers(nodeId, await store.nodes.list({ ids }), holding);
+    // store's per-node allocations (one row per tenant, its nodes aggregated) rather than
+    // every instance of those tenants. Only those nodes and this one can change the peers.
+    const held = await store.nodes.tenantNodes(tenantIds);
+    const ids = new Set([nodeId]);
+    for (const t of held) for (const id of t.nodeIds) ids.add(id);
+    const peers = tenantPeersByNodes(nodeId, await store.nodes.list({ ids: [...ids] }), held);
     const stamp = { generation: 0, issuedAt: '' };
     const requestIds = await store.instances.lastRequestIds(nodeId);
     return buildNodeDocument(
@@ -259,19 +268,44 @@ export class DesiredService {
   }
 
   /** Each pool's secrets digest (names and versions only) and config, by `tenant/pool`. */
-  private async workloads(tenantId: string, pools: readonly Pool[]) {
-    const secrets = await this.deps.store.secrets.list(tenantId);
-    const configs = await this.deps.store.poolConfigs.list(tenantId);
-    return pools.map((pool): [string, PoolWorkload] => {
-      const config = configs.find((c) => c.poolId === pool.id);
-      const withSecrets = roleHasDrive(pool.role, 'secrets');
-      return [
-        `${tenantId}/${pool.id}`,
-        {
-          secretsDigest: withSecrets ? secretsDigest(effectiveSecrets(secrets, pool.id)) : null,
-          config: config ? { version: config.version, files: config.files } : null,
-        },
-      ];
-    });
+  private async workloads(
+    tenantIds: readonly string[],
+    pools: readonly Pool[],
+  ): Promise<Map<string, PoolWorkload>> {
+    const secrets = groupBy(await this.deps.store.secrets.ofTenants(tenantIds), (s) => s.tenantId);
+    const configs = new Map(
+      (await this.deps.store.poolConfigs.ofTenants(tenantIds)).map((c) => [
+        `${c.tenantId}/${c.poolId}`,
+        c,
+      ]),
+    );
+    return new Map(
+      pools.map((pool): [string, PoolWorkload] => {
+        const key = `${pool.tenantId}/${pool.id}`;
+        const config = configs.get(key);
+        const withSecrets = roleHasDrive(pool.role, 'secrets');
+        const tenantSecrets = secrets.get(pool.tenantId) ?? [];
+        return [
+          key,
+          {
+            secretsDigest: withSecrets
+              ? secretsDigest(effectiveSecrets(tenantSecrets, pool.id))
+              : null,
+            config: config ? { version: config.version, files: config.files } : null,
+          },
+        ];
+      }),
+    );
   }
+}
+
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group) group.push(item);
+    else groups.set(key, [item]);
+  }
+  return groups;
 }

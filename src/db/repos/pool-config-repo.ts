@@ -31,6 +31,18 @@ export class KyselyPoolConfigRepo implements PoolConfigRepo {
     return rows.map(fromRow);
   }
 
+  async ofTenants(tenantIds: readonly string[]): Promise<PoolConfigRecord[]> {
+    if (tenantIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('pool_configs')
+      .selectAll()
+      .where('tenant_id', 'in', [...tenantIds])
+      .orderBy('tenant_id')
+      .orderBy('pool_id')
+      .execute();
+    return rows.map(fromRow);
+  }
+
   async put(record: PoolConfigRecord, expectedVersion: number): Promise<PoolConfigRecord> {
     const row = toRow(record);
     if (expectedVersion === 0) {

@@ -52,9 +52,12 @@ export class KyselyPoolRepo implements PoolRepo {
     return row && fromRow(row);
   }
 
-  async list(filter: { tenantId?: string } = {}): Promise<Pool[]> {
+  async list(filter: { tenantId?: string; tenantIds?: readonly string[] } = {}): Promise<Pool[]> {
+    const { tenantIds } = filter;
+    if (tenantIds !== undefined && tenantIds.length === 0) return [];
     let query = this.db.selectFrom('pools').selectAll();
     if (filter.tenantId !== undefined) query = query.where('tenant_id', '=', filter.tenantId);
+    if (tenantIds !== undefined) query = query.where('tenant_id', 'in', [...tenantIds]);
     const rows = await query.orderBy('tenant_id').orderBy('id').execute();
     return rows.map(fromRow);
   }

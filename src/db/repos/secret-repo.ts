@@ -23,6 +23,19 @@ export class KyselySecretRepo implements SecretRepo {
     return rows.map(fromRow);
   }
 
+  async ofTenants(tenantIds: readonly string[]): Promise<SealedSecret[]> {
+    if (tenantIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('secrets')
+      .selectAll()
+      .where('tenant_id', 'in', [...tenantIds])
+      .orderBy('tenant_id')
+      .orderBy('pool_id')
+      .orderBy('name')
+      .execute();
+    return rows.map(fromRow);
+  }
+
   async get(ref: SecretRef): Promise<SealedSecret | undefined> {
     const row = await this.db
       .selectFrom('secrets')

@@ -49,8 +49,12 @@ export class KyselyTenantRepo implements TenantRepo {
     await this.db.selectFrom('tenants').select('id').orderBy(byteOrder).forUpdate().execute();
   }
 
-  async list(): Promise<TenantRecord[]> {
-    const rows = await this.db.selectFrom('tenants').selectAll().orderBy('id').execute();
+  async list(filter: { ids?: readonly string[] } = {}): Promise<TenantRecord[]> {
+    const { ids } = filter;
+    if (ids !== undefined && ids.length === 0) return [];
+    let query = this.db.selectFrom('tenants').selectAll();
+    if (ids !== undefined) query = query.where('id', 'in', [...ids]);
+    const rows = await query.orderBy('id').execute();
     return rows.map(fromRow);
   }
 
