@@ -229,6 +229,12 @@ export interface NodeRepo {
    */
   allocations(filter?: { tenantIds?: readonly string[] }): Promise<NodeAllocation[]>;
   /**
+   * What each node's running and warm instances hold by their pools' sizes, summed in the
+   * store from the allocations (one row per node holding anything, where allocations() has
+   * one per node, tenant and pool). An allocation whose pool is gone counts nothing.
+   */
+  loads(): Promise<NodeLoad[]>;
+  /**
    * The nodes holding live instances of each of `tenantIds` (from the allocations): one row
    * per tenant, its node ids in order, where allocations() has one per node, tenant and pool.
    * A tenant holding nothing has no row.
@@ -251,6 +257,12 @@ export interface NodeBeat {
 }
 
 /** Live instances of one pool placed on one node, and how many hold vCPUs and RAM. */
+export interface NodeLoad {
+  nodeId: string;
+  vcpus: number;
+  memMib: number;
+}
+
 export interface NodeAllocation {
   nodeId: string;
   tenantId: string;

@@ -4,10 +4,11 @@ import { describeEachDatabase } from '../support/store-harness.ts';
 import { apiOver, type Api } from './api-client-harness.ts';
 
 /**
- * What a full scheduling pass reads: every node, pool and allocation (under the placed
- * tenants' locks; every tenant's only when memory pressure has work).
+ * What a full scheduling pass reads: every node and pool, and what each node holds summed
+ * in the store (under the placed tenants' locks; every tenant's only when memory pressure has
+ * work). Per-pool allocations are read only for the pools it places.
  */
-const PASS_READS = ['nodes.list', 'nodes.allocations', 'pools.list'] as const;
+const PASS_READS = ['nodes.list', 'nodes.loads', 'pools.list'] as const;
 
 /** The store, recording the repository calls made through its transactions. */
 function countingPassReads(store: Store) {

@@ -6,8 +6,21 @@ import { apiOver, type Api } from './api-client-harness.ts';
 /** The store, recording every instance listing made through it or its transactions. */
 function recordingListings(store: Store) {
   const listings: InstanceFilter[] = [];
+  const allocationReads: Array<{ tenantIds?: readonly string[] | undefined }> = [];
   const recorded = (repos: Repos): Repos => ({
     ...repos,
+    nodes: new Proxy(repos.nodes, {
+      get(target, prop) {
+        const value: unknown = Reflect.get(target, prop, target);
+        if (prop !== 'allocations' || typeof value !== 'function') {
+          return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+        }
+        return (filter: { tenantIds?: readonly string[] } = {}) => {
+          allocationReads.push(filter);
+          return target.allocations(filter);
+        };
+      },
+    }),
     instances: new Proxy(repos.instances, {
       get(target, prop) {
         const value: unknown = Reflect.get(target, prop, target);
@@ -28,11 +41,12 @@ function recordingListings(store: Store) {
           target.transaction((repos) => fn(recorded(repos)));
       }
       if (prop === 'instances') return recorded(target).instances;
+      if (prop === 'nodes') return recorded(target).nodes;
       const value: unknown = Reflect.get(target, prop, target);
       return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
     },
   });
-  return { store: wrapped, listings };
+  return { store: wrapped, listings, allocationReads };
 }
 
 async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
@@ -56,6 +70,7 @@ await describeEachDatabase('scheduler reads', (db) => {
       await ok(api, 'POST', `/tenants/${tenant}/pools/web/scale`, { running: 3 });
     }
     recording.listings.length = 0;
+    recording.allocationReads.length = 0;
     await ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 5 });
     const instances = (await ok(api, 'GET', '/instances?tenant=acme')) as Array<{
       nodeId: string | null;
@@ -66,5 +81,9 @@ await describeEachDatabase('scheduler reads', (db) => {
     const during = recording.listings.slice(0, -1);
     expect(during.length).toBeGreaterThan(0);
     for (const filter of during) expect(filter.tenantId).toBe('acme');
+    // Per-pool counts only for the tenant being placed: not one row per node, tenant and pool
+    // of the fleet (what nodes hold comes summed from the store, nodes.loads()).
+    expect(recording.allocationReads.length).toBeGreaterThan(0);
+    for (const filter of recording.allocationReads) expect(filter.tenantIds).toEqual(['acme']);
   });
 });

@@ -1,6 +1,6 @@
 import { beforeEach, expect, it } from 'vitest';
 import type { DesiredStatus, Instance } from '../../src/core/model.ts';
-import type { NodeAllocation, Store } from '../../src/ports/store.ts';
+import type { NodeAllocation, NodeLoad, Store } from '../../src/ports/store.ts';
 import { T1, instance, keyOf, pool, tenant } from './fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 
@@ -26,6 +26,23 @@ async function fromInstances(store: Store): Promise<NodeAllocation[]> {
   );
 }
 
+/** What each node holds: its allocations' holding times their pool's size (fixture sizes). */
+function loadsOf(allocations: readonly NodeAllocation[]): NodeLoad[] {
+  const size: Record<string, { vcpus: number; memMib: number }> = {
+    workers: { vcpus: 2, memMib: 1024 },
+    gateways: { vcpus: 3, memMib: 700 },
+  };
+  const byNode = new Map<string, NodeLoad>();
+  for (const a of allocations) {
+    if (a.holding === 0) continue;
+    const load = byNode.get(a.nodeId) ?? { nodeId: a.nodeId, vcpus: 0, memMib: 0 };
+    load.vcpus += a.holding * (size[a.poolId]?.vcpus ?? 0);
+    load.memMib += a.holding * (size[a.poolId]?.memMib ?? 0);
+    byNode.set(a.nodeId, load);
+  }
+  return [...byNode.values()].sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
+}
+
 const desired: DesiredStatus[] = ['running', 'warm', 'sleeping', 'stopped', 'destroyed'];
 const nodes = [null, 'node-a', 'node-b'];
 
@@ -39,7 +56,9 @@ await describeEachDatabase('node allocations', ({ store }) => {
   beforeEach(async () => {
     await store().tenants.insert(tenant('acme', 99));
     await store().pools.insert(pool('acme', 'workers'));
-    await store().pools.insert(pool('acme', 'gateways', { role: 'gateway' }));
+    await store().pools.insert(
+      pool('acme', 'gateways', { role: 'gateway', vcpus: 3, memMib: 700 }),
+    );
   });
 
   it('follow every insert, placement, move, change of intent and delete', async () => {
@@ -74,7 +93,9 @@ await describeEachDatabase('node allocations', ({ store }) => {
       }
       // Re-read: the repo moved the version.
       for (const [n, i] of live.entries()) live[n] = (await store().instances.get(keyOf(i))) ?? i;
-      expect(await store().nodes.allocations()).toEqual(await fromInstances(store()));
+      const grouped = await fromInstances(store());
+      expect(await store().nodes.allocations()).toEqual(grouped);
+      expect(await store().nodes.loads()).toEqual(loadsOf(grouped));
     }
     const all = await store().nodes.allocations();
     expect(all.length).toBeGreaterThan(0);

@@ -11,7 +11,7 @@ export async function drainPlanOf(deps: ServiceDeps, nodeId: string): Promise<Dr
   return deps.store.transaction(async (repos) => {
     const node = await repos.nodes.get(nodeId);
     if (!node) throw new NotFoundError('node', nodeId, "see 'mvm node list'");
-    const view = await loadPlacementView(repos);
+    const view = await loadPlacementView(repos, 'all');
     const instances = await repos.instances.list({ nodeId });
     return planDrain({
       source: nodeId,

@@ -20,7 +20,7 @@ const keyText = (k: InstanceKey) => `${k.tenantId}/${k.poolId}/${k.instanceId}`;
 
 /** vCPUs and MiB the node has free now (capacity less what its running and warm hold). */
 async function freeOn(repos: Repos, nodeId: string): Promise<{ vcpus: number; memMib: number }> {
-  const view = await loadPlacementView(repos);
+  const view = await loadPlacementView(repos, 'none');
   const node = view.placementNodes.find((n) => n.id === nodeId);
   if (!node) return { vcpus: 0, memMib: 0 };
   return { vcpus: node.vcpus - node.usedVcpus, memMib: node.memMib - node.usedMemMib };
@@ -139,7 +139,7 @@ export class MoveService {
   async drain(principal: Principal, nodeId: string): Promise<DrainResult> {
     await this.nodes.setCordon(principal, nodeId, 'cordon');
     const result = await this.deps.store.transaction(async (repos) => {
-      const view = await loadPlacementView(repos);
+      const view = await loadPlacementView(repos, 'all');
       const instances = await repos.instances.list({ nodeId });
       const plan = planDrain({
         source: nodeId,

@@ -1,7 +1,7 @@
 import { committedMemMib } from '../../core/held-memory.ts';
 import type { FleetNode, Instance, Pool } from '../../core/model.ts';
 import type { PlacementNode } from '../../core/placement.ts';
-import type { NodeAllocation, Repos } from '../../ports/store.ts';
+import type { NodeAllocation, NodeLoad, Repos } from '../../ports/store.ts';
 
 export type Sizing = Pick<Pool, 'vcpus' | 'memMib' | 'critical' | 'pinned' | 'minWarmSecs'>;
 
@@ -19,15 +19,19 @@ export interface PlacementView {
   sizing(i: Pick<Instance, 'tenantId' | 'poolId'>): Sizing;
 }
 
+/** Which pools' per-node instance counts a view carries (only placement's spread reads them). */
+export type CountedPools = 'pending' | 'all' | 'none';
+
 /**
- * Each ready node's capacity, held resources and per-pool counts, from its allocation rows.
- * Memory counts what the node's running and warm instances hold, by its last heartbeat
- * (core/held-memory.ts); vCPUs count by size.
+ * Each ready node's capacity, held resources (`loads`, summed in the store) and per-pool
+ * counts (`allocations`: only the pools a caller places). Memory counts what the node's
+ * running and warm instances hold, by its last heartbeat (core/held-memory.ts); vCPUs count
+ * by size.
  */
 export function placementNodesOf(
   nodes: readonly FleetNode[],
+  loads: readonly NodeLoad[],
   allocations: readonly NodeAllocation[],
-  sizing: (i: { tenantId: string; poolId: string }) => Sizing,
 ): PlacementNode[] {
   const byId = new Map<string, PlacementNode>(
     nodes.map((n) => [
@@ -42,13 +46,17 @@ export function placementNodesOf(
       },
     ]),
   );
+  for (const load of loads) {
+    const node = byId.get(load.nodeId);
+    if (!node) continue;
+    node.usedVcpus = load.vcpus;
+    node.usedMemMib = load.memMib;
+  }
   for (const a of allocations) {
     const node = byId.get(a.nodeId);
     if (!node) continue;
     const pool = `${a.tenantId}/${a.poolId}`;
     node.poolCounts[pool] = (node.poolCounts[pool] ?? 0) + a.instances;
-    node.usedVcpus += a.holding * sizing(a).vcpus;
-    node.usedMemMib += a.holding * sizing(a).memMib;
   }
   for (const n of nodes) {
     const node = byId.get(n.id);
@@ -57,12 +65,37 @@ export function placementNodesOf(
   return [...byId.values()];
 }
 
-export async function loadPlacementView(repos: Repos): Promise<PlacementView> {
+/**
+ * Reads O(nodes + pools + unplaced) rows: what nodes hold is summed in the store, and pool
+ * counts are read only for the pools being placed (`counted`, default those of the unplaced
+ * instances), not one row per node, tenant and pool of the fleet.
+ */
+export async function loadPlacementView(
+  repos: Repos,
+  counted: CountedPools = 'pending',
+): Promise<PlacementView> {
   const nodes = (await repos.nodes.list()).filter((n) => n.status === 'ready');
   const pools = new Map((await repos.pools.list()).map((p) => [`${p.tenantId}/${p.id}`, p]));
   const sizing = (i: { tenantId: string; poolId: string }) =>
     pools.get(`${i.tenantId}/${i.poolId}`) ?? unsized;
-  const placementNodes = placementNodesOf(nodes, await repos.nodes.allocations(), sizing);
   const pending = await repos.instances.listUnplaced();
+  const placementNodes = placementNodesOf(
+    nodes,
+    await repos.nodes.loads(),
+    await countedAllocations(repos, counted, pending),
+  );
   return { nodes, placementNodes, pending, pools, sizing };
+}
+
+async function countedAllocations(
+  repos: Repos,
+  counted: CountedPools,
+  pending: readonly Instance[],
+): Promise<NodeAllocation[]> {
+  if (counted === 'all') return repos.nodes.allocations();
+  if (counted === 'none' || pending.length === 0) return [];
+  const wanted = new Set(pending.map((i) => `${i.tenantId}/${i.poolId}`));
+  const tenantIds = [...new Set(pending.map((i) => i.tenantId))];
+  const rows = await repos.nodes.allocations({ tenantIds });
+  return rows.filter((a) => wanted.has(`${a.tenantId}/${a.poolId}`));
 }

@@ -3,6 +3,7 @@ import { InternalError, NotFoundError } from '../../core/errors.ts';
 import type { FleetNode, NodeUsage } from '../../core/model.ts';
 import type {
   NodeAllocation,
+  NodeLoad,
   NodeBeat,
   NodePatch,
   NodeRepo,
@@ -112,6 +113,29 @@ export class KyselyNodeRepo implements NodeRepo {
       poolId: r.pool_id,
       instances: r.instances,
       holding: r.holding,
+    }));
+  }
+
+  async loads(): Promise<NodeLoad[]> {
+    const rows = await this.db
+      .selectFrom('node_allocations as a')
+      .innerJoin('pools as p', (join) =>
+        join.onRef('p.tenant_id', '=', 'a.tenant_id').onRef('p.id', '=', 'a.pool_id'),
+      )
+      .select([
+        'a.node_id',
+        sql<number | string>`sum(a.holding * p.vcpus)`.as('vcpus'),
+        sql<number | string>`sum(a.holding * p.mem_mib)`.as('mem_mib'),
+      ])
+      .where('a.holding', '>', 0)
+      .groupBy('a.node_id')
+      .orderBy('a.node_id')
+      .execute();
+    // Postgres sums integers as bigint, which its driver hands over as text.
+    return rows.map((r) => ({
+      nodeId: r.node_id,
+      vcpus: Number(r.vcpus),
+      memMib: Number(r.mem_mib),
     }));
   }
 
