@@ -3,15 +3,19 @@ import type { ScheduleOutcome } from './scheduler-service.ts';
 
 const unique = (values: readonly string[]) => [...new Set(values)];
 
-/** The documents a scheduling pass changed: where it placed, and the tenants it touched. */
+/**
+ * The documents a scheduling pass changed: where it placed, and the tenants whose documents
+ * everywhere moved: those it spread to a new node (their VXLAN peers), and those whose
+ * instances it slept or released.
+ */
 export function placementChange(outcome: ScheduleOutcome): DocumentChange {
   const keys = [
-    ...outcome.placed.map((p) => p.instance),
+    ...(outcome.spread === undefined ? outcome.placed.map((p) => p.instance) : []),
     ...outcome.slept.map((s) => s.instance),
     ...outcome.released,
   ];
   return {
     nodes: unique(outcome.placed.map((p) => p.nodeId)),
-    tenants: unique(keys.map((key) => key.split('/')[0] ?? '')),
+    tenants: unique([...(outcome.spread ?? []), ...keys.map((key) => key.split('/')[0] ?? '')]),
   };
 }

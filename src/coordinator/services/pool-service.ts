@@ -224,7 +224,7 @@ export class PoolService {
     poolId: string,
     request: ScalePoolRequest,
   ): Promise<ScaleResult> {
-    const { result, recheckAt } = await this.scaleInTransaction(
+    const { result, recheckAt, change } = await this.scaleInTransaction(
       principal,
       tenantId,
       poolId,
@@ -232,7 +232,7 @@ export class PoolService {
     );
     this.rechecks?.note({ tenantId, poolId }, recheckAt);
     // Placed instances changed on their nodes; new ones wait for placement.
-    await this.after.place(scaleChange(tenantId, result));
+    await this.after.place(change);
     return result;
   }
 
@@ -241,7 +241,7 @@ export class PoolService {
     tenantId: string,
     poolId: string,
     request: ScalePoolRequest,
-  ): Promise<{ result: ScaleResult; recheckAt: string | undefined }> {
+  ): Promise<{ result: ScaleResult; recheckAt: string | undefined; change: DocumentChange }> {
     return this.deps.store.transaction(async (repos) => {
       const tenant = await lockTenant(repos, tenantId);
       const pool = await loadPool(repos, tenantId, poolId);
@@ -293,8 +293,9 @@ export class PoolService {
         },
       });
       const result = { pool: updatedPool, created, changed };
-      await markDocuments(repos, scaleChange(tenantId, result));
-      return { result, recheckAt: plan.recheckAt };
+      const change = await scaleChange(repos, tenantId, result);
+      await markDocuments(repos, change);
+      return { result, recheckAt: plan.recheckAt, change };
     });
   }
 
@@ -370,13 +371,23 @@ function idlePatch(
 }
 
 /**
- * The documents a scale changed. A desired status moving between live ones changes only the
- * documents of the nodes holding those instances (VXLAN peers count live instances, whatever
- * their status); a created or destroyed instance may change the tenant's peers everywhere.
+ * The documents a scale changed, read in its transaction after its writes. A changed instance
+ * changes its node's document. The tenant's VXLAN peers (in every document listing the
+ * tenant) count the nodes holding its live instances, whatever their status, so they move
+ * only when a destroyed instance was the tenant's last on its node. A created instance is in
+ * no document until placed; the placement's pass says whether that grew the tenant's nodes.
  */
-function scaleChange(tenantId: string, result: ScaleResult): DocumentChange {
-  const peersMayMove =
-    result.created.length > 0 || result.changed.some((i) => i.desiredStatus === 'destroyed');
-  if (peersMayMove) return { tenants: [tenantId] };
-  return { nodes: [...new Set(result.changed.flatMap((i) => (i.nodeId ? [i.nodeId] : [])))] };
+async function scaleChange(
+  repos: Repos,
+  tenantId: string,
+  result: ScaleResult,
+): Promise<DocumentChange> {
+  const nodes = [...new Set(result.changed.flatMap((i) => (i.nodeId ? [i.nodeId] : [])))];
+  const left = result.changed.flatMap((i) =>
+    i.desiredStatus === 'destroyed' && i.nodeId !== null ? [i.nodeId] : [],
+  );
+  if (left.length === 0) return { nodes };
+  const [held] = await repos.nodes.tenantNodes([tenantId]);
+  const still = new Set(held?.nodeIds ?? []);
+  return left.some((n) => !still.has(n)) ? { nodes, tenants: [tenantId] } : { nodes };
 }

@@ -20,6 +20,11 @@ export interface ScheduleOutcome {
   slept: Array<{ instance: string; madeRoomFor: string }>;
   /** Instances held asleep by pressure that went back to warm. */
   released: string[];
+  /**
+   * Tenants this pass placed on a node holding none of their live instances before: their
+   * VXLAN peers moved (every document listing them). Absent: count every placed tenant.
+   */
+  spread?: string[];
 }
 
 const ACTOR = 'system:scheduler';
@@ -108,6 +113,7 @@ export class SchedulerService {
       const view = await loadPlacementView(repos);
       const { sizing } = view;
       const pending = view.pending.filter((i) => tenants.has(i.tenantId));
+      const heldBefore = await repos.nodes.tenantNodes([...tenants]);
       const result = placeInstances(
         view.placementNodes,
         pending.map((i) => ({
@@ -134,6 +140,7 @@ export class SchedulerService {
           .map((u) => ({ instance: u.key, reason: withRelief(u.reason, anyNode) })),
         slept: pressure.plan.sleep.map((s) => ({ instance: s.key, madeRoomFor: s.madeRoomFor })),
         released: pressure.plan.release.map((r) => r.key),
+        spread: spreadTenants(heldBefore, placed),
       };
       await markDocuments(repos, placementChange(outcome));
       return outcome;
@@ -234,4 +241,18 @@ export class SchedulerService {
       await repos.instances.update(ref, { nodeId }, instance.version, at);
     }
   }
+}
+
+/** The tenants `placed` put on a node that held none of their live instances before. */
+function spreadTenants(
+  before: ReadonlyArray<{ tenantId: string; nodeIds: readonly string[] }>,
+  placed: ReadonlyArray<{ key: string; nodeId: string }>,
+): string[] {
+  const held = new Map(before.map((t) => [t.tenantId, new Set(t.nodeIds)]));
+  const spread = new Set<string>();
+  for (const p of placed) {
+    const tenantId = p.key.split('/')[0] ?? '';
+    if (!held.get(tenantId)?.has(p.nodeId)) spread.add(tenantId);
+  }
+  return [...spread];
 }
