@@ -30,6 +30,7 @@ import { instanceChangesMigration } from './migrations/0028-instance-changes.ts'
 import { moveTargetsMigration } from './migrations/0032-move-targets.ts';
 import { tombstoneHorizonMigration } from './migrations/0033-tombstone-horizon.ts';
 import { reportDeltasMigration } from './migrations/0034-report-deltas.ts';
+import { allocationsByTenantMigration } from './migrations/0035-allocations-by-tenant.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -65,6 +66,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0032-move-targets': moveTargetsMigration(),
     '0033-tombstone-horizon': tombstoneHorizonMigration(),
     '0034-report-deltas': reportDeltasMigration(),
+    '0035-allocations-by-tenant': allocationsByTenantMigration(),
   };
 }
 

@@ -57,7 +57,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     const first = recordingLogger();
     await (await openStore(empty.url, { logger: first })).close();
     expect(first.lines.map((l) => l.message)).toEqual([
-      ...Array<string>(29).fill('applied store migration'),
+      ...Array<string>(30).fill('applied store migration'),
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -110,6 +110,10 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       migration: '0033-tombstone-horizon',
     });
     expect(first.lines[28]?.context).toEqual({ dialect: name, migration: '0034-report-deltas' });
+    expect(first.lines[29]?.context).toEqual({
+      dialect: name,
+      migration: '0035-allocations-by-tenant',
+    });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

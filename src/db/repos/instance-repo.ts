@@ -95,7 +95,10 @@ export class KyselyInstanceRepo implements InstanceRepo {
       .select('id')
       // Every stored value is a timestamp, so this means IS NOT NULL; unlike IS NOT NULL,
       // SQLite's planner takes the index for it (a range), instead of scanning every instance.
+      // Ordered by the indexed column, so Postgres takes the index too even when its
+      // statistics guess many rows match (right after a bulk load it read all 100k, ~29 ms).
       .where('pressure_slept_at', '>=', '')
+      .orderBy('pressure_slept_at')
       .limit(1)
       .executeTakeFirst();
     return row !== undefined;
