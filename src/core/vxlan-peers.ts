@@ -18,17 +18,15 @@ export function tenantPeers(
   nodes: readonly PeerNode[],
   instances: readonly PeerInstance[],
 ): Map<string, string[]> {
-  const reachable = reachableNodes(nodeId, nodes);
-  const found = new Map<string, Set<string>>();
+  const held = new Map<string, Set<string>>();
   for (const i of instances) {
     if (i.desiredStatus === 'destroyed' || i.nodeId === null) continue;
-    const address = reachable.get(i.nodeId);
-    if (address === undefined) continue;
-    const set = found.get(i.tenantId) ?? new Set<string>();
-    set.add(address);
-    found.set(i.tenantId, set);
+    const ids = held.get(i.tenantId) ?? new Set<string>();
+    ids.add(i.nodeId);
+    held.set(i.tenantId, ids);
   }
-  return new Map([...found].map(([tenant, set]) => [tenant, [...set].sort(byAddress)]));
+  const byTenant = [...held].map(([tenantId, ids]) => ({ tenantId, nodeIds: [...ids] }));
+  return tenantPeersByNodes(nodeId, nodes, byTenant);
 }
 
 /**
