@@ -113,7 +113,6 @@ export class SchedulerService {
       const view = await loadPlacementView(repos);
       const { sizing } = view;
       const pending = view.pending.filter((i) => tenants.has(i.tenantId));
-      const heldBefore = await repos.nodes.tenantNodes([...tenants]);
       const result = placeInstances(
         view.placementNodes,
         pending.map((i) => ({
@@ -129,6 +128,9 @@ export class SchedulerService {
         ? await this.planPressure(repos, view, result)
         : noPressure();
       const placed = [...result.placed, ...pressure.plan.placed];
+      // Where the placed tenants were before this pass writes: read only when it places.
+      const placedTenants = [...new Set(placed.map((p) => p.key.split('/')[0] ?? ''))];
+      const heldBefore = await repos.nodes.tenantNodes(placedTenants);
       await this.apply(repos, pending, placed);
       await this.applyPressure(repos, pressure.instances, pressure.plan);
       const relieved = new Set(pressure.plan.placed.map((p) => p.key));
