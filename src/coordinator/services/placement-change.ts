@@ -9,13 +9,9 @@ const unique = (values: readonly string[]) => [...new Set(values)];
  * instances it slept or released.
  */
 export function placementChange(outcome: ScheduleOutcome): DocumentChange {
-  const keys = [
-    ...(outcome.spread === undefined ? outcome.placed.map((p) => p.instance) : []),
-    ...outcome.slept.map((s) => s.instance),
-    ...outcome.released,
-  ];
+  const keys = [...outcome.slept.map((s) => s.instance), ...outcome.released];
   return {
     nodes: unique(outcome.placed.map((p) => p.nodeId)),
-    tenants: unique([...(outcome.spread ?? []), ...keys.map((key) => key.split('/')[0] ?? '')]),
+    tenants: unique([...outcome.spread, ...keys.map((key) => key.split('/')[0] ?? '')]),
   };
 }

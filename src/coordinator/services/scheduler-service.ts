@@ -22,9 +22,9 @@ export interface ScheduleOutcome {
   released: string[];
   /**
    * Tenants this pass placed on a node holding none of their live instances before: their
-   * VXLAN peers moved (every document listing them). Absent: count every placed tenant.
+   * VXLAN peers moved (every document listing them).
    */
-  spread?: string[];
+  spread: string[];
 }
 
 const ACTOR = 'system:scheduler';
@@ -32,7 +32,13 @@ const ACTOR = 'system:scheduler';
 const SCHEDULER_LOCK = 'mvm.scheduler';
 const keyOf = (i: Instance) => `${i.tenantId}/${i.poolId}/${i.id}`;
 const holds = (i: Instance) => i.desiredStatus === 'running' || i.desiredStatus === 'warm';
-const nothingToDo = (): ScheduleOutcome => ({ placed: [], unplaced: [], slept: [], released: [] });
+const nothingToDo = (): ScheduleOutcome => ({
+  placed: [],
+  unplaced: [],
+  slept: [],
+  released: [],
+  spread: [],
+});
 const noPressure = (): { instances: Instance[]; plan: PressurePlan } => ({
   instances: [],
   plan: { placed: [], sleep: [], release: [] },
