@@ -98,8 +98,6 @@ describe.skipIf(missing !== undefined)('Ext4Drives.layoutSecrets with real mkfs.
       d: (error as HostError).details,
     });
     expect(told).not.toContain('v4lue-never-shown');
-    expect((await readdir(join(root, 'drives'))).filter((n) => n.startsWith('.stage'))).toEqual(
-      [],
-    );
+    expect((await readdir(join(root, 'drives'))).filter((n) => n.startsWith('.stage'))).toEqual([]);
   });
 });
