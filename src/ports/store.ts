@@ -330,6 +330,8 @@ export interface GenerationRepo {
   marks(scopes: readonly string[]): Promise<number>;
   /** Every scope's mark (one row per node, tenant and the fleet). */
   allMarks(): Promise<Map<string, number>>;
+  /** The marks of these scopes only, read now; a scope never bumped is absent (0). */
+  marksOf(scopes: readonly string[]): Promise<Map<string, number>>;
 }
 
 export interface JoinTokenRecord {
