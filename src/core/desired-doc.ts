@@ -151,6 +151,17 @@ export function documentContent(doc: NodeDesired): string {
   return canonicalJson({ schema: doc.schema, nodeId: doc.nodeId, tenants: doc.tenants });
 }
 
+/**
+ * The signed payload, `canonicalJson({ ...doc, generation, issuedAt })`, from the document's
+ * content without serializing the document again: the stamp's keys sort before every key of
+ * the content (`generation` < `issuedAt` < `nodeId`), so they lead the same object.
+ */
+export function stampedPayload(content: string, stamp: DocumentStamp): string {
+  const generation = canonicalJson(stamp.generation);
+  const issuedAt = canonicalJson(stamp.issuedAt);
+  return `{"generation":${generation},"issuedAt":${issuedAt},${content.slice(1)}`;
+}
+
 type Json = null | boolean | number | string | readonly Json[] | { readonly [key: string]: Json };
 
 /**

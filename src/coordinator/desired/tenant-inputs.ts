@@ -8,7 +8,6 @@ import type {
   PoolConfigRecord,
   SealedSecret,
   Store,
-  TenantNodes,
   TenantRecord,
 } from '../../ports/store.ts';
 import { secretsDigest } from '../secrets/secret-digest.ts';
@@ -22,6 +21,8 @@ export interface TenantInputs {
   workloads: Map<string, PoolWorkload>;
   /** The nodes holding its live instances (its VXLAN peers). */
   nodeIds: readonly string[];
+  /** Its pools' ids, to see an instance of a pool created since. */
+  poolIds: ReadonlySet<string>;
 }
 
 /** The inputs of one node's document besides its own instances. */
@@ -29,7 +30,7 @@ export interface DocumentInputs {
   tenants: TenantRecord[];
   pools: Pool[];
   workloads: Map<string, PoolWorkload>;
-  held: TenantNodes[];
+  held: ReadonlyArray<{ tenantId: string; nodeIds: readonly string[] }>;
   /** This node and every node holding one of its tenants' live instances. */
   nodes: PeerNode[];
 }
@@ -106,21 +107,37 @@ export class TenantInputsCache {
       const mark = marks.get(tenantScope(inputs.tenant.id)) ?? 0;
       this.keep({ ...stamp, inputs, mark });
     }
-    const listed = tenantIds.flatMap((id) => {
-      const inputs = found.get(id);
-      // Used: the least recently used are dropped first.
-      if (inputs) this.touch(id);
-      return inputs ? [inputs] : [];
-    });
-    const held = listed.map((t) => ({ tenantId: t.tenant.id, nodeIds: [...t.nodeIds] }));
-    const ids = new Set([nodeId, ...held.flatMap((t) => t.nodeIds)]);
-    return {
-      tenants: listed.map((t) => t.tenant),
-      pools: listed.flatMap((t) => t.pools),
-      workloads: new Map(listed.flatMap((t) => [...t.workloads])),
-      held: held.filter((t) => t.nodeIds.length > 0),
-      nodes: await this.nodes([...ids], stamp, named),
+    return this.assemble(nodeId, tenantIds, found, stamp, named);
+  }
+
+  /** The inputs of every tenant, in one shape for the document (O(tenants + their nodes)). */
+  private async assemble(
+    nodeId: string,
+    tenantIds: readonly string[],
+    found: ReadonlyMap<string, TenantInputs>,
+    stamp: Stamp,
+    named: NamedChanges,
+  ): Promise<DocumentInputs> {
+    const out: Omit<DocumentInputs, 'nodes'> = {
+      tenants: [],
+      pools: [],
+      workloads: new Map(),
+      held: [],
     };
+    const held: Array<{ tenantId: string; nodeIds: readonly string[] }> = [];
+    const ids = new Set([nodeId]);
+    for (const id of tenantIds) {
+      const inputs = found.get(id);
+      if (!inputs) continue;
+      // Used: the least recently used are dropped first.
+      this.touch(id);
+      out.tenants.push(inputs.tenant);
+      out.pools.push(...inputs.pools);
+      for (const [key, workload] of inputs.workloads) out.workloads.set(key, workload);
+      if (inputs.nodeIds.length > 0) held.push({ tenantId: id, nodeIds: inputs.nodeIds });
+      for (const node of inputs.nodeIds) ids.add(node);
+    }
+    return { ...out, held, nodes: await this.nodes([...ids], stamp, named) };
   }
 
   /** How many tenants are kept (tests). */
@@ -139,8 +156,8 @@ export class TenantInputsCache {
     if (entry.mark !== mark || entry.fleet !== now.fleet) return false;
     if (now.atMs - entry.atMs >= this.options.maxAgeMs) return false;
     if (named.tenantSince(entry.seq, tenantId)) return false;
-    const known = new Set(entry.inputs.pools.map((p) => p.id));
-    return [...(poolsHere ?? [])].every((id) => known.has(id));
+    for (const id of poolsHere ?? []) if (!entry.inputs.poolIds.has(id)) return false;
+    return true;
   }
 
   /** A later fill (a higher count) is not replaced by an earlier one finishing after it. */
@@ -218,6 +235,7 @@ async function readTenants(store: Store, ids: readonly string[]): Promise<Tenant
       pools: own,
       workloads: workloadsOf(own, secrets.get(tenant.id) ?? [], configs.get(tenant.id) ?? []),
       nodeIds: held.get(tenant.id) ?? [],
+      poolIds: new Set(own.map((p) => p.id)),
     };
   });
 }

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import {
   buildNodeDocument,
-  canonicalJson,
   documentContent,
+  stampedPayload,
 } from '../../core/desired-doc.ts';
 import { NotFoundError, UnavailableError } from '../../core/errors.ts';
 import { holdMoving } from '../../core/move-hold.ts';
@@ -108,7 +108,8 @@ export class DesiredService {
   /** The node's current document, issuing a new generation if its content changed. */
   async issue(nodeId: string, options: { background?: boolean } = {}): Promise<IssuedDocument> {
     const doc = await this.gate.run(() => this.compute(nodeId), options);
-    const digest = createHash('sha256').update(documentContent(doc)).digest('hex');
+    const content = documentContent(doc);
+    const digest = createHash('sha256').update(content).digest('hex');
     const at = this.deps.clock.now().toISOString();
     // Most polls find nothing new: a read spares the store a locking upsert.
     const stored = await this.deps.store.generations.get(nodeId);
@@ -119,13 +120,14 @@ export class DesiredService {
     // Stamped with the issuing time, not the generation's: an agent refuses copies older
     // than its age bound (a replay), and a generation may stand unchanged for days.
     const sign = (): SignedEnvelope => {
-      const payload = canonicalJson({ ...doc, generation: issued.generation, issuedAt: at });
+      const payload = stampedPayload(content, { generation: issued.generation, issuedAt: at });
       const { keyId } = this.deps.signingKey;
       return { payload, signature: this.deps.signingKey.sign(payload), keyId };
     };
-    // Serialized and signed only when read: most recomputations (every watcher woken by a
+    // Signed only when read: most recomputations (every watcher woken by a
     // change of a tenant it lists, every refresh) find their generation unchanged and
-    // deliver nothing, and the second serialization and the signature were theirs to waste.
+    // deliver nothing, and the signature was theirs to waste. The payload is the content
+    // with the stamp in front, not a second serialization of the document.
     let envelope: SignedEnvelope | undefined;
     return {
       generation: issued.generation,
