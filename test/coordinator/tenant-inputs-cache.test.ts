@@ -9,6 +9,7 @@
 import { expect, it } from 'vitest';
 import { createCoordinatorApp } from '../../src/coordinator/app.ts';
 import { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts';
+import { TenantInputsCache } from '../../src/coordinator/desired/tenant-inputs.ts';
 import { staticKeyring } from '../../src/coordinator/secrets/keyring.ts';
 import { newMasterKey } from '../../src/coordinator/secrets/secret-box.ts';
 import type { Store } from '../../src/ports/store.ts';
@@ -21,14 +22,14 @@ let suffix = 0;
 const keyring = staticKeyring([newMasterKey()], 'test');
 
 /** A coordinator over `store` with its own notifier and caches: one replica. */
-async function replica(store: Store): Promise<Call> {
+async function replica(store: Store, notifier = new ChangeNotifier()): Promise<Call> {
   const { app, services } = createCoordinatorApp({
     store,
     clock: fixedClock,
     clusterCidr: '10.240.0.0/12',
     version: 'test',
     randomSuffix: () => `c${(suffix += 1)}`,
-    notifier: new ChangeNotifier(),
+    notifier,
     secretsKeyring: keyring,
   });
   await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'test' });
@@ -225,5 +226,52 @@ await describeEachDatabase('document inputs cached per replica', (db) => {
       'tenants.list',
     ]);
     expect(recording.reads.every((r) => r.tenants.join() === 't5')).toBe(true);
+  });
+
+  it('also takes a local announcement of a tenant or the fleet as a change (marks aside)', async () => {
+    const store = db.store();
+    const notifier = new ChangeNotifier();
+    const call = await replica(store, notifier);
+    await node(call, 'node-1', '192.0.2.1');
+    await node(call, 'node-2', '192.0.2.2');
+    await tenant(call, 0, 2);
+    type Doc = { tenants: Array<{ egress: boolean; vxlanPeers: string[] }> };
+    const doc = async () => (await documentOn(call, 'node-1')) as Doc;
+    expect((await doc()).tenants[0]).toMatchObject({ egress: false, vxlanPeers: ['192.0.2.2'] });
+
+    // Written behind the services' back, no mark moved: only the announcement tells.
+    const t0 = await store.tenants.get('t0');
+    await store.tenants.update('t0', { egress: true }, t0?.version ?? 0, '2026-11-22T00:00:01Z');
+    notifier.notify({ tenants: ['t0'] });
+    expect((await doc()).tenants[0]?.egress).toBe(true);
+
+    const node2 = await store.nodes.get('node-2');
+    if (!node2) throw new Error('node-2 vanished');
+    await store.nodes.upsert({ ...node2, underlayIp: '192.0.2.42' });
+    notifier.notify({ fleet: true });
+    expect((await doc()).tenants[0]?.vxlanPeers).toEqual(['192.0.2.42']);
+  });
+
+  it('keeps at most maxTenants, least recently used first out, and still lists every tenant', async () => {
+    const store = db.store();
+    const call = await replica(store);
+    await node(call, 'node-1', '192.0.2.1');
+    for (const n of [0, 1, 2]) await tenant(call, n, 1);
+    const notifier = new ChangeNotifier();
+    const cache = new TenantInputsCache(store, notifier, {
+      maxTenants: 2,
+      maxAgeMs: 60_000,
+      nowMs: () => 0,
+    });
+    const instances = await store.instances.list({ nodeId: 'node-1' });
+    expect(new Set(instances.map((i) => i.tenantId)).size).toBe(3);
+    const inputs = await cache.read('node-1', instances, notifier.current);
+    expect(inputs.tenants.map((t) => t.id)).toEqual(['t0', 't1', 't2']);
+    expect(inputs.pools.map((p) => `${p.tenantId}/${p.id}`)).toEqual([
+      't0/web',
+      't1/web',
+      't2/web',
+    ]);
+    expect(cache.size).toBe(2);
   });
 });
