@@ -39,6 +39,21 @@ export type PoolWorkloads = ReadonlyMap<string, PoolWorkload>;
 
 const NO_WORKLOAD: PoolWorkload = { secretsDigest: null, config: null };
 
+/** What a document says of an instance placed on its node. */
+export type DocumentInstance = Pick<
+  Instance,
+  | 'tenantId'
+  | 'poolId'
+  | 'id'
+  | 'ip'
+  | 'mac'
+  | 'status'
+  | 'desiredStatus'
+  | 'nodeId'
+  | 'sleepForced'
+  | 'pinnedRevision'
+>;
+
 export interface DocumentStamp {
   generation: number;
   issuedAt: string;
@@ -92,14 +107,14 @@ export function buildNodeDocument(
   nodeId: string,
   tenants: readonly TenantNetworkInfo[],
   pools: readonly Pool[],
-  instances: readonly Instance[],
+  instances: readonly DocumentInstance[],
   stamp: DocumentStamp,
   peers: ReadonlyMap<string, readonly string[]> = new Map(),
   workloads: PoolWorkloads = new Map(),
   requestIds: ReadonlyMap<string, string> = new Map(),
 ): NodeDesired {
   // Grouped once, so the document costs O(instances + pools), not instances × pools.
-  const placed = new Map<string, Instance[]>();
+  const placed = new Map<string, DocumentInstance[]>();
   for (const i of instances) {
     if (i.nodeId !== nodeId || !stillMatters(i)) continue;
     const key = `${i.tenantId}/${i.poolId}`;

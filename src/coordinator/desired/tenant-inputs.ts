@@ -84,7 +84,11 @@ export class TenantInputsCache {
   ) {}
 
   /** The inputs of `nodeId`'s document, given its instances (read before this call). */
-  async read(nodeId: string, instances: readonly Instance[], seq: number): Promise<DocumentInputs> {
+  async read(
+    nodeId: string,
+    instances: ReadonlyArray<Pick<Instance, 'tenantId' | 'poolId'>>,
+    seq: number,
+  ): Promise<DocumentInputs> {
     const poolsHere = poolsByTenant(instances);
     const tenantIds = [...poolsHere.keys()];
     const marks = await this.store.generations.marksOf([
@@ -208,7 +212,9 @@ export class TenantInputsCache {
 }
 
 /** Each tenant's pools that the node's instances belong to. */
-function poolsByTenant(instances: readonly Instance[]): Map<string, Set<string>> {
+function poolsByTenant(
+  instances: ReadonlyArray<Pick<Instance, 'tenantId' | 'poolId'>>,
+): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
   for (const i of instances) {
     const pools = out.get(i.tenantId);

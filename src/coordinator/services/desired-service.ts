@@ -245,16 +245,13 @@ export class DesiredService {
     // Instances first: a pool or tenant destroyed meanwhile takes its instances with it in
     // the same commit, so nothing read later can refer to rows that are not there.
     // An instance leaving this node is held asleep here until its move ends (core/move-hold.ts).
-    const instances = holdMoving(
-      await store.instances.list({ nodeId }),
-      await store.instanceMoves.activeOn(nodeId),
-    );
+    const rows = await store.instances.documentRows(nodeId);
+    const instances = holdMoving(rows.instances, await store.instanceMoves.activeOn(nodeId));
     // Its tenants' records, pools, workloads and nodes: read only for tenants whose document
     // marks moved (or a local change named) since this replica last read them.
     const inputs = await this.inputs.read(nodeId, instances, seq);
     const peers = tenantPeersByNodes(nodeId, inputs.nodes, inputs.held);
     const stamp = { generation: 0, issuedAt: '' };
-    const requestIds = await store.instances.lastRequestIds(nodeId);
     return buildNodeDocument(
       nodeId,
       inputs.tenants,
@@ -263,7 +260,7 @@ export class DesiredService {
       stamp,
       peers,
       inputs.workloads,
-      requestIds,
+      rows.requestIds,
     );
   }
 }
