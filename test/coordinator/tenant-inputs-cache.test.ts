@@ -102,14 +102,15 @@ interface Instance {
 
 async function instancesOf(call: Call, t: string): Promise<Instance[]> {
   const answer = (await call('GET', `/instances?tenant=${t}`)) as
-    | Instance[]
-    | { items: Instance[] };
+    Instance[] | { items: Instance[] };
   return Array.isArray(answer) ? answer : answer.items;
 }
 
 /** The node's document as this replica computes it now. */
 async function documentOn(call: Call, nodeId: string): Promise<unknown> {
-  return JSON.parse(((await call('GET', `/nodes/${nodeId}/desired`)) as { payload: string }).payload);
+  return JSON.parse(
+    ((await call('GET', `/nodes/${nodeId}/desired`)) as { payload: string }).payload,
+  );
 }
 
 await describeEachDatabase('document inputs cached per replica', (db) => {
@@ -273,5 +274,34 @@ await describeEachDatabase('document inputs cached per replica', (db) => {
       't2/web',
     ]);
     expect(cache.size).toBe(2);
+  });
+
+  it('a drain putting a tenant’s last instance on the node back to placement moves its peers', async () => {
+    const store = db.store();
+    const writer = await replica(store);
+    const watcher = await replica(store);
+    await node(writer, 'node-1', '192.0.2.1');
+    await node(writer, 'node-2', '192.0.2.2');
+    await tenant(writer, 0, 2);
+    // One instance on each node, never booted (no report): a drain puts it back to placement.
+    const placed = await instancesOf(writer, 't0');
+    expect(placed.map((i) => i.nodeId).sort()).toEqual(['node-1', 'node-2']);
+    type Doc = { tenants: Array<{ vxlanPeers: string[] }> };
+    const peers = async (call: Call) =>
+      ((await documentOn(call, 'node-1')) as Doc).tenants[0]?.vxlanPeers;
+    expect(await peers(watcher)).toEqual(['192.0.2.2']);
+
+    const marks = await store.generations.marksOf(['tenant:t0']);
+    await writer('POST', '/nodes/node-2/drain');
+    // Placed again where t0 already is (node-2 is cordoned): no spread moves its mark, the
+    // drain's own transaction does.
+    expect((await instancesOf(writer, 't0')).map((i) => i.nodeId)).toEqual(['node-1', 'node-1']);
+    expect((await store.generations.marksOf(['tenant:t0'])).get('tenant:t0')).toBeGreaterThan(
+      marks.get('tenant:t0') ?? 0,
+    );
+    expect(await peers(watcher)).toEqual([]);
+    expect(await documentOn(watcher, 'node-1')).toEqual(
+      await documentOn(await replica(store), 'node-1'),
+    );
   });
 });

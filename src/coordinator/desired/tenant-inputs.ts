@@ -4,12 +4,7 @@ import type { Instance, Pool } from '../../core/model.ts';
 import { roleHasDrive } from '../../core/roles.ts';
 import { effectiveSecrets } from '../../core/secrets.ts';
 import type { PeerNode } from '../../core/vxlan-peers.ts';
-import type {
-  PoolConfigRecord,
-  SealedSecret,
-  Store,
-  TenantRecord,
-} from '../../ports/store.ts';
+import type { PoolConfigRecord, SealedSecret, Store, TenantRecord } from '../../ports/store.ts';
 import { secretsDigest } from '../secrets/secret-digest.ts';
 import type { ChangeNotifier, NamedChanges } from './change-notifier.ts';
 

@@ -1,9 +1,5 @@
 import { createHash } from 'node:crypto';
-import {
-  buildNodeDocument,
-  documentContent,
-  stampedPayload,
-} from '../../core/desired-doc.ts';
+import { buildNodeDocument, documentContent, stampedPayload } from '../../core/desired-doc.ts';
 import { NotFoundError, UnavailableError } from '../../core/errors.ts';
 import { holdMoving } from '../../core/move-hold.ts';
 import { watchedScopes } from '../../core/document-marks.ts';
