@@ -39,7 +39,10 @@ const PER_TENANT = 200;
 const instances = Number(flags.instances ?? 100_000);
 const SAMPLES = Number(flags.samples ?? 20);
 const ADMIN = 'bench-admin-token-0123456789abcdef';
-const clock: Clock = { now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
+const clock: Clock = {
+  now: () => new Date(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
 
 const database = await freshDatabase(storeName);
 const store = await openStore(database.url);

@@ -65,8 +65,9 @@ const DEFAULT_MAX_TENANTS = 4096;
  * changes a tenant's inputs moves its mark (or the fleet's: a node lost unplaces instances) in
  * its own transaction and then names it locally, so: other replicas' writes show in the marks,
  * read fresh before any data (a write after that read moves them past the stored value), and
- * this replica's in the notifier before the next read of the marks. A pool created after the
- * entry (it moves no mark: it holds nothing yet) shows as an instance of an unknown pool.
+ * this replica's too. The local announcements are checked as well: they also cover a local
+ * write that would announce its change but forget its mark. A pool created after the entry
+ * (it moves no mark: it holds nothing yet) shows as an instance of an unknown pool.
  */
 export class TenantInputsCache {
   private readonly tenants = new Map<string, TenantEntry>();
@@ -117,11 +118,10 @@ export class TenantInputsCache {
     stamp: Stamp,
     named: NamedChanges,
   ): Promise<DocumentInputs> {
-    const out: Omit<DocumentInputs, 'nodes'> = {
+    const out: Omit<DocumentInputs, 'nodes' | 'held'> = {
       tenants: [],
       pools: [],
       workloads: new Map(),
-      held: [],
     };
     const held: Array<{ tenantId: string; nodeIds: readonly string[] }> = [];
     const ids = new Set([nodeId]);
