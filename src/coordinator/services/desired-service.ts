@@ -61,8 +61,12 @@ interface Computed {
   atMs: number;
 }
 
-const sameSet = (a: readonly string[], b: readonly string[]) =>
-  a.length === b.length && a.every((x) => b.includes(x));
+/** Linear, not tenants²: a document may list hundreds of tenants. */
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const set = new Set(b);
+  return a.every((x) => set.has(x));
+}
 
 /**
  * Computes, numbers and signs each node's desired-state document, and lets agents wait for
