@@ -95,12 +95,18 @@ function workloadMoved(
   return runMoved(held.runningForMs, now.runningForMs, tolerance.runningForMs);
 }
 
-/** The sample without its gauges and workload, serialized: compared exactly. */
-function exactPart(sample: GaugedSample): string {
-  const rest: Record<string, unknown> = { ...sample };
-  for (const gauge of GAUGES) delete rest[gauge];
-  delete rest.workload;
-  return JSON.stringify(rest);
+const TOLERATED = new Set<string>([...GAUGES, 'workload']);
+
+/**
+ * Any other field differs (sample fields are strings and numbers, so `!==` is equality; a
+ * field holding an object would always count as moved, which only sends more).
+ */
+function exactFieldMoved(held: object, now: object): boolean {
+  const a = held as Record<string, unknown>;
+  const b = now as Record<string, unknown>;
+  for (const key in a) if (!TOLERATED.has(key) && a[key] !== b[key]) return true;
+  for (const key in b) if (!TOLERATED.has(key) && !(key in a)) return true;
+  return false;
 }
 
 /** Whether `now` must be sent to a coordinator holding `held` for the same instance. */
@@ -113,5 +119,5 @@ export function sampleMoved<S extends GaugedSample>(
     if (gaugeMoved(held[gauge], now[gauge], tolerance[gauge])) return true;
   }
   if (workloadMoved(held.workload, now.workload, tolerance)) return true;
-  return exactPart(held) !== exactPart(now);
+  return exactFieldMoved(held, now);
 }
