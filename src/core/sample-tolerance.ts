@@ -1,8 +1,8 @@
 /**
- * When a delta heartbeat resends an instance's sample (docs/scale.md, "Drifting gauges").
- * Counters and identities are compared exactly; gauges that move a little every beat (CPU,
- * resident memory, disk sizes, how long the workload has run) only when they moved beyond a
- * tolerance from what the coordinator holds. The periodic whole report carries every sample
+ * When a delta heartbeat resends an instance's sample (docs/scale.md, "One statement per
+ * heartbeat, and drifting gauges"). Counters and identities are compared exactly; gauges that
+ * move a little every beat (CPU, resident memory, disk sizes, how long the workload has run)
+ * only when they moved beyond a tolerance from what the coordinator holds. The periodic whole report carries every sample
  * as it is, so the coordinator is never more than one whole-report period behind on a gauge.
  * Pure.
  */

@@ -457,9 +457,10 @@ export interface QuickBeat {
 }
 
 /**
- * The common heartbeat in one go (docs/scale.md, "One statement per heartbeat"): NodeRepo.beat,
- * then the report's put or merge only when the beat applied, then the node's generation. One
- * statement on Postgres; on SQLite the three in turn (inside Store.batch's one commit).
+ * The common heartbeat in one go (docs/scale.md, "One statement per heartbeat, and drifting
+ * gauges"): NodeRepo.beat, then the report's put or merge only when the beat applied, then
+ * the node's generation. One statement on Postgres; on SQLite the three in turn (inside
+ * Store.batch's one commit).
  */
 export interface HeartbeatRepo {
   /** Undefined, and nothing written, when the beat does not apply (NodeRepo.beat). */

@@ -19,11 +19,11 @@ import {
 } from './node-report-repo.ts';
 
 /**
- * The common heartbeat (docs/scale.md, "One statement per heartbeat"). On Postgres one
- * statement whose data-modifying CTEs do the node's conditional update, then the report's
- * upsert or merge gated on that update having matched (`from beaten` / `exists`), and whose
- * select reads the node's generation: one round trip instead of three, and no connection held
- * between them. All parts see the snapshot the statement started with, as three autocommit
+ * The common heartbeat (docs/scale.md, "One statement per heartbeat, and drifting gauges").
+ * On Postgres one statement whose data-modifying CTEs do the node's conditional update, then
+ * the report's upsert or merge gated on that update having matched (`from beaten` /
+ * `exists`), and whose select reads the node's generation: one round trip instead of three,
+ * and no connection held between them. All parts see the snapshot the statement started with, as three autocommit
  * statements in a row would have seen theirs. On SQLite the same three statements in turn
  * (the caller's Store.batch gives them one commit).
  */
