@@ -116,8 +116,10 @@ export class KyselyNodeRepo implements NodeRepo {
     }));
   }
 
-  async loads(): Promise<NodeLoad[]> {
-    const rows = await this.db
+  async loads(filter: { nodeIds?: readonly string[] } = {}): Promise<NodeLoad[]> {
+    const { nodeIds } = filter;
+    if (nodeIds !== undefined && nodeIds.length === 0) return [];
+    let query = this.db
       .selectFrom('node_allocations as a')
       .innerJoin('pools as p', (join) =>
         join.onRef('p.tenant_id', '=', 'a.tenant_id').onRef('p.id', '=', 'a.pool_id'),
@@ -127,10 +129,9 @@ export class KyselyNodeRepo implements NodeRepo {
         sql<number | string>`sum(a.holding * p.vcpus)`.as('vcpus'),
         sql<number | string>`sum(a.holding * p.mem_mib)`.as('mem_mib'),
       ])
-      .where('a.holding', '>', 0)
-      .groupBy('a.node_id')
-      .orderBy('a.node_id')
-      .execute();
+      .where('a.holding', '>', 0);
+    if (nodeIds !== undefined) query = query.where('a.node_id', 'in', [...nodeIds]);
+    const rows = await query.groupBy('a.node_id').orderBy('a.node_id').execute();
     // Postgres sums integers as bigint, which its driver hands over as text.
     return rows.map((r) => ({
       nodeId: r.node_id,
