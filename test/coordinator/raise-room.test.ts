@@ -4,12 +4,7 @@ import type { Instance } from '../../src/core/model.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { node } from '../db/fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import {
-  admin,
-  instanceKey,
-  manualClock,
-  policyCoordinator,
-} from './support/policy-harness.ts';
+import { admin, instanceKey, manualClock, policyCoordinator } from './support/policy-harness.ts';
 
 /**
  * Raising a placed instance (sleeping or stopped back to running or warm) is admitted only
@@ -180,7 +175,12 @@ await describeEachDatabase('raising placed instances', (db) => {
       await tenant(one, t);
       await scale(one, t, { running: 1 });
     }
-    expect(await heldVcpus(store)).toEqual(new Map([['node-1', 3], ['node-2', 3]]));
+    expect(await heldVcpus(store)).toEqual(
+      new Map([
+        ['node-1', 3],
+        ['node-2', 3],
+      ]),
+    );
     for (const t of tenants) await scale(one, t, { running: 0, sleeping: 1 });
     // A filler takes 4 of the 6 vCPUs: room for 2 more, which raises and new instances share.
     await tenant(one, 'filler');

@@ -171,7 +171,9 @@ export async function applyPressure(
     ...plan.release.map((r) => ({
       key: r.key,
       action:
-        byKey.get(r.key)?.idleSlot === null ? 'instance.pressure-release' : 'instance.raise-admitted',
+        byKey.get(r.key)?.idleSlot === null
+          ? 'instance.pressure-release'
+          : 'instance.raise-admitted',
       patch: { desiredStatus: r.to, pressureSleptAt: null, idleSlot: null } as const,
       detail: { nodeId: r.nodeId, to: r.to },
     })),

@@ -199,7 +199,8 @@ export class QueueWakeService {
       at,
     );
     const held = await holdRaisesWithoutRoom(repos, this.deps, [{ before, after }], ACTOR);
-    if (held.has(path)) return { instance: path, to: before.desiredStatus, reason: 'raise-waiting' };
+    if (held.has(path))
+      return { instance: path, to: before.desiredStatus, reason: 'raise-waiting' };
     await repos.audit.append({
       tenantId: ref.tenantId,
       at,

@@ -67,8 +67,13 @@ export async function holdRaisesWithoutRoom(
   const held = new Map<string, Instance>();
   if (raises.length === 0) return held;
   if (!(await repos.locks.tryAcquire(SCHEDULER_LOCK))) throw new SchedulerLockBusy();
-  const pools = await poolsOf(repos, raises.map((r) => r.after));
-  const requests = raises.map((r) => requestOf(r.after, pools.get(`${r.after.tenantId}/${r.after.poolId}`)));
+  const pools = await poolsOf(
+    repos,
+    raises.map((r) => r.after),
+  );
+  const requests = raises.map((r) =>
+    requestOf(r.after, pools.get(`${r.after.tenantId}/${r.after.poolId}`)),
+  );
   const verdict = admitRaises(await roomNodes(repos, requests), requests);
   const byKey = new Map(raises.map((r) => [keyOf(r.after), r]));
   const at = deps.clock.now().toISOString();

@@ -37,7 +37,9 @@ export async function reportWake(
       key,
       {
         lastActiveAt: at,
-        ...(to ? { desiredStatus: to, idleSlot: null, pressureSleptAt: null, sleepForced: false } : {}),
+        ...(to
+          ? { desiredStatus: to, idleSlot: null, pressureSleptAt: null, sleepForced: false }
+          : {}),
       },
       found.version,
       at,
