@@ -79,16 +79,15 @@ async function readConcerned(
 }
 
 /**
- * What each node holds by size (the store's sums, read before this pass wrote) with this
- * pass's placements added.
+ * What each node holds by size (the store's sums the view read, before this pass wrote)
+ * with this pass's placements added.
  */
-async function loadsWithPlaced(
-  repos: Repos,
+function loadsWithPlaced(
   view: PlacementView,
   pending: readonly Instance[],
   result: PlacementResult,
-): Promise<Array<{ nodeId: string; vcpus: number; memMib: number }>> {
-  const loads = new Map((await repos.nodes.loads()).map((l) => [l.nodeId, { ...l }]));
+): Array<{ nodeId: string; vcpus: number; memMib: number }> {
+  const loads = new Map(view.loads.map((l) => [l.nodeId, { ...l }]));
   const byKey = new Map(pending.map((i) => [keyOf(i), i]));
   for (const { key, nodeId } of result.placed) {
     const instance = byKey.get(key);
@@ -122,7 +121,7 @@ export async function planPressurePass(
   const plan = planPressure({
     // Memory counted as placement counts it: the node's report credits what was not held.
     nodes: view.placementNodes.map((n) => ({ ...n, memReport: reports.get(n.id) })),
-    loads: await loadsWithPlaced(repos, view, pending, result),
+    loads: loadsWithPlaced(view, pending, result),
     instances: [...pending.filter((i) => unplaced.has(keyOf(i))), ...concerned].map((i) =>
       pressureView(i, view.sizing(i)),
     ),
