@@ -110,7 +110,9 @@ await describeEachDatabase('scale statements', (db) => {
       await ok(api, 'POST', '/tenants/acme/pools/api/scale', { running: 3, warm: 1 });
       await ok(api, 'POST', '/tenants/acme/pools/db/scale', { running: 2 });
       // 3 + 2 running elsewhere: one more fits, two do not.
-      const over = await api.call('POST', '/tenants/acme/pools/web/scale', { body: { running: 2 } });
+      const over = await api.call('POST', '/tenants/acme/pools/web/scale', {
+        body: { running: 2 },
+      });
       expect(over.status).toBe(422);
       expect(JSON.stringify(over.body)).toContain('running 7 > max 6');
       expect(await store.instances.list({ tenantId: 'acme', poolId: 'web' })).toEqual([]);
