@@ -14,8 +14,9 @@ export interface PoolIntent {
 /**
  * The tenant's usage as it would be after `intent`, as `usageOf` weighs it, without reading
  * the tenant's other instances: those are counted in the store by pool and desired status
- * (one indexed statement), and only the changed pool's rows, which the writer holds, are
- * weighed one by one. `pools` are the tenant's pools, read in the same transaction.
+ * (one indexed statement, none when the tenant has no other pool), and only the changed
+ * pool's rows, which the writer holds, are weighed one by one. `pools` are the tenant's
+ * pools, read in the same transaction.
  */
 export async function usageAfterPoolIntent(
   repos: Repos,
@@ -24,7 +25,10 @@ export async function usageAfterPoolIntent(
   intent: PoolIntent,
 ): Promise<TenantUsage> {
   const { poolId } = intent;
-  const others = await repos.instances.desiredCounts(tenantId, { exceptPoolId: poolId });
+  // Instances belong to pools (a foreign key): a tenant with no other pool has no other rows.
+  const others = pools.some((p) => p.id !== poolId)
+    ? await repos.instances.desiredCounts(tenantId, { exceptPoolId: poolId })
+    : [];
   return tenantUsage(pools, [
     ...others,
     ...intent.instances.map((i) => ({
