@@ -2,7 +2,7 @@
  * Every statement one pool scale runs on Postgres, at fleet size: an in-process coordinator
  * over a database seeded like bench/fleet-scale.ts (100 nodes, tenants of 200 placed running
  * instances spread over every node), then, per kind of scale (a running ⇄ warm toggle, one
- * instance up with its placement, one down), the statements each sent (text, count, time per
+ * instance created and placed, a stopped one raised, one down), the statements each sent (text, count, time per
  * scale), taken from the pg client itself so BEGIN, COMMIT and advisory locks count too.
  * Then 4 clients toggling 4 tenants for 3 s: mutations/s and what `pg_stat_activity` showed
  * their connections waiting on (sampled every 5 ms).
@@ -80,7 +80,8 @@ const api: Api = async (method, path, body) => {
   if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
   return text === '' ? undefined : (JSON.parse(text) as unknown);
 };
-const scale = (t: number, body: unknown) => api('POST', `/tenants/${tenantId(t)}/pools/w/scale`, body);
+const scale = (t: number, body: unknown) =>
+  api('POST', `/tenants/${tenantId(t)}/pools/w/scale`, body);
 
 async function measured(name: string, work: (round: number) => Promise<unknown>): Promise<void> {
   tally.clear();
@@ -168,7 +169,11 @@ try {
     unrecordedMs += performance.now() - started;
     recording = true;
   };
-  await measured('scale up by one (placed)', async () => {
+  // Each round a tenant's first scale up: a new instance, created and placed by the pass.
+  await measured('scale up by one, created and placed', (i) =>
+    scale(10 + i, { running: PER_TENANT + 1 }),
+  );
+  await measured('scale up by one (a stopped one raised)', async () => {
     await scale(0, { running: PER_TENANT + 1 });
     await unrecorded(() => scale(0, { running: PER_TENANT }));
   });
