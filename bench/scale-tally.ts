@@ -2,8 +2,9 @@
  * Every statement one pool scale runs on Postgres, at fleet size: an in-process coordinator
  * over a database seeded like bench/fleet-scale.ts (100 nodes, tenants of 200 placed running
  * instances spread over every node), then, per kind of scale (a running ⇄ warm toggle, one
- * instance created and placed, a stopped one raised, one down), the statements each sent (text, count, time per
- * scale), taken from the pg client itself so BEGIN, COMMIT and advisory locks count too.
+ * instance created and placed, a stopped one raised, one down), the statements each sent
+ * (text, count, time per scale), taken from the pg client itself so BEGIN, COMMIT and
+ * advisory locks count too.
  * Then 4 clients toggling 4 tenants for 3 s: mutations/s and what `pg_stat_activity` showed
  * their connections waiting on (sampled every 5 ms).
  *   npx tsx bench/scale-tally.ts [instances, default 100000] [--url <seeded db>] [--keep]
