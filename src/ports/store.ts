@@ -169,10 +169,7 @@ export interface InstanceRepo {
    * status, in the store: what its quotas weigh, without reading its rows. `exceptPoolId`
    * leaves one pool out (a scale weighs that pool's own rows, which it has read).
    */
-  desiredCounts(
-    tenantId: string,
-    options?: { exceptPoolId?: string },
-  ): Promise<DesiredCount[]>;
+  desiredCounts(tenantId: string, options?: { exceptPoolId?: string }): Promise<DesiredCount[]>;
   usedIps(tenantId: string): Promise<string[]>;
   /** Instances counted by tenant, pool, node, status and desired status (for metrics). */
   tally(): Promise<InstanceTally[]>;

@@ -15,7 +15,7 @@ import type {
   UpdatePoolRequest,
 } from '../../contract/requests.ts';
 import type { PoolDetailView } from '../../contract/resources.ts';
-import type { Repos } from '../../ports/store.ts';
+import type { Repos, TenantRecord } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { markDocuments } from './mark-documents.ts';
@@ -259,13 +259,7 @@ export class PoolService {
       );
       const now = this.deps.clock.now();
       const plan = planPool(pool, poolInstances, now, counts);
-      const usage = await usageAfterPoolIntent(repos, tenantId, pools, {
-        poolId,
-        instances: rows,
-        desired: new Map(plan.assignments.map((a) => [a.id, a.desiredStatus])),
-        added: plan.create,
-      });
-      checkQuotas(tenant.id, tenant.quotas, usage);
+      await checkScaleQuotas(repos, tenant, pools, { poolId, rows, plan });
       const at = now.toISOString();
       // Counts the operator sets are the operator's: the queue shrinks none of them.
       const updatedPool = await repos.pools.update(
@@ -364,6 +358,22 @@ function idlePatch(
       : {}),
     ...(request.servicePorts !== undefined ? { servicePorts: request.servicePorts } : {}),
   };
+}
+
+/** The tenant's quotas against its usage after the scale's plan (scale-usage.ts). */
+async function checkScaleQuotas(
+  repos: Repos,
+  tenant: TenantRecord,
+  pools: readonly Pool[],
+  scale: { poolId: string; rows: readonly Instance[]; plan: MaterializeResult },
+): Promise<void> {
+  const usage = await usageAfterPoolIntent(repos, tenant.id, pools, {
+    poolId: scale.poolId,
+    instances: scale.rows,
+    desired: new Map(scale.plan.assignments.map((a) => [a.id, a.desiredStatus])),
+    added: scale.plan.create,
+  });
+  checkQuotas(tenant.id, tenant.quotas, usage);
 }
 
 /**

@@ -61,7 +61,8 @@ export async function desiredCounts(
     .select((eb) => eb.fn.countAll<number | string>().as('count'))
     .where('tenant_id', '=', tenantId)
     .where('desired_status', '<>', 'destroyed');
-  if (options.exceptPoolId !== undefined) query = query.where('pool_id', '<>', options.exceptPoolId);
+  if (options.exceptPoolId !== undefined)
+    query = query.where('pool_id', '<>', options.exceptPoolId);
   const rows = await query
     .groupBy(['pool_id', 'desired_status'])
     .orderBy('pool_id')
