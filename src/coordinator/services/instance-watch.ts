@@ -5,11 +5,26 @@ import type { ServiceDeps } from './context.ts';
 import { loadTenant } from './tenant-service.ts';
 import { pollingSse, type SsePace } from './sse-poll.ts';
 
-export const defaultInstanceWatchPace: SsePace = { pollMs: 500, keepaliveMs: 15_000 };
+export interface InstanceWatchPace extends SsePace {
+  /**
+   * How often a connected watch reads the pruning horizon (one indexed row): when it has
+   * passed a cursor the watch read from since its last look, the watch starts over (`reset`).
+   */
+  horizonMs: number;
+}
+
+export const defaultInstanceWatchPace: InstanceWatchPace = {
+  pollMs: 500,
+  keepaliveMs: 15_000,
+  horizonMs: 2_000,
+};
 
 export const instanceKey = (i: Instance) => `${i.tenantId}/${i.poolId}/${i.id}`;
 
 type Filter = Pick<InstanceFilter, 'tenantId' | 'poolId' | 'nodeId' | 'status'>;
+
+const resetFrame = (since: number, horizon: number, reason: 'pruned' | 'unknown') =>
+  `event: reset\ndata: ${JSON.stringify({ since, horizon, reason })}\n\n`;
 
 function frame(type: string, instance: Instance, id?: number): string {
   const data = `event: instance\ndata: ${JSON.stringify({ type, instance })}\n`;
@@ -33,14 +48,16 @@ function withId(frames: string[], id: number): string {
  * may not have gets `added`, one that left its filter or was deleted gets `deleted`, which a
  * client ignores for rows it does not have (docs/api.md, "Watching instances"). One that comes
  * back from before the pruned tombstones (or with a cursor this store never gave) gets `reset`
- * first, then the whole list as a new watch does: it drops what it held and starts over.
+ * first, then the whole list as a new watch does: it drops what it held and starts over. So
+ * does a connected watch when the horizon passes a cursor it read from (its reads stalled, or
+ * a replica's clock ran ahead): tombstones it was not yet sent may be gone.
  */
 export class InstanceWatchService {
-  private readonly pace: SsePace;
+  private readonly pace: InstanceWatchPace;
 
   constructor(
     private readonly deps: ServiceDeps & { logger?: Logger },
-    pace: Partial<SsePace> = {},
+    pace: Partial<InstanceWatchPace> = {},
   ) {
     this.pace = { ...defaultInstanceWatchPace, ...pace };
   }
@@ -53,15 +70,16 @@ export class InstanceWatchService {
     if (filter.tenantId !== undefined) await loadTenant(this.deps.store, filter.tenantId);
     const store = this.deps.store;
     const now = await store.instances.changeCursor();
+    // Read after the cursor, before the list: tombstones below it are of rows the list lacks.
+    let known = await store.instances.changeHorizon();
     // A cursor from the future (another database, a typo) cannot be resumed, nor one from
     // before the pruned tombstones (deletions it would miss): `reset`, then the whole list.
-    const horizon = since === undefined ? 0 : await store.instances.changeHorizon();
-    const resumed = since !== undefined && since <= now && since >= horizon;
-    const reset =
+    let resumed = since !== undefined && since <= now && since >= known;
+    let reset =
       since === undefined || resumed
         ? ''
-        : `event: reset\ndata: ${JSON.stringify({ since, horizon, reason: since > now ? 'unknown' : 'pruned' })}\n\n`;
-    let cursor = resumed ? since : now;
+        : resetFrame(since, known, since > now ? 'unknown' : 'pruned');
+    let cursor = resumed && since !== undefined ? since : now;
     /** What this stream has shown: key → version (a re-read of the same version is skipped). */
     const shown = new Map<string, number>();
     const scope = {
@@ -71,21 +89,47 @@ export class InstanceWatchService {
     const selects = (i: Instance) =>
       (filter.nodeId === undefined || i.nodeId === filter.nodeId) &&
       (filter.status === undefined || i.status === filter.status);
-    let started = false;
-    const first = async (): Promise<string> => {
-      if (resumed)
-        return `event: resumed\ndata: ${JSON.stringify({ since: cursor })}\nid: ${cursor}\n\n`;
+    const listing = async (): Promise<string> => {
+      shown.clear();
       const list = await store.instances.list(filter);
       for (const i of list) shown.set(instanceKey(i), i.version);
       const synced = `event: synced\ndata: ${JSON.stringify({ count: list.length })}\nid: ${cursor}\n\n`;
       return reset + list.map((i) => frame('added', i)).join('') + synced;
     };
+    let started = false;
+    /** The first cursor read from since the horizon was last looked at, and when that was. */
+    let unchecked: number | undefined;
+    let lookedAt = Date.now();
+    /** After a read: has the horizon passed a cursor read from since the last look? */
+    const pruned = async (): Promise<number | undefined> => {
+      if (unchecked === undefined || Date.now() - lookedAt < this.pace.horizonMs) return;
+      lookedAt = Date.now();
+      const from = unchecked;
+      unchecked = undefined;
+      const horizon = await store.instances.changeHorizon();
+      // A horizon already known was accounted for (the list read after it lacks those rows).
+      const passed = horizon > known && horizon > from;
+      known = Math.max(known, horizon);
+      return passed ? from : undefined;
+    };
     const read = async (): Promise<string> => {
       if (!started) {
         started = true;
-        return first();
+        if (resumed)
+          return `event: resumed\ndata: ${JSON.stringify({ since: cursor })}\nid: ${cursor}\n\n`;
+        return listing();
       }
+      unchecked ??= cursor;
       const { changes, next } = await store.instances.changesSince(cursor, scope);
+      const from = await pruned();
+      if (from !== undefined) {
+        // Tombstones this stream was not sent may be gone: start over from a fresh list.
+        this.deps.logger?.info({ since: from, horizon: known }, 'instance watch reset: pruned');
+        resumed = false;
+        reset = resetFrame(from, known, 'pruned');
+        cursor = await store.instances.changeCursor();
+        return listing();
+      }
       cursor = next;
       const frames: string[] = [];
       for (const { instance, deleted } of changes) {
