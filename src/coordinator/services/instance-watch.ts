@@ -1,9 +1,10 @@
 import type { Instance } from '../../core/model.ts';
 import type { Logger } from '../../ports/logger.ts';
-import type { InstanceFilter } from '../../ports/store.ts';
+import type { InstanceChanges, InstanceFilter } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
 import { loadTenant } from './tenant-service.ts';
 import { pollingSse, type SsePace } from './sse-poll.ts';
+import { HorizonLook } from './watch-horizon.ts';
 
 export interface InstanceWatchPace extends SsePace {
   /**
@@ -29,6 +30,33 @@ const resetFrame = (since: number, horizon: number, reason: 'pruned' | 'unknown'
 function frame(type: string, instance: Instance, id?: number): string {
   const data = `event: instance\ndata: ${JSON.stringify({ type, instance })}\n`;
   return id === undefined ? `${data}\n` : `${data}id: ${id}\n\n`;
+}
+
+/**
+ * The frames for a batch of changes, updating what the stream has shown (key → version). A
+ * row that no longer matches is `deleted` if it was shown, or on a resumed stream (the client
+ * may hold it); one version of a row is sent once.
+ */
+function changeFrames(
+  changes: InstanceChanges['changes'],
+  shown: Map<string, number>,
+  selects: (i: Instance) => boolean,
+  resumed: boolean,
+): string[] {
+  const frames: string[] = [];
+  for (const { instance, deleted } of changes) {
+    const key = instanceKey(instance);
+    const had = shown.has(key);
+    if (!deleted && selects(instance)) {
+      if (shown.get(key) === instance.version) continue;
+      shown.set(key, instance.version);
+      frames.push(frame(had ? 'modified' : 'added', instance));
+    } else if (had || resumed) {
+      shown.delete(key);
+      frames.push(frame('deleted', instance));
+    }
+  }
+  return frames;
 }
 
 /** The event id goes on the last frame of a batch: a client cut off mid-batch reads it again. */
@@ -71,7 +99,7 @@ export class InstanceWatchService {
     const store = this.deps.store;
     const now = await store.instances.changeCursor();
     // Read after the cursor, before the list: tombstones below it are of rows the list lacks.
-    let known = await store.instances.changeHorizon();
+    const known = await store.instances.changeHorizon();
     // A cursor from the future (another database, a typo) cannot be resumed, nor one from
     // before the pruned tombstones (deletions it would miss): `reset`, then the whole list.
     let resumed = since !== undefined && since <= now && since >= known;
@@ -96,22 +124,10 @@ export class InstanceWatchService {
       const synced = `event: synced\ndata: ${JSON.stringify({ count: list.length })}\nid: ${cursor}\n\n`;
       return reset + list.map((i) => frame('added', i)).join('') + synced;
     };
+    const horizon = new HorizonLook(known, this.pace.horizonMs, () =>
+      store.instances.changeHorizon(),
+    );
     let started = false;
-    /** The first cursor read from since the horizon was last looked at, and when that was. */
-    let unchecked: number | undefined;
-    let lookedAt = Date.now();
-    /** After a read: has the horizon passed a cursor read from since the last look? */
-    const pruned = async (): Promise<number | undefined> => {
-      if (unchecked === undefined || Date.now() - lookedAt < this.pace.horizonMs) return;
-      lookedAt = Date.now();
-      const from = unchecked;
-      unchecked = undefined;
-      const horizon = await store.instances.changeHorizon();
-      // A horizon already known was accounted for (the list read after it lacks those rows).
-      const passed = horizon > known && horizon > from;
-      known = Math.max(known, horizon);
-      return passed ? from : undefined;
-    };
     const read = async (): Promise<string> => {
       if (!started) {
         started = true;
@@ -119,32 +135,19 @@ export class InstanceWatchService {
           return `event: resumed\ndata: ${JSON.stringify({ since: cursor })}\nid: ${cursor}\n\n`;
         return listing();
       }
-      unchecked ??= cursor;
+      horizon.reading(cursor);
       const { changes, next } = await store.instances.changesSince(cursor, scope);
-      const from = await pruned();
-      if (from !== undefined) {
+      const passed = await horizon.passed();
+      if (passed) {
         // Tombstones this stream was not sent may be gone: start over from a fresh list.
-        this.deps.logger?.info({ since: from, horizon: known }, 'instance watch reset: pruned');
+        this.deps.logger?.info(passed, 'instance watch reset: pruning passed its cursor');
         resumed = false;
-        reset = resetFrame(from, known, 'pruned');
+        reset = resetFrame(passed.since, passed.horizon, 'pruned');
         cursor = await store.instances.changeCursor();
         return listing();
       }
       cursor = next;
-      const frames: string[] = [];
-      for (const { instance, deleted } of changes) {
-        const key = instanceKey(instance);
-        const had = shown.has(key);
-        if (!deleted && selects(instance)) {
-          if (shown.get(key) === instance.version) continue;
-          shown.set(key, instance.version);
-          frames.push(frame(had ? 'modified' : 'added', instance));
-        } else if (had || resumed) {
-          shown.delete(key);
-          frames.push(frame('deleted', instance));
-        }
-      }
-      return withId(frames, cursor);
+      return withId(changeFrames(changes, shown, selects, resumed), cursor);
     };
     return pollingSse({
       ...this.pace,
