@@ -6,6 +6,7 @@
  * exec (the host holds its event loop while the guest runs the command), then a plain loop of
  * execs read the way test/support/guest-memory.ts reads them must lose nothing either.
  */
+import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GuestAgentClient } from '../../src/drivers/guest-channel/guest-agent-client.ts';
 import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
@@ -39,12 +40,12 @@ describe.runIf(gate.run)('exec output in a real guest', () => {
   let vm: VmHandle;
   let client: GuestAgentClient;
   let transport: ReturnType<typeof watchedTransport>;
+  let workDir: string | undefined;
 
   beforeAll(async () => {
     const image = await devImage();
-    vm = await vmm.start(
-      guestSpec(image, await shortWorkDir('guestio-exec'), { key: 'mvm-test-exec-output' }),
-    );
+    workDir = await shortWorkDir('guestio-exec');
+    vm = await vmm.start(guestSpec(image, workDir, { key: 'mvm-test-exec-output' }));
     transport = watchedTransport(vm.guestSocket);
     client = new GuestAgentClient(transport, { requestTimeoutMs: 30_000 });
     await client.waitReady(120_000);
@@ -52,6 +53,7 @@ describe.runIf(gate.run)('exec output in a real guest', () => {
   afterAll(async () => {
     client?.close();
     if (vm) await vmm.stop(vm);
+    if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
   it('output arriving in the same read as the exit reaches the listeners first', async () => {
