@@ -138,6 +138,13 @@ export interface InstanceTally {
   count: number;
 }
 
+/** So many of a tenant's live instances of one pool have this desired status. */
+export interface DesiredCount {
+  poolId: string;
+  desiredStatus: DesiredStatus;
+  count: number;
+}
+
 export interface InstanceRepo {
   /** Throws AlreadyExistsError for a duplicate key, ConflictError for an IP already in use. */
   insert(instance: Instance): Promise<void>;
@@ -157,6 +164,17 @@ export interface InstanceRepo {
    * (`pressureSleptAt` set), oldest mark first: what the scheduler may release (indexed).
    */
   listPressureHeld(): Promise<Instance[]>;
+  /**
+   * Whether a scheduling pass has work: a live instance placed on no node, or one held asleep
+   * by memory pressure. One statement of two indexed probes (listUnplaced, anyPressureHeld).
+   */
+  schedulerWork(): Promise<boolean>;
+  /**
+   * The tenant's live instances (desired anything but destroyed) counted by pool and desired
+   * status, in the store: what its quotas weigh, without reading its rows. `exceptPoolId`
+   * leaves one pool out (a scale weighs that pool's own rows, which it has read).
+   */
+  desiredCounts(tenantId: string, options?: { exceptPoolId?: string }): Promise<DesiredCount[]>;
   usedIps(tenantId: string): Promise<string[]>;
   /** Instances counted by tenant, pool, node, status and desired status (for metrics). */
   tally(): Promise<InstanceTally[]>;

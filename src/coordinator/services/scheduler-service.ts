@@ -71,9 +71,8 @@ export class SchedulerService {
     return this.passes.request();
   }
 
-  private async hasWork(): Promise<boolean> {
-    const { instances } = this.deps.store;
-    return (await instances.listUnplaced()).length > 0 || (await instances.anyPressureHeld());
+  private hasWork(): Promise<boolean> {
+    return this.deps.store.instances.schedulerWork();
   }
 
   private async pass(): Promise<ScheduleOutcome> {
