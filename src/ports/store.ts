@@ -160,6 +160,11 @@ export interface InstanceRepo {
   /** Whether any instance is held asleep by memory pressure (an indexed probe, no scan). */
   anyPressureHeld(): Promise<boolean>;
   /**
+   * The live instances held asleep by memory pressure or held below a raise for room
+   * (`pressureSleptAt` set), oldest mark first: what the scheduler may release (indexed).
+   */
+  listPressureHeld(): Promise<Instance[]>;
+  /**
    * Whether a scheduling pass has work: a live instance placed on no node, or one held asleep
    * by memory pressure. One statement of two indexed probes (listUnplaced, anyPressureHeld).
    */
@@ -249,9 +254,10 @@ export interface NodeRepo {
   /**
    * What each node's running and warm instances hold by their pools' sizes, summed in the
    * store from the allocations (one row per node holding anything, where allocations() has
-   * one per node, tenant and pool). An allocation whose pool is gone counts nothing.
+   * one per node, tenant and pool). An allocation whose pool is gone counts nothing. With
+   * `nodeIds`, only those nodes' rows.
    */
-  loads(): Promise<NodeLoad[]>;
+  loads(filter?: { nodeIds?: readonly string[] }): Promise<NodeLoad[]>;
   /**
    * The nodes holding live instances of each of `tenantIds` (from the allocations): one row
    * per tenant, its node ids in order, where allocations() has one per node, tenant and pool.

@@ -1,4 +1,5 @@
 import { applyAssignments } from './apply-assignments.ts';
+import { raiseTransaction, roomChecked } from './raise-room.ts';
 import type { DocumentChange } from '../desired/change-notifier.ts';
 import { validateIdlePolicy } from '../../core/idle-policy.ts';
 import { mergeHooks } from '../../core/pool-hooks.ts';
@@ -243,7 +244,7 @@ export class PoolService {
     poolId: string,
     request: ScalePoolRequest,
   ): Promise<{ result: ScaleResult; recheckAt: string | undefined; change: DocumentChange }> {
-    return this.deps.store.transaction(async (repos) => {
+    return raiseTransaction(this.deps.store, async (repos) => {
       const tenant = await lockTenant(repos, tenantId);
       // The tenant's pools: the scaled one, and the sizes its quotas weigh (one read for both).
       const pools = await repos.pools.list({ tenantId });
@@ -269,12 +270,12 @@ export class PoolService {
         request.expectedVersion ?? pool.version,
         at,
       );
-      const changed = await applyAssignments(
+      const changed = await roomChecked(
         repos,
-        { tenantId, poolId },
+        this.deps,
         poolInstances,
-        plan.assignments,
-        at,
+        await applyAssignments(repos, { tenantId, poolId }, poolInstances, plan.assignments, at),
+        'system:scheduler',
       );
       const created = await createInstances(
         repos,

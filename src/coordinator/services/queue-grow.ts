@@ -4,6 +4,7 @@ import type { Repos, TenantRecord } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
 import { applyAssignments } from './apply-assignments.ts';
 import { createInstances } from './instance-factory.ts';
+import { roomChecked } from './raise-room.ts';
 import { planPool } from './pool-service.ts';
 import { usageAfterPoolIntent } from './scale-usage.ts';
 
@@ -53,7 +54,8 @@ export async function growQueuePool(
   const queueAdded = (pool.queueAdded ?? 0) + add;
   const patch = { counts, queueAdded };
   const updated = await repos.pools.update(ref.tenantId, ref.poolId, patch, pool.version, at);
-  const changed = await applyAssignments(repos, ref, instances, plan.assignments, at);
+  const assigned = await applyAssignments(repos, ref, instances, plan.assignments, at);
+  const changed = await roomChecked(repos, deps, instances, assigned, ACTOR);
   const ids = instances.map((i) => i.id);
   const created = await createInstances(repos, deps, tenant, updated, plan.create, ids);
   await repos.audit.append({

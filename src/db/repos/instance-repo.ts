@@ -91,6 +91,21 @@ export class KyselyInstanceRepo implements InstanceRepo {
     return rows.map(fromRow);
   }
 
+  async listPressureHeld(): Promise<Instance[]> {
+    const rows = await this.db
+      .selectFrom('instances')
+      .selectAll()
+      // A range on the index, as in anyPressureHeld.
+      .where('pressure_slept_at', '>=', '')
+      .where('desired_status', '<>', 'destroyed')
+      .orderBy('pressure_slept_at')
+      .orderBy('tenant_id')
+      .orderBy('pool_id')
+      .orderBy('id')
+      .execute();
+    return rows.map(fromRow);
+  }
+
   anyPressureHeld(): Promise<boolean> {
     return anyPressureHeld(this.db);
   }

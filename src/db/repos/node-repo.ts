@@ -116,16 +116,20 @@ export class KyselyNodeRepo implements NodeRepo {
     }));
   }
 
-  async loads(): Promise<NodeLoad[]> {
+  async loads(filter: { nodeIds?: readonly string[] } = {}): Promise<NodeLoad[]> {
+    const { nodeIds } = filter;
+    if (nodeIds !== undefined && nodeIds.length === 0) return [];
     // Kept per node and stripe by triggers (migration 0037): O(nodes) rows, not one per
     // node, tenant and pool.
-    const rows = await this.db
+    let query = this.db
       .selectFrom('node_loads')
       .select([
         'node_id',
         sql<number | string>`sum(vcpus)`.as('vcpus'),
         sql<number | string>`sum(mem_mib)`.as('mem_mib'),
-      ])
+      ]);
+    if (nodeIds !== undefined) query = query.where('node_id', 'in', [...nodeIds]);
+    const rows = await query
       .groupBy('node_id')
       .having((eb) => eb.or([eb(sql`sum(vcpus)`, '>', 0), eb(sql`sum(mem_mib)`, '>', 0)]))
       .orderBy('node_id')
