@@ -138,6 +138,13 @@ export interface InstanceTally {
   count: number;
 }
 
+/** So many of a tenant's live instances of one pool have this desired status. */
+export interface DesiredCount {
+  poolId: string;
+  desiredStatus: DesiredStatus;
+  count: number;
+}
+
 export interface InstanceRepo {
   /** Throws AlreadyExistsError for a duplicate key, ConflictError for an IP already in use. */
   insert(instance: Instance): Promise<void>;
@@ -152,6 +159,22 @@ export interface InstanceRepo {
   lastRequestIds(nodeId: string): Promise<Map<string, string>>;
   /** Whether any instance is held asleep by memory pressure (an indexed probe, no scan). */
   anyPressureHeld(): Promise<boolean>;
+  /**
+   * The live instances held asleep by memory pressure or held below a raise for room
+   * (`pressureSleptAt` set), oldest mark first: what the scheduler may release (indexed).
+   */
+  listPressureHeld(): Promise<Instance[]>;
+  /**
+   * Whether a scheduling pass has work: a live instance placed on no node, or one held asleep
+   * by memory pressure. One statement of two indexed probes (listUnplaced, anyPressureHeld).
+   */
+  schedulerWork(): Promise<boolean>;
+  /**
+   * The tenant's live instances (desired anything but destroyed) counted by pool and desired
+   * status, in the store: what its quotas weigh, without reading its rows. `exceptPoolId`
+   * leaves one pool out (a scale weighs that pool's own rows, which it has read).
+   */
+  desiredCounts(tenantId: string, options?: { exceptPoolId?: string }): Promise<DesiredCount[]>;
   usedIps(tenantId: string): Promise<string[]>;
   /** Instances counted by tenant, pool, node, status and desired status (for metrics). */
   tally(): Promise<InstanceTally[]>;
@@ -231,9 +254,10 @@ export interface NodeRepo {
   /**
    * What each node's running and warm instances hold by their pools' sizes, summed in the
    * store from the allocations (one row per node holding anything, where allocations() has
-   * one per node, tenant and pool). An allocation whose pool is gone counts nothing.
+   * one per node, tenant and pool). An allocation whose pool is gone counts nothing. With
+   * `nodeIds`, only those nodes' rows.
    */
-  loads(): Promise<NodeLoad[]>;
+  loads(filter?: { nodeIds?: readonly string[] }): Promise<NodeLoad[]>;
   /**
    * The nodes holding live instances of each of `tenantIds` (from the allocations): one row
    * per tenant, its node ids in order, where allocations() has one per node, tenant and pool.

@@ -22,6 +22,7 @@ import { ActivitySeen } from './activity-seen.ts';
 import { reportWrite, writeReport } from './report-write.ts';
 import type { ServiceDeps } from './context.ts';
 import { markDocuments } from './mark-documents.ts';
+import { SCHEDULER_LOCK } from './scheduler-lock.ts';
 
 export interface NodeHealthDeps extends ServiceDeps {
   /** A ready node silent for longer than this is lost; default 30 s. */
@@ -48,8 +49,6 @@ export interface NodeLoss {
 
 /** Audit entries written by the coordinator itself rather than by a caller. */
 const ACTOR = 'coordinator';
-/** The scheduler's lock: loss detection and placement run on one replica at a time. */
-const SCHEDULER_LOCK = 'mvm.scheduler';
 
 const pathOf = (i: { tenantId: string; poolId: string; id: string }) =>
   `${i.tenantId}/${i.poolId}/${i.id}`;

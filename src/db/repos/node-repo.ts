@@ -103,20 +103,23 @@ export class KyselyNodeRepo implements NodeRepo {
     }));
   }
 
-  async loads(): Promise<NodeLoad[]> {
-    const rows = await this.db
-      .selectFrom('node_allocations as a')
-      .innerJoin('pools as p', (join) =>
-        join.onRef('p.tenant_id', '=', 'a.tenant_id').onRef('p.id', '=', 'a.pool_id'),
-      )
+  async loads(filter: { nodeIds?: readonly string[] } = {}): Promise<NodeLoad[]> {
+    const { nodeIds } = filter;
+    if (nodeIds !== undefined && nodeIds.length === 0) return [];
+    // Kept per node and stripe by triggers (migration 0037): O(nodes) rows, not one per
+    // node, tenant and pool.
+    let query = this.db
+      .selectFrom('node_loads')
       .select([
-        'a.node_id',
-        sql<number | string>`sum(a.holding * p.vcpus)`.as('vcpus'),
-        sql<number | string>`sum(a.holding * p.mem_mib)`.as('mem_mib'),
-      ])
-      .where('a.holding', '>', 0)
-      .groupBy('a.node_id')
-      .orderBy('a.node_id')
+        'node_id',
+        sql<number | string>`sum(vcpus)`.as('vcpus'),
+        sql<number | string>`sum(mem_mib)`.as('mem_mib'),
+      ]);
+    if (nodeIds !== undefined) query = query.where('node_id', 'in', [...nodeIds]);
+    const rows = await query
+      .groupBy('node_id')
+      .having((eb) => eb.or([eb(sql`sum(vcpus)`, '>', 0), eb(sql`sum(mem_mib)`, '>', 0)]))
+      .orderBy('node_id')
       .execute();
     // Postgres sums integers as bigint, which its driver hands over as text.
     return rows.map((r) => ({
