@@ -467,6 +467,30 @@ export interface NodeReportRepo {
   merge(delta: NodeReportDelta): Promise<boolean>;
 }
 
+/** What the common heartbeat writes of its report (NodeReportRepo.put or merge). */
+export type ReportWrite =
+  { whole: NodeReport; sequence?: ReportSequence } | { delta: NodeReportDelta };
+
+/** The common heartbeat's outcome (HeartbeatRepo.beat). */
+export interface QuickBeat {
+  node: FleetNode;
+  /** False when a delta found another base (the report is unchanged); always true for a whole one. */
+  kept: boolean;
+  /** The node's document generation as stored (0: none issued). */
+  generation: number;
+}
+
+/**
+ * The common heartbeat in one go (docs/scale.md, "One statement per heartbeat, and drifting
+ * gauges"): NodeRepo.beat, then the report's put or merge only when the beat applied, then
+ * the node's generation. One statement on Postgres; on SQLite the three in turn (inside
+ * Store.batch's one commit).
+ */
+export interface HeartbeatRepo {
+  /** Undefined, and nothing written, when the beat does not apply (NodeRepo.beat). */
+  beat(id: string, fields: NodeBeat, report: ReportWrite): Promise<QuickBeat | undefined>;
+}
+
 /**
  * Exclusion across coordinator replicas: the scheduler runs on one at a time, and tenant
  * networks are allocated one at a time.
@@ -626,6 +650,7 @@ export interface Repos {
   joinTokens: JoinTokenRepo;
   nodeCertificates: NodeCertificateRepo;
   nodeReports: NodeReportRepo;
+  heartbeats: HeartbeatRepo;
   secrets: SecretRepo;
   poolConfigs: PoolConfigRepo;
   jobs: JobRepo;

@@ -48,7 +48,7 @@ export class KyselyNodeRepo implements NodeRepo {
       )
       .returningAll()
       .executeTakeFirstOrThrow();
-    return fromRow(row);
+    return nodeFromRow(row);
   }
 
   async get(id: string): Promise<FleetNode | undefined> {
@@ -57,7 +57,7 @@ export class KyselyNodeRepo implements NodeRepo {
       .selectAll()
       .where('id', '=', id)
       .executeTakeFirst();
-    return row && fromRow(row);
+    return row && nodeFromRow(row);
   }
 
   async list(filter: { ids?: readonly string[] } = {}): Promise<FleetNode[]> {
@@ -66,7 +66,7 @@ export class KyselyNodeRepo implements NodeRepo {
     let query = this.db.selectFrom('nodes').selectAll();
     if (ids !== undefined) query = query.where('id', 'in', [...ids]);
     const rows = await query.orderBy('id').execute();
-    return rows.map(fromRow);
+    return rows.map(nodeFromRow);
   }
 
   async update(id: string, patch: NodePatch, expectedVersion: number): Promise<FleetNode> {
@@ -77,28 +77,15 @@ export class KyselyNodeRepo implements NodeRepo {
       .where('version', '=', expectedVersion)
       .returningAll()
       .executeTakeFirst();
-    if (row) return fromRow(row);
+    if (row) return nodeFromRow(row);
     const stored = await this.get(id);
     if (!stored) throw new NotFoundError('node', id, "see 'mvm node list'");
     throw versionConflict(`node ${id}`, expectedVersion, stored.version);
   }
 
   async beat(id: string, fields: NodeBeat): Promise<FleetNode | undefined> {
-    let query = this.db
-      .updateTable('nodes')
-      .set((eb) => ({
-        last_heartbeat: fields.lastHeartbeat,
-        usage: JSON.stringify(fields.usage),
-        version: eb('version', '+', 1),
-      }))
-      .where('id', '=', id)
-      .where('status', '!=', 'lost')
-      .where('vcpus', '=', fields.capacity.vcpus)
-      .where('mem_mib', '=', fields.capacity.memMib)
-      .where('disk_gib', '=', fields.capacity.diskGib);
-    if (fields.underlayIp !== undefined) query = query.where('underlay_ip', '=', fields.underlayIp);
-    const row = await query.returningAll().executeTakeFirst();
-    return row && fromRow(row);
+    const row = await beatQuery(this.db, id, fields).returningAll().executeTakeFirst();
+    return row && nodeFromRow(row);
   }
 
   async allocations(filter: { tenantIds?: readonly string[] } = {}): Promise<NodeAllocation[]> {
@@ -167,6 +154,27 @@ export class KyselyNodeRepo implements NodeRepo {
   }
 }
 
+/**
+ * NodeRepo.beat's update, unexecuted: heartbeat-repo.ts makes it the first step of the
+ * one-statement heartbeat on Postgres.
+ */
+export function beatQuery(db: Kysely<Database>, id: string, fields: NodeBeat) {
+  let query = db
+    .updateTable('nodes')
+    .set((eb) => ({
+      last_heartbeat: fields.lastHeartbeat,
+      usage: JSON.stringify(fields.usage),
+      version: eb('version', '+', 1),
+    }))
+    .where('id', '=', id)
+    .where('status', '!=', 'lost')
+    .where('vcpus', '=', fields.capacity.vcpus)
+    .where('mem_mib', '=', fields.capacity.memMib)
+    .where('disk_gib', '=', fields.capacity.diskGib);
+  if (fields.underlayIp !== undefined) query = query.where('underlay_ip', '=', fields.underlayIp);
+  return query;
+}
+
 function patchColumns(patch: NodePatch): Updateable<NodesTable> {
   const columns: Updateable<NodesTable> = {};
   if (patch.status !== undefined) columns.status = patch.status;
@@ -203,7 +211,7 @@ function toRow(n: FleetNode): NodeRow {
   };
 }
 
-function fromRow(r: NodeRow): FleetNode {
+export function nodeFromRow(r: NodeRow): FleetNode {
   return {
     id: r.id,
     hostname: r.hostname,
