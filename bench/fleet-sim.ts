@@ -9,10 +9,12 @@
  *   bash scripts/build.sh   # the coordinator child runs dist/
  *   npx tsx bench/fleet-sim.ts [--pg] [--nodes 1000] [--per-node 100] [--per-tenant 200]
  *     [--seconds 45] [--rate 20] [--clients 4] [--pool-max N] [--cpu-prof <dir>] [--log <file>]
- *     [--json] [--changed 0.05 | --whole-reports]
+ *     [--json] [--changed 0.05 [--drift] [--exact] | --whole-reports]
  *
  * Heartbeats are deltas as a real agent sends them, `--changed` of each node's samples changed
- * per beat (default 5%); `--whole-reports` sends every sample every beat (agents before deltas).
+ * per beat (default 5%); `--drift` makes every sample's CPU and RSS wobble within the agent's
+ * tolerance, `--exact` compares samples exactly (agents before that tolerance);
+ * `--whole-reports` sends every sample every beat (agents before deltas).
  * `--pool-max` sizes the coordinator's Postgres pool (`?pool_max=N` on its store URL).
  * Instances are packed: a tenant's pool fills `per-tenant / per-node` consecutive nodes.
  */
@@ -45,8 +47,16 @@ const { values: flags } = parseArgs({
     json: { type: 'boolean', default: false },
     changed: { type: 'string', default: '0.05' },
     'whole-reports': { type: 'boolean', default: false },
+    drift: { type: 'boolean', default: false },
+    exact: { type: 'boolean', default: false },
   },
 });
+
+/** How the simulated agents' heartbeats carry samples, as the figures name it. */
+function reportsMode(fraction: number): string {
+  const drift = flags.drift ? ', all drifting' : '';
+  return `deltas, ${fraction * 100}% changed${drift}${flags.exact ? ', compared exactly' : ''}`;
+}
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const nodes = Number(flags.nodes);
@@ -106,7 +116,10 @@ try {
     `seeded ${shape.tenants * perTenant} instances on ${nodes} nodes in ${seedSecs.toFixed(1)} s`,
   );
 
-  agents = new SimAgents(child.url, token, nodes, 64, changed);
+  agents = new SimAgents(child.url, token, nodes, 64, changed, {
+    drift: flags.drift,
+    exact: flags.exact,
+  });
   const startedAgents = performance.now();
   agents.start(Math.min(10_000, nodes * 5));
   await agents.allHoldDocuments(180_000);
@@ -159,7 +172,7 @@ try {
     rssPeakMib: Math.max(cpu2.rssMib, ...rss),
     rssEndMib: cpu2.rssMib,
     counters: { ...agents.counters },
-    ...(changed === undefined ? {} : { reports: `deltas, ${changed * 100}% changed` }),
+    ...(changed === undefined ? {} : { reports: reportsMode(changed) }),
   };
   console.log(renderFigures(figures));
   for (const line of goalLines(figures)) console.log(line);

@@ -7,15 +7,19 @@
  * Postgres, the statements sent per heartbeat (counted at pg's Client.query).
  *
  * `--delta F`: the agent's delta heartbeats (agent/heartbeat/report-deltas.ts, the real
- * agent's code) with a fraction F of the samples changed each beat (their CPU figure), and a
- * whole report every 12 beats as the agent sends it. The bodies are built before the clock
- * starts, so only the coordinator's side is timed.
+ * agent's code) with a fraction F of the samples changed each beat (their CPU figure jumps
+ * between 1% and 50% of a CPU), and a whole report every 12 beats as the agent sends it.
+ * `--drift`: every sample's CPU and RSS also wobble a little each beat, as idle VMMs' do
+ * (within the agent's tolerance, core/sample-tolerance.ts); `--exact` compares samples
+ * exactly, as agents did before that tolerance. The bodies are built before the clock starts,
+ * so only the coordinator's side is timed.
  *
- *   npx tsx bench/heartbeat-cost.ts [--pg] [--beats 500] [--delta 0.05]
+ *   npx tsx bench/heartbeat-cost.ts [--pg] [--beats 500] [--delta 0.05 [--drift] [--exact]]
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { ReportDeltas } from '../src/agent/heartbeat/report-deltas.ts';
+import { EXACT_SAMPLES } from '../src/core/sample-tolerance.ts';
 import type { InstanceSample } from '../src/contract/node-report.ts';
 import { createCoordinatorApp } from '../src/coordinator/app.ts';
 import { openStore } from '../src/db/open-store.ts';
@@ -26,6 +30,8 @@ const { values: flags } = parseArgs({
     pg: { type: 'boolean', default: false },
     beats: { type: 'string', default: '500' },
     delta: { type: 'string' },
+    drift: { type: 'boolean', default: false },
+    exact: { type: 'boolean', default: false },
   },
 });
 const beats = Number(flags.beats);
@@ -110,7 +116,8 @@ try {
   const mode =
     changed === undefined
       ? 'whole reports'
-      : `deltas (${changed * 100}% changed, ${sent.toFixed(1)} samples sent each)`;
+      : `deltas (${changed * 100}% changed${flags.drift ? ', all drifting' : ''}` +
+        `${flags.exact ? ', compared exactly' : ''}, ${sent.toFixed(1)} samples sent each)`;
   console.log(
     `heartbeat-cost on ${store_}, ${mode}: ${beats} heartbeats of ${ids.length} samples: ` +
       `${(cpuMs / beats).toFixed(2)} ms CPU and ${(wallMs / beats).toFixed(2)} ms wall each` +
@@ -127,19 +134,26 @@ try {
  * first one already).
  */
 function deltaBodies<B extends { instances: InstanceSample[] }>(body: B): B[] {
-  const deltas = new ReportDeltas({ epoch: 'bench' });
+  const deltas = new ReportDeltas({
+    epoch: 'bench',
+    ...(flags.exact ? { tolerance: EXACT_SAMPLES } : {}),
+  });
   deltas.answered({ deltas: true });
-  let samples = body.instances;
+  const cpu = body.instances.map((s) => s.cpuPermille ?? 0);
   let turn = 0;
   const out: B[] = [];
-  const count = Math.round((changed ?? 0) * samples.length);
+  const n = body.instances.length;
+  const count = Math.round((changed ?? 0) * n);
   for (let beat = 0; beat < beats; beat += 1) {
-    samples = samples.map((s, i) =>
-      (i - turn + samples.length) % samples.length < count
-        ? { ...s, cpuPermille: ((s.cpuPermille ?? 0) + 1) % 1000 }
-        : s,
-    );
-    turn = (turn + count) % samples.length;
+    for (let i = 0; i < n; i += 1) {
+      if ((i - turn + n) % n < count) cpu[i] = cpu[i] === 500 ? 10 : 500;
+    }
+    const samples = body.instances.map((s, i) => ({
+      ...s,
+      cpuPermille: (cpu[i] ?? 0) + (flags.drift ? (beat * 7 + i) % 9 : 0),
+      ...(flags.drift ? { rssKib: 262_144 + (((beat + i) % 5) - 2) * 512 } : {}),
+    }));
+    turn = (turn + count) % n;
     out.push({ ...body, ...deltas.next(samples, undefined) });
     deltas.answered({ deltas: true });
   }

@@ -9,13 +9,17 @@
  * Heartbeats go as a real agent sends them (agent/heartbeat/report-deltas.ts, the same code):
  * whole reports until the coordinator says it takes deltas, then only the samples changed
  * since the last answered beat, a whole report every 12 beats and whenever asked. Each beat
- * a fraction `changed` of a node's samples change (their CPU figure), as in a quiet fleet;
- * `changed` undefined sends whole reports every beat (the agents before deltas). A node's
+ * a fraction `changed` of a node's samples change (their CPU figure jumps between 1% and 50%
+ * of a CPU), as in a quiet fleet; with `drift` every sample's CPU and RSS also wobble a little,
+ * within the agent's tolerance (core/sample-tolerance.ts; `exact` compares exactly, as agents
+ * did before it); `changed` undefined sends whole reports every beat (the agents before
+ * deltas). A node's
  * next beat waits for its last one's answer, as a real agent's does (counted as skipped).
  */
 import { jsonClient, type JsonClient } from './http-json.ts';
 import { nodeCapacity, nodeId } from './fleet-seed.ts';
 import { ReportDeltas } from '../../src/agent/heartbeat/report-deltas.ts';
+import { EXACT_SAMPLES } from '../../src/core/sample-tolerance.ts';
 import type { HeartbeatResult } from '../../src/contract/heartbeat.ts';
 import type { InstanceSample } from '../../src/contract/node-report.ts';
 
@@ -104,6 +108,7 @@ export class SimAgents {
     sockets: number,
     /** The fraction of each node's samples changed per beat; undefined: whole reports. */
     private readonly changed?: number,
+    private readonly gauges: { drift?: boolean; exact?: boolean } = {},
   ) {
     this.polls = jsonClient(baseUrl, token, nodes);
     // Apart, so a backlog of heartbeats does not hold up status reports (each real agent
@@ -292,7 +297,11 @@ export class SimAgents {
   private deltasOf(node: string): ReportDeltas | undefined {
     if (this.changed === undefined) return undefined;
     let deltas = this.deltas.get(node);
-    if (!deltas) this.deltas.set(node, (deltas = new ReportDeltas({ epoch: `sim-${node}` })));
+    if (!deltas) {
+      const exact = this.gauges.exact === true ? { tolerance: EXACT_SAMPLES } : {};
+      deltas = new ReportDeltas({ epoch: `sim-${node}`, ...exact });
+      this.deltas.set(node, deltas);
+    }
     return deltas;
   }
 
@@ -301,13 +310,16 @@ export class SimAgents {
     const keys = [...(this.byNode.get(node) ?? [])];
     const moving = Math.round((this.changed ?? 0) * keys.length);
     const from = keys.length === 0 ? 0 : (this.turn += moving) % keys.length;
+    const wobble = this.gauges.drift === true ? this.turn : undefined;
     return keys.map((key, n) => {
       const [tenant = '', pool = '', instance = ''] = key.split('/');
       const rotated = (n - from + keys.length) % keys.length;
-      const cpu = (this.cpu.get(key) ?? 10) + (rotated < moving ? 1 : 0);
-      if (rotated < moving) this.cpu.set(key, cpu % 1000);
+      let cpu = this.cpu.get(key) ?? 10;
+      if (rotated < moving) this.cpu.set(key, (cpu = cpu === 500 ? 10 : 500));
       const status = statusOf(this.runs.get(key)) as InstanceSample['status'];
-      return { tenant, pool, instance, status, cpuPermille: cpu % 1000 };
+      if (wobble === undefined) return { tenant, pool, instance, status, cpuPermille: cpu };
+      const rssKib = 262_144 + (((wobble + n) % 5) - 2) * 512;
+      return { tenant, pool, instance, status, cpuPermille: cpu + ((wobble + n) % 9), rssKib };
     });
   }
 }

@@ -57,8 +57,13 @@ export interface PressureInstance {
   statusSince: string | null;
   /** Null = never active, the coldest. */
   lastActiveAt: string | null;
-  /** Set while held asleep by pressure. */
+  /** Set while held asleep by pressure, or held below a raise for room (core/raise-room.ts). */
   pressureSleptAt: string | null;
+  /**
+   * Where a release puts it: the place a raise without room left it holding (`idleSlot`);
+   * absent: warm, the place a pressure sleep took it from.
+   */
+  releaseTo?: 'running' | 'warm' | undefined;
   critical: boolean;
   pinned: boolean;
   minWarmSecs: number;
@@ -67,7 +72,14 @@ export interface PressureInstance {
 export interface PressureInput {
   /** Nodes that take placements. */
   nodes: readonly PressureNode[];
-  /** Every live instance. */
+  /**
+   * What each node's running and warm instances hold by size, this run's placements included
+   * (the store sums it: `nodes.loads()`). With it, `instances` need only be the sleep
+   * candidates, the held and the unplaced; without it they must be every live instance, and
+   * the loads are summed from them.
+   */
+  loads?: ReadonlyArray<{ nodeId: string; vcpus: number; memMib: number }>;
+  /** Every live instance, or with `loads` those that relief and release consider. */
   instances: readonly PressureInstance[];
   /** Keys placement could not place, in the order it tried them. */
   unplaced: readonly string[];
@@ -79,8 +91,8 @@ export interface PressurePlan {
   placed: Array<{ key: string; nodeId: string }>;
   /** Instances to put to sleep, each with the pending instance it makes room for. */
   sleep: Array<{ key: string; nodeId: string; madeRoomFor: string }>;
-  /** Pressure-slept instances whose node has room for them again. */
-  release: Array<{ key: string; nodeId: string }>;
+  /** Held instances whose node has room for them again, and the status they go back to. */
+  release: Array<{ key: string; nodeId: string; to: 'running' | 'warm' }>;
 }
 
 interface Room {
@@ -127,6 +139,13 @@ function loads(input: PressureInput): Map<string, Load> {
   const all = new Map(
     input.nodes.map((n) => [n.id, { node: n, vcpus: 0, memMib: 0, freshMib: 0 }]),
   );
+  if (input.loads) {
+    for (const held of input.loads) {
+      const load = all.get(held.nodeId);
+      if (load) add(load, held, 1);
+    }
+    return all;
+  }
   for (const instance of input.instances) {
     const load = instance.nodeId === null ? undefined : all.get(instance.nodeId);
     if (load && holds(instance.desiredStatus)) add(load, instance, 1);
@@ -197,7 +216,11 @@ function release(input: PressureInput, all: Map<string, Load>, plan: PressurePla
     const load = all.get(instance.nodeId!);
     if (!load || !fits(instance, freeOf(load))) continue;
     add(load, instance, 1, true);
-    plan.release.push({ key: instance.key, nodeId: instance.nodeId! });
+    plan.release.push({
+      key: instance.key,
+      nodeId: instance.nodeId!,
+      to: instance.releaseTo ?? 'warm',
+    });
   }
 }
 
@@ -216,7 +239,7 @@ export function planPressure(input: PressureInput): PressurePlan {
  * lowered while it slept (max-warm, memory), waking it would break them, so it stays asleep
  * (still marked, released once a later change makes room within the quota). Pure.
  */
-export function releasesWithinQuota<R extends { key: string }>(
+export function releasesWithinQuota<R extends { key: string; to?: 'running' | 'warm' }>(
   releases: readonly R[],
   instances: readonly Instance[],
   pools: readonly Pool[],
@@ -229,7 +252,7 @@ export function releasesWithinQuota<R extends { key: string }>(
     const instance = desired.get(release.key);
     const limits = instance && quotas.get(instance.tenantId);
     if (!instance || !limits) continue;
-    const woken = { ...instance, desiredStatus: 'warm' as const };
+    const woken = { ...instance, desiredStatus: release.to ?? ('warm' as const) };
     const mine = [...desired.values()].filter((i) => i.tenantId === instance.tenantId);
     const after = mine.map((i) => (i === instance ? woken : i));
     const tenantPools = pools.filter((p) => p.tenantId === instance.tenantId);

@@ -26,7 +26,8 @@ export interface TenantUsage {
 }
 
 export type UsagePool = Pick<Pool, 'id' | 'vcpus' | 'memMib' | 'dataDiskMib'>;
-export type UsageInstance = Pick<Instance, 'poolId' | 'desiredStatus'>;
+/** An instance, or `count` of them with the same pool and desired status (counted in the store). */
+export type UsageInstance = Pick<Instance, 'poolId' | 'desiredStatus'> & { count?: number };
 
 function isKnownKey(key: string): key is keyof Quotas {
   return (quotaKeys as string[]).includes(key);
@@ -99,15 +100,16 @@ export function tenantUsage(
         `instance references pool '${instance.poolId}' that was not passed to tenantUsage`,
       );
     }
-    usage.instancesByPool[pool.id] = (usage.instancesByPool[pool.id] ?? 0) + 1;
-    diskMib += pool.dataDiskMib;
+    const n = instance.count ?? 1;
+    usage.instancesByPool[pool.id] = (usage.instancesByPool[pool.id] ?? 0) + n;
+    diskMib += pool.dataDiskMib * n;
     if (instance.desiredStatus === 'running') {
-      usage.running += 1;
-      usage.vcpus += pool.vcpus;
-      usage.memMib += pool.memMib;
+      usage.running += n;
+      usage.vcpus += pool.vcpus * n;
+      usage.memMib += pool.memMib * n;
     } else if (instance.desiredStatus === 'warm') {
-      usage.warm += 1;
-      usage.memMib += pool.memMib;
+      usage.warm += n;
+      usage.memMib += pool.memMib * n;
     }
   }
   // Rounded once per tenant, not per instance, so small disks are not overcharged.

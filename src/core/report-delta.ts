@@ -23,35 +23,43 @@ export function keyParts(key: string): SampleKeyed {
   return { tenant, pool, instance };
 }
 
-/** Each sample by key, serialized: what a delta is compared against. */
-export function serializeSamples<S extends SampleKeyed>(
-  samples: readonly S[],
-): Map<string, string> {
-  return new Map(samples.map((s) => [sampleKey(s), JSON.stringify(s)]));
+/** Each sample by key: what the coordinator holds once a whole report is taken. */
+export function samplesByKey<S extends SampleKeyed>(samples: readonly S[]): Map<string, S> {
+  return new Map(samples.map((s) => [sampleKey(s), s]));
 }
 
 export interface SampleDelta<S> {
-  /** Samples new or different (any field) since the base. */
+  /** Samples new or moved since the base. */
   changed: S[];
   /** Instances in the base and no longer sampled. */
   removed: SampleKeyed[];
 }
 
 /**
- * What changed from `base` (serializeSamples of the last accepted report) to `current`
- * (serialized as `serialized`): every sample whose serialization differs, and every key gone.
+ * What to send on top of `held` (the samples the coordinator holds, by key): every current
+ * sample that is new or `moved` from the held one (core/sample-tolerance.ts), and every key
+ * gone; and `held` as the coordinator will hold it once the delta merges (a sample not sent
+ * stays as it was held, so small drifts never add up unseen).
  */
 export function diffSamples<S extends SampleKeyed>(
-  base: ReadonlyMap<string, string>,
+  held: ReadonlyMap<string, S>,
   current: readonly S[],
-  serialized: ReadonlyMap<string, string>,
-): SampleDelta<S> {
-  const changed = current.filter((s) => {
+  moved: (held: S, now: S) => boolean,
+): SampleDelta<S> & { held: Map<string, S> } {
+  const next = new Map<string, S>();
+  const changed: S[] = [];
+  for (const s of current) {
     const key = sampleKey(s);
-    return base.get(key) !== serialized.get(key);
-  });
-  const removed = [...base.keys()].filter((k) => !serialized.has(k)).map(keyParts);
-  return { changed, removed };
+    const before = held.get(key);
+    if (before === undefined || moved(before, s)) {
+      changed.push(s);
+      next.set(key, s);
+    } else {
+      next.set(key, before);
+    }
+  }
+  const removed = [...held.keys()].filter((k) => !next.has(k)).map(keyParts);
+  return { changed, removed, held: next };
 }
 
 /**

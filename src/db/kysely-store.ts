@@ -8,6 +8,7 @@ import type {
   NodeCertificateRecord,
   NodeCertificateRepo,
   NodeReportRepo,
+  HeartbeatRepo,
   NodeRepo,
   BuildRepo,
   PoolConfigRepo,
@@ -36,6 +37,7 @@ import { KyselyLockRepo } from './repos/lock-repo.ts';
 import { KyselyJoinTokenRepo } from './repos/join-token-repo.ts';
 import { KyselyNodeCertificateRepo } from './repos/node-certificate-repo.ts';
 import { KyselyNodeReportRepo } from './repos/node-report-repo.ts';
+import { KyselyHeartbeatRepo } from './repos/heartbeat-repo.ts';
 import { KyselyNodeRepo } from './repos/node-repo.ts';
 import { KyselyPoolConfigRepo } from './repos/pool-config-repo.ts';
 import { KyselyPoolRepo } from './repos/pool-repo.ts';
@@ -73,6 +75,7 @@ export function reposFor(db: Kysely<Database>, hooks: RepoHooks = {}): Repos {
     joinTokens: new KyselyJoinTokenRepo(db),
     nodeCertificates: new KyselyNodeCertificateRepo(db, hooks.certificatesRevoked),
     nodeReports: new KyselyNodeReportRepo(db),
+    heartbeats: new KyselyHeartbeatRepo(db),
     secrets: new KyselySecretRepo(db),
     poolConfigs: new KyselyPoolConfigRepo(db),
     jobs: new KyselyJobRepo(db),
@@ -100,6 +103,7 @@ export class KyselyStore implements Store {
   readonly joinTokens: JoinTokenRepo;
   readonly nodeCertificates: NodeCertificateRepo;
   readonly nodeReports: NodeReportRepo;
+  readonly heartbeats: HeartbeatRepo;
   readonly secrets: SecretRepo;
   readonly poolConfigs: PoolConfigRepo;
   readonly jobs: JobRepo;
@@ -137,6 +141,7 @@ export class KyselyStore implements Store {
     this.joinTokens = repos.joinTokens;
     this.nodeCertificates = repos.nodeCertificates;
     this.nodeReports = repos.nodeReports;
+    this.heartbeats = repos.heartbeats;
     this.secrets = repos.secrets;
     this.poolConfigs = repos.poolConfigs;
     this.jobs = repos.jobs;

@@ -31,6 +31,7 @@ import { moveTargetsMigration } from './migrations/0032-move-targets.ts';
 import { tombstoneHorizonMigration } from './migrations/0033-tombstone-horizon.ts';
 import { reportDeltasMigration } from './migrations/0034-report-deltas.ts';
 import { allocationsByTenantMigration } from './migrations/0035-allocations-by-tenant.ts';
+import { nodeLoadsMigration } from './migrations/0037-node-loads.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -67,6 +68,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0033-tombstone-horizon': tombstoneHorizonMigration(),
     '0034-report-deltas': reportDeltasMigration(),
     '0035-allocations-by-tenant': allocationsByTenantMigration(),
+    '0037-node-loads': nodeLoadsMigration(dialect),
   };
 }
 

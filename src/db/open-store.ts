@@ -1,5 +1,5 @@
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql, type LogEvent } from 'kysely';
 import { Pool, TypeOverrides } from 'pg';
 import { StoreUnavailableError, UnavailableError, isMvmError } from '../core/errors.ts';
 import { privateSqliteFile } from '../drivers/fs/private-files.ts';
@@ -21,6 +21,8 @@ export interface OpenStoreOptions {
    * (db/credential-cache.ts; 0: not at all).
    */
   tokenCacheMs?: number;
+  /** Told the text of every statement the store runs (tests count a change's statements). */
+  onQuery?: (sql: string) => void;
 }
 
 const INT8_OID = 20;
@@ -32,7 +34,7 @@ const INT8_OID = 20;
  * (0700) and mode 0600.
  */
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
-  const { db, dialect } = openDatabase(url, options.logger);
+  const { db, dialect } = openDatabase(url, options.logger, options.onQuery);
   try {
     await checkReachable(db, url);
     await migrateToLatest(db, dialect, options.logger);
@@ -55,10 +57,13 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
 export function openDatabase(
   url: string,
   logger?: Logger,
+  onQuery?: (sql: string) => void,
 ): { db: Kysely<Database>; dialect: SqlDialect } {
   const target = parseStoreUrl(url);
+  const dialect = createDialect(target, url, logger);
+  const log = onQuery && ((event: LogEvent) => onQuery(event.query.sql));
   return {
-    db: new Kysely<Database>({ dialect: createDialect(target, url, logger) }),
+    db: new Kysely<Database>(log ? { dialect, log } : { dialect }),
     dialect: target.dialect,
   };
 }

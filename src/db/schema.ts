@@ -25,6 +25,7 @@ export interface Database {
   builds: BuildsTable;
   rollouts: RolloutsTable;
   node_allocations: NodeAllocationsTable;
+  node_loads: NodeLoadsTable;
   document_marks: DocumentMarksTable;
   instance_moves: InstanceMovesTable;
   session_tickets: SessionTicketsTable;
@@ -106,6 +107,14 @@ export interface PublishedPortsTable {
 export interface DocumentMarksTable {
   scope: string;
   seq: number;
+}
+
+/** Kept by triggers on `instances` (migration 0037): held vCPUs and RAM per node and stripe. */
+export interface NodeLoadsTable {
+  node_id: string;
+  stripe: number;
+  vcpus: number;
+  mem_mib: number;
 }
 
 /** Kept by triggers on `instances` (migration 0019). */

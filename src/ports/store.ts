@@ -139,6 +139,13 @@ export interface InstanceTally {
   count: number;
 }
 
+/** So many of a tenant's live instances of one pool have this desired status. */
+export interface DesiredCount {
+  poolId: string;
+  desiredStatus: DesiredStatus;
+  count: number;
+}
+
 export interface InstanceRepo {
   /** Throws AlreadyExistsError for a duplicate key, ConflictError for an IP already in use. */
   insert(instance: Instance): Promise<void>;
@@ -158,6 +165,22 @@ export interface InstanceRepo {
   documentRows(nodeId: string): Promise<DocumentRows>;
   /** Whether any instance is held asleep by memory pressure (an indexed probe, no scan). */
   anyPressureHeld(): Promise<boolean>;
+  /**
+   * The live instances held asleep by memory pressure or held below a raise for room
+   * (`pressureSleptAt` set), oldest mark first: what the scheduler may release (indexed).
+   */
+  listPressureHeld(): Promise<Instance[]>;
+  /**
+   * Whether a scheduling pass has work: a live instance placed on no node, or one held asleep
+   * by memory pressure. One statement of two indexed probes (listUnplaced, anyPressureHeld).
+   */
+  schedulerWork(): Promise<boolean>;
+  /**
+   * The tenant's live instances (desired anything but destroyed) counted by pool and desired
+   * status, in the store: what its quotas weigh, without reading its rows. `exceptPoolId`
+   * leaves one pool out (a scale weighs that pool's own rows, which it has read).
+   */
+  desiredCounts(tenantId: string, options?: { exceptPoolId?: string }): Promise<DesiredCount[]>;
   usedIps(tenantId: string): Promise<string[]>;
   /** Instances counted by tenant, pool, node, status and desired status (for metrics). */
   tally(): Promise<InstanceTally[]>;
@@ -237,9 +260,10 @@ export interface NodeRepo {
   /**
    * What each node's running and warm instances hold by their pools' sizes, summed in the
    * store from the allocations (one row per node holding anything, where allocations() has
-   * one per node, tenant and pool). An allocation whose pool is gone counts nothing.
+   * one per node, tenant and pool). An allocation whose pool is gone counts nothing. With
+   * `nodeIds`, only those nodes' rows.
    */
-  loads(): Promise<NodeLoad[]>;
+  loads(filter?: { nodeIds?: readonly string[] }): Promise<NodeLoad[]>;
   /**
    * The nodes holding live instances of each of `tenantIds` (from the allocations): one row
    * per tenant, its node ids in order, where allocations() has one per node, tenant and pool.
@@ -457,6 +481,30 @@ export interface NodeReportRepo {
   merge(delta: NodeReportDelta): Promise<boolean>;
 }
 
+/** What the common heartbeat writes of its report (NodeReportRepo.put or merge). */
+export type ReportWrite =
+  { whole: NodeReport; sequence?: ReportSequence } | { delta: NodeReportDelta };
+
+/** The common heartbeat's outcome (HeartbeatRepo.beat). */
+export interface QuickBeat {
+  node: FleetNode;
+  /** False when a delta found another base (the report is unchanged); always true for a whole one. */
+  kept: boolean;
+  /** The node's document generation as stored (0: none issued). */
+  generation: number;
+}
+
+/**
+ * The common heartbeat in one go (docs/scale.md, "One statement per heartbeat, and drifting
+ * gauges"): NodeRepo.beat, then the report's put or merge only when the beat applied, then
+ * the node's generation. One statement on Postgres; on SQLite the three in turn (inside
+ * Store.batch's one commit).
+ */
+export interface HeartbeatRepo {
+  /** Undefined, and nothing written, when the beat does not apply (NodeRepo.beat). */
+  beat(id: string, fields: NodeBeat, report: ReportWrite): Promise<QuickBeat | undefined>;
+}
+
 /**
  * Exclusion across coordinator replicas: the scheduler runs on one at a time, and tenant
  * networks are allocated one at a time.
@@ -616,6 +664,7 @@ export interface Repos {
   joinTokens: JoinTokenRepo;
   nodeCertificates: NodeCertificateRepo;
   nodeReports: NodeReportRepo;
+  heartbeats: HeartbeatRepo;
   secrets: SecretRepo;
   poolConfigs: PoolConfigRepo;
   jobs: JobRepo;

@@ -10,6 +10,16 @@ describe('instance info under the idle policy', () => {
       'desired',
       'warm (idle; holds a running place, a wake brings it back)',
     ]);
+    const waiting = instance('w-3', 12, {
+      desiredStatus: 'sleeping',
+      idleSlot: 'running',
+      pressureSleptAt: '2026-03-01T09:00:00.000Z',
+    });
+    const held = instanceFields(waiting);
+    expect(held.kind === 'fields' && held.fields).toContainEqual([
+      'desired',
+      'sleeping (waiting for room on its node; holds a running place, raised when there is room)',
+    ]);
     const plain = instanceFields(instance('w-2', 11, { desiredStatus: 'running' }));
     expect(plain.kind === 'fields' && plain.fields).toContainEqual(['desired', 'running']);
   });

@@ -3,6 +3,7 @@ import { ReportDeltas } from '../../src/agent/heartbeat/report-deltas.ts';
 import type { HeartbeatResult } from '../../src/contract/heartbeat.ts';
 import type { InstanceSample } from '../../src/contract/node-report.ts';
 import { mergeSamples, sortSamples } from '../../src/core/report-delta.ts';
+import { EXACT_SAMPLES } from '../../src/core/sample-tolerance.ts';
 import { openDatabase } from '../../src/db/open-store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { node } from '../db/fixtures.ts';
@@ -161,7 +162,11 @@ await describeEachDatabase('delta heartbeats', ({ store, reopen, url }) => {
 
   it("keeps the report equal to the whole one, beat after beat, with the agent's deltas", async () => {
     const fleet = await fleetWithNode(await fleetOver(store()));
-    const deltas = new ReportDeltas({ epoch: EPOCH, policy: { everyBeats: 1_000 } });
+    const deltas = new ReportDeltas({
+      epoch: EPOCH,
+      policy: { everyBeats: 1_000 },
+      tolerance: EXACT_SAMPLES,
+    });
     let samples = Array.from({ length: 20 }, (_, n) => sample(`i${n}`));
     let sent = 0;
     let asked = 0;

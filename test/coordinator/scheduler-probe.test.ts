@@ -5,8 +5,7 @@ import { apiOver, type Api } from './api-client-harness.ts';
 
 /**
  * What a full scheduling pass reads: every node and pool, and what each node holds summed
- * in the store (under the placed tenants' locks; every tenant's only when memory pressure has
- * work). Per-pool allocations are read only for the pools it places.
+ * in the store (under the locks of the tenants it places, sleeps or releases for). Per-pool allocations are read only for the pools it places.
  */
 const PASS_READS = ['nodes.list', 'nodes.loads', 'pools.list'] as const;
 
@@ -122,8 +121,9 @@ await describeEachDatabase('scheduler probe', (db) => {
     // Nothing is unplaced: the held instance alone makes the pass worth running.
     await ok(api, 'POST', '/scheduler/run');
     expect(counting.passReads()).toEqual(expect.arrayContaining([...PASS_READS]));
-    // Pressure changes any tenant's intent within quotas: every tenant is locked.
-    expect(counting.calls).toContain('tenants.lockAll');
+    // Release changes the held instance's tenant only: that tenant is locked, not every one.
+    expect(counting.calls).not.toContain('tenants.lockAll');
+    expect(counting.calls).toContain('tenants.lock');
     expect(await store.instances.get(key)).toMatchObject({
       desiredStatus: 'warm',
       pressureSleptAt: null,

@@ -196,7 +196,7 @@ describe('planPressure release', () => {
       [node('n1', 2, 2048)],
       [held('a/new', 'n1', ago(10)), held('a/old', 'n1', ago(100)), warm('x/1', 'n1')],
     );
-    expect(result.release).toEqual([{ key: 'a/old', nodeId: 'n1' }]);
+    expect(result.release).toEqual([{ key: 'a/old', nodeId: 'n1', to: 'warm' }]);
   });
 
   it('does not wake one while its room is taken', () => {
@@ -210,7 +210,7 @@ describe('planPressure release', () => {
     expect(plan([node('n1', 4, 2048)], instances).release).toEqual([]);
     // Its last report says the two warm guests hold 1 GiB together: 1 GiB is free.
     const reported = { ...node('n1', 4, 2048), memReport: { memMib: 2048, heldMemMib: 1024 } };
-    expect(plan([reported], instances).release).toEqual([{ key: 'a/1', nodeId: 'n1' }]);
+    expect(plan([reported], instances).release).toEqual([{ key: 'a/1', nodeId: 'n1', to: 'warm' }]);
     // A report without a held figure (an older agent) counts by size.
     const sized = { ...node('n1', 4, 2048), memReport: { memMib: 2048 } };
     expect(plan([sized], instances).release).toEqual([]);
@@ -252,7 +252,7 @@ describe('planPressure release', () => {
     // The pending instance goes away: the held one comes back, once.
     instances = instances.filter((i) => i.key !== 'b/p');
     const back = plan([node('n1')], instances);
-    expect(back.release).toEqual([{ key: 'a/1', nodeId: 'n1' }]);
+    expect(back.release).toEqual([{ key: 'a/1', nodeId: 'n1', to: 'warm' }]);
     instances = apply(instances, back);
     expect(plan([node('n1')], instances)).toEqual({ placed: [], sleep: [], release: [] });
   });

@@ -106,6 +106,36 @@ await describeEachDatabase('node allocations', ({ store }) => {
     );
     expect(await store().nodes.allocations({ tenantIds: [] })).toEqual([]);
     expect(await store().nodes.allocations({ tenantIds: ['ghost'] })).toEqual([]);
+    // Loads filtered by node: the same rows of those nodes, and none for none.
+    const loads = await store().nodes.loads();
+    const first = loads.slice(0, 1).map((l) => l.nodeId);
+    expect(await store().nodes.loads({ nodeIds: first })).toEqual(
+      loads.filter((l) => first.includes(l.nodeId)),
+    );
+    expect(await store().nodes.loads({ nodeIds: [] })).toEqual([]);
+    expect(await store().nodes.loads({ nodeIds: ['ghost'] })).toEqual([]);
+  });
+
+  it('lists the held instances, oldest mark first, leaving out the destroyed', async () => {
+    const marks = [
+      '2026-03-01T09:00:02.000Z',
+      '2026-03-01T09:00:01.000Z',
+      null,
+      '2026-03-01T09:00:03.000Z',
+    ];
+    for (const [n, mark] of marks.entries()) {
+      await store().instances.insert(
+        instance(`h-${n}`, 20 + n, {
+          mac: `02:00:00:00:02:${n.toString(16).padStart(2, '0')}`,
+          nodeId: 'node-a',
+          desiredStatus: n === 3 ? 'destroyed' : 'sleeping',
+          pressureSleptAt: mark,
+        }),
+      );
+    }
+    const held = await store().instances.listPressureHeld();
+    expect(held.map((i) => i.id)).toEqual(['h-1', 'h-0']);
+    expect(await store().instances.anyPressureHeld()).toBe(true);
   });
 
   it('finds unplaced live instances and pressure-held ones by index', async () => {

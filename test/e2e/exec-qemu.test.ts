@@ -295,4 +295,17 @@ describe.runIf(gate.run)('exec, shell and cp through the coordinator into a real
       expect.arrayContaining(['instance.wake', 'instance.exec']),
     );
   }, 300_000);
+
+  it('loses no output over many execs in a loop (MVM_E2E_EXEC_LOOP, default 200)', async () => {
+    // The guest client's exit once settled before the output that came in the same read
+    // reached its readers (about one exec in 150 under TCG); the whole path must lose none.
+    const lost: string[] = [];
+    for (let i = 0; i < Number(process.env['MVM_E2E_EXEC_LOOP'] ?? 200); i += 1) {
+      const run = await exec(['sh', '-c', `echo out-${i}`]);
+      const out = run.stdout.toString();
+      if (run.code !== 0 || out !== `out-${i}\n`)
+        lost.push(`#${i}: ${run.code} ${JSON.stringify(out)}`);
+    }
+    expect(lost).toEqual([]);
+  }, 900_000);
 });

@@ -11,49 +11,28 @@ import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { databases } from '../support/databases.ts';
-import { ADMIN, startExecWorld, type ExecWorld } from '../support/exec-world.ts';
-import {
-  chromiumGate,
-  launch,
-  logIn,
-  screenshot,
-  seriousViolations,
-  watchedPage,
-  type Watched,
-} from './browser.ts';
+import { ADMIN } from '../support/exec-world.ts';
+import { chromiumGate, screenshot, seriousViolations, type Watched } from './browser.ts';
+import { useInstancePages } from './instance-pages.ts';
 
 const gate = chromiumGate();
-const sqlite = databases.find((d) => d.name === 'sqlite');
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe.skipIf(!gate.run)('file copy on the instance page in Chromium', () => {
-  let database: Awaited<ReturnType<NonNullable<typeof sqlite>['open']>>;
-  let world: ExecWorld;
-  let browser: Browser;
+  const pages = useInstancePages();
   let scratch: string;
   let w: Watched;
 
   beforeAll(async () => {
-    if (!sqlite) throw new Error('no sqlite test database kind');
-    database = await sqlite.open();
-    world = await startExecWorld(database.url);
     scratch = await mkdtemp(join(tmpdir(), 'mvm-uiterm-files-'));
-    browser = await launch();
-  }, 120_000);
+  });
 
   afterAll(async () => {
-    await browser?.close();
-    await world?.close();
-    await database?.cleanup();
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
   it('uploads a file into the instance, byte for byte, with mode 0644', async () => {
-    w = await watchedPage(browser, world.url);
-    await logIn(w.page, world.url, ADMIN);
-    await w.page.goto(`${world.url}/ui#/instance/${world.ref}`);
+    w = await pages.open(ADMIN, pages.world.ref);
     // More than one window (256 KiB): the page sends as the session grants credit.
     const content = randomBytes(700 * 1024);
     await w.page.locator('#upload-file').setInputFiles({
@@ -106,7 +85,9 @@ describe.skipIf(!gate.run)('file copy on the instance page in Chromium', () => {
     expect(await w.page.locator('#download-link').count()).toBe(0);
 
     // Each copy is an instance.cp audit event under the page's token.
-    const events = await world.api.call('listEvents', { query: { tenant: 'acme', last: 30 } });
+    const events = await pages.world.api.call('listEvents', {
+      query: { tenant: 'acme', last: 30 },
+    });
     const copies = events.filter((e) => e.action === 'instance.cp');
     expect(copies.map((e) => [e.actor.split(':')[0], e.detail['direction']])).toEqual(
       expect.arrayContaining([
@@ -116,8 +97,5 @@ describe.skipIf(!gate.run)('file copy on the instance page in Chromium', () => {
     );
   });
 
-  it('logged no console errors and sent no request off the host', () => {
-    expect(w.consoleErrors).toEqual([]);
-    expect(w.offHost).toEqual([]);
-  });
+  it('logged no console errors and sent no request off the host', () => pages.expectClean());
 });

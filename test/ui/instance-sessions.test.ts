@@ -9,53 +9,21 @@
  */
 import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { databases } from '../support/databases.ts';
-import { ADMIN, startExecWorld, type ExecWorld } from '../support/exec-world.ts';
-import {
-  chromiumGate,
-  launch,
-  logIn,
-  screenshot,
-  seriousViolations,
-  watchedPage,
-  type Watched,
-} from './browser.ts';
+import { describe, expect, it } from 'vitest';
+import { ADMIN } from '../support/exec-world.ts';
+import { chromiumGate, screenshot, seriousViolations } from './browser.ts';
+import { useInstancePages } from './instance-pages.ts';
 
 const gate = chromiumGate();
-const sqlite = databases.find((d) => d.name === 'sqlite');
 
 describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
-  let database: Awaited<ReturnType<NonNullable<typeof sqlite>['open']>>;
-  let world: ExecWorld;
-  let browser: Browser;
-  const audited: Watched[] = [];
-
-  beforeAll(async () => {
-    if (!sqlite) throw new Error('no sqlite test database kind');
-    database = await sqlite.open();
-    world = await startExecWorld(database.url);
-    await appendFile(world.consoleFile, 'booted before the page\n');
-    browser = await launch();
-  }, 120_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await world?.close();
-    await database?.cleanup();
-  });
-
-  async function instancePage(token: string, ref: string): Promise<Watched> {
-    const w = await watchedPage(browser, world.url);
-    audited.push(w);
-    await logIn(w.page, world.url, token);
-    await w.page.goto(`${world.url}/ui#/instance/${ref}`);
-    return w;
-  }
+  const pages = useInstancePages((world) =>
+    appendFile(world.consoleFile, 'booted before the page\n'),
+  );
+  const instancePage = (token: string, ref: string) => pages.open(token, ref);
 
   it('follows the console live: a line written after the page opened shows without a reload', async () => {
-    const { page } = await instancePage(ADMIN, world.ref);
+    const { page } = await instancePage(ADMIN, pages.world.ref);
     const tail = page.locator('#console');
     await expect
       .poll(() => tail.textContent(), { timeout: 15_000 })
@@ -64,7 +32,7 @@ describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
       .poll(() => page.locator('#console-state').textContent(), { timeout: 10_000 })
       .toMatch(/^Following the console/);
     await page.evaluate(() => ((globalThis as { sameDocument?: boolean }).sameDocument = true));
-    await appendFile(world.consoleFile, 'written while watching\n');
+    await appendFile(pages.world.consoleFile, 'written while watching\n');
     await expect
       .poll(() => tail.textContent(), { timeout: 10_000 })
       .toContain('written while watching');
@@ -74,16 +42,16 @@ describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
     expect(await seriousViolations(page), 'axe on the instance page').toEqual([]);
     await screenshot(page, 'instance-console');
     // Leaving the page ends the follow on the node too: nothing is left reading the console.
-    const ended = () => world.agentLog.filter((l) => l.msg === 'session ended').length;
+    const ended = () => pages.world.agentLog.filter((l) => l.msg === 'session ended').length;
     const before = ended();
-    await page.goto(`${world.url}/ui#/events`);
+    await page.goto(`${pages.world.url}/ui#/events`);
     await expect.poll(ended, { timeout: 10_000 }).toBe(before + 1);
   });
 
   it("follows the workload's output instead, when chosen, read through the guest", async () => {
-    const workloadLog = join(world.host.stateDir, 'workload.log');
+    const workloadLog = join(pages.world.host.stateDir, 'workload.log');
     await writeFile(workloadLog, 'workload started\n');
-    const { page } = await instancePage(ADMIN, world.ref);
+    const { page } = await instancePage(ADMIN, pages.world.ref);
     const tail = page.locator('#console');
     await expect.poll(() => tail.textContent(), { timeout: 15_000 }).toContain('booted before');
     await page.getByLabel('Show').selectOption('workload');
@@ -100,7 +68,7 @@ describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
   });
 
   it('runs a command from the box: its stdout, its stderr marked, and its exit code', async () => {
-    const { page } = await instancePage(ADMIN, world.ref);
+    const { page } = await instancePage(ADMIN, pages.world.ref);
     await page
       .getByLabel('Command', { exact: true })
       .fill('echo to-stdout; echo to-stderr >&2; exit 3');
@@ -112,7 +80,9 @@ describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
     expect(await output.textContent()).toContain('to-stdout\n');
     expect(await output.locator('.stderr').allTextContents()).toEqual(['to-stderr\n']);
     // The session is audited under the admin token that minted its ticket.
-    const events = await world.api.call('listEvents', { query: { tenant: 'acme', last: 20 } });
+    const events = await pages.world.api.call('listEvents', {
+      query: { tenant: 'acme', last: 20 },
+    });
     expect(events.find((e) => e.action === 'instance.exec')).toMatchObject({
       actor: expect.stringMatching(/^admin:/),
       detail: {
@@ -131,13 +101,51 @@ describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
     await page.getByLabel('Command', { exact: true }).fill('echo waiting; exec sleep 60');
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     await expect.poll(() => output.textContent(), { timeout: 20_000 }).toBe('waiting\n');
-    await page.getByRole('button', { name: `stop the command in ${world.ref}` }).click();
+    await page.getByRole('button', { name: `stop the command in ${pages.world.ref}` }).click();
     await expect.poll(() => status.getAttribute('data-exit'), { timeout: 20_000 }).toBe('143');
     expect(await status.textContent()).toBe('Killed by TERM (exit 143)');
   });
 
+  it("sends the input box as the command's stdin, then its end; an empty box sends none", async () => {
+    const { page } = await instancePage(ADMIN, pages.world.ref);
+    const command = page.getByLabel('Command', { exact: true });
+    const input = page.getByLabel('Input', { exact: true });
+    const run = page.getByRole('button', { name: 'Run', exact: true });
+    const status = page.locator('#exec-status');
+    const output = page.locator('#exec-output');
+    const ran = async (exit: string) => {
+      await expect.poll(() => status.getAttribute('data-exit'), { timeout: 20_000 }).toBe(exit);
+      return output.textContent();
+    };
+    // Lines typed into the box reach the command, which ends when the input does.
+    await command.fill('tr a-z A-Z; echo "end of input" >&2');
+    await input.fill('hello\nworld, ünïcode\n');
+    await run.click();
+    expect(await ran('0')).toBe('HELLO\nWORLD, üNïCODE\nend of input\n');
+    // More than one window of credit (256 KiB): sent as the session grants more.
+    const big = 'x'.repeat(299_999) + '\n';
+    await command.fill('wc -c; exit 4');
+    await input.fill(big);
+    await run.click();
+    expect((await ran('4'))?.trim()).toBe('300000');
+    // An empty box: the command reads nothing (/dev/null) and is not left waiting.
+    await input.fill('');
+    await command.fill('cat; echo "read nothing"');
+    await run.click();
+    expect(await ran('0')).toBe('read nothing\n');
+    // The audited argv is the command's; the input is not recorded.
+    const events = await pages.world.api.call('listEvents', {
+      query: { tenant: 'acme', last: 20 },
+    });
+    const execs = events.filter((e) => e.action === 'instance.exec');
+    expect(execs.map((e) => e.detail['exitCode'])).toEqual(expect.arrayContaining([0, 4]));
+    expect(JSON.stringify(execs)).not.toContain('xxxxxxxx');
+    expect(await seriousViolations(page), 'axe with input').toEqual([]);
+    await screenshot(page, 'instance-exec-stdin');
+  });
+
   it("gives a tenant's token its own instance's console and commands, and nothing of another's", async () => {
-    const w = await instancePage(world.tokens.acme, world.ref);
+    const w = await instancePage(pages.world.tokens.acme, pages.world.ref);
     await expect
       .poll(() => w.page.locator('#console').textContent(), { timeout: 15_000 })
       .toContain('written while watching');
@@ -147,13 +155,15 @@ describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
       .poll(() => w.page.locator('#exec-status').getAttribute('data-exit'), { timeout: 20_000 })
       .toBe('0');
     expect(await w.page.locator('#exec-output').textContent()).toBe('tenant-ran\n');
-    const events = await world.api.call('listEvents', { query: { tenant: 'acme', last: 20 } });
+    const events = await pages.world.api.call('listEvents', {
+      query: { tenant: 'acme', last: 20 },
+    });
     expect(events.find((e) => e.action === 'instance.exec')?.actor).toBe('tenant:acme:acme-ci');
 
     // Another tenant's instance is a missing one: no record, no console, no command box.
-    const other = await watchedPage(browser, world.url);
-    await logIn(other.page, world.url, world.tokens.acme);
-    await other.page.goto(`${world.url}/ui#/instance/${world.rivalRef}`);
+    const other = await pages.open(pages.world.tokens.acme, pages.world.rivalRef, {
+      audited: false,
+    });
     await expect
       .poll(() => other.page.locator('main [role="alert"]').textContent(), { timeout: 10_000 })
       .toMatch(/not found/i);
@@ -166,10 +176,5 @@ describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
     await other.context.close();
   });
 
-  it('logged no console errors and sent no request off the host', () => {
-    for (const w of audited) {
-      expect(w.consoleErrors).toEqual([]);
-      expect(w.offHost).toEqual([]);
-    }
-  });
+  it('logged no console errors and sent no request off the host', () => pages.expectClean());
 });

@@ -8,22 +8,13 @@
  * own instance's terminal and nothing of another tenant's. axe finds no serious violation; no
  * console error (a CSP refusal of an inline style would be one), no request off the host.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { databases } from '../support/databases.ts';
-import { ADMIN, startExecWorld, type ExecWorld } from '../support/exec-world.ts';
-import {
-  chromiumGate,
-  launch,
-  logIn,
-  screenshot,
-  seriousViolations,
-  watchedPage,
-  type Watched,
-} from './browser.ts';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { ADMIN } from '../support/exec-world.ts';
+import { chromiumGate, screenshot, seriousViolations } from './browser.ts';
+import { useInstancePages } from './instance-pages.ts';
 
 const gate = chromiumGate();
-const sqlite = databases.find((d) => d.name === 'sqlite');
 
 /** What the terminal shows, row by row (xterm's DOM renderer draws each row as a div). */
 function screenText(page: Page): Promise<string> {
@@ -40,29 +31,10 @@ async function size(page: Page): Promise<string> {
 }
 
 describe.skipIf(!gate.run)('the instance page terminal in Chromium', () => {
-  let database: Awaited<ReturnType<NonNullable<typeof sqlite>['open']>>;
-  let world: ExecWorld;
-  let browser: Browser;
-  const audited: Watched[] = [];
+  const pages = useInstancePages();
 
-  beforeAll(async () => {
-    if (!sqlite) throw new Error('no sqlite test database kind');
-    database = await sqlite.open();
-    world = await startExecWorld(database.url);
-    browser = await launch();
-  }, 120_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await world?.close();
-    await database?.cleanup();
-  });
-
-  async function openTerminal(token: string, ref: string): Promise<Watched> {
-    const w = await watchedPage(browser, world.url);
-    audited.push(w);
-    await logIn(w.page, world.url, token);
-    await w.page.goto(`${world.url}/ui#/instance/${ref}`);
+  async function openTerminal(token: string, ref: string) {
+    const w = await pages.open(token, ref);
     await w.page.getByRole('button', { name: 'Open a terminal' }).click();
     await expect
       .poll(() => w.page.locator('#terminal-status').textContent(), { timeout: 20_000 })
@@ -71,7 +43,7 @@ describe.skipIf(!gate.run)('the instance page terminal in Chromium', () => {
   }
 
   it('runs what is typed into it, follows its size, and shows the exit code', async () => {
-    const { page } = await openTerminal(ADMIN, world.ref);
+    const { page } = await openTerminal(ADMIN, pages.world.ref);
     // The keyboard reaches the shell through xterm's own input (focused once connected).
     await page.keyboard.type('echo "mvm-$((6*7))-ok"\n');
     await expect.poll(() => screenText(page), { timeout: 15_000 }).toMatch(/^mvm-42-ok$/m);
@@ -93,7 +65,9 @@ describe.skipIf(!gate.run)('the instance page terminal in Chromium', () => {
     await expect.poll(() => status.getAttribute('data-exit'), { timeout: 15_000 }).toBe('7');
     expect(await status.textContent()).toBe('The shell ended: exit 7');
     // The session is an instance.shell audit event under the admin token that minted its ticket.
-    const events = await world.api.call('listEvents', { query: { tenant: 'acme', last: 20 } });
+    const events = await pages.world.api.call('listEvents', {
+      query: { tenant: 'acme', last: 20 },
+    });
     expect(events.find((e) => e.action === 'instance.shell')).toMatchObject({
       actor: expect.stringMatching(/^admin:/),
       detail: { tty: true, exitCode: 7 },
@@ -101,7 +75,7 @@ describe.skipIf(!gate.run)('the instance page terminal in Chromium', () => {
   });
 
   it('leaves the terminal with Shift+Tab: the keyboard is not trapped', async () => {
-    const { page } = await openTerminal(ADMIN, world.ref);
+    const { page } = await openTerminal(ADMIN, pages.world.ref);
     const inTerminal = () =>
       page.evaluate(
         () =>
@@ -115,27 +89,29 @@ describe.skipIf(!gate.run)('the instance page terminal in Chromium', () => {
     await page.keyboard.press('Shift+Tab');
     expect(await inTerminal()).toBe(false);
     // The Close button ends the session.
-    await page.getByRole('button', { name: `close the terminal in ${world.ref}` }).click();
+    await page.getByRole('button', { name: `close the terminal in ${pages.world.ref}` }).click();
     await expect
       .poll(() => page.locator('#terminal-status').getAttribute('data-exit'), { timeout: 15_000 })
       .toBe('none');
   });
 
   it("opens a tenant's own instance's terminal, and nothing of another tenant's", async () => {
-    const { page } = await openTerminal(world.tokens.acme, world.ref);
+    const { page } = await openTerminal(pages.world.tokens.acme, pages.world.ref);
     await page.keyboard.type('echo "tenant-$((1+1))"\n');
     await expect.poll(() => screenText(page), { timeout: 15_000 }).toMatch(/^tenant-2$/m);
     await page.keyboard.type('exit\n');
     await expect
       .poll(() => page.locator('#terminal-status').getAttribute('data-exit'), { timeout: 15_000 })
       .toBe('0');
-    const events = await world.api.call('listEvents', { query: { tenant: 'acme', last: 20 } });
+    const events = await pages.world.api.call('listEvents', {
+      query: { tenant: 'acme', last: 20 },
+    });
     expect(events.find((e) => e.action === 'instance.shell')?.actor).toBe('tenant:acme:acme-ci');
 
     // Another tenant's instance is a missing one: no page, so no terminal to open.
-    const other = await watchedPage(browser, world.url);
-    await logIn(other.page, world.url, world.tokens.acme);
-    await other.page.goto(`${world.url}/ui#/instance/${world.rivalRef}`);
+    const other = await pages.open(pages.world.tokens.acme, pages.world.rivalRef, {
+      audited: false,
+    });
     await expect
       .poll(() => other.page.locator('main [role="alert"]').textContent(), { timeout: 10_000 })
       .toMatch(/not found/i);
@@ -154,18 +130,12 @@ describe.skipIf(!gate.run)('the instance page terminal in Chromium', () => {
         body: JSON.stringify({ session: 'exec' }),
       });
       return r.status;
-    }, world.rivalRef);
+    }, pages.world.rivalRef);
     expect(minted).toBe(404);
     expect(other.consoleErrors.filter((e) => !/status of 404/.test(e))).toEqual([]);
     expect(other.offHost).toEqual([]);
     await other.context.close();
   });
 
-  it('logged no console errors and sent no request off the host', () => {
-    expect(audited.length).toBeGreaterThan(0);
-    for (const w of audited) {
-      expect(w.consoleErrors).toEqual([]);
-      expect(w.offHost).toEqual([]);
-    }
-  });
+  it('logged no console errors and sent no request off the host', () => pages.expectClean());
 });

@@ -4,10 +4,15 @@ import {
   DEFAULT_FULL_REPORT,
   diffSamples,
   fullReportDue,
-  serializeSamples,
+  samplesByKey,
   type FullReportPolicy,
   type ReportState,
 } from '../../core/report-delta.ts';
+import {
+  DEFAULT_SAMPLE_TOLERANCE,
+  sampleMoved,
+  type SampleTolerance,
+} from '../../core/sample-tolerance.ts';
 import type { HeartbeatResult, ReportSeq } from '../../contract/heartbeat.ts';
 import type { DiskReport, InstanceSample } from '../../contract/node-report.ts';
 
@@ -21,7 +26,8 @@ export interface ReportPart {
 interface Sent {
   seq: number;
   full: boolean;
-  samples: Map<string, string>;
+  /** The samples the coordinator holds once it takes this report, by key. */
+  samples: Map<string, InstanceSample>;
   disk: string | undefined;
 }
 
@@ -31,13 +37,19 @@ export interface ReportDeltasOptions {
   policy?: Partial<FullReportPolicy>;
   /** ms, for the policy's age of the last whole report (default Date.now). */
   now?: () => number;
+  /**
+   * When a delta resends a sample whose gauges drifted (core/sample-tolerance.ts); default
+   * DEFAULT_SAMPLE_TOLERANCE, EXACT_SAMPLES for any change.
+   */
+  tolerance?: SampleTolerance;
 }
 
 /**
  * The agent's side of delta heartbeats (docs/scale.md, "Delta heartbeats"). Whole reports
  * until a coordinator's answer says it takes deltas; then a whole, sequenced report, and after
  * it only the samples that changed since the last report the coordinator accepted (and the
- * instances gone), with a whole report every `everyBeats` beats or `everyMs`, and whenever an
+ * instances gone; a sample whose gauges only drifted within tolerance is not resent), with a
+ * whole report every `everyBeats` beats or `everyMs`, and whenever an
  * answer asks for one. A beat that failed is never a base: the next delta names the last
  * answered one, so a beat the coordinator took but did not answer makes it ask for a whole
  * report rather than merge on the wrong base.
@@ -46,6 +58,7 @@ export class ReportDeltas {
   readonly epoch: string;
   private readonly policy: FullReportPolicy;
   private readonly now: () => number;
+  private readonly moved: (held: InstanceSample, now: InstanceSample) => boolean;
   /** The coordinator's last answer said it takes deltas. */
   private deltas = false;
   private seq = 0;
@@ -61,6 +74,8 @@ export class ReportDeltas {
     this.epoch = options.epoch ?? randomUUID();
     this.policy = { ...DEFAULT_FULL_REPORT, ...options.policy };
     this.now = options.now ?? Date.now;
+    const tolerance = options.tolerance ?? DEFAULT_SAMPLE_TOLERANCE;
+    this.moved = (held, now) => sampleMoved(held, now, tolerance);
   }
 
   /** The report part of the next heartbeat, from every current sample and the disk. */
@@ -69,17 +84,16 @@ export class ReportDeltas {
     const whole = { instances: samples, ...(disk ? { disk } : {}) };
     if (!this.deltas) return whole;
     this.seq += 1;
-    const serialized = serializeSamples(samples);
     const diskJson = disk ? JSON.stringify(disk) : undefined;
     const base = this.accepted;
     if (!base || fullReportDue(this.state, this.now(), this.policy)) {
-      this.pending = { seq: this.seq, full: true, samples: serialized, disk: diskJson };
+      this.pending = { seq: this.seq, full: true, samples: samplesByKey(samples), disk: diskJson };
       return { ...whole, report: { epoch: this.epoch, seq: this.seq } };
     }
-    const { changed, removed } = diffSamples(base.samples, samples, serialized);
+    const { changed, removed, held } = diffSamples(base.samples, samples, this.moved);
     // An unreadable disk leaves the coordinator's last one until the next whole report.
     const kept = diskJson ?? base.disk;
-    this.pending = { seq: this.seq, full: false, samples: serialized, disk: kept };
+    this.pending = { seq: this.seq, full: false, samples: held, disk: kept };
     return {
       instances: changed,
       ...(disk && diskJson !== base.disk ? { disk } : {}),

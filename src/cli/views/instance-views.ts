@@ -33,12 +33,7 @@ export function instanceFields(i: InstanceView): Block {
     fields: [
       ['instance', instancePathOf(i)],
       ['status', i.status],
-      [
-        'desired',
-        i.idleSlot === null
-          ? i.desiredStatus
-          : `${i.desiredStatus} (idle; holds a ${i.idleSlot} place, a wake brings it back)`,
-      ],
+      ['desired', desiredOf(i)],
       ...(i.failureReason === null ? [] : [['failure', i.failureReason] as const]),
       ['ip', i.ip],
       ['mac', i.mac],
@@ -49,6 +44,15 @@ export function instanceFields(i: InstanceView): Block {
       ['version', String(i.version)],
     ],
   };
+}
+
+/** The desired status, with why it is held below the place it holds, if it is. */
+function desiredOf(i: InstanceView): string {
+  if (i.idleSlot === null) return i.desiredStatus;
+  if (i.pressureSleptAt !== null) {
+    return `${i.desiredStatus} (waiting for room on its node; holds a ${i.idleSlot} place, raised when there is room)`;
+  }
+  return `${i.desiredStatus} (idle; holds a ${i.idleSlot} place, a wake brings it back)`;
 }
 
 /** Tables stay one line per instance; `mvm instance info` shows the whole reason. */

@@ -18,6 +18,8 @@ export async function createInstances(
   existingIds: readonly string[],
 ): Promise<Instance[]> {
   const created: Instance[] = [];
+  // Most scales create nothing (they move desired statuses): then the tenant's IPs are unread.
+  if (desired.length === 0) return created;
   const ids = new Set(existingIds);
   const usedIps = await repos.instances.usedIps(tenant.id);
   const at = deps.clock.now().toISOString();

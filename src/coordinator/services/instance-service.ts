@@ -12,6 +12,7 @@ import type { InstanceFilter, InstanceKey, Repos, TenantRecord } from '../../por
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { markDocuments } from './mark-documents.ts';
+import { holdRaisesWithoutRoom, raiseTransaction } from './raise-room.ts';
 import type { DocumentChange } from '../desired/change-notifier.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { loadTenant, usageOf } from './tenant-service.ts';
@@ -101,7 +102,7 @@ export class InstanceService {
     key: InstanceKey,
     request: InstanceActionRequest,
   ): Promise<Instance> {
-    return this.deps.store.transaction(async (repos) => {
+    return raiseTransaction(this.deps.store, async (repos) => {
       const tenant = await repos.tenants.lock(key.tenantId);
       const instance = await loadInstance(repos, key);
       const target = targetOf[request.action];
@@ -129,6 +130,10 @@ export class InstanceService {
       const at = this.deps.clock.now().toISOString();
       const expected = request.expectedVersion ?? instance.version;
       let result = await repos.instances.setDesired(key, target, expected, at, { force });
+      // Raised from sleeping or stopped: only with room on its node, else it waits for room.
+      const writes = [{ before: instance, after: result }];
+      const held = await holdRaisesWithoutRoom(repos, this.deps, writes, 'system:scheduler');
+      result = held.get(`${key.tenantId}/${key.poolId}/${key.instanceId}`) ?? result;
       if (target === 'destroyed' && instance.nodeId === null) {
         await repos.instances.delete(key);
         result = { ...result, status: 'destroyed' };

@@ -19,9 +19,10 @@ import type {
 import type { Repos } from '../../ports/store.ts';
 import type { DocumentChange } from '../desired/change-notifier.ts';
 import { ActivitySeen } from './activity-seen.ts';
-import { writeReport } from './report-write.ts';
+import { reportWrite, writeReport } from './report-write.ts';
 import type { ServiceDeps } from './context.ts';
 import { markDocuments } from './mark-documents.ts';
+import { SCHEDULER_LOCK } from './scheduler-lock.ts';
 
 export interface NodeHealthDeps extends ServiceDeps {
   /** A ready node silent for longer than this is lost; default 30 s. */
@@ -48,8 +49,6 @@ export interface NodeLoss {
 
 /** Audit entries written by the coordinator itself rather than by a caller. */
 const ACTOR = 'coordinator';
-/** The scheduler's lock: loss detection and placement run on one replica at a time. */
-const SCHEDULER_LOCK = 'mvm.scheduler';
 
 const pathOf = (i: { tenantId: string; poolId: string; id: string }) =>
   `${i.tenantId}/${i.poolId}/${i.id}`;
@@ -120,9 +119,9 @@ export class NodeHealthService {
 
   /**
    * The common heartbeat (a known node, not lost, with the capacity and underlay it had):
-   * one conditional update of the node's row and its report (Store.batch: without a
-   * transaction on Postgres, in one commit on SQLite), and its instances' activity only
-   * when a sample may move one forward. Each write stands alone:
+   * the conditional update of the node's row, its report and the generation read in one
+   * statement on Postgres (HeartbeatRepo.beat; in one commit on SQLite, Store.batch), and its
+   * instances' activity only when a sample may move one forward. Each write stands alone:
    * a loss declared before the update makes it miss (the full path then recovers the node),
    * one declared after finds the node's version moved and declares nothing. Undefined when
    * the heartbeat needs the full path.
@@ -132,18 +131,20 @@ export class NodeHealthService {
     request: HeartbeatRequest,
   ): Promise<HeartbeatResult | undefined> {
     const at = this.deps.clock.now().toISOString();
-    const beat = await this.deps.store.batch(async (repos) => {
-      const beaten = await repos.nodes.beat(nodeId, {
-        lastHeartbeat: at,
-        capacity: request.capacity,
-        usage: request.usage,
-        ...(request.underlayIp !== undefined ? { underlayIp: request.underlayIp } : {}),
-      });
-      if (!beaten) return undefined;
-      return { node: beaten, kept: await writeReport(repos, nodeId, request, at) };
-    });
+    const beat = await this.deps.store.batch((repos) =>
+      repos.heartbeats.beat(
+        nodeId,
+        {
+          lastHeartbeat: at,
+          capacity: request.capacity,
+          usage: request.usage,
+          ...(request.underlayIp !== undefined ? { underlayIp: request.underlayIp } : {}),
+        },
+        reportWrite(nodeId, request, at),
+      ),
+    );
     if (!beat) return undefined;
-    const { node, kept } = beat;
+    const { node, kept, generation: desiredGeneration } = beat;
     const moving = this.seen.moving(nodeId, request.instances, Date.parse(at));
     const activityUpdated =
       moving.length === 0
@@ -156,7 +157,6 @@ export class NodeHealthService {
             }),
             at,
           );
-    const desiredGeneration = await this.generationFor(nodeId, false);
     return {
       node,
       recovered: false,

@@ -13,6 +13,8 @@ export interface PlacementView {
   nodes: FleetNode[];
   /** Those nodes with what they already hold, from the store's per-node allocations. */
   placementNodes: PlacementNode[];
+  /** What every node holds by size, as the store summed it (`nodes.loads()`). */
+  loads: NodeLoad[];
   /** Live instances placed nowhere. */
   pending: Instance[];
   pools: Map<string, Pool>;
@@ -79,12 +81,13 @@ export async function loadPlacementView(
   const sizing = (i: { tenantId: string; poolId: string }) =>
     pools.get(`${i.tenantId}/${i.poolId}`) ?? unsized;
   const pending = await repos.instances.listUnplaced();
+  const loads = await repos.nodes.loads();
   const placementNodes = placementNodesOf(
     nodes,
-    await repos.nodes.loads(),
+    loads,
     await countedAllocations(repos, counted, pending),
   );
-  return { nodes, placementNodes, pending, pools, sizing };
+  return { nodes, placementNodes, loads, pending, pools, sizing };
 }
 
 async function countedAllocations(

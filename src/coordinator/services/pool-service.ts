@@ -1,10 +1,11 @@
 import { applyAssignments } from './apply-assignments.ts';
+import { raiseTransaction, roomChecked } from './raise-room.ts';
 import type { DocumentChange } from '../desired/change-notifier.ts';
 import { validateIdlePolicy } from '../../core/idle-policy.ts';
 import { mergeHooks } from '../../core/pool-hooks.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import { materialize, type MaterializeResult } from '../../core/materializer.ts';
-import type { DesiredStatus, Instance, Pool, PoolCounts } from '../../core/model.ts';
+import type { Instance, Pool, PoolCounts } from '../../core/model.ts';
 import { validateCounts, validatePoolSpec } from '../../core/pool-spec.ts';
 import { describeSource, fieldsOf, requestedSource, sourceOf } from '../../core/pool-source.ts';
 import { checkPoolCreate, checkQuotas } from '../../core/quotas.ts';
@@ -15,7 +16,7 @@ import type {
   UpdatePoolRequest,
 } from '../../contract/requests.ts';
 import type { PoolDetailView } from '../../contract/resources.ts';
-import type { Repos } from '../../ports/store.ts';
+import type { Repos, TenantRecord } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { markDocuments } from './mark-documents.ts';
@@ -27,14 +28,15 @@ import {
   requireRevision,
   sourceUpdate,
 } from './pool-source-update.ts';
-import { loadTenant, lockTenant, usageOf } from './tenant-service.ts';
+import { loadTenant, lockTenant } from './tenant-service.ts';
+import { usageAfterPoolIntent } from './scale-usage.ts';
 
 export async function loadPool(repos: Repos, tenantId: string, poolId: string): Promise<Pool> {
-  const pool = await repos.pools.get(tenantId, poolId);
-  if (!pool) {
-    throw new NotFoundError('pool', `${tenantId}/${poolId}`, `see 'mvm pool list ${tenantId}'`);
-  }
-  return pool;
+  return (await repos.pools.get(tenantId, poolId)) ?? poolNotFound(tenantId, poolId);
+}
+
+function poolNotFound(tenantId: string, poolId: string): never {
+  throw new NotFoundError('pool', `${tenantId}/${poolId}`, `see 'mvm pool list ${tenantId}'`);
 }
 
 export interface ScaleResult {
@@ -242,20 +244,23 @@ export class PoolService {
     poolId: string,
     request: ScalePoolRequest,
   ): Promise<{ result: ScaleResult; recheckAt: string | undefined; change: DocumentChange }> {
-    return this.deps.store.transaction(async (repos) => {
+    return raiseTransaction(this.deps.store, async (repos) => {
       const tenant = await lockTenant(repos, tenantId);
-      const pool = await loadPool(repos, tenantId, poolId);
+      // The tenant's pools: the scaled one, and the sizes its quotas weigh (one read for both).
+      const pools = await repos.pools.list({ tenantId });
+      const pool = pools.find((p) => p.id === poolId) ?? poolNotFound(tenantId, poolId);
       const counts: PoolCounts = validateCounts({
         running: request.running ?? pool.counts.running,
         warm: request.warm ?? pool.counts.warm,
         sleeping: request.sleeping ?? pool.counts.sleeping,
       });
-      const poolInstances = (await repos.instances.list({ tenantId, poolId })).filter(
+      const rows = await repos.instances.list({ tenantId, poolId });
+      const poolInstances = rows.filter(
         (i) => i.status !== 'destroyed' && i.desiredStatus !== 'destroyed',
       );
       const now = this.deps.clock.now();
       const plan = planPool(pool, poolInstances, now, counts);
-      await this.checkScaleQuotas(repos, tenant, poolId, plan);
+      await checkScaleQuotas(repos, tenant, pools, { poolId, rows, plan });
       const at = now.toISOString();
       // Counts the operator sets are the operator's: the queue shrinks none of them.
       const updatedPool = await repos.pools.update(
@@ -265,12 +270,12 @@ export class PoolService {
         request.expectedVersion ?? pool.version,
         at,
       );
-      const changed = await applyAssignments(
+      const changed = await roomChecked(
         repos,
-        { tenantId, poolId },
+        this.deps,
         poolInstances,
-        plan.assignments,
-        at,
+        await applyAssignments(repos, { tenantId, poolId }, poolInstances, plan.assignments, at),
+        'system:scheduler',
       );
       const created = await createInstances(
         repos,
@@ -297,20 +302,6 @@ export class PoolService {
       await markDocuments(repos, change);
       return { result, recheckAt: plan.recheckAt, change };
     });
-  }
-
-  private async checkScaleQuotas(
-    repos: Repos,
-    tenant: { id: string; quotas: Parameters<typeof checkQuotas>[1] },
-    poolId: string,
-    plan: { assignments: { id: string; desiredStatus: DesiredStatus }[]; create: DesiredStatus[] },
-  ): Promise<void> {
-    const desired = new Map(plan.assignments.map((a) => [a.id, a.desiredStatus]));
-    const usage = await usageOf(repos, tenant.id, {
-      desiredOf: (i) => (i.poolId === poolId ? desired.get(i.id) : undefined),
-      added: plan.create.map((desiredStatus) => ({ poolId, desiredStatus })),
-    });
-    checkQuotas(tenant.id, tenant.quotas, usage);
   }
 
   async destroy(principal: Principal, tenantId: string, poolId: string, force: boolean) {
@@ -368,6 +359,22 @@ function idlePatch(
       : {}),
     ...(request.servicePorts !== undefined ? { servicePorts: request.servicePorts } : {}),
   };
+}
+
+/** The tenant's quotas against its usage after the scale's plan (scale-usage.ts). */
+async function checkScaleQuotas(
+  repos: Repos,
+  tenant: TenantRecord,
+  pools: readonly Pool[],
+  scale: { poolId: string; rows: readonly Instance[]; plan: MaterializeResult },
+): Promise<void> {
+  const usage = await usageAfterPoolIntent(repos, tenant.id, pools, {
+    poolId: scale.poolId,
+    instances: scale.rows,
+    desired: new Map(scale.plan.assignments.map((a) => [a.id, a.desiredStatus])),
+    added: scale.plan.create,
+  });
+  checkQuotas(tenant.id, tenant.quotas, usage);
 }
 
 /**

@@ -4,8 +4,9 @@ import type { Repos, TenantRecord } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
 import { applyAssignments } from './apply-assignments.ts';
 import { createInstances } from './instance-factory.ts';
+import { roomChecked } from './raise-room.ts';
 import { planPool } from './pool-service.ts';
-import { usageOf } from './tenant-service.ts';
+import { usageAfterPoolIntent } from './scale-usage.ts';
 
 const ACTOR = 'system:queue-wake';
 
@@ -31,22 +32,30 @@ export async function growQueuePool(
   add: number,
 ): Promise<QueueGrowth> {
   const ref = { tenantId: pool.tenantId, poolId: pool.id };
-  const instances = (await repos.instances.list(ref)).filter(isLive);
+  const rows = await repos.instances.list(ref);
+  const instances = rows.filter(isLive);
   const counts = { ...pool.counts, running: pool.counts.running + add };
   const now = deps.clock.now();
   const plan = planPool(pool, instances, now, counts);
-  const desired = new Map(plan.assignments.map((a) => [a.id, a.desiredStatus]));
-  const usage = await usageOf(repos, tenant.id, {
-    desiredOf: (i) => (i.poolId === pool.id ? desired.get(i.id) : undefined),
-    added: plan.create.map((desiredStatus) => ({ poolId: pool.id, desiredStatus })),
-  });
+  const usage = await usageAfterPoolIntent(
+    repos,
+    tenant.id,
+    await repos.pools.list({ tenantId: tenant.id }),
+    {
+      poolId: pool.id,
+      instances: rows,
+      desired: new Map(plan.assignments.map((a) => [a.id, a.desiredStatus])),
+      added: plan.create,
+    },
+  );
   const violations = quotaViolations(tenant.quotas, usage);
   if (violations.length > 0) return { kind: 'refused', violations };
   const at = now.toISOString();
   const queueAdded = (pool.queueAdded ?? 0) + add;
   const patch = { counts, queueAdded };
   const updated = await repos.pools.update(ref.tenantId, ref.poolId, patch, pool.version, at);
-  const changed = await applyAssignments(repos, ref, instances, plan.assignments, at);
+  const assigned = await applyAssignments(repos, ref, instances, plan.assignments, at);
+  const changed = await roomChecked(repos, deps, instances, assigned, ACTOR);
   const ids = instances.map((i) => i.id);
   const created = await createInstances(repos, deps, tenant, updated, plan.create, ids);
   await repos.audit.append({

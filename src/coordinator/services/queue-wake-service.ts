@@ -12,7 +12,7 @@ import {
   type QueueScale,
   type QueueWake,
 } from '../../core/jobs/queue-wake.ts';
-import type { Pool } from '../../core/model.ts';
+import type { Instance, Pool } from '../../core/model.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
@@ -20,6 +20,7 @@ import type { AfterWrite } from './after-write.ts';
 import { markDocuments } from './mark-documents.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import { growQueuePool } from './queue-grow.ts';
+import { holdRaisesWithoutRoom, raiseTransaction } from './raise-room.ts';
 import { shrinkQueuePool } from './queue-shrink.ts';
 
 const ACTOR = 'system:queue-wake';
@@ -156,7 +157,7 @@ export class QueueWakeService {
   }
 
   private async growPool(pool: Pool, demand: QueueDemand): Promise<Changed> {
-    return this.deps.store.transaction(async (repos) => {
+    return raiseTransaction(this.deps.store, async (repos) => {
       const tenant = await repos.tenants.lock(pool.tenantId);
       const fresh = await repos.pools.get(pool.tenantId, pool.id);
       if (!tenant || !fresh?.queueScale) return [];
@@ -165,7 +166,10 @@ export class QueueWakeService {
       const plan = planQueueScale(fresh.queueScale, fresh.counts, instances, demand);
       const at = this.deps.clock.now().toISOString();
       const out: Changed = [];
-      for (const wake of plan.raise) out.push(await this.raise(repos, ref, wake, at));
+      for (const wake of plan.raise) {
+        const before = instances.find((i) => i.id === wake.id);
+        if (before) out.push(await this.raise(repos, before, wake, at));
+      }
       if (plan.add === 0) return marked(repos, ref.tenantId, out);
       const grown = await growQueuePool(repos, this.deps, tenant, fresh, plan.add);
       if (grown.kind === 'refused') {
@@ -183,20 +187,20 @@ export class QueueWakeService {
     });
   }
 
-  private async raise(
-    repos: Repos,
-    ref: { tenantId: string; poolId: string },
-    wake: QueueWake,
-    at: string,
-  ) {
+  /** Raises one worker, if its node has room for it (else it waits for room, services/raise-room.ts). */
+  private async raise(repos: Repos, before: Instance, wake: QueueWake, at: string) {
+    const ref = { tenantId: before.tenantId, poolId: before.poolId };
     const key = { ...ref, instanceId: wake.id };
     const path = `${ref.tenantId}/${ref.poolId}/${wake.id}`;
-    await repos.instances.update(
+    const after = await repos.instances.update(
       key,
-      { desiredStatus: wake.to, idleSlot: null, sleepForced: false },
+      { desiredStatus: wake.to, idleSlot: null, pressureSleptAt: null, sleepForced: false },
       wake.version,
       at,
     );
+    const held = await holdRaisesWithoutRoom(repos, this.deps, [{ before, after }], ACTOR);
+    if (held.has(path))
+      return { instance: path, to: before.desiredStatus, reason: 'raise-waiting' };
     await repos.audit.append({
       tenantId: ref.tenantId,
       at,

@@ -1,17 +1,13 @@
 import type { Instance } from '../../core/model.ts';
-import { placeInstances, type PlacementResult } from '../../core/placement.ts';
-import {
-  planPressure,
-  releasesWithinQuota,
-  type PressureInstance,
-  type PressurePlan,
-} from '../../core/pressure-sleep.ts';
+import { placeInstances } from '../../core/placement.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
 import { markDocuments } from './mark-documents.ts';
 import { NextRun } from './next-run.ts';
 import { placementChange } from './placement-change.ts';
-import { loadPlacementView, type PlacementView, type Sizing } from './placement-view.ts';
+import { loadPlacementView } from './placement-view.ts';
+import { applyPressure, noPressure, planPressurePass } from './pressure-pass.ts';
+import { SCHEDULER_LOCK } from './scheduler-lock.ts';
 
 export interface ScheduleOutcome {
   placed: Array<{ instance: string; nodeId: string }>;
@@ -27,9 +23,6 @@ export interface ScheduleOutcome {
   spread: string[];
 }
 
-const ACTOR = 'system:scheduler';
-/** The scheduler's lock: passes and node-loss detection run one at a time across replicas. */
-const SCHEDULER_LOCK = 'mvm.scheduler';
 const keyOf = (i: Instance) => `${i.tenantId}/${i.poolId}/${i.id}`;
 const holds = (i: Instance) => i.desiredStatus === 'running' || i.desiredStatus === 'warm';
 const nothingToDo = (): ScheduleOutcome => ({
@@ -39,32 +32,10 @@ const nothingToDo = (): ScheduleOutcome => ({
   released: [],
   spread: [],
 });
-const noPressure = (): { instances: Instance[]; plan: PressurePlan } => ({
-  instances: [],
-  plan: { placed: [], sleep: [], release: [] },
-});
-
 /** Placement's reason, saying that sleeping idle instances would not have helped either. */
 function withRelief(reason: string, anyNode: boolean): string {
   if (!anyNode) return reason;
   return `${reason}, and putting to sleep the warm instances of pools that are neither critical nor pinned would not make room either`;
-}
-
-function pressureView(i: Instance, pool: Sizing, nodeId: string | null): PressureInstance {
-  return {
-    key: keyOf(i),
-    nodeId,
-    vcpus: pool.vcpus,
-    memMib: pool.memMib,
-    status: i.status,
-    desiredStatus: i.desiredStatus,
-    statusSince: i.statusSince,
-    lastActiveAt: i.lastActiveAt,
-    pressureSleptAt: i.pressureSleptAt,
-    critical: pool.critical,
-    pinned: pool.pinned,
-    minWarmSecs: pool.minWarmSecs,
-  };
 }
 
 /**
@@ -100,9 +71,8 @@ export class SchedulerService {
     return this.passes.request();
   }
 
-  private async hasWork(): Promise<boolean> {
-    const { instances } = this.deps.store;
-    return (await instances.listUnplaced()).length > 0 || (await instances.anyPressureHeld());
+  private hasWork(): Promise<boolean> {
+    return this.deps.store.instances.schedulerWork();
   }
 
   private async pass(): Promise<ScheduleOutcome> {
@@ -131,14 +101,14 @@ export class SchedulerService {
         })),
       );
       const pressure = (await this.pressureConcerns(repos, result.unplaced, pending))
-        ? await this.planPressure(repos, view, result)
+        ? await planPressurePass(repos, this.deps, view, pending, result, tenants)
         : noPressure();
       const placed = [...result.placed, ...pressure.plan.placed];
       // Where the placed tenants were before this pass writes: read only when it places.
       const placedTenants = [...new Set(placed.map((p) => p.key.split('/')[0] ?? ''))];
       const heldBefore = await repos.nodes.tenantNodes(placedTenants);
       await this.apply(repos, pending, placed);
-      await this.applyPressure(repos, pressure.instances, pressure.plan);
+      await applyPressure(repos, this.deps, pressure);
       const relieved = new Set(pressure.plan.placed.map((p) => p.key));
       const anyNode = view.nodes.length > 0;
       const outcome: ScheduleOutcome = {
@@ -167,72 +137,6 @@ export class SchedulerService {
     const wanting = new Set(pending.filter(holds).map(keyOf));
     if (unplaced.some((u) => wanting.has(u.key))) return true;
     return repos.instances.anyPressureHeld();
-  }
-
-  /**
-   * Relief and release, over every live instance (core/pressure-sleep.ts). They change the
-   * intent of any tenant's instances and check quotas: under every tenant's lock, as before
-   * placement locked only what it places.
-   */
-  private async planPressure(
-    repos: Repos,
-    view: PlacementView,
-    result: PlacementResult,
-  ): Promise<{ instances: Instance[]; plan: PressurePlan }> {
-    await repos.tenants.lockAll();
-    const instances = (await repos.instances.list()).filter((i) => i.desiredStatus !== 'destroyed');
-    const placedOn = new Map(result.placed.map((p) => [p.key, p.nodeId]));
-    const reports = new Map(view.nodes.map((n) => [n.id, n.usage]));
-    const plan = planPressure({
-      // Memory counted as placement counts it: the node's report credits what was not held.
-      nodes: view.placementNodes.map((n) => ({ ...n, memReport: reports.get(n.id) })),
-      instances: instances.map((i) =>
-        pressureView(i, view.sizing(i), i.nodeId ?? placedOn.get(keyOf(i)) ?? null),
-      ),
-      unplaced: result.unplaced.map((u) => u.key),
-      nowMs: this.deps.clock.now().getTime(),
-    });
-    const quotas = new Map((await repos.tenants.list()).map((t) => [t.id, t.quotas]));
-    plan.release = releasesWithinQuota(plan.release, instances, [...view.pools.values()], quotas);
-    return { instances, plan };
-  }
-
-  /** Puts the victims to sleep and wakes the released, each with its audit event. */
-  private async applyPressure(
-    repos: Repos,
-    instances: Instance[],
-    plan: PressurePlan,
-  ): Promise<void> {
-    const at = this.deps.clock.now().toISOString();
-    const byKey = new Map(instances.map((i) => [keyOf(i), i]));
-    const changes = [
-      ...plan.sleep.map((s) => ({
-        key: s.key,
-        action: 'instance.pressure-sleep',
-        patch: { desiredStatus: 'sleeping', pressureSleptAt: at } as const,
-        detail: { nodeId: s.nodeId, madeRoomFor: s.madeRoomFor },
-      })),
-      ...plan.release.map((r) => ({
-        key: r.key,
-        action: 'instance.pressure-release',
-        patch: { desiredStatus: 'warm', pressureSleptAt: null } as const,
-        detail: { nodeId: r.nodeId },
-      })),
-    ];
-    for (const { key, action, patch, detail } of changes) {
-      const instance = byKey.get(key);
-      if (!instance) continue;
-      const ref = { tenantId: instance.tenantId, poolId: instance.poolId, instanceId: instance.id };
-      await repos.instances.update(ref, patch, instance.version, at);
-      await repos.audit.append({
-        tenantId: instance.tenantId,
-        at,
-        actor: ACTOR,
-        action,
-        target: key,
-        detail,
-      });
-    }
   }
 
   private async apply(

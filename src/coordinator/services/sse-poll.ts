@@ -29,13 +29,24 @@ export function pollingSse(poll: SsePoll): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let timer: NodeJS.Timeout | undefined;
   let lastWrite = Date.now();
-  const stop = () => clearTimeout(timer);
+  let closed = false;
+  const stop = () => {
+    closed = true;
+    clearTimeout(timer);
+  };
   return new ReadableStream<Uint8Array>({
     start: (controller) => {
+      // The client went away: no more reads, and the stream ends (an in-process reader too).
+      const end = () => {
+        if (closed) return;
+        stop();
+        controller.close();
+      };
       const tick = async (): Promise<void> => {
-        if (poll.signal.aborted) return controller.close();
+        if (poll.signal.aborted || closed) return end();
         try {
           const text = await poll.read();
+          if (poll.signal.aborted || closed) return end();
           // Frames, or a comment once the stream has been quiet for keepaliveMs.
           const out =
             text !== '' || Date.now() - lastWrite < poll.keepaliveMs ? text : ': keepalive\n\n';
@@ -49,7 +60,7 @@ export function pollingSse(poll: SsePoll): ReadableStream<Uint8Array> {
         timer = setTimeout(() => void tick(), poll.pollMs);
       };
       controller.enqueue(encoder.encode(`: ${poll.hello}\n\n`));
-      poll.signal.addEventListener('abort', stop, { once: true });
+      poll.signal.addEventListener('abort', end, { once: true });
       void tick();
     },
     cancel: stop,

@@ -7,6 +7,7 @@ import type { AfterWrite } from './after-write.ts';
 import { markDocuments } from './mark-documents.ts';
 import type { ServiceDeps } from './context.ts';
 import { loadInstance } from './instance-service.ts';
+import { holdRaisesWithoutRoom, raiseTransaction } from './raise-room.ts';
 
 /**
  * A node woke one of its instances because a connection arrived. Its desired status is
@@ -22,7 +23,7 @@ export async function reportWake(
   report: WakeReportRequest,
 ): Promise<Instance> {
   const path = `${key.tenantId}/${key.poolId}/${key.instanceId}`;
-  const { instance, raised } = await deps.store.transaction(async (repos) => {
+  const { instance, raised } = await raiseTransaction(deps.store, async (repos) => {
     await repos.tenants.lock(key.tenantId);
     const found = await loadInstance(repos, key);
     if (found.nodeId !== nodeId) {
@@ -32,15 +33,26 @@ export async function reportWake(
     }
     const at = deps.clock.now().toISOString();
     const to = wakeRaises(found.desiredStatus);
-    const updated = await repos.instances.update(
+    const written = await repos.instances.update(
       key,
       {
         lastActiveAt: at,
-        ...(to ? { desiredStatus: to, idleSlot: null, sleepForced: false } : {}),
+        ...(to
+          ? { desiredStatus: to, idleSlot: null, pressureSleptAt: null, sleepForced: false }
+          : {}),
       },
       found.version,
       at,
     );
+    // Its node woke it by itself; it runs on only if the node has room for it next to what
+    // it holds, else it waits asleep for room once the node's wake window ends.
+    const held = await holdRaisesWithoutRoom(
+      repos,
+      deps,
+      [{ before: found, after: written }],
+      `node:${nodeId}`,
+    );
+    const updated = held.get(path) ?? written;
     await repos.audit.append({
       tenantId: key.tenantId,
       at,
@@ -53,11 +65,12 @@ export async function reportWake(
         client: report.from,
         source: report.source,
         from: found.desiredStatus,
-        to: to ?? found.desiredStatus,
+        to: updated.desiredStatus,
       },
     });
-    if (to !== undefined) await markDocuments(repos, { tenants: [key.tenantId] });
-    return { instance: updated, raised: to !== undefined };
+    const isRaised = to !== undefined && !held.has(path);
+    if (isRaised) await markDocuments(repos, { tenants: [key.tenantId] });
+    return { instance: updated, raised: isRaised };
   });
   // Its node's document says running from now on (and the tenant's capacity is counted so).
   if (raised) await after.place({ tenants: [key.tenantId] });

@@ -49,6 +49,11 @@ export interface QueueWorker {
   status: InstanceStatus;
   desiredStatus: DesiredStatus;
   idleSlot: IdleSlot | null;
+  /**
+   * Set while the scheduler holds it below its slot for lack of room on its node
+   * (core/raise-room.ts): the scheduler raises it once there is room, not the queue.
+   */
+  pressureSleptAt?: string | null;
 }
 
 /** Jobs of the pool: due and queued, and leased to a worker now. */
@@ -82,7 +87,7 @@ export function planQueueWake(
   const want = Math.min(scale.max, Math.max(scale.min, demand.queued + demand.running));
   if (want <= awake) return [];
   const lowered = workers
-    .filter((w) => w.idleSlot === 'running')
+    .filter((w) => w.idleSlot === 'running' && (w.pressureSleptAt ?? null) === null)
     .filter((w) => w.desiredStatus === 'warm' || w.desiredStatus === 'sleeping')
     .sort((a, b) => rank(a) - rank(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return lowered.slice(0, want - awake).map((w) => ({

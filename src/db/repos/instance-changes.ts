@@ -57,7 +57,9 @@ export async function changeHorizon(db: Kysely<Database>): Promise<number> {
  * Prunes the tombstones of instances deleted before `deletedBefore`: the horizon moves up to
  * just past the newest of them (never down: concurrent pruners keep the higher one), then
  * every tombstone stamped below it goes. The newest tombstone of all is kept, so SQLite's next
- * stamp (one more than the highest) never goes back. The horizon is written before anything
+ * stamp (one more than the highest) never goes back, and the horizon stays at or below the
+ * change cursor, so no tombstone is ever written below it (on Postgres a long transaction
+ * holds it back: its deletions are stamped with its id, however late it commits). The horizon is written before anything
  * is deleted, so a reader never finds a tombstone missing above the horizon it reads.
  */
 export async function pruneTombstones(
@@ -77,7 +79,10 @@ export async function pruneTombstones(
   const current = await changeHorizon(db);
   if (stamps?.expired === null || stamps?.expired === undefined || stamps.newest === null)
     return { pruned: 0, horizon: current };
-  const horizon = Math.min(Number(stamps.expired) + 1, Number(stamps.newest));
+  // Never past a transaction still running (Postgres): one that deletes a row later stamps
+  // its tombstone with its own id, which must not fall below the horizon and be pruned unread.
+  const running = await changeCursor(db);
+  const horizon = Math.min(Number(stamps.expired) + 1, Number(stamps.newest), running);
   if (horizon <= current) return { pruned: 0, horizon: current };
   await db
     .insertInto('instance_change_horizon')

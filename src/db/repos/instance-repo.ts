@@ -5,6 +5,7 @@ import { idleSlots } from '../../core/idle-policy.ts';
 import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
 import type {
   DocumentRows,
+  DesiredCount,
   InstanceFilter,
   InstanceChanges,
   InstanceKey,
@@ -20,6 +21,7 @@ import { oneOf } from '../row-values.ts';
 import type { Database, InstancesTable } from '../schema.ts';
 import { changeCursor, changeHorizon, changeStamp, pruneTombstones } from './instance-changes.ts';
 import { documentRows } from './instance-document-rows.ts';
+import { anyPressureHeld, desiredCounts, schedulerWork } from './instance-probes.ts';
 
 type InstanceRow = Selectable<InstancesTable>;
 type Db = Kysely<Database>;
@@ -95,19 +97,31 @@ export class KyselyInstanceRepo implements InstanceRepo {
     return rows.map(fromRow);
   }
 
-  async anyPressureHeld(): Promise<boolean> {
-    const row = await this.db
+  async listPressureHeld(): Promise<Instance[]> {
+    const rows = await this.db
       .selectFrom('instances')
-      .select('id')
-      // Every stored value is a timestamp, so this means IS NOT NULL; unlike IS NOT NULL,
-      // SQLite's planner takes the index for it (a range), instead of scanning every instance.
-      // Ordered by the indexed column, so Postgres takes the index too even when its
-      // statistics guess many rows match (right after a bulk load it read all 100k, ~29 ms).
+      .selectAll()
+      // A range on the index, as in anyPressureHeld.
       .where('pressure_slept_at', '>=', '')
+      .where('desired_status', '<>', 'destroyed')
       .orderBy('pressure_slept_at')
-      .limit(1)
-      .executeTakeFirst();
-    return row !== undefined;
+      .orderBy('tenant_id')
+      .orderBy('pool_id')
+      .orderBy('id')
+      .execute();
+    return rows.map(fromRow);
+  }
+
+  anyPressureHeld(): Promise<boolean> {
+    return anyPressureHeld(this.db);
+  }
+
+  schedulerWork(): Promise<boolean> {
+    return schedulerWork(this.db);
+  }
+
+  desiredCounts(tenantId: string, options?: { exceptPoolId?: string }): Promise<DesiredCount[]> {
+    return desiredCounts(this.db, tenantId, options);
   }
 
   async usedIps(tenantId: string): Promise<string[]> {

@@ -48,7 +48,7 @@ export class KyselyNodeRepo implements NodeRepo {
       )
       .returningAll()
       .executeTakeFirstOrThrow();
-    return fromRow(row);
+    return nodeFromRow(row);
   }
 
   async get(id: string): Promise<FleetNode | undefined> {
@@ -57,7 +57,7 @@ export class KyselyNodeRepo implements NodeRepo {
       .selectAll()
       .where('id', '=', id)
       .executeTakeFirst();
-    return row && fromRow(row);
+    return row && nodeFromRow(row);
   }
 
   async list(filter: { ids?: readonly string[] } = {}): Promise<FleetNode[]> {
@@ -66,7 +66,7 @@ export class KyselyNodeRepo implements NodeRepo {
     let query = this.db.selectFrom('nodes').selectAll();
     if (ids !== undefined) query = query.where('id', 'in', [...ids]);
     const rows = await query.orderBy('id').execute();
-    return rows.map(fromRow);
+    return rows.map(nodeFromRow);
   }
 
   async update(id: string, patch: NodePatch, expectedVersion: number): Promise<FleetNode> {
@@ -77,28 +77,15 @@ export class KyselyNodeRepo implements NodeRepo {
       .where('version', '=', expectedVersion)
       .returningAll()
       .executeTakeFirst();
-    if (row) return fromRow(row);
+    if (row) return nodeFromRow(row);
     const stored = await this.get(id);
     if (!stored) throw new NotFoundError('node', id, "see 'mvm node list'");
     throw versionConflict(`node ${id}`, expectedVersion, stored.version);
   }
 
   async beat(id: string, fields: NodeBeat): Promise<FleetNode | undefined> {
-    let query = this.db
-      .updateTable('nodes')
-      .set((eb) => ({
-        last_heartbeat: fields.lastHeartbeat,
-        usage: JSON.stringify(fields.usage),
-        version: eb('version', '+', 1),
-      }))
-      .where('id', '=', id)
-      .where('status', '!=', 'lost')
-      .where('vcpus', '=', fields.capacity.vcpus)
-      .where('mem_mib', '=', fields.capacity.memMib)
-      .where('disk_gib', '=', fields.capacity.diskGib);
-    if (fields.underlayIp !== undefined) query = query.where('underlay_ip', '=', fields.underlayIp);
-    const row = await query.returningAll().executeTakeFirst();
-    return row && fromRow(row);
+    const row = await beatQuery(this.db, id, fields).returningAll().executeTakeFirst();
+    return row && nodeFromRow(row);
   }
 
   async allocations(filter: { tenantIds?: readonly string[] } = {}): Promise<NodeAllocation[]> {
@@ -116,20 +103,23 @@ export class KyselyNodeRepo implements NodeRepo {
     }));
   }
 
-  async loads(): Promise<NodeLoad[]> {
-    const rows = await this.db
-      .selectFrom('node_allocations as a')
-      .innerJoin('pools as p', (join) =>
-        join.onRef('p.tenant_id', '=', 'a.tenant_id').onRef('p.id', '=', 'a.pool_id'),
-      )
+  async loads(filter: { nodeIds?: readonly string[] } = {}): Promise<NodeLoad[]> {
+    const { nodeIds } = filter;
+    if (nodeIds !== undefined && nodeIds.length === 0) return [];
+    // Kept per node and stripe by triggers (migration 0037): O(nodes) rows, not one per
+    // node, tenant and pool.
+    let query = this.db
+      .selectFrom('node_loads')
       .select([
-        'a.node_id',
-        sql<number | string>`sum(a.holding * p.vcpus)`.as('vcpus'),
-        sql<number | string>`sum(a.holding * p.mem_mib)`.as('mem_mib'),
-      ])
-      .where('a.holding', '>', 0)
-      .groupBy('a.node_id')
-      .orderBy('a.node_id')
+        'node_id',
+        sql<number | string>`sum(vcpus)`.as('vcpus'),
+        sql<number | string>`sum(mem_mib)`.as('mem_mib'),
+      ]);
+    if (nodeIds !== undefined) query = query.where('node_id', 'in', [...nodeIds]);
+    const rows = await query
+      .groupBy('node_id')
+      .having((eb) => eb.or([eb(sql`sum(vcpus)`, '>', 0), eb(sql`sum(mem_mib)`, '>', 0)]))
+      .orderBy('node_id')
       .execute();
     // Postgres sums integers as bigint, which its driver hands over as text.
     return rows.map((r) => ({
@@ -162,6 +152,27 @@ export class KyselyNodeRepo implements NodeRepo {
       nodeIds: nodeIdsOf(r.node_ids),
     }));
   }
+}
+
+/**
+ * NodeRepo.beat's update, unexecuted: heartbeat-repo.ts makes it the first step of the
+ * one-statement heartbeat on Postgres.
+ */
+export function beatQuery(db: Kysely<Database>, id: string, fields: NodeBeat) {
+  let query = db
+    .updateTable('nodes')
+    .set((eb) => ({
+      last_heartbeat: fields.lastHeartbeat,
+      usage: JSON.stringify(fields.usage),
+      version: eb('version', '+', 1),
+    }))
+    .where('id', '=', id)
+    .where('status', '!=', 'lost')
+    .where('vcpus', '=', fields.capacity.vcpus)
+    .where('mem_mib', '=', fields.capacity.memMib)
+    .where('disk_gib', '=', fields.capacity.diskGib);
+  if (fields.underlayIp !== undefined) query = query.where('underlay_ip', '=', fields.underlayIp);
+  return query;
 }
 
 function patchColumns(patch: NodePatch): Updateable<NodesTable> {
@@ -200,7 +211,7 @@ function toRow(n: FleetNode): NodeRow {
   };
 }
 
-function fromRow(r: NodeRow): FleetNode {
+export function nodeFromRow(r: NodeRow): FleetNode {
   return {
     id: r.id,
     hostname: r.hostname,

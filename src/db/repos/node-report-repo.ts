@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type OnConflictBuilder, type Selectable } from 'kysely';
 import { diskReportSchema, instanceSampleSchema } from '../../contract/node-report.ts';
 import { sampleKey, sortSamples } from '../../core/report-delta.ts';
 import type {
@@ -10,7 +10,7 @@ import type {
 import type { Database, NodeReportsTable } from '../schema.ts';
 import { dialectOf } from '../sql-dialect.ts';
 
-type ReportRow = Selectable<NodeReportsTable>;
+export type ReportRow = Selectable<NodeReportsTable>;
 
 const samplesSchema = instanceSampleSchema.array();
 
@@ -32,42 +32,62 @@ export class KyselyNodeReportRepo implements NodeReportRepo {
   }
 
   async put(report: NodeReport, sequence?: ReportSequence): Promise<void> {
-    const row = toRow(report, sequence);
+    const row = reportRow(report, sequence);
     await this.db
       .insertInto('node_reports')
       .values(row)
-      .onConflict((oc) => {
-        const update = oc.column('node_id').doUpdateSet({
-          reported_at: row.reported_at,
-          disk: row.disk,
-          instances: row.instances,
-          report_epoch: row.report_epoch,
-          report_seq: row.report_seq,
-        });
-        // A late beat of the same run never overwrites a later report.
-        return sequence === undefined
-          ? update
-          : update.where((eb) =>
-              eb.or([
-                eb('node_reports.report_epoch', 'is', null),
-                eb('node_reports.report_epoch', '<>', sequence.epoch),
-                eb('node_reports.report_seq', '<', sequence.seq),
-              ]),
-            );
-      })
+      .onConflict((oc) => replacing(oc, row, sequence))
       .execute();
   }
 
   async merge(delta: NodeReportDelta): Promise<boolean> {
-    const changed = Object.fromEntries(delta.changed.map((s) => [sampleKey(s), s]));
-    const gone = [...delta.removed.map(sampleKey), ...Object.keys(changed)];
-    const postgres = dialectOf(this.db) === 'postgres';
-    const instances = postgres
-      ? sql<string>`((instances::jsonb - ${gone}::text[]) || ${JSON.stringify(changed)}::jsonb)::text`
-      : sql<string>`json_patch(json_patch(instances, ${JSON.stringify(
-          Object.fromEntries(gone.map((k) => [k, null])),
-        )}), ${JSON.stringify(changed)})`;
-    const result = await this.db
+    const result = await mergeQuery(this.db, delta).executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+}
+
+/**
+ * put's conflict clause: the row takes the new report, unless it holds a later one of the same
+ * run (a late beat never overwrites a later report).
+ */
+export function replacing(
+  oc: OnConflictBuilder<Database, 'node_reports'>,
+  row: ReportRow,
+  sequence: ReportSequence | undefined,
+) {
+  const update = oc.column('node_id').doUpdateSet({
+    reported_at: row.reported_at,
+    disk: row.disk,
+    instances: row.instances,
+    report_epoch: row.report_epoch,
+    report_seq: row.report_seq,
+  });
+  return sequence === undefined
+    ? update
+    : update.where((eb) =>
+        eb.or([
+          eb('node_reports.report_epoch', 'is', null),
+          eb('node_reports.report_epoch', '<>', sequence.epoch),
+          eb('node_reports.report_seq', '<', sequence.seq),
+        ]),
+      );
+}
+
+/**
+ * merge's update, unexecuted (heartbeat-repo.ts runs it inside the one-statement heartbeat on
+ * Postgres): it changes the row only when the stored report is the delta's base.
+ */
+export function mergeQuery(db: Kysely<Database>, delta: NodeReportDelta) {
+  const changed = Object.fromEntries(delta.changed.map((s) => [sampleKey(s), s]));
+  const gone = [...delta.removed.map(sampleKey), ...Object.keys(changed)];
+  const postgres = dialectOf(db) === 'postgres';
+  const instances = postgres
+    ? sql<string>`((instances::jsonb - ${gone}::text[]) || ${JSON.stringify(changed)}::jsonb)::text`
+    : sql<string>`json_patch(json_patch(instances, ${JSON.stringify(
+        Object.fromEntries(gone.map((k) => [k, null])),
+      )}), ${JSON.stringify(changed)})`;
+  return (
+    db
       .updateTable('node_reports')
       .set({
         reported_at: delta.reportedAt,
@@ -85,12 +105,11 @@ export class KyselyNodeReportRepo implements NodeReportRepo {
         '=',
         'object',
       )
-      .executeTakeFirst();
-    return result.numUpdatedRows > 0n;
-  }
+  );
 }
 
-function toRow(report: NodeReport, sequence: ReportSequence | undefined): ReportRow {
+/** The row a whole report is stored as. */
+export function reportRow(report: NodeReport, sequence: ReportSequence | undefined): ReportRow {
   return {
     node_id: report.nodeId,
     reported_at: report.reportedAt,

@@ -10,6 +10,7 @@ import type { ExecExit, ExecRequest } from '../../contract/guest-protocol-v2.ts'
 import { guestError } from './agent-connection.ts';
 import type { AgentConnection } from './agent-connection.ts';
 import type { Frame } from './frame-codec.ts';
+import { outputDelivered } from './output-delivered.ts';
 import { InputFlow, OutputFlow } from './session-flow.ts';
 
 export const DEFAULT_OUTPUT_WINDOW = 256 * 1024;
@@ -103,11 +104,14 @@ export function startExec(
           out.end(true);
           input.wake();
           const { code, signal, signal_number: number, timed_out: timedOut } = event.data;
-          settleExit.resolve({
+          const result: ExecExit = {
             code,
             timedOut,
             ...(signal ? { signal } : number ? { signal: String(number) } : {}),
-          });
+          };
+          // The output that came with the exit (often in the same read) reaches its readers
+          // first: a caller awaiting `exit` has every byte its listeners will get.
+          void outputDelivered(out.streams).then(() => settleExit.resolve(result));
         }
       },
       onClose(error: Error): void {

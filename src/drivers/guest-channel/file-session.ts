@@ -10,6 +10,7 @@ import { guestError } from './agent-connection.ts';
 import type { AgentConnection } from './agent-connection.ts';
 import { DEFAULT_OUTPUT_WINDOW } from './exec-session.ts';
 import type { Frame } from './frame-codec.ts';
+import { outputDelivered } from './output-delivered.ts';
 import { InputFlow, OutputFlow } from './session-flow.ts';
 
 export interface PutFileOptions {
@@ -108,9 +109,11 @@ export function getFile(conn: AgentConnection, path: string): Promise<GetFileHan
           conn.release(id);
           const event = FileEventSchema.safeParse(body);
           out.end(event.success && event.data.ev === 'done');
-          if (event.success && event.data.ev === 'done')
-            settle.resolve({ bytes: event.data.bytes });
-          else settle.reject(fileError('get', path, body));
+          if (event.success && event.data.ev === 'done') {
+            const { bytes } = event.data;
+            // As for an exec's exit: the content that came with it reaches its reader first.
+            void outputDelivered(out.streams).then(() => settle.resolve({ bytes }));
+          } else settle.reject(fileError('get', path, body));
         }
       },
       onClose(error: Error): void {

@@ -12,7 +12,7 @@
 #include <sys/types.h>
 
 #define AGENT_NAME "mvm-agent"
-#define AGENT_VERSION "2.3.0"
+#define AGENT_VERSION "2.3.1"
 #define PROTO_VERSION 2
 
 #define FRAME_MAGIC 0xB7
@@ -91,6 +91,7 @@ struct conn {
   int64_t next_probe; /* a disconnected port: when to try reading again */
   unsigned gen;       /* bumped on every reset: stale references become invalid */
   int64_t last_input; /* when bytes last arrived */
+  int64_t gone_since; /* a port: when it read EOF after a host (0: not), see port_eof */
   struct buf in, out;
 };
 #define MAX_CONNS 16
@@ -102,6 +103,8 @@ void conn_reset(struct conn *c, const char *why); /* host went away: end its ses
 void conn_close(struct conn *c);
 int conn_congested(const struct conn *c);
 #define FRAME_STALL_MS 2000
+/* How long a port's host may look gone before its sessions end and its output is dropped. */
+#define HOST_GONE_MS 2000
 void conn_check_stall(struct conn *c, int64_t now);
 int64_t conn_stall_deadline(const struct conn *c);
 void send_frame(struct conn *c, int type, uint32_t stream, const void *data, size_t n);

@@ -252,12 +252,46 @@ static void parse_input(struct conn *c) {
   }
 }
 
+/*
+ * A port reads EOF while the guest believes no host is connected. That belief can lag behind
+ * the host: after a restore QEMU tells the guest "host closed" (the snapshot's host was
+ * connected, the new one not yet), then "host open" once the new host connects, and the
+ * guest may take the host's first bytes before it takes that "open". The agent then read the
+ * hello, could not write its answer (a port with no host takes no writes), read EOF, and
+ * dropped the answer with the "gone" host's state: the host's hello went unanswered (about
+ * one wake in 40 under TCG). So an EOF only marks the host as gone: its sessions and unsent
+ * output are kept for HOST_GONE_MS, and ended only if the port still reads EOF then. A host
+ * that is back (data, or a read that would block) clears the mark; a new host's hello ends
+ * the previous host's sessions anyway, and the host skips what precedes its hello's answer.
+ */
+static void port_eof(struct conn *c) {
+  int64_t now = now_ms();
+  if (c->connected && !c->gone_since) {
+    c->gone_since = now;
+    if (c->mode == MODE_FRAMES) logmsg("host side closed: its sessions kept %d ms", HOST_GONE_MS);
+  }
+  c->connected = 0;
+  c->next_probe = now + 50;
+  if (c->gone_since && now - c->gone_since >= HOST_GONE_MS) {
+    c->gone_since = 0;
+    conn_reset(c, "host disconnected");
+    buf_free(&c->in);
+  }
+}
+
+static void port_back(struct conn *c) {
+  if (c->gone_since && c->mode == MODE_FRAMES)
+    logmsg("host side open again after %lld ms", (long long)(now_ms() - c->gone_since));
+  c->gone_since = 0;
+  c->connected = 1;
+}
+
 void conn_on_readable(struct conn *c) {
   char chunk[64 * 1024];
   for (int rounds = 0; rounds < 16; rounds++) {
     ssize_t n = read(c->fd, chunk, sizeof chunk);
     if (n > 0) {
-      c->connected = 1;
+      port_back(c);
       c->last_input = now_ms();
       buf_add(&c->in, chunk, (size_t)n);
       parse_input(c);
@@ -266,18 +300,12 @@ void conn_on_readable(struct conn *c) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      c->connected = 1;
+      port_back(c);
       return;
     }
     /* EOF: a virtio-serial port reads EOF while no host is connected; wait for the next. */
-    if (c->kind == CONN_PORT) {
-      if (c->connected) conn_reset(c, "host disconnected");
-      buf_free(&c->in);
-      c->connected = 0;
-      c->next_probe = now_ms() + 50;
-    } else {
-      conn_close(c);
-    }
+    if (c->kind == CONN_PORT) port_eof(c);
+    else conn_close(c);
     return;
   }
 }

@@ -30,6 +30,8 @@ struct options {
   int vsock_port;        /* 0: none */
   const char *unix_path;
   int stdio;
+  /* Tests: a stand-in for a port, read from one FIFO and written to another (see serve). */
+  const char *fifo_in, *fifo_out;
 };
 
 static struct {
@@ -229,6 +231,19 @@ static void serve(const struct options *o) {
   if (o->vsock_port) loop.listeners[0] = listen_vsock(o->vsock_port);
   if (o->unix_path) loop.listeners[1] = listen_unix(o->unix_path);
   if (o->stdio) conn_add(0, 1, CONN_STDIO);
+  if (o->fifo_in) {
+    /*
+     * A FIFO reads as a virtio-serial port does: EOF while no host (writer) is there, EAGAIN
+     * while one is there and silent; a full output FIFO takes no writes, as a port with no
+     * host. Opened read-write, the output FIFO never fails for want of a reader.
+     */
+    int in = open(o->fifo_in, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int out = open(o->fifo_out, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (in < 0 || out < 0 || !conn_add(in, out, CONN_PORT)) {
+      logmsg("cannot open the FIFOs %s, %s: %s", o->fifo_in, o->fifo_out, strerror(errno));
+      exit(1);
+    }
+  }
   mark_ready();
   if (o->port_name) {
     loop.port_name = o->port_name;
@@ -257,6 +272,7 @@ static void serve(const struct options *o) {
 static void usage(void) {
   fprintf(stderr,
           "usage: mvm-agent [serve] [--port NAME] [--vsock PORT] [--unix PATH] [--stdio]\n"
+          "                 [--fifo IN OUT]   (tests: a port stand-in)\n"
           "       mvm-agent busy on|off NAME\n"
           "       mvm-agent workload   (the image's process from the run spec, restarted)\n"
           "       mvm-agent gateway FILE   (checks gateway.json, prints its routes)\n"
@@ -284,6 +300,10 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) o.port_name = argv[++i];
     else if (strcmp(argv[i], "--vsock") == 0 && i + 1 < argc) o.vsock_port = atoi(argv[++i]);
     else if (strcmp(argv[i], "--unix") == 0 && i + 1 < argc) o.unix_path = argv[++i];
+    else if (strcmp(argv[i], "--fifo") == 0 && i + 2 < argc) {
+      o.fifo_in = argv[++i];
+      o.fifo_out = argv[++i];
+    }
     else usage();
   }
   if (!any) {

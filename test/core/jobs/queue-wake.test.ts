@@ -73,6 +73,20 @@ describe('queue wake', () => {
     ).toEqual([]);
   });
 
+  it('leaves a worker waiting for room on its node to the scheduler', () => {
+    const waiting: QueueWorker = {
+      id: 'w-1',
+      version: 3,
+      status: 'sleeping',
+      desiredStatus: 'sleeping',
+      idleSlot: 'running',
+      pressureSleptAt: '2026-03-01T09:00:00.000Z',
+    };
+    const lowered: QueueWorker = { ...waiting, id: 'w-2', pressureSleptAt: null };
+    const wakes = planQueueWake({ min: 0, max: 4 }, [waiting, lowered], { queued: 2, running: 0 });
+    expect(wakes.map((w) => w.id)).toEqual(['w-2']);
+  });
+
   it('checks the bounds', () => {
     expect(queueScaleProblems({ min: 0, max: 4 })).toEqual([]);
     expect(queueScaleProblems({ min: 3, max: 2 })).toHaveLength(1);

@@ -5,6 +5,8 @@ import { openSession, sessionProblem } from '../session.mjs';
 const CONSOLE_CHARS = 200_000;
 /** A command's output shown is cut here; the rest is read (credit flows) but not kept. */
 const OUTPUT_CHARS = 1_000_000;
+/** The most input the box sends (it is held in the page); more: `mvm instance exec`. */
+const INPUT_BYTES = 1024 * 1024;
 
 /** What the logs section can follow: the console (never wakes) or the workload's output. */
 const SOURCES = {
@@ -102,9 +104,12 @@ export function consoleTail(ctx, path, key) {
 }
 
 /**
- * Runs a command in the instance (`/bin/sh -c`, no input) and shows its stdout, its stderr
- * (marked) and its exit status. An exec session like `mvm instance exec`: a warm or sleeping
- * instance is woken first, and the session is an audit event under the page's token.
+ * Runs a command in the instance (`/bin/sh -c`) and shows its stdout, its stderr (marked) and
+ * its exit status. What is in the input box is sent as the command's stdin, within the
+ * session's credit, then its end; with the box empty the command reads nothing (/dev/null).
+ * One-shot: for a conversation with a program, the terminal. An exec session like `mvm
+ * instance exec`: a warm or sleeping instance is woken first, and the session is an audit
+ * event under the page's token.
  */
 export function execBox(ctx, path, key) {
   const input = h('input', {
@@ -116,6 +121,19 @@ export function execBox(ctx, path, key) {
     required: true,
     size: '60',
   });
+  const stdin = h('textarea', {
+    id: 'exec-stdin',
+    name: 'stdin',
+    rows: '4',
+    cols: '60',
+    spellcheck: 'false',
+    'aria-describedby': 'exec-stdin-help',
+  });
+  const stdinHelp = h(
+    'small',
+    { id: 'exec-stdin-help' },
+    "Sent as the command's stdin, then its end (at most 1 MiB); empty: no input.",
+  );
   const run = h('button', { type: 'submit' }, 'Run');
   const stop = h('button', {
     type: 'button',
@@ -141,21 +159,36 @@ export function execBox(ctx, path, key) {
     if (shown >= OUTPUT_CHARS)
       out.append(h('em', {}, '\n(output cut here: use mvm instance exec)'));
   };
-  async function execute(command) {
+  async function execute(command, input) {
     out.replaceChildren();
     shown = 0;
     delete status.dataset.exit;
+    if (input.length > INPUT_BYTES) {
+      status.dataset.exit = 'none';
+      status.textContent = 'Not run: the input is larger than 1 MiB (use mvm instance exec)';
+      return;
+    }
     status.textContent = 'Running…';
     run.disabled = true;
     let outcome;
     let failure;
     try {
-      session = await openSession(
+      let opened;
+      opened = await openSession(
         path,
         'exec',
-        { kind: 'exec', argv: ['/bin/sh', '-c', command], stdin: false },
-        { onOutput: append, onStarted: () => (stop.disabled = false) },
+        { kind: 'exec', argv: ['/bin/sh', '-c', command], stdin: input.length > 0 },
+        {
+          onOutput: append,
+          onStarted: () => {
+            stop.disabled = false;
+            if (input.length === 0) return;
+            opened.input(input);
+            opened.end();
+          },
+        },
       );
+      session = opened;
       if (ctx.signal.aborted) session.close();
       outcome = await session.done;
     } catch (error) {
@@ -172,18 +205,17 @@ export function execBox(ctx, path, key) {
   const form = h(
     'form',
     {
-      class: 'inline',
+      class: 'exec',
       'aria-label': `Run a command in ${key}`,
       onsubmit: (e) => {
         e.preventDefault();
         const command = input.value.trim();
-        if (command !== '' && session === undefined) void execute(command);
+        const bytes = new TextEncoder().encode(stdin.value);
+        if (command !== '' && session === undefined) void execute(command, bytes);
       },
     },
-    h('label', { for: 'exec-command' }, 'Command'),
-    input,
-    run,
-    stop,
+    h('div', { class: 'row' }, h('label', { for: 'exec-command' }, 'Command'), input, run, stop),
+    h('div', { class: 'row' }, h('label', { for: 'exec-stdin' }, 'Input'), stdin, stdinHelp),
   );
   return h(
     'section',
@@ -192,7 +224,7 @@ export function execBox(ctx, path, key) {
     h(
       'p',
       {},
-      'Runs under /bin/sh -c in the instance, with no input; a sleeping one is woken first.',
+      'Runs once under /bin/sh -c in the instance, with the input below as its stdin; a sleeping one is woken first. For an interactive program, open a terminal.',
     ),
     form,
     out,

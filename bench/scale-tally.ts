@@ -1,0 +1,192 @@
+/**
+ * Every statement one pool scale runs on Postgres, at fleet size: an in-process coordinator
+ * over a database seeded like bench/fleet-scale.ts (100 nodes, tenants of 200 placed running
+ * instances spread over every node), then, per kind of scale (a running ⇄ warm toggle, one
+ * instance created and placed, a stopped one raised, one down), the statements each sent
+ * (text, count, time per scale), taken from the pg client itself so BEGIN, COMMIT and
+ * advisory locks count too.
+ * Then 4 clients toggling 4 tenants for 3 s: mutations/s and what `pg_stat_activity` showed
+ * their connections waiting on (sampled every 5 ms).
+ *   npx tsx bench/scale-tally.ts [instances, default 100000] [--url <seeded db>] [--keep]
+ * `--keep` leaves the seeded database for another run with `--url` (it prints the URL).
+ */
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { createCoordinatorApp } from '../src/coordinator/app.ts';
+import { ChangeNotifier } from '../src/coordinator/desired/change-notifier.ts';
+import { openStore } from '../src/db/open-store.ts';
+import { systemClock } from '../src/drivers/clock/system-clock.ts';
+import {
+  freshDatabase,
+  nodeCapacity,
+  nodeId,
+  seedInstances,
+  seedTenants,
+  tenantId,
+  type Api,
+} from './support/fleet-seed.ts';
+import { median } from './support/stats.ts';
+
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { url: { type: 'string' }, keep: { type: 'boolean', default: false } },
+});
+const size = Number(positionals[0] ?? 100_000);
+const PER_TENANT = 200;
+const NODES = 100;
+const TOKEN = 'bench-admin-token-0123456789abcdef';
+const ROUNDS = 20;
+
+/** Statement text (parameters stripped) → durations, while `recording`. */
+const tally = new Map<string, number[]>();
+let recording = false;
+let unrecordedMs = 0;
+const originalQuery = pg.Client.prototype.query;
+pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+  const [first] = args;
+  const text = typeof first === 'string' ? first : (first as { text?: string }).text;
+  const result = (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
+  if (!recording || text === undefined || !(result instanceof Promise)) return result;
+  const started = performance.now();
+  const key = text.replace(/\s+/g, ' ').slice(0, 160);
+  return result.finally(() => {
+    const list = tally.get(key) ?? [];
+    list.push(performance.now() - started);
+    tally.set(key, list);
+  });
+} as typeof originalQuery;
+
+const database = flags.url
+  ? { url: flags.url, drop: () => Promise.resolve() }
+  : await freshDatabase('postgres');
+const store = await openStore(database.url);
+let counter = 0;
+const { app, services } = createCoordinatorApp({
+  store,
+  clock: systemClock,
+  clusterCidr: '10.0.0.0/8',
+  version: 'bench',
+  randomSuffix: () => `b${(counter += 1).toString(36)}`,
+  notifier: new ChangeNotifier(),
+});
+await services.adminToken.adopt({ secret: TOKEN, home: { kind: 'configured' }, source: 'bench' });
+
+const api: Api = async (method, path, body) => {
+  const response = await app.request(`/v1${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await response.text();
+  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return text === '' ? undefined : (JSON.parse(text) as unknown);
+};
+const scale = (t: number, body: unknown) =>
+  api('POST', `/tenants/${tenantId(t)}/pools/w/scale`, body);
+
+async function measured(name: string, work: (round: number) => Promise<unknown>): Promise<void> {
+  tally.clear();
+  const walls: number[] = [];
+  for (let round = 0; round < ROUNDS; round += 1) {
+    recording = true;
+    const started = performance.now();
+    unrecordedMs = 0;
+    await work(round);
+    walls.push(performance.now() - started - unrecordedMs);
+    recording = false;
+  }
+  const rows = [...tally].map(([text, times]) => ({
+    text,
+    perScale: times.length / ROUNDS,
+    msPerScale: times.reduce((a, b) => a + b, 0) / ROUNDS,
+    p50: median(times),
+  }));
+  const statements = rows.reduce((a, r) => a + r.perScale, 0);
+  const ms = rows.reduce((a, r) => a + r.msPerScale, 0);
+  console.log(
+    `\n## ${name}: wall p50 ${median(walls).toFixed(1)} ms, ${statements.toFixed(1)} statements, ${ms.toFixed(1)} ms in them`,
+  );
+  for (const r of rows.sort((a, b) => b.msPerScale - a.msPerScale)) {
+    console.log(
+      `${r.perScale.toFixed(2).padStart(6)} × ${r.p50.toFixed(2).padStart(7)} ms (${r.msPerScale.toFixed(2).padStart(7)} ms) ${r.text}`,
+    );
+  }
+}
+
+/** 4 clients toggling 4 tenants for 3 s; what their connections waited on meanwhile. */
+async function concurrent(): Promise<void> {
+  const watcher = new pg.Client({ connectionString: database.url });
+  await watcher.connect();
+  const waits = new Map<string, number>();
+  let samples = 0;
+  let done = 0;
+  const deadline = performance.now() + 3000;
+  const sampling = (async () => {
+    while (performance.now() < deadline) {
+      const { rows } = await watcher.query<{ w: string }>(
+        `SELECT coalesce(wait_event_type || ':' || wait_event, state) AS w FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`,
+      );
+      samples += 1;
+      for (const { w } of rows) waits.set(w, (waits.get(w) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  await Promise.all(
+    [2, 3, 4, 5].map(async (t) => {
+      for (let i = 0; performance.now() < deadline; i += 1) {
+        const warm = i % 2 === 0 ? 1 : 0;
+        await scale(t, { running: PER_TENANT - warm, warm });
+        done += 1;
+      }
+    }),
+  );
+  await sampling;
+  await watcher.end();
+  console.log(`\n## 4 clients toggling: ${(done / 3).toFixed(0)} mutations/s`);
+  console.log(`active connections per sample, by wait (${samples} samples):`);
+  for (const [w, n] of [...waits].sort((a, b) => b[1] - a[1]))
+    console.log(`  ${(n / samples).toFixed(2)} ${w}`);
+}
+
+try {
+  if (!flags.url) {
+    for (let n = 0; n < NODES; n += 1) {
+      const body = { hostname: nodeId(n), arch: 'x86_64', capacity: nodeCapacity };
+      await api('PUT', `/nodes/${nodeId(n)}`, body);
+    }
+    const shape = { nodes: NODES, tenants: size / PER_TENANT, perTenant: PER_TENANT };
+    await seedTenants(api, shape);
+    await seedInstances(database.url, shape);
+    console.log(`seeded ${size} instances in ${database.url}`);
+  }
+  await measured('toggle running ⇄ warm', (i) =>
+    scale(1, { running: PER_TENANT - (i % 2 === 0 ? 1 : 0), warm: i % 2 === 0 ? 1 : 0 }),
+  );
+  const unrecorded = async (work: () => Promise<unknown>) => {
+    recording = false;
+    const started = performance.now();
+    await work();
+    unrecordedMs += performance.now() - started;
+    recording = true;
+  };
+  // Each round a tenant's first scale up: a new instance, created and placed by the pass.
+  await measured('scale up by one, created and placed', (i) =>
+    scale(10 + i, { running: PER_TENANT + 1 }),
+  );
+  await measured('scale up by one (a stopped one raised)', async () => {
+    await scale(0, { running: PER_TENANT + 1 });
+    await unrecorded(() => scale(0, { running: PER_TENANT }));
+  });
+  await measured('scale down by one', async () => {
+    await unrecorded(() => scale(0, { running: PER_TENANT + 1 }));
+    await scale(0, { running: PER_TENANT });
+  });
+  await concurrent();
+} finally {
+  services.desired.close();
+  await services.rechecks.close();
+  await store.close();
+  if (flags.keep) console.log(`kept ${database.url}`);
+  else await database.drop();
+}

@@ -1,0 +1,194 @@
+import type { Instance } from '../../core/model.ts';
+import type { PlacementResult } from '../../core/placement.ts';
+import {
+  planPressure,
+  releasesWithinQuota,
+  type PressureInstance,
+  type PressurePlan,
+} from '../../core/pressure-sleep.ts';
+import type { Repos } from '../../ports/store.ts';
+import type { ServiceDeps } from './context.ts';
+import type { PlacementView, Sizing } from './placement-view.ts';
+
+/** What a pressure pass decided, with the instances it may write (read under their locks). */
+export interface PressureWork {
+  instances: Instance[];
+  plan: PressurePlan;
+}
+
+const ACTOR = 'system:scheduler';
+const keyOf = (i: Instance) => `${i.tenantId}/${i.poolId}/${i.id}`;
+const holds = (i: Pick<Instance, 'desiredStatus'>) =>
+  i.desiredStatus === 'running' || i.desiredStatus === 'warm';
+
+export const noPressure = (): PressureWork => ({
+  instances: [],
+  plan: { placed: [], sleep: [], release: [] },
+});
+
+function pressureView(i: Instance, pool: Sizing): PressureInstance {
+  return {
+    key: keyOf(i),
+    nodeId: i.nodeId,
+    vcpus: pool.vcpus,
+    memMib: pool.memMib,
+    status: i.status,
+    desiredStatus: i.desiredStatus,
+    statusSince: i.statusSince,
+    lastActiveAt: i.lastActiveAt,
+    pressureSleptAt: i.pressureSleptAt,
+    // Held below a raise for room: it goes back to the place it holds.
+    releaseTo: i.pressureSleptAt !== null && i.idleSlot !== null ? i.idleSlot : undefined,
+    critical: pool.critical,
+    pinned: pool.pinned,
+    minWarmSecs: pool.minWarmSecs,
+  };
+}
+
+/**
+ * The instances relief and release consider, and no others: those held (by pressure, or below
+ * a raise for room), and when an instance wanting RAM found no node, the warm ones that could
+ * be put to sleep for it. Their tenants are locked (beyond `locked`, which the pass holds
+ * already), and what was read before a lock is read again under it.
+ */
+async function readConcerned(
+  repos: Repos,
+  view: PlacementView,
+  relief: boolean,
+  locked: Set<string>,
+): Promise<Instance[]> {
+  const read = async () => {
+    const held = await repos.instances.listPressureHeld();
+    if (!relief) return held;
+    const warm = (await repos.instances.list({ status: 'warm' })).filter((i) => {
+      const pool = view.sizing(i);
+      return i.desiredStatus === 'warm' && i.nodeId !== null && !pool.critical && !pool.pinned;
+    });
+    return [...held, ...warm];
+  };
+  const first = await read();
+  const more = [...new Set(first.map((i) => i.tenantId))].filter((t) => !locked.has(t)).sort();
+  if (more.length === 0) return first;
+  // Every other holder of several tenant locks (lockAll, a pass) holds the scheduler's lock
+  // too, so taking these after the placed tenants' cannot deadlock with one of them.
+  for (const tenantId of more) {
+    await repos.tenants.lock(tenantId);
+    locked.add(tenantId);
+  }
+  return (await read()).filter((i) => locked.has(i.tenantId));
+}
+
+/**
+ * What each node holds by size (the store's sums the view read, before this pass wrote)
+ * with this pass's placements added.
+ */
+function loadsWithPlaced(
+  view: PlacementView,
+  pending: readonly Instance[],
+  result: PlacementResult,
+): Array<{ nodeId: string; vcpus: number; memMib: number }> {
+  const loads = new Map(view.loads.map((l) => [l.nodeId, { ...l }]));
+  const byKey = new Map(pending.map((i) => [keyOf(i), i]));
+  for (const { key, nodeId } of result.placed) {
+    const instance = byKey.get(key);
+    if (!instance || !holds(instance)) continue;
+    const load = loads.get(nodeId) ?? { nodeId, vcpus: 0, memMib: 0 };
+    load.vcpus += view.sizing(instance).vcpus;
+    load.memMib += view.sizing(instance).memMib;
+    loads.set(nodeId, load);
+  }
+  return [...loads.values()];
+}
+
+/**
+ * Relief and release (core/pressure-sleep.ts) over what they concern, not the fleet: the held
+ * instances, the sleep candidates only when relief has work, per-node totals from the store,
+ * and for quotas only the tenants with a release. Locks only the tenants it may change.
+ */
+export async function planPressurePass(
+  repos: Repos,
+  deps: Pick<ServiceDeps, 'clock'>,
+  view: PlacementView,
+  pending: readonly Instance[],
+  result: PlacementResult,
+  locked: Set<string>,
+): Promise<PressureWork> {
+  const wanting = new Set(pending.filter(holds).map(keyOf));
+  const relief = result.unplaced.some((u) => wanting.has(u.key));
+  const concerned = await readConcerned(repos, view, relief, locked);
+  const unplaced = new Set(result.unplaced.map((u) => u.key));
+  const reports = new Map(view.nodes.map((n) => [n.id, n.usage]));
+  const plan = planPressure({
+    // Memory counted as placement counts it: the node's report credits what was not held.
+    nodes: view.placementNodes.map((n) => ({ ...n, memReport: reports.get(n.id) })),
+    loads: loadsWithPlaced(view, pending, result),
+    instances: [...pending.filter((i) => unplaced.has(keyOf(i))), ...concerned].map((i) =>
+      pressureView(i, view.sizing(i)),
+    ),
+    unplaced: result.unplaced.map((u) => u.key),
+    nowMs: deps.clock.now().getTime(),
+  });
+  plan.release = await withinQuotas(repos, view, plan.release, concerned);
+  return { instances: concerned, plan };
+}
+
+/** The releases that keep their tenants within quotas, read for those tenants only. */
+async function withinQuotas(
+  repos: Repos,
+  view: PlacementView,
+  releases: PressurePlan['release'],
+  concerned: readonly Instance[],
+): Promise<PressurePlan['release']> {
+  if (releases.length === 0) return releases;
+  const byKey = new Map(concerned.map((i) => [keyOf(i), i]));
+  const ids = [...new Set(releases.map((r) => byKey.get(r.key)?.tenantId ?? ''))].sort();
+  const instances: Instance[] = [];
+  for (const tenantId of ids) {
+    const mine = await repos.instances.list({ tenantId });
+    instances.push(...mine.filter((i) => i.desiredStatus !== 'destroyed'));
+  }
+  const quotas = new Map((await repos.tenants.list({ ids })).map((t) => [t.id, t.quotas]));
+  const pools = [...view.pools.values()].filter((p) => ids.includes(p.tenantId));
+  return releasesWithinQuota(releases, instances, pools, quotas);
+}
+
+/** Puts the victims to sleep and raises the released, each with its audit event. */
+export async function applyPressure(
+  repos: Repos,
+  deps: Pick<ServiceDeps, 'clock'>,
+  { instances, plan }: PressureWork,
+): Promise<void> {
+  const at = deps.clock.now().toISOString();
+  const byKey = new Map(instances.map((i) => [keyOf(i), i]));
+  const changes = [
+    ...plan.sleep.map((s) => ({
+      key: s.key,
+      action: 'instance.pressure-sleep',
+      patch: { desiredStatus: 'sleeping', pressureSleptAt: at } as const,
+      detail: { nodeId: s.nodeId, madeRoomFor: s.madeRoomFor },
+    })),
+    ...plan.release.map((r) => ({
+      key: r.key,
+      action:
+        byKey.get(r.key)?.idleSlot === null
+          ? 'instance.pressure-release'
+          : 'instance.raise-admitted',
+      patch: { desiredStatus: r.to, pressureSleptAt: null, idleSlot: null } as const,
+      detail: { nodeId: r.nodeId, to: r.to },
+    })),
+  ];
+  for (const { key, action, patch, detail } of changes) {
+    const instance = byKey.get(key);
+    if (!instance) continue;
+    const ref = { tenantId: instance.tenantId, poolId: instance.poolId, instanceId: instance.id };
+    await repos.instances.update(ref, patch, instance.version, at);
+    await repos.audit.append({
+      tenantId: instance.tenantId,
+      at,
+      actor: ACTOR,
+      action,
+      target: key,
+      detail,
+    });
+  }
+}

@@ -1,0 +1,169 @@
+import { ConflictError } from '../../core/errors.ts';
+import type { Instance, Pool } from '../../core/model.ts';
+import { admitRaises, isRaise, type RaiseRequest, type RoomNode } from '../../core/raise-room.ts';
+import type { Repos, Store } from '../../ports/store.ts';
+import type { ServiceDeps } from './context.ts';
+import { SCHEDULER_LOCK } from './scheduler-lock.ts';
+
+/**
+ * A raise found the scheduler's lock taken while its transaction held a tenant's lock. It
+ * does not wait there (a pass holds the scheduler's lock and waits for tenants' locks: the two
+ * would deadlock); `raiseTransaction` runs the work again, taking the scheduler's lock first.
+ */
+export class SchedulerLockBusy extends ConflictError {
+  constructor() {
+    super('a scheduling pass holds the scheduler lock; run the raise again taking it first');
+  }
+}
+
+/**
+ * Runs `fn` in a transaction that may raise placed instances (`holdRaisesWithoutRoom`): first
+ * without the scheduler's lock (most changes raise nothing), and if a raise found it taken,
+ * once more taking it before anything else, in the order a scheduling pass takes its locks
+ * (the scheduler's, then tenants').
+ */
+export async function raiseTransaction<T>(
+  store: Pick<Store, 'transaction'>,
+  fn: (repos: Repos) => Promise<T>,
+): Promise<T> {
+  try {
+    return await store.transaction(fn);
+  } catch (error) {
+    if (!(error instanceof SchedulerLockBusy)) throw error;
+  }
+  return store.transaction(async (repos) => {
+    await repos.locks.acquire(SCHEDULER_LOCK);
+    return fn(repos);
+  });
+}
+
+/** One instance's desired status before a write and the instance as the write left it. */
+export interface RaiseWrite {
+  before: Pick<Instance, 'desiredStatus' | 'pressureSleptAt'>;
+  after: Instance;
+}
+
+const keyOf = (i: Pick<Instance, 'tenantId' | 'poolId' | 'id'>) =>
+  `${i.tenantId}/${i.poolId}/${i.id}`;
+
+/**
+ * Checks the raises among `writes` (a placed instance going from sleeping or stopped to
+ * running or warm) against their nodes' room, under the scheduler's lock, inside the writer's
+ * transaction after its writes (core/raise-room.ts). A raise without room is undone: the
+ * instance keeps its earlier desired status, holds the place it was raised to (`idleSlot`,
+ * so re-materializing wakes nothing in its place) and is marked held by the scheduler
+ * (`pressureSleptAt`), which raises it once its node has room; each is an audit event,
+ * `instance.raise-waiting`. Answers the held instances as written, by `tenant/pool/id`.
+ */
+export async function holdRaisesWithoutRoom(
+  repos: Repos,
+  deps: Pick<ServiceDeps, 'clock'>,
+  writes: readonly RaiseWrite[],
+  actor: string,
+): Promise<Map<string, Instance>> {
+  const raises = writes.filter(
+    (w) => w.after.nodeId !== null && isRaise(w.before.desiredStatus, w.after.desiredStatus),
+  );
+  const held = new Map<string, Instance>();
+  if (raises.length === 0) return held;
+  if (!(await repos.locks.tryAcquire(SCHEDULER_LOCK))) throw new SchedulerLockBusy();
+  const pools = await poolsOf(
+    repos,
+    raises.map((r) => r.after),
+  );
+  const requests = raises.map((r) =>
+    requestOf(r.after, pools.get(`${r.after.tenantId}/${r.after.poolId}`)),
+  );
+  const verdict = admitRaises(await roomNodes(repos, requests), requests);
+  const byKey = new Map(raises.map((r) => [keyOf(r.after), r]));
+  const at = deps.clock.now().toISOString();
+  for (const { request, reason } of verdict.held) {
+    const write = byKey.get(request.key);
+    if (!write) continue;
+    held.set(request.key, await hold(repos, write, request, { reason, at, actor }));
+  }
+  return held;
+}
+
+/**
+ * Instances a write changed, once its raises are checked against their nodes' room
+ * (`holdRaisesWithoutRoom`; `before`: the same instances as read before the write): a raise
+ * without room stays where it was, waiting for room.
+ */
+export async function roomChecked(
+  repos: Repos,
+  deps: Pick<ServiceDeps, 'clock'>,
+  before: readonly Instance[],
+  changed: Instance[],
+  actor: string,
+): Promise<Instance[]> {
+  const earlier = new Map(before.map((i) => [keyOf(i), i]));
+  const writes = changed.flatMap((after) => {
+    const was = earlier.get(keyOf(after));
+    return was ? [{ before: was, after }] : [];
+  });
+  const held = await holdRaisesWithoutRoom(repos, deps, writes, actor);
+  return changed.map((i) => held.get(keyOf(i)) ?? i);
+}
+
+async function hold(
+  repos: Repos,
+  { before, after }: RaiseWrite,
+  request: RaiseRequest,
+  how: { reason: string; at: string; actor: string },
+): Promise<Instance> {
+  const key = { tenantId: after.tenantId, poolId: after.poolId, instanceId: after.id };
+  const slot = after.desiredStatus === 'running' ? 'running' : 'warm';
+  const written = await repos.instances.update(
+    key,
+    {
+      desiredStatus: before.desiredStatus,
+      idleSlot: slot,
+      // Held before and raised again: it keeps its place in the queue for room.
+      pressureSleptAt: before.pressureSleptAt ?? how.at,
+    },
+    after.version,
+    how.at,
+  );
+  await repos.audit.append({
+    tenantId: after.tenantId,
+    at: how.at,
+    actor: how.actor,
+    action: 'instance.raise-waiting',
+    target: request.key,
+    detail: { nodeId: request.nodeId, to: slot, stays: before.desiredStatus, reason: how.reason },
+  });
+  return written;
+}
+
+function requestOf(instance: Instance, pool: Pool | undefined): RaiseRequest {
+  return {
+    key: keyOf(instance),
+    nodeId: instance.nodeId ?? '',
+    vcpus: pool?.vcpus ?? 0,
+    memMib: pool?.memMib ?? 0,
+    to: instance.desiredStatus,
+    critical: pool?.critical ?? false,
+  };
+}
+
+async function poolsOf(repos: Repos, instances: readonly Instance[]): Promise<Map<string, Pool>> {
+  const tenantIds = [...new Set(instances.map((i) => i.tenantId))];
+  const pools = await repos.pools.list({ tenantIds });
+  return new Map(pools.map((p) => [`${p.tenantId}/${p.id}`, p]));
+}
+
+/** The raised instances' nodes with what they hold (the raises included), read in the store. */
+async function roomNodes(repos: Repos, requests: readonly RaiseRequest[]): Promise<RoomNode[]> {
+  const ids = [...new Set(requests.map((r) => r.nodeId))];
+  const nodes = await repos.nodes.list({ ids });
+  const loads = new Map((await repos.nodes.loads({ nodeIds: ids })).map((l) => [l.nodeId, l]));
+  return nodes.map((n) => ({
+    id: n.id,
+    vcpus: n.capacity.vcpus,
+    memMib: n.capacity.memMib,
+    heldVcpus: loads.get(n.id)?.vcpus ?? 0,
+    heldMemMib: loads.get(n.id)?.memMib ?? 0,
+    memReport: n.usage,
+  }));
+}
