@@ -39,6 +39,21 @@ export type PoolWorkloads = ReadonlyMap<string, PoolWorkload>;
 
 const NO_WORKLOAD: PoolWorkload = { secretsDigest: null, config: null };
 
+/** What a document says of an instance placed on its node. */
+export type DocumentInstance = Pick<
+  Instance,
+  | 'tenantId'
+  | 'poolId'
+  | 'id'
+  | 'ip'
+  | 'mac'
+  | 'status'
+  | 'desiredStatus'
+  | 'nodeId'
+  | 'sleepForced'
+  | 'pinnedRevision'
+>;
+
 export interface DocumentStamp {
   generation: number;
   issuedAt: string;
@@ -57,25 +72,26 @@ function desiredPool(
   instances: DesiredInstance[],
   workload: PoolWorkload = NO_WORKLOAD,
 ): DesiredPool {
+  // Members in canonical (sorted) order, so canonicalJson serializes it without a copy.
   return {
-    id: pool.id,
-    role: pool.role,
-    flake: pool.flake,
-    profile: pool.profile,
-    revision: pool.revision,
-    vcpus: pool.vcpus,
-    memMib: pool.memMib,
-    dataDiskMib: pool.dataDiskMib,
-    pinned: pool.pinned,
+    config: workload.config && { files: workload.config.files, version: workload.config.version },
     critical: pool.critical,
-    secretsDigest: workload.secretsDigest,
-    config: workload.config,
-    ...(pool.servicePorts.length > 0 ? { servicePorts: [...pool.servicePorts] } : {}),
+    dataDiskMib: pool.dataDiskMib,
+    flake: pool.flake,
+    ...(hasHooks(pool.hooks) ? { hooks: { ...pool.hooks } } : {}),
+    id: pool.id,
+    instances: [...instances].sort(byId),
+    memMib: pool.memMib,
+    pinned: pool.pinned,
+    profile: pool.profile,
     ...((pool.publish ?? []).length > 0
       ? { publish: (pool.publish ?? []).map((p) => ({ ...p })) }
       : {}),
-    ...(hasHooks(pool.hooks) ? { hooks: { ...pool.hooks } } : {}),
-    instances: [...instances].sort(byId),
+    revision: pool.revision,
+    role: pool.role,
+    secretsDigest: workload.secretsDigest,
+    ...(pool.servicePorts.length > 0 ? { servicePorts: [...pool.servicePorts] } : {}),
+    vcpus: pool.vcpus,
   };
 }
 
@@ -91,14 +107,14 @@ export function buildNodeDocument(
   nodeId: string,
   tenants: readonly TenantNetworkInfo[],
   pools: readonly Pool[],
-  instances: readonly Instance[],
+  instances: readonly DocumentInstance[],
   stamp: DocumentStamp,
   peers: ReadonlyMap<string, readonly string[]> = new Map(),
   workloads: PoolWorkloads = new Map(),
   requestIds: ReadonlyMap<string, string> = new Map(),
 ): NodeDesired {
   // Grouped once, so the document costs O(instances + pools), not instances × pools.
-  const placed = new Map<string, Instance[]>();
+  const placed = new Map<string, DocumentInstance[]>();
   for (const i of instances) {
     if (i.nodeId !== nodeId || !stillMatters(i)) continue;
     const key = `${i.tenantId}/${i.poolId}`;
@@ -117,15 +133,15 @@ export function buildNodeDocument(
     const tenantPools: DesiredPool[] = [];
     for (const pool of [...(poolsOf.get(tenant.id) ?? [])].sort(byId)) {
       const mine = (placed.get(`${tenant.id}/${pool.id}`) ?? []).map((i) => ({
-        id: i.id,
-        ip: i.ip,
-        mac: i.mac,
         desiredStatus: i.desiredStatus,
         ...(i.desiredStatus === 'sleeping' && i.sleepForced === true
           ? { forceSleep: true as const }
           : {}),
-        ...(i.pinnedRevision ? { revision: i.pinnedRevision } : {}),
+        id: i.id,
+        ip: i.ip,
+        mac: i.mac,
         ...optionalRequestId(requestIds.get(`${i.tenantId}/${i.poolId}/${i.id}`)),
+        ...(i.pinnedRevision ? { revision: i.pinnedRevision } : {}),
       }));
       const workload = workloads.get(`${tenant.id}/${pool.id}`);
       if (mine.length > 0) tenantPools.push(desiredPool(pool, mine, workload));
@@ -134,7 +150,7 @@ export function buildNodeDocument(
     const { id, netId, subnet, gateway } = tenant;
     const vxlanPeers = [...(peers.get(id) ?? [])];
     const egress = tenant.egress ?? false;
-    out.push({ id, netId, subnet, gateway, vxlanPeers, egress, pools: tenantPools });
+    out.push({ egress, gateway, id, netId, pools: tenantPools, subnet, vxlanPeers });
   }
   return { schema: NODE_DOCUMENT_SCHEMA, nodeId, ...stamp, tenants: out };
 }
@@ -148,7 +164,18 @@ function optionalRequestId(requestId: string | undefined): { requestId?: string 
  * with the same content are the same generation, however often they are rebuilt.
  */
 export function documentContent(doc: NodeDesired): string {
-  return canonicalJson({ schema: doc.schema, nodeId: doc.nodeId, tenants: doc.tenants });
+  return canonicalJson({ nodeId: doc.nodeId, schema: doc.schema, tenants: doc.tenants });
+}
+
+/**
+ * The signed payload, `canonicalJson({ ...doc, generation, issuedAt })`, from the document's
+ * content without serializing the document again: the stamp's keys sort before every key of
+ * the content (`generation` < `issuedAt` < `nodeId`), so they lead the same object.
+ */
+export function stampedPayload(content: string, stamp: DocumentStamp): string {
+  const generation = canonicalJson(stamp.generation);
+  const issuedAt = canonicalJson(stamp.issuedAt);
+  return `{"generation":${generation},"issuedAt":${issuedAt},${content.slice(1)}`;
 }
 
 type Json = null | boolean | number | string | readonly Json[] | { readonly [key: string]: Json };
@@ -168,14 +195,42 @@ function normalize(value: unknown): Json {
     if (!Number.isFinite(value)) throw new TypeError(`canonical JSON has no ${value}`);
     return value;
   }
-  if (Array.isArray(value)) return value.map(normalize);
-  if (typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return Object.fromEntries(entries.map(([k, v]) => [k, normalize(v)]));
-  }
+  if (Array.isArray(value)) return normalizeArray(value as unknown[]);
+  if (typeof value === 'object') return normalizeObject(value as Record<string, unknown>);
   throw new TypeError(`canonical JSON cannot hold a ${typeof value}`);
+}
+
+/** The array itself when every item is already canonical: no copy of a large document. */
+function normalizeArray(value: readonly unknown[]): Json {
+  let copy: Json[] | undefined;
+  for (let i = 0; i < value.length; i += 1) {
+    const item = normalize(value[i]);
+    if (copy) copy.push(item);
+    else if (item !== value[i]) copy = [...(value.slice(0, i) as Json[]), item];
+  }
+  return copy ?? (value as Json);
+}
+
+/** The object itself when plain, its keys sorted, none undefined and every member canonical. */
+function normalizeObject(value: Record<string, unknown>): Json {
+  const keys = Object.keys(value);
+  const members: Array<[string, Json]> = [];
+  const proto: unknown = Object.getPrototypeOf(value);
+  let same = proto === Object.prototype || proto === null;
+  for (let i = 0; i < keys.length; i += 1) {
+    const key = keys[i] as string;
+    const raw = value[key];
+    if (raw === undefined) {
+      same = false;
+      continue;
+    }
+    const member = normalize(raw);
+    if (member !== raw || (i > 0 && !((keys[i - 1] as string) < key))) same = false;
+    members.push([key, member]);
+  }
+  if (same) return value as Json;
+  members.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return Object.fromEntries(members);
 }
 
 /** What an agent already has for an instance (its local record). */

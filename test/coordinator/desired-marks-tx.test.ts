@@ -18,6 +18,7 @@ function marksOnlyInTransactions(store: Store): Store {
     markChanged: () => Promise.reject(new Error('document marks moved outside a transaction')),
     marks: (scopes) => store.generations.marks(scopes),
     allMarks: () => store.generations.allMarks(),
+    marksOf: (scopes) => store.generations.marksOf(scopes),
   };
   return new Proxy(store, {
     get(target, prop) {

@@ -98,9 +98,12 @@ await describeEachDatabase('desired document node reads', (db) => {
       get(target, prop) {
         const value: unknown = Reflect.get(target, prop, target);
         if (typeof value !== 'function') return value;
-        if (prop !== 'list') return (value as () => unknown).bind(target);
+        // documentRows(nodeId) is the document's own listing, by node.
+        if (prop !== 'list' && prop !== 'documentRows') {
+          return (value as () => unknown).bind(target);
+        }
         return (filter?: unknown) => {
-          listings.push(filter);
+          listings.push(prop === 'list' ? filter : { nodeId: filter });
           return (value as (f?: unknown) => unknown).call(target, filter);
         };
       },

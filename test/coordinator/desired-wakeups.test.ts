@@ -17,6 +17,7 @@ function countingComputations(store: Store) {
     markChanged: (scopes) => store.generations.markChanged(scopes),
     marks: (scopes) => store.generations.marks(scopes),
     allMarks: () => store.generations.allMarks(),
+    marksOf: (scopes) => store.generations.marksOf(scopes),
   };
   const counted = new Proxy(store, {
     get(target, prop) {

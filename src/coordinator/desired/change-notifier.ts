@@ -60,6 +60,19 @@ function isEmpty(change: DocumentChange): boolean {
   );
 }
 
+/**
+ * Which changes named a tenant or the fleet, as the notifier stood when asked: what a cache of
+ * tenant inputs filled at change count `seq` must check (desired/tenant-inputs.ts). Changes
+ * naming only nodes are left out: no such write changes a tenant's record, pools, secrets,
+ * configs or the nodes holding its live instances (each of those names the tenant or the fleet).
+ */
+export interface NamedChanges {
+  /** A change after `seq` named the fleet, or may have (it was forgotten). */
+  fleetSince(seq: number): boolean;
+  /** A change after `seq` named the tenant or the fleet, or may have. */
+  tenantSince(seq: number, tenantId: string): boolean;
+}
+
 /** Changes kept for watchers that were reading the store when they were announced. */
 const RECENT = 512;
 
@@ -127,6 +140,25 @@ export class ChangeNotifier {
   /** Whether a change announced after `since` concerns `doc` (or may have: one forgotten). */
   concernedSince(since: number, doc: WatchedDocument): boolean {
     return this.changedSince(since, (change) => concerns(change, doc));
+  }
+
+  /** The tenants and fleet the kept changes named, for checks against many counts at once. */
+  named(): NamedChanges {
+    const count = this.count;
+    const oldest = this.recent[0]?.seq ?? count + 1;
+    let fleetAt = 0;
+    const tenantAt = new Map<string, number>();
+    for (const { seq, change } of this.recent) {
+      if (change.fleet === true) fleetAt = seq;
+      for (const tenantId of change.tenants ?? []) tenantAt.set(tenantId, seq);
+    }
+    // Changes after `seq` that are no longer kept may have named anything.
+    const forgotten = (seq: number) => seq < count && oldest > seq + 1;
+    const fleetSince = (seq: number) => forgotten(seq) || fleetAt > seq;
+    return {
+      fleetSince,
+      tenantSince: (seq, tenantId) => fleetSince(seq) || (tenantAt.get(tenantId) ?? 0) > seq,
+    };
   }
 
   /** When the first change after `since` that concerns `doc` was announced, if still kept. */

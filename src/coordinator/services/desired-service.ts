@@ -1,15 +1,7 @@
 import { createHash } from 'node:crypto';
-import {
-  buildNodeDocument,
-  canonicalJson,
-  documentContent,
-  type PoolWorkload,
-} from '../../core/desired-doc.ts';
+import { buildNodeDocument, documentContent, stampedPayload } from '../../core/desired-doc.ts';
 import { NotFoundError, UnavailableError } from '../../core/errors.ts';
-import type { Pool } from '../../core/model.ts';
 import { holdMoving } from '../../core/move-hold.ts';
-import { roleHasDrive } from '../../core/roles.ts';
-import { effectiveSecrets } from '../../core/secrets.ts';
 import { watchedScopes } from '../../core/document-marks.ts';
 import { tenantPeersByNodes } from '../../core/vxlan-peers.ts';
 import type { NodeDesired, SignedEnvelope, DesiredWatchResponse } from '../../contract/desired.ts';
@@ -20,7 +12,7 @@ import type { ChangeNotifier } from '../desired/change-notifier.ts';
 import { ComputeGate } from '../desired/compute-gate.ts';
 import { SharedMarks } from '../desired/shared-marks.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
-import { secretsDigest } from '../secrets/secret-digest.ts';
+import { TenantInputsCache } from '../desired/tenant-inputs.ts';
 
 export interface DesiredServiceDeps {
   store: Store;
@@ -37,6 +29,8 @@ export interface DesiredServiceDeps {
   onPropagated?: (seconds: number) => void;
   /** How many documents are computed at once (desired/compute-gate.ts); default 4. */
   maxComputing?: number;
+  /** Tenants whose document inputs are kept (desired/tenant-inputs.ts); default 4,096. */
+  maxCachedTenants?: number;
 }
 
 export interface IssuedDocument {
@@ -67,8 +61,12 @@ interface Computed {
   atMs: number;
 }
 
-const sameSet = (a: readonly string[], b: readonly string[]) =>
-  a.length === b.length && a.every((x) => b.includes(x));
+/** Linear, not tenants²: a document may list hundreds of tenants. */
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const set = new Set(b);
+  return a.every((x) => set.has(x));
+}
 
 /**
  * Computes, numbers and signs each node's desired-state document, and lets agents wait for
@@ -84,11 +82,17 @@ export class DesiredService {
   /** Read at most every half poll, shared by every watcher of this replica. */
   private readonly marks: SharedMarks;
   private readonly gate: ComputeGate;
+  private readonly inputs: TenantInputsCache;
 
   constructor(private readonly deps: DesiredServiceDeps) {
     const pollMs = deps.pollMs ?? DEFAULT_POLL_MS;
     this.marks = new SharedMarks(deps.store.generations, pollMs / 2, this.elapsed());
     this.gate = new ComputeGate(deps.maxComputing ?? DEFAULT_MAX_COMPUTING);
+    this.inputs = new TenantInputsCache(deps.store, deps.notifier, {
+      maxAgeMs: deps.refreshMs ?? REFRESH_MS,
+      nowMs: this.elapsed(),
+      ...(deps.maxCachedTenants !== undefined ? { maxTenants: deps.maxCachedTenants } : {}),
+    });
   }
 
   /** The most documents computed at once so far (never above maxComputing). */
@@ -104,7 +108,8 @@ export class DesiredService {
   /** The node's current document, issuing a new generation if its content changed. */
   async issue(nodeId: string, options: { background?: boolean } = {}): Promise<IssuedDocument> {
     const doc = await this.gate.run(() => this.compute(nodeId), options);
-    const digest = createHash('sha256').update(documentContent(doc)).digest('hex');
+    const content = documentContent(doc);
+    const digest = createHash('sha256').update(content).digest('hex');
     const at = this.deps.clock.now().toISOString();
     // Most polls find nothing new: a read spares the store a locking upsert.
     const stored = await this.deps.store.generations.get(nodeId);
@@ -115,13 +120,14 @@ export class DesiredService {
     // Stamped with the issuing time, not the generation's: an agent refuses copies older
     // than its age bound (a replay), and a generation may stand unchanged for days.
     const sign = (): SignedEnvelope => {
-      const payload = canonicalJson({ ...doc, generation: issued.generation, issuedAt: at });
+      const payload = stampedPayload(content, { generation: issued.generation, issuedAt: at });
       const { keyId } = this.deps.signingKey;
       return { payload, signature: this.deps.signingKey.sign(payload), keyId };
     };
-    // Serialized and signed only when read: most recomputations (every watcher woken by a
+    // Signed only when read: most recomputations (every watcher woken by a
     // change of a tenant it lists, every refresh) find their generation unchanged and
-    // deliver nothing, and the second serialization and the signature were theirs to waste.
+    // deliver nothing, and the signature was theirs to waste. The payload is the content
+    // with the stamp in front, not a second serialization of the document.
     let envelope: SignedEnvelope | undefined;
     return {
       generation: issued.generation,
@@ -231,81 +237,30 @@ export class DesiredService {
 
   private async compute(nodeId: string): Promise<NodeDesired> {
     const { store } = this.deps;
+    // Noted before anything is read: a local change announced later invalidates what follows.
+    const seq = this.deps.notifier.current;
     if (!(await store.nodes.get(nodeId))) {
       throw new NotFoundError('node', nodeId, "register it with 'PUT /v1/nodes/:node' first");
     }
     // Instances first: a pool or tenant destroyed meanwhile takes its instances with it in
     // the same commit, so nothing read later can refer to rows that are not there.
     // An instance leaving this node is held asleep here until its move ends (core/move-hold.ts).
-    const instances = holdMoving(
-      await store.instances.list({ nodeId }),
-      await store.instanceMoves.activeOn(nodeId),
-    );
-    const tenantIds = [...new Set(instances.map((i) => i.tenantId))];
-    // One read per kind for all its tenants, not one per tenant: a node may hold hundreds.
-    const tenants = await store.tenants.list({ ids: tenantIds });
-    const pools = await store.pools.list({ tenantIds });
-    const workloads = await this.workloads(tenantIds, pools);
-    // Where its tenants' VXLAN must reach: the nodes holding their live instances, from the
-    // store's per-node allocations (one row per tenant, its nodes aggregated) rather than
-    // every instance of those tenants. Only those nodes and this one can change the peers.
-    const held = await store.nodes.tenantNodes(tenantIds);
-    const ids = new Set([nodeId]);
-    for (const t of held) for (const id of t.nodeIds) ids.add(id);
-    const peers = tenantPeersByNodes(nodeId, await store.nodes.list({ ids: [...ids] }), held);
+    const rows = await store.instances.documentRows(nodeId);
+    const instances = holdMoving(rows.instances, await store.instanceMoves.activeOn(nodeId));
+    // Its tenants' records, pools, workloads and nodes: read only for tenants whose document
+    // marks moved (or a local change named) since this replica last read them.
+    const inputs = await this.inputs.read(nodeId, instances, seq);
+    const peers = tenantPeersByNodes(nodeId, inputs.nodes, inputs.held);
     const stamp = { generation: 0, issuedAt: '' };
-    const requestIds = await store.instances.lastRequestIds(nodeId);
     return buildNodeDocument(
       nodeId,
-      tenants,
-      pools,
+      inputs.tenants,
+      inputs.pools,
       instances,
       stamp,
       peers,
-      workloads,
-      requestIds,
+      inputs.workloads,
+      rows.requestIds,
     );
   }
-
-  /** Each pool's secrets digest (names and versions only) and config, by `tenant/pool`. */
-  private async workloads(
-    tenantIds: readonly string[],
-    pools: readonly Pool[],
-  ): Promise<Map<string, PoolWorkload>> {
-    const secrets = groupBy(await this.deps.store.secrets.ofTenants(tenantIds), (s) => s.tenantId);
-    const configs = new Map(
-      (await this.deps.store.poolConfigs.ofTenants(tenantIds)).map((c) => [
-        `${c.tenantId}/${c.poolId}`,
-        c,
-      ]),
-    );
-    return new Map(
-      pools.map((pool): [string, PoolWorkload] => {
-        const key = `${pool.tenantId}/${pool.id}`;
-        const config = configs.get(key);
-        const withSecrets = roleHasDrive(pool.role, 'secrets');
-        const tenantSecrets = secrets.get(pool.tenantId) ?? [];
-        return [
-          key,
-          {
-            secretsDigest: withSecrets
-              ? secretsDigest(effectiveSecrets(tenantSecrets, pool.id))
-              : null,
-            config: config ? { version: config.version, files: config.files } : null,
-          },
-        ];
-      }),
-    );
-  }
-}
-
-function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const key = keyOf(item);
-    const group = groups.get(key);
-    if (group) group.push(item);
-    else groups.set(key, [item]);
-  }
-  return groups;
 }

@@ -138,7 +138,7 @@ export class MoveService {
    */
   async drain(principal: Principal, nodeId: string): Promise<DrainResult> {
     await this.nodes.setCordon(principal, nodeId, 'cordon');
-    const result = await this.deps.store.transaction(async (repos) => {
+    const { result, tenants } = await this.deps.store.transaction(async (repos) => {
       const view = await loadPlacementView(repos, 'all');
       const instances = await repos.instances.list({ nodeId });
       const plan = planDrain({
@@ -149,20 +149,22 @@ export class MoveService {
       });
       const byKey = new Map(instances.map((i) => [`${i.tenantId}/${i.poolId}/${i.id}`, i]));
       const moves: InstanceMove[] = [];
+      // Put back to placement, an instance may take its tenant off this node: every
+      // document listing the tenant has its VXLAN peers (and cached inputs) to redo.
+      const replaced = new Set<string>();
       for (const action of plan) {
         const instance = byKey.get(action.key);
         if (!instance) continue;
         const moved = await this.carryOut(repos, principal, nodeId, action, instance);
         if (moved) moves.push(moved);
+        if (action.kind === 'replace') replaced.add(instance.tenantId);
       }
-      await markDocuments(repos, {
-        nodes: [nodeId, ...moves.map((m) => m.targetNode)],
-        tenants: [...new Set(moves.map((m) => m.tenantId))],
-      });
-      return { node: nodeId, moves, plan };
+      const tenants = [...new Set([...moves.map((m) => m.tenantId), ...replaced])];
+      await markDocuments(repos, { nodes: [nodeId, ...moves.map((m) => m.targetNode)], tenants });
+      return { result: { node: nodeId, moves, plan }, tenants };
     });
     this.after.wake({ nodes: [nodeId, ...result.moves.map((m) => m.targetNode)] });
-    await this.after.place({ tenants: [...new Set(result.moves.map((m) => m.tenantId))] });
+    await this.after.place({ tenants });
     return result;
   }
 

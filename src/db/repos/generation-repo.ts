@@ -73,6 +73,16 @@ export class KyselyGenerationRepo implements GenerationRepo {
     const rows = await this.db.selectFrom('document_marks').select(['scope', 'seq']).execute();
     return new Map(rows.map((r) => [r.scope, Number(r.seq)]));
   }
+
+  async marksOf(scopes: readonly string[]): Promise<Map<string, number>> {
+    if (scopes.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('document_marks')
+      .select(['scope', 'seq'])
+      .where('scope', 'in', [...scopes])
+      .execute();
+    return new Map(rows.map((r) => [r.scope, Number(r.seq)]));
+  }
 }
 
 function fromRow(r: GenerationRow): NodeGeneration {

@@ -4,6 +4,7 @@ import { desiredStatuses, instanceStatuses } from '../../core/model.ts';
 import { idleSlots } from '../../core/idle-policy.ts';
 import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
 import type {
+  DocumentRows,
   DesiredCount,
   InstanceFilter,
   InstanceChanges,
@@ -19,6 +20,7 @@ import { currentRequestId } from '../../drivers/request-context.ts';
 import { oneOf } from '../row-values.ts';
 import type { Database, InstancesTable } from '../schema.ts';
 import { changeCursor, changeHorizon, changeStamp, pruneTombstones } from './instance-changes.ts';
+import { documentRows } from './instance-document-rows.ts';
 import { anyPressureHeld, desiredCounts, schedulerWork } from './instance-probes.ts';
 
 type InstanceRow = Selectable<InstancesTable>;
@@ -76,6 +78,10 @@ export class KyselyInstanceRepo implements InstanceRepo {
         r.last_request_id ? [[`${r.tenant_id}/${r.pool_id}/${r.id}`, r.last_request_id]] : [],
       ),
     );
+  }
+
+  documentRows(nodeId: string): Promise<DocumentRows> {
+    return documentRows(this.db, nodeId);
   }
 
   async listUnplaced(): Promise<Instance[]> {

@@ -1,0 +1,125 @@
+/**
+ * Where one recomputation of a 1,000-instance document goes once its tenants' inputs are kept
+ * (doccache): each step of DesiredService.compute and issue timed alone, in process, at 100k
+ * in fleet-scale's spread fleet (see bench/document-cost.ts).
+ *   npx tsx bench/document-breakdown.ts [postgres|sqlite] [--samples 20]
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { createCoordinatorApp } from '../src/coordinator/app.ts';
+import { ChangeNotifier } from '../src/coordinator/desired/change-notifier.ts';
+import { ephemeralSigningKey } from '../src/coordinator/desired/signing-key.ts';
+import { TenantInputsCache } from '../src/coordinator/desired/tenant-inputs.ts';
+import { buildNodeDocument, documentContent, stampedPayload } from '../src/core/desired-doc.ts';
+import { holdMoving } from '../src/core/move-hold.ts';
+import { tenantPeersByNodes } from '../src/core/vxlan-peers.ts';
+import { openStore } from '../src/db/open-store.ts';
+import type { Clock } from '../src/ports/clock.ts';
+import {
+  freshDatabase,
+  nodeId,
+  seedInstances,
+  seedNodes,
+  seedTenants,
+  type Api,
+  type StoreName,
+} from './support/fleet-seed.ts';
+import { percentile } from './support/stats.ts';
+
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { samples: { type: 'string' } },
+});
+const storeName = (positionals[0] ?? 'postgres') as StoreName;
+const SAMPLES = Number(flags.samples ?? 20);
+const ADMIN = 'bench-admin-token-0123456789abcdef';
+const clock: Clock = {
+  now: () => new Date(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
+
+const database = await freshDatabase(storeName);
+const store = await openStore(database.url);
+try {
+  const notifier = new ChangeNotifier();
+  const { app, services } = createCoordinatorApp({
+    store,
+    clock,
+    clusterCidr: '10.0.0.0/8',
+    version: 'bench',
+    randomSuffix: () => randomBytes(4).toString('hex'),
+    notifier,
+  });
+  await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'bench' });
+  const api: Api = async (method, path, body) => {
+    const response = await app.request(`/v1${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status}`);
+    return (await response.json()) as unknown;
+  };
+  const shape = { nodes: 100, tenants: 500, perTenant: 200 };
+  await seedNodes(api, shape.nodes);
+  await seedTenants(api, shape);
+  await seedInstances(database.url, shape);
+  console.error(`${storeName}: seeded 100000 instances`);
+
+  const cache = new TenantInputsCache(store, notifier, { maxAgeMs: 3_600_000, nowMs: () => 0 });
+  const key = ephemeralSigningKey();
+  const steps = new Map<string, number[]>();
+  const time = async <T>(name: string, step: () => T | Promise<T>): Promise<T> => {
+    const started = performance.now();
+    const value = await step();
+    steps.set(name, [...(steps.get(name) ?? []), performance.now() - started]);
+    return value;
+  };
+  for (let i = -1; i < SAMPLES; i += 1) {
+    const node = nodeId(Math.max(0, i) % shape.nodes);
+    await time('nodes.get', () => store.nodes.get(node));
+    const rows = await time('instances.documentRows (1,000 rows)', () =>
+      store.instances.documentRows(node),
+    );
+    const moves = await time('instanceMoves.activeOn', () => store.instanceMoves.activeOn(node));
+    const instances = holdMoving(rows.instances, moves);
+    const inputs = await time('tenant inputs (kept: marksOf of 501 scopes)', () =>
+      cache.read(node, instances, notifier.current),
+    );
+    const doc = await time('peers + buildNodeDocument', () =>
+      buildNodeDocument(
+        node,
+        inputs.tenants,
+        inputs.pools,
+        instances,
+        { generation: 0, issuedAt: '' },
+        tenantPeersByNodes(node, inputs.nodes, inputs.held),
+        inputs.workloads,
+        rows.requestIds,
+      ),
+    );
+    const content = await time('documentContent', () => documentContent(doc));
+    await time('sha256', () => createHash('sha256').update(content).digest('hex'));
+    await time('generations.get', () => store.generations.get(node));
+    // A toggle changes the content: the new generation is a committed upsert.
+    await time('generations.bump (content changed)', () =>
+      store.generations.bump(node, randomBytes(32).toString('hex'), new Date().toISOString()),
+    );
+    await time('payload + ed25519 signature', () =>
+      key.sign(stampedPayload(content, { generation: 1, issuedAt: new Date().toISOString() })),
+    );
+    // The first round fills the cache: not counted.
+    if (i === -1) steps.clear();
+  }
+  console.log(`${storeName}, 100000 instances, one 1,000-instance document, ${SAMPLES} samples`);
+  console.log('| step | p50 | p90 |');
+  console.log('| --- | --- | --- |');
+  for (const [name, values] of steps) {
+    console.log(
+      `| ${name} | ${percentile(values, 50).toFixed(2)} ms | ${percentile(values, 90).toFixed(2)} ms |`,
+    );
+  }
+} finally {
+  await store.close();
+  await database.drop();
+}

@@ -1,0 +1,275 @@
+import type { PoolWorkload } from '../../core/desired-doc.ts';
+import { FLEET_SCOPE, tenantScope } from '../../core/document-marks.ts';
+import type { Instance, Pool } from '../../core/model.ts';
+import { roleHasDrive } from '../../core/roles.ts';
+import { effectiveSecrets } from '../../core/secrets.ts';
+import type { PeerNode } from '../../core/vxlan-peers.ts';
+import type { PoolConfigRecord, SealedSecret, Store, TenantRecord } from '../../ports/store.ts';
+import { secretsDigest } from '../secrets/secret-digest.ts';
+import type { ChangeNotifier, NamedChanges } from './change-notifier.ts';
+
+/** What a node's document needs of one tenant, whatever node lists it. */
+export interface TenantInputs {
+  tenant: TenantRecord;
+  pools: Pool[];
+  /** Each pool's secrets digest and config, by `tenant/pool`. */
+  workloads: Map<string, PoolWorkload>;
+  /** The nodes holding its live instances (its VXLAN peers). */
+  nodeIds: readonly string[];
+  /** Its pools' ids, to see an instance of a pool created since. */
+  poolIds: ReadonlySet<string>;
+}
+
+/** The inputs of one node's document besides its own instances. */
+export interface DocumentInputs {
+  tenants: TenantRecord[];
+  pools: Pool[];
+  workloads: Map<string, PoolWorkload>;
+  held: ReadonlyArray<{ tenantId: string; nodeIds: readonly string[] }>;
+  /** This node and every node holding one of its tenants' live instances. */
+  nodes: PeerNode[];
+}
+
+/** Under what the entry was read: valid while neither moved. */
+interface Stamp {
+  /** The notifier's count noted before the marks and the data were read. */
+  seq: number;
+  /** The fleet's document mark read before the data. */
+  fleet: number;
+  atMs: number;
+}
+
+interface TenantEntry extends Stamp {
+  inputs: TenantInputs;
+  /** The tenant's document mark read before the data. */
+  mark: number;
+}
+
+export interface TenantInputsOptions {
+  /** Tenants kept (least recently used dropped first); 4,096 by default. */
+  maxTenants?: number;
+  /** An entry is read again after this long whatever the marks say (the refresh bound). */
+  maxAgeMs: number;
+  nowMs: () => number;
+}
+
+const DEFAULT_MAX_TENANTS = 4096;
+
+/**
+ * Per-tenant document inputs (record, pools, workloads, nodes), kept per replica so that a
+ * recomputation reads only what changed: at 100 nodes × 500 tenants, a toggle of one instance
+ * re-read 500 tenants' inputs, and their nodes aggregated from 50,000 allocation rows.
+ *
+ * An entry stands while the tenant's and the fleet's document marks are what they were when it
+ * was filled, and no local change named the tenant or the fleet since. Every write that
+ * changes a tenant's inputs moves its mark (or the fleet's: a node lost unplaces instances) in
+ * its own transaction and then names it locally, so: other replicas' writes show in the marks,
+ * read fresh before any data (a write after that read moves them past the stored value), and
+ * this replica's too. The local announcements are checked as well: they also cover a local
+ * write that would announce its change but forget its mark. A pool created after the entry
+ * (it moves no mark: it holds nothing yet) shows as an instance of an unknown pool.
+ */
+export class TenantInputsCache {
+  private readonly tenants = new Map<string, TenantEntry>();
+  private peerNodes: (Stamp & { rows: Map<string, PeerNode> }) | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly notifier: ChangeNotifier,
+    private readonly options: TenantInputsOptions,
+  ) {}
+
+  /** The inputs of `nodeId`'s document, given its instances (read before this call). */
+  async read(
+    nodeId: string,
+    instances: ReadonlyArray<Pick<Instance, 'tenantId' | 'poolId'>>,
+    seq: number,
+  ): Promise<DocumentInputs> {
+    const poolsHere = poolsByTenant(instances);
+    const tenantIds = [...poolsHere.keys()];
+    const marks = await this.store.generations.marksOf([
+      FLEET_SCOPE,
+      ...tenantIds.map(tenantScope),
+    ]);
+    const stamp: Stamp = { seq, fleet: marks.get(FLEET_SCOPE) ?? 0, atMs: this.options.nowMs() };
+    const named = this.notifier.named();
+    const found = new Map<string, TenantInputs>();
+    const stale: string[] = [];
+    for (const id of tenantIds) {
+      const entry = this.tenants.get(id);
+      const mark = marks.get(tenantScope(id)) ?? 0;
+      if (entry && this.stands(entry, stamp, named, id, mark, poolsHere.get(id))) {
+        found.set(id, entry.inputs);
+      } else stale.push(id);
+    }
+    for (const inputs of await readTenants(this.store, stale)) {
+      found.set(inputs.tenant.id, inputs);
+      const mark = marks.get(tenantScope(inputs.tenant.id)) ?? 0;
+      this.keep({ ...stamp, inputs, mark });
+    }
+    return this.assemble(nodeId, tenantIds, found, stamp, named);
+  }
+
+  /** The inputs of every tenant, in one shape for the document (O(tenants + their nodes)). */
+  private async assemble(
+    nodeId: string,
+    tenantIds: readonly string[],
+    found: ReadonlyMap<string, TenantInputs>,
+    stamp: Stamp,
+    named: NamedChanges,
+  ): Promise<DocumentInputs> {
+    const out: Omit<DocumentInputs, 'nodes' | 'held'> = {
+      tenants: [],
+      pools: [],
+      workloads: new Map(),
+    };
+    const held: Array<{ tenantId: string; nodeIds: readonly string[] }> = [];
+    const ids = new Set([nodeId]);
+    for (const id of tenantIds) {
+      const inputs = found.get(id);
+      if (!inputs) continue;
+      // Used: the least recently used are dropped first.
+      this.touch(id);
+      out.tenants.push(inputs.tenant);
+      out.pools.push(...inputs.pools);
+      for (const [key, workload] of inputs.workloads) out.workloads.set(key, workload);
+      if (inputs.nodeIds.length > 0) held.push({ tenantId: id, nodeIds: inputs.nodeIds });
+      for (const node of inputs.nodeIds) ids.add(node);
+    }
+    return { ...out, held, nodes: await this.nodes([...ids], stamp, named) };
+  }
+
+  /** How many tenants are kept (tests). */
+  get size(): number {
+    return this.tenants.size;
+  }
+
+  private stands(
+    entry: TenantEntry,
+    now: Stamp,
+    named: NamedChanges,
+    tenantId: string,
+    mark: number,
+    poolsHere: ReadonlySet<string> | undefined,
+  ): boolean {
+    if (entry.mark !== mark || entry.fleet !== now.fleet) return false;
+    if (now.atMs - entry.atMs >= this.options.maxAgeMs) return false;
+    if (named.tenantSince(entry.seq, tenantId)) return false;
+    for (const id of poolsHere ?? []) if (!entry.inputs.poolIds.has(id)) return false;
+    return true;
+  }
+
+  /** A later fill (a higher count) is not replaced by an earlier one finishing after it. */
+  private keep(entry: TenantEntry): void {
+    const id = entry.inputs.tenant.id;
+    const current = this.tenants.get(id);
+    if (current && current.seq > entry.seq) return;
+    this.tenants.delete(id);
+    this.tenants.set(id, entry);
+    const max = this.options.maxTenants ?? DEFAULT_MAX_TENANTS;
+    for (const oldest of this.tenants.keys()) {
+      if (this.tenants.size <= max) break;
+      this.tenants.delete(oldest);
+    }
+  }
+
+  private touch(id: string): void {
+    const entry = this.tenants.get(id);
+    if (!entry) return;
+    this.tenants.delete(id);
+    this.tenants.set(id, entry);
+  }
+
+  /**
+   * Node rows for the peers: their status and underlay address move only with the fleet's
+   * mark (join, loss, recovery, a new address). A node not kept yet is read on its own.
+   */
+  private async nodes(ids: string[], now: Stamp, named: NamedChanges): Promise<PeerNode[]> {
+    const kept = this.peerNodes;
+    const valid =
+      kept !== undefined &&
+      kept.fleet === now.fleet &&
+      now.atMs - kept.atMs < this.options.maxAgeMs &&
+      !named.fleetSince(kept.seq);
+    const rows = valid ? kept.rows : new Map<string, PeerNode>();
+    if (!valid) this.peerNodes = { ...now, rows };
+    const missing = ids.filter((id) => !rows.has(id));
+    if (missing.length > 0) {
+      for (const n of await this.store.nodes.list({ ids: missing })) {
+        rows.set(n.id, { id: n.id, status: n.status, underlayIp: n.underlayIp });
+      }
+    }
+    return ids.flatMap((id) => {
+      const row = rows.get(id);
+      return row ? [row] : [];
+    });
+  }
+}
+
+/** Each tenant's pools that the node's instances belong to. */
+function poolsByTenant(
+  instances: ReadonlyArray<Pick<Instance, 'tenantId' | 'poolId'>>,
+): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const i of instances) {
+    const pools = out.get(i.tenantId);
+    if (pools) pools.add(i.poolId);
+    else out.set(i.tenantId, new Set([i.poolId]));
+  }
+  return out;
+}
+
+/** One read per kind for all these tenants, not one per tenant: a node may hold hundreds. */
+async function readTenants(store: Store, ids: readonly string[]): Promise<TenantInputs[]> {
+  if (ids.length === 0) return [];
+  const tenants = await store.tenants.list({ ids });
+  const pools = groupBy(await store.pools.list({ tenantIds: ids }), (p) => p.tenantId);
+  const secrets = groupBy(await store.secrets.ofTenants(ids), (s) => s.tenantId);
+  const configs = groupBy(await store.poolConfigs.ofTenants(ids), (c) => c.tenantId);
+  // Where their VXLAN must reach: the nodes holding their live instances, aggregated in the
+  // store from its per-node allocations rather than read instance by instance.
+  const held = new Map((await store.nodes.tenantNodes(ids)).map((t) => [t.tenantId, t.nodeIds]));
+  return tenants.map((tenant) => {
+    const own = pools.get(tenant.id) ?? [];
+    return {
+      tenant,
+      pools: own,
+      workloads: workloadsOf(own, secrets.get(tenant.id) ?? [], configs.get(tenant.id) ?? []),
+      nodeIds: held.get(tenant.id) ?? [],
+      poolIds: new Set(own.map((p) => p.id)),
+    };
+  });
+}
+
+/** Each pool's secrets digest (names and versions only) and config, by `tenant/pool`. */
+export function workloadsOf(
+  pools: readonly Pool[],
+  secrets: readonly SealedSecret[],
+  configs: readonly PoolConfigRecord[],
+): Map<string, PoolWorkload> {
+  const configOf = new Map(configs.map((c) => [c.poolId, c]));
+  return new Map(
+    pools.map((pool): [string, PoolWorkload] => {
+      const config = configOf.get(pool.id);
+      const withSecrets = roleHasDrive(pool.role, 'secrets');
+      return [
+        `${pool.tenantId}/${pool.id}`,
+        {
+          secretsDigest: withSecrets ? secretsDigest(effectiveSecrets(secrets, pool.id)) : null,
+          config: config ? { version: config.version, files: config.files } : null,
+        },
+      ];
+    }),
+  );
+}
+
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group) group.push(item);
+    else groups.set(key, [item]);
+  }
+  return groups;
+}
