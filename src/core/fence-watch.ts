@@ -34,9 +34,7 @@ export interface WatchFacts {
 }
 
 export type WatchDecision =
-  | { kind: 'wait'; ms: number }
-  | { kind: 'fence' }
-  | { kind: 'exit'; why: string };
+  { kind: 'wait'; ms: number } | { kind: 'fence' } | { kind: 'exit'; why: string };
 
 /** Never sleep longer than this between looks: a renewal or a takeover is seen soon. */
 export const WATCH_EVERY_MS = 1_000;

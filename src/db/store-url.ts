@@ -42,7 +42,10 @@ function postgresTarget(url: string, trimmed: string): StoreTarget {
     );
   }
   // `?pool_max=20&x=1` keeps `?x=1`; `?a=1&pool_max=20` keeps `?a=1`.
-  const rest = trimmed.replace(whole, lead === '?' && tail === '&' ? '?' : tail === '&' ? lead : '');
+  const rest = trimmed.replace(
+    whole,
+    lead === '?' && tail === '&' ? '?' : tail === '&' ? lead : '',
+  );
   return { dialect: 'postgres', connectionString: rest, poolMax };
 }
 
