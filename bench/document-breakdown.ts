@@ -6,24 +6,21 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { createCoordinatorApp } from '../src/coordinator/app.ts';
-import { ChangeNotifier } from '../src/coordinator/desired/change-notifier.ts';
 import { ephemeralSigningKey } from '../src/coordinator/desired/signing-key.ts';
 import { TenantInputsCache } from '../src/coordinator/desired/tenant-inputs.ts';
 import { buildNodeDocument, documentContent, stampedPayload } from '../src/core/desired-doc.ts';
 import { holdMoving } from '../src/core/move-hold.ts';
 import { tenantPeersByNodes } from '../src/core/vxlan-peers.ts';
 import { openStore } from '../src/db/open-store.ts';
-import type { Clock } from '../src/ports/clock.ts';
 import {
   freshDatabase,
   nodeId,
   seedInstances,
   seedNodes,
   seedTenants,
-  type Api,
   type StoreName,
 } from './support/fleet-seed.ts';
+import { inProcessCoordinator } from './support/in-process-coordinator.ts';
 import { percentile } from './support/stats.ts';
 
 const { values: flags, positionals } = parseArgs({
@@ -32,34 +29,11 @@ const { values: flags, positionals } = parseArgs({
 });
 const storeName = (positionals[0] ?? 'postgres') as StoreName;
 const SAMPLES = Number(flags.samples ?? 20);
-const ADMIN = 'bench-admin-token-0123456789abcdef';
-const clock: Clock = {
-  now: () => new Date(),
-  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-};
 
 const database = await freshDatabase(storeName);
 const store = await openStore(database.url);
 try {
-  const notifier = new ChangeNotifier();
-  const { app, services } = createCoordinatorApp({
-    store,
-    clock,
-    clusterCidr: '10.0.0.0/8',
-    version: 'bench',
-    randomSuffix: () => randomBytes(4).toString('hex'),
-    notifier,
-  });
-  await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'bench' });
-  const api: Api = async (method, path, body) => {
-    const response = await app.request(`/v1${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status}`);
-    return (await response.json()) as unknown;
-  };
+  const { notifier, api } = await inProcessCoordinator(store, { clusterCidr: '10.0.0.0/8' });
   const shape = { nodes: 100, tenants: 500, perTenant: 200 };
   await seedNodes(api, shape.nodes);
   await seedTenants(api, shape);

@@ -9,10 +9,7 @@
  * Each sample is `issue()` (compute, hash, generation) and the signed envelope.
  *   npx tsx bench/document-cost.ts [postgres|sqlite] [--instances 100000] [--samples 20]
  */
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { createCoordinatorApp } from '../src/coordinator/app.ts';
-import { ChangeNotifier } from '../src/coordinator/desired/change-notifier.ts';
 import { ephemeralSigningKey } from '../src/coordinator/desired/signing-key.ts';
 import { DesiredService } from '../src/coordinator/services/desired-service.ts';
 import { openStore } from '../src/db/open-store.ts';
@@ -24,9 +21,9 @@ import {
   seedNodes,
   seedTenants,
   tenantId,
-  type Api,
   type StoreName,
 } from './support/fleet-seed.ts';
+import { inProcessCoordinator } from './support/in-process-coordinator.ts';
 import { percentile } from './support/stats.ts';
 
 const { values: flags, positionals } = parseArgs({
@@ -38,7 +35,6 @@ const NODES = 100;
 const PER_TENANT = 200;
 const instances = Number(flags.instances ?? 100_000);
 const SAMPLES = Number(flags.samples ?? 20);
-const ADMIN = 'bench-admin-token-0123456789abcdef';
 const clock: Clock = {
   now: () => new Date(),
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
@@ -47,26 +43,9 @@ const clock: Clock = {
 const database = await freshDatabase(storeName);
 const store = await openStore(database.url);
 try {
-  const notifier = new ChangeNotifier();
-  const { app, services } = createCoordinatorApp({
-    store,
-    clock,
+  const { services, notifier, api } = await inProcessCoordinator(store, {
     clusterCidr: '10.0.0.0/8',
-    version: 'bench',
-    randomSuffix: () => randomBytes(4).toString('hex'),
-    notifier,
   });
-  await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'bench' });
-  const api: Api = async (method, path, body) => {
-    const response = await app.request(`/v1${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await response.text();
-    if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-    return text === '' ? undefined : (JSON.parse(text) as unknown);
-  };
   const shape = { nodes: NODES, tenants: instances / PER_TENANT, perTenant: PER_TENANT };
   await seedNodes(api, NODES);
   await seedTenants(api, shape);

@@ -8,12 +8,10 @@
  *   npx tsx bench/placing-scales.ts [postgres|sqlite] [--clients 8] [--nodes 3] [--seconds 5]
  */
 import { parseArgs } from 'node:util';
-import { createCoordinatorApp } from '../src/coordinator/app.ts';
-import { ChangeNotifier } from '../src/coordinator/desired/change-notifier.ts';
 import { openStore } from '../src/db/open-store.ts';
-import { systemClock } from '../src/drivers/clock/system-clock.ts';
 import { freshDatabase, type StoreName } from './support/fleet-seed.ts';
 import { median, percentile } from './support/stats.ts';
+import { inProcessCoordinator } from './support/in-process-coordinator.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -27,31 +25,10 @@ const storeName = (positionals[0] ?? 'postgres') as StoreName;
 const clients = Number(values.clients);
 const nodeCount = Number(values.nodes);
 const seconds = Number(values.seconds);
-const TOKEN = 'bench-admin-token-0123456789abcdef';
 
 const database = await freshDatabase(storeName);
 const store = await openStore(database.url);
-let counter = 0;
-const { app, services } = createCoordinatorApp({
-  store,
-  clock: systemClock,
-  clusterCidr: '10.240.0.0/12',
-  version: 'bench',
-  randomSuffix: () => `b${(counter += 1).toString(36)}`,
-  notifier: new ChangeNotifier(),
-});
-await services.adminToken.adopt({ secret: TOKEN, home: { kind: 'configured' }, source: 'bench' });
-
-async function call(method: string, path: string, body?: unknown): Promise<unknown> {
-  const response = await app.request(`/v1${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await response.text();
-  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return text === '' ? undefined : (JSON.parse(text) as unknown);
-}
+const { services, api: call } = await inProcessCoordinator(store);
 
 try {
   // Room for every client's instances: one vCPU each, at most two per client at a time.

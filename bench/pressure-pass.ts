@@ -6,10 +6,7 @@
  *   npx tsx bench/pressure-pass.ts [postgres|sqlite] [--instances 10000] [--runs 40]
  */
 import { parseArgs } from 'node:util';
-import { createCoordinatorApp } from '../src/coordinator/app.ts';
-import { ChangeNotifier } from '../src/coordinator/desired/change-notifier.ts';
 import { openStore } from '../src/db/open-store.ts';
-import { systemClock } from '../src/drivers/clock/system-clock.ts';
 import type { Instance } from '../src/core/model.ts';
 import {
   freshDatabase,
@@ -21,6 +18,7 @@ import {
   type StoreName,
 } from './support/fleet-seed.ts';
 import { median, percentile } from './support/stats.ts';
+import { inProcessCoordinator } from './support/in-process-coordinator.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -37,30 +35,10 @@ const shape: FleetShape = {
   perTenant,
 };
 const runs = Number(values.runs);
-const TOKEN = 'bench-admin-token-0123456789abcdef';
 
 const database = await freshDatabase(storeName);
 const store = await openStore(database.url);
-const { app, services } = createCoordinatorApp({
-  store,
-  clock: systemClock,
-  clusterCidr: '10.240.0.0/12',
-  version: 'bench',
-  randomSuffix: () => Math.random().toString(36).slice(2, 8),
-  notifier: new ChangeNotifier(),
-});
-await services.adminToken.adopt({ secret: TOKEN, home: { kind: 'configured' }, source: 'bench' });
-
-async function call(method: string, path: string, body?: unknown): Promise<unknown> {
-  const response = await app.request(`/v1${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await response.text();
-  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return text === '' ? undefined : (JSON.parse(text) as unknown);
-}
+const { services, api: call } = await inProcessCoordinator(store);
 
 /** A small node full with one running instance, and one instance waiting there for room. */
 async function fullNodeWithWaiter(): Promise<Instance> {

@@ -12,10 +12,7 @@
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { createCoordinatorApp } from '../src/coordinator/app.ts';
-import { ChangeNotifier } from '../src/coordinator/desired/change-notifier.ts';
 import { openStore } from '../src/db/open-store.ts';
-import { systemClock } from '../src/drivers/clock/system-clock.ts';
 import {
   freshDatabase,
   nodeCapacity,
@@ -23,9 +20,9 @@ import {
   seedInstances,
   seedTenants,
   tenantId,
-  type Api,
 } from './support/fleet-seed.ts';
 import { median } from './support/stats.ts';
+import { inProcessCoordinator } from './support/in-process-coordinator.ts';
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
@@ -34,7 +31,6 @@ const { values: flags, positionals } = parseArgs({
 const size = Number(positionals[0] ?? 100_000);
 const PER_TENANT = 200;
 const NODES = 100;
-const TOKEN = 'bench-admin-token-0123456789abcdef';
 const ROUNDS = 20;
 
 /** Statement text (parameters stripped) → durations, while `recording`. */
@@ -60,27 +56,7 @@ const database = flags.url
   ? { url: flags.url, drop: () => Promise.resolve() }
   : await freshDatabase('postgres');
 const store = await openStore(database.url);
-let counter = 0;
-const { app, services } = createCoordinatorApp({
-  store,
-  clock: systemClock,
-  clusterCidr: '10.0.0.0/8',
-  version: 'bench',
-  randomSuffix: () => `b${(counter += 1).toString(36)}`,
-  notifier: new ChangeNotifier(),
-});
-await services.adminToken.adopt({ secret: TOKEN, home: { kind: 'configured' }, source: 'bench' });
-
-const api: Api = async (method, path, body) => {
-  const response = await app.request(`/v1${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await response.text();
-  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return text === '' ? undefined : (JSON.parse(text) as unknown);
-};
+const { services, api } = await inProcessCoordinator(store, { clusterCidr: '10.0.0.0/8' });
 const scale = (t: number, body: unknown) =>
   api('POST', `/tenants/${tenantId(t)}/pools/w/scale`, body);
 
