@@ -32,6 +32,9 @@ const size = Number(positionals[0] ?? 100_000);
 const PER_TENANT = 200;
 const NODES = 100;
 const ROUNDS = 20;
+// Each round of the created-and-placed scale takes a tenant of its own, from the tenth on.
+if (size < (10 + ROUNDS) * PER_TENANT)
+  throw new Error(`at least ${(10 + ROUNDS) * PER_TENANT} instances: one tenant per round`);
 
 /** Statement text (parameters stripped) → durations, while `recording`. */
 const tally = new Map<string, number[]>();
