@@ -1,9 +1,24 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { DocumentInstance } from '../../core/desired-doc.ts';
 import { desiredStatuses, instanceStatuses } from '../../core/model.ts';
 import type { DocumentRows } from '../../ports/store.ts';
 import { oneOf } from '../row-values.ts';
-import type { Database } from '../schema.ts';
+import type { Database, InstancesTable } from '../schema.ts';
+
+type IdentityColumns = 'tenant_id' | 'pool_id' | 'id' | 'ip' | 'mac' | 'status' | 'desired_status';
+
+/** What every reading of an instance row starts with: its key, addresses and statuses. */
+export function instanceIdentity(r: Pick<Selectable<InstancesTable>, IdentityColumns>) {
+  return {
+    tenantId: r.tenant_id,
+    poolId: r.pool_id,
+    id: r.id,
+    ip: r.ip,
+    mac: r.mac,
+    status: oneOf(instanceStatuses, r.status, 'instances.status'),
+    desiredStatus: oneOf(desiredStatuses, r.desired_status, 'instances.desired_status'),
+  };
+}
 
 /**
  * A node's instances as its document needs them, with the last request id of each: the
@@ -34,13 +49,7 @@ export async function documentRows(db: Kysely<Database>, nodeId: string): Promis
   const instances = rows.map((r): DocumentInstance => {
     if (r.last_request_id) requestIds.set(`${r.tenant_id}/${r.pool_id}/${r.id}`, r.last_request_id);
     return {
-      tenantId: r.tenant_id,
-      poolId: r.pool_id,
-      id: r.id,
-      ip: r.ip,
-      mac: r.mac,
-      status: oneOf(instanceStatuses, r.status, 'instances.status'),
-      desiredStatus: oneOf(desiredStatuses, r.desired_status, 'instances.desired_status'),
+      ...instanceIdentity(r),
       nodeId,
       ...(r.sleep_forced === 1 ? { sleepForced: true } : {}),
       ...(r.pinned_revision !== null ? { pinnedRevision: r.pinned_revision } : {}),

@@ -20,7 +20,7 @@ import { currentRequestId } from '../../drivers/request-context.ts';
 import { oneOf } from '../row-values.ts';
 import type { Database, InstancesTable } from '../schema.ts';
 import { changeCursor, changeHorizon, changeStamp, pruneTombstones } from './instance-changes.ts';
-import { documentRows } from './instance-document-rows.ts';
+import { documentRows, instanceIdentity } from './instance-document-rows.ts';
 import { anyPressureHeld, desiredCounts, schedulerWork } from './instance-probes.ts';
 
 type InstanceRow = Selectable<InstancesTable>;
@@ -392,13 +392,7 @@ function toRow(i: Instance): Insertable<InstancesTable> {
 
 function fromRow(r: InstanceRow): Instance {
   return {
-    tenantId: r.tenant_id,
-    poolId: r.pool_id,
-    id: r.id,
-    ip: r.ip,
-    mac: r.mac,
-    status: oneOf(instanceStatuses, r.status, 'instances.status'),
-    desiredStatus: oneOf(desiredStatuses, r.desired_status, 'instances.desired_status'),
+    ...instanceIdentity(r),
     nodeId: r.node_id,
     revision: r.revision,
     failureReason: r.failure_reason,
