@@ -33,7 +33,8 @@ export interface PlacementResult {
   unplaced: Array<{ key: string; reason: string }>;
 }
 
-function holdsResources(status: DesiredStatus): boolean {
+/** Running and warm instances hold vCPUs and RAM on their node; sleeping and stopped ones none. */
+export function holdsResources(status: DesiredStatus): boolean {
   return status === 'running' || status === 'warm';
 }
 

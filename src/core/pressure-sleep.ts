@@ -1,4 +1,5 @@
 import { committedMemMib, type HeldReport } from './held-memory.ts';
+import { holdsResources } from './placement.ts';
 import type { DesiredStatus, Instance, InstanceStatus, Pool, Quotas } from './model.ts';
 import { quotaViolations, tenantUsage } from './quotas.ts';
 import { hotterFirst, toMs } from './sleep-policy.ts';
@@ -113,7 +114,6 @@ interface Load {
   freshMib: number;
 }
 
-const holds = (status: DesiredStatus) => status === 'running' || status === 'warm';
 const byKey = (a: { key: string }, b: { key: string }) =>
   a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 const fits = (need: Room, free: Room) => need.vcpus <= free.vcpus && need.memMib <= free.memMib;
@@ -148,7 +148,7 @@ function loads(input: PressureInput): Map<string, Load> {
   }
   for (const instance of input.instances) {
     const load = instance.nodeId === null ? undefined : all.get(instance.nodeId);
-    if (load && holds(instance.desiredStatus)) add(load, instance, 1);
+    if (load && holdsResources(instance.desiredStatus)) add(load, instance, 1);
   }
   return all;
 }
@@ -189,7 +189,7 @@ function relieve(input: PressureInput, all: Map<string, Load>, plan: PressurePla
   const nodes = [...input.nodes].sort((a, b) => byKey({ key: a.id }, { key: b.id }));
   for (const key of input.unplaced) {
     const request = pending.get(key);
-    if (!request || !holds(request.desiredStatus)) continue;
+    if (!request || !holdsResources(request.desiredStatus)) continue;
     let best: { nodeId: string; victims: PressureInstance[]; after: Load } | undefined;
     for (const node of nodes) {
       const mine = candidates.filter((c) => c.nodeId === node.id && !taken.has(c.key));

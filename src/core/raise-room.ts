@@ -1,5 +1,6 @@
 import { committedMemMib, type HeldReport } from './held-memory.ts';
 import type { DesiredStatus } from './model.ts';
+import { holdsResources } from './placement.ts';
 
 /**
  * Raising a placed instance: a sleeping or stopped instance (which holds no vCPUs or RAM, only
@@ -42,11 +43,9 @@ export interface RaiseVerdict {
   held: Array<{ request: RaiseRequest; reason: string }>;
 }
 
-const holds = (status: DesiredStatus) => status === 'running' || status === 'warm';
-
 /** Whether going from `from` to `to` makes an instance take vCPUs and RAM it did not hold. */
 export function isRaise(from: DesiredStatus, to: DesiredStatus): boolean {
-  return !holds(from) && holds(to);
+  return !holdsResources(from) && holdsResources(to);
 }
 
 interface Free {

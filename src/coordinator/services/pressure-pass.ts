@@ -1,5 +1,5 @@
 import type { Instance } from '../../core/model.ts';
-import type { PlacementResult } from '../../core/placement.ts';
+import { holdsResources, type PlacementResult } from '../../core/placement.ts';
 import {
   planPressure,
   releasesWithinQuota,
@@ -18,8 +18,6 @@ export interface PressureWork {
 
 const ACTOR = 'system:scheduler';
 const keyOf = (i: Instance) => `${i.tenantId}/${i.poolId}/${i.id}`;
-const holds = (i: Pick<Instance, 'desiredStatus'>) =>
-  i.desiredStatus === 'running' || i.desiredStatus === 'warm';
 
 export const noPressure = (): PressureWork => ({
   instances: [],
@@ -91,7 +89,7 @@ function loadsWithPlaced(
   const byKey = new Map(pending.map((i) => [keyOf(i), i]));
   for (const { key, nodeId } of result.placed) {
     const instance = byKey.get(key);
-    if (!instance || !holds(instance)) continue;
+    if (!instance || !holdsResources(instance.desiredStatus)) continue;
     const load = loads.get(nodeId) ?? { nodeId, vcpus: 0, memMib: 0 };
     load.vcpus += view.sizing(instance).vcpus;
     load.memMib += view.sizing(instance).memMib;
@@ -100,10 +98,17 @@ function loadsWithPlaced(
   return [...loads.values()];
 }
 
+/** Whether an instance placement could not place wants vCPUs and RAM: relief has work. */
+export function wantsRelief(pending: readonly Instance[], result: PlacementResult): boolean {
+  const wanting = new Set(pending.filter((i) => holdsResources(i.desiredStatus)).map(keyOf));
+  return result.unplaced.some((u) => wanting.has(u.key));
+}
+
 /**
  * Relief and release (core/pressure-sleep.ts) over what they concern, not the fleet: the held
  * instances, the sleep candidates only when relief has work, per-node totals from the store,
  * and for quotas only the tenants with a release. Locks only the tenants it may change.
+ * `relief`: what `wantsRelief` answered for this pass.
  */
 export async function planPressurePass(
   repos: Repos,
@@ -112,9 +117,8 @@ export async function planPressurePass(
   pending: readonly Instance[],
   result: PlacementResult,
   locked: Set<string>,
+  relief: boolean,
 ): Promise<PressureWork> {
-  const wanting = new Set(pending.filter(holds).map(keyOf));
-  const relief = result.unplaced.some((u) => wanting.has(u.key));
   const concerned = await readConcerned(repos, view, relief, locked);
   const unplaced = new Set(result.unplaced.map((u) => u.key));
   const reports = new Map(view.nodes.map((n) => [n.id, n.usage]));

@@ -6,7 +6,7 @@ import { markDocuments } from './mark-documents.ts';
 import { NextRun } from './next-run.ts';
 import { placementChange } from './placement-change.ts';
 import { loadPlacementView } from './placement-view.ts';
-import { applyPressure, noPressure, planPressurePass } from './pressure-pass.ts';
+import { applyPressure, noPressure, planPressurePass, wantsRelief } from './pressure-pass.ts';
 import { SCHEDULER_LOCK } from './scheduler-lock.ts';
 
 export interface ScheduleOutcome {
@@ -24,7 +24,6 @@ export interface ScheduleOutcome {
 }
 
 const keyOf = (i: Instance) => `${i.tenantId}/${i.poolId}/${i.id}`;
-const holds = (i: Instance) => i.desiredStatus === 'running' || i.desiredStatus === 'warm';
 const nothingToDo = (): ScheduleOutcome => ({
   placed: [],
   unplaced: [],
@@ -100,9 +99,13 @@ export class SchedulerService {
           critical: sizing(i).critical,
         })),
       );
-      const pressure = (await this.pressureConcerns(repos, result.unplaced, pending))
-        ? await planPressurePass(repos, this.deps, view, pending, result, tenants)
-        : noPressure();
+      // Pressure has work only when an instance that wants RAM found no node, or something is
+      // held asleep and may be released. Otherwise (nearly every pass) the fleet is not read.
+      const relief = wantsRelief(pending, result);
+      const pressure =
+        relief || (await repos.instances.anyPressureHeld())
+          ? await planPressurePass(repos, this.deps, view, pending, result, tenants, relief)
+          : noPressure();
       const placed = [...result.placed, ...pressure.plan.placed];
       // Where the placed tenants were before this pass writes: read only when it places.
       const placedTenants = [...new Set(placed.map((p) => p.key.split('/')[0] ?? ''))];
@@ -123,20 +126,6 @@ export class SchedulerService {
       await markDocuments(repos, placementChange(outcome));
       return outcome;
     });
-  }
-
-  /**
-   * Pressure has work only when an instance that wants RAM found no node, or something is
-   * held asleep and may be released. Otherwise (nearly every pass) the fleet is not read.
-   */
-  private async pressureConcerns(
-    repos: Repos,
-    unplaced: ReadonlyArray<{ key: string }>,
-    pending: readonly Instance[],
-  ): Promise<boolean> {
-    const wanting = new Set(pending.filter(holds).map(keyOf));
-    if (unplaced.some((u) => wanting.has(u.key))) return true;
-    return repos.instances.anyPressureHeld();
   }
 
   private async apply(
