@@ -242,7 +242,7 @@ async function readTenants(store: Store, ids: readonly string[]): Promise<Tenant
 }
 
 /** Each pool's secrets digest (names and versions only) and config, by `tenant/pool`. */
-export function workloadsOf(
+function workloadsOf(
   pools: readonly Pool[],
   secrets: readonly SealedSecret[],
   configs: readonly PoolConfigRecord[],

@@ -69,18 +69,19 @@ export class KyselyGenerationRepo implements GenerationRepo {
     return Number(row?.total ?? 0);
   }
 
-  async allMarks(): Promise<Map<string, number>> {
-    const rows = await this.db.selectFrom('document_marks').select(['scope', 'seq']).execute();
-    return new Map(rows.map((r) => [r.scope, Number(r.seq)]));
+  allMarks(): Promise<Map<string, number>> {
+    return this.readMarks();
   }
 
-  async marksOf(scopes: readonly string[]): Promise<Map<string, number>> {
-    if (scopes.length === 0) return new Map();
-    const rows = await this.db
-      .selectFrom('document_marks')
-      .select(['scope', 'seq'])
-      .where('scope', 'in', [...scopes])
-      .execute();
+  marksOf(scopes: readonly string[]): Promise<Map<string, number>> {
+    return scopes.length === 0 ? Promise.resolve(new Map()) : this.readMarks(scopes);
+  }
+
+  /** Each mark by scope: these scopes' or, without them, every one. */
+  private async readMarks(scopes?: readonly string[]): Promise<Map<string, number>> {
+    let query = this.db.selectFrom('document_marks').select(['scope', 'seq']);
+    if (scopes !== undefined) query = query.where('scope', 'in', [...scopes]);
+    const rows = await query.execute();
     return new Map(rows.map((r) => [r.scope, Number(r.seq)]));
   }
 }
