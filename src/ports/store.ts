@@ -163,6 +163,12 @@ export interface InstanceRepo {
    * one statement (a 1,000-instance document read them twice, every column once).
    */
   documentRows(nodeId: string): Promise<DocumentRows>;
+  /**
+   * The rows changed and the keys deleted since the change cursor `since`, wherever they are
+   * now, in documentRows' columns, and the cursor to read from next; undefined when more
+   * than `limit` changed or tombstones from `since` on may have been pruned (read in full).
+   */
+  documentChanges(since: number, limit: number): Promise<DocumentChanges | undefined>;
   /** Whether any instance is held asleep by memory pressure (an indexed probe, no scan). */
   anyPressureHeld(): Promise<boolean>;
   /**
@@ -273,6 +279,20 @@ export interface NodeRepo {
 }
 
 /** Where one tenant's live instances are (NodeRepo.tenantNodes). */
+/** One changed instance row as a document needs it, on whatever node it is now. */
+export interface DocumentChangedRow {
+  instance: DocumentInstance;
+  requestId?: string;
+}
+
+export interface DocumentChanges {
+  /** Every change stamped below it is in this answer or an earlier one. */
+  cursor: number;
+  rows: DocumentChangedRow[];
+  /** `tenant/pool/instance` of the instances deleted since, and not there again. */
+  deleted: string[];
+}
+
 export interface DocumentRows {
   instances: DocumentInstance[];
   /** By `tenant/pool/instance`, as lastRequestIds() gives them. */

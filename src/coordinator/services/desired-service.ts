@@ -10,6 +10,7 @@ import type { Clock } from '../../ports/clock.ts';
 import type { Store } from '../../ports/store.ts';
 import type { ChangeNotifier } from '../desired/change-notifier.ts';
 import { ComputeGate } from '../desired/compute-gate.ts';
+import { NodeRowsCache } from '../desired/node-rows.ts';
 import { SharedMarks } from '../desired/shared-marks.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import { TenantInputsCache } from '../desired/tenant-inputs.ts';
@@ -31,6 +32,8 @@ export interface DesiredServiceDeps {
   maxComputing?: number;
   /** Tenants whose document inputs are kept (desired/tenant-inputs.ts); default 4,096. */
   maxCachedTenants?: number;
+  /** Nodes whose document rows are kept and patched (desired/node-rows.ts); default 1,024. */
+  maxCachedNodes?: number;
 }
 
 export interface IssuedDocument {
@@ -83,6 +86,7 @@ export class DesiredService {
   private readonly marks: SharedMarks;
   private readonly gate: ComputeGate;
   private readonly inputs: TenantInputsCache;
+  private readonly rows: NodeRowsCache;
 
   constructor(private readonly deps: DesiredServiceDeps) {
     const pollMs = deps.pollMs ?? DEFAULT_POLL_MS;
@@ -93,6 +97,10 @@ export class DesiredService {
       nowMs: this.elapsed(),
       ...(deps.maxCachedTenants !== undefined ? { maxTenants: deps.maxCachedTenants } : {}),
     });
+    this.rows = new NodeRowsCache(
+      deps.store,
+      deps.maxCachedNodes !== undefined ? { maxNodes: deps.maxCachedNodes } : {},
+    );
   }
 
   /** The most documents computed at once so far (never above maxComputing). */
@@ -245,7 +253,8 @@ export class DesiredService {
     // Instances first: a pool or tenant destroyed meanwhile takes its instances with it in
     // the same commit, so nothing read later can refer to rows that are not there.
     // An instance leaving this node is held asleep here until its move ends (core/move-hold.ts).
-    const rows = await store.instances.documentRows(nodeId);
+    // The rows are the previous document's, patched with those changed since (node-rows.ts).
+    const rows = await this.rows.read(nodeId);
     const instances = holdMoving(rows.instances, await store.instanceMoves.activeOn(nodeId));
     // Its tenants' records, pools, workloads and nodes: read only for tenants whose document
     // marks moved (or a local change named) since this replica last read them.

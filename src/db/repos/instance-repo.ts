@@ -4,6 +4,7 @@ import { desiredStatuses, instanceStatuses } from '../../core/model.ts';
 import { idleSlots } from '../../core/idle-policy.ts';
 import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
 import type {
+  DocumentChanges,
   DocumentRows,
   DesiredCount,
   InstanceFilter,
@@ -20,6 +21,7 @@ import { currentRequestId } from '../../drivers/request-context.ts';
 import { oneOf } from '../row-values.ts';
 import type { Database, InstancesTable } from '../schema.ts';
 import { changeCursor, changeHorizon, changeStamp, pruneTombstones } from './instance-changes.ts';
+import { documentChanges } from './instance-document-changes.ts';
 import { documentRows, instanceIdentity } from './instance-document-rows.ts';
 import { anyPressureHeld, desiredCounts, schedulerWork } from './instance-probes.ts';
 
@@ -82,6 +84,10 @@ export class KyselyInstanceRepo implements InstanceRepo {
 
   documentRows(nodeId: string): Promise<DocumentRows> {
     return documentRows(this.db, nodeId);
+  }
+
+  documentChanges(since: number, limit: number): Promise<DocumentChanges | undefined> {
+    return documentChanges(this.db, since, limit);
   }
 
   async listUnplaced(): Promise<Instance[]> {
