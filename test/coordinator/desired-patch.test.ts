@@ -252,6 +252,22 @@ await describeEachDatabase('node documents patched from the previous one', (db) 
     ]);
   });
 
+  it('drops an instance deleted right after it was the last row written', async () => {
+    const store = db.store();
+    const call = await replica(store);
+    await node(call, 'node-1', '192.0.2.1');
+    await tenant(call, 0, 3);
+    const [last] = await instancesOf(call, 't0');
+    if (!last) throw new Error('t0 holds nothing');
+    // The highest stamp of all is this row's, and the kept cursor passes it.
+    await call('POST', `/tenants/t0/pools/web/instances/${last.id}/actions`, { action: 'warm' });
+    await payloadOn(call, 'node-1');
+    await store.instances.delete({ tenantId: 't0', poolId: 'web', instanceId: last.id });
+    const payload = await payloadOn(call, 'node-1');
+    expect(payload).not.toContain(last.id);
+    expect(payload).toBe(await payloadOn(await replica(store), 'node-1'));
+  });
+
   it('reads the node in full when tombstones past its cursor were pruned', async () => {
     const recording = recordingRows(db.store());
     const store = db.store();

@@ -27,6 +27,19 @@ export function changeStamp(db: Kysely<Database>): RawBuilder<number> {
         UNION ALL SELECT COALESCE(MAX(change_seq), 0) FROM instance_tombstones))`;
 }
 
+/**
+ * The stamp of a deleted row's tombstone, written after the row is gone. On SQLite one more
+ * than the highest stamp left would go back below the deleted row's own when that row held the
+ * highest: a reader whose cursor had passed the row would never see its deletion (a node's
+ * patched document kept an instance its agent had reported destroyed). Never below the row's
+ * stamp + 1, so it is the stamp the deletion would have had with the row still there.
+ */
+export function tombstoneStamp(db: Kysely<Database>, rowStamp: number): RawBuilder<number> {
+  return dialectOf(db) === 'postgres'
+    ? changeStamp(db)
+    : sql<number>`MAX(${changeStamp(db)}, ${rowStamp + 1})`;
+}
+
 /** Every change stamped below the answer is committed and readable now. */
 export async function changeCursor(db: Kysely<Database>): Promise<number> {
   const query =

@@ -20,7 +20,13 @@ import type { ConstraintRules } from '../constraint-error.ts';
 import { currentRequestId } from '../../drivers/request-context.ts';
 import { oneOf } from '../row-values.ts';
 import type { Database, InstancesTable } from '../schema.ts';
-import { changeCursor, changeHorizon, changeStamp, pruneTombstones } from './instance-changes.ts';
+import {
+  changeCursor,
+  changeHorizon,
+  changeStamp,
+  pruneTombstones,
+  tombstoneStamp,
+} from './instance-changes.ts';
 import { documentChanges } from './instance-document-changes.ts';
 import { documentRows, instanceIdentity } from './instance-document-rows.ts';
 import { anyPressureHeld, desiredCounts, schedulerWork } from './instance-probes.ts';
@@ -220,7 +226,7 @@ export class KyselyInstanceRepo implements InstanceRepo {
         tenant_id: row.tenant_id,
         pool_id: row.pool_id,
         id: row.id,
-        change_seq: changeStamp(this.db),
+        change_seq: tombstoneStamp(this.db, Number(row.change_seq ?? 0)),
         deleted_at: new Date().toISOString(),
         item: JSON.stringify(fromRow(row)),
       })
