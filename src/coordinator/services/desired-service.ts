@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { buildNodeDocument, documentContent, stampedPayload } from '../../core/desired-doc.ts';
 import { NotFoundError, UnavailableError } from '../../core/errors.ts';
+import { DocumentFragments } from '../../core/document-fragments.ts';
 import { holdMoving } from '../../core/move-hold.ts';
 import { watchedScopes } from '../../core/document-marks.ts';
 import { tenantPeersByNodes } from '../../core/vxlan-peers.ts';
@@ -34,6 +35,11 @@ export interface DesiredServiceDeps {
   maxCachedTenants?: number;
   /** Nodes whose document rows are kept and patched (desired/node-rows.ts); default 1,024. */
   maxCachedNodes?: number;
+  /**
+   * Patch each document from the previous one (kept rows, entries and their text); true by
+   * default. False reads every row and serializes every entry each time (benches compare).
+   */
+  patchDocuments?: boolean;
 }
 
 export interface IssuedDocument {
@@ -86,7 +92,8 @@ export class DesiredService {
   private readonly marks: SharedMarks;
   private readonly gate: ComputeGate;
   private readonly inputs: TenantInputsCache;
-  private readonly rows: NodeRowsCache;
+  private readonly rows: NodeRowsCache | undefined;
+  private readonly fragments: DocumentFragments | undefined;
 
   constructor(private readonly deps: DesiredServiceDeps) {
     const pollMs = deps.pollMs ?? DEFAULT_POLL_MS;
@@ -97,10 +104,14 @@ export class DesiredService {
       nowMs: this.elapsed(),
       ...(deps.maxCachedTenants !== undefined ? { maxTenants: deps.maxCachedTenants } : {}),
     });
-    this.rows = new NodeRowsCache(
-      deps.store,
-      deps.maxCachedNodes !== undefined ? { maxNodes: deps.maxCachedNodes } : {},
-    );
+    const patch = deps.patchDocuments ?? true;
+    this.rows = patch
+      ? new NodeRowsCache(
+          deps.store,
+          deps.maxCachedNodes !== undefined ? { maxNodes: deps.maxCachedNodes } : {},
+        )
+      : undefined;
+    this.fragments = patch ? new DocumentFragments() : undefined;
   }
 
   /** The most documents computed at once so far (never above maxComputing). */
@@ -116,7 +127,8 @@ export class DesiredService {
   /** The node's current document, issuing a new generation if its content changed. */
   async issue(nodeId: string, options: { background?: boolean } = {}): Promise<IssuedDocument> {
     const doc = await this.gate.run(() => this.compute(nodeId), options);
-    const content = documentContent(doc);
+    // The same bytes as documentContent(doc), unchanged entries' text kept (document-fragments.ts).
+    const content = this.fragments ? this.fragments.content(doc) : documentContent(doc);
     const digest = createHash('sha256').update(content).digest('hex');
     const at = this.deps.clock.now().toISOString();
     // Most polls find nothing new: a read spares the store a locking upsert.
@@ -254,7 +266,9 @@ export class DesiredService {
     // the same commit, so nothing read later can refer to rows that are not there.
     // An instance leaving this node is held asleep here until its move ends (core/move-hold.ts).
     // The rows are the previous document's, patched with those changed since (node-rows.ts).
-    const rows = await this.rows.read(nodeId);
+    const rows = this.rows
+      ? await this.rows.read(nodeId)
+      : await store.instances.documentRows(nodeId);
     const instances = holdMoving(rows.instances, await store.instanceMoves.activeOn(nodeId));
     // Its tenants' records, pools, workloads and nodes: read only for tenants whose document
     // marks moved (or a local change named) since this replica last read them.
@@ -270,6 +284,7 @@ export class DesiredService {
       peers,
       inputs.workloads,
       rows.requestIds,
+      this.fragments,
     );
   }
 }
