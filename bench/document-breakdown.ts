@@ -7,8 +7,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ephemeralSigningKey } from '../src/coordinator/desired/signing-key.ts';
+import { NodeRowsCache } from '../src/coordinator/desired/node-rows.ts';
 import { TenantInputsCache } from '../src/coordinator/desired/tenant-inputs.ts';
 import { buildNodeDocument, documentContent, stampedPayload } from '../src/core/desired-doc.ts';
+import { DocumentFragments } from '../src/core/document-fragments.ts';
 import { holdMoving } from '../src/core/move-hold.ts';
 import { tenantPeersByNodes } from '../src/core/vxlan-peers.ts';
 import { openStore } from '../src/db/open-store.ts';
@@ -18,6 +20,7 @@ import {
   seedInstances,
   seedNodes,
   seedTenants,
+  tenantId,
   type StoreName,
 } from './support/fleet-seed.ts';
 import { inProcessCoordinator } from './support/in-process-coordinator.ts';
@@ -49,11 +52,25 @@ try {
     steps.set(name, [...(steps.get(name) ?? []), performance.now() - started]);
     return value;
   };
+  // Each sample follows a running ⇄ warm toggle of one instance: its node's rows read in full
+  // (as before docpatch) and patched from the kept ones (node-rows.ts), back to back.
+  const rowsCache = new NodeRowsCache(store);
+  const fragments = new DocumentFragments();
+  for (let n = 0; n < shape.nodes; n += 1) await rowsCache.read(nodeId(n));
   for (let i = -1; i < SAMPLES; i += 1) {
-    const node = nodeId(Math.max(0, i) % shape.nodes);
+    const warm = i % 2 === 0 ? 1 : 0;
+    const answer = (await api('POST', `/tenants/${tenantId(1)}/pools/w/scale`, {
+      running: shape.perTenant - warm,
+      warm,
+    })) as { changed: Array<{ nodeId: string | null }> };
+    const node = answer.changed[0]?.nodeId;
+    if (!node) throw new Error('the toggle changed no placed instance');
     await time('nodes.get', () => store.nodes.get(node));
-    const rows = await time('instances.documentRows (1,000 rows)', () =>
+    await time('instances.documentRows (1,000 rows, full read)', () =>
       store.instances.documentRows(node),
+    );
+    const rows = await time('node rows patched (documentChanges: 1 row)', () =>
+      rowsCache.read(node),
     );
     const moves = await time('instanceMoves.activeOn', () => store.instanceMoves.activeOn(node));
     const instances = holdMoving(rows.instances, moves);
@@ -70,9 +87,12 @@ try {
         tenantPeersByNodes(node, inputs.nodes, inputs.held),
         inputs.workloads,
         rows.requestIds,
+        fragments,
       ),
     );
-    const content = await time('documentContent', () => documentContent(doc));
+    const full = await time('documentContent (every entry serialized)', () => documentContent(doc));
+    const content = await time('content from kept fragments', () => fragments.content(doc));
+    if (content !== full) throw new Error('the assembled content differs from documentContent');
     await time('sha256', () => createHash('sha256').update(content).digest('hex'));
     await time('generations.get', () => store.generations.get(node));
     // A toggle changes the content: the new generation is a committed upsert.
