@@ -58,7 +58,7 @@ try {
   const fragments = new DocumentFragments();
   for (let n = 0; n < shape.nodes; n += 1) await rowsCache.read(nodeId(n));
   for (let i = -1; i < SAMPLES; i += 1) {
-    const warm = i % 2 === 0 ? 1 : 0;
+    const warm = Math.abs(i) % 2;
     const answer = (await api('POST', `/tenants/${tenantId(1)}/pools/w/scale`, {
       running: shape.perTenant - warm,
       warm,
@@ -74,7 +74,7 @@ try {
     );
     const moves = await time('instanceMoves.activeOn', () => store.instanceMoves.activeOn(node));
     const instances = holdMoving(rows.instances, moves);
-    const inputs = await time('tenant inputs (kept: marksOf of 501 scopes)', () =>
+    const inputs = await time('tenant inputs (kept; only marks moved since read)', () =>
       cache.read(node, instances, notifier.current),
     );
     const doc = await time('peers + buildNodeDocument', () =>

@@ -279,6 +279,12 @@ export interface NodeRepo {
 }
 
 /** Where one tenant's live instances are (NodeRepo.tenantNodes). */
+export interface MarkChanges {
+  /** Every bump stamped below it is in this answer or an earlier one. */
+  cursor: number;
+  marks: Map<string, number>;
+}
+
 /** One changed instance row as a document needs it, on whatever node it is now. */
 export interface DocumentChangedRow {
   instance: DocumentInstance;
@@ -386,6 +392,11 @@ export interface GenerationRepo {
   marks(scopes: readonly string[]): Promise<number>;
   /** Every scope's mark (one row per node, tenant and the fleet). */
   allMarks(): Promise<Map<string, number>>;
+  /**
+   * The marks moved since the cursor `since` (each with its value now) and the cursor to read
+   * from next; undefined when more than `limit` moved (read them all).
+   */
+  marksSince(since: number, limit: number): Promise<MarkChanges | undefined>;
   /** The marks of these scopes only, read now; a scope never bumped is absent (0). */
   marksOf(scopes: readonly string[]): Promise<Map<string, number>>;
 }
