@@ -1,7 +1,7 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { DocumentChanges, DocumentChangedRow } from '../../ports/store.ts';
 import type { Database, InstancesTable } from '../schema.ts';
-import { changeCursor, changeHorizon } from './instance-changes.ts';
+import { changeCursorExpression } from './instance-changes.ts';
 import { DOCUMENT_COLUMNS, instanceIdentity } from './instance-document-rows.ts';
 
 type Row = Pick<Selectable<InstancesTable>, (typeof DOCUMENT_COLUMNS)[number] | 'node_id'>;
@@ -21,6 +21,11 @@ function changedRow(r: Row): DocumentChangedRow {
 const keyOf = (r: { tenant_id: string; pool_id: string; id: string }) =>
   `${r.tenant_id}/${r.pool_id}/${r.id}`;
 
+interface UnionRow extends Row {
+  /** 0: a changed row; 1: a tombstone (its key only); 2: the cursor and the horizon. */
+  kind: number | string;
+}
+
 /**
  * What changed in the instance rows since the change cursor `since` (instance-changes.ts), in
  * the document's columns and wherever the rows are now, for a node's document patched from
@@ -28,11 +33,11 @@ const keyOf = (r: { tenant_id: string; pool_id: string; id: string }) =>
  * at most `limit` rows, or when tombstones at or above `since` may have been pruned: the
  * caller reads the node in full.
  *
- * The cursor is read first: every change stamped below it is committed, so visible to the
- * reads that follow. Rows are read from `since` without an upper bound (a row committed
- * above the new cursor is read again next time: its current state, so idempotent). The
- * horizon is read after the tombstones: it moves before any tombstone is pruned, so if it is
- * still at or below `since` none this read needed was missing. A deleted key whose row exists
+ * One statement, so one snapshot: the cursor (every change stamped below it is committed, so
+ * visible to this snapshot), the rows changed from `since` on without an upper bound (a row
+ * committed above the cursor is read again next time: its current state, so idempotent), the
+ * tombstones and the pruning horizon (it moves before any tombstone is pruned, so if it is
+ * still at or below `since` none this read needed was missing). A deleted key whose row exists
  * again (on Postgres its new stamp may be below `since`) is read back by key.
  */
 export async function documentChanges(
@@ -40,23 +45,26 @@ export async function documentChanges(
   since: number,
   limit: number,
 ): Promise<DocumentChanges | undefined> {
-  const cursor = await changeCursor(db);
-  const columns = [...DOCUMENT_COLUMNS, 'node_id'] as const;
-  const rows = await db
-    .selectFrom('instances')
-    .select(columns)
-    .where('change_seq', '>=', since)
-    .limit(limit + 1)
-    .execute();
-  if (rows.length > limit) return undefined;
-  const graves = await db
-    .selectFrom('instance_tombstones')
-    .select(['tenant_id', 'pool_id', 'id'])
-    .where('change_seq', '>=', since)
-    .limit(limit + 1)
-    .execute();
-  if (graves.length > limit) return undefined;
-  if ((await changeHorizon(db)) > since) return undefined;
+  const columns = sql.raw(DOCUMENT_COLUMNS.join(', '));
+  const { rows: answer } = await sql<UnionRow>`
+    SELECT 0 AS kind, r.* FROM (
+      SELECT ${columns}, node_id FROM instances WHERE change_seq >= ${since} LIMIT ${limit + 1}
+    ) AS r
+    UNION ALL
+    SELECT 1, g.tenant_id, g.pool_id, g.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM (
+      SELECT tenant_id, pool_id, id FROM instance_tombstones
+      WHERE change_seq >= ${since} LIMIT ${limit + 1}
+    ) AS g
+    UNION ALL
+    SELECT 2, CAST(${changeCursorExpression(db)} AS text),
+      (SELECT CAST(horizon AS text) FROM instance_change_horizon WHERE id = 1),
+      NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL`.execute(db);
+  const rows = answer.filter((r) => Number(r.kind) === 0);
+  const graves = answer.filter((r) => Number(r.kind) === 1);
+  const meta = answer.find((r) => Number(r.kind) === 2);
+  if (rows.length > limit || graves.length > limit || !meta) return undefined;
+  if (Number(meta.pool_id ?? 0) > since) return undefined;
+  const cursor = Number(meta.tenant_id);
   const read = new Set(rows.map(keyOf));
   const deleted = [...new Set(graves.map(keyOf))].filter((k) => !read.has(k));
   const again =
@@ -64,7 +72,7 @@ export async function documentChanges(
       ? []
       : await db
           .selectFrom('instances')
-          .select(columns)
+          .select([...DOCUMENT_COLUMNS, 'node_id'])
           .where((eb) =>
             eb.or(
               graves
