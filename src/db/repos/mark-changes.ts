@@ -2,7 +2,7 @@ import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { MarkChanges } from '../../ports/store.ts';
 import { dialectOf } from '../sql-dialect.ts';
 import type { Database } from '../schema.ts';
-import { changeCursor } from './instance-changes.ts';
+import { changeCursorExpression } from './instance-changes.ts';
 
 /**
  * Document marks that say when they moved (migration 0038), read as the instance change index
@@ -17,30 +17,32 @@ export function markStamp(db: Kysely<Database>): RawBuilder<number> {
     : sql<number>`(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM document_marks)`;
 }
 
-/** Every bump stamped below the answer is committed and readable now. */
-async function markCursor(db: Kysely<Database>): Promise<number> {
-  if (dialectOf(db) === 'postgres') return changeCursor(db);
-  const { rows } = await sql<{ c: number }>`SELECT ${markStamp(db)} AS c`.execute(db);
-  return Number(rows[0]?.c ?? 0);
+/** The mark cursor as a scalar subquery: every bump stamped below it is visible alongside. */
+function markCursorExpression(db: Kysely<Database>): RawBuilder<string | number> {
+  return dialectOf(db) === 'postgres' ? changeCursorExpression(db) : markStamp(db);
 }
 
 /**
- * The marks bumped since `since`, each with its value now, and the cursor to read from next
- * (read first: every bump stamped below it is committed, so visible to the read that follows;
- * one above it is read again next time, harmlessly). Undefined when more than `limit` moved.
+ * The marks bumped since `since`, each with its value now, and the cursor to read from next,
+ * in one statement (one snapshot: every bump stamped below the cursor is visible to it; one
+ * above it is read again next time, harmlessly). Undefined when more than `limit` moved.
  */
 export async function marksSince(
   db: Kysely<Database>,
   since: number,
   limit: number,
 ): Promise<MarkChanges | undefined> {
-  const cursor = await markCursor(db);
-  const rows = await db
-    .selectFrom('document_marks')
-    .select(['scope', 'seq'])
-    .where('change_seq', '>=', since)
-    .limit(limit + 1)
-    .execute();
-  if (rows.length > limit) return undefined;
-  return { cursor, marks: new Map(rows.map((r) => [r.scope, Number(r.seq)])) };
+  const { rows } = await sql<{ scope: string | null; seq: number | string }>`
+    SELECT m.scope, m.seq FROM (
+      SELECT scope, seq FROM document_marks WHERE change_seq >= ${since} LIMIT ${limit + 1}
+    ) AS m
+    UNION ALL
+    SELECT NULL, CAST(${markCursorExpression(db)} AS bigint)`.execute(db);
+  const cursorRow = rows.find((r) => r.scope === null);
+  const marks = rows.filter((r) => r.scope !== null);
+  if (marks.length > limit || !cursorRow) return undefined;
+  return {
+    cursor: Number(cursorRow.seq),
+    marks: new Map(marks.map((r) => [r.scope as string, Number(r.seq)])),
+  };
 }
