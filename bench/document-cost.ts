@@ -7,7 +7,7 @@
  *  - after a toggle: a running ⇄ warm scale of one instance, then its node's document on the
  *    replica that made it (the inputs of its 500 tenants kept, desired/tenant-inputs.ts):
  *    every row read and every entry serialized again, then (back to back) the document
- *    patched from the previous one (desired/node-rows.ts, core/document-fragments.ts).
+ *    patched from the previous one (desired/node-rows.ts).
  * Each sample is `issue()` (compute, hash, generation) and the signed envelope.
  *   npx tsx bench/document-cost.ts [postgres|sqlite] [--instances 100000] [--samples 20]
  */

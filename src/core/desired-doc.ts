@@ -8,7 +8,6 @@ import type {
   SeedTenant,
 } from '../contract/desired.ts';
 import { allocateInstanceAddress } from './addresses.ts';
-import type { DocumentFragments } from './document-fragments.ts';
 import { materialize, newInstanceId } from './materializer.ts';
 import type { Instance, Pool } from './model.ts';
 
@@ -103,7 +102,6 @@ function desiredPool(
  * each tenant's VXLAN flood list (tenantPeers); a tenant it does not name has none.
  * `workloads` gives each pool's secrets digest and config; `requestIds` (by
  * `tenant/pool/instance`) the id of the last request that changed each instance's entry.
- * `fragments` keeps each instance's entry between builds (core/document-fragments.ts).
  */
 export function buildNodeDocument(
   nodeId: string,
@@ -114,7 +112,6 @@ export function buildNodeDocument(
   peers: ReadonlyMap<string, readonly string[]> = new Map(),
   workloads: PoolWorkloads = new Map(),
   requestIds: ReadonlyMap<string, string> = new Map(),
-  fragments?: DocumentFragments,
 ): NodeDesired {
   // Grouped once, so the document costs O(instances + pools), not instances × pools.
   const placed = new Map<string, DocumentInstance[]>();
@@ -135,11 +132,17 @@ export function buildNodeDocument(
   for (const tenant of [...tenants].sort(byId)) {
     const tenantPools: DesiredPool[] = [];
     for (const pool of [...(poolsOf.get(tenant.id) ?? [])].sort(byId)) {
-      const mine = (placed.get(`${tenant.id}/${pool.id}`) ?? []).map((i) => {
-        const requestId = requestIds.get(`${i.tenantId}/${i.poolId}/${i.id}`);
-        const make = () => instanceEntry(i, requestId);
-        return fragments ? fragments.entry(i, requestId, make) : make();
-      });
+      const mine = (placed.get(`${tenant.id}/${pool.id}`) ?? []).map((i) => ({
+        desiredStatus: i.desiredStatus,
+        ...(i.desiredStatus === 'sleeping' && i.sleepForced === true
+          ? { forceSleep: true as const }
+          : {}),
+        id: i.id,
+        ip: i.ip,
+        mac: i.mac,
+        ...optionalRequestId(requestIds.get(`${i.tenantId}/${i.poolId}/${i.id}`)),
+        ...(i.pinnedRevision ? { revision: i.pinnedRevision } : {}),
+      }));
       const workload = workloads.get(`${tenant.id}/${pool.id}`);
       if (mine.length > 0) tenantPools.push(desiredPool(pool, mine, workload));
     }
@@ -150,21 +153,6 @@ export function buildNodeDocument(
     out.push({ egress, gateway, id, netId, pools: tenantPools, subnet, vxlanPeers });
   }
   return { schema: NODE_DOCUMENT_SCHEMA, nodeId, ...stamp, tenants: out };
-}
-
-/** What a document says of one instance. */
-function instanceEntry(i: DocumentInstance, requestId: string | undefined): DesiredInstance {
-  return {
-    desiredStatus: i.desiredStatus,
-    ...(i.desiredStatus === 'sleeping' && i.sleepForced === true
-      ? { forceSleep: true as const }
-      : {}),
-    id: i.id,
-    ip: i.ip,
-    mac: i.mac,
-    ...optionalRequestId(requestId),
-    ...(i.pinnedRevision ? { revision: i.pinnedRevision } : {}),
-  };
 }
 
 function optionalRequestId(requestId: string | undefined): { requestId?: string } {

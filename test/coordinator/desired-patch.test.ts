@@ -218,7 +218,7 @@ await describeEachDatabase('node documents patched from the previous one', (db) 
       const fresh = await replica(store);
       for (const id of NODES) {
         const expected = await payloadOn(fresh, id);
-        // Assembled from kept fragments, still the canonical text of what it says.
+        // The payload is the canonical text of what it says.
         expect(expected).toBe(canonicalJson(JSON.parse(expected)));
         expect(await payloadOn(local, id), `step ${step} via ${via}: ${id}`).toBe(expected);
         expect(await payloadOn(other, id), `step ${step} via ${via}: ${id} (other)`).toBe(expected);

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { buildNodeDocument, documentContent, stampedPayload } from '../../core/desired-doc.ts';
 import { NotFoundError, UnavailableError } from '../../core/errors.ts';
-import { DocumentFragments } from '../../core/document-fragments.ts';
 import { holdMoving } from '../../core/move-hold.ts';
 import { watchedScopes } from '../../core/document-marks.ts';
 import { tenantPeersByNodes } from '../../core/vxlan-peers.ts';
@@ -36,8 +35,8 @@ export interface DesiredServiceDeps {
   /** Nodes whose document rows are kept and patched (desired/node-rows.ts); default 1,024. */
   maxCachedNodes?: number;
   /**
-   * Patch each document from the previous one (kept rows, entries and their text); true by
-   * default. False reads every row and serializes every entry each time (benches compare).
+   * Patch each document's rows from the previous one's (desired/node-rows.ts); true by
+   * default. False reads every row each time (benches compare).
    */
   patchDocuments?: boolean;
 }
@@ -93,7 +92,6 @@ export class DesiredService {
   private readonly gate: ComputeGate;
   private readonly inputs: TenantInputsCache;
   private readonly rows: NodeRowsCache | undefined;
-  private readonly fragments: DocumentFragments | undefined;
 
   constructor(private readonly deps: DesiredServiceDeps) {
     const pollMs = deps.pollMs ?? DEFAULT_POLL_MS;
@@ -111,7 +109,6 @@ export class DesiredService {
           deps.maxCachedNodes !== undefined ? { maxNodes: deps.maxCachedNodes } : {},
         )
       : undefined;
-    this.fragments = patch ? new DocumentFragments() : undefined;
   }
 
   /** The most documents computed at once so far (never above maxComputing). */
@@ -127,8 +124,7 @@ export class DesiredService {
   /** The node's current document, issuing a new generation if its content changed. */
   async issue(nodeId: string, options: { background?: boolean } = {}): Promise<IssuedDocument> {
     const doc = await this.gate.run(() => this.compute(nodeId), options);
-    // The same bytes as documentContent(doc), unchanged entries' text kept (document-fragments.ts).
-    const content = this.fragments ? this.fragments.content(doc) : documentContent(doc);
+    const content = documentContent(doc);
     const digest = createHash('sha256').update(content).digest('hex');
     const at = this.deps.clock.now().toISOString();
     // Most polls find nothing new: a read spares the store a locking upsert.
@@ -284,7 +280,6 @@ export class DesiredService {
       peers,
       inputs.workloads,
       rows.requestIds,
-      this.fragments,
     );
   }
 }

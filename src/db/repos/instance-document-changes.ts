@@ -33,7 +33,8 @@ interface UnionRow extends Row {
  * at most `limit` rows, or when tombstones at or above `since` may have been pruned: the
  * caller reads the node in full.
  *
- * One statement, so one snapshot: the cursor (every change stamped below it is committed, so
+ * Each part in stamp order: with a bare LIMIT the planner may scan the table expecting many
+ * matches early (a third of the rows, by default) and find none. One statement, so one snapshot: the cursor (every change stamped below it is committed, so
  * visible to this snapshot), the rows changed from `since` on without an upper bound (a row
  * committed above the cursor is read again next time: its current state, so idempotent), the
  * tombstones and the pruning horizon (it moves before any tombstone is pruned, so if it is
@@ -48,12 +49,13 @@ export async function documentChanges(
   const columns = sql.raw(DOCUMENT_COLUMNS.join(', '));
   const { rows: answer } = await sql<UnionRow>`
     SELECT 0 AS kind, r.* FROM (
-      SELECT ${columns}, node_id FROM instances WHERE change_seq >= ${since} LIMIT ${limit + 1}
+      SELECT ${columns}, node_id FROM instances WHERE change_seq >= ${since}
+      ORDER BY change_seq LIMIT ${limit + 1}
     ) AS r
     UNION ALL
     SELECT 1, g.tenant_id, g.pool_id, g.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM (
       SELECT tenant_id, pool_id, id FROM instance_tombstones
-      WHERE change_seq >= ${since} LIMIT ${limit + 1}
+      WHERE change_seq >= ${since} ORDER BY change_seq LIMIT ${limit + 1}
     ) AS g
     UNION ALL
     SELECT 2, CAST(${changeCursorExpression(db)} AS text),

@@ -34,7 +34,8 @@ export async function marksSince(
 ): Promise<MarkChanges | undefined> {
   const { rows } = await sql<{ scope: string | null; seq: number | string }>`
     SELECT m.scope, m.seq FROM (
-      SELECT scope, seq FROM document_marks WHERE change_seq >= ${since} LIMIT ${limit + 1}
+      SELECT scope, seq FROM document_marks WHERE change_seq >= ${since}
+      ORDER BY change_seq LIMIT ${limit + 1}
     ) AS m
     UNION ALL
     SELECT NULL, CAST(${markCursorExpression(db)} AS bigint)`.execute(db);
