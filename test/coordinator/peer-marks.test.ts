@@ -8,13 +8,7 @@
 import { expect, it } from 'vitest';
 import { nodeScope, tenantScope } from '../../src/core/document-marks.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, type Api } from './api-client-harness.ts';
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await api.call(method, path, { body });
-  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
+import { apiOver, ok } from './api-client-harness.ts';
 
 await describeEachDatabase('peer marks', (db) => {
   it('moves the tenant mark only when the tenant gains or loses a node', async () => {

@@ -2,7 +2,7 @@ import { expect, it } from 'vitest';
 import type { Instance } from '../../src/core/model.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, fixedClock, type Api } from './api-client-harness.ts';
+import { apiOver, fixedClock, type Api, ok } from './api-client-harness.ts';
 
 /**
  * Scales of different tenants do not wait on each other in the store (docs/scale.md, "The
@@ -11,12 +11,6 @@ import { apiOver, fixedClock, type Api } from './api-client-harness.ts';
  * written), another tenant's toggle, scale up with placement and scale down all complete.
  * Postgres only: SQLite has one writer at a time by design.
  */
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await api.call(method, path, { body });
-  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
 
 async function fleet(api: Api): Promise<void> {
   const capacity = { vcpus: 64, memMib: 65536, diskGib: 100 };

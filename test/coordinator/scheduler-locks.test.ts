@@ -2,13 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { NextRun } from '../../src/coordinator/services/next-run.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, type Api } from './api-client-harness.ts';
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await api.call(method, path, { body });
-  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
+import { apiOver, type Api, ok } from './api-client-harness.ts';
 
 async function tenantWithPool(api: Api, tenant: string, quotas?: Record<string, number>) {
   await ok(api, 'POST', '/tenants', { id: tenant, ...(quotas ? { quotas } : {}) });

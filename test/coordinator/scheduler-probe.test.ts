@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import type { Repos, Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, type Api } from './api-client-harness.ts';
+import { apiOver, type Api, ok } from './api-client-harness.ts';
 
 /**
  * What a full scheduling pass reads: every node and pool, and what each node holds summed
@@ -46,12 +46,6 @@ function countingPassReads(store: Store) {
   });
   const passReads = () => calls.filter((c) => (PASS_READS as readonly string[]).includes(c));
   return { store: wrapped, calls, passReads };
-}
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await api.call(method, path, { body });
-  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
-  return answer.body;
 }
 
 interface Row {

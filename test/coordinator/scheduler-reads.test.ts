@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import type { InstanceFilter, Repos, Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, type Api } from './api-client-harness.ts';
+import { apiOver, ok } from './api-client-harness.ts';
 
 /** The store, recording every instance listing made through it or its transactions. */
 function recordingListings(store: Store) {
@@ -47,12 +47,6 @@ function recordingListings(store: Store) {
     },
   });
   return { store: wrapped, listings, allocationReads };
-}
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await api.call(method, path, { body });
-  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
-  return answer.body;
 }
 
 await describeEachDatabase('scheduler reads', (db) => {

@@ -23,27 +23,15 @@ import {
 } from '../../src/core/tombstone-retention.ts';
 import { openStore } from '../../src/db/open-store.ts';
 import { createApiClient, type FetchLike } from '../../src/drivers/coordinator-api/api-client.ts';
-import { readServerSentEvents } from '../../src/drivers/coordinator-api/sse.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { runIn } from '../cli/support/run-cli.ts';
 import { databasesUnderTest } from '../support/databases.ts';
+import { watchEvents, type SeenEvent as Seen } from '../support/watch-events.ts';
 import { until } from '../support/until.ts';
 
 const ADMIN = 'tombstone-admin-token-0123456789abcdef';
 const HOUR = 3_600_000;
 const later = () => new Date(Date.now() + HOUR).toISOString();
-
-interface Seen {
-  event: string | undefined;
-  id: string | undefined;
-  data: {
-    type?: string;
-    since?: number;
-    horizon?: number;
-    reason?: string;
-    instance?: { id: string; poolId: string };
-  };
-}
 
 for (const db of await databasesUnderTest()) {
   describe.skipIf(db.skipReason !== undefined)(`tombstone pruning [${db.name}]`, () => {
@@ -97,24 +85,8 @@ for (const db of await databasesUnderTest()) {
       });
 
     /** The events of a watch until `enough` says so; then the stream is closed. */
-    async function sse(query: string, enough: (got: Seen[]) => boolean, lastEventId?: string) {
-      const stop = new AbortController();
-      const headers: Record<string, string> = { authorization: `Bearer ${ADMIN}` };
-      if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
-      const response = await fetch(`${coordinator.url}/v1/instances/watch?${query}`, {
-        headers,
-        signal: stop.signal,
-      });
-      expect(response.status).toBe(200);
-      const got: Seen[] = [];
-      const reading = readServerSentEvents(response, stop.signal, (event, data, id) => {
-        got.push({ event, id, data: JSON.parse(data) as Seen['data'] });
-        if (enough(got)) stop.abort();
-      });
-      await until('the events', () => (stop.signal.aborted ? true : undefined), 10_000);
-      await reading.catch(() => undefined);
-      return got;
-    }
+    const sse = (query: string, enough: (got: Seen[]) => boolean, lastEventId?: string) =>
+      watchEvents(`${coordinator.url}/v1/instances/watch?${query}`, ADMIN, enough, lastEventId);
     const synced = (got: Seen[]) => got.some((e) => e.event === 'synced');
 
     it('prunes only expired tombstones, keeps the newest, and never lowers the horizon', async () => {
