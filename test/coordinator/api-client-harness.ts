@@ -77,3 +77,23 @@ export async function expectOk(
   expect(response.status, JSON.stringify(response.body)).toBeLessThan(300);
   return response.body;
 }
+
+/** Nodes node-1 and node-2 registered, each with `capacity`. */
+export async function twoNodes(
+  api: Api,
+  capacity: { vcpus: number; memMib: number; diskGib: number },
+): Promise<void> {
+  for (const node of ['node-1', 'node-2']) {
+    await ok(api, 'PUT', `/nodes/${node}`, { hostname: node, arch: 'x86_64', capacity });
+  }
+}
+
+/** Tenant `tenant` with pool web (1 vCPU, 256 MiB), scaled to `running` when given. */
+export async function tenantWithWeb(api: Api, tenant: string, running?: number): Promise<void> {
+  await ok(api, 'POST', '/tenants', { id: tenant });
+  const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
+  await ok(api, 'POST', `/tenants/${tenant}/pools`, pool);
+  if (running !== undefined) {
+    await ok(api, 'POST', `/tenants/${tenant}/pools/web/scale`, { running });
+  }
+}
