@@ -1,5 +1,6 @@
 import type { CoordinatorApp } from '../../../src/coordinator/app.ts';
 import type { Store } from '../../../src/ports/store.ts';
+import { instance, node, pool, tenant } from '../../db/fixtures.ts';
 import { coordinatorWorld } from '../../support/coordinator-world.ts';
 
 export const JOBS_ADMIN = 'jobs-admin-token-0123456789abcdef-8e1f2a3b4c5d6e7f';
@@ -15,4 +16,46 @@ export async function adoptedCoordinator(store: Store, admin: string): Promise<C
 /** The job route tests' app, admin token JOBS_ADMIN. */
 export async function jobsApp(store: Store): Promise<JobsApp> {
   return (await adoptedCoordinator(store, JOBS_ADMIN)).app;
+}
+
+/** A request to the jobs app with `token`, its JSON answer loosely typed as `A`. */
+export async function callJobs<A>(
+  app: JobsApp,
+  method: string,
+  path: string,
+  token: string,
+  body?: unknown,
+): Promise<{ status: number; body: A }> {
+  const response = await app.request(`/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, body: (await response.json()) as A };
+}
+
+/** Tenants acme (net 1) and beta (net 2), a pool workers each, acme's w-1 on node-1. */
+export async function seedJobTenants(store: Store): Promise<void> {
+  await store.tenants.insert(tenant('acme', 1));
+  await store.tenants.insert(tenant('beta', 2));
+  await store.pools.insert(pool('acme', 'workers'));
+  await store.pools.insert(pool('beta', 'workers'));
+  await store.nodes.upsert(node('node-1'));
+  await store.instances.insert(instance('w-1', 10, { nodeId: 'node-1' }));
+}
+
+/** A token named `ci` of acme and one of beta, issued by the admin. */
+export async function ciTokens(app: JobsApp): Promise<Record<'acme' | 'beta', string>> {
+  const tokens = { acme: '', beta: '' };
+  for (const t of ['acme', 'beta'] as const) {
+    const issued = await callJobs<{ token?: string }>(
+      app,
+      'POST',
+      `/tenants/${t}/tokens`,
+      JOBS_ADMIN,
+      { name: 'ci' },
+    );
+    tokens[t] = String(issued.body.token);
+  }
+  return tokens;
 }
