@@ -1,14 +1,7 @@
 import { beforeEach, expect, it } from 'vitest';
 import { describeEachDatabase } from '../../support/store-harness.ts';
 import { okModuleBase64 } from './job-module-fixture.ts';
-import {
-  callJobs,
-  ciTokens,
-  JOBS_ADMIN,
-  jobsApp,
-  seedJobTenants,
-  type JobsApp,
-} from './jobs-app-fixture.ts';
+import { callJobs, JOBS_ADMIN, seededJobsApp, type JobsApp } from './jobs-app-fixture.ts';
 
 /** Loosely typed: the tests read fields the contract already checked. */
 interface Answer {
@@ -25,9 +18,7 @@ await describeEachDatabase('job routes', ({ store }) => {
   let tokens: Record<'acme' | 'beta', string>;
 
   beforeEach(async () => {
-    app = await jobsApp(store());
-    await seedJobTenants(store());
-    tokens = await ciTokens(app);
+    ({ app, tokens } = await seededJobsApp(store()));
   });
 
   const call = (method: string, path: string, token: string, body?: unknown) =>

@@ -34,18 +34,27 @@ export async function callJobs<A>(
   return { status: response.status, body: (await response.json()) as A };
 }
 
-/** Tenants acme (net 1) and beta (net 2), a pool workers each, acme's w-1 on node-1. */
-export async function seedJobTenants(store: Store): Promise<void> {
+/**
+ * The job route tests' app over `store`: tenants acme (net 1) and beta (net 2), a pool workers
+ * each, acme's w-1 on node-1, then what `more` adds, then a token named `ci` of acme and one
+ * of beta, issued by the admin.
+ */
+export async function seededJobsApp(
+  store: Store,
+  more: (store: Store) => Promise<void> = async () => {},
+): Promise<{ app: JobsApp; tokens: Record<'acme' | 'beta', string> }> {
+  const app = await jobsApp(store);
   await store.tenants.insert(tenant('acme', 1));
   await store.tenants.insert(tenant('beta', 2));
   await store.pools.insert(pool('acme', 'workers'));
   await store.pools.insert(pool('beta', 'workers'));
   await store.nodes.upsert(node('node-1'));
   await store.instances.insert(instance('w-1', 10, { nodeId: 'node-1' }));
+  await more(store);
+  return { app, tokens: await ciTokens(app) };
 }
 
-/** A token named `ci` of acme and one of beta, issued by the admin. */
-export async function ciTokens(app: JobsApp): Promise<Record<'acme' | 'beta', string>> {
+async function ciTokens(app: JobsApp): Promise<Record<'acme' | 'beta', string>> {
   const tokens = { acme: '', beta: '' };
   for (const t of ['acme', 'beta'] as const) {
     const issued = await callJobs<{ token?: string }>(

@@ -2,14 +2,7 @@ import { beforeEach, expect, it } from 'vitest';
 import { instance, node } from '../../db/fixtures.ts';
 import { describeEachDatabase } from '../../support/store-harness.ts';
 import { okModuleBase64 } from './job-module-fixture.ts';
-import {
-  callJobs,
-  ciTokens,
-  JOBS_ADMIN,
-  jobsApp,
-  seedJobTenants,
-  type JobsApp,
-} from './jobs-app-fixture.ts';
+import { callJobs, JOBS_ADMIN, seededJobsApp, type JobsApp } from './jobs-app-fixture.ts';
 import { createHash } from 'node:crypto';
 
 /** Loosely typed: the tests read fields the contract already checked. */
@@ -32,12 +25,11 @@ await describeEachDatabase('job journal routes', ({ store }) => {
   let app: JobsApp;
 
   beforeEach(async () => {
-    app = await jobsApp(store());
-    await seedJobTenants(store());
-    await store().nodes.upsert(node('node-2'));
-    await store().instances.insert(instance('w-2', 11, { nodeId: 'node-2' }));
-    // Tenant tokens issued as the route tests issue them (the journal routes take the admin's).
-    await ciTokens(app);
+    // Tenant tokens are issued as for the route tests (the journal routes take the admin's).
+    ({ app } = await seededJobsApp(store(), async (s) => {
+      await s.nodes.upsert(node('node-2'));
+      await s.instances.insert(instance('w-2', 11, { nodeId: 'node-2' }));
+    }));
   });
 
   const call = (method: string, path: string, token: string, body?: unknown) =>
