@@ -21,6 +21,8 @@ export interface ServedCoordinator {
   url(): string;
   /** A client of it with `token`, the admin token unless another is given. */
   client(token?: string): ApiClient;
+  /** Its database, for a store opened beside it (as another replica would). */
+  databaseUrl(): string;
 }
 
 /** `prefix` names the data dir; `logger` is silent unless given. */
@@ -57,5 +59,12 @@ export function serveForSuite(
     if (coordinator === undefined) throw new Error('no coordinator: use it inside the suite');
     return coordinator.url;
   };
-  return { url, client: (token = adminToken) => createApiClient({ baseUrl: url(), token }) };
+  return {
+    url,
+    client: (token = adminToken) => createApiClient({ baseUrl: url(), token }),
+    databaseUrl: () => {
+      if (database === undefined) throw new Error('no database: use it inside the suite');
+      return database.url;
+    },
+  };
 }
