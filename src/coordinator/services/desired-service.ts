@@ -172,8 +172,8 @@ export class DesiredService {
     const started = this.deps.notifier.current;
     for (;;) {
       this.refuseWhenClosing();
-      const seen = this.deps.notifier.current;
-      const issued = await this.current(nodeId, after, seen);
+      // What the document read: changes up to `seen` (later than asked, after a paced wait).
+      const { issued, seen } = await this.current(nodeId, after, this.deps.notifier.current);
       if (issued.generation > after && issued.envelope) {
         this.observeDelivery(nodeId, started, seen, issued.tenants);
         return issued.envelope;
@@ -201,7 +201,10 @@ export class DesiredService {
     nodeId: string,
     after: number,
     seenBefore: number,
-  ): Promise<{ generation: number; tenants: string[]; envelope?: SignedEnvelope }> {
+  ): Promise<{
+    issued: { generation: number; tenants: string[]; envelope?: SignedEnvelope };
+    seen: number;
+  }> {
     let seen = seenBefore;
     const { notifier } = this.deps;
     const cached = this.computed.get(nodeId);
@@ -214,7 +217,9 @@ export class DesiredService {
       cached.mark === mark &&
       !notifier.concernedSince(cached.seen, { nodeId, tenants: cached.tenants });
     const refreshMs = this.deps.refreshMs ?? REFRESH_MS;
-    if (cached !== undefined && unchanged && now - cached.atMs < refreshMs) return cached;
+    if (cached !== undefined && unchanged && now - cached.atMs < refreshMs) {
+      return { issued: cached, seen };
+    }
     // A hot node's change waits for a pause in the writes (desired/recompute-pacer.ts): what
     // came meanwhile is read by this computation, so it is noted as seen.
     const turn = unchanged
@@ -235,7 +240,7 @@ export class DesiredService {
       tenants: issued.tenants,
       atMs: now,
     });
-    return issued;
+    return { issued, seen };
   }
 
   /**
