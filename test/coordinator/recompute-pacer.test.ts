@@ -68,7 +68,12 @@ describe('write activity', () => {
 describe('recompute pacer', () => {
   it('waits only for a node computed within the pace, and only while writes go on', async () => {
     const writes = new WriteActivity();
-    const pacer = new RecomputePacer(writes, { paceMs: 60_000, costFactor: 8, graceMs: 2 });
+    const pacer = new RecomputePacer(writes, {
+      paceMs: 60_000,
+      costFactor: 8,
+      graceMs: 2,
+      maxPaceMs: 60_000,
+    });
     const held = heldWrite(writes);
     // Never computed: at once, though a write is in progress.
     const first = await pacer.turn('n1');
@@ -85,7 +90,12 @@ describe('recompute pacer', () => {
     expect(await second).toBe(true);
 
     // A node's pace grows with its computations' duration: 40 ms at 8 times is 320 ms.
-    const slow = new RecomputePacer(writes, { paceMs: 10, costFactor: 8, graceMs: 2 });
+    const slow = new RecomputePacer(writes, {
+      paceMs: 10,
+      costFactor: 8,
+      graceMs: 2,
+      maxPaceMs: 60_000,
+    });
     const busy = heldWrite(writes);
     const long = await slow.turn('n3');
     await sleep(40);
@@ -98,8 +108,29 @@ describe('recompute pacer', () => {
     busy.release();
     await slowSecond;
 
+    // Capped: a computation of 40 ms at 8 times, capped at 60 ms, paces for 60 ms only.
+    const capped = new RecomputePacer(writes, {
+      paceMs: 10,
+      costFactor: 8,
+      graceMs: 2,
+      maxPaceMs: 60,
+    });
+    const open = heldWrite(writes);
+    const slowTurn = await capped.turn('n5');
+    await sleep(40);
+    slowTurn.done();
+    await sleep(100);
+    expect((await capped.turn('n5')).waited).toBe(false);
+    open.release();
+    await open.done;
+
     // Its pace gone by, a node is computed at once again, writes or not.
-    const cooled = new RecomputePacer(writes, { paceMs: 30, costFactor: 1, graceMs: 2 });
+    const cooled = new RecomputePacer(writes, {
+      paceMs: 30,
+      costFactor: 1,
+      graceMs: 2,
+      maxPaceMs: 60_000,
+    });
     (await cooled.turn('n4')).done();
     await sleep(60);
     const writing = heldWrite(writes);
@@ -107,7 +138,12 @@ describe('recompute pacer', () => {
     writing.release();
     await writing.done;
 
-    const off = new RecomputePacer(writes, { paceMs: 0, costFactor: 8, graceMs: 2 });
+    const off = new RecomputePacer(writes, {
+      paceMs: 0,
+      costFactor: 8,
+      graceMs: 2,
+      maxPaceMs: 60_000,
+    });
     const again = heldWrite(writes);
     expect((await off.turn('n1')).waited).toBe(false);
     expect((await off.turn('n1')).waited).toBe(false);

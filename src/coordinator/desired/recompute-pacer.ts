@@ -11,6 +11,8 @@ export interface PacerOptions {
   costFactor: number;
   /** How long no write must be in progress to count as a pause. */
   graceMs: number;
+  /** The longest pace, however slow computations get: a change waits no longer for its document. */
+  maxPaceMs: number;
 }
 
 interface Last {
@@ -41,10 +43,10 @@ export class RecomputePacer {
    * call the answer's `done` when it ends. `waited`: what was read before may be stale.
    */
   async turn(nodeId: string, signal?: AbortSignal): Promise<{ waited: boolean; done: () => void }> {
-    const { paceMs, costFactor, graceMs } = this.options;
+    const { paceMs, costFactor, graceMs, maxPaceMs } = this.options;
     const nowMs = () => this.writes.now();
     const last = this.last.get(nodeId);
-    const pace = last ? Math.max(paceMs, costFactor * last.durationMs) : 0;
+    const pace = last ? Math.min(maxPaceMs, Math.max(paceMs, costFactor * last.durationMs)) : 0;
     const until = (last?.startMs ?? 0) + pace;
     const waited = paceMs > 0 && last !== undefined && nowMs() < until;
     if (waited) await this.writes.quiet(graceMs, until, signal);

@@ -57,6 +57,8 @@ const DEFAULT_PACE_MS = 100;
 const DEFAULT_PACE_GRACE_MS = 3;
 /** A host starved of CPU makes computations slower: the pace grows with them. */
 const DEFAULT_PACE_COST_FACTOR = 8;
+/** However slow computations get, a change waits at most this long for its document. */
+const MAX_PACE_MS = 1000;
 /** Under the store pool's 10 connections, so requests other than watches always get one. */
 const DEFAULT_MAX_COMPUTING = 4;
 /**
@@ -106,6 +108,7 @@ export class DesiredService {
       paceMs: deps.paceMs ?? DEFAULT_PACE_MS,
       graceMs: deps.paceGraceMs ?? DEFAULT_PACE_GRACE_MS,
       costFactor: deps.paceCostFactor ?? DEFAULT_PACE_COST_FACTOR,
+      maxPaceMs: MAX_PACE_MS,
     });
     this.marks = new SharedMarks(deps.store.generations, pollMs / 2, this.elapsed());
     this.gate = new ComputeGate(deps.maxComputing ?? DEFAULT_MAX_COMPUTING);
