@@ -151,17 +151,15 @@ const nonEmpty = z.string().min(1, 'must not be empty');
  * (core/sample-tolerance.ts): `ABS,REL%` in the gauge's unit, or `exact`.
  */
 const gaugeTolerance = (unit: string, example: string) =>
-  z
-    .string({ error: `must be ABS,REL% (e.g. ${example}) or exact` })
-    .transform((text, ctx) => {
-      const tolerance = parseGaugeTolerance(text.trim());
-      if (tolerance !== undefined) return tolerance;
-      ctx.addIssue({
-        code: 'custom',
-        message: `must be ABS,REL% (e.g. ${example}): ABS a whole number of ${unit}, REL a percentage from 0 to 100; or exact`,
-      });
-      return z.NEVER;
+  z.string({ error: `must be ABS,REL% (e.g. ${example}) or exact` }).transform((text, ctx) => {
+    const tolerance = parseGaugeTolerance(text.trim());
+    if (tolerance !== undefined) return tolerance;
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be ABS,REL% (e.g. ${example}): ABS a whole number of ${unit}, REL a percentage from 0 to 100; or exact`,
     });
+    return z.NEVER;
+  });
 
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `use ${values.join(', ')}` });
