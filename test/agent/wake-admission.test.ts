@@ -26,6 +26,10 @@ import { node } from '../db/fixtures.ts';
 import { admin } from '../coordinator/support/policy-harness.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { quietLogger } from './agent-harness.ts';
+import { askToWake } from '../../src/agent/wake/wake-admission.ts';
+import { WakeService } from '../../src/agent/wake/wake-service.ts';
+import type { WakeTrapDriver } from '../../src/drivers/linux-net/wake-trap-driver.ts';
+import type { TrapEntry } from '../../src/core/wake-trap.ts';
 
 const ADMIN = 'wake-admission-admin-token-0123456789';
 const NODE = 'node-1';
@@ -162,6 +166,65 @@ async function agentNode(instances: readonly Instance[], api: ApiClient) {
   return { ask, woken, handle };
 }
 
+/**
+ * The trap's side (agent/wake/wake-service.ts, as start-wake.ts wires it): the instance armed
+ * behind its holding listener; the nftables redirect is a stand-in that records the listening
+ * port (the real one is test/net/wake-on-connect.test.ts), so the test connects to it.
+ */
+async function trapNode(sleeper: Instance, api: ApiClient) {
+  const guestPort = await freePort();
+  const record = {
+    key: `${sleeper.tenantId}-${sleeper.poolId}-${sleeper.id}`,
+    tenantId: sleeper.tenantId,
+    poolId: sleeper.poolId,
+    instanceId: sleeper.id,
+    status: 'sleeping',
+    spec: { ip: '127.0.0.1', servicePorts: [guestPort], tenant: { netId: 1 } },
+  } as unknown as VmRecord;
+  let listenPort = 0;
+  const driver = {
+    ensure: () => Promise.resolve(),
+    arm: (_bridge: string, _ip: string, entries: readonly TrapEntry[]) => {
+      listenPort = entries[0]?.listenPort ?? 0;
+      return Promise.resolve();
+    },
+    disarm: () => Promise.resolve(),
+    forget: () => Promise.resolve(),
+  } as unknown as WakeTrapDriver;
+  const woken: string[] = [];
+  const service = new WakeService({
+    driver,
+    wake: async (r) => {
+      woken.push(r.instanceId);
+      const server = createServer((socket) => socket.end(`hello from ${r.instanceId}`));
+      await new Promise<void>((resolve) => server.listen(guestPort, '127.0.0.1', resolve));
+      closers.push(() => void server.close());
+      return { ...r, status: 'running' } as VmRecord;
+    },
+    records: () => Promise.resolve([record]),
+    admit: (r, wake) =>
+      askToWake({ api, nodeId: NODE }, r, {
+        port: wake.port,
+        from: wake.from,
+        source: wake.source,
+      }),
+    holdMs: 10_000,
+    clock: systemClock,
+    logger: quietLogger,
+  });
+  closers.push(() => service.close());
+  await service.arm(record);
+  const ask = () =>
+    new Promise<string>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port: listenPort });
+      let data = '';
+      socket.on('data', (chunk: Buffer) => (data += chunk.toString()));
+      socket.on('end', () => resolve(data === '' ? 'reset' : data));
+      socket.on('error', () => resolve('reset'));
+    });
+  return { ask, woken, service };
+}
+
 /** vCPUs (1 per instance here) the instances hold on the node, by their desired status. */
 async function heldOnNode(store: Store): Promise<number> {
   const all = await store.instances.list();
@@ -204,6 +267,35 @@ await describeEachDatabase('wake on connect admitted only with room', (db) => {
     expect((await store.instances.list({ tenantId: 'acme' }))[0]?.desiredStatus).toBe('running');
     expect(await agent.ask(sleeper.id)).toBe(`hello from ${sleeper.id}`);
     expect(agent.woken).toEqual([sleeper.id]);
+    expect(await heldOnNode(store)).toBe(1);
+  });
+
+  it('holds a trapped connection the same way: reset without room, served once room returns', async () => {
+    const store = db.store();
+    await store.nodes.upsert(node(NODE, { capacity: { vcpus: 1, memMib: 65536, diskGib: 100 } }));
+    const { services, api } = await replica(store, 'a');
+    await tenant(services, 'acme');
+    await tenant(services, 'beta');
+    const {
+      created: [sleeper],
+    } = await scale(services, 'acme', { running: 1 });
+    if (!sleeper) throw new Error('the scale made no instance');
+    await scale(services, 'acme', { running: 0, sleeping: 1 });
+    await scale(services, 'beta', { running: 1 });
+
+    const trap = await trapNode(sleeper, api);
+    expect(await trap.ask()).toBe('reset');
+    expect(trap.woken).toEqual([]);
+    expect(trap.service.unadmittedCount).toBe(1);
+    expect(await heldOnNode(store)).toBe(1);
+    expect((await store.instances.list({ tenantId: 'acme' }))[0]).toMatchObject({
+      desiredStatus: 'sleeping',
+      idleSlot: 'running',
+    });
+
+    await scale(services, 'beta', { running: 0, sleeping: 1 });
+    expect(await trap.ask()).toBe(`hello from ${sleeper.id}`);
+    expect(trap.woken).toEqual([sleeper.id]);
     expect(await heldOnNode(store)).toBe(1);
   });
 
