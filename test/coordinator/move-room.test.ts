@@ -185,4 +185,75 @@ await describeEachDatabase('a move wakes its instance on the target only with ro
     expect(onTarget.filter((i) => i.pressureSleptAt !== null)).toHaveLength(2);
     for (const m of moves) expect((await store.instanceMoves.get(m.id))?.step).toBe('done');
   });
+
+  it('moves a raise that waited for room longer than the bound to a node with room', async () => {
+    const store = db.store();
+    const clock = manualClock(T0);
+    const services = policyCoordinator(store, clock);
+    await store.nodes.upsert(node('node-1', capacity(1)));
+    const waiter = await asleep(services, store, 'acme');
+    await tenant(services, 'beta');
+    await scale(services, 'beta', { running: 1 });
+    // Raised on its full node: it waits asleep there.
+    await scale(services, 'acme', { running: 1, sleeping: 0 });
+    expect(await store.instances.get(instanceKey(waiter))).toMatchObject({
+      nodeId: 'node-1',
+      desiredStatus: 'sleeping',
+      idleSlot: 'running',
+    });
+    await store.nodes.upsert(node('node-2', capacity(1)));
+    const boundMs = 300_000;
+    clock.set(299);
+    expect(await services.moves.relocateWaiting(boundMs)).toEqual([]);
+
+    clock.set(301);
+    const [move, ...more] = await services.moves.relocateWaiting(boundMs);
+    expect(more).toEqual([]);
+    expect(move).toMatchObject({
+      sourceNode: 'node-1',
+      targetNode: 'node-2',
+      wake: true,
+      restore: 'running',
+      requestedBy: 'scheduler',
+    });
+    // Asked again while it moves: nothing more.
+    expect(await services.moves.relocateWaiting(boundMs)).toEqual([]);
+    if (!move) throw new Error('no move');
+    await carry(services, move, [...throughImport, imported]);
+    const moved = await store.instances.get(instanceKey(waiter));
+    expect(moved).toMatchObject({
+      nodeId: 'node-2',
+      desiredStatus: 'running',
+      idleSlot: null,
+      pressureSleptAt: null,
+    });
+    expect(await expectWithinCapacity(store)).toEqual(
+      new Map([
+        ['node-1', 1],
+        ['node-2', 1],
+      ]),
+    );
+    const events = await store.audit.list({ tenantId: 'acme', limit: 50 });
+    expect(events.find((e) => e.action === 'instance.move')?.detail).toMatchObject({
+      reason: 'waited 301 s for room on its node',
+    });
+  });
+
+  it('moves no waiting raise when no other node has room', async () => {
+    const store = db.store();
+    const clock = manualClock(T0);
+    const services = policyCoordinator(store, clock);
+    await store.nodes.upsert(node('node-1', capacity(1)));
+    const waiter = await asleep(services, store, 'acme');
+    await tenant(services, 'beta');
+    await scale(services, 'beta', { running: 1 });
+    await scale(services, 'acme', { running: 1, sleeping: 0 });
+    await store.nodes.upsert(node('node-2', capacity(1)));
+    await services.nodes.setCordon(admin, 'node-1', 'cordon');
+    await tenant(services, 'gamma');
+    await scale(services, 'gamma', { running: 1 });
+    clock.set(1_000);
+    expect(await services.moves.relocateWaiting(1_000)).toEqual([]);
+    expect((await store.instances.get(instanceKey(waiter)))?.nodeId).toBe('node-1');
+  });
 });

@@ -149,9 +149,14 @@ export class MoveReportService {
     if (!instance) return;
     const at = this.deps.clock.now().toISOString();
     const desiredStatus = desiredAfterMove(move, instance.desiredStatus);
+    // Woken there, it no longer waits for room on its source (a relocated raise).
     const written = await repos.instances.update(
       move,
-      { nodeId: move.targetNode, desiredStatus },
+      {
+        nodeId: move.targetNode,
+        desiredStatus,
+        ...(move.wake ? { idleSlot: null, pressureSleptAt: null } : {}),
+      },
       instance.version,
       at,
     );
@@ -160,7 +165,13 @@ export class MoveReportService {
     await holdRaisesWithoutRoom(
       repos,
       this.deps,
-      [{ before: { ...instance, desiredStatus: asleepAs(instance) }, after: written }],
+      // Held there, its wait for room starts over on the target.
+      [
+        {
+          before: { desiredStatus: asleepAs(instance), pressureSleptAt: null },
+          after: written,
+        },
+      ],
       `move:${move.id}`,
     );
     await audit(repos, this.deps, principal, {
