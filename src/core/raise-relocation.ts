@@ -1,6 +1,20 @@
 import type { DesiredStatus, Instance, Pool } from './model.ts';
 import { placeInstances, type PlacementNode } from './placement.ts';
 import type { RestoreStatus } from './instance-move.ts';
+import { ValidationError } from './errors.ts';
+
+/** The bound a raise may wait for room on its node before it is moved (off unless set). */
+export const MOVE_WAITING_AFTER = { minMs: 60_000, maxMs: 7 * 86_400_000 } as const;
+
+export function checkMoveWaitingAfter(ms: number): number {
+  const { minMs, maxMs } = MOVE_WAITING_AFTER;
+  if (!Number.isInteger(ms) || ms < minMs || ms > maxMs) {
+    throw new ValidationError(
+      `the wait before a raise is moved must be between ${minMs / 1000} s and ${maxMs / 86_400_000} days`,
+    );
+  }
+  return ms;
+}
 
 /**
  * A raise that has waited for room on its node longer than a bound is moved to a node with
