@@ -80,8 +80,7 @@ export async function desiredCounts(
  * Relief's sleep candidates: the rows warm and desired warm on `nodeIds`, found by the
  * `(status, node_id)` index (migration 0041) on those nodes only, not by reading the table.
  */
-export async function warmOnNodes(db: Kysely<Database>, nodeIds: readonly string[]) {
-  if (nodeIds.length === 0) return [];
+export function warmOnNodesQuery(db: Kysely<Database>, nodeIds: readonly string[]) {
   return db
     .selectFrom('instances')
     .selectAll()
@@ -90,6 +89,9 @@ export async function warmOnNodes(db: Kysely<Database>, nodeIds: readonly string
     .where('desired_status', '=', 'warm')
     .orderBy('tenant_id')
     .orderBy('pool_id')
-    .orderBy('id')
-    .execute();
+    .orderBy('id');
+}
+
+export async function warmOnNodes(db: Kysely<Database>, nodeIds: readonly string[]) {
+  return nodeIds.length === 0 ? [] : warmOnNodesQuery(db, nodeIds).execute();
 }
