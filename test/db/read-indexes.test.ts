@@ -43,7 +43,7 @@ await describeEachDatabase('read indexes', (harness) => {
       const plan = await planOf(db, dialect === 'postgres', tenantNodesQuery(db, ['a', 'b']));
       if (dialect === 'postgres')
         expect(plan).toMatch(/Index Only Scan using node_allocations_live_tenant/);
-      // SQLite reads the partial index's live entries, and the table row for node_id's peers.
+      // SQLite finds the live entries in the partial index (then reads each one's row).
       else
         expect(plan).toMatch(
           /SEARCH node_allocations USING (COVERING )?INDEX node_allocations_live_tenant/,
