@@ -2,12 +2,12 @@ import type { Instance } from '../../core/model.ts';
 import { holdsResources, type PlacementResult } from '../../core/placement.ts';
 import {
   planPressure,
-  releasesWithinQuota,
   type PressureInstance,
   type PressurePlan,
 } from '../../core/pressure-sleep.ts';
 import { reliefNodes } from '../../core/relief-nodes.ts';
-import type { Repos } from '../../ports/store.ts';
+import { releasesWithinCounts } from '../../core/release-quota.ts';
+import type { DesiredCount, Repos } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
 import type { PlacementView, Sizing } from './placement-view.ts';
 
@@ -140,7 +140,10 @@ export async function planPressurePass(
   return { instances: concerned, plan };
 }
 
-/** The releases that keep their tenants within quotas, read for those tenants only. */
+/**
+ * The releases that keep their tenants within quotas: those tenants' instances counted in
+ * the store by pool and desired status, not read one by one.
+ */
 async function withinQuotas(
   repos: Repos,
   view: PlacementView,
@@ -150,14 +153,11 @@ async function withinQuotas(
   if (releases.length === 0) return releases;
   const byKey = new Map(concerned.map((i) => [keyOf(i), i]));
   const ids = [...new Set(releases.map((r) => byKey.get(r.key)?.tenantId ?? ''))].sort();
-  const instances: Instance[] = [];
-  for (const tenantId of ids) {
-    const mine = await repos.instances.list({ tenantId });
-    instances.push(...mine.filter((i) => i.desiredStatus !== 'destroyed'));
-  }
+  const counts = new Map<string, DesiredCount[]>();
+  for (const tenantId of ids) counts.set(tenantId, await repos.instances.desiredCounts(tenantId));
   const quotas = new Map((await repos.tenants.list({ ids })).map((t) => [t.id, t.quotas]));
   const pools = [...view.pools.values()].filter((p) => ids.includes(p.tenantId));
-  return releasesWithinQuota(releases, instances, pools, quotas);
+  return releasesWithinCounts(releases, byKey, counts, pools, quotas);
 }
 
 /** Puts the victims to sleep and raises the released, each with its audit event. */
