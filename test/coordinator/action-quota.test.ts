@@ -57,7 +57,8 @@ async function expectUsageAsStored(api: Api, store: Store): Promise<void> {
 
 /** A statement reading instance rows of a whole tenant, or of the whole fleet. */
 const wideRead = (sql: string) =>
-  /^select \* from "instances"/.test(sql) && !/"pool_id" = |"node_id" (is null|= )|"id" = /.test(sql);
+  /^select \* from "instances"/.test(sql) &&
+  !/"pool_id" = |"node_id" (is null|= )|"id" = /.test(sql);
 
 await describeEachDatabase('instance action quotas', (db) => {
   it('runs the same statements for a start and a stop whatever the tenant holds', async () => {
@@ -137,9 +138,13 @@ await describeEachDatabase('instance action quotas', (db) => {
     // A start of an instance already running weighs nothing new.
     expect((await act(api, d, 'start')).status).toBe(200);
     await expectUsageAsStored(api, store);
-    expect((await store.instances.list({ tenantId: 'acme' })).map((i) => i.desiredStatus)).toEqual(
-      ['sleeping', 'warm', 'running', 'running', 'stopped'],
-    );
+    expect((await store.instances.list({ tenantId: 'acme' })).map((i) => i.desiredStatus)).toEqual([
+      'sleeping',
+      'warm',
+      'running',
+      'running',
+      'stopped',
+    ]);
   });
 
   it('never passes a quota under parallel actions through two replicas', async () => {

@@ -2,12 +2,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../../core/errors
 import { deletePoolBuilds } from './pool-source-update.ts';
 import type { Quotas } from '../../core/model.ts';
 import { bridgeName } from '../../core/naming.ts';
-import {
-  checkQuotas,
-  tenantUsage,
-  validateQuotas,
-  type TenantUsage,
-} from '../../core/quotas.ts';
+import { checkQuotas, tenantUsage, validateQuotas, type TenantUsage } from '../../core/quotas.ts';
 import { countsAfterMoves, type UsageMove } from '../../core/usage-moves.ts';
 import { allocateTenantNetwork } from '../../core/subnets.ts';
 import type { TenantDetailView, TenantView } from '../../contract/resources.ts';
