@@ -94,7 +94,7 @@ export interface CoordinatorSettings {
   heartbeatMs: number;
   /**
    * How far an instance's CPU, memory and disk figures may drift before a delta heartbeat
-   * resends its sample (`MVM_HEARTBEAT_{CPU,RSS,DISK}_TOLERANCE`, docs/scale.md).
+   * resends its sample (the agent's `--heartbeat-*-tolerance` settings, docs/scale.md).
    */
   sampleTolerance: SampleTolerance;
   /**
