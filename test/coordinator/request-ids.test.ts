@@ -61,6 +61,17 @@ for (const db of await databasesUnderTest()) {
       expect(echoed.headers.get('x-request-id')).toBe('mine.1:2-3');
     });
 
+    it('makes a distinct id for each of 1,200 requests (across refills of its random pool)', async () => {
+      const ids = new Set<string>();
+      for (let i = 0; i < 1200; i += 1) {
+        const answer = await fetch(`${served.url()}/v1/health`);
+        const id = answer.headers.get('x-request-id') ?? '';
+        expect(id).toMatch(/^req-[0-9a-f]{16}$/);
+        ids.add(id);
+      }
+      expect(ids.size).toBe(1200);
+    });
+
     it('answers a bad id with a 400 that changes nothing', async () => {
       for (const bad of ['-lead', 'a'.repeat(129), 'sp ace', 'x/y', 'é']) {
         const response = await fetch(`${served.url()}/v1/tenants`, {

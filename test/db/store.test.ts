@@ -57,7 +57,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     const first = recordingLogger();
     await (await openStore(empty.url, { logger: first })).close();
     expect(first.lines.map((l) => l.message)).toEqual([
-      ...Array<string>(31).fill('applied store migration'),
+      ...Array<string>(32).fill('applied store migration'),
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -115,6 +115,10 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       migration: '0035-allocations-by-tenant',
     });
     expect(first.lines[30]?.context).toEqual({ dialect: name, migration: '0037-node-loads' });
+    expect(first.lines[31]?.context).toEqual({
+      dialect: name,
+      migration: '0041-relief-and-holders',
+    });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

@@ -21,7 +21,7 @@ import { oneOf } from '../row-values.ts';
 import type { Database, InstancesTable } from '../schema.ts';
 import { changeCursor, changeHorizon, changeStamp, pruneTombstones } from './instance-changes.ts';
 import { documentRows, instanceIdentity } from './instance-document-rows.ts';
-import { anyPressureHeld, desiredCounts, schedulerWork } from './instance-probes.ts';
+import { anyPressureHeld, desiredCounts, schedulerWork, warmOnNodes } from './instance-probes.ts';
 
 type InstanceRow = Selectable<InstancesTable>;
 type Db = Kysely<Database>;
@@ -114,6 +114,10 @@ export class KyselyInstanceRepo implements InstanceRepo {
 
   anyPressureHeld(): Promise<boolean> {
     return anyPressureHeld(this.db);
+  }
+
+  async listWarmOn(nodeIds: readonly string[]): Promise<Instance[]> {
+    return (await warmOnNodes(this.db, nodeIds)).map(fromRow);
   }
 
   schedulerWork(): Promise<boolean> {
