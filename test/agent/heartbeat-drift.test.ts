@@ -1,7 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
+import { rm } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ActivityTracker } from '../../src/agent/activity/activity-tracker.ts';
 import { loadAgentConfig } from '../../src/agent/agent-config.ts';
@@ -15,10 +12,10 @@ import {
   EXACT_SAMPLES,
   type SampleTolerance,
 } from '../../src/core/sample-tolerance.ts';
-import { serveCoordinator } from '../../src/coordinator/serve.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import type { ActivityCounters, ActivityProbe } from '../../src/ports/activity-probe.ts';
+import { heartbeatWorld } from '../support/heartbeat-world.ts';
 import { until } from '../support/until.ts';
 
 const ADMIN = '0764849d436f89ab33174ce3515e28d76bf617557addd315472dd7ff00d4a6f5';
@@ -87,24 +84,7 @@ async function driftRun(
   tolerance?: SampleTolerance,
   settings = false,
 ): Promise<DriftRun> {
-  const coordDir = await mkdtemp(join(tmpdir(), 'mvm-hb1-drift-c-'));
-  const agentDir = await mkdtemp(join(tmpdir(), 'mvm-hb1-drift-a-'));
-  dirs.push(coordDir, agentDir);
-  const coordinator = await serveCoordinator(
-    {
-      listen: '127.0.0.1:0',
-      databaseUrl: join(coordDir, 'c.sqlite'),
-      clusterCidr: '10.240.0.0/12',
-      adminToken: ADMIN,
-      dataDir: coordDir,
-    },
-    { logger: pino({ level: 'silent' }) },
-  );
-  const admin = createApiClient({ baseUrl: coordinator.url, token: ADMIN });
-  await admin.call('registerNode', {
-    params: { node: 'node-a' },
-    body: { hostname: 'a', arch: 'x86_64', capacity: { vcpus: 8, memMib: 8192, diskGib: 10 } },
-  });
+  const { coordinator, admin, agentDir } = await heartbeatWorld(dirs, 'mvm-hb1-drift-', ADMIN);
   const sent: HeartbeatRequest[] = [];
   const probe = new WobblingProbe();
   let armed: (() => void) | undefined;
