@@ -5,7 +5,8 @@
  * 100 registered nodes each watched by an agent-side long-poll (watchDesired), and
  * 1k → 10k → 100k placed instances (200 per tenant, bulk-inserted). At each size it prints:
  *  - pool scale p50: one pool scaled up by one (placement) and back down, over the API;
- *  - mutations/s: 4 clients scaling four tenants' pools running ⇄ warm for 3 s;
+ *  - mutations/s: 4 clients scaling four tenants' pools running ⇄ warm for 3 s, and the
+ *    coordinator's CPU per mutation meanwhile (the documents they wake included);
  *  - agent acting p50: from a running ⇄ warm scale to the watcher of the instance's node
  *    holding the verified document that carries it; and the document's share of it, from
  *    the scale's answer to that watcher.
@@ -61,6 +62,8 @@ interface Row {
   scaleP50: number;
   scaleP90: number;
   mutationsPerSec: number;
+  /** The coordinator's CPU per mutation while 4 clients toggle (documents included). */
+  cpuMsPerMutation: number;
   actingP50: number;
   actingP90: number;
   /** Of acting: from the scale's answer to the watcher holding the document (the document's share). */
@@ -174,7 +177,9 @@ async function measureStore(store: StoreName): Promise<Row[]> {
       const cpu0 = await coordinator.sample();
       const measuring = performance.now();
       const scale = await scaleLatency(api);
+      const beforeMutations = await coordinator.sample();
       const mutations = await mutationsPerSecond(api, tenants);
+      const afterMutations = await coordinator.sample();
       const acting = await actingLatency(api, watchers);
       const cpu1 = await coordinator.sample();
       rows.push({
@@ -184,6 +189,8 @@ async function measureStore(store: StoreName): Promise<Row[]> {
         scaleP50: percentile(scale, 50),
         scaleP90: percentile(scale, 90),
         mutationsPerSec: mutations,
+        cpuMsPerMutation:
+          ((afterMutations.cpuSecs - beforeMutations.cpuSecs) * 1000) / (mutations * 3),
         actingP50: percentile(acting.times, 50),
         actingP90: percentile(acting.times, 90),
         documentP50: percentile(acting.document, 50),
@@ -211,12 +218,12 @@ for (const store of stores) rows.push(...(await measureStore(store)));
 const ms = (v: number) => `${v.toFixed(1)} ms`;
 console.log(`${NODES} nodes watched, ${PER_TENANT} instances per tenant, ${SAMPLES} samples each`);
 console.log(
-  '| store | instances | pool scale p50 (p90) | mutations/s | agent acting p50 (p90) | of which document p50 | coordinator CPU | RSS |',
+  '| store | instances | pool scale p50 (p90) | mutations/s (CPU each) | agent acting p50 (p90) | of which document p50 | coordinator CPU | RSS |',
 );
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) {
   console.log(
-    `| ${r.store} | ${r.instances} | ${ms(r.scaleP50)} (${ms(r.scaleP90)}) | ${r.mutationsPerSec.toFixed(0)} | ${ms(r.actingP50)} (${ms(r.actingP90)}) | ${ms(r.documentP50)} | ${r.cpuPct.toFixed(0)}% | ${r.rssMib.toFixed(0)} MiB |`,
+    `| ${r.store} | ${r.instances} | ${ms(r.scaleP50)} (${ms(r.scaleP90)}) | ${r.mutationsPerSec.toFixed(0)} (${ms(r.cpuMsPerMutation)}) | ${ms(r.actingP50)} (${ms(r.actingP90)}) | ${ms(r.documentP50)} | ${r.cpuPct.toFixed(0)}% | ${r.rssMib.toFixed(0)} MiB |`,
   );
 }
 const goal = rows.filter((r) => r.store === 'postgres').at(-1);

@@ -14,16 +14,29 @@
  * exactly, as agents did before that tolerance. The bodies are built before the clock starts,
  * so only the coordinator's side is timed.
  *
+ * `--http`: the coordinator listens on loopback (@hono/node-server, as serve.ts does) and a child
+ * process (support/request-replay.ts) sends the same requests over one keep-alive socket, so
+ * the CPU figure is still the coordinator's alone, with the HTTP server's share in it.
+ * `--log`: a real pino logger at info (to /dev/null), as `coordinator serve` logs.
+ * `--status`: status reports (PUT …/status, an unchanged `running`, round the 100 instances)
+ * instead of heartbeats.
+ *
  *   npx tsx bench/heartbeat-cost.ts [--pg] [--beats 500] [--delta 0.05 [--drift] [--exact]]
+ *     [--http] [--log] [--status]
  */
+import { fork } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import { serve } from '@hono/node-server';
 import pg from 'pg';
+import pino from 'pino';
 import { ReportDeltas } from '../src/agent/heartbeat/report-deltas.ts';
 import { EXACT_SAMPLES } from '../src/core/sample-tolerance.ts';
 import type { InstanceSample } from '../src/contract/node-report.ts';
 import { createCoordinatorApp } from '../src/coordinator/app.ts';
 import { openStore } from '../src/db/open-store.ts';
 import { freshDatabase, quotas } from './support/fleet-seed.ts';
+import type { ReplayJob, ReplayRequest } from './support/request-replay.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -32,6 +45,9 @@ const { values: flags } = parseArgs({
     delta: { type: 'string' },
     drift: { type: 'boolean', default: false },
     exact: { type: 'boolean', default: false },
+    http: { type: 'boolean', default: false },
+    log: { type: 'boolean', default: false },
+    status: { type: 'boolean', default: false },
   },
 });
 const beats = Number(flags.beats);
@@ -56,6 +72,9 @@ try {
     clusterCidr: '10.240.0.0/12',
     version: 'bench',
     randomSuffix: () => `i${(n += 1)}`,
+    ...(flags.log
+      ? { logger: pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true })) }
+      : {}),
   });
   await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'bench' });
   const call = async (method: string, path: string, body?: unknown) => {
@@ -97,15 +116,24 @@ try {
     changed === undefined ? Array.from({ length: beats }, () => body) : deltaBodies(body);
   const first = (await call('POST', '/nodes/node-1/heartbeat', body)) as { deltas?: boolean };
   if (changed !== undefined && first.deltas !== true) throw new Error('no delta heartbeats here');
+  const requests: ReplayRequest[] = flags.status
+    ? Array.from({ length: beats }, (_, i) => ({
+        method: 'PUT',
+        path: `/nodes/node-1/instances/acme/web/${ids[i % ids.length] ?? ''}/status`,
+        body: { status: 'running' },
+      }))
+    : bodies.map((each) => ({ method: 'POST', path: '/nodes/node-1/heartbeat', body: each }));
+  const replay = flags.http ? await overHttp(app.fetch, requests) : undefined;
   const cpu0 = process.cpuUsage();
   const statements0 = statements;
   const started = performance.now();
   let asked = 0;
-  for (const each of bodies) {
-    const answer = (await call('POST', '/nodes/node-1/heartbeat', each)) as {
-      fullReport?: boolean;
-    };
-    if (answer.fullReport === true) asked += 1;
+  if (replay) asked = await replay();
+  else {
+    for (const { method, path, body: each } of requests) {
+      const answer = (await call(method, path, each)) as { fullReport?: boolean };
+      if (answer.fullReport === true) asked += 1;
+    }
   }
   if (asked > 0) throw new Error(`${asked} deltas found no base`);
   const wallMs = performance.now() - started;
@@ -113,19 +141,54 @@ try {
   const cpuMs = (cpu.user + cpu.system) / 1000;
   const store_ = flags.pg ? 'postgres' : 'sqlite';
   const sent = bodies.reduce((n, b) => n + b.instances.length, 0) / beats;
-  const mode =
-    changed === undefined
+  const what = flags.status ? 'status reports' : 'heartbeats';
+  const how = `${flags.http ? 'over HTTP' : 'in process'}${flags.log ? ', logged at info' : ''}`;
+  const mode = flags.status
+    ? 'an unchanged running status'
+    : changed === undefined
       ? 'whole reports'
       : `deltas (${changed * 100}% changed${flags.drift ? ', all drifting' : ''}` +
         `${flags.exact ? ', compared exactly' : ''}, ${sent.toFixed(1)} samples sent each)`;
   console.log(
-    `heartbeat-cost on ${store_}, ${mode}: ${beats} heartbeats of ${ids.length} samples: ` +
+    `heartbeat-cost on ${store_} ${how}, ${mode}: ${beats} ${what}` +
+      `${flags.status ? '' : ` of ${ids.length} samples`}: ` +
       `${(cpuMs / beats).toFixed(2)} ms CPU and ${(wallMs / beats).toFixed(2)} ms wall each` +
       (flags.pg ? `, ${((statements - statements0) / beats).toFixed(1)} statements each` : ''),
   );
 } finally {
   await store.close();
   await database.drop();
+}
+
+/**
+ * Serves `fetch` on a loopback port and hands the requests to a child process (before the
+ * clock starts); the function returned has it send them, and resolves with the count of
+ * answers that asked for a whole report.
+ */
+async function overHttp(
+  fetch: (request: Request) => Response | Promise<Response>,
+  requests: ReplayRequest[],
+): Promise<() => Promise<number>> {
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const listening = serve({ fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(listening));
+  });
+  const { port } = server.address() as AddressInfo;
+  const child = fork(new URL('./support/request-replay.ts', import.meta.url));
+  const job: ReplayJob = { url: `http://127.0.0.1:${port}`, token: ADMIN, requests };
+  await new Promise<void>((resolve) => {
+    child.once('message', () => resolve());
+    child.send(job);
+  });
+  return () =>
+    new Promise<number>((resolve, reject) => {
+      child.once('message', (answer: { asked?: number; error?: string }) => {
+        child.kill();
+        server.close();
+        if (answer.error !== undefined) reject(new Error(answer.error));
+        else resolve(answer.asked ?? 0);
+      });
+      child.send('go');
+    });
 }
 
 /**

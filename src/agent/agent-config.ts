@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { AGENT_SOCKET_NAME } from '../contract/agent-api.ts';
 import { ValidationError } from '../core/errors.ts';
+import { sampleToleranceOf, type SampleTolerance } from '../core/sample-tolerance.ts';
 import type { FaultPoint } from '../core/fault-points.ts';
 import {
   configFileLocation,
@@ -91,6 +92,11 @@ export interface CoordinatorSettings {
   /** PEM file of the coordinator's document-signing key. */
   trustedKeyFile?: string;
   heartbeatMs: number;
+  /**
+   * How far an instance's CPU, memory and disk figures may drift before a delta heartbeat
+   * resends its sample (the agent's `--heartbeat-*-tolerance` settings, docs/scale.md).
+   */
+  sampleTolerance: SampleTolerance;
   /**
    * vCPUs this node offers the scheduler instead of the host's own (an operator's overcommit,
    * as the quickstart's); memory and disk stay measured.
@@ -287,6 +293,11 @@ function toConfig(
       production: values.production,
       ...(values.trustedKey !== undefined ? { trustedKeyFile: path(values.trustedKey) } : {}),
       heartbeatMs: values.heartbeatMs,
+      sampleTolerance: sampleToleranceOf({
+        cpuPermille: values.heartbeatCpuTolerance,
+        rssKib: values.heartbeatRssTolerance,
+        diskKib: values.heartbeatDiskTolerance,
+      }),
       ...(values.vcpus !== undefined ? { vcpus: values.vcpus } : {}),
       maxDocumentAgeMs: values.maxDocumentAgeSecs * 1000,
       moveHoldMs: values.moveHoldSecs * 1000,

@@ -3,6 +3,11 @@ import { idSchema, underlayIpSchema } from '../contract/common.ts';
 import { httpUrlSchema } from '../contract/common.ts';
 import { DEFAULT_UID_BASE, IDENTITY_SLOTS } from '../core/vm-identity.ts';
 import { FAULT_POINTS } from '../core/fault-points.ts';
+import {
+  DEFAULT_SAMPLE_TOLERANCE,
+  formatGaugeTolerance,
+  parseGaugeTolerance,
+} from '../core/sample-tolerance.ts';
 
 /**
  * Every setting the agent reads, declared once: where each comes from (flag, env, config
@@ -26,6 +31,9 @@ export interface AgentFlags {
   trustedKey?: string;
   underlayIp?: string;
   heartbeatMs?: number;
+  heartbeatCpuTolerance?: string;
+  heartbeatRssTolerance?: string;
+  heartbeatDiskTolerance?: string;
   vcpus?: number;
   netns?: string;
   cacheDir?: string;
@@ -65,6 +73,21 @@ export const agentSettings = {
   production: { flag: 'production', file: 'agent.production' },
   trustedKey: { flag: 'trustedKey', file: 'agent.trustedKey' },
   heartbeatMs: { flag: 'heartbeatMs', file: 'agent.heartbeatMs' },
+  heartbeatCpuTolerance: {
+    flag: 'heartbeatCpuTolerance',
+    env: 'MVM_HEARTBEAT_CPU_TOLERANCE',
+    file: 'agent.heartbeatCpuTolerance',
+  },
+  heartbeatRssTolerance: {
+    flag: 'heartbeatRssTolerance',
+    env: 'MVM_HEARTBEAT_RSS_TOLERANCE',
+    file: 'agent.heartbeatRssTolerance',
+  },
+  heartbeatDiskTolerance: {
+    flag: 'heartbeatDiskTolerance',
+    env: 'MVM_HEARTBEAT_DISK_TOLERANCE',
+    file: 'agent.heartbeatDiskTolerance',
+  },
   vcpus: { flag: 'vcpus', file: 'agent.vcpus' },
   maxDocumentAgeSecs: { env: 'MVM_MAX_DOC_AGE_SECS', file: 'agent.maxDocumentAgeSecs' },
   moveHoldSecs: { env: 'MVM_MOVE_HOLD_SECS', file: 'agent.moveHoldSecs' },
@@ -110,6 +133,9 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   coordinatorUrl: 'http://127.0.0.1:7070',
   production: false,
   heartbeatMs: DEFAULT_HEARTBEAT_MS,
+  heartbeatCpuTolerance: formatGaugeTolerance(DEFAULT_SAMPLE_TOLERANCE.cpuPermille),
+  heartbeatRssTolerance: formatGaugeTolerance(DEFAULT_SAMPLE_TOLERANCE.rssKib),
+  heartbeatDiskTolerance: formatGaugeTolerance(DEFAULT_SAMPLE_TOLERANCE.diskKib),
   maxDocumentAgeSecs: DEFAULT_MAX_DOCUMENT_AGE_SECS,
   moveHoldSecs: DEFAULT_MOVE_HOLD_SECS,
   busybox: '/bin/busybox',
@@ -119,6 +145,21 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
 };
 
 const nonEmpty = z.string().min(1, 'must not be empty');
+
+/**
+ * How far a gauge may drift before a delta heartbeat resends its sample
+ * (core/sample-tolerance.ts): `ABS,REL%` in the gauge's unit, or `exact`.
+ */
+const gaugeTolerance = (unit: string, example: string) =>
+  z.string({ error: `must be ABS,REL% (e.g. ${example}) or exact` }).transform((text, ctx) => {
+    const tolerance = parseGaugeTolerance(text.trim());
+    if (tolerance !== undefined) return tolerance;
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be ABS,REL% (e.g. ${example}): ABS a whole number of ${unit}, REL a percentage from 0 to 100; or exact`,
+    });
+    return z.NEVER;
+  });
 
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `use ${values.join(', ')}` });
@@ -175,6 +216,9 @@ export const agentSettingsSchema = z.strictObject({
     .int('must be a whole number of milliseconds')
     .min(100, 'must be at least 100')
     .max(3_600_000, 'must be at most 3600000'),
+  heartbeatCpuTolerance: gaugeTolerance('thousandths of a CPU', '50,25%'),
+  heartbeatRssTolerance: gaugeTolerance('KiB', '1024,5%'),
+  heartbeatDiskTolerance: gaugeTolerance('KiB', '1024,1%'),
   vcpus: z
     .number({ error: 'must be a number of vCPUs' })
     .int('must be a whole number')

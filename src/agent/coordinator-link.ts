@@ -181,6 +181,7 @@ export function startLink(
     ...(conn.settings.vcpus !== undefined ? { vcpus: conn.settings.vcpus } : {}),
     ...(parts.underlayIp !== undefined ? { underlayIp: parts.underlayIp } : {}),
     everyMs: conn.settings.heartbeatMs,
+    tolerance: conn.settings.sampleTolerance,
     callTimeoutMs: () => lease.leaseMs,
     clock: systemClock,
     signal: abort.signal,

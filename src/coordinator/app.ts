@@ -1,16 +1,12 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import {
   InternalError,
   isMvmError,
-  PayloadTooLargeError,
   StoreUnavailableError,
   ValidationError,
   type MvmError,
 } from '../core/errors.ts';
 import {
-  bodyLimitOf,
-  MAX_REQUEST_BODY_BYTES,
   routes,
   type JsonRouteName,
   type RouteDef,
@@ -34,6 +30,7 @@ import { requireScope, type Access, type AccessEnv, type Credentials } from './a
 import { authenticateNode, type PeerCertificate } from './node-auth.ts';
 import { clientWentAway } from './client-gone.ts';
 import { buildOpenApi } from './openapi.ts';
+import { bodyLimits } from './body-limits.ts';
 import { parseRouteInput, type ParsedInput } from './route-input.ts';
 import { requestIds, requestLogger } from './request-ids.ts';
 import { ephemeralKeyring, type Keyring } from './secrets/keyring.ts';
@@ -172,36 +169,6 @@ function registerSocket(
     }
     upgrade.accept(await handler({ ...c.get('access'), ...input }));
     return c.body(null, 200);
-  });
-}
-
-/**
- * How much of a request's body each route may read: 1 MiB of JSON, or more where a route
- * declares it (a job's module); an upload's route streams its body to disk under its own bound.
- */
-function bodyLimits(): MiddlewareHandler {
-  const own = (Object.values(routes) as RouteDef[])
-    .filter((def) => bodyLimitOf(def) !== MAX_REQUEST_BODY_BYTES)
-    .map((def) => ({
-      method: def.method.toUpperCase(),
-      path: new RegExp(`^/v1${def.path.replace(/:[a-z]+/g, '[^/]+')}$`),
-      upload: def.stream?.kind === 'upload',
-      limit: bodyLimitOf(def),
-    }));
-  const json = limitBody(MAX_REQUEST_BODY_BYTES);
-  return async (c, next) => {
-    const route = own.find((r) => r.method === c.req.method && r.path.test(c.req.path));
-    if (route?.upload) return next();
-    return (route ? limitBody(route.limit) : json)(c, next);
-  };
-}
-
-function limitBody(maxSize: number): MiddlewareHandler {
-  return bodyLimit({
-    maxSize,
-    onError: () => {
-      throw new PayloadTooLargeError(maxSize);
-    },
   });
 }
 

@@ -12,16 +12,31 @@ import type { Logger } from '../ports/logger.ts';
 
 export { currentRequestId, requestLogger } from '../drivers/request-context.ts';
 
+/** Random bytes drawn from a pool filled 4 KiB at a time: one system call per 512 ids. */
+function randomPool(size = 4096): (n: number) => Uint8Array {
+  let pool = new Uint8Array(0);
+  let at = 0;
+  return (n) => {
+    if (at + n > pool.length) {
+      pool = randomBytes(size);
+      at = 0;
+    }
+    at += n;
+    return pool.subarray(at - n, at);
+  };
+}
+
 /**
  * Each request's id: the caller's X-Request-Id when it sent a valid one (a bad one is a 400),
  * else a fresh one. It is answered in X-Request-Id, and everything the request does runs with
  * it, so every log line written for it carries it (requestLogger).
  */
 export function requestIds(logger: Logger | undefined): MiddlewareHandler {
+  const random = randomPool();
   return async (c, next) => {
     const sent = c.req.header(REQUEST_ID_HEADER);
     const valid = sent !== undefined && isRequestId(sent);
-    const id = valid ? sent : requestIdFrom(randomBytes(8));
+    const id = valid ? sent : requestIdFrom(random(8));
     c.header(REQUEST_ID_HEADER, id);
     if (sent !== undefined && !valid) {
       throw new ValidationError(

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { z } from 'zod';
 import { errorMessage, ValidationError } from '../core/errors.ts';
 import type { RouteDef } from '../contract/api.ts';
+import { requestText } from './request-body.ts';
 
 /** Enough to fix a request; a hostile one must not make the answer as big as itself. */
 const MAX_PROBLEMS = 20;
@@ -41,7 +42,7 @@ function parseWith(where: string, schema: z.ZodType | undefined, value: unknown)
 }
 
 async function readJson(c: Context): Promise<unknown> {
-  const text = await c.req.text();
+  const text = await requestText(c);
   if (text.trim() === '') return {};
   try {
     return JSON.parse(text) as unknown;

@@ -39,6 +39,7 @@ import { acceptWebSockets, type UpgradeBindings } from './websocket-upgrade.ts';
 import { MVM_VERSION } from './version.ts';
 import { coordinatorImages, type CoordinatorImageOptions } from './builds/image-builders.ts';
 import { DEFAULT_CACHE_DIR } from '../drivers/dev-image/cache-dir.ts';
+import type { InstanceMove } from '../core/instance-move.ts';
 
 export interface ServeSettings {
   listen: string;
@@ -62,6 +63,11 @@ export interface ServeSettings {
   nodeLostAfterMs?: number;
   /** How often the pools' idle policies are applied; default 5 s (idle-loop.ts). */
   idleCheckMs?: number;
+  /**
+   * A raise waiting for room on its node this long is moved to a node with room, woken there
+   * (MoveService.relocateWaiting, checked with the idle pass); off when absent.
+   */
+  moveWaitingAfterMs?: number;
   /** How long deleted instances' tombstones are kept for watchers; default 1 day (1 min–30 d). */
   tombstoneRetentionMs?: number;
   /** How long sessions wait for a woken instance and a node's tunnel (tests shorten them). */
@@ -260,7 +266,8 @@ export async function serveCoordinator(
         pass: async () => {
           const lowered = await services.idle.pass();
           const raised = await services.queueWake.pass();
-          return { ...lowered, changed: [...lowered.changed, ...raised.changed] };
+          const moved = await relocated(services, settings.moveWaitingAfterMs);
+          return { ...lowered, changed: [...lowered.changed, ...raised.changed, ...moved] };
         },
       },
       logger,
@@ -330,4 +337,18 @@ export async function serveCoordinator(
     storeLock.release();
     throw error;
   }
+}
+
+/** Raises that waited too long for room, moved to a node with room (off without a bound). */
+async function relocated(
+  services: { moves: { relocateWaiting(boundMs: number): Promise<InstanceMove[]> } },
+  boundMs: number | undefined,
+): Promise<Array<{ instance: string; to: string; reason: string }>> {
+  if (boundMs === undefined) return [];
+  const moves = await services.moves.relocateWaiting(boundMs);
+  return moves.map((m) => ({
+    instance: `${m.tenantId}/${m.poolId}/${m.instanceId}`,
+    to: `moving to ${m.targetNode}`,
+    reason: 'waited-for-room',
+  }));
 }

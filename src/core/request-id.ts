@@ -11,7 +11,11 @@ export function isRequestId(value: string): boolean {
   return REQUEST_ID.test(value);
 }
 
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
 /** A fresh id from random bytes (hex), e.g. `req-3f9c…`. */
 export function requestIdFrom(bytes: Uint8Array): string {
-  return `req-${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+  let id = 'req-';
+  for (const b of bytes) id += HEX[b] ?? '';
+  return id;
 }

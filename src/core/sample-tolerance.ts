@@ -121,3 +121,40 @@ export function sampleMoved<S extends GaugedSample>(
   if (workloadMoved(held.workload, now.workload, tolerance)) return true;
   return exactFieldMoved(held, now);
 }
+
+/** A gauge tolerance as the agent's settings spell it: `ABS,REL%` (`50,25%`), or `exact`. */
+export const GAUGE_TOLERANCE_FORMAT = /^(\d{1,9}),(\d{1,3}(?:\.\d{1,3})?)%$/;
+
+export function formatGaugeTolerance(tolerance: GaugeTolerance): string {
+  return `${tolerance.abs},${Number((tolerance.rel * 100).toFixed(3))}%`;
+}
+
+/**
+ * Reads `ABS,REL%`: ABS a whole number in the gauge's unit (‰ of a CPU, KiB), REL a percentage
+ * from 0 to 100; `exact` is `0,0%`. Undefined for anything else.
+ */
+export function parseGaugeTolerance(text: string): GaugeTolerance | undefined {
+  if (text === 'exact') return { abs: 0, rel: 0 };
+  const match = GAUGE_TOLERANCE_FORMAT.exec(text);
+  if (match === null) return undefined;
+  const percent = Number(match[2]);
+  if (percent > 100) return undefined;
+  return { abs: Number(match[1]), rel: Number((percent / 100).toFixed(5)) };
+}
+
+/** The tolerances an agent may set (disk covers data and snapshots); run time stays as it is. */
+export interface GaugeSettings {
+  cpuPermille: GaugeTolerance;
+  rssKib: GaugeTolerance;
+  diskKib: GaugeTolerance;
+}
+
+export function sampleToleranceOf(gauges: GaugeSettings): SampleTolerance {
+  return {
+    cpuPermille: gauges.cpuPermille,
+    rssKib: gauges.rssKib,
+    diskKib: gauges.diskKib,
+    snapshotKib: gauges.diskKib,
+    runningForMs: { ...DEFAULT_SAMPLE_TOLERANCE.runningForMs },
+  };
+}

@@ -32,7 +32,8 @@ import { tombstoneHorizonMigration } from './migrations/0033-tombstone-horizon.t
 import { reportDeltasMigration } from './migrations/0034-report-deltas.ts';
 import { allocationsByTenantMigration } from './migrations/0035-allocations-by-tenant.ts';
 import { nodeLoadsMigration } from './migrations/0037-node-loads.ts';
-import { markChangesMigration } from './migrations/0038-mark-changes.ts';
+import { reliefAndHoldersMigration } from './migrations/0041-relief-and-holders.ts';
+import { markChangesMigration } from './migrations/0042-mark-changes.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -70,7 +71,8 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0034-report-deltas': reportDeltasMigration(),
     '0035-allocations-by-tenant': allocationsByTenantMigration(),
     '0037-node-loads': nodeLoadsMigration(dialect),
-    '0038-mark-changes': markChangesMigration(),
+    '0041-relief-and-holders': reliefAndHoldersMigration(),
+    '0042-mark-changes': markChangesMigration(),
   };
 }
 

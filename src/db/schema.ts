@@ -107,7 +107,7 @@ export interface PublishedPortsTable {
 export interface DocumentMarksTable {
   scope: string;
   seq: number;
-  /** Stamped by every bump, as instances' (migration 0038); 0 on rows written before. */
+  /** Stamped by every bump, as instances' (migration 0042); 0 on rows written before. */
   change_seq?: number | string;
 }
 

@@ -177,6 +177,11 @@ export interface InstanceRepo {
    */
   listPressureHeld(): Promise<Instance[]>;
   /**
+   * The instances warm and desired warm on `nodeIds`: relief's sleep candidates, read by the
+   * `(status, node_id)` index on those nodes only.
+   */
+  listWarmOn(nodeIds: readonly string[]): Promise<Instance[]>;
+  /**
    * Whether a scheduling pass has work: a live instance placed on no node, or one held asleep
    * by memory pressure. One statement of two indexed probes (listUnplaced, anyPressureHeld).
    */

@@ -3,6 +3,7 @@ import { loadAgentConfig } from '../../src/agent/agent-config.ts';
 import type { AgentConfigSources } from '../../src/agent/agent-config.ts';
 import { loadConfig } from '../../src/cli/config.ts';
 import { ValidationError } from '../../src/core/errors.ts';
+import { DEFAULT_SAMPLE_TOLERANCE } from '../../src/core/sample-tolerance.ts';
 import { filesReader, runIn } from '../cli/support/run-cli.ts';
 
 function load(sources: Partial<AgentConfigSources> & { files?: Record<string, string> }) {
@@ -59,6 +60,8 @@ describe('loadAgentConfig', () => {
         maxDocumentAgeMs: 600_000,
         // An instance handed over is kept from the reconciler a minute, until its document.
         moveHoldMs: 60_000,
+        // Gauges drift unsent within 50‰/25% (CPU), 1 MiB/5% (RSS), 1 MiB/1% (disk).
+        sampleTolerance: DEFAULT_SAMPLE_TOLERANCE,
       },
       devImage: { busybox: '/bin/busybox', guestCc: 'gcc', executor: false },
     });
@@ -133,6 +136,9 @@ describe('loadAgentConfig', () => {
         MVM_MAX_DOC_AGE_SECS: '120',
         MVM_BASE_GRACE_SECS: '30',
         MVM_MOVE_HOLD_SECS: '300',
+        MVM_HEARTBEAT_CPU_TOLERANCE: '100,10%',
+        MVM_HEARTBEAT_RSS_TOLERANCE: 'exact',
+        MVM_HEARTBEAT_DISK_TOLERANCE: '4096,2.5%',
       },
     });
     expect(config).toEqual({
@@ -156,6 +162,13 @@ describe('loadAgentConfig', () => {
         heartbeatMs: 5000,
         maxDocumentAgeMs: 120_000,
         moveHoldMs: 300_000,
+        sampleTolerance: {
+          cpuPermille: { abs: 100, rel: 0.1 },
+          rssKib: { abs: 0, rel: 0 },
+          diskKib: { abs: 4096, rel: 0.025 },
+          snapshotKib: { abs: 4096, rel: 0.025 },
+          runningForMs: DEFAULT_SAMPLE_TOLERANCE.runningForMs,
+        },
       },
       devImage: {
         kernelPackage: 'linux-image-6.1.0-9-cloud-amd64',
@@ -183,6 +196,33 @@ describe('loadAgentConfig', () => {
     );
     expect(problems).toHaveLength(7);
     expect(problems.join('\n')).not.toContain("'x'");
+  });
+
+  it('gauge tolerances: ABS,REL% or exact, from flag, env or file, each bad one named', () => {
+    const config = load({
+      files: file({ agent: { heartbeatRssTolerance: '2048,10%' } }),
+      env: { MVM_HEARTBEAT_CPU_TOLERANCE: '10,5%' },
+      flags: { heartbeatCpuTolerance: '0,50%', heartbeatDiskTolerance: 'exact' },
+    });
+    expect(config.coordinator.sampleTolerance).toEqual({
+      cpuPermille: { abs: 0, rel: 0.5 },
+      rssKib: { abs: 2048, rel: 0.1 },
+      diskKib: { abs: 0, rel: 0 },
+      snapshotKib: { abs: 0, rel: 0 },
+      runningForMs: DEFAULT_SAMPLE_TOLERANCE.runningForMs,
+    });
+    const problems = problemsOf(() =>
+      load({
+        files: file({ agent: { heartbeatDiskTolerance: 5 } }),
+        env: { MVM_HEARTBEAT_CPU_TOLERANCE: '50,250%' },
+        flags: { heartbeatRssTolerance: '1 MiB' },
+      }),
+    );
+    expect(problems).toEqual([
+      "heartbeatCpuTolerance '50,250%' (from env MVM_HEARTBEAT_CPU_TOLERANCE): must be ABS,REL% (e.g. 50,25%): ABS a whole number of thousandths of a CPU, REL a percentage from 0 to 100; or exact",
+      "heartbeatRssTolerance '1 MiB' (from flag --heartbeat-rss-tolerance): must be ABS,REL% (e.g. 1024,5%): ABS a whole number of KiB, REL a percentage from 0 to 100; or exact",
+      "heartbeatDiskTolerance '5' (from file /etc/mvm/config.json): must be ABS,REL% (e.g. 1024,1%) or exact",
+    ]);
   });
 
   it('the document age bound: from env or file, in seconds, checked', () => {

@@ -1,9 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
+import { rm } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ActivityTracker } from '../../src/agent/activity/activity-tracker.ts';
+import { loadAgentConfig } from '../../src/agent/agent-config.ts';
 import { ReportDeltas } from '../../src/agent/heartbeat/report-deltas.ts';
 import { sendHeartbeats } from '../../src/agent/heartbeat/send-heartbeats.ts';
 import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
@@ -14,10 +12,10 @@ import {
   EXACT_SAMPLES,
   type SampleTolerance,
 } from '../../src/core/sample-tolerance.ts';
-import { serveCoordinator } from '../../src/coordinator/serve.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import type { ActivityCounters, ActivityProbe } from '../../src/ports/activity-probe.ts';
+import { heartbeatWorld } from '../support/heartbeat-world.ts';
 import { until } from '../support/until.ts';
 
 const ADMIN = '0764849d436f89ab33174ce3515e28d76bf617557addd315472dd7ff00d4a6f5';
@@ -76,26 +74,17 @@ interface DriftRun {
   stop(): Promise<void>;
 }
 
-/** A real coordinator on SQLite and the real sender reading two wobbling VMMs every 30 ms. */
-async function driftRun(dirs: string[], tolerance?: SampleTolerance): Promise<DriftRun> {
-  const coordDir = await mkdtemp(join(tmpdir(), 'mvm-hb1-drift-c-'));
-  const agentDir = await mkdtemp(join(tmpdir(), 'mvm-hb1-drift-a-'));
-  dirs.push(coordDir, agentDir);
-  const coordinator = await serveCoordinator(
-    {
-      listen: '127.0.0.1:0',
-      databaseUrl: join(coordDir, 'c.sqlite'),
-      clusterCidr: '10.240.0.0/12',
-      adminToken: ADMIN,
-      dataDir: coordDir,
-    },
-    { logger: pino({ level: 'silent' }) },
-  );
-  const admin = createApiClient({ baseUrl: coordinator.url, token: ADMIN });
-  await admin.call('registerNode', {
-    params: { node: 'node-a' },
-    body: { hostname: 'a', arch: 'x86_64', capacity: { vcpus: 8, memMib: 8192, diskGib: 10 } },
-  });
+/**
+ * A real coordinator on SQLite and the real sender reading two wobbling VMMs every 30 ms.
+ * `settings`: the tolerance is handed to the sender as the agent's settings hand it
+ * (coordinator-link.ts), with the sender's own default deltas, not in a ReportDeltas.
+ */
+async function driftRun(
+  dirs: string[],
+  tolerance?: SampleTolerance,
+  settings = false,
+): Promise<DriftRun> {
+  const { coordinator, admin, agentDir } = await heartbeatWorld(dirs, 'mvm-hb1-drift-', ADMIN);
   const sent: HeartbeatRequest[] = [];
   const probe = new WobblingProbe();
   let armed: (() => void) | undefined;
@@ -119,7 +108,9 @@ async function driftRun(dirs: string[], tolerance?: SampleTolerance): Promise<Dr
     tracker: new ActivityTracker(probe),
     dataDir: agentDir,
     everyMs: 30,
-    deltas: new ReportDeltas({ policy, ...(tolerance ? { tolerance } : {}) }),
+    ...(settings
+      ? { tolerance }
+      : { deltas: new ReportDeltas({ policy, ...(tolerance ? { tolerance } : {}) }) }),
     clock: systemClock,
     signal: abort.signal,
   });
@@ -196,6 +187,32 @@ describe('delta heartbeats with drifting gauges (the real sender, a real coordin
     try {
       await enough(run);
       expect(run.deltas().map((b) => b.instances.length)).toEqual(run.deltas().map(() => 2));
+    } finally {
+      await run.stop();
+    }
+  }, 120_000);
+
+  it("the agent's tolerance settings reach the sender: exact CPU and memory send the wobble", async () => {
+    const config = loadAgentConfig({
+      flags: { heartbeatRssTolerance: 'exact' },
+      env: { MVM_HEARTBEAT_CPU_TOLERANCE: '0,0%' },
+      readText: () => undefined,
+    });
+    const run = await driftRun(dirs, config.coordinator.sampleTolerance, true);
+    try {
+      await enough(run);
+      expect(run.deltas().map((b) => b.instances.length)).toEqual(run.deltas().map(() => 2));
+    } finally {
+      await run.stop();
+    }
+  }, 120_000);
+
+  it('the default settings keep the same wobble out of every delta', async () => {
+    const config = loadAgentConfig({ flags: {}, env: {}, readText: () => undefined });
+    const run = await driftRun(dirs, config.coordinator.sampleTolerance, true);
+    try {
+      await enough(run);
+      expect(run.deltas().map((b) => b.instances.length)).toEqual(run.deltas().map(() => 0));
     } finally {
       await run.stop();
     }

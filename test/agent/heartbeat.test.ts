@@ -14,6 +14,7 @@ import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { silentLogger, type Logger } from '../../src/ports/logger.ts';
+import { heartbeatWorld } from '../support/heartbeat-world.ts';
 import { until } from '../support/until.ts';
 
 const ADMIN = '0764849d436f89ab33174ce3515e28d76bf617557addd315472dd7ff00d4a6f5';
@@ -234,24 +235,7 @@ describe('agent heartbeats against a real coordinator', () => {
   }, 60_000);
 
   it('sends only what changed once the coordinator takes deltas, and a whole report when asked', async () => {
-    const coordDir = await mkdtemp(join(tmpdir(), 'mvm-hb-d-'));
-    const agentDir = await mkdtemp(join(tmpdir(), 'mvm-hb-da-'));
-    dirs.push(coordDir, agentDir);
-    const coordinator = await serveCoordinator(
-      {
-        listen: '127.0.0.1:0',
-        databaseUrl: join(coordDir, 'c.sqlite'),
-        clusterCidr: '10.240.0.0/12',
-        adminToken: ADMIN,
-        dataDir: coordDir,
-      },
-      { logger: quiet },
-    );
-    const admin = createApiClient({ baseUrl: coordinator.url, token: ADMIN });
-    await admin.call('registerNode', {
-      params: { node: 'node-a' },
-      body: { hostname: 'a', arch: 'x86_64', capacity: { vcpus: 8, memMib: 8192, diskGib: 10 } },
-    });
+    const { coordinator, admin, agentDir } = await heartbeatWorld(dirs, 'mvm-hb-d', ADMIN);
     // What the agent sent, as the coordinator got it; `dropAnswer` loses the next answer on
     // the way back (the coordinator did take that heartbeat).
     const sent: HeartbeatRequest[] = [];

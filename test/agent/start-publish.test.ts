@@ -2,7 +2,7 @@
  * The agent's wiring of published ports (agent/publish/start-publish.ts) over loopback
  * sockets: a connection to a sleeping instance wakes it through the runtime's `wake` action,
  * the node remembers the wake (so an older document does not lower it at once), and the wake
- * is reported to the coordinator in a body its route accepts (the route itself is tested on
+ * is asked of the coordinator first, in a body its route accepts (the route itself is tested on
  * both stores with the wake-on-connect reports). The runtime and the coordinator client are
  * stand-ins here; the real runtime path is test/net/publish-qemu.test.ts.
  */
@@ -32,7 +32,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-it('wakes a sleeping instance through the runtime, remembers it, and reports it', async () => {
+it('wakes a sleeping instance through the runtime once the coordinator admits it, and remembers it', async () => {
   const [hostPort, guestPort] = [await freePort(), await freePort()];
   let record = {
     key: 'acme-web-i1',
@@ -62,7 +62,8 @@ it('wakes a sleeping instance through the runtime, remembers it, and reports it'
   const api = {
     call: (name: string, input: unknown) => {
       reports.push({ name, input });
-      return Promise.resolve({});
+      // The coordinator admits the wake: it raised the instance to running.
+      return Promise.resolve({ desiredStatus: 'running', pressureSleptAt: null, idleSlot: null });
     },
   } as unknown as ApiClient;
   const handle = await startPublish({ runtime, deps } as unknown as BuiltRuntime, {

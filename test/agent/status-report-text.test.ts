@@ -1,7 +1,6 @@
 import { expect, it } from 'vitest';
 import { coordinatorReporter } from '../../src/agent/reconcile/coordinator-reporter.ts';
-import { createCoordinatorApp } from '../../src/coordinator/app.ts';
-import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
+import { coordinatorWorld } from '../support/coordinator-world.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { ADMIN, fixedClock } from '../coordinator/api-client-harness.ts';
 
@@ -12,19 +11,13 @@ import { ADMIN, fixedClock } from '../coordinator/api-client-harness.ts';
  */
 await describeEachDatabase('agent status reports with hostile text', (db) => {
   it('reports a failure whose text holds escapes, NUL and bidi controls', async () => {
-    const { app, services } = createCoordinatorApp({
-      store: db.store(),
+    const world = await coordinatorWorld(db.store(), {
       clock: fixedClock,
-      clusterCidr: '10.240.0.0/12',
-      version: 'test',
       randomSuffix: () => 'r1',
+      admin: ADMIN,
+      baseUrl: 'http://coordinator',
     });
-    await services.adminToken.adopt({
-      secret: ADMIN,
-      home: { kind: 'configured' },
-      source: 'test',
-    });
-    const api = createApiClient({ baseUrl: 'http://coordinator', token: ADMIN, fetch: app.fetch });
+    const api = world.client();
     await api.call('createTenant', { body: { id: 't1' } });
     const pool = { id: 'p1', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
     await api.call('createPool', { params: { tenant: 't1' }, body: pool });

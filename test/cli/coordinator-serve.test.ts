@@ -79,4 +79,21 @@ describe('mvm coordinator serve', () => {
       "coordinator.clusterCidr '10.0.0.0/30' (from flag --cluster-cidr)",
     );
   });
+
+  it('refuses a wait before moving a raise outside 1 minute to 7 days, starting nothing', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'mvm-serve-'));
+    const run = await runIn([
+      'coordinator',
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--data-dir',
+      dataDir,
+      '--move-waiting-after',
+      '10s',
+    ]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('between 60 s and 7 days');
+    await expect(stat(join(dataDir, 'admin.token'))).rejects.toThrow();
+  });
 });

@@ -9,40 +9,16 @@
  */
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
-import { MAX_SESSION_MESSAGE, sessionStartSchema } from '../../src/contract/exec.ts';
+import type { WebSocket } from 'ws';
+import { sessionStartSchema } from '../../src/contract/exec.ts';
 import type { SessionStartInput } from '../../src/contract/exec.ts';
 import { ClientSession } from '../../src/drivers/exec-tunnel/client-session.ts';
 import { collect } from '../support/exec-output.ts';
 import { databasesUnderTest } from '../support/databases.ts';
 import { startExecWorld, type ExecWorld } from '../support/exec-world.ts';
+import { openSessionSocket } from '../support/session-socket.ts';
 
-type Opened = { opened: WebSocket } | { refused: number; body: string };
-
-function open(url: string, headers: Record<string, string> = {}): Promise<Opened> {
-  const ws = new WebSocket(url, {
-    headers,
-    perMessageDeflate: false,
-    maxPayload: MAX_SESSION_MESSAGE,
-  });
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    ws.once('open', () => {
-      settled = true;
-      resolve({ opened: ws });
-    });
-    ws.once('unexpected-response', (_request, response) => {
-      settled = true;
-      void collect(response).then((body) => {
-        resolve({ refused: response.statusCode ?? 0, body: body.toString('utf8') });
-        ws.terminate();
-      });
-    });
-    ws.on('error', (error) => {
-      if (!settled) reject(error);
-    });
-  });
-}
+const open = openSessionSocket;
 
 async function run(ws: WebSocket, start: SessionStartInput) {
   const io = { stdout: new PassThrough(), stderr: new PassThrough() };

@@ -1,18 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PoolDetailView, PoolView } from '../../src/contract/resources.ts';
-import { cliLines } from './support/cli-lines.ts';
-import { startInProcessCoordinator } from './support/in-process-coordinator.ts';
-import type { InProcessCoordinator } from './support/in-process-coordinator.ts';
+import { cliForSuite } from './support/cli-lines.ts';
 
-let coordinator: InProcessCoordinator;
-const { mvm, ok } = cliLines(() => coordinator);
-
-beforeAll(async () => {
-  coordinator = await startInProcessCoordinator();
-});
-afterAll(async () => {
-  await coordinator.close();
-});
+const { mvm, ok } = cliForSuite();
 
 describe('pool idle policy and service ports on the command line', () => {
   it('sets them on create, shows them in info and changes them on update', async () => {

@@ -1,26 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type {
   InstanceView,
   PoolDetailView,
   TenantDetailView,
 } from '../../src/contract/resources.ts';
-import { cliLines } from './support/cli-lines.ts';
-import { startInProcessCoordinator } from './support/in-process-coordinator.ts';
-import type { InProcessCoordinator } from './support/in-process-coordinator.ts';
+import { cliForSuite } from './support/cli-lines.ts';
 
 /**
  * The smoke test's granular flow, word for word, against a real coordinator app on SQLite.
  * The CLI finds the admin token in the data dir, as an operator on the coordinator host would.
  */
-let coordinator: InProcessCoordinator;
-const { mvm, ok, json } = cliLines(() => coordinator);
-
-beforeAll(async () => {
-  coordinator = await startInProcessCoordinator();
-});
-afterAll(async () => {
-  await coordinator.close();
-});
+const { mvm, ok, json } = cliForSuite();
 
 /** Everything the coordinator holds, to prove a refused command changed nothing. */
 async function snapshot(): Promise<unknown> {

@@ -1,19 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TenantView } from '../../src/contract/resources.ts';
-import { cliLines } from './support/cli-lines.ts';
-import { startInProcessCoordinator } from './support/in-process-coordinator.ts';
-import type { InProcessCoordinator } from './support/in-process-coordinator.ts';
+import { cliForSuite } from './support/cli-lines.ts';
 
 /** `mvm tenant create|update --max-running-jobs` against a real coordinator app on SQLite. */
-let coordinator: InProcessCoordinator;
-const { ok, fails, json } = cliLines(() => coordinator);
-
-beforeAll(async () => {
-  coordinator = await startInProcessCoordinator();
-});
-afterAll(async () => {
-  await coordinator.close();
-});
+const { ok, fails, json } = cliForSuite();
 
 describe('tenant running-jobs quota flag', () => {
   it('sets, shows, changes and clears it; refuses bad values and changes nothing', async () => {

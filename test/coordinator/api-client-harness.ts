@@ -1,10 +1,8 @@
-import {
-  createCoordinatorApp,
-  type CoordinatorApp,
-  type CoordinatorAppDeps,
-} from '../../src/coordinator/app.ts';
+import { expect } from 'vitest';
+import type { CoordinatorApp, CoordinatorAppDeps } from '../../src/coordinator/app.ts';
 import type { Clock } from '../../src/ports/clock.ts';
 import type { Store } from '../../src/ports/store.ts';
+import { coordinatorWorld } from '../support/coordinator-world.ts';
 
 export const ADMIN = 'test-admin-token-0123456789';
 
@@ -21,16 +19,12 @@ export interface ApiResponse {
 /** An in-process coordinator over a given store, called like an HTTP client would. */
 export async function apiOver(store: Store, extra: Partial<CoordinatorAppDeps> = {}) {
   let counter = 0;
-  const deps = {
-    store,
+  const { app } = await coordinatorWorld(store, {
     clock: fixedClock,
-    clusterCidr: '10.240.0.0/12',
-    version: 'test',
     randomSuffix: () => `s${(counter += 1)}`,
+    admin: ADMIN,
     ...extra,
-  };
-  const { app, services } = createCoordinatorApp(deps);
-  await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'test' });
+  });
   return client(app);
 }
 
@@ -62,4 +56,44 @@ export type Api = Awaited<ReturnType<typeof apiOver>>;
 
 export function errorCode(response: ApiResponse): string | undefined {
   return (response.body as { error?: { code?: string } }).error?.code;
+}
+
+/** The body of a successful answer (status below 300); anything else throws, naming the request. */
+export async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
+  const answer = await api.call(method, path, { body });
+  if (answer.status >= 300)
+    throw new Error(`${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  return answer.body;
+}
+
+/** As `ok`, but a failed request is a failed expectation (status below 300) with the body. */
+export async function expectOk(
+  api: Api,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const response = await api.call(method, path, { body });
+  expect(response.status, JSON.stringify(response.body)).toBeLessThan(300);
+  return response.body;
+}
+
+/** Nodes node-1 and node-2 registered, each with `capacity`. */
+export async function twoNodes(
+  api: Api,
+  capacity: { vcpus: number; memMib: number; diskGib: number },
+): Promise<void> {
+  for (const node of ['node-1', 'node-2']) {
+    await ok(api, 'PUT', `/nodes/${node}`, { hostname: node, arch: 'x86_64', capacity });
+  }
+}
+
+/** Tenant `tenant` with pool web (1 vCPU, 256 MiB), scaled to `running` when given. */
+export async function tenantWithWeb(api: Api, tenant: string, running?: number): Promise<void> {
+  await ok(api, 'POST', '/tenants', { id: tenant });
+  const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
+  await ok(api, 'POST', `/tenants/${tenant}/pools`, pool);
+  if (running !== undefined) {
+    await ok(api, 'POST', `/tenants/${tenant}/pools/web/scale`, { running });
+  }
 }

@@ -8,10 +8,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCoordinatorApp, type CoordinatorApp } from '../../src/coordinator/app.ts';
+import type { CoordinatorApp } from '../../src/coordinator/app.ts';
 import { openStore } from '../../src/db/open-store.ts';
-import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import type { Store } from '../../src/ports/store.ts';
+import { coordinatorWorld } from '../support/coordinator-world.ts';
 
 const ADMIN = 'dashboard-routes-admin-0123456789abcdef';
 
@@ -24,20 +24,13 @@ describe('dashboard routes', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mvm-ui-routes-'));
     store = await openStore(join(dir, 'c.sqlite'));
-    const created = createCoordinatorApp({
-      store,
-      clock: systemClock,
-      clusterCidr: '10.240.0.0/12',
-      version: 'test',
-      randomSuffix: () => 'x',
-      nodeLostAfterMs: 12_000,
-    });
-    app = created.app;
-    await created.services.adminToken.adopt({
-      secret: ADMIN,
-      home: { kind: 'configured' },
-      source: 'test',
-    });
+    app = (
+      await coordinatorWorld(store, {
+        admin: ADMIN,
+        randomSuffix: () => 'x',
+        nodeLostAfterMs: 12_000,
+      })
+    ).app;
     const auth = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
     await app.request('/v1/tenants', {
       method: 'POST',

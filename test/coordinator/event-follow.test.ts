@@ -3,51 +3,24 @@
  * audit events as server-sent events and the CLI's reader gets each one as it is written; a
  * tenant's token follows only its own tenant; Last-Event-ID resumes; bad input is a 400.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { followEvents } from '../../src/cli/commands/events/follow-events.ts';
 import type { AuditEventView } from '../../src/contract/resources.ts';
-import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
-import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { databasesUnderTest } from '../support/databases.ts';
+import { serveForSuite } from '../support/served-coordinator.ts';
 import { until } from '../support/until.ts';
 
 const ADMIN = 'follow-admin-token-0123456789abcdef';
 
 for (const db of await databasesUnderTest()) {
   describe.skipIf(db.skipReason !== undefined)(`events --follow [${db.name}]`, () => {
-    let dir: string;
-    let database: Awaited<ReturnType<typeof db.open>>;
-    let coordinator: RunningCoordinator;
-    const admin = () => createApiClient({ baseUrl: coordinator.url, token: ADMIN });
-
-    beforeAll(async () => {
-      dir = await mkdtemp(join(tmpdir(), 'mvm-follow-'));
-      database = await db.open();
-      coordinator = await serveCoordinator(
-        {
-          listen: '127.0.0.1:0',
-          databaseUrl: database.url,
-          clusterCidr: '10.240.0.0/12',
-          adminToken: ADMIN,
-          dataDir: dir,
-        },
-        { logger: pino({ level: 'silent' }) },
-      );
-    });
-    afterAll(async () => {
-      await coordinator?.close();
-      await database?.cleanup();
-      await rm(dir, { recursive: true, force: true });
-    });
+    const served = serveForSuite(db, 'mvm-follow-', ADMIN);
+    const admin = () => served.client();
 
     function follow(token: string, query: { tenant?: string; after: number }) {
       const got: AuditEventView[] = [];
       const stop = new AbortController();
-      const client = createApiClient({ baseUrl: coordinator.url, token });
+      const client = served.client(token);
       const done = followEvents(client, query, stop.signal, (e) => got.push(e));
       return { got, stop: async () => (stop.abort(), await done) };
     }
@@ -84,7 +57,7 @@ for (const db of await databasesUnderTest()) {
       const api = admin();
       const events = await api.call('listEvents', { query: { last: 3 } });
       const oldest = events[events.length - 1];
-      const response = await fetch(`${coordinator.url}/v1/events/follow`, {
+      const response = await fetch(`${served.url()}/v1/events/follow`, {
         headers: { authorization: `Bearer ${ADMIN}`, 'last-event-id': String(oldest?.id ?? 0) },
       });
       expect(response.headers.get('content-type')).toBe('text/event-stream');
@@ -103,7 +76,7 @@ for (const db of await databasesUnderTest()) {
           .map((e) => e.id)
           .reverse(),
       );
-      const bad = await fetch(`${coordinator.url}/v1/events/follow?after=-1`, {
+      const bad = await fetch(`${served.url()}/v1/events/follow?after=-1`, {
         headers: { authorization: `Bearer ${ADMIN}` },
       });
       expect(bad.status).toBe(400);

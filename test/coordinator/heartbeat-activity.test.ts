@@ -2,13 +2,7 @@ import { expect, it, vi } from 'vitest';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { fleetOver, START, type InstanceJson } from './node-health-harness.ts';
 import { node } from '../db/fixtures.ts';
-import {
-  admin,
-  idleWorkerPool,
-  instanceKey,
-  manualClock,
-  policyCoordinator,
-} from './support/policy-harness.ts';
+import { runningIdleWorker } from './support/policy-harness.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -100,16 +94,7 @@ await describeEachDatabase('heartbeat: skipped activity writes keep the idle pol
   it('an idle instance beating the same time goes warm on time', async () => {
     const T0 = Date.parse('2026-03-01T09:00:00.000Z');
     const at = (secs: number) => new Date(T0 + secs * 1000).toISOString();
-    const clock = manualClock(T0);
-    const services = policyCoordinator(db.store(), clock);
-    await idleWorkerPool(services, db.store(), 'web');
-    await services.pools.scale(admin, 'acme', 'web', { running: 1 });
-    const [created] = await db.store().instances.list({ tenantId: 'acme', poolId: 'web' });
-    if (!created) throw new Error('expected an instance');
-    await db
-      .store()
-      .instances.update(instanceKey(created), { nodeId: 'node-1' }, created.version, at(0));
-    await services.instances.report('node-1', instanceKey(created), { status: 'running' });
+    const { clock, services, created } = await runningIdleWorker(db.store(), T0);
     const beat = (secs: number) => {
       clock.set(secs);
       return services.health.heartbeat('node-1', {

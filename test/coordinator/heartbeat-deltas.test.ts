@@ -8,13 +8,7 @@ import { openDatabase } from '../../src/db/open-store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { node } from '../db/fixtures.ts';
 import { fleetOver, type Fleet } from './node-health-harness.ts';
-import {
-  admin,
-  idleWorkerPool,
-  instanceKey,
-  manualClock,
-  policyCoordinator,
-} from './support/policy-harness.ts';
+import { runningIdleWorker } from './support/policy-harness.ts';
 
 type Json = Record<string, unknown>;
 const EPOCH = 'run-1';
@@ -196,16 +190,7 @@ await describeEachDatabase('delta heartbeats keep the idle policy', (db) => {
   it('an idle instance absent from every delta goes warm on time; a busy one moves its time', async () => {
     const T0 = Date.parse('2026-03-01T09:00:00.000Z');
     const at = (secs: number) => new Date(T0 + secs * 1000).toISOString();
-    const clock = manualClock(T0);
-    const services = policyCoordinator(db.store(), clock);
-    await idleWorkerPool(services, db.store(), 'web');
-    await services.pools.scale(admin, 'acme', 'web', { running: 1 });
-    const [created] = await db.store().instances.list({ tenantId: 'acme', poolId: 'web' });
-    if (!created) throw new Error('expected an instance');
-    await db
-      .store()
-      .instances.update(instanceKey(created), { nodeId: 'node-1' }, created.version, at(0));
-    await services.instances.report('node-1', instanceKey(created), { status: 'running' });
+    const { clock, services, created } = await runningIdleWorker(db.store(), T0);
     const deltas = new ReportDeltas({ epoch: EPOCH, now: () => clock.now().getTime() });
     const beatAt = async (secs: number, lastActive: number) => {
       clock.set(secs);

@@ -15,9 +15,9 @@ import {
 } from '../../src/cli/commands/instance/watch-instances.ts';
 import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { createApiClient, type FetchLike } from '../../src/drivers/coordinator-api/api-client.ts';
-import { readServerSentEvents } from '../../src/drivers/coordinator-api/sse.ts';
 import { databasesUnderTest } from '../support/databases.ts';
 import { until } from '../support/until.ts';
+import { watchEvents, type SeenEvent as Seen } from '../support/watch-events.ts';
 
 const ADMIN = 'watch-admin-token-0123456789abcdef';
 const line = (c: InstanceChange) => `${c.type} ${c.key} ${c.item.desiredStatus}`;
@@ -207,28 +207,9 @@ for (const db of await databasesUnderTest()) {
       expect(bad.status).toBe(400);
     });
 
-    interface Seen {
-      event: string | undefined;
-      id: string | undefined;
-      data: { type?: string; instance?: { id: string; poolId: string } };
-    }
-
     /** The events of a watch until `enough` says so; then the stream is closed. */
-    async function sse(url: string, enough: (got: Seen[]) => boolean, lastEventId?: string) {
-      const stop = new AbortController();
-      const headers: Record<string, string> = { authorization: `Bearer ${ADMIN}` };
-      if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
-      const response = await fetch(url, { headers, signal: stop.signal });
-      expect(response.status).toBe(200);
-      const got: Seen[] = [];
-      const reading = readServerSentEvents(response, stop.signal, (event, data, id) => {
-        got.push({ event, id, data: JSON.parse(data) as Seen['data'] });
-        if (enough(got)) stop.abort();
-      });
-      await until('the events', () => (stop.signal.aborted ? true : undefined), 10_000);
-      await reading.catch(() => undefined);
-      return got;
-    }
+    const sse = (url: string, enough: (got: Seen[]) => boolean, lastEventId?: string) =>
+      watchEvents(url, ADMIN, enough, lastEventId);
 
     it('answers a bad filter with a 400 and another tenant with its 404', async () => {
       const bad = await fetch(`${one.url}/v1/instances/watch?status=bogus`, {

@@ -5,16 +5,11 @@
  * token pages only its own rows; bad cursors and limits are a 400 that changes nothing; a
  * request with neither still gets the whole list as a bare array (older clients).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeCursor } from '../../src/core/page-cursor.ts';
-import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
-import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { listAll } from '../../src/drivers/coordinator-api/pages.ts';
 import { databasesUnderTest } from '../support/databases.ts';
+import { serveForSuite } from '../support/served-coordinator.ts';
 
 const ADMIN = 'pages-admin-token-0123456789abcdef';
 const keyOf = (i: { tenantId: string; poolId: string; id: string }) =>
@@ -22,27 +17,13 @@ const keyOf = (i: { tenantId: string; poolId: string; id: string }) =>
 
 for (const db of await databasesUnderTest()) {
   describe.skipIf(db.skipReason !== undefined)(`list pages [${db.name}]`, () => {
-    let dir: string;
-    let database: Awaited<ReturnType<typeof db.open>>;
-    let coordinator: RunningCoordinator;
+    const served = serveForSuite(db, 'mvm-pages-', ADMIN);
     let tenantToken: string;
-    const admin = () => createApiClient({ baseUrl: coordinator.url, token: ADMIN });
+    const admin = () => served.client();
     const raw = (path: string, token = ADMIN) =>
-      fetch(`${coordinator.url}/v1${path}`, { headers: { authorization: `Bearer ${token}` } });
+      fetch(`${served.url()}/v1${path}`, { headers: { authorization: `Bearer ${token}` } });
 
     beforeAll(async () => {
-      dir = await mkdtemp(join(tmpdir(), 'mvm-pages-'));
-      database = await db.open();
-      coordinator = await serveCoordinator(
-        {
-          listen: '127.0.0.1:0',
-          databaseUrl: database.url,
-          clusterCidr: '10.240.0.0/12',
-          adminToken: ADMIN,
-          dataDir: dir,
-        },
-        { logger: pino({ level: 'silent' }) },
-      );
       const api = admin();
       for (const [tenant, netId] of [
         ['acme', 42],
@@ -60,11 +41,6 @@ for (const db of await databasesUnderTest()) {
       tenantToken = (
         await api.call('createToken', { params: { tenant: 'acme' }, body: { name: 'pages' } })
       ).token;
-    });
-    afterAll(async () => {
-      await coordinator?.close();
-      await database?.cleanup();
-      await rm(dir, { recursive: true, force: true });
     });
 
     it('follows instance pages in key order while rows are inserted between them', async () => {
@@ -103,7 +79,7 @@ for (const db of await databasesUnderTest()) {
     });
 
     it("pages a tenant token's own rows only, and filters on the server", async () => {
-      const own = createApiClient({ baseUrl: coordinator.url, token: tenantToken });
+      const own = served.client(tenantToken);
       const items = await listAll(own, 'listInstances', {}, 2);
       expect(items.length).toBeGreaterThan(0);
       expect(new Set(items.map((i) => i.tenantId))).toEqual(new Set(['acme']));

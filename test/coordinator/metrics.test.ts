@@ -6,18 +6,11 @@
 import { expect, it } from 'vitest';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { parsePromText, sumOf, type PromFamily } from '../support/prom-text.ts';
-import { ADMIN, apiOver, type Api } from './api-client-harness.ts';
+import { ADMIN, apiOver, ok, type Api } from './api-client-harness.ts';
 import { queuedJob } from '../core/jobs/job-fixture.ts';
 import type { Store } from '../../src/ports/store.ts';
 
 type Json = Record<string, unknown>;
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await api.call(method, path, body === undefined ? {} : { body });
-  if (answer.status >= 300)
-    throw new Error(`${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
 
 async function scrape(
   api: Api,

@@ -1,6 +1,7 @@
-import { createCoordinatorApp, type CoordinatorAppDeps } from '../../src/coordinator/app.ts';
+import type { CoordinatorAppDeps } from '../../src/coordinator/app.ts';
 import type { Clock } from '../../src/ports/clock.ts';
 import type { Store } from '../../src/ports/store.ts';
+import { coordinatorWorld } from '../support/coordinator-world.ts';
 import { ADMIN, type ApiResponse } from './api-client-harness.ts';
 
 /** Time that moves only when a test says so. */
@@ -34,16 +35,13 @@ export interface InstanceJson {
 export async function fleetOver(store: Store, extra: Partial<CoordinatorAppDeps> = {}) {
   const clock = new ManualClock(START);
   let counter = 0;
-  const deps = {
-    store,
+  const { app, services } = await coordinatorWorld(store, {
     clock,
-    clusterCidr: '10.240.0.0/12',
-    version: 'test',
     randomSuffix: () => `s${(counter += 1)}`,
     nodeLostAfterMs: LOST_AFTER_MS,
-  };
-  const { app, services } = createCoordinatorApp({ ...deps, ...extra });
-  await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'test' });
+    admin: ADMIN,
+    ...extra,
+  });
 
   async function call(
     method: string,

@@ -6,16 +6,10 @@
 import { expect, it } from 'vitest';
 import { workerSandboxDefault, type SandboxNode } from '../../src/core/worker-sandbox-default.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, type Api } from './api-client-harness.ts';
+import { apiOver, type Api, expectOk } from './api-client-harness.ts';
 
 const capacity = { vcpus: 8, memMib: 8192, diskGib: 100 };
 const usage = { vcpus: 0, memMib: 0, instances: {}, diskFreeMib: 1_000 };
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const response = await api.call(method, path, { body });
-  expect(response.status, JSON.stringify(response.body)).toBeLessThan(300);
-  return response.body;
-}
 
 async function beat(api: Api, node: string, extra: Record<string, unknown>): Promise<number> {
   const response = await api.call('POST', `/nodes/${node}/heartbeat`, {
@@ -28,7 +22,7 @@ await describeEachDatabase('worker exec in node heartbeats', (db) => {
   it('shows what each node runs, and the sandbox is chosen only when every ready node has it', async () => {
     const api = await apiOver(db.store());
     for (const node of ['n1', 'n2']) {
-      await ok(api, 'PUT', `/nodes/${node}`, {
+      await expectOk(api, 'PUT', `/nodes/${node}`, {
         hostname: `${node}.test`,
         arch: 'x86_64',
         capacity,
@@ -36,10 +30,10 @@ await describeEachDatabase('worker exec in node heartbeats', (db) => {
     }
     expect(await beat(api, 'n1', { workerExec: true, wakeOnConnect: true })).toBe(200);
     expect(await beat(api, 'n2', {})).toBe(200);
-    expect(await ok(api, 'GET', '/nodes/n1')).toMatchObject({
+    expect(await expectOk(api, 'GET', '/nodes/n1')).toMatchObject({
       usage: { workerExec: true, wakeOnConnect: true },
     });
-    const nodes = async () => (await ok(api, 'GET', '/nodes')) as SandboxNode[];
+    const nodes = async () => (await expectOk(api, 'GET', '/nodes')) as SandboxNode[];
     expect(workerSandboxDefault(await nodes())).toEqual({
       on: false,
       why: 'worker exec is off on 1 ready node(s): n2',
@@ -48,6 +42,6 @@ await describeEachDatabase('worker exec in node heartbeats', (db) => {
     expect(workerSandboxDefault(await nodes())).toMatchObject({ on: true });
     // A bad value is refused and changes nothing.
     expect(await beat(api, 'n2', { workerExec: 'yes' })).toBe(400);
-    expect(await ok(api, 'GET', '/nodes/n2')).toMatchObject({ usage: { workerExec: true } });
+    expect(await expectOk(api, 'GET', '/nodes/n2')).toMatchObject({ usage: { workerExec: true } });
   });
 });

@@ -8,25 +8,14 @@
 import { expect, it } from 'vitest';
 import { nodeScope, tenantScope } from '../../src/core/document-marks.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, type Api } from './api-client-harness.ts';
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await api.call(method, path, { body });
-  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
+import { apiOver, ok, tenantWithWeb, twoNodes } from './api-client-harness.ts';
 
 await describeEachDatabase('peer marks', (db) => {
   it('moves the tenant mark only when the tenant gains or loses a node', async () => {
     const store = db.store();
     const api = await apiOver(store);
-    const capacity = { vcpus: 8, memMib: 8192, diskGib: 100 };
-    for (const node of ['node-1', 'node-2']) {
-      await ok(api, 'PUT', `/nodes/${node}`, { hostname: node, arch: 'x86_64', capacity });
-    }
-    await ok(api, 'POST', '/tenants', { id: 'acme' });
-    const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
-    await ok(api, 'POST', '/tenants/acme/pools', pool);
+    await twoNodes(api, { vcpus: 8, memMib: 8192, diskGib: 100 });
+    await tenantWithWeb(api, 'acme');
     const tenantMark = () => store.generations.marks([tenantScope('acme')]);
     const nodeMarks = () => store.generations.marks([nodeScope('node-1'), nodeScope('node-2')]);
     const nodesHolding = async () =>

@@ -58,13 +58,19 @@ function recording(store: Store) {
   return { store: wrapped, calls, instanceRows, locked };
 }
 
-async function pool(services: Services, tenant: string, vcpus: number, critical = false) {
+async function pool(
+  services: Services,
+  tenant: string,
+  vcpus: number,
+  critical = false,
+  memMib = 256,
+) {
   await services.tenants.create(admin, { id: tenant });
   await services.pools.create(admin, tenant, {
     id: 'web',
     role: 'worker',
     vcpus,
-    memMib: 256,
+    memMib,
     dataDiskMib: 64,
     pinned: false,
     critical,
@@ -151,5 +157,34 @@ await describeEachDatabase('pressure pass reads', (db) => {
     // The scale's own reads (crit's pool), the unplaced, the 2 warm candidates twice (read,
     // then again under acme's lock): far below the fleet's 34 instances.
     expect(rec.instanceRows()).toBeLessThan(FLEET / 2);
+  });
+
+  it('reads warm candidates only on the nodes that could hold the wanting instance', async () => {
+    const rec = recording(db.store());
+    const services = policyCoordinator(rec.store, manualClock(T0));
+    const capacity = (memMib: number) => ({ capacity: { vcpus: 64, memMib, diskGib: 100 } });
+    await rec.store.nodes.upsert(node('node-big', capacity(8192)));
+    await pool(services, 'acme', 1, false, 2048);
+    await services.pools.scale(admin, 'acme', 'web', { running: 0, warm: 4 });
+    // A node too small for the critical instance, full of warm instances of another tenant.
+    await rec.store.nodes.upsert(node('node-small', capacity(4096)));
+    await pool(services, 'bulk', 1);
+    await services.pools.scale(admin, 'bulk', 'web', { running: 0, warm: 15 });
+    await settle(services, db.store(), 'acme');
+    await settle(services, db.store(), 'bulk');
+    const bulk = await db.store().instances.list({ tenantId: 'bulk' });
+    expect(bulk.every((i) => i.nodeId === 'node-small' && i.status === 'warm')).toBe(true);
+    await pool(services, 'crit', 1, true, 6000);
+    rec.calls.length = 0;
+    await services.pools.scale(admin, 'crit', 'web', { running: 1 });
+
+    const [critical] = await db.store().instances.list({ tenantId: 'crit' });
+    expect(critical?.nodeId).toBe('node-big');
+    const acme = await db.store().instances.list({ tenantId: 'acme' });
+    expect(acme.filter((i) => i.pressureSleptAt !== null)).toHaveLength(3);
+    const warmReads = rec.calls.filter((c) => c.call === 'instances.listWarmOn');
+    expect(warmReads.map((c) => c.args[0])).toEqual([['node-big'], ['node-big']]);
+    expect(warmReads.map((c) => c.rows)).toEqual([4, 4]);
+    expect(new Set(rec.locked())).toEqual(new Set(['crit', 'acme']));
   });
 });

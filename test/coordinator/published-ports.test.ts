@@ -9,7 +9,7 @@ import { verifyEnvelope } from '../../src/agent/desired/verify-desired.ts';
 import type { NodeDesired, SignedEnvelope } from '../../src/contract/desired.ts';
 import { openStore } from '../../src/db/open-store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, errorCode, type Api } from './api-client-harness.ts';
+import { apiOver, errorCode, type Api, expectOk } from './api-client-harness.ts';
 
 const POOL = { flake: '.', profile: 'minimal', vcpus: 1, memMib: 256, dataDiskMib: 128 };
 const HOOKS = {
@@ -17,14 +17,8 @@ const HOOKS = {
   afterWake: ['openclaw', 'gateway', 'resume'],
 };
 
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const response = await api.call(method, path, { body });
-  expect(response.status, JSON.stringify(response.body)).toBeLessThan(300);
-  return response.body;
-}
-
 async function tenant(api: Api, id: string): Promise<void> {
-  await ok(api, 'POST', '/tenants', { id });
+  await expectOk(api, 'POST', '/tenants', { id });
 }
 
 async function documentOf(api: Api, node: string): Promise<NodeDesired> {
@@ -44,32 +38,32 @@ await describeEachDatabase('published ports and hooks', (db) => {
   it("keeps where a node's published ports listen, from its heartbeats, and refuses a bad one", async () => {
     const api = await apiOver(db.store());
     const capacity = { vcpus: 8, memMib: 8192, diskGib: 100 };
-    await ok(api, 'PUT', '/nodes/n1', { hostname: 'n1.test', arch: 'x86_64', capacity });
+    await expectOk(api, 'PUT', '/nodes/n1', { hostname: 'n1.test', arch: 'x86_64', capacity });
     const usage = { vcpus: 0, memMib: 0, instances: {}, diskFreeMib: 1_000 };
     const beat = (publishAddress: string) =>
       api.call('POST', '/nodes/n1/heartbeat', {
         body: { capacity, usage: { ...usage, publishAddress }, instances: [] },
       });
     expect((await beat('10.1.2.3')).status).toBe(200);
-    expect(await ok(api, 'GET', '/nodes/n1')).toMatchObject({
+    expect(await expectOk(api, 'GET', '/nodes/n1')).toMatchObject({
       usage: { publishAddress: '10.1.2.3' },
     });
     const refused = await beat('not an address');
     expect(refused.status).toBe(400);
-    expect(await ok(api, 'GET', '/nodes/n1')).toMatchObject({
+    expect(await expectOk(api, 'GET', '/nodes/n1')).toMatchObject({
       usage: { publishAddress: '10.1.2.3' },
     });
   });
 
   it('stores them on the pool and carries them in the node document', async () => {
     const api = await apiOver(db.store());
-    await ok(api, 'PUT', '/nodes/n1', {
+    await expectOk(api, 'PUT', '/nodes/n1', {
       hostname: 'n1.test',
       arch: 'x86_64',
       capacity: { vcpus: 8, memMib: 8192, diskGib: 100 },
     });
     await tenant(api, 'acme');
-    const created = (await ok(api, 'POST', '/tenants/acme/pools', {
+    const created = (await expectOk(api, 'POST', '/tenants/acme/pools', {
       id: 'gw',
       ...POOL,
       publish: [{ hostPort: 18789, guestPort: 18789 }],
@@ -79,13 +73,13 @@ await describeEachDatabase('published ports and hooks', (db) => {
       publish: [{ hostPort: 18789, guestPort: 18789 }],
       hooks: HOOKS,
     });
-    await ok(api, 'POST', '/tenants/acme/pools/gw/scale', { running: 1 });
+    await expectOk(api, 'POST', '/tenants/acme/pools/gw/scale', { running: 1 });
     const pool = (await documentOf(api, 'n1')).tenants[0]?.pools[0];
     expect(pool?.publish).toEqual([{ hostPort: 18789, guestPort: 18789 }]);
     expect(pool?.hooks).toEqual(HOOKS);
 
     // An update replaces the list and merges the hooks (null removes one).
-    const updated = (await ok(api, 'PATCH', '/tenants/acme/pools/gw', {
+    const updated = (await expectOk(api, 'PATCH', '/tenants/acme/pools/gw', {
       publish: [{ hostPort: 8443, guestPort: 18789 }],
       hooks: { afterWake: null, secretsReload: ['openclaw', 'secrets', 'reload'] },
     })) as Record<string, unknown>;
@@ -98,7 +92,7 @@ await describeEachDatabase('published ports and hooks', (db) => {
     expect(after?.publish).toEqual([{ hostPort: 8443, guestPort: 18789 }]);
     // The old host port is free again.
     await tenant(api, 'other');
-    await ok(api, 'POST', '/tenants/other/pools', {
+    await expectOk(api, 'POST', '/tenants/other/pools', {
       id: 'web',
       ...POOL,
       publish: [{ hostPort: 18789, guestPort: 80 }],
@@ -109,7 +103,7 @@ await describeEachDatabase('published ports and hooks', (db) => {
     const api = await apiOver(db.store());
     await tenant(api, 'acme');
     await tenant(api, 'beta');
-    await ok(api, 'POST', '/tenants/acme/pools', {
+    await expectOk(api, 'POST', '/tenants/acme/pools', {
       id: 'gw',
       ...POOL,
       publish: [{ hostPort: 18789, guestPort: 18789 }],
@@ -122,23 +116,23 @@ await describeEachDatabase('published ports and hooks', (db) => {
     expect(JSON.stringify(clash.body)).toContain("pool 'acme/gw'");
     expect((await api.call('GET', '/tenants/beta/pools/gw')).status).toBe(404);
 
-    await ok(api, 'POST', '/tenants/beta/pools', {
+    await expectOk(api, 'POST', '/tenants/beta/pools', {
       id: 'web',
       ...POOL,
       publish: [{ hostPort: 8080, guestPort: 80 }],
     });
-    const before = await ok(api, 'GET', '/tenants/beta/pools/web');
+    const before = await expectOk(api, 'GET', '/tenants/beta/pools/web');
     const moved = await api.call('PATCH', '/tenants/beta/pools/web', {
       body: { publish: [{ hostPort: 18789, guestPort: 80 }], critical: true },
     });
     expect(moved.status).toBe(409);
-    expect(await ok(api, 'GET', '/tenants/beta/pools/web')).toEqual(before);
+    expect(await expectOk(api, 'GET', '/tenants/beta/pools/web')).toEqual(before);
     // The same pool keeping its own port is no clash; a pool destroyed frees its ports.
-    await ok(api, 'PATCH', '/tenants/acme/pools/gw', {
+    await expectOk(api, 'PATCH', '/tenants/acme/pools/gw', {
       publish: [{ hostPort: 18789, guestPort: 18790 }],
     });
-    await ok(api, 'DELETE', '/tenants/acme/pools/gw');
-    await ok(api, 'PATCH', '/tenants/beta/pools/web', {
+    await expectOk(api, 'DELETE', '/tenants/acme/pools/gw');
+    await expectOk(api, 'PATCH', '/tenants/beta/pools/web', {
       publish: [{ hostPort: 18789, guestPort: 80 }],
     });
   });
@@ -194,7 +188,7 @@ await describeEachDatabase('published ports and hooks', (db) => {
   it('keeps the claims across a reopen of the store', async () => {
     const api = await apiOver(db.store());
     await tenant(api, 'acme');
-    await ok(api, 'POST', '/tenants/acme/pools', {
+    await expectOk(api, 'POST', '/tenants/acme/pools', {
       id: 'gw',
       ...POOL,
       publish: [{ hostPort: 9000, guestPort: 9000 }],

@@ -4,18 +4,14 @@
  * 400 that changes nothing; an agent's status report carries one id in the agent's log and the
  * coordinator's; the CLI prints the id of a failed request.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { coordinatorReporter } from '../../src/agent/reconcile/coordinator-reporter.ts';
 import { renderError } from '../../src/cli/render.ts';
-import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
-import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import type { NodeDesired } from '../../src/contract/desired.ts';
 import { databasesUnderTest } from '../support/databases.ts';
+import { serveForSuite } from '../support/served-coordinator.ts';
 import { until } from '../support/until.ts';
 
 const ADMIN = 'reqid-admin-token-0123456789abcdef';
@@ -41,32 +37,10 @@ function memoryLogger(lines: Line[]) {
 
 for (const db of await databasesUnderTest()) {
   describe.skipIf(db.skipReason !== undefined)(`request ids [${db.name}]`, () => {
-    let dir: string;
-    let database: Awaited<ReturnType<typeof db.open>>;
-    let coordinator: RunningCoordinator;
     const logged: Line[] = [];
-    const admin = () => createApiClient({ baseUrl: coordinator.url, token: ADMIN });
+    const served = serveForSuite(db, 'mvm-reqid-', ADMIN, { logger: memoryLogger(logged) });
+    const admin = () => served.client();
     const linesOf = (id: string) => logged.filter((l) => l.requestId === id);
-
-    beforeAll(async () => {
-      dir = await mkdtemp(join(tmpdir(), 'mvm-reqid-'));
-      database = await db.open();
-      coordinator = await serveCoordinator(
-        {
-          listen: '127.0.0.1:0',
-          databaseUrl: database.url,
-          clusterCidr: '10.240.0.0/12',
-          adminToken: ADMIN,
-          dataDir: dir,
-        },
-        { logger: memoryLogger(logged) },
-      );
-    });
-    afterAll(async () => {
-      await coordinator?.close();
-      await database?.cleanup();
-      await rm(dir, { recursive: true, force: true });
-    });
 
     it("logs and answers the caller's id, or one it made", async () => {
       await admin().call(
@@ -77,19 +51,30 @@ for (const db of await databasesUnderTest()) {
       expect(linesOf('op-create-acme')).toContainEqual(
         expect.objectContaining({ method: 'POST', path: '/v1/tenants', status: 201 }),
       );
-      const made = await fetch(`${coordinator.url}/v1/tenants`, {
+      const made = await fetch(`${served.url()}/v1/tenants`, {
         headers: { authorization: `Bearer ${ADMIN}` },
       });
       expect(made.headers.get('x-request-id')).toMatch(/^req-[0-9a-f]{16}$/);
-      const echoed = await fetch(`${coordinator.url}/v1/health`, {
+      const echoed = await fetch(`${served.url()}/v1/health`, {
         headers: { 'x-request-id': 'mine.1:2-3' },
       });
       expect(echoed.headers.get('x-request-id')).toBe('mine.1:2-3');
     });
 
+    it('makes a distinct id for each of 1,200 requests (across refills of its random pool)', async () => {
+      const ids = new Set<string>();
+      for (let i = 0; i < 1200; i += 1) {
+        const answer = await fetch(`${served.url()}/v1/health`);
+        const id = answer.headers.get('x-request-id') ?? '';
+        expect(id).toMatch(/^req-[0-9a-f]{16}$/);
+        ids.add(id);
+      }
+      expect(ids.size).toBe(1200);
+    });
+
     it('answers a bad id with a 400 that changes nothing', async () => {
       for (const bad of ['-lead', 'a'.repeat(129), 'sp ace', 'x/y', 'é']) {
-        const response = await fetch(`${coordinator.url}/v1/tenants`, {
+        const response = await fetch(`${served.url()}/v1/tenants`, {
           method: 'POST',
           headers: {
             authorization: `Bearer ${ADMIN}`,

@@ -2,7 +2,14 @@ import { expect, it } from 'vitest';
 import type { Instance } from '../../src/core/model.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, fixedClock, type Api } from './api-client-harness.ts';
+import {
+  apiOver,
+  fixedClock,
+  type Api,
+  ok,
+  tenantWithWeb,
+  twoNodes,
+} from './api-client-harness.ts';
 
 /**
  * Scales of different tenants do not wait on each other in the store (docs/scale.md, "The
@@ -12,24 +19,10 @@ import { apiOver, fixedClock, type Api } from './api-client-harness.ts';
  * Postgres only: SQLite has one writer at a time by design.
  */
 
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await api.call(method, path, { body });
-  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
-
 async function fleet(api: Api): Promise<void> {
-  const capacity = { vcpus: 64, memMib: 65536, diskGib: 100 };
-  for (const node of ['node-1', 'node-2']) {
-    await ok(api, 'PUT', `/nodes/${node}`, { hostname: node, arch: 'x86_64', capacity });
-  }
+  await twoNodes(api, { vcpus: 64, memMib: 65536, diskGib: 100 });
   // acme and beta land on different stripes of a node's load rows (hashtext & 15: 14, 11).
-  for (const tenant of ['acme', 'beta']) {
-    await ok(api, 'POST', '/tenants', { id: tenant });
-    const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
-    await ok(api, 'POST', `/tenants/${tenant}/pools`, pool);
-    await ok(api, 'POST', `/tenants/${tenant}/pools/web/scale`, { running: 2 });
-  }
+  for (const tenant of ['acme', 'beta']) await tenantWithWeb(api, tenant, 2);
 }
 
 /** acme's scale to one running, held open before its marks and commit until `release`. */

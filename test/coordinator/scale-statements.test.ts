@@ -2,19 +2,13 @@ import { expect, it } from 'vitest';
 import { openStore } from '../../src/db/open-store.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, type Api } from './api-client-harness.ts';
+import { apiOver, type Api, ok } from './api-client-harness.ts';
 
 /**
  * What one pool scale costs the store (docs/scale.md, "The scale's write path"): the same
  * statements whatever the fleet holds (other tenants, the tenant's other pools, more nodes),
  * and none reading a tenant's or the fleet's instances row by row.
  */
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await api.call(method, path, { body });
-  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
 
 const capacity = { vcpus: 1000, memMib: 1_000_000, diskGib: 1000 };
 const size = { flake: '.', profile: 'minimal', vcpus: 1, memMib: 128 };

@@ -2,13 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { NextRun } from '../../src/coordinator/services/next-run.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, type Api } from './api-client-harness.ts';
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await api.call(method, path, { body });
-  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
+import { apiOver, type Api, ok, twoNodes } from './api-client-harness.ts';
 
 async function tenantWithPool(api: Api, tenant: string, quotas?: Record<string, number>) {
   await ok(api, 'POST', '/tenants', { id: tenant, ...(quotas ? { quotas } : {}) });
@@ -107,10 +101,7 @@ await describeEachDatabase('scheduler locks', (db) => {
   it("never breaks a tenant's quota under many parallel scales of that tenant", async () => {
     const store = db.store();
     const api = await apiOver(store);
-    const capacity = { vcpus: 64, memMib: 65536, diskGib: 100 };
-    for (const node of ['node-1', 'node-2']) {
-      await ok(api, 'PUT', `/nodes/${node}`, { hostname: node, arch: 'x86_64', capacity });
-    }
+    await twoNodes(api, { vcpus: 64, memMib: 65536, diskGib: 100 });
     await tenantWithPool(api, 'acme', { maxRunning: 5, maxVcpus: 5 });
     await ok(api, 'POST', '/tenants', { id: 'beta' });
     // Two pools of acme's and a neighbour scaling at once: acme's quota is 5 running.

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import type { Repos, Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, type Api } from './api-client-harness.ts';
+import { apiOver, type Api, ok, tenantWithWeb, twoNodes } from './api-client-harness.ts';
 
 /**
  * What a full scheduling pass reads: every node and pool, and what each node holds summed
@@ -48,12 +48,6 @@ function countingPassReads(store: Store) {
   return { store: wrapped, calls, passReads };
 }
 
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await api.call(method, path, { body });
-  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
-
 interface Row {
   id: string;
   nodeId: string | null;
@@ -61,14 +55,8 @@ interface Row {
 }
 
 async function fleet(api: Api): Promise<void> {
-  const capacity = { vcpus: 64, memMib: 65536, diskGib: 100 };
-  for (const node of ['node-1', 'node-2']) {
-    await ok(api, 'PUT', `/nodes/${node}`, { hostname: node, arch: 'x86_64', capacity });
-  }
-  await ok(api, 'POST', '/tenants', { id: 'acme' });
-  const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
-  await ok(api, 'POST', '/tenants/acme/pools', pool);
-  await ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 3 });
+  await twoNodes(api, { vcpus: 64, memMib: 65536, diskGib: 100 });
+  await tenantWithWeb(api, 'acme', 3);
 }
 
 await describeEachDatabase('scheduler probe', (db) => {

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import type { InstanceFilter, Repos, Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, type Api } from './api-client-harness.ts';
+import { apiOver, ok, tenantWithWeb, twoNodes } from './api-client-harness.ts';
 
 /** The store, recording every instance listing made through it or its transactions. */
 function recordingListings(store: Store) {
@@ -49,26 +49,12 @@ function recordingListings(store: Store) {
   return { store: wrapped, listings, allocationReads };
 }
 
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await api.call(method, path, { body });
-  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
-
 await describeEachDatabase('scheduler reads', (db) => {
   it("places a scale without listing the fleet or another tenant's instances", async () => {
     const recording = recordingListings(db.store());
     const api = await apiOver(recording.store);
-    const capacity = { vcpus: 64, memMib: 65536, diskGib: 100 };
-    for (const node of ['node-1', 'node-2']) {
-      await ok(api, 'PUT', `/nodes/${node}`, { hostname: node, arch: 'x86_64', capacity });
-    }
-    for (const tenant of ['acme', 'beta']) {
-      await ok(api, 'POST', '/tenants', { id: tenant });
-      const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
-      await ok(api, 'POST', `/tenants/${tenant}/pools`, pool);
-      await ok(api, 'POST', `/tenants/${tenant}/pools/web/scale`, { running: 3 });
-    }
+    await twoNodes(api, { vcpus: 64, memMib: 65536, diskGib: 100 });
+    for (const tenant of ['acme', 'beta']) await tenantWithWeb(api, tenant, 3);
     recording.listings.length = 0;
     recording.allocationReads.length = 0;
     await ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 5 });

@@ -10,7 +10,7 @@ import { staticKeyring } from '../../src/coordinator/secrets/keyring.ts';
 import { newMasterKey } from '../../src/coordinator/secrets/secret-box.ts';
 import type { Logger } from '../../src/ports/logger.ts';
 import type { Store } from '../../src/ports/store.ts';
-import { apiOver, type Api } from './api-client-harness.ts';
+import { apiOver, ok, type Api } from './api-client-harness.ts';
 
 type Json = Record<string, unknown>;
 
@@ -25,14 +25,6 @@ export interface SecretsWorld {
 function capturingLogger(lines: string[]): Logger {
   const keep = (obj: object, msg?: string) => lines.push(JSON.stringify({ obj, msg }));
   return { debug: keep, info: keep, warn: keep, error: keep };
-}
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<Json> {
-  const answer = await api.call(method, path, body === undefined ? {} : { body });
-  if (answer.status >= 300) {
-    throw new Error(`fixture ${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
-  }
-  return answer.body as Json;
 }
 
 const facts = {
@@ -63,7 +55,7 @@ export async function secretsWorld(
   await ok(api, 'POST', '/scheduler/run');
   // Registered after placement: it runs nothing.
   await ok(api, 'PUT', '/nodes/n2', facts);
-  const issued = await ok(api, 'POST', '/tenants/acme/tokens', { name: 'ci' });
+  const issued = (await ok(api, 'POST', '/tenants/acme/tokens', { name: 'ci' })) as Json;
   return { api, logs, keyring, acmeToken: String(issued.token) };
 }
 

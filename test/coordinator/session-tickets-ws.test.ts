@@ -9,17 +9,16 @@
 import { appendFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import { ClientSession } from '../../src/drivers/exec-tunnel/client-session.ts';
-import { MAX_SESSION_MESSAGE, sessionStartSchema } from '../../src/contract/exec.ts';
+import { sessionStartSchema } from '../../src/contract/exec.ts';
 import type { SessionStartInput } from '../../src/contract/exec.ts';
 import type { SessionTicketView } from '../../src/contract/session-tickets.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { collect } from '../support/exec-output.ts';
 import { databasesUnderTest } from '../support/databases.ts';
 import { startExecWorld, type ExecWorld } from '../support/exec-world.ts';
-
-type Opened = { opened: WebSocket } | { refused: number; body: string };
+import { openSessionSocket, type Opened } from '../support/session-socket.ts';
 
 /** Opens the ticket's socket with no Authorization header, as a browser does. */
 function openWithTicket(
@@ -28,24 +27,7 @@ function openWithTicket(
   path = ticket.path,
 ): Promise<Opened> {
   const url = `${base.replace(/^http/, 'ws')}${path}?ticket=${encodeURIComponent(ticket.ticket)}`;
-  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: MAX_SESSION_MESSAGE });
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    ws.once('open', () => {
-      settled = true;
-      resolve({ opened: ws });
-    });
-    ws.once('unexpected-response', (_request, response) => {
-      settled = true;
-      void collect(response).then((body) => {
-        resolve({ refused: response.statusCode ?? 0, body: body.toString('utf8') });
-        ws.terminate();
-      });
-    });
-    ws.on('error', (error) => {
-      if (!settled) reject(error);
-    });
-  });
+  return openSessionSocket(url);
 }
 
 async function run(ws: WebSocket, start: SessionStartInput) {

@@ -6,16 +6,11 @@
  * client, cut off while that happens, starts over from the fresh list: the deleted rows are
  * handed over as `deleted`, nothing is added twice. The serve option is bounded.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   watchInstances,
   type InstanceChange,
 } from '../../src/cli/commands/instance/watch-instances.ts';
-import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { pruneTombstonesOnce } from '../../src/coordinator/tombstone-loop.ts';
 import {
   TOMBSTONE_RETENTION,
@@ -23,52 +18,27 @@ import {
 } from '../../src/core/tombstone-retention.ts';
 import { openStore } from '../../src/db/open-store.ts';
 import { createApiClient, type FetchLike } from '../../src/drivers/coordinator-api/api-client.ts';
-import { readServerSentEvents } from '../../src/drivers/coordinator-api/sse.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { runIn } from '../cli/support/run-cli.ts';
 import { databasesUnderTest } from '../support/databases.ts';
+import { serveForSuite } from '../support/served-coordinator.ts';
+import { watchEvents, type SeenEvent as Seen } from '../support/watch-events.ts';
 import { until } from '../support/until.ts';
 
 const ADMIN = 'tombstone-admin-token-0123456789abcdef';
 const HOUR = 3_600_000;
 const later = () => new Date(Date.now() + HOUR).toISOString();
 
-interface Seen {
-  event: string | undefined;
-  id: string | undefined;
-  data: {
-    type?: string;
-    since?: number;
-    horizon?: number;
-    reason?: string;
-    instance?: { id: string; poolId: string };
-  };
-}
-
 for (const db of await databasesUnderTest()) {
   describe.skipIf(db.skipReason !== undefined)(`tombstone pruning [${db.name}]`, () => {
-    let dir: string;
-    let database: Awaited<ReturnType<typeof db.open>>;
-    let coordinator: RunningCoordinator;
+    const served = serveForSuite(db, 'mvm-uiterm-tomb-', ADMIN);
     let store: Store;
     const client = (token = ADMIN, fetch?: FetchLike) =>
-      createApiClient({ baseUrl: coordinator.url, token, ...(fetch ? { fetch } : {}) });
+      createApiClient({ baseUrl: served.url(), token, ...(fetch ? { fetch } : {}) });
 
     beforeAll(async () => {
-      database = await db.open();
-      dir = await mkdtemp(join(tmpdir(), 'mvm-uiterm-tomb-'));
-      coordinator = await serveCoordinator(
-        {
-          listen: '127.0.0.1:0',
-          databaseUrl: database.url,
-          clusterCidr: '10.240.0.0/12',
-          adminToken: ADMIN,
-          dataDir: dir,
-        },
-        { logger: pino({ level: 'silent' }) },
-      );
       // The same database, as another process would open it (SQLite in WAL mode).
-      store = await openStore(database.url);
+      store = await openStore(served.databaseUrl());
       const api = client();
       await api.call('createTenant', { body: { id: 'acme', netId: 42 } });
       for (const [pool, running] of [
@@ -85,9 +55,6 @@ for (const db of await databasesUnderTest()) {
     });
     afterAll(async () => {
       await store?.close();
-      await coordinator?.close();
-      await database?.cleanup();
-      if (dir) await rm(dir, { recursive: true, force: true });
     });
 
     const destroy = (pool: string) =>
@@ -97,24 +64,8 @@ for (const db of await databasesUnderTest()) {
       });
 
     /** The events of a watch until `enough` says so; then the stream is closed. */
-    async function sse(query: string, enough: (got: Seen[]) => boolean, lastEventId?: string) {
-      const stop = new AbortController();
-      const headers: Record<string, string> = { authorization: `Bearer ${ADMIN}` };
-      if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
-      const response = await fetch(`${coordinator.url}/v1/instances/watch?${query}`, {
-        headers,
-        signal: stop.signal,
-      });
-      expect(response.status).toBe(200);
-      const got: Seen[] = [];
-      const reading = readServerSentEvents(response, stop.signal, (event, data, id) => {
-        got.push({ event, id, data: JSON.parse(data) as Seen['data'] });
-        if (enough(got)) stop.abort();
-      });
-      await until('the events', () => (stop.signal.aborted ? true : undefined), 10_000);
-      await reading.catch(() => undefined);
-      return got;
-    }
+    const sse = (query: string, enough: (got: Seen[]) => boolean, lastEventId?: string) =>
+      watchEvents(`${served.url()}/v1/instances/watch?${query}`, ADMIN, enough, lastEventId);
     const synced = (got: Seen[]) => got.some((e) => e.event === 'synced');
 
     it('prunes only expired tombstones, keeps the newest, and never lowers the horizon', async () => {

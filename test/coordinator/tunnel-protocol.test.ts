@@ -5,16 +5,10 @@
  * ends the session (the coordinator never buffers it), a text message drops the tunnel, and
  * a newer tunnel of the same node replaces the older one.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
-import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { TunnelFrame, tunnelRequestSchema } from '../../src/contract/exec.ts';
-import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
-import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { CreditLedger, ReceiveCredit } from '../../src/drivers/exec-tunnel/credit.ts';
 import {
   decodeTunnelFrame,
@@ -23,6 +17,7 @@ import {
   encodeTunnelJson,
 } from '../../src/drivers/exec-tunnel/tunnel-frames.ts';
 import { cliAt } from '../support/exec-world.ts';
+import { serveForSuite } from '../support/served-coordinator.ts';
 import { databasesUnderTest } from '../support/databases.ts';
 
 const ADMIN = 'tunnel-protocol-admin-token-0123456789';
@@ -84,26 +79,13 @@ for (const db of await databasesUnderTest()) {
   describe.skipIf(db.skipReason !== undefined)(
     `the coordinator against a tunnel that breaks the rules [${db.name}]`,
     () => {
-      let dir: string;
-      let database: Awaited<ReturnType<typeof db.open>>;
-      let coordinator: RunningCoordinator;
+      const served = serveForSuite(db, 'mvm-tunnel-proto-', ADMIN, {
+        settings: { execTimeouts: { tunnelMs: 2_000 } },
+      });
       let ref: string;
 
       beforeAll(async () => {
-        dir = await mkdtemp(join(tmpdir(), 'mvm-tunnel-proto-'));
-        database = await db.open();
-        coordinator = await serveCoordinator(
-          {
-            listen: '127.0.0.1:0',
-            databaseUrl: database.url,
-            clusterCidr: '10.240.0.0/12',
-            adminToken: ADMIN,
-            dataDir: dir,
-            execTimeouts: { tunnelMs: 2_000 },
-          },
-          { logger: pino({ level: 'silent' }) },
-        );
-        const api = createApiClient({ baseUrl: coordinator.url, token: ADMIN });
+        const api = served.client();
         const capacity = { vcpus: 4, memMib: 4096, diskGib: 10 };
         await api.call('registerNode', {
           params: { node: 'n1' },
@@ -126,22 +108,14 @@ for (const db of await databasesUnderTest()) {
         });
         ref = `acme/web/${id}`;
       });
-      afterAll(async () => {
-        await coordinator?.close();
-        await database?.cleanup();
-        await rm(dir, { recursive: true, force: true });
-      });
 
       /** An agent stand-in: answers every open with `reply(stream, socket)`. */
       async function rawAgent(
         reply: (stream: number, socket: WebSocket) => void,
       ): Promise<WebSocket> {
-        const socket = new WebSocket(
-          `${coordinator.url.replace(/^http/, 'ws')}/v1/nodes/n1/tunnel`,
-          {
-            headers: { authorization: `Bearer ${ADMIN}` },
-          },
-        );
+        const socket = new WebSocket(`${served.url().replace(/^http/, 'ws')}/v1/nodes/n1/tunnel`, {
+          headers: { authorization: `Bearer ${ADMIN}` },
+        });
         await new Promise((resolve, reject) => {
           socket.once('open', resolve);
           socket.once('error', reject);
@@ -163,7 +137,7 @@ for (const db of await databasesUnderTest()) {
           for (let i = 0; i < 8; i++)
             socket.send(encodeTunnelFrame(TunnelFrame.stdout, stream, chunk));
         });
-        const mvm = cliAt(coordinator.url, ADMIN);
+        const mvm = cliAt(served.url(), ADMIN);
         const run = await mvm(['instance', 'exec', ref, '--', 'yes'], { slowStdoutMs: 1_000 });
         expect(run.code).toBe(1);
         expect(run.stderr).toMatch(/sent output past the client's credit/);
@@ -180,7 +154,7 @@ for (const db of await databasesUnderTest()) {
         second.send('not a frame');
         expect(await dropped).toBe(1002);
         // No tunnel now: a session waits for one, then says why it cannot reach the node.
-        const run = await cliAt(coordinator.url, ADMIN)(['instance', 'exec', ref, '--', 'true']);
+        const run = await cliAt(served.url(), ADMIN)(['instance', 'exec', ref, '--', 'true']);
         expect(run.code).toBe(7);
         expect(run.stderr).toMatch(/node 'n1' has no tunnel to this coordinator/);
       });

@@ -16,32 +16,19 @@ import {
   watchInstances,
   type InstanceChange,
 } from '../../src/cli/commands/instance/watch-instances.ts';
-import { createCoordinatorApp } from '../../src/coordinator/app.ts';
 import { pruneTombstonesOnce } from '../../src/coordinator/tombstone-loop.ts';
 import { openStore } from '../../src/db/open-store.ts';
-import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient, type FetchLike } from '../../src/drivers/coordinator-api/api-client.ts';
-import { readServerSentEvents } from '../../src/drivers/coordinator-api/sse.ts';
 import type { Store } from '../../src/ports/store.ts';
+import { coordinatorWorld } from '../support/coordinator-world.ts';
 import { databasesUnderTest } from '../support/databases.ts';
 import { gatedWatchReads, type WatchReadGate } from '../support/gated-watch-reads.ts';
 import { until } from '../support/until.ts';
+import { recordEvents, type SeenEvent as Seen } from '../support/watch-events.ts';
 
 const ADMIN = 'live-reset-admin-token-0123456789abcdef';
 const BASE = 'http://coordinator.test';
 const HOUR = 3_600_000;
-
-interface Seen {
-  event: string | undefined;
-  id: string | undefined;
-  data: {
-    type?: string;
-    since?: number;
-    horizon?: number;
-    reason?: string;
-    instance?: { id: string; poolId: string };
-  };
-}
 
 const ahead = () => ({ now: () => new Date(Date.now() + 2 * HOUR) });
 
@@ -81,22 +68,7 @@ for (const db of await databasesUnderTest()) {
       store = await openStore(database.url);
       const gated = gatedWatchReads(store);
       gate = gated.gate;
-      const { app, services } = createCoordinatorApp({
-        store: gated.store,
-        clock: systemClock,
-        clusterCidr: '10.240.0.0/12',
-        version: 'test',
-        randomSuffix: (() => {
-          let n = 0;
-          return () => (n++).toString(36).padStart(4, '0');
-        })(),
-      });
-      await services.adminToken.adopt({
-        secret: ADMIN,
-        home: { kind: 'configured' },
-        source: 'test',
-      });
-      fetchApp = (request) => app.fetch(request);
+      fetchApp = (await coordinatorWorld(gated.store, { admin: ADMIN })).fetch;
       await api().call('createTenant', { body: { id: 'acme', netId: 42 } });
       await pool('keep', 1);
       await pool('early', 1);
@@ -110,9 +82,7 @@ for (const db of await databasesUnderTest()) {
         }),
       );
       expect(response.status).toBe(200);
-      rawDone = readServerSentEvents(response, stop.signal, (event, data, id) => {
-        raw.push({ event, id, data: JSON.parse(data) as Seen['data'] });
-      }).catch(() => undefined);
+      rawDone = recordEvents(response, stop.signal, raw).catch(() => undefined);
       const counting: FetchLike = (request) => {
         cliOpens += 1;
         return fetchApp(request);

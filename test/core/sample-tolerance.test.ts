@@ -5,8 +5,11 @@ import { diffSamples, samplesByKey } from '../../src/core/report-delta.ts';
 import {
   DEFAULT_SAMPLE_TOLERANCE as T,
   EXACT_SAMPLES,
+  formatGaugeTolerance,
   gaugeMoved,
+  parseGaugeTolerance,
   sampleMoved,
+  sampleToleranceOf,
 } from '../../src/core/sample-tolerance.ts';
 
 const base: InstanceSample = {
@@ -86,5 +89,35 @@ describe('sample tolerance', () => {
     }
     expect(sentAt.length).toBeGreaterThanOrEqual(3);
     expect(sentAt.length).toBeLessThan(10);
+  });
+});
+
+describe('gauge tolerances as settings', () => {
+  it('reads ABS,REL% and exact, and refuses anything else', () => {
+    expect(parseGaugeTolerance('50,25%')).toEqual({ abs: 50, rel: 0.25 });
+    expect(parseGaugeTolerance('1024,2.5%')).toEqual({ abs: 1024, rel: 0.025 });
+    expect(parseGaugeTolerance('0,100%')).toEqual({ abs: 0, rel: 1 });
+    expect(parseGaugeTolerance('exact')).toEqual({ abs: 0, rel: 0 });
+    for (const bad of ['', '50', '50,25', '25%', '-1,5%', '1.5,5%', '5,101%', '5, 5%', '5,5%%']) {
+      expect(parseGaugeTolerance(bad)).toBeUndefined();
+    }
+  });
+
+  it('spells the defaults so they read back the same', () => {
+    for (const gauge of [T.cpuPermille, T.rssKib, T.diskKib]) {
+      expect(parseGaugeTolerance(formatGaugeTolerance(gauge))).toEqual(gauge);
+    }
+    expect(formatGaugeTolerance(T.cpuPermille)).toBe('50,25%');
+    const settings = { cpuPermille: T.cpuPermille, rssKib: T.rssKib, diskKib: T.diskKib };
+    expect(sampleToleranceOf(settings)).toEqual(T);
+  });
+
+  it('round-trips any tolerance it can spell', () => {
+    fc.assert(
+      fc.property(fc.nat({ max: 999_999_999 }), fc.integer({ min: 0, max: 100_000 }), (abs, m) => {
+        const gauge = { abs, rel: m / 100_000 };
+        expect(parseGaugeTolerance(formatGaugeTolerance(gauge))).toEqual(gauge);
+      }),
+    );
   });
 });

@@ -1,5 +1,5 @@
 import type { FleetNode, Instance, Pool } from '../../src/core/model.ts';
-import type { InstanceKey, TenantRecord, TokenRecord } from '../../src/ports/store.ts';
+import type { InstanceKey, Store, TenantRecord, TokenRecord } from '../../src/ports/store.ts';
 
 export const T0 = '2025-01-01T00:00:00.000Z';
 export const T1 = '2025-01-01T00:01:00.000Z';
@@ -118,4 +118,13 @@ export function token(id = 'tok-1', overrides: Partial<TokenRecord> = {}): Token
     lastUsedAt: null,
     ...overrides,
   };
+}
+
+/** Tenants acme (net 99) and beta (net 98); acme's pools workers and gateways, beta's workers. */
+export async function insertTwoTenants(store: Store): Promise<void> {
+  await store.tenants.insert(tenant('acme', 99));
+  await store.tenants.insert(tenant('beta', 98));
+  await store.pools.insert(pool('acme', 'workers'));
+  await store.pools.insert(pool('acme', 'gateways', { role: 'gateway' }));
+  await store.pools.insert(pool('beta', 'workers'));
 }

@@ -1,17 +1,11 @@
 import { beforeEach, expect, it } from 'vitest';
 import { desiredStatuses } from '../../src/core/model.ts';
 import type { DesiredStatus } from '../../src/core/model.ts';
-import { T1, instance, keyOf, pool, tenant } from './fixtures.ts';
+import { T1, instance, keyOf, insertTwoTenants } from './fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 
 await describeEachDatabase('instance probes', ({ store }) => {
-  beforeEach(async () => {
-    await store().tenants.insert(tenant('acme', 99));
-    await store().tenants.insert(tenant('beta', 98));
-    await store().pools.insert(pool('acme', 'workers'));
-    await store().pools.insert(pool('acme', 'gateways', { role: 'gateway' }));
-    await store().pools.insert(pool('beta', 'workers'));
-  });
+  beforeEach(() => insertTwoTenants(store()));
 
   it("counts a tenant's live instances by pool and desired status, as grouping its rows would", async () => {
     let host = 10;

@@ -1,16 +1,10 @@
 import { beforeEach, expect, it } from 'vitest';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../src/core/errors.ts';
-import { T1, T2, instance, keyOf, pool, tenant } from './fixtures.ts';
+import { T1, T2, instance, keyOf, insertTwoTenants } from './fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 
 await describeEachDatabase('instance repo', ({ store }) => {
-  beforeEach(async () => {
-    await store().tenants.insert(tenant('acme', 99));
-    await store().tenants.insert(tenant('beta', 98));
-    await store().pools.insert(pool('acme', 'workers'));
-    await store().pools.insert(pool('acme', 'gateways', { role: 'gateway' }));
-    await store().pools.insert(pool('beta', 'workers'));
-  });
+  beforeEach(() => insertTwoTenants(store()));
 
   it('round-trips instances and filters them, ordered by tenant, pool, id', async () => {
     const placed = instance('w-2', 12, {

@@ -115,7 +115,11 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       migration: '0035-allocations-by-tenant',
     });
     expect(first.lines[30]?.context).toEqual({ dialect: name, migration: '0037-node-loads' });
-    expect(first.lines[31]?.context).toEqual({ dialect: name, migration: '0038-mark-changes' });
+    expect(first.lines[31]?.context).toEqual({
+      dialect: name,
+      migration: '0041-relief-and-holders',
+    });
+    expect(first.lines[32]?.context).toEqual({ dialect: name, migration: '0042-mark-changes' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/contract/guest-protocol-v2.ts';
 import { FrameDecoder, encodeJsonFrame } from '../../src/drivers/guest-channel/frame-codec.ts';
-import { agentBinary } from '../support/host-agent.ts';
+import { agentBinary, alive } from '../support/host-agent.ts';
 import { until } from '../support/until.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -167,20 +167,7 @@ describe('a port whose host flaps', () => {
 
   it('a host that stays away still has its commands ended (after the grace)', async () => {
     const port = await startPortAgent();
-    port.connect();
-    port.write('{"id":9,"op":"hello","proto":2}\n');
-    await until('the hello answer', () => helloAnswer(port.read(), 9), 10_000, 20);
-    port.write(encodeJsonFrame(FrameType.req, 5, { op: 'exec', argv: ['sleep', '300'] }));
-    const started = await until(
-      'the exec answer',
-      () => {
-        const rest = helloAnswer(port.read(), 9)?.rest ?? Buffer.alloc(0);
-        return new FrameDecoder().push(rest).find((f) => f.stream === 5);
-      },
-      10_000,
-      20,
-    );
-    const { pid } = JSON.parse(started.payload.toString()) as { pid: number };
+    const pid = await helloThenSleep(port, 9, '300');
     expect(alive(pid)).toBe(true);
     port.disconnect();
     await until('the command to be ended', () => (alive(pid) ? undefined : true), 15_000, 100);
@@ -189,20 +176,7 @@ describe('a port whose host flaps', () => {
 
   it("a new host within the grace ends the previous host's commands with its hello", async () => {
     const port = await startPortAgent();
-    port.connect();
-    port.write('{"id":11,"op":"hello","proto":2}\n');
-    await until('the hello answer', () => helloAnswer(port.read(), 11), 10_000, 20);
-    port.write(encodeJsonFrame(FrameType.req, 5, { op: 'exec', argv: ['sleep', '301'] }));
-    const started = await until(
-      'the exec answer',
-      () => {
-        const rest = helloAnswer(port.read(), 11)?.rest ?? Buffer.alloc(0);
-        return new FrameDecoder().push(rest).find((f) => f.stream === 5);
-      },
-      10_000,
-      20,
-    );
-    const { pid } = JSON.parse(started.payload.toString()) as { pid: number };
+    const pid = await helloThenSleep(port, 11, '301');
     port.disconnect();
     await until(
       'the EOF',
@@ -217,11 +191,20 @@ describe('a port whose host flaps', () => {
   });
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+/** Connects, says hello (request `helloId`) and starts `sleep seconds` on stream 5: its pid. */
+async function helloThenSleep(port: Port, helloId: number, seconds: string): Promise<number> {
+  port.connect();
+  port.write(`{"id":${helloId},"op":"hello","proto":2}\n`);
+  await until('the hello answer', () => helloAnswer(port.read(), helloId), 10_000, 20);
+  port.write(encodeJsonFrame(FrameType.req, 5, { op: 'exec', argv: ['sleep', seconds] }));
+  const started = await until(
+    'the exec answer',
+    () => {
+      const rest = helloAnswer(port.read(), helloId)?.rest ?? Buffer.alloc(0);
+      return new FrameDecoder().push(rest).find((f) => f.stream === 5);
+    },
+    10_000,
+    20,
+  );
+  return (JSON.parse(started.payload.toString()) as { pid: number }).pid;
 }

@@ -9,23 +9,13 @@ import { GuestAgentClient } from '../../src/drivers/guest-channel/guest-agent-cl
 import { unixSocketTransport } from '../../src/drivers/guest-channel/guest-transport.ts';
 import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
 import type { VmHandle } from '../../src/ports/vmm.ts';
-import {
-  devImage,
-  guestSpec,
-  realGuestGate,
-  shortWorkDir,
-  testRunner,
-} from '../support/qemu-guest.ts';
+import { devImage, guestSpec, shortWorkDir, testRunner } from '../support/qemu-guest.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('guest agent v1 fallback in a real guest');
-
-if (gate.failInCi) {
-  describe('guest agent v1 fallback (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate(
+  'guest agent v1 fallback in a real guest',
+  'guest agent v1 fallback (CI)',
+);
 
 describe.runIf(gate.run)('a version-1 guest agent', () => {
   const vmm = new QemuVmm({ runner: testRunner, accel: 'tcg' });

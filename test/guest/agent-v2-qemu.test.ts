@@ -14,24 +14,14 @@ import { unixSocketTransport } from '../../src/drivers/guest-channel/guest-trans
 import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
 import type { VmHandle } from '../../src/ports/vmm.ts';
 import { collect, execText, sha256Of } from '../support/exec-output.ts';
-import {
-  devImage,
-  guestSpec,
-  realGuestGate,
-  shortWorkDir,
-  testRunner,
-} from '../support/qemu-guest.ts';
+import { devImage, guestSpec, shortWorkDir, testRunner } from '../support/qemu-guest.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 import { until } from '../support/until.ts';
 
-const gate = await realGuestGate('guest agent v2 in a real guest');
-
-if (gate.failInCi) {
-  describe('guest agent v2 in a real guest (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate(
+  'guest agent v2 in a real guest',
+  'guest agent v2 in a real guest (CI)',
+);
 
 describe.runIf(gate.run)('guest agent v2 in a real guest', () => {
   const vmm = new QemuVmm({ runner: testRunner, accel: 'tcg' });

@@ -21,7 +21,7 @@ import type { Frame } from '../../src/drivers/guest-channel/frame-codec.ts';
 import { GuestAgentClient } from '../../src/drivers/guest-channel/guest-agent-client.ts';
 import { unixSocketTransport } from '../../src/drivers/guest-channel/guest-transport.ts';
 import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
-import { startHostAgent } from '../support/host-agent.ts';
+import { alive, startHostAgent } from '../support/host-agent.ts';
 import type { HostAgent } from '../support/host-agent.ts';
 import { collect, execText, sha256Of } from '../support/exec-output.ts';
 import { until } from '../support/until.ts';
@@ -38,15 +38,6 @@ afterAll(async () => {
   client.close();
   await agent.stop();
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('guest agent v2 on the host', () => {
   it('says hello with its version and capabilities', async () => {

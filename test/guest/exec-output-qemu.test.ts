@@ -13,27 +13,14 @@ import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
 import type { VmHandle } from '../../src/ports/vmm.ts';
 import { execText } from '../support/exec-output.ts';
 import { listenThenAwaitExit, watchedTransport } from '../support/exec-race.ts';
-import {
-  devImage,
-  guestSpec,
-  realGuestGate,
-  shortWorkDir,
-  testRunner,
-} from '../support/qemu-guest.ts';
+import { devImage, guestSpec, shortWorkDir, testRunner } from '../support/qemu-guest.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('exec output in a real guest');
+const gate = await qemuSuiteGate('exec output in a real guest', 'exec output in a real guest (CI)');
 /** Execs of the plain loop; MVM_EXEC_LOOP=3000 for a longer hunt. */
 const LOOP = Number(process.env['MVM_EXEC_LOOP'] ?? 600);
 /** Long enough for the guest to run `sh -c` under TCG (~10 ms) many times over. */
 const HOLD_MS = 400;
-
-if (gate.failInCi) {
-  describe('exec output in a real guest (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
 
 describe.runIf(gate.run)('exec output in a real guest', () => {
   const vmm = new QemuVmm({ runner: testRunner, accel: 'tcg' });

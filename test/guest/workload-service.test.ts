@@ -18,7 +18,7 @@ import { unixSocketTransport } from '../../src/drivers/guest-channel/guest-trans
 import { readWorkloadLog, tailWorkloadLog } from '../../src/drivers/guest-channel/workload-log.ts';
 import { runSpecBytes } from '../../src/drivers/image/run-spec-drive.ts';
 import { execText } from '../support/exec-output.ts';
-import { startHostAgent } from '../support/host-agent.ts';
+import { alive, startHostAgent } from '../support/host-agent.ts';
 import type { HostAgent } from '../support/host-agent.ts';
 import { until } from '../support/until.ts';
 
@@ -64,15 +64,6 @@ async function workload(client: GuestAgentClient): Promise<WorkloadStatus> {
   const status = await client.status();
   if (!status.workload) throw new Error('the status has no workload');
   return status.workload;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('workload service (mvm-agent workload) on the host', () => {

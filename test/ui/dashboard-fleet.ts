@@ -12,13 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../../src/db/open-store.ts';
 import { resolveAdminToken } from '../../src/coordinator/admin-token.ts';
-import { createCoordinatorApp } from '../../src/coordinator/app.ts';
 import { acceptWebSockets } from '../../src/coordinator/websocket-upgrade.ts';
 import { silentLogger } from '../../src/ports/logger.ts';
-import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import type { InstanceView } from '../../src/contract/resources.ts';
 import type { Store } from '../../src/ports/store.ts';
+import { coordinatorWorld } from '../support/coordinator-world.ts';
 
 export const ADMIN = 'dashboard-admin-token-0123456789abcdef';
 export const STALE_AFTER_MS = 3000;
@@ -37,18 +36,10 @@ export interface DashboardFleet {
 export async function startDashboardFleet(): Promise<DashboardFleet> {
   const dir = await mkdtemp(join(tmpdir(), 'mvm-ui-'));
   const store: Store = await openStore(join(dir, 'coordinator.sqlite'));
-  const { app, services } = createCoordinatorApp({
-    store,
-    clock: systemClock,
-    clusterCidr: '10.240.0.0/12',
-    version: 'test',
-    randomSuffix: (() => {
-      let n = 0;
-      return () => (n++).toString(36).padStart(4, '0');
-    })(),
+  const { app } = await coordinatorWorld(store, {
+    adminToken: await resolveAdminToken(dir, ADMIN),
     nodeLostAfterMs: STALE_AFTER_MS,
   });
-  await services.adminToken.adopt(await resolveAdminToken(dir, ADMIN));
   const server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
   });

@@ -13,12 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { createCoordinatorApp } from '../../src/coordinator/app.ts';
 import { pruneTombstonesOnce } from '../../src/coordinator/tombstone-loop.ts';
 import { openStore } from '../../src/db/open-store.ts';
-import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import type { Store } from '../../src/ports/store.ts';
+import { coordinatorWorld } from '../support/coordinator-world.ts';
 import { gatedWatchReads, type WatchReadGate } from '../support/gated-watch-reads.ts';
 import { until } from '../support/until.ts';
 import { chromiumGate, launch, logIn, screenshot, watchedPage, type Watched } from './browser.ts';
@@ -56,21 +55,7 @@ describe.skipIf(!gate.run)('the instances page when pruning passes its live watc
     store = await openStore(join(dir, 'coordinator.sqlite'));
     const gated = gatedWatchReads(store);
     reads = gated.gate;
-    const { app, services } = createCoordinatorApp({
-      store: gated.store,
-      clock: systemClock,
-      clusterCidr: '10.240.0.0/12',
-      version: 'test',
-      randomSuffix: (() => {
-        let n = 0;
-        return () => (n++).toString(36).padStart(4, '0');
-      })(),
-    });
-    await services.adminToken.adopt({
-      secret: ADMIN,
-      home: { kind: 'configured' },
-      source: 'test',
-    });
+    const { app } = await coordinatorWorld(gated.store, { admin: ADMIN });
     server = await new Promise<ServerType>((resolve) => {
       const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
     });

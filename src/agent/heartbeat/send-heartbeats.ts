@@ -13,6 +13,7 @@ import { MAX_INT32 } from '../../contract/common.ts';
 import { toKib, type InstanceSample } from '../../contract/node-report.ts';
 import type { InstanceDisk, NodeDisk } from '../disk/disk-report.ts';
 import { ReportDeltas } from './report-deltas.ts';
+import type { SampleTolerance } from '../../core/sample-tolerance.ts';
 
 export const DEFAULT_HEARTBEAT_MS = 5_000;
 
@@ -55,6 +56,11 @@ export interface HeartbeatOptions {
    * the last accepted report, once the coordinator takes deltas; `false` always every sample.
    */
   deltas?: ReportDeltas | false;
+  /**
+   * How far gauges may drift unsent in the default deltas (the agent's
+   * `heartbeat*Tolerance` settings); default DEFAULT_SAMPLE_TOLERANCE.
+   */
+  tolerance?: SampleTolerance;
   /** `sentAt`: when the answered heartbeat left, the start of the lease it renews. */
   onBeat?: (result: HeartbeatResult, sentAt: Date) => void;
 }
@@ -151,7 +157,11 @@ function sampleOf(
  */
 export async function sendHeartbeats(options: HeartbeatOptions): Promise<void> {
   let failing = false;
-  const deltas = options.deltas === false ? undefined : (options.deltas ?? new ReportDeltas());
+  const deltas =
+    options.deltas === false
+      ? undefined
+      : (options.deltas ??
+        new ReportDeltas(options.tolerance ? { tolerance: options.tolerance } : {}));
   while (!options.signal.aborted) {
     let again = false;
     try {

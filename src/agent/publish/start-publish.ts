@@ -7,6 +7,7 @@ import { refOf } from '../reconcile/document-instances.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import type { WakeTrigger } from '../wake/holding-listener.ts';
 import { PublishProxy } from './publish-proxy.ts';
+import { askToWake } from '../wake/wake-admission.ts';
 import { startNetnsDialer, type NetnsDialer } from '../netns-dial/netns-dialer.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 
@@ -23,7 +24,8 @@ export interface PublishHandle {
 /**
  * Starts the node's published ports: listeners on this host's address, each connection carried
  * to a guest of the tenant network (from this process, or through a dialer inside the agent's
- * network namespace, `agent.netns`); hands the proxy to the runtime (an instance a connection
+ * network namespace, `agent.netns`); a lowered instance is woken only once the coordinator
+ * admits it (room on this node, agent/wake/wake-admission.ts); hands the proxy to the runtime (an instance a connection
  * woke stays up until its document catches up), and keeps the listeners following the
  * records. Undefined without tenant networking.
  */
@@ -61,9 +63,10 @@ export async function startPublish(
     host: options.address ?? DEFAULT_PUBLISH_ADDRESS,
     records: () => runtime.list(),
     wake: async (record, trigger) => {
+      // The coordinator raises it first, only with room on this node; else nothing wakes.
+      if (coordinator) await admitted(coordinator, record, trigger, logger);
       const woken = await runtime.act(refOf(record), 'wake');
       logger.info({ key: record.key, ...trigger }, 'instance woken by a published connection');
-      if (coordinator) void report(coordinator, woken, trigger, logger);
       return woken;
     },
     holdMs: deps.timeouts.wakeReadyMs + SERVICE_ANSWER_MS,
@@ -94,32 +97,25 @@ export async function startPublish(
   };
 }
 
-/** The coordinator raises the instance's desired status and audits the wake. */
-async function report(
+/**
+ * Asks the coordinator before a published connection wakes the instance (the wake report:
+ * it raises the desired status and audits the wake, only with room on this node); throws
+ * the reason when the wake is not admitted, so the held connections are reset with it.
+ */
+async function admitted(
   coordinator: { api: ApiClient; nodeId: string },
   record: VmRecord,
   trigger: WakeTrigger,
   logger: Logger,
 ): Promise<void> {
-  const ref = refOf(record);
-  await coordinator.api
-    .call('reportInstanceWake', {
-      params: {
-        node: coordinator.nodeId,
-        tenant: ref.tenantId,
-        pool: ref.poolId,
-        instance: ref.instanceId,
-      },
-      body: {
-        trigger: 'connect',
-        port: trigger.port,
-        from: addressOf(trigger.from),
-        source: 'node',
-      },
-    })
-    .catch((error: unknown) =>
-      logger.warn({ key: record.key, err: errorMessage(error) }, 'published wake not reported'),
-    );
+  const admission = await askToWake(coordinator, refOf(record), {
+    port: trigger.port,
+    from: addressOf(trigger.from),
+    source: 'node',
+  });
+  if (admission.admitted) return;
+  logger.warn({ key: record.key, ...trigger, reason: admission.reason }, 'wake not admitted');
+  throw new Error(admission.reason);
 }
 
 /** The wake report names an address; an IPv4-mapped one is given as IPv4. */

@@ -6,7 +6,8 @@ import type { BuiltRuntime } from '../build-runtime.ts';
 import type { NetnsDialer } from '../netns-dial/netns-dialer.ts';
 import { netnsListener } from '../netns-dial/netns-listener.ts';
 import { refOf } from '../reconcile/document-instances.ts';
-import { WakeService, type ConnectWake } from './wake-service.ts';
+import { askToWake } from './wake-admission.ts';
+import { WakeService } from './wake-service.ts';
 
 /** Beyond the wake itself, how long a held connection waits for the service to answer. */
 const SERVICE_ANSWER_MS = 10_000;
@@ -47,7 +48,7 @@ export async function startWake(
     clock: deps.clock,
     logger: options.logger,
     ...(coordinator
-      ? { report: (record, wake) => reportWake(coordinator, refOf(record), wake) }
+      ? { admit: (record, wake) => askToWake(coordinator, refOf(record), wake) }
       : {}),
   });
   deps.wake = service;
@@ -68,20 +69,4 @@ export async function startWake(
 export interface WakeHandle {
   service: WakeService;
   close(): Promise<void>;
-}
-
-async function reportWake(
-  coordinator: { api: ApiClient; nodeId: string },
-  ref: { tenantId: string; poolId: string; instanceId: string },
-  wake: ConnectWake,
-): Promise<void> {
-  await coordinator.api.call('reportInstanceWake', {
-    params: {
-      node: coordinator.nodeId,
-      tenant: ref.tenantId,
-      pool: ref.poolId,
-      instance: ref.instanceId,
-    },
-    body: { trigger: wake.kind, port: wake.port, from: wake.from, source: wake.source },
-  });
 }

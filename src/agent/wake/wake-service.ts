@@ -7,6 +7,7 @@ import type { Logger } from '../../ports/logger.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
 import { HoldingListeners, type HoldingOptions, type WakeTrigger } from './holding-listener.ts';
 import { WakeNotArmedError } from './wake-not-armed.ts';
+import type { WakeAdmission } from '../../core/wake-admission.ts';
 
 /** What the runtime asks of the node's wake trap around the steps that lower or raise a VM. */
 export interface WakeArming {
@@ -43,6 +44,12 @@ export interface WakeServiceOptions {
   records(): Promise<VmRecord[]>;
   /** Tells the coordinator; a failure is logged, the held connections are served anyway. */
   report?: (record: VmRecord, wake: ConnectWake) => Promise<void>;
+  /**
+   * Asks the coordinator before waking (agent/wake/wake-admission.ts): it raises the instance
+   * only with room on this node. Not admitted: nothing is woken, the held connections are
+   * reset with the reason. Replaces `report` (the question is the report).
+   */
+  admit?: (record: VmRecord, wake: ConnectWake) => Promise<WakeAdmission>;
   /** How long a connection is held at most (the wake plus the service answering). */
   holdMs: number;
   /** An agent with `agent.netns`: the holding listeners and their dials live there. */
@@ -64,6 +71,7 @@ export class WakeService implements WakeArming {
   private readonly woken = new Map<string, number>();
   private leavingNow: ReadonlySet<string> = new Set();
   private ready: Promise<void> | undefined;
+  private unadmitted = 0;
 
   constructor(private readonly options: WakeServiceOptions) {
     this.listeners = new HoldingListeners({
@@ -93,6 +101,11 @@ export class WakeService implements WakeArming {
   /** Connections reset at once because the instance is leaving this node. */
   get refusedCount(): number {
     return this.listeners.refusedCount;
+  }
+
+  /** Wakes the coordinator did not admit (no room on this node, or no answer). */
+  get unadmittedCount(): number {
+    return this.unadmitted;
   }
 
   /** How many wakes the held connections started (one however many arrived at once). */
@@ -187,18 +200,30 @@ export class WakeService implements WakeArming {
     if (!record) throw new Error(`instance '${key}' is not armed here any more`);
     // Its move began while connections were held: they are not served by a wake here.
     if (this.isLeaving(record)) throw new Error(LEAVING_REASON);
-    const started = this.options.clock.now().getTime();
-    this.woken.set(key, started);
     const source = wakeSource(
       trigger.from,
       record.spec.tenant?.gateway,
       await this.gatewayIps(record),
     );
+    if (this.options.admit) {
+      const admission = await this.options.admit(record, { ...trigger, source });
+      if (!admission.admitted) {
+        this.unadmitted += 1;
+        this.options.logger.warn(
+          { key, ...trigger, reason: admission.reason },
+          'wake not admitted',
+        );
+        throw new Error(admission.reason);
+      }
+    }
+    const started = this.options.clock.now().getTime();
+    this.woken.set(key, started);
     const woken = await this.options.wake(record);
     this.options.logger.info(
       { key, ...trigger, source, ms: this.options.clock.now().getTime() - started },
       'instance woken by a connection',
     );
+    if (this.options.admit) return;
     void this.options.report?.(woken, { ...trigger, source }).catch((error: unknown) => {
       this.options.logger.warn({ key, err: error }, 'wake on connect not reported');
     });

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { WriteActivity } from './write-activity.ts';
 
 /**
  * Which nodes' desired-state documents a committed write may have changed. A document holds
@@ -87,9 +88,12 @@ export class ChangeNotifier {
   private count = 0;
   private readonly recent: Array<{ seq: number; change: DocumentChange; atMs: number }> = [];
   private readonly events = new EventEmitter();
+  /** Writes in progress in this process: watchers of hot nodes wait for a pause in them. */
+  readonly writes: WriteActivity;
 
   /** `monotonicMs` stamps each change, for the propagation metric (desired-service.ts). */
   constructor(private readonly monotonicMs: () => number = () => performance.now()) {
+    this.writes = new WriteActivity(monotonicMs);
     // One listener per waiting watcher: a node count, not a leak.
     this.events.setMaxListeners(0);
   }

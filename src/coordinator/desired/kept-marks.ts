@@ -3,7 +3,7 @@ import type { GenerationRepo } from '../../ports/store.ts';
 const DEFAULT_MAX_CHANGES = 512;
 
 /**
- * Every document mark, kept per replica and read again only where it moved (migration 0038:
+ * Every document mark, kept per replica and read again only where it moved (migration 0042:
  * a bump stamps the mark as an instance write is stamped): a node's document asked the marks
  * of its 500 tenants each time, it now reads those bumped since the previous read. The values
  * are the store's as of this read, as a direct read of them would be: every bump committed

@@ -36,6 +36,14 @@ export class AfterWrite {
     this.deps.notifier.notify(change);
   }
 
+  /**
+   * Runs a change of intent counted as a write in progress (desired/write-activity.ts), so a
+   * hot node's document is recomputed in a pause between writes, not in the middle of one.
+   */
+  writing<T>(work: () => Promise<T>): Promise<T> {
+    return this.deps.notifier.writes.run(work);
+  }
+
   /** A scheduling pass, then the watchers of what it placed, slept or released wake. */
   async schedule(): Promise<ScheduleOutcome> {
     const outcome = await this.deps.scheduler.schedule();

@@ -11,6 +11,7 @@ import type { Store } from '../../ports/store.ts';
 import type { ChangeNotifier } from '../desired/change-notifier.ts';
 import { ComputeGate } from '../desired/compute-gate.ts';
 import { NodeRowsCache } from '../desired/node-rows.ts';
+import { RecomputePacer } from '../desired/recompute-pacer.ts';
 import { SharedMarks } from '../desired/shared-marks.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import { TenantInputsCache } from '../desired/tenant-inputs.ts';
@@ -39,6 +40,12 @@ export interface DesiredServiceDeps {
    * default. False reads every row each time (benches compare).
    */
   patchDocuments?: boolean;
+  /** A hot node's recomputations, at most one per this while writes go on (desired/recompute-pacer.ts); default 100, 0 off. */
+  paceMs?: number;
+  /** A pause in the writes this long lets a hot node's recomputation run; default 3. */
+  paceGraceMs?: number;
+  /** A hot node's pace is at least this many times its last computation's duration; default 8. */
+  paceCostFactor?: number;
 }
 
 export interface IssuedDocument {
@@ -50,6 +57,16 @@ export interface IssuedDocument {
 }
 
 const DEFAULT_POLL_MS = 500;
+/**
+ * Under writes that never pause, a hot node's agent gets its document this much later at most,
+ * and its watcher computes ten documents a second, not one per write.
+ */
+const DEFAULT_PACE_MS = 100;
+const DEFAULT_PACE_GRACE_MS = 3;
+/** A host starved of CPU makes computations slower: the pace grows with them. */
+const DEFAULT_PACE_COST_FACTOR = 8;
+/** However slow computations get, a change waits at most this long for its document. */
+const MAX_PACE_MS = 1000;
 /** Under the store pool's 10 connections, so requests other than watches always get one. */
 const DEFAULT_MAX_COMPUTING = 4;
 /**
@@ -92,9 +109,16 @@ export class DesiredService {
   private readonly gate: ComputeGate;
   private readonly inputs: TenantInputsCache;
   private readonly rows: NodeRowsCache | undefined;
+  private readonly pacer: RecomputePacer;
 
   constructor(private readonly deps: DesiredServiceDeps) {
     const pollMs = deps.pollMs ?? DEFAULT_POLL_MS;
+    this.pacer = new RecomputePacer(deps.notifier.writes, {
+      paceMs: deps.paceMs ?? DEFAULT_PACE_MS,
+      graceMs: deps.paceGraceMs ?? DEFAULT_PACE_GRACE_MS,
+      costFactor: deps.paceCostFactor ?? DEFAULT_PACE_COST_FACTOR,
+      maxPaceMs: MAX_PACE_MS,
+    });
     this.marks = new SharedMarks(deps.store.generations, pollMs / 2, this.elapsed());
     this.gate = new ComputeGate(deps.maxComputing ?? DEFAULT_MAX_COMPUTING);
     this.inputs = new TenantInputsCache(deps.store, deps.notifier, {
@@ -167,8 +191,8 @@ export class DesiredService {
     const started = this.deps.notifier.current;
     for (;;) {
       this.refuseWhenClosing();
-      const seen = this.deps.notifier.current;
-      const issued = await this.current(nodeId, after, seen);
+      // What the document read: changes up to `seen` (later than asked, after a paced wait).
+      const { issued, seen } = await this.current(nodeId, after, this.deps.notifier.current);
       if (issued.generation > after && issued.envelope) {
         this.observeDelivery(nodeId, started, seen, issued.tenants);
         return issued.envelope;
@@ -195,22 +219,37 @@ export class DesiredService {
   private async current(
     nodeId: string,
     after: number,
-    seen: number,
-  ): Promise<{ generation: number; tenants: string[]; envelope?: SignedEnvelope }> {
+    seenBefore: number,
+  ): Promise<{
+    issued: { generation: number; tenants: string[]; envelope?: SignedEnvelope };
+    seen: number;
+  }> {
+    let seen = seenBefore;
     const { notifier } = this.deps;
     const cached = this.computed.get(nodeId);
     const now = this.elapsed()();
     const scopes = watchedScopes(nodeId, cached?.tenants ?? []);
-    const mark = await this.marks.sum(scopes);
+    let mark = await this.marks.sum(scopes);
     const unchanged =
       cached !== undefined &&
       cached.generation <= after &&
       cached.mark === mark &&
       !notifier.concernedSince(cached.seen, { nodeId, tenants: cached.tenants });
     const refreshMs = this.deps.refreshMs ?? REFRESH_MS;
-    if (cached !== undefined && unchanged && now - cached.atMs < refreshMs) return cached;
+    if (cached !== undefined && unchanged && now - cached.atMs < refreshMs) {
+      return { issued: cached, seen };
+    }
+    // A hot node's change waits for a pause in the writes (desired/recompute-pacer.ts): what
+    // came meanwhile is read by this computation, so it is noted as seen.
+    const turn = unchanged
+      ? { waited: false, done: this.pacer.started(nodeId) }
+      : await this.pacer.turn(nodeId, this.closing.signal);
+    if (turn.waited) {
+      seen = notifier.current;
+      mark = await this.marks.sum(scopes);
+    }
     // Due only to the refresh bound: it yields to watchers whose documents did change.
-    const issued = await this.issue(nodeId, { background: unchanged });
+    const issued = await this.issue(nodeId, { background: unchanged }).finally(turn.done);
     // Marks read for other scopes than the new document's say nothing: recompute next time.
     const known = cached !== undefined && sameSet(cached.tenants, issued.tenants);
     this.computed.set(nodeId, {
@@ -220,7 +259,7 @@ export class DesiredService {
       tenants: issued.tenants,
       atMs: now,
     });
-    return issued;
+    return { issued, seen };
   }
 
   /**

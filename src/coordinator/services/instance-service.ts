@@ -247,7 +247,7 @@ async function checkQuota(
   target: DesiredStatus,
 ): Promise<void> {
   const usage = await usageOf(repos, tenant.id, {
-    desiredOf: (i) => (i.poolId === instance.poolId && i.id === instance.id ? target : undefined),
+    moved: [{ poolId: instance.poolId, from: instance.desiredStatus, to: target }],
   });
   checkQuotas(tenant.id, tenant.quotas, usage);
 }

@@ -11,6 +11,8 @@ import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { markDocuments } from './mark-documents.ts';
 import { audit, type ServiceDeps } from './context.ts';
+import { holdRaisesWithoutRoom, raiseTransaction } from './raise-room.ts';
+import type { DesiredStatus, Instance } from '../../core/model.ts';
 
 type Side = 'source' | 'target';
 
@@ -75,7 +77,7 @@ export class MoveReportService {
     moveId: string,
     report: MoveReport,
   ): Promise<InstanceMove> {
-    const next = await this.deps.store.transaction(async (repos) => {
+    const next = await raiseTransaction(this.deps.store, async (repos) => {
       const move = await repos.instanceMoves.get(moveId);
       const side = move && sideOf(move, nodeId);
       if (!move || !side) {
@@ -136,17 +138,41 @@ export class MoveReportService {
     return `the instance is ${status ?? 'gone'} on its source since the export: the bundle is stale, the source keeps it`;
   }
 
-  /** The target holds it: the instance is the target's now, woken there when the move says so. */
+  /**
+   * The target holds it: the instance is the target's now, woken there when the move says so,
+   * but only with room on the target next to what it holds (services/raise-room.ts, under the
+   * scheduler's lock like every raise); without room it lands asleep (or stopped) on the
+   * target, waiting for room there (`instance.raise-waiting`), and the scheduler raises it.
+   */
   private async handOver(repos: Repos, principal: Principal, move: InstanceMove): Promise<void> {
     const instance = await repos.instances.get(move);
     if (!instance) return;
     const at = this.deps.clock.now().toISOString();
     const desiredStatus = desiredAfterMove(move, instance.desiredStatus);
-    await repos.instances.update(
+    // Woken there, it no longer waits for room on its source (a relocated raise).
+    const written = await repos.instances.update(
       move,
-      { nodeId: move.targetNode, desiredStatus },
+      {
+        nodeId: move.targetNode,
+        desiredStatus,
+        ...(move.wake ? { idleSlot: null, pressureSleptAt: null } : {}),
+      },
       instance.version,
       at,
+    );
+    // It held nothing on the target before: whatever it runs as there is a raise there (a
+    // wake decided during the move too, which counted on its source until now).
+    await holdRaisesWithoutRoom(
+      repos,
+      this.deps,
+      // Held there, its wait for room starts over on the target.
+      [
+        {
+          before: { desiredStatus: asleepAs(instance), pressureSleptAt: null },
+          after: written,
+        },
+      ],
+      `move:${move.id}`,
     );
     await audit(repos, this.deps, principal, {
       tenantId: move.tenantId,
@@ -170,4 +196,11 @@ export class MoveReportService {
       detail: { move: move.id, from: move.sourceNode, to: move.targetNode, reason: move.reason },
     });
   }
+}
+
+/** What a moved instance is on arrival, before any raise: stopped if it was, else asleep. */
+function asleepAs(instance: Pick<Instance, 'status' | 'desiredStatus'>): DesiredStatus {
+  return instance.desiredStatus === 'stopped' || instance.status === 'stopped'
+    ? 'stopped'
+    : 'sleeping';
 }

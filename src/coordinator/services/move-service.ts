@@ -15,6 +15,8 @@ import { markDocuments } from './mark-documents.ts';
 import { audit, type ServiceDeps } from './context.ts';
 import type { NodeService } from './node-service.ts';
 import { loadPlacementView } from './placement-view.ts';
+import { planRelocations, type WaitingRaise } from '../../core/raise-relocation.ts';
+import { SCHEDULER_LOCK } from './scheduler-lock.ts';
 
 const keyText = (k: InstanceKey) => `${k.tenantId}/${k.poolId}/${k.instanceId}`;
 
@@ -198,5 +200,61 @@ export class MoveService {
       detail: { move: move.id, from: nodeId, to: action.target, wake, restore, drain: nodeId },
     });
     return move;
+  }
+
+  /**
+   * Moves the raises that have waited for room on their node at least `boundMs` to a node
+   * with room, woken there to the place they hold (core/raise-relocation.ts), under the
+   * scheduler's lock so what it reads of the nodes stands. Answers the moves it asked for.
+   */
+  async relocateWaiting(boundMs: number): Promise<InstanceMove[]> {
+    if (!(await this.deps.store.instances.anyPressureHeld())) return [];
+    const moves = await this.deps.store.transaction(async (repos) => {
+      await repos.locks.acquire(SCHEDULER_LOCK);
+      const held = await repos.instances.listPressureHeld();
+      const view = await loadPlacementView(repos, 'none');
+      const waiting: WaitingRaise[] = [];
+      for (const i of held) {
+        const active = await repos.instanceMoves.activeFor(i.tenantId, i.poolId, i.id);
+        waiting.push({
+          instance: i,
+          pool: view.pools.get(`${i.tenantId}/${i.poolId}`),
+          moving: active !== undefined,
+        });
+      }
+      const now = this.deps.clock.now();
+      const plan = planRelocations(view.placementNodes, waiting, now.getTime(), boundMs);
+      const moves: InstanceMove[] = [];
+      for (const r of plan) {
+        const [tenantId = '', poolId = '', instanceId = ''] = r.key.split('/');
+        const key = { tenantId, poolId, instanceId };
+        const move = this.record(key, r.from, r.to, r.restore, null, 'scheduler');
+        await repos.instanceMoves.insert(move);
+        await repos.audit.append({
+          tenantId,
+          at: now.toISOString(),
+          actor: 'scheduler',
+          action: 'instance.move',
+          target: r.key,
+          detail: {
+            move: move.id,
+            from: r.from,
+            to: r.to,
+            wake: true,
+            restore: r.restore,
+            reason: `waited ${r.waitedSecs} s for room on its node`,
+          },
+        });
+        moves.push(move);
+      }
+      if (moves.length > 0) {
+        await markDocuments(repos, { nodes: moves.flatMap((m) => [m.sourceNode, m.targetNode]) });
+      }
+      return moves;
+    });
+    if (moves.length > 0) {
+      this.after.wake({ nodes: moves.flatMap((m) => [m.sourceNode, m.targetNode]) });
+    }
+    return moves;
   }
 }

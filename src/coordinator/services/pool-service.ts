@@ -64,7 +64,7 @@ export function planPool(
 export class PoolService {
   constructor(
     private readonly deps: ServiceDeps,
-    private readonly after: Pick<AfterWrite, 'wake' | 'place'>,
+    private readonly after: Pick<AfterWrite, 'wake' | 'place' | 'writing'>,
     private readonly rechecks?: RecheckNotes,
   ) {}
 
@@ -226,16 +226,18 @@ export class PoolService {
     poolId: string,
     request: ScalePoolRequest,
   ): Promise<ScaleResult> {
-    const { result, recheckAt, change } = await this.scaleInTransaction(
-      principal,
-      tenantId,
-      poolId,
-      request,
-    );
-    this.rechecks?.note({ tenantId, poolId }, recheckAt);
-    // Placed instances changed on their nodes; new ones wait for placement.
-    await this.after.place(change);
-    return result;
+    return this.after.writing(async () => {
+      const { result, recheckAt, change } = await this.scaleInTransaction(
+        principal,
+        tenantId,
+        poolId,
+        request,
+      );
+      this.rechecks?.note({ tenantId, poolId }, recheckAt);
+      // Placed instances changed on their nodes; new ones wait for placement.
+      await this.after.place(change);
+      return result;
+    });
   }
 
   private async scaleInTransaction(

@@ -2,11 +2,12 @@ import type { Instance } from '../../core/model.ts';
 import { holdsResources, type PlacementResult } from '../../core/placement.ts';
 import {
   planPressure,
-  releasesWithinQuota,
   type PressureInstance,
   type PressurePlan,
 } from '../../core/pressure-sleep.ts';
-import type { Repos } from '../../ports/store.ts';
+import { reliefNodes } from '../../core/relief-nodes.ts';
+import { releasesWithinCounts } from '../../core/release-quota.ts';
+import type { DesiredCount, Repos } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
 import type { PlacementView, Sizing } from './placement-view.ts';
 
@@ -45,22 +46,23 @@ function pressureView(i: Instance, pool: Sizing): PressureInstance {
 
 /**
  * The instances relief and release consider, and no others: those held (by pressure, or below
- * a raise for room), and when an instance wanting RAM found no node, the warm ones that could
- * be put to sleep for it. Their tenants are locked (beyond `locked`, which the pass holds
- * already), and what was read before a lock is read again under it.
+ * a raise for room), and when an instance wanting RAM found no node, the warm ones on
+ * `reliefOn` (the nodes that could hold it, core/relief-nodes.ts) that could be put to sleep
+ * for it, read by their index. Their tenants are locked (beyond `locked`, which the pass
+ * holds already), and what was read before a lock is read again under it.
  */
 async function readConcerned(
   repos: Repos,
   view: PlacementView,
-  relief: boolean,
+  reliefOn: readonly string[],
   locked: Set<string>,
 ): Promise<Instance[]> {
   const read = async () => {
     const held = await repos.instances.listPressureHeld();
-    if (!relief) return held;
-    const warm = (await repos.instances.list({ status: 'warm' })).filter((i) => {
+    if (reliefOn.length === 0) return held;
+    const warm = (await repos.instances.listWarmOn(reliefOn)).filter((i) => {
       const pool = view.sizing(i);
-      return i.desiredStatus === 'warm' && i.nodeId !== null && !pool.critical && !pool.pinned;
+      return !pool.critical && !pool.pinned;
     });
     return [...held, ...warm];
   };
@@ -119,8 +121,10 @@ export async function planPressurePass(
   locked: Set<string>,
   relief: boolean,
 ): Promise<PressureWork> {
-  const concerned = await readConcerned(repos, view, relief, locked);
   const unplaced = new Set(result.unplaced.map((u) => u.key));
+  const wanting = pending.filter((i) => unplaced.has(keyOf(i)) && holdsResources(i.desiredStatus));
+  const reliefOn = relief ? reliefNodes(view.placementNodes, wanting.map(view.sizing)) : [];
+  const concerned = await readConcerned(repos, view, reliefOn, locked);
   const reports = new Map(view.nodes.map((n) => [n.id, n.usage]));
   const plan = planPressure({
     // Memory counted as placement counts it: the node's report credits what was not held.
@@ -136,7 +140,10 @@ export async function planPressurePass(
   return { instances: concerned, plan };
 }
 
-/** The releases that keep their tenants within quotas, read for those tenants only. */
+/**
+ * The releases that keep their tenants within quotas: those tenants' instances counted in
+ * the store by pool and desired status, not read one by one.
+ */
 async function withinQuotas(
   repos: Repos,
   view: PlacementView,
@@ -146,14 +153,11 @@ async function withinQuotas(
   if (releases.length === 0) return releases;
   const byKey = new Map(concerned.map((i) => [keyOf(i), i]));
   const ids = [...new Set(releases.map((r) => byKey.get(r.key)?.tenantId ?? ''))].sort();
-  const instances: Instance[] = [];
-  for (const tenantId of ids) {
-    const mine = await repos.instances.list({ tenantId });
-    instances.push(...mine.filter((i) => i.desiredStatus !== 'destroyed'));
-  }
+  const counts = new Map<string, DesiredCount[]>();
+  for (const tenantId of ids) counts.set(tenantId, await repos.instances.desiredCounts(tenantId));
   const quotas = new Map((await repos.tenants.list({ ids })).map((t) => [t.id, t.quotas]));
   const pools = [...view.pools.values()].filter((p) => ids.includes(p.tenantId));
-  return releasesWithinQuota(releases, instances, pools, quotas);
+  return releasesWithinCounts(releases, byKey, counts, pools, quotas);
 }
 
 /** Puts the victims to sleep and raises the released, each with its audit event. */

@@ -1,14 +1,9 @@
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import { deletePoolBuilds } from './pool-source-update.ts';
-import type { DesiredStatus, Instance, Quotas } from '../../core/model.ts';
+import type { Quotas } from '../../core/model.ts';
 import { bridgeName } from '../../core/naming.ts';
-import {
-  checkQuotas,
-  tenantUsage,
-  validateQuotas,
-  type TenantUsage,
-  type UsageInstance,
-} from '../../core/quotas.ts';
+import { checkQuotas, tenantUsage, validateQuotas, type TenantUsage } from '../../core/quotas.ts';
+import { countsAfterMoves, type UsageMove } from '../../core/usage-moves.ts';
 import { allocateTenantNetwork } from '../../core/subnets.ts';
 import type { TenantDetailView, TenantView } from '../../contract/resources.ts';
 import type { CreateTenantRequest, UpdateTenantRequest } from '../../contract/requests.ts';
@@ -53,24 +48,26 @@ export async function lockTenant(repos: Repos, id: string): Promise<TenantRecord
  */
 const NETWORK_ALLOCATION_LOCK = 'mvm.tenant-networks';
 
-/** A change of intent to weigh before it is stored: overridden and added desired statuses. */
+/** A change of intent to weigh before it is stored: instances moved between desired statuses. */
 export interface IntentChange {
-  desiredOf?: (instance: Instance) => DesiredStatus | undefined;
-  added?: readonly UsageInstance[];
+  moved?: readonly UsageMove[];
 }
 
-/** The tenant's usage by desired status, as stored or as it would be after `change`. */
+/**
+ * The tenant's usage by desired status, as stored or as it would be after `change`: its
+ * instances counted in the store by pool and desired status (one statement, rows per pool
+ * and status, none when it has no pool), never read one by one. Exact when the caller holds
+ * the tenant's lock, as every writer of its intent does.
+ */
 export async function usageOf(
   repos: Repos,
   tenantId: string,
   change: IntentChange = {},
 ): Promise<TenantUsage> {
   const pools = await repos.pools.list({ tenantId });
-  const instances = (await repos.instances.list({ tenantId })).map((i) => ({
-    poolId: i.poolId,
-    desiredStatus: change.desiredOf?.(i) ?? i.desiredStatus,
-  }));
-  return tenantUsage(pools, [...instances, ...(change.added ?? [])]);
+  // Instances belong to pools (a foreign key): a tenant with no pool has no instance.
+  const counts = pools.length === 0 ? [] : await repos.instances.desiredCounts(tenantId);
+  return tenantUsage(pools, countsAfterMoves(counts, change.moved ?? []));
 }
 
 function usageView(usage: TenantUsage): TenantDetailView['usage'] {

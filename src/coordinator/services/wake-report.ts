@@ -10,7 +10,8 @@ import { loadInstance } from './instance-service.ts';
 import { holdRaisesWithoutRoom, raiseTransaction } from './raise-room.ts';
 
 /**
- * A node woke one of its instances because a connection arrived. Its desired status is
+ * A node asks to wake one of its instances because a connection arrived (it wakes it only
+ * when the answer says running: agent/wake/wake-admission.ts). Its desired status is
  * raised to running (it runs now, and the node's next document must not lower it again),
  * it counts as active, so the idle policy's minimum-awake window starts over, and the wake is
  * an audit event naming its trigger. Under the tenant's lock, like every change of intent.
@@ -44,8 +45,8 @@ export async function reportWake(
       found.version,
       at,
     );
-    // Its node woke it by itself; it runs on only if the node has room for it next to what
-    // it holds, else it waits asleep for room once the node's wake window ends.
+    // It runs only if the node has room for it next to what it holds (checked with every
+    // other raise); else it waits asleep for room and the node wakes nothing.
     const held = await holdRaisesWithoutRoom(
       repos,
       deps,

@@ -75,3 +75,23 @@ export async function desiredCounts(
     count: Number(r.count),
   }));
 }
+
+/**
+ * Relief's sleep candidates: the rows warm and desired warm on `nodeIds`, found by the
+ * `(status, node_id)` index (migration 0041) on those nodes only, not by reading the table.
+ */
+export function warmOnNodesQuery(db: Kysely<Database>, nodeIds: readonly string[]) {
+  return db
+    .selectFrom('instances')
+    .selectAll()
+    .where('status', '=', 'warm')
+    .where('node_id', 'in', [...nodeIds])
+    .where('desired_status', '=', 'warm')
+    .orderBy('tenant_id')
+    .orderBy('pool_id')
+    .orderBy('id');
+}
+
+export async function warmOnNodes(db: Kysely<Database>, nodeIds: readonly string[]) {
+  return nodeIds.length === 0 ? [] : warmOnNodesQuery(db, nodeIds).execute();
+}

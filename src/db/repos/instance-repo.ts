@@ -29,7 +29,7 @@ import {
 } from './instance-changes.ts';
 import { documentChanges } from './instance-document-changes.ts';
 import { documentRows, instanceIdentity } from './instance-document-rows.ts';
-import { anyPressureHeld, desiredCounts, schedulerWork } from './instance-probes.ts';
+import { anyPressureHeld, desiredCounts, schedulerWork, warmOnNodes } from './instance-probes.ts';
 
 type InstanceRow = Selectable<InstancesTable>;
 type Db = Kysely<Database>;
@@ -126,6 +126,10 @@ export class KyselyInstanceRepo implements InstanceRepo {
 
   anyPressureHeld(): Promise<boolean> {
     return anyPressureHeld(this.db);
+  }
+
+  async listWarmOn(nodeIds: readonly string[]): Promise<Instance[]> {
+    return (await warmOnNodes(this.db, nodeIds)).map(fromRow);
   }
 
   schedulerWork(): Promise<boolean> {

@@ -5,7 +5,7 @@ import type { Database } from '../schema.ts';
 import { changeCursorExpression } from './instance-changes.ts';
 
 /**
- * Document marks that say when they moved (migration 0038), read as the instance change index
+ * Document marks that say when they moved (migration 0042), read as the instance change index
  * is (instance-changes.ts): on Postgres a bump is stamped with its transaction's id and the
  * cursor is the oldest transaction still running; on SQLite (one writer) a bump is stamped one
  * more than any mark's stamp so far, and the cursor is the next such stamp. Marks are never

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Selectable, type Updateable } from 'kysely';
-import { InternalError, NotFoundError } from '../../core/errors.ts';
+import { NotFoundError } from '../../core/errors.ts';
 import type { FleetNode, NodeUsage } from '../../core/model.ts';
 import type {
   NodeAllocation,
@@ -12,7 +12,7 @@ import type {
 import { versionConflict } from '../cas-errors.ts';
 import { oneOf, stringMap } from '../row-values.ts';
 import type { Database, NodesTable } from '../schema.ts';
-import { dialectOf } from '../sql-dialect.ts';
+import { tenantNodes } from './tenant-nodes.ts';
 
 type NodeRow = Selectable<NodesTable>;
 
@@ -129,28 +129,8 @@ export class KyselyNodeRepo implements NodeRepo {
     }));
   }
 
-  /**
-   * Aggregated in the store: a spread fleet holds nodes × tenants allocation rows, and
-   * parsing them row by row was most of a document's cost at 100 nodes × 500 tenants.
-   */
-  async tenantNodes(tenantIds: readonly string[]): Promise<TenantNodes[]> {
-    if (tenantIds.length === 0) return [];
-    const postgres = dialectOf(this.db) === 'postgres';
-    const nodes = postgres
-      ? sql<unknown>`json_agg(distinct node_id order by node_id)`
-      : sql<unknown>`json_group_array(distinct node_id)`;
-    const rows = await this.db
-      .selectFrom('node_allocations')
-      .select(['tenant_id', nodes.as('node_ids')])
-      .where('instances', '>', 0)
-      .where('tenant_id', 'in', [...tenantIds])
-      .groupBy('tenant_id')
-      .orderBy('tenant_id')
-      .execute();
-    return rows.map((r) => ({
-      tenantId: r.tenant_id,
-      nodeIds: nodeIdsOf(r.node_ids),
-    }));
+  tenantNodes(tenantIds: readonly string[]): Promise<TenantNodes[]> {
+    return tenantNodes(this.db, tenantIds);
   }
 }
 
@@ -232,10 +212,3 @@ export function nodeFromRow(r: NodeRow): FleetNode {
  * Postgres answers json (parsed by pg: far cheaper than its text[] parser, which was 15% of a
  * loaded coordinator's time), SQLite JSON text; both sorted here.
  */
-function nodeIdsOf(value: unknown): string[] {
-  const list: unknown = typeof value === 'string' ? JSON.parse(value) : value;
-  if (!Array.isArray(list) || !list.every((v): v is string => typeof v === 'string')) {
-    throw new InternalError(`node_allocations aggregated to ${String(value)}, not node ids`);
-  }
-  return [...list].sort();
-}

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { readTextFile } from '../../../src/cli/config.ts';
+import { startInProcessCoordinator } from './in-process-coordinator.ts';
 import type { InProcessCoordinator } from './in-process-coordinator.ts';
 import { runIn } from './run-cli.ts';
 import type { CliRun } from './run-cli.ts';
@@ -46,4 +47,22 @@ export function cliLines(coordinator: () => InProcessCoordinator): CliLines {
   };
   const json = async <T>(line: string): Promise<T> => JSON.parse(await ok(line)) as T;
   return { mvm, ok, fails, json };
+}
+
+/**
+ * Command lines against one in-process coordinator on SQLite for the whole file (or the
+ * `describe` it is called in): started before its tests, closed after them.
+ */
+export function cliForSuite(): CliLines {
+  let coordinator: InProcessCoordinator | undefined;
+  beforeAll(async () => {
+    coordinator = await startInProcessCoordinator();
+  });
+  afterAll(async () => {
+    await coordinator?.close();
+  });
+  return cliLines(() => {
+    if (coordinator === undefined) throw new Error('no coordinator: run commands in the tests');
+    return coordinator;
+  });
 }

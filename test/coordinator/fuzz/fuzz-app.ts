@@ -4,14 +4,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RouteName } from '../../../src/contract/api.ts';
-import { createCoordinatorApp, type CoordinatorApp } from '../../../src/coordinator/app.ts';
+import type { CoordinatorApp } from '../../../src/coordinator/app.ts';
 import type { PeerCertificate } from '../../../src/coordinator/node-auth.ts';
-import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
 import { OpensslCa } from '../../../src/drivers/pki/openssl-ca.ts';
 import { createCsr } from '../../../src/drivers/pki/openssl-csr.ts';
 import { newEcPrivateKeyPem } from '../../../src/drivers/pki/key-files.ts';
 import { NodeProcessRunner } from '../../../src/drivers/process/node-process-runner.ts';
 import type { Store } from '../../../src/ports/store.ts';
+import { coordinatorWorld } from '../../support/coordinator-world.ts';
 
 /**
  * A real coordinator app over a test store with everything a route can name: a tenant with
@@ -63,20 +63,13 @@ export async function startFuzzApp(store: Store): Promise<FuzzApp> {
   // Known once the node has joined; the app asks per request.
   const peer: { certificate?: PeerCertificate } = {};
   let suffix = 0;
-  const { app, services } = createCoordinatorApp({
-    store,
-    clock: systemClock,
-    clusterCidr: '10.240.0.0/12',
+  const { app } = await coordinatorWorld(store, {
+    admin: FUZZ_ADMIN,
     version: 'fuzz',
     randomSuffix: () => `z${(suffix += 1)}`,
     ca,
     peerCertificate: (c) =>
       c.req.header(FUZZ_PEER_HEADER) === undefined ? undefined : peer.certificate,
-  });
-  await services.adminToken.adopt({
-    secret: FUZZ_ADMIN,
-    home: { kind: 'configured' },
-    source: 'test',
   });
   const issued = await ok(app, 'POST', '/nodes/join-tokens', { nodeId: NODE });
   const csrPem = await createCsr(runner, newEcPrivateKeyPem(), NODE);

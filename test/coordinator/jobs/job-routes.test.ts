@@ -1,8 +1,7 @@
 import { beforeEach, expect, it } from 'vitest';
-import { instance, node, pool, tenant } from '../../db/fixtures.ts';
 import { describeEachDatabase } from '../../support/store-harness.ts';
 import { okModuleBase64 } from './job-module-fixture.ts';
-import { JOBS_ADMIN, jobsApp, type JobsApp } from './jobs-app-fixture.ts';
+import { callJobs, JOBS_ADMIN, seededJobsApp, type JobsApp } from './jobs-app-fixture.ts';
 
 /** Loosely typed: the tests read fields the contract already checked. */
 interface Answer {
@@ -19,28 +18,11 @@ await describeEachDatabase('job routes', ({ store }) => {
   let tokens: Record<'acme' | 'beta', string>;
 
   beforeEach(async () => {
-    app = await jobsApp(store());
-    await store().tenants.insert(tenant('acme', 1));
-    await store().tenants.insert(tenant('beta', 2));
-    await store().pools.insert(pool('acme', 'workers'));
-    await store().pools.insert(pool('beta', 'workers'));
-    await store().nodes.upsert(node('node-1'));
-    await store().instances.insert(instance('w-1', 10, { nodeId: 'node-1' }));
-    tokens = { acme: '', beta: '' };
-    for (const t of ['acme', 'beta'] as const) {
-      const issued = await call('POST', `/tenants/${t}/tokens`, ADMIN, { name: 'ci' });
-      tokens[t] = String(issued.body.token);
-    }
+    ({ app, tokens } = await seededJobsApp(store()));
   });
 
-  async function call(method: string, path: string, token: string, body?: unknown) {
-    const response = await app.request(`/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: response.status, body: (await response.json()) as Answer };
-  }
+  const call = (method: string, path: string, token: string, body?: unknown) =>
+    callJobs<Answer>(app, method, path, token, body);
 
   it('a tenant token sees only its own jobs', async () => {
     const mine = await call('POST', '/tenants/acme/jobs', tokens.acme, {

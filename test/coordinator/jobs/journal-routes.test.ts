@@ -1,8 +1,8 @@
 import { beforeEach, expect, it } from 'vitest';
-import { instance, node, pool, tenant } from '../../db/fixtures.ts';
+import { instance, node } from '../../db/fixtures.ts';
 import { describeEachDatabase } from '../../support/store-harness.ts';
 import { okModuleBase64 } from './job-module-fixture.ts';
-import { JOBS_ADMIN, jobsApp, type JobsApp } from './jobs-app-fixture.ts';
+import { callJobs, JOBS_ADMIN, seededJobsApp, type JobsApp } from './jobs-app-fixture.ts';
 import { createHash } from 'node:crypto';
 
 /** Loosely typed: the tests read fields the contract already checked. */
@@ -23,33 +23,17 @@ const ADMIN = JOBS_ADMIN;
 
 await describeEachDatabase('job journal routes', ({ store }) => {
   let app: JobsApp;
-  let tokens: Record<'acme' | 'beta', string>;
 
   beforeEach(async () => {
-    app = await jobsApp(store());
-    await store().tenants.insert(tenant('acme', 1));
-    await store().tenants.insert(tenant('beta', 2));
-    await store().pools.insert(pool('acme', 'workers'));
-    await store().pools.insert(pool('beta', 'workers'));
-    await store().nodes.upsert(node('node-1'));
-    await store().instances.insert(instance('w-1', 10, { nodeId: 'node-1' }));
-    await store().nodes.upsert(node('node-2'));
-    await store().instances.insert(instance('w-2', 11, { nodeId: 'node-2' }));
-    tokens = { acme: '', beta: '' };
-    for (const t of ['acme', 'beta'] as const) {
-      const issued = await call('POST', `/tenants/${t}/tokens`, ADMIN, { name: 'ci' });
-      tokens[t] = String(issued.body.token);
-    }
+    // Tenant tokens are issued as for the route tests (the journal routes take the admin's).
+    ({ app } = await seededJobsApp(store(), async (s) => {
+      await s.nodes.upsert(node('node-2'));
+      await s.instances.insert(instance('w-2', 11, { nodeId: 'node-2' }));
+    }));
   });
 
-  async function call(method: string, path: string, token: string, body?: unknown) {
-    const response = await app.request(`/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: response.status, body: (await response.json()) as Answer };
-  }
+  const call = (method: string, path: string, token: string, body?: unknown) =>
+    callJobs<Answer>(app, method, path, token, body);
 
   const hash = (text: string) => createHash('sha256').update(text).digest('hex');
 

@@ -88,3 +88,28 @@ export async function idleWorkerPool(
     servicePorts,
   });
 }
+
+/**
+ * Policy services on a manual clock at `t0` with acme's idle pool web (idleWorkerPool) scaled
+ * to one instance, placed on node-1 at `t0` and reported running there.
+ */
+export async function runningIdleWorker(
+  store: Store,
+  t0: number,
+): Promise<{ clock: ManualClock; services: Services; created: Instance }> {
+  const clock = manualClock(t0);
+  const services = policyCoordinator(store, clock);
+  await idleWorkerPool(services, store, 'web');
+  await services.pools.scale(admin, 'acme', 'web', { running: 1 });
+  const [created] = await store.instances.list({ tenantId: 'acme', poolId: 'web' });
+  if (!created) throw new Error('expected an instance');
+  const placedAt = new Date(t0).toISOString();
+  await store.instances.update(
+    instanceKey(created),
+    { nodeId: 'node-1' },
+    created.version,
+    placedAt,
+  );
+  await services.instances.report('node-1', instanceKey(created), { status: 'running' });
+  return { clock, services, created };
+}

@@ -50,6 +50,18 @@ export const agentServe = defineCommand({
       integer(100, 3_600_000),
       'with a coordinator: send capacity, usage and instance activity this often (default 5000)',
     ),
+    heartbeatCpuTolerance: option(
+      text('<abs,rel%>'),
+      "with a coordinator: how far an instance's CPU may drift unsent in delta heartbeats, in ‰ of a CPU or %, or exact (env MVM_HEARTBEAT_CPU_TOLERANCE, default 50,25%)",
+    ),
+    heartbeatRssTolerance: option(
+      text('<abs,rel%>'),
+      "the same for an instance's resident memory, in KiB or % (env MVM_HEARTBEAT_RSS_TOLERANCE, default 1024,5%)",
+    ),
+    heartbeatDiskTolerance: option(
+      text('<abs,rel%>'),
+      "the same for an instance's disk and snapshot sizes, in KiB or % (env MVM_HEARTBEAT_DISK_TOLERANCE, default 1024,1%)",
+    ),
     vcpus: option(
       integer(1, 4096),
       "with a coordinator: vCPUs this node offers the scheduler instead of the host's count (an overcommit; memory and disk stay measured)",

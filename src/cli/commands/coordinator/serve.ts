@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { devImageOptions } from '../../../agent/agent-config.ts';
 import { checkTombstoneRetention } from '../../../core/tombstone-retention.ts';
+import { checkMoveWaitingAfter } from '../../../core/raise-relocation.ts';
 import { redactStoreUrl } from '../../../db/store-url.ts';
 import type { CoordinatorSettings } from '../../config.ts';
 import { defineCommand, flag, option } from '../../command.ts';
@@ -13,6 +14,7 @@ async function loadServer(): Promise<
       tls?: { names?: string[] };
       nodeLostAfterMs?: number;
       tombstoneRetentionMs?: number;
+      moveWaitingAfterMs?: number;
       images?: { dev: ReturnType<typeof devImageOptions> };
     },
   ) => Promise<RunningServer>
@@ -64,15 +66,28 @@ export const coordinatorServe = defineCommand({
       duration,
       'keep deleted instances for watches to resume across this long (1m to 30d, default 1d); a watch from before gets reset and the list',
     ),
+    moveWaitingAfter: option(
+      duration,
+      'move a raise that has waited this long for room on its node to a node with room, woken there (1m to 7d; off by default)',
+    ),
   },
   output: 'text',
   async handler(ctx, _args, opts) {
-    const { production, tlsNames, nodeLostAfterMs, tombstoneRetention, ...flags } = opts;
+    const {
+      production,
+      tlsNames,
+      nodeLostAfterMs,
+      tombstoneRetention,
+      moveWaitingAfter,
+      ...flags
+    } = opts;
     // Out of bounds is a usage error before anything starts.
     const tombstoneRetentionMs =
       tombstoneRetention === undefined
         ? undefined
         : checkTombstoneRetention(tombstoneRetention * 1000);
+    const moveWaitingAfterMs =
+      moveWaitingAfter === undefined ? undefined : checkMoveWaitingAfter(moveWaitingAfter * 1000);
     const settings = ctx.config(flags).coordinator;
     const names = (tlsNames ?? '')
       .split(',')
@@ -86,6 +101,7 @@ export const coordinatorServe = defineCommand({
       ...(production ? { tls: { names } } : {}),
       ...(nodeLostAfterMs !== undefined ? { nodeLostAfterMs } : {}),
       ...(tombstoneRetentionMs !== undefined ? { tombstoneRetentionMs } : {}),
+      ...(moveWaitingAfterMs !== undefined ? { moveWaitingAfterMs } : {}),
     });
     ctx.print(`mvm coordinator listening on ${server.url}`);
     ctx.print(`store: ${redactStoreUrl(settings.databaseUrl)}`);

@@ -1,0 +1,354 @@
+/**
+ * A connection wakes a sleeping instance only when the coordinator admits the wake: the node
+ * asks first (the wake report, agent/wake/wake-admission.ts) and the coordinator raises the
+ * instance to running only with room on its node, in the same transaction and under the same
+ * lock as every other raise (services/raise-room.ts). Without room nothing is woken: the held
+ * connection is reset, the instance waits asleep for room (`instance.raise-waiting`), and once
+ * room returns the next connection wakes it. A real coordinator on each store, reached through
+ * its HTTP app and the real API client; the agent's published-port wiring over loopback
+ * sockets, with a stand-in runtime (the real one is test/e2e/published-wake-qemu.test.ts).
+ */
+import { tmpdir } from 'node:os';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { afterEach, expect, it } from 'vitest';
+import type { BuiltRuntime } from '../../src/agent/build-runtime.ts';
+import { startPublish, type PublishHandle } from '../../src/agent/publish/start-publish.ts';
+import { DEFAULT_TIMEOUTS } from '../../src/agent/runtime/deps.ts';
+import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
+import { createCoordinatorApp } from '../../src/coordinator/app.ts';
+import type { Services } from '../../src/coordinator/services/index.ts';
+import type { Instance } from '../../src/core/model.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
+import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
+import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
+import type { Store } from '../../src/ports/store.ts';
+import { node } from '../db/fixtures.ts';
+import { admin } from '../coordinator/support/policy-harness.ts';
+import { describeEachDatabase } from '../support/store-harness.ts';
+import { quietLogger } from './agent-harness.ts';
+import { askToWake } from '../../src/agent/wake/wake-admission.ts';
+import { WakeService } from '../../src/agent/wake/wake-service.ts';
+import type { WakeTrapDriver } from '../../src/drivers/linux-net/wake-trap-driver.ts';
+import type { TrapEntry } from '../../src/core/wake-trap.ts';
+
+const ADMIN = 'wake-admission-admin-token-0123456789';
+const NODE = 'node-1';
+
+const closers: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+/** One coordinator replica over `store`: its services and an API client reaching its app. */
+async function replica(
+  store: Store,
+  prefix: string,
+): Promise<{ services: Services; api: ApiClient }> {
+  let n = 0;
+  const { app, services } = createCoordinatorApp({
+    store,
+    clock: systemClock,
+    clusterCidr: '10.240.0.0/12',
+    version: 'test',
+    randomSuffix: () => `${prefix}${(n += 1)}`,
+  });
+  await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'test' });
+  closers.push(async () => {
+    services.jobs.close();
+    await services.rechecks.close();
+  });
+  const api = createApiClient({
+    baseUrl: 'http://coordinator.test',
+    token: ADMIN,
+    fetch: (request: Request) => Promise.resolve(app.fetch(request)),
+  });
+  return { services, api };
+}
+
+async function tenant(services: Services, id: string): Promise<void> {
+  await services.tenants.create(admin, { id });
+  await services.pools.create(admin, id, {
+    id: 'web',
+    role: 'worker',
+    vcpus: 1,
+    memMib: 256,
+    dataDiskMib: 64,
+    pinned: false,
+    critical: false,
+    minRunningSecs: 0,
+    minWarmSecs: 0,
+    idleWarmAfterSecs: 0,
+    idleSleepAfterSecs: 0,
+    servicePorts: [],
+  });
+}
+
+const scale = (services: Services, tenantId: string, counts: Record<string, number>) =>
+  services.pools.scale(admin, tenantId, 'web', counts);
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * The node's side: one sleeping record per instance, each published on a host port of its
+ * own; a `wake` starts the instance's service (it answers its id) and counts the wake.
+ */
+async function agentNode(instances: readonly Instance[], api: ApiClient) {
+  const records = new Map<string, VmRecord>();
+  const hostPorts = new Map<string, number>();
+  for (const i of instances) {
+    const [hostPort, guestPort] = [await freePort(), await freePort()];
+    hostPorts.set(i.id, hostPort);
+    records.set(i.id, {
+      key: `${i.tenantId}-${i.poolId}-${i.id}`,
+      tenantId: i.tenantId,
+      poolId: i.poolId,
+      instanceId: i.id,
+      status: 'sleeping',
+      spec: { ip: '127.0.0.1', publish: [{ hostPort, guestPort }] },
+    } as unknown as VmRecord);
+  }
+  const woken: string[] = [];
+  const runtime = {
+    list: () => Promise.resolve([...records.values()]),
+    act: async (ref: { instanceId: string }, action: string) => {
+      const record = records.get(ref.instanceId);
+      if (!record || action !== 'wake')
+        throw new Error(`unexpected ${action} of ${ref.instanceId}`);
+      woken.push(ref.instanceId);
+      const guestPort = (record.spec as unknown as { publish: Array<{ guestPort: number }> })
+        .publish[0]?.guestPort;
+      const service = createServer((socket) => socket.end(`hello from ${ref.instanceId}`));
+      await new Promise<void>((resolve) => service.listen(guestPort, '127.0.0.1', resolve));
+      closers.push(() => void service.close());
+      const up = { ...record, status: 'running' } as VmRecord;
+      records.set(ref.instanceId, up);
+      return up;
+    },
+  };
+  const deps = { network: {}, timeouts: DEFAULT_TIMEOUTS, clock: systemClock } as Record<
+    string,
+    unknown
+  >;
+  const handle: PublishHandle | undefined = await startPublish(
+    { runtime, deps } as unknown as BuiltRuntime,
+    {
+      logger: quietLogger,
+      netns: undefined,
+      address: '127.0.0.1',
+      coordinator: { api, nodeId: NODE },
+      runner: new NodeProcessRunner(),
+      dataDir: tmpdir(),
+    },
+  );
+  if (!handle) throw new Error('the published ports did not start');
+  closers.push(() => handle.close());
+  const deadline = Date.now() + 10_000;
+  const wanted = [...hostPorts.values()];
+  while (!wanted.every((p) => handle.proxy.ports().includes(p))) {
+    if (Date.now() > deadline) throw new Error('the published ports did not open');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  /** Connects to an instance's published port: what it answered, or `reset`. */
+  const ask = (instanceId: string) =>
+    new Promise<string>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port: hostPorts.get(instanceId) ?? 0 });
+      let data = '';
+      socket.on('data', (chunk: Buffer) => (data += chunk.toString()));
+      socket.on('end', () => resolve(data === '' ? 'reset' : data));
+      socket.on('error', () => resolve('reset'));
+    });
+  return { ask, woken, handle };
+}
+
+/**
+ * The trap's side (agent/wake/wake-service.ts, as start-wake.ts wires it): the instance armed
+ * behind its holding listener; the nftables redirect is a stand-in that records the listening
+ * port (the real one is test/net/wake-on-connect.test.ts), so the test connects to it.
+ */
+async function trapNode(sleeper: Instance, api: ApiClient) {
+  const guestPort = await freePort();
+  const record = {
+    key: `${sleeper.tenantId}-${sleeper.poolId}-${sleeper.id}`,
+    tenantId: sleeper.tenantId,
+    poolId: sleeper.poolId,
+    instanceId: sleeper.id,
+    status: 'sleeping',
+    spec: { ip: '127.0.0.1', servicePorts: [guestPort], tenant: { netId: 1 } },
+  } as unknown as VmRecord;
+  let listenPort = 0;
+  const driver = {
+    ensure: () => Promise.resolve(),
+    arm: (_bridge: string, _ip: string, entries: readonly TrapEntry[]) => {
+      listenPort = entries[0]?.listenPort ?? 0;
+      return Promise.resolve();
+    },
+    disarm: () => Promise.resolve(),
+    forget: () => Promise.resolve(),
+  } as unknown as WakeTrapDriver;
+  const woken: string[] = [];
+  const service = new WakeService({
+    driver,
+    wake: async (r) => {
+      woken.push(r.instanceId);
+      const server = createServer((socket) => socket.end(`hello from ${r.instanceId}`));
+      await new Promise<void>((resolve) => server.listen(guestPort, '127.0.0.1', resolve));
+      closers.push(() => void server.close());
+      return { ...r, status: 'running' } as VmRecord;
+    },
+    records: () => Promise.resolve([record]),
+    admit: (r, wake) =>
+      askToWake({ api, nodeId: NODE }, r, {
+        port: wake.port,
+        from: wake.from,
+        source: wake.source,
+      }),
+    holdMs: 10_000,
+    clock: systemClock,
+    logger: quietLogger,
+  });
+  closers.push(() => service.close());
+  await service.arm(record);
+  const ask = () =>
+    new Promise<string>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port: listenPort });
+      let data = '';
+      socket.on('data', (chunk: Buffer) => (data += chunk.toString()));
+      socket.on('end', () => resolve(data === '' ? 'reset' : data));
+      socket.on('error', () => resolve('reset'));
+    });
+  return { ask, woken, service };
+}
+
+/** vCPUs (1 per instance here) the instances hold on the node, by their desired status. */
+async function heldOnNode(store: Store): Promise<number> {
+  const all = await store.instances.list();
+  return all.filter(
+    (i) => i.nodeId === NODE && (i.desiredStatus === 'running' || i.desiredStatus === 'warm'),
+  ).length;
+}
+
+await describeEachDatabase('wake on connect admitted only with room', (db) => {
+  it('resets a connection to an instance its full node has no room for, and wakes it once room returns', async () => {
+    const store = db.store();
+    await store.nodes.upsert(node(NODE, { capacity: { vcpus: 1, memMib: 65536, diskGib: 100 } }));
+    const { services, api } = await replica(store, 'a');
+    await tenant(services, 'acme');
+    await tenant(services, 'beta');
+    const {
+      created: [sleeper],
+    } = await scale(services, 'acme', { running: 1 });
+    if (!sleeper) throw new Error('the scale made no instance');
+    await scale(services, 'acme', { running: 0, sleeping: 1 });
+    await scale(services, 'beta', { running: 1 });
+    expect(await heldOnNode(store)).toBe(1);
+
+    const agent = await agentNode([sleeper], api);
+    expect(await agent.ask(sleeper.id)).toBe('reset');
+    expect(agent.woken).toEqual([]);
+    const [held] = await store.instances.list({ tenantId: 'acme' });
+    expect(held).toMatchObject({ desiredStatus: 'sleeping', idleSlot: 'running' });
+    expect(held?.pressureSleptAt).not.toBeNull();
+    expect(await heldOnNode(store)).toBe(1);
+    const events = await store.audit.list({ tenantId: 'acme', limit: 50 });
+    expect(events.find((e) => e.action === 'instance.wake-on-connect')?.detail).toMatchObject({
+      from: 'sleeping',
+      to: 'sleeping',
+    });
+    expect(events.some((e) => e.action === 'instance.raise-waiting')).toBe(true);
+
+    // Room returns: the scheduler raises it, and the next connection wakes it and is served.
+    await scale(services, 'beta', { running: 0, sleeping: 1 });
+    expect((await store.instances.list({ tenantId: 'acme' }))[0]?.desiredStatus).toBe('running');
+    expect(await agent.ask(sleeper.id)).toBe(`hello from ${sleeper.id}`);
+    expect(agent.woken).toEqual([sleeper.id]);
+    expect(await heldOnNode(store)).toBe(1);
+  });
+
+  it('holds a trapped connection the same way: reset without room, served once room returns', async () => {
+    const store = db.store();
+    await store.nodes.upsert(node(NODE, { capacity: { vcpus: 1, memMib: 65536, diskGib: 100 } }));
+    const { services, api } = await replica(store, 'a');
+    await tenant(services, 'acme');
+    await tenant(services, 'beta');
+    const {
+      created: [sleeper],
+    } = await scale(services, 'acme', { running: 1 });
+    if (!sleeper) throw new Error('the scale made no instance');
+    await scale(services, 'acme', { running: 0, sleeping: 1 });
+    await scale(services, 'beta', { running: 1 });
+
+    const trap = await trapNode(sleeper, api);
+    expect(await trap.ask()).toBe('reset');
+    expect(trap.woken).toEqual([]);
+    expect(trap.service.unadmittedCount).toBe(1);
+    expect(await heldOnNode(store)).toBe(1);
+    expect((await store.instances.list({ tenantId: 'acme' }))[0]).toMatchObject({
+      desiredStatus: 'sleeping',
+      idleSlot: 'running',
+    });
+
+    await scale(services, 'beta', { running: 0, sleeping: 1 });
+    expect(await trap.ask()).toBe(`hello from ${sleeper.id}`);
+    expect(trap.woken).toEqual([sleeper.id]);
+    expect(await heldOnNode(store)).toBe(1);
+  });
+
+  it('wakes only as many as fit when connections reach two replicas at once', async () => {
+    const store = db.store();
+    await store.nodes.upsert(node(NODE, { capacity: { vcpus: 6, memMib: 65536, diskGib: 100 } }));
+    const one = await replica(store, 'a');
+    const two = await replica(store, 'b');
+    // Six tenants' instances (a published port is its pool's: one instance a pool here).
+    const tenants = Array.from({ length: 6 }, (_, i) => `t${i}`);
+    const created: Instance[] = [];
+    for (const t of tenants) {
+      await tenant(one.services, t);
+      created.push(...(await scale(one.services, t, { running: 1 })).created);
+      await scale(one.services, t, { running: 0, sleeping: 1 });
+    }
+    expect(created).toHaveLength(6);
+    await tenant(one.services, 'filler');
+    // The filler takes 4 of the 6 vCPUs: room for two wakes.
+    await scale(one.services, 'filler', { running: 4 });
+
+    const first = await agentNode(created.slice(0, 3), one.api);
+    const second = await agentNode(created.slice(3), two.api);
+    const answers = await Promise.all(created.map((i, n) => (n < 3 ? first : second).ask(i.id)));
+    const served = answers.filter((a) => a.startsWith('hello'));
+    expect(served).toHaveLength(2);
+    expect(answers.filter((a) => a === 'reset')).toHaveLength(4);
+    expect(first.woken.length + second.woken.length).toBe(2);
+    expect(await heldOnNode(store)).toBe(6);
+    const loads = await store.nodes.loads({ nodeIds: [NODE] });
+    expect(loads[0]?.vcpus).toBe(6);
+    const waiting = (await store.instances.list()).filter((i) => i.pressureSleptAt !== null);
+    expect(waiting).toHaveLength(4);
+  });
+
+  it('wakes nothing when the coordinator does not answer', async () => {
+    const store = db.store();
+    await store.nodes.upsert(node(NODE, { capacity: { vcpus: 2, memMib: 65536, diskGib: 100 } }));
+    const { services } = await replica(store, 'a');
+    await tenant(services, 'acme');
+    const {
+      created: [sleeper],
+    } = await scale(services, 'acme', { running: 1 });
+    if (!sleeper) throw new Error('the scale made no instance');
+    await scale(services, 'acme', { running: 0, sleeping: 1 });
+    const gone = createApiClient({
+      baseUrl: 'http://coordinator.test',
+      token: ADMIN,
+      fetch: () => Promise.reject(new Error('connect ECONNREFUSED')),
+    });
+    const agent = await agentNode([sleeper], gone);
+    expect(await agent.ask(sleeper.id)).toBe('reset');
+    expect(agent.woken).toEqual([]);
+    expect((await store.instances.list({ tenantId: 'acme' }))[0]?.desiredStatus).toBe('sleeping');
+  });
+});
