@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ephemeralSigningKey } from '../src/coordinator/desired/signing-key.ts';
+import { NodeRowsCache } from '../src/coordinator/desired/node-rows.ts';
 import { TenantInputsCache } from '../src/coordinator/desired/tenant-inputs.ts';
 import { buildNodeDocument, documentContent, stampedPayload } from '../src/core/desired-doc.ts';
 import { holdMoving } from '../src/core/move-hold.ts';
@@ -18,6 +19,7 @@ import {
   seedInstances,
   seedNodes,
   seedTenants,
+  tenantId,
   type StoreName,
 } from './support/fleet-seed.ts';
 import { inProcessCoordinator } from './support/in-process-coordinator.ts';
@@ -49,15 +51,28 @@ try {
     steps.set(name, [...(steps.get(name) ?? []), performance.now() - started]);
     return value;
   };
+  // Each sample follows a running ⇄ warm toggle of one instance: its node's rows read in full
+  // (as before docpatch) and patched from the kept ones (node-rows.ts), back to back.
+  const rowsCache = new NodeRowsCache(store);
+  for (let n = 0; n < shape.nodes; n += 1) await rowsCache.read(nodeId(n));
   for (let i = -1; i < SAMPLES; i += 1) {
-    const node = nodeId(Math.max(0, i) % shape.nodes);
+    const warm = Math.abs(i) % 2;
+    const answer = (await api('POST', `/tenants/${tenantId(1)}/pools/w/scale`, {
+      running: shape.perTenant - warm,
+      warm,
+    })) as { changed: Array<{ nodeId: string | null }> };
+    const node = answer.changed[0]?.nodeId;
+    if (!node) throw new Error('the toggle changed no placed instance');
     await time('nodes.get', () => store.nodes.get(node));
-    const rows = await time('instances.documentRows (1,000 rows)', () =>
+    await time('instances.documentRows (1,000 rows, full read)', () =>
       store.instances.documentRows(node),
+    );
+    const rows = await time('node rows patched (documentChanges: 1 row)', () =>
+      rowsCache.read(node),
     );
     const moves = await time('instanceMoves.activeOn', () => store.instanceMoves.activeOn(node));
     const instances = holdMoving(rows.instances, moves);
-    const inputs = await time('tenant inputs (kept: marksOf of 501 scopes)', () =>
+    const inputs = await time('tenant inputs (kept; only marks moved since read)', () =>
       cache.read(node, instances, notifier.current),
     );
     const doc = await time('peers + buildNodeDocument', () =>

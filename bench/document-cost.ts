@@ -5,7 +5,9 @@
  *  - first computation: a replica that keeps no tenant inputs yet reads every tenant's record,
  *    pools, secrets, configs and nodes (what every recomputation cost before doccache);
  *  - after a toggle: a running ⇄ warm scale of one instance, then its node's document on the
- *    replica that made it (the inputs of its 500 tenants kept, desired/tenant-inputs.ts).
+ *    replica that made it (the inputs of its 500 tenants kept, desired/tenant-inputs.ts):
+ *    every row read and every entry serialized again, then (back to back) the document
+ *    patched from the previous one (desired/node-rows.ts).
  * Each sample is `issue()` (compute, hash, generation) and the signed envelope.
  *   npx tsx bench/document-cost.ts [postgres|sqlite] [--instances 100000] [--samples 20]
  */
@@ -68,9 +70,16 @@ try {
     bytes = sample.bytes;
   }
 
-  const toggle: number[] = [];
-  for (let n = 0; n < NODES; n += 1) await services.desired.issue(nodeId(n));
-  for (let i = 0; i < SAMPLES; i += 1) {
+  // After a toggle, back to back: every row read and every entry serialized again (as
+  // before docpatch), then the document patched from the previous one (node-rows.ts).
+  const full = new DesiredService({
+    store,
+    clock,
+    signingKey: ephemeralSigningKey(),
+    notifier,
+    patchDocuments: false,
+  });
+  const toggled = async (i: number, service: { issue: DesiredService['issue'] }) => {
     const warm = i % 2 === 0 ? 1 : 0;
     const answer = (await api('POST', `/tenants/${tenantId(1)}/pools/w/scale`, {
       running: PER_TENANT - warm,
@@ -78,8 +87,14 @@ try {
     })) as { changed: Array<{ nodeId: string | null }> };
     const node = answer.changed[0]?.nodeId;
     if (!node) throw new Error('the toggle changed no placed instance');
-    toggle.push((await timed(() => services.desired.issue(node))).ms);
-  }
+    return (await timed(() => service.issue(node))).ms;
+  };
+  const toggleFull: number[] = [];
+  for (let n = 0; n < NODES; n += 1) await full.issue(nodeId(n));
+  for (let i = 0; i < SAMPLES; i += 1) toggleFull.push(await toggled(i, full));
+  const toggle: number[] = [];
+  for (let n = 0; n < NODES; n += 1) await services.desired.issue(nodeId(n));
+  for (let i = 0; i < SAMPLES; i += 1) toggle.push(await toggled(i, services.desired));
 
   const ms = (values: number[], p: number) => `${percentile(values, p).toFixed(1)} ms`;
   console.log(
@@ -88,7 +103,12 @@ try {
   console.log('| computation | p50 | p90 |');
   console.log('| --- | --- | --- |');
   console.log(`| first (every tenant read) | ${ms(first, 50)} | ${ms(first, 90)} |`);
-  console.log(`| after a toggle (inputs kept) | ${ms(toggle, 50)} | ${ms(toggle, 90)} |`);
+  console.log(
+    `| after a toggle (inputs kept, rows read in full) | ${ms(toggleFull, 50)} | ${ms(toggleFull, 90)} |`,
+  );
+  console.log(
+    `| after a toggle (inputs kept, document patched) | ${ms(toggle, 50)} | ${ms(toggle, 90)} |`,
+  );
 } finally {
   await store.close();
   await database.drop();

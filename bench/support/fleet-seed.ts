@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { FLEET_SCOPE } from '../../src/core/document-marks.ts';
+import { changeStamp } from '../../src/db/repos/instance-changes.ts';
 import { openDatabase } from '../../src/db/open-store.ts';
 import { KyselyGenerationRepo } from '../../src/db/repos/generation-repo.ts';
 import type { InstancesTable } from '../../src/db/schema.ts';
@@ -178,7 +179,10 @@ export async function seedInstances(url: string, shape: FleetShape, from = 0): P
     const baseOf = new Map(subnets.map((s) => [s.id, s.subnet.split('.').slice(0, 3).join('.')]));
     let batch: InstancesTable[] = [];
     const flush = async () => {
-      if (batch.length > 0) await db.insertInto('instances').values(batch).execute();
+      // Stamped as the repo's writes are (instance-changes.ts): a row stamped 0 would be below
+      // every change cursor, unseen by a document patched from its previous rows (node-rows.ts).
+      const stamped = batch.map((row) => ({ ...row, change_seq: changeStamp(db) }));
+      if (batch.length > 0) await db.insertInto('instances').values(stamped).execute();
       batch = [];
     };
     for (let t = from; t < shape.tenants; t += 1) {

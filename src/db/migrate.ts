@@ -33,6 +33,7 @@ import { reportDeltasMigration } from './migrations/0034-report-deltas.ts';
 import { allocationsByTenantMigration } from './migrations/0035-allocations-by-tenant.ts';
 import { nodeLoadsMigration } from './migrations/0037-node-loads.ts';
 import { reliefAndHoldersMigration } from './migrations/0041-relief-and-holders.ts';
+import { markChangesMigration } from './migrations/0042-mark-changes.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -71,6 +72,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0035-allocations-by-tenant': allocationsByTenantMigration(),
     '0037-node-loads': nodeLoadsMigration(dialect),
     '0041-relief-and-holders': reliefAndHoldersMigration(),
+    '0042-mark-changes': markChangesMigration(),
   };
 }
 

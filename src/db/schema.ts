@@ -107,6 +107,8 @@ export interface PublishedPortsTable {
 export interface DocumentMarksTable {
   scope: string;
   seq: number;
+  /** Stamped by every bump, as instances' (migration 0042); 0 on rows written before. */
+  change_seq?: number | string;
 }
 
 /** Kept by triggers on `instances` (migration 0037): held vCPUs and RAM per node and stripe. */

@@ -163,6 +163,12 @@ export interface InstanceRepo {
    * one statement (a 1,000-instance document read them twice, every column once).
    */
   documentRows(nodeId: string): Promise<DocumentRows>;
+  /**
+   * The rows changed and the keys deleted since the change cursor `since`, wherever they are
+   * now, in documentRows' columns, and the cursor to read from next; undefined when more
+   * than `limit` changed or tombstones from `since` on may have been pruned (read in full).
+   */
+  documentChanges(since: number, limit: number): Promise<DocumentChanges | undefined>;
   /** Whether any instance is held asleep by memory pressure (an indexed probe, no scan). */
   anyPressureHeld(): Promise<boolean>;
   /**
@@ -278,6 +284,26 @@ export interface NodeRepo {
 }
 
 /** Where one tenant's live instances are (NodeRepo.tenantNodes). */
+export interface MarkChanges {
+  /** Every bump stamped below it is in this answer or an earlier one. */
+  cursor: number;
+  marks: Map<string, number>;
+}
+
+/** One changed instance row as a document needs it, on whatever node it is now. */
+export interface DocumentChangedRow {
+  instance: DocumentInstance;
+  requestId?: string;
+}
+
+export interface DocumentChanges {
+  /** Every change stamped below it is in this answer or an earlier one. */
+  cursor: number;
+  rows: DocumentChangedRow[];
+  /** `tenant/pool/instance` of the instances deleted since, and not there again. */
+  deleted: string[];
+}
+
 export interface DocumentRows {
   instances: DocumentInstance[];
   /** By `tenant/pool/instance`, as lastRequestIds() gives them. */
@@ -371,6 +397,11 @@ export interface GenerationRepo {
   marks(scopes: readonly string[]): Promise<number>;
   /** Every scope's mark (one row per node, tenant and the fleet). */
   allMarks(): Promise<Map<string, number>>;
+  /**
+   * The marks moved since the cursor `since` (each with its value now) and the cursor to read
+   * from next; undefined when more than `limit` moved (read them all).
+   */
+  marksSince(since: number, limit: number): Promise<MarkChanges | undefined>;
   /** The marks of these scopes only, read now; a scope never bumped is absent (0). */
   marksOf(scopes: readonly string[]): Promise<Map<string, number>>;
 }

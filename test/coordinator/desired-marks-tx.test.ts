@@ -19,6 +19,7 @@ function marksOnlyInTransactions(store: Store): Store {
     marks: (scopes) => store.generations.marks(scopes),
     allMarks: () => store.generations.allMarks(),
     marksOf: (scopes) => store.generations.marksOf(scopes),
+    marksSince: (since, limit) => store.generations.marksSince(since, limit),
   };
   return new Proxy(store, {
     get(target, prop) {

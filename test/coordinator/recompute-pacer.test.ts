@@ -165,6 +165,7 @@ function countingComputations(store: Store) {
     marks: (scopes) => store.generations.marks(scopes),
     allMarks: () => store.generations.allMarks(),
     marksOf: (scopes) => store.generations.marksOf(scopes),
+    marksSince: (since, limit) => store.generations.marksSince(since, limit),
   };
   const counted = new Proxy(store, {
     get(target, prop) {

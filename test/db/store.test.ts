@@ -57,7 +57,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     const first = recordingLogger();
     await (await openStore(empty.url, { logger: first })).close();
     expect(first.lines.map((l) => l.message)).toEqual([
-      ...Array<string>(32).fill('applied store migration'),
+      ...Array<string>(33).fill('applied store migration'),
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -119,6 +119,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       dialect: name,
       migration: '0041-relief-and-holders',
     });
+    expect(first.lines[32]?.context).toEqual({ dialect: name, migration: '0042-mark-changes' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

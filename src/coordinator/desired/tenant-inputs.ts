@@ -7,6 +7,7 @@ import type { PeerNode } from '../../core/vxlan-peers.ts';
 import type { PoolConfigRecord, SealedSecret, Store, TenantRecord } from '../../ports/store.ts';
 import { secretsDigest } from '../secrets/secret-digest.ts';
 import type { ChangeNotifier, NamedChanges } from './change-notifier.ts';
+import { KeptMarks } from './kept-marks.ts';
 
 /** What a node's document needs of one tenant, whatever node lists it. */
 export interface TenantInputs {
@@ -72,12 +73,16 @@ const DEFAULT_MAX_TENANTS = 4096;
 export class TenantInputsCache {
   private readonly tenants = new Map<string, TenantEntry>();
   private peerNodes: (Stamp & { rows: Map<string, PeerNode> }) | undefined;
+  /** Every mark, read now: those moved since the last read only (kept-marks.ts). */
+  private readonly marks: KeptMarks;
 
   constructor(
     private readonly store: Store,
     private readonly notifier: ChangeNotifier,
     private readonly options: TenantInputsOptions,
-  ) {}
+  ) {
+    this.marks = new KeptMarks(store.generations);
+  }
 
   /** The inputs of `nodeId`'s document, given its instances (read before this call). */
   async read(
@@ -87,10 +92,7 @@ export class TenantInputsCache {
   ): Promise<DocumentInputs> {
     const poolsHere = poolsByTenant(instances);
     const tenantIds = [...poolsHere.keys()];
-    const marks = await this.store.generations.marksOf([
-      FLEET_SCOPE,
-      ...tenantIds.map(tenantScope),
-    ]);
+    const marks = await this.marks.of([FLEET_SCOPE, ...tenantIds.map(tenantScope)]);
     const stamp: Stamp = { seq, fleet: marks.get(FLEET_SCOPE) ?? 0, atMs: this.options.nowMs() };
     const named = this.notifier.named();
     const found = new Map<string, TenantInputs>();

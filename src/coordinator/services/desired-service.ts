@@ -10,6 +10,7 @@ import type { Clock } from '../../ports/clock.ts';
 import type { Store } from '../../ports/store.ts';
 import type { ChangeNotifier } from '../desired/change-notifier.ts';
 import { ComputeGate } from '../desired/compute-gate.ts';
+import { NodeRowsCache } from '../desired/node-rows.ts';
 import { RecomputePacer } from '../desired/recompute-pacer.ts';
 import { SharedMarks } from '../desired/shared-marks.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
@@ -32,6 +33,13 @@ export interface DesiredServiceDeps {
   maxComputing?: number;
   /** Tenants whose document inputs are kept (desired/tenant-inputs.ts); default 4,096. */
   maxCachedTenants?: number;
+  /** Nodes whose document rows are kept and patched (desired/node-rows.ts); default 1,024. */
+  maxCachedNodes?: number;
+  /**
+   * Patch each document's rows from the previous one's (desired/node-rows.ts); true by
+   * default. False reads every row each time (benches compare).
+   */
+  patchDocuments?: boolean;
   /** A hot node's recomputations, at most one per this while writes go on (desired/recompute-pacer.ts); default 100, 0 off. */
   paceMs?: number;
   /** A pause in the writes this long lets a hot node's recomputation run; default 3. */
@@ -100,6 +108,7 @@ export class DesiredService {
   private readonly marks: SharedMarks;
   private readonly gate: ComputeGate;
   private readonly inputs: TenantInputsCache;
+  private readonly rows: NodeRowsCache | undefined;
   private readonly pacer: RecomputePacer;
 
   constructor(private readonly deps: DesiredServiceDeps) {
@@ -117,6 +126,13 @@ export class DesiredService {
       nowMs: this.elapsed(),
       ...(deps.maxCachedTenants !== undefined ? { maxTenants: deps.maxCachedTenants } : {}),
     });
+    const patch = deps.patchDocuments ?? true;
+    this.rows = patch
+      ? new NodeRowsCache(
+          deps.store,
+          deps.maxCachedNodes !== undefined ? { maxNodes: deps.maxCachedNodes } : {},
+        )
+      : undefined;
   }
 
   /** The most documents computed at once so far (never above maxComputing). */
@@ -284,7 +300,10 @@ export class DesiredService {
     // Instances first: a pool or tenant destroyed meanwhile takes its instances with it in
     // the same commit, so nothing read later can refer to rows that are not there.
     // An instance leaving this node is held asleep here until its move ends (core/move-hold.ts).
-    const rows = await store.instances.documentRows(nodeId);
+    // The rows are the previous document's, patched with those changed since (node-rows.ts).
+    const rows = this.rows
+      ? await this.rows.read(nodeId)
+      : await store.instances.documentRows(nodeId);
     const instances = holdMoving(rows.instances, await store.instanceMoves.activeOn(nodeId));
     // Its tenants' records, pools, workloads and nodes: read only for tenants whose document
     // marks moved (or a local change named) since this replica last read them.

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { GenerationRepo, NodeGeneration } from '../../ports/store.ts';
+import type { GenerationRepo, MarkChanges, NodeGeneration } from '../../ports/store.ts';
 import type { Database, NodeGenerationsTable } from '../schema.ts';
+import { markStamp, marksSince } from './mark-changes.ts';
 
 type GenerationRow = Selectable<NodeGenerationsTable>;
 
@@ -48,12 +49,17 @@ export class KyselyGenerationRepo implements GenerationRepo {
   async markChanged(scopes: readonly string[]): Promise<void> {
     if (scopes.length === 0) return;
     // Sorted, so concurrent bumps lock the rows in one order and never deadlock.
-    const values = [...new Set(scopes)].sort().map((scope) => ({ scope, seq: 1 }));
+    // Each bump stamped as an instance write is, so readers read only marks moved since.
+    const change_seq = markStamp(this.db);
+    const values = [...new Set(scopes)].sort().map((scope) => ({ scope, seq: 1, change_seq }));
     await this.db
       .insertInto('document_marks')
       .values(values)
       .onConflict((oc) =>
-        oc.column('scope').doUpdateSet((eb) => ({ seq: eb('document_marks.seq', '+', 1) })),
+        oc.column('scope').doUpdateSet((eb) => ({
+          seq: eb('document_marks.seq', '+', 1),
+          change_seq,
+        })),
       )
       .execute();
   }
@@ -75,6 +81,10 @@ export class KyselyGenerationRepo implements GenerationRepo {
 
   marksOf(scopes: readonly string[]): Promise<Map<string, number>> {
     return scopes.length === 0 ? Promise.resolve(new Map()) : this.readMarks(scopes);
+  }
+
+  marksSince(since: number, limit: number): Promise<MarkChanges | undefined> {
+    return marksSince(this.db, since, limit);
   }
 
   /** Each mark by scope: these scopes' or, without them, every one. */

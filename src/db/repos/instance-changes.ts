@@ -27,18 +27,38 @@ export function changeStamp(db: Kysely<Database>): RawBuilder<number> {
         UNION ALL SELECT COALESCE(MAX(change_seq), 0) FROM instance_tombstones))`;
 }
 
-/** Every change stamped below the answer is committed and readable now. */
-export async function changeCursor(db: Kysely<Database>): Promise<number> {
-  const query =
-    dialectOf(db) === 'postgres'
-      ? sql<{ c: string | number }>`SELECT LEAST(
+/**
+ * The stamp of a deleted row's tombstone, written after the row is gone. On SQLite one more
+ * than the highest stamp left would go back below the deleted row's own when that row held the
+ * highest: a reader whose cursor had passed the row would never see its deletion (a node's
+ * patched document kept an instance its agent had reported destroyed). Never below the row's
+ * stamp + 1, so it is the stamp the deletion would have had with the row still there.
+ */
+export function tombstoneStamp(db: Kysely<Database>, rowStamp: number): RawBuilder<number> {
+  return dialectOf(db) === 'postgres'
+    ? changeStamp(db)
+    : sql<number>`MAX(${changeStamp(db)}, ${rowStamp + 1})`;
+}
+
+/**
+ * The change cursor as a scalar subquery, for a statement that reads changes in the same
+ * snapshot (every change stamped below it is visible to that statement).
+ */
+export function changeCursorExpression(db: Kysely<Database>): RawBuilder<string | number> {
+  return dialectOf(db) === 'postgres'
+    ? sql<string>`(SELECT LEAST(
           pg_snapshot_xmax(snap.s)::text::bigint,
           (SELECT MIN(x::text::bigint) FROM pg_snapshot_xip(snap.s) AS x
             WHERE x::text::bigint % 4294967296 IN (
               SELECT backend_xid::text::bigint FROM pg_stat_activity
               WHERE datname = current_database() AND backend_xid IS NOT NULL))
-        )::text AS c FROM (SELECT pg_current_snapshot() AS s) AS snap`
-      : sql<{ c: string | number }>`SELECT ${changeStamp(db)} AS c`;
+        )::text FROM (SELECT pg_current_snapshot() AS s) AS snap)`
+    : changeStamp(db);
+}
+
+/** Every change stamped below the answer is committed and readable now. */
+export async function changeCursor(db: Kysely<Database>): Promise<number> {
+  const query = sql<{ c: string | number }>`SELECT ${changeCursorExpression(db)} AS c`;
   const { rows } = await query.execute(db);
   return Number(rows[0]?.c ?? 0);
 }

@@ -20,6 +20,20 @@ export function instanceIdentity(r: Pick<Selectable<InstancesTable>, IdentityCol
   };
 }
 
+/** The columns a document says of an instance, and its last request id. */
+export const DOCUMENT_COLUMNS = [
+  'tenant_id',
+  'pool_id',
+  'id',
+  'ip',
+  'mac',
+  'status',
+  'desired_status',
+  'sleep_forced',
+  'pinned_revision',
+  'last_request_id',
+] as const;
+
 /**
  * A node's instances as its document needs them, with the last request id of each: the
  * columns the document says, not every column (row parsing was the larger part of reading a
@@ -28,18 +42,7 @@ export function instanceIdentity(r: Pick<Selectable<InstancesTable>, IdentityCol
 export async function documentRows(db: Kysely<Database>, nodeId: string): Promise<DocumentRows> {
   const rows = await db
     .selectFrom('instances')
-    .select([
-      'tenant_id',
-      'pool_id',
-      'id',
-      'ip',
-      'mac',
-      'status',
-      'desired_status',
-      'sleep_forced',
-      'pinned_revision',
-      'last_request_id',
-    ])
+    .select(DOCUMENT_COLUMNS)
     .where('node_id', '=', nodeId)
     .orderBy('tenant_id')
     .orderBy('pool_id')

@@ -4,6 +4,7 @@ import { desiredStatuses, instanceStatuses } from '../../core/model.ts';
 import { idleSlots } from '../../core/idle-policy.ts';
 import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
 import type {
+  DocumentChanges,
   DocumentRows,
   DesiredCount,
   InstanceFilter,
@@ -19,7 +20,14 @@ import type { ConstraintRules } from '../constraint-error.ts';
 import { currentRequestId } from '../../drivers/request-context.ts';
 import { oneOf } from '../row-values.ts';
 import type { Database, InstancesTable } from '../schema.ts';
-import { changeCursor, changeHorizon, changeStamp, pruneTombstones } from './instance-changes.ts';
+import {
+  changeCursor,
+  changeHorizon,
+  changeStamp,
+  pruneTombstones,
+  tombstoneStamp,
+} from './instance-changes.ts';
+import { documentChanges } from './instance-document-changes.ts';
 import { documentRows, instanceIdentity } from './instance-document-rows.ts';
 import { anyPressureHeld, desiredCounts, schedulerWork, warmOnNodes } from './instance-probes.ts';
 
@@ -82,6 +90,10 @@ export class KyselyInstanceRepo implements InstanceRepo {
 
   documentRows(nodeId: string): Promise<DocumentRows> {
     return documentRows(this.db, nodeId);
+  }
+
+  documentChanges(since: number, limit: number): Promise<DocumentChanges | undefined> {
+    return documentChanges(this.db, since, limit);
   }
 
   async listUnplaced(): Promise<Instance[]> {
@@ -218,7 +230,7 @@ export class KyselyInstanceRepo implements InstanceRepo {
         tenant_id: row.tenant_id,
         pool_id: row.pool_id,
         id: row.id,
-        change_seq: changeStamp(this.db),
+        change_seq: tombstoneStamp(this.db, Number(row.change_seq ?? 0)),
         deleted_at: new Date().toISOString(),
         item: JSON.stringify(fromRow(row)),
       })

@@ -1,0 +1,57 @@
+import type { GenerationRepo } from '../../ports/store.ts';
+
+const DEFAULT_MAX_CHANGES = 512;
+
+/**
+ * Every document mark, kept per replica and read again only where it moved (migration 0042:
+ * a bump stamps the mark as an instance write is stamped): a node's document asked the marks
+ * of its 500 tenants each time, it now reads those bumped since the previous read. The values
+ * are the store's as of this read, as a direct read of them would be: every bump committed
+ * after the previous read is stamped at or above its cursor. Marks only grow, so a value read
+ * twice (or by two reads at once) keeps the higher. Too many moved: all are read again.
+ */
+export class KeptMarks {
+  private kept: { cursor: number; values: Map<string, number> } | undefined;
+
+  constructor(
+    private readonly generations: Pick<GenerationRepo, 'allMarks' | 'marksSince'>,
+    private readonly maxChanges = DEFAULT_MAX_CHANGES,
+  ) {}
+
+  /** These scopes' marks, as the store holds them now (a scope never bumped is absent). */
+  async of(scopes: readonly string[]): Promise<Map<string, number>> {
+    const values = await this.read();
+    const out = new Map<string, number>();
+    for (const scope of scopes) {
+      const value = values.get(scope);
+      if (value !== undefined) out.set(scope, value);
+    }
+    return out;
+  }
+
+  private async read(): Promise<Map<string, number>> {
+    const kept = this.kept;
+    if (kept) {
+      const changes = await this.generations.marksSince(kept.cursor, this.maxChanges);
+      if (changes) {
+        for (const [scope, value] of changes.marks) {
+          if (value > (kept.values.get(scope) ?? 0)) kept.values.set(scope, value);
+        }
+        // Never back: a read that started earlier and ends later knows less.
+        kept.cursor = Math.max(kept.cursor, changes.cursor);
+        return kept.values;
+      }
+    }
+    // Read in full: the cursor first, so every bump it has not seen is read next time.
+    const changes = await this.generations.marksSince(0, Number.MAX_SAFE_INTEGER);
+    const values = changes?.marks ?? (await this.generations.allMarks());
+    const cursor = changes?.cursor ?? 0;
+    if (this.kept) {
+      for (const [scope, value] of values) {
+        if (value > (this.kept.values.get(scope) ?? 0)) this.kept.values.set(scope, value);
+      }
+      this.kept.cursor = Math.max(this.kept.cursor, cursor);
+    } else this.kept = { cursor, values };
+    return this.kept.values;
+  }
+}
