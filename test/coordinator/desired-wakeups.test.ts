@@ -1,34 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts';
-import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import { countingComputations } from '../support/counting-computations.ts';
 import { until } from '../support/until.ts';
 import { ADMIN, apiOver, type Api } from './api-client-harness.ts';
-
-/** The store, counting how often each node's document is computed (every issue reads its generation). */
-function countingComputations(store: Store) {
-  const counts = new Map<string, number>();
-  const generations: Store['generations'] = {
-    get: (nodeId) => {
-      counts.set(nodeId, (counts.get(nodeId) ?? 0) + 1);
-      return store.generations.get(nodeId);
-    },
-    bump: (nodeId, digest, at) => store.generations.bump(nodeId, digest, at),
-    markChanged: (scopes) => store.generations.markChanged(scopes),
-    marks: (scopes) => store.generations.marks(scopes),
-    allMarks: () => store.generations.allMarks(),
-    marksOf: (scopes) => store.generations.marksOf(scopes),
-    marksSince: (since, limit) => store.generations.marksSince(since, limit),
-  };
-  const counted = new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'generations') return generations;
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
-  });
-  return { store: counted, computed: (node: string) => counts.get(node) ?? 0 };
-}
 
 interface InstanceJson {
   tenantId: string;

@@ -13,8 +13,9 @@ import { WriteActivity } from '../../src/coordinator/desired/write-activity.ts';
 import { DesiredService } from '../../src/coordinator/services/desired-service.ts';
 import type { NodeDesired, DesiredWatchResponse } from '../../src/contract/desired.ts';
 import type { Store } from '../../src/ports/store.ts';
+import { countingComputations } from '../support/counting-computations.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, fixedClock, type Api } from './api-client-harness.ts';
+import { apiOver, fixedClock, ok, type Api } from './api-client-harness.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -151,37 +152,6 @@ describe('recompute pacer', () => {
     await again.done;
   });
 });
-
-/** The store, counting each node's document computations (every one reads its generation). */
-function countingComputations(store: Store) {
-  let count = 0;
-  const generations: Store['generations'] = {
-    get: (nodeId) => {
-      count += 1;
-      return store.generations.get(nodeId);
-    },
-    bump: (nodeId, digest, at) => store.generations.bump(nodeId, digest, at),
-    markChanged: (scopes) => store.generations.markChanged(scopes),
-    marks: (scopes) => store.generations.marks(scopes),
-    allMarks: () => store.generations.allMarks(),
-    marksOf: (scopes) => store.generations.marksOf(scopes),
-    marksSince: (since, limit) => store.generations.marksSince(since, limit),
-  };
-  const counted = new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'generations') return generations;
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
-  });
-  return { store: counted, computed: () => count };
-}
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await api.call(method, path, { body });
-  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
 
 /** One node holding acme's pool of 8 running instances. */
 async function onePoolOnOneNode(api: Api): Promise<void> {
