@@ -34,13 +34,36 @@ export async function startJobsWorld(dir: string): Promise<JobsWorld> {
   const { api } = world;
   const instances = () => world.instances(TENANT);
   const job = (id: string) => api.call('getJob', { params: { tenant: TENANT, job: id } });
+  /**
+   * What each worker's VMM did as the node last reported it (a busy guest is never idle), and
+   * the busiest processes inside it: a guest that spins after a wake shows here.
+   */
+  const busy = async (list: InstanceView[]) => {
+    const report = await api
+      .call('getNodeReport', { params: { node: 'n1' } })
+      .catch(() => undefined);
+    const samples = (report?.instances ?? []).map(
+      (s) => `${s.instance} cpu ${s.cpuPermille ?? '?'}‰ lastActive ${s.lastActiveAt ?? '-'}`,
+    );
+    const top: string[] = [];
+    for (const i of list.filter((x) => x.status === 'running')) {
+      const path = `${TENANT}/${POOL}/${i.id}`;
+      const ps = await world
+        .mvm(['instance', 'exec', path, '--', 'sh', '-c', 'top -b -n 1 | head -15'])
+        .catch((error: unknown) => ({ stdout: '', stderr: String(error) }));
+      top.push(`${i.id}:\n${ps.stdout}${ps.stderr}`);
+    }
+    return { samples, top };
+  };
   const story = async (): Promise<string> => {
     const events = await api.call('listEvents', { query: { tenant: TENANT, last: 40 } });
+    const list = await instances();
     return JSON.stringify(
       {
-        instances: (await instances()).map((i) => `${i.id} ${i.status}/${i.desiredStatus}`),
+        instances: list.map((i) => `${i.id} ${i.status}/${i.desiredStatus}`),
         events: events.map((e) => `${e.actor} ${e.action} ${e.target}`),
         agentProblems: await world.agentProblems(),
+        workers: await busy(list).catch((error: unknown) => String(error)),
       },
       null,
       1,
