@@ -1,7 +1,6 @@
 import { committedMemMib, type HeldReport } from './held-memory.ts';
 import { holdsResources } from './placement.ts';
-import type { DesiredStatus, Instance, InstanceStatus, Pool, Quotas } from './model.ts';
-import { quotaViolations, tenantUsage } from './quotas.ts';
+import type { DesiredStatus, InstanceStatus } from './model.ts';
 import { hotterFirst, toMs } from './sleep-policy.ts';
 
 /**
@@ -231,34 +230,4 @@ export function planPressure(input: PressureInput): PressurePlan {
   relieve(input, all, plan);
   release(input, all, plan);
   return plan;
-}
-
-/**
- * The releases that keep every tenant within its quotas, oldest marker first as planned. A
- * pressure-slept instance counts as sleeping against its tenant's quotas; if the quotas were
- * lowered while it slept (max-warm, memory), waking it would break them, so it stays asleep
- * (still marked, released once a later change makes room within the quota). Pure.
- */
-export function releasesWithinQuota<R extends { key: string; to?: 'running' | 'warm' }>(
-  releases: readonly R[],
-  instances: readonly Instance[],
-  pools: readonly Pool[],
-  quotas: ReadonlyMap<string, Quotas>,
-): R[] {
-  const keyOf = (i: Instance) => `${i.tenantId}/${i.poolId}/${i.id}`;
-  const desired = new Map(instances.map((i) => [keyOf(i), i]));
-  const admitted: R[] = [];
-  for (const release of releases) {
-    const instance = desired.get(release.key);
-    const limits = instance && quotas.get(instance.tenantId);
-    if (!instance || !limits) continue;
-    const woken = { ...instance, desiredStatus: release.to ?? ('warm' as const) };
-    const mine = [...desired.values()].filter((i) => i.tenantId === instance.tenantId);
-    const after = mine.map((i) => (i === instance ? woken : i));
-    const tenantPools = pools.filter((p) => p.tenantId === instance.tenantId);
-    if (quotaViolations(limits, tenantUsage(tenantPools, after)).length > 0) continue;
-    desired.set(release.key, woken);
-    admitted.push(release);
-  }
-  return admitted;
 }

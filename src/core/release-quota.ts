@@ -3,8 +3,9 @@ import { quotaViolations, tenantUsage, type UsageInstance } from './quotas.ts';
 import { countsAfterMoves } from './usage-moves.ts';
 
 /**
- * The releases that keep every tenant within its quotas, as `releasesWithinQuota` decides
- * them (oldest marker first, each admitted release counted for the next), weighed against
+ * The releases that keep every tenant within its quotas (oldest marker first, each admitted
+ * release counted for the next; a pressure-slept instance counts as sleeping until released,
+ * so quotas lowered while it slept keep it asleep), weighed against
  * the tenants' instances counted by pool and desired status (`counts`, per tenant, from the
  * store) rather than every instance read one by one. `held`: the released instances by key.
  * Pure.

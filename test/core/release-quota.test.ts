@@ -1,9 +1,45 @@
 import { expect, it } from 'vitest';
-import type { DesiredStatus, Instance } from '../../src/core/model.ts';
-import { releasesWithinQuota } from '../../src/core/pressure-sleep.ts';
-import { defaultQuotas, type UsageInstance } from '../../src/core/quotas.ts';
+import type { DesiredStatus, Instance, Pool, Quotas } from '../../src/core/model.ts';
+import {
+  defaultQuotas,
+  quotaViolations,
+  tenantUsage,
+  type UsageInstance,
+} from '../../src/core/quotas.ts';
 import { releasesWithinCounts } from '../../src/core/release-quota.ts';
 import { instance, pool } from '../db/fixtures.ts';
+
+/**
+ * The rule the pressure pass used before it counted in the store (every instance of the
+ * tenant weighed), kept here as the oracle: the releases that keep every tenant within its
+ * quotas, oldest marker first as planned. A
+ * pressure-slept instance counts as sleeping against its tenant's quotas; if the quotas were
+ * lowered while it slept (max-warm, memory), waking it would break them, so it stays asleep
+ * (still marked, released once a later change makes room within the quota). Pure.
+ */
+function releasesWithinQuota<R extends { key: string; to?: 'running' | 'warm' }>(
+  releases: readonly R[],
+  instances: readonly Instance[],
+  pools: readonly Pool[],
+  quotas: ReadonlyMap<string, Quotas>,
+): R[] {
+  const keyOf = (i: Instance) => `${i.tenantId}/${i.poolId}/${i.id}`;
+  const desired = new Map(instances.map((i) => [keyOf(i), i]));
+  const admitted: R[] = [];
+  for (const release of releases) {
+    const instance = desired.get(release.key);
+    const limits = instance && quotas.get(instance.tenantId);
+    if (!instance || !limits) continue;
+    const woken = { ...instance, desiredStatus: release.to ?? ('warm' as const) };
+    const mine = [...desired.values()].filter((i) => i.tenantId === instance.tenantId);
+    const after = mine.map((i) => (i === instance ? woken : i));
+    const tenantPools = pools.filter((p) => p.tenantId === instance.tenantId);
+    if (quotaViolations(limits, tenantUsage(tenantPools, after)).length > 0) continue;
+    desired.set(release.key, woken);
+    admitted.push(release);
+  }
+  return admitted;
+}
 
 const statuses: DesiredStatus[] = ['running', 'warm', 'sleeping', 'stopped'];
 const tenants = ['a', 'b'];
