@@ -23,7 +23,7 @@ import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-a
 import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { node } from '../db/fixtures.ts';
-import { admin } from '../coordinator/support/policy-harness.ts';
+import { admin, plainWebTenant } from '../coordinator/support/policy-harness.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { quietLogger } from './agent-harness.ts';
 import { askToWake } from '../../src/agent/wake/wake-admission.ts';
@@ -65,23 +65,7 @@ async function replica(
   return { services, api };
 }
 
-async function tenant(services: Services, id: string): Promise<void> {
-  await services.tenants.create(admin, { id });
-  await services.pools.create(admin, id, {
-    id: 'web',
-    role: 'worker',
-    vcpus: 1,
-    memMib: 256,
-    dataDiskMib: 64,
-    pinned: false,
-    critical: false,
-    minRunningSecs: 0,
-    minWarmSecs: 0,
-    idleWarmAfterSecs: 0,
-    idleSleepAfterSecs: 0,
-    servicePorts: [],
-  });
-}
+const tenant = (services: Services, id: string) => plainWebTenant(services, id);
 
 const scale = (services: Services, tenantId: string, counts: Record<string, number>) =>
   services.pools.scale(admin, tenantId, 'web', counts);

@@ -6,7 +6,13 @@ import type { MoveReport } from '../../src/contract/moves.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { node } from '../db/fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { admin, instanceKey, manualClock, policyCoordinator } from './support/policy-harness.ts';
+import {
+  admin,
+  instanceKey,
+  manualClock,
+  plainWebTenant,
+  policyCoordinator,
+} from './support/policy-harness.ts';
 
 /**
  * A move that wakes its instance on the target (`--wake`, a drain's `restore`) raises it there
@@ -42,23 +48,7 @@ async function carry(services: Services, move: InstanceMove, reports: Array<[str
   return last;
 }
 
-async function tenant(services: Services, id: string): Promise<void> {
-  await services.tenants.create(admin, { id });
-  await services.pools.create(admin, id, {
-    id: 'web',
-    role: 'worker',
-    vcpus: 1,
-    memMib: 256,
-    dataDiskMib: 64,
-    pinned: false,
-    critical: false,
-    minRunningSecs: 0,
-    minWarmSecs: 0,
-    idleWarmAfterSecs: 0,
-    idleSleepAfterSecs: 0,
-    servicePorts: [],
-  });
-}
+const tenant = (services: Services, id: string) => plainWebTenant(services, id);
 
 const scale = (services: Services, tenantId: string, counts: Record<string, number>) =>
   services.pools.scale(admin, tenantId, 'web', counts);

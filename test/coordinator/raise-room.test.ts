@@ -4,7 +4,13 @@ import type { Instance } from '../../src/core/model.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { node } from '../db/fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { admin, instanceKey, manualClock, policyCoordinator } from './support/policy-harness.ts';
+import {
+  admin,
+  instanceKey,
+  manualClock,
+  plainWebTenant,
+  policyCoordinator,
+} from './support/policy-harness.ts';
 
 /**
  * Raising a placed instance (sleeping or stopped back to running or warm) is admitted only
@@ -24,23 +30,8 @@ async function world(store: Store, nodes: Record<string, number>): Promise<Servi
   return services;
 }
 
-async function tenant(services: Services, id: string): Promise<void> {
-  await services.tenants.create(admin, { id });
-  await services.pools.create(admin, id, {
-    id: 'web',
-    role: 'worker',
-    vcpus: VCPUS,
-    memMib: MEM,
-    dataDiskMib: 64,
-    pinned: false,
-    critical: false,
-    minRunningSecs: 0,
-    minWarmSecs: 0,
-    idleWarmAfterSecs: 0,
-    idleSleepAfterSecs: 0,
-    servicePorts: [],
-  });
-}
+const tenant = (services: Services, id: string) =>
+  plainWebTenant(services, id, { vcpus: VCPUS, memMib: MEM });
 
 const holds = (i: Instance) => i.desiredStatus === 'running' || i.desiredStatus === 'warm';
 

@@ -113,3 +113,28 @@ export async function runningIdleWorker(
   await services.instances.report('node-1', instanceKey(created), { status: 'running' });
   return { clock, services, created };
 }
+
+/**
+ * Tenant `id` with one worker pool `web` of `vcpus` and `memMib` and no idle policy (the room
+ * tests' tenants: every instance of it holds the same room).
+ */
+export async function plainWebTenant(
+  services: Services,
+  id: string,
+  size: { vcpus: number; memMib: number } = { vcpus: 1, memMib: 256 },
+): Promise<void> {
+  await services.tenants.create(admin, { id });
+  await services.pools.create(admin, id, {
+    id: 'web',
+    role: 'worker',
+    ...size,
+    dataDiskMib: 64,
+    pinned: false,
+    critical: false,
+    minRunningSecs: 0,
+    minWarmSecs: 0,
+    idleWarmAfterSecs: 0,
+    idleSleepAfterSecs: 0,
+    servicePorts: [],
+  });
+}
