@@ -33,25 +33,31 @@ export class KeptMarks {
     const kept = this.kept;
     if (kept) {
       const changes = await this.generations.marksSince(kept.cursor, this.maxChanges);
-      if (changes) {
-        for (const [scope, value] of changes.marks) {
-          if (value > (kept.values.get(scope) ?? 0)) kept.values.set(scope, value);
-        }
-        // Never back: a read that started earlier and ends later knows less.
-        kept.cursor = Math.max(kept.cursor, changes.cursor);
-        return kept.values;
-      }
+      if (changes) return merged(kept, changes.marks, changes.cursor);
     }
     // Read in full: the cursor first, so every bump it has not seen is read next time.
     const changes = await this.generations.marksSince(0, Number.MAX_SAFE_INTEGER);
     const values = changes?.marks ?? (await this.generations.allMarks());
     const cursor = changes?.cursor ?? 0;
-    if (this.kept) {
-      for (const [scope, value] of values) {
-        if (value > (this.kept.values.get(scope) ?? 0)) this.kept.values.set(scope, value);
-      }
-      this.kept.cursor = Math.max(this.kept.cursor, cursor);
-    } else this.kept = { cursor, values };
-    return this.kept.values;
+    if (this.kept) return merged(this.kept, values, cursor);
+    this.kept = { cursor, values };
+    return values;
   }
+}
+
+/**
+ * `marks` read up to `cursor` folded into what is kept: marks only grow, so the higher value
+ * stands, and the cursor never goes back (a read that started earlier and ends later knows
+ * less).
+ */
+function merged(
+  kept: { cursor: number; values: Map<string, number> },
+  marks: ReadonlyMap<string, number>,
+  cursor: number,
+): Map<string, number> {
+  for (const [scope, value] of marks) {
+    if (value > (kept.values.get(scope) ?? 0)) kept.values.set(scope, value);
+  }
+  kept.cursor = Math.max(kept.cursor, cursor);
+  return kept.values;
 }

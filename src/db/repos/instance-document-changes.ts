@@ -2,18 +2,13 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { DocumentChanges, DocumentChangedRow } from '../../ports/store.ts';
 import type { Database, InstancesTable } from '../schema.ts';
 import { changeCursorExpression } from './instance-changes.ts';
-import { DOCUMENT_COLUMNS, instanceIdentity } from './instance-document-rows.ts';
+import { DOCUMENT_COLUMNS, documentInstance } from './instance-document-rows.ts';
 
 type Row = Pick<Selectable<InstancesTable>, (typeof DOCUMENT_COLUMNS)[number] | 'node_id'>;
 
 function changedRow(r: Row): DocumentChangedRow {
   return {
-    instance: {
-      ...instanceIdentity(r),
-      nodeId: r.node_id,
-      ...(r.sleep_forced === 1 ? { sleepForced: true } : {}),
-      ...(r.pinned_revision !== null ? { pinnedRevision: r.pinned_revision } : {}),
-    },
+    instance: documentInstance(r, r.node_id),
     ...(r.last_request_id ? { requestId: r.last_request_id } : {}),
   };
 }

@@ -20,6 +20,19 @@ export function instanceIdentity(r: Pick<Selectable<InstancesTable>, IdentityCol
   };
 }
 
+/** An instance row as a document says it, on `nodeId` (a full read's or a patch's). */
+export function documentInstance(
+  r: Pick<Selectable<InstancesTable>, IdentityColumns | 'sleep_forced' | 'pinned_revision'>,
+  nodeId: DocumentInstance['nodeId'],
+): DocumentInstance {
+  return {
+    ...instanceIdentity(r),
+    nodeId,
+    ...(r.sleep_forced === 1 ? { sleepForced: true } : {}),
+    ...(r.pinned_revision !== null ? { pinnedRevision: r.pinned_revision } : {}),
+  };
+}
+
 /** The columns a document says of an instance, and its last request id. */
 export const DOCUMENT_COLUMNS = [
   'tenant_id',
@@ -51,12 +64,7 @@ export async function documentRows(db: Kysely<Database>, nodeId: string): Promis
   const requestIds = new Map<string, string>();
   const instances = rows.map((r): DocumentInstance => {
     if (r.last_request_id) requestIds.set(`${r.tenant_id}/${r.pool_id}/${r.id}`, r.last_request_id);
-    return {
-      ...instanceIdentity(r),
-      nodeId,
-      ...(r.sleep_forced === 1 ? { sleepForced: true } : {}),
-      ...(r.pinned_revision !== null ? { pinnedRevision: r.pinned_revision } : {}),
-    };
+    return documentInstance(r, nodeId);
   });
   return { instances, requestIds };
 }
