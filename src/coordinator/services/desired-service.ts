@@ -108,6 +108,8 @@ export class DesiredService {
   private readonly computed = new Map<string, Computed>();
   /** Per node, the change count when its watcher last got a new document. */
   private readonly delivered = new Map<string, number>();
+  /** Per node, the digest this replica last saw stored: new content skips the read. */
+  private readonly digests = new Map<string, string>();
 
   /** Read at most every half poll, shared by every watcher of this replica. */
   private readonly marks: SharedMarks;
@@ -156,12 +158,7 @@ export class DesiredService {
     const content = documentContent(doc);
     const digest = createHash('sha256').update(content).digest('hex');
     const at = this.deps.clock.now().toISOString();
-    // Most polls find nothing new: a read spares the store a locking upsert.
-    const stored = await this.deps.store.generations.get(nodeId);
-    const issued =
-      stored?.digest === digest
-        ? stored
-        : await this.deps.store.generations.bump(nodeId, digest, at);
+    const issued = await this.numbered(nodeId, digest, at);
     // Stamped with the issuing time, not the generation's: an agent refuses copies older
     // than its age bound (a replay), and a generation may stand unchanged for days.
     const sign = (): SignedEnvelope => {
@@ -181,6 +178,22 @@ export class DesiredService {
       },
       tenants: doc.tenants.map((t) => t.id),
     };
+  }
+
+  /**
+   * The generation of the content `digest`. Most polls find nothing new: a read spares the
+   * store a locking upsert. Content that differs from what this replica last saw stored for
+   * the node is a change: its compare-and-set upsert is the one statement, without the read
+   * first (the upsert still answers the stored generation when another replica got there
+   * first with the same digest).
+   */
+  private async numbered(nodeId: string, digest: string, at: string) {
+    const { generations } = this.deps.store;
+    const known = this.digests.get(nodeId);
+    const stored = known === digest || known === undefined ? await generations.get(nodeId) : undefined;
+    const issued = stored?.digest === digest ? stored : await generations.bump(nodeId, digest, at);
+    this.digests.set(nodeId, issued.digest);
+    return issued;
   }
 
   /**
@@ -295,21 +308,30 @@ export class DesiredService {
     }
   }
 
+  /** The node's moves in progress; NotFoundError when it is not registered. */
+  private async nodeMoves(nodeId: string) {
+    const { store } = this.deps;
+    if (!(await store.nodes.get(nodeId))) {
+      throw new NotFoundError('node', nodeId, "register it with 'PUT /v1/nodes/:node' first");
+    }
+    return store.instanceMoves.activeOn(nodeId);
+  }
+
   private async compute(nodeId: string): Promise<NodeDesired> {
     const { store } = this.deps;
     // Noted before anything is read: a local change announced later invalidates what follows.
     const seq = this.deps.notifier.current;
-    if (!(await store.nodes.get(nodeId))) {
-      throw new NotFoundError('node', nodeId, "register it with 'PUT /v1/nodes/:node' first");
-    }
     // Instances first: a pool or tenant destroyed meanwhile takes its instances with it in
     // the same commit, so nothing read later can refer to rows that are not there.
     // An instance leaving this node is held asleep here until its move ends (core/move-hold.ts).
     // The rows are the previous document's, patched with those changed since (node-rows.ts).
-    const rows = this.rows
-      ? await this.rows.read(nodeId)
-      : await store.instances.documentRows(nodeId);
-    const instances = holdMoving(rows.instances, await store.instanceMoves.activeOn(nodeId));
+    // The node and its moves are read beside them, one after the other: a computation holds
+    // two of the store's connections at most (four at once leave two of ten to requests).
+    const [rows, moves] = await Promise.all([
+      this.rows ? this.rows.read(nodeId) : store.instances.documentRows(nodeId),
+      this.nodeMoves(nodeId),
+    ]);
+    const instances = holdMoving(rows.instances, moves);
     // Its tenants' records, pools, workloads and nodes: read only for tenants whose document
     // marks moved (or a local change named) since this replica last read them.
     const inputs = await this.inputs.read(nodeId, instances, seq);
