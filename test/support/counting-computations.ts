@@ -10,6 +10,7 @@ const bound = <T extends object>(target: T, key: string | symbol): unknown => {
  * its content once, by a read of the node's generation (`generations.get`, followed by the
  * upsert when the content changed), or, when its content differs from the digest the replica
  * last saw, by the upsert alone (`generations.bump`). Everything else is the store's own.
+ * Counted per node; a node's computations are assumed not to overlap.
  */
 export function countingComputations(store: Store): {
   store: Store;
@@ -18,12 +19,17 @@ export function countingComputations(store: Store): {
 } {
   const counts = new Map<string, number>();
   const count = (nodeId: string) => counts.set(nodeId, (counts.get(nodeId) ?? 0) + 1);
-  /** Nodes whose last call was a read: an upsert next is the same computation's. */
+  /**
+   * Nodes whose generation read has just answered: an upsert made before the event loop
+   * turns is the same computation's (the service upserts right after the read it awaited).
+   */
   const read = new Set<string>();
-  const get: Store['generations']['get'] = (nodeId) => {
+  const get: Store['generations']['get'] = async (nodeId) => {
     count(nodeId);
+    const answer = await store.generations.get(nodeId);
     read.add(nodeId);
-    return store.generations.get(nodeId);
+    setImmediate(() => read.delete(nodeId));
+    return answer;
   };
   const bump: Store['generations']['bump'] = (nodeId, digest, at) => {
     if (!read.delete(nodeId)) count(nodeId);

@@ -145,7 +145,7 @@ function parsePayload(payload: string, kept?: ValidatedTenants): NodeDesired {
   const head = documentHeadSchema.safeParse(json);
   const problems: string[] = head.success ? [] : issuesOf(head.error.issues);
   const raws = Array.isArray((json as { tenants?: unknown } | null)?.tenants)
-    ? ((json as { tenants: unknown[] }).tenants)
+    ? (json as { tenants: unknown[] }).tenants
     : [];
   const tenants: DesiredTenant[] = [];
   let reused = 0;
