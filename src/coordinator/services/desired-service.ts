@@ -13,6 +13,7 @@ import { ComputeGate } from '../desired/compute-gate.ts';
 import { NodeRowsCache } from '../desired/node-rows.ts';
 import { RecomputePacer } from '../desired/recompute-pacer.ts';
 import { SharedMarks } from '../desired/shared-marks.ts';
+import { TenantEntries } from '../desired/tenant-entries.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import { TenantInputsCache } from '../desired/tenant-inputs.ts';
 
@@ -116,6 +117,7 @@ export class DesiredService {
   private readonly gate: ComputeGate;
   private readonly inputs: TenantInputsCache;
   private readonly rows: NodeRowsCache | undefined;
+  private readonly entries: TenantEntries | undefined;
   private readonly pacer: RecomputePacer;
 
   constructor(private readonly deps: DesiredServiceDeps) {
@@ -140,6 +142,8 @@ export class DesiredService {
           deps.maxCachedNodes !== undefined ? { maxNodes: deps.maxCachedNodes } : {},
         )
       : undefined;
+    // Built again only for tenants whose kept inputs or rows changed (desired/tenant-entries.ts).
+    this.entries = patch ? new TenantEntries(deps.maxCachedNodes) : undefined;
   }
 
   /** The most documents computed at once so far (never above maxComputing). */
@@ -337,7 +341,8 @@ export class DesiredService {
     const inputs = await this.inputs.read(nodeId, instances, seq);
     const peers = tenantPeersByNodes(nodeId, inputs.nodes, inputs.held);
     const stamp = { generation: 0, issuedAt: '' };
-    return buildNodeDocument(
+    const entries = this.entries?.forNode(nodeId);
+    const doc = buildNodeDocument(
       nodeId,
       inputs.tenants,
       inputs.pools,
@@ -346,6 +351,9 @@ export class DesiredService {
       peers,
       inputs.workloads,
       rows.requestIds,
+      entries?.memo,
     );
+    entries?.done();
+    return doc;
   }
 }
