@@ -99,7 +99,9 @@ await describeEachDatabase('desired document batched reads', (db) => {
         .filter((c) => c !== 'generations.allMarks' && c !== 'nodes.list')
         .map((c) => (rows.includes(c) ? 'instances (rows)' : c))
         .map((c) => (generation.includes(c) ? 'generation' : c))
-        .filter((c, i, all) => (c !== 'instances (rows)' && c !== 'generation') || all.indexOf(c) === i);
+        .filter(
+          (c, i, all) => (c !== 'instances (rows)' && c !== 'generation') || all.indexOf(c) === i,
+        );
       return { doc, calls: calls.sort() };
     };
     const small = await reads();

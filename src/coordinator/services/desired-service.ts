@@ -194,7 +194,8 @@ export class DesiredService {
   private async numbered(nodeId: string, digest: string, at: string) {
     const { generations } = this.deps.store;
     const known = this.digests.get(nodeId);
-    const stored = known === digest || known === undefined ? await generations.get(nodeId) : undefined;
+    const stored =
+      known === digest || known === undefined ? await generations.get(nodeId) : undefined;
     const issued = stored?.digest === digest ? stored : await generations.bump(nodeId, digest, at);
     this.digests.set(nodeId, issued.digest);
     return issued;
