@@ -146,6 +146,22 @@ export interface DesiredCount {
   count: number;
 }
 
+/** An instance as a change of its pool's intent weighs it (InstanceRepo.poolMembers). */
+export type PoolMember = Pick<
+  Instance,
+  | 'tenantId'
+  | 'poolId'
+  | 'id'
+  | 'status'
+  | 'desiredStatus'
+  | 'nodeId'
+  | 'statusSince'
+  | 'lastActiveAt'
+  | 'pressureSleptAt'
+  | 'idleSlot'
+  | 'version'
+>;
+
 export interface InstanceRepo {
   /** Throws AlreadyExistsError for a duplicate key, ConflictError for an IP already in use. */
   insert(instance: Instance): Promise<void>;
@@ -192,6 +208,8 @@ export interface InstanceRepo {
    * leaves one pool out (a scale weighs that pool's own rows, which it has read).
    */
   desiredCounts(tenantId: string, options?: { exceptPoolId?: string }): Promise<DesiredCount[]>;
+  /** Every instance of one pool (destroyed ones too), only the columns a scale weighs, by id. */
+  poolMembers(tenantId: string, poolId: string): Promise<PoolMember[]>;
   usedIps(tenantId: string): Promise<string[]>;
   /** Instances counted by tenant, pool, node, status and desired status (for metrics). */
   tally(): Promise<InstanceTally[]>;

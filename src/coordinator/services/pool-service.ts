@@ -4,7 +4,11 @@ import type { DocumentChange } from '../desired/change-notifier.ts';
 import { validateIdlePolicy } from '../../core/idle-policy.ts';
 import { mergeHooks } from '../../core/pool-hooks.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
-import { materialize, type MaterializeResult } from '../../core/materializer.ts';
+import {
+  materialize,
+  type MaterializeInstance,
+  type MaterializeResult,
+} from '../../core/materializer.ts';
 import type { Instance, Pool, PoolCounts } from '../../core/model.ts';
 import { validateCounts, validatePoolSpec } from '../../core/pool-spec.ts';
 import { describeSource, fieldsOf, requestedSource, sourceOf } from '../../core/pool-source.ts';
@@ -16,7 +20,7 @@ import type {
   UpdatePoolRequest,
 } from '../../contract/requests.ts';
 import type { PoolDetailView } from '../../contract/resources.ts';
-import type { Repos, TenantRecord } from '../../ports/store.ts';
+import type { PoolMember, Repos, TenantRecord } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { markDocuments } from './mark-documents.ts';
@@ -53,7 +57,7 @@ export interface RecheckNotes {
 /** The pool's counts (or the given ones) materialized over its live instances at `now`. */
 export function planPool(
   pool: Pool,
-  instances: readonly Instance[],
+  instances: readonly MaterializeInstance[],
   now: Date,
   counts: PoolCounts = pool.counts,
 ): MaterializeResult {
@@ -256,7 +260,8 @@ export class PoolService {
         warm: request.warm ?? pool.counts.warm,
         sleeping: request.sleeping ?? pool.counts.sleeping,
       });
-      const rows = await repos.instances.list({ tenantId, poolId });
+      // Only the columns the plan, the quotas and the writes weigh (pool-members.ts).
+      const rows = await repos.instances.poolMembers(tenantId, poolId);
       const poolInstances = rows.filter(
         (i) => i.status !== 'destroyed' && i.desiredStatus !== 'destroyed',
       );
@@ -368,7 +373,7 @@ async function checkScaleQuotas(
   repos: Repos,
   tenant: TenantRecord,
   pools: readonly Pool[],
-  scale: { poolId: string; rows: readonly Instance[]; plan: MaterializeResult },
+  scale: { poolId: string; rows: readonly PoolMember[]; plan: MaterializeResult },
 ): Promise<void> {
   const usage = await usageAfterPoolIntent(repos, tenant.id, pools, {
     poolId: scale.poolId,

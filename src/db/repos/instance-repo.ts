@@ -13,6 +13,7 @@ import type {
   InstancePatch,
   InstanceRepo,
   InstanceTally,
+  PoolMember,
 } from '../../ports/store.ts';
 import { statusConflict, versionConflict } from '../cas-errors.ts';
 import { translateConstraintError } from '../constraint-error.ts';
@@ -30,6 +31,7 @@ import {
 import { documentChanges } from './instance-document-changes.ts';
 import { documentRows, instanceIdentity } from './instance-document-rows.ts';
 import { anyPressureHeld, desiredCounts, schedulerWork, warmOnNodes } from './instance-probes.ts';
+import { poolMembers } from './pool-members.ts';
 
 type InstanceRow = Selectable<InstancesTable>;
 type Db = Kysely<Database>;
@@ -130,6 +132,10 @@ export class KyselyInstanceRepo implements InstanceRepo {
 
   async listWarmOn(nodeIds: readonly string[]): Promise<Instance[]> {
     return (await warmOnNodes(this.db, nodeIds)).map(fromRow);
+  }
+
+  poolMembers(tenantId: string, poolId: string): Promise<PoolMember[]> {
+    return poolMembers(this.db, tenantId, poolId);
   }
 
   schedulerWork(): Promise<boolean> {
