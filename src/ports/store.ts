@@ -409,8 +409,11 @@ export interface GenerationRepo {
    * `digest`, whether this call or an earlier one (maybe another replica's) issued it.
    */
   bump(nodeId: string, digest: string, at: string): Promise<NodeGeneration>;
-  /** Moves each scope's document mark forward by one (core/document-marks.ts). */
-  markChanged(scopes: readonly string[]): Promise<void>;
+  /**
+   * Moves each scope's document mark forward by one (core/document-marks.ts). With `audit`,
+   * also appends the write's audit event (in the same statement where the dialect allows).
+   */
+  markChanged(scopes: readonly string[], audit?: Omit<AuditEvent, 'id'>): Promise<void>;
   /** The sum of the scopes' marks: it moves whenever any of them was bumped. */
   marks(scopes: readonly string[]): Promise<number>;
   /** Every scope's mark (one row per node, tenant and the fleet). */

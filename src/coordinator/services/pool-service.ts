@@ -24,7 +24,7 @@ import type { PoolMember, Repos, TenantRecord } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { markDocuments } from './mark-documents.ts';
-import { audit, type ServiceDeps } from './context.ts';
+import { audit, auditEvent, type ServiceDeps } from './context.ts';
 import { createInstances } from './instance-factory.ts';
 import {
   deletePoolBuilds,
@@ -292,7 +292,10 @@ export class PoolService {
         plan.create,
         poolInstances.map((i) => i.id),
       );
-      await audit(repos, this.deps, principal, {
+      const result = { pool: updatedPool, created, changed };
+      const change = await scaleChange(repos, tenantId, result);
+      // The audit event rides with the marks: one statement on Postgres, still the last.
+      const event = auditEvent(this.deps, principal, {
         tenantId,
         action: 'pool.scale',
         target: `${tenantId}/${poolId}`,
@@ -304,9 +307,7 @@ export class PoolService {
           ...(plan.recheckAt !== undefined ? { deferredUntil: plan.recheckAt } : {}),
         },
       });
-      const result = { pool: updatedPool, created, changed };
-      const change = await scaleChange(repos, tenantId, result);
-      await markDocuments(repos, change);
+      await markDocuments(repos, change, event);
       return { result, recheckAt: plan.recheckAt, change };
     });
   }
