@@ -140,4 +140,45 @@ await describeEachDatabase('scale statements', (db) => {
       await store.close();
     }
   });
+
+  it("records a scale's, an update's and a destroy's audit event with their marks, in one statement on Postgres", async () => {
+    const { store, statements } = await recordingStore(db.url());
+    try {
+      const api = await apiOver(store);
+      await addNodes(api, 0, 1);
+      await tenantWithPool(api, 'acme', 'web', 2);
+      const tenantMark = async () =>
+        (await store.generations.marksOf(['tenant:acme'])).get('tenant:acme') ?? 0;
+      const before = await tenantMark();
+      const update = await statementsOf(statements, () =>
+        ok(api, 'PATCH', '/tenants/acme/pools/web', { minWarmSecs: 5 }),
+      );
+      const scale = await statementsOf(statements, () =>
+        ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 1, warm: 1 }),
+      );
+      const destroy = await statementsOf(statements, () =>
+        ok(api, 'DELETE', '/tenants/acme/pools/web?force=true'),
+      );
+      const together = (sql: string) => /^with "audit" as \(insert into "audit_events"/.test(sql);
+      for (const run of [update, scale, destroy]) {
+        expect(run.filter(together)).toHaveLength(db.name === 'postgres' ? 1 : 0);
+        expect(run.filter((s) => /insert into "audit_events"/.test(s))).toHaveLength(1);
+      }
+      // The update and the destroy change the tenant's documents: its mark moved twice.
+      expect(await tenantMark()).toBe(before + 2);
+      const events = await store.audit.list({ tenantId: 'acme', limit: 3 });
+      expect(events.map((e) => [e.action, e.target])).toEqual([
+        ['pool.destroy', 'acme/web'],
+        ['pool.scale', 'acme/web'],
+        ['pool.update', 'acme/web'],
+      ]);
+      expect(events[1]?.detail).toMatchObject({
+        from: { running: 2, warm: 0 },
+        to: { running: 1, warm: 1 },
+      });
+      expect(events[2]?.detail).toEqual({ minWarmSecs: 5 });
+    } finally {
+      await store.close();
+    }
+  });
 });

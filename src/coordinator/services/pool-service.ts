@@ -206,14 +206,15 @@ export class PoolService {
         request.expectedVersion ?? pool.version,
         at,
       );
-      await audit(repos, this.deps, principal, {
+      // The pool's settings are in the documents of the nodes holding its instances; the
+      // audit event rides with their marks.
+      const event = auditEvent(this.deps, principal, {
         tenantId,
         action: 'pool.update',
         target: `${tenantId}/${poolId}`,
         detail: patch,
       });
-      // The pool's settings are in the documents of the nodes holding its instances.
-      await markDocuments(repos, { tenants: [tenantId] });
+      await markDocuments(repos, { tenants: [tenantId] }, event);
       return { before: pool, updated };
     });
   }
@@ -329,13 +330,13 @@ export class PoolService {
       await repos.secrets.deleteAll(tenantId, poolId);
       await deletePoolBuilds(repos, tenantId, poolId);
       await repos.pools.delete(tenantId, poolId);
-      await audit(repos, this.deps, principal, {
+      const event = auditEvent(this.deps, principal, {
         tenantId,
         action: 'pool.destroy',
         target: `${tenantId}/${poolId}`,
         detail: { instances: instances.length, force },
       });
-      await markDocuments(repos, { tenants: [tenantId] });
+      await markDocuments(repos, { tenants: [tenantId] }, event);
       return { destroyed: { tenants: 0, pools: 1, instances: instances.length } };
     });
     this.after.wake({ tenants: [tenantId] });
