@@ -93,6 +93,15 @@ export interface PoolRepo {
   get(tenantId: string, id: string): Promise<Pool | undefined>;
   /** By tenant and id; `tenantId` or `tenantIds` keep those tenants' pools only. */
   list(filter?: { tenantId?: string; tenantIds?: readonly string[] }): Promise<Pool[]>;
+  /**
+   * The tenant's pools (as `list`) and every instance of one of them as a scale weighs it (as
+   * `instances.poolMembers`); `members` is undefined when the tenant has no such pool. One
+   * statement where the dialect allows.
+   */
+  withMembers(
+    tenantId: string,
+    poolId: string,
+  ): Promise<{ pools: Pool[]; members: PoolMember[] | undefined }>;
   update(
     tenantId: string,
     id: string,

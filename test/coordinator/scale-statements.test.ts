@@ -76,12 +76,13 @@ await describeEachDatabase('scale statements', (db) => {
         expect(large[kind]).toEqual(small[kind]);
         expect(small[kind].filter(wideRead)).toEqual([]);
       }
-      // A toggle: lock the tenant, its pools, the pool's instances, the other pools' counts,
-      // the pool, the instance, the audit event with the marks (one statement on Postgres);
-      // then the scheduler's probe.
+      // A toggle: lock the tenant, its pools and the pool's instances (one statement on
+      // Postgres), the other pools' counts, the pool, the instance, the audit event with the
+      // marks (one statement on Postgres); then the scheduler's probe.
       const toggle = small.toggle.filter((s) => !/^(begin|commit)/i.test(s));
       const auditApart = db.name === 'postgres' ? 0 : 1;
-      expect(toggle).toHaveLength(8 + auditApart);
+      const membersApart = auditApart;
+      expect(toggle).toHaveLength(7 + auditApart + membersApart);
       // The pool's instances are read as the scale weighs them, never as whole rows.
       expect(toggle.filter((s) => /^select \* from "instances"/.test(s))).toEqual([]);
       expect(toggle.filter((s) => /^insert into "audit_events"/.test(s))).toHaveLength(auditApart);
@@ -94,7 +95,9 @@ await describeEachDatabase('scale statements', (db) => {
       const single = await statementsOf(statements, () =>
         ok(api, 'POST', '/tenants/t0/pools/web/scale', { running: 11, warm: 1 }),
       );
-      expect(single.filter((s) => !/^(begin|commit)/i.test(s))).toHaveLength(7 + auditApart);
+      expect(single.filter((s) => !/^(begin|commit)/i.test(s))).toHaveLength(
+        6 + auditApart + membersApart,
+      );
       expect(single.some((s) => /count\(\*\)/.test(s))).toBe(false);
       const placed = (await store.instances.list({ tenantId: 'acme', poolId: 'web' })).filter(
         (i) => i.desiredStatus === 'running',

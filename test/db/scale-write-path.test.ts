@@ -1,6 +1,6 @@
 import { beforeEach, expect, it } from 'vitest';
 import type { Instance } from '../../src/core/model.ts';
-import { T1, T2, instance, insertTwoTenants, keyOf } from './fixtures.ts';
+import { T1, T2, instance, insertTwoTenants, keyOf, pool } from './fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 
 /**
@@ -55,6 +55,27 @@ await describeEachDatabase('scale write path', ({ store, name }) => {
       version: 2,
     });
     expect(await store().instances.poolMembers('acme', 'nothing')).toEqual([]);
+
+    // The tenant's pools and the pool's members, read together, say what each read says.
+    const pools = await store().pools.list({ tenantId: 'acme' });
+    expect(pools.map((p) => p.id)).toEqual(['gateways', 'workers']);
+    expect(await store().pools.withMembers('acme', 'workers')).toEqual({ pools, members });
+    expect(await store().pools.withMembers('acme', 'gateways')).toEqual({
+      pools,
+      members: await store().instances.poolMembers('acme', 'gateways'),
+    });
+    expect(await store().pools.withMembers('acme', 'nothing')).toEqual({
+      pools,
+      members: undefined,
+    });
+    await store().pools.insert(pool('acme', 'empty'));
+    const empty = await store().pools.withMembers('acme', 'empty');
+    expect(empty.members).toEqual([]);
+    expect(empty.pools.map((p) => p.id)).toEqual(['empty', 'gateways', 'workers']);
+    expect(await store().pools.withMembers('nobody', 'workers')).toEqual({
+      pools: [],
+      members: undefined,
+    });
   });
 
   it('appends the audit event with the marks, in the transaction, or neither', async () => {

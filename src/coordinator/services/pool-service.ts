@@ -253,16 +253,17 @@ export class PoolService {
   ): Promise<{ result: ScaleResult; recheckAt: string | undefined; change: DocumentChange }> {
     return raiseTransaction(this.deps.store, async (repos) => {
       const tenant = await lockTenant(repos, tenantId);
-      // The tenant's pools: the scaled one, and the sizes its quotas weigh (one read for both).
-      const pools = await repos.pools.list({ tenantId });
+      // The tenant's pools (the scaled one, and the sizes its quotas weigh) and the scaled
+      // pool's instances, only the columns the plan, the quotas and the writes weigh: one
+      // statement on Postgres (pools-with-members.ts).
+      const { pools, members } = await repos.pools.withMembers(tenantId, poolId);
       const pool = pools.find((p) => p.id === poolId) ?? poolNotFound(tenantId, poolId);
+      const rows = members ?? poolNotFound(tenantId, poolId);
       const counts: PoolCounts = validateCounts({
         running: request.running ?? pool.counts.running,
         warm: request.warm ?? pool.counts.warm,
         sleeping: request.sleeping ?? pool.counts.sleeping,
       });
-      // Only the columns the plan, the quotas and the writes weigh (pool-members.ts).
-      const rows = await repos.instances.poolMembers(tenantId, poolId);
       const poolInstances = rows.filter(
         (i) => i.status !== 'destroyed' && i.desiredStatus !== 'destroyed',
       );
