@@ -1,15 +1,12 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
-import { idleSlots } from '../../core/idle-policy.ts';
-import { desiredStatuses, instanceStatuses } from '../../core/model.ts';
 import type { Pool } from '../../core/model.ts';
 import type { PoolMember } from '../../ports/store.ts';
 import { InternalError } from '../../core/errors.ts';
-import { oneOf } from '../row-values.ts';
 import { dialectOf } from '../sql-dialect.ts';
 import type { Database, PoolsTable } from '../schema.ts';
-import { poolMembers } from './pool-members.ts';
+import { MEMBER_COLUMNS, poolMember, poolMembers } from './pool-members.ts';
 
-/** A member as Postgres aggregates it: the columns of `poolMembers`, in that order. */
+/** A member as Postgres aggregates it: `MEMBER_COLUMNS`, in that order. */
 type MemberTuple = [
   string,
   string,
@@ -69,24 +66,13 @@ function byTenant(db: Kysely<Database>, tenantId: string) {
 }
 
 function member(tenantId: string, poolId: string, t: MemberTuple): PoolMember {
-  if (!Array.isArray(t) || t.length !== 9) {
+  if (!Array.isArray(t) || t.length !== MEMBER_COLUMNS.length) {
     throw new InternalError('a pool member aggregated by the store has not nine columns', {
       member: t,
     });
   }
-  const [id, status, desired, nodeId, statusSince, lastActiveAt, pressureSleptAt, idle, version] =
-    t;
-  return {
-    tenantId,
-    poolId,
-    id,
-    status: oneOf(instanceStatuses, status, 'instances.status'),
-    desiredStatus: oneOf(desiredStatuses, desired, 'instances.desired_status'),
-    nodeId,
-    statusSince,
-    lastActiveAt,
-    pressureSleptAt,
-    idleSlot: idle === null ? null : oneOf(idleSlots, idle, 'instances.idle_slot'),
-    version,
-  };
+  const [id, status, desired_status, node_id, status_since, last_active_at, ...rest] = t;
+  const [pressure_slept_at, idle_slot, version] = rest;
+  const row = { id, status, desired_status, node_id, status_since, last_active_at };
+  return poolMember(tenantId, poolId, { ...row, pressure_slept_at, idle_slot, version });
 }
