@@ -19,15 +19,9 @@ import { dataDrive, readMarker, untilClean, writeMarker } from './support/fault-
 import { fleetGate } from './support/fleet-gate.ts';
 import { FleetLab } from './support/fleet-lab.ts';
 import { converge } from './support/fleet-probes.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await fleetGate('agent faults (e2e)');
-if (gate.failInCi) {
-  describe('agent faults (CI)', () => {
-    it('needs root, iproute2, nft and qemu-system-x86_64 in CI', () => {
-      throw new Error(`the agent fault test ${gate.why} on this CI runner`);
-    });
-  });
-}
+const gate = ciSuiteGate('agent faults', [await fleetGate('agent faults (e2e)')]);
 
 const NODE = 'node-a';
 const TENANT = 'faults';

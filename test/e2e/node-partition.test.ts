@@ -22,15 +22,9 @@ import { fleetGate } from './support/fleet-gate.ts';
 import { FleetLab } from './support/fleet-lab.ts';
 import { converge, vmmPids } from './support/fleet-probes.ts';
 import { NODE_IDS, type NodeId } from './support/fleet-topology.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await fleetGate('node partition (e2e)');
-if (gate.failInCi) {
-  describe('node partition (CI)', () => {
-    it('needs root, iproute2, nft and qemu-system-x86_64 in CI', () => {
-      throw new Error(`the node partition test ${gate.why} on this CI runner`);
-    });
-  });
-}
+const gate = ciSuiteGate('node partition', [await fleetGate('node partition (e2e)')]);
 
 const TENANT = 'part';
 const POOL = 'web';

@@ -23,15 +23,9 @@ import { fleetGate } from './support/fleet-gate.ts';
 import { FleetLab } from './support/fleet-lab.ts';
 import { converge } from './support/fleet-probes.ts';
 import { NODE_IDS, type NodeId } from './support/fleet-topology.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await fleetGate('two-node fleet (e2e)');
-if (gate.failInCi) {
-  describe('two-node fleet (CI)', () => {
-    it('needs root, iproute2, nft and qemu-system-x86_64 in CI', () => {
-      throw new Error(`the two-node fleet test ${gate.why} on this CI runner`);
-    });
-  });
-}
+const gate = ciSuiteGate('two-node fleet', [await fleetGate('two-node fleet (e2e)')]);
 
 const TENANT = 'fleet';
 const POOL = 'web';

@@ -21,20 +21,14 @@ import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
 import type { GuestAgentClient } from '../../src/drivers/guest-channel/guest-agent-client.ts';
 import { agentDataDir, quietLogger, testAgentConfig } from '../agent/agent-harness.ts';
 import { execText } from '../support/exec-output.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
 import { tenantWorker } from './support/tenant-spec.ts';
 import { machineIdOf } from '../../src/core/machine-id.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const netOk = await netGate('clones from a pool base');
-const qemu = await realGuestGate('clones from a pool base');
-if (netOk.failInCi || qemu.failInCi) {
-  describe('clones from a pool base (CI)', () => {
-    it('needs root, iproute2, nft, busybox and qemu in CI', () => {
-      throw new Error('the clones test cannot run on this CI runner');
-    });
-  });
-}
+const gate = await qemuSuiteGate('clones from a pool base', [
+  await netGate('clones from a pool base'),
+]);
 
 const NET = 5;
 /**
@@ -63,7 +57,7 @@ interface Seen {
   skew: number;
 }
 
-describe.runIf(netOk.run && qemu.run)('five clones of one pool base', () => {
+describe.runIf(gate.run)('five clones of one pool base', () => {
   let dataDir = '';
   let lab: NetLab | undefined;
   let node = '';

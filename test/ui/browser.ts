@@ -12,7 +12,7 @@ export const CHROMIUM = process.env['MVM_TEST_CHROMIUM'] ?? '/usr/bin/chromium';
 export const SHOTS = resolve(import.meta.dirname, '../../test-results/ui');
 
 /** Runs when Chromium is here; skips loudly on a dev machine without it, fails in CI. */
-export function chromiumGate(): { run: boolean; failInCi: boolean } {
+export function chromiumGate(): { run: boolean; failInCi: boolean; why: string } {
   const run = existsSync(CHROMIUM);
   if (!run) {
     const where = process.env['CI'] ? 'CI requires it' : 'skipping';
@@ -20,7 +20,8 @@ export function chromiumGate(): { run: boolean; failInCi: boolean } {
       `\n!!! dashboard browser tests: ${CHROMIUM} not found (apt install chromium); ${where}\n`,
     );
   }
-  return { run, failInCi: !run && process.env['CI'] !== undefined };
+  const why = run ? '' : `needs ${CHROMIUM} (apt install chromium)`;
+  return { run, failInCi: !run && process.env['CI'] !== undefined, why };
 }
 
 export interface Watched {
