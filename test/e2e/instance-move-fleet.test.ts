@@ -16,8 +16,11 @@ import { fleetGate } from './support/fleet-gate.ts';
 import { FleetLab } from './support/fleet-lab.ts';
 import { converge } from './support/fleet-probes.ts';
 import { NODE_IDS, type NodeId } from './support/fleet-topology.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await fleetGate('instance move across a fleet (e2e)');
+const gate = ciSuiteGate('mvm instance move between two agent processes', [
+  await fleetGate('instance move across a fleet (e2e)'),
+]);
 
 const TENANT = 'drn';
 const POOL = 'web';
