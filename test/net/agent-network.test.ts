@@ -6,7 +6,6 @@
  * drift, a restarted agent repairs it without duplicating a rule, and destroying a tenant's
  * last VM removes its bridge, tap and rules.
  */
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startAgent as startAgentRoot } from '../../src/agent/start-agent.ts';
@@ -24,6 +23,7 @@ import { agentDataDir, quietLogger, testAgentConfig } from '../agent/agent-harne
 import { NetLab, netGate, runner } from './support/net-lab.ts';
 import { tenantWorker } from './support/tenant-spec.ts';
 import { qemuSuiteGate } from '../support/qemu-gate.ts';
+import { tearDownNetnsAgent } from './support/netns-agent-teardown.ts';
 
 const gate = await qemuSuiteGate('agent tenant networking', [
   await netGate('agent tenant networking'),
@@ -67,13 +67,7 @@ describe.runIf(gate.run)('the agent wires a real guest into its tenant network',
     (await observe()).nft.rules.map((r) => `${r.table}/${r.chain}: ${r.signature}`).sort();
 
   afterAll(async () => {
-    // A guest left running would outlive its namespace: stop every VMM first.
-    for (const record of (await agent?.runtime.list().catch(() => [])) ?? []) {
-      if (record.handle) await vmm?.stop(record.handle).catch(() => undefined);
-    }
-    await agent?.close().catch(() => undefined);
-    await lab?.cleanup();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await tearDownNetnsAgent({ agent, vmm, lab, dataDir });
   });
 
   it('boots a guest whose tap the agent put on br-tenant-5; the gateway pings it', async () => {

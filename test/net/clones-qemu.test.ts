@@ -8,7 +8,7 @@
  * answer per address (the donor's too), and tenant B out of reach both ways. The pool's
  * warm-up ran in the donor before its base was taken: its result is in every clone's memory.
  */
-import { readFile, readdir, rm, truncate } from 'node:fs/promises';
+import { readFile, readdir, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startAgent } from '../../src/agent/start-agent.ts';
@@ -25,6 +25,7 @@ import { NetLab, netGate, runner } from './support/net-lab.ts';
 import { tenantWorker } from './support/tenant-spec.ts';
 import { machineIdOf } from '../../src/core/machine-id.ts';
 import { qemuSuiteGate } from '../support/qemu-gate.ts';
+import { tearDownNetnsAgent } from './support/netns-agent-teardown.ts';
 
 const gate = await qemuSuiteGate('clones from a pool base', [
   await netGate('clones from a pool base'),
@@ -117,12 +118,7 @@ describe.runIf(gate.run)('five clones of one pool base', () => {
   };
 
   afterAll(async () => {
-    for (const record of (await agent?.runtime.list().catch(() => [])) ?? []) {
-      if (record.handle) await vmm?.stop(record.handle).catch(() => undefined);
-    }
-    await agent?.close().catch(() => undefined);
-    await lab?.cleanup();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await tearDownNetnsAgent({ agent, vmm, lab, dataDir });
   }, 120_000);
 
   it('cold-boots the first instance, which leaves the pool its base', async () => {
