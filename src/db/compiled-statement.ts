@@ -25,6 +25,8 @@ export type StatementParams = object;
  */
 export interface CompiledStatement<DB, S, P extends StatementParams, R> {
   execute(db: Kysely<DB>, params: P): Promise<QueryResult<R>>;
+  /** The compiled query of `params`' shape with their values bound: what execute runs. */
+  bound(db: Kysely<DB>, params: P): CompiledQuery<R>;
   built(db: Kysely<DB>, params: P): Compilable<R>;
   /** Shapes compiled so far (tests). */
   compiledShapes(): number;
@@ -46,17 +48,19 @@ export function compiledStatement<DB, S, P extends StatementParams, R>(
   definition: StatementDefinition<DB, S, P, R>,
 ): CompiledStatement<DB, S, P, R> {
   const kept = new Map<string, Kept<R>>();
+  const bound = (db: Kysely<DB>, params: P): CompiledQuery<R> => {
+    const shape = definition.shape(params);
+    const key = `${dialectOf(db)} ${JSON.stringify(shape)}`;
+    let found = kept.get(key);
+    if (!found) {
+      found = compile(db, shape, definition);
+      kept.set(key, found);
+    }
+    return { ...found.query, parameters: bind(found, params) };
+  };
   return {
-    execute(db, params) {
-      const shape = definition.shape(params);
-      const key = `${dialectOf(db)} ${JSON.stringify(shape)}`;
-      let found = kept.get(key);
-      if (!found) {
-        found = compile(db, shape, definition);
-        kept.set(key, found);
-      }
-      return db.executeQuery({ ...found.query, parameters: bind(found, params) });
-    },
+    execute: (db, params) => db.executeQuery(bound(db, params)),
+    bound,
     built: (db, params) => definition.build(db, definition.shape(params), params),
     compiledShapes: () => kept.size,
   };

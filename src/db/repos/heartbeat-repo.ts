@@ -1,10 +1,5 @@
 import type { Kysely } from 'kysely';
-import type {
-  HeartbeatRepo,
-  NodeBeat,
-  QuickBeat,
-  ReportWrite,
-} from '../../ports/store.ts';
+import type { HeartbeatRepo, NodeBeat, QuickBeat, ReportWrite } from '../../ports/store.ts';
 import type { Database } from '../schema.ts';
 import { dialectOf } from '../sql-dialect.ts';
 import {

@@ -58,7 +58,9 @@ function buildBeat(db: Kysely<Database>, shape: { underlay: boolean }, p: BeatPa
 /** The node's update: its row when it matched (known, not lost, capacity unchanged). */
 export const beatStatement = compiledStatement({ shape: beatShape, build: buildBeat });
 
-const putShape = (p: ReportRow) => ({ sequenced: p.report_epoch !== null && p.report_seq !== null });
+const putShape = (p: ReportRow) => ({
+  sequenced: p.report_epoch !== null && p.report_seq !== null,
+});
 
 /**
  * The conflict clause of a whole report's upsert: the row takes the new report, unless it
@@ -220,13 +222,15 @@ export const wholeBeatStatement = compiledStatement({
     db: Kysely<Database>,
     s: { underlay: boolean; sequenced: boolean },
     p: BeatParams & ReportRow,
-  ) =>
-    buildOneBeat(db, s, p, () => gatedPut(db, s, p)),
+  ) => buildOneBeat(db, s, p, () => gatedPut(db, s, p)),
 });
 
 /** A beat with a delta, in one statement (Postgres). */
 export const deltaBeatStatement = compiledStatement({
   shape: (p: BeatParams & MergeParams) => ({ ...beatShape(p), ...mergeShape(p) }),
-  build: (db: Kysely<Database>, s: { underlay: boolean; disk: boolean }, p: BeatParams & MergeParams) =>
-    buildOneBeat(db, s, p, () => gatedMerge(db, s, p)),
+  build: (
+    db: Kysely<Database>,
+    s: { underlay: boolean; disk: boolean },
+    p: BeatParams & MergeParams,
+  ) => buildOneBeat(db, s, p, () => gatedMerge(db, s, p)),
 });
