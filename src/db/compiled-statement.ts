@@ -23,7 +23,7 @@ export type StatementParams = object;
  * the store's Kysely has no plugins, so its compiled query depends on nothing else, and the
  * queryId (plugins' per-query state) is shared harmlessly.
  */
-export interface CompiledStatement<DB, S, P extends StatementParams, R> {
+export interface CompiledStatement<DB, P extends StatementParams, R> {
   execute(db: Kysely<DB>, params: P): Promise<QueryResult<R>>;
   /** The compiled query of `params`' shape with their values bound: what execute runs. */
   bound(db: Kysely<DB>, params: P): CompiledQuery<R>;
@@ -46,7 +46,7 @@ interface Kept<R> {
 
 export function compiledStatement<DB, S, P extends StatementParams, R>(
   definition: StatementDefinition<DB, S, P, R>,
-): CompiledStatement<DB, S, P, R> {
+): CompiledStatement<DB, P, R> {
   const kept = new Map<string, Kept<R>>();
   const bound = (db: Kysely<DB>, params: P): CompiledQuery<R> => {
     const shape = definition.shape(params);

@@ -60,7 +60,7 @@ async function runRolledBack(
 /** The compiled statement and the one Kysely builds afresh: same SQL, values, rows, effects. */
 async function expectSame<P extends object, R>(
   db: Kysely<Database>,
-  statement: CompiledStatement<Database, unknown, P, R>,
+  statement: CompiledStatement<Database, P, R>,
   params: P,
 ) {
   const built = statement.built(db, params).compile();
