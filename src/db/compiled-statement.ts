@@ -78,6 +78,9 @@ function compile<DB, S, P extends StatementParams, R>(
       read.add(name);
       return new Slot(name);
     },
+    ownKeys() {
+      throw new Error('compiledStatement: the parameters were enumerated; name each one');
+    },
   });
   const query = definition.build(db, shape, slots).compile();
   const names = query.parameters.map((p) => (p instanceof Slot ? p.name : undefined));

@@ -256,6 +256,15 @@ describe('compiledStatement refuses a value baked into the SQL', () => {
     expect(() => stringified.bound(db(), { id: 'a' })).toThrow(/'id' is a parameter/);
   });
 
+  it('parameters enumerated (spread) while building', () => {
+    const spread = compiledStatement({
+      shape: () => ({}),
+      build: (k: Kysely<Database>, _: object, p: { id: string; hostname: string }) =>
+        k.updateTable('nodes').set({ ...p }),
+    });
+    expect(() => spread.bound(db(), { id: 'a', hostname: 'b' })).toThrow(/enumerated/);
+  });
+
   it('a parameter read but not bound, and a bound one given no value', () => {
     const dropped = compiledStatement({
       shape: () => ({}),

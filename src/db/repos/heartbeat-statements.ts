@@ -62,12 +62,9 @@ const putShape = (p: ReportRow) => ({
   sequenced: p.report_epoch !== null && p.report_seq !== null,
 });
 
-/**
- * The conflict clause of a whole report's upsert: the row takes the new report, unless it
- * holds a later one of the same run (a late beat never overwrites a later report).
- */
+/** A whole report's upsert. */
 function buildPut(db: Kysely<Database>, shape: { sequenced: boolean }, p: ReportRow) {
-  // Every column named: the placeholders compile() builds with have no keys to enumerate.
+  // Every column named: the placeholders compile() builds with cannot be enumerated.
   const row: ReportRow = {
     node_id: p.node_id,
     reported_at: p.reported_at,
@@ -79,6 +76,10 @@ function buildPut(db: Kysely<Database>, shape: { sequenced: boolean }, p: Report
   return db.insertInto('node_reports').values(row).onConflict(replacing(shape, p));
 }
 
+/**
+ * The upsert's conflict clause: the row takes the new report, unless it holds a later one of
+ * the same run (a late beat never overwrites a later report).
+ */
 function replacing(shape: { sequenced: boolean }, p: ReportRow) {
   return (oc: OnConflictBuilder<Database, 'node_reports'>) => {
     const update = oc.column('node_id').doUpdateSet({
