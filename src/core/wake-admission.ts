@@ -37,3 +37,53 @@ export function unansweredAdmission(message: string): WakeAdmission {
       'runs beyond the room the coordinator counts; connect again once it answers',
   };
 }
+
+/**
+ * Node-local fallback (docs/idle.md "When the coordinator does not answer"): a wake the
+ * coordinator could not be asked about (unreachable, 5xx, no answer in time; never a "no
+ * room" answer) is admitted by the node itself when its own view has room for it: its
+ * capacity as configured against what its VMs hold (running, warm or booted) and the wakes it
+ * admitted locally and has not yet reported. The node then reports the wake once the
+ * coordinator answers again, which counts it like any raise.
+ */
+export interface LocalSize {
+  vcpus: number;
+  memMib: number;
+}
+
+export interface LocalHolder extends LocalSize {
+  /** The VM's local key: a wake admitted locally that already runs is counted once. */
+  key: string;
+}
+
+export interface LocalRoomView {
+  capacity: LocalSize;
+  /** The node's VMs that hold their size now. */
+  holding: readonly LocalHolder[];
+  /** Wakes admitted locally, not yet reported to the coordinator. */
+  unreported: readonly LocalHolder[];
+}
+
+/** The statuses a VM holds its vCPUs and RAM in, as the node counts them. */
+export const HOLDING_STATUSES: ReadonlySet<string> = new Set(['ready', 'running', 'warm']);
+
+/** Whether the node admits `wanted` itself, from its own view. Pure. */
+export function localAdmission(view: LocalRoomView, wanted: LocalHolder): WakeAdmission {
+  const counted = new Map<string, LocalSize>();
+  for (const h of [...view.holding, ...view.unreported]) counted.set(h.key, h);
+  counted.delete(wanted.key);
+  let vcpus = wanted.vcpus;
+  let memMib = wanted.memMib;
+  for (const h of counted.values()) {
+    vcpus += h.vcpus;
+    memMib += h.memMib;
+  }
+  if (vcpus <= view.capacity.vcpus && memMib <= view.capacity.memMib) return { admitted: true };
+  return {
+    admitted: false,
+    reason:
+      `the coordinator did not answer and this node has no room for it by its own count ` +
+      `(${vcpus} of ${view.capacity.vcpus} vCPUs, ${memMib} of ${view.capacity.memMib} MiB ` +
+      'with it): not woken; connect again once the coordinator answers',
+  };
+}
