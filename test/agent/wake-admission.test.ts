@@ -445,6 +445,34 @@ await describeEachDatabase('wake on connect while the coordinator does not answe
     expect(await heldOnNode(store)).toBe(1);
   });
 
+  it('counts a reported local wake as running even where the coordinator had no room left', async () => {
+    const store = db.store();
+    const coordinator = await httpCoordinator(store);
+    const [sleeper] = await sleepers(coordinator.services, store, ['acme']);
+    if (!sleeper) throw new Error('no sleeper');
+    const counted: Array<[string, AdmissionOutcome]> = [];
+    const agent = await agentNode([sleeper], coordinator.api, {
+      admitter: admitterOver(coordinator.api, 2, true, counted),
+    });
+    await coordinator.stop();
+    expect(await agent.ask(sleeper.id)).toBe(`hello from ${sleeper.id}`);
+    // Meanwhile the coordinator's own count fills the node (2 vCPUs) with another tenant.
+    await tenant(coordinator.services, 'beta');
+    await scale(coordinator.services, 'beta', { running: 2 });
+    expect(await heldOnNode(store)).toBe(2);
+
+    await coordinator.start();
+    expect(await agent.admitter?.flush()).toBe(0);
+    // It runs on the node: counted so, not held asleep (the node would stop a served guest).
+    expect(await store.instances.get(key(sleeper))).toMatchObject({
+      desiredStatus: 'running',
+      pressureSleptAt: null,
+    });
+    expect((await store.nodes.loads({ nodeIds: [NODE] }))[0]?.vcpus).toBe(3);
+    const events = await store.audit.list({ tenantId: 'acme', limit: 50 });
+    expect(events.some((e) => e.action === 'instance.raise-waiting')).toBe(false);
+  });
+
   it('wakes only what its own count has room for, and nothing with the fallback off', async () => {
     const store = db.store();
     const coordinator = await httpCoordinator(store);
