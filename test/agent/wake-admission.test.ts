@@ -84,6 +84,19 @@ async function freePort(): Promise<number> {
 }
 
 /**
+ * An instance's service, listening from the start on a port of its own (no other process can
+ * take it meanwhile): it answers its id once woken, and drops a connection before.
+ */
+async function guestService(instanceId: string, woken: readonly string[]): Promise<number> {
+  const service = createServer((socket) =>
+    woken.includes(instanceId) ? socket.end(`hello from ${instanceId}`) : socket.destroy(),
+  );
+  await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
+  closers.push(() => void service.close());
+  return (service.address() as AddressInfo).port;
+}
+
+/**
  * The node's side: one sleeping record per instance, each published on a host port of its
  * own; a `wake` starts the instance's service (it answers its id) and counts the wake.
  */
@@ -109,8 +122,9 @@ async function agentNode(
     } as unknown as VmRecord);
   }
   const hostPorts = new Map<string, number>();
+  const woken: string[] = [];
   for (const i of instances) {
-    const [hostPort, guestPort] = [await freePort(), await freePort()];
+    const [hostPort, guestPort] = [await freePort(), await guestService(i.id, woken)];
     hostPorts.set(i.id, hostPort);
     records.set(i.id, {
       key: `${i.tenantId}-${i.poolId}-${i.id}`,
@@ -121,7 +135,6 @@ async function agentNode(
       spec: { ip: '127.0.0.1', vcpus: 1, memMib: 256, publish: [{ hostPort, guestPort }] },
     } as unknown as VmRecord);
   }
-  const woken: string[] = [];
   const runtime = {
     list: () => Promise.resolve([...records.values()]),
     act: async (ref: { instanceId: string }, action: string) => {
@@ -129,11 +142,6 @@ async function agentNode(
       if (!record || action !== 'wake')
         throw new Error(`unexpected ${action} of ${ref.instanceId}`);
       woken.push(ref.instanceId);
-      const guestPort = (record.spec as unknown as { publish: Array<{ guestPort: number }> })
-        .publish[0]?.guestPort;
-      const service = createServer((socket) => socket.end(`hello from ${ref.instanceId}`));
-      await new Promise<void>((resolve) => service.listen(guestPort, '127.0.0.1', resolve));
-      closers.push(() => void service.close());
       const up = { ...record, status: 'running' } as VmRecord;
       records.set(ref.instanceId, up);
       return up;
@@ -183,7 +191,8 @@ async function agentNode(
  * port (the real one is test/net/wake-on-connect.test.ts), so the test connects to it.
  */
 async function trapNode(sleeper: Instance, api: ApiClient) {
-  const guestPort = await freePort();
+  const woken: string[] = [];
+  const guestPort = await guestService(sleeper.id, woken);
   const record = {
     key: `${sleeper.tenantId}-${sleeper.poolId}-${sleeper.id}`,
     tenantId: sleeper.tenantId,
@@ -202,15 +211,11 @@ async function trapNode(sleeper: Instance, api: ApiClient) {
     disarm: () => Promise.resolve(),
     forget: () => Promise.resolve(),
   } as unknown as WakeTrapDriver;
-  const woken: string[] = [];
   const service = new WakeService({
     driver,
-    wake: async (r) => {
+    wake: (r) => {
       woken.push(r.instanceId);
-      const server = createServer((socket) => socket.end(`hello from ${r.instanceId}`));
-      await new Promise<void>((resolve) => server.listen(guestPort, '127.0.0.1', resolve));
-      closers.push(() => void server.close());
-      return { ...r, status: 'running' } as VmRecord;
+      return Promise.resolve({ ...r, status: 'running' } as VmRecord);
     },
     records: () => Promise.resolve([record]),
     admit: (r, wake) =>

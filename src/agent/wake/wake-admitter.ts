@@ -106,8 +106,12 @@ export class WakeAdmitter {
     return admission;
   }
 
-  /** Reports the wakes admitted locally now; answers how many are still unreported. */
+  /**
+   * Reports the wakes admitted locally now (after a round already under way, which may have
+   * started before the coordinator answered again); answers how many are still unreported.
+   */
   async flush(): Promise<number> {
+    await this.flushing;
     this.flushing ??= this.reportAll().finally(() => (this.flushing = undefined));
     await this.flushing;
     return this.unreported.size;
