@@ -190,7 +190,11 @@ async function agentNode(
  * behind its holding listener; the nftables redirect is a stand-in that records the listening
  * port (the real one is test/net/wake-on-connect.test.ts), so the test connects to it.
  */
-async function trapNode(sleeper: Instance, api: ApiClient) {
+async function trapNode(
+  sleeper: Instance,
+  api: ApiClient,
+  local: { admitter?: (records: () => Promise<VmRecord[]>) => WakeAdmitter } = {},
+) {
   const woken: string[] = [];
   const guestPort = await guestService(sleeper.id, woken);
   const record = {
@@ -199,8 +203,16 @@ async function trapNode(sleeper: Instance, api: ApiClient) {
     poolId: sleeper.poolId,
     instanceId: sleeper.id,
     status: 'sleeping',
-    spec: { ip: '127.0.0.1', servicePorts: [guestPort], tenant: { netId: 1 } },
+    spec: {
+      ip: '127.0.0.1',
+      vcpus: 1,
+      memMib: 256,
+      servicePorts: [guestPort],
+      tenant: { netId: 1 },
+    },
   } as unknown as VmRecord;
+  const admitter = local.admitter?.(() => Promise.resolve([record]));
+  if (admitter) closers.push(() => admitter.close());
   let listenPort = 0;
   const driver = {
     ensure: () => Promise.resolve(),
@@ -219,11 +231,13 @@ async function trapNode(sleeper: Instance, api: ApiClient) {
     },
     records: () => Promise.resolve([record]),
     admit: (r, wake) =>
-      askToWake({ api, nodeId: NODE }, r, {
-        port: wake.port,
-        from: wake.from,
-        source: wake.source,
-      }),
+      admitter
+        ? admitter.admit(r, wake, 'trap')
+        : askToWake({ api, nodeId: NODE }, r, {
+            port: wake.port,
+            from: wake.from,
+            source: wake.source,
+          }),
     holdMs: 10_000,
     clock: systemClock,
     logger: quietLogger,
@@ -238,7 +252,7 @@ async function trapNode(sleeper: Instance, api: ApiClient) {
       socket.on('end', () => resolve(data === '' ? 'reset' : data));
       socket.on('error', () => resolve('reset'));
     });
-  return { ask, woken, service };
+  return { ask, woken, service, admitter };
 }
 
 /** vCPUs (1 per instance here) the instances hold on the node, by their desired status. */
@@ -411,43 +425,52 @@ function admitterOver(
 }
 
 await describeEachDatabase('wake on connect while the coordinator does not answer', (db) => {
-  it('admits the wake by the node\'s own count of its room and reports it once the coordinator is back', async () => {
+  it('admits wakes (published port and trap) by the node\'s own count of its room and reports them once the coordinator is back', async () => {
     const store = db.store();
     const coordinator = await httpCoordinator(store);
-    const [sleeper] = await sleepers(coordinator.services, store, ['acme']);
-    if (!sleeper) throw new Error('no sleeper');
+    const [sleeper, trapped] = await sleepers(coordinator.services, store, ['acme', 'beta']);
+    if (!sleeper || !trapped) throw new Error('no sleeper');
     const counted: Array<[string, AdmissionOutcome]> = [];
     const agent = await agentNode([sleeper], coordinator.api, {
       admitter: admitterOver(coordinator.api, 2, true, counted),
       running: 1,
     });
+    const trap = await trapNode(trapped, coordinator.api, {
+      admitter: admitterOver(coordinator.api, 1, true, counted),
+    });
     await coordinator.stop();
 
     expect(await agent.ask(sleeper.id)).toBe(`hello from ${sleeper.id}`);
-    expect(agent.woken).toEqual([sleeper.id]);
-    expect(counted).toEqual([['publish', 'local']]);
+    expect(await trap.ask()).toBe(`hello from ${trapped.id}`);
+    expect([...agent.woken, ...trap.woken]).toEqual([sleeper.id, trapped.id]);
+    expect(counted).toEqual([
+      ['publish', 'local'],
+      ['trap', 'local'],
+    ]);
     expect(agent.admitter?.unreportedCount).toBe(1);
     expect((await store.instances.get(key(sleeper)))?.desiredStatus).toBe('sleeping');
 
-    // Still down: the report waits. Back on the same port: the coordinator learns it runs.
+    // Still down: the reports wait. Back on the same port: the coordinator learns they run.
     expect(await agent.admitter?.flush()).toBe(1);
     await coordinator.start();
     const deadline = Date.now() + 30_000;
-    while ((agent.admitter?.unreportedCount ?? 0) > 0) {
-      if (Date.now() > deadline) throw new Error('the local wake was never reported');
+    while ((agent.admitter?.unreportedCount ?? 0) + (trap.admitter?.unreportedCount ?? 0) > 0) {
+      if (Date.now() > deadline) throw new Error('the local wakes were never reported');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    expect(await store.instances.get(key(sleeper))).toMatchObject({
-      desiredStatus: 'running',
-      pressureSleptAt: null,
-    });
+    for (const i of [sleeper, trapped]) {
+      expect(await store.instances.get(key(i))).toMatchObject({
+        desiredStatus: 'running',
+        pressureSleptAt: null,
+      });
+    }
     const events = await store.audit.list({ tenantId: 'acme', limit: 50 });
     expect(events.find((e) => e.action === 'instance.wake-on-connect')?.detail).toMatchObject({
       from: 'sleeping',
       to: 'running',
       admittedBy: 'node',
     });
-    expect(await heldOnNode(store)).toBe(1);
+    expect(await heldOnNode(store)).toBe(2);
   });
 
   it('counts a reported local wake as running even where the coordinator had no room left', async () => {
