@@ -130,7 +130,10 @@ export async function startAgent(
     const admitter = coordinator
       ? wakeAdmitter(coordinator, built, config, options.capacity, logger)
       : undefined;
-    if (admitter) closers.push(() => Promise.resolve(admitter.close()));
+    if (admitter) {
+      built.deps.localWakes = admitter;
+      closers.push(() => Promise.resolve(admitter.close()));
+    }
     const wake = serving
       ? await startWake(built, {
           runner,

@@ -1,4 +1,5 @@
-import type { Instance } from './model.ts';
+import type { DesiredStatus, Instance } from './model.ts';
+import { wakeRaises } from './wake-arming.ts';
 
 /**
  * A node asks the coordinator before it wakes an instance on a connection (wake on connect,
@@ -86,4 +87,14 @@ export function localAdmission(view: LocalRoomView, wanted: LocalHolder): WakeAd
       `(${vcpus} of ${view.capacity.vcpus} vCPUs, ${memMib} of ${view.capacity.memMib} MiB ` +
       'with it): not woken; connect again once the coordinator answers',
   };
+}
+
+/**
+ * What a node runs an instance as while a wake it admitted itself is unreported: the
+ * document it holds was written before the wake (the coordinator has not heard of it), so a
+ * lowered status there does not put it back down, however long the coordinator stays away;
+ * stopping or destroying still wins. Pure.
+ */
+export function desiredWhileUnreported(desired: DesiredStatus, unreported: boolean): DesiredStatus {
+  return unreported ? (wakeRaises(desired) ?? desired) : desired;
 }

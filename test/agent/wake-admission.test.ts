@@ -448,6 +448,9 @@ await describeEachDatabase('wake on connect while the coordinator does not answe
       ['trap', 'local'],
     ]);
     expect(agent.admitter?.unreportedCount).toBe(1);
+    const vmKey = `${sleeper.tenantId}-${sleeper.poolId}-${sleeper.id}`;
+    // Kept running against the older document while unreported (core desiredWhileUnreported).
+    expect(agent.admitter?.unreported(vmKey)).toBe(true);
     expect((await store.instances.get(key(sleeper)))?.desiredStatus).toBe('sleeping');
 
     // Still down: the reports wait. Back on the same port: the coordinator learns they run.
@@ -458,6 +461,7 @@ await describeEachDatabase('wake on connect while the coordinator does not answe
       if (Date.now() > deadline) throw new Error('the local wakes were never reported');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    expect(agent.admitter?.unreported(vmKey)).toBe(false);
     for (const i of [sleeper, trapped]) {
       expect(await store.instances.get(key(i))).toMatchObject({
         desiredStatus: 'running',

@@ -1,6 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { localAdmission, type LocalHolder } from '../../src/core/wake-admission.ts';
+import {
+  desiredWhileUnreported,
+  localAdmission,
+  type LocalHolder,
+} from '../../src/core/wake-admission.ts';
 
 const vm = (key: string, vcpus: number, memMib = 256): LocalHolder => ({ key, vcpus, memMib });
 
@@ -52,5 +56,15 @@ describe('a wake the node admits by its own count (coordinator unanswered)', () 
         },
       ),
     );
+  });
+});
+
+describe('a wake admitted locally and unreported', () => {
+  it('stays running whatever the older document lowers it to; stop and destroy still win', () => {
+    expect(desiredWhileUnreported('sleeping', true)).toBe('running');
+    expect(desiredWhileUnreported('warm', true)).toBe('running');
+    expect(desiredWhileUnreported('stopped', true)).toBe('stopped');
+    expect(desiredWhileUnreported('destroyed', true)).toBe('destroyed');
+    expect(desiredWhileUnreported('sleeping', false)).toBe('sleeping');
   });
 });

@@ -55,15 +55,20 @@ const sizeOf = (r: VmRecord): LocalHolder => ({
  * (`admittedBy: node`) until the coordinator answers, every `retryMs`.
  */
 export class WakeAdmitter {
-  private readonly unreported = new Map<string, Unreported>();
+  private readonly pending = new Map<string, Unreported>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
 
   constructor(private readonly options: WakeAdmitterOptions) {}
 
+  /** Whether the VM `key` was woken by a local admission not yet reported. */
+  unreported(key: string): boolean {
+    return this.pending.has(key);
+  }
+
   /** Wakes admitted locally, not yet reported to the coordinator. */
   get unreportedCount(): number {
-    return this.unreported.size;
+    return this.pending.size;
   }
 
   async admit(
@@ -90,7 +95,7 @@ export class WakeAdmitter {
     const holding = records.filter((r) => HOLDING_STATUSES.has(r.status)).map(sizeOf);
     const holder = sizeOf(record);
     const admission = localAdmission(
-      { capacity, holding, unreported: [...this.unreported.values()].map((u) => u.holder) },
+      { capacity, holding, unreported: [...this.pending.values()].map((u) => u.holder) },
       holder,
     );
     const fields = { key: record.key, port: ask.port, from: ask.from, coordinator: answer.message };
@@ -99,7 +104,7 @@ export class WakeAdmitter {
       logger.warn({ ...fields, reason: admission.reason }, 'wake not admitted: no local room');
       return admission;
     }
-    this.unreported.set(record.key, { ref, ask, holder });
+    this.pending.set(record.key, { ref, ask, holder });
     this.options.count?.(trigger, 'local');
     logger.warn(fields, 'wake admitted locally: the coordinator did not answer');
     this.schedule();
@@ -114,7 +119,7 @@ export class WakeAdmitter {
     await this.flushing;
     this.flushing ??= this.reportAll().finally(() => (this.flushing = undefined));
     await this.flushing;
-    return this.unreported.size;
+    return this.pending.size;
   }
 
   close(): void {
@@ -133,7 +138,7 @@ export class WakeAdmitter {
   }
 
   private async reportAll(): Promise<void> {
-    for (const [key, wake] of [...this.unreported]) {
+    for (const [key, wake] of [...this.pending]) {
       const answer = await reportWake(
         this.options.coordinator,
         wake.ref,
@@ -141,7 +146,7 @@ export class WakeAdmitter {
         this.options.timeoutMs ?? ADMIT_TIMEOUT_MS,
       );
       if (!answer.answered) return;
-      this.unreported.delete(key);
+      this.pending.delete(key);
       this.options.logger.info(
         { key, admitted: answer.admission.admitted },
         'wake admitted locally reported to the coordinator',
