@@ -425,7 +425,7 @@ function admitterOver(
 }
 
 await describeEachDatabase('wake on connect while the coordinator does not answer', (db) => {
-  it('admits wakes (published port and trap) by the node\'s own count of its room and reports them once the coordinator is back', async () => {
+  it("admits wakes (published port and trap) by the node's own count of its room and reports them once the coordinator is back", async () => {
     const store = db.store();
     const coordinator = await httpCoordinator(store);
     const [sleeper, trapped] = await sleepers(coordinator.services, store, ['acme', 'beta']);

@@ -97,8 +97,8 @@ async function moverAndTarget(services: Services, store: Store, target: number) 
   return mover;
 }
 
-await describeEachDatabase('a move reserves and takes its target\'s room', (db) => {
-  it('reserves the target\'s room from the request: placement and a raise during the transfer cannot take it', async () => {
+await describeEachDatabase("a move reserves and takes its target's room", (db) => {
+  it("reserves the target's room from the request: placement and a raise during the transfer cannot take it", async () => {
     const store = db.store();
     const services = policyCoordinator(store, manualClock(T0));
     const mover = await moverAndTarget(services, store, 2);

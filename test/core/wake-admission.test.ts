@@ -12,8 +12,9 @@ describe('a wake the node admits by its own count (coordinator unanswered)', () 
   it('admits only within its capacity, counting what runs and what it admitted unreported', () => {
     const capacity = { vcpus: 4, memMib: 2048 };
     const wanted = vm('w', 1);
-    expect(localAdmission({ capacity, holding: [vm('a', 2)], unreported: [vm('b', 1)] }, wanted))
-      .toEqual({ admitted: true });
+    expect(
+      localAdmission({ capacity, holding: [vm('a', 2)], unreported: [vm('b', 1)] }, wanted),
+    ).toEqual({ admitted: true });
     const full = localAdmission(
       { capacity, holding: [vm('a', 2)], unreported: [vm('b', 2)] },
       wanted,
@@ -32,8 +33,9 @@ describe('a wake the node admits by its own count (coordinator unanswered)', () 
     expect(localAdmission({ capacity, holding: [b], unreported: [b] }, vm('w', 1))).toEqual({
       admitted: true,
     });
-    expect(localAdmission({ capacity, holding: [vm('w', 1)], unreported: [] }, vm('w', 2)))
-      .toEqual({ admitted: true });
+    expect(localAdmission({ capacity, holding: [vm('w', 1)], unreported: [] }, vm('w', 2))).toEqual(
+      { admitted: true },
+    );
   });
 
   it('admitting one at a time never goes beyond the capacity', () => {

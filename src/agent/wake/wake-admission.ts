@@ -22,8 +22,7 @@ export interface WakeRef {
 
 /** The coordinator's answer, or why there is none (unreachable, 5xx, no answer in time). */
 export type CoordinatorAnswer =
-  | { answered: true; admission: WakeAdmission }
-  | { answered: false; message: string };
+  { answered: true; admission: WakeAdmission } | { answered: false; message: string };
 
 /**
  * Sends the wake report: before a wake, it asks (the coordinator raises the instance to

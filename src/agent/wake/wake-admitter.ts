@@ -71,14 +71,15 @@ export class WakeAdmitter {
     return this.pending.size;
   }
 
-  async admit(
-    record: VmRecord,
-    ask: WakeAsk,
-    trigger: WakeTriggerKind,
-  ): Promise<WakeAdmission> {
+  async admit(record: VmRecord, ask: WakeAsk, trigger: WakeTriggerKind): Promise<WakeAdmission> {
     const ref = { tenantId: record.tenantId, poolId: record.poolId, instanceId: record.instanceId };
     const { coordinator, logger } = this.options;
-    const answer = await reportWake(coordinator, ref, ask, this.options.timeoutMs ?? ADMIT_TIMEOUT_MS);
+    const answer = await reportWake(
+      coordinator,
+      ref,
+      ask,
+      this.options.timeoutMs ?? ADMIT_TIMEOUT_MS,
+    );
     if (answer.answered) {
       this.options.count?.(trigger, answer.admission.admitted ? 'coordinator' : 'refused');
       return answer.admission;

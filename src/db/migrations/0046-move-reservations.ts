@@ -16,8 +16,7 @@ import type { SqlDialect } from '../sql-dialect.ts';
 export function moveReservationsMigration(dialect: SqlDialect): Migration {
   const stripe = (row: string) =>
     dialect === 'postgres' ? `(hashtext(${row}.tenant_id) & 15)` : '0';
-  const reserves = (row: string) =>
-    `(${row}.wake = 1 AND ${row}.step NOT IN ('done', 'failed'))`;
+  const reserves = (row: string) => `(${row}.wake = 1 AND ${row}.step NOT IN ('done', 'failed'))`;
   const change = (row: string, sign: '+' | '-') =>
     `INSERT INTO node_loads (node_id, stripe, vcpus, mem_mib)
        SELECT ${row}.target_node, ${stripe(row)}, ${sign}p.vcpus, ${sign}p.mem_mib FROM pools p
