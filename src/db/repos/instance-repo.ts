@@ -13,6 +13,7 @@ import type {
   InstancePatch,
   InstanceRepo,
   InstanceTally,
+  PoolMember,
 } from '../../ports/store.ts';
 import { statusConflict, versionConflict } from '../cas-errors.ts';
 import { compiledStatement } from '../compiled-statement.ts';
@@ -31,6 +32,7 @@ import {
 import { documentChanges } from './instance-document-changes.ts';
 import { documentRows, instanceIdentity } from './instance-document-rows.ts';
 import { anyPressureHeld, desiredCounts, schedulerWork, warmOnNodes } from './instance-probes.ts';
+import { poolMembers } from './pool-members.ts';
 
 type InstanceRow = Selectable<InstancesTable>;
 type Db = Kysely<Database>;
@@ -131,6 +133,10 @@ export class KyselyInstanceRepo implements InstanceRepo {
 
   async listWarmOn(nodeIds: readonly string[]): Promise<Instance[]> {
     return (await warmOnNodes(this.db, nodeIds)).map(fromRow);
+  }
+
+  poolMembers(tenantId: string, poolId: string): Promise<PoolMember[]> {
+    return poolMembers(this.db, tenantId, poolId);
   }
 
   schedulerWork(): Promise<boolean> {
