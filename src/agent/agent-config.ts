@@ -61,6 +61,11 @@ export interface AgentConfig {
   clones: boolean;
   /** The guest drops its caches before each warm (`MVM_WARM_RECLAIM=on`, docs/density.md). */
   warmReclaim: boolean;
+  /**
+   * A wake on connect the coordinator does not answer is admitted by the node's own count of
+   * its room (`--wake-without-coordinator`, `MVM_WAKE_WITHOUT_COORDINATOR`, default on).
+   */
+  wakeWithoutCoordinator: boolean;
   /** A pool base no instance of its pool revision used this long is dropped (`MVM_BASE_GRACE_SECS`). */
   baseGraceMs: number;
   /** Run the networking and the VMMs in this namespace instead of the root one. */
@@ -279,6 +284,7 @@ function toConfig(
     network: values.network === 'on',
     clones: values.clones === 'on',
     warmReclaim: values.warmReclaim === 'on',
+    wakeWithoutCoordinator: values.wakeWithoutCoordinator === 'on',
     baseGraceMs: values.baseGraceSecs * 1000,
     ...(values.netns !== undefined ? { netns: values.netns } : {}),
     ...(values.underlayIp !== undefined ? { underlayIp: values.underlayIp } : {}),

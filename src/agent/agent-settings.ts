@@ -38,6 +38,7 @@ export interface AgentFlags {
   netns?: string;
   cacheDir?: string;
   metricsListen?: string;
+  wakeWithoutCoordinator?: 'on' | 'off';
 }
 
 export interface SettingSource {
@@ -57,6 +58,11 @@ export const agentSettings = {
   qemuBalloon: { env: 'MVM_QEMU_BALLOON', file: 'agent.qemuBalloon' },
   qemuTcgCacheMib: { env: 'MVM_QEMU_TCG_CACHE_MIB', file: 'agent.qemuTcgCacheMib' },
   warmReclaim: { env: 'MVM_WARM_RECLAIM', file: 'agent.warmReclaim' },
+  wakeWithoutCoordinator: {
+    flag: 'wakeWithoutCoordinator',
+    env: 'MVM_WAKE_WITHOUT_COORDINATOR',
+    file: 'agent.wakeWithoutCoordinator',
+  },
   firecrackerBin: { env: 'MVM_FIRECRACKER_BIN', file: 'agent.firecrackerBin' },
   jailerBin: { env: 'MVM_JAILER_BIN', file: 'agent.jailerBin' },
   confine: { env: 'MVM_CONFINE', file: 'agent.confine' },
@@ -123,6 +129,7 @@ export const agentDefaults: Partial<Record<SettingKey, string | number | boolean
   qemuAccel: 'auto',
   qemuBalloon: 'on',
   warmReclaim: 'off',
+  wakeWithoutCoordinator: 'on',
   firecrackerBin: 'firecracker',
   confine: 'on',
   fenceWatchdog: 'on',
@@ -182,6 +189,8 @@ export const agentSettingsSchema = z.strictObject({
     .optional(),
   /** The guest drops its caches and reports them free before each warm (runtime/warm-reclaim.ts). */
   warmReclaim: oneOf(['on', 'off']),
+  /** A wake on connect the coordinator does not answer is admitted by the node's own count. */
+  wakeWithoutCoordinator: oneOf(['on', 'off']),
   firecrackerBin: nonEmpty,
   jailerBin: nonEmpty.optional(),
   confine: oneOf(['on', 'off']),

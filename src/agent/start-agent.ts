@@ -28,6 +28,7 @@ import { coordinatorSecrets } from './runtime/secret-source.ts';
 import { startPublish } from './publish/start-publish.ts';
 import { DEFAULT_PUBLISH_ADDRESS } from '../core/published-ports.ts';
 import { startWake } from './wake/start-wake.ts';
+import { wakeAdmitter } from './wake/node-wake-admitter.ts';
 import { startNetnsDialer } from './netns-dial/netns-dialer.ts';
 import { takeOverFence } from './lease/fence-keeper.ts';
 import { BaseCollector, collectIdleBases } from './clones/base-collector.ts';
@@ -126,6 +127,13 @@ export async function startAgent(
           })
         : undefined;
     if (dialer) closers.push(dialer.close);
+    const admitter = coordinator
+      ? wakeAdmitter(coordinator, built, config, options.capacity, logger)
+      : undefined;
+    if (admitter) {
+      built.deps.localWakes = admitter;
+      closers.push(() => Promise.resolve(admitter.close()));
+    }
     const wake = serving
       ? await startWake(built, {
           runner,
@@ -133,6 +141,7 @@ export async function startAgent(
           netns: config.netns,
           ...(dialer ? { dialer } : {}),
           coordinator,
+          ...(admitter ? { admitter } : {}),
         })
       : undefined;
     if (wake) closers.push(wake.close);
@@ -145,6 +154,7 @@ export async function startAgent(
           coordinator,
           runner,
           dataDir: config.dataDir,
+          ...(admitter ? { admitter } : {}),
         })
       : undefined;
     if (publish) closers.push(publish.close);

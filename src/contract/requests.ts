@@ -275,5 +275,10 @@ export const wakeReportSchema = z.strictObject({
     .regex(/^[0-9A-Fa-f.:]+$/, 'an IPv4 or IPv6 address'),
   /** Another instance of the tenant, one of its gateways, or the node itself. */
   source: z.enum(['tenant', 'gateway', 'node']),
+  /**
+   * `node`: the node woke it already, by its own count of its room, while the coordinator did
+   * not answer (agent/wake/wake-admitter.ts): it runs, and is counted so.
+   */
+  admittedBy: z.enum(['node']).optional(),
 });
 export type WakeReportRequest = z.infer<typeof wakeReportSchema>;

@@ -34,6 +34,7 @@ import { allocationsByTenantMigration } from './migrations/0035-allocations-by-t
 import { nodeLoadsMigration } from './migrations/0037-node-loads.ts';
 import { reliefAndHoldersMigration } from './migrations/0041-relief-and-holders.ts';
 import { markChangesMigration } from './migrations/0042-mark-changes.ts';
+import { moveReservationsMigration } from './migrations/0046-move-reservations.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -73,6 +74,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0037-node-loads': nodeLoadsMigration(dialect),
     '0041-relief-and-holders': reliefAndHoldersMigration(),
     '0042-mark-changes': markChangesMigration(),
+    '0046-move-reservations': moveReservationsMigration(dialect),
   };
 }
 

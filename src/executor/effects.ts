@@ -17,12 +17,13 @@ const MAX_BODY_CHARS = 512 * 1024;
 /**
  * Performs an effect the worker itself carries out (everything but kv_get/kv_set, which the
  * coordinator performs when it completes the entry). Answers are JSON text for the module;
- * a failed fetch is an answer too (`{"error": …}`), not a crash of the job.
+ * a failed fetch is an answer too (`{"error": …}`), not a crash of the job. `nowMs` is the
+ * attempt's clock (job-clock.ts): `now` answers it and `sleep` counts from it.
  */
 export async function performEffect(
   op: EffectOp,
   request: unknown,
-  where: { jobId: string; seq: number },
+  where: { jobId: string; seq: number; nowMs: number },
 ): Promise<string> {
   const fields = (typeof request === 'object' && request !== null ? request : {}) as Record<
     string,
@@ -37,12 +38,12 @@ export async function performEffect(
       );
       return '{}';
     case 'now':
-      return JSON.stringify({ ms: Date.now() });
+      return JSON.stringify({ ms: where.nowMs });
     case 'random':
       return JSON.stringify({ value: Math.random(), hex: randomBytes(16).toString('hex') });
     case 'sleep':
       return JSON.stringify({
-        wakeAt: new Date(Date.now() + Math.max(0, Number(fields.ms ?? 0))).toISOString(),
+        wakeAt: new Date(where.nowMs + Math.max(0, Number(fields.ms ?? 0))).toISOString(),
       });
     default:
       return JSON.stringify({ error: `${op} is performed by the coordinator` });

@@ -20,6 +20,7 @@ import {
 } from '../ports/job-link.ts';
 import { performEffect } from './effects.ts';
 import type { FaultPoint } from './faults.ts';
+import { jobClock, type JobClock } from './job-clock.ts';
 import {
   E_UNKNOWN_OP,
   type CallAnswer,
@@ -30,6 +31,8 @@ import { startWasmThread } from './wasm-thread-start.ts';
 
 export interface RunOptions {
   maxMemoryMib: number;
+  /** The attempt's clock (job-clock.ts); by default the claim's startedAt plus elapsed time. */
+  clock?: JobClock;
   limits?: JournalLimits;
   fault: (point: FaultPoint, seq: number) => void;
   heartbeatMs: number;
@@ -55,7 +58,8 @@ class Failed extends Error {
  * journals every effect before and after performing it, heartbeats, and completes the job
  * (or parks it for a sleep). Any answer that the lease is gone stops it without another write.
  */
-export async function runJob(link: JobLink, job: HeldJob, options: RunOptions): Promise<RunResult> {
+export async function runJob(link: JobLink, job: HeldJob, given: RunOptions): Promise<RunResult> {
+  const options = { ...given, clock: given.clock ?? jobClock(job.startedAt) };
   // A heartbeat refused means the lease is gone: stop the module at once, not at its next call.
   let loseLease: (error: LeaseLostError) => void = () => undefined;
   const lost = new Promise<never>((_, reject) => {
@@ -87,7 +91,7 @@ export async function runJob(link: JobLink, job: HeldJob, options: RunOptions): 
 async function attempt(
   link: JobLink,
   job: HeldJob,
-  options: RunOptions,
+  options: RunOptions & { clock: JobClock },
   lost: Promise<never>,
 ): Promise<JobEnd | 'parked'> {
   const [wasm, journal] = await Promise.all([link.module(job), link.journal(job)]);
@@ -103,11 +107,12 @@ async function attempt(
   const channel = new MessageChannel();
   const thread = startWasmThread({ wasm, input: job.input, memory, port: channel.port2 });
   const calls = new CallHandler(link, job, journal, options, channel.port1, thread.flag);
-  const deadline = deadlineMs(job);
-  const timer = setTimeout(() => void thread.terminate(), Math.max(0, deadline - Date.now()));
+  const { clock } = options;
+  const deadline = deadlineMs(job, clock);
+  const timer = setTimeout(() => void thread.terminate(), Math.max(0, deadline - clock.now()));
   try {
     const end = await Promise.race([thread.ended, calls.stopped, lost]);
-    if (end === 'timeout' || Date.now() >= deadline) {
+    if (end === 'timeout' || clock.now() >= deadline) {
       return failed('timeout', `the attempt ran past its ${job.timeoutSecs} s deadline`, true);
     }
     return finish(end, journal, calls.count);
@@ -140,8 +145,8 @@ function failed(code: string, message: string, retryable: boolean) {
   return { outcome: 'failed' as const, code, message: message.slice(0, 4000), retryable };
 }
 
-function deadlineMs(job: HeldJob): number {
-  const start = job.startedAt === null ? Date.now() : Date.parse(job.startedAt);
+function deadlineMs(job: HeldJob, clock: JobClock): number {
+  const start = job.startedAt === null ? clock.now() : Date.parse(job.startedAt);
   return start + job.timeoutSecs * 1000;
 }
 
@@ -159,7 +164,7 @@ class CallHandler {
     private readonly link: JobLink,
     private readonly job: HeldJob,
     journal: JournalEntry[],
-    private readonly options: RunOptions,
+    private readonly options: RunOptions & { clock: JobClock },
     private readonly port: MessagePort,
     private readonly flag: Int32Array,
   ) {
@@ -213,18 +218,22 @@ class CallHandler {
     if (call.kind === 'write') await this.link.markSent(this.job, seq);
     const response = storePerforms(op)
       ? undefined
-      : await performEffect(op, parsed, { jobId: this.job.id, seq });
+      : await performEffect(op, parsed, { jobId: this.job.id, seq, nowMs: this.options.clock.now() });
     fault('after_response', seq);
     const done = await this.link.completeEffect(this.job, seq, response);
     fault('after_complete', seq);
     return this.answered(op, done.response ?? 'null');
   }
 
-  /** A completed sleep parks the job until it ends; afterwards it answers like any call. */
+  /**
+   * A completed sleep parks the job until it ends; afterwards it answers like any call. Both
+   * by the attempt's clock: a job claimed again once its `run_at` came is past its sleep,
+   * whatever this host's wall clock says (job-clock.ts).
+   */
   private async answered(op: string, response: string): Promise<CallAnswer> {
     if (op === 'sleep') {
       const wakeAt = String(field(parseJson(response), 'wakeAt') ?? '');
-      if (Date.parse(wakeAt) > Date.now()) {
+      if (Date.parse(wakeAt) > this.options.clock.now()) {
         await this.link.park(this.job, wakeAt);
         throw new Parked();
       }

@@ -93,6 +93,15 @@ export interface PoolRepo {
   get(tenantId: string, id: string): Promise<Pool | undefined>;
   /** By tenant and id; `tenantId` or `tenantIds` keep those tenants' pools only. */
   list(filter?: { tenantId?: string; tenantIds?: readonly string[] }): Promise<Pool[]>;
+  /**
+   * The tenant's pools (as `list`) and every instance of one of them as a scale weighs it (as
+   * `instances.poolMembers`); `members` is undefined when the tenant has no such pool. One
+   * statement where the dialect allows.
+   */
+  withMembers(
+    tenantId: string,
+    poolId: string,
+  ): Promise<{ pools: Pool[]; members: PoolMember[] | undefined }>;
   update(
     tenantId: string,
     id: string,
@@ -146,6 +155,22 @@ export interface DesiredCount {
   count: number;
 }
 
+/** An instance as a change of its pool's intent weighs it (InstanceRepo.poolMembers). */
+export type PoolMember = Pick<
+  Instance,
+  | 'tenantId'
+  | 'poolId'
+  | 'id'
+  | 'status'
+  | 'desiredStatus'
+  | 'nodeId'
+  | 'statusSince'
+  | 'lastActiveAt'
+  | 'pressureSleptAt'
+  | 'idleSlot'
+  | 'version'
+>;
+
 export interface InstanceRepo {
   /** Throws AlreadyExistsError for a duplicate key, ConflictError for an IP already in use. */
   insert(instance: Instance): Promise<void>;
@@ -192,6 +217,8 @@ export interface InstanceRepo {
    * leaves one pool out (a scale weighs that pool's own rows, which it has read).
    */
   desiredCounts(tenantId: string, options?: { exceptPoolId?: string }): Promise<DesiredCount[]>;
+  /** Every instance of one pool (destroyed ones too), only the columns a scale weighs, by id. */
+  poolMembers(tenantId: string, poolId: string): Promise<PoolMember[]>;
   usedIps(tenantId: string): Promise<string[]>;
   /** Instances counted by tenant, pool, node, status and desired status (for metrics). */
   tally(): Promise<InstanceTally[]>;
@@ -391,8 +418,11 @@ export interface GenerationRepo {
    * `digest`, whether this call or an earlier one (maybe another replica's) issued it.
    */
   bump(nodeId: string, digest: string, at: string): Promise<NodeGeneration>;
-  /** Moves each scope's document mark forward by one (core/document-marks.ts). */
-  markChanged(scopes: readonly string[]): Promise<void>;
+  /**
+   * Moves each scope's document mark forward by one (core/document-marks.ts). With `audit`,
+   * also appends the write's audit event (in the same statement where the dialect allows).
+   */
+  markChanged(scopes: readonly string[], audit?: Omit<AuditEvent, 'id'>): Promise<void>;
   /** The sum of the scopes' marks: it moves whenever any of them was bumped. */
   marks(scopes: readonly string[]): Promise<number>;
   /** Every scope's mark (one row per node, tenant and the fleet). */

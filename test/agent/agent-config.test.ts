@@ -50,6 +50,8 @@ describe('loadAgentConfig', () => {
       clones: false,
       // The guest's caches are dropped before a warm only when asked for (docs/density.md).
       warmReclaim: false,
+      // A wake the coordinator does not answer is admitted by the node's own count of room.
+      wakeWithoutCoordinator: true,
       // An unused pool base lives ten minutes after its last instance left.
       baseGraceMs: 600_000,
       coordinator: {
@@ -121,6 +123,7 @@ describe('loadAgentConfig', () => {
         MVM_QEMU_BALLOON: 'off',
         MVM_QEMU_TCG_CACHE_MIB: '16',
         MVM_WARM_RECLAIM: 'on',
+        MVM_WAKE_WITHOUT_COORDINATOR: 'off',
         MVM_FIRECRACKER_BIN: '/opt/fc',
         MVM_JAILER_BIN: '/opt/jail/jailer',
         MVM_CONFINE: 'off',
@@ -154,6 +157,7 @@ describe('loadAgentConfig', () => {
       network: false,
       clones: false,
       warmReclaim: true,
+      wakeWithoutCoordinator: false,
       baseGraceMs: 30_000,
       coordinator: {
         url: 'https://coord:7443',
@@ -262,6 +266,12 @@ describe('loadAgentConfig', () => {
     expect(load({ files: file({ agent: { warmReclaim: 'on' } }) }).warmReclaim).toBe(true);
     expect(problemsOf(() => load({ env: { MVM_WARM_RECLAIM: 'yes' } }))).toEqual([
       "warmReclaim 'yes' (from env MVM_WARM_RECLAIM): use on, off",
+    ]);
+    expect(
+      load({ files: file({ agent: { wakeWithoutCoordinator: 'off' } }) }).wakeWithoutCoordinator,
+    ).toBe(false);
+    expect(problemsOf(() => load({ env: { MVM_WAKE_WITHOUT_COORDINATOR: 'maybe' } }))).toEqual([
+      "wakeWithoutCoordinator 'maybe' (from env MVM_WAKE_WITHOUT_COORDINATOR): use on, off",
     ]);
   });
 

@@ -8,7 +8,6 @@ import { rm } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import { parsePromText, sumOf, type PromFamily } from '../support/prom-text.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import {
   agentDataDir,
   quietLogger,
@@ -17,16 +16,9 @@ import {
   testAgentConfig,
   workerSpec,
 } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('agent metrics (real guest)');
-
-if (gate.failInCi) {
-  describe('agent metrics (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('agent metrics');
 
 const COUNTERS = [
   'mvm_instance_cpu_seconds_total',

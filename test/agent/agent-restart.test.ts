@@ -15,20 +15,12 @@ import { HostCgroups } from '../../src/drivers/cgroups/host-cgroups.ts';
 import { isAlive } from '../../src/drivers/process/process-control.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { agentDataDir, quietLogger, ref, testAgentConfig } from './agent-harness.ts';
 import { killHard, mvmJson, startAgentProcess } from './agent-process.ts';
 import type { AgentProcess } from './agent-process.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('agent restart/adoption (real guest)');
-
-if (gate.failInCi) {
-  describe('agent restart/adoption (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('agent restart/adoption');
 
 describe.runIf(gate.run)('a killed agent comes back and still controls its VMs', () => {
   const vm = ref('vm2');

@@ -11,17 +11,10 @@ import { instanceDir } from '../../src/agent/runtime/layout.ts';
 import { save } from '../../src/agent/runtime/step-context.ts';
 import { materialize } from '../../src/agent/runtime/vm-spec.ts';
 import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { agentDataDir, quietLogger, ref, testAgentConfig, workerSpec } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('an interrupted clone (real guest)');
-if (gate.failInCi) {
-  describe('an interrupted clone (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('an interrupted clone');
 
 const alive = (pid: number): boolean => {
   try {

@@ -14,7 +14,6 @@ import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import { errorMessage } from '../../src/core/errors.ts';
 import { isAlive } from '../../src/drivers/process/process-control.ts';
 import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import {
   agentDataDir,
   quietLogger,
@@ -23,17 +22,11 @@ import {
   testAgentConfig,
   workerSpec,
 } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('full disk during sleep and drive creation (real guest)');
+const gate = await qemuSuiteGate('full disk');
 const root = process.getuid?.() === 0;
 if (gate.run && !root) console.warn('[skip] full disk: mounting a tmpfs needs root');
-if (gate.failInCi) {
-  describe('full disk (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
 
 const runner = new NodeProcessRunner();
 

@@ -18,7 +18,6 @@ import { collectStats } from '../../src/agent/runtime/stats.ts';
 import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import {
   FlakyVmm,
   agentDataDir,
@@ -31,16 +30,9 @@ import {
   testAgentConfig,
   workerSpec,
 } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('agent instance runtime (real guest)');
-
-if (gate.failInCi) {
-  describe('agent instance runtime (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('agent instance runtime');
 
 describe.runIf(gate.run)('agent instance runtime with a real guest', () => {
   const vm1 = ref('vm1');

@@ -13,7 +13,6 @@ import type { AgentHandle } from '../../src/agent/start-agent.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import type { VmHandle, Vmm } from '../../src/ports/vmm.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import {
   agentDataDir,
   quietLogger,
@@ -22,8 +21,9 @@ import {
   testAgentConfig,
   workerSpec,
 } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('lying guest');
+const gate = await qemuSuiteGate('lying guest');
 
 /** Relays one VM's guest channel through a socket of the test's, which can inject bytes. */
 class Relay {

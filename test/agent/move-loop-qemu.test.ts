@@ -20,11 +20,11 @@ import type { Store } from '../../src/ports/store.ts';
 import { ADMIN } from '../coordinator/api-client-harness.ts';
 import type { Fleet } from '../coordinator/node-health-harness.ts';
 import { execText } from '../support/exec-output.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { quietLogger } from './agent-harness.ts';
 import { startMoveWorld } from './move-world.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('move an instance through the coordinator (real guest)');
+const gate = await qemuSuiteGate('move an instance through the coordinator (real guest)');
 
 type Json = Record<string, unknown>;
 

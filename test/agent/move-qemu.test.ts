@@ -17,7 +17,6 @@ import { guestOf } from '../../src/agent/runtime/guest-access.ts';
 import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
 import { execText } from '../support/exec-output.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import {
   agentDataDir,
   quietLogger,
@@ -26,16 +25,9 @@ import {
   testAgentConfig,
   workerSpec,
 } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('move a sleeping instance (real guest)');
-
-if (gate.failInCi) {
-  describe('move a sleeping instance (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('move a sleeping instance');
 
 describe.runIf(gate.run)('move a sleeping instance between agents', () => {
   const vm = ref('mv1');

@@ -29,19 +29,12 @@ import { execText } from '../support/exec-output.ts';
 import { writeOciImage } from '../support/oci-fixture.ts';
 import type { FixtureImage } from '../support/oci-fixture.ts';
 import { distrolessImage, webImage } from '../support/oci-images.ts';
-import { realGuestGate, testRunner } from '../support/qemu-guest.ts';
+import { testRunner } from '../support/qemu-guest.ts';
 import { until } from '../support/until.ts';
 import { agentDataDir, quietLogger, ref, testAgentConfig, workerSpec } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('OCI images in real guests');
-
-if (gate.failInCi) {
-  describe('OCI images in real guests (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('OCI images in real guests');
 
 describe.runIf(gate.run)('OCI images in real guests', () => {
   const web = ref('web1');

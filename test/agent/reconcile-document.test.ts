@@ -14,7 +14,6 @@ import { NODE_DOCUMENT_SCHEMA } from '../../src/core/desired-doc.ts';
 import type { DesiredStatus, InstanceStatus, Role } from '../../src/core/model.ts';
 import type { NodeDesired } from '../../src/contract/desired.ts';
 import type { Vmm } from '../../src/ports/vmm.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import {
   agentDataDir,
   debugfsCat,
@@ -23,16 +22,9 @@ import {
   tcgVmm,
   testAgentConfig,
 } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('reconcile pass (real guests)');
-
-if (gate.failInCi) {
-  describe('reconcile pass (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('reconcile pass');
 
 /** The real VMM, with every lifecycle call logged as `op:key` and restores failing on demand. */
 class RecordingVmm implements Vmm {

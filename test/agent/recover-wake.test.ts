@@ -11,7 +11,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import { materialize } from '../../src/agent/runtime/vm-spec.ts';
 import { save } from '../../src/agent/runtime/step-context.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import {
   agentDataDir,
   quietLogger,
@@ -20,16 +19,9 @@ import {
   testAgentConfig,
   workerSpec,
 } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('agent recovery of an interrupted wake (real guest)');
-
-if (gate.failInCi) {
-  describe('agent recovery of an interrupted wake (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('agent recovery of an interrupted wake');
 
 type Agent = AgentHandle;
 

@@ -25,11 +25,11 @@ import { runIn } from '../cli/support/run-cli.ts';
 import { execText } from '../support/exec-output.ts';
 import { writeOciImage } from '../support/oci-fixture.ts';
 import { webImage } from '../support/oci-images.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { until } from '../support/until.ts';
 import { agentDataDir, quietLogger, ref, testAgentConfig, workerSpec } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('revisions fetched and booted');
+const gate = await qemuSuiteGate('revisions fetched and booted');
 
 describe.runIf(gate.run)('a built revision boots from fetched artifacts', () => {
   const web = ref('web1');

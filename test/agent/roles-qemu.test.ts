@@ -13,7 +13,6 @@ import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
 import type { Role } from '../../src/core/model.ts';
 import { execText } from '../support/exec-output.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { until } from '../support/until.ts';
 import {
   agentDataDir,
@@ -23,15 +22,9 @@ import {
   testAgentConfig,
   workerSpec,
 } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('roles in real guests');
-if (gate.failInCi) {
-  describe('roles in real guests (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('roles in real guests');
 
 const SECRET = 'role-secret-7f3a91c2d4';
 const GATEWAY_JSON = JSON.stringify({

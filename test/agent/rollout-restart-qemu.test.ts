@@ -26,11 +26,12 @@ import { buildOciRootfs } from '../../src/drivers/image/oci-rootfs.ts';
 import { execText } from '../support/exec-output.ts';
 import { writeOciImage, type FixtureImage } from '../support/oci-fixture.ts';
 import { webImage } from '../support/oci-images.ts';
-import { realGuestGate, testRunner } from '../support/qemu-guest.ts';
+import { testRunner } from '../support/qemu-guest.ts';
 import { until } from '../support/until.ts';
 import { agentDataDir, quietLogger, ref, testAgentConfig, workerSpec } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('rollout restarts in real guests');
+const gate = await qemuSuiteGate('rollout restarts in real guests');
 
 describe.runIf(gate.run)('rollout restarts in real guests', () => {
   const web = ref('web1');

@@ -17,17 +17,10 @@ import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { execText } from '../support/exec-output.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { secretsDrivePath, testAgentConfig } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('secrets and config into a real guest');
-if (gate.failInCi) {
-  describe('secrets and config into a real guest (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('secrets and config into a real guest');
 
 const TENANT_SECRET = 'tenant-secret-5d1e8a70c4';
 const POOL_V1 = 'pool-secret-v1-9c2f47b61e';

@@ -16,11 +16,11 @@ import { DEFAULT_UID_BASE } from '../../src/core/vm-identity.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { execText } from '../support/exec-output.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { expectConfined } from '../support/vmm-confinement.ts';
 import { agentDataDir, quietLogger, ref, testAgentConfig, workerSpec } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('agent VMM limits');
+const gate = await qemuSuiteGate('agent VMM limits');
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('[skip] agent VMM limits: confinement and cgroups need root');
 const MiB = 1024 * 1024;

@@ -7,6 +7,9 @@
  * room returns the next connection wakes it. A real coordinator on each store, reached through
  * its HTTP app and the real API client; the agent's published-port wiring over loopback
  * sockets, with a stand-in runtime (the real one is test/e2e/published-wake-qemu.test.ts).
+ * A coordinator that does not answer (its HTTP port closed): the node admits the wake itself
+ * when its own count of its room allows (agent/wake/wake-admitter.ts), never beyond it, and
+ * reports it once the coordinator listens again; with the fallback off it wakes nothing.
  */
 import { tmpdir } from 'node:os';
 import { connect, createServer, type AddressInfo } from 'node:net';
@@ -30,6 +33,8 @@ import { askToWake } from '../../src/agent/wake/wake-admission.ts';
 import { WakeService } from '../../src/agent/wake/wake-service.ts';
 import type { WakeTrapDriver } from '../../src/drivers/linux-net/wake-trap-driver.ts';
 import type { TrapEntry } from '../../src/core/wake-trap.ts';
+import { serve, type ServerType } from '@hono/node-server';
+import { WakeAdmitter, type AdmissionOutcome } from '../../src/agent/wake/wake-admitter.ts';
 
 const ADMIN = 'wake-admission-admin-token-0123456789';
 const NODE = 'node-1';
@@ -43,7 +48,7 @@ afterEach(async () => {
 async function replica(
   store: Store,
   prefix: string,
-): Promise<{ services: Services; api: ApiClient }> {
+): Promise<{ services: Services; api: ApiClient; fetch: (request: Request) => Promise<Response> }> {
   let n = 0;
   const { app, services } = createCoordinatorApp({
     store,
@@ -62,7 +67,7 @@ async function replica(
     token: ADMIN,
     fetch: (request: Request) => Promise.resolve(app.fetch(request)),
   });
-  return { services, api };
+  return { services, api, fetch: (request: Request) => Promise.resolve(app.fetch(request)) };
 }
 
 const tenant = (services: Services, id: string) => plainWebTenant(services, id);
@@ -79,14 +84,47 @@ async function freePort(): Promise<number> {
 }
 
 /**
+ * An instance's service, listening from the start on a port of its own (no other process can
+ * take it meanwhile): it answers its id once woken, and drops a connection before.
+ */
+async function guestService(instanceId: string, woken: readonly string[]): Promise<number> {
+  const service = createServer((socket) =>
+    woken.includes(instanceId) ? socket.end(`hello from ${instanceId}`) : socket.destroy(),
+  );
+  await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
+  closers.push(() => void service.close());
+  return (service.address() as AddressInfo).port;
+}
+
+/**
  * The node's side: one sleeping record per instance, each published on a host port of its
  * own; a `wake` starts the instance's service (it answers its id) and counts the wake.
  */
-async function agentNode(instances: readonly Instance[], api: ApiClient) {
+async function agentNode(
+  instances: readonly Instance[],
+  api: ApiClient,
+  local: {
+    /** The node's own admitter, over its records. */
+    admitter?: (records: () => Promise<VmRecord[]>) => WakeAdmitter;
+    /** VMs already running here (1 vCPU each). */
+    running?: number;
+  } = {},
+) {
   const records = new Map<string, VmRecord>();
+  for (let n = 0; n < (local.running ?? 0); n += 1) {
+    records.set(`filler-${n}`, {
+      key: `filler-${n}`,
+      tenantId: 'filler',
+      poolId: 'web',
+      instanceId: `filler-${n}`,
+      status: 'running',
+      spec: { ip: '127.0.0.1', vcpus: 1, memMib: 256, publish: [] },
+    } as unknown as VmRecord);
+  }
   const hostPorts = new Map<string, number>();
+  const woken: string[] = [];
   for (const i of instances) {
-    const [hostPort, guestPort] = [await freePort(), await freePort()];
+    const [hostPort, guestPort] = [await freePort(), await guestService(i.id, woken)];
     hostPorts.set(i.id, hostPort);
     records.set(i.id, {
       key: `${i.tenantId}-${i.poolId}-${i.id}`,
@@ -94,10 +132,9 @@ async function agentNode(instances: readonly Instance[], api: ApiClient) {
       poolId: i.poolId,
       instanceId: i.id,
       status: 'sleeping',
-      spec: { ip: '127.0.0.1', publish: [{ hostPort, guestPort }] },
+      spec: { ip: '127.0.0.1', vcpus: 1, memMib: 256, publish: [{ hostPort, guestPort }] },
     } as unknown as VmRecord);
   }
-  const woken: string[] = [];
   const runtime = {
     list: () => Promise.resolve([...records.values()]),
     act: async (ref: { instanceId: string }, action: string) => {
@@ -105,11 +142,6 @@ async function agentNode(instances: readonly Instance[], api: ApiClient) {
       if (!record || action !== 'wake')
         throw new Error(`unexpected ${action} of ${ref.instanceId}`);
       woken.push(ref.instanceId);
-      const guestPort = (record.spec as unknown as { publish: Array<{ guestPort: number }> })
-        .publish[0]?.guestPort;
-      const service = createServer((socket) => socket.end(`hello from ${ref.instanceId}`));
-      await new Promise<void>((resolve) => service.listen(guestPort, '127.0.0.1', resolve));
-      closers.push(() => void service.close());
       const up = { ...record, status: 'running' } as VmRecord;
       records.set(ref.instanceId, up);
       return up;
@@ -119,6 +151,8 @@ async function agentNode(instances: readonly Instance[], api: ApiClient) {
     string,
     unknown
   >;
+  const admitter = local.admitter?.(runtime.list);
+  if (admitter) closers.push(() => admitter.close());
   const handle: PublishHandle | undefined = await startPublish(
     { runtime, deps } as unknown as BuiltRuntime,
     {
@@ -128,6 +162,7 @@ async function agentNode(instances: readonly Instance[], api: ApiClient) {
       coordinator: { api, nodeId: NODE },
       runner: new NodeProcessRunner(),
       dataDir: tmpdir(),
+      ...(admitter ? { admitter } : {}),
     },
   );
   if (!handle) throw new Error('the published ports did not start');
@@ -147,7 +182,7 @@ async function agentNode(instances: readonly Instance[], api: ApiClient) {
       socket.on('end', () => resolve(data === '' ? 'reset' : data));
       socket.on('error', () => resolve('reset'));
     });
-  return { ask, woken, handle };
+  return { ask, woken, handle, admitter };
 }
 
 /**
@@ -155,16 +190,29 @@ async function agentNode(instances: readonly Instance[], api: ApiClient) {
  * behind its holding listener; the nftables redirect is a stand-in that records the listening
  * port (the real one is test/net/wake-on-connect.test.ts), so the test connects to it.
  */
-async function trapNode(sleeper: Instance, api: ApiClient) {
-  const guestPort = await freePort();
+async function trapNode(
+  sleeper: Instance,
+  api: ApiClient,
+  local: { admitter?: (records: () => Promise<VmRecord[]>) => WakeAdmitter } = {},
+) {
+  const woken: string[] = [];
+  const guestPort = await guestService(sleeper.id, woken);
   const record = {
     key: `${sleeper.tenantId}-${sleeper.poolId}-${sleeper.id}`,
     tenantId: sleeper.tenantId,
     poolId: sleeper.poolId,
     instanceId: sleeper.id,
     status: 'sleeping',
-    spec: { ip: '127.0.0.1', servicePorts: [guestPort], tenant: { netId: 1 } },
+    spec: {
+      ip: '127.0.0.1',
+      vcpus: 1,
+      memMib: 256,
+      servicePorts: [guestPort],
+      tenant: { netId: 1 },
+    },
   } as unknown as VmRecord;
+  const admitter = local.admitter?.(() => Promise.resolve([record]));
+  if (admitter) closers.push(() => admitter.close());
   let listenPort = 0;
   const driver = {
     ensure: () => Promise.resolve(),
@@ -175,23 +223,21 @@ async function trapNode(sleeper: Instance, api: ApiClient) {
     disarm: () => Promise.resolve(),
     forget: () => Promise.resolve(),
   } as unknown as WakeTrapDriver;
-  const woken: string[] = [];
   const service = new WakeService({
     driver,
-    wake: async (r) => {
+    wake: (r) => {
       woken.push(r.instanceId);
-      const server = createServer((socket) => socket.end(`hello from ${r.instanceId}`));
-      await new Promise<void>((resolve) => server.listen(guestPort, '127.0.0.1', resolve));
-      closers.push(() => void server.close());
-      return { ...r, status: 'running' } as VmRecord;
+      return Promise.resolve({ ...r, status: 'running' } as VmRecord);
     },
     records: () => Promise.resolve([record]),
     admit: (r, wake) =>
-      askToWake({ api, nodeId: NODE }, r, {
-        port: wake.port,
-        from: wake.from,
-        source: wake.source,
-      }),
+      admitter
+        ? admitter.admit(r, wake, 'trap')
+        : askToWake({ api, nodeId: NODE }, r, {
+            port: wake.port,
+            from: wake.from,
+            source: wake.source,
+          }),
     holdMs: 10_000,
     clock: systemClock,
     logger: quietLogger,
@@ -206,7 +252,7 @@ async function trapNode(sleeper: Instance, api: ApiClient) {
       socket.on('end', () => resolve(data === '' ? 'reset' : data));
       socket.on('error', () => resolve('reset'));
     });
-  return { ask, woken, service };
+  return { ask, woken, service, admitter };
 }
 
 /** vCPUs (1 per instance here) the instances hold on the node, by their desired status. */
@@ -314,25 +360,180 @@ await describeEachDatabase('wake on connect admitted only with room', (db) => {
     const waiting = (await store.instances.list()).filter((i) => i.pressureSleptAt !== null);
     expect(waiting).toHaveLength(4);
   });
+});
 
-  it('wakes nothing when the coordinator does not answer', async () => {
-    const store = db.store();
-    await store.nodes.upsert(node(NODE, { capacity: { vcpus: 2, memMib: 65536, diskGib: 100 } }));
-    const { services } = await replica(store, 'a');
-    await tenant(services, 'acme');
-    const {
-      created: [sleeper],
-    } = await scale(services, 'acme', { running: 1 });
-    if (!sleeper) throw new Error('the scale made no instance');
-    await scale(services, 'acme', { running: 0, sleeping: 1 });
-    const gone = createApiClient({
-      baseUrl: 'http://coordinator.test',
-      token: ADMIN,
-      fetch: () => Promise.reject(new Error('connect ECONNREFUSED')),
+/**
+ * The coordinator's app served over real HTTP on a loopback port that can be closed (the port
+ * then refuses) and opened again on the same port (a restarted coordinator).
+ */
+async function httpCoordinator(store: Store) {
+  const { services, fetch } = await replica(store, 'h');
+  let server: ServerType | undefined;
+  let port = 0;
+  const open = () =>
+    new Promise<void>((resolve, reject) => {
+      server = serve({ fetch, hostname: '127.0.0.1', port }, (info) => {
+        port = info.port;
+        resolve();
+      });
+      server.once('error', reject);
     });
-    const agent = await agentNode([sleeper], gone);
-    expect(await agent.ask(sleeper.id)).toBe('reset');
-    expect(agent.woken).toEqual([]);
-    expect((await store.instances.list({ tenantId: 'acme' }))[0]?.desiredStatus).toBe('sleeping');
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (!server) return resolve();
+      server.close(() => resolve());
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      server = undefined;
+    });
+  await open();
+  closers.push(stop);
+  const api = createApiClient({ baseUrl: `http://127.0.0.1:${port}`, token: ADMIN });
+  return { services, api, stop, start: open };
+}
+
+/** Sleeping instances of their own tenants on NODE (2 vCPUs in the store). */
+async function sleepers(services: Services, store: Store, tenants: readonly string[]) {
+  await store.nodes.upsert(node(NODE, { capacity: { vcpus: 2, memMib: 65536, diskGib: 100 } }));
+  const out: Instance[] = [];
+  for (const t of tenants) {
+    await tenant(services, t);
+    const [made] = (await scale(services, t, { running: 1 })).created;
+    if (!made) throw new Error('the scale made no instance');
+    await scale(services, t, { running: 0, sleeping: 1 });
+    out.push(made);
+  }
+  return out;
+}
+
+function admitterOver(
+  api: ApiClient,
+  vcpus: number,
+  fallback: boolean,
+  counted: Array<[string, AdmissionOutcome]>,
+) {
+  return (records: () => Promise<VmRecord[]>) =>
+    new WakeAdmitter({
+      coordinator: { api, nodeId: NODE },
+      fallback,
+      capacity: () => Promise.resolve({ vcpus, memMib: 65536 }),
+      records,
+      logger: quietLogger,
+      count: (trigger, admission) => counted.push([trigger, admission]),
+      timeoutMs: 2_000,
+      retryMs: 100,
+    });
+}
+
+await describeEachDatabase('wake on connect while the coordinator does not answer', (db) => {
+  it("admits wakes (published port and trap) by the node's own count of its room and reports them once the coordinator is back", async () => {
+    const store = db.store();
+    const coordinator = await httpCoordinator(store);
+    const [sleeper, trapped] = await sleepers(coordinator.services, store, ['acme', 'beta']);
+    if (!sleeper || !trapped) throw new Error('no sleeper');
+    const counted: Array<[string, AdmissionOutcome]> = [];
+    const agent = await agentNode([sleeper], coordinator.api, {
+      admitter: admitterOver(coordinator.api, 2, true, counted),
+      running: 1,
+    });
+    const trap = await trapNode(trapped, coordinator.api, {
+      admitter: admitterOver(coordinator.api, 1, true, counted),
+    });
+    await coordinator.stop();
+
+    expect(await agent.ask(sleeper.id)).toBe(`hello from ${sleeper.id}`);
+    expect(await trap.ask()).toBe(`hello from ${trapped.id}`);
+    expect([...agent.woken, ...trap.woken]).toEqual([sleeper.id, trapped.id]);
+    expect(counted).toEqual([
+      ['publish', 'local'],
+      ['trap', 'local'],
+    ]);
+    expect(agent.admitter?.unreportedCount).toBe(1);
+    const vmKey = `${sleeper.tenantId}-${sleeper.poolId}-${sleeper.id}`;
+    // Kept running against the older document while unreported (core desiredWhileUnreported).
+    expect(agent.admitter?.unreported(vmKey)).toBe(true);
+    expect((await store.instances.get(key(sleeper)))?.desiredStatus).toBe('sleeping');
+
+    // Still down: the reports wait. Back on the same port: the coordinator learns they run.
+    expect(await agent.admitter?.flush()).toBe(1);
+    await coordinator.start();
+    const deadline = Date.now() + 30_000;
+    while ((agent.admitter?.unreportedCount ?? 0) + (trap.admitter?.unreportedCount ?? 0) > 0) {
+      if (Date.now() > deadline) throw new Error('the local wakes were never reported');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(agent.admitter?.unreported(vmKey)).toBe(false);
+    for (const i of [sleeper, trapped]) {
+      expect(await store.instances.get(key(i))).toMatchObject({
+        desiredStatus: 'running',
+        pressureSleptAt: null,
+      });
+    }
+    const events = await store.audit.list({ tenantId: 'acme', limit: 50 });
+    expect(events.find((e) => e.action === 'instance.wake-on-connect')?.detail).toMatchObject({
+      from: 'sleeping',
+      to: 'running',
+      admittedBy: 'node',
+    });
+    expect(await heldOnNode(store)).toBe(2);
+  });
+
+  it('counts a reported local wake as running even where the coordinator had no room left', async () => {
+    const store = db.store();
+    const coordinator = await httpCoordinator(store);
+    const [sleeper] = await sleepers(coordinator.services, store, ['acme']);
+    if (!sleeper) throw new Error('no sleeper');
+    const counted: Array<[string, AdmissionOutcome]> = [];
+    const agent = await agentNode([sleeper], coordinator.api, {
+      admitter: admitterOver(coordinator.api, 2, true, counted),
+    });
+    await coordinator.stop();
+    expect(await agent.ask(sleeper.id)).toBe(`hello from ${sleeper.id}`);
+    // Meanwhile the coordinator's own count fills the node (2 vCPUs) with another tenant.
+    await tenant(coordinator.services, 'beta');
+    await scale(coordinator.services, 'beta', { running: 2 });
+    expect(await heldOnNode(store)).toBe(2);
+
+    await coordinator.start();
+    expect(await agent.admitter?.flush()).toBe(0);
+    // It runs on the node: counted so, not held asleep (the node would stop a served guest).
+    expect(await store.instances.get(key(sleeper))).toMatchObject({
+      desiredStatus: 'running',
+      pressureSleptAt: null,
+    });
+    expect((await store.nodes.loads({ nodeIds: [NODE] }))[0]?.vcpus).toBe(3);
+    const events = await store.audit.list({ tenantId: 'acme', limit: 50 });
+    expect(events.some((e) => e.action === 'instance.raise-waiting')).toBe(false);
+  });
+
+  it('wakes only what its own count has room for, and nothing with the fallback off', async () => {
+    const store = db.store();
+    const coordinator = await httpCoordinator(store);
+    const made = await sleepers(coordinator.services, store, ['t0', 't1', 't2']);
+    await coordinator.stop();
+    // Room for one more next to the one running; both connections at once.
+    const counted: Array<[string, AdmissionOutcome]> = [];
+    const agent = await agentNode(made.slice(0, 2), coordinator.api, {
+      admitter: admitterOver(coordinator.api, 2, true, counted),
+      running: 1,
+    });
+    const answers = await Promise.all(made.slice(0, 2).map((i) => agent.ask(i.id)));
+    expect(answers.filter((a) => a.startsWith('hello'))).toHaveLength(1);
+    expect(answers.filter((a) => a === 'reset')).toHaveLength(1);
+    expect(agent.woken).toHaveLength(1);
+    expect(counted.map(([, a]) => a).sort()).toEqual(['local', 'unanswered']);
+    expect(agent.admitter?.unreportedCount).toBe(1);
+
+    const off: Array<[string, AdmissionOutcome]> = [];
+    const strict = await agentNode(made.slice(2), coordinator.api, {
+      admitter: admitterOver(coordinator.api, 8, false, off),
+    });
+    expect(await strict.ask(made[2]?.id ?? '')).toBe('reset');
+    expect(strict.woken).toEqual([]);
+    expect(off).toEqual([['publish', 'unanswered']]);
+    for (const i of made) {
+      expect((await store.instances.get(key(i)))?.desiredStatus).toBe('sleeping');
+    }
   });
 });
+
+const key = (i: Instance) => ({ tenantId: i.tenantId, poolId: i.poolId, instanceId: i.id });

@@ -13,7 +13,6 @@ import { guestOf } from '../../src/agent/runtime/guest-access.ts';
 import { secretsDirOf } from '../../src/agent/runtime/layout.ts';
 import type { Drives, PendingDrive } from '../../src/ports/drives.ts';
 import { execText } from '../support/exec-output.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import {
   agentDataDir,
   FlakyVmm,
@@ -23,15 +22,9 @@ import {
   testAgentConfig,
   workerSpec,
 } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('secrets drive laid out during a wake (real guest)');
-if (gate.failInCi) {
-  describe('secrets drive laid out during a wake (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('secrets drive laid out during a wake');
 
 /** What happened, in order: the drive written, the VMM resumed. */
 const events: string[] = [];

@@ -8,18 +8,10 @@ import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import { WakeNotArmedError } from '../../src/agent/wake/wake-not-armed.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { agentDataDir, quietLogger, ref, testAgentConfig, workerSpec } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('lowering without a wake trap (real guest)');
-
-if (gate.failInCi) {
-  describe('lowering without a wake trap (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('lowering without a wake trap');
 
 describe.runIf(gate.run)('an instance with service ports on a node without the wake trap', () => {
   const vm = ref('served');

@@ -11,18 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import type { GuestAgentClient } from '../../src/drivers/guest-channel/guest-agent-client.ts';
 import { guestMeminfo, guestSh, vmmSplit } from '../support/guest-memory.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { agentDataDir, quietLogger, ref, testAgentConfig, workerSpec } from './agent-harness.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('warm reclaim (real guest)');
-
-if (gate.failInCi) {
-  describe('warm reclaim (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('warm reclaim');
 
 const MEM_MIB = 256;
 /** Written to the data drive: it stays in the guest's page cache until something drops it. */

@@ -4,7 +4,7 @@ import { tenantUsage } from '../../src/core/quotas.ts';
 import { openStore } from '../../src/db/open-store.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, errorCode, type Api } from './api-client-harness.ts';
+import { type Api, apiOver, errorCode, ok } from './api-client-harness.ts';
 
 /**
  * An instance action weighs the tenant's quotas from the store's counts (docs/scale.md,
@@ -12,12 +12,6 @@ import { apiOver, errorCode, type Api } from './api-client-harness.ts';
  * none reading its instances row by row; refusals as exact as when every instance was read,
  * also for parallel actions through two replicas.
  */
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await api.call(method, path, { body });
-  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
 
 const size = { flake: '.', profile: 'minimal', vcpus: 1, memMib: 128 };
 const big = { maxRunning: 1000, maxWarm: 1000, maxVcpus: 1000, maxMemMib: 1_000_000 };

@@ -25,10 +25,11 @@ export async function apiOver(store: Store, extra: Partial<CoordinatorAppDeps> =
     admin: ADMIN,
     ...extra,
   });
-  return client(app);
+  return apiOn(app);
 }
 
-function client(app: CoordinatorApp['app']) {
+/** Calls to a coordinator app, as an HTTP client would make them (admin token by default). */
+export function apiOn(app: CoordinatorApp['app']) {
   async function call(
     method: string,
     path: string,

@@ -11,7 +11,7 @@ import { ephemeralSigningKey } from '../../src/coordinator/desired/signing-key.t
 import { DesiredService } from '../../src/coordinator/services/desired-service.ts';
 import type { NodeDesired } from '../../src/contract/desired.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, fixedClock, type Api } from './api-client-harness.ts';
+import { apiOver, expectOk as ok, fixedClock } from './api-client-harness.ts';
 
 describe('compute gate', () => {
   it('runs at most `limit` at once, in arrival order, and hands on failures', async () => {
@@ -71,11 +71,6 @@ describe('compute gate', () => {
     expect(() => new ComputeGate(0)).toThrow(RangeError);
   });
 });
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<void> {
-  const response = await api.call(method, path, { body });
-  expect(response.status, JSON.stringify(response.body)).toBeLessThan(300);
-}
 
 await describeEachDatabase('desired documents computed through the gate', (db) => {
   it('computes every node’s document, never two at once with a limit of one', async () => {

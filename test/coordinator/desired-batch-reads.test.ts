@@ -9,7 +9,7 @@ import { expect, it } from 'vitest';
 import type { NodeDesired, SignedEnvelope } from '../../src/contract/desired.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, type Api } from './api-client-harness.ts';
+import { type Api, apiOver, expectOk as ok } from './api-client-harness.ts';
 
 /** The store, recording `repo.method` for every repository call made through it. */
 function recordingCalls(store: Store) {
@@ -39,12 +39,6 @@ function recordingCalls(store: Store) {
     },
   });
   return { store: wrapped, calls };
-}
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const response = await api.call(method, path, { body });
-  expect(response.status, JSON.stringify(response.body)).toBeLessThan(300);
-  return response.body;
 }
 
 async function node(api: Api, id: string, underlayIp: string): Promise<void> {

@@ -1,11 +1,9 @@
 import { expect, it } from 'vitest';
-import { createCoordinatorApp } from '../../src/coordinator/app.ts';
-import { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts';
 import { markDocuments } from '../../src/coordinator/services/mark-documents.ts';
-import type { Services } from '../../src/coordinator/services/index.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { ADMIN, fixedClock } from './api-client-harness.ts';
+import { fixedClock } from './api-client-harness.ts';
+import { replicaOver } from './replica-harness.ts';
 
 /**
  * The store as a replica that can only move document marks inside its writes' transactions:
@@ -30,37 +28,6 @@ function marksOnlyInTransactions(store: Store): Store {
   });
 }
 
-interface Replica {
-  call(method: string, path: string, body?: unknown): Promise<unknown>;
-  services: Services;
-}
-
-let suffix = 0;
-async function replica(store: Store, pollMs: number, refreshMs?: number): Promise<Replica> {
-  const { app, services } = createCoordinatorApp({
-    store,
-    clock: fixedClock,
-    clusterCidr: '10.240.0.0/12',
-    version: 'test',
-    randomSuffix: () => `m${(suffix += 1)}`,
-    notifier: new ChangeNotifier(),
-    desiredPollMs: pollMs,
-    ...(refreshMs !== undefined ? { desiredRefreshMs: refreshMs } : {}),
-  });
-  await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'test' });
-  const call = async (method: string, path: string, body?: unknown) => {
-    const response = await app.request(`/v1${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await response.text();
-    if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-    return text === '' ? undefined : (JSON.parse(text) as unknown);
-  };
-  return { call, services };
-}
-
 interface Doc {
   generation: number;
   tenants: Array<{
@@ -76,8 +43,13 @@ await describeEachDatabase('document marks moved in the writing transaction', (d
   it('carries every kind of change through another replica to a watcher that never refreshes', async () => {
     // The writer can bump marks only inside its transactions; the watcher polls the marks every
     // 20 ms and would recompute on its own only after an hour.
-    const writer = await replica(marksOnlyInTransactions(db.store()), 60_000);
-    const watcher = await replica(db.store(), 20, 3_600_000);
+    const writer = await replicaOver(marksOnlyInTransactions(db.store()), {
+      desiredPollMs: 60_000,
+    });
+    const watcher = await replicaOver(db.store(), {
+      desiredPollMs: 20,
+      desiredRefreshMs: 3_600_000,
+    });
     const capacity = { vcpus: 4, memMib: 4096, diskGib: 10 };
     await writer.call('PUT', '/nodes/node-1', { hostname: 'node-1', arch: 'x86_64', capacity });
     await writer.call('POST', '/tenants', { id: 'acme' });

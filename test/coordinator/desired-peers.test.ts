@@ -14,7 +14,7 @@ import {
 import { verifyEnvelope } from '../../src/agent/desired/verify-desired.ts';
 import { tenantPeers } from '../../src/core/vxlan-peers.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, errorCode, type Api } from './api-client-harness.ts';
+import { type Api, apiOver, errorCode, expectOk as ok } from './api-client-harness.ts';
 
 const facts = (hostname: string, underlayIp?: string) => ({
   hostname,
@@ -22,12 +22,6 @@ const facts = (hostname: string, underlayIp?: string) => ({
   capacity: { vcpus: 32, memMib: 65536, diskGib: 100 },
   ...(underlayIp !== undefined ? { underlayIp } : {}),
 });
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const response = await api.call(method, path, { body });
-  expect(response.status, JSON.stringify(response.body)).toBeLessThan(300);
-  return response.body;
-}
 
 async function tenantWithPool(api: Api, id: string, netId: number): Promise<void> {
   await ok(api, 'POST', '/tenants', { id, netId, subnet: `10.240.${netId}.0/24` });

@@ -3,7 +3,7 @@ import { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { countingComputations } from '../support/counting-computations.ts';
 import { until } from '../support/until.ts';
-import { ADMIN, apiOver, type Api } from './api-client-harness.ts';
+import { ADMIN, type Api, apiOver, ok } from './api-client-harness.ts';
 
 interface InstanceJson {
   tenantId: string;
@@ -11,12 +11,6 @@ interface InstanceJson {
   id: string;
   nodeId: string;
   status: string;
-}
-
-async function ok(api: Api, method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await api.call(method, path, { body });
-  if (answer.status >= 300) throw new Error(`${method} ${path}: ${JSON.stringify(answer.body)}`);
-  return answer.body;
 }
 
 /** acme's one instance on one node, beta's on the other (each node fits one). */

@@ -15,12 +15,14 @@ import {
 } from './support/policy-harness.ts';
 
 /**
- * A move that wakes its instance on the target (`--wake`, a drain's `restore`) raises it there
- * only with room on the target: the room is taken in the write that hands the instance over,
- * under the scheduler's lock like every raise (services/raise-room.ts). Without room it lands
- * asleep on the target, waiting for room (`instance.raise-waiting`), and the scheduler raises
- * it once the target has room. Parallel hand-overs and raises through two replicas never
- * overcommit the target.
+ * A move that wakes its instance on the target (`--wake`, a drain's `restore`) reserves the
+ * target's room from the moment it is accepted (migration 0046: counted in the store's node
+ * loads while the move is under way), so placement and every other raise count it during the
+ * transfer; the reservation ends in the write that ends the move: the hand-over (which counts
+ * the instance itself there, checked under the scheduler's lock like every raise,
+ * services/raise-room.ts) or its failure. A target whose room shrank meanwhile lets it land
+ * asleep, waiting for room (`instance.raise-waiting`). Parallel requests, hand-overs and a
+ * raise through two replicas never overcommit the target.
  */
 const T0 = Date.parse('2026-03-01T09:00:00.000Z');
 
@@ -81,23 +83,74 @@ async function expectWithinCapacity(store: Store): Promise<Map<string, number>> 
   return held;
 }
 
-await describeEachDatabase('a move wakes its instance on the target only with room', (db) => {
-  it('lands asleep on a full target, waits for room there, and is raised once room returns', async () => {
+/** The target's load as the store sums it (instances held plus moves' reservations). */
+async function loadOf(store: Store, nodeId: string): Promise<number> {
+  return (await store.nodes.loads({ nodeIds: [nodeId] }))[0]?.vcpus ?? 0;
+}
+
+/** node-1 (2 vCPUs) holds `acme`'s sleeping instance; node-2 has `target` vCPUs; node-1 cordoned. */
+async function moverAndTarget(services: Services, store: Store, target: number) {
+  await store.nodes.upsert(node('node-1', capacity(2)));
+  const mover = await asleep(services, store, 'acme');
+  await store.nodes.upsert(node('node-2', capacity(target)));
+  await services.nodes.setCordon(admin, 'node-1', 'cordon');
+  return mover;
+}
+
+await describeEachDatabase("a move reserves and takes its target's room", (db) => {
+  it("reserves the target's room from the request: placement and a raise during the transfer cannot take it", async () => {
     const store = db.store();
     const services = policyCoordinator(store, manualClock(T0));
-    await store.nodes.upsert(node('node-1', capacity(2)));
-    const mover = await asleep(services, store, 'acme');
-    await store.nodes.upsert(node('node-2', capacity(1)));
+    const mover = await moverAndTarget(services, store, 2);
+    const local = await asleep(services, store, 'gamma');
+    expect(local.nodeId).toBe('node-2');
+    expect(await loadOf(store, 'node-2')).toBe(0);
     const move = await services.moves.request(admin, instanceKey(mover), {
       node: 'node-2',
       wake: true,
     });
-    await carry(services, move, throughImport);
-    // While the bundle travels, another tenant takes the target's only vCPU.
-    await services.nodes.setCordon(admin, 'node-1', 'cordon');
+    expect(await loadOf(store, 'node-2')).toBe(1);
     await tenant(services, 'beta');
     await scale(services, 'beta', { running: 1 });
     expect((await store.instances.list({ tenantId: 'beta' }))[0]?.nodeId).toBe('node-2');
+    await carry(services, move, throughImport);
+
+    // During the transfer: the local wake waits for room, a second placement finds none.
+    await services.instances.act(admin, instanceKey(local), { action: 'wake' });
+    expect(await store.instances.get(instanceKey(local))).toMatchObject({
+      desiredStatus: 'sleeping',
+      idleSlot: 'running',
+    });
+    await scale(services, 'beta', { running: 2 });
+    const beta = await store.instances.list({ tenantId: 'beta' });
+    expect(beta.map((i) => i.nodeId).sort()).toEqual(['node-2', null]);
+    expect(await loadOf(store, 'node-2')).toBe(2);
+
+    const done = await carry(services, move, [imported]);
+    expect(done.step).toBe('done');
+    expect(await store.instances.get(instanceKey(mover))).toMatchObject({
+      nodeId: 'node-2',
+      desiredStatus: 'running',
+      pressureSleptAt: null,
+    });
+    expect((await expectWithinCapacity(store)).get('node-2')).toBe(2);
+    const events = await store.audit.list({ tenantId: 'acme', limit: 50 });
+    expect(events.some((e) => e.action === 'instance.raise-waiting')).toBe(false);
+  });
+
+  it('lands asleep on a target whose room shrank during the transfer, and is raised once room returns', async () => {
+    const store = db.store();
+    const services = policyCoordinator(store, manualClock(T0));
+    const mover = await moverAndTarget(services, store, 2);
+    const move = await services.moves.request(admin, instanceKey(mover), {
+      node: 'node-2',
+      wake: true,
+    });
+    await tenant(services, 'beta');
+    await scale(services, 'beta', { running: 1 });
+    await carry(services, move, throughImport);
+    // The target now declares one vCPU (its capacity shrank), which beta holds.
+    await store.nodes.upsert(node('node-2', capacity(1)));
 
     const done = await carry(services, move, [imported]);
     expect(done.step).toBe('done');
@@ -120,6 +173,41 @@ await describeEachDatabase('a move wakes its instance on the target only with ro
       nodeId: 'node-2',
       desiredStatus: 'running',
     });
+    expect((await expectWithinCapacity(store)).get('node-2')).toBe(1);
+  });
+
+  it('frees the reservation when the move fails, also after a coordinator restart', async () => {
+    const store = db.store();
+    const services = policyCoordinator(store, manualClock(T0));
+    await store.nodes.upsert(node('node-1', capacity(2)));
+    const mover = await asleep(services, store, 'acme');
+    const other = await asleep(services, store, 'delta');
+    await store.nodes.upsert(node('node-2', capacity(1)));
+    await services.nodes.setCordon(admin, 'node-1', 'cordon');
+    const move = await services.moves.request(admin, instanceKey(mover), {
+      node: 'node-2',
+      wake: true,
+    });
+    await carry(services, move, throughImport.slice(0, 2));
+    // A replica started afresh on the same store still counts it: nothing held in a process.
+    const restarted = policyCoordinator(store, manualClock(T0));
+    await tenant(restarted, 'beta');
+    await scale(restarted, 'beta', { running: 1 });
+    expect((await store.instances.list({ tenantId: 'beta' }))[0]?.nodeId).toBeNull();
+    expect(await loadOf(store, 'node-2')).toBe(1);
+    // A second woken move to the full target is refused, changing nothing.
+    await expect(
+      restarted.moves.request(admin, instanceKey(other), { node: 'node-2', wake: true }),
+    ).rejects.toThrow(/no room to wake it/);
+
+    const failed = await restarted.moveReports.report(admin, 'node-1', move.id, {
+      kind: 'failed',
+      reason: 'aborted by its operator',
+    });
+    expect(failed.step).toBe('failed');
+    await restarted.scheduler.schedule();
+    expect((await store.instances.list({ tenantId: 'beta' }))[0]?.nodeId).toBe('node-2');
+    expect(await store.instances.get(instanceKey(mover))).toMatchObject({ nodeId: 'node-1' });
     expect((await expectWithinCapacity(store)).get('node-2')).toBe(1);
   });
 
@@ -146,7 +234,7 @@ await describeEachDatabase('a move wakes its instance on the target only with ro
     expect((await expectWithinCapacity(store)).get('node-2')).toBe(1);
   });
 
-  it('never overcommits the target under parallel hand-overs and a raise through two replicas', async () => {
+  it('never overcommits the target under parallel move requests, hand-overs and a raise through two replicas', async () => {
     const store = db.store();
     const one = policyCoordinator(store, manualClock(T0));
     const two = policyCoordinator(store, manualClock(T0));
@@ -156,24 +244,27 @@ await describeEachDatabase('a move wakes its instance on the target only with ro
     await one.nodes.setCordon(admin, 'node-1', 'cordon');
     const local = await asleep(one, store, 'gamma');
     expect(local.nodeId).toBe('node-2');
-    // Both moves are asked while the target has its vCPU free: each passes the request's check.
-    const moves: InstanceMove[] = [];
-    for (const m of movers) {
-      const move = await one.moves.request(admin, instanceKey(m), { node: 'node-2', wake: true });
-      moves.push(await carry(one, move, throughImport));
-    }
 
-    await Promise.all([
-      carry(one, moves[0] as InstanceMove, [imported]),
-      carry(two, moves[1] as InstanceMove, [imported]),
+    const asked = await Promise.allSettled([
+      ...movers.map((m) =>
+        one.moves.request(admin, instanceKey(m), { node: 'node-2', wake: true }),
+      ),
       two.instances.act(admin, instanceKey(local), { action: 'wake' }),
     ]);
+    const accepted = asked
+      .slice(0, 2)
+      .flatMap((r) => (r.status === 'fulfilled' ? [r.value as InstanceMove] : []));
+    const woken = (await store.instances.get(instanceKey(local)))?.desiredStatus === 'running';
+    // The target's one vCPU went to exactly one of them.
+    expect(accepted.length + (woken ? 1 : 0)).toBe(1);
+    expect(await loadOf(store, 'node-2')).toBe(1);
+
+    await Promise.all(
+      accepted.map((m, n) => carry(n === 0 ? one : two, m, [...throughImport, imported])),
+    );
     const held = await expectWithinCapacity(store);
     expect(held.get('node-2')).toBe(1);
-    const onTarget = (await store.instances.list()).filter((i) => i.nodeId === 'node-2');
-    expect(onTarget).toHaveLength(3);
-    expect(onTarget.filter((i) => i.pressureSleptAt !== null)).toHaveLength(2);
-    for (const m of moves) expect((await store.instanceMoves.get(m.id))?.step).toBe('done');
+    for (const m of accepted) expect((await store.instanceMoves.get(m.id))?.step).toBe('done');
   });
 
   it('moves a raise that waited for room longer than the bound to a node with room', async () => {

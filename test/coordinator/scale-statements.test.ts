@@ -76,10 +76,17 @@ await describeEachDatabase('scale statements', (db) => {
         expect(large[kind]).toEqual(small[kind]);
         expect(small[kind].filter(wideRead)).toEqual([]);
       }
-      // A toggle: lock the tenant, its pools, the pool's instances, the other pools' counts,
-      // the pool, the instance, the audit event, the marks; then the scheduler's probe.
+      // A toggle: lock the tenant, its pools and the pool's instances (one statement on
+      // Postgres), the other pools' counts, the pool, the instance, the audit event with the
+      // marks (one statement on Postgres); then the scheduler's probe.
       const toggle = small.toggle.filter((s) => !/^(begin|commit)/i.test(s));
-      expect(toggle).toHaveLength(9);
+      const auditApart = db.name === 'postgres' ? 0 : 1;
+      const membersApart = auditApart;
+      expect(toggle).toHaveLength(7 + auditApart + membersApart);
+      // The pool's instances are read as the scale weighs them, never as whole rows.
+      expect(toggle.filter((s) => /^select \* from "instances"/.test(s))).toEqual([]);
+      expect(toggle.filter((s) => /^insert into "audit_events"/.test(s))).toHaveLength(auditApart);
+      expect(toggle.filter((s) => /"document_marks"/.test(s))).toHaveLength(1);
       expect(toggle.filter((s) => /"usedIps"|select "ip" from "instances"/.test(s))).toEqual([]);
       // A scale that creates reads the tenant's addresses and inserts; its pass places it.
       expect(small.up.some((s) => /^insert into "instances"/.test(s))).toBe(true);
@@ -88,7 +95,9 @@ await describeEachDatabase('scale statements', (db) => {
       const single = await statementsOf(statements, () =>
         ok(api, 'POST', '/tenants/t0/pools/web/scale', { running: 11, warm: 1 }),
       );
-      expect(single.filter((s) => !/^(begin|commit)/i.test(s))).toHaveLength(8);
+      expect(single.filter((s) => !/^(begin|commit)/i.test(s))).toHaveLength(
+        6 + auditApart + membersApart,
+      );
       expect(single.some((s) => /count\(\*\)/.test(s))).toBe(false);
       const placed = (await store.instances.list({ tenantId: 'acme', poolId: 'web' })).filter(
         (i) => i.desiredStatus === 'running',
@@ -130,6 +139,47 @@ await describeEachDatabase('scale statements', (db) => {
       // Stopped instances hold no running slot: scaling db down to 0 frees its two.
       await ok(api, 'POST', '/tenants/acme/pools/db/scale', { running: 0 });
       await ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 3, warm: 1 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("records a scale's, an update's and a destroy's audit event with their marks, in one statement on Postgres", async () => {
+    const { store, statements } = await recordingStore(db.url());
+    try {
+      const api = await apiOver(store);
+      await addNodes(api, 0, 1);
+      await tenantWithPool(api, 'acme', 'web', 2);
+      const tenantMark = async () =>
+        (await store.generations.marksOf(['tenant:acme'])).get('tenant:acme') ?? 0;
+      const before = await tenantMark();
+      const update = await statementsOf(statements, () =>
+        ok(api, 'PATCH', '/tenants/acme/pools/web', { minWarmSecs: 5 }),
+      );
+      const scale = await statementsOf(statements, () =>
+        ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 1, warm: 1 }),
+      );
+      const destroy = await statementsOf(statements, () =>
+        ok(api, 'DELETE', '/tenants/acme/pools/web?force=true'),
+      );
+      const together = (sql: string) => /^with "audit" as \(insert into "audit_events"/.test(sql);
+      for (const run of [update, scale, destroy]) {
+        expect(run.filter(together)).toHaveLength(db.name === 'postgres' ? 1 : 0);
+        expect(run.filter((s) => /insert into "audit_events"/.test(s))).toHaveLength(1);
+      }
+      // The update and the destroy change the tenant's documents: its mark moved twice.
+      expect(await tenantMark()).toBe(before + 2);
+      const events = await store.audit.list({ tenantId: 'acme', limit: 3 });
+      expect(events.map((e) => [e.action, e.target])).toEqual([
+        ['pool.destroy', 'acme/web'],
+        ['pool.scale', 'acme/web'],
+        ['pool.update', 'acme/web'],
+      ]);
+      expect(events[1]?.detail).toMatchObject({
+        from: { running: 2, warm: 0 },
+        to: { running: 1, warm: 1 },
+      });
+      expect(events[2]?.detail).toEqual({ minWarmSecs: 5 });
     } finally {
       await store.close();
     }

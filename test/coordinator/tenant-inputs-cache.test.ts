@@ -7,43 +7,24 @@
  * inputs, a change of one tenant reads that tenant's only.
  */
 import { expect, it } from 'vitest';
-import { createCoordinatorApp } from '../../src/coordinator/app.ts';
 import { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts';
 import { TenantInputsCache } from '../../src/coordinator/desired/tenant-inputs.ts';
-import { staticKeyring } from '../../src/coordinator/secrets/keyring.ts';
-import { newMasterKey } from '../../src/coordinator/secrets/secret-box.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { ADMIN, fixedClock } from './api-client-harness.ts';
-
-type Call = (method: string, path: string, body?: unknown) => Promise<unknown>;
-
-let suffix = 0;
-const keyring = staticKeyring([newMasterKey()], 'test');
+import {
+  documentOn,
+  instancesOf,
+  node,
+  replicaOver,
+  tenant,
+  webPool,
+  type Call,
+  type ListedInstance as Instance,
+} from './replica-harness.ts';
 
 /** A coordinator over `store` with its own notifier and caches: one replica. */
-async function replica(store: Store, notifier = new ChangeNotifier()): Promise<Call> {
-  const { app, services } = createCoordinatorApp({
-    store,
-    clock: fixedClock,
-    clusterCidr: '10.240.0.0/12',
-    version: 'test',
-    randomSuffix: () => `c${(suffix += 1)}`,
-    notifier,
-    secretsKeyring: keyring,
-  });
-  await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'test' });
-  return async (method, path, body) => {
-    const response = await app.request(`/v1${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await response.text();
-    if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-    return text === '' ? undefined : (JSON.parse(text) as unknown);
-  };
-}
+const replica = async (store: Store, notifier = new ChangeNotifier()): Promise<Call> =>
+  (await replicaOver(store, { notifier })).call;
 
 /** The store, recording each tenant-input read with the tenants it asked for. */
 function recordingInputs(store: Store) {
@@ -78,39 +59,6 @@ function recordingInputs(store: Store) {
     },
   });
   return { store: wrapped, reads };
-}
-
-const capacity = { vcpus: 64, memMib: 262144, diskGib: 100 };
-const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
-
-async function node(call: Call, id: string, underlayIp: string): Promise<void> {
-  await call('PUT', `/nodes/${id}`, { hostname: id, arch: 'x86_64', capacity, underlayIp });
-}
-
-/** Tenant t{n} with pool web of `running` instances, spread over the nodes. */
-async function tenant(call: Call, n: number, running: number): Promise<void> {
-  await call('POST', '/tenants', { id: `t${n}`, netId: 10 + n, subnet: `10.240.${10 + n}.0/24` });
-  await call('POST', `/tenants/t${n}/pools`, pool);
-  await call('POST', `/tenants/t${n}/pools/web/scale`, { running });
-}
-
-interface Instance {
-  id: string;
-  nodeId: string | null;
-  desiredStatus: string;
-}
-
-async function instancesOf(call: Call, t: string): Promise<Instance[]> {
-  const answer = (await call('GET', `/instances?tenant=${t}`)) as
-    Instance[] | { items: Instance[] };
-  return Array.isArray(answer) ? answer : answer.items;
-}
-
-/** The node's document as this replica computes it now. */
-async function documentOn(call: Call, nodeId: string): Promise<unknown> {
-  return JSON.parse(
-    ((await call('GET', `/nodes/${nodeId}/desired`)) as { payload: string }).payload,
-  );
 }
 
 await describeEachDatabase('document inputs cached per replica', (db) => {
@@ -180,7 +128,7 @@ await describeEachDatabase('document inputs cached per replica', (db) => {
       // A pool created after the tenant's inputs were kept moves no mark (it holds nothing);
       // its first instance placed where the tenant already is shows it.
       await warm();
-      await call('POST', '/tenants/t0/pools', { ...pool, id: `api-${via}` });
+      await call('POST', '/tenants/t0/pools', { ...webPool, id: `api-${via}` });
       await call('POST', `/tenants/t0/pools/api-${via}/scale`, { running: 3 });
       await agree(`${via}: a new pool's instances`);
     }

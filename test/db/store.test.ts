@@ -57,7 +57,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     const first = recordingLogger();
     await (await openStore(empty.url, { logger: first })).close();
     expect(first.lines.map((l) => l.message)).toEqual([
-      ...Array<string>(33).fill('applied store migration'),
+      ...Array<string>(34).fill('applied store migration'),
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -120,6 +120,10 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       migration: '0041-relief-and-holders',
     });
     expect(first.lines[32]?.context).toEqual({ dialect: name, migration: '0042-mark-changes' });
+    expect(first.lines[33]?.context).toEqual({
+      dialect: name,
+      migration: '0046-move-reservations',
+    });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

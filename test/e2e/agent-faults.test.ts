@@ -10,24 +10,17 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { vmKey } from '../../src/agent/runtime/vm-key.ts';
 import type { FaultPoint } from '../../src/core/fault-points.ts';
 import { FAULT_POINTS } from '../../src/core/fault-points.ts';
-import { devImage } from '../support/qemu-guest.ts';
 import { dataDrive, readMarker, untilClean, writeMarker } from './support/fault-checks.ts';
 import { fleetGate } from './support/fleet-gate.ts';
-import { FleetLab } from './support/fleet-lab.ts';
 import { converge } from './support/fleet-probes.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
+import { useFleetLab } from './support/fleet-suite.ts';
 
-const gate = await fleetGate('agent faults (e2e)');
-if (gate.failInCi) {
-  describe('agent faults (CI)', () => {
-    it('needs root, iproute2, nft and qemu-system-x86_64 in CI', () => {
-      throw new Error(`the agent fault test ${gate.why} on this CI runner`);
-    });
-  });
-}
+const gate = ciSuiteGate('agent faults', [await fleetGate('agent faults (e2e)')]);
 
 const NODE = 'node-a';
 const TENANT = 'faults';
@@ -60,43 +53,19 @@ const SCENARIO: { to: Desired; fault?: FaultPoint }[] = [
 ];
 
 describe.runIf(gate.run)('an agent killed -9 at every lifecycle step', () => {
-  let lab: FleetLab | undefined;
+  // Killed agents restart slowly on a loaded host: the node must not be declared lost
+  // meanwhile (that re-places the instance, a different story: node-partition.test.ts).
+  const fleet = useFleetLab({
+    name: 'agent faults',
+    nodes: [NODE],
+    tenant: TENANT,
+    pool: POOL,
+    timings: { nodeLostAfterMs: 600_000 },
+    agents: false,
+    logLines: 60,
+  });
   let key = '';
   let instanceId = '';
-  const fleet = (): FleetLab => {
-    if (!lab) throw new Error('the fleet did not start (see beforeAll)');
-    return lab;
-  };
-  const printLogs = async (): Promise<void> => {
-    if (lab) console.error(`agent faults failed; process logs:\n${await lab.logTails(60)}`);
-  };
-
-  beforeAll(async () => {
-    const start = async () => {
-      await devImage();
-      // Killed agents restart slowly on a loaded host: the node must not be declared lost
-      // meanwhile (that re-places the instance, a different story: node-partition.test.ts).
-      lab = await FleetLab.create({ nodeLostAfterMs: 600_000 });
-      await lab.start();
-      await lab.api.call('registerNode', {
-        params: { node: NODE },
-        body: { hostname: NODE, arch: 'x86_64', capacity: { vcpus: 2, memMib: 2048, diskGib: 10 } },
-      });
-      await lab.api.call('createTenant', { body: { id: TENANT } });
-      await lab.api.call('createPool', {
-        params: { tenant: TENANT },
-        body: { id: POOL, flake: '.', profile: 'minimal', vcpus: 1, memMib: 256, dataDiskMib: 16 },
-      });
-    };
-    await start().catch(async (error: unknown) => {
-      await printLogs();
-      throw error;
-    });
-  }, 120_000);
-  beforeEach((context) => context.onTestFailed(printLogs));
-  afterAll(async () => {
-    await lab?.cleanup();
-  }, 60_000);
 
   const agentLog = () => readFile(join(fleet().agentDir(NODE), 'agent.log'), 'utf8');
 

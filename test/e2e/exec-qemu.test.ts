@@ -19,17 +19,10 @@ import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { agentDataDir, quietLogger, tcgVmm, testAgentConfig } from '../agent/agent-harness.ts';
 import { cliAt, liveStdin, testTty, type CliResult } from '../support/exec-world.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { until } from '../support/until.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('exec through the coordinator (real guest)');
-if (gate.failInCi) {
-  describe('exec through the coordinator (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('exec through the coordinator');
 
 const ADMIN = randomBytes(24).toString('hex');
 const MiB = 1024 * 1024;

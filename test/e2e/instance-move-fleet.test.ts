@@ -6,54 +6,32 @@
  * it wakes there into the same boot (its RAM came along) with its IP and MAC, the coordinator
  * places it on the target, and the source's agent no longer holds it.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { InstanceView } from '../../src/contract/resources.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
-import { devImage } from '../support/qemu-guest.ts';
 import { localOf, soleVmmIn } from './support/fleet-checks.ts';
 import { fleetGate } from './support/fleet-gate.ts';
-import { FleetLab } from './support/fleet-lab.ts';
 import { converge } from './support/fleet-probes.ts';
 import { NODE_IDS, type NodeId } from './support/fleet-topology.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
+import { useFleetLab } from './support/fleet-suite.ts';
 
-const gate = await fleetGate('instance move across a fleet (e2e)');
+const gate = ciSuiteGate('mvm instance move between two agent processes', [
+  await fleetGate('instance move across a fleet (e2e)'),
+]);
 
 const TENANT = 'drn';
 const POOL = 'web';
 const ref = (i: InstanceView) => ({ tenantId: TENANT, poolId: POOL, instanceId: i.id });
 
 describe.runIf(gate.run)('mvm instance move between two agent processes', () => {
-  let lab: FleetLab | undefined;
-  const fleet = (): FleetLab => {
-    if (!lab) throw new Error('the fleet did not start (see beforeAll)');
-    return lab;
-  };
-  const printLogs = async (): Promise<void> => {
-    if (lab) console.error(`instance move fleet failed; process logs:\n${await lab.logTails()}`);
-  };
-
-  beforeAll(async () => {
-    await devImage();
-    lab = await FleetLab.create();
-    await lab.start();
-    for (const node of NODE_IDS) {
-      await lab.api.call('registerNode', {
-        params: { node },
-        body: { hostname: node, arch: 'x86_64', capacity: { vcpus: 2, memMib: 2048, diskGib: 10 } },
-      });
-      await lab.startAgent(node);
-    }
-    await lab.api.call('createTenant', { body: { id: TENANT } });
-    await lab.api.call('createPool', {
-      params: { tenant: TENANT },
-      body: { id: POOL, flake: '.', profile: 'minimal', vcpus: 1, memMib: 256, dataDiskMib: 16 },
-    });
-  }, 120_000);
-  beforeEach((context) => context.onTestFailed(printLogs));
-  afterAll(async () => {
-    await lab?.cleanup();
-  }, 60_000);
+  const fleet = useFleetLab({
+    name: 'instance move fleet',
+    nodes: NODE_IDS,
+    tenant: TENANT,
+    pool: POOL,
+  });
 
   it('moves a sleeping guest to the other node and wakes it there into the same boot', async () => {
     const api = fleet().api;

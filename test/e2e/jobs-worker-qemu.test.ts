@@ -15,19 +15,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { until } from '../support/until.ts';
 import { callsModule } from '../executor/job-modules.ts';
 import { POOL, TENANT, startJobsWorld, type JobsWorld } from './support/jobs-world.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('jobs in a real worker microVM (e2e)');
-if (gate.failInCi) {
-  describe('jobs in a real worker microVM (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('jobs in a real worker microVM');
 
 const PATH = `${TENANT}/${POOL}`;
 const MINUTES = 60_000;

@@ -10,27 +10,20 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { vmKey } from '../../src/agent/runtime/vm-key.ts';
 import type { InstanceView } from '../../src/contract/resources.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { QmpClient } from '../../src/drivers/qemu/qmp-client.ts';
-import { devImage } from '../support/qemu-guest.ts';
 import { identityOf, noVmm, onNode, soleVmmIn } from './support/fleet-checks.ts';
 import { fleetGate } from './support/fleet-gate.ts';
-import { FleetLab } from './support/fleet-lab.ts';
 import { converge, vmmPids } from './support/fleet-probes.ts';
 import { NODE_IDS, type NodeId } from './support/fleet-topology.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
+import { useFleetLab } from './support/fleet-suite.ts';
 
-const gate = await fleetGate('node partition (e2e)');
-if (gate.failInCi) {
-  describe('node partition (CI)', () => {
-    it('needs root, iproute2, nft and qemu-system-x86_64 in CI', () => {
-      throw new Error(`the node partition test ${gate.why} on this CI runner`);
-    });
-  });
-}
+const gate = ciSuiteGate('node partition', [await fleetGate('node partition (e2e)')]);
 
 const TENANT = 'part';
 const POOL = 'web';
@@ -45,46 +38,14 @@ interface Sample {
 }
 
 describe.runIf(gate.run)('a node cut off from the coordinator', () => {
-  let lab: FleetLab | undefined;
-  const fleet = (): FleetLab => {
-    if (!lab) throw new Error('the fleet did not start (see beforeAll)');
-    return lab;
-  };
-  const printLogs = async (): Promise<void> => {
-    if (lab) console.error(`node partition failed; process logs:\n${await lab.logTails(40)}`);
-  };
-
-  beforeAll(async () => {
-    const start = async () => {
-      await devImage();
-      lab = await FleetLab.create({ nodeLostAfterMs: LOST_AFTER_MS, heartbeatMs: 1_000 });
-      await lab.start();
-      for (const node of NODE_IDS) {
-        await lab.api.call('registerNode', {
-          params: { node },
-          body: {
-            hostname: node,
-            arch: 'x86_64',
-            capacity: { vcpus: 2, memMib: 2048, diskGib: 10 },
-          },
-        });
-        await lab.startAgent(node);
-      }
-      await lab.api.call('createTenant', { body: { id: TENANT } });
-      await lab.api.call('createPool', {
-        params: { tenant: TENANT },
-        body: { id: POOL, flake: '.', profile: 'minimal', vcpus: 1, memMib: 256, dataDiskMib: 16 },
-      });
-    };
-    await start().catch(async (error: unknown) => {
-      await printLogs();
-      throw error;
-    });
-  }, 120_000);
-  beforeEach((context) => context.onTestFailed(printLogs));
-  afterAll(async () => {
-    await lab?.cleanup();
-  }, 60_000);
+  const fleet = useFleetLab({
+    name: 'node partition',
+    nodes: NODE_IDS,
+    tenant: TENANT,
+    pool: POOL,
+    timings: { nodeLostAfterMs: LOST_AFTER_MS, heartbeatMs: 1_000 },
+    logLines: 40,
+  });
 
   /** Samples every 100 ms until stopped; each sample is judged as it is taken. */
   const sampler = (x: NodeId, y: NodeId, instanceId: string) => {

@@ -29,25 +29,17 @@ import { isAlive } from '../../src/drivers/process/process-control.ts';
 import { testAgentConfig } from '../agent/agent-harness.ts';
 import { runIn, type CliRun } from '../cli/support/run-cli.ts';
 import { netGate } from '../net/support/net-lab.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { until } from '../support/until.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const qemu = await realGuestGate('onboarding e2e');
-const net = await netGate('onboarding e2e');
-if (qemu.failInCi || net.failInCi) {
-  describe('onboarding e2e (CI)', () => {
-    it('needs qemu, root, iproute2 and nft in CI', () => {
-      throw new Error('the onboarding e2e cannot run on this CI runner');
-    });
-  });
-}
+const gate = await qemuSuiteGate('onboarding e2e', [await netGate('onboarding e2e')]);
 
 const runner = new NodeProcessRunner();
 const NODE = 'ob-node';
 const TENANT = 'ob';
 const FAKE_IMAGE = 'e'.repeat(64);
 
-describe.runIf(qemu.run && net.run)('onboarding: new openclaw, connect, node disk and gc', () => {
+describe.runIf(gate.run)('onboarding: new openclaw, connect, node disk and gc', () => {
   let root = '';
   const ns = `mvmt-${process.pid}-ob`;
   let coordinator: RunningCoordinator | undefined;

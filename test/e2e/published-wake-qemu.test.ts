@@ -16,19 +16,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InstanceView } from '../../src/contract/resources.ts';
 import { NetLab, netGate } from '../net/support/net-lab.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { until } from '../support/until.ts';
 import { startLinkedWorld, type LinkedWorld } from './support/linked-world.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const netOk = await netGate('a published wake through the coordinator (e2e)');
-const qemu = await realGuestGate('a published wake through the coordinator (e2e)');
-if (netOk.failInCi || qemu.failInCi) {
-  describe('a published wake through the coordinator (CI)', () => {
-    it('needs root, iproute2, nft and qemu in CI', () => {
-      throw new Error('the published wake e2e test cannot run on this CI runner');
-    });
-  });
-}
+const gate = await qemuSuiteGate('a published wake through the coordinator', [
+  await netGate('a published wake through the coordinator (e2e)'),
+]);
 
 const MINUTES = 60_000;
 
@@ -52,7 +46,7 @@ function fetchOnce(port: number): Promise<string> {
   });
 }
 
-describe.runIf(netOk.run && qemu.run)('a published wake through the coordinator', () => {
+describe.runIf(gate.run)('a published wake through the coordinator', () => {
   let dir = '';
   let lab: NetLab | undefined;
   let world: LinkedWorld | undefined;

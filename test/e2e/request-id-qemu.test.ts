@@ -17,17 +17,10 @@ import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { agentDataDir, tcgVmm, testAgentConfig } from '../agent/agent-harness.ts';
 import { cliAt } from '../support/exec-world.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { until } from '../support/until.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('request ids into a real guest');
-if (gate.failInCi) {
-  describe('request ids into a real guest (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('request ids into a real guest');
 
 const ADMIN = randomBytes(24).toString('hex');
 

@@ -17,18 +17,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeOciImage } from '../support/oci-fixture.ts';
 import { webImage } from '../support/oci-images.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { until } from '../support/until.ts';
 import { POOL, TENANT, startRolloutWorld, type RolloutWorld } from './support/rollout-world.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('rollouts of OCI images in real guests (e2e)');
-if (gate.failInCi) {
-  describe('rollouts of OCI images in real guests (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('rollouts of OCI images in real guests');
 
 const PATH = `${TENANT}/${POOL}`;
 const MINUTES = 60_000;

@@ -11,17 +11,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { netGate } from '../net/support/net-lab.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const qemu = await realGuestGate('seed 002 smoke test');
-const net = await netGate('seed 002 smoke test');
-if (qemu.failInCi || net.failInCi) {
-  describe('seed 002 smoke test (CI)', () => {
-    it('needs qemu, root, iproute2 and nft in CI', () => {
-      throw new Error(`the smoke test cannot run on this CI runner: ${net.why || 'no qemu'}`);
-    });
-  });
-}
+const gate = await qemuSuiteGate('seed 002 smoke test', [await netGate('seed 002 smoke test')]);
 
 const SCRIPT = resolve(import.meta.dirname, '../../scripts/smoke-002.sh');
 const SECTIONS = ['§2', '§3', '§4', '§5', '§6', '§7', '§8', '§9', '§10', '§11', '§12', '§13'];
@@ -37,7 +29,7 @@ function run(logFile: string): Promise<number | null> {
   });
 }
 
-describe.runIf(qemu.run && net.run)('seed 002 smoke test (scripts/smoke-002.sh)', () => {
+describe.runIf(gate.run)('seed 002 smoke test (scripts/smoke-002.sh)', () => {
   let dir = '';
   afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });

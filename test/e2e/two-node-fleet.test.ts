@@ -10,28 +10,21 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { vmKey } from '../../src/agent/runtime/vm-key.ts';
 import type { InstanceView } from '../../src/contract/resources.ts';
 import { isAlive } from '../../src/drivers/process/process-control.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { runner } from '../net/support/net-lab.ts';
-import { devImage } from '../support/qemu-guest.ts';
 import { holdsFor, identityOf, localOf, noVmm, onNode, soleVmmIn } from './support/fleet-checks.ts';
 import { fleetGate } from './support/fleet-gate.ts';
-import { FleetLab } from './support/fleet-lab.ts';
 import { converge } from './support/fleet-probes.ts';
 import { NODE_IDS, type NodeId } from './support/fleet-topology.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
+import { useFleetLab } from './support/fleet-suite.ts';
 
-const gate = await fleetGate('two-node fleet (e2e)');
-if (gate.failInCi) {
-  describe('two-node fleet (CI)', () => {
-    it('needs root, iproute2, nft and qemu-system-x86_64 in CI', () => {
-      throw new Error(`the two-node fleet test ${gate.why} on this CI runner`);
-    });
-  });
-}
+const gate = ciSuiteGate('two-node fleet', [await fleetGate('two-node fleet (e2e)')]);
 
 const TENANT = 'fleet';
 const POOL = 'web';
@@ -45,15 +38,16 @@ const settledAs =
     JSON.stringify(statuses(list)) === JSON.stringify([...want].sort());
 
 describe.runIf(gate.run)('a coordinator and two agents, each in its own namespace', () => {
-  let lab: FleetLab | undefined;
+  const fleet = useFleetLab({
+    name: 'two-node fleet',
+    nodes: NODE_IDS,
+    tenant: TENANT,
+    pool: POOL,
+  });
   let initial: string[] = [];
   const bootIds = new Map<string, string>();
   const qemuPids = new Map<string, number>();
 
-  const fleet = (): FleetLab => {
-    if (!lab) throw new Error('the fleet did not start (see beforeAll)');
-    return lab;
-  };
   const scale = (body: { running?: number; warm?: number; sleeping?: number }) =>
     fleet().api.call('scalePool', { params: { tenant: TENANT, pool: POOL }, body });
   const settle = (what: string, done: (list: InstanceView[]) => boolean, ms = 90_000) =>
@@ -63,43 +57,6 @@ describe.runIf(gate.run)('a coordinator and two agents, each in its own namespac
     (await fleet().agent(node).client.list())
       .map((i) => `${i.key} ${i.status} pid=${String(i.pid)} v=${i.version}`)
       .sort();
-
-  const printLogs = async (): Promise<void> => {
-    if (lab) console.error(`two-node fleet failed; process logs:\n${await lab.logTails()}`);
-  };
-  const startFleet = async (): Promise<void> => {
-    await devImage(); // built (or found) once, before two agents would race to build it
-    lab = await FleetLab.create();
-    await lab.start();
-    for (const node of NODE_IDS) {
-      await lab.api.call('registerNode', {
-        params: { node },
-        body: {
-          hostname: node,
-          arch: 'x86_64',
-          capacity: { vcpus: 2, memMib: 2048, diskGib: 10 },
-        },
-      });
-      await lab.startAgent(node);
-    }
-    await lab.api.call('createTenant', { body: { id: TENANT } });
-    await lab.api.call('createPool', {
-      params: { tenant: TENANT },
-      body: { id: POOL, flake: '.', profile: 'minimal', vcpus: 1, memMib: 256, dataDiskMib: 16 },
-    });
-  };
-
-  beforeAll(async () => {
-    await startFleet().catch(async (error: unknown) => {
-      await printLogs();
-      throw error;
-    });
-  }, 120_000);
-  beforeEach((context) => context.onTestFailed(printLogs));
-
-  afterAll(async () => {
-    await lab?.cleanup();
-  }, 60_000);
 
   it('running 2: spread puts one real guest on each node, inside that node namespace', async () => {
     await scale({ running: 2 });

@@ -13,18 +13,11 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InstanceView } from '../../src/contract/resources.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { until } from '../support/until.ts';
 import { startLinkedWorld, type LinkedWorld } from './support/linked-world.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('worker exec from a gateway guest (e2e)');
-if (gate.failInCi) {
-  describe('worker exec from a gateway guest (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('worker exec from a gateway guest');
 
 const MINUTES = 60_000;
 const WORKER = '/mvm/bin/mvm-worker';

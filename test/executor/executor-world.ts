@@ -133,10 +133,19 @@ export function startExecutor(
     fault?: string;
     maxJobs?: number;
     idleExitMs?: number;
+    /**
+     * Shifts the executor process's wall clock (Date.now) by this much, as a worker guest's
+     * clock that lags or leads the coordinator's; its monotonic clock is left alone.
+     */
+    clockSkewMs?: number;
   } = {},
 ): ExecutorRun {
   const poolId = options.pool ?? 'workers';
+  const skew = options.clockSkewMs ?? 0;
   const args = [
+    ...(skew === 0
+      ? []
+      : ['--import', `data:text/javascript,const r=Date.now;Date.now=()=>r()+(${skew});`]),
     main,
     '--url',
     coordinatorUrl,

@@ -7,7 +7,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { GuestJobRelay } from '../../src/agent/jobs/guest-job-relay.ts';
 import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { buildDevImage } from '../../src/drivers/dev-image/build-dev-image.ts';
@@ -18,19 +18,13 @@ import { buildJobModule } from '../../src/executor/sdk-build.ts';
 import type { VmHandle } from '../../src/ports/vmm.ts';
 import { silentLogger } from '../../src/ports/logger.ts';
 import { execText } from '../support/exec-output.ts';
-import { guestSpec, realGuestGate, shortWorkDir, testRunner } from '../support/qemu-guest.ts';
+import { guestSpec, shortWorkDir, testRunner } from '../support/qemu-guest.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { until } from '../support/until.ts';
 import { ADMIN, startCoordinator } from './executor-world.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await realGuestGate('job executor in a worker microVM');
-if (gate.failInCi) {
-  describe('job executor in a worker microVM (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('job executor in a worker microVM');
 
 const EXAMPLES = resolve(import.meta.dirname, '../../examples/jobs/assembly');
 const worker = { nodeId: 'node-1', instanceId: 'workers-1', tenantId: 'acme', poolId: 'workers' };

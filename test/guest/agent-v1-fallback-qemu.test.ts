@@ -12,10 +12,7 @@ import type { VmHandle } from '../../src/ports/vmm.ts';
 import { devImage, guestSpec, shortWorkDir, testRunner } from '../support/qemu-guest.ts';
 import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await qemuSuiteGate(
-  'guest agent v1 fallback in a real guest',
-  'guest agent v1 fallback (CI)',
-);
+const gate = await qemuSuiteGate('guest agent v1 fallback');
 
 describe.runIf(gate.run)('a version-1 guest agent', () => {
   const vmm = new QemuVmm({ runner: testRunner, accel: 'tcg' });

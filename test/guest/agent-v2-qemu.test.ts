@@ -18,10 +18,7 @@ import { devImage, guestSpec, shortWorkDir, testRunner } from '../support/qemu-g
 import { qemuSuiteGate } from '../support/qemu-gate.ts';
 import { until } from '../support/until.ts';
 
-const gate = await qemuSuiteGate(
-  'guest agent v2 in a real guest',
-  'guest agent v2 in a real guest (CI)',
-);
+const gate = await qemuSuiteGate('guest agent v2 in a real guest');
 
 describe.runIf(gate.run)('guest agent v2 in a real guest', () => {
   const vmm = new QemuVmm({ runner: testRunner, accel: 'tcg' });

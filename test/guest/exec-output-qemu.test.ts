@@ -16,7 +16,7 @@ import { listenThenAwaitExit, watchedTransport } from '../support/exec-race.ts';
 import { devImage, guestSpec, shortWorkDir, testRunner } from '../support/qemu-guest.ts';
 import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await qemuSuiteGate('exec output in a real guest', 'exec output in a real guest (CI)');
+const gate = await qemuSuiteGate('exec output in a real guest');
 /** Execs of the plain loop; MVM_EXEC_LOOP=3000 for a longer hunt. */
 const LOOP = Number(process.env['MVM_EXEC_LOOP'] ?? 600);
 /** Long enough for the guest to run `sh -c` under TCG (~10 ms) many times over. */

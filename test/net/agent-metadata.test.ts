@@ -21,15 +21,9 @@ import type { SpawnedProcess } from '../../src/ports/process-runner.ts';
 import { agentDataDir } from '../agent/agent-harness.ts';
 import { tenantWorker } from './support/tenant-spec.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await netGate('agent metadata endpoint');
-if (gate.failInCi) {
-  describe('agent metadata endpoint (CI)', () => {
-    it('needs root, iproute2, nft and busybox in CI', () => {
-      throw new Error(`tenant network tests ${gate.why} on this CI runner`);
-    });
-  });
-}
+const gate = ciSuiteGate('agent metadata endpoint', [await netGate('agent metadata endpoint')]);
 
 const AGENT_MAIN = join(import.meta.dirname, '..', '..', 'src', 'agent', 'main.ts');
 const URL = `http://169.254.169.254${IDENTITY_PATH}`;

@@ -8,7 +8,7 @@
  * answer per address (the donor's too), and tenant B out of reach both ways. The pool's
  * warm-up ran in the donor before its base was taken: its result is in every clone's memory.
  */
-import { readFile, readdir, rm, truncate } from 'node:fs/promises';
+import { readFile, readdir, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startAgent } from '../../src/agent/start-agent.ts';
@@ -21,20 +21,15 @@ import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
 import type { GuestAgentClient } from '../../src/drivers/guest-channel/guest-agent-client.ts';
 import { agentDataDir, quietLogger, testAgentConfig } from '../agent/agent-harness.ts';
 import { execText } from '../support/exec-output.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
 import { tenantWorker } from './support/tenant-spec.ts';
 import { machineIdOf } from '../../src/core/machine-id.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
+import { tearDownNetnsAgent } from './support/netns-agent-teardown.ts';
 
-const netOk = await netGate('clones from a pool base');
-const qemu = await realGuestGate('clones from a pool base');
-if (netOk.failInCi || qemu.failInCi) {
-  describe('clones from a pool base (CI)', () => {
-    it('needs root, iproute2, nft, busybox and qemu in CI', () => {
-      throw new Error('the clones test cannot run on this CI runner');
-    });
-  });
-}
+const gate = await qemuSuiteGate('clones from a pool base', [
+  await netGate('clones from a pool base'),
+]);
 
 const NET = 5;
 /**
@@ -63,7 +58,7 @@ interface Seen {
   skew: number;
 }
 
-describe.runIf(netOk.run && qemu.run)('five clones of one pool base', () => {
+describe.runIf(gate.run)('five clones of one pool base', () => {
   let dataDir = '';
   let lab: NetLab | undefined;
   let node = '';
@@ -123,12 +118,7 @@ describe.runIf(netOk.run && qemu.run)('five clones of one pool base', () => {
   };
 
   afterAll(async () => {
-    for (const record of (await agent?.runtime.list().catch(() => [])) ?? []) {
-      if (record.handle) await vmm?.stop(record.handle).catch(() => undefined);
-    }
-    await agent?.close().catch(() => undefined);
-    await lab?.cleanup();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await tearDownNetnsAgent({ agent, vmm, lab, dataDir });
   }, 120_000);
 
   it('cold-boots the first instance, which leaves the pool its base', async () => {

@@ -20,15 +20,9 @@ import { NetnsProcessRunner } from '../../src/drivers/process/netns-process-runn
 import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
 import { testAgentConfig } from '../agent/agent-harness.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await netGate('tenant egress switch');
-if (gate.failInCi) {
-  describe('tenant egress switch (CI)', () => {
-    it('needs root, iproute2, nft and busybox in CI', () => {
-      throw new Error(`the egress switch test ${gate.why} on this CI runner`);
-    });
-  });
-}
+const gate = ciSuiteGate('tenant egress switch', [await netGate('tenant egress switch')]);
 
 const NET_ID = 214;
 const quiet = pino({ level: 'silent' });

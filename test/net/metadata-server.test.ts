@@ -14,15 +14,9 @@ import { tapName } from '../../src/core/naming.ts';
 import { LinuxNetworkDriver } from '../../src/drivers/linux-net/linux-network-driver.ts';
 import type { HostNetworkState, InstanceNetSpec, TenantNetSpec } from '../../src/ports/network.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await netGate('metadata endpoint');
-if (gate.failInCi) {
-  describe('metadata endpoint (CI)', () => {
-    it('needs root, iproute2, nft and busybox in CI', () => {
-      throw new Error(`tenant network tests ${gate.why} on this CI runner`);
-    });
-  });
-}
+const gate = ciSuiteGate('metadata endpoint', [await netGate('metadata endpoint')]);
 
 const METADATA = { ip: '169.254.169.254', port: 80 };
 const URL = `http://${METADATA.ip}${IDENTITY_PATH}`;

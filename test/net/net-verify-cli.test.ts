@@ -12,15 +12,9 @@ import { tapName } from '../../src/core/naming.ts';
 import { LinuxNetworkDriver } from '../../src/drivers/linux-net/linux-network-driver.ts';
 import type { HostNetworkState } from '../../src/ports/network.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await netGate('mvm net verify');
-if (gate.failInCi) {
-  describe('mvm net verify (CI)', () => {
-    it('needs root, iproute2, nft and busybox in CI', () => {
-      throw new Error(`tenant network tests ${gate.why} on this CI runner`);
-    });
-  });
-}
+const gate = ciSuiteGate('mvm net verify', [await netGate('mvm net verify')]);
 
 const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 const state: HostNetworkState = {

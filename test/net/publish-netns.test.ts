@@ -20,15 +20,11 @@ import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import type { SpawnedProcess } from '../../src/ports/process-runner.ts';
 import { quietLogger } from '../agent/agent-harness.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await netGate('published ports through an agent netns');
-if (gate.failInCi) {
-  describe('published ports through an agent netns (CI)', () => {
-    it('needs root and iproute2 in CI', () => {
-      throw new Error(`the netns publish test ${gate.why} on this CI runner`);
-    });
-  });
-}
+const gate = ciSuiteGate('published ports through an agent netns', [
+  await netGate('published ports through an agent netns'),
+]);
 
 const ANSWER = 'hello from inside the namespace';
 const SERVER = `require('node:net').createServer((s) => s.on('error', () => {}).end(${JSON.stringify(ANSWER)})).listen(Number(process.argv[1]), '127.0.0.1', () => console.log('up'))`;

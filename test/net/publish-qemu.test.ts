@@ -10,20 +10,15 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { realGuestGate, shortWorkDir } from '../support/qemu-guest.ts';
+import { shortWorkDir } from '../support/qemu-guest.ts';
 import type { AgentNode } from './support/agent-node-process.ts';
 import { startAgentNode } from './support/agent-node-process.ts';
 import { netGate, NetLab } from './support/net-lab.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const netOk = await netGate('published ports with a QEMU guest');
-const qemu = await realGuestGate('published ports with a QEMU guest');
-if (netOk.failInCi || qemu.failInCi) {
-  describe('published ports with a QEMU guest (CI)', () => {
-    it('needs root, iproute2, nft, busybox and qemu in CI', () => {
-      throw new Error('the QEMU published-ports test cannot run on this CI runner');
-    });
-  });
-}
+const gate = await qemuSuiteGate('published ports with a QEMU guest', [
+  await netGate('published ports with a QEMU guest'),
+]);
 
 const NODE = join(import.meta.dirname, 'support', 'publish-agent-node.ts');
 
@@ -36,7 +31,7 @@ interface State {
   refused?: string;
 }
 
-describe.runIf(netOk.run && qemu.run)('published ports and hooks with a real QEMU guest', () => {
+describe.runIf(gate.run)('published ports and hooks with a real QEMU guest', () => {
   let lab: NetLab;
   let workDir = '';
   let node = '';

@@ -14,19 +14,14 @@ import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
 import type { HostNetworkState, InstanceNetSpec } from '../../src/ports/network.ts';
 import type { VmHandle } from '../../src/ports/vmm.ts';
-import { devImage, guestSpec, realGuestGate, shortWorkDir } from '../support/qemu-guest.ts';
+import { devImage, guestSpec, shortWorkDir } from '../support/qemu-guest.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
 import { NetnsRunner } from './support/netns-runner.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const netOk = await netGate('QEMU guest on a tenant bridge');
-const qemu = await realGuestGate('QEMU guest on a tenant bridge');
-if (netOk.failInCi || qemu.failInCi) {
-  describe('QEMU guest on a tenant bridge (CI)', () => {
-    it('needs root, iproute2, nft, busybox and qemu in CI', () => {
-      throw new Error('the QEMU tenant-network test cannot run on this CI runner');
-    });
-  });
-}
+const gate = await qemuSuiteGate('QEMU guest on a tenant bridge', [
+  await netGate('QEMU guest on a tenant bridge'),
+]);
 
 const inst = (netId: number, octet: number): InstanceNetSpec => ({
   tenantNetId: netId,
@@ -48,7 +43,7 @@ const state: HostNetworkState = {
   instances: [vmNic, neighbour, stranger],
 };
 
-describe.runIf(netOk.run && qemu.run)('a real QEMU guest on a tenant bridge', () => {
+describe.runIf(gate.run)('a real QEMU guest on a tenant bridge', () => {
   let lab: NetLab;
   let workDir: string;
   let node: string;

@@ -22,26 +22,15 @@ import { silentLogger } from '../../src/ports/logger.ts';
 import type { HostNetworkState, InstanceNetSpec } from '../../src/ports/network.ts';
 import type { VmHandle, VmSpec } from '../../src/ports/vmm.ts';
 import { execText } from '../support/exec-output.ts';
-import {
-  QEMU_BINARY,
-  devImage,
-  guestSpec,
-  realGuestGate,
-  shortWorkDir,
-} from '../support/qemu-guest.ts';
+import { QEMU_BINARY, devImage, guestSpec, shortWorkDir } from '../support/qemu-guest.ts';
 import { expectConfined, expectTapsInherited, qemuPidsUnder } from '../support/vmm-confinement.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
 import { NetnsRunner } from './support/netns-runner.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const netOk = await netGate('confined QEMU guest on a tap passed as a descriptor');
-const qemu = await realGuestGate('confined QEMU guest on a tap passed as a descriptor');
-if (netOk.failInCi || qemu.failInCi) {
-  describe('confined QEMU guest on a tap passed as a descriptor (CI)', () => {
-    it('needs root, iproute2, nft, busybox and qemu in CI', () => {
-      throw new Error('the confined QEMU tap test cannot run on this CI runner');
-    });
-  });
-}
+const gate = await qemuSuiteGate('confined QEMU guest on a tap passed as a descriptor', [
+  await netGate('confined QEMU guest on a tap passed as a descriptor'),
+]);
 
 const RUN_AS = { uid: 2_000_000_915, gid: 2_000_000_915 };
 const vmNic: InstanceNetSpec = {
@@ -58,7 +47,7 @@ const state: HostNetworkState = {
 };
 const PAGE = 'http://10.240.7.3:8080/hello.txt';
 
-describe.runIf(netOk.run && qemu.run)('a confined QEMU guest on a tap it inherits', () => {
+describe.runIf(gate.run)('a confined QEMU guest on a tap it inherits', () => {
   let lab: NetLab;
   let workDir = '';
   let node = '';

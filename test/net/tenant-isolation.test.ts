@@ -15,15 +15,9 @@ import { buildRuleset } from '../../src/core/nft-ruleset.ts';
 import { LinuxNetworkDriver } from '../../src/drivers/linux-net/linux-network-driver.ts';
 import type { HostNetworkState, InstanceNetSpec } from '../../src/ports/network.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await netGate('tenant network isolation');
-if (gate.failInCi) {
-  describe('tenant network isolation (CI)', () => {
-    it('needs root, iproute2, nft and busybox in CI', () => {
-      throw new Error(`tenant network tests ${gate.why} on this CI runner`);
-    });
-  });
-}
+const gate = ciSuiteGate('tenant network isolation', [await netGate('tenant network isolation')]);
 
 const PORT = 7000;
 

@@ -31,15 +31,11 @@ import type { Vmm } from '../../src/ports/vmm.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { testAgentConfig } from '../agent/agent-harness.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await netGate('tenant VXLAN from the coordinator');
-if (gate.failInCi) {
-  describe('tenant VXLAN from the coordinator (CI)', () => {
-    it('needs root, iproute2, nft and busybox in CI', () => {
-      throw new Error(`tenant network tests ${gate.why} on this CI runner`);
-    });
-  });
-}
+const gate = ciSuiteGate('tenant VXLAN from the coordinator', [
+  await netGate('tenant VXLAN from the coordinator'),
+]);
 
 const ADMIN = 'vxlan-test-admin-token-0123456789';
 const ALPHA = 221;

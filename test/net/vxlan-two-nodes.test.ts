@@ -13,15 +13,9 @@ import { verifyNetwork } from '../../src/core/net-invariants.ts';
 import { LinuxNetworkDriver } from '../../src/drivers/linux-net/linux-network-driver.ts';
 import type { HostNetworkState, InstanceNetSpec, TenantNetSpec } from '../../src/ports/network.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await netGate('tenant VXLAN across nodes');
-if (gate.failInCi) {
-  describe('tenant VXLAN across nodes (CI)', () => {
-    it('needs root, iproute2, nft and busybox in CI', () => {
-      throw new Error(`tenant network tests ${gate.why} on this CI runner`);
-    });
-  });
-}
+const gate = ciSuiteGate('tenant VXLAN across nodes', [await netGate('tenant VXLAN across nodes')]);
 
 const PORT = 7000;
 const UNDERLAY = ['10.251.0.1', '10.251.0.2'] as const;

@@ -8,7 +8,6 @@
  * connect (what lets the coordinator's idle policy lower such pools; the coordinator side:
  * published-wake-qemu.test.ts in e2e).
  */
-import { rm } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
 import type { WakeService } from '../../src/agent/wake/wake-service.ts';
@@ -16,25 +15,20 @@ import { NetnsProcessRunner } from '../../src/drivers/process/netns-process-runn
 import { QemuVmm } from '../../src/drivers/qemu/qemu-vmm.ts';
 import { agentDataDir, quietLogger, testAgentConfig } from '../agent/agent-harness.ts';
 import { collect } from '../support/exec-output.ts';
-import { realGuestGate } from '../support/qemu-guest.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
 import { WAKE_TARGET_IP, wakeSpec } from './support/wake-lab.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
+import { tearDownNetnsAgent } from './support/netns-agent-teardown.ts';
 
-const netOk = await netGate('wake on connect under an agent netns');
-const qemu = await realGuestGate('wake on connect under an agent netns');
-if (netOk.failInCi || qemu.failInCi) {
-  describe('wake on connect under an agent netns (CI)', () => {
-    it('needs root, iproute2, nft, busybox and qemu in CI', () => {
-      throw new Error('the netns wake-on-connect test cannot run on this CI runner');
-    });
-  });
-}
+const gate = await qemuSuiteGate('wake on connect under an agent netns', [
+  await netGate('wake on connect under an agent netns'),
+]);
 
 const ref = (instanceId: string) => ({ tenantId: 'acme', poolId: 'web', instanceId });
 const TARGET = ref('target');
 const CLIENT = ref('client');
 
-describe.runIf(netOk.run && qemu.run)('wake on connect of an agent with --netns', () => {
+describe.runIf(gate.run)('wake on connect of an agent with --netns', () => {
   let dataDir = '';
   let lab: NetLab | undefined;
   let agent: AgentHandle | undefined;
@@ -54,12 +48,7 @@ describe.runIf(netOk.run && qemu.run)('wake on connect of an agent with --netns'
   };
 
   afterAll(async () => {
-    for (const record of (await agent?.runtime.list().catch(() => [])) ?? []) {
-      if (record.handle) await vmm?.stop(record.handle).catch(() => undefined);
-    }
-    await agent?.close().catch(() => undefined);
-    await lab?.cleanup();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await tearDownNetnsAgent({ agent, vmm, lab, dataDir });
   }, 120_000);
 
   it('boots a target serving 8080 and a client inside the namespace; the node wakes on connect', async () => {

@@ -20,15 +20,11 @@ import type { SpawnedProcess } from '../../src/ports/process-runner.ts';
 import { quietLogger } from '../agent/agent-harness.ts';
 import { until } from '../support/until.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = await netGate('holding listeners in an agent netns');
-if (gate.failInCi) {
-  describe('holding listeners in an agent netns (CI)', () => {
-    it('needs root and iproute2 in CI', () => {
-      throw new Error(`the netns holding listener test ${gate.why} on this CI runner`);
-    });
-  });
-}
+const gate = ciSuiteGate('holding listeners in an agent netns', [
+  await netGate('holding listeners in an agent netns'),
+]);
 
 const ANSWER = 'served inside the namespace';
 const SERVICE = `require('node:net').createServer((s) => s.on('error', () => {}).end(${JSON.stringify(ANSWER)})).listen(Number(process.argv[1]), '127.0.0.1')`;

@@ -15,21 +15,16 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { realGuestGate, shortWorkDir } from '../support/qemu-guest.ts';
+import { shortWorkDir } from '../support/qemu-guest.ts';
 import { expectTapsInherited, qemuPidsUnder } from '../support/vmm-confinement.ts';
 import type { AgentNode } from './support/agent-node-process.ts';
 import { startAgentNode } from './support/agent-node-process.ts';
 import { netGate, NetLab } from './support/net-lab.ts';
+import { qemuSuiteGate } from '../support/qemu-gate.ts';
 
-const netOk = await netGate('wake on connect with QEMU guests');
-const qemu = await realGuestGate('wake on connect with QEMU guests');
-if (netOk.failInCi || qemu.failInCi) {
-  describe('wake on connect with QEMU guests (CI)', () => {
-    it('needs root, iproute2, nft, busybox and qemu in CI', () => {
-      throw new Error('the QEMU wake-on-connect test cannot run on this CI runner');
-    });
-  });
-}
+const gate = await qemuSuiteGate('wake on connect with QEMU guests', [
+  await netGate('wake on connect with QEMU guests'),
+]);
 
 const NODE = join(import.meta.dirname, 'support', 'wake-agent-node.ts');
 
@@ -40,7 +35,7 @@ interface TargetState {
   bootId?: string;
 }
 
-describe.runIf(netOk.run && qemu.run)('wake on connect with real QEMU guests', () => {
+describe.runIf(gate.run)('wake on connect with real QEMU guests', () => {
   let lab: NetLab;
   let workDir = '';
   let dataDir = '';

@@ -9,6 +9,7 @@ import { buildDevImage, imageDrives } from '../../src/drivers/dev-image/build-de
 import type { DevImage } from '../../src/drivers/dev-image/build-dev-image.ts';
 import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
 import type { VmSpec } from '../../src/ports/vmm.ts';
+import { gateOf, type SuiteGate } from './gate.ts';
 
 export const testRunner = new NodeProcessRunner();
 
@@ -23,15 +24,11 @@ export async function qemuAvailable(): Promise<boolean> {
 
 /**
  * Real-guest suites skip loudly when QEMU is missing on a dev machine; in CI a missing QEMU
- * is a broken runner, so it must fail instead.
+ * is a broken runner, so it must fail instead (qemuSuiteGate in qemu-gate.ts).
  */
-export async function realGuestGate(suite: string): Promise<{ run: boolean; failInCi: boolean }> {
-  const run = await qemuAvailable();
-  if (!run) {
-    const where = process.env['CI'] ? 'CI requires it' : 'skipping';
-    console.warn(`\n!!! ${suite}: ${QEMU_BINARY} not found (install qemu-system-x86); ${where}\n`);
-  }
-  return { run, failInCi: !run && process.env['CI'] !== undefined };
+export async function realGuestGate(suite: string): Promise<SuiteGate> {
+  const missing = (await qemuAvailable()) ? [] : [`${QEMU_BINARY} (install qemu-system-x86)`];
+  return gateOf(suite, missing);
 }
 
 export function devImage(): Promise<DevImage> {

@@ -7,20 +7,15 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { gateOf, type SuiteGate } from '../support/gate.ts';
 
 export const CHROMIUM = process.env['MVM_TEST_CHROMIUM'] ?? '/usr/bin/chromium';
 export const SHOTS = resolve(import.meta.dirname, '../../test-results/ui');
 
 /** Runs when Chromium is here; skips loudly on a dev machine without it, fails in CI. */
-export function chromiumGate(): { run: boolean; failInCi: boolean } {
-  const run = existsSync(CHROMIUM);
-  if (!run) {
-    const where = process.env['CI'] ? 'CI requires it' : 'skipping';
-    console.warn(
-      `\n!!! dashboard browser tests: ${CHROMIUM} not found (apt install chromium); ${where}\n`,
-    );
-  }
-  return { run, failInCi: !run && process.env['CI'] !== undefined };
+export function chromiumGate(): SuiteGate {
+  const missing = existsSync(CHROMIUM) ? [] : [`${CHROMIUM} (apt install chromium)`];
+  return gateOf('dashboard browser tests', missing);
 }
 
 export interface Watched {

@@ -26,16 +26,9 @@ import {
   watchedPage,
   type Watched,
 } from './browser.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = chromiumGate();
-
-if (gate.failInCi) {
-  describe('dashboard in Chromium (CI)', () => {
-    it('needs Debian chromium in CI', () => {
-      throw new Error('chromium is missing on this CI runner (scripts/setup.sh installs it)');
-    });
-  });
-}
+const gate = ciSuiteGate('dashboard in Chromium', [chromiumGate()]);
 
 const count = (page: Page, name: string) =>
   page.locator(`[data-count="${name}"] strong`).textContent();

@@ -14,8 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN } from '../support/exec-world.ts';
 import { chromiumGate, screenshot, seriousViolations, type Watched } from './browser.ts';
 import { useInstancePages } from './instance-pages.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = chromiumGate();
+const gate = ciSuiteGate('file copy on the instance page in Chromium', [chromiumGate()]);
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe.skipIf(!gate.run)('file copy on the instance page in Chromium', () => {

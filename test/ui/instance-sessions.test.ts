@@ -13,8 +13,9 @@ import { describe, expect, it } from 'vitest';
 import { ADMIN } from '../support/exec-world.ts';
 import { chromiumGate, screenshot, seriousViolations } from './browser.ts';
 import { useInstancePages } from './instance-pages.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = chromiumGate();
+const gate = ciSuiteGate('instance page sessions in Chromium', [chromiumGate()]);
 
 describe.skipIf(!gate.run)('instance page sessions in Chromium', () => {
   const pages = useInstancePages((world) =>

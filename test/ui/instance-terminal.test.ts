@@ -13,8 +13,9 @@ import type { Page } from 'playwright-core';
 import { ADMIN } from '../support/exec-world.ts';
 import { chromiumGate, screenshot, seriousViolations } from './browser.ts';
 import { useInstancePages } from './instance-pages.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = chromiumGate();
+const gate = ciSuiteGate('the instance page terminal in Chromium', [chromiumGate()]);
 
 /** What the terminal shows, row by row (xterm's DOM renderer draws each row as a div). */
 function screenText(page: Page): Promise<string> {

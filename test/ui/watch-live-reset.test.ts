@@ -21,10 +21,11 @@ import { coordinatorWorld } from '../support/coordinator-world.ts';
 import { gatedWatchReads, type WatchReadGate } from '../support/gated-watch-reads.ts';
 import { until } from '../support/until.ts';
 import { chromiumGate, launch, logIn, screenshot, watchedPage, type Watched } from './browser.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
 const ADMIN = 'live-reset-ui-admin-token-0123456789abcdef';
 const HOUR = 3_600_000;
-const gate = chromiumGate();
+const gate = ciSuiteGate('the instances page when pruning passes its live watch', [chromiumGate()]);
 
 const rowsOf = (page: Page, pool: string) =>
   page.locator(`tr[data-instance^="acme/${pool}/"]`).count();

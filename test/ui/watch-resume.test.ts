@@ -12,8 +12,9 @@ import type { Store } from '../../src/ports/store.ts';
 import { databases } from '../support/databases.ts';
 import { ADMIN, startExecWorld, type ExecWorld } from '../support/exec-world.ts';
 import { chromiumGate, launch, logIn, screenshot, watchedPage, type Watched } from './browser.ts';
+import { ciSuiteGate } from '../support/qemu-gate.ts';
 
-const gate = chromiumGate();
+const gate = ciSuiteGate('the dashboard instances watch across a break', [chromiumGate()]);
 const sqlite = databases.find((d) => d.name === 'sqlite');
 
 const rowsOf = (page: Page, pool: string) =>

@@ -28,6 +28,7 @@ export class AgentMetrics implements LifecycleObserver {
   readonly registry = new Registry();
   private readonly steps: Histogram;
   private readonly wakes: Counter;
+  private readonly admissions: Counter;
   private readonly vms: Gauge;
   private readonly memory: Gauge;
   private readonly totals: Totals;
@@ -49,6 +50,12 @@ export class AgentMetrics implements LifecycleObserver {
       name: 'mvm_vm_wakes_total',
       help: 'Instances brought back to running: from warm (resume) or sleeping (wake), by trigger',
       labelNames: ['hypervisor', 'from', 'trigger'],
+      registers,
+    });
+    this.admissions = new Counter({
+      name: 'mvm_wake_admissions_total',
+      help: 'Wakes on connect by trigger (trap, publish) and how they were decided: coordinator (admitted by it), refused (by it), local (admitted by this node while the coordinator did not answer), unanswered (refused: no answer and no local room or fallback off)',
+      labelNames: ['trigger', 'admission'],
       registers,
     });
     this.vms = new Gauge({
@@ -110,6 +117,11 @@ export class AgentMetrics implements LifecycleObserver {
       const from = step === 'wake' ? 'sleeping' : 'warm';
       this.wakes.inc({ hypervisor: this.hypervisor, from, trigger });
     }
+  }
+
+  /** One wake on connect decided (agent/wake/wake-admitter.ts). */
+  admission(trigger: string, admission: string): void {
+    this.admissions.inc({ trigger, admission });
   }
 
   /** The text a scrape answers, after reading every instance's counters afresh. */

@@ -8,6 +8,7 @@ import type { VmRecord } from '../state/vm-repo.ts';
 import type { WakeTrigger } from '../wake/holding-listener.ts';
 import { PublishProxy } from './publish-proxy.ts';
 import { askToWake } from '../wake/wake-admission.ts';
+import { WakeAdmitter } from '../wake/wake-admitter.ts';
 import { startNetnsDialer, type NetnsDialer } from '../netns-dial/netns-dialer.ts';
 import type { ProcessRunner } from '../../ports/process-runner.ts';
 
@@ -40,6 +41,8 @@ export async function startPublish(
     dataDir: string;
     /** The namespace's dialer when the caller runs one already (`netns`). */
     dialer?: NetnsDialer;
+    /** Decides wakes (with the node-local fallback); default: the coordinator alone. */
+    admitter?: WakeAdmitter;
   },
 ): Promise<PublishHandle | undefined> {
   const { deps, runtime } = built;
@@ -64,7 +67,7 @@ export async function startPublish(
     records: () => runtime.list(),
     wake: async (record, trigger) => {
       // The coordinator raises it first, only with room on this node; else nothing wakes.
-      if (coordinator) await admitted(coordinator, record, trigger, logger);
+      await admitted(options.admitter ?? coordinator, record, trigger, logger);
       const woken = await runtime.act(refOf(record), 'wake');
       logger.info({ key: record.key, ...trigger }, 'instance woken by a published connection');
       return woken;
@@ -103,16 +106,17 @@ export async function startPublish(
  * the reason when the wake is not admitted, so the held connections are reset with it.
  */
 async function admitted(
-  coordinator: { api: ApiClient; nodeId: string },
+  by: WakeAdmitter | { api: ApiClient; nodeId: string } | undefined,
   record: VmRecord,
   trigger: WakeTrigger,
   logger: Logger,
 ): Promise<void> {
-  const admission = await askToWake(coordinator, refOf(record), {
-    port: trigger.port,
-    from: addressOf(trigger.from),
-    source: 'node',
-  });
+  if (!by) return;
+  const ask = { port: trigger.port, from: addressOf(trigger.from), source: 'node' as const };
+  const admission =
+    by instanceof WakeAdmitter
+      ? await by.admit(record, ask, 'publish')
+      : await askToWake(by, refOf(record), ask);
   if (admission.admitted) return;
   logger.warn({ key: record.key, ...trigger, reason: admission.reason }, 'wake not admitted');
   throw new Error(admission.reason);

@@ -80,4 +80,9 @@ export interface RuntimeDeps {
   warmReclaim?: WarmReclaim;
   /** The node's published ports (agent/publish): when a connection there last woke an instance. */
   publish?: { wokenAt(key: string): number | undefined };
+  /**
+   * Wakes this node admitted itself while the coordinator did not answer, not yet reported
+   * (agent/wake/wake-admitter.ts): kept running whatever an older document says.
+   */
+  localWakes?: { unreported(key: string): boolean };
 }

@@ -2,6 +2,7 @@ import { IllegalTransitionError, InternalError } from '../../core/errors.ts';
 import type { DesiredStatus } from '../../core/model.ts';
 import { planInstance } from '../../core/reconcile-plan.ts';
 import { desiredAfterWake } from '../../core/wake-arming.ts';
+import { desiredWhileUnreported } from '../../core/wake-admission.ts';
 import type { PlanStep } from '../../core/reconcile-plan.ts';
 import type { LocalAction, PutInstanceBody } from '../../contract/agent-api.ts';
 import type { ExecRequest } from '../../contract/guest-protocol-v2.ts';
@@ -243,7 +244,8 @@ export class InstanceRuntime {
     const marks = [this.deps.wake?.wokenAt(key), this.deps.publish?.wokenAt(key)];
     const woken = marks.filter((at): at is number => at !== undefined);
     const wokenAt = woken.length > 0 ? Math.max(...woken) : undefined;
-    return desiredAfterWake(desired, wokenAt, this.deps.clock.now().getTime());
+    const now = desiredAfterWake(desired, wokenAt, this.deps.clock.now().getTime());
+    return desiredWhileUnreported(now, this.deps.localWakes?.unreported(key) === true);
   }
 
   /** Runs `work` holding the instance's lock (recovery and stats use it). */

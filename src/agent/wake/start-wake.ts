@@ -8,6 +8,7 @@ import { netnsListener } from '../netns-dial/netns-listener.ts';
 import { refOf } from '../reconcile/document-instances.ts';
 import { askToWake } from './wake-admission.ts';
 import { WakeService } from './wake-service.ts';
+import type { WakeAdmitter } from './wake-admitter.ts';
 
 /** Beyond the wake itself, how long a held connection waits for the service to answer. */
 const SERVICE_ANSWER_MS = 10_000;
@@ -30,6 +31,8 @@ export async function startWake(
     /** With `netns`: the namespace's dialer (shared with the published ports). */
     dialer?: NetnsDialer;
     coordinator: { api: ApiClient; nodeId: string } | undefined;
+    /** Decides wakes (with the node-local fallback); default: the coordinator alone. */
+    admitter?: WakeAdmitter;
   },
 ): Promise<WakeHandle | undefined> {
   const { deps, runtime } = built;
@@ -38,7 +41,7 @@ export async function startWake(
   if (netns !== undefined && !dialer) return undefined;
   const listener =
     netns === undefined ? undefined : netnsListener({ netns, logger: options.logger });
-  const coordinator = options.coordinator;
+  const { coordinator, admitter } = options;
   const service = new WakeService({
     driver: new WakeTrapDriver(options.runner, netns),
     ...(listener && dialer ? { within: { listen: listener.listen, dial: dialer.dial } } : {}),
@@ -47,9 +50,11 @@ export async function startWake(
     holdMs: deps.timeouts.wakeReadyMs + SERVICE_ANSWER_MS,
     clock: deps.clock,
     logger: options.logger,
-    ...(coordinator
-      ? { admit: (record, wake) => askToWake(coordinator, refOf(record), wake) }
-      : {}),
+    ...(admitter
+      ? { admit: (record, wake) => admitter.admit(record, wake, 'trap') }
+      : coordinator
+        ? { admit: (record, wake) => askToWake(coordinator, refOf(record), wake) }
+        : {}),
   });
   deps.wake = service;
   const close = async (): Promise<void> => {

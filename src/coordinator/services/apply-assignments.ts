@@ -10,7 +10,7 @@ import type { Repos } from '../../ports/store.ts';
 export async function applyAssignments(
   repos: Repos,
   pool: { tenantId: string; poolId: string },
-  instances: readonly Instance[],
+  instances: readonly Pick<Instance, 'id' | 'version'>[],
   assignments: readonly Assignment[],
   at: string,
 ): Promise<Instance[]> {

@@ -1,3 +1,4 @@
+import type { AuditEvent } from '../../core/model.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Repos, Store } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
@@ -12,23 +13,35 @@ export interface ServiceDeps {
   clusterCidr: string;
 }
 
-export async function audit(
-  repos: Repos,
-  deps: ServiceDeps,
+/** An audit event as `principal` makes it now (appended by `audit`, or with a write's marks). */
+export function auditEvent(
+  deps: Pick<ServiceDeps, 'clock'>,
   principal: Principal,
-  event: {
-    tenantId: string | null;
-    action: string;
-    target: string;
-    detail?: Record<string, unknown>;
-  },
-): Promise<void> {
-  await repos.audit.append({
+  event: AuditNote,
+): Omit<AuditEvent, 'id'> {
+  return {
     tenantId: event.tenantId,
     at: deps.clock.now().toISOString(),
     actor: actorOf(principal),
     action: event.action,
     target: event.target,
     detail: event.detail ?? {},
-  });
+  };
+}
+
+/** What a service says of its change in the audit log. */
+export interface AuditNote {
+  tenantId: string | null;
+  action: string;
+  target: string;
+  detail?: Record<string, unknown>;
+}
+
+export async function audit(
+  repos: Repos,
+  deps: ServiceDeps,
+  principal: Principal,
+  event: AuditNote,
+): Promise<void> {
+  await repos.audit.append(auditEvent(deps, principal, event));
 }

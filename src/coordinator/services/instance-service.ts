@@ -3,6 +3,7 @@ import { ConflictError, IllegalTransitionError, NotFoundError } from '../../core
 import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
 import { raiseDuringMove } from '../../core/instance-move.ts';
 import { checkQuotas } from '../../core/quotas.ts';
+import { reportChangesNothing, reportedFailureReason } from '../../core/status-report.ts';
 import type {
   InstanceAction,
   InstanceActionRequest,
@@ -161,6 +162,10 @@ export class InstanceService {
    * address.
    */
   async report(nodeId: string, key: InstanceKey, report: StatusReport): Promise<Instance> {
+    // Most reports repeat what the store holds: one read answers them, no lock, no commit
+    // (docs/scale.md, "An unchanged status report is one read").
+    const held = await this.deps.store.instances.get(key);
+    if (held && reportChangesNothing(held, nodeId, report)) return held;
     const { instance, removed } = await this.reportInTransaction(nodeId, key, report);
     // Observed status is not in any document: only an instance leaving it wakes its node.
     if (removed) this.after.wake({ nodes: [nodeId] });
@@ -183,11 +188,7 @@ export class InstanceService {
         );
       }
       const from = report.expectedStatus ?? instance.status;
-      // A failure has a reason; so may a refused change (a busy guest kept running).
-      const failureReason =
-        report.status === 'failed'
-          ? (report.failureReason ?? 'unknown')
-          : (report.failureReason ?? null);
+      const failureReason = reportedFailureReason(report);
       const unchanged = from === report.status && instance.status === report.status;
       // The agent says which revision it booted: after a pool's revision changed, an
       // instance runs the new one only from its next boot.

@@ -1,4 +1,5 @@
 import { changedScopes } from '../../core/document-marks.ts';
+import type { AuditEvent } from '../../core/model.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { DocumentChange } from '../desired/change-notifier.ts';
 
@@ -8,11 +9,13 @@ import type { DocumentChange } from '../desired/change-notifier.ts';
  * it to other replicas' watchers commit together or not at all. Last, because a mark row is
  * locked from its bump to the commit: a hot one (a node many passes place onto) is then held
  * for one round trip. One call per transaction, so its rows are locked in one sorted order.
+ * With `audit`, the write's audit event goes with the marks (one statement on Postgres).
  */
 export async function markDocuments(
   repos: Pick<Repos, 'generations'>,
   change: DocumentChange,
+  audit?: Omit<AuditEvent, 'id'>,
 ): Promise<void> {
   const scopes = changedScopes(change);
-  if (scopes.length > 0) await repos.generations.markChanged(scopes);
+  if (scopes.length > 0 || audit) await repos.generations.markChanged(scopes, audit);
 }

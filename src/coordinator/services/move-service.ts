@@ -59,6 +59,9 @@ export class MoveService {
     request: MoveInstanceRequest,
   ): Promise<InstanceMove> {
     const move = await this.deps.store.transaction(async (repos) => {
+      // A woken move reserves its target's room from here on (migration 0046): checked and
+      // taken under the scheduler's lock, like every raise, so two never take the same room.
+      if (request.wake) await repos.locks.acquire(SCHEDULER_LOCK);
       const instance = await repos.instances.get(key);
       if (!instance || instance.desiredStatus === 'destroyed') {
         throw new NotFoundError('instance', keyText(key), "see 'mvm instance list'");
@@ -141,6 +144,8 @@ export class MoveService {
   async drain(principal: Principal, nodeId: string): Promise<DrainResult> {
     await this.nodes.setCordon(principal, nodeId, 'cordon');
     const { result, tenants } = await this.deps.store.transaction(async (repos) => {
+      // Its restores reserve their targets' room as they are asked (migration 0046).
+      await repos.locks.acquire(SCHEDULER_LOCK);
       const view = await loadPlacementView(repos, 'all');
       const instances = await repos.instances.list({ nodeId });
       const plan = planDrain({

@@ -4,7 +4,11 @@ import type { DocumentChange } from '../desired/change-notifier.ts';
 import { validateIdlePolicy } from '../../core/idle-policy.ts';
 import { mergeHooks } from '../../core/pool-hooks.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.ts';
-import { materialize, type MaterializeResult } from '../../core/materializer.ts';
+import {
+  materialize,
+  type MaterializeInstance,
+  type MaterializeResult,
+} from '../../core/materializer.ts';
 import type { Instance, Pool, PoolCounts } from '../../core/model.ts';
 import { validateCounts, validatePoolSpec } from '../../core/pool-spec.ts';
 import { describeSource, fieldsOf, requestedSource, sourceOf } from '../../core/pool-source.ts';
@@ -16,11 +20,11 @@ import type {
   UpdatePoolRequest,
 } from '../../contract/requests.ts';
 import type { PoolDetailView } from '../../contract/resources.ts';
-import type { Repos, TenantRecord } from '../../ports/store.ts';
+import type { PoolMember, Repos, TenantRecord } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { markDocuments } from './mark-documents.ts';
-import { audit, type ServiceDeps } from './context.ts';
+import { audit, auditEvent, type ServiceDeps } from './context.ts';
 import { createInstances } from './instance-factory.ts';
 import {
   deletePoolBuilds,
@@ -53,7 +57,7 @@ export interface RecheckNotes {
 /** The pool's counts (or the given ones) materialized over its live instances at `now`. */
 export function planPool(
   pool: Pool,
-  instances: readonly Instance[],
+  instances: readonly MaterializeInstance[],
   now: Date,
   counts: PoolCounts = pool.counts,
 ): MaterializeResult {
@@ -202,14 +206,15 @@ export class PoolService {
         request.expectedVersion ?? pool.version,
         at,
       );
-      await audit(repos, this.deps, principal, {
+      // The pool's settings are in the documents of the nodes holding its instances; the
+      // audit event rides with their marks.
+      const event = auditEvent(this.deps, principal, {
         tenantId,
         action: 'pool.update',
         target: `${tenantId}/${poolId}`,
         detail: patch,
       });
-      // The pool's settings are in the documents of the nodes holding its instances.
-      await markDocuments(repos, { tenants: [tenantId] });
+      await markDocuments(repos, { tenants: [tenantId] }, event);
       return { before: pool, updated };
     });
   }
@@ -248,15 +253,17 @@ export class PoolService {
   ): Promise<{ result: ScaleResult; recheckAt: string | undefined; change: DocumentChange }> {
     return raiseTransaction(this.deps.store, async (repos) => {
       const tenant = await lockTenant(repos, tenantId);
-      // The tenant's pools: the scaled one, and the sizes its quotas weigh (one read for both).
-      const pools = await repos.pools.list({ tenantId });
+      // The tenant's pools (the scaled one, and the sizes its quotas weigh) and the scaled
+      // pool's instances, only the columns the plan, the quotas and the writes weigh: one
+      // statement on Postgres (pools-with-members.ts).
+      const { pools, members } = await repos.pools.withMembers(tenantId, poolId);
       const pool = pools.find((p) => p.id === poolId) ?? poolNotFound(tenantId, poolId);
+      const rows = members ?? poolNotFound(tenantId, poolId);
       const counts: PoolCounts = validateCounts({
         running: request.running ?? pool.counts.running,
         warm: request.warm ?? pool.counts.warm,
         sleeping: request.sleeping ?? pool.counts.sleeping,
       });
-      const rows = await repos.instances.list({ tenantId, poolId });
       const poolInstances = rows.filter(
         (i) => i.status !== 'destroyed' && i.desiredStatus !== 'destroyed',
       );
@@ -287,7 +294,10 @@ export class PoolService {
         plan.create,
         poolInstances.map((i) => i.id),
       );
-      await audit(repos, this.deps, principal, {
+      const result = { pool: updatedPool, created, changed };
+      const change = await scaleChange(repos, tenantId, result);
+      // The audit event rides with the marks: one statement on Postgres, still the last.
+      const event = auditEvent(this.deps, principal, {
         tenantId,
         action: 'pool.scale',
         target: `${tenantId}/${poolId}`,
@@ -299,9 +309,7 @@ export class PoolService {
           ...(plan.recheckAt !== undefined ? { deferredUntil: plan.recheckAt } : {}),
         },
       });
-      const result = { pool: updatedPool, created, changed };
-      const change = await scaleChange(repos, tenantId, result);
-      await markDocuments(repos, change);
+      await markDocuments(repos, change, event);
       return { result, recheckAt: plan.recheckAt, change };
     });
   }
@@ -323,13 +331,13 @@ export class PoolService {
       await repos.secrets.deleteAll(tenantId, poolId);
       await deletePoolBuilds(repos, tenantId, poolId);
       await repos.pools.delete(tenantId, poolId);
-      await audit(repos, this.deps, principal, {
+      const event = auditEvent(this.deps, principal, {
         tenantId,
         action: 'pool.destroy',
         target: `${tenantId}/${poolId}`,
         detail: { instances: instances.length, force },
       });
-      await markDocuments(repos, { tenants: [tenantId] });
+      await markDocuments(repos, { tenants: [tenantId] }, event);
       return { destroyed: { tenants: 0, pools: 1, instances: instances.length } };
     });
     this.after.wake({ tenants: [tenantId] });
@@ -368,7 +376,7 @@ async function checkScaleQuotas(
   repos: Repos,
   tenant: TenantRecord,
   pools: readonly Pool[],
-  scale: { poolId: string; rows: readonly Instance[]; plan: MaterializeResult },
+  scale: { poolId: string; rows: readonly PoolMember[]; plan: MaterializeResult },
 ): Promise<void> {
   const usage = await usageAfterPoolIntent(repos, tenant.id, pools, {
     poolId: scale.poolId,

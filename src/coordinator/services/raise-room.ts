@@ -93,7 +93,7 @@ export async function holdRaisesWithoutRoom(
 export async function roomChecked(
   repos: Repos,
   deps: Pick<ServiceDeps, 'clock'>,
-  before: readonly Instance[],
+  before: readonly (RaiseWrite['before'] & Pick<Instance, 'tenantId' | 'poolId' | 'id'>)[],
   changed: Instance[],
   actor: string,
 ): Promise<Instance[]> {

@@ -6,7 +6,7 @@ import type { Repos } from '../../ports/store.ts';
 export interface PoolIntent {
   poolId: string;
   /** Every instance of the pool, as read in the writing transaction. */
-  instances: readonly Instance[];
+  instances: readonly Pick<Instance, 'id' | 'desiredStatus'>[];
   desired: ReadonlyMap<string, DesiredStatus>;
   added: readonly DesiredStatus[];
 }

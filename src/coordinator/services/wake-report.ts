@@ -46,13 +46,18 @@ export async function reportWake(
       at,
     );
     // It runs only if the node has room for it next to what it holds (checked with every
-    // other raise); else it waits asleep for room and the node wakes nothing.
-    const held = await holdRaisesWithoutRoom(
-      repos,
-      deps,
-      [{ before: found, after: written }],
-      `node:${nodeId}`,
-    );
+    // other raise); else it waits asleep for room and the node wakes nothing. A wake the
+    // node admitted itself while this coordinator did not answer already runs: it is counted
+    // as running, and an overcommit is the pressure pass's to resolve.
+    const held =
+      report.admittedBy === 'node'
+        ? new Map<string, Instance>()
+        : await holdRaisesWithoutRoom(
+            repos,
+            deps,
+            [{ before: found, after: written }],
+            `node:${nodeId}`,
+          );
     const updated = held.get(path) ?? written;
     await repos.audit.append({
       tenantId: key.tenantId,
@@ -67,6 +72,7 @@ export async function reportWake(
         source: report.source,
         from: found.desiredStatus,
         to: updated.desiredStatus,
+        ...(report.admittedBy ? { admittedBy: report.admittedBy } : {}),
       },
     });
     const isRaised = to !== undefined && !held.has(path);

@@ -1,7 +1,8 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { GenerationRepo, MarkChanges, NodeGeneration } from '../../ports/store.ts';
 import type { Database, NodeGenerationsTable } from '../schema.ts';
-import { markStamp, marksSince } from './mark-changes.ts';
+import { bumpMarks, type MarkAudit } from './mark-bump.ts';
+import { marksSince } from './mark-changes.ts';
 
 type GenerationRow = Selectable<NodeGenerationsTable>;
 
@@ -46,22 +47,8 @@ export class KyselyGenerationRepo implements GenerationRepo {
     return current;
   }
 
-  async markChanged(scopes: readonly string[]): Promise<void> {
-    if (scopes.length === 0) return;
-    // Sorted, so concurrent bumps lock the rows in one order and never deadlock.
-    // Each bump stamped as an instance write is, so readers read only marks moved since.
-    const change_seq = markStamp(this.db);
-    const values = [...new Set(scopes)].sort().map((scope) => ({ scope, seq: 1, change_seq }));
-    await this.db
-      .insertInto('document_marks')
-      .values(values)
-      .onConflict((oc) =>
-        oc.column('scope').doUpdateSet((eb) => ({
-          seq: eb('document_marks.seq', '+', 1),
-          change_seq,
-        })),
-      )
-      .execute();
+  markChanged(scopes: readonly string[], audit?: MarkAudit): Promise<void> {
+    return bumpMarks(this.db, scopes, audit);
   }
 
   async marks(scopes: readonly string[]): Promise<number> {

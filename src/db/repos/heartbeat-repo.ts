@@ -1,22 +1,19 @@
-import { sql, type Kysely, type SqlBool } from 'kysely';
-import type {
-  HeartbeatRepo,
-  NodeBeat,
-  NodeReportDelta,
-  QuickBeat,
-  ReportWrite,
-} from '../../ports/store.ts';
+import type { Kysely } from 'kysely';
+import type { HeartbeatRepo, NodeBeat, QuickBeat, ReportWrite } from '../../ports/store.ts';
 import type { Database } from '../schema.ts';
 import { dialectOf } from '../sql-dialect.ts';
-import { KyselyGenerationRepo } from './generation-repo.ts';
-import { beatQuery, nodeFromRow } from './node-repo.ts';
 import {
-  KyselyNodeReportRepo,
-  mergeQuery,
-  replacing,
-  reportRow,
-  type ReportRow,
-} from './node-report-repo.ts';
+  beatParams,
+  beatStatement,
+  deltaBeatStatement,
+  generationStatement,
+  mergeParams,
+  mergeStatement,
+  putStatement,
+  wholeBeatStatement,
+} from './heartbeat-statements.ts';
+import { nodeFromRow } from './node-repo.ts';
+import { reportRow } from './node-report-repo.ts';
 
 /**
  * The common heartbeat (docs/scale.md, "One statement per heartbeat, and drifting gauges").
@@ -25,7 +22,8 @@ import {
  * `exists`), and whose select reads the node's generation: one round trip instead of three,
  * and no connection held between them. All parts see the snapshot the statement started with, as three autocommit
  * statements in a row would have seen theirs. On SQLite the same three statements in turn
- * (the caller's Store.batch gives them one commit).
+ * (the caller's Store.batch gives them one commit). Every statement is compiled once per
+ * shape (heartbeat-statements.ts).
  */
 export class KyselyHeartbeatRepo implements HeartbeatRepo {
   constructor(private readonly db: Kysely<Database>) {}
@@ -41,22 +39,15 @@ export class KyselyHeartbeatRepo implements HeartbeatRepo {
     fields: NodeBeat,
     report: ReportWrite,
   ): Promise<QuickBeat | undefined> {
-    const row = await this.db
-      .with('beaten', () => beatQuery(this.db, id, fields).returningAll())
-      .with('written', () =>
-        'whole' in report
-          ? gatedPut(this.db, reportRow(report.whole, report.sequence))
-          : gatedMerge(this.db, report.delta),
-      )
-      .selectFrom('beaten')
-      .selectAll('beaten')
-      .select([
-        sql<boolean>`exists (select 1 from written)`.as('written'),
-        sql<number | null>`(select generation from node_generations where node_id = ${id})`.as(
-          'generation',
-        ),
-      ])
-      .executeTakeFirst();
+    const beat = beatParams(id, fields);
+    const { rows } =
+      'whole' in report
+        ? await wholeBeatStatement.execute(this.db, {
+            ...beat,
+            ...reportRow(report.whole, report.sequence),
+          })
+        : await deltaBeatStatement.execute(this.db, { ...beat, ...mergeParams(report.delta) });
+    const row = rows[0];
     if (!row) return undefined;
     const { written, generation, ...node } = row;
     return {
@@ -72,41 +63,16 @@ export class KyselyHeartbeatRepo implements HeartbeatRepo {
     fields: NodeBeat,
     report: ReportWrite,
   ): Promise<QuickBeat | undefined> {
-    const row = await beatQuery(this.db, id, fields).returningAll().executeTakeFirst();
+    const row = (await beatStatement.execute(this.db, beatParams(id, fields))).rows[0];
     if (!row) return undefined;
-    const reports = new KyselyNodeReportRepo(this.db);
     let kept = true;
-    if ('whole' in report) await reports.put(report.whole, report.sequence);
-    else kept = await reports.merge(report.delta);
-    const generation = (await new KyselyGenerationRepo(this.db).get(id))?.generation ?? 0;
-    return { node: nodeFromRow(row), kept, generation };
+    if ('whole' in report) {
+      await putStatement.execute(this.db, reportRow(report.whole, report.sequence));
+    } else {
+      const merged = await mergeStatement.execute(this.db, mergeParams(report.delta));
+      kept = (merged.numAffectedRows ?? 0n) > 0n;
+    }
+    const generation = (await generationStatement.execute(this.db, { id })).rows[0];
+    return { node: nodeFromRow(row), kept, generation: generation?.generation ?? 0 };
   }
-}
-
-/** put, inserting only when the node's update matched (a row of `beaten`). */
-function gatedPut(db: Kysely<Database>, row: ReportRow) {
-  return db
-    .insertInto('node_reports')
-    .columns(['node_id', 'reported_at', 'disk', 'instances', 'report_epoch', 'report_seq'])
-    .expression(
-      sql`select ${row.node_id}::text, ${row.reported_at}::text, ${row.disk}::text,
-        ${row.instances}::text, ${row.report_epoch}::text, ${row.report_seq}::integer
-        from beaten`,
-    )
-    .onConflict((oc) => replacing(oc, row, sequenceOf(row)))
-    .returning(sql<number>`1`.as('one'));
-}
-
-/** merge, changing the row only when the node's update matched. */
-function gatedMerge(db: Kysely<Database>, delta: NodeReportDelta) {
-  return mergeQuery(db, delta)
-    .where(sql<SqlBool>`exists (select 1 from beaten)`)
-    .returning(sql<number>`1`.as('one'));
-}
-
-/** The sequence a row was made with (reportRow keeps both or neither). */
-function sequenceOf(row: ReportRow) {
-  return row.report_epoch === null || row.report_seq === null
-    ? undefined
-    : { epoch: row.report_epoch, seq: row.report_seq };
 }

@@ -13,8 +13,10 @@ import type {
   InstancePatch,
   InstanceRepo,
   InstanceTally,
+  PoolMember,
 } from '../../ports/store.ts';
 import { statusConflict, versionConflict } from '../cas-errors.ts';
+import { compiledStatement } from '../compiled-statement.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import type { ConstraintRules } from '../constraint-error.ts';
 import { currentRequestId } from '../../drivers/request-context.ts';
@@ -30,6 +32,7 @@ import {
 import { documentChanges } from './instance-document-changes.ts';
 import { documentRows, instanceIdentity } from './instance-document-rows.ts';
 import { anyPressureHeld, desiredCounts, schedulerWork, warmOnNodes } from './instance-probes.ts';
+import { poolMembers } from './pool-members.ts';
 
 type InstanceRow = Selectable<InstancesTable>;
 type Db = Kysely<Database>;
@@ -49,7 +52,7 @@ export class KyselyInstanceRepo implements InstanceRepo {
   }
 
   async get(key: InstanceKey): Promise<Instance | undefined> {
-    const row = await whereKey(this.db.selectFrom('instances').selectAll(), key).executeTakeFirst();
+    const [row] = (await getStatement.execute(this.db, key)).rows;
     return row && fromRow(row);
   }
 
@@ -130,6 +133,10 @@ export class KyselyInstanceRepo implements InstanceRepo {
 
   async listWarmOn(nodeIds: readonly string[]): Promise<Instance[]> {
     return (await warmOnNodes(this.db, nodeIds)).map(fromRow);
+  }
+
+  poolMembers(tenantId: string, poolId: string): Promise<PoolMember[]> {
+    return poolMembers(this.db, tenantId, poolId);
   }
 
   schedulerWork(): Promise<boolean> {
@@ -309,6 +316,13 @@ export class KyselyInstanceRepo implements InstanceRepo {
 interface Filterable<Q> {
   where(column: 'tenant_id' | 'pool_id' | 'id', op: '=', value: string): Q;
 }
+
+/** One instance by key: every status report and action reads it, compiled once. */
+const getStatement = compiledStatement({
+  shape: () => ({}),
+  build: (db: Kysely<Database>, _: object, key: InstanceKey) =>
+    whereKey(db.selectFrom('instances').selectAll(), key),
+});
 
 function whereKey<Q extends Filterable<Q>>(query: Q, key: InstanceKey): Q {
   return query

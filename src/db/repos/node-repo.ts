@@ -12,6 +12,7 @@ import type {
 import { versionConflict } from '../cas-errors.ts';
 import { oneOf, stringMap } from '../row-values.ts';
 import type { Database, NodesTable } from '../schema.ts';
+import { beatParams, beatStatement } from './heartbeat-statements.ts';
 import { tenantNodes } from './tenant-nodes.ts';
 
 type NodeRow = Selectable<NodesTable>;
@@ -84,8 +85,8 @@ export class KyselyNodeRepo implements NodeRepo {
   }
 
   async beat(id: string, fields: NodeBeat): Promise<FleetNode | undefined> {
-    const row = await beatQuery(this.db, id, fields).returningAll().executeTakeFirst();
-    return row && nodeFromRow(row);
+    const { rows } = await beatStatement.execute(this.db, beatParams(id, fields));
+    return rows[0] && nodeFromRow(rows[0]);
   }
 
   async allocations(filter: { tenantIds?: readonly string[] } = {}): Promise<NodeAllocation[]> {
@@ -132,27 +133,6 @@ export class KyselyNodeRepo implements NodeRepo {
   tenantNodes(tenantIds: readonly string[]): Promise<TenantNodes[]> {
     return tenantNodes(this.db, tenantIds);
   }
-}
-
-/**
- * NodeRepo.beat's update, unexecuted: heartbeat-repo.ts makes it the first step of the
- * one-statement heartbeat on Postgres.
- */
-export function beatQuery(db: Kysely<Database>, id: string, fields: NodeBeat) {
-  let query = db
-    .updateTable('nodes')
-    .set((eb) => ({
-      last_heartbeat: fields.lastHeartbeat,
-      usage: JSON.stringify(fields.usage),
-      version: eb('version', '+', 1),
-    }))
-    .where('id', '=', id)
-    .where('status', '!=', 'lost')
-    .where('vcpus', '=', fields.capacity.vcpus)
-    .where('mem_mib', '=', fields.capacity.memMib)
-    .where('disk_gib', '=', fields.capacity.diskGib);
-  if (fields.underlayIp !== undefined) query = query.where('underlay_ip', '=', fields.underlayIp);
-  return query;
 }
 
 function patchColumns(patch: NodePatch): Updateable<NodesTable> {

@@ -7,11 +7,12 @@ import {
 } from '../../core/errors.ts';
 import { roles } from '../../core/model.ts';
 import type { Pool } from '../../core/model.ts';
-import type { PoolPatch, PoolRepo } from '../../ports/store.ts';
+import type { PoolMember, PoolPatch, PoolRepo } from '../../ports/store.ts';
 import { versionConflict } from '../cas-errors.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import { oneOf } from '../row-values.ts';
 import { hooksOf, PublishedPortClaims, publishedOf } from './published-port-claims.ts';
+import { poolsWithMembers } from './pools-with-members.ts';
 import type { Database, PoolsTable } from '../schema.ts';
 
 type PoolRow = Selectable<PoolsTable>;
@@ -60,6 +61,13 @@ export class KyselyPoolRepo implements PoolRepo {
     if (tenantIds !== undefined) query = query.where('tenant_id', 'in', [...tenantIds]);
     const rows = await query.orderBy('tenant_id').orderBy('id').execute();
     return rows.map(fromRow);
+  }
+
+  withMembers(
+    tenantId: string,
+    poolId: string,
+  ): Promise<{ pools: Pool[]; members: PoolMember[] | undefined }> {
+    return poolsWithMembers(this.db, tenantId, poolId, fromRow);
   }
 
   async update(

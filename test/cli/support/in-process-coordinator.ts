@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe } from 'vitest';
 import type { FetchLike } from '../../../src/drivers/coordinator-api/api-client.ts';
 import { resolveAdminToken } from '../../../src/coordinator/admin-token.ts';
-import { createCoordinatorApp } from '../../../src/coordinator/app.ts';
 import { randomSuffix } from '../../../src/coordinator/random-suffix.ts';
 import { openStore } from '../../../src/db/open-store.ts';
 import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
+import { coordinatorWorld } from '../../support/coordinator-world.ts';
 import { databasesUnderTest, type TestDatabase } from '../../support/databases.ts';
 import { coordinatorImages } from '../../../src/coordinator/builds/image-builders.ts';
 import { DEFAULT_CACHE_DIR } from '../../../src/drivers/dev-image/cache-dir.ts';
@@ -29,18 +29,14 @@ export async function startInProcessCoordinator(
 ): Promise<InProcessCoordinator> {
   const dataDir = await mkdtemp(join(tmpdir(), 'mvm-cli-'));
   const store = await openStore(options.databaseUrl ?? join(dataDir, 'coordinator.sqlite'));
-  const { app, services } = createCoordinatorApp({
-    store,
-    clock: systemClock,
-    clusterCidr: '10.240.0.0/12',
-    version: 'test',
+  const { fetch, services } = await coordinatorWorld(store, {
+    adminToken: await resolveAdminToken(dataDir),
     randomSuffix: () => randomSuffix(),
     ...(options.images ? { images: testImages(dataDir) } : {}),
   });
-  await services.adminToken.adopt(await resolveAdminToken(dataDir));
   return {
     dataDir,
-    fetch: (request) => app.fetch(request),
+    fetch,
     close: async () => {
       await services.buildRunner?.close();
       await store.close();
@@ -49,10 +45,6 @@ export async function startInProcessCoordinator(
   };
 }
 
-/**
- * Defines `body` once per test database (SQLite and Postgres, as the store tests do); each
- * test gets a fresh in-process coordinator on it.
- */
 /**
  * The coordinator's artifact store and real builders in its data dir: the dev image from the
  * shared cache (MVM_CACHE_DIR, as the agents use), Nix without a binary cache (this host has
@@ -68,6 +60,10 @@ export function testImages(dataDir: string) {
   });
 }
 
+/**
+ * Defines `body` once per test database (SQLite and Postgres, as the store tests do); each
+ * test gets a fresh in-process coordinator on it.
+ */
 export async function describeEachCoordinator(
   title: string,
   body: (coordinator: () => InProcessCoordinator) => void,

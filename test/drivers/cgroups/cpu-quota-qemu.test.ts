@@ -15,15 +15,10 @@ import { probeConfinement } from '../../../src/drivers/qemu/qemu-confine.ts';
 import { QemuVmm } from '../../../src/drivers/qemu/qemu-vmm.ts';
 import { silentLogger } from '../../../src/ports/logger.ts';
 import type { VmHandle } from '../../../src/ports/vmm.ts';
-import {
-  QEMU_BINARY,
-  devImage,
-  guestSpec,
-  realGuestGate,
-  testRunner,
-} from '../../support/qemu-guest.ts';
+import { QEMU_BINARY, devImage, guestSpec, testRunner } from '../../support/qemu-guest.ts';
+import { qemuSuiteGate } from '../../support/qemu-gate.ts';
 
-const gate = await realGuestGate('cpu quota with a real guest');
+const gate = await qemuSuiteGate('cpu quota with a real guest');
 const isRoot = process.getuid?.() === 0;
 const cgroups = new HostCgroups();
 const cpu = (await cgroups.layout()).controllers.cpu;

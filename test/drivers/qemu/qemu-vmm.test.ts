@@ -16,23 +16,10 @@ import { systemClock } from '../../../src/drivers/clock/system-clock.ts';
 import { waitUntil } from '../../../src/drivers/process/wait-until.ts';
 import { QemuVmm } from '../../../src/drivers/qemu/qemu-vmm.ts';
 import type { VmHandle, VmSpec } from '../../../src/ports/vmm.ts';
-import {
-  devImage,
-  guestSpec,
-  realGuestGate,
-  shortWorkDir,
-  testRunner,
-} from '../../support/qemu-guest.ts';
+import { devImage, guestSpec, shortWorkDir, testRunner } from '../../support/qemu-guest.ts';
+import { qemuSuiteGate } from '../../support/qemu-gate.ts';
 
-const gate = await realGuestGate('qemu-vmm real guest');
-
-if (gate.failInCi) {
-  describe('qemu-vmm real guest (CI)', () => {
-    it('needs qemu-system-x86_64 in CI', () => {
-      throw new Error('qemu-system-x86_64 is missing on this CI runner; install qemu-system-x86');
-    });
-  });
-}
+const gate = await qemuSuiteGate('qemu-vmm real guest');
 
 describe.runIf(gate.run)('QemuVmm with a real guest', () => {
   const vmm = new QemuVmm({ runner: testRunner, accel: 'tcg' });

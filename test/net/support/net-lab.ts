@@ -11,6 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { NodeProcessRunner } from '../../../src/drivers/process/node-process-runner.ts';
 import { probeProcess } from '../../../src/drivers/process/process-control.ts';
 import type { RunResult, SpawnedProcess } from '../../../src/ports/process-runner.ts';
+import { gateOf, missingRootAndTools, type SuiteGate } from '../../support/gate.ts';
 
 export const runner = new NodeProcessRunner();
 const PROBE = join(import.meta.dirname, 'probe.ts');
@@ -158,26 +159,13 @@ export async function reapStaleNamespaces(): Promise<void> {
 }
 
 /** Tests need root, iproute2, nft and busybox; skip loudly without them, fail under CI. */
-export async function netGate(
-  suite: string,
-): Promise<{ run: boolean; failInCi: boolean; why: string }> {
-  const missing: string[] = [];
-  if (process.getuid?.() !== 0) missing.push('root');
-  const probes: Record<string, string[]> = {
+export async function netGate(suite: string): Promise<SuiteGate> {
+  const missing = await missingRootAndTools({
     ip: ['-V'],
     bridge: ['-V'],
     nft: ['--version'],
     busybox: ['true'],
-  };
-  for (const [tool, args] of Object.entries(probes)) {
-    const result = await runner.run(tool, args, { check: false }).catch(() => undefined);
-    if (result?.exitCode !== 0) missing.push(tool);
-  }
-  const why = missing.length === 0 ? '' : `needs ${missing.join(', ')}`;
-  if (why === '') await reapStaleNamespaces();
-  if (why !== '') {
-    const where = process.env['CI'] ? 'CI requires it' : 'skipping';
-    console.warn(`\n!!! ${suite}: ${why}; ${where}\n`);
-  }
-  return { run: why === '', failInCi: why !== '' && process.env['CI'] !== undefined, why };
+  });
+  if (missing.length === 0) await reapStaleNamespaces();
+  return gateOf(suite, missing);
 }

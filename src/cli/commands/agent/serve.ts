@@ -71,6 +71,10 @@ export const agentServe = defineCommand({
       text('<address:port>'),
       'serve Prometheus metrics at http://<address:port>/metrics (default: only on the local socket)',
     ),
+    wakeWithoutCoordinator: option(
+      choice(['on', 'off'] as const, '<on|off>'),
+      "with a coordinator: a wake on connect it does not answer (unreachable, 5xx, 5 s) is admitted by this node's own count of its room, and reported once it answers (env MVM_WAKE_WITHOUT_COORDINATOR, default on)",
+    ),
   },
   output: 'text',
   async handler(ctx, _args, opts) {

@@ -1,0 +1,157 @@
+import {
+  HOLDING_STATUSES,
+  localAdmission,
+  unansweredAdmission,
+  type LocalHolder,
+  type LocalSize,
+  type WakeAdmission,
+} from '../../core/wake-admission.ts';
+import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
+import type { Logger } from '../../ports/logger.ts';
+import type { VmRecord } from '../state/vm-repo.ts';
+import { ADMIT_TIMEOUT_MS, reportWake, type WakeAsk, type WakeRef } from './wake-admission.ts';
+
+/** Which listener a wake came through: the wake trap or a published port. */
+export type WakeTriggerKind = 'trap' | 'publish';
+
+/** How a wake was decided, as counted (`mvm_wake_admissions_total{admission}`). */
+export type AdmissionOutcome = 'coordinator' | 'refused' | 'local' | 'unanswered';
+
+/** How often wakes admitted locally are reported again while the coordinator does not answer. */
+export const REPORT_RETRY_MS = 2_000;
+
+export interface WakeAdmitterOptions {
+  coordinator: { api: ApiClient; nodeId: string };
+  /** Admit locally when the coordinator does not answer (`--wake-without-coordinator`). */
+  fallback: boolean;
+  /** This node's capacity as configured (what its heartbeats declare). */
+  capacity: () => Promise<LocalSize>;
+  /** The node's VMs, as its runtime records them. */
+  records: () => Promise<VmRecord[]>;
+  logger: Logger;
+  /** Counts each decision. */
+  count?: (trigger: WakeTriggerKind, admission: AdmissionOutcome) => void;
+  timeoutMs?: number;
+  retryMs?: number;
+}
+
+interface Unreported {
+  ref: WakeRef;
+  ask: WakeAsk;
+  holder: LocalHolder;
+}
+
+const sizeOf = (r: VmRecord): LocalHolder => ({
+  key: r.key,
+  vcpus: r.spec.vcpus,
+  memMib: r.spec.memMib,
+});
+
+/**
+ * Decides a wake on connect: the coordinator's answer when it gives one (agent/wake/
+ * wake-admission.ts); when it does not answer (unreachable, 5xx, timeout), with `fallback`,
+ * the node's own count of its room (core/wake-admission.ts `localAdmission`), one decision at
+ * a time so two wakes never count the same room. A wake admitted so is kept and reported
+ * (`admittedBy: node`) until the coordinator answers, every `retryMs`.
+ */
+export class WakeAdmitter {
+  private readonly pending = new Map<string, Unreported>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+
+  constructor(private readonly options: WakeAdmitterOptions) {}
+
+  /** Whether the VM `key` was woken by a local admission not yet reported. */
+  unreported(key: string): boolean {
+    return this.pending.has(key);
+  }
+
+  /** Wakes admitted locally, not yet reported to the coordinator. */
+  get unreportedCount(): number {
+    return this.pending.size;
+  }
+
+  async admit(record: VmRecord, ask: WakeAsk, trigger: WakeTriggerKind): Promise<WakeAdmission> {
+    const ref = { tenantId: record.tenantId, poolId: record.poolId, instanceId: record.instanceId };
+    const { coordinator, logger } = this.options;
+    const answer = await reportWake(
+      coordinator,
+      ref,
+      ask,
+      this.options.timeoutMs ?? ADMIT_TIMEOUT_MS,
+    );
+    if (answer.answered) {
+      this.options.count?.(trigger, answer.admission.admitted ? 'coordinator' : 'refused');
+      return answer.admission;
+    }
+    if (!this.options.fallback) {
+      this.options.count?.(trigger, 'unanswered');
+      return unansweredAdmission(answer.message);
+    }
+    const [capacity, records] = await Promise.all([
+      this.options.capacity(),
+      this.options.records(),
+    ]);
+    // No await from here to the entry: a concurrent wake counts this one.
+    const holding = records.filter((r) => HOLDING_STATUSES.has(r.status)).map(sizeOf);
+    const holder = sizeOf(record);
+    const admission = localAdmission(
+      { capacity, holding, unreported: [...this.pending.values()].map((u) => u.holder) },
+      holder,
+    );
+    const fields = { key: record.key, port: ask.port, from: ask.from, coordinator: answer.message };
+    if (!admission.admitted) {
+      this.options.count?.(trigger, 'unanswered');
+      logger.warn({ ...fields, reason: admission.reason }, 'wake not admitted: no local room');
+      return admission;
+    }
+    this.pending.set(record.key, { ref, ask, holder });
+    this.options.count?.(trigger, 'local');
+    logger.warn(fields, 'wake admitted locally: the coordinator did not answer');
+    this.schedule();
+    return admission;
+  }
+
+  /**
+   * Reports the wakes admitted locally now (after a round already under way, which may have
+   * started before the coordinator answered again); answers how many are still unreported.
+   */
+  async flush(): Promise<number> {
+    await this.flushing;
+    this.flushing ??= this.reportAll().finally(() => (this.flushing = undefined));
+    await this.flushing;
+    return this.pending.size;
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      void this.flush().then((left) => {
+        if (left === 0) this.close();
+      });
+    }, this.options.retryMs ?? REPORT_RETRY_MS);
+    this.timer.unref();
+  }
+
+  private async reportAll(): Promise<void> {
+    for (const [key, wake] of [...this.pending]) {
+      const answer = await reportWake(
+        this.options.coordinator,
+        wake.ref,
+        { ...wake.ask, admittedBy: 'node' },
+        this.options.timeoutMs ?? ADMIT_TIMEOUT_MS,
+      );
+      if (!answer.answered) return;
+      this.pending.delete(key);
+      this.options.logger.info(
+        { key, admitted: answer.admission.admitted },
+        'wake admitted locally reported to the coordinator',
+      );
+    }
+  }
+}

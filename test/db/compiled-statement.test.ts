@@ -1,0 +1,289 @@
+import fc from 'fast-check';
+import {
+  DummyDriver,
+  Kysely,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+  sql,
+} from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DiskReport, InstanceSample } from '../../src/contract/node-report.ts';
+import { compiledStatement, type CompiledStatement } from '../../src/db/compiled-statement.ts';
+import { openDatabase } from '../../src/db/open-store.ts';
+import {
+  beatParams,
+  beatStatement,
+  deltaBeatStatement,
+  generationStatement,
+  mergeParams,
+  mergeStatement,
+  putStatement,
+  wholeBeatStatement,
+} from '../../src/db/repos/heartbeat-statements.ts';
+import { reportRow } from '../../src/db/repos/node-report-repo.ts';
+import type { Database } from '../../src/db/schema.ts';
+import type { NodeBeat, NodeReportDelta } from '../../src/ports/store.ts';
+import { describeEachDatabase } from '../support/store-harness.ts';
+import { T1, T2, node } from './fixtures.ts';
+
+const RUNS = 25;
+
+/** Thrown to roll a transaction back with what it saw. */
+class Seen extends Error {
+  constructor(readonly seen: unknown) {
+    super('rolled back');
+  }
+}
+
+/** What a statement answers and leaves in the tables it may write, then rolled back. */
+async function runRolledBack(
+  db: Kysely<Database>,
+  run: (trx: Kysely<Database>) => Promise<unknown>,
+) {
+  try {
+    await db.transaction().execute(async (trx) => {
+      const answer = await run(trx);
+      const nodes = await trx.selectFrom('nodes').selectAll().orderBy('id').execute();
+      const reports = await trx.selectFrom('node_reports').selectAll().orderBy('node_id').execute();
+      // JSON text compared as values: Postgres' jsonb and SQLite's json_patch order keys apart.
+      const parsed = reports.map((r) => ({ ...r, instances: JSON.parse(r.instances) as unknown }));
+      throw new Seen({ answer, nodes, reports: parsed });
+    });
+  } catch (error) {
+    if (error instanceof Seen) return error.seen;
+    throw error;
+  }
+  throw new Error('not rolled back');
+}
+
+/** The compiled statement and the one Kysely builds afresh: same SQL, values, rows, effects. */
+async function expectSame<P extends object, R>(
+  db: Kysely<Database>,
+  statement: CompiledStatement<Database, P, R>,
+  params: P,
+) {
+  const built = statement.built(db, params).compile();
+  const bound = statement.bound(db, params);
+  expect(bound.sql).toBe(built.sql);
+  expect(bound.parameters).toEqual(built.parameters);
+  const viaBuilt = await runRolledBack(db, async (trx) => {
+    const r = await trx.executeQuery(statement.built(trx, params));
+    return { rows: r.rows, affected: r.numAffectedRows };
+  });
+  const viaCompiled = await runRolledBack(db, async (trx) => {
+    const r = await statement.execute(trx, params);
+    return { rows: r.rows, affected: r.numAffectedRows };
+  });
+  expect(viaCompiled).toEqual(viaBuilt);
+}
+
+const nodeIds = fc.constantFrom('node-a', 'node-b', 'node-gone');
+const iso = fc
+  .integer({ min: 0, max: 10 ** 9 })
+  .map((s) => new Date(Date.UTC(2025, 0, 1) + s * 1000).toISOString());
+const sample: fc.Arbitrary<InstanceSample> = fc.record(
+  {
+    tenant: fc.constantFrom('acme', 'globex'),
+    pool: fc.constantFrom('web', 'jobs'),
+    instance: fc.constantFrom('i1', 'i2', 'i3', 'i4'),
+    cpuPermille: fc.integer({ min: 0, max: 2000 }),
+    rssKib: fc.integer({ min: 0, max: 10 ** 7 }),
+    status: fc.constantFrom('running', 'sleeping', 'failed'),
+  },
+  { requiredKeys: ['tenant', 'pool', 'instance'] },
+);
+const disk: fc.Arbitrary<DiskReport> = fc
+  .record({ freeKib: fc.nat(10 ** 9), orphans: fc.nat(100) })
+  .map(({ freeKib, orphans }) => {
+    const space = { count: orphans, kib: orphans * 4 };
+    return {
+      dataDir: { path: '/var/lib/mvm', totalKib: 10 ** 9, freeKib },
+      cacheDir: { path: '/var/cache/mvm', totalKib: 10 ** 9, freeKib },
+      tenants: [],
+      artifacts: {
+        images: space,
+        initDrives: space,
+        kernels: space,
+        guestAgents: space,
+        other: space,
+      },
+      orphans: space,
+    };
+  });
+const beat: fc.Arbitrary<NodeBeat> = fc.record(
+  {
+    lastHeartbeat: iso,
+    capacity: fc.constantFrom(node().capacity, { vcpus: 8, memMib: 4096, diskGib: 50 }),
+    usage: fc.record({
+      vcpus: fc.nat(64),
+      memMib: fc.nat(65_536),
+      instances: fc.dictionary(fc.constantFrom('running', 'sleeping'), fc.nat(100)),
+      diskFreeMib: fc.nat(10 ** 6),
+    }),
+    underlayIp: fc.constantFrom('10.0.0.1', '10.0.0.2'),
+  },
+  { requiredKeys: ['lastHeartbeat', 'capacity', 'usage'] },
+);
+const sequence = fc.option(
+  fc.record({ epoch: fc.constantFrom('run-1', 'run-2'), seq: fc.integer({ min: 1, max: 6 }) }),
+  { nil: undefined },
+);
+const whole = fc.record({
+  nodeId: nodeIds,
+  reportedAt: iso,
+  disk: fc.option(disk, { nil: null }),
+  instances: fc.array(sample, { maxLength: 5 }),
+});
+const delta: fc.Arbitrary<NodeReportDelta> = fc.record(
+  {
+    nodeId: nodeIds,
+    reportedAt: iso,
+    epoch: fc.constantFrom('run-1', 'run-2'),
+    base: fc.integer({ min: 2, max: 4 }),
+    seq: fc.integer({ min: 3, max: 6 }),
+    changed: fc.array(sample, { maxLength: 4 }),
+    removed: fc.array(
+      fc.record({
+        tenant: fc.constant('acme'),
+        pool: fc.constant('web'),
+        instance: fc.constantFrom('i1', 'i2', 'i9'),
+      }),
+      { maxLength: 2 },
+    ),
+    disk,
+  },
+  { requiredKeys: ['nodeId', 'reportedAt', 'epoch', 'base', 'seq', 'changed', 'removed'] },
+);
+
+let opened: Kysely<Database> | undefined;
+afterEach(async () => {
+  await opened?.destroy();
+  opened = undefined;
+});
+
+await describeEachDatabase(
+  'compiled statements: the same as built afresh',
+  ({ name, store, url }) => {
+    async function seeded(): Promise<Kysely<Database>> {
+      await store().nodes.upsert(node('node-a', { underlayIp: '10.0.0.1' }));
+      await store().nodes.upsert(node('node-b'));
+      await store().nodeReports.put(
+        {
+          nodeId: 'node-a',
+          reportedAt: T1,
+          disk: null,
+          instances: [{ tenant: 'acme', pool: 'web', instance: 'i1' }],
+        },
+        { epoch: 'run-1', seq: 3 },
+      );
+      await store().nodeReports.put({
+        nodeId: 'node-b',
+        reportedAt: T1,
+        disk: null,
+        instances: [],
+      });
+      await store().generations.bump('node-a', 'digest-1', T2);
+      opened = openDatabase(url()).db;
+      return opened;
+    }
+
+    it("the node's update, the whole report's upsert, the delta's merge, the generation read", async () => {
+      const db = await seeded();
+      await fc.assert(
+        fc.asyncProperty(nodeIds, beat, (id, fields) =>
+          expectSame(db, beatStatement, beatParams(id, fields)),
+        ),
+        { numRuns: RUNS },
+      );
+      await fc.assert(
+        fc.asyncProperty(whole, sequence, (report, seq) =>
+          expectSame(db, putStatement, reportRow(report, seq)),
+        ),
+        { numRuns: RUNS },
+      );
+      await fc.assert(
+        fc.asyncProperty(delta, (d) => expectSame(db, mergeStatement, mergeParams(d))),
+        { numRuns: RUNS },
+      );
+      await fc.assert(
+        fc.asyncProperty(nodeIds, (id) => expectSame(db, generationStatement, { id })),
+        { numRuns: 5 },
+      );
+      // Every shape met: with and without the underlay, the sequence, the disk.
+      expect(beatStatement.compiledShapes()).toBeGreaterThanOrEqual(name === 'postgres' ? 2 : 1);
+    });
+
+    it.runIf(name === 'postgres')('the one-statement heartbeat, whole and delta', async () => {
+      const db = await seeded();
+      await fc.assert(
+        fc.asyncProperty(nodeIds, beat, whole, sequence, (id, fields, report, seq) =>
+          expectSame(db, wholeBeatStatement, {
+            ...beatParams(id, fields),
+            ...reportRow(report, seq),
+          }),
+        ),
+        { numRuns: RUNS },
+      );
+      await fc.assert(
+        fc.asyncProperty(nodeIds, beat, delta, (id, fields, d) =>
+          expectSame(db, deltaBeatStatement, { ...beatParams(id, fields), ...mergeParams(d) }),
+        ),
+        { numRuns: RUNS },
+      );
+    });
+  },
+);
+
+describe('compiledStatement refuses a value baked into the SQL', () => {
+  // Compiling needs no database: Kysely's cold dialect parts.
+  const db = () =>
+    new Kysely<Database>({
+      dialect: {
+        createAdapter: () => new SqliteAdapter(),
+        createDriver: () => new DummyDriver(),
+        createIntrospector: (k) => new SqliteIntrospector(k),
+        createQueryCompiler: () => new SqliteQueryCompiler(),
+      },
+    });
+
+  it('a parameter read in JS while building', () => {
+    const stringified = compiledStatement({
+      shape: () => ({}),
+      build: (k: Kysely<Database>, _: object, p: { id: string }) =>
+        k.selectFrom('nodes').selectAll().where('id', '=', `node-${p.id}`),
+    });
+    expect(() => stringified.bound(db(), { id: 'a' })).toThrow(/'id' is a parameter/);
+  });
+
+  it('parameters enumerated (spread) while building', () => {
+    const spread = compiledStatement({
+      shape: () => ({}),
+      build: (k: Kysely<Database>, _: object, p: { id: string; hostname: string }) =>
+        k.updateTable('nodes').set({ ...p }),
+    });
+    expect(() => spread.bound(db(), { id: 'a', hostname: 'b' })).toThrow(/enumerated/);
+  });
+
+  it('a parameter read but not bound, and a bound one given no value', () => {
+    const dropped = compiledStatement({
+      shape: () => ({}),
+      build: (k: Kysely<Database>, _: object, p: { id: string; unused: string }) => {
+        void p.unused;
+        return k.selectFrom('nodes').selectAll().where('id', '=', p.id);
+      },
+    });
+    expect(() => dropped.bound(db(), { id: 'a', unused: 'b' })).toThrow(
+      /unused read but not bound/,
+    );
+    const plain = compiledStatement({
+      shape: () => ({}),
+      build: (k: Kysely<Database>, _: object, p: { id?: string }) =>
+        k
+          .selectFrom('nodes')
+          .selectAll()
+          .where(sql.ref('id'), '=', p.id ?? null),
+    });
+    expect(() => plain.bound(db(), {})).toThrow(/no value for 'id'/);
+  });
+});
