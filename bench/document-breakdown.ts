@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ephemeralSigningKey } from '../src/coordinator/desired/signing-key.ts';
 import { NodeRowsCache } from '../src/coordinator/desired/node-rows.ts';
+import { TenantEntries } from '../src/coordinator/desired/tenant-entries.ts';
 import { TenantInputsCache } from '../src/coordinator/desired/tenant-inputs.ts';
 import { buildNodeDocument, documentContent, stampedPayload } from '../src/core/desired-doc.ts';
 import { holdMoving } from '../src/core/move-hold.ts';
@@ -54,6 +55,8 @@ try {
   // Each sample follows a running ⇄ warm toggle of one instance: its node's rows read in full
   // (as before docpatch) and patched from the kept ones (node-rows.ts), back to back.
   const rowsCache = new NodeRowsCache(store);
+  // As the service keeps them: each tenant's entry and its inputs (tenant-entries.ts).
+  const entries = new TenantEntries();
   for (let n = 0; n < shape.nodes; n += 1) await rowsCache.read(nodeId(n));
   for (let i = -1; i < SAMPLES; i += 1) {
     const warm = Math.abs(i) % 2;
@@ -87,7 +90,25 @@ try {
         rows.requestIds,
       ),
     );
+    const peers = tenantPeersByNodes(node, inputs.nodes, inputs.held);
+    const kept = await time('buildNodeDocument, kept entries (changed tenants built)', () => {
+      const forNode = entries.forNode(node);
+      const built = buildNodeDocument(
+        node,
+        inputs.tenants,
+        inputs.pools,
+        instances,
+        { generation: 0, issuedAt: '' },
+        peers,
+        inputs.workloads,
+        rows.requestIds,
+        forNode.memo,
+      );
+      forNode.done();
+      return built;
+    });
     const content = await time('documentContent', () => documentContent(doc));
+    if (documentContent(kept) !== content) throw new Error('kept entries built another document');
     await time('sha256', () => createHash('sha256').update(content).digest('hex'));
     await time('generations.get', () => store.generations.get(node));
     // A toggle changes the content: the new generation is a committed upsert.

@@ -112,6 +112,7 @@ export function buildNodeDocument(
   peers: ReadonlyMap<string, readonly string[]> = new Map(),
   workloads: PoolWorkloads = new Map(),
   requestIds: ReadonlyMap<string, string> = new Map(),
+  entries?: TenantEntryMemo,
 ): NodeDesired {
   // Grouped once, so the document costs O(instances + pools), not instances × pools.
   const placed = new Map<string, DocumentInstance[]>();
@@ -130,30 +131,79 @@ export function buildNodeDocument(
   }
   const out: DesiredTenant[] = [];
   for (const tenant of [...tenants].sort(byId)) {
-    const tenantPools: DesiredPool[] = [];
-    for (const pool of [...(poolsOf.get(tenant.id) ?? [])].sort(byId)) {
-      const mine = (placed.get(`${tenant.id}/${pool.id}`) ?? []).map((i) => ({
-        desiredStatus: i.desiredStatus,
-        ...(i.desiredStatus === 'sleeping' && i.sleepForced === true
-          ? { forceSleep: true as const }
-          : {}),
-        id: i.id,
-        ip: i.ip,
-        mac: i.mac,
-        ...optionalRequestId(requestIds.get(`${i.tenantId}/${i.poolId}/${i.id}`)),
-        ...(i.pinnedRevision ? { revision: i.pinnedRevision } : {}),
-      }));
-      const workload = workloads.get(`${tenant.id}/${pool.id}`);
-      if (mine.length > 0) tenantPools.push(desiredPool(pool, mine, workload));
-    }
-    if (tenantPools.length === 0) continue;
-    const { id, netId, subnet, gateway } = tenant;
-    const vxlanPeers = [...(peers.get(id) ?? [])];
-    const egress = tenant.egress ?? false;
-    out.push({ egress, gateway, id, netId, pools: tenantPools, subnet, vxlanPeers });
+    const entry = entries
+      ? entries(tenant.id, entryInputs(tenant, poolsOf, placed, peers, workloads, requestIds), () =>
+          tenantEntry(tenant, poolsOf, placed, peers, workloads, requestIds),
+        )
+      : tenantEntry(tenant, poolsOf, placed, peers, workloads, requestIds);
+    if (entry) out.push(entry);
   }
   return { schema: NODE_DOCUMENT_SCHEMA, nodeId, ...stamp, tenants: out };
 }
+
+/**
+ * Everything a tenant's entry is built from, as values compared by identity (kept rows and
+ * inputs are immutable: a changed one is a new object) and strings: two equal lists build
+ * equal entries.
+ */
+function entryInputs(
+  tenant: TenantNetworkInfo,
+  poolsOf: ReadonlyMap<string, Pool[]>,
+  placed: ReadonlyMap<string, DocumentInstance[]>,
+  peers: ReadonlyMap<string, readonly string[]>,
+  workloads: PoolWorkloads,
+  requestIds: ReadonlyMap<string, string>,
+): unknown[] {
+  const inputs: unknown[] = [tenant, (peers.get(tenant.id) ?? []).join(' ')];
+  for (const pool of poolsOf.get(tenant.id) ?? []) {
+    const key = `${tenant.id}/${pool.id}`;
+    inputs.push(pool, workloads.get(key));
+    for (const i of placed.get(key) ?? []) inputs.push(i, requestIds.get(`${key}/${i.id}`));
+    inputs.push(undefined);
+  }
+  return inputs;
+}
+
+function tenantEntry(
+  tenant: TenantNetworkInfo,
+  poolsOf: ReadonlyMap<string, Pool[]>,
+  placed: ReadonlyMap<string, DocumentInstance[]>,
+  peers: ReadonlyMap<string, readonly string[]>,
+  workloads: PoolWorkloads,
+  requestIds: ReadonlyMap<string, string>,
+): DesiredTenant | undefined {
+  const tenantPools: DesiredPool[] = [];
+  for (const pool of [...(poolsOf.get(tenant.id) ?? [])].sort(byId)) {
+    const mine = (placed.get(`${tenant.id}/${pool.id}`) ?? []).map((i) => ({
+      desiredStatus: i.desiredStatus,
+      ...(i.desiredStatus === 'sleeping' && i.sleepForced === true
+        ? { forceSleep: true as const }
+        : {}),
+      id: i.id,
+      ip: i.ip,
+      mac: i.mac,
+      ...optionalRequestId(requestIds.get(`${i.tenantId}/${i.poolId}/${i.id}`)),
+      ...(i.pinnedRevision ? { revision: i.pinnedRevision } : {}),
+    }));
+    const workload = workloads.get(`${tenant.id}/${pool.id}`);
+    if (mine.length > 0) tenantPools.push(desiredPool(pool, mine, workload));
+  }
+  if (tenantPools.length === 0) return undefined;
+  const { id, netId, subnet, gateway } = tenant;
+  const vxlanPeers = [...(peers.get(id) ?? [])];
+  const egress = tenant.egress ?? false;
+  return { egress, gateway, id, netId, pools: tenantPools, subnet, vxlanPeers };
+}
+
+/**
+ * Gives a tenant's entry: the one built before from equal inputs (`inputs`, compared item by
+ * item), or `build()`'s.
+ */
+export type TenantEntryMemo = (
+  tenantId: string,
+  inputs: readonly unknown[],
+  build: () => DesiredTenant | undefined,
+) => DesiredTenant | undefined;
 
 function optionalRequestId(requestId: string | undefined): { requestId?: string } {
   return requestId === undefined ? {} : { requestId };

@@ -6,8 +6,11 @@ const bound = <T extends object>(target: T, key: string | symbol): unknown => {
 };
 
 /**
- * The store, counting how often each node's document is computed: every computation reads the
- * node's generation (`generations.get`) once. Everything else is the store's own.
+ * The store, counting how often each node's document is computed: every computation numbers
+ * its content once, by a read of the node's generation (`generations.get`, followed by the
+ * upsert when the content changed), or, when its content differs from the digest the replica
+ * last saw, by the upsert alone (`generations.bump`). Everything else is the store's own.
+ * Counted per node; a node's computations are assumed not to overlap.
  */
 export function countingComputations(store: Store): {
   store: Store;
@@ -15,12 +18,26 @@ export function countingComputations(store: Store): {
   computed(node?: string): number;
 } {
   const counts = new Map<string, number>();
-  const get: Store['generations']['get'] = (nodeId) => {
-    counts.set(nodeId, (counts.get(nodeId) ?? 0) + 1);
-    return store.generations.get(nodeId);
+  const count = (nodeId: string) => counts.set(nodeId, (counts.get(nodeId) ?? 0) + 1);
+  /**
+   * Nodes whose generation read has just answered: an upsert made before the event loop
+   * turns is the same computation's (the service upserts right after the read it awaited).
+   */
+  const read = new Set<string>();
+  const get: Store['generations']['get'] = async (nodeId) => {
+    count(nodeId);
+    const answer = await store.generations.get(nodeId);
+    read.add(nodeId);
+    setImmediate(() => read.delete(nodeId));
+    return answer;
   };
+  const bump: Store['generations']['bump'] = (nodeId, digest, at) => {
+    if (!read.delete(nodeId)) count(nodeId);
+    return store.generations.bump(nodeId, digest, at);
+  };
+  const methods: Record<string | symbol, unknown> = { get, bump };
   const generations = new Proxy(store.generations, {
-    get: (target, key) => (key === 'get' ? get : bound(target, key)),
+    get: (target, key) => (key in methods ? methods[key] : bound(target, key)),
   });
   const counted = new Proxy(store, {
     get: (target, key) => (key === 'generations' ? generations : bound(target, key)),

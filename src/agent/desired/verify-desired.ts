@@ -1,12 +1,16 @@
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { documentStaleness, type FreshnessBounds } from '../../core/document-freshness.ts';
 import { errorMessage, MvmError, type ErrorCode } from '../../core/errors.ts';
+import { z } from 'zod';
 import {
+  desiredTenantSchema,
   nodeDesiredSchema,
   signedEnvelopeSchema,
+  type DesiredTenant,
   type NodeDesired,
   type SignedEnvelope,
 } from '../../contract/desired.ts';
+import type { ValidatedTenants } from './validated-tenants.ts';
 
 /** Why an agent refused a desired-state document. */
 export type RefusalReason =
@@ -37,6 +41,11 @@ export interface VerifyOptions extends FreshnessBounds {
   /** Production refuses unsigned documents; dev accepts them with a warning. */
   production: boolean;
   nodeId: string;
+  /**
+   * The tenants of the documents this agent validated before (a watch keeps one): a tenant
+   * equal to a kept one is not validated again (validated-tenants.ts). Absent: all are.
+   */
+  tenants?: ValidatedTenants;
 }
 
 export interface VerifiedDocument {
@@ -69,7 +78,7 @@ export function verifyEnvelope(envelope: unknown, options: VerifyOptions): Verif
   }
   const warnings: string[] = [];
   const keyId = checkSignature(parsed.data, options, warnings);
-  const document = parsePayload(parsed.data.payload);
+  const document = parsePayload(parsed.data.payload, options.tenants);
   if (document.nodeId !== options.nodeId) {
     throw new DesiredRefusedError(
       'wrong_node',
@@ -117,7 +126,13 @@ function checkSignature(
   return envelope.keyId;
 }
 
-function parsePayload(payload: string): NodeDesired {
+/** The document's own members, its tenants checked one by one (see parsePayload). */
+const documentHeadSchema = z.strictObject({
+  ...nodeDesiredSchema.shape,
+  tenants: z.array(z.unknown()),
+});
+
+function parsePayload(payload: string, kept?: ValidatedTenants): NodeDesired {
   let json: unknown;
   try {
     json = JSON.parse(payload);
@@ -125,13 +140,39 @@ function parsePayload(payload: string): NodeDesired {
     const cause = errorMessage(error);
     throw new DesiredRefusedError('malformed', `payload is not JSON (${cause})`);
   }
-  const result = nodeDesiredSchema.safeParse(json);
-  if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  // The same checks as nodeDesiredSchema, in its order, with the same messages; a tenant
+  // equal to one validated before is that one's value again (validated-tenants.ts).
+  const head = documentHeadSchema.safeParse(json);
+  const problems: string[] = head.success ? [] : issuesOf(head.error.issues);
+  const raws = Array.isArray((json as { tenants?: unknown } | null)?.tenants)
+    ? (json as { tenants: unknown[] }).tenants
+    : [];
+  const tenants: DesiredTenant[] = [];
+  let reused = 0;
+  raws.forEach((raw, i) => {
+    const known = kept?.reuse(raw);
+    if (known) {
+      reused += 1;
+      tenants.push(known);
+      return;
+    }
+    const tenant = desiredTenantSchema.safeParse(raw);
+    if (tenant.success) tenants.push(tenant.data);
+    else problems.push(...issuesOf(tenant.error.issues, ['tenants', i]));
+  });
+  if (!head.success || problems.length > 0) {
     throw new DesiredRefusedError(
       'malformed',
       `payload is not a node document: ${problems.join('; ')}`,
     );
   }
-  return result.data;
+  kept?.keep(raws, tenants, reused);
+  return { ...head.data, tenants };
+}
+
+function issuesOf(
+  issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>,
+  prefix: ReadonlyArray<PropertyKey> = [],
+): string[] {
+  return issues.map((i) => `${[...prefix, ...i.path].map(String).join('.')}: ${i.message}`);
 }

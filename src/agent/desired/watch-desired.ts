@@ -3,6 +3,7 @@ import type { SignedEnvelope } from '../../contract/desired.ts';
 import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import type { Clock } from '../../ports/clock.ts';
 import { abortableSleep } from '../../drivers/process/wait-until.ts';
+import { ValidatedTenants } from './validated-tenants.ts';
 import { verifyEnvelope, type VerifiedDocument, type VerifyOptions } from './verify-desired.ts';
 
 export interface WatchDesiredOptions {
@@ -44,12 +45,14 @@ export async function watchDesired(options: WatchDesiredOptions): Promise<void> 
   const backoff = options.backoff ?? { initialMs: 200, maxMs: 10_000 };
   let last = { generation: options.lastGeneration, issuedAt: options.lastIssuedAt };
   let delay = backoff.initialMs;
+  // A document's tenants unchanged since the previous one are not validated again.
+  const tenants = new ValidatedTenants();
   while (!options.signal.aborted) {
     try {
       const answer = await poll(options, last.generation);
       delay = backoff.initialMs;
       if (answer === undefined) continue;
-      const verified = verifyEnvelope(answer, verifyOptions(options, last));
+      const verified = verifyEnvelope(answer, { ...verifyOptions(options, last), tenants });
       await options.onDocument(verified, answer);
       last = verified.document;
     } catch (error) {

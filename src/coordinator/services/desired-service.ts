@@ -13,6 +13,7 @@ import { ComputeGate } from '../desired/compute-gate.ts';
 import { NodeRowsCache } from '../desired/node-rows.ts';
 import { RecomputePacer } from '../desired/recompute-pacer.ts';
 import { SharedMarks } from '../desired/shared-marks.ts';
+import { TenantEntries } from '../desired/tenant-entries.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import { TenantInputsCache } from '../desired/tenant-inputs.ts';
 
@@ -108,12 +109,15 @@ export class DesiredService {
   private readonly computed = new Map<string, Computed>();
   /** Per node, the change count when its watcher last got a new document. */
   private readonly delivered = new Map<string, number>();
+  /** Per node, the digest this replica last saw stored: new content skips the read. */
+  private readonly digests = new Map<string, string>();
 
   /** Read at most every half poll, shared by every watcher of this replica. */
   private readonly marks: SharedMarks;
   private readonly gate: ComputeGate;
   private readonly inputs: TenantInputsCache;
   private readonly rows: NodeRowsCache | undefined;
+  private readonly entries: TenantEntries | undefined;
   private readonly pacer: RecomputePacer;
 
   constructor(private readonly deps: DesiredServiceDeps) {
@@ -138,6 +142,8 @@ export class DesiredService {
           deps.maxCachedNodes !== undefined ? { maxNodes: deps.maxCachedNodes } : {},
         )
       : undefined;
+    // Built again only for tenants whose kept inputs or rows changed (desired/tenant-entries.ts).
+    this.entries = patch ? new TenantEntries(deps.maxCachedNodes) : undefined;
   }
 
   /** The most documents computed at once so far (never above maxComputing). */
@@ -156,12 +162,7 @@ export class DesiredService {
     const content = documentContent(doc);
     const digest = createHash('sha256').update(content).digest('hex');
     const at = this.deps.clock.now().toISOString();
-    // Most polls find nothing new: a read spares the store a locking upsert.
-    const stored = await this.deps.store.generations.get(nodeId);
-    const issued =
-      stored?.digest === digest
-        ? stored
-        : await this.deps.store.generations.bump(nodeId, digest, at);
+    const issued = await this.numbered(nodeId, digest, at);
     // Stamped with the issuing time, not the generation's: an agent refuses copies older
     // than its age bound (a replay), and a generation may stand unchanged for days.
     const sign = (): SignedEnvelope => {
@@ -181,6 +182,23 @@ export class DesiredService {
       },
       tenants: doc.tenants.map((t) => t.id),
     };
+  }
+
+  /**
+   * The generation of the content `digest`. Most polls find nothing new: a read spares the
+   * store a locking upsert. Content that differs from what this replica last saw stored for
+   * the node is a change: its compare-and-set upsert is the one statement, without the read
+   * first (the upsert still answers the stored generation when another replica got there
+   * first with the same digest).
+   */
+  private async numbered(nodeId: string, digest: string, at: string) {
+    const { generations } = this.deps.store;
+    const known = this.digests.get(nodeId);
+    const stored =
+      known === digest || known === undefined ? await generations.get(nodeId) : undefined;
+    const issued = stored?.digest === digest ? stored : await generations.bump(nodeId, digest, at);
+    this.digests.set(nodeId, issued.digest);
+    return issued;
   }
 
   /**
@@ -295,27 +313,37 @@ export class DesiredService {
     }
   }
 
+  /** The node's moves in progress; NotFoundError when it is not registered. */
+  private async nodeMoves(nodeId: string) {
+    const { store } = this.deps;
+    if (!(await store.nodes.get(nodeId))) {
+      throw new NotFoundError('node', nodeId, "register it with 'PUT /v1/nodes/:node' first");
+    }
+    return store.instanceMoves.activeOn(nodeId);
+  }
+
   private async compute(nodeId: string): Promise<NodeDesired> {
     const { store } = this.deps;
     // Noted before anything is read: a local change announced later invalidates what follows.
     const seq = this.deps.notifier.current;
-    if (!(await store.nodes.get(nodeId))) {
-      throw new NotFoundError('node', nodeId, "register it with 'PUT /v1/nodes/:node' first");
-    }
     // Instances first: a pool or tenant destroyed meanwhile takes its instances with it in
     // the same commit, so nothing read later can refer to rows that are not there.
     // An instance leaving this node is held asleep here until its move ends (core/move-hold.ts).
     // The rows are the previous document's, patched with those changed since (node-rows.ts).
-    const rows = this.rows
-      ? await this.rows.read(nodeId)
-      : await store.instances.documentRows(nodeId);
-    const instances = holdMoving(rows.instances, await store.instanceMoves.activeOn(nodeId));
+    // The node and its moves are read beside them, one after the other: a computation holds
+    // two of the store's connections at most (four at once leave two of ten to requests).
+    const [rows, moves] = await Promise.all([
+      this.rows ? this.rows.read(nodeId) : store.instances.documentRows(nodeId),
+      this.nodeMoves(nodeId),
+    ]);
+    const instances = holdMoving(rows.instances, moves);
     // Its tenants' records, pools, workloads and nodes: read only for tenants whose document
     // marks moved (or a local change named) since this replica last read them.
     const inputs = await this.inputs.read(nodeId, instances, seq);
     const peers = tenantPeersByNodes(nodeId, inputs.nodes, inputs.held);
     const stamp = { generation: 0, issuedAt: '' };
-    return buildNodeDocument(
+    const entries = this.entries?.forNode(nodeId);
+    const doc = buildNodeDocument(
       nodeId,
       inputs.tenants,
       inputs.pools,
@@ -324,6 +352,9 @@ export class DesiredService {
       peers,
       inputs.workloads,
       rows.requestIds,
+      entries?.memo,
     );
+    entries?.done();
+    return doc;
   }
 }

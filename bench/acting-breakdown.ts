@@ -1,0 +1,152 @@
+/**
+ * Where the document's share of "agent acting" goes at 100k (issue 17, item 1): after a
+ * running ⇄ warm toggle, from the scale's answer to the agent holding the verified document.
+ * In process, on fleet-scale's spread fleet (100 nodes, 500 tenants, 1,000 instances per
+ * document): the watch's answer (wake, pacing, computation, generation, signature) timed as the
+ * real `DesiredService.watch` gives it, then each later step of the wire and the agent timed
+ * alone on that answer: the answer's JSON text (the HTTP layer's c.json), the client's parse and
+ * response check, verifyEnvelope's parts (envelope check, signature, payload parse, zod), and
+ * verifyEnvelope whole, validating every tenant and only those changed (ValidatedTenants).
+ *   npx tsx bench/acting-breakdown.ts [postgres|sqlite] [--samples 20]
+ */
+import { createPublicKey, verify } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { ValidatedTenants } from '../src/agent/desired/validated-tenants.ts';
+import { verifyEnvelope } from '../src/agent/desired/verify-desired.ts';
+import {
+  desiredWatchResponseSchema,
+  nodeDesiredSchema,
+  signedEnvelopeSchema,
+  type SignedEnvelope,
+} from '../src/contract/desired.ts';
+import { openStore } from '../src/db/open-store.ts';
+import {
+  freshDatabase,
+  seedInstances,
+  seedNodes,
+  seedTenants,
+  tenantId,
+  type StoreName,
+} from './support/fleet-seed.ts';
+import { inProcessCoordinator } from './support/in-process-coordinator.ts';
+import { percentile } from './support/stats.ts';
+
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { samples: { type: 'string' } },
+});
+const storeName = (positionals[0] ?? 'postgres') as StoreName;
+const SAMPLES = Number(flags.samples ?? 20);
+
+const database = await freshDatabase(storeName);
+const store = await openStore(database.url);
+try {
+  const { services, api } = await inProcessCoordinator(store, { clusterCidr: '10.0.0.0/8' });
+  const shape = { nodes: 100, tenants: 500, perTenant: 200 };
+  await seedNodes(api, shape.nodes);
+  await seedTenants(api, shape);
+  await seedInstances(database.url, shape);
+  console.error(`${storeName}: seeded 100000 instances`);
+  const desired = services.desired;
+  const { publicKeyPem, keyId } = desired.signingKey();
+  const steps = new Map<string, number[]>();
+  const note = (name: string, ms: number) => steps.set(name, [...(steps.get(name) ?? []), ms]);
+  const time = <T>(name: string, step: () => T): T => {
+    const started = performance.now();
+    const value = step();
+    note(name, performance.now() - started);
+    return value;
+  };
+  let size = 0;
+  let generation = 0;
+  let watched: string | undefined;
+  // As a watch keeps them (watchDesired): the previous document's tenants.
+  const kept = new ValidatedTenants();
+  for (let i = -2; i < SAMPLES; i += 1) {
+    const warm = (i + 3) % 2;
+    // The toggle moves the same instance back and forth: its node is learnt from the first.
+    const watch = watched
+      ? desired
+          .watch(watched, generation, 2000)
+          .then((answer) => ({ at: performance.now(), answer }))
+      : undefined;
+    await new Promise((r) => setTimeout(r, 20));
+    const answer = (await api('POST', `/tenants/${tenantId(1)}/pools/w/scale`, {
+      running: shape.perTenant - warm,
+      warm,
+    })) as { changed: Array<{ nodeId: string | null }> };
+    const answered = performance.now();
+    const node = answer.changed[0]?.nodeId;
+    if (!node) throw new Error('the toggle changed no placed instance');
+    if (!watch || node !== watched) {
+      await watch;
+      watched = node;
+      const first = (await desired.watch(node, 0, 0)) as SignedEnvelope;
+      generation = verifyEnvelope(first, {
+        trustedKeys: [publicKeyPem],
+        production: true,
+        nodeId: node,
+        lastGeneration: 0,
+        tenants: kept,
+      }).document.generation;
+      continue;
+    }
+    const got = await watch;
+    if ('unchanged' in (got.answer as object)) throw new Error('no new document');
+    if (i >= 0) note('watch answer after the scale (wake, pace, compute, sign)', got.at - answered);
+    const envelope = got.answer as SignedEnvelope;
+    const text = time('answer JSON text (c.json)', () => JSON.stringify(envelope));
+    size = text.length;
+    const parsedText = time('client JSON.parse of the answer', () => JSON.parse(text) as unknown);
+    time('client response schema (union)', () => desiredWatchResponseSchema.parse(parsedText));
+    time('verify: envelope schema', () => signedEnvelopeSchema.parse(parsedText));
+    const pem = createPublicKey(publicKeyPem);
+    time('verify: ed25519 over the payload', () =>
+      verify(
+        null,
+        Buffer.from(envelope.payload, 'utf8'),
+        pem,
+        Buffer.from(envelope.signature ?? '', 'base64'),
+      ),
+    );
+    const json = time(
+      'verify: JSON.parse of the payload',
+      () => JSON.parse(envelope.payload) as unknown,
+    );
+    time('verify: nodeDesiredSchema (zod)', () => nodeDesiredSchema.parse(json));
+    const verified = time('verifyEnvelope, whole', () =>
+      verifyEnvelope(parsedText, {
+        trustedKeys: [publicKeyPem],
+        production: true,
+        nodeId: node,
+        lastGeneration: 0,
+      }),
+    );
+    if (verified.keyId !== keyId) throw new Error('wrong key');
+    const reusing = time('verifyEnvelope, unchanged tenants kept (as watchDesired)', () =>
+      verifyEnvelope(parsedText, {
+        trustedKeys: [publicKeyPem],
+        production: true,
+        nodeId: node,
+        lastGeneration: 0,
+        tenants: kept,
+      }),
+    );
+    if (reusing.document.generation !== verified.document.generation) throw new Error('differs');
+    generation = verified.document.generation;
+    if (i < 0) steps.clear();
+  }
+  console.log(
+    `${storeName}, 100000 instances, one 1,000-instance document (answer ${(size / 1024).toFixed(0)} KiB), ${SAMPLES} samples`,
+  );
+  console.log('| step | p50 | p90 |');
+  console.log('| --- | --- | --- |');
+  for (const [name, values] of steps) {
+    console.log(
+      `| ${name} | ${percentile(values, 50).toFixed(2)} ms | ${percentile(values, 90).toFixed(2)} ms |`,
+    );
+  }
+} finally {
+  await store.close();
+  await database.drop();
+}

@@ -1,0 +1,60 @@
+import type { DesiredTenant } from '../../contract/desired.ts';
+import type { TenantEntryMemo } from '../../core/desired-doc.ts';
+
+const DEFAULT_MAX_NODES = 1024;
+
+interface Kept {
+  inputs: readonly unknown[];
+  entry: DesiredTenant | undefined;
+}
+
+/**
+ * Per node, each tenant's entry of its previous document and the inputs it was built from
+ * (core/desired-doc.ts, `entryInputs`: the kept rows, tenant inputs and pools as objects,
+ * which the caches replace rather than change, and request ids and peers as strings). A
+ * recomputation builds again only the entries whose inputs differ: a toggle on a node of 500
+ * tenants builds one. Each computation keeps only the tenants of its own document; the least
+ * recently computed nodes are dropped past `maxNodes`.
+ */
+export class TenantEntries {
+  private readonly nodes = new Map<string, Map<string, Kept>>();
+  /** Entries reused and built by the last computation (tests). */
+  last = { reused: 0, built: 0 };
+
+  constructor(private readonly maxNodes = DEFAULT_MAX_NODES) {}
+
+  /** The memo for one computation of `nodeId`'s document; call `done` once it is built. */
+  forNode(nodeId: string): { memo: TenantEntryMemo; done: () => void } {
+    const previous = this.nodes.get(nodeId);
+    const next = new Map<string, Kept>();
+    const counts = { reused: 0, built: 0 };
+    const memo: TenantEntryMemo = (tenantId, inputs, build) => {
+      const kept = previous?.get(tenantId);
+      if (kept && sameItems(kept.inputs, inputs)) {
+        counts.reused += 1;
+        next.set(tenantId, kept);
+        return kept.entry;
+      }
+      counts.built += 1;
+      const entry = build();
+      next.set(tenantId, { inputs, entry });
+      return entry;
+    };
+    const done = () => {
+      this.nodes.delete(nodeId);
+      this.nodes.set(nodeId, next);
+      for (const oldest of this.nodes.keys()) {
+        if (this.nodes.size <= this.maxNodes) break;
+        this.nodes.delete(oldest);
+      }
+      this.last = counts;
+    };
+    return { memo, done };
+  }
+}
+
+function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) return false;
+  return true;
+}
