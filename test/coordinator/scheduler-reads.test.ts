@@ -3,36 +3,44 @@ import type { InstanceFilter, Repos, Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { apiOver, ok, tenantWithWeb, twoNodes } from './api-client-harness.ts';
 
-/** The store, recording every instance listing made through it or its transactions. */
+/** `target` whose method `name` first hands its arguments to `seen`. */
+function spying<T extends object>(target: T, name: string, seen: (args: unknown[]) => void): T {
+  return new Proxy(target, {
+    get(object, prop) {
+      const value: unknown = Reflect.get(object, prop, object);
+      if (typeof value !== 'function') return value;
+      const method = (value as (...args: unknown[]) => unknown).bind(object);
+      if (prop !== name) return method;
+      return (...args: unknown[]) => {
+        seen(args);
+        return method(...args);
+      };
+    },
+  });
+}
+
+/**
+ * The store, recording every read of instances made through it or its transactions: lists by
+ * their filter, a pool's members (alone or beside the tenant's pools) by their tenant.
+ */
 function recordingListings(store: Store) {
   const listings: InstanceFilter[] = [];
   const allocationReads: Array<{ tenantIds?: readonly string[] | undefined }> = [];
   const recorded = (repos: Repos): Repos => ({
     ...repos,
-    nodes: new Proxy(repos.nodes, {
-      get(target, prop) {
-        const value: unknown = Reflect.get(target, prop, target);
-        if (prop !== 'allocations' || typeof value !== 'function') {
-          return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-        }
-        return (filter: { tenantIds?: readonly string[] } = {}) => {
-          allocationReads.push(filter);
-          return target.allocations(filter);
-        };
-      },
-    }),
-    instances: new Proxy(repos.instances, {
-      get(target, prop) {
-        const value: unknown = Reflect.get(target, prop, target);
-        if (prop !== 'list' || typeof value !== 'function') {
-          return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-        }
-        return (filter: InstanceFilter = {}) => {
-          listings.push(filter);
-          return target.list(filter);
-        };
-      },
-    }),
+    nodes: spying(repos.nodes, 'allocations', ([filter]) =>
+      allocationReads.push((filter ?? {}) as { tenantIds?: readonly string[] }),
+    ),
+    pools: spying(repos.pools, 'withMembers', ([tenantId]) =>
+      listings.push({ tenantId: tenantId as string }),
+    ),
+    instances: spying(
+      spying(repos.instances, 'list', ([filter]) =>
+        listings.push((filter ?? {}) as InstanceFilter),
+      ),
+      'poolMembers',
+      ([tenantId]) => listings.push({ tenantId: tenantId as string }),
+    ),
   });
   const wrapped = new Proxy(store, {
     get(target, prop) {
@@ -42,6 +50,7 @@ function recordingListings(store: Store) {
       }
       if (prop === 'instances') return recorded(target).instances;
       if (prop === 'nodes') return recorded(target).nodes;
+      if (prop === 'pools') return recorded(target).pools;
       const value: unknown = Reflect.get(target, prop, target);
       return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
     },
