@@ -4,20 +4,13 @@ import type { PoolMember } from '../../ports/store.ts';
 import { InternalError } from '../../core/errors.ts';
 import { dialectOf } from '../sql-dialect.ts';
 import type { Database, PoolsTable } from '../schema.ts';
-import { MEMBER_COLUMNS, poolMember, poolMembers } from './pool-members.ts';
+import { MEMBER_COLUMNS, poolMember, poolMembers, type MemberRow } from './pool-members.ts';
 
-/** A member as Postgres aggregates it: `MEMBER_COLUMNS`, in that order. */
-type MemberTuple = [
-  string,
-  string,
-  string,
-  string | null,
-  string | null,
-  string | null,
-  string | null,
-  string | null,
-  number,
-];
+/** A member as Postgres aggregates it: `MEMBER_COLUMNS`' values, in that order. */
+type MemberTuple = MemberRow[keyof MemberRow][];
+
+/** `MEMBER_COLUMNS` of the aggregated instance `i`, in their order. */
+const MEMBER_REFS = sql.join(MEMBER_COLUMNS.map((column) => sql.ref(`i.${column}`)));
 
 /**
  * The tenant's pools and one pool's members (`poolMembers`' columns), what a scale reads
@@ -41,9 +34,7 @@ export async function poolsWithMembers(
   const rows = await byTenant(db, tenantId)
     .select(
       sql<MemberTuple[] | null>`CASE WHEN pools.id = ${poolId} THEN (
-        SELECT COALESCE(json_agg(json_build_array(i.id, i.status, i.desired_status, i.node_id,
-          i.status_since, i.last_active_at, i.pressure_slept_at, i.idle_slot, i.version)
-          ORDER BY i.id), '[]'::json)
+        SELECT COALESCE(json_agg(json_build_array(${MEMBER_REFS}) ORDER BY i.id), '[]'::json)
         FROM instances i WHERE i.tenant_id = pools.tenant_id AND i.pool_id = pools.id) END`.as(
         'members',
       ),
@@ -67,12 +58,11 @@ function byTenant(db: Kysely<Database>, tenantId: string) {
 
 function member(tenantId: string, poolId: string, t: MemberTuple): PoolMember {
   if (!Array.isArray(t) || t.length !== MEMBER_COLUMNS.length) {
-    throw new InternalError('a pool member aggregated by the store has not nine columns', {
-      member: t,
-    });
+    throw new InternalError(
+      `a pool member aggregated by the store has not ${MEMBER_COLUMNS.length} columns`,
+      { member: t },
+    );
   }
-  const [id, status, desired_status, node_id, status_since, last_active_at, ...rest] = t;
-  const [pressure_slept_at, idle_slot, version] = rest;
-  const row = { id, status, desired_status, node_id, status_since, last_active_at };
-  return poolMember(tenantId, poolId, { ...row, pressure_slept_at, idle_slot, version });
+  const row = Object.fromEntries(MEMBER_COLUMNS.map((column, k) => [column, t[k]]));
+  return poolMember(tenantId, poolId, row as MemberRow);
 }
