@@ -129,16 +129,24 @@ export function buildNodeDocument(
     if (group) group.push(p);
     else poolsOf.set(p.tenantId, [p]);
   }
+  const sources: EntrySources = { poolsOf, placed, peers, workloads, requestIds };
   const out: DesiredTenant[] = [];
   for (const tenant of [...tenants].sort(byId)) {
     const entry = entries
-      ? entries(tenant.id, entryInputs(tenant, poolsOf, placed, peers, workloads, requestIds), () =>
-          tenantEntry(tenant, poolsOf, placed, peers, workloads, requestIds),
-        )
-      : tenantEntry(tenant, poolsOf, placed, peers, workloads, requestIds);
+      ? entries(tenant.id, entryInputs(tenant, sources), () => tenantEntry(tenant, sources))
+      : tenantEntry(tenant, sources);
     if (entry) out.push(entry);
   }
   return { schema: NODE_DOCUMENT_SCHEMA, nodeId, ...stamp, tenants: out };
+}
+
+/** What every tenant's entry of one document is built from, grouped by tenant and pool. */
+interface EntrySources {
+  poolsOf: ReadonlyMap<string, Pool[]>;
+  placed: ReadonlyMap<string, DocumentInstance[]>;
+  peers: ReadonlyMap<string, readonly string[]>;
+  workloads: PoolWorkloads;
+  requestIds: ReadonlyMap<string, string>;
 }
 
 /**
@@ -148,11 +156,7 @@ export function buildNodeDocument(
  */
 function entryInputs(
   tenant: TenantNetworkInfo,
-  poolsOf: ReadonlyMap<string, Pool[]>,
-  placed: ReadonlyMap<string, DocumentInstance[]>,
-  peers: ReadonlyMap<string, readonly string[]>,
-  workloads: PoolWorkloads,
-  requestIds: ReadonlyMap<string, string>,
+  { poolsOf, placed, peers, workloads, requestIds }: EntrySources,
 ): unknown[] {
   const inputs: unknown[] = [tenant, (peers.get(tenant.id) ?? []).join(' ')];
   for (const pool of poolsOf.get(tenant.id) ?? []) {
@@ -166,11 +170,7 @@ function entryInputs(
 
 function tenantEntry(
   tenant: TenantNetworkInfo,
-  poolsOf: ReadonlyMap<string, Pool[]>,
-  placed: ReadonlyMap<string, DocumentInstance[]>,
-  peers: ReadonlyMap<string, readonly string[]>,
-  workloads: PoolWorkloads,
-  requestIds: ReadonlyMap<string, string>,
+  { poolsOf, placed, peers, workloads, requestIds }: EntrySources,
 ): DesiredTenant | undefined {
   const tenantPools: DesiredPool[] = [];
   for (const pool of [...(poolsOf.get(tenant.id) ?? [])].sort(byId)) {
