@@ -6,20 +6,25 @@ import type { AuditEventsTable, Database } from '../schema.ts';
 
 type AuditRow = Selectable<AuditEventsTable>;
 
+/** An audit event as its row is inserted (by `append`, or beside a write's marks). */
+export function auditRow(event: Omit<AuditEvent, 'id'>) {
+  return {
+    tenant_id: event.tenantId,
+    at: event.at,
+    actor: event.actor,
+    action: event.action,
+    target: event.target,
+    detail: JSON.stringify(event.detail),
+  };
+}
+
 export class KyselyAuditRepo implements AuditRepo {
   constructor(private readonly db: Kysely<Database>) {}
 
   async append(event: Omit<AuditEvent, 'id'>): Promise<AuditEvent> {
     const row = await this.db
       .insertInto('audit_events')
-      .values({
-        tenant_id: event.tenantId,
-        at: event.at,
-        actor: event.actor,
-        action: event.action,
-        target: event.target,
-        detail: JSON.stringify(event.detail),
-      })
+      .values(auditRow(event))
       .returningAll()
       .executeTakeFirstOrThrow();
     return fromRow(row);

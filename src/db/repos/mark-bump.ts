@@ -2,21 +2,11 @@ import type { Kysely } from 'kysely';
 import type { AuditEvent } from '../../core/model.ts';
 import { dialectOf } from '../sql-dialect.ts';
 import type { Database } from '../schema.ts';
+import { auditRow } from './audit-repo.ts';
 import { markStamp } from './mark-changes.ts';
 
 /** An audit event as the statement that bumps the marks appends it. */
 export type MarkAudit = Omit<AuditEvent, 'id'>;
-
-function auditRow(event: MarkAudit) {
-  return {
-    tenant_id: event.tenantId,
-    at: event.at,
-    actor: event.actor,
-    action: event.action,
-    target: event.target,
-    detail: JSON.stringify(event.detail),
-  };
-}
 
 /**
  * Moves each scope's document mark forward by one, sorted, so concurrent bumps lock the rows
