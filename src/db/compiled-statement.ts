@@ -1,5 +1,6 @@
 import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
 import { dialectOf } from './sql-dialect.ts';
+import { InternalError } from '../core/errors.ts';
 
 /**
  * A statement's parameters by name: primitives, JSON text, arrays. A name the shape leaves out
@@ -79,7 +80,7 @@ function compile<DB, S, P extends StatementParams, R>(
       return new Slot(name);
     },
     ownKeys() {
-      throw new Error('compiledStatement: the parameters were enumerated; name each one');
+      throw new InternalError('compiledStatement: the parameters were enumerated; name each one');
     },
   });
   const query = definition.build(db, shape, slots).compile();
@@ -87,7 +88,9 @@ function compile<DB, S, P extends StatementParams, R>(
   const bound = new Set(names);
   const lost = [...read].filter((name) => !bound.has(name));
   if (lost.length > 0) {
-    throw new Error(`compiledStatement: ${lost.join(', ')} read but not bound as parameters`);
+    throw new InternalError(
+      `compiledStatement: ${lost.join(', ')} read but not bound as parameters`,
+    );
   }
   return { query, names };
 }
@@ -98,7 +101,7 @@ function bind<R>(kept: Kept<R>, params: StatementParams): unknown[] {
     const name = kept.names[i];
     if (name === undefined) return constant;
     const value = values[name];
-    if (value === undefined) throw new Error(`compiledStatement: no value for '${name}'`);
+    if (value === undefined) throw new InternalError(`compiledStatement: no value for '${name}'`);
     return value;
   });
 }
@@ -117,6 +120,8 @@ class Slot {
   }
 }
 
-function misuse(name: string): Error {
-  return new Error(`compiledStatement: '${name}' is a parameter; pass it to Kysely as a value`);
+function misuse(name: string): InternalError {
+  return new InternalError(
+    `compiledStatement: '${name}' is a parameter; pass it to Kysely as a value`,
+  );
 }
