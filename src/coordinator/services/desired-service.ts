@@ -46,7 +46,10 @@ export interface DesiredServiceDeps {
    * computation, if longer) while writes go on (desired/recompute-pacer.ts); default 1, 0 off.
    */
   paceMs?: number;
-  /** A pause in the writes this long lets a hot node's recomputation run; default 3. */
+  /**
+   * A pause in the writes this long lets a hot node's recomputation run; default 3. A write
+   * that ran alone lets it run at its end (desired/write-activity.ts).
+   */
   paceGraceMs?: number;
   /** A hot node's pace is at least this many times its last computation's duration; default 8. */
   paceCostFactor?: number;
