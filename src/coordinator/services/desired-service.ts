@@ -335,6 +335,8 @@ export class DesiredService {
       : await this.pacer.turn(nodeId, this.closing.signal);
     if (turn.waited) {
       flight.seen = notifier.current;
+      // Changes announced from here on are not read: a watch that knows of one computes again.
+      flight.pacing = false;
       flight.mark = await this.marks.sum(scopes);
     }
     flight.pacing = false;
