@@ -62,7 +62,8 @@ const sizeOf = (r: VmRecord): LocalHolder => ({
  * wake-admission.ts); when it does not answer (unreachable, 5xx, timeout), with `fallback`,
  * the node's own count of its room (core/wake-admission.ts `localAdmission`), one decision at
  * a time so two wakes never count the same room. A wake admitted so is kept and reported
- * (`admittedBy: node`) until the coordinator answers, every `retryMs`.
+ * (`admittedBy: node`) until the coordinator answers, every `retryMs`; with a `journal`, kept
+ * there from before the wake until answered, so a restarted agent reports it (`restore`).
  */
 export class WakeAdmitter {
   private readonly pending = new Map<string, UnreportedWake>();
