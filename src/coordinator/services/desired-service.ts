@@ -4,7 +4,12 @@ import { NotFoundError, UnavailableError } from '../../core/errors.ts';
 import { holdMoving } from '../../core/move-hold.ts';
 import { watchedScopes } from '../../core/document-marks.ts';
 import { tenantPeersByNodes } from '../../core/vxlan-peers.ts';
-import type { NodeDesired, SignedEnvelope, DesiredWatchResponse } from '../../contract/desired.ts';
+import type {
+  DesiredTenant,
+  NodeDesired,
+  SignedEnvelope,
+  DesiredWatchResponse,
+} from '../../contract/desired.ts';
 import type { SigningKeyView } from '../../contract/desired.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Store } from '../../ports/store.ts';
@@ -190,8 +195,8 @@ export class DesiredService {
 
   /** The node's current document, issuing a new generation if its content changed. */
   async issue(nodeId: string, options: { background?: boolean } = {}): Promise<IssuedDocument> {
-    const doc = await this.gate.run(() => this.compute(nodeId), options);
-    const content = documentContent(doc);
+    const { doc, tenantText } = await this.gate.run(() => this.compute(nodeId), options);
+    const content = documentContent(doc, tenantText);
     const digest = createHash('sha256').update(content).digest('hex');
     const at = this.deps.clock.now().toISOString();
     const issued = await this.numbered(nodeId, digest, at);
@@ -392,7 +397,10 @@ export class DesiredService {
     return store.instanceMoves.activeOn(nodeId);
   }
 
-  private async compute(nodeId: string): Promise<NodeDesired> {
+  /** The document, and its tenants' canonical texts (kept with their entries when patching). */
+  private async compute(
+    nodeId: string,
+  ): Promise<{ doc: NodeDesired; tenantText?: (tenant: DesiredTenant) => string }> {
     const { store } = this.deps;
     // Noted before anything is read: a local change announced later invalidates what follows.
     const seq = this.deps.notifier.current;
@@ -425,6 +433,6 @@ export class DesiredService {
       entries?.memo,
     );
     entries?.done();
-    return doc;
+    return { doc, ...(entries ? { tenantText: entries.text } : {}) };
   }
 }
