@@ -1,7 +1,8 @@
 /**
  * Where one recomputation of a 1,000-instance document goes once its tenants' inputs are kept
  * (doccache): each step of DesiredService.compute and issue timed alone, in process, at 100k
- * in fleet-scale's spread fleet (see bench/document-cost.ts).
+ * in fleet-scale's spread fleet (see bench/document-cost.ts). The kept entries' build and text
+ * (desired/tenant-entries.ts) are timed beside the whole build and serialization.
  *   npx tsx bench/document-breakdown.ts [postgres|sqlite] [--samples 20]
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -91,8 +92,8 @@ try {
       ),
     );
     const peers = tenantPeersByNodes(node, inputs.nodes, inputs.held);
+    const forNode = entries.forNode(node);
     const kept = await time('buildNodeDocument, kept entries (changed tenants built)', () => {
-      const forNode = entries.forNode(node);
       const built = buildNodeDocument(
         node,
         inputs.tenants,
@@ -108,7 +109,11 @@ try {
       return built;
     });
     const content = await time('documentContent', () => documentContent(doc));
-    if (documentContent(kept) !== content) throw new Error('kept entries built another document');
+    const joined = await time(
+      "documentContent, kept entries' texts (changed tenants serialized)",
+      () => documentContent(kept, forNode.text),
+    );
+    if (joined !== content) throw new Error('kept entries built another document');
     await time('sha256', () => createHash('sha256').update(content).digest('hex'));
     await time('generations.get', () => store.generations.get(node));
     // A toggle changes the content: the new generation is a committed upsert.

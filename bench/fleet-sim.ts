@@ -9,13 +9,14 @@
  *   bash scripts/build.sh   # the coordinator child runs dist/
  *   npx tsx bench/fleet-sim.ts [--pg] [--nodes 1000] [--per-node 100] [--per-tenant 200]
  *     [--seconds 45] [--rate 20] [--clients 4] [--pool-max N] [--cpu-prof <dir>] [--log <file>]
- *     [--json] [--changed 0.05 [--drift] [--exact] | --whole-reports]
+ *     [--heap-snapshot <dir>] [--json] [--changed 0.05 [--drift] [--exact] | --whole-reports]
  *
  * Heartbeats are deltas as a real agent sends them, `--changed` of each node's samples changed
  * per beat (default 5%); `--drift` makes every sample's CPU and RSS wobble within the agent's
  * tolerance, `--exact` compares samples exactly (agents before that tolerance);
  * `--whole-reports` sends every sample every beat (agents before deltas).
- * `--pool-max` sizes the coordinator's Postgres pool (`?pool_max=N` on its store URL).
+ * `--heap-snapshot <dir>` writes one heap snapshot of the coordinator there after the burst
+ * (its figures are taken before it). `--pool-max` sizes the coordinator's Postgres pool (`?pool_max=N` on its store URL).
  * Instances are packed: a tenant's pool fills `per-tenant / per-node` consecutive nodes.
  */
 import { randomBytes } from 'node:crypto';
@@ -43,6 +44,7 @@ const { values: flags } = parseArgs({
     clients: { type: 'string', default: '4' },
     'pool-max': { type: 'string' },
     'cpu-prof': { type: 'string' },
+    'heap-snapshot': { type: 'string' },
     log: { type: 'string' },
     json: { type: 'boolean', default: false },
     changed: { type: 'string', default: '0.05' },
@@ -88,6 +90,8 @@ const work = await mkdtemp(join(tmpdir(), 'mvm-fleetsim-'));
 const token = randomBytes(32).toString('hex');
 const cpuProfDir = flags['cpu-prof'] === undefined ? undefined : resolve(flags['cpu-prof']);
 if (cpuProfDir) await mkdir(cpuProfDir, { recursive: true });
+const heapDir = flags['heap-snapshot'] === undefined ? undefined : resolve(flags['heap-snapshot']);
+if (heapDir) await mkdir(heapDir, { recursive: true });
 let child: CoordinatorChild | undefined;
 let agents: SimAgents | undefined;
 let api: JsonClient | undefined;
@@ -105,6 +109,8 @@ try {
     // cascade of lost nodes and moved instances; the heartbeat p99 shows how close it came.
     nodeLostAfterMs: LOST_AFTER_MS,
     ...(cpuProfDir ? { cpuProfDir } : {}),
+    ...(heapDir ? { heapSnapshotDir: heapDir } : {}),
+    memoryFile: join(work, 'memory.json'),
   });
   log(`coordinator pid ${child.pid} at ${child.url} on ${store}`);
   api = jsonClient(child.url, token, 16);
@@ -126,10 +132,10 @@ try {
   const firstDocsSecs = (performance.now() - startedAgents) / 1000;
   log(`all ${nodes} agents hold their document after ${firstDocsSecs.toFixed(1)} s`);
 
-  const rss: number[] = [];
+  const rss: ProcSample[] = [];
   const sampler = setInterval(() => {
     void child?.sample().then(
-      (s) => rss.push(s.rssMib),
+      (s) => rss.push(s),
       () => undefined,
     );
   }, 1000);
@@ -169,14 +175,16 @@ try {
     burstScaleMs: burst.scaleMs,
     cpuSteadyPct: cpuPct(cpu0, cpu1, steadySecs),
     cpuBurstPct: cpuPct(cpu1, cpu2, burstSecs),
-    rssPeakMib: Math.max(cpu2.rssMib, ...rss),
+    rssPeakMib: Math.max(cpu2.rssMib, ...rss.map((s) => s.rssMib)),
     rssEndMib: cpu2.rssMib,
+    ...memoryAtPeak([...rss, cpu2]),
     counters: { ...agents.counters },
     ...(changed === undefined ? {} : { reports: reportsMode(changed) }),
   };
   console.log(renderFigures(figures));
   for (const line of goalLines(figures)) console.log(line);
   if (flags.json) console.log(`RESULT ${JSON.stringify(figures)}`);
+  if (heapDir) await heapSnapshot(child, api, heapDir);
 } finally {
   await agents?.stop();
   api?.close();
@@ -184,4 +192,23 @@ try {
   if (cpuProfDir) log(`coordinator CPU profile in ${cpuProfDir}`);
   await database.drop();
   await rm(work, { recursive: true, force: true });
+}
+
+/** The child's heap and external memory at the sample of highest RSS, and heap used's peak. */
+function memoryAtPeak(samples: ProcSample[]): Pick<SimFigures, 'memoryAtPeak' | 'heapUsedPeakMib'> {
+  const peak = samples.reduce((a, b) => (b.rssMib > a.rssMib ? b : a));
+  const used = samples.map((s) => s.memory?.heapUsed ?? 0);
+  return {
+    ...(peak.memory ? { memoryAtPeak: peak.memory } : {}),
+    heapUsedPeakMib: Math.max(...used),
+  };
+}
+
+/** One snapshot after the run: the signal, then a read that the coordinator answers after it. */
+async function heapSnapshot(c: CoordinatorChild, client: JsonClient, dir: string): Promise<void> {
+  const rss = (await c.sample()).rssMib;
+  c.heapSnapshot();
+  await new Promise((done) => setTimeout(done, 500));
+  await client.call('GET', '/nodes?limit=1');
+  log(`coordinator heap snapshot in ${dir} (RSS ${rss.toFixed(0)} MiB before it)`);
 }

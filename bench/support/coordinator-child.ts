@@ -2,7 +2,8 @@
  * A real coordinator as a child process (`node dist/cli/main.js coordinator serve`), so the
  * benches read its CPU time and resident memory from /proc/<pid> apart from the load they
  * generate. With `cpuProfDir` it runs under `node --cpu-prof`: the profile is written there
- * when it exits on SIGTERM.
+ * when it exits on SIGTERM. With `heapSnapshotDir`, `heapSnapshot()` makes it write a heap
+ * snapshot there (`--heapsnapshot-signal`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -18,6 +19,9 @@ export interface CoordinatorChildOptions {
   /** Where its stderr (the structured log) goes. */
   logFile: string;
   cpuProfDir?: string;
+  heapSnapshotDir?: string;
+  /** Where the child writes its `process.memoryUsage()` each second (read by `sample()`). */
+  memoryFile?: string;
   nodeLostAfterMs?: number;
 }
 
@@ -27,12 +31,29 @@ export interface ProcSample {
   /** Of which in the kernel (system calls: sockets to Postgres and clients, the loopback's work). */
   sysSecs: number;
   rssMib: number;
+  /** The child's last `process.memoryUsage()` in MiB, when started with `memoryFile`. */
+  memory?: MemorySplit;
 }
+
+export interface MemorySplit {
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+/** Loaded into the child with --import: its memoryUsage() to a file each second. */
+const MEMORY_PROBE = [
+  "import { writeFileSync } from 'node:fs';",
+  'const file = process.env.MVM_BENCH_MEMORY_FILE;',
+  'setInterval(() => writeFileSync(file, JSON.stringify(process.memoryUsage())), 1000).unref();',
+].join('\n');
 
 export class CoordinatorChild {
   private constructor(
     private readonly child: ChildProcess,
     readonly url: string,
+    private readonly memoryFile?: string,
   ) {}
 
   get pid(): number {
@@ -42,6 +63,12 @@ export class CoordinatorChild {
   static async start(options: CoordinatorChildOptions): Promise<CoordinatorChild> {
     const args = [
       ...(options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : []),
+      ...(options.heapSnapshotDir
+        ? ['--heapsnapshot-signal=SIGUSR2', '--diagnostic-dir', options.heapSnapshotDir]
+        : []),
+      ...(options.memoryFile
+        ? ['--import', `data:text/javascript,${encodeURIComponent(MEMORY_PROBE)}`]
+        : []),
       join(options.root, 'dist/cli/main.js'),
       'coordinator',
       'serve',
@@ -57,6 +84,7 @@ export class CoordinatorChild {
         ...process.env,
         MVM_DATA_DIR: options.dataDir,
         MVM_ADMIN_TOKEN: options.adminToken,
+        ...(options.memoryFile ? { MVM_BENCH_MEMORY_FILE: options.memoryFile } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -83,7 +111,7 @@ export class CoordinatorChild {
       });
     });
     child.stdout?.resume();
-    return new CoordinatorChild(child, url);
+    return new CoordinatorChild(child, url, options.memoryFile);
   }
 
   /** Its CPU time so far and its resident memory now, from /proc. */
@@ -91,7 +119,21 @@ export class CoordinatorChild {
     const { userSecs, sysSecs } = await procCpu(this.pid, readFile);
     const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
     const rssKib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return { cpuSecs: userSecs + sysSecs, sysSecs, rssMib: rssKib / 1024 };
+    const memory = this.memoryFile ? await memorySplit(this.memoryFile) : undefined;
+    return {
+      cpuSecs: userSecs + sysSecs,
+      sysSecs,
+      rssMib: rssKib / 1024,
+      ...(memory ? { memory } : {}),
+    };
+  }
+
+  /**
+   * Asks for a heap snapshot (needs `heapSnapshotDir`). It is written on the coordinator's
+   * main thread, so its next answer to any request comes after the file is complete.
+   */
+  heapSnapshot(): void {
+    this.child.kill('SIGUSR2');
   }
 
   /** SIGTERM, then SIGKILL after 60 s; resolves once it has exited. */
@@ -103,4 +145,17 @@ export class CoordinatorChild {
     await exited;
     clearTimeout(timer);
   }
+}
+
+async function memorySplit(file: string): Promise<MemorySplit | undefined> {
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (!text) return undefined;
+  const usage = JSON.parse(text) as Record<keyof MemorySplit, number>;
+  const mib = (bytes: number) => bytes / 2 ** 20;
+  return {
+    heapUsed: mib(usage.heapUsed),
+    heapTotal: mib(usage.heapTotal),
+    external: mib(usage.external),
+    arrayBuffers: mib(usage.arrayBuffers),
+  };
 }

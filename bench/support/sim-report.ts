@@ -1,4 +1,5 @@
 /** The fleet simulation's figures, and the issue's goals next to them (issue 17). */
+import type { MemorySplit } from './coordinator-child.ts';
 import type { AgentCounters } from './sim-agents.ts';
 import { percentile } from './stats.ts';
 
@@ -23,6 +24,10 @@ export interface SimFigures {
   cpuBurstPct: number;
   rssPeakMib: number;
   rssEndMib: number;
+  /** The coordinator's memoryUsage() (MiB) at the sample of peak RSS. */
+  memoryAtPeak?: MemorySplit;
+  /** The highest heap used of the 1 s samples (garbage included). */
+  heapUsedPeakMib?: number;
   counters: AgentCounters;
   /** How heartbeats sent the report: `deltas, 5% changed`, or undefined for whole reports. */
   reports?: string;
@@ -50,6 +55,7 @@ export function renderFigures(f: SimFigures): string {
     `mutations/s (burst, closed loop): ${f.mutationsPerSec.toFixed(0)}`,
     `coordinator CPU: ${f.cpuSteadyPct.toFixed(0)}% steady, ${f.cpuBurstPct.toFixed(0)}% burst ` +
       `(100% = one core); RSS peak ${f.rssPeakMib.toFixed(0)} MiB, at end ${f.rssEndMib.toFixed(0)} MiB`,
+    ...(f.memoryAtPeak ? [memoryLine(f.memoryAtPeak, f.heapUsedPeakMib ?? 0)] : []),
     `agents: ${c.documents} documents, ${c.reports} status reports (${c.reportErrors} failed), ` +
       `${c.heartbeats} heartbeats (${c.heartbeatErrors} failed, ${c.recovered} recovered a lost node), ` +
       `${c.watchErrors} watch errors; ${f.unseen} changes never seen by an agent`,
@@ -62,6 +68,14 @@ export function renderFigures(f: SimFigures): string {
         ]
       : []),
   ].join('\n');
+}
+
+function memoryLine(m: MemorySplit, heapUsedPeak: number): string {
+  const mib = (v: number) => `${v.toFixed(0)} MiB`;
+  return (
+    `at the RSS peak: heap ${mib(m.heapUsed)} used of ${mib(m.heapTotal)}, external ` +
+    `${mib(m.external)} (array buffers ${mib(m.arrayBuffers)}); heap used peak ${mib(heapUsedPeak)}`
+  );
 }
 
 /** The issue's goals (stated for Postgres at 100k instances), each met or not met. */

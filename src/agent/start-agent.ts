@@ -128,7 +128,7 @@ export async function startAgent(
         : undefined;
     if (dialer) closers.push(dialer.close);
     const admitter = coordinator
-      ? wakeAdmitter(coordinator, built, config, options.capacity, logger)
+      ? await wakeAdmitter(coordinator, built, config, options.capacity, logger)
       : undefined;
     if (admitter) {
       built.deps.localWakes = admitter;

@@ -212,9 +212,16 @@ function optionalRequestId(requestId: string | undefined): { requestId?: string 
 /**
  * The part of a document its generation stands for: everything but the stamp. Two documents
  * with the same content are the same generation, however often they are rebuilt.
+ * `tenantText` gives a tenant's `canonicalJson` (a kept one, desired/tenant-entries.ts).
  */
-export function documentContent(doc: NodeDesired): string {
-  return canonicalJson({ nodeId: doc.nodeId, schema: doc.schema, tenants: doc.tenants });
+export function documentContent(
+  doc: NodeDesired,
+  tenantText: (tenant: DesiredTenant) => string = canonicalJson,
+): string {
+  // canonicalJson({ nodeId, schema, tenants }) with each tenant's text given: canonical text
+  // is made of its members' canonical texts, so a kept tenant's text is its entry's again.
+  const tenants = doc.tenants.map(tenantText).join(',');
+  return `{"nodeId":${canonicalJson(doc.nodeId)},"schema":${canonicalJson(doc.schema)},"tenants":[${tenants}]}`;
 }
 
 /**

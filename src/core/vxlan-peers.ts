@@ -4,8 +4,6 @@ import type { FleetNode, Instance } from './model.ts';
 export type PeerNode = Pick<FleetNode, 'id' | 'status' | 'underlayIp'>;
 export type PeerInstance = Pick<Instance, 'tenantId' | 'nodeId' | 'desiredStatus'>;
 
-const byAddress = (a: string, b: string): number => parseIpv4(a) - parseIpv4(b);
-
 /**
  * Each tenant's VXLAN flood list as seen from one node: the underlay addresses of the other
  * nodes holding at least one live instance of the tenant. A lost node is left out (nothing
@@ -39,16 +37,33 @@ export function tenantPeersByNodes(
   held: ReadonlyArray<{ tenantId: string; nodeIds: readonly string[] }>,
 ): Map<string, string[]> {
   const reachable = reachableNodes(nodeId, nodes);
-  const peers = new Map<string, string[]>();
+  // The addresses in order once, not once per tenant: 500 tenants each on 100 nodes sorted
+  // 500 lists by parsing addresses in the comparator (~100 ms). Each node's place in that
+  // order; a tenant's list is its places swept in order (addresses parse one to one).
+  const addresses = [...new Set(reachable.values())]
+    .map((address) => ({ address, value: parseIpv4(address) }))
+    .sort((a, b) => a.value - b.value)
+    .map((a) => a.address);
+  const placeOfAddress = new Map(addresses.map((address, i) => [address, i]));
+  const place = new Map<string, number>();
+  for (const [id, address] of reachable) place.set(id, placeOfAddress.get(address) as number);
+  const marked = new Map<string, Uint8Array>();
   for (const { tenantId, nodeIds } of held) {
-    const set = new Set<string>();
+    let marks = marked.get(tenantId);
     for (const id of nodeIds) {
-      const address = reachable.get(id);
-      if (address !== undefined) set.add(address);
+      const at = place.get(id);
+      if (at === undefined) continue;
+      if (!marks) marked.set(tenantId, (marks = new Uint8Array(addresses.length)));
+      marks[at] = 1;
     }
-    if (set.size > 0) peers.set(tenantId, [...(peers.get(tenantId) ?? []), ...set]);
   }
-  return new Map([...peers].map(([tenant, list]) => [tenant, [...new Set(list)].sort(byAddress)]));
+  const peers = new Map<string, string[]>();
+  for (const [tenantId, marks] of marked) {
+    const list: string[] = [];
+    for (let i = 0; i < marks.length; i += 1) if (marks[i] === 1) list.push(addresses[i] as string);
+    peers.set(tenantId, list);
+  }
+  return peers;
 }
 
 /** The other nodes' underlay addresses a node may flood to, by node id. */

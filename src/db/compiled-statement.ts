@@ -20,17 +20,16 @@ export type StatementParams = object;
  * value that would have been baked into the SQL fails at once. `built` runs the same builder
  * with the real values, as Kysely alone would (the tests compare the two).
  *
- * The compiled queries are kept per statement, keyed by dialect and shape (a handful each);
- * the store's Kysely has no plugins, so its compiled query depends on nothing else, and the
- * queryId (plugins' per-query state) is shared harmlessly.
+ * A statement keeps nothing: the compiled queries belong to the store that runs it
+ * (CompiledStatements), so a module-level definition holds no state.
  */
 export interface CompiledStatement<DB, P extends StatementParams, R> {
-  execute(db: Kysely<DB>, params: P): Promise<QueryResult<R>>;
-  /** The compiled query of `params`' shape with their values bound: what execute runs. */
-  bound(db: Kysely<DB>, params: P): CompiledQuery<R>;
+  /** Which compiled query `params` take: their shape as text. */
+  shapeKey(params: P): string;
+  /** The statement of `params`' shape built with placeholders and compiled. */
+  compile(db: Kysely<DB>, params: P): Compiled<R>;
+  /** Kysely's own build with the values in place. */
   built(db: Kysely<DB>, params: P): Compilable<R>;
-  /** Shapes compiled so far (tests). */
-  compiledShapes(): number;
 }
 
 export interface StatementDefinition<DB, S, P extends StatementParams, R> {
@@ -39,7 +38,8 @@ export interface StatementDefinition<DB, S, P extends StatementParams, R> {
   build(db: Kysely<DB>, shape: S, params: P): Compilable<R>;
 }
 
-interface Kept<R> {
+/** A compiled query and where its values go. */
+export interface Compiled<R> {
   query: CompiledQuery<R>;
   /** Per parameter of the compiled query: the name bound there, or undefined for a constant. */
   names: readonly (string | undefined)[];
@@ -48,30 +48,61 @@ interface Kept<R> {
 export function compiledStatement<DB, S, P extends StatementParams, R>(
   definition: StatementDefinition<DB, S, P, R>,
 ): CompiledStatement<DB, P, R> {
-  const kept = new Map<string, Kept<R>>();
-  const bound = (db: Kysely<DB>, params: P): CompiledQuery<R> => {
-    const shape = definition.shape(params);
-    const key = `${dialectOf(db)} ${JSON.stringify(shape)}`;
-    let found = kept.get(key);
+  return {
+    shapeKey: (params) => JSON.stringify(definition.shape(params)),
+    compile: (db, params) => compile(db, definition.shape(params), definition),
+    built: (db, params) => definition.build(db, definition.shape(params), params),
+  };
+}
+
+/**
+ * A store's compiled queries, per statement and keyed by dialect and shape (a handful each).
+ * The store makes one and hands it to every repo it builds, its transactions' included, so a
+ * shape is compiled once per store. The store's Kysely has no plugins, so its compiled query
+ * depends on nothing else, and the queryId (plugins' per-query state) is shared harmlessly.
+ */
+export class CompiledStatements {
+  private readonly kept = new Map<object, Map<string, Compiled<unknown>>>();
+
+  execute<DB, P extends StatementParams, R>(
+    db: Kysely<DB>,
+    statement: CompiledStatement<DB, P, R>,
+    params: P,
+  ): Promise<QueryResult<R>> {
+    return db.executeQuery(this.bound(db, statement, params));
+  }
+
+  /** The compiled query of `params`' shape with their values bound: what execute runs. */
+  bound<DB, P extends StatementParams, R>(
+    db: Kysely<DB>,
+    statement: CompiledStatement<DB, P, R>,
+    params: P,
+  ): CompiledQuery<R> {
+    let shapes = this.kept.get(statement);
+    if (!shapes) {
+      shapes = new Map();
+      this.kept.set(statement, shapes);
+    }
+    const key = `${dialectOf(db)} ${statement.shapeKey(params)}`;
+    let found = shapes.get(key) as Compiled<R> | undefined;
     if (!found) {
-      found = compile(db, shape, definition);
-      kept.set(key, found);
+      found = statement.compile(db, params);
+      shapes.set(key, found);
     }
     return { ...found.query, parameters: bind(found, params) };
-  };
-  return {
-    execute: (db, params) => db.executeQuery(bound(db, params)),
-    bound,
-    built: (db, params) => definition.build(db, definition.shape(params), params),
-    compiledShapes: () => kept.size,
-  };
+  }
+
+  /** Shapes of `statement` compiled so far (tests). */
+  compiledShapes(statement: object): number {
+    return this.kept.get(statement)?.size ?? 0;
+  }
 }
 
 function compile<DB, S, P extends StatementParams, R>(
   db: Kysely<DB>,
   shape: S,
   definition: StatementDefinition<DB, S, P, R>,
-): Kept<R> {
+): Compiled<R> {
   const read = new Set<string>();
   const slots = new Proxy({} as P, {
     get(_, name) {
@@ -95,7 +126,7 @@ function compile<DB, S, P extends StatementParams, R>(
   return { query, names };
 }
 
-function bind<R>(kept: Kept<R>, params: StatementParams): unknown[] {
+function bind<R>(kept: Compiled<R>, params: StatementParams): unknown[] {
   const values = params as Readonly<Record<string, unknown>>;
   return kept.query.parameters.map((constant, i) => {
     const name = kept.names[i];

@@ -50,6 +50,7 @@ import { KyselyTenantRepo } from './repos/tenant-repo.ts';
 import { KyselyTokenRepo } from './repos/token-repo.ts';
 import type { Database } from './schema.ts';
 import type { SqlDialect } from './sql-dialect.ts';
+import { CompiledStatements } from './compiled-statement.ts';
 import { CredentialCache } from './credential-cache.ts';
 import { retryingTransientAborts } from './transaction-retry.ts';
 
@@ -61,21 +62,28 @@ export interface RepoHooks {
   certificatesRevoked?: () => void;
 }
 
-/** Every repository bound to one connection or transaction. */
-export function reposFor(db: Kysely<Database>, hooks: RepoHooks = {}): Repos {
+/**
+ * Every repository bound to one connection or transaction, sharing the store's compiled
+ * statements.
+ */
+export function reposFor(
+  db: Kysely<Database>,
+  statements: CompiledStatements,
+  hooks: RepoHooks = {},
+): Repos {
   return {
     locks: new KyselyLockRepo(db),
-    tenants: new KyselyTenantRepo(db),
-    pools: new KyselyPoolRepo(db),
-    instances: new KyselyInstanceRepo(db),
-    nodes: new KyselyNodeRepo(db),
+    tenants: new KyselyTenantRepo(db, statements),
+    pools: new KyselyPoolRepo(db, statements),
+    instances: new KyselyInstanceRepo(db, statements),
+    nodes: new KyselyNodeRepo(db, statements),
     audit: new KyselyAuditRepo(db),
     tokens: new KyselyTokenRepo(db, hooks.tokenRevoked),
-    generations: new KyselyGenerationRepo(db),
+    generations: new KyselyGenerationRepo(db, statements),
     joinTokens: new KyselyJoinTokenRepo(db),
     nodeCertificates: new KyselyNodeCertificateRepo(db, hooks.certificatesRevoked),
-    nodeReports: new KyselyNodeReportRepo(db),
-    heartbeats: new KyselyHeartbeatRepo(db),
+    nodeReports: new KyselyNodeReportRepo(db, statements),
+    heartbeats: new KyselyHeartbeatRepo(db, statements),
     secrets: new KyselySecretRepo(db),
     poolConfigs: new KyselyPoolConfigRepo(db),
     jobs: new KyselyJobRepo(db),
@@ -118,6 +126,8 @@ export class KyselyStore implements Store {
   private closed = false;
   private readonly tokenCache: CredentialCache<TokenRecord>;
   private readonly certificateCache: CredentialCache<NodeCertificateRecord>;
+  /** Compiled once per shape for this store, its transactions included (compiled-statement.ts). */
+  private readonly statements = new CompiledStatements();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -126,7 +136,7 @@ export class KyselyStore implements Store {
   ) {
     this.tokenCache = new CredentialCache(options.tokenCacheMs);
     this.certificateCache = new CredentialCache(options.tokenCacheMs);
-    const repos = reposFor(db, {
+    const repos = reposFor(db, this.statements, {
       tokenRevoked: () => this.tokenCache.revoked(),
       certificatesRevoked: () => this.certificateCache.revoked(),
     });
@@ -184,7 +194,9 @@ export class KyselyStore implements Store {
         },
       };
       try {
-        return await this.db.transaction().execute((trx) => fn(reposFor(trx, hooks)));
+        return await this.db
+          .transaction()
+          .execute((trx) => fn(reposFor(trx, this.statements, hooks)));
       } finally {
         // Again once committed (or rolled back): a lookup that read the row before the commit
         // is not kept.

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { loadAgentConfig } from '../../src/agent/agent-config.ts';
 import type { AgentConfigSources } from '../../src/agent/agent-config.ts';
 import { loadConfig } from '../../src/cli/config.ts';
-import { ValidationError } from '../../src/core/errors.ts';
 import { DEFAULT_SAMPLE_TOLERANCE } from '../../src/core/sample-tolerance.ts';
 import { filesReader, runIn } from '../cli/support/run-cli.ts';
+import { validationProblems } from '../support/validation-problems.ts';
 
 function load(sources: Partial<AgentConfigSources> & { files?: Record<string, string> }) {
   return loadAgentConfig({
@@ -14,16 +14,6 @@ function load(sources: Partial<AgentConfigSources> & { files?: Record<string, st
     cwd: '/work',
     ...sources,
   });
-}
-
-function problemsOf(fn: () => unknown): readonly string[] {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ValidationError);
-    return (error as ValidationError).problems;
-  }
-  throw new Error('expected a ValidationError');
 }
 
 const file = (json: unknown) => ({ '/etc/mvm/config.json': JSON.stringify(json) });
@@ -106,7 +96,7 @@ describe('loadAgentConfig', () => {
       coordinator: { heartbeatMs: 250, nodeId: 'n1', production: true, vcpus: 16 },
     });
     expect(load({ files: file({ agent: { vcpus: 8 } }) }).coordinator.vcpus).toBe(8);
-    expect(problemsOf(() => load({ flags: { vcpus: 0 } }))).toEqual([
+    expect(validationProblems(() => load({ flags: { vcpus: 0 } }))).toEqual([
       "vcpus '0' (from flag --vcpus): must be at least 1",
     ]);
   });
@@ -186,7 +176,7 @@ describe('loadAgentConfig', () => {
   it('reports every problem at once, each naming its value and where it came from', () => {
     const files = file({ agent: { heartbeatMs: 5, bogus: 1, underlayIp: '127.0.0.1' } });
     const env = { MVM_VMM: 'xen', MVM_QEMU_ACCEL: 'hvf', MVM_NETWORK: 'maybe', MVM_TOKEN: 'x' };
-    const problems = problemsOf(() => load({ files, env, flags: { node: 'Bad_Node' } }));
+    const problems = validationProblems(() => load({ files, env, flags: { node: 'Bad_Node' } }));
     expect(problems).toEqual(
       expect.arrayContaining([
         "config file /etc/mvm/config.json at 'agent.bogus': not an agent setting",
@@ -215,7 +205,7 @@ describe('loadAgentConfig', () => {
       snapshotKib: { abs: 0, rel: 0 },
       runningForMs: DEFAULT_SAMPLE_TOLERANCE.runningForMs,
     });
-    const problems = problemsOf(() =>
+    const problems = validationProblems(() =>
       load({
         files: file({ agent: { heartbeatDiskTolerance: 5 } }),
         env: { MVM_HEARTBEAT_CPU_TOLERANCE: '50,250%' },
@@ -232,10 +222,10 @@ describe('loadAgentConfig', () => {
   it('the document age bound: from env or file, in seconds, checked', () => {
     const fromFile = load({ files: file({ agent: { maxDocumentAgeSecs: 60 } }) });
     expect(fromFile.coordinator.maxDocumentAgeMs).toBe(60_000);
-    expect(problemsOf(() => load({ env: { MVM_MAX_DOC_AGE_SECS: 'soon' } }))).toEqual([
+    expect(validationProblems(() => load({ env: { MVM_MAX_DOC_AGE_SECS: 'soon' } }))).toEqual([
       "maxDocumentAgeSecs 'soon' (from env MVM_MAX_DOC_AGE_SECS): must be a number of seconds",
     ]);
-    expect(problemsOf(() => load({ env: { MVM_MAX_DOC_AGE_SECS: '5' } }))).toEqual([
+    expect(validationProblems(() => load({ env: { MVM_MAX_DOC_AGE_SECS: '5' } }))).toEqual([
       "maxDocumentAgeSecs '5' (from env MVM_MAX_DOC_AGE_SECS): must be at least 10",
     ]);
   });
@@ -243,13 +233,13 @@ describe('loadAgentConfig', () => {
   it('the hold after a hand-over: from env or file, in seconds, bounded', () => {
     const fromFile = load({ files: file({ agent: { moveHoldSecs: 90 } }) });
     expect(fromFile.coordinator.moveHoldMs).toBe(90_000);
-    expect(problemsOf(() => load({ env: { MVM_MOVE_HOLD_SECS: '5' } }))).toEqual([
+    expect(validationProblems(() => load({ env: { MVM_MOVE_HOLD_SECS: '5' } }))).toEqual([
       "moveHoldSecs '5' (from env MVM_MOVE_HOLD_SECS): must be at least 10",
     ]);
-    expect(problemsOf(() => load({ env: { MVM_MOVE_HOLD_SECS: '100000' } }))).toEqual([
+    expect(validationProblems(() => load({ env: { MVM_MOVE_HOLD_SECS: '100000' } }))).toEqual([
       "moveHoldSecs '100000' (from env MVM_MOVE_HOLD_SECS): must be at most 86400 (a day)",
     ]);
-    expect(problemsOf(() => load({ env: { MVM_MOVE_HOLD_SECS: 'long' } }))).toEqual([
+    expect(validationProblems(() => load({ env: { MVM_MOVE_HOLD_SECS: 'long' } }))).toEqual([
       "moveHoldSecs 'long' (from env MVM_MOVE_HOLD_SECS): must be a number of seconds",
     ]);
   });
@@ -257,20 +247,22 @@ describe('loadAgentConfig', () => {
   it("QEMU's memory: the balloon on or off, TCG's cache in MiB, from env or file, checked", () => {
     const fromFile = load({ files: file({ agent: { qemuBalloon: 'off', qemuTcgCacheMib: 8 } }) });
     expect(fromFile.qemu).toMatchObject({ balloon: false, tcgCacheMib: 8 });
-    expect(problemsOf(() => load({ env: { MVM_QEMU_TCG_CACHE_MIB: '2' } }))).toEqual([
+    expect(validationProblems(() => load({ env: { MVM_QEMU_TCG_CACHE_MIB: '2' } }))).toEqual([
       "qemuTcgCacheMib '2' (from env MVM_QEMU_TCG_CACHE_MIB): must be at least 4",
     ]);
-    expect(problemsOf(() => load({ env: { MVM_QEMU_BALLOON: 'maybe' } }))).toEqual([
+    expect(validationProblems(() => load({ env: { MVM_QEMU_BALLOON: 'maybe' } }))).toEqual([
       "qemuBalloon 'maybe' (from env MVM_QEMU_BALLOON): use on, off",
     ]);
     expect(load({ files: file({ agent: { warmReclaim: 'on' } }) }).warmReclaim).toBe(true);
-    expect(problemsOf(() => load({ env: { MVM_WARM_RECLAIM: 'yes' } }))).toEqual([
+    expect(validationProblems(() => load({ env: { MVM_WARM_RECLAIM: 'yes' } }))).toEqual([
       "warmReclaim 'yes' (from env MVM_WARM_RECLAIM): use on, off",
     ]);
     expect(
       load({ files: file({ agent: { wakeWithoutCoordinator: 'off' } }) }).wakeWithoutCoordinator,
     ).toBe(false);
-    expect(problemsOf(() => load({ env: { MVM_WAKE_WITHOUT_COORDINATOR: 'maybe' } }))).toEqual([
+    expect(
+      validationProblems(() => load({ env: { MVM_WAKE_WITHOUT_COORDINATOR: 'maybe' } })),
+    ).toEqual([
       "wakeWithoutCoordinator 'maybe' (from env MVM_WAKE_WITHOUT_COORDINATOR): use on, off",
     ]);
   });
@@ -281,7 +273,7 @@ describe('loadAgentConfig', () => {
     });
     expect(config.firecracker).toEqual({ binary: '/opt/fc/firecracker', jailer: '/opt/fc/jailer' });
     expect(config.confinement).toEqual({ enabled: true, uidBase: 300_000_000 });
-    const problems = problemsOf(() =>
+    const problems = validationProblems(() =>
       load({ files: file({ agent: { uidBase: 0 } }), env: { MVM_CONFINE: 'maybe' } }),
     );
     expect(problems).toEqual([
@@ -293,7 +285,7 @@ describe('loadAgentConfig', () => {
   it('arms the fault hook only for a named fault point (MVM_FAULT)', () => {
     expect(load({}).fault).toBeUndefined();
     expect(load({ env: { MVM_FAULT: 'sleep.after-snapshot' } }).fault).toBe('sleep.after-snapshot');
-    const [problem] = problemsOf(() => load({ env: { MVM_FAULT: 'sleep' } }));
+    const [problem] = validationProblems(() => load({ env: { MVM_FAULT: 'sleep' } }));
     expect(problem).toMatch(/^fault 'sleep' \(from env MVM_FAULT\): use create\.after-record, /);
   });
 
@@ -303,19 +295,19 @@ describe('loadAgentConfig', () => {
     expect(load({ files: file({ agent: { publishAddress: '10.0.0.5' } }) }).publishAddress).toBe(
       '10.0.0.5',
     );
-    const [problem] = problemsOf(() => load({ env: { MVM_PUBLISH_ADDRESS: 'localhost' } }));
+    const [problem] = validationProblems(() => load({ env: { MVM_PUBLISH_ADDRESS: 'localhost' } }));
     expect(problem).toMatch(
       /^publishAddress 'localhost' \(from env MVM_PUBLISH_ADDRESS\): must be an IPv4/,
     );
   });
 
   it('refuses an unreadable named file, bad JSON and a non-object agent section', () => {
-    expect(problemsOf(() => load({ flags: { config: '/nope.json' } }))).toEqual([
+    expect(validationProblems(() => load({ flags: { config: '/nope.json' } }))).toEqual([
       'config file /nope.json cannot be read; check the path given by --config or MVM_CONFIG',
     ]);
     const bad = { '/etc/mvm/config.json': '{not json' };
-    expect(problemsOf(() => load({ files: bad }))[0]).toMatch(/is not valid JSON/);
-    expect(problemsOf(() => load({ files: file({ agent: [] }) }))).toEqual([
+    expect(validationProblems(() => load({ files: bad }))[0]).toMatch(/is not valid JSON/);
+    expect(validationProblems(() => load({ files: file({ agent: [] }) }))).toEqual([
       "config file /etc/mvm/config.json at 'agent': must be an object of agent settings",
     ]);
   });
@@ -330,7 +322,7 @@ describe('loadAgentConfig', () => {
     const files = file({ coordinatorUrl: 'http://c:1', agent: { vmm: 'xen' } });
     const cli = loadConfig({ flags: {}, env: {}, readText: filesReader(files), cwd: '/work' });
     expect(cli.coordinatorUrl).toBe('http://c:1');
-    expect(problemsOf(() => load({ files }))).toEqual([
+    expect(validationProblems(() => load({ files }))).toEqual([
       "vmm 'xen' (from file /etc/mvm/config.json): use qemu, firecracker",
     ]);
   });

@@ -32,6 +32,15 @@ function random(seed: number) {
   };
 }
 
+/** As random, from the state's high bits: the low bits of an LCG repeat in short cycles. */
+function mixed(seed: number) {
+  let state = seed;
+  return (n: number) => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return Math.floor((state / 2 ** 31) * n);
+  };
+}
+
 type Json = Record<string, unknown>;
 
 function instance(t: number, i: number, status = 'running'): Json {
@@ -160,6 +169,8 @@ describe('validated tenants', () => {
         const same = next.filter((t) => before.get(t.id) === canonicalJson(t)).length;
         expect(kept.last.reused).toBe(same);
         expect(kept.last.validated).toBe(next.length - same);
+        // Canonical payloads: read by their tenants' texts, not parsed whole.
+        expect(kept.last.byTexts).toBe(true);
         if (previous) expect(kept.last.validated).toBeLessThan(next.length);
         previous = next;
         tenants = next;
@@ -167,6 +178,89 @@ describe('validated tenants', () => {
       // The sequence had both outcomes.
       expect(refusals).toBeGreaterThan(0);
       expect(refusals).toBeLessThan(60);
+    }
+  });
+
+  it('reads texts laid out otherwise as a whole parse does', () => {
+    // Edits to the payload's text (whitespace, brackets, quotes, escapes, commas, tenants'
+    // texts repeated, dropped or swapped, members after the tenants), signed again: reading
+    // by tenant texts accepts and refuses exactly what parsing the payload whole does.
+    const marks = [' ', '\n', '{', '}', '[', ']', ',', '"', '\\', ':', '0', 'x', '"},{"'];
+    for (const seed of [4, 5, 6]) {
+      const pick = mixed(seed);
+      const kept = new ValidatedTenants();
+      let tenants = Array.from({ length: 12 }, (_, t) => tenant(t + 1, 1 + pick(3)));
+      let byTexts = 0;
+      let accepted = 0;
+      for (let round = 0; round < 300; round += 1) {
+        const next = structuredClone(tenants);
+        if (pick(2) === 0) {
+          const at = pick(next.length);
+          (changes[pick(changes.length)] as (t: Json, p: typeof pick) => void)(
+            next[at] as Json,
+            pick,
+          );
+        }
+        const doc = {
+          generation: round + 1,
+          issuedAt: '2026-01-01T00:00:00.000Z',
+          nodeId: 'node-1',
+          schema: 'mvm.node-desired/v1',
+          tenants: next,
+        };
+        const texts = next.map((t) => canonicalJson(t));
+        const head = canonicalJson({ ...doc, tenants: [] }).slice(0, -2);
+        let payload = `${head}${texts.join(',')}]}`;
+        switch (pick(6)) {
+          case 0: // one character in, anywhere
+            {
+              const at = pick(payload.length + 1);
+              const mark = marks[pick(marks.length)] as string;
+              payload = payload.slice(0, at) + mark + payload.slice(at);
+            }
+            break;
+          case 1: // one character out
+            {
+              const at = pick(payload.length);
+              payload = payload.slice(0, at) + payload.slice(at + 1);
+            }
+            break;
+          case 2: // a tenant's text twice, or one left out, or two swapped
+            {
+              const edited = [...texts];
+              const at = pick(edited.length);
+              const other = pick(edited.length);
+              const kind = pick(3);
+              if (kind === 0) edited.splice(at, 0, edited[at] as string);
+              else if (kind === 1) edited.splice(at, 1);
+              else [edited[at], edited[other]] = [edited[other] as string, edited[at] as string];
+              payload = `${head}${edited.join(',')}]}`;
+            }
+            break;
+          case 3: // members after the tenants, or text after the document
+            payload =
+              pick(2) === 0
+                ? `${payload.slice(0, -1)},"tenants":[]}`
+                : `${payload}${marks[pick(marks.length)] ?? ''}`;
+            break;
+          default: // as the coordinator writes it
+        }
+        const envelope = { payload, signature: key.sign(payload), keyId: key.keyId };
+        const full = outcome(envelope);
+        const reusing = outcome(envelope, kept);
+        expect(reusing, `seed ${seed} round ${round}`).toEqual(full);
+        if (full.document) {
+          accepted += 1;
+          if (kept.last.byTexts) byTexts += 1;
+          // The next round changes what this one accepted (tenants dropped or repeated too).
+          const got = full.document.tenants as unknown as Json[];
+          if (got.length > 0) tenants = got;
+        }
+      }
+      // Both readings were taken, and some edits were refused.
+      expect(byTexts).toBeGreaterThan(50);
+      expect(accepted - byTexts).toBeGreaterThan(0);
+      expect(accepted).toBeLessThan(300);
     }
   });
 

@@ -9,7 +9,8 @@
  * sockets, with a stand-in runtime (the real one is test/e2e/published-wake-qemu.test.ts).
  * A coordinator that does not answer (its HTTP port closed): the node admits the wake itself
  * when its own count of its room allows (agent/wake/wake-admitter.ts), never beyond it, and
- * reports it once the coordinator listens again; with the fallback off it wakes nothing.
+ * reports it once the coordinator listens again (another instance on a node that report leaves
+ * over capacity is lowered); with the fallback off it wakes nothing.
  */
 import { tmpdir } from 'node:os';
 import { connect, createServer, type AddressInfo } from 'node:net';
@@ -477,7 +478,7 @@ await describeEachDatabase('wake on connect while the coordinator does not answe
     expect(await heldOnNode(store)).toBe(2);
   });
 
-  it('counts a reported local wake as running even where the coordinator had no room left', async () => {
+  it('counts a reported local wake as running where the coordinator had no room left, and lowers another instance there', async () => {
     const store = db.store();
     const coordinator = await httpCoordinator(store);
     const [sleeper] = await sleepers(coordinator.services, store, ['acme']);
@@ -500,9 +501,14 @@ await describeEachDatabase('wake on connect while the coordinator does not answe
       desiredStatus: 'running',
       pressureSleptAt: null,
     });
-    expect((await store.nodes.loads({ nodeIds: [NODE] }))[0]?.vcpus).toBe(3);
+    // The node is brought back under its capacity: one of beta's is lowered, not the wake.
+    expect((await store.nodes.loads({ nodeIds: [NODE] }))[0]?.vcpus).toBe(2);
     const events = await store.audit.list({ tenantId: 'acme', limit: 50 });
     expect(events.some((e) => e.action === 'instance.raise-waiting')).toBe(false);
+    const beta = await store.instances.list({ tenantId: 'beta' });
+    expect(beta.map((i) => i.desiredStatus).sort()).toEqual(['running', 'sleeping']);
+    const lowered = await store.audit.list({ tenantId: 'beta', limit: 50 });
+    expect(lowered.filter((e) => e.action === 'instance.overcommit-lowered')).toHaveLength(1);
   });
 
   it('wakes only what its own count has room for, and nothing with the fallback off', async () => {

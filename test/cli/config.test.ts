@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/cli/config.ts';
 import type { ConfigSources } from '../../src/cli/config.ts';
-import { ValidationError } from '../../src/core/errors.ts';
 import { filesReader } from './support/run-cli.ts';
+import { validationProblems } from '../support/validation-problems.ts';
 
 function load(sources: Partial<ConfigSources> & { files?: Record<string, string> }) {
   return loadConfig({
@@ -12,16 +12,6 @@ function load(sources: Partial<ConfigSources> & { files?: Record<string, string>
     cwd: '/work',
     ...sources,
   });
-}
-
-function problemsOf(fn: () => unknown): readonly string[] {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ValidationError);
-    return (error as ValidationError).problems;
-  }
-  throw new Error('expected a ValidationError');
 }
 
 describe('loadConfig', () => {
@@ -90,7 +80,7 @@ describe('loadConfig', () => {
     expect(
       load({ files, env: { MVM_CONFIG: '/b.json' }, flags: { config: '/a.json' } }).dataDir,
     ).toBe('/a');
-    expect(problemsOf(() => load({ flags: { config: '/missing.json' } }))).toEqual([
+    expect(validationProblems(() => load({ flags: { config: '/missing.json' } }))).toEqual([
       expect.stringContaining('config file /missing.json cannot be read'),
     ]);
   });
@@ -107,7 +97,7 @@ describe('loadConfig', () => {
     const files = {
       '/etc/mvm/config.json': '{"coordinator":{"listen":"nowhere"},"colour":"blue"}',
     };
-    const problems = problemsOf(() =>
+    const problems = validationProblems(() =>
       load({
         files,
         env: { MVM_CLUSTER_CIDR: '10.0.0.0/30', MVM_ADMIN_TOKEN: 'short' },
@@ -124,28 +114,28 @@ describe('loadConfig', () => {
 
   it('refuses a predictable admin token of any length, without showing it', () => {
     const repeated = 'abcd'.repeat(10);
-    const problems = problemsOf(() => load({ env: { MVM_ADMIN_TOKEN: repeated } }));
+    const problems = validationProblems(() => load({ env: { MVM_ADMIN_TOKEN: repeated } }));
     expect(problems).toEqual([
       expect.stringMatching(
         /^coordinator.adminToken \(hidden\) \(from env MVM_ADMIN_TOKEN\): is too predictable \(about 80 bits/,
       ),
     ]);
     expect(problems.join('\n')).not.toContain(repeated);
-    expect(problemsOf(() => load({ env: { MVM_ADMIN_TOKEN: 'x'.repeat(40) + ' y' } }))).toEqual([
-      expect.stringContaining('must be printable ASCII without spaces'),
-    ]);
+    expect(
+      validationProblems(() => load({ env: { MVM_ADMIN_TOKEN: 'x'.repeat(40) + ' y' } })),
+    ).toEqual([expect.stringContaining('must be printable ASCII without spaces')]);
   });
 
   it('reports bad values from a file with the file as their origin', () => {
     const files = { '/c.json': '{"coordinator":{"listen":"nowhere"}}' };
-    expect(problemsOf(() => load({ files, flags: { config: '/c.json' } }))).toEqual([
+    expect(validationProblems(() => load({ files, flags: { config: '/c.json' } }))).toEqual([
       "coordinator.listen 'nowhere' (from file /c.json): must look like host:port, e.g. 127.0.0.1:7070",
     ]);
   });
 
   it('reports a file that is not JSON', () => {
     expect(
-      problemsOf(() => load({ files: { '/d.json': '{' }, flags: { config: '/d.json' } })),
+      validationProblems(() => load({ files: { '/d.json': '{' }, flags: { config: '/d.json' } })),
     ).toEqual([expect.stringContaining('config file /d.json is not valid JSON')]);
   });
 });

@@ -6,16 +6,10 @@
  * first, and a changed document costs one upsert and no read.
  */
 import { expect, it } from 'vitest';
-import { createCoordinatorApp } from '../../src/coordinator/app.ts';
-import { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts';
 import type { NodeDesired, SignedEnvelope } from '../../src/contract/desired.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { ADMIN, fixedClock } from './api-client-harness.ts';
-
-type Call = (method: string, path: string, body?: unknown) => Promise<unknown>;
-
-let suffix = 0;
+import { replicaOver, type Call } from './replica-harness.ts';
 
 /** A replica over `store` whose generation reads and upserts are recorded in `calls`. */
 async function replica(store: Store, calls: string[]): Promise<Call> {
@@ -38,25 +32,7 @@ async function replica(store: Store, calls: string[]): Promise<Call> {
       return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
     },
   });
-  const { app, services } = createCoordinatorApp({
-    store: recorded,
-    clock: fixedClock,
-    clusterCidr: '10.240.0.0/12',
-    version: 'test',
-    randomSuffix: () => `n${(suffix += 1)}`,
-    notifier: new ChangeNotifier(),
-  });
-  await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'test' });
-  return async (method, path, body) => {
-    const response = await app.request(`/v1${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await response.text();
-    if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-    return text === '' ? undefined : (JSON.parse(text) as unknown);
-  };
+  return (await replicaOver(recorded)).call;
 }
 
 await describeEachDatabase('desired document numbering', (db) => {

@@ -7,43 +7,22 @@
  * horizon past the kept cursor reads the node in full.
  */
 import { expect, it } from 'vitest';
-import { createCoordinatorApp } from '../../src/coordinator/app.ts';
-import { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts';
-import { staticKeyring } from '../../src/coordinator/secrets/keyring.ts';
-import { newMasterKey } from '../../src/coordinator/secrets/secret-box.ts';
 import { canonicalJson } from '../../src/core/desired-doc.ts';
 import { nodeScope, tenantScope } from '../../src/core/document-marks.ts';
 import type { DocumentChanges, Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { ADMIN, fixedClock } from './api-client-harness.ts';
+import {
+  instancesOf,
+  node,
+  replicaOver,
+  tenant,
+  type Call,
+  type ListedInstance as Instance,
+} from './replica-harness.ts';
 
-type Call = (method: string, path: string, body?: unknown) => Promise<unknown>;
-
-let suffix = 0;
-const keyring = staticKeyring([newMasterKey()], 'test');
-
-/** A coordinator over `store` with its own notifier and caches: one replica. */
+/** A replica over `store`: its calls. */
 async function replica(store: Store): Promise<Call> {
-  const { app, services } = createCoordinatorApp({
-    store,
-    clock: fixedClock,
-    clusterCidr: '10.240.0.0/12',
-    version: 'test',
-    randomSuffix: () => `c${(suffix += 1)}`,
-    notifier: new ChangeNotifier(),
-    secretsKeyring: keyring,
-  });
-  await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'test' });
-  return async (method, path, body) => {
-    const response = await app.request(`/v1${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await response.text();
-    if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-    return text === '' ? undefined : (JSON.parse(text) as unknown);
-  };
+  return (await replicaOver(store)).call;
 }
 
 /** The store, recording full reads of a node's rows and each patch read's answer. */
@@ -78,33 +57,6 @@ function recordingRows(store: Store) {
     },
   });
   return { store: wrapped, log };
-}
-
-const capacity = { vcpus: 64, memMib: 262144, diskGib: 100 };
-const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
-
-async function node(call: Call, id: string, underlayIp: string): Promise<void> {
-  await call('PUT', `/nodes/${id}`, { hostname: id, arch: 'x86_64', capacity, underlayIp });
-}
-
-async function tenant(call: Call, n: number, running: number): Promise<void> {
-  await call('POST', '/tenants', { id: `t${n}`, netId: 10 + n, subnet: `10.240.${10 + n}.0/24` });
-  await call('POST', `/tenants/t${n}/pools`, pool);
-  await call('POST', `/tenants/t${n}/pools/web/scale`, { running });
-}
-
-interface Instance {
-  tenantId: string;
-  poolId: string;
-  id: string;
-  nodeId: string | null;
-  desiredStatus: string;
-}
-
-async function instancesOf(call: Call, t: string): Promise<Instance[]> {
-  const answer = (await call('GET', `/instances?tenant=${t}`)) as
-    Instance[] | { items: Instance[] };
-  return Array.isArray(answer) ? answer : answer.items;
 }
 
 /** The node's signed payload as this replica issues it now: the document's exact bytes. */

@@ -9,6 +9,7 @@ import {
   admin,
   closeCoordinators,
   coordinator,
+  desiredStatuses,
   manualClock,
   nodeSettles,
   placeAll,
@@ -22,12 +23,6 @@ afterEach(async () => {
   for (const stop of stops.splice(0).reverse()) await stop();
   await closeCoordinators();
 });
-
-/** The workers' desired statuses, by id. */
-async function desired(store: Store): Promise<string[]> {
-  const instances = await store.instances.list(ref);
-  return instances.sort((a, b) => a.id.localeCompare(b.id)).map((i) => i.desiredStatus);
-}
 
 async function queueActions(store: Store): Promise<string[]> {
   const events = await store.audit.list({ tenantId: 'acme', limit: 100 });
@@ -46,7 +41,7 @@ await describeEachDatabase('queue-driven pools: wake on submit, grow, shrink', (
     clock.set(200);
     await services.idle.pass();
     await nodeSettles(services, db.store());
-    expect(await desired(db.store())).toEqual(['sleeping', 'sleeping']);
+    expect(await desiredStatuses(db.store())).toEqual(['sleeping', 'sleeping']);
 
     // Only the watch runs: no idle loop, no queueWake.pass() called by the test.
     const watch = watchQueueWake({ notifier, queueWake: services.queueWake });
@@ -54,11 +49,11 @@ await describeEachDatabase('queue-driven pools: wake on submit, grow, shrink', (
     await submit(services);
     await until(
       'the submit to raise one worker',
-      async () => ((await desired(db.store())).includes('running') ? true : undefined),
+      async () => ((await desiredStatuses(db.store())).includes('running') ? true : undefined),
       20_000,
       20,
     );
-    expect((await desired(db.store())).sort()).toEqual(['running', 'sleeping']);
+    expect((await desiredStatuses(db.store())).sort()).toEqual(['running', 'sleeping']);
     expect(await queueActions(db.store())).toEqual(['instance.queue-wake']);
   });
 
@@ -92,11 +87,11 @@ await describeEachDatabase('queue-driven pools: wake on submit, grow, shrink', (
       await submit(here);
       await until(
         'the other replica to raise a worker',
-        async () => ((await desired(db.store())).includes('running') ? true : undefined),
+        async () => ((await desiredStatuses(db.store())).includes('running') ? true : undefined),
         20_000,
         20,
       );
-      expect((await desired(db.store())).sort()).toEqual(['running', 'sleeping']);
+      expect((await desiredStatuses(db.store())).sort()).toEqual(['running', 'sleeping']);
     },
   );
 
@@ -114,7 +109,7 @@ await describeEachDatabase('queue-driven pools: wake on submit, grow, shrink', (
       warm: 0,
       sleeping: 0,
     });
-    expect(await desired(db.store())).toEqual(['running', 'running', 'running']);
+    expect(await desiredStatuses(db.store())).toEqual(['running', 'running', 'running']);
     // At max: more queued jobs add nothing.
     await submit(services);
     expect((await services.queueWake.pass()).changed).toEqual([]);
@@ -129,7 +124,7 @@ await describeEachDatabase('queue-driven pools: wake on submit, grow, shrink', (
     clock.set(400);
     await services.idle.pass();
     await nodeSettles(services, db.store());
-    expect(await desired(db.store())).toEqual(['sleeping', 'sleeping', 'sleeping']);
+    expect(await desiredStatuses(db.store())).toEqual(['sleeping', 'sleeping', 'sleeping']);
     expect((await services.queueWake.pass()).changed).toEqual([]);
 
     // Raising comes before growing: two jobs wake two of the three, nothing is added.
@@ -151,7 +146,7 @@ await describeEachDatabase('queue-driven pools: wake on submit, grow, shrink', (
     expect((await nodeSettles(services, db.store())).map((i) => i.status)).toEqual(['running']);
     clock.set(400);
     expect((await services.idle.pass()).changed).toEqual([]);
-    expect(await desired(db.store())).toEqual(['running']);
+    expect(await desiredStatuses(db.store())).toEqual(['running']);
   });
 
   it('never lowers a worker holding a lease', async () => {

@@ -65,6 +65,12 @@ export async function nodeSettles(services: Services, store: Store): Promise<Ins
   return out.sort((a, b) => a.id.localeCompare(b.id));
 }
 
+/** The pool's instances' desired statuses, by id. */
+export async function desiredStatuses(store: Store): Promise<string[]> {
+  const instances = await store.instances.list(ref);
+  return instances.sort((a, b) => a.id.localeCompare(b.id)).map((i) => i.desiredStatus);
+}
+
 export async function submit(services: Services): Promise<string> {
   const wasm = Buffer.from(callsModule([])).toString('base64');
   const request = submitJobSchema.parse({ pool: 'ci', wasm });

@@ -5,6 +5,7 @@ import {
   admin,
   closeCoordinators,
   coordinator,
+  desiredStatuses,
   manualClock,
   nodeSettles,
   placeAll,
@@ -19,11 +20,6 @@ afterEach(async () => {
 
 /** The shrink bound (QUEUE_SHRINK_AFTER_MS) in seconds. */
 const BOUND = 600;
-
-async function desired(store: Store): Promise<string[]> {
-  const instances = await store.instances.list(ref);
-  return instances.sort((a, b) => a.id.localeCompare(b.id)).map((i) => i.desiredStatus);
-}
 
 async function counts(store: Store) {
   const pool = await store.pools.get('acme', 'ci');
@@ -61,7 +57,7 @@ await describeEachDatabase('queue-driven pools: the workers the queue added go a
       ['stopped', 'queue-shrink'],
     ]);
     expect(await counts(db.store())).toMatchObject({ running: 1, added: 0 });
-    expect((await desired(db.store())).sort()).toEqual(['running', 'stopped', 'stopped']);
+    expect((await desiredStatuses(db.store())).sort()).toEqual(['running', 'stopped', 'stopped']);
     expect(await shrinkEvents(db.store())).toHaveLength(1);
     // Nothing more to take: the operator's one worker stays.
     clock.set(100 + 3 * BOUND);

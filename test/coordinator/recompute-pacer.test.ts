@@ -59,6 +59,40 @@ describe('write activity', () => {
     await endless.done;
   });
 
+  it('is quiet at once when the last write ended alone, not after `graceMs`', async () => {
+    const writes = new WriteActivity();
+    const forever = () => performance.now() + 60_000;
+    // A lone write (nothing beside it, none just before it): quiet as soon as it ends.
+    const lone = heldWrite(writes);
+    const afterLone = writes.quiet(60_000, forever());
+    lone.release();
+    await lone.done;
+    await afterLone;
+
+    // Two writes side by side: a burst, so the pause of `graceMs` is waited for.
+    const abort = new AbortController();
+    const first = heldWrite(writes);
+    const second = heldWrite(writes);
+    let quiet = false;
+    const afterPair = writes.quiet(60_000, forever(), abort.signal).then(() => (quiet = true));
+    first.release();
+    second.release();
+    await Promise.all([first.done, second.done]);
+    await sleep(50);
+    expect(quiet).toBe(false);
+
+    // A write begun right after another ended: a burst too, though nothing ran beside it.
+    await sleep(30);
+    await writes.run(() => Promise.resolve());
+    await writes.run(() => Promise.resolve());
+    let quietAgain = false;
+    const afterSequence = writes.quiet(20, forever(), abort.signal).then(() => (quietAgain = true));
+    await sleep(5);
+    expect(quietAgain).toBe(false);
+    abort.abort();
+    await Promise.all([afterPair, afterSequence]);
+  });
+
   it('counts a failed write as ended', async () => {
     const writes = new WriteActivity();
     await expect(writes.run(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
@@ -89,6 +123,22 @@ describe('recompute pacer', () => {
     expect((await pacer.turn('n2')).waited).toBe(false);
     held.release();
     expect(await second).toBe(true);
+    // A lone write's end is its hot node's turn: no pause of `graceMs` (a minute here) after it
+    // (the first write of its activity: none ended less than `graceMs` before it).
+    const fresh = new WriteActivity();
+    const patient = new RecomputePacer(fresh, {
+      paceMs: 60_000,
+      costFactor: 8,
+      graceMs: 60_000,
+      maxPaceMs: 60_000,
+    });
+    (await patient.turn('n6')).done();
+    await sleep(10);
+    const alone = heldWrite(fresh);
+    const lone = patient.turn('n6');
+    await sleep(20);
+    alone.release();
+    expect((await lone).waited).toBe(true);
 
     // A node's pace grows with its computations' duration: 40 ms at 8 times is 320 ms.
     const slow = new RecomputePacer(writes, {
@@ -261,5 +311,74 @@ await describeEachDatabase('paced recomputation of a hot node', (db) => {
     busy.release();
     await busy.done;
     cool.close();
+  });
+});
+
+/** The store, whose next transaction (one) waits for `release` once `holdNext` is called. */
+function holdingTransactions(store: Store) {
+  let held: Promise<void> | undefined;
+  let release = () => {};
+  const transaction: Store['transaction'] = async (fn) => {
+    const wait = held;
+    held = undefined;
+    if (wait) await wait;
+    return store.transaction(fn);
+  };
+  const proxied = new Proxy(store, {
+    get: (target, key) => {
+      if (key === 'transaction') return transaction;
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+  return {
+    store: proxied,
+    holdNext: () => {
+      held = new Promise<void>((r) => (release = r));
+    },
+    release: () => release(),
+  };
+}
+
+await describeEachDatabase('writes that pace a hot node', (db) => {
+  it('an instance action in progress holds a hot node, as a scale does', async () => {
+    const notifier = new ChangeNotifier();
+    const store = db.store();
+    const holding = holdingTransactions(store);
+    const api = await apiOver(holding.store, { notifier, desiredPollMs: 60_000 });
+    await onePoolOnOneNode(api);
+    const service = new DesiredService({
+      store,
+      clock: fixedClock,
+      signingKey: ephemeralSigningKey(),
+      notifier,
+      pollMs: 60_000,
+      paceMs: 60_000,
+      paceCostFactor: 1,
+    });
+    const first = document(await service.watch('n1', 0, 1000));
+    const [id] = (await store.instances.list({ tenantId: 'acme', poolId: 'web' })).map((i) => i.id);
+
+    // Hot (computed just now): an instance's action, held before its transaction, is a write
+    // in progress, so a scale's change on the node waits for it to end.
+    let answered: DesiredWatchResponse | undefined;
+    const watching = service.watch('n1', first.generation, 30_000).then((r) => (answered = r));
+    holding.holdNext();
+    const action = ok(api, 'POST', `/tenants/acme/pools/web/instances/${String(id)}/actions`, {
+      action: 'stop',
+    });
+    await sleep(20);
+    expect(notifier.writes.inFlight).toBe(1);
+    await ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 7, warm: 1 });
+    await sleep(300);
+    expect(answered).toBeUndefined();
+    holding.release();
+    await action;
+    await watching;
+    // Computed after the action ended: it carries both writes.
+    expect(statuses(document(answered as DesiredWatchResponse))).toEqual(
+      await storedStatuses(store),
+    );
+    service.close();
   });
 });

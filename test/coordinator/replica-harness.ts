@@ -57,6 +57,8 @@ export async function tenant(call: Call, n: number, running: number): Promise<vo
 }
 
 export interface ListedInstance {
+  tenantId: string;
+  poolId: string;
   id: string;
   nodeId: string | null;
   desiredStatus: string;

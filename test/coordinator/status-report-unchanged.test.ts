@@ -1,26 +1,10 @@
-import pg from 'pg';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts';
 import type { Instance } from '../../src/core/model.ts';
 import type { InstanceKey, Store } from '../../src/ports/store.ts';
 import { coordinatorWorld, type CoordinatorWorld } from '../support/coordinator-world.ts';
+import { countPgStatements } from '../support/pg-statements.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-
-/** Counts the statements pg clients send (the Postgres store's only way out). */
-function countStatements(): { count(): number; restore(): void } {
-  const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
-  let n = 0;
-  pg.Client.prototype.query = function counted(this: pg.Client, ...args: unknown[]) {
-    n += 1;
-    return query.apply(this, args);
-  } as typeof pg.Client.prototype.query;
-  return {
-    count: () => n,
-    restore: () => {
-      pg.Client.prototype.query = query as typeof pg.Client.prototype.query;
-    },
-  };
-}
 
 /** The store with its transactions counted: a report that writes opens one. */
 function countingTransactions(store: Store): { store: Store; transactions(): number } {
@@ -53,12 +37,6 @@ function caller(world: CoordinatorWorld) {
     },
   };
 }
-
-let counter: ReturnType<typeof countStatements> | undefined;
-afterEach(() => {
-  counter?.restore();
-  counter = undefined;
-});
 
 await describeEachDatabase('an unchanged status report', ({ name, store }) => {
   /** One node, acme's one instance placed on it; a clock that moves a second a reading. */
@@ -93,7 +71,7 @@ await describeEachDatabase('an unchanged status report', ({ name, store }) => {
     const held = await store().instances.get(key);
     const cursor = await store().instances.changeCursor();
     const before = { transactions: counting.transactions(), notified: notifier.current };
-    if (name === 'postgres') counter = countStatements();
+    const counter = name === 'postgres' ? countPgStatements() : undefined;
 
     const answer = await report(world, nodeId, key, { status: 'running' });
     await report(world, nodeId, key, { status: 'running', expectedStatus: 'running' });

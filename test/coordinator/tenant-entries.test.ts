@@ -2,7 +2,8 @@
  * A node's document builds again only the tenant entries whose inputs changed
  * (desired/tenant-entries.ts): on a random sequence of changes to kept inputs (each a new
  * object, as the caches make them), the document built with the memo is byte-identical to one
- * built without it, and exactly the changed tenants are built. The service on both stores is
+ * built without it (its content the kept entries' texts joined), and exactly the changed
+ * tenants are built and serialized. The service on both stores is
  * covered by desired-patch.test.ts (byte-identical to a fresh replica's after random changes).
  */
 import { expect, it } from 'vitest';
@@ -83,14 +84,30 @@ it('builds only changed tenants, byte-identical to a document built whole', () =
       forNode?.memo,
     );
     forNode?.done();
-    return documentContent(doc);
+    // The kept entries' texts joined (each serialized once) against the whole serialization.
+    return documentContent(doc, forNode?.text);
   };
   expect(build(true)).toBe(build(false));
-  expect(entries.last).toEqual({ reused: 0, built: 30 });
+  expect(entries.last).toEqual({ reused: 0, built: 30, serialized: 30 });
   for (let round = 0; round < 80; round += 1) {
     const t = pick(tenants.length);
     const id = `t${t}`;
-    switch (pick(6)) {
+    switch (pick(9)) {
+      case 6: // the tenant's instances leave the node, or come back
+        instances = instances.map((i) =>
+          i.tenantId === id ? { ...i, nodeId: i.nodeId === 'n1' ? 'n2' : 'n1' } : i,
+        );
+        break;
+      case 7: // an instance confirmed destroyed: no line in the document
+        instances = instances.map((i) =>
+          i.tenantId === id && i.id === 'i1'
+            ? { ...i, status: 'destroyed', desiredStatus: 'destroyed' }
+            : i,
+        );
+        break;
+      case 8: // a request id that JSON escapes
+        requestIds = new Map(requestIds).set(`${id}/web/i0`, `"q\\${round}\u2028é`);
+        break;
       case 0: // an instance's status: a new row object
         instances = instances.map((i) =>
           i.tenantId === id && i.id === 'i0'
@@ -121,11 +138,13 @@ it('builds only changed tenants, byte-identical to a document built whole', () =
     }
     const whole = build(false);
     expect(build(true), `round ${round}`).toBe(whole);
-    // One tenant built again at most (peers set to the same content are not a change).
+    // One tenant built again at most (peers set to the same content are not a change), and
+    // only what was built is serialized.
     expect(entries.last.built).toBeLessThanOrEqual(1);
+    expect(entries.last.serialized).toBeLessThanOrEqual(entries.last.built);
     expect(entries.last.reused + entries.last.built).toBe(30);
   }
-  // And an unchanged document builds nothing.
+  // And an unchanged document builds and serializes nothing.
   build(true);
-  expect(entries.last).toEqual({ reused: 30, built: 0 });
+  expect(entries.last).toEqual({ reused: 30, built: 0, serialized: 0 });
 });

@@ -7,9 +7,13 @@ import {
   SqliteQueryCompiler,
   sql,
 } from 'kysely';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DiskReport, InstanceSample } from '../../src/contract/node-report.ts';
-import { compiledStatement, type CompiledStatement } from '../../src/db/compiled-statement.ts';
+import {
+  CompiledStatements,
+  compiledStatement,
+  type CompiledStatement,
+} from '../../src/db/compiled-statement.ts';
 import { openDatabase } from '../../src/db/open-store.ts';
 import {
   beatParams,
@@ -60,11 +64,12 @@ async function runRolledBack(
 /** The compiled statement and the one Kysely builds afresh: same SQL, values, rows, effects. */
 async function expectSame<P extends object, R>(
   db: Kysely<Database>,
+  statements: CompiledStatements,
   statement: CompiledStatement<Database, P, R>,
   params: P,
 ) {
   const built = statement.built(db, params).compile();
-  const bound = statement.bound(db, params);
+  const bound = statements.bound(db, statement, params);
   expect(bound.sql).toBe(built.sql);
   expect(bound.parameters).toEqual(built.parameters);
   const viaBuilt = await runRolledBack(db, async (trx) => {
@@ -72,7 +77,7 @@ async function expectSame<P extends object, R>(
     return { rows: r.rows, affected: r.numAffectedRows };
   });
   const viaCompiled = await runRolledBack(db, async (trx) => {
-    const r = await statement.execute(trx, params);
+    const r = await statements.execute(trx, statement, params);
     return { rows: r.rows, affected: r.numAffectedRows };
   });
   expect(viaCompiled).toEqual(viaBuilt);
@@ -164,7 +169,7 @@ afterEach(async () => {
 
 await describeEachDatabase(
   'compiled statements: the same as built afresh',
-  ({ name, store, url }) => {
+  ({ name, store, url, reopen }) => {
     async function seeded(): Promise<Kysely<Database>> {
       await store().nodes.upsert(node('node-a', { underlayIp: '10.0.0.1' }));
       await store().nodes.upsert(node('node-b'));
@@ -190,35 +195,61 @@ await describeEachDatabase(
 
     it("the node's update, the whole report's upsert, the delta's merge, the generation read", async () => {
       const db = await seeded();
+      const statements = new CompiledStatements();
       await fc.assert(
         fc.asyncProperty(nodeIds, beat, (id, fields) =>
-          expectSame(db, beatStatement, beatParams(id, fields)),
+          expectSame(db, statements, beatStatement, beatParams(id, fields)),
         ),
         { numRuns: RUNS },
       );
       await fc.assert(
         fc.asyncProperty(whole, sequence, (report, seq) =>
-          expectSame(db, putStatement, reportRow(report, seq)),
+          expectSame(db, statements, putStatement, reportRow(report, seq)),
         ),
         { numRuns: RUNS },
       );
       await fc.assert(
-        fc.asyncProperty(delta, (d) => expectSame(db, mergeStatement, mergeParams(d))),
+        fc.asyncProperty(delta, (d) => expectSame(db, statements, mergeStatement, mergeParams(d))),
         { numRuns: RUNS },
       );
       await fc.assert(
-        fc.asyncProperty(nodeIds, (id) => expectSame(db, generationStatement, { id })),
+        fc.asyncProperty(nodeIds, (id) => expectSame(db, statements, generationStatement, { id })),
         { numRuns: 5 },
       );
       // Every shape met: with and without the underlay, the sequence, the disk.
-      expect(beatStatement.compiledShapes()).toBeGreaterThanOrEqual(name === 'postgres' ? 2 : 1);
+      expect(statements.compiledShapes(beatStatement)).toBeGreaterThanOrEqual(
+        name === 'postgres' ? 2 : 1,
+      );
+    });
+
+    it('compiled once per store: its transactions share them, another store compiles its own', async () => {
+      await store().nodes.upsert(node('node-a'));
+      const fields: NodeBeat = {
+        lastHeartbeat: T2,
+        capacity: node().capacity,
+        usage: { vcpus: 1, memMib: 256, instances: {}, diskFreeMib: 1000 },
+      };
+      const compile = vi.spyOn(beatStatement, 'compile');
+      try {
+        expect(await store().nodes.beat('node-a', fields)).toBeDefined();
+        await store().transaction((repos) => repos.nodes.beat('node-a', fields));
+        await store().batch((repos) => repos.nodes.beat('node-a', fields));
+        expect(compile).toHaveBeenCalledTimes(1);
+        const other = await reopen();
+        expect(await other.nodes.beat('node-a', fields)).toBeDefined();
+        await other.transaction((repos) => repos.nodes.beat('node-a', fields));
+        expect(compile).toHaveBeenCalledTimes(2);
+      } finally {
+        compile.mockRestore();
+      }
     });
 
     it.runIf(name === 'postgres')('the one-statement heartbeat, whole and delta', async () => {
       const db = await seeded();
+      const statements = new CompiledStatements();
       await fc.assert(
         fc.asyncProperty(nodeIds, beat, whole, sequence, (id, fields, report, seq) =>
-          expectSame(db, wholeBeatStatement, {
+          expectSame(db, statements, wholeBeatStatement, {
             ...beatParams(id, fields),
             ...reportRow(report, seq),
           }),
@@ -227,7 +258,10 @@ await describeEachDatabase(
       );
       await fc.assert(
         fc.asyncProperty(nodeIds, beat, delta, (id, fields, d) =>
-          expectSame(db, deltaBeatStatement, { ...beatParams(id, fields), ...mergeParams(d) }),
+          expectSame(db, statements, deltaBeatStatement, {
+            ...beatParams(id, fields),
+            ...mergeParams(d),
+          }),
         ),
         { numRuns: RUNS },
       );
@@ -253,7 +287,9 @@ describe('compiledStatement refuses a value baked into the SQL', () => {
       build: (k: Kysely<Database>, _: object, p: { id: string }) =>
         k.selectFrom('nodes').selectAll().where('id', '=', `node-${p.id}`),
     });
-    expect(() => stringified.bound(db(), { id: 'a' })).toThrow(/'id' is a parameter/);
+    expect(() => new CompiledStatements().bound(db(), stringified, { id: 'a' })).toThrow(
+      /'id' is a parameter/,
+    );
   });
 
   it('parameters enumerated (spread) while building', () => {
@@ -262,7 +298,9 @@ describe('compiledStatement refuses a value baked into the SQL', () => {
       build: (k: Kysely<Database>, _: object, p: { id: string; hostname: string }) =>
         k.updateTable('nodes').set({ ...p }),
     });
-    expect(() => spread.bound(db(), { id: 'a', hostname: 'b' })).toThrow(/enumerated/);
+    expect(() => new CompiledStatements().bound(db(), spread, { id: 'a', hostname: 'b' })).toThrow(
+      /enumerated/,
+    );
   });
 
   it('a parameter read but not bound, and a bound one given no value', () => {
@@ -273,7 +311,7 @@ describe('compiledStatement refuses a value baked into the SQL', () => {
         return k.selectFrom('nodes').selectAll().where('id', '=', p.id);
       },
     });
-    expect(() => dropped.bound(db(), { id: 'a', unused: 'b' })).toThrow(
+    expect(() => new CompiledStatements().bound(db(), dropped, { id: 'a', unused: 'b' })).toThrow(
       /unused read but not bound/,
     );
     const plain = compiledStatement({
@@ -284,6 +322,6 @@ describe('compiledStatement refuses a value baked into the SQL', () => {
           .selectAll()
           .where(sql.ref('id'), '=', p.id ?? null),
     });
-    expect(() => plain.bound(db(), {})).toThrow(/no value for 'id'/);
+    expect(() => new CompiledStatements().bound(db(), plain, {})).toThrow(/no value for 'id'/);
   });
 });

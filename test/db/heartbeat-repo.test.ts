@@ -1,7 +1,7 @@
-import pg from 'pg';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { InstanceSample } from '../../src/contract/node-report.ts';
 import type { NodeBeat } from '../../src/ports/store.ts';
+import { countPgStatements } from '../support/pg-statements.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { T1, T2, node } from './fixtures.ts';
 
@@ -19,28 +19,6 @@ const whole = (nodeId: string, instances: InstanceSample[], at = T1) => ({
   reportedAt: at,
   disk: null,
   instances,
-});
-
-/** Counts the statements pg clients send (the Postgres store's only way out). */
-function countStatements(): { count(): number; restore(): void } {
-  const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
-  let n = 0;
-  pg.Client.prototype.query = function counted(this: pg.Client, ...args: unknown[]) {
-    n += 1;
-    return query.apply(this, args);
-  } as typeof pg.Client.prototype.query;
-  return {
-    count: () => n,
-    restore: () => {
-      pg.Client.prototype.query = query as typeof pg.Client.prototype.query;
-    },
-  };
-}
-
-let counter: ReturnType<typeof countStatements> | undefined;
-afterEach(() => {
-  counter?.restore();
-  counter = undefined;
 });
 
 await describeEachDatabase('heartbeat repo: the common heartbeat in one go', ({ name, store }) => {
@@ -112,7 +90,7 @@ await describeEachDatabase('heartbeat repo: the common heartbeat in one go', ({ 
 
   it.skipIf(name !== 'postgres')('is one statement on Postgres', async () => {
     await store().nodes.upsert(node('node-a'));
-    counter = countStatements();
+    const counter = countPgStatements();
     const done = await store().batch((repos) =>
       repos.heartbeats.beat('node-a', beat(), { whole: whole('node-a', [sample('i1')]) }),
     );

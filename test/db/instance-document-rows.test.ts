@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { expect, it } from 'vitest';
 import { withRequestId } from '../../src/drivers/request-context.ts';
 import { instance, pool, tenant } from './fixtures.ts';
@@ -54,4 +55,30 @@ await describeEachDatabase('instance document rows', ({ store }) => {
     ]);
     expect([...node1.requestIds.keys()].sort()).toEqual(['acme/workers/w-2', 'beta/workers/w-1']);
   });
+
+  it('gives rows of one key set one hidden class, read in full or as changes (each is kept)', async () => {
+    await store().tenants.insert(tenant('acme', 99));
+    await store().pools.insert(pool('acme', 'workers'));
+    for (const n of [1, 2, 3, 4]) {
+      await store().instances.insert(
+        instance(`w-${n}`, 10 + n, { nodeId: 'node-1', status: 'running' }),
+      );
+    }
+    const full = (await store().instances.documentRows('node-1')).instances;
+    const changed = (await store().instances.documentChanges(0, 100))?.rows.map((r) => r.instance);
+    const rows = [...full, ...(changed ?? [])];
+    expect(rows).toHaveLength(8);
+    // `{ ...identity, nodeId }` gave every row a map of its own (~300 bytes each, kept per node).
+    expect(rows.every((r) => sameMap(r, rows[0]))).toBe(true);
+  });
 });
+
+/** V8's own answer; the natives flag is set for the function compiled after it. */
+function sameMap(a: object, b: object | undefined): boolean {
+  setFlagsFromString('--allow-natives-syntax');
+  const check = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (
+    x: object,
+    y: unknown,
+  ) => boolean;
+  return check(a, b);
+}

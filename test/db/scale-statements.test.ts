@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type { Kysely } from 'kysely';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import type { CompiledStatement } from '../../src/db/compiled-statement.ts';
+import { CompiledStatements, type CompiledStatement } from '../../src/db/compiled-statement.ts';
 import { openDatabase } from '../../src/db/open-store.ts';
 import { auditRow } from '../../src/db/repos/audit-repo.ts';
 import {
@@ -88,11 +88,12 @@ function unstamped(seen: unknown): unknown {
 /** The compiled statement and the one Kysely builds afresh: same SQL, values, rows, effects. */
 async function expectSame<P extends object, R>(
   db: Kysely<Database>,
+  statements: CompiledStatements,
   statement: CompiledStatement<Database, P, R>,
   params: P,
 ): Promise<void> {
   const built = statement.built(db, params).compile();
-  const bound = statement.bound(db, params);
+  const bound = statements.bound(db, statement, params);
   expect(bound.sql).toBe(built.sql);
   expect(bound.parameters).toEqual(built.parameters);
   const viaBuilt = await runRolledBack(db, async (trx) => {
@@ -100,7 +101,7 @@ async function expectSame<P extends object, R>(
     return { rows: r.rows, affected: r.numAffectedRows };
   });
   const viaCompiled = await runRolledBack(db, async (trx) => {
-    const r = await statement.execute(trx, params);
+    const r = await statements.execute(trx, statement, params);
     return { rows: r.rows, affected: r.numAffectedRows };
   });
   expect(viaCompiled).toEqual(viaBuilt);
@@ -155,6 +156,7 @@ afterEach(async () => {
 });
 
 await describeEachDatabase('scale statements compiled once', ({ name, store, url }) => {
+  const statements = new CompiledStatements();
   beforeEach(async () => {
     await insertTwoTenants(store());
     for (const [id, host] of [
@@ -174,15 +176,16 @@ await describeEachDatabase('scale statements compiled once', ({ name, store, url
   it("the tenant's lock and its pools (with the scaled pool's members on Postgres)", async () => {
     await fc.assert(
       fc.asyncProperty(tenants, pools, async (tenantId, poolId) => {
-        await expectSame(db(), tenantLockStatement, { id: tenantId });
-        await expectSame(db(), poolsOfTenantStatement, { tenantId });
-        if (name === 'postgres') await expectSame(db(), withMembersStatement, { tenantId, poolId });
+        await expectSame(db(), statements, tenantLockStatement, { id: tenantId });
+        await expectSame(db(), statements, poolsOfTenantStatement, { tenantId });
+        if (name === 'postgres')
+          await expectSame(db(), statements, withMembersStatement, { tenantId, poolId });
       }),
       { numRuns: RUNS },
     );
-    await expectSame(db(), schedulerWorkStatement, {});
+    await expectSame(db(), statements, schedulerWorkStatement, {});
     await store().instances.insert(instance('w-9', 19, { nodeId: null }));
-    await expectSame(db(), schedulerWorkStatement, {});
+    await expectSame(db(), statements, schedulerWorkStatement, {});
   });
 
   it("an instance's compare-and-set update, whatever columns it sets, matching its version or not", async () => {
@@ -193,7 +196,12 @@ await describeEachDatabase('scale statements compiled once', ({ name, store, url
         fc.constantFrom(1, 2),
         async (instanceId, columns, expectedVersion) => {
           const key = { tenantId: 'acme', poolId: 'workers', instanceId };
-          await expectSame(db(), updateStatement, updateParams(key, columns, expectedVersion, T2));
+          await expectSame(
+            db(),
+            statements,
+            updateStatement,
+            updateParams(key, columns, expectedVersion, T2),
+          );
         },
       ),
       { numRuns: RUNS * 2 },
@@ -209,22 +217,27 @@ await describeEachDatabase('scale statements compiled once', ({ name, store, url
         fc.constantFrom(1, 2),
         async (tenantId, id, columns, expectedVersion) => {
           const params = poolUpdateParams({ tenantId, id, expectedVersion, at: T2 }, columns);
-          await expectSame(db(), poolUpdateStatement, params);
+          await expectSame(db(), statements, poolUpdateStatement, params);
         },
       ),
       { numRuns: RUNS * 2 },
     );
     // Shapes differ by the columns set: a second patch of other columns is not the first's SQL.
-    expect(poolUpdateStatement.compiledShapes()).toBeGreaterThan(1);
+    expect(statements.compiledShapes(poolUpdateStatement)).toBeGreaterThan(1);
   });
 
   it('the marks, alone or with the audit event (its Postgres statement), for any scopes', async () => {
     await fc.assert(
       fc.asyncProperty(scopes, audit, async (moved, event) => {
         const sorted = [...new Set(moved)].sort();
-        await expectSame(db(), marksStatement, marksParams(sorted));
+        await expectSame(db(), statements, marksStatement, marksParams(sorted));
         if (name === 'postgres')
-          await expectSame(db(), marksWithAuditStatement, marksParams(sorted, auditRow(event)));
+          await expectSame(
+            db(),
+            statements,
+            marksWithAuditStatement,
+            marksParams(sorted, auditRow(event)),
+          );
       }),
       { numRuns: RUNS },
     );
@@ -232,13 +245,13 @@ await describeEachDatabase('scale statements compiled once', ({ name, store, url
 
   it('a bump of many scopes is built afresh: the compiled marks stay few', async () => {
     const many = Array.from({ length: 30 }, (_, k) => `node:m${k}`);
-    const shapes = marksStatement.compiledShapes();
-    for (let n = 1; n <= many.length; n += 1) await bumpMarks(db(), many.slice(0, n));
+    const shapes = statements.compiledShapes(marksStatement);
+    for (let n = 1; n <= many.length; n += 1) await bumpMarks(db(), statements, many.slice(0, n));
     const marks = await db().selectFrom('document_marks').select(['scope', 'seq']).execute();
     const seqs = new Map(marks.map((m) => [m.scope, Number(m.seq)]));
     // Scope k is in the bumps of k+1 scopes and more: 30 - k bumps.
     for (let k = 0; k < many.length; k += 1) expect(seqs.get(`node:m${k}`)).toBe(30 - k);
     // At most one compiled query per number of scopes up to 8 (this dialect's), none above.
-    expect(marksStatement.compiledShapes() - shapes).toBeLessThanOrEqual(8);
+    expect(statements.compiledShapes(marksStatement) - shapes).toBeLessThanOrEqual(8);
   });
 });

@@ -6,6 +6,7 @@ import {
   type LocalSize,
   type WakeAdmission,
 } from '../../core/wake-admission.ts';
+import { errorMessage } from '../../core/errors.ts';
 import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
@@ -33,12 +34,21 @@ export interface WakeAdmitterOptions {
   count?: (trigger: WakeTriggerKind, admission: AdmissionOutcome) => void;
   timeoutMs?: number;
   retryMs?: number;
+  /** Where unreported wakes outlive the agent (unreported-wakes-file.ts); none: memory only. */
+  journal?: WakeJournal;
 }
 
-interface Unreported {
+/** A wake admitted locally, not yet reported to the coordinator. */
+export interface UnreportedWake {
   ref: WakeRef;
   ask: WakeAsk;
   holder: LocalHolder;
+}
+
+/** Keeps the unreported wakes across restarts: the whole set, written after each change. */
+export interface WakeJournal {
+  load(): Promise<UnreportedWake[]>;
+  save(wakes: readonly UnreportedWake[]): Promise<void>;
 }
 
 const sizeOf = (r: VmRecord): LocalHolder => ({
@@ -52,12 +62,14 @@ const sizeOf = (r: VmRecord): LocalHolder => ({
  * wake-admission.ts); when it does not answer (unreachable, 5xx, timeout), with `fallback`,
  * the node's own count of its room (core/wake-admission.ts `localAdmission`), one decision at
  * a time so two wakes never count the same room. A wake admitted so is kept and reported
- * (`admittedBy: node`) until the coordinator answers, every `retryMs`.
+ * (`admittedBy: node`) until the coordinator answers, every `retryMs`; with a `journal`, kept
+ * there from before the wake until answered, so a restarted agent reports it (`restore`).
  */
 export class WakeAdmitter {
-  private readonly pending = new Map<string, Unreported>();
+  private readonly pending = new Map<string, UnreportedWake>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
+  private saved: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: WakeAdmitterOptions) {}
 
@@ -108,8 +120,29 @@ export class WakeAdmitter {
     this.pending.set(record.key, { ref, ask, holder });
     this.options.count?.(trigger, 'local');
     logger.warn(fields, 'wake admitted locally: the coordinator did not answer');
+    // On disk before the wake: an agent killed after it still reports it.
+    await this.persist();
     this.schedule();
     return admission;
+  }
+
+  /**
+   * Takes back the wakes an earlier run of the agent admitted and did not report (its
+   * journal), and reports them every `retryMs` until answered; answers how many.
+   */
+  async restore(): Promise<number> {
+    const kept = (await this.options.journal?.load()) ?? [];
+    for (const wake of kept) {
+      if (!this.pending.has(wake.holder.key)) this.pending.set(wake.holder.key, wake);
+    }
+    if (kept.length > 0) {
+      this.options.logger.warn(
+        { wakes: kept.map((w) => w.holder.key) },
+        'wakes admitted locally before a restart are reported again',
+      );
+      this.schedule();
+    }
+    return kept.length;
   }
 
   /**
@@ -138,6 +171,21 @@ export class WakeAdmitter {
     this.timer.unref();
   }
 
+  /** Writes the unreported wakes as they stand, one write after another. */
+  private persist(): Promise<void> {
+    const journal = this.options.journal;
+    if (!journal) return Promise.resolve();
+    this.saved = this.saved.then(() =>
+      journal.save([...this.pending.values()]).catch((error: unknown) => {
+        this.options.logger.error(
+          { error: errorMessage(error), unreported: this.pending.size },
+          'unreported local wakes not saved: a restart before their report forgets them',
+        );
+      }),
+    );
+    return this.saved;
+  }
+
   private async reportAll(): Promise<void> {
     for (const [key, wake] of [...this.pending]) {
       const answer = await reportWake(
@@ -148,6 +196,7 @@ export class WakeAdmitter {
       );
       if (!answer.answered) return;
       this.pending.delete(key);
+      await this.persist();
       this.options.logger.info(
         { key, admitted: answer.admission.admitted },
         'wake admitted locally reported to the coordinator',

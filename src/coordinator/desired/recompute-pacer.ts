@@ -25,9 +25,10 @@ interface Last {
  * clients toggling instances there) made its watcher recompute its whole document once per
  * change, each computation (~10-14 ms of CPU for 1,000 instances) taken from the writes that
  * caused it. A node not computed within its pace is computed at once (a single change reaches
- * its agent with no added delay); a hot one waits until writes pause for `graceMs` or its pace
- * has passed since its last computation began, and every change made meanwhile is carried by
- * that one computation. So a node's document is computed at most once per pace while writes
+ * its agent with no added delay); a hot one waits until writes pause for `graceMs` (or, when
+ * the last write ran alone, until it ends: a sequential client's change is no burst) or its
+ * pace has passed since its last computation began, and every change made meanwhile is
+ * carried by that one computation. So a node's document is computed at most once per pace while writes
  * never pause, and every change still reaches its watcher.
  */
 export class RecomputePacer {

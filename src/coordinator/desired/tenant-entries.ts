@@ -1,11 +1,13 @@
 import type { DesiredTenant } from '../../contract/desired.ts';
-import type { TenantEntryMemo } from '../../core/desired-doc.ts';
+import { canonicalJson, type TenantEntryMemo } from '../../core/desired-doc.ts';
 
 const DEFAULT_MAX_NODES = 1024;
 
 interface Kept {
   inputs: readonly unknown[];
   entry: DesiredTenant | undefined;
+  /** The entry's canonical JSON, once serialized: a kept entry is not serialized again. */
+  text?: string;
 }
 
 /**
@@ -14,20 +16,29 @@ interface Kept {
  * which the caches replace rather than change, and request ids and peers as strings). A
  * recomputation builds again only the entries whose inputs differ: a toggle on a node of 500
  * tenants builds one. Each computation keeps only the tenants of its own document; the least
- * recently computed nodes are dropped past `maxNodes`.
+ * recently computed nodes are dropped past `maxNodes`. Each entry's canonical JSON is kept
+ * with it: the document's content is the kept texts joined (core/desired-doc.ts,
+ * `documentContent`), so a toggle serializes one tenant of 500, not the 237 KiB document.
  */
 export class TenantEntries {
   private readonly nodes = new Map<string, Map<string, Kept>>();
-  /** Entries reused and built by the last computation (tests). */
-  last = { reused: 0, built: 0 };
+  /** Entries reused, built and serialized by the last computation (tests). */
+  last = { reused: 0, built: 0, serialized: 0 };
 
   constructor(private readonly maxNodes = DEFAULT_MAX_NODES) {}
 
-  /** The memo for one computation of `nodeId`'s document; call `done` once it is built. */
-  forNode(nodeId: string): { memo: TenantEntryMemo; done: () => void } {
+  /**
+   * The memo for one computation of `nodeId`'s document; call `done` once it is built. `text`
+   * gives an entry's canonical JSON, serialized once per entry (the memo's entries only).
+   */
+  forNode(nodeId: string): {
+    memo: TenantEntryMemo;
+    done: () => void;
+    text: (entry: DesiredTenant) => string;
+  } {
     const previous = this.nodes.get(nodeId);
     const next = new Map<string, Kept>();
-    const counts = { reused: 0, built: 0 };
+    const counts = { reused: 0, built: 0, serialized: 0 };
     const memo: TenantEntryMemo = (tenantId, inputs, build) => {
       const kept = previous?.get(tenantId);
       if (kept && sameItems(kept.inputs, inputs)) {
@@ -49,7 +60,16 @@ export class TenantEntries {
       }
       this.last = counts;
     };
-    return { memo, done };
+    const serialize = (entry: DesiredTenant): string => {
+      counts.serialized += 1;
+      return canonicalJson(entry);
+    };
+    const text = (entry: DesiredTenant): string => {
+      const kept = next.get(entry.id);
+      if (kept?.entry !== entry) return serialize(entry);
+      return (kept.text ??= serialize(entry));
+    };
+    return { memo, done, text };
   }
 }
 

@@ -37,8 +37,10 @@ export class AfterWrite {
   }
 
   /**
-   * Runs a change of intent counted as a write in progress (desired/write-activity.ts), so a
-   * hot node's document is recomputed in a pause between writes, not in the middle of one.
+   * Runs a write that changes documents (a scale, an instance's action, a queue's growth, an
+   * idle pass's lowering, with the placement after it) counted as a write in progress
+   * (desired/write-activity.ts), so a hot node's document is recomputed in a pause between
+   * writes, not in the middle of one.
    */
   writing<T>(work: () => Promise<T>): Promise<T> {
     return this.deps.notifier.writes.run(work);

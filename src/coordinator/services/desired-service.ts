@@ -4,7 +4,12 @@ import { NotFoundError, UnavailableError } from '../../core/errors.ts';
 import { holdMoving } from '../../core/move-hold.ts';
 import { watchedScopes } from '../../core/document-marks.ts';
 import { tenantPeersByNodes } from '../../core/vxlan-peers.ts';
-import type { NodeDesired, SignedEnvelope, DesiredWatchResponse } from '../../contract/desired.ts';
+import type {
+  DesiredTenant,
+  NodeDesired,
+  SignedEnvelope,
+  DesiredWatchResponse,
+} from '../../contract/desired.ts';
 import type { SigningKeyView } from '../../contract/desired.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Store } from '../../ports/store.ts';
@@ -46,7 +51,10 @@ export interface DesiredServiceDeps {
    * computation, if longer) while writes go on (desired/recompute-pacer.ts); default 1, 0 off.
    */
   paceMs?: number;
-  /** A pause in the writes this long lets a hot node's recomputation run; default 3. */
+  /**
+   * A pause in the writes this long lets a hot node's recomputation run; default 3. A write
+   * that ran alone lets it run at its end (desired/write-activity.ts).
+   */
   paceGraceMs?: number;
   /** A hot node's pace is at least this many times its last computation's duration; default 8. */
   paceCostFactor?: number;
@@ -92,6 +100,33 @@ interface Computed {
   atMs: number;
 }
 
+/** What a watcher's computation of a node answers: the document, and the changes it read. */
+interface Current {
+  issued: { generation: number; tenants: string[]; envelope?: SignedEnvelope };
+  seen: number;
+}
+
+/**
+ * A computation of a node's document in progress, which other watches of the node on this
+ * replica join rather than compute it again (two agents' long-polls, an agent and the
+ * dashboard). `seen` and `mark` are what it reads under: final once `pacing` is false.
+ */
+interface FlightState {
+  /** The watcher's record it started from: marks of other scopes say nothing. */
+  from: Computed | undefined;
+  /** Due only to the refresh bound. */
+  background: boolean;
+  /** Still waiting for its turn (desired/recompute-pacer.ts): it reads what comes meanwhile. */
+  pacing: boolean;
+  seen: number;
+  mark: number;
+}
+
+interface Flight {
+  state: FlightState;
+  result: Promise<Current>;
+}
+
 /** Linear, not tenants²: a document may list hundreds of tenants. */
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
@@ -111,6 +146,8 @@ export class DesiredService {
   private readonly delivered = new Map<string, number>();
   /** Per node, the digest this replica last saw stored: new content skips the read. */
   private readonly digests = new Map<string, string>();
+  /** Per node, the computation in progress that its other watches join (single flight). */
+  private readonly flights = new Map<string, Flight>();
 
   /** Read at most every half poll, shared by every watcher of this replica. */
   private readonly marks: SharedMarks;
@@ -158,8 +195,8 @@ export class DesiredService {
 
   /** The node's current document, issuing a new generation if its content changed. */
   async issue(nodeId: string, options: { background?: boolean } = {}): Promise<IssuedDocument> {
-    const doc = await this.gate.run(() => this.compute(nodeId), options);
-    const content = documentContent(doc);
+    const { doc, tenantText } = await this.gate.run(() => this.compute(nodeId), options);
+    const content = documentContent(doc, tenantText);
     const digest = createHash('sha256').update(content).digest('hex');
     const at = this.deps.clock.now().toISOString();
     const issued = await this.numbered(nodeId, digest, at);
@@ -238,21 +275,15 @@ export class DesiredService {
    * The node's generation, recomputing its document only when its inputs may have changed: a
    * local change that concerns it, a store mark of one of its scopes that moved (another
    * replica's change, moved in its transaction), or the refresh period gone by. A waiting watcher's poll is one indexed read.
+   * A computation of the node already in progress that reads every change this one would
+   * is joined, not repeated (single flight).
    */
-  private async current(
-    nodeId: string,
-    after: number,
-    seenBefore: number,
-  ): Promise<{
-    issued: { generation: number; tenants: string[]; envelope?: SignedEnvelope };
-    seen: number;
-  }> {
-    let seen = seenBefore;
+  private async current(nodeId: string, after: number, seenBefore: number): Promise<Current> {
     const { notifier } = this.deps;
     const cached = this.computed.get(nodeId);
     const now = this.elapsed()();
     const scopes = watchedScopes(nodeId, cached?.tenants ?? []);
-    let mark = await this.marks.sum(scopes);
+    const mark = await this.marks.sum(scopes);
     const unchanged =
       cached !== undefined &&
       cached.generation <= after &&
@@ -260,17 +291,61 @@ export class DesiredService {
       !notifier.concernedSince(cached.seen, { nodeId, tenants: cached.tenants });
     const refreshMs = this.deps.refreshMs ?? REFRESH_MS;
     if (cached !== undefined && unchanged && now - cached.atMs < refreshMs) {
-      return { issued: cached, seen };
+      return { issued: cached, seen: seenBefore };
     }
+    const joined = this.flights.get(nodeId);
+    if (joined !== undefined && this.joinable(joined.state, cached, unchanged, mark)) {
+      const { issued } = await joined.result;
+      return { issued, seen: joined.state.seen };
+    }
+    const state = { from: cached, background: unchanged, pacing: true, seen: seenBefore, mark };
+    const flight = { state, result: this.computeFlight(nodeId, state, scopes, now) };
+    this.flights.set(nodeId, flight);
+    try {
+      return await flight.result;
+    } finally {
+      if (this.flights.get(nodeId) === flight) this.flights.delete(nodeId);
+    }
+  }
+
+  /**
+   * Whether a watcher that found its node's document in need of a computation may take
+   * `flight`'s instead: started from the same record, reading every local change announced
+   * so far and marks no older than the watcher's (or still waiting for its turn, so it reads
+   * them after this), and not a mere refresh when the watcher has a change to carry.
+   */
+  private joinable(
+    flight: FlightState,
+    cached: Computed | undefined,
+    unchanged: boolean,
+    mark: number,
+  ): boolean {
+    if (flight.from !== cached || (flight.background && !unchanged)) return false;
+    return flight.pacing || (flight.seen >= this.deps.notifier.current && flight.mark >= mark);
+  }
+
+  private async computeFlight(
+    nodeId: string,
+    flight: FlightState,
+    scopes: string[],
+    now: number,
+  ): Promise<Current> {
+    const { notifier } = this.deps;
+    const cached = flight.from;
+    const unchanged = flight.background;
     // A hot node's change waits for a pause in the writes (desired/recompute-pacer.ts): what
     // came meanwhile is read by this computation, so it is noted as seen.
     const turn = unchanged
       ? { waited: false, done: this.pacer.started(nodeId) }
       : await this.pacer.turn(nodeId, this.closing.signal);
     if (turn.waited) {
-      seen = notifier.current;
-      mark = await this.marks.sum(scopes);
+      flight.seen = notifier.current;
+      // Changes announced from here on are not read: a watch that knows of one computes again.
+      flight.pacing = false;
+      flight.mark = await this.marks.sum(scopes);
     }
+    flight.pacing = false;
+    const { seen, mark } = flight;
     // Due only to the refresh bound: it yields to watchers whose documents did change.
     const issued = await this.issue(nodeId, { background: unchanged }).finally(turn.done);
     // Marks read for other scopes than the new document's say nothing: recompute next time.
@@ -322,7 +397,10 @@ export class DesiredService {
     return store.instanceMoves.activeOn(nodeId);
   }
 
-  private async compute(nodeId: string): Promise<NodeDesired> {
+  /** The document, and its tenants' canonical texts (kept with their entries when patching). */
+  private async compute(
+    nodeId: string,
+  ): Promise<{ doc: NodeDesired; tenantText?: (tenant: DesiredTenant) => string }> {
     const { store } = this.deps;
     // Noted before anything is read: a local change announced later invalidates what follows.
     const seq = this.deps.notifier.current;
@@ -355,6 +433,6 @@ export class DesiredService {
       entries?.memo,
     );
     entries?.done();
-    return doc;
+    return { doc, ...(entries ? { tenantText: entries.text } : {}) };
   }
 }

@@ -50,7 +50,7 @@ const hasIdlePolicy = (pool: Pool) => pool.idleWarmAfterSecs > 0 || pool.idleSle
 export class IdleService {
   constructor(
     private readonly deps: ServiceDeps,
-    private readonly after: Pick<AfterWrite, 'place'>,
+    private readonly after: Pick<AfterWrite, 'place' | 'writing'>,
   ) {}
 
   async pass(): Promise<IdlePassResult> {
@@ -64,12 +64,14 @@ export class IdleService {
       const instances = await this.deps.store.instances.list(ref);
       const seen = planIdle(pool, instances, this.nowMs(), armed);
       if (seen.recheckAt !== undefined) due.push(seen.recheckAt);
-      if (seen.changes.length > 0) changed.push(...(await this.apply(ref)));
+      // Lowering instances counts as a write in progress (desired/recompute-pacer.ts).
+      if (seen.changes.length > 0)
+        changed.push(...(await this.after.writing(() => this.apply(ref))));
     }
     if (changed.length > 0) {
       // Lowered instances free capacity, and their nodes must hear of it.
       const tenants = [...new Set(changed.map((c) => c.instance.split('/')[0] ?? ''))];
-      await this.after.place({ tenants });
+      await this.after.writing(() => this.after.place({ tenants }));
     }
     return due.length === 0 ? { changed } : { changed, recheckAt: Math.min(...due) };
   }

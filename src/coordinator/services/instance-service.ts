@@ -71,7 +71,7 @@ export async function loadInstance(repos: Repos, key: InstanceKey): Promise<Inst
 export class InstanceService {
   constructor(
     private readonly deps: ServiceDeps,
-    private readonly after: Pick<AfterWrite, 'wake' | 'place'>,
+    private readonly after: Pick<AfterWrite, 'wake' | 'place' | 'writing'>,
   ) {}
 
   async list(filter: InstanceFilter): Promise<Instance[]> {
@@ -86,16 +86,20 @@ export class InstanceService {
   /**
    * Records what the operator wants; the agent that runs the instance makes it so. An
    * instance never placed on a node is destroyed here and now, which frees its address.
+   * Counted as a write in progress: a hot node's document waits for a pause in such writes
+   * (desired/recompute-pacer.ts).
    */
   async act(
     principal: Principal,
     key: InstanceKey,
     request: InstanceActionRequest,
   ): Promise<Instance> {
-    const result = await this.actInTransaction(principal, key, request);
-    // Any change may free or need capacity, so placement follows.
-    await this.after.place(actChange(key, result));
-    return result;
+    return this.after.writing(async () => {
+      const result = await this.actInTransaction(principal, key, request);
+      // Any change may free or need capacity, so placement follows.
+      await this.after.place(actChange(key, result));
+      return result;
+    });
   }
 
   private async actInTransaction(

@@ -25,7 +25,7 @@ export const noPressure = (): PressureWork => ({
   plan: { placed: [], sleep: [], release: [] },
 });
 
-function pressureView(i: Instance, pool: Sizing): PressureInstance {
+export function pressureView(i: Instance, pool: Sizing): PressureInstance {
   return {
     key: keyOf(i),
     nodeId: i.nodeId,
@@ -181,7 +181,13 @@ export async function applyPressure(
         byKey.get(r.key)?.idleSlot === null
           ? 'instance.pressure-release'
           : 'instance.raise-admitted',
-      patch: { desiredStatus: r.to, pressureSleptAt: null, idleSlot: null } as const,
+      // A node lowered for its capacity slept it with force; raised, it is a plain one again.
+      patch: {
+        desiredStatus: r.to,
+        pressureSleptAt: null,
+        idleSlot: null,
+        sleepForced: false,
+      } as const,
       detail: { nodeId: r.nodeId, to: r.to },
     })),
   ];

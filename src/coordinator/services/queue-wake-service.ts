@@ -50,7 +50,7 @@ export class QueueWakeService {
 
   constructor(
     private readonly deps: ServiceDeps & { logger?: Logger; queueShrinkAfterMs?: number },
-    private readonly after: Pick<AfterWrite, 'place'>,
+    private readonly after: Pick<AfterWrite, 'place' | 'writing'>,
   ) {}
 
   /** Sets (or with null, clears) a pool's queue scale. */
@@ -95,10 +95,14 @@ export class QueueWakeService {
       (p) => p.queueScale && (only === undefined || only.has(`${p.tenantId}/${p.id}`)),
     );
     const changed: Changed = [];
-    for (const pool of pools) changed.push(...(await this.wakePool(pool)));
+    // Each pool's growth and the placement after them count as writes in progress
+    // (desired/recompute-pacer.ts); reading the pools does not.
+    for (const pool of pools) {
+      changed.push(...(await this.after.writing(() => this.wakePool(pool))));
+    }
     if (changed.length > 0) {
       const tenants = [...new Set(changed.map((c) => c.instance.split('/')[0] ?? ''))];
-      await this.after.place({ tenants });
+      await this.after.writing(() => this.after.place({ tenants }));
     }
     return { changed };
   }

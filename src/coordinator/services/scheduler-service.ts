@@ -1,4 +1,5 @@
 import type { Instance } from '../../core/model.ts';
+import { overCapacity } from '../../core/overcommit-relief.ts';
 import { placeInstances } from '../../core/placement.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
@@ -6,6 +7,7 @@ import { markDocuments } from './mark-documents.ts';
 import { NextRun } from './next-run.ts';
 import { placementChange } from './placement-change.ts';
 import { loadPlacementView } from './placement-view.ts';
+import { lowerOvercommitted, pressureNode } from './overcommit-lowering.ts';
 import { applyPressure, noPressure, planPressurePass, wantsRelief } from './pressure-pass.ts';
 import { SCHEDULER_LOCK } from './scheduler-lock.ts';
 
@@ -16,6 +18,8 @@ export interface ScheduleOutcome {
   slept: Array<{ instance: string; madeRoomFor: string }>;
   /** Instances held asleep by pressure that went back to warm. */
   released: string[];
+  /** Instances put to sleep because their node held more than its capacity. */
+  lowered: Array<{ instance: string; nodeId: string }>;
   /**
    * Tenants this pass placed on a node holding none of their live instances before: their
    * VXLAN peers moved (every document listing them).
@@ -29,6 +33,7 @@ const nothingToDo = (): ScheduleOutcome => ({
   unplaced: [],
   slept: [],
   released: [],
+  lowered: [],
   spread: [],
 });
 /** Placement's reason, saying that sleeping idle instances would not have helped either. */
@@ -112,6 +117,11 @@ export class SchedulerService {
       const heldBefore = await repos.nodes.tenantNodes(placedTenants);
       await this.apply(repos, pending, placed);
       await applyPressure(repos, this.deps, pressure);
+      // A node over its capacity (a wake it admitted itself, a smaller capacity declared)
+      // is brought back under it; found in the view's loads, so nothing more is read when
+      // no node is over.
+      const over = overCapacity(view.nodes.map(pressureNode), view.loads).map((o) => o.nodeId);
+      const { lowered } = await lowerOvercommitted(repos, this.deps, over, { locked: tenants });
       const relieved = new Set(pressure.plan.placed.map((p) => p.key));
       const anyNode = view.nodes.length > 0;
       const outcome: ScheduleOutcome = {
@@ -121,6 +131,7 @@ export class SchedulerService {
           .map((u) => ({ instance: u.key, reason: withRelief(u.reason, anyNode) })),
         slept: pressure.plan.sleep.map((s) => ({ instance: s.key, madeRoomFor: s.madeRoomFor })),
         released: pressure.plan.release.map((r) => r.key),
+        lowered: lowered.map((l) => ({ instance: l.key, nodeId: l.nodeId })),
         spread: spreadTenants(heldBefore, placed),
       };
       await markDocuments(repos, placementChange(outcome));

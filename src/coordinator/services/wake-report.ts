@@ -2,12 +2,14 @@ import { ConflictError } from '../../core/errors.ts';
 import { wakeRaises } from '../../core/wake-arming.ts';
 import type { Instance } from '../../core/model.ts';
 import type { WakeReportRequest } from '../../contract/requests.ts';
-import type { InstanceKey } from '../../ports/store.ts';
+import type { InstanceKey, Repos } from '../../ports/store.ts';
 import type { AfterWrite } from './after-write.ts';
 import { markDocuments } from './mark-documents.ts';
 import type { ServiceDeps } from './context.ts';
 import { loadInstance } from './instance-service.ts';
-import { holdRaisesWithoutRoom, raiseTransaction } from './raise-room.ts';
+import { lowerOvercommitted, type OvercommitOutcome } from './overcommit-lowering.ts';
+import { holdRaisesWithoutRoom, raiseTransaction, SchedulerLockBusy } from './raise-room.ts';
+import { SCHEDULER_LOCK } from './scheduler-lock.ts';
 
 /**
  * A node asks to wake one of its instances because a connection arrived (it wakes it only
@@ -24,7 +26,7 @@ export async function reportWake(
   report: WakeReportRequest,
 ): Promise<Instance> {
   const path = `${key.tenantId}/${key.poolId}/${key.instanceId}`;
-  const { instance, raised } = await raiseTransaction(deps.store, async (repos) => {
+  const { instance, raised, tenants } = await raiseTransaction(deps.store, async (repos) => {
     await repos.tenants.lock(key.tenantId);
     const found = await loadInstance(repos, key);
     if (found.nodeId !== nodeId) {
@@ -48,17 +50,21 @@ export async function reportWake(
     // It runs only if the node has room for it next to what it holds (checked with every
     // other raise); else it waits asleep for room and the node wakes nothing. A wake the
     // node admitted itself while this coordinator did not answer already runs: it is counted
-    // as running, and an overcommit is the pressure pass's to resolve.
-    const held =
-      report.admittedBy === 'node'
-        ? new Map<string, Instance>()
-        : await holdRaisesWithoutRoom(
-            repos,
-            deps,
-            [{ before: found, after: written }],
-            `node:${nodeId}`,
-          );
-    const updated = held.get(path) ?? written;
+    // as running, and if that leaves its node over capacity, other instances there are lowered
+    // (this one only if no other will do).
+    const node = report.admittedBy === 'node';
+    const held = node
+      ? new Map<string, Instance>()
+      : await holdRaisesWithoutRoom(
+          repos,
+          deps,
+          [{ before: found, after: written }],
+          `node:${nodeId}`,
+        );
+    const lowered = node && to ? await lowerFor(repos, deps, nodeId, key.tenantId, path) : [];
+    // Lowered itself (no other instance there would do): answered as it now stands.
+    const self = lowered.some((l) => l.key === path);
+    const updated = (self ? await repos.instances.get(key) : held.get(path)) ?? written;
     await repos.audit.append({
       tenantId: key.tenantId,
       at,
@@ -76,10 +82,31 @@ export async function reportWake(
       },
     });
     const isRaised = to !== undefined && !held.has(path);
-    if (isRaised) await markDocuments(repos, { tenants: [key.tenantId] });
-    return { instance: updated, raised: isRaised };
+    const tenants = [...new Set([key.tenantId, ...lowered.map((l) => l.tenantId)])];
+    if (isRaised) await markDocuments(repos, { tenants });
+    return { instance: updated, raised: isRaised, tenants };
   });
   // Its node's document says running from now on (and the tenant's capacity is counted so).
-  if (raised) await after.place({ tenants: [key.tenantId] });
+  if (raised) await after.place({ tenants });
   return instance;
+}
+
+/**
+ * Lowers what a wake admitted by the node left over its capacity (services/
+ * overcommit-lowering.ts), under the scheduler's lock like every raise: taken without waiting
+ * (this transaction holds a tenant's lock), else the transaction runs again taking it first.
+ */
+async function lowerFor(
+  repos: Repos,
+  deps: ServiceDeps,
+  nodeId: string,
+  tenantId: string,
+  path: string,
+): Promise<OvercommitOutcome['lowered']> {
+  if (!(await repos.locks.tryAcquire(SCHEDULER_LOCK))) throw new SchedulerLockBusy();
+  const outcome = await lowerOvercommitted(repos, deps, [nodeId], {
+    locked: new Set([tenantId]),
+    spare: new Set([path]),
+  });
+  return outcome.lowered;
 }

@@ -1,5 +1,10 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, QueryResult } from 'kysely';
 import type { HeartbeatRepo, NodeBeat, QuickBeat, ReportWrite } from '../../ports/store.ts';
+import type {
+  CompiledStatement,
+  CompiledStatements,
+  StatementParams,
+} from '../compiled-statement.ts';
 import type { Database } from '../schema.ts';
 import { dialectOf } from '../sql-dialect.ts';
 import {
@@ -26,7 +31,10 @@ import { reportRow } from './node-report-repo.ts';
  * shape (heartbeat-statements.ts).
  */
 export class KyselyHeartbeatRepo implements HeartbeatRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly statements: CompiledStatements,
+  ) {}
 
   beat(id: string, fields: NodeBeat, report: ReportWrite): Promise<QuickBeat | undefined> {
     return dialectOf(this.db) === 'postgres'
@@ -42,11 +50,11 @@ export class KyselyHeartbeatRepo implements HeartbeatRepo {
     const beat = beatParams(id, fields);
     const { rows } =
       'whole' in report
-        ? await wholeBeatStatement.execute(this.db, {
+        ? await this.run(wholeBeatStatement, {
             ...beat,
             ...reportRow(report.whole, report.sequence),
           })
-        : await deltaBeatStatement.execute(this.db, { ...beat, ...mergeParams(report.delta) });
+        : await this.run(deltaBeatStatement, { ...beat, ...mergeParams(report.delta) });
     const row = rows[0];
     if (!row) return undefined;
     const { written, generation, ...node } = row;
@@ -63,16 +71,23 @@ export class KyselyHeartbeatRepo implements HeartbeatRepo {
     fields: NodeBeat,
     report: ReportWrite,
   ): Promise<QuickBeat | undefined> {
-    const row = (await beatStatement.execute(this.db, beatParams(id, fields))).rows[0];
+    const row = (await this.run(beatStatement, beatParams(id, fields))).rows[0];
     if (!row) return undefined;
     let kept = true;
     if ('whole' in report) {
-      await putStatement.execute(this.db, reportRow(report.whole, report.sequence));
+      await this.run(putStatement, reportRow(report.whole, report.sequence));
     } else {
-      const merged = await mergeStatement.execute(this.db, mergeParams(report.delta));
+      const merged = await this.run(mergeStatement, mergeParams(report.delta));
       kept = (merged.numAffectedRows ?? 0n) > 0n;
     }
-    const generation = (await generationStatement.execute(this.db, { id })).rows[0];
+    const generation = (await this.run(generationStatement, { id })).rows[0];
     return { node: nodeFromRow(row), kept, generation: generation?.generation ?? 0 };
+  }
+
+  private run<P extends StatementParams, R>(
+    statement: CompiledStatement<Database, P, R>,
+    params: P,
+  ): Promise<QueryResult<R>> {
+    return this.statements.execute(this.db, statement, params);
   }
 }

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { desiredStatuses } from '../../core/model.ts';
 import type { DesiredCount } from '../../ports/store.ts';
-import { compiledStatement } from '../compiled-statement.ts';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import { oneOf } from '../row-values.ts';
 import type { Database } from '../schema.ts';
 
@@ -43,8 +43,11 @@ function unplaced(db: Kysely<Database>) {
 }
 
 /** Unplaced work or an instance held asleep: both probes in one statement (one round trip). */
-export async function schedulerWork(db: Kysely<Database>): Promise<boolean> {
-  const [row] = (await schedulerWorkStatement.execute(db, {})).rows;
+export async function schedulerWork(
+  db: Kysely<Database>,
+  statements: CompiledStatements,
+): Promise<boolean> {
+  const [row] = (await statements.execute(db, schedulerWorkStatement, {})).rows;
   return (row?.unplaced ?? null) !== null || (row?.held ?? null) !== null;
 }
 

@@ -16,7 +16,7 @@ import type {
   PoolMember,
 } from '../../ports/store.ts';
 import { statusConflict, versionConflict } from '../cas-errors.ts';
-import { compiledStatement } from '../compiled-statement.ts';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import type { ConstraintRules } from '../constraint-error.ts';
 import { currentRequestId } from '../../drivers/request-context.ts';
@@ -38,7 +38,10 @@ type InstanceRow = Selectable<InstancesTable>;
 type Db = Kysely<Database>;
 
 export class KyselyInstanceRepo implements InstanceRepo {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly statements: CompiledStatements,
+  ) {}
 
   async insert(instance: Instance): Promise<void> {
     try {
@@ -52,7 +55,7 @@ export class KyselyInstanceRepo implements InstanceRepo {
   }
 
   async get(key: InstanceKey): Promise<Instance | undefined> {
-    const [row] = (await getStatement.execute(this.db, key)).rows;
+    const [row] = (await this.statements.execute(this.db, getStatement, key)).rows;
     return row && fromRow(row);
   }
 
@@ -140,7 +143,7 @@ export class KyselyInstanceRepo implements InstanceRepo {
   }
 
   schedulerWork(): Promise<boolean> {
-    return schedulerWork(this.db);
+    return schedulerWork(this.db, this.statements);
   }
 
   desiredCounts(tenantId: string, options?: { exceptPoolId?: string }): Promise<DesiredCount[]> {
@@ -217,7 +220,7 @@ export class KyselyInstanceRepo implements InstanceRepo {
     at: string,
   ): Promise<Instance> {
     const params = updateParams(key, withRequestId(patch), expectedVersion, at);
-    const [row] = (await updateStatement.execute(this.db, params)).rows;
+    const [row] = (await this.statements.execute(this.db, updateStatement, params)).rows;
     if (row) return fromRow(row);
     const stored = await this.mustGet(key);
     throw versionConflict(`instance ${path(key)}`, expectedVersion, stored.version);

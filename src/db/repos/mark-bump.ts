@@ -1,6 +1,10 @@
 import type { Kysely, OnConflictBuilder } from 'kysely';
 import type { AuditEvent } from '../../core/model.ts';
-import { compiledStatement, type CompiledStatement } from '../compiled-statement.ts';
+import {
+  compiledStatement,
+  type CompiledStatement,
+  type CompiledStatements,
+} from '../compiled-statement.ts';
 import { dialectOf } from '../sql-dialect.ts';
 import type { Database } from '../schema.ts';
 import { auditRow } from './audit-repo.ts';
@@ -19,6 +23,7 @@ export type MarkAudit = Omit<AuditEvent, 'id'>;
  */
 export async function bumpMarks(
   db: Kysely<Database>,
+  statements: CompiledStatements,
   scopes: readonly string[],
   audit?: MarkAudit,
 ): Promise<void> {
@@ -28,11 +33,11 @@ export async function bumpMarks(
   }
   const sorted = [...new Set(scopes)].sort();
   if (audit !== undefined && dialectOf(db) === 'postgres') {
-    await run(db, marksWithAuditStatement, marksParams(sorted, auditRow(audit)));
+    await run(db, statements, marksWithAuditStatement, marksParams(sorted, auditRow(audit)));
     return;
   }
   if (audit) await db.insertInto('audit_events').values(auditRow(audit)).execute();
-  await run(db, marksStatement, marksParams(sorted));
+  await run(db, statements, marksStatement, marksParams(sorted));
 }
 
 /**
@@ -44,11 +49,12 @@ const COMPILED_SCOPES = 8;
 
 function run(
   db: Kysely<Database>,
+  statements: CompiledStatements,
   statement: CompiledStatement<Database, MarksParams, unknown>,
   params: MarksParams,
 ) {
   return (params['scopes'] as number) <= COMPILED_SCOPES
-    ? statement.execute(db, params)
+    ? statements.execute(db, statement, params)
     : db.executeQuery(statement.built(db, params));
 }
 

@@ -10,6 +10,7 @@ import type {
   TenantNodes,
 } from '../../ports/store.ts';
 import { versionConflict } from '../cas-errors.ts';
+import type { CompiledStatements } from '../compiled-statement.ts';
 import { oneOf, stringMap } from '../row-values.ts';
 import type { Database, NodesTable } from '../schema.ts';
 import { beatParams, beatStatement } from './heartbeat-statements.ts';
@@ -21,7 +22,10 @@ const nodeStatuses = ['ready', 'lost', 'cordoned'] as const;
 const lostFrom = ['ready', 'cordoned'] as const;
 
 export class KyselyNodeRepo implements NodeRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly statements: CompiledStatements,
+  ) {}
 
   /**
    * Registers a node or refreshes everything about it but its creation time; a refresh bumps
@@ -85,7 +89,7 @@ export class KyselyNodeRepo implements NodeRepo {
   }
 
   async beat(id: string, fields: NodeBeat): Promise<FleetNode | undefined> {
-    const { rows } = await beatStatement.execute(this.db, beatParams(id, fields));
+    const { rows } = await this.statements.execute(this.db, beatStatement, beatParams(id, fields));
     return rows[0] && nodeFromRow(rows[0]);
   }
 

@@ -7,6 +7,7 @@ import type {
   NodeReportRepo,
   ReportSequence,
 } from '../../ports/store.ts';
+import type { CompiledStatements } from '../compiled-statement.ts';
 import type { Database, NodeReportsTable } from '../schema.ts';
 import { mergeParams, mergeStatement, putStatement } from './heartbeat-statements.ts';
 
@@ -20,7 +21,10 @@ const samplesSchema = instanceSampleSchema.array();
  * `json_patch`) and the coordinator never parses the stored report to apply one.
  */
 export class KyselyNodeReportRepo implements NodeReportRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly statements: CompiledStatements,
+  ) {}
 
   async get(nodeId: string): Promise<NodeReport | undefined> {
     const row = await this.db
@@ -32,11 +36,11 @@ export class KyselyNodeReportRepo implements NodeReportRepo {
   }
 
   async put(report: NodeReport, sequence?: ReportSequence): Promise<void> {
-    await putStatement.execute(this.db, reportRow(report, sequence));
+    await this.statements.execute(this.db, putStatement, reportRow(report, sequence));
   }
 
   async merge(delta: NodeReportDelta): Promise<boolean> {
-    const result = await mergeStatement.execute(this.db, mergeParams(delta));
+    const result = await this.statements.execute(this.db, mergeStatement, mergeParams(delta));
     return (result.numAffectedRows ?? 0n) > 0n;
   }
 }

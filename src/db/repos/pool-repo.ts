@@ -9,7 +9,7 @@ import { roles } from '../../core/model.ts';
 import type { Pool } from '../../core/model.ts';
 import type { PoolMember, PoolPatch, PoolRepo } from '../../ports/store.ts';
 import { versionConflict } from '../cas-errors.ts';
-import { compiledStatement } from '../compiled-statement.ts';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import { oneOf } from '../row-values.ts';
 import { hooksOf, PublishedPortClaims, publishedOf } from './published-port-claims.ts';
@@ -55,7 +55,10 @@ export function poolUpdateParams(
 export class KyselyPoolRepo implements PoolRepo {
   private readonly claims: PublishedPortClaims;
 
-  constructor(private readonly db: Kysely<Database>) {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly statements: CompiledStatements,
+  ) {
     this.claims = new PublishedPortClaims(db);
   }
 
@@ -102,7 +105,7 @@ export class KyselyPoolRepo implements PoolRepo {
     tenantId: string,
     poolId: string,
   ): Promise<{ pools: Pool[]; members: PoolMember[] | undefined }> {
-    return poolsWithMembers(this.db, tenantId, poolId, fromRow);
+    return poolsWithMembers(this.db, this.statements, tenantId, poolId, fromRow);
   }
 
   async update(
@@ -113,7 +116,7 @@ export class KyselyPoolRepo implements PoolRepo {
     at: string,
   ): Promise<Pool> {
     const params = poolUpdateParams({ tenantId, id, expectedVersion, at }, patchColumns(patch));
-    const [row] = (await poolUpdateStatement.execute(this.db, params)).rows;
+    const [row] = (await this.statements.execute(this.db, poolUpdateStatement, params)).rows;
     if (row) {
       if (patch.publish !== undefined) await this.claims.claim(tenantId, id, patch.publish);
       return fromRow(row);

@@ -2,7 +2,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Pool } from '../../core/model.ts';
 import type { PoolMember } from '../../ports/store.ts';
 import { InternalError } from '../../core/errors.ts';
-import { compiledStatement } from '../compiled-statement.ts';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import { dialectOf } from '../sql-dialect.ts';
 import type { Database, PoolsTable } from '../schema.ts';
 import { MEMBER_COLUMNS, poolMember, poolMembers, type MemberRow } from './pool-members.ts';
@@ -22,17 +22,18 @@ const MEMBER_REFS = sql.join(MEMBER_COLUMNS.map((column) => sql.ref(`i.${column}
  */
 export async function poolsWithMembers(
   db: Kysely<Database>,
+  statements: CompiledStatements,
   tenantId: string,
   poolId: string,
   fromRow: (row: Selectable<PoolsTable>) => Pool,
 ): Promise<{ pools: Pool[]; members: PoolMember[] | undefined }> {
   if (dialectOf(db) !== 'postgres') {
-    const { rows } = await poolsOfTenantStatement.execute(db, { tenantId });
+    const { rows } = await statements.execute(db, poolsOfTenantStatement, { tenantId });
     const pools = rows.map(fromRow);
     const found = pools.some((p) => p.id === poolId);
     return { pools, members: found ? await poolMembers(db, tenantId, poolId) : undefined };
   }
-  const { rows } = await withMembersStatement.execute(db, { tenantId, poolId });
+  const { rows } = await statements.execute(db, withMembersStatement, { tenantId, poolId });
   const scaled = rows.find((r) => r.id === poolId);
   return {
     pools: rows.map(fromRow),

@@ -3,7 +3,7 @@ import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/err
 import type { Quotas } from '../../core/model.ts';
 import type { TenantPatch, TenantRecord, TenantRepo } from '../../ports/store.ts';
 import { versionConflict } from '../cas-errors.ts';
-import { compiledStatement } from '../compiled-statement.ts';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import type { ConstraintRules } from '../constraint-error.ts';
 import type { Database, TenantsTable } from '../schema.ts';
@@ -24,7 +24,10 @@ export const tenantLockStatement = compiledStatement({
 });
 
 export class KyselyTenantRepo implements TenantRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly statements: CompiledStatements,
+  ) {}
 
   async insert(tenant: TenantRecord): Promise<void> {
     try {
@@ -49,7 +52,7 @@ export class KyselyTenantRepo implements TenantRepo {
    * their BEGIN, so there the read alone is right.
    */
   async lock(id: string): Promise<TenantRecord | undefined> {
-    const [row] = (await tenantLockStatement.execute(this.db, { id })).rows;
+    const [row] = (await this.statements.execute(this.db, tenantLockStatement, { id })).rows;
     return row && fromRow(row);
   }
 

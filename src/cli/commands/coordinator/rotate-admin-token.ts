@@ -1,5 +1,5 @@
-import { defineCommand, option } from '../../command.ts';
-import { text } from '../../values.ts';
+import { defineCommand } from '../../command.ts';
+import { databaseOption } from './database-option.ts';
 
 export const coordinatorRotateAdminToken = defineCommand({
   path: ['coordinator', 'rotate-admin-token'],
@@ -7,10 +7,7 @@ export const coordinatorRotateAdminToken = defineCommand({
     "On the coordinator's host: write a new admin token to <data-dir>/admin.token (0600) and revoke every other, through the store itself (works without a usable admin token)",
   args: {},
   options: {
-    database: option(
-      text('<url>'),
-      'SQLite file or postgres:// URL (env MVM_DATABASE_URL, default <data-dir>/coordinator.sqlite)',
-    ),
+    database: databaseOption,
   },
   output: 'data',
   async handler(ctx, _args, opts) {

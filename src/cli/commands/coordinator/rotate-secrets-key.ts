@@ -1,5 +1,5 @@
-import { defineCommand, option } from '../../command.ts';
-import { text } from '../../values.ts';
+import { defineCommand } from '../../command.ts';
+import { databaseOption } from './database-option.ts';
 
 export const coordinatorRotateSecretsKey = defineCommand({
   path: ['coordinator', 'rotate-secrets-key'],
@@ -7,10 +7,7 @@ export const coordinatorRotateSecretsKey = defineCommand({
     "On the coordinator's host: reseal every stored secret under a new master key in one transaction, then drop the old key (with MVM_SECRETS_KEY: under its first key, naming the keys it no longer needs); see docs/secrets.md",
   args: {},
   options: {
-    database: option(
-      text('<url>'),
-      'SQLite file or postgres:// URL (env MVM_DATABASE_URL, default <data-dir>/coordinator.sqlite)',
-    ),
+    database: databaseOption,
   },
   output: 'data',
   async handler(ctx, _args, opts) {

@@ -5,6 +5,7 @@ import { checkMoveWaitingAfter } from '../../../core/raise-relocation.ts';
 import { redactStoreUrl } from '../../../db/store-url.ts';
 import type { CoordinatorSettings } from '../../config.ts';
 import { defineCommand, flag, option } from '../../command.ts';
+import { databaseOption } from './database-option.ts';
 import { duration, integer, text } from '../../values.ts';
 
 /** Loaded only here, so every other command starts without the server's dependencies. */
@@ -43,10 +44,7 @@ export const coordinatorServe = defineCommand({
       text('<host:port>'),
       'address to listen on (env MVM_LISTEN, default 127.0.0.1:7070)',
     ),
-    database: option(
-      text('<url>'),
-      'SQLite file or postgres:// URL (env MVM_DATABASE_URL, default <data-dir>/coordinator.sqlite)',
-    ),
+    database: databaseOption,
     clusterCidr: option(
       text('<cidr>'),
       'CIDR tenant /24s are cut from (env MVM_CLUSTER_CIDR, default 10.240.0.0/12)',

@@ -1,0 +1,175 @@
+/**
+ * A wake the node admitted itself while the coordinator did not answer outlives a kill -9 of
+ * the agent before its report: the admitter runs as a REAL separate process
+ * (wake-admitter-process.ts, wired as the agent wires it over its data dir), admits the wake
+ * while the coordinator's port is closed, is killed with SIGKILL, and a new process on the
+ * same data dir reports it once the coordinator listens again: the store says running, the
+ * audit names `admittedBy: node`, and the journal is empty. A real coordinator over HTTP on
+ * each store.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { serve, type ServerType } from '@hono/node-server';
+import { afterEach, expect, it } from 'vitest';
+import { unreportedWakesPath } from '../../src/agent/wake/unreported-wakes-file.ts';
+import { createCoordinatorApp } from '../../src/coordinator/app.ts';
+import type { Services } from '../../src/coordinator/services/index.ts';
+import type { Instance } from '../../src/core/model.ts';
+import { systemClock } from '../../src/drivers/clock/system-clock.ts';
+import type { Store } from '../../src/ports/store.ts';
+import { admin, plainWebTenant } from '../coordinator/support/policy-harness.ts';
+import { node } from '../db/fixtures.ts';
+import { describeEachDatabase } from '../support/store-harness.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const TSX_LOADER = `file://${join(ROOT, 'node_modules/tsx/dist/loader.mjs')}`;
+const SCRIPT = join(import.meta.dirname, 'wake-admitter-process.ts');
+const ADMIN = 'wake-restart-admin-token-0123456789';
+const NODE = 'node-1';
+
+const closers: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+/** The coordinator over real HTTP on a loopback port that can be closed and opened again. */
+async function httpCoordinator(store: Store) {
+  let n = 0;
+  const { app, services } = createCoordinatorApp({
+    store,
+    clock: systemClock,
+    clusterCidr: '10.240.0.0/12',
+    version: 'test',
+    randomSuffix: () => `r${(n += 1)}`,
+  });
+  await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'test' });
+  closers.push(async () => {
+    services.jobs.close();
+    await services.rechecks.close();
+  });
+  let server: ServerType | undefined;
+  let port = 0;
+  const start = () =>
+    new Promise<void>((done, fail) => {
+      server = serve({ fetch: (r) => app.fetch(r), hostname: '127.0.0.1', port }, (info) => {
+        port = info.port;
+        done();
+      });
+      server.once('error', fail);
+    });
+  const stop = () =>
+    new Promise<void>((done) => {
+      if (!server) return done();
+      server.close(() => done());
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      server = undefined;
+    });
+  await start();
+  closers.push(stop);
+  return { services, start, stop, url: () => `http://127.0.0.1:${port}` };
+}
+
+/** One admitter process; its stdout lines, awaited one by one. */
+function admitterProcess(args: readonly string[]) {
+  const child: ChildProcessWithoutNullStreams = spawn(
+    process.execPath,
+    ['--import', TSX_LOADER, SCRIPT, ...args],
+    { stdio: 'pipe' },
+  );
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const kill = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGKILL');
+    await exited;
+  };
+  closers.push(kill);
+  const lines: string[] = [];
+  const log: string[] = [];
+  let waiter: (() => void) | undefined;
+  createInterface({ input: child.stdout }).on('line', (l) => {
+    lines.push(l);
+    waiter?.();
+  });
+  createInterface({ input: child.stderr }).on('line', (l) => log.push(l));
+  const next = async (prefix: string, timeoutMs = 60_000): Promise<string> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = lines.find((l) => l.startsWith(prefix));
+      if (found !== undefined) return found.slice(prefix.length).trim();
+      if (Date.now() > deadline) {
+        throw new Error(`no "${prefix}" from the admitter; its log:\n${log.join('\n')}`);
+      }
+      await new Promise<void>((done) => {
+        waiter = done;
+        setTimeout(done, 100);
+      });
+    }
+  };
+  return { next, kill };
+}
+
+async function journal(dataDir: string): Promise<unknown[]> {
+  const text = await readFile(unreportedWakesPath(dataDir), 'utf8');
+  return (JSON.parse(text) as { wakes: unknown[] }).wakes;
+}
+
+async function sleeper(services: Services, store: Store): Promise<Instance> {
+  await store.nodes.upsert(node(NODE, { capacity: { vcpus: 2, memMib: 65536, diskGib: 100 } }));
+  await plainWebTenant(services, 'acme');
+  const [made] = (await services.pools.scale(admin, 'acme', 'web', { running: 1 })).created;
+  if (!made) throw new Error('the scale made no instance');
+  await services.pools.scale(admin, 'acme', 'web', { running: 0, sleeping: 1 });
+  return made;
+}
+
+await describeEachDatabase('a local wake outlives a kill -9 before its report', (db) => {
+  it('is kept in the data dir and reported by the restarted agent once the coordinator answers', async () => {
+    const store = db.store();
+    const coordinator = await httpCoordinator(store);
+    const instance = await sleeper(coordinator.services, store);
+    const key = { tenantId: 'acme', poolId: 'web', instanceId: instance.id };
+    const dataDir = await mkdtemp(join(tmpdir(), 'mvm-wake-restart-'));
+    closers.push(() => rm(dataDir, { recursive: true, force: true }));
+    const record = {
+      key: `acme-web-${instance.id}`,
+      tenantId: 'acme',
+      poolId: 'web',
+      instanceId: instance.id,
+      status: 'sleeping',
+      spec: { vcpus: 1, memMib: 256 },
+    };
+    const args = [dataDir, coordinator.url(), ADMIN, NODE, JSON.stringify(record)];
+    await coordinator.stop();
+
+    const first = admitterProcess([...args, 'admit']);
+    expect(JSON.parse(await first.next('up '))).toEqual({ restored: 0 });
+    expect(JSON.parse(await first.next('admitted '))).toEqual({ admitted: true });
+    expect(await journal(dataDir)).toHaveLength(1);
+    await first.kill();
+    expect((await store.instances.get(key))?.desiredStatus).toBe('sleeping');
+
+    await coordinator.start();
+    const second = admitterProcess(args);
+    expect(JSON.parse(await second.next('up '))).toEqual({ restored: 1 });
+    await second.next('reported', 30_000);
+    expect(await store.instances.get(key)).toMatchObject({
+      desiredStatus: 'running',
+      pressureSleptAt: null,
+    });
+    const events = await store.audit.list({ tenantId: 'acme', limit: 50 });
+    expect(events.find((e) => e.action === 'instance.wake-on-connect')?.detail).toMatchObject({
+      to: 'running',
+      admittedBy: 'node',
+    });
+    // Answered, it leaves the journal (written just after the report's answer).
+    const deadline = Date.now() + 10_000;
+    while ((await journal(dataDir)).length > 0 && Date.now() < deadline) {
+      await new Promise((done) => setTimeout(done, 50));
+    }
+    expect(await journal(dataDir)).toEqual([]);
+    await second.kill();
+  });
+});

@@ -1,0 +1,132 @@
+import { expect, it } from 'vitest';
+import type { Services } from '../../src/coordinator/services/index.ts';
+import type { Instance } from '../../src/core/model.ts';
+import type { Store } from '../../src/ports/store.ts';
+import { node } from '../db/fixtures.ts';
+import { describeEachDatabase } from '../support/store-harness.ts';
+import { admin, manualClock, plainWebTenant, policyCoordinator } from './support/policy-harness.ts';
+
+/**
+ * A node over its declared capacity (a wake it admitted itself while the coordinator did not
+ * answer, then reported; a capacity declared smaller since) is brought back under it: other
+ * instances there are put to sleep, held in their place, with `instance.overcommit-lowered`
+ * saying why, and raised back once there is room. Nothing is lowered on a node with room.
+ */
+const T0 = Date.parse('2026-03-01T09:00:00.000Z');
+const NODE = 'node-1';
+
+async function world(store: Store, nodes: Record<string, number>): Promise<Services> {
+  const services = policyCoordinator(store, manualClock(T0));
+  for (const [id, vcpus] of Object.entries(nodes)) {
+    await store.nodes.upsert(node(id, { capacity: { vcpus, memMib: 65536, diskGib: 100 } }));
+  }
+  return services;
+}
+
+const scale = (services: Services, tenantId: string, counts: Record<string, number>) =>
+  services.pools.scale(admin, tenantId, 'web', counts);
+
+const keyOf = (i: Instance) => ({ tenantId: i.tenantId, poolId: i.poolId, instanceId: i.id });
+const path = (i: Instance) => `${i.tenantId}/${i.poolId}/${i.id}`;
+
+async function loadOf(store: Store, nodeId: string): Promise<number> {
+  return (await store.nodes.loads({ nodeIds: [nodeId] }))[0]?.vcpus ?? 0;
+}
+
+async function lowered(store: Store, tenantId: string) {
+  const events = await store.audit.list({ tenantId, limit: 200 });
+  return events.filter((e) => e.action === 'instance.overcommit-lowered');
+}
+
+/** A sleeping instance of its own tenant on NODE, put there while the node had room. */
+async function sleeper(services: Services, tenantId: string): Promise<Instance> {
+  await plainWebTenant(services, tenantId);
+  const [made] = (await scale(services, tenantId, { running: 1 })).created;
+  if (!made) throw new Error('the scale made no instance');
+  await scale(services, tenantId, { running: 0, sleeping: 1 });
+  return made;
+}
+
+const nodeWake = { trigger: 'connect', port: 80, from: '10.0.0.9', source: 'tenant' } as const;
+
+await describeEachDatabase('an overcommitted node brought back under its capacity', (db) => {
+  it('lowers another instance when a wake the node admitted itself leaves it over, and raises it back once there is room', async () => {
+    const store = db.store();
+    const services = await world(store, { [NODE]: 3 });
+    const woken = await sleeper(services, 'acme');
+    await plainWebTenant(services, 'beta');
+    const filled = (await scale(services, 'beta', { running: 3 })).created;
+    expect(await loadOf(store, NODE)).toBe(3);
+
+    const answer = await services.instances.reportWake(NODE, keyOf(woken), {
+      ...nodeWake,
+      admittedBy: 'node',
+    });
+    // The wake runs already (the node admitted it): it stays running, another is lowered.
+    expect(answer.desiredStatus).toBe('running');
+    expect(await loadOf(store, NODE)).toBe(3);
+    const beta = await store.instances.list({ tenantId: 'beta' });
+    const down = beta.filter((i) => i.desiredStatus === 'sleeping');
+    expect(down).toHaveLength(1);
+    expect(down[0]).toMatchObject({ idleSlot: 'running', sleepForced: true });
+    expect(down[0]?.pressureSleptAt).not.toBeNull();
+    const events = await lowered(store, 'beta');
+    expect(events.map((e) => e.target)).toEqual([path(down[0]!)]);
+    expect(events[0]?.detail).toMatchObject({ nodeId: NODE, from: 'running', overVcpus: 1 });
+    expect(String(events[0]?.detail.reason)).toMatch(/more than its capacity \(1 vCPUs over/);
+    expect(await lowered(store, 'acme')).toEqual([]);
+    expect(filled.map(path)).toContain(path(down[0]!));
+
+    // Room returns (the woken one goes back to sleep): the lowered one runs again.
+    await scale(services, 'acme', { running: 0, sleeping: 1 });
+    const back = await store.instances.get(keyOf(down[0]!));
+    expect(back).toMatchObject({
+      desiredStatus: 'running',
+      pressureSleptAt: null,
+      idleSlot: null,
+    });
+    expect(back?.sleepForced ?? false).toBe(false);
+    expect(await loadOf(store, NODE)).toBe(3);
+  });
+
+  it('lowers nothing when the reported wake fits', async () => {
+    const store = db.store();
+    const services = await world(store, { [NODE]: 3 });
+    const woken = await sleeper(services, 'acme');
+    await plainWebTenant(services, 'beta');
+    await scale(services, 'beta', { running: 2 });
+    await services.instances.reportWake(NODE, keyOf(woken), { ...nodeWake, admittedBy: 'node' });
+    expect(await loadOf(store, NODE)).toBe(3);
+    expect(await lowered(store, 'beta')).toEqual([]);
+    expect(
+      (await store.instances.list({ tenantId: 'beta' })).every(
+        (i) => i.desiredStatus === 'running',
+      ),
+    ).toBe(true);
+  });
+
+  it('a scheduling pass lowers what a node holds beyond a capacity it declared smaller, and nothing on a node with room', async () => {
+    const store = db.store();
+    const services = await world(store, { [NODE]: 4, 'node-2': 8 });
+    await plainWebTenant(services, 'acme');
+    await scale(services, 'acme', { running: 8 });
+    const before = new Map((await store.nodes.loads()).map((l) => [l.nodeId, l.vcpus] as const));
+    expect(before.get(NODE)).toBeGreaterThanOrEqual(2);
+    // NODE now declares 2 fewer vCPUs than it holds.
+    const shrunk = (before.get(NODE) ?? 0) - 2;
+    await store.nodes.upsert(
+      node(NODE, { capacity: { vcpus: shrunk, memMib: 65536, diskGib: 100 } }),
+    );
+    // Any write that runs a pass finds it (here a new tenant's instance to place).
+    await plainWebTenant(services, 'beta');
+    await scale(services, 'beta', { running: 1 });
+    expect(await loadOf(store, NODE)).toBe(shrunk);
+    const events = await lowered(store, 'acme');
+    expect(events).toHaveLength(2);
+    expect(events.every((e) => e.detail.nodeId === NODE)).toBe(true);
+    const onTwo = (await store.instances.list({ nodeId: 'node-2' })).filter(
+      (i) => i.desiredStatus === 'sleeping',
+    );
+    expect(onTwo).toEqual([]);
+  });
+});
