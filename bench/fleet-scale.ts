@@ -6,19 +6,24 @@
  * 1k → 10k → 100k placed instances (200 per tenant, bulk-inserted). At each size it prints:
  *  - pool scale p50: one pool scaled up by one (placement) and back down, over the API;
  *  - mutations/s: 4 clients scaling four tenants' pools running ⇄ warm for 3 s, and the
- *    coordinator's CPU per mutation meanwhile (the documents they wake included);
+ *    coordinator's CPU per mutation meanwhile (the documents they wake included; of it, in the
+ *    kernel), Postgres' (its backends for the bench's database, from /proc) and this process's
+ *    (the clients and the watchers), and the whole host's busy CPU (other sessions included);
  *  - agent acting p50: from a running ⇄ warm scale to the watcher of the instance's node
  *    holding the verified document that carries it; and the document's share of it, from
  *    the scale's answer to that watcher.
  * Goals (issue 17, Postgres at 100k): scale p50 ≤ 10 ms, ≥ 500 mutations/s, acting p50 ≤ 20 ms.
  *   npx tsx bench/fleet-scale.ts [sizes, e.g. 1000,10000,100000] [stores, e.g. sqlite,postgres]
- *     [--cpu-prof <dir>] [--log <dir>]
+ *     [--cpu-prof <dir>] [--log <dir>] [--replicas N]
  * `--cpu-prof` runs each coordinator under `node --cpu-prof` (a profile per store in <dir>);
- * `--log` keeps each coordinator's structured log there.
+ * `--log` keeps each coordinator's structured log there. `--replicas N` (Postgres) runs N
+ * coordinators over the one database (one data dir, so one signing key): the burst's clients
+ * and the nodes' watchers are spread over them (client c and node n on replica c mod N and
+ * n mod N); the pool scale and acting samples go through the first; CPU figures sum them.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,11 +41,16 @@ import {
   type StoreName,
 } from './support/fleet-seed.ts';
 import { NodeWatchers } from './support/node-watchers.ts';
+import { backendSecs, PgBackendCpu, type BackendCpu } from './support/pg-backend-cpu.ts';
 import { percentile } from './support/stats.ts';
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
-  options: { 'cpu-prof': { type: 'string' }, log: { type: 'string' } },
+  options: {
+    'cpu-prof': { type: 'string' },
+    log: { type: 'string' },
+    replicas: { type: 'string', default: '1' },
+  },
 });
 const sizes = (positionals[0] ?? '1000,10000,100000').split(',').map(Number);
 const stores = (positionals[1] ?? 'sqlite,postgres').split(',') as StoreName[];
@@ -49,6 +59,11 @@ if (!existsSync(join(root, 'dist/cli/main.js')))
   throw new Error('dist/ is missing: run bash scripts/build.sh first (the coordinator runs it)');
 const cpuProfRoot = flags['cpu-prof'] === undefined ? undefined : resolve(flags['cpu-prof']);
 const logRoot = flags.log === undefined ? undefined : resolve(flags.log);
+const replicas = Number(flags.replicas);
+if (!Number.isInteger(replicas) || replicas < 1)
+  throw new Error(`--replicas must be a whole number of at least 1, not '${flags.replicas}'`);
+if (replicas > 1 && stores.includes('sqlite'))
+  throw new Error('--replicas above 1 needs Postgres alone (SQLite is one process): pass postgres');
 const NODES = 100;
 const PER_TENANT = 200;
 const SAMPLES = 40;
@@ -62,8 +77,14 @@ interface Row {
   scaleP50: number;
   scaleP90: number;
   mutationsPerSec: number;
-  /** The coordinator's CPU per mutation while 4 clients toggle (documents included). */
+  /** The coordinators' CPU per mutation while 4 clients toggle (documents included). */
   cpuMsPerMutation: number;
+  /** Of it, in the kernel. */
+  sysMsPerMutation: number;
+  /** Postgres' backends' CPU per mutation meanwhile (undefined on SQLite). */
+  pgMsPerMutation: number | undefined;
+  /** While the clients toggle (100% = one core): each coordinator, Postgres, this process, the host. */
+  burst: { coordinators: number[]; postgres: number | undefined; bench: number; host: number };
   actingP50: number;
   actingP90: number;
   /** Of acting: from the scale's answer to the watcher holding the document (the document's share). */
@@ -90,7 +111,7 @@ async function scaleLatency(api: Api): Promise<number[]> {
   return times;
 }
 
-async function mutationsPerSecond(api: Api, tenants: number): Promise<number> {
+async function mutationsPerSecond(apis: readonly Api[], tenants: number): Promise<number> {
   const clients = Math.min(4, tenants - 2);
   const deadline = performance.now() + 3000;
   let done = 0;
@@ -98,6 +119,7 @@ async function mutationsPerSecond(api: Api, tenants: number): Promise<number> {
     Array.from({ length: clients }, async (_, c) => {
       for (let i = 0; performance.now() < deadline; i += 1) {
         const warm = i % 2 === 0 ? 1 : 0;
+        const api = apis[c % apis.length] as Api;
         await api('POST', scalePath(2 + c), { running: PER_TENANT - warm, warm });
         done += 1;
       }
@@ -142,25 +164,33 @@ async function measureStore(store: StoreName): Promise<Row[]> {
   if (logRoot) await mkdir(logRoot, { recursive: true });
   const rows: Row[] = [];
   let watchers: NodeWatchers | undefined;
-  let coordinator: CoordinatorChild | undefined;
+  const coordinators: CoordinatorChild[] = [];
+  const backends = store === 'postgres' ? await PgBackendCpu.open(database.url) : undefined;
   try {
-    coordinator = await CoordinatorChild.start({
-      root,
-      databaseUrl: database.url,
-      dataDir: join(work, 'data'),
-      adminToken: token,
-      logFile: join(logRoot ?? work, `coordinator-${store}.log`),
-      nodeLostAfterMs: LOST_AFTER_MS,
-      ...(cpuProfDir ? { cpuProfDir } : {}),
-    });
-    const api = apiOf(coordinator.url, token);
+    // One after the other: the first creates the data dir's keys, the others read them.
+    for (let r = 0; r < replicas; r += 1) {
+      coordinators.push(
+        await CoordinatorChild.start({
+          root,
+          databaseUrl: database.url,
+          dataDir: join(work, 'data'),
+          adminToken: token,
+          logFile: join(logRoot ?? work, `coordinator-${store}${r === 0 ? '' : `-${r}`}.log`),
+          nodeLostAfterMs: LOST_AFTER_MS,
+          ...(cpuProfDir ? { cpuProfDir } : {}),
+        }),
+      );
+    }
+    const urls = coordinators.map((c) => c.url);
+    const apis = urls.map((url) => apiOf(url, token));
+    const api = apis[0] as Api;
     let tenants = 0;
     for (const size of sizes) {
       const shape: FleetShape = { nodes: NODES, tenants: size / PER_TENANT, perTenant: PER_TENANT };
       const started = performance.now();
       if (!watchers) {
         await seedNodes(api, NODES);
-        watchers = await NodeWatchers.start(coordinator.url, token, NODES);
+        watchers = await NodeWatchers.start(urls, token, NODES);
       }
       await watchers.settled();
       const before = watchers.snapshot();
@@ -174,14 +204,16 @@ async function measureStore(store: StoreName): Promise<Row[]> {
       console.error(
         `${store} ${size}: seeded in ${(seedMs / 1000).toFixed(1)} s, every node holds its document after ${((performance.now() - started - seedMs) / 1000).toFixed(1)} s`,
       );
-      const cpu0 = await coordinator.sample();
+      const cpu0 = await sampleAll(coordinators);
       const measuring = performance.now();
       const scale = await scaleLatency(api);
-      const beforeMutations = await coordinator.sample();
-      const mutations = await mutationsPerSecond(api, tenants);
-      const afterMutations = await coordinator.sample();
+      const burst0 = await burstSample(coordinators, backends);
+      const mutations = await mutationsPerSecond(apis, tenants);
+      const burst1 = await burstSample(coordinators, backends);
       const acting = await actingLatency(api, watchers);
-      const cpu1 = await coordinator.sample();
+      const cpu1 = await sampleAll(coordinators);
+      const count = mutations * 3;
+      const pg = backends && backendSecs(burst0.postgres, burst1.postgres);
       rows.push({
         store,
         instances: size,
@@ -190,18 +222,25 @@ async function measureStore(store: StoreName): Promise<Row[]> {
         scaleP90: percentile(scale, 90),
         mutationsPerSec: mutations,
         cpuMsPerMutation:
-          ((afterMutations.cpuSecs - beforeMutations.cpuSecs) * 1000) / (mutations * 3),
+          ((sum(burst1.coordinators, 'cpuSecs') - sum(burst0.coordinators, 'cpuSecs')) * 1000) /
+          count,
+        sysMsPerMutation:
+          ((sum(burst1.coordinators, 'sysSecs') - sum(burst0.coordinators, 'sysSecs')) * 1000) /
+          count,
+        pgMsPerMutation: pg && ((pg.userSecs + pg.sysSecs) * 1000) / count,
+        burst: burstShares(burst0, burst1, pg),
         actingP50: percentile(acting.times, 50),
         actingP90: percentile(acting.times, 90),
         documentP50: percentile(acting.document, 50),
         cpuPct: cpuPercent(cpu0, cpu1, performance.now() - measuring),
-        rssMib: cpu1.rssMib,
+        rssMib: cpu1.reduce((total, c) => total + c.rssMib, 0),
       });
       console.error(`${store} ${size}: measured`);
     }
   } finally {
     await watchers?.stop();
-    await coordinator?.stop();
+    for (const coordinator of coordinators) await coordinator.stop();
+    await backends?.close();
     if (cpuProfDir) console.error(`${store}: coordinator CPU profile in ${cpuProfDir}`);
     await database.drop();
     await rm(work, { recursive: true, force: true });
@@ -209,14 +248,74 @@ async function measureStore(store: StoreName): Promise<Row[]> {
   return rows;
 }
 
-function cpuPercent(a: ProcSample, b: ProcSample, ms: number): number {
-  return ((b.cpuSecs - a.cpuSecs) / (ms / 1000)) * 100;
+interface BurstSample {
+  at: number;
+  coordinators: ProcSample[];
+  postgres: BackendCpu;
+  /** This process's CPU (the clients and watchers), in µs. */
+  bench: NodeJS.CpuUsage;
+  /** The host's busy CPU in seconds, every core and process. */
+  hostSecs: number;
+}
+
+async function burstSample(
+  coordinators: readonly CoordinatorChild[],
+  backends: PgBackendCpu | undefined,
+): Promise<BurstSample> {
+  return {
+    at: performance.now(),
+    coordinators: await sampleAll(coordinators),
+    postgres: backends ? await backends.sample() : { byPid: new Map() },
+    bench: process.cpuUsage(),
+    hostSecs: await hostBusySecs(),
+  };
+}
+
+function burstShares(
+  a: BurstSample,
+  b: BurstSample,
+  pg: { userSecs: number; sysSecs: number } | undefined,
+): Row['burst'] {
+  const secs = (b.at - a.at) / 1000;
+  const bench = b.bench.user + b.bench.system - a.bench.user - a.bench.system;
+  return {
+    coordinators: b.coordinators.map((c, i) =>
+      pct(c.cpuSecs - (a.coordinators[i]?.cpuSecs ?? 0), secs),
+    ),
+    postgres: pg && pct(pg.userSecs + pg.sysSecs, secs),
+    bench: pct(bench / 1e6, secs),
+    host: pct(b.hostSecs - a.hostSecs, secs),
+  };
+}
+
+const pct = (cpuSecs: number, secs: number) => (cpuSecs / secs) * 100;
+
+/** Busy CPU of the whole host so far (every core: all but idle and I/O wait), from /proc/stat. */
+async function hostBusySecs(): Promise<number> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0] ?? '';
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = ticks.slice(0, 8).reduce((a, t) => a + t, 0);
+  return (total - (ticks[3] ?? 0) - (ticks[4] ?? 0)) / 100;
+}
+
+function sampleAll(coordinators: readonly CoordinatorChild[]): Promise<ProcSample[]> {
+  return Promise.all(coordinators.map((c) => c.sample()));
+}
+
+function sum(samples: readonly ProcSample[], field: 'cpuSecs' | 'sysSecs'): number {
+  return samples.reduce((total, s) => total + s[field], 0);
+}
+
+function cpuPercent(a: readonly ProcSample[], b: readonly ProcSample[], ms: number): number {
+  return ((sum(b, 'cpuSecs') - sum(a, 'cpuSecs')) / (ms / 1000)) * 100;
 }
 
 const rows: Row[] = [];
 for (const store of stores) rows.push(...(await measureStore(store)));
 const ms = (v: number) => `${v.toFixed(1)} ms`;
-console.log(`${NODES} nodes watched, ${PER_TENANT} instances per tenant, ${SAMPLES} samples each`);
+console.log(
+  `${NODES} nodes watched, ${PER_TENANT} instances per tenant, ${SAMPLES} samples each, ${replicas} coordinator replica(s)`,
+);
 console.log(
   '| store | instances | pool scale p50 (p90) | mutations/s (CPU each) | agent acting p50 (p90) | of which document p50 | coordinator CPU | RSS |',
 );
@@ -224,6 +323,17 @@ console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) {
   console.log(
     `| ${r.store} | ${r.instances} | ${ms(r.scaleP50)} (${ms(r.scaleP90)}) | ${r.mutationsPerSec.toFixed(0)} (${ms(r.cpuMsPerMutation)}) | ${ms(r.actingP50)} (${ms(r.actingP90)}) | ${ms(r.documentP50)} | ${r.cpuPct.toFixed(0)}% | ${r.rssMib.toFixed(0)} MiB |`,
+  );
+}
+console.log(
+  '\n| store | instances | mutations/s | coordinator CPU each (of it kernel) | Postgres CPU each | burst CPU: coordinators, Postgres, bench, whole host (100% = a core) |',
+);
+console.log('| --- | --- | --- | --- | --- | --- |');
+for (const r of rows) {
+  const cores = r.burst.coordinators.map((c) => `${c.toFixed(0)}%`).join(' + ');
+  const postgres = r.burst.postgres === undefined ? '-' : `${r.burst.postgres.toFixed(0)}%`;
+  console.log(
+    `| ${r.store} | ${r.instances} | ${r.mutationsPerSec.toFixed(0)} | ${ms(r.cpuMsPerMutation)} (${ms(r.sysMsPerMutation)}) | ${r.pgMsPerMutation === undefined ? '-' : ms(r.pgMsPerMutation)} | ${cores}, ${postgres}, ${r.burst.bench.toFixed(0)}%, ${r.burst.host.toFixed(0)}% |`,
   );
 }
 const goal = rows.filter((r) => r.store === 'postgres').at(-1);

@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { procCpu } from './proc-cpu.ts';
 
 export interface CoordinatorChildOptions {
   root: string;
@@ -27,6 +28,8 @@ export interface CoordinatorChildOptions {
 export interface ProcSample {
   /** user + system CPU since start, in seconds. */
   cpuSecs: number;
+  /** Of which in the kernel (system calls: sockets to Postgres and clients, the loopback's work). */
+  sysSecs: number;
   rssMib: number;
   /** The child's last `process.memoryUsage()` in MiB, when started with `memoryFile`. */
   memory?: MemorySplit;
@@ -45,9 +48,6 @@ const MEMORY_PROBE = [
   'const file = process.env.MVM_BENCH_MEMORY_FILE;',
   'setInterval(() => writeFileSync(file, JSON.stringify(process.memoryUsage())), 1000).unref();',
 ].join('\n');
-
-/** Clock ticks per second for /proc/<pid>/stat (USER_HZ, 100 on every Linux we run on). */
-const USER_HZ = 100;
 
 export class CoordinatorChild {
   private constructor(
@@ -116,14 +116,16 @@ export class CoordinatorChild {
 
   /** Its CPU time so far and its resident memory now, from /proc. */
   async sample(): Promise<ProcSample> {
-    const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start at ") ".
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
+    const { userSecs, sysSecs } = await procCpu(this.pid, readFile);
     const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
     const rssKib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
     const memory = this.memoryFile ? await memorySplit(this.memoryFile) : undefined;
-    return { cpuSecs: ticks / USER_HZ, rssMib: rssKib / 1024, ...(memory ? { memory } : {}) };
+    return {
+      cpuSecs: userSecs + sysSecs,
+      sysSecs,
+      rssMib: rssKib / 1024,
+      ...(memory ? { memory } : {}),
+    };
   }
 
   /**

@@ -12,6 +12,7 @@ import pg from 'pg';
 import { FLEET_SCOPE } from '../../src/core/document-marks.ts';
 import { changeStamp } from '../../src/db/repos/instance-changes.ts';
 import { openDatabase } from '../../src/db/open-store.ts';
+import { CompiledStatements } from '../../src/db/compiled-statement.ts';
 import { KyselyGenerationRepo } from '../../src/db/repos/generation-repo.ts';
 import type { InstancesTable } from '../../src/db/schema.ts';
 
@@ -200,7 +201,7 @@ export async function seedInstances(url: string, shape: FleetShape, from = 0): P
         .execute();
     }
     await flush();
-    await new KyselyGenerationRepo(db).markChanged([FLEET_SCOPE]);
+    await new KyselyGenerationRepo(db, new CompiledStatements()).markChanged([FLEET_SCOPE]);
   } finally {
     await db.destroy();
   }

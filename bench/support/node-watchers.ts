@@ -19,13 +19,21 @@ export class NodeWatchers {
 
   private constructor(private readonly nodes: number) {}
 
-  static async start(baseUrl: string, token: string, nodes: number): Promise<NodeWatchers> {
+  /** Node n watches through `baseUrl` (or the n mod length'th of several replicas'). */
+  static async start(
+    baseUrl: string | readonly string[],
+    token: string,
+    nodes: number,
+  ): Promise<NodeWatchers> {
     const watchers = new NodeWatchers(nodes);
-    const api = createApiClient({ baseUrl, token });
+    const apis = (typeof baseUrl === 'string' ? [baseUrl] : baseUrl).map((url) =>
+      createApiClient({ baseUrl: url, token }),
+    );
+    const api = apis[0] as (typeof apis)[number];
     const key = (await api.call('getSigningKey', {})).publicKeyPem;
     watchers.running = Array.from({ length: nodes }, (_, n) =>
       watchDesired({
-        api,
+        api: apis[n % apis.length] as (typeof apis)[number],
         nodeId: nodeId(n),
         trustedKeys: [key],
         production: true,

@@ -73,13 +73,13 @@ export function reposFor(
 ): Repos {
   return {
     locks: new KyselyLockRepo(db),
-    tenants: new KyselyTenantRepo(db),
-    pools: new KyselyPoolRepo(db),
+    tenants: new KyselyTenantRepo(db, statements),
+    pools: new KyselyPoolRepo(db, statements),
     instances: new KyselyInstanceRepo(db, statements),
     nodes: new KyselyNodeRepo(db, statements),
     audit: new KyselyAuditRepo(db),
     tokens: new KyselyTokenRepo(db, hooks.tokenRevoked),
-    generations: new KyselyGenerationRepo(db),
+    generations: new KyselyGenerationRepo(db, statements),
     joinTokens: new KyselyJoinTokenRepo(db),
     nodeCertificates: new KyselyNodeCertificateRepo(db, hooks.certificatesRevoked),
     nodeReports: new KyselyNodeReportRepo(db, statements),

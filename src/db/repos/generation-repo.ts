@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import type { CompiledStatements } from '../compiled-statement.ts';
 import type { GenerationRepo, MarkChanges, NodeGeneration } from '../../ports/store.ts';
 import type { Database, NodeGenerationsTable } from '../schema.ts';
 import { bumpMarks, type MarkAudit } from './mark-bump.ts';
@@ -7,7 +8,10 @@ import { marksSince } from './mark-changes.ts';
 type GenerationRow = Selectable<NodeGenerationsTable>;
 
 export class KyselyGenerationRepo implements GenerationRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly statements: CompiledStatements,
+  ) {}
 
   async get(nodeId: string): Promise<NodeGeneration | undefined> {
     const row = await this.db
@@ -48,7 +52,7 @@ export class KyselyGenerationRepo implements GenerationRepo {
   }
 
   markChanged(scopes: readonly string[], audit?: MarkAudit): Promise<void> {
-    return bumpMarks(this.db, scopes, audit);
+    return bumpMarks(this.db, this.statements, scopes, audit);
   }
 
   async marks(scopes: readonly string[]): Promise<number> {

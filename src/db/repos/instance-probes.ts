@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { desiredStatuses } from '../../core/model.ts';
 import type { DesiredCount } from '../../ports/store.ts';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import { oneOf } from '../row-values.ts';
 import type { Database } from '../schema.ts';
 
@@ -42,12 +43,20 @@ function unplaced(db: Kysely<Database>) {
 }
 
 /** Unplaced work or an instance held asleep: both probes in one statement (one round trip). */
-export async function schedulerWork(db: Kysely<Database>): Promise<boolean> {
-  const row = await db
-    .selectNoFrom(() => [unplaced(db).as('unplaced'), pressureHeld(db).as('held')])
-    .executeTakeFirst();
+export async function schedulerWork(
+  db: Kysely<Database>,
+  statements: CompiledStatements,
+): Promise<boolean> {
+  const [row] = (await statements.execute(db, schedulerWorkStatement, {})).rows;
   return (row?.unplaced ?? null) !== null || (row?.held ?? null) !== null;
 }
+
+/** The probe runs after every change of intent: compiled once (db/compiled-statement.ts). */
+export const schedulerWorkStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>) =>
+    db.selectNoFrom(() => [unplaced(db).as('unplaced'), pressureHeld(db).as('held')]),
+});
 
 /** The tenant's live instances counted by pool and desired status (one pool left out). */
 export async function desiredCounts(

@@ -143,7 +143,7 @@ export class KyselyInstanceRepo implements InstanceRepo {
   }
 
   schedulerWork(): Promise<boolean> {
-    return schedulerWork(this.db);
+    return schedulerWork(this.db, this.statements);
   }
 
   desiredCounts(tenantId: string, options?: { exceptPoolId?: string }): Promise<DesiredCount[]> {
@@ -219,10 +219,8 @@ export class KyselyInstanceRepo implements InstanceRepo {
     expectedVersion: number,
     at: string,
   ): Promise<Instance> {
-    const row = await whereKey(this.updateQuery(withRequestId(patch), at), key)
-      .where('version', '=', expectedVersion)
-      .returningAll()
-      .executeTakeFirst();
+    const params = updateParams(key, withRequestId(patch), expectedVersion, at);
+    const [row] = (await this.statements.execute(this.db, updateStatement, params)).rows;
     if (row) return fromRow(row);
     const stored = await this.mustGet(key);
     throw versionConflict(`instance ${path(key)}`, expectedVersion, stored.version);
@@ -326,6 +324,44 @@ const getStatement = compiledStatement({
   build: (db: Kysely<Database>, _: object, key: InstanceKey) =>
     whereKey(db.selectFrom('instances').selectAll(), key),
 });
+
+type UpdateParams = Record<string, unknown>;
+
+/**
+ * An instance's compare-and-set update of some columns (with its time, version and change
+ * stamp), answering the row as written: every scale's and action's write. Compiled once per
+ * set of columns; each column's value is the parameter `set:<column>`.
+ */
+export const updateStatement = compiledStatement({
+  shape: (p: UpdateParams) => p['columns'] as readonly string[],
+  build: (db: Kysely<Database>, columns: readonly string[], p: UpdateParams) =>
+    whereKey(
+      db.updateTable('instances').set((eb) => ({
+        ...(Object.fromEntries(
+          columns.map((c) => [c, p[`set:${c}`]]),
+        ) as Updateable<InstancesTable>),
+        updated_at: p['at'] as string,
+        version: eb('version', '+', 1),
+        change_seq: changeStamp(db),
+      })),
+      { tenantId: p['tenantId'], poolId: p['poolId'], instanceId: p['instanceId'] } as InstanceKey,
+    )
+      .where('version', '=', p['expectedVersion'] as number)
+      .returningAll(),
+});
+
+/** `updateStatement`'s parameters: the columns set (sorted: the shape), each a parameter. */
+export function updateParams(
+  key: InstanceKey,
+  columns: Updateable<InstancesTable>,
+  expectedVersion: number,
+  at: string,
+): UpdateParams {
+  const set = Object.keys(columns).sort();
+  const params: UpdateParams = { ...key, expectedVersion, at, columns: set };
+  for (const c of set) params[`set:${c}`] = (columns as Record<string, unknown>)[c];
+  return params;
+}
 
 function whereKey<Q extends Filterable<Q>>(query: Q, key: InstanceKey): Q {
   return query

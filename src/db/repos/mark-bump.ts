@@ -1,5 +1,10 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, OnConflictBuilder } from 'kysely';
 import type { AuditEvent } from '../../core/model.ts';
+import {
+  compiledStatement,
+  type CompiledStatement,
+  type CompiledStatements,
+} from '../compiled-statement.ts';
 import { dialectOf } from '../sql-dialect.ts';
 import type { Database } from '../schema.ts';
 import { auditRow } from './audit-repo.ts';
@@ -18,6 +23,7 @@ export type MarkAudit = Omit<AuditEvent, 'id'>;
  */
 export async function bumpMarks(
   db: Kysely<Database>,
+  statements: CompiledStatements,
   scopes: readonly string[],
   audit?: MarkAudit,
 ): Promise<void> {
@@ -25,29 +31,90 @@ export async function bumpMarks(
     if (audit) await db.insertInto('audit_events').values(auditRow(audit)).execute();
     return;
   }
-  const change_seq = markStamp(db);
-  const values = [...new Set(scopes)].sort().map((scope) => ({ scope, seq: 1, change_seq }));
+  const sorted = [...new Set(scopes)].sort();
   if (audit !== undefined && dialectOf(db) === 'postgres') {
-    await db
-      .with('audit', (qc) => qc.insertInto('audit_events').values(auditRow(audit)))
-      .insertInto('document_marks')
-      .values(values)
-      .onConflict((oc) =>
-        oc
-          .column('scope')
-          .doUpdateSet((eb) => ({ seq: eb('document_marks.seq', '+', 1), change_seq })),
-      )
-      .execute();
+    await run(db, statements, marksWithAuditStatement, marksParams(sorted, auditRow(audit)));
     return;
   }
   if (audit) await db.insertInto('audit_events').values(auditRow(audit)).execute();
-  await db
-    .insertInto('document_marks')
-    .values(values)
-    .onConflict((oc) =>
-      oc
-        .column('scope')
-        .doUpdateSet((eb) => ({ seq: eb('document_marks.seq', '+', 1), change_seq })),
-    )
-    .execute();
+  await run(db, statements, marksStatement, marksParams(sorted));
 }
+
+/**
+ * Bumps of up to this many scopes run compiled (a scale's or an action's: its nodes, its
+ * tenant); a pass's, over many nodes, is built afresh, so that the compiled queries kept stay
+ * few and small (one per number of scopes, each as long as its scopes).
+ */
+const COMPILED_SCOPES = 8;
+
+function run(
+  db: Kysely<Database>,
+  statements: CompiledStatements,
+  statement: CompiledStatement<Database, MarksParams, unknown>,
+  params: MarksParams,
+) {
+  return (params['scopes'] as number) <= COMPILED_SCOPES
+    ? statements.execute(db, statement, params)
+    : db.executeQuery(statement.built(db, params));
+}
+
+type MarksParams = Record<string, unknown>;
+
+/** The marks' parameters: their number (the shape) and scope k as the parameter `scope:k`. */
+export function marksParams(
+  sorted: readonly string[],
+  audit?: ReturnType<typeof auditRow>,
+): MarksParams {
+  const params: MarksParams = { scopes: sorted.length, ...audit };
+  sorted.forEach((scope, k) => (params[`scope:${k}`] = scope));
+  return params;
+}
+
+/** The marks' rows: scope k is the parameter `scope:k`, each stamped as an instance write is. */
+function markValues(db: Kysely<Database>, scopes: number, p: MarksParams) {
+  const change_seq = markStamp(db);
+  return Array.from({ length: scopes }, (_, k) => ({
+    scope: p[`scope:${k}`] as string,
+    seq: 1,
+    change_seq,
+  }));
+}
+
+/** A mark already there moves forward by one, stamped anew. */
+function bumped(db: Kysely<Database>) {
+  return (oc: OnConflictBuilder<Database, 'document_marks'>) =>
+    oc.column('scope').doUpdateSet((eb) => ({
+      seq: eb('document_marks.seq', '+', 1),
+      change_seq: markStamp(db),
+    }));
+}
+
+/** The marks' upsert. Every write that changes documents ends with it: compiled once a shape. */
+export const marksStatement = compiledStatement({
+  shape: (p: MarksParams) => p['scopes'] as number,
+  build: (db: Kysely<Database>, scopes: number, p: MarksParams) =>
+    db
+      .insertInto('document_marks')
+      .values(markValues(db, scopes, p))
+      .onConflict(bumped(db)),
+});
+
+/** Postgres: the audit event's insert in a data-modifying WITH ahead of the marks' upsert. */
+export const marksWithAuditStatement = compiledStatement({
+  shape: (p: MarksParams) => p['scopes'] as number,
+  build: (db: Kysely<Database>, scopes: number, p: MarksParams) => {
+    const event = {
+      tenant_id: p['tenant_id'] as string | null,
+      at: p['at'] as string,
+      actor: p['actor'] as string,
+      action: p['action'] as string,
+      target: p['target'] as string,
+      detail: p['detail'] as string,
+    };
+    return db
+      .with('audit', (qc) => qc.insertInto('audit_events').values(event))
+      .insertInto('document_marks')
+      .values(markValues(db, scopes, p))
+      .onConflict(bumped(db));
+  },
+});

@@ -9,6 +9,7 @@ import { roles } from '../../core/model.ts';
 import type { Pool } from '../../core/model.ts';
 import type { PoolMember, PoolPatch, PoolRepo } from '../../ports/store.ts';
 import { versionConflict } from '../cas-errors.ts';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import { oneOf } from '../row-values.ts';
 import { hooksOf, PublishedPortClaims, publishedOf } from './published-port-claims.ts';
@@ -17,10 +18,47 @@ import type { Database, PoolsTable } from '../schema.ts';
 
 type PoolRow = Selectable<PoolsTable>;
 
+/** A pool update's key, expected version and time; its columns are parameters `set:<column>`. */
+type PoolUpdateParams = Record<string, unknown>;
+
+/**
+ * A pool's compare-and-set update of some columns, answering the row as written. Every scale
+ * runs it: compiled once per set of columns (db/compiled-statement.ts).
+ */
+export const poolUpdateStatement = compiledStatement({
+  shape: (p: PoolUpdateParams) => p['columns'] as readonly string[],
+  build: (db: Kysely<Database>, columns: readonly string[], p: PoolUpdateParams) =>
+    db
+      .updateTable('pools')
+      .set((eb) => ({
+        ...(Object.fromEntries(columns.map((c) => [c, p[`set:${c}`]])) as Updateable<PoolsTable>),
+        updated_at: p['at'] as string,
+        version: eb('version', '+', 1),
+      }))
+      .where('tenant_id', '=', p['tenantId'] as string)
+      .where('id', '=', p['id'] as string)
+      .where('version', '=', p['expectedVersion'] as number)
+      .returningAll(),
+});
+
+/** `poolUpdateStatement`'s parameters: the columns set (sorted: the shape), each a parameter. */
+export function poolUpdateParams(
+  key: { tenantId: string; id: string; expectedVersion: number; at: string },
+  columns: Updateable<PoolsTable>,
+): PoolUpdateParams {
+  const set = Object.keys(columns).sort();
+  const params: PoolUpdateParams = { ...key, columns: set };
+  for (const c of set) params[`set:${c}`] = (columns as Record<string, unknown>)[c];
+  return params;
+}
+
 export class KyselyPoolRepo implements PoolRepo {
   private readonly claims: PublishedPortClaims;
 
-  constructor(private readonly db: Kysely<Database>) {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly statements: CompiledStatements,
+  ) {
     this.claims = new PublishedPortClaims(db);
   }
 
@@ -67,7 +105,7 @@ export class KyselyPoolRepo implements PoolRepo {
     tenantId: string,
     poolId: string,
   ): Promise<{ pools: Pool[]; members: PoolMember[] | undefined }> {
-    return poolsWithMembers(this.db, tenantId, poolId, fromRow);
+    return poolsWithMembers(this.db, this.statements, tenantId, poolId, fromRow);
   }
 
   async update(
@@ -77,14 +115,8 @@ export class KyselyPoolRepo implements PoolRepo {
     expectedVersion: number,
     at: string,
   ): Promise<Pool> {
-    const row = await this.db
-      .updateTable('pools')
-      .set((eb) => ({ ...patchColumns(patch), updated_at: at, version: eb('version', '+', 1) }))
-      .where('tenant_id', '=', tenantId)
-      .where('id', '=', id)
-      .where('version', '=', expectedVersion)
-      .returningAll()
-      .executeTakeFirst();
+    const params = poolUpdateParams({ tenantId, id, expectedVersion, at }, patchColumns(patch));
+    const [row] = (await this.statements.execute(this.db, poolUpdateStatement, params)).rows;
     if (row) {
       if (patch.publish !== undefined) await this.claims.claim(tenantId, id, patch.publish);
       return fromRow(row);

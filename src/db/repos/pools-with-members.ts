@@ -2,6 +2,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Pool } from '../../core/model.ts';
 import type { PoolMember } from '../../ports/store.ts';
 import { InternalError } from '../../core/errors.ts';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import { dialectOf } from '../sql-dialect.ts';
 import type { Database, PoolsTable } from '../schema.ts';
 import { MEMBER_COLUMNS, poolMember, poolMembers, type MemberRow } from './pool-members.ts';
@@ -21,31 +22,43 @@ const MEMBER_REFS = sql.join(MEMBER_COLUMNS.map((column) => sql.ref(`i.${column}
  */
 export async function poolsWithMembers(
   db: Kysely<Database>,
+  statements: CompiledStatements,
   tenantId: string,
   poolId: string,
   fromRow: (row: Selectable<PoolsTable>) => Pool,
 ): Promise<{ pools: Pool[]; members: PoolMember[] | undefined }> {
   if (dialectOf(db) !== 'postgres') {
-    const rows = await byTenant(db, tenantId).execute();
+    const { rows } = await statements.execute(db, poolsOfTenantStatement, { tenantId });
     const pools = rows.map(fromRow);
     const found = pools.some((p) => p.id === poolId);
     return { pools, members: found ? await poolMembers(db, tenantId, poolId) : undefined };
   }
-  const rows = await byTenant(db, tenantId)
-    .select(
-      sql<MemberTuple[] | null>`CASE WHEN pools.id = ${poolId} THEN (
-        SELECT COALESCE(json_agg(json_build_array(${MEMBER_REFS}) ORDER BY i.id), '[]'::json)
-        FROM instances i WHERE i.tenant_id = pools.tenant_id AND i.pool_id = pools.id) END`.as(
-        'members',
-      ),
-    )
-    .execute();
+  const { rows } = await statements.execute(db, withMembersStatement, { tenantId, poolId });
   const scaled = rows.find((r) => r.id === poolId);
   return {
     pools: rows.map(fromRow),
     members: scaled && (scaled.members ?? []).map((t) => member(tenantId, poolId, t)),
   };
 }
+
+/** The tenant's pools in id order. Every scale reads them: compiled once (compiled-statement.ts). */
+export const poolsOfTenantStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>, _shape: null, p: { tenantId: string }) => byTenant(db, p.tenantId),
+});
+
+/** Postgres: the tenant's pools, `poolId`'s members aggregated beside its row. */
+export const withMembersStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>, _shape: null, p: { tenantId: string; poolId: string }) =>
+    byTenant(db, p.tenantId).select(
+      sql<MemberTuple[] | null>`CASE WHEN pools.id = ${p.poolId} THEN (
+        SELECT COALESCE(json_agg(json_build_array(${MEMBER_REFS}) ORDER BY i.id), '[]'::json)
+        FROM instances i WHERE i.tenant_id = pools.tenant_id AND i.pool_id = pools.id) END`.as(
+        'members',
+      ),
+    ),
+});
 
 function byTenant(db: Kysely<Database>, tenantId: string) {
   return db
@@ -63,6 +76,8 @@ function member(tenantId: string, poolId: string, t: MemberTuple): PoolMember {
       { member: t },
     );
   }
-  const row = Object.fromEntries(MEMBER_COLUMNS.map((column, k) => [column, t[k]]));
+  // A loop, not Object.fromEntries over a mapped array: a toggle maps its pool's 200 members.
+  const row: Record<string, unknown> = {};
+  for (let k = 0; k < MEMBER_COLUMNS.length; k += 1) row[MEMBER_COLUMNS[k] as string] = t[k];
   return poolMember(tenantId, poolId, row as MemberRow);
 }

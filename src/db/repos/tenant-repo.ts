@@ -3,6 +3,7 @@ import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/err
 import type { Quotas } from '../../core/model.ts';
 import type { TenantPatch, TenantRecord, TenantRepo } from '../../ports/store.ts';
 import { versionConflict } from '../cas-errors.ts';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import type { ConstraintRules } from '../constraint-error.ts';
 import type { Database, TenantsTable } from '../schema.ts';
@@ -10,8 +11,23 @@ import { dialectOf } from '../sql-dialect.ts';
 
 type TenantRow = Selectable<TenantsTable>;
 
+/**
+ * The tenant's row, locked until the transaction ends on Postgres (SQLite has one writer).
+ * Every change of a tenant's intent takes it first: compiled once (db/compiled-statement.ts).
+ */
+export const tenantLockStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>, _shape: null, p: { id: string }) => {
+    const query = db.selectFrom('tenants').selectAll().where('id', '=', p.id);
+    return dialectOf(db) === 'postgres' ? query.forUpdate() : query;
+  },
+});
+
 export class KyselyTenantRepo implements TenantRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly statements: CompiledStatements,
+  ) {}
 
   async insert(tenant: TenantRecord): Promise<void> {
     try {
@@ -36,9 +52,7 @@ export class KyselyTenantRepo implements TenantRepo {
    * their BEGIN, so there the read alone is right.
    */
   async lock(id: string): Promise<TenantRecord | undefined> {
-    const query = this.db.selectFrom('tenants').selectAll().where('id', '=', id);
-    const locked = dialectOf(this.db) === 'postgres' ? query.forUpdate() : query;
-    const row = await locked.executeTakeFirst();
+    const [row] = (await this.statements.execute(this.db, tenantLockStatement, { id })).rows;
     return row && fromRow(row);
   }
 

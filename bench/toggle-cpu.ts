@@ -1,0 +1,58 @@
+/**
+ * The CPU one running ⇄ warm toggle costs the coordinator by itself: an in-process coordinator
+ * (`app.request`, no HTTP, no watchers, so no documents) over Postgres seeded like
+ * bench/fleet-scale.ts (100 nodes, tenants of 200 placed running instances), one client
+ * toggling one tenant's pool, this process's CPU (user + system) per toggle over rounds of
+ * toggles. Compare builds by running it from each, alternated: the figure includes the
+ * in-process request and response objects, the same in both.
+ *   npx tsx bench/toggle-cpu.ts [instances, default 10000] [rounds, default 5] [toggles, default 300]
+ */
+import { openStore } from '../src/db/open-store.ts';
+import {
+  freshDatabase,
+  nodeCapacity,
+  nodeId,
+  seedInstances,
+  seedTenants,
+  tenantId,
+} from './support/fleet-seed.ts';
+import { inProcessCoordinator } from './support/in-process-coordinator.ts';
+import { median } from './support/stats.ts';
+
+const size = Number(process.argv[2] ?? 10_000);
+const rounds = Number(process.argv[3] ?? 5);
+const toggles = Number(process.argv[4] ?? 300);
+const PER_TENANT = 200;
+const NODES = 100;
+
+const database = await freshDatabase('postgres');
+const store = await openStore(database.url);
+const { api, services } = await inProcessCoordinator(store);
+try {
+  for (let n = 0; n < NODES; n += 1) {
+    const body = { hostname: nodeId(n), arch: 'x86_64', capacity: nodeCapacity };
+    await api('PUT', `/nodes/${nodeId(n)}`, body);
+  }
+  const shape = { nodes: NODES, tenants: size / PER_TENANT, perTenant: PER_TENANT };
+  await seedTenants(api, shape);
+  await seedInstances(database.url, shape);
+  const path = `/tenants/${tenantId(1)}/pools/w/scale`;
+  const toggle = (i: number) => api('POST', path, { running: PER_TENANT - (i % 2), warm: i % 2 });
+  for (let i = 0; i < 50; i += 1) await toggle(i); // warm up: compiled, JIT, caches
+  const perToggle: number[] = [];
+  for (let r = 0; r < rounds; r += 1) {
+    const cpu = process.cpuUsage();
+    for (let i = 0; i < toggles; i += 1) await toggle(i);
+    const used = process.cpuUsage(cpu);
+    perToggle.push((used.user + used.system) / 1000 / toggles);
+  }
+  const shown = perToggle.map((ms) => ms.toFixed(2)).join(', ');
+  console.log(
+    `toggle CPU per mutation (ms), ${rounds} rounds of ${toggles}: ${shown}; median ${median(perToggle).toFixed(2)}`,
+  );
+} finally {
+  services.desired.close();
+  await services.rechecks.close();
+  await store.close();
+  await database.drop();
+}
