@@ -7,44 +7,18 @@ import { expect, it } from 'vitest';
 import { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts';
 import { ephemeralSigningKey } from '../../src/coordinator/desired/signing-key.ts';
 import { DesiredService } from '../../src/coordinator/services/desired-service.ts';
-import type { NodeDesired, DesiredWatchResponse } from '../../src/contract/desired.ts';
-import type { Store } from '../../src/ports/store.ts';
 import { countingComputations } from '../support/counting-computations.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, fixedClock, ok, type Api } from './api-client-harness.ts';
-
-async function onePoolOnOneNode(api: Api): Promise<void> {
-  const capacity = { vcpus: 64, memMib: 262144, diskGib: 100 };
-  await ok(api, 'PUT', '/nodes/n1', { hostname: 'n1', arch: 'x86_64', capacity });
-  await ok(api, 'POST', '/tenants', { id: 'acme' });
-  const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
-  await ok(api, 'POST', '/tenants/acme/pools', pool);
-  await ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 4 });
-}
-
-function document(answer: DesiredWatchResponse): NodeDesired {
-  if (!('payload' in answer)) throw new Error(`no document: ${JSON.stringify(answer)}`);
-  return JSON.parse(answer.payload) as NodeDesired;
-}
-
-function statuses(doc: NodeDesired): Record<string, string> {
-  const pairs = doc.tenants.flatMap((t) =>
-    t.pools.flatMap((p) => p.instances.map((i) => [i.id, i.desiredStatus] as const)),
-  );
-  return Object.fromEntries(pairs);
-}
-
-async function storedStatuses(store: Store): Promise<Record<string, string>> {
-  const rows = await store.instances.list({ tenantId: 'acme', poolId: 'web' });
-  return Object.fromEntries(rows.map((i) => [i.id, i.desiredStatus]));
-}
+import type { NodeDesired } from '../../src/contract/desired.ts';
+import { apiOver, fixedClock, ok } from './api-client-harness.ts';
+import { document, onePoolOnOneNode, statuses, storedStatuses } from './one-node-documents.ts';
 
 await describeEachDatabase('single flight of a node’s watches', (db) => {
   async function setup() {
     const notifier = new ChangeNotifier();
     const counting = countingComputations(db.store());
     const api = await apiOver(counting.store, { notifier, desiredPollMs: 60_000 });
-    await onePoolOnOneNode(api);
+    await onePoolOnOneNode(api, 4);
     const service = new DesiredService({
       store: counting.store,
       clock: fixedClock,

@@ -11,11 +11,12 @@ import { RecomputePacer } from '../../src/coordinator/desired/recompute-pacer.ts
 import { ephemeralSigningKey } from '../../src/coordinator/desired/signing-key.ts';
 import { WriteActivity } from '../../src/coordinator/desired/write-activity.ts';
 import { DesiredService } from '../../src/coordinator/services/desired-service.ts';
-import type { NodeDesired, DesiredWatchResponse } from '../../src/contract/desired.ts';
-import type { Store } from '../../src/ports/store.ts';
 import { countingComputations } from '../support/counting-computations.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { apiOver, fixedClock, ok, type Api } from './api-client-harness.ts';
+import type { DesiredWatchResponse } from '../../src/contract/desired.ts';
+import type { Store } from '../../src/ports/store.ts';
+import { apiOver, fixedClock, ok } from './api-client-harness.ts';
+import { document, onePoolOnOneNode, statuses, storedStatuses } from './one-node-documents.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -203,40 +204,12 @@ describe('recompute pacer', () => {
   });
 });
 
-/** One node holding acme's pool of 8 running instances. */
-async function onePoolOnOneNode(api: Api): Promise<void> {
-  const capacity = { vcpus: 64, memMib: 262144, diskGib: 100 };
-  await ok(api, 'PUT', '/nodes/n1', { hostname: 'n1', arch: 'x86_64', capacity });
-  await ok(api, 'POST', '/tenants', { id: 'acme' });
-  const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
-  await ok(api, 'POST', '/tenants/acme/pools', pool);
-  await ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 8 });
-}
-
-function document(answer: DesiredWatchResponse): NodeDesired {
-  if (!('payload' in answer)) throw new Error(`no document: ${JSON.stringify(answer)}`);
-  return JSON.parse(answer.payload) as NodeDesired;
-}
-
-/** Each instance's desired status in a document, by id. */
-function statuses(doc: NodeDesired): Record<string, string> {
-  const pairs = doc.tenants.flatMap((t) =>
-    t.pools.flatMap((p) => p.instances.map((i) => [i.id, i.desiredStatus] as const)),
-  );
-  return Object.fromEntries(pairs);
-}
-
-async function storedStatuses(store: Store): Promise<Record<string, string>> {
-  const rows = await store.instances.list({ tenantId: 'acme', poolId: 'web' });
-  return Object.fromEntries(rows.map((i) => [i.id, i.desiredStatus]));
-}
-
 await describeEachDatabase('paced recomputation of a hot node', (db) => {
   it('a burst of scales on a hot node: the watcher holds the last state, computed at most twice', async () => {
     const notifier = new ChangeNotifier();
     const counting = countingComputations(db.store());
     const api = await apiOver(counting.store, { notifier, desiredPollMs: 60_000 });
-    await onePoolOnOneNode(api);
+    await onePoolOnOneNode(api, 8);
     const service = new DesiredService({
       store: counting.store,
       clock: fixedClock,
@@ -271,7 +244,7 @@ await describeEachDatabase('paced recomputation of a hot node', (db) => {
     const notifier = new ChangeNotifier();
     const store = db.store();
     const api = await apiOver(store, { notifier, desiredPollMs: 60_000 });
-    await onePoolOnOneNode(api);
+    await onePoolOnOneNode(api, 8);
     const serviceWith = (paceMs: number) =>
       new DesiredService({
         store,
@@ -346,7 +319,7 @@ await describeEachDatabase('writes that pace a hot node', (db) => {
     const store = db.store();
     const holding = holdingTransactions(store);
     const api = await apiOver(holding.store, { notifier, desiredPollMs: 60_000 });
-    await onePoolOnOneNode(api);
+    await onePoolOnOneNode(api, 8);
     const service = new DesiredService({
       store,
       clock: fixedClock,
