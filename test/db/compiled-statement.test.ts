@@ -29,58 +29,29 @@ import { reportRow } from '../../src/db/repos/node-report-repo.ts';
 import type { Database } from '../../src/db/schema.ts';
 import type { NodeBeat, NodeReportDelta } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import { expectSameAsBuilt, type Observe } from './compiled-equal.ts';
 import { T1, T2, node } from './fixtures.ts';
 
 const RUNS = 25;
 
-/** Thrown to roll a transaction back with what it saw. */
-class Seen extends Error {
-  constructor(readonly seen: unknown) {
-    super('rolled back');
-  }
-}
+/** The tables a heartbeat's statements may write. */
+const heartbeatTables: Observe = {
+  tables: async (trx) => {
+    const nodes = await trx.selectFrom('nodes').selectAll().orderBy('id').execute();
+    const reports = await trx.selectFrom('node_reports').selectAll().orderBy('node_id').execute();
+    // JSON text compared as values: Postgres' jsonb and SQLite's json_patch order keys apart.
+    const parsed = reports.map((r) => ({ ...r, instances: JSON.parse(r.instances) as unknown }));
+    return { nodes, reports: parsed };
+  },
+};
 
-/** What a statement answers and leaves in the tables it may write, then rolled back. */
-async function runRolledBack(
-  db: Kysely<Database>,
-  run: (trx: Kysely<Database>) => Promise<unknown>,
-) {
-  try {
-    await db.transaction().execute(async (trx) => {
-      const answer = await run(trx);
-      const nodes = await trx.selectFrom('nodes').selectAll().orderBy('id').execute();
-      const reports = await trx.selectFrom('node_reports').selectAll().orderBy('node_id').execute();
-      // JSON text compared as values: Postgres' jsonb and SQLite's json_patch order keys apart.
-      const parsed = reports.map((r) => ({ ...r, instances: JSON.parse(r.instances) as unknown }));
-      throw new Seen({ answer, nodes, reports: parsed });
-    });
-  } catch (error) {
-    if (error instanceof Seen) return error.seen;
-    throw error;
-  }
-  throw new Error('not rolled back');
-}
-
-/** The compiled statement and the one Kysely builds afresh: same SQL, values, rows, effects. */
-async function expectSame<P extends object, R>(
+function expectSame<P extends object, R>(
   db: Kysely<Database>,
   statements: CompiledStatements,
   statement: CompiledStatement<Database, P, R>,
   params: P,
-) {
-  const built = statement.built(db, params).compile();
-  const bound = statements.bound(db, statement, params);
-  expect(bound.sql).toBe(built.sql);
-  expect(bound.parameters).toEqual(built.parameters);
-  const viaBuilt = await runRolledBack(db, async (trx) => {
-    const r = await trx.executeQuery(statement.built(trx, params));
-    return { rows: r.rows, affected: r.numAffectedRows };
-  });
-  const viaCompiled = await runRolledBack(db, async (trx) => {
-    const r = await statements.execute(trx, statement, params);
-    return { rows: r.rows, affected: r.numAffectedRows };
-  });
-  expect(viaCompiled).toEqual(viaBuilt);
+): Promise<void> {
+  return expectSameAsBuilt(db, statements, statement, params, heartbeatTables);
 }
 
 const nodeIds = fc.constantFrom('node-a', 'node-b', 'node-gone');

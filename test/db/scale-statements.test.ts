@@ -20,6 +20,7 @@ import { schedulerWorkStatement } from '../../src/db/repos/instance-probes.ts';
 import { updateParams, updateStatement } from '../../src/db/repos/instance-repo.ts';
 import type { Database } from '../../src/db/schema.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import { expectSameAsBuilt, type Observe } from './compiled-equal.ts';
 import { T1, T2, insertTwoTenants, instance } from './fixtures.ts';
 
 /**
@@ -29,49 +30,29 @@ import { T1, T2, insertTwoTenants, instance } from './fixtures.ts';
 
 const RUNS = 25;
 
-/** Thrown to roll a transaction back with what it saw. */
-class Seen extends Error {
-  constructor(readonly seen: unknown) {
-    super('rolled back');
-  }
-}
-
-/** What a statement answers and leaves in the tables a scale writes, then rolled back. */
-async function runRolledBack(
-  db: Kysely<Database>,
-  run: (trx: Kysely<Database>) => Promise<unknown>,
-): Promise<unknown> {
-  try {
-    await db.transaction().execute(async (trx) => {
-      const answer = await run(trx);
-      const pools = await trx
-        .selectFrom('pools')
-        .selectAll()
-        .orderBy(['tenant_id', 'id'])
-        .execute();
-      const marks = await trx
-        .selectFrom('document_marks')
-        .select(['scope', 'seq'])
-        .orderBy('scope')
-        .execute();
-      const audit = await trx
-        .selectFrom('audit_events')
-        .select(['tenant_id', 'at', 'actor', 'action', 'target', 'detail'])
-        .orderBy('id')
-        .execute();
-      const instances = await trx
-        .selectFrom('instances')
-        .selectAll()
-        .orderBy(['tenant_id', 'pool_id', 'id'])
-        .execute();
-      throw new Seen(unstamped({ answer, pools, marks, audit, instances }));
-    });
-  } catch (error) {
-    if (error instanceof Seen) return error.seen;
-    throw error;
-  }
-  throw new Error('not rolled back');
-}
+/** The tables a scale writes, compared without the instances' change stamps. */
+const scaleTables: Observe = {
+  tables: async (trx) => {
+    const pools = await trx.selectFrom('pools').selectAll().orderBy(['tenant_id', 'id']).execute();
+    const marks = await trx
+      .selectFrom('document_marks')
+      .select(['scope', 'seq'])
+      .orderBy('scope')
+      .execute();
+    const audit = await trx
+      .selectFrom('audit_events')
+      .select(['tenant_id', 'at', 'actor', 'action', 'target', 'detail'])
+      .orderBy('id')
+      .execute();
+    const instances = await trx
+      .selectFrom('instances')
+      .selectAll()
+      .orderBy(['tenant_id', 'pool_id', 'id'])
+      .execute();
+    return { pools, marks, audit, instances };
+  },
+  comparable: unstamped,
+};
 
 /**
  * `seen` with every instance's change stamp left out: on Postgres it is the writing
@@ -85,26 +66,13 @@ function unstamped(seen: unknown): unknown {
   );
 }
 
-/** The compiled statement and the one Kysely builds afresh: same SQL, values, rows, effects. */
-async function expectSame<P extends object, R>(
+function expectSame<P extends object, R>(
   db: Kysely<Database>,
   statements: CompiledStatements,
   statement: CompiledStatement<Database, P, R>,
   params: P,
 ): Promise<void> {
-  const built = statement.built(db, params).compile();
-  const bound = statements.bound(db, statement, params);
-  expect(bound.sql).toBe(built.sql);
-  expect(bound.parameters).toEqual(built.parameters);
-  const viaBuilt = await runRolledBack(db, async (trx) => {
-    const r = await trx.executeQuery(statement.built(trx, params));
-    return { rows: r.rows, affected: r.numAffectedRows };
-  });
-  const viaCompiled = await runRolledBack(db, async (trx) => {
-    const r = await statements.execute(trx, statement, params);
-    return { rows: r.rows, affected: r.numAffectedRows };
-  });
-  expect(viaCompiled).toEqual(viaBuilt);
+  return expectSameAsBuilt(db, statements, statement, params, scaleTables);
 }
 
 const tenants = fc.constantFrom('acme', 'beta', 'nobody');
