@@ -12,7 +12,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { serve, type ServerType } from '@hono/node-server';
 import { afterEach, expect, it } from 'vitest';
 import { unreportedWakesPath } from '../../src/agent/wake/unreported-wakes-file.ts';
 import { createCoordinatorApp } from '../../src/coordinator/app.ts';
@@ -23,6 +22,7 @@ import type { Store } from '../../src/ports/store.ts';
 import { admin, plainWebTenant } from '../coordinator/support/policy-harness.ts';
 import { node } from '../db/fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import { reopenableServer } from '../support/reopenable-server.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TSX_LOADER = `file://${join(ROOT, 'node_modules/tsx/dist/loader.mjs')}`;
@@ -50,26 +50,10 @@ async function httpCoordinator(store: Store) {
     services.jobs.close();
     await services.rechecks.close();
   });
-  let server: ServerType | undefined;
-  let port = 0;
-  const start = () =>
-    new Promise<void>((done, fail) => {
-      server = serve({ fetch: (r) => app.fetch(r), hostname: '127.0.0.1', port }, (info) => {
-        port = info.port;
-        done();
-      });
-      server.once('error', fail);
-    });
-  const stop = () =>
-    new Promise<void>((done) => {
-      if (!server) return done();
-      server.close(() => done());
-      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-      server = undefined;
-    });
-  await start();
-  closers.push(stop);
-  return { services, start, stop, url: () => `http://127.0.0.1:${port}` };
+  const server = reopenableServer((r) => app.fetch(r));
+  await server.start();
+  closers.push(server.stop);
+  return { services, ...server };
 }
 
 /** One admitter process; its stdout lines, awaited one by one. */

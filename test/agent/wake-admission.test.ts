@@ -29,12 +29,12 @@ import type { Store } from '../../src/ports/store.ts';
 import { node } from '../db/fixtures.ts';
 import { admin, plainWebTenant } from '../coordinator/support/policy-harness.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import { reopenableServer } from '../support/reopenable-server.ts';
 import { quietLogger } from './agent-harness.ts';
 import { askToWake } from '../../src/agent/wake/wake-admission.ts';
 import { WakeService } from '../../src/agent/wake/wake-service.ts';
 import type { WakeTrapDriver } from '../../src/drivers/linux-net/wake-trap-driver.ts';
 import type { TrapEntry } from '../../src/core/wake-trap.ts';
-import { serve, type ServerType } from '@hono/node-server';
 import { WakeAdmitter, type AdmissionOutcome } from '../../src/agent/wake/wake-admitter.ts';
 
 const ADMIN = 'wake-admission-admin-token-0123456789';
@@ -369,27 +369,11 @@ await describeEachDatabase('wake on connect admitted only with room', (db) => {
  */
 async function httpCoordinator(store: Store) {
   const { services, fetch } = await replica(store, 'h');
-  let server: ServerType | undefined;
-  let port = 0;
-  const open = () =>
-    new Promise<void>((resolve, reject) => {
-      server = serve({ fetch, hostname: '127.0.0.1', port }, (info) => {
-        port = info.port;
-        resolve();
-      });
-      server.once('error', reject);
-    });
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      if (!server) return resolve();
-      server.close(() => resolve());
-      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-      server = undefined;
-    });
-  await open();
-  closers.push(stop);
-  const api = createApiClient({ baseUrl: `http://127.0.0.1:${port}`, token: ADMIN });
-  return { services, api, stop, start: open };
+  const server = reopenableServer(fetch);
+  await server.start();
+  closers.push(server.stop);
+  const api = createApiClient({ baseUrl: server.url(), token: ADMIN });
+  return { services, api, stop: server.stop, start: server.start };
 }
 
 /** Sleeping instances of their own tenants on NODE (2 vCPUs in the store). */
