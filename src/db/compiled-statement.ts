@@ -156,3 +156,19 @@ function misuse(name: string): InternalError {
     `compiledStatement: '${name}' is a parameter; pass it to Kysely as a value`,
   );
 }
+
+/**
+ * The parameters of an update that sets some columns, compiled once per set: the columns'
+ * names sorted (`columns`, the shape) and each column's value as the parameter `set:<column>`.
+ */
+export function setParams(columns: object): { columns: string[] } & Record<string, unknown> {
+  const set = Object.keys(columns).sort();
+  const params: { columns: string[] } & Record<string, unknown> = { columns: set };
+  for (const c of set) params[`set:${c}`] = (columns as Record<string, unknown>)[c];
+  return params;
+}
+
+/** The columns and values `setParams` bound, as the update's `set` takes them. */
+export function setValues(columns: readonly string[], p: Record<string, unknown>) {
+  return Object.fromEntries(columns.map((c) => [c, p[`set:${c}`]]));
+}

@@ -16,7 +16,12 @@ import type {
   PoolMember,
 } from '../../ports/store.ts';
 import { statusConflict, versionConflict } from '../cas-errors.ts';
-import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
+import {
+  compiledStatement,
+  setParams,
+  setValues,
+  type CompiledStatements,
+} from '../compiled-statement.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import type { ConstraintRules } from '../constraint-error.ts';
 import { currentRequestId } from '../../drivers/request-context.ts';
@@ -337,9 +342,7 @@ export const updateStatement = compiledStatement({
   build: (db: Kysely<Database>, columns: readonly string[], p: UpdateParams) =>
     whereKey(
       db.updateTable('instances').set((eb) => ({
-        ...(Object.fromEntries(
-          columns.map((c) => [c, p[`set:${c}`]]),
-        ) as Updateable<InstancesTable>),
+        ...(setValues(columns, p) as Updateable<InstancesTable>),
         updated_at: p['at'] as string,
         version: eb('version', '+', 1),
         change_seq: changeStamp(db),
@@ -357,10 +360,7 @@ export function updateParams(
   expectedVersion: number,
   at: string,
 ): UpdateParams {
-  const set = Object.keys(columns).sort();
-  const params: UpdateParams = { ...key, expectedVersion, at, columns: set };
-  for (const c of set) params[`set:${c}`] = (columns as Record<string, unknown>)[c];
-  return params;
+  return { ...key, expectedVersion, at, ...setParams(columns) };
 }
 
 function whereKey<Q extends Filterable<Q>>(query: Q, key: InstanceKey): Q {

@@ -9,7 +9,12 @@ import { roles } from '../../core/model.ts';
 import type { Pool } from '../../core/model.ts';
 import type { PoolMember, PoolPatch, PoolRepo } from '../../ports/store.ts';
 import { versionConflict } from '../cas-errors.ts';
-import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
+import {
+  compiledStatement,
+  setParams,
+  setValues,
+  type CompiledStatements,
+} from '../compiled-statement.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import { oneOf } from '../row-values.ts';
 import { hooksOf, PublishedPortClaims, publishedOf } from './published-port-claims.ts';
@@ -31,7 +36,7 @@ export const poolUpdateStatement = compiledStatement({
     db
       .updateTable('pools')
       .set((eb) => ({
-        ...(Object.fromEntries(columns.map((c) => [c, p[`set:${c}`]])) as Updateable<PoolsTable>),
+        ...(setValues(columns, p) as Updateable<PoolsTable>),
         updated_at: p['at'] as string,
         version: eb('version', '+', 1),
       }))
@@ -46,10 +51,7 @@ export function poolUpdateParams(
   key: { tenantId: string; id: string; expectedVersion: number; at: string },
   columns: Updateable<PoolsTable>,
 ): PoolUpdateParams {
-  const set = Object.keys(columns).sort();
-  const params: PoolUpdateParams = { ...key, columns: set };
-  for (const c of set) params[`set:${c}`] = (columns as Record<string, unknown>)[c];
-  return params;
+  return { ...key, ...setParams(columns) };
 }
 
 export class KyselyPoolRepo implements PoolRepo {
