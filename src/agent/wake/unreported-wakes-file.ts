@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { wakeReportSchema } from '../../contract/requests.ts';
 import { errorMessage } from '../../core/errors.ts';
 import { writeFileAtomic } from '../../drivers/fs/write-file-atomic.ts';
 import type { Logger } from '../../ports/logger.ts';
@@ -15,11 +16,8 @@ const size = z
 
 const wakeSchema = z.strictObject({
   ref: z.strictObject({ tenantId: id, poolId: id, instanceId: id }),
-  ask: z.strictObject({
-    port: z.number().int().min(1).max(65_535),
-    from: z.string().min(1).max(64),
-    source: z.enum(['tenant', 'gateway', 'node']),
-  }),
+  // What the wake's report sends of it, checked as the report is (contract/requests.ts).
+  ask: wakeReportSchema.pick({ port: true, from: true, source: true }),
   holder: z.strictObject({ key: z.string().min(1).max(400), vcpus: size, memMib: size }),
 });
 
