@@ -21,6 +21,13 @@ export const SQLITE_MEMORY = ':memory:';
 export function parseStoreUrl(url: string): StoreTarget {
   const trimmed = url.trim();
   if (/^postgres(ql)?:\/\//i.test(trimmed)) return postgresTarget(url, trimmed);
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(trimmed)?.[1];
+  if (scheme !== undefined && !/^(sqlite|file)$/i.test(scheme)) {
+    // Not a file path: taken as one, `mysql://…` would create a directory named `mysql:`.
+    throw new ValidationError(
+      `store URL '${redactStoreUrl(url)}' has the scheme '${scheme}'; use postgres://user:pass@host/db, an SQLite file path (sqlite:PATH, file:PATH) or :memory:`,
+    );
+  }
   const path = trimmed.replace(/^(sqlite|file):(\/\/(?=\/|:))?/i, '');
   if (path === '') {
     throw new ValidationError(

@@ -24,6 +24,14 @@ describe('parseStoreUrl', () => {
   it('refuses a URL without a database', () => {
     expect(() => parseStoreUrl('sqlite:')).toThrow(ValidationError);
   });
+
+  it.each(['ftp://x', 'mysql://u:secret@h/db', 'HTTP://h/db'])(
+    'refuses %s: a scheme that is neither Postgres nor an SQLite file',
+    (url) => {
+      expect(() => parseStoreUrl(url)).toThrow(ValidationError);
+      expect(() => parseStoreUrl(url)).not.toThrow(/secret/);
+    },
+  );
 });
 
 describe('redactStoreUrl', () => {
