@@ -3,7 +3,6 @@ import { buildNodeDocument, documentContent, stampedPayload } from '../../core/d
 import { NotFoundError, UnavailableError } from '../../core/errors.ts';
 import { holdMoving } from '../../core/move-hold.ts';
 import { watchedScopes } from '../../core/document-marks.ts';
-import { tenantPeersByNodes } from '../../core/vxlan-peers.ts';
 import type {
   DesiredTenant,
   NodeDesired,
@@ -410,15 +409,19 @@ export class DesiredService {
     // The rows are the previous document's, patched with those changed since (node-rows.ts).
     // The node and its moves are read beside them, one after the other: a computation holds
     // two of the store's connections at most (four at once leave two of ten to requests).
-    const [rows, moves] = await Promise.all([
-      this.rows ? this.rows.read(nodeId) : store.instances.documentRows(nodeId),
-      this.nodeMoves(nodeId),
-    ]);
+    // The marks of its tenants are read after the rows (they name the tenants) on the same
+    // connection, while the node and its moves are read on the other: one round trip less.
+    const rowsAndMarks = async () => {
+      const rows = await (this.rows
+        ? this.rows.read(nodeId)
+        : store.instances.documentRows(nodeId));
+      return { rows, marks: await this.inputs.marksOf(rows.instances) };
+    };
+    const [{ rows, marks }, moves] = await Promise.all([rowsAndMarks(), this.nodeMoves(nodeId)]);
     const instances = holdMoving(rows.instances, moves);
-    // Its tenants' records, pools, workloads and nodes: read only for tenants whose document
-    // marks moved (or a local change named) since this replica last read them.
-    const inputs = await this.inputs.read(nodeId, instances, seq);
-    const peers = tenantPeersByNodes(nodeId, inputs.nodes, inputs.held);
+    // Its tenants' records, pools, workloads, nodes and peers: read only for tenants whose
+    // document marks moved (or a local change named) since this replica last read them.
+    const inputs = await this.inputs.read(nodeId, instances, seq, marks);
     const stamp = { generation: 0, issuedAt: '' };
     const entries = this.entries?.forNode(nodeId);
     const doc = buildNodeDocument(
@@ -427,7 +430,7 @@ export class DesiredService {
       inputs.pools,
       instances,
       stamp,
-      peers,
+      inputs.peers,
       inputs.workloads,
       rows.requestIds,
       entries?.memo,
