@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { buildNodeDocument, documentContent, stampedPayload } from '../../core/desired-doc.ts';
 import { NotFoundError, UnavailableError } from '../../core/errors.ts';
 import { holdMoving } from '../../core/move-hold.ts';
@@ -17,6 +16,7 @@ import { ComputeGate } from '../desired/compute-gate.ts';
 import { NodeRowsCache } from '../desired/node-rows.ts';
 import { RecomputePacer } from '../desired/recompute-pacer.ts';
 import { SharedMarks } from '../desired/shared-marks.ts';
+import { documentDigest } from '../desired/document-digest.ts';
 import { TenantEntries } from '../desired/tenant-entries.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import { TenantInputsCache } from '../desired/tenant-inputs.ts';
@@ -194,14 +194,16 @@ export class DesiredService {
 
   /** The node's current document, issuing a new generation if its content changed. */
   async issue(nodeId: string, options: { background?: boolean } = {}): Promise<IssuedDocument> {
-    const { doc, tenantText } = await this.gate.run(() => this.compute(nodeId), options);
-    const content = documentContent(doc, tenantText);
-    const digest = createHash('sha256').update(content).digest('hex');
+    const { doc, kept } = await this.gate.run(() => this.compute(nodeId), options);
+    // Made of the tenants' digests, kept with their entries: a toggle hashes one tenant's text.
+    const digest = documentDigest(doc, kept?.digest);
     const at = this.deps.clock.now().toISOString();
     const issued = await this.numbered(nodeId, digest, at);
     // Stamped with the issuing time, not the generation's: an agent refuses copies older
     // than its age bound (a replay), and a generation may stand unchanged for days.
     const sign = (): SignedEnvelope => {
+      // The kept tenants' texts joined, only for a document that is read (core/desired-doc.ts).
+      const content = documentContent(doc, kept?.text);
       const payload = stampedPayload(content, { generation: issued.generation, issuedAt: at });
       const { keyId } = this.deps.signingKey;
       return { payload, signature: this.deps.signingKey.sign(payload), keyId };
@@ -396,10 +398,11 @@ export class DesiredService {
     return store.instanceMoves.activeOn(nodeId);
   }
 
-  /** The document, and its tenants' canonical texts (kept with their entries when patching). */
-  private async compute(
-    nodeId: string,
-  ): Promise<{ doc: NodeDesired; tenantText?: (tenant: DesiredTenant) => string }> {
+  /** The document, and its tenants' canonical texts and digests (kept when patching). */
+  private async compute(nodeId: string): Promise<{
+    doc: NodeDesired;
+    kept?: { text: (tenant: DesiredTenant) => string; digest: (tenant: DesiredTenant) => string };
+  }> {
     const { store } = this.deps;
     // Noted before anything is read: a local change announced later invalidates what follows.
     const seq = this.deps.notifier.current;
@@ -436,6 +439,6 @@ export class DesiredService {
       entries?.memo,
     );
     entries?.done();
-    return { doc, ...(entries ? { tenantText: entries.text } : {}) };
+    return { doc, ...(entries ? { kept: entries } : {}) };
   }
 }
