@@ -14,6 +14,8 @@ function marksOnlyInTransactions(store: Store): Store {
     get: (nodeId) => store.generations.get(nodeId),
     bump: (nodeId, digest, at) => store.generations.bump(nodeId, digest, at),
     markChanged: () => Promise.reject(new Error('document marks moved outside a transaction')),
+    markChangedProbing: () =>
+      Promise.reject(new Error('document marks moved outside a transaction')),
     marks: (scopes) => store.generations.marks(scopes),
     allMarks: () => store.generations.allMarks(),
     marksOf: (scopes) => store.generations.marksOf(scopes),

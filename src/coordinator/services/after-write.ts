@@ -4,7 +4,7 @@ import { placementChange } from './placement-change.ts';
 import type { ScheduleOutcome } from './scheduler-service.ts';
 
 export interface AfterWriteDeps {
-  scheduler: { schedule(): Promise<ScheduleOutcome> };
+  scheduler: { schedule(options?: { work?: boolean }): Promise<ScheduleOutcome> };
   notifier: ChangeNotifier;
 }
 
@@ -57,12 +57,18 @@ export class AfterWrite {
    * The write changed intent or capacity (and `change`): place what now fits, then wake the
    * watchers of both, even when placement failed. The write itself is committed, and a
    * placement that lost a race with another replica is redone by the next pass, so that is
-   * no failure of the caller's.
+   * no failure of the caller's. `work`: the scheduler's probe as the write's own transaction
+   * answered it after its writes (`markDocumentsProbing`), so it is not asked again; false
+   * runs no pass.
    */
-  async place(change: DocumentChange): Promise<void> {
+  async place(change: DocumentChange, work?: boolean): Promise<void> {
     let placed: DocumentChange = {};
     try {
-      placed = placementChange(await this.deps.scheduler.schedule());
+      if (work !== false) {
+        placed = placementChange(
+          await this.deps.scheduler.schedule(work === undefined ? {} : { work }),
+        );
+      }
     } catch (error) {
       if (!(isMvmError(error) && error.code === 'conflict')) throw error;
     } finally {

@@ -68,10 +68,11 @@ export class SchedulerService {
    * Nearly every pass follows a write that left nothing unplaced and nothing held asleep (a
    * running ⇄ warm scale, a status report): two indexed probes, outside any lock, then stand
    * for the pass. That is safe: every write that leaves work runs a pass of its own after its
-   * commit, and that pass's probe sees its work.
+   * commit, and that pass's probe sees its work. `work`: a write's own transaction answered
+   * the probe after its writes (`markDocumentsProbing`), so it is not asked again.
    */
-  async schedule(): Promise<ScheduleOutcome> {
-    if (!(await this.hasWork())) return nothingToDo();
+  async schedule(options: { work?: boolean } = {}): Promise<ScheduleOutcome> {
+    if (!(options.work ?? (await this.hasWork()))) return nothingToDo();
     return this.passes.request();
   }
 
