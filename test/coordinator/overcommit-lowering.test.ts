@@ -185,4 +185,52 @@ await describeEachDatabase('an overcommitted node brought back under its capacit
     await services.nodes.setCordon(admin, NODE, 'uncordon');
     expect(await loadOf(store, NODE)).toBe(4);
   });
+
+  it('a wake report repeated after the instance was lowered since its admission leaves the lowering standing; one lowered before is raised', async () => {
+    const store = db.store();
+    const clock = manualClock(T0);
+    const services = policyCoordinator(store, clock);
+    await store.nodes.upsert(node(NODE, { capacity: { vcpus: 3, memMib: 65536, diskGib: 100 } }));
+    const woken = await sleeper(services, 'acme');
+    const other = await sleeper(services, 'gamma');
+    // Both held asleep by a lowering at T0 + 10 s.
+    const lowerAt = async (i: Instance, secs: number) => {
+      const now = (await store.instances.get(keyOf(i)))!;
+      await store.instances.update(
+        keyOf(i),
+        {
+          desiredStatus: 'sleeping',
+          pressureSleptAt: new Date(T0 + secs * 1000).toISOString(),
+          idleSlot: 'running',
+          sleepForced: true,
+        },
+        now.version,
+        new Date(T0 + secs * 1000).toISOString(),
+      );
+    };
+    await lowerAt(woken, 10);
+    await lowerAt(other, 10);
+    clock.set(20);
+    // Admitted 15 s ago (T0 + 5 s), before the lowering: the report is a repeat, not raised.
+    const stale = await services.instances.reportWake(NODE, keyOf(woken), {
+      ...nodeWake,
+      admittedBy: 'node',
+      admittedMsAgo: 15_000,
+    });
+    expect(stale).toMatchObject({ desiredStatus: 'sleeping', sleepForced: true });
+    expect(stale.pressureSleptAt).not.toBeNull();
+    const events = await store.audit.list({ tenantId: 'acme', limit: 50 });
+    expect(events.find((e) => e.action === 'instance.wake-on-connect')?.detail).toMatchObject({
+      to: 'sleeping',
+      admittedBy: 'node',
+      loweredSince: new Date(T0 + 10_000).toISOString(),
+    });
+    // Admitted 5 s ago (T0 + 15 s), after the lowering: it runs, counted running.
+    const fresh = await services.instances.reportWake(NODE, keyOf(other), {
+      ...nodeWake,
+      admittedBy: 'node',
+      admittedMsAgo: 5_000,
+    });
+    expect(fresh).toMatchObject({ desiredStatus: 'running', pressureSleptAt: null });
+  });
 });
