@@ -3,7 +3,7 @@
  * seeded already, `url`), a store on it, a coordinator in the bench's own process, and
  * fleet-seed's nodes, tenants and placed running instances.
  */
-import { openStore } from '../../src/db/open-store.ts';
+import { openStore, type OpenStoreOptions } from '../../src/db/open-store.ts';
 import type { Store } from '../../src/ports/store.ts';
 import {
   freshDatabase,
@@ -29,6 +29,8 @@ export interface SeededFleetOptions {
   url?: string | undefined;
   /** Leaves the database for another run; its URL is printed. */
   keep?: boolean;
+  /** How the store is opened (a statement log, the credential cache). */
+  store?: OpenStoreOptions;
 }
 
 export async function seededFleet(
@@ -39,7 +41,7 @@ export async function seededFleet(
   const database = options.url
     ? { url: options.url, drop: () => Promise.resolve() }
     : await freshDatabase(storeName);
-  const store = await openStore(database.url);
+  const store = await openStore(database.url, options.store);
   const coordinator = await inProcessCoordinator(
     store,
     options.clusterCidr === undefined ? {} : { clusterCidr: options.clusterCidr },
