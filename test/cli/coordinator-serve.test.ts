@@ -96,4 +96,23 @@ describe('mvm coordinator serve', () => {
     expect(run.stderr).toContain('between 60 s and 7 days');
     await expect(stat(join(dataDir, 'admin.token'))).rejects.toThrow();
   });
+
+  it('refuses a store URL it cannot use before making the data dir', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'mvm-serve-'));
+    dataDir = parent;
+    const wanted = join(parent, 'data');
+    const run = await runIn([
+      'coordinator',
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--data-dir',
+      wanted,
+      '--database',
+      'mysql://db.example/mvm',
+    ]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("has the scheme 'mysql'");
+    await expect(stat(wanted)).rejects.toThrow();
+  });
 });
