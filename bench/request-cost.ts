@@ -109,7 +109,7 @@ try {
   const shown = perRequest.map((ms) => ms.toFixed(2)).join(', ');
   const what = flags.health ? 'health' : flags.read ? 'pool read' : 'toggle';
   console.log(
-    `request-cost, ${what} over HTTP on postgres (${size} instances), coordinator CPU per request (ms), ${rounds} rounds of ${perRound}: ${shown}; median ${median(perRequest).toFixed(2)}`,
+    `request-cost, ${what} over HTTP on postgres (${size} instances), coordinator CPU per request (ms), ${rounds} rounds of ${perRound}: ${shown}; median ${median(perRequest).toFixed(2)}, least ${Math.min(...perRequest).toFixed(2)}`,
   );
 } finally {
   server.close();
