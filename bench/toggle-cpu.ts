@@ -8,17 +8,9 @@
  * in-process request and response objects, the same in both.
  *   npx tsx bench/toggle-cpu.ts [instances, default 10000] [rounds, default 5] [toggles, default 300]
  */
-import { openStore } from '../src/db/open-store.ts';
-import {
-  freshDatabase,
-  nodeCapacity,
-  nodeId,
-  seedInstances,
-  seedTenants,
-  tenantId,
-} from './support/fleet-seed.ts';
-import { inProcessCoordinator } from './support/in-process-coordinator.ts';
+import { tenantId } from './support/fleet-seed.ts';
 import { backendSecs, PgBackendCpu } from './support/pg-backend-cpu.ts';
+import { seededFleet } from './support/seeded-fleet.ts';
 import { median } from './support/stats.ts';
 
 const size = Number(process.argv[2] ?? 10_000);
@@ -27,18 +19,13 @@ const toggles = Number(process.argv[4] ?? 300);
 const PER_TENANT = 200;
 const NODES = 100;
 
-const database = await freshDatabase('postgres');
-const store = await openStore(database.url);
-const { api, services } = await inProcessCoordinator(store);
+const { api, database, close } = await seededFleet('postgres', {
+  nodes: NODES,
+  tenants: size / PER_TENANT,
+  perTenant: PER_TENANT,
+});
 const backends = await PgBackendCpu.open(database.url);
 try {
-  for (let n = 0; n < NODES; n += 1) {
-    const body = { hostname: nodeId(n), arch: 'x86_64', capacity: nodeCapacity };
-    await api('PUT', `/nodes/${nodeId(n)}`, body);
-  }
-  const shape = { nodes: NODES, tenants: size / PER_TENANT, perTenant: PER_TENANT };
-  await seedTenants(api, shape);
-  await seedInstances(database.url, shape);
   const path = `/tenants/${tenantId(1)}/pools/w/scale`;
   const toggle = (i: number) => api('POST', path, { running: PER_TENANT - (i % 2), warm: i % 2 });
   for (let i = 0; i < 50; i += 1) await toggle(i); // warm up: compiled, JIT, caches
@@ -67,8 +54,5 @@ try {
   );
 } finally {
   await backends.close();
-  services.desired.close();
-  await services.rechecks.close();
-  await store.close();
-  await database.drop();
+  await close();
 }

@@ -241,7 +241,7 @@ export class PoolService {
       this.rechecks?.note({ tenantId, poolId }, recheckAt);
       // Placed instances changed on their nodes; new ones wait for placement (the scheduler's
       // probe was answered in the transaction, with the marks).
-      await this.after.place(change, work);
+      await this.after.place(change, { work });
       return result;
     });
   }
