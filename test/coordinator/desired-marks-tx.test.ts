@@ -12,7 +12,10 @@ import { overriding } from '../support/store-proxy.ts';
  */
 function marksOnlyInTransactions(store: Store): Store {
   const markChanged = () => Promise.reject(new Error('document marks moved outside a transaction'));
-  return overriding(store, { generations: overriding(store.generations, { markChanged }) });
+  const markChangedProbing = markChanged;
+  return overriding(store, {
+    generations: overriding(store.generations, { markChanged, markChangedProbing }),
+  });
 }
 
 interface Doc {

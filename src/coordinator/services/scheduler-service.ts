@@ -33,7 +33,10 @@ export interface ScheduleOutcome {
  * what the node holds beyond it (overcommit-lowering.ts) at once.
  */
 export interface ScheduleOptions {
+  /** A capacity declared smaller: run the pass whatever the probe says. */
   capacityShrank?: boolean;
+  /** The probe as the write's own transaction answered it; absent, the pass asks it. */
+  work?: boolean;
 }
 
 /** Whether `after` is smaller than `before` in vCPUs or memory (what placement counts). */
@@ -82,11 +85,15 @@ export class SchedulerService {
    * Nearly every pass follows a write that left nothing unplaced and nothing held asleep (a
    * running ⇄ warm scale, a status report): two indexed probes, outside any lock, then stand
    * for the pass. That is safe: every write that leaves work runs a pass of its own after its
-   * commit, and that pass's probe sees its work. A capacity declared smaller leaves work the
-   * probe does not see (a node over its capacity): its writer says so (`capacityShrank`).
+   * commit, and that pass's probe sees its work. `work`: a write's own transaction answered
+   * the probe after its writes (`markDocumentsProbing`), so it is not asked again. A capacity
+   * declared smaller leaves work the probe does not see (a node over its capacity): its writer
+   * says so (`capacityShrank`).
    */
   async schedule(options: ScheduleOptions = {}): Promise<ScheduleOutcome> {
-    if (options.capacityShrank !== true && !(await this.hasWork())) return nothingToDo();
+    if (options.capacityShrank !== true && !(options.work ?? (await this.hasWork()))) {
+      return nothingToDo();
+    }
     return this.passes.request();
   }
 
