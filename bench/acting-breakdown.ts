@@ -19,16 +19,8 @@ import {
   signedEnvelopeSchema,
   type SignedEnvelope,
 } from '../src/contract/desired.ts';
-import { openStore } from '../src/db/open-store.ts';
-import {
-  freshDatabase,
-  seedInstances,
-  seedNodes,
-  seedTenants,
-  tenantId,
-  type StoreName,
-} from './support/fleet-seed.ts';
-import { inProcessCoordinator } from './support/in-process-coordinator.ts';
+import { tenantId, type StoreName } from './support/fleet-seed.ts';
+import { seededFleet } from './support/seeded-fleet.ts';
 import { percentile } from './support/stats.ts';
 
 const { values: flags, positionals } = parseArgs({
@@ -38,15 +30,9 @@ const { values: flags, positionals } = parseArgs({
 const storeName = (positionals[0] ?? 'postgres') as StoreName;
 const SAMPLES = Number(flags.samples ?? 20);
 
-const database = await freshDatabase(storeName);
-const store = await openStore(database.url);
+const shape = { nodes: 100, tenants: 500, perTenant: 200 };
+const { services, api, close } = await seededFleet(storeName, shape, { clusterCidr: '10.0.0.0/8' });
 try {
-  const { services, api } = await inProcessCoordinator(store, { clusterCidr: '10.0.0.0/8' });
-  const shape = { nodes: 100, tenants: 500, perTenant: 200 };
-  await seedNodes(api, shape.nodes);
-  await seedTenants(api, shape);
-  await seedInstances(database.url, shape);
-  console.error(`${storeName}: seeded 100000 instances`);
   const desired = services.desired;
   const { publicKeyPem, keyId } = desired.signingKey();
   const steps = new Map<string, number[]>();
@@ -147,6 +133,5 @@ try {
     );
   }
 } finally {
-  await store.close();
-  await database.drop();
+  await close();
 }

@@ -6,18 +6,9 @@
  *   npx tsx bench/action-quota.ts [postgres|sqlite] [--instances 100000] [--per-tenant 200] [--runs 40]
  */
 import { parseArgs } from 'node:util';
-import { openStore } from '../src/db/open-store.ts';
-import {
-  freshDatabase,
-  seedInstances,
-  seedNodes,
-  seedTenants,
-  tenantId,
-  type FleetShape,
-  type StoreName,
-} from './support/fleet-seed.ts';
+import { tenantId, type FleetShape, type StoreName } from './support/fleet-seed.ts';
+import { seededFleet } from './support/seeded-fleet.ts';
 import { median, percentile } from './support/stats.ts';
-import { inProcessCoordinator } from './support/in-process-coordinator.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -36,19 +27,13 @@ const shape: FleetShape = {
 };
 const runs = Number(values.runs);
 
-const database = await freshDatabase(storeName);
 let statements: string[] | undefined;
-const store = await openStore(database.url, {
-  tokenCacheMs: 600_000,
-  onQuery: (sql) => statements?.push(sql),
+const { store, services, close } = await seededFleet(storeName, shape, {
+  store: { tokenCacheMs: 600_000, onQuery: (sql) => statements?.push(sql) },
 });
-const { services, api } = await inProcessCoordinator(store);
 const admin = { kind: 'admin', tokenName: 'bench' } as const;
 
 try {
-  await seedNodes(api, shape.nodes);
-  await seedTenants(api, shape);
-  await seedInstances(database.url, shape);
   const [first] = await store.instances.list({ tenantId: tenantId(0), limit: 1 });
   if (!first) throw new Error('no instance seeded');
   const key = { tenantId: first.tenantId, poolId: first.poolId, instanceId: first.id };
@@ -81,8 +66,5 @@ try {
   );
   if (stored?.desiredStatus !== 'running') process.exitCode = 1;
 } finally {
-  services.desired.close();
-  await services.rechecks.close();
-  await store.close();
-  await database.drop();
+  await close();
 }

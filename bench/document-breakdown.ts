@@ -15,17 +15,8 @@ import { TenantInputsCache } from '../src/coordinator/desired/tenant-inputs.ts';
 import { buildNodeDocument, documentContent, stampedPayload } from '../src/core/desired-doc.ts';
 import { holdMoving } from '../src/core/move-hold.ts';
 import { tenantPeersByNodes } from '../src/core/vxlan-peers.ts';
-import { openStore } from '../src/db/open-store.ts';
-import {
-  freshDatabase,
-  nodeId,
-  seedInstances,
-  seedNodes,
-  seedTenants,
-  tenantId,
-  type StoreName,
-} from './support/fleet-seed.ts';
-import { inProcessCoordinator } from './support/in-process-coordinator.ts';
+import { nodeId, tenantId, type StoreName } from './support/fleet-seed.ts';
+import { seededFleet } from './support/seeded-fleet.ts';
 import { percentile } from './support/stats.ts';
 
 const { values: flags, positionals } = parseArgs({
@@ -35,16 +26,11 @@ const { values: flags, positionals } = parseArgs({
 const storeName = (positionals[0] ?? 'postgres') as StoreName;
 const SAMPLES = Number(flags.samples ?? 20);
 
-const database = await freshDatabase(storeName);
-const store = await openStore(database.url);
+const shape = { nodes: 100, tenants: 500, perTenant: 200 };
+const { store, notifier, api, close } = await seededFleet(storeName, shape, {
+  clusterCidr: '10.0.0.0/8',
+});
 try {
-  const { notifier, api } = await inProcessCoordinator(store, { clusterCidr: '10.0.0.0/8' });
-  const shape = { nodes: 100, tenants: 500, perTenant: 200 };
-  await seedNodes(api, shape.nodes);
-  await seedTenants(api, shape);
-  await seedInstances(database.url, shape);
-  console.error(`${storeName}: seeded 100000 instances`);
-
   const cache = new TenantInputsCache(store, notifier, { maxAgeMs: 3_600_000, nowMs: () => 0 });
   const key = ephemeralSigningKey();
   const steps = new Map<string, number[]>();
@@ -140,6 +126,5 @@ try {
     );
   }
 } finally {
-  await store.close();
-  await database.drop();
+  await close();
 }

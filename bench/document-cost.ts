@@ -14,18 +14,9 @@
 import { parseArgs } from 'node:util';
 import { ephemeralSigningKey } from '../src/coordinator/desired/signing-key.ts';
 import { DesiredService } from '../src/coordinator/services/desired-service.ts';
-import { openStore } from '../src/db/open-store.ts';
 import type { Clock } from '../src/ports/clock.ts';
-import {
-  freshDatabase,
-  nodeId,
-  seedInstances,
-  seedNodes,
-  seedTenants,
-  tenantId,
-  type StoreName,
-} from './support/fleet-seed.ts';
-import { inProcessCoordinator } from './support/in-process-coordinator.ts';
+import { nodeId, tenantId, type StoreName } from './support/fleet-seed.ts';
+import { seededFleet } from './support/seeded-fleet.ts';
 import { percentile } from './support/stats.ts';
 
 const { values: flags, positionals } = parseArgs({
@@ -42,18 +33,11 @@ const clock: Clock = {
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
 };
 
-const database = await freshDatabase(storeName);
-const store = await openStore(database.url);
+const shape = { nodes: NODES, tenants: instances / PER_TENANT, perTenant: PER_TENANT };
+const { store, services, notifier, api, close } = await seededFleet(storeName, shape, {
+  clusterCidr: '10.0.0.0/8',
+});
 try {
-  const { services, notifier, api } = await inProcessCoordinator(store, {
-    clusterCidr: '10.0.0.0/8',
-  });
-  const shape = { nodes: NODES, tenants: instances / PER_TENANT, perTenant: PER_TENANT };
-  await seedNodes(api, NODES);
-  await seedTenants(api, shape);
-  await seedInstances(database.url, shape);
-  console.error(`${storeName}: seeded ${instances} instances`);
-
   const timed = async (issue: () => Promise<{ envelope: { payload: string } }>) => {
     const started = performance.now();
     const issued = await issue();
@@ -110,6 +94,5 @@ try {
     `| after a toggle (inputs kept, document patched) | ${ms(toggle, 50)} | ${ms(toggle, 90)} |`,
   );
 } finally {
-  await store.close();
-  await database.drop();
+  await close();
 }

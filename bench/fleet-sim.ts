@@ -10,6 +10,7 @@
  *   npx tsx bench/fleet-sim.ts [--pg] [--nodes 1000] [--per-node 100] [--per-tenant 200]
  *     [--seconds 45] [--rate 20] [--clients 4] [--pool-max N] [--cpu-prof <dir>] [--log <file>]
  *     [--heap-snapshot <dir>] [--json] [--changed 0.05 [--drift] [--exact] | --whole-reports]
+ *     [--trace-late <ms>]
  *
  * Heartbeats are deltas as a real agent sends them, `--changed` of each node's samples changed
  * per beat (default 5%); `--drift` makes every sample's CPU and RSS wobble within the agent's
@@ -17,6 +18,8 @@
  * `--whole-reports` sends every sample every beat (agents before deltas).
  * `--heap-snapshot <dir>` writes one heap snapshot of the coordinator there after the burst
  * (its figures are taken before it). `--pool-max` sizes the coordinator's Postgres pool (`?pool_max=N` on its store URL).
+ * `--trace-late <ms>` prints each streamed change its agent held more than `ms` after the
+ * scale's answer, with that node's last long-polls (sent -> answered, what they carried).
  * Instances are packed: a tenant's pool fills `per-tenant / per-node` consecutive nodes.
  */
 import { randomBytes } from 'node:crypto';
@@ -30,6 +33,7 @@ import { CoordinatorChild, type ProcSample } from './support/coordinator-child.t
 import { freshDatabase, seedInstances, type FleetShape } from './support/fleet-seed.ts';
 import { jsonClient, type JsonClient } from './support/http-json.ts';
 import { SimAgents } from './support/sim-agents.ts';
+import { WatchTrace } from './support/watch-trace.ts';
 import { goalLines, renderFigures, type SimFigures } from './support/sim-report.ts';
 import { runApiReader, runBurst, runScaleStream, seedApi } from './support/sim-load.ts';
 
@@ -51,6 +55,7 @@ const { values: flags } = parseArgs({
     'whole-reports': { type: 'boolean', default: false },
     drift: { type: 'boolean', default: false },
     exact: { type: 'boolean', default: false },
+    'trace-late': { type: 'string' },
   },
 });
 
@@ -122,10 +127,16 @@ try {
     `seeded ${shape.tenants * perTenant} instances on ${nodes} nodes in ${seedSecs.toFixed(1)} s`,
   );
 
-  agents = new SimAgents(child.url, token, nodes, 64, changed, {
-    drift: flags.drift,
-    exact: flags.exact,
-  });
+  const trace = flags['trace-late'] === undefined ? undefined : new WatchTrace(performance.now());
+  agents = new SimAgents(
+    child.url,
+    token,
+    nodes,
+    64,
+    changed,
+    { drift: flags.drift, exact: flags.exact },
+    trace,
+  );
   const startedAgents = performance.now();
   agents.start(Math.min(10_000, nodes * 5));
   await agents.allHoldDocuments(180_000);
@@ -144,7 +155,11 @@ try {
   const burstSecs = Math.max(1, seconds - steadySecs);
   const cpu0 = await child.sample();
   const [stream, reads] = await Promise.all([
-    runScaleStream(api, agents, shape, { seconds: steadySecs, rate: Number(flags.rate) }),
+    runScaleStream(api, agents, shape, {
+      seconds: steadySecs,
+      rate: Number(flags.rate),
+      ...(trace ? { late: { ms: Number(flags['trace-late']), trace, print: log } } : {}),
+    }),
     runApiReader(api, shape, steadySecs),
   ]);
   const cpu1 = await child.sample();

@@ -28,7 +28,6 @@ import { fork } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { serve } from '@hono/node-server';
-import pg from 'pg';
 import pino from 'pino';
 import { ReportDeltas } from '../src/agent/heartbeat/report-deltas.ts';
 import { EXACT_SAMPLES } from '../src/core/sample-tolerance.ts';
@@ -36,6 +35,7 @@ import type { InstanceSample } from '../src/contract/node-report.ts';
 import { createCoordinatorApp } from '../src/coordinator/app.ts';
 import { openStore } from '../src/db/open-store.ts';
 import { freshDatabase, quotas } from './support/fleet-seed.ts';
+import { tallyPgStatements } from './support/pg-statement-tally.ts';
 import type { ReplayJob, ReplayRequest } from './support/request-replay.ts';
 
 const { values: flags } = parseArgs({
@@ -55,12 +55,7 @@ const changed = flags.delta === undefined ? undefined : Number(flags.delta);
 if (changed !== undefined && !(changed >= 0 && changed <= 1)) throw new Error('--delta is 0..1');
 const ADMIN = `mvm_${'b'.repeat(43)}`;
 
-let statements = 0;
-const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
-pg.Client.prototype.query = function counted(this: pg.Client, ...args: unknown[]) {
-  statements += 1;
-  return query.apply(this, args);
-} as typeof pg.Client.prototype.query;
+const statements = tallyPgStatements();
 
 const database = await freshDatabase(flags.pg ? 'postgres' : 'sqlite');
 const store = await openStore(database.url);
@@ -128,7 +123,7 @@ try {
     for (const r of requests.slice(0, ids.length)) await call(r.method, r.path, r.body);
   const replay = flags.http ? await overHttp(app.fetch, requests) : undefined;
   const cpu0 = process.cpuUsage();
-  const statements0 = statements;
+  const statements0 = statements.sent;
   const started = performance.now();
   let asked = 0;
   if (replay) asked = await replay();
@@ -156,7 +151,7 @@ try {
     `heartbeat-cost on ${store_} ${how}, ${mode}: ${beats} ${what}` +
       `${flags.status ? '' : ` of ${ids.length} samples`}: ` +
       `${(cpuMs / beats).toFixed(2)} ms CPU and ${(wallMs / beats).toFixed(2)} ms wall each` +
-      (flags.pg ? `, ${((statements - statements0) / beats).toFixed(1)} statements each` : ''),
+      (flags.pg ? `, ${((statements.sent - statements0) / beats).toFixed(1)} statements each` : ''),
   );
 } finally {
   await store.close();

@@ -6,19 +6,10 @@
  *   npx tsx bench/pressure-pass.ts [postgres|sqlite] [--instances 10000] [--runs 40]
  */
 import { parseArgs } from 'node:util';
-import { openStore } from '../src/db/open-store.ts';
 import type { Instance } from '../src/core/model.ts';
-import {
-  freshDatabase,
-  nodeId,
-  seedInstances,
-  seedNodes,
-  seedTenants,
-  type FleetShape,
-  type StoreName,
-} from './support/fleet-seed.ts';
+import { nodeId, type FleetShape, type StoreName } from './support/fleet-seed.ts';
+import { seededFleet } from './support/seeded-fleet.ts';
 import { median, percentile } from './support/stats.ts';
-import { inProcessCoordinator } from './support/in-process-coordinator.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -36,9 +27,7 @@ const shape: FleetShape = {
 };
 const runs = Number(values.runs);
 
-const database = await freshDatabase(storeName);
-const store = await openStore(database.url);
-const { services, api: call } = await inProcessCoordinator(store);
+const { store, services, api: call, close } = await seededFleet(storeName, shape);
 
 /** A small node full with one running instance, and one instance waiting there for room. */
 async function fullNodeWithWaiter(): Promise<Instance> {
@@ -60,10 +49,6 @@ async function fullNodeWithWaiter(): Promise<Instance> {
 }
 
 try {
-  const api = (method: string, path: string, body?: unknown) => call(method, path, body);
-  await seedNodes(api, shape.nodes);
-  await seedTenants(api, shape);
-  await seedInstances(database.url, shape);
   const waiter = await fullNodeWithWaiter();
   if (waiter.pressureSleptAt === null) throw new Error('the waiter was raised: the node had room');
   const samples: number[] = [];
@@ -80,8 +65,5 @@ try {
   );
   if (still.length !== 1) process.exitCode = 1;
 } finally {
-  services.desired.close();
-  await services.rechecks.close();
-  await store.close();
-  await database.drop();
+  await close();
 }

@@ -12,17 +12,10 @@
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { openStore } from '../src/db/open-store.ts';
-import {
-  freshDatabase,
-  nodeCapacity,
-  nodeId,
-  seedInstances,
-  seedTenants,
-  tenantId,
-} from './support/fleet-seed.ts';
+import { tenantId } from './support/fleet-seed.ts';
+import { tallyPgStatements } from './support/pg-statement-tally.ts';
+import { seededFleet } from './support/seeded-fleet.ts';
 import { median } from './support/stats.ts';
-import { inProcessCoordinator } from './support/in-process-coordinator.ts';
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
@@ -36,45 +29,28 @@ const ROUNDS = 20;
 if (size < (10 + ROUNDS) * PER_TENANT)
   throw new Error(`at least ${(10 + ROUNDS) * PER_TENANT} instances: one tenant per round`);
 
-/** Statement text (parameters stripped) → durations, while `recording`. */
-const tally = new Map<string, number[]>();
-let recording = false;
+const tally = tallyPgStatements();
 let unrecordedMs = 0;
-const originalQuery = pg.Client.prototype.query;
-pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-  const [first] = args;
-  const text = typeof first === 'string' ? first : (first as { text?: string }).text;
-  const result = (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
-  if (!recording || text === undefined || !(result instanceof Promise)) return result;
-  const started = performance.now();
-  const key = text.replace(/\s+/g, ' ').slice(0, 160);
-  return result.finally(() => {
-    const list = tally.get(key) ?? [];
-    list.push(performance.now() - started);
-    tally.set(key, list);
-  });
-} as typeof originalQuery;
-
-const database = flags.url
-  ? { url: flags.url, drop: () => Promise.resolve() }
-  : await freshDatabase('postgres');
-const store = await openStore(database.url);
-const { services, api } = await inProcessCoordinator(store, { clusterCidr: '10.0.0.0/8' });
+const { api, close, database } = await seededFleet(
+  'postgres',
+  { nodes: NODES, tenants: size / PER_TENANT, perTenant: PER_TENANT },
+  { clusterCidr: '10.0.0.0/8', url: flags.url, keep: flags.keep },
+);
 const scale = (t: number, body: unknown) =>
   api('POST', `/tenants/${tenantId(t)}/pools/w/scale`, body);
 
 async function measured(name: string, work: (round: number) => Promise<unknown>): Promise<void> {
-  tally.clear();
+  tally.byText.clear();
   const walls: number[] = [];
   for (let round = 0; round < ROUNDS; round += 1) {
-    recording = true;
+    tally.recording = true;
     const started = performance.now();
     unrecordedMs = 0;
     await work(round);
     walls.push(performance.now() - started - unrecordedMs);
-    recording = false;
+    tally.recording = false;
   }
-  const rows = [...tally].map(([text, times]) => ({
+  const rows = [...tally.byText].map(([text, times]) => ({
     text,
     perScale: times.length / ROUNDS,
     msPerScale: times.reduce((a, b) => a + b, 0) / ROUNDS,
@@ -129,25 +105,15 @@ async function concurrent(): Promise<void> {
 }
 
 try {
-  if (!flags.url) {
-    for (let n = 0; n < NODES; n += 1) {
-      const body = { hostname: nodeId(n), arch: 'x86_64', capacity: nodeCapacity };
-      await api('PUT', `/nodes/${nodeId(n)}`, body);
-    }
-    const shape = { nodes: NODES, tenants: size / PER_TENANT, perTenant: PER_TENANT };
-    await seedTenants(api, shape);
-    await seedInstances(database.url, shape);
-    console.log(`seeded ${size} instances in ${database.url}`);
-  }
   await measured('toggle running ⇄ warm', (i) =>
     scale(1, { running: PER_TENANT - (i % 2 === 0 ? 1 : 0), warm: i % 2 === 0 ? 1 : 0 }),
   );
   const unrecorded = async (work: () => Promise<unknown>) => {
-    recording = false;
+    tally.recording = false;
     const started = performance.now();
     await work();
     unrecordedMs += performance.now() - started;
-    recording = true;
+    tally.recording = true;
   };
   // Each round a tenant's first scale up: a new instance, created and placed by the pass.
   await measured('scale up by one, created and placed', (i) =>
@@ -163,9 +129,5 @@ try {
   });
   await concurrent();
 } finally {
-  services.desired.close();
-  await services.rechecks.close();
-  await store.close();
-  if (flags.keep) console.log(`kept ${database.url}`);
-  else await database.drop();
+  await close();
 }

@@ -18,6 +18,7 @@
  */
 import { jsonClient, type JsonClient } from './http-json.ts';
 import { nodeCapacity, nodeId } from './fleet-seed.ts';
+import type { WatchTrace } from './watch-trace.ts';
 import { ReportDeltas } from '../../src/agent/heartbeat/report-deltas.ts';
 import { EXACT_SAMPLES } from '../../src/core/sample-tolerance.ts';
 import type { HeartbeatResult } from '../../src/contract/heartbeat.ts';
@@ -109,6 +110,8 @@ export class SimAgents {
     /** The fraction of each node's samples changed per beat; undefined: whole reports. */
     private readonly changed?: number,
     private readonly gauges: { drift?: boolean; exact?: boolean } = {},
+    /** Notes every long-poll, for `--trace-late`. */
+    private readonly trace?: WatchTrace,
   ) {
     this.polls = jsonClient(baseUrl, token, nodes);
     // Apart, so a backlog of heartbeats does not hold up status reports (each real agent
@@ -154,6 +157,12 @@ export class SimAgents {
     return new Promise((resolve) => this.expectations.set(key, { status, since, resolve }));
   }
 
+  /** The node whose last document listed `key` (a walk of every node's: for late changes only). */
+  nodeOf(key: string): string | undefined {
+    for (const [node, keys] of this.byNode) if (keys.has(key)) return node;
+    return undefined;
+  }
+
   /** Expectations still waiting (changes no agent has seen yet). */
   pending(): number {
     return this.expectations.size;
@@ -172,9 +181,14 @@ export class SimAgents {
     while (!this.stopping.signal.aborted) {
       try {
         const path = `/nodes/${node}/desired?after=${generation}&waitMs=${WAIT_MS}`;
+        const sent = performance.now();
         const answer = (await this.polls.call('GET', path)) as WatchAnswer;
-        if ('unchanged' in answer) continue;
+        if ('unchanged' in answer) {
+          this.trace?.note(node, sent, performance.now(), `unchanged g${answer.generation}`);
+          continue;
+        }
         const doc = JSON.parse(answer.payload) as DesiredDoc;
+        this.trace?.note(node, sent, performance.now(), `g${doc.generation} after ${generation}`);
         generation = doc.generation;
         this.counters.documents += 1;
         this.take(node, doc, performance.now());

@@ -7,6 +7,7 @@ import type { FleetShape } from './fleet-seed.ts';
 import { nodeCapacity, nodeId, quotas, tenantId } from './fleet-seed.ts';
 import { HttpStatusError, type JsonClient } from './http-json.ts';
 import type { SimAgents } from './sim-agents.ts';
+import type { WatchTrace } from './watch-trace.ts';
 
 /** Runs `work` over `items` with at most `width` at a time. */
 async function inParallel<T>(items: T[], width: number, work: (item: T) => Promise<void>) {
@@ -77,7 +78,12 @@ export async function runScaleStream(
   api: JsonClient,
   agents: SimAgents,
   shape: FleetShape,
-  options: { seconds: number; rate: number },
+  options: {
+    seconds: number;
+    rate: number;
+    /** Changes held later than `ms` after the answer are printed with their node's polls. */
+    late?: { ms: number; trace: WatchTrace; print(line: string): void };
+  },
 ): Promise<StreamResult> {
   const result: StreamResult = { scaleMs: [], actingMs: [], unseen: 0 };
   const idle = range(shape.tenants);
@@ -109,6 +115,14 @@ export async function runScaleStream(
         const key = `${i.tenantId}/${i.poolId}/${i.id}`;
         const at = await agents.arrival(key, i.desiredStatus, started);
         result.actingMs.push(Math.max(0, at - answered));
+        const { late } = options;
+        if (late && at - answered > late.ms) {
+          const node = agents.nodeOf(key) ?? '?';
+          const { trace } = late;
+          late.print(
+            `late ${key} ${i.desiredStatus}: scale ${trace.at(started)}, answered ${trace.at(answered)}, held ${trace.at(at)}; ${node}'s polls: ${trace.of(node)}`,
+          );
+        }
       }),
     );
     idle.push(tenant);

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { errorMessage, ValidationError } from '../core/errors.ts';
 import { weakSecretProblem } from '../core/secret-strength.ts';
 import { DEFAULT_CLUSTER_CIDR, validateClusterCidr } from '../core/subnets.ts';
-import { redactStoreUrl } from '../db/store-url.ts';
+import { parseStoreUrl, redactStoreUrl } from '../db/store-url.ts';
 import { stackLayers } from '../drivers/fs/config-file.ts';
 import { envLayer, fileLayer, flagLayer, keyPaths, readTextFile } from './config-layers.ts';
 import type { ConfigSources, Key, Layer, ReadText } from './config-layers.ts';
@@ -73,6 +73,18 @@ const clusterCidrSchema = z.string().transform((value, ctx) => {
   }
 });
 
+/**
+ * A store URL the coordinator could not open is refused with the other problems, before
+ * `coordinator serve` makes its data dir: nothing is left behind.
+ */
+const databaseUrlSchema = z.string().superRefine((value, ctx) => {
+  try {
+    parseStoreUrl(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: errorMessage(error) });
+  }
+});
+
 /** The coordinator refuses a weak admin secret at start; so does the configuration. */
 const adminTokenSchema = z.string().superRefine((value, ctx) => {
   const problem = weakSecretProblem(value);
@@ -86,7 +98,7 @@ const configSchema = z.strictObject({
   caFile: z.string().min(1, 'must not be empty').optional(),
   coordinator: z.strictObject({
     listen: listenSchema,
-    databaseUrl: z.string().min(1, 'must not be empty'),
+    databaseUrl: databaseUrlSchema,
     clusterCidr: clusterCidrSchema,
     adminToken: adminTokenSchema.optional(),
     secretsKey: z.string().min(1, 'must not be empty').optional(),

@@ -280,5 +280,17 @@ export const wakeReportSchema = z.strictObject({
    * not answer (agent/wake/wake-admitter.ts): it runs, and is counted so.
    */
   admittedBy: z.enum(['node']).optional(),
+  /**
+   * With `admittedBy: node`: how many ms before sending this report the node admitted the
+   * wake, by its own clock (an age, so the two clocks need not agree). A wake reported again
+   * after an agent's restart may have been answered and lowered since: the coordinator then
+   * leaves the lowering standing (services/wake-report.ts).
+   */
+  admittedMsAgo: z
+    .number()
+    .int()
+    .min(0)
+    .max(366 * 24 * 3600 * 1000)
+    .optional(),
 });
 export type WakeReportRequest = z.infer<typeof wakeReportSchema>;

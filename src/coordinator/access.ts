@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { PermissionDeniedError, UnauthenticatedError, ValidationError } from '../core/errors.ts';
 import type { RouteDef, Scope } from '../contract/api.ts';
+import { requestHeader } from './request-headers.ts';
 import type { AdminPrincipal, NodePrincipal, TenantPrincipal } from './principal.ts';
 import type { RedeemedTicket, TicketClaim } from './services/session-ticket-service.ts';
 import { tenantNotFound } from './services/tenant-service.ts';
@@ -57,7 +58,7 @@ const scopeParam: Partial<Record<Scope, string>> = {
 };
 
 const bearer = (c: Context, credentials: Credentials) =>
-  credentials.token(c.req.header('authorization'));
+  credentials.token(requestHeader(c, 'authorization'));
 
 /** Another tenant's objects answer exactly as missing ones do: scope never leaks existence. */
 function confine(principal: AdminPrincipal | TenantPrincipal, tenant: string | undefined): void {
@@ -100,7 +101,7 @@ const rules: Record<Scope, Rule> = {
     const node = c.req.param('node');
     const certified = await credentials.certificate(c, node);
     if (certified) return { principal: certified, tenant: undefined };
-    const authorization = c.req.header('authorization');
+    const authorization = requestHeader(c, 'authorization');
     if (authorization === undefined) {
       throw new UnauthenticatedError(`${certificateNeeded(node)}, or pass an admin token`);
     }
@@ -113,7 +114,7 @@ const rules: Record<Scope, Rule> = {
     const node = c.req.param('node');
     const certified = await credentials.certificate(c, node);
     if (certified) return { principal: certified, tenant: undefined };
-    const authorization = c.req.header('authorization');
+    const authorization = requestHeader(c, 'authorization');
     if (authorization === undefined) throw new UnauthenticatedError(certificateNeeded(node));
     await credentials.token(authorization);
     throw new PermissionDeniedError(`${certificateNeeded(node)}; no API token stands in for it`);
@@ -139,7 +140,7 @@ async function byTicket(
   kind: TicketClaim['kind'],
   secret: string,
 ): Promise<Access> {
-  if (c.req.header('authorization') !== undefined) {
+  if (requestHeader(c, 'authorization') !== undefined) {
     throw new ValidationError('pass an Authorization header or ?ticket=, not both');
   }
   if (!credentials.ticket) throw new UnauthenticatedError('this server takes no session tickets');

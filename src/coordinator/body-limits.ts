@@ -24,7 +24,9 @@ export function bodyLimits(): MiddlewareHandler {
       counted: limitBody(bodyLimitOf(def)),
     }));
   const json = limitBody(MAX_REQUEST_BODY_BYTES);
-  return async (c, next) => {
+  // Not async: most requests pass straight to `next`, and an async wrapper adds a promise
+  // (and the request id's async hooks on it) to every one.
+  return (c, next) => {
     const method = c.req.method;
     if (method === 'GET' || method === 'HEAD') return next();
     const route = own.find((r) => r.method === method && r.path.test(c.req.path));

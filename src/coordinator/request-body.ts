@@ -1,13 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
+import { requestHeader } from './request-headers.ts';
 
 /**
  * The length a request declares for its body: its Content-Length, unless it also says
  * Transfer-Encoding (then the length is not known before reading) or has none.
  */
 export function declaredLength(c: Context): number | undefined {
-  if (c.req.header('transfer-encoding') !== undefined) return undefined;
-  const length = c.req.header('content-length');
+  if (requestHeader(c, 'transfer-encoding') !== undefined) return undefined;
+  const length = requestHeader(c, 'content-length');
   if (length === undefined || !/^\d{1,15}$/.test(length)) return undefined;
   return Number(length);
 }

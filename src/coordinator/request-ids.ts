@@ -9,6 +9,7 @@ import {
 } from '../core/request-id.ts';
 import { withRequestId } from '../drivers/request-context.ts';
 import type { Logger } from '../ports/logger.ts';
+import { requestHeader } from './request-headers.ts';
 
 export { currentRequestId, requestLogger } from '../drivers/request-context.ts';
 
@@ -34,7 +35,7 @@ function randomPool(size = 4096): (n: number) => Uint8Array {
 export function requestIds(logger: Logger | undefined): MiddlewareHandler {
   const random = randomPool();
   return async (c, next) => {
-    const sent = c.req.header(REQUEST_ID_HEADER);
+    const sent = requestHeader(c, REQUEST_ID_HEADER);
     const valid = sent !== undefined && isRequestId(sent);
     const id = valid ? sent : requestIdFrom(random(8));
     c.header(REQUEST_ID_HEADER, id);

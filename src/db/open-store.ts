@@ -95,6 +95,9 @@ function postgresPool(connectionString: string, max: number | undefined): Pool {
     types,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     keepAlive: true,
+    // A statement may be written before the previous one's answer (postgres-pool.ts: a
+    // transaction's `begin` goes with its first statement).
+    pipeline: true,
     ...(max === undefined ? {} : { max }),
   });
 }

@@ -77,7 +77,20 @@ export function resilientPool(pool: Pool, logger?: Logger): PostgresPool {
   };
 }
 
+/** What Kysely is answered for a statement that was not sent (yet): no rows. */
+const UNSENT = { command: 'SELECT' as const, rowCount: 0, rows: [] };
+
 function translating(client: PoolClient): PostgresPoolClient {
+  // Kysely awaits its `begin` before the transaction's first statement: a round trip of its
+  // own. On a pipelined client (pg's `pipeline`, open-store.ts) the `begin` is held instead and
+  // written together with the next statement, answered in order on one connection, so the
+  // transaction starts in the first statement's round trip (docs/scale.md, "trips").
+  let beginHeld = false;
+  function send(sql: string, parameters: ReadonlyArray<unknown> | undefined) {
+    return client.query(sql, [...(parameters ?? [])]).catch((error: unknown) => {
+      throw isConnectionLoss(error) ? unavailable(error) : error;
+    });
+  }
   function query<R>(
     sql: string,
     parameters: ReadonlyArray<unknown>,
@@ -90,9 +103,31 @@ function translating(client: PoolClient): PostgresPoolClient {
   function query(sqlOrCursor: unknown, parameters?: ReadonlyArray<unknown>): unknown {
     // Kysely passes a cursor only for streaming, which the store does not use.
     if (typeof sqlOrCursor !== 'string') return client.query(sqlOrCursor as never);
-    return client.query(sqlOrCursor, [...(parameters ?? [])]).catch((error: unknown) => {
-      throw isConnectionLoss(error) ? unavailable(error) : error;
-    });
+    if (client.pipeline && sqlOrCursor === 'begin' && !beginHeld) {
+      beginHeld = true;
+      return Promise.resolve(UNSENT);
+    }
+    if (!beginHeld) return send(sqlOrCursor, parameters);
+    beginHeld = false;
+    // Nothing was begun, so there is nothing to roll back.
+    if (sqlOrCursor === 'rollback') return Promise.resolve(UNSENT);
+    const begun = send('begin', []);
+    const answer = send(sqlOrCursor, parameters);
+    // A failed `begin` (its connection lost) fails the statement sent behind it, so the
+    // transaction's work stops there and Kysely rolls back.
+    return begun.then(
+      () => answer,
+      (error: unknown) => {
+        answer.catch(() => undefined);
+        throw error;
+      },
+    );
   }
-  return { query, release: () => client.release() };
+  return {
+    query,
+    release: () => {
+      beginHeld = false;
+      client.release();
+    },
+  };
 }

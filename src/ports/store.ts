@@ -423,6 +423,13 @@ export interface GenerationRepo {
    * also appends the write's audit event (in the same statement where the dialect allows).
    */
   markChanged(scopes: readonly string[], audit?: Omit<AuditEvent, 'id'>): Promise<void>;
+  /**
+   * `markChanged`, then whether the scheduler has work (`instances.schedulerWork`), as this
+   * transaction sees it after its writes: on Postgres in the marks' statement when a scope
+   * moves (one round trip for both). A write that ends with it and is answered false needs no
+   * pass after its commit: any work another write leaves is followed by that write's own pass.
+   */
+  markChangedProbing(scopes: readonly string[], audit?: Omit<AuditEvent, 'id'>): Promise<boolean>;
   /** The sum of the scopes' marks: it moves whenever any of them was bumped. */
   marks(scopes: readonly string[]): Promise<number>;
   /** Every scope's mark (one row per node, tenant and the fleet). */

@@ -8,16 +8,20 @@
  * each store.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, expect, it } from 'vitest';
-import { unreportedWakesPath } from '../../src/agent/wake/unreported-wakes-file.ts';
+import {
+  unreportedWakesFile,
+  unreportedWakesPath,
+} from '../../src/agent/wake/unreported-wakes-file.ts';
 import { createCoordinatorApp } from '../../src/coordinator/app.ts';
 import type { Services } from '../../src/coordinator/services/index.ts';
 import type { Instance } from '../../src/core/model.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
+import type { Logger } from '../../src/ports/logger.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { admin, plainWebTenant } from '../coordinator/support/policy-harness.ts';
 import { node } from '../db/fixtures.ts';
@@ -155,5 +159,68 @@ await describeEachDatabase('a local wake outlives a kill -9 before its report', 
     }
     expect(await journal(dataDir)).toEqual([]);
     await second.kill();
+  });
+
+  it('a kept wake the coordinator answered and lowered since is not raised again by the restarted agent', async () => {
+    const store = db.store();
+    const coordinator = await httpCoordinator(store);
+    const instance = await sleeper(coordinator.services, store);
+    const key = { tenantId: 'acme', poolId: 'web', instanceId: instance.id };
+    const dataDir = await mkdtemp(join(tmpdir(), 'mvm-wake-restart-'));
+    closers.push(() => rm(dataDir, { recursive: true, force: true }));
+    const record = {
+      key: `acme-web-${instance.id}`,
+      tenantId: 'acme',
+      poolId: 'web',
+      instanceId: instance.id,
+      status: 'sleeping',
+      spec: { vcpus: 1, memMib: 256 },
+    };
+    // The agent admitted it a minute ago and reported it; the coordinator answered (running),
+    // and the agent was killed before it noted the answer: the wake is still in its file.
+    const admittedAt = new Date(Date.now() - 60_000).toISOString();
+    const ask = { port: 80, from: '10.0.0.9', source: 'tenant' } as const;
+    await coordinator.services.instances.reportWake(NODE, key, {
+      trigger: 'connect',
+      ...ask,
+      admittedBy: 'node',
+      admittedMsAgo: 59_000,
+    });
+    // Lowered since (its node over its capacity): held asleep in its place.
+    const running = (await store.instances.get(key))!;
+    expect(running.desiredStatus).toBe('running');
+    const loweredAt = new Date(Date.now() - 30_000).toISOString();
+    await store.instances.update(
+      key,
+      {
+        desiredStatus: 'sleeping',
+        pressureSleptAt: loweredAt,
+        idleSlot: 'running',
+        sleepForced: true,
+      },
+      running.version,
+      loweredAt,
+    );
+    await mkdir(join(dataDir, 'wake'), { recursive: true });
+    await unreportedWakesFile(unreportedWakesPath(dataDir), {} as Logger).save([
+      { ref: key, ask, holder: { key: record.key, vcpus: 1, memMib: 256 }, admittedAt },
+    ]);
+
+    const args = [dataDir, coordinator.url(), ADMIN, NODE, JSON.stringify(record)];
+    const restarted = admitterProcess(args);
+    expect(JSON.parse(await restarted.next('up '))).toEqual({ restored: 1 });
+    await restarted.next('reported', 30_000);
+    // Answered as it stands: the lowering stands (raised again, another would be lowered).
+    expect(await store.instances.get(key)).toMatchObject({
+      desiredStatus: 'sleeping',
+      pressureSleptAt: loweredAt,
+    });
+    const events = await store.audit.list({ tenantId: 'acme', limit: 50 });
+    expect(events.find((e) => e.action === 'instance.wake-on-connect')?.detail).toMatchObject({
+      to: 'sleeping',
+      admittedBy: 'node',
+      loweredSince: loweredAt,
+    });
+    await restarted.kill();
   });
 });

@@ -11,6 +11,17 @@ afterEach(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
+/** `coordinator serve` on a free loopback port over `dataDir`, with `more` flags. */
+const serveArgs = (dataDir: string, ...more: string[]) => [
+  'coordinator',
+  'serve',
+  '--listen',
+  '127.0.0.1:0',
+  '--data-dir',
+  dataDir,
+  ...more,
+];
+
 /** Polls the captured output until `pattern` appears (the server prints its URL once ready). */
 async function waitFor(
   read: () => string,
@@ -82,18 +93,19 @@ describe('mvm coordinator serve', () => {
 
   it('refuses a wait before moving a raise outside 1 minute to 7 days, starting nothing', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'mvm-serve-'));
-    const run = await runIn([
-      'coordinator',
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data-dir',
-      dataDir,
-      '--move-waiting-after',
-      '10s',
-    ]);
+    const run = await runIn(serveArgs(dataDir, '--move-waiting-after', '10s'));
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('between 60 s and 7 days');
     await expect(stat(join(dataDir, 'admin.token'))).rejects.toThrow();
+  });
+
+  it('refuses a store URL it cannot use before making the data dir', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'mvm-serve-'));
+    dataDir = parent;
+    const wanted = join(parent, 'data');
+    const run = await runIn(serveArgs(wanted, '--database', 'mysql://db.example/mvm'));
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("has the scheme 'mysql'");
+    await expect(stat(wanted)).rejects.toThrow();
   });
 });

@@ -12,6 +12,7 @@ import { DesiredService } from '../../src/coordinator/services/desired-service.t
 import type { NodeDesired } from '../../src/contract/desired.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { apiOver, expectOk as ok, fixedClock } from './api-client-harness.ts';
+import { overriding } from '../support/store-proxy.ts';
 
 describe('compute gate', () => {
   it('runs at most `limit` at once, in arrival order, and hands on failures', async () => {
@@ -121,11 +122,10 @@ await describeEachDatabase('desired documents computed through the gate', (db) =
     };
     const notifier = new ChangeNotifier();
     let computed = 0;
-    const reads = new Proxy(store, {
-      get(target, prop) {
-        if (prop === 'instances') computed += 1;
-        const value: unknown = Reflect.get(target, prop, target);
-        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    const reads = overriding(store, {
+      get instances() {
+        computed += 1;
+        return store.instances;
       },
     });
     const service = new DesiredService({

@@ -9,35 +9,13 @@ import { expect, it } from 'vitest';
 import type { NodeDesired, SignedEnvelope } from '../../src/contract/desired.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import { spyingRepos } from '../support/store-proxy.ts';
 import { type Api, apiOver, expectOk as ok } from './api-client-harness.ts';
 
 /** The store, recording `repo.method` for every repository call made through it. */
 function recordingCalls(store: Store) {
   const calls: string[] = [];
-  const repos = new Map<PropertyKey, unknown>();
-  const wrapped = new Proxy(store, {
-    get(target, prop) {
-      const value: unknown = Reflect.get(target, prop, target);
-      if (typeof value === 'function') return (value as () => unknown).bind(target);
-      if (typeof value !== 'object' || value === null) return value;
-      if (!repos.has(prop)) {
-        repos.set(
-          prop,
-          new Proxy(value, {
-            get(repo, method) {
-              const member: unknown = Reflect.get(repo, method, repo);
-              if (typeof member !== 'function') return member;
-              return (...args: unknown[]) => {
-                calls.push(`${String(prop)}.${String(method)}`);
-                return (member as (...a: unknown[]) => unknown).apply(repo, args);
-              };
-            },
-          }),
-        );
-      }
-      return repos.get(prop);
-    },
-  });
+  const wrapped = spyingRepos(store, { before: (call) => calls.push(call) });
   return { store: wrapped, calls };
 }
 

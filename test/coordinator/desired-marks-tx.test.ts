@@ -4,27 +4,17 @@ import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { fixedClock } from './api-client-harness.ts';
 import { replicaOver } from './replica-harness.ts';
+import { overriding } from '../support/store-proxy.ts';
 
 /**
  * The store as a replica that can only move document marks inside its writes' transactions:
  * a bump after a commit (the old way, lost to a crash between the two) throws here.
  */
 function marksOnlyInTransactions(store: Store): Store {
-  const generations: Store['generations'] = {
-    get: (nodeId) => store.generations.get(nodeId),
-    bump: (nodeId, digest, at) => store.generations.bump(nodeId, digest, at),
-    markChanged: () => Promise.reject(new Error('document marks moved outside a transaction')),
-    marks: (scopes) => store.generations.marks(scopes),
-    allMarks: () => store.generations.allMarks(),
-    marksOf: (scopes) => store.generations.marksOf(scopes),
-    marksSince: (since, limit) => store.generations.marksSince(since, limit),
-  };
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'generations') return generations;
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
+  const markChanged = () => Promise.reject(new Error('document marks moved outside a transaction'));
+  const markChangedProbing = markChanged;
+  return overriding(store, {
+    generations: overriding(store.generations, { markChanged, markChangedProbing }),
   });
 }
 

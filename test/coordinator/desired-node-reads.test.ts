@@ -8,29 +8,15 @@ import type { NodeDesired, SignedEnvelope } from '../../src/contract/desired.ts'
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { type Api, apiOver, expectOk as ok } from './api-client-harness.ts';
+import { overriding, spying } from '../support/store-proxy.ts';
 
 /** The store, recording the filter of every node listing made through it. */
 function recordingNodeLists(store: Store) {
   const lists: Array<{ ids?: readonly string[] } | undefined> = [];
-  const nodes = new Proxy(store.nodes, {
-    get(target, prop) {
-      const value: unknown = Reflect.get(target, prop, target);
-      if (typeof value !== 'function') return value;
-      if (prop !== 'list') return (value as () => unknown).bind(target);
-      return (filter?: { ids?: readonly string[] }) => {
-        lists.push(filter);
-        return target.list(filter);
-      };
-    },
-  });
-  const wrapped = new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'nodes') return nodes;
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
-  });
-  return { store: wrapped, lists };
+  const before = (_: string, [filter]: unknown[]) =>
+    lists.push(filter as { ids?: readonly string[] } | undefined);
+  const nodes = spying(store.nodes, { before }, ['list']);
+  return { store: overriding(store, { nodes }), lists };
 }
 
 async function node(api: Api, id: string, underlayIp: string): Promise<void> {
@@ -88,27 +74,11 @@ await describeEachDatabase('desired document node reads', (db) => {
   it("reads only its node's instances, never its tenants' instances fleet-wide", async () => {
     const listings: unknown[] = [];
     const base = db.store();
-    const instances = new Proxy(base.instances, {
-      get(target, prop) {
-        const value: unknown = Reflect.get(target, prop, target);
-        if (typeof value !== 'function') return value;
-        // documentRows(nodeId) is the document's own listing, by node.
-        if (prop !== 'list' && prop !== 'documentRows') {
-          return (value as () => unknown).bind(target);
-        }
-        return (filter?: unknown) => {
-          listings.push(prop === 'list' ? filter : { nodeId: filter });
-          return (value as (f?: unknown) => unknown).call(target, filter);
-        };
-      },
-    });
-    const store = new Proxy(base, {
-      get(target, prop) {
-        if (prop === 'instances') return instances;
-        const value: unknown = Reflect.get(target, prop, target);
-        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-      },
-    });
+    // documentRows(nodeId) is the document's own listing, by node.
+    const before = (method: string, [filter]: unknown[]) =>
+      listings.push(method === 'list' ? filter : { nodeId: filter });
+    const instances = spying(base.instances, { before }, ['list', 'documentRows']);
+    const store = overriding(base, { instances });
     const api = await apiOver(store);
     await node(api, 'node-1', '192.0.2.1');
     await node(api, 'node-2', '192.0.2.2');

@@ -10,29 +10,13 @@ import type { NodeDesired, SignedEnvelope } from '../../src/contract/desired.ts'
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { replicaOver, type Call } from './replica-harness.ts';
+import { overriding, spying } from '../support/store-proxy.ts';
 
 /** A replica over `store` whose generation reads and upserts are recorded in `calls`. */
 async function replica(store: Store, calls: string[]): Promise<Call> {
-  const generations = new Proxy(store.generations, {
-    get(target, prop) {
-      const value: unknown = Reflect.get(target, prop, target);
-      if (typeof value !== 'function') return value;
-      const method = (value as (...a: unknown[]) => unknown).bind(target);
-      if (prop !== 'get' && prop !== 'bump') return method;
-      return (...args: unknown[]) => {
-        calls.push(prop);
-        return method(...args);
-      };
-    },
-  });
-  const recorded = new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'generations') return generations;
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
-  });
-  return (await replicaOver(recorded)).call;
+  const before = (method: string) => calls.push(method);
+  const generations = spying(store.generations, { before }, ['get', 'bump']);
+  return (await replicaOver(overriding(store, { generations }))).call;
 }
 
 await describeEachDatabase('desired document numbering', (db) => {

@@ -11,6 +11,7 @@ import { canonicalJson } from '../../src/core/desired-doc.ts';
 import { nodeScope, tenantScope } from '../../src/core/document-marks.ts';
 import type { DocumentChanges, Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import { overriding, spying } from '../support/store-proxy.ts';
 import {
   instancesOf,
   node,
@@ -28,35 +29,19 @@ async function replica(store: Store): Promise<Call> {
 /** The store, recording full reads of a node's rows and each patch read's answer. */
 function recordingRows(store: Store) {
   const log = { full: [] as string[], patches: [] as Array<DocumentChanges | undefined> };
-  const instances = new Proxy(store.instances, {
-    get(target, prop) {
-      const value: unknown = Reflect.get(target, prop, target);
-      if (typeof value !== 'function') return value;
-      const method = (value as (...a: unknown[]) => unknown).bind(target);
-      if (prop === 'documentRows') {
-        return (nodeId: string) => {
-          log.full.push(nodeId);
-          return method(nodeId);
-        };
-      }
-      if (prop === 'documentChanges') {
-        return async (...args: unknown[]) => {
-          const answer = (await method(...args)) as DocumentChanges | undefined;
-          log.patches.push(answer);
-          return answer;
-        };
-      }
-      return method;
+  const instances = spying(
+    store.instances,
+    {
+      before: (method, [nodeId]) => {
+        if (method === 'documentRows') log.full.push(nodeId as string);
+      },
+      after: (method, _, answer) => {
+        if (method === 'documentChanges') log.patches.push(answer as DocumentChanges | undefined);
+      },
     },
-  });
-  const wrapped = new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'instances') return instances;
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
-  });
-  return { store: wrapped, log };
+    ['documentRows', 'documentChanges'],
+  );
+  return { store: overriding(store, { instances }), log };
 }
 
 /** The node's signed payload as this replica issues it now: the document's exact bytes. */

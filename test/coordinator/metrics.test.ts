@@ -104,6 +104,20 @@ await describeEachDatabase('coordinator /metrics', ({ store }) => {
     expect(sumOf(families, 'mvm_node_allocated_memory_bytes', { node: 'node-a' })).toBe(
       holding * 512 * 1024 * 1024,
     );
+    expect(sumOf(families, 'mvm_node_overcommit_vcpus', { node: 'node-a' })).toBe(0);
+    expect(sumOf(families, 'mvm_node_overcommit_memory_bytes', { node: 'node-a' })).toBe(0);
+    // A node over its capacity (here declared smaller, no pass run since) shows by how much.
+    const nodeA = (await store().nodes.get('node-a'))!;
+    await store().nodes.update(
+      'node-a',
+      { capacity: { ...nodeA.capacity, vcpus: 5, memMib: 1024 } },
+      nodeA.version,
+    );
+    const over = (await scrape(api)).families;
+    expect(sumOf(over, 'mvm_node_overcommit_vcpus', { node: 'node-a' })).toBe(2 * holding - 5);
+    expect(sumOf(over, 'mvm_node_overcommit_memory_bytes', { node: 'node-a' })).toBe(
+      (holding * 512 - 1024) * 1024 * 1024,
+    );
 
     const scales = sumOf(
       families,

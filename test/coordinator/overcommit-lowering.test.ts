@@ -129,4 +129,108 @@ await describeEachDatabase('an overcommitted node brought back under its capacit
     );
     expect(onTwo).toEqual([]);
   });
+
+  it('a heartbeat that declares a smaller capacity lowers what its node holds beyond it at once', async () => {
+    const store = db.store();
+    const services = await world(store, { [NODE]: 4 });
+    await plainWebTenant(services, 'acme');
+    await scale(services, 'acme', { running: 4 });
+    expect(await loadOf(store, NODE)).toBe(4);
+    // Nothing unplaced, nothing held: the scheduler's probe alone would find no work.
+    const answer = await services.health.heartbeat(NODE, {
+      capacity: { vcpus: 2, memMib: 65536, diskGib: 100 },
+      usage: { vcpus: 4, memMib: 1024, instances: { running: 4 }, diskFreeMib: 1000 },
+      instances: [],
+    });
+    expect(answer.node.capacity.vcpus).toBe(2);
+    expect(await loadOf(store, NODE)).toBe(2);
+    const events = await lowered(store, 'acme');
+    expect(events).toHaveLength(2);
+    expect(events[0]?.detail).toMatchObject({ nodeId: NODE, overVcpus: 2 });
+    // A larger one lowers nothing (and the lowered wait for room, held in their place).
+    await services.health.heartbeat(NODE, {
+      capacity: { vcpus: 3, memMib: 65536, diskGib: 100 },
+      usage: { vcpus: 2, memMib: 512, instances: { running: 2 }, diskFreeMib: 1000 },
+      instances: [],
+    });
+    expect(await lowered(store, 'acme')).toHaveLength(2);
+  });
+
+  it('a scheduling pass lowers a cordoned node over its capacity too, and raises nothing back there until it is uncordoned', async () => {
+    const store = db.store();
+    const services = await world(store, { [NODE]: 4, 'node-2': 4 });
+    await plainWebTenant(services, 'acme');
+    await scale(services, 'acme', { running: 8 });
+    expect(await loadOf(store, NODE)).toBe(4);
+    await services.nodes.setCordon(admin, NODE, 'cordon');
+    // NODE now declares 2 vCPUs, and nothing tells the pass (the store written directly).
+    await store.nodes.update(
+      NODE,
+      { capacity: { vcpus: 2, memMib: 65536, diskGib: 100 } },
+      (await store.nodes.get(NODE))!.version,
+    );
+    // A pass run for other work finds it.
+    await plainWebTenant(services, 'beta');
+    await scale(services, 'beta', { running: 0, sleeping: 1 });
+    expect(await loadOf(store, NODE)).toBe(2);
+    expect((await lowered(store, 'acme')).map((e) => e.detail.nodeId)).toEqual([NODE, NODE]);
+    // Room there again, still cordoned: nothing is raised back on it.
+    await store.nodes.update(
+      NODE,
+      { capacity: { vcpus: 4, memMib: 65536, diskGib: 100 } },
+      (await store.nodes.get(NODE))!.version,
+    );
+    await scale(services, 'beta', { running: 0, sleeping: 2 });
+    expect(await loadOf(store, NODE)).toBe(2);
+    await services.nodes.setCordon(admin, NODE, 'uncordon');
+    expect(await loadOf(store, NODE)).toBe(4);
+  });
+
+  it('a wake report repeated after the instance was lowered since its admission leaves the lowering standing; one lowered before is raised', async () => {
+    const store = db.store();
+    const clock = manualClock(T0);
+    const services = policyCoordinator(store, clock);
+    await store.nodes.upsert(node(NODE, { capacity: { vcpus: 3, memMib: 65536, diskGib: 100 } }));
+    const woken = await sleeper(services, 'acme');
+    const other = await sleeper(services, 'gamma');
+    // Both held asleep by a lowering at T0 + 10 s.
+    const lowerAt = async (i: Instance, secs: number) => {
+      const now = (await store.instances.get(keyOf(i)))!;
+      await store.instances.update(
+        keyOf(i),
+        {
+          desiredStatus: 'sleeping',
+          pressureSleptAt: new Date(T0 + secs * 1000).toISOString(),
+          idleSlot: 'running',
+          sleepForced: true,
+        },
+        now.version,
+        new Date(T0 + secs * 1000).toISOString(),
+      );
+    };
+    await lowerAt(woken, 10);
+    await lowerAt(other, 10);
+    clock.set(20);
+    // Admitted 15 s ago (T0 + 5 s), before the lowering: the report is a repeat, not raised.
+    const stale = await services.instances.reportWake(NODE, keyOf(woken), {
+      ...nodeWake,
+      admittedBy: 'node',
+      admittedMsAgo: 15_000,
+    });
+    expect(stale).toMatchObject({ desiredStatus: 'sleeping', sleepForced: true });
+    expect(stale.pressureSleptAt).not.toBeNull();
+    const events = await store.audit.list({ tenantId: 'acme', limit: 50 });
+    expect(events.find((e) => e.action === 'instance.wake-on-connect')?.detail).toMatchObject({
+      to: 'sleeping',
+      admittedBy: 'node',
+      loweredSince: new Date(T0 + 10_000).toISOString(),
+    });
+    // Admitted 5 s ago (T0 + 15 s), after the lowering: it runs, counted running.
+    const fresh = await services.instances.reportWake(NODE, keyOf(other), {
+      ...nodeWake,
+      admittedBy: 'node',
+      admittedMsAgo: 5_000,
+    });
+    expect(fresh).toMatchObject({ desiredStatus: 'running', pressureSleptAt: null });
+  });
 });

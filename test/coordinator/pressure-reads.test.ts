@@ -1,9 +1,10 @@
 import { expect, it } from 'vitest';
 import type { Services } from '../../src/coordinator/services/index.ts';
 import type { Instance } from '../../src/core/model.ts';
-import type { Repos, Store } from '../../src/ports/store.ts';
+import type { Store } from '../../src/ports/store.ts';
 import { node } from '../db/fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import { spying, withRepos } from '../support/store-proxy.ts';
 import { admin, instanceKey, manualClock, policyCoordinator } from './support/policy-harness.ts';
 
 /**
@@ -24,34 +25,16 @@ interface Call {
 function recording(store: Store) {
   const calls: Call[] = [];
   const counted = <T extends object>(repo: T, name: string): T =>
-    new Proxy(repo, {
-      get(target, prop) {
-        const value: unknown = Reflect.get(target, prop, target);
-        if (typeof value !== 'function') return value;
-        return async (...args: unknown[]) => {
-          const result: unknown = await (value as (...a: unknown[]) => unknown).apply(target, args);
-          const rows = Array.isArray(result) ? result.length : 0;
-          calls.push({ call: `${name}.${String(prop)}`, args, rows });
-          return result;
-        };
+    spying(repo, {
+      after: (method, args, answer) => {
+        const rows = Array.isArray(answer) ? answer.length : 0;
+        calls.push({ call: `${name}.${method}`, args, rows });
       },
     });
-  const wrap = (repos: Repos): Repos => ({
-    ...repos,
+  const wrapped = withRepos(store, (repos) => ({
     instances: counted(repos.instances, 'instances'),
     tenants: counted(repos.tenants, 'tenants'),
-  });
-  const wrapped = new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'transaction') {
-        return <T>(fn: (repos: Repos) => Promise<T>) =>
-          target.transaction((repos) => fn(wrap(repos)));
-      }
-      if (prop === 'instances') return counted(target.instances, 'instances');
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
-  });
+  }));
   const instanceRows = () =>
     calls.filter((c) => c.call.startsWith('instances.')).reduce((sum, c) => sum + c.rows, 0);
   const locked = () => calls.filter((c) => c.call === 'tenants.lock').map((c) => c.args[0]);

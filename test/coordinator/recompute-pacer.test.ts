@@ -17,6 +17,7 @@ import type { DesiredWatchResponse } from '../../src/contract/desired.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { apiOver, fixedClock, ok } from './api-client-harness.ts';
 import { document, onePoolOnOneNode, statuses, storedStatuses } from './one-node-documents.ts';
+import { overriding } from '../support/store-proxy.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -297,15 +298,8 @@ function holdingTransactions(store: Store) {
     if (wait) await wait;
     return store.transaction(fn);
   };
-  const proxied = new Proxy(store, {
-    get: (target, key) => {
-      if (key === 'transaction') return transaction;
-      const value: unknown = Reflect.get(target, key, target);
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
-  });
   return {
-    store: proxied,
+    store: overriding(store, { transaction }),
     holdNext: () => {
       held = new Promise<void>((r) => (release = r));
     },

@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
 import type { Instance } from '../../src/core/model.ts';
+import { openStore } from '../../src/db/open-store.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import {
@@ -102,6 +103,55 @@ await describeEachDatabase('scale concurrency', (db) => {
         (i) => i.nodeId !== null && (i.desiredStatus === 'running' || i.desiredStatus === 'warm'),
       );
       expect(vcpus).toBe(running.length);
+    },
+  );
+
+  it.skipIf(db.name !== 'postgres')(
+    'ends concurrent scales of one pool from two stores in the last count, each one a version and an event',
+    async () => {
+      const first = db.store();
+      const second = await openStore(db.url());
+      try {
+        const apis = [await apiOver(first), await apiOver(second)];
+        await twoNodes(apis[0]!, { vcpus: 64, memMib: 65536, diskGib: 100 });
+        await tenantWithWeb(apis[0]!, 'acme', 3);
+        const before = (await first.pools.get('acme', 'web'))!;
+        const events = async () =>
+          (await first.audit.list({ tenantId: 'acme', limit: 1000 })).filter(
+            (e) => e.action === 'pool.scale',
+          ).length;
+        const eventsBefore = await events();
+        const rounds = 8;
+        // Each store toggles the pool back and forth, both at once (its own connections).
+        await Promise.all(
+          apis.map(async (api, k) => {
+            for (let r = 0; r < rounds; r += 1) {
+              const warm = (r + k) % 2;
+              await ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 3 - warm, warm });
+            }
+          }),
+        );
+        const after = (await first.pools.get('acme', 'web'))!;
+        expect(after.version).toBe(before.version + 2 * rounds);
+        expect(await events()).toBe(eventsBefore + 2 * rounds);
+        const instances = await first.instances.list({ tenantId: 'acme', poolId: 'web' });
+        const count = (status: string) =>
+          instances.filter((i) => i.desiredStatus === status).length;
+        expect({ running: count('running'), warm: count('warm') }).toEqual({
+          running: after.counts.running,
+          warm: after.counts.warm,
+        });
+        expect(instances).toHaveLength(3);
+        expect(instances.filter((i) => i.nodeId === null)).toEqual([]);
+        // A stale expected version is refused whichever store asks.
+        const stale = await apis[1]!.call('POST', '/tenants/acme/pools/web/scale', {
+          body: { running: 3, warm: 0, expectedVersion: before.version },
+        });
+        expect(stale.status).toBe(409);
+        expect((await first.pools.get('acme', 'web'))!.version).toBe(after.version);
+      } finally {
+        await second.close();
+      }
     },
   );
 });

@@ -78,11 +78,19 @@ await describeEachDatabase('scale statements', (db) => {
       }
       // A toggle: lock the tenant, its pools and the pool's instances (one statement on
       // Postgres), the other pools' counts, the pool, the instance, the audit event with the
-      // marks (one statement on Postgres); then the scheduler's probe.
+      // marks and the scheduler's probe (one statement on Postgres), all in the transaction:
+      // nothing after its commit, since the probe found no work.
       const toggle = small.toggle.filter((s) => !/^(begin|commit)/i.test(s));
       const auditApart = db.name === 'postgres' ? 0 : 1;
       const membersApart = auditApart;
-      expect(toggle).toHaveLength(7 + auditApart + membersApart);
+      const probeApart = auditApart;
+      expect(toggle).toHaveLength(6 + auditApart + membersApart + probeApart);
+      expect(small.toggle.at(-1)).toMatch(/^commit/i);
+      const probe = (s: string) => /"pressure_slept_at"/.test(s) && /"node_id" is null/.test(s);
+      expect(toggle.filter(probe)).toHaveLength(1);
+      if (db.name === 'postgres') {
+        expect(toggle.at(-1)).toMatch(/"audit_events".*"document_marks".*"pressure_slept_at"/);
+      }
       // The pool's instances are read as the scale weighs them, never as whole rows.
       expect(toggle.filter((s) => /^select \* from "instances"/.test(s))).toEqual([]);
       expect(toggle.filter((s) => /^insert into "audit_events"/.test(s))).toHaveLength(auditApart);
@@ -96,7 +104,7 @@ await describeEachDatabase('scale statements', (db) => {
         ok(api, 'POST', '/tenants/t0/pools/web/scale', { running: 11, warm: 1 }),
       );
       expect(single.filter((s) => !/^(begin|commit)/i.test(s))).toHaveLength(
-        6 + auditApart + membersApart,
+        5 + auditApart + membersApart + probeApart,
       );
       expect(single.some((s) => /count\(\*\)/.test(s))).toBe(false);
       const placed = (await store.instances.list({ tenantId: 'acme', poolId: 'web' })).filter(

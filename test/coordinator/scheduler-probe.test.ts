@@ -1,49 +1,37 @@
 import { expect, it } from 'vitest';
-import type { Repos, Store } from '../../src/ports/store.ts';
+import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import { spying, withRepos } from '../support/store-proxy.ts';
 import { apiOver, type Api, ok, tenantWithWeb, twoNodes } from './api-client-harness.ts';
 
 /**
- * What a full scheduling pass reads: every node and pool, and what each node holds summed
- * in the store (under the locks of the tenants it places, sleeps or releases for). Per-pool allocations are read only for the pools it places.
+ * What a full scheduling pass reads: every node, and what each node holds summed in the store
+ * (under the locks of the tenants it places, sleeps or releases for). Pools and per-pool
+ * allocations are read only for the tenants it places (placing-pass-pools.test.ts).
  */
-const PASS_READS = ['nodes.list', 'nodes.loads', 'pools.list'] as const;
+const PASS_READS = ['nodes.list', 'nodes.loads'] as const;
 
 /** The store, recording the repository calls made through its transactions. */
 function countingPassReads(store: Store) {
   const calls: string[] = [];
   const counted = <T extends object>(repo: T, name: string): T =>
-    new Proxy(repo, {
-      get(target, prop) {
-        const value: unknown = Reflect.get(target, prop, target);
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          // A filtered list (one tenant's pools) is the scale's own read, not the pass's.
-          const [first] = args;
-          const filtered =
-            typeof first === 'object' && first !== null && Object.keys(first).length > 0;
-          calls.push(`${name}.${String(prop)}${filtered ? '(filtered)' : ''}`);
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
+    spying(repo, {
+      before: (method, [first]) => {
+        // A filtered list (one tenant's pools) is the scale's own read, not the pass's.
+        const filtered =
+          typeof first === 'object' && first !== null && Object.keys(first).length > 0;
+        calls.push(`${name}.${method}${filtered ? '(filtered)' : ''}`);
       },
     });
-  const wrapped = new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'transaction') {
-        return <T>(fn: (repos: Repos) => Promise<T>) =>
-          target.transaction((repos) =>
-            fn({
-              ...repos,
-              nodes: counted(repos.nodes, 'nodes'),
-              pools: counted(repos.pools, 'pools'),
-              tenants: counted(repos.tenants, 'tenants'),
-            }),
-          );
-      }
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
-  });
+  const wrapped = withRepos(
+    store,
+    (repos) => ({
+      nodes: counted(repos.nodes, 'nodes'),
+      pools: counted(repos.pools, 'pools'),
+      tenants: counted(repos.tenants, 'tenants'),
+    }),
+    'transactions',
+  );
   const passReads = () => calls.filter((c) => (PASS_READS as readonly string[]).includes(c));
   return { store: wrapped, calls, passReads };
 }

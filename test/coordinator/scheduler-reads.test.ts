@@ -1,23 +1,8 @@
 import { expect, it } from 'vitest';
-import type { InstanceFilter, Repos, Store } from '../../src/ports/store.ts';
+import type { InstanceFilter, Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import { spying, withRepos } from '../support/store-proxy.ts';
 import { apiOver, ok, tenantWithWeb, twoNodes } from './api-client-harness.ts';
-
-/** `target` whose method `name` first hands its arguments to `seen`. */
-function spying<T extends object>(target: T, name: string, seen: (args: unknown[]) => void): T {
-  return new Proxy(target, {
-    get(object, prop) {
-      const value: unknown = Reflect.get(object, prop, object);
-      if (typeof value !== 'function') return value;
-      const method = (value as (...args: unknown[]) => unknown).bind(object);
-      if (prop !== name) return method;
-      return (...args: unknown[]) => {
-        seen(args);
-        return method(...args);
-      };
-    },
-  });
-}
 
 /**
  * The store, recording every read of instances made through it or its transactions: lists by
@@ -26,35 +11,25 @@ function spying<T extends object>(target: T, name: string, seen: (args: unknown[
 function recordingListings(store: Store) {
   const listings: InstanceFilter[] = [];
   const allocationReads: Array<{ tenantIds?: readonly string[] | undefined }> = [];
-  const recorded = (repos: Repos): Repos => ({
-    ...repos,
-    nodes: spying(repos.nodes, 'allocations', ([filter]) =>
-      allocationReads.push((filter ?? {}) as { tenantIds?: readonly string[] }),
+  const before =
+    (seen: (arg: unknown) => void) =>
+    (_: string, [first]: unknown[]) =>
+      seen(first);
+  const listed = (filter: unknown) => listings.push((filter ?? {}) as InstanceFilter);
+  const ofTenant = (tenantId: unknown) => listings.push({ tenantId: tenantId as string });
+  const wrapped = withRepos(store, (repos) => ({
+    nodes: spying(
+      repos.nodes,
+      { before: before((f) => allocationReads.push((f ?? {}) as { tenantIds?: string[] })) },
+      ['allocations'],
     ),
-    pools: spying(repos.pools, 'withMembers', ([tenantId]) =>
-      listings.push({ tenantId: tenantId as string }),
-    ),
+    pools: spying(repos.pools, { before: before(ofTenant) }, ['withMembers']),
     instances: spying(
-      spying(repos.instances, 'list', ([filter]) =>
-        listings.push((filter ?? {}) as InstanceFilter),
-      ),
-      'poolMembers',
-      ([tenantId]) => listings.push({ tenantId: tenantId as string }),
+      spying(repos.instances, { before: before(listed) }, ['list']),
+      { before: before(ofTenant) },
+      ['poolMembers'],
     ),
-  });
-  const wrapped = new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'transaction') {
-        return <T>(fn: (repos: Repos) => Promise<T>) =>
-          target.transaction((repos) => fn(recorded(repos)));
-      }
-      if (prop === 'instances') return recorded(target).instances;
-      if (prop === 'nodes') return recorded(target).nodes;
-      if (prop === 'pools') return recorded(target).pools;
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
-  });
+  }));
   return { store: wrapped, listings, allocationReads };
 }
 

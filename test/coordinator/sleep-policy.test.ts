@@ -5,6 +5,7 @@ import type { Instance, Pool } from '../../src/core/model.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { node } from '../db/fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import { overriding, withRepos } from '../support/store-proxy.ts';
 import {
   admin,
   instanceKey,
@@ -127,17 +128,11 @@ await describeEachDatabase('sleep policy in the coordinator', (db) => {
     const stale = (await db.store().pools.get('acme', 'web')) as Pool;
     await services.pools.scale(admin, 'acme', 'web', { running: 2 });
     const store = db.store();
-    const racing = Object.assign(Object.create(store) as typeof store, {
-      transaction: <T>(fn: Parameters<typeof store.transaction<T>>[0]) =>
-        store.transaction((repos) =>
-          fn({
-            ...repos,
-            pools: Object.assign(Object.create(repos.pools) as typeof repos.pools, {
-              get: async () => stale,
-            }),
-          }),
-        ),
-    });
+    const racing = withRepos(
+      store,
+      (repos) => ({ pools: overriding(repos.pools, { get: async () => stale }) }),
+      'transactions',
+    );
     clock.set(120);
     const rechecks = new SleepRecheckService({
       store: racing,

@@ -5,23 +5,16 @@ import type { InstanceKey, Store } from '../../src/ports/store.ts';
 import { coordinatorWorld, type CoordinatorWorld } from '../support/coordinator-world.ts';
 import { countPgStatements } from '../support/pg-statements.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import { overriding } from '../support/store-proxy.ts';
 
 /** The store with its transactions counted: a report that writes opens one. */
 function countingTransactions(store: Store): { store: Store; transactions(): number } {
   let n = 0;
-  const counted = new Proxy(store, {
-    get(target, name, receiver) {
-      if (name === 'transaction') {
-        return (...args: Parameters<Store['transaction']>) => {
-          n += 1;
-          return target.transaction(...args);
-        };
-      }
-      const value = Reflect.get(target, name, receiver) as unknown;
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
-  });
-  return { store: counted, transactions: () => n };
+  const transaction: Store['transaction'] = (fn) => {
+    n += 1;
+    return store.transaction(fn);
+  };
+  return { store: overriding(store, { transaction }), transactions: () => n };
 }
 
 /** Admin calls through the app, refusing any answer but a success. */

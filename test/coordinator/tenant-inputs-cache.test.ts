@@ -11,6 +11,7 @@ import { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts
 import { TenantInputsCache } from '../../src/coordinator/desired/tenant-inputs.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import { spyingRepos } from '../support/store-proxy.ts';
 import {
   documentOn,
   instancesOf,
@@ -29,35 +30,24 @@ const replica = async (store: Store, notifier = new ChangeNotifier()): Promise<C
 /** The store, recording each tenant-input read with the tenants it asked for. */
 function recordingInputs(store: Store) {
   const reads: Array<{ read: string; tenants: string[] }> = [];
-  const kinds: Record<string, Record<string, (arg: never) => string[]>> = {
-    tenants: { list: (f: { ids?: string[] }) => f.ids ?? ['*'] },
-    pools: { list: (f: { tenantIds?: string[] }) => f.tenantIds ?? ['*'] },
-    secrets: { ofTenants: (ids: string[]) => ids },
-    poolConfigs: { ofTenants: (ids: string[]) => ids },
-    nodes: { tenantNodes: (ids: string[]) => ids },
+  const kinds: Record<string, (arg: never) => string[]> = {
+    'tenants.list': (f: { ids?: string[] }) => f.ids ?? ['*'],
+    'pools.list': (f: { tenantIds?: string[] }) => f.tenantIds ?? ['*'],
+    'secrets.ofTenants': (ids: string[]) => ids,
+    'poolConfigs.ofTenants': (ids: string[]) => ids,
+    'nodes.tenantNodes': (ids: string[]) => ids,
   };
-  const wrapped = new Proxy(store, {
-    get(target, prop) {
-      const value: unknown = Reflect.get(target, prop, target);
-      if (typeof value === 'function') return (value as () => unknown).bind(target);
-      const methods = kinds[String(prop)];
-      if (!methods || typeof value !== 'object' || value === null) return value;
-      return new Proxy(value, {
-        get(repo, method) {
-          const member: unknown = Reflect.get(repo, method, repo);
-          const tenantsOf = methods[String(method)];
-          if (typeof member !== 'function') return member;
-          return (...args: unknown[]) => {
-            if (tenantsOf) {
-              const tenants = [...tenantsOf((args[0] ?? {}) as never)].sort();
-              reads.push({ read: `${String(prop)}.${String(method)}`, tenants });
-            }
-            return (member as (...a: unknown[]) => unknown).apply(repo, args);
-          };
-        },
-      });
-    },
-  });
+  const before = (read: string, args: unknown[]) => {
+    const tenantsOf = kinds[read];
+    if (tenantsOf) reads.push({ read, tenants: [...tenantsOf((args[0] ?? {}) as never)].sort() });
+  };
+  const wrapped = spyingRepos(store, { before }, [
+    'tenants',
+    'pools',
+    'secrets',
+    'poolConfigs',
+    'nodes',
+  ]);
   return { store: wrapped, reads };
 }
 

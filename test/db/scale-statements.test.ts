@@ -9,6 +9,8 @@ import {
   marksParams,
   marksStatement,
   marksWithAuditStatement,
+  marksProbeStatement,
+  marksWithAuditProbeStatement,
 } from '../../src/db/repos/mark-bump.ts';
 import { poolUpdateParams, poolUpdateStatement } from '../../src/db/repos/pool-repo.ts';
 import {
@@ -194,18 +196,26 @@ await describeEachDatabase('scale statements compiled once', ({ name, store, url
     expect(statements.compiledShapes(poolUpdateStatement)).toBeGreaterThan(1);
   });
 
-  it('the marks, alone or with the audit event (its Postgres statement), for any scopes', async () => {
+  it('the marks, alone or with the audit event and the probe (their Postgres statements), for any scopes', async () => {
     await fc.assert(
       fc.asyncProperty(scopes, audit, async (moved, event) => {
         const sorted = [...new Set(moved)].sort();
         await expectSame(db(), statements, marksStatement, marksParams(sorted));
-        if (name === 'postgres')
+        if (name === 'postgres') {
           await expectSame(
             db(),
             statements,
             marksWithAuditStatement,
             marksParams(sorted, auditRow(event)),
           );
+          await expectSame(db(), statements, marksProbeStatement, marksParams(sorted));
+          await expectSame(
+            db(),
+            statements,
+            marksWithAuditProbeStatement,
+            marksParams(sorted, auditRow(event)),
+          );
+        }
       }),
       { numRuns: RUNS },
     );

@@ -1,5 +1,6 @@
 import { beforeEach, expect, it } from 'vitest';
 import type { Instance } from '../../src/core/model.ts';
+import type { Repos } from '../../src/ports/store.ts';
 import { T1, T2, instance, insertTwoTenants, keyOf, pool } from './fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 
@@ -105,5 +106,47 @@ await describeEachDatabase('scale write path', ({ store, name }) => {
     );
     expect(actions).toEqual(['pool.empty', 'pool.scale']);
     expect((await marks()).get('node:a')).toBe(1);
+  });
+
+  it("moves the marks with the audit event and answers the scheduler's probe as the transaction sees it", async () => {
+    const marks = () => store().generations.marksOf(['node:a', 'tenant:acme']);
+    const probe = (write: (repos: Repos) => Promise<void>) =>
+      store().transaction(async (repos) => {
+        await write(repos);
+        return repos.generations.markChangedProbing(['tenant:acme', 'node:a'], event('pool.scale'));
+      });
+    // Nothing unplaced and nothing held: no work.
+    await store().instances.insert(instance('w-1', 11, { nodeId: 'a', status: 'running' }));
+    expect(await probe(async () => undefined)).toBe(false);
+    expect(await marks()).toEqual(
+      new Map([
+        ['node:a', 1],
+        ['tenant:acme', 1],
+      ]),
+    );
+    // The transaction's own write, before the bump, is what the probe sees.
+    expect(
+      await probe((repos) => repos.instances.insert(instance('w-2', 12, { nodeId: null }))),
+    ).toBe(true);
+    await store().instances.delete({ tenantId: 'acme', poolId: 'workers', instanceId: 'w-2' });
+    expect(await probe(async () => undefined)).toBe(false);
+    const held = { nodeId: 'a', status: 'warm' as const, desiredStatus: 'warm' as const };
+    expect(
+      await probe((repos) =>
+        repos.instances.insert(instance('w-3', 13, { ...held, pressureSleptAt: T2 })),
+      ),
+    ).toBe(true);
+    // Without an audit event, and with no scope moved, it answers the same.
+    expect(
+      await store().transaction((repos) => repos.generations.markChangedProbing(['node:a'])),
+    ).toBe(true);
+    expect(await store().transaction((repos) => repos.generations.markChangedProbing([]))).toBe(
+      true,
+    );
+    expect((await marks()).get('node:a')).toBe(5);
+    const actions = (await store().audit.list({ tenantId: 'acme', limit: 10 })).map(
+      (e) => e.action,
+    );
+    expect(actions).toEqual(['pool.scale', 'pool.scale', 'pool.scale', 'pool.scale']);
   });
 });

@@ -1,9 +1,5 @@
 import type { Store } from '../../src/ports/store.ts';
-
-const bound = <T extends object>(target: T, key: string | symbol): unknown => {
-  const value: unknown = Reflect.get(target, key, target);
-  return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-};
+import { overriding } from './store-proxy.ts';
 
 /**
  * The store, counting how often each node's document is computed: every computation numbers
@@ -35,15 +31,9 @@ export function countingComputations(store: Store): {
     if (!read.delete(nodeId)) count(nodeId);
     return store.generations.bump(nodeId, digest, at);
   };
-  const methods: Record<string | symbol, unknown> = { get, bump };
-  const generations = new Proxy(store.generations, {
-    get: (target, key) => (key in methods ? methods[key] : bound(target, key)),
-  });
-  const counted = new Proxy(store, {
-    get: (target, key) => (key === 'generations' ? generations : bound(target, key)),
-  });
+  const generations = overriding(store.generations, { get, bump });
   return {
-    store: counted,
+    store: overriding(store, { generations }),
     computed: (node) =>
       node === undefined
         ? [...counts.values()].reduce((a, b) => a + b, 0)

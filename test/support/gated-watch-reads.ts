@@ -1,4 +1,5 @@
 import type { Store } from '../../src/ports/store.ts';
+import { overriding } from './store-proxy.ts';
 
 /** Holds a store's change-index reads (`instances.changesSince`) while closed. */
 export interface WatchReadGate {
@@ -8,11 +9,6 @@ export interface WatchReadGate {
   /** How many change reads are waiting at the gate. */
   waiting(): number;
 }
-
-const bound = <T extends object>(target: T, key: string | symbol): unknown => {
-  const value: unknown = Reflect.get(target, key, target);
-  return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-};
 
 /**
  * The real store, except that watches' change reads wait at a gate the test controls: what a
@@ -34,12 +30,8 @@ export function gatedWatchReads(store: Store): { store: Store; gate: WatchReadGa
     }
     return store.instances.changesSince(since, scope);
   };
-  const instances = new Proxy(store.instances, {
-    get: (target, key) => (key === 'changesSince' ? changesSince : bound(target, key)),
-  });
-  const gated = new Proxy(store, {
-    get: (target, key) => (key === 'instances' ? instances : bound(target, key)),
-  });
+  const instances = overriding(store.instances, { changesSince });
+  const gated = overriding(store, { instances });
   const gate: WatchReadGate = {
     close() {
       held ??= new Promise<void>((r) => (release = r));

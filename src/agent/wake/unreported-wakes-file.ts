@@ -19,6 +19,8 @@ const wakeSchema = z.strictObject({
   // What the wake's report sends of it, checked as the report is (contract/requests.ts).
   ask: wakeReportSchema.pick({ port: true, from: true, source: true }),
   holder: z.strictObject({ key: z.string().min(1).max(400), vcpus: size, memMib: size }),
+  // Absent in the files of agents before it (their wakes are reported with no age).
+  admittedAt: z.iso.datetime().optional(),
 });
 
 const fileSchema = z.strictObject({ wakes: z.array(wakeSchema).max(100_000) });

@@ -33,7 +33,7 @@ export type CoordinatorAnswer =
 export async function reportWake(
   coordinator: { api: ApiClient; nodeId: string },
   ref: WakeRef,
-  ask: WakeAsk & { admittedBy?: 'node' },
+  ask: WakeAsk & { admittedBy?: 'node'; admittedMsAgo?: number },
   timeoutMs = ADMIT_TIMEOUT_MS,
 ): Promise<CoordinatorAnswer> {
   try {
@@ -52,6 +52,7 @@ export async function reportWake(
           from: ask.from,
           source: ask.source,
           ...(ask.admittedBy ? { admittedBy: ask.admittedBy } : {}),
+          ...(ask.admittedMsAgo !== undefined ? { admittedMsAgo: ask.admittedMsAgo } : {}),
         },
       },
       { timeoutMs },

@@ -36,6 +36,8 @@ export interface WakeAdmitterOptions {
   retryMs?: number;
   /** Where unreported wakes outlive the agent (unreported-wakes-file.ts); none: memory only. */
   journal?: WakeJournal;
+  /** The node's clock, in ms (default Date.now): each wake's admission time and age. */
+  now?: () => number;
 }
 
 /** A wake admitted locally, not yet reported to the coordinator. */
@@ -43,6 +45,11 @@ export interface UnreportedWake {
   ref: WakeRef;
   ask: WakeAsk;
   holder: LocalHolder;
+  /**
+   * When the node admitted it (ISO, its own clock); its report says how long ago, so the
+   * coordinator can tell a lowering since from one before. Absent in files of older agents.
+   */
+  admittedAt?: string;
 }
 
 /** Keeps the unreported wakes across restarts: the whole set, written after each change. */
@@ -117,7 +124,8 @@ export class WakeAdmitter {
       logger.warn({ ...fields, reason: admission.reason }, 'wake not admitted: no local room');
       return admission;
     }
-    this.pending.set(record.key, { ref, ask, holder });
+    const admittedAt = new Date(this.now()).toISOString();
+    this.pending.set(record.key, { ref, ask, holder, admittedAt });
     this.options.count?.(trigger, 'local');
     logger.warn(fields, 'wake admitted locally: the coordinator did not answer');
     // On disk before the wake: an agent killed after it still reports it.
@@ -156,6 +164,10 @@ export class WakeAdmitter {
     return this.pending.size;
   }
 
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
+  }
+
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
@@ -186,12 +198,18 @@ export class WakeAdmitter {
     return this.saved;
   }
 
+  /** How long ago the node admitted `wake`, by its clock (none for an older agent's file). */
+  private ageOf(wake: UnreportedWake): { admittedMsAgo?: number } {
+    const at = wake.admittedAt === undefined ? NaN : Date.parse(wake.admittedAt);
+    return Number.isNaN(at) ? {} : { admittedMsAgo: Math.max(0, Math.round(this.now() - at)) };
+  }
+
   private async reportAll(): Promise<void> {
     for (const [key, wake] of [...this.pending]) {
       const answer = await reportWake(
         this.options.coordinator,
         wake.ref,
-        { ...wake.ask, admittedBy: 'node' },
+        { ...wake.ask, admittedBy: 'node', ...this.ageOf(wake) },
         this.options.timeoutMs ?? ADMIT_TIMEOUT_MS,
       );
       if (!answer.answered) return;

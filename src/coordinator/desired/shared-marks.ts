@@ -8,7 +8,7 @@ import type { GenerationRepo } from '../../ports/store.ts';
  * delays those by at most that much.
  */
 export class SharedMarks {
-  private snapshot: { atMs: number; values: Promise<Map<string, number>> } | undefined;
+  private kept: { atMs: number; values: Promise<Map<string, number>> } | undefined;
 
   constructor(
     private readonly generations: Pick<GenerationRepo, 'allMarks'>,
@@ -18,16 +18,29 @@ export class SharedMarks {
 
   /** The sum of the scopes' marks in a snapshot at most `maxAgeMs` old. */
   async sum(scopes: readonly string[]): Promise<number> {
+    return sumOf(await this.snapshot(), scopes);
+  }
+
+  /**
+   * Every mark, as a snapshot at most `maxAgeMs` old holds them: a computation that read them
+   * before the store can sum the scopes of the document it then built (its tenants may differ
+   * from those it was asked for), as of that same read.
+   */
+  async snapshot(): Promise<ReadonlyMap<string, number>> {
     const now = this.nowMs();
-    if (this.snapshot === undefined || now - this.snapshot.atMs >= this.maxAgeMs) {
+    if (this.kept === undefined || now - this.kept.atMs >= this.maxAgeMs) {
       const values = this.generations.allMarks();
-      this.snapshot = { atMs: now, values };
+      this.kept = { atMs: now, values };
       // A failed read is not kept: the next caller reads again.
       values.catch(() => {
-        if (this.snapshot?.values === values) this.snapshot = undefined;
+        if (this.kept?.values === values) this.kept = undefined;
       });
     }
-    const values = await this.snapshot.values;
-    return scopes.reduce((total, scope) => total + (values.get(scope) ?? 0), 0);
+    return this.kept.values;
   }
+}
+
+/** The sum of the scopes' marks in `values` (a scope never bumped counts 0). */
+export function sumOf(values: ReadonlyMap<string, number>, scopes: readonly string[]): number {
+  return scopes.reduce((total, scope) => total + (values.get(scope) ?? 0), 0);
 }

@@ -1,10 +1,10 @@
 import { isMvmError } from '../../core/errors.ts';
 import type { ChangeNotifier, DocumentChange } from '../desired/change-notifier.ts';
 import { placementChange } from './placement-change.ts';
-import type { ScheduleOutcome } from './scheduler-service.ts';
+import type { ScheduleOptions, ScheduleOutcome } from './scheduler-service.ts';
 
 export interface AfterWriteDeps {
-  scheduler: { schedule(): Promise<ScheduleOutcome> };
+  scheduler: { schedule(options?: ScheduleOptions): Promise<ScheduleOutcome> };
   notifier: ChangeNotifier;
 }
 
@@ -57,12 +57,15 @@ export class AfterWrite {
    * The write changed intent or capacity (and `change`): place what now fits, then wake the
    * watchers of both, even when placement failed. The write itself is committed, and a
    * placement that lost a race with another replica is redone by the next pass, so that is
-   * no failure of the caller's.
+   * no failure of the caller's. `options`: what the pass must do that its probe does not see,
+   * or the probe's answer from the write's own transaction (`work`: false runs no pass).
    */
-  async place(change: DocumentChange): Promise<void> {
+  async place(change: DocumentChange, options: ScheduleOptions = {}): Promise<void> {
     let placed: DocumentChange = {};
     try {
-      placed = placementChange(await this.deps.scheduler.schedule());
+      if (options.work !== false || options.capacityShrank === true) {
+        placed = placementChange(await this.deps.scheduler.schedule(options));
+      }
     } catch (error) {
       if (!(isMvmError(error) && error.code === 'conflict')) throw error;
     } finally {

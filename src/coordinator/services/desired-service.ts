@@ -15,7 +15,7 @@ import type { ChangeNotifier } from '../desired/change-notifier.ts';
 import { ComputeGate } from '../desired/compute-gate.ts';
 import { NodeRowsCache } from '../desired/node-rows.ts';
 import { RecomputePacer } from '../desired/recompute-pacer.ts';
-import { SharedMarks } from '../desired/shared-marks.ts';
+import { SharedMarks, sumOf } from '../desired/shared-marks.ts';
 import { documentDigest } from '../desired/document-digest.ts';
 import { TenantEntries } from '../desired/tenant-entries.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
@@ -119,18 +119,16 @@ interface FlightState {
   pacing: boolean;
   seen: number;
   mark: number;
+  /**
+   * Every mark, read before the computation reads the store: `mark` is their sum over the
+   * scopes of `from`, and the new document's own scopes are summed in them too.
+   */
+  marks: ReadonlyMap<string, number>;
 }
 
 interface Flight {
   state: FlightState;
   result: Promise<Current>;
-}
-
-/** Linear, not tenants²: a document may list hundreds of tenants. */
-function sameSet(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  const set = new Set(b);
-  return a.every((x) => set.has(x));
 }
 
 /**
@@ -284,7 +282,8 @@ export class DesiredService {
     const cached = this.computed.get(nodeId);
     const now = this.elapsed()();
     const scopes = watchedScopes(nodeId, cached?.tenants ?? []);
-    const mark = await this.marks.sum(scopes);
+    const marks = await this.marks.snapshot();
+    const mark = sumOf(marks, scopes);
     const unchanged =
       cached !== undefined &&
       cached.generation <= after &&
@@ -299,7 +298,14 @@ export class DesiredService {
       const { issued } = await joined.result;
       return { issued, seen: joined.state.seen };
     }
-    const state = { from: cached, background: unchanged, pacing: true, seen: seenBefore, mark };
+    const state = {
+      from: cached,
+      background: unchanged,
+      pacing: true,
+      seen: seenBefore,
+      mark,
+      marks,
+    };
     const flight = { state, result: this.computeFlight(nodeId, state, scopes, now) };
     this.flights.set(nodeId, flight);
     try {
@@ -332,7 +338,6 @@ export class DesiredService {
     now: number,
   ): Promise<Current> {
     const { notifier } = this.deps;
-    const cached = flight.from;
     const unchanged = flight.background;
     // A hot node's change waits for a pause in the writes (desired/recompute-pacer.ts): what
     // came meanwhile is read by this computation, so it is noted as seen.
@@ -343,17 +348,19 @@ export class DesiredService {
       flight.seen = notifier.current;
       // Changes announced from here on are not read: a watch that knows of one computes again.
       flight.pacing = false;
-      flight.mark = await this.marks.sum(scopes);
+      flight.marks = await this.marks.snapshot();
+      flight.mark = sumOf(flight.marks, scopes);
     }
     flight.pacing = false;
-    const { seen, mark } = flight;
+    const { seen, marks } = flight;
     // Due only to the refresh bound: it yields to watchers whose documents did change.
     const issued = await this.issue(nodeId, { background: unchanged }).finally(turn.done);
-    // Marks read for other scopes than the new document's say nothing: recompute next time.
-    const known = cached !== undefined && sameSet(cached.tenants, issued.tenants);
+    // The new document's own scopes, summed in the marks read before the store was: a
+    // document that gained or lost a tenant is not computed again just for that (it was, when
+    // only the old scopes' sum was at hand).
     this.computed.set(nodeId, {
       seen,
-      mark: known ? mark : Number.NaN,
+      mark: sumOf(marks, watchedScopes(nodeId, issued.tenants)),
       generation: issued.generation,
       tenants: issued.tenants,
       atMs: now,

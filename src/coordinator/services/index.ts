@@ -118,7 +118,9 @@ export function createServices(
   const metrics = new MetricsService(deps, new CoordinatorMetrics());
   const scheduler = new SchedulerService(deps);
   const after = new AfterWrite({
-    scheduler: { schedule: () => metrics.process.schedule(() => scheduler.schedule()) },
+    scheduler: {
+      schedule: (options) => metrics.process.schedule(() => scheduler.schedule(options)),
+    },
     notifier: deps.notifier,
   });
   const desired = new DesiredService({

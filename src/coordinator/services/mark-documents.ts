@@ -19,3 +19,16 @@ export async function markDocuments(
   const scopes = changedScopes(change);
   if (scopes.length > 0 || audit) await repos.generations.markChanged(scopes, audit);
 }
+
+/**
+ * `markDocuments`, then whether the scheduler has work as the transaction sees it after its
+ * writes (`markChangedProbing`: on Postgres in the marks' statement). A write answered false
+ * skips the scheduler's probe after its commit (`AfterWrite.place`'s `work`).
+ */
+export function markDocumentsProbing(
+  repos: Pick<Repos, 'generations'>,
+  change: DocumentChange,
+  audit?: Omit<AuditEvent, 'id'>,
+): Promise<boolean> {
+  return repos.generations.markChangedProbing(changedScopes(change), audit);
+}

@@ -23,6 +23,7 @@ import { reportWrite, writeReport } from './report-write.ts';
 import type { ServiceDeps } from './context.ts';
 import { markDocuments } from './mark-documents.ts';
 import { SCHEDULER_LOCK } from './scheduler-lock.ts';
+import { capacityShrank, type ScheduleOptions } from './scheduler-service.ts';
 
 export interface NodeHealthDeps extends ServiceDeps {
   /** A ready node silent for longer than this is lost; default 30 s. */
@@ -31,7 +32,7 @@ export interface NodeHealthDeps extends ServiceDeps {
 
 /** What follows a change of where instances may run: placement, then waking the watchers. */
 export interface AfterPlacementChange {
-  place(change: DocumentChange): Promise<void>;
+  place(change: DocumentChange, options?: ScheduleOptions): Promise<void>;
 }
 
 /** A node lost or back changes every tenant's peers that had instances there. */
@@ -201,10 +202,14 @@ export class NodeHealthService {
         !isDeepStrictEqual(node.capacity, updated.capacity) ||
         node.underlayIp !== updated.underlayIp;
       if (recovered || resized) await markDocuments(repos, FLEET);
-      return { node: updated, recovered, activity, resized, at, kept };
+      // Smaller than before: what the node holds may now be over it, lowered by the pass.
+      const shrank = capacityShrank(node.capacity, updated.capacity);
+      return { node: updated, recovered, activity, resized, shrank, at, kept };
     });
     const activityUpdated = this.noteHeld(nodeId, outcome.activity, outcome.at);
-    if (outcome.recovered || outcome.resized) await this.placeAndNotify(FLEET);
+    if (outcome.recovered || outcome.resized) {
+      await this.placeAndNotify(FLEET, { capacityShrank: outcome.shrank });
+    }
     const { node, recovered } = outcome;
     const desiredGeneration = await this.generationFor(nodeId, recovered);
     return {
@@ -370,9 +375,9 @@ export class NodeHealthService {
     return activity.updated;
   }
 
-  private async placeAndNotify(change: DocumentChange): Promise<void> {
+  private async placeAndNotify(change: DocumentChange, options?: ScheduleOptions): Promise<void> {
     this.placementOwed = true;
-    await this.after.place(change);
+    await this.after.place(change, options);
     this.placementOwed = false;
   }
 

@@ -8,6 +8,7 @@ import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
 import { markDocuments } from './mark-documents.ts';
 import { audit, type ServiceDeps } from './context.ts';
+import { capacityShrank } from './scheduler-service.ts';
 
 export class NodeService {
   constructor(
@@ -36,8 +37,8 @@ export class NodeService {
     id: string,
     request: RegisterNodeRequest,
   ): Promise<FleetNode> {
-    const { node, moved } = await this.registerInTransaction(principal, id, request);
-    await this.after.place({ fleet: moved });
+    const { node, moved, shrank } = await this.registerInTransaction(principal, id, request);
+    await this.after.place({ fleet: moved }, { capacityShrank: shrank });
     return node;
   }
 
@@ -45,7 +46,7 @@ export class NodeService {
     principal: Principal,
     id: string,
     request: RegisterNodeRequest,
-  ): Promise<{ node: FleetNode; moved: boolean }> {
+  ): Promise<{ node: FleetNode; moved: boolean; shrank: boolean }> {
     return this.deps.store.transaction(async (repos) => {
       const existing = await repos.nodes.get(id);
       const now = this.deps.clock.now().toISOString();
@@ -72,7 +73,9 @@ export class NodeService {
       }
       const moved = existing !== undefined && existing.underlayIp !== node.underlayIp;
       await markDocuments(repos, { fleet: moved });
-      return { node, moved };
+      // Registered smaller than before: what it holds beyond that is lowered by the pass.
+      const shrank = existing !== undefined && capacityShrank(existing.capacity, node.capacity);
+      return { node, moved, shrank };
     });
   }
 

@@ -23,7 +23,7 @@ import type { PoolDetailView } from '../../contract/resources.ts';
 import type { PoolMember, Repos, TenantRecord } from '../../ports/store.ts';
 import type { Principal } from '../principal.ts';
 import type { AfterWrite } from './after-write.ts';
-import { markDocuments } from './mark-documents.ts';
+import { markDocuments, markDocumentsProbing } from './mark-documents.ts';
 import { audit, auditEvent, type ServiceDeps } from './context.ts';
 import { createInstances } from './instance-factory.ts';
 import {
@@ -232,15 +232,16 @@ export class PoolService {
     request: ScalePoolRequest,
   ): Promise<ScaleResult> {
     return this.after.writing(async () => {
-      const { result, recheckAt, change } = await this.scaleInTransaction(
+      const { result, recheckAt, change, work } = await this.scaleInTransaction(
         principal,
         tenantId,
         poolId,
         request,
       );
       this.rechecks?.note({ tenantId, poolId }, recheckAt);
-      // Placed instances changed on their nodes; new ones wait for placement.
-      await this.after.place(change);
+      // Placed instances changed on their nodes; new ones wait for placement (the scheduler's
+      // probe was answered in the transaction, with the marks).
+      await this.after.place(change, { work });
       return result;
     });
   }
@@ -250,7 +251,12 @@ export class PoolService {
     tenantId: string,
     poolId: string,
     request: ScalePoolRequest,
-  ): Promise<{ result: ScaleResult; recheckAt: string | undefined; change: DocumentChange }> {
+  ): Promise<{
+    result: ScaleResult;
+    recheckAt: string | undefined;
+    change: DocumentChange;
+    work: boolean;
+  }> {
     return raiseTransaction(this.deps.store, async (repos) => {
       const tenant = await lockTenant(repos, tenantId);
       // The tenant's pools (the scaled one, and the sizes its quotas weigh) and the scaled
@@ -296,7 +302,8 @@ export class PoolService {
       );
       const result = { pool: updatedPool, created, changed };
       const change = await scaleChange(repos, tenantId, result);
-      // The audit event rides with the marks: one statement on Postgres, still the last.
+      // The audit event and the scheduler's probe ride with the marks: one statement on
+      // Postgres, still the last.
       const event = auditEvent(this.deps, principal, {
         tenantId,
         action: 'pool.scale',
@@ -309,8 +316,8 @@ export class PoolService {
           ...(plan.recheckAt !== undefined ? { deferredUntil: plan.recheckAt } : {}),
         },
       });
-      await markDocuments(repos, change, event);
-      return { result, recheckAt: plan.recheckAt, change };
+      const work = await markDocumentsProbing(repos, change, event);
+      return { result, recheckAt: plan.recheckAt, change, work };
     });
   }
 

@@ -9,7 +9,7 @@ import { reliefNodes } from '../../core/relief-nodes.ts';
 import { releasesWithinCounts } from '../../core/release-quota.ts';
 import type { DesiredCount, Repos } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
-import type { PlacementView, Sizing } from './placement-view.ts';
+import { withPoolsOf, type PlacementView, type Sizing } from './placement-view.ts';
 
 /** What a pressure pass decided, with the instances it may write (read under their locks). */
 export interface PressureWork {
@@ -49,7 +49,8 @@ export function pressureView(i: Instance, pool: Sizing): PressureInstance {
  * a raise for room), and when an instance wanting RAM found no node, the warm ones on
  * `reliefOn` (the nodes that could hold it, core/relief-nodes.ts) that could be put to sleep
  * for it, read by their index. Their tenants are locked (beyond `locked`, which the pass
- * holds already), and what was read before a lock is read again under it.
+ * holds already), and what was read before a lock is read again under it. Their tenants'
+ * pools are added to the view (it read only the placed tenants').
  */
 async function readConcerned(
   repos: Repos,
@@ -59,8 +60,11 @@ async function readConcerned(
 ): Promise<Instance[]> {
   const read = async () => {
     const held = await repos.instances.listPressureHeld();
+    await withPoolsOf(repos, view, held);
     if (reliefOn.length === 0) return held;
-    const warm = (await repos.instances.listWarmOn(reliefOn)).filter((i) => {
+    const candidates = await repos.instances.listWarmOn(reliefOn);
+    await withPoolsOf(repos, view, candidates);
+    const warm = candidates.filter((i) => {
       const pool = view.sizing(i);
       return !pool.critical && !pool.pinned;
     });

@@ -1,4 +1,4 @@
-import type { Instance } from '../../core/model.ts';
+import type { Instance, NodeCapacity } from '../../core/model.ts';
 import { overCapacity } from '../../core/overcommit-relief.ts';
 import { placeInstances } from '../../core/placement.ts';
 import type { Repos } from '../../ports/store.ts';
@@ -25,6 +25,23 @@ export interface ScheduleOutcome {
    * VXLAN peers moved (every document listing them).
    */
   spread: string[];
+}
+
+/**
+ * `capacityShrank`: a node declared a smaller capacity (a heartbeat, a registration) and may
+ * now hold more than it: the pass runs even when the probe finds no other work, and lowers
+ * what the node holds beyond it (overcommit-lowering.ts) at once.
+ */
+export interface ScheduleOptions {
+  /** A capacity declared smaller: run the pass whatever the probe says. */
+  capacityShrank?: boolean;
+  /** The probe as the write's own transaction answered it; absent, the pass asks it. */
+  work?: boolean;
+}
+
+/** Whether `after` is smaller than `before` in vCPUs or memory (what placement counts). */
+export function capacityShrank(before: NodeCapacity, after: NodeCapacity): boolean {
+  return after.vcpus < before.vcpus || after.memMib < before.memMib;
 }
 
 const keyOf = (i: Instance) => `${i.tenantId}/${i.poolId}/${i.id}`;
@@ -68,10 +85,15 @@ export class SchedulerService {
    * Nearly every pass follows a write that left nothing unplaced and nothing held asleep (a
    * running ⇄ warm scale, a status report): two indexed probes, outside any lock, then stand
    * for the pass. That is safe: every write that leaves work runs a pass of its own after its
-   * commit, and that pass's probe sees its work.
+   * commit, and that pass's probe sees its work. `work`: a write's own transaction answered
+   * the probe after its writes (`markDocumentsProbing`), so it is not asked again. A capacity
+   * declared smaller leaves work the probe does not see (a node over its capacity): its writer
+   * says so (`capacityShrank`).
    */
-  async schedule(): Promise<ScheduleOutcome> {
-    if (!(await this.hasWork())) return nothingToDo();
+  async schedule(options: ScheduleOptions = {}): Promise<ScheduleOutcome> {
+    if (options.capacityShrank !== true && !(options.work ?? (await this.hasWork()))) {
+      return nothingToDo();
+    }
     return this.passes.request();
   }
 
@@ -90,7 +112,7 @@ export class SchedulerService {
       // several takes them): their changes of intent wait, every other tenant's go on. An
       // instance unplaced after this read is placed by its writer's own pass, next.
       const tenants = await lockTenants(repos, await repos.instances.listUnplaced());
-      const view = await loadPlacementView(repos);
+      const view = await loadPlacementView(repos, 'pending', { pools: 'placed' });
       const { sizing } = view;
       const pending = view.pending.filter((i) => tenants.has(i.tenantId));
       const result = placeInstances(
@@ -118,9 +140,11 @@ export class SchedulerService {
       await this.apply(repos, pending, placed);
       await applyPressure(repos, this.deps, pressure);
       // A node over its capacity (a wake it admitted itself, a smaller capacity declared)
-      // is brought back under it; found in the view's loads, so nothing more is read when
-      // no node is over.
-      const over = overCapacity(view.nodes.map(pressureNode), view.loads).map((o) => o.nodeId);
+      // is brought back under it, cordoned or not (a cordon stops new placement; it gives
+      // the host no more room); found in the view's loads, so nothing more is read when no
+      // node is over.
+      const holding = [...view.nodes, ...view.cordoned].map(pressureNode);
+      const over = overCapacity(holding, view.loads).map((o) => o.nodeId);
       const { lowered } = await lowerOvercommitted(repos, this.deps, over, { locked: tenants });
       const relieved = new Set(pressure.plan.placed.map((p) => p.key));
       const anyNode = view.nodes.length > 0;

@@ -34,19 +34,25 @@ export async function reportWake(
         `instance ${path} is placed on ${found.nodeId ?? 'no node'}, not on node '${nodeId}'`,
       );
     }
-    const at = deps.clock.now().toISOString();
-    const to = wakeRaises(found.desiredStatus);
-    const written = await repos.instances.update(
-      key,
-      {
-        lastActiveAt: at,
-        ...(to
-          ? { desiredStatus: to, idleSlot: null, pressureSleptAt: null, sleepForced: false }
-          : {}),
-      },
-      found.version,
-      at,
-    );
+    const now = deps.clock.now();
+    const at = now.toISOString();
+    // Lowered after the node admitted it: a report repeated by a restarted agent, the first
+    // answered and the lowering since standing (raising it again would lower another).
+    const stale = loweredSince(found, report, now.getTime());
+    const to = stale ? undefined : wakeRaises(found.desiredStatus);
+    const written = stale
+      ? found
+      : await repos.instances.update(
+          key,
+          {
+            lastActiveAt: at,
+            ...(to
+              ? { desiredStatus: to, idleSlot: null, pressureSleptAt: null, sleepForced: false }
+              : {}),
+          },
+          found.version,
+          at,
+        );
     // It runs only if the node has room for it next to what it holds (checked with every
     // other raise); else it waits asleep for room and the node wakes nothing. A wake the
     // node admitted itself while this coordinator did not answer already runs: it is counted
@@ -79,6 +85,7 @@ export async function reportWake(
         from: found.desiredStatus,
         to: updated.desiredStatus,
         ...(report.admittedBy ? { admittedBy: report.admittedBy } : {}),
+        ...(stale ? { loweredSince: found.pressureSleptAt } : {}),
       },
     });
     const isRaised = to !== undefined && !held.has(path);
@@ -89,6 +96,23 @@ export async function reportWake(
   // Its node's document says running from now on (and the tenant's capacity is counted so).
   if (raised) await after.place({ tenants });
   return instance;
+}
+
+/**
+ * Whether the node admitted this wake before the coordinator last lowered the instance (for
+ * its node's capacity or memory pressure: `pressureSleptAt`, this clock): only a report
+ * repeated after an agent's restart can be (its first was answered, the agent killed before
+ * it noted the answer). Its age says when it was admitted on this clock, whatever the node's
+ * clock says; a report with no age (an older agent) is never taken so.
+ */
+export function loweredSince(
+  found: Pick<Instance, 'pressureSleptAt'>,
+  report: Pick<WakeReportRequest, 'admittedBy' | 'admittedMsAgo'>,
+  nowMs: number,
+): boolean {
+  if (report.admittedBy !== 'node' || report.admittedMsAgo === undefined) return false;
+  if (found.pressureSleptAt === null) return false;
+  return Date.parse(found.pressureSleptAt) >= nowMs - report.admittedMsAgo;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { committedMemMib } from '../held-memory.ts';
 import type { FleetNode, Pool } from '../model.ts';
 
 /** One gauge family as Prometheus shows it: a name in base units, its help and its series. */
@@ -187,6 +188,27 @@ function nodeFamilies(input: FleetInput): MetricFamily[] {
       'Guest memory of the instances placed on the node and desired running or warm',
       ['node'],
       perNode((n) => (allocated.get(n.id)?.memMib ?? 0) * MIB),
+    ),
+    // A node holds more than its capacity only through a wake it admitted itself, or a
+    // capacity declared smaller since; the scheduler lowers it back, except where critical or
+    // pinned instances alone fill it (core/overcommit-relief.ts): this shows what is left.
+    family(
+      'mvm_node_overcommit_vcpus',
+      'vCPUs the instances placed on the node and desired running or warm hold beyond its capacity (0 within it)',
+      ['node'],
+      perNode((n) => Math.max(0, (allocated.get(n.id)?.vcpus ?? 0) - n.capacity.vcpus)),
+    ),
+    family(
+      'mvm_node_overcommit_memory_bytes',
+      "Guest memory those instances hold beyond the node's capacity, as placement counts it (less what its last report says they leave untouched; 0 within it)",
+      ['node'],
+      perNode(
+        (n) =>
+          Math.max(
+            0,
+            committedMemMib(allocated.get(n.id)?.memMib ?? 0, n.usage) - n.capacity.memMib,
+          ) * MIB,
+      ),
     ),
     family(
       'mvm_node_used_vcpus',

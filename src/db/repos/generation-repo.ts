@@ -2,7 +2,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { CompiledStatements } from '../compiled-statement.ts';
 import type { GenerationRepo, MarkChanges, NodeGeneration } from '../../ports/store.ts';
 import type { Database, NodeGenerationsTable } from '../schema.ts';
-import { bumpMarks, type MarkAudit } from './mark-bump.ts';
+import { bumpMarks, bumpMarksProbing, type MarkAudit } from './mark-bump.ts';
 import { marksSince } from './mark-changes.ts';
 
 type GenerationRow = Selectable<NodeGenerationsTable>;
@@ -53,6 +53,10 @@ export class KyselyGenerationRepo implements GenerationRepo {
 
   markChanged(scopes: readonly string[], audit?: MarkAudit): Promise<void> {
     return bumpMarks(this.db, this.statements, scopes, audit);
+  }
+
+  markChangedProbing(scopes: readonly string[], audit?: MarkAudit): Promise<boolean> {
+    return bumpMarksProbing(this.db, this.statements, scopes, audit);
   }
 
   async marks(scopes: readonly string[]): Promise<number> {

@@ -22,7 +22,7 @@ export async function anyPressureHeld(db: Kysely<Database>): Promise<boolean> {
  * Ordered by the indexed column, so Postgres takes the index too even when its statistics
  * guess many rows match (right after a bulk load it read all 100k, ~29 ms).
  */
-function pressureHeld(db: Kysely<Database>) {
+export function pressureHeld(db: Kysely<Database>) {
   return db
     .selectFrom('instances')
     .select('id')
@@ -32,7 +32,7 @@ function pressureHeld(db: Kysely<Database>) {
 }
 
 /** A live instance placed on no node, the first by the node index (nulls share one key). */
-function unplaced(db: Kysely<Database>) {
+export function unplaced(db: Kysely<Database>) {
   return db
     .selectFrom('instances')
     .select('id')
@@ -48,6 +48,11 @@ export async function schedulerWork(
   statements: CompiledStatements,
 ): Promise<boolean> {
   const [row] = (await statements.execute(db, schedulerWorkStatement, {})).rows;
+  return hasSchedulerWork(row);
+}
+
+/** The probe's answer from its two scalar subqueries' row (null: none found). */
+export function hasSchedulerWork(row: { unplaced: unknown; held: unknown } | undefined): boolean {
   return (row?.unplaced ?? null) !== null || (row?.held ?? null) !== null;
 }
 

@@ -8,6 +8,7 @@ import {
 import { dialectOf } from '../sql-dialect.ts';
 import type { Database } from '../schema.ts';
 import { auditRow } from './audit-repo.ts';
+import { hasSchedulerWork, pressureHeld, schedulerWork, unplaced } from './instance-probes.ts';
 import { markStamp } from './mark-changes.ts';
 
 /** An audit event as the statement that bumps the marks appends it. */
@@ -38,6 +39,31 @@ export async function bumpMarks(
   }
   if (audit) await db.insertInto('audit_events').values(auditRow(audit)).execute();
   await run(db, statements, marksStatement, marksParams(sorted));
+}
+
+/**
+ * `bumpMarks`, then the scheduler's probe (instance-probes.ts) as this transaction sees it
+ * after its writes. On Postgres, when a scope moves and the bump is compiled, one statement:
+ * the audit event's insert and the marks' upsert as data-modifying WITHs ahead of the probe's
+ * select (both run to completion whatever it reads; its snapshot holds the transaction's
+ * earlier writes), so a scale's probe costs no round trip after its commit. Otherwise the
+ * probe is a statement of its own after the bump.
+ */
+export async function bumpMarksProbing(
+  db: Kysely<Database>,
+  statements: CompiledStatements,
+  scopes: readonly string[],
+  audit?: MarkAudit,
+): Promise<boolean> {
+  const sorted = [...new Set(scopes)].sort();
+  if (sorted.length === 0 || sorted.length > COMPILED_SCOPES || dialectOf(db) !== 'postgres') {
+    await bumpMarks(db, statements, sorted, audit);
+    return schedulerWork(db, statements);
+  }
+  const params = marksParams(sorted, audit && auditRow(audit));
+  const statement = audit ? marksWithAuditProbeStatement : marksProbeStatement;
+  const [row] = (await statements.execute(db, statement, params)).rows;
+  return hasSchedulerWork(row);
 }
 
 /**
@@ -99,22 +125,54 @@ export const marksStatement = compiledStatement({
       .onConflict(bumped(db)),
 });
 
+/** The audit event bound as the parameters `auditRow` names. */
+function auditValues(p: MarksParams) {
+  return {
+    tenant_id: p['tenant_id'] as string | null,
+    at: p['at'] as string,
+    actor: p['actor'] as string,
+    action: p['action'] as string,
+    target: p['target'] as string,
+    detail: p['detail'] as string,
+  };
+}
+
 /** Postgres: the audit event's insert in a data-modifying WITH ahead of the marks' upsert. */
 export const marksWithAuditStatement = compiledStatement({
   shape: (p: MarksParams) => p['scopes'] as number,
-  build: (db: Kysely<Database>, scopes: number, p: MarksParams) => {
-    const event = {
-      tenant_id: p['tenant_id'] as string | null,
-      at: p['at'] as string,
-      actor: p['actor'] as string,
-      action: p['action'] as string,
-      target: p['target'] as string,
-      detail: p['detail'] as string,
-    };
-    return db
-      .with('audit', (qc) => qc.insertInto('audit_events').values(event))
+  build: (db: Kysely<Database>, scopes: number, p: MarksParams) =>
+    db
+      .with('audit', (qc) => qc.insertInto('audit_events').values(auditValues(p)))
       .insertInto('document_marks')
       .values(markValues(db, scopes, p))
-      .onConflict(bumped(db));
-  },
+      .onConflict(bumped(db)),
+});
+
+/** Postgres: the marks' upsert in a data-modifying WITH ahead of the scheduler's probe. */
+export const marksProbeStatement = compiledStatement({
+  shape: (p: MarksParams) => p['scopes'] as number,
+  build: (db: Kysely<Database>, scopes: number, p: MarksParams) =>
+    db
+      .with('marks', (qc) =>
+        qc
+          .insertInto('document_marks')
+          .values(markValues(db, scopes, p))
+          .onConflict(bumped(db)),
+      )
+      .selectNoFrom(() => [unplaced(db).as('unplaced'), pressureHeld(db).as('held')]),
+});
+
+/** Postgres: the audit event, the marks and the scheduler's probe in one statement. */
+export const marksWithAuditProbeStatement = compiledStatement({
+  shape: (p: MarksParams) => p['scopes'] as number,
+  build: (db: Kysely<Database>, scopes: number, p: MarksParams) =>
+    db
+      .with('audit', (qc) => qc.insertInto('audit_events').values(auditValues(p)))
+      .with('marks', (qc) =>
+        qc
+          .insertInto('document_marks')
+          .values(markValues(db, scopes, p))
+          .onConflict(bumped(db)),
+      )
+      .selectNoFrom(() => [unplaced(db).as('unplaced'), pressureHeld(db).as('held')]),
 });
