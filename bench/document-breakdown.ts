@@ -8,6 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ephemeralSigningKey } from '../src/coordinator/desired/signing-key.ts';
+import { documentDigest } from '../src/coordinator/desired/document-digest.ts';
 import { NodeRowsCache } from '../src/coordinator/desired/node-rows.ts';
 import { TenantEntries } from '../src/coordinator/desired/tenant-entries.ts';
 import { TenantInputsCache } from '../src/coordinator/desired/tenant-inputs.ts';
@@ -65,6 +66,9 @@ try {
     const inputs = await time('tenant inputs (kept; only marks moved since read)', () =>
       cache.read(node, instances, notifier.current),
     );
+    await time('peers (tenantPeersByNodes, as before the assembly was reused)', () =>
+      tenantPeersByNodes(node, inputs.nodes, inputs.held),
+    );
     const doc = await time('peers + buildNodeDocument', () =>
       buildNodeDocument(
         node,
@@ -77,7 +81,7 @@ try {
         rows.requestIds,
       ),
     );
-    const peers = tenantPeersByNodes(node, inputs.nodes, inputs.held);
+    const peers = inputs.peers;
     const forNode = entries.forNode(node);
     const kept = await time('buildNodeDocument, kept entries (changed tenants built)', () => {
       const built = buildNodeDocument(
@@ -101,6 +105,7 @@ try {
     );
     if (joined !== content) throw new Error('kept entries built another document');
     await time('sha256', () => createHash('sha256').update(content).digest('hex'));
+    await time("documentDigest, kept entries' digests", () => documentDigest(kept, forNode.digest));
     await time('generations.get', () => store.generations.get(node));
     // A toggle changes the content: the new generation is a committed upsert.
     await time('generations.bump (content changed)', () =>

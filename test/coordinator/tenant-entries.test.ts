@@ -2,11 +2,13 @@
  * A node's document builds again only the tenant entries whose inputs changed
  * (desired/tenant-entries.ts): on a random sequence of changes to kept inputs (each a new
  * object, as the caches make them), the document built with the memo is byte-identical to one
- * built without it (its content the kept entries' texts joined), and exactly the changed
+ * built without it (its content the kept entries' texts joined, its digest their digests'),
+ * and exactly the changed
  * tenants are built and serialized. The service on both stores is
  * covered by desired-patch.test.ts (byte-identical to a fresh replica's after random changes).
  */
 import { expect, it } from 'vitest';
+import { documentDigest } from '../../src/coordinator/desired/document-digest.ts';
 import { TenantEntries } from '../../src/coordinator/desired/tenant-entries.ts';
 import {
   buildNodeDocument,
@@ -84,8 +86,9 @@ it('builds only changed tenants, byte-identical to a document built whole', () =
       forNode?.memo,
     );
     forNode?.done();
-    // The kept entries' texts joined (each serialized once) against the whole serialization.
-    return documentContent(doc, forNode?.text);
+    // The kept entries' texts joined (each serialized once) against the whole serialization,
+    // and the digest made of the kept entries' digests against one of every tenant's text.
+    return `${documentContent(doc, forNode?.text)} ${documentDigest(doc, forNode?.digest)}`;
   };
   expect(build(true)).toBe(build(false));
   expect(entries.last).toEqual({ reused: 0, built: 30, serialized: 30 });

@@ -214,6 +214,59 @@ await describeEachDatabase('document inputs cached per replica', (db) => {
     expect(cache.size).toBe(2);
   });
 
+  it('reuses a node’s assembled inputs and peers only while its tenants’ inputs and the peer rows stand', async () => {
+    const store = db.store();
+    const call = await replica(store);
+    await node(call, 'node-1', '192.0.2.1');
+    await node(call, 'node-2', '192.0.2.2');
+    for (const n of [0, 1]) await tenant(call, n, 2);
+    const notifier = new ChangeNotifier();
+    let now = 0;
+    const cache = new TenantInputsCache(store, notifier, { maxAgeMs: 60_000, nowMs: () => now });
+    const read = async (nodeId: string) => {
+      const instances = await store.instances.list({ nodeId });
+      const marks = await cache.marksOf(instances);
+      return cache.read(nodeId, instances, notifier.current, marks);
+    };
+    const first = await read('node-1');
+    expect(first.peers.get('t0')).toEqual(['192.0.2.2']);
+    await read('node-2');
+    // A toggle moves no tenant's inputs and no node: the same assembly, not built again.
+    const [toggled] = (await instancesOf(call, 't1')).filter((i) => i.nodeId === 'node-1');
+    await call('POST', `/tenants/t1/pools/web/instances/${toggled?.id ?? '?'}/actions`, {
+      action: 'warm',
+    });
+    expect(await read('node-1')).toBe(first);
+
+    await call('PUT', '/tenants/t1/pools/web/config', { files: { MODE: 'edge' } });
+    const configured = await read('node-1');
+    expect(configured).not.toBe(first);
+    expect(configured.workloads.get('t1/web')?.config).toEqual({
+      version: 1,
+      files: { MODE: 'edge' },
+    });
+    expect(configured.tenants[0]).toBe(first.tenants[0]);
+
+    await node(call, 'node-2', '192.0.2.12');
+    const moved = await read('node-1');
+    expect(moved).not.toBe(configured);
+    expect(moved.peers.get('t0')).toEqual(['192.0.2.12']);
+    expect(await read('node-1')).toBe(moved);
+
+    // Peer rows past the refresh bound are read again, though every tenant's inputs are
+    // younger (a node written behind the services' back: no mark, no announcement).
+    const node2 = await store.nodes.get('node-2');
+    if (!node2) throw new Error('node-2 vanished');
+    await store.nodes.upsert({ ...node2, underlayIp: '192.0.2.42' });
+    now = 30_000;
+    for (const t of ['t0', 't1']) {
+      await call('PUT', `/tenants/${t}/pools/web/config`, { files: { MODE: 'late' } });
+    }
+    expect((await read('node-1')).peers.get('t0')).toEqual(['192.0.2.12']);
+    now = 61_000;
+    expect((await read('node-1')).peers.get('t0')).toEqual(['192.0.2.42']);
+  });
+
   it('a drain putting a tenant’s last instance on the node back to placement moves its peers', async () => {
     const store = db.store();
     const writer = await replica(store);

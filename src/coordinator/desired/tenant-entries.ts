@@ -1,5 +1,6 @@
 import type { DesiredTenant } from '../../contract/desired.ts';
 import { canonicalJson, type TenantEntryMemo } from '../../core/desired-doc.ts';
+import { sha256Hex } from './document-digest.ts';
 
 const DEFAULT_MAX_NODES = 1024;
 
@@ -8,6 +9,8 @@ interface Kept {
   entry: DesiredTenant | undefined;
   /** The entry's canonical JSON, once serialized: a kept entry is not serialized again. */
   text?: string;
+  /** The sha256 of that text, once computed (desired/document-digest.ts). */
+  digest?: string;
 }
 
 /**
@@ -18,7 +21,9 @@ interface Kept {
  * tenants builds one. Each computation keeps only the tenants of its own document; the least
  * recently computed nodes are dropped past `maxNodes`. Each entry's canonical JSON is kept
  * with it: the document's content is the kept texts joined (core/desired-doc.ts,
- * `documentContent`), so a toggle serializes one tenant of 500, not the 237 KiB document.
+ * `documentContent`), so a toggle serializes one tenant of 500, not the 237 KiB document;
+ * and its digest, of which the document's digest is made (desired/document-digest.ts), so a
+ * toggle hashes one tenant's text, not the whole document's.
  */
 export class TenantEntries {
   private readonly nodes = new Map<string, Map<string, Kept>>();
@@ -35,6 +40,7 @@ export class TenantEntries {
     memo: TenantEntryMemo;
     done: () => void;
     text: (entry: DesiredTenant) => string;
+    digest: (entry: DesiredTenant) => string;
   } {
     const previous = this.nodes.get(nodeId);
     const next = new Map<string, Kept>();
@@ -69,7 +75,12 @@ export class TenantEntries {
       if (kept?.entry !== entry) return serialize(entry);
       return (kept.text ??= serialize(entry));
     };
-    return { memo, done, text };
+    const digest = (entry: DesiredTenant): string => {
+      const kept = next.get(entry.id);
+      if (kept?.entry !== entry) return sha256Hex(text(entry));
+      return (kept.digest ??= sha256Hex(text(entry)));
+    };
+    return { memo, done, text, digest };
   }
 }
 

@@ -3,7 +3,7 @@ import { FLEET_SCOPE, tenantScope } from '../../core/document-marks.ts';
 import type { Instance, Pool } from '../../core/model.ts';
 import { roleHasDrive } from '../../core/roles.ts';
 import { effectiveSecrets } from '../../core/secrets.ts';
-import type { PeerNode } from '../../core/vxlan-peers.ts';
+import { tenantPeersByNodes, type PeerNode } from '../../core/vxlan-peers.ts';
 import type { PoolConfigRecord, SealedSecret, Store, TenantRecord } from '../../ports/store.ts';
 import { secretsDigest } from '../secrets/secret-digest.ts';
 import type { ChangeNotifier, NamedChanges } from './change-notifier.ts';
@@ -29,6 +29,15 @@ export interface DocumentInputs {
   held: ReadonlyArray<{ tenantId: string; nodeIds: readonly string[] }>;
   /** This node and every node holding one of its tenants' live instances. */
   nodes: PeerNode[];
+  /** Each tenant's VXLAN flood list from this node (core/vxlan-peers.ts). */
+  peers: ReadonlyMap<string, readonly string[]>;
+}
+
+/** A node's assembled inputs, and the kept values they were assembled from. */
+interface Assembled {
+  tenants: ReadonlyArray<TenantInputs | undefined>;
+  peerRows: ReadonlyMap<string, PeerNode>;
+  inputs: DocumentInputs;
 }
 
 /** Under what the entry was read: valid while neither moved. */
@@ -49,12 +58,15 @@ interface TenantEntry extends Stamp {
 export interface TenantInputsOptions {
   /** Tenants kept (least recently used dropped first); 4,096 by default. */
   maxTenants?: number;
+  /** Nodes whose assembled inputs are kept (least recently used dropped first); 1,024. */
+  maxNodes?: number;
   /** An entry is read again after this long whatever the marks say (the refresh bound). */
   maxAgeMs: number;
   nowMs: () => number;
 }
 
 const DEFAULT_MAX_TENANTS = 4096;
+const DEFAULT_MAX_NODES = 1024;
 
 /**
  * Per-tenant document inputs (record, pools, workloads, nodes), kept per replica so that a
@@ -73,6 +85,8 @@ const DEFAULT_MAX_TENANTS = 4096;
 export class TenantInputsCache {
   private readonly tenants = new Map<string, TenantEntry>();
   private peerNodes: (Stamp & { rows: Map<string, PeerNode> }) | undefined;
+  /** Per node, its previous inputs: reused whole when made of the same kept values. */
+  private readonly assembled = new Map<string, Assembled>();
   /** Every mark, read now: those moved since the last read only (kept-marks.ts). */
   private readonly marks: KeptMarks;
 
@@ -84,15 +98,31 @@ export class TenantInputsCache {
     this.marks = new KeptMarks(store.generations);
   }
 
-  /** The inputs of `nodeId`'s document, given its instances (read before this call). */
+  /**
+   * The document marks of the fleet and of these instances' tenants, as the store holds them
+   * now. Read after the instances and before `read` uses them (it reads them itself if not
+   * given): the service reads them beside the node's moves, one round trip less.
+   */
+  async marksOf(
+    instances: ReadonlyArray<Pick<Instance, 'tenantId'>>,
+  ): Promise<ReadonlyMap<string, number>> {
+    const tenantIds = new Set(instances.map((i) => i.tenantId));
+    return this.marks.of([FLEET_SCOPE, ...[...tenantIds].map(tenantScope)]);
+  }
+
+  /**
+   * The inputs of `nodeId`'s document, given its instances (read before this call) and, if
+   * read already, the marks `marksOf` gave for them.
+   */
   async read(
     nodeId: string,
     instances: ReadonlyArray<Pick<Instance, 'tenantId' | 'poolId'>>,
     seq: number,
+    marksRead?: ReadonlyMap<string, number>,
   ): Promise<DocumentInputs> {
     const poolsHere = poolsByTenant(instances);
     const tenantIds = [...poolsHere.keys()];
-    const marks = await this.marks.of([FLEET_SCOPE, ...tenantIds.map(tenantScope)]);
+    const marks = marksRead ?? (await this.marksOf(instances));
     const stamp: Stamp = { seq, fleet: marks.get(FLEET_SCOPE) ?? 0, atMs: this.options.nowMs() };
     const named = this.notifier.named();
     const found = new Map<string, TenantInputs>();
@@ -112,7 +142,11 @@ export class TenantInputsCache {
     return this.assemble(nodeId, tenantIds, found, stamp, named);
   }
 
-  /** The inputs of every tenant, in one shape for the document (O(tenants + their nodes)). */
+  /**
+   * The inputs of every tenant, in one shape for the document (O(tenants + their nodes)). The
+   * node's previous shape when it was made of the same kept tenant inputs and peer rows (a
+   * toggle moves neither): O(tenants), not the 500 × 100 node ids of a spread fleet.
+   */
   private async assemble(
     nodeId: string,
     tenantIds: readonly string[],
@@ -120,25 +154,43 @@ export class TenantInputsCache {
     stamp: Stamp,
     named: NamedChanges,
   ): Promise<DocumentInputs> {
-    const out: Omit<DocumentInputs, 'nodes' | 'held'> = {
+    const tenants = tenantIds.map((id) => found.get(id));
+    // Used: the least recently used are dropped first.
+    for (const id of tenantIds) this.touch(id);
+    const peerRows = this.peerRows(stamp, named);
+    const kept = this.assembled.get(nodeId);
+    const same =
+      kept !== undefined && kept.peerRows === peerRows && sameItems(kept.tenants, tenants);
+    const inputs = same ? kept.inputs : await this.shaped(nodeId, tenants, peerRows);
+    this.assembled.delete(nodeId);
+    this.assembled.set(nodeId, { tenants, peerRows, inputs });
+    dropOldest(this.assembled, this.options.maxNodes ?? DEFAULT_MAX_NODES);
+    return inputs;
+  }
+
+  private async shaped(
+    nodeId: string,
+    tenants: ReadonlyArray<TenantInputs | undefined>,
+    peerRows: Map<string, PeerNode>,
+  ): Promise<DocumentInputs> {
+    const out: Omit<DocumentInputs, 'nodes' | 'held' | 'peers'> = {
       tenants: [],
       pools: [],
       workloads: new Map(),
     };
     const held: Array<{ tenantId: string; nodeIds: readonly string[] }> = [];
     const ids = new Set([nodeId]);
-    for (const id of tenantIds) {
-      const inputs = found.get(id);
+    for (const inputs of tenants) {
       if (!inputs) continue;
-      // Used: the least recently used are dropped first.
-      this.touch(id);
       out.tenants.push(inputs.tenant);
       out.pools.push(...inputs.pools);
       for (const [key, workload] of inputs.workloads) out.workloads.set(key, workload);
-      if (inputs.nodeIds.length > 0) held.push({ tenantId: id, nodeIds: inputs.nodeIds });
+      if (inputs.nodeIds.length > 0)
+        held.push({ tenantId: inputs.tenant.id, nodeIds: inputs.nodeIds });
       for (const node of inputs.nodeIds) ids.add(node);
     }
-    return { ...out, held, nodes: await this.nodes([...ids], stamp, named) };
+    const nodes = await this.nodes([...ids], peerRows);
+    return { ...out, held, nodes, peers: tenantPeersByNodes(nodeId, nodes, held) };
   }
 
   /** How many tenants are kept (tests). */
@@ -168,11 +220,7 @@ export class TenantInputsCache {
     if (current && current.seq > entry.seq) return;
     this.tenants.delete(id);
     this.tenants.set(id, entry);
-    const max = this.options.maxTenants ?? DEFAULT_MAX_TENANTS;
-    for (const oldest of this.tenants.keys()) {
-      if (this.tenants.size <= max) break;
-      this.tenants.delete(oldest);
-    }
+    dropOldest(this.tenants, this.options.maxTenants ?? DEFAULT_MAX_TENANTS);
   }
 
   private touch(id: string): void {
@@ -184,17 +232,23 @@ export class TenantInputsCache {
 
   /**
    * Node rows for the peers: their status and underlay address move only with the fleet's
-   * mark (join, loss, recovery, a new address). A node not kept yet is read on its own.
+   * mark (join, loss, recovery, a new address). Kept rows that may be stale are replaced by
+   * an empty map (a new object: assemblies made from the old one are not reused).
    */
-  private async nodes(ids: string[], now: Stamp, named: NamedChanges): Promise<PeerNode[]> {
+  private peerRows(now: Stamp, named: NamedChanges): Map<string, PeerNode> {
     const kept = this.peerNodes;
     const valid =
       kept !== undefined &&
       kept.fleet === now.fleet &&
       now.atMs - kept.atMs < this.options.maxAgeMs &&
       !named.fleetSince(kept.seq);
-    const rows = valid ? kept.rows : new Map<string, PeerNode>();
-    if (!valid) this.peerNodes = { ...now, rows };
+    if (valid) return kept.rows;
+    this.peerNodes = { ...now, rows: new Map() };
+    return this.peerNodes.rows;
+  }
+
+  /** These nodes' rows: a node not kept yet is read on its own. */
+  private async nodes(ids: string[], rows: Map<string, PeerNode>): Promise<PeerNode[]> {
     const missing = ids.filter((id) => !rows.has(id));
     if (missing.length > 0) {
       for (const n of await this.store.nodes.list({ ids: missing })) {
@@ -274,4 +328,18 @@ function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string
     else groups.set(key, [item]);
   }
   return groups;
+}
+
+function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Least recently used first: drops the first keys past `max`. */
+function dropOldest(map: Map<string, unknown>, max: number): void {
+  for (const oldest of map.keys()) {
+    if (map.size <= max) break;
+    map.delete(oldest);
+  }
 }

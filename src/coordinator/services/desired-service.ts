@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
 import { buildNodeDocument, documentContent, stampedPayload } from '../../core/desired-doc.ts';
 import { NotFoundError, UnavailableError } from '../../core/errors.ts';
 import { holdMoving } from '../../core/move-hold.ts';
 import { watchedScopes } from '../../core/document-marks.ts';
-import { tenantPeersByNodes } from '../../core/vxlan-peers.ts';
 import type {
   DesiredTenant,
   NodeDesired,
@@ -18,6 +16,7 @@ import { ComputeGate } from '../desired/compute-gate.ts';
 import { NodeRowsCache } from '../desired/node-rows.ts';
 import { RecomputePacer } from '../desired/recompute-pacer.ts';
 import { SharedMarks, sumOf } from '../desired/shared-marks.ts';
+import { documentDigest } from '../desired/document-digest.ts';
 import { TenantEntries } from '../desired/tenant-entries.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import { TenantInputsCache } from '../desired/tenant-inputs.ts';
@@ -193,14 +192,16 @@ export class DesiredService {
 
   /** The node's current document, issuing a new generation if its content changed. */
   async issue(nodeId: string, options: { background?: boolean } = {}): Promise<IssuedDocument> {
-    const { doc, tenantText } = await this.gate.run(() => this.compute(nodeId), options);
-    const content = documentContent(doc, tenantText);
-    const digest = createHash('sha256').update(content).digest('hex');
+    const { doc, kept } = await this.gate.run(() => this.compute(nodeId), options);
+    // Made of the tenants' digests, kept with their entries: a toggle hashes one tenant's text.
+    const digest = documentDigest(doc, kept?.digest);
     const at = this.deps.clock.now().toISOString();
     const issued = await this.numbered(nodeId, digest, at);
     // Stamped with the issuing time, not the generation's: an agent refuses copies older
     // than its age bound (a replay), and a generation may stand unchanged for days.
     const sign = (): SignedEnvelope => {
+      // The kept tenants' texts joined, only for a document that is read (core/desired-doc.ts).
+      const content = documentContent(doc, kept?.text);
       const payload = stampedPayload(content, { generation: issued.generation, issuedAt: at });
       const { keyId } = this.deps.signingKey;
       return { payload, signature: this.deps.signingKey.sign(payload), keyId };
@@ -404,10 +405,11 @@ export class DesiredService {
     return store.instanceMoves.activeOn(nodeId);
   }
 
-  /** The document, and its tenants' canonical texts (kept with their entries when patching). */
-  private async compute(
-    nodeId: string,
-  ): Promise<{ doc: NodeDesired; tenantText?: (tenant: DesiredTenant) => string }> {
+  /** The document, and its tenants' canonical texts and digests (kept when patching). */
+  private async compute(nodeId: string): Promise<{
+    doc: NodeDesired;
+    kept?: { text: (tenant: DesiredTenant) => string; digest: (tenant: DesiredTenant) => string };
+  }> {
     const { store } = this.deps;
     // Noted before anything is read: a local change announced later invalidates what follows.
     const seq = this.deps.notifier.current;
@@ -417,15 +419,19 @@ export class DesiredService {
     // The rows are the previous document's, patched with those changed since (node-rows.ts).
     // The node and its moves are read beside them, one after the other: a computation holds
     // two of the store's connections at most (four at once leave two of ten to requests).
-    const [rows, moves] = await Promise.all([
-      this.rows ? this.rows.read(nodeId) : store.instances.documentRows(nodeId),
-      this.nodeMoves(nodeId),
-    ]);
+    // The marks of its tenants are read after the rows (they name the tenants) on the same
+    // connection, while the node and its moves are read on the other: one round trip less.
+    const rowsAndMarks = async () => {
+      const rows = await (this.rows
+        ? this.rows.read(nodeId)
+        : store.instances.documentRows(nodeId));
+      return { rows, marks: await this.inputs.marksOf(rows.instances) };
+    };
+    const [{ rows, marks }, moves] = await Promise.all([rowsAndMarks(), this.nodeMoves(nodeId)]);
     const instances = holdMoving(rows.instances, moves);
-    // Its tenants' records, pools, workloads and nodes: read only for tenants whose document
-    // marks moved (or a local change named) since this replica last read them.
-    const inputs = await this.inputs.read(nodeId, instances, seq);
-    const peers = tenantPeersByNodes(nodeId, inputs.nodes, inputs.held);
+    // Its tenants' records, pools, workloads, nodes and peers: read only for tenants whose
+    // document marks moved (or a local change named) since this replica last read them.
+    const inputs = await this.inputs.read(nodeId, instances, seq, marks);
     const stamp = { generation: 0, issuedAt: '' };
     const entries = this.entries?.forNode(nodeId);
     const doc = buildNodeDocument(
@@ -434,12 +440,12 @@ export class DesiredService {
       inputs.pools,
       instances,
       stamp,
-      peers,
+      inputs.peers,
       inputs.workloads,
       rows.requestIds,
       entries?.memo,
     );
     entries?.done();
-    return { doc, ...(entries ? { tenantText: entries.text } : {}) };
+    return { doc, ...(entries ? { kept: entries } : {}) };
   }
 }
