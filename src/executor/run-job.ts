@@ -218,7 +218,11 @@ class CallHandler {
     if (call.kind === 'write') await this.link.markSent(this.job, seq);
     const response = storePerforms(op)
       ? undefined
-      : await performEffect(op, parsed, { jobId: this.job.id, seq, nowMs: this.options.clock.now() });
+      : await performEffect(op, parsed, {
+          jobId: this.job.id,
+          seq,
+          nowMs: this.options.clock.now(),
+        });
     fault('after_response', seq);
     const done = await this.link.completeEffect(this.job, seq, response);
     fault('after_complete', seq);
