@@ -113,22 +113,31 @@ async function sleeper(services: Services, store: Store): Promise<Instance> {
   return made;
 }
 
+/** The agent's record of the sleeping instance, as the admitter process is handed it. */
+function sleepingRecord(instance: Instance) {
+  return {
+    key: `acme-web-${instance.id}`,
+    tenantId: 'acme',
+    poolId: 'web',
+    instanceId: instance.id,
+    status: 'sleeping',
+    spec: { vcpus: 1, memMib: 256 },
+  };
+}
+
+/** A coordinator over HTTP with one sleeping instance, and an empty data dir for the agent. */
+async function sleepingWorld(store: Store) {
+  const coordinator = await httpCoordinator(store);
+  const instance = await sleeper(coordinator.services, store);
+  const key = { tenantId: 'acme', poolId: 'web', instanceId: instance.id };
+  const dataDir = await mkdtemp(join(tmpdir(), 'mvm-wake-restart-'));
+  closers.push(() => rm(dataDir, { recursive: true, force: true }));
+  return { store, coordinator, key, dataDir, record: sleepingRecord(instance) };
+}
+
 await describeEachDatabase('a local wake outlives a kill -9 before its report', (db) => {
   it('is kept in the data dir and reported by the restarted agent once the coordinator answers', async () => {
-    const store = db.store();
-    const coordinator = await httpCoordinator(store);
-    const instance = await sleeper(coordinator.services, store);
-    const key = { tenantId: 'acme', poolId: 'web', instanceId: instance.id };
-    const dataDir = await mkdtemp(join(tmpdir(), 'mvm-wake-restart-'));
-    closers.push(() => rm(dataDir, { recursive: true, force: true }));
-    const record = {
-      key: `acme-web-${instance.id}`,
-      tenantId: 'acme',
-      poolId: 'web',
-      instanceId: instance.id,
-      status: 'sleeping',
-      spec: { vcpus: 1, memMib: 256 },
-    };
+    const { store, coordinator, key, dataDir, record } = await sleepingWorld(db.store());
     const args = [dataDir, coordinator.url(), ADMIN, NODE, JSON.stringify(record)];
     await coordinator.stop();
 
@@ -162,20 +171,7 @@ await describeEachDatabase('a local wake outlives a kill -9 before its report', 
   });
 
   it('a kept wake the coordinator answered and lowered since is not raised again by the restarted agent', async () => {
-    const store = db.store();
-    const coordinator = await httpCoordinator(store);
-    const instance = await sleeper(coordinator.services, store);
-    const key = { tenantId: 'acme', poolId: 'web', instanceId: instance.id };
-    const dataDir = await mkdtemp(join(tmpdir(), 'mvm-wake-restart-'));
-    closers.push(() => rm(dataDir, { recursive: true, force: true }));
-    const record = {
-      key: `acme-web-${instance.id}`,
-      tenantId: 'acme',
-      poolId: 'web',
-      instanceId: instance.id,
-      status: 'sleeping',
-      spec: { vcpus: 1, memMib: 256 },
-    };
+    const { store, coordinator, key, dataDir, record } = await sleepingWorld(db.store());
     // The agent admitted it a minute ago and reported it; the coordinator answered (running),
     // and the agent was killed before it noted the answer: the wake is still in its file.
     const admittedAt = new Date(Date.now() - 60_000).toISOString();
