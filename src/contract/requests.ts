@@ -263,6 +263,9 @@ export const statusReportSchema = z.strictObject({
 export type StatusReportRequest = z.infer<typeof statusReportSchema>;
 
 /** An agent woke one of its instances because a connection to it arrived (agent/wake). */
+/** The largest age a wake report carries (ms; a 32-bit integer, ~24.8 days). */
+export const MAX_WAKE_AGE_MS = 2 ** 31 - 1;
+
 export const wakeReportSchema = z.strictObject({
   trigger: z.literal('connect'),
   /** The service port the connection was for. */
@@ -284,13 +287,9 @@ export const wakeReportSchema = z.strictObject({
    * With `admittedBy: node`: how many ms before sending this report the node admitted the
    * wake, by its own clock (an age, so the two clocks need not agree). A wake reported again
    * after an agent's restart may have been answered and lowered since: the coordinator then
-   * leaves the lowering standing (services/wake-report.ts).
+   * leaves the lowering standing (services/wake-report.ts). Bounded to a 32-bit integer
+   * (~24.8 days): an older wake is reported at the bound (`MAX_WAKE_AGE_MS`).
    */
-  admittedMsAgo: z
-    .number()
-    .int()
-    .min(0)
-    .max(366 * 24 * 3600 * 1000)
-    .optional(),
+  admittedMsAgo: z.number().int().min(0).max(MAX_WAKE_AGE_MS).optional(),
 });
 export type WakeReportRequest = z.infer<typeof wakeReportSchema>;

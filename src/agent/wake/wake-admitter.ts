@@ -7,6 +7,7 @@ import {
   type WakeAdmission,
 } from '../../core/wake-admission.ts';
 import { errorMessage } from '../../core/errors.ts';
+import { MAX_WAKE_AGE_MS } from '../../contract/requests.ts';
 import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
@@ -198,10 +199,15 @@ export class WakeAdmitter {
     return this.saved;
   }
 
-  /** How long ago the node admitted `wake`, by its clock (none for an older agent's file). */
+  /**
+   * How long ago the node admitted `wake`, by its clock (none for an older agent's file); an
+   * age past the report's bound is sent at the bound (still older than any lowering since).
+   */
   private ageOf(wake: UnreportedWake): { admittedMsAgo?: number } {
     const at = wake.admittedAt === undefined ? NaN : Date.parse(wake.admittedAt);
-    return Number.isNaN(at) ? {} : { admittedMsAgo: Math.max(0, Math.round(this.now() - at)) };
+    if (Number.isNaN(at)) return {};
+    const age = Math.max(0, Math.round(this.now() - at));
+    return { admittedMsAgo: Math.min(age, MAX_WAKE_AGE_MS) };
   }
 
   private async reportAll(): Promise<void> {
