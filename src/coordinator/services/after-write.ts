@@ -58,14 +58,12 @@ export class AfterWrite {
    * watchers of both, even when placement failed. The write itself is committed, and a
    * placement that lost a race with another replica is redone by the next pass, so that is
    * no failure of the caller's. `options`: what the pass must do that its probe does not see,
-   * or the probe's answer from the write's own transaction (`work`: false runs no pass).
+   * or the probe's answer from the write's own transaction (`SchedulerService.schedule`).
    */
   async place(change: DocumentChange, options: ScheduleOptions = {}): Promise<void> {
     let placed: DocumentChange = {};
     try {
-      if (options.work !== false || options.capacityShrank === true) {
-        placed = placementChange(await this.deps.scheduler.schedule(options));
-      }
+      placed = placementChange(await this.deps.scheduler.schedule(options));
     } catch (error) {
       if (!(isMvmError(error) && error.code === 'conflict')) throw error;
     } finally {
