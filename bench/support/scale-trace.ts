@@ -9,6 +9,8 @@
  * computation (`compute`: c0 asked, c1 its pacer turn, c2 issued). Every time is wall-clock
  * milliseconds (`performance.timeOrigin + performance.now()`), comparable across processes.
  * Lines of a kind the log lacks count as absent (the lag probe alone works on any build).
+ * The stalls come from `loop-lag-probe.mjs` (preloaded), the spans from a build with
+ * `scale-trace-spans.patch` applied (`git apply`, then `bash scripts/build.sh`).
  */
 import { readFileSync } from 'node:fs';
 import { percentile } from './stats.ts';
