@@ -8,6 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
+import { setInterval } from 'node:timers';
 
 if (process.argv.includes('serve')) {
   const TICK = 2;
