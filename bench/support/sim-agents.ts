@@ -5,7 +5,8 @@
  * (PUT .../status), and heartbeats every 5 s with a sample per instance. They do not verify
  * signatures (the coordinator still signs every answer): that CPU would be the bench's, not
  * the coordinator's. They take the document as a delta against the one they hold, as a real
- * agent does, made whole by the agent's own code (agent/desired/delta-payload.ts). Heartbeats and status reports each use one bounded keep-alive socket pool.
+ * agent does, made whole by the agent's own code (agent/desired/delta-payload.ts). Heartbeats
+ * and status reports each use one bounded keep-alive socket pool.
  *
  * Heartbeats go as a real agent sends them (agent/heartbeat/report-deltas.ts, the same code):
  * whole reports until the coordinator says it takes deltas, then only the samples changed
