@@ -33,26 +33,31 @@ export function nodeDocument(
   memo?: TenantEntryMemo,
 ): NodeDesired {
   const leaving = leavingByTenant(nodeId, moves);
+  // One function for every tenant (a closure per tenant cost more than the comparisons).
+  const build = (id: string) => {
+    const tenantInputs = inputs.byTenant.get(id);
+    const tenantRows = rows.tenants.get(id);
+    if (!tenantInputs || !tenantRows) return undefined;
+    return tenantEntry(nodeId, {
+      tenant: tenantInputs.tenant,
+      pools: tenantInputs.pools,
+      workloads: tenantInputs.workloads,
+      instances: heldRows(tenantRows, leaving.get(id) ?? []),
+      requestIds: tenantRows.requestIds,
+      peers: inputs.peers.get(id) ?? [],
+    });
+  };
   const out: DesiredTenant[] = [];
   for (const id of rows.order) {
     const tenantInputs = inputs.byTenant.get(id);
     const tenantRows = rows.tenants.get(id);
     // A tenant whose record is gone (destroyed since its rows were read) is not listed.
     if (!tenantInputs || !tenantRows) continue;
-    const peers = inputs.peers.get(id) ?? [];
-    const held = leaving.get(id) ?? [];
-    const build = () =>
-      tenantEntry(nodeId, {
-        tenant: tenantInputs.tenant,
-        pools: tenantInputs.pools,
-        workloads: tenantInputs.workloads,
-        instances: heldRows(tenantRows, held),
-        requestIds: tenantRows.requestIds,
-        peers,
-      });
+    const peers = inputs.peers.get(id);
+    const held = leaving.get(id);
     const entry = memo
-      ? memo(id, [tenantInputs, tenantRows, peers.join(' '), movesText(held)], build)
-      : build();
+      ? memo(id, [tenantInputs, tenantRows, peersText(peers), movesText(held)], build)
+      : build(id);
     if (entry) out.push(entry);
   }
   return { schema: NODE_DOCUMENT_SCHEMA, nodeId, generation: 0, issuedAt: '', tenants: out };
@@ -71,12 +76,17 @@ function leavingByTenant(nodeId: string, moves: readonly Move[]): Map<string, Mo
 }
 
 /** The moves' instances as text, in one order whatever order the store lists them in. */
-function movesText(moves: readonly Move[]): string {
-  if (moves.length === 0) return '';
+function movesText(moves: readonly Move[] | undefined): string {
+  if (moves === undefined) return '';
   return moves
     .map((m) => `${m.poolId}/${m.instanceId}`)
     .sort()
     .join(' ');
+}
+
+/** A tenant's peers as text: equal text, equal list. */
+function peersText(peers: readonly string[] | undefined): string {
+  return peers === undefined || peers.length === 0 ? '' : peers.join(' ');
 }
 
 /** A tenant's rows as its entry states them (core/move-hold.ts). */

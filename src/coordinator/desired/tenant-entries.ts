@@ -7,12 +7,12 @@ const DEFAULT_MAX_NODES = 1024;
 
 /**
  * Gives a tenant's entry: the one built before from equal inputs (`inputs`, compared item by
- * item with ===), or `build()`'s.
+ * item with ===), or `build(tenantId)`'s (one function for every tenant: no closure each).
  */
 export type TenantEntryMemo = (
   tenantId: string,
   inputs: readonly unknown[],
-  build: () => DesiredTenant | undefined,
+  build: (tenantId: string) => DesiredTenant | undefined,
 ) => DesiredTenant | undefined;
 
 interface Kept {
@@ -64,7 +64,7 @@ export class TenantEntries {
         return kept.entry;
       }
       counts.built += 1;
-      const entry = build();
+      const entry = build(tenantId);
       next.set(tenantId, { inputs, entry });
       return entry;
     };
