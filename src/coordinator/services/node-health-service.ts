@@ -10,6 +10,8 @@ import {
   type LossAction,
 } from '../../core/node-loss.ts';
 import { leaseFor } from '../../core/node-lease.ts';
+import { reportCredit } from '../../core/held-memory.ts';
+import { overCapacity } from '../../core/overcommit-relief.ts';
 import { advanceMove } from '../../core/instance-move.ts';
 import type {
   ActivitySample,
@@ -22,6 +24,7 @@ import { ActivitySeen } from './activity-seen.ts';
 import { reportWrite, writeReport } from './report-write.ts';
 import type { ServiceDeps } from './context.ts';
 import { markDocuments } from './mark-documents.ts';
+import { pressureNode } from './overcommit-lowering.ts';
 import { SCHEDULER_LOCK } from './scheduler-lock.ts';
 import { capacityShrank, type ScheduleOptions } from './scheduler-service.ts';
 
@@ -103,6 +106,8 @@ export class NodeHealthService {
   private placementOwed = false;
   /** What each node's instances were seen to hold as activity time (activity-seen.ts). */
   private readonly seen = new ActivitySeen();
+  /** Each node's memory credit (core/held-memory.ts) as the last report seen here said. */
+  private readonly credits = new Map<string, number>();
 
   constructor(
     private readonly deps: NodeHealthDeps,
@@ -115,7 +120,30 @@ export class NodeHealthService {
   }
 
   async heartbeat(nodeId: string, request: HeartbeatRequest): Promise<HeartbeatResult> {
-    return (await this.quickBeat(nodeId, request)) ?? this.fullBeat(nodeId, request);
+    const result =
+      (await this.quickBeat(nodeId, request)) ?? (await this.fullBeat(nodeId, request));
+    await this.lowerIfCreditShrank(result.node);
+    return result;
+  }
+
+  /**
+   * A report crediting less memory than the one before it (its guests hold more of theirs)
+   * may leave its node over its capacity as placement counts it, with nothing the scheduler's
+   * probe sees: when the node's loads say so, its pass runs now and lowers what the node
+   * holds beyond it (as for a capacity declared smaller). One read of the node's loads per
+   * shrinking report; none when the credit held or grew. The last credit is this replica's
+   * memory: its first report after a start is compared with nothing (the next pass run for
+   * other work finds such a node).
+   */
+  private async lowerIfCreditShrank(node: FleetNode): Promise<void> {
+    const credit = reportCredit(node.usage);
+    const before = this.credits.get(node.id);
+    if (credit === undefined) this.credits.delete(node.id);
+    else this.credits.set(node.id, credit);
+    if (credit === undefined || before === undefined || credit >= before) return;
+    const loads = await this.deps.store.nodes.loads({ nodeIds: [node.id] });
+    if (overCapacity([pressureNode(node)], loads).length === 0) return;
+    await this.placeAndNotify({}, { roomShrank: true });
   }
 
   /**
@@ -208,7 +236,7 @@ export class NodeHealthService {
     });
     const activityUpdated = this.noteHeld(nodeId, outcome.activity, outcome.at);
     if (outcome.recovered || outcome.resized) {
-      await this.placeAndNotify(FLEET, { capacityShrank: outcome.shrank });
+      await this.placeAndNotify(FLEET, { roomShrank: outcome.shrank });
     }
     const { node, recovered } = outcome;
     const desiredGeneration = await this.generationFor(nodeId, recovered);
