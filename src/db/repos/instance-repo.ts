@@ -190,10 +190,16 @@ export class KyselyInstanceRepo implements InstanceRepo {
     desired: DesiredStatus,
     expectedVersion: number,
     at: string,
-    options: { force?: boolean } = {},
+    options: { force?: boolean; lowering?: boolean } = {},
   ): Promise<Instance> {
     const sleepForced = desired === 'sleeping' && options.force === true;
-    const patch = { desiredStatus: desired, pressureSleptAt: null, idleSlot: null, sleepForced };
+    const patch = {
+      desiredStatus: desired,
+      pressureSleptAt: null,
+      idleSlot: null,
+      sleepForced,
+      ...(options.lowering === true ? { loweredAt: at } : {}),
+    };
     return this.update(key, patch, expectedVersion, at);
   }
 
@@ -430,6 +436,7 @@ function patchColumns(patch: InstancePatch): Updateable<InstancesTable> {
   if (patch.idleSlot !== undefined) columns.idle_slot = patch.idleSlot;
   if (patch.pinnedRevision !== undefined) columns.pinned_revision = patch.pinnedRevision;
   if (patch.pinnedAt !== undefined) columns.pinned_at = patch.pinnedAt;
+  if (patch.loweredAt !== undefined) columns.lowered_at = patch.loweredAt;
   return columns;
 }
 
@@ -452,6 +459,7 @@ function toRow(i: Instance): Insertable<InstancesTable> {
     idle_slot: i.idleSlot,
     pinned_revision: i.pinnedRevision ?? null,
     pinned_at: i.pinnedAt ?? null,
+    lowered_at: i.loweredAt ?? null,
     last_request_id: currentRequestId() ?? null,
     created_at: i.createdAt,
     updated_at: i.updatedAt,
@@ -473,6 +481,7 @@ function fromRow(r: InstanceRow): Instance {
     ...(r.pinned_revision !== null
       ? { pinnedRevision: r.pinned_revision, pinnedAt: r.pinned_at }
       : {}),
+    ...(r.lowered_at !== null && r.lowered_at !== undefined ? { loweredAt: r.lowered_at } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: r.version,
