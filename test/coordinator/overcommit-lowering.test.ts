@@ -1,4 +1,4 @@
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import type { Services } from '../../src/coordinator/services/index.ts';
 import type { Instance } from '../../src/core/model.ts';
 import type { Store } from '../../src/ports/store.ts';
@@ -174,8 +174,14 @@ await describeEachDatabase('an overcommitted node brought back under its capacit
     const onNode = async () =>
       (await store.instances.list({ nodeId: NODE })).filter((i) => i.desiredStatus === 'running');
     expect(await onNode()).toHaveLength(6);
-    // A credit shrunk within the capacity (768 of 1,024 MiB): nothing is lowered.
+    // The drift of idle guests (less than CREDIT_SHRINK_STEP_MIB below): its loads not read.
+    const loads = vi.spyOn(store.nodes, 'loads');
+    await beat(1024, 300);
+    expect(loads).not.toHaveBeenCalled();
+    // A credit shrunk within the capacity (768 of 1,024 MiB): read, nothing is lowered.
     await beat(1024, 512);
+    expect(loads).toHaveBeenCalled();
+    loads.mockRestore();
     expect(await lowered(store, 'acme')).toEqual([]);
     // Then they touch all of it: 1,536 MiB held on 1,024. Nothing unplaced, nothing held: the
     // scheduler's probe alone would find no work.

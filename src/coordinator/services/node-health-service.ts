@@ -38,6 +38,13 @@ export interface AfterPlacementChange {
   place(change: DocumentChange, options?: ScheduleOptions): Promise<void>;
 }
 
+/**
+ * How far, MiB, a node's memory credit falls below the highest since its last check before a
+ * heartbeat reads its loads (`lowerIfCreditShrank`): above the drift of idle guests' resident
+ * memory, so a steady node's heartbeats read nothing more.
+ */
+export const CREDIT_SHRINK_STEP_MIB = 64;
+
 /** A node lost or back changes every tenant's peers that had instances there. */
 const FLEET: DocumentChange = { fleet: true };
 
@@ -106,7 +113,10 @@ export class NodeHealthService {
   private placementOwed = false;
   /** What each node's instances were seen to hold as activity time (activity-seen.ts). */
   private readonly seen = new ActivitySeen();
-  /** Each node's memory credit (core/held-memory.ts) as the last report seen here said. */
+  /**
+   * Each node's memory credit (core/held-memory.ts): the highest its reports seen here said
+   * since its loads were last read for a shrink.
+   */
   private readonly credits = new Map<string, number>();
 
   constructor(
@@ -127,20 +137,26 @@ export class NodeHealthService {
   }
 
   /**
-   * A report crediting less memory than the one before it (its guests hold more of theirs)
-   * may leave its node over its capacity as placement counts it, with nothing the scheduler's
-   * probe sees: when the node's loads say so, its pass runs now and lowers what the node
-   * holds beyond it (as for a capacity declared smaller). One read of the node's loads per
-   * shrinking report; none when the credit held or grew. The last credit is this replica's
-   * memory: its first report after a start is compared with nothing (the next pass run for
-   * other work finds such a node).
+   * A report crediting less memory than before (its guests hold more of theirs) may leave its
+   * node over its capacity as placement counts it, with nothing the scheduler's probe sees:
+   * when the credit is `CREDIT_SHRINK_STEP_MIB` or more below the highest seen since the last
+   * such check and the node's loads then say it is over, its pass runs now and lowers what
+   * the node holds beyond it (as for a capacity declared smaller). One read of the node's
+   * loads per such shrink; none for the drift of idle guests' resident memory. A node less
+   * than the step over, or over after a coordinator's start (the credits are this replica's
+   * memory; the first report is compared with nothing), waits for the next pass run for
+   * other work.
    */
   private async lowerIfCreditShrank(node: FleetNode): Promise<void> {
     const credit = reportCredit(node.usage);
-    const before = this.credits.get(node.id);
-    if (credit === undefined) this.credits.delete(node.id);
-    else this.credits.set(node.id, credit);
-    if (credit === undefined || before === undefined || credit >= before) return;
+    const high = this.credits.get(node.id);
+    if (credit === undefined) {
+      this.credits.delete(node.id);
+      return;
+    }
+    if (high === undefined || credit > high) this.credits.set(node.id, credit);
+    if (high === undefined || high - credit < CREDIT_SHRINK_STEP_MIB) return;
+    this.credits.set(node.id, credit);
     const loads = await this.deps.store.nodes.loads({ nodeIds: [node.id] });
     if (overCapacity([pressureNode(node)], loads).length === 0) return;
     await this.placeAndNotify({}, { roomShrank: true });
