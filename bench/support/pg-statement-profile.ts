@@ -47,9 +47,11 @@ export class PgStatementProfile {
     }
     const { before, perf } = this.window;
     this.window = undefined;
-    if (perf) {
+    // perf stops by itself when a backend it follows is gone before it starts.
+    if (perf && perf.exitCode === null && perf.signalCode === null) {
+      const exited = once(perf, 'exit');
       perf.kill('SIGINT');
-      await once(perf, 'exit');
+      await exited;
     }
     const after = await this.counters();
     await writeFile(join(this.dir, `statements-${this.windows}.md`), ranked(before, after));
