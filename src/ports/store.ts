@@ -160,6 +160,7 @@ export type InstancePatch = Partial<
     | 'idleSlot'
     | 'pinnedRevision'
     | 'pinnedAt'
+    | 'loweredAt'
   >
 >;
 
@@ -249,14 +250,15 @@ export interface InstanceRepo {
   tally(): Promise<InstanceTally[]>;
   /**
    * CAS on version. Clears the pressure-sleep and idle markers: whoever sets it now decides. `force`
-   * marks a sleep forced; any other desired status clears the mark.
+   * marks a sleep forced; any other desired status clears the mark. `lowering`: the change
+   * lowers it (to warm or sleeping), stamped `loweredAt`.
    */
   setDesired(
     key: InstanceKey,
     desired: DesiredStatus,
     expectedVersion: number,
     at: string,
-    options?: { force?: boolean },
+    options?: { force?: boolean; lowering?: boolean },
   ): Promise<Instance>;
   /** CAS on the stored status: only moves the row if it is still `from`. */
   transition(

@@ -190,9 +190,13 @@ export class KyselyInstanceRepo implements InstanceRepo {
     desired: DesiredStatus,
     expectedVersion: number,
     at: string,
-    options: { force?: boolean } = {},
+    options: { force?: boolean; lowering?: boolean } = {},
   ): Promise<Instance> {
-    return this.update(key, desiredPatch(desired, options.force === true), expectedVersion, at);
+    const patch = {
+      ...desiredPatch(desired, options.force === true),
+      ...(options.lowering === true ? { loweredAt: at } : {}),
+    };
+    return this.update(key, patch, expectedVersion, at);
   }
 
   async transition(
@@ -457,6 +461,7 @@ function patchColumns(patch: InstancePatch): Updateable<InstancesTable> {
   if (patch.idleSlot !== undefined) columns.idle_slot = patch.idleSlot;
   if (patch.pinnedRevision !== undefined) columns.pinned_revision = patch.pinnedRevision;
   if (patch.pinnedAt !== undefined) columns.pinned_at = patch.pinnedAt;
+  if (patch.loweredAt !== undefined) columns.lowered_at = patch.loweredAt;
   return columns;
 }
 
@@ -479,6 +484,7 @@ function toRow(i: Instance): Insertable<InstancesTable> {
     idle_slot: i.idleSlot,
     pinned_revision: i.pinnedRevision ?? null,
     pinned_at: i.pinnedAt ?? null,
+    lowered_at: i.loweredAt ?? null,
     last_request_id: currentRequestId() ?? null,
     created_at: i.createdAt,
     updated_at: i.updatedAt,
@@ -500,6 +506,7 @@ export function fromRow(r: InstanceRow): Instance {
     ...(r.pinned_revision !== null
       ? { pinnedRevision: r.pinned_revision, pinnedAt: r.pinned_at }
       : {}),
+    ...(r.lowered_at !== null && r.lowered_at !== undefined ? { loweredAt: r.lowered_at } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: r.version,
