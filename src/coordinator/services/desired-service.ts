@@ -1,11 +1,5 @@
-import {
-  buildNodeDocument,
-  canonicalJson,
-  documentContent,
-  stampedPayload,
-} from '../../core/desired-doc.ts';
+import { canonicalJson, documentContent, stampedPayload } from '../../core/desired-doc.ts';
 import { NotFoundError, UnavailableError } from '../../core/errors.ts';
-import { holdMoving } from '../../core/move-hold.ts';
 import { watchedScopes } from '../../core/document-marks.ts';
 import type {
   DesiredTenant,
@@ -18,7 +12,8 @@ import type { Clock } from '../../ports/clock.ts';
 import type { Store } from '../../ports/store.ts';
 import type { ChangeNotifier } from '../desired/change-notifier.ts';
 import { ComputeGate } from '../desired/compute-gate.ts';
-import { NodeRowsCache } from '../desired/node-rows.ts';
+import { groupRows, NodeRowsCache } from '../desired/node-rows.ts';
+import { nodeDocument } from '../desired/node-document.ts';
 import { RecomputePacer } from '../desired/recompute-pacer.ts';
 import { SharedMarks, sumOf } from '../desired/shared-marks.ts';
 import { documentDigest } from '../desired/document-digest.ts';
@@ -468,36 +463,26 @@ export class DesiredService {
     const seq = this.deps.notifier.current;
     // Instances first: a pool or tenant destroyed meanwhile takes its instances with it in
     // the same commit, so nothing read later can refer to rows that are not there.
-    // An instance leaving this node is held asleep here until its move ends (core/move-hold.ts).
     // The rows are the previous document's, patched with those changed since (node-rows.ts).
     // The node and its moves are read beside them, one after the other: a computation holds
     // two of the store's connections at most (four at once leave two of ten to requests).
     // The marks of its tenants are read after the rows (they name the tenants) on the same
     // connection, while the node and its moves are read on the other: one round trip less.
     const rowsAndMarks = async () => {
-      const rows = await (this.rows
-        ? this.rows.read(nodeId)
-        : store.instances.documentRows(nodeId));
-      return { rows, marks: await this.inputs.marksOf(rows.instances) };
+      const rows = this.rows
+        ? await this.rows.read(nodeId)
+        : groupRows(await store.instances.documentRows(nodeId));
+      return { rows, marks: await this.inputs.marksOf(rows.order) };
     };
     const [{ rows, marks }, moves] = await Promise.all([rowsAndMarks(), this.nodeMoves(nodeId)]);
-    const instances = holdMoving(rows.instances, moves);
     // Its tenants' records, pools, workloads, nodes and peers: read only for tenants whose
     // document marks moved (or a local change named) since this replica last read them.
-    const inputs = await this.inputs.read(nodeId, instances, seq, marks);
-    const stamp = { generation: 0, issuedAt: '' };
+    const inputs = await this.inputs.read(nodeId, rows.tenants, seq, marks);
+    // Built again only for the tenants whose rows, inputs, peers or moves out of this node
+    // are not those of the previous computation (desired/node-document.ts). An instance
+    // leaving this node is held asleep here until its move ends (core/move-hold.ts).
     const entries = this.entries?.forNode(nodeId);
-    const doc = buildNodeDocument(
-      nodeId,
-      inputs.tenants,
-      inputs.pools,
-      instances,
-      stamp,
-      inputs.peers,
-      inputs.workloads,
-      rows.requestIds,
-      entries?.memo,
-    );
+    const doc = nodeDocument(nodeId, rows, inputs, moves, entries?.memo);
     entries?.done();
     return { doc, ...(entries ? { kept: entries } : {}) };
   }
