@@ -7,16 +7,21 @@
  * alone on that answer: the answer's JSON text (the HTTP layer's c.json), the client's parse and
  * response check, verifyEnvelope's parts (envelope check, signature, payload parse, zod), and
  * verifyEnvelope whole, validating every tenant and only those changed (ValidatedTenants).
+ * Then the same toggle's answer as a delta against the document held (contract/desired.ts,
+ * desiredDeltaSchema; a second watch of the same change, asked with delta): its JSON text, the
+ * client's parse, and the agent's rebuild and verify (delta-payload.ts, as watchDesired).
  *   npx tsx bench/acting-breakdown.ts [postgres|sqlite] [--samples 20]
  */
 import { createPublicKey, verify } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ValidatedTenants } from '../src/agent/desired/validated-tenants.ts';
-import { verifyEnvelope } from '../src/agent/desired/verify-desired.ts';
+import { TrustedKeys, verifyEnvelope } from '../src/agent/desired/verify-desired.ts';
+import { rebuildEnvelope, tenantTexts } from '../src/agent/desired/delta-payload.ts';
 import {
   desiredWatchResponseSchema,
   nodeDesiredSchema,
   signedEnvelopeSchema,
+  type DesiredDelta,
   type SignedEnvelope,
 } from '../src/contract/desired.ts';
 import { tenantId, type StoreName } from './support/fleet-seed.ts';
@@ -44,10 +49,15 @@ try {
     return value;
   };
   let size = 0;
+  let deltaSize = 0;
   let generation = 0;
   let watched: string | undefined;
   // As a watch keeps them (watchDesired): the previous document's tenants.
   const kept = new ValidatedTenants();
+  const keys = new TrustedKeys();
+  // The held document's tenants' texts, and a second ValidatedTenants for the delta's verify.
+  let held: { generation: number; texts: string[] } | undefined;
+  const keptForDelta = new ValidatedTenants();
   for (let i = -2; i < SAMPLES; i += 1) {
     const warm = (i + 3) % 2;
     // The toggle moves the same instance back and forth: its node is learnt from the first.
@@ -67,14 +77,12 @@ try {
     if (!watch || node !== watched) {
       await watch;
       watched = node;
-      const first = (await desired.watch(node, 0, 0)) as SignedEnvelope;
-      generation = verifyEnvelope(first, {
-        trustedKeys: [publicKeyPem],
-        production: true,
-        nodeId: node,
-        lastGeneration: 0,
-        tenants: kept,
-      }).document.generation;
+      const first = (await desired.watch(node, 0, 0, { delta: true })) as SignedEnvelope;
+      const options = { trustedKeys: [publicKeyPem], production: true, nodeId: node };
+      generation = verifyEnvelope(first, { ...options, lastGeneration: 0, tenants: kept, keys })
+        .document.generation;
+      verifyEnvelope(first, { ...options, lastGeneration: 0, tenants: keptForDelta, keys });
+      held = { generation, texts: tenantTexts(first.payload) ?? [] };
       continue;
     }
     const got = await watch;
@@ -116,14 +124,37 @@ try {
         nodeId: node,
         lastGeneration: 0,
         tenants: kept,
+        keys,
       }),
     );
     if (reusing.document.generation !== verified.document.generation) throw new Error('differs');
+    // The same change as a delta: the watch of a delta-taking agent holding `generation`.
+    const deltaAnswer = (await desired.watch(node, generation, 0, { delta: true })) as DesiredDelta;
+    if (!('delta' in deltaAnswer)) throw new Error('no delta');
+    const deltaText = time('delta: answer JSON text (c.json)', () => JSON.stringify(deltaAnswer));
+    deltaSize = deltaText.length;
+    const deltaParsed = time('delta: client JSON.parse of the answer', () =>
+      desiredWatchResponseSchema.parse(JSON.parse(deltaText)),
+    ) as DesiredDelta;
+    const rebuilt = time('delta: rebuild + verifyEnvelope, kept tenants (as watchDesired)', () => {
+      const { envelope: whole, texts } = rebuildEnvelope(deltaParsed, held);
+      const doc = verifyEnvelope(whole, {
+        trustedKeys: [publicKeyPem],
+        production: true,
+        nodeId: node,
+        lastGeneration: 0,
+        tenants: keptForDelta,
+        keys,
+      });
+      held = { generation: doc.document.generation, texts };
+      return doc;
+    });
+    if (rebuilt.document.generation !== verified.document.generation) throw new Error('differs');
     generation = verified.document.generation;
     if (i < 0) steps.clear();
   }
   console.log(
-    `${storeName}, 100000 instances, one 1,000-instance document (answer ${(size / 1024).toFixed(0)} KiB), ${SAMPLES} samples`,
+    `${storeName}, 100000 instances, one 1,000-instance document (answer ${(size / 1024).toFixed(0)} KiB, delta ${(deltaSize / 1024).toFixed(1)} KiB), ${SAMPLES} samples`,
   );
   console.log('| step | p50 | p90 |');
   console.log('| --- | --- | --- |');

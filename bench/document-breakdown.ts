@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { ephemeralSigningKey } from '../src/coordinator/desired/signing-key.ts';
 import { documentDigest } from '../src/coordinator/desired/document-digest.ts';
 import { NodeRowsCache } from '../src/coordinator/desired/node-rows.ts';
+import { nodeDocument } from '../src/coordinator/desired/node-document.ts';
 import { TenantEntries } from '../src/coordinator/desired/tenant-entries.ts';
 import { TenantInputsCache } from '../src/coordinator/desired/tenant-inputs.ts';
 import { buildNodeDocument, documentContent, stampedPayload } from '../src/core/desired-doc.ts';
@@ -62,10 +63,16 @@ try {
       rowsCache.read(node),
     );
     const moves = await time('instanceMoves.activeOn', () => store.instanceMoves.activeOn(node));
-    const instances = holdMoving(rows.instances, moves);
     const inputs = await time('tenant inputs (kept; only marks moved since read)', () =>
-      cache.read(node, instances, notifier.current),
+      cache.read(node, rows.tenants, notifier.current),
     );
+    // The rows in one list, for the whole build (as before the entries followed the tenants).
+    const flat = [...rows.tenants.values()];
+    const instances = holdMoving(
+      flat.flatMap((t) => [...t.instances.values()]),
+      moves,
+    );
+    const requestIds = new Map(flat.flatMap((t) => [...t.requestIds]));
     await time('peers (tenantPeersByNodes, as before the assembly was reused)', () =>
       tenantPeersByNodes(node, inputs.nodes, inputs.held),
     );
@@ -78,23 +85,13 @@ try {
         { generation: 0, issuedAt: '' },
         tenantPeersByNodes(node, inputs.nodes, inputs.held),
         inputs.workloads,
-        rows.requestIds,
+        requestIds,
       ),
     );
     const peers = inputs.peers;
     const forNode = entries.forNode(node);
-    const kept = await time('buildNodeDocument, kept entries (changed tenants built)', () => {
-      const built = buildNodeDocument(
-        node,
-        inputs.tenants,
-        inputs.pools,
-        instances,
-        { generation: 0, issuedAt: '' },
-        peers,
-        inputs.workloads,
-        rows.requestIds,
-        forNode.memo,
-      );
+    const kept = await time('nodeDocument, kept entries (changed tenants built)', () => {
+      const built = nodeDocument(node, rows, { ...inputs, peers }, moves, forNode.memo);
       forNode.done();
       return built;
     });

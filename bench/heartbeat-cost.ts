@@ -20,9 +20,13 @@
  * `--log`: a real pino logger at info (to /dev/null), as `coordinator serve` logs.
  * `--status`: status reports (PUT …/status, an unchanged `running`, round the 100 instances)
  * instead of heartbeats; each instance is reported running once before the clock starts.
+ * `--credit steady|shrink`: each report says what its instances hold (`heldMemMib`), the same
+ * every beat, or CREDIT_SHRINK_STEP_MIB more every beat (the worst case: the credit shrinks
+ * by the step each time, the node stays far under its capacity, and every heartbeat reads
+ * the node's loads to find it so; docs/scale.md "overcommit3"). At most 390 beats.
  *
  *   npx tsx bench/heartbeat-cost.ts [--pg] [--beats 500] [--delta 0.05 [--drift] [--exact]]
- *     [--http] [--log] [--status]
+ *     [--http] [--log] [--status] [--credit steady|shrink]
  */
 import { fork } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
@@ -33,6 +37,7 @@ import { ReportDeltas } from '../src/agent/heartbeat/report-deltas.ts';
 import { EXACT_SAMPLES } from '../src/core/sample-tolerance.ts';
 import type { InstanceSample } from '../src/contract/node-report.ts';
 import { createCoordinatorApp } from '../src/coordinator/app.ts';
+import { CREDIT_SHRINK_STEP_MIB } from '../src/coordinator/services/node-health-service.ts';
 import { openStore } from '../src/db/open-store.ts';
 import { freshDatabase, quotas } from './support/fleet-seed.ts';
 import { tallyPgStatements } from './support/pg-statement-tally.ts';
@@ -48,6 +53,7 @@ const { values: flags } = parseArgs({
     http: { type: 'boolean', default: false },
     log: { type: 'boolean', default: false },
     status: { type: 'boolean', default: false },
+    credit: { type: 'string' },
   },
 });
 const beats = Number(flags.beats);
@@ -107,9 +113,13 @@ try {
       lastActiveAt: activeAt,
     })),
   };
-  const bodies =
-    changed === undefined ? Array.from({ length: beats }, () => body) : deltaBodies(body);
-  const first = (await call('POST', '/nodes/node-1/heartbeat', body)) as { deltas?: boolean };
+  const bodies = withCredit(
+    changed === undefined ? Array.from({ length: beats }, () => body) : deltaBodies(body),
+  );
+  const [firstBody] = withCredit([body], 1);
+  const first = (await call('POST', '/nodes/node-1/heartbeat', firstBody)) as {
+    deltas?: boolean;
+  };
   if (changed !== undefined && first.deltas !== true) throw new Error('no delta heartbeats here');
   const requests: ReplayRequest[] = flags.status
     ? Array.from({ length: beats }, (_, i) => ({
@@ -141,6 +151,7 @@ try {
   const sent = bodies.reduce((n, b) => n + b.instances.length, 0) / beats;
   const what = flags.status ? 'status reports' : 'heartbeats';
   const how = `${flags.http ? 'over HTTP' : 'in process'}${flags.log ? ', logged at info' : ''}`;
+  const credit = flags.credit === undefined ? '' : `, credit ${flags.credit}`;
   const mode = flags.status
     ? 'an unchanged running status'
     : changed === undefined
@@ -151,6 +162,7 @@ try {
     `heartbeat-cost on ${store_} ${how}, ${mode}: ${beats} ${what}` +
       `${flags.status ? '' : ` of ${ids.length} samples`}: ` +
       `${(cpuMs / beats).toFixed(2)} ms CPU and ${(wallMs / beats).toFixed(2)} ms wall each` +
+      credit +
       (flags.pg ? `, ${((statements.sent - statements0) / beats).toFixed(1)} statements each` : ''),
   );
 } finally {
@@ -187,6 +199,20 @@ async function overHttp(
       });
       child.send('go');
     });
+}
+
+/**
+ * `--credit`: each body says what its instances hold, the same every beat (`steady`) or
+ * CREDIT_SHRINK_STEP_MIB more than the one before (`shrink`); `ahead` more beats before the first.
+ */
+function withCredit<B extends { usage: object }>(bodies: B[], ahead = 0): B[] {
+  if (flags.credit === undefined) return bodies;
+  if (flags.credit !== 'steady' && flags.credit !== 'shrink') throw new Error('--credit?');
+  const shrink = flags.credit === 'shrink';
+  return bodies.map((b, i) => ({
+    ...b,
+    usage: { ...b.usage, heldMemMib: 1_000 + (shrink ? (i - ahead) * CREDIT_SHRINK_STEP_MIB : 0) },
+  }));
 }
 
 /**

@@ -15,19 +15,10 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { serve } from '@hono/node-server';
 import pino from 'pino';
-import { createCoordinatorApp } from '../src/coordinator/app.ts';
-import { openStore } from '../src/db/open-store.ts';
-import { systemClock } from '../src/drivers/clock/system-clock.ts';
-import {
-  freshDatabase,
-  nodeCapacity,
-  nodeId,
-  seedInstances,
-  seedTenants,
-  tenantId,
-  type Api,
-} from './support/fleet-seed.ts';
+import { tenantId } from './support/fleet-seed.ts';
+import { BENCH_ADMIN } from './support/in-process-coordinator.ts';
 import type { ReplayJob, ReplayRequest } from './support/request-replay.ts';
+import { seededFleet } from './support/seeded-fleet.ts';
 import { median } from './support/stats.ts';
 
 const { values: flags } = parseArgs({
@@ -44,43 +35,17 @@ const rounds = Number(flags.rounds);
 const perRound = Number(flags.requests);
 const PER_TENANT = 200;
 const NODES = 100;
-const ADMIN = `mvm_${'r'.repeat(43)}`;
 
-const database = await freshDatabase('postgres');
-const store = await openStore(database.url);
-let suffix = 0;
-const { app, services } = createCoordinatorApp({
-  store,
-  clock: systemClock,
-  clusterCidr: '10.240.0.0/12',
-  version: 'bench',
-  randomSuffix: () => `r${(suffix += 1).toString(36)}`,
+const shape = { nodes: NODES, tenants: Math.max(1, size / PER_TENANT), perTenant: PER_TENANT };
+const fleet = await seededFleet('postgres', shape, {
   logger: pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true })),
 });
 const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-  const listening = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () =>
+  const listening = serve({ fetch: fleet.app.fetch, hostname: '127.0.0.1', port: 0 }, () =>
     resolve(listening),
   );
 });
 try {
-  await services.adminToken.adopt({ secret: ADMIN, home: { kind: 'configured' }, source: 'bench' });
-  const api: Api = async (method, path, body) => {
-    const response = await app.request(`/v1${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await response.text();
-    if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-    return text === '' ? undefined : (JSON.parse(text) as unknown);
-  };
-  for (let n = 0; n < NODES; n += 1) {
-    const body = { hostname: nodeId(n), arch: 'x86_64', capacity: nodeCapacity };
-    await api('PUT', `/nodes/${nodeId(n)}`, body);
-  }
-  const shape = { nodes: NODES, tenants: Math.max(1, size / PER_TENANT), perTenant: PER_TENANT };
-  await seedTenants(api, shape);
-  await seedInstances(database.url, shape);
   const pool = `/tenants/${tenantId(0)}/pools/w`;
   const toggle = (i: number) => ({ running: PER_TENANT - (i % 2), warm: i % 2 });
   const request = (i: number): ReplayRequest =>
@@ -113,16 +78,13 @@ try {
   );
 } finally {
   server.close();
-  services.desired.close();
-  await services.rechecks.close();
-  await store.close();
-  await database.drop();
+  await fleet.close();
 }
 
 /** Has a child process send `requests` over one keep-alive socket; resolves when all are answered. */
 async function replay(url: string, requests: ReplayRequest[]): Promise<void> {
   const child = fork(new URL('./support/request-replay.ts', import.meta.url));
-  const job: ReplayJob = { url, token: ADMIN, requests };
+  const job: ReplayJob = { url, token: BENCH_ADMIN, requests };
   await new Promise<void>((resolve) => {
     child.once('message', () => resolve());
     child.send(job);

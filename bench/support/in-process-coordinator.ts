@@ -1,5 +1,6 @@
 import { createCoordinatorApp } from '../../src/coordinator/app.ts';
 import { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts';
+import type { Logger } from '../../src/ports/logger.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import type { Api } from './fleet-seed.ts';
@@ -15,13 +16,19 @@ export interface InProcessCoordinator {
   api: Api;
 }
 
+export interface InProcessOptions {
+  clusterCidr?: string;
+  /** The coordinator's logger (none by default; request-cost logs as `coordinator serve`). */
+  logger?: Logger;
+}
+
 /**
  * A coordinator in the bench's own process on `store` (no HTTP, no loops), its admin token
  * adopted: what the in-process benches measure against.
  */
 export async function inProcessCoordinator(
   store: Store,
-  options: { clusterCidr?: string } = {},
+  options: InProcessOptions = {},
 ): Promise<InProcessCoordinator> {
   const notifier = new ChangeNotifier();
   let suffix = 0;
@@ -32,6 +39,7 @@ export async function inProcessCoordinator(
     version: 'bench',
     randomSuffix: () => `b${(suffix += 1).toString(36)}`,
     notifier,
+    ...(options.logger ? { logger: options.logger } : {}),
   });
   await services.adminToken.adopt({
     secret: BENCH_ADMIN,

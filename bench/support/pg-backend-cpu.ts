@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { procCpu } from './proc-cpu.ts';
+import { PgStatementProfile } from './pg-statement-profile.ts';
 
 export interface BackendCpu {
   /** user and system seconds of each backend, by pid. */
@@ -14,13 +15,21 @@ export interface BackendCpu {
 }
 
 export class PgBackendCpu {
-  private constructor(private readonly client: pg.Client) {}
+  private constructor(
+    private readonly client: pg.Client,
+    private readonly profile: PgStatementProfile | undefined,
+  ) {}
 
-  /** Watches the backends of the database `url` names (through a session of its own). */
+  /**
+   * Watches the backends of the database `url` names (through a session of its own). With
+   * `MVM_BENCH_PG_PROFILE=<dir>`, each pair of samples is also a window profiled by statement
+   * and function (pg-statement-profile.ts).
+   */
   static async open(url: string): Promise<PgBackendCpu> {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
-    return new PgBackendCpu(client);
+    const dir = process.env['MVM_BENCH_PG_PROFILE'];
+    return new PgBackendCpu(client, dir ? new PgStatementProfile(client, dir) : undefined);
   }
 
   async sample(): Promise<BackendCpu> {
@@ -33,6 +42,7 @@ export class PgBackendCpu {
       const cpu = await procCpu(pid, readFile).catch(() => undefined);
       if (cpu) byPid.set(pid, cpu);
     }
+    await this.profile?.sample(rows.map((r) => r.pid));
     return { byPid };
   }
 

@@ -14,7 +14,11 @@ import {
   type FleetShape,
   type StoreName,
 } from './fleet-seed.ts';
-import { inProcessCoordinator, type InProcessCoordinator } from './in-process-coordinator.ts';
+import {
+  inProcessCoordinator,
+  type InProcessCoordinator,
+  type InProcessOptions,
+} from './in-process-coordinator.ts';
 
 export interface SeededFleet extends InProcessCoordinator {
   database: BenchDatabase;
@@ -23,8 +27,7 @@ export interface SeededFleet extends InProcessCoordinator {
   close(): Promise<void>;
 }
 
-export interface SeededFleetOptions {
-  clusterCidr?: string;
+export interface SeededFleetOptions extends InProcessOptions {
   /** A database seeded by an earlier run (`keep`): used as it is, never dropped. */
   url?: string | undefined;
   /** Leaves the database for another run; its URL is printed. */
@@ -42,10 +45,10 @@ export async function seededFleet(
     ? { url: options.url, drop: () => Promise.resolve() }
     : await freshDatabase(storeName);
   const store = await openStore(database.url, options.store);
-  const coordinator = await inProcessCoordinator(
-    store,
-    options.clusterCidr === undefined ? {} : { clusterCidr: options.clusterCidr },
-  );
+  const coordinator = await inProcessCoordinator(store, {
+    ...(options.clusterCidr === undefined ? {} : { clusterCidr: options.clusterCidr }),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
   const close = async () => {
     coordinator.services.desired.close();
     await coordinator.services.rechecks.close();

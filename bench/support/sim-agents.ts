@@ -4,7 +4,9 @@
  * instance whose desired status differs from what it "runs" by reporting that status
  * (PUT .../status), and heartbeats every 5 s with a sample per instance. They do not verify
  * signatures (the coordinator still signs every answer): that CPU would be the bench's, not
- * the coordinator's. Heartbeats and status reports each use one bounded keep-alive socket pool.
+ * the coordinator's. They take the document as a delta against the one they hold, as a real
+ * agent does, made whole by the agent's own code (agent/desired/delta-payload.ts). Heartbeats
+ * and status reports each use one bounded keep-alive socket pool.
  *
  * Heartbeats go as a real agent sends them (agent/heartbeat/report-deltas.ts, the same code):
  * whole reports until the coordinator says it takes deltas, then only the samples changed
@@ -19,6 +21,12 @@
 import { jsonClient, type JsonClient } from './http-json.ts';
 import { nodeCapacity, nodeId } from './fleet-seed.ts';
 import type { WatchTrace } from './watch-trace.ts';
+import {
+  rebuildEnvelope,
+  tenantTexts,
+  type HeldPayload,
+} from '../../src/agent/desired/delta-payload.ts';
+import type { DesiredDelta } from '../../src/contract/desired.ts';
 import { ReportDeltas } from '../../src/agent/heartbeat/report-deltas.ts';
 import { EXACT_SAMPLES } from '../../src/core/sample-tolerance.ts';
 import type { HeartbeatResult } from '../../src/contract/heartbeat.ts';
@@ -39,7 +47,7 @@ interface DesiredDoc {
   generation: number;
   tenants: Array<{ id: string; pools: DocPool[] }>;
 }
-type WatchAnswer = { unchanged: true; generation: number } | { payload: string };
+type WatchAnswer = { unchanged: true; generation: number } | { payload: string } | DesiredDelta;
 
 interface Seen {
   status: string;
@@ -178,18 +186,38 @@ export class SimAgents {
 
   private async watch(node: string): Promise<void> {
     let generation = 0;
+    let held: HeldPayload | undefined;
+    // The last delta could not be used: the next answer is asked for whole.
+    let whole = false;
     while (!this.stopping.signal.aborted) {
       try {
-        const path = `/nodes/${node}/desired?after=${generation}&waitMs=${WAIT_MS}`;
+        const delta = whole ? '' : '&delta=1';
+        const path = `/nodes/${node}/desired?after=${generation}&waitMs=${WAIT_MS}${delta}`;
         const sent = performance.now();
         const answer = (await this.polls.call('GET', path)) as WatchAnswer;
         if ('unchanged' in answer) {
           this.trace?.note(node, sent, performance.now(), `unchanged g${answer.generation}`);
           continue;
         }
-        const doc = JSON.parse(answer.payload) as DesiredDoc;
+        let payload: string;
+        let texts: readonly string[] | undefined;
+        if ('delta' in answer) {
+          try {
+            ({
+              envelope: { payload },
+              texts,
+            } = rebuildEnvelope(answer, held));
+          } catch (error) {
+            whole = true;
+            throw error;
+          }
+        } else payload = answer.payload;
+        const doc = JSON.parse(payload) as DesiredDoc;
         this.trace?.note(node, sent, performance.now(), `g${doc.generation} after ${generation}`);
         generation = doc.generation;
+        const cut = texts ?? tenantTexts(payload);
+        held = cut && { generation, texts: cut };
+        whole = false;
         this.counters.documents += 1;
         this.take(node, doc, performance.now());
       } catch (error) {

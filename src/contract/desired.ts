@@ -144,12 +144,44 @@ export const desiredUnchangedSchema = z.strictObject({
   unchanged: z.literal(true),
   generation: z.number().int().min(0),
 });
-export const desiredWatchResponseSchema = z.union([signedEnvelopeSchema, desiredUnchangedSchema]);
+
+/**
+ * The next document as a change of the one the agent holds (`base`, the watch's `after`), for
+ * a watch that asked with `delta=1`: the new payload is `head` (its text up to and with
+ * `"tenants":[`), then its tenants' texts joined by commas, then `]}`. A number is the index
+ * of a tenant's text in the base payload, a string a tenant's text. `signature` and `keyId`
+ * are the whole new payload's, as in a full envelope: the agent rebuilds the payload and
+ * verifies it exactly as a full one, and one it cannot rebuild or verify it asks for whole.
+ */
+export const desiredDeltaSchema = z.strictObject({
+  delta: z.strictObject({
+    base: z.number().int().min(1).max(MAX_INT32),
+    head: z.string().min(2),
+    tenants: z.array(z.union([z.string().min(2), z.number().int().min(0)])),
+  }),
+  signature: z.string().min(1),
+  keyId: z.string().regex(/^[0-9a-f]{16}$/, '16 lower-case hex digits'),
+});
+export type DesiredDelta = z.infer<typeof desiredDeltaSchema>;
+
+export const desiredWatchResponseSchema = z.union([
+  signedEnvelopeSchema,
+  desiredDeltaSchema,
+  desiredUnchangedSchema,
+]);
 export type DesiredWatchResponse = z.infer<typeof desiredWatchResponseSchema>;
 
 export const desiredWatchQuerySchema = z.strictObject({
   after: z.coerce.number().int().min(0).max(MAX_INT32).default(0),
   waitMs: z.coerce.number().int().min(0).max(30_000).default(0),
+  /**
+   * `1`: the watcher takes a delta against the generation `after` (desiredDeltaSchema) when
+   * the coordinator still knows that generation's tenants; absent or `0`, full envelopes only.
+   */
+  delta: z
+    .enum(['0', '1'])
+    .transform((v) => v === '1')
+    .optional(),
 });
 
 export const signingKeySchema = z.strictObject({

@@ -141,7 +141,7 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
       ),
     nodeHeartbeat: ({ params, body }) => s.health.heartbeat(params.node, body),
     watchNodeDesired: ({ params, query }) =>
-      s.desired.watch(params.node, query.after, query.waitMs),
+      s.desired.watch(params.node, query.after, query.waitMs, { delta: query.delta === true }),
     createJoinToken: ({ principal, body }) => s.join.issueToken(principal, body),
     joinNode: ({ body }) => s.join.join(body),
     rotateNodeCertificate: ({ principal, body }) => s.join.rotate(principal, body.csrPem),

@@ -102,6 +102,8 @@ function desiredPool(
  * each tenant's VXLAN flood list (tenantPeers); a tenant it does not name has none.
  * `workloads` gives each pool's secrets digest and config; `requestIds` (by
  * `tenant/pool/instance`) the id of the last request that changed each instance's entry.
+ * The coordinator builds it tenant by tenant from kept parts (desired/node-document.ts):
+ * each entry is `tenantEntry`'s, so both give the same bytes.
  */
 export function buildNodeDocument(
   nodeId: string,
@@ -112,69 +114,56 @@ export function buildNodeDocument(
   peers: ReadonlyMap<string, readonly string[]> = new Map(),
   workloads: PoolWorkloads = new Map(),
   requestIds: ReadonlyMap<string, string> = new Map(),
-  entries?: TenantEntryMemo,
 ): NodeDesired {
   // Grouped once, so the document costs O(instances + pools), not instances × pools.
-  const placed = new Map<string, DocumentInstance[]>();
-  for (const i of instances) {
-    if (i.nodeId !== nodeId || !stillMatters(i)) continue;
-    const key = `${i.tenantId}/${i.poolId}`;
-    const group = placed.get(key);
-    if (group) group.push(i);
-    else placed.set(key, [i]);
-  }
-  const poolsOf = new Map<string, Pool[]>();
-  for (const p of pools) {
-    const group = poolsOf.get(p.tenantId);
-    if (group) group.push(p);
-    else poolsOf.set(p.tenantId, [p]);
-  }
-  const sources: EntrySources = { poolsOf, placed, peers, workloads, requestIds };
+  const placed = groupBy(instances, (i) => i.tenantId);
+  const poolsOf = groupBy(pools, (p) => p.tenantId);
   const out: DesiredTenant[] = [];
   for (const tenant of [...tenants].sort(byId)) {
-    const entry = entries
-      ? entries(tenant.id, entryInputs(tenant, sources), () => tenantEntry(tenant, sources))
-      : tenantEntry(tenant, sources);
+    const entry = tenantEntry(nodeId, {
+      tenant,
+      pools: poolsOf.get(tenant.id) ?? [],
+      workloads,
+      instances: placed.get(tenant.id) ?? [],
+      requestIds,
+      peers: peers.get(tenant.id) ?? [],
+    });
     if (entry) out.push(entry);
   }
   return { schema: NODE_DOCUMENT_SCHEMA, nodeId, ...stamp, tenants: out };
 }
 
-/** What every tenant's entry of one document is built from, grouped by tenant and pool. */
-interface EntrySources {
-  poolsOf: ReadonlyMap<string, Pool[]>;
-  placed: ReadonlyMap<string, DocumentInstance[]>;
-  peers: ReadonlyMap<string, readonly string[]>;
+/** What one tenant's entry of a node's document is built from. */
+export interface TenantEntrySource {
+  tenant: TenantNetworkInfo;
+  /** The tenant's pools (others are ignored). */
+  pools: readonly Pool[];
+  /** By `tenant/pool`; may name other tenants' pools. */
   workloads: PoolWorkloads;
+  /** The tenant's instances (others are ignored); those on other nodes are left out. */
+  instances: Iterable<DocumentInstance>;
+  /** By `tenant/pool/instance`; may name other tenants' instances. */
   requestIds: ReadonlyMap<string, string>;
+  /** Its VXLAN flood list from this node. */
+  peers: readonly string[];
 }
 
-/**
- * Everything a tenant's entry is built from, as values compared by identity (kept rows and
- * inputs are immutable: a changed one is a new object) and strings: two equal lists build
- * equal entries.
- */
-function entryInputs(
-  tenant: TenantNetworkInfo,
-  { poolsOf, placed, peers, workloads, requestIds }: EntrySources,
-): unknown[] {
-  const inputs: unknown[] = [tenant, (peers.get(tenant.id) ?? []).join(' ')];
-  for (const pool of poolsOf.get(tenant.id) ?? []) {
-    const key = `${tenant.id}/${pool.id}`;
-    inputs.push(pool, workloads.get(key));
-    for (const i of placed.get(key) ?? []) inputs.push(i, requestIds.get(`${key}/${i.id}`));
-    inputs.push(undefined);
-  }
-  return inputs;
-}
-
-function tenantEntry(
-  tenant: TenantNetworkInfo,
-  { poolsOf, placed, peers, workloads, requestIds }: EntrySources,
+/** A tenant's entry of `nodeId`'s document; undefined when it has nothing there. */
+export function tenantEntry(
+  nodeId: string,
+  { tenant, pools, workloads, instances, requestIds, peers }: TenantEntrySource,
 ): DesiredTenant | undefined {
+  const placed = new Map<string, DocumentInstance[]>();
+  for (const i of instances) {
+    if (i.nodeId !== nodeId || i.tenantId !== tenant.id || !stillMatters(i)) continue;
+    const group = placed.get(i.poolId);
+    if (group) group.push(i);
+    else placed.set(i.poolId, [i]);
+  }
   const tenantPools: DesiredPool[] = [];
-  for (const pool of [...(poolsOf.get(tenant.id) ?? [])].sort(byId)) {
-    const mine = (placed.get(`${tenant.id}/${pool.id}`) ?? []).map((i) => ({
+  for (const pool of [...pools].sort(byId)) {
+    if (pool.tenantId !== tenant.id) continue;
+    const mine = (placed.get(pool.id) ?? []).map((i) => ({
       desiredStatus: i.desiredStatus,
       ...(i.desiredStatus === 'sleeping' && i.sleepForced === true
         ? { forceSleep: true as const }
@@ -190,20 +179,20 @@ function tenantEntry(
   }
   if (tenantPools.length === 0) return undefined;
   const { id, netId, subnet, gateway } = tenant;
-  const vxlanPeers = [...(peers.get(id) ?? [])];
   const egress = tenant.egress ?? false;
-  return { egress, gateway, id, netId, pools: tenantPools, subnet, vxlanPeers };
+  return { egress, gateway, id, netId, pools: tenantPools, subnet, vxlanPeers: [...peers] };
 }
 
-/**
- * Gives a tenant's entry: the one built before from equal inputs (`inputs`, compared item by
- * item), or `build()`'s.
- */
-export type TenantEntryMemo = (
-  tenantId: string,
-  inputs: readonly unknown[],
-  build: () => DesiredTenant | undefined,
-) => DesiredTenant | undefined;
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group) group.push(item);
+    else groups.set(key, [item]);
+  }
+  return groups;
+}
 
 function optionalRequestId(requestId: string | undefined): { requestId?: string } {
   return requestId === undefined ? {} : { requestId };

@@ -59,10 +59,19 @@ export interface HeldReport {
  * Never below 0, never above `sizedMib`.
  */
 export function committedMemMib(sizedMib: number, report: HeldReport | null | undefined): number {
-  const held = report?.heldMemMib;
-  if (report === null || report === undefined || held === undefined) return sizedMib;
-  const credit = Math.max(0, report.memMib - held);
+  const credit = reportCredit(report);
+  if (report === null || report === undefined || credit === undefined) return sizedMib;
   const gone = Math.max(0, report.memMib - sizedMib);
   const applied = Math.max(0, credit - gone);
   return Math.max(0, Math.min(sizedMib, sizedMib - applied));
+}
+
+/**
+ * A report's credit, MiB: what its instances were sized at but did not hold; undefined when
+ * it does not say what they held. It shrinks as guests touch more of their memory.
+ */
+export function reportCredit(report: HeldReport | null | undefined): number | undefined {
+  const held = report?.heldMemMib;
+  if (report === null || report === undefined || held === undefined) return undefined;
+  return Math.max(0, report.memMib - held);
 }

@@ -143,6 +143,12 @@ export interface Instance {
    */
   pinnedRevision?: string | null;
   pinnedAt?: string | null;
+  /**
+   * When the coordinator last lowered its desired status to warm or sleeping (an operator's
+   * warm or sleep, the idle policy, memory pressure, its node over capacity); absent when
+   * never since migration 0048. A wake its node admitted before that does not undo it.
+   */
+  loweredAt?: string | null;
   createdAt: string;
   updatedAt: string;
   version: number;

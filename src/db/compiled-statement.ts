@@ -1,6 +1,7 @@
 import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
 import { dialectOf } from './sql-dialect.ts';
 import { InternalError } from '../core/errors.ts';
+import type { PreparedStatements } from './postgres-pool.ts';
 
 /**
  * A statement's parameters by name: primitives, JSON text, arrays. A name the shape leaves out
@@ -64,6 +65,12 @@ export function compiledStatement<DB, S, P extends StatementParams, R>(
 export class CompiledStatements {
   private readonly kept = new Map<object, Map<string, Compiled<unknown>>>();
 
+  /**
+   * `prepared`: on Postgres, the pool's named statements (postgres-pool.ts); each query compiled
+   * here is added to them, so Postgres parses it once per connection.
+   */
+  constructor(private readonly prepared?: PreparedStatements) {}
+
   execute<DB, P extends StatementParams, R>(
     db: Kysely<DB>,
     statement: CompiledStatement<DB, P, R>,
@@ -88,6 +95,7 @@ export class CompiledStatements {
     if (!found) {
       found = statement.compile(db, params);
       shapes.set(key, found);
+      if (dialectOf(db) === 'postgres') this.prepared?.add(found.query.sql);
     }
     return { ...found.query, parameters: bind(found, params) };
   }

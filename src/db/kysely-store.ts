@@ -51,6 +51,7 @@ import { KyselyTokenRepo } from './repos/token-repo.ts';
 import type { Database } from './schema.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import { CompiledStatements } from './compiled-statement.ts';
+import type { PreparedStatements } from './postgres-pool.ts';
 import { CredentialCache } from './credential-cache.ts';
 import { retryingTransientAborts } from './transaction-retry.ts';
 
@@ -127,13 +128,18 @@ export class KyselyStore implements Store {
   private readonly tokenCache: CredentialCache<TokenRecord>;
   private readonly certificateCache: CredentialCache<NodeCertificateRecord>;
   /** Compiled once per shape for this store, its transactions included (compiled-statement.ts). */
-  private readonly statements = new CompiledStatements();
+  private readonly statements: CompiledStatements;
 
+  /**
+   * `prepared`: the Postgres pool's named statements (postgres-pool.ts), to which the store's
+   * compiled statements are added.
+   */
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: SqlDialect,
-    options: { tokenCacheMs?: number } = {},
+    options: { tokenCacheMs?: number; prepared?: PreparedStatements } = {},
   ) {
+    this.statements = new CompiledStatements(options.prepared);
     this.tokenCache = new CredentialCache(options.tokenCacheMs);
     this.certificateCache = new CredentialCache(options.tokenCacheMs);
     const repos = reposFor(db, this.statements, {

@@ -35,6 +35,7 @@ import { nodeLoadsMigration } from './migrations/0037-node-loads.ts';
 import { reliefAndHoldersMigration } from './migrations/0041-relief-and-holders.ts';
 import { markChangesMigration } from './migrations/0042-mark-changes.ts';
 import { moveReservationsMigration } from './migrations/0046-move-reservations.ts';
+import { loweredAtMigration } from './migrations/0048-lowered-at.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -75,6 +76,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0041-relief-and-holders': reliefAndHoldersMigration(),
     '0042-mark-changes': markChangesMigration(),
     '0046-move-reservations': moveReservationsMigration(dialect),
+    '0048-lowered-at': loweredAtMigration(),
   };
 }
 

@@ -5,7 +5,7 @@ import { StoreUnavailableError, UnavailableError, isMvmError } from '../core/err
 import { privateSqliteFile } from '../drivers/fs/private-files.ts';
 import type { Store } from '../ports/store.ts';
 import { KyselyStore } from './kysely-store.ts';
-import { resilientPool } from './postgres-pool.ts';
+import { PreparedStatements, resilientPool } from './postgres-pool.ts';
 import { migrateToLatest } from './migrate.ts';
 import { ImmediateSqliteDialect } from './sqlite-immediate.ts';
 import type { Database } from './schema.ts';
@@ -34,7 +34,7 @@ const INT8_OID = 20;
  * (0700) and mode 0600.
  */
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
-  const { db, dialect } = openDatabase(url, options.logger, options.onQuery);
+  const { db, dialect, prepared } = openDatabase(url, options.logger, options.onQuery);
   try {
     await checkReachable(db, url);
     await migrateToLatest(db, dialect, options.logger);
@@ -43,11 +43,10 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     throw error;
   }
   options.logger?.info({ dialect }, 'store opened');
-  return new KyselyStore(
-    db,
-    dialect,
-    options.tokenCacheMs === undefined ? {} : { tokenCacheMs: options.tokenCacheMs },
-  );
+  return new KyselyStore(db, dialect, {
+    ...(options.tokenCacheMs === undefined ? {} : { tokenCacheMs: options.tokenCacheMs }),
+    ...(prepared ? { prepared } : {}),
+  });
 }
 
 /**
@@ -58,13 +57,16 @@ export function openDatabase(
   url: string,
   logger?: Logger,
   onQuery?: (sql: string) => void,
-): { db: Kysely<Database>; dialect: SqlDialect } {
+): { db: Kysely<Database>; dialect: SqlDialect; prepared?: PreparedStatements } {
   const target = parseStoreUrl(url);
-  const dialect = createDialect(target, url, logger);
+  // The statements the store compiles run as named prepared statements (postgres-pool.ts).
+  const prepared = target.dialect === 'postgres' ? new PreparedStatements() : undefined;
+  const dialect = createDialect(target, url, logger, prepared);
   const log = onQuery && ((event: LogEvent) => onQuery(event.query.sql));
   return {
     db: new Kysely<Database>(log ? { dialect, log } : { dialect }),
     dialect: target.dialect,
+    ...(prepared ? { prepared } : {}),
   };
 }
 
@@ -72,10 +74,11 @@ function createDialect(
   target: StoreTarget,
   url: string,
   logger: Logger | undefined,
+  prepared: PreparedStatements | undefined,
 ): PostgresDialect | ImmediateSqliteDialect {
   if (target.dialect === 'postgres') {
     return new PostgresDialect({
-      pool: resilientPool(postgresPool(target.connectionString, target.poolMax), logger),
+      pool: resilientPool(postgresPool(target.connectionString, target.poolMax), logger, prepared),
     });
   }
   return new ImmediateSqliteDialect(openSqlite(target.path, url, logger));

@@ -48,7 +48,11 @@ function unavailable(error: unknown): StoreUnavailableError {
  * died with its session may or may not have committed, and only the caller can tell whether
  * repeating it is safe. The pool opens fresh sessions as soon as the server accepts them.
  */
-export function resilientPool(pool: Pool, logger?: Logger): PostgresPool {
+export function resilientPool(
+  pool: Pool,
+  logger?: Logger,
+  prepared?: PreparedStatements,
+): PostgresPool {
   pool.on('error', (err) => {
     logger?.warn({ err }, 'an idle database connection was lost; the pool will open a new one');
   });
@@ -68,7 +72,7 @@ export function resilientPool(pool: Pool, logger?: Logger): PostgresPool {
       }
       let view = wrapped.get(client);
       if (view === undefined) {
-        view = translating(client);
+        view = translating(client, prepared, logger);
         wrapped.set(client, view);
       }
       return view;
@@ -77,19 +81,108 @@ export function resilientPool(pool: Pool, logger?: Logger): PostgresPool {
   };
 }
 
+/**
+ * The statements a store runs as Postgres named prepared statements, by their text: those it
+ * compiles once (compiled-statement.ts), a bounded set. Each connection parses, analyses and
+ * rewrites such a statement once (pg sends Parse the first time a name is used on a connection)
+ * and from then on only binds and executes it; Postgres plans it afresh per call for its first
+ * five calls and then keeps a generic plan when that costs no more than the custom ones
+ * (plan_cache_mode auto). Every other statement goes unnamed, parsed and planned per call.
+ *
+ * A migration run by another process (a replica of a newer build) can change what a prepared
+ * statement's `*` stands for; Postgres re-analyses a prepared statement after DDL on what it
+ * reads, but refuses one whose result's columns changed ("cached plan must not change result
+ * type", 0A000). The names carry an epoch: on that refusal the epoch moves on, so every
+ * connection prepares every statement afresh under new names (the old ones stay on their
+ * connections, unused, until they close), and the refused statement is sent again under its
+ * new name when no transaction is open; in a transaction the refusal aborts it and the store
+ * runs the whole transaction again (transaction-retry.ts), as for a deadlock.
+ */
+export class PreparedStatements {
+  /** Beyond this many texts, statements go unnamed: a connection keeps every name it parsed. */
+  static readonly MAX = 256;
+  private readonly numbers = new Map<string, number>();
+  private epoch = 0;
+
+  /** Runs `sql` as a named prepared statement from now on (up to MAX texts). */
+  add(sql: string): void {
+    if (this.numbers.has(sql) || this.numbers.size >= PreparedStatements.MAX) return;
+    this.numbers.set(sql, this.numbers.size + 1);
+  }
+
+  /** The name `sql` is prepared under now, if it is one of the store's. */
+  nameOf(sql: string): string | undefined {
+    const n = this.numbers.get(sql);
+    return n === undefined ? undefined : `mvm_${this.epoch}_${n}`;
+  }
+
+  /** Prepared statements named before this are stale: name them all afresh. */
+  renew(name: string): void {
+    if (name.startsWith(`mvm_${this.epoch}_`)) this.epoch += 1;
+  }
+
+  /** How many texts are named (tests). */
+  get size(): number {
+    return this.numbers.size;
+  }
+}
+
+const STALE_PLAN = /cached plan must not change result type/;
+
+/** Postgres refused a prepared statement whose result's columns a migration changed. */
+export function isStalePlan(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    (error as Error & { code?: unknown }).code === '0A000' &&
+    STALE_PLAN.test(error.message)
+  );
+}
+
 /** What Kysely is answered for a statement that was not sent (yet): no rows. */
 const UNSENT = { command: 'SELECT' as const, rowCount: 0, rows: [] };
 
-function translating(client: PoolClient): PostgresPoolClient {
+function translating(
+  client: PoolClient,
+  prepared: PreparedStatements | undefined,
+  logger: Logger | undefined,
+): PostgresPoolClient {
   // Kysely awaits its `begin` before the transaction's first statement: a round trip of its
   // own. On a pipelined client (pg's `pipeline`, open-store.ts) the `begin` is held instead and
   // written together with the next statement, answered in order on one connection, so the
   // transaction starts in the first statement's round trip (docs/scale.md, "trips").
   let beginHeld = false;
+  // Whether a transaction is open on the connection: a stale prepared statement outside one is
+  // sent again, inside one it aborts the transaction.
+  let inTransaction = false;
+  function sendOnce(sql: string, values: unknown[]) {
+    const name = prepared?.nameOf(sql);
+    return name === undefined
+      ? client.query(sql, values)
+      : client.query({ name, text: sql, values }).catch((error: unknown) => {
+          if (isStalePlan(error)) {
+            logger?.warn(
+              { err: error },
+              'the schema changed under a prepared statement; preparing afresh',
+            );
+            prepared?.renew(name);
+          }
+          throw error;
+        });
+  }
   function send(sql: string, parameters: ReadonlyArray<unknown> | undefined) {
-    return client.query(sql, [...(parameters ?? [])]).catch((error: unknown) => {
-      throw isConnectionLoss(error) ? unavailable(error) : error;
-    });
+    if (sql === 'begin' || sql.startsWith('start transaction')) inTransaction = true;
+    else if (sql === 'commit' || sql === 'rollback') inTransaction = false;
+    const values = [...(parameters ?? [])];
+    const outside = !inTransaction;
+    return sendOnce(sql, values)
+      .catch((error: unknown) => {
+        // Refused before it ran: nothing was done, and outside a transaction nothing is lost.
+        if (outside && isStalePlan(error)) return sendOnce(sql, values);
+        throw error;
+      })
+      .catch((error: unknown) => {
+        throw isConnectionLoss(error) ? unavailable(error) : error;
+      });
   }
   function query<R>(
     sql: string,
@@ -127,6 +220,7 @@ function translating(client: PoolClient): PostgresPoolClient {
     query,
     release: () => {
       beginHeld = false;
+      inTransaction = false;
       client.release();
     },
   };

@@ -212,6 +212,8 @@ export interface InstancesTable {
   /** The revision a rollout pinned it to, and when (migration 0014). */
   pinned_revision: string | null;
   pinned_at: string | null;
+  /** Migration 0048: when the coordinator last lowered it to warm or sleeping. */
+  lowered_at?: string | null;
   /** Migration 0028: the id of the last request that changed its entry in a node document. */
   last_request_id?: string | null;
   /** Migration 0028: stamped on every write (instance-changes.ts); a bigint on Postgres. */

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage, UnavailableError } from '../core/errors.ts';
+import { isStalePlan } from './postgres-pool.ts';
 
 /**
  * Postgres aborts a transaction to break a deadlock (40P01) or, at a stricter isolation, to
@@ -20,10 +21,14 @@ function codeOf(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** A transaction the database aborted only because of other transactions running with it. */
+/**
+ * A transaction the database aborted only because of other transactions running with it, or
+ * because another process's migration changed the columns of a prepared statement it ran
+ * (postgres-pool.ts: the statements are prepared afresh, so the next attempt runs them).
+ */
 export function isTransientAbort(error: unknown): boolean {
   const code = codeOf(error);
-  return code !== undefined && RETRYABLE_SQLSTATES.has(code);
+  return (code !== undefined && RETRYABLE_SQLSTATES.has(code)) || isStalePlan(error);
 }
 
 export interface RetryOptions {

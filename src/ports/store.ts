@@ -10,6 +10,7 @@ import type {
 } from '../core/model.ts';
 import type { DiskReport, InstanceSample } from '../contract/node-report.ts';
 import type { Rollout } from '../core/rollout-plan.ts';
+import type { IdleSlot } from '../core/idle-policy.ts';
 import type { DocumentInstance } from '../core/desired-doc.ts';
 import type { InstanceMove } from '../core/instance-move.ts';
 import type { JobJournal, JobModuleRepo, JobQueue, JobRepo } from './job-store.ts';
@@ -109,7 +110,31 @@ export interface PoolRepo {
     expectedVersion: number,
     at: string,
   ): Promise<Pool>;
+  /**
+   * A scale's writes: the pool's `update`, then each member's compare-and-set on the version
+   * read (`instances.setDesired`, or only its idle slot when the write names one), answering
+   * the pool and the members as written, in `members`' order. Throws what those would: the
+   * pool's error first, else the first member's in order. One statement where the dialect
+   * allows; a member is written only when the pool's compare-and-set matched.
+   */
+  updateWithMembers(
+    pool: { tenantId: string; id: string; patch: PoolPatch; expectedVersion: number },
+    members: readonly MemberWrite[],
+    at: string,
+  ): Promise<{ pool: Pool; members: Instance[] }>;
   delete(tenantId: string, id: string): Promise<void>;
+}
+
+/**
+ * One instance of a scaled pool as its scale writes it: a new desired status, or (`idleSlot`
+ * set) only the slot an instance the idle policy holds lower now stands in; `version` is the
+ * version read, the compare-and-set's.
+ */
+export interface MemberWrite {
+  id: string;
+  version: number;
+  desiredStatus: DesiredStatus;
+  idleSlot?: IdleSlot;
 }
 
 export interface InstanceFilter {
@@ -135,6 +160,7 @@ export type InstancePatch = Partial<
     | 'idleSlot'
     | 'pinnedRevision'
     | 'pinnedAt'
+    | 'loweredAt'
   >
 >;
 
@@ -224,14 +250,15 @@ export interface InstanceRepo {
   tally(): Promise<InstanceTally[]>;
   /**
    * CAS on version. Clears the pressure-sleep and idle markers: whoever sets it now decides. `force`
-   * marks a sleep forced; any other desired status clears the mark.
+   * marks a sleep forced; any other desired status clears the mark. `lowering`: the change
+   * lowers it (to warm or sleeping), stamped `loweredAt`.
    */
   setDesired(
     key: InstanceKey,
     desired: DesiredStatus,
     expectedVersion: number,
     at: string,
-    options?: { force?: boolean },
+    options?: { force?: boolean; lowering?: boolean },
   ): Promise<Instance>;
   /** CAS on the stored status: only moves the row if it is still `from`. */
   transition(

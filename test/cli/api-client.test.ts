@@ -187,7 +187,7 @@ describe('createApiClient against a real coordinator long-poll', () => {
       const generation =
         'unchanged' in now
           ? now.generation
-          : (JSON.parse(now.payload) as { generation: number }).generation;
+          : (JSON.parse((now as { payload: string }).payload) as { generation: number }).generation;
       // Nothing changes past the current generation: the coordinator holds the answer 20 s.
       const poll = { params: { node: 'n1' }, query: { after: generation, waitMs: 20_000 } };
       const abort = new AbortController();

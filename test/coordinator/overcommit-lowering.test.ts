@@ -1,4 +1,4 @@
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import type { Services } from '../../src/coordinator/services/index.ts';
 import type { Instance } from '../../src/core/model.ts';
 import type { Store } from '../../src/ports/store.ts';
@@ -154,6 +154,42 @@ await describeEachDatabase('an overcommitted node brought back under its capacit
       instances: [],
     });
     expect(await lowered(store, 'acme')).toHaveLength(2);
+  });
+
+  it('a heartbeat whose report credits less memory than the one before lowers what its node then holds beyond its capacity at once', async () => {
+    const store = db.store();
+    const services = policyCoordinator(store, manualClock(T0));
+    await store.nodes.upsert(node(NODE, { capacity: { vcpus: 8, memMib: 1024, diskGib: 100 } }));
+    await plainWebTenant(services, 'acme');
+    await scale(services, 'acme', { running: 4 });
+    const beat = (memMib: number, heldMemMib: number) =>
+      services.health.heartbeat(NODE, {
+        capacity: { vcpus: 8, memMib: 1024, diskGib: 100 },
+        usage: { vcpus: 4, memMib, heldMemMib, instances: { running: 4 }, diskFreeMib: 1000 },
+        instances: [],
+      });
+    // Its guests hold a quarter of their memory: placement counts 256 of 1,024 MiB committed.
+    await beat(1024, 256);
+    await scale(services, 'acme', { running: 6 });
+    const onNode = async () =>
+      (await store.instances.list({ nodeId: NODE })).filter((i) => i.desiredStatus === 'running');
+    expect(await onNode()).toHaveLength(6);
+    // The drift of idle guests (less than CREDIT_SHRINK_STEP_MIB below): its loads not read.
+    const loads = vi.spyOn(store.nodes, 'loads');
+    await beat(1024, 300);
+    expect(loads).not.toHaveBeenCalled();
+    // A credit shrunk within the capacity (768 of 1,024 MiB): read, nothing is lowered.
+    await beat(1024, 512);
+    expect(loads).toHaveBeenCalled();
+    loads.mockRestore();
+    expect(await lowered(store, 'acme')).toEqual([]);
+    // Then they touch all of it: 1,536 MiB held on 1,024. Nothing unplaced, nothing held: the
+    // scheduler's probe alone would find no work.
+    await beat(1536, 1536);
+    const events = await lowered(store, 'acme');
+    expect(events).toHaveLength(2);
+    expect(events[0]?.detail).toMatchObject({ nodeId: NODE, overMemMib: 512 });
+    expect(await onNode()).toHaveLength(4);
   });
 
   it('a scheduling pass lowers a cordoned node over its capacity too, and raises nothing back there until it is uncordoned', async () => {

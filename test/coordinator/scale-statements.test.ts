@@ -77,14 +77,19 @@ await describeEachDatabase('scale statements', (db) => {
         expect(small[kind].filter(wideRead)).toEqual([]);
       }
       // A toggle: lock the tenant, its pools and the pool's instances (one statement on
-      // Postgres), the other pools' counts, the pool, the instance, the audit event with the
-      // marks and the scheduler's probe (one statement on Postgres), all in the transaction:
-      // nothing after its commit, since the probe found no work.
+      // Postgres), the other pools' counts, the pool with the instance (one statement on
+      // Postgres), the audit event with the marks and the scheduler's probe (one statement on
+      // Postgres), all in the transaction: nothing after its commit, since the probe found no
+      // work.
       const toggle = small.toggle.filter((s) => !/^(begin|commit)/i.test(s));
       const auditApart = db.name === 'postgres' ? 0 : 1;
       const membersApart = auditApart;
       const probeApart = auditApart;
-      expect(toggle).toHaveLength(6 + auditApart + membersApart + probeApart);
+      const writesApart = auditApart;
+      expect(toggle).toHaveLength(5 + auditApart + membersApart + probeApart + writesApart);
+      const together = (s: string) =>
+        /^with "pool" as \(update "pools".*update "instances"/.test(s);
+      expect(toggle.filter(together)).toHaveLength(db.name === 'postgres' ? 1 : 0);
       expect(small.toggle.at(-1)).toMatch(/^commit/i);
       const probe = (s: string) => /"pressure_slept_at"/.test(s) && /"node_id" is null/.test(s);
       expect(toggle.filter(probe)).toHaveLength(1);
@@ -104,7 +109,7 @@ await describeEachDatabase('scale statements', (db) => {
         ok(api, 'POST', '/tenants/t0/pools/web/scale', { running: 11, warm: 1 }),
       );
       expect(single.filter((s) => !/^(begin|commit)/i.test(s))).toHaveLength(
-        5 + auditApart + membersApart + probeApart,
+        4 + auditApart + membersApart + probeApart + writesApart,
       );
       expect(single.some((s) => /count\(\*\)/.test(s))).toBe(false);
       const placed = (await store.instances.list({ tenantId: 'acme', poolId: 'web' })).filter(
@@ -112,6 +117,18 @@ await describeEachDatabase('scale statements', (db) => {
       );
       expect(placed).toHaveLength(6);
       expect(placed.filter((i) => i.nodeId === null)).toEqual([]);
+      // A scale that changes k instances writes them with the pool: one statement on
+      // Postgres (1 + k on SQLite).
+      const many = await statementsOf(statements, () =>
+        ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 2, warm: 4 }),
+      );
+      const writes = many.filter((s) => /update "(pools|instances)"/.test(s));
+      expect(writes).toHaveLength(db.name === 'postgres' ? 1 : 5);
+      expect(many.filter(together)).toHaveLength(db.name === 'postgres' ? 1 : 0);
+      const web = await store.instances.list({ tenantId: 'acme', poolId: 'web' });
+      expect(web.filter((i) => i.desiredStatus === 'warm')).toHaveLength(4);
+      expect(web.filter((i) => i.desiredStatus === 'running')).toHaveLength(2);
+      expect((await store.pools.get('acme', 'web'))?.counts).toMatchObject({ running: 2, warm: 4 });
     } finally {
       await store.close();
     }

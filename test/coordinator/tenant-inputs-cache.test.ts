@@ -8,7 +8,7 @@
  */
 import { expect, it } from 'vitest';
 import { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts';
-import { TenantInputsCache } from '../../src/coordinator/desired/tenant-inputs.ts';
+import { TenantInputsCache, tenantsOf } from '../../src/coordinator/desired/tenant-inputs.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { spyingRepos } from '../support/store-proxy.ts';
@@ -204,7 +204,7 @@ await describeEachDatabase('document inputs cached per replica', (db) => {
     });
     const instances = await store.instances.list({ nodeId: 'node-1' });
     expect(new Set(instances.map((i) => i.tenantId)).size).toBe(3);
-    const inputs = await cache.read('node-1', instances, notifier.current);
+    const inputs = await cache.read('node-1', tenantsOf(instances), notifier.current);
     expect(inputs.tenants.map((t) => t.id)).toEqual(['t0', 't1', 't2']);
     expect(inputs.pools.map((p) => `${p.tenantId}/${p.id}`)).toEqual([
       't0/web',
@@ -225,8 +225,9 @@ await describeEachDatabase('document inputs cached per replica', (db) => {
     const cache = new TenantInputsCache(store, notifier, { maxAgeMs: 60_000, nowMs: () => now });
     const read = async (nodeId: string) => {
       const instances = await store.instances.list({ nodeId });
-      const marks = await cache.marksOf(instances);
-      return cache.read(nodeId, instances, notifier.current, marks);
+      const here = tenantsOf(instances);
+      const marks = await cache.marksOf(here.keys());
+      return cache.read(nodeId, here, notifier.current, marks);
     };
     const first = await read('node-1');
     expect(first.peers.get('t0')).toEqual(['192.0.2.2']);

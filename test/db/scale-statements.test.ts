@@ -18,6 +18,8 @@ import {
   withMembersStatement,
 } from '../../src/db/repos/pools-with-members.ts';
 import { tenantLockStatement } from '../../src/db/repos/tenant-repo.ts';
+import { scaleWriteParams, scaleWriteStatement } from '../../src/db/repos/pool-scale-write.ts';
+import { withRequestId } from '../../src/drivers/request-context.ts';
 import { schedulerWorkStatement } from '../../src/db/repos/instance-probes.ts';
 import { updateParams, updateStatement } from '../../src/db/repos/instance-repo.ts';
 import type { Database } from '../../src/db/schema.ts';
@@ -194,6 +196,36 @@ await describeEachDatabase('scale statements compiled once', ({ name, store, url
     );
     // Shapes differ by the columns set: a second patch of other columns is not the first's SQL.
     expect(statements.compiledShapes(poolUpdateStatement)).toBeGreaterThan(1);
+  });
+
+  it("Postgres: a pool's and its members' compare-and-sets in one statement, for any members and versions", async () => {
+    if (name !== 'postgres') return;
+    const member = fc.record({
+      id: fc.constantFrom('w-1', 'w-2', 'w-7'),
+      version: fc.constantFrom(1, 2),
+      desiredStatus: fc.constantFrom('running', 'warm', 'sleeping', 'destroyed' as const),
+      idleSlot: fc.option(fc.constantFrom('running', 'warm' as const), { nil: undefined }),
+    });
+    const members = fc.uniqueArray(member, { selector: (m) => m.id, maxLength: 3 });
+    await fc.assert(
+      fc.asyncProperty(
+        tenants,
+        pools,
+        poolColumns,
+        fc.constantFrom(1, 2),
+        members,
+        fc.option(fc.constantFrom('req-1'), { nil: undefined }),
+        async (tenantId, id, columns, expectedVersion, written, requestId) => {
+          const list = written.map(({ idleSlot, ...m }) =>
+            idleSlot === undefined ? m : { ...m, idleSlot },
+          );
+          const pool = { tenantId, id, patch: {}, expectedVersion };
+          const params = withRequestId(requestId, () => scaleWriteParams(pool, columns, list, T2));
+          await expectSame(db(), statements, scaleWriteStatement, params);
+        },
+      ),
+      { numRuns: RUNS * 2 },
+    );
   });
 
   it('the marks, alone or with the audit event and the probe (their Postgres statements), for any scopes', async () => {

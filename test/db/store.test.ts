@@ -57,7 +57,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     const first = recordingLogger();
     await (await openStore(empty.url, { logger: first })).close();
     expect(first.lines.map((l) => l.message)).toEqual([
-      ...Array<string>(34).fill('applied store migration'),
+      ...Array<string>(35).fill('applied store migration'),
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -124,6 +124,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
       dialect: name,
       migration: '0046-move-reservations',
     });
+    expect(first.lines[34]?.context).toEqual({ dialect: name, migration: '0048-lowered-at' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

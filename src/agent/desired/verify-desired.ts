@@ -47,6 +47,8 @@ export interface VerifyOptions extends FreshnessBounds {
    * equal to a kept one is not validated again (validated-tenants.ts). Absent: all are.
    */
   tenants?: ValidatedTenants;
+  /** Trusted keys parsed before (a watch keeps them): absent, parsed for this document. */
+  keys?: TrustedKeys;
 }
 
 export interface VerifiedDocument {
@@ -67,22 +69,26 @@ function keyIdOf(key: KeyObject): string {
 }
 
 /**
- * Trusted keys parsed once, with their ids: an agent verifies each document with the same few
- * keys, and parsing a PEM and hashing its DER cost ~0.2 ms a key on every document.
+ * Trusted keys parsed once, with their ids, by whoever verifies many documents (a watch keeps
+ * one): an agent verifies each document with the same few keys, and parsing a PEM and hashing
+ * its DER cost ~0.2 ms a key on every document. Kept by the verifier, not by the module, so
+ * one watcher's keys are never another's.
  */
-const trustedKeys = new Map<string, { key: KeyObject; keyId: string }>();
-const MAX_TRUSTED_KEYS = 64;
+export class TrustedKeys {
+  private readonly parsed = new Map<string, { key: KeyObject; keyId: string }>();
 
-function trustedKey(pem: string): { key: KeyObject; keyId: string } {
-  let known = trustedKeys.get(pem);
-  if (!known) {
-    const key = createPublicKey(pem);
-    known = { key, keyId: keyIdOf(key) };
-    if (trustedKeys.size >= MAX_TRUSTED_KEYS) trustedKeys.clear();
-    trustedKeys.set(pem, known);
+  of(pem: string): { key: KeyObject; keyId: string } {
+    let known = this.parsed.get(pem);
+    if (!known) {
+      const key = createPublicKey(pem);
+      known = { key, keyId: keyIdOf(key) };
+      if (this.parsed.size >= MAX_TRUSTED_KEYS) this.parsed.clear();
+      this.parsed.set(pem, known);
+    }
+    return known;
   }
-  return known;
 }
+const MAX_TRUSTED_KEYS = 64;
 
 /**
  * Checks a desired-state envelope before anything in it is believed: signature over the
@@ -125,7 +131,10 @@ function checkSignature(
     warnings.push('accepted an UNSIGNED desired-state document (dev mode only)');
     return undefined;
   }
-  const signer = options.trustedKeys.map(trustedKey).find((k) => k.keyId === envelope.keyId)?.key;
+  const keys = options.keys ?? new TrustedKeys();
+  const signer = options.trustedKeys
+    .map((pem) => keys.of(pem))
+    .find((k) => k.keyId === envelope.keyId)?.key;
   if (!signer) {
     throw new DesiredRefusedError(
       'unknown_signer',

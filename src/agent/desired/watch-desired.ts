@@ -1,10 +1,16 @@
 import { ConflictError } from '../../core/errors.ts';
-import type { SignedEnvelope } from '../../contract/desired.ts';
+import type { DesiredDelta, SignedEnvelope } from '../../contract/desired.ts';
 import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import type { Clock } from '../../ports/clock.ts';
 import { abortableSleep } from '../../drivers/process/wait-until.ts';
+import { rebuildEnvelope, tenantTexts, type HeldPayload } from './delta-payload.ts';
 import { ValidatedTenants } from './validated-tenants.ts';
-import { verifyEnvelope, type VerifiedDocument, type VerifyOptions } from './verify-desired.ts';
+import {
+  TrustedKeys,
+  verifyEnvelope,
+  type VerifiedDocument,
+  type VerifyOptions,
+} from './verify-desired.ts';
 
 export interface WatchDesiredOptions {
   /** The coordinator client (its token or mTLS fetch); each long-poll is one of its calls. */
@@ -29,6 +35,11 @@ export interface WatchDesiredOptions {
   /** How long each long-poll may wait on the coordinator; default 25 s. */
   waitMs?: number;
   backoff?: { initialMs: number; maxMs: number };
+  /**
+   * Ask for the next document as a delta against the one held (contract/desired.ts,
+   * desiredDeltaSchema); true by default. False: full envelopes only, as agents before deltas.
+   */
+  deltas?: boolean;
 }
 
 const DEFAULT_WAIT_MS = 25_000;
@@ -40,6 +51,11 @@ const ANSWER_SLACK_MS = 10_000;
  * Every document is verified before the callback sees it; a refused or unreachable answer
  * is reported and retried with exponential backoff, so a coordinator restart or outage only
  * pauses the watch (the agent keeps converging on what it already holds meanwhile).
+ *
+ * Once it holds a document it asks for the next as a delta against it: made whole
+ * (delta-payload.ts) and then verified exactly as a full envelope, signature first. A delta it
+ * cannot make whole or that fails verification is reported and the document asked for again
+ * whole, at once and once; the callback only ever sees a whole, verified envelope.
  */
 export async function watchDesired(options: WatchDesiredOptions): Promise<void> {
   const backoff = options.backoff ?? { initialMs: 200, maxMs: 10_000 };
@@ -47,16 +63,40 @@ export async function watchDesired(options: WatchDesiredOptions): Promise<void> 
   let delay = backoff.initialMs;
   // A document's tenants unchanged since the previous one are not validated again.
   const tenants = new ValidatedTenants();
+  const keys = new TrustedKeys();
+  // The held document's tenants' texts: what a delta's indices refer to.
+  let held: HeldPayload | undefined;
+  // The last delta could not be used: the next answer is asked for whole.
+  let whole = options.deltas === false;
   while (!options.signal.aborted) {
+    let fromDelta = false;
     try {
-      const answer = await poll(options, last.generation);
+      // Asked for even with nothing held: the coordinator then answers whole and keeps what it
+      // sent as the base of the next delta (a delta against what this watch does not hold is
+      // of no use, and asked for again whole).
+      const base = held?.generation === last.generation ? held : undefined;
+      const answer = await poll(options, last.generation, !whole);
       delay = backoff.initialMs;
       if (answer === undefined) continue;
-      const verified = verifyEnvelope(answer, { ...verifyOptions(options, last), tenants });
-      await options.onDocument(verified, answer);
+      fromDelta = 'delta' in answer;
+      const { envelope, texts } =
+        'delta' in answer ? rebuildEnvelope(answer, base) : { envelope: answer, texts: undefined };
+      const bounds = { ...verifyOptions(options, last), tenants, keys };
+      const verified = verifyEnvelope(envelope, bounds);
+      fromDelta = false;
+      await options.onDocument(verified, envelope);
       last = verified.document;
+      const cut = texts ?? (options.deltas === false ? undefined : tenantTexts(envelope.payload));
+      held = cut && { generation: last.generation, texts: cut };
+      whole = options.deltas === false;
     } catch (error) {
       if (options.signal.aborted) break;
+      if (fromDelta && !whole) {
+        // Never half a document: the next poll asks for this one whole, without waiting.
+        options.onError?.(error, 0);
+        whole = true;
+        continue;
+      }
       options.onError?.(error, delay);
       await abortableSleep(options.clock, delay, options.signal);
       delay = Math.min(delay * 2, backoff.maxMs);
@@ -81,15 +121,20 @@ function verifyOptions(
   };
 }
 
-/** One long-poll: a new envelope, or undefined when nothing changed within the wait. */
+/**
+ * One long-poll: a new envelope (or, asked with `delta`, a delta against `after`), or undefined
+ * when nothing changed within the wait.
+ */
 async function poll(
   options: WatchDesiredOptions,
   after: number,
-): Promise<SignedEnvelope | undefined> {
+  delta: boolean,
+): Promise<SignedEnvelope | DesiredDelta | undefined> {
   const waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
+  const query = { after, waitMs, ...(delta ? { delta: '1' as const } : {}) };
   const answer = await options.api.call(
     'watchNodeDesired',
-    { params: { node: options.nodeId }, query: { after, waitMs } },
+    { params: { node: options.nodeId }, query },
     { signal: options.signal, timeoutMs: waitMs + ANSWER_SLACK_MS },
   );
   if (!('unchanged' in answer)) return answer;

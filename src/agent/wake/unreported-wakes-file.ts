@@ -21,6 +21,16 @@ const wakeSchema = z.strictObject({
   holder: z.strictObject({ key: z.string().min(1).max(400), vcpus: size, memMib: size }),
   // Absent in the files of agents before it (their wakes are reported with no age).
   admittedAt: z.iso.datetime().optional(),
+  // The same moment on the host's monotonic clock (agent/wake/boot-time.ts); absent likewise.
+  admittedOnBoot: z
+    .strictObject({
+      boot: z.string().min(1).max(64),
+      ms: z
+        .number()
+        .min(0)
+        .max(2 ** 53),
+    })
+    .optional(),
 });
 
 const fileSchema = z.strictObject({ wakes: z.array(wakeSchema).max(100_000) });

@@ -11,6 +11,7 @@ import { MAX_WAKE_AGE_MS } from '../../contract/requests.ts';
 import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
+import { bootTime, type BootTime } from './boot-time.ts';
 import { ADMIT_TIMEOUT_MS, reportWake, type WakeAsk, type WakeRef } from './wake-admission.ts';
 
 /** Which listener a wake came through: the wake trap or a published port. */
@@ -39,6 +40,8 @@ export interface WakeAdmitterOptions {
   journal?: WakeJournal;
   /** The node's clock, in ms (default Date.now): each wake's admission time and age. */
   now?: () => number;
+  /** The host's monotonic clock and boot (default boot-time.ts): ages across a restart. */
+  bootTime?: () => BootTime | undefined;
 }
 
 /** A wake admitted locally, not yet reported to the coordinator. */
@@ -51,6 +54,12 @@ export interface UnreportedWake {
    * coordinator can tell a lowering since from one before. Absent in files of older agents.
    */
   admittedAt?: string;
+  /**
+   * The same moment on the host's monotonic clock (boot-time.ts): a report made on the same
+   * boot measures the age by it, so a wall clock stepped across the agent's restart does not
+   * shift it. Absent in files of older agents and where the kernel names no boot.
+   */
+  admittedOnBoot?: BootTime;
 }
 
 /** Keeps the unreported wakes across restarts: the whole set, written after each change. */
@@ -126,7 +135,14 @@ export class WakeAdmitter {
       return admission;
     }
     const admittedAt = new Date(this.now()).toISOString();
-    this.pending.set(record.key, { ref, ask, holder, admittedAt });
+    const onBoot = this.bootNow();
+    this.pending.set(record.key, {
+      ref,
+      ask,
+      holder,
+      admittedAt,
+      ...(onBoot ? { admittedOnBoot: onBoot } : {}),
+    });
     this.options.count?.(trigger, 'local');
     logger.warn(fields, 'wake admitted locally: the coordinator did not answer');
     // On disk before the wake: an agent killed after it still reports it.
@@ -169,6 +185,10 @@ export class WakeAdmitter {
     return this.options.now?.() ?? Date.now();
   }
 
+  private bootNow(): BootTime | undefined {
+    return (this.options.bootTime ?? bootTime)();
+  }
+
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
@@ -200,14 +220,23 @@ export class WakeAdmitter {
   }
 
   /**
-   * How long ago the node admitted `wake`, by its clock (none for an older agent's file); an
-   * age past the report's bound is sent at the bound (still older than any lowering since).
+   * How long ago the node admitted `wake` (none for an older agent's file): by the host's
+   * monotonic clock when the wake was admitted on this boot (a wall clock stepped since does
+   * not shift it), else by the wall clock (after a reboot: a step across it shifts the age by
+   * the step). Never below 0 (a wall clock stepped back past the admission: taken as just
+   * admitted, so a lowering since is undone, as for an older agent's report); an age past the
+   * report's bound is sent at the bound (still older than any lowering since).
    */
   private ageOf(wake: UnreportedWake): { admittedMsAgo?: number } {
+    const now = this.bootNow();
+    const then = wake.admittedOnBoot;
     const at = wake.admittedAt === undefined ? NaN : Date.parse(wake.admittedAt);
-    if (Number.isNaN(at)) return {};
-    const age = Math.max(0, Math.round(this.now() - at));
-    return { admittedMsAgo: Math.min(age, MAX_WAKE_AGE_MS) };
+    const age =
+      now !== undefined && then !== undefined && now.boot === then.boot
+        ? now.ms - then.ms
+        : this.now() - at;
+    if (Number.isNaN(age)) return {};
+    return { admittedMsAgo: Math.min(Math.max(0, Math.round(age)), MAX_WAKE_AGE_MS) };
   }
 
   private async reportAll(): Promise<void> {

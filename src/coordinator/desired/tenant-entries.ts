@@ -1,8 +1,19 @@
 import type { DesiredTenant } from '../../contract/desired.ts';
-import { canonicalJson, type TenantEntryMemo } from '../../core/desired-doc.ts';
+import { canonicalJson } from '../../core/desired-doc.ts';
 import { sha256Hex } from './document-digest.ts';
+import { sameItems } from './kept-maps.ts';
 
 const DEFAULT_MAX_NODES = 1024;
+
+/**
+ * Gives a tenant's entry: the one built before from equal inputs (`inputs`, compared item by
+ * item with ===), or `build(tenantId)`'s (one function for every tenant: no closure each).
+ */
+export type TenantEntryMemo = (
+  tenantId: string,
+  inputs: readonly unknown[],
+  build: (tenantId: string) => DesiredTenant | undefined,
+) => DesiredTenant | undefined;
 
 interface Kept {
   inputs: readonly unknown[];
@@ -15,8 +26,8 @@ interface Kept {
 
 /**
  * Per node, each tenant's entry of its previous document and the inputs it was built from
- * (core/desired-doc.ts, `entryInputs`: the kept rows, tenant inputs and pools as objects,
- * which the caches replace rather than change, and request ids and peers as strings). A
+ * (desired/node-document.ts: the tenant's kept rows and inputs as objects, which the caches
+ * replace rather than change, and its peers and moves as strings). A
  * recomputation builds again only the entries whose inputs differ: a toggle on a node of 500
  * tenants builds one. Each computation keeps only the tenants of its own document; the least
  * recently computed nodes are dropped past `maxNodes`. Each entry's canonical JSON is kept
@@ -53,7 +64,7 @@ export class TenantEntries {
         return kept.entry;
       }
       counts.built += 1;
-      const entry = build();
+      const entry = build(tenantId);
       next.set(tenantId, { inputs, entry });
       return entry;
     };
@@ -82,10 +93,4 @@ export class TenantEntries {
     };
     return { memo, done, text, digest };
   }
-}
-
-function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) return false;
-  return true;
 }

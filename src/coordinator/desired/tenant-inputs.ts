@@ -1,25 +1,15 @@
 import type { PoolWorkload } from '../../core/desired-doc.ts';
 import { FLEET_SCOPE, tenantScope } from '../../core/document-marks.ts';
 import type { Instance, Pool } from '../../core/model.ts';
-import { roleHasDrive } from '../../core/roles.ts';
-import { effectiveSecrets } from '../../core/secrets.ts';
 import { tenantPeersByNodes, type PeerNode } from '../../core/vxlan-peers.ts';
-import type { PoolConfigRecord, SealedSecret, Store, TenantRecord } from '../../ports/store.ts';
-import { secretsDigest } from '../secrets/secret-digest.ts';
+import type { Store, TenantRecord } from '../../ports/store.ts';
 import type { ChangeNotifier, NamedChanges } from './change-notifier.ts';
+import { dropOldest, sameItems } from './kept-maps.ts';
 import { KeptMarks } from './kept-marks.ts';
+import { PeerRows, type Stamp } from './peer-rows.ts';
+import { readTenants, type TenantInputs } from './tenant-input-reads.ts';
 
-/** What a node's document needs of one tenant, whatever node lists it. */
-export interface TenantInputs {
-  tenant: TenantRecord;
-  pools: Pool[];
-  /** Each pool's secrets digest and config, by `tenant/pool`. */
-  workloads: Map<string, PoolWorkload>;
-  /** The nodes holding its live instances (its VXLAN peers). */
-  nodeIds: readonly string[];
-  /** Its pools' ids, to see an instance of a pool created since. */
-  poolIds: ReadonlySet<string>;
-}
+export type { TenantInputs } from './tenant-input-reads.ts';
 
 /** The inputs of one node's document besides its own instances. */
 export interface DocumentInputs {
@@ -31,22 +21,18 @@ export interface DocumentInputs {
   nodes: PeerNode[];
   /** Each tenant's VXLAN flood list from this node (core/vxlan-peers.ts). */
   peers: ReadonlyMap<string, readonly string[]>;
+  /** Each tenant's kept inputs, the objects the fields above were assembled from. */
+  byTenant: ReadonlyMap<string, TenantInputs>;
 }
+
+/** The tenants of a node's document, each with the pools its instances there belong to. */
+export type TenantsHere = ReadonlyMap<string, { readonly poolIds: ReadonlySet<string> }>;
 
 /** A node's assembled inputs, and the kept values they were assembled from. */
 interface Assembled {
   tenants: ReadonlyArray<TenantInputs | undefined>;
   peerRows: ReadonlyMap<string, PeerNode>;
   inputs: DocumentInputs;
-}
-
-/** Under what the entry was read: valid while neither moved. */
-interface Stamp {
-  /** The notifier's count noted before the marks and the data were read. */
-  seq: number;
-  /** The fleet's document mark read before the data. */
-  fleet: number;
-  atMs: number;
 }
 
 interface TenantEntry extends Stamp {
@@ -84,7 +70,7 @@ const DEFAULT_MAX_NODES = 1024;
  */
 export class TenantInputsCache {
   private readonly tenants = new Map<string, TenantEntry>();
-  private peerNodes: (Stamp & { rows: Map<string, PeerNode> }) | undefined;
+  private readonly peerRows: PeerRows;
   /** Per node, its previous inputs: reused whole when made of the same kept values. */
   private readonly assembled = new Map<string, Assembled>();
   /** Every mark, read now: those moved since the last read only (kept-marks.ts). */
@@ -96,41 +82,38 @@ export class TenantInputsCache {
     private readonly options: TenantInputsOptions,
   ) {
     this.marks = new KeptMarks(store.generations);
+    this.peerRows = new PeerRows(store, options.maxAgeMs);
   }
 
   /**
-   * The document marks of the fleet and of these instances' tenants, as the store holds them
-   * now. Read after the instances and before `read` uses them (it reads them itself if not
+   * The document marks of the fleet and of these tenants, as the store holds them now. Read
+   * after the node's instances and before `read` uses them (it reads them itself if not
    * given): the service reads them beside the node's moves, one round trip less.
    */
-  async marksOf(
-    instances: ReadonlyArray<Pick<Instance, 'tenantId'>>,
-  ): Promise<ReadonlyMap<string, number>> {
-    const tenantIds = new Set(instances.map((i) => i.tenantId));
+  async marksOf(tenantIds: Iterable<string>): Promise<ReadonlyMap<string, number>> {
     return this.marks.of([FLEET_SCOPE, ...[...tenantIds].map(tenantScope)]);
   }
 
   /**
-   * The inputs of `nodeId`'s document, given its instances (read before this call) and, if
-   * read already, the marks `marksOf` gave for them.
+   * The inputs of `nodeId`'s document, given its tenants and their pools there (from its
+   * instances, read before this call) and, if read already, the marks `marksOf` gave for them.
    */
   async read(
     nodeId: string,
-    instances: ReadonlyArray<Pick<Instance, 'tenantId' | 'poolId'>>,
+    here: TenantsHere,
     seq: number,
     marksRead?: ReadonlyMap<string, number>,
   ): Promise<DocumentInputs> {
-    const poolsHere = poolsByTenant(instances);
-    const tenantIds = [...poolsHere.keys()];
-    const marks = marksRead ?? (await this.marksOf(instances));
+    const tenantIds = [...here.keys()];
+    const marks = marksRead ?? (await this.marksOf(tenantIds));
     const stamp: Stamp = { seq, fleet: marks.get(FLEET_SCOPE) ?? 0, atMs: this.options.nowMs() };
     const named = this.notifier.named();
     const found = new Map<string, TenantInputs>();
     const stale: string[] = [];
-    for (const id of tenantIds) {
+    for (const [id, { poolIds }] of here) {
       const entry = this.tenants.get(id);
       const mark = marks.get(tenantScope(id)) ?? 0;
-      if (entry && this.stands(entry, stamp, named, id, mark, poolsHere.get(id))) {
+      if (entry && this.stands(entry, stamp, named, id, mark, poolIds)) {
         found.set(id, entry.inputs);
       } else stale.push(id);
     }
@@ -157,7 +140,7 @@ export class TenantInputsCache {
     const tenants = tenantIds.map((id) => found.get(id));
     // Used: the least recently used are dropped first.
     for (const id of tenantIds) this.touch(id);
-    const peerRows = this.peerRows(stamp, named);
+    const peerRows = this.peerRows.current(stamp, named);
     const kept = this.assembled.get(nodeId);
     const same =
       kept !== undefined && kept.peerRows === peerRows && sameItems(kept.tenants, tenants);
@@ -173,15 +156,17 @@ export class TenantInputsCache {
     tenants: ReadonlyArray<TenantInputs | undefined>,
     peerRows: Map<string, PeerNode>,
   ): Promise<DocumentInputs> {
-    const out: Omit<DocumentInputs, 'nodes' | 'held' | 'peers'> = {
+    const out: Omit<DocumentInputs, 'nodes' | 'held' | 'peers' | 'byTenant'> = {
       tenants: [],
       pools: [],
       workloads: new Map(),
     };
     const held: Array<{ tenantId: string; nodeIds: readonly string[] }> = [];
     const ids = new Set([nodeId]);
+    const byTenant = new Map<string, TenantInputs>();
     for (const inputs of tenants) {
       if (!inputs) continue;
+      byTenant.set(inputs.tenant.id, inputs);
       out.tenants.push(inputs.tenant);
       out.pools.push(...inputs.pools);
       for (const [key, workload] of inputs.workloads) out.workloads.set(key, workload);
@@ -189,8 +174,9 @@ export class TenantInputsCache {
         held.push({ tenantId: inputs.tenant.id, nodeIds: inputs.nodeIds });
       for (const node of inputs.nodeIds) ids.add(node);
     }
-    const nodes = await this.nodes([...ids], peerRows);
-    return { ...out, held, nodes, peers: tenantPeersByNodes(nodeId, nodes, held) };
+    const nodes = await this.peerRows.of([...ids], peerRows);
+    const peers = tenantPeersByNodes(nodeId, nodes, held);
+    return { ...out, byTenant, held, nodes, peers };
   }
 
   /** How many tenants are kept (tests). */
@@ -204,12 +190,12 @@ export class TenantInputsCache {
     named: NamedChanges,
     tenantId: string,
     mark: number,
-    poolsHere: ReadonlySet<string> | undefined,
+    poolsHere: ReadonlySet<string>,
   ): boolean {
     if (entry.mark !== mark || entry.fleet !== now.fleet) return false;
     if (now.atMs - entry.atMs >= this.options.maxAgeMs) return false;
     if (named.tenantSince(entry.seq, tenantId)) return false;
-    for (const id of poolsHere ?? []) if (!entry.inputs.poolIds.has(id)) return false;
+    for (const id of poolsHere) if (!entry.inputs.poolIds.has(id)) return false;
     return true;
   }
 
@@ -229,117 +215,17 @@ export class TenantInputsCache {
     this.tenants.delete(id);
     this.tenants.set(id, entry);
   }
-
-  /**
-   * Node rows for the peers: their status and underlay address move only with the fleet's
-   * mark (join, loss, recovery, a new address). Kept rows that may be stale are replaced by
-   * an empty map (a new object: assemblies made from the old one are not reused).
-   */
-  private peerRows(now: Stamp, named: NamedChanges): Map<string, PeerNode> {
-    const kept = this.peerNodes;
-    const valid =
-      kept !== undefined &&
-      kept.fleet === now.fleet &&
-      now.atMs - kept.atMs < this.options.maxAgeMs &&
-      !named.fleetSince(kept.seq);
-    if (valid) return kept.rows;
-    this.peerNodes = { ...now, rows: new Map() };
-    return this.peerNodes.rows;
-  }
-
-  /** These nodes' rows: a node not kept yet is read on its own. */
-  private async nodes(ids: string[], rows: Map<string, PeerNode>): Promise<PeerNode[]> {
-    const missing = ids.filter((id) => !rows.has(id));
-    if (missing.length > 0) {
-      for (const n of await this.store.nodes.list({ ids: missing })) {
-        rows.set(n.id, { id: n.id, status: n.status, underlayIp: n.underlayIp });
-      }
-    }
-    return ids.flatMap((id) => {
-      const row = rows.get(id);
-      return row ? [row] : [];
-    });
-  }
 }
 
-/** Each tenant's pools that the node's instances belong to. */
-function poolsByTenant(
+/** Each tenant of these instances with the pools they belong to (`read`'s `here`). */
+export function tenantsOf(
   instances: ReadonlyArray<Pick<Instance, 'tenantId' | 'poolId'>>,
-): Map<string, Set<string>> {
-  const out = new Map<string, Set<string>>();
+): Map<string, { poolIds: Set<string> }> {
+  const out = new Map<string, { poolIds: Set<string> }>();
   for (const i of instances) {
-    const pools = out.get(i.tenantId);
-    if (pools) pools.add(i.poolId);
-    else out.set(i.tenantId, new Set([i.poolId]));
+    const tenant = out.get(i.tenantId);
+    if (tenant) tenant.poolIds.add(i.poolId);
+    else out.set(i.tenantId, { poolIds: new Set([i.poolId]) });
   }
   return out;
-}
-
-/** One read per kind for all these tenants, not one per tenant: a node may hold hundreds. */
-async function readTenants(store: Store, ids: readonly string[]): Promise<TenantInputs[]> {
-  if (ids.length === 0) return [];
-  const tenants = await store.tenants.list({ ids });
-  const pools = groupBy(await store.pools.list({ tenantIds: ids }), (p) => p.tenantId);
-  const secrets = groupBy(await store.secrets.ofTenants(ids), (s) => s.tenantId);
-  const configs = groupBy(await store.poolConfigs.ofTenants(ids), (c) => c.tenantId);
-  // Where their VXLAN must reach: the nodes holding their live instances, aggregated in the
-  // store from its per-node allocations rather than read instance by instance.
-  const held = new Map((await store.nodes.tenantNodes(ids)).map((t) => [t.tenantId, t.nodeIds]));
-  return tenants.map((tenant) => {
-    const own = pools.get(tenant.id) ?? [];
-    return {
-      tenant,
-      pools: own,
-      workloads: workloadsOf(own, secrets.get(tenant.id) ?? [], configs.get(tenant.id) ?? []),
-      nodeIds: held.get(tenant.id) ?? [],
-      poolIds: new Set(own.map((p) => p.id)),
-    };
-  });
-}
-
-/** Each pool's secrets digest (names and versions only) and config, by `tenant/pool`. */
-function workloadsOf(
-  pools: readonly Pool[],
-  secrets: readonly SealedSecret[],
-  configs: readonly PoolConfigRecord[],
-): Map<string, PoolWorkload> {
-  const configOf = new Map(configs.map((c) => [c.poolId, c]));
-  return new Map(
-    pools.map((pool): [string, PoolWorkload] => {
-      const config = configOf.get(pool.id);
-      const withSecrets = roleHasDrive(pool.role, 'secrets');
-      return [
-        `${pool.tenantId}/${pool.id}`,
-        {
-          secretsDigest: withSecrets ? secretsDigest(effectiveSecrets(secrets, pool.id)) : null,
-          config: config ? { version: config.version, files: config.files } : null,
-        },
-      ];
-    }),
-  );
-}
-
-function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const key = keyOf(item);
-    const group = groups.get(key);
-    if (group) group.push(item);
-    else groups.set(key, [item]);
-  }
-  return groups;
-}
-
-function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Least recently used first: drops the first keys past `max`. */
-function dropOldest(map: Map<string, unknown>, max: number): void {
-  for (const oldest of map.keys()) {
-    if (map.size <= max) break;
-    map.delete(oldest);
-  }
 }

@@ -1,6 +1,6 @@
 import type { Assignment } from '../../core/materializer.ts';
 import type { Instance } from '../../core/model.ts';
-import type { Repos } from '../../ports/store.ts';
+import type { MemberWrite, Repos } from '../../ports/store.ts';
 
 /**
  * Writes a materializer plan's new desired statuses (core/materializer.ts) onto the pool's
@@ -21,6 +21,30 @@ export async function applyAssignments(
     changed.push(await writeAssignment(repos, { ...current, ...pool }, assignment, at));
   }
   return changed;
+}
+
+/**
+ * A plan's assignments as a scale writes them with its pool (PoolRepo.updateWithMembers): each
+ * with the version read of its instance, in the plan's order; an assignment to an instance
+ * not read is left out, as `applyAssignments` leaves it.
+ */
+export function memberWrites(
+  instances: readonly Pick<Instance, 'id' | 'version'>[],
+  assignments: readonly Assignment[],
+): MemberWrite[] {
+  const versions = new Map(instances.map((i) => [i.id, i.version]));
+  return assignments.flatMap((a) => {
+    const version = versions.get(a.id);
+    if (version === undefined) return [];
+    return [
+      {
+        id: a.id,
+        version,
+        desiredStatus: a.desiredStatus,
+        ...(a.idleSlot !== undefined ? { idleSlot: a.idleSlot } : {}),
+      },
+    ];
+  });
 }
 
 /**

@@ -1,6 +1,5 @@
-import { buildNodeDocument, documentContent, stampedPayload } from '../../core/desired-doc.ts';
+import { canonicalJson, documentContent, stampedPayload } from '../../core/desired-doc.ts';
 import { NotFoundError, UnavailableError } from '../../core/errors.ts';
-import { holdMoving } from '../../core/move-hold.ts';
 import { watchedScopes } from '../../core/document-marks.ts';
 import type {
   DesiredTenant,
@@ -13,13 +12,15 @@ import type { Clock } from '../../ports/clock.ts';
 import type { Store } from '../../ports/store.ts';
 import type { ChangeNotifier } from '../desired/change-notifier.ts';
 import { ComputeGate } from '../desired/compute-gate.ts';
-import { NodeRowsCache } from '../desired/node-rows.ts';
+import { groupRows, NodeRowsCache } from '../desired/node-rows.ts';
+import { nodeDocument } from '../desired/node-document.ts';
 import { RecomputePacer } from '../desired/recompute-pacer.ts';
 import { SharedMarks, sumOf } from '../desired/shared-marks.ts';
 import { documentDigest } from '../desired/document-digest.ts';
 import { TenantEntries } from '../desired/tenant-entries.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import { TenantInputsCache } from '../desired/tenant-inputs.ts';
+import { deltaAgainst, type HeldTexts, type SignedTexts } from '../desired/watch-delta.ts';
 
 export interface DesiredServiceDeps {
   store: Store;
@@ -63,6 +64,8 @@ export interface IssuedDocument {
   generation: number;
   /** Built (serialized and signed) on first read. */
   envelope: SignedEnvelope;
+  /** The envelope and its payload cut into head and tenants' texts (built with it). */
+  signed: SignedTexts;
   /** The tenants the document lists: a change to one of them concerns this node. */
   tenants: string[];
 }
@@ -101,7 +104,7 @@ interface Computed {
 
 /** What a watcher's computation of a node answers: the document, and the changes it read. */
 interface Current {
-  issued: { generation: number; tenants: string[]; envelope?: SignedEnvelope };
+  issued: { generation: number; tenants: string[]; signed?: SignedTexts };
   seen: number;
 }
 
@@ -145,6 +148,11 @@ export class DesiredService {
   private readonly digests = new Map<string, string>();
   /** Per node, the computation in progress that its other watches join (single flight). */
   private readonly flights = new Map<string, Flight>();
+  /**
+   * Per node, the document last sent to a watcher that takes deltas: the base of its next
+   * answer (one per node; its texts are mostly the kept tenant entries' own strings).
+   */
+  private readonly held = new Map<string, HeldTexts>();
 
   /** Read at most every half poll, shared by every watcher of this replica. */
   private readonly marks: SharedMarks;
@@ -199,22 +207,33 @@ export class DesiredService {
     const issued = await this.numbered(nodeId, digest, at);
     // Stamped with the issuing time, not the generation's: an agent refuses copies older
     // than its age bound (a replay), and a generation may stand unchanged for days.
-    const sign = (): SignedEnvelope => {
-      // The kept tenants' texts joined, only for a document that is read (core/desired-doc.ts).
-      const content = documentContent(doc, kept?.text);
-      const payload = stampedPayload(content, { generation: issued.generation, issuedAt: at });
+    const sign = (): SignedTexts => {
+      // The kept tenants' texts joined, only for a document that is read: the payload is
+      // stampedPayload(documentContent(doc)) (core/desired-doc.ts), cut where a delta is.
+      const texts = doc.tenants.map(kept?.text ?? canonicalJson);
+      const stamp = { generation: issued.generation, issuedAt: at };
+      const head = stampedPayload(documentContent({ ...doc, tenants: [] }), stamp).slice(0, -2);
+      const payload = `${head}${texts.join(',')}]}`;
       const { keyId } = this.deps.signingKey;
-      return { payload, signature: this.deps.signingKey.sign(payload), keyId };
+      return {
+        envelope: { payload, signature: this.deps.signingKey.sign(payload), keyId },
+        head,
+        texts,
+      };
     };
     // Signed only when read: most recomputations (every watcher woken by a
     // change of a tenant it lists, every refresh) find their generation unchanged and
     // deliver nothing, and the signature was theirs to waste. The payload is the content
     // with the stamp in front, not a second serialization of the document.
-    let envelope: SignedEnvelope | undefined;
+    let signed: SignedTexts | undefined;
+    const signedOnce = () => (signed ??= sign());
     return {
       generation: issued.generation,
+      get signed() {
+        return signedOnce();
+      },
       get envelope() {
-        return (envelope ??= sign());
+        return signedOnce().envelope;
       },
       tenants: doc.tenants.map((t) => t.id),
     };
@@ -243,7 +262,12 @@ export class DesiredService {
    * document (and on no others), and re-reads the store every pollMs for commits made
    * through other replicas.
    */
-  async watch(nodeId: string, after: number, waitMs: number): Promise<DesiredWatchResponse> {
+  async watch(
+    nodeId: string,
+    after: number,
+    waitMs: number,
+    options: { delta?: boolean } = {},
+  ): Promise<DesiredWatchResponse> {
     const elapsed = this.elapsed();
     const deadline = elapsed() + waitMs;
     const pollMs = this.deps.pollMs ?? DEFAULT_POLL_MS;
@@ -252,9 +276,9 @@ export class DesiredService {
       this.refuseWhenClosing();
       // What the document read: changes up to `seen` (later than asked, after a paced wait).
       const { issued, seen } = await this.current(nodeId, after, this.deps.notifier.current);
-      if (issued.generation > after && issued.envelope) {
+      if (issued.generation > after && issued.signed) {
         this.observeDelivery(nodeId, started, seen, issued.tenants);
-        return issued.envelope;
+        return this.answer(nodeId, after, issued.signed, issued, options.delta === true);
       }
       const remaining = deadline - elapsed();
       this.refuseWhenClosing();
@@ -268,6 +292,30 @@ export class DesiredService {
         this.closing.signal,
       );
     }
+  }
+
+  /**
+   * The document for a watcher that holds `after`: for one that takes deltas, against the
+   * document this replica last sent the node's delta-taking watcher when that is `after`
+   * (desired/watch-delta.ts), else whole. The sent document becomes the next one's base.
+   */
+  private answer(
+    nodeId: string,
+    after: number,
+    signed: SignedTexts,
+    issued: { generation: number; tenants: string[] },
+    delta: boolean,
+  ): DesiredWatchResponse {
+    if (!delta) return signed.envelope;
+    const base = this.held.get(nodeId);
+    this.held.set(nodeId, {
+      generation: issued.generation,
+      ids: issued.tenants,
+      texts: signed.texts,
+    });
+    const answer =
+      base?.generation === after ? deltaAgainst(base, signed, issued.tenants) : undefined;
+    return answer ?? signed.envelope;
   }
 
   /**
@@ -415,36 +463,26 @@ export class DesiredService {
     const seq = this.deps.notifier.current;
     // Instances first: a pool or tenant destroyed meanwhile takes its instances with it in
     // the same commit, so nothing read later can refer to rows that are not there.
-    // An instance leaving this node is held asleep here until its move ends (core/move-hold.ts).
     // The rows are the previous document's, patched with those changed since (node-rows.ts).
     // The node and its moves are read beside them, one after the other: a computation holds
     // two of the store's connections at most (four at once leave two of ten to requests).
     // The marks of its tenants are read after the rows (they name the tenants) on the same
     // connection, while the node and its moves are read on the other: one round trip less.
     const rowsAndMarks = async () => {
-      const rows = await (this.rows
-        ? this.rows.read(nodeId)
-        : store.instances.documentRows(nodeId));
-      return { rows, marks: await this.inputs.marksOf(rows.instances) };
+      const rows = this.rows
+        ? await this.rows.read(nodeId)
+        : groupRows(await store.instances.documentRows(nodeId));
+      return { rows, marks: await this.inputs.marksOf(rows.order) };
     };
     const [{ rows, marks }, moves] = await Promise.all([rowsAndMarks(), this.nodeMoves(nodeId)]);
-    const instances = holdMoving(rows.instances, moves);
     // Its tenants' records, pools, workloads, nodes and peers: read only for tenants whose
     // document marks moved (or a local change named) since this replica last read them.
-    const inputs = await this.inputs.read(nodeId, instances, seq, marks);
-    const stamp = { generation: 0, issuedAt: '' };
+    const inputs = await this.inputs.read(nodeId, rows.tenants, seq, marks);
+    // Built again only for the tenants whose rows, inputs, peers or moves out of this node
+    // are not those of the previous computation (desired/node-document.ts). An instance
+    // leaving this node is held asleep here until its move ends (core/move-hold.ts).
     const entries = this.entries?.forNode(nodeId);
-    const doc = buildNodeDocument(
-      nodeId,
-      inputs.tenants,
-      inputs.pools,
-      instances,
-      stamp,
-      inputs.peers,
-      inputs.workloads,
-      rows.requestIds,
-      entries?.memo,
-    );
+    const doc = nodeDocument(nodeId, rows, inputs, moves, entries?.memo);
     entries?.done();
     return { doc, ...(entries ? { kept: entries } : {}) };
   }

@@ -116,6 +116,8 @@ export class IdleService {
         desiredStatus: change.desiredStatus,
         idleSlot: change.idleSlot,
         sleepForced: false,
+        // Lowered (not a busy guest's restore): a wake its node admitted before leaves it so.
+        ...(change.reason === 'idle-busy' ? {} : { loweredAt: at }),
         // A busy guest is activity: the next idle step waits a whole idle period again.
         ...(change.reason === 'idle-busy' ? { lastActiveAt: at, failureReason: null } : {}),
       },

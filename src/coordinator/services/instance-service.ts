@@ -52,6 +52,19 @@ const hints: Partial<Record<InstanceAction, string>> = {
   wake: "only warm or sleeping instances wake; use 'mvm instance start'",
 };
 
+/** How high each desired status a wake may raise from stands: running over warm over sleeping. */
+const heights: Partial<Record<DesiredStatus, number>> = { running: 3, warm: 2, sleeping: 1 };
+
+/**
+ * Whether `to` lowers an instance desired `from` (running to warm or sleeping, warm to
+ * sleeping): stamped, so a wake its node admitted before is not taken to undo it.
+ */
+export function lowers(from: DesiredStatus, to: DesiredStatus): boolean {
+  const was = heights[from];
+  const now = heights[to];
+  return was !== undefined && now !== undefined && now < was;
+}
+
 function label(key: InstanceKey): string {
   return `instance ${key.tenantId}/${key.poolId}/${key.instanceId}`;
 }
@@ -134,7 +147,10 @@ export class InstanceService {
         await checkQuota(repos, tenant, instance, target);
       const at = this.deps.clock.now().toISOString();
       const expected = request.expectedVersion ?? instance.version;
-      let result = await repos.instances.setDesired(key, target, expected, at, { force });
+      let result = await repos.instances.setDesired(key, target, expected, at, {
+        force,
+        lowering: lowers(instance.desiredStatus, target),
+      });
       // Raised from sleeping or stopped: only with room on its node, else it waits for room.
       const writes = [{ before: instance, after: result }];
       const held = await holdRaisesWithoutRoom(repos, this.deps, writes, 'system:scheduler');

@@ -10,6 +10,8 @@ import {
   type LossAction,
 } from '../../core/node-loss.ts';
 import { leaseFor } from '../../core/node-lease.ts';
+import { reportCredit } from '../../core/held-memory.ts';
+import { overCapacity } from '../../core/overcommit-relief.ts';
 import { advanceMove } from '../../core/instance-move.ts';
 import type {
   ActivitySample,
@@ -22,6 +24,7 @@ import { ActivitySeen } from './activity-seen.ts';
 import { reportWrite, writeReport } from './report-write.ts';
 import type { ServiceDeps } from './context.ts';
 import { markDocuments } from './mark-documents.ts';
+import { pressureNode } from './overcommit-lowering.ts';
 import { SCHEDULER_LOCK } from './scheduler-lock.ts';
 import { capacityShrank, type ScheduleOptions } from './scheduler-service.ts';
 
@@ -34,6 +37,13 @@ export interface NodeHealthDeps extends ServiceDeps {
 export interface AfterPlacementChange {
   place(change: DocumentChange, options?: ScheduleOptions): Promise<void>;
 }
+
+/**
+ * How far, MiB, a node's memory credit falls below the highest since its last check before a
+ * heartbeat reads its loads (`lowerIfCreditShrank`): above the drift of idle guests' resident
+ * memory, so a steady node's heartbeats read nothing more.
+ */
+export const CREDIT_SHRINK_STEP_MIB = 64;
 
 /** A node lost or back changes every tenant's peers that had instances there. */
 const FLEET: DocumentChange = { fleet: true };
@@ -103,6 +113,11 @@ export class NodeHealthService {
   private placementOwed = false;
   /** What each node's instances were seen to hold as activity time (activity-seen.ts). */
   private readonly seen = new ActivitySeen();
+  /**
+   * Each node's memory credit (core/held-memory.ts): the highest its reports seen here said
+   * since its loads were last read for a shrink.
+   */
+  private readonly credits = new Map<string, number>();
 
   constructor(
     private readonly deps: NodeHealthDeps,
@@ -115,7 +130,36 @@ export class NodeHealthService {
   }
 
   async heartbeat(nodeId: string, request: HeartbeatRequest): Promise<HeartbeatResult> {
-    return (await this.quickBeat(nodeId, request)) ?? this.fullBeat(nodeId, request);
+    const result =
+      (await this.quickBeat(nodeId, request)) ?? (await this.fullBeat(nodeId, request));
+    await this.lowerIfCreditShrank(result.node);
+    return result;
+  }
+
+  /**
+   * A report crediting less memory than before (its guests hold more of theirs) may leave its
+   * node over its capacity as placement counts it, with nothing the scheduler's probe sees:
+   * when the credit is `CREDIT_SHRINK_STEP_MIB` or more below the highest seen since the last
+   * such check and the node's loads then say it is over, its pass runs now and lowers what
+   * the node holds beyond it (as for a capacity declared smaller). One read of the node's
+   * loads per such shrink; none for the drift of idle guests' resident memory. A node less
+   * than the step over, or over after a coordinator's start (the credits are this replica's
+   * memory; the first report is compared with nothing), waits for the next pass run for
+   * other work.
+   */
+  private async lowerIfCreditShrank(node: FleetNode): Promise<void> {
+    const credit = reportCredit(node.usage);
+    const high = this.credits.get(node.id);
+    if (credit === undefined) {
+      this.credits.delete(node.id);
+      return;
+    }
+    if (high === undefined || credit > high) this.credits.set(node.id, credit);
+    if (high === undefined || high - credit < CREDIT_SHRINK_STEP_MIB) return;
+    this.credits.set(node.id, credit);
+    const loads = await this.deps.store.nodes.loads({ nodeIds: [node.id] });
+    if (overCapacity([pressureNode(node)], loads).length === 0) return;
+    await this.placeAndNotify({}, { roomShrank: true });
   }
 
   /**
@@ -208,7 +252,7 @@ export class NodeHealthService {
     });
     const activityUpdated = this.noteHeld(nodeId, outcome.activity, outcome.at);
     if (outcome.recovered || outcome.resized) {
-      await this.placeAndNotify(FLEET, { capacityShrank: outcome.shrank });
+      await this.placeAndNotify(FLEET, { roomShrank: outcome.shrank });
     }
     const { node, recovered } = outcome;
     const desiredGeneration = await this.generationFor(nodeId, recovered);

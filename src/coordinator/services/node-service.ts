@@ -38,7 +38,7 @@ export class NodeService {
     request: RegisterNodeRequest,
   ): Promise<FleetNode> {
     const { node, moved, shrank } = await this.registerInTransaction(principal, id, request);
-    await this.after.place({ fleet: moved }, { capacityShrank: shrank });
+    await this.after.place({ fleet: moved }, { roomShrank: shrank });
     return node;
   }
 

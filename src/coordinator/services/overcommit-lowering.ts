@@ -112,6 +112,7 @@ async function lower(
     {
       desiredStatus: 'sleeping',
       pressureSleptAt: at,
+      loweredAt: at,
       idleSlot: lowering.slot === 'running' ? 'running' : null,
       sleepForced: true,
     },

@@ -1,4 +1,4 @@
-import { applyAssignments } from './apply-assignments.ts';
+import { memberWrites } from './apply-assignments.ts';
 import { raiseTransaction, roomChecked } from './raise-room.ts';
 import type { DocumentChange } from '../desired/change-notifier.ts';
 import { validateIdlePolicy } from '../../core/idle-policy.ts';
@@ -277,19 +277,25 @@ export class PoolService {
       const plan = planPool(pool, poolInstances, now, counts);
       await checkScaleQuotas(repos, tenant, pools, { poolId, rows, plan });
       const at = now.toISOString();
-      // Counts the operator sets are the operator's: the queue shrinks none of them.
-      const updatedPool = await repos.pools.update(
-        tenantId,
-        poolId,
-        { counts, queueAdded: 0 },
-        request.expectedVersion ?? pool.version,
+      // Counts the operator sets are the operator's: the queue shrinks none of them. The pool
+      // and its changed instances are written together (one statement on Postgres), each a
+      // compare-and-set on the version read; then the raises among them are checked for room.
+      const written = await repos.pools.updateWithMembers(
+        {
+          tenantId,
+          id: poolId,
+          patch: { counts, queueAdded: 0 },
+          expectedVersion: request.expectedVersion ?? pool.version,
+        },
+        memberWrites(poolInstances, plan.assignments),
         at,
       );
+      const updatedPool = written.pool;
       const changed = await roomChecked(
         repos,
         this.deps,
         poolInstances,
-        await applyAssignments(repos, { tenantId, poolId }, poolInstances, plan.assignments, at),
+        written.members,
         'system:scheduler',
       );
       const created = await createInstances(

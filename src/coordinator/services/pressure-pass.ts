@@ -176,7 +176,7 @@ export async function applyPressure(
     ...plan.sleep.map((s) => ({
       key: s.key,
       action: 'instance.pressure-sleep',
-      patch: { desiredStatus: 'sleeping', pressureSleptAt: at } as const,
+      patch: { desiredStatus: 'sleeping', pressureSleptAt: at, loweredAt: at } as const,
       detail: { nodeId: s.nodeId, madeRoomFor: s.madeRoomFor },
     })),
     ...plan.release.map((r) => ({

@@ -28,13 +28,15 @@ export interface ScheduleOutcome {
 }
 
 /**
- * `capacityShrank`: a node declared a smaller capacity (a heartbeat, a registration) and may
- * now hold more than it: the pass runs even when the probe finds no other work, and lowers
- * what the node holds beyond it (overcommit-lowering.ts) at once.
+ * `roomShrank`: a node's room shrank and it may now hold more than its capacity (a capacity
+ * declared smaller by a heartbeat or a registration; a heartbeat whose report credits less
+ * memory than before, its guests holding more of theirs, found it over): the pass runs even
+ * when the probe finds no other work, and lowers what the node holds beyond it
+ * (overcommit-lowering.ts) at once.
  */
 export interface ScheduleOptions {
-  /** A capacity declared smaller: run the pass whatever the probe says. */
-  capacityShrank?: boolean;
+  /** A node's room shrank: run the pass whatever the probe says. */
+  roomShrank?: boolean;
   /** The probe as the write's own transaction answered it; absent, the pass asks it. */
   work?: boolean;
 }
@@ -87,11 +89,11 @@ export class SchedulerService {
    * for the pass. That is safe: every write that leaves work runs a pass of its own after its
    * commit, and that pass's probe sees its work. `work`: a write's own transaction answered
    * the probe after its writes (`markDocumentsProbing`), so it is not asked again. A capacity
-   * declared smaller leaves work the probe does not see (a node over its capacity): its writer
-   * says so (`capacityShrank`).
+   * declared smaller, or a memory credit shrunk, leaves work the probe does not see (a node
+   * over its capacity): its writer says so (`roomShrank`).
    */
   async schedule(options: ScheduleOptions = {}): Promise<ScheduleOutcome> {
-    if (options.capacityShrank !== true && !(options.work ?? (await this.hasWork()))) {
+    if (options.roomShrank !== true && !(options.work ?? (await this.hasWork()))) {
       return nothingToDo();
     }
     return this.passes.request();

@@ -85,7 +85,7 @@ export async function reportWake(
         from: found.desiredStatus,
         to: updated.desiredStatus,
         ...(report.admittedBy ? { admittedBy: report.admittedBy } : {}),
-        ...(stale ? { loweredSince: found.pressureSleptAt } : {}),
+        ...(stale ? { loweredSince: lastLowered(found) } : {}),
       },
     });
     const isRaised = to !== undefined && !held.has(path);
@@ -99,20 +99,33 @@ export async function reportWake(
 }
 
 /**
- * Whether the node admitted this wake before the coordinator last lowered the instance (for
- * its node's capacity or memory pressure: `pressureSleptAt`, this clock): only a report
- * repeated after an agent's restart can be (its first was answered, the agent killed before
- * it noted the answer). Its age says when it was admitted on this clock, whatever the node's
- * clock says; a report with no age (an older agent) is never taken so.
+ * When the coordinator last lowered the instance, this clock: `loweredAt` (every lowering:
+ * an operator's warm or sleep, the idle policy, pressure, overcommit), or `pressureSleptAt` on
+ * a row lowered before migration 0048; null when neither says.
+ */
+export function lastLowered(found: Pick<Instance, 'pressureSleptAt' | 'loweredAt'>): string | null {
+  const times = [found.pressureSleptAt, found.loweredAt].filter((t) => typeof t === 'string');
+  return times.length === 0
+    ? null
+    : times.reduce((a, b) => (Date.parse(b) > Date.parse(a) ? b : a));
+}
+
+/**
+ * Whether the node admitted this wake at or before the coordinator last lowered the instance
+ * (`lastLowered`): only a report repeated after an agent's restart can be (its first was
+ * answered, the agent killed before it noted the answer). Its age says when it was admitted on
+ * this clock, whatever the node's clock says; a report with no age (an older agent) is never
+ * taken so.
  */
 export function loweredSince(
-  found: Pick<Instance, 'pressureSleptAt'>,
+  found: Pick<Instance, 'pressureSleptAt' | 'loweredAt'>,
   report: Pick<WakeReportRequest, 'admittedBy' | 'admittedMsAgo'>,
   nowMs: number,
 ): boolean {
   if (report.admittedBy !== 'node' || report.admittedMsAgo === undefined) return false;
-  if (found.pressureSleptAt === null) return false;
-  return Date.parse(found.pressureSleptAt) >= nowMs - report.admittedMsAgo;
+  const lowered = lastLowered(found);
+  if (lowered === null) return false;
+  return Date.parse(lowered) >= nowMs - report.admittedMsAgo;
 }
 
 /**

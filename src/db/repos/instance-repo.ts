@@ -190,10 +190,12 @@ export class KyselyInstanceRepo implements InstanceRepo {
     desired: DesiredStatus,
     expectedVersion: number,
     at: string,
-    options: { force?: boolean } = {},
+    options: { force?: boolean; lowering?: boolean } = {},
   ): Promise<Instance> {
-    const sleepForced = desired === 'sleeping' && options.force === true;
-    const patch = { desiredStatus: desired, pressureSleptAt: null, idleSlot: null, sleepForced };
+    const patch = {
+      ...desiredPatch(desired, options.force === true),
+      ...(options.lowering === true ? { loweredAt: at } : {}),
+    };
     return this.update(key, patch, expectedVersion, at);
   }
 
@@ -224,11 +226,7 @@ export class KyselyInstanceRepo implements InstanceRepo {
     expectedVersion: number,
     at: string,
   ): Promise<Instance> {
-    const params = updateParams(key, withRequestId(patch), expectedVersion, at);
-    const [row] = (await this.statements.execute(this.db, updateStatement, params)).rows;
-    if (row) return fromRow(row);
-    const stored = await this.mustGet(key);
-    throw versionConflict(`instance ${path(key)}`, expectedVersion, stored.version);
+    return updateInstance(this.db, this.statements, key, patch, expectedVersion, at);
   }
 
   async delete(key: InstanceKey): Promise<void> {
@@ -316,6 +314,39 @@ export class KyselyInstanceRepo implements InstanceRepo {
     if (!stored) throw new NotFoundError('instance', path(key));
     return stored;
   }
+}
+
+/** The patch of `setDesired`: a new desired status ends a pressure hold, an idle slot and a forced sleep. */
+export function desiredPatch(desired: DesiredStatus, force: boolean): InstancePatch {
+  const sleepForced = desired === 'sleeping' && force;
+  return { desiredStatus: desired, pressureSleptAt: null, idleSlot: null, sleepForced };
+}
+
+/** `update`: the compiled compare-and-set, or the conflict it found (a scale's members too). */
+export async function updateInstance(
+  db: Db,
+  statements: CompiledStatements,
+  key: InstanceKey,
+  patch: InstancePatch,
+  expectedVersion: number,
+  at: string,
+): Promise<Instance> {
+  const params = updateParams(key, withRequestId(patch), expectedVersion, at);
+  const [row] = (await statements.execute(db, updateStatement, params)).rows;
+  if (row) return fromRow(row);
+  throw await instanceConflict(db, statements, key, expectedVersion);
+}
+
+/** The error of a compare-and-set on `expectedVersion` that matched no row. */
+export async function instanceConflict(
+  db: Db,
+  statements: CompiledStatements,
+  key: InstanceKey,
+  expectedVersion: number,
+): Promise<Error> {
+  const [stored] = (await statements.execute(db, getStatement, key)).rows;
+  if (!stored) return new NotFoundError('instance', path(key));
+  return versionConflict(`instance ${path(key)}`, expectedVersion, stored.version);
 }
 
 /** Anything with a `where` over the instances table: select, update and delete builders. */
@@ -430,6 +461,7 @@ function patchColumns(patch: InstancePatch): Updateable<InstancesTable> {
   if (patch.idleSlot !== undefined) columns.idle_slot = patch.idleSlot;
   if (patch.pinnedRevision !== undefined) columns.pinned_revision = patch.pinnedRevision;
   if (patch.pinnedAt !== undefined) columns.pinned_at = patch.pinnedAt;
+  if (patch.loweredAt !== undefined) columns.lowered_at = patch.loweredAt;
   return columns;
 }
 
@@ -452,6 +484,7 @@ function toRow(i: Instance): Insertable<InstancesTable> {
     idle_slot: i.idleSlot,
     pinned_revision: i.pinnedRevision ?? null,
     pinned_at: i.pinnedAt ?? null,
+    lowered_at: i.loweredAt ?? null,
     last_request_id: currentRequestId() ?? null,
     created_at: i.createdAt,
     updated_at: i.updatedAt,
@@ -459,7 +492,7 @@ function toRow(i: Instance): Insertable<InstancesTable> {
   };
 }
 
-function fromRow(r: InstanceRow): Instance {
+export function fromRow(r: InstanceRow): Instance {
   return {
     ...instanceIdentity(r),
     nodeId: r.node_id,
@@ -473,6 +506,7 @@ function fromRow(r: InstanceRow): Instance {
     ...(r.pinned_revision !== null
       ? { pinnedRevision: r.pinned_revision, pinnedAt: r.pinned_at }
       : {}),
+    ...(r.lowered_at !== null && r.lowered_at !== undefined ? { loweredAt: r.lowered_at } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     version: r.version,

@@ -6,8 +6,8 @@ import {
   NotFoundError,
 } from '../../core/errors.ts';
 import { roles } from '../../core/model.ts';
-import type { Pool } from '../../core/model.ts';
-import type { PoolMember, PoolPatch, PoolRepo } from '../../ports/store.ts';
+import type { Instance, Pool } from '../../core/model.ts';
+import type { MemberWrite, PoolMember, PoolPatch, PoolRepo } from '../../ports/store.ts';
 import { versionConflict } from '../cas-errors.ts';
 import {
   compiledStatement,
@@ -19,6 +19,7 @@ import { translateConstraintError } from '../constraint-error.ts';
 import { oneOf } from '../row-values.ts';
 import { hooksOf, PublishedPortClaims, publishedOf } from './published-port-claims.ts';
 import { poolsWithMembers } from './pools-with-members.ts';
+import { updateWithMembers, type PoolRows, type ScaledPool } from './pool-scale-write.ts';
 import type { Database, PoolsTable } from '../schema.ts';
 
 type PoolRow = Selectable<PoolsTable>;
@@ -127,6 +128,21 @@ export class KyselyPoolRepo implements PoolRepo {
     if (!stored) throw new NotFoundError('pool', `${tenantId}/${id}`);
     throw versionConflict(`pool ${tenantId}/${id}`, expectedVersion, stored.version);
   }
+
+  updateWithMembers(
+    pool: ScaledPool,
+    members: readonly MemberWrite[],
+    at: string,
+  ): Promise<{ pool: Pool; members: Instance[] }> {
+    return updateWithMembers(this.db, this.statements, this.rows, pool, members, at);
+  }
+
+  private readonly rows: PoolRows = {
+    columns: patchColumns,
+    fromRow,
+    update: (p, at) => this.update(p.tenantId, p.id, p.patch, p.expectedVersion, at),
+    get: (tenantId, id) => this.get(tenantId, id),
+  };
 
   async delete(tenantId: string, id: string): Promise<void> {
     try {

@@ -1,0 +1,50 @@
+import type { DesiredDelta, SignedEnvelope } from '../../contract/desired.ts';
+
+/**
+ * A signed document's payload cut as the agent rebuilds it (agent/desired/delta-payload.ts):
+ * `head` (up to and with `"tenants":[`), its tenants' texts joined by commas, then `]}`.
+ */
+export interface SignedTexts {
+  envelope: SignedEnvelope;
+  head: string;
+  /** The tenants' canonical texts, in the document's order. */
+  texts: readonly string[];
+}
+
+/** What a replica keeps of the document it last sent a node's delta-taking watcher. */
+export interface HeldTexts {
+  generation: number;
+  /** The tenants' ids, in the order of `texts`. */
+  ids: readonly string[];
+  texts: readonly string[];
+}
+
+/**
+ * The next document as a delta against `base` (the document the watcher holds): each tenant
+ * whose text is the one it had in `base` is that text's index there, any other its text.
+ * Undefined when no tenant's text is kept (the whole payload says it as well) or the payload is
+ * unsigned (an agent verifies a delta as it verifies a full envelope, and only signed).
+ */
+export function deltaAgainst(
+  base: HeldTexts,
+  next: SignedTexts,
+  ids: readonly string[],
+): DesiredDelta | undefined {
+  const { signature, keyId } = next.envelope;
+  if (signature === undefined || keyId === undefined) return undefined;
+  const at = new Map<string, number>();
+  base.ids.forEach((id, i) => at.set(id, i));
+  let kept = 0;
+  const tenants = next.texts.map((text, i): string | number => {
+    const j = at.get(ids[i] as string);
+    // Mostly the same string (the tenant's kept entry, desired/tenant-entries.ts): compared by
+    // reference before any character is.
+    if (j !== undefined && base.texts[j] === text) {
+      kept += 1;
+      return j;
+    }
+    return text;
+  });
+  if (kept === 0 && tenants.length > 0) return undefined;
+  return { delta: { base: base.generation, head: next.head, tenants }, signature, keyId };
+}
