@@ -9,10 +9,7 @@ export interface PacerOptions {
   paceMs: number;
   /** The pace in computations' durations: a hot node's document takes at most 1/this of its time. */
   costFactor: number;
-  /**
-   * How long no write must be in progress to count as a pause, at least: a hot node waits for
-   * one as long as its last computation took, if longer.
-   */
+  /** How long no write must be in progress to count as a pause. */
   graceMs: number;
   /** The longest pace, however slow computations get: a change waits no longer for its document. */
   maxPaceMs: number;
@@ -28,11 +25,10 @@ interface Last {
  * clients toggling instances there) made its watcher recompute its whole document once per
  * change, each computation (~10-14 ms of CPU for 1,000 instances) taken from the writes that
  * caused it. A node not computed within its pace is computed at once (a single change reaches
- * its agent with no added delay); a hot one waits until writes pause for `graceMs` or its last
- * computation's duration, whichever is longer (or, when the last write ran alone and began at
- * least that long after the one before it ended, until it ends: a client that waited for its
- * change's document is no burst) or its pace has passed since its last computation began, and
- * every change made meanwhile is carried by that one computation. So a node's document is computed at most once per pace while writes
+ * its agent with no added delay); a hot one waits until writes pause for `graceMs` (or, when
+ * the last write ran alone, until it ends: a sequential client's change is no burst) or its
+ * pace has passed since its last computation began, and every change made meanwhile is
+ * carried by that one computation. So a node's document is computed at most once per pace while writes
  * never pause, and every change still reaches its watcher.
  */
 export class RecomputePacer {
@@ -54,12 +50,7 @@ export class RecomputePacer {
     const pace = last ? Math.min(maxPaceMs, Math.max(paceMs, costFactor * last.durationMs)) : 0;
     const until = (last?.startMs ?? 0) + pace;
     const waited = paceMs > 0 && last !== undefined && nowMs() < until;
-    // A pause is one the computation fits in: a client that writes again sooner after its
-    // answer than the node's last computation took (one scaling without waiting for the
-    // agent) is a burst, and its own gaps are no pause. Judged by `graceMs` alone, a gap just
-    // over it started the computation, which held the next write's statements on the event
-    // loop, whose end then came late enough to start the next one: one per write.
-    if (waited) await this.writes.quiet(Math.max(graceMs, last.durationMs), until, signal);
+    if (waited) await this.writes.quiet(graceMs, until, signal);
     return { waited, done: this.started(nodeId) };
   }
 
