@@ -14,15 +14,17 @@
  *    the scale's answer to that watcher.
  * Goals (issue 17, Postgres at 100k): scale p50 ≤ 10 ms, ≥ 500 mutations/s, acting p50 ≤ 20 ms.
  *   npx tsx bench/fleet-scale.ts [sizes, e.g. 1000,10000,100000] [stores, e.g. sqlite,postgres]
- *     [--cpu-prof <dir>] [--log <dir>] [--replicas N]
+ *     [--cpu-prof <dir>] [--log <dir>] [--replicas N] [--trace <file>]
  * `--cpu-prof` runs each coordinator under `node --cpu-prof` (a profile per store in <dir>);
  * `--log` keeps each coordinator's structured log there. `--replicas N` (Postgres) runs N
  * coordinators over the one database (one data dir, so one signing key): the burst's clients
  * and the nodes' watchers are spread over them (client c and node n on replica c mod N and
  * n mod N); the pool scale and acting samples go through the first; CPU figures sum them.
+ * `--trace` appends each pool scale sample (direction, wall-clock send time, duration) to <file>
+ * as a line of JSON, to be lined up with a coordinator's log (bench/support/scale-trace.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -50,6 +52,7 @@ const { values: flags, positionals } = parseArgs({
     'cpu-prof': { type: 'string' },
     log: { type: 'string' },
     replicas: { type: 'string', default: '1' },
+    trace: { type: 'string' },
   },
 });
 const sizes = (positionals[0] ?? '1000,10000,100000').split(',').map(Number);
@@ -59,6 +62,7 @@ if (!existsSync(join(root, 'dist/cli/main.js')))
   throw new Error('dist/ is missing: run bash scripts/build.sh first (the coordinator runs it)');
 const cpuProfRoot = flags['cpu-prof'] === undefined ? undefined : resolve(flags['cpu-prof']);
 const logRoot = flags.log === undefined ? undefined : resolve(flags.log);
+const traceFile = flags.trace === undefined ? undefined : resolve(flags.trace);
 const replicas = Number(flags.replicas);
 if (!Number.isInteger(replicas) || replicas < 1)
   throw new Error(`--replicas must be a whole number of at least 1, not '${flags.replicas}'`);
@@ -76,6 +80,9 @@ interface Row {
   seedMs: number;
   scaleP50: number;
   scaleP90: number;
+  /** Of the pool scale samples: the scales up by one (a placement pass) and those back down. */
+  upP50: number;
+  downP50: number;
   mutationsPerSec: number;
   /** The coordinators' CPU per mutation while 4 clients toggle (documents included). */
   cpuMsPerMutation: number;
@@ -100,16 +107,29 @@ interface ScaleAnswer {
 
 const scalePath = (t: number) => `/tenants/${tenantId(t)}/pools/w/scale`;
 
-async function scaleLatency(api: Api): Promise<number[]> {
+/** Even samples scale up by one (a new instance, placed by the pass the answer waits for), odd ones back down. */
+async function scaleLatency(api: Api, size: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < SAMPLES; i += 1) {
     const running = i % 2 === 0 ? PER_TENANT + 1 : PER_TENANT;
     const started = performance.now();
     await api('POST', scalePath(0), { running });
     times.push(performance.now() - started);
+    traced({ kind: 'scale', size, up: i % 2 === 0, sentAt: wallMs(started), ms: times.at(-1) });
   }
   return times;
 }
+
+/** A monotonic reading as wall milliseconds, comparable with another process's on this host. */
+const wallMs = (monotonic: number) => performance.timeOrigin + monotonic;
+
+/** One line of JSON per sample to `--trace` (appended), to line up with a coordinator's own. */
+function traced(sample: Record<string, unknown>): void {
+  if (traceFile) appendFileSync(traceFile, `${JSON.stringify(sample)}\n`);
+}
+
+const everyOther = (values: readonly number[], first: 0 | 1) =>
+  values.filter((_, i) => i % 2 === first);
 
 async function mutationsPerSecond(apis: readonly Api[], tenants: number): Promise<number> {
   const clients = Math.min(4, tenants - 2);
@@ -206,7 +226,7 @@ async function measureStore(store: StoreName): Promise<Row[]> {
       );
       const cpu0 = await sampleAll(coordinators);
       const measuring = performance.now();
-      const scale = await scaleLatency(api);
+      const scale = await scaleLatency(api, size);
       const burst0 = await burstSample(coordinators, backends);
       const mutations = await mutationsPerSecond(apis, tenants);
       const burst1 = await burstSample(coordinators, backends);
@@ -220,6 +240,8 @@ async function measureStore(store: StoreName): Promise<Row[]> {
         seedMs,
         scaleP50: percentile(scale, 50),
         scaleP90: percentile(scale, 90),
+        upP50: percentile(everyOther(scale, 0), 50),
+        downP50: percentile(everyOther(scale, 1), 50),
         mutationsPerSec: mutations,
         cpuMsPerMutation:
           ((sum(burst1.coordinators, 'cpuSecs') - sum(burst0.coordinators, 'cpuSecs')) * 1000) /
@@ -336,6 +358,10 @@ for (const r of rows) {
     `| ${r.store} | ${r.instances} | ${r.mutationsPerSec.toFixed(0)} | ${ms(r.cpuMsPerMutation)} (${ms(r.sysMsPerMutation)}) | ${r.pgMsPerMutation === undefined ? '-' : ms(r.pgMsPerMutation)} | ${cores}, ${postgres}, ${r.burst.bench.toFixed(0)}%, ${r.burst.host.toFixed(0)}% |`,
   );
 }
+console.log('\n| store | instances | pool scale p50: up by one (placed) / back down |');
+console.log('| --- | --- | --- |');
+for (const r of rows)
+  console.log(`| ${r.store} | ${r.instances} | ${ms(r.upP50)} / ${ms(r.downP50)} |`);
 const goal = rows.filter((r) => r.store === 'postgres').at(-1);
 if (goal) {
   const met = goal.scaleP50 <= 10 && goal.mutationsPerSec >= 500 && goal.actingP50 <= 20;
