@@ -141,6 +141,19 @@ export const statusHeight: Readonly<Record<DesiredStatus, number>> = {
   destroyed: 0,
 };
 
+/** How high each desired status a wake may raise from stands: running over warm over sleeping. */
+const wakeHeights: Partial<Record<DesiredStatus, number>> = { running: 3, warm: 2, sleeping: 1 };
+
+/**
+ * Whether `to` lowers an instance desired `from` (running to warm or sleeping, warm to
+ * sleeping): stamped (`loweredAt`), so a wake its node admitted before is not taken to undo it.
+ */
+export function lowers(from: DesiredStatus, to: DesiredStatus): boolean {
+  const was = wakeHeights[from];
+  const now = wakeHeights[to];
+  return was !== undefined && now !== undefined && now < was;
+}
+
 const isIdleSlot = (status: DesiredStatus): status is IdleSlot =>
   (idleSlots as readonly string[]).includes(status);
 

@@ -135,6 +135,8 @@ export interface MemberWrite {
   version: number;
   desiredStatus: DesiredStatus;
   idleSlot?: IdleSlot;
+  /** The new desired status lowers the instance: stamped `loweredAt` (as `setDesired`'s). */
+  lowering?: true;
 }
 
 export interface InstanceFilter {

@@ -8,7 +8,8 @@ import { admin, instanceKey, runningIdleWorker } from './support/policy-harness.
 /**
  * A wake the node admitted itself, reported again by a restarted agent (the first report
  * answered, the agent killed before it noted the answer), does not undo a lowering made since:
- * every lowering carries its time (`loweredAt`: the idle policy, an operator's warm or sleep;
+ * every lowering carries its time (`loweredAt`: the idle policy, an operator's warm or sleep, a
+ * pool's scale or a queue's shrink;
  * pressure and overcommit also `pressureSleptAt`), and a report admitted at or before it is
  * answered as the instance stands. One admitted after the lowering still raises it.
  */
@@ -86,6 +87,27 @@ await describeEachDatabase('a wake report repeated after a lowering made since',
     expect(events.find((e) => e.detail.to === 'sleeping')?.detail).toMatchObject({
       loweredSince: iso(10),
     });
+  });
+
+  it("leaves a pool scale's lowering standing (one statement on Postgres), and a wake admitted after it raises the instance", async () => {
+    const store = db.store();
+    const { clock, services, created } = await runningIdleWorker(store, T0);
+    clock.set(10);
+    await services.pools.scale(admin, 'acme', 'web', { running: 0, warm: 1 });
+    expect(await current(store, created)).toMatchObject({
+      desiredStatus: 'warm',
+      loweredAt: iso(10),
+    });
+    clock.set(12);
+    // Raised again by a scale: no lowering, the stamp stays that of the lowering.
+    await services.pools.scale(admin, 'acme', 'web', { running: 1, warm: 0 });
+    clock.set(14);
+    await services.pools.scale(admin, 'acme', 'web', { running: 0, warm: 1 });
+    expect(await current(store, created)).toMatchObject({ loweredAt: iso(14) });
+
+    const { repeat, fresh } = await reportsAround(services, created, clock, 14);
+    expect(repeat.desiredStatus).toBe('warm');
+    expect(fresh.desiredStatus).toBe('running');
   });
 
   it("an operator's raise is no lowering: a wake admitted before it is raised as before", async () => {

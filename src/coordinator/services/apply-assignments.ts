@@ -1,4 +1,4 @@
-import type { Assignment } from '../../core/materializer.ts';
+import { lowers, type Assignment } from '../../core/materializer.ts';
 import type { Instance } from '../../core/model.ts';
 import type { MemberWrite, Repos } from '../../ports/store.ts';
 
@@ -10,7 +10,7 @@ import type { MemberWrite, Repos } from '../../ports/store.ts';
 export async function applyAssignments(
   repos: Repos,
   pool: { tenantId: string; poolId: string },
-  instances: readonly Pick<Instance, 'id' | 'version'>[],
+  instances: readonly Pick<Instance, 'id' | 'version' | 'desiredStatus'>[],
   assignments: readonly Assignment[],
   at: string,
 ): Promise<Instance[]> {
@@ -29,19 +29,23 @@ export async function applyAssignments(
  * not read is left out, as `applyAssignments` leaves it.
  */
 export function memberWrites(
-  instances: readonly Pick<Instance, 'id' | 'version'>[],
+  instances: readonly Pick<Instance, 'id' | 'version' | 'desiredStatus'>[],
   assignments: readonly Assignment[],
 ): MemberWrite[] {
-  const versions = new Map(instances.map((i) => [i.id, i.version]));
+  const read = new Map(instances.map((i) => [i.id, i]));
   return assignments.flatMap((a) => {
-    const version = versions.get(a.id);
-    if (version === undefined) return [];
+    const instance = read.get(a.id);
+    if (instance === undefined) return [];
     return [
       {
         id: a.id,
-        version,
+        version: instance.version,
         desiredStatus: a.desiredStatus,
-        ...(a.idleSlot !== undefined ? { idleSlot: a.idleSlot } : {}),
+        ...(a.idleSlot !== undefined
+          ? { idleSlot: a.idleSlot }
+          : lowers(instance.desiredStatus, a.desiredStatus)
+            ? { lowering: true as const }
+            : {}),
       },
     ];
   });
@@ -54,7 +58,7 @@ export function memberWrites(
  */
 export function writeAssignment(
   repos: Repos,
-  current: Pick<Instance, 'tenantId' | 'poolId' | 'id' | 'version'>,
+  current: Pick<Instance, 'tenantId' | 'poolId' | 'id' | 'version' | 'desiredStatus'>,
   assignment: Assignment,
   at: string,
 ): Promise<Instance> {
@@ -62,5 +66,8 @@ export function writeAssignment(
   if (assignment.idleSlot !== undefined) {
     return repos.instances.update(key, { idleSlot: assignment.idleSlot }, current.version, at);
   }
-  return repos.instances.setDesired(key, assignment.desiredStatus, current.version, at);
+  const lowering = lowers(current.desiredStatus, assignment.desiredStatus);
+  return repos.instances.setDesired(key, assignment.desiredStatus, current.version, at, {
+    lowering,
+  });
 }

@@ -2,6 +2,7 @@ import { DEV_REVISION } from '../../core/revision.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError } from '../../core/errors.ts';
 import type { DesiredStatus, Instance, InstanceStatus } from '../../core/model.ts';
 import { raiseDuringMove } from '../../core/instance-move.ts';
+import { lowers } from '../../core/materializer.ts';
 import { checkQuotas } from '../../core/quotas.ts';
 import { reportChangesNothing, reportedFailureReason } from '../../core/status-report.ts';
 import type {
@@ -51,19 +52,6 @@ const hints: Partial<Record<InstanceAction, string>> = {
   sleep: "start it first with 'mvm instance start'",
   wake: "only warm or sleeping instances wake; use 'mvm instance start'",
 };
-
-/** How high each desired status a wake may raise from stands: running over warm over sleeping. */
-const heights: Partial<Record<DesiredStatus, number>> = { running: 3, warm: 2, sleeping: 1 };
-
-/**
- * Whether `to` lowers an instance desired `from` (running to warm or sleeping, warm to
- * sleeping): stamped, so a wake its node admitted before is not taken to undo it.
- */
-export function lowers(from: DesiredStatus, to: DesiredStatus): boolean {
-  const was = heights[from];
-  const now = heights[to];
-  return was !== undefined && now !== undefined && now < was;
-}
 
 function label(key: InstanceKey): string {
   return `instance ${key.tenantId}/${key.poolId}/${key.instanceId}`;

@@ -56,7 +56,9 @@ export async function updateWithMembers(
     for (const m of members) {
       const key = { tenantId: pool.tenantId, poolId: pool.id, instanceId: m.id };
       const patch =
-        m.idleSlot !== undefined ? { idleSlot: m.idleSlot } : desiredPatch(m.desiredStatus, false);
+        m.idleSlot !== undefined
+          ? { idleSlot: m.idleSlot }
+          : { ...desiredPatch(m.desiredStatus, false), ...(m.lowering ? { loweredAt: at } : {}) };
       changed.push(await updateInstance(db, statements, key, patch, m.version, at));
     }
     return { pool: written, members: changed };
@@ -117,6 +119,7 @@ export function scaleWriteParams(
   params['desiredIds'] = desired.map((m) => m.id);
   params['desiredVersions'] = desired.map((m) => m.version);
   params['desiredStatuses'] = desired.map((m) => m.desiredStatus);
+  params['desiredLowering'] = desired.map((m) => m.lowering === true);
   params['slotIds'] = slotted.map((m) => m.id);
   params['slotVersions'] = slotted.map((m) => m.version);
   params['slots'] = slotted.map((m) => m.idleSlot);
@@ -133,6 +136,17 @@ const members = (ids: unknown, versions: unknown, values: unknown) =>
   sql<{ member_id: string; member_version: number; member_value: string }>`unnest(
     ${ids}::text[], ${versions}::int[], ${values}::text[])`.as<'m'>(
     sql`m(member_id, member_version, member_value)`,
+  );
+
+/** The desired members' join: `members`' columns and whether the new status lowers it. */
+const desiredMembers = (ids: unknown, versions: unknown, values: unknown, lowering: unknown) =>
+  sql<{
+    member_id: string;
+    member_version: number;
+    member_value: string;
+    member_lowering: boolean;
+  }>`unnest(${ids}::text[], ${versions}::int[], ${values}::text[], ${lowering}::boolean[])`.as<'m'>(
+    sql`m(member_id, member_version, member_value, member_lowering)`,
   );
 
 /** A member is the scaled pool's, read at that version, and written only if the pool was. */
@@ -163,7 +177,14 @@ export const scaleWriteStatement = compiledStatement({
       .with('desired', (qc) =>
         qc
           .updateTable('instances')
-          .from(members(p['desiredIds'], p['desiredVersions'], p['desiredStatuses']))
+          .from(
+            desiredMembers(
+              p['desiredIds'],
+              p['desiredVersions'],
+              p['desiredStatuses'],
+              p['desiredLowering'],
+            ),
+          )
           .set((eb) => ({
             // As `setDesired`: a new desired status ends a pressure hold, an idle slot and a
             // forced sleep, and is stamped with the request that set it.
@@ -171,6 +192,10 @@ export const scaleWriteStatement = compiledStatement({
             idle_slot: null,
             pressure_slept_at: null,
             sleep_forced: 0,
+            // A lowering is stamped (wake-report.ts: a wake admitted before it does not undo it).
+            lowered_at: sql<
+              string | null
+            >`CASE WHEN m.member_lowering THEN ${p['at'] as string} ELSE instances.lowered_at END`,
             ...(shape.requestId ? { last_request_id: p['requestId'] as string } : {}),
             updated_at: p['at'] as string,
             version: eb('instances.version', '+', 1),
