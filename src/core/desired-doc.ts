@@ -183,7 +183,8 @@ export function tenantEntry(
   return { egress, gateway, id, netId, pools: tenantPools, subnet, vxlanPeers: [...peers] };
 }
 
-function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+/** Items by key, each group in the items' order. */
+export function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const item of items) {
     const key = keyOf(item);

@@ -1,4 +1,4 @@
-import type { PoolWorkload } from '../../core/desired-doc.ts';
+import { groupBy, type PoolWorkload } from '../../core/desired-doc.ts';
 import type { Pool } from '../../core/model.ts';
 import { roleHasDrive } from '../../core/roles.ts';
 import { effectiveSecrets } from '../../core/secrets.ts';
@@ -62,15 +62,4 @@ function workloadsOf(
       ];
     }),
   );
-}
-
-function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const key = keyOf(item);
-    const group = groups.get(key);
-    if (group) group.push(item);
-    else groups.set(key, [item]);
-  }
-  return groups;
 }
