@@ -64,6 +64,30 @@ await describeEachDatabase('named prepared statements', (db) => {
   );
 
   it.skipIf(db.name !== 'postgres')(
+    "runs a watcher's two reads prepared: the changes since a cursor and the marks of many scopes",
+    async () => {
+      const { store, session } = await oneConnection();
+      try {
+        await store.generations.markChanged(['tenant:acme']);
+        const scopes = Array.from({ length: 40 }, (_, i) => `tenant:t${i}`);
+        for (let i = 0; i < 3; i += 1) {
+          expect(await store.instances.documentChanges(0, 10)).toMatchObject({ rows: [] });
+          // Another number of scopes, the same statement (one array parameter).
+          const marks = await store.generations.marksOf(['tenant:acme', ...scopes.slice(i)]);
+          expect(marks.get('tenant:acme')).toBeGreaterThan(0);
+        }
+        const statements = (await session()).map((s) => s.statement);
+        // Each once (the third is the marks' bump, compiled as well).
+        expect(statements).toHaveLength(3);
+        expect(statements.filter((s) => /FROM instance_tombstones/.test(s))).toHaveLength(1);
+        expect(statements.filter((s) => /scope = ANY\(\$1::text\[\]\)/.test(s))).toHaveLength(1);
+      } finally {
+        await store.close();
+      }
+    },
+  );
+
+  it.skipIf(db.name !== 'postgres')(
     "carries on when another process's migration changes the columns a prepared statement returns",
     async () => {
       const { store, session } = await oneConnection();

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { DocumentChanges, DocumentChangedRow } from '../../ports/store.ts';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import type { Database, InstancesTable } from '../schema.ts';
 import { changeCursorExpression } from './instance-changes.ts';
 import { DOCUMENT_COLUMNS, documentInstance } from './instance-document-rows.ts';
@@ -36,26 +37,40 @@ interface UnionRow extends Row {
  * still at or below `since` none this read needed was missing). A deleted key whose row exists
  * again (on Postgres its new stamp may be below `since`) is read back by key.
  */
-export async function documentChanges(
-  db: Kysely<Database>,
-  since: number,
-  limit: number,
-): Promise<DocumentChanges | undefined> {
-  const columns = sql.raw(DOCUMENT_COLUMNS.join(', '));
-  const { rows: answer } = await sql<UnionRow>`
+/**
+ * The changes' one statement, compiled once (compiled-statement.ts; on Postgres a named
+ * prepared statement: its plan was most of its cost, a watcher's every computation runs it).
+ */
+const changesStatement = compiledStatement({
+  shape: () => ({}),
+  build: (db: Kysely<Database>, _shape: object, p: { since: number; take: number }) => {
+    const columns = sql.raw(DOCUMENT_COLUMNS.join(', '));
+    const query = sql<UnionRow>`
     SELECT 0 AS kind, r.* FROM (
-      SELECT ${columns}, node_id FROM instances WHERE change_seq >= ${since}
-      ORDER BY change_seq LIMIT ${limit + 1}
+      SELECT ${columns}, node_id FROM instances WHERE change_seq >= ${p.since}
+      ORDER BY change_seq LIMIT ${p.take}
     ) AS r
     UNION ALL
     SELECT 1, g.tenant_id, g.pool_id, g.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM (
       SELECT tenant_id, pool_id, id FROM instance_tombstones
-      WHERE change_seq >= ${since} ORDER BY change_seq LIMIT ${limit + 1}
+      WHERE change_seq >= ${p.since} ORDER BY change_seq LIMIT ${p.take}
     ) AS g
     UNION ALL
     SELECT 2, CAST(${changeCursorExpression(db)} AS text),
       (SELECT CAST(horizon AS text) FROM instance_change_horizon WHERE id = 1),
-      NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL`.execute(db);
+      NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL`;
+    return { compile: () => query.compile(db) };
+  },
+});
+
+export async function documentChanges(
+  db: Kysely<Database>,
+  statements: CompiledStatements,
+  since: number,
+  limit: number,
+): Promise<DocumentChanges | undefined> {
+  const params = { since, take: limit + 1 };
+  const { rows: answer } = await statements.execute(db, changesStatement, params);
   const rows = answer.filter((r) => Number(r.kind) === 0);
   const graves = answer.filter((r) => Number(r.kind) === 1);
   const meta = answer.find((r) => Number(r.kind) === 2);

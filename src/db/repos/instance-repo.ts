@@ -104,7 +104,7 @@ export class KyselyInstanceRepo implements InstanceRepo {
   }
 
   documentChanges(since: number, limit: number): Promise<DocumentChanges | undefined> {
-    return documentChanges(this.db, since, limit);
+    return documentChanges(this.db, this.statements, since, limit);
   }
 
   async listUnplaced(): Promise<Instance[]> {
