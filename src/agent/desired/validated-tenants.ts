@@ -24,6 +24,15 @@ export class ValidatedTenants {
    */
   last = { reused: 0, validated: 0, byTexts: false };
 
+  /**
+   * The kept document's tenants' texts, in its order, when it was read by its texts
+   * (`fromTexts`): the cut a delta's indices refer to (agent/desired/delta-payload.ts).
+   */
+  keptTexts(): string[] | undefined {
+    if (!this.last.byTexts) return undefined;
+    return this.order.map((kept) => kept.text as string);
+  }
+
   /** The validated tenant kept for exactly this JSON, if any. */
   reuse(raw: unknown): DesiredTenant | undefined {
     return this.keptFor(raw)?.tenant;

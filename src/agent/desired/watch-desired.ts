@@ -3,7 +3,7 @@ import type { DesiredDelta, SignedEnvelope } from '../../contract/desired.ts';
 import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import type { Clock } from '../../ports/clock.ts';
 import { abortableSleep } from '../../drivers/process/wait-until.ts';
-import { rebuildEnvelope, tenantTexts, type HeldPayload } from './delta-payload.ts';
+import { rebuildEnvelope, type HeldPayload } from './delta-payload.ts';
 import { ValidatedTenants } from './validated-tenants.ts';
 import {
   TrustedKeys,
@@ -86,7 +86,8 @@ export async function watchDesired(options: WatchDesiredOptions): Promise<void> 
       fromDelta = false;
       await options.onDocument(verified, envelope);
       last = verified.document;
-      const cut = texts ?? (options.deltas === false ? undefined : tenantTexts(envelope.payload));
+      // A whole document's texts were cut by its verification (validated-tenants.ts).
+      const cut = texts ?? (options.deltas === false ? undefined : tenants.keptTexts());
       held = cut && { generation: last.generation, texts: cut };
       whole = options.deltas === false;
     } catch (error) {
