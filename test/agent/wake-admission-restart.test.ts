@@ -110,6 +110,12 @@ async function sleeper(services: Services, store: Store): Promise<Instance> {
   const [made] = (await services.pools.scale(admin, 'acme', 'web', { running: 1 })).created;
   if (!made) throw new Error('the scale made no instance');
   await services.pools.scale(admin, 'acme', 'web', { running: 0, sleeping: 1 });
+  // Put to sleep two minutes ago: a scale down stamps its lowering, and the wakes these cases
+  // admit (up to a minute ago) come after it.
+  const key = { tenantId: 'acme', poolId: 'web', instanceId: made.id };
+  const slept = (await store.instances.get(key))!;
+  const twoMinutesAgo = new Date(Date.now() - 120_000).toISOString();
+  await store.instances.update(key, { loweredAt: twoMinutesAgo }, slept.version, twoMinutesAgo);
   return made;
 }
 
