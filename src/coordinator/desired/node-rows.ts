@@ -89,6 +89,11 @@ export class NodeRowsCache {
     return rows;
   }
 
+  /** Drops the node's kept rows (a node lost or gone); whether any were kept. */
+  forget(nodeId: string): boolean {
+    return this.nodes.delete(nodeId);
+  }
+
   /** How many nodes are kept (tests). */
   get size(): number {
     return this.nodes.size;

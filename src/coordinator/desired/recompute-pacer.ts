@@ -54,6 +54,11 @@ export class RecomputePacer {
     return { waited, done: this.started(nodeId) };
   }
 
+  /** Drops the node's last computation (a node lost or gone); whether one was noted. */
+  forget(nodeId: string): boolean {
+    return this.last.delete(nodeId);
+  }
+
   /** Notes a computation of the node starting without waiting (a refresh); call the answer when it ends. */
   started(nodeId: string): () => void {
     const startMs = this.writes.now();

@@ -43,6 +43,11 @@ export class TenantEntries {
 
   constructor(private readonly maxNodes = DEFAULT_MAX_NODES) {}
 
+  /** Drops the node's kept entries (a node lost or gone); whether any were kept. */
+  forget(nodeId: string): boolean {
+    return this.nodes.delete(nodeId);
+  }
+
   /**
    * The memo for one computation of `nodeId`'s document; call `done` once it is built. `text`
    * gives an entry's canonical JSON, serialized once per entry (the memo's entries only).

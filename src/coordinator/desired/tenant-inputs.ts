@@ -85,6 +85,11 @@ export class TenantInputsCache {
     this.peerRows = new PeerRows(store, options.maxAgeMs);
   }
 
+  /** Drops the node's assembled inputs (a node lost or gone); whether they were kept. */
+  forget(nodeId: string): boolean {
+    return this.assembled.delete(nodeId);
+  }
+
   /**
    * The document marks of the fleet and of these tenants, as the store holds them now. Read
    * after the node's instances and before `read` uses them (it reads them itself if not

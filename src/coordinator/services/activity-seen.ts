@@ -54,6 +54,16 @@ export class ActivitySeen {
     seen.times.set(keyOf(instance), at);
   }
 
+  /** Drops what the node's instances were seen to hold (a node lost or gone). */
+  forget(nodeId: string): boolean {
+    return this.nodes.delete(nodeId);
+  }
+
+  /** The nodes something is noted for. */
+  nodeIds(): IterableIterator<string> {
+    return this.nodes.keys();
+  }
+
   private current(nodeId: string, now: number): NodeSeen | undefined {
     const seen = this.nodes.get(nodeId);
     if (seen && now - seen.since < this.refreshMs && now >= seen.since) return seen;

@@ -3,30 +3,9 @@ import type { Instance } from '../../core/model.ts';
 import type { MemberWrite, Repos } from '../../ports/store.ts';
 
 /**
- * Writes a materializer plan's new desired statuses (core/materializer.ts) onto the pool's
- * instances, each a compare-and-set on the version read; returns the instances as written.
- * One path for a scale, a queue's growth and its shrink.
- */
-export async function applyAssignments(
-  repos: Repos,
-  pool: { tenantId: string; poolId: string },
-  instances: readonly Pick<Instance, 'id' | 'version' | 'desiredStatus'>[],
-  assignments: readonly Assignment[],
-  at: string,
-): Promise<Instance[]> {
-  const changed: Instance[] = [];
-  for (const assignment of assignments) {
-    const current = instances.find((i) => i.id === assignment.id);
-    if (!current) continue;
-    changed.push(await writeAssignment(repos, { ...current, ...pool }, assignment, at));
-  }
-  return changed;
-}
-
-/**
- * A plan's assignments as a scale writes them with its pool (PoolRepo.updateWithMembers): each
- * with the version read of its instance, in the plan's order; an assignment to an instance
- * not read is left out, as `applyAssignments` leaves it.
+ * A materializer plan's assignments (core/materializer.ts) as a scale, a queue's growth and
+ * its shrink write them with their pool (PoolRepo.updateWithMembers): each with the version
+ * read of its instance, in the plan's order; an assignment to an instance not read is left out.
  */
 export function memberWrites(
   instances: readonly Pick<Instance, 'id' | 'version' | 'desiredStatus'>[],

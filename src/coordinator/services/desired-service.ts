@@ -432,6 +432,30 @@ export class DesiredService {
     return this.deps.monotonicMs ?? (() => performance.now());
   }
 
+  /**
+   * Drops what this replica keeps for a node that was lost or is gone (NodeHealthService:
+   * the replica that declares the loss at once, the others at their next sweep); a watch of
+   * it, if any, computes afresh. A computation in progress still keeps its result, which the
+   * next sweep drops. Answers how many of the per-node maps held it (tests).
+   */
+  forget(nodeId: string): number {
+    const maps = [this.computed, this.delivered, this.digests, this.flights, this.held];
+    const kept = [
+      ...maps.map((m) => m.delete(nodeId)),
+      this.pacer.forget(nodeId),
+      this.inputs.forget(nodeId),
+      this.rows?.forget(nodeId) ?? false,
+      this.entries?.forget(nodeId) ?? false,
+    ];
+    return kept.filter(Boolean).length;
+  }
+
+  /** The nodes this replica keeps anything for (their documents computed here). */
+  keptNodes(): Set<string> {
+    const maps = [this.computed, this.delivered, this.digests, this.flights, this.held];
+    return new Set(maps.flatMap((m) => [...m.keys()]));
+  }
+
   /** Answers every waiting watcher now, so a stopping server is not held open by them. */
   close(): void {
     this.closing.abort();

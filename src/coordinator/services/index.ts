@@ -153,7 +153,7 @@ export function createServices(
     adminToken: new AdminTokenService(deps),
     scheduler: { schedule: () => after.schedule() },
     desired,
-    health: new NodeHealthService(deps, after, (node) => desired.issue(node)),
+    health: new NodeHealthService(deps, after, (node) => desired.issue(node), desired),
     rechecks,
     idle: new IdleService(deps, after),
     queueWake: new QueueWakeService(deps, after),

@@ -96,6 +96,12 @@ function reportAnswer(kept: boolean): Pick<HeartbeatResult, 'deltas' | 'fullRepo
   return kept ? { deltas: true } : { deltas: true, fullReport: true };
 }
 
+/** What another service keeps per node and drops when the node is lost (DesiredService). */
+export interface NodeMemory {
+  keptNodes(): Iterable<string>;
+  forget(nodeId: string): number;
+}
+
 /**
  * Node liveness: heartbeats in, and the loss policy of core/node-loss.ts applied to nodes
  * that fall silent. Both run as single transactions, so a heartbeat racing a loss declaration
@@ -118,12 +124,16 @@ export class NodeHealthService {
    * since its loads were last read for a shrink.
    */
   private readonly credits = new Map<string, number>();
+  /** When this replica last looked for nodes lost or gone to forget (ms; see sweepLost). */
+  private sweptAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly deps: NodeHealthDeps,
     private readonly after: AfterPlacementChange,
     /** Issues the node's current document (a new generation when its content changed). */
     private readonly issue?: (nodeId: string) => Promise<{ generation: number }>,
+    /** What else this replica keeps per node, forgotten with the node. */
+    private readonly memory?: NodeMemory,
   ) {
     this.lostAfterMs = deps.nodeLostAfterMs ?? DEFAULT_NODE_LOST_AFTER_MS;
     this.leaseMs = leaseFor(this.lostAfterMs);
@@ -298,10 +308,43 @@ export class NodeHealthService {
       await markDocuments(repos, FLEET);
       return out;
     });
+    for (const loss of losses) this.forget(loss.nodeId);
     if (losses.length > 0 || this.placementOwed) {
       await this.placeAndNotify(losses.length > 0 ? FLEET : {});
     }
+    await this.sweepLost();
     return losses;
+  }
+
+  /**
+   * Forgets what this replica keeps for a node (its memory credit, its instances' activity
+   * seen, its documents' state): on the replica that declares it lost, at once; on the
+   * others at their next sweep. A node that comes back starts afresh. Answers how many
+   * per-node maps held it (tests).
+   */
+  forget(nodeId: string): number {
+    const here = [this.credits.delete(nodeId), this.seen.forget(nodeId)].filter(Boolean).length;
+    return here + (this.memory?.forget(nodeId) ?? 0);
+  }
+
+  /**
+   * On every replica, at most once per loss timeout: the nodes this replica keeps anything
+   * for are read (by id, one statement) and those lost, or no longer registered, forgotten,
+   * whichever replica declared the loss.
+   */
+  private async sweepLost(): Promise<void> {
+    const nowMs = this.deps.clock.now().getTime();
+    if (nowMs - this.sweptAtMs < this.lostAfterMs && nowMs >= this.sweptAtMs) return;
+    this.sweptAtMs = nowMs;
+    const kept = new Set([
+      ...this.credits.keys(),
+      ...this.seen.nodeIds(),
+      ...(this.memory?.keptNodes() ?? []),
+    ]);
+    if (kept.size === 0) return;
+    const nodes = await this.deps.store.nodes.list({ ids: [...kept] });
+    const live = new Set(nodes.filter((n) => n.status !== 'lost').map((n) => n.id));
+    for (const nodeId of kept) if (!live.has(nodeId)) this.forget(nodeId);
   }
 
   private async declareLost(repos: Repos, node: FleetNode, pools: Pool[]): Promise<NodeLoss> {

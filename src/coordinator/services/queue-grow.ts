@@ -2,7 +2,7 @@ import { quotaViolations } from '../../core/quotas.ts';
 import type { Instance, Pool, PoolCounts } from '../../core/model.ts';
 import type { Repos, TenantRecord } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
-import { applyAssignments } from './apply-assignments.ts';
+import { memberWrites } from './apply-assignments.ts';
 import { createInstances } from './instance-factory.ts';
 import { roomChecked } from './raise-room.ts';
 import { planPool } from './pool-service.ts';
@@ -52,10 +52,19 @@ export async function growQueuePool(
   if (violations.length > 0) return { kind: 'refused', violations };
   const at = now.toISOString();
   const queueAdded = (pool.queueAdded ?? 0) + add;
-  const patch = { counts, queueAdded };
-  const updated = await repos.pools.update(ref.tenantId, ref.poolId, patch, pool.version, at);
-  const assigned = await applyAssignments(repos, ref, instances, plan.assignments, at);
-  const changed = await roomChecked(repos, deps, instances, assigned, ACTOR);
+  // The pool and its changed instances in one write (one statement on Postgres), as a scale's.
+  const written = await repos.pools.updateWithMembers(
+    {
+      tenantId: ref.tenantId,
+      id: ref.poolId,
+      patch: { counts, queueAdded },
+      expectedVersion: pool.version,
+    },
+    memberWrites(instances, plan.assignments),
+    at,
+  );
+  const updated = written.pool;
+  const changed = await roomChecked(repos, deps, instances, written.members, ACTOR);
   const ids = instances.map((i) => i.id);
   const created = await createInstances(repos, deps, tenant, updated, plan.create, ids);
   await repos.audit.append({

@@ -2,7 +2,7 @@ import { leasedInstance } from '../../core/jobs/queue-scale.ts';
 import type { Instance, Pool, PoolCounts } from '../../core/model.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
-import { applyAssignments } from './apply-assignments.ts';
+import { memberWrites } from './apply-assignments.ts';
 import { planPool } from './pool-service.ts';
 
 const ACTOR = 'system:queue-wake';
@@ -45,8 +45,17 @@ export async function shrinkQueuePool(
   if (plan.assignments.some((a) => leased.has(a.id))) return { kind: 'busy' };
   const at = now.toISOString();
   const queueAdded = Math.max(0, (pool.queueAdded ?? 0) - remove);
-  await repos.pools.update(ref.tenantId, ref.poolId, { counts, queueAdded }, pool.version, at);
-  const changed = await applyAssignments(repos, ref, instances, plan.assignments, at);
+  // The pool and its stopped instances in one write (one statement on Postgres), as a scale's.
+  const { members: changed } = await repos.pools.updateWithMembers(
+    {
+      tenantId: ref.tenantId,
+      id: ref.poolId,
+      patch: { counts, queueAdded },
+      expectedVersion: pool.version,
+    },
+    memberWrites(instances, plan.assignments),
+    at,
+  );
   await repos.audit.append({
     tenantId: ref.tenantId,
     at,

@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Selectable, type Updateable } from 'kysely';
+import { sql, type Kysely, type Selectable, type UpdateObject, type Updateable } from 'kysely';
 import { InternalError, NotFoundError } from '../../core/errors.ts';
 import type { Instance, Pool } from '../../core/model.ts';
 import type { MemberWrite, PoolPatch } from '../../ports/store.ts';
@@ -153,6 +153,31 @@ const desiredMembers = (ids: unknown, versions: unknown, values: unknown, loweri
 const matched = sql<boolean>`instances.id = m.member_id AND instances.version = m.member_version
   AND EXISTS (SELECT 1 FROM pool)`;
 
+/**
+ * One kind of member's update: the scaled pool's instances joined to `from` (their ids and
+ * versions read, `matched`), set to `values` then stamped (time, version, change) as every
+ * instance write is, answering the rows written.
+ */
+const memberUpdate = (
+  db: Kysely<Database>,
+  p: ScaleWriteParams,
+  from: ReturnType<typeof members> | ReturnType<typeof desiredMembers>,
+  values: UpdateObject<Database, 'instances'>,
+) =>
+  db
+    .updateTable('instances')
+    .from(from)
+    .set((eb) => ({
+      ...values,
+      updated_at: p['at'] as string,
+      version: eb('instances.version', '+', 1),
+      change_seq: changeStamp(db),
+    }))
+    .where('instances.tenant_id', '=', p['tenantId'] as string)
+    .where('instances.pool_id', '=', p['poolId'] as string)
+    .where(matched)
+    .returningAll('instances');
+
 /** Postgres: the pool's compare-and-set and its members' in one statement (see above). */
 export const scaleWriteStatement = compiledStatement({
   shape: (p: ScaleWriteParams): ScaleWriteShape => ({
@@ -174,18 +199,17 @@ export const scaleWriteStatement = compiledStatement({
           .where('version', '=', p['expectedVersion'] as number)
           .returningAll(),
       )
-      .with('desired', (qc) =>
-        qc
-          .updateTable('instances')
-          .from(
-            desiredMembers(
-              p['desiredIds'],
-              p['desiredVersions'],
-              p['desiredStatuses'],
-              p['desiredLowering'],
-            ),
-          )
-          .set((eb) => ({
+      .with('desired', () =>
+        memberUpdate(
+          db,
+          p,
+          desiredMembers(
+            p['desiredIds'],
+            p['desiredVersions'],
+            p['desiredStatuses'],
+            p['desiredLowering'],
+          ),
+          {
             // As `setDesired`: a new desired status ends a pressure hold, an idle slot and a
             // forced sleep, and is stamped with the request that set it.
             desired_status: sql<string>`m.member_value`,
@@ -197,29 +221,13 @@ export const scaleWriteStatement = compiledStatement({
               string | null
             >`CASE WHEN m.member_lowering THEN ${p['at'] as string} ELSE instances.lowered_at END`,
             ...(shape.requestId ? { last_request_id: p['requestId'] as string } : {}),
-            updated_at: p['at'] as string,
-            version: eb('instances.version', '+', 1),
-            change_seq: changeStamp(db),
-          }))
-          .where('instances.tenant_id', '=', p['tenantId'] as string)
-          .where('instances.pool_id', '=', p['poolId'] as string)
-          .where(matched)
-          .returningAll('instances'),
+          },
+        ),
       )
-      .with('slotted', (qc) =>
-        qc
-          .updateTable('instances')
-          .from(members(p['slotIds'], p['slotVersions'], p['slots']))
-          .set((eb) => ({
-            idle_slot: sql<string>`m.member_value`,
-            updated_at: p['at'] as string,
-            version: eb('instances.version', '+', 1),
-            change_seq: changeStamp(db),
-          }))
-          .where('instances.tenant_id', '=', p['tenantId'] as string)
-          .where('instances.pool_id', '=', p['poolId'] as string)
-          .where(matched)
-          .returningAll('instances'),
+      .with('slotted', () =>
+        memberUpdate(db, p, members(p['slotIds'], p['slotVersions'], p['slots']), {
+          idle_slot: sql<string>`m.member_value`,
+        }),
       )
       .selectNoFrom(() => [
         sql<Selectable<PoolsTable> | null>`(SELECT row_to_json(pool) FROM pool)`.as('pool'),
