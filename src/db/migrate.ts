@@ -36,6 +36,7 @@ import { reliefAndHoldersMigration } from './migrations/0041-relief-and-holders.
 import { markChangesMigration } from './migrations/0042-mark-changes.ts';
 import { moveReservationsMigration } from './migrations/0046-move-reservations.ts';
 import { loweredAtMigration } from './migrations/0048-lowered-at.ts';
+import { toggleCostMigration } from './migrations/0049-toggle-cost.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -77,6 +78,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0042-mark-changes': markChangesMigration(),
     '0046-move-reservations': moveReservationsMigration(dialect),
     '0048-lowered-at': loweredAtMigration(),
+    '0049-toggle-cost': toggleCostMigration(dialect),
   };
 }
 

@@ -86,6 +86,14 @@ function createDialect(
 
 /** A request waits this long for a connection before it is answered 503 store_unavailable. */
 const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * A connection idle this long is closed. pg-pool's default, 10 s, closed them between bursts,
+ * and with each its prepared statements (postgres-pool.ts): the next burst parsed and planned
+ * them again. The pool's `max` bounds how many are kept; one lost while idle is dropped and
+ * reported by the pool (resilientPool), one that died unnoticed fails its next statement with
+ * StoreUnavailableError as before.
+ */
+export const IDLE_TIMEOUT_MS = 10 * 60_000;
 
 function postgresPool(connectionString: string, max: number | undefined): Pool {
   // pg hands BIGINT back as a string to avoid precision loss; our int8 values (audit ids,
@@ -97,6 +105,7 @@ function postgresPool(connectionString: string, max: number | undefined): Pool {
     connectionString,
     types,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    idleTimeoutMillis: IDLE_TIMEOUT_MS,
     keepAlive: true,
     // A statement may be written before the previous one's answer (postgres-pool.ts: a
     // transaction's `begin` goes with its first statement).

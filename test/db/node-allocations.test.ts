@@ -1,6 +1,8 @@
+import { sql } from 'kysely';
 import { beforeEach, expect, it } from 'vitest';
 import type { DesiredStatus, Instance } from '../../src/core/model.ts';
 import type { NodeAllocation, NodeLoad, Store } from '../../src/ports/store.ts';
+import { openDatabase } from '../../src/db/open-store.ts';
 import { T1, instance, keyOf, pool, tenant } from './fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 
@@ -52,7 +54,7 @@ function lcg(seed: number): () => number {
   return () => (state = (state * 1103515245 + 12345) % 2 ** 31);
 }
 
-await describeEachDatabase('node allocations', ({ store }) => {
+await describeEachDatabase('node allocations', ({ name, store, url }) => {
   beforeEach(async () => {
     await store().tenants.insert(tenant('acme', 99));
     await store().pools.insert(pool('acme', 'workers'));
@@ -114,6 +116,29 @@ await describeEachDatabase('node allocations', ({ store }) => {
     );
     expect(await store().nodes.loads({ nodeIds: [] })).toEqual([]);
     expect(await store().nodes.loads({ nodeIds: ['ghost'] })).toEqual([]);
+  });
+
+  it('are not written by a change that keeps an instance live and holding (Postgres)', async () => {
+    if (name !== 'postgres') return;
+    await store().instances.insert(instance('t', 2, { nodeId: 'node-a' }));
+    const { db } = openDatabase(url());
+    // A row's xmin is the transaction that wrote its version: unchanged, the row was not written.
+    const written = async () =>
+      (
+        await sql<{ xmin: string }>`SELECT xmin::text AS xmin FROM node_allocations
+          WHERE node_id = 'node-a' AND tenant_id = 'acme' AND pool_id = 'workers'`.execute(db)
+      ).rows[0]?.xmin;
+    try {
+      const before = await written();
+      await store().instances.setDesired(keyOf(instance('t')), 'warm', 1, T1);
+      await store().instances.setDesired(keyOf(instance('t')), 'running', 2, T1);
+      expect(await written()).toBe(before);
+      await store().instances.setDesired(keyOf(instance('t')), 'sleeping', 3, T1);
+      expect(await written()).not.toBe(before);
+      expect(await store().nodes.allocations()).toEqual(await fromInstances(store()));
+    } finally {
+      await db.destroy();
+    }
   });
 
   it('lists the held instances, oldest mark first, leaving out the destroyed', async () => {

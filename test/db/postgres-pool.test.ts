@@ -1,9 +1,9 @@
 import { createServer } from 'node:net';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { StoreUnavailableError } from '../../src/core/errors.ts';
-import { openDatabase, openStore } from '../../src/db/open-store.ts';
+import { IDLE_TIMEOUT_MS, openDatabase, openStore } from '../../src/db/open-store.ts';
 import { isConnectionLoss } from '../../src/db/postgres-pool.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 
@@ -43,6 +43,27 @@ await describeEachDatabase('Postgres sessions lost under the store', (db) => {
       expect(await terminateSessions(db.url())).toBeGreaterThan(0);
       await settle();
       expect(await db.store().tenants.list()).toEqual([]);
+    },
+  );
+
+  // pg-pool's own default closed a connection idle for 10 s, and its prepared statements with it.
+  it.skipIf(db.name !== 'postgres')(
+    'keeps an idle connection, and its prepared statements, for minutes',
+    async () => {
+      const { db: kysely } = openDatabase(db.url());
+      const backend = async () =>
+        (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(kysely)).rows[0]?.pid;
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        const first = await backend();
+        vi.advanceTimersByTime(IDLE_TIMEOUT_MS - 1_000);
+        expect(await backend()).toBe(first);
+        vi.advanceTimersByTime(IDLE_TIMEOUT_MS + 1_000);
+        await vi.waitFor(async () => expect(await backend()).not.toBe(first), { interval: 1 });
+      } finally {
+        vi.useRealTimers();
+        await kysely.destroy();
+      }
     },
   );
 

@@ -7,18 +7,15 @@ import { dialectOf } from '../sql-dialect.ts';
 import type { Database, PoolsTable } from '../schema.ts';
 import { MEMBER_COLUMNS, poolMember, poolMembers, type MemberRow } from './pool-members.ts';
 
-/** A member as Postgres aggregates it: `MEMBER_COLUMNS`' values, in that order. */
-type MemberTuple = MemberRow[keyof MemberRow][];
-
-/** `MEMBER_COLUMNS` of the aggregated instance `i`, in their order. */
-const MEMBER_REFS = sql.join(MEMBER_COLUMNS.map((column) => sql.ref(`i.${column}`)));
+/** A member's row of `withMembersStatement` (`pools` is in the one row of pools). */
+type MemberOf = { pools: null } & MemberRow;
 
 /**
  * The tenant's pools and one pool's members (`poolMembers`' columns), what a scale reads
- * after taking the tenant's lock. On Postgres in one statement: the pool's members are
- * aggregated into a JSON array beside its row (every column aggregated is text or an
- * integer, so JSON gives them back unchanged); SQLite (in process, no round trip) reads
- * them one after the other. `members` is undefined when the tenant has no such pool.
+ * after taking the tenant's lock. On Postgres in one statement: a row with the tenant's pools
+ * aggregated into JSON (a pool's columns are text or integers, so JSON gives them back
+ * unchanged), then the members as plain rows; SQLite (in process, no round trip) reads them
+ * one after the other. `members` is undefined when the tenant has no such pool.
  */
 export async function poolsWithMembers(
   db: Kysely<Database>,
@@ -34,11 +31,14 @@ export async function poolsWithMembers(
     return { pools, members: found ? await poolMembers(db, tenantId, poolId) : undefined };
   }
   const { rows } = await statements.execute(db, withMembersStatement, { tenantId, poolId });
-  const scaled = rows.find((r) => r.id === poolId);
-  return {
-    pools: rows.map(fromRow),
-    members: scaled && (scaled.members ?? []).map((t) => member(tenantId, poolId, t)),
-  };
+  let pools: Pool[] | undefined;
+  const members: PoolMember[] = [];
+  for (const row of rows) {
+    if (row.pools !== null) pools = row.pools.map(fromRow);
+    else members.push(poolMember(tenantId, poolId, row as MemberRow));
+  }
+  if (pools === undefined) throw new InternalError('the store answered no row of pools');
+  return { pools, members: pools.some((p) => p.id === poolId) ? members : undefined };
 }
 
 /** The tenant's pools in id order. Every scale reads them: compiled once (compiled-statement.ts). */
@@ -47,17 +47,36 @@ export const poolsOfTenantStatement = compiledStatement({
   build: (db: Kysely<Database>, _shape: null, p: { tenantId: string }) => byTenant(db, p.tenantId),
 });
 
-/** Postgres: the tenant's pools, `poolId`'s members aggregated beside its row. */
+/**
+ * Postgres: one row of the tenant's pools in id order (`pools`, their JSON aggregate; the
+ * member columns null), then `poolId`'s members in id order, plain rows (`pools` null). A
+ * member's columns went as JSON too, a `json_build_array` each aggregated: their text
+ * conversion, escaping and the parse on both sides cost more than the rows (docs/scale.md,
+ * "What Postgres spends per toggle"). UNION ALL answers its parts in order, each in its own.
+ */
 export const withMembersStatement = compiledStatement({
   shape: () => null,
   build: (db: Kysely<Database>, _shape: null, p: { tenantId: string; poolId: string }) =>
-    byTenant(db, p.tenantId).select(
-      sql<MemberTuple[] | null>`CASE WHEN pools.id = ${p.poolId} THEN (
-        SELECT COALESCE(json_agg(json_build_array(${MEMBER_REFS}) ORDER BY i.id), '[]'::json)
-        FROM instances i WHERE i.tenant_id = pools.tenant_id AND i.pool_id = pools.id) END`.as(
-        'members',
+    db
+      .selectFrom('pools')
+      .select(
+        sql<Selectable<PoolsTable>[] | null>`COALESCE(json_agg(pools ORDER BY pools.id), '[]')`.as(
+          'pools',
+        ),
+      )
+      .select(MEMBER_COLUMNS.map((column) => sql<MemberRow[typeof column] | null>`NULL`.as(column)))
+      .where('tenant_id', '=', p.tenantId)
+      .unionAll(
+        sql<MemberOf>`${db
+          .selectFrom('instances')
+          .select(sql<null>`NULL`.as('pools'))
+          .select(MEMBER_COLUMNS)
+          .where('tenant_id', '=', p.tenantId)
+          .where('pool_id', '=', p.poolId)
+          .orderBy('tenant_id')
+          .orderBy('pool_id')
+          .orderBy('id')}`,
       ),
-    ),
 });
 
 function byTenant(db: Kysely<Database>, tenantId: string) {
@@ -67,17 +86,4 @@ function byTenant(db: Kysely<Database>, tenantId: string) {
     .where('tenant_id', '=', tenantId)
     .orderBy('tenant_id')
     .orderBy('id');
-}
-
-function member(tenantId: string, poolId: string, t: MemberTuple): PoolMember {
-  if (!Array.isArray(t) || t.length !== MEMBER_COLUMNS.length) {
-    throw new InternalError(
-      `a pool member aggregated by the store has not ${MEMBER_COLUMNS.length} columns`,
-      { member: t },
-    );
-  }
-  // A loop, not Object.fromEntries over a mapped array: a toggle maps its pool's 200 members.
-  const row: Record<string, unknown> = {};
-  for (let k = 0; k < MEMBER_COLUMNS.length; k += 1) row[MEMBER_COLUMNS[k] as string] = t[k];
-  return poolMember(tenantId, poolId, row as MemberRow);
 }
