@@ -10,7 +10,7 @@
  *   npx tsx bench/fleet-sim.ts [--pg] [--nodes 1000] [--per-node 100] [--per-tenant 200]
  *     [--seconds 45] [--rate 20] [--clients 4] [--pool-max N] [--cpu-prof <dir>] [--log <file>]
  *     [--heap-snapshot <dir>] [--json] [--changed 0.05 [--drift] [--exact] | --whole-reports]
- *     [--trace-late <ms>]
+ *     [--trace-late <ms>] [--lost-after 60] [--settle 60]
  *
  * Heartbeats are deltas as a real agent sends them, `--changed` of each node's samples changed
  * per beat (default 5%); `--drift` makes every sample's CPU and RSS wobble within the agent's
@@ -20,6 +20,10 @@
  * (its figures are taken before it). `--pool-max` sizes the coordinator's Postgres pool (`?pool_max=N` on its store URL).
  * `--trace-late <ms>` prints each streamed change its agent held more than `ms` after the
  * scale's answer, with that node's last long-polls (sent -> answered, what they carried).
+ * A change no agent held 5 s after the stream's last scale is printed and waited for another
+ * `--lost-after` seconds with nothing written (then it counts as lost, else as late); after
+ * the burst, each agent's document is compared with its node's instances in the store until
+ * they agree or `--settle` seconds pass (what still differs is printed and counted).
  * Instances are packed: a tenant's pool fills `per-tenant / per-node` consecutive nodes.
  */
 import { randomBytes } from 'node:crypto';
@@ -36,6 +40,7 @@ import { SimAgents } from './support/sim-agents.ts';
 import { WatchTrace } from './support/watch-trace.ts';
 import { goalLines, renderFigures, type SimFigures } from './support/sim-report.ts';
 import { runApiReader, runBurst, runScaleStream, seedApi } from './support/sim-load.ts';
+import { settle } from './support/sim-settle.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -56,6 +61,8 @@ const { values: flags } = parseArgs({
     drift: { type: 'boolean', default: false },
     exact: { type: 'boolean', default: false },
     'trace-late': { type: 'string' },
+    'lost-after': { type: 'string', default: '60' },
+    settle: { type: 'string', default: '60' },
   },
 });
 
@@ -158,7 +165,9 @@ try {
     runScaleStream(api, agents, shape, {
       seconds: steadySecs,
       rate: Number(flags.rate),
-      ...(trace ? { late: { ms: Number(flags['trace-late']), trace, print: log } } : {}),
+      lostAfterMs: Number(flags['lost-after']) * 1000,
+      print: log,
+      ...(trace ? { late: { ms: Number(flags['trace-late']), trace } } : {}),
     }),
     runApiReader(api, shape, steadySecs),
   ]);
@@ -169,6 +178,9 @@ try {
   });
   const cpu2 = await child.sample();
   clearInterval(sampler);
+  // Nothing writes now: every agent's document must come to say what the store says.
+  const settled = await settle(api, agents, shape, Number(flags.settle) * 1000);
+  if (settled.differing > 0) log(`documents differ from the store: ${settled.examples.join('; ')}`);
   const cpuPct = (a: ProcSample, b: ProcSample, secs: number) =>
     ((b.cpuSecs - a.cpuSecs) / secs) * 100;
   const figures: SimFigures = {
@@ -182,6 +194,9 @@ try {
     scaleMs: stream.scaleMs,
     actingMs: stream.actingMs,
     unseen: stream.unseen,
+    lost: stream.lost,
+    differing: settled.differing,
+    settleSecs: settled.waitedMs / 1000,
     scaleOps: stream.scaleMs.length,
     apiMs: reads,
     heartbeatMs: agents.heartbeatMs,

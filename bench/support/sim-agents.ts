@@ -95,7 +95,8 @@ export class SimAgents {
   private readonly seen = new Map<string, Seen>();
   /** Instance key → what the agent runs (the status it last reported). */
   private readonly runs = new Map<string, string>();
-  private readonly byNode = new Map<string, Set<string>>();
+  /** Node → its agent's last document: instance key → desired status. */
+  private readonly byNode = new Map<string, Map<string, string>>();
   private readonly expectations = new Map<string, Expectation>();
   private readonly firstDocs = new Set<string>();
   private readonly stopping = new AbortController();
@@ -171,9 +172,19 @@ export class SimAgents {
     return undefined;
   }
 
+  /** The desired statuses of the node's agent's last document, by instance key. */
+  holding(node: string): ReadonlyMap<string, string> {
+    return this.byNode.get(node) ?? new Map();
+  }
+
   /** Expectations still waiting (changes no agent has seen yet). */
   pending(): number {
     return this.expectations.size;
+  }
+
+  /** The changes no agent has seen yet: key, the status awaited, since when (performance.now()). */
+  waiting(): Array<{ key: string; status: string; since: number }> {
+    return [...this.expectations].map(([key, { status, since }]) => ({ key, status, since }));
   }
 
   async stop(): Promise<void> {
@@ -232,12 +243,12 @@ export class SimAgents {
   private take(node: string, doc: DesiredDoc, at: number): void {
     const first = !this.firstDocs.has(node);
     this.firstDocs.add(node);
-    const keys = new Set<string>();
+    const keys = new Map<string, string>();
     for (const tenant of doc.tenants)
       for (const pool of tenant.pools)
         for (const instance of pool.instances) {
           const key = `${tenant.id}/${pool.id}/${instance.id}`;
-          keys.add(key);
+          keys.set(key, instance.desiredStatus);
           this.noteDesired(key, instance.desiredStatus, at);
           // The seeded instances run as placed: the first document is the agent's start.
           if (first) this.runs.set(key, instance.desiredStatus);
@@ -349,7 +360,7 @@ export class SimAgents {
 
   /** A sample per instance; `changed` of them (rotating) with a new CPU figure. */
   private samples(node: string): InstanceSample[] {
-    const keys = [...(this.byNode.get(node) ?? [])];
+    const keys = [...(this.byNode.get(node)?.keys() ?? [])];
     const moving = Math.round((this.changed ?? 0) * keys.length);
     const from = keys.length === 0 ? 0 : (this.turn += moving) % keys.length;
     const wobble = this.gauges.drift === true ? this.turn : undefined;

@@ -21,6 +21,13 @@ async function inParallel<T>(items: T[], width: number, work: (item: T) => Promi
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
+/** Waits for `work` at most `ms` (its timer cleared when the work ends first). */
+async function atMost(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 /** Nodes, tenants and their pool `w` through the API (the instances are bulk-inserted). */
 export async function seedApi(api: JsonClient, shape: FleetShape): Promise<void> {
   await inParallel(range(shape.nodes), 8, async (n) => {
@@ -68,6 +75,8 @@ export interface StreamResult {
   actingMs: number[];
   /** Changes no agent had seen when the stream ended (plus 5 s). */
   unseen: number;
+  /** Of those, the ones still unseen `lateMs` later (while nothing else was written). */
+  lost: number;
 }
 
 /**
@@ -82,10 +91,13 @@ export async function runScaleStream(
     seconds: number;
     rate: number;
     /** Changes held later than `ms` after the answer are printed with their node's polls. */
-    late?: { ms: number; trace: WatchTrace; print(line: string): void };
+    late?: { ms: number; trace: WatchTrace };
+    /** How long changes unseen at the cutoff are waited for before they count as lost. */
+    lostAfterMs: number;
+    print(line: string): void;
   },
 ): Promise<StreamResult> {
-  const result: StreamResult = { scaleMs: [], actingMs: [], unseen: 0 };
+  const result: StreamResult = { scaleMs: [], actingMs: [], unseen: 0, lost: 0 };
   const idle = range(shape.tenants);
   const steps = new Map<number, number>();
   const following: Array<Promise<void>> = [];
@@ -97,9 +109,22 @@ export async function runScaleStream(
     if (tenant === undefined) continue;
     following.push(scaleAndFollow(tenant));
   }
-  const cutoff = new Promise((r) => setTimeout(r, 5000));
-  await Promise.race([Promise.all(following), cutoff]);
+  const all = Promise.all(following);
+  await atMost(all, 5000);
   result.unseen = agents.pending();
+  if (result.unseen === 0) return result;
+  // Late or lost? Nothing is written now: a change still on its way arrives, one left out of
+  // every document does not (sim-settle.ts checks the documents against the store after).
+  const cutoffAt = performance.now();
+  for (const line of unseenLines(agents, options.late?.trace)) options.print(`unseen ${line}`);
+  await atMost(all, options.lostAfterMs);
+  result.lost = agents.pending();
+  const waited = ((performance.now() - cutoffAt) / 1000).toFixed(1);
+  options.print(
+    `${result.unseen} unseen at the stream's cutoff: ${result.unseen - result.lost} arrived ` +
+      `within ${waited} s after it, ${result.lost} did not`,
+  );
+  for (const line of unseenLines(agents, options.late?.trace)) options.print(`lost ${line}`);
   return result;
 
   async function scaleAndFollow(tenant: number): Promise<void> {
@@ -119,7 +144,7 @@ export async function runScaleStream(
         if (late && at - answered > late.ms) {
           const node = agents.nodeOf(key) ?? '?';
           const { trace } = late;
-          late.print(
+          options.print(
             `late ${key} ${i.desiredStatus}: scale ${trace.at(started)}, answered ${trace.at(answered)}, held ${trace.at(at)}; ${node}'s polls: ${trace.of(node)}`,
           );
         }
@@ -127,6 +152,20 @@ export async function runScaleStream(
     );
     idle.push(tenant);
   }
+}
+
+/** Each change no agent has seen: what is awaited, what the node's document holds, its polls. */
+function unseenLines(agents: SimAgents, trace: WatchTrace | undefined): string[] {
+  return agents.waiting().map(({ key, status, since }) => {
+    const node = agents.nodeOf(key);
+    const holds =
+      node === undefined
+        ? 'no document lists it'
+        : `${node} holds ${agents.holding(node).get(key)}`;
+    const polls = trace && node !== undefined ? `; ${node}'s polls: ${trace.of(node)}` : '';
+    const at = trace ? ` (scale at ${trace.at(since)})` : '';
+    return `${key} awaited ${status}${at}: ${holds}${polls}`;
+  });
 }
 
 /** API reads under the load, one at a time for `seconds`: lists (first pages) and objects. */

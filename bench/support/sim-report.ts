@@ -13,7 +13,12 @@ export interface SimFigures {
   burstSecs: number;
   scaleMs: number[];
   actingMs: number[];
+  /** Changes no agent held 5 s after the stream's last scale; of those, still none `lost-after` later. */
   unseen: number;
+  lost: number;
+  /** Instances whose agent's document still differed from the store after settling, and how long that took. */
+  differing: number;
+  settleSecs: number;
   scaleOps: number;
   apiMs: number[];
   heartbeatMs: number[];
@@ -58,7 +63,9 @@ export function renderFigures(f: SimFigures): string {
     ...(f.memoryAtPeak ? [memoryLine(f.memoryAtPeak, f.heapUsedPeakMib ?? 0)] : []),
     `agents: ${c.documents} documents, ${c.reports} status reports (${c.reportErrors} failed), ` +
       `${c.heartbeats} heartbeats (${c.heartbeatErrors} failed, ${c.recovered} recovered a lost node), ` +
-      `${c.watchErrors} watch errors; ${f.unseen} changes never seen by an agent`,
+      `${c.watchErrors} watch errors; ${f.unseen} changes not seen by an agent 5 s after the stream ` +
+      `(${f.lost} never), ${f.differing} instances' documents differing from the store after ` +
+      `${f.settleSecs.toFixed(1)} s of settling`,
     `heartbeat reports: ${f.reports ?? 'whole every beat'}; ` +
       `${(c.samplesSent / Math.max(1, c.heartbeatsSent)).toFixed(1)} samples sent per heartbeat, ` +
       `${c.fullReportsAsked} whole reports asked for, ${c.heartbeatsSkipped} beats skipped (last one unanswered)`,

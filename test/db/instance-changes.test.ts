@@ -2,13 +2,17 @@
  * The instance change index (migration 0028, src/db/repos/instance-changes.ts) on SQLite and
  * Postgres: a reader of changesSince gets exactly the rows written and deleted since its
  * cursor, in stamp order, scoped by tenant and pool; and on Postgres a transaction that began
- * writing before another but commits after it is not skipped: the cursor waits for it.
+ * writing before another but commits after it is not skipped: the cursor waits for it, also
+ * when it commits after the reading statement's snapshot was taken.
  */
+import { sql } from 'kysely';
 import { beforeEach, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/open-store.ts';
+import { changeCursor } from '../../src/db/repos/instance-changes.ts';
 import { T1, T2, instance, keyOf, pool, tenant } from './fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 
-await describeEachDatabase('instance change index', ({ store, name }) => {
+await describeEachDatabase('instance change index', ({ store, name, url }) => {
   beforeEach(async () => {
     await store().tenants.insert(tenant('acme', 99));
     await store().tenants.insert(tenant('beta', 98));
@@ -91,6 +95,46 @@ await describeEachDatabase('instance change index', ({ store, name }) => {
         cursor = step.next;
       }
       expect(seen.sort()).toEqual(['+acme/w-1', '+acme/w-2']);
+    },
+  );
+
+  it.runIf(name === 'postgres')(
+    'does not pass a transaction that commits after the reader took its snapshot',
+    async () => {
+      await store().instances.insert(instance('w-1', 11));
+      await store().instances.insert(instance('w-2', 12));
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let wrote: () => void = () => undefined;
+      const written = new Promise<void>((resolve) => (wrote = resolve));
+      const slow = store().transaction(async (repos) => {
+        await repos.instances.setDesired(keyOf(instance('w-1', 11)), 'sleeping', 1, T1);
+        wrote();
+        await held;
+      });
+      await written;
+      // A later transaction commits: the slow one is among the snapshot's in-progress ids.
+      await store().instances.setDesired(keyOf(instance('w-2', 12)), 'warm', 1, T1);
+      const { db } = openDatabase(url());
+      try {
+        // The reader's snapshot is taken before the slow writer commits and its cursor read
+        // after (one statement does the same when the commit falls between its snapshot and
+        // its read of pg_stat_activity; a repeatable-read transaction holds the gap open).
+        const cursor = await db
+          .transaction()
+          .setIsolationLevel('repeatable read')
+          .execute(async (trx) => {
+            await sql`SELECT 1`.execute(trx);
+            release();
+            await slow;
+            return changeCursor(trx);
+          });
+        // w-1's change was not visible to that snapshot: reading on from its cursor finds it.
+        const after = await store().instances.changesSince(cursor);
+        expect(after.changes.map(label)).toContain('+acme/w-1');
+      } finally {
+        await db.destroy();
+      }
     },
   );
 });

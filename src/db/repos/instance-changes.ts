@@ -9,12 +9,17 @@ import type { Database } from '../schema.ts';
  * [since, cursor) and moves on to cursor: nothing committed later can take a stamp below it.
  *
  * - Postgres: the stamp is the writing transaction's id (xid8). Transactions commit in any
- *   order, so the cursor is the oldest transaction of this database still running (from the
- *   snapshot's in-progress ids, those pg_stat_activity shows on this database), or the
- *   snapshot's xmax when none is: every id below it has finished, and every transaction
- *   still to write has an id at or above it. Transactions of other databases on the server
- *   do not hold it back; a long transaction on this one does (its changes and every later
- *   one reach watchers when it ends).
+ *   order, so the cursor is the oldest transaction the statement's snapshot does not see
+ *   (its in-progress ids, less those pg_stat_activity shows running on another database), or
+ *   the snapshot's xmax when there is none: every id below it is visible to the statement,
+ *   and every transaction still to write has an id at or above it. Transactions of other
+ *   databases on the server do not hold it back; a long transaction on this one does (its
+ *   changes and every later one reach watchers when it ends). The ids are not filtered by
+ *   "running on this database" instead: pg_stat_activity is read after the snapshot was
+ *   taken, and a transaction of this database that commits in between is in the snapshot's
+ *   ids (its rows unseen by the statement) but no longer running. Passed, its rows were
+ *   never read by anyone following the cursor: a node's document patched from its kept rows
+ *   lacked the change for good (docs/scale.md, "fleet-sim's unseen change").
  * - SQLite: one writer at a time (immediate transactions), so the stamp is one more than the
  *   highest stamp so far, taken in the statement that writes the row, and the cursor is the
  *   next such stamp.
@@ -49,9 +54,9 @@ export function changeCursorExpression(db: Kysely<Database>): RawBuilder<string 
     ? sql<string>`(SELECT LEAST(
           pg_snapshot_xmax(snap.s)::text::bigint,
           (SELECT MIN(x::text::bigint) FROM pg_snapshot_xip(snap.s) AS x
-            WHERE x::text::bigint % 4294967296 IN (
+            WHERE x::text::bigint % 4294967296 NOT IN (
               SELECT backend_xid::text::bigint FROM pg_stat_activity
-              WHERE datname = current_database() AND backend_xid IS NOT NULL))
+              WHERE datname <> current_database() AND backend_xid IS NOT NULL))
         )::text FROM (SELECT pg_current_snapshot() AS s) AS snap)`
     : changeStamp(db);
 }
