@@ -101,7 +101,10 @@ async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void
 const stops: Array<() => Promise<void>> = [];
 
 /** An agent's watch on `w` (manifests unless told), every exchange recorded, tampered once. */
-function agent(w: CoordinatorWorld, options: { manifests?: boolean; tamper?: Tamper } = {}) {
+function agent(
+  w: CoordinatorWorld,
+  options: { manifests?: boolean; tamper?: Tamper; lastGeneration?: number } = {},
+) {
   const exchanges: Exchange[] = [];
   const documents: Array<{ verified: VerifiedDocument; envelope: unknown }> = [];
   const errors: unknown[] = [];
@@ -126,7 +129,7 @@ function agent(w: CoordinatorWorld, options: { manifests?: boolean; tamper?: Tam
     nodeId: 'node-1',
     trustedKeys: trust(w),
     production: true,
-    lastGeneration: 0,
+    lastGeneration: options.lastGeneration ?? 0,
     waitMs: 2_000,
     backoff: { initialMs: 10, maxMs: 50 },
     clock: fixedClock,
@@ -316,6 +319,25 @@ await describeEachDatabase('desired-state manifests on the watch', (db) => {
     await until(() => a.generation() > first);
     expect(kinds(a.exchanges)).toEqual(['full', 'delta']);
     expect(a.exchanges.every((e) => !e.url.includes('manifest='))).toBe(true);
+  });
+
+  it('asks a restarted agent for its first document signed whole, then manifests, without an error', async () => {
+    const w = await world(db.store());
+    // What the agent got before its restart, as a manifest.
+    const before = (await w.services.desired.watch('node-1', 0, 0, {
+      manifest: true,
+    })) as DesiredManifest;
+    const held = Number(before.manifest.head.match(/"generation":(\d+)/)?.[1]);
+    // Restarted with its document on disk: nothing held by digest, though the coordinator sent
+    // this node's watcher the generation it holds.
+    const a = agent(w, { lastGeneration: held });
+    await scale(w, 'beta', { running: 1, warm: 1 });
+    await until(() => a.generation() > held);
+    await scale(w, 'gamma', { running: 1, warm: 1 });
+    await until(() => a.generation() > held + 1);
+    expect(kinds(a.exchanges)).toEqual(['full', 'manifest']);
+    expect(a.errors).toEqual([]);
+    expect(payloadOf(a.documents.at(-1)?.envelope)).toBe((await fullFetch(w)).payload);
   });
 
   it('answers every text when the replica did not send the generation asked against', async () => {

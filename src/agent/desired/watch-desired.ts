@@ -90,7 +90,9 @@ export async function watchDesired(options: WatchDesiredOptions): Promise<void> 
     options.deltas === false ? 'whole' : options.manifests === false ? 'delta' : 'manifest';
   // The held document's tenants by digest: what a manifest may leave out.
   const byDigest = preferred === 'manifest' ? new ManifestTenants() : undefined;
-  let whole = preferred === 'whole';
+  // A document held from before (on disk, after a restart) has no texts here: the coordinator
+  // may leave them out of a manifest against it, so the first is asked for signed whole.
+  let whole = preferred === 'whole' || (preferred === 'manifest' && options.lastGeneration > 0);
   while (!options.signal.aborted) {
     let fromDelta = false;
     try {
