@@ -4,11 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { DesiredFileStore } from '../../src/agent/desired/desired-file-store.ts';
-import {
-  DesiredRefusedError,
-  verifyEnvelope,
-  type VerifiedDocument,
-} from '../../src/agent/desired/verify-desired.ts';
+import type { DesiredRefusedError } from '../../src/agent/desired/verify-desired.ts';
+import { verifyEnvelope, type VerifiedDocument } from '../../src/agent/desired/verify-desired.ts';
 import { watchDesired } from '../../src/agent/desired/watch-desired.ts';
 import type { DesiredManifest, SignedEnvelope } from '../../src/contract/desired.ts';
 import { manifestPayload } from '../../src/core/desired-manifest.ts';
