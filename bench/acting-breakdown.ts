@@ -10,6 +10,11 @@
  * Then the same toggle's answer as a delta against the document held (contract/desired.ts,
  * desiredDeltaSchema; a second watch of the same change, asked with delta): its JSON text, the
  * client's parse, and the agent's rebuild and verify (delta-payload.ts, as watchDesired).
+ * Then as a manifest of its tenants' digests (desiredManifestSchema, asked with manifest): its
+ * JSON text, the client's parse, and the agent's verifyManifest with the tenants it holds (as
+ * watchDesired); and the coordinator's signature of each form timed apart (the payload joined
+ * and signed, against the manifest's text and its signature, with a key of the same kind).
+ * The watch after the scale alternates between the two forms (its rows say which).
  *   npx tsx bench/acting-breakdown.ts [postgres|sqlite] [--samples 20]
  */
 import { createPublicKey, verify } from 'node:crypto';
@@ -17,11 +22,15 @@ import { parseArgs } from 'node:util';
 import { ValidatedTenants } from '../src/agent/desired/validated-tenants.ts';
 import { TrustedKeys, verifyEnvelope } from '../src/agent/desired/verify-desired.ts';
 import { rebuildEnvelope, tenantTexts } from '../src/agent/desired/delta-payload.ts';
+import { ManifestTenants, verifyManifest } from '../src/agent/desired/verify-manifest.ts';
+import { manifestPayload, manifestText } from '../src/core/desired-manifest.ts';
+import { ephemeralSigningKey } from '../src/coordinator/desired/signing-key.ts';
 import {
   desiredWatchResponseSchema,
   nodeDesiredSchema,
   signedEnvelopeSchema,
   type DesiredDelta,
+  type DesiredManifest,
   type SignedEnvelope,
 } from '../src/contract/desired.ts';
 import { tenantId, type StoreName } from './support/fleet-seed.ts';
@@ -58,12 +67,17 @@ try {
   // The held document's tenants' texts, and a second ValidatedTenants for the delta's verify.
   let held: { generation: number; texts: string[] } | undefined;
   const keptForDelta = new ValidatedTenants();
+  // The held manifest's tenants by digest, as a manifest-taking watch keeps them.
+  const byDigest = new ManifestTenants();
+  const sameKind = ephemeralSigningKey();
+  let manifestSize = 0;
   for (let i = -2; i < SAMPLES; i += 1) {
     const warm = (i + 3) % 2;
     // The toggle moves the same instance back and forth: its node is learnt from the first.
+    const asManifest = i % 2 === 0;
     const watch = watched
       ? desired
-          .watch(watched, generation, 2000)
+          .watch(watched, generation, 2000, { manifest: asManifest })
           .then((answer) => ({ at: performance.now(), answer }))
       : undefined;
     await new Promise((r) => setTimeout(r, 20));
@@ -83,12 +97,28 @@ try {
         .document.generation;
       verifyEnvelope(first, { ...options, lastGeneration: 0, tenants: keptForDelta, keys });
       held = { generation, texts: tenantTexts(first.payload) ?? [] };
+      const manifest = await desired.watch(node, 0, 0, { manifest: true });
+      const whole = verifyManifest(manifest, { ...options, lastGeneration: 0, keys }, byDigest);
+      byDigest.keep(
+        whole.envelope.manifest.digests,
+        whole.envelope.tenants,
+        whole.verified.document.tenants,
+      );
       continue;
     }
     const got = await watch;
     if ('unchanged' in (got.answer as object)) throw new Error('no new document');
-    if (i >= 0) note('watch answer after the scale (wake, pace, compute, sign)', got.at - answered);
-    const envelope = got.answer as SignedEnvelope;
+    const form = asManifest ? 'manifest' : 'payload-signed';
+    if (i >= 0)
+      note(`watch answer after the scale, ${form} (wake, pace, compute, sign)`, got.at - answered);
+    // The other form of the same document (computed already: only its signature is new).
+    const envelope = (
+      asManifest ? await desired.watch(node, generation, 0) : got.answer
+    ) as SignedEnvelope;
+    const manifestAnswer = (
+      asManifest ? got.answer : await desired.watch(node, generation, 0, { manifest: true })
+    ) as DesiredManifest;
+    if (manifestAnswer.base !== generation) throw new Error('no manifest against the held one');
     const text = time('answer JSON text (c.json)', () => JSON.stringify(envelope));
     size = text.length;
     const parsedText = time('client JSON.parse of the answer', () => JSON.parse(text) as unknown);
@@ -150,11 +180,57 @@ try {
       return doc;
     });
     if (rebuilt.document.generation !== verified.document.generation) throw new Error('differs');
+    // The same change as a manifest against the one held (as a manifest-taking watch).
+    const manifestText_ = time('manifest: answer JSON text (c.json)', () =>
+      JSON.stringify(manifestAnswer),
+    );
+    manifestSize = manifestText_.length;
+    const manifestParsed = time('manifest: client JSON.parse of the answer (with its schema)', () =>
+      desiredWatchResponseSchema.parse(JSON.parse(manifestText_)),
+    ) as DesiredManifest;
+    const { head, digests } = manifestParsed.manifest;
+    time('manifest: ed25519 over the manifest', () =>
+      verify(
+        null,
+        Buffer.from(manifestText(head, digests), 'utf8'),
+        pem,
+        Buffer.from(manifestParsed.signature, 'base64'),
+      ),
+    );
+    const fromManifest = time('manifest: verifyManifest, held tenants (as watchDesired)', () => {
+      const out = verifyManifest(
+        manifestParsed,
+        { trustedKeys: [publicKeyPem], production: true, nodeId: node, lastGeneration: 0, keys },
+        byDigest,
+      );
+      byDigest.keep(
+        out.envelope.manifest.digests,
+        out.envelope.tenants,
+        out.verified.document.tenants,
+      );
+      return out;
+    });
+    if (fromManifest.verified.document.generation !== verified.document.generation) {
+      throw new Error('differs');
+    }
+    // Two issues of one generation (each computation stamps its own time): the same tenants.
+    const tenantsAt = envelope.payload.indexOf('"tenants":[') + '"tenants":['.length;
+    if (manifestPayload('', fromManifest.envelope.tenants) !== envelope.payload.slice(tenantsAt)) {
+      throw new Error('the manifest stands for another payload');
+    }
+    // The coordinator's signature of each form, with a key of the same kind.
+    const texts = fromManifest.envelope.tenants;
+    time('coordinator: payload joined + ed25519 sign', () =>
+      sameKind.sign(manifestPayload(head, texts)),
+    );
+    time('coordinator: manifest text + ed25519 sign', () =>
+      sameKind.sign(manifestText(head, digests)),
+    );
     generation = verified.document.generation;
     if (i < 0) steps.clear();
   }
   console.log(
-    `${storeName}, 100000 instances, one 1,000-instance document (answer ${(size / 1024).toFixed(0)} KiB, delta ${(deltaSize / 1024).toFixed(1)} KiB), ${SAMPLES} samples`,
+    `${storeName}, 100000 instances, one 1,000-instance document (answer ${(size / 1024).toFixed(0)} KiB, delta ${(deltaSize / 1024).toFixed(1)} KiB, manifest ${(manifestSize / 1024).toFixed(1)} KiB), ${SAMPLES} samples`,
   );
   console.log('| step | p50 | p90 |');
   console.log('| --- | --- | --- |');

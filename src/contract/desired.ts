@@ -164,9 +164,40 @@ export const desiredDeltaSchema = z.strictObject({
 });
 export type DesiredDelta = z.infer<typeof desiredDeltaSchema>;
 
+/**
+ * The document signed as a manifest (core/desired-manifest.ts), for a watch that asked with
+ * `manifest=1`: the signature covers `manifest` alone, the payload's head (its text up to and
+ * with `"tenants":[`) and the sha256 of each tenant's text in the document's order, not the
+ * 237 KiB payload. `tenants` has one item per digest: the tenant's text, or null for a text
+ * the agent holds from the document `base` (the watch's `after`) under that digest. The agent
+ * checks the signature, then that each text it did not hold hashes to its digest: the payload
+ * `head`, the texts joined by commas and `]}` is then exactly what the coordinator signed.
+ * Without `base` every item is a text: that is also how an agent keeps it on disk.
+ */
+export const desiredManifestSchema = z.strictObject({
+  manifest: z.strictObject({
+    /** One line: the signed text puts it between newlines. */
+    head: z
+      .string()
+      .min(2)
+      .regex(/^[^\n]*$/, 'one line'),
+    digests: z.array(z.string().regex(/^[0-9a-f]{64}$/, '64 lower-case hex digits')),
+  }),
+  base: z.number().int().min(1).max(MAX_INT32).optional(),
+  tenants: z.array(z.union([z.string().min(2), z.null()])),
+  signature: z.string().min(1),
+  keyId: z.string().regex(/^[0-9a-f]{16}$/, '16 lower-case hex digits'),
+});
+export type DesiredManifest = z.infer<typeof desiredManifestSchema>;
+/** A manifest with every tenant's text: what an agent hands on and keeps on disk. */
+export type ManifestEnvelope = Omit<DesiredManifest, 'base' | 'tenants'> & { tenants: string[] };
+/** What an agent accepts and keeps: an envelope signed over its payload or over its manifest. */
+export type StoredEnvelope = SignedEnvelope | ManifestEnvelope;
+
 export const desiredWatchResponseSchema = z.union([
   signedEnvelopeSchema,
   desiredDeltaSchema,
+  desiredManifestSchema,
   desiredUnchangedSchema,
 ]);
 export type DesiredWatchResponse = z.infer<typeof desiredWatchResponseSchema>;
@@ -179,6 +210,15 @@ export const desiredWatchQuerySchema = z.strictObject({
    * the coordinator still knows that generation's tenants; absent or `0`, full envelopes only.
    */
   delta: z
+    .enum(['0', '1'])
+    .transform((v) => v === '1')
+    .optional(),
+  /**
+   * `1`: the watcher takes the document signed as a manifest of its tenants' digests
+   * (desiredManifestSchema), with only the texts it does not hold from `after`; it wins over
+   * `delta`. Absent or `0`: envelopes signed over the whole payload.
+   */
+  manifest: z
     .enum(['0', '1'])
     .transform((v) => v === '1')
     .optional(),

@@ -141,7 +141,10 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
       ),
     nodeHeartbeat: ({ params, body }) => s.health.heartbeat(params.node, body),
     watchNodeDesired: ({ params, query }) =>
-      s.desired.watch(params.node, query.after, query.waitMs, { delta: query.delta === true }),
+      s.desired.watch(params.node, query.after, query.waitMs, {
+        delta: query.delta === true,
+        manifest: query.manifest === true,
+      }),
     createJoinToken: ({ principal, body }) => s.join.issueToken(principal, body),
     joinNode: ({ body }) => s.join.join(body),
     rotateNodeCertificate: ({ principal, body }) => s.join.rotate(principal, body.csrPem),

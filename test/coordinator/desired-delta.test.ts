@@ -111,7 +111,10 @@ function agent(w: CoordinatorWorld, options: { deltas?: boolean; tamper?: Tamper
     clock: fixedClock,
     signal: stop.signal,
     ...(options.deltas !== undefined ? { deltas: options.deltas } : {}),
-    onDocument: (verified, envelope) => void documents.push({ verified, envelope }),
+    // Deltas of payload-signed envelopes; manifests are desired-manifest.test.ts's.
+    manifests: false,
+    onDocument: (verified, envelope) =>
+      void documents.push({ verified, envelope: envelope as SignedEnvelope }),
     onError: (error) => void errors.push(error),
   });
   stops.push(async () => {

@@ -1,22 +1,34 @@
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../../drivers/fs/write-file-atomic.ts';
-import { signedEnvelopeSchema, type SignedEnvelope } from '../../contract/desired.ts';
-import { verifyEnvelope, type VerifiedDocument, type VerifyOptions } from './verify-desired.ts';
+import { z } from 'zod';
+import {
+  desiredManifestSchema,
+  signedEnvelopeSchema,
+  type StoredEnvelope,
+} from '../../contract/desired.ts';
+import type { VerifiedDocument, VerifyOptions } from './verify-desired.ts';
+import { verifyStored } from './verify-manifest.ts';
+
+/** Signed over its payload, or over its manifest with every tenant's text. */
+const storedSchema = z.union([
+  signedEnvelopeSchema,
+  desiredManifestSchema.omit({ base: true }).extend({ tenants: z.array(z.string().min(2)) }),
+]);
 
 /**
  * The last desired-state envelope this agent accepted, kept on disk as received (signature
- * and all) so that after a restart it can re-verify it and keep converging on it while the
+ * and all; a manifest with all its tenants' texts) so that after a restart it can re-verify it and keep converging on it while the
  * coordinator is unreachable.
  */
 export class DesiredFileStore {
   constructor(private readonly path: string) {}
 
   /** Atomic and durable: a crash leaves the old file or the new one, never a torn one. */
-  async save(envelope: SignedEnvelope): Promise<void> {
+  async save(envelope: StoredEnvelope): Promise<void> {
     await writeFileAtomic(this.path, `${JSON.stringify(envelope)}\n`, 0o600);
   }
 
-  async load(): Promise<SignedEnvelope | undefined> {
+  async load(): Promise<StoredEnvelope | undefined> {
     let text: string;
     try {
       text = await readFile(this.path, 'utf8');
@@ -24,7 +36,7 @@ export class DesiredFileStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
-    return signedEnvelopeSchema.parse(JSON.parse(text));
+    return storedSchema.parse(JSON.parse(text));
   }
 
   /**
@@ -37,6 +49,6 @@ export class DesiredFileStore {
     options: Omit<VerifyOptions, 'lastGeneration' | 'maxAgeMs'> & { lastGeneration?: number },
   ): Promise<VerifiedDocument | undefined> {
     const envelope = await this.load();
-    return envelope && verifyEnvelope(envelope, { lastGeneration: -1, ...options });
+    return envelope && verifyStored(envelope, { lastGeneration: -1, ...options });
   }
 }

@@ -102,8 +102,15 @@ export function verifyEnvelope(envelope: unknown, options: VerifyOptions): Verif
     throw new DesiredRefusedError('malformed', `not a signed envelope (${parsed.error.message})`);
   }
   const warnings: string[] = [];
-  const keyId = checkSignature(parsed.data, options, warnings);
-  const document = parsePayload(parsed.data.payload, options.tenants);
+  const { payload, signature, keyId: signer } = parsed.data;
+  const keyId = checkSignature(payload, { signature, keyId: signer }, options, warnings);
+  const document = parsePayload(payload, options.tenants);
+  acceptDocument(document, options);
+  return { document, keyId, warnings };
+}
+
+/** Refuses a verified document for another node, or older than the bounds (a replay, stale). */
+export function acceptDocument(document: NodeDesired, options: VerifyOptions): void {
   if (document.nodeId !== options.nodeId) {
     throw new DesiredRefusedError(
       'wrong_node',
@@ -113,11 +120,16 @@ export function verifyEnvelope(envelope: unknown, options: VerifyOptions): Verif
   }
   const stale = documentStaleness(document, options);
   if (stale) throw new DesiredRefusedError(stale.reason, stale.message, stale.details);
-  return { document, keyId, warnings };
 }
 
-function checkSignature(
-  envelope: SignedEnvelope,
+/**
+ * Checks `signed` (the exact text signed: a payload, or a manifest's text) against the
+ * envelope's signature by a trusted key; the signer's key id, or undefined for an unsigned
+ * text accepted in dev mode (with a warning).
+ */
+export function checkSignature(
+  signed: string,
+  envelope: Pick<SignedEnvelope, 'signature' | 'keyId'>,
   options: VerifyOptions,
   warnings: string[],
 ): string | undefined {
@@ -143,7 +155,7 @@ function checkSignature(
     );
   }
   const signature = Buffer.from(envelope.signature, 'base64');
-  if (!verify(null, Buffer.from(envelope.payload, 'utf8'), signer, signature)) {
+  if (!verify(null, Buffer.from(signed, 'utf8'), signer, signature)) {
     throw new DesiredRefusedError(
       'bad_signature',
       `the signature does not match the payload for key ${envelope.keyId ?? ''}: forged or altered in transit`,
@@ -154,7 +166,7 @@ function checkSignature(
 }
 
 /** The document's own members, its tenants checked one by one (see parsePayload). */
-const documentHeadSchema = z.strictObject({
+export const documentHeadSchema = z.strictObject({
   ...nodeDesiredSchema.shape,
   tenants: z.array(z.unknown()),
 });
@@ -223,7 +235,7 @@ function byTenantTexts(payload: string, kept: ValidatedTenants): NodeDesired | u
   return { ...head.data, tenants: tenants.tenants };
 }
 
-function issuesOf(
+export function issuesOf(
   issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>,
   prefix: ReadonlyArray<PropertyKey> = [],
 ): string[] {

@@ -1,9 +1,15 @@
 import { ConflictError } from '../../core/errors.ts';
-import type { DesiredDelta, SignedEnvelope } from '../../contract/desired.ts';
+import type {
+  DesiredDelta,
+  DesiredManifest,
+  SignedEnvelope,
+  StoredEnvelope,
+} from '../../contract/desired.ts';
 import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import type { Clock } from '../../ports/clock.ts';
 import { abortableSleep } from '../../drivers/process/wait-until.ts';
-import { rebuildEnvelope, type HeldPayload } from './delta-payload.ts';
+import { rebuildEnvelope, tenantTexts, type HeldPayload } from './delta-payload.ts';
+import { ManifestTenants, verifyManifest } from './verify-manifest.ts';
 import { ValidatedTenants } from './validated-tenants.ts';
 import {
   TrustedKeys,
@@ -27,7 +33,7 @@ export interface WatchDesiredOptions {
   /** Documents signed longer ago than this (by `clock`) are refused as stale. */
   maxAgeMs?: number;
   /** Called with each verified document, in generation order; persist it before returning. */
-  onDocument(verified: VerifiedDocument, envelope: SignedEnvelope): Promise<void> | void;
+  onDocument(verified: VerifiedDocument, envelope: StoredEnvelope): Promise<void> | void;
   /** Failures the loop survives (unreachable coordinator, refused documents). */
   onError?(error: unknown, retryInMs: number): void;
   signal: AbortSignal;
@@ -40,7 +46,16 @@ export interface WatchDesiredOptions {
    * desiredDeltaSchema); true by default. False: full envelopes only, as agents before deltas.
    */
   deltas?: boolean;
+  /**
+   * Ask for the document signed as a manifest of its tenants' digests, with only the texts not
+   * held (contract/desired.ts, desiredManifestSchema); true by default unless `deltas` is false.
+   * False: payload-signed envelopes (deltas of them if `deltas`).
+   */
+  manifests?: boolean;
 }
+
+/** What a poll asks for: a manifest, a delta of a payload, or a payload-signed envelope. */
+type Asking = 'manifest' | 'delta' | 'whole';
 
 const DEFAULT_WAIT_MS = 25_000;
 /** Slack on top of waitMs before a silent coordinator counts as gone. */
@@ -56,6 +71,10 @@ const ANSWER_SLACK_MS = 10_000;
  * (delta-payload.ts) and then verified exactly as a full envelope, signature first. A delta it
  * cannot make whole or that fails verification is reported and the document asked for again
  * whole, at once and once; the callback only ever sees a whole, verified envelope.
+ *
+ * By default it asks for manifests instead (verify-manifest.ts): the signature covers the
+ * tenants' digests, and only the texts it does not hold are sent, hashed and parsed. A manifest
+ * it cannot use or verify is reported and the document asked for whole, payload-signed.
  */
 export async function watchDesired(options: WatchDesiredOptions): Promise<void> {
   const backoff = options.backoff ?? { initialMs: 200, maxMs: 10_000 };
@@ -67,7 +86,13 @@ export async function watchDesired(options: WatchDesiredOptions): Promise<void> 
   // The held document's tenants' texts: what a delta's indices refer to.
   let held: HeldPayload | undefined;
   // The last delta could not be used: the next answer is asked for whole.
-  let whole = options.deltas === false;
+  const preferred: Asking =
+    options.deltas === false ? 'whole' : options.manifests === false ? 'delta' : 'manifest';
+  // The held document's tenants by digest: what a manifest may leave out.
+  const byDigest = preferred === 'manifest' ? new ManifestTenants() : undefined;
+  // A document held from before (on disk, after a restart) has no texts here: the coordinator
+  // may leave them out of a manifest against it, so the first is asked for signed whole.
+  let whole = preferred === 'whole' || (preferred === 'manifest' && options.lastGeneration > 0);
   while (!options.signal.aborted) {
     let fromDelta = false;
     try {
@@ -75,9 +100,23 @@ export async function watchDesired(options: WatchDesiredOptions): Promise<void> 
       // sent as the base of the next delta (a delta against what this watch does not hold is
       // of no use, and asked for again whole).
       const base = held?.generation === last.generation ? held : undefined;
-      const answer = await poll(options, last.generation, !whole);
+      const answer = await poll(options, last.generation, whole ? 'whole' : preferred);
       delay = backoff.initialMs;
       if (answer === undefined) continue;
+      if ('manifest' in answer) {
+        fromDelta = true;
+        const { verified, envelope } = verifyManifest(
+          answer,
+          verifyOptions(options, last),
+          byDigest,
+        );
+        fromDelta = false;
+        await options.onDocument(verified, envelope);
+        last = verified.document;
+        byDigest?.keep(envelope.manifest.digests, envelope.tenants, verified.document.tenants);
+        whole = false;
+        continue;
+      }
       fromDelta = 'delta' in answer;
       const { envelope, texts } =
         'delta' in answer ? rebuildEnvelope(answer, base) : { envelope: answer, texts: undefined };
@@ -87,9 +126,11 @@ export async function watchDesired(options: WatchDesiredOptions): Promise<void> 
       await options.onDocument(verified, envelope);
       last = verified.document;
       // A whole document's texts were cut by its verification (validated-tenants.ts).
-      const cut = texts ?? (options.deltas === false ? undefined : tenants.keptTexts());
+      const cut = texts ?? (preferred === 'whole' ? undefined : tenants.keptTexts());
       held = cut && { generation: last.generation, texts: cut };
-      whole = options.deltas === false;
+      // After a manifest it could not use: its texts by their digests, for the next manifest.
+      byDigest?.keepTexts(cut ?? tenantTexts(envelope.payload), verified.document.tenants);
+      whole = preferred === 'whole';
     } catch (error) {
       if (options.signal.aborted) break;
       if (fromDelta && !whole) {
@@ -129,10 +170,16 @@ function verifyOptions(
 async function poll(
   options: WatchDesiredOptions,
   after: number,
-  delta: boolean,
-): Promise<SignedEnvelope | DesiredDelta | undefined> {
+  asking: Asking,
+): Promise<SignedEnvelope | DesiredDelta | DesiredManifest | undefined> {
   const waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
-  const query = { after, waitMs, ...(delta ? { delta: '1' as const } : {}) };
+  const flag =
+    asking === 'manifest'
+      ? { manifest: '1' as const }
+      : asking === 'delta'
+        ? { delta: '1' as const }
+        : {};
+  const query = { after, waitMs, ...flag };
   const answer = await options.api.call(
     'watchNodeDesired',
     { params: { node: options.nodeId }, query },

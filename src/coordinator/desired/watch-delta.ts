@@ -1,4 +1,9 @@
-import type { DesiredDelta, SignedEnvelope } from '../../contract/desired.ts';
+import type {
+  DesiredDelta,
+  DesiredManifest,
+  ManifestEnvelope,
+  SignedEnvelope,
+} from '../../contract/desired.ts';
 
 /**
  * A signed document's payload cut as the agent rebuilds it (agent/desired/delta-payload.ts):
@@ -47,4 +52,34 @@ export function deltaAgainst(
   });
   if (kept === 0 && tenants.length > 0) return undefined;
   return { delta: { base: base.generation, head: next.head, tenants }, signature, keyId };
+}
+
+/** A document signed as a manifest of its tenants' digests (core/desired-manifest.ts). */
+export interface SignedManifest {
+  /** Every tenant's text: the whole answer, also what the agent keeps. */
+  envelope: ManifestEnvelope;
+}
+
+/** What a replica keeps of the manifest it last sent a node's manifest-taking watcher. */
+export interface HeldDigests {
+  generation: number;
+  digests: readonly string[];
+}
+
+/**
+ * The manifest for a watcher that holds `after`: against `base` when that is what it holds
+ * (each tenant whose digest was in `base` is null, the agent holds its text), else with every
+ * text.
+ */
+export function manifestAgainst(
+  base: HeldDigests | undefined,
+  after: number,
+  next: SignedManifest,
+): DesiredManifest {
+  const whole = next.envelope;
+  if (base?.generation !== after) return whole;
+  const held = new Set(base.digests);
+  const { digests } = whole.manifest;
+  const tenants = whole.tenants.map((text, i) => (held.has(digests[i] as string) ? null : text));
+  return { ...whole, base: base.generation, tenants };
 }

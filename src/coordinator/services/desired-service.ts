@@ -16,11 +16,19 @@ import { groupRows, NodeRowsCache } from '../desired/node-rows.ts';
 import { nodeDocument } from '../desired/node-document.ts';
 import { RecomputePacer } from '../desired/recompute-pacer.ts';
 import { SharedMarks, sumOf } from '../desired/shared-marks.ts';
-import { documentDigest } from '../desired/document-digest.ts';
+import { documentDigest, tenantDigest } from '../desired/document-digest.ts';
+import { manifestText } from '../../core/desired-manifest.ts';
 import { TenantEntries } from '../desired/tenant-entries.ts';
 import type { SigningKey } from '../desired/signing-key.ts';
 import { TenantInputsCache } from '../desired/tenant-inputs.ts';
-import { deltaAgainst, type HeldTexts, type SignedTexts } from '../desired/watch-delta.ts';
+import {
+  deltaAgainst,
+  manifestAgainst,
+  type HeldDigests,
+  type HeldTexts,
+  type SignedManifest,
+  type SignedTexts,
+} from '../desired/watch-delta.ts';
 
 export interface DesiredServiceDeps {
   store: Store;
@@ -66,6 +74,8 @@ export interface IssuedDocument {
   envelope: SignedEnvelope;
   /** The envelope and its payload cut into head and tenants' texts (built with it). */
   signed: SignedTexts;
+  /** Signed as a manifest of its tenants' digests (core/desired-manifest.ts), on first read. */
+  manifest: SignedManifest;
   /** The tenants the document lists: a change to one of them concerns this node. */
   tenants: string[];
 }
@@ -104,7 +114,7 @@ interface Computed {
 
 /** What a watcher's computation of a node answers: the document, and the changes it read. */
 interface Current {
-  issued: { generation: number; tenants: string[]; signed?: SignedTexts };
+  issued: IssuedDocument | Computed;
   seen: number;
 }
 
@@ -153,6 +163,8 @@ export class DesiredService {
    * answer (one per node; its texts are mostly the kept tenant entries' own strings).
    */
   private readonly held = new Map<string, HeldTexts>();
+  /** Per node, the manifest last sent to a watcher that takes manifests: its next one's base. */
+  private readonly heldDigests = new Map<string, HeldDigests>();
 
   /** Read at most every half poll, shared by every watcher of this replica. */
   private readonly marks: SharedMarks;
@@ -207,25 +219,39 @@ export class DesiredService {
     const issued = await this.numbered(nodeId, digest, at);
     // Stamped with the issuing time, not the generation's: an agent refuses copies older
     // than its age bound (a replay), and a generation may stand unchanged for days.
+    // The kept tenants' texts joined, only for a document that is read: the payload is
+    // stampedPayload(documentContent(doc)) (core/desired-doc.ts), cut where a delta is.
+    let parts: { head: string; texts: string[] } | undefined;
+    const cut = () =>
+      (parts ??= {
+        head: stampedPayload(documentContent({ ...doc, tenants: [] }), {
+          generation: issued.generation,
+          issuedAt: at,
+        }).slice(0, -2),
+        texts: doc.tenants.map(kept?.text ?? canonicalJson),
+      });
+    const { signingKey } = this.deps;
     const sign = (): SignedTexts => {
-      // The kept tenants' texts joined, only for a document that is read: the payload is
-      // stampedPayload(documentContent(doc)) (core/desired-doc.ts), cut where a delta is.
-      const texts = doc.tenants.map(kept?.text ?? canonicalJson);
-      const stamp = { generation: issued.generation, issuedAt: at };
-      const head = stampedPayload(documentContent({ ...doc, tenants: [] }), stamp).slice(0, -2);
+      const { head, texts } = cut();
       const payload = `${head}${texts.join(',')}]}`;
-      const { keyId } = this.deps.signingKey;
-      return {
-        envelope: { payload, signature: this.deps.signingKey.sign(payload), keyId },
-        head,
-        texts,
-      };
+      const envelope = { payload, signature: signingKey.sign(payload), keyId: signingKey.keyId };
+      return { envelope, head, texts };
+    };
+    // The digests are those the document's digest was made of (kept with the entries): the
+    // signature covers ~33 KiB of them and the head, the payload is never joined.
+    const signManifest = (): SignedManifest => {
+      const { head, texts } = cut();
+      const digests = doc.tenants.map(kept?.digest ?? tenantDigest);
+      const signature = signingKey.sign(manifestText(head, digests));
+      const envelope = { manifest: { head, digests }, tenants: texts, signature };
+      return { envelope: { ...envelope, keyId: signingKey.keyId } };
     };
     // Signed only when read: most recomputations (every watcher woken by a
     // change of a tenant it lists, every refresh) find their generation unchanged and
     // deliver nothing, and the signature was theirs to waste. The payload is the content
     // with the stamp in front, not a second serialization of the document.
     let signed: SignedTexts | undefined;
+    let manifest: SignedManifest | undefined;
     const signedOnce = () => (signed ??= sign());
     return {
       generation: issued.generation,
@@ -234,6 +260,9 @@ export class DesiredService {
       },
       get envelope() {
         return signedOnce().envelope;
+      },
+      get manifest() {
+        return (manifest ??= signManifest());
       },
       tenants: doc.tenants.map((t) => t.id),
     };
@@ -266,7 +295,7 @@ export class DesiredService {
     nodeId: string,
     after: number,
     waitMs: number,
-    options: { delta?: boolean } = {},
+    options: { delta?: boolean; manifest?: boolean } = {},
   ): Promise<DesiredWatchResponse> {
     const elapsed = this.elapsed();
     const deadline = elapsed() + waitMs;
@@ -276,8 +305,10 @@ export class DesiredService {
       this.refuseWhenClosing();
       // What the document read: changes up to `seen` (later than asked, after a paced wait).
       const { issued, seen } = await this.current(nodeId, after, this.deps.notifier.current);
-      if (issued.generation > after && issued.signed) {
+      // `in`, not the getter: only the delivered form is signed.
+      if (issued.generation > after && 'signed' in issued) {
         this.observeDelivery(nodeId, started, seen, issued.tenants);
+        if (options.manifest === true) return this.answerManifest(nodeId, after, issued);
         return this.answer(nodeId, after, issued.signed, issued, options.delta === true);
       }
       const remaining = deadline - elapsed();
@@ -316,6 +347,19 @@ export class DesiredService {
     const answer =
       base?.generation === after ? deltaAgainst(base, signed, issued.tenants) : undefined;
     return answer ?? signed.envelope;
+  }
+
+  /**
+   * The manifest for a watcher that holds `after`, without the texts it holds when this replica
+   * last sent the node's manifest-taking watcher `after` (desired/watch-delta.ts). The sent
+   * manifest becomes the next one's base.
+   */
+  private answerManifest(nodeId: string, after: number, issued: IssuedDocument) {
+    const { manifest } = issued;
+    const base = this.heldDigests.get(nodeId);
+    const { digests } = manifest.envelope.manifest;
+    this.heldDigests.set(nodeId, { generation: issued.generation, digests });
+    return manifestAgainst(base, after, manifest);
   }
 
   /**

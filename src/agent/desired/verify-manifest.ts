@@ -1,0 +1,175 @@
+import { createHash } from 'node:crypto';
+import {
+  desiredManifestSchema,
+  desiredTenantSchema,
+  type DesiredTenant,
+  type ManifestEnvelope,
+  type NodeDesired,
+  type StoredEnvelope,
+} from '../../contract/desired.ts';
+import { manifestText } from '../../core/desired-manifest.ts';
+import { DeltaUnusableError } from './delta-payload.ts';
+import { payloadHead } from './payload-texts.ts';
+import {
+  acceptDocument,
+  checkSignature,
+  DesiredRefusedError,
+  documentHeadSchema,
+  issuesOf,
+  verifyEnvelope,
+  type VerifiedDocument,
+  type VerifyOptions,
+} from './verify-desired.ts';
+
+const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+interface Held {
+  text: string;
+  tenant: DesiredTenant;
+}
+
+/**
+ * The tenants of the last document an agent accepted, by the digest its signed manifest gave
+ * each text (verified then): a later manifest's tenant under the same digest is that text and
+ * that validated tenant again, neither hashed nor parsed. A whole document's tenants are kept
+ * too (`keepTexts`), hashed once, so the next manifest may leave them out.
+ */
+export class ManifestTenants {
+  private held = new Map<string, Held>();
+  /** Of the last manifest: tenants taken as held, texts hashed, texts parsed (tests, benches). */
+  last = { held: 0, hashed: 0, parsed: 0 };
+
+  get(digest: string): Held | undefined {
+    return this.held.get(digest);
+  }
+
+  keep(digests: readonly string[], texts: readonly string[], tenants: readonly DesiredTenant[]) {
+    const held = new Map<string, Held>();
+    digests.forEach((digest, i) => {
+      held.set(digest, { text: texts[i] as string, tenant: tenants[i] as DesiredTenant });
+    });
+    this.held = held;
+  }
+
+  /** Keeps a document verified another way (a payload signature) by its texts' digests. */
+  keepTexts(texts: readonly string[] | undefined, tenants: readonly DesiredTenant[]): void {
+    if (texts === undefined || texts.length !== tenants.length) this.held = new Map();
+    else this.keep(texts.map(sha256Hex), texts, tenants);
+  }
+}
+
+/** A verified manifest: the document, and the manifest with every text (what is kept). */
+export interface VerifiedManifest {
+  verified: VerifiedDocument;
+  envelope: ManifestEnvelope;
+}
+
+/**
+ * Checks a document signed as a manifest (contract/desired.ts, desiredManifestSchema) before
+ * anything in it is believed: the signature over the manifest's text (core/desired-manifest.ts)
+ * by a trusted key; then each tenant's text: one held under its digest (`held`: verified with a
+ * manifest that gave it that digest, or hashed to it) is taken as it is, any other must hash
+ * to its digest and is parsed and validated alone; then the head, the node and the bounds as
+ * for a payload. What is accepted is the payload the coordinator signed, byte for byte: its
+ * head, and texts whose digests it signed in that order. A text left out (null) that is not
+ * held is a DeltaUnusableError: the watch asks for the document whole.
+ */
+export function verifyManifest(
+  answer: unknown,
+  options: VerifyOptions,
+  held?: ManifestTenants,
+): VerifiedManifest {
+  const parsed = desiredManifestSchema.safeParse(answer);
+  if (!parsed.success) {
+    throw new DesiredRefusedError('malformed', `not a signed manifest (${parsed.error.message})`);
+  }
+  const { manifest, tenants: items, signature, keyId } = parsed.data;
+  const warnings: string[] = [];
+  checkSignature(manifestText(manifest.head, manifest.digests), parsed.data, options, warnings);
+  if (items.length !== manifest.digests.length) {
+    throw new DesiredRefusedError(
+      'malformed',
+      `it carries ${items.length} tenants for the manifest's ${manifest.digests.length}`,
+    );
+  }
+  const head = parseHead(manifest.head);
+  // The bounds first: a replayed or another node's manifest is refused before its texts.
+  acceptDocument({ ...head, tenants: [] }, options);
+  const { texts, tenants } = manifestTenants(items, manifest.digests, held);
+  const document = { ...head, tenants };
+  const envelope = { manifest, tenants: texts, signature, keyId };
+  return { verified: { document, keyId, warnings }, envelope };
+}
+
+/** The manifest's tenants, each held under its digest or hashed to it, then parsed. */
+function manifestTenants(
+  items: ReadonlyArray<string | null>,
+  digests: readonly string[],
+  held: ManifestTenants | undefined,
+): { texts: string[]; tenants: DesiredTenant[] } {
+  const texts: string[] = [];
+  const tenants: DesiredTenant[] = [];
+  const counts = { held: 0, hashed: 0, parsed: 0 };
+  items.forEach((item, i) => {
+    const digest = digests[i] as string;
+    const known = held?.get(digest);
+    if (known && (item === null || item === known.text)) {
+      counts.held += 1;
+      texts.push(known.text);
+      tenants.push(known.tenant);
+      return;
+    }
+    if (item === null) {
+      throw new DeltaUnusableError(`tenant ${i}'s text was left out and is not held`);
+    }
+    counts.hashed += 1;
+    if (sha256Hex(item) !== digest) {
+      throw new DesiredRefusedError(
+        'bad_signature',
+        `tenant ${i}'s text does not match its digest in the signed manifest: forged or altered in transit`,
+        { index: i },
+      );
+    }
+    counts.parsed += 1;
+    texts.push(item);
+    tenants.push(parseTenant(item, i));
+  });
+  if (held) held.last = counts;
+  return { texts, tenants };
+}
+
+/** The head as a document of no tenants: laid out as the coordinator writes it, and checked. */
+function parseHead(text: string): NodeDesired {
+  const at = payloadHead(`${text}]}`);
+  if (at?.tenantsAt !== text.length) {
+    throw new DesiredRefusedError('malformed', "the manifest's head is not a document's head");
+  }
+  const head = documentHeadSchema.safeParse(JSON.parse(at.text));
+  if (!head.success) {
+    const problems = issuesOf(head.error.issues).join('; ');
+    throw new DesiredRefusedError(
+      'malformed',
+      `the manifest's head is not a document's: ${problems}`,
+    );
+  }
+  return { ...head.data, tenants: [] };
+}
+
+function parseTenant(text: string, i: number): DesiredTenant {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new DesiredRefusedError('malformed', `tenant ${i}'s text is not JSON`);
+  }
+  const tenant = desiredTenantSchema.safeParse(json);
+  if (tenant.success) return tenant.data;
+  const problems = issuesOf(tenant.error.issues, ['tenants', i]).join('; ');
+  throw new DesiredRefusedError('malformed', `payload is not a node document: ${problems}`);
+}
+
+/** Verifies what an agent kept (desired-file-store.ts): signed over its payload or its manifest. */
+export function verifyStored(envelope: StoredEnvelope, options: VerifyOptions): VerifiedDocument {
+  if ('manifest' in envelope) return verifyManifest(envelope, options).verified;
+  return verifyEnvelope(envelope, options);
+}
