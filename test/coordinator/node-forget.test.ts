@@ -44,6 +44,7 @@ await describeEachDatabase('a lost node is forgotten', ({ store }) => {
     for (const replica of [fleet, other]) {
       for (const node of ['node-a', 'node-b']) {
         await replica.services.desired.watch(node, 0, 0, { delta: true });
+        await replica.services.desired.watch(node, 0, 0, { manifest: true });
       }
     }
     await beat(fleet, 'node-a', [sample]);
@@ -74,7 +75,8 @@ await describeEachDatabase('a lost node is forgotten', ({ store }) => {
     for (const replica of [fleet, other]) {
       expect(replica.services.health.forget('node-a')).toBe(0);
     }
-    // Its document's four maps, the pacer's, the kept inputs, rows and entries, its credit.
-    expect(fleet.services.health.forget('node-b')).toBe(9);
+    // Its document's five maps (the bases of deltas and of manifests among them), the pacer's,
+    // the kept inputs, rows and entries, its credit.
+    expect(fleet.services.health.forget('node-b')).toBe(10);
   });
 });

@@ -483,9 +483,8 @@ export class DesiredService {
    * next sweep drops. Answers how many of the per-node maps held it (tests).
    */
   forget(nodeId: string): number {
-    const maps = [this.computed, this.delivered, this.digests, this.flights, this.held];
     const kept = [
-      ...maps.map((m) => m.delete(nodeId)),
+      ...this.perNode().map((m) => m.delete(nodeId)),
       this.pacer.forget(nodeId),
       this.inputs.forget(nodeId),
       this.rows?.forget(nodeId) ?? false,
@@ -496,8 +495,13 @@ export class DesiredService {
 
   /** The nodes this replica keeps anything for (their documents computed here). */
   keptNodes(): Set<string> {
-    const maps = [this.computed, this.delivered, this.digests, this.flights, this.held];
-    return new Set(maps.flatMap((m) => [...m.keys()]));
+    return new Set(this.perNode().flatMap((m) => [...m.keys()]));
+  }
+
+  /** This replica's maps keyed by node id. */
+  private perNode(): Array<Map<string, unknown>> {
+    const { computed, delivered, digests, flights, held, heldDigests } = this;
+    return [computed, delivered, digests, flights, held, heldDigests];
   }
 
   /** Answers every waiting watcher now, so a stopping server is not held open by them. */
