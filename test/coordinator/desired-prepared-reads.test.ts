@@ -24,7 +24,11 @@ async function node(api: Api, id: string): Promise<void> {
 /** Tenants t{from}..t{to-1}, each with pool `web` of `running` instances. */
 async function tenants(api: Api, from: number, to: number, running: number): Promise<void> {
   for (let t = from; t < to; t += 1) {
-    await ok(api, 'POST', '/tenants', { id: `t${t}`, netId: 10 + t, subnet: `10.240.${10 + t}.0/24` });
+    await ok(api, 'POST', '/tenants', {
+      id: `t${t}`,
+      netId: 10 + t,
+      subnet: `10.240.${10 + t}.0/24`,
+    });
     const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
     await ok(api, 'POST', `/tenants/t${t}/pools`, pool);
     await ok(api, 'POST', `/tenants/t${t}/pools/web/scale`, { running });
