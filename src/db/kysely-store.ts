@@ -85,8 +85,8 @@ export function reposFor(
     nodeCertificates: new KyselyNodeCertificateRepo(db, hooks.certificatesRevoked),
     nodeReports: new KyselyNodeReportRepo(db, statements),
     heartbeats: new KyselyHeartbeatRepo(db, statements),
-    secrets: new KyselySecretRepo(db),
-    poolConfigs: new KyselyPoolConfigRepo(db),
+    secrets: new KyselySecretRepo(db, statements),
+    poolConfigs: new KyselyPoolConfigRepo(db, statements),
     jobs: new KyselyJobRepo(db),
     jobModules: new KyselyJobModuleRepo(db),
     jobQueue: new KyselyJobQueue(db),
@@ -94,7 +94,7 @@ export function reposFor(
     revisions: new KyselyRevisionRepo(db),
     builds: new KyselyBuildRepo(db),
     rollouts: new KyselyRolloutRepo(db),
-    instanceMoves: new KyselyInstanceMoveRepo(db),
+    instanceMoves: new KyselyInstanceMoveRepo(db, statements),
     sessionTickets: new KyselySessionTicketRepo(db),
   };
 }

@@ -368,7 +368,8 @@ export interface DocumentRows {
 
 export interface TenantNodes {
   tenantId: string;
-  nodeIds: string[];
+  /** Shared by the tenants on the same nodes: never changed. */
+  nodeIds: readonly string[];
 }
 
 /** What a heartbeat that changes nothing else writes to its node (NodeRepo.beat). */

@@ -2,6 +2,7 @@ import { CompiledQuery, sql, type Kysely } from 'kysely';
 import { expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/open-store.ts';
 import { warmOnNodesQuery } from '../../src/db/repos/instance-probes.ts';
+import { idsParam } from '../../src/db/repos/id-list.ts';
 import { tenantNodesQuery } from '../../src/db/repos/tenant-nodes.ts';
 import type { Database } from '../../src/db/schema.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
@@ -40,7 +41,11 @@ await describeEachDatabase('read indexes', (harness) => {
   it('reads the nodes holding tenants from the live allocations index alone', async () => {
     const { db, dialect } = openDatabase(harness.url());
     try {
-      const plan = await planOf(db, dialect === 'postgres', tenantNodesQuery(db, ['a', 'b']));
+      const plan = await planOf(
+        db,
+        dialect === 'postgres',
+        tenantNodesQuery(db, idsParam(db, ['a', 'b'])),
+      );
       if (dialect === 'postgres')
         expect(plan).toMatch(/Index Only Scan using node_allocations_live_tenant/);
       // SQLite finds the live entries in the partial index (then reads each one's row).

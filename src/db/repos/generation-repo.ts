@@ -15,11 +15,7 @@ export class KyselyGenerationRepo implements GenerationRepo {
   ) {}
 
   async get(nodeId: string): Promise<NodeGeneration | undefined> {
-    const row = await this.db
-      .selectFrom('node_generations')
-      .selectAll()
-      .where('node_id', '=', nodeId)
-      .executeTakeFirst();
+    const [row] = (await this.statements.execute(this.db, generationStatement, { nodeId })).rows;
     return row && fromRow(row);
   }
 
@@ -29,21 +25,8 @@ export class KyselyGenerationRepo implements GenerationRepo {
    * content each move it forward by exactly one.
    */
   async bump(nodeId: string, digest: string, at: string): Promise<NodeGeneration> {
-    const row = await this.db
-      .insertInto('node_generations')
-      .values({ node_id: nodeId, generation: 1, digest, updated_at: at })
-      .onConflict((oc) =>
-        oc
-          .column('node_id')
-          .doUpdateSet((eb) => ({
-            generation: eb('node_generations.generation', '+', 1),
-            digest: eb.ref('excluded.digest'),
-            updated_at: eb.ref('excluded.updated_at'),
-          }))
-          .where('node_generations.digest', '<>', digest),
-      )
-      .returningAll()
-      .executeTakeFirst();
+    const params = { nodeId, digest, at };
+    const [row] = (await this.statements.execute(this.db, bumpStatement, params)).rows;
     if (row) return fromRow(row);
     const current = await this.get(nodeId);
     // The update was skipped because the digest is already stored; a row that vanished in
@@ -80,7 +63,7 @@ export class KyselyGenerationRepo implements GenerationRepo {
   }
 
   marksSince(since: number, limit: number): Promise<MarkChanges | undefined> {
-    return marksSince(this.db, since, limit);
+    return marksSince(this.db, this.statements, since, limit);
   }
 
   /** Each mark by scope: these scopes' or, without them, every one. */
@@ -111,4 +94,31 @@ const marksOfStatement = compiledStatement({
       .selectFrom('document_marks')
       .select(['scope', 'seq'])
       .where(sql<boolean>`scope = ANY(${p.scopes}::text[])`),
+});
+
+/** A node's generation, compiled once (every issued document reads it). */
+const generationStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>, _shape: null, p: { nodeId: string }) =>
+    db.selectFrom('node_generations').selectAll().where('node_id', '=', p.nodeId),
+});
+
+/** `bump`'s upsert, compiled once (every document whose content changed runs it). */
+const bumpStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>, _shape: null, p: { nodeId: string; digest: string; at: string }) =>
+    db
+      .insertInto('node_generations')
+      .values({ node_id: p.nodeId, generation: 1, digest: p.digest, updated_at: p.at })
+      .onConflict((oc) =>
+        oc
+          .column('node_id')
+          .doUpdateSet((eb) => ({
+            generation: eb('node_generations.generation', '+', 1),
+            digest: eb.ref('excluded.digest'),
+            updated_at: eb.ref('excluded.updated_at'),
+          }))
+          .where('node_generations.digest', '<>', p.digest),
+      )
+      .returningAll(),
 });

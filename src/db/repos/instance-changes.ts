@@ -1,4 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import { dialectOf } from '../sql-dialect.ts';
 import type { Database } from '../schema.ts';
 
@@ -61,10 +62,29 @@ export function changeCursorExpression(db: Kysely<Database>): RawBuilder<string 
     : changeStamp(db);
 }
 
-/** Every change stamped below the answer is committed and readable now. */
-export async function changeCursor(db: Kysely<Database>): Promise<number> {
-  const query = sql<{ c: string | number }>`SELECT ${changeCursorExpression(db)} AS c`;
-  const { rows } = await query.execute(db);
+const cursorQuery = (db: Kysely<Database>) =>
+  sql<{ c: string | number }>`SELECT ${changeCursorExpression(db)} AS c`;
+
+/** The cursor's read compiled once (a node's document read in full starts with it). */
+const cursorStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>, _shape: null, _p: object) => {
+    const query = cursorQuery(db);
+    return { compile: () => query.compile(db) };
+  },
+});
+
+/**
+ * Every change stamped below the answer is committed and readable now. With `statements`, the
+ * compiled read (on Postgres a named prepared statement).
+ */
+export async function changeCursor(
+  db: Kysely<Database>,
+  statements?: CompiledStatements,
+): Promise<number> {
+  const { rows } = statements
+    ? await statements.execute(db, cursorStatement, {})
+    : await cursorQuery(db).execute(db);
   return Number(rows[0]?.c ?? 0);
 }
 

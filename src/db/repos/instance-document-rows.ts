@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import type { DocumentInstance } from '../../core/desired-doc.ts';
 import { desiredStatuses, instanceStatuses } from '../../core/model.ts';
 import type { DocumentRows } from '../../ports/store.ts';
@@ -60,20 +61,30 @@ export const DOCUMENT_COLUMNS = [
   'last_request_id',
 ] as const;
 
+/** A node's document rows, compiled once (compiled-statement.ts). */
+const documentRowsStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>, _shape: null, p: { nodeId: string }) =>
+    db
+      .selectFrom('instances')
+      .select(DOCUMENT_COLUMNS)
+      .where('node_id', '=', p.nodeId)
+      .orderBy('tenant_id')
+      .orderBy('pool_id')
+      .orderBy('id'),
+});
+
 /**
  * A node's instances as its document needs them, with the last request id of each: the
  * columns the document says, not every column (row parsing was the larger part of reading a
  * 1,000-instance node on Postgres), in the order instances.list() gives.
  */
-export async function documentRows(db: Kysely<Database>, nodeId: string): Promise<DocumentRows> {
-  const rows = await db
-    .selectFrom('instances')
-    .select(DOCUMENT_COLUMNS)
-    .where('node_id', '=', nodeId)
-    .orderBy('tenant_id')
-    .orderBy('pool_id')
-    .orderBy('id')
-    .execute();
+export async function documentRows(
+  db: Kysely<Database>,
+  statements: CompiledStatements,
+  nodeId: string,
+): Promise<DocumentRows> {
+  const { rows } = await statements.execute(db, documentRowsStatement, { nodeId });
   const requestIds = new Map<string, string>();
   const instances = rows.map((r): DocumentInstance => {
     if (r.last_request_id) requestIds.set(`${r.tenant_id}/${r.pool_id}/${r.id}`, r.last_request_id);

@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import { AlreadyExistsError, ConflictError } from '../../core/errors.ts';
 import {
   moveSteps,
@@ -16,8 +17,24 @@ type MoveRow = Selectable<InstanceMovesTable>;
 
 const FINISHED = ['done', 'failed'];
 
+/** The moves in progress from or to a node (each document computation reads its node's). */
+const activeOnStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>, _shape: null, p: { nodeId: string }) =>
+    db
+      .selectFrom('instance_moves')
+      .selectAll()
+      .where((eb) => eb.or([eb('source_node', '=', p.nodeId), eb('target_node', '=', p.nodeId)]))
+      .where('step', 'not in', FINISHED)
+      .orderBy('created_at')
+      .orderBy('id'),
+});
+
 export class KyselyInstanceMoveRepo implements InstanceMoveRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly statements: CompiledStatements,
+  ) {}
 
   async insert(move: InstanceMove): Promise<InstanceMove> {
     try {
@@ -69,14 +86,7 @@ export class KyselyInstanceMoveRepo implements InstanceMoveRepo {
   }
 
   async activeOn(nodeId: string): Promise<InstanceMove[]> {
-    const rows = await this.db
-      .selectFrom('instance_moves')
-      .selectAll()
-      .where((eb) => eb.or([eb('source_node', '=', nodeId), eb('target_node', '=', nodeId)]))
-      .where('step', 'not in', FINISHED)
-      .orderBy('created_at')
-      .orderBy('id')
-      .execute();
+    const { rows } = await this.statements.execute(this.db, activeOnStatement, { nodeId });
     return rows.map(fromRow);
   }
 

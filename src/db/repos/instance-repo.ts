@@ -100,7 +100,7 @@ export class KyselyInstanceRepo implements InstanceRepo {
   }
 
   documentRows(nodeId: string): Promise<DocumentRows> {
-    return documentRows(this.db, nodeId);
+    return documentRows(this.db, this.statements, nodeId);
   }
 
   documentChanges(since: number, limit: number): Promise<DocumentChanges | undefined> {
@@ -249,7 +249,7 @@ export class KyselyInstanceRepo implements InstanceRepo {
   }
 
   changeCursor(): Promise<number> {
-    return changeCursor(this.db);
+    return changeCursor(this.db, this.statements);
   }
 
   changeHorizon(): Promise<number> {

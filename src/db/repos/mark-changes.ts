@@ -1,5 +1,6 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { MarkChanges } from '../../ports/store.ts';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import { dialectOf } from '../sql-dialect.ts';
 import type { Database } from '../schema.ts';
 import { changeCursorExpression } from './instance-changes.ts';
@@ -22,6 +23,21 @@ function markCursorExpression(db: Kysely<Database>): RawBuilder<string | number>
   return dialectOf(db) === 'postgres' ? changeCursorExpression(db) : markStamp(db);
 }
 
+/** The read below, compiled once: every watcher's recomputation runs it (shared-marks.ts). */
+const marksSinceStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>, _shape: null, p: { since: number; take: number }) => {
+    const query = sql<{ scope: string | null; seq: number | string }>`
+    SELECT m.scope, m.seq FROM (
+      SELECT scope, seq FROM document_marks WHERE change_seq >= ${p.since}
+      ORDER BY change_seq LIMIT ${p.take}
+    ) AS m
+    UNION ALL
+    SELECT NULL, CAST(${markCursorExpression(db)} AS bigint)`;
+    return { compile: () => query.compile(db) };
+  },
+});
+
 /**
  * The marks bumped since `since`, each with its value now, and the cursor to read from next,
  * in one statement (one snapshot: every bump stamped below the cursor is visible to it; one
@@ -29,16 +45,12 @@ function markCursorExpression(db: Kysely<Database>): RawBuilder<string | number>
  */
 export async function marksSince(
   db: Kysely<Database>,
+  statements: CompiledStatements,
   since: number,
   limit: number,
 ): Promise<MarkChanges | undefined> {
-  const { rows } = await sql<{ scope: string | null; seq: number | string }>`
-    SELECT m.scope, m.seq FROM (
-      SELECT scope, seq FROM document_marks WHERE change_seq >= ${since}
-      ORDER BY change_seq LIMIT ${limit + 1}
-    ) AS m
-    UNION ALL
-    SELECT NULL, CAST(${markCursorExpression(db)} AS bigint)`.execute(db);
+  const params = { since, take: limit + 1 };
+  const { rows } = await statements.execute(db, marksSinceStatement, params);
   const cursorRow = rows.find((r) => r.scope === null);
   const marks = rows.filter((r) => r.scope !== null);
   if (marks.length > limit || !cursorRow) return undefined;

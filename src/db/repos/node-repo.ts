@@ -10,16 +10,35 @@ import type {
   TenantNodes,
 } from '../../ports/store.ts';
 import { versionConflict } from '../cas-errors.ts';
-import type { CompiledStatements } from '../compiled-statement.ts';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import { oneOf, stringMap } from '../row-values.ts';
 import type { Database, NodesTable } from '../schema.ts';
 import { beatParams, beatStatement } from './heartbeat-statements.ts';
+import { idsParam, isOneOf, type IdsParam } from './id-list.ts';
 import { tenantNodes } from './tenant-nodes.ts';
 
 type NodeRow = Selectable<NodesTable>;
 
 const nodeStatuses = ['ready', 'lost', 'cordoned'] as const;
 const lostFrom = ['ready', 'cordoned'] as const;
+
+/** A node's row (each document computation reads its node's): compiled once. */
+const nodeStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>, _shape: null, p: { id: string }) =>
+    db.selectFrom('nodes').selectAll().where('id', '=', p.id),
+});
+
+/** These nodes' rows (a document's peers): one statement whatever their number. */
+const nodesOfStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>, _shape: null, p: { ids: IdsParam }) =>
+    db
+      .selectFrom('nodes')
+      .selectAll()
+      .where(isOneOf(db, 'id', p.ids))
+      .orderBy('id'),
+});
 
 export class KyselyNodeRepo implements NodeRepo {
   constructor(
@@ -57,21 +76,20 @@ export class KyselyNodeRepo implements NodeRepo {
   }
 
   async get(id: string): Promise<FleetNode | undefined> {
-    const row = await this.db
-      .selectFrom('nodes')
-      .selectAll()
-      .where('id', '=', id)
-      .executeTakeFirst();
+    const [row] = (await this.statements.execute(this.db, nodeStatement, { id })).rows;
     return row && nodeFromRow(row);
   }
 
   async list(filter: { ids?: readonly string[] } = {}): Promise<FleetNode[]> {
     const { ids } = filter;
-    if (ids !== undefined && ids.length === 0) return [];
-    let query = this.db.selectFrom('nodes').selectAll();
-    if (ids !== undefined) query = query.where('id', 'in', [...ids]);
-    const rows = await query.orderBy('id').execute();
-    return rows.map(nodeFromRow);
+    if (ids === undefined) {
+      return (await this.db.selectFrom('nodes').selectAll().orderBy('id').execute()).map(
+        nodeFromRow,
+      );
+    }
+    if (ids.length === 0) return [];
+    const params = { ids: idsParam(this.db, ids) };
+    return (await this.statements.execute(this.db, nodesOfStatement, params)).rows.map(nodeFromRow);
   }
 
   async update(id: string, patch: NodePatch, expectedVersion: number): Promise<FleetNode> {
@@ -135,7 +153,7 @@ export class KyselyNodeRepo implements NodeRepo {
   }
 
   tenantNodes(tenantIds: readonly string[]): Promise<TenantNodes[]> {
-    return tenantNodes(this.db, tenantIds);
+    return tenantNodes(this.db, this.statements, tenantIds);
   }
 }
 

@@ -1,15 +1,32 @@
 import type { Kysely, Selectable } from 'kysely';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import { NotFoundError } from '../../core/errors.ts';
 import type { PoolConfigRecord, PoolConfigRepo } from '../../ports/store.ts';
 import { versionConflict } from '../cas-errors.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import { stringMap } from '../row-values.ts';
 import type { Database, PoolConfigsTable } from '../schema.ts';
+import { idsParam, isOneOf, type IdsParam } from './id-list.ts';
 
 type ConfigRow = Selectable<PoolConfigsTable>;
 
+/** These tenants' pool configs (a document's tenants): one statement whatever their number. */
+const ofTenantsStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>, _shape: null, p: { tenantIds: IdsParam }) =>
+    db
+      .selectFrom('pool_configs')
+      .selectAll()
+      .where(isOneOf(db, 'tenant_id', p.tenantIds))
+      .orderBy('tenant_id')
+      .orderBy('pool_id'),
+});
+
 export class KyselyPoolConfigRepo implements PoolConfigRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly statements: CompiledStatements,
+  ) {}
 
   async get(tenantId: string, poolId: string): Promise<PoolConfigRecord | undefined> {
     const row = await this.db
@@ -33,14 +50,8 @@ export class KyselyPoolConfigRepo implements PoolConfigRepo {
 
   async ofTenants(tenantIds: readonly string[]): Promise<PoolConfigRecord[]> {
     if (tenantIds.length === 0) return [];
-    const rows = await this.db
-      .selectFrom('pool_configs')
-      .selectAll()
-      .where('tenant_id', 'in', [...tenantIds])
-      .orderBy('tenant_id')
-      .orderBy('pool_id')
-      .execute();
-    return rows.map(fromRow);
+    const params = { tenantIds: idsParam(this.db, tenantIds) };
+    return (await this.statements.execute(this.db, ofTenantsStatement, params)).rows.map(fromRow);
   }
 
   async put(record: PoolConfigRecord, expectedVersion: number): Promise<PoolConfigRecord> {

@@ -16,6 +16,7 @@ import {
   type CompiledStatements,
 } from '../compiled-statement.ts';
 import { translateConstraintError } from '../constraint-error.ts';
+import { idsParam, isOneOf, type IdsParam } from './id-list.ts';
 import { oneOf } from '../row-values.ts';
 import { hooksOf, PublishedPortClaims, publishedOf } from './published-port-claims.ts';
 import { poolsWithMembers } from './pools-with-members.ts';
@@ -54,6 +55,18 @@ export function poolUpdateParams(
 ): PoolUpdateParams {
   return { ...key, ...setParams(columns) };
 }
+
+/** These tenants' pools (a document's tenants): one statement whatever their number. */
+const poolsOfTenantsStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>, _shape: null, p: { tenantIds: IdsParam }) =>
+    db
+      .selectFrom('pools')
+      .selectAll()
+      .where(isOneOf(db, 'tenant_id', p.tenantIds))
+      .orderBy('tenant_id')
+      .orderBy('id'),
+});
 
 export class KyselyPoolRepo implements PoolRepo {
   private readonly claims: PublishedPortClaims;
@@ -97,6 +110,11 @@ export class KyselyPoolRepo implements PoolRepo {
   async list(filter: { tenantId?: string; tenantIds?: readonly string[] } = {}): Promise<Pool[]> {
     const { tenantIds } = filter;
     if (tenantIds !== undefined && tenantIds.length === 0) return [];
+    if (tenantIds !== undefined && filter.tenantId === undefined) {
+      const params = { tenantIds: idsParam(this.db, tenantIds) };
+      const { rows } = await this.statements.execute(this.db, poolsOfTenantsStatement, params);
+      return rows.map(fromRow);
+    }
     let query = this.db.selectFrom('pools').selectAll();
     if (filter.tenantId !== undefined) query = query.where('tenant_id', '=', filter.tenantId);
     if (tenantIds !== undefined) query = query.where('tenant_id', 'in', [...tenantIds]);

@@ -1,16 +1,34 @@
 import type { Kysely, Selectable } from 'kysely';
+import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import { ConflictError, NotFoundError } from '../../core/errors.ts';
 import type { SealedSecret, SecretRef, SecretRepo } from '../../ports/store.ts';
 import { translateConstraintError } from '../constraint-error.ts';
 import type { Database, SecretsTable } from '../schema.ts';
+import { idsParam, isOneOf, type IdsParam } from './id-list.ts';
 
 type SecretRow = Selectable<SecretsTable>;
 
 /** '' stands for the whole tenant: one primary key spans both scopes. */
 const poolColumn = (poolId: string | null): string => poolId ?? '';
 
+/** These tenants' secrets (a document's tenants): one statement whatever their number. */
+const ofTenantsStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>, _shape: null, p: { tenantIds: IdsParam }) =>
+    db
+      .selectFrom('secrets')
+      .selectAll()
+      .where(isOneOf(db, 'tenant_id', p.tenantIds))
+      .orderBy('tenant_id')
+      .orderBy('pool_id')
+      .orderBy('name'),
+});
+
 export class KyselySecretRepo implements SecretRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly statements: CompiledStatements,
+  ) {}
 
   async list(tenantId: string): Promise<SealedSecret[]> {
     const rows = await this.db
@@ -25,15 +43,8 @@ export class KyselySecretRepo implements SecretRepo {
 
   async ofTenants(tenantIds: readonly string[]): Promise<SealedSecret[]> {
     if (tenantIds.length === 0) return [];
-    const rows = await this.db
-      .selectFrom('secrets')
-      .selectAll()
-      .where('tenant_id', 'in', [...tenantIds])
-      .orderBy('tenant_id')
-      .orderBy('pool_id')
-      .orderBy('name')
-      .execute();
-    return rows.map(fromRow);
+    const params = { tenantIds: idsParam(this.db, tenantIds) };
+    return (await this.statements.execute(this.db, ofTenantsStatement, params)).rows.map(fromRow);
   }
 
   async get(ref: SecretRef): Promise<SealedSecret | undefined> {

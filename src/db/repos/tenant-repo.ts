@@ -8,6 +8,7 @@ import { translateConstraintError } from '../constraint-error.ts';
 import type { ConstraintRules } from '../constraint-error.ts';
 import type { Database, TenantsTable } from '../schema.ts';
 import { dialectOf } from '../sql-dialect.ts';
+import { idsParam, isOneOf, type IdsParam } from './id-list.ts';
 
 type TenantRow = Selectable<TenantsTable>;
 
@@ -21,6 +22,17 @@ export const tenantLockStatement = compiledStatement({
     const query = db.selectFrom('tenants').selectAll().where('id', '=', p.id);
     return dialectOf(db) === 'postgres' ? query.forUpdate() : query;
   },
+});
+
+/** These tenants' rows (a document's tenants): one statement whatever their number. */
+const tenantsOfStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>, _shape: null, p: { ids: IdsParam }) =>
+    db
+      .selectFrom('tenants')
+      .selectAll()
+      .where(isOneOf(db, 'id', p.ids))
+      .orderBy('id'),
 });
 
 export class KyselyTenantRepo implements TenantRepo {
@@ -65,11 +77,12 @@ export class KyselyTenantRepo implements TenantRepo {
 
   async list(filter: { ids?: readonly string[] } = {}): Promise<TenantRecord[]> {
     const { ids } = filter;
-    if (ids !== undefined && ids.length === 0) return [];
-    let query = this.db.selectFrom('tenants').selectAll();
-    if (ids !== undefined) query = query.where('id', 'in', [...ids]);
-    const rows = await query.orderBy('id').execute();
-    return rows.map(fromRow);
+    if (ids === undefined) {
+      return (await this.db.selectFrom('tenants').selectAll().orderBy('id').execute()).map(fromRow);
+    }
+    if (ids.length === 0) return [];
+    const params = { ids: idsParam(this.db, ids) };
+    return (await this.statements.execute(this.db, tenantsOfStatement, params)).rows.map(fromRow);
   }
 
   async networks(): Promise<Array<{ tenantId: string; netId: number; subnet: string }>> {
