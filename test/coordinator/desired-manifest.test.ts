@@ -5,15 +5,21 @@ import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { DesiredFileStore } from '../../src/agent/desired/desired-file-store.ts';
 import type { DesiredRefusedError } from '../../src/agent/desired/verify-desired.ts';
-import { verifyEnvelope, type VerifiedDocument } from '../../src/agent/desired/verify-desired.ts';
-import { watchDesired } from '../../src/agent/desired/watch-desired.ts';
-import type { DesiredManifest, SignedEnvelope } from '../../src/contract/desired.ts';
+import { verifyEnvelope } from '../../src/agent/desired/verify-desired.ts';
+import type { DesiredManifest } from '../../src/contract/desired.ts';
 import { manifestPayload } from '../../src/core/desired-manifest.ts';
-import { createApiClient, type FetchLike } from '../../src/drivers/coordinator-api/api-client.ts';
-import type { Store } from '../../src/ports/store.ts';
-import { coordinatorWorld, type CoordinatorWorld } from '../support/coordinator-world.ts';
+import type { CoordinatorWorld } from '../support/coordinator-world.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-import { fixedClock } from './api-client-harness.ts';
+import {
+  desiredWorld,
+  fullFetch,
+  otherReplica,
+  scaleWeb,
+  stopAgents,
+  until,
+  watchingAgent,
+  type Exchange,
+} from './support/desired-watch-world.ts';
 
 /**
  * The document signed as a manifest of its tenants' digests (contract/desired.ts,
@@ -23,61 +29,11 @@ import { fixedClock } from './api-client-harness.ts';
  * get envelopes signed over the whole payload; the kept manifest verifies after a restart.
  */
 
-const NODE = {
-  hostname: 'kvm-1',
-  arch: 'x86_64',
-  capacity: { vcpus: 32, memMib: 65536, diskGib: 100 },
-};
-const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
-
-interface Exchange {
-  url: string;
-  answer: Record<string, unknown>;
-}
-
 /**
  * Tampers with a manifest answer that leaves texts out (once): changes it in place, or returns
  * another answer to send instead. `seen` holds the answers sent before.
  */
 type Tamper = (answer: DesiredManifest, seen: Exchange[]) => unknown;
-
-async function world(store: Store): Promise<CoordinatorWorld> {
-  const w = await coordinatorWorld(store, { clock: fixedClock });
-  const call = async (method: string, path: string, body: unknown) => {
-    const response = await w.app.request(`/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${w.admin}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    expect(response.status, await response.clone().text()).toBeLessThan(300);
-  };
-  await call('PUT', '/nodes/node-1', NODE);
-  for (const [n, tenant] of ['acme', 'beta', 'gamma'].entries()) {
-    await call('POST', '/tenants', { id: tenant, netId: 7 + n, subnet: `10.240.${7 + n}.0/24` });
-    await call('POST', `/tenants/${tenant}/pools`, pool);
-    await call('POST', `/tenants/${tenant}/pools/web/scale`, { running: 2 });
-  }
-  return w;
-}
-
-async function scale(w: CoordinatorWorld, tenant: string, counts: Record<string, number>) {
-  const response = await w.app.request(`/v1/tenants/${tenant}/pools/web/scale`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${w.admin}`, 'content-type': 'application/json' },
-    body: JSON.stringify(counts),
-  });
-  expect(response.status).toBe(200);
-}
-
-/** The node's document fetched whole, as an old agent or `mvm node` does. */
-async function fullFetch(w: CoordinatorWorld): Promise<SignedEnvelope> {
-  const answer = await w.client().call('watchNodeDesired', {
-    params: { node: 'node-1' },
-    query: { after: 0, waitMs: 0 },
-  });
-  if (!('payload' in answer)) throw new Error('not a full envelope');
-  return answer;
-}
 
 const trust = (w: CoordinatorWorld) => [w.services.desired.signingKey().publicKeyPem];
 
@@ -87,61 +43,24 @@ async function fullDocument(w: CoordinatorWorld) {
   return verifyEnvelope(await fullFetch(w), options).document;
 }
 
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-const stops: Array<() => Promise<void>> = [];
-
 /** An agent's watch on `w` (manifests unless told), every exchange recorded, tampered once. */
 function agent(
   w: CoordinatorWorld,
   options: { manifests?: boolean; tamper?: Tamper; lastGeneration?: number } = {},
 ) {
-  const exchanges: Exchange[] = [];
-  const documents: Array<{ verified: VerifiedDocument; envelope: unknown }> = [];
-  const errors: unknown[] = [];
-  let tamper = options.tamper;
-  const fetch: FetchLike = async (request) => {
-    const response = await w.fetch(request);
-    if (!request.url.includes('/desired')) return response;
-    let answer = (await response.json()) as Record<string, unknown>;
-    if ('manifest' in answer && answer.base !== undefined && tamper) {
-      answer = (tamper(answer as DesiredManifest, exchanges) ?? answer) as Record<string, unknown>;
-      tamper = undefined;
-    }
-    exchanges.push({ url: request.url, answer });
-    return new Response(JSON.stringify(answer), {
-      status: response.status,
-      headers: response.headers,
-    });
-  };
-  const stop = new AbortController();
-  const watching = watchDesired({
-    api: createApiClient({ baseUrl: w.baseUrl, token: w.admin, fetch }),
-    nodeId: 'node-1',
-    trustedKeys: trust(w),
-    production: true,
-    lastGeneration: options.lastGeneration ?? 0,
-    waitMs: 2_000,
-    backoff: { initialMs: 10, maxMs: 50 },
-    clock: fixedClock,
-    signal: stop.signal,
-    ...(options.manifests !== undefined ? { manifests: options.manifests } : {}),
-    onDocument: (verified, envelope) => void documents.push({ verified, envelope }),
-    onError: (error) => void errors.push(error),
+  const { manifests, tamper, lastGeneration } = options;
+  return watchingAgent(w, {
+    ...(manifests !== undefined ? { manifests } : {}),
+    ...(lastGeneration !== undefined ? { lastGeneration } : {}),
+    ...(tamper
+      ? {
+          tamper: {
+            when: (answer) => 'manifest' in answer && answer.base !== undefined,
+            apply: (answer, seen) => tamper(answer as DesiredManifest, seen),
+          },
+        }
+      : {}),
   });
-  stops.push(async () => {
-    stop.abort();
-    w.services.desired.close();
-    await watching;
-  });
-  const generation = () => documents.at(-1)?.verified.document.generation ?? 0;
-  return { exchanges, documents, errors, generation };
 }
 
 /** Each answer's kind: a whole manifest, one that leaves texts out, a payload, a delta. */
@@ -247,16 +166,16 @@ const sha256 = (text: string): string => createHash('sha256').update(text).diges
 await describeEachDatabase('desired-state manifests on the watch', (db) => {
   // Registered after the harness's: run before it closes the store.
   afterEach(async () => {
-    for (const stop of stops.splice(0)) await stop();
+    await stopAgents();
   });
 
   it('sends an agent a manifest with the changed text only; it accepts the payload the coordinator signed', async () => {
-    const w = await world(db.store());
+    const w = await desiredWorld(db.store());
     const a = agent(w);
     await until(() => a.generation() > 0);
     const first = a.generation();
     expect(a.exchanges[0]?.url).toContain('manifest=1');
-    await scale(w, 'beta', { running: 1, warm: 1 });
+    await scaleWeb(w, 'beta', { running: 1, warm: 1 });
     await until(() => a.generation() > first);
     expect(kinds(a.exchanges)).toEqual(['manifest', 'held']);
     const held = a.exchanges[1]?.answer as DesiredManifest;
@@ -274,7 +193,7 @@ await describeEachDatabase('desired-state manifests on the watch', (db) => {
     expect(a.errors).toEqual([]);
 
     // Manifests go on from the one made whole.
-    await scale(w, 'acme', { running: 0, warm: 2 });
+    await scaleWeb(w, 'acme', { running: 0, warm: 2 });
     await until(() => a.generation() > first + 1);
     expect(kinds(a.exchanges)).toEqual(['manifest', 'held', 'held']);
     expect(payloadOf(a.documents.at(-1)?.envelope)).toBe((await fullFetch(w)).payload);
@@ -282,11 +201,11 @@ await describeEachDatabase('desired-state manifests on the watch', (db) => {
 
   for (const [name, tamper, reason] of tampers) {
     it(`refuses a manifest with ${name} and recovers with the whole document`, async () => {
-      const w = await world(db.store());
+      const w = await desiredWorld(db.store());
       const a = agent(w, { tamper });
       await until(() => a.generation() > 0);
       const first = a.generation();
-      await scale(w, 'beta', { running: 1, warm: 1 });
+      await scaleWeb(w, 'beta', { running: 1, warm: 1 });
       await until(() => a.generation() > first);
       expect(a.errors).toHaveLength(1);
       const error = a.errors[0];
@@ -299,7 +218,7 @@ await describeEachDatabase('desired-state manifests on the watch', (db) => {
       expect(a.documents).toHaveLength(2);
       expect(a.documents[1]?.envelope).toEqual(await fullFetch(w));
       // Manifests resume, leaving out what the whole document gave.
-      await scale(w, 'gamma', { running: 1, warm: 1 });
+      await scaleWeb(w, 'gamma', { running: 1, warm: 1 });
       await until(() => a.generation() > first + 1);
       expect(kinds(a.exchanges).at(-1)).toBe('held');
       expect(payloadOf(a.documents.at(-1)?.envelope)).toBe((await fullFetch(w)).payload);
@@ -308,18 +227,18 @@ await describeEachDatabase('desired-state manifests on the watch', (db) => {
   }
 
   it('sends an agent that does not ask for manifests envelopes signed over the payload', async () => {
-    const w = await world(db.store());
+    const w = await desiredWorld(db.store());
     const a = agent(w, { manifests: false });
     await until(() => a.generation() > 0);
     const first = a.generation();
-    await scale(w, 'beta', { running: 1, warm: 1 });
+    await scaleWeb(w, 'beta', { running: 1, warm: 1 });
     await until(() => a.generation() > first);
     expect(kinds(a.exchanges)).toEqual(['full', 'delta']);
     expect(a.exchanges.every((e) => !e.url.includes('manifest='))).toBe(true);
   });
 
   it('asks a restarted agent for its first document signed whole, then manifests, without an error', async () => {
-    const w = await world(db.store());
+    const w = await desiredWorld(db.store());
     // What the agent got before its restart, as a manifest.
     const before = (await w.services.desired.watch('node-1', 0, 0, {
       manifest: true,
@@ -328,9 +247,9 @@ await describeEachDatabase('desired-state manifests on the watch', (db) => {
     // Restarted with its document on disk: nothing held by digest, though the coordinator sent
     // this node's watcher the generation it holds.
     const a = agent(w, { lastGeneration: held });
-    await scale(w, 'beta', { running: 1, warm: 1 });
+    await scaleWeb(w, 'beta', { running: 1, warm: 1 });
     await until(() => a.generation() > held);
-    await scale(w, 'gamma', { running: 1, warm: 1 });
+    await scaleWeb(w, 'gamma', { running: 1, warm: 1 });
     await until(() => a.generation() > held + 1);
     expect(kinds(a.exchanges)).toEqual(['full', 'manifest']);
     expect(a.errors).toEqual([]);
@@ -339,13 +258,12 @@ await describeEachDatabase('desired-state manifests on the watch', (db) => {
 
   it('answers every text when the replica did not send the generation asked against', async () => {
     const store = db.store();
-    const w = await world(store);
-    const other = await coordinatorWorld(store, { clock: fixedClock });
-    stops.push(async () => other.services.desired.close());
+    const w = await desiredWorld(store);
+    const other = await otherReplica(store);
     const first = await w.services.desired.watch('node-1', 0, 0, { manifest: true });
     expect('manifest' in first && first.base === undefined).toBe(true);
     const generation = (first as DesiredManifest).manifest.head.match(/"generation":(\d+)/)?.[1];
-    await scale(w, 'beta', { running: 1, warm: 1 });
+    await scaleWeb(w, 'beta', { running: 1, warm: 1 });
     const after = Number(generation);
     const here = await w.services.desired.watch('node-1', after, 0, { manifest: true });
     expect((here as DesiredManifest).base).toBe(after);
@@ -357,11 +275,11 @@ await describeEachDatabase('desired-state manifests on the watch', (db) => {
   });
 
   it('keeps the manifest on disk, which verifies after a restart and not once edited', async () => {
-    const w = await world(db.store());
+    const w = await desiredWorld(db.store());
     const a = agent(w);
     await until(() => a.generation() > 0);
     const first = a.generation();
-    await scale(w, 'beta', { running: 1, warm: 1 });
+    await scaleWeb(w, 'beta', { running: 1, warm: 1 });
     await until(() => a.generation() > first);
     const dir = await mkdtemp(join(tmpdir(), 'mvm-manifest-'));
     try {
