@@ -1,5 +1,5 @@
 import { lowers, type Assignment } from '../../core/materializer.ts';
-import type { Instance } from '../../core/model.ts';
+import type { Instance, Pool, PoolCounts } from '../../core/model.ts';
 import type { MemberWrite, Repos } from '../../ports/store.ts';
 
 /**
@@ -28,6 +28,23 @@ export function memberWrites(
       },
     ];
   });
+}
+
+/**
+ * A queue's growth or shrink: the pool's new counts and added workers with the plan's
+ * assignments, in one write (one statement on Postgres), as a scale's.
+ */
+export function writeQueuePlan(
+  repos: Repos,
+  pool: Pick<Pool, 'tenantId' | 'id' | 'version'>,
+  patch: { counts: PoolCounts; queueAdded: number },
+  instances: readonly Pick<Instance, 'id' | 'version' | 'desiredStatus'>[],
+  assignments: readonly Assignment[],
+  at: string,
+): Promise<{ pool: Pool; members: Instance[] }> {
+  const { tenantId, id, version } = pool;
+  const target = { tenantId, id, patch, expectedVersion: version };
+  return repos.pools.updateWithMembers(target, memberWrites(instances, assignments), at);
 }
 
 /**

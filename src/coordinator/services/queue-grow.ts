@@ -2,7 +2,7 @@ import { quotaViolations } from '../../core/quotas.ts';
 import type { Instance, Pool, PoolCounts } from '../../core/model.ts';
 import type { Repos, TenantRecord } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
-import { memberWrites } from './apply-assignments.ts';
+import { writeQueuePlan } from './apply-assignments.ts';
 import { createInstances } from './instance-factory.ts';
 import { roomChecked } from './raise-room.ts';
 import { planPool } from './pool-service.ts';
@@ -52,15 +52,12 @@ export async function growQueuePool(
   if (violations.length > 0) return { kind: 'refused', violations };
   const at = now.toISOString();
   const queueAdded = (pool.queueAdded ?? 0) + add;
-  // The pool and its changed instances in one write (one statement on Postgres), as a scale's.
-  const written = await repos.pools.updateWithMembers(
-    {
-      tenantId: ref.tenantId,
-      id: ref.poolId,
-      patch: { counts, queueAdded },
-      expectedVersion: pool.version,
-    },
-    memberWrites(instances, plan.assignments),
+  const written = await writeQueuePlan(
+    repos,
+    pool,
+    { counts, queueAdded },
+    instances,
+    plan.assignments,
     at,
   );
   const updated = written.pool;

@@ -2,7 +2,7 @@ import { leasedInstance } from '../../core/jobs/queue-scale.ts';
 import type { Instance, Pool, PoolCounts } from '../../core/model.ts';
 import type { Repos } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
-import { memberWrites } from './apply-assignments.ts';
+import { writeQueuePlan } from './apply-assignments.ts';
 import { planPool } from './pool-service.ts';
 
 const ACTOR = 'system:queue-wake';
@@ -45,15 +45,12 @@ export async function shrinkQueuePool(
   if (plan.assignments.some((a) => leased.has(a.id))) return { kind: 'busy' };
   const at = now.toISOString();
   const queueAdded = Math.max(0, (pool.queueAdded ?? 0) - remove);
-  // The pool and its stopped instances in one write (one statement on Postgres), as a scale's.
-  const { members: changed } = await repos.pools.updateWithMembers(
-    {
-      tenantId: ref.tenantId,
-      id: ref.poolId,
-      patch: { counts, queueAdded },
-      expectedVersion: pool.version,
-    },
-    memberWrites(instances, plan.assignments),
+  const { members: changed } = await writeQueuePlan(
+    repos,
+    pool,
+    { counts, queueAdded },
+    instances,
+    plan.assignments,
     at,
   );
   await repos.audit.append({
