@@ -10,9 +10,13 @@ import { admin, manualClock, plainWebTenant, policyCoordinator } from './support
  */
 const T0 = Date.parse('2026-03-01T09:00:00.000Z');
 
-/** A statement reading pools of no named tenant: every pool of the fleet. */
+/**
+ * A statement reading pools of no named tenant: every pool of the fleet. Tenants are named by
+ * `=`, an `in` list, or one id-list parameter (`IN (SELECT value FROM json_each(?))` on
+ * SQLite, `= ANY($1::text[])` on Postgres: db/repos/id-list.ts).
+ */
 const everyPool = (sql: string) =>
-  /^select .* from "pools"/.test(sql) && !/"tenant_id" (in|=) /.test(sql);
+  /^select .* from "pools"/.test(sql) && !/"tenant_id" (in|=) /i.test(sql);
 
 await describeEachDatabase('a placing pass reads the pools it places', (db) => {
   it("reads only the placed tenant's pools, and still counts the other tenants' sizes", async () => {
