@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   desiredManifestSchema,
   desiredTenantSchema,
@@ -7,7 +6,7 @@ import {
   type NodeDesired,
   type StoredEnvelope,
 } from '../../contract/desired.ts';
-import { manifestText } from '../../core/desired-manifest.ts';
+import { manifestText, sha256Hex } from '../../core/desired-manifest.ts';
 import { DeltaUnusableError } from './delta-payload.ts';
 import { payloadHead } from './payload-texts.ts';
 import {
@@ -20,8 +19,6 @@ import {
   type VerifiedDocument,
   type VerifyOptions,
 } from './verify-desired.ts';
-
-const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 interface Held {
   text: string;

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import type { DesiredTenant, NodeDesired } from '../../contract/desired.ts';
 import { canonicalJson } from '../../core/desired-doc.ts';
+import { sha256Hex } from '../../core/desired-manifest.ts';
 
-export const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
+export { sha256Hex };
 
 /** A tenant entry's digest: the sha256 of its canonical JSON. */
 export const tenantDigest = (tenant: DesiredTenant): string => sha256Hex(canonicalJson(tenant));
