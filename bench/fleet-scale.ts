@@ -14,7 +14,7 @@
  *    the scale's answer to that watcher.
  * Goals (issue 17, Postgres at 100k): scale p50 ≤ 10 ms, ≥ 500 mutations/s, acting p50 ≤ 20 ms.
  *   npx tsx bench/fleet-scale.ts [sizes, e.g. 1000,10000,100000] [stores, e.g. sqlite,postgres]
- *     [--cpu-prof <dir>] [--log <dir>] [--replicas N] [--trace <file>]
+ *     [--cpu-prof <dir>] [--log <dir>] [--replicas N] [--trace <file>] [--pg-socket <dir>]
  * `--cpu-prof` runs each coordinator under `node --cpu-prof` (a profile per store in <dir>);
  * `--log` keeps each coordinator's structured log there. `--replicas N` (Postgres) runs N
  * coordinators over the one database (one data dir, so one signing key): the burst's clients
@@ -22,6 +22,9 @@
  * n mod N); the pool scale and acting samples go through the first; CPU figures sum them.
  * `--trace` appends each pool scale sample (direction, wall-clock send time, duration) to <file>
  * as a line of JSON, to be lined up with a coordinator's log (bench/support/scale-trace.ts).
+ * `--pg-socket <dir>` (Postgres) has the coordinators reach the server over its Unix socket in
+ * <dir> (e.g. /var/run/postgresql), not over MVM_TEST_PG_URL's TCP address: the same role,
+ * password and database (the bench's own seeding and samples stay on TCP).
  */
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync } from 'node:fs';
@@ -34,6 +37,7 @@ import { CoordinatorChild, type ProcSample } from './support/coordinator-child.t
 import {
   apiOf,
   freshDatabase,
+  overSocket,
   seedInstances,
   seedNodes,
   seedTenants,
@@ -53,6 +57,7 @@ const { values: flags, positionals } = parseArgs({
     log: { type: 'string' },
     replicas: { type: 'string', default: '1' },
     trace: { type: 'string' },
+    'pg-socket': { type: 'string' },
   },
 });
 const sizes = (positionals[0] ?? '1000,10000,100000').split(',').map(Number);
@@ -63,6 +68,7 @@ if (!existsSync(join(root, 'dist/cli/main.js')))
 const cpuProfRoot = flags['cpu-prof'] === undefined ? undefined : resolve(flags['cpu-prof']);
 const logRoot = flags.log === undefined ? undefined : resolve(flags.log);
 const traceFile = flags.trace === undefined ? undefined : resolve(flags.trace);
+const pgSocket = flags['pg-socket'];
 const replicas = Number(flags.replicas);
 if (!Number.isInteger(replicas) || replicas < 1)
   throw new Error(`--replicas must be a whole number of at least 1, not '${flags.replicas}'`);
@@ -192,7 +198,8 @@ async function measureStore(store: StoreName): Promise<Row[]> {
       coordinators.push(
         await CoordinatorChild.start({
           root,
-          databaseUrl: database.url,
+          databaseUrl:
+            store === 'postgres' && pgSocket ? overSocket(database.url, pgSocket) : database.url,
           dataDir: join(work, 'data'),
           adminToken: token,
           logFile: join(logRoot ?? work, `coordinator-${store}${r === 0 ? '' : `-${r}`}.log`),
