@@ -94,17 +94,15 @@ const options = {
 };
 const sent = JSON.parse(recorded.answer) as DesiredManifest;
 const changed = new Set(sent.tenants.flatMap((t, i) => (t === null ? [] : [i])));
-// What the agent held: the document's tenants but the answer's texts.
+// What the agent held: the document's tenants in the same order, the answer's texts under
+// other digests (their previous texts: not hashed here, so any other digest stands for them).
 const whole = verifyManifest(recorded.whole, options);
-const { digests } = whole.envelope.manifest;
-const keepAt = digests.flatMap((_, i) => (changed.has(i) ? [] : [i]));
+const heldDigests = whole.envelope.manifest.digests.map((d, i) =>
+  changed.has(i) ? sha256Hex(`previous ${i}`) : d,
+);
 const holding = (): ManifestTenants => {
   const held = new ManifestTenants();
-  held.keep(
-    keepAt.map((i) => digests[i] as string),
-    keepAt.map((i) => whole.envelope.tenants[i] as string),
-    keepAt.map((i) => whole.verified.document.tenants[i] as NodeDesired['tenants'][number]),
-  );
+  held.keep(heldDigests, whole.envelope.tenants, whole.verified.document.tenants);
   return held;
 };
 const api = createApiClient({
