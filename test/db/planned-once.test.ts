@@ -77,11 +77,6 @@ await describeEachDatabase("a toggle's statements planned once", (db) => {
         const { rows } = await sql<PreparedRow>`
           select statement, generic_plans::int, custom_plans::int from pg_prepared_statements
           `.execute(kysely);
-        console.log(
-          JSON.stringify(
-            rows.map((r) => [r.statement.slice(0, 60), r.generic_plans, r.custom_plans]),
-          ),
-        );
         const of = (pattern: RegExp) => {
           const found = rows.filter((r) => pattern.test(r.statement));
           expect(found).toHaveLength(1);
