@@ -15,9 +15,13 @@
  * watchDesired); and the coordinator's signature of each form timed apart (the payload joined
  * and signed, against the manifest's text and its signature, with a key of the same kind).
  * The watch after the scale alternates between the two forms (its rows say which).
- *   npx tsx bench/acting-breakdown.ts [postgres|sqlite] [--samples 20]
+ * `--record <file>` keeps the last manifest answer's text (against the document held), the
+ * same document with every text (the agent held all but the answer's) and the key, for
+ * bench/manifest-verify.ts to replay through the agent's code.
+ *   npx tsx bench/acting-breakdown.ts [postgres|sqlite] [--samples 20] [--record file]
  */
 import { createPublicKey, verify } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ValidatedTenants } from '../src/agent/desired/validated-tenants.ts';
 import { TrustedKeys, verifyEnvelope } from '../src/agent/desired/verify-desired.ts';
@@ -39,7 +43,7 @@ import { percentile } from './support/stats.ts';
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
-  options: { samples: { type: 'string' } },
+  options: { samples: { type: 'string' }, record: { type: 'string' } },
 });
 const storeName = (positionals[0] ?? 'postgres') as StoreName;
 const SAMPLES = Number(flags.samples ?? 20);
@@ -188,6 +192,12 @@ try {
     const manifestParsed = time('manifest: client JSON.parse of the answer (with its schema)', () =>
       desiredWatchResponseSchema.parse(JSON.parse(manifestText_)),
     ) as DesiredManifest;
+    if (flags.record !== undefined && i === SAMPLES - 1) {
+      // Every text of the same document: the agent held all but the answer's texts.
+      const whole = await desired.watch(node, 0, 0, { manifest: true });
+      const recorded = { publicKeyPem, nodeId: node, whole, answer: manifestText_ };
+      writeFileSync(flags.record, JSON.stringify(recorded));
+    }
     const { head, digests } = manifestParsed.manifest;
     time('manifest: ed25519 over the manifest', () =>
       verify(

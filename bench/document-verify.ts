@@ -9,51 +9,16 @@
 import { parseArgs } from 'node:util';
 import { ValidatedTenants } from '../src/agent/desired/validated-tenants.ts';
 import { verifyEnvelope, type VerifyOptions } from '../src/agent/desired/verify-desired.ts';
-import type { DesiredTenant, NodeDesired, SignedEnvelope } from '../src/contract/desired.ts';
+import type { NodeDesired, SignedEnvelope } from '../src/contract/desired.ts';
 import { ephemeralSigningKey } from '../src/coordinator/desired/signing-key.ts';
 import { canonicalJson } from '../src/core/desired-doc.ts';
+import { fleetScaleTenants } from './support/document-shape.ts';
 import { percentile } from './support/stats.ts';
 
 const { values: flags } = parseArgs({ options: { samples: { type: 'string' } } });
 const SAMPLES = Number(flags.samples ?? 200);
 const key = ephemeralSigningKey();
-const hex = (n: number) => (n & 0xff).toString(16).padStart(2, '0');
-
-function tenant(t: number): DesiredTenant {
-  const net = `10.${t >> 8}.${t & 0xff}`;
-  return {
-    egress: false,
-    gateway: `${net}.1`,
-    id: `t${t.toString().padStart(4, '0')}`,
-    netId: t,
-    pools: [
-      {
-        config: null,
-        critical: false,
-        dataDiskMib: 1024,
-        flake: '.',
-        id: 'w',
-        instances: [0, 1].map((i) => ({
-          desiredStatus: 'running' as const,
-          id: `i${t}${i}`,
-          ip: `${net}.${i + 2}`,
-          mac: `02:bb:${hex(t >> 8)}:${hex(t)}:${hex(i)}:00`,
-        })),
-        memMib: 128,
-        pinned: false,
-        profile: 'minimal',
-        revision: null,
-        role: 'worker',
-        secretsDigest: null,
-        vcpus: 1,
-      },
-    ],
-    subnet: `${net}.0/24`,
-    vxlanPeers: [],
-  };
-}
-
-const tenants = Array.from({ length: 500 }, (_, t) => tenant(t + 1));
+const tenants = fleetScaleTenants(500);
 const signed = (generation: number): SignedEnvelope => {
   const doc: NodeDesired = {
     schema: 'mvm.node-desired/v1',

@@ -14,7 +14,8 @@
  *    the scale's answer to that watcher.
  * Goals (issue 17, Postgres at 100k): scale p50 ≤ 10 ms, ≥ 500 mutations/s, acting p50 ≤ 20 ms.
  *   npx tsx bench/fleet-scale.ts [sizes, e.g. 1000,10000,100000] [stores, e.g. sqlite,postgres]
- *     [--cpu-prof <dir>] [--log <dir>] [--replicas N] [--trace <file>]
+ *     [--cpu-prof <dir>] [--log <dir>] [--replicas N] [--trace <file>] [--pg-socket <dir>]
+ *     [--pg-tally <file>]
  * `--cpu-prof` runs each coordinator under `node --cpu-prof` (a profile per store in <dir>);
  * `--log` keeps each coordinator's structured log there. `--replicas N` (Postgres) runs N
  * coordinators over the one database (one data dir, so one signing key): the burst's clients
@@ -22,6 +23,12 @@
  * n mod N); the pool scale and acting samples go through the first; CPU figures sum them.
  * `--trace` appends each pool scale sample (direction, wall-clock send time, duration) to <file>
  * as a line of JSON, to be lined up with a coordinator's log (bench/support/scale-trace.ts).
+ * `--pg-socket <dir>` (Postgres) has the coordinators reach the server over its Unix socket in
+ * <dir> (e.g. /var/run/postgresql), not over MVM_TEST_PG_URL's TCP address: the same role,
+ * password and database (the bench's own seeding and samples stay on TCP).
+ * `--pg-tally <file>` loads bench/support/pg-wire-tally.mjs into the (first) coordinator and
+ * prints, per mutation of the burst, each statement's calls, rows and row bytes received, and
+ * the socket writes and bytes both ways (<file> holds the JSON between the window and its print).
  */
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync } from 'node:fs';
@@ -34,6 +41,7 @@ import { CoordinatorChild, type ProcSample } from './support/coordinator-child.t
 import {
   apiOf,
   freshDatabase,
+  overSocket,
   seedInstances,
   seedNodes,
   seedTenants,
@@ -53,6 +61,8 @@ const { values: flags, positionals } = parseArgs({
     log: { type: 'string' },
     replicas: { type: 'string', default: '1' },
     trace: { type: 'string' },
+    'pg-socket': { type: 'string' },
+    'pg-tally': { type: 'string' },
   },
 });
 const sizes = (positionals[0] ?? '1000,10000,100000').split(',').map(Number);
@@ -63,6 +73,14 @@ if (!existsSync(join(root, 'dist/cli/main.js')))
 const cpuProfRoot = flags['cpu-prof'] === undefined ? undefined : resolve(flags['cpu-prof']);
 const logRoot = flags.log === undefined ? undefined : resolve(flags.log);
 const traceFile = flags.trace === undefined ? undefined : resolve(flags.trace);
+const pgSocket = flags['pg-socket'];
+const tallyFile = flags['pg-tally'] === undefined ? undefined : resolve(flags['pg-tally']);
+if (tallyFile) {
+  // The coordinator children inherit it: the tally hooks their pg clients.
+  const hook = join(root, 'bench/support/pg-wire-tally.mjs');
+  process.env['NODE_OPTIONS'] = `${process.env['NODE_OPTIONS'] ?? ''} --import ${hook}`.trim();
+  process.env['MVM_BENCH_PG_TALLY'] = tallyFile;
+}
 const replicas = Number(flags.replicas);
 if (!Number.isInteger(replicas) || replicas < 1)
   throw new Error(`--replicas must be a whole number of at least 1, not '${flags.replicas}'`);
@@ -192,7 +210,8 @@ async function measureStore(store: StoreName): Promise<Row[]> {
       coordinators.push(
         await CoordinatorChild.start({
           root,
-          databaseUrl: database.url,
+          databaseUrl:
+            store === 'postgres' && pgSocket ? overSocket(database.url, pgSocket) : database.url,
           dataDir: join(work, 'data'),
           adminToken: token,
           logFile: join(logRoot ?? work, `coordinator-${store}${r === 0 ? '' : `-${r}`}.log`),
@@ -228,7 +247,12 @@ async function measureStore(store: StoreName): Promise<Row[]> {
       const measuring = performance.now();
       const scale = await scaleLatency(api, size);
       const burst0 = await burstSample(coordinators, backends);
+      if (tallyFile) process.kill(coordinators[0]?.pid ?? 0, 'SIGUSR2');
       const mutations = await mutationsPerSecond(apis, tenants);
+      if (tallyFile) {
+        process.kill(coordinators[0]?.pid ?? 0, 'SIGUSR2');
+        await printTally(tallyFile, (mutations * 3) / replicas, `${store} ${size}`);
+      }
       const burst1 = await burstSample(coordinators, backends);
       const acting = await actingLatency(api, watchers);
       const cpu1 = await sampleAll(coordinators);
@@ -278,6 +302,34 @@ interface BurstSample {
   bench: NodeJS.CpuUsage;
   /** The host's busy CPU in seconds, every core and process. */
   hostSecs: number;
+}
+
+interface WireTally {
+  statements: Record<string, { calls: number; rows: number; rowBytes: number }>;
+  writes: number;
+  bytesOut: number;
+  bytesIn: number;
+}
+
+/** The first coordinator's pg traffic in the burst, per mutation (pg-wire-tally.mjs). */
+async function printTally(file: string, count: number, label: string): Promise<void> {
+  let tally: WireTally | undefined;
+  for (let tries = 0; tally === undefined && tries < 50; tries += 1) {
+    tally = await readFile(file, 'utf8')
+      .then((text) => JSON.parse(text) as WireTally)
+      .catch(() => undefined);
+    if (tally === undefined) await new Promise((r) => setTimeout(r, 100));
+  }
+  if (tally === undefined) throw new Error(`no pg tally in ${file}`);
+  await rm(file, { force: true });
+  const per = (n: number) => (n / count).toFixed(2);
+  console.error(
+    `\n${label}: per mutation (${count.toFixed(0)}): ${per(tally.writes)} socket writes, ${per(tally.bytesOut)} B out, ${per(tally.bytesIn)} B in`,
+  );
+  console.error('calls/mut | rows/mut | row B/mut | statement');
+  const rows = Object.entries(tally.statements).sort((a, b) => b[1].rowBytes - a[1].rowBytes);
+  for (const [text, t] of rows)
+    console.error(`${per(t.calls)} | ${per(t.rows)} | ${per(t.rowBytes)} | ${text}`);
 }
 
 async function burstSample(

@@ -2,7 +2,9 @@
 # Makes a local PostgreSQL server usable for mvm's tests, idempotently, on Debian 12 as root.
 # Works in a fresh container without systemd: installs the server if missing, creates a cluster
 # if there is none, starts it, waits until it accepts connections, and creates the login role
-# mvm/mvm (CREATEDB) that test/support/databases.ts connects as.
+# mvm/mvm (CREATEDB) that test/support/databases.ts connects as, by password over TCP and over the
+# Unix socket (/var/run/postgresql: the mvm role alone logs in there by password, every other
+# role keeps the cluster's peer rule).
 #
 # Environment: MVM_PG_WAIT_SECONDS (default 30) bounds the readiness wait.
 set -euo pipefail
@@ -97,6 +99,27 @@ ensure_role() {
   psql_as_postgres "$port" -c "GRANT pg_signal_backend TO ${ROLE_NAME}"
 }
 
+# Lets the mvm role log in by password over the Unix socket (postgres://mvm:mvm@/postgres?
+# host=/var/run/postgresql): a rule for it alone ahead of the cluster's `local all all peer`,
+# which would match the OS user (root) against the role. Reloads the server when it adds it.
+ensure_socket_login() {
+  local port=$1 hba rule
+  hba="$(psql_as_postgres "$port" -tA -c 'SHOW hba_file')"
+  rule="local   all             ${ROLE_NAME}                                     scram-sha-256"
+  if grep -Eq "^local[[:space:]]+all[[:space:]]+${ROLE_NAME}[[:space:]]" "$hba"; then
+    log "socket login for ${ROLE_NAME} already allowed"
+    return
+  fi
+  log "allowing ${ROLE_NAME} to log in by password over the Unix socket (${hba})"
+  # Above the first `local` rule: the first rule that matches decides.
+  awk -v rule="$rule" '!done && /^local[[:space:]]/ { print rule; done = 1 } { print }
+    END { if (!done) print rule }' "$hba" >"${hba}.mvm-tmp"
+  chown --reference="$hba" "${hba}.mvm-tmp"
+  chmod --reference="$hba" "${hba}.mvm-tmp"
+  mv "${hba}.mvm-tmp" "$hba"
+  psql_as_postgres "$port" -c 'SELECT pg_reload_conf()' >/dev/null
+}
+
 main() {
   [[ "$(id -u)" == 0 ]] || die "run as root (it installs packages and starts the server)"
   server_installed || install_server
@@ -106,7 +129,9 @@ main() {
   start_cluster "$version" "$name" "$status"
   wait_ready "$port"
   ensure_role "$port"
+  ensure_socket_login "$port"
   log "ready: postgres://${ROLE_NAME}:${ROLE_PASSWORD}@127.0.0.1:${port}/postgres"
+  log "ready: postgres://${ROLE_NAME}:${ROLE_PASSWORD}@/postgres?host=/var/run/postgresql"
 }
 
 main "$@"

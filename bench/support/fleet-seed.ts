@@ -12,6 +12,7 @@ import pg from 'pg';
 import { FLEET_SCOPE } from '../../src/core/document-marks.ts';
 import { changeStamp } from '../../src/db/repos/instance-changes.ts';
 import { openDatabase } from '../../src/db/open-store.ts';
+import { withDatabase } from '../../src/db/store-url.ts';
 import { CompiledStatements } from '../../src/db/compiled-statement.ts';
 import { KyselyGenerationRepo } from '../../src/db/repos/generation-repo.ts';
 import type { InstancesTable } from '../../src/db/schema.ts';
@@ -55,14 +56,27 @@ export async function freshDatabase(store: StoreName): Promise<BenchDatabase> {
   }
   const name = `mvm_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
   await withAdmin((c) => c.query(`CREATE DATABASE ${name}`));
-  const url = new URL(pgUrl());
-  url.pathname = `/${name}`;
   return {
-    url: url.toString(),
+    // Any form of Postgres URL, the Unix socket's `postgres://u:p@/db?host=DIR` included.
+    url: withDatabase(pgUrl(), name),
     drop: async () => {
       await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     },
   };
+}
+
+/**
+ * The same database, role and password as the TCP URL `url`, reached over the server's Unix
+ * socket in `dir` (`postgres://user:pass@/db?host=DIR&port=PORT`; pg dials DIR/.s.PGSQL.PORT).
+ */
+export function overSocket(url: string, dir: string): string {
+  const tcp = new URL(url);
+  const port = tcp.port || '5432';
+  const auth = tcp.username ? `${tcp.username}${tcp.password ? `:${tcp.password}` : ''}@` : '';
+  const query = new URLSearchParams(tcp.search);
+  query.set('host', dir);
+  query.set('port', port);
+  return `${tcp.protocol}//${auth}${tcp.pathname}?${query.toString().replace(/%2F/gi, '/')}`;
 }
 
 export type Api = (method: string, path: string, body?: unknown) => Promise<unknown>;

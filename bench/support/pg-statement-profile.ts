@@ -20,6 +20,8 @@ import type pg from 'pg';
 interface Counters {
   query: string;
   calls: number;
+  /** Plans made (track_planning): equal to calls when each call is planned anew. */
+  plans: number;
   execMs: number;
   planMs: number;
   rows: number;
@@ -62,13 +64,14 @@ export class PgStatementProfile {
       queryid: string;
       query: string;
       calls: string;
+      plans: string;
       exec: number;
       plan: number;
       rows: string;
       hit: string;
       read: string;
     }>(
-      `SELECT queryid::text, query, calls::text, total_exec_time AS exec, total_plan_time AS plan,
+      `SELECT queryid::text, query, calls::text, plans::text, total_exec_time AS exec, total_plan_time AS plan,
               rows::text, shared_blks_hit::text AS hit, shared_blks_read::text AS read
          FROM pg_stat_statements
         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
@@ -78,6 +81,7 @@ export class PgStatementProfile {
       counters.set(r.queryid, {
         query: r.query,
         calls: Number(r.calls),
+        plans: Number(r.plans),
         execMs: r.exec,
         planMs: r.plan,
         rows: Number(r.rows),
@@ -111,6 +115,7 @@ function ranked(before: Map<string, Counters>, after: Map<string, Counters>): st
     rows.push({
       query: now.query,
       calls,
+      plans: now.plans - (then?.plans ?? 0),
       execMs: now.execMs - (then?.execMs ?? 0),
       planMs: now.planMs - (then?.planMs ?? 0),
       rows: now.rows - (then?.rows ?? 0),
@@ -123,13 +128,13 @@ function ranked(before: Map<string, Counters>, after: Map<string, Counters>): st
   const lines = [
     `total execution + planning: ${total.toFixed(1)} ms over ${rows.length} statements`,
     '',
-    '| exec + plan ms | share | calls | exec µs/call | plan µs/call | rows/call | blocks hit/call | statement |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| exec + plan ms | share | calls | plans | exec µs/call | plan µs/call | rows/call | blocks hit/call | statement |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const r of rows) {
     const text = r.query.replace(/\s+/g, ' ').slice(0, 240).replaceAll('|', '\\|');
     lines.push(
-      `| ${(r.execMs + r.planMs).toFixed(1)} | ${(((r.execMs + r.planMs) / total) * 100).toFixed(1)}% | ${r.calls} | ${((r.execMs / r.calls) * 1000).toFixed(0)} | ${((r.planMs / r.calls) * 1000).toFixed(0)} | ${(r.rows / r.calls).toFixed(1)} | ${(r.hit / r.calls).toFixed(0)} | ${text} |`,
+      `| ${(r.execMs + r.planMs).toFixed(1)} | ${(((r.execMs + r.planMs) / total) * 100).toFixed(1)}% | ${r.calls} | ${r.plans} | ${((r.execMs / r.calls) * 1000).toFixed(0)} | ${((r.planMs / r.calls) * 1000).toFixed(0)} | ${(r.rows / r.calls).toFixed(1)} | ${(r.hit / r.calls).toFixed(0)} | ${text} |`,
     );
   }
   return `${lines.join('\n')}\n`;

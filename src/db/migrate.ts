@@ -37,6 +37,7 @@ import { markChangesMigration } from './migrations/0042-mark-changes.ts';
 import { moveReservationsMigration } from './migrations/0046-move-reservations.ts';
 import { loweredAtMigration } from './migrations/0048-lowered-at.ts';
 import { toggleCostMigration } from './migrations/0049-toggle-cost.ts';
+import { scaleMembersMigration } from './migrations/0050-scale-members.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -79,6 +80,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0046-move-reservations': moveReservationsMigration(dialect),
     '0048-lowered-at': loweredAtMigration(),
     '0049-toggle-cost': toggleCostMigration(dialect),
+    '0050-scale-members': scaleMembersMigration(dialect),
   };
 }
 

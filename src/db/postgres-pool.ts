@@ -141,6 +141,15 @@ export function isStalePlan(error: unknown): boolean {
 /** What Kysely is answered for a statement that was not sent (yet): no rows. */
 const UNSENT = { command: 'SELECT' as const, rowCount: 0, rows: [] };
 
+/** The socket under a pg client (not in pg's types), to cork writes that go together. */
+function socketOf(client: PoolClient): { cork(): void; uncork(): void } | undefined {
+  const stream = (client as { connection?: { stream?: unknown } }).connection?.stream as
+    { cork?: unknown; uncork?: unknown } | undefined;
+  return typeof stream?.cork === 'function' && typeof stream.uncork === 'function'
+    ? (stream as { cork(): void; uncork(): void })
+    : undefined;
+}
+
 function translating(
   client: PoolClient,
   prepared: PreparedStatements | undefined,
@@ -204,8 +213,19 @@ function translating(
     beginHeld = false;
     // Nothing was begun, so there is nothing to roll back.
     if (sqlOrCursor === 'rollback') return Promise.resolve(UNSENT);
-    const begun = send('begin', []);
-    const answer = send(sqlOrCursor, parameters);
+    // Both go out in one socket write: pg writes the `begin` (a simple query) at once and the
+    // statement (Parse/Bind/Execute/Sync, corked by pg) as a second write; held together they
+    // are one writev, one system call per transaction fewer ("wire" in docs/scale.md).
+    const socket = socketOf(client);
+    socket?.cork();
+    let begun: ReturnType<typeof send>;
+    let answer: ReturnType<typeof send>;
+    try {
+      begun = send('begin', []);
+      answer = send(sqlOrCursor, parameters);
+    } finally {
+      socket?.uncork();
+    }
     // A failed `begin` (its connection lost) fails the statement sent behind it, so the
     // transaction's work stops there and Kysely rolls back.
     return begun.then(

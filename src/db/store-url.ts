@@ -56,14 +56,23 @@ function postgresTarget(url: string, trimmed: string): StoreTarget {
   return { dialect: 'postgres', connectionString: rest, poolMax };
 }
 
-/** The URL with any password masked, safe for logs and error messages. */
+/**
+ * The URL with any password masked, safe for logs and error messages: the one after the user
+ * and a `password=` parameter (`postgresql:///db?host=/var/run/postgresql&password=…`).
+ */
 export function redactStoreUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password === '') return url;
-    parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
-  }
+  return url
+    .replace(/\/\/([^:/@?#]+):[^/?#]*@/, '//$1:***@')
+    .replace(/([?&]password=)[^&#]*/gi, '$1***');
+}
+
+/**
+ * A Postgres URL naming another database on the same server, the rest kept: the path after
+ * the host (or after an empty one, `postgres://u:p@/db?host=/var/run/postgresql`, which the
+ * WHATWG URL parser refuses) replaced. For tools and tests that create databases.
+ */
+export function withDatabase(url: string, database: string): string {
+  const found = /^(postgres(?:ql)?:\/\/[^/?#]*)(\/[^?#]*)?(.*)$/is.exec(url.trim());
+  if (!found) throw new ValidationError(`'${redactStoreUrl(url)}' is not a Postgres URL`);
+  return `${found[1]}/${encodeURIComponent(database)}${found[3]}`;
 }

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Pool } from 'pg';
-import { expect, it } from 'vitest';
+import { Socket } from 'node:net';
+import { expect, it, vi } from 'vitest';
 import { openDatabase } from '../../src/db/open-store.ts';
 import { resilientPool } from '../../src/db/postgres-pool.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
@@ -104,6 +105,34 @@ await describeEachDatabase('a transaction begun with its first statement', (db) 
           .where('action', '=', 'undone')
           .execute();
         expect(kept).toEqual([]);
+      } finally {
+        await kysely.destroy();
+      }
+    },
+  );
+
+  it.skipIf(db.name !== 'postgres')(
+    'writes the begin and the first statement to the socket in one write',
+    async () => {
+      await db.store().tenants.list();
+      const { db: kysely } = openDatabase(`${db.url()}?pool_max=1`);
+      const transaction = () =>
+        kysely.transaction().execute(async (trx) => {
+          await sql`select 1 as one`.execute(trx);
+          await sql`select 2 as two`.execute(trx);
+        });
+      try {
+        await transaction(); // the connection's own start-up writes
+        const write = vi.spyOn(Socket.prototype, '_write');
+        const writev = vi.spyOn(Socket.prototype, '_writev');
+        try {
+          await transaction();
+          // begin with the first select, the second select, commit.
+          expect(write.mock.calls.length + writev.mock.calls.length).toBe(3);
+        } finally {
+          write.mockRestore();
+          writev.mockRestore();
+        }
       } finally {
         await kysely.destroy();
       }

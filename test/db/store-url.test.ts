@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/core/errors.ts';
-import { parseStoreUrl, redactStoreUrl } from '../../src/db/store-url.ts';
+import { parseStoreUrl, redactStoreUrl, withDatabase } from '../../src/db/store-url.ts';
 
 describe('parseStoreUrl', () => {
   it.each([
@@ -42,6 +42,26 @@ describe('redactStoreUrl', () => {
     expect(redactStoreUrl('/var/mvm.sqlite')).toBe('/var/mvm.sqlite');
   });
 
+  it('masks the password of a Unix socket URL, after the user or as a parameter', () => {
+    expect(redactStoreUrl('postgres://mvm:secret@/mvm?host=/var/run/postgresql')).toBe(
+      'postgres://mvm:***@/mvm?host=/var/run/postgresql',
+    );
+    expect(
+      redactStoreUrl('postgresql:///mvm?host=/var/run/postgresql&user=mvm&password=secret&x=1'),
+    ).toBe('postgresql:///mvm?host=/var/run/postgresql&user=mvm&password=***&x=1');
+    expect(redactStoreUrl('postgres://mvm@db/mvm')).toBe('postgres://mvm@db/mvm');
+  });
+
+  it('keeps a Unix socket URL as pg reads it, the pool size taken out', () => {
+    expect(
+      parseStoreUrl('postgres://mvm:p@/mvm?host=/var/run/postgresql&pool_max=40&port=5432'),
+    ).toEqual({
+      dialect: 'postgres',
+      connectionString: 'postgres://mvm:p@/mvm?host=/var/run/postgresql&port=5432',
+      poolMax: 40,
+    });
+  });
+
   it('takes the Postgres pool size out of the URL, and refuses a bad one', () => {
     expect(parseStoreUrl('postgres://u:p@db/mvm?pool_max=30')).toEqual({
       dialect: 'postgres',
@@ -62,5 +82,19 @@ describe('redactStoreUrl', () => {
       );
     }
     expect(() => parseStoreUrl('postgres://u:secret@db/mvm?pool_max=0')).not.toThrow(/secret/);
+  });
+});
+
+describe('withDatabase', () => {
+  it.each([
+    ['postgres://u:p@h:5432/postgres', 'postgres://u:p@h:5432/other'],
+    ['postgres://u:p@h', 'postgres://u:p@h/other'],
+    [
+      'postgres://u:p@/postgres?host=/var/run/postgresql',
+      'postgres://u:p@/other?host=/var/run/postgresql',
+    ],
+    ['postgresql:///postgres?host=/tmp&user=u', 'postgresql:///other?host=/tmp&user=u'],
+  ])('%s names the database other', (url, expected) => {
+    expect(withDatabase(url, 'other')).toBe(expected);
   });
 });

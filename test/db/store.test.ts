@@ -57,7 +57,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     const first = recordingLogger();
     await (await openStore(empty.url, { logger: first })).close();
     expect(first.lines.map((l) => l.message)).toEqual([
-      ...Array<string>(36).fill('applied store migration'),
+      ...Array<string>(37).fill('applied store migration'),
       'store opened',
     ]);
     expect(first.lines[0]?.context).toEqual({ dialect: name, migration: '0001-initial' });
@@ -126,6 +126,7 @@ await describeEachDatabase('store', ({ name, store, url, reopen, fresh }) => {
     });
     expect(first.lines[34]?.context).toEqual({ dialect: name, migration: '0048-lowered-at' });
     expect(first.lines[35]?.context).toEqual({ dialect: name, migration: '0049-toggle-cost' });
+    expect(first.lines[36]?.context).toEqual({ dialect: name, migration: '0050-scale-members' });
 
     const second = recordingLogger();
     await (await openStore(empty.url, { logger: second })).close();

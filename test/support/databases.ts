@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { redactStoreUrl, withDatabase } from '../../src/db/store-url.ts';
 
 /**
  * The databases every store test runs on. SQLite always runs; Postgres runs against the server
@@ -113,13 +114,9 @@ async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
 }
 
 function databaseUrl(name: string): string {
-  const url = new URL(testPostgresUrl());
-  url.pathname = `/${name}`;
-  return url.toString();
+  return withDatabase(testPostgresUrl(), name);
 }
 
 function redact(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.password !== '') parsed.password = '***';
-  return parsed.toString();
+  return redactStoreUrl(url);
 }

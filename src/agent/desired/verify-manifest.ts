@@ -32,25 +32,38 @@ interface Held {
  * too (`keepTexts`), hashed once, so the next manifest may leave them out.
  */
 export class ManifestTenants {
-  private held = new Map<string, Held>();
+  /** The held digests in their document's order, and their tenants at the same places. */
+  private digests: readonly string[] = [];
+  private entries: readonly Held[] = [];
+  /** Where each digest is, built at the first look-up that misses its place. */
+  private at: Map<string, number> | undefined;
   /** Of the last manifest: tenants taken as held, texts hashed, texts parsed (tests, benches). */
   last = { held: 0, hashed: 0, parsed: 0 };
 
-  get(digest: string): Held | undefined {
-    return this.held.get(digest);
+  /**
+   * The tenant held under `digest`; `i` is where the manifest lists it: a later manifest lists
+   * most at the place the held one did, so a digest is compared with the one held there first
+   * (a manifest's digests are fresh strings: a map would hash each of the 500 at every answer).
+   */
+  get(digest: string, i = -1): Held | undefined {
+    if (this.digests[i] === digest) return this.entries[i];
+    this.at ??= new Map(this.digests.map((d, j) => [d, j]));
+    const j = this.at.get(digest);
+    return j === undefined ? undefined : this.entries[j];
   }
 
   keep(digests: readonly string[], texts: readonly string[], tenants: readonly DesiredTenant[]) {
-    const held = new Map<string, Held>();
-    digests.forEach((digest, i) => {
-      held.set(digest, { text: texts[i] as string, tenant: tenants[i] as DesiredTenant });
-    });
-    this.held = held;
+    this.digests = digests;
+    this.entries = digests.map((_, i) => ({
+      text: texts[i] as string,
+      tenant: tenants[i] as DesiredTenant,
+    }));
+    this.at = undefined;
   }
 
   /** Keeps a document verified another way (a payload signature) by its texts' digests. */
   keepTexts(texts: readonly string[] | undefined, tenants: readonly DesiredTenant[]): void {
-    if (texts === undefined || texts.length !== tenants.length) this.held = new Map();
+    if (texts === undefined || texts.length !== tenants.length) this.keep([], [], []);
     else this.keep(texts.map(sha256Hex), texts, tenants);
   }
 }
@@ -109,7 +122,7 @@ function manifestTenants(
   const counts = { held: 0, hashed: 0, parsed: 0 };
   items.forEach((item, i) => {
     const digest = digests[i] as string;
-    const known = held?.get(digest);
+    const known = held?.get(digest, i);
     if (known && (item === null || item === known.text)) {
       counts.held += 1;
       texts.push(known.text);

@@ -62,20 +62,48 @@ function isEmpty(change: DocumentChange): boolean {
 }
 
 /**
- * Which changes named a tenant or the fleet, as the notifier stood when asked: what a cache of
- * tenant inputs filled at change count `seq` must check (desired/tenant-inputs.ts). Changes
+ * Which changes named a tenant or the fleet, as the notifier stands at each check: what a cache
+ * of tenant inputs filled at change count `seq` must check (desired/tenant-inputs.ts). Changes
  * naming only nodes are left out: no such write changes a tenant's record, pools, secrets,
  * configs or the nodes holding its live instances (each of those names the tenant or the fleet).
  */
 export interface NamedChanges {
-  /** A change after `seq` named the fleet, or may have (it was forgotten). */
+  /** A change after `seq` named the fleet. */
   fleetSince(seq: number): boolean;
-  /** A change after `seq` named the tenant or the fleet, or may have. */
+  /** A change after `seq` named the tenant or the fleet, or may have (its record was dropped). */
   tenantSince(seq: number, tenantId: string): boolean;
 }
 
-/** Changes kept for watchers that were reading the store when they were announced. */
+/** Changes kept whole, for the jobs' waits and the propagation metric. */
 const RECENT = 512;
+/** Nodes, and tenants, whose latest change is kept by name (the oldest are dropped first). */
+const MAX_NAMED = 65_536;
+
+/**
+ * The count of the latest change that named each key. Bounded: the keys named longest ago are
+ * dropped first, and a count not after the latest dropped one may have been named since.
+ */
+class LatestByName {
+  private readonly latest = new Map<string, number>();
+  /** The latest count of a dropped key. */
+  private dropped = 0;
+
+  note(key: string, seq: number): void {
+    // Deleted first, so the map's order is the order of the counts.
+    this.latest.delete(key);
+    this.latest.set(key, seq);
+    for (const [oldest, at] of this.latest) {
+      if (this.latest.size <= MAX_NAMED) break;
+      this.latest.delete(oldest);
+      this.dropped = at;
+    }
+  }
+
+  /** Whether a change after `seq` named `key`, or may have (its entry was dropped). */
+  since(seq: number, key: string): boolean {
+    return (this.latest.get(key) ?? (seq < this.dropped ? Infinity : 0)) > seq;
+  }
+}
 
 /**
  * Tells waiting desired-state watchers that a write committed in this process changed their
@@ -83,10 +111,20 @@ const RECENT = 512;
  * rather than bare events: a watcher notes the count before it reads the store, then waits for
  * a concerning change after that count, so a change committed while it was reading is never
  * missed. Other replicas' changes arrive through the watchers' bounded store poll instead.
+ *
+ * Whether a document was concerned since a count is answered from the latest change that named
+ * each node and tenant, not from a window of recent changes: with a window of 512, every watcher
+ * whose document was computed more than 512 changes ago was told it might be concerned, and at
+ * 20 scales a second the whole fleet's watchers recomputed at once every ~25 s, the changes that
+ * did concern a node queued behind them for seconds (fleet-sim's p99 of scale to agent).
  */
 export class ChangeNotifier {
   private count = 0;
   private readonly recent: Array<{ seq: number; change: DocumentChange; atMs: number }> = [];
+  private readonly nodesNamed = new LatestByName();
+  private readonly tenantsNamed = new LatestByName();
+  /** The count of the latest change that named the fleet. */
+  private fleetAt = 0;
   private readonly events = new EventEmitter();
   /** Writes in progress in this process: watchers of hot nodes wait for a pause in them. */
   readonly writes: WriteActivity;
@@ -106,7 +144,11 @@ export class ChangeNotifier {
   notify(change: DocumentChange): void {
     if (isEmpty(change)) return;
     this.count += 1;
-    this.recent.push({ seq: this.count, change, atMs: this.monotonicMs() });
+    const seq = this.count;
+    if (change.fleet === true) this.fleetAt = seq;
+    for (const nodeId of change.nodes ?? []) this.nodesNamed.note(nodeId, seq);
+    for (const tenantId of change.tenants ?? []) this.tenantsNamed.note(tenantId, seq);
+    this.recent.push({ seq, change, atMs: this.monotonicMs() });
     if (this.recent.length > RECENT) this.recent.shift();
     this.events.emit('change', change);
   }
@@ -121,12 +163,14 @@ export class ChangeNotifier {
     ms: number,
     signal?: AbortSignal,
   ): Promise<void> {
-    return this.waitFor(since, (change) => concerns(change, doc), ms, signal);
+    const concerned = () => this.concernedSince(since, doc);
+    return this.waitFor(concerned, (change) => concerns(change, doc), ms, signal);
   }
 
   /** Resolves once jobs `wanted` became claimable after `since`, after `ms`, or on abort. */
   waitForJobs(since: number, wanted: JobWanted, ms: number, signal?: AbortSignal): Promise<void> {
-    return this.waitFor(since, (change) => concernsJobs(change, wanted), ms, signal);
+    const matches = (change: DocumentChange) => concernsJobs(change, wanted);
+    return this.waitFor(() => this.changedSince(since, matches), matches, ms, signal);
   }
 
   /**
@@ -141,27 +185,22 @@ export class ChangeNotifier {
     return () => this.events.off('change', onChange);
   }
 
-  /** Whether a change announced after `since` concerns `doc` (or may have: one forgotten). */
+  /**
+   * Whether a change announced after `since` concerns `doc`: its node, one of its tenants or
+   * the fleet named after it. Exact however long ago `since` was (O(the document's tenants)).
+   */
   concernedSince(since: number, doc: WatchedDocument): boolean {
-    return this.changedSince(since, (change) => concerns(change, doc));
+    if (since >= this.count) return false;
+    if (this.fleetAt > since || this.nodesNamed.since(since, doc.nodeId)) return true;
+    return doc.tenants.some((tenantId) => this.tenantsNamed.since(since, tenantId));
   }
 
-  /** The tenants and fleet the kept changes named, for checks against many counts at once. */
+  /** The tenants and fleet named after a count, for checks against many counts at once. */
   named(): NamedChanges {
-    const count = this.count;
-    const oldest = this.recent[0]?.seq ?? count + 1;
-    let fleetAt = 0;
-    const tenantAt = new Map<string, number>();
-    for (const { seq, change } of this.recent) {
-      if (change.fleet === true) fleetAt = seq;
-      for (const tenantId of change.tenants ?? []) tenantAt.set(tenantId, seq);
-    }
-    // Changes after `seq` that are no longer kept may have named anything.
-    const forgotten = (seq: number) => seq < count && oldest > seq + 1;
-    const fleetSince = (seq: number) => forgotten(seq) || fleetAt > seq;
+    const fleetSince = (seq: number) => this.fleetAt > seq;
     return {
       fleetSince,
-      tenantSince: (seq, tenantId) => fleetSince(seq) || (tenantAt.get(tenantId) ?? 0) > seq,
+      tenantSince: (seq, tenantId) => fleetSince(seq) || this.tenantsNamed.since(seq, tenantId),
     };
   }
 
@@ -170,13 +209,14 @@ export class ChangeNotifier {
     return this.recent.find((entry) => entry.seq > since && concerns(entry.change, doc))?.atMs;
   }
 
+  /** Resolves at once if `pending`, else on the first announced change that `matches`. */
   private waitFor(
-    since: number,
+    pending: () => boolean,
     matches: (change: DocumentChange) => boolean,
     ms: number,
     signal?: AbortSignal,
   ): Promise<void> {
-    if (signal?.aborted || this.changedSince(since, matches)) return Promise.resolve();
+    if (signal?.aborted || pending()) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { desiredStatuses } from '../../core/model.ts';
 import type { DesiredCount } from '../../ports/store.ts';
 import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
@@ -21,14 +21,19 @@ export async function anyPressureHeld(db: Kysely<Database>): Promise<boolean> {
  * SQLite's planner takes the index for it (a range), instead of scanning every instance.
  * Ordered by the indexed column, so Postgres takes the index too even when its statistics
  * guess many rows match (right after a bulk load it read all 100k, ~29 ms).
+ *
+ * The probes' constants are written into the SQL, not bound: a prepared statement's generic
+ * plan guesses a third of the rows for `>= $1` and a tenth for `LIMIT $2` (cost 121 against
+ * 17 with the values), so Postgres kept planning every call custom (docs/scale.md,
+ * "Postgres' plans of a toggle").
  */
 export function pressureHeld(db: Kysely<Database>) {
   return db
     .selectFrom('instances')
     .select('id')
-    .where('pressure_slept_at', '>=', '')
+    .where('pressure_slept_at', '>=', sql.lit(''))
     .orderBy('pressure_slept_at')
-    .limit(1);
+    .limit(sql.lit(1));
 }
 
 /** A live instance placed on no node, the first by the node index (nulls share one key). */
@@ -37,9 +42,9 @@ export function unplaced(db: Kysely<Database>) {
     .selectFrom('instances')
     .select('id')
     .where('node_id', 'is', null)
-    .where('desired_status', '<>', 'destroyed')
+    .where('desired_status', '<>', sql.lit('destroyed'))
     .orderBy('node_id')
-    .limit(1);
+    .limit(sql.lit(1));
 }
 
 /** Unplaced work or an instance held asleep: both probes in one statement (one round trip). */

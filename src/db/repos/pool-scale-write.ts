@@ -131,23 +131,22 @@ interface ScaleWriteShape {
   requestId: boolean;
 }
 
-/** The members' updates join these, each a member's id and version read (and what it gets). */
-const members = (ids: unknown, versions: unknown, values: unknown) =>
-  sql<{ member_id: string; member_version: number; member_value: string }>`unnest(
-    ${ids}::text[], ${versions}::int[], ${values}::text[])`.as<'m'>(
-    sql`m(member_id, member_version, member_value)`,
-  );
-
-/** The desired members' join: `members`' columns and whether the new status lowers it. */
-const desiredMembers = (ids: unknown, versions: unknown, values: unknown, lowering: unknown) =>
+/**
+ * The members' updates join these, each a member's id and version read and what it gets (and
+ * whether that lowers it). Migration 0050's function, not `unnest` itself: it says it answers
+ * one row whatever the arrays, so the statement's generic plan costs what its custom plans do
+ * and Postgres keeps it, not planning each call anew (docs/scale.md, "Postgres' plans of a
+ * toggle"). Its arrays are unnested together, as `unnest` of several arrays does.
+ */
+const members = (ids: unknown, versions: unknown, values: unknown, lowering?: unknown) =>
   sql<{
     member_id: string;
     member_version: number;
     member_value: string;
-    member_lowering: boolean;
-  }>`unnest(${ids}::text[], ${versions}::int[], ${values}::text[], ${lowering}::boolean[])`.as<'m'>(
-    sql`m(member_id, member_version, member_value, member_lowering)`,
-  );
+    member_lowering: boolean | null;
+  }>`mvm_scale_members(${ids}::text[], ${versions}::int[], ${values}::text[], ${
+    lowering === undefined ? sql`'{}'` : lowering
+  }::boolean[])`.as<'m'>(sql`m`);
 
 /** A member is the scaled pool's, read at that version, and written only if the pool was. */
 const matched = sql<boolean>`instances.id = m.member_id AND instances.version = m.member_version
@@ -161,7 +160,7 @@ const matched = sql<boolean>`instances.id = m.member_id AND instances.version = 
 const memberUpdate = (
   db: Kysely<Database>,
   p: ScaleWriteParams,
-  from: ReturnType<typeof members> | ReturnType<typeof desiredMembers>,
+  from: ReturnType<typeof members>,
   values: UpdateObject<Database, 'instances'>,
 ) =>
   db
@@ -203,7 +202,7 @@ export const scaleWriteStatement = compiledStatement({
         memberUpdate(
           db,
           p,
-          desiredMembers(
+          members(
             p['desiredIds'],
             p['desiredVersions'],
             p['desiredStatuses'],

@@ -5,17 +5,14 @@ import { InternalError } from '../../core/errors.ts';
 import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
 import { dialectOf } from '../sql-dialect.ts';
 import type { Database, PoolsTable } from '../schema.ts';
-import { MEMBER_COLUMNS, poolMember, poolMembers, type MemberRow } from './pool-members.ts';
-
-/** A member's row of `withMembersStatement` (`pools` is in the one row of pools). */
-type MemberOf = { pools: null } & MemberRow;
+import { membersOfText, membersText, poolMembers } from './pool-members.ts';
 
 /**
  * The tenant's pools and one pool's members (`poolMembers`' columns), what a scale reads
- * after taking the tenant's lock. On Postgres in one statement: a row with the tenant's pools
+ * after taking the tenant's lock. On Postgres in one statement of one row: the tenant's pools
  * aggregated into JSON (a pool's columns are text or integers, so JSON gives them back
- * unchanged), then the members as plain rows; SQLite (in process, no round trip) reads them
- * one after the other. `members` is undefined when the tenant has no such pool.
+ * unchanged) and the members as one text (`membersText`); SQLite (in process, no round trip)
+ * reads them one after the other. `members` is undefined when the tenant has no such pool.
  */
 export async function poolsWithMembers(
   db: Kysely<Database>,
@@ -31,14 +28,11 @@ export async function poolsWithMembers(
     return { pools, members: found ? await poolMembers(db, tenantId, poolId) : undefined };
   }
   const { rows } = await statements.execute(db, withMembersStatement, { tenantId, poolId });
-  let pools: Pool[] | undefined;
-  const members: PoolMember[] = [];
-  for (const row of rows) {
-    if (row.pools !== null) pools = row.pools.map(fromRow);
-    else members.push(poolMember(tenantId, poolId, row as MemberRow));
-  }
-  if (pools === undefined) throw new InternalError('the store answered no row of pools');
-  return { pools, members: pools.some((p) => p.id === poolId) ? members : undefined };
+  const [row] = rows;
+  if (row === undefined) throw new InternalError('the store answered no row of pools');
+  const pools = row.pools.map(fromRow);
+  if (!pools.some((p) => p.id === poolId)) return { pools, members: undefined };
+  return { pools, members: membersOfText(tenantId, poolId, row.members) };
 }
 
 /** The tenant's pools in id order. Every scale reads them: compiled once (compiled-statement.ts). */
@@ -48,11 +42,13 @@ export const poolsOfTenantStatement = compiledStatement({
 });
 
 /**
- * Postgres: one row of the tenant's pools in id order (`pools`, their JSON aggregate; the
- * member columns null), then `poolId`'s members in id order, plain rows (`pools` null). A
- * member's columns went as JSON too, a `json_build_array` each aggregated: their text
- * conversion, escaping and the parse on both sides cost more than the rows (docs/scale.md,
- * "What Postgres spends per toggle"). UNION ALL answers its parts in order, each in its own.
+ * Postgres: one row, the tenant's pools in id order (`pools`, their JSON aggregate) and
+ * `poolId`'s members in id order as one text (`members`, pool-members.ts' `membersText`; null
+ * when there are none). The members went as 200 plain rows before: pg handles each row as a
+ * message, an event and an object, ~4 µs a row in the coordinator, most of what the read cost
+ * it (docs/scale.md, "A pool's members as one text"); Postgres spends about the same on the
+ * text as on the rows. As a `json_agg` of arrays they cost Postgres 3-5 times more (the
+ * escaping; "What Postgres spends per toggle").
  */
 export const withMembersStatement = compiledStatement({
   shape: () => null,
@@ -60,23 +56,19 @@ export const withMembersStatement = compiledStatement({
     db
       .selectFrom('pools')
       .select(
-        sql<Selectable<PoolsTable>[] | null>`COALESCE(json_agg(pools ORDER BY pools.id), '[]')`.as(
+        sql<Selectable<PoolsTable>[]>`COALESCE(json_agg(pools ORDER BY pools.id), '[]')`.as(
           'pools',
         ),
       )
-      .select(MEMBER_COLUMNS.map((column) => sql<MemberRow[typeof column] | null>`NULL`.as(column)))
-      .where('tenant_id', '=', p.tenantId)
-      .unionAll(
-        sql<MemberOf>`${db
+      .select(
+        db
           .selectFrom('instances')
-          .select(sql<null>`NULL`.as('pools'))
-          .select(MEMBER_COLUMNS)
+          .select(membersText())
           .where('tenant_id', '=', p.tenantId)
           .where('pool_id', '=', p.poolId)
-          .orderBy('tenant_id')
-          .orderBy('pool_id')
-          .orderBy('id')}`,
-      ),
+          .as('members'),
+      )
+      .where('tenant_id', '=', p.tenantId),
 });
 
 function byTenant(db: Kysely<Database>, tenantId: string) {
