@@ -14,6 +14,7 @@ import type { ChangeNotifier } from '../desired/change-notifier.ts';
 import { ComputeGate } from '../desired/compute-gate.ts';
 import { groupRows, NodeRowsCache } from '../desired/node-rows.ts';
 import { nodeDocument } from '../desired/node-document.ts';
+import { stepTurns } from '../desired/loop-turn.ts';
 import { RecomputePacer } from '../desired/recompute-pacer.ts';
 import { SharedMarks, sumOf } from '../desired/shared-marks.ts';
 import { documentDigest, tenantDigest } from '../desired/document-digest.ts';
@@ -66,6 +67,12 @@ export interface DesiredServiceDeps {
   paceGraceMs?: number;
   /** A hot node's pace is at least this many times its last computation's duration; default 8. */
   paceCostFactor?: number;
+  /**
+   * A computation lets the event loop take what arrived between its steps, and waits for the
+   * writes in progress there, this long in all at most (desired/loop-turn.ts); default 10.
+   * Undefined turns: 0 still takes the loop's turns, -1 neither (benches compare).
+   */
+  stepYieldMs?: number;
 }
 
 export interface IssuedDocument {
@@ -91,6 +98,11 @@ const DEFAULT_PACE_MS = 1;
 const DEFAULT_PACE_GRACE_MS = 3;
 /** A host starved of CPU makes computations slower: the pace grows with them. */
 const DEFAULT_PACE_COST_FACTOR = 8;
+/**
+ * About one scale's own time at 100k: a computation waits at most this long in all for writes
+ * beside it (a burst's documents come that much later at most, a lone change's not at all).
+ */
+const DEFAULT_STEP_YIELD_MS = 10;
 /** However slow computations get, a change waits at most this long for its document. */
 const MAX_PACE_MS = 1000;
 /** Under the store pool's 10 connections, so requests other than watches always get one. */
@@ -212,7 +224,10 @@ export class DesiredService {
 
   /** The node's current document, issuing a new generation if its content changed. */
   async issue(nodeId: string, options: { background?: boolean } = {}): Promise<IssuedDocument> {
-    const { doc, kept } = await this.gate.run(() => this.compute(nodeId), options);
+    const { doc, kept } = await this.gate.run(
+      () => this.compute(nodeId, this.stepTurns()),
+      options,
+    );
     // Made of the tenants' digests, kept with their entries: a toggle hashes one tenant's text.
     const digest = documentDigest(doc, kept?.digest);
     const at = this.deps.clock.now().toISOString();
@@ -308,8 +323,15 @@ export class DesiredService {
       // `in`, not the getter: only the delivered form is signed.
       if (issued.generation > after && 'signed' in issued) {
         this.observeDelivery(nodeId, started, seen, issued.tenants);
-        if (options.manifest === true) return this.answerManifest(nodeId, after, issued);
-        return this.answer(nodeId, after, issued.signed, issued, options.delta === true);
+        // Signed, then serialized by the route: each a step of its own.
+        const turn = this.stepTurns();
+        await turn();
+        const answer =
+          options.manifest === true
+            ? this.answerManifest(nodeId, after, issued)
+            : this.answer(nodeId, after, issued.signed, issued, options.delta === true);
+        await turn();
+        return answer;
       }
       const remaining = deadline - elapsed();
       this.refuseWhenClosing();
@@ -472,6 +494,13 @@ export class DesiredService {
     if (at !== undefined) this.deps.onPropagated(Math.max(0, this.elapsed()() - at) / 1000);
   }
 
+  /** One computation's pauses between its steps (desired/loop-turn.ts). */
+  private stepTurns(): () => Promise<void> {
+    const budgetMs = this.deps.stepYieldMs ?? DEFAULT_STEP_YIELD_MS;
+    if (budgetMs < 0) return () => Promise.resolve();
+    return stepTurns(this.deps.notifier.writes, budgetMs, this.closing.signal);
+  }
+
   private elapsed(): () => number {
     return this.deps.monotonicMs ?? (() => performance.now());
   }
@@ -526,7 +555,10 @@ export class DesiredService {
   }
 
   /** The document, and its tenants' canonical texts and digests (kept when patching). */
-  private async compute(nodeId: string): Promise<{
+  private async compute(
+    nodeId: string,
+    turn: () => Promise<void>,
+  ): Promise<{
     doc: NodeDesired;
     kept?: { text: (tenant: DesiredTenant) => string; digest: (tenant: DesiredTenant) => string };
   }> {
@@ -547,9 +579,12 @@ export class DesiredService {
       return { rows, marks: await this.inputs.marksOf(rows.order) };
     };
     const [{ rows, marks }, moves] = await Promise.all([rowsAndMarks(), this.nodeMoves(nodeId)]);
+    await turn();
     // Its tenants' records, pools, workloads, nodes and peers: read only for tenants whose
     // document marks moved (or a local change named) since this replica last read them.
     const inputs = await this.inputs.read(nodeId, rows.tenants, seq, marks);
+    // The entries' memo is taken and kept with no pause between (one computation's at a time).
+    await turn();
     // Built again only for the tenants whose rows, inputs, peers or moves out of this node
     // are not those of the previous computation (desired/node-document.ts). An instance
     // leaving this node is held asleep here until its move ends (core/move-hold.ts).
