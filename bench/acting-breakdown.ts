@@ -40,6 +40,7 @@ import {
 import { tenantId, type StoreName } from './support/fleet-seed.ts';
 import { seededFleet } from './support/seeded-fleet.ts';
 import { percentile } from './support/stats.ts';
+import { stepTimer } from './support/step-timer.ts';
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
@@ -53,14 +54,7 @@ const { services, api, close } = await seededFleet(storeName, shape, { clusterCi
 try {
   const desired = services.desired;
   const { publicKeyPem, keyId } = desired.signingKey();
-  const steps = new Map<string, number[]>();
-  const note = (name: string, ms: number) => steps.set(name, [...(steps.get(name) ?? []), ms]);
-  const time = <T>(name: string, step: () => T): T => {
-    const started = performance.now();
-    const value = step();
-    note(name, performance.now() - started);
-    return value;
-  };
+  const { steps, note, time } = stepTimer();
   let size = 0;
   let deltaSize = 0;
   let generation = 0;

@@ -35,6 +35,7 @@ import { manifestText, sha256Hex } from '../src/core/desired-manifest.ts';
 import { createApiClient } from '../src/drivers/coordinator-api/api-client.ts';
 import { fleetScaleTenants } from './support/document-shape.ts';
 import { percentile } from './support/stats.ts';
+import { stepTimer } from './support/step-timer.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -144,14 +145,7 @@ try {
 }
 
 async function measure(): Promise<void> {
-  const steps = new Map<string, number[]>();
-  const note = (name: string, ms: number) => steps.set(name, [...(steps.get(name) ?? []), ms]);
-  const time = <T>(name: string, step: () => T): T => {
-    const started = performance.now();
-    const value = step();
-    note(name, performance.now() - started);
-    return value;
-  };
+  const { steps, note, time } = stepTimer();
   const pem = createPublicKey(recorded.publicKeyPem);
   for (let s = -20; s < SAMPLES; s += 1) {
     // The parts alone.

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ChangeNotifier } from '../../src/coordinator/desired/change-notifier.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { countingComputations } from '../support/counting-computations.ts';
-import { type Api, apiOver, ok } from './api-client-harness.ts';
+import { twoTenantsOnTwoNodes } from './support/two-tenants.ts';
+import { apiOver, ok } from './api-client-harness.ts';
 
 /**
  * More changes than the notifier ever kept whole (512): a watcher whose document none of them
@@ -11,32 +12,6 @@ import { type Api, apiOver, ok } from './api-client-harness.ts';
  * behind them (fleet-sim's p99 of scale to agent, 7.3 s at 1,000 nodes).
  */
 const MANY = 600;
-
-interface InstanceJson {
-  tenantId: string;
-  poolId: string;
-  id: string;
-  nodeId: string;
-}
-
-/** acme's one instance on one node, beta's on the other (each node fits one). */
-async function twoTenantsOnTwoNodes(api: Api): Promise<{ a: InstanceJson; b: InstanceJson }> {
-  const capacity = { vcpus: 1, memMib: 1024, diskGib: 10 };
-  for (const node of ['node-1', 'node-2']) {
-    await ok(api, 'PUT', `/nodes/${node}`, { hostname: node, arch: 'x86_64', capacity });
-  }
-  for (const tenant of ['acme', 'beta']) {
-    await ok(api, 'POST', '/tenants', { id: tenant });
-    const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 1, memMib: 256 };
-    await ok(api, 'POST', `/tenants/${tenant}/pools`, pool);
-    await ok(api, 'POST', `/tenants/${tenant}/pools/web/scale`, { running: 1 });
-  }
-  const instances = (await ok(api, 'GET', '/instances')) as InstanceJson[];
-  const a = instances.find((i) => i.tenantId === 'acme');
-  const b = instances.find((i) => i.tenantId === 'beta');
-  if (!a || !b || a.nodeId === b.nodeId) throw new Error(`placement: ${JSON.stringify(instances)}`);
-  return { a, b };
-}
 
 const generationOf = (body: unknown) =>
   (JSON.parse((body as { payload: string }).payload) as { generation: number }).generation;
