@@ -165,16 +165,6 @@ export const desiredDeltaSchema = z.strictObject({
 export type DesiredDelta = z.infer<typeof desiredDeltaSchema>;
 
 /**
- * The document signed as a manifest (core/desired-manifest.ts), for a watch that asked with
- * `manifest=1`: the signature covers `manifest` alone, the payload's head (its text up to and
- * with `"tenants":[`) and the sha256 of each tenant's text in the document's order, not the
- * 237 KiB payload. `tenants` has one item per digest: the tenant's text, or null for a text
- * the agent holds from the document `base` (the watch's `after`) under that digest. The agent
- * checks the signature, then that each text it did not hold hashes to its digest: the payload
- * `head`, the texts joined by commas and `]}` is then exactly what the coordinator signed.
- * Without `base` every item is a text: that is also how an agent keeps it on disk.
- */
-/**
  * Whether every item is a digest (64 lower-case hex digits), checked natively over their joined
  * text (a non-hex pair ends Node's hex decoding early): a 500-digest manifest is checked at each
  * answer, twice (the API client's response check and the agent's verifyManifest), and zod's
@@ -187,6 +177,16 @@ export function areDigests(digests: readonly string[]): boolean {
   return all === all.toLowerCase() && Buffer.from(all, 'hex').length * 2 === all.length;
 }
 
+/**
+ * The document signed as a manifest (core/desired-manifest.ts), for a watch that asked with
+ * `manifest=1`: the signature covers `manifest` alone, the payload's head (its text up to and
+ * with `"tenants":[`) and the sha256 of each tenant's text in the document's order, not the
+ * 237 KiB payload. `tenants` has one item per digest: the tenant's text, or null for a text
+ * the agent holds from the document `base` (the watch's `after`) under that digest. The agent
+ * checks the signature, then that each text it did not hold hashes to its digest: the payload
+ * `head`, the texts joined by commas and `]}` is then exactly what the coordinator signed.
+ * Without `base` every item is a text: that is also how an agent keeps it on disk.
+ */
 export const desiredManifestSchema = z.strictObject({
   manifest: z.strictObject({
     /** One line: the signed text puts it between newlines. */

@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
 
+/** A tenant text's digest as a manifest lists it (the coordinator's and the agent's alike). */
+export const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
+
 /**
  * The text a document's manifest signature covers (contract/desired.ts,
  * desiredManifestSchema): a tag, the payload's head on one line, then each tenant's digest
@@ -8,9 +11,6 @@ import { createHash } from 'node:crypto';
  * JSON escapes it; the schema refuses one) and the digests have a fixed form, so one text
  * stands for one head and one list. ~33 KiB for 500 tenants, not the 237 KiB payload.
  */
-/** A tenant text's digest as a manifest lists it (the coordinator's and the agent's alike). */
-export const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
-
 export const MANIFEST_TAG = 'mvm-desired-manifest/1';
 
 export function manifestText(head: string, digests: readonly string[]): string {

@@ -4,7 +4,8 @@
  * any part (the node, a tenant's text, the tenants' order or count) gives another.
  */
 import { expect, it } from 'vitest';
-import { documentDigest, sha256Hex } from '../../src/coordinator/desired/document-digest.ts';
+import { documentDigest } from '../../src/coordinator/desired/document-digest.ts';
+import { sha256Hex } from '../../src/core/desired-manifest.ts';
 import type { DesiredTenant, NodeDesired } from '../../src/contract/desired.ts';
 import { canonicalJson, NODE_DOCUMENT_SCHEMA } from '../../src/core/desired-doc.ts';
 

@@ -60,7 +60,7 @@ const postgres: DatabaseKind = {
       return undefined;
     } catch (error) {
       const cause = errorMessage(error);
-      return `Postgres at ${redact(testPostgresUrl())} is unreachable (${cause})`;
+      return `Postgres at ${redactStoreUrl(testPostgresUrl())} is unreachable (${cause})`;
     }
   },
   async open() {
@@ -115,8 +115,4 @@ async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
 
 function databaseUrl(name: string): string {
   return withDatabase(testPostgresUrl(), name);
-}
-
-function redact(url: string): string {
-  return redactStoreUrl(url);
 }

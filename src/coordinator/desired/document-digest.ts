@@ -2,8 +2,6 @@ import type { DesiredTenant, NodeDesired } from '../../contract/desired.ts';
 import { canonicalJson } from '../../core/desired-doc.ts';
 import { sha256Hex } from '../../core/desired-manifest.ts';
 
-export { sha256Hex };
-
 /** A tenant entry's digest: the sha256 of its canonical JSON. */
 export const tenantDigest = (tenant: DesiredTenant): string => sha256Hex(canonicalJson(tenant));
 

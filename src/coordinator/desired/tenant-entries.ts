@@ -1,6 +1,6 @@
 import type { DesiredTenant } from '../../contract/desired.ts';
 import { canonicalJson } from '../../core/desired-doc.ts';
-import { sha256Hex } from './document-digest.ts';
+import { sha256Hex } from '../../core/desired-manifest.ts';
 import { sameItems } from './kept-maps.ts';
 
 const DEFAULT_MAX_NODES = 1024;
