@@ -37,11 +37,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { overSocket } from '../src/db/store-url.ts';
 import { CoordinatorChild, type ProcSample } from './support/coordinator-child.ts';
 import {
   apiOf,
   freshDatabase,
-  overSocket,
   seedInstances,
   seedNodes,
   seedTenants,

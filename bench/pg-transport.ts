@@ -13,7 +13,8 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import { openDatabase } from '../src/db/open-store.ts';
-import { freshDatabase, overSocket } from './support/fleet-seed.ts';
+import { overSocket } from '../src/db/store-url.ts';
+import { freshDatabase } from './support/fleet-seed.ts';
 import { backendSecs, PgBackendCpu } from './support/pg-backend-cpu.ts';
 
 const { values: flags } = parseArgs({

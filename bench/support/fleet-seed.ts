@@ -65,20 +65,6 @@ export async function freshDatabase(store: StoreName): Promise<BenchDatabase> {
   };
 }
 
-/**
- * The same database, role and password as the TCP URL `url`, reached over the server's Unix
- * socket in `dir` (`postgres://user:pass@/db?host=DIR&port=PORT`; pg dials DIR/.s.PGSQL.PORT).
- */
-export function overSocket(url: string, dir: string): string {
-  const tcp = new URL(url);
-  const port = tcp.port || '5432';
-  const auth = tcp.username ? `${tcp.username}${tcp.password ? `:${tcp.password}` : ''}@` : '';
-  const query = new URLSearchParams(tcp.search);
-  query.set('host', dir);
-  query.set('port', port);
-  return `${tcp.protocol}//${auth}${tcp.pathname}?${query.toString().replace(/%2F/gi, '/')}`;
-}
-
 export type Api = (method: string, path: string, body?: unknown) => Promise<unknown>;
 
 /**

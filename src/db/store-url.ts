@@ -76,3 +76,17 @@ export function withDatabase(url: string, database: string): string {
   if (!found) throw new ValidationError(`'${redactStoreUrl(url)}' is not a Postgres URL`);
   return `${found[1]}/${encodeURIComponent(database)}${found[3]}`;
 }
+
+/**
+ * The same database, role and password as the TCP URL `url`, reached over the server's Unix
+ * socket in `dir` (`postgres://user:pass@/db?host=DIR&port=PORT`; pg dials DIR/.s.PGSQL.PORT).
+ */
+export function overSocket(url: string, dir: string): string {
+  const tcp = new URL(url);
+  const port = tcp.port || '5432';
+  const auth = tcp.username ? `${tcp.username}${tcp.password ? `:${tcp.password}` : ''}@` : '';
+  const query = new URLSearchParams(tcp.search);
+  query.set('host', dir);
+  query.set('port', port);
+  return `${tcp.protocol}//${auth}${tcp.pathname}?${query.toString().replace(/%2F/gi, '/')}`;
+}

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { expect, it } from 'vitest';
 import { openDatabase, openStore } from '../../src/db/open-store.ts';
+import { overSocket } from '../../src/db/store-url.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { testPostgresUrl } from '../support/databases.ts';
 
@@ -21,8 +22,7 @@ if (!haveSocket && process.env['CI'])
 
 /** The database `tcpUrl` names, over the socket, in the form `postgres://u:p@/db?host=DIR`. */
 function socketUrl(tcpUrl: string, query = ''): string {
-  const database = new URL(tcpUrl).pathname;
-  return `postgres://${tcp.username}:${tcp.password}@${database}?host=${socketDir}&port=${port}${query}`;
+  return `${overSocket(tcpUrl, socketDir)}${query}`;
 }
 
 await describeEachDatabase('A Postgres store over the Unix socket', (db) => {
