@@ -5,17 +5,18 @@
  * 100 registered nodes each watched by an agent-side long-poll (watchDesired), and
  * 1k → 10k → 100k placed instances (200 per tenant, bulk-inserted). At each size it prints:
  *  - pool scale p50: one pool scaled up by one (placement) and back down, over the API;
- *  - mutations/s: 4 clients scaling four tenants' pools running ⇄ warm for 3 s, and the
- *    coordinator's CPU per mutation meanwhile (the documents they wake included; of it, in the
- *    kernel), Postgres' (its backends for the bench's database, from /proc) and this process's
- *    (the clients and the watchers), and the whole host's busy CPU (other sessions included);
+ *  - mutations/s: 4 clients (`--clients N`) scaling as many tenants' pools running ⇄ warm
+ *    for 3 s, and the coordinator's CPU per mutation meanwhile (the documents they wake
+ *    included; of it, in the kernel), Postgres' (its backends for the bench's database, from
+ *    /proc) and this process's (the clients and the watchers), and the whole host's busy CPU
+ *    (other sessions included);
  *  - agent acting p50: from a running ⇄ warm scale to the watcher of the instance's node
  *    holding the verified document that carries it; and the document's share of it, from
  *    the scale's answer to that watcher.
  * Goals (issue 17, Postgres at 100k): scale p50 ≤ 10 ms, ≥ 500 mutations/s, acting p50 ≤ 20 ms.
  *   npx tsx bench/fleet-scale.ts [sizes, e.g. 1000,10000,100000] [stores, e.g. sqlite,postgres]
  *     [--cpu-prof <dir>] [--log <dir>] [--replicas N] [--trace <file>] [--pg-socket <dir>]
- *     [--pg-tally <file>]
+ *     [--pg-tally <file>] [--clients N]
  * `--cpu-prof` runs each coordinator under `node --cpu-prof` (a profile per store in <dir>);
  * `--log` keeps each coordinator's structured log there. `--replicas N` (Postgres) runs N
  * coordinators over the one database (one data dir, so one signing key): the burst's clients
@@ -60,6 +61,7 @@ const { values: flags, positionals } = parseArgs({
     'cpu-prof': { type: 'string' },
     log: { type: 'string' },
     replicas: { type: 'string', default: '1' },
+    clients: { type: 'string', default: '4' },
     trace: { type: 'string' },
     'pg-socket': { type: 'string' },
     'pg-tally': { type: 'string' },
@@ -81,6 +83,9 @@ if (tallyFile) {
   process.env['NODE_OPTIONS'] = `${process.env['NODE_OPTIONS'] ?? ''} --import ${hook}`.trim();
   process.env['MVM_BENCH_PG_TALLY'] = tallyFile;
 }
+const clientCount = Number(flags.clients);
+if (!Number.isInteger(clientCount) || clientCount < 1)
+  throw new Error(`--clients must be a whole number of at least 1, not '${flags.clients}'`);
 const replicas = Number(flags.replicas);
 if (!Number.isInteger(replicas) || replicas < 1)
   throw new Error(`--replicas must be a whole number of at least 1, not '${flags.replicas}'`);
@@ -150,7 +155,7 @@ const everyOther = (values: readonly number[], first: 0 | 1) =>
   values.filter((_, i) => i % 2 === first);
 
 async function mutationsPerSecond(apis: readonly Api[], tenants: number): Promise<number> {
-  const clients = Math.min(4, tenants - 2);
+  const clients = Math.min(clientCount, tenants - 2);
   const deadline = performance.now() + 3000;
   let done = 0;
   await Promise.all(
@@ -388,7 +393,7 @@ const rows: Row[] = [];
 for (const store of stores) rows.push(...(await measureStore(store)));
 const ms = (v: number) => `${v.toFixed(1)} ms`;
 console.log(
-  `${NODES} nodes watched, ${PER_TENANT} instances per tenant, ${SAMPLES} samples each, ${replicas} coordinator replica(s)`,
+  `${NODES} nodes watched, ${PER_TENANT} instances per tenant, ${SAMPLES} samples each, ${replicas} coordinator replica(s), ${clientCount} burst client(s)`,
 );
 console.log(
   '| store | instances | pool scale p50 (p90) | mutations/s (CPU each) | agent acting p50 (p90) | of which document p50 | coordinator CPU | RSS |',
