@@ -165,16 +165,26 @@ export function requireScope(
   def: RouteDef,
   credentials: Credentials,
 ): MiddlewareHandler<AccessEnv> {
+  const check = scopeCheck(name, def, credentials);
+  return async (c, next) => {
+    c.set('access', await check(c));
+    await next();
+  };
+}
+
+/** requireScope's check alone: the caller's access, or the error refusing them. */
+export function scopeCheck(
+  name: string,
+  def: RouteDef,
+  credentials: Credentials,
+): (c: Context) => Promise<Access> {
   checkDeclaration(name, def);
   const rule = rules[def.scope];
   const ticketKind = def.websocket?.ticket;
-  return async (c, next) => {
+  return (c) => {
     const ticket = ticketKind === undefined ? undefined : c.req.query('ticket');
-    const access =
-      ticketKind !== undefined && ticket !== undefined
-        ? await byTicket(c, credentials, ticketKind, ticket)
-        : await rule(c, credentials);
-    c.set('access', access);
-    await next();
+    return ticketKind !== undefined && ticket !== undefined
+      ? byTicket(c, credentials, ticketKind, ticket)
+      : rule(c, credentials);
   };
 }

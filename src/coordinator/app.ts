@@ -1,4 +1,4 @@
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { Hono, type Context } from 'hono';
 import {
   InternalError,
   isMvmError,
@@ -26,20 +26,25 @@ import {
 } from './handlers.ts';
 import { httpStatusOf } from '../contract/http-status.ts';
 import type { AdminTokenHome } from './admin-token.ts';
-import { requireScope, type Access, type AccessEnv, type Credentials } from './access.ts';
+import {
+  requireScope,
+  scopeCheck,
+  type Access,
+  type AccessEnv,
+  type Credentials,
+} from './access.ts';
 import { authenticateNode, type PeerCertificate } from './node-auth.ts';
 import { clientWentAway } from './client-gone.ts';
 import { buildOpenApi } from './openapi.ts';
 import { bodyLimits } from './body-limits.ts';
 import { parseRouteInput, type ParsedInput } from './route-input.ts';
-import { requestIds, requestLogger } from './request-ids.ts';
+import { jsonAnswer, requestIds, requestLogger, requestStateOf } from './request-ids.ts';
 import { ephemeralKeyring, type Keyring } from './secrets/keyring.ts';
 import type { ExecTimeouts, SocketSession } from './services/exec-service.ts';
 import { createServices, type Services } from './services/index.ts';
 import type { JobSettings } from './services/job-service.ts';
 import { upgradeOf } from './websocket-upgrade.ts';
 import type { Logger } from '../ports/logger.ts';
-import type { CoordinatorMetrics } from './metrics/coordinator-metrics.ts';
 import type { ImageDeps } from './builds/image-deps.ts';
 import { registerDashboard } from '../dashboard/dashboard-routes.ts';
 import { DEFAULT_NODE_LOST_AFTER_MS } from '../core/node-loss.ts';
@@ -96,8 +101,9 @@ function errorResponse(c: Context, error: MvmError) {
     },
   };
   const retryAfter = error.details?.retryAfterSeconds;
-  if (typeof retryAfter === 'number') c.header('Retry-After', String(retryAfter));
-  return c.json(body, httpStatusOf[error.code]);
+  const headers =
+    typeof retryAfter === 'number' ? { 'retry-after': String(retryAfter) } : undefined;
+  return jsonAnswer(c, body, httpStatusOf[error.code], headers);
 }
 
 function credentialsFor(deps: CoordinatorAppDeps, services: Services): Credentials {
@@ -117,33 +123,25 @@ function register(
   def: RouteDef,
   handlers: Handlers,
   credentials: Credentials,
-  metrics: CoordinatorMetrics,
 ): void {
   const handler = handlers[name] as (
     input: Access & ParsedInput & { request: Request },
   ) => Promise<unknown>;
-  app.on(
-    def.method.toUpperCase(),
-    `/v1${def.path}`,
-    timed(name, metrics),
-    requireScope(name, def, credentials),
-    async (c) => {
-      const input = await parseRouteInput(c, def);
-      const result = await handler({ ...c.get('access'), ...input, request: c.req.raw });
-      // A download route answers its bytes (a Response), every other route JSON.
-      if (result instanceof Response) return result;
-      return c.json(result as object, def.status as 200 | 201);
-    },
-  );
-}
-
-/** Observes each request's latency under its route's name, whatever it was answered. */
-function timed(route: string, metrics: CoordinatorMetrics): MiddlewareHandler {
-  return async (c, next) => {
-    const started = performance.now();
-    await next();
-    metrics.request(route, c.req.method, c.res.status, (performance.now() - started) / 1000);
-  };
+  const check = scopeCheck(name, def, credentials);
+  // The scope check, the input and the handler in one step of hono's chain (each step is
+  // promises more, each paying the request id's async hooks); requestIds observes the
+  // latency under the route's name, whatever the request was answered.
+  app.on(def.method.toUpperCase(), `/v1${def.path}`, async (c) => {
+    const state = requestStateOf(c);
+    if (state !== undefined) state.route = name;
+    const access = await check(c);
+    const input = await parseRouteInput(c, def);
+    const result = await handler({ ...access, ...input, request: c.req.raw });
+    // A download route answers its bytes (a Response), sent as it is; every other route JSON.
+    if (!(result instanceof Response)) return jsonAnswer(c, result, def.status);
+    if (state !== undefined) state.headersDone = true;
+    return result;
+  });
 }
 
 /**
@@ -194,13 +192,13 @@ export function createCoordinatorApp(given: CoordinatorAppDeps): CoordinatorApp 
   const openapi = buildOpenApi(deps.version);
   const credentials = credentialsFor(deps, services);
   const app = new Hono<AccessEnv>();
-  app.use('*', requestIds(deps.logger));
+  app.use('*', requestIds(deps.logger, services.metrics.process));
   app.use('*', bodyLimits());
-  app.get('/v1/openapi.json', (c) => c.json(openapi));
+  app.get('/v1/openapi.json', (c) => jsonAnswer(c, openapi, 200));
   for (const [name, def] of Object.entries(routes) as [RouteName, RouteDef][]) {
     if (def.websocket)
       registerSocket(app, name as WebSocketRouteName, def, socketHandlers, credentials);
-    else register(app, name as JsonRouteName, def, handlers, credentials, services.metrics.process);
+    else register(app, name as JsonRouteName, def, handlers, credentials);
   }
   registerDashboard(
     app,
@@ -208,7 +206,8 @@ export function createCoordinatorApp(given: CoordinatorAppDeps): CoordinatorApp 
     credentials.token,
   );
   app.notFound((c) =>
-    c.json(
+    jsonAnswer(
+      c,
       {
         error: {
           code: 'not_found',

@@ -61,6 +61,53 @@ for (const db of await databasesUnderTest()) {
       expect(echoed.headers.get('x-request-id')).toBe('mine.1:2-3');
     });
 
+    it('answers the id once on every kind of answer, and counts a routed request once under its route', async () => {
+      const url = served.url();
+      const auth = { authorization: `Bearer ${ADMIN}` };
+      const kinds: [string, RequestInit, number, string][] = [
+        ['/v1/tenants', { headers: auth }, 200, 'application/json'],
+        ['/v1/tenants/nobody', { headers: auth }, 404, 'application/json'],
+        ['/v1/tenants', {}, 401, 'application/json'],
+        ['/v1/no/such/route', {}, 404, 'application/json'],
+        ['/v1/openapi.json', {}, 200, 'application/json'],
+        ['/ui/', {}, 200, 'text/html'],
+      ];
+      for (const [path, init, status, type] of kinds) {
+        const id = `kind-${status}-${path.length}`;
+        const answer = await fetch(`${url}${path}`, {
+          ...init,
+          headers: { ...init.headers, 'x-request-id': id },
+        });
+        const body = await answer.text();
+        expect([path, answer.status], body).toEqual([path, status]);
+        // Once: a second X-Request-Id field would read `id, id`.
+        expect(answer.headers.get('x-request-id'), path).toBe(id);
+        expect(answer.headers.get('content-type'), path).toContain(type);
+        expect(answer.headers.get('content-length'), path).toBe(String(Buffer.byteLength(body)));
+      }
+      const counted = async (route: string, code: number) => {
+        const text = await (await fetch(`${url}/v1/metrics`, { headers: auth })).text();
+        const series = `mvm_http_request_duration_seconds_count{route="${route}",method="GET",code="${code}"} `;
+        const line = text.split('\n').find((l) => l.startsWith(series));
+        return Number(line?.slice(series.length) ?? 0);
+      };
+      const [refused, read, missing] = [
+        await counted('listTenants', 401),
+        await counted('listTenants', 200),
+        await counted('getTenant', 404),
+      ];
+      await fetch(`${url}/v1/tenants`);
+      await fetch(`${url}/v1/tenants`);
+      await fetch(`${url}/v1/tenants`, { headers: auth });
+      await fetch(`${url}/v1/tenants/nobody`, { headers: auth });
+      await fetch(`${url}/v1/no/such/route`);
+      expect(await counted('listTenants', 401)).toBe(refused + 2);
+      expect(await counted('listTenants', 200)).toBe(read + 1);
+      expect(await counted('getTenant', 404)).toBe(missing + 1);
+      const routes = await (await fetch(`${url}/v1/metrics`, { headers: auth })).text();
+      expect(routes).not.toMatch(/mvm_http_request_duration_seconds_count\{route="(undefined)?"/);
+    });
+
     it('makes a distinct id for each of 1,200 requests (across refills of its random pool)', async () => {
       const ids = new Set<string>();
       for (let i = 0; i < 1200; i += 1) {
