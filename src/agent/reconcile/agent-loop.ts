@@ -145,16 +145,11 @@ function watchLease(
 
 /**
  * The last accepted document, verified again; one behind the mark (a desired.json put back
- * from an older copy) is refused and the agent waits for a fresh one, changing nothing.
+ * from an older copy, or the agent died acting on a newer one before it was written) is
+ * refused and the agent waits for a fresh one, changing nothing.
  */
 async function loadSaved(options: AgentLoopOptions): Promise<VerifiedDocument | undefined> {
   const mark = options.marks?.current;
-  const saver = new DocumentSaver({
-    store: options.store,
-    clock: options.clock,
-    signal: options.signal,
-    ...(options.logger ? { logger: options.logger } : {}),
-  });
   try {
     return await options.store.loadVerified({
       trustedKeys: options.trustedKeys,
