@@ -51,7 +51,8 @@ export class MemoryRuntime {
         const fresh = newRecordFields(key, body);
         record = { ...(record ?? newRecord(key, ref, body)), spec: fresh.spec };
       }
-      if (record) record = { ...record, status: step.to };
+      // Every change moves the version, as the agent's records do (vm-repo.ts).
+      if (record) record = { ...record, status: step.to, version: record.version + 1 };
     }
     if (record) this.records.set(key, record);
     else this.records.delete(key);
