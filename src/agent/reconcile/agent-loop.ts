@@ -6,6 +6,7 @@ import type { DesiredFileStore } from '../desired/desired-file-store.ts';
 import type { DesiredMarkFile } from '../desired/desired-mark-file.ts';
 import { DesiredRefusedError, type VerifiedDocument } from '../desired/verify-desired.ts';
 import { watchDesired } from '../desired/watch-desired.ts';
+import { DocumentSaver } from './document-saver.ts';
 import type { InstanceRuntime } from '../runtime/instance-runtime.ts';
 import type { LeaseView } from '../lease/node-lease.ts';
 import type { LeaseState } from '../../core/node-lease.ts';
@@ -47,6 +48,8 @@ export interface AgentLoopOptions {
  * The agent's loop: converge on the last accepted document at once (it survives restarts and
  * coordinator outages), then on every newer verified document the watch delivers, and again
  * periodically. Passes never overlap: a new document waits for the running pass to finish.
+ * With a mark file, a new document is acted on once its mark is durable, while the document
+ * itself is written (DocumentSaver): the mark is ~100 bytes, the document ~280 KiB at 100k.
  */
 export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
   let current = await loadSaved(options);
@@ -76,6 +79,12 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
   const timer = setInterval(() => void pass(), options.resyncMs ?? 30_000);
   const fence = watchLease(options.lease, () => leaseNow() !== leaseSeen, pass);
   const mark = options.marks?.current;
+  const saver = new DocumentSaver({
+    store: options.store,
+    clock: options.clock,
+    signal: options.signal,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
   try {
     await watchDesired({
       api: options.api,
@@ -90,12 +99,21 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
       signal: options.signal,
       clock: options.clock,
       onDocument: async (verified: VerifiedDocument, envelope: SignedEnvelope) => {
-        // The document first: a crash between the two leaves a mark behind it, never ahead
-        // (a mark ahead would refuse the saved document at the next start).
-        await options.store.save(envelope);
-        await options.marks?.accepted(verified.document);
+        if (!options.marks) {
+          // Nothing else would tell a restart that the saved document is behind what acted.
+          await options.store.save(envelope);
+          current = verified;
+          return pass();
+        }
+        // The mark first, then acting while the document is written: a crash before the
+        // document is on disk leaves the mark ahead of the saved one, which the next start
+        // refuses, changing nothing until the watch hands it this generation or a newer one.
+        // (A pass on the older document would destroy what this one created.)
+        await options.marks.accepted(verified.document);
         current = verified;
-        await pass();
+        const acting = pass();
+        saver.save(envelope, verified.document.generation);
+        await acting;
       },
       onError: (error, retryInMs) => logWatchError(options.logger, error, retryInMs),
     });
@@ -103,6 +121,7 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
     clearInterval(timer);
     clearInterval(fence);
     await running;
+    await saver.settled();
   }
 }
 
@@ -126,7 +145,8 @@ function watchLease(
 
 /**
  * The last accepted document, verified again; one behind the mark (a desired.json put back
- * from an older copy) is refused and the agent waits for a fresh one, changing nothing.
+ * from an older copy, or the agent died acting on a newer one before it was written) is
+ * refused and the agent waits for a fresh one, changing nothing.
  */
 async function loadSaved(options: AgentLoopOptions): Promise<VerifiedDocument | undefined> {
   const mark = options.marks?.current;

@@ -20,6 +20,8 @@ export interface NamedInstance {
   replaceable: boolean;
   /** The id of the last request that changed its entry: its work is logged under it. */
   requestId?: string;
+  /** The document's entry it was made from (read-only): what `observe` remembers it by. */
+  entry?: object;
 }
 
 /** `tenant/pool/instance`: how a pass names instances in plans, logs and its steps. */
@@ -71,6 +73,7 @@ export function documentInstances(document: NodeDesired): Map<string, NamedInsta
           pinned: instance.revision !== undefined,
           replaceable: !pool.pinned,
           ...(instance.requestId !== undefined ? { requestId: instance.requestId } : {}),
+          entry: instance,
         });
       }
     }
@@ -96,10 +99,28 @@ export function observe(
       instance,
       role: vm.spec.role,
       status: vm.status,
-      specCurrent: isCurrent(vm, body),
+      specCurrent: n?.entry ? currentFor(vm, n.entry, n.body) : isCurrent(vm, body),
       ...(restart ? { restart } : {}),
     };
   });
+}
+
+/**
+ * Whether a record was current for the document entry it was last compared with, by the
+ * record's version. Documents are read-only and an unchanged tenant of a new document is the
+ * previous one's object (validated-tenants.ts, verify-manifest.ts), so the same entry means
+ * the same body: a pass after a toggle compares the toggled instance's record again, not the
+ * other 999 (each comparison parses the spec with zod).
+ */
+const compared = new WeakMap<object, { record: string; current: boolean }>();
+
+function currentFor(vm: VmRecord, entry: object, body: PutInstanceBody): boolean {
+  const record = `${vm.key}\n${vm.version}\n${vm.createdAt}\n${vm.updatedAt}`;
+  const known = compared.get(entry);
+  if (known?.record === record) return known.current;
+  const current = isCurrent(vm, body);
+  compared.set(entry, { record, current });
+  return current;
 }
 
 /** A spec the record cannot take is not current: its put step fails and says why. */
