@@ -16,7 +16,10 @@ export class NodeWatchers {
   private readonly waiters = new Set<() => void>();
   private readonly stopping = new AbortController();
   private running: Array<Promise<void>> = [];
-  /** The watch route's answers: their bytes (by content-length) and the documents delivered. */
+  /**
+   * The watch route's answers after a node's first document (`after` > 0): their bytes (by
+   * content-length) and the documents they delivered.
+   */
   private readonly answered = { bytes: 0, sized: 0, documents: 0 };
 
   private constructor(private readonly nodes: number) {}
@@ -32,7 +35,11 @@ export class NodeWatchers {
     const fetching = async (request: Request) => {
       const response = await fetch(request);
       const length = response.headers.get('content-length');
-      if (request.url.includes('/desired') && length !== null) {
+      if (
+        request.url.includes('/desired') &&
+        !request.url.includes('after=0&') &&
+        length !== null
+      ) {
         watchers.answered.bytes += Number(length);
         watchers.answered.sized += 1;
       }
@@ -103,12 +110,12 @@ export class NodeWatchers {
     const { bytes, sized, documents } = this.answered;
     const each = documents > 0 ? (bytes / documents / 1024).toFixed(1) : '-';
     console.error(
-      `watchers: ${documents} documents delivered, the watch's answers ${(bytes / 1024).toFixed(0)} KiB in all (${sized} answers sized): ${each} KiB per document`,
+      `watchers: after each node's first document, ${documents} documents delivered, the watch's answers ${(bytes / 1024).toFixed(0)} KiB in all (${sized} answers sized): ${each} KiB per document`,
     );
   }
 
   private arrived(node: string, generation: number): void {
-    this.answered.documents += 1;
+    if (this.generations.has(node)) this.answered.documents += 1;
     this.generations.set(node, generation);
     for (const wake of [...this.waiters]) wake();
   }
