@@ -35,9 +35,9 @@ interface Held {
  */
 export class ManifestTenants {
   /** The generation of the document held (0: none): what a manifest's changes are against. */
-  generation = 0;
+  private heldGeneration = 0;
   /** The held digests in their document's order, and their tenants at the same places. */
-  digests: readonly string[] = [];
+  private list: readonly string[] = [];
   private entries: readonly Held[] = [];
   /** Where each digest is, built at the first look-up that misses its place. */
   private at: Map<string, number> | undefined;
@@ -50,8 +50,8 @@ export class ManifestTenants {
    * (a manifest's digests are fresh strings: a map would hash each of the 500 at every answer).
    */
   get(digest: string, i = -1): Held | undefined {
-    if (this.digests[i] === digest) return this.entries[i];
-    this.at ??= new Map(this.digests.map((d, j) => [d, j]));
+    if (this.list[i] === digest) return this.entries[i];
+    this.at ??= new Map(this.list.map((d, j) => [d, j]));
     const j = this.at.get(digest);
     return j === undefined ? undefined : this.entries[j];
   }
@@ -63,13 +63,21 @@ export class ManifestTenants {
     tenants: readonly DesiredTenant[],
     generation = 0,
   ) {
-    this.generation = generation;
-    this.digests = digests;
+    this.heldGeneration = generation;
+    this.list = digests;
     this.entries = digests.map((_, i) => ({
       text: texts[i] as string,
       tenant: tenants[i] as DesiredTenant,
     }));
     this.at = undefined;
+  }
+
+  get generation(): number {
+    return this.heldGeneration;
+  }
+
+  get digests(): readonly string[] {
+    return this.list;
   }
 
   /** Keeps a document verified another way (a payload signature) by its texts' digests. */
