@@ -9,8 +9,10 @@
  * against the document held: one text, 499 nulls), or without `--answer` one of the same
  * shape built here. Each sample starts from the same held tenants, so the changed text is
  * hashed and parsed every time, as in the fleet. `--loop N` runs only the agent's whole path
- * N times (for `--cpu-prof`).
- *   npx tsx bench/manifest-verify.ts [--answer file] [--samples 300] [--loop N]
+ * N times (for `--cpu-prof`). `--changes` sends the same manifest as its changes against the
+ * held one (contract/desired.ts, desiredManifestChangesSchema) and verifies it as watchDesired
+ * does (verifyManifestChanges).
+ *   npx tsx bench/manifest-verify.ts [--answer file] [--samples 300] [--loop N] [--changes]
  *   node --import tsx --cpu-prof --cpu-prof-dir /tmp/prof bench/manifest-verify.ts --loop 3000
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -21,7 +23,12 @@ import { createPublicKey, verify } from 'node:crypto';
 import { DesiredFileStore } from '../src/agent/desired/desired-file-store.ts';
 import { DesiredMarkFile } from '../src/agent/desired/desired-mark-file.ts';
 import { TrustedKeys } from '../src/agent/desired/verify-desired.ts';
-import { ManifestTenants, verifyManifest } from '../src/agent/desired/verify-manifest.ts';
+import {
+  ManifestTenants,
+  verifyManifest,
+  verifyManifestChanges,
+} from '../src/agent/desired/verify-manifest.ts';
+import { manifestChanges } from '../src/coordinator/desired/watch-delta.ts';
 import {
   desiredManifestSchema,
   desiredTenantSchema,
@@ -42,6 +49,7 @@ const { values: flags } = parseArgs({
     answer: { type: 'string' },
     samples: { type: 'string' },
     loop: { type: 'string' },
+    changes: { type: 'boolean' },
   },
 });
 const SAMPLES = Number(flags.samples ?? 300);
@@ -101,26 +109,54 @@ const whole = verifyManifest(recorded.whole, options);
 const heldDigests = whole.envelope.manifest.digests.map((d, i) =>
   changed.has(i) ? sha256Hex(`previous ${i}`) : d,
 );
+const base = sent.base ?? 0;
 const holding = (): ManifestTenants => {
   const held = new ManifestTenants();
-  held.keep(heldDigests, whole.envelope.tenants, whole.verified.document.tenants);
+  held.keep(heldDigests, whole.envelope.tenants, whole.verified.document.tenants, base);
   return held;
 };
+// The same document as its changes against the held digests, as the coordinator sends it.
+const text =
+  flags.changes === true
+    ? JSON.stringify(
+        manifestChanges(
+          { generation: base, digests: heldDigests },
+          { envelope: { ...recorded.whole, tenants: whole.envelope.tenants } },
+        ),
+      )
+    : recorded.answer;
 const api = createApiClient({
   baseUrl: 'http://coordinator.invalid',
   token: 't',
-  fetch: () => new Response(recorded.answer, { headers: { 'content-type': 'application/json' } }),
+  fetch: () => new Response(text, { headers: { 'content-type': 'application/json' } }),
 });
 const dir = mkdtempSync(join(tmpdir(), 'manifest-verify-'));
 const store = new DesiredFileStore(join(dir, 'desired.json'));
 const marks = await DesiredMarkFile.open(join(dir, 'desired-mark.json'));
-const query = { after: sent.base ?? 0, waitMs: 0, manifest: '1' as const };
+const query = {
+  after: base,
+  waitMs: 0,
+  manifest: '1' as const,
+  ...(flags.changes === true ? { changes: '1' as const } : {}),
+};
+
+/** The answer verified as watchDesired verifies it: a manifest, or a manifest's changes. */
+function verifyAnswer(answer: unknown, held: ManifestTenants) {
+  if (typeof answer === 'object' && answer !== null && 'changes' in answer) {
+    return verifyManifestChanges(
+      answer as Parameters<typeof verifyManifestChanges>[0],
+      options,
+      held,
+    );
+  }
+  return verifyManifest(answer, options, held);
+}
 
 /** The agent's whole path for one answer, as watchDesired and the agent loop take it. */
 async function handle(held: ManifestTenants, disk: boolean) {
   const answer = await api.call('watchNodeDesired', { params: { node: recorded.nodeId }, query });
-  if (!('manifest' in answer)) throw new Error('not a manifest');
-  const out = verifyManifest(answer, options, held);
+  if (!('manifest' in answer) && !('changes' in answer)) throw new Error('not a manifest');
+  const out = verifyAnswer(answer, held);
   if (held.last.hashed !== changed.size) throw new Error(`hashed ${held.last.hashed}`);
   held.keep(out.envelope.manifest.digests, out.envelope.tenants, out.verified.document.tenants);
   if (disk) {
@@ -179,7 +215,9 @@ async function measure(): Promise<void> {
       'client call (Response body, JSON.parse, response schema)',
       performance.now() - startedAll,
     );
-    const out = time('verifyManifest, held tenants', () => verifyManifest(answer, options, held));
+    const out = time('verifyManifest (or its changes), held tenants', () =>
+      verifyAnswer(answer, held),
+    );
     time('keep the held tenants', () =>
       held.keep(out.envelope.manifest.digests, out.envelope.tenants, out.verified.document.tenants),
     );
@@ -194,7 +232,7 @@ async function measure(): Promise<void> {
     if (s < 0) steps.clear();
   }
   console.log(
-    `manifest answer ${(recorded.answer.length / 1024).toFixed(1)} KiB, ${sent.manifest.digests.length} digests, ${changed.size} text(s), ${SAMPLES} samples${flags.answer !== undefined ? ` (recorded: ${flags.answer})` : ' (built)'}`,
+    `${flags.changes === true ? "manifest's changes" : 'manifest'} answer ${(text.length / 1024).toFixed(1)} KiB (the manifest ${(recorded.answer.length / 1024).toFixed(1)} KiB), ${sent.manifest.digests.length} digests, ${changed.size} text(s), ${SAMPLES} samples${flags.answer !== undefined ? ` (recorded: ${flags.answer})` : ' (built)'}`,
   );
   console.log('| step | p50 | p90 |');
   console.log('| --- | --- | --- |');

@@ -16,6 +16,11 @@ export class NodeWatchers {
   private readonly waiters = new Set<() => void>();
   private readonly stopping = new AbortController();
   private running: Array<Promise<void>> = [];
+  /**
+   * The watch route's answers after a node's first document (`after` > 0): their bytes (by
+   * content-length) and the documents they delivered.
+   */
+  private readonly answered = { bytes: 0, sized: 0, documents: 0 };
 
   private constructor(private readonly nodes: number) {}
 
@@ -26,8 +31,22 @@ export class NodeWatchers {
     nodes: number,
   ): Promise<NodeWatchers> {
     const watchers = new NodeWatchers(nodes);
+    // Counts the watch route's answers' bytes from their content-length (nothing read twice).
+    const fetching = async (request: Request) => {
+      const response = await fetch(request);
+      const length = response.headers.get('content-length');
+      if (
+        request.url.includes('/desired') &&
+        !request.url.includes('after=0&') &&
+        length !== null
+      ) {
+        watchers.answered.bytes += Number(length);
+        watchers.answered.sized += 1;
+      }
+      return response;
+    };
     const apis = (typeof baseUrl === 'string' ? [baseUrl] : baseUrl).map((url) =>
-      createApiClient({ baseUrl: url, token }),
+      createApiClient({ baseUrl: url, token, fetch: fetching }),
     );
     const api = apis[0] as (typeof apis)[number];
     const key = (await api.call('getSigningKey', {})).publicKeyPem;
@@ -88,9 +107,15 @@ export class NodeWatchers {
   async stop(): Promise<void> {
     this.stopping.abort();
     await Promise.all(this.running);
+    const { bytes, sized, documents } = this.answered;
+    const each = documents > 0 ? (bytes / documents / 1024).toFixed(1) : '-';
+    console.error(
+      `watchers: after each node's first document, ${documents} documents delivered, the watch's answers ${(bytes / 1024).toFixed(0)} KiB in all (${sized} answers sized): ${each} KiB per document`,
+    );
   }
 
   private arrived(node: string, generation: number): void {
+    if (this.generations.has(node)) this.answered.documents += 1;
     this.generations.set(node, generation);
     for (const wake of [...this.waiters]) wake();
   }

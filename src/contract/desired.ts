@@ -203,6 +203,37 @@ export const desiredManifestSchema = z.strictObject({
   keyId: z.string().regex(/^[0-9a-f]{16}$/, '16 lower-case hex digits'),
 });
 export type DesiredManifest = z.infer<typeof desiredManifestSchema>;
+/**
+ * The document signed as a manifest, sent as its changes against the manifest the agent holds
+ * (`base`, the watch's `after`), for a watch that asked with `manifest=1` and `changes=1`: the
+ * next manifest is `head`, then the base's digests with each edit applied in order (from place
+ * `at` of the base, `drop` digests go and the digests of `tenants`' texts come in their stead),
+ * the edits in increasing places with at least one digest kept between two. `signature` and
+ * `keyId` are the whole manifest's (core/desired-manifest.ts): the agent rebuilds its text
+ * from the digests it holds and verifies the one signature over it, so what it accepts is what
+ * a manifest with every digest gives. The new texts carry no digests: the agent hashes them to
+ * rebuild the manifest, and a text altered gives another digest, which the signature refuses.
+ */
+export const desiredManifestChangesSchema = z.strictObject({
+  changes: z.strictObject({
+    base: z.number().int().min(1).max(MAX_INT32),
+    /** The next payload's head: one line, as in a manifest. */
+    head: z
+      .string()
+      .min(2)
+      .regex(/^[^\n]*$/, 'one line'),
+    edits: z.array(
+      z.strictObject({
+        at: z.number().int().min(0).max(MAX_INT32),
+        drop: z.number().int().min(0).max(MAX_INT32),
+        tenants: z.array(z.string().min(2)),
+      }),
+    ),
+  }),
+  signature: z.string().min(1),
+  keyId: z.string().regex(/^[0-9a-f]{16}$/, '16 lower-case hex digits'),
+});
+export type DesiredManifestChanges = z.infer<typeof desiredManifestChangesSchema>;
 /** A manifest with every tenant's text: what an agent hands on and keeps on disk. */
 export type ManifestEnvelope = Omit<DesiredManifest, 'base' | 'tenants'> & { tenants: string[] };
 /** What an agent accepts and keeps: an envelope signed over its payload or over its manifest. */
@@ -212,6 +243,7 @@ export const desiredWatchResponseSchema = z.union([
   signedEnvelopeSchema,
   desiredDeltaSchema,
   desiredManifestSchema,
+  desiredManifestChangesSchema,
   desiredUnchangedSchema,
 ]);
 export type DesiredWatchResponse = z.infer<typeof desiredWatchResponseSchema>;
@@ -233,6 +265,14 @@ export const desiredWatchQuerySchema = z.strictObject({
    * `delta`. Absent or `0`: envelopes signed over the whole payload.
    */
   manifest: z
+    .enum(['0', '1'])
+    .transform((v) => v === '1')
+    .optional(),
+  /**
+   * `1`, with `manifest=1`: the watcher holds the manifest of `after` and takes the next one as
+   * its changes (desiredManifestChangesSchema) when the coordinator still knows that manifest.
+   */
+  changes: z
     .enum(['0', '1'])
     .transform((v) => v === '1')
     .optional(),

@@ -144,6 +144,7 @@ export function createHandlers(s: Services, meta: { version: string; store: stri
       s.desired.watch(params.node, query.after, query.waitMs, {
         delta: query.delta === true,
         manifest: query.manifest === true,
+        changes: query.changes === true,
       }),
     createJoinToken: ({ principal, body }) => s.join.issueToken(principal, body),
     joinNode: ({ body }) => s.join.join(body),

@@ -21,3 +21,45 @@ export function manifestText(head: string, digests: readonly string[]): string {
 export function manifestPayload(head: string, texts: readonly string[]): string {
   return `${head}${texts.join(',')}]}`;
 }
+
+/**
+ * One change of a manifest's digests against the base an agent holds: from place `at` of the
+ * base, `drop` digests go and the next manifest's `count` digests from its place `from` come
+ * in their stead.
+ */
+export interface DigestEdit {
+  at: number;
+  drop: number;
+  from: number;
+  count: number;
+}
+
+/**
+ * The edits that make `base` into `next`, in order, with at least one digest kept between two
+ * of them. Walked once: a digest of `next` found at the base's place (mostly the same string:
+ * the kept tenant entry's) or later is kept there, any other comes in; a map of the base's
+ * places is built only at the first digest not at its place. A toggle of one tenant is one
+ * edit of one digest; a document's tenants keep their order, so a tenant added or removed is
+ * one edit each.
+ */
+export function digestEdits(base: readonly string[], next: readonly string[]): DigestEdit[] {
+  const edits: DigestEdit[] = [];
+  let places: Map<string, number> | undefined;
+  let i = 0;
+  let from = 0;
+  next.forEach((digest, j) => {
+    let k: number | undefined = i;
+    if (base[i] !== digest) {
+      places ??= new Map(base.map((d, n) => [d, n]));
+      k = places.get(digest);
+      if (k === undefined || k < i) return;
+    }
+    if (k > i || j > from) edits.push({ at: i, drop: k - i, from, count: j - from });
+    i = k + 1;
+    from = j + 1;
+  });
+  if (i < base.length || from < next.length) {
+    edits.push({ at: i, drop: base.length - i, from, count: next.length - from });
+  }
+  return edits;
+}

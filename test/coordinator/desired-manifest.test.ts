@@ -43,13 +43,17 @@ async function fullDocument(w: CoordinatorWorld) {
   return verifyEnvelope(await fullFetch(w), options).document;
 }
 
-/** An agent's watch on `w` (manifests unless told), every exchange recorded, tampered once. */
+/**
+ * An agent's watch on `w` (manifests with every digest unless told: a manifest's changes are
+ * desired-manifest-changes.test.ts's), every exchange recorded, tampered once.
+ */
 function agent(
   w: CoordinatorWorld,
   options: { manifests?: boolean; tamper?: Tamper; lastGeneration?: number } = {},
 ) {
   const { manifests, tamper, lastGeneration } = options;
   return watchingAgent(w, {
+    manifestChanges: false,
     ...(manifests !== undefined ? { manifests } : {}),
     ...(lastGeneration !== undefined ? { lastGeneration } : {}),
     ...(tamper

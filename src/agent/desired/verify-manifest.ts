@@ -1,6 +1,8 @@
 import {
   desiredManifestSchema,
   desiredTenantSchema,
+  type DesiredManifest,
+  type DesiredManifestChanges,
   type DesiredTenant,
   type ManifestEnvelope,
   type NodeDesired,
@@ -32,8 +34,10 @@ interface Held {
  * too (`keepTexts`), hashed once, so the next manifest may leave them out.
  */
 export class ManifestTenants {
+  /** The generation of the document held (0: none): what a manifest's changes are against. */
+  private heldGeneration = 0;
   /** The held digests in their document's order, and their tenants at the same places. */
-  private digests: readonly string[] = [];
+  private list: readonly string[] = [];
   private entries: readonly Held[] = [];
   /** Where each digest is, built at the first look-up that misses its place. */
   private at: Map<string, number> | undefined;
@@ -46,14 +50,21 @@ export class ManifestTenants {
    * (a manifest's digests are fresh strings: a map would hash each of the 500 at every answer).
    */
   get(digest: string, i = -1): Held | undefined {
-    if (this.digests[i] === digest) return this.entries[i];
-    this.at ??= new Map(this.digests.map((d, j) => [d, j]));
+    if (this.list[i] === digest) return this.entries[i];
+    this.at ??= new Map(this.list.map((d, j) => [d, j]));
     const j = this.at.get(digest);
     return j === undefined ? undefined : this.entries[j];
   }
 
-  keep(digests: readonly string[], texts: readonly string[], tenants: readonly DesiredTenant[]) {
-    this.digests = digests;
+  /** Keeps a verified manifest's tenants (of `generation`: 0 when its changes are not to come). */
+  keep(
+    digests: readonly string[],
+    texts: readonly string[],
+    tenants: readonly DesiredTenant[],
+    generation = 0,
+  ) {
+    this.heldGeneration = generation;
+    this.list = digests;
     this.entries = digests.map((_, i) => ({
       text: texts[i] as string,
       tenant: tenants[i] as DesiredTenant,
@@ -61,10 +72,22 @@ export class ManifestTenants {
     this.at = undefined;
   }
 
+  get generation(): number {
+    return this.heldGeneration;
+  }
+
+  get digests(): readonly string[] {
+    return this.list;
+  }
+
   /** Keeps a document verified another way (a payload signature) by its texts' digests. */
-  keepTexts(texts: readonly string[] | undefined, tenants: readonly DesiredTenant[]): void {
+  keepTexts(
+    generation: number,
+    texts: readonly string[] | undefined,
+    tenants: readonly DesiredTenant[],
+  ): void {
     if (texts === undefined || texts.length !== tenants.length) this.keep([], [], []);
-    else this.keep(texts.map(sha256Hex), texts, tenants);
+    else this.keep(texts.map(sha256Hex), texts, tenants, generation);
   }
 }
 
@@ -93,9 +116,89 @@ export function verifyManifest(
   if (!parsed.success) {
     throw new DesiredRefusedError('malformed', `not a signed manifest (${parsed.error.message})`);
   }
-  const { manifest, tenants: items, signature, keyId } = parsed.data;
+  return verifyParsed(parsed.data, options, held);
+}
+
+/**
+ * Checks a manifest sent as its changes against the one held (contract/desired.ts,
+ * desiredManifestChangesSchema, checked by the API client): the held digests with the edits
+ * applied, each new text hashed, are the manifest whose text the one signature covers, then
+ * verified as a manifest whose kept tenants are held. Changes against another generation than
+ * the one held are a DeltaUnusableError; edits out of the held digests' range, out of order or
+ * at one place twice are malformed.
+ */
+export function verifyManifestChanges(
+  answer: DesiredManifestChanges,
+  options: VerifyOptions,
+  held: ManifestTenants | undefined,
+): VerifiedManifest {
+  const { base, head, edits } = answer.changes;
+  if (held === undefined || held.generation !== base) {
+    throw new DeltaUnusableError(
+      `the manifest's changes are against generation ${base}, this agent holds ${held?.generation ? held.generation : 'none'}`,
+    );
+  }
+  const { digests, items, places } = applyEdits(held.digests, edits);
+  const { signature, keyId } = answer;
+  return verifyParsed(
+    { manifest: { head, digests }, tenants: items, signature, keyId },
+    options,
+    held,
+    places,
+  );
+}
+
+/**
+ * The held digests with the edits applied: each kept digest with a null item (held) and its
+ * place in `held`, each new text with its digest and place -1.
+ */
+function applyEdits(held: readonly string[], edits: DesiredManifestChanges['changes']['edits']) {
+  const digests: string[] = [];
+  const items: Array<string | null> = [];
+  const places: number[] = [];
+  let i = 0;
+  edits.forEach(({ at, drop, tenants }, n) => {
+    // At least one held digest between two edits: one reading, and no place changed twice.
+    const first = n === 0 ? 0 : i + 1;
+    if (at < first || at + drop > held.length || drop + tenants.length === 0) {
+      throw new DesiredRefusedError(
+        'malformed',
+        `the manifest's change ${n} (at ${at}, dropping ${drop} of ${held.length}) is out of order or range, or empty`,
+      );
+    }
+    for (; i < at; i += 1) {
+      digests.push(held[i] as string);
+      items.push(null);
+      places.push(i);
+    }
+    for (const text of tenants) {
+      digests.push(sha256Hex(text));
+      items.push(text);
+      places.push(-1);
+    }
+    i = at + drop;
+  });
+  for (; i < held.length; i += 1) {
+    digests.push(held[i] as string);
+    items.push(null);
+    places.push(i);
+  }
+  return { digests, items, places };
+}
+
+/**
+ * A manifest checked against its schema, verified: `places`, for one rebuilt from changes, says
+ * where each digest is held (-1: a new text, whose digest is its own hash).
+ */
+function verifyParsed(
+  parsed: DesiredManifest,
+  options: VerifyOptions,
+  held: ManifestTenants | undefined,
+  places?: readonly number[],
+): VerifiedManifest {
+  const { manifest, tenants: items, signature, keyId } = parsed;
   const warnings: string[] = [];
-  checkSignature(manifestText(manifest.head, manifest.digests), parsed.data, options, warnings);
+  checkSignature(manifestText(manifest.head, manifest.digests), parsed, options, warnings);
   if (items.length !== manifest.digests.length) {
     throw new DesiredRefusedError(
       'malformed',
@@ -105,7 +208,7 @@ export function verifyManifest(
   const head = parseHead(manifest.head);
   // The bounds first: a replayed or another node's manifest is refused before its texts.
   acceptDocument({ ...head, tenants: [] }, options);
-  const { texts, tenants } = manifestTenants(items, manifest.digests, held);
+  const { texts, tenants } = manifestTenants(items, manifest.digests, held, places);
   const document = { ...head, tenants };
   const envelope = { manifest, tenants: texts, signature, keyId };
   return { verified: { document, keyId, warnings }, envelope };
@@ -116,13 +219,17 @@ function manifestTenants(
   items: ReadonlyArray<string | null>,
   digests: readonly string[],
   held: ManifestTenants | undefined,
+  places: readonly number[] | undefined,
 ): { texts: string[]; tenants: DesiredTenant[] } {
   const texts: string[] = [];
   const tenants: DesiredTenant[] = [];
   const counts = { held: 0, hashed: 0, parsed: 0 };
   items.forEach((item, i) => {
     const digest = digests[i] as string;
-    const known = held?.get(digest, i);
+    const place = places ? (places[i] as number) : i;
+    // A new text of a manifest's changes: its digest is its hash (applyEdits), held or not.
+    const fresh = place === -1;
+    const known = fresh ? undefined : held?.get(digest, place);
     if (known && (item === null || item === known.text)) {
       counts.held += 1;
       texts.push(known.text);
@@ -133,7 +240,7 @@ function manifestTenants(
       throw new DeltaUnusableError(`tenant ${i}'s text was left out and is not held`);
     }
     counts.hashed += 1;
-    if (sha256Hex(item) !== digest) {
+    if (!fresh && sha256Hex(item) !== digest) {
       throw new DesiredRefusedError(
         'bad_signature',
         `tenant ${i}'s text does not match its digest in the signed manifest: forged or altered in transit`,

@@ -2,6 +2,7 @@ import { ConflictError } from '../../core/errors.ts';
 import type {
   DesiredDelta,
   DesiredManifest,
+  DesiredManifestChanges,
   SignedEnvelope,
   StoredEnvelope,
 } from '../../contract/desired.ts';
@@ -9,7 +10,7 @@ import type { ApiClient } from '../../drivers/coordinator-api/api-client.ts';
 import type { Clock } from '../../ports/clock.ts';
 import { abortableSleep } from '../../drivers/process/wait-until.ts';
 import { rebuildEnvelope, tenantTexts, type HeldPayload } from './delta-payload.ts';
-import { ManifestTenants, verifyManifest } from './verify-manifest.ts';
+import { ManifestTenants, verifyManifest, verifyManifestChanges } from './verify-manifest.ts';
 import { ValidatedTenants } from './validated-tenants.ts';
 import {
   TrustedKeys,
@@ -52,10 +53,19 @@ export interface WatchDesiredOptions {
    * False: payload-signed envelopes (deltas of them if `deltas`).
    */
   manifests?: boolean;
+  /**
+   * With manifests, ask for the next manifest as its changes against the one held
+   * (contract/desired.ts, desiredManifestChangesSchema); true by default. False: manifests
+   * with every digest, the held texts left out.
+   */
+  manifestChanges?: boolean;
 }
 
-/** What a poll asks for: a manifest, a delta of a payload, or a payload-signed envelope. */
-type Asking = 'manifest' | 'delta' | 'whole';
+/**
+ * What a poll asks for: a manifest's changes, a manifest, a delta of a payload, or a
+ * payload-signed envelope.
+ */
+type Asking = 'changes' | 'manifest' | 'delta' | 'whole';
 
 const DEFAULT_WAIT_MS = 25_000;
 /** Slack on top of waitMs before a silent coordinator counts as gone. */
@@ -86,7 +96,7 @@ export async function watchDesired(options: WatchDesiredOptions): Promise<void> 
   // The held document's tenants' texts: what a delta's indices refer to.
   let held: HeldPayload | undefined;
   // The last delta could not be used: the next answer is asked for whole.
-  const preferred: Asking =
+  const preferred: Exclude<Asking, 'changes'> =
     options.deltas === false ? 'whole' : options.manifests === false ? 'delta' : 'manifest';
   // The held document's tenants by digest: what a manifest may leave out.
   const byDigest = preferred === 'manifest' ? new ManifestTenants() : undefined;
@@ -100,20 +110,32 @@ export async function watchDesired(options: WatchDesiredOptions): Promise<void> 
       // sent as the base of the next delta (a delta against what this watch does not hold is
       // of no use, and asked for again whole).
       const base = held?.generation === last.generation ? held : undefined;
-      const answer = await poll(options, last.generation, whole ? 'whole' : preferred);
+      // Changes of the manifest held, when it holds the one it asks after.
+      const changes =
+        options.manifestChanges !== false &&
+        last.generation > 0 &&
+        byDigest?.generation === last.generation;
+      const asking = whole ? 'whole' : preferred === 'manifest' && changes ? 'changes' : preferred;
+      const answer = await poll(options, last.generation, asking);
       delay = backoff.initialMs;
       if (answer === undefined) continue;
-      if ('manifest' in answer) {
+      if ('manifest' in answer || 'changes' in answer) {
         fromDelta = true;
-        const { verified, envelope } = verifyManifest(
-          answer,
-          verifyOptions(options, last),
-          byDigest,
-        );
+        const bounds = verifyOptions(options, last);
+        const { verified, envelope } =
+          'changes' in answer
+            ? verifyManifestChanges(answer, bounds, byDigest)
+            : verifyManifest(answer, bounds, byDigest);
         fromDelta = false;
         await options.onDocument(verified, envelope);
-        last = verified.document;
-        byDigest?.keep(envelope.manifest.digests, envelope.tenants, verified.document.tenants);
+        const { document } = verified;
+        last = document;
+        byDigest?.keep(
+          envelope.manifest.digests,
+          envelope.tenants,
+          document.tenants,
+          last.generation,
+        );
         whole = false;
         continue;
       }
@@ -129,7 +151,11 @@ export async function watchDesired(options: WatchDesiredOptions): Promise<void> 
       const cut = texts ?? (preferred === 'whole' ? undefined : tenants.keptTexts());
       held = cut && { generation: last.generation, texts: cut };
       // After a manifest it could not use: its texts by their digests, for the next manifest.
-      byDigest?.keepTexts(cut ?? tenantTexts(envelope.payload), verified.document.tenants);
+      byDigest?.keepTexts(
+        last.generation,
+        cut ?? tenantTexts(envelope.payload),
+        verified.document.tenants,
+      );
       whole = preferred === 'whole';
     } catch (error) {
       if (options.signal.aborted) break;
@@ -171,14 +197,15 @@ async function poll(
   options: WatchDesiredOptions,
   after: number,
   asking: Asking,
-): Promise<SignedEnvelope | DesiredDelta | DesiredManifest | undefined> {
+): Promise<SignedEnvelope | DesiredDelta | DesiredManifest | DesiredManifestChanges | undefined> {
   const waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
-  const flag =
-    asking === 'manifest'
-      ? { manifest: '1' as const }
-      : asking === 'delta'
-        ? { delta: '1' as const }
-        : {};
+  const flags = {
+    changes: { manifest: '1', changes: '1' },
+    manifest: { manifest: '1' },
+    delta: { delta: '1' },
+    whole: {},
+  } as const;
+  const flag = flags[asking];
   const query = { after, waitMs, ...flag };
   const answer = await options.api.call(
     'watchNodeDesired',

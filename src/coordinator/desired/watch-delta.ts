@@ -1,9 +1,11 @@
 import type {
   DesiredDelta,
   DesiredManifest,
+  DesiredManifestChanges,
   ManifestEnvelope,
   SignedEnvelope,
 } from '../../contract/desired.ts';
+import { digestEdits } from '../../core/desired-manifest.ts';
 
 /**
  * A signed document's payload cut as the agent rebuilds it (agent/desired/delta-payload.ts):
@@ -82,4 +84,20 @@ export function manifestAgainst(
   const { digests } = whole.manifest;
   const tenants = whole.tenants.map((text, i) => (held.has(digests[i] as string) ? null : text));
   return { ...whole, base: base.generation, tenants };
+}
+
+/**
+ * The manifest `next` as its changes against `base`, the manifest the watcher holds (the caller
+ * checked that `base` is the generation it asked after): the digests that go and the texts
+ * that come in their stead (contract/desired.ts, desiredManifestChangesSchema). A toggle sends
+ * the head and one text, not the 500 digests.
+ */
+export function manifestChanges(base: HeldDigests, next: SignedManifest): DesiredManifestChanges {
+  const { manifest, tenants: texts, signature, keyId } = next.envelope;
+  const edits = digestEdits(base.digests, manifest.digests).map(({ at, drop, from, count }) => ({
+    at,
+    drop,
+    tenants: texts.slice(from, from + count),
+  }));
+  return { changes: { base: base.generation, head: manifest.head, edits }, signature, keyId };
 }

@@ -25,6 +25,7 @@ import { TenantInputsCache } from '../desired/tenant-inputs.ts';
 import {
   deltaAgainst,
   manifestAgainst,
+  manifestChanges,
   type HeldDigests,
   type HeldTexts,
   type SignedManifest,
@@ -310,7 +311,7 @@ export class DesiredService {
     nodeId: string,
     after: number,
     waitMs: number,
-    options: { delta?: boolean; manifest?: boolean } = {},
+    options: { delta?: boolean; manifest?: boolean; changes?: boolean } = {},
   ): Promise<DesiredWatchResponse> {
     const elapsed = this.elapsed();
     const deadline = elapsed() + waitMs;
@@ -328,7 +329,7 @@ export class DesiredService {
         await turn();
         const answer =
           options.manifest === true
-            ? this.answerManifest(nodeId, after, issued)
+            ? this.answerManifest(nodeId, after, issued, options.changes === true)
             : this.answer(nodeId, after, issued.signed, issued, options.delta === true);
         await turn();
         return answer;
@@ -374,13 +375,15 @@ export class DesiredService {
   /**
    * The manifest for a watcher that holds `after`, without the texts it holds when this replica
    * last sent the node's manifest-taking watcher `after` (desired/watch-delta.ts). The sent
-   * manifest becomes the next one's base.
+   * manifest becomes the next one's base. A watcher that takes `changes` gets only the
+   * manifest's changes against that base.
    */
-  private answerManifest(nodeId: string, after: number, issued: IssuedDocument) {
+  private answerManifest(nodeId: string, after: number, issued: IssuedDocument, changes: boolean) {
     const { manifest } = issued;
     const base = this.heldDigests.get(nodeId);
     const { digests } = manifest.envelope.manifest;
     this.heldDigests.set(nodeId, { generation: issued.generation, digests });
+    if (changes && base?.generation === after) return manifestChanges(base, manifest);
     return manifestAgainst(base, after, manifest);
   }
 

@@ -97,6 +97,7 @@ export interface Tampering {
 export interface AgentOptions {
   deltas?: boolean;
   manifests?: boolean;
+  manifestChanges?: boolean;
   lastGeneration?: number;
   tamper?: Tampering;
 }
@@ -134,7 +135,7 @@ export function watchingAgent(w: CoordinatorWorld, options: AgentOptions = {}) {
     });
   };
   const stop = new AbortController();
-  const { deltas, manifests } = options;
+  const { deltas, manifests, manifestChanges } = options;
   const watching = watchDesired({
     api: createApiClient({ baseUrl: w.baseUrl, token: w.admin, fetch }),
     nodeId: 'node-1',
@@ -147,6 +148,7 @@ export function watchingAgent(w: CoordinatorWorld, options: AgentOptions = {}) {
     signal: stop.signal,
     ...(deltas !== undefined ? { deltas } : {}),
     ...(manifests !== undefined ? { manifests } : {}),
+    ...(manifestChanges !== undefined ? { manifestChanges } : {}),
     onDocument: (verified, envelope) => void documents.push({ verified, envelope }),
     onError: (error) => void errors.push(error),
   });
