@@ -8,6 +8,7 @@ import { openDatabase } from '../../src/db/open-store.ts';
 import { retryingTransientAborts } from '../../src/db/transaction-retry.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { fakeClient } from './support/fake-pg-client.ts';
+import { apiOver, ok } from '../coordinator/api-client-harness.ts';
 
 /** `text` marked as its transaction's last statement, as a Postgres store marks it. */
 function marked(text: string): string {
@@ -304,3 +305,35 @@ async function until(check: () => Promise<boolean>): Promise<void> {
   }
   throw new Error('timed out');
 }
+
+await describeEachDatabase("a toggle's socket writes", (harness) => {
+  it.skipIf(harness.name !== 'postgres')(
+    'writes a running ⇄ warm scale in four socket writes, its commit with the marks',
+    async () => {
+      const api = await apiOver(harness.store());
+      const capacity = { vcpus: 100, memMib: 100_000, diskGib: 100 };
+      await ok(api, 'PUT', '/nodes/node-1', { hostname: 'node-1', arch: 'x86_64', capacity });
+      await ok(api, 'POST', '/tenants', { id: 'acme' });
+      const size = { flake: '.', profile: 'minimal', vcpus: 1, memMib: 128 };
+      await ok(api, 'POST', '/tenants/acme/pools', { id: 'web', ...size });
+      await ok(api, 'POST', '/tenants/acme/pools/web/scale', { running: 2 });
+      const toggle = async (counts: object) => {
+        const write = vi.spyOn(Socket.prototype, '_write');
+        const writev = vi.spyOn(Socket.prototype, '_writev');
+        try {
+          await ok(api, 'POST', '/tenants/acme/pools/web/scale', counts);
+          return write.mock.calls.length + writev.mock.calls.length;
+        } finally {
+          write.mockRestore();
+          writev.mockRestore();
+        }
+      };
+      await toggle({ running: 1, warm: 1 }); // each statement's first Parse on its connection
+      await toggle({ running: 2, warm: 0 });
+      // Begin with the tenant's lock, the pools with the members, the pool's and the
+      // instances' write, the audit with the marks, the probe and the commit.
+      expect(await toggle({ running: 1, warm: 1 })).toBe(4);
+      expect(await toggle({ running: 2, warm: 0 })).toBe(4);
+    },
+  );
+});
