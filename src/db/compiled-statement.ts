@@ -1,5 +1,6 @@
 import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
 import { dialectOf } from './sql-dialect.ts';
+import { lastStatement } from './last-statement.ts';
 import { InternalError } from '../core/errors.ts';
 import type { PreparedStatements } from './postgres-pool.ts';
 
@@ -71,12 +72,18 @@ export class CompiledStatements {
    */
   constructor(private readonly prepared?: PreparedStatements) {}
 
+  /**
+   * `last`: the statement is its transaction's last, and on Postgres the transaction commits
+   * with it (last-statement.ts: the caller runs nothing in the transaction after it).
+   */
   execute<DB, P extends StatementParams, R>(
     db: Kysely<DB>,
     statement: CompiledStatement<DB, P, R>,
     params: P,
+    options: { last?: boolean } = {},
   ): Promise<QueryResult<R>> {
-    return db.executeQuery(this.bound(db, statement, params));
+    const query = this.bound(db, statement, params);
+    return db.executeQuery(options.last === true ? lastStatement(db, query) : query);
   }
 
   /** The compiled query of `params`' shape with their values bound: what execute runs. */

@@ -1,6 +1,7 @@
 import type { PostgresCursor, PostgresPool, PostgresPoolClient } from 'kysely';
 import type { Pool, PoolClient } from 'pg';
-import { errorMessage, StoreUnavailableError } from '../core/errors.ts';
+import { errorMessage, InternalError, StoreUnavailableError } from '../core/errors.ts';
+import { unmarked } from './last-statement.ts';
 import type { Logger } from '../ports/logger.ts';
 
 /**
@@ -193,6 +194,70 @@ function translating(
         throw isConnectionLoss(error) ? unavailable(error) : error;
       });
   }
+  // After a statement marked as the transaction's last (last-statement.ts): the transaction's
+  // `commit`, written with it, and its answer. Kysely's `commit` is answered with it, its
+  // `rollback` too (the transaction is over either way); any other statement is refused.
+  let ended: Promise<unknown> | undefined;
+  /**
+   * Writes the held `begin` (with `begin`), the statement, and the transaction's `commit` (with
+   * `commit`) in one socket write: pg writes a simple query at once and a statement
+   * (Parse/Bind/Execute/Sync, corked by pg) as a write of its own; corked together they are one
+   * writev. Each is answered in order on the connection (pipeline mode).
+   */
+  function together(
+    sql: string,
+    parameters: ReadonlyArray<unknown> | undefined,
+    begin: boolean,
+    commit: boolean,
+  ) {
+    const socket = socketOf(client);
+    socket?.cork();
+    let begun: ReturnType<typeof send> | undefined;
+    let answer: ReturnType<typeof send>;
+    try {
+      if (begin) begun = send('begin', []);
+      answer = send(sql, parameters);
+      if (commit) {
+        const committed = send('commit', []);
+        // Heard here, so a commit Kysely never asks for (its statement failed) is no unhandled
+        // rejection; Kysely's `commit` or `rollback` is answered with it.
+        committed.catch(() => undefined);
+        ended = committed;
+      }
+    } finally {
+      socket?.uncork();
+    }
+    if (begun === undefined) return answer;
+    // A failed `begin` (its connection lost) fails the statement sent behind it, so the
+    // transaction's work stops there and Kysely rolls back.
+    return begun.then(
+      () => answer,
+      (error: unknown) => {
+        answer.catch(() => undefined);
+        throw error;
+      },
+    );
+  }
+  function afterLast(sql: string) {
+    const commit = ended as Promise<unknown>;
+    if (sql === 'commit') return commit;
+    // The statement failed, so Postgres answered the commit with a rollback; or the callback
+    // threw after its last statement, and its transaction is committed already. Either way
+    // there is nothing left to roll back: answered once the commit's own answer is in.
+    if (sql === 'rollback') {
+      ended = undefined;
+      return commit.then(
+        () => UNSENT,
+        () => UNSENT,
+      );
+    }
+    return Promise.reject(
+      new InternalError(
+        "a statement ran after its transaction's last statement, which committed it (last-statement.ts)",
+        { statement: sql.slice(0, 80) },
+      ),
+    );
+  }
   function query<R>(
     sql: string,
     parameters: ReadonlyArray<unknown>,
@@ -205,41 +270,27 @@ function translating(
   function query(sqlOrCursor: unknown, parameters?: ReadonlyArray<unknown>): unknown {
     // Kysely passes a cursor only for streaming, which the store does not use.
     if (typeof sqlOrCursor !== 'string') return client.query(sqlOrCursor as never);
-    if (client.pipeline && sqlOrCursor === 'begin' && !beginHeld) {
+    const { sql, last } = unmarked(sqlOrCursor);
+    if (ended !== undefined && sql === 'begin') ended = undefined;
+    if (ended !== undefined) return afterLast(sql);
+    if (client.pipeline && sql === 'begin' && !beginHeld) {
       beginHeld = true;
       return Promise.resolve(UNSENT);
     }
-    if (!beginHeld) return send(sqlOrCursor, parameters);
+    // The commit goes with a last statement only inside a transaction; outside one the mark
+    // changes nothing.
+    const commit = last && (beginHeld || inTransaction);
+    if (!beginHeld) return commit ? together(sql, parameters, false, true) : send(sql, parameters);
     beginHeld = false;
     // Nothing was begun, so there is nothing to roll back.
-    if (sqlOrCursor === 'rollback') return Promise.resolve(UNSENT);
-    // Both go out in one socket write: pg writes the `begin` (a simple query) at once and the
-    // statement (Parse/Bind/Execute/Sync, corked by pg) as a second write; held together they
-    // are one writev, one system call per transaction fewer ("wire" in docs/scale.md).
-    const socket = socketOf(client);
-    socket?.cork();
-    let begun: ReturnType<typeof send>;
-    let answer: ReturnType<typeof send>;
-    try {
-      begun = send('begin', []);
-      answer = send(sqlOrCursor, parameters);
-    } finally {
-      socket?.uncork();
-    }
-    // A failed `begin` (its connection lost) fails the statement sent behind it, so the
-    // transaction's work stops there and Kysely rolls back.
-    return begun.then(
-      () => answer,
-      (error: unknown) => {
-        answer.catch(() => undefined);
-        throw error;
-      },
-    );
+    if (sql === 'rollback') return Promise.resolve(UNSENT);
+    return together(sql, parameters, true, commit);
   }
   return {
     query,
     release: () => {
       beginHeld = false;
+      ended = undefined;
       inTransaction = false;
       client.release();
     },

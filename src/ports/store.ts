@@ -458,6 +458,8 @@ export interface GenerationRepo {
    * transaction sees it after its writes: on Postgres in the marks' statement when a scope
    * moves (one round trip for both). A write that ends with it and is answered false needs no
    * pass after its commit: any work another write leaves is followed by that write's own pass.
+   * It is the transaction's last statement: on Postgres the commit is written with it, so the
+   * transaction runs nothing after it (another statement fails) and commits once it succeeds.
    */
   markChangedProbing(scopes: readonly string[], audit?: Omit<AuditEvent, 'id'>): Promise<boolean>;
   /** The sum of the scopes' marks: it moves whenever any of them was bumped. */

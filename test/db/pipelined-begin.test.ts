@@ -1,31 +1,9 @@
 import { sql } from 'kysely';
-import type { Pool } from 'pg';
 import { Socket } from 'node:net';
 import { expect, it, vi } from 'vitest';
 import { openDatabase } from '../../src/db/open-store.ts';
-import { resilientPool } from '../../src/db/postgres-pool.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
-
-/** A pg client that records what is written to it and answers when told. */
-function fakeClient(pipeline: boolean) {
-  const sent: string[] = [];
-  const answers: Array<{ resolve: (value: unknown) => void; reject: (error: unknown) => void }> =
-    [];
-  const client = {
-    pipeline,
-    on: () => client,
-    release: () => undefined,
-    query: (text: string) => {
-      sent.push(text);
-      return new Promise((resolve, reject) => answers.push({ resolve, reject }));
-    },
-  };
-  const pool = { on: () => pool, connect: () => Promise.resolve(client), end: () => undefined };
-  const answer = (k: number, rows: unknown[] = []) =>
-    answers[k]?.resolve({ command: 'SELECT', rowCount: rows.length, rows });
-  const fail = (k: number, error: Error) => answers[k]?.reject(error);
-  return { pool: resilientPool(pool as unknown as Pool), sent, answer, fail };
-}
+import { fakeClient } from './support/fake-pg-client.ts';
 
 it("writes a pipelined transaction's begin together with its first statement", async () => {
   const { pool, sent, answer } = fakeClient(true);

@@ -46,8 +46,10 @@ export async function bumpMarks(
  * after its writes. On Postgres, when a scope moves and the bump is compiled, one statement:
  * the audit event's insert and the marks' upsert as data-modifying WITHs ahead of the probe's
  * select (both run to completion whatever it reads; its snapshot holds the transaction's
- * earlier writes), so a scale's probe costs no round trip after its commit. Otherwise the
- * probe is a statement of its own after the bump.
+ * earlier writes), so a scale's probe costs no round trip after its commit; and, as the
+ * transaction's last statement, its commit is written with it (last-statement.ts): the caller
+ * runs nothing in the transaction after it. Otherwise the probe is a statement of its own
+ * after the bump, and the commit one of its own after that.
  */
 export async function bumpMarksProbing(
   db: Kysely<Database>,
@@ -62,7 +64,7 @@ export async function bumpMarksProbing(
   }
   const params = marksParams(sorted, audit && auditRow(audit));
   const statement = audit ? marksWithAuditProbeStatement : marksProbeStatement;
-  const [row] = (await statements.execute(db, statement, params)).rows;
+  const [row] = (await statements.execute(db, statement, params, { last: true })).rows;
   return hasSchedulerWork(row);
 }
 
