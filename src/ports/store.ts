@@ -332,6 +332,12 @@ export interface NodeRepo {
    */
   loads(filter?: { nodeIds?: readonly string[] }): Promise<NodeLoad[]>;
   /**
+   * These nodes (unknown ids skipped), in id order, each with what it holds as loads() sums
+   * it (0 when nothing): list({ ids }) and loads({ nodeIds }) in one read, what a raise's room
+   * check weighs.
+   */
+  withLoads(ids: readonly string[]): Promise<NodeWithLoad[]>;
+  /**
    * The nodes holding live instances of each of `tenantIds` (from the allocations): one row
    * per tenant, its node ids in order, where allocations() has one per node, tenant and pool.
    * A tenant holding nothing has no row.
@@ -385,6 +391,12 @@ export interface NodeLoad {
   nodeId: string;
   vcpus: number;
   memMib: number;
+}
+
+/** A node and what it holds (`NodeRepo.withLoads`). */
+export interface NodeWithLoad {
+  node: FleetNode;
+  held: { vcpus: number; memMib: number };
 }
 
 export interface NodeAllocation {

@@ -297,6 +297,7 @@ export class PoolService {
         poolInstances,
         written.members,
         'system:scheduler',
+        pools,
       );
       const created = await createInstances(
         repos,

@@ -54,12 +54,15 @@ const keyOf = (i: Pick<Instance, 'tenantId' | 'poolId' | 'id'>) =>
  * so re-materializing wakes nothing in its place) and is marked held by the scheduler
  * (`pressureSleptAt`), which raises it once its node has room; each is an audit event,
  * `instance.raise-waiting`. Answers the held instances as written, by `tenant/pool/id`.
+ * `read`: pools the transaction read already under its tenants' locks (their sizes stand):
+ * the raises' pools among them are not read again.
  */
 export async function holdRaisesWithoutRoom(
   repos: Repos,
   deps: Pick<ServiceDeps, 'clock'>,
   writes: readonly RaiseWrite[],
   actor: string,
+  read: readonly Pool[] = [],
 ): Promise<Map<string, Instance>> {
   const raises = writes.filter(
     (w) => w.after.nodeId !== null && isRaise(w.before.desiredStatus, w.after.desiredStatus),
@@ -70,6 +73,7 @@ export async function holdRaisesWithoutRoom(
   const pools = await poolsOf(
     repos,
     raises.map((r) => r.after),
+    read,
   );
   const requests = raises.map((r) =>
     requestOf(r.after, pools.get(`${r.after.tenantId}/${r.after.poolId}`)),
@@ -88,7 +92,7 @@ export async function holdRaisesWithoutRoom(
 /**
  * Instances a write changed, once its raises are checked against their nodes' room
  * (`holdRaisesWithoutRoom`; `before`: the same instances as read before the write): a raise
- * without room stays where it was, waiting for room.
+ * without room stays where it was, waiting for room. `read`: as `holdRaisesWithoutRoom`'s.
  */
 export async function roomChecked(
   repos: Repos,
@@ -96,13 +100,14 @@ export async function roomChecked(
   before: readonly (RaiseWrite['before'] & Pick<Instance, 'tenantId' | 'poolId' | 'id'>)[],
   changed: Instance[],
   actor: string,
+  read: readonly Pool[] = [],
 ): Promise<Instance[]> {
   const earlier = new Map(before.map((i) => [keyOf(i), i]));
   const writes = changed.flatMap((after) => {
     const was = earlier.get(keyOf(after));
     return was ? [{ before: was, after }] : [];
   });
-  const held = await holdRaisesWithoutRoom(repos, deps, writes, actor);
+  const held = await holdRaisesWithoutRoom(repos, deps, writes, actor, read);
   return changed.map((i) => held.get(keyOf(i)) ?? i);
 }
 
@@ -147,23 +152,33 @@ function requestOf(instance: Instance, pool: Pool | undefined): RaiseRequest {
   };
 }
 
-async function poolsOf(repos: Repos, instances: readonly Instance[]): Promise<Map<string, Pool>> {
-  const tenantIds = [...new Set(instances.map((i) => i.tenantId))];
-  const pools = await repos.pools.list({ tenantIds });
-  return new Map(pools.map((p) => [`${p.tenantId}/${p.id}`, p]));
+/** The raised instances' pools: those `read` holds, the rest read (their tenants' pools). */
+async function poolsOf(
+  repos: Repos,
+  instances: readonly Instance[],
+  read: readonly Pool[],
+): Promise<Map<string, Pool>> {
+  const pools = new Map(read.map((p) => [`${p.tenantId}/${p.id}`, p]));
+  const missing = instances.filter((i) => !pools.has(`${i.tenantId}/${i.poolId}`));
+  const tenantIds = [...new Set(missing.map((i) => i.tenantId))];
+  if (tenantIds.length === 0) return pools;
+  for (const p of await repos.pools.list({ tenantIds })) pools.set(`${p.tenantId}/${p.id}`, p);
+  return pools;
 }
 
-/** The raised instances' nodes with what they hold (the raises included), read in the store. */
+/**
+ * The raised instances' nodes with what they hold (the raises included), read in the store
+ * in one statement, after the scheduler's lock is taken (a read in the lock's own statement
+ * could miss a pass that committed while it waited).
+ */
 async function roomNodes(repos: Repos, requests: readonly RaiseRequest[]): Promise<RoomNode[]> {
   const ids = [...new Set(requests.map((r) => r.nodeId))];
-  const nodes = await repos.nodes.list({ ids });
-  const loads = new Map((await repos.nodes.loads({ nodeIds: ids })).map((l) => [l.nodeId, l]));
-  return nodes.map((n) => ({
-    id: n.id,
-    vcpus: n.capacity.vcpus,
-    memMib: n.capacity.memMib,
-    heldVcpus: loads.get(n.id)?.vcpus ?? 0,
-    heldMemMib: loads.get(n.id)?.memMib ?? 0,
-    memReport: n.usage,
+  return (await repos.nodes.withLoads(ids)).map(({ node, held }) => ({
+    id: node.id,
+    vcpus: node.capacity.vcpus,
+    memMib: node.capacity.memMib,
+    heldVcpus: held.vcpus,
+    heldMemMib: held.memMib,
+    memReport: node.usage,
   }));
 }
