@@ -115,13 +115,21 @@ export interface PoolRepo {
    * read (`instances.setDesired`, or only its idle slot when the write names one), answering
    * the pool and the members as written, in `members`' order. Throws what those would: the
    * pool's error first, else the first member's in order. One statement where the dialect
-   * allows; a member is written only when the pool's compare-and-set matched.
+   * allows; a member is written only when the pool's compare-and-set matched. `tryLock`: a
+   * lock `locks.tryAcquire` would try, tried in the same statement; `locked` says whether it
+   * is held (absent without `tryLock`).
    */
   updateWithMembers(
-    pool: { tenantId: string; id: string; patch: PoolPatch; expectedVersion: number },
+    pool: {
+      tenantId: string;
+      id: string;
+      patch: PoolPatch;
+      expectedVersion: number;
+      tryLock?: string;
+    },
     members: readonly MemberWrite[],
     at: string,
-  ): Promise<{ pool: Pool; members: Instance[] }>;
+  ): Promise<{ pool: Pool; members: Instance[]; locked?: boolean }>;
   delete(tenantId: string, id: string): Promise<void>;
 }
 

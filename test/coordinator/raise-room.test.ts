@@ -79,7 +79,7 @@ await describeEachDatabase('raising placed instances', (db) => {
     expect((await expectWithinCapacity(store)).get('node-1')).toBe(2);
   });
 
-  it("reads a scale's raises' room in one read, with the pools the scale read", async () => {
+  it("reads a scale's raises' room in one read, with the pools and the lock of its write", async () => {
     const calls: string[] = [];
     let recording = false;
     const spy = { before: (method: string) => recording && calls.push(method) };
@@ -88,6 +88,7 @@ await describeEachDatabase('raising placed instances', (db) => {
       (repos) => ({
         pools: spying(repos.pools, { before: (m) => spy.before(`pools.${m}`) }),
         nodes: spying(repos.nodes, { before: (m) => spy.before(`nodes.${m}`) }),
+        locks: spying(repos.locks, { before: (m) => spy.before(`locks.${m}`) }),
       }),
       'transactions',
     );
@@ -104,6 +105,8 @@ await describeEachDatabase('raising placed instances', (db) => {
       'pools.withMembers',
     ]);
     expect(calls.filter((c) => c.startsWith('nodes.'))).toEqual(['nodes.withLoads']);
+    // The scheduler's lock was tried in the write (updateWithMembers), not on its own.
+    expect(calls.filter((c) => c.startsWith('locks.'))).toEqual([]);
     // And the room is still weighed: a full node holds the next raise.
     await tenant(services, 'beta');
     await scale(services, 'acme', { running: 0, sleeping: 2 });
