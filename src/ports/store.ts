@@ -115,13 +115,21 @@ export interface PoolRepo {
    * read (`instances.setDesired`, or only its idle slot when the write names one), answering
    * the pool and the members as written, in `members`' order. Throws what those would: the
    * pool's error first, else the first member's in order. One statement where the dialect
-   * allows; a member is written only when the pool's compare-and-set matched.
+   * allows; a member is written only when the pool's compare-and-set matched. `tryLock`: a
+   * lock `locks.tryAcquire` would try, tried in the same statement; `locked` says whether it
+   * is held (absent without `tryLock`).
    */
   updateWithMembers(
-    pool: { tenantId: string; id: string; patch: PoolPatch; expectedVersion: number },
+    pool: {
+      tenantId: string;
+      id: string;
+      patch: PoolPatch;
+      expectedVersion: number;
+      tryLock?: string;
+    },
     members: readonly MemberWrite[],
     at: string,
-  ): Promise<{ pool: Pool; members: Instance[] }>;
+  ): Promise<{ pool: Pool; members: Instance[]; locked?: boolean }>;
   delete(tenantId: string, id: string): Promise<void>;
 }
 
@@ -332,6 +340,12 @@ export interface NodeRepo {
    */
   loads(filter?: { nodeIds?: readonly string[] }): Promise<NodeLoad[]>;
   /**
+   * These nodes (unknown ids skipped), in id order, each with what it holds as loads() sums
+   * it (0 when nothing): list({ ids }) and loads({ nodeIds }) in one read, what a raise's room
+   * check weighs.
+   */
+  withLoads(ids: readonly string[]): Promise<NodeWithLoad[]>;
+  /**
    * The nodes holding live instances of each of `tenantIds` (from the allocations): one row
    * per tenant, its node ids in order, where allocations() has one per node, tenant and pool.
    * A tenant holding nothing has no row.
@@ -385,6 +399,12 @@ export interface NodeLoad {
   nodeId: string;
   vcpus: number;
   memMib: number;
+}
+
+/** A node and what it holds (`NodeRepo.withLoads`). */
+export interface NodeWithLoad {
+  node: FleetNode;
+  held: { vcpus: number; memMib: number };
 }
 
 export interface NodeAllocation {

@@ -4,6 +4,7 @@ import type { Instance } from '../../src/core/model.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { node } from '../db/fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
+import { spying, withRepos } from '../support/store-proxy.ts';
 import {
   admin,
   instanceKey,
@@ -76,6 +77,43 @@ await describeEachDatabase('raising placed instances', (db) => {
     expect(changed.every((i) => i.pressureSleptAt === null && i.idleSlot === null)).toBe(true);
     expect(await actions(store, 'acme', 'instance.raise-waiting')).toEqual([]);
     expect((await expectWithinCapacity(store)).get('node-1')).toBe(2);
+  });
+
+  it("reads a scale's raises' room in one read, with the pools and the lock of its write", async () => {
+    const calls: string[] = [];
+    let recording = false;
+    const spy = { before: (method: string) => recording && calls.push(method) };
+    const spied = withRepos(
+      db.store(),
+      (repos) => ({
+        pools: spying(repos.pools, { before: (m) => spy.before(`pools.${m}`) }),
+        nodes: spying(repos.nodes, { before: (m) => spy.before(`nodes.${m}`) }),
+        locks: spying(repos.locks, { before: (m) => spy.before(`locks.${m}`) }),
+      }),
+      'transactions',
+    );
+    const services = await world(spied, { 'node-1': 2 });
+    await tenant(services, 'acme');
+    await scale(services, 'acme', { running: 2 });
+    await scale(services, 'acme', { running: 0, sleeping: 2 });
+    recording = true;
+    const { changed } = await scale(services, 'acme', { running: 2, sleeping: 0 });
+    recording = false;
+    expect(changed.map((i) => i.desiredStatus)).toEqual(['running', 'running']);
+    // The tenant's pools are read once (with the members), the nodes' room once.
+    expect(calls.filter((c) => c.startsWith('pools.') && c !== 'pools.updateWithMembers')).toEqual([
+      'pools.withMembers',
+    ]);
+    expect(calls.filter((c) => c.startsWith('nodes.'))).toEqual(['nodes.withLoads']);
+    // The scheduler's lock was tried in the write (updateWithMembers), not on its own.
+    expect(calls.filter((c) => c.startsWith('locks.'))).toEqual([]);
+    // And the room is still weighed: a full node holds the next raise.
+    await tenant(services, 'beta');
+    await scale(services, 'acme', { running: 0, sleeping: 2 });
+    await scale(services, 'beta', { running: 2 });
+    const held = await scale(services, 'acme', { running: 2, sleeping: 0 });
+    expect(held.changed.map((i) => i.desiredStatus)).toEqual(['sleeping', 'sleeping']);
+    expect((await expectWithinCapacity(db.store())).get('node-1')).toBe(2);
   });
 
   it('holds a raise without room asleep and raises it once room returns', async () => {

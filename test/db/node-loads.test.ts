@@ -3,7 +3,7 @@ import { expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/open-store.ts';
 import { nodeLoadsMigration } from '../../src/db/migrations/0037-node-loads.ts';
 import type { DesiredStatus } from '../../src/core/model.ts';
-import { T1, instance, keyOf, pool, tenant } from './fixtures.ts';
+import { T1, instance, keyOf, node, pool, tenant } from './fixtures.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 
 /**
@@ -62,6 +62,29 @@ await describeEachDatabase('node loads', (db) => {
       { nodeId: 'node-a', vcpus: 2, memMib: 1024 },
       { nodeId: 'node-b', vcpus: 2 + 2 + 3, memMib: 1024 + 1024 + 700 },
     ]);
+  });
+
+  it('reads nodes with what each holds in one read (withLoads), as list and loads do', async () => {
+    await seed();
+    const store = db.store();
+    for (const id of ['node-a', 'node-b', 'node-c']) await store.nodes.upsert(node(id));
+    const ids = ['node-c', 'node-a', 'node-b', 'node-gone'];
+    const nodes = await store.nodes.list({ ids });
+    const loads = new Map((await store.nodes.loads({ nodeIds: ids })).map((l) => [l.nodeId, l]));
+    const read = await store.nodes.withLoads(ids);
+    expect(read).toEqual(
+      nodes.map((n) => ({
+        node: n,
+        held: { vcpus: loads.get(n.id)?.vcpus ?? 0, memMib: loads.get(n.id)?.memMib ?? 0 },
+      })),
+    );
+    // node-c holds nothing; an unknown id is skipped; the order is the nodes'.
+    expect(read.map((r) => [r.node.id, r.held])).toEqual([
+      ['node-a', { vcpus: 2 + 2 + 3, memMib: 1024 + 1024 + 700 }],
+      ['node-b', { vcpus: 3, memMib: 700 }],
+      ['node-c', { vcpus: 0, memMib: 0 }],
+    ]);
+    expect(await store.nodes.withLoads([])).toEqual([]);
   });
 
   it('is backfilled from the instances by the migration', async () => {

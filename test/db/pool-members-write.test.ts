@@ -72,7 +72,7 @@ async function oneByOne(repos: Repos, pool: Pool, list: readonly MemberWrite[]) 
   return { pool: written, members: changed };
 }
 
-await describeEachDatabase('pool members written with the pool', ({ store }) => {
+await describeEachDatabase('pool members written with the pool', ({ name, store }) => {
   beforeEach(async () => {
     await insertTwoTenants(store());
     for (const i of members()) await store().instances.insert(i);
@@ -120,6 +120,47 @@ await describeEachDatabase('pool members written with the pool', ({ store }) => 
       repos.pools.updateWithMembers(scaled(pool), [], T2),
     );
     expect(alone).toEqual({ pool: answer.pool, members: [] });
+  });
+
+  it('tries the lock it is given in the write, held to its commit, and says whether it is held', async () => {
+    const pool = (await store().pools.get('acme', 'workers'))!;
+    const LOCK = 'scale-write-test';
+    const otherTries = () => store().transaction((repos) => repos.locks.tryAcquire(LOCK));
+    const plain = await rolledBack(store(), (repos) =>
+      repos.pools.updateWithMembers(scaled(pool), writes, T2),
+    );
+    expect('locked' in plain).toBe(false);
+    const tried = await rolledBack(store(), async (repos) => ({
+      written: await repos.pools.updateWithMembers({ ...scaled(pool), tryLock: LOCK }, writes, T2),
+      // SQLite's transaction excludes the other's; on Postgres the lock is held till the end.
+      other: name === 'postgres' ? await otherTries() : false,
+    }));
+    expect(tried.written.locked).toBe(true);
+    expect(tried.other).toBe(false);
+    expect({ ...tried.written, locked: undefined }).toEqual({ ...plain, locked: undefined });
+    expect(await otherTries()).toBe(true);
+    if (name !== 'postgres') return;
+    // Another transaction holds it: not held, the writes as before.
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let taken = () => {};
+    const isTaken = new Promise<void>((resolve) => (taken = resolve));
+    const holding = store().transaction(async (repos) => {
+      await repos.locks.acquire(LOCK);
+      taken();
+      await released;
+    });
+    try {
+      await isTaken;
+      const busy = await rolledBack(store(), (repos) =>
+        repos.pools.updateWithMembers({ ...scaled(pool), tryLock: LOCK }, writes, T2),
+      );
+      expect(busy.locked).toBe(false);
+      expect(busy.members).toHaveLength(writes.length);
+    } finally {
+      release();
+      await holding;
+    }
   });
 
   it("refuses a pool that moved, writing no member, and the first member's conflict in order", async () => {

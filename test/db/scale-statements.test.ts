@@ -215,11 +215,18 @@ await describeEachDatabase('scale statements compiled once', ({ name, store, url
         fc.constantFrom(1, 2),
         members,
         fc.option(fc.constantFrom('req-1'), { nil: undefined }),
-        async (tenantId, id, columns, expectedVersion, written, requestId) => {
+        fc.option(fc.constantFrom('scheduler'), { nil: undefined }),
+        async (tenantId, id, columns, expectedVersion, written, requestId, tryLock) => {
           const list = written.map(({ idleSlot, ...m }) =>
             idleSlot === undefined ? m : { ...m, idleSlot },
           );
-          const pool = { tenantId, id, patch: {}, expectedVersion };
+          const pool = {
+            tenantId,
+            id,
+            patch: {},
+            expectedVersion,
+            ...(tryLock === undefined ? {} : { tryLock }),
+          };
           const params = withRequestId(requestId, () => scaleWriteParams(pool, columns, list, T2));
           await expectSame(db(), statements, scaleWriteStatement, params);
         },

@@ -1,5 +1,6 @@
 import { memberWrites } from './apply-assignments.ts';
-import { raiseTransaction, roomChecked } from './raise-room.ts';
+import { raisesPlaced, raiseTransaction, roomChecked } from './raise-room.ts';
+import { SCHEDULER_LOCK } from './scheduler-lock.ts';
 import type { DocumentChange } from '../desired/change-notifier.ts';
 import { validateIdlePolicy } from '../../core/idle-policy.ts';
 import { mergeHooks } from '../../core/pool-hooks.ts';
@@ -279,15 +280,20 @@ export class PoolService {
       const at = now.toISOString();
       // Counts the operator sets are the operator's: the queue shrinks none of them. The pool
       // and its changed instances are written together (one statement on Postgres), each a
-      // compare-and-set on the version read; then the raises among them are checked for room.
+      // compare-and-set on the version read; then the raises among them are checked for room,
+      // under the scheduler's lock, tried in the write when the plan raises a placed instance,
+      // with the pools read above.
+      const writes = memberWrites(poolInstances, plan.assignments);
+      const tryLock = raisesPlaced(poolInstances, writes) ? { tryLock: SCHEDULER_LOCK } : {};
       const written = await repos.pools.updateWithMembers(
         {
           tenantId,
           id: poolId,
           patch: { counts, queueAdded: 0 },
           expectedVersion: request.expectedVersion ?? pool.version,
+          ...tryLock,
         },
-        memberWrites(poolInstances, plan.assignments),
+        writes,
         at,
       );
       const updatedPool = written.pool;
@@ -297,6 +303,7 @@ export class PoolService {
         poolInstances,
         written.members,
         'system:scheduler',
+        { pools, ...(written.locked === undefined ? {} : { locked: written.locked }) },
       );
       const created = await createInstances(
         repos,

@@ -1,7 +1,7 @@
 import { ConflictError } from '../../core/errors.ts';
 import type { Instance, Pool } from '../../core/model.ts';
 import { admitRaises, isRaise, type RaiseRequest, type RoomNode } from '../../core/raise-room.ts';
-import type { Repos, Store } from '../../ports/store.ts';
+import type { MemberWrite, Repos, Store } from '../../ports/store.ts';
 import type { ServiceDeps } from './context.ts';
 import { SCHEDULER_LOCK } from './scheduler-lock.ts';
 
@@ -37,6 +37,35 @@ export async function raiseTransaction<T>(
   });
 }
 
+/** What a writer's transaction already holds, which a raise's room check then takes as is. */
+export interface Known {
+  /** Pools read under their tenants' locks (their sizes stand): not read again. */
+  pools?: readonly Pool[];
+  /**
+   * The scheduler's lock, tried in the writer's own statement (`raisesPlaced` said it would be
+   * needed): held, or not (`SchedulerLockBusy`, as a try here would).
+   */
+  locked?: boolean;
+}
+
+/**
+ * Whether `writes` (a plan's member writes, PoolRepo.updateWithMembers) raise a placed
+ * instance of `read`, so that its room is checked under the scheduler's lock: what the writer
+ * tries that lock in its write for. An idle slot's write raises nothing.
+ */
+export function raisesPlaced(
+  read: readonly Pick<Instance, 'id' | 'nodeId' | 'desiredStatus'>[],
+  writes: readonly MemberWrite[],
+): boolean {
+  const byId = new Map(read.map((i) => [i.id, i]));
+  return writes.some((w) => {
+    const instance = byId.get(w.id);
+    if (instance === undefined || instance.nodeId === null || w.idleSlot !== undefined)
+      return false;
+    return isRaise(instance.desiredStatus, w.desiredStatus);
+  });
+}
+
 /** One instance's desired status before a write and the instance as the write left it. */
 export interface RaiseWrite {
   before: Pick<Instance, 'desiredStatus' | 'pressureSleptAt'>;
@@ -54,22 +83,26 @@ const keyOf = (i: Pick<Instance, 'tenantId' | 'poolId' | 'id'>) =>
  * so re-materializing wakes nothing in its place) and is marked held by the scheduler
  * (`pressureSleptAt`), which raises it once its node has room; each is an audit event,
  * `instance.raise-waiting`. Answers the held instances as written, by `tenant/pool/id`.
+ * `known`: what the transaction holds already (`Known`), not read or tried again.
  */
 export async function holdRaisesWithoutRoom(
   repos: Repos,
   deps: Pick<ServiceDeps, 'clock'>,
   writes: readonly RaiseWrite[],
   actor: string,
+  known: Known = {},
 ): Promise<Map<string, Instance>> {
   const raises = writes.filter(
     (w) => w.after.nodeId !== null && isRaise(w.before.desiredStatus, w.after.desiredStatus),
   );
   const held = new Map<string, Instance>();
   if (raises.length === 0) return held;
-  if (!(await repos.locks.tryAcquire(SCHEDULER_LOCK))) throw new SchedulerLockBusy();
+  const locked = known.locked ?? (await repos.locks.tryAcquire(SCHEDULER_LOCK));
+  if (!locked) throw new SchedulerLockBusy();
   const pools = await poolsOf(
     repos,
     raises.map((r) => r.after),
+    known.pools ?? [],
   );
   const requests = raises.map((r) =>
     requestOf(r.after, pools.get(`${r.after.tenantId}/${r.after.poolId}`)),
@@ -88,7 +121,7 @@ export async function holdRaisesWithoutRoom(
 /**
  * Instances a write changed, once its raises are checked against their nodes' room
  * (`holdRaisesWithoutRoom`; `before`: the same instances as read before the write): a raise
- * without room stays where it was, waiting for room.
+ * without room stays where it was, waiting for room. `known`: as `holdRaisesWithoutRoom`'s.
  */
 export async function roomChecked(
   repos: Repos,
@@ -96,13 +129,14 @@ export async function roomChecked(
   before: readonly (RaiseWrite['before'] & Pick<Instance, 'tenantId' | 'poolId' | 'id'>)[],
   changed: Instance[],
   actor: string,
+  known: Known = {},
 ): Promise<Instance[]> {
   const earlier = new Map(before.map((i) => [keyOf(i), i]));
   const writes = changed.flatMap((after) => {
     const was = earlier.get(keyOf(after));
     return was ? [{ before: was, after }] : [];
   });
-  const held = await holdRaisesWithoutRoom(repos, deps, writes, actor);
+  const held = await holdRaisesWithoutRoom(repos, deps, writes, actor, known);
   return changed.map((i) => held.get(keyOf(i)) ?? i);
 }
 
@@ -147,23 +181,33 @@ function requestOf(instance: Instance, pool: Pool | undefined): RaiseRequest {
   };
 }
 
-async function poolsOf(repos: Repos, instances: readonly Instance[]): Promise<Map<string, Pool>> {
-  const tenantIds = [...new Set(instances.map((i) => i.tenantId))];
-  const pools = await repos.pools.list({ tenantIds });
-  return new Map(pools.map((p) => [`${p.tenantId}/${p.id}`, p]));
+/** The raised instances' pools: those `read` holds, the rest read (their tenants' pools). */
+async function poolsOf(
+  repos: Repos,
+  instances: readonly Instance[],
+  read: readonly Pool[],
+): Promise<Map<string, Pool>> {
+  const pools = new Map(read.map((p) => [`${p.tenantId}/${p.id}`, p]));
+  const missing = instances.filter((i) => !pools.has(`${i.tenantId}/${i.poolId}`));
+  const tenantIds = [...new Set(missing.map((i) => i.tenantId))];
+  if (tenantIds.length === 0) return pools;
+  for (const p of await repos.pools.list({ tenantIds })) pools.set(`${p.tenantId}/${p.id}`, p);
+  return pools;
 }
 
-/** The raised instances' nodes with what they hold (the raises included), read in the store. */
+/**
+ * The raised instances' nodes with what they hold (the raises included), read in the store
+ * in one statement, after the scheduler's lock is taken (a read in the lock's own statement
+ * could miss a pass that committed while it waited).
+ */
 async function roomNodes(repos: Repos, requests: readonly RaiseRequest[]): Promise<RoomNode[]> {
   const ids = [...new Set(requests.map((r) => r.nodeId))];
-  const nodes = await repos.nodes.list({ ids });
-  const loads = new Map((await repos.nodes.loads({ nodeIds: ids })).map((l) => [l.nodeId, l]));
-  return nodes.map((n) => ({
-    id: n.id,
-    vcpus: n.capacity.vcpus,
-    memMib: n.capacity.memMib,
-    heldVcpus: loads.get(n.id)?.vcpus ?? 0,
-    heldMemMib: loads.get(n.id)?.memMib ?? 0,
-    memReport: n.usage,
+  return (await repos.nodes.withLoads(ids)).map(({ node, held }) => ({
+    id: node.id,
+    vcpus: node.capacity.vcpus,
+    memMib: node.capacity.memMib,
+    heldVcpus: held.vcpus,
+    heldMemMib: held.memMib,
+    memReport: node.usage,
   }));
 }

@@ -7,6 +7,7 @@ import type {
   NodeBeat,
   NodePatch,
   NodeRepo,
+  NodeWithLoad,
   TenantNodes,
 } from '../../ports/store.ts';
 import { versionConflict } from '../cas-errors.ts';
@@ -38,6 +39,32 @@ const nodesOfStatement = compiledStatement({
       .selectAll()
       .where(isOneOf(db, 'id', p.ids))
       .orderBy('id'),
+});
+
+/**
+ * These nodes' rows with what each holds, summed from its stripes of `node_loads` (a raise's
+ * room check): one statement whatever their number.
+ */
+const withLoadsStatement = compiledStatement({
+  shape: () => null,
+  build: (db: Kysely<Database>, _shape: null, p: { ids: IdsParam }) =>
+    db
+      .selectFrom('nodes')
+      .selectAll('nodes')
+      .select((eb) => [
+        eb
+          .selectFrom('node_loads')
+          .select(sql<number | string>`coalesce(sum(node_loads.vcpus), 0)`.as('v'))
+          .whereRef('node_loads.node_id', '=', 'nodes.id')
+          .as('held_vcpus'),
+        eb
+          .selectFrom('node_loads')
+          .select(sql<number | string>`coalesce(sum(node_loads.mem_mib), 0)`.as('m'))
+          .whereRef('node_loads.node_id', '=', 'nodes.id')
+          .as('held_mem_mib'),
+      ])
+      .where(isOneOf(db, 'nodes.id', p.ids))
+      .orderBy('nodes.id'),
 });
 
 export class KyselyNodeRepo implements NodeRepo {
@@ -149,6 +176,17 @@ export class KyselyNodeRepo implements NodeRepo {
       nodeId: r.node_id,
       vcpus: Number(r.vcpus),
       memMib: Number(r.mem_mib),
+    }));
+  }
+
+  async withLoads(ids: readonly string[]): Promise<NodeWithLoad[]> {
+    if (ids.length === 0) return [];
+    const params = { ids: idsParam(this.db, ids) };
+    const { rows } = await this.statements.execute(this.db, withLoadsStatement, params);
+    // Postgres sums integers as bigint, which its driver hands over as text.
+    return rows.map(({ held_vcpus, held_mem_mib, ...row }) => ({
+      node: nodeFromRow(row),
+      held: { vcpus: Number(held_vcpus ?? 0), memMib: Number(held_mem_mib ?? 0) },
     }));
   }
 

@@ -151,7 +151,7 @@ export class KyselyPoolRepo implements PoolRepo {
     pool: ScaledPool,
     members: readonly MemberWrite[],
     at: string,
-  ): Promise<{ pool: Pool; members: Instance[] }> {
+  ): Promise<{ pool: Pool; members: Instance[]; locked?: boolean }> {
     return updateWithMembers(this.db, this.statements, this.rows, pool, members, at);
   }
 

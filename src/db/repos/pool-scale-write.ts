@@ -21,6 +21,8 @@ export interface ScaledPool {
   id: string;
   patch: PoolPatch;
   expectedVersion: number;
+  /** A lock tried in the same statement (`LockRepo.tryAcquire`'s), answered as `locked`. */
+  tryLock?: string;
 }
 
 /** How the pool repo writes and reads the pool's own row. */
@@ -40,7 +42,9 @@ export interface PoolRows {
  * members) and gated on the pool's having matched, so a pool that moved writes no member.
  * Which compare-and-set missed is told afterwards, as the statements one by one told it: the
  * pool's first, then the first member in order. SQLite (in process, no round trip) runs the
- * pool's update and then each member's.
+ * pool's update and then each member's. A lock to try (`tryLock`) is tried in the statement's
+ * answer, after its writes as a `locks.tryAcquire` after them would be; on SQLite the
+ * transaction already excludes others (lock-repo.ts), so it is held.
  */
 export async function updateWithMembers(
   db: Kysely<Database>,
@@ -49,7 +53,8 @@ export async function updateWithMembers(
   pool: ScaledPool,
   members: readonly MemberWrite[],
   at: string,
-): Promise<{ pool: Pool; members: Instance[] }> {
+): Promise<{ pool: Pool; members: Instance[]; locked?: boolean }> {
+  const locked = (held: boolean) => (pool.tryLock === undefined ? {} : { locked: held });
   if (dialectOf(db) !== 'postgres') {
     const written = await rows.update(pool, at);
     const changed: Instance[] = [];
@@ -61,7 +66,7 @@ export async function updateWithMembers(
           : { ...desiredPatch(m.desiredStatus, false), ...(m.lowering ? { loweredAt: at } : {}) };
       changed.push(await updateInstance(db, statements, key, patch, m.version, at));
     }
-    return { pool: written, members: changed };
+    return { pool: written, members: changed, ...locked(true) };
   }
   const params = scaleWriteParams(pool, rows.columns(pool.patch), members, at);
   const [row] = (await statements.execute(db, scaleWriteStatement, params)).rows;
@@ -77,7 +82,7 @@ export async function updateWithMembers(
     }
     changed.push(written);
   }
-  return { pool: rows.fromRow(row.pool), members: changed };
+  return { pool: rows.fromRow(row.pool), members: changed, ...locked(row.locked === true) };
 }
 
 async function poolConflict(rows: PoolRows, pool: ScaledPool): Promise<Error> {
@@ -109,6 +114,7 @@ export function scaleWriteParams(
     at,
     columns: set,
     requestId: currentRequestId() ?? null,
+    tryLock: pool.tryLock ?? null,
   };
   for (const c of set) params[`set:${c}`] = (columns as Record<string, unknown>)[c];
   const desired = members.filter((m) => m.idleSlot === undefined);
@@ -129,6 +135,7 @@ export function scaleWriteParams(
 interface ScaleWriteShape {
   columns: readonly string[];
   requestId: boolean;
+  tryLock: boolean;
 }
 
 /**
@@ -182,6 +189,7 @@ export const scaleWriteStatement = compiledStatement({
   shape: (p: ScaleWriteParams): ScaleWriteShape => ({
     columns: p['columns'] as readonly string[],
     requestId: p['requestId'] !== null,
+    tryLock: p['tryLock'] !== null && p['tryLock'] !== undefined,
   }),
   build: (db: Kysely<Database>, shape: ScaleWriteShape, p: ScaleWriteParams) =>
     db
@@ -232,5 +240,13 @@ export const scaleWriteStatement = compiledStatement({
         sql<Selectable<PoolsTable> | null>`(SELECT row_to_json(pool) FROM pool)`.as('pool'),
         sql<Selectable<InstancesTable>[] | null>`(SELECT json_agg(w) FROM (
           SELECT * FROM desired UNION ALL SELECT * FROM slotted) w)`.as('members'),
+        // Evaluated with the answer's row, so always tried (an unreferenced WITH may not be).
+        ...(shape.tryLock
+          ? [
+              sql<boolean>`pg_try_advisory_xact_lock(hashtext(${p['tryLock'] as string}))`.as(
+                'locked',
+              ),
+            ]
+          : []),
       ]),
 });
