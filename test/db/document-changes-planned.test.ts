@@ -56,7 +56,6 @@ await describeEachDatabase('the document changes read planned once', (db) => {
         where statement like '%SELECT 0 AS kind%'`.execute(kysely);
       expect(rows).toHaveLength(1);
       const [planned] = rows;
-      console.log('PLANS', JSON.stringify(rows));
       // Postgres plans the first five calls custom, then compares: a generic plan kept is
       // used for every call after.
       expect(planned!.custom_plans).toBeLessThanOrEqual(5);
