@@ -53,6 +53,7 @@ import type { SqlDialect } from './sql-dialect.ts';
 import { CompiledStatements } from './compiled-statement.ts';
 import type { PreparedStatements } from './postgres-pool.ts';
 import { CredentialCache } from './credential-cache.ts';
+import { onOneConnection } from './one-connection.ts';
 import { retryingTransientAborts } from './transaction-retry.ts';
 
 /** What a store's repos tell it of their writes. */
@@ -183,6 +184,11 @@ export class KyselyStore implements Store {
 
   batch<T>(fn: (repos: Repos) => Promise<T>): Promise<T> {
     return this.dialect === 'sqlite' ? this.inTransaction(fn) : fn(this);
+  }
+
+  reads<T>(fn: (repos: Repos) => Promise<T>): Promise<T> {
+    if (this.dialect === 'sqlite') return fn(this);
+    return onOneConnection(this.db, (db) => fn(reposFor(db, this.statements)));
   }
 
   private inTransaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T> {

@@ -819,6 +819,13 @@ export interface Store extends Repos {
    */
   batch<T>(fn: (repos: Repos) => Promise<T>): Promise<T>;
   /**
+   * Runs `fn`'s reads, outside any transaction, on one connection: on Postgres those it issues
+   * without awaiting each other go out together and are answered in order (one round trip for
+   * all of them; each statement still its own snapshot, run in the order issued). On SQLite
+   * the store itself. `fn` must only read, through the repos it is given.
+   */
+  reads<T>(fn: (repos: Repos) => Promise<T>): Promise<T>;
+  /**
    * `tokens.findByHash` for authenticating a request, cached briefly: a revocation through
    * this Store object is seen by the next call, one through another process (a replica)
    * within the cache's TTL (1 s by default).

@@ -19,9 +19,32 @@ export function bound<T extends object>(target: T, key: string | symbol): unknow
  */
 export function overriding<T extends object>(target: T, members: Partial<T>): T {
   return new Proxy(target, {
-    get: (object, key) =>
-      Object.hasOwn(members, key) ? Reflect.get(members, key) : bound(object, key),
+    get: (object, key) => {
+      if (Object.hasOwn(members, key)) return Reflect.get(members, key);
+      if (key === 'reads' && isStore(object)) return readsWith(object, members);
+      return bound(object, key);
+    },
   });
+}
+
+function isStore(target: object): target is Store {
+  return typeof (target as Partial<Store>).reads === 'function' && 'instances' in target;
+}
+
+/**
+ * A store's reads on one connection (Store.reads) given the repos `members` replaces in place
+ * of that connection's: they too are outside transactions (each getter read on each use).
+ */
+function readsWith(store: Store, members: object): Store['reads'] {
+  return (fn) =>
+    store.reads((repos) =>
+      fn(
+        new Proxy(repos, {
+          get: (given, key) =>
+            Object.hasOwn(members, key) ? Reflect.get(members, key) : Reflect.get(given, key),
+        }),
+      ),
+    );
 }
 
 /** What a spy hears of each call it watches. */
@@ -68,7 +91,12 @@ export function withRepos(
 ): Store {
   const transaction: Store['transaction'] = (fn) =>
     store.transaction((repos) => fn({ ...repos, ...wrap(repos) }));
-  return overriding(store, { ...(where === 'everywhere' ? wrap(store) : {}), transaction });
+  // Reads on one connection are outside transactions: wrapped where the store's own repos are.
+  const reads: Store['reads'] = (fn) => store.reads((repos) => fn({ ...repos, ...wrap(repos) }));
+  return overriding(store, {
+    ...(where === 'everywhere' ? { ...wrap(store), reads } : {}),
+    transaction,
+  });
 }
 
 /**
@@ -81,8 +109,26 @@ export function spyingRepos(store: Store, spy: Spy, repos?: readonly string[]): 
     before: spy.before && ((method, args) => spy.before?.(`${repo}.${method}`, args)),
     after: spy.after && ((method, args, answer) => spy.after?.(`${repo}.${method}`, args, answer)),
   });
+  // The repos of reads on one connection (Store.reads) are spied on as the store's own are.
+  const reads: Store['reads'] = (fn) =>
+    store.reads((given) => {
+      const spied = new Map<string | symbol, unknown>();
+      return fn(
+        new Proxy(given, {
+          get(target, key) {
+            const value = bound(target, key);
+            if (typeof value !== 'object' || value === null || typeof key !== 'string')
+              return value;
+            if (repos !== undefined && !repos.includes(key)) return value;
+            if (!spied.has(key)) spied.set(key, spying(value, named(key)));
+            return spied.get(key);
+          },
+        }),
+      );
+    });
   return new Proxy(store, {
     get(target, key) {
+      if (key === 'reads') return reads;
       const value = bound(target, key);
       if (typeof value !== 'object' || value === null || typeof key !== 'string') return value;
       if (repos !== undefined && !repos.includes(key)) return value;

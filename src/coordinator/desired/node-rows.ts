@@ -23,6 +23,8 @@ export interface NodeRows {
   readonly order: readonly string[];
 }
 
+type Instances = Pick<Store['instances'], 'documentChanges' | 'changeCursor' | 'documentRows'>;
+
 /** A node's rows as its previous document read them, and the change cursor they were read at. */
 interface Kept extends NodeRows {
   cursor: number;
@@ -70,11 +72,15 @@ export class NodeRowsCache {
     private readonly options: NodeRowsOptions = {},
   ) {}
 
-  async read(nodeId: string): Promise<NodeRows> {
+  /**
+   * The node's rows now, read through `instances` (by default the store's own: a computation
+   * passes those of its reads on one connection, Store.reads, to send this read with others).
+   */
+  async read(nodeId: string, instances: Instances = this.store.instances): Promise<NodeRows> {
     const kept = this.nodes.get(nodeId);
     if (kept) {
       const limit = this.options.maxChanges ?? DEFAULT_MAX_CHANGES;
-      const changes = await this.store.instances.documentChanges(kept.cursor, limit);
+      const changes = await instances.documentChanges(kept.cursor, limit);
       if (changes) {
         const next = patched(nodeId, kept, changes);
         this.keep(nodeId, next);
@@ -82,8 +88,8 @@ export class NodeRowsCache {
         return next;
       }
     }
-    const cursor = await this.store.instances.changeCursor();
-    const rows = groupRows(await this.store.instances.documentRows(nodeId));
+    const cursor = await instances.changeCursor();
+    const rows = groupRows(await instances.documentRows(nodeId));
     this.keep(nodeId, { cursor, ...rows });
     this.counts.full += 1;
     return rows;

@@ -20,16 +20,27 @@ export interface TenantInputs {
   poolIds: ReadonlySet<string>;
 }
 
-/** One read per kind for all these tenants, not one per tenant: a node may hold hundreds. */
+/**
+ * One read per kind for all these tenants, not one per tenant: a node may hold hundreds. The
+ * five go out together on one connection (Store.reads), run in this order, one round trip.
+ */
 export async function readTenants(store: Store, ids: readonly string[]): Promise<TenantInputs[]> {
   if (ids.length === 0) return [];
-  const tenants = await store.tenants.list({ ids });
-  const pools = groupBy(await store.pools.list({ tenantIds: ids }), (p) => p.tenantId);
-  const secrets = groupBy(await store.secrets.ofTenants(ids), (s) => s.tenantId);
-  const configs = groupBy(await store.poolConfigs.ofTenants(ids), (c) => c.tenantId);
-  // Where their VXLAN must reach: the nodes holding their live instances, aggregated in the
-  // store from its per-node allocations rather than read instance by instance.
-  const held = new Map((await store.nodes.tenantNodes(ids)).map((t) => [t.tenantId, t.nodeIds]));
+  const [tenants, poolRows, secretRows, configRows, nodeRows] = await store.reads((repos) =>
+    Promise.all([
+      repos.tenants.list({ ids }),
+      repos.pools.list({ tenantIds: ids }),
+      repos.secrets.ofTenants(ids),
+      repos.poolConfigs.ofTenants(ids),
+      // Where their VXLAN must reach: the nodes holding their live instances, aggregated in
+      // the store from its per-node allocations rather than read instance by instance.
+      repos.nodes.tenantNodes(ids),
+    ]),
+  );
+  const pools = groupBy(poolRows, (p) => p.tenantId);
+  const secrets = groupBy(secretRows, (s) => s.tenantId);
+  const configs = groupBy(configRows, (c) => c.tenantId);
+  const held = new Map(nodeRows.map((t) => [t.tenantId, t.nodeIds]));
   return tenants.map((tenant) => {
     const own = pools.get(tenant.id) ?? [];
     return {

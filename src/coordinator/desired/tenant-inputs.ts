@@ -2,10 +2,10 @@ import type { PoolWorkload } from '../../core/desired-doc.ts';
 import { FLEET_SCOPE, tenantScope } from '../../core/document-marks.ts';
 import type { Instance, Pool } from '../../core/model.ts';
 import { tenantPeersByNodes, type PeerNode } from '../../core/vxlan-peers.ts';
-import type { Store, TenantRecord } from '../../ports/store.ts';
+import type { GenerationRepo, Store, TenantRecord } from '../../ports/store.ts';
 import type { ChangeNotifier, NamedChanges } from './change-notifier.ts';
 import { dropOldest, sameItems } from './kept-maps.ts';
-import { KeptMarks } from './kept-marks.ts';
+import { KeptMarks, picked } from './kept-marks.ts';
 import { PeerRows, type Stamp } from './peer-rows.ts';
 import { readTenants, type TenantInputs } from './tenant-input-reads.ts';
 
@@ -96,7 +96,22 @@ export class TenantInputsCache {
    * given): the service reads them beside the node's moves, one round trip less.
    */
   async marksOf(tenantIds: Iterable<string>): Promise<ReadonlyMap<string, number>> {
-    return this.marks.of([FLEET_SCOPE, ...[...tenantIds].map(tenantScope)]);
+    return this.marks.of(scopesOf(tenantIds));
+  }
+
+  /**
+   * Every document mark as the store holds them now, read through `generations` (a
+   * computation's reads on one connection, Store.reads, sent with the node's rows): the map is
+   * kept and moves with later reads, so the caller takes its tenants' (`marksIn`) before it
+   * reads any of their data.
+   */
+  readMarks(generations: Pick<GenerationRepo, 'allMarks' | 'marksSince'>) {
+    return this.marks.read(generations);
+  }
+
+  /** The fleet's and these tenants' marks of `all` (readMarks'), as `marksOf` answers them. */
+  marksIn(all: ReadonlyMap<string, number>, tenantIds: Iterable<string>): Map<string, number> {
+    return picked(all, scopesOf(tenantIds));
   }
 
   /**
@@ -233,4 +248,9 @@ export function tenantsOf(
     else out.set(i.tenantId, { poolIds: new Set([i.poolId]) });
   }
   return out;
+}
+
+/** The scopes whose marks a document of these tenants depends on. */
+function scopesOf(tenantIds: Iterable<string>): string[] {
+  return [FLEET_SCOPE, ...[...tenantIds].map(tenantScope)];
 }

@@ -548,15 +548,6 @@ export class DesiredService {
     }
   }
 
-  /** The node's moves in progress; NotFoundError when it is not registered. */
-  private async nodeMoves(nodeId: string) {
-    const { store } = this.deps;
-    if (!(await store.nodes.get(nodeId))) {
-      throw new NotFoundError('node', nodeId, "register it with 'PUT /v1/nodes/:node' first");
-    }
-    return store.instanceMoves.activeOn(nodeId);
-  }
-
   /** The document, and its tenants' canonical texts and digests (kept when patching). */
   private async compute(
     nodeId: string,
@@ -571,17 +562,26 @@ export class DesiredService {
     // Instances first: a pool or tenant destroyed meanwhile takes its instances with it in
     // the same commit, so nothing read later can refer to rows that are not there.
     // The rows are the previous document's, patched with those changed since (node-rows.ts).
-    // The node and its moves are read beside them, one after the other: a computation holds
-    // two of the store's connections at most (four at once leave two of ten to requests).
-    // The marks of its tenants are read after the rows (they name the tenants) on the same
-    // connection, while the node and its moves are read on the other: one round trip less.
-    const rowsAndMarks = async () => {
-      const rows = this.rows
-        ? await this.rows.read(nodeId)
-        : groupRows(await store.instances.documentRows(nodeId));
-      return { rows, marks: await this.inputs.marksOf(rows.order) };
-    };
-    const [{ rows, marks }, moves] = await Promise.all([rowsAndMarks(), this.nodeMoves(nodeId)]);
+    // Then the marks (all of them: those moved since the previous read, kept-marks.ts), the
+    // node and its moves: none waits for another's answer, so the four go out together on one
+    // connection (Store.reads) and the server runs them in that order, one round trip where
+    // they were two after two on two connections. A full read of the rows, when the changes
+    // cannot tell, follows on that connection.
+    const [rows, allMarks, node, moves] = await store.reads((repos) =>
+      Promise.all([
+        this.rows
+          ? this.rows.read(nodeId, repos.instances)
+          : repos.instances.documentRows(nodeId).then(groupRows),
+        this.inputs.readMarks(repos.generations),
+        repos.nodes.get(nodeId),
+        repos.instanceMoves.activeOn(nodeId),
+      ]),
+    );
+    if (!node) {
+      throw new NotFoundError('node', nodeId, "register it with 'PUT /v1/nodes/:node' first");
+    }
+    // Taken now, before any tenant's data is read: the kept marks move with later reads.
+    const marks = this.inputs.marksIn(allMarks, rows.order);
     await turn();
     // Its tenants' records, pools, workloads, nodes and peers: read only for tenants whose
     // document marks moved (or a local change named) since this replica last read them.

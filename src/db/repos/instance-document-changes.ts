@@ -38,22 +38,29 @@ interface UnionRow extends Row {
  * again (on Postgres its new stamp may be below `since`) is read back by key.
  */
 /**
- * The changes' one statement, compiled once (compiled-statement.ts; on Postgres a named
- * prepared statement: its plan was most of its cost, a watcher's every computation runs it).
+ * The changes' one statement, compiled once per limit (compiled-statement.ts; on Postgres a
+ * named prepared statement: its plan was most of its cost, a watcher's every computation runs
+ * it). Planned alike whatever the cursor, so Postgres keeps its generic plan after five calls:
+ * the limit is written into the text (a `LIMIT` parameter is guessed at a tenth of the rows in
+ * the generic plan) and the cursor is a sub-select of its parameter, a value no plan knows
+ * (`change_seq >= $1` is guessed at a third of the rows in the generic plan and at the few it
+ * matches in a custom one, which at 100k instances made every call plan afresh).
  */
 const changesStatement = compiledStatement({
-  shape: () => ({}),
-  build: (db: Kysely<Database>, _shape: object, p: { since: number; take: number }) => {
+  shape: (p: { since: number; take: number }) => ({ take: p.take }),
+  build: (db: Kysely<Database>, shape: { take: number }, p: { since: number; take: number }) => {
     const columns = sql.raw(DOCUMENT_COLUMNS.join(', '));
+    const since = sql`(SELECT CAST(${p.since} AS bigint))`;
+    const take = sql.lit(shape.take);
     const query = sql<UnionRow>`
     SELECT 0 AS kind, r.* FROM (
-      SELECT ${columns}, node_id FROM instances WHERE change_seq >= ${p.since}
-      ORDER BY change_seq LIMIT ${p.take}
+      SELECT ${columns}, node_id FROM instances WHERE change_seq >= ${since}
+      ORDER BY change_seq LIMIT ${take}
     ) AS r
     UNION ALL
     SELECT 1, g.tenant_id, g.pool_id, g.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM (
       SELECT tenant_id, pool_id, id FROM instance_tombstones
-      WHERE change_seq >= ${p.since} ORDER BY change_seq LIMIT ${p.take}
+      WHERE change_seq >= ${since} ORDER BY change_seq LIMIT ${take}
     ) AS g
     UNION ALL
     SELECT 2, CAST(${changeCursorExpression(db)} AS text),
