@@ -1,21 +1,13 @@
-import { sql } from 'kysely';
 import { expect, it } from 'vitest';
-import { KyselyStore } from '../../src/db/kysely-store.ts';
-import { openDatabase } from '../../src/db/open-store.ts';
 import { describeEachDatabase } from '../support/store-harness.ts';
 import { T2, insertTwoTenants, instance } from './fixtures.ts';
+import { plannedStore, preparedStatements } from './support/planned-statements.ts';
 
 /**
  * A toggle's compiled statements on Postgres are planned once per connection, not on every
  * call (docs/scale.md, "Postgres' plans of a toggle"): past the five custom plans Postgres
  * tries first, each keeps a generic plan and makes no more custom ones.
  */
-
-interface PreparedRow {
-  statement: string;
-  generic_plans: number;
-  custom_plans: number;
-}
 
 await describeEachDatabase("a toggle's statements planned once", (db) => {
   it.skipIf(db.name !== 'postgres')(
@@ -25,22 +17,9 @@ await describeEachDatabase("a toggle's statements planned once", (db) => {
       for (let i = 1; i <= 4; i += 1) {
         await db.store().instances.insert(instance(`w-${i}`, 10 + i, { nodeId: 'node-1' }));
       }
-      // One connection, so the session's prepared statements are the ones the store used.
-      const url = `${db.url()}${db.url().includes('?') ? '&' : '?'}pool_max=1`;
-      const { db: kysely, dialect, prepared } = openDatabase(url);
-      const store = new KyselyStore(kysely, dialect, prepared ? { prepared } : {});
+      // 10,000 rows of another pool: a real table's costs, which a generic plan is weighed by.
+      const { store, kysely } = await plannedStore(db.url(), 10_000);
       try {
-        // A fleet of another pool's instances (w-1's row under new keys), analysed: the costs
-        // Postgres weighs a generic plan by are a real table's (an empty one's, or a thousand
-        // rows', make any plan cheap enough). Their allocations and loads are not this test's:
-        // the triggers that keep them are off for the seed.
-        await sql`alter table instances disable trigger user`.execute(kysely);
-        await sql`insert into instances select r.* from instances w, generate_series(1, 10000) g,
-            jsonb_populate_record(null::instances, to_jsonb(w) || jsonb_build_object(
-              'pool_id', 'gateways', 'id', 'g-' || g, 'mac', 'mac-' || g, 'ip', 'ip-' || g)) r
-          where w.tenant_id = 'acme' and w.pool_id = 'workers' and w.id = 'w-1'`.execute(kysely);
-        await sql`alter table instances enable trigger user`.execute(kysely);
-        await sql`analyze`.execute(kysely);
         const calls = 12;
         for (let i = 0; i < calls; i += 1) {
           const toWarm = i % 2 === 0;
@@ -74,9 +53,7 @@ await describeEachDatabase("a toggle's statements planned once", (db) => {
             });
           });
         }
-        const { rows } = await sql<PreparedRow>`
-          select statement, generic_plans::int, custom_plans::int from pg_prepared_statements
-          `.execute(kysely);
+        const rows = await preparedStatements(kysely);
         const of = (pattern: RegExp) => {
           const found = rows.filter((r) => pattern.test(r.statement));
           expect(found).toHaveLength(1);
