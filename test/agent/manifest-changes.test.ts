@@ -8,12 +8,11 @@ import {
 import {
   desiredWatchResponseSchema,
   type DesiredManifestChanges,
-  type DesiredTenant,
 } from '../../src/contract/desired.ts';
 import { manifestChanges } from '../../src/coordinator/desired/watch-delta.ts';
-import { ephemeralSigningKey } from '../../src/coordinator/desired/signing-key.ts';
 import { canonicalJson } from '../../src/core/desired-doc.ts';
 import { digestEdits, manifestText, sha256Hex } from '../../src/core/desired-manifest.ts';
+import { key, manifestHead as head, tenant, verifyOptions as options } from './manifest-fixture.ts';
 
 /**
  * A manifest sent as its changes against the one the agent holds (contract/desired.ts,
@@ -22,25 +21,6 @@ import { digestEdits, manifestText, sha256Hex } from '../../src/core/desired-man
  * and removed in one change; edits out of range, order or place are malformed, a text or an
  * edit altered fails the signature, changes against another generation are not used.
  */
-
-const key = ephemeralSigningKey();
-const tenant = (id: string, netId: number): DesiredTenant => ({
-  id,
-  netId,
-  subnet: `10.0.${netId}.0/24`,
-  gateway: `10.0.${netId}.1`,
-  vxlanPeers: [],
-  egress: false,
-  pools: [],
-});
-const head = (generation: number) =>
-  `{"generation":${generation},"issuedAt":"2026-11-22T00:00:00.000Z","nodeId":"node-1","schema":"mvm.node-desired/v1","tenants":[`;
-const options = {
-  trustedKeys: [key.publicKeyPem],
-  production: true,
-  nodeId: 'node-1',
-  lastGeneration: 0,
-};
 
 /** The texts of tenants t0..t{n-1}, or of the ids given. */
 const textsOf = (ids: string[]) => ids.map((id, n) => canonicalJson(tenant(id, n + 1)));

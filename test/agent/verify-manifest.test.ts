@@ -5,11 +5,10 @@ import {
   areDigests,
   desiredManifestSchema,
   desiredWatchResponseSchema,
-  type DesiredTenant,
 } from '../../src/contract/desired.ts';
-import { ephemeralSigningKey } from '../../src/coordinator/desired/signing-key.ts';
 import { canonicalJson } from '../../src/core/desired-doc.ts';
 import { manifestText, sha256Hex } from '../../src/core/desired-manifest.ts';
+import { key, manifestHead, tenant, verifyOptions as options } from './manifest-fixture.ts';
 
 /**
  * A manifest's digests are checked as one text (contract/desired.ts, areDigests), not by zod
@@ -18,25 +17,8 @@ import { manifestText, sha256Hex } from '../../src/core/desired-manifest.ts';
  * covers the wrong digest.
  */
 
-const key = ephemeralSigningKey();
-const tenant = (id: string, netId: number): DesiredTenant => ({
-  id,
-  netId,
-  subnet: `10.0.${netId}.0/24`,
-  gateway: `10.0.${netId}.1`,
-  vxlanPeers: [],
-  egress: false,
-  pools: [],
-});
 const texts = [tenant('acme', 1), tenant('beta', 2)].map((t) => canonicalJson(t));
-const head =
-  '{"generation":3,"issuedAt":"2026-11-22T00:00:00.000Z","nodeId":"node-1","schema":"mvm.node-desired/v1","tenants":[';
-const options = {
-  trustedKeys: [key.publicKeyPem],
-  production: true,
-  nodeId: 'node-1',
-  lastGeneration: 0,
-};
+const head = manifestHead(3);
 
 /** A manifest of `digests`, signed over them whatever they are. */
 function signed(digests: string[], tenants: Array<string | null> = texts) {
