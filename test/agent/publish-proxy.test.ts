@@ -14,19 +14,12 @@ import { nodeDesiredSchema } from '../../src/contract/desired.ts';
 import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { quietLogger } from './agent-harness.ts';
+import { freePort } from '../support/free-port.ts';
 
 const closers: Array<() => void> = [];
 afterEach(() => {
   for (const close of closers.splice(0)) close();
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** The guest's service: answers `hello <name>` and closes. */
 async function service(name: string, port = 0): Promise<{ server: Server; port: number }> {

@@ -8,7 +8,7 @@
  */
 import { tmpdir } from 'node:os';
 import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import type { BuiltRuntime } from '../../src/agent/build-runtime.ts';
 import { startPublish } from '../../src/agent/publish/start-publish.ts';
@@ -18,19 +18,12 @@ import type { ApiClient } from '../../src/drivers/coordinator-api/api-client.ts'
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { DEFAULT_TIMEOUTS } from '../../src/agent/runtime/deps.ts';
 import { quietLogger } from './agent-harness.ts';
+import { freePort } from '../support/free-port.ts';
 
 const closers: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 it('wakes a sleeping instance through the runtime once the coordinator admits it, and remembers it', async () => {
   const [hostPort, guestPort] = [await freePort(), await freePort()];

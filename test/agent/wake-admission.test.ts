@@ -36,6 +36,7 @@ import { WakeService } from '../../src/agent/wake/wake-service.ts';
 import type { WakeTrapDriver } from '../../src/drivers/linux-net/wake-trap-driver.ts';
 import type { TrapEntry } from '../../src/core/wake-trap.ts';
 import { WakeAdmitter, type AdmissionOutcome } from '../../src/agent/wake/wake-admitter.ts';
+import { freePort } from '../support/free-port.ts';
 
 const ADMIN = 'wake-admission-admin-token-0123456789';
 const NODE = 'node-1';
@@ -75,14 +76,6 @@ const tenant = (services: Services, id: string) => plainWebTenant(services, id);
 
 const scale = (services: Services, tenantId: string, counts: Record<string, number>) =>
   services.pools.scale(admin, tenantId, 'web', counts);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * An instance's service, listening from the start on a port of its own (no other process can

@@ -1,10 +1,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
+import { freePort } from '../support/free-port.ts';
 
 /**
  * A Postgres server of the test's own, on a temporary directory and a free loopback port, so
@@ -37,21 +37,6 @@ export function postgresBinaries(): { bin: string } | { missing: string } {
     return { missing: 'running as root without runuser to drop to the postgres user' };
   }
   return { bin: join(ROOT, newest, 'bin') };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 export async function startPrivatePostgres(bin: string): Promise<PrivatePostgres> {

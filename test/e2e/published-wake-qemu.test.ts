@@ -10,7 +10,7 @@
  * audit log holds `instance.wake-on-connect` naming the trigger, port and source.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,20 +19,13 @@ import { NetLab, netGate } from '../net/support/net-lab.ts';
 import { until } from '../support/until.ts';
 import { startLinkedWorld, type LinkedWorld } from './support/linked-world.ts';
 import { qemuSuiteGate } from '../support/qemu-gate.ts';
+import { freePort } from '../support/free-port.ts';
 
 const gate = await qemuSuiteGate('a published wake through the coordinator', [
   await netGate('a published wake through the coordinator (e2e)'),
 ]);
 
 const MINUTES = 60_000;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((done) => server.close(done));
-  return port;
-}
 
 /** One HTTP GET over a fresh connection to the published port: the body, or `error …`. */
 function fetchOnce(port: number): Promise<string> {

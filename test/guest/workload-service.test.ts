@@ -7,7 +7,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -21,6 +20,7 @@ import { execText } from '../support/exec-output.ts';
 import { alive, startHostAgent } from '../support/host-agent.ts';
 import type { HostAgent } from '../support/host-agent.ts';
 import { until } from '../support/until.ts';
+import { freePort } from '../support/free-port.ts';
 
 interface Scenario {
   agent: HostAgent;
@@ -185,15 +185,3 @@ describe('workload service (mvm-agent workload) on the host', () => {
     expect(lines[0]).toMatch(/^line 15001 /);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(),
-      );
-    });
-  });
-}

@@ -7,7 +7,7 @@
  * port it answers. The real guest path with a host-namespace agent: publish-qemu.test.ts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ import type { SpawnedProcess } from '../../src/ports/process-runner.ts';
 import { quietLogger } from '../agent/agent-harness.ts';
 import { NetLab, netGate, runner } from './support/net-lab.ts';
 import { ciSuiteGate } from '../support/qemu-gate.ts';
+import { freePort } from '../support/free-port.ts';
 
 const gate = ciSuiteGate('published ports through an agent netns', [
   await netGate('published ports through an agent netns'),
@@ -28,14 +29,6 @@ const gate = ciSuiteGate('published ports through an agent netns', [
 
 const ANSWER = 'hello from inside the namespace';
 const SERVER = `require('node:net').createServer((s) => s.on('error', () => {}).end(${JSON.stringify(ANSWER)})).listen(Number(process.argv[1]), '127.0.0.1', () => console.log('up'))`;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((done) => server.close(done));
-  return port;
-}
 
 const readAll = (socket: Socket): Promise<string> =>
   new Promise((done) => {
