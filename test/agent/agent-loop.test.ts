@@ -13,6 +13,7 @@ import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { until } from '../support/until.ts';
 import { testAgentConfig } from './agent-harness.ts';
+import { freePort } from '../support/free-port.ts';
 
 const qemu = existsSync('/usr/bin/qemu-system-x86_64');
 if (!qemu) {
@@ -42,9 +43,12 @@ describe.skipIf(!qemu)('agent loop against a real coordinator', () => {
       // runAgentLoop alone sends no heartbeats: node-a must not be taken for lost meanwhile.
       nodeLostAfterMs: 3_600_000,
     });
-    let coordinator: RunningCoordinator = await serveCoordinator(settings('127.0.0.1:0'), {
-      logger: quiet,
-    });
+    let coordinator: RunningCoordinator = await serveCoordinator(
+      settings(`127.0.0.1:${await freePort()}`),
+      {
+        logger: quiet,
+      },
+    );
     const token = (await readFile(join(coordDir, 'admin.token'), 'utf8')).trim();
     const api: ApiClient = createApiClient({ baseUrl: coordinator.url, token });
     await api.call('registerNode', {

@@ -16,6 +16,7 @@ import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-a
 import { silentLogger, type Logger } from '../../src/ports/logger.ts';
 import { heartbeatWorld } from '../support/heartbeat-world.ts';
 import { until } from '../support/until.ts';
+import { freePort } from '../support/free-port.ts';
 
 const ADMIN = '0764849d436f89ab33174ce3515e28d76bf617557addd315472dd7ff00d4a6f5';
 const quiet = pino({ level: 'silent' });
@@ -147,7 +148,7 @@ describe('agent heartbeats against a real coordinator', () => {
         },
         { logger: quiet },
       );
-    let coordinator: RunningCoordinator = await serve('127.0.0.1:0');
+    let coordinator: RunningCoordinator = await serve(`127.0.0.1:${await freePort()}`);
     const api = createApiClient({ baseUrl: coordinator.url, token: ADMIN });
     const capacity = { vcpus: 8, memMib: 8192, diskGib: 10 };
     await api.call('registerNode', {

@@ -3,6 +3,7 @@
  * once it has one): a coordinator that stops answering and comes back, as a node sees it.
  */
 import { serve, type ServerType } from '@hono/node-server';
+import { freePort } from './free-port.ts';
 
 export interface ReopenableServer {
   /** Listens (on the port it had, after a stop). */
@@ -15,14 +16,14 @@ export interface ReopenableServer {
 export function reopenableServer(fetch: (request: Request) => Response | Promise<Response>) {
   let server: ServerType | undefined;
   let port = 0;
-  const start = () =>
-    new Promise<void>((done, fail) => {
-      server = serve({ fetch, hostname: '127.0.0.1', port }, (info) => {
-        port = info.port;
-        done();
-      });
+  const start = async () => {
+    // Not the kernel's pick: once closed, that port could go to another test's connection.
+    port ||= await freePort();
+    await new Promise<void>((done, fail) => {
+      server = serve({ fetch, hostname: '127.0.0.1', port }, () => done());
       server.once('error', fail);
     });
+  };
   const stop = () =>
     new Promise<void>((done) => {
       if (!server) return done();
