@@ -9,7 +9,7 @@
  * source's, byte for byte. No guest is booted.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MoveWorker } from '../../src/agent/move/move-worker.ts';
@@ -25,7 +25,7 @@ import type { Store } from '../../src/ports/store.ts';
 import { ADMIN } from '../coordinator/api-client-harness.ts';
 import type { Fleet } from '../coordinator/node-health-harness.ts';
 import { quietLogger, workerSpec } from './agent-harness.ts';
-import { startMoveWorld } from './move-world.ts';
+import { closeMoveWorld, startMoveWorld } from './move-world.ts';
 
 type Json = Record<string, unknown>;
 
@@ -65,16 +65,7 @@ describe('a move target restarted between its import and the hand-over', () => {
     Object.assign(agents, world.agents);
   });
 
-  afterAll(async () => {
-    for (const agent of Object.values(agents)) {
-      for (const vm of await agent.runtime.list()) {
-        await agent.runtime.act(vm, 'destroy').catch(() => undefined);
-      }
-      await agent.close();
-    }
-    await store?.close();
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => closeMoveWorld(agents, store, dirs));
 
   const workerOf = (node: string) =>
     new MoveWorker({

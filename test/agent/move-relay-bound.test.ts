@@ -6,7 +6,7 @@
  * the relay never holds more than one part, and the disk arrives byte for byte. No guest.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MoveWorker } from '../../src/agent/move/move-worker.ts';
@@ -18,7 +18,7 @@ import type { Store } from '../../src/ports/store.ts';
 import { ADMIN } from '../coordinator/api-client-harness.ts';
 import type { Fleet } from '../coordinator/node-health-harness.ts';
 import { workerSpec } from './agent-harness.ts';
-import { startMoveWorld } from './move-world.ts';
+import { closeMoveWorld, startMoveWorld } from './move-world.ts';
 
 type Json = Record<string, unknown>;
 
@@ -50,16 +50,7 @@ describe('a move through a relay that holds one part at a time', () => {
     Object.assign(agents, world.agents);
   });
 
-  afterAll(async () => {
-    for (const agent of Object.values(agents)) {
-      for (const vm of await agent.runtime.list()) {
-        await agent.runtime.act(vm, 'destroy').catch(() => undefined);
-      }
-      await agent.close();
-    }
-    await store?.close();
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => closeMoveWorld(agents, store, dirs));
 
   const workerOf = (node: string) =>
     new MoveWorker({

@@ -2,7 +2,7 @@
  * Two runtime agents (node-a, node-b) with their own data dirs on this host, and an in-process
  * coordinator on SQLite with a move relay: what the move tests drive as linked agents are.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type AgentHandle } from '../../src/agent/start-agent.ts';
@@ -40,4 +40,20 @@ export async function startMoveWorld(
     });
   }
   return { work, store, fleet, agents };
+}
+
+/** Destroys the agents' VMs and closes them, then the store, then removes `dirs`. */
+export async function closeMoveWorld(
+  agents: Record<string, AgentHandle>,
+  store: Store | undefined,
+  dirs: string[],
+): Promise<void> {
+  for (const agent of Object.values(agents)) {
+    for (const vm of await agent.runtime.list()) {
+      await agent.runtime.act(vm, 'destroy').catch(() => undefined);
+    }
+    await agent.close();
+  }
+  await store?.close();
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 }
