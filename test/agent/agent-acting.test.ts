@@ -14,9 +14,9 @@ import { DesiredFileStore } from '../../src/agent/desired/desired-file-store.ts'
 import { DesiredMarkFile } from '../../src/agent/desired/desired-mark-file.ts';
 import { runAgentLoop } from '../../src/agent/reconcile/agent-loop.ts';
 import type { StoredEnvelope } from '../../src/contract/desired.ts';
-import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
+import { serveTestCoordinator, type TestCoordinator } from '../support/served-coordinator.ts';
 import { until } from '../support/until.ts';
 import { MemoryRuntime } from './memory-runtime.ts';
 
@@ -53,11 +53,11 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: 
 
 describe('the agent acts before its document is on disk', () => {
   const dirs: string[] = [];
-  let coordinator: RunningCoordinator;
+  let coordinator: TestCoordinator;
   let api: ApiClient;
   let trusted: string;
 
-  const coordinators: RunningCoordinator[] = [];
+  const coordinators: TestCoordinator[] = [];
 
   afterAll(async () => {
     for (const c of coordinators) await c.close();
@@ -72,20 +72,12 @@ describe('the agent acts before its document is on disk', () => {
 
   /** A coordinator of its own with one node, tenant and pool: the test's documents. */
   async function freshNode(): Promise<{ node: string; scale: (running: number) => Promise<void> }> {
-    const coordDir = await tempDir('c');
-    coordinator = await serveCoordinator(
-      {
-        listen: '127.0.0.1:0',
-        databaseUrl: join(coordDir, 'c.sqlite'),
-        clusterCidr: '10.240.0.0/12',
-        dataDir: coordDir,
-        nodeLostAfterMs: 3_600_000,
-      },
-      { logger: pino({ level: 'silent' }) },
-    );
+    coordinator = await serveTestCoordinator({
+      prefix: 'mvm-acting-c-',
+      nodeLostAfterMs: 3_600_000,
+    });
     coordinators.push(coordinator);
-    const token = (await readFile(join(coordDir, 'admin.token'), 'utf8')).trim();
-    api = createApiClient({ baseUrl: coordinator.url, token });
+    api = coordinator.api;
     trusted = (await api.call('getSigningKey', {})).publicKeyPem;
     const node = 'node-act';
     await api.call('registerNode', {

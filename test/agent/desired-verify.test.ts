@@ -13,10 +13,9 @@ import {
 import { watchDesired } from '../../src/agent/desired/watch-desired.ts';
 import type { NodeDesired, SignedEnvelope } from '../../src/contract/desired.ts';
 import { ephemeralSigningKey, type SigningKey } from '../../src/coordinator/desired/signing-key.ts';
-import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { canonicalJson } from '../../src/core/desired-doc.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
-import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
+import { serveTestCoordinator } from '../support/served-coordinator.ts';
 
 const coordinatorKey = ephemeralSigningKey();
 const strangerKey = ephemeralSigningKey();
@@ -226,23 +225,20 @@ describe('desired-state persistence and watch', () => {
 
   it('keeps watching across a coordinator restart on the same port', async () => {
     const dir = await tempDir();
-    const settings = {
-      listen: '127.0.0.1:0',
-      databaseUrl: join(dir, 'coordinator.sqlite'),
-      clusterCidr: '10.240.0.0/12',
+    const coordinator = await serveTestCoordinator({
+      dir,
       adminToken: '7beb6565d8cd82750df10ed557c80528527d6f2f716237177b8f5e91e2299d07',
-      dataDir: dir,
       // No agent heartbeats here: keep the node from being declared lost on a slow run.
       nodeLostAfterMs: 3_600_000,
-    };
-    let coordinator: RunningCoordinator | undefined = await serveCoordinator(settings);
-    cleanups.push(async () => coordinator?.close());
-    const url = coordinator.url;
+      restartable: true,
+    });
+    cleanups.push(() => coordinator.close());
+    const { url, adminToken } = coordinator;
     const api = async (method: string, path: string, body?: unknown) => {
       const response = await fetch(`${url}/v1${path}`, {
         method,
         headers: {
-          authorization: `Bearer ${settings.adminToken}`,
+          authorization: `Bearer ${adminToken}`,
           'content-type': 'application/json',
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -271,7 +267,7 @@ describe('desired-state persistence and watch', () => {
     const stop = new AbortController();
     const file = new DesiredFileStore(join(dir, 'agent-desired.json'));
     const watching = watchDesired({
-      api: createApiClient({ baseUrl: url, token: settings.adminToken }),
+      api: coordinator.api,
       nodeId: 'node-1',
       trustedKeys: [trusted],
       production: true,
@@ -293,10 +289,9 @@ describe('desired-state persistence and watch', () => {
     await until(() => seen.length === 1);
     expect(seen[0]?.tenants).toEqual([]);
 
-    await coordinator.close();
-    coordinator = undefined;
+    await coordinator.stop();
     await until(() => errors.length >= 2); // it keeps trying while nobody answers
-    coordinator = await serveCoordinator({ ...settings, listen: url.replace('http://', '') });
+    await coordinator.start();
     await api('POST', '/tenants/acme/pools/workers/scale', { running: 2 });
     await until(() => seen.length === 2);
     // The restarted coordinator kept its signing key, so the agent still trusts it.

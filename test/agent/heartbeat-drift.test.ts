@@ -147,6 +147,17 @@ describe('delta heartbeats with drifting gauges (the real sender, a real coordin
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
 
+  /** How many samples each delta of a run carried, once it ran long enough to judge. */
+  async function deltaSizes(tolerance?: SampleTolerance, settings = false): Promise<number[]> {
+    const run = await driftRun(dirs, tolerance, settings);
+    try {
+      await enough(run);
+      return run.deltas().map((b) => b.instances.length);
+    } finally {
+      await run.stop();
+    }
+  }
+
   it('leaves out samples that only wobble, sends a real move at once, and every sample whole', async () => {
     const run = await driftRun(dirs);
     const { sent, admin } = run;
@@ -183,13 +194,8 @@ describe('delta heartbeats with drifting gauges (the real sender, a real coordin
   }, 120_000);
 
   it('compared exactly, the same wobble sends both samples in every delta', async () => {
-    const run = await driftRun(dirs, EXACT_SAMPLES);
-    try {
-      await enough(run);
-      expect(run.deltas().map((b) => b.instances.length)).toEqual(run.deltas().map(() => 2));
-    } finally {
-      await run.stop();
-    }
+    const sizes = await deltaSizes(EXACT_SAMPLES);
+    expect(sizes).toEqual(sizes.map(() => 2));
   }, 120_000);
 
   it("the agent's tolerance settings reach the sender: exact CPU and memory send the wobble", async () => {
@@ -198,23 +204,13 @@ describe('delta heartbeats with drifting gauges (the real sender, a real coordin
       env: { MVM_HEARTBEAT_CPU_TOLERANCE: '0,0%' },
       readText: () => undefined,
     });
-    const run = await driftRun(dirs, config.coordinator.sampleTolerance, true);
-    try {
-      await enough(run);
-      expect(run.deltas().map((b) => b.instances.length)).toEqual(run.deltas().map(() => 2));
-    } finally {
-      await run.stop();
-    }
+    const sizes = await deltaSizes(config.coordinator.sampleTolerance, true);
+    expect(sizes).toEqual(sizes.map(() => 2));
   }, 120_000);
 
   it('the default settings keep the same wobble out of every delta', async () => {
     const config = loadAgentConfig({ flags: {}, env: {}, readText: () => undefined });
-    const run = await driftRun(dirs, config.coordinator.sampleTolerance, true);
-    try {
-      await enough(run);
-      expect(run.deltas().map((b) => b.instances.length)).toEqual(run.deltas().map(() => 0));
-    } finally {
-      await run.stop();
-    }
+    const sizes = await deltaSizes(config.coordinator.sampleTolerance, true);
+    expect(sizes).toEqual(sizes.map(() => 0));
   }, 120_000);
 });

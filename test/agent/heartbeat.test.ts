@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ActivityTracker } from '../../src/agent/activity/activity-tracker.ts';
 import { nodeUsage } from '../../src/agent/heartbeat/node-usage.ts';
@@ -10,16 +9,13 @@ import { coordinatorReporter } from '../../src/agent/reconcile/coordinator-repor
 import type { VmRecord } from '../../src/agent/state/vm-repo.ts';
 import { heartbeatSchema } from '../../src/contract/heartbeat.ts';
 import type { HeartbeatRequest, HeartbeatResult } from '../../src/contract/heartbeat.ts';
-import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { silentLogger, type Logger } from '../../src/ports/logger.ts';
 import { heartbeatWorld } from '../support/heartbeat-world.ts';
 import { until } from '../support/until.ts';
-import { freePort } from '../support/free-port.ts';
 
 const ADMIN = '0764849d436f89ab33174ce3515e28d76bf617557addd315472dd7ff00d4a6f5';
-const quiet = pino({ level: 'silent' });
 
 /** A local VM record as the heartbeat reads it; the rest of the record does not matter here. */
 function record(instanceId: string, status: VmRecord['status'], pid: number | null): VmRecord {
@@ -133,27 +129,13 @@ describe('agent heartbeats against a real coordinator', () => {
   });
 
   it('reports usage and activity, rides out a coordinator restart, and learns it was lost', async () => {
-    const coordDir = await mkdtemp(join(tmpdir(), 'mvm-hb-c-'));
-    const agentDir = await mkdtemp(join(tmpdir(), 'mvm-hb-a-'));
-    dirs.push(coordDir, agentDir);
-    const serve = (listen: string) =>
-      serveCoordinator(
-        {
-          listen,
-          databaseUrl: join(coordDir, 'c.sqlite'),
-          clusterCidr: '10.240.0.0/12',
-          adminToken: ADMIN,
-          dataDir: coordDir,
-          nodeLostAfterMs: 1_500,
-        },
-        { logger: quiet },
-      );
-    let coordinator: RunningCoordinator = await serve(`127.0.0.1:${await freePort()}`);
-    const api = createApiClient({ baseUrl: coordinator.url, token: ADMIN });
-    const capacity = { vcpus: 8, memMib: 8192, diskGib: 10 };
-    await api.call('registerNode', {
-      params: { node: 'node-a' },
-      body: { hostname: 'a', arch: 'x86_64', capacity },
+    const {
+      coordinator,
+      admin: api,
+      agentDir,
+    } = await heartbeatWorld(dirs, 'mvm-hb-', ADMIN, {
+      nodeLostAfterMs: 1_500,
+      restartable: true,
     });
     await api.call('createTenant', { body: { id: 'acme' } });
     const pool = { id: 'web', flake: '.', profile: 'minimal', vcpus: 2, memMib: 512 };
@@ -207,10 +189,9 @@ describe('agent heartbeats against a real coordinator', () => {
       });
 
       // The coordinator goes away and comes back on the same address: the agent carries on.
-      const port = new URL(coordinator.url).port;
-      await coordinator.close();
+      await coordinator.stop();
       await until('a failure logged', () => (warnings.length > 0 ? true : undefined));
-      coordinator = await serve(`127.0.0.1:${port}`);
+      await coordinator.start();
       await until('heartbeats through again', () =>
         infos.includes('heartbeats get through again') ? true : undefined,
       );

@@ -9,10 +9,9 @@
  * source's, byte for byte. No guest is booted.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MoveWorker } from '../../src/agent/move/move-worker.ts';
 import { WakeService } from '../../src/agent/wake/wake-service.ts';
 import { WakeTrapDriver } from '../../src/drivers/linux-net/wake-trap-driver.ts';
 import { NodeProcessRunner } from '../../src/drivers/process/node-process-runner.ts';
@@ -24,8 +23,8 @@ import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-a
 import type { Store } from '../../src/ports/store.ts';
 import { ADMIN } from '../coordinator/api-client-harness.ts';
 import type { Fleet } from '../coordinator/node-health-harness.ts';
-import { quietLogger, workerSpec } from './agent-harness.ts';
-import { startMoveWorld } from './move-world.ts';
+import { quietLogger } from './agent-harness.ts';
+import { closeMoveWorld, moveWorkerOf, startMoveWorld, stoppedOnNodeA } from './move-world.ts';
 
 type Json = Record<string, unknown>;
 
@@ -65,26 +64,9 @@ describe('a move target restarted between its import and the hand-over', () => {
     Object.assign(agents, world.agents);
   });
 
-  afterAll(async () => {
-    for (const agent of Object.values(agents)) {
-      for (const vm of await agent.runtime.list()) {
-        await agent.runtime.act(vm, 'destroy').catch(() => undefined);
-      }
-      await agent.close();
-    }
-    await store?.close();
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => closeMoveWorld(agents, store, dirs));
 
-  const workerOf = (node: string) =>
-    new MoveWorker({
-      api: client(node),
-      nodeId: node,
-      deps: agents[node]!.deps,
-      runtime: agents[node]!.runtime,
-      workDir: join(agents[node]!.deps.layout.dataDir, 'moves'),
-      logger: quietLogger,
-    });
+  const workerOf = (node: string) => moveWorkerOf(agents[node]!, node, client(node));
 
   const converge = async (node: string, incoming: ReadonlySet<string>) => {
     const issued = await fleet.services.desired.issue(node);
@@ -98,24 +80,11 @@ describe('a move target restarted between its import and the hand-over', () => {
   };
 
   it('keeps the imported copy across the restart and hands it over once heard again', async () => {
-    await fleet.registerNode('node-a', 4);
-    await fleet.ok('POST', '/tenants', { id: 'acme', netId: 44 });
-    await fleet.ok('POST', '/tenants/acme/pools', { id: 'web', vcpus: 1, memMib: 256 });
-    await fleet.ok('POST', '/tenants/acme/pools/web/scale', { running: 1 });
-    const [placed] = await fleet.instances();
-    if (!placed) throw new Error('nothing placed');
-    const path = `/tenants/acme/pools/web/instances/${placed.id}`;
-    const ref = { tenantId: 'acme', poolId: 'web', instanceId: placed.id };
-    const label = `acme/web/${placed.id}`;
     // node-a holds it stopped with a data disk (a stopped instance moves its data disk alone).
-    await fleet.ok('POST', `${path}/actions`, { action: 'stop' });
-    await fleet.report(placed, 'stopped');
     const source = agents['node-a']!;
-    await source.runtime.put(ref, { spec: workerSpec(placed.ip, placed.mac) });
-    const stopped = await source.runtime.act(ref, 'stop');
+    const { placed, path, stopped, disk } = await stoppedOnNodeA(fleet, source, 44);
+    const label = `acme/web/${placed.id}`;
     expect(stopped.status).toBe('stopped');
-    const disk = join(instanceDir(source.deps.layout, stopped.key), 'drives', 'data.ext4');
-    await mkdir(dirname(disk), { recursive: true });
     await writeFile(disk, 'a file on the data disk\n');
     await truncate(disk, 8 * 1024 * 1024);
     const diskSha = await sha(disk);

@@ -6,10 +6,9 @@
  * the relay never holds more than one part, and the disk arrives byte for byte. No guest.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MoveWorker } from '../../src/agent/move/move-worker.ts';
 import { instanceDir } from '../../src/agent/runtime/layout.ts';
 import type { AgentHandle } from '../../src/agent/start-agent.ts';
 import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
@@ -17,8 +16,7 @@ import type { Logger } from '../../src/ports/logger.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { ADMIN } from '../coordinator/api-client-harness.ts';
 import type { Fleet } from '../coordinator/node-health-harness.ts';
-import { workerSpec } from './agent-harness.ts';
-import { startMoveWorld } from './move-world.ts';
+import { closeMoveWorld, moveWorkerOf, startMoveWorld, stoppedOnNodeA } from './move-world.ts';
 
 type Json = Record<string, unknown>;
 
@@ -50,47 +48,22 @@ describe('a move through a relay that holds one part at a time', () => {
     Object.assign(agents, world.agents);
   });
 
-  afterAll(async () => {
-    for (const agent of Object.values(agents)) {
-      for (const vm of await agent.runtime.list()) {
-        await agent.runtime.act(vm, 'destroy').catch(() => undefined);
-      }
-      await agent.close();
-    }
-    await store?.close();
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => closeMoveWorld(agents, store, dirs));
 
   const workerOf = (node: string) =>
-    new MoveWorker({
-      api: createApiClient({
+    moveWorkerOf(
+      agents[node]!,
+      node,
+      createApiClient({
         baseUrl: 'http://coordinator.test',
         token: ADMIN,
         fetch: (request) => Promise.resolve(fleet.app.request(request)),
       }),
-      nodeId: node,
-      deps: agents[node]!.deps,
-      runtime: agents[node]!.runtime,
-      workDir: join(agents[node]!.deps.layout.dataDir, 'moves'),
       logger,
-    });
+    );
 
   it('uploads the next part once the target has the one held, and arrives whole', async () => {
-    await fleet.registerNode('node-a', 4);
-    await fleet.ok('POST', '/tenants', { id: 'acme', netId: 46 });
-    await fleet.ok('POST', '/tenants/acme/pools', { id: 'web', vcpus: 1, memMib: 256 });
-    await fleet.ok('POST', '/tenants/acme/pools/web/scale', { running: 1 });
-    const [placed] = await fleet.instances();
-    if (!placed) throw new Error('nothing placed');
-    const path = `/tenants/acme/pools/web/instances/${placed.id}`;
-    const ref = { tenantId: 'acme', poolId: 'web', instanceId: placed.id };
-    await fleet.ok('POST', `${path}/actions`, { action: 'stop' });
-    await fleet.report(placed, 'stopped');
-    const source = agents['node-a']!;
-    await source.runtime.put(ref, { spec: workerSpec(placed.ip, placed.mac) });
-    const stopped = await source.runtime.act(ref, 'stop');
-    const disk = join(instanceDir(source.deps.layout, stopped.key), 'drives', 'data.ext4');
-    await mkdir(dirname(disk), { recursive: true });
+    const { placed, path, disk } = await stoppedOnNodeA(fleet, agents['node-a']!, 46);
     await writeFile(disk, randomBytes(512 * 1024));
     const diskSha = await sha(disk);
     await fleet.registerNode('node-b', 4);

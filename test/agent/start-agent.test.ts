@@ -9,17 +9,15 @@ import { existsSync } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAgent } from '../../src/agent/start-agent.ts';
 import type { AgentHandle, StartAgentOptions } from '../../src/agent/start-agent.ts';
 import { createAgentClient } from '../../src/cli/agent-client.ts';
-import { serveCoordinator } from '../../src/coordinator/serve.ts';
 import { openDatabase } from '../../src/db/open-store.ts';
 import { ValidationError } from '../../src/core/errors.ts';
-import { createApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import { waitUntil } from '../../src/drivers/process/wait-until.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
+import { serveTestCoordinator } from '../support/served-coordinator.ts';
 import { agentDataDir, quietLogger, tcgVmm, testAgentConfig } from './agent-harness.ts';
 
 const ADMIN = randomBytes(32).toString('hex');
@@ -117,18 +115,9 @@ describe('startAgent', () => {
 
   it('linked by node id and token: heartbeats carry the given capacity and the underlay', async () => {
     const dir = await dataDir();
-    const coordinator = await serveCoordinator(
-      {
-        listen: '127.0.0.1:0',
-        databaseUrl: join(dir, 'coordinator.sqlite'),
-        clusterCidr: '10.240.0.0/12',
-        adminToken: ADMIN,
-        dataDir: join(dir, 'coordinator'),
-      },
-      { logger: pino({ level: 'silent' }) },
-    );
+    const coordinator = await serveTestCoordinator({ prefix: 'mvm-ag-coord-', adminToken: ADMIN });
     cleanup.push(() => coordinator.close());
-    const api = createApiClient({ baseUrl: coordinator.url, token: ADMIN });
+    const { api } = coordinator;
     const registered = { vcpus: 1, memMib: 256, diskGib: 1 };
     await api.call('registerNode', {
       params: { node: 'n1' },
@@ -164,7 +153,7 @@ describe('startAgent', () => {
     expect(node).toMatchObject({ capacity, underlayIp: '192.0.2.10', status: 'ready' });
     // The agent sends delta heartbeats (docs/scale.md): its report is a sequenced one, and
     // deltas on it were merged (the sequence moved on past the first whole report).
-    const { db } = openDatabase(join(dir, 'coordinator.sqlite'));
+    const { db } = openDatabase(coordinator.databaseUrl);
     cleanup.push(() => db.destroy());
     const report = await waitUntil(
       async () => {

@@ -257,19 +257,25 @@ async function heldOnNode(store: Store): Promise<number> {
   ).length;
 }
 
+/** A one-vCPU node held by beta's running instance, and acme's instance asleep beside it. */
+async function fullNodeWithSleeper(store: Store) {
+  await store.nodes.upsert(node(NODE, { capacity: { vcpus: 1, memMib: 65536, diskGib: 100 } }));
+  const { services, api } = await replica(store, 'a');
+  await tenant(services, 'acme');
+  await tenant(services, 'beta');
+  const {
+    created: [sleeper],
+  } = await scale(services, 'acme', { running: 1 });
+  if (!sleeper) throw new Error('the scale made no instance');
+  await scale(services, 'acme', { running: 0, sleeping: 1 });
+  await scale(services, 'beta', { running: 1 });
+  return { services, api, sleeper };
+}
+
 await describeEachDatabase('wake on connect admitted only with room', (db) => {
   it('resets a connection to an instance its full node has no room for, and wakes it once room returns', async () => {
     const store = db.store();
-    await store.nodes.upsert(node(NODE, { capacity: { vcpus: 1, memMib: 65536, diskGib: 100 } }));
-    const { services, api } = await replica(store, 'a');
-    await tenant(services, 'acme');
-    await tenant(services, 'beta');
-    const {
-      created: [sleeper],
-    } = await scale(services, 'acme', { running: 1 });
-    if (!sleeper) throw new Error('the scale made no instance');
-    await scale(services, 'acme', { running: 0, sleeping: 1 });
-    await scale(services, 'beta', { running: 1 });
+    const { services, api, sleeper } = await fullNodeWithSleeper(store);
     expect(await heldOnNode(store)).toBe(1);
 
     const agent = await agentNode([sleeper], api);
@@ -296,16 +302,7 @@ await describeEachDatabase('wake on connect admitted only with room', (db) => {
 
   it('holds a trapped connection the same way: reset without room, served once room returns', async () => {
     const store = db.store();
-    await store.nodes.upsert(node(NODE, { capacity: { vcpus: 1, memMib: 65536, diskGib: 100 } }));
-    const { services, api } = await replica(store, 'a');
-    await tenant(services, 'acme');
-    await tenant(services, 'beta');
-    const {
-      created: [sleeper],
-    } = await scale(services, 'acme', { running: 1 });
-    if (!sleeper) throw new Error('the scale made no instance');
-    await scale(services, 'acme', { running: 0, sleeping: 1 });
-    await scale(services, 'beta', { running: 1 });
+    const { services, api, sleeper } = await fullNodeWithSleeper(store);
 
     const trap = await trapNode(sleeper, api);
     expect(await trap.ask()).toBe('reset');

@@ -16,7 +16,6 @@ import type { GuestSessions } from '../../src/agent/tunnel/guest-sessions.ts';
 import { keepTunnel, type TunnelState } from '../../src/agent/tunnel/tunnel-client.ts';
 import { runCli } from '../../src/cli/main.ts';
 import type { Terminal, TerminalControl } from '../../src/cli/terminal.ts';
-import { serveCoordinator, type RunningCoordinator } from '../../src/coordinator/serve.ts';
 import { ConflictError } from '../../src/core/errors.ts';
 import { systemClock } from '../../src/drivers/clock/system-clock.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
@@ -24,6 +23,7 @@ import { GuestAgentClient } from '../../src/drivers/guest-channel/guest-agent-cl
 import { unixSocketTransport } from '../../src/drivers/guest-channel/guest-transport.ts';
 import type { Logger } from '../../src/ports/logger.ts';
 import { startHostAgent, type HostAgent } from './host-agent.ts';
+import { serveTestCoordinator } from './served-coordinator.ts';
 import { until } from './until.ts';
 
 export const ADMIN = 'exec-world-admin-token-0123456789abcdef';
@@ -126,25 +126,6 @@ export interface ExecWorld {
   close(): Promise<void>;
 }
 
-async function coordinator(
-  databaseUrl: string,
-  dataDir: string,
-  listen: string,
-  logs: LogLines,
-): Promise<RunningCoordinator> {
-  return serveCoordinator(
-    {
-      listen,
-      databaseUrl,
-      clusterCidr: '10.240.0.0/12',
-      adminToken: ADMIN,
-      dataDir,
-      execTimeouts: { wakeMs: 20_000, tunnelMs: 10_000 },
-    },
-    { logger: pino({ level: 'info' }, logs.stream) },
-  );
-}
-
 async function fixtures(api: ApiClient) {
   await api.call('registerNode', {
     params: { node: 'n1' },
@@ -230,8 +211,15 @@ export function cliAt(
 export async function startExecWorld(databaseUrl: string): Promise<ExecWorld> {
   const dataDir = await mkdtemp(join(tmpdir(), 'mvm-exec-'));
   const logs = new LogLines();
-  let running = await coordinator(databaseUrl, dataDir, '127.0.0.1:0', logs);
-  const url = running.url;
+  const coordinator = await serveTestCoordinator({
+    dir: dataDir,
+    databaseUrl,
+    adminToken: ADMIN,
+    restartable: true,
+    logger: pino({ level: 'info' }, logs.stream),
+    settings: { execTimeouts: { wakeMs: 20_000, tunnelMs: 10_000 } },
+  });
+  const { url } = coordinator;
   const api = createApiClient({ baseUrl: url, token: ADMIN });
   const { tokens, instances } = await fixtures(api);
   const instance = instances['acme'] ?? '';
@@ -270,14 +258,14 @@ export async function startExecWorld(databaseUrl: string): Promise<ExecWorld> {
     agentLog,
     mvm,
     async restartCoordinator() {
-      await running.close();
-      running = await coordinator(databaseUrl, dataDir, new URL(url).host, logs);
+      await coordinator.stop();
+      await coordinator.start();
     },
     async close() {
       abort.abort();
       await tunnel.done;
       client.close();
-      await running.close();
+      await coordinator.close();
       await host.stop();
       await rm(dataDir, { recursive: true, force: true });
     },

@@ -1,24 +1,22 @@
 /**
  * The world of the heartbeat tests: a real coordinator served on loopback over SQLite in a
- * fresh directory, node-a registered on it, and an empty data dir for the agent. Both
- * directories go on `dirs`, which the test removes afterwards.
+ * fresh directory (removed by `coordinator.close()`), node-a registered on it, and an empty
+ * data dir for the agent, which goes on `dirs` for the test to remove afterwards.
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
+import type { ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import {
-  serveCoordinator,
-  type RunningCoordinator,
-  type ServeSettings,
-} from '../../src/coordinator/serve.ts';
-import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
+  serveTestCoordinator,
+  type TestCoordinator,
+  type TestCoordinatorOptions,
+} from './served-coordinator.ts';
 
 export interface HeartbeatWorld {
-  coordinator: RunningCoordinator;
+  coordinator: TestCoordinator;
   /** A client of the coordinator with the admin token. */
   admin: ApiClient;
-  coordDir: string;
   agentDir: string;
 }
 
@@ -27,26 +25,18 @@ export async function heartbeatWorld(
   dirs: string[],
   prefix: string,
   adminToken: string,
-  settings: Partial<ServeSettings> = {},
+  options: Omit<TestCoordinatorOptions, 'prefix' | 'adminToken'> = {},
 ): Promise<HeartbeatWorld> {
-  const coordDir = await mkdtemp(join(tmpdir(), `${prefix}c-`));
   const agentDir = await mkdtemp(join(tmpdir(), `${prefix}a-`));
-  dirs.push(coordDir, agentDir);
-  const coordinator = await serveCoordinator(
-    {
-      listen: '127.0.0.1:0',
-      databaseUrl: join(coordDir, 'c.sqlite'),
-      clusterCidr: '10.240.0.0/12',
-      adminToken,
-      dataDir: coordDir,
-      ...settings,
-    },
-    { logger: pino({ level: 'silent' }) },
-  );
-  const admin = createApiClient({ baseUrl: coordinator.url, token: adminToken });
-  await admin.call('registerNode', {
+  dirs.push(agentDir);
+  const coordinator = await serveTestCoordinator({
+    ...options,
+    prefix: `${prefix}c-`,
+    adminToken,
+  });
+  await coordinator.api.call('registerNode', {
     params: { node: 'node-a' },
     body: { hostname: 'a', arch: 'x86_64', capacity: { vcpus: 8, memMib: 8192, diskGib: 10 } },
   });
-  return { coordinator, admin, coordDir, agentDir };
+  return { coordinator, admin: coordinator.api, agentDir };
 }

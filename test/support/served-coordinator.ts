@@ -1,9 +1,10 @@
 /**
- * A coordinator served on loopback for a whole suite, over a fresh database of the kind under
- * test (test/support/databases.ts): call inside a `describe`; it is started before the
- * suite's tests and closed, its database dropped and its data dir removed after them.
+ * A real coordinator served on loopback for tests: `serveTestCoordinator` starts one now (by
+ * default over SQLite in a fresh temp dir) and hands back its URL, admin token and client;
+ * `serveForSuite` does the same for a whole suite over a database of the kind under test
+ * (test/support/databases.ts), started before the suite's tests and closed after them.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -15,6 +16,90 @@ import {
 } from '../../src/coordinator/serve.ts';
 import { createApiClient, type ApiClient } from '../../src/drivers/coordinator-api/api-client.ts';
 import type { DatabaseKind, TestDatabase } from './databases.ts';
+import { freePort } from './free-port.ts';
+
+export interface TestCoordinatorOptions {
+  /** Its data dir, kept by `close()`; default a fresh temp dir, removed by `close()`. */
+  dir?: string;
+  /** Names the fresh temp dir (default `mvm-coord-`). */
+  prefix?: string;
+  /** Its store; default SQLite at `<dir>/c.sqlite`. */
+  databaseUrl?: string;
+  /** The admin token configured; default none: the one it makes in `<dir>/admin.token`. */
+  adminToken?: string;
+  /** A ready node silent this long is lost (the coordinator's default, 30 s, when absent). */
+  nodeLostAfterMs?: number;
+  /**
+   * It will `stop()` and `start()` again on its address: the port comes from freePort(), since
+   * a kernel-picked port, once closed, can go to another test's outgoing connection.
+   */
+  restartable?: boolean;
+  /** Silent unless given. */
+  logger?: pino.Logger;
+  /** Any other setting (the listen address, store and data dir are the options above). */
+  settings?: Partial<Omit<ServeSettings, 'listen' | 'databaseUrl' | 'dataDir' | 'adminToken'>>;
+}
+
+export interface TestCoordinator {
+  /** Its base URL, the same across a restart. */
+  url: string;
+  dir: string;
+  databaseUrl: string;
+  /** The admin token, configured or read back from `<dir>/admin.token`. */
+  adminToken: string;
+  /** A client of it with the admin token. */
+  api: ApiClient;
+  /** Closes its listener, keeping its data; nothing when stopped. */
+  stop(): Promise<void>;
+  /** Listens again on the same address over the same data (`restartable` only). */
+  start(): Promise<void>;
+  /** Stops it and removes the data dir it made (a given `dir` is the caller's to remove). */
+  close(): Promise<void>;
+}
+
+/** A coordinator on loopback now, over SQLite in a fresh temp dir unless told otherwise. */
+export async function serveTestCoordinator(
+  options: TestCoordinatorOptions = {},
+): Promise<TestCoordinator> {
+  const made = options.dir === undefined;
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), options.prefix ?? 'mvm-coord-')));
+  const settings: ServeSettings = {
+    listen: `127.0.0.1:${options.restartable ? await freePort() : 0}`,
+    databaseUrl: options.databaseUrl ?? join(dir, 'c.sqlite'),
+    clusterCidr: '10.240.0.0/12',
+    dataDir: dir,
+    ...(options.adminToken === undefined ? {} : { adminToken: options.adminToken }),
+    ...(options.nodeLostAfterMs === undefined ? {} : { nodeLostAfterMs: options.nodeLostAfterMs }),
+    ...options.settings,
+  };
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const serve = (listen: string) => serveCoordinator({ ...settings, listen }, { logger });
+  let running: RunningCoordinator | undefined = await serve(settings.listen);
+  const url = running.url;
+  const adminToken =
+    options.adminToken ?? (await readFile(join(dir, 'admin.token'), 'utf8')).trim();
+  const stop = async () => {
+    const closing = running;
+    running = undefined;
+    await closing?.close();
+  };
+  return {
+    url,
+    dir,
+    databaseUrl: settings.databaseUrl,
+    adminToken,
+    api: createApiClient({ baseUrl: url, token: adminToken }),
+    stop,
+    async start() {
+      if (!options.restartable) throw new Error('serveTestCoordinator: pass restartable');
+      running ??= await serve(new URL(url).host);
+    },
+    async close() {
+      await stop();
+      if (made) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 export interface ServedCoordinator {
   /** Its base URL (in the suite's tests and hooks). */
@@ -30,30 +115,22 @@ export function serveForSuite(
   db: DatabaseKind,
   prefix: string,
   adminToken: string,
-  options: { settings?: Partial<ServeSettings>; logger?: pino.Logger } = {},
+  options: Pick<TestCoordinatorOptions, 'settings' | 'logger'> = {},
 ): ServedCoordinator {
-  let dir: string | undefined;
   let database: TestDatabase | undefined;
-  let coordinator: RunningCoordinator | undefined;
+  let coordinator: TestCoordinator | undefined;
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), prefix));
     database = await db.open();
-    coordinator = await serveCoordinator(
-      {
-        listen: '127.0.0.1:0',
-        databaseUrl: database.url,
-        clusterCidr: '10.240.0.0/12',
-        adminToken,
-        dataDir: dir,
-        ...options.settings,
-      },
-      { logger: options.logger ?? pino({ level: 'silent' }) },
-    );
+    coordinator = await serveTestCoordinator({
+      ...options,
+      prefix,
+      databaseUrl: database.url,
+      adminToken,
+    });
   });
   afterAll(async () => {
     await coordinator?.close();
     await database?.cleanup();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
   const url = () => {
     if (coordinator === undefined) throw new Error('no coordinator: use it inside the suite');
