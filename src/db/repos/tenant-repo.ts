@@ -78,11 +78,15 @@ export class KyselyTenantRepo implements TenantRepo {
   async list(filter: { ids?: readonly string[] } = {}): Promise<TenantRecord[]> {
     const { ids } = filter;
     if (ids === undefined) {
-      return (await this.db.selectFrom('tenants').selectAll().orderBy('id').execute()).map(tenantFromRow);
+      return (await this.db.selectFrom('tenants').selectAll().orderBy('id').execute()).map(
+        tenantFromRow,
+      );
     }
     if (ids.length === 0) return [];
     const params = { ids: idsParam(this.db, ids) };
-    return (await this.statements.execute(this.db, tenantsOfStatement, params)).rows.map(tenantFromRow);
+    return (await this.statements.execute(this.db, tenantsOfStatement, params)).rows.map(
+      tenantFromRow,
+    );
   }
 
   async networks(): Promise<Array<{ tenantId: string; netId: number; subnet: string }>> {
