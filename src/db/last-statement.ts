@@ -8,6 +8,13 @@ import { dialectOf } from './sql-dialect.ts';
 const LAST = ' /* mvm:last */';
 
 /**
+ * Put after a statement's text by `aheadStatement`, taken off by the pool's client: the
+ * statement is written together with the one issued right after it (one-connection.ts'
+ * `inOrder`).
+ */
+const AHEAD = ' /* mvm:ahead */';
+
+/**
  * `query` marked as its transaction's last statement. On Postgres, in a transaction, the pool's
  * client writes the transaction's `commit` together with it (one socket write, one round trip)
  * and answers Kysely's later `commit` with that commit's answer (docs/scale.md, "COMMIT with
@@ -22,9 +29,20 @@ export function lastStatement<DB, R>(db: Kysely<DB>, query: CompiledQuery<R>): C
   return dialectOf(db) === 'postgres' ? { ...query, sql: query.sql + LAST } : query;
 }
 
-/** The statement's text without the mark, and whether it was marked as the last. */
-export function unmarked(sql: string): { sql: string; last: boolean } {
-  return sql.endsWith(LAST)
-    ? { sql: sql.slice(0, -LAST.length), last: true }
-    : { sql, last: false };
+/**
+ * `query` marked to be written with the statement issued after it, in one socket write: on a
+ * pipelined Postgres connection the pool's client holds its socket corked from this statement
+ * until the next one is written (or the current tick ends, should none follow). It changes
+ * neither statement's meaning: Postgres still runs them one after the other, each answered in
+ * order. On SQLite it returns the query unchanged.
+ */
+export function aheadStatement<DB, R>(db: Kysely<DB>, query: CompiledQuery<R>): CompiledQuery<R> {
+  return dialectOf(db) === 'postgres' ? { ...query, sql: query.sql + AHEAD } : query;
+}
+
+/** The statement's text without its mark, and which mark it had. */
+export function unmarked(sql: string): { sql: string; last: boolean; ahead: boolean } {
+  if (sql.endsWith(LAST)) return { sql: sql.slice(0, -LAST.length), last: true, ahead: false };
+  if (sql.endsWith(AHEAD)) return { sql: sql.slice(0, -AHEAD.length), last: false, ahead: true };
+  return { sql, last: false, ahead: false };
 }

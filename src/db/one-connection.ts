@@ -1,5 +1,7 @@
 import {
   Kysely,
+  type CompiledQuery,
+  type QueryResult,
   PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
@@ -8,6 +10,8 @@ import {
   type Driver,
 } from 'kysely';
 import { InternalError } from '../core/errors.ts';
+import { aheadStatement } from './last-statement.ts';
+import { dialectOf } from './sql-dialect.ts';
 
 /**
  * Runs `fn` with a Kysely instance whose statements all go to one pooled connection, sent as
@@ -36,6 +40,39 @@ export function onOneConnection<DB, T>(
       }),
     );
   });
+}
+
+/**
+ * Runs `queries` one after the other on `db`'s connection (its transaction's, when `db` is
+ * one), each issued before the previous is answered: on Postgres all are written in one socket
+ * write (every one but the last marked `aheadStatement`) and answered in order, one round trip.
+ * Postgres still runs each only after the one before has finished, with a snapshot of its own
+ * under READ COMMITTED, so a statement after a row lock sees what the lock's previous holder
+ * committed. The answers, in order; or the first failure in order, once every statement is
+ * answered: in a transaction the statements after a failed one fail only because it aborted
+ * the transaction (25P02), and their answers are never used. SQLite (in process) runs them
+ * one at a time.
+ */
+export async function inOrder<DB>(
+  db: Kysely<DB>,
+  queries: readonly CompiledQuery<unknown>[],
+): Promise<QueryResult<unknown>[]> {
+  if (dialectOf(db) !== 'postgres') {
+    const answers: QueryResult<unknown>[] = [];
+    for (const query of queries) answers.push(await db.executeQuery(query));
+    return answers;
+  }
+  const settled = await db.getExecutor().provideConnection((connection) =>
+    // Issued synchronously one after the other: each reaches the pool's client in this order.
+    Promise.allSettled(
+      queries.map((query, i) =>
+        connection.executeQuery(i < queries.length - 1 ? aheadStatement(db, query) : query),
+      ),
+    ),
+  );
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<QueryResult<unknown>>).value);
 }
 
 function refused(): never {

@@ -270,7 +270,43 @@ function translating(
   function query(sqlOrCursor: unknown, parameters?: ReadonlyArray<unknown>): unknown {
     // Kysely passes a cursor only for streaming, which the store does not use.
     if (typeof sqlOrCursor !== 'string') return client.query(sqlOrCursor as never);
-    const { sql, last } = unmarked(sqlOrCursor);
+    const { sql, last, ahead } = unmarked(sqlOrCursor);
+    if (ahead) corkAhead();
+    try {
+      return dispatch(sql, parameters, last);
+    } finally {
+      if (!ahead) uncorkAhead();
+    }
+  }
+  // A statement marked to go with the next (last-statement.ts' `aheadStatement`): the socket
+  // stays corked from it until the next statement is written, so both are one writev. Should
+  // none follow, the tick's end writes it (pg writes a pipelined query when it is issued, so
+  // a statement issued later in the tick, after microtasks, is still inside the cork).
+  let aheadSocket: { uncork(): void } | undefined;
+  let aheadToken: object | undefined;
+  function corkAhead() {
+    if (!client.pipeline || aheadSocket !== undefined) return;
+    const socket = socketOf(client);
+    if (socket === undefined) return;
+    socket.cork();
+    aheadSocket = socket;
+    const token = {};
+    aheadToken = token;
+    process.nextTick(() => {
+      if (aheadToken === token) uncorkAhead();
+    });
+  }
+  function uncorkAhead() {
+    const socket = aheadSocket;
+    aheadSocket = undefined;
+    aheadToken = undefined;
+    socket?.uncork();
+  }
+  function dispatch(
+    sql: string,
+    parameters: ReadonlyArray<unknown> | undefined,
+    last: boolean,
+  ): Promise<unknown> {
     if (ended !== undefined && sql === 'begin') ended = undefined;
     if (ended !== undefined) return afterLast(sql);
     if (client.pipeline && sql === 'begin' && !beginHeld) {
@@ -289,6 +325,7 @@ function translating(
   return {
     query,
     release: () => {
+      uncorkAhead();
       beginHeld = false;
       ended = undefined;
       inTransaction = false;

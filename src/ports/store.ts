@@ -103,6 +103,19 @@ export interface PoolRepo {
     tenantId: string,
     poolId: string,
   ): Promise<{ pools: Pool[]; members: PoolMember[] | undefined }>;
+  /**
+   * The tenant's lock (as `tenants.lock`; `tenant` undefined when there is none), then
+   * `withMembers` read under it: where the dialect allows, both written at once, one round
+   * trip. A failing lock fails the call with its own error.
+   */
+  lockedWithMembers(
+    tenantId: string,
+    poolId: string,
+  ): Promise<{
+    tenant: TenantRecord | undefined;
+    pools: Pool[];
+    members: PoolMember[] | undefined;
+  }>;
   update(
     tenantId: string,
     id: string,

@@ -100,9 +100,9 @@ await describeEachDatabase('raising placed instances', (db) => {
     const { changed } = await scale(services, 'acme', { running: 2, sleeping: 0 });
     recording = false;
     expect(changed.map((i) => i.desiredStatus)).toEqual(['running', 'running']);
-    // The tenant's pools are read once (with the members), the nodes' room once.
+    // The tenant's pools are read once (with the members, under its lock), the nodes' room once.
     expect(calls.filter((c) => c.startsWith('pools.') && c !== 'pools.updateWithMembers')).toEqual([
-      'pools.withMembers',
+      'pools.lockedWithMembers',
     ]);
     expect(calls.filter((c) => c.startsWith('nodes.'))).toEqual(['nodes.withLoads']);
     // The scheduler's lock was tried in the write (updateWithMembers), not on its own.

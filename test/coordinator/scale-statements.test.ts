@@ -72,8 +72,11 @@ await describeEachDatabase('scale statements', (db) => {
       expect(instances).toBeGreaterThanOrEqual(5 + 6 * 12 + 20);
       const large = { toggle: await scale(4, 1), back: await scale(5, 0), up: await scale(6) };
 
+      // Kysely logs a statement once answered: two written together (the tenant's lock and
+      // the pools' read, pools.lockedWithMembers) may be logged in either order.
+      const sorted = (list: string[]) => [...list].sort();
       for (const kind of ['toggle', 'back', 'up'] as const) {
-        expect(large[kind]).toEqual(small[kind]);
+        expect(sorted(large[kind])).toEqual(sorted(small[kind]));
         expect(small[kind].filter(wideRead)).toEqual([]);
       }
       // A toggle: lock the tenant, its pools and the pool's instances (one statement on

@@ -58,8 +58,9 @@ await describeEachDatabase('scheduler probe', (db) => {
       warm: 1,
     })) as { changed: Row[] };
     expect(toggled.changed.map((i) => i.desiredStatus)).toEqual(['warm']);
-    // The scale itself ran (it locked its tenant); the pass read nothing of the fleet.
-    expect(counting.calls).toContain('tenants.lock');
+    // The scale itself ran (it locked its tenant, with its pools' read); the pass read nothing
+    // of the fleet.
+    expect(counting.calls).toContain('pools.lockedWithMembers');
     expect(counting.passReads()).toEqual([]);
     expect(counting.calls).not.toContain('tenants.lockAll');
 

@@ -23,7 +23,7 @@ function recordingListings(store: Store) {
       { before: before((f) => allocationReads.push((f ?? {}) as { tenantIds?: string[] })) },
       ['allocations'],
     ),
-    pools: spying(repos.pools, { before: before(ofTenant) }, ['withMembers']),
+    pools: spying(repos.pools, { before: before(ofTenant) }, ['withMembers', 'lockedWithMembers']),
     instances: spying(
       spying(repos.instances, { before: before(listed) }, ['list']),
       { before: before(ofTenant) },

@@ -33,7 +33,7 @@ import {
   requireRevision,
   sourceUpdate,
 } from './pool-source-update.ts';
-import { loadTenant, lockTenant } from './tenant-service.ts';
+import { loadTenant, lockTenant, tenantNotFound } from './tenant-service.ts';
 import { usageAfterPoolIntent } from './scale-usage.ts';
 
 export async function loadPool(repos: Repos, tenantId: string, poolId: string): Promise<Pool> {
@@ -259,11 +259,14 @@ export class PoolService {
     work: boolean;
   }> {
     return raiseTransaction(this.deps.store, async (repos) => {
-      const tenant = await lockTenant(repos, tenantId);
-      // The tenant's pools (the scaled one, and the sizes its quotas weigh) and the scaled
-      // pool's instances, only the columns the plan, the quotas and the writes weigh: one
-      // statement on Postgres (pools-with-members.ts).
-      const { pools, members } = await repos.pools.withMembers(tenantId, poolId);
+      // The tenant's lock, then its pools (the scaled one, and the sizes its quotas weigh) and
+      // the scaled pool's instances, only the columns the plan, the quotas and the writes
+      // weigh: two statements written together on Postgres, one round trip, the read run once
+      // the lock is held (pools-with-members.ts).
+      const locked = await repos.pools.lockedWithMembers(tenantId, poolId);
+      const tenant = locked.tenant;
+      if (tenant === undefined) throw tenantNotFound(tenantId);
+      const { pools, members } = locked;
       const pool = pools.find((p) => p.id === poolId) ?? poolNotFound(tenantId, poolId);
       const rows = members ?? poolNotFound(tenantId, poolId);
       const counts: PoolCounts = validateCounts({

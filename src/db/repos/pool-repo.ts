@@ -19,7 +19,7 @@ import { translateConstraintError } from '../constraint-error.ts';
 import { idsParam, isOneOf, type IdsParam } from './id-list.ts';
 import { oneOf } from '../row-values.ts';
 import { hooksOf, PublishedPortClaims, publishedOf } from './published-port-claims.ts';
-import { poolsWithMembers } from './pools-with-members.ts';
+import { lockedPoolsWithMembers, poolsWithMembers } from './pools-with-members.ts';
 import { updateWithMembers, type PoolRows, type ScaledPool } from './pool-scale-write.ts';
 import type { Database, PoolsTable } from '../schema.ts';
 
@@ -127,6 +127,10 @@ export class KyselyPoolRepo implements PoolRepo {
     poolId: string,
   ): Promise<{ pools: Pool[]; members: PoolMember[] | undefined }> {
     return poolsWithMembers(this.db, this.statements, tenantId, poolId, fromRow);
+  }
+
+  lockedWithMembers(tenantId: string, poolId: string) {
+    return lockedPoolsWithMembers(this.db, this.statements, tenantId, poolId, fromRow);
   }
 
   async update(

@@ -1,11 +1,13 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Pool } from '../../core/model.ts';
-import type { PoolMember } from '../../ports/store.ts';
+import type { PoolMember, TenantRecord } from '../../ports/store.ts';
 import { InternalError } from '../../core/errors.ts';
 import { compiledStatement, type CompiledStatements } from '../compiled-statement.ts';
+import { inOrder } from '../one-connection.ts';
 import { dialectOf } from '../sql-dialect.ts';
-import type { Database, PoolsTable } from '../schema.ts';
+import type { Database, PoolsTable, TenantsTable } from '../schema.ts';
 import { membersOfText, membersText, poolMembers } from './pool-members.ts';
+import { tenantFromRow, tenantLockStatement } from './tenant-repo.ts';
 
 /**
  * The tenant's pools and one pool's members (`poolMembers`' columns), what a scale reads
@@ -30,6 +32,51 @@ export async function poolsWithMembers(
   const { rows } = await statements.execute(db, withMembersStatement, { tenantId, poolId });
   const [row] = rows;
   if (row === undefined) throw new InternalError('the store answered no row of pools');
+  return poolsAndMembers(row, tenantId, poolId, fromRow);
+}
+
+/**
+ * The tenant's lock (`tenants.lock`), then `poolsWithMembers` read under it. On Postgres both
+ * statements go in one socket write and one round trip (one-connection.ts' `inOrder`): the read
+ * needs nothing from the lock's answer to be sent, and Postgres starts it only once the lock
+ * is held, so under READ COMMITTED it sees what the lock's previous holder committed. A lock
+ * that fails (a lock timeout, a deadlock, the session lost) fails the call with its own error,
+ * the read's answer unused; `tenant` is undefined when there is no such tenant (the read's
+ * answer is then empty and means nothing).
+ */
+export async function lockedPoolsWithMembers(
+  db: Kysely<Database>,
+  statements: CompiledStatements,
+  tenantId: string,
+  poolId: string,
+  fromRow: (row: Selectable<PoolsTable>) => Pool,
+): Promise<{ tenant: TenantRecord | undefined; pools: Pool[]; members: PoolMember[] | undefined }> {
+  if (dialectOf(db) !== 'postgres') {
+    const [row] = (await statements.execute(db, tenantLockStatement, { id: tenantId })).rows;
+    const read = await poolsWithMembers(db, statements, tenantId, poolId, fromRow);
+    return { tenant: row && tenantFromRow(row), ...read };
+  }
+  const [locked, read] = await inOrder(db, [
+    statements.bound(db, tenantLockStatement, { id: tenantId }),
+    statements.bound(db, withMembersStatement, { tenantId, poolId }),
+  ]);
+  const [tenantRow] = (locked?.rows ?? []) as Selectable<TenantsTable>[];
+  const [row] = (read?.rows ?? []) as WithMembersRow[];
+  if (row === undefined) throw new InternalError('the store answered no row of pools');
+  return {
+    tenant: tenantRow && tenantFromRow(tenantRow),
+    ...poolsAndMembers(row, tenantId, poolId, fromRow),
+  };
+}
+
+type WithMembersRow = { pools: Selectable<PoolsTable>[]; members: string | null };
+
+function poolsAndMembers(
+  row: WithMembersRow,
+  tenantId: string,
+  poolId: string,
+  fromRow: (row: Selectable<PoolsTable>) => Pool,
+): { pools: Pool[]; members: PoolMember[] | undefined } {
   const pools = row.pools.map(fromRow);
   if (!pools.some((p) => p.id === poolId)) return { pools, members: undefined };
   return { pools, members: membersOfText(tenantId, poolId, row.members) };

@@ -55,7 +55,7 @@ export class KyselyTenantRepo implements TenantRepo {
       .selectAll()
       .where('id', '=', id)
       .executeTakeFirst();
-    return row && fromRow(row);
+    return row && tenantFromRow(row);
   }
 
   /**
@@ -65,7 +65,7 @@ export class KyselyTenantRepo implements TenantRepo {
    */
   async lock(id: string): Promise<TenantRecord | undefined> {
     const [row] = (await this.statements.execute(this.db, tenantLockStatement, { id })).rows;
-    return row && fromRow(row);
+    return row && tenantFromRow(row);
   }
 
   /** In byte order ("C"), the order callers that lock several tenants sort their ids in. */
@@ -78,11 +78,15 @@ export class KyselyTenantRepo implements TenantRepo {
   async list(filter: { ids?: readonly string[] } = {}): Promise<TenantRecord[]> {
     const { ids } = filter;
     if (ids === undefined) {
-      return (await this.db.selectFrom('tenants').selectAll().orderBy('id').execute()).map(fromRow);
+      return (await this.db.selectFrom('tenants').selectAll().orderBy('id').execute()).map(
+        tenantFromRow,
+      );
     }
     if (ids.length === 0) return [];
     const params = { ids: idsParam(this.db, ids) };
-    return (await this.statements.execute(this.db, tenantsOfStatement, params)).rows.map(fromRow);
+    return (await this.statements.execute(this.db, tenantsOfStatement, params)).rows.map(
+      tenantFromRow,
+    );
   }
 
   async networks(): Promise<Array<{ tenantId: string; netId: number; subnet: string }>> {
@@ -112,7 +116,7 @@ export class KyselyTenantRepo implements TenantRepo {
       .where('version', '=', expectedVersion)
       .returningAll()
       .executeTakeFirst();
-    if (row) return fromRow(row);
+    if (row) return tenantFromRow(row);
     const stored = await this.get(id);
     if (!stored) throw new NotFoundError('tenant', id);
     throw versionConflict(`tenant ${id}`, expectedVersion, stored.version);
@@ -189,7 +193,8 @@ function toRow(t: TenantRecord): TenantRow {
   };
 }
 
-function fromRow(r: TenantRow): TenantRecord {
+/** A tenant's row as a record (the lock's answer included). */
+export function tenantFromRow(r: TenantRow): TenantRecord {
   return {
     id: r.id,
     netId: r.net_id,
