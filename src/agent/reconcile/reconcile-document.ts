@@ -56,6 +56,11 @@ export interface ReconcileOptions {
    * pass leaves their records alone instead of destroying them.
    */
   incoming?: ReadonlySet<string>;
+  /**
+   * Nothing acts (or is reported) before it resolves: the agent's mark of a new document, made
+   * durable while the pass plans. A rejection ends the pass before any action.
+   */
+  ready?: Promise<unknown>;
 }
 
 /**
@@ -84,6 +89,7 @@ export async function reconcileDocument(options: ReconcileOptions): Promise<Reco
     observed,
     plan(desiredOf(unsettled), observed),
   );
+  await options.ready;
   const steps = await runPlan(
     {
       runtime: options.runtime,
