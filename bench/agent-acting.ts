@@ -1,7 +1,8 @@
 /**
  * The real agent loop's acting on a scale (issue 17's "agent acting", the agent's own share):
  * from the watch's answer reaching the agent's API client to the pass's first action, to the
- * pass's end, and to the document being on disk. runAgentLoop as coordinator-link starts it
+ * pass's end, and to the document being on disk (and when its mark is written and durable: the
+ * pass plans meanwhile and acts once it is). runAgentLoop as coordinator-link starts it
  * (its watch over the API client, manifests, the real DesiredFileStore and DesiredMarkFile in
  * a temp dir on this host's disk), against an in-process coordinator on fleet-seed's spread
  * fleet of 10 nodes × 500 tenants × 2 instances each (each node's document has 1,000 instances
@@ -50,6 +51,7 @@ try {
   let firstRunAt: number | undefined;
   let savedAt: number | undefined;
   let markAt: number | undefined;
+  let markedAt: number | undefined;
   let listAt: number | undefined;
   const passes: Array<{ generation: number; at: number }> = [];
   let passed: (() => void) | undefined;
@@ -63,6 +65,7 @@ try {
         firstRunAt = undefined;
         savedAt = undefined;
         markAt = undefined;
+        markedAt = undefined;
         listAt = undefined;
       }
       return response;
@@ -81,8 +84,12 @@ try {
   const store = new TimedStore(join(dataDir, 'desired.json'));
   const marks = await DesiredMarkFile.open(join(dataDir, 'desired-mark.json'));
   const accepted = marks.accepted.bind(marks);
-  // Entered once the answer is verified (on main, after the document's write).
-  marks.accepted = (stamp) => ((markAt ??= performance.now()), accepted(stamp));
+  // Entered once the answer is verified (before agentact, after the document's write); the
+  // pass plans while it is written (since agentplan) and acts once it is durable.
+  marks.accepted = (stamp) => (
+    (markAt ??= performance.now()),
+    accepted(stamp).then(() => void (markedAt ??= performance.now()))
+  );
   const loop = runAgentLoop({
     api,
     nodeId: node,
@@ -104,6 +111,7 @@ try {
 
   const rows = {
     toMark: [] as number[],
+    toMarked: [] as number[],
     toPassStart: [] as number[],
     toAction: [] as number[],
     toPassEnd: [] as number[],
@@ -128,6 +136,7 @@ try {
     const saved = await savedBy();
     if (i < 2) continue;
     rows.toMark.push((markAt ?? Number.NaN) - answeredAt);
+    rows.toMarked.push((markedAt ?? Number.NaN) - answeredAt);
     rows.toPassStart.push((listAt ?? Number.NaN) - answeredAt);
     rows.toAction.push(action);
     rows.toPassEnd.push(end);
@@ -138,6 +147,7 @@ try {
     `p50 ${percentile(v, 50).toFixed(2)} ms  p90 ${percentile(v, 90).toFixed(2)} ms`;
   console.log(`agent acting, ${storeName}, ${SAMPLES} toggles, document on disk ${size} bytes`);
   console.log(`  answer → mark write starts    ${fmt(rows.toMark)}`);
+  console.log(`  answer → mark durable         ${fmt(rows.toMarked)}`);
   console.log(`  answer → pass starts (list)   ${fmt(rows.toPassStart)}`);
   console.log(`  answer → first action start   ${fmt(rows.toAction)}`);
   console.log(`  answer → pass end             ${fmt(rows.toPassEnd)}`);

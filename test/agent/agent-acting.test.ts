@@ -254,6 +254,77 @@ describe('the agent acts before its document is on disk', () => {
     }
   }, 20_000);
 
+  it('plans while the mark is written, and acts on nothing before it is durable', async () => {
+    const { node, scale } = await freshNode();
+    const dataDir = await tempDir('mark');
+    const runtime = new MemoryRuntime();
+    let lists = 0;
+    const list = runtime.list.bind(runtime);
+    runtime.list = () => ((lists += 1), list());
+    await scale(1);
+    const loop = await startLoop(node, dataDir, runtime, new HookedStore(join(dataDir, 'x.json')));
+    try {
+      const older = await generationNow(node);
+      await loop.passed(older);
+      const accepted = loop.marks.accepted.bind(loop.marks);
+      const held = deferred();
+      loop.marks.accepted = (stamp) => held.promise.then(() => accepted(stamp));
+      const [runsBefore, listsBefore] = [runtime.runs.length, lists];
+
+      await scale(2);
+      await until('the pass planning on the newer document', () =>
+        lists > listsBefore ? true : undefined,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      expect(runtime.runs.length).toBe(runsBefore);
+      expect(loop.marks.current.generation).toBe(older);
+
+      held.resolve();
+      const newer = await generationNow(node);
+      await loop.passed(newer);
+      expect(runtime.runs.length).toBeGreaterThan(runsBefore);
+      expect(loop.marks.current.generation).toBe(newer);
+    } finally {
+      await loop.stop();
+    }
+  }, 20_000);
+
+  it('acts on nothing of a document whose mark failed, and acts once the watch hands it again', async () => {
+    const { node, scale } = await freshNode();
+    const dataDir = await tempDir('markfail');
+    const runtime = new MemoryRuntime();
+    await scale(1);
+    const loop = await startLoop(node, dataDir, runtime, new HookedStore(join(dataDir, 'x.json')));
+    try {
+      const older = await generationNow(node);
+      await loop.passed(older);
+      const accepted = loop.marks.accepted.bind(loop.marks);
+      let failures = 0;
+      let runsAtFailure = -1;
+      loop.marks.accepted = (stamp) => {
+        if (failures > 0) return accepted(stamp);
+        failures += 1;
+        runsAtFailure = runtime.runs.length;
+        return Promise.reject(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+      };
+      const runsBefore = runtime.runs.length;
+
+      await scale(2);
+      const newer = await generationNow(node);
+      await loop.passed(newer);
+      expect(failures).toBe(1);
+      expect(runsAtFailure).toBe(runsBefore);
+      const failed = loop.logs.filter((l) => l.msg === 'desired watch');
+      expect(failed[0]).toMatchObject({ err: { message: 'EIO: i/o error, fsync' } });
+      // Acted once, on the second hand-over: the instance's put happened after the failure.
+      expect(runtime.runs.slice(runsBefore).filter((r) => r.kinds.includes('put'))).toHaveLength(1);
+      expect(loop.passes.filter((g) => g === newer)).toEqual([newer]);
+      expect(loop.marks.current.generation).toBe(newer);
+    } finally {
+      await loop.stop();
+    }
+  }, 20_000);
+
   it('logs a failed write and retries it while acting goes on', async () => {
     const { node, scale } = await freshNode();
     const dataDir = await tempDir('eio');

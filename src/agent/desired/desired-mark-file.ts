@@ -45,11 +45,13 @@ export class DesiredMarkFile {
 
   private update(next: DesiredMark): Promise<void> {
     this.mark = next;
-    // One write at a time, the last one winning: heartbeats and the watch both move it.
-    this.writes = this.writes.then(() =>
-      writeFileAtomic(this.path, `${JSON.stringify(this.mark)}\n`, 0o600),
-    );
-    return this.writes;
+    // One write at a time, the last one winning: heartbeats and the watch both move it. A
+    // failed write fails its caller only: the next one writes the whole mark again.
+    const write = this.writes
+      .catch(() => undefined)
+      .then(() => writeFileAtomic(this.path, `${JSON.stringify(this.mark)}\n`, 0o600));
+    this.writes = write;
+    return write;
   }
 }
 

@@ -57,23 +57,28 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
   let leaseSeen: LeaseState | undefined;
   const leaseNow = (): LeaseState | undefined =>
     options.lease?.state(current?.document.generation ?? 0);
-  const pass = (): Promise<void> => {
-    running = running.then(async () => {
-      const lease = leaseNow();
+  /** One pass; `next`: on a newer document, acting once its mark is durable (planned before). */
+  const pass = (next?: { verified: VerifiedDocument; marked: Promise<void> }): Promise<void> => {
+    const thisPass = running.then(async () => {
+      const on = next?.verified ?? current;
+      const lease = options.lease?.state(on?.document.generation ?? 0);
       leaseSeen = lease;
-      if (!current) return;
+      if (!on) return;
       const steps = await reconcileDocument({
-        document: current.document,
+        document: on.document,
         runtime: options.runtime,
+        ...(next ? { ready: next.marked } : {}),
         ...(options.network ? { network: options.network } : {}),
         ...(options.reporter ? { reporter: options.reporter } : {}),
         ...(options.logger ? { logger: options.logger } : {}),
         ...(lease ? { lease } : {}),
         ...(options.incoming ? { incoming: options.incoming } : {}),
       });
-      options.onPass?.(current.document.generation, steps);
+      options.onPass?.(on.document.generation, steps);
     });
-    return running;
+    // A failed pass (its mark not written) says so to its caller and does not stop the next.
+    running = thisPass.catch(() => undefined);
+    return thisPass;
   };
   await pass();
   const timer = setInterval(() => void pass(), options.resyncMs ?? 30_000);
@@ -108,12 +113,17 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
         // The mark first, then acting while the document is written: a crash before the
         // document is on disk leaves the mark ahead of the saved one, which the next start
         // refuses, changing nothing until the watch hands it this generation or a newer one.
-        // (A pass on the older document would destroy what this one created.)
-        await options.marks.accepted(verified.document);
-        current = verified;
-        const acting = pass();
-        saver.save(envelope, verified.document.generation);
-        await acting;
+        // (A pass on the older document would destroy what this one created.) The pass plans
+        // while the mark is written and acts on nothing before it is durable; a failed mark
+        // fails the pass before any action, and the watch hands the document over again.
+        const marked = options.marks.accepted(verified.document).then(() => {
+          current = verified;
+        });
+        const acting = pass({ verified, marked });
+        await Promise.all([
+          marked.then(() => saver.save(envelope, verified.document.generation)),
+          acting,
+        ]);
       },
       onError: (error, retryInMs) => logWatchError(options.logger, error, retryInMs),
     });

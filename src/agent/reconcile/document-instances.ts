@@ -8,20 +8,20 @@ import type { VmRecord } from '../state/vm-repo.ts';
 
 /** One instance a desired document names: what it should be, and the spec a put records. */
 export interface NamedInstance {
-  ref: InstanceRef;
-  role: Role;
-  desired: DesiredStatus;
-  body: PutInstanceBody;
+  readonly ref: InstanceRef;
+  readonly role: Role;
+  readonly desired: DesiredStatus;
+  readonly body: PutInstanceBody;
   /** A sleep that snapshots even a busy guest. */
-  forceSleep: boolean;
+  readonly forceSleep: boolean;
   /** A rollout pinned its revision: a live VM of another revision restarts on it. */
-  pinned: boolean;
+  readonly pinned: boolean;
   /** Its pool is not pinned: the coordinator may re-place it when this node is lost. */
-  replaceable: boolean;
+  readonly replaceable: boolean;
   /** The id of the last request that changed its entry: its work is logged under it. */
-  requestId?: string;
+  readonly requestId?: string;
   /** The document's entry it was made from (read-only): what `observe` remembers it by. */
-  entry?: object;
+  readonly entry?: object;
 }
 
 /** `tenant/pool/instance`: how a pass names instances in plans, logs and its steps. */
@@ -38,33 +38,54 @@ export const refOf = (vm: VmRecord): InstanceRef => ({
 export function documentInstances(document: NodeDesired): Map<string, NamedInstance> {
   const named = new Map<string, NamedInstance>();
   for (const tenant of document.tenants) {
-    for (const pool of tenant.pools) {
-      for (const instance of pool.instances) {
-        const ref = { tenantId: tenant.id, poolId: pool.id, instanceId: instance.id };
-        const spec = {
-          role: pool.role,
-          vcpus: pool.vcpus,
-          memMib: pool.memMib,
-          dataDiskMib: pool.dataDiskMib,
-          ip: instance.ip,
+    for (const [label, n] of tenantInstances(tenant)) named.set(label, n);
+  }
+  return named;
+}
+
+type Tenant = NodeDesired['tenants'][number];
+
+/**
+ * A tenant's instances, made once per tenant object: documents are read-only and an unchanged
+ * tenant of the next document is the previous one's object (validated-tenants.ts,
+ * verify-manifest.ts), so a toggle's pass builds the changed tenant's entries, not 1,000.
+ * The entries are shared between passes: a pass that wants another status copies one.
+ */
+const madeFor = new WeakMap<Tenant, ReadonlyArray<readonly [string, NamedInstance]>>();
+
+function tenantInstances(tenant: Tenant): ReadonlyArray<readonly [string, NamedInstance]> {
+  const known = madeFor.get(tenant);
+  if (known) return known;
+  const made: Array<readonly [string, NamedInstance]> = [];
+  for (const pool of tenant.pools) {
+    for (const instance of pool.instances) {
+      const ref = { tenantId: tenant.id, poolId: pool.id, instanceId: instance.id };
+      const spec = {
+        role: pool.role,
+        vcpus: pool.vcpus,
+        memMib: pool.memMib,
+        dataDiskMib: pool.dataDiskMib,
+        ip: instance.ip,
+        gateway: tenant.gateway,
+        mac: instance.mac,
+        revision: instance.revision ?? pool.revision ?? 'dev',
+        tenant: {
+          netId: tenant.netId,
+          subnet: tenant.subnet,
           gateway: tenant.gateway,
-          mac: instance.mac,
-          revision: instance.revision ?? pool.revision ?? 'dev',
-          tenant: {
-            netId: tenant.netId,
-            subnet: tenant.subnet,
-            gateway: tenant.gateway,
-            egress: tenant.egress,
-          },
-          ...(pool.secretsDigest !== null ? { secretsDigest: pool.secretsDigest } : {}),
-          ...(pool.servicePorts ? { servicePorts: pool.servicePorts } : {}),
-          ...(pool.publish ? { publish: pool.publish } : {}),
-          ...(pool.hooks ? { hooks: pool.hooks } : {}),
-        };
-        const config = pool.config
-          ? { config: { version: `v${pool.config.version}`, files: pool.config.files } }
-          : {};
-        named.set(instanceLabel(ref), {
+          egress: tenant.egress,
+        },
+        ...(pool.secretsDigest !== null ? { secretsDigest: pool.secretsDigest } : {}),
+        ...(pool.servicePorts ? { servicePorts: pool.servicePorts } : {}),
+        ...(pool.publish ? { publish: pool.publish } : {}),
+        ...(pool.hooks ? { hooks: pool.hooks } : {}),
+      };
+      const config = pool.config
+        ? { config: { version: `v${pool.config.version}`, files: pool.config.files } }
+        : {};
+      made.push([
+        instanceLabel(ref),
+        {
           ref,
           role: pool.role,
           desired: instance.desiredStatus,
@@ -74,16 +95,20 @@ export function documentInstances(document: NodeDesired): Map<string, NamedInsta
           replaceable: !pool.pinned,
           ...(instance.requestId !== undefined ? { requestId: instance.requestId } : {}),
           entry: instance,
-        });
-      }
+        },
+      ]);
     }
   }
-  return named;
+  madeFor.set(tenant, made);
+  return made;
 }
 
 export function desiredOf(named: ReadonlyMap<string, NamedInstance>): DesiredInstance[] {
   return [...named].map(([instance, n]) => ({ instance, role: n.role, status: n.desired }));
 }
+
+/** `tenant/pool/instance` of a record, as `instanceLabel` names it. */
+export const recordLabel = (vm: VmRecord): string => `${vm.tenantId}/${vm.poolId}/${vm.instanceId}`;
 
 /** The planner's view of the records: a record is current when a put would change nothing. */
 export function observe(
@@ -91,18 +116,36 @@ export function observe(
   named: ReadonlyMap<string, NamedInstance>,
 ): ObservedInstance[] {
   return records.map((vm) => {
-    const instance = instanceLabel(refOf(vm));
+    const instance = recordLabel(vm);
     const n = named.get(instance);
-    const body = n?.body;
-    const restart = n?.pinned === true && isLive(vm) && vm.spec.revision !== n.body.spec.revision;
+    const restart = n !== undefined && restartOf(vm, n);
     return {
       instance,
       role: vm.spec.role,
       status: vm.status,
-      specCurrent: n?.entry ? currentFor(vm, n.entry, n.body) : isCurrent(vm, body),
+      specCurrent: n ? specCurrent(vm, n) : true,
       ...(restart ? { restart } : {}),
     };
   });
+}
+
+/**
+ * Whether a pass has nothing to do for this instance: its record is at the status the pass
+ * wants (`n.desired`) with the document's spec and revision, so the planner would give it no
+ * step (core/reconcile-plan.ts: no put, no move, no restart). Checked without allocating: a
+ * toggle's pass asks it of every record and plans only the others.
+ */
+export function isSettled(vm: VmRecord, n: NamedInstance): boolean {
+  return vm.status === n.desired && !restartOf(vm, n) && specCurrent(vm, n);
+}
+
+/** A rollout pinned the entry's revision and the live VM runs another. */
+function restartOf(vm: VmRecord, n: NamedInstance): boolean {
+  return n.pinned && isLive(vm) && vm.spec.revision !== n.body.spec.revision;
+}
+
+function specCurrent(vm: VmRecord, n: NamedInstance): boolean {
+  return n.entry ? currentFor(vm, n.entry, n.body) : isCurrent(vm, n.body);
 }
 
 /**
@@ -112,20 +155,34 @@ export function observe(
  * the same body: a pass after a toggle compares the toggled instance's record again, not the
  * other 999 (each comparison parses the spec with zod).
  */
-const compared = new WeakMap<object, { record: string; current: boolean }>();
+interface Compared {
+  key: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  current: boolean;
+}
+
+const compared = new WeakMap<object, Compared>();
 
 function currentFor(vm: VmRecord, entry: object, body: PutInstanceBody): boolean {
-  const record = `${vm.key}\n${vm.version}\n${vm.createdAt}\n${vm.updatedAt}`;
   const known = compared.get(entry);
-  if (known?.record === record) return known.current;
+  if (
+    known?.version === vm.version &&
+    known.key === vm.key &&
+    known.createdAt === vm.createdAt &&
+    known.updatedAt === vm.updatedAt
+  ) {
+    return known.current;
+  }
   const current = isCurrent(vm, body);
-  compared.set(entry, { record, current });
+  const { key, version, createdAt, updatedAt } = vm;
+  compared.set(entry, { key, version, createdAt, updatedAt, current });
   return current;
 }
 
 /** A spec the record cannot take is not current: its put step fails and says why. */
-function isCurrent(vm: VmRecord, body: PutInstanceBody | undefined): boolean {
-  if (!body) return true;
+function isCurrent(vm: VmRecord, body: PutInstanceBody): boolean {
   try {
     return specChange(vm, body) === undefined;
   } catch {

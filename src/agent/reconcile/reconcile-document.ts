@@ -8,11 +8,12 @@ import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.t
 import {
   desiredOf,
   documentInstances,
-  instanceLabel,
+  isSettled,
   observe,
-  refOf,
+  recordLabel,
 } from './document-instances.ts';
 import type { NamedInstance } from './document-instances.ts';
+import type { VmRecord } from '../state/vm-repo.ts';
 import { runPlan } from './run-plan.ts';
 
 /** Where observed statuses go (the coordinator, when there is one). */
@@ -55,6 +56,11 @@ export interface ReconcileOptions {
    * pass leaves their records alone instead of destroying them.
    */
   incoming?: ReadonlySet<string>;
+  /**
+   * Nothing acts (or is reported) before it resolves: the agent's mark of a new document, made
+   * durable while the pass plans. A rejection ends the pass before any action.
+   */
+  ready?: Promise<unknown>;
 }
 
 /**
@@ -67,24 +73,29 @@ export interface ReconcileOptions {
 export async function reconcileDocument(options: ReconcileOptions): Promise<ReconcileStep[]> {
   // Before any boot, so a tenant's first instance comes up with its VXLAN already peered.
   options.network?.setPeers(peersByNetId(options.document));
-  const named = documentInstances(options.document);
-  for (const n of named.values()) n.desired = options.runtime.desiredNow(n.ref, n.desired);
-  const incoming = options.incoming ?? new Set<string>();
-  const records = (await options.runtime.list()).filter(
-    (vm) => !incoming.has(instanceLabel(refOf(vm))) || named.has(instanceLabel(refOf(vm))),
-  );
-  const observed = observe(records, named);
+  const named = wantedNow(documentInstances(options.document), options.runtime);
+  const records = new Map<string, VmRecord>();
+  for (const vm of await options.runtime.list()) {
+    const label = recordLabel(vm);
+    if (options.incoming?.has(label) !== true || named.has(label)) records.set(label, vm);
+  }
+  const lease = options.lease ?? 'held';
+  const { settled, unsettled, others } = split(named, records, lease);
+  const observed = observe(others, named);
   const { plan: planned, held } = fenced(
     options,
+    lease,
     named,
     observed,
-    plan(desiredOf(named), observed),
+    plan(desiredOf(unsettled), observed),
   );
+  await options.ready;
   const steps = await runPlan(
     {
       runtime: options.runtime,
       named,
-      records,
+      records: others,
+      settled,
       unreported: new Set(held),
       ...(options.reporter ? { reporter: options.reporter } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
@@ -96,14 +107,57 @@ export async function reconcileDocument(options: ReconcileOptions): Promise<Reco
   return steps;
 }
 
+/** The document's instances as the runtime wants them now (a recent wake keeps one up). */
+function wantedNow(
+  named: Map<string, NamedInstance>,
+  runtime: InstanceRuntime,
+): Map<string, NamedInstance> {
+  for (const [label, n] of named) {
+    const desired = runtime.desiredNow(n.ref, n.desired);
+    // The entries are shared with the next pass (documentInstances): changed on a copy.
+    if (desired !== n.desired) named.set(label, { ...n, desired });
+  }
+  return named;
+}
+
+/**
+ * With the lease held, an instance whose record is already where the pass wants it has no
+ * step (isSettled): it is reported as it is and not planned. The planner gets the others and
+ * the records the document does not name, so a toggle's pass plans one instance, not 1,000.
+ * Without the lease every instance is planned: the fence pauses running ones.
+ */
+function split(
+  named: ReadonlyMap<string, NamedInstance>,
+  records: ReadonlyMap<string, VmRecord>,
+  lease: LeaseState,
+): {
+  settled: Map<string, VmRecord>;
+  unsettled: Map<string, NamedInstance>;
+  others: VmRecord[];
+} {
+  if (lease !== 'held')
+    return { settled: new Map(), unsettled: new Map(named), others: [...records.values()] };
+  const settled = new Map<string, VmRecord>();
+  const unsettled = new Map<string, NamedInstance>();
+  for (const [label, n] of named) {
+    const vm = records.get(label);
+    if (vm && isSettled(vm, n)) settled.set(label, vm);
+    else unsettled.set(label, n);
+  }
+  const others: VmRecord[] = [];
+  for (const [label, vm] of records) if (!settled.has(label)) others.push(vm);
+  return { settled, unsettled, others };
+}
+
 /** The plan the lease allows; what it holds back or pauses is said once per pass. */
 function fenced(
   options: ReconcileOptions,
+  lease: LeaseState,
   named: ReadonlyMap<string, NamedInstance>,
   observed: readonly ObservedInstance[],
   planned: ReconcilePlan,
 ): FencedPlan {
-  const lease = options.lease ?? 'held';
+  if (lease === 'held') return { plan: planned, held: [], paused: [] };
   const replaceable = new Set([...named].filter(([, n]) => n.replaceable).map(([label]) => label));
   const statuses = new Map(observed.map((o) => [o.instance, o.status]));
   const result = fencePlan(planned, statuses, replaceable, lease);

@@ -9,7 +9,7 @@ import type { PutInstanceBody } from '../../contract/agent-api.ts';
 import type { Logger } from '../../ports/logger.ts';
 import type { InstanceRef, InstanceRuntime } from '../runtime/instance-runtime.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
-import { instanceLabel, refOf, type NamedInstance } from './document-instances.ts';
+import { recordLabel, refOf, type NamedInstance } from './document-instances.ts';
 import type { ReconcileStep, StatusReporter } from './reconcile-document.ts';
 
 export interface PlanRun {
@@ -18,6 +18,11 @@ export interface PlanRun {
   named: ReadonlyMap<string, NamedInstance>;
   /** The records the plan was made from. */
   records: readonly VmRecord[];
+  /**
+   * Named instances with nothing to do, by label, with their records (not in `records`, not
+   * planned): reported as they are, in document order with the others.
+   */
+  settled?: ReadonlyMap<string, VmRecord>;
   /** Named instances the pass leaves alone and says nothing about (held back by the lease). */
   unreported?: ReadonlySet<string>;
   reporter?: StatusReporter;
@@ -44,23 +49,33 @@ interface Target {
 export async function runPlan(run: PlanRun, plan: ReconcilePlan): Promise<ReconcileStep[]> {
   const targets = targetsOf(run);
   const results: ReconcileStep[] = [];
-  const finish = async (
+  const say = async (
+    target: Pick<Target, 'ref' | 'desired' | 'reported'>,
     instance: string,
     status: InstanceStatus,
     error?: string,
     revision?: string,
   ) => {
-    const target = targetOf(targets, instance);
     if (target.reported) await run.reporter?.report(target.ref, status, error, revision);
     const step = { instance, desired: target.desired, status, ...(error ? { error } : {}) };
     results.push(step);
     run.onStep?.(step);
   };
+  const finish = (instance: string, status: InstanceStatus, error?: string, revision?: string) =>
+    say(targetOf(targets, instance), instance, status, error, revision);
   const last = lastStepOf(plan.steps);
   const stuck = new Map(plan.stuck.map((s) => [s.instance, s.reason]));
-  const statusNow = new Map(run.records.map((vm) => [instanceLabel(refOf(vm)), vm.status]));
-  // Instances with nothing to do are done before anything runs.
-  for (const instance of targets.keys()) {
+  const statusNow = new Map(run.records.map((vm) => [recordLabel(vm), vm.status]));
+  const settled = run.settled ?? new Map<string, VmRecord>();
+  // Instances with nothing to do are done before anything runs, in document order.
+  for (const instance of doneFirst(run, targets)) {
+    const vm = settled.get(instance);
+    const n = run.named.get(instance);
+    if (vm && n) {
+      const reported = run.unreported?.has(instance) !== true;
+      await say({ ref: n.ref, desired: n.desired, reported }, instance, vm.status);
+      continue;
+    }
     const reason = stuck.get(instance);
     if (reason !== undefined) await finish(instance, 'failed', reason);
     else if (!last.has(instance)) await finish(instance, statusNow.get(instance) ?? 'destroyed');
@@ -117,10 +132,17 @@ async function statusOf(run: PlanRun, ref: InstanceRef): Promise<InstanceStatus 
   return (await run.runtime.get(ref).catch(() => undefined))?.status;
 }
 
-/** Named instances in document order, then the records the document no longer names. */
+/** Named instances in document order (the settled ones too), then the records it does not name. */
+function* doneFirst(run: PlanRun, targets: ReadonlyMap<string, Target>): Generator<string> {
+  yield* run.named.keys();
+  for (const instance of targets.keys()) if (!run.named.has(instance)) yield instance;
+}
+
+/** The planned instances in document order, then the records the document no longer names. */
 function targetsOf(run: PlanRun): Map<string, Target> {
   const targets = new Map<string, Target>();
   for (const [instance, n] of run.named) {
+    if (run.settled?.has(instance) === true) continue;
     targets.set(instance, {
       ref: n.ref,
       desired: n.desired,
@@ -131,8 +153,8 @@ function targetsOf(run: PlanRun): Map<string, Target> {
     });
   }
   for (const vm of run.records) {
-    const instance = instanceLabel(refOf(vm));
-    if (!targets.has(instance)) {
+    const instance = recordLabel(vm);
+    if (!targets.has(instance) && !run.named.has(instance)) {
       targets.set(instance, { ref: refOf(vm), desired: 'destroyed', reported: false });
     }
   }
