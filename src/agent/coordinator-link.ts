@@ -173,7 +173,7 @@ export function startLink(
     dataDir: parts.dataDir,
     tracker: new ActivityTracker(activity),
     disk: (records) => collectNodeDisk(deps.layout, records),
-    workload: (record) => parts.runtime.workloadStatus(record),
+    guest: (record) => parts.runtime.guestSample(record),
     ...(deps.wake ? { wakeOnConnect: true } : {}),
     ...(conn.settings.workerExec === true ? { workerExec: true } : {}),
     ...(parts.publishAddress !== undefined ? { publishAddress: parts.publishAddress } : {}),

@@ -174,6 +174,13 @@ export const StatusV2Schema = z.object({
   remounts: z.number().int().nonnegative().default(0),
   mem_available_kb: z.number().int().optional(),
   agent_rss_kb: z.number().int().optional(),
+  /**
+   * The guest's own CPU time since boot, USER_HZ ticks over all its CPUs: `idle` its idle
+   * time, `busy` the rest (iowait included). Absent from agents before 2.4.
+   */
+  cpu: z
+    .object({ busy: z.number().int().nonnegative(), idle: z.number().int().nonnegative() })
+    .optional(),
   busy: BusySchema.optional(),
   /** Present when the guest has a run spec (an image with a workload). */
   workload: WorkloadStatusSchema.optional(),

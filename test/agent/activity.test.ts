@@ -2,7 +2,13 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { wasActive, type CounterSample } from '../../src/agent/activity/activity-decision.ts';
+import {
+  GUEST_IDLE_SHARE,
+  MIN_GUEST_TICKS,
+  UNEXPLAINED_VMM_SHARE,
+  wasActive,
+  type CounterSample,
+} from '../../src/agent/activity/activity-decision.ts';
 import { ActivityTracker } from '../../src/agent/activity/activity-tracker.ts';
 import {
   HostActivityProbe,
@@ -38,6 +44,36 @@ describe('wasActive', () => {
     expect(wasActive(before, sample(0, { cpuUsec: 9_000_000 }))).toBe(false);
     expect(wasActive(sample(0, {}), sample(1_000, { netBytes: 1e9 }))).toBe(false);
   });
+
+  it("lets a guest's own idle account overrule a VMM it does not explain, nothing else", () => {
+    const guest = (atMs: number, cpuUsec: number, busy: number, idle: number, netBytes = 0) => ({
+      ...sample(atMs, { cpuUsec, netBytes }),
+      guestCpu: { busy, idle },
+    });
+    const before = guest(0, 0, 1_000, 5_000);
+    // 10 s, 1,000 guest ticks. The VMM at a whole CPU (stop 33's 1,015‰) while the guest was
+    // 17% busy by its own account: idle.
+    expect(wasActive(before, guest(10_000, 10_000_000, 1_170, 5_830))).toBe(false);
+    // The guest busier than GUEST_IDLE_SHARE of its time: active, as the VMM says.
+    expect(wasActive(before, guest(10_000, 10_000_000, 1_260, 5_740))).toBe(true);
+    // The VMM within UNEXPLAINED_VMM_SHARE of what the guest did: the VMM decides, as before
+    // (light work: 20% of a CPU, the guest 10% busy).
+    expect(wasActive(before, guest(10_000, 2_000_000, 1_100, 5_900))).toBe(true);
+    // Its traffic still counts whatever the guest says.
+    expect(wasActive(before, guest(10_000, 10_000_000, 1_000, 6_000, 2_000))).toBe(true);
+    // The guest cannot make an idle VMM busy.
+    expect(wasActive(before, guest(10_000, 100_000, 2_000, 5_000))).toBe(false);
+    // No say without both reports, across a guest reboot, or with too little guest time.
+    expect(wasActive(before, sample(10_000, { cpuUsec: 10_000_000 }))).toBe(true);
+    expect(wasActive(sample(0, { cpuUsec: 0 }), guest(10_000, 10_000_000, 1_000, 6_000))).toBe(
+      true,
+    );
+    expect(wasActive(before, guest(10_000, 10_000_000, 10, 900))).toBe(true);
+    const short = (idle: number) => guest(10_000, 10_000_000, 1_000, 5_000 + idle);
+    expect(wasActive(before, short(MIN_GUEST_TICKS - 1))).toBe(true);
+    expect(wasActive(before, short(MIN_GUEST_TICKS))).toBe(false);
+    expect([UNEXPLAINED_VMM_SHARE, GUEST_IDLE_SHARE]).toEqual([0.25, 0.25]);
+  });
 });
 
 describe('ActivityTracker', () => {
@@ -66,6 +102,21 @@ describe('ActivityTracker', () => {
     expect(tracker.lastActiveAt('mvm-a')).toBe(at(5).toISOString());
     await tracker.sample([], at(30));
     expect(tracker.lastActiveAt('mvm-a')).toBeUndefined();
+  });
+
+  it("keeps each sample's guest report: a busy VMM with an idle guest is not active", async () => {
+    let cpuUsec = 0;
+    const tracker = new ActivityTracker({ read: async () => ({ cpuUsec }) });
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+    const vm = { key: 'mvm-a', pid: 7, tap: 'mvt1-2' };
+    await tracker.sample([{ ...vm, guestCpu: { busy: 100, idle: 1_000 } }], at(0));
+    cpuUsec = 5_000_000; // a whole CPU for 5 s, the guest 10% busy
+    await tracker.sample([{ ...vm, guestCpu: { busy: 150, idle: 1_450 } }], at(5));
+    expect(tracker.lastActiveAt('mvm-a')).toBeUndefined();
+    expect(tracker.usageOf('mvm-a').cpuPermille).toBe(1_000);
+    cpuUsec = 10_000_000; // the guest says nothing this time: the VMM's CPU decides
+    await tracker.sample([vm], at(10));
+    expect(tracker.lastActiveAt('mvm-a')).toBe(at(10).toISOString());
   });
 });
 

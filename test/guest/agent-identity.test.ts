@@ -89,7 +89,7 @@ describe.runIf(root)('the identity op (real agent, own namespaces)', () => {
 
   it('advertises the op from agent 2.2.0', async () => {
     const info = await client.waitReady(10_000);
-    expect(info.version).toBe('2.3.1');
+    expect(info.version).toBe('2.4.0');
     expect(info.caps).toContain('identity');
   });
 

@@ -13,6 +13,8 @@ export interface TrackedVm {
   /** The VMM process; null when none runs (sleeping, stopped). */
   pid: number | null;
   tap: string;
+  /** The guest's own CPU time since boot as its agent just reported it; absent: no report. */
+  guestCpu?: { busy: number; idle: number };
 }
 
 /** A VM's use as the host sees it; a field is absent when it could not be measured. */
@@ -75,7 +77,12 @@ export class ActivityTracker {
       this.usage.delete(vm.key);
       return;
     }
-    const next: CounterSample = { ...counters, atMs: now.getTime(), pid: vm.pid };
+    const next: CounterSample = {
+      ...counters,
+      atMs: now.getTime(),
+      pid: vm.pid,
+      ...(vm.guestCpu ? { guestCpu: vm.guestCpu } : {}),
+    };
     const before = this.previous.get(vm.key);
     if (before && wasActive(before, next, this.thresholds)) {
       this.lastActive.set(vm.key, now.toISOString());

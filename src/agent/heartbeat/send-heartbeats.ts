@@ -6,7 +6,7 @@ import { abortableSleep } from '../../drivers/process/wait-until.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { ActivityTracker } from '../activity/activity-tracker.ts';
 import type { VmRecord } from '../state/vm-repo.ts';
-import type { WorkloadSample } from '../runtime/instance-runtime.ts';
+import type { GuestSample, WorkloadSample } from '../runtime/instance-runtime.ts';
 import { measureHost } from '../join/host-facts.ts';
 import { nodeUsage } from './node-usage.ts';
 import { MAX_INT32 } from '../../contract/common.ts';
@@ -30,8 +30,11 @@ export interface HeartbeatOptions {
   underlayIp?: string;
   /** Samples idle metrics before each heartbeat; without it no activity is reported. */
   tracker?: ActivityTracker;
-  /** Asks each running guest for its workload; without it none is reported. */
-  workload?: (record: VmRecord) => Promise<WorkloadSample | undefined>;
+  /**
+   * Asks each running guest for its workload and its own CPU time; without it no workload is
+   * reported and activity is the host's view alone.
+   */
+  guest?: (record: VmRecord) => Promise<GuestSample | undefined>;
   /** The node traps connections to its lowered instances (agent/wake): the idle policy may lower them. */
   wakeOnConnect?: boolean;
   /** The node relays its gateway guests' worker commands (agent/worker-exec). */
@@ -68,13 +71,22 @@ export interface HeartbeatOptions {
 /** One heartbeat's body: capacity, usage, the node's disk, and a sample of every local VM. */
 export async function heartbeatBody(options: HeartbeatOptions): Promise<HeartbeatRequest> {
   const records = await options.runtime.list();
+  // Asked first, so the guest's CPU time and the host's below cover about the same interval.
+  const guests = await Promise.all(records.map((r) => options.guest?.(r)));
   await options.tracker?.sample(
-    records.map((r) => ({ key: r.key, pid: r.handle?.pid ?? null, tap: r.spec.tap })),
+    records.map((r, n) => {
+      const guestCpu = guests[n]?.cpu;
+      return {
+        key: r.key,
+        pid: r.handle?.pid ?? null,
+        tap: r.spec.tap,
+        ...(guestCpu ? { guestCpu } : {}),
+      };
+    }),
     options.clock.now(),
   );
   const measured = await measureHost(options.dataDir);
   const disk = await readDisk(options, records);
-  const workloads = await Promise.all(records.map((r) => options.workload?.(r)));
   return {
     capacity: options.capacity ?? {
       ...measured.capacity,
@@ -89,7 +101,7 @@ export async function heartbeatBody(options: HeartbeatOptions): Promise<Heartbea
     ...(options.underlayIp !== undefined ? { underlayIp: options.underlayIp } : {}),
     instances: records.map((r, n) => ({
       ...sampleOf(r, options.tracker, disk?.instances.get(r.key)),
-      ...workloadOf(workloads[n]),
+      ...workloadOf(guests[n]?.workload),
     })),
     ...(disk ? { disk: disk.report } : {}),
   };

@@ -42,6 +42,18 @@ export interface WorkloadSample {
   runningForMs?: number;
 }
 
+/** The guest's own CPU time since boot, in ticks over all its CPUs (the agent's status). */
+export interface GuestCpu {
+  busy: number;
+  idle: number;
+}
+
+/** What one status call says of a running guest: its workload and its own CPU time. */
+export interface GuestSample {
+  workload?: WorkloadSample;
+  cpu?: GuestCpu;
+}
+
 export interface InstanceRef {
   tenantId: string;
   poolId: string;
@@ -209,16 +221,26 @@ export class InstanceRuntime {
 
   /** A running guest's workload (state, restarts), or undefined: none, not running, no answer. */
   async workloadStatus(record: VmRecord): Promise<WorkloadSample | undefined> {
+    return (await this.guestSample(record))?.workload;
+  }
+
+  /**
+   * A running guest's workload and its own CPU time, from one status call; undefined when not
+   * running or no answer.
+   */
+  async guestSample(record: VmRecord): Promise<GuestSample | undefined> {
     if (record.status !== 'running' || !record.handle) return undefined;
     try {
-      const workload = (await this.deps.guests.for(record.handle).status(2_000)).workload;
+      const status = await this.deps.guests.for(record.handle).status(2_000);
       // The guest socket's path outlives a VM: one replaced since `record` was read (a
       // rollout's restart) answered instead, and its sample must not carry the old revision.
       const current = await this.deps.vms.get(record.key);
       if (current?.handle?.pid !== record.handle.pid) return undefined;
-      if (!workload) return undefined;
-      const { state, restarts, running_for_ms: runningForMs } = workload;
-      return { state, restarts, ...(runningForMs !== undefined ? { runningForMs } : {}) };
+      const cpu = status.cpu ? { cpu: { busy: status.cpu.busy, idle: status.cpu.idle } } : {};
+      if (!status.workload) return cpu;
+      const { state, restarts, running_for_ms: runningForMs } = status.workload;
+      const workload = { state, restarts, ...(runningForMs !== undefined ? { runningForMs } : {}) };
+      return { workload, ...cpu };
     } catch {
       return undefined;
     }

@@ -12,7 +12,7 @@
 #include <sys/types.h>
 
 #define AGENT_NAME "mvm-agent"
-#define AGENT_VERSION "2.3.1"
+#define AGENT_VERSION "2.4.0"
 #define PROTO_VERSION 2
 
 #define FRAME_MAGIC 0xB7

@@ -74,6 +74,22 @@ static long self_rss_kb(void) {
   return v;
 }
 
+/*
+ * `"cpu":{"busy":N,"idle":N}`: the guest's own CPU time from /proc/stat's first line, in
+ * USER_HZ ticks summed over its CPUs (idle: idle; busy: everything else, iowait included).
+ * The host compares two of them when the VMM's CPU says busy (docs/jobs.md, "Jobs e2e").
+ */
+static void cpu_body(struct buf *b) {
+  char text[512];
+  unsigned long long v[8] = {0};
+  if (read_small("/proc/stat", text, sizeof text) <= 0) return;
+  if (sscanf(text, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+             &v[4], &v[5], &v[6], &v[7]) < 4)
+    return;
+  unsigned long long busy = v[0] + v[1] + v[2] + v[4] + v[5] + v[6] + v[7];
+  buf_printf(b, "\"cpu\":{\"busy\":%llu,\"idle\":%llu},", busy, v[3]);
+}
+
 /* `"busy":{...}` pieces: sessions in flight and the workload's own busy flags. */
 static int busy_body(struct buf *b) {
   struct buf labels = {0}, flags = {0};
@@ -106,6 +122,7 @@ static void status(const struct reply_to *r) {
   jw_int(&b, "remounts", state_num("remounts"));
   jw_int(&b, "mem_available_kb", meminfo_kb("MemAvailable"));
   jw_int(&b, "agent_rss_kb", self_rss_kb());
+  cpu_body(&b);
   busy_body(&b);
   workload_status(&b);
   reply_ok(r, &b);

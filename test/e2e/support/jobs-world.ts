@@ -26,6 +26,9 @@ export interface JobsWorld {
   close: () => Promise<void>;
 }
 
+/** What the story shows of a running worker from inside: top, its CPU time, its interrupts. */
+const GUEST_LOOK = 'top -b -n 1 | head -15; head -1 /proc/stat; cat /proc/interrupts';
+
 export async function startJobsWorld(dir: string): Promise<JobsWorld> {
   const world = await startLinkedWorld(dir, {
     agentEnv: { MVM_WORKER_IMAGE: 'on' },
@@ -36,7 +39,8 @@ export async function startJobsWorld(dir: string): Promise<JobsWorld> {
   const job = (id: string) => api.call('getJob', { params: { tenant: TENANT, job: id } });
   /**
    * What each worker's VMM did as the node last reported it (a busy guest is never idle), and
-   * the busiest processes inside it: a guest that spins after a wake shows here.
+   * the busiest processes inside it, its CPU time and interrupt counts: a guest that spins
+   * after a wake, or an interrupt storm an idle guest would count as idle, shows here.
    */
   const busy = async (list: InstanceView[]) => {
     const report = await api
@@ -49,7 +53,7 @@ export async function startJobsWorld(dir: string): Promise<JobsWorld> {
     for (const i of list.filter((x) => x.status === 'running')) {
       const path = `${TENANT}/${POOL}/${i.id}`;
       const ps = await world
-        .mvm(['instance', 'exec', path, '--', 'sh', '-c', 'top -b -n 1 | head -15'])
+        .mvm(['instance', 'exec', path, '--', 'sh', '-c', GUEST_LOOK])
         .catch((error: unknown) => ({ stdout: '', stderr: String(error) }));
       top.push(`${i.id}:\n${ps.stdout}${ps.stderr}`);
     }
