@@ -6,7 +6,7 @@
  * snapshot there (`--heapsnapshot-signal`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { procCpu } from './proc-cpu.ts';
@@ -79,6 +79,9 @@ export class CoordinatorChild {
       '--node-lost-after-ms',
       String(options.nodeLostAfterMs ?? 30_000),
     ];
+    // The log goes straight to its file: piped through this process, every line the child
+    // wrote woke this process and cost it CPU the coordinator shares on this host.
+    const log = openSync(options.logFile, 'a', 0o600);
     const child = spawn(process.execPath, args, {
       env: {
         ...process.env,
@@ -86,9 +89,9 @@ export class CoordinatorChild {
         MVM_ADMIN_TOKEN: options.adminToken,
         ...(options.memoryFile ? { MVM_BENCH_MEMORY_FILE: options.memoryFile } : {}),
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', log],
     });
-    child.stderr?.pipe(createWriteStream(options.logFile));
+    closeSync(log);
     const url = await new Promise<string>((resolve, reject) => {
       let out = '';
       const timer = setTimeout(

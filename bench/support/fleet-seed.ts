@@ -5,6 +5,7 @@
  * have made: unique addresses in each tenant's subnet, unique MACs, pool counts to match.
  */
 import { randomBytes } from 'node:crypto';
+import { Agent, request as httpRequest } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,28 +78,77 @@ export function apiOf(baseUrl: string, token: string): Api {
       try {
         return await callOnce(baseUrl, token, method, path, body);
       } catch (error) {
-        if (!(error instanceof TypeError) || attempt === 3) throw error;
+        if (!isConnectionError(error) || attempt === 3) throw error;
       }
     }
   };
 }
 
-async function callOnce(
+/**
+ * One call over node:http with a keep-alive agent per base URL. The burst's clients are load,
+ * not what is measured: undici's `fetch` spent ~0.3 ms more of this process's CPU a call than
+ * node:http (docs/scale.md, "The load generator's share"), CPU the coordinator and Postgres
+ * share on this host.
+ */
+function callOnce(
   baseUrl: string,
   token: string,
   method: string,
   path: string,
   body: unknown,
 ): Promise<unknown> {
-  const response = await fetch(`${baseUrl}/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  const agent = agentOf(baseUrl);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      `${baseUrl}/v1${path}`,
+      {
+        method,
+        agent,
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          ...(payload === undefined ? {} : { 'content-length': Buffer.byteLength(payload) }),
+        },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', reject);
+        response.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const status = response.statusCode ?? 0;
+          if (status < 200 || status > 299) {
+            reject(new Error(`${method} ${path}: ${status} ${text}`));
+            return;
+          }
+          try {
+            resolve(text === '' ? undefined : JSON.parse(text));
+          } catch (error) {
+            reject(error);
+          }
+        });
+      },
+    );
+    request.on('error', reject);
+    request.end(payload);
   });
-  if (!response.ok)
-    throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
-  return response.json();
 }
+
+const agents = new Map<string, Agent>();
+
+function agentOf(baseUrl: string): Agent {
+  let agent = agents.get(baseUrl);
+  if (!agent) {
+    agent = new Agent({ keepAlive: true });
+    agents.set(baseUrl, agent);
+  }
+  return agent;
+}
+
+/** A connection's failure (reset, refused, broken pipe), as opposed to the API's answer. */
+const isConnectionError = (error: unknown) =>
+  error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string';
 
 export const nodeId = (n: number) => `node-${String(n).padStart(4, '0')}`;
 export const tenantId = (t: number) => `t${String(t).padStart(4, '0')}`;

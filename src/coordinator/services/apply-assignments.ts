@@ -11,7 +11,10 @@ export function memberWrites(
   instances: readonly Pick<Instance, 'id' | 'version' | 'desiredStatus'>[],
   assignments: readonly Assignment[],
 ): MemberWrite[] {
-  const read = new Map(instances.map((i) => [i.id, i]));
+  // Only the assigned few in a map: a pool's every instance was most of what this allocated.
+  const ids = new Set(assignments.map((a) => a.id));
+  const read = new Map<string, (typeof instances)[number]>();
+  for (const i of instances) if (ids.has(i.id)) read.set(i.id, i);
   return assignments.flatMap((a) => {
     const instance = read.get(a.id);
     if (instance === undefined) return [];

@@ -1,6 +1,6 @@
 import { canonicalJson, documentContent, stampedPayload } from '../../core/desired-doc.ts';
 import { NotFoundError, UnavailableError } from '../../core/errors.ts';
-import { watchedScopes } from '../../core/document-marks.ts';
+import { watchedSum } from '../../core/document-marks.ts';
 import type {
   DesiredTenant,
   NodeDesired,
@@ -16,7 +16,7 @@ import { groupRows, NodeRowsCache } from '../desired/node-rows.ts';
 import { nodeDocument } from '../desired/node-document.ts';
 import { stepTurns } from '../desired/loop-turn.ts';
 import { RecomputePacer } from '../desired/recompute-pacer.ts';
-import { SharedMarks, sumOf } from '../desired/shared-marks.ts';
+import { SharedMarks } from '../desired/shared-marks.ts';
 import { documentDigest, tenantDigest } from '../desired/document-digest.ts';
 import { manifestText } from '../../core/desired-manifest.ts';
 import { TenantEntries } from '../desired/tenant-entries.ts';
@@ -398,9 +398,9 @@ export class DesiredService {
     const { notifier } = this.deps;
     const cached = this.computed.get(nodeId);
     const now = this.elapsed()();
-    const scopes = watchedScopes(nodeId, cached?.tenants ?? []);
+    const tenants = cached?.tenants ?? [];
     const marks = await this.marks.snapshot();
-    const mark = sumOf(marks, scopes);
+    const mark = watchedSum(marks, nodeId, tenants);
     const unchanged =
       cached !== undefined &&
       cached.generation <= after &&
@@ -423,7 +423,7 @@ export class DesiredService {
       mark,
       marks,
     };
-    const flight = { state, result: this.computeFlight(nodeId, state, scopes, now) };
+    const flight = { state, result: this.computeFlight(nodeId, state, tenants, now) };
     this.flights.set(nodeId, flight);
     try {
       return await flight.result;
@@ -451,7 +451,7 @@ export class DesiredService {
   private async computeFlight(
     nodeId: string,
     flight: FlightState,
-    scopes: string[],
+    tenants: readonly string[],
     now: number,
   ): Promise<Current> {
     const { notifier } = this.deps;
@@ -466,7 +466,7 @@ export class DesiredService {
       // Changes announced from here on are not read: a watch that knows of one computes again.
       flight.pacing = false;
       flight.marks = await this.marks.snapshot();
-      flight.mark = sumOf(flight.marks, scopes);
+      flight.mark = watchedSum(flight.marks, nodeId, tenants);
     }
     flight.pacing = false;
     const { seen, marks } = flight;
@@ -477,7 +477,7 @@ export class DesiredService {
     // only the old scopes' sum was at hand).
     this.computed.set(nodeId, {
       seen,
-      mark: sumOf(marks, watchedScopes(nodeId, issued.tenants)),
+      mark: watchedSum(marks, nodeId, issued.tenants),
       generation: issued.generation,
       tenants: issued.tenants,
       atMs: now,

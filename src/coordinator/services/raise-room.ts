@@ -57,13 +57,24 @@ export function raisesPlaced(
   read: readonly Pick<Instance, 'id' | 'nodeId' | 'desiredStatus'>[],
   writes: readonly MemberWrite[],
 ): boolean {
-  const byId = new Map(read.map((i) => [i.id, i]));
+  const byId = readOf(read, writes);
   return writes.some((w) => {
     const instance = byId.get(w.id);
     if (instance === undefined || instance.nodeId === null || w.idleSlot !== undefined)
       return false;
     return isRaise(instance.desiredStatus, w.desiredStatus);
   });
+}
+
+/** `read`'s instances that `writes` name, by id (the last of one id, as a map of all would). */
+function readOf<T extends { id: string }>(
+  read: readonly T[],
+  writes: readonly { id: string }[],
+): Map<string, T> {
+  const ids = new Set(writes.map((w) => w.id));
+  const byId = new Map<string, T>();
+  for (const i of read) if (ids.has(i.id)) byId.set(i.id, i);
+  return byId;
 }
 
 /** One instance's desired status before a write and the instance as the write left it. */
@@ -131,7 +142,11 @@ export async function roomChecked(
   actor: string,
   known: Known = {},
 ): Promise<Instance[]> {
-  const earlier = new Map(before.map((i) => [keyOf(i), i]));
+  // Only the changed few are looked up: a pool's every member in a map was most of what a
+  // scale allocated here (docs/scale.md, "What a toggle allocates").
+  const ids = new Set(changed.map((i) => i.id));
+  const earlier = new Map<string, (typeof before)[number]>();
+  for (const i of before) if (ids.has(i.id)) earlier.set(keyOf(i), i);
   const writes = changed.flatMap((after) => {
     const was = earlier.get(keyOf(after));
     return was ? [{ before: was, after }] : [];

@@ -29,12 +29,13 @@ export async function usageAfterPoolIntent(
   const others = pools.some((p) => p.id !== poolId)
     ? await repos.instances.desiredCounts(tenantId, { exceptPoolId: poolId })
     : [];
+  // The pool's rows weighed as a count per desired status, not an entry each.
+  const counted = new Map<DesiredStatus, number>();
+  const count = (status: DesiredStatus) => counted.set(status, (counted.get(status) ?? 0) + 1);
+  for (const i of intent.instances) count(intent.desired.get(i.id) ?? i.desiredStatus);
+  for (const status of intent.added) count(status);
   return tenantUsage(pools, [
     ...others,
-    ...intent.instances.map((i) => ({
-      poolId,
-      desiredStatus: intent.desired.get(i.id) ?? i.desiredStatus,
-    })),
-    ...intent.added.map((desiredStatus) => ({ poolId, desiredStatus })),
+    ...[...counted].map(([desiredStatus, n]) => ({ poolId, desiredStatus, count: n })),
   ]);
 }
