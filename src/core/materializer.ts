@@ -173,22 +173,22 @@ function asSeen(instance: MaterializeInstance): MaterializeInstance {
 }
 
 /** The assignment an instance needs, if any, once its slot is known. */
-function assignmentFor(instance: MaterializeInstance, to: DesiredStatus): Assignment[] {
+function assignmentFor(instance: MaterializeInstance, to: DesiredStatus): Assignment | undefined {
   // Kept in its slot, an instance the idle policy lowered stays lower until it is woken; moved
   // to another slot above where it is held, it stays held there, standing in the new slot.
   const idle = idleSlotOf(instance);
   if (idle !== undefined) {
-    if (to === idle) return [];
+    if (to === idle) return undefined;
     if (isIdleSlot(to) && statusHeight[to] > statusHeight[instance.desiredStatus]) {
-      return [{ id: instance.id, desiredStatus: instance.desiredStatus, idleSlot: to }];
+      return { id: instance.id, desiredStatus: instance.desiredStatus, idleSlot: to };
     }
-    return [{ id: instance.id, desiredStatus: to }];
+    return { id: instance.id, desiredStatus: to };
   }
   // Kept in the warm slot, a pressure-slept instance stays asleep until the scheduler wakes it;
   // anywhere else it goes where the counts send it, and the marker goes with the assignment.
   if (isPressureSlept(instance))
-    return to === 'warm' ? [] : [{ id: instance.id, desiredStatus: to }];
-  return to === instance.desiredStatus ? [] : [{ id: instance.id, desiredStatus: to }];
+    return to === 'warm' ? undefined : { id: instance.id, desiredStatus: to };
+  return to === instance.desiredStatus ? undefined : { id: instance.id, desiredStatus: to };
 }
 
 function isLive(instance: MaterializeInstance): boolean {
@@ -249,15 +249,19 @@ export function materialize(input: MaterializeInput): MaterializeResult {
       held.add(instance.id);
       due.push(until);
     }
-    const placed = new Set(chosen.map((instance) => instance.id));
-    pool = pool.filter((instance) => !placed.has(instance.id));
+    // The order ends on ids, so the rest of `ordered` is the rest of the pool (no set of the
+    // chosen to filter it by).
+    pool = ordered.slice(chosen.length);
     for (let i = chosen.length; i < input.counts[slot]; i += 1) create.push(slot);
   }
   for (const instance of pool) if (!desired.has(instance.id)) desired.set(instance.id, 'stopped');
-  const assignments = input.instances
-    .filter(isLive)
-    .flatMap((instance) => assignmentFor(instance, desired.get(instance.id) ?? 'stopped'))
-    .sort((a, b) => compareIds(a.id, b.id));
+  const assignments: Assignment[] = [];
+  for (const instance of input.instances) {
+    if (!isLive(instance)) continue;
+    const assignment = assignmentFor(instance, desired.get(instance.id) ?? 'stopped');
+    if (assignment !== undefined) assignments.push(assignment);
+  }
+  assignments.sort((a, b) => compareIds(a.id, b.id));
   if (due.length === 0) return { assignments, create };
   return { assignments, create, recheckAt: new Date(Math.min(...due)).toISOString() };
 }
