@@ -5,7 +5,6 @@
  * have made: unique addresses in each tenant's subnet, unique MACs, pool counts to match.
  */
 import { randomBytes } from 'node:crypto';
-import { Agent, request as httpRequest } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +16,7 @@ import { withDatabase } from '../../src/db/store-url.ts';
 import { CompiledStatements } from '../../src/db/compiled-statement.ts';
 import { KyselyGenerationRepo } from '../../src/db/repos/generation-repo.ts';
 import type { InstancesTable } from '../../src/db/schema.ts';
+import { jsonClient, type JsonClient } from './http-json.ts';
 
 export type StoreName = 'sqlite' | 'postgres';
 
@@ -69,86 +69,23 @@ export async function freshDatabase(store: StoreName): Promise<BenchDatabase> {
 export type Api = (method: string, path: string, body?: unknown) => Promise<unknown>;
 
 /**
- * Every call the benches make is idempotent (absolute scale counts, PUT, create answered 409),
- * so one retried after a connection reset (a keep-alive socket the busy server closed) is safe.
+ * Calls over node:http (http-json.ts, a keep-alive pool per base URL, connection resets
+ * retried: every call the benches make is idempotent). The burst's clients are load, not what
+ * is measured: undici's `fetch` spent ~0.3 ms more of this process's CPU a call than node:http
+ * (docs/scale.md, "The load generator's share"), CPU the coordinator and Postgres share here.
  */
 export function apiOf(baseUrl: string, token: string): Api {
-  return async (method, path, body) => {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        return await callOnce(baseUrl, token, method, path, body);
-      } catch (error) {
-        if (!isConnectionError(error) || attempt === 3) throw error;
-      }
-    }
-  };
-}
-
-/**
- * One call over node:http with a keep-alive agent per base URL. The burst's clients are load,
- * not what is measured: undici's `fetch` spent ~0.3 ms more of this process's CPU a call than
- * node:http (docs/scale.md, "The load generator's share"), CPU the coordinator and Postgres
- * share on this host.
- */
-function callOnce(
-  baseUrl: string,
-  token: string,
-  method: string,
-  path: string,
-  body: unknown,
-): Promise<unknown> {
-  const agent = agentOf(baseUrl);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const request = httpRequest(
-      `${baseUrl}/v1${path}`,
-      {
-        method,
-        agent,
-        headers: {
-          authorization: `Bearer ${token}`,
-          'content-type': 'application/json',
-          ...(payload === undefined ? {} : { 'content-length': Buffer.byteLength(payload) }),
-        },
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('error', reject);
-        response.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          const status = response.statusCode ?? 0;
-          if (status < 200 || status > 299) {
-            reject(new Error(`${method} ${path}: ${status} ${text}`));
-            return;
-          }
-          try {
-            resolve(text === '' ? undefined : JSON.parse(text));
-          } catch (error) {
-            reject(error);
-          }
-        });
-      },
-    );
-    request.on('error', reject);
-    request.end(payload);
-  });
-}
-
-const agents = new Map<string, Agent>();
-
-function agentOf(baseUrl: string): Agent {
-  let agent = agents.get(baseUrl);
-  if (!agent) {
-    agent = new Agent({ keepAlive: true });
-    agents.set(baseUrl, agent);
+  const key = `${baseUrl} ${token}`;
+  let client = clients.get(key);
+  if (!client) {
+    client = jsonClient(baseUrl, token, 64);
+    clients.set(key, client);
   }
-  return agent;
+  const { call } = client;
+  return (method, path, body) => call(method, path, body);
 }
 
-/** A connection's failure (reset, refused, broken pipe), as opposed to the API's answer. */
-const isConnectionError = (error: unknown) =>
-  error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string';
+const clients = new Map<string, JsonClient>();
 
 export const nodeId = (n: number) => `node-${String(n).padStart(4, '0')}`;
 export const tenantId = (t: number) => `t${String(t).padStart(4, '0')}`;
