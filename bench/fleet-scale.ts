@@ -266,14 +266,14 @@ async function measureStore(store: StoreName): Promise<Row[]> {
       const burst0 = await burstSample(coordinators, backends);
       if (tallyFile) process.kill(coordinators[0]?.pid ?? 0, 'SIGUSR2');
       const mutations = await mutationsPerSecond(apis, tenants, BURST_MS);
+      const count = (mutations * BURST_MS) / 1000;
       if (tallyFile) {
         process.kill(coordinators[0]?.pid ?? 0, 'SIGUSR2');
-        await printTally(tallyFile, (mutations * BURST_MS) / 1000 / replicas, `${store} ${size}`);
+        await printTally(tallyFile, count / replicas, `${store} ${size}`);
       }
       const burst1 = await burstSample(coordinators, backends);
       const acting = await actingLatency(api, watchers);
       const cpu1 = await sampleAll(coordinators);
-      const count = (mutations * BURST_MS) / 1000;
       const pg = backends && backendSecs(burst0.postgres, burst1.postgres);
       rows.push({
         store,

@@ -41,6 +41,6 @@ export class SharedMarks {
 }
 
 /** The sum of the scopes' marks in `values` (a scope never bumped counts 0). */
-export function sumOf(values: ReadonlyMap<string, number>, scopes: readonly string[]): number {
+function sumOf(values: ReadonlyMap<string, number>, scopes: readonly string[]): number {
   return scopes.reduce((total, scope) => total + (values.get(scope) ?? 0), 0);
 }

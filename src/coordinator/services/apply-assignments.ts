@@ -11,10 +11,7 @@ export function memberWrites(
   instances: readonly Pick<Instance, 'id' | 'version' | 'desiredStatus'>[],
   assignments: readonly Assignment[],
 ): MemberWrite[] {
-  // Only the assigned few in a map: a pool's every instance was most of what this allocated.
-  const ids = new Set(assignments.map((a) => a.id));
-  const read = new Map<string, (typeof instances)[number]>();
-  for (const i of instances) if (ids.has(i.id)) read.set(i.id, i);
+  const read = namedIn(instances, assignments);
   return assignments.flatMap((a) => {
     const instance = read.get(a.id);
     if (instance === undefined) return [];
@@ -31,6 +28,21 @@ export function memberWrites(
       },
     ];
   });
+}
+
+/**
+ * `read`'s instances that `named` names, by id (the last of an id, as a map of all would):
+ * only the few a plan writes, where a map of a pool's every instance was most of what a scale
+ * allocated (docs/scale.md, "What a toggle allocates").
+ */
+export function namedIn<T extends { id: string }>(
+  read: readonly T[],
+  named: readonly { id: string }[],
+): Map<string, T> {
+  const ids = new Set(named.map((n) => n.id));
+  const byId = new Map<string, T>();
+  for (const i of read) if (ids.has(i.id)) byId.set(i.id, i);
+  return byId;
 }
 
 /**

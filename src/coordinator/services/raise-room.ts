@@ -2,6 +2,7 @@ import { ConflictError } from '../../core/errors.ts';
 import type { Instance, Pool } from '../../core/model.ts';
 import { admitRaises, isRaise, type RaiseRequest, type RoomNode } from '../../core/raise-room.ts';
 import type { MemberWrite, Repos, Store } from '../../ports/store.ts';
+import { namedIn } from './apply-assignments.ts';
 import type { ServiceDeps } from './context.ts';
 import { SCHEDULER_LOCK } from './scheduler-lock.ts';
 
@@ -57,24 +58,13 @@ export function raisesPlaced(
   read: readonly Pick<Instance, 'id' | 'nodeId' | 'desiredStatus'>[],
   writes: readonly MemberWrite[],
 ): boolean {
-  const byId = readOf(read, writes);
+  const byId = namedIn(read, writes);
   return writes.some((w) => {
     const instance = byId.get(w.id);
     if (instance === undefined || instance.nodeId === null || w.idleSlot !== undefined)
       return false;
     return isRaise(instance.desiredStatus, w.desiredStatus);
   });
-}
-
-/** `read`'s instances that `writes` name, by id (the last of one id, as a map of all would). */
-function readOf<T extends { id: string }>(
-  read: readonly T[],
-  writes: readonly { id: string }[],
-): Map<string, T> {
-  const ids = new Set(writes.map((w) => w.id));
-  const byId = new Map<string, T>();
-  for (const i of read) if (ids.has(i.id)) byId.set(i.id, i);
-  return byId;
 }
 
 /** One instance's desired status before a write and the instance as the write left it. */
